@@ -1,0 +1,117 @@
+# Nagar — one Makefile for the whole suite.
+#
+#   make            build every binary into build/
+#   make run        install what is missing, build, start PostgreSQL (embedded
+#                   under var/ unless NAGAR_DB_* points elsewhere), broker and services
+#   make test       build with ASan+UBSan into build/asan/ and run unit and system tests
+#   make bench-bus  broker throughput against a raw ZeroMQ round trip
+#
+# Layout: proto/*.proto -> $(BUILD)/gen (protoc-c, never committed);
+# common/*.c -> $(BUILD)/libnagar.a; services/<name>/*.c -> $(BUILD)/nagar-<name>;
+# deploy/tools/<name>.c -> $(BUILD)/nagar-<name>; tests/unit/test_*.c -> $(BUILD)/tests/.
+
+BUILD    ?= build
+SANITIZE ?=
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+
+PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
+            -Icommon -I$(BUILD)/gen -MMD -MP $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# Generated protobuf code.
+PROTOS      := $(wildcard proto/*.proto)
+TEST_PROTOS := $(wildcard tests/proto/*.proto)
+GEN_C       := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_TEST_C  := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(TEST_PROTOS))
+GEN_H       := $(GEN_C:.c=.h) $(GEN_TEST_C:.c=.h)
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen $<
+
+# libnagar: common/ plus the generated contract.
+LIB_SRC := $(wildcard common/*.c)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
+LIB     := $(BUILD)/libnagar.a
+TEST_PROTO_OBJ := $(GEN_TEST_C:.c=.o)
+
+$(BUILD)/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# One binary per service directory and per deploy tool.
+SERVICES := $(notdir $(wildcard services/*))
+TOOLS    := $(notdir $(basename $(wildcard deploy/tools/*.c)))
+SUPPORT  := $(notdir $(basename $(wildcard tests/support/*.c)))
+BINS     := $(addprefix $(BUILD)/nagar-,$(SERVICES) $(TOOLS))
+SUPPORT_BINS := $(addprefix $(BUILD)/tests/,$(SUPPORT))
+
+define service_binary
+$(BUILD)/nagar-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(LIB)
+	$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_binary,$(s))))
+
+$(BUILD)/nagar-%: $(BUILD)/obj/deploy/tools/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/support/%.o $(TEST_PROTO_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests (cmocka), one binary per tests/unit/test_*.c.
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TEST_PROTO_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+all: $(BINS)
+tests: all $(UNIT_BINS) $(SUPPORT_BINS)
+
+.DEFAULT_GOAL := all
+.PHONY: all tests deps test run bench-bus valgrind clean
+.SECONDARY:
+
+deps:
+	@deploy/deps.sh
+
+test: deps
+	$(MAKE) BUILD=build/asan SANITIZE=1 tests
+	BUILD=build/asan $(PYTHON) tests/run.py
+
+run: deps
+	$(MAKE) all
+	deploy/run.sh
+
+bench-bus: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_bus.py
+
+valgrind: deps
+	$(MAKE) tests
+	BUILD=build $(PYTHON) tests/run.py --unit-only --valgrind
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,94 @@
+/*
+ * bus_client.h — calling services over the broker.
+ *
+ * Asynchronous: any number of requests may be in flight on one client
+ * (bounded by NAGAR_BUS_CLIENT_MAX_IN_FLIGHT, default 1024). Each request
+ * has a deadline; when it passes, the request completes with
+ * DEADLINE_EXCEEDED and a late reply is dropped. A reply whose status is
+ * retryable (UNAVAILABLE because a worker died or none is connected,
+ * RESOURCE_EXHAUSTED because the queue was full) is sent again, with the
+ * same request id and idempotency key, up to max_attempts times with
+ * exponential back-off, as long as the deadline allows.
+ *
+ * Replies are matched to requests by the request id that the worker (or
+ * the broker, for its own errors) copies into nagar.Reply.
+ *
+ * Not thread-safe: one client per thread. The gateway polls the client's
+ * socket in its own event loop (nagar_bus_client_socket) and calls
+ * nagar_bus_client_dispatch when it is readable or a deadline is due
+ * (nagar_bus_client_next_timeout_ms).
+ */
+#ifndef NAGAR_BUS_CLIENT_H
+#define NAGAR_BUS_CLIENT_H
+
+#include <czmq.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+
+#include "bus.h"
+#include "status.h"
+
+typedef struct nagar_bus_client_t nagar_bus_client_t;
+
+/* What a request came back with. The result is valid only during the
+ * callback (copy what you keep). */
+typedef struct {
+    nagar_status_code_t code;
+    const char *message;        /* never NULL */
+    const char *field;          /* never NULL; "" when no field is at fault */
+    const char *request_id;
+    const uint8_t *payload;     /* the method's reply, serialized; NULL unless OK */
+    size_t payload_size;
+    bool replayed;              /* answered from the service's idempotency record */
+    int attempts;               /* how many times it was sent */
+} nagar_bus_result_t;
+
+typedef void (nagar_bus_callback_fn)(const nagar_bus_result_t *result, void *arg);
+
+typedef struct {
+    const char *service;            /* e.g. "property_tax" */
+    const char *method;             /* e.g. "payment.record" */
+    const Nagar__RequestContext *context;  /* may be NULL; request id and deadline are filled in */
+    const ProtobufCMessage *request;       /* the method's request message */
+    int timeout_ms;                 /* 0 = client default (NAGAR_BUS_TIMEOUT_MS, 5000) */
+    int max_attempts;               /* 0 = client default (NAGAR_BUS_ATTEMPTS, 3) */
+} nagar_bus_call_t;
+
+nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
+                                         nagar_config_t *config, char *error, size_t error_size);
+void nagar_bus_client_destroy(nagar_bus_client_t **self_p);
+
+/* Queues a request; callback runs exactly once, from dispatch (or from
+ * destroy, with UNAVAILABLE, for requests still in flight). Returns -1
+ * without calling back when the call is malformed or too many are in
+ * flight. */
+int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call,
+                          nagar_bus_callback_fn *callback, void *arg);
+
+/* Reads every reply that has arrived, completes expired requests and sends
+ * due retries, without blocking. Returns the number of callbacks run. */
+int nagar_bus_client_dispatch(nagar_bus_client_t *self);
+
+/* Blocks up to timeout_ms (or until the next deadline) for replies, then
+ * dispatches. For command-line tools and tests. */
+int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms);
+
+/* Milliseconds until the next deadline or retry is due; -1 if none. */
+int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self);
+
+/* The socket to poll for input (ZMQ_FD is edge-triggered: always call
+ * dispatch, which drains, after it fires). */
+zsock_t *nagar_bus_client_socket(nagar_bus_client_t *self);
+
+size_t nagar_bus_client_in_flight(nagar_bus_client_t *self);
+
+/* Synchronous convenience: sends and polls until the result is in. On OK,
+ * unpacks the payload with reply_type into *reply (free it with
+ * protobuf_c_message_free_unpacked). Copies message/field into the
+ * optional buffers. */
+nagar_status_code_t nagar_bus_client_call(nagar_bus_client_t *self, const nagar_bus_call_t *call,
+                                          const ProtobufCMessageDescriptor *reply_type,
+                                          ProtobufCMessage **reply, char *message,
+                                          size_t message_size, char *field, size_t field_size);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * bus_worker.h — serving one service on the bus (MDP/0.1 worker side).
+ *
+ * A worker connects to the broker, sends READY for its service, and then
+ * handles one request at a time. It heartbeats while idle (and whenever a
+ * long handler calls nagar_worker_call_keepalive), notices a silent broker
+ * after NAGAR_BUS_LIVENESS missed heartbeats and reconnects with
+ * exponential back-off up to NAGAR_BUS_RECONNECT_MAX_MS.
+ *
+ *   NAGAR_BUS_HEARTBEAT_MS  default 1000
+ *   NAGAR_BUS_LIVENESS      default 5
+ *   NAGAR_BUS_RECONNECT_MAX_MS default 8000
+ *
+ * The method table says, per method, which request type to decode and
+ * which caller principals (from the broker's CURVE authentication) may
+ * call it; anything else is refused with PERMISSION_DENIED before the
+ * handler runs. A request whose deadline has passed is answered with
+ * DEADLINE_EXCEEDED without running the handler.
+ */
+#ifndef NAGAR_BUS_WORKER_H
+#define NAGAR_BUS_WORKER_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+
+#include "bus.h"
+#include "status.h"
+
+typedef struct nagar_worker_t nagar_worker_t;
+typedef struct nagar_worker_call_t nagar_worker_call_t;
+
+/* Return 0 after nagar_worker_call_reply, or -1 after nagar_worker_call_fail. */
+typedef int (nagar_method_fn)(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                              void *arg);
+
+typedef struct {
+    const char *name;                                   /* "payment.record" */
+    const ProtobufCMessageDescriptor *request_type;
+    const char *const *callers;                         /* NULL-terminated principal names; "*" = any */
+    nagar_method_fn *handler;
+} nagar_method_t;
+
+/* methods is terminated by an entry whose name is NULL and must outlive the
+ * worker. arg is passed to every handler. */
+nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_config_t *config,
+                                 const char *service, const nagar_method_t *methods, void *arg,
+                                 char *error, size_t error_size);
+void nagar_worker_destroy(nagar_worker_t **self_p);
+
+/* Serves until SIGINT/SIGTERM (zsys_interrupted) or nagar_worker_stop.
+ * Sends DISCONNECT on the way out. Returns 0 on a clean stop. */
+int nagar_worker_run(nagar_worker_t *self);
+void nagar_worker_stop(nagar_worker_t *self);
+
+/* Called every interval_ms while idle, for periodic work such as the
+ * outbox relay. Only one tick function per worker. */
+void nagar_worker_set_tick(nagar_worker_t *self, int interval_ms,
+                           void (*tick)(nagar_worker_t *worker, void *arg), void *arg);
+
+/* What the handler knows about the call. */
+const char *nagar_worker_call_method(nagar_worker_call_t *call);
+const char *nagar_worker_call_caller(nagar_worker_call_t *call);   /* principal, "anonymous" if insecure */
+const Nagar__RequestContext *nagar_worker_call_context(nagar_worker_call_t *call); /* never NULL */
+int64_t nagar_worker_call_deadline_ms(nagar_worker_call_t *call);
+
+/* Answer OK with reply (serialized immediately; the caller keeps ownership). */
+int nagar_worker_call_reply(nagar_worker_call_t *call, const ProtobufCMessage *reply);
+
+/* Answer with an error. field is the JSON path of the offending field or NULL. */
+int nagar_worker_call_fail(nagar_worker_call_t *call, nagar_status_code_t code, const char *field,
+                           const char *format, ...) __attribute__((format(printf, 4, 5)));
+
+/* Mark the reply as served from the idempotency record. */
+void nagar_worker_call_set_replayed(nagar_worker_call_t *call, bool replayed);
+
+/* Sends a heartbeat now if one is due; long handlers call this between
+ * chunks so the broker does not think the worker died. */
+void nagar_worker_call_keepalive(nagar_worker_call_t *call);
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# deps.sh — makes sure the Debian 12 packages Nagar builds, runs and tests
+# with are installed. As root it installs what is missing; otherwise it
+# prints the exact apt-get line to run and fails.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config
+  libzmq3-dev libczmq-dev
+  libprotobuf-c-dev protobuf-c-compiler
+  libpq-dev libjansson-dev libsodium-dev
+  libmicrohttpd-dev libcurl4-openssl-dev
+  libcmocka-dev
+  # database server and backups
+  postgresql-15 postgresql-client-15
+  # tests and tools
+  python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq
+  valgrind clang libfuzzer-14-dev
+  openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "nagar: missing Debian packages. Install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "nagar: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# An apt cache from an old image may not know the packages: update first,
+# with a bound on how long a stuck mirror can hold us.
+timeout 600 apt-get update -q >&2
+timeout 1200 apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

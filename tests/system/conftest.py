@@ -1,0 +1,14 @@
+"""Shared plumbing for Nagar's system tests.
+
+System tests start real processes (PostgreSQL, nagar-broker, workers) on
+free loopback ports inside a per-test temporary directory and always stop
+them, with deadlines on every wait. Fixtures that belong to one subsystem
+live in their own module (pg_fixtures.py, bus_fixtures.py, ...) and test
+files import them by name.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from nagar_proc import build_dir, nagar_bin, procs  # noqa: E402,F401  (fixtures)
