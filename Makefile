@@ -16,7 +16,7 @@ CC       ?= cc
 PYTHON   ?= /usr/bin/python3
 
 PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   ?= -O2 -g
@@ -69,6 +69,14 @@ $(BUILD)/nagar-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.
 	$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_binary,$(s))))
+
+# The gateway is the only HTTP speaker, and the only user of libmicrohttpd.
+GATEWAY_SRC := $(wildcard gateway/*.c)
+ifneq ($(GATEWAY_SRC),)
+BINS += $(BUILD)/nagar-gateway
+endif
+$(BUILD)/nagar-gateway: $(patsubst %.c,$(BUILD)/obj/%.o,$(GATEWAY_SRC)) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd) -o $@
 
 $(BUILD)/nagar-%: $(BUILD)/obj/deploy/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

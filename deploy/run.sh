@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# run.sh — brings the whole suite up on this machine (what `make run` does).
+#
+#  1. PostgreSQL: unless NAGAR_DB_HOST names an external server, an embedded
+#     cluster under $NAGAR_VAR (default ./var) is created once and started;
+#     databases, roles and migrations are brought up to date (provision.sh).
+#  2. Keys: the broker's and every principal's CURVE keys (keys.sh).
+#  3. The broker (unless NAGAR_BUS_ENDPOINT names an external one), then
+#     every service that exists, then the gateway when it exists; their
+#     JSON-lines logs go to this terminal.
+#  Ctrl-C (or SIGTERM) stops everything, services first, PostgreSQL last.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$repo/build}
+export NAGAR_VAR=${NAGAR_VAR:-$repo/var}
+export NAGAR_PG_PORT=${NAGAR_PG_PORT:-5544}
+mkdir -p "$NAGAR_VAR"
+
+pids=()
+embedded_pg=0
+
+stop_all() {
+  trap - INT TERM EXIT
+  echo "nagar: stopping" >&2
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  # Every wait has a deadline: 10 s, then SIGKILL.
+  for _ in $(seq 100); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  [[ $embedded_pg == 1 ]] && "$repo/deploy/pg.sh" stop || true
+}
+trap stop_all INT TERM EXIT
+
+# 1. Database.
+if [[ -z ${NAGAR_DB_HOST:-} ]]; then
+  "$repo/deploy/pg.sh" init
+  "$repo/deploy/pg.sh" start
+  embedded_pg=1
+  export NAGAR_DB_HOST=127.0.0.1 NAGAR_DB_PORT=$NAGAR_PG_PORT
+  BUILD=$build "$repo/deploy/provision.sh"
+fi
+
+# 2. Keys.
+NAGAR_VAR=$NAGAR_VAR "$repo/deploy/keys.sh" "$build"
+keys=$NAGAR_VAR/keys
+export NAGAR_BUS_BROKER_KEY=$keys/broker.pub
+
+start() {   # start NAME ARGV...
+  local name=$1; shift
+  "$@" &
+  pids+=($!)
+  echo "nagar: started $name (pid $!)" >&2
+}
+
+# 3. Broker.
+if [[ -z ${NAGAR_BUS_ENDPOINT:-} ]]; then
+  export NAGAR_BUS_ENDPOINT=tcp://127.0.0.1:${NAGAR_BROKER_PORT:-5555}
+  mkdir -p "$NAGAR_VAR/broker"
+  NAGAR_BROKER_BIND=$NAGAR_BUS_ENDPOINT NAGAR_BROKER_KEYS_DIR=$keys \
+    NAGAR_BROKER_STATE_DIR=$NAGAR_VAR/broker start broker "$build/nagar-broker"
+fi
+
+# Services: every services/<name>/ but the broker, each with its own key,
+# database role and password file.
+for dir in "$repo"/services/*/; do
+  svc=$(basename "$dir")
+  [[ $svc == broker ]] && continue
+  [[ -x $build/nagar-$svc ]] || { echo "nagar: $svc is not built, skipped" >&2; continue; }
+  NAGAR_BUS_CERT=$keys/secret/$svc.cert \
+  NAGAR_DB_CONNINFO="host=$NAGAR_DB_HOST port=$NAGAR_DB_PORT dbname=nagar_$svc user=${svc}_app connect_timeout=5" \
+  PGPASSFILE=$NAGAR_VAR/secrets/${svc}_app.pgpass \
+    start "$svc" "$build/nagar-$svc"
+done
+
+if [[ -x $build/nagar-gateway ]]; then
+  NAGAR_BUS_CERT=$keys/secret/gateway.cert start gateway "$build/nagar-gateway"
+fi
+
+echo "nagar: up; Ctrl-C stops everything" >&2
+# Exit (and stop the rest) as soon as any process dies, so a crash is seen.
+wait -n "${pids[@]}" || true
+echo "nagar: a process exited; stopping the suite" >&2
