@@ -19,8 +19,8 @@ PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
+OPT      ?= -O2 -g
+CFLAGS   += $(OPT) -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing \
             -Icommon -I$(BUILD)/gen -MMD -MP $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm -lpthread
 
@@ -93,11 +93,28 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TEST_PROTO_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
+# Fuzz harnesses (libFuzzer), one per tests/fuzz/fuzz_*.c, built by clang
+# with the whole library instrumented. `make fuzz FUZZ_SECONDS=N` runs each.
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+GATEWAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out gateway/main.c,$(GATEWAY_SRC)))
+
+$(BUILD)/fuzz/fuzz_gateway_%: $(BUILD)/obj/tests/fuzz/fuzz_gateway_%.o $(GATEWAY_LIB_OBJ) $(TEST_PROTO_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd) -o $@
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_PROTO_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
 all: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS)
 
 .DEFAULT_GOAL := all
-.PHONY: all tests deps test run bench-bus valgrind clean
+.PHONY: all tests deps test run bench-bus valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:
@@ -118,6 +135,18 @@ bench-bus: deps
 valgrind: deps
 	$(MAKE) tests
 	BUILD=build $(PYTHON) tests/run.py --unit-only --valgrind
+
+fuzz: deps
+	$(MAKE) BUILD=build/fuzz CC=clang SANITIZE=1 \
+	  OPT="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
+	@for f in build/fuzz/fuzz/fuzz_*; do \
+	  name=$$(basename $$f); corpus=build/fuzz/corpus/$$name; mkdir -p $$corpus; \
+	  seeds=tests/fuzz/corpus/$${name#fuzz_}; dict=tests/fuzz/$${name#fuzz_}.dict; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	    $$( [ -f $$dict ] && echo -dict=$$dict ) $$corpus $$( [ -d $$seeds ] && echo $$seeds ) \
+	    2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|SUMMARY' || exit 1; \
+	done
 
 clean:
 	rm -rf build

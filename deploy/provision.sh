@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# deploy/provision.sh — one database and two roles per Nagar service, then
+# each service's migrations. Idempotent: run it after every deploy/pg.sh start.
+#
+# For every name <svc> in deploy/services.list:
+#   role <svc>_owner  LOGIN; owns database nagar_<svc> and schema <svc>;
+#                     used only by nagar-migrate
+#   role <svc>_app    LOGIN; what the running service uses: USAGE on schema
+#                     <svc> and, through default privileges, SELECT, INSERT,
+#                     UPDATE, DELETE on the owner's tables, USAGE/SELECT on
+#                     its sequences, EXECUTE on its functions — nothing else
+# Neither role is superuser or may create roles or databases; PUBLIC keeps
+# no privilege on any Nagar database, on their public schemas, or on the
+# `postgres` and `template1` databases. Both roles' search_path is <svc>.
+#
+# Passwords are random (32 bytes), made once, kept in
+# $NAGAR_VAR/secrets/<role>.pgpass (pgpass format "*:*:*:<role>:<password>",
+# mode 0600) and set on the role at every run, so a re-created cluster takes
+# the same passwords. They reach psql through its environment, never its
+# command line, and are never printed.
+#
+# Then, for each service with services/<svc>/migrations/, runs
+# $BUILD/nagar-migrate as <svc>_owner over 127.0.0.1.
+#
+# Environment: NAGAR_VAR, NAGAR_PG_PORT (as deploy/pg.sh), BUILD (default
+# build), NAGAR_SERVICES_LIST (default deploy/services.list).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+eval "$("$REPO/deploy/pg.sh" env)"
+SECRETS=$NAGAR_VAR/secrets
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+SERVICES_LIST=${NAGAR_SERVICES_LIST:-$REPO/deploy/services.list}
+
+die() {
+    echo "provision.sh: $*" >&2
+    exit 1
+}
+
+psql_super() {
+    PGHOST=$NAGAR_PG_SOCKET_DIR PGPORT=$NAGAR_PG_PORT PGUSER=$NAGAR_PG_SUPERUSER \
+        psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+psql_super -d postgres -c 'SELECT 1' >/dev/null 2>&1 ||
+    die "cannot reach PostgreSQL as $NAGAR_PG_SUPERUSER on $NAGAR_PG_SOCKET_DIR port" \
+        "$NAGAR_PG_PORT; start it with deploy/pg.sh start"
+
+[[ -r $SERVICES_LIST ]] || die "cannot read the service list $SERVICES_LIST"
+services=()
+while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%%#*}
+    line=${line//[[:space:]]/}
+    [[ -z $line ]] && continue
+    [[ $line =~ ^[a-z_]{1,40}$ ]] ||
+        die "$SERVICES_LIST: \"$line\" is not a service name (1 to 40 of [a-z_])"
+    services+=("$line")
+done <"$SERVICES_LIST"
+((${#services[@]} > 0)) || die "$SERVICES_LIST names no service"
+
+mkdir -p "$SECRETS"
+chmod 0700 "$SECRETS"
+
+# Creates <role>.pgpass once; an existing file is never replaced.
+ensure_secret() {
+    local role=$1 file=$SECRETS/$1.pgpass password
+    if [[ ! -s $file ]]; then
+        password=$(head -c 32 /dev/urandom | base64 | tr -d '\n/+=')
+        ((${#password} >= 32)) || die "could not read random bytes for $role"
+        (umask 077 && printf '*:*:*:%s:%s\n' "$role" "$password" >"$file.tmp")
+        mv "$file.tmp" "$file"
+    fi
+    chmod 0600 "$file"
+}
+
+read_secret() {
+    local file=$SECRETS/$1.pgpass password
+    IFS=: read -r _ _ _ _ password <"$file" || true
+    [[ -n $password ]] || die "$file has no password; delete it and run provision.sh again"
+    printf '%s' "$password"
+}
+
+# Once per cluster: PUBLIC may not connect to the maintenance databases.
+psql_super -d postgres <<'SQL'
+SET client_min_messages = warning;
+REVOKE ALL ON DATABASE postgres FROM PUBLIC;
+REVOKE ALL ON DATABASE template1 FROM PUBLIC;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+SQL
+
+for svc in "${services[@]}"; do
+    ensure_secret "${svc}_owner"
+    ensure_secret "${svc}_app"
+    NAGAR_PROVISION_OWNER_PASSWORD=$(read_secret "${svc}_owner") \
+    NAGAR_PROVISION_APP_PASSWORD=$(read_secret "${svc}_app") \
+        psql_super -d postgres -v owner="${svc}_owner" -v app="${svc}_app" \
+        -v db="nagar_${svc}" -v schema="$svc" <<'SQL'
+SET client_min_messages = warning;
+-- A failing statement below would otherwise be logged with its password.
+SET log_min_error_statement = panic;
+\getenv owner_password NAGAR_PROVISION_OWNER_PASSWORD
+\getenv app_password NAGAR_PROVISION_APP_PASSWORD
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') AS create_owner,
+       NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app') AS create_app,
+       NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') AS create_db \gset
+\if :create_owner
+CREATE ROLE :"owner";
+\endif
+\if :create_app
+CREATE ROLE :"app";
+\endif
+ALTER ROLE :"owner" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    PASSWORD :'owner_password';
+ALTER ROLE :"app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    PASSWORD :'app_password';
+ALTER ROLE :"owner" SET search_path = :"schema";
+ALTER ROLE :"app" SET search_path = :"schema";
+\if :create_db
+CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0 ENCODING 'UTF8';
+\endif
+ALTER DATABASE :"db" OWNER TO :"owner";
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"db" TO :"owner", :"app";
+
+\connect :"db"
+SET client_min_messages = warning;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"owner";
+ALTER SCHEMA :"schema" OWNER TO :"owner";
+REVOKE ALL ON SCHEMA :"schema" FROM PUBLIC;
+GRANT USAGE ON SCHEMA :"schema" TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" REVOKE USAGE ON TYPES FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
+    GRANT USAGE, SELECT ON SEQUENCES TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
+    GRANT EXECUTE ON FUNCTIONS TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
+    GRANT USAGE ON TYPES TO :"app";
+SQL
+    echo "provision.sh: nagar_${svc}: roles ${svc}_owner, ${svc}_app (passwords in $SECRETS)"
+done
+
+MIGRATE=$BUILD/nagar-migrate
+for svc in "${services[@]}"; do
+    dir=$REPO/services/$svc/migrations
+    [[ -d $dir ]] || continue
+    [[ -x $MIGRATE ]] || die "$MIGRATE is not built; run make (or set BUILD)"
+    NAGAR_DB_CONNINFO="host=127.0.0.1 port=$NAGAR_PG_PORT dbname=nagar_$svc user=${svc}_owner" \
+    PGPASSFILE=$SECRETS/${svc}_owner.pgpass \
+        "$MIGRATE" --dir "$dir" || die "migrations of $svc failed (see the log line above)"
+done
