@@ -58,7 +58,7 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 # One binary per service directory and per deploy tool.
-SERVICES := $(notdir $(wildcard services/*))
+SERVICES := $(notdir $(patsubst %/,%,$(wildcard services/*/)))
 TOOLS    := $(notdir $(basename $(wildcard deploy/tools/*.c)))
 SUPPORT  := $(notdir $(basename $(wildcard tests/support/*.c)))
 BINS     := $(addprefix $(BUILD)/nagar-,$(SERVICES) $(TOOLS))

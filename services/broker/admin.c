@@ -1,0 +1,186 @@
+/*
+ * admin.c — the "nagar.admin" service (see admin.h): decodes the operator's
+ * request, asks the broker to act, encodes the answer, and writes one
+ * "admin.<action>" log line per action with the operator's principal, so
+ * every quarantine or revocation can be traced to whoever ordered it.
+ */
+#include "admin.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "proto/admin.pb-c.h"
+#include "proto/envelope.pb-c.h"
+
+#define ADMIN_MAX_SERVICES 4096
+#define ADMIN_TEXT_MAX 512
+
+static zframe_t *reply_frame(const char *request_id, nagar_status_code_t code,
+                             const char *message, const char *field,
+                             const ProtobufCMessage *payload)
+{
+    Nagar__Status status = NAGAR__STATUS__INIT;
+    status.code = code;
+    status.message = (char *) (message ? message : "");
+    status.field = (char *) (field ? field : "");
+    Nagar__Reply reply = NAGAR__REPLY__INIT;
+    reply.request_id = (char *) request_id;
+    reply.status = &status;
+    uint8_t *payload_bytes = NULL;
+    if (payload && code == NAGAR__STATUS_CODE__OK) {
+        reply.payload.len = protobuf_c_message_get_packed_size(payload);
+        payload_bytes = malloc(reply.payload.len ? reply.payload.len : 1);
+        protobuf_c_message_pack(payload, payload_bytes);
+        reply.payload.data = payload_bytes;
+    }
+    size_t size = nagar__reply__get_packed_size(&reply);
+    zframe_t *frame = zframe_new(NULL, size);
+    nagar__reply__pack(&reply, zframe_data(frame));
+    free(payload_bytes);
+    return frame;
+}
+
+static zframe_t *handle_stats(broker_t *broker, const char *request_id)
+{
+    broker_service_stats_t *services = calloc(ADMIN_MAX_SERVICES, sizeof *services);
+    size_t count = broker_stats_services(broker, services, ADMIN_MAX_SERVICES);
+    if (count > ADMIN_MAX_SERVICES)
+        count = ADMIN_MAX_SERVICES;
+    Nagar__Admin__ServiceStats *entries = calloc(count ? count : 1, sizeof *entries);
+    Nagar__Admin__ServiceStats **pointers = calloc(count ? count : 1, sizeof *pointers);
+    for (size_t i = 0; i < count; i++) {
+        nagar__admin__service_stats__init(&entries[i]);
+        entries[i].name = (char *) services[i].name;
+        entries[i].workers = services[i].workers;
+        entries[i].idle_workers = services[i].idle_workers;
+        entries[i].queued = services[i].queued;
+        entries[i].served = services[i].served;
+        entries[i].errors = services[i].errors;
+        entries[i].quarantined = services[i].quarantined;
+        entries[i].quarantine_reason = (char *) services[i].quarantine_reason;
+        pointers[i] = &entries[i];
+    }
+    zhashx_t *revoked = broker_revoked_keys(broker);
+    zlistx_t *revoked_keys = zhashx_keys(revoked);
+    size_t revoked_count = zlistx_size(revoked_keys);
+    char **keys = calloc(revoked_count ? revoked_count : 1, sizeof *keys);
+    size_t k = 0;
+    for (char *key = zlistx_first(revoked_keys); key; key = zlistx_next(revoked_keys))
+        keys[k++] = key;
+
+    Nagar__Admin__StatsReply reply = NAGAR__ADMIN__STATS_REPLY__INIT;
+    reply.n_services = count;
+    reply.services = pointers;
+    reply.n_revoked_keys = revoked_count;
+    reply.revoked_keys = keys;
+    reply.uptime_ms = broker_stats_uptime_ms(broker);
+    reply.denied = broker_stats_denied(broker);
+    zframe_t *frame = reply_frame(request_id, NAGAR__STATUS_CODE__OK, "", NULL,
+                                  (const ProtobufCMessage *) &reply);
+    free(keys);
+    zlistx_destroy(&revoked_keys);
+    free(pointers);
+    free(entries);
+    free(services);
+    return frame;
+}
+
+static void log_action(const char *action, const char *operator, const char *target,
+                       nagar_status_code_t code, const char *detail)
+{
+    char event[64];
+    snprintf(event, sizeof event, "admin.%s", action);
+    nagar_log_write(code == NAGAR__STATUS_CODE__OK ? NAGAR_LOG_WARN : NAGAR_LOG_ERROR, event,
+                    json_pack("{s:s, s:s, s:s}", "operator", operator, "target", target,
+                              "outcome", nagar_status_name(code)),
+                    "%s by \"%s\": %s", action, operator, detail);
+}
+
+static zframe_t *admin_reply(const char *request_id, nagar_status_code_t code, const char *detail)
+{
+    if (code != NAGAR__STATUS_CODE__OK)
+        return reply_frame(request_id, code, detail, NULL, NULL);
+    Nagar__Admin__AdminReply reply = NAGAR__ADMIN__ADMIN_REPLY__INIT;
+    reply.detail = (char *) detail;
+    return reply_frame(request_id, code, "", NULL, (const ProtobufCMessage *) &reply);
+}
+
+zframe_t *broker_admin_handle(broker_t *broker, const char *operator, const char *operator_key,
+                              zframe_t *body)
+{
+    Nagar__Request *request =
+        body ? nagar__request__unpack(NULL, zframe_size(body), zframe_data(body)) : NULL;
+    if (!request)
+        return reply_frame("", NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                           "the body is not a nagar.Request envelope", NULL, NULL);
+    char request_id[129] = "";
+    if (request->context && request->context->request_id)
+        snprintf(request_id, sizeof request_id, "%s", request->context->request_id);
+    nagar_log_set_request_id(request_id);
+
+    const char *method = request->method ? request->method : "";
+    const uint8_t *payload = request->payload.data;
+    size_t payload_size = request->payload.len;
+    char detail[ADMIN_TEXT_MAX + 256] = "";
+    nagar_status_code_t code;
+    zframe_t *reply = NULL;
+
+    if (strcmp(method, "stats") == 0) {
+        reply = handle_stats(broker, request_id);
+    } else if (strcmp(method, "quarantine") == 0) {
+        Nagar__Admin__QuarantineRequest *args =
+            nagar__admin__quarantine_request__unpack(NULL, payload_size, payload);
+        if (!args) {
+            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+            snprintf(detail, sizeof detail, "payload is not a nagar.admin.QuarantineRequest");
+            log_action("quarantine", operator, "", code, detail);
+        } else {
+            if (strlen(args->reason) > ADMIN_TEXT_MAX) {
+                code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+                snprintf(detail, sizeof detail, "reason is longer than %d bytes", ADMIN_TEXT_MAX);
+            } else
+                code = broker_quarantine(broker, args->service, args->reason, detail,
+                                         sizeof detail);
+            log_action("quarantine", operator, args->service, code, detail);
+            nagar__admin__quarantine_request__free_unpacked(args, NULL);
+        }
+        reply = admin_reply(request_id, code, detail);
+    } else if (strcmp(method, "release") == 0) {
+        Nagar__Admin__ReleaseRequest *args =
+            nagar__admin__release_request__unpack(NULL, payload_size, payload);
+        if (!args) {
+            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+            snprintf(detail, sizeof detail, "payload is not a nagar.admin.ReleaseRequest");
+            log_action("release", operator, "", code, detail);
+        } else {
+            code = broker_release(broker, args->service, detail, sizeof detail);
+            log_action("release", operator, args->service, code, detail);
+            nagar__admin__release_request__free_unpacked(args, NULL);
+        }
+        reply = admin_reply(request_id, code, detail);
+    } else if (strcmp(method, "revoke") == 0) {
+        Nagar__Admin__RevokeRequest *args =
+            nagar__admin__revoke_request__unpack(NULL, payload_size, payload);
+        if (!args) {
+            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+            snprintf(detail, sizeof detail, "payload is not a nagar.admin.RevokeRequest");
+            log_action("revoke", operator, "", code, detail);
+        } else {
+            code = broker_revoke(broker, args->principal, args->public_key, operator_key, detail,
+                                 sizeof detail);
+            log_action("revoke", operator, *args->principal ? args->principal : args->public_key,
+                       code, detail);
+            nagar__admin__revoke_request__free_unpacked(args, NULL);
+        }
+        reply = admin_reply(request_id, code, detail);
+    } else {
+        snprintf(detail, sizeof detail,
+                 "nagar.admin has no method \"%.64s\"; it has stats, quarantine, release, revoke",
+                 method);
+        reply = reply_frame(request_id, NAGAR__STATUS_CODE__INVALID_ARGUMENT, detail, "method",
+                            NULL);
+    }
+    nagar__request__free_unpacked(request, NULL);
+    nagar_log_set_request_id(NULL);
+    return reply;
+}

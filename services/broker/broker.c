@@ -1,0 +1,1211 @@
+/*
+ * broker.c — the broker's event loop and MDP/0.1 dispatch.
+ *
+ * Everything happens on one thread around one ROUTER socket:
+ *
+ *   broker_run ── zpoller_wait(router, monitor, timeout = next timed work)
+ *        ├── drain the router: each message is authenticated (User-Id ->
+ *        │   key store -> principal, revoked set), then handled as a client
+ *        │   request (MDPC01) or a worker command (MDPW01)
+ *        ├── drain the socket monitor: failed CURVE handshakes
+ *        └── timed work: heartbeats, worker expiry, queued request deadlines
+ *
+ * A request goes straight to an idle worker without being parsed; only when
+ * it has to wait, or the broker itself answers it with an error, is its
+ * nagar.Request envelope unpacked (for the deadline and the request id).
+ * A worker handles one request at a time and the broker keeps that request
+ * (its client address and body) so that whatever happens to the worker, the
+ * caller gets an answer promptly instead of waiting for its own deadline.
+ *
+ * Frames are sent one by one with ZFRAME_REUSE so a body is never copied on
+ * its way from client to worker (libzmq shares the buffer).
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "acl.h"
+#include "admin.h"
+#include "log.h"
+#include "mdp.h"
+#include "proto/envelope.pb-c.h"
+#include "state.h"
+
+#define BROKER_MAX_SERVICES 4096
+#define BROKER_MAX_FRAMES 64
+#define BROKER_REQUEST_ID_MAX 128
+#define BROKER_IDENTITY_MAX 255
+#define ACL_RELOAD_MIN_INTERVAL_MS 1000
+#define ACL_CHANGE_CHECK_MS 5000
+#define LOG_LIMIT_PER_SECOND 5
+
+/* At most LOG_LIMIT_PER_SECOND lines a second per kind of noisy event; a
+ * flood from a hostile peer must not fill the disk. */
+typedef struct {
+    int64_t window_start_ms;
+    int count;
+    uint64_t suppressed;
+} log_limit_t;
+
+typedef struct service_t service_t;
+typedef struct worker_t worker_t;
+
+typedef struct {
+    zframe_t *client;                          /* caller's routing id */
+    zmsg_t *body;                              /* body frames, as the caller sent them */
+    char caller_key[BROKER_KEY_TEXT_MAX + 1];  /* "" with security off */
+    char caller[BROKER_PRINCIPAL_MAX + 1];     /* principal; "" with security off */
+    int64_t deadline_ms;                       /* monotonic; 0 until queued */
+} request_t;
+
+struct service_t {
+    char *name;
+    zlistx_t *idle;        /* worker_t *, longest idle first (LRU spreads load) */
+    zlistx_t *queue;       /* request_t *, owned, FIFO */
+    uint32_t workers;
+    uint64_t served;
+    uint64_t errors;
+};
+
+struct worker_t {
+    char *id;                                  /* hex of the routing id; key in broker->workers */
+    zframe_t *identity;
+    service_t *service;
+    char key[BROKER_KEY_TEXT_MAX + 1];
+    int64_t expiry_ms;                         /* no message by then: presumed dead */
+    int64_t last_sent_ms;                      /* for heartbeats */
+    request_t *held;                           /* the request it is handling, or NULL */
+    void *idle_handle;                         /* in service->idle when idle */
+};
+
+struct broker_t {
+    broker_options_t options;
+    zsock_t *router;
+    zactor_t *auth;
+    zactor_t *monitor;
+    zcert_t *cert;
+    broker_acl_t *acl;                         /* NULL with security off */
+    broker_state_t *state;
+    zpoller_t *poller;
+    zhashx_t *services;                        /* name -> service_t, owned */
+    zhashx_t *workers;                         /* id -> worker_t, owned */
+    char endpoint[256];
+    int64_t started_ms;
+    int64_t next_timer_ms;
+    int64_t next_acl_check_ms;
+    uint64_t denied;
+    log_limit_t limit_unknown, limit_revoked, limit_malformed, limit_auth_failed, limit_denied;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static bool log_limit_allow(log_limit_t *limit, int64_t now_ms)
+{
+    if (now_ms - limit->window_start_ms >= 1000) {
+        limit->window_start_ms = now_ms;
+        limit->count = 0;
+    }
+    if (++limit->count <= LOG_LIMIT_PER_SECOND)
+        return true;
+    limit->suppressed++;
+    return false;
+}
+
+/* The suppressed count since the last line, for the line being written. */
+static json_int_t log_limit_take(log_limit_t *limit)
+{
+    json_int_t suppressed = (json_int_t) limit->suppressed;
+    limit->suppressed = 0;
+    return suppressed;
+}
+
+static void hex_encode(const byte *data, size_t size, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < size; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * size] = '\0';
+}
+
+/* A frame as a bounded C string (for service names and commands). */
+static void frame_to_string(zframe_t *frame, char *out, size_t out_size)
+{
+    size_t size = frame ? zframe_size(frame) : 0;
+    if (size >= out_size)
+        size = out_size - 1;
+    if (size)
+        memcpy(out, zframe_data(frame), size);
+    out[size] = '\0';
+}
+
+static bool frame_is(zframe_t *frame, const char *text)
+{
+    size_t length = strlen(text);
+    return frame && zframe_size(frame) == length && memcmp(zframe_data(frame), text, length) == 0;
+}
+
+/* Printable ASCII, 1..MDP_SERVICE_NAME_MAX: what we accept as a service. */
+static bool service_frame_is_valid(zframe_t *frame)
+{
+    size_t size = zframe_size(frame);
+    if (size == 0 || size > MDP_SERVICE_NAME_MAX)
+        return false;
+    const byte *data = zframe_data(frame);
+    for (size_t i = 0; i < size; i++)
+        if (data[i] < 0x21 || data[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static void send_memory(broker_t *self, const void *data, size_t size, bool more)
+{
+    zmq_send(zsock_resolve(self->router), data, size, more ? ZMQ_SNDMORE : 0);
+}
+
+static void send_frame_reuse(broker_t *self, zframe_t *frame, bool more)
+{
+    zframe_send(&frame, self->router, ZFRAME_REUSE | (more ? ZFRAME_MORE : 0));
+}
+
+static void request_destroy(request_t **request_p)
+{
+    if (!*request_p)
+        return;
+    zframe_destroy(&(*request_p)->client);
+    zmsg_destroy(&(*request_p)->body);
+    free(*request_p);
+    *request_p = NULL;
+}
+
+static void request_destructor(void **item)
+{
+    request_destroy((request_t **) item);
+}
+
+/* ---- replies to clients ------------------------------------------------- */
+
+/* Unpacks the body's nagar.Request for the request id and deadline; an
+ * opaque body (a plain RFC 7 client) has neither. */
+static void request_envelope_read(zmsg_t *body, char *request_id, size_t request_id_size,
+                                  int64_t *deadline_unix_ms)
+{
+    request_id[0] = '\0';
+    if (deadline_unix_ms)
+        *deadline_unix_ms = 0;
+    zframe_t *first = body ? zmsg_first(body) : NULL;
+    if (!first)
+        return;
+    Nagar__Request *envelope = nagar__request__unpack(NULL, zframe_size(first), zframe_data(first));
+    if (!envelope)
+        return;
+    if (envelope->context) {
+        if (envelope->context->request_id)
+            snprintf(request_id, request_id_size, "%s", envelope->context->request_id);
+        if (deadline_unix_ms)
+            *deadline_unix_ms = envelope->context->deadline_unix_ms;
+    }
+    nagar__request__free_unpacked(envelope, NULL);
+}
+
+static void send_to_client(broker_t *self, zframe_t *client, const char *service,
+                           const void *body, size_t body_size)
+{
+    send_frame_reuse(self, client, true);
+    send_memory(self, "", 0, true);
+    send_memory(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
+    send_memory(self, service, strlen(service), true);
+    send_memory(self, body, body_size, false);
+}
+
+/* An error the broker itself produced: [""][MDPC01][service][nagar.Reply]. */
+static void reply_error(broker_t *self, zframe_t *client, const char *service, zmsg_t *body,
+                        nagar_status_code_t code, const char *message)
+{
+    char request_id[BROKER_REQUEST_ID_MAX + 1];
+    request_envelope_read(body, request_id, sizeof request_id, NULL);
+    Nagar__Status status = NAGAR__STATUS__INIT;
+    status.code = code;
+    status.message = (char *) message;
+    Nagar__Reply reply = NAGAR__REPLY__INIT;
+    reply.request_id = request_id;
+    reply.status = &status;
+    size_t size = nagar__reply__get_packed_size(&reply);
+    uint8_t *buffer = malloc(size ? size : 1);
+    nagar__reply__pack(&reply, buffer);
+    send_to_client(self, client, service, buffer, size);
+    free(buffer);
+}
+
+static void service_fail(broker_t *self, service_t *service, request_t *request,
+                         nagar_status_code_t code, const char *message)
+{
+    service->errors++;
+    reply_error(self, request->client, service->name, request->body, code, message);
+}
+
+/* ---- services and workers ----------------------------------------------- */
+
+static void service_destroy(service_t **service_p)
+{
+    service_t *service = *service_p;
+    if (!service)
+        return;
+    zlistx_destroy(&service->idle);
+    zlistx_destroy(&service->queue);
+    free(service->name);
+    free(service);
+    *service_p = NULL;
+}
+
+static void service_destructor(void **item)
+{
+    service_destroy((service_t **) item);
+}
+
+/* The service entry, created on first use; NULL past BROKER_MAX_SERVICES. */
+static service_t *service_require(broker_t *self, const char *name)
+{
+    service_t *service = zhashx_lookup(self->services, name);
+    if (service || zhashx_size(self->services) >= BROKER_MAX_SERVICES)
+        return service;
+    service = calloc(1, sizeof *service);
+    service->name = strdup(name);
+    service->idle = zlistx_new();
+    service->queue = zlistx_new();
+    zlistx_set_destructor(service->queue, request_destructor);
+    zhashx_insert(self->services, name, service);
+    return service;
+}
+
+static void worker_send_command(broker_t *self, worker_t *worker, const char *command,
+                                bool more)
+{
+    send_frame_reuse(self, worker->identity, true);
+    send_memory(self, "", 0, true);
+    send_memory(self, MDP_WORKER, strlen(MDP_WORKER), true);
+    send_memory(self, command, 1, more);
+    worker->last_sent_ms = zclock_mono();
+}
+
+/* DISCONNECT to a peer that is not (or no longer) a worker we track. */
+static void send_disconnect_to(broker_t *self, zframe_t *identity)
+{
+    send_frame_reuse(self, identity, true);
+    send_memory(self, "", 0, true);
+    send_memory(self, MDP_WORKER, strlen(MDP_WORKER), true);
+    send_memory(self, MDP_DISCONNECT, 1, false);
+}
+
+static void worker_dispatch(broker_t *self, worker_t *worker, request_t *request)
+{
+    worker->held = request;
+    worker_send_command(self, worker, MDP_REQUEST, true);
+    send_frame_reuse(self, request->client, true);
+    send_memory(self, "", 0, true);
+    bool principal_frame = !self->options.insecure;
+    for (zframe_t *frame = zmsg_first(request->body); frame;) {
+        zframe_t *next = zmsg_next(request->body);
+        send_frame_reuse(self, frame, next != NULL || principal_frame);
+        frame = next;
+    }
+    if (principal_frame)
+        send_memory(self, request->caller, strlen(request->caller), false);
+}
+
+/* Hands queued requests to idle workers; expired ones get their answer. */
+static void service_dispatch(broker_t *self, service_t *service)
+{
+    int64_t now = zclock_mono();
+    while (zlistx_size(service->queue) && zlistx_size(service->idle)) {
+        request_t *request = zlistx_detach(service->queue, NULL);
+        if (request->deadline_ms && request->deadline_ms <= now) {
+            service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
+                         "the request waited in the broker's queue past its deadline");
+            request_destroy(&request);
+            continue;
+        }
+        worker_t *worker = zlistx_detach(service->idle, NULL);
+        worker->idle_handle = NULL;
+        worker_dispatch(self, worker, request);
+    }
+}
+
+static void worker_become_idle(broker_t *self, worker_t *worker)
+{
+    worker->idle_handle = zlistx_add_end(worker->service->idle, worker);
+    service_dispatch(self, worker->service);
+}
+
+/* Forgets a worker. Its held request, if any, is answered with message
+ * (UNAVAILABLE) so the caller never waits on a worker that is gone. */
+static void worker_delete(broker_t *self, worker_t *worker, bool send_disconnect,
+                          const char *held_message)
+{
+    if (send_disconnect)
+        worker_send_command(self, worker, MDP_DISCONNECT, false);
+    service_t *service = worker->service;
+    if (worker->held) {
+        service_fail(self, service, worker->held, NAGAR__STATUS_CODE__UNAVAILABLE, held_message);
+        request_destroy(&worker->held);
+    }
+    if (worker->idle_handle)
+        zlistx_delete(service->idle, worker->idle_handle);
+    service->workers--;
+    zhashx_delete(self->workers, worker->id);
+}
+
+static void worker_destructor(void **item)
+{
+    worker_t *worker = *item;
+    if (!worker)
+        return;
+    request_destroy(&worker->held);
+    zframe_destroy(&worker->identity);
+    free(worker->id);
+    free(worker);
+    *item = NULL;
+}
+
+static const char WORKER_LOST[] =
+    "worker lost while handling the request; retrying with the same idempotency key is safe";
+
+/* Disconnects every worker of service, failing what they hold. */
+static void service_disconnect_workers(broker_t *self, service_t *service, const char *message)
+{
+    zlistx_t *doomed = zlistx_new();
+    for (worker_t *worker = zhashx_first(self->workers); worker;
+         worker = zhashx_next(self->workers))
+        if (worker->service == service)
+            zlistx_add_end(doomed, worker);
+    for (worker_t *worker = zlistx_first(doomed); worker; worker = zlistx_next(doomed))
+        worker_delete(self, worker, true, message);
+    zlistx_destroy(&doomed);
+}
+
+/* ---- MMI (RFC 8) -------------------------------------------------------- */
+
+static void handle_mmi(broker_t *self, zframe_t *sender, const char *service_name, zmsg_t *body)
+{
+    const char *code = "501";
+    if (strcmp(service_name, MMI_SERVICE) == 0) {
+        zframe_t *asked = zmsg_first(body);
+        if (!asked || !service_frame_is_valid(asked))
+            code = "400";
+        else {
+            char name[MDP_SERVICE_NAME_MAX + 1];
+            frame_to_string(asked, name, sizeof name);
+            service_t *service = zhashx_lookup(self->services, name);
+            code = service && service->workers > 0 ? "200" : "404";
+        }
+    }
+    send_to_client(self, sender, service_name, code, strlen(code));
+}
+
+/* ---- client requests ---------------------------------------------------- */
+
+static void log_call_denied(broker_t *self, const char *principal, const char *service)
+{
+    self->denied++;
+    if (!log_limit_allow(&self->limit_denied, zclock_mono()))
+        return;
+    nagar_log_write(NAGAR_LOG_WARN, "acl.call_denied",
+                    json_pack("{s:s, s:s, s:I}", "principal", principal, "service", service,
+                              "suppressed", log_limit_take(&self->limit_denied)),
+                    "refused a request from \"%s\" to service \"%s\": its key may not call it",
+                    principal, service);
+}
+
+/* [client][""][MDPC01][service][body...]: sender and the header frames are
+ * already popped; msg holds [service][body...] and is consumed. */
+static void handle_client(broker_t *self, zframe_t *sender, zmsg_t **msg_p,
+                          const broker_key_t *key, const char *caller_key)
+{
+    zmsg_t *msg = *msg_p;
+    zframe_t *service_frame = zmsg_pop(msg);
+    if (!service_frame || !service_frame_is_valid(service_frame) || zmsg_size(msg) == 0) {
+        if (log_limit_allow(&self->limit_malformed, zclock_mono()))
+            nagar_log_write(NAGAR_LOG_WARN, "broker.malformed",
+                            json_pack("{s:I}", "suppressed", log_limit_take(&self->limit_malformed)),
+                            "dropped a client message without a valid service name and body");
+        zframe_destroy(&service_frame);
+        zmsg_destroy(msg_p);
+        return;
+    }
+    char service_name[MDP_SERVICE_NAME_MAX + 1];
+    frame_to_string(service_frame, service_name, sizeof service_name);
+    zframe_destroy(&service_frame);
+    const char *principal = key ? broker_key_principal(key) : "anonymous";
+
+    if (strncmp(service_name, "mmi.", 4) == 0) {
+        handle_mmi(self, sender, service_name, msg);
+        zmsg_destroy(msg_p);
+        return;
+    }
+    if (key && !broker_key_may_call(key, service_name)) {
+        log_call_denied(self, principal, service_name);
+        char message[256];
+        snprintf(message, sizeof message, "principal '%s' may not call service '%s'", principal,
+                 service_name);
+        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__PERMISSION_DENIED,
+                    message);
+        zmsg_destroy(msg_p);
+        return;
+    }
+    if (strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0) {
+        zframe_t *reply = broker_admin_handle(self, principal, caller_key, zmsg_first(msg));
+        send_to_client(self, sender, service_name, zframe_data(reply), zframe_size(reply));
+        zframe_destroy(&reply);
+        zmsg_destroy(msg_p);
+        return;
+    }
+
+    service_t *service = zhashx_lookup(self->services, service_name);
+    char message[256];
+    if (broker_state_quarantine_reason(self->state, service_name)) {
+        snprintf(message, sizeof message, "service '%s' is quarantined", service_name);
+        if (service)
+            service->errors++;
+        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+        zmsg_destroy(msg_p);
+        return;
+    }
+    if (!service || service->workers == 0) {
+        snprintf(message, sizeof message,
+                 "service '%s' has no workers connected; retry later or start one", service_name);
+        if (service)
+            service->errors++;
+        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+        zmsg_destroy(msg_p);
+        return;
+    }
+    if (!zlistx_size(service->idle) && zlistx_size(service->queue) >= (size_t) self->options.max_queue) {
+        snprintf(message, sizeof message,
+                 "service '%s' is busy: %zu requests are already waiting; retry later",
+                 service_name, zlistx_size(service->queue));
+        service->errors++;
+        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED,
+                    message);
+        zmsg_destroy(msg_p);
+        return;
+    }
+
+    request_t *request = calloc(1, sizeof *request);
+    request->client = zframe_dup(sender);
+    request->body = msg;
+    *msg_p = NULL;
+    snprintf(request->caller_key, sizeof request->caller_key, "%s", caller_key);
+    snprintf(request->caller, sizeof request->caller, "%s", key ? principal : "");
+
+    if (zlistx_size(service->idle)) {
+        worker_t *worker = zlistx_detach(service->idle, NULL);
+        worker->idle_handle = NULL;
+        worker_dispatch(self, worker, request);
+        return;
+    }
+    /* It must wait: now, and only now, read its deadline. */
+    char request_id[BROKER_REQUEST_ID_MAX + 1];
+    int64_t deadline_unix_ms = 0;
+    request_envelope_read(request->body, request_id, sizeof request_id, &deadline_unix_ms);
+    int64_t now = zclock_mono();
+    if (deadline_unix_ms > 0)
+        request->deadline_ms = now + (deadline_unix_ms - zclock_time());
+    else
+        request->deadline_ms = now + self->options.request_timeout_ms;
+    if (request->deadline_ms <= now) {
+        service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
+                     "the request's deadline had passed when it reached the broker");
+        request_destroy(&request);
+        return;
+    }
+    zlistx_add_end(service->queue, request);
+    if (request->deadline_ms < self->next_timer_ms)
+        self->next_timer_ms = request->deadline_ms;
+}
+
+/* ---- worker commands ---------------------------------------------------- */
+
+static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_t *msg,
+                         const broker_key_t *key, const char *caller_key)
+{
+    zframe_t *service_frame = zmsg_first(msg);
+    const char *principal = key ? broker_key_principal(key) : "anonymous";
+    if (!service_frame || !service_frame_is_valid(service_frame)) {
+        send_disconnect_to(self, sender);
+        return;
+    }
+    char service_name[MDP_SERVICE_NAME_MAX + 1];
+    frame_to_string(service_frame, service_name, sizeof service_name);
+    if (strncmp(service_name, "mmi.", 4) == 0 || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0
+        || (key && !broker_key_may_serve(key, service_name))) {
+        self->denied++;
+        nagar_log_write(NAGAR_LOG_WARN, "acl.serve_denied",
+                        json_pack("{s:s, s:s}", "principal", principal, "service", service_name),
+                        "refused READY from \"%s\" for service \"%s\": its key may not serve it; "
+                        "sent DISCONNECT", principal, service_name);
+        send_disconnect_to(self, sender);
+        return;
+    }
+    const char *reason = broker_state_quarantine_reason(self->state, service_name);
+    if (reason) {
+        nagar_log_write(NAGAR_LOG_WARN, "broker.ready_refused_quarantined",
+                        json_pack("{s:s, s:s, s:s}", "principal", principal, "service",
+                                  service_name, "reason", reason),
+                        "refused READY from \"%s\": service \"%s\" is quarantined (%s)",
+                        principal, service_name, reason);
+        send_disconnect_to(self, sender);
+        return;
+    }
+    service_t *service = service_require(self, service_name);
+    if (!service) {
+        nagar_log_write(NAGAR_LOG_ERROR, "broker.too_many_services",
+                        json_pack("{s:s}", "service", service_name),
+                        "refused READY for \"%s\": the broker already has %d services",
+                        service_name, BROKER_MAX_SERVICES);
+        send_disconnect_to(self, sender);
+        return;
+    }
+    worker_t *worker = calloc(1, sizeof *worker);
+    worker->id = strdup(id);
+    worker->identity = zframe_dup(sender);
+    worker->service = service;
+    snprintf(worker->key, sizeof worker->key, "%s", caller_key);
+    worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
+    worker->last_sent_ms = zclock_mono();
+    zhashx_insert(self->workers, id, worker);
+    service->workers++;
+    nagar_log_write(NAGAR_LOG_INFO, "broker.worker_ready",
+                    json_pack("{s:s, s:s, s:i}", "principal", principal, "service", service_name,
+                              "workers", (int) service->workers),
+                    "worker of \"%s\" ready for service \"%s\"", principal, service_name);
+    worker_become_idle(self, worker);
+}
+
+static void handle_reply(broker_t *self, worker_t *worker, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    zframe_t *client = zmsg_pop(msg);
+    zframe_t *empty = zmsg_pop(msg);
+    request_t *held = worker->held;
+    bool valid = client && empty && zframe_size(empty) == 0 && zmsg_size(msg) > 0 && held
+                 && zframe_eq(client, held->client);
+    if (!valid) {
+        /* A reply to nobody, or to a client other than the one whose request
+         * it holds: a broken or hostile worker. Never forward it. */
+        nagar_log_write(NAGAR_LOG_WARN, "broker.unexpected_reply",
+                        json_pack("{s:s}", "service", worker->service->name),
+                        "dropped a REPLY from a worker of \"%s\" that does not match the request "
+                        "it holds; disconnecting it", worker->service->name);
+        worker_delete(self, worker, true, WORKER_LOST);
+    } else {
+        const char *service_name = worker->service->name;
+        send_frame_reuse(self, client, true);
+        send_memory(self, "", 0, true);
+        send_memory(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
+        send_memory(self, service_name, strlen(service_name), true);
+        for (zframe_t *frame = zmsg_first(msg); frame;) {
+            zframe_t *next = zmsg_next(msg);
+            send_frame_reuse(self, frame, next != NULL);
+            frame = next;
+        }
+        worker->service->served++;
+        request_destroy(&worker->held);
+        worker_become_idle(self, worker);
+    }
+    zframe_destroy(&client);
+    zframe_destroy(&empty);
+    zmsg_destroy(msg_p);
+}
+
+/* [worker][""][MDPW01][command][...]: msg holds [command][...], consumed. */
+static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p,
+                          const broker_key_t *key, const char *caller_key)
+{
+    zmsg_t *msg = *msg_p;
+    zframe_t *command = zmsg_pop(msg);
+    char id[2 * BROKER_IDENTITY_MAX + 1];
+    hex_encode(zframe_data(sender), zframe_size(sender), id);
+    worker_t *worker = zhashx_lookup(self->workers, id);
+    if (worker)
+        worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
+
+    if (frame_is(command, MDP_READY)) {
+        if (worker) /* READY twice is a protocol error (RFC 7) */
+            worker_delete(self, worker, true, WORKER_LOST);
+        else
+            handle_ready(self, sender, id, msg, key, caller_key);
+    } else if (frame_is(command, MDP_REPLY)) {
+        if (worker)
+            handle_reply(self, worker, msg_p);
+        else
+            send_disconnect_to(self, sender);
+    } else if (frame_is(command, MDP_HEARTBEAT)) {
+        if (!worker)
+            send_disconnect_to(self, sender);
+    } else if (frame_is(command, MDP_DISCONNECT)) {
+        if (worker) {
+            nagar_log_write(NAGAR_LOG_INFO, "broker.worker_disconnected",
+                            json_pack("{s:s}", "service", worker->service->name),
+                            "a worker of \"%s\" disconnected", worker->service->name);
+            worker_delete(self, worker, false, WORKER_LOST);
+        }
+    } else {
+        if (log_limit_allow(&self->limit_malformed, zclock_mono()))
+            nagar_log_write(NAGAR_LOG_WARN, "broker.malformed",
+                            json_pack("{s:I}", "suppressed", log_limit_take(&self->limit_malformed)),
+                            "dropped a worker message with an unknown command; disconnecting it");
+        if (worker)
+            worker_delete(self, worker, true, WORKER_LOST);
+        else
+            send_disconnect_to(self, sender);
+    }
+    zframe_destroy(&command);
+    zmsg_destroy(msg_p);
+}
+
+/* ---- authentication of every message ------------------------------------ */
+
+/* DISCONNECT to a worker whose key is no longer good; forgotten if known. */
+static void disconnect_sender(broker_t *self, zframe_t *sender)
+{
+    char id[2 * BROKER_IDENTITY_MAX + 1];
+    hex_encode(zframe_data(sender), zframe_size(sender), id);
+    worker_t *worker = zhashx_lookup(self->workers, id);
+    if (worker)
+        worker_delete(self, worker, true, WORKER_LOST);
+    else
+        send_disconnect_to(self, sender);
+}
+
+/* With CURVE on: the sender's key and its store entry. Returns false when
+ * the message must be dropped (no key, revoked, unknown). */
+static bool authenticate(broker_t *self, zframe_t *sender, zmsg_t *msg, bool is_worker,
+                         char *key_text, const broker_key_t **key_out)
+{
+    *key_out = NULL;
+    key_text[0] = '\0';
+    if (self->options.insecure)
+        return true;
+    const char *user_id = zframe_meta(zmsg_first(msg), "User-Id");
+    if (!user_id || strlen(user_id) != BROKER_KEY_TEXT_MAX)
+        return false;
+    snprintf(key_text, BROKER_KEY_TEXT_MAX + 1, "%s", user_id);
+    int64_t now = zclock_mono();
+    if (broker_state_is_revoked(self->state, key_text)) {
+        self->denied++;
+        if (log_limit_allow(&self->limit_revoked, now))
+            nagar_log_write(NAGAR_LOG_WARN, "acl.revoked_key",
+                            json_pack("{s:s, s:I}", "public_key", key_text, "suppressed",
+                                      log_limit_take(&self->limit_revoked)),
+                            "dropped a message from revoked key %s", key_text);
+        if (is_worker)
+            disconnect_sender(self, sender);
+        return false;
+    }
+    const broker_key_t *key = broker_acl_lookup(self->acl, key_text);
+    if (!key && broker_acl_reload_limited(self->acl, now, ACL_RELOAD_MIN_INTERVAL_MS))
+        key = broker_acl_lookup(self->acl, key_text);
+    if (!key) {
+        self->denied++;
+        if (log_limit_allow(&self->limit_unknown, now))
+            nagar_log_write(NAGAR_LOG_WARN, "acl.unknown_key",
+                            json_pack("{s:s, s:I}", "public_key", key_text, "suppressed",
+                                      log_limit_take(&self->limit_unknown)),
+                            "dropped a message from key %s, which is not in the key store",
+                            key_text);
+        if (is_worker)
+            disconnect_sender(self, sender);   /* e.g. its certificate was removed */
+        return false;
+    }
+    *key_out = key;
+    return true;
+}
+
+static void handle_message(broker_t *self, zmsg_t *msg)
+{
+    if (zmsg_size(msg) < 3 || zmsg_size(msg) > BROKER_MAX_FRAMES) {
+        zmsg_destroy(&msg);
+        return;
+    }
+    zframe_t *sender = zmsg_pop(msg);
+    zframe_t *empty = zmsg_pop(msg);
+    zframe_t *header = zmsg_pop(msg);
+    bool is_client = frame_is(header, MDP_CLIENT);
+    bool is_worker = frame_is(header, MDP_WORKER);
+    if (zframe_size(sender) > BROKER_IDENTITY_MAX || zframe_size(empty) != 0
+        || (!is_client && !is_worker) || zmsg_size(msg) == 0) {
+        if (log_limit_allow(&self->limit_malformed, zclock_mono()))
+            nagar_log_write(NAGAR_LOG_WARN, "broker.malformed",
+                            json_pack("{s:I}", "suppressed", log_limit_take(&self->limit_malformed)),
+                            "dropped a message that is not MDP/0.1 ([\"\"][MDPC01|MDPW01]...)");
+    } else {
+        char key_text[BROKER_KEY_TEXT_MAX + 1];
+        const broker_key_t *key = NULL;
+        /* User-Id rides on every frame the peer sent; header is one. */
+        zmsg_prepend(msg, &header);
+        bool accepted = authenticate(self, sender, msg, is_worker, key_text, &key);
+        header = zmsg_pop(msg);
+        if (accepted) {
+            if (is_client)
+                handle_client(self, sender, &msg, key, key_text);
+            else
+                handle_worker(self, sender, &msg, key, key_text);
+        }
+    }
+    zframe_destroy(&sender);
+    zframe_destroy(&empty);
+    zframe_destroy(&header);
+    zmsg_destroy(&msg);
+}
+
+/* ---- timed work ----------------------------------------------------------- */
+
+static void run_timers(broker_t *self)
+{
+    int64_t now = zclock_mono();
+    int64_t next = now + self->options.heartbeat_ms;
+
+    zlistx_t *expired = zlistx_new();
+    for (worker_t *worker = zhashx_first(self->workers); worker;
+         worker = zhashx_next(self->workers)) {
+        if (worker->expiry_ms <= now)
+            zlistx_add_end(expired, worker);
+        else if (now - worker->last_sent_ms >= self->options.heartbeat_ms)
+            worker_send_command(self, worker, MDP_HEARTBEAT, false);
+    }
+    for (worker_t *worker = zlistx_first(expired); worker; worker = zlistx_next(expired)) {
+        nagar_log_write(NAGAR_LOG_WARN, "broker.worker_expired",
+                        json_pack("{s:s, s:b}", "service", worker->service->name, "held_request",
+                                  worker->held != NULL),
+                        "a worker of \"%s\" sent nothing for %ld ms; presumed dead",
+                        worker->service->name,
+                        self->options.heartbeat_ms * self->options.liveness);
+        worker_delete(self, worker, true, WORKER_LOST);
+    }
+    zlistx_destroy(&expired);
+
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services)) {
+        void *handle = zlistx_first(service->queue) ? zlistx_cursor(service->queue) : NULL;
+        while (handle) {
+            void *following = zlistx_next(service->queue) ? zlistx_cursor(service->queue) : NULL;
+            request_t *request = zlistx_handle_item(handle);
+            if (request->deadline_ms <= now) {
+                service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
+                             "the request waited in the broker's queue past its deadline; no "
+                             "worker became free in time");
+                zlistx_delete(service->queue, handle);
+            } else if (request->deadline_ms < next)
+                next = request->deadline_ms;
+            handle = following;
+        }
+    }
+    self->next_timer_ms = next;
+
+    if (self->acl && now >= self->next_acl_check_ms) {
+        self->next_acl_check_ms = now + ACL_CHANGE_CHECK_MS;
+        broker_acl_reload_if_changed(self->acl);
+    }
+}
+
+static void handle_monitor_event(broker_t *self)
+{
+    zmsg_t *event = zmsg_recv(self->monitor);
+    if (!event)
+        return;
+    char *name = zmsg_popstr(event);
+    char *value = zmsg_popstr(event);
+    char *address = zmsg_popstr(event);
+    if (name && strcmp(name, "HANDSHAKE_FAILED_AUTH") == 0) {
+        self->denied++;
+        if (log_limit_allow(&self->limit_auth_failed, zclock_mono()))
+            nagar_log_write(NAGAR_LOG_WARN, "bus.auth_failed",
+                            json_pack("{s:s, s:s, s:I}", "endpoint", address ? address : "",
+                                      "status", value ? value : "", "suppressed",
+                                      log_limit_take(&self->limit_auth_failed)),
+                            "a peer failed CURVE authentication (its key is not in the store "
+                            "or was refused)");
+    }
+    zstr_free(&name);
+    zstr_free(&value);
+    zstr_free(&address);
+    zmsg_destroy(&event);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int broker_options_load(broker_options_t *options, nagar_config_t *config, char *error,
+                        size_t error_size)
+{
+    memset(options, 0, sizeof *options);
+    snprintf(options->bind, sizeof options->bind, "%s",
+             nagar_config_get(config, "NAGAR_BROKER_BIND", "tcp://127.0.0.1:5555"));
+    snprintf(options->keys_dir, sizeof options->keys_dir, "%s",
+             nagar_config_get(config, "NAGAR_BROKER_KEYS_DIR", "var/keys"));
+    snprintf(options->state_dir, sizeof options->state_dir, "%s",
+             nagar_config_get(config, "NAGAR_BROKER_STATE_DIR", "var/broker"));
+    if (nagar_config_get_bool(config, "NAGAR_BROKER_INSECURE", false, &options->insecure, error,
+                              error_size)
+        || nagar_config_get_int(config, "NAGAR_BUS_HEARTBEAT_MS", 1000, 10, 600000,
+                                &options->heartbeat_ms, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BUS_LIVENESS", 5, 1, 1000, &options->liveness,
+                                error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_MAX_QUEUE", 1000, 0, 1000000,
+                                &options->max_queue, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_REQUEST_TIMEOUT_MS", 10000, 1, 86400000,
+                                &options->request_timeout_ms, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024,
+                                1024L * 1024 * 1024, &options->max_message_bytes, error,
+                                error_size))
+        return -1;
+    return 0;
+}
+
+broker_t *broker_new(const broker_options_t *options, char *error, size_t error_size)
+{
+    broker_t *self = calloc(1, sizeof *self);
+    self->options = *options;
+    self->services = zhashx_new();
+    zhashx_set_destructor(self->services, service_destructor);
+    self->workers = zhashx_new();
+    zhashx_set_destructor(self->workers, worker_destructor);
+    self->started_ms = zclock_mono();
+
+    self->state = broker_state_new(options->state_dir, error, error_size);
+    if (!self->state)
+        goto failed;
+    /* Quarantined services show in statistics even with no worker. */
+    zlistx_t *quarantined = zhashx_keys(broker_state_quarantined(self->state));
+    for (const char *name = zlistx_first(quarantined); name; name = zlistx_next(quarantined))
+        service_require(self, name);
+    zlistx_destroy(&quarantined);
+
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->router) {
+        snprintf(error, error_size, "cannot create the ROUTER socket: %s", zmq_strerror(errno));
+        goto failed;
+    }
+    zsock_set_maxmsgsize(self->router, options->max_message_bytes);
+    zsock_set_rcvhwm(self->router, 100000);
+    zsock_set_sndhwm(self->router, 100000);
+
+    if (!options->insecure) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/secret/broker.cert", options->keys_dir);
+        self->cert = zcert_load(path);
+        if (!self->cert || strlen(zcert_secret_txt(self->cert)) != 40
+            || strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0) {
+            snprintf(error, error_size,
+                     "cannot load the broker's secret certificate \"%s\"; create it with "
+                     "nagar-keygen --keys %s --principal broker", path, options->keys_dir);
+            goto failed;
+        }
+        snprintf(path, sizeof path, "%s/public", options->keys_dir);
+        self->acl = broker_acl_new(path, error, error_size);
+        if (!self->acl)
+            goto failed;
+        self->auth = zactor_new(zauth, NULL);
+        zstr_sendx(self->auth, "CURVE", path, NULL);
+        zsock_wait(self->auth);
+        zcert_apply(self->cert, self->router);
+        zsock_set_curve_server(self->router, 1);
+        zsock_set_zap_domain(self->router, "nagar");
+
+        self->monitor = zactor_new(zmonitor, self->router);
+        zstr_sendx(self->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", NULL);
+        zstr_sendx(self->monitor, "START", NULL);
+        zsock_wait(self->monitor);
+    }
+
+    if (zsock_bind(self->router, "%s", options->bind) < 0) {
+        snprintf(error, error_size, "cannot bind %s: %s; is another broker running there?",
+                 options->bind, zmq_strerror(errno));
+        goto failed;
+    }
+    char *last = zsock_last_endpoint(self->router);
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", last ? last : options->bind);
+    zstr_free(&last);
+
+    self->poller = zpoller_new(self->router, NULL);
+    if (self->monitor)
+        zpoller_add(self->poller, self->monitor);
+    return self;
+
+failed:
+    broker_destroy(&self);
+    return NULL;
+}
+
+/* Callers still waiting get an answer before the broker goes away. */
+static void fail_everything(broker_t *self)
+{
+    const char *message = "the broker is shutting down; retrying with the same idempotency key "
+                          "is safe";
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services)) {
+        request_t *request;
+        while ((request = zlistx_detach(service->queue, NULL))) {
+            service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+            request_destroy(&request);
+        }
+    }
+    zlistx_t *workers = zlistx_new();   /* not zhashx_values: it would own the workers */
+    for (worker_t *worker = zhashx_first(self->workers); worker;
+         worker = zhashx_next(self->workers))
+        zlistx_add_end(workers, worker);
+    for (worker_t *worker = zlistx_first(workers); worker; worker = zlistx_next(workers))
+        worker_delete(self, worker, true, message);
+    zlistx_destroy(&workers);
+}
+
+void broker_destroy(broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_t *self = *self_p;
+    if (self->router && self->poller)
+        fail_everything(self);
+    zpoller_destroy(&self->poller);
+    zactor_destroy(&self->monitor);
+    if (self->router)
+        zsock_set_linger(self->router, 200);
+    zsock_destroy(&self->router);
+    zactor_destroy(&self->auth);
+    zcert_destroy(&self->cert);
+    zhashx_destroy(&self->workers);
+    zhashx_destroy(&self->services);
+    broker_acl_destroy(&self->acl);
+    broker_state_destroy(&self->state);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *broker_endpoint(broker_t *self)
+{
+    return self->endpoint;
+}
+
+int broker_run(broker_t *self)
+{
+    nagar_log_write(NAGAR_LOG_INFO, "broker.ready",
+                    json_pack("{s:s, s:b, s:i, s:i, s:i, s:i}", "endpoint", self->endpoint,
+                              "curve", !self->options.insecure, "keys",
+                              self->acl ? (int) broker_acl_size(self->acl) : 0, "heartbeat_ms",
+                              (int) self->options.heartbeat_ms, "liveness",
+                              (int) self->options.liveness, "max_queue",
+                              (int) self->options.max_queue),
+                    "broker serving MDP/0.1 on %s", self->endpoint);
+    self->next_timer_ms = zclock_mono() + self->options.heartbeat_ms;
+    self->next_acl_check_ms = zclock_mono() + ACL_CHANGE_CHECK_MS;
+    while (!zsys_interrupted) {
+        int64_t timeout = self->next_timer_ms - zclock_mono();
+        if (timeout < 0)
+            timeout = 0;
+        void *which = zpoller_wait(self->poller, (int) timeout);
+        if (zpoller_terminated(self->poller))
+            break;
+        if (which == self->monitor)
+            handle_monitor_event(self);
+        /* Drain: zmq_poll is level-triggered, but one wake serving every
+         * waiting message keeps the loop's overhead per message small. */
+        for (int i = 0; i < 10000 && (zsock_events(self->router) & ZMQ_POLLIN); i++) {
+            zmsg_t *msg = zmsg_recv(self->router);
+            if (!msg)
+                break;
+            handle_message(self, msg);
+        }
+        if (zclock_mono() >= self->next_timer_ms)
+            run_timers(self);
+    }
+    nagar_log_write(NAGAR_LOG_INFO, "broker.stopping",
+                    json_pack("{s:i}", "workers", (int) zhashx_size(self->workers)),
+                    "broker stopping; answering waiting callers and disconnecting workers");
+    return 0;
+}
+
+/* ---- admin operations ------------------------------------------------------ */
+
+size_t broker_stats_services(broker_t *self, broker_service_stats_t *out, size_t max)
+{
+    size_t count = 0;
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services), count++) {
+        if (count >= max)
+            continue;
+        const char *reason = broker_state_quarantine_reason(self->state, service->name);
+        out[count] = (broker_service_stats_t) {
+            .name = service->name,
+            .workers = service->workers,
+            .idle_workers = (uint32_t) zlistx_size(service->idle),
+            .queued = (uint32_t) zlistx_size(service->queue),
+            .served = service->served,
+            .errors = service->errors,
+            .quarantined = reason != NULL,
+            .quarantine_reason = reason ? reason : "",
+        };
+    }
+    return count;
+}
+
+uint64_t broker_stats_uptime_ms(broker_t *self)
+{
+    return (uint64_t) (zclock_mono() - self->started_ms);
+}
+
+uint64_t broker_stats_denied(broker_t *self)
+{
+    return self->denied;
+}
+
+zhashx_t *broker_revoked_keys(broker_t *self)
+{
+    return broker_state_revoked(self->state);
+}
+
+nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
+                                      const char *reason, char *detail, size_t detail_size)
+{
+    if (!broker_name_is_valid(service_name) || strncmp(service_name, "mmi.", 4) == 0
+        || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0) {
+        snprintf(detail, detail_size, "\"%.80s\" is not a service that can be quarantined",
+                 service_name);
+        return NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+    }
+    service_t *service = service_require(self, service_name);
+    if (!service) {
+        snprintf(detail, detail_size, "the broker already tracks %d services", BROKER_MAX_SERVICES);
+        return NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED;
+    }
+    char error[512];
+    if (broker_state_quarantine(self->state, service_name, reason, error, sizeof error) != 0) {
+        snprintf(detail, detail_size, "quarantine of \"%s\" not recorded, so not applied: %s",
+                 service_name, error);
+        return NAGAR__STATUS_CODE__INTERNAL;
+    }
+    char message[256];
+    snprintf(message, sizeof message, "service '%s' is quarantined", service_name);
+    uint32_t disconnected = service->workers;
+    size_t failed = zlistx_size(service->queue);
+    service_disconnect_workers(self, service, message);
+    request_t *request;
+    while ((request = zlistx_detach(service->queue, NULL))) {
+        service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+        request_destroy(&request);
+    }
+    snprintf(detail, detail_size,
+             "service \"%s\" quarantined: %u workers disconnected, %zu queued requests failed",
+             service_name, disconnected, failed);
+    return NAGAR__STATUS_CODE__OK;
+}
+
+nagar_status_code_t broker_release(broker_t *self, const char *service_name, char *detail,
+                                   size_t detail_size)
+{
+    if (!broker_state_quarantine_reason(self->state, service_name)) {
+        snprintf(detail, detail_size, "service \"%.80s\" is not quarantined", service_name);
+        return NAGAR__STATUS_CODE__FAILED_PRECONDITION;
+    }
+    char error[512];
+    if (broker_state_release(self->state, service_name, error, sizeof error) != 0) {
+        snprintf(detail, detail_size, "release of \"%s\" not recorded, so not applied: %s",
+                 service_name, error);
+        return NAGAR__STATUS_CODE__INTERNAL;
+    }
+    snprintf(detail, detail_size, "service \"%s\" released; its workers may register again",
+             service_name);
+    return NAGAR__STATUS_CODE__OK;
+}
+
+static void *string_duplicate(const void *item)
+{
+    return strdup((const char *) item);
+}
+
+static int string_compare(const void *item1, const void *item2)
+{
+    return strcmp((const char *) item1, (const char *) item2);
+}
+
+static void string_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+nagar_status_code_t broker_revoke(broker_t *self, const char *principal, const char *public_key,
+                                  const char *requesting_key, char *detail, size_t detail_size)
+{
+    bool by_principal = principal && *principal;
+    bool by_key = public_key && *public_key;
+    if (!self->acl) {
+        snprintf(detail, detail_size, "security is off (NAGAR_BROKER_INSECURE): there are no keys "
+                                      "to revoke");
+        return NAGAR__STATUS_CODE__FAILED_PRECONDITION;
+    }
+    if (by_principal == by_key) {
+        snprintf(detail, detail_size, "give exactly one of principal and public_key");
+        return NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+    }
+    zlistx_t *keys = zlistx_new();
+    zlistx_set_destructor(keys, string_free);
+    zlistx_set_duplicator(keys, string_duplicate);
+    zlistx_set_comparator(keys, string_compare);
+    nagar_status_code_t code = NAGAR__STATUS_CODE__OK;
+    if (by_principal) {
+        if (broker_acl_keys_of(self->acl, principal, keys) == 0) {
+            snprintf(detail, detail_size, "the key store has no key of principal \"%.80s\"",
+                     principal);
+            code = NAGAR__STATUS_CODE__NOT_FOUND;
+        }
+    } else {
+        uint8_t decoded[32];
+        if (strlen(public_key) != BROKER_KEY_TEXT_MAX || !zmq_z85_decode(decoded, public_key)) {
+            snprintf(detail, detail_size, "public_key is not a 40-character Z85 CURVE key");
+            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+        } else
+            zlistx_add_end(keys, (void *) public_key);
+    }
+    if (code == NAGAR__STATUS_CODE__OK && requesting_key && *requesting_key
+        && zlistx_find(keys, (void *) requesting_key)) {
+        snprintf(detail, detail_size, "refusing to revoke the key this request came from; revoke "
+                                      "it with another operator key");
+        code = NAGAR__STATUS_CODE__FAILED_PRECONDITION;
+    }
+    char error[512];
+    if (code == NAGAR__STATUS_CODE__OK
+        && broker_state_revoke(self->state, keys, error, sizeof error) != 0) {
+        snprintf(detail, detail_size, "revocation not recorded, so not applied: %s", error);
+        code = NAGAR__STATUS_CODE__INTERNAL;
+    }
+    if (code == NAGAR__STATUS_CODE__OK) {
+        /* Cut the key's established sessions: its workers now, its waiting
+         * requests silently (the revoked peer gets nothing more). */
+        zlistx_t *doomed = zlistx_new();
+        for (worker_t *worker = zhashx_first(self->workers); worker;
+             worker = zhashx_next(self->workers))
+            if (zlistx_find(keys, worker->key))
+                zlistx_add_end(doomed, worker);
+        size_t workers = zlistx_size(doomed);
+        for (worker_t *worker = zlistx_first(doomed); worker; worker = zlistx_next(doomed))
+            worker_delete(self, worker, true, WORKER_LOST);
+        zlistx_destroy(&doomed);
+        for (service_t *service = zhashx_first(self->services); service;
+             service = zhashx_next(self->services)) {
+            void *handle = zlistx_first(service->queue) ? zlistx_cursor(service->queue) : NULL;
+            while (handle) {
+                void *following = zlistx_next(service->queue) ? zlistx_cursor(service->queue)
+                                                              : NULL;
+                request_t *request = zlistx_handle_item(handle);
+                if (zlistx_find(keys, request->caller_key))
+                    zlistx_delete(service->queue, handle);
+                handle = following;
+            }
+        }
+        snprintf(detail, detail_size, "%zu keys revoked, %zu workers disconnected",
+                 zlistx_size(keys), workers);
+    }
+    zlistx_destroy(&keys);
+    return code;
+}

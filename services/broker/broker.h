@@ -1,0 +1,81 @@
+/*
+ * broker.h — nagar-broker: an MDP/0.1 (RFC 7) broker with MMI (RFC 8),
+ * CURVE authentication, a per-key ACL, deadlines, bounded queues,
+ * quarantine and statistics. See README.md for the behaviour on the wire.
+ *
+ * One ROUTER socket, one thread: the loop in broker_run reads every message
+ * that is waiting, then does the timed work (heartbeats, worker expiry,
+ * queued deadlines) when it is due.
+ */
+#ifndef NAGAR_BROKER_H
+#define NAGAR_BROKER_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "status.h"
+
+typedef struct broker_t broker_t;
+
+typedef struct {
+    char bind[256];                 /* NAGAR_BROKER_BIND */
+    char keys_dir[4096];            /* NAGAR_BROKER_KEYS_DIR */
+    char state_dir[4096];           /* NAGAR_BROKER_STATE_DIR */
+    bool insecure;                  /* NAGAR_BROKER_INSECURE */
+    long heartbeat_ms;              /* NAGAR_BUS_HEARTBEAT_MS */
+    long liveness;                  /* NAGAR_BUS_LIVENESS */
+    long max_queue;                 /* NAGAR_BROKER_MAX_QUEUE, per service */
+    long request_timeout_ms;        /* NAGAR_BROKER_REQUEST_TIMEOUT_MS */
+    long max_message_bytes;         /* NAGAR_BROKER_MAX_MESSAGE_BYTES, per frame */
+} broker_options_t;
+
+/* Reads the options from config; -1 with the key and rule in error. */
+int broker_options_load(broker_options_t *options, nagar_config_t *config, char *error,
+                        size_t error_size);
+
+/* Loads keys and state, binds. NULL with the reason in error. */
+broker_t *broker_new(const broker_options_t *options, char *error, size_t error_size);
+void broker_destroy(broker_t **self_p);
+
+/* Serves until SIGINT/SIGTERM. Returns 0. */
+int broker_run(broker_t *self);
+
+/* The endpoint actually bound (a tcp://...:* bind resolves to a port). */
+const char *broker_endpoint(broker_t *self);
+
+/* ---- for the admin service (admin.c) ------------------------------------ */
+
+typedef struct {
+    const char *name;
+    uint32_t workers;
+    uint32_t idle_workers;
+    uint32_t queued;
+    uint64_t served;
+    uint64_t errors;
+    bool quarantined;
+    const char *quarantine_reason;
+} broker_service_stats_t;
+
+/* Fills up to max entries (pointers valid until the broker handles the
+ * next message); returns how many services there are. */
+size_t broker_stats_services(broker_t *self, broker_service_stats_t *out, size_t max);
+uint64_t broker_stats_uptime_ms(broker_t *self);
+uint64_t broker_stats_denied(broker_t *self);
+/* Z85 keys -> "" (read-only). */
+zhashx_t *broker_revoked_keys(broker_t *self);
+
+/* Each returns NAGAR__STATUS_CODE__OK or an error code with the reason in
+ * detail (and on OK, what was done). */
+nagar_status_code_t broker_quarantine(broker_t *self, const char *service, const char *reason,
+                                      char *detail, size_t detail_size);
+nagar_status_code_t broker_release(broker_t *self, const char *service, char *detail,
+                                   size_t detail_size);
+/* By principal (every key the store has for it) or by one Z85 key;
+ * requesting_key is refused so an operator cannot lock themselves out. */
+nagar_status_code_t broker_revoke(broker_t *self, const char *principal, const char *public_key,
+                                  const char *requesting_key, char *detail, size_t detail_size);
+
+#endif
