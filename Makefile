@@ -110,8 +110,15 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_PROTO_OBJ) $(LIB)
 
 fuzz-build: $(FUZZ_BINS)
 
+# Benchmarks' own programs (make bench-*).
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
+$(BUILD)/tests/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(TEST_PROTO_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 all: $(BINS)
-tests: all $(UNIT_BINS) $(SUPPORT_BINS)
+tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)
 
 .DEFAULT_GOAL := all
 .PHONY: all tests deps test run bench-bus valgrind fuzz fuzz-build clean

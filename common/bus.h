@@ -32,7 +32,10 @@ typedef struct {
 int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config,
                            char *error, size_t error_size);
 
-/* A new, connected DEALER socket with CURVE applied as options say.
+/* A new, connected DEALER socket with CURVE applied as options say: the
+ * secret certificate from certificate_path (zcert_load; a public-only file
+ * is refused) and the broker's public key from broker_key_path. Linger
+ * 100 ms, send/receive high-water marks 10000, largest message 16 MiB.
  * Returns NULL with the reason in error (unreadable certificate, bad
  * endpoint). */
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size);

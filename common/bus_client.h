@@ -13,6 +13,21 @@
  * Replies are matched to requests by the request id that the worker (or
  * the broker, for its own errors) copies into nagar.Reply.
  *
+ *   NAGAR_BUS_TIMEOUT_MS            default deadline per request, 5000
+ *   NAGAR_BUS_ATTEMPTS              default max attempts, 3
+ *   NAGAR_BUS_CLIENT_MAX_IN_FLIGHT  1024
+ *   NAGAR_BUS_RETRY_BASE_MS         first back-off, 50; it doubles per attempt
+ *                                   (capped at 5 s) with jitter over its upper
+ *                                   half. A retry that could not be sent before
+ *                                   the deadline is not made: the request
+ *                                   completes at once with the failure.
+ *
+ * A context deadline (deadline_unix_ms, e.g. inherited from the gateway)
+ * can only shorten timeout_ms; one already past completes the request with
+ * DEADLINE_EXCEEDED at the next dispatch without sending it. A request id
+ * given in the context must be unique among the requests in flight.
+ * Callbacks may send new requests but must not destroy the client.
+ *
  * Not thread-safe: one client per thread. The gateway polls the client's
  * socket in its own event loop (nagar_bus_client_socket) and calls
  * nagar_bus_client_dispatch when it is readable or a deadline is due

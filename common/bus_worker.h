@@ -16,6 +16,20 @@
  * call it; anything else is refused with PERMISSION_DENIED before the
  * handler runs. A request whose deadline has passed is answered with
  * DEADLINE_EXCEEDED without running the handler.
+ *
+ * Checks, in order, before the handler:
+ *   unknown method          NOT_FOUND, field "method",
+ *                           "unknown method 'x' on service 'y'"
+ *   caller not listed       PERMISSION_DENIED (log event bus.worker_caller_denied)
+ *   deadline passed         DEADLINE_EXCEEDED
+ *   payload does not unpack INVALID_ARGUMENT, field "payload"
+ * A handler that returns without answering gets INTERNAL for the caller
+ * (log event bus.worker_no_reply). The caller is the principal from the
+ * broker's extra REQUEST frame (mdp.h), "anonymous" when there is none (a
+ * broker with security off), which only a "*" entry admits. For the length
+ * of a call nagar_log_set_request_id holds the request id, so every line it
+ * logs carries it. Log events: bus.worker_ready, bus.worker_reconnect,
+ * bus.worker_reconnected, bus.worker_stopped.
  */
 #ifndef NAGAR_BUS_WORKER_H
 #define NAGAR_BUS_WORKER_H
@@ -48,7 +62,9 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
 void nagar_worker_destroy(nagar_worker_t **self_p);
 
 /* Serves until SIGINT/SIGTERM (zsys_interrupted) or nagar_worker_stop.
- * Sends DISCONNECT on the way out. Returns 0 on a clean stop. */
+ * Sends DISCONNECT on the way out. Returns 0 on a clean stop. The socket is
+ * created (and certificates read) by nagar_worker_new, so a bad key fails
+ * there; a broker that is down is only ever waited for, with back-off. */
 int nagar_worker_run(nagar_worker_t *self);
 void nagar_worker_stop(nagar_worker_t *self);
 
@@ -63,7 +79,8 @@ const char *nagar_worker_call_caller(nagar_worker_call_t *call);   /* principal,
 const Nagar__RequestContext *nagar_worker_call_context(nagar_worker_call_t *call); /* never NULL */
 int64_t nagar_worker_call_deadline_ms(nagar_worker_call_t *call);
 
-/* Answer OK with reply (serialized immediately; the caller keeps ownership). */
+/* Answer OK with reply (serialized immediately; the caller keeps ownership).
+ * The one answer is sent when the handler returns; a second is refused. */
 int nagar_worker_call_reply(nagar_worker_call_t *call, const ProtobufCMessage *reply);
 
 /* Answer with an error. field is the JSON path of the offending field or NULL. */

@@ -1,0 +1,151 @@
+/*
+ * bus.c — reaching the broker: endpoint and CURVE settings, the DEALER
+ * socket every client and worker uses, request ids and wall-clock time.
+ * See bus.h.
+ *
+ * Security is on unless NAGAR_BUS_INSECURE says otherwise, and a missing or
+ * unreadable key is an error: a process that silently fell back to plain
+ * text would be a process the broker cannot tell apart from an attacker.
+ */
+#include "bus.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "mdp_frames.h"
+
+/* Large enough for any bounded request or reply, small enough that a
+ * runaway peer cannot make us allocate gigabytes. */
+#define BUS_MAX_MESSAGE_BYTES (16 * 1024 * 1024)
+/* Per-socket queue bound; the client also bounds requests in flight. */
+#define BUS_HIGH_WATER_MARK 10000
+/* Pending frames are dropped this soon after close: a process that exits
+ * must not hang on an unreachable broker. */
+#define BUS_LINGER_MS 100
+
+static int copy_setting(char *out, size_t out_size, const char *value, const char *key,
+                        char *error, size_t error_size)
+{
+    if (strlen(value) >= out_size) {
+        snprintf(error, error_size, "%s is %zu characters long; at most %zu are allowed", key,
+                 strlen(value), out_size - 1);
+        return -1;
+    }
+    snprintf(out, out_size, "%s", value);
+    return 0;
+}
+
+int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config, char *error,
+                           size_t error_size)
+{
+    memset(options, 0, sizeof *options);
+    const char *endpoint = nagar_config_get(config, "NAGAR_BUS_ENDPOINT", "tcp://127.0.0.1:5555");
+    if (copy_setting(options->endpoint, sizeof options->endpoint, endpoint,
+                     "NAGAR_BUS_ENDPOINT", error, error_size) != 0)
+        return -1;
+    if (strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0 &&
+        strncmp(endpoint, "inproc://", 9) != 0) {
+        snprintf(error, error_size, "NAGAR_BUS_ENDPOINT=\"%s\" is not a ZeroMQ endpoint; write "
+                 "it as tcp://host:port", endpoint);
+        return -1;
+    }
+    if (nagar_config_get_bool(config, "NAGAR_BUS_INSECURE", false, &options->insecure, error,
+                              error_size) != 0)
+        return -1;
+    const char *certificate = nagar_config_get(config, "NAGAR_BUS_CERT", "");
+    const char *broker_key = nagar_config_get(config, "NAGAR_BUS_BROKER_KEY", "");
+    if (copy_setting(options->certificate_path, sizeof options->certificate_path, certificate,
+                     "NAGAR_BUS_CERT", error, error_size) != 0 ||
+        copy_setting(options->broker_key_path, sizeof options->broker_key_path, broker_key,
+                     "NAGAR_BUS_BROKER_KEY", error, error_size) != 0)
+        return -1;
+    if (!options->insecure && !options->certificate_path[0]) {
+        snprintf(error, error_size, "NAGAR_BUS_CERT is not set: name this process's secret "
+                 "certificate (keys/secret/<principal>.cert), or set NAGAR_BUS_INSECURE=1 for "
+                 "a development broker without CURVE");
+        return -1;
+    }
+    if (!options->insecure && !options->broker_key_path[0]) {
+        snprintf(error, error_size, "NAGAR_BUS_BROKER_KEY is not set: name the broker's public "
+                 "certificate (keys/broker.pub), or set NAGAR_BUS_INSECURE=1 for a development "
+                 "broker without CURVE");
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_curve(zsock_t *socket, const nagar_bus_options_t *options, char *error,
+                       size_t error_size)
+{
+    zcert_t *own = zcert_load(options->certificate_path);
+    if (!own) {
+        snprintf(error, error_size, "cannot read certificate \"%s\" (NAGAR_BUS_CERT): check the "
+                 "path and that this user may read it", options->certificate_path);
+        return -1;
+    }
+    /* zcert_load falls back to a public-only file; that is no identity. */
+    static const byte zero_key[32] = { 0 };
+    if (memcmp(zcert_secret_key(own), zero_key, sizeof zero_key) == 0) {
+        snprintf(error, error_size, "certificate \"%s\" (NAGAR_BUS_CERT) has no secret key: name "
+                 "the secret certificate, not the public one", options->certificate_path);
+        zcert_destroy(&own);
+        return -1;
+    }
+    zcert_t *broker = zcert_load(options->broker_key_path);
+    if (!broker) {
+        snprintf(error, error_size, "cannot read the broker's public certificate \"%s\" "
+                 "(NAGAR_BUS_BROKER_KEY): check the path and that this user may read it",
+                 options->broker_key_path);
+        zcert_destroy(&own);
+        return -1;
+    }
+    zcert_apply(own, socket);
+    zsock_set_curve_serverkey(socket, zcert_public_txt(broker));
+    zcert_destroy(&broker);
+    zcert_destroy(&own);
+    return 0;
+}
+
+zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size)
+{
+    zsock_t *socket = zsock_new(ZMQ_DEALER);
+    if (!socket) {
+        snprintf(error, error_size, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    zsock_set_linger(socket, BUS_LINGER_MS);
+    zsock_set_sndhwm(socket, BUS_HIGH_WATER_MARK);
+    zsock_set_rcvhwm(socket, BUS_HIGH_WATER_MARK);
+    zsock_set_maxmsgsize(socket, BUS_MAX_MESSAGE_BYTES);
+    if (!options->insecure && apply_curve(socket, options, error, error_size) != 0) {
+        zsock_destroy(&socket);
+        return NULL;
+    }
+    if (zsock_connect(socket, "%s", options->endpoint) != 0) {
+        snprintf(error, error_size, "cannot connect to broker at \"%s\" (NAGAR_BUS_ENDPOINT): %s",
+                 options->endpoint, zmq_strerror(zmq_errno()));
+        zsock_destroy(&socket);
+        return NULL;
+    }
+    return socket;
+}
+
+void nagar_bus_new_id(char out[33])
+{
+    /* Idempotent and cheap after the first call; it fails only when the
+     * system has no entropy source, and an id we cannot make random is an
+     * id we must not hand out. */
+    if (sodium_init() < 0)
+        abort();
+    unsigned char bytes[16];
+    randombytes_buf(bytes, sizeof bytes);
+    sodium_bin2hex(out, 33, bytes, sizeof bytes);
+}
+
+int64_t nagar_bus_now_ms(void)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return (int64_t) now.tv_sec * 1000 + now.tv_usec / 1000;
+}

@@ -1,0 +1,502 @@
+/*
+ * bus_client.c — asynchronous calls to services over the broker; see
+ * bus_client.h.
+ *
+ * Every request in flight is a pending_t in a hash keyed by request id, so
+ * replies may come back in any order and a reply for a request that is no
+ * longer pending (it timed out, or an earlier attempt already answered) is
+ * dropped. Timers (deadlines and retry back-offs) are not kept in a heap:
+ * next_due_ms is a lower bound of the earliest one, and the pending table
+ * is scanned only when that bound has passed. A request that completes
+ * early leaves the bound stale, which costs one extra scan, never a missed
+ * timer; with a steady stream of fast replies this scans about once per
+ * timeout rather than once per reply.
+ */
+#include "bus_client.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "log.h"
+#include "mdp_frames.h"
+
+#define REQUEST_ID_MAX 64
+#define ERROR_MAX 512
+/* The back-off between attempts doubles from the base up to this cap. */
+#define RETRY_DELAY_CAP_MS 5000
+
+typedef struct {
+    char request_id[REQUEST_ID_MAX + 1];
+    char service[MDP_SERVICE_NAME_MAX + 1];
+    char *method;
+    uint8_t *body;                  /* the packed nagar.Request, resent as is on retry */
+    size_t body_size;
+    int64_t deadline_ms;            /* monotonic */
+    int64_t retry_at_ms;            /* monotonic; 0 while an attempt is outstanding */
+    int timeout_ms;
+    int attempts;
+    int max_attempts;
+    nagar_bus_callback_fn *callback;
+    void *arg;
+} pending_t;
+
+struct nagar_bus_client_t {
+    zsock_t *socket;
+    void *handle;                   /* the libzmq socket inside, for zmq_poll */
+    zhashx_t *pending;              /* request id -> pending_t */
+    int64_t next_due_ms;            /* monotonic lower bound of the next timer; INT64_MAX if none */
+    long default_timeout_ms;
+    long default_attempts;
+    long max_in_flight;
+    long retry_base_ms;
+    bool destroying;
+};
+
+static void pending_free(pending_t **pending_p)
+{
+    pending_t *pending = *pending_p;
+    if (!pending)
+        return;
+    free(pending->method);
+    free(pending->body);
+    free(pending);
+    *pending_p = NULL;
+}
+
+nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
+                                         nagar_config_t *config, char *error, size_t error_size)
+{
+    long timeout_ms, attempts, max_in_flight, retry_base_ms;
+    if (nagar_config_get_int(config, "NAGAR_BUS_TIMEOUT_MS", 5000, 1, 3600000, &timeout_ms,
+                             error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_ATTEMPTS", 3, 1, 20, &attempts, error,
+                             error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_CLIENT_MAX_IN_FLIGHT", 1024, 1, 1000000,
+                             &max_in_flight, error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_RETRY_BASE_MS", 50, 1, 60000, &retry_base_ms,
+                             error, error_size) != 0)
+        return NULL;
+    if (sodium_init() < 0) {
+        snprintf(error, error_size, "libsodium could not initialise (no entropy source?)");
+        return NULL;
+    }
+    zsock_t *socket = nagar_bus_connect(options, error, error_size);
+    if (!socket)
+        return NULL;
+    nagar_bus_client_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        zsock_destroy(&socket);
+        snprintf(error, error_size, "out of memory creating the bus client");
+        return NULL;
+    }
+    self->socket = socket;
+    self->handle = zsock_resolve(socket);
+    self->pending = zhashx_new();
+    self->next_due_ms = INT64_MAX;
+    self->default_timeout_ms = timeout_ms;
+    self->default_attempts = attempts;
+    self->max_in_flight = max_in_flight;
+    self->retry_base_ms = retry_base_ms;
+    return self;
+}
+
+/* Takes pending out of the table and runs its callback exactly once. */
+static void complete(nagar_bus_client_t *self, pending_t *pending, nagar_status_code_t code,
+                     const char *message, const char *field, const uint8_t *payload,
+                     size_t payload_size, bool replayed)
+{
+    zhashx_delete(self->pending, pending->request_id);
+    nagar_bus_result_t result = {
+        .code = code,
+        .message = message ? message : "",
+        .field = field ? field : "",
+        .request_id = pending->request_id,
+        .payload = code == NAGAR__STATUS_CODE__OK ? payload : NULL,
+        .payload_size = code == NAGAR__STATUS_CODE__OK ? payload_size : 0,
+        .replayed = replayed,
+        .attempts = pending->attempts,
+    };
+    if (code == NAGAR__STATUS_CODE__OK && !result.payload)
+        result.payload = (const uint8_t *) "";
+    pending->callback(&result, pending->arg);
+    pending_free(&pending);
+}
+
+static void note_timer(nagar_bus_client_t *self, int64_t at_ms)
+{
+    if (at_ms < self->next_due_ms)
+        self->next_due_ms = at_ms;
+}
+
+/* Full jitter over the upper half, so a crowd of clients that failed
+ * together does not come back together. */
+static int64_t retry_delay_ms(nagar_bus_client_t *self, int attempts_so_far)
+{
+    int64_t delay = self->retry_base_ms;
+    for (int i = 1; i < attempts_so_far && delay < RETRY_DELAY_CAP_MS; i++)
+        delay *= 2;
+    if (delay > RETRY_DELAY_CAP_MS)
+        delay = RETRY_DELAY_CAP_MS;
+    return delay / 2 + randombytes_uniform((uint32_t) (delay / 2 + 1));
+}
+
+/* Decides what a retryable failure does: another attempt after a back-off
+ * when attempts and the deadline allow, or completion with the failure.
+ * Returns whether the request completed. */
+static bool fail_or_retry(nagar_bus_client_t *self, pending_t *pending, nagar_status_code_t code,
+                          const char *message, const char *field)
+{
+    int64_t now = zclock_mono();
+    if (pending->attempts < pending->max_attempts && !self->destroying) {
+        int64_t retry_at = now + retry_delay_ms(self, pending->attempts);
+        if (retry_at < pending->deadline_ms) {
+            nagar_log_debug("bus.client_retry", "request %s to service '%s' failed with %s (%s); "
+                            "attempt %d of %d in %" PRId64 " ms", pending->request_id,
+                            pending->service, nagar_status_name(code), message,
+                            pending->attempts + 1, pending->max_attempts, retry_at - now);
+            pending->retry_at_ms = retry_at;
+            note_timer(self, retry_at);
+            return false;
+        }
+    }
+    complete(self, pending, code, message, field, NULL, 0, false);
+    return true;
+}
+
+/* Sends one attempt. A socket that will not take the message (high-water
+ * mark reached) is tried again after a back-off without counting an
+ * attempt; the deadline bounds how long. Never completes the request, so
+ * callbacks only ever run from dispatch. */
+static void send_attempt(nagar_bus_client_t *self, pending_t *pending)
+{
+    pending->retry_at_ms = 0;
+    void *handle = self->handle;
+    if (zmq_send(handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        nagar_log_debug("bus.client_send_deferred", "cannot queue request %s for service '%s' "
+                        "to the broker yet: %s", pending->request_id, pending->service,
+                        zmq_strerror(zmq_errno()));
+        pending->retry_at_ms = zclock_mono() + retry_delay_ms(self, pending->attempts + 1);
+        note_timer(self, pending->retry_at_ms);
+        return;
+    }
+    pending->attempts++;
+    /* Once the first part is queued ZeroMQ takes the rest of the message. */
+    zmq_send(handle, MDP_CLIENT, strlen(MDP_CLIENT), ZMQ_SNDMORE);
+    zmq_send(handle, pending->service, strlen(pending->service), ZMQ_SNDMORE);
+    zmq_send(handle, pending->body, pending->body_size, 0);
+}
+
+static bool request_id_is_valid(const char *id)
+{
+    size_t length = strlen(id);
+    if (length == 0 || length > REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (id[i] < 0x21 || id[i] > 0x7e)
+            return false;
+    return true;
+}
+
+int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call,
+                          nagar_bus_callback_fn *callback, void *arg)
+{
+    const char *refusal = NULL;
+    if (self->destroying)
+        refusal = "the client is being destroyed";
+    else if (!call || !callback || !call->request)
+        refusal = "call, request message and callback are required";
+    else if (!call->service || !call->service[0] || strlen(call->service) > MDP_SERVICE_NAME_MAX)
+        refusal = "the service name is empty or longer than 64 characters";
+    else if (!call->method || !call->method[0])
+        refusal = "the method name is empty";
+    else if (zhashx_size(self->pending) >= (size_t) self->max_in_flight)
+        refusal = "too many requests in flight (NAGAR_BUS_CLIENT_MAX_IN_FLIGHT)";
+    else if (call->context && call->context->request_id && call->context->request_id[0] &&
+             !request_id_is_valid(call->context->request_id))
+        refusal = "the context's request id is longer than 64 characters or not printable";
+    if (refusal) {
+        nagar_log_warn("bus.client_send_refused", "not sending request to service '%s' method "
+                       "'%s': %s", call && call->service ? call->service : "",
+                       call && call->method ? call->method : "", refusal);
+        return -1;
+    }
+
+    pending_t *pending = calloc(1, sizeof *pending);
+    if (!pending)
+        return -1;
+    Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
+    if (call->context)
+        context = *call->context;
+    if (context.request_id && context.request_id[0])
+        snprintf(pending->request_id, sizeof pending->request_id, "%s", context.request_id);
+    else
+        nagar_bus_new_id(pending->request_id);
+    if (zhashx_lookup(self->pending, pending->request_id)) {
+        nagar_log_warn("bus.client_send_refused", "not sending request %s to service '%s': a "
+                       "request with that id is already in flight", pending->request_id,
+                       call->service);
+        free(pending);
+        return -1;
+    }
+    context.request_id = pending->request_id;
+
+    int64_t now_wall = nagar_bus_now_ms();
+    int64_t timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : self->default_timeout_ms;
+    /* A deadline the caller inherited (the gateway's) can only shorten ours. */
+    if (context.deadline_unix_ms > 0 && context.deadline_unix_ms - now_wall < timeout_ms)
+        timeout_ms = context.deadline_unix_ms - now_wall;
+    context.deadline_unix_ms = now_wall + timeout_ms;
+
+    snprintf(pending->service, sizeof pending->service, "%s", call->service);
+    pending->method = strdup(call->method);
+    size_t payload_size = protobuf_c_message_get_packed_size(call->request);
+    uint8_t *payload = malloc(payload_size ? payload_size : 1);
+    if (pending->method && payload) {
+        protobuf_c_message_pack(call->request, payload);
+        pending->body = nagar_envelope_request_pack(call->method, &context, payload, payload_size,
+                                                    &pending->body_size);
+    }
+    free(payload);
+    if (!pending->body) {
+        pending_free(&pending);
+        return -1;
+    }
+    pending->timeout_ms = (int) (timeout_ms > 0 ? timeout_ms : 0);
+    pending->deadline_ms = zclock_mono() + (timeout_ms > 0 ? timeout_ms : 0);
+    pending->max_attempts = call->max_attempts > 0 ? call->max_attempts
+                                                   : (int) self->default_attempts;
+    pending->callback = callback;
+    pending->arg = arg;
+    zhashx_insert(self->pending, pending->request_id, pending);
+    note_timer(self, pending->deadline_ms);
+    /* Already past its deadline: dispatch answers it without bothering a
+     * worker. */
+    if (timeout_ms > 0)
+        send_attempt(self, pending);
+    return 0;
+}
+
+static int handle_reply(nagar_bus_client_t *self, zmsg_t *message)
+{
+    char error[ERROR_MAX];
+    zframe_t *service = NULL, *body = NULL;
+    if (nagar_mdp_client_reply_parse(message, &service, &body, error, sizeof error) != 0) {
+        nagar_log_warn("bus.client_bad_reply", "dropping a message from the broker: %s", error);
+        return 0;
+    }
+    Nagar__Reply *reply = nagar_envelope_reply_unpack(zframe_data(body), zframe_size(body));
+    if (!reply) {
+        nagar_log_warn("bus.client_bad_reply", "dropping a reply of %zu bytes that is not a "
+                       "nagar.Reply", zframe_size(body));
+        return 0;
+    }
+    pending_t *pending = zhashx_lookup(self->pending, reply->request_id);
+    if (!pending || pending->retry_at_ms != 0) {
+        /* Timed out already, or a stray answer to an earlier attempt. */
+        nagar_log_debug("bus.client_late_reply", "dropping reply for request %s, which is no "
+                        "longer waiting for one", reply->request_id);
+        nagar__reply__free_unpacked(reply, NULL);
+        return 0;
+    }
+    nagar_status_code_t code = nagar_envelope_reply_code(reply);
+    const char *text = reply->status ? reply->status->message : "";
+    const char *field = reply->status ? reply->status->field : "";
+    int completed = 0;
+    if (code == NAGAR__STATUS_CODE__UNAVAILABLE ||
+        code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) {
+        completed = fail_or_retry(self, pending, code, text, field);
+    } else {
+        complete(self, pending, code, text, field, reply->payload.data, reply->payload.len,
+                 reply->replayed);
+        completed = 1;
+    }
+    nagar__reply__free_unpacked(reply, NULL);
+    return completed;
+}
+
+/* Completes expired requests and sends due retries; recomputes next_due. */
+static int run_timers(nagar_bus_client_t *self)
+{
+    int64_t now = zclock_mono();
+    if (now < self->next_due_ms)
+        return 0;
+    /* Collect first: callbacks may send new requests into the table. */
+    zlistx_t *expired = zlistx_new();
+    zlistx_t *due = zlistx_new();
+    int64_t next = INT64_MAX;
+    for (pending_t *pending = zhashx_first(self->pending); pending;
+         pending = zhashx_next(self->pending)) {
+        if (pending->deadline_ms <= now)
+            zlistx_add_end(expired, pending);
+        else if (pending->retry_at_ms && pending->retry_at_ms <= now)
+            zlistx_add_end(due, pending);
+        else {
+            int64_t at = pending->retry_at_ms ? pending->retry_at_ms : pending->deadline_ms;
+            if (at < next)
+                next = at;
+        }
+    }
+    self->next_due_ms = next;
+    int completed = 0;
+    for (pending_t *pending = zlistx_first(due); pending; pending = zlistx_next(due)) {
+        note_timer(self, pending->deadline_ms);
+        send_attempt(self, pending);
+    }
+    for (pending_t *pending = zlistx_first(expired); pending; pending = zlistx_next(expired)) {
+        char message[ERROR_MAX];
+        snprintf(message, sizeof message, "no reply from service '%s' (method '%s') within "
+                 "%d ms after %d attempt%s; the request may or may not have been carried out, "
+                 "retry with the same idempotency key", pending->service, pending->method,
+                 pending->timeout_ms, pending->attempts, pending->attempts == 1 ? "" : "s");
+        complete(self, pending, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED, message, NULL, NULL, 0,
+                 false);
+        completed++;
+    }
+    zlistx_destroy(&expired);
+    zlistx_destroy(&due);
+    return completed;
+}
+
+int nagar_bus_client_dispatch(nagar_bus_client_t *self)
+{
+    int completed = 0;
+    /* ZMQ_FD is edge-triggered: read until ZMQ_EVENTS says there is no more. */
+    while (zsock_events(self->socket) & ZMQ_POLLIN) {
+        zmsg_t *message = zmsg_recv(self->socket);
+        if (!message)
+            break;
+        completed += handle_reply(self, message);
+        zmsg_destroy(&message);
+    }
+    completed += run_timers(self);
+    return completed;
+}
+
+int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self)
+{
+    if (zhashx_size(self->pending) == 0 || self->next_due_ms == INT64_MAX)
+        return -1;
+    int64_t wait = self->next_due_ms - zclock_mono();
+    if (wait < 0)
+        return 0;
+    return wait > INT_MAX ? INT_MAX : (int) wait;
+}
+
+int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms)
+{
+    int wait = timeout_ms < 0 ? 0 : timeout_ms;
+    int next = nagar_bus_client_next_timeout_ms(self);
+    if (next >= 0 && next < wait)
+        wait = next;
+    zmq_pollitem_t item = { .socket = self->handle, .events = ZMQ_POLLIN };
+    /* EINTR just means an early return; dispatch does the work either way. */
+    zmq_poll(&item, 1, wait);
+    return nagar_bus_client_dispatch(self);
+}
+
+zsock_t *nagar_bus_client_socket(nagar_bus_client_t *self)
+{
+    return self->socket;
+}
+
+size_t nagar_bus_client_in_flight(nagar_bus_client_t *self)
+{
+    return zhashx_size(self->pending);
+}
+
+void nagar_bus_client_destroy(nagar_bus_client_t **self_p)
+{
+    nagar_bus_client_t *self = *self_p;
+    if (!self)
+        return;
+    self->destroying = true;
+    zlistx_t *left = zlistx_new();
+    for (pending_t *pending = zhashx_first(self->pending); pending;
+         pending = zhashx_next(self->pending))
+        zlistx_add_end(left, pending);
+    for (pending_t *pending = zlistx_first(left); pending; pending = zlistx_next(left)) {
+        char message[ERROR_MAX];
+        snprintf(message, sizeof message, "the bus client was closed before service '%s' "
+                 "answered; retry with the same idempotency key", pending->service);
+        complete(self, pending, NAGAR__STATUS_CODE__UNAVAILABLE, message, NULL, NULL, 0, false);
+    }
+    zlistx_destroy(&left);
+    zhashx_destroy(&self->pending);
+    zsock_destroy(&self->socket);
+    free(self);
+    *self_p = NULL;
+}
+
+/* What nagar_bus_client_call waits for. */
+typedef struct {
+    bool done;
+    nagar_status_code_t code;
+    char *message;
+    char *field;
+    uint8_t *payload;
+    size_t payload_size;
+} sync_result_t;
+
+static void sync_callback(const nagar_bus_result_t *result, void *arg)
+{
+    sync_result_t *sync = arg;
+    sync->done = true;
+    sync->code = result->code;
+    sync->message = strdup(result->message);
+    sync->field = strdup(result->field);
+    if (result->code == NAGAR__STATUS_CODE__OK) {
+        sync->payload = malloc(result->payload_size ? result->payload_size : 1);
+        if (sync->payload) {
+            memcpy(sync->payload, result->payload, result->payload_size);
+            sync->payload_size = result->payload_size;
+        }
+    }
+}
+
+nagar_status_code_t nagar_bus_client_call(nagar_bus_client_t *self, const nagar_bus_call_t *call,
+                                          const ProtobufCMessageDescriptor *reply_type,
+                                          ProtobufCMessage **reply, char *message,
+                                          size_t message_size, char *field, size_t field_size)
+{
+    if (reply)
+        *reply = NULL;
+    sync_result_t sync = { 0 };
+    if (nagar_bus_client_send(self, call, sync_callback, &sync) != 0) {
+        if (message)
+            snprintf(message, message_size, "the request to service '%s' was refused before "
+                     "sending (malformed call or too many in flight); see the log",
+                     call && call->service ? call->service : "");
+        if (field)
+            snprintf(field, field_size, "%s", "");
+        return NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+    }
+    /* Terminates: every request completes by its deadline at the latest. */
+    while (!sync.done)
+        nagar_bus_client_poll(self, 1000);
+
+    nagar_status_code_t code = sync.code;
+    const char *text = sync.message ? sync.message : "";
+    char unpack_error[ERROR_MAX] = "";
+    if (code == NAGAR__STATUS_CODE__OK && reply && reply_type) {
+        if (!sync.payload) {
+            code = NAGAR__STATUS_CODE__INTERNAL;
+            text = "out of memory copying the reply";
+        } else {
+            *reply = protobuf_c_message_unpack(reply_type, NULL, sync.payload_size, sync.payload);
+            if (!*reply) {
+                snprintf(unpack_error, sizeof unpack_error, "the reply of service '%s' is not a "
+                         "valid %s", call->service, reply_type->name);
+                code = NAGAR__STATUS_CODE__INTERNAL;
+                text = unpack_error;
+            }
+        }
+    }
+    if (message)
+        snprintf(message, message_size, "%s", text);
+    if (field)
+        snprintf(field, field_size, "%s", sync.field ? sync.field : "");
+    free(sync.message);
+    free(sync.field);
+    free(sync.payload);
+    return code;
+}

@@ -1,0 +1,455 @@
+/*
+ * bus_worker.c — serving one service on the bus as an MDP/0.1 worker; see
+ * bus_worker.h.
+ *
+ * The event loop is nagar_worker_run: poll the broker socket until the next
+ * heartbeat, broker expiry or tick is due; drain what arrived; answer each
+ * REQUEST by running the checks (method, caller, deadline, payload) and then
+ * the handler; send the one reply. A broker that stays silent for
+ * heartbeat * liveness, or that says DISCONNECT, makes the worker drop its
+ * socket and come back with a new one (a new identity, so the broker never
+ * confuses it with the old one) after an exponential back-off.
+ */
+#include "bus_worker.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "log.h"
+#include "mdp_frames.h"
+
+#define ERROR_MAX 512
+#define STATUS_MESSAGE_MAX 1024
+
+struct nagar_worker_t {
+    nagar_bus_options_t options;
+    char service[MDP_SERVICE_NAME_MAX + 1];
+    const nagar_method_t *methods;
+    void *arg;
+    zsock_t *socket;                /* NULL while waiting to reconnect */
+    long heartbeat_ms;
+    long liveness;
+    long reconnect_max_ms;
+    long reconnect_delay_ms;        /* the next back-off */
+    int64_t heartbeat_at_ms;        /* monotonic: when to send the next heartbeat */
+    int64_t broker_expires_at_ms;   /* monotonic: broker presumed gone if silent past this */
+    int64_t reconnect_at_ms;        /* monotonic: when to reconnect while socket is NULL */
+    volatile bool stopping;
+    void (*tick)(nagar_worker_t *worker, void *arg);
+    void *tick_arg;
+    long tick_interval_ms;
+    int64_t tick_at_ms;
+};
+
+struct nagar_worker_call_t {
+    nagar_worker_t *worker;
+    const char *method;
+    char caller[NAGAR_MDP_PRINCIPAL_MAX + 1];
+    const Nagar__RequestContext *context;
+    Nagar__RequestContext empty_context;
+    bool answered;
+    bool replayed;
+    nagar_status_code_t code;
+    char message[STATUS_MESSAGE_MAX];
+    char field[256];
+    uint8_t *payload;
+    size_t payload_size;
+};
+
+static int send_message(nagar_worker_t *self, zmsg_t **message_p)
+{
+    if (!self->socket) {
+        zmsg_destroy(message_p);
+        return -1;
+    }
+    return zmsg_send(message_p, self->socket);
+}
+
+static void send_heartbeat_if_due(nagar_worker_t *self, int64_t now)
+{
+    if (self->socket && now >= self->heartbeat_at_ms) {
+        zmsg_t *heartbeat = nagar_mdp_worker_heartbeat_new();
+        send_message(self, &heartbeat);
+        self->heartbeat_at_ms = now + self->heartbeat_ms;
+    }
+}
+
+static int connect_to_broker(nagar_worker_t *self, char *error, size_t error_size)
+{
+    self->socket = nagar_bus_connect(&self->options, error, error_size);
+    if (!self->socket)
+        return -1;
+    zmsg_t *ready = nagar_mdp_worker_ready_new(self->service);
+    send_message(self, &ready);
+    int64_t now = zclock_mono();
+    self->heartbeat_at_ms = now + self->heartbeat_ms;
+    self->broker_expires_at_ms = now + self->heartbeat_ms * self->liveness;
+    return 0;
+}
+
+/* Drops the socket and schedules the next connection after a back-off. */
+static void schedule_reconnect(nagar_worker_t *self, const char *why)
+{
+    zsock_destroy(&self->socket);
+    nagar_log_warn("bus.worker_reconnect", "service '%s': %s; reconnecting to %s in %ld ms",
+                   self->service, why, self->options.endpoint, self->reconnect_delay_ms);
+    self->reconnect_at_ms = zclock_mono() + self->reconnect_delay_ms;
+    self->reconnect_delay_ms *= 2;
+    if (self->reconnect_delay_ms > self->reconnect_max_ms)
+        self->reconnect_delay_ms = self->reconnect_max_ms;
+}
+
+static bool methods_are_valid(const nagar_method_t *methods, char *error, size_t error_size)
+{
+    if (!methods || !methods[0].name) {
+        snprintf(error, error_size, "the method table is empty: a worker must serve at least one "
+                 "method");
+        return false;
+    }
+    for (const nagar_method_t *method = methods; method->name; method++) {
+        if (!method->name[0] || !method->request_type || !method->handler || !method->callers) {
+            snprintf(error, error_size, "method '%s' lacks a name, request type, handler or "
+                     "callers list (use {\"*\", NULL} to allow every caller)", method->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_config_t *config,
+                                 const char *service, const nagar_method_t *methods, void *arg,
+                                 char *error, size_t error_size)
+{
+    if (!service || !service[0] || strlen(service) > MDP_SERVICE_NAME_MAX) {
+        snprintf(error, error_size, "service name \"%s\" must be 1 to %d characters",
+                 service ? service : "", MDP_SERVICE_NAME_MAX);
+        return NULL;
+    }
+    if (!methods_are_valid(methods, error, error_size))
+        return NULL;
+    long heartbeat_ms, liveness, reconnect_max_ms;
+    if (nagar_config_get_int(config, "NAGAR_BUS_HEARTBEAT_MS", 1000, 10, 600000, &heartbeat_ms,
+                             error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_LIVENESS", 5, 1, 100, &liveness, error,
+                             error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_RECONNECT_MAX_MS", 8000, 10, 600000,
+                             &reconnect_max_ms, error, error_size) != 0)
+        return NULL;
+    nagar_worker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_size, "out of memory creating the worker");
+        return NULL;
+    }
+    self->options = *options;
+    snprintf(self->service, sizeof self->service, "%s", service);
+    self->methods = methods;
+    self->arg = arg;
+    self->heartbeat_ms = heartbeat_ms;
+    self->liveness = liveness;
+    self->reconnect_max_ms = reconnect_max_ms;
+    self->reconnect_delay_ms = heartbeat_ms < reconnect_max_ms ? heartbeat_ms : reconnect_max_ms;
+    /* Connect now so a bad certificate or endpoint fails at start-up, where
+     * an operator sees it, not in a reconnect loop. */
+    if (connect_to_broker(self, error, error_size) != 0) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void nagar_worker_destroy(nagar_worker_t **self_p)
+{
+    nagar_worker_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy(&self->socket);
+    free(self);
+    *self_p = NULL;
+}
+
+void nagar_worker_stop(nagar_worker_t *self)
+{
+    self->stopping = true;
+}
+
+void nagar_worker_set_tick(nagar_worker_t *self, int interval_ms,
+                           void (*tick)(nagar_worker_t *worker, void *arg), void *arg)
+{
+    self->tick = tick;
+    self->tick_arg = arg;
+    self->tick_interval_ms = interval_ms > 0 ? interval_ms : 1000;
+    self->tick_at_ms = zclock_mono() + self->tick_interval_ms;
+}
+
+const char *nagar_worker_call_method(nagar_worker_call_t *call)
+{
+    return call->method;
+}
+
+const char *nagar_worker_call_caller(nagar_worker_call_t *call)
+{
+    return call->caller;
+}
+
+const Nagar__RequestContext *nagar_worker_call_context(nagar_worker_call_t *call)
+{
+    return call->context;
+}
+
+int64_t nagar_worker_call_deadline_ms(nagar_worker_call_t *call)
+{
+    return call->context->deadline_unix_ms;
+}
+
+int nagar_worker_call_reply(nagar_worker_call_t *call, const ProtobufCMessage *reply)
+{
+    if (call->answered) {
+        nagar_log_error("bus.worker_double_reply", "method '%s' answered twice; the second "
+                        "answer is ignored", call->method);
+        return -1;
+    }
+    size_t size = reply ? protobuf_c_message_get_packed_size(reply) : 0;
+    call->payload = malloc(size ? size : 1);
+    if (!call->payload)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "out of memory serializing the reply");
+    call->payload_size = reply ? protobuf_c_message_pack(reply, call->payload) : 0;
+    call->code = NAGAR__STATUS_CODE__OK;
+    call->answered = true;
+    return 0;
+}
+
+int nagar_worker_call_fail(nagar_worker_call_t *call, nagar_status_code_t code, const char *field,
+                           const char *format, ...)
+{
+    if (call->answered) {
+        nagar_log_error("bus.worker_double_reply", "method '%s' answered twice; the second "
+                        "answer is ignored", call->method);
+        return -1;
+    }
+    va_list args;
+    va_start(args, format);
+    vsnprintf(call->message, sizeof call->message, format, args);
+    va_end(args);
+    snprintf(call->field, sizeof call->field, "%s", field ? field : "");
+    /* OK is not a failure; refuse to send an OK without a payload. */
+    call->code = code == NAGAR__STATUS_CODE__OK ? NAGAR__STATUS_CODE__INTERNAL : code;
+    call->answered = true;
+    return -1;
+}
+
+void nagar_worker_call_set_replayed(nagar_worker_call_t *call, bool replayed)
+{
+    call->replayed = replayed;
+}
+
+void nagar_worker_call_keepalive(nagar_worker_call_t *call)
+{
+    send_heartbeat_if_due(call->worker, zclock_mono());
+}
+
+static const nagar_method_t *method_find(nagar_worker_t *self, const char *name)
+{
+    for (const nagar_method_t *method = self->methods; method->name; method++)
+        if (strcmp(method->name, name) == 0)
+            return method;
+    return NULL;
+}
+
+static bool caller_is_allowed(const nagar_method_t *method, const char *caller)
+{
+    for (const char *const *allowed = method->callers; *allowed; allowed++)
+        if (strcmp(*allowed, "*") == 0 || strcmp(*allowed, caller) == 0)
+            return true;
+    return false;
+}
+
+/* Runs the checks every call gets, then the handler. */
+static void serve_call(nagar_worker_t *self, nagar_worker_call_t *call, const uint8_t *payload,
+                       size_t payload_size)
+{
+    const nagar_method_t *method = method_find(self, call->method);
+    if (!method) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "method",
+                               "unknown method '%s' on service '%s'", call->method, self->service);
+        return;
+    }
+    if (!caller_is_allowed(method, call->caller)) {
+        nagar_log_warn("bus.worker_caller_denied", "principal '%s' may not call method '%s' on "
+                       "service '%s'", call->caller, call->method, self->service);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                               "principal '%s' may not call method '%s' on service '%s'",
+                               call->caller, call->method, self->service);
+        return;
+    }
+    int64_t deadline = call->context->deadline_unix_ms;
+    int64_t now = nagar_bus_now_ms();
+    if (deadline > 0 && now >= deadline) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED, NULL,
+                               "the deadline of method '%s' on service '%s' passed %" PRId64
+                               " ms before a worker could start it", call->method, self->service,
+                               now - deadline);
+        return;
+    }
+    ProtobufCMessage *request = protobuf_c_message_unpack(method->request_type, NULL,
+                                                          payload_size, payload);
+    if (!request) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "payload",
+                               "the payload of method '%s' is not a valid %s (%zu bytes)",
+                               call->method, method->request_type->name, payload_size);
+        return;
+    }
+    method->handler(call, request, self->arg);
+    protobuf_c_message_free_unpacked(request, NULL);
+    if (!call->answered) {
+        nagar_log_error("bus.worker_no_reply", "the handler of method '%s' returned without "
+                        "replying; answering INTERNAL", call->method);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                               "method '%s' on service '%s' returned no answer", call->method,
+                               self->service);
+    }
+}
+
+static void handle_request(nagar_worker_t *self, const nagar_mdp_worker_message_t *message)
+{
+    int64_t started = zclock_mono();
+    nagar_worker_call_t call = {
+        .worker = self,
+        .method = "",
+        .empty_context = NAGAR__REQUEST_CONTEXT__INIT,
+    };
+    call.context = &call.empty_context;
+    Nagar__Request *request = NULL;
+    if (nagar_mdp_caller_name(message->caller, call.caller, sizeof call.caller) != 0) {
+        /* Only the broker writes this frame; a bad one means we cannot tell
+         * who is asking, so nobody is allowed. */
+        snprintf(call.caller, sizeof call.caller, "?");
+        nagar_worker_call_fail(&call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                               "the broker's caller frame (%zu bytes) is not a principal name",
+                               zframe_size(message->caller));
+    } else {
+        request = nagar_envelope_request_unpack(zframe_data(message->body),
+                                                zframe_size(message->body));
+        if (!request) {
+            nagar_log_warn("bus.worker_bad_request", "service '%s': a request body of %zu bytes "
+                           "from '%s' is not a nagar.Request", self->service,
+                           zframe_size(message->body), call.caller);
+            nagar_worker_call_fail(&call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                   "the request body is not a nagar.Request");
+        } else {
+            call.method = request->method;
+            if (request->context)
+                call.context = request->context;
+            nagar_log_set_request_id(call.context->request_id);
+            serve_call(self, &call, request->payload.data, request->payload.len);
+        }
+    }
+
+    size_t body_size = 0;
+    uint8_t *body = nagar_envelope_reply_pack(call.context->request_id, call.code, call.message,
+                                              call.field, call.payload, call.payload_size,
+                                              call.replayed, &body_size);
+    if (body) {
+        zmsg_t *reply = nagar_mdp_worker_reply_new(message->client_address, body, body_size);
+        send_message(self, &reply);
+        free(body);
+    }
+    nagar_log_debug("bus.worker_call", "method '%s' from '%s' answered %s in %" PRId64 " ms",
+                    call.method, call.caller, nagar_status_name(call.code),
+                    zclock_mono() - started);
+    nagar_log_set_request_id(NULL);
+    free(call.payload);
+    if (request)
+        nagar__request__free_unpacked(request, NULL);
+    /* The broker owes a busy worker no heartbeats; give it a fresh window. */
+    self->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;
+}
+
+/* Reads everything queued on the socket. */
+static void drain(nagar_worker_t *self)
+{
+    while (self->socket && !self->stopping && (zsock_events(self->socket) & ZMQ_POLLIN)) {
+        zmsg_t *message = zmsg_recv(self->socket);
+        if (!message)
+            return;
+        self->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;
+        self->reconnect_delay_ms = self->heartbeat_ms < self->reconnect_max_ms
+                                       ? self->heartbeat_ms : self->reconnect_max_ms;
+        char error[ERROR_MAX];
+        nagar_mdp_worker_message_t parsed;
+        if (nagar_mdp_worker_message_parse(message, &parsed, error, sizeof error) != 0)
+            nagar_log_warn("bus.worker_bad_message", "service '%s': ignoring a message from the "
+                           "broker: %s", self->service, error);
+        else if (parsed.command == NAGAR_MDP_REQUEST)
+            handle_request(self, &parsed);
+        else if (parsed.command == NAGAR_MDP_DISCONNECT)
+            schedule_reconnect(self, "the broker sent DISCONNECT");
+        zmsg_destroy(&message);
+    }
+}
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+int nagar_worker_run(nagar_worker_t *self)
+{
+    nagar_log_info("bus.worker_ready", "serving service '%s' at %s%s", self->service,
+                   self->options.endpoint, self->options.insecure ? " without CURVE" : "");
+    while (!self->stopping && !zsys_interrupted) {
+        int64_t now = zclock_mono();
+        if (!self->socket) {
+            if (now >= self->reconnect_at_ms) {
+                char error[ERROR_MAX];
+                if (connect_to_broker(self, error, sizeof error) != 0) {
+                    schedule_reconnect(self, error);
+                    continue;
+                }
+                nagar_log_info("bus.worker_reconnected", "service '%s': sent READY again to %s",
+                               self->service, self->options.endpoint);
+            } else {
+                /* Sleep in short slices so a signal stops us promptly. */
+                int64_t wait = self->reconnect_at_ms - now;
+                zclock_sleep((int) (wait < 50 ? wait : 50));
+                continue;
+            }
+        }
+        int64_t due = earliest(self->heartbeat_at_ms, self->broker_expires_at_ms);
+        if (self->tick)
+            due = earliest(due, self->tick_at_ms);
+        int64_t wait = due - now;
+        if (wait < 0)
+            wait = 0;
+        zmq_pollitem_t item = { .socket = zsock_resolve(self->socket), .events = ZMQ_POLLIN };
+        if (zmq_poll(&item, 1, (long) wait) == -1 && zmq_errno() != EINTR) {
+            nagar_log_error("bus.worker_poll_failed", "service '%s': polling the broker socket "
+                            "failed: %s", self->service, zmq_strerror(zmq_errno()));
+            schedule_reconnect(self, "poll failed");
+            continue;
+        }
+        drain(self);
+        if (!self->socket)
+            continue;
+        now = zclock_mono();
+        send_heartbeat_if_due(self, now);
+        if (now >= self->broker_expires_at_ms) {
+            char why[128];
+            snprintf(why, sizeof why, "no word from the broker for %ld ms",
+                     self->heartbeat_ms * self->liveness);
+            schedule_reconnect(self, why);
+            continue;
+        }
+        if (self->tick && now >= self->tick_at_ms) {
+            self->tick(self, self->tick_arg);
+            self->tick_at_ms = zclock_mono() + self->tick_interval_ms;
+        }
+    }
+    if (self->socket) {
+        zmsg_t *disconnect = nagar_mdp_worker_disconnect_new();
+        send_message(self, &disconnect);
+    }
+    nagar_log_info("bus.worker_stopped", "service '%s' stopped%s", self->service,
+                   zsys_interrupted ? " on a signal" : "");
+    return 0;
+}

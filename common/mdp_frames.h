@@ -1,0 +1,95 @@
+/*
+ * mdp_frames.h — building and parsing the MDP/0.1 messages that libnagar's
+ * client and worker exchange with the broker, and the nagar.Request /
+ * nagar.Reply envelopes carried in their body frame.
+ *
+ * Kept apart from the sockets so the framing can be unit-tested without a
+ * broker (tests/unit/test_bus_framing.c) and so client and worker agree on
+ * one reading of mdp.h. Parsers borrow frames from the message they parse:
+ * the pointers stay valid until that message is destroyed.
+ */
+#ifndef NAGAR_MDP_FRAMES_H
+#define NAGAR_MDP_FRAMES_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mdp.h"
+#include "status.h"
+
+/* The command byte of each MDP/0.1 worker command (mdp.h has them as
+ * one-byte strings for the wire; switch statements need integers). */
+enum {
+    NAGAR_MDP_READY = 0x01,
+    NAGAR_MDP_REQUEST = 0x02,
+    NAGAR_MDP_REPLY = 0x03,
+    NAGAR_MDP_HEARTBEAT = 0x04,
+    NAGAR_MDP_DISCONNECT = 0x05,
+};
+
+/* Longest principal name a worker accepts from the broker's extra frame. */
+#define NAGAR_MDP_PRINCIPAL_MAX 128
+
+/* ---- client side: [""]["MDPC01"][service][body] both ways ------------ */
+
+/* A request for service with body as its single body frame. NULL when
+ * service is empty or longer than MDP_SERVICE_NAME_MAX. */
+zmsg_t *nagar_mdp_client_request_new(const char *service, const void *body, size_t body_size);
+
+/* Checks a broker-to-client message and points *service_p and *body_p at
+ * its frames. Returns -1 with the reason in error when it is not
+ * [""]["MDPC01"][service][body]. */
+int nagar_mdp_client_reply_parse(zmsg_t *message, zframe_t **service_p, zframe_t **body_p,
+                                 char *error, size_t error_size);
+
+/* ---- worker side: [""]["MDPW01"][command][...] -------------------------- */
+
+typedef struct {
+    int command;                /* NAGAR_MDP_REQUEST, _HEARTBEAT or _DISCONNECT */
+    zframe_t *client_address;   /* REQUEST only */
+    zframe_t *body;             /* REQUEST only */
+    zframe_t *caller;           /* REQUEST only; the broker's principal frame, NULL when absent */
+} nagar_mdp_worker_message_t;
+
+zmsg_t *nagar_mdp_worker_ready_new(const char *service);
+zmsg_t *nagar_mdp_worker_heartbeat_new(void);
+zmsg_t *nagar_mdp_worker_disconnect_new(void);
+/* REPLY to the client at client_address (copied) with body as one frame. */
+zmsg_t *nagar_mdp_worker_reply_new(zframe_t *client_address, const void *body, size_t body_size);
+
+/* Checks a broker-to-worker message. REQUEST is
+ * [""]["MDPW01"][0x02][client][""][body] plus, with CURVE on, one final
+ * [principal] frame; HEARTBEAT and DISCONNECT carry nothing else. Returns -1
+ * with the reason in error for anything else. */
+int nagar_mdp_worker_message_parse(zmsg_t *message, nagar_mdp_worker_message_t *out, char *error,
+                                   size_t error_size);
+
+/* Copies a principal frame into out as a C string; "anonymous" when frame
+ * is NULL. Returns -1 when the name is empty, too long or not printable
+ * ASCII (a broker bug or a tampered peer: refuse rather than guess). */
+int nagar_mdp_caller_name(zframe_t *frame, char *out, size_t out_size);
+
+/* ---- envelopes ---------------------------------------------------------- */
+
+/* A serialized nagar.Request (malloc'd; free it). context may be NULL. */
+uint8_t *nagar_envelope_request_pack(const char *method, const Nagar__RequestContext *context,
+                                     const uint8_t *payload, size_t payload_size,
+                                     size_t *size_out);
+
+/* A serialized nagar.Reply (malloc'd; free it). message and field may be
+ * NULL; payload is ignored unless code is OK. */
+uint8_t *nagar_envelope_reply_pack(const char *request_id, nagar_status_code_t code,
+                                   const char *message, const char *field,
+                                   const uint8_t *payload, size_t payload_size, bool replayed,
+                                   size_t *size_out);
+
+/* Unpacked nagar.Request or nagar.Reply; NULL when data is not one. Free
+ * with nagar__request__free_unpacked / nagar__reply__free_unpacked. */
+Nagar__Request *nagar_envelope_request_unpack(const uint8_t *data, size_t size);
+Nagar__Reply *nagar_envelope_reply_unpack(const uint8_t *data, size_t size);
+
+/* The code of a reply, OK when it carries no status. */
+nagar_status_code_t nagar_envelope_reply_code(const Nagar__Reply *reply);
+
+#endif

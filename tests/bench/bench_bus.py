@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""bench_bus.py — `make bench-bus`: request/reply throughput through the
+broker next to a raw ZeroMQ round trip measured in the same run.
+
+Starts a private nagar-broker (CURVE on) on a free loopback port with fresh
+keys, two test_worker echo workers, then runs tests/bench_bus:
+
+  bus        libnagar client -> broker -> 2 echo workers, 64 in flight
+  raw-curve  DEALER -> ROUTER echo in one process, CURVE on (the fair baseline)
+  raw        the same without security (for reference)
+
+and prints requests/s for each, the ratio bus / raw-curve (target >= 0.5),
+and the broker's resident memory (VmRSS) when idle (target < 10 MB) and after
+the load. A benchmark, not a test: it reports, and exits non-zero only when
+a run could not complete.
+
+  BUILD=build /usr/bin/python3 tests/bench/bench_bus.py [--seconds 5]
+        [--in-flight 64] [--size 64]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+WORKERS = 2
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+
+
+def binary(*parts):
+    path = os.path.join(BUILD, *parts)
+    if not os.path.exists(path):
+        sys.exit(f"bench_bus: {path} is not built; run `make BUILD={os.path.relpath(BUILD, ROOT)} "
+                 f"all tests` first")
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def keygen(keys_dir, principal, serve="", call=""):
+    argv = [binary("nagar-keygen"), "--keys", keys_dir, "--principal", principal]
+    if serve:
+        argv += ["--serve", serve]
+    if call:
+        argv += ["--call", call]
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+
+
+def vm_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    sys.exit(f"bench_bus: timed out after {timeout}s waiting for {what}")
+
+
+class Started:
+    """Processes to stop on the way out, whatever happens."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.procs = []
+
+    def start(self, name, argv, env):
+        log = open(os.path.join(self.workdir, f"{name}.log"), "wb")
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+        proc.log_path = log.name
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def run_bench(mode, args, env, in_flight=None):
+    argv = [binary("tests", "bench_bus"), "--mode", mode, "--seconds", str(args.seconds),
+            "--in-flight", str(in_flight or args.in_flight), "--size", str(args.size)]
+    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                            timeout=args.seconds * 4 + 60)
+    if result.returncode != 0:
+        print(f"bench_bus: mode {mode} failed ({result.returncode}): "
+              f"{result.stderr.decode(errors='replace')[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="nagar-bench-bus-")
+    started = Started(workdir)
+    ok = True
+    try:
+        keys_dir = os.path.join(workdir, "keys")
+        keygen(keys_dir, "broker")
+        keygen(keys_dir, "echo", serve="echo")
+        keygen(keys_dir, "client", call="echo")
+        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        base_env = dict(os.environ)
+        broker_env = dict(base_env, NAGAR_BROKER_BIND=endpoint, NAGAR_BROKER_KEYS_DIR=keys_dir,
+                          NAGAR_BROKER_STATE_DIR=os.path.join(workdir, "state"),
+                          NAGAR_BROKER_INSECURE="0")
+        broker = started.start("broker", [binary("nagar-broker")], broker_env)
+
+        def broker_ready():
+            if broker.poll() is not None:
+                sys.exit(f"bench_bus: the broker exited ({broker.returncode}); see "
+                         f"{broker.log_path}")
+            with open(broker.log_path, "rb") as f:
+                return b'"broker.ready"' in f.read()
+        wait_for(broker_ready, 15, "the broker to log broker.ready")
+
+        def peer_env(principal):
+            return dict(base_env, NAGAR_BUS_ENDPOINT=endpoint, NAGAR_BUS_INSECURE="0",
+                        NAGAR_BUS_CERT=os.path.join(keys_dir, "secret", f"{principal}.cert"),
+                        NAGAR_BUS_BROKER_KEY=os.path.join(keys_dir, "broker.pub"),
+                        NAGAR_LOG_LEVEL="warn")
+        for i in range(WORKERS):
+            started.start(f"echo{i}", [binary("tests", "test_worker")], peer_env("echo"))
+
+        # Both workers registered: two slow requests at once run on two workers.
+        def both_serving():
+            result = subprocess.run([binary("tests", "bus_call"), "--count", "2", "--in-flight",
+                                     "2", "--sleep-ms", "100", "--attempts", "1",
+                                     "--timeout-ms", "3000"], env=peer_env("client"),
+                                    capture_output=True, timeout=20)
+            lines = [json.loads(l) for l in result.stdout.decode().splitlines() if l.strip()]
+            return len({l.get("worker") for l in lines if l.get("code") == "OK"}) == 2
+        wait_for(both_serving, 20, "both echo workers to register")
+
+        time.sleep(1.0)
+        idle_rss_kb = vm_rss_kb(broker.pid)
+
+        results = {}
+        for mode in ("bus", "raw-curve", "raw"):
+            results[mode] = run_bench(mode, args, peer_env("client"))
+            ok = ok and results[mode] is not None
+        # MDP gives each worker one request at a time, so through the broker
+        # at most WORKERS requests are being served at any moment: this is
+        # the raw round trip at that concurrency, for perspective.
+        results["raw-curve-workers"] = run_bench("raw-curve", args, peer_env("client"),
+                                                 in_flight=WORKERS)
+        loaded_rss_kb = vm_rss_kb(broker.pid)
+
+        print(f"bench-bus: {args.in_flight} requests in flight, {args.seconds:g} s per run, "
+              f"echo text {args.size} bytes, 2 echo workers, build {os.path.relpath(BUILD, ROOT)}")
+        for mode, label in (("bus", "bus (libnagar -> broker -> worker, CURVE)"),
+                            ("raw-curve", "raw ZeroMQ DEALER->ROUTER, CURVE"),
+                            ("raw", "raw ZeroMQ DEALER->ROUTER, plain"),
+                            ("raw-curve-workers",
+                             f"raw, CURVE, only {WORKERS} in flight (MDP's limit)")):
+            r = results[mode]
+            if r:
+                print(f"  {label:45s} {r['rps']:>10,.0f} requests/s  ({r['requests']} in "
+                      f"{r['seconds']:.2f} s, {r['errors']} errors, {r['message_bytes']} B)")
+            else:
+                print(f"  {label:45s} failed")
+        if results["bus"] and results["raw-curve"]:
+            ratio = results["bus"]["rps"] / results["raw-curve"]["rps"]
+            print(f"  ratio bus / raw (CURVE): {ratio:.2f}  (target >= 0.5: "
+                  f"{'met' if ratio >= 0.5 else 'NOT met'})")
+        if results["bus"] and results["raw"]:
+            print(f"  ratio bus / raw (plain): {results['bus']['rps'] / results['raw']['rps']:.2f}")
+        if results["bus"] and results["raw-curve-workers"]:
+            print(f"  ratio bus / raw (CURVE, {WORKERS} in flight): "
+                  f"{results['bus']['rps'] / results['raw-curve-workers']['rps']:.2f}")
+        print(f"  broker VmRSS idle: {idle_rss_kb / 1024:.1f} MB (target < 10 MB: "
+              f"{'met' if 0 < idle_rss_kb < 10 * 1024 else 'NOT met'}); after load: "
+              f"{loaded_rss_kb / 1024:.1f} MB")
+    finally:
+        started.stop_all()
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"bench_bus: logs kept in {workdir}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""System tests of libnagar's bus client and worker against the real
+nagar-broker with CURVE on: load spread, a worker killed or frozen while it
+holds a request, the caller's principal reaching the worker, the worker's
+per-method caller list, deadlines, and retries that keep the request id and
+idempotency key.
+
+Workers are tests/support/test_worker ("echo"), clients are
+tests/support/bus_call (one JSON line per result). Every wait has a bound;
+each test has its own timeout on top.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+
+from bus_fixtures import broker, keys  # noqa: F401  (fixtures)
+from nagar_proc import wait_until
+
+HEARTBEAT = {"NAGAR_BUS_HEARTBEAT_MS": "100", "NAGAR_BUS_LIVENESS": "3"}
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def sanitizer_env():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
+
+
+@pytest.fixture
+def bus(broker, procs, nagar_bin):  # noqa: F811  (fixture from bus_fixtures)
+    """A CURVE broker with test heartbeats and helpers to start echo workers
+    and run bus_call."""
+    return Bus(broker(**HEARTBEAT), procs, nagar_bin)
+
+
+class Bus:
+    def __init__(self, running_broker, procs, nagar_bin):
+        self.broker = running_broker
+        self.procs = procs
+        self.nagar_bin = nagar_bin
+        self.workers = []
+
+    def start_worker(self, name, principal="echo", **env):
+        full = self.broker.client_env(principal)
+        full.update(HEARTBEAT)
+        full.update({k: str(v) for k, v in env.items()})
+        worker = self.procs.start(name, [self.nagar_bin("test_worker")], env=full)
+        worker.wait_event("bus.worker_ready", timeout=10)
+        self.workers.append(worker)
+        return worker
+
+    def call_argv(self, **args):
+        argv = [self.nagar_bin("bus_call")]
+        for key, value in args.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                argv.append(flag)
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    def call_env(self, principal, **env):
+        full = sanitizer_env()
+        full.update(self.broker.client_env(principal))
+        full.update({k: str(v) for k, v in env.items()})
+        return full
+
+    def call(self, principal="client", timeout=60, env=None, **args):
+        """Runs bus_call to completion; returns its result lines."""
+        result = subprocess.run(self.call_argv(**args), env=self.call_env(principal, **(env or {})),
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        stderr = result.stderr.decode(errors="replace")
+        assert result.returncode == 0, f"bus_call failed ({result.returncode}): {stderr[-3000:]}"
+        assert not any(mark in stderr for mark in SANITIZER_MARKS), stderr[-3000:]
+        return [json.loads(line) for line in result.stdout.decode().splitlines() if line.strip()]
+
+    def call_background(self, principal="client", env=None, **args):
+        return subprocess.Popen(self.call_argv(**args), env=self.call_env(principal, **(env or {})),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def wait_registered(self, count, timeout=10.0):
+        """Until the broker hands requests to `count` distinct workers at once:
+        count slow requests in flight can only all run if that many workers
+        are registered and idle."""
+        def all_serving():
+            lines = self.call(count=count, in_flight=count, sleep_ms=150, timeout_ms=3000,
+                              attempts=1, timeout=20)
+            return len({l.get("worker") for l in lines if l["code"] == "OK"}) == count
+        wait_until(all_serving, timeout=timeout, interval=0.1,
+                   what=f"{count} echo workers to be registered with the broker")
+
+    def assert_clean(self, worker):
+        text = worker.log_text()
+        assert not any(mark in text for mark in SANITIZER_MARKS), text[-4000:]
+
+
+def finish(process, timeout=30):
+    stdout, stderr = process.communicate(timeout=timeout)
+    stderr = stderr.decode(errors="replace")
+    assert process.returncode == 0, f"bus_call failed ({process.returncode}): {stderr[-3000:]}"
+    assert not any(mark in stderr for mark in SANITIZER_MARKS), stderr[-3000:]
+    return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
+
+
+def sleeping_worker(workers, request_id, timeout=10.0):
+    """The worker that has started sleeping on request_id."""
+    def holder():
+        return next((w for w in workers
+                     if any(e.get("request_id") == request_id for e in w.events("echo.sleeping"))),
+                    None)
+    return wait_until(holder, timeout=timeout, what=f"a worker to start request {request_id}")
+
+
+def test_load_spreads_over_three_workers(bus):
+    workers = [bus.start_worker(f"echo{i}") for i in range(3)]
+    bus.wait_registered(3)
+    lines = bus.call(count=300, in_flight=16, timeout_ms=10000)
+    assert len(lines) == 300
+    assert all(l["code"] == "OK" for l in lines), [l for l in lines if l["code"] != "OK"][:3]
+    assert all(l["attempts"] == 1 for l in lines)
+    served = Counter(l["worker"] for l in lines)
+    pids = {str(w.pid) for w in workers}
+    assert set(served) == pids, served
+    for pid, count in served.items():
+        assert count >= 45, f"worker {pid} served {count} of 300 (< 15%): {served}"
+    for worker in workers:
+        assert worker.stop() == 0
+        bus.assert_clean(worker)
+
+
+def test_worker_learns_caller_principal_and_context(bus):
+    bus.start_worker("echo")
+    bus.wait_registered(1)
+    [line] = bus.call(text="namaste", actor="citizen-42", idempotency_key="key-abc",
+                      request_id="feedc0de")
+    assert line["code"] == "OK", line
+    assert line["text"] == "namaste"
+    assert line["caller"] == "client"
+    assert line["actor_user_id"] == "citizen-42"
+    assert line["idempotency_key"] == "key-abc"
+    assert line["request_id"] == "feedc0de"
+    [line] = bus.call(principal="gateway")
+    assert line["code"] == "OK" and line["caller"] == "gateway", line
+
+
+def test_worker_refuses_caller_not_in_method_list(bus):
+    worker = bus.start_worker("echo", TEST_WORKER_CALLERS="gateway,batch")
+    # "client" is refused by this worker, so probe readiness as the gateway.
+    wait_until(lambda: bus.call(principal="gateway", attempts=1, timeout_ms=2000)[0]["code"] == "OK",
+               timeout=10, what="the echo worker to serve the gateway")
+    [line] = bus.call(principal="client", request_id="denied-1")
+    assert line["code"] == "PERMISSION_DENIED", line
+    assert "'client'" in line["message"] and "'echo'" in line["message"], line
+    assert line["attempts"] == 1
+    denied = worker.wait_event("bus.worker_caller_denied")
+    assert denied[-1].get("request_id") == "denied-1"
+    [line] = bus.call(principal="batch")
+    assert line["code"] == "OK" and line["caller"] == "batch", line
+
+
+def test_unknown_method_is_not_found(bus):
+    bus.start_worker("echo")
+    bus.wait_registered(1)
+    [line] = bus.call(method="no.such.method")
+    assert line["code"] == "NOT_FOUND", line
+    assert line["field"] == "method"
+    assert "unknown method 'no.such.method' on service 'echo'" in line["message"]
+
+
+def test_kill_worker_mid_request_is_retried_on_another_worker(bus):
+    workers = [bus.start_worker(f"echo{i}") for i in range(2)]
+    bus.wait_registered(2)
+    call = bus.call_background(sleep_ms=3000, timeout_ms=15000, attempts=3,
+                               idempotency_key="pay-7", request_id="kill-1")
+    victim = sleeping_worker(workers, "kill-1")
+    killed_at = time.monotonic()
+    victim.kill(signal.SIGKILL)
+    [line] = finish(call)
+    survivor = next(w for w in workers if w is not victim)
+    # The broker reports the lost worker at once; the client retries with the
+    # same request id and idempotency key on the other worker.
+    assert line["code"] == "OK", line
+    assert line["attempts"] == 2, line
+    assert line["worker"] == str(survivor.pid)
+    assert line["request_id"] == "kill-1"
+    assert line["idempotency_key"] == "pay-7"
+    # One 3 s sleep after the kill, not a wait for the 15 s deadline.
+    assert time.monotonic() - killed_at < 6.0
+    assert line["elapsed_ms"] < 9000, line
+    assert survivor.stop() == 0
+    bus.assert_clean(survivor)
+
+
+def test_kill_worker_mid_request_without_retry_fails_promptly(bus):
+    worker = bus.start_worker("echo")
+    bus.wait_registered(1)
+    call = bus.call_background(sleep_ms=5000, timeout_ms=15000, attempts=1, request_id="kill-2")
+    sleeping_worker([worker], "kill-2")
+    killed_at = time.monotonic()
+    worker.kill(signal.SIGKILL)
+    [line] = finish(call)
+    assert line["code"] == "UNAVAILABLE", line
+    assert line["attempts"] == 1
+    assert time.monotonic() - killed_at < 2.0
+    assert line["elapsed_ms"] < 4000, line
+
+
+def test_heartbeat_expiry_of_a_frozen_worker_and_its_recovery(bus):
+    worker = bus.start_worker("echo")
+    bus.wait_registered(1)
+    call = bus.call_background(sleep_ms=2000, timeout_ms=15000, attempts=1, request_id="frozen-1")
+    sleeping_worker([worker], "frozen-1")
+    stopped_at = time.monotonic()
+    worker.popen.send_signal(signal.SIGSTOP)
+    try:
+        [line] = finish(call)
+        failed_after = time.monotonic() - stopped_at
+        # Expired after heartbeat * liveness = 300 ms, answered promptly.
+        assert line["code"] == "UNAVAILABLE", line
+        assert failed_after < 1.5, f"held request failed {failed_after:.2f}s after SIGSTOP"
+    finally:
+        worker.popen.send_signal(signal.SIGCONT)
+    # Thawed, it finds the broker has forgotten it and comes back with READY.
+    worker.wait_event("bus.worker_reconnect", timeout=10)
+    wait_until(lambda: bus.call(attempts=1, timeout_ms=2000)[0].get("worker") == str(worker.pid),
+               timeout=15, interval=0.1, what="the thawed worker to serve again")
+    assert worker.stop() == 0
+    bus.assert_clean(worker)
+
+
+def test_client_deadline_with_slow_worker(bus):
+    bus.start_worker("echo")
+    bus.wait_registered(1)
+    [line] = bus.call(sleep_ms=4000, timeout_ms=1000, attempts=1)
+    assert line["code"] == "DEADLINE_EXCEEDED", line
+    assert 900 <= line["elapsed_ms"] <= 1700, line
+
+
+def test_retry_keeps_request_id_and_idempotency_key(bus):
+    # No worker yet: the broker answers UNAVAILABLE at once and the client
+    # keeps retrying with back-off until a worker turns up.
+    call = bus.call_background(attempts=10, timeout_ms=20000, idempotency_key="receipt-99",
+                               request_id="retry-1", env={"NAGAR_BUS_RETRY_BASE_MS": "200"})
+    time.sleep(0.6)
+    bus.start_worker("echo")
+    [line] = finish(call)
+    assert line["code"] == "OK", line
+    assert line["attempts"] >= 2, line
+    assert line["request_id"] == "retry-1"
+    assert line["idempotency_key"] == "receipt-99"
+    assert line["elapsed_ms"] < 15000, line
+
+
+def test_no_worker_fails_fast_when_retries_run_out(bus):
+    [line] = bus.call(attempts=2, timeout_ms=5000)
+    assert line["code"] == "UNAVAILABLE", line
+    assert line["attempts"] == 2
+    assert line["elapsed_ms"] < 1500, line
+
+
+def test_worker_stops_cleanly_on_sigterm(bus):
+    worker = bus.start_worker("echo")
+    bus.wait_registered(1)
+    assert worker.stop() == 0
+    assert worker.events("bus.worker_stopped")
+    bus.assert_clean(worker)
+    # The worker said DISCONNECT, so the broker knows it is gone.
+    [line] = bus.call(attempts=1, timeout_ms=3000)
+    assert line["code"] == "UNAVAILABLE", line
+    assert line["elapsed_ms"] < 1000, line
+
+
+def test_crashing_worker_does_not_hang_the_caller(bus):
+    workers = [bus.start_worker(f"echo{i}") for i in range(2)]
+    bus.wait_registered(2)
+    # Both attempts crash a worker; the caller hears UNAVAILABLE, not silence.
+    [line] = bus.call(crash=True, attempts=2, timeout_ms=10000, timeout=30)
+    assert line["code"] == "UNAVAILABLE", line
+    assert line["attempts"] == 2
+    assert line["elapsed_ms"] < 3000, line
+    wait_until(lambda: not any(w.alive() for w in workers), timeout=5, what="both workers to abort")
