@@ -64,6 +64,14 @@ if [[ -z ${NAGAR_BUS_ENDPOINT:-} ]]; then
     NAGAR_BROKER_STATE_DIR=$NAGAR_VAR/broker start broker "$build/nagar-broker"
 fi
 
+# Identity signs tokens that the gateway verifies with the public key alone.
+secrets=$NAGAR_VAR/secrets
+export NAGAR_TOKEN_PUBLIC_KEYS_DIR=$NAGAR_VAR/token_keys
+export NAGAR_IDENTITY_TOKEN_KEY=$secrets/token/k1.key
+export NAGAR_IDENTITY_OTP_KEY_FILE=$secrets/identity_otp.key
+# Until notifications delivers SMS, one-time passwords go to this file.
+export NAGAR_OTP_SINK_FILE=${NAGAR_OTP_SINK_FILE:-$NAGAR_VAR/otp_sink.jsonl}
+
 # Services: every services/<name>/ but the broker, each with its own key,
 # database role and password file.
 for dir in "$repo"/services/*/; do

@@ -1,0 +1,495 @@
+/*
+ * token.c — Ed25519-signed bearer tokens; see token.h for the text form.
+ *
+ * Identity signs, the gateway verifies with the public key alone. The
+ * verifier checks, in this order: shape and length (MALFORMED), key id
+ * (UNKNOWN_KEY), signature over the text before the last '.'
+ * (BAD_SIGNATURE), and only then decodes the claims, so no attacker-made
+ * protobuf is ever parsed unless identity signed it. Type and expiry come
+ * last. Secret keys are kept in sodium_malloc'd memory and wiped on destroy.
+ */
+#include "token.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VERIFIER_MAX_KEYS 64
+#define KEY_FILE_MAX 512   /* a hex key plus white space; anything longer is not ours */
+#define SIGNATURE_B64_LEN 86   /* 64 bytes, base64url without padding */
+
+struct nagar_token_signer_t {
+    unsigned char *secret_key;   /* sodium_malloc'd, crypto_sign_SECRETKEYBYTES */
+    char key_id[NAGAR_TOKEN_KEY_ID_MAX + 1];
+};
+
+typedef struct {
+    char key_id[NAGAR_TOKEN_KEY_ID_MAX + 1];
+    uint8_t public_key[crypto_sign_PUBLICKEYBYTES];
+} verifier_key_t;
+
+struct nagar_token_verifier_t {
+    verifier_key_t keys[VERIFIER_MAX_KEYS];
+    int key_count;
+};
+
+const char *nagar_token_result_text(nagar_token_result_t result)
+{
+    switch (result) {
+    case NAGAR_TOKEN_OK: return "valid";
+    case NAGAR_TOKEN_MALFORMED: return "malformed token";
+    case NAGAR_TOKEN_UNKNOWN_KEY: return "token signed with an unknown key";
+    case NAGAR_TOKEN_BAD_SIGNATURE: return "token signature does not verify";
+    case NAGAR_TOKEN_EXPIRED: return "token expired";
+    case NAGAR_TOKEN_WRONG_TYPE: return "wrong token type";
+    }
+    return "unknown token result";
+}
+
+static void set_error(char *error, size_t error_size, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_error(char *error, size_t error_size, const char *format, ...)
+{
+    if (!error || error_size == 0)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error, error_size, format, args);
+    va_end(args);
+}
+
+/* Key ids become file names and token text: 1..32 of [A-Za-z0-9_-]. */
+static bool key_id_valid(const char *key_id, size_t length)
+{
+    if (length == 0 || length > NAGAR_TOKEN_KEY_ID_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        char c = key_id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int write_new_file(const char *path, const char *text, mode_t mode, char *error,
+                          size_t error_size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        set_error(error, error_size, "cannot create %s: %s%s", path, strerror(errno),
+                  errno == EEXIST ? " (refusing to overwrite a key; choose a new key id)" : "");
+        return -1;
+    }
+    size_t length = strlen(text);
+    ssize_t written = write(fd, text, length);
+    int failed = written != (ssize_t) length || fsync(fd) != 0;
+    if (close(fd) != 0)
+        failed = 1;
+    if (failed) {
+        set_error(error, error_size, "cannot write %s: %s", path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+int nagar_token_keygen(const char *dir, const char *key_id, char *error, size_t error_size)
+{
+    if (sodium_init() < 0) {
+        set_error(error, error_size, "libsodium failed to initialise");
+        return -1;
+    }
+    if (!dir || !key_id || !key_id_valid(key_id, strlen(key_id))) {
+        set_error(error, error_size,
+                  "invalid key id \"%s\": use 1..%d of [A-Za-z0-9_-]", key_id ? key_id : "",
+                  NAGAR_TOKEN_KEY_ID_MAX);
+        return -1;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        set_error(error, error_size, "cannot create directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char secret_path[4096], public_path[4096];
+    if ((size_t) snprintf(secret_path, sizeof secret_path, "%s/%s.key", dir, key_id) >=
+            sizeof secret_path ||
+        (size_t) snprintf(public_path, sizeof public_path, "%s/%s.pub", dir, key_id) >=
+            sizeof public_path) {
+        set_error(error, error_size, "key directory path too long: %s", dir);
+        return -1;
+    }
+    unsigned char *secret_key = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    char *secret_hex = sodium_malloc(crypto_sign_SECRETKEYBYTES * 2 + 2);
+    if (!secret_key || !secret_hex) {
+        sodium_free(secret_key);
+        sodium_free(secret_hex);
+        set_error(error, error_size, "out of memory");
+        return -1;
+    }
+    unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+    char public_hex[crypto_sign_PUBLICKEYBYTES * 2 + 2];
+    crypto_sign_keypair(public_key, secret_key);
+    sodium_bin2hex(secret_hex, crypto_sign_SECRETKEYBYTES * 2 + 1, secret_key,
+                   crypto_sign_SECRETKEYBYTES);
+    strcat(secret_hex, "\n");
+    sodium_bin2hex(public_hex, crypto_sign_PUBLICKEYBYTES * 2 + 1, public_key,
+                   crypto_sign_PUBLICKEYBYTES);
+    strcat(public_hex, "\n");
+
+    int rc = write_new_file(secret_path, secret_hex, 0600, error, error_size);
+    if (rc == 0) {
+        rc = write_new_file(public_path, public_hex, 0644, error, error_size);
+        if (rc != 0)
+            unlink(secret_path);   /* half a key pair is worse than none */
+    }
+    sodium_free(secret_key);
+    sodium_free(secret_hex);
+    return rc;
+}
+
+/* Reads a whole small file into buffer (NUL-terminated). */
+static int read_small_file(const char *path, char *buffer, size_t buffer_size, char *error,
+                           size_t error_size)
+{
+    FILE *file = fopen(path, "re");
+    if (!file) {
+        set_error(error, error_size, "cannot open key file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t length = fread(buffer, 1, buffer_size - 1, file);
+    int too_long = length == buffer_size - 1 && fgetc(file) != EOF;
+    int failed = ferror(file);
+    fclose(file);
+    if (failed || too_long) {
+        set_error(error, error_size, "key file %s is %s", path,
+                  failed ? "unreadable" : "too long to be a key");
+        return -1;
+    }
+    buffer[length] = '\0';
+    return 0;
+}
+
+/* Exactly size bytes of hex, surrounded by optional white space. */
+static int parse_hex_key(const char *text, uint8_t *out, size_t size)
+{
+    size_t decoded = 0;
+    const char *end = NULL;
+    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
+        text++;
+    if (sodium_hex2bin(out, size, text, strlen(text), NULL, &decoded, &end) != 0 ||
+        decoded != size)
+        return -1;
+    for (; *end; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
+            return -1;
+    return 0;
+}
+
+nagar_token_signer_t *nagar_token_signer_new(const char *secret_key_path, const char *key_id,
+                                             char *error, size_t error_size)
+{
+    if (sodium_init() < 0) {
+        set_error(error, error_size, "libsodium failed to initialise");
+        return NULL;
+    }
+    if (!key_id || !key_id_valid(key_id, strlen(key_id))) {
+        set_error(error, error_size, "invalid key id \"%s\": use 1..%d of [A-Za-z0-9_-]",
+                  key_id ? key_id : "", NAGAR_TOKEN_KEY_ID_MAX);
+        return NULL;
+    }
+    if (!secret_key_path) {
+        set_error(error, error_size, "no signing key file given");
+        return NULL;
+    }
+    char *text = sodium_malloc(KEY_FILE_MAX);
+    nagar_token_signer_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->secret_key = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    if (!text || !self || !self->secret_key) {
+        set_error(error, error_size, "out of memory");
+        goto fail;
+    }
+    if (read_small_file(secret_key_path, text, KEY_FILE_MAX, error, error_size) != 0)
+        goto fail;
+    if (parse_hex_key(text, self->secret_key, crypto_sign_SECRETKEYBYTES) != 0) {
+        set_error(error, error_size,
+                  "key file %s does not hold a %d-byte Ed25519 secret key in hex; "
+                  "create one with nagar-identity keygen",
+                  secret_key_path, crypto_sign_SECRETKEYBYTES);
+        goto fail;
+    }
+    snprintf(self->key_id, sizeof self->key_id, "%s", key_id);
+    sodium_free(text);
+    return self;
+fail:
+    sodium_free(text);
+    nagar_token_signer_destroy(&self);
+    return NULL;
+}
+
+void nagar_token_signer_destroy(nagar_token_signer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sodium_free((*self_p)->secret_key);   /* zeroes before freeing */
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static bool fits(const char *text, size_t size)
+{
+    return strnlen(text, size) < size;
+}
+
+char *nagar_token_sign(nagar_token_signer_t *self, const nagar_token_claims_t *claims)
+{
+    if (!self || !claims || !fits(claims->user_id, sizeof claims->user_id) ||
+        !fits(claims->role, sizeof claims->role) || !fits(claims->ulb, sizeof claims->ulb) ||
+        !fits(claims->session_id, sizeof claims->session_id))
+        return NULL;
+
+    Nagar__TokenClaims message = NAGAR__TOKEN_CLAIMS__INIT;
+    message.type = claims->type;
+    message.user_id = (char *) claims->user_id;
+    message.role = (char *) claims->role;
+    message.ulb = (char *) claims->ulb;
+    message.session_id = (char *) claims->session_id;
+    message.issued_at_ms = claims->issued_at_ms;
+    message.expires_at_ms = claims->expires_at_ms;
+
+    uint8_t packed[NAGAR_TOKEN_MAX];
+    size_t packed_size = nagar__token_claims__get_packed_size(&message);
+    if (packed_size > sizeof packed)
+        return NULL;
+    nagar__token_claims__pack(&message, packed);
+
+    size_t claims_b64_size =
+        sodium_base64_encoded_len(packed_size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t sig_b64_size =
+        sodium_base64_encoded_len(crypto_sign_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t key_id_length = strlen(self->key_id);
+    /* "v1." kid "." claims "." sig NUL; the encoded lengths include a NUL each. */
+    size_t total = 3 + key_id_length + 1 + claims_b64_size + sig_b64_size;
+    if (total - 1 > NAGAR_TOKEN_MAX)
+        return NULL;
+    char *token = malloc(total);
+    if (!token)
+        return NULL;
+    int offset = snprintf(token, total, "v1.%s.", self->key_id);
+    sodium_bin2base64(token + offset, claims_b64_size, packed, packed_size,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t signed_length = strlen(token);
+
+    unsigned char signature[crypto_sign_BYTES];
+    crypto_sign_detached(signature, NULL, (const unsigned char *) token, signed_length,
+                         self->secret_key);
+    token[signed_length] = '.';
+    sodium_bin2base64(token + signed_length + 1, total - signed_length - 1, signature,
+                      sizeof signature, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return token;
+}
+
+nagar_token_verifier_t *nagar_token_verifier_new(void)
+{
+    if (sodium_init() < 0)
+        return NULL;
+    return calloc(1, sizeof(nagar_token_verifier_t));
+}
+
+void nagar_token_verifier_destroy(nagar_token_verifier_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int nagar_token_verifier_add_key(nagar_token_verifier_t *self, const char *key_id,
+                                 const uint8_t public_key[32])
+{
+    if (!self || !key_id || !public_key || !key_id_valid(key_id, strlen(key_id)))
+        return -1;
+    for (int i = 0; i < self->key_count; i++) {
+        if (strcmp(self->keys[i].key_id, key_id) == 0) {
+            memcpy(self->keys[i].public_key, public_key, crypto_sign_PUBLICKEYBYTES);
+            return 0;
+        }
+    }
+    if (self->key_count >= VERIFIER_MAX_KEYS)
+        return -1;
+    verifier_key_t *key = &self->keys[self->key_count++];
+    snprintf(key->key_id, sizeof key->key_id, "%s", key_id);
+    memcpy(key->public_key, public_key, crypto_sign_PUBLICKEYBYTES);
+    return 0;
+}
+
+int nagar_token_verifier_load_dir(nagar_token_verifier_t *self, const char *dir, char *error,
+                                  size_t error_size)
+{
+    if (!self || !dir) {
+        set_error(error, error_size, "no public key directory given");
+        return -1;
+    }
+    DIR *handle = opendir(dir);
+    if (!handle) {
+        set_error(error, error_size, "cannot open public key directory %s: %s", dir,
+                  strerror(errno));
+        return -1;
+    }
+    int loaded = 0;
+    struct dirent *entry;
+    while ((entry = readdir(handle)) != NULL) {
+        size_t length = strlen(entry->d_name);
+        if (length < 5 || strcmp(entry->d_name + length - 4, ".pub") != 0)
+            continue;
+        if (!key_id_valid(entry->d_name, length - 4)) {
+            set_error(error, error_size,
+                      "public key file %s/%s: the name must be <key id>.pub with a key id of "
+                      "1..%d of [A-Za-z0-9_-]",
+                      dir, entry->d_name, NAGAR_TOKEN_KEY_ID_MAX);
+            closedir(handle);
+            return -1;
+        }
+        char key_id[NAGAR_TOKEN_KEY_ID_MAX + 1];
+        snprintf(key_id, sizeof key_id, "%.*s", (int) (length - 4), entry->d_name);
+        char path[4096];
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, entry->d_name) >= sizeof path) {
+            set_error(error, error_size, "public key path too long in %s", dir);
+            closedir(handle);
+            return -1;
+        }
+        char text[KEY_FILE_MAX];
+        uint8_t public_key[crypto_sign_PUBLICKEYBYTES];
+        if (read_small_file(path, text, sizeof text, error, error_size) != 0) {
+            closedir(handle);
+            return -1;
+        }
+        if (parse_hex_key(text, public_key, sizeof public_key) != 0) {
+            set_error(error, error_size,
+                      "public key file %s does not hold a 32-byte Ed25519 public key in hex",
+                      path);
+            closedir(handle);
+            return -1;
+        }
+        if (nagar_token_verifier_add_key(self, key_id, public_key) != 0) {
+            set_error(error, error_size, "too many public keys in %s (at most %d)", dir,
+                      VERIFIER_MAX_KEYS);
+            closedir(handle);
+            return -1;
+        }
+        loaded++;
+    }
+    closedir(handle);
+    return loaded;
+}
+
+static bool is_base64url(const char *text, size_t length)
+{
+    for (size_t i = 0; i < length; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool copy_claim(char *out, size_t out_size, const char *value)
+{
+    if (!value)
+        value = "";
+    if (!fits(value, out_size))
+        return false;
+    snprintf(out, out_size, "%s", value);
+    return true;
+}
+
+nagar_token_result_t nagar_token_verify(nagar_token_verifier_t *self, const char *token,
+                                        Nagar__TokenType expected_type, int64_t now_ms,
+                                        nagar_token_claims_t *claims)
+{
+    if (claims)
+        memset(claims, 0, sizeof *claims);
+    if (!self || !token)
+        return NAGAR_TOKEN_MALFORMED;
+    size_t length = strnlen(token, NAGAR_TOKEN_MAX + 1);
+    if (length > NAGAR_TOKEN_MAX || strncmp(token, "v1.", 3) != 0)
+        return NAGAR_TOKEN_MALFORMED;
+
+    /* v1.<kid>.<claims>.<sig>: exactly three dots, no empty part. */
+    const char *kid = token + 3;
+    const char *dot1 = memchr(kid, '.', length - 3);
+    if (!dot1)
+        return NAGAR_TOKEN_MALFORMED;
+    const char *body = dot1 + 1;
+    const char *dot2 = memchr(body, '.', (size_t) (token + length - body));
+    if (!dot2)
+        return NAGAR_TOKEN_MALFORMED;
+    const char *sig = dot2 + 1;
+    size_t kid_length = (size_t) (dot1 - kid);
+    size_t body_length = (size_t) (dot2 - body);
+    size_t sig_length = (size_t) (token + length - sig);
+    if (!key_id_valid(kid, kid_length) || body_length == 0 ||
+        !is_base64url(body, body_length) || sig_length != SIGNATURE_B64_LEN ||
+        !is_base64url(sig, sig_length))
+        return NAGAR_TOKEN_MALFORMED;
+
+    unsigned char signature[crypto_sign_BYTES];
+    size_t signature_length = 0;
+    if (sodium_base642bin(signature, sizeof signature, sig, sig_length, NULL, &signature_length,
+                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        signature_length != sizeof signature)
+        return NAGAR_TOKEN_MALFORMED;
+
+    const verifier_key_t *key = NULL;
+    for (int i = 0; i < self->key_count; i++) {
+        if (strlen(self->keys[i].key_id) == kid_length &&
+            memcmp(self->keys[i].key_id, kid, kid_length) == 0) {
+            key = &self->keys[i];
+            break;
+        }
+    }
+    if (!key)
+        return NAGAR_TOKEN_UNKNOWN_KEY;
+    if (crypto_sign_verify_detached(signature, (const unsigned char *) token,
+                                    (size_t) (dot2 - token), key->public_key) != 0)
+        return NAGAR_TOKEN_BAD_SIGNATURE;
+
+    uint8_t packed[NAGAR_TOKEN_MAX];
+    size_t packed_size = 0;
+    if (sodium_base642bin(packed, sizeof packed, body, body_length, NULL, &packed_size, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return NAGAR_TOKEN_MALFORMED;
+    Nagar__TokenClaims *message = nagar__token_claims__unpack(NULL, packed_size, packed);
+    if (!message)
+        return NAGAR_TOKEN_MALFORMED;
+
+    nagar_token_claims_t decoded;
+    memset(&decoded, 0, sizeof decoded);
+    decoded.type = message->type;
+    decoded.issued_at_ms = message->issued_at_ms;
+    decoded.expires_at_ms = message->expires_at_ms;
+    bool ok = copy_claim(decoded.user_id, sizeof decoded.user_id, message->user_id) &&
+              copy_claim(decoded.role, sizeof decoded.role, message->role) &&
+              copy_claim(decoded.ulb, sizeof decoded.ulb, message->ulb) &&
+              copy_claim(decoded.session_id, sizeof decoded.session_id, message->session_id);
+    nagar__token_claims__free_unpacked(message, NULL);
+    if (!ok)
+        return NAGAR_TOKEN_MALFORMED;
+    snprintf(decoded.key_id, sizeof decoded.key_id, "%s", key->key_id);
+
+    if (decoded.type != expected_type)
+        return NAGAR_TOKEN_WRONG_TYPE;
+    if (now_ms >= decoded.expires_at_ms)
+        return NAGAR_TOKEN_EXPIRED;
+    if (claims)
+        *claims = decoded;
+    return NAGAR_TOKEN_OK;
+}

@@ -1,0 +1,139 @@
+/*
+ * audit.c — appending to and reading the audit log (see audit.h).
+ *
+ * The log is read newest first and paged by id, so a page token is just
+ * the last id seen. A commissioner sees the rows of their own ULB only;
+ * the scope is a SQL condition, not a filter applied after reading.
+ */
+#include "audit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define AUDIT_PAGE_DEFAULT 50
+#define AUDIT_PAGE_MAX 200
+
+int audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
+                 const char *actor_role, const char *action, const char *subject,
+                 const char *ulb, json_t *detail)
+{
+    static const Nagar__RequestContext no_context = NAGAR__REQUEST_CONTEXT__INIT;
+    const Nagar__RequestContext *context = call ? nagar_worker_call_context(call) : &no_context;
+    char *detail_text = json_dumps(detail ? detail : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(detail);
+    if (!detail_text)
+        return -1;
+    const char *values[] = {
+        actor && actor[0] ? actor : call ? identity_actor_user(call) : "",
+        actor_role && actor_role[0] ? actor_role : call ? identity_actor_role(call) : "",
+        action,
+        subject,
+        ulb && ulb[0] ? ulb : NULL,
+        detail_text,
+        context->request_id ? context->request_id : "",
+        context->client_ip ? context->client_ip : "",
+    };
+    PGresult *result = identity_query(
+        self, "audit_append",
+        "INSERT INTO identity.audit (actor, actor_role, action, subject, ulb, detail, request_id, "
+        "client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
+        8, values);
+    free(detail_text);
+    if (!result)
+        return -1;
+    PQclear(result);
+    nagar_log_info("identity.audit", "%s by %s on %s", action, values[0], subject);
+    return 0;
+}
+
+int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    identity_t *self = arg;
+    const Nagar__Identity__ListAuditRequest *request =
+        (const Nagar__Identity__ListAuditRequest *) message;
+
+    bool state_admin = identity_actor_is(call, "STATE_ADMIN");
+    bool commissioner = identity_actor_is(call, "COMMISSIONER");
+    if (!state_admin && !commissioner)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "reading the audit log needs the STATE_ADMIN or "
+                                      "COMMISSIONER role");
+    if (!identity_text_valid(request->subject, 0, 200))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "subject",
+                                      "subject must be at most 200 printable characters");
+    uint32_t page_size = request->page_size ? request->page_size : AUDIT_PAGE_DEFAULT;
+    if (page_size > AUDIT_PAGE_MAX)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
+                                      "pageSize must be 1 to %d, not %" PRIu32, AUDIT_PAGE_MAX,
+                                      request->page_size);
+    char before_id[201] = "";
+    if (request->page_token[0]) {
+        char parts[1][201];
+        if (identity_page_token_decode(request->page_token, parts, 1) != 1 ||
+            !identity_matches_digits(parts[0], 1, 18))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                                          "pageToken is not one this service issued; start "
+                                          "again without it");
+        snprintf(before_id, sizeof before_id, "%s", parts[0]);
+    }
+    if (commissioner && !identity_actor_ulb(call)[0])
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "a commissioner's token must name their ULB");
+
+    char limit[16];
+    snprintf(limit, sizeof limit, "%" PRIu32, page_size + 1);
+    const char *values[] = {
+        request->subject,
+        before_id[0] ? before_id : NULL,
+        commissioner ? identity_actor_ulb(call) : NULL,
+        limit,
+    };
+    PGresult *result = identity_query(
+        self, "audit_list",
+        "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), actor, "
+        "action, subject, detail::text FROM identity.audit "
+        "WHERE ($1 = '' OR subject = $1) AND ($2::bigint IS NULL OR id < $2::bigint) "
+        "AND ($3::text IS NULL OR ulb = $3) ORDER BY id DESC LIMIT $4::int",
+        4, values);
+    if (!result)
+        return identity_fail_transaction(self, call, -1, NULL);
+
+    int rows = PQntuples(result);
+    int shown = rows > (int) page_size ? (int) page_size : rows;
+    Nagar__Identity__ListAuditReply reply = NAGAR__IDENTITY__LIST_AUDIT_REPLY__INIT;
+    Nagar__Identity__AuditEntry *entries = calloc((size_t) shown + 1, sizeof *entries);
+    Nagar__Identity__AuditEntry **pointers = calloc((size_t) shown + 1, sizeof *pointers);
+    if (!entries || !pointers) {
+        free(entries);
+        free(pointers);
+        PQclear(result);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    for (int i = 0; i < shown; i++) {
+        nagar__identity__audit_entry__init(&entries[i]);
+        entries[i].id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
+        entries[i].at = PQgetvalue(result, i, 1);
+        entries[i].actor = PQgetvalue(result, i, 2);
+        entries[i].action = PQgetvalue(result, i, 3);
+        entries[i].subject = PQgetvalue(result, i, 4);
+        entries[i].detail = PQgetvalue(result, i, 5);
+        pointers[i] = &entries[i];
+    }
+    reply.n_entries = (size_t) shown;
+    reply.entries = pointers;
+    char next[512] = "";
+    if (rows > (int) page_size) {
+        const char *parts[] = {PQgetvalue(result, shown - 1, 0)};
+        identity_page_token_encode(next, sizeof next, parts, 1);
+    }
+    reply.next_page_token = next;
+    int rc = nagar_worker_call_reply(call, &reply.base);
+    free(entries);
+    free(pointers);
+    PQclear(result);
+    return rc;
+}

@@ -1,0 +1,319 @@
+/*
+ * main.c — nagar-identity: wiring and command line.
+ *
+ *   nagar-identity                         serve "identity" on the bus
+ *   nagar-identity seed-ulbs FILE          load the LGD ULB list (idempotent)
+ *   nagar-identity keygen DIR KEY_ID       token signing key pair (DIR/KEY_ID.key, .pub)
+ *   nagar-identity otp-keygen FILE         key for the OTP hashes
+ *   nagar-identity bootstrap-admin USER    first STATE_ADMIN; prints its password once
+ *                                          (exit 3 when an enabled one exists already)
+ *
+ * Settings (environment over the NAGAR_CONFIG file, see config.h):
+ *   NAGAR_DB_CONNINFO               libpq connection string (identity_app role)
+ *   NAGAR_IDENTITY_TOKEN_KEY        path to <key id>.key, the Ed25519 signing key
+ *   NAGAR_TOKEN_PUBLIC_KEYS_DIR     <key id>.pub files (default: the signing key's directory)
+ *   NAGAR_IDENTITY_ACCESS_TTL_S     access token lifetime (900)
+ *   NAGAR_IDENTITY_REFRESH_TTL_S    refresh token lifetime (604800)
+ *   NAGAR_IDENTITY_OTP_KEY_FILE     32-byte hex key for the OTP hashes
+ *   NAGAR_OTP_SINK_FILE             development OTP delivery file (unset: OTPs refused)
+ *   NAGAR_IDENTITY_OTP_TTL_S, _OTP_RESEND_S, _OTP_WINDOW_S, _OTP_PER_NUMBER,
+ *   _OTP_PER_IP, _OTP_MAX_ATTEMPTS, _LOGIN_MAX_FAILURES, _LOGIN_LOCK_S (see otp.h, staff.h)
+ *   NAGAR_BUS_*                     as bus.h and bus_worker.h
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "bus_worker.h"
+#include "identity.h"
+#include "log.h"
+#include "otp.h"
+#include "session.h"
+#include "staff.h"
+#include "ulb.h"
+
+static const char *const GATEWAY[] = {"gateway", NULL};
+/* ULB master data is also what other services check codes against. */
+static const char *const ULB_READERS[] = {"gateway", "certificates", "property_tax", "water_tax",
+                                          "notifications", "batch", NULL};
+
+static const nagar_method_t METHODS[] = {
+    {"ulb.list", &nagar__identity__list_ulbs_request__descriptor, ULB_READERS, ulb_list},
+    {"ulb.get", &nagar__identity__get_ulb_request__descriptor, ULB_READERS, ulb_get},
+    {"ulb.create", &nagar__identity__create_ulb_request__descriptor, GATEWAY, ulb_create},
+    {"otp.request", &nagar__identity__request_otp_request__descriptor, GATEWAY, otp_request},
+    {"otp.verify", &nagar__identity__verify_otp_request__descriptor, GATEWAY, otp_verify},
+    {"staff.login", &nagar__identity__staff_login_request__descriptor, GATEWAY, staff_login},
+    {"staff.create", &nagar__identity__create_staff_request__descriptor, GATEWAY, staff_create},
+    {"staff.disable", &nagar__identity__disable_staff_request__descriptor, GATEWAY, staff_disable},
+    {"staff.set_role", &nagar__identity__set_staff_role_request__descriptor, GATEWAY,
+     staff_set_role},
+    {"staff.list", &nagar__identity__list_staff_request__descriptor, GATEWAY, staff_list},
+    {"audit.list", &nagar__identity__list_audit_request__descriptor, GATEWAY, audit_list},
+    {"token.refresh", &nagar__identity__refresh_request__descriptor, GATEWAY, session_refresh},
+    {"token.logout", &nagar__identity__logout_request__descriptor, GATEWAY, session_logout},
+    {"token.revocations", &nagar__identity__list_revocations_request__descriptor, GATEWAY,
+     session_revocations},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nagar-identity                       serve the identity service on the bus\n"
+            "       nagar-identity seed-ulbs FILE        load the LGD ULB CSV (idempotent)\n"
+            "       nagar-identity keygen DIR KEY_ID     create a token signing key pair\n"
+            "       nagar-identity otp-keygen FILE       create the OTP hashing key\n"
+            "       nagar-identity bootstrap-admin USER  create the first STATE_ADMIN and print\n"
+            "                                            its one-time password\n");
+}
+
+static int get_long(identity_t *self, const char *key, long default_value, long min, long max,
+                    long *out)
+{
+    char error[NAGAR_CONFIG_ERROR_MAX];
+    if (nagar_config_get_int(self->config, key, default_value, min, max, out, error,
+                             sizeof error) != 0) {
+        nagar_log_error("identity.config_invalid", "%s", error);
+        return -1;
+    }
+    return 0;
+}
+
+static int connect_db(identity_t *self)
+{
+    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", NULL);
+    if (!conninfo || !conninfo[0]) {
+        nagar_log_error("identity.config_invalid",
+                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
+                        "the identity database (role identity_app)");
+        return -1;
+    }
+    char error[NAGAR_DB_ERROR_MAX];
+    self->db = nagar_db_connect(conninfo, error, sizeof error);
+    if (!self->db) {
+        nagar_log_error("identity.db_connect_failed", "%s", error);
+        return -1;
+    }
+    return 0;
+}
+
+/* Signing key, our verifier, OTP key, sink and limits. */
+static int load_service_settings(identity_t *self)
+{
+    char error[1024];
+    const char *key_path = nagar_config_get(self->config, "NAGAR_IDENTITY_TOKEN_KEY", NULL);
+    if (!key_path || !key_path[0]) {
+        nagar_log_error("identity.config_invalid",
+                        "NAGAR_IDENTITY_TOKEN_KEY is not set; create a key pair with "
+                        "nagar-identity keygen DIR KEY_ID and point it at DIR/KEY_ID.key");
+        return -1;
+    }
+    char path_copy[PATH_MAX];
+    snprintf(path_copy, sizeof path_copy, "%s", key_path);
+    const char *base = basename(path_copy);
+    size_t base_length = strlen(base);
+    if (base_length < 5 || strcmp(base + base_length - 4, ".key") != 0 ||
+        base_length - 4 > NAGAR_TOKEN_KEY_ID_MAX) {
+        nagar_log_error("identity.config_invalid",
+                        "NAGAR_IDENTITY_TOKEN_KEY=%s must name a file <key id>.key", key_path);
+        return -1;
+    }
+    snprintf(self->key_id, sizeof self->key_id, "%.*s", (int) (base_length - 4), base);
+    self->signer = nagar_token_signer_new(key_path, self->key_id, error, sizeof error);
+    if (!self->signer) {
+        nagar_log_error("identity.config_invalid", "%s", error);
+        return -1;
+    }
+    snprintf(path_copy, sizeof path_copy, "%s", key_path);
+    const char *public_dir =
+        nagar_config_get(self->config, "NAGAR_TOKEN_PUBLIC_KEYS_DIR", dirname(path_copy));
+    self->verifier = nagar_token_verifier_new();
+    if (!self->verifier ||
+        nagar_token_verifier_load_dir(self->verifier, public_dir, error, sizeof error) < 0) {
+        nagar_log_error("identity.config_invalid", "public token keys: %s",
+                        self->verifier ? error : "out of memory");
+        return -1;
+    }
+    /* Our own tokens must verify, or refresh would refuse every session. */
+    nagar_token_claims_t probe = {.type = NAGAR__TOKEN_TYPE__ACCESS, .user_id = "probe",
+                                  .role = "probe", .session_id = "probe",
+                                  .issued_at_ms = identity_now_ms(),
+                                  .expires_at_ms = identity_now_ms() + 60000};
+    char *token = nagar_token_sign(self->signer, &probe);
+    nagar_token_claims_t out;
+    nagar_token_result_t probe_result =
+        token ? nagar_token_verify(self->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
+                                   identity_now_ms(), &out)
+              : NAGAR_TOKEN_MALFORMED;
+    free(token);
+    if (probe_result != NAGAR_TOKEN_OK) {
+        nagar_log_error("identity.config_invalid",
+                        "tokens signed with %s do not verify with the public keys in %s (%s); "
+                        "put %s.pub there",
+                        key_path, public_dir, nagar_token_result_text(probe_result), self->key_id);
+        return -1;
+    }
+
+    const char *otp_key_path = nagar_config_get(self->config, "NAGAR_IDENTITY_OTP_KEY_FILE", NULL);
+    if (!otp_key_path || !otp_key_path[0]) {
+        nagar_log_error("identity.config_invalid",
+                        "NAGAR_IDENTITY_OTP_KEY_FILE is not set; create one with "
+                        "nagar-identity otp-keygen FILE");
+        return -1;
+    }
+    if (otp_key_load(otp_key_path, self->otp_key, error, sizeof error) != 0) {
+        nagar_log_error("identity.config_invalid", "%s", error);
+        return -1;
+    }
+    const char *sink = nagar_config_get(self->config, "NAGAR_OTP_SINK_FILE", "");
+    snprintf(self->otp_sink_path, sizeof self->otp_sink_path, "%s", sink);
+    if (!sink[0])
+        nagar_log_warn("identity.otp_no_delivery",
+                       "NAGAR_OTP_SINK_FILE is not set: citizen OTP requests will be refused");
+
+    if (get_long(self, "NAGAR_IDENTITY_ACCESS_TTL_S", 900, 10, 86400, &self->access_ttl_s) ||
+        get_long(self, "NAGAR_IDENTITY_REFRESH_TTL_S", 7 * 86400, 60, 90 * 86400,
+                 &self->refresh_ttl_s) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_TTL_S", 300, 10, 3600, &self->otp_ttl_s) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_RESEND_S", 30, 0, 3600, &self->otp_resend_s) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_WINDOW_S", 900, 60, 86400, &self->otp_window_s) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_PER_NUMBER", 3, 1, 1000, &self->otp_per_number) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_PER_IP", 10, 1, 100000, &self->otp_per_ip) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_MAX_ATTEMPTS", 3, 1, 10, &self->otp_max_attempts) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_MAX_FAILURES", 5, 1, 100,
+                 &self->login_max_failures) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_LOCK_S", 900, 1, 86400, &self->login_lock_s))
+        return -1;
+    if (self->refresh_ttl_s <= self->access_ttl_s) {
+        nagar_log_error("identity.config_invalid",
+                        "NAGAR_IDENTITY_REFRESH_TTL_S (%ld) must be longer than "
+                        "NAGAR_IDENTITY_ACCESS_TTL_S (%ld)",
+                        self->refresh_ttl_s, self->access_ttl_s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Spent codes are kept a day for the rate limits and then removed. */
+static void housekeeping(nagar_worker_t *worker, void *arg)
+{
+    (void) worker;
+    identity_t *self = arg;
+    PGresult *result = identity_query(
+        self, "otp_cleanup",
+        "DELETE FROM identity.otp WHERE created_at < now() - interval '1 day'", 0, NULL);
+    if (result)
+        PQclear(result);
+    else
+        nagar_log_warn("identity.housekeeping_failed", "removing old OTP rows failed: %s",
+                       nagar_db_error(self->db));
+}
+
+static int serve(identity_t *self)
+{
+    if (load_service_settings(self) != 0 || connect_db(self) != 0)
+        return 1;
+    char error[1024];
+    nagar_bus_options_t options;
+    if (nagar_bus_options_load(&options, self->config, error, sizeof error) != 0) {
+        nagar_log_error("identity.config_invalid", "%s", error);
+        return 1;
+    }
+    nagar_worker_t *worker =
+        nagar_worker_new(&options, self->config, "identity", METHODS, self, error, sizeof error);
+    if (!worker) {
+        nagar_log_error("identity.worker_failed", "%s", error);
+        return 1;
+    }
+    nagar_worker_set_tick(worker, 60000, housekeeping, self);
+    json_t *fields = json_pack("{s:s, s:i, s:i}", "key_id", self->key_id, "access_ttl_s",
+                               (int) self->access_ttl_s, "refresh_ttl_s",
+                               (int) self->refresh_ttl_s);
+    nagar_log_write(NAGAR_LOG_INFO, "identity.ready", fields, "identity serving on the bus");
+    int rc = nagar_worker_run(worker);
+    nagar_worker_destroy(&worker);
+    nagar_log_info("identity.stopped", "identity stopped");
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    nagar_log_init("identity");
+    if (sodium_init() < 0) {
+        nagar_log_error("identity.start_failed", "libsodium failed to initialise");
+        return 1;
+    }
+    const char *command = argc > 1 ? argv[1] : "serve";
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    char error[1024];
+    if (strcmp(command, "keygen") == 0) {
+        if (argc != 4) {
+            usage(stderr);
+            return 2;
+        }
+        if (nagar_token_keygen(argv[2], argv[3], error, sizeof error) != 0) {
+            nagar_log_error("identity.keygen_failed", "%s", error);
+            return 1;
+        }
+        nagar_log_info("identity.keygen", "token key pair %s written to %s (%s.key secret, "
+                       "%s.pub public)", argv[3], argv[2], argv[3], argv[3]);
+        return 0;
+    }
+    if (strcmp(command, "otp-keygen") == 0) {
+        if (argc != 3) {
+            usage(stderr);
+            return 2;
+        }
+        if (otp_keygen(argv[2], error, sizeof error) != 0) {
+            nagar_log_error("identity.keygen_failed", "%s", error);
+            return 1;
+        }
+        nagar_log_info("identity.otp_keygen", "OTP hashing key written to %s", argv[2]);
+        return 0;
+    }
+
+    identity_t self;
+    memset(&self, 0, sizeof self);
+    self.config = nagar_config_new(NULL, error, sizeof error);
+    if (!self.config) {
+        nagar_log_error("identity.config_invalid", "%s", error);
+        return 1;
+    }
+    int rc;
+    if (strcmp(command, "serve") == 0 && argc <= 2) {
+        rc = serve(&self);
+    } else if (strcmp(command, "seed-ulbs") == 0 && argc == 3) {
+        rc = connect_db(&self) != 0 ? 1 : ulb_seed(&self, argv[2], error, sizeof error) != 0;
+        if (rc && self.db)
+            nagar_log_error("identity.seed_failed", "%s", error);
+    } else if (strcmp(command, "bootstrap-admin") == 0 && argc == 3) {
+        /* Exit 3 = a state admin exists already: scripts run this every time. */
+        rc = connect_db(&self) != 0 ? 1 : staff_bootstrap_admin(&self, argv[2], error, sizeof error);
+        if (rc == -2) {
+            nagar_log_info("identity.bootstrap_skipped", "%s", error);
+            rc = 3;
+        } else if (rc != 0) {
+            if (self.db)
+                nagar_log_error("identity.bootstrap_failed", "%s", error);
+            rc = 1;
+        }
+    } else {
+        usage(stderr);
+        rc = 2;
+    }
+    sodium_memzero(self.otp_key, sizeof self.otp_key);
+    nagar_token_signer_destroy(&self.signer);
+    nagar_token_verifier_destroy(&self.verifier);
+    nagar_db_destroy(&self.db);
+    nagar_config_destroy(&self.config);
+    return rc;
+}

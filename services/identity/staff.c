@@ -1,0 +1,756 @@
+/*
+ * staff.c — staff login, accounts and roles, and the first state admin
+ * (see staff.h).
+ *
+ * Password hashing (argon2id, ~0.1 s and 64 MiB) runs outside any
+ * transaction so no row stays locked while it runs. Every change and its
+ * audit row commit together; a commissioner's reach is checked against the
+ * locked row inside the transaction, not against what the caller says.
+ */
+#include "staff.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "log.h"
+#include "session.h"
+#include "ulb.h"
+
+#define STAFF_PAGE_DEFAULT 50
+#define STAFF_PAGE_MAX 200
+#define PASSWORD_MIN 12
+#define PASSWORD_MAX 128
+#define LOGIN_FAILED "invalid username or password"
+
+static const char STAFF_COLUMNS[] =
+    "user_id, username, full_name, role, coalesce(ulb, ''), disabled, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), mobile";
+
+static void staff_from_row(Nagar__Identity__StaffAccount *account, PGresult *result, int row)
+{
+    nagar__identity__staff_account__init(account);
+    account->user_id = PQgetvalue(result, row, 0);
+    account->username = PQgetvalue(result, row, 1);
+    account->full_name = PQgetvalue(result, row, 2);
+    account->role = PQgetvalue(result, row, 3);
+    account->ulb = PQgetvalue(result, row, 4);
+    account->disabled = strcmp(PQgetvalue(result, row, 5), "t") == 0;
+    account->created_at = PQgetvalue(result, row, 6);
+    account->mobile = PQgetvalue(result, row, 7);
+}
+
+/* Roles a commissioner may hand out within their own ULB. */
+static bool commissioner_may_manage(const char *role)
+{
+    return strcmp(role, "CLERK") == 0 || strcmp(role, "REGISTRAR") == 0 ||
+           strcmp(role, "REVENUE_OFFICER") == 0;
+}
+
+static bool is_state_admin(const char *role)
+{
+    return strcmp(role, "STATE_ADMIN") == 0;
+}
+
+/* STATE_ADMIN or COMMISSIONER with a ULB; answers PERMISSION_DENIED otherwise. */
+static int require_manager(nagar_worker_call_t *call, const char *what)
+{
+    if (identity_actor_is(call, "STATE_ADMIN"))
+        return 0;
+    if (identity_actor_is(call, "COMMISSIONER") && identity_actor_ulb(call)[0])
+        return 0;
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                  "%s needs the STATE_ADMIN or COMMISSIONER role", what);
+}
+
+static int validate_role_and_ulb(nagar_worker_call_t *call, const char *role, const char *ulb)
+{
+    if (!identity_staff_role_valid(role))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "role",
+                                      "role must be CLERK, REGISTRAR, REVENUE_OFFICER, "
+                                      "COMMISSIONER or STATE_ADMIN");
+    if (is_state_admin(role) && ulb[0])
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "a STATE_ADMIN serves every ULB: leave ulb empty");
+    if (!is_state_admin(role) && !identity_matches_digits(ulb, 1, 10))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be the LGD code (1 to 10 digits) of the ULB the "
+                                      "%s works for",
+                                      role);
+    return 0;
+}
+
+/* A commissioner may grant only the three ULB roles, only in their ULB. */
+static int check_grant_scope(nagar_worker_call_t *call, const char *role, const char *ulb)
+{
+    if (!identity_actor_is(call, "COMMISSIONER"))
+        return 0;
+    if (!commissioner_may_manage(role))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "role",
+                                      "a commissioner may grant CLERK, REGISTRAR or "
+                                      "REVENUE_OFFICER only, not %s",
+                                      role);
+    if (strcmp(ulb, identity_actor_ulb(call)) != 0)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
+                                      "a commissioner manages the staff of ULB %s only",
+                                      identity_actor_ulb(call));
+    return 0;
+}
+
+static bool user_id_valid(const char *user_id)
+{
+    return strncmp(user_id, "staff:", 6) == 0 && identity_text_valid(user_id, 7, 64);
+}
+
+/* ---- staff.login --------------------------------------------------------- */
+
+/* A hash of a random password, verified against when the user is unknown so
+ * that the answer takes as long as for a real account. */
+static const char *dummy_hash(void)
+{
+    static char hash[crypto_pwhash_STRBYTES];
+    if (!hash[0]) {
+        char password[33];
+        unsigned char random[16];
+        randombytes_buf(random, sizeof random);
+        sodium_bin2hex(password, sizeof password, random, sizeof random);
+        if (crypto_pwhash_str(hash, password, strlen(password),
+                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+            hash[0] = '\0';
+    }
+    return hash;
+}
+
+typedef struct {
+    identity_t *self;
+    nagar_worker_call_t *call;
+    const char *user_id;
+    session_tokens_t tokens;
+    bool refused;
+} login_work_t;
+
+static int login_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    login_work_t *work = arg;
+    session_tokens_clear(&work->tokens);
+    work->refused = false;
+    /* Re-read under lock: disabled or re-roled since the password check? */
+    const char *values[] = {work->user_id};
+    PGresult *result = identity_query(
+        work->self, "staff_login_ok",
+        "UPDATE identity.staff SET failed_logins = 0, locked_until = NULL "
+        "WHERE user_id = $1 AND NOT disabled RETURNING role, coalesce(ulb, '')",
+        1, values);
+    if (!result)
+        return -1;
+    if (PQntuples(result) != 1) {
+        PQclear(result);
+        work->refused = true;
+        return 1;
+    }
+    char role[32], ulb[16];
+    snprintf(role, sizeof role, "%s", PQgetvalue(result, 0, 0));
+    snprintf(ulb, sizeof ulb, "%s", PQgetvalue(result, 0, 1));
+    PQclear(result);
+    return session_create(work->self, work->call, work->user_id, role, ulb, &work->tokens);
+}
+
+int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    identity_t *self = arg;
+    const Nagar__Identity__StaffLoginRequest *request =
+        (const Nagar__Identity__StaffLoginRequest *) message;
+    if (!identity_username_valid(request->username))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
+                                      "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
+    size_t password_length = strnlen(request->password, PASSWORD_MAX * 4 + 1);
+    if (password_length == 0 || password_length > PASSWORD_MAX * 4)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "password",
+                                      "password must be 1 to %d characters", PASSWORD_MAX);
+
+    const char *values[] = {request->username};
+    PGresult *result = identity_query(
+        self, "staff_login_get",
+        "SELECT user_id, password_hash, disabled, coalesce(locked_until > now(), false) "
+        "FROM identity.staff WHERE username = $1",
+        1, values);
+    if (!result)
+        return identity_fail_transaction(self, call, -1, NULL);
+    bool found = PQntuples(result) == 1;
+    char user_id[96] = "", hash[crypto_pwhash_STRBYTES] = "";
+    bool disabled = false, locked = false;
+    if (found) {
+        snprintf(user_id, sizeof user_id, "%s", PQgetvalue(result, 0, 0));
+        snprintf(hash, sizeof hash, "%s", PQgetvalue(result, 0, 1));
+        disabled = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
+        locked = strcmp(PQgetvalue(result, 0, 3), "t") == 0;
+    }
+    PQclear(result);
+
+    bool password_ok = crypto_pwhash_str_verify(found ? hash : dummy_hash(), request->password,
+                                                password_length) == 0;
+    sodium_memzero(hash, sizeof hash);
+    if (!found || disabled || locked || !password_ok) {
+        const char *reason = !found ? "unknown_user" : disabled ? "disabled" : locked ? "locked"
+                                                                                    : "wrong_password";
+        if (found && !disabled && !locked && !password_ok) {
+            char max_failures[16], lock_s[16];
+            snprintf(max_failures, sizeof max_failures, "%ld", self->login_max_failures);
+            snprintf(lock_s, sizeof lock_s, "%ld", self->login_lock_s);
+            const char *fail_values[] = {user_id, max_failures, lock_s};
+            /* The lock starts when the count reaches the limit; the count then
+             * starts again, so each lock period allows that many tries. */
+            result = identity_query(
+                self, "staff_login_failed",
+                "UPDATE identity.staff SET "
+                "locked_until = CASE WHEN failed_logins + 1 >= $2::int "
+                "  THEN now() + make_interval(secs => $3::int) ELSE locked_until END, "
+                "failed_logins = CASE WHEN failed_logins + 1 >= $2::int THEN 0 "
+                "  ELSE failed_logins + 1 END "
+                "WHERE user_id = $1 RETURNING locked_until IS NOT NULL AND locked_until > now()",
+                3, fail_values);
+            if (!result)
+                return identity_fail_transaction(self, call, -1, NULL);
+            if (PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 0), "t") == 0)
+                nagar_log_warn("identity.staff_locked",
+                               "staff account %s locked for %ld s after %ld failed logins",
+                               user_id, self->login_lock_s, self->login_max_failures);
+            PQclear(result);
+        }
+        json_t *fields = json_pack("{s:s, s:s}", "username", request->username, "reason", reason);
+        nagar_log_write(NAGAR_LOG_WARN, "identity.login_failed", fields, "staff login refused");
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
+                                      LOGIN_FAILED);
+    }
+
+    login_work_t work = {.self = self, .call = call, .user_id = user_id};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, login_work, &work);
+    if (rc != 0) {
+        session_tokens_clear(&work.tokens);
+        if (rc == 1 && work.refused)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
+                                          LOGIN_FAILED);
+        return identity_fail_transaction(self, call, rc, NULL);
+    }
+    json_t *fields = json_pack("{s:s, s:s}", "user_id", user_id, "role", work.tokens.role);
+    nagar_log_write(NAGAR_LOG_INFO, "identity.staff_login", fields, "staff logged in");
+    rc = session_reply(call, &work.tokens);
+    session_tokens_clear(&work.tokens);
+    return rc;
+}
+
+/* ---- staff.create -------------------------------------------------------- */
+
+typedef struct {
+    identity_t *self;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *username, *full_name, *role, *ulb, *mobile, *password_hash;
+    const char *created_by;
+    PGresult *row;
+    identity_outcome_t outcome;
+    uint8_t *stored_reply;
+    size_t stored_size;
+} create_work_t;
+
+static void create_work_reset(create_work_t *work)
+{
+    identity_outcome_reset(&work->outcome);
+    PQclear(work->row);
+    work->row = NULL;
+    free(work->stored_reply);
+    work->stored_reply = NULL;
+}
+
+/* Inserts the account and its audit row; shared with bootstrap-admin. */
+static int insert_staff(create_work_t *work)
+{
+    identity_t *self = work->self;
+    if (work->ulb[0]) {
+        int exists = ulb_exists(self, work->ulb);
+        if (exists < 0)
+            return -1;
+        if (!exists) {
+            identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                 "no ULB has LGD code %s", work->ulb);
+            return 1;
+        }
+    }
+    const char *values[] = {work->username, work->full_name, work->role,
+                            work->ulb[0] ? work->ulb : NULL, work->mobile, work->password_hash,
+                            work->created_by};
+    char sql[640];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO identity.staff (user_id, username, full_name, role, ulb, mobile, "
+             "password_hash, created_by) VALUES ('staff:' || gen_random_uuid(), $1, $2, $3, $4, "
+             "$5, $6, $7) ON CONFLICT (username) DO NOTHING RETURNING %s",
+             STAFF_COLUMNS);
+    work->row = identity_query(self, "staff_insert", sql, 7, values);
+    if (!work->row)
+        return -1;
+    if (PQntuples(work->row) != 1) {
+        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "username",
+                             "username \"%s\" is taken; choose another", work->username);
+        return 1;
+    }
+    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "username", work->username,
+                               "fullName", work->full_name, "role", work->role, "ulb", work->ulb,
+                               "mobile", work->mobile);
+    return audit_append(self, work->call, work->call ? NULL : work->created_by,
+                        work->call ? NULL : "SYSTEM", "staff.create",
+                        PQgetvalue(work->row, 0, 0), work->ulb, detail);
+}
+
+static int create_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    create_work_t *work = arg;
+    create_work_reset(work);
+    int seen = identity_idempotency_check(work->self, work->call, work->request,
+                                          &work->stored_reply, &work->stored_size,
+                                          &work->outcome);
+    if (seen == -1)
+        return -1;
+    if (seen == 1)
+        return 0;
+    if (seen == 2)
+        return 1;
+    int rc = insert_staff(work);
+    if (rc != 0)
+        return rc;
+    Nagar__Identity__StaffAccount account;
+    staff_from_row(&account, work->row, 0);
+    return identity_idempotency_store(work->self, work->call, work->request, &account.base);
+}
+
+/* Answers with the work's stored reply or its row; frees both. */
+static int reply_account(nagar_worker_call_t *call, PGresult **row, uint8_t **stored,
+                         size_t stored_size)
+{
+    int rc;
+    if (*stored) {
+        rc = identity_reply_stored(call, &nagar__identity__staff_account__descriptor, *stored,
+                                   stored_size);
+    } else {
+        Nagar__Identity__StaffAccount account;
+        staff_from_row(&account, *row, 0);
+        rc = nagar_worker_call_reply(call, &account.base);
+    }
+    free(*stored);
+    *stored = NULL;
+    PQclear(*row);
+    *row = NULL;
+    return rc;
+}
+
+int staff_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    identity_t *self = arg;
+    const Nagar__Identity__CreateStaffRequest *request =
+        (const Nagar__Identity__CreateStaffRequest *) message;
+    if (require_manager(call, "creating staff accounts") != 0)
+        return -1;
+    if (!identity_username_valid(request->username))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
+                                      "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
+    if (!identity_text_valid(request->full_name, 1, 100))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "fullName",
+                                      "fullName must be 1 to 100 printable characters");
+    if (validate_role_and_ulb(call, request->role, request->ulb) != 0)
+        return -1;
+    if (!identity_text_valid(request->password, PASSWORD_MIN, PASSWORD_MAX))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "password",
+                                      "password must be %d to %d printable characters",
+                                      PASSWORD_MIN, PASSWORD_MAX);
+    if (request->mobile[0] && !identity_mobile_valid(request->mobile))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "mobile",
+                                      "mobile must be empty or a 10-digit Indian mobile number "
+                                      "starting with 6, 7, 8 or 9");
+    if (check_grant_scope(call, request->role, request->ulb) != 0)
+        return -1;
+
+    char hash[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(hash, request->password, strlen(request->password),
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "out of memory hashing the password; retry later");
+    create_work_t work = {.self = self, .call = call, .request = message,
+                          .username = request->username, .full_name = request->full_name,
+                          .role = request->role, .ulb = request->ulb, .mobile = request->mobile,
+                          .password_hash = hash, .created_by = identity_actor_user(call)};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, create_work, &work);
+    if (rc != 0) {
+        PQclear(work.row);
+        free(work.stored_reply);
+        return identity_fail_transaction(self, call, rc, &work.outcome);
+    }
+    return reply_account(call, &work.row, &work.stored_reply, work.stored_size);
+}
+
+/* ---- staff.disable and staff.set_role ------------------------------------- */
+
+typedef struct {
+    identity_t *self;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *user_id;
+    bool disable;                 /* else set role */
+    const char *reason;           /* disable */
+    const char *role, *ulb;       /* set role */
+    PGresult *row;
+    identity_outcome_t outcome;
+    uint8_t *stored_reply;
+    size_t stored_size;
+} change_work_t;
+
+static int change_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    change_work_t *work = arg;
+    identity_t *self = work->self;
+    nagar_worker_call_t *call = work->call;
+    identity_outcome_reset(&work->outcome);
+    PQclear(work->row);
+    work->row = NULL;
+    free(work->stored_reply);
+    work->stored_reply = NULL;
+
+    int seen = identity_idempotency_check(self, call, work->request, &work->stored_reply,
+                                          &work->stored_size, &work->outcome);
+    if (seen == -1)
+        return -1;
+    if (seen == 1)
+        return 0;
+    if (seen == 2)
+        return 1;
+
+    const char *values[] = {work->user_id};
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM identity.staff WHERE user_id = $1 FOR UPDATE",
+             STAFF_COLUMNS);
+    PGresult *current = identity_query(self, "staff_lock", sql, 1, values);
+    if (!current)
+        return -1;
+    if (PQntuples(current) != 1) {
+        PQclear(current);
+        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
+                             "no staff account has user id %s", work->user_id);
+        return 1;
+    }
+    char old_role[32], old_ulb[16], username[65];
+    snprintf(username, sizeof username, "%s", PQgetvalue(current, 0, 1));
+    snprintf(old_role, sizeof old_role, "%s", PQgetvalue(current, 0, 3));
+    snprintf(old_ulb, sizeof old_ulb, "%s", PQgetvalue(current, 0, 4));
+    bool disabled = strcmp(PQgetvalue(current, 0, 5), "t") == 0;
+    PQclear(current);
+
+    if (identity_actor_is(call, "COMMISSIONER") &&
+        (strcmp(old_ulb, identity_actor_ulb(call)) != 0 || !commissioner_may_manage(old_role))) {
+        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
+                             "a commissioner manages CLERK, REGISTRAR and REVENUE_OFFICER "
+                             "accounts of ULB %s only",
+                             identity_actor_ulb(call));
+        return 1;
+    }
+    if (strcmp(work->user_id, identity_actor_user(call)) == 0) {
+        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "userId",
+                             "you cannot %s your own account; ask another administrator",
+                             work->disable ? "disable" : "change the role of");
+        return 1;
+    }
+
+    bool changed;
+    json_t *detail;
+    const char *action;
+    const char *audit_ulb = old_ulb;
+    if (work->disable) {
+        changed = !disabled;
+        action = "staff.disable";
+        detail = json_pack("{s:s, s:s}", "username", username, "reason", work->reason);
+        if (changed) {
+            PGresult *result = identity_query(
+                self, "staff_disable",
+                "UPDATE identity.staff SET disabled = true, disabled_at = now() WHERE user_id = $1",
+                1, values);
+            if (!result) {
+                json_decref(detail);
+                return -1;
+            }
+            PQclear(result);
+        }
+    } else {
+        if (work->ulb[0]) {
+            int exists = ulb_exists(self, work->ulb);
+            if (exists < 0)
+                return -1;
+            if (!exists) {
+                identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                     "no ULB has LGD code %s", work->ulb);
+                return 1;
+            }
+        }
+        changed = strcmp(old_role, work->role) != 0 || strcmp(old_ulb, work->ulb) != 0;
+        action = "staff.set_role";
+        detail = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "username", username, "from",
+                           "role", old_role, "ulb", old_ulb, "to", "role", work->role, "ulb",
+                           work->ulb);
+        if (work->ulb[0])
+            audit_ulb = work->ulb;
+        if (changed) {
+            const char *update[] = {work->user_id, work->role, work->ulb[0] ? work->ulb : NULL};
+            PGresult *result = identity_query(
+                self, "staff_set_role",
+                "UPDATE identity.staff SET role = $2, ulb = $3 WHERE user_id = $1", 3, update);
+            if (!result) {
+                json_decref(detail);
+                return -1;
+            }
+            PQclear(result);
+        }
+    }
+    if (changed) {
+        /* Tokens carry the role: old ones must stop working either way. */
+        if (session_revoke_user(self, work->user_id,
+                                work->disable ? "disabled" : "role_changed") != 0) {
+            json_decref(detail);
+            return -1;
+        }
+        /* A move between ULBs is seen by both commissioners. */
+        if (!work->disable && old_ulb[0] && strcmp(old_ulb, audit_ulb) != 0) {
+            if (audit_append(self, call, NULL, NULL, action, work->user_id, old_ulb,
+                             json_incref(detail)) != 0) {
+                json_decref(detail);
+                return -1;
+            }
+        }
+        if (audit_append(self, call, NULL, NULL, action, work->user_id, audit_ulb, detail) != 0)
+            return -1;
+    } else {
+        json_decref(detail);
+    }
+    snprintf(sql, sizeof sql, "SELECT %s FROM identity.staff WHERE user_id = $1", STAFF_COLUMNS);
+    work->row = identity_query(self, "staff_get", sql, 1, values);
+    if (!work->row)
+        return -1;
+    Nagar__Identity__StaffAccount account;
+    staff_from_row(&account, work->row, 0);
+    return identity_idempotency_store(self, call, work->request, &account.base);
+}
+
+static int run_change(identity_t *self, nagar_worker_call_t *call, change_work_t *work)
+{
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, change_work, work);
+    if (rc != 0) {
+        PQclear(work->row);
+        free(work->stored_reply);
+        return identity_fail_transaction(self, call, rc, &work->outcome);
+    }
+    return reply_account(call, &work->row, &work->stored_reply, work->stored_size);
+}
+
+int staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    identity_t *self = arg;
+    const Nagar__Identity__DisableStaffRequest *request =
+        (const Nagar__Identity__DisableStaffRequest *) message;
+    if (require_manager(call, "disabling staff accounts") != 0)
+        return -1;
+    if (!user_id_valid(request->user_id))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
+                                      "userId must be a staff user id (\"staff:<uuid>\")");
+    if (!identity_text_valid(request->reason, 0, 500))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "reason",
+                                      "reason must be at most 500 printable characters");
+    change_work_t work = {.self = self, .call = call, .request = message,
+                          .user_id = request->user_id, .disable = true,
+                          .reason = request->reason};
+    return run_change(self, call, &work);
+}
+
+int staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    identity_t *self = arg;
+    const Nagar__Identity__SetStaffRoleRequest *request =
+        (const Nagar__Identity__SetStaffRoleRequest *) message;
+    if (require_manager(call, "changing staff roles") != 0)
+        return -1;
+    if (!user_id_valid(request->user_id))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
+                                      "userId must be a staff user id (\"staff:<uuid>\")");
+    if (validate_role_and_ulb(call, request->role, request->ulb) != 0)
+        return -1;
+    if (check_grant_scope(call, request->role, request->ulb) != 0)
+        return -1;
+    change_work_t work = {.self = self, .call = call, .request = message,
+                          .user_id = request->user_id, .disable = false, .role = request->role,
+                          .ulb = request->ulb};
+    return run_change(self, call, &work);
+}
+
+/* ---- staff.list ---------------------------------------------------------- */
+
+int staff_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    identity_t *self = arg;
+    const Nagar__Identity__ListStaffRequest *request =
+        (const Nagar__Identity__ListStaffRequest *) message;
+    if (require_manager(call, "listing staff accounts") != 0)
+        return -1;
+    if (request->ulb[0] && !identity_matches_digits(request->ulb, 1, 10))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be empty or an LGD code of 1 to 10 digits");
+    const char *ulb = request->ulb[0] ? request->ulb : NULL;
+    if (identity_actor_is(call, "COMMISSIONER")) {
+        if (ulb && strcmp(ulb, identity_actor_ulb(call)) != 0)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
+                                          "a commissioner sees the staff of ULB %s only",
+                                          identity_actor_ulb(call));
+        ulb = identity_actor_ulb(call);
+    }
+    uint32_t page_size = request->page_size ? request->page_size : STAFF_PAGE_DEFAULT;
+    if (page_size > STAFF_PAGE_MAX)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
+                                      "pageSize must be 1 to %d, not %" PRIu32, STAFF_PAGE_MAX,
+                                      request->page_size);
+    char parts[1][201];
+    const char *after = NULL;
+    if (request->page_token[0]) {
+        if (identity_page_token_decode(request->page_token, parts, 1) != 1 ||
+            !identity_username_valid(parts[0]))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                                          "pageToken is not one this service issued; start "
+                                          "again without it");
+        after = parts[0];
+    }
+    char limit[16], sql[512];
+    snprintf(limit, sizeof limit, "%" PRIu32, page_size + 1);
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM identity.staff WHERE ($1::text IS NULL OR ulb = $1) "
+             "AND ($2::text IS NULL OR username > $2) ORDER BY username LIMIT $3::int",
+             STAFF_COLUMNS);
+    const char *values[] = {ulb, after, limit};
+    PGresult *result = identity_query(self, "staff_list", sql, 3, values);
+    if (!result)
+        return identity_fail_transaction(self, call, -1, NULL);
+    int rows = PQntuples(result);
+    int shown = rows > (int) page_size ? (int) page_size : rows;
+    Nagar__Identity__StaffAccount *accounts = calloc((size_t) shown + 1, sizeof *accounts);
+    Nagar__Identity__StaffAccount **pointers = calloc((size_t) shown + 1, sizeof *pointers);
+    if (!accounts || !pointers) {
+        free(accounts);
+        free(pointers);
+        PQclear(result);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    for (int i = 0; i < shown; i++) {
+        staff_from_row(&accounts[i], result, i);
+        pointers[i] = &accounts[i];
+    }
+    Nagar__Identity__ListStaffReply reply = NAGAR__IDENTITY__LIST_STAFF_REPLY__INIT;
+    reply.n_staff = (size_t) shown;
+    reply.staff = pointers;
+    char next[512] = "";
+    if (rows > (int) page_size) {
+        const char *last[] = {PQgetvalue(result, shown - 1, 1)};
+        identity_page_token_encode(next, sizeof next, last, 1);
+    }
+    reply.next_page_token = next;
+    int rc = nagar_worker_call_reply(call, &reply.base);
+    free(accounts);
+    free(pointers);
+    PQclear(result);
+    return rc;
+}
+
+/* ---- bootstrap-admin ----------------------------------------------------- */
+
+typedef struct {
+    create_work_t create;
+    bool admin_exists;
+} bootstrap_work_t;
+
+static int bootstrap_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    bootstrap_work_t *work = arg;
+    create_work_reset(&work->create);
+    work->admin_exists = false;
+    const char *lock[] = {"identity.bootstrap-admin"};
+    PGresult *result = identity_query(work->create.self, "bootstrap_lock",
+                                      "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock);
+    if (!result)
+        return -1;
+    PQclear(result);
+    result = identity_query(work->create.self, "bootstrap_admins",
+                            "SELECT 1 FROM identity.staff WHERE role = 'STATE_ADMIN' "
+                            "AND NOT disabled LIMIT 1",
+                            0, NULL);
+    if (!result)
+        return -1;
+    work->admin_exists = PQntuples(result) > 0;
+    PQclear(result);
+    if (work->admin_exists)
+        return 1;
+    return insert_staff(&work->create);
+}
+
+int staff_bootstrap_admin(identity_t *self, const char *username, char *error, size_t error_size)
+{
+    if (!identity_username_valid(username)) {
+        snprintf(error, error_size,
+                 "username \"%.80s\" is not valid: use 3 to 64 of a-z, 0-9, '.', '_' and '-'",
+                 username);
+        return -1;
+    }
+    /* 20 characters from 56 unambiguous ones: about 116 bits. */
+    static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    char password[21];
+    for (size_t i = 0; i < sizeof password - 1; i++)
+        password[i] = alphabet[randombytes_uniform((uint32_t) (sizeof alphabet - 1))];
+    password[sizeof password - 1] = '\0';
+    char hash[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        sodium_memzero(password, sizeof password);
+        snprintf(error, error_size, "out of memory hashing the password");
+        return -1;
+    }
+    bootstrap_work_t work = {
+        .create = {.self = self, .username = username, .full_name = "State administrator",
+                   .role = "STATE_ADMIN", .ulb = "", .mobile = "", .password_hash = hash,
+                   .created_by = "system:bootstrap-admin"},
+    };
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, bootstrap_work, &work);
+    if (rc != 0) {
+        sodium_memzero(password, sizeof password);
+        if (rc == 1 && work.admin_exists) {
+            snprintf(error, error_size,
+                     "an enabled STATE_ADMIN account already exists; bootstrap-admin only creates "
+                     "the first one (use staff.create as a state admin)");
+            create_work_reset(&work.create);
+            return -2;
+        }
+        if (rc == 1)
+            snprintf(error, error_size, "%s", work.create.outcome.message);
+        else
+            snprintf(error, error_size, "creating the state admin failed in the database: %s",
+                     nagar_db_error(self->db));
+        create_work_reset(&work.create);
+        return -1;
+    }
+    json_t *fields = json_pack("{s:s, s:s}", "username", username, "user_id",
+                               PQgetvalue(work.create.row, 0, 0));
+    nagar_log_write(NAGAR_LOG_INFO, "identity.bootstrap_admin", fields,
+                    "first state admin created; its one-time password is on stdout");
+    create_work_reset(&work.create);
+    printf("%s\n", password);
+    fflush(stdout);
+    sodium_memzero(password, sizeof password);
+    return 0;
+}

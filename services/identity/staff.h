@@ -1,0 +1,36 @@
+/*
+ * staff.h — staff accounts, passwords and roles per ULB.
+ *
+ *   staff.login      StaffLoginRequest -> TokenPair
+ *   staff.create     CreateStaffRequest -> StaffAccount        audited
+ *   staff.disable    DisableStaffRequest -> StaffAccount       audited; revokes sessions
+ *   staff.set_role   SetStaffRoleRequest -> StaffAccount       audited; revokes sessions
+ *   staff.list       ListStaffRequest -> ListStaffReply
+ *
+ * Who may manage whom: a STATE_ADMIN any account anywhere; a COMMISSIONER
+ * only CLERK, REGISTRAR and REVENUE_OFFICER accounts of their own ULB (never
+ * granting COMMISSIONER or STATE_ADMIN); nobody else. Passwords are argon2id
+ * (crypto_pwhash_str, interactive limits), at least 12 characters. After
+ * NAGAR_IDENTITY_LOGIN_MAX_FAILURES (5) failed logins in a row an account is
+ * locked for NAGAR_IDENTITY_LOGIN_LOCK_S (900) seconds; unknown user, wrong
+ * password, disabled and locked all get the same answer.
+ */
+#ifndef NAGAR_IDENTITY_STAFF_H
+#define NAGAR_IDENTITY_STAFF_H
+
+#include "identity.h"
+
+int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int staff_create(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int staff_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+/* `nagar-identity bootstrap-admin USERNAME`: creates the first STATE_ADMIN
+ * when no enabled one exists and prints its one-time password on stdout.
+ * Returns 0; -2 when an enabled state admin already exists; -1 on other
+ * failures; the reason is in error. */
+int staff_bootstrap_admin(identity_t *self, const char *username, char *error,
+                          size_t error_size);
+
+#endif

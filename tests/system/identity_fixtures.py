@@ -1,0 +1,450 @@
+"""Identity fixtures for system tests: the identity database, a running
+nagar-identity, and a bus client that speaks its protobuf messages.
+
+    pytest_plugins = ["pg_fixtures"]
+    from bus_fixtures import keys, broker                   # noqa: F401
+    from identity_fixtures import identity_db, identity     # noqa: F401
+
+    def test_something(broker, identity):
+        b = broker()
+        ident = identity(b)                     # nagar-identity serving on b
+        ident.admin_username, ident.admin_password   # the bootstrapped STATE_ADMIN
+        otp = ident.read_otp("9876543210")      # the newest code the dev sink got
+        c = ident.client()                      # "gateway" principal over CURVE
+        r = c.call("ulb.get", {"code": "802462"})
+        r.ok, r.code, r.message, r.field, r.reply (a dict), r.replayed
+        ident.verify_token(token)               # claims dict; raises if not genuine
+
+`identity_db` (session scope) uses the session's pg_cluster (provision.sh has
+applied services/identity/migrations), loads the LGD ULB list once with
+`nagar-identity seed-ulbs` and creates the first state admin with
+`nagar-identity bootstrap-admin admin`, keeping the printed password. It
+returns an IdentityDb: .cluster, .env (identity_app's NAGAR_DB_CONNINFO and
+PGPASSFILE), .admin_username, .admin_password, .seed_output,
+.sql(text) (superuser, in nagar_identity), .run_cli(*args) (a
+CompletedProcess of nagar-identity with the app role's environment).
+
+`identity(running_broker, **env)` makes a token key pair (key id "k1") and an
+OTP key under the test's tmp_path, starts nagar-identity with CURVE as the
+"identity" principal, waits until it answers on the bus and returns a
+RunningIdentity: .proc, .key_path, .key_id, .public_keys_dir, .sink_path,
+.otp_key_path, .db, .admin_username, .admin_password, .endpoint,
+.read_otp(mobile), .otps(mobile), .client(principal="gateway"),
+.verify_token(token, public_keys_dir=None). Extra env overrides the defaults
+(e.g. NAGAR_IDENTITY_OTP_RESEND_S=0; NAGAR_OTP_SINK_FILE="" turns delivery
+off). Processes stop when the test ends (procs fixture).
+
+Messages travel as protobuf built by the small wire codec below (no
+generated code, no python3-protobuf): dicts keyed by the JSON
+(lowerCamelCase) names of proto/identity.proto and proto/envelope.proto.
+"""
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from mdp_peers import MdpClient
+from nagar_proc import ROOT, wait_until
+
+ULB_CSV = os.path.join(ROOT, "services", "identity", "data", "mp_ulbs_lgd_2022.csv")
+ADMIN_USERNAME = "admin"
+CLI_TIMEOUT = 60
+
+# ---- a minimal protobuf wire codec ------------------------------------------
+
+# name -> {number: (json name, kind)}; kind: "str", "int", "bool", "bytes",
+# a message name, or "[]" + message name for repeated messages.
+SCHEMAS = {
+    "Actor": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
+    "RequestContext": {1: ("requestId", "str"), 2: ("idempotencyKey", "str"),
+                       3: ("actor", "Actor"), 4: ("deadlineUnixMs", "int"),
+                       5: ("clientIp", "str")},
+    "Request": {1: ("method", "str"), 2: ("context", "RequestContext"), 3: ("payload", "bytes")},
+    "Status": {1: ("code", "int"), 2: ("message", "str"), 3: ("field", "str")},
+    "Reply": {1: ("requestId", "str"), 2: ("status", "Status"), 3: ("payload", "bytes"),
+              4: ("replayed", "bool")},
+    "TokenClaims": {1: ("type", "int"), 2: ("userId", "str"), 3: ("role", "str"),
+                    4: ("ulb", "str"), 5: ("sessionId", "str"), 6: ("issuedAtMs", "int"),
+                    7: ("expiresAtMs", "int")},
+    "Ulb": {1: ("code", "str"), 2: ("name", "str"), 3: ("type", "int"),
+            4: ("districtCode", "str"), 5: ("districtName", "str"), 6: ("census2011Code", "str")},
+    "ListUlbsRequest": {1: ("query", "str"), 2: ("type", "int"), 3: ("district", "str"),
+                        4: ("pageSize", "int"), 5: ("pageToken", "str")},
+    "ListUlbsReply": {1: ("ulbs", "[]Ulb"), 2: ("nextPageToken", "str"), 3: ("total", "int")},
+    "GetUlbRequest": {1: ("code", "str")},
+    "CreateUlbRequest": {1: ("ulb", "Ulb")},
+    "RequestOtpRequest": {1: ("mobile", "str")},
+    "RequestOtpReply": {1: ("expiresInSeconds", "int"), 2: ("resendAfterSeconds", "int")},
+    "VerifyOtpRequest": {1: ("mobile", "str"), 2: ("otp", "str")},
+    "TokenPair": {1: ("accessToken", "str"), 2: ("refreshToken", "str"),
+                  3: ("accessExpiresInSeconds", "int"), 4: ("refreshExpiresInSeconds", "int"),
+                  5: ("userId", "str"), 6: ("role", "str"), 7: ("ulb", "str")},
+    "StaffLoginRequest": {1: ("username", "str"), 2: ("password", "str")},
+    "RefreshRequest": {1: ("refreshToken", "str")},
+    "LogoutRequest": {1: ("refreshToken", "str")},
+    "LogoutReply": {},
+    "StaffAccount": {1: ("userId", "str"), 2: ("username", "str"), 3: ("fullName", "str"),
+                     4: ("role", "str"), 5: ("ulb", "str"), 6: ("disabled", "bool"),
+                     7: ("createdAt", "str"), 8: ("mobile", "str")},
+    "CreateStaffRequest": {1: ("username", "str"), 2: ("fullName", "str"), 3: ("role", "str"),
+                           4: ("ulb", "str"), 5: ("password", "str"), 6: ("mobile", "str")},
+    "SetStaffRoleRequest": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
+    "DisableStaffRequest": {1: ("userId", "str"), 2: ("reason", "str")},
+    "ListStaffRequest": {1: ("ulb", "str"), 2: ("pageSize", "int"), 3: ("pageToken", "str")},
+    "ListStaffReply": {1: ("staff", "[]StaffAccount"), 2: ("nextPageToken", "str")},
+    "AuditEntry": {1: ("id", "int"), 2: ("at", "str"), 3: ("actor", "str"), 4: ("action", "str"),
+                   5: ("subject", "str"), 6: ("detail", "str")},
+    "ListAuditRequest": {1: ("subject", "str"), 2: ("pageSize", "int"), 3: ("pageToken", "str")},
+    "ListAuditReply": {1: ("entries", "[]AuditEntry"), 2: ("nextPageToken", "str")},
+    "ListRevocationsRequest": {1: ("afterId", "int")},
+    "Revocation": {1: ("id", "int"), 2: ("sessionId", "str"), 3: ("userId", "str"),
+                   4: ("revokedAtMs", "int")},
+    "ListRevocationsReply": {1: ("revocations", "[]Revocation")},
+}
+
+# method -> (request message, reply message)
+METHODS = {
+    "ulb.list": ("ListUlbsRequest", "ListUlbsReply"),
+    "ulb.get": ("GetUlbRequest", "Ulb"),
+    "ulb.create": ("CreateUlbRequest", "Ulb"),
+    "otp.request": ("RequestOtpRequest", "RequestOtpReply"),
+    "otp.verify": ("VerifyOtpRequest", "TokenPair"),
+    "staff.login": ("StaffLoginRequest", "TokenPair"),
+    "staff.create": ("CreateStaffRequest", "StaffAccount"),
+    "staff.disable": ("DisableStaffRequest", "StaffAccount"),
+    "staff.set_role": ("SetStaffRoleRequest", "StaffAccount"),
+    "staff.list": ("ListStaffRequest", "ListStaffReply"),
+    "audit.list": ("ListAuditRequest", "ListAuditReply"),
+    "token.refresh": ("RefreshRequest", "TokenPair"),
+    "token.logout": ("LogoutRequest", "LogoutReply"),
+    "token.revocations": ("ListRevocationsRequest", "ListRevocationsReply"),
+}
+
+STATUS_NAMES = ["OK", "INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "FAILED_PRECONDITION",
+                "PERMISSION_DENIED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL",
+                "UNAUTHENTICATED", "RESOURCE_EXHAUSTED"]
+ULB_TYPES = {"NAGAR_NIGAM": 1, "NAGAR_PALIKA_PARISHAD": 2, "NAGAR_PARISHAD": 3}
+
+
+def _varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def pb_encode(schema, values):
+    """values (dict by JSON name) -> protobuf bytes. Unknown names raise."""
+    fields = SCHEMAS[schema]
+    by_name = {name: (number, kind) for number, (name, kind) in fields.items()}
+    out = bytearray()
+    for name, value in values.items():
+        number, kind = by_name[name]
+        if value is None:
+            continue
+        if kind in ("int", "bool"):
+            if kind == "int" and isinstance(value, str) and value in ULB_TYPES:
+                value = ULB_TYPES[value]
+            out += _varint(number << 3) + _varint(int(value))
+        elif kind in ("str", "bytes"):
+            data = value.encode() if isinstance(value, str) else bytes(value)
+            out += _varint(number << 3 | 2) + _varint(len(data)) + data
+        elif kind.startswith("[]"):
+            for item in value:
+                data = pb_encode(kind[2:], item)
+                out += _varint(number << 3 | 2) + _varint(len(data)) + data
+        else:
+            data = pb_encode(kind, value)
+            out += _varint(number << 3 | 2) + _varint(len(data)) + data
+    return bytes(out)
+
+
+def _read_varint(data, pos):
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def pb_decode(schema, data):
+    """protobuf bytes -> dict by JSON name, proto3 defaults filled in."""
+    fields = SCHEMAS[schema]
+    out = {}
+    for name, kind in fields.values():
+        out[name] = ([] if kind.startswith("[]") else 0 if kind == "int" else False
+                     if kind == "bool" else b"" if kind == "bytes" else "" if kind == "str"
+                     else None)
+    pos = 0
+    while pos < len(data):
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(data, pos)
+            if value >= 1 << 63:
+                value -= 1 << 64
+        elif wire == 2:
+            length, pos = _read_varint(data, pos)
+            value = data[pos:pos + length]
+            if len(value) != length:
+                raise ValueError("truncated field")
+            pos += length
+        elif wire == 1:
+            value, pos = data[pos:pos + 8], pos + 8
+        elif wire == 5:
+            value, pos = data[pos:pos + 4], pos + 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        if number not in fields:
+            continue
+        name, kind = fields[number]
+        if kind == "int":
+            out[name] = value
+        elif kind == "bool":
+            out[name] = bool(value)
+        elif kind == "str":
+            out[name] = value.decode()
+        elif kind == "bytes":
+            out[name] = bytes(value)
+        elif kind.startswith("[]"):
+            out[name].append(pb_decode(kind[2:], value))
+        else:
+            out[name] = pb_decode(kind, value)
+    return out
+
+
+# ---- bus client ---------------------------------------------------------------
+
+class CallResult:
+    def __init__(self, method, reply):
+        self.method = method
+        status = reply["status"] or {"code": 0, "message": "", "field": ""}
+        self.code = STATUS_NAMES[status["code"]] if status["code"] < len(STATUS_NAMES) \
+            else str(status["code"])
+        self.message = status["message"]
+        self.field = status["field"]
+        self.replayed = reply["replayed"]
+        self.request_id = reply["requestId"]
+        self.payload = reply["payload"]
+        self.reply = pb_decode(METHODS[method][1], self.payload) if self.code == "OK" else None
+
+    @property
+    def ok(self):
+        return self.code == "OK"
+
+    def __repr__(self):
+        return (f"CallResult({self.method}: {self.code} field={self.field!r} "
+                f"message={self.message!r} reply={self.reply!r})")
+
+
+class IdentityClient:
+    """Calls the identity service over the broker as one principal, the way
+    the gateway does: a nagar.Request envelope in one MDP body frame."""
+
+    def __init__(self, endpoint, curve):
+        self.mdp = MdpClient(endpoint, curve=curve)
+
+    def call_raw(self, method, payload, actor=None, client_ip="", idempotency_key="",
+                 timeout_ms=15000, request_id=None):
+        request_id = request_id or uuid.uuid4().hex
+        context = {"requestId": request_id, "idempotencyKey": idempotency_key,
+                   "clientIp": client_ip}
+        if actor:
+            context["actor"] = actor
+        body = pb_encode("Request", {"method": method, "context": context, "payload": payload})
+        self.mdp.send("identity", body)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            got = self.mdp.recv(max(left_ms, 0)) if left_ms > 0 else None
+            assert got is not None, f"no reply to {method} within {timeout_ms} ms"
+            service, frames = got
+            assert service == b"identity", f"reply from {service!r}"
+            reply = pb_decode("Reply", frames[-1])
+            # A late reply to an earlier call that timed out is skipped.
+            if reply["requestId"] in ("", request_id):
+                return reply
+
+    def call(self, method, request=None, actor=None, client_ip="", idempotency_key="",
+             timeout_ms=15000):
+        """request: dict by JSON name; actor: {"userId","role","ulb"} or a
+        TokenPair dict (its userId/role/ulb are used)."""
+        if actor and "accessToken" in actor:
+            actor = {"userId": actor["userId"], "role": actor["role"], "ulb": actor["ulb"]}
+        payload = pb_encode(METHODS[method][0], request or {})
+        reply = self.call_raw(method, payload, actor, client_ip, idempotency_key, timeout_ms)
+        return CallResult(method, reply)
+
+    def close(self):
+        self.mdp.close()
+
+
+# ---- tokens ------------------------------------------------------------------
+
+def _b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verify_token(token, public_keys_dir):
+    """Checks a token exactly as common/token.h describes, with the public
+    key file <kid>.pub; returns the claims dict or raises AssertionError."""
+    parts = token.split(".")
+    assert len(parts) == 4 and parts[0] == "v1", f"not a v1 token: {token[:40]}"
+    _, kid, body, signature = parts
+    with open(os.path.join(public_keys_dir, f"{kid}.pub")) as f:
+        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(f.read().strip()))
+    try:
+        public.verify(_b64url(signature), token.rsplit(".", 1)[0].encode())
+    except InvalidSignature:
+        raise AssertionError("token signature does not verify") from None
+    return pb_decode("TokenClaims", _b64url(body))
+
+
+# ---- fixtures ------------------------------------------------------------------
+
+class IdentityDb:
+    def __init__(self, cluster, binary):
+        self.cluster = cluster
+        self.binary = binary
+        self.env = cluster.role_env("identity_app")
+        self.admin_username = ADMIN_USERNAME
+        self.admin_password = None
+        self.seed_output = ""
+
+    def run_cli(self, *args, env=None):
+        full = dict(self.env)
+        full.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        if env:
+            full.update(env)
+        return subprocess.run([self.binary, *args], env=full, capture_output=True, text=True,
+                              timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
+
+    def sql(self, text):
+        return self.cluster.sql(text, dbname="nagar_identity")
+
+
+@pytest.fixture(scope="session")
+def identity_db(pg_cluster, nagar_bin):
+    db = IdentityDb(pg_cluster, nagar_bin("nagar-identity"))
+    tables = db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'identity'")
+    assert int(tables) >= 7, "the identity migrations were not applied by provision.sh"
+    seeded = db.run_cli("seed-ulbs", ULB_CSV)
+    assert seeded.returncode == 0, f"seed-ulbs failed:\n{seeded.stdout}\n{seeded.stderr}"
+    db.seed_output = seeded.stdout
+    boot = db.run_cli("bootstrap-admin", ADMIN_USERNAME)
+    assert boot.returncode == 0, f"bootstrap-admin failed:\n{boot.stdout}\n{boot.stderr}"
+    lines = boot.stdout.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) == 20, "bootstrap-admin printed no password line"
+    db.admin_password = lines[0]
+    return db
+
+
+class RunningIdentity:
+    def __init__(self, proc, db, broker, key_dir, key_id, sink_path, otp_key_path):
+        self.proc = proc
+        self.db = db
+        self.broker = broker
+        self.endpoint = broker.endpoint
+        self.key_id = key_id
+        self.public_keys_dir = key_dir
+        self.key_path = os.path.join(key_dir, f"{key_id}.key")
+        self.sink_path = sink_path
+        self.otp_key_path = otp_key_path
+        self.admin_username = db.admin_username
+        self.admin_password = db.admin_password
+        self._clients = []
+
+    def otps(self, mobile):
+        """Every code the development sink received for mobile, oldest first."""
+        if not self.sink_path or not os.path.exists(self.sink_path):
+            return []
+        with open(self.sink_path) as f:
+            return [json.loads(line)["otp"] for line in f
+                    if line.strip() and json.loads(line)["mobile"] == mobile]
+
+    def read_otp(self, mobile, timeout=5.0):
+        codes = wait_until(lambda: self.otps(mobile), timeout, what=f"an OTP for {mobile}")
+        return codes[-1]
+
+    def client(self, principal="gateway"):
+        keys = self.broker.keys_dir
+        curve = None if self.broker.insecure else (
+            os.path.join(keys, "secret", f"{principal}.cert"), self.broker.public_key_path)
+        c = IdentityClient(self.endpoint, curve)
+        self._clients.append(c)
+        return c
+
+    def verify_token(self, token, public_keys_dir=None):
+        return verify_token(token, public_keys_dir or self.public_keys_dir)
+
+    def close(self):
+        for c in self._clients:
+            c.close()
+        self._clients = []
+
+
+@pytest.fixture
+def identity(procs, identity_db, tmp_path):
+    started = []
+    count = [0]
+
+    def start(running_broker, **env):
+        count[0] += 1
+        suffix = "" if count[0] == 1 else str(count[0])
+        key_dir = str(tmp_path / f"identity_keys{suffix}")
+        result = identity_db.run_cli("keygen", key_dir, "k1")
+        assert result.returncode == 0, f"keygen failed: {result.stderr}"
+        otp_key_path = str(tmp_path / f"identity_otp{suffix}.key")
+        if not os.path.exists(otp_key_path):
+            result = identity_db.run_cli("otp-keygen", otp_key_path)
+            assert result.returncode == 0, f"otp-keygen failed: {result.stderr}"
+        sink_path = str(tmp_path / f"otp_sink{suffix}.jsonl")
+        full = dict(identity_db.env)
+        full.update(running_broker.client_env("identity"))
+        full.update({
+            "NAGAR_IDENTITY_TOKEN_KEY": os.path.join(key_dir, "k1.key"),
+            "NAGAR_TOKEN_PUBLIC_KEYS_DIR": key_dir,
+            "NAGAR_IDENTITY_OTP_KEY_FILE": otp_key_path,
+            "NAGAR_OTP_SINK_FILE": sink_path,
+        })
+        full.update({k: str(v) for k, v in env.items()})
+        proc = procs.start(f"identity{suffix}", [identity_db.binary], env=full)
+        proc.wait_event("identity.ready", timeout=20)
+        running = RunningIdentity(proc, identity_db, running_broker, key_dir, "k1",
+                                  full["NAGAR_OTP_SINK_FILE"], otp_key_path)
+        started.append(running)
+        # Serving once the broker routes to it: a public read answers OK.
+        def answers():
+            probe = running.client()
+            try:
+                return probe.call("ulb.list", {"pageSize": 1}, timeout_ms=1000).ok
+            except AssertionError:
+                return False
+            finally:
+                probe.close()
+                running._clients.remove(probe)
+        wait_until(answers, 20, interval=0.1, what="identity to answer on the bus")
+        return running
+
+    yield start
+    for running in started:
+        running.close()

@@ -1,0 +1,65 @@
+"""`make run` as a newcomer uses it: deploy/run.sh brings up PostgreSQL (embedded
+under NAGAR_VAR), provisions databases and roles, creates keys, starts the
+broker and every service that exists, and stops everything on Ctrl-C."""
+import os
+import signal
+import subprocess
+import time
+
+from nagar_proc import ROOT, bin_dir, free_port, wait_until
+
+
+def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
+    var = tmp_path / "var"
+    pg_port, broker_port, http_port = free_port(), free_port(), free_port()
+    env = dict(os.environ, BUILD=bin_dir(), NAGAR_VAR=str(var), NAGAR_PG_PORT=str(pg_port),
+               NAGAR_BROKER_PORT=str(broker_port),
+               NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{http_port}")
+    for key in ("NAGAR_DB_HOST", "NAGAR_BUS_ENDPOINT"):
+        env.pop(key, None)
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen([os.path.join(ROOT, "deploy", "run.sh")], env=env, cwd=ROOT,
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        def text():
+            return log_path.read_text(errors="replace")
+
+        def up():
+            assert run.poll() is None, f"run.sh exited early:\n{text()[-5000:]}"
+            return "nagar: up" in text() and '"event":"broker.ready"' in text()
+        wait_until(up, timeout=120, interval=0.2, what="make run to bring the suite up")
+
+        # The embedded database has one database per service, with checksums on.
+        out = subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "psql", "-At", "-c",
+                              "select datname from pg_database where datname like 'nagar_%' order by 1"],
+                             env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["nagar_certificates", "nagar_identity", "nagar_notifications",
+                                      "nagar_property_tax", "nagar_water_tax"]
+        out = subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "psql", "-At", "-c",
+                              "show data_checksums"], env=env, capture_output=True, text=True,
+                             timeout=30)
+        assert out.stdout.strip() == "on"
+        assert (var / "keys" / "broker.pub").exists()
+        assert oct((var / "keys" / "secret" / "gateway.cert").stat().st_mode & 0o777) == "0o600"
+
+        # Every service that exists was started.
+        for svc in sorted(os.listdir(os.path.join(ROOT, "services"))):
+            if os.path.isdir(os.path.join(ROOT, "services", svc)) and svc != "broker":
+                assert f"started {svc}" in text(), f"{svc} was not started:\n{text()[-3000:]}"
+
+        os.killpg(run.pid, signal.SIGINT)   # what Ctrl-C on the terminal does
+        run.wait(timeout=60)
+        assert run.returncode is not None
+        status = subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "status"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert status.returncode != 0, "PostgreSQL still running after Ctrl-C"
+        assert "nagar: stopping" in text()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+        subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "stop"], env=env,
+                       capture_output=True, timeout=60)

@@ -1,0 +1,365 @@
+/* Unit tests for token.h: key files, sign/verify, and every way a token can
+ * be refused (expired, forged, altered by one byte, unknown key, wrong type,
+ * malformed and oversize input). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+
+#include "token.h"
+
+#define NOW_MS 1800000000000LL
+
+typedef struct {
+    char dir[128];
+    nagar_token_signer_t *signer;
+    nagar_token_verifier_t *verifier;
+} fixture_t;
+
+static void remove_dir(const char *dir)
+{
+    const char *names[] = {"k1.key", "k1.pub", "k2.key", "k2.pub", "other.key", "other.pub",
+                           "bad.pub"};
+    char path[256];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/nagar-token-test-%d", (int) getpid());
+    remove_dir(f->dir);
+    char error[256];
+    assert_int_equal(nagar_token_keygen(f->dir, "k1", error, sizeof error), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/k1.key", f->dir);
+    f->signer = nagar_token_signer_new(path, "k1", error, sizeof error);
+    assert_non_null(f->signer);
+    f->verifier = nagar_token_verifier_new();
+    assert_non_null(f->verifier);
+    assert_int_equal(nagar_token_verifier_load_dir(f->verifier, f->dir, error, sizeof error), 1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_signer_destroy(&f->signer);
+    nagar_token_verifier_destroy(&f->verifier);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static nagar_token_claims_t sample_claims(Nagar__TokenType type)
+{
+    nagar_token_claims_t claims;
+    memset(&claims, 0, sizeof claims);
+    claims.type = type;
+    snprintf(claims.user_id, sizeof claims.user_id, "staff:3f6c1d52-8a1b-4e8e-9d62-0b1f2a3c4d5e");
+    snprintf(claims.role, sizeof claims.role, "CLERK");
+    snprintf(claims.ulb, sizeof claims.ulb, "802462");
+    snprintf(claims.session_id, sizeof claims.session_id, "0123456789abcdef0123456789abcdef");
+    claims.issued_at_ms = NOW_MS;
+    claims.expires_at_ms = NOW_MS + 900000;
+    return claims;
+}
+
+static void sign_and_verify_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    assert_true(strncmp(token, "v1.k1.", 6) == 0);
+    assert_true(strlen(token) <= NAGAR_TOKEN_MAX);
+
+    nagar_token_claims_t out;
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS + 1,
+                                        &out),
+                     NAGAR_TOKEN_OK);
+    assert_int_equal(out.type, NAGAR__TOKEN_TYPE__ACCESS);
+    assert_string_equal(out.user_id, claims.user_id);
+    assert_string_equal(out.role, "CLERK");
+    assert_string_equal(out.ulb, "802462");
+    assert_string_equal(out.session_id, claims.session_id);
+    assert_int_equal(out.issued_at_ms, claims.issued_at_ms);
+    assert_int_equal(out.expires_at_ms, claims.expires_at_ms);
+    assert_string_equal(out.key_id, "k1");
+    free(token);
+}
+
+static void expired_token_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    nagar_token_claims_t out;
+    /* Valid one millisecond before expiry, refused at it. */
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
+                                        claims.expires_at_ms - 1, &out),
+                     NAGAR_TOKEN_OK);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
+                                        claims.expires_at_ms, &out),
+                     NAGAR_TOKEN_EXPIRED);
+    free(token);
+}
+
+static void forged_signature_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    /* A token signed by a different key pair under the same key id. */
+    char other_dir[160], error[256], path[256];
+    snprintf(other_dir, sizeof other_dir, "%s-other", f->dir);
+    remove_dir(other_dir);
+    assert_int_equal(nagar_token_keygen(other_dir, "k1", error, sizeof error), 0);
+    snprintf(path, sizeof path, "%s/k1.key", other_dir);
+    nagar_token_signer_t *forger = nagar_token_signer_new(path, "k1", error, sizeof error);
+    assert_non_null(forger);
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    snprintf(claims.role, sizeof claims.role, "STATE_ADMIN");
+    char *token = nagar_token_sign(forger, &claims);
+    assert_non_null(token);
+    nagar_token_claims_t out;
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_BAD_SIGNATURE);
+    assert_string_equal(out.role, "");   /* nothing filled on failure */
+
+    /* A genuine token with a signature from another token spliced in. */
+    char *genuine = nagar_token_sign(f->signer, &claims);
+    assert_non_null(genuine);
+    char *spliced = strdup(genuine);
+    assert_non_null(spliced);
+    memcpy(strrchr(spliced, '.'), strrchr(token, '.'), strlen(strrchr(token, '.')));
+    assert_int_equal(
+        nagar_token_verify(f->verifier, spliced, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+        NAGAR_TOKEN_BAD_SIGNATURE);
+    free(spliced);
+    free(genuine);
+    free(token);
+    nagar_token_signer_destroy(&forger);
+    assert_null(forger);
+    snprintf(path, sizeof path, "%s/k1.key", other_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/k1.pub", other_dir);
+    unlink(path);
+    rmdir(other_dir);
+}
+
+static void any_altered_byte_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    size_t length = strlen(token);
+    size_t claims_start = strlen("v1.k1.");
+    size_t signature_start = (size_t) (strrchr(token, '.') - token) + 1;
+    nagar_token_claims_t out;
+    int ok_count = 0;
+    /* Every byte of the claims and of the signature, changed to another
+     * base64url character: never OK. */
+    for (size_t i = claims_start; i < length; i++) {
+        if (i == signature_start - 1)
+            continue;
+        char saved = token[i];
+        token[i] = saved == 'A' ? 'B' : 'A';
+        nagar_token_result_t result =
+            nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out);
+        if (result == NAGAR_TOKEN_OK)
+            ok_count++;
+        assert_true(result == NAGAR_TOKEN_BAD_SIGNATURE || result == NAGAR_TOKEN_MALFORMED);
+        token[i] = saved;
+    }
+    assert_int_equal(ok_count, 0);
+    /* Claims re-encoded with one field changed (a role upgrade), same signature. */
+    nagar_token_claims_t upgraded = claims;
+    snprintf(upgraded.role, sizeof upgraded.role, "CLERQ");
+    char *other = nagar_token_sign(f->signer, &upgraded);
+    assert_non_null(other);
+    size_t other_sig = (size_t) (strrchr(other, '.') - other);
+    assert_int_equal(other_sig, signature_start - 1);   /* same lengths */
+    memcpy(other + other_sig, token + other_sig, length - other_sig + 1);
+    assert_int_equal(nagar_token_verify(f->verifier, other, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_BAD_SIGNATURE);
+    free(other);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_OK);
+    free(token);
+}
+
+static void unknown_key_id_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    char error[256], path[256];
+    assert_int_equal(nagar_token_keygen(f->dir, "k2", error, sizeof error), 0);
+    snprintf(path, sizeof path, "%s/k2.key", f->dir);
+    nagar_token_signer_t *second = nagar_token_signer_new(path, "k2", error, sizeof error);
+    assert_non_null(second);
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    char *token = nagar_token_sign(second, &claims);
+    assert_non_null(token);
+    nagar_token_claims_t out;
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_UNKNOWN_KEY);
+    /* After loading the directory again both keys verify (rotation). */
+    assert_int_equal(nagar_token_verifier_load_dir(f->verifier, f->dir, error, sizeof error), 2);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_OK);
+    assert_string_equal(out.key_id, "k2");
+    free(token);
+    nagar_token_signer_destroy(&second);
+    /* The signer refuses a key id that does not fit the rules. */
+    assert_null(nagar_token_signer_new(path, "k2/../x", error, sizeof error));
+}
+
+static void wrong_type_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__REFRESH);
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    nagar_token_claims_t out;
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_WRONG_TYPE);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__REFRESH, NOW_MS, &out),
+                     NAGAR_TOKEN_OK);
+    free(token);
+}
+
+static void malformed_inputs_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    nagar_token_claims_t out;
+    const char *bad[] = {
+        "", "v1", "v1.", "v1..", "v1...", "v2.k1.AAAA.AAAA", "v1.k1.AAAA", "v1.k1..AAAA",
+        "v1.k1.AA=A.AAAA", "v1.k 1.AAAA.AAAA", "v1.k1.AAAA.AAAA.AAAA", "bearer", "v1.k1.!!!.AAAA",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(nagar_token_verify(f->verifier, bad[i], NAGAR__TOKEN_TYPE__ACCESS, NOW_MS,
+                                            &out),
+                         NAGAR_TOKEN_MALFORMED);
+    assert_int_equal(nagar_token_verify(f->verifier, NULL, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_MALFORMED);
+
+    /* Truncated signature, extra characters. */
+    char buffer[NAGAR_TOKEN_MAX + 64];
+    snprintf(buffer, sizeof buffer, "%s", token);
+    buffer[strlen(buffer) - 1] = '\0';
+    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_MALFORMED);
+    snprintf(buffer, sizeof buffer, "%sA", token);
+    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_MALFORMED);
+
+    /* Oversize: a valid prefix padded past the limit, never read beyond it. */
+    size_t huge_length = 1 << 20;
+    char *huge = malloc(huge_length + 1);
+    assert_non_null(huge);
+    memset(huge, 'A', huge_length);
+    memcpy(huge, token, strlen(token));
+    huge[huge_length] = '\0';
+    assert_int_equal(nagar_token_verify(f->verifier, huge, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_MALFORMED);
+    free(huge);
+
+    free(token);
+
+    /* A correctly signed body that is not a TokenClaims protobuf is malformed. */
+    char path[256], hex[256];
+    snprintf(path, sizeof path, "%s/k1.key", f->dir);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    assert_non_null(fgets(hex, sizeof hex, file));
+    fclose(file);
+    unsigned char secret_key[crypto_sign_SECRETKEYBYTES];
+    assert_int_equal(sodium_hex2bin(secret_key, sizeof secret_key, hex, strlen(hex), "\n", NULL,
+                                    NULL),
+                     0);
+    const unsigned char garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f};   /* truncated varint */
+    char signed_part[128], signature_b64[128];
+    int offset = snprintf(signed_part, sizeof signed_part, "v1.k1.");
+    sodium_bin2base64(signed_part + offset, sizeof signed_part - (size_t) offset, garbage,
+                      sizeof garbage, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    unsigned char signature[crypto_sign_BYTES];
+    crypto_sign_detached(signature, NULL, (const unsigned char *) signed_part,
+                         strlen(signed_part), secret_key);
+    sodium_bin2base64(signature_b64, sizeof signature_b64, signature, sizeof signature,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(buffer, sizeof buffer, "%s.%s", signed_part, signature_b64);
+    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+                     NAGAR_TOKEN_MALFORMED);
+    sodium_memzero(secret_key, sizeof secret_key);
+
+    /* Claims too long to fit the token are refused at signing. */
+    nagar_token_claims_t long_claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    memset(long_claims.user_id, 'x', sizeof long_claims.user_id);   /* no terminator */
+    assert_null(nagar_token_sign(f->signer, &long_claims));
+}
+
+static void key_files_are_checked(void **state)
+{
+    fixture_t *f = *state;
+    char error[256], path[256];
+    /* Refuses to overwrite an existing key. */
+    assert_int_equal(nagar_token_keygen(f->dir, "k1", error, sizeof error), -1);
+    assert_non_null(strstr(error, "overwrite"));
+    /* The secret key is readable by its owner only. */
+    struct stat st;
+    snprintf(path, sizeof path, "%s/k1.key", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* Bad key ids. */
+    assert_int_equal(nagar_token_keygen(f->dir, "../evil", error, sizeof error), -1);
+    assert_int_equal(nagar_token_keygen(f->dir, "", error, sizeof error), -1);
+    /* A public key file with garbage stops loading with a message naming it. */
+    snprintf(path, sizeof path, "%s/bad.pub", f->dir);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs("not hex\n", file);
+    fclose(file);
+    nagar_token_verifier_t *verifier = nagar_token_verifier_new();
+    assert_int_equal(nagar_token_verifier_load_dir(verifier, f->dir, error, sizeof error), -1);
+    assert_non_null(strstr(error, "bad.pub"));
+    nagar_token_verifier_destroy(&verifier);
+    assert_null(verifier);
+    unlink(path);
+    /* The public key file is not a signing key. */
+    snprintf(path, sizeof path, "%s/k1.pub", f->dir);
+    assert_null(nagar_token_signer_new(path, "k1", error, sizeof error));
+    assert_non_null(strstr(error, "k1.pub"));
+    assert_null(nagar_token_signer_new("/nonexistent/k1.key", "k1", error, sizeof error));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(sign_and_verify_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_token_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(forged_signature_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(any_altered_byte_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_key_id_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_type_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_inputs_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_files_are_checked, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
