@@ -154,9 +154,9 @@ for svc in "${services[@]}"; do
         "$MIGRATE" --dir "$dir" || die "migrations of $svc failed (see the log line above)"
 done
 
-# Identity's one-time set-up: ULB master data, the OTP hash key, the token
-# signing key (its public half copied where the gateway reads it) and the
-# first state admin. Each step is idempotent.
+# Identity's one-time set-up: ULB master data, the OTP hash key and the
+# token signing key (its public half copied where the gateway reads it).
+# Each step is idempotent. The first state admin is created by run.sh.
 IDENTITY=$BUILD/nagar-identity
 if [[ -x $IDENTITY && " ${services[*]} " == *" identity "* ]]; then
     identity_env=(env "NAGAR_DB_CONNINFO=host=127.0.0.1 port=$NAGAR_PG_PORT dbname=nagar_identity user=identity_app"
@@ -170,14 +170,4 @@ if [[ -x $IDENTITY && " ${services[*]} " == *" identity "* ]]; then
     fi
     mkdir -p "$NAGAR_VAR/token_keys"
     cp "$SECRETS/token/k1.pub" "$NAGAR_VAR/token_keys/k1.pub"
-    set +e
-    admin_password=$("${identity_env[@]}" "$IDENTITY" bootstrap-admin admin)
-    rc=$?
-    set -e
-    case $rc in
-        0) echo "provision.sh: created the first state admin 'admin' with one-time password: $admin_password"
-           echo "provision.sh: (shown once; log in and create named accounts)" ;;
-        3) ;;   # a state admin exists already
-        *) die "bootstrap-admin failed" ;;
-    esac
 fi

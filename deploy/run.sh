@@ -42,6 +42,20 @@ if [[ -z ${NAGAR_DB_HOST:-} ]]; then
   embedded_pg=1
   export NAGAR_DB_HOST=127.0.0.1 NAGAR_DB_PORT=$NAGAR_PG_PORT
   BUILD=$build "$repo/deploy/provision.sh"
+  # The first state admin: created once, its one-time password shown here
+  # once. There is no default account; exit 3 means one exists already.
+  if [[ -x $build/nagar-identity ]]; then
+    set +e
+    admin_password=$(NAGAR_DB_CONNINFO="host=127.0.0.1 port=$NAGAR_PG_PORT dbname=nagar_identity user=identity_app" \
+      PGPASSFILE=$NAGAR_VAR/secrets/identity_app.pgpass "$build/nagar-identity" bootstrap-admin admin)
+    rc=$?
+    set -e
+    case $rc in
+      0) echo "nagar: first state admin 'admin', one-time password: $admin_password (shown once)" >&2 ;;
+      3) ;;
+      *) echo "nagar: bootstrap-admin failed" >&2; exit 1 ;;
+    esac
+  fi
 fi
 
 # 2. Keys.

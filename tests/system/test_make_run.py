@@ -45,6 +45,9 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
         assert (var / "keys" / "broker.pub").exists()
         assert oct((var / "keys" / "secret" / "gateway.cert").stat().st_mode & 0o777) == "0o600"
 
+        # No default account: the first state admin's one-time password is shown once.
+        assert "first state admin 'admin', one-time password:" in text()
+
         # Every service that exists was started.
         for svc in sorted(os.listdir(os.path.join(ROOT, "services"))):
             if os.path.isdir(os.path.join(ROOT, "services", svc)) and svc != "broker":
