@@ -15,7 +15,7 @@ SANITIZE ?=
 CC       ?= cc
 PYTHON   ?= /usr/bin/python3
 
-PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium
+PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -116,6 +116,9 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 $(BUILD)/tests/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(TEST_PROTO_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tests/hello_mhd: $(BUILD)/obj/tests/bench/hello_mhd.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(shell pkg-config --libs libmicrohttpd) -o $@
 
 all: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)

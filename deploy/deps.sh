@@ -15,7 +15,7 @@ packages=(
   # database server and backups
   postgresql-15 postgresql-client-15
   # tests and tools
-  python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq
+  python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography
   valgrind clang libfuzzer-14-dev
   openssl
 )
