@@ -100,6 +100,10 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 GATEWAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out gateway/main.c,$(GATEWAY_SRC)))
 
+$(BUILD)/obj/tests/fuzz/fuzz_gateway_%.o: tests/fuzz/fuzz_gateway_%.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Igateway -c $< -o $@
+
 $(BUILD)/fuzz/fuzz_gateway_%: $(BUILD)/obj/tests/fuzz/fuzz_gateway_%.o $(GATEWAY_LIB_OBJ) $(TEST_PROTO_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd) -o $@
@@ -124,7 +128,7 @@ all: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)
 
 .DEFAULT_GOAL := all
-.PHONY: all tests deps test run bench-bus valgrind fuzz fuzz-build clean
+.PHONY: all tests deps test run bench-bus bench-gateway valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:
@@ -141,6 +145,10 @@ run: deps
 bench-bus: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_bus.py
+
+bench-gateway: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_gateway.py
 
 valgrind: deps
 	$(MAKE) tests

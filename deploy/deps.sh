@@ -16,9 +16,14 @@ packages=(
   postgresql-15 postgresql-client-15
   # tests and tools
   python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography
-  valgrind clang libfuzzer-14-dev
+  valgrind clang libfuzzer-14-dev wrk
   openssl
 )
+# The OpenAPI validator in the tests runs on Node.js; keep a Node.js the
+# machine already has (it may not be Debian's), else install Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,50 @@
+/*
+ * ready.h — does the broker answer, and has every routed service a worker?
+ *
+ * Probes with MMI (ZeroMQ RFC 8: "mmi.service" with the service name as
+ * body, answered "200" when a worker is connected, "404" when none is) on
+ * a DEALER socket of its own, one service at a time, a round every
+ * interval. One probe in flight at a time is what lets a plain MMI reply,
+ * which does not repeat the service name, be matched to its question; a
+ * probe left unanswered past its timeout marks the broker unreachable and
+ * the socket is replaced, so a late answer can never be taken for another
+ * service's.
+ *
+ * /readyz and the per-service availability metric read the results, so a
+ * readiness check costs no bus traffic (the answer is at most one interval
+ * old).
+ */
+#ifndef GATEWAY_READY_H
+#define GATEWAY_READY_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+typedef struct gateway_ready_t gateway_ready_t;
+
+/* services is NULL-terminated and must outlive the prober. */
+gateway_ready_t *gateway_ready_new(const nagar_bus_options_t *options,
+                                   const char *const *services, int interval_ms,
+                                   int probe_timeout_ms, char *error, size_t error_size);
+void gateway_ready_destroy(gateway_ready_t **self_p);
+
+/* The socket to poll (ZMQ_FD semantics: call gateway_ready_dispatch when
+ * it fires, or whenever gateway_ready_next_timeout_ms has passed). */
+zsock_t *gateway_ready_socket(gateway_ready_t *self);
+
+/* Reads answers, sends due probes, times out a silent broker. now_ms is
+ * monotonic. */
+void gateway_ready_dispatch(gateway_ready_t *self, int64_t now_ms);
+int gateway_ready_next_timeout_ms(gateway_ready_t *self, int64_t now_ms);
+
+/* Whether the broker answered within the last few rounds. */
+bool gateway_ready_broker_reachable(gateway_ready_t *self);
+/* Whether at least one full round has completed or failed. */
+bool gateway_ready_known(gateway_ready_t *self);
+/* 1 worker present, 0 none, -1 not known yet. */
+int gateway_ready_service(gateway_ready_t *self, const char *service);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * routes.c — the route table and request-target parsing; see routes.h.
+ *
+ * The table is data: to expose a new bus method over HTTP, add a line
+ * here. Path matching walks the pattern and the path segment by segment;
+ * with a few dozen routes a linear scan costs less than building a trie.
+ */
+#include "routes.h"
+
+#include <limits.h>   /* protoc-c output uses INT_MAX without including it */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/identity.pb-c.h"
+
+#define STAFF_ADMINS (GATEWAY_ROLE_STATE_ADMIN | GATEWAY_ROLE_COMMISSIONER)
+
+#define ID(name) &nagar__identity__##name##__descriptor
+
+static const gateway_route_t routes[] = {
+    /* ULB master data */
+    {"GET", "/api/v1/ulbs", "identity", "ulb.list", ID(list_ulbs_request), ID(list_ulbs_reply),
+     GATEWAY_ROLE_PUBLIC, false, false, "List and search urban local bodies"},
+    {"GET", "/api/v1/ulbs/{code}", "identity", "ulb.get", ID(get_ulb_request), ID(ulb),
+     GATEWAY_ROLE_PUBLIC, false, false, "Get one urban local body by its LGD code"},
+    {"POST", "/api/v1/ulbs", "identity", "ulb.create", ID(create_ulb_request), ID(ulb),
+     GATEWAY_ROLE_STATE_ADMIN, true, false, "Add an urban local body"},
+    /* Logins and sessions */
+    {"POST", "/api/v1/auth/otp", "identity", "otp.request", ID(request_otp_request),
+     ID(request_otp_reply), GATEWAY_ROLE_PUBLIC, true, false,
+     "Send a one-time password to a citizen's mobile"},
+    {"POST", "/api/v1/auth/otp/verify", "identity", "otp.verify", ID(verify_otp_request),
+     ID(token_pair), GATEWAY_ROLE_PUBLIC, true, false,
+     "Exchange a one-time password for tokens"},
+    {"POST", "/api/v1/auth/staff/login", "identity", "staff.login", ID(staff_login_request),
+     ID(token_pair), GATEWAY_ROLE_PUBLIC, true, false, "Staff login with username and password"},
+    {"POST", "/api/v1/auth/refresh", "identity", "token.refresh", ID(refresh_request),
+     ID(token_pair), GATEWAY_ROLE_PUBLIC, true, false,
+     "Exchange a refresh token for a new token pair"},
+    {"POST", "/api/v1/auth/logout", "identity", "token.logout", ID(logout_request),
+     ID(logout_reply), GATEWAY_ROLES_ANY_USER, true, false, "End a session"},
+    /* Staff administration */
+    {"GET", "/api/v1/staff", "identity", "staff.list", ID(list_staff_request),
+     ID(list_staff_reply), STAFF_ADMINS, false, false, "List staff accounts"},
+    {"POST", "/api/v1/staff", "identity", "staff.create", ID(create_staff_request),
+     ID(staff_account), STAFF_ADMINS, true, false, "Create a staff account"},
+    {"POST", "/api/v1/staff/{userId}/disable", "identity", "staff.disable",
+     ID(disable_staff_request), ID(staff_account), STAFF_ADMINS, true, false,
+     "Disable a staff account and revoke its sessions"},
+    {"PUT", "/api/v1/staff/{userId}/role", "identity", "staff.set_role",
+     ID(set_staff_role_request), ID(staff_account), STAFF_ADMINS, true, false,
+     "Change a staff account's role and ULB"},
+    {"GET", "/api/v1/audit", "identity", "audit.list", ID(list_audit_request),
+     ID(list_audit_reply), STAFF_ADMINS, false, false, "Read the identity audit trail"},
+};
+
+static const char *const route_services[] = {"identity", NULL};
+
+const gateway_route_t *gateway_routes(size_t *count)
+{
+    *count = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+const char *const *gateway_route_services(void)
+{
+    return route_services;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long gateway_percent_decode(const char *in, size_t length, bool plus_is_space, char *out,
+                            size_t out_size)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) in[i];
+        if (c == '%') {
+            if (i + 2 >= length)
+                return -1;
+            int high = hex_value(in[i + 1]), low = hex_value(in[i + 2]);
+            if (high < 0 || low < 0)
+                return -1;
+            c = (unsigned char) (high * 16 + low);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        /* Control characters have no business in a path or query value;
+         * refusing them here keeps NULs and newlines out of logs and JSON. */
+        if (c < 0x20 || c == 0x7f)
+            return -1;
+        if (used + 1 >= out_size)
+            return -1;
+        out[used++] = (char) c;
+    }
+    if (out_size == 0)
+        return -1;
+    out[used] = '\0';
+    return (long) used;
+}
+
+/* Matches one pattern; fills params. Returns 1 on a match, 0 on none, -1
+ * when the path matches but a parameter is malformed. */
+static int pattern_match(const char *pattern, const char *path, gateway_route_match_t *match)
+{
+    size_t count = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return 0;
+        p++;
+        s++;
+        const char *p_end = strchr(p, '/');
+        const char *s_end = strchr(s, '/');
+        size_t p_len = p_end ? (size_t) (p_end - p) : strlen(p);
+        size_t s_len = s_end ? (size_t) (s_end - s) : strlen(s);
+        if (p_len >= 2 && p[0] == '{' && p[p_len - 1] == '}') {
+            if (s_len == 0)
+                return 0;
+            if (count == GATEWAY_PATH_PARAMS_MAX || p_len - 2 > GATEWAY_PARAM_NAME_MAX)
+                return -1;
+            gateway_path_param_t *param = &match->params[count++];
+            memcpy(param->name, p + 1, p_len - 2);
+            param->name[p_len - 2] = '\0';
+            if (gateway_percent_decode(s, s_len, false, param->value, sizeof param->value) < 0)
+                return -1;
+        } else if (p_len != s_len || memcmp(p, s, p_len) != 0) {
+            return 0;
+        }
+        p += p_len;
+        s += s_len;
+    }
+    if (*p || *s)
+        return 0;
+    match->param_count = count;
+    return 1;
+}
+
+gateway_route_result_t gateway_route_match_in(const gateway_route_t *table, size_t count,
+                                              const char *method, const char *path,
+                                              gateway_route_match_t *match, char *allow,
+                                              size_t allow_size)
+{
+    bool path_matched = false, bad_path = false;
+    if (allow_size)
+        allow[0] = '\0';
+    memset(match, 0, sizeof *match);
+    for (size_t i = 0; i < count; i++) {
+        gateway_route_match_t candidate;
+        int result = pattern_match(table[i].pattern, path, &candidate);
+        if (result < 0) {
+            bad_path = true;
+            continue;
+        }
+        if (result == 0)
+            continue;
+        if (strcmp(table[i].method, method) == 0) {
+            *match = candidate;
+            match->route = &table[i];
+            match->route_index = i;
+            return GATEWAY_ROUTE_FOUND;
+        }
+        if (!strstr(allow, table[i].method)) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allow_size - used, "%s%s", path_matched ? ", " : "",
+                     table[i].method);
+        }
+        path_matched = true;
+    }
+    if (path_matched)
+        return GATEWAY_ROUTE_WRONG_METHOD;
+    return bad_path ? GATEWAY_ROUTE_BAD_PATH : GATEWAY_ROUTE_NOT_FOUND;
+}
+
+gateway_route_result_t gateway_route_match(const char *method, const char *path,
+                                           gateway_route_match_t *match, char *allow,
+                                           size_t allow_size)
+{
+    return gateway_route_match_in(routes, sizeof routes / sizeof routes[0], method, path, match,
+                                  allow, allow_size);
+}
+
+void gateway_query_free(gateway_query_t *query)
+{
+    free(query->buffer);
+    memset(query, 0, sizeof *query);
+}
+
+int gateway_query_parse(const char *query, gateway_query_t *out, char *error, size_t error_size,
+                        char *field, size_t field_size)
+{
+    memset(out, 0, sizeof *out);
+    if (field_size)
+        field[0] = '\0';
+    if (!query || !*query)
+        return 0;
+    size_t length = strlen(query);
+    /* Decoding never lengthens text, so one buffer of the input's size
+     * (plus a terminator per pair) holds every name and value. */
+    out->buffer = malloc(length + 2 * GATEWAY_QUERY_PARAMS_MAX + 2);
+    if (!out->buffer) {
+        snprintf(error, error_size, "out of memory parsing the query string");
+        return -1;
+    }
+    char *cursor = out->buffer;
+    const char *pair = query;
+    while (pair) {
+        const char *amp = strchr(pair, '&');
+        size_t pair_len = amp ? (size_t) (amp - pair) : strlen(pair);
+        const char *next = amp ? amp + 1 : NULL;
+        if (pair_len == 0) {            /* "a=1&&b=2" or a trailing '&' */
+            pair = next;
+            continue;
+        }
+        if (out->count == GATEWAY_QUERY_PARAMS_MAX) {
+            snprintf(error, error_size, "the query string has more than %d parameters",
+                     GATEWAY_QUERY_PARAMS_MAX);
+            return -1;
+        }
+        const char *eq = memchr(pair, '=', pair_len);
+        size_t name_len = eq ? (size_t) (eq - pair) : pair_len;
+        const char *value = eq ? eq + 1 : pair + pair_len;
+        size_t value_len = eq ? pair_len - name_len - 1 : 0;
+        long decoded = gateway_percent_decode(pair, name_len, true, cursor,
+                                              GATEWAY_PARAM_NAME_MAX + 1);
+        if (decoded <= 0) {
+            snprintf(error, error_size,
+                     decoded == 0 ? "a query parameter has an empty name"
+                                  : "a query parameter name is longer than %d bytes, badly "
+                                    "percent-encoded or holds control characters",
+                     GATEWAY_PARAM_NAME_MAX);
+            return -1;
+        }
+        out->names[out->count] = cursor;
+        cursor += decoded + 1;
+        decoded = gateway_percent_decode(value, value_len, true, cursor,
+                                         GATEWAY_QUERY_VALUE_MAX + 1);
+        if (decoded < 0) {
+            snprintf(field, field_size, "%s", out->names[out->count]);
+            snprintf(error, error_size,
+                     "query parameter \"%s\" is longer than %d bytes, badly percent-encoded "
+                     "or holds control characters",
+                     out->names[out->count], GATEWAY_QUERY_VALUE_MAX);
+            return -1;
+        }
+        out->values[out->count] = cursor;
+        cursor += decoded + 1;
+        out->count++;
+        pair = next;
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} role_names[] = {
+    {"PUBLIC", GATEWAY_ROLE_PUBLIC},
+    {"CITIZEN", GATEWAY_ROLE_CITIZEN},
+    {"CLERK", GATEWAY_ROLE_CLERK},
+    {"REGISTRAR", GATEWAY_ROLE_REGISTRAR},
+    {"REVENUE_OFFICER", GATEWAY_ROLE_REVENUE_OFFICER},
+    {"COMMISSIONER", GATEWAY_ROLE_COMMISSIONER},
+    {"STATE_ADMIN", GATEWAY_ROLE_STATE_ADMIN},
+};
+
+unsigned gateway_role_bit(const char *role)
+{
+    for (size_t i = 1; i < sizeof role_names / sizeof role_names[0]; i++)
+        if (strcmp(role_names[i].name, role) == 0)
+            return role_names[i].bit;
+    return 0;
+}
+
+void gateway_roles_text(unsigned roles, char *out, size_t out_size)
+{
+    size_t used = 0;
+    if (out_size)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof role_names / sizeof role_names[0]; i++) {
+        if (!(roles & role_names[i].bit))
+            continue;
+        int n = snprintf(out + used, out_size - used, "%s%s", used ? ", " : "",
+                         role_names[i].name);
+        if (n < 0 || (size_t) n >= out_size - used)
+            return;
+        used += (size_t) n;
+    }
+}
