@@ -1,6 +1,5 @@
 """Bus fixtures for system tests: a CURVE key store and a broker factory.
 
-    from bus_fixtures import keys, broker          # noqa: F401  (fixtures)
 
     def test_something(broker, keys):
         b = broker(NAGAR_BUS_HEARTBEAT_MS=100)     # CURVE on, keys from `keys`
@@ -20,6 +19,8 @@ and returns a RunningBroker: .endpoint, .proc (nagar_proc.Proc), .keys_dir,
 Every broker a test starts shares one state directory (so a restart test
 sees state.json) unless NAGAR_BROKER_STATE_DIR is passed; brokers are stopped
 (SIGTERM, then SIGKILL) when the test ends.
+
+Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import os
 import subprocess

@@ -1,8 +1,6 @@
 """Gateway fixtures for system tests: token keys, minted tokens, and a
 gateway factory.
 
-    from bus_fixtures import keys, broker                         # noqa: F401
-    from gateway_fixtures import token_keys, gateway              # noqa: F401
 
     def test_something(broker, gateway):
         b = broker()
@@ -24,6 +22,8 @@ waits for /healthz, and returns a RunningGateway: .url, .port, .proc,
 .request/.get/.post/.put (requests, 10 s timeout, loopback only),
 .login_staff(username, password), .login_citizen(mobile) (needs identity),
 .wait_ready(). Processes stop when the test ends (procs fixture).
+
+Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import base64
 import os

@@ -1,9 +1,6 @@
 """Identity fixtures for system tests: the identity database, a running
 nagar-identity, and a bus client that speaks its protobuf messages.
 
-    pytest_plugins = ["pg_fixtures"]
-    from bus_fixtures import keys, broker                   # noqa: F401
-    from identity_fixtures import identity_db, identity     # noqa: F401
 
     def test_something(broker, identity):
         b = broker()
@@ -37,6 +34,8 @@ off). Processes stop when the test ends (procs fixture).
 Messages travel as protobuf built by the small wire codec below (no
 generated code, no python3-protobuf): dicts keyed by the JSON
 (lowerCamelCase) names of proto/identity.proto and proto/envelope.proto.
+
+Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import base64
 import json

@@ -9,9 +9,10 @@ runs as the `postgres` user) and as a normal user.
 
 Load it in a test module with
 
-    pytest_plugins = ["pg_fixtures"]
 
 so that every module shares the one session cluster.
+
+Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import os
 import re

@@ -12,8 +12,7 @@ import time
 import pytest
 import zmq.auth
 
-from bus_fixtures import broker, keys  # noqa: F401  (fixtures)
-from mdp_peers import DISCONNECT, MdpClient, MdpWorker
+from mdp_peers import DISCONNECT, READY, MdpClient, MdpWorker, _dealer
 
 # nagar.StatusCode
 OK, PERMISSION_DENIED, UNAVAILABLE, DEADLINE_EXCEEDED = 0, 5, 6, 7
@@ -592,4 +591,192 @@ def test_removed_certificate_cuts_established_session(broker, keys, peers):
     else:
         raise AssertionError("a removed key kept getting answers")
     running.proc.wait_event("acl.unknown_key")
+    assert_clean_stop(running)
+
+
+# ---- the credit extension (mdp.h): prefetch for libnagar workers -----------------
+
+def connect_with_credit(worker, credit):
+    """READY with Nagar's optional credit frame after the service name."""
+    worker.sock = _dealer(worker.context, worker.endpoint, worker.curve)
+    worker._send(READY, worker.service, f"credit={credit}".encode())
+
+
+def request_id_of(body):
+    """The request id inside a REQUEST body (nagar.Request.context.request_id)."""
+    context = pb_decode(body[0]).get(2, [b""])[0]
+    return pb_decode(context).get(1, [b""])[0].decode()
+
+
+def test_credit_worker_gets_up_to_credit_requests_before_replying(broker, keys, peers):
+    running = broker()
+    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    worker = ready_worker(running, keys, peers, "echo", "echo")
+    connect_with_credit(worker, 3)
+    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    wait_served(client, b"echo")
+    ids = [f"c{i}" for i in range(1, 6)]
+    for request_id in ids:
+        client.send("echo", make_request(request_id=request_id))
+    held = []
+    for _ in range(3):
+        got = worker.recv_request(2000)
+        assert isinstance(got, tuple), f"credit 3 but only {len(held)} requests arrived"
+        held.append(got)
+    assert [request_id_of(body) for _, body in held] == ids[:3]
+    # Its credit is used up: the fourth waits in the broker until a reply.
+    assert worker.recv_request(400) is None, "the broker sent more than the credit"
+    s = stats(operator)["services"]["echo"]
+    assert s["workers"] == 1 and s["queued"] == 2 and s["idle"] == 0, s
+
+    # Replies in order; each one returns a credit and the queue moves.
+    answered_to = []
+    for expected in ids:
+        client_address, body = held.pop(0)
+        worker.reply(client_address, make_reply_ok())
+        answered_to.append(request_id_of(body))
+        if len(answered_to) <= 2:
+            got = worker.recv_request(2000)
+            assert isinstance(got, tuple), "a returned credit did not bring the next request"
+            held.append(got)
+    assert answered_to == ids
+    replies = []
+    for _ in ids:
+        got = client.recv(3000)
+        assert got is not None
+        replies.append(parse_reply(got[1][0]))
+    assert all(r["code"] == OK for r in replies), replies
+    s = stats(operator)["services"]["echo"]
+    assert s["served"] == 5 and s["queued"] == 0 and s["idle"] == 1, s
+    assert running.proc.events("broker.worker_ready")[-1].get("credit") == 3
+    assert_clean_stop(running)
+
+
+def test_rfc7_worker_still_gets_one_request_at_a_time(broker, keys, peers):
+    running = broker()
+    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    worker = ready_worker(running, keys, peers, "echo", "echo")
+    worker.connect()                     # plain RFC 7 READY: credit 1
+    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    wait_served(client, b"echo")
+    for i in range(3):
+        client.send("echo", make_request(request_id=f"one{i}"))
+    for i in range(3):
+        got = worker.recv_request(2000)
+        assert isinstance(got, tuple), f"request one{i} never reached the worker"
+        client_address, body = got
+        assert request_id_of(body) == f"one{i}"
+        assert worker.recv_request(400) is None, "an RFC 7 worker got a second request"
+        s = stats(operator)["services"]["echo"]
+        assert s["queued"] == 2 - i and s["idle"] == 0, s
+        worker.reply(client_address, make_reply_ok())
+        got = client.recv(3000)
+        assert got is not None and parse_reply(got[1][0])["code"] == OK
+    assert running.proc.events("broker.worker_ready")[-1].get("credit") == 1
+    assert_clean_stop(running)
+
+
+def test_every_request_held_by_a_lost_credit_worker_is_answered(broker, keys, peers):
+    running = broker(NAGAR_BUS_HEARTBEAT_MS=100, NAGAR_BUS_LIVENESS=3)
+    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+
+    # It says DISCONNECT while holding four: all four answered at once.
+    worker = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
+    connect_with_credit(worker, 8)
+    wait_served(client, b"echo")
+    for i in range(4):
+        client.send("echo", make_request(request_id=f"gone{i}"))
+    for _ in range(4):
+        assert isinstance(worker.recv_request(2000), tuple)
+    started = time.monotonic()
+    worker.disconnect()
+    answered = [parse_reply(client.recv(1000)[1][0]) for _ in range(4)]
+    assert time.monotonic() - started < 1.0
+    assert sorted(r["request_id"] for r in answered) == [f"gone{i}" for i in range(4)]
+    assert all(r["code"] == UNAVAILABLE and "worker lost" in r["message"] for r in answered)
+    worker.close()
+
+    # It goes silent holding three: all three answered at expiry (300 ms).
+    silent = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
+    connect_with_credit(silent, 8)
+    wait_served(client, b"echo")
+    for i in range(3):
+        client.send("echo", make_request(request_id=f"lost{i}"))
+    for _ in range(3):
+        assert isinstance(silent.recv_request(2000), tuple)
+    started = time.monotonic()
+    answered = []
+    for _ in range(3):
+        got = client.recv(3000)
+        assert got is not None, "a caller of a dead credit worker was never answered"
+        answered.append(parse_reply(got[1][0]))
+    assert time.monotonic() - started < 1.5
+    assert sorted(r["request_id"] for r in answered) == [f"lost{i}" for i in range(3)]
+    assert all(r["code"] == UNAVAILABLE for r in answered), answered
+    expired = running.proc.wait_event("broker.worker_expired")[-1]
+    assert expired.get("held_requests") == 3, expired
+    silent.close()
+
+    # A reply to a client it holds nothing for: cut, and its held request
+    # answered; the stray reply is never forwarded.
+    rogue = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
+    connect_with_credit(rogue, 4)
+    wait_served(client, b"echo")
+    client.send("echo", make_request(request_id="victim"))
+    assert isinstance(rogue.recv_request(2000), tuple)
+    rogue.reply(b"\x00nobody", make_reply_ok())
+    got = client.recv(2000)
+    assert got is not None
+    reply = parse_reply(got[1][0])
+    assert reply["code"] == UNAVAILABLE and reply["request_id"] == "victim", reply
+    running.proc.wait_event("broker.unexpected_reply")
+    assert client.recv(300) is None, "a stray reply was forwarded"
+    assert_clean_stop(running)
+
+
+def test_credit_workers_share_the_load(broker, keys, peers):
+    running = broker(NAGAR_BROKER_INSECURE=1)
+    names = [f"w{i}".encode() for i in range(3)]
+    for name in names:
+        worker = ready_worker(running, keys, peers, None, "echo")
+        worker.connect = lambda worker=worker: connect_with_credit(worker, 4)
+        worker.serve_in_thread(lambda body, name=name: [name], hold_s=0.02)
+    client = peers(MdpClient(running.endpoint))
+    wait_served(client, b"echo")
+    time.sleep(0.2)  # all three READY
+    # Few in flight: the broker prefers the worker with the most free
+    # credit, so each request lands on a different, idle worker.
+    answered = []
+    for _ in range(3):
+        for _ in range(3):
+            client.send("echo", b"x")
+        for _ in range(3):
+            got = client.recv(3000)
+            assert got is not None
+            answered.append(got[1][0])
+    assert sorted(answered) == sorted(names * 3), answered
+    # Many in flight: still spread.
+    for _ in range(60):
+        client.send("echo", b"x")
+    many = []
+    for _ in range(60):
+        got = client.recv(5000)
+        assert got is not None
+        many.append(got[1][0])
+    counts = {name: many.count(name) for name in names}
+    assert all(count >= 12 for count in counts.values()), counts
+
+
+def test_malformed_credit_is_refused(broker, keys, peers):
+    running = broker()
+    for bad in (b"credit=0", b"credit=257", b"credit=x", b"prefetch=8"):
+        worker = ready_worker(running, keys, peers, "echo", "echo")
+        worker.sock = _dealer(worker.context, worker.endpoint, worker.curve)
+        worker._send(READY, worker.service, bad)
+        got = worker.recv(3000)
+        assert got is not None and got[0] == DISCONNECT, f"{bad!r}: expected DISCONNECT, got {got!r}"
+        worker.close()
+    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    assert mmi(client, b"echo") == b"404"
+    assert running.proc.events("broker.malformed")
     assert_clean_stop(running)

@@ -17,7 +17,6 @@ from collections import Counter
 
 import pytest
 
-from bus_fixtures import broker, keys  # noqa: F401  (fixtures)
 from nagar_proc import wait_until
 
 HEARTBEAT = {"NAGAR_BUS_HEARTBEAT_MS": "100", "NAGAR_BUS_LIVENESS": "3"}
@@ -287,3 +286,56 @@ def test_crashing_worker_does_not_hang_the_caller(bus):
     assert line["attempts"] == 2
     assert line["elapsed_ms"] < 3000, line
     wait_until(lambda: not any(w.alive() for w in workers), timeout=5, what="both workers to abort")
+
+
+# ---- the credit extension (mdp.h) with real libnagar workers ---------------------
+
+def test_killed_worker_every_held_request_fails_promptly(bus):
+    # Credit 8 (the default): all four requests are sent to the one worker,
+    # which sleeps on the first while holding the other three.
+    worker = bus.start_worker("echo")
+    bus.wait_registered(1)
+    call = bus.call_background(count=4, in_flight=4, sleep_ms=5000, timeout_ms=15000,
+                               attempts=1, request_id="held")
+    sleeping_worker([worker], "held-0")
+    time.sleep(0.2)  # the other three have reached the worker's socket
+    killed_at = time.monotonic()
+    worker.kill(signal.SIGKILL)
+    lines = finish(call)
+    failed_after = time.monotonic() - killed_at
+    assert len(lines) == 4
+    assert all(l["code"] == "UNAVAILABLE" for l in lines), json.dumps(lines)
+    assert sorted(l["request_id"] for l in lines) == [f"held-{i}" for i in range(4)]
+    # Answered at expiry (300 ms), not at the 15 s deadline: all four were
+    # held by the worker, none left waiting in the broker's queue.
+    assert failed_after < 2.0, f"held requests failed {failed_after:.2f}s after the kill"
+    assert all(l["elapsed_ms"] < 4000 for l in lines), lines
+    [expired] = bus.broker.proc.wait_event("broker.worker_expired")
+    assert expired.get("held_requests") == 4, expired
+
+
+def test_worker_credit_setting_reaches_the_broker(bus):
+    worker = bus.start_worker("echo", NAGAR_BUS_WORKER_CREDIT=3)
+    plain = bus.start_worker("echo1", NAGAR_BUS_WORKER_CREDIT=1)
+    bus.wait_registered(2)
+    credits = sorted(e.get("credit") for e in bus.broker.proc.events("broker.worker_ready"))
+    assert credits == [1, 3], credits
+    # Six slow requests on credit 3 + credit 1: four are running or held at
+    # once, so the last two wait for a worker; all succeed, in about two
+    # rounds of sleeps per worker rather than six.
+    lines = bus.call(count=6, in_flight=6, sleep_ms=300, timeout_ms=10000, attempts=1)
+    assert all(l["code"] == "OK" for l in lines), lines
+    served = Counter(l["worker"] for l in lines)
+    assert set(served) == {str(worker.pid), str(plain.pid)}, served
+    for process in (worker, plain):
+        assert process.stop() == 0
+        bus.assert_clean(process)
+
+
+def test_out_of_range_credit_is_refused_at_start(bus):
+    env = bus.broker.client_env("echo")
+    env.update(NAGAR_BUS_WORKER_CREDIT="0")
+    result = subprocess.run([bus.nagar_bin("test_worker")], env=dict(sanitizer_env(), **env),
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    assert result.returncode != 0
+    assert b"NAGAR_BUS_WORKER_CREDIT" in result.stderr, result.stderr[-2000:]

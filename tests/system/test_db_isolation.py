@@ -10,7 +10,6 @@ import re
 
 import pytest
 
-pytest_plugins = ["pg_fixtures"]
 
 SERVICES = ["identity", "certificates", "property_tax", "water_tax", "notifications"]
 INSUFFICIENT_PRIVILEGE = "42501"

@@ -7,7 +7,6 @@ transaction."""
 import json
 import subprocess
 
-pytest_plugins = ["pg_fixtures"]
 
 EXPECTED_SCENARIOS = {
     "serialization_failure_retried",

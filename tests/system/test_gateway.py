@@ -17,11 +17,8 @@ import time
 import pytest
 import requests
 
-from bus_fixtures import broker, keys  # noqa: F401  (fixtures)
-from gateway_fixtures import REFRESH, gateway, pb_encode, token_keys  # noqa: F401
-from identity_fixtures import identity, identity_db  # noqa: F401
+from gateway_fixtures import REFRESH, pb_encode
 
-pytest_plugins = ["pg_fixtures"]
 import threading
 
 from mdp_peers import MdpClient, MdpWorker

@@ -9,11 +9,9 @@ import uuid
 
 import pytest
 
-from bus_fixtures import broker, keys  # noqa: F401  (fixtures)
-from identity_fixtures import ULB_CSV, identity, identity_db, verify_token  # noqa: F401
+from identity_fixtures import ULB_CSV, verify_token
 from nagar_proc import wait_until
 
-pytest_plugins = ["pg_fixtures"]
 
 BHOPAL = "250946"        # Nagar Nigam
 BERASIA = "250945"       # Nagar Palika Parishad, Bhopal district

@@ -16,7 +16,6 @@ import pytest
 
 from nagar_proc import repo_path
 
-pytest_plugins = ["pg_fixtures"]
 
 SAMPLE = repo_path("tests", "system", "migrations_sample")
 SAMPLE_FILES = ["001_create_accounts.sql", "002_add_receipts.sql", "003_seed_accounts.sql"]
