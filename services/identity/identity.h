@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "bus_client.h"
 #include "bus_worker.h"
 #include "config.h"
 #include "db.h"
@@ -34,6 +35,9 @@ typedef struct {
     char key_id[NAGAR_TOKEN_KEY_ID_MAX + 1];
     uint8_t otp_key[IDENTITY_OTP_KEY_BYTES];
     char otp_sink_path[PATH_MAX];       /* "" = no delivery configured */
+    bool otp_via_notifications;         /* NAGAR_IDENTITY_OTP_VIA=notifications */
+    long otp_send_timeout_ms;           /* NAGAR_IDENTITY_OTP_SEND_TIMEOUT_MS */
+    nagar_bus_client_t *notify_client;  /* calls notifications' message.send */
     long access_ttl_s;
     long refresh_ttl_s;
     long otp_ttl_s;

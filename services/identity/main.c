@@ -15,7 +15,11 @@
  *   NAGAR_IDENTITY_ACCESS_TTL_S     access token lifetime (900)
  *   NAGAR_IDENTITY_REFRESH_TTL_S    refresh token lifetime (604800)
  *   NAGAR_IDENTITY_OTP_KEY_FILE     32-byte hex key for the OTP hashes
- *   NAGAR_OTP_SINK_FILE             development OTP delivery file (unset: OTPs refused)
+ *   NAGAR_IDENTITY_OTP_VIA          "file" (default: the development sink below) or
+ *                                   "notifications" (SMS through nagar-notifications)
+ *   NAGAR_IDENTITY_OTP_SEND_TIMEOUT_MS  how long an OTP request waits for notifications (3000)
+ *   NAGAR_OTP_SINK_FILE             development OTP delivery file (unset: OTPs refused
+ *                                   unless they go via notifications)
  *   NAGAR_IDENTITY_OTP_TTL_S, _OTP_RESEND_S, _OTP_WINDOW_S, _OTP_PER_NUMBER,
  *   _OTP_PER_IP, _OTP_MAX_ATTEMPTS, _LOGIN_MAX_FAILURES, _LOGIN_LOCK_S (see otp.h, staff.h)
  *   NAGAR_BUS_*                     as bus.h and bus_worker.h
@@ -172,9 +176,17 @@ static int load_service_settings(identity_t *self)
     }
     const char *sink = nagar_config_get(self->config, "NAGAR_OTP_SINK_FILE", "");
     snprintf(self->otp_sink_path, sizeof self->otp_sink_path, "%s", sink);
-    if (!sink[0])
+    const char *via = nagar_config_get(self->config, "NAGAR_IDENTITY_OTP_VIA", "file");
+    if (strcmp(via, "notifications") != 0 && strcmp(via, "file") != 0) {
+        nagar_log_error("identity.config_invalid",
+                        "NAGAR_IDENTITY_OTP_VIA=%s must be \"file\" or \"notifications\"", via);
+        return -1;
+    }
+    self->otp_via_notifications = strcmp(via, "notifications") == 0;
+    if (!self->otp_via_notifications && !sink[0])
         nagar_log_warn("identity.otp_no_delivery",
-                       "NAGAR_OTP_SINK_FILE is not set: citizen OTP requests will be refused");
+                       "NAGAR_OTP_SINK_FILE is not set and NAGAR_IDENTITY_OTP_VIA is not "
+                       "notifications: citizen OTP requests will be refused");
 
     if (get_long(self, "NAGAR_IDENTITY_ACCESS_TTL_S", 900, 10, 86400, &self->access_ttl_s) ||
         get_long(self, "NAGAR_IDENTITY_REFRESH_TTL_S", 7 * 86400, 60, 90 * 86400,
@@ -187,7 +199,9 @@ static int load_service_settings(identity_t *self)
         get_long(self, "NAGAR_IDENTITY_OTP_MAX_ATTEMPTS", 3, 1, 10, &self->otp_max_attempts) ||
         get_long(self, "NAGAR_IDENTITY_LOGIN_MAX_FAILURES", 5, 1, 100,
                  &self->login_max_failures) ||
-        get_long(self, "NAGAR_IDENTITY_LOGIN_LOCK_S", 900, 1, 86400, &self->login_lock_s))
+        get_long(self, "NAGAR_IDENTITY_LOGIN_LOCK_S", 900, 1, 86400, &self->login_lock_s) ||
+        get_long(self, "NAGAR_IDENTITY_OTP_SEND_TIMEOUT_MS", 3000, 100, 30000,
+                 &self->otp_send_timeout_ms))
         return -1;
     if (self->refresh_ttl_s <= self->access_ttl_s) {
         nagar_log_error("identity.config_invalid",
@@ -223,6 +237,13 @@ static int serve(identity_t *self)
     if (nagar_bus_options_load(&options, self->config, error, sizeof error) != 0) {
         nagar_log_error("identity.config_invalid", "%s", error);
         return 1;
+    }
+    if (self->otp_via_notifications) {
+        self->notify_client = nagar_bus_client_new(&options, self->config, error, sizeof error);
+        if (!self->notify_client) {
+            nagar_log_error("identity.worker_failed", "bus client for notifications: %s", error);
+            return 1;
+        }
     }
     nagar_worker_t *worker =
         nagar_worker_new(&options, self->config, "identity", METHODS, self, error, sizeof error);
@@ -311,6 +332,7 @@ int main(int argc, char **argv)
         rc = 2;
     }
     sodium_memzero(self.otp_key, sizeof self.otp_key);
+    nagar_bus_client_destroy(&self.notify_client);
     nagar_token_signer_destroy(&self.signer);
     nagar_token_verifier_destroy(&self.verifier);
     nagar_db_destroy(&self.db);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto/notifications.pb-c.h"
 #include "session.h"
 
 #define OTP_DIGITS 6
@@ -68,7 +69,80 @@ static int sink_deliver(identity_t *self, const char *mobile, const char *code)
 }
 
 typedef struct {
+    bool done;
+    nagar_status_code_t code;
+    char message[256];
+} notify_wait_t;
+
+static void notify_sent(const nagar_bus_result_t *result, void *arg)
+{
+    notify_wait_t *wait = arg;
+    wait->done = true;
+    wait->code = result->code;
+    snprintf(wait->message, sizeof wait->message, "%s", result->message);
+}
+
+/* Hands the code to nagar-notifications (message.send, template otp.login,
+ * the code a secret param: notifications stores it only sealed until sent).
+ * Waits for the acknowledgement in slices, keeping the worker's heartbeats
+ * going; the client's deadline bounds the wait. One random idempotency key
+ * per code, so the client's retries cannot send it twice. */
+static int notifications_deliver(identity_t *self, nagar_worker_call_t *call, const char *mobile,
+                                 const char *code)
+{
+    char minutes[24], key[40], id[33];
+    snprintf(minutes, sizeof minutes, "%ld", (self->otp_ttl_s + 59) / 60);
+    nagar_bus_new_id(id);
+    snprintf(key, sizeof key, "otp:%s", id);
+    Nagar__Notifications__Param otp_param = NAGAR__NOTIFICATIONS__PARAM__INIT;
+    otp_param.name = "otp";
+    otp_param.value = (char *) code;
+    Nagar__Notifications__Param minutes_param = NAGAR__NOTIFICATIONS__PARAM__INIT;
+    minutes_param.name = "minutes";
+    minutes_param.value = minutes;
+    Nagar__Notifications__Param *params[] = {&otp_param, &minutes_param};
+    char *secret[] = {"otp"};
+    Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
+    recipient.mobile = (char *) mobile;
+    recipient.language = "hi";
+    Nagar__Notifications__SendMessageRequest request =
+        NAGAR__NOTIFICATIONS__SEND_MESSAGE_REQUEST__INIT;
+    request.type = "otp.login";
+    request.recipient = &recipient;
+    request.n_params = 2;
+    request.params = params;
+    request.n_secret_params = 1;
+    request.secret_params = secret;
+    request.essential = true;
+    request.expires_in_seconds = (uint32_t) self->otp_ttl_s;
+    Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
+    context.idempotency_key = key;
+    context.request_id = (char *) nagar_worker_call_context(call)->request_id;
+    nagar_bus_call_t bus_call = {.service = "notifications", .method = "message.send",
+                                 .context = &context, .request = &request.base,
+                                 .timeout_ms = (int) self->otp_send_timeout_ms};
+    notify_wait_t wait = {.done = false};
+    if (nagar_bus_client_send(self->notify_client, &bus_call, notify_sent, &wait) != 0) {
+        nagar_log_error("identity.otp_notify_failed",
+                        "the bus client refused the OTP request for notifications");
+        return -1;
+    }
+    while (!wait.done) {
+        nagar_bus_client_poll(self->notify_client, 100);
+        nagar_worker_call_keepalive(call);
+    }
+    if (wait.code != NAGAR__STATUS_CODE__OK) {
+        nagar_log_error("identity.otp_notify_failed",
+                        "notifications did not accept the one-time password: %s: %s",
+                        nagar_status_name(wait.code), wait.message);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
     identity_t *self;
+    nagar_worker_call_t *call;
     const char *mobile;
     const char *client_ip;
     identity_outcome_t outcome;
@@ -169,7 +243,9 @@ static int request_work(nagar_db_t *db, void *arg)
     PQclear(result);
 
     /* Delivered before commit: a code that could not be sent is not kept. */
-    int delivered = sink_deliver(self, work->mobile, code);
+    int delivered = self->otp_via_notifications
+                        ? notifications_deliver(self, work->call, work->mobile, code)
+                        : sink_deliver(self, work->mobile, code);
     sodium_memzero(code, sizeof code);
     if (delivered != 0) {
         identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
@@ -196,12 +272,14 @@ int otp_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void
                                       "context.clientIp",
                                       "the request context's client address is not printable "
                                       "text of at most 64 characters");
-    if (!self->otp_sink_path[0])
+    if (!self->otp_via_notifications && !self->otp_sink_path[0])
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                                       "one-time passwords cannot be delivered: no delivery "
-                                      "channel is configured (NAGAR_OTP_SINK_FILE)");
+                                      "channel is configured (NAGAR_IDENTITY_OTP_VIA, "
+                                      "NAGAR_OTP_SINK_FILE)");
 
-    request_work_t work = {.self = self, .mobile = request->mobile, .client_ip = client_ip};
+    request_work_t work = {.self = self, .call = call, .mobile = request->mobile,
+                           .client_ip = client_ip};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, request_work, &work);
     if (rc != 0) {
         if (rc == 1 && work.outcome.code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED)

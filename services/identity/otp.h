@@ -12,10 +12,13 @@
  * NAGAR_IDENTITY_OTP_PER_IP (10) per client IP, and one code per number
  * every NAGAR_IDENTITY_OTP_RESEND_S (30) seconds.
  *
- * Delivery: until the notifications service exists, a development sink
- * appends {"mobile","otp","at"} JSON lines to NAGAR_OTP_SINK_FILE; with no
- * sink configured requests are refused (UNAVAILABLE). The code is never
- * logged.
+ * Delivery: with NAGAR_IDENTITY_OTP_VIA=notifications the code goes to
+ * nagar-notifications (message.send, template otp.login, the code a secret
+ * param that notifications never stores in clear) before the transaction
+ * commits — a code notifications did not accept is not kept. Otherwise a
+ * development sink appends {"mobile","otp","at"} JSON lines to
+ * NAGAR_OTP_SINK_FILE; with neither, requests are refused (UNAVAILABLE).
+ * The code is never logged.
  */
 #ifndef NAGAR_IDENTITY_OTP_H
 #define NAGAR_IDENTITY_OTP_H

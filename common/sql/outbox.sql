@@ -1,0 +1,25 @@
+-- outbox.sql — the standard transactional outbox table (common/outbox.h).
+--
+-- Copy this into a service's own migration (the service's owner role must
+-- own the table; the app role gets DML through provision.sh's default
+-- privileges). The table lives in the service's schema and is found through
+-- the roles' search_path, which provision.sh sets to that schema.
+--
+-- A row is written in the same transaction as the change it reports
+-- (nagar_outbox_add). The relay sends rows with sent_at NULL in id order and
+-- sets sent_at when notifications acknowledged the event; outcome says
+-- 'delivered', or 'rejected: <reason>' for an event notifications refused as
+-- malformed (kept for inspection, never re-sent).
+
+CREATE TABLE outbox (
+    id          bigserial PRIMARY KEY,
+    event_type  text NOT NULL CHECK (char_length(event_type) BETWEEN 1 AND 64),
+    ulb         text NOT NULL CHECK (ulb ~ '^[0-9]{1,10}$'),
+    payload     bytea NOT NULL CHECK (octet_length(payload) <= 65536),  -- nagar.notifications.Event
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    attempts    integer NOT NULL DEFAULT 0,
+    last_error  text,
+    sent_at     timestamptz,
+    outcome     text
+);
+CREATE INDEX outbox_pending_idx ON outbox (id) WHERE sent_at IS NULL;

@@ -1,0 +1,597 @@
+/*
+ * campaign.c — reminder campaigns and opt-out (see campaign.h).
+ *
+ * The tick gives each recipient its own savepoint, so one recipient whose
+ * message cannot be made (a missing param, no template) is marked failed
+ * with the reason and the rest of the batch goes on.
+ */
+#include "campaign.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "log.h"
+
+#define CAMPAIGN_PARAMS_MAX (2 * EVENTS_PARAMS_MAX)
+#define TIME_TEXT(column)                                                                     \
+    "coalesce(to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')"
+
+static const char *kind_name(Nagar__Notifications__CampaignKind kind)
+{
+    return kind == NAGAR__NOTIFICATIONS__CAMPAIGN_KIND__PROPERTY_TAX ? "property_tax"
+           : kind == NAGAR__NOTIFICATIONS__CAMPAIGN_KIND__WATER_TAX  ? "water_tax"
+                                                                     : NULL;
+}
+
+/* Services admitted by the method table feed campaigns on their own
+ * authority; people through the gateway need a role for the ULB. */
+static bool campaign_allowed(nagar_worker_call_t *call, const char *ulb)
+{
+    if (strcmp(nagar_worker_call_caller(call), "gateway") != 0)
+        return true;
+    const char *role = notify_actor_role(call);
+    if (strcmp(role, "STATE_ADMIN") == 0)
+        return true;
+    return (strcmp(role, "COMMISSIONER") == 0 || strcmp(role, "REVENUE_OFFICER") == 0) &&
+           strcmp(notify_actor_ulb(call), ulb) == 0;
+}
+
+static bool cycle_valid(const char *cycle)
+{
+    size_t length = strnlen(cycle, 41);
+    if (length < 1 || length > 40)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        char c = cycle[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static char *params_json(Nagar__Notifications__Param **params, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++)
+        json_array_append_new(array, json_pack("[s, s]", params[i]->name, params[i]->value));
+    char *text = array ? json_dumps(array, JSON_COMPACT) : NULL;
+    json_decref(array);
+    return text;
+}
+
+/* Reads the campaign with its progress counters. */
+static PGresult *campaign_row(notify_t *self, const char *id)
+{
+    const char *values[] = {id};
+    return notify_query(
+        self, "campaign_get",
+        "SELECT c.id, c.ulb, c.kind, c.cycle, c.state, c.per_minute, " TIME_TEXT("c.created_at")
+        ", (SELECT count(*) FROM notifications.campaign_recipient r WHERE r.campaign_id = c.id), "
+        "(SELECT count(*) FROM notifications.campaign_recipient r WHERE r.campaign_id = c.id "
+        "  AND r.queued_at IS NOT NULL AND r.outcome = 'queued'), "
+        "(SELECT count(*) FROM notifications.message m WHERE m.campaign_id = c.id "
+        "  AND m.status = 'sent'), "
+        "(SELECT count(*) FROM notifications.message m WHERE m.campaign_id = c.id "
+        "  AND m.status = 'dead'), "
+        "(SELECT count(*) FROM notifications.message m WHERE m.campaign_id = c.id "
+        "  AND m.status = 'suppressed'), "
+        "(SELECT count(*) FROM notifications.campaign_recipient r WHERE r.campaign_id = c.id "
+        "  AND r.queued_at IS NULL), "
+        "(SELECT count(*) FROM notifications.campaign_recipient r WHERE r.campaign_id = c.id "
+        "  AND r.outcome LIKE 'failed%') "
+        "FROM notifications.campaign c WHERE c.id = $1::bigint",
+        1, values);
+}
+
+static int reply_campaign(notify_t *self, nagar_worker_call_t *call, const char *id,
+                          bool existing)
+{
+    PGresult *row = campaign_row(self, id);
+    if (!row)
+        return notify_fail_transaction(self, call, -1, NULL);
+    if (PQntuples(row) != 1) {
+        PQclear(row);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
+                                      "no campaign %s", id);
+    }
+    Nagar__Notifications__Campaign reply = NAGAR__NOTIFICATIONS__CAMPAIGN__INIT;
+    reply.campaign_id = PQgetvalue(row, 0, 0);
+    reply.ulb = PQgetvalue(row, 0, 1);
+    reply.kind = strcmp(PQgetvalue(row, 0, 2), "property_tax") == 0
+                     ? NAGAR__NOTIFICATIONS__CAMPAIGN_KIND__PROPERTY_TAX
+                     : NAGAR__NOTIFICATIONS__CAMPAIGN_KIND__WATER_TAX;
+    reply.cycle = PQgetvalue(row, 0, 3);
+    const char *state = PQgetvalue(row, 0, 4);
+    reply.state = strcmp(state, "open") == 0     ? NAGAR__NOTIFICATIONS__CAMPAIGN_STATE__OPEN
+                  : strcmp(state, "closed") == 0 ? NAGAR__NOTIFICATIONS__CAMPAIGN_STATE__CLOSED
+                                                 : NAGAR__NOTIFICATIONS__CAMPAIGN_STATE__DONE;
+    reply.per_minute = (uint32_t) strtoul(PQgetvalue(row, 0, 5), NULL, 10);
+    reply.created_at = PQgetvalue(row, 0, 6);
+    reply.recipients = (uint32_t) strtoul(PQgetvalue(row, 0, 7), NULL, 10);
+    reply.queued = (uint32_t) strtoul(PQgetvalue(row, 0, 8), NULL, 10);
+    reply.sent = (uint32_t) strtoul(PQgetvalue(row, 0, 9), NULL, 10);
+    reply.dead = (uint32_t) strtoul(PQgetvalue(row, 0, 10), NULL, 10);
+    reply.suppressed = (uint32_t) strtoul(PQgetvalue(row, 0, 11), NULL, 10);
+    reply.pending = (uint32_t) strtoul(PQgetvalue(row, 0, 12), NULL, 10);
+    reply.failed = (uint32_t) strtoul(PQgetvalue(row, 0, 13), NULL, 10);
+    reply.existing = existing;
+    if (!campaign_allowed(call, reply.ulb)) {
+        PQclear(row);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "campaigns of a ULB are for its COMMISSIONER or REVENUE_"
+                                      "OFFICER, or a STATE_ADMIN");
+    }
+    int rc = nagar_worker_call_reply(call, &reply.base);
+    PQclear(row);
+    return rc;
+}
+
+int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    notify_t *self = arg;
+    const Nagar__Notifications__StartCampaignRequest *request =
+        (const Nagar__Notifications__StartCampaignRequest *) message;
+    if (!notify_ulb_valid(request->ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be the LGD code of the ULB (1 to 10 digits)");
+    if (!campaign_allowed(call, request->ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "campaigns of a ULB are for its COMMISSIONER or "
+                                      "REVENUE_OFFICER, or a STATE_ADMIN");
+    const char *kind = kind_name(request->kind);
+    if (!kind)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "kind",
+                                      "kind must be PROPERTY_TAX or WATER_TAX");
+    if (!cycle_valid(request->cycle))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "cycle",
+                                      "cycle names the round of reminders, e.g. the due date "
+                                      "2026-06-30: 1 to 40 of [0-9A-Za-z._-]");
+    if (request->per_minute > 100000)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "perMinute",
+                                      "perMinute is at most 100000");
+    template_param_t checked[EVENTS_PARAMS_MAX];
+    if (!events_params_valid(call, request->params, request->n_params, "params", checked))
+        return -1;
+    char *params = params_json(request->params, request->n_params);
+    if (!params)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    char per_minute[24];
+    snprintf(per_minute, sizeof per_minute, "%ld",
+             request->per_minute ? (long) request->per_minute : self->campaign_per_minute);
+    const char *created_by = notify_actor_user(call)[0] ? notify_actor_user(call)
+                                                         : nagar_worker_call_caller(call);
+    const char *values[] = {request->ulb, kind, request->cycle, per_minute, params, created_by};
+    PGresult *result = notify_query(
+        self, "campaign_insert",
+        "INSERT INTO notifications.campaign (ulb, kind, cycle, per_minute, params, created_by) "
+        "VALUES ($1, $2, $3, $4::int, $5::jsonb, $6) ON CONFLICT (ulb, kind, cycle) DO NOTHING "
+        "RETURNING id",
+        6, values);
+    free(params);
+    if (!result)
+        return notify_fail_transaction(self, call, -1, NULL);
+    bool existing = PQntuples(result) == 0;
+    char id[24];
+    if (existing) {
+        PQclear(result);
+        result = notify_query(self, "campaign_find",
+                              "SELECT id FROM notifications.campaign "
+                              "WHERE ulb = $1 AND kind = $2 AND cycle = $3",
+                              3, values);
+        if (!result || PQntuples(result) != 1) {
+            if (result)
+                PQclear(result);
+            return notify_fail_transaction(self, call, -1, NULL);
+        }
+    }
+    snprintf(id, sizeof id, "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:b}", "campaign_id", id, "ulb",
+                               request->ulb, "kind", kind, "cycle", request->cycle, "existing",
+                               existing);
+    nagar_log_write(NAGAR_LOG_INFO, "notifications.campaign_started", fields,
+                    existing ? "campaign was started before; returning it" : "campaign started");
+    return reply_campaign(self, call, id, existing);
+}
+
+typedef struct {
+    notify_t *self;
+    nagar_worker_call_t *call;
+    const Nagar__Notifications__AddRecipientsRequest *request;
+    uint32_t added;
+    uint32_t present;
+    notify_outcome_t outcome;
+} add_work_t;
+
+static int add_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    add_work_t *work = arg;
+    notify_t *self = work->self;
+    notify_outcome_reset(&work->outcome);
+    work->added = work->present = 0;
+    const char *id_values[] = {work->request->campaign_id};
+    PGresult *result = notify_query(self, "campaign_lock",
+                                    "SELECT ulb, state FROM notifications.campaign "
+                                    "WHERE id = $1::bigint FOR UPDATE",
+                                    1, id_values);
+    if (!result)
+        return -1;
+    if (PQntuples(result) != 1) {
+        PQclear(result);
+        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
+                           "no campaign %s", work->request->campaign_id);
+        return 1;
+    }
+    bool allowed = campaign_allowed(work->call, PQgetvalue(result, 0, 0));
+    bool open = strcmp(PQgetvalue(result, 0, 1), "open") == 0;
+    PQclear(result);
+    if (!allowed) {
+        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                           "campaigns of a ULB are for its COMMISSIONER or REVENUE_OFFICER, or "
+                           "a STATE_ADMIN");
+        return 1;
+    }
+    if (!open) {
+        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "campaignId",
+                           "campaign %s is closed: its last batch was added; start a new cycle "
+                           "for new reminders",
+                           work->request->campaign_id);
+        return 1;
+    }
+    for (size_t i = 0; i < work->request->n_recipients; i++) {
+        const Nagar__Notifications__CampaignRecipient *item = work->request->recipients[i];
+        const Nagar__Notifications__Recipient *r = item->recipient;
+        char key[300];
+        snprintf(key, sizeof key, "%s:%s", r->mobile[0] ? "mobile" : "email",
+                 r->mobile[0] ? r->mobile : r->email);
+        char *params = params_json(item->params, item->n_params);
+        if (!params)
+            return -1;
+        const char *values[] = {work->request->campaign_id, key, r->mobile, r->email,
+                                r->language[0] ? r->language : "hi", r->user_id, params};
+        result = notify_query(
+            self, "campaign_recipient_insert",
+            "INSERT INTO notifications.campaign_recipient (campaign_id, recipient_key, mobile, "
+            "email, language, user_id, params) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::jsonb) "
+            "ON CONFLICT (campaign_id, recipient_key) DO NOTHING RETURNING id",
+            7, values);
+        free(params);
+        if (!result)
+            return -1;
+        if (PQntuples(result) == 1)
+            work->added++;
+        else
+            work->present++;
+        PQclear(result);
+    }
+    if (work->request->last_batch) {
+        result = notify_query(self, "campaign_close",
+                              "UPDATE notifications.campaign SET state = 'closed' "
+                              "WHERE id = $1::bigint AND state = 'open'",
+                              1, id_values);
+        if (!result)
+            return -1;
+        PQclear(result);
+    }
+    return 0;
+}
+
+int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    notify_t *self = arg;
+    const Nagar__Notifications__AddRecipientsRequest *request =
+        (const Nagar__Notifications__AddRecipientsRequest *) message;
+    char *end = NULL;
+    if (!request->campaign_id[0] || strtoll(request->campaign_id, &end, 10) <= 0 || *end)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "campaignId",
+                                      "campaignId must be the id campaign.start returned");
+    if (request->n_recipients > CAMPAIGN_BATCH_MAX)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "recipients",
+                                      "at most %d recipients per call; send the rest in further "
+                                      "batches",
+                                      CAMPAIGN_BATCH_MAX);
+    for (size_t i = 0; i < request->n_recipients; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "recipients[%zu].recipient", i);
+        if (!events_recipient_valid(call, request->recipients[i]->recipient, field))
+            return -1;
+        snprintf(field, sizeof field, "recipients[%zu].params", i);
+        template_param_t checked[EVENTS_PARAMS_MAX];
+        if (!events_params_valid(call, request->recipients[i]->params,
+                                 request->recipients[i]->n_params, field, checked))
+            return -1;
+    }
+    add_work_t work = {.self = self, .call = call, .request = request};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, add_work, &work);
+    if (rc != 0)
+        return notify_fail_transaction(self, call, rc, &work.outcome);
+    json_t *fields = json_pack("{s:s, s:i, s:i, s:b}", "campaign_id", request->campaign_id,
+                               "added", (int) work.added, "already_present", (int) work.present,
+                               "last_batch", request->last_batch);
+    nagar_log_write(NAGAR_LOG_INFO, "notifications.campaign_recipients", fields,
+                    "campaign recipients added");
+    Nagar__Notifications__AddRecipientsReply reply =
+        NAGAR__NOTIFICATIONS__ADD_RECIPIENTS_REPLY__INIT;
+    reply.added = work.added;
+    reply.already_present = work.present;
+    return nagar_worker_call_reply(call, &reply.base);
+}
+
+int campaign_status(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    notify_t *self = arg;
+    const Nagar__Notifications__CampaignStatusRequest *request =
+        (const Nagar__Notifications__CampaignStatusRequest *) message;
+    char *end = NULL;
+    if (!request->campaign_id[0] || strtoll(request->campaign_id, &end, 10) <= 0 || *end)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "campaignId",
+                                      "campaignId must be the id campaign.start returned");
+    return reply_campaign(self, call, request->campaign_id, false);
+}
+
+/* ---- the tick ---------------------------------------------------------------------- */
+
+/* Appends the [name, value] pairs of a JSON array text to params. */
+static size_t collect_params(json_t *array, template_param_t *params, size_t count)
+{
+    size_t index;
+    json_t *pair;
+    json_array_foreach(array, index, pair) {
+        const char *name = json_string_value(json_array_get(pair, 0));
+        const char *value = json_string_value(json_array_get(pair, 1));
+        if (!name || !value)
+            continue;
+        size_t existing = count;
+        for (size_t i = 0; i < count; i++)
+            if (strcmp(params[i].name, name) == 0)
+                existing = i;   /* the recipient's value wins over the campaign's */
+        if (existing == count && count == CAMPAIGN_PARAMS_MAX)
+            continue;
+        params[existing] = (template_param_t) {.name = name, .value = value};
+        if (existing == count)
+            count++;
+    }
+    return count;
+}
+
+typedef struct {
+    notify_t *self;
+    int queued;
+    int failed;
+    bool unavailable;
+} tick_work_t;
+
+static int savepoint(notify_t *self, const char *sql)
+{
+    PGresult *result = nagar_db_exec(self->db, sql, 0, NULL);
+    if (!result)
+        return -1;
+    PQclear(result);
+    return 0;
+}
+
+static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaign, int row,
+                            long allowance)
+{
+    const char *campaign_id = PQgetvalue(campaign, row, 0);
+    char limit[24];
+    snprintf(limit, sizeof limit, "%ld", allowance);
+    const char *values[] = {campaign_id, limit};
+    PGresult *recipients = notify_query(
+        self, "campaign_pending",
+        "SELECT id, mobile, email, language, user_id, params::text "
+        "FROM notifications.campaign_recipient WHERE campaign_id = $1::bigint "
+        "AND queued_at IS NULL ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED",
+        2, values);
+    if (!recipients)
+        return -1;
+    json_t *campaign_params = json_loads(PQgetvalue(campaign, row, 3), 0, NULL);
+    char type[64];
+    snprintf(type, sizeof type, "due.reminder.%s", PQgetvalue(campaign, row, 2));
+    int done = 0, rc = 0;
+    for (int i = 0; i < PQntuples(recipients) && rc == 0; i++) {
+        const char *recipient_id = PQgetvalue(recipients, i, 0);
+        Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
+        recipient.mobile = PQgetvalue(recipients, i, 1);
+        recipient.email = PQgetvalue(recipients, i, 2);
+        recipient.language = PQgetvalue(recipients, i, 3);
+        recipient.user_id = PQgetvalue(recipients, i, 4);
+        json_t *own_params = json_loads(PQgetvalue(recipients, i, 5), 0, NULL);
+        template_param_t params[CAMPAIGN_PARAMS_MAX];
+        size_t count = collect_params(campaign_params, params, 0);
+        count = collect_params(own_params, params, count);
+        char event_id[96];
+        snprintf(event_id, sizeof event_id, "campaign:%s:%s", campaign_id, recipient_id);
+        enqueue_spec_t spec = {.event_id = event_id, .type = type,
+                               .ulb = PQgetvalue(campaign, row, 1), .source = "campaign",
+                               .recipient = &recipient, .params = params, .param_count = count,
+                               .essential = false, .campaign_id = campaign_id,
+                               .params_field = "params"};
+        enqueued_ids_t ids;
+        notify_outcome_t outcome;
+        notify_outcome_reset(&outcome);
+        if (savepoint(self, "SAVEPOINT campaign_recipient") != 0) {
+            json_decref(own_params);
+            rc = -1;
+            break;
+        }
+        int queued = events_enqueue(self, &spec, &ids, &outcome);
+        json_decref(own_params);
+        char result_text[420];
+        if (queued == 0 || queued == 1) {
+            snprintf(result_text, sizeof result_text, "queued");
+            work->queued++;
+            rc = savepoint(self, "RELEASE SAVEPOINT campaign_recipient");
+        } else if (queued == 2 && outcome.code == NAGAR__STATUS_CODE__UNAVAILABLE) {
+            /* No channel for now: keep the recipient pending, stop this run. */
+            rc = savepoint(self, "ROLLBACK TO SAVEPOINT campaign_recipient");
+            work->unavailable = true;
+            break;
+        } else if (queued == 2) {
+            snprintf(result_text, sizeof result_text, "failed: %s", outcome.message);
+            work->failed++;
+            rc = savepoint(self, "ROLLBACK TO SAVEPOINT campaign_recipient");
+            json_t *fields = json_pack("{s:s, s:s}", "campaign_id", campaign_id,
+                                       "recipient_id", recipient_id);
+            nagar_log_write(NAGAR_LOG_WARN, "notifications.campaign_recipient_failed", fields,
+                            "%s", outcome.message);
+        } else {
+            rc = -1;
+            break;
+        }
+        if (rc != 0)
+            break;
+        const char *mark_values[] = {recipient_id, result_text};
+        PGresult *marked = notify_query(self, "campaign_recipient_mark",
+                                        "UPDATE notifications.campaign_recipient SET queued_at = "
+                                        "now(), outcome = $2 WHERE id = $1::bigint",
+                                        2, mark_values);
+        if (!marked) {
+            rc = -1;
+            break;
+        }
+        PQclear(marked);
+        done++;
+    }
+    json_decref(campaign_params);
+    PQclear(recipients);
+    if (rc != 0)
+        return -1;
+    return done;
+}
+
+static int tick_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    tick_work_t *work = arg;
+    notify_t *self = work->self;
+    work->queued = work->failed = 0;
+    work->unavailable = false;
+    char batch[24];
+    snprintf(batch, sizeof batch, "%ld", self->campaign_batch);
+    const char *values[] = {batch};
+    /* Credit: per_minute per 60 s since the last run, at most a minute's worth. */
+    PGresult *campaigns = notify_query(
+        self, "campaign_due",
+        "SELECT id, ulb, kind, params::text, state, "
+        "least(floor(extract(epoch FROM now() - last_enqueue_at) * per_minute / 60.0), "
+        "      per_minute, $1::int)::int, per_minute "
+        "FROM notifications.campaign WHERE state IN ('open', 'closed') "
+        "ORDER BY last_enqueue_at LIMIT 5 FOR UPDATE SKIP LOCKED",
+        1, values);
+    if (!campaigns)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(campaigns) && rc == 0 && !work->unavailable; i++) {
+        long allowance = strtol(PQgetvalue(campaigns, i, 5), NULL, 10);
+        if (allowance < 1)
+            continue;
+        int done = queue_recipients(self, work, campaigns, i, allowance);
+        if (done < 0) {
+            rc = -1;
+            break;
+        }
+        char done_text[16];
+        snprintf(done_text, sizeof done_text, "%d", done);
+        const char *update_values[] = {PQgetvalue(campaigns, i, 0), done_text};
+        PGresult *updated = notify_query(
+            self, "campaign_advance",
+            "UPDATE notifications.campaign SET last_enqueue_at = greatest("
+            "  last_enqueue_at + make_interval(secs => $2::int * 60.0 / per_minute), "
+            "  now() - interval '60 seconds'), "
+            "state = CASE WHEN state = 'closed' AND NOT EXISTS (SELECT 1 FROM "
+            "  notifications.campaign_recipient r WHERE r.campaign_id = $1::bigint "
+            "  AND r.queued_at IS NULL) THEN 'done' ELSE state END "
+            "WHERE id = $1::bigint",
+            2, update_values);
+        if (!updated) {
+            rc = -1;
+            break;
+        }
+        PQclear(updated);
+    }
+    PQclear(campaigns);
+    return rc;
+}
+
+void campaign_tick(notify_t *self)
+{
+    tick_work_t work = {.self = self};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, tick_work, &work);
+    if (rc != 0) {
+        nagar_log_warn("notifications.campaign_tick_failed",
+                       "queueing campaign recipients failed: %s; retried next tick",
+                       nagar_db_error(self->db));
+        return;
+    }
+    if (work.queued || work.failed) {
+        json_t *fields = json_pack("{s:i, s:i}", "queued", work.queued, "failed", work.failed);
+        nagar_log_write(NAGAR_LOG_INFO, "notifications.campaign_progress", fields,
+                        "campaign recipients queued");
+    }
+}
+
+/* ---- opt-out ------------------------------------------------------------------------- */
+
+int optout_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    notify_t *self = arg;
+    const Nagar__Notifications__SetOptOutRequest *request =
+        (const Nagar__Notifications__SetOptOutRequest *) message;
+    int named = (request->user_id[0] != '\0') + (request->mobile[0] != '\0') +
+                (request->email[0] != '\0');
+    if (named != 1)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                      "name exactly one of userId, mobile, email");
+    const char *role = notify_actor_role(call);
+    char subject[300];
+    if (request->user_id[0]) {
+        if (!notify_text_valid(request->user_id, 1, 100))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
+                                          "userId is at most 100 printable characters");
+        bool own = strcmp(role, "CITIZEN") == 0 &&
+                   strcmp(request->user_id, notify_actor_user(call)) == 0;
+        if (!own && !notify_actor_is_staff(call))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
+                                          "a citizen may only change their own opt-out");
+        snprintf(subject, sizeof subject, "user:%s", request->user_id);
+    } else {
+        if (!notify_actor_is_staff(call))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                          "opting a number or address out is done by staff at "
+                                          "the citizen's request; citizens use their user id");
+        if (request->mobile[0] && !notify_mobile_valid(request->mobile))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "mobile",
+                                          "mobile must be a 10-digit Indian mobile number");
+        if (request->email[0] && !notify_email_valid(request->email))
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "email",
+                                          "email must be a plain address such as a@b.in");
+        snprintf(subject, sizeof subject, "%s:%s", request->mobile[0] ? "mobile" : "email",
+                 request->mobile[0] ? request->mobile : request->email);
+    }
+    const char *values[] = {subject, request->opted_out ? "t" : "f", notify_actor_user(call)};
+    PGresult *result = notify_query(
+        self, "optout_upsert",
+        "INSERT INTO notifications.opt_out (subject, opted_out, updated_by) "
+        "VALUES ($1, $2::boolean, $3) ON CONFLICT (subject) DO UPDATE SET "
+        "opted_out = excluded.opted_out, updated_by = excluded.updated_by, updated_at = now() "
+        "RETURNING " TIME_TEXT("updated_at"),
+        3, values);
+    if (!result)
+        return notify_fail_transaction(self, call, -1, NULL);
+    json_t *fields = json_pack("{s:b, s:s}", "opted_out", request->opted_out, "by",
+                               notify_actor_user(call));
+    nagar_log_write(NAGAR_LOG_INFO, "notifications.opt_out", fields, "opt-out recorded");
+    Nagar__Notifications__OptOut reply = NAGAR__NOTIFICATIONS__OPT_OUT__INIT;
+    reply.subject = subject;
+    reply.opted_out = request->opted_out;
+    reply.updated_at = PQgetvalue(result, 0, 0);
+    int rc = nagar_worker_call_reply(call, &reply.base);
+    PQclear(result);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * channel.c — libcurl transfers shared by the SMS and e-mail channels:
+ * bounded response capture, request upload, timeouts (see channel.h).
+ */
+#include "channel.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keeps the first CHANNEL_RESPONSE_MAX - 1 bytes; the rest is discarded,
+ * not an error: a provider's long answer must not fail a sent message. */
+static size_t on_response(char *data, size_t size, size_t count, void *arg)
+{
+    transfer_t *self = arg;
+    size_t length = size * count;
+    size_t room = CHANNEL_RESPONSE_MAX - 1 - self->response_size;
+    size_t take = length < room ? length : room;
+    memcpy(self->response + self->response_size, data, take);
+    self->response_size += take;
+    self->response[self->response_size] = '\0';
+    return length;
+}
+
+static size_t on_upload(char *buffer, size_t size, size_t count, void *arg)
+{
+    transfer_t *self = arg;
+    size_t room = size * count;
+    size_t left = self->request_size - self->request_offset;
+    size_t take = left < room ? left : room;
+    memcpy(buffer, self->request + self->request_offset, take);
+    self->request_offset += take;
+    return take;
+}
+
+transfer_t *transfer_new(long timeout_ms, long connect_timeout_ms)
+{
+    transfer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->easy = curl_easy_init();
+    if (!self->easy) {
+        free(self);
+        return NULL;
+    }
+    curl_easy_setopt(self->easy, CURLOPT_PRIVATE, self);
+    curl_easy_setopt(self->easy, CURLOPT_WRITEFUNCTION, on_response);
+    curl_easy_setopt(self->easy, CURLOPT_WRITEDATA, self);
+    curl_easy_setopt(self->easy, CURLOPT_READFUNCTION, on_upload);
+    curl_easy_setopt(self->easy, CURLOPT_READDATA, self);
+    curl_easy_setopt(self->easy, CURLOPT_ERRORBUFFER, self->error_buffer);
+    curl_easy_setopt(self->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(self->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    curl_easy_setopt(self->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(self->easy, CURLOPT_NOPROGRESS, 1L);
+    /* No redirects, no protocols but the ones we mean. */
+    curl_easy_setopt(self->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(self->easy, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+    return self;
+}
+
+void transfer_destroy(transfer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    transfer_t *self = *self_p;
+    curl_easy_cleanup(self->easy);
+    curl_slist_free_all(self->list);
+    if (self->request) {
+        sodium_memzero(self->request, self->request_size);
+        free(self->request);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+int channel_read_secret_file(const char *path, char *out, size_t out_size, char *error,
+                             size_t error_size)
+{
+    FILE *file = fopen(path, "re");
+    if (!file) {
+        snprintf(error, error_size, "cannot open the secret file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t length = fread(out, 1, out_size - 1, file);
+    bool more = fgetc(file) != EOF;
+    fclose(file);
+    out[length] = '\0';
+    while (length > 0 && (out[length - 1] == '\n' || out[length - 1] == '\r' ||
+                          out[length - 1] == ' '))
+        out[--length] = '\0';
+    if (more || length == 0 || strchr(out, '\n') || strchr(out, '\r')) {
+        sodium_memzero(out, out_size);
+        snprintf(error, error_size, "the secret file %s must hold one line of 1 to %zu bytes",
+                 path, out_size - 1);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * channel.h — what the delivery loop (delivery.c) and the channels share.
+ *
+ * A channel turns one outgoing message into a libcurl transfer
+ * (channel_sms.c: an HTTP request to the SMS provider; channel_email.c: an
+ * SMTP conversation) that delivery.c runs on its curl multi handle, several
+ * at a time, a slice per worker tick; when the transfer ends, the channel
+ * classifies the result: sent, worth retrying, or rejected for good.
+ * channel_file.c is the development stand-in for both: it appends the
+ * message to a file at once.
+ *
+ * Every transfer has a total and a connect timeout (CURLOPT_TIMEOUT_MS,
+ * CURLOPT_CONNECTTIMEOUT_MS), so a provider that hangs costs one timeout,
+ * never a stuck queue.
+ */
+#ifndef NAGAR_NOTIFY_CHANNEL_H
+#define NAGAR_NOTIFY_CHANNEL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define CHANNEL_RESPONSE_MAX 4096
+
+typedef enum {
+    SEND_OK,
+    SEND_RETRY,       /* transient: timeout, connection refused, HTTP 5xx/429, SMTP 4xx */
+    SEND_REJECTED,    /* permanent: HTTP 4xx, SMTP 5xx, bad address */
+} send_status_t;
+
+typedef struct {
+    send_status_t status;
+    char error[300];           /* for last_error; never holds the body */
+    char provider_id[128];
+} send_result_t;
+
+typedef struct {
+    int64_t message_id;
+    const char *address;       /* mobile (10 digits) or e-mail address */
+    const char *subject;
+    const char *body;
+    const char *dlt_template_id;
+    const char *encoding;      /* "GSM-7" / "UCS-2" */
+    int segments;
+} outgoing_t;
+
+typedef struct {
+    CURL *easy;
+    struct curl_slist *list;   /* HTTP headers, or SMTP recipients */
+    char *request;             /* body to send (HTTP POST body or the whole e-mail) */
+    size_t request_size;
+    size_t request_offset;
+    char response[CHANNEL_RESPONSE_MAX];
+    size_t response_size;
+    char error_buffer[CURL_ERROR_SIZE];
+} transfer_t;
+
+/* A transfer with its easy handle, write/read callbacks and error buffer
+ * wired, and the timeouts set. NULL when out of memory. */
+transfer_t *transfer_new(long timeout_ms, long connect_timeout_ms);
+/* Frees the handle, lists and buffers (the request is wiped: it may hold
+ * a one-time password). */
+void transfer_destroy(transfer_t **self_p);
+
+/* Reads a one-line secret (a password, an API key) from path into out;
+ * -1 with the reason in error. */
+int channel_read_secret_file(const char *path, char *out, size_t out_size, char *error,
+                             size_t error_size);
+
+/* ---- SMS over an HTTP provider (channel_sms.c) ---- */
+
+typedef struct sms_channel_t sms_channel_t;
+
+typedef struct {
+    const char *encoding;      /* "GSM-7" or "UCS-2" */
+    int characters;            /* septets (GSM-7) or UTF-16 units (UCS-2) */
+    int segments;              /* 160/153 per part for GSM-7, 70/67 for UCS-2 */
+} sms_size_t;
+
+/* Encoding and number of parts of text (UTF-8). */
+void sms_size(const char *text, sms_size_t *out);
+
+/* NULL and error "" when NAGAR_NOTIFY_SMS_URL is unset; NULL with the
+ * reason when the settings are wrong. */
+sms_channel_t *sms_channel_new(nagar_config_t *config, long timeout_ms, long connect_timeout_ms,
+                               char *error, size_t error_size);
+void sms_channel_destroy(sms_channel_t **self_p);
+/* The transfer for message, ready to add to a multi handle; NULL with the
+ * reason in result (REJECTED) when the message cannot be expressed. */
+transfer_t *sms_channel_start(sms_channel_t *self, const outgoing_t *message,
+                              send_result_t *result);
+void sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
+                        send_result_t *result);
+
+/* ---- e-mail over SMTP (channel_email.c) ---- */
+
+typedef struct email_channel_t email_channel_t;
+
+email_channel_t *email_channel_new(nagar_config_t *config, long timeout_ms,
+                                   long connect_timeout_ms, char *error, size_t error_size);
+void email_channel_destroy(email_channel_t **self_p);
+transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message,
+                                send_result_t *result);
+void email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
+                          send_result_t *result);
+
+/* ---- development file (channel_file.c) ---- */
+
+typedef struct file_channel_t file_channel_t;
+
+/* NULL and error "" when NAGAR_NOTIFY_FILE_SINK is unset. */
+file_channel_t *file_channel_new(nagar_config_t *config, char *error, size_t error_size);
+void file_channel_destroy(file_channel_t **self_p);
+/* Appends one JSON line {"channel","to","subject","body",...}; synchronous. */
+void file_channel_send(file_channel_t *self, const char *channel, const outgoing_t *message,
+                       send_result_t *result);
+
+#endif

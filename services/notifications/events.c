@@ -1,0 +1,421 @@
+/*
+ * events.c — event.deliver and message.send, and the queueing of messages
+ * that campaigns share (see events.h).
+ */
+#include "events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "delivery.h"
+#include "log.h"
+
+bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
+                            const char *field_prefix)
+{
+    char field[96];
+    if (!r) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field_prefix,
+                               "a recipient is required");
+        return false;
+    }
+    if (r->mobile[0] && !notify_mobile_valid(r->mobile)) {
+        snprintf(field, sizeof field, "%s.mobile", field_prefix);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                               "mobile must be a 10-digit Indian mobile number starting with 6, "
+                               "7, 8 or 9 (no +91 or spaces)");
+        return false;
+    }
+    if (r->email[0] && !notify_email_valid(r->email)) {
+        snprintf(field, sizeof field, "%s.email", field_prefix);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                               "email must be a plain address such as name@example.in");
+        return false;
+    }
+    if (!r->mobile[0] && !r->email[0]) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field_prefix,
+                               "the recipient needs a mobile number or an e-mail address");
+        return false;
+    }
+    if (r->language[0] && strcmp(r->language, "hi") != 0 && strcmp(r->language, "en") != 0) {
+        snprintf(field, sizeof field, "%s.language", field_prefix);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                               "language must be \"hi\", \"en\" or empty (Hindi)");
+        return false;
+    }
+    if (!notify_text_valid(r->user_id, 0, 100)) {
+        snprintf(field, sizeof field, "%s.userId", field_prefix);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                               "userId is at most 100 printable characters");
+        return false;
+    }
+    return true;
+}
+
+static bool param_name_valid(const char *name)
+{
+    size_t length = strnlen(name, 41);
+    if (length < 1 || length > 40 || !((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '_'))
+            return false;
+    return true;
+}
+
+bool events_params_valid(nagar_worker_call_t *call, Nagar__Notifications__Param **params,
+                         size_t count, const char *field_prefix, template_param_t *out)
+{
+    char field[96];
+    if (count > EVENTS_PARAMS_MAX) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field_prefix,
+                               "at most %d params are allowed", EVENTS_PARAMS_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!param_name_valid(params[i]->name)) {
+            snprintf(field, sizeof field, "%s[%zu].name", field_prefix, i);
+            nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                                   "a param name is 1 to 40 of [a-z0-9_], starting with a "
+                                   "letter or _");
+            return false;
+        }
+        if (!notify_text_valid(params[i]->value, 0, 500)) {
+            snprintf(field, sizeof field, "%s[%zu].value", field_prefix, i);
+            nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                                   "a param value is at most 500 characters of UTF-8 text "
+                                   "without control characters");
+            return false;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(params[j]->name, params[i]->name) == 0) {
+                snprintf(field, sizeof field, "%s[%zu].name", field_prefix, i);
+                nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                                       "param \"%s\" is given twice", params[i]->name);
+                return false;
+            }
+        out[i] = (template_param_t) {.name = params[i]->name, .value = params[i]->value};
+    }
+    return true;
+}
+
+/* The earlier messages of an accepted event. */
+static int existing_ids(notify_t *self, const char *event_id, enqueued_ids_t *ids)
+{
+    const char *values[] = {event_id};
+    PGresult *result = notify_query(self, "event_messages",
+                                    "SELECT id FROM notifications.message WHERE event_id = $1 "
+                                    "ORDER BY id LIMIT 2",
+                                    1, values);
+    if (!result)
+        return -1;
+    for (int i = 0; i < PQntuples(result); i++)
+        snprintf(ids->ids[ids->count++], sizeof ids->ids[0], "%s", PQgetvalue(result, i, 0));
+    PQclear(result);
+    return 0;
+}
+
+static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char *channel,
+                         const char *address, enqueued_ids_t *ids, notify_outcome_t *outcome)
+{
+    const Nagar__Notifications__Recipient *r = spec->recipient;
+    const char *language = r->language[0] ? r->language : "hi";
+    template_rendered_t rendered;
+    int rc = template_render(self, spec->type, spec->ulb, language, channel, spec->params,
+                             spec->param_count, spec->params_field, &rendered, outcome);
+    if (rc != 0)
+        return rc;
+    bool secret = false;
+    for (size_t i = 0; i < spec->param_count; i++)
+        secret = secret || spec->params[i].secret;
+    char *sealed = secret ? notify_seal(self, rendered.body) : NULL;
+    if (secret && !sealed) {
+        template_rendered_clear(&rendered);
+        return -1;
+    }
+    sms_size_t size = {.encoding = "", .segments = 0};
+    if (strcmp(channel, "sms") == 0)
+        sms_size(rendered.body, &size);
+    char segments[16], version[16], expires[24];
+    snprintf(segments, sizeof segments, "%d", size.segments);
+    snprintf(version, sizeof version, "%d", rendered.version);
+    snprintf(expires, sizeof expires, "%ld", spec->expires_in_s);
+    const char *values[] = {spec->event_id,
+                            spec->campaign_id,
+                            spec->type,
+                            spec->ulb,
+                            channel,
+                            address,
+                            r->user_id,
+                            rendered.language,
+                            spec->essential ? "t" : "f",
+                            rendered.subject,
+                            secret ? rendered.body_redacted : rendered.body,
+                            sealed,
+                            secret ? self->seal_key_id : NULL,
+                            rendered.dlt_template_id,
+                            version,
+                            segments,
+                            size.encoding,
+                            expires};
+    PGresult *result = notify_query(
+        self, "message_insert",
+        "INSERT INTO notifications.message (event_id, campaign_id, type, ulb, channel, address, "
+        "user_id, language, essential, subject, body, body_sealed, seal_key_id, "
+        "dlt_template_id, template_version, segments, encoding, expires_at) "
+        "VALUES ($1, $2::bigint, $3, $4, $5, $6, $7, $8, $9::boolean, $10, $11, "
+        "decode($12, 'hex'), $13, $14, $15::int, $16::int, $17, "
+        "CASE WHEN $18::bigint > 0 THEN now() + make_interval(secs => $18::bigint) END) "
+        "RETURNING id",
+        18, values);
+    free(sealed);
+    template_rendered_clear(&rendered);
+    if (!result)
+        return -1;
+    snprintf(ids->ids[ids->count++], sizeof ids->ids[0], "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    return 0;
+}
+
+int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
+                   notify_outcome_t *outcome)
+{
+    ids->count = 0;
+    const char *values[] = {spec->event_id, spec->type, spec->ulb, spec->source,
+                            spec->request_hash};
+    PGresult *result = notify_query(
+        self, "event_insert",
+        "INSERT INTO notifications.event (event_id, type, ulb, source, request_hash) "
+        "VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (event_id) DO NOTHING "
+        "RETURNING event_id",
+        5, values);
+    if (!result)
+        return -1;
+    bool inserted = PQntuples(result) == 1;
+    PQclear(result);
+    if (!inserted) {
+        const char *id_values[] = {spec->event_id};
+        result = notify_query(self, "event_hash",
+                              "SELECT coalesce(encode(request_hash, 'hex'), '') "
+                              "FROM notifications.event WHERE event_id = $1",
+                              1, id_values);
+        if (!result)
+            return -1;
+        bool same = !spec->request_hash || PQntuples(result) != 1 ||
+                    strcmp(PQgetvalue(result, 0, 0), spec->request_hash) == 0;
+        PQclear(result);
+        if (!same) {
+            notify_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
+                               "this idempotency key was already used for a different message; "
+                               "use a new key for a new message");
+            return 2;
+        }
+        return existing_ids(self, spec->event_id, ids) == 0 ? 1 : -1;
+    }
+
+    const Nagar__Notifications__Recipient *r = spec->recipient;
+    bool reachable = false, templated = false;
+    const char *channels[2] = {"sms", "email"};
+    const char *addresses[2] = {r->mobile, r->email};
+    for (int i = 0; i < 2; i++) {
+        if (!addresses[i][0] || !delivery_has_channel(self->delivery, channels[i]))
+            continue;
+        reachable = true;
+        int rc = queue_channel(self, spec, channels[i], addresses[i], ids, outcome);
+        if (rc == 0)
+            templated = true;
+        else if (rc != 1)
+            return rc;
+    }
+    if (!reachable) {
+        notify_outcome_set(outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                           "notifications has no channel configured for this recipient's "
+                           "addresses (NAGAR_NOTIFY_SMS_URL, NAGAR_NOTIFY_SMTP_URL); retry "
+                           "later");
+        return 2;
+    }
+    if (!templated) {
+        notify_outcome_set(outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "type",
+                           "there is no template for type %s in the recipient's channels; "
+                           "save one with template.save",
+                           spec->type);
+        return 2;
+    }
+    return 0;
+}
+
+typedef struct {
+    notify_t *self;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    enqueue_spec_t spec;
+    bool use_idempotency;
+    uint8_t *stored;
+    size_t stored_size;
+    enqueued_ids_t ids;
+    bool duplicate;
+    notify_outcome_t outcome;
+} enqueue_work_t;
+
+static int enqueue_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    enqueue_work_t *work = arg;
+    notify_outcome_reset(&work->outcome);
+    work->duplicate = false;
+    work->ids.count = 0;
+    int rc = events_enqueue(work->self, &work->spec, &work->ids, &work->outcome);
+    if (rc == 1) {
+        work->duplicate = true;
+        return 0;
+    }
+    return rc == 0 ? 0 : rc == 2 ? 1 : -1;
+}
+
+static void log_accepted(enqueue_work_t *work, const char *what)
+{
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:b, s:i}", "event_id", work->spec.event_id,
+                               "type", work->spec.type, "source", work->spec.source, "duplicate",
+                               work->duplicate, "messages", (int) work->ids.count);
+    nagar_log_write(NAGAR_LOG_INFO,
+                    work->duplicate ? "notifications.event_duplicate" : "notifications.accepted",
+                    fields, "%s %s", what,
+                    work->duplicate ? "was accepted before; nothing new queued" : "accepted");
+}
+
+int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    notify_t *self = arg;
+    const Nagar__Notifications__DeliverEventRequest *request =
+        (const Nagar__Notifications__DeliverEventRequest *) message;
+    const Nagar__Notifications__Event *event = request->event;
+    if (!event)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event",
+                                      "event is required");
+    const char *caller = nagar_worker_call_caller(call);
+    size_t caller_length = strlen(caller);
+    if (!notify_text_valid(event->event_id, 1, 200) ||
+        strncmp(event->event_id, caller, caller_length) != 0 ||
+        event->event_id[caller_length] != ':' || !event->event_id[caller_length + 1])
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.eventId",
+                                      "eventId must be \"%s:<id>\" (the publishing service's "
+                                      "name, a colon and its outbox id), at most 200 characters",
+                                      caller);
+    if (!notify_name_valid(event->type, 64))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
+                                      "type must be an event type such as payment.received");
+    int known = template_type_exists(self, event->type);
+    if (known < 0)
+        return notify_fail_transaction(self, call, -1, NULL);
+    if (!known)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
+                                      "\"%s\" is not a known event type", event->type);
+    if (!notify_ulb_valid(event->ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.ulb",
+                                      "ulb must be the LGD code of the ULB (1 to 10 digits)");
+    if (!events_recipient_valid(call, event->recipient, "event.recipient"))
+        return -1;
+    template_param_t params[EVENTS_PARAMS_MAX];
+    if (!events_params_valid(call, event->params, event->n_params, "event.params", params))
+        return -1;
+    enqueue_work_t work = {.self = self, .call = call, .request = message};
+    work.spec = (enqueue_spec_t) {.event_id = event->event_id, .type = event->type,
+                                  .ulb = event->ulb, .source = caller,
+                                  .recipient = event->recipient, .params = params,
+                                  .param_count = event->n_params, .essential = event->essential,
+                                  .params_field = "event.params"};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
+    if (rc != 0)
+        return notify_fail_transaction(self, call, rc, &work.outcome);
+    log_accepted(&work, "event");
+    Nagar__Notifications__DeliverEventReply reply =
+        NAGAR__NOTIFICATIONS__DELIVER_EVENT_REPLY__INIT;
+    char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};
+    reply.duplicate = work.duplicate;
+    reply.n_message_ids = work.ids.count;
+    reply.message_ids = id_pointers;
+    return nagar_worker_call_reply(call, &reply.base);
+}
+
+int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    notify_t *self = arg;
+    const Nagar__Notifications__SendMessageRequest *request =
+        (const Nagar__Notifications__SendMessageRequest *) message;
+    const char *key = nagar_worker_call_context(call)->idempotency_key;
+    if (!key || !notify_text_valid(key, 1, 128))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
+                                      "message.send needs an idempotency key of 1 to 128 "
+                                      "printable characters: it is what makes a retry safe");
+    if (!notify_name_valid(request->type, 64))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
+                                      "type must be an event type such as otp.login");
+    int known = template_type_exists(self, request->type);
+    if (known < 0)
+        return notify_fail_transaction(self, call, -1, NULL);
+    if (!known)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
+                                      "\"%s\" is not a known event type", request->type);
+    if (request->ulb[0] && !notify_ulb_valid(request->ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be an LGD code or empty");
+    if (!events_recipient_valid(call, request->recipient, "recipient"))
+        return -1;
+    template_param_t params[EVENTS_PARAMS_MAX];
+    if (!events_params_valid(call, request->params, request->n_params, "params", params))
+        return -1;
+    for (size_t s = 0; s < request->n_secret_params; s++) {
+        bool found = false;
+        for (size_t i = 0; i < request->n_params; i++)
+            if (strcmp(params[i].name, request->secret_params[s]) == 0) {
+                params[i].secret = true;
+                found = true;
+            }
+        if (!found) {
+            char field[48];
+            snprintf(field, sizeof field, "secretParams[%zu]", s);
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                                          "secretParams must name params of the request");
+        }
+    }
+    if (request->expires_in_seconds > 86400)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                                      "expiresInSeconds", "expiresInSeconds is at most 86400");
+    const char *caller = nagar_worker_call_caller(call);
+    char event_id[200];
+    snprintf(event_id, sizeof event_id, "direct:%s:%s", caller, key);
+    /* Keyed, because the request holds a one-time password. */
+    size_t size = protobuf_c_message_get_packed_size(message);
+    uint8_t *packed = malloc(size ? size : 1);
+    if (!packed)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    protobuf_c_message_pack(message, packed);
+    char hash[65];
+    notify_keyed_hash_hex(self, packed, size, hash);
+    sodium_memzero(packed, size);
+    free(packed);
+
+    enqueue_work_t work = {.self = self, .call = call, .request = message};
+    work.spec = (enqueue_spec_t) {.event_id = event_id, .type = request->type,
+                                  .ulb = request->ulb, .source = caller,
+                                  .recipient = request->recipient, .params = params,
+                                  .param_count = request->n_params,
+                                  .essential = request->essential,
+                                  .expires_in_s = (long) request->expires_in_seconds,
+                                  .request_hash = hash, .params_field = "params"};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
+    if (rc != 0)
+        return notify_fail_transaction(self, call, rc, &work.outcome);
+    log_accepted(&work, "direct message");
+    Nagar__Notifications__SendMessageReply reply = NAGAR__NOTIFICATIONS__SEND_MESSAGE_REPLY__INIT;
+    char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};
+    reply.duplicate = work.duplicate;
+    reply.n_message_ids = work.ids.count;
+    reply.message_ids = id_pointers;
+    if (work.duplicate)
+        nagar_worker_call_set_replayed(call, true);
+    return nagar_worker_call_reply(call, &reply.base);
+}

@@ -1,0 +1,249 @@
+/*
+ * main.c — nagar-notifications: wiring and command line.
+ *
+ *   nagar-notifications                   serve "notifications" on the bus
+ *   nagar-notifications seal-keygen FILE  key that seals one-time-password bodies
+ *   nagar-notifications sms-size TEXT     {"encoding","characters","segments"} of TEXT
+ *
+ * Settings (environment over the NAGAR_CONFIG file, see config.h):
+ *   NAGAR_DB_CONNINFO            libpq connection string (notifications_app role)
+ *   NAGAR_NOTIFY_SEAL_KEY_FILE   32-byte hex key sealing secret bodies until sent;
+ *                                every process of the service needs the same one
+ *                                (unset: a random key per process, with a warning)
+ *   NAGAR_NOTIFY_TICK_MS         how often the delivery loop runs (100)
+ *   channels: NAGAR_NOTIFY_SMS_* (channel_sms.c), NAGAR_NOTIFY_SMTP_*
+ *   (channel_email.c), NAGAR_NOTIFY_FILE_SINK (channel_file.c); delivery:
+ *   NAGAR_NOTIFY_* in delivery.h; campaigns: campaign.h; NAGAR_BUS_* as bus.h
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus_worker.h"
+#include "campaign.h"
+#include "channel.h"
+#include "delivery.h"
+#include "events.h"
+#include "log.h"
+#include "notify.h"
+#include "templates.h"
+
+static const char *const PUBLISHERS[] = {"identity", "certificates", "property_tax", "water_tax",
+                                         NULL};
+static const char *const IDENTITY[] = {"identity", NULL};
+static const char *const GATEWAY[] = {"gateway", NULL};
+static const char *const CAMPAIGNERS[] = {"gateway", "batch", "property_tax", "water_tax", NULL};
+
+static const nagar_method_t METHODS[] = {
+    {"event.deliver", &nagar__notifications__deliver_event_request__descriptor, PUBLISHERS,
+     event_deliver},
+    {"message.send", &nagar__notifications__send_message_request__descriptor, IDENTITY,
+     message_send},
+    {"message.list", &nagar__notifications__list_messages_request__descriptor, GATEWAY,
+     message_list},
+    {"template.save", &nagar__notifications__save_template_request__descriptor, GATEWAY,
+     template_save},
+    {"template.list", &nagar__notifications__list_templates_request__descriptor, GATEWAY,
+     template_list},
+    {"optout.set", &nagar__notifications__set_opt_out_request__descriptor, GATEWAY, optout_set},
+    {"campaign.start", &nagar__notifications__start_campaign_request__descriptor, CAMPAIGNERS,
+     campaign_start},
+    {"campaign.add_recipients", &nagar__notifications__add_recipients_request__descriptor,
+     CAMPAIGNERS, campaign_add_recipients},
+    {"campaign.status", &nagar__notifications__campaign_status_request__descriptor, CAMPAIGNERS,
+     campaign_status},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nagar-notifications                    serve the notifications service\n"
+            "       nagar-notifications seal-keygen FILE   create the key sealing OTP bodies\n"
+            "       nagar-notifications sms-size TEXT      encoding and SMS parts of TEXT\n");
+}
+
+static int seal_keygen(const char *path)
+{
+    uint8_t key[NOTIFY_SEAL_KEY_BYTES];
+    char hex[NOTIFY_SEAL_KEY_BYTES * 2 + 2];
+    randombytes_buf(key, sizeof key);
+    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    strcat(hex, "\n");
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        nagar_log_error("notifications.keygen_failed", "cannot create %s: %s%s", path,
+                        strerror(errno),
+                        errno == EEXIST ? " (refusing to overwrite an existing key)" : "");
+        sodium_memzero(hex, sizeof hex);
+        return 1;
+    }
+    size_t length = strlen(hex);
+    int failed = write(fd, hex, length) != (ssize_t) length || fsync(fd) != 0;
+    failed |= close(fd) != 0;
+    sodium_memzero(hex, sizeof hex);
+    if (failed) {
+        nagar_log_error("notifications.keygen_failed", "cannot write %s: %s", path,
+                        strerror(errno));
+        unlink(path);
+        return 1;
+    }
+    nagar_log_info("notifications.seal_keygen", "seal key written to %s", path);
+    return 0;
+}
+
+static int load_seal_key(notify_t *self)
+{
+    const char *path = nagar_config_get(self->config, "NAGAR_NOTIFY_SEAL_KEY_FILE", "");
+    if (!path[0]) {
+        randombytes_buf(self->seal_key, sizeof self->seal_key);
+        nagar_log_warn("notifications.seal_key_ephemeral",
+                       "NAGAR_NOTIFY_SEAL_KEY_FILE is not set: secret message bodies are sealed "
+                       "with a key of this process only, so another process (or this one after "
+                       "a restart) cannot send them; create one with nagar-notifications "
+                       "seal-keygen FILE");
+    } else {
+        char text[160], error[512];
+        if (channel_read_secret_file(path, text, sizeof text, error, sizeof error) != 0) {
+            nagar_log_error("notifications.config_invalid", "NAGAR_NOTIFY_SEAL_KEY_FILE: %s",
+                            error);
+            return -1;
+        }
+        size_t decoded = 0;
+        int rc = sodium_hex2bin(self->seal_key, sizeof self->seal_key, text, strlen(text), NULL,
+                                &decoded, NULL);
+        sodium_memzero(text, sizeof text);
+        if (rc != 0 || decoded != sizeof self->seal_key) {
+            nagar_log_error("notifications.config_invalid",
+                            "the seal key file %s does not hold %zu bytes in hex", path,
+                            sizeof self->seal_key);
+            return -1;
+        }
+    }
+    unsigned char id[8];
+    crypto_generichash(id, sizeof id, (const unsigned char *) "nagar-notify-seal", 17,
+                       self->seal_key, sizeof self->seal_key);
+    sodium_bin2hex(self->seal_key_id, sizeof self->seal_key_id, id, sizeof id);
+    return 0;
+}
+
+typedef struct {
+    notify_t *self;
+    int64_t campaign_at_ms;
+} tick_state_t;
+
+static void tick(nagar_worker_t *worker, void *arg)
+{
+    (void) worker;
+    tick_state_t *state = arg;
+    int64_t now = zclock_mono();
+    if (now >= state->campaign_at_ms) {
+        campaign_tick(state->self);
+        state->campaign_at_ms = now + 1000;
+    }
+    delivery_tick(state->self->delivery);
+}
+
+static int serve(notify_t *self)
+{
+    char error[1024];
+    long tick_ms, per_minute, batch;
+    if (nagar_config_get_int(self->config, "NAGAR_NOTIFY_TICK_MS", 100, 10, 5000, &tick_ms,
+                             error, sizeof error) ||
+        nagar_config_get_int(self->config, "NAGAR_NOTIFY_CAMPAIGN_PER_MINUTE", 60, 1, 100000,
+                             &per_minute, error, sizeof error) ||
+        nagar_config_get_int(self->config, "NAGAR_NOTIFY_CAMPAIGN_BATCH", 100, 1,
+                             CAMPAIGN_BATCH_MAX, &batch, error, sizeof error)) {
+        nagar_log_error("notifications.config_invalid", "%s", error);
+        return 1;
+    }
+    self->campaign_per_minute = per_minute;
+    self->campaign_batch = batch;
+    if (load_seal_key(self) != 0)
+        return 1;
+    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", "");
+    if (!conninfo[0]) {
+        nagar_log_error("notifications.config_invalid",
+                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
+                        "the notifications database (role notifications_app)");
+        return 1;
+    }
+    self->db = nagar_db_connect(conninfo, error, sizeof error);
+    if (!self->db) {
+        nagar_log_error("notifications.db_connect_failed", "%s", error);
+        return 1;
+    }
+    self->delivery = delivery_new(self, error, sizeof error);
+    if (!self->delivery) {
+        nagar_log_error("notifications.config_invalid", "%s", error);
+        return 1;
+    }
+    nagar_bus_options_t options;
+    if (nagar_bus_options_load(&options, self->config, error, sizeof error) != 0) {
+        nagar_log_error("notifications.config_invalid", "%s", error);
+        return 1;
+    }
+    nagar_worker_t *worker = nagar_worker_new(&options, self->config, "notifications", METHODS,
+                                              self, error, sizeof error);
+    if (!worker) {
+        nagar_log_error("notifications.worker_failed", "%s", error);
+        return 1;
+    }
+    tick_state_t state = {.self = self, .campaign_at_ms = 0};
+    nagar_worker_set_tick(worker, (int) tick_ms, tick, &state);
+    nagar_log_info("notifications.ready", "notifications serving on the bus");
+    int rc = nagar_worker_run(worker);
+    nagar_worker_destroy(&worker);
+    nagar_log_info("notifications.stopped", "notifications stopped");
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    nagar_log_init("notifications");
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        nagar_log_error("notifications.start_failed", "libsodium or libcurl failed to initialise");
+        return 1;
+    }
+    const char *command = argc > 1 ? argv[1] : "serve";
+    int rc;
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "help") == 0) {
+        usage(stdout);
+        rc = 0;
+    } else if (strcmp(command, "seal-keygen") == 0 && argc == 3) {
+        rc = seal_keygen(argv[2]);
+    } else if (strcmp(command, "sms-size") == 0 && argc == 3) {
+        sms_size_t size;
+        sms_size(argv[2], &size);
+        printf("{\"encoding\":\"%s\",\"characters\":%d,\"segments\":%d}\n", size.encoding,
+               size.characters, size.segments);
+        rc = 0;
+    } else if (strcmp(command, "serve") == 0 && argc <= 2) {
+        char error[NAGAR_CONFIG_ERROR_MAX];
+        notify_t self;
+        memset(&self, 0, sizeof self);
+        self.config = nagar_config_new(NULL, error, sizeof error);
+        if (!self.config) {
+            nagar_log_error("notifications.config_invalid", "%s", error);
+            rc = 1;
+        } else {
+            rc = serve(&self);
+        }
+        delivery_destroy(&self.delivery);
+        nagar_db_destroy(&self.db);
+        sodium_memzero(self.seal_key, sizeof self.seal_key);
+        nagar_config_destroy(&self.config);
+    } else {
+        usage(stderr);
+        rc = 2;
+    }
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,576 @@
+"""nagar-notifications over the bus with real peers on loopback: a real SMTP
+server (aiosmtpd) and a fake SMS provider (HTTP) that record what they get.
+Events and direct sends, Hindi intact, de-duplication, retries and
+dead-letters on provider failures (HTTP 500, hang, SMTP 4xx), templates
+with placeholders checked and ULB overrides, opt-out and quiet hours, staff
+delivery status scoped to the ULB, the transactional outbox with
+notifications down and a relay killed mid-relay, reminder campaigns run
+twice, and identity's OTPs through notifications.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from nagar_proc import wait_until
+from notifications_fixtures import CAMPAIGN_KIND, CAMPAIGN_STATE, CHANNEL, MESSAGE_STATUS
+
+BHOPAL = "250946"
+BERASIA = "250945"
+STATE_ADMIN = {"userId": "staff:admin-test", "role": "STATE_ADMIN", "ulb": ""}
+PAYMENT_HI = "{ulb_name}: खाता {account} हेतु ₹{amount} का भुगतान प्राप्त हुआ। रसीद क्रमांक {receipt_no}। धन्यवाद।"
+
+
+def staff(role, ulb):
+    return {"userId": f"staff:{uuid.uuid4().hex[:8]}", "role": role, "ulb": ulb}
+
+
+_counter = [0]
+
+
+def new_mobile():
+    _counter[0] += 1
+    return f"8{uuid.uuid4().int % 10**5:05d}{_counter[0]:04d}"
+
+
+def params(**values):
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def payment_event(principal, mobile="", email="", language="hi", ulb=BHOPAL, essential=True,
+                  receipt=None, event_type="payment.received"):
+    receipt = receipt or f"R-{uuid.uuid4().hex[:6]}"
+    return {"eventId": f"{principal}:{uuid.uuid4().int % 10**12}", "type": event_type,
+            "ulb": ulb, "recipient": {"mobile": mobile, "email": email, "language": language},
+            "params": params(ulb_name="नगर निगम भोपाल", account="PT-1042", amount="1,250.00",
+                             receipt_no=receipt, date="2026-11-28"),
+            "essential": essential}
+
+
+def ucs2_segments(text):
+    units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return 1 if units <= 70 else -(-units // 67)
+
+
+@pytest.fixture
+def setup(broker, notifications, sms_provider, smtp_server):
+    b = broker()
+    return b, notifications, sms_provider, smtp_server
+
+
+# ---- events, Hindi, de-duplication -----------------------------------------------
+
+def test_event_reaches_sms_and_email_with_hindi_intact_once(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    c = n.client("property_tax")
+    mobile, address = new_mobile(), f"citizen{uuid.uuid4().hex[:6]}@example.in"
+    event = payment_event("property_tax", mobile=mobile, email=address)
+    r = c.call("event.deliver", {"event": event})
+    assert r.ok and not r.reply["duplicate"] and len(r.reply["messageIds"]) == 2, r
+    sms_id, mail_id = r.reply["messageIds"]
+    n.wait_status(sms_id, "sent")
+    n.wait_status(mail_id, "sent")
+
+    receipt = event["params"][3]["value"]
+    text = PAYMENT_HI.format(ulb_name="नगर निगम भोपाल", account="PT-1042", amount="1,250.00",
+                             receipt_no=receipt)
+    got = provider.to(mobile)
+    assert len(got) == 1, provider.requests
+    sms = got[0]
+    assert sms["text"] == text
+    assert sms["unicode"] is True and sms["segments"] == ucs2_segments(text)
+    assert sms["sender"] == "NAGARS" and sms["dlt_entity_id"] == "1101234567890123456"
+    assert sms["reference"] == sms_id
+
+    mails = smtp.to(address)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["Subject"] == f"नगर निगम भोपाल: भुगतान रसीद {receipt}"
+    body = mail.get_content()
+    assert f"खाता PT-1042 हेतु ₹1,250.00 का भुगतान 2026-11-28 को प्राप्त हुआ। रसीद क्रमांक {receipt} है।" in body
+    assert mail.envelope_from == "no-reply@nagar.example.in"
+
+    # The same event again: nothing new.
+    again = c.call("event.deliver", {"event": event})
+    assert again.ok and again.reply["duplicate"], again
+    assert again.reply["messageIds"] == [sms_id, mail_id]
+    time.sleep(1)
+    assert len(provider.to(mobile)) == 1 and len(smtp.to(address)) == 1
+
+    # Staff see the delivery; the stored body is what was sent.
+    admin = n.client("gateway")
+    listed = admin.call("message.list", {"eventId": event["eventId"]}, actor=STATE_ADMIN)
+    assert listed.ok, listed
+    by_id = {m["messageId"]: m for m in listed.reply["messages"]}
+    assert by_id[sms_id]["status"] == MESSAGE_STATUS["SENT"]
+    assert by_id[sms_id]["body"] == text and by_id[sms_id]["encoding"] == "UCS-2"
+    assert by_id[sms_id]["providerMessageId"].startswith("prov-")
+    assert by_id[mail_id]["channel"] == CHANNEL["EMAIL"]
+
+
+def test_event_validation_and_caller_rules(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    c = n.client("property_tax")
+    mobile = new_mobile()
+    cases = [
+        ({}, "event"),
+        ({"event": dict(payment_event("water_tax", mobile=mobile))}, "event.eventId"),
+        ({"event": dict(payment_event("property_tax", mobile=mobile), type="no.such")},
+         "event.type"),
+        ({"event": dict(payment_event("property_tax", mobile=mobile), ulb="bhopal")},
+         "event.ulb"),
+        ({"event": payment_event("property_tax", mobile="12345")}, "event.recipient.mobile"),
+        ({"event": payment_event("property_tax", email="not an address")},
+         "event.recipient.email"),
+        ({"event": payment_event("property_tax")}, "event.recipient"),
+        ({"event": payment_event("property_tax", mobile=mobile, language="fr")},
+         "event.recipient.language"),
+    ]
+    for request, field in cases:
+        r = c.call("event.deliver", request)
+        assert r.code == "INVALID_ARGUMENT" and r.field == field, (field, r)
+    missing = payment_event("property_tax", mobile=mobile)
+    missing["params"] = missing["params"][:2]
+    r = c.call("event.deliver", {"event": missing})
+    assert r.code == "INVALID_ARGUMENT" and r.field == "event.params" and "amount" in r.message
+    # Nothing was queued by any of them.
+    assert n.sql(f"SELECT count(*) FROM notifications.message WHERE address = '{mobile}'") == "0"
+    # The gateway may not publish events; identity may not list messages.
+    r = n.client("gateway").call("event.deliver", {"event": payment_event("gateway",
+                                                                           mobile=mobile)})
+    assert r.code == "PERMISSION_DENIED", r
+    r = n.client("identity").call("message.list", {}, actor=STATE_ADMIN)
+    assert r.code == "PERMISSION_DENIED", r
+
+
+def test_sms_size_gsm7_and_ucs2(notifications_db):
+    def size(text):
+        out = subprocess.run([notifications_db.binary, "sms-size", text], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+    assert size("a" * 160) == {"encoding": "GSM-7", "characters": 160, "segments": 1}
+    assert size("a" * 161)["segments"] == 2
+    assert size("a" * 306)["segments"] == 2 and size("a" * 307)["segments"] == 3
+    assert size("[" * 80) == {"encoding": "GSM-7", "characters": 160, "segments": 1}
+    assert size("€" * 81)["segments"] == 2
+    assert size("Çé£ " * 10)["encoding"] == "GSM-7"
+    assert size("क" * 70) == {"encoding": "UCS-2", "characters": 70, "segments": 1}
+    assert size("क" * 71)["segments"] == 2
+    assert size("क" * 134)["segments"] == 2 and size("क" * 135)["segments"] == 3
+    assert size("a" * 100 + "₹")["encoding"] == "UCS-2"
+
+
+# ---- failures: retry, dead-letter, recovery ---------------------------------------
+
+def test_sms_provider_500_is_retried_then_dead_lettered_and_recovery_sends_once(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    c = n.client("property_tax")
+    provider.mode = "500"
+    doomed = new_mobile()
+    r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=doomed)})
+    assert r.ok, r
+    doomed_id = r.reply["messageIds"][0]
+    n.wait_status(doomed_id, "dead", timeout=30)
+    tries = [q for q in provider.requests if q["json"]["to"] == f"91{doomed}"]
+    assert len(tries) == 3 and all(q["answered"] == 500 for q in tries)
+    row = n.sql(f"SELECT attempts, last_error FROM notifications.message WHERE id = {doomed_id}")
+    assert row.startswith("3|") and "HTTP 500" in row
+    assert n.proc.events("notifications.dead")
+
+    # A provider that comes back gets the pending message once.
+    lucky = new_mobile()
+    r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=lucky)})
+    lucky_id = r.reply["messageIds"][0]
+    wait_until(lambda: any(q["json"]["to"] == f"91{lucky}" for q in provider.requests), 10,
+               what="the first failing attempt")
+    provider.mode = "ok"
+    n.wait_status(lucky_id, "sent", timeout=30)
+    time.sleep(1.5)
+    assert len(provider.to(lucky)) == 1
+    assert n.status(doomed_id) == "dead"     # dead stays dead
+
+
+def test_sms_provider_that_hangs_times_out_and_the_worker_keeps_answering(setup):
+    b, start, provider, smtp = setup
+    n = start(b, NAGAR_NOTIFY_HTTP_TIMEOUT_MS=800, NAGAR_NOTIFY_CONNECT_TIMEOUT_MS=300)
+    c = n.client("property_tax")
+    provider.mode = "hang"
+    mobile = new_mobile()
+    r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
+    message_id = r.reply["messageIds"][0]
+    wait_until(lambda: len(provider.requests) >= 1, 10, what="the provider to be called")
+    # While transfers hang, the worker answers other calls promptly.
+    started = time.monotonic()
+    listed = n.client("gateway").call("message.list", {"eventId": "none"}, actor=STATE_ADMIN,
+                                      timeout_ms=3000)
+    assert listed.ok and time.monotonic() - started < 1.5
+    n.wait_status(message_id, "dead", timeout=30)
+    assert len([q for q in provider.requests if q["json"]["to"] == f"91{mobile}"]) == 3
+    error = n.sql(f"SELECT last_error FROM notifications.message WHERE id = {message_id}")
+    assert "timed out" in error.lower() or "timeout" in error.lower(), error
+
+
+def test_smtp_4xx_is_retried_then_dead_and_5xx_is_rejected_at_once(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    c = n.client("property_tax")
+    smtp.mode = "451"
+    address = f"a{uuid.uuid4().hex[:6]}@example.in"
+    r = c.call("event.deliver", {"event": payment_event("property_tax", email=address)})
+    assert r.ok and len(r.reply["messageIds"]) == 1, r
+    message_id = r.reply["messageIds"][0]
+    n.wait_status(message_id, "dead", timeout=30)
+    assert smtp.handler.attempts == 3 and not smtp.messages
+    assert "451" in n.sql(f"SELECT last_error FROM notifications.message WHERE id = {message_id}")
+
+    smtp.mode = "550"
+    address2 = f"b{uuid.uuid4().hex[:6]}@example.in"
+    r = c.call("event.deliver", {"event": payment_event("property_tax", email=address2)})
+    n.wait_status(r.reply["messageIds"][0], "dead", timeout=20)
+    assert smtp.handler.attempts == 4      # one attempt: a 5xx is final
+
+    # Back to normal: a message that met one 451 arrives exactly once.
+    smtp.mode = "451"
+    address3 = f"c{uuid.uuid4().hex[:6]}@example.in"
+    r = c.call("event.deliver", {"event": payment_event("property_tax", email=address3,
+                                                        language="en")})
+    wait_until(lambda: smtp.handler.attempts >= 5, 10, what="a refused attempt")
+    smtp.mode = "ok"
+    n.wait_status(r.reply["messageIds"][0], "sent", timeout=30)
+    time.sleep(1)
+    mails = smtp.to(address3)
+    assert len(mails) == 1 and mails[0]["Subject"].startswith("नगर निगम भोपाल: payment receipt")
+
+
+# ---- templates ----------------------------------------------------------------------
+
+def test_templates_are_versioned_checked_and_overridable_per_ulb(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    g = n.client("gateway")
+    commissioner = staff("COMMISSIONER", BERASIA)
+    template = {"type": "payment.received", "language": "hi", "channel": CHANNEL["SMS"],
+                "ulb": BERASIA, "body": "बेरसिया: ₹{{amount}} प्राप्त, रसीद {{receipt_no}}",
+                "dltTemplateId": "1107160000000000001"}
+    for change, field in (({"body": "राशि {{amount}} {{password}}"}, "template.body"),
+                          ({"body": "राशि {{amount"}, "template.body"),
+                          ({"body": "राशि }} {{amount}}"}, "template.body"),
+                          ({"type": "no.such.type"}, "template.type"),
+                          ({"language": "fr"}, "template.language"),
+                          ({"subject": "x"}, "template.subject"),
+                          ({"dltTemplateId": "abc"}, "template.dltTemplateId"),
+                          ({"body": ""}, "template.body")):
+        r = g.call("template.save", {"template": dict(template, **change)}, actor=commissioner)
+        assert r.code == "INVALID_ARGUMENT" and r.field == field, (change, r)
+    r = g.call("template.save", {"template": dict(template, ulb=BHOPAL)}, actor=commissioner)
+    assert r.code == "PERMISSION_DENIED", r
+    r = g.call("template.save", {"template": template}, actor=staff("CLERK", BERASIA))
+    assert r.code == "PERMISSION_DENIED", r
+
+    first = g.call("template.save", {"template": template}, actor=commissioner)
+    assert first.ok, first
+    key = uuid.uuid4().hex
+    second = g.call("template.save", {"template": dict(template, body="बेरसिया नगर: ₹{{amount}}, रसीद {{receipt_no}} ({{ulb}})")},
+                    actor=commissioner, idempotency_key=key)
+    assert second.ok and second.reply["version"] == first.reply["version"] + 1, second
+    replay = g.call("template.save", {"template": dict(template, body="बेरसिया नगर: ₹{{amount}}, रसीद {{receipt_no}} ({{ulb}})")},
+                    actor=commissioner, idempotency_key=key)
+    assert replay.ok and replay.replayed and replay.reply["version"] == second.reply["version"]
+    listed = g.call("template.list", {"type": "payment.received", "ulb": BERASIA,
+                                      "allVersions": True}, actor=commissioner)
+    versions = [t["version"] for t in listed.reply["templates"] if t["channel"] == CHANNEL["SMS"]
+                and t["language"] == "hi"]
+    assert versions[:2] == [second.reply["version"], first.reply["version"]]
+    types = {e["type"]: e["placeholders"] for e in listed.reply["eventTypes"]}
+    assert "receipt_no" in types["payment.received"]
+
+    c = n.client("property_tax")
+    in_berasia, in_bhopal = new_mobile(), new_mobile()
+    receipt = "R-77"
+    for mobile, ulb in ((in_berasia, BERASIA), (in_bhopal, BHOPAL)):
+        r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile, ulb=ulb,
+                                                            receipt=receipt)})
+        n.wait_status(r.reply["messageIds"][0], "sent")
+    assert provider.to(in_berasia)[0]["text"] == f"बेरसिया नगर: ₹1,250.00, रसीद {receipt} ({BERASIA})"
+    assert provider.to(in_berasia)[0]["dlt_template_id"] == "1107160000000000001"
+    assert provider.to(in_bhopal)[0]["text"].startswith("नगर निगम भोपाल: खाता PT-1042")
+
+
+# ---- opt-out, quiet hours, rate limit ---------------------------------------------------
+
+def test_opt_out_suppresses_only_non_essential_messages(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    g, c = n.client("gateway"), n.client("property_tax")
+    mobile = new_mobile()
+    r = g.call("optout.set", {"mobile": mobile, "optedOut": True},
+               actor={"userId": "citizen:x", "role": "CITIZEN", "ulb": ""})
+    assert r.code == "PERMISSION_DENIED", r
+    r = g.call("optout.set", {"mobile": mobile, "optedOut": True}, actor=staff("CLERK", BHOPAL))
+    assert r.ok and r.reply["subject"] == f"mobile:{mobile}", r
+    reminder = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
+                                                               essential=False)})
+    receipt = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
+    n.wait_status(reminder.reply["messageIds"][0], "suppressed")
+    n.wait_status(receipt.reply["messageIds"][0], "sent")
+    assert len(provider.to(mobile)) == 1
+
+    # A citizen opts their own account out (and only their own).
+    citizen = {"userId": "citizen:abc", "role": "CITIZEN", "ulb": ""}
+    r = g.call("optout.set", {"userId": "citizen:other", "optedOut": True}, actor=citizen)
+    assert r.code == "PERMISSION_DENIED"
+    r = g.call("optout.set", {"userId": "citizen:abc", "optedOut": True}, actor=citizen)
+    assert r.ok, r
+
+
+def test_quiet_hours_defer_non_essential_messages_only(setup):
+    b, start, provider, smtp = setup
+    ist = time.gmtime(time.time() + 19800)
+    begin = (ist.tm_hour * 60 + ist.tm_min - 30) % 1440
+    end = (ist.tm_hour * 60 + ist.tm_min + 60) % 1440
+    window = f"{begin // 60:02d}:{begin % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    n = start(b, NAGAR_NOTIFY_QUIET_HOURS=window)
+    c = n.client("property_tax")
+    mobile = new_mobile()
+    reminder = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
+                                                               essential=False)})
+    receipt = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
+    n.wait_status(receipt.reply["messageIds"][0], "sent")
+    reminder_id = reminder.reply["messageIds"][0]
+    wait_until(lambda: n.sql(f"SELECT last_error FROM notifications.message WHERE id = {reminder_id}")
+               == "quiet hours (IST)", 10, what="the reminder to be deferred")
+    assert n.status(reminder_id) == "queued"
+    minutes = float(n.sql(f"SELECT extract(epoch FROM next_attempt_at - now()) / 60 "
+                          f"FROM notifications.message WHERE id = {reminder_id}"))
+    assert 55 <= minutes <= 61, minutes
+    assert n.sql(f"SELECT attempts FROM notifications.message WHERE id = {reminder_id}") == "0"
+    assert len(provider.to(mobile)) == 1
+
+
+def test_per_recipient_rate_limit_defers_the_excess(setup):
+    b, start, provider, smtp = setup
+    n = start(b, NAGAR_NOTIFY_RATE_PER_RECIPIENT=2, NAGAR_NOTIFY_RATE_WINDOW_S=3600)
+    c = n.client("property_tax")
+    mobile = new_mobile()
+    ids = []
+    for _ in range(4):
+        r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
+                                                            essential=False)})
+        ids.append(r.reply["messageIds"][0])
+    wait_until(lambda: len(provider.to(mobile)) == 2, 15, what="two reminders")
+    time.sleep(1)
+    statuses = [n.status(i) for i in ids]
+    assert statuses.count("sent") == 2 and statuses.count("queued") == 2, statuses
+    assert len(provider.to(mobile)) == 2
+
+
+# ---- delivery status for staff ----------------------------------------------------------
+
+def test_message_list_is_scoped_to_the_staff_members_ulb(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    c, g = n.client("property_tax"), n.client("gateway")
+    mobile = new_mobile()
+    for ulb in (BHOPAL, BERASIA):
+        r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
+                                                            ulb=ulb)})
+        assert r.ok
+    clerk = staff("CLERK", BERASIA)
+    r = g.call("message.list", {"address": mobile}, actor=clerk)
+    assert r.ok and [m["ulb"] for m in r.reply["messages"]] == [BERASIA], r
+    r = g.call("message.list", {"address": mobile, "ulb": BHOPAL}, actor=clerk)
+    assert r.code == "PERMISSION_DENIED" and r.field == "ulb", r
+    r = g.call("message.list", {"address": mobile},
+               actor={"userId": "citizen:1", "role": "CITIZEN", "ulb": ""})
+    assert r.code == "PERMISSION_DENIED"
+    r = g.call("message.list", {"address": mobile, "pageSize": 1}, actor=STATE_ADMIN)
+    assert r.ok and len(r.reply["messages"]) == 1 and r.reply["nextPageToken"]
+    r2 = g.call("message.list", {"address": mobile, "pageSize": 1,
+                                 "pageToken": r.reply["nextPageToken"]}, actor=STATE_ADMIN)
+    assert r2.ok and {r.reply["messages"][0]["ulb"], r2.reply["messages"][0]["ulb"]} == \
+        {BHOPAL, BERASIA}
+    for request, field in (({"pageSize": 201}, "pageSize"), ({"pageToken": "zz"}, "pageToken"),
+                           ({"status": 9}, "status"), ({"ulb": "x"}, "ulb")):
+        r = g.call("message.list", request, actor=STATE_ADMIN)
+        assert r.code == "INVALID_ARGUMENT" and r.field == field, (request, r)
+
+
+# ---- the transactional outbox -------------------------------------------------------------
+
+def test_payment_with_notifications_down_succeeds_at_once_and_sms_arrives_once_later(
+        setup, outbox_demo):
+    b, start, provider, smtp = setup
+    demo = outbox_demo(b)
+    relay = demo.start_relay(OUTBOX_DEMO_TIMEOUT_MS=500)
+    mobile = new_mobile()
+    took, payment_id = demo.pay(BHOPAL, mobile, "980.00", f"RCPT-{uuid.uuid4().hex[:6]}")
+    assert took < 2.0, f"the payment took {took:.2f} s with notifications down"
+    time.sleep(2)
+    assert demo.pending() == 1 and provider.requests == []
+    assert relay.events("outbox.relay_retry"), "the relay did not report the wait"
+    n = start(b)
+    wait_until(lambda: len(provider.to(mobile)) == 1, 30, what="the receipt SMS")
+    wait_until(lambda: demo.pending() == 0, 10, what="the outbox to drain")
+    time.sleep(1.5)
+    sms = provider.to(mobile)
+    assert len(sms) == 1 and f"खाता {payment_id} हेतु ₹980.00" in sms[0]["text"]
+    assert n.sql(f"SELECT count(*) FROM notifications.event "
+                 f"WHERE event_id LIKE 'property_tax:%' AND source = 'property_tax' "
+                 f"AND event_id IN (SELECT event_id FROM notifications.message "
+                 f"WHERE address = '{mobile}')") == "1"
+
+
+def test_relay_killed_mid_relay_loses_nothing_and_sends_nothing_twice(
+        setup, outbox_demo):
+    b, start, provider, smtp = setup
+    n = start(b)
+    demo = outbox_demo(b)
+    mobiles = [new_mobile() for _ in range(3)]
+    for mobile in mobiles:
+        demo.pay(BHOPAL, mobile, "100.00", f"RCPT-{uuid.uuid4().hex[:6]}")
+    # Freeze notifications so the relay's requests wait unanswered, then
+    # kill the relay after it sent and before it could mark anything sent.
+    os.kill(n.proc.pid, signal.SIGSTOP)
+    try:
+        relay = demo.start_relay(OUTBOX_DEMO_TIMEOUT_MS=8000)
+        relay.wait_event("outbox.relay_sent", timeout=15)
+        time.sleep(0.5)     # let ZeroMQ's I/O thread hand the requests to the broker
+        relay.kill(signal.SIGKILL)
+    finally:
+        os.kill(n.proc.pid, signal.SIGCONT)
+    assert demo.pending() == 3          # nothing was marked sent
+    # Notifications now answers the requests the dead relay sent.
+    wait_until(lambda: all(len(provider.to(m)) == 1 for m in mobiles), 30,
+               what="the three SMS from the first sends")
+    demo.start_relay(OUTBOX_DEMO_TIMEOUT_MS=2000)
+    wait_until(lambda: demo.pending() == 0, 30, what="the outbox to drain")
+    time.sleep(1.5)
+    assert all(len(provider.to(m)) == 1 for m in mobiles), provider.requests
+    assert len(n.proc.events("notifications.event_duplicate")) >= 3
+
+
+# ---- reminder campaigns ---------------------------------------------------------------------
+
+def test_campaign_run_twice_messages_nobody_twice(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    batch = n.client("batch")
+    cycle = f"2026-06-30-{uuid.uuid4().hex[:6]}"
+    start_request = {"ulb": BERASIA, "kind": CAMPAIGN_KIND["PROPERTY_TAX"], "cycle": cycle,
+                     "perMinute": 600,
+                     "params": params(ulb_name="नगर पालिका बेरसिया", due_date="2026-06-30")}
+    r = batch.call("campaign.start", start_request)
+    assert r.ok and not r.reply["existing"] and r.reply["state"] == CAMPAIGN_STATE["OPEN"], r
+    campaign_id = r.reply["campaignId"]
+    mobiles = [new_mobile() for _ in range(5)]
+
+    def recipients(ms):
+        return [{"recipient": {"mobile": m, "language": "hi"},
+                 "params": params(name=f"नागरिक {i}", account=f"PT-{i}", amount=f"{100 * (i + 1)}")}
+                for i, m in enumerate(ms)]
+    r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
+                                               "recipients": recipients(mobiles[:3])})
+    assert r.ok and r.reply == {"added": 3, "alreadyPresent": 0}, r
+    r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
+                                               "recipients": recipients(mobiles),
+                                               "lastBatch": True})
+    assert r.ok and r.reply == {"added": 2, "alreadyPresent": 3}, r
+
+    def done():
+        s = batch.call("campaign.status", {"campaignId": campaign_id})
+        return s.reply if s.ok and s.reply["state"] == CAMPAIGN_STATE["DONE"] and \
+            s.reply["sent"] == 5 else None
+    status = wait_until(done, 40, interval=0.3, what="the campaign to finish")
+    assert status["recipients"] == 5 and status["queued"] == 5 and status["pending"] == 0
+
+    # Run it again: the same campaign comes back, closed; nobody gets a second SMS.
+    again = batch.call("campaign.start", start_request)
+    assert again.ok and again.reply["existing"] and again.reply["campaignId"] == campaign_id
+    r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
+                                               "recipients": recipients(mobiles)})
+    assert r.code == "FAILED_PRECONDITION", r
+    time.sleep(2)
+    for i, m in enumerate(mobiles):
+        got = provider.to(m)
+        assert len(got) == 1, (m, got)
+        assert got[0]["text"].startswith(f"नगर पालिका बेरसिया: नागरिक {i} जी, संपत्ति कर खाता PT-{i}")
+    assert n.sql(f"SELECT count(*) FROM notifications.message WHERE campaign_id = {campaign_id}") \
+        == "5"
+
+
+def test_campaign_is_throttled_and_resumes_after_a_restart(setup):
+    b, start, provider, smtp = setup
+    n = start(b)
+    batch = n.client("batch")
+    r = batch.call("campaign.start", {"ulb": BHOPAL, "kind": CAMPAIGN_KIND["WATER_TAX"],
+                                      "cycle": f"wt-{uuid.uuid4().hex[:8]}", "perMinute": 60,
+                                      "params": params(ulb_name="भोपाल", due_date="2026-07-31")})
+    campaign_id = r.reply["campaignId"]
+    mobiles = [new_mobile() for _ in range(70)]
+    r = batch.call("campaign.add_recipients", {
+        "campaignId": campaign_id, "lastBatch": True,
+        "recipients": [{"recipient": {"mobile": m},
+                        "params": params(name="x", account="W-1", amount="10")} for m in mobiles]})
+    assert r.ok and r.reply["added"] == 70
+    time.sleep(3)
+    # At most a minute's worth (60) plus the trickle of 1/s may go out.
+    queued = int(n.sql(f"SELECT count(*) FROM notifications.message WHERE campaign_id = {campaign_id}"))
+    assert 1 <= queued <= 64, queued
+    n.stop()
+    n2 = start(b)
+    wait_until(lambda: batch.call("campaign.status", {"campaignId": campaign_id}).reply["queued"]
+               > queued, 15, what="the restarted service to continue the campaign")
+    status = batch.call("campaign.status", {"campaignId": campaign_id}).reply
+    assert status["state"] in (CAMPAIGN_STATE["CLOSED"], CAMPAIGN_STATE["DONE"])
+    assert n2.sql(f"SELECT count(*) - count(DISTINCT address) FROM notifications.message "
+                  f"WHERE campaign_id = {campaign_id}") == "0"
+    g = n.client("gateway")
+    r = g.call("campaign.status", {"campaignId": campaign_id}, actor=staff("CLERK", BHOPAL))
+    assert r.code == "PERMISSION_DENIED"
+    r = g.call("campaign.status", {"campaignId": campaign_id},
+               actor=staff("REVENUE_OFFICER", BHOPAL))
+    assert r.ok and r.reply["recipients"] == 70
+
+
+# ---- identity's OTP through notifications -----------------------------------------------------
+
+def test_identity_otp_goes_through_notifications_and_is_never_stored_in_clear(
+        setup, identity):
+    b, start, provider, smtp = setup
+    n = start(b)
+    ident = identity(b, NAGAR_IDENTITY_OTP_VIA="notifications", NAGAR_OTP_SINK_FILE="",
+                     NAGAR_IDENTITY_OTP_RESEND_S=0)
+    c = ident.client()
+    mobile = new_mobile()
+    r = c.call("otp.request", {"mobile": mobile}, client_ip="10.9.8.7")
+    assert r.ok, r
+    wait_until(lambda: len(provider.to(mobile)) == 1, 20, what="the OTP SMS")
+    text = provider.to(mobile)[0]["text"]
+    otp = text.split("ओटीपी ")[1][:6]
+    assert otp.isdigit() and "5 मिनट" in text
+    assert ident.otps(mobile) == []      # no development sink involved
+    stored = n.sql(f"SELECT body || '|' || coalesce(encode(body_sealed, 'hex'), 'NULL') || '|' || "
+                   f"status FROM notifications.message WHERE address = '{mobile}'")
+    assert otp not in stored and "******" in stored and stored.endswith("|NULL|sent"), stored
+    dump = n.sql("SELECT string_agg(body || last_error || coalesce(encode(request_hash, 'hex'), ''), '') "
+                 f"FROM notifications.message JOIN notifications.event USING (event_id) "
+                 f"WHERE address = '{mobile}'")
+    assert otp not in dump
+    logs = n.proc.log_text() + ident.proc.log_text()
+    assert text not in logs and f'"{otp}"' not in logs and f"OTP {otp}" not in logs
+    r = c.call("otp.verify", {"mobile": mobile, "otp": otp})
+    assert r.ok and r.reply["role"] == "CITIZEN", r
+
+    # Notifications down: the OTP request fails cleanly instead of hanging.
+    n.stop()
+    started = time.monotonic()
+    r = c.call("otp.request", {"mobile": new_mobile()}, client_ip="10.9.8.6")
+    assert r.code == "UNAVAILABLE" and time.monotonic() - started < 8, r
