@@ -171,3 +171,9 @@ if [[ -x $IDENTITY && " ${services[*]} " == *" identity "* ]]; then
     mkdir -p "$NAGAR_VAR/token_keys"
     cp "$SECRETS/token/k1.pub" "$NAGAR_VAR/token_keys/k1.pub"
 fi
+
+# Notifications seals OTP bodies with a key every notifications process shares.
+NOTIFICATIONS=$BUILD/nagar-notifications
+if [[ -x $NOTIFICATIONS && " ${services[*]} " == *" notifications "* ]]; then
+    [[ -f $SECRETS/notify_seal.key ]] || "$NOTIFICATIONS" seal-keygen "$SECRETS/notify_seal.key"
+fi

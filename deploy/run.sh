@@ -83,8 +83,14 @@ secrets=$NAGAR_VAR/secrets
 export NAGAR_TOKEN_PUBLIC_KEYS_DIR=$NAGAR_VAR/token_keys
 export NAGAR_IDENTITY_TOKEN_KEY=$secrets/token/k1.key
 export NAGAR_IDENTITY_OTP_KEY_FILE=$secrets/identity_otp.key
-# Until notifications delivers SMS, one-time passwords go to this file.
-export NAGAR_OTP_SINK_FILE=${NAGAR_OTP_SINK_FILE:-$NAGAR_VAR/otp_sink.jsonl}
+# One-time passwords go out through notifications like every other message.
+export NAGAR_IDENTITY_OTP_VIA=${NAGAR_IDENTITY_OTP_VIA:-notifications}
+export NAGAR_NOTIFY_SEAL_KEY_FILE=$secrets/notify_seal.key
+# With no SMS provider or SMTP server configured (NAGAR_NOTIFY_SMS_URL,
+# NAGAR_NOTIFY_SMTP_URL), messages are written to this file for development.
+if [[ -z ${NAGAR_NOTIFY_SMS_URL:-} && -z ${NAGAR_NOTIFY_SMTP_URL:-} ]]; then
+  export NAGAR_NOTIFY_FILE_SINK=${NAGAR_NOTIFY_FILE_SINK:-$NAGAR_VAR/notify_sink.jsonl}
+fi
 
 # Services: every services/<name>/ but the broker, each with its own key,
 # database role and password file.

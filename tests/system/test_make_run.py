@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import requests
+
 from nagar_proc import ROOT, bin_dir, free_port, wait_until
 
 
@@ -52,6 +54,20 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
         for svc in sorted(os.listdir(os.path.join(ROOT, "services"))):
             if os.path.isdir(os.path.join(ROOT, "services", svc)) and svc != "broker":
                 assert f"started {svc}" in text(), f"{svc} was not started:\n{text()[-3000:]}"
+
+        # End to end through the suite as started: a citizen asks for an OTP at
+        # the gateway; identity sends it through notifications, whose
+        # development channel writes it to var/notify_sink.jsonl.
+        base = f"http://127.0.0.1:{http_port}"
+        wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).status_code == 200,
+                   timeout=60, interval=0.3, what="the gateway to be ready")
+        r = requests.post(f"{base}/api/v1/auth/otp", json={"mobile": "9876501234"}, timeout=10)
+        assert r.status_code == 200, r.text
+        sink = var / "notify_sink.jsonl"
+        wait_until(lambda: sink.exists() and "9876501234" in sink.read_text(), timeout=30,
+                   what="the OTP SMS to reach the development sink")
+        r = requests.get(f"{base}/api/v1/ulbs/250858", timeout=10)   # Agar
+        assert r.status_code == 200 and r.json()["name"] == "Agar", r.text
 
         os.killpg(run.pid, signal.SIGINT)   # what Ctrl-C on the terminal does
         run.wait(timeout=60)
