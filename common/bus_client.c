@@ -50,6 +50,8 @@ struct nagar_bus_client_t {
     long max_in_flight;
     long retry_base_ms;
     bool destroying;
+    char id_prefix[17];             /* random, for request ids */
+    uint64_t id_counter;
 };
 
 static void pending_free(pending_t **pending_p)
@@ -97,6 +99,10 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
     self->default_attempts = attempts;
     self->max_in_flight = max_in_flight;
     self->retry_base_ms = retry_base_ms;
+    char random_id[33];
+    nagar_bus_new_id(random_id);
+    memcpy(self->id_prefix, random_id, 16);
+    self->id_prefix[16] = '\0';
     return self;
 }
 
@@ -186,6 +192,19 @@ static void send_attempt(nagar_bus_client_t *self, pending_t *pending)
     zmq_send(handle, pending->body, pending->body_size, 0);
 }
 
+/* 16 random hex digits drawn once per client, then 16 of a counter: as
+ * unique as nagar_bus_new_id's, without a getrandom() system call per
+ * request (5% of the client's time in the benchmark's profile). */
+static void request_id_next(nagar_bus_client_t *self, char out[33])
+{
+    static const char digits[] = "0123456789abcdef";
+    memcpy(out, self->id_prefix, 16);
+    uint64_t counter = ++self->id_counter;
+    for (int i = 31; i >= 16; i--, counter >>= 4)
+        out[i] = digits[counter & 15];
+    out[32] = '\0';
+}
+
 static bool request_id_is_valid(const char *id)
 {
     size_t length = strlen(id);
@@ -230,7 +249,7 @@ int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call
     if (context.request_id && context.request_id[0])
         snprintf(pending->request_id, sizeof pending->request_id, "%s", context.request_id);
     else
-        nagar_bus_new_id(pending->request_id);
+        request_id_next(self, pending->request_id);
     if (zhashx_lookup(self->pending, pending->request_id)) {
         nagar_log_warn("bus.client_send_refused", "not sending request %s to service '%s': a "
                        "request with that id is already in flight", pending->request_id,
@@ -360,14 +379,17 @@ static int run_timers(nagar_bus_client_t *self)
 int nagar_bus_client_dispatch(nagar_bus_client_t *self)
 {
     int completed = 0;
-    /* ZMQ_FD is edge-triggered: read until ZMQ_EVENTS says there is no more. */
-    while (zsock_events(self->socket) & ZMQ_POLLIN) {
-        zmsg_t *message = zmsg_recv(self->socket);
-        if (!message)
-            break;
-        completed += handle_reply(self, message);
-        zmsg_destroy(&message);
-    }
+    /* Non-blocking reads until none is left (ZMQ_EVENTS before each one
+     * would be a system call per reply); then ZMQ_EVENTS once, because
+     * ZMQ_FD is edge-triggered and a caller polling it must not miss a
+     * message that arrived meanwhile. */
+    do {
+        zmsg_t *message;
+        while ((message = zmsg_recv_nowait(self->socket))) {
+            completed += handle_reply(self, message);
+            zmsg_destroy(&message);
+        }
+    } while (zsock_events(self->socket) & ZMQ_POLLIN);
     completed += run_timers(self);
     return completed;
 }

@@ -1,15 +1,25 @@
 /*
  * bus_worker.h — serving one service on the bus (MDP/0.1 worker side).
  *
- * A worker connects to the broker, sends READY for its service, and then
- * handles one request at a time. It heartbeats while idle (and whenever a
- * long handler calls nagar_worker_call_keepalive), notices a silent broker
- * after NAGAR_BUS_LIVENESS missed heartbeats and reconnects with
- * exponential back-off up to NAGAR_BUS_RECONNECT_MAX_MS.
+ * A worker connects to the broker, sends READY for its service with its
+ * credit (mdp.h: the broker may send it that many requests ahead), and then
+ * handles requests one at a time, in the order they arrived. It heartbeats
+ * while idle (and whenever a long handler calls
+ * nagar_worker_call_keepalive), notices a silent broker after
+ * NAGAR_BUS_LIVENESS missed heartbeats and reconnects with exponential
+ * back-off up to NAGAR_BUS_RECONNECT_MAX_MS. Requests received but not yet
+ * started when the worker stops or loses the broker are answered by the
+ * broker (UNAVAILABLE, safe to retry).
  *
  *   NAGAR_BUS_HEARTBEAT_MS  default 1000
  *   NAGAR_BUS_LIVENESS      default 5
  *   NAGAR_BUS_RECONNECT_MAX_MS default 8000
+ *   NAGAR_BUS_WORKER_CREDIT default 8, 1..256; 1 is plain RFC 7 (no credit
+ *                           frame). Higher hides the broker round trip
+ *                           between requests; a request may then wait
+ *                           behind up to credit - 1 others on this worker
+ *                           (the broker prefers workers with more free
+ *                           credit, so this only happens under load).
  *
  * The method table says, per method, which request type to decode and
  * which caller principals (from the broker's CURVE authentication) may

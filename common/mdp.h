@@ -16,6 +16,23 @@
  * frame to a REQUEST's body holding the caller's authenticated principal
  * name, so a worker can refuse callers with no business calling it. With
  * security off (interoperability with plain RFC 7 peers) nothing is added.
+ *
+ * Nagar's credit extension (prefetch), backwards compatible both ways:
+ *   READY      0x01 [service]["credit=N"]                  N in 1..256
+ * A worker that sends the optional frame may be sent up to N REQUESTs
+ * before it replies; it still handles them one at a time, in the order
+ * received, so its REPLYs come back in that order and the broker matches
+ * each to the oldest request it holds for that client address. A plain
+ * RFC 7 worker sends no such frame and gets credit 1: exactly RFC 7 (one
+ * REQUEST, then nothing until its REPLY). An RFC 7 broker ignores the frame
+ * and gives credit 1 too. When a worker dies, expires or is cut, every
+ * request it holds is answered UNAVAILABLE at once. libnagar workers send
+ * NAGAR_BUS_WORKER_CREDIT (default 8; 1 sends no frame).
+ * Why: with one request per worker, each request waits on a chain of about
+ * six thread wake-ups between broker and worker; `make bench-bus` measured
+ * 11.9k requests/s through the broker against 157k/s for a raw CURVE
+ * DEALER->ROUTER echo (0.08). Prefetch lets the worker start the next
+ * request while the previous reply is still on its way.
  */
 #ifndef NAGAR_MDP_H
 #define NAGAR_MDP_H
@@ -33,5 +50,10 @@
 #define MDP_SERVICE_NAME_MAX 64
 #define MMI_SERVICE      "mmi.service"
 #define NAGAR_ADMIN_SERVICE "nagar.admin"
+
+/* The credit extension's READY frame: "credit=" and 1..3 decimal digits. */
+#define NAGAR_MDP_CREDIT_PREFIX "credit="
+#define NAGAR_MDP_CREDIT_MAX 256
+#define NAGAR_MDP_CREDIT_DEFAULT 8
 
 #endif

@@ -78,6 +78,32 @@ zmsg_t *nagar_mdp_worker_ready_new(const char *service)
     return message;
 }
 
+zmsg_t *nagar_mdp_worker_ready_credit_new(const char *service, int credit)
+{
+    if (credit < 1 || credit > NAGAR_MDP_CREDIT_MAX)
+        return NULL;
+    zmsg_t *message = nagar_mdp_worker_ready_new(service);
+    if (message && credit > 1)
+        zmsg_addstrf(message, "%s%d", NAGAR_MDP_CREDIT_PREFIX, credit);
+    return message;
+}
+
+int nagar_mdp_credit_parse(const void *data, size_t size)
+{
+    size_t prefix = strlen(NAGAR_MDP_CREDIT_PREFIX);
+    const unsigned char *bytes = data;
+    if (!data || size <= prefix || size > prefix + 3
+        || memcmp(bytes, NAGAR_MDP_CREDIT_PREFIX, prefix) != 0 || bytes[prefix] == '0')
+        return 0;
+    int credit = 0;
+    for (size_t i = prefix; i < size; i++) {
+        if (bytes[i] < '0' || bytes[i] > '9')
+            return 0;
+        credit = credit * 10 + (bytes[i] - '0');
+    }
+    return credit <= NAGAR_MDP_CREDIT_MAX ? credit : 0;
+}
+
 zmsg_t *nagar_mdp_worker_heartbeat_new(void)
 {
     return worker_command_new(MDP_HEARTBEAT);
@@ -95,6 +121,20 @@ zmsg_t *nagar_mdp_worker_reply_new(zframe_t *client_address, const void *body, s
     zmsg_addmem(message, "", 0);
     zmsg_addmem(message, body, body_size);
     return message;
+}
+
+int nagar_mdp_worker_reply_send(zsock_t *socket, const void *client_address,
+                                size_t client_address_size, const void *body, size_t body_size)
+{
+    void *handle = zsock_resolve(socket);
+    /* Once the first part is queued ZeroMQ takes the rest of the message. */
+    if (zmq_send(handle, "", 0, ZMQ_SNDMORE) == -1)
+        return -1;
+    zmq_send(handle, MDP_WORKER, strlen(MDP_WORKER), ZMQ_SNDMORE);
+    zmq_send(handle, MDP_REPLY, 1, ZMQ_SNDMORE);
+    zmq_send(handle, client_address, client_address_size, ZMQ_SNDMORE);
+    zmq_send(handle, "", 0, ZMQ_SNDMORE);
+    return zmq_send(handle, body, body_size, 0) == -1 ? -1 : 0;
 }
 
 int nagar_mdp_worker_message_parse(zmsg_t *message, nagar_mdp_worker_message_t *out, char *error,
@@ -233,6 +273,106 @@ Nagar__Request *nagar_envelope_request_unpack(const uint8_t *data, size_t size)
 Nagar__Reply *nagar_envelope_reply_unpack(const uint8_t *data, size_t size)
 {
     return nagar__reply__unpack(NULL, size, data);
+}
+
+/* ---- reading the wire format without unpacking -------------------------- */
+
+/* One varint at *at (advanced past it); -1 when truncated or over 10 bytes. */
+static int wire_varint(const uint8_t *data, size_t size, size_t *at, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 70 && *at < size; shift += 7) {
+        uint8_t byte = data[(*at)++];
+        *value |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* The next field: its number, wire type and, for length-delimited ones,
+ * where its bytes are; varints are returned in *value. Skips the field. */
+static int wire_field(const uint8_t *data, size_t size, size_t *at, uint32_t *number,
+                      uint32_t *type, uint64_t *value, const uint8_t **bytes, size_t *length)
+{
+    uint64_t key;
+    if (wire_varint(data, size, at, &key) != 0 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
+        return -1;
+    *number = (uint32_t) (key >> 3);
+    *type = (uint32_t) (key & 7);
+    switch (*type) {
+    case 0:
+        return wire_varint(data, size, at, value);
+    case 1:
+    case 5: {
+        size_t width = *type == 1 ? 8 : 4;
+        if (size - *at < width)
+            return -1;
+        *at += width;
+        return 0;
+    }
+    case 2:
+        if (wire_varint(data, size, at, value) != 0 || *value > size - *at)
+            return -1;
+        *bytes = data + *at;
+        *length = (size_t) *value;
+        *at += *length;
+        return 0;
+    default:
+        return -1;      /* groups (3, 4) are not proto3; 6 and 7 do not exist */
+    }
+}
+
+int nagar_envelope_request_peek(const uint8_t *data, size_t size, char *request_id,
+                                size_t request_id_size, int64_t *deadline_unix_ms)
+{
+    request_id[0] = '\0';
+    *deadline_unix_ms = 0;
+    size_t at = 0;
+    while (at < size) {
+        uint32_t number, type;
+        uint64_t value = 0;
+        const uint8_t *bytes = NULL;
+        size_t length = 0;
+        if (wire_field(data, size, &at, &number, &type, &value, &bytes, &length) != 0)
+            goto malformed;
+        /* Known fields with the wrong wire type: not a nagar.Request (as
+         * protobuf-c's unpack would say). method 1, context 2, payload 3
+         * are all length-delimited. */
+        if (number <= 3 && type != 2)
+            goto malformed;
+        if (number != 2)
+            continue;
+        /* RequestContext; a repeated one merges, the last value wins. */
+        size_t inner = 0;
+        while (inner < length) {
+            uint32_t field, field_type;
+            uint64_t field_value = 0;
+            const uint8_t *text = NULL;
+            size_t text_length = 0;
+            if (wire_field(bytes, length, &inner, &field, &field_type, &field_value, &text,
+                           &text_length) != 0)
+                goto malformed;
+            /* request_id 1, idempotency_key 2, actor 3, client_ip 5 are
+             * length-delimited, deadline_unix_ms 4 a varint. */
+            if (field <= 5 && (field == 4) != (field_type == 0))
+                goto malformed;
+            if (field == 1) {
+                size_t copy = strnlen((const char *) text, text_length);
+                if (copy >= request_id_size)
+                    copy = request_id_size - 1;
+                memcpy(request_id, text, copy);
+                request_id[copy] = '\0';
+            } else if (field == 4)
+                *deadline_unix_ms = (int64_t) field_value;
+        }
+    }
+    return 0;
+
+malformed:
+    request_id[0] = '\0';
+    *deadline_unix_ms = 0;
+    return -1;
 }
 
 nagar_status_code_t nagar_envelope_reply_code(const Nagar__Reply *reply)

@@ -53,10 +53,22 @@ typedef struct {
 } nagar_mdp_worker_message_t;
 
 zmsg_t *nagar_mdp_worker_ready_new(const char *service);
+/* READY with the credit extension (mdp.h): [service]["credit=N"]; credit 1
+ * sends the plain RFC 7 READY. NULL for a bad service name or a credit
+ * outside 1..NAGAR_MDP_CREDIT_MAX. */
+zmsg_t *nagar_mdp_worker_ready_credit_new(const char *service, int credit);
+/* The credit in a READY's extra frame: N for "credit=N" with N in
+ * 1..NAGAR_MDP_CREDIT_MAX (decimal, no sign, no leading zero), 0 for
+ * anything else. */
+int nagar_mdp_credit_parse(const void *data, size_t size);
 zmsg_t *nagar_mdp_worker_heartbeat_new(void);
 zmsg_t *nagar_mdp_worker_disconnect_new(void);
 /* REPLY to the client at client_address (copied) with body as one frame. */
 zmsg_t *nagar_mdp_worker_reply_new(zframe_t *client_address, const void *body, size_t body_size);
+/* The same REPLY sent straight on socket, frame by frame, without building
+ * a zmsg (the worker's hot path). Returns -1 when the socket refuses it. */
+int nagar_mdp_worker_reply_send(zsock_t *socket, const void *client_address,
+                                size_t client_address_size, const void *body, size_t body_size);
 
 /* Checks a broker-to-worker message. REQUEST is
  * [""]["MDPW01"][0x02][client][""][body] plus, with CURVE on, one final
@@ -88,6 +100,14 @@ uint8_t *nagar_envelope_reply_pack(const char *request_id, nagar_status_code_t c
  * with nagar__request__free_unpacked / nagar__reply__free_unpacked. */
 Nagar__Request *nagar_envelope_request_unpack(const uint8_t *data, size_t size);
 Nagar__Reply *nagar_envelope_reply_unpack(const uint8_t *data, size_t size);
+
+/* Reads context.request_id (copied, truncated to fit, "" when absent) and
+ * context.deadline_unix_ms (0 when absent) of a serialized nagar.Request
+ * straight from the protobuf wire format: no unpacking, no allocation (the
+ * broker does this for every request that must wait). Returns -1, with
+ * request_id "" and deadline 0, when data is not well-formed wire format. */
+int nagar_envelope_request_peek(const uint8_t *data, size_t size, char *request_id,
+                                size_t request_id_size, int64_t *deadline_unix_ms);
 
 /* The code of a reply, OK when it carries no status. */
 nagar_status_code_t nagar_envelope_reply_code(const Nagar__Reply *reply);

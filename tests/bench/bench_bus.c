@@ -8,14 +8,25 @@
  *   bench_bus --mode raw       DEALER -> ROUTER echo thread in this process,
  *                              over TCP loopback, no security
  *   bench_bus --mode raw-curve the same with CURVE on both ends
+ *   bench_bus --mode relay-curve the ceiling of any broker: a ROUTER-ROUTER
+ *                              relay thread and two echo DEALER threads,
+ *                              each with its own ZeroMQ context (so its own
+ *                              I/O thread, as separate processes have),
+ *                              CURVE on every hop, and exactly the bus's
+ *                              MDP frames (4 client->relay, 7 relay->worker,
+ *                              6 worker->relay, 4 relay->client), but none
+ *                              of the broker's or libnagar's work: no
+ *                              parsing, ACL, bookkeeping or protobuf
+ *   bench_bus --mode relay     the same relay without CURVE
  *   options: --in-flight K (64) --count N (0) --seconds S (5) --size BYTES (64)
- *            --warmup N (500)
+ *            --warmup N (500) --service NAME (echo; bus mode only)
  *
  * Both modes send the same bytes: a packed nagar.Request holding an echo
  * request with a text of --size bytes. Prints one JSON line:
  *   {"mode","requests","errors","seconds","rps","in_flight","message_bytes"}
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +40,7 @@
 
 typedef struct {
     const char *mode;
+    const char *service;
     long in_flight;
     long count;
     double seconds;
@@ -124,7 +136,7 @@ static int bench_bus(const bench_options_t *options, Nagar__Test__EchoRequest *r
         return 2;
     }
     nagar_bus_call_t call = {
-        .service = "echo",
+        .service = options->service,
         .method = "echo",
         .request = &request->base,
         .timeout_ms = 10000,
@@ -201,10 +213,14 @@ static void raw_server_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&router);
 }
 
-static int raw_send(void *handle, const uint8_t *body, size_t size)
+static int raw_send(void *handle, const uint8_t *body, size_t size, bool mdp)
 {
     if (zmq_send(handle, "", 0, ZMQ_SNDMORE) == -1)
         return -1;
+    if (mdp) {
+        zmq_send(handle, MDP_CLIENT, strlen(MDP_CLIENT), ZMQ_SNDMORE);
+        zmq_send(handle, "echo", 4, ZMQ_SNDMORE);
+    }
     return zmq_send(handle, body, size, 0) == -1 ? -1 : 0;
 }
 
@@ -226,14 +242,14 @@ static int raw_receive(void *handle)
 }
 
 static long raw_run(void *handle, const bench_options_t *options, const uint8_t *body,
-                    size_t size, long total, double seconds, long *errors)
+                    size_t size, long total, double seconds, long *errors, bool mdp)
 {
     int64_t stop_at = zclock_mono() + (int64_t) (seconds * 1000);
     long sent = 0, done = 0;
     while (!zsys_interrupted) {
         bool more = total > 0 ? sent < total : zclock_mono() < stop_at;
         while (more && sent - done < options->in_flight) {
-            if (raw_send(handle, body, size) != 0) {
+            if (raw_send(handle, body, size, mdp) != 0) {
                 (*errors)++;
                 return done;
             }
@@ -276,10 +292,10 @@ static int bench_raw(const bench_options_t *options, Nagar__Test__EchoRequest *r
 
     void *handle = zsock_resolve(dealer);
     long errors = 0;
-    raw_run(handle, options, body, body_size, options->warmup, 0, &errors);
+    raw_run(handle, options, body, body_size, options->warmup, 0, &errors, false);
     int64_t started = zclock_usecs();
     long done = raw_run(handle, options, body, body_size, options->count, options->seconds,
-                        &errors);
+                        &errors, false);
     double elapsed = (zclock_usecs() - started) / 1e6;
     print_result(options, done, errors, elapsed, body_size);
 
@@ -291,11 +307,233 @@ static int bench_raw(const bench_options_t *options, Nagar__Test__EchoRequest *r
     return errors ? 1 : 0;
 }
 
+/* ---- relay mode ---------------------------------------------------------- */
+
+#define RELAY_WORKERS 2
+#define RELAY_MAX_PARTS 16
+
+typedef struct {
+    char server_public[41], server_secret[41];
+    char client_public[41], client_secret[41];
+    char frontend[64], backend[64];
+    bool curve;
+    volatile bool stopping;
+    pthread_mutex_t lock;
+    pthread_cond_t bound;
+    bool is_bound;
+} relay_shared_t;
+
+static void *curve_socket(void *context, int type, relay_shared_t *shared, bool server)
+{
+    void *socket = zmq_socket(context, type);
+    int zero = 0, one = 1, hwm = 100000;
+    zmq_setsockopt(socket, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (!shared->curve)
+        return socket;
+    if (server) {
+        zmq_setsockopt(socket, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, shared->server_secret, 40);
+    } else {
+        zmq_setsockopt(socket, ZMQ_CURVE_SERVERKEY, shared->server_public, 40);
+        zmq_setsockopt(socket, ZMQ_CURVE_PUBLICKEY, shared->client_public, 40);
+        zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, shared->client_secret, 40);
+    }
+    return socket;
+}
+
+/* Receives one whole message into parts; returns the part count, 0 when
+ * nothing is waiting, -1 when it has more parts than fit. */
+static int recv_parts(void *socket, zmq_msg_t *parts)
+{
+    int count = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_init(&parts[count]);
+        if (zmq_msg_recv(&parts[count], socket, count == 0 ? ZMQ_DONTWAIT : 0) == -1) {
+            zmq_msg_close(&parts[count]);
+            return count == 0 ? 0 : -1;
+        }
+        more = zmq_msg_more(&parts[count]);
+        if (++count == RELAY_MAX_PARTS && more)
+            return -1;
+    }
+    return count;
+}
+
+static void close_parts(zmq_msg_t *parts, int count)
+{
+    for (int i = 0; i < count; i++)
+        zmq_msg_close(&parts[i]);
+}
+
+static void send_part(void *socket, zmq_msg_t *part, bool more)
+{
+    zmq_msg_send(part, socket, more ? ZMQ_SNDMORE : 0);
+}
+
+static void send_text(void *socket, const void *data, size_t size, bool more)
+{
+    zmq_send(socket, data, size, more ? ZMQ_SNDMORE : 0);
+}
+
+/* The relay: requests round-robin to the workers that said READY, as many
+ * as arrive (unbounded prefetch: the ceiling, not a policy). */
+static void *relay_thread(void *arg)
+{
+    relay_shared_t *shared = arg;
+    void *context = zmq_ctx_new();
+    void *frontend = curve_socket(context, ZMQ_ROUTER, shared, true);
+    void *backend = curve_socket(context, ZMQ_ROUTER, shared, true);
+    zmq_bind(frontend, "tcp://127.0.0.1:*");
+    zmq_bind(backend, "tcp://127.0.0.1:*");
+    size_t size = sizeof shared->frontend;
+    zmq_getsockopt(frontend, ZMQ_LAST_ENDPOINT, shared->frontend, &size);
+    size = sizeof shared->backend;
+    zmq_getsockopt(backend, ZMQ_LAST_ENDPOINT, shared->backend, &size);
+    pthread_mutex_lock(&shared->lock);
+    shared->is_bound = true;
+    pthread_cond_broadcast(&shared->bound);
+    pthread_mutex_unlock(&shared->lock);
+
+    zmq_msg_t workers[RELAY_WORKERS];
+    int worker_count = 0, next_worker = 0;
+    zmq_msg_t parts[RELAY_MAX_PARTS];
+    zmq_pollitem_t items[] = {
+        { .socket = frontend, .events = ZMQ_POLLIN },
+        { .socket = backend, .events = ZMQ_POLLIN },
+    };
+    while (!shared->stopping) {
+        if (zmq_poll(items, 2, 100) <= 0)
+            continue;
+        int count;
+        /* Worker messages first, as the broker drains everything waiting. */
+        while ((count = recv_parts(backend, parts)) != 0) {
+            if (count == 5 && worker_count < RELAY_WORKERS) {          /* READY */
+                zmq_msg_init(&workers[worker_count]);
+                zmq_msg_copy(&workers[worker_count++], &parts[0]);
+            } else if (count == 7) {                                   /* REPLY */
+                send_part(frontend, &parts[4], true);                  /* client */
+                send_text(frontend, "", 0, true);
+                send_text(frontend, MDP_CLIENT, strlen(MDP_CLIENT), true);
+                send_text(frontend, "echo", 4, true);
+                send_part(frontend, &parts[6], false);                 /* body */
+            }
+            close_parts(parts, count > 0 ? count : 0);
+        }
+        while (worker_count && (count = recv_parts(frontend, parts)) != 0) {
+            if (count == 5) {   /* [client][""][MDPC01][service][body] */
+                zmq_msg_t address;
+                zmq_msg_init(&address);
+                zmq_msg_copy(&address, &workers[next_worker]);
+                next_worker = (next_worker + 1) % worker_count;
+                send_part(backend, &address, true);
+                send_text(backend, "", 0, true);
+                send_text(backend, MDP_WORKER, strlen(MDP_WORKER), true);
+                send_text(backend, MDP_REQUEST, 1, true);
+                send_part(backend, &parts[0], true);
+                send_text(backend, "", 0, true);
+                send_part(backend, &parts[4], true);
+                send_text(backend, "client", 6, false);             /* principal */
+                zmq_msg_close(&address);
+            }
+            close_parts(parts, count > 0 ? count : 0);
+        }
+    }
+    for (int i = 0; i < worker_count; i++)
+        zmq_msg_close(&workers[i]);
+    zmq_close(frontend);
+    zmq_close(backend);
+    zmq_ctx_term(context);
+    return NULL;
+}
+
+/* An echo worker: REQUEST [""][MDPW01][0x02][client][""][body][principal]
+ * -> REPLY [""][MDPW01][0x03][client][""][body]. */
+static void *relay_worker_thread(void *arg)
+{
+    relay_shared_t *shared = arg;
+    void *context = zmq_ctx_new();
+    void *socket = curve_socket(context, ZMQ_DEALER, shared, false);
+    zmq_connect(socket, shared->backend);
+    send_text(socket, "", 0, true);
+    send_text(socket, MDP_WORKER, strlen(MDP_WORKER), true);
+    send_text(socket, MDP_READY, 1, true);
+    send_text(socket, "echo", 4, false);
+    zmq_msg_t parts[RELAY_MAX_PARTS];
+    zmq_pollitem_t item = { .socket = socket, .events = ZMQ_POLLIN };
+    while (!shared->stopping) {
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        int count;
+        while ((count = recv_parts(socket, parts)) != 0) {
+            if (count == 7) {
+                send_text(socket, "", 0, true);
+                send_text(socket, MDP_WORKER, strlen(MDP_WORKER), true);
+                send_text(socket, MDP_REPLY, 1, true);
+                send_part(socket, &parts[3], true);
+                send_text(socket, "", 0, true);
+                send_part(socket, &parts[5], false);
+            }
+            close_parts(parts, count > 0 ? count : 0);
+        }
+    }
+    zmq_close(socket);
+    zmq_ctx_term(context);
+    return NULL;
+}
+
+static int bench_relay(const bench_options_t *options, Nagar__Test__EchoRequest *request,
+                       bool curve)
+{
+    relay_shared_t shared = { .curve = curve, .stopping = false };
+    zmq_curve_keypair(shared.server_public, shared.server_secret);
+    zmq_curve_keypair(shared.client_public, shared.client_secret);
+    pthread_mutex_init(&shared.lock, NULL);
+    pthread_cond_init(&shared.bound, NULL);
+    pthread_t relay, workers[RELAY_WORKERS];
+    pthread_create(&relay, NULL, relay_thread, &shared);
+    pthread_mutex_lock(&shared.lock);
+    while (!shared.is_bound)
+        pthread_cond_wait(&shared.bound, &shared.lock);
+    pthread_mutex_unlock(&shared.lock);
+    for (int i = 0; i < RELAY_WORKERS; i++)
+        pthread_create(&workers[i], NULL, relay_worker_thread, &shared);
+
+    void *context = zmq_ctx_new();
+    void *dealer = curve_socket(context, ZMQ_DEALER, &shared, false);
+    int timeout = RAW_TIMEOUT_MS;
+    zmq_setsockopt(dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_connect(dealer, shared.frontend);
+
+    size_t body_size = 0;
+    uint8_t *body = echo_body(request, &body_size);
+    long errors = 0;
+    raw_run(dealer, options, body, body_size, options->warmup, 0, &errors, true);
+    int64_t started = zclock_usecs();
+    long done = raw_run(dealer, options, body, body_size, options->count, options->seconds,
+                        &errors, true);
+    double elapsed = (zclock_usecs() - started) / 1e6;
+    print_result(options, done, errors, elapsed, body_size);
+
+    free(body);
+    zmq_close(dealer);
+    zmq_ctx_term(context);
+    shared.stopping = true;
+    for (int i = 0; i < RELAY_WORKERS; i++)
+        pthread_join(workers[i], NULL);
+    pthread_join(relay, NULL);
+    pthread_mutex_destroy(&shared.lock);
+    pthread_cond_destroy(&shared.bound);
+    return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     nagar_log_init("bench_bus");
     bench_options_t options = {
-        .mode = "bus", .in_flight = 64, .count = 0, .seconds = 5, .size = 64, .warmup = 500,
+        .mode = "bus", .service = "echo", .in_flight = 64, .count = 0, .seconds = 5, .size = 64, .warmup = 500,
     };
     static const struct option long_options[] = {
         { "mode", required_argument, NULL, 'm' },
@@ -304,6 +542,7 @@ int main(int argc, char **argv)
         { "seconds", required_argument, NULL, 's' },
         { "size", required_argument, NULL, 'z' },
         { "warmup", required_argument, NULL, 'w' },
+        { "service", required_argument, NULL, 'v' },
         { NULL, 0, NULL, 0 },
     };
     int option;
@@ -316,14 +555,17 @@ int main(int argc, char **argv)
         case 's': options.seconds = strtod(optarg, NULL); break;
         case 'z': options.size = strtol(optarg, NULL, 10); break;
         case 'w': options.warmup = strtol(optarg, NULL, 10); break;
+        case 'v': options.service = optarg; break;
         default: ok = false;
         }
     }
     if (!ok || optind != argc || options.in_flight < 1 || options.in_flight > 10000 ||
         options.count < 0 || options.seconds <= 0 || options.seconds > 600 || options.size < 0 ||
         options.size > 1024 * 1024 || options.warmup < 0) {
-        fprintf(stderr, "usage: bench_bus --mode bus|raw|raw-curve [--in-flight 1..10000] "
-                "[--count N] [--seconds 0<S<=600] [--size 0..1048576] [--warmup N]\n");
+        fprintf(stderr, "usage: bench_bus --mode bus|raw|raw-curve|relay|relay-curve "
+                "[--in-flight 1..10000] "
+                "[--count N] [--seconds 0<S<=600] [--size 0..1048576] [--warmup N] "
+                "[--service NAME]\n");
         return 2;
     }
     char *text = malloc((size_t) options.size + 1);
@@ -339,8 +581,13 @@ int main(int argc, char **argv)
         rc = bench_raw(&options, &request, false);
     else if (strcmp(options.mode, "raw-curve") == 0)
         rc = bench_raw(&options, &request, true);
+    else if (strcmp(options.mode, "relay-curve") == 0)
+        rc = bench_relay(&options, &request, true);
+    else if (strcmp(options.mode, "relay") == 0)
+        rc = bench_relay(&options, &request, false);
     else {
-        fprintf(stderr, "bench_bus: unknown mode \"%s\" (bus, raw or raw-curve)\n", options.mode);
+        fprintf(stderr, "bench_bus: unknown mode \"%s\" (bus, raw, raw-curve, relay or relay-curve)\n",
+                options.mode);
         rc = 2;
     }
     free(text);

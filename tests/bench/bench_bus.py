@@ -3,19 +3,31 @@
 broker next to a raw ZeroMQ round trip measured in the same run.
 
 Starts a private nagar-broker (CURVE on) on a free loopback port with fresh
-keys, two test_worker echo workers, then runs tests/bench_bus:
+keys, two test_worker echo workers with the default credit (service "echo",
+NAGAR_BUS_WORKER_CREDIT unset = 8) and two with credit 1 (service
+"echo_mdp": plain MDP/0.1, one request per worker at a time), then runs
+tests/bench_bus, all from this one process tree:
 
-  bus        libnagar client -> broker -> 2 echo workers, 64 in flight
-  raw-curve  DEALER -> ROUTER echo in one process, CURVE on (the fair baseline)
-  raw        the same without security (for reference)
+  bus          libnagar client -> broker -> 2 echo workers, 64 in flight
+  bus-credit1  the same through the credit-1 workers (pure RFC 7 behaviour)
+  raw-curve    DEALER -> ROUTER echo in one process, CURVE on (the fair
+               baseline: the bus has CURVE on)
+  raw          the same without security (for reference)
+  relay-curve  the ceiling of any MDP broker here: a ROUTER-ROUTER relay and
+               two echo workers, threads with their own ZeroMQ contexts, CURVE
+               on, the bus's exact frames (4 + 7 + 6 + 4 per request against
+               the raw echo's 2 + 2) and none of the broker's work
+  relay        the same relay without CURVE
 
-and prints requests/s for each, the ratio bus / raw-curve (target >= 0.5),
+The machine is shared, so the modes run interleaved for --rounds rounds and
+each figure is the median of its rounds (every round's figure is printed
+too). Prints requests/s for each, the ratio bus / raw-curve (target >= 0.5),
 and the broker's resident memory (VmRSS) when idle (target < 10 MB) and after
 the load. A benchmark, not a test: it reports, and exits non-zero only when
 a run could not complete.
 
-  BUILD=build /usr/bin/python3 tests/bench/bench_bus.py [--seconds 5]
-        [--in-flight 64] [--size 64]
+  BUILD=build /usr/bin/python3 tests/bench/bench_bus.py [--seconds 3]
+        [--rounds 3] [--in-flight 64] [--size 64]
 """
 import argparse
 import json
@@ -100,9 +112,10 @@ class Started:
                 proc.wait(timeout=10)
 
 
-def run_bench(mode, args, env, in_flight=None):
+def run_bench(mode, args, env, in_flight=None, service="echo"):
     argv = [binary("tests", "bench_bus"), "--mode", mode, "--seconds", str(args.seconds),
-            "--in-flight", str(in_flight or args.in_flight), "--size", str(args.size)]
+            "--in-flight", str(in_flight or args.in_flight), "--size", str(args.size),
+            "--service", service]
     result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                             timeout=args.seconds * 4 + 60)
     if result.returncode != 0:
@@ -114,7 +127,8 @@ def run_bench(mode, args, env, in_flight=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
@@ -125,8 +139,8 @@ def main():
     try:
         keys_dir = os.path.join(workdir, "keys")
         keygen(keys_dir, "broker")
-        keygen(keys_dir, "echo", serve="echo")
-        keygen(keys_dir, "client", call="echo")
+        keygen(keys_dir, "echo", serve="echo,echo_mdp")
+        keygen(keys_dir, "client", call="echo,echo_mdp")
         endpoint = f"tcp://127.0.0.1:{free_port()}"
         base_env = dict(os.environ)
         broker_env = dict(base_env, NAGAR_BROKER_BIND=endpoint, NAGAR_BROKER_KEYS_DIR=keys_dir,
@@ -147,55 +161,102 @@ def main():
                         NAGAR_BUS_CERT=os.path.join(keys_dir, "secret", f"{principal}.cert"),
                         NAGAR_BUS_BROKER_KEY=os.path.join(keys_dir, "broker.pub"),
                         NAGAR_LOG_LEVEL="warn")
-        for i in range(WORKERS):
-            started.start(f"echo{i}", [binary("tests", "test_worker")], peer_env("echo"))
+        worker_env = {"echo": {},
+                      "echo_mdp": {"TEST_WORKER_SERVICE": "echo_mdp",
+                                   "NAGAR_BUS_WORKER_CREDIT": "1"}}
+        if "NAGAR_BUS_WORKER_CREDIT" in base_env:
+            print(f"bench_bus: NAGAR_BUS_WORKER_CREDIT={base_env['NAGAR_BUS_WORKER_CREDIT']} "
+                  f"from the environment applies to service echo", file=sys.stderr)
+        for service, extra in worker_env.items():
+            for i in range(WORKERS):
+                started.start(f"{service}{i}", [binary("tests", "test_worker")],
+                              dict(peer_env("echo"), **extra))
 
-        # Both workers registered: two slow requests at once run on two workers.
-        def both_serving():
-            result = subprocess.run([binary("tests", "bus_call"), "--count", "2", "--in-flight",
-                                     "2", "--sleep-ms", "100", "--attempts", "1",
+        # All workers registered: WORKERS slow requests at once run on
+        # WORKERS different workers.
+        def all_serving(service):
+            result = subprocess.run([binary("tests", "bus_call"), "--service", service,
+                                     "--count", str(WORKERS), "--in-flight", str(WORKERS),
+                                     "--sleep-ms", "100", "--attempts", "1",
                                      "--timeout-ms", "3000"], env=peer_env("client"),
                                     capture_output=True, timeout=20)
             lines = [json.loads(l) for l in result.stdout.decode().splitlines() if l.strip()]
-            return len({l.get("worker") for l in lines if l.get("code") == "OK"}) == 2
-        wait_for(both_serving, 20, "both echo workers to register")
+            return len({l.get("worker") for l in lines if l.get("code") == "OK"}) == WORKERS
+        for service in worker_env:
+            wait_for(lambda: all_serving(service), 20, f"both {service} workers to register")
 
         time.sleep(1.0)
         idle_rss_kb = vm_rss_kb(broker.pid)
 
-        results = {}
-        for mode in ("bus", "raw-curve", "raw"):
-            results[mode] = run_bench(mode, args, peer_env("client"))
-            ok = ok and results[mode] is not None
-        # MDP gives each worker one request at a time, so through the broker
-        # at most WORKERS requests are being served at any moment: this is
-        # the raw round trip at that concurrency, for perspective.
-        results["raw-curve-workers"] = run_bench("raw-curve", args, peer_env("client"),
-                                                 in_flight=WORKERS)
+        modes = {
+            "bus": dict(service="echo"),
+            "bus-credit1": dict(service="echo_mdp"),
+            "raw-curve": {},
+            "raw": {},
+            "relay-curve": {},
+            "relay": {},
+            # With credit 1 at most WORKERS requests are being served at
+            # any moment: the raw round trip at that concurrency.
+            "raw-curve-workers": dict(in_flight=WORKERS),
+        }
+        rounds = {mode: [] for mode in modes}
+        for _ in range(args.rounds):
+            for mode, extra in modes.items():
+                result = run_bench("raw-curve" if mode == "raw-curve-workers" else
+                                   "bus" if mode.startswith("bus") else mode,
+                                   args, peer_env("client"), **extra)
+                ok = ok and result is not None
+                if result:
+                    rounds[mode].append(result)
         loaded_rss_kb = vm_rss_kb(broker.pid)
 
+        results = {}
+        for mode, runs in rounds.items():
+            results[mode] = (sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+                             if len(runs) == args.rounds else None)
+
         print(f"bench-bus: {args.in_flight} requests in flight, {args.seconds:g} s per run, "
-              f"echo text {args.size} bytes, 2 echo workers, build {os.path.relpath(BUILD, ROOT)}")
-        for mode, label in (("bus", "bus (libnagar -> broker -> worker, CURVE)"),
+              f"median of {args.rounds} interleaved rounds, echo text {args.size} bytes "
+              f"({results['raw']['message_bytes'] if results['raw'] else '?'} B message), "
+              f"{WORKERS} echo workers, build {os.path.relpath(BUILD, ROOT)}")
+        for mode, label in (("bus", "bus, credit 8 (libnagar default), CURVE"),
+                            ("bus-credit1", "bus, credit 1 (pure MDP/0.1), CURVE"),
                             ("raw-curve", "raw ZeroMQ DEALER->ROUTER, CURVE"),
                             ("raw", "raw ZeroMQ DEALER->ROUTER, plain"),
+                            ("relay-curve", "bare MDP-framed relay, CURVE (ceiling)"),
+                            ("relay", "bare MDP-framed relay, plain"),
                             ("raw-curve-workers",
-                             f"raw, CURVE, only {WORKERS} in flight (MDP's limit)")):
+                             f"raw, CURVE, only {WORKERS} in flight")):
             r = results[mode]
+            each = " ".join(f"{run['rps']:,.0f}" for run in rounds[mode])
+            errors = sum(run["errors"] for run in rounds[mode])
             if r:
-                print(f"  {label:45s} {r['rps']:>10,.0f} requests/s  ({r['requests']} in "
-                      f"{r['seconds']:.2f} s, {r['errors']} errors, {r['message_bytes']} B)")
+                print(f"  {label:42s} {r['rps']:>10,.0f} requests/s  (rounds: {each}; "
+                      f"{errors} errors)")
             else:
-                print(f"  {label:45s} failed")
+                print(f"  {label:42s} failed")
         if results["bus"] and results["raw-curve"]:
             ratio = results["bus"]["rps"] / results["raw-curve"]["rps"]
             print(f"  ratio bus / raw (CURVE): {ratio:.2f}  (target >= 0.5: "
                   f"{'met' if ratio >= 0.5 else 'NOT met'})")
+            # The same ratio within each round, where both ran back to back.
+            paired = [b["rps"] / r["rps"] for b, r in zip(rounds["bus"], rounds["raw-curve"])]
+            print(f"  ratio per round: {' '.join(f'{p:.2f}' for p in paired)}")
+        if results["bus-credit1"] and results["raw-curve"]:
+            print(f"  ratio bus credit 1 / raw (CURVE): "
+                  f"{results['bus-credit1']['rps'] / results['raw-curve']['rps']:.2f}")
+        if results["relay-curve"] and results["raw-curve"]:
+            print(f"  ratio bare relay / raw (CURVE): "
+                  f"{results['relay-curve']['rps'] / results['raw-curve']['rps']:.2f}  (the most "
+                  f"any broker with these hops and frames reaches here)")
+        if results["bus"] and results["relay-curve"]:
+            print(f"  ratio bus / bare relay (CURVE): "
+                  f"{results['bus']['rps'] / results['relay-curve']['rps']:.2f}")
         if results["bus"] and results["raw"]:
             print(f"  ratio bus / raw (plain): {results['bus']['rps'] / results['raw']['rps']:.2f}")
-        if results["bus"] and results["raw-curve-workers"]:
-            print(f"  ratio bus / raw (CURVE, {WORKERS} in flight): "
-                  f"{results['bus']['rps'] / results['raw-curve-workers']['rps']:.2f}")
+        if results["bus-credit1"] and results["raw-curve-workers"]:
+            print(f"  ratio bus credit 1 / raw (CURVE, {WORKERS} in flight): "
+                  f"{results['bus-credit1']['rps'] / results['raw-curve-workers']['rps']:.2f}")
         print(f"  broker VmRSS idle: {idle_rss_kb / 1024:.1f} MB (target < 10 MB: "
               f"{'met' if 0 < idle_rss_kb < 10 * 1024 else 'NOT met'}); after load: "
               f"{loaded_rss_kb / 1024:.1f} MB")

@@ -152,6 +152,111 @@ static void test_worker_commands(void **state)
     zframe_destroy(&address);
 }
 
+static void test_worker_ready_credit(void **state)
+{
+    (void) state;
+    /* Credit 1 is plain RFC 7: no extra frame. */
+    zmsg_t *ready = nagar_mdp_worker_ready_credit_new("echo", 1);
+    assert_int_equal(zmsg_size(ready), 4);
+    zmsg_destroy(&ready);
+    ready = nagar_mdp_worker_ready_credit_new("echo", 8);
+    assert_int_equal(zmsg_size(ready), 5);
+    assert_frame_text(zmsg_first(ready), "");
+    assert_frame_text(zmsg_next(ready), "MDPW01");
+    assert_frame_text(zmsg_next(ready), "\001");
+    assert_frame_text(zmsg_next(ready), "echo");
+    assert_frame_text(zmsg_next(ready), "credit=8");
+    zmsg_destroy(&ready);
+    ready = nagar_mdp_worker_ready_credit_new("echo", 256);
+    assert_frame_text(zmsg_last(ready), "credit=256");
+    zmsg_destroy(&ready);
+    assert_null(nagar_mdp_worker_ready_credit_new("echo", 0));
+    assert_null(nagar_mdp_worker_ready_credit_new("echo", 257));
+    assert_null(nagar_mdp_worker_ready_credit_new("", 8));
+
+    assert_int_equal(nagar_mdp_credit_parse("credit=1", 8), 1);
+    assert_int_equal(nagar_mdp_credit_parse("credit=8", 8), 8);
+    assert_int_equal(nagar_mdp_credit_parse("credit=256", 10), 256);
+    const char *refused[] = { "credit=0", "credit=257", "credit=", "credit=08", "credit=-1",
+                              "credit=1x", "credit=1000", "Credit=8", "credit 8", "8", "" };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_int_equal(nagar_mdp_credit_parse(refused[i], strlen(refused[i])), 0);
+    assert_int_equal(nagar_mdp_credit_parse(NULL, 0), 0);
+    /* Bounded by size, not by a terminator. */
+    assert_int_equal(nagar_mdp_credit_parse("credit=12", 8), 1);
+}
+
+static void test_request_peek(void **state)
+{
+    (void) state;
+    char request_id[33];
+    int64_t deadline = 0;
+    Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
+    context.request_id = "r-peek-1";
+    context.idempotency_key = "key";
+    context.client_ip = "10.0.0.1";
+    context.deadline_unix_ms = 1764300000123;
+    Nagar__Actor actor = NAGAR__ACTOR__INIT;
+    actor.user_id = "u1";
+    context.actor = &actor;
+    size_t size = 0;
+    uint8_t *body = nagar_envelope_request_pack("echo", &context, (const uint8_t *) "\x0a\x01x",
+                                                3, &size);
+    assert_int_equal(nagar_envelope_request_peek(body, size, request_id, sizeof request_id,
+                                                 &deadline), 0);
+    assert_string_equal(request_id, "r-peek-1");
+    assert_true(deadline == 1764300000123);
+
+    /* Truncated to fit; a negative deadline survives the varint. */
+    char short_id[4];
+    assert_int_equal(nagar_envelope_request_peek(body, size, short_id, sizeof short_id,
+                                                 &deadline), 0);
+    assert_string_equal(short_id, "r-p");
+    free(body);
+    context.deadline_unix_ms = -5;
+    context.request_id = "";
+    body = nagar_envelope_request_pack("echo", &context, NULL, 0, &size);
+    assert_int_equal(nagar_envelope_request_peek(body, size, request_id, sizeof request_id,
+                                                 &deadline), 0);
+    assert_string_equal(request_id, "");
+    assert_true(deadline == -5);
+
+    /* Every truncation of a valid body is refused or reads a prefix; none
+     * reads past the end (ASan would say). */
+    for (size_t cut = 0; cut < size; cut++)
+        nagar_envelope_request_peek(body, cut, request_id, sizeof request_id, &deadline);
+    free(body);
+
+    /* No context: nothing to read. */
+    body = nagar_envelope_request_pack("echo", NULL, NULL, 0, &size);
+    assert_int_equal(nagar_envelope_request_peek(body, size, request_id, sizeof request_id,
+                                                 &deadline), 0);
+    assert_string_equal(request_id, "");
+    assert_true(deadline == 0);
+    free(body);
+
+    /* Not a nagar.Request: refused, nothing read. */
+    const uint8_t bad_type[] = { 0x08, 0x01 };              /* method as a varint */
+    const uint8_t overlong[] = { 0x12, 0x05, 0x0a, 0x01 };  /* context longer than the data */
+    const uint8_t group[] = { 0x0b };                       /* wire type 3 */
+    const uint8_t zero_field[] = { 0x00, 0x01 };
+    const uint8_t endless[] = { 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    const struct { const uint8_t *data; size_t size; } refused[] = {
+        { bad_type, sizeof bad_type }, { overlong, sizeof overlong }, { group, sizeof group },
+        { zero_field, sizeof zero_field }, { endless, sizeof endless },
+        { (const uint8_t *) "hello", 5 },
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(request_id, sizeof request_id, "stale");
+        deadline = 42;
+        assert_int_equal(nagar_envelope_request_peek(refused[i].data, refused[i].size,
+                                                     request_id, sizeof request_id, &deadline),
+                         -1);
+        assert_string_equal(request_id, "");
+        assert_true(deadline == 0);
+    }
+}
+
 /* [""]["MDPW01"][command] + extra frames, as the broker would send. */
 static zmsg_t *broker_message(const char *command, int extra, const char *const *frames)
 {
@@ -842,11 +947,10 @@ static void *run_worker(void *worker)
     return NULL;
 }
 
-/* Sends a REQUEST to the worker and returns its unpacked reply. */
-static Nagar__Reply *worker_round_trip(fake_broker_t *fake, zframe_t *worker_address,
-                                       const char *method, const char *caller,
-                                       const char *request_id, int64_t deadline,
-                                       const uint8_t *payload, size_t payload_size)
+/* Sends a REQUEST to the worker, as the broker would. */
+static void worker_send_request(fake_broker_t *fake, zframe_t *worker_address, const char *method,
+                                const char *caller, const char *request_id, int64_t deadline,
+                                const uint8_t *payload, size_t payload_size)
 {
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
     context.request_id = (char *) request_id;
@@ -865,7 +969,11 @@ static Nagar__Reply *worker_round_trip(fake_broker_t *fake, zframe_t *worker_add
         zmsg_addstr(message, caller);
     free(body);
     assert_int_equal(zmsg_send(&message, fake->router), 0);
-    /* Skip heartbeats until the REPLY comes. */
+}
+
+/* The worker's next REPLY (heartbeats skipped), unpacked. */
+static Nagar__Reply *worker_next_reply(fake_broker_t *fake)
+{
     while (true) {
         zmsg_t *reply = zmsg_recv(fake->router);
         assert_non_null(reply);
@@ -889,6 +997,17 @@ static Nagar__Reply *worker_round_trip(fake_broker_t *fake, zframe_t *worker_add
         zmsg_destroy(&reply);
         return unpacked;
     }
+}
+
+/* Sends a REQUEST to the worker and returns its unpacked reply. */
+static Nagar__Reply *worker_round_trip(fake_broker_t *fake, zframe_t *worker_address,
+                                       const char *method, const char *caller,
+                                       const char *request_id, int64_t deadline,
+                                       const uint8_t *payload, size_t payload_size)
+{
+    worker_send_request(fake, worker_address, method, caller, request_id, deadline, payload,
+                        payload_size);
+    return worker_next_reply(fake);
 }
 
 static void test_worker_checks_and_answers(void **state)
@@ -918,6 +1037,9 @@ static void test_worker_checks_and_answers(void **state)
     assert_frame_text(zmsg_next(ready), "MDPW01");
     assert_frame_text(zmsg_next(ready), "\001");
     assert_frame_text(zmsg_next(ready), "echo");
+    /* The credit extension (mdp.h): NAGAR_BUS_WORKER_CREDIT's default. */
+    assert_frame_text(zmsg_next(ready), "credit=8");
+    assert_null(zmsg_next(ready));
     zmsg_destroy(&ready);
 
     Nagar__Test__EchoRequest echo = NAGAR__TEST__ECHO_REQUEST__INIT;
@@ -989,6 +1111,19 @@ static void test_worker_checks_and_answers(void **state)
     assert_true(reply->replayed);
     nagar__reply__free_unpacked(reply, NULL);
 
+    /* Credit: requests sent back to back (as the broker does up to the
+     * credit) are all handled, one at a time, and answered in order. */
+    const char *pipelined[] = { "r-p1", "r-p2", "r-p3", "r-p4" };
+    for (int i = 0; i < 4; i++)
+        worker_send_request(&fake, worker_address, "echo", "gateway", pipelined[i], later,
+                            payload, payload_size);
+    for (int i = 0; i < 4; i++) {
+        reply = worker_next_reply(&fake);
+        assert_string_equal(reply->request_id, pipelined[i]);
+        assert_int_equal(nagar_envelope_reply_code(reply), NAGAR__STATUS_CODE__OK);
+        nagar__reply__free_unpacked(reply, NULL);
+    }
+
     /* The worker heartbeats while idle. */
     zmsg_t *heartbeat = zmsg_recv(fake.router);
     assert_non_null(heartbeat);
@@ -1049,6 +1184,8 @@ int main(void)
         cmocka_unit_test(test_client_reply_parse),
         cmocka_unit_test(test_client_reply_parse_rejects),
         cmocka_unit_test(test_worker_commands),
+        cmocka_unit_test(test_worker_ready_credit),
+        cmocka_unit_test(test_request_peek),
         cmocka_unit_test(test_worker_parse_request),
         cmocka_unit_test(test_worker_parse_rejects),
         cmocka_unit_test(test_caller_name_rejects),
