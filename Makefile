@@ -15,7 +15,7 @@ SANITIZE ?=
 CC       ?= cc
 PYTHON   ?= /usr/bin/python3
 
-PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium libcurl
+PKGS     := libczmq libzmq libprotobuf-c libpq jansson libsodium libcurl pangocairo libqrencode
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

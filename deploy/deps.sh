@@ -12,11 +12,14 @@ packages=(
   libpq-dev libjansson-dev libsodium-dev
   libmicrohttpd-dev libcurl4-openssl-dev
   libcmocka-dev
+  # documents: certificates, receipts and bills as PDF with a QR code
+  libpango1.0-dev libcairo2-dev libqrencode-dev fonts-noto-core
   # database server and backups
   postgresql-15 postgresql-client-15
   # tests and tools
   python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography
   valgrind clang libfuzzer-14-dev wrk
+  poppler-utils zbar-tools
   openssl
 )
 # The OpenAPI validator in the tests runs on Node.js; keep a Node.js the

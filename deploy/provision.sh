@@ -177,3 +177,15 @@ NOTIFICATIONS=$BUILD/nagar-notifications
 if [[ -x $NOTIFICATIONS && " ${services[*]} " == *" notifications "* ]]; then
     [[ -f $SECRETS/notify_seal.key ]] || "$NOTIFICATIONS" seal-keygen "$SECRETS/notify_seal.key"
 fi
+
+# Certificates are sealed (Ed25519) under a key id; the public half is what
+# verifiers — the public route and the offline phone check — need.
+CERTIFICATES=$BUILD/nagar-certificates
+if [[ -x $CERTIFICATES && " ${services[*]} " == *" certificates "* ]]; then
+    if [[ ! -f $SECRETS/certificate_seal/c1.key ]]; then
+        mkdir -p -m 0700 "$SECRETS/certificate_seal"
+        "$CERTIFICATES" keygen "$SECRETS/certificate_seal" c1
+    fi
+    mkdir -p "$NAGAR_VAR/certificate_keys"
+    cp "$SECRETS/certificate_seal/c1.pub" "$NAGAR_VAR/certificate_keys/c1.pub"
+fi

@@ -12,11 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/certificates.pb-c.h"
 #include "proto/identity.pb-c.h"
 
 #define STAFF_ADMINS (GATEWAY_ROLE_STATE_ADMIN | GATEWAY_ROLE_COMMISSIONER)
 
 #define ID(name) &nagar__identity__##name##__descriptor
+#define CERT(name) &nagar__certificates__##name##__descriptor
+#define CERT_APPLICANTS (GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR)
+#define CERT_READERS                                                                            \
+    (GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR |                      \
+     GATEWAY_ROLE_COMMISSIONER | GATEWAY_ROLE_STATE_ADMIN)
 
 static const gateway_route_t routes[] = {
     /* ULB master data */
@@ -53,9 +59,67 @@ static const gateway_route_t routes[] = {
      "Change a staff account's role and ULB"},
     {"GET", "/api/v1/audit", "identity", "audit.list", ID(list_audit_request),
      ID(list_audit_reply), STAFF_ADMINS, false, false, "Read the identity audit trail"},
+    /* Certificates: births, deaths and marriages (fixed paths before {certificateId}) */
+    {"POST", "/api/v1/certificates/applications/birth", "certificates", "birth.apply",
+     CERT(apply_birth_request), CERT(application), CERT_APPLICANTS, true, false,
+     "Apply for (or report) the registration of a birth"},
+    {"POST", "/api/v1/certificates/applications/death", "certificates", "death.apply",
+     CERT(apply_death_request), CERT(application), CERT_APPLICANTS, true, false,
+     "Apply for (or report) the registration of a death"},
+    {"POST", "/api/v1/certificates/applications/marriage", "certificates", "marriage.apply",
+     CERT(apply_marriage_request), CERT(application), CERT_APPLICANTS, true, false,
+     "Apply for the registration of a marriage"},
+    {"GET", "/api/v1/certificates/applications", "certificates", "application.list",
+     CERT(list_applications_request), CERT(list_applications_reply), CERT_READERS, false, false,
+     "List applications (staff: their ULB; citizens: their own)"},
+    {"GET", "/api/v1/certificates/applications/{applicationId}", "certificates",
+     "application.get", CERT(get_application_request), CERT(application), CERT_READERS, false,
+     false, "Get one application"},
+    {"POST", "/api/v1/certificates/applications/{applicationId}/child-name", "certificates",
+     "birth.set_child_name", CERT(set_child_name_request), CERT(application), CERT_APPLICANTS,
+     true, false, "Enter the child's name of a birth (RBD Act section 14)"},
+    {"POST", "/api/v1/certificates/applications/{applicationId}/register", "certificates",
+     "application.register", CERT(register_application_request), CERT(certificate),
+     GATEWAY_ROLE_REGISTRAR, true, false, "Register an application and issue its certificate"},
+    {"POST", "/api/v1/certificates/applications/{applicationId}/reject", "certificates",
+     "application.reject", CERT(reject_application_request), CERT(application),
+     GATEWAY_ROLE_REGISTRAR, true, false, "Reject an application with a reason"},
+    {"GET", "/api/v1/certificates/verify", "certificates", "certificate.verify",
+     CERT(verify_certificate_request), CERT(verify_certificate_reply), GATEWAY_ROLE_PUBLIC, false,
+     false, "Verify a certificate by its QR payload or number (valid, superseded, unknown)"},
+    {"GET", "/api/v1/certificates/search", "certificates", "certificate.search",
+     CERT(search_certificates_request), CERT(search_certificates_reply), CERT_READERS, false,
+     false, "Search the register (staff: their ULB; citizens: their own)"},
+    {"GET", "/api/v1/certificates/fees", "certificates", "fees.get",
+     CERT(get_fee_schedule_request), CERT(fee_schedule), GATEWAY_ROLE_PUBLIC, false, false,
+     "The late-registration windows and fees in force"},
+    {"PUT", "/api/v1/certificates/fees", "certificates", "fees.set",
+     CERT(set_fee_schedule_request), CERT(fee_schedule), STAFF_ADMINS, true, false,
+     "Save a new version of a fee schedule"},
+    {"GET", "/api/v1/certificates/corrections", "certificates", "correction.list",
+     CERT(list_corrections_request), CERT(list_corrections_reply), CERT_READERS, false, false,
+     "List correction requests"},
+    {"POST", "/api/v1/certificates/corrections/{correctionId}/approve", "certificates",
+     "correction.approve", CERT(decide_correction_request), CERT(certificate),
+     GATEWAY_ROLE_REGISTRAR, true, false, "Approve a correction: issue the corrected version"},
+    {"POST", "/api/v1/certificates/corrections/{correctionId}/reject", "certificates",
+     "correction.reject", CERT(decide_correction_request), CERT(correction),
+     GATEWAY_ROLE_REGISTRAR, true, false, "Decline a correction with a note"},
+    {"GET", "/api/v1/certificates/audit", "certificates", "audit.list", CERT(list_audit_request),
+     CERT(list_audit_reply), GATEWAY_ROLE_REGISTRAR | STAFF_ADMINS, false, false,
+     "Read the certificates audit trail"},
+    {"GET", "/api/v1/certificates/{certificateId}", "certificates", "certificate.get",
+     CERT(get_certificate_request), CERT(certificate), CERT_READERS, false, false,
+     "Get an issued certificate"},
+    {"GET", "/api/v1/certificates/{certificateId}/pdf", "certificates", "certificate.pdf",
+     CERT(get_certificate_request), CERT(certificate_pdf), CERT_READERS, false, false,
+     "The certificate as a bilingual PDF with its QR code (base64 in \"pdf\")"},
+    {"POST", "/api/v1/certificates/{certificateId}/corrections", "certificates",
+     "correction.request", CERT(request_correction_request), CERT(correction), CERT_APPLICANTS,
+     true, false, "Request a correction of a certificate"},
 };
 
-static const char *const route_services[] = {"identity", NULL};
+static const char *const route_services[] = {"identity", "certificates", NULL};
 
 const gateway_route_t *gateway_routes(size_t *count)
 {

@@ -537,7 +537,7 @@ def stack(broker, identity, gateway):  # noqa: F811
     g = gateway(b, identity=ident, NAGAR_GATEWAY_RATE_PER_IP=1000,
                 NAGAR_GATEWAY_BURST_PER_IP=1000, NAGAR_GATEWAY_RATE_PER_USER=1000,
                 NAGAR_GATEWAY_BURST_PER_USER=1000)
-    g.wait_ready()
+    g.wait_ready(services=["identity"])
     return Stack(b, ident, g)
 
 

@@ -1,0 +1,179 @@
+/*
+ * certificates.h — what every part of nagar-certificates shares: the
+ * service's state (one database connection, the sealing key and the public
+ * keys it verifies with, the outbox relay), outcomes of transactional work,
+ * actor checks, validation helpers that name the offending field, ids,
+ * page tokens, idempotency records and the audit trail.
+ *
+ * The domain lives next door: birth.c, death.c and marriage.c (the report
+ * of each kind: its checks and its lines on the certificate), workflow.c
+ * (applications and the registrar's decisions), issue.c (signed
+ * certificates, corrections, PDF and verification), search.c, fees.c
+ * (late-registration windows and fees). main.c wires them.
+ */
+#ifndef NAGAR_CERTIFICATES_H
+#define NAGAR_CERTIFICATES_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "bus_client.h"
+#include "bus_worker.h"
+#include "certificate_seal.h"
+#include "config.h"
+#include "date.h"
+#include "db.h"
+#include "document.h"
+#include "outbox.h"
+#include "proto/certificates.pb-c.h"
+
+#define CERT_SERVICE "certificates"
+#define CERT_KEYS_MAX 16
+#define CERT_ID_MAX 40
+#define CERT_NAME_MAX 100          /* characters in a person's name */
+#define CERT_ADDRESS_MAX 300
+#define CERT_REASON_MAX 500
+#define CERT_PAGE_DEFAULT 20
+#define CERT_PAGE_MAX 100
+
+typedef struct {
+    char key_id[NAGAR_SEAL_KEY_ID_MAX + 1];
+    uint8_t public_key[32];
+} cert_public_key_t;
+
+typedef struct {
+    nagar_config_t *config;
+    nagar_db_t *db;
+    nagar_sealer_t *sealer;
+    cert_public_key_t keys[CERT_KEYS_MAX];  /* the sealer's own and older ones */
+    int key_count;
+    nagar_bus_client_t *bus;                /* for the outbox relay; NULL when off */
+    nagar_outbox_relay_t *relay;
+    char verify_url[256];                   /* printed on certificates */
+} certificates_t;
+
+/* The result of work done inside a transaction, sent after it ends. */
+typedef struct {
+    nagar_status_code_t code;
+    char field[96];
+    char message[384];
+} cert_outcome_t;
+
+void cert_outcome_reset(cert_outcome_t *outcome);
+void cert_outcome_set(cert_outcome_t *outcome, nagar_status_code_t code, const char *field,
+                      const char *format, ...) __attribute__((format(printf, 4, 5)));
+
+/* Answers the call from an outcome (rc 1) or a database failure (rc -1).
+ * Returns -1. */
+int cert_fail(certificates_t *self, nagar_worker_call_t *call, int rc,
+              const cert_outcome_t *outcome);
+
+/* Runs a named statement (prepared once per connection). */
+PGresult *cert_query(certificates_t *self, const char *name, const char *sql, int nparams,
+                     const char *const *values);
+
+/* The actor the gateway vouched for; "" when absent. */
+const char *cert_actor_user(nagar_worker_call_t *call);
+const char *cert_actor_role(nagar_worker_call_t *call);
+const char *cert_actor_ulb(nagar_worker_call_t *call);
+bool cert_actor_is(nagar_worker_call_t *call, const char *role);
+bool cert_actor_is_staff_of(nagar_worker_call_t *call, const char *ulb); /* ULB staff of ulb */
+
+/* May the actor read a record of ulb made by applicant? Staff of that ULB,
+ * state admins, and the citizen who applied. */
+bool cert_may_read(nagar_worker_call_t *call, const char *ulb, const char *applicant);
+
+/* Validation. Each check sets the outcome (INVALID_ARGUMENT naming path)
+ * and returns false when the value breaks the rule. Lengths are in
+ * characters of valid UTF-8 without control characters. */
+bool cert_text_valid(const char *text, size_t min, size_t max);
+bool cert_check_text(cert_outcome_t *outcome, const char *path, const char *text, size_t min,
+                     size_t max, const char *what);
+bool cert_check_date(cert_outcome_t *outcome, const char *path, const char *text,
+                     nagar_date_t today, bool required, nagar_date_t *date);
+bool cert_check_mobile(cert_outcome_t *outcome, const char *path, const char *mobile);
+bool cert_ulb_valid(const char *ulb);    /* 1..10 digits */
+/* "prefix.name" into out. */
+const char *cert_path(char *out, size_t size, const char *prefix, const char *name);
+
+/* A new random id: prefix and 16 characters of Crockford base32 (80 bits). */
+void cert_new_id(const char *prefix, char out[CERT_ID_MAX + 1]);
+
+/* Opaque page tokens holding one part (an integer cursor). */
+void cert_page_token_encode(char *out, size_t out_size, const char *cursor);
+bool cert_page_token_decode(const char *token, char cursor[32]);
+/* page_size 0 -> default; > max -> INVALID_ARGUMENT "pageSize". */
+bool cert_page_size(cert_outcome_t *outcome, uint32_t requested, uint32_t *page_size);
+
+/* Idempotency inside the mutation's transaction: 0 new, 1 stored reply
+ * found (*reply_out malloc'd), 2 key reused for another request (outcome
+ * set), -1 database error. */
+int cert_idempotency_check(certificates_t *self, nagar_worker_call_t *call,
+                           const ProtobufCMessage *request, uint8_t **reply_out,
+                           size_t *reply_size, cert_outcome_t *outcome);
+int cert_idempotency_store(certificates_t *self, nagar_worker_call_t *call,
+                           const ProtobufCMessage *request, const ProtobufCMessage *reply);
+int cert_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
+                      const uint8_t *reply, size_t reply_size);
+
+/* Appends an audit row inside the caller's transaction; detail is stolen. */
+int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
+               const char *subject, const char *ulb, json_t *detail);
+
+/* Queues an event in the outbox inside the caller's transaction. params
+ * are name/value pairs, NULL-terminated. */
+int cert_event(certificates_t *self, const char *type, const char *ulb, const char *user_id,
+               const char *mobile, const char *const *params);
+
+/* ---- the three kinds of report ------------------------------------------ */
+
+/* What the workflow needs to know about a report once it passed its checks. */
+typedef struct {
+    nagar_date_t event_date;
+    char subject_name[257];     /* child (may be ""), deceased, "groom & bride" */
+    char parent_names[420];     /* for search: father and mother (births) */
+    char informant_mobile[11];
+} cert_subject_t;
+
+typedef struct {
+    Nagar__Certificates__EventKind kind;
+    const char *name;                               /* "birth" */
+    char letter;                                    /* 'B' in registration numbers */
+    const ProtobufCMessageDescriptor *report_type;
+    /* Checks report (at JSON path prefix) against the rules; fills subject. */
+    bool (*validate)(const ProtobufCMessage *report, const char *prefix, nagar_date_t today,
+                     cert_outcome_t *outcome, cert_subject_t *subject);
+    /* Adds the report's labelled fields to a certificate. */
+    int (*render)(nagar_document_t *document, const ProtobufCMessage *report);
+    const char *title_hi, *title_en;                /* "जन्म प्रमाण-पत्र", "Birth Certificate" */
+    const char *legal_hi, *legal_en;                /* the law it is issued under */
+} cert_kind_t;
+
+extern const cert_kind_t CERT_KIND_BIRTH;          /* birth.c */
+extern const cert_kind_t CERT_KIND_DEATH;          /* death.c */
+extern const cert_kind_t CERT_KIND_MARRIAGE;       /* marriage.c */
+const cert_kind_t *cert_kind(int kind);             /* NULL for an unknown kind */
+
+/* The report field of an Application/Certificate/Correction-like message
+ * for kind: "birth", "death" or "marriage" (the JSON names). */
+ProtobufCMessage *cert_report_from_json(const cert_kind_t *kind, const char *json);
+char *cert_report_to_json(const ProtobufCMessage *report);
+
+/* Shared checks for report parts. */
+bool cert_check_informant(cert_outcome_t *outcome, const char *prefix,
+                          const Nagar__Certificates__Informant *informant);
+const char *cert_sex_hi(Nagar__Certificates__Sex sex);
+const char *cert_sex_en(Nagar__Certificates__Sex sex);
+const char *cert_place_kind_text(Nagar__Certificates__PlaceKind kind);
+
+/* Handlers (main.c's method table). */
+int birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int death_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int marriage_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+#endif

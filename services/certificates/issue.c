@@ -1,0 +1,939 @@
+/*
+ * issue.c — issued certificates (see issue.h): signing and appending a
+ * version, reading one, its PDF, public verification, and corrections.
+ *
+ * The QR payload is made before the row is inserted and stored with it, so
+ * a reprint years later carries exactly the payload that was signed on the
+ * day of issue, under the key id of that day. The ULB's chain head is
+ * locked while a version is appended, which also orders concurrent issues
+ * within a ULB.
+ */
+#include "issue.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_codec.h"
+#include "log.h"
+#include "workflow.h"
+
+#define TIMESTAMP(column) \
+    "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define SEAL_NAME_BYTES 120     /* the subject's name in the QR code, shortened */
+
+static const char CERT_COLUMNS[] =
+    "c.certificate_id, c.application_id, c.ulb, c.kind, c.registration_number, c.version, "
+    "coalesce(c.supersedes, ''), coalesce((SELECT n.certificate_id FROM certificates.certificate n "
+    "WHERE n.supersedes = c.certificate_id), ''), c.subject_name, c.event_date::text, "
+    TIMESTAMP("c.issued_at") ", c.issued_by, c.key_id, c.qr_payload, c.report::text, "
+    "c.correction_reason, a.applicant, "
+    "coalesce(to_char(a.registered_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD'), ''), c.seq, "
+    "to_char(c.issued_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD')";
+
+enum {
+    C_ID, C_APPLICATION, C_ULB, C_KIND, C_NUMBER, C_VERSION, C_SUPERSEDES, C_SUPERSEDED_BY,
+    C_SUBJECT, C_EVENT_DATE, C_ISSUED_AT, C_ISSUED_BY, C_KEY_ID, C_PAYLOAD, C_REPORT,
+    C_CORRECTION_REASON, C_APPLICANT, C_REGISTERED_ON, C_SEQ, C_ISSUED_ON,
+};
+
+int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t *view)
+{
+    memset(view, 0, sizeof *view);
+    char sql[1600];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM certificates.certificate c JOIN certificates.application a "
+             "ON a.application_id = c.application_id WHERE c.certificate_id = $1",
+             CERT_COLUMNS);
+    const char *values[] = {certificate_id};
+    view->row = cert_query(self, "cert_get", sql, 1, values);
+    if (!view->row)
+        return -1;
+    if (PQntuples(view->row) != 1) {
+        cert_view_clear(view);
+        return 1;
+    }
+    PGresult *r = view->row;
+    view->kind = cert_kind(atoi(PQgetvalue(r, 0, C_KIND)));
+    view->report = view->kind ? cert_report_from_json(view->kind, PQgetvalue(r, 0, C_REPORT))
+                              : NULL;
+    if (!view->report) {
+        cert_view_clear(view);
+        return -1;
+    }
+    Nagar__Certificates__Certificate *m = &view->message;
+    nagar__certificates__certificate__init(m);
+    m->certificate_id = PQgetvalue(r, 0, C_ID);
+    m->application_id = PQgetvalue(r, 0, C_APPLICATION);
+    m->ulb = PQgetvalue(r, 0, C_ULB);
+    m->kind = view->kind->kind;
+    m->registration_number = PQgetvalue(r, 0, C_NUMBER);
+    m->version = (uint32_t) strtoul(PQgetvalue(r, 0, C_VERSION), NULL, 10);
+    m->supersedes = PQgetvalue(r, 0, C_SUPERSEDES);
+    m->superseded_by = PQgetvalue(r, 0, C_SUPERSEDED_BY);
+    m->subject_name = PQgetvalue(r, 0, C_SUBJECT);
+    m->event_date = PQgetvalue(r, 0, C_EVENT_DATE);
+    m->issued_at = PQgetvalue(r, 0, C_ISSUED_AT);
+    m->issued_by = PQgetvalue(r, 0, C_ISSUED_BY);
+    m->key_id = PQgetvalue(r, 0, C_KEY_ID);
+    m->qr_payload = PQgetvalue(r, 0, C_PAYLOAD);
+    m->correction_reason = PQgetvalue(r, 0, C_CORRECTION_REASON);
+    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
+        m->birth = (Nagar__Certificates__BirthReport *) view->report;
+    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
+        m->death = (Nagar__Certificates__DeathReport *) view->report;
+    else
+        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
+    view->applicant = PQgetvalue(r, 0, C_APPLICANT);
+    view->registered_on = PQgetvalue(r, 0, C_REGISTERED_ON);
+    view->issued_on = PQgetvalue(r, 0, C_ISSUED_ON);
+    return 0;
+}
+
+void cert_view_clear(cert_view_t *view)
+{
+    if (view->report)
+        protobuf_c_message_free_unpacked(view->report, NULL);
+    PQclear(view->row);
+    memset(view, 0, sizeof *view);
+}
+
+/* Copies text into out (size bytes) cut at a character boundary. */
+static void copy_utf8_prefix(char *out, size_t size, const char *text)
+{
+    size_t length = strlen(text);
+    if (length >= size) {
+        length = size - 1;
+        while (length > 0 && ((unsigned char) text[length] & 0xc0) == 0x80)
+            length--;
+    }
+    memcpy(out, text, length);
+    out[length] = '\0';
+}
+
+int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
+                      const issue_request_t *request, char certificate_id[CERT_ID_MAX + 1],
+                      cert_outcome_t *outcome)
+{
+    certificate_id[0] = '\0';
+    uint32_t version = 1;
+    if (request->supersedes) {
+        const char *values[] = {request->supersedes};
+        PGresult *result = cert_query(
+            self, "cert_version",
+            "SELECT c.version, EXISTS (SELECT 1 FROM certificates.certificate n "
+            "WHERE n.supersedes = c.certificate_id) FROM certificates.certificate c "
+            "WHERE c.certificate_id = $1",
+            1, values);
+        if (!result)
+            return -1;
+        bool current = PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 1), "f") == 0;
+        if (current)
+            version = (uint32_t) strtoul(PQgetvalue(result, 0, 0), NULL, 10) + 1;
+        PQclear(result);
+        if (!current) {
+            cert_outcome_set(outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
+                             "certificate %s is not the current version; correct the current "
+                             "one",
+                             request->supersedes);
+            return 1;
+        }
+    }
+    char id[CERT_ID_MAX + 1];
+    cert_new_id("C", id);
+    nagar_seal_t seal;
+    memset(&seal, 0, sizeof seal);
+    snprintf(seal.certificate_id, sizeof seal.certificate_id, "%s", id);
+    seal.kind = request->kind->kind;
+    snprintf(seal.ulb, sizeof seal.ulb, "%s", request->ulb);
+    snprintf(seal.registration_number, sizeof seal.registration_number, "%s",
+             request->registration_number);
+    seal.version = version;
+    copy_utf8_prefix(seal.subject_name, SEAL_NAME_BYTES + 1, request->subject_name);
+    snprintf(seal.event_date, sizeof seal.event_date, "%s", request->event_date);
+    nagar_date_format(nagar_date_today_ist(), seal.issued_on);
+    char *payload = nagar_sealer_seal(self->sealer, &seal);
+    if (!payload) {
+        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                         "the certificate's QR payload could not be signed");
+        return 1;
+    }
+
+    /* Chain: lock the ULB's head, hash = SHA-256(previous hash || payload). */
+    const char *ulb_values[] = {request->ulb};
+    PGresult *result = cert_query(self, "chain_ensure",
+                                  "INSERT INTO certificates.certificate_chain (ulb) VALUES ($1) "
+                                  "ON CONFLICT (ulb) DO NOTHING",
+                                  1, ulb_values);
+    if (!result) {
+        free(payload);
+        return -1;
+    }
+    PQclear(result);
+    result = cert_query(self, "chain_lock",
+                        "SELECT encode(head_hash, 'hex') FROM certificates.certificate_chain "
+                        "WHERE ulb = $1 FOR UPDATE",
+                        1, ulb_values);
+    if (!result) {
+        free(payload);
+        return -1;
+    }
+    uint8_t previous[crypto_hash_sha256_BYTES] = {0};
+    size_t previous_size = 0;
+    const char *previous_hex = PQgetvalue(result, 0, 0);
+    sodium_hex2bin(previous, sizeof previous, previous_hex, strlen(previous_hex), NULL,
+                   &previous_size, NULL);
+    PQclear(result);
+    uint8_t hash[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init(&state);
+    crypto_hash_sha256_update(&state, previous, sizeof previous);
+    crypto_hash_sha256_update(&state, (const unsigned char *) payload, strlen(payload));
+    crypto_hash_sha256_final(&state, hash);
+    char previous_text[65], hash_text[65], version_text[16], kind_text[4];
+    sodium_bin2hex(previous_text, sizeof previous_text, previous, sizeof previous);
+    sodium_bin2hex(hash_text, sizeof hash_text, hash, sizeof hash);
+    snprintf(version_text, sizeof version_text, "%u", version);
+    snprintf(kind_text, sizeof kind_text, "%d", request->kind->kind);
+
+    const char *values[] = {id,
+                            request->application_id,
+                            request->ulb,
+                            kind_text,
+                            request->registration_number,
+                            version_text,
+                            request->supersedes,
+                            request->subject_name,
+                            request->event_date,
+                            request->report_json,
+                            cert_actor_user(call),
+                            nagar_sealer_key_id(self->sealer),
+                            payload,
+                            request->correction_id,
+                            request->correction_reason,
+                            previous_text,
+                            hash_text};
+    result = cert_query(
+        self, "cert_insert",
+        "INSERT INTO certificates.certificate (certificate_id, application_id, ulb, kind, "
+        "registration_number, version, supersedes, subject_name, event_date, report, issued_by, "
+        "key_id, qr_payload, correction_id, correction_reason, prev_hash, hash) VALUES "
+        "($1, $2, $3, $4::smallint, $5, $6::int, $7, $8, $9::date, $10::jsonb, $11, $12, $13, "
+        "$14, $15, decode($16, 'hex'), decode($17, 'hex'))",
+        17, values);
+    free(payload);
+    if (!result)
+        return -1;
+    PQclear(result);
+    const char *chain_values[] = {request->ulb, hash_text};
+    result = cert_query(self, "chain_advance",
+                        "UPDATE certificates.certificate_chain SET head_hash = decode($2, 'hex'), "
+                        "length = length + 1 WHERE ulb = $1",
+                        2, chain_values);
+    if (!result)
+        return -1;
+    PQclear(result);
+    json_t *detail = json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s}", "applicationId",
+                               request->application_id, "registrationNumber",
+                               request->registration_number, "version", (int) version,
+                               "supersedes", request->supersedes, "keyId",
+                               nagar_sealer_key_id(self->sealer), "hash", hash_text);
+    if (cert_audit(self, call, "certificate.issued", id, request->ulb, detail) != 0)
+        return -1;
+    const char *params[] = {"certificate_id", id, "registration_number",
+                            request->registration_number, "kind", request->kind->name,
+                            "version", version_text, NULL};
+    if (cert_event(self, "certificate.issued", request->ulb, request->notify_user,
+                   request->notify_mobile, params) != 0)
+        return -1;
+    snprintf(certificate_id, CERT_ID_MAX + 1, "%s", id);
+    return 0;
+}
+
+/* ---- read, PDF ----------------------------------------------------------- */
+
+/* Loads a certificate the actor may read, or answers the call. Returns 0
+ * when loaded, -1 when the call was answered. */
+static int load_readable(certificates_t *self, nagar_worker_call_t *call,
+                         const char *certificate_id, cert_view_t *view)
+{
+    if (!cert_text_valid(certificate_id, 1, CERT_ID_MAX))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                                      "certificateId", "certificateId is required");
+    int rc = cert_view_load(self, certificate_id, view);
+    if (rc < 0)
+        return cert_fail(self, call, -1, NULL);
+    if (rc == 1)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+                                      "no certificate has id %s", certificate_id);
+    if (!cert_may_read(call, view->message.ulb, view->applicant)) {
+        cert_view_clear(view);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED,
+                                      "certificateId",
+                                      "certificate %s belongs to another ULB or applicant",
+                                      certificate_id);
+    }
+    return 0;
+}
+
+int certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    const Nagar__Certificates__GetCertificateRequest *request =
+        (const Nagar__Certificates__GetCertificateRequest *) message;
+    cert_view_t view;
+    if (load_readable(arg, call, request->certificate_id, &view) != 0)
+        return -1;
+    int rc = nagar_worker_call_reply(call, &view.message.base);
+    cert_view_clear(&view);
+    return rc;
+}
+
+int issue_render_pdf(certificates_t *self, const cert_view_t *view, uint8_t **pdf, size_t *size,
+                     char *error, size_t error_size)
+{
+    const Nagar__Certificates__Certificate *m = &view->message;
+    nagar_document_t *document = nagar_document_new();
+    if (!document) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    char text[NAGAR_DOCUMENT_TEXT_MAX];   /* never cut: every part is bounded well below */
+    snprintf(text, sizeof text, "%s %s", view->kind->title_en, m->registration_number);
+    nagar_document_set_title_metadata(document, text);
+    nagar_document_add_title(document, view->kind->title_hi);
+    nagar_document_add_title(document, view->kind->title_en);
+    snprintf(text, sizeof text,
+             "रजिस्ट्रार, नगरीय निकाय (एलजीडी कोड %s) / Registrar, urban local body (LGD code %s)",
+             m->ulb, m->ulb);
+    nagar_document_add_title(document, text);
+    nagar_document_add_field(document, "पंजीकरण संख्या", "Registration number",
+                             m->registration_number);
+    nagar_document_add_field(document, "पंजीकरण तिथि", "Date of registration",
+                             view->registered_on);
+    view->kind->render(document, view->report);
+    nagar_document_add_field(document, "प्रमाण-पत्र संख्या", "Certificate number",
+                             m->certificate_id);
+    if (m->supersedes[0])
+        snprintf(text, sizeof text, "%u — %s %s (%s)", m->version,
+                 "supersedes / पूर्व प्रमाण-पत्र", m->supersedes, m->correction_reason);
+    else
+        snprintf(text, sizeof text, "%u", m->version);
+    nagar_document_add_field(document, "संस्करण", "Version", text);
+    nagar_document_add_field(document, "जारी करने की तिथि", "Date of issue", view->issued_on);
+    nagar_document_add_footer(document, view->kind->legal_hi);
+    nagar_document_add_footer(document, view->kind->legal_en);
+    snprintf(text, sizeof text,
+             "यह प्रमाण-पत्र डिजिटल रूप से हस्ताक्षरित है (कुंजी %s)। क्यूआर कोड को राज्य की "
+             "सार्वजनिक कुंजी से ऑफ़लाइन सत्यापित करें।",
+             m->key_id);
+    nagar_document_add_footer(document, text);
+    snprintf(text, sizeof text,
+             "Digitally signed (key %s); no signature in ink is needed. Verify the QR code "
+             "offline with the state's public key, or online at %s",
+             m->key_id, self->verify_url);
+    nagar_document_add_footer(document, text);
+    nagar_document_set_qr(document, m->qr_payload, "सत्यापन हेतु स्कैन करें / Scan to verify");
+    int rc = nagar_document_render_pdf(document, pdf, size, error, error_size);
+    nagar_document_destroy(&document);
+    return rc;
+}
+
+int certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__GetCertificateRequest *request =
+        (const Nagar__Certificates__GetCertificateRequest *) message;
+    cert_view_t view;
+    if (load_readable(self, call, request->certificate_id, &view) != 0)
+        return -1;
+    uint8_t *pdf = NULL;
+    size_t size = 0;
+    char error[512];
+    if (issue_render_pdf(self, &view, &pdf, &size, error, sizeof error) != 0) {
+        nagar_log_error("certificates.pdf_failed", "rendering certificate %s failed: %s",
+                        request->certificate_id, error);
+        cert_view_clear(&view);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "the certificate's PDF could not be rendered");
+    }
+    char file_name[96];
+    snprintf(file_name, sizeof file_name, "%s-certificate-%s-v%u.pdf", view.kind->name,
+             view.message.certificate_id, view.message.version);
+    Nagar__Certificates__CertificatePdf reply = NAGAR__CERTIFICATES__CERTIFICATE_PDF__INIT;
+    reply.certificate_id = view.message.certificate_id;
+    reply.file_name = file_name;
+    reply.content_type = "application/pdf";
+    reply.pdf.data = pdf;
+    reply.pdf.len = size;
+    int rc = nagar_worker_call_reply(call, &reply.base);
+    free(pdf);
+    cert_view_clear(&view);
+    return rc;
+}
+
+/* ---- verification (public) ------------------------------------------------- */
+
+int certificate_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__VerifyCertificateRequest *request =
+        (const Nagar__Certificates__VerifyCertificateRequest *) message;
+    Nagar__Certificates__VerifyCertificateReply reply =
+        NAGAR__CERTIFICATES__VERIFY_CERTIFICATE_REPLY__INIT;
+    reply.status = NAGAR__CERTIFICATES__VERIFY_STATUS__UNKNOWN;
+    if (!request->payload[0] && !request->certificate_id[0])
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "payload",
+                                      "give the QR code's payload or the certificate number");
+    if (strlen(request->payload) > NAGAR_SEAL_TEXT_MAX)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "payload",
+                                      "payload is longer than any certificate's QR code");
+    if (!cert_text_valid(request->certificate_id, 0, CERT_ID_MAX))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                                      "certificateId", "certificateId is at most %d characters",
+                                      CERT_ID_MAX);
+    char certificate_id[CERT_ID_MAX + 1];
+    snprintf(certificate_id, sizeof certificate_id, "%s", request->certificate_id);
+    nagar_seal_t seal;
+    memset(&seal, 0, sizeof seal);
+    if (request->payload[0]) {
+        char key_id[NAGAR_SEAL_KEY_ID_MAX + 1] = "";
+        nagar_seal_result_t result = NAGAR_SEAL_MALFORMED;
+        if (nagar_seal_key_id_of(request->payload, key_id) == 0) {
+            result = NAGAR_SEAL_UNKNOWN_KEY;
+            for (int i = 0; i < self->key_count; i++)
+                if (strcmp(self->keys[i].key_id, key_id) == 0)
+                    result = nagar_seal_verify(request->payload, key_id, self->keys[i].public_key,
+                                               &seal);
+        }
+        if (result != NAGAR_SEAL_OK) {
+            reply.reason = (char *) nagar_seal_result_text(result);
+            return nagar_worker_call_reply(call, &reply.base);
+        }
+        if (certificate_id[0] && strcmp(certificate_id, seal.certificate_id) != 0) {
+            reply.reason = "the payload is of another certificate than the number given";
+            return nagar_worker_call_reply(call, &reply.base);
+        }
+        snprintf(certificate_id, sizeof certificate_id, "%s", seal.certificate_id);
+    }
+    cert_view_t view;
+    int rc = cert_view_load(self, certificate_id, &view);
+    if (rc < 0)
+        return cert_fail(self, call, -1, NULL);
+    if (rc == 1) {
+        reply.reason = "no certificate with this number is in the register";
+        return nagar_worker_call_reply(call, &reply.base);
+    }
+    /* A genuine payload must describe the registered row exactly. */
+    if (request->payload[0] && (strcmp(view.message.registration_number,
+                                       seal.registration_number) != 0 ||
+                                view.message.version != seal.version ||
+                                strcmp(view.message.ulb, seal.ulb) != 0)) {
+        cert_view_clear(&view);
+        reply.reason = "the payload does not match the register";
+        return nagar_worker_call_reply(call, &reply.base);
+    }
+    reply.status = view.message.superseded_by[0] ? NAGAR__CERTIFICATES__VERIFY_STATUS__SUPERSEDED
+                                                 : NAGAR__CERTIFICATES__VERIFY_STATUS__VALID;
+    reply.certificate_id = view.message.certificate_id;
+    reply.kind = view.message.kind;
+    reply.ulb = view.message.ulb;
+    reply.registration_number = view.message.registration_number;
+    reply.version = view.message.version;
+    reply.event_date = view.message.event_date;
+    reply.issued_on = (char *) view.issued_on;
+    reply.superseded_by = view.message.superseded_by;
+    rc = nagar_worker_call_reply(call, &reply.base);
+    cert_view_clear(&view);
+    return rc;
+}
+
+/* ---- corrections ----------------------------------------------------------- */
+
+static const char CORRECTION_COLUMNS[] =
+    "r.correction_id, r.certificate_id, r.ulb, r.state, r.reason, r.requested_by, "
+    TIMESTAMP("r.requested_at") ", coalesce(r.decided_by, ''), "
+    "coalesce(" TIMESTAMP("r.decided_at") ", ''), r.decision_note, "
+    "coalesce(r.new_certificate_id, ''), r.report::text, r.kind, r.seq";
+
+typedef struct {
+    Nagar__Certificates__Correction message;
+    ProtobufCMessage *report;
+    PGresult *row;
+    const cert_kind_t *kind;
+} correction_view_t;
+
+static void correction_view_clear(correction_view_t *view)
+{
+    if (view->report)
+        protobuf_c_message_free_unpacked(view->report, NULL);
+    PQclear(view->row);
+    memset(view, 0, sizeof *view);
+}
+
+static int correction_fill(correction_view_t *view, PGresult *r, int row)
+{
+    view->kind = cert_kind(atoi(PQgetvalue(r, row, 12)));
+    view->report = view->kind ? cert_report_from_json(view->kind, PQgetvalue(r, row, 11)) : NULL;
+    if (!view->report)
+        return -1;
+    Nagar__Certificates__Correction *m = &view->message;
+    nagar__certificates__correction__init(m);
+    m->correction_id = PQgetvalue(r, row, 0);
+    m->certificate_id = PQgetvalue(r, row, 1);
+    m->ulb = PQgetvalue(r, row, 2);
+    m->state = (Nagar__Certificates__CorrectionState) atoi(PQgetvalue(r, row, 3));
+    m->reason = PQgetvalue(r, row, 4);
+    m->requested_by = PQgetvalue(r, row, 5);
+    m->requested_at = PQgetvalue(r, row, 6);
+    m->decided_by = PQgetvalue(r, row, 7);
+    m->decided_at = PQgetvalue(r, row, 8);
+    m->decision_note = PQgetvalue(r, row, 9);
+    m->new_certificate_id = PQgetvalue(r, row, 10);
+    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
+        m->birth = (Nagar__Certificates__BirthReport *) view->report;
+    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
+        m->death = (Nagar__Certificates__DeathReport *) view->report;
+    else
+        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
+    return 0;
+}
+
+static int correction_load(certificates_t *self, const char *correction_id, bool lock,
+                           correction_view_t *view)
+{
+    memset(view, 0, sizeof *view);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT %s FROM certificates.correction r WHERE r.correction_id = $1%s",
+             CORRECTION_COLUMNS, lock ? " FOR UPDATE" : "");
+    const char *values[] = {correction_id};
+    view->row = cert_query(self, lock ? "correction_lock" : "correction_get", sql, 1, values);
+    if (!view->row)
+        return -1;
+    if (PQntuples(view->row) != 1) {
+        correction_view_clear(view);
+        return 1;
+    }
+    if (correction_fill(view, view->row, 0) != 0) {
+        correction_view_clear(view);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    certificates_t *self;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *certificate_id;       /* request */
+    const char *correction_id;        /* approve / decline */
+    const char *reason;
+    const char *note;
+    const char *report_json;
+    bool approve;
+    correction_view_t view;
+    char new_certificate_id[CERT_ID_MAX + 1];
+    uint8_t *stored;
+    size_t stored_size;
+    cert_outcome_t outcome;
+} correction_work_t;
+
+static void correction_work_reset(correction_work_t *work)
+{
+    cert_outcome_reset(&work->outcome);
+    correction_view_clear(&work->view);
+    free(work->stored);
+    work->stored = NULL;
+    work->new_certificate_id[0] = '\0';
+}
+
+static int request_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    correction_work_t *work = arg;
+    certificates_t *self = work->self;
+    correction_work_reset(work);
+    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
+                                      &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    cert_view_t certificate;
+    int loaded = cert_view_load(self, work->certificate_id, &certificate);
+    if (loaded < 0)
+        return -1;
+    if (loaded == 1) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+                         "no certificate has id %s", work->certificate_id);
+        return 1;
+    }
+    /* The citizen who applied, or clerks and registrars of the ULB. */
+    bool allowed = (cert_actor_is(work->call, "CITIZEN") &&
+                    strcmp(certificate.applicant, cert_actor_user(work->call)) == 0) ||
+                   ((cert_actor_is(work->call, "CLERK") || cert_actor_is(work->call, "REGISTRAR")) &&
+                    strcmp(cert_actor_ulb(work->call), certificate.message.ulb) == 0);
+    int rc = 0;
+    if (!allowed) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "certificateId",
+                         "a correction of certificate %s is requested by its applicant or by "
+                         "staff of ULB %s",
+                         work->certificate_id, certificate.message.ulb);
+        rc = 1;
+    } else if (certificate.message.superseded_by[0]) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
+                         "certificate %s was superseded by %s; correct the current version",
+                         work->certificate_id, certificate.message.superseded_by);
+        rc = 1;
+    }
+    if (rc != 0) {
+        cert_view_clear(&certificate);
+        return rc;
+    }
+    char id[CERT_ID_MAX + 1], kind[4];
+    cert_new_id("R", id);
+    snprintf(kind, sizeof kind, "%d", certificate.message.kind);
+    const char *values[] = {id, work->certificate_id, certificate.message.ulb, kind,
+                            work->reason, work->report_json, cert_actor_user(work->call)};
+    PGresult *result = cert_query(
+        self, "correction_insert",
+        "INSERT INTO certificates.correction (correction_id, certificate_id, ulb, kind, state, "
+        "reason, report, requested_by) VALUES ($1, $2, $3, $4::smallint, 1, $5, $6::jsonb, $7) "
+        "ON CONFLICT (certificate_id) WHERE state = 1 DO NOTHING RETURNING correction_id",
+        7, values);
+    char ulb[16];
+    snprintf(ulb, sizeof ulb, "%s", certificate.message.ulb);
+    cert_view_clear(&certificate);
+    if (!result)
+        return -1;
+    bool inserted = PQntuples(result) == 1;
+    PQclear(result);
+    if (!inserted) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "certificateId",
+                         "a correction of certificate %s is already waiting for a registrar",
+                         work->certificate_id);
+        return 1;
+    }
+    if (cert_audit(self, work->call, "correction.requested", id, ulb,
+                   json_pack("{s:s, s:s}", "certificateId", work->certificate_id, "reason",
+                             work->reason)) != 0)
+        return -1;
+    if (correction_load(self, id, false, &work->view) != 0)
+        return -1;
+    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+}
+
+static int reply_correction(nagar_worker_call_t *call, correction_work_t *work)
+{
+    int rc;
+    if (work->stored)
+        rc = cert_reply_stored(call, &nagar__certificates__correction__descriptor, work->stored,
+                               work->stored_size);
+    else
+        rc = nagar_worker_call_reply(call, &work->view.message.base);
+    free(work->stored);
+    work->stored = NULL;
+    correction_view_clear(&work->view);
+    return rc;
+}
+
+int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__RequestCorrectionRequest *request =
+        (const Nagar__Certificates__RequestCorrectionRequest *) message;
+    cert_outcome_t outcome;
+    cert_outcome_reset(&outcome);
+    if (!cert_actor_is(call, "CITIZEN") && !cert_actor_is(call, "CLERK") &&
+        !cert_actor_is(call, "REGISTRAR"))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "corrections are requested by the applicant, a clerk or "
+                                      "a registrar");
+    if (!cert_check_text(&outcome, "certificateId", request->certificate_id, 1, CERT_ID_MAX,
+                         "certificateId") ||
+        !cert_check_text(&outcome, "reason", request->reason, 1, CERT_REASON_MAX,
+                         "the reason for the correction"))
+        return cert_fail(self, call, 1, &outcome);
+    /* The kind comes from the certificate; read it before validating. */
+    cert_view_t certificate;
+    int loaded = cert_view_load(self, request->certificate_id, &certificate);
+    if (loaded < 0)
+        return cert_fail(self, call, -1, NULL);
+    if (loaded == 1)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+                                      "no certificate has id %s", request->certificate_id);
+    const cert_kind_t *kind = certificate.kind;
+    cert_view_clear(&certificate);
+    const ProtobufCMessage *reports[] = {(const ProtobufCMessage *) request->birth,
+                                         (const ProtobufCMessage *) request->death,
+                                         (const ProtobufCMessage *) request->marriage};
+    const char *names[] = {"birth", "death", "marriage"};
+    const ProtobufCMessage *report = reports[kind->kind - 1];
+    for (int i = 0; i < 3; i++)
+        if (reports[i] && i != (int) kind->kind - 1)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, names[i],
+                                          "certificate %s is a %s certificate: give the "
+                                          "corrected report as \"%s\", not \"%s\"",
+                                          request->certificate_id, kind->name, kind->name,
+                                          names[i]);
+    cert_subject_t subject;
+    if (!kind->validate(report, kind->name, nagar_date_today_ist(), &outcome, &subject))
+        return cert_fail(self, call, 1, &outcome);
+    char *report_json = cert_report_to_json(report);
+    if (!report_json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "the corrected report could not be stored as JSON");
+    correction_work_t work = {.self = self, .call = call, .request = message,
+                              .certificate_id = request->certificate_id,
+                              .reason = request->reason, .report_json = report_json};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, request_work, &work);
+    free(report_json);
+    if (rc != 0) {
+        correction_view_clear(&work.view);
+        free(work.stored);
+        return cert_fail(self, call, rc, &work.outcome);
+    }
+    return reply_correction(call, &work);
+}
+
+static int decide_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    correction_work_t *work = arg;
+    certificates_t *self = work->self;
+    correction_work_reset(work);
+    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
+                                      &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    int loaded = correction_load(self, work->correction_id, true, &work->view);
+    if (loaded < 0)
+        return -1;
+    if (loaded == 1) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
+                         "no correction has id %s", work->correction_id);
+        return 1;
+    }
+    Nagar__Certificates__Correction *correction = &work->view.message;
+    if (!cert_actor_is(work->call, "REGISTRAR") ||
+        strcmp(cert_actor_ulb(work->call), correction->ulb) != 0) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "correctionId",
+                         "only a registrar of ULB %s may decide correction %s", correction->ulb,
+                         work->correction_id);
+        return 1;
+    }
+    if (correction->state != NAGAR__CERTIFICATES__CORRECTION_STATE__PENDING) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "correctionId",
+                         "correction %s was already decided", work->correction_id);
+        return 1;
+    }
+    char correction_id[CERT_ID_MAX + 1], ulb[16];
+    snprintf(correction_id, sizeof correction_id, "%s", correction->correction_id);
+    snprintf(ulb, sizeof ulb, "%s", correction->ulb);
+    if (work->approve) {
+        cert_view_t old;
+        if (cert_view_load(self, correction->certificate_id, &old) != 0)
+            return -1;
+        app_view_t app;
+        int rc = app_view_load(self, old.message.application_id, true, &app);
+        if (rc != 0) {
+            cert_view_clear(&old);
+            return -1;
+        }
+        cert_subject_t subject;
+        char *report_json = cert_report_to_json(work->view.report);
+        bool valid = report_json && work->view.kind->validate(work->view.report,
+                                                             work->view.kind->name,
+                                                             nagar_date_today_ist(),
+                                                             &work->outcome, &subject);
+        if (!report_json) {
+            rc = -1;
+        } else if (!valid) {
+            rc = 1;
+        } else {
+            issue_request_t issue = {
+                .application_id = old.message.application_id, .ulb = old.message.ulb,
+                .kind = old.kind, .registration_number = old.message.registration_number,
+                .report_json = report_json, .subject_name = subject.subject_name,
+                .event_date = NULL, .supersedes = old.message.certificate_id,
+                .correction_id = correction_id, .correction_reason = correction->reason,
+                .notify_user = app.message.applicant,
+                .notify_mobile = subject.informant_mobile};
+            char event_date[NAGAR_DATE_TEXT_MAX];
+            nagar_date_format(subject.event_date, event_date);
+            issue.event_date = event_date;
+            rc = issue_certificate(self, work->call, &issue, work->new_certificate_id,
+                                   &work->outcome);
+            if (rc == 0) {
+                const char *values[] = {app.message.application_id, subject.subject_name,
+                                        event_date, report_json, subject.parent_names,
+                                        subject.informant_mobile};
+                PGresult *result = cert_query(
+                    self, "app_corrected",
+                    "UPDATE certificates.application SET subject_name = $2, event_date = $3::date, "
+                    "report = $4::jsonb, parent_names = $5, informant_mobile = $6 "
+                    "WHERE application_id = $1",
+                    6, values);
+                rc = result ? 0 : -1;
+                PQclear(result);
+            }
+        }
+        free(report_json);
+        app_view_clear(&app);
+        cert_view_clear(&old);
+        if (rc != 0)
+            return rc;
+    }
+    const char *values[] = {correction_id, work->approve ? "2" : "3", cert_actor_user(work->call),
+                            work->note, work->approve ? work->new_certificate_id : NULL};
+    PGresult *result = cert_query(
+        self, "correction_decide",
+        "UPDATE certificates.correction SET state = $2::smallint, decided_by = $3, "
+        "decided_at = now(), decision_note = $4, new_certificate_id = $5 "
+        "WHERE correction_id = $1",
+        5, values);
+    if (!result)
+        return -1;
+    PQclear(result);
+    json_t *detail = json_pack("{s:s, s:s?}", "note", work->note, "newCertificateId",
+                               work->approve ? work->new_certificate_id : NULL);
+    if (cert_audit(self, work->call, work->approve ? "correction.approved" : "correction.declined",
+                   correction_id, ulb, detail) != 0)
+        return -1;
+    if (work->approve) {
+        cert_view_t issued;
+        if (cert_view_load(self, work->new_certificate_id, &issued) != 0)
+            return -1;
+        int rc = cert_idempotency_store(self, work->call, work->request, &issued.message.base);
+        cert_view_clear(&issued);
+        return rc;
+    }
+    correction_view_clear(&work->view);
+    if (correction_load(self, correction_id, false, &work->view) != 0)
+        return -1;
+    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+}
+
+static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                  certificates_t *self, bool approve)
+{
+    const Nagar__Certificates__DecideCorrectionRequest *request =
+        (const Nagar__Certificates__DecideCorrectionRequest *) message;
+    cert_outcome_t outcome;
+    cert_outcome_reset(&outcome);
+    if (!cert_check_text(&outcome, "correctionId", request->correction_id, 1, CERT_ID_MAX,
+                         "correctionId") ||
+        !cert_check_text(&outcome, "note", request->note, approve ? 0 : 1, CERT_REASON_MAX,
+                         "the note (why the correction is declined)"))
+        return cert_fail(self, call, 1, &outcome);
+    correction_work_t work = {.self = self, .call = call, .request = message,
+                              .correction_id = request->correction_id, .note = request->note,
+                              .approve = approve};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
+    if (rc != 0) {
+        correction_view_clear(&work.view);
+        free(work.stored);
+        return cert_fail(self, call, rc, &work.outcome);
+    }
+    if (!approve)
+        return reply_correction(call, &work);
+    correction_view_clear(&work.view);
+    if (work.stored) {
+        rc = cert_reply_stored(call, &nagar__certificates__certificate__descriptor, work.stored,
+                               work.stored_size);
+        free(work.stored);
+        return rc;
+    }
+    cert_view_t issued;
+    if (cert_view_load(self, work.new_certificate_id, &issued) != 0)
+        return cert_fail(self, call, -1, NULL);
+    rc = nagar_worker_call_reply(call, &issued.message.base);
+    cert_view_clear(&issued);
+    return rc;
+}
+
+int correction_approve(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    return decide(call, message, arg, true);
+}
+
+int correction_reject(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    return decide(call, message, arg, false);
+}
+
+int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__ListCorrectionsRequest *request =
+        (const Nagar__Certificates__ListCorrectionsRequest *) message;
+    const char *ulb = NULL, *requester = NULL;
+    if (request->ulb[0] && !cert_ulb_valid(request->ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be empty or an LGD code of 1 to 10 digits");
+    if (cert_actor_is(call, "STATE_ADMIN")) {
+        ulb = request->ulb[0] ? request->ulb : NULL;
+    } else if (cert_actor_is(call, "CITIZEN")) {
+        requester = cert_actor_user(call);
+    } else if (cert_actor_is_staff_of(call, cert_actor_ulb(call))) {
+        if (request->ulb[0] && strcmp(request->ulb, cert_actor_ulb(call)) != 0)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
+                                          "staff of ULB %s see that ULB's corrections only",
+                                          cert_actor_ulb(call));
+        ulb = cert_actor_ulb(call);
+    } else {
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "listing corrections needs a citizen, ULB staff or state "
+                                      "admin token");
+    }
+    cert_outcome_t outcome;
+    uint32_t page_size;
+    if (!cert_page_size(&outcome, request->page_size, &page_size))
+        return cert_fail(self, call, 1, &outcome);
+    char cursor[32] = "";
+    if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                                      "pageToken is not one this service issued");
+    char state[8], limit[16], sql[1400];
+    snprintf(state, sizeof state, "%d", request->state);
+    snprintf(limit, sizeof limit, "%u", page_size + 1);
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM certificates.correction r WHERE ($1::text IS NULL OR r.ulb = $1) "
+             "AND ($2::text IS NULL OR r.requested_by = $2) AND ($3::int = 0 OR r.state = $3::int) "
+             "AND ($4::bigint IS NULL OR r.seq < $4::bigint) ORDER BY r.seq DESC LIMIT $5::int",
+             CORRECTION_COLUMNS);
+    const char *values[] = {ulb, requester, state, cursor[0] ? cursor : NULL, limit};
+    PGresult *result = cert_query(self, "correction_list", sql, 5, values);
+    if (!result)
+        return cert_fail(self, call, -1, NULL);
+    int rows = PQntuples(result);
+    int shown = rows > (int) page_size ? (int) page_size : rows;
+    correction_view_t *views = calloc((size_t) shown + 1, sizeof *views);
+    Nagar__Certificates__Correction **pointers = calloc((size_t) shown + 1, sizeof *pointers);
+    int rc = 0;
+    if (!views || !pointers)
+        rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    for (int i = 0; rc == 0 && i < shown; i++) {
+        if (correction_fill(&views[i], result, i) != 0)
+            rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                        "a stored correction could not be read");
+        pointers[i] = &views[i].message;
+    }
+    if (rc == 0) {
+        Nagar__Certificates__ListCorrectionsReply reply =
+            NAGAR__CERTIFICATES__LIST_CORRECTIONS_REPLY__INIT;
+        reply.n_corrections = (size_t) shown;
+        reply.corrections = pointers;
+        char next[128] = "";
+        if (rows > (int) page_size)
+            cert_page_token_encode(next, sizeof next, PQgetvalue(result, shown - 1, 13));
+        reply.next_page_token = next;
+        rc = nagar_worker_call_reply(call, &reply.base);
+    }
+    for (int i = 0; views && i < shown; i++)
+        if (views[i].report)
+            protobuf_c_message_free_unpacked(views[i].report, NULL);
+    free(views);
+    free(pointers);
+    PQclear(result);
+    return rc;
+}

@@ -1,0 +1,316 @@
+/*
+ * main.c — nagar-certificates: wiring and command line.
+ *
+ *   nagar-certificates                        serve "certificates" on the bus
+ *   nagar-certificates keygen DIR KEY_ID      certificate signing key pair
+ *   nagar-certificates verify-qr --public-key FILE PAYLOAD
+ *                                             check a QR payload offline (exit 0 valid,
+ *                                             1 not valid, 2 usage); PAYLOAD "-" reads stdin
+ *
+ * Settings (environment over the NAGAR_CONFIG file, see config.h):
+ *   NAGAR_DB_CONNINFO                     libpq connection string (certificates_app role)
+ *   NAGAR_CERTIFICATES_SEAL_KEY           path to <key id>.key, the Ed25519 signing key
+ *   NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR    <key id>.pub files accepted when verifying
+ *                                         (default: the signing key's directory)
+ *   NAGAR_CERTIFICATES_VERIFY_URL         printed on certificates
+ *   NAGAR_CERTIFICATES_OUTBOX_RELAY       1 (default) relays events to notifications
+ *   NAGAR_CERTIFICATES_RELAY_INTERVAL_MS  1000
+ *   NAGAR_BUS_*                           as bus.h and bus_worker.h
+ */
+#include <dirent.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certificates.h"
+#include "fees.h"
+#include "issue.h"
+#include "log.h"
+#include "token.h"
+#include "workflow.h"
+
+static const char *const GATEWAY[] = {"gateway", NULL};
+static const char *const GATEWAY_AND_BATCH[] = {"gateway", "batch", NULL};
+
+#define M(name, type, callers, handler) \
+    {name, &nagar__certificates__##type##__descriptor, callers, handler}
+
+static const nagar_method_t METHODS[] = {
+    M("birth.apply", apply_birth_request, GATEWAY, birth_apply),
+    M("death.apply", apply_death_request, GATEWAY, death_apply),
+    M("marriage.apply", apply_marriage_request, GATEWAY, marriage_apply),
+    M("birth.set_child_name", set_child_name_request, GATEWAY, birth_set_child_name),
+    M("application.get", get_application_request, GATEWAY, application_get),
+    M("application.list", list_applications_request, GATEWAY, application_list),
+    M("application.register", register_application_request, GATEWAY, application_register),
+    M("application.reject", reject_application_request, GATEWAY, application_reject),
+    M("certificate.get", get_certificate_request, GATEWAY, certificate_get),
+    M("certificate.pdf", get_certificate_request, GATEWAY, certificate_pdf),
+    M("certificate.verify", verify_certificate_request, GATEWAY_AND_BATCH, certificate_verify),
+    M("certificate.search", search_certificates_request, GATEWAY, certificate_search),
+    M("correction.request", request_correction_request, GATEWAY, correction_request),
+    M("correction.approve", decide_correction_request, GATEWAY, correction_approve),
+    M("correction.reject", decide_correction_request, GATEWAY, correction_reject),
+    M("correction.list", list_corrections_request, GATEWAY, correction_list),
+    M("fees.get", get_fee_schedule_request, GATEWAY_AND_BATCH, fees_get),
+    M("fees.set", set_fee_schedule_request, GATEWAY, fees_set),
+    M("audit.list", list_audit_request, GATEWAY, audit_list),
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nagar-certificates                     serve the certificates service\n"
+            "       nagar-certificates keygen DIR KEY_ID   create a certificate signing key pair\n"
+            "       nagar-certificates verify-qr --public-key FILE PAYLOAD\n"
+            "                                              check a certificate's QR payload\n"
+            "                                              offline with only the public key\n"
+            "                                              (FILE is <key id>.pub; PAYLOAD - reads\n"
+            "                                              stdin); exit 0 valid, 1 not valid\n");
+}
+
+/* verify-qr: the same check a phone app makes, with nothing but the key. */
+static int verify_qr(int argc, char **argv)
+{
+    if (argc != 5 || strcmp(argv[2], "--public-key") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    char key_id[NAGAR_SEAL_KEY_ID_MAX + 1], error[512];
+    uint8_t public_key[32];
+    if (nagar_seal_load_public_key(argv[3], key_id, public_key, error, sizeof error) != 0) {
+        fprintf(stderr, "nagar-certificates: %s\n", error);
+        return 2;
+    }
+    char buffer[NAGAR_SEAL_TEXT_MAX + 2];
+    const char *payload = argv[4];
+    if (strcmp(payload, "-") == 0) {
+        size_t length = fread(buffer, 1, sizeof buffer - 1, stdin);
+        buffer[length] = '\0';
+        while (length > 0 && (buffer[length - 1] == '\n' || buffer[length - 1] == '\r'))
+            buffer[--length] = '\0';
+        payload = buffer;
+    }
+    nagar_seal_t seal;
+    nagar_seal_result_t result = nagar_seal_verify(payload, key_id, public_key, &seal);
+    if (result != NAGAR_SEAL_OK) {
+        json_t *out = json_pack("{s:b, s:s, s:s}", "valid", 0, "reason",
+                                nagar_seal_result_text(result), "publicKey", key_id);
+        char *text = json_dumps(out, JSON_COMPACT);
+        printf("%s\n", text ? text : "{\"valid\":false}");
+        free(text);
+        json_decref(out);
+        return 1;
+    }
+    static const char *const kinds[] = {"", "BIRTH", "DEATH", "MARRIAGE"};
+    json_t *out = json_pack("{s:b, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "valid", 1,
+                            "keyId", seal.key_id, "certificateId", seal.certificate_id, "kind",
+                            kinds[seal.kind], "registrationNumber", seal.registration_number,
+                            "version", (int) seal.version, "subjectName", seal.subject_name,
+                            "eventDate", seal.event_date, "issuedOn", seal.issued_on);
+    if (out)
+        json_object_set_new(out, "ulb", json_string(seal.ulb));
+    char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{\"valid\":true}");
+    free(text);
+    json_decref(out);
+    return 0;
+}
+
+static int connect_db(certificates_t *self)
+{
+    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", NULL);
+    if (!conninfo || !conninfo[0]) {
+        nagar_log_error("certificates.config_invalid",
+                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
+                        "the certificates database (role certificates_app)");
+        return -1;
+    }
+    char error[NAGAR_DB_ERROR_MAX];
+    self->db = nagar_db_connect(conninfo, error, sizeof error);
+    if (!self->db) {
+        nagar_log_error("certificates.db_connect_failed", "%s", error);
+        return -1;
+    }
+    return 0;
+}
+
+/* The signing key, and the public keys that verification accepts: the
+ * signing key's own and every <key id>.pub in the keys directory (older
+ * keys whose certificates are still in circulation). */
+static int load_keys(certificates_t *self)
+{
+    char error[512];
+    const char *key_path = nagar_config_get(self->config, "NAGAR_CERTIFICATES_SEAL_KEY", NULL);
+    if (!key_path || !key_path[0]) {
+        nagar_log_error("certificates.config_invalid",
+                        "NAGAR_CERTIFICATES_SEAL_KEY is not set; create a key pair with "
+                        "nagar-certificates keygen DIR KEY_ID and point it at DIR/KEY_ID.key");
+        return -1;
+    }
+    self->sealer = nagar_sealer_new(key_path, error, sizeof error);
+    if (!self->sealer) {
+        nagar_log_error("certificates.config_invalid", "%s", error);
+        return -1;
+    }
+    snprintf(self->keys[0].key_id, sizeof self->keys[0].key_id, "%s",
+             nagar_sealer_key_id(self->sealer));
+    nagar_sealer_public_key(self->sealer, self->keys[0].public_key);
+    self->key_count = 1;
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", key_path);
+    const char *dir = nagar_config_get(self->config, "NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR",
+                                       dirname(copy));
+    DIR *handle = opendir(dir);
+    if (!handle) {
+        nagar_log_warn("certificates.public_keys_unreadable",
+                       "cannot read public keys directory %s; only key %s verifies", dir,
+                       self->keys[0].key_id);
+        return 0;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(handle)) != NULL && self->key_count < CERT_KEYS_MAX) {
+        size_t length = strlen(entry->d_name);
+        if (length < 5 || strcmp(entry->d_name + length - 4, ".pub") != 0)
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        cert_public_key_t key;
+        if (nagar_seal_load_public_key(path, key.key_id, key.public_key, error, sizeof error) !=
+            0) {
+            nagar_log_warn("certificates.public_key_skipped", "%s", error);
+            continue;
+        }
+        if (strcmp(key.key_id, self->keys[0].key_id) == 0) {
+            if (memcmp(key.public_key, self->keys[0].public_key, 32) != 0) {
+                nagar_log_error("certificates.config_invalid",
+                                "%s does not hold the public half of the signing key %s", path,
+                                key_path);
+                closedir(handle);
+                return -1;
+            }
+            continue;
+        }
+        self->keys[self->key_count++] = key;
+    }
+    closedir(handle);
+    return 0;
+}
+
+static void relay_tick(nagar_worker_t *worker, void *arg)
+{
+    (void) worker;
+    certificates_t *self = arg;
+    if (self->relay)
+        nagar_outbox_relay_run_once(self->relay, 100, 2000);
+}
+
+static int serve(certificates_t *self)
+{
+    if (!nagar_document_available()) {
+        nagar_log_error("certificates.config_invalid",
+                        "this build cannot render PDFs (no pangocairo); add pangocairo and "
+                        "libqrencode to the Makefile's PKGS and rebuild");
+        return 1;
+    }
+    if (load_keys(self) != 0 || connect_db(self) != 0)
+        return 1;
+    snprintf(self->verify_url, sizeof self->verify_url, "%s",
+             nagar_config_get(self->config, "NAGAR_CERTIFICATES_VERIFY_URL",
+                              "/api/v1/certificates/verify"));
+    char error[1024];
+    nagar_bus_options_t options;
+    if (nagar_bus_options_load(&options, self->config, error, sizeof error) != 0) {
+        nagar_log_error("certificates.config_invalid", "%s", error);
+        return 1;
+    }
+    bool relay = true;
+    long relay_interval_ms = 1000;
+    if (nagar_config_get_bool(self->config, "NAGAR_CERTIFICATES_OUTBOX_RELAY", true, &relay,
+                              error, sizeof error) != 0 ||
+        nagar_config_get_int(self->config, "NAGAR_CERTIFICATES_RELAY_INTERVAL_MS", 1000, 50,
+                             600000, &relay_interval_ms, error, sizeof error) != 0) {
+        nagar_log_error("certificates.config_invalid", "%s", error);
+        return 1;
+    }
+    if (relay) {
+        self->bus = nagar_bus_client_new(&options, self->config, error, sizeof error);
+        if (!self->bus) {
+            nagar_log_error("certificates.worker_failed", "bus client for the outbox: %s",
+                            error);
+            return 1;
+        }
+        self->relay = nagar_outbox_relay_new(self->db, self->bus, CERT_SERVICE);
+    }
+    nagar_worker_t *worker = nagar_worker_new(&options, self->config, CERT_SERVICE, METHODS, self,
+                                              error, sizeof error);
+    if (!worker) {
+        nagar_log_error("certificates.worker_failed", "%s", error);
+        return 1;
+    }
+    if (relay)
+        nagar_worker_set_tick(worker, (int) relay_interval_ms, relay_tick, self);
+    json_t *fields = json_pack("{s:s, s:i, s:b}", "key_id", nagar_sealer_key_id(self->sealer),
+                               "public_keys", self->key_count, "relay", relay);
+    nagar_log_write(NAGAR_LOG_INFO, "certificates.ready", fields,
+                    "certificates serving on the bus");
+    int rc = nagar_worker_run(worker);
+    nagar_worker_destroy(&worker);
+    nagar_log_info("certificates.stopped", "certificates stopped");
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    nagar_log_init(CERT_SERVICE);
+    if (sodium_init() < 0) {
+        nagar_log_error("certificates.start_failed", "libsodium failed to initialise");
+        return 1;
+    }
+    const char *command = argc > 1 ? argv[1] : "serve";
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(command, "verify-qr") == 0)
+        return verify_qr(argc, argv);
+    char error[1024];
+    if (strcmp(command, "keygen") == 0) {
+        if (argc != 4) {
+            usage(stderr);
+            return 2;
+        }
+        if (nagar_token_keygen(argv[2], argv[3], error, sizeof error) != 0) {
+            nagar_log_error("certificates.keygen_failed", "%s", error);
+            return 1;
+        }
+        nagar_log_info("certificates.keygen", "certificate key pair %s written to %s (%s.key "
+                       "secret, %s.pub public: publish it for offline verification)",
+                       argv[3], argv[2], argv[3], argv[3]);
+        return 0;
+    }
+    if (strcmp(command, "serve") != 0 || argc > 2) {
+        usage(stderr);
+        return 2;
+    }
+    certificates_t self;
+    memset(&self, 0, sizeof self);
+    self.config = nagar_config_new(NULL, error, sizeof error);
+    if (!self.config) {
+        nagar_log_error("certificates.config_invalid", "%s", error);
+        return 1;
+    }
+    int rc = serve(&self);
+    nagar_outbox_relay_destroy(&self.relay);
+    nagar_bus_client_destroy(&self.bus);
+    nagar_sealer_destroy(&self.sealer);
+    nagar_db_destroy(&self.db);
+    nagar_config_destroy(&self.config);
+    nagar_document_shutdown();
+    return rc;
+}

@@ -1,0 +1,780 @@
+/*
+ * workflow.c — applications and the registrar's decisions (see
+ * workflow.h), and the child's name added later (RBD Act section 14).
+ *
+ * Every decision re-reads the application under a row lock inside its
+ * transaction and checks the actor's ULB against the locked row, not
+ * against anything the caller sent. Registration numbers come from one
+ * counter row per (ULB, kind, year), incremented in the registering
+ * transaction: a rollback gives the number back, so the register has no
+ * gaps, and concurrent registrars queue on the row.
+ */
+#include "workflow.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fees.h"
+#include "issue.h"
+#include "json_codec.h"
+#include "log.h"
+
+#define TIMESTAMP(column) \
+    "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* The current certificate of an application is the one no other supersedes. */
+static const char APP_COLUMNS[] =
+    "a.application_id, a.ulb, a.kind, a.state, a.source, a.applicant, " TIMESTAMP("a.submitted_at")
+    ", a.event_date::text, a.subject_name, a.report::text, a.delay_days, a.late_window, "
+    "a.fee_paise, a.permission_required, a.permission_reference, "
+    "coalesce(a.registration_number, ''), coalesce(" TIMESTAMP("a.registered_at") ", ''), "
+    "coalesce(a.decided_by, ''), coalesce(a.rejection_reason, ''), "
+    "coalesce((SELECT c.certificate_id FROM certificates.certificate c "
+    "  WHERE c.application_id = a.application_id AND NOT EXISTS "
+    "  (SELECT 1 FROM certificates.certificate n WHERE n.supersedes = c.certificate_id)), ''), "
+    "a.seq, a.informant_mobile";
+
+enum {
+    COL_ID, COL_ULB, COL_KIND, COL_STATE, COL_SOURCE, COL_APPLICANT, COL_SUBMITTED, COL_EVENT_DATE,
+    COL_SUBJECT, COL_REPORT, COL_DELAY, COL_WINDOW, COL_FEE, COL_PERMISSION_REQUIRED,
+    COL_PERMISSION_REFERENCE, COL_REGISTRATION_NUMBER, COL_REGISTERED_AT, COL_DECIDED_BY,
+    COL_REJECTION_REASON, COL_CERTIFICATE, COL_SEQ, COL_INFORMANT_MOBILE,
+};
+
+/* Fills view from row of result (which the view then owns unless shared). */
+static int app_view_fill(app_view_t *view, PGresult *result, int row)
+{
+    Nagar__Certificates__Application *m = &view->message;
+    nagar__certificates__application__init(m);
+    view->kind = cert_kind(atoi(PQgetvalue(result, row, COL_KIND)));
+    if (!view->kind)
+        return -1;
+    view->report = cert_report_from_json(view->kind, PQgetvalue(result, row, COL_REPORT));
+    if (!view->report)
+        return -1;
+    m->application_id = PQgetvalue(result, row, COL_ID);
+    m->ulb = PQgetvalue(result, row, COL_ULB);
+    m->kind = view->kind->kind;
+    m->state = (Nagar__Certificates__ApplicationState) atoi(PQgetvalue(result, row, COL_STATE));
+    m->source = PQgetvalue(result, row, COL_SOURCE);
+    m->applicant = PQgetvalue(result, row, COL_APPLICANT);
+    m->submitted_at = PQgetvalue(result, row, COL_SUBMITTED);
+    m->event_date = PQgetvalue(result, row, COL_EVENT_DATE);
+    m->subject_name = PQgetvalue(result, row, COL_SUBJECT);
+    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
+        m->birth = (Nagar__Certificates__BirthReport *) view->report;
+    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
+        m->death = (Nagar__Certificates__DeathReport *) view->report;
+    else
+        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
+    m->delay_days = (uint32_t) strtoul(PQgetvalue(result, row, COL_DELAY), NULL, 10);
+    m->late_window = (Nagar__Certificates__LateWindow) atoi(PQgetvalue(result, row, COL_WINDOW));
+    m->fee_paise = strtoll(PQgetvalue(result, row, COL_FEE), NULL, 10);
+    m->permission_required = strcmp(PQgetvalue(result, row, COL_PERMISSION_REQUIRED), "t") == 0;
+    m->permission_reference = PQgetvalue(result, row, COL_PERMISSION_REFERENCE);
+    m->registration_number = PQgetvalue(result, row, COL_REGISTRATION_NUMBER);
+    m->registered_at = PQgetvalue(result, row, COL_REGISTERED_AT);
+    m->decided_by = PQgetvalue(result, row, COL_DECIDED_BY);
+    m->rejection_reason = PQgetvalue(result, row, COL_REJECTION_REASON);
+    m->certificate_id = PQgetvalue(result, row, COL_CERTIFICATE);
+    return 0;
+}
+
+int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view)
+{
+    memset(view, 0, sizeof *view);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM certificates.application a WHERE a.application_id = $1%s",
+             APP_COLUMNS, lock ? " FOR UPDATE OF a" : "");
+    const char *values[] = {application_id};
+    view->row = cert_query(self, lock ? "app_lock" : "app_get", sql, 1, values);
+    if (!view->row)
+        return -1;
+    if (PQntuples(view->row) != 1) {
+        app_view_clear(view);
+        return 1;
+    }
+    if (app_view_fill(view, view->row, 0) != 0) {
+        app_view_clear(view);
+        return -1;
+    }
+    return 0;
+}
+
+void app_view_clear(app_view_t *view)
+{
+    if (view->report)
+        protobuf_c_message_free_unpacked(view->report, NULL);
+    PQclear(view->row);
+    memset(view, 0, sizeof *view);
+}
+
+const char *app_view_report_json(const app_view_t *view)
+{
+    return PQgetvalue(view->row, 0, COL_REPORT);
+}
+
+static const char *app_informant_mobile(const app_view_t *view)
+{
+    return PQgetvalue(view->row, 0, COL_INFORMANT_MOBILE);
+}
+
+/* Answers from a stored idempotent reply or the view; clears both. */
+static int reply_view(nagar_worker_call_t *call, app_view_t *view, uint8_t **stored,
+                      size_t stored_size)
+{
+    int rc;
+    if (*stored)
+        rc = cert_reply_stored(call, &nagar__certificates__application__descriptor, *stored,
+                               stored_size);
+    else
+        rc = nagar_worker_call_reply(call, &view->message.base);
+    free(*stored);
+    *stored = NULL;
+    app_view_clear(view);
+    return rc;
+}
+
+/* ---- submit ---------------------------------------------------------------- */
+
+typedef struct {
+    certificates_t *self;
+    nagar_worker_call_t *call;
+    const cert_kind_t *kind;
+    const ProtobufCMessage *request;
+    const char *ulb;
+    const char *report_json;
+    const cert_subject_t *subject;
+    const char *permission_reference;
+    app_view_t view;
+    uint8_t *stored;
+    size_t stored_size;
+    cert_outcome_t outcome;
+} submit_work_t;
+
+static int submit_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    submit_work_t *work = arg;
+    certificates_t *self = work->self;
+    cert_outcome_reset(&work->outcome);
+    app_view_clear(&work->view);
+    free(work->stored);
+    work->stored = NULL;
+    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
+                                      &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+
+    nagar_date_t today = nagar_date_today_ist();
+    fee_assessment_t fee;
+    if (fees_assess(self, work->ulb, work->kind, work->subject->event_date, today, &fee) != 0)
+        return -1;
+    char id[CERT_ID_MAX + 1], kind[4], event_date[NAGAR_DATE_TEXT_MAX], delay[16], window[4],
+        fee_paise[24];
+    cert_new_id("A", id);
+    snprintf(kind, sizeof kind, "%d", work->kind->kind);
+    nagar_date_format(work->subject->event_date, event_date);
+    snprintf(delay, sizeof delay, "%" PRId32, fee.delay_days);
+    snprintf(window, sizeof window, "%d", fee.window);
+    snprintf(fee_paise, sizeof fee_paise, "%" PRId64, fee.fee_paise);
+    const char *source = cert_actor_role(work->call);
+    const char *values[] = {id, work->ulb, kind, source, cert_actor_user(work->call), event_date,
+                            work->subject->subject_name, work->report_json,
+                            work->subject->parent_names, delay, window, fee_paise,
+                            fee.permission_required ? "t" : "f", work->permission_reference,
+                            work->subject->informant_mobile};
+    PGresult *result = cert_query(
+        self, "app_insert",
+        "INSERT INTO certificates.application (application_id, ulb, kind, state, source, "
+        "applicant, event_date, subject_name, report, parent_names, delay_days, late_window, "
+        "fee_paise, permission_required, permission_reference, informant_mobile) VALUES "
+        "($1, $2, $3::smallint, 1, $4, $5, $6::date, $7, $8::jsonb, $9, $10::int, "
+        "$11::smallint, $12::bigint, $13::boolean, $14, $15)",
+        15, values);
+    if (!result)
+        return -1;
+    PQclear(result);
+    json_t *detail = json_pack("{s:s, s:s, s:i, s:i, s:I, s:b}", "kind", work->kind->name,
+                               "eventDate", event_date, "delayDays", (int) fee.delay_days,
+                               "lateWindow", (int) fee.window, "feePaise",
+                               (json_int_t) fee.fee_paise, "permissionRequired",
+                               fee.permission_required);
+    if (cert_audit(self, work->call, "application.submitted", id, work->ulb, detail) != 0)
+        return -1;
+    const char *params[] = {"application_id", id, "kind", work->kind->name, "fee_paise",
+                            fee_paise, NULL};
+    if (cert_event(self, "certificate.application_received", work->ulb,
+                   cert_actor_user(work->call), work->subject->informant_mobile, params) != 0)
+        return -1;
+    int loaded = app_view_load(self, id, false, &work->view);
+    if (loaded != 0)
+        return -1;
+    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+}
+
+int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_kind_t *kind,
+                    const ProtobufCMessage *request, const char *ulb,
+                    const ProtobufCMessage *report, const char *permission_reference)
+{
+    bool citizen = cert_actor_is(call, "CITIZEN");
+    bool staff = cert_actor_is(call, "CLERK") || cert_actor_is(call, "REGISTRAR");
+    if (!citizen && !staff)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "a %s is applied for by a citizen or reported by a clerk "
+                                      "or registrar of the ULB",
+                                      kind->name);
+    if (staff) {
+        if (!ulb[0])
+            ulb = cert_actor_ulb(call);
+        else if (strcmp(ulb, cert_actor_ulb(call)) != 0)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
+                                          "staff report events for their own ULB (%s) only, "
+                                          "not %s",
+                                          cert_actor_ulb(call), ulb);
+    }
+    if (!cert_ulb_valid(ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be the LGD code (1 to 10 digits) of the ULB "
+                                      "where the %s took place",
+                                      kind->name);
+    cert_outcome_t outcome;
+    cert_outcome_reset(&outcome);
+    cert_subject_t subject;
+    if (!kind->validate(report, kind->name, nagar_date_today_ist(), &outcome, &subject) ||
+        !cert_check_text(&outcome, "permissionReference", permission_reference, 0, 100,
+                         "permissionReference"))
+        return cert_fail(self, call, 1, &outcome);
+    char *report_json = cert_report_to_json(report);
+    if (!report_json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "the report could not be stored as JSON");
+    submit_work_t work = {.self = self, .call = call, .kind = kind, .request = request,
+                          .ulb = ulb, .report_json = report_json, .subject = &subject,
+                          .permission_reference = permission_reference};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, submit_work, &work);
+    free(report_json);
+    if (rc != 0) {
+        app_view_clear(&work.view);
+        free(work.stored);
+        return cert_fail(self, call, rc, &work.outcome);
+    }
+    if (!work.stored) {
+        json_t *fields = json_pack("{s:s, s:s, s:s}", "application_id",
+                                   work.view.message.application_id, "kind", kind->name, "ulb",
+                                   ulb);
+        nagar_log_write(NAGAR_LOG_INFO, "certificates.application_submitted", fields,
+                        "%s application received", kind->name);
+    }
+    return reply_view(call, &work.view, &work.stored, work.stored_size);
+}
+
+/* ---- read ------------------------------------------------------------------ */
+
+int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__GetApplicationRequest *request =
+        (const Nagar__Certificates__GetApplicationRequest *) message;
+    if (!cert_text_valid(request->application_id, 1, CERT_ID_MAX))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                                      "applicationId", "applicationId is required");
+    app_view_t view;
+    int rc = app_view_load(self, request->application_id, false, &view);
+    if (rc < 0)
+        return cert_fail(self, call, -1, NULL);
+    if (rc == 1)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                                      "no application has id %s", request->application_id);
+    if (!cert_may_read(call, view.message.ulb, view.message.applicant)) {
+        app_view_clear(&view);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED,
+                                      "applicationId",
+                                      "application %s belongs to another ULB or applicant",
+                                      request->application_id);
+    }
+    rc = nagar_worker_call_reply(call, &view.message.base);
+    app_view_clear(&view);
+    return rc;
+}
+
+/* Who sees which applications: staff their ULB (state admins any or all),
+ * citizens their own. Fills ulb_out / applicant_out (NULL = no filter). */
+static int list_scope(nagar_worker_call_t *call, const char *requested_ulb, const char **ulb_out,
+                      const char **applicant_out)
+{
+    *ulb_out = NULL;
+    *applicant_out = NULL;
+    if (requested_ulb[0] && !cert_ulb_valid(requested_ulb))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb must be empty or an LGD code of 1 to 10 digits");
+    if (cert_actor_is(call, "STATE_ADMIN")) {
+        *ulb_out = requested_ulb[0] ? requested_ulb : NULL;
+        return 0;
+    }
+    if (cert_actor_is(call, "CITIZEN")) {
+        *ulb_out = requested_ulb[0] ? requested_ulb : NULL;
+        *applicant_out = cert_actor_user(call);
+        return 0;
+    }
+    const char *own = cert_actor_ulb(call);
+    if (!cert_actor_is_staff_of(call, own))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                      "listing applications needs a citizen, ULB staff or "
+                                      "state admin token");
+    if (requested_ulb[0] && strcmp(requested_ulb, own) != 0)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
+                                      "staff of ULB %s see that ULB's applications only", own);
+    *ulb_out = own;
+    return 0;
+}
+
+int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__ListApplicationsRequest *request =
+        (const Nagar__Certificates__ListApplicationsRequest *) message;
+    const char *ulb, *applicant;
+    if (list_scope(call, request->ulb, &ulb, &applicant) != 0)
+        return -1;
+    cert_outcome_t outcome;
+    uint32_t page_size;
+    if (!cert_page_size(&outcome, request->page_size, &page_size))
+        return cert_fail(self, call, 1, &outcome);
+    char cursor[32] = "";
+    if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                                      "pageToken is not one this service issued; start again "
+                                      "without it");
+    char state[8], kind[8], limit[16];
+    snprintf(state, sizeof state, "%d", request->state);
+    snprintf(kind, sizeof kind, "%d", request->kind);
+    snprintf(limit, sizeof limit, "%u", page_size + 1);
+    char sql[2600];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM certificates.application a WHERE ($1::text IS NULL OR a.ulb = $1) "
+             "AND ($2::text IS NULL OR a.applicant = $2) AND ($3::int = 0 OR a.state = $3::int) "
+             "AND ($4::int = 0 OR a.kind = $4::int) AND ($5::bigint IS NULL OR a.seq < $5::bigint) "
+             "ORDER BY a.seq DESC LIMIT $6::int",
+             APP_COLUMNS);
+    const char *values[] = {ulb, applicant, state, kind, cursor[0] ? cursor : NULL, limit};
+    PGresult *result = cert_query(self, "app_list", sql, 6, values);
+    if (!result)
+        return cert_fail(self, call, -1, NULL);
+    int rows = PQntuples(result);
+    int shown = rows > (int) page_size ? (int) page_size : rows;
+    app_view_t *views = calloc((size_t) shown + 1, sizeof *views);
+    Nagar__Certificates__Application **pointers = calloc((size_t) shown + 1, sizeof *pointers);
+    int rc = 0;
+    if (!views || !pointers) {
+        rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+        shown = 0;
+    }
+    int filled = 0;
+    for (; rc == 0 && filled < shown; filled++) {
+        if (app_view_fill(&views[filled], result, filled) != 0) {
+            rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                        "a stored application could not be read");
+            break;
+        }
+        pointers[filled] = &views[filled].message;
+    }
+    if (rc == 0) {
+        Nagar__Certificates__ListApplicationsReply reply =
+            NAGAR__CERTIFICATES__LIST_APPLICATIONS_REPLY__INIT;
+        reply.n_applications = (size_t) shown;
+        reply.applications = pointers;
+        char next[128] = "";
+        if (rows > (int) page_size)
+            cert_page_token_encode(next, sizeof next, PQgetvalue(result, shown - 1, COL_SEQ));
+        reply.next_page_token = next;
+        rc = nagar_worker_call_reply(call, &reply.base);
+    }
+    for (int i = 0; views && i < shown; i++)
+        if (views[i].report)
+            protobuf_c_message_free_unpacked(views[i].report, NULL);
+    free(views);
+    free(pointers);
+    PQclear(result);
+    return rc;
+}
+
+/* ---- decisions ------------------------------------------------------------- */
+
+typedef struct {
+    certificates_t *self;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *application_id;
+    bool reject;
+    const char *reason;                 /* reject */
+    const char *permission_reference;   /* register */
+    const char *remarks;
+    app_view_t view;
+    char certificate_id[CERT_ID_MAX + 1];
+    uint8_t *stored;
+    size_t stored_size;
+    cert_outcome_t outcome;
+} decide_work_t;
+
+/* Loads and locks the application and checks that the actor is a
+ * registrar of its ULB and that it still waits for a decision. */
+static int lock_for_registrar(decide_work_t *work, bool must_be_submitted)
+{
+    int loaded = app_view_load(work->self, work->application_id, true, &work->view);
+    if (loaded < 0)
+        return -1;
+    if (loaded == 1) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                         "no application has id %s", work->application_id);
+        return 1;
+    }
+    if (!cert_actor_is(work->call, "REGISTRAR") ||
+        strcmp(cert_actor_ulb(work->call), work->view.message.ulb) != 0) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+                         "only a registrar of ULB %s may decide application %s",
+                         work->view.message.ulb, work->application_id);
+        return 1;
+    }
+    if (must_be_submitted && work->view.message.state != NAGAR__CERTIFICATES__APPLICATION_STATE__SUBMITTED) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+                         "application %s was already %s", work->application_id,
+                         work->view.message.state ==
+                                 NAGAR__CERTIFICATES__APPLICATION_STATE__REGISTERED
+                             ? "registered"
+                             : "rejected");
+        return 1;
+    }
+    return 0;
+}
+
+static int register_work(decide_work_t *work)
+{
+    certificates_t *self = work->self;
+    Nagar__Certificates__Application *app = &work->view.message;
+    const char *reference = work->permission_reference[0] ? work->permission_reference
+                                                          : app->permission_reference;
+    if (app->permission_required && !reference[0]) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
+                         "permissionReference",
+                         "this %s was reported %u days after the event: registering it needs "
+                         "the reference of %s (RBD Act section 13(%s))",
+                         work->view.kind->name, app->delay_days,
+                         app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR
+                             ? "the District Registrar's written permission"
+                             : "an executive magistrate's order",
+                         app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR ? "2"
+                                                                                              : "3");
+        return 1;
+    }
+    nagar_date_t today = nagar_date_today_ist();
+    char year[8], kind[4];
+    snprintf(year, sizeof year, "%d", today.year);
+    snprintf(kind, sizeof kind, "%d", app->kind);
+    const char *counter_values[] = {app->ulb, kind, year};
+    PGresult *result = cert_query(
+        self, "counter_next",
+        "INSERT INTO certificates.registration_counter (ulb, kind, year, last_number) "
+        "VALUES ($1, $2::smallint, $3::int, 1) ON CONFLICT (ulb, kind, year) DO UPDATE "
+        "SET last_number = registration_counter.last_number + 1 RETURNING last_number",
+        3, counter_values);
+    if (!result)
+        return -1;
+    char number[64];
+    snprintf(number, sizeof number, "%s/%c/%s/%s", app->ulb, work->view.kind->letter, year,
+             PQgetvalue(result, 0, 0));
+    PQclear(result);
+    const char *values[] = {app->application_id, number, cert_actor_user(work->call), reference};
+    result = cert_query(self, "app_register",
+                        "UPDATE certificates.application SET state = 2, registration_number = $2, "
+                        "registered_at = now(), decided_by = $3, permission_reference = $4 "
+                        "WHERE application_id = $1",
+                        4, values);
+    if (!result)
+        return -1;
+    PQclear(result);
+    json_t *detail = json_pack("{s:s, s:s, s:s}", "registrationNumber", number,
+                               "permissionReference", reference, "remarks", work->remarks);
+    if (cert_audit(self, work->call, "application.registered", app->application_id, app->ulb,
+                   detail) != 0)
+        return -1;
+    const char *params[] = {"application_id", app->application_id, "registration_number", number,
+                            "kind", work->view.kind->name, NULL};
+    if (cert_event(self, "certificate.registered", app->ulb, app->applicant,
+                   app_informant_mobile(&work->view), params) != 0)
+        return -1;
+    issue_request_t issue = {
+        .application_id = app->application_id, .ulb = app->ulb, .kind = work->view.kind,
+        .registration_number = number, .report_json = app_view_report_json(&work->view),
+        .subject_name = app->subject_name, .event_date = app->event_date, .supersedes = NULL,
+        .correction_id = NULL, .correction_reason = "", .notify_user = app->applicant,
+        .notify_mobile = app_informant_mobile(&work->view)};
+    return issue_certificate(self, work->call, &issue, work->certificate_id, &work->outcome);
+}
+
+static int reject_work(decide_work_t *work)
+{
+    certificates_t *self = work->self;
+    Nagar__Certificates__Application *app = &work->view.message;
+    const char *values[] = {app->application_id, cert_actor_user(work->call), work->reason};
+    PGresult *result = cert_query(self, "app_reject",
+                                  "UPDATE certificates.application SET state = 3, "
+                                  "decided_by = $2, rejection_reason = $3, registered_at = NULL "
+                                  "WHERE application_id = $1",
+                                  3, values);
+    if (!result)
+        return -1;
+    PQclear(result);
+    if (cert_audit(self, work->call, "application.rejected", app->application_id, app->ulb,
+                   json_pack("{s:s}", "reason", work->reason)) != 0)
+        return -1;
+    const char *params[] = {"application_id", app->application_id, "reason", work->reason,
+                            "kind", work->view.kind->name, NULL};
+    return cert_event(self, "certificate.rejected", app->ulb, app->applicant,
+                      app_informant_mobile(&work->view), params);
+}
+
+static int decide_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    decide_work_t *work = arg;
+    cert_outcome_reset(&work->outcome);
+    app_view_clear(&work->view);
+    free(work->stored);
+    work->stored = NULL;
+    work->certificate_id[0] = '\0';
+    int seen = cert_idempotency_check(work->self, work->call, work->request, &work->stored,
+                                      &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    int rc = lock_for_registrar(work, true);
+    if (rc != 0)
+        return rc;
+    rc = work->reject ? reject_work(work) : register_work(work);
+    if (rc != 0)
+        return rc;
+    if (work->reject) {
+        app_view_clear(&work->view);
+        if (app_view_load(work->self, work->application_id, false, &work->view) != 0)
+            return -1;
+        return cert_idempotency_store(work->self, work->call, work->request,
+                                      &work->view.message.base);
+    }
+    cert_view_t certificate;
+    if (cert_view_load(work->self, work->certificate_id, &certificate) != 0)
+        return -1;
+    rc = cert_idempotency_store(work->self, work->call, work->request,
+                                &certificate.message.base);
+    cert_view_clear(&certificate);
+    return rc;
+}
+
+int application_register(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__RegisterApplicationRequest *request =
+        (const Nagar__Certificates__RegisterApplicationRequest *) message;
+    cert_outcome_t outcome;
+    cert_outcome_reset(&outcome);
+    if (!cert_check_text(&outcome, "applicationId", request->application_id, 1, CERT_ID_MAX,
+                         "applicationId") ||
+        !cert_check_text(&outcome, "permissionReference", request->permission_reference, 0, 100,
+                         "permissionReference") ||
+        !cert_check_text(&outcome, "remarks", request->remarks, 0, CERT_REASON_MAX, "remarks"))
+        return cert_fail(self, call, 1, &outcome);
+    decide_work_t work = {.self = self, .call = call, .request = message,
+                          .application_id = request->application_id, .reject = false,
+                          .permission_reference = request->permission_reference,
+                          .remarks = request->remarks};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
+    app_view_clear(&work.view);
+    if (rc != 0) {
+        free(work.stored);
+        return cert_fail(self, call, rc, &work.outcome);
+    }
+    if (work.stored) {
+        rc = cert_reply_stored(call, &nagar__certificates__certificate__descriptor, work.stored,
+                               work.stored_size);
+        free(work.stored);
+        return rc;
+    }
+    cert_view_t certificate;
+    rc = cert_view_load(self, work.certificate_id, &certificate);
+    if (rc != 0)
+        return cert_fail(self, call, -1, NULL);
+    json_t *fields = json_pack("{s:s, s:s, s:s}", "application_id", request->application_id,
+                               "certificate_id", work.certificate_id, "registration_number",
+                               certificate.message.registration_number);
+    nagar_log_write(NAGAR_LOG_INFO, "certificates.registered", fields,
+                    "application registered and certificate issued");
+    rc = nagar_worker_call_reply(call, &certificate.message.base);
+    cert_view_clear(&certificate);
+    return rc;
+}
+
+int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__RejectApplicationRequest *request =
+        (const Nagar__Certificates__RejectApplicationRequest *) message;
+    cert_outcome_t outcome;
+    cert_outcome_reset(&outcome);
+    if (!cert_check_text(&outcome, "applicationId", request->application_id, 1, CERT_ID_MAX,
+                         "applicationId") ||
+        !cert_check_text(&outcome, "reason", request->reason, 1, CERT_REASON_MAX,
+                         "the reason for rejecting"))
+        return cert_fail(self, call, 1, &outcome);
+    decide_work_t work = {.self = self, .call = call, .request = message,
+                          .application_id = request->application_id, .reject = true,
+                          .reason = request->reason, .remarks = ""};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
+    if (rc != 0) {
+        app_view_clear(&work.view);
+        free(work.stored);
+        return cert_fail(self, call, rc, &work.outcome);
+    }
+    return reply_view(call, &work.view, &work.stored, work.stored_size);
+}
+
+/* ---- the child's name, added later (RBD Act section 14) -------------------- */
+
+typedef struct {
+    certificates_t *self;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *application_id;
+    const char *child_name;
+    app_view_t view;
+    uint8_t *stored;
+    size_t stored_size;
+    cert_outcome_t outcome;
+} name_work_t;
+
+static int name_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    name_work_t *work = arg;
+    certificates_t *self = work->self;
+    cert_outcome_reset(&work->outcome);
+    app_view_clear(&work->view);
+    free(work->stored);
+    work->stored = NULL;
+    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
+                                      &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    int loaded = app_view_load(self, work->application_id, true, &work->view);
+    if (loaded < 0)
+        return -1;
+    if (loaded == 1) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                         "no application has id %s", work->application_id);
+        return 1;
+    }
+    Nagar__Certificates__Application *app = &work->view.message;
+    if (!cert_may_read(work->call, app->ulb, app->applicant) ||
+        cert_actor_is(work->call, "COMMISSIONER") || cert_actor_is(work->call, "STATE_ADMIN")) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+                         "the child's name is given by the applicant or entered by staff of "
+                         "ULB %s",
+                         app->ulb);
+        return 1;
+    }
+    if (app->kind != NAGAR__CERTIFICATES__EVENT_KIND__BIRTH) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+                         "application %s is not a birth", app->application_id);
+        return 1;
+    }
+    bool registered = app->state == NAGAR__CERTIFICATES__APPLICATION_STATE__REGISTERED;
+    if (app->state == NAGAR__CERTIFICATES__APPLICATION_STATE__REJECTED) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+                         "application %s was rejected", app->application_id);
+        return 1;
+    }
+    if (app->birth->child_name[0]) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
+                         "the child's name is already entered; a change is a correction "
+                         "(POST /api/v1/certificates/{certificateId}/corrections)");
+        return 1;
+    }
+    if (registered && !cert_actor_is(work->call, "REGISTRAR")) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+                         "once registered, the child's name is entered by a registrar of ULB %s",
+                         app->ulb);
+        return 1;
+    }
+    nagar_date_t born, today = nagar_date_today_ist();
+    char error[128];
+    if (nagar_date_parse(app->event_date, &born, error, sizeof error) != 0)
+        return -1;
+    fee_assessment_t fee;
+    if (fees_assess(self, app->ulb, work->view.kind, born, today, &fee) != 0)
+        return -1;
+    if (nagar_date_diff_days(born, today) > fee.child_name_days) {
+        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
+                         "the window for entering a child's name (%ld days from birth, RBD Act "
+                         "section 14) closed; born %s",
+                         fee.child_name_days, app->event_date);
+        return 1;
+    }
+    const char *values[] = {app->application_id, work->child_name};
+    PGresult *result = cert_query(
+        self, "app_child_name",
+        "UPDATE certificates.application SET subject_name = $2, "
+        "report = jsonb_set(report, '{childName}', to_jsonb($2::text)) "
+        "WHERE application_id = $1 RETURNING report::text",
+        2, values);
+    if (!result)
+        return -1;
+    char *report_json = strdup(PQgetvalue(result, 0, 0));
+    PQclear(result);
+    if (!report_json)
+        return -1;
+    int rc = cert_audit(self, work->call, "application.child_name_entered", app->application_id,
+                        app->ulb, json_pack("{s:s}", "childName", work->child_name));
+    if (rc == 0 && registered) {
+        issue_request_t issue = {
+            .application_id = app->application_id, .ulb = app->ulb, .kind = work->view.kind,
+            .registration_number = app->registration_number, .report_json = report_json,
+            .subject_name = work->child_name, .event_date = app->event_date,
+            .supersedes = app->certificate_id, .correction_id = NULL,
+            .correction_reason = "name of the child entered (RBD Act section 14)",
+            .notify_user = app->applicant, .notify_mobile = app_informant_mobile(&work->view)};
+        char certificate_id[CERT_ID_MAX + 1];
+        rc = issue_certificate(self, work->call, &issue, certificate_id, &work->outcome);
+    }
+    free(report_json);
+    if (rc != 0)
+        return rc;
+    app_view_clear(&work->view);
+    if (app_view_load(self, work->application_id, false, &work->view) != 0)
+        return -1;
+    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+}
+
+int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+{
+    certificates_t *self = arg;
+    const Nagar__Certificates__SetChildNameRequest *request =
+        (const Nagar__Certificates__SetChildNameRequest *) message;
+    cert_outcome_t outcome;
+    cert_outcome_reset(&outcome);
+    if (!cert_check_text(&outcome, "applicationId", request->application_id, 1, CERT_ID_MAX,
+                         "applicationId") ||
+        !cert_check_text(&outcome, "childName", request->child_name, 1, CERT_NAME_MAX,
+                         "the child's name"))
+        return cert_fail(self, call, 1, &outcome);
+    name_work_t work = {.self = self, .call = call, .request = message,
+                        .application_id = request->application_id,
+                        .child_name = request->child_name};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, name_work, &work);
+    if (rc != 0) {
+        app_view_clear(&work.view);
+        free(work.stored);
+        return cert_fail(self, call, rc, &work.outcome);
+    }
+    return reply_view(call, &work.view, &work.stored, work.stored_size);
+}

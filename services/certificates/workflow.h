@@ -1,0 +1,44 @@
+/*
+ * workflow.h — applications and the registrar's decisions.
+ *
+ * A citizen applies, or a clerk (or the registrar) of the ULB reports for a
+ * hospital or an informant; the application is SUBMITTED with its delay,
+ * late-registration window and fee fixed on the day it was received. A
+ * REGISTRAR of that ULB then registers it (the next gap-free number for the
+ * ULB, kind and year, and version 1 of the certificate) or rejects it with
+ * a reason. Every transition writes an audit row and an outbox event in the
+ * same transaction.
+ */
+#ifndef NAGAR_CERTIFICATES_WORKFLOW_H
+#define NAGAR_CERTIFICATES_WORKFLOW_H
+
+#include "certificates.h"
+
+/* An application read from the database, as a message. */
+typedef struct {
+    Nagar__Certificates__Application message;
+    ProtobufCMessage *report;   /* decoded from the stored JSON; owned */
+    PGresult *row;              /* the strings the message points into; owned */
+    const cert_kind_t *kind;
+} app_view_t;
+
+/* Loads application_id (locked FOR UPDATE when lock is set). Returns 0,
+ * 1 when there is no such application, -1 on a database error or a stored
+ * report that does not decode. */
+int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view);
+void app_view_clear(app_view_t *view);
+/* The stored report JSON of a loaded view. */
+const char *app_view_report_json(const app_view_t *view);
+
+/* Shared by the three *.apply handlers: checks, assesses the fee, stores
+ * and answers with the Application. */
+int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_kind_t *kind,
+                    const ProtobufCMessage *request, const char *ulb,
+                    const ProtobufCMessage *report, const char *permission_reference);
+
+int application_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int application_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int application_register(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+#endif
