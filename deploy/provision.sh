@@ -189,3 +189,10 @@ if [[ -x $CERTIFICATES && " ${services[*]} " == *" certificates "* ]]; then
     mkdir -p "$NAGAR_VAR/certificate_keys"
     cp "$SECRETS/certificate_seal/c1.pub" "$NAGAR_VAR/certificate_keys/c1.pub"
 fi
+
+# Online payments: the HMAC key shared with the payment provider, which signs
+# its callbacks with it.
+PROPERTY_TAX=$BUILD/nagar-property_tax
+if [[ -x $PROPERTY_TAX && " ${services[*]} " == *" property_tax "* ]]; then
+    [[ -f $SECRETS/payment_provider.key ]] || "$PROPERTY_TAX" provider-keygen "$SECRETS/payment_provider.key"
+fi

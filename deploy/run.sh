@@ -83,6 +83,7 @@ secrets=$NAGAR_VAR/secrets
 export NAGAR_TOKEN_PUBLIC_KEYS_DIR=$NAGAR_VAR/token_keys
 export NAGAR_IDENTITY_TOKEN_KEY=$secrets/token/k1.key
 export NAGAR_IDENTITY_OTP_KEY_FILE=$secrets/identity_otp.key
+export NAGAR_PAYMENT_PROVIDER_KEY_FILE=$secrets/payment_provider.key
 export NAGAR_CERTIFICATES_SEAL_KEY=$secrets/certificate_seal/c1.key
 export NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR=$NAGAR_VAR/certificate_keys
 # One-time passwords go out through notifications like every other message.

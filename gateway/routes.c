@@ -14,6 +14,7 @@
 
 #include "proto/certificates.pb-c.h"
 #include "proto/identity.pb-c.h"
+#include "proto/property_tax.pb-c.h"
 
 #define STAFF_ADMINS (GATEWAY_ROLE_STATE_ADMIN | GATEWAY_ROLE_COMMISSIONER)
 
@@ -117,9 +118,91 @@ static const gateway_route_t routes[] = {
     {"POST", "/api/v1/certificates/{certificateId}/corrections", "certificates",
      "correction.request", CERT(request_correction_request), CERT(correction), CERT_APPLICANTS,
      true, false, "Request a correction of a certificate"},
+    /* Property tax */
+#define PT(name) &nagar__property_tax__##name##__descriptor
+#define PT_STAFF (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER | \
+                  GATEWAY_ROLE_STATE_ADMIN)
+#define PT_COUNTER (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER)
+#define PT_OFFICERS (GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER | \
+                     GATEWAY_ROLE_STATE_ADMIN)
+    {"POST", "/api/v1/property-tax/properties", "property_tax", "property.create",
+     PT(create_property_request), PT(property), PT_STAFF, true, false,
+     "Register a property with its owners and floors"},
+    {"GET", "/api/v1/property-tax/properties", "property_tax", "property.list",
+     PT(list_properties_request), PT(list_properties_reply), GATEWAY_ROLES_ANY_USER, false, false,
+     "List a ULB's properties (staff) or your own (citizens)"},
+    {"POST", "/api/v1/property-tax/properties/import", "property_tax", "property.import",
+     PT(import_properties_request), PT(import_properties_reply), PT_STAFF, true, false,
+     "Import properties from CSV (all or nothing)"},
+    {"GET", "/api/v1/property-tax/properties/{propertyId}", "property_tax", "property.get",
+     PT(get_property_request), PT(property), GATEWAY_ROLES_ANY_USER, false, false,
+     "Get a property"},
+    {"GET", "/api/v1/property-tax/properties/{propertyId}/dues", "property_tax", "dues.get",
+     PT(get_dues_request), PT(dues), GATEWAY_ROLES_ANY_USER, false, false,
+     "What a property owes on a day, with surcharge, rebate and advance"},
+    {"POST", "/api/v1/property-tax/properties/{propertyId}/mutations", "property_tax",
+     "mutation.record", PT(record_mutation_request), PT(mutation), PT_COUNTER, true, false,
+     "Transfer ownership; the mutation fee joins the year's dues"},
+    {"GET", "/api/v1/property-tax/rates/{ulb}/{fy}", "property_tax", "rates.get",
+     PT(get_rates_request), PT(rate_schedule), GATEWAY_ROLES_ANY_USER, false, false,
+     "Rates of a ULB and financial year (newest version, or the defaults)"},
+    {"PUT", "/api/v1/property-tax/rates/{ulb}/{fy}", "property_tax", "rates.set",
+     PT(set_rates_request), PT(rate_schedule), PT_OFFICERS, true, false,
+     "Save a new version of a ULB's rates for a financial year"},
+    {"POST", "/api/v1/property-tax/assessments", "property_tax", "assessment.file",
+     PT(file_assessment_request), PT(assessment),
+     GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER, true, false,
+     "File a self-assessment return"},
+    {"GET", "/api/v1/property-tax/assessments/{assessmentId}", "property_tax", "assessment.get",
+     PT(get_assessment_request), PT(assessment), GATEWAY_ROLES_ANY_USER, false, false,
+     "Get an assessment return"},
+    {"POST", "/api/v1/property-tax/assessments/{assessmentId}/revise", "property_tax",
+     "assessment.revise", PT(revise_assessment_request), PT(assessment),
+     GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER, true, false,
+     "File a revised return"},
+    {"POST", "/api/v1/property-tax/assessments/{assessmentId}/decision", "property_tax",
+     "assessment.decide", PT(decide_assessment_request), PT(assessment),
+     GATEWAY_ROLE_REVENUE_OFFICER, true, false, "Accept or re-assess a return"},
+    {"POST", "/api/v1/property-tax/demand-jobs", "property_tax", "demand.generate",
+     PT(generate_demand_request), PT(demand_job), PT_OFFICERS, true, false,
+     "Start the annual demand for a ULB (or all) and a financial year"},
+    {"GET", "/api/v1/property-tax/demand-jobs/{jobId}", "property_tax", "demand.status",
+     PT(demand_status_request), PT(demand_job), PT_OFFICERS, false, false,
+     "Progress of a demand job"},
+    {"POST", "/api/v1/property-tax/payments", "property_tax", "payment.record",
+     PT(record_payment_request), PT(receipt), PT_COUNTER, true, true,
+     "Record a counter payment (cash, cheque, demand draft, UPI reference)"},
+    {"POST", "/api/v1/property-tax/payments/reversals", "property_tax", "payment.reverse",
+     PT(reverse_payment_request), PT(receipt), GATEWAY_ROLE_REVENUE_OFFICER, true, true,
+     "Reverse a payment (cancellation, bounced cheque) with a reversing entry"},
+    {"GET", "/api/v1/property-tax/receipts", "property_tax", "receipt.get",
+     PT(get_receipt_request), PT(receipt), GATEWAY_ROLES_ANY_USER, false, false,
+     "Get a receipt by its number (?receiptNo=)"},
+    {"POST", "/api/v1/property-tax/online-payments", "property_tax", "online.initiate",
+     PT(initiate_online_payment_request), PT(online_order),
+     GATEWAY_ROLE_CITIZEN | PT_COUNTER, true, false, "Start an online payment (signed order)"},
+    {"POST", "/api/v1/property-tax/online-payments/callback", "property_tax", "online.callback",
+     PT(online_payment_callback), PT(online_order), GATEWAY_ROLE_PUBLIC, false, false,
+     "The payment provider's signed callback"},
+    {"GET", "/api/v1/property-tax/online-payments/{orderId}", "property_tax", "online.get",
+     PT(get_online_order_request), PT(online_order), GATEWAY_ROLES_ANY_USER, false, false,
+     "Get an online payment order"},
+    {"GET", "/api/v1/property-tax/ledger/verify", "property_tax", "ledger.verify",
+     PT(verify_ledger_request), PT(verify_ledger_reply), PT_OFFICERS, false, false,
+     "Verify the hash chain of a ULB's ledger (?ulb=)"},
+    {"GET", "/api/v1/property-tax/reports/dcb", "property_tax", "report.dcb", PT(dcb_request),
+     PT(dcb_report), PT_STAFF, false, false,
+     "Demand, collection and balance by ward and head (?ulb=&fy=)"},
+    {"GET", "/api/v1/property-tax/reports/daily-collection", "property_tax",
+     "report.daily_collection", PT(daily_collection_request), PT(daily_collection_report),
+     PT_STAFF, false, false, "Collection of a day by counter and mode (?ulb=&date=)"},
+    {"GET", "/api/v1/property-tax/reports/defaulters", "property_tax", "report.defaulters",
+     PT(defaulters_request), PT(defaulters_report), PT_STAFF, false, false,
+     "Properties owing arrears, largest first (?ulb=)"},
+#undef PT
 };
 
-static const char *const route_services[] = {"identity", "certificates", NULL};
+static const char *const route_services[] = {"identity", "certificates", "property_tax", NULL};
 
 const gateway_route_t *gateway_routes(size_t *count)
 {

@@ -533,7 +533,7 @@ class Stack:
 @pytest.fixture
 def stack(broker, identity, gateway):  # noqa: F811
     b = broker()
-    ident = identity(b, NAGAR_IDENTITY_OTP_RESEND_S=0)
+    ident = identity(b, NAGAR_IDENTITY_OTP_RESEND_S=0, NAGAR_IDENTITY_OTP_PER_IP=100000)
     g = gateway(b, identity=ident, NAGAR_GATEWAY_RATE_PER_IP=1000,
                 NAGAR_GATEWAY_BURST_PER_IP=1000, NAGAR_GATEWAY_RATE_PER_USER=1000,
                 NAGAR_GATEWAY_BURST_PER_USER=1000)
@@ -628,7 +628,7 @@ def test_staff_administration_flow(stack):
     # ULB master data: only a state admin may add one.
     code = str(990000 + time.time_ns() % 9999)
     r = g.post("/api/v1/ulbs", {"ulb": {"code": code, "name": "Test Nagar", "type":
-               "NAGAR_PARISHAD", "districtCode": "437", "districtName": "Bhopal"}},
+               "NAGAR_PARISHAD", "districtCode": "396", "districtName": "BHOPAL"}},
                token=admin, headers=stack.key())
     assert r.status_code == 200, r.text
     assert g.get(f"/api/v1/ulbs/{code}").json()["name"] == "Test Nagar"

@@ -1,0 +1,89 @@
+/*
+ * ledger.h — the per-ULB, hash-chained, append-only money ledger.
+ *
+ * Every money movement of a service (a payment, a reversal, a fee) is one
+ * row of its ledger, appended inside the transaction that records the
+ * movement through the SQL function ledger_append() of common/sql/ledger.sql
+ * (which the service copies into its migration). Rows of one ULB form a
+ * chain: hash(n) = SHA-256(hash(n-1) || canonical(row n)), hash(0) = 32 zero
+ * bytes, where canonical(row) writes the fields ulb, seq, idempotency_key,
+ * kind, account, reference, amount_paise, detail, recorded_us, in that
+ * order, each as "<byte length>:<bytes>;" (integers in decimal).
+ *
+ * The database computes the hash when it appends; this module computes it
+ * again, on its own, when it verifies, so a verifier run never depends on
+ * the functions an attacker with the owner's credentials could replace.
+ * Changing a row, removing one, or cutting the tail off is reported as the
+ * first broken link (ULB, sequence). A chain rewritten wholesale from some
+ * row on verifies by itself: that is what signed checkpoints of the heads,
+ * kept outside the database, are for (nagarctl).
+ *
+ * Property tax and water charges both use it; each keeps its own ledger in
+ * its own database.
+ */
+#ifndef NAGAR_LEDGER_H
+#define NAGAR_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+#define NAGAR_LEDGER_HASH_BYTES 32
+#define NAGAR_LEDGER_PROBLEM_MAX 256
+
+/* One row, as appended and as read back. */
+typedef struct {
+    const char *ulb;              /* LGD code */
+    int64_t seq;                  /* 1, 2, ... per ULB (set by the append) */
+    const char *idempotency_key;  /* 1..300 characters, unique per ULB */
+    const char *kind;             /* "PAYMENT", "REVERSAL", ... ([A-Z_]{1,32}) */
+    const char *account;          /* what the money is for: a property id, a connection id */
+    const char *reference;        /* a receipt number, or "" */
+    int64_t amount_paise;         /* negative for money going back */
+    const char *detail;           /* JSON text, at most 4096 bytes, stored verbatim */
+    int64_t recorded_us;          /* microseconds since the epoch (set by the append) */
+} nagar_ledger_row_t;
+
+typedef struct {
+    int64_t seq;
+    int64_t recorded_us;
+    uint8_t hash[NAGAR_LEDGER_HASH_BYTES];
+    bool created;                 /* false: the key had been used; this is that earlier row */
+} nagar_ledger_result_t;
+
+/* Appends row (seq and recorded_us are ignored) inside the caller's open
+ * transaction. The same idempotency key with the same kind, account and
+ * amount returns the earlier row with created = false; with a different
+ * movement it fails with SQLSTATE LGCON. Returns 0, or -1 with the
+ * database error in nagar_db_error(db). */
+int nagar_ledger_append(nagar_db_t *db, const nagar_ledger_row_t *row,
+                        nagar_ledger_result_t *result);
+
+/* The canonical bytes of row (not NUL-terminated) into out when it fits.
+ * Returns the length they need, whether or not out was big enough. */
+size_t nagar_ledger_canonical(const nagar_ledger_row_t *row, char *out, size_t out_size);
+
+/* SHA-256(previous || canonical(row)). */
+void nagar_ledger_hash(const uint8_t previous[NAGAR_LEDGER_HASH_BYTES],
+                       const nagar_ledger_row_t *row, uint8_t out[NAGAR_LEDGER_HASH_BYTES]);
+
+/* The result of verifying one ULB's chain. */
+typedef struct {
+    char ulb[16];
+    bool ok;
+    int64_t rows;                 /* rows read */
+    int64_t broken_seq;           /* first broken link when !ok */
+    char problem[NAGAR_LEDGER_PROBLEM_MAX];
+} nagar_ledger_chain_status_t;
+
+/* Verifies the chain of ulb, or of every ULB with a ledger when ulb is NULL
+ * or "", reading rows in pages. *chains (malloc'd, caller frees) gets one
+ * status per ULB in code order, *count their number. Returns the number of
+ * broken chains (0 = all good), or -1 when the ledger could not be read
+ * (error says why). */
+int nagar_ledger_verify(nagar_db_t *db, const char *ulb, nagar_ledger_chain_status_t **chains,
+                        size_t *count, char *error, size_t error_size);
+
+#endif

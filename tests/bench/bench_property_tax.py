@@ -1,0 +1,345 @@
+#!/usr/bin/python3
+"""bench_property_tax.py — `make bench-property-tax`: the property-tax
+service's two heavy paths, each next to a baseline measured in the same run
+on the same PostgreSQL.
+
+  demand     the annual demand for N synthetic properties (default 100,000 in 8
+             ULBs) through the queue: demand.generate per ULB through the gateway,
+             then the workers' chunks until every job is DONE; properties/s.
+  baseline   a bare INSERT ... SELECT of the same rows (the bills and their
+             demand heads the run just produced) into copies of the two tables
+             with the same indexes, in the same database; properties/s.
+  payments   POST /api/v1/property-tax/payments through the gateway (CURVE bus,
+             nagar-property_tax workers, receipt number, ledger row, apportionment,
+             outbox) with wrk, each request its own Idempotency-Key; requests/s.
+  pgbench    pgbench's built-in TPC-B-like transaction on the same cluster with
+             the same client count; transactions/s.
+
+Targets (issue 6): demand >= 50% of the bare insert; payments >= 50% of pgbench.
+A benchmark, not a test: it reports, and exits non-zero only when a run could
+not complete.
+
+  BUILD=build /usr/bin/python3 tests/bench/bench_property_tax.py [--properties 100000]
+        [--ulbs 8] [--seconds 10] [--connections 16] [--workers 8]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
+
+from bench_gateway import Procs, free_port, wait_http, wait_log, wrk  # noqa: E402
+from gateway_fixtures import make_token_keys  # noqa: E402
+from identity_fixtures import IdentityDb, ULB_CSV  # noqa: E402
+from pg_fixtures import PgCluster  # noqa: E402
+
+PRINCIPALS = [("gateway", "", "identity,property_tax"), ("identity", "identity", "notifications"),
+              ("property_tax", "property_tax", "notifications,identity")]
+ULBS = ["250786", "293817", "250852", "298926", "251034", "248070", "250700", "250778"]
+FY = "2026-27"
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+
+
+def binary(name):
+    path = os.path.join(BUILD, name)
+    if not os.path.exists(path):
+        sys.exit(f"bench_property_tax: {path} is not built; run `make BUILD="
+                 f"{os.path.relpath(BUILD, ROOT)} all` first")
+    return path
+
+
+def http(method, url, token, body=None, key=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Idempotency-Key", key)
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def rates(fy):
+    return {"maintenanceBp": 1000, "slabMode": "MARGINAL",
+            "slabs": [{"uptoPaise": "3600000", "rateBp": 600},
+                      {"uptoPaise": "6000000", "rateBp": 800}, {"uptoPaise": "0", "rateBp": 1000}],
+            "educationCessBp": 300, "urbanDevelopmentCessBp": 100, "samekitPaise": "50000",
+            "rebateBp": 600, "rebateLastDay": f"{fy[:4]}-08-31", "surchargeBpPerMonth": 150,
+            "selfOccupiedRebateBp": 1000, "exemptionThresholdPaise": "600000",
+            "exemptCategories": ["WORSHIP", "CHARITABLE", "GOVERNMENT", "BPL"],
+            "mutationFeePaise": "100000",
+            "alvRates": [{"zone": z, "construction": c, "usage": u, "ratePaisePerSqft": str(r)}
+                         for z, zr in (("A", 1500), ("B", 1100), ("C", 800))
+                         for c, cr in (("RCC", 100), ("RBC", 90), ("TIN_SHED", 60), ("KACHCHA", 40))
+                         for u, ur in (("RESIDENTIAL", 100), ("COMMERCIAL", 250),
+                                       ("INDUSTRIAL", 200), ("MIXED", 150))
+                         for r in (zr * cr * ur // 10000,)],
+            "reason": "benchmark schedule"}
+
+
+def synthesize(cluster, ulbs, per_ulb):
+    """per_ulb properties in each ULB, ward 1, mixed classes, straight into the tables."""
+    for ulb in ulbs:
+        cluster.sql(f"""
+            SET search_path = property_tax;
+            INSERT INTO ward_counter VALUES ('{ulb}', 1, {per_ulb});
+            INSERT INTO property (property_id, ulb, ward, number, zone, address, usage,
+                                  construction, occupancy, exemption, created_by)
+            SELECT '{ulb}-001-' || lpad(n::text, 6, '0'), '{ulb}', 1, n,
+                   (ARRAY['A','B','C'])[1 + n % 3], 'plot ' || n,
+                   (ARRAY['RESIDENTIAL','COMMERCIAL','INDUSTRIAL','MIXED'])[1 + n % 4],
+                   (ARRAY['RCC','RBC','TIN_SHED','KACHCHA'])[1 + (n / 7) % 4],
+                   CASE WHEN n % 3 = 0 THEN 'SELF_OCCUPIED' ELSE 'RENTED' END,
+                   CASE WHEN n % 97 = 0 THEN 'BPL' ELSE 'EXEMPTION_NONE' END, 'bench'
+            FROM generate_series(1, {per_ulb}) n;
+            INSERT INTO property_owner (property_id, ordinal, name, mobile, user_id, share_bp)
+            SELECT '{ulb}-001-' || lpad(n::text, 6, '0'), 1, 'Owner ' || n, '', '', 10000
+            FROM generate_series(1, {per_ulb}) n;
+            INSERT INTO property_floor (property_id, floor, area_sqft)
+            SELECT '{ulb}-001-' || lpad(n::text, 6, '0'), f, 200 + (n * 37 + f * 11) % 1800
+            FROM generate_series(1, {per_ulb}) n, generate_series(0, n % 2) f;""",
+                    dbname="nagar_property_tax")
+    cluster.sql("VACUUM ANALYZE", dbname="nagar_property_tax")
+
+
+def timed_sql(cluster, sql):
+    start = time.monotonic()
+    cluster.sql(sql, dbname="nagar_property_tax")
+    return time.monotonic() - start
+
+
+PAYMENT_LUA = r"""
+local tokens = {%(tokens)s}
+local ulbs = {%(ulbs)s}
+local per_ulb = %(per_ulb)d
+local run = "%(run)s"
+local n = 0
+local thread_id = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  thread_id = tid
+  math.randomseed(os.time() + thread_id * 7919)
+end
+request = function()
+  n = n + 1
+  local u = math.random(1, #ulbs)
+  local pid = string.format("%%s-001-%%06d", ulbs[u], math.random(1, per_ulb))
+  local body = '{"propertyId":"' .. pid .. '","amountPaise":"10000","mode":"CASH","counter":"C' ..
+               math.random(1, 8) .. '"}'
+  local headers = {}
+  headers["Content-Type"] = "application/json"
+  headers["Authorization"] = "Bearer " .. tokens[u]
+  headers["Idempotency-Key"] = run .. "-" .. thread_id .. "-" .. n
+  return wrk.format("POST", "/api/v1/property-tax/payments", headers, body)
+end
+"""
+
+
+def pgbench_tps(cluster, clients, seconds):
+    env = dict(cluster.env, PGHOST=cluster.socket_dir, PGPORT=str(cluster.port),
+               PGUSER=cluster.superuser)
+    cluster.sql("CREATE DATABASE nagar_bench_pgbench")
+    subprocess.run([PGBENCH, "-i", "-q", "-s", "10", "nagar_bench_pgbench"], env=env, check=True,
+                   capture_output=True, timeout=600)
+    out = subprocess.run([PGBENCH, "-c", str(clients), "-j", "2", "-T", str(seconds),
+                          "nagar_bench_pgbench"], env=env, capture_output=True, text=True,
+                         timeout=seconds + 120).stdout
+    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    if not m:
+        sys.exit(f"bench_property_tax: pgbench gave no result:\n{out}")
+    return float(m.group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--properties", type=int, default=100000)
+    parser.add_argument("--ulbs", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench_property_tax: wrk is not installed: apt-get install wrk")
+    if not os.path.exists(PGBENCH):
+        sys.exit(f"bench_property_tax: {PGBENCH} is missing: apt-get install postgresql-15")
+    ulbs = ULBS[:max(1, min(args.ulbs, len(ULBS)))]
+    per_ulb = args.properties // len(ulbs)
+    total = per_ulb * len(ulbs)
+    tmp = tempfile.mkdtemp(prefix="nagar-bench-pt-")
+    os.chmod(tmp, 0o755)
+    procs = Procs(tmp)
+    cluster = None
+    results = {}
+    try:
+        keys = os.path.join(tmp, "keys")
+        subprocess.run([binary("nagar-keygen"), "--keys", keys, "--principal", "broker"],
+                       check=True, capture_output=True, timeout=30)
+        for principal, serve, call in PRINCIPALS:
+            argv = [binary("nagar-keygen"), "--keys", keys, "--principal", principal]
+            if serve:
+                argv += ["--serve", serve]
+            argv += ["--call", call]
+            subprocess.run(argv, check=True, capture_output=True, timeout=30)
+        bus_port = free_port()
+        base_env = dict(os.environ, NAGAR_LOG_LEVEL="warn")
+        _, broker_log = procs.start("broker", [binary("nagar-broker")], dict(
+            base_env, NAGAR_BROKER_BIND=f"tcp://127.0.0.1:{bus_port}", NAGAR_BROKER_KEYS_DIR=keys,
+            NAGAR_BROKER_STATE_DIR=os.path.join(tmp, "broker_state"), NAGAR_LOG_LEVEL="info"))
+        wait_log(broker_log, "broker.ready")
+
+        def bus_env(principal):
+            return {"NAGAR_BUS_ENDPOINT": f"tcp://127.0.0.1:{bus_port}",
+                    "NAGAR_BUS_CERT": os.path.join(keys, "secret", f"{principal}.cert"),
+                    "NAGAR_BUS_BROKER_KEY": os.path.join(keys, "broker.pub")}
+
+        pg_var = os.path.join(tmp, "pg")
+        os.makedirs(pg_var)
+        os.chmod(pg_var, 0o755)
+        pg_env = dict(os.environ, NAGAR_VAR=pg_var, NAGAR_PG_PORT=str(free_port()),
+                      BUILD=os.path.relpath(BUILD, ROOT))
+        cluster = PgCluster(pg_var, int(pg_env["NAGAR_PG_PORT"]), pg_env)
+        cluster.run_script("pg.sh", "init")
+        cluster.run_script("pg.sh", "start")
+        cluster.run_script("provision.sh")
+        db = IdentityDb(cluster, binary("nagar-identity"))
+        if db.run_cli("seed-ulbs", ULB_CSV).returncode != 0:
+            sys.exit("bench_property_tax: seed-ulbs failed")
+        token_dir = os.path.join(tmp, "token_keys")
+        otp_key = os.path.join(tmp, "otp.key")
+        for cli in (("keygen", token_dir, "k1"), ("otp-keygen", otp_key)):
+            if db.run_cli(*cli).returncode != 0:
+                sys.exit(f"bench_property_tax: nagar-identity {cli[0]} failed")
+        ident_env = dict(db.env, NAGAR_LOG_LEVEL="warn", **bus_env("identity"))
+        ident_env.update(NAGAR_IDENTITY_TOKEN_KEY=os.path.join(token_dir, "k1.key"),
+                         NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir,
+                         NAGAR_IDENTITY_OTP_KEY_FILE=otp_key)
+        procs.start("identity", [binary("nagar-identity")], ident_env)
+        # Staff tokens minted with a key of our own in the gateway's key directory.
+        minter = make_token_keys(token_dir, key_id="bench")
+        admin = minter.mint(user_id="staff:bench-admin", role="STATE_ADMIN", ttl_ms=3_000_000)
+        clerks = [minter.mint(user_id=f"staff:bench-clerk-{u}", role="CLERK", ulb=u,
+                              session_id=f"bench-{u}", ttl_ms=3_000_000) for u in ulbs]
+
+        pt_env = dict(cluster.role_env("property_tax_app"), NAGAR_LOG_LEVEL="warn",
+                      NAGAR_PROPERTY_TAX_BUSINESS_DATE=f"{FY[:4]}-06-15", **bus_env("property_tax"))
+        for i in range(args.workers):
+            _, log = procs.start(f"property_tax{i + 1}", [binary("nagar-property_tax")],
+                                 dict(pt_env, NAGAR_LOG_LEVEL="info"))
+            wait_log(log, "property_tax.ready")
+        gw_port = free_port()
+        gw_env = dict(base_env, **bus_env("gateway"))
+        gw_env.update(NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{gw_port}",
+                      NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, NAGAR_GATEWAY_RATE_PER_IP="0",
+                      NAGAR_GATEWAY_RATE_PER_USER="0", NAGAR_GATEWAY_TIMEOUT_MS="30000",
+                      NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP="1024")
+        procs.start("gateway", [binary("nagar-gateway")], gw_env)
+        base = f"http://127.0.0.1:{gw_port}"
+        wait_http(base + "/healthz")
+        time.sleep(1.0)
+
+        print(f"bench-property-tax: synthesizing {total} properties in {len(ulbs)} ULBs ...",
+              flush=True)
+        synthesize(cluster, ulbs, per_ulb)
+        for ulb in ulbs:
+            http("PUT", f"{base}/api/v1/property-tax/rates/{ulb}/{FY}", admin, rates(FY),
+                 key=f"rates-{ulb}")
+
+        # 1. the annual demand through the queue
+        start = time.monotonic()
+        jobs = [http("POST", f"{base}/api/v1/property-tax/demand-jobs", admin,
+                     {"ulb": ulb, "fy": FY}, key=f"demand-{ulb}")["jobId"] for ulb in ulbs]
+        pending = set(jobs)
+        deadline = time.monotonic() + 1800
+        while pending and time.monotonic() < deadline:
+            for job in list(pending):
+                status = http("GET", f"{base}/api/v1/property-tax/demand-jobs/{job}", admin)
+                if status["status"] == "DONE":
+                    pending.discard(job)
+            time.sleep(0.05)
+        if pending:
+            sys.exit("bench_property_tax: demand jobs did not finish within 30 minutes")
+        demand_s = time.monotonic() - start
+        bills = int(cluster.sql("SELECT count(*) FROM property_tax.demand_bill",
+                                dbname="nagar_property_tax"))
+        if bills != total:
+            sys.exit(f"bench_property_tax: {bills} bills for {total} properties")
+        results["demand"] = total / demand_s
+
+        # 2. the bare INSERT ... SELECT of the same rows
+        cluster.sql("SET search_path = property_tax; "
+                    "CREATE TABLE bench_bill (LIKE demand_bill INCLUDING ALL); "
+                    "CREATE TABLE bench_demand (LIKE demand INCLUDING ALL)",
+                    dbname="nagar_property_tax")
+        bare_s = timed_sql(cluster, "SET search_path = property_tax; "
+                                    "INSERT INTO bench_bill SELECT * FROM demand_bill; "
+                                    "INSERT INTO bench_demand SELECT * FROM demand")
+        results["bare"] = total / bare_s
+
+        # 3. payments through the gateway, and 4. pgbench in the same cluster
+        script = os.path.join(tmp, "payments.lua")
+        with open(script, "w") as f:
+            f.write(PAYMENT_LUA % {"tokens": ", ".join(f'"{t}"' for t in clerks),
+                                   "ulbs": ", ".join(f'"{u}"' for u in ulbs),
+                                   "per_ulb": per_ulb, "run": f"bench{int(time.time())}"})
+        argv = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", script,
+                "--latency", base + "/api/v1/property-tax/payments"]
+        out = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=args.seconds + 120).stdout
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if not rps:
+            sys.exit(f"bench_property_tax: wrk gave no result:\n{out}")
+        non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+        results["payments"] = float(rps.group(1))
+        results["payments_non2xx"] = int(non2xx.group(1)) if non2xx else 0
+        p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        results["payments_p99"] = (f"{p99.group(1)}{p99.group(2)}" if p99 else "?")
+        results["receipts"] = int(cluster.sql("SELECT count(*) FROM property_tax.payment",
+                                              dbname="nagar_property_tax"))
+        verify = subprocess.run([binary("nagar-property_tax"), "verify"],
+                                env=cluster.role_env("property_tax_app"), capture_output=True,
+                                text=True, timeout=600)
+        results["verify"] = "ok" if verify.returncode == 0 else f"exit {verify.returncode}"
+        results["pgbench"] = pgbench_tps(cluster, args.connections, args.seconds)
+    finally:
+        procs.stop_all()
+        if cluster:
+            cluster.run_script("pg.sh", "stop", check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    demand_ratio = results["demand"] / results["bare"]
+    pay_ratio = results["payments"] / results["pgbench"]
+    print(f"bench-property-tax: {total} properties in {len(ulbs)} ULBs, {args.workers} "
+          f"property_tax workers; wrk -t2 -c{args.connections} and pgbench -c{args.connections} "
+          f"-j2, {args.seconds} s each")
+    print(f"  annual demand through the queue   {results['demand']:>10.0f} properties/s  "
+          f"{demand_ratio:.0%} of the bare insert (target >= 50%) "
+          f"{'OK' if demand_ratio >= 0.5 else 'BELOW TARGET'}")
+    print(f"  bare INSERT ... SELECT, same rows {results['bare']:>10.0f} properties/s")
+    print(f"  payments through the gateway      {results['payments']:>10.0f} payments/s    "
+          f"{pay_ratio:.0%} of pgbench (target >= 50%) "
+          f"{'OK' if pay_ratio >= 0.5 else 'BELOW TARGET'}; p99 {results['payments_p99']}, "
+          f"{results['receipts']} receipts, ledger verify {results['verify']}")
+    print(f"  pgbench TPC-B-like                {results['pgbench']:>10.0f} transactions/s")
+    if results["payments_non2xx"]:
+        print(f"  warning: {results['payments_non2xx']} payment responses were not 2xx")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
