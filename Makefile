@@ -128,7 +128,7 @@ all: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)
 
 .DEFAULT_GOAL := all
-.PHONY: all tests deps test run bench-bus bench-gateway bench-property-tax valgrind fuzz fuzz-build clean
+.PHONY: all tests deps test run bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:
@@ -153,6 +153,10 @@ bench-gateway: deps
 bench-property-tax: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_property_tax.py
+
+bench-water-tax: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_water_tax.py
 
 valgrind: deps
 	$(MAKE) tests

@@ -15,6 +15,7 @@
 #include "proto/certificates.pb-c.h"
 #include "proto/identity.pb-c.h"
 #include "proto/property_tax.pb-c.h"
+#include "proto/water_tax.pb-c.h"
 
 #define STAFF_ADMINS (GATEWAY_ROLE_STATE_ADMIN | GATEWAY_ROLE_COMMISSIONER)
 
@@ -200,9 +201,103 @@ static const gateway_route_t routes[] = {
      PT(defaulters_request), PT(defaulters_report), PT_STAFF, false, false,
      "Properties owing arrears, largest first (?ulb=)"},
 #undef PT
+    /* Water and sanitation charges */
+#define WT(name) &nagar__water_tax__##name##__descriptor
+#define WT_STAFF (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER | \
+                  GATEWAY_ROLE_STATE_ADMIN)
+#define WT_COUNTER (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER)
+#define WT_OFFICERS (GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER | \
+                     GATEWAY_ROLE_STATE_ADMIN)
+    {"POST", "/api/v1/water-tax/connections", "water_tax", "connection.apply",
+     WT(apply_connection_request), WT(connection),
+     GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER, true, false,
+     "Apply for a water connection (citizen or clerk)"},
+    {"GET", "/api/v1/water-tax/connections", "water_tax", "connection.list",
+     WT(list_connections_request), WT(list_connections_reply), GATEWAY_ROLES_ANY_USER, false,
+     false, "List a ULB's connections (staff) or your own (citizens) (?ulb=&ward=)"},
+    {"GET", "/api/v1/water-tax/connections/{connectionId}", "water_tax", "connection.get",
+     WT(get_connection_request), WT(connection), GATEWAY_ROLES_ANY_USER, false, false,
+     "Get a connection with its history"},
+    {"POST", "/api/v1/water-tax/connections/{connectionId}/decision", "water_tax",
+     "connection.decide", WT(decide_connection_request), WT(connection), WT_OFFICERS, true, false,
+     "Approve (charging the connection fee) or reject an application"},
+    {"POST", "/api/v1/water-tax/connections/{connectionId}/disconnect", "water_tax",
+     "connection.disconnect", WT(change_connection_request), WT(connection), WT_OFFICERS, true,
+     false, "Disconnect a connection (disconnection fee)"},
+    {"POST", "/api/v1/water-tax/connections/{connectionId}/reconnect", "water_tax",
+     "connection.reconnect", WT(change_connection_request), WT(connection), WT_OFFICERS, true,
+     false, "Reconnect a connection (reconnection fee)"},
+    {"POST", "/api/v1/water-tax/connections/{connectionId}/meter-replacements", "water_tax",
+     "meter.replace", WT(replace_meter_request), WT(connection), WT_COUNTER, true, false,
+     "Record a meter replacement (old meter's final, new meter's initial reading)"},
+    {"GET", "/api/v1/water-tax/connections/{connectionId}/readings", "water_tax", "reading.list",
+     WT(list_readings_request), WT(list_readings_reply), GATEWAY_ROLES_ANY_USER, false, false,
+     "Meter readings of a connection"},
+    {"POST", "/api/v1/water-tax/connections/{connectionId}/readings", "water_tax",
+     "reading.record", WT(record_reading_request), WT(meter_reading), WT_COUNTER, true, false,
+     "Record a meter reading"},
+    {"GET", "/api/v1/water-tax/connections/{connectionId}/dues", "water_tax", "dues.get",
+     WT(get_dues_request), WT(dues), GATEWAY_ROLES_ANY_USER, false, false,
+     "What a connection owes, with advance credit"},
+    {"GET", "/api/v1/water-tax/connections/{connectionId}/bills/{period}", "water_tax",
+     "bill.get", WT(get_bill_request), WT(bill), GATEWAY_ROLES_ANY_USER, false, false,
+     "A connection's bill for a month"},
+    {"GET", "/api/v1/water-tax/connections/{connectionId}/bills/{period}/pdf", "water_tax",
+     "bill.pdf", WT(get_bill_request), WT(bill_pdf), GATEWAY_ROLES_ANY_USER, false, false,
+     "The bill as a bilingual PDF with its QR code (base64 in \"pdf\")"},
+    {"POST", "/api/v1/water-tax/readings/import", "water_tax", "reading.import",
+     WT(import_readings_request), WT(import_readings_reply), WT_STAFF, true, false,
+     "Import meter readings from CSV (each row taken or refused with its line)"},
+    {"GET", "/api/v1/water-tax/tariffs/{ulb}/{fy}", "water_tax", "tariff.get",
+     WT(get_tariff_request), WT(tariff), GATEWAY_ROLES_ANY_USER, false, false,
+     "Tariff of a ULB and financial year (newest version, or the defaults)"},
+    {"PUT", "/api/v1/water-tax/tariffs/{ulb}/{fy}", "water_tax", "tariff.set",
+     WT(set_tariff_request), WT(tariff), WT_OFFICERS, true, false,
+     "Save a new version of a ULB's water tariff for a financial year"},
+    {"POST", "/api/v1/water-tax/bill-jobs", "water_tax", "bill.generate",
+     WT(generate_bills_request), WT(bill_job), WT_OFFICERS, true, false,
+     "Start the monthly bill run for a ULB (or all) and a month"},
+    {"GET", "/api/v1/water-tax/bill-jobs/{jobId}", "water_tax", "bill.status",
+     WT(bill_job_status_request), WT(bill_job), WT_OFFICERS, false, false,
+     "Progress of a bill job"},
+    {"POST", "/api/v1/water-tax/payments", "water_tax", "payment.record",
+     WT(record_payment_request), WT(receipt), WT_COUNTER, true, true,
+     "Record a counter payment (partial or advance)"},
+    {"POST", "/api/v1/water-tax/payments/reversals", "water_tax", "payment.reverse",
+     WT(reverse_payment_request), WT(receipt), GATEWAY_ROLE_REVENUE_OFFICER, true, true,
+     "Reverse a payment with a reversing entry"},
+    {"GET", "/api/v1/water-tax/receipts", "water_tax", "receipt.get", WT(get_receipt_request),
+     WT(receipt), GATEWAY_ROLES_ANY_USER, false, false, "Get a receipt by its number (?receiptNo=)"},
+    {"POST", "/api/v1/water-tax/online-payments", "water_tax", "online.initiate",
+     WT(initiate_online_payment_request), WT(online_order), GATEWAY_ROLE_CITIZEN | WT_COUNTER,
+     true, false, "Start an online payment (signed order)"},
+    {"POST", "/api/v1/water-tax/online-payments/callback", "water_tax", "online.callback",
+     WT(online_payment_callback), WT(online_order), GATEWAY_ROLE_PUBLIC, false, false,
+     "The payment provider's signed callback"},
+    {"GET", "/api/v1/water-tax/online-payments/{orderId}", "water_tax", "online.get",
+     WT(get_online_order_request), WT(online_order), GATEWAY_ROLES_ANY_USER, false, false,
+     "Get an online payment order"},
+    {"GET", "/api/v1/water-tax/ledger/verify", "water_tax", "ledger.verify",
+     WT(verify_ledger_request), WT(verify_ledger_reply), WT_OFFICERS, false, false,
+     "Verify the hash chain of a ULB's water ledger (?ulb=)"},
+    {"GET", "/api/v1/water-tax/reports/dcb", "water_tax", "report.dcb", WT(dcb_request),
+     WT(dcb_report), WT_STAFF, false, false,
+     "Demand, collection and balance by ward (?ulb=&fy=)"},
+    {"GET", "/api/v1/water-tax/reports/daily-collection", "water_tax", "report.daily_collection",
+     WT(daily_collection_request), WT(daily_collection_report), WT_STAFF, false, false,
+     "Collection of a day by counter and mode (?ulb=&date=)"},
+    {"GET", "/api/v1/water-tax/reports/defaulters", "water_tax", "report.defaulters",
+     WT(defaulters_request), WT(defaulters_report), WT_STAFF, false, false,
+     "Connections owing past their due date, largest first (?ulb=)"},
+    {"POST", "/api/v1/water-tax/disconnection-notices", "water_tax", "notices.send",
+     WT(send_notices_request), WT(send_notices_reply),
+     GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER, true, false,
+     "Send disconnection notices to the defaulters"},
+#undef WT
 };
 
-static const char *const route_services[] = {"identity", "certificates", "property_tax", NULL};
+static const char *const route_services[] = {"identity", "certificates", "property_tax",
+                                             "water_tax", NULL};
 
 const gateway_route_t *gateway_routes(size_t *count)
 {

@@ -1,0 +1,125 @@
+/*
+ * service_rules.h — running a service's rules, written as SQL functions
+ * next to its data, as bus methods.
+ *
+ * Property tax showed the shape (services/property_tax/property_tax.c);
+ * water charges use it from here, so the next service does not copy it. A
+ * rule is a SQL function f(actor jsonb, request jsonb, today date) that
+ * checks the actor's reach, validates every field (raising SQLSTATE
+ * <P>INV, <P>NFD, <P>DEN, <P>CON or <P>PRE with the field's JSON path as
+ * DETAIL, where <P> is the service's two-letter error prefix) and answers
+ * the reply message in proto3 JSON. This module:
+ *
+ *   - maps those SQLSTATEs (and LGCON from the ledger) to typed statuses;
+ *   - hands the rules the actor as vouched for by the gateway and the
+ *     business date (fixed for drills and tests, else today in IST);
+ *   - keeps idempotency records (table idempotency, and a lookup function
+ *     <prefix>_idempotency_lookup(actor, key) that takes the key's advisory
+ *     lock), so one key gives one result however often it is retried;
+ *   - runs a whole method in one transaction (nagar_rules_method);
+ *   - appends notification events to the outbox.
+ *
+ * The context is a plain struct the service fills once at start.
+ */
+#ifndef NAGAR_SERVICE_RULES_H
+#define NAGAR_SERVICE_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "bus_worker.h"
+#include "date.h"
+#include "db.h"
+
+typedef struct {
+    nagar_db_t *db;
+    const char *service;            /* "water_tax": logs, outbox event ids */
+    const char *error_prefix;       /* "WT": SQLSTATEs WTINV, WTNFD, WTDEN, WTCON, WTPRE */
+    const char *idempotency_lookup; /* "wt_idempotency_lookup" (a compiled-in name, never input) */
+    char business_date[NAGAR_DATE_TEXT_MAX];   /* "" = today in IST */
+} nagar_rules_t;
+
+/* The outcome of transactional work, answered after the transaction. */
+typedef struct {
+    nagar_status_code_t code;
+    char field[128];
+    char message[512];
+} nagar_rules_outcome_t;
+
+void nagar_rules_outcome_reset(nagar_rules_outcome_t *outcome);
+void nagar_rules_outcome_set(nagar_rules_outcome_t *outcome, nagar_status_code_t code,
+                             const char *field, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Turns the database's last error into an outcome when it came from a rule
+ * or the ledger. Returns true when it did. */
+bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_rules_outcome_t *outcome);
+
+/* Answers the call after a failed transaction: the outcome when set, else
+ * UNAVAILABLE (connection lost) or INTERNAL (logged). Returns -1. */
+int nagar_rules_fail(nagar_rules_t *self, nagar_worker_call_t *call, int rc,
+                     const nagar_rules_outcome_t *outcome);
+
+/* Runs a named statement (prepared once per connection). */
+PGresult *nagar_rules_query(nagar_rules_t *self, const char *name, const char *sql, int nparams,
+                            const char *const *values);
+
+/* The actor: {"userId","role","ulb"} (malloc'd), and its parts ("" when absent). */
+char *nagar_rules_actor_json(nagar_worker_call_t *call);
+const char *nagar_rules_actor_user(nagar_worker_call_t *call);
+const char *nagar_rules_actor_role(nagar_worker_call_t *call);
+const char *nagar_rules_actor_ulb(nagar_worker_call_t *call);
+
+/* The business date, "YYYY-MM-DD". */
+void nagar_rules_today(nagar_rules_t *self, char out[NAGAR_DATE_TEXT_MAX]);
+
+/* Idempotency records, inside the transaction. check: 0 new (or no key),
+ * 1 with the stored reply in *reply_out (malloc'd), 2 conflict (outcome
+ * set), -1 database error. */
+int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call,
+                                  const ProtobufCMessage *request, uint8_t **reply_out,
+                                  size_t *reply_size, nagar_rules_outcome_t *outcome);
+int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
+                                  const ProtobufCMessage *request, const ProtobufCMessage *reply);
+int nagar_rules_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
+                             const uint8_t *reply, size_t reply_size);
+
+/* Runs "SELECT sql" answering one jsonb as text and parses it (NULL for SQL
+ * NULL). Returns 0, 1 with the outcome set, -1 on a database error. */
+int nagar_rules_call_json(nagar_rules_t *self, const char *name, const char *sql, int nparams,
+                          const char *const *values, json_t **out,
+                          nagar_rules_outcome_t *outcome);
+
+/* Calls rule function(actor, request_json, today) and decodes its JSON into
+ * a new reply (free with protobuf_c_message_free_unpacked). */
+int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char *function,
+                     const char *request_json, const ProtobufCMessageDescriptor *reply_type,
+                     ProtobufCMessage **reply, nagar_rules_outcome_t *outcome);
+
+/* Decodes a rule's JSON into a message; outcome INTERNAL when it does not fit. */
+int nagar_rules_decode(nagar_rules_t *self, json_t *json, const ProtobufCMessageDescriptor *type,
+                       ProtobufCMessage **reply, nagar_rules_outcome_t *outcome);
+
+/* Fills a reply just before it is stored and sent (a signature, a PDF). */
+typedef int (nagar_rules_finish_fn)(void *arg, ProtobufCMessage *reply,
+                                    nagar_rules_outcome_t *outcome);
+
+/* A whole method: the request (as request_json, or encoded when NULL)
+ * through rule function in one transaction, with an idempotency record when
+ * mutation is set, answered with reply_type. */
+int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
+                       const ProtobufCMessage *request, const char *request_json,
+                       const char *function, const ProtobufCMessageDescriptor *reply_type,
+                       bool mutation, nagar_rules_finish_fn *finish, void *finish_arg);
+
+/* Appends a notification event (inside the transaction). params are name,
+ * value pairs, NULL-terminated, at most 8. Returns 0 or -1. */
+int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, const char *mobile,
+                       const char *user_id, ...) __attribute__((sentinel));
+
+int64_t nagar_rules_monotonic_ms(void);
+
+#endif

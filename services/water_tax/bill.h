@@ -1,0 +1,26 @@
+/*
+ * bill.h — the monthly bill batch over the queue and the bills it makes.
+ *
+ * bill.generate records a job (ULB or all, and a month) and returns at
+ * once; the worker's tick then runs chunks of wt_bill_run_chunk (one
+ * transaction, one INSERT ... SELECT each) until the job is done, and puts
+ * "demand.raised" in the outbox when a ULB's job finishes. A killed process
+ * loses only its open chunk; any process's next tick resumes the job.
+ */
+#ifndef NAGAR_WATER_TAX_BILL_H
+#define NAGAR_WATER_TAX_BILL_H
+
+#include "water_tax.h"
+
+int bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int bill_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int bill_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+/* Runs one chunk: 1 when it did work, 0 when no job waits, -1 on failure. */
+int bill_run_chunk(wt_t *self);
+
+/* The worker's tick: a chunk now and then, more while a job runs. */
+void bill_tick(nagar_worker_t *worker, void *arg);
+
+#endif

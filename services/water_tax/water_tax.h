@@ -1,0 +1,50 @@
+/*
+ * water_tax.h — what every part of nagar-water-tax shares: the service's
+ * state (the rules context of common/service_rules.h with its one database
+ * connection, the payment provider key, the bill batch and outbox relay
+ * settings).
+ *
+ * The domain lives next door: connection.c (applications, approval,
+ * disconnection, reconnection), tariff.c (master data), reading.c (meter
+ * readings, bulk import, meter replacement), bill.c (the monthly bill batch
+ * and the bill PDF), payment.c (dues, counter and online payments,
+ * reversals, the ledger), report.c (DCB, daily collection, defaulters,
+ * disconnection notices). The rules themselves are the wt_* SQL functions
+ * of migrations/002_rules.sql.
+ */
+#ifndef NAGAR_WATER_TAX_H
+#define NAGAR_WATER_TAX_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus_client.h"
+#include "bus_worker.h"
+#include "config.h"
+#include "outbox.h"
+#include "payment_provider.h"
+#include "proto/water_tax.pb-c.h"
+#include "service_rules.h"
+
+#define WT_SERVICE "water_tax"
+
+typedef struct {
+    nagar_rules_t rules;                  /* db, error prefix WT, business date */
+    nagar_config_t *config;
+    nagar_payment_provider_t *provider;   /* NULL: online payments refused */
+    long bill_chunk;                      /* connections per bill chunk */
+    long bill_idle_poll_ms;               /* how often an idle worker looks for bill jobs */
+    int64_t bill_next_poll_ms;            /* monotonic */
+    nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
+    nagar_outbox_relay_t *relay;
+    long relay_interval_ms;
+    int64_t relay_next_ms;                /* monotonic */
+} wt_t;
+
+/* A method whose whole work is one rule function. */
+int wt_rule_method(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg,
+                   const char *function, const ProtobufCMessageDescriptor *reply_type,
+                   bool mutation);
+
+#endif
