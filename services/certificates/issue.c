@@ -244,7 +244,8 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
         return -1;
     const char *params[] = {"certificate_id", id, "registration_number",
                             request->registration_number, "kind", request->kind->name,
-                            "version", version_text, NULL};
+                            "version", version_text, "name", request->subject_name,
+                            "certificate_no", request->registration_number, NULL};
     if (cert_event(self, "certificate.issued", request->ulb, request->notify_user,
                    request->notify_mobile, params) != 0)
         return -1;

@@ -502,7 +502,7 @@ static int register_work(decide_work_t *work)
                    detail) != 0)
         return -1;
     const char *params[] = {"application_id", app->application_id, "registration_number", number,
-                            "kind", work->view.kind->name, NULL};
+                            "kind", work->view.kind->name, "name", app->subject_name, NULL};
     if (cert_event(self, "certificate.registered", app->ulb, app->applicant,
                    app_informant_mobile(&work->view), params) != 0)
         return -1;
@@ -532,7 +532,7 @@ static int reject_work(decide_work_t *work)
                    json_pack("{s:s}", "reason", work->reason)) != 0)
         return -1;
     const char *params[] = {"application_id", app->application_id, "reason", work->reason,
-                            "kind", work->view.kind->name, NULL};
+                            "kind", work->view.kind->name, "name", app->subject_name, NULL};
     return cert_event(self, "certificate.rejected", app->ulb, app->applicant,
                       app_informant_mobile(&work->view), params);
 }

@@ -10,6 +10,7 @@
 
 #include "channel.h"
 #include "delivery.h"
+#include "event_params.h"
 #include "log.h"
 
 bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
@@ -215,6 +216,8 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
         }
         return existing_ids(self, spec->event_id, ids) == 0 ? 1 : -1;
     }
+    if (spec->record_only)
+        return 0;
 
     const Nagar__Notifications__Recipient *r = spec->recipient;
     bool reachable = false, templated = false;
@@ -286,6 +289,22 @@ static void log_accepted(enqueue_work_t *work, const char *what)
                     work->duplicate ? "was accepted before; nothing new queued" : "accepted");
 }
 
+/* 0 unknown type, 1 known and a recipient is required, 2 known and the
+ * recipient is optional (a ULB-wide fact), -1 database error. */
+static int event_type_recipient_rule(notify_t *self, const char *type)
+{
+    const char *values[] = {type};
+    PGresult *result = notify_query(self, "event_type_rule",
+                                    "SELECT recipient_required FROM notifications.event_type "
+                                    "WHERE type = $1",
+                                    1, values);
+    if (!result)
+        return -1;
+    int rule = PQntuples(result) != 1 ? 0 : strcmp(PQgetvalue(result, 0, 0), "t") == 0 ? 1 : 2;
+    PQclear(result);
+    return rule;
+}
+
 int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     notify_t *self = arg;
@@ -307,7 +326,7 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     if (!notify_name_valid(event->type, 64))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
                                       "type must be an event type such as payment.received");
-    int known = template_type_exists(self, event->type);
+    int known = event_type_recipient_rule(self, event->type);
     if (known < 0)
         return notify_fail_transaction(self, call, -1, NULL);
     if (!known)
@@ -316,21 +335,38 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     if (!notify_ulb_valid(event->ulb))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.ulb",
                                       "ulb must be the LGD code of the ULB (1 to 10 digits)");
-    if (!events_recipient_valid(call, event->recipient, "event.recipient"))
+    /* A ULB-wide fact (recipient optional) with no address: record it only. */
+    const Nagar__Notifications__Recipient *r = event->recipient;
+    bool record_only = known == 2 && (!r || (!r->mobile[0] && !r->email[0]));
+    Nagar__Notifications__Recipient nobody = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
+    if (record_only && !r)
+        r = &nobody;
+    else if (!record_only && !events_recipient_valid(call, r, "event.recipient"))
         return -1;
-    template_param_t params[EVENTS_PARAMS_MAX];
+    template_param_t params[EVENTS_PARAMS_MAX + EVENT_PARAMS_DERIVED_MAX];
     if (!events_params_valid(call, event->params, event->n_params, "event.params", params))
         return -1;
+    size_t param_count = event->n_params;
+    event_params_storage_t derived;
+    notify_outcome_t outcome;
+    notify_outcome_reset(&outcome);
+    if (!record_only &&
+        !event_params_derive(self->ulb_names, event->ulb, event->occurred_at_ms,
+                             r->language[0] ? r->language : "hi", params, &param_count,
+                             sizeof params / sizeof params[0], "event.params", &derived,
+                             &outcome))
+        return nagar_worker_call_fail(call, outcome.code, outcome.field, "%s", outcome.message);
     enqueue_work_t work = {.self = self, .call = call, .request = message};
     work.spec = (enqueue_spec_t) {.event_id = event->event_id, .type = event->type,
                                   .ulb = event->ulb, .source = caller,
-                                  .recipient = event->recipient, .params = params,
-                                  .param_count = event->n_params, .essential = event->essential,
-                                  .params_field = "event.params"};
+                                  .recipient = r, .params = params,
+                                  .param_count = param_count, .essential = event->essential,
+                                  .params_field = "event.params", .record_only = record_only};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
     if (rc != 0)
         return notify_fail_transaction(self, call, rc, &work.outcome);
-    log_accepted(&work, "event");
+    log_accepted(&work, record_only ? "event (recorded only: it names nobody to tell)"
+                                    : "event");
     Nagar__Notifications__DeliverEventReply reply =
         NAGAR__NOTIFICATIONS__DELIVER_EVENT_REPLY__INIT;
     char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};

@@ -18,6 +18,13 @@
  * recipient has no address any configured channel can reach, the event is
  * refused UNAVAILABLE (so an outbox keeps it); when no template exists for
  * any of them, FAILED_PRECONDITION (set aside by the relay, logged).
+ *
+ * Before rendering, event.deliver derives the display params an event does
+ * not carry from its raw facts (event_params.h): publishers send amount_paise,
+ * property_id and the time; templates read amount, account, date, ulb_name.
+ * An event type whose event_type row says recipient_required = false (a
+ * ULB-wide fact such as property tax's annual demand run) may come with no
+ * address: it is recorded, de-duplicated and answered, and nothing is sent.
  */
 #ifndef NAGAR_NOTIFY_EVENTS_H
 #define NAGAR_NOTIFY_EVENTS_H
@@ -40,6 +47,7 @@ typedef struct {
     const char *campaign_id;            /* NULL unless a campaign message */
     const char *request_hash;           /* hex; NULL = not checked */
     const char *params_field;           /* "event.params" */
+    bool record_only;                   /* accept and record; nobody to message */
 } enqueue_spec_t;
 
 typedef struct {

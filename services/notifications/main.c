@@ -11,6 +11,7 @@
  *                                every process of the service needs the same one
  *                                (unset: a random key per process, with a warning)
  *   NAGAR_NOTIFY_TICK_MS         how often the delivery loop runs (100)
+ *   NAGAR_NOTIFY_ULB_*           the ULB name cache, loaded from identity (ulb_names.h)
  *   channels: NAGAR_NOTIFY_SMS_* (channel_sms.c), NAGAR_NOTIFY_SMTP_*
  *   (channel_email.c), NAGAR_NOTIFY_FILE_SINK (channel_file.c); delivery:
  *   NAGAR_NOTIFY_* in delivery.h; campaigns: campaign.h; NAGAR_BUS_* as bus.h
@@ -32,6 +33,7 @@
 #include "log.h"
 #include "notify.h"
 #include "templates.h"
+#include "ulb_names.h"
 
 static const char *const PUBLISHERS[] = {"identity", "certificates", "property_tax", "water_tax",
                                          NULL};
@@ -148,6 +150,7 @@ static void tick(nagar_worker_t *worker, void *arg)
         state->campaign_at_ms = now + 1000;
     }
     delivery_tick(state->self->delivery);
+    ulb_names_tick(state->self->ulb_names);
 }
 
 static int serve(notify_t *self)
@@ -189,10 +192,26 @@ static int serve(notify_t *self)
         nagar_log_error("notifications.config_invalid", "%s", error);
         return 1;
     }
+    /* Identity is called for ULB names only; its absence degrades names, not delivery. */
+    nagar_bus_client_t *identity = nagar_bus_client_new(&options, self->config, error,
+                                                        sizeof error);
+    if (!identity)
+        nagar_log_warn("notifications.ulb_names_unavailable",
+                       "no bus client for identity (%s); messages show LGD codes instead of "
+                       "ULB names",
+                       error);
+    self->ulb_names = ulb_names_new(self->config, identity, error, sizeof error);
+    if (!self->ulb_names) {
+        nagar_log_error("notifications.config_invalid", "%s", error);
+        nagar_bus_client_destroy(&identity);
+        return 1;
+    }
     nagar_worker_t *worker = nagar_worker_new(&options, self->config, "notifications", METHODS,
                                               self, error, sizeof error);
     if (!worker) {
         nagar_log_error("notifications.worker_failed", "%s", error);
+        ulb_names_destroy(&self->ulb_names);
+        nagar_bus_client_destroy(&identity);
         return 1;
     }
     tick_state_t state = {.self = self, .campaign_at_ms = 0};
@@ -200,6 +219,9 @@ static int serve(notify_t *self)
     nagar_log_info("notifications.ready", "notifications serving on the bus");
     int rc = nagar_worker_run(worker);
     nagar_worker_destroy(&worker);
+    /* The client first: it completes a reload in flight through the cache. */
+    nagar_bus_client_destroy(&identity);
+    ulb_names_destroy(&self->ulb_names);
     nagar_log_info("notifications.stopped", "notifications stopped");
     return rc == 0 ? 0 : 1;
 }

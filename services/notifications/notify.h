@@ -28,11 +28,13 @@
 #define NOTIFY_SEAL_KEY_BYTES crypto_secretbox_KEYBYTES
 
 typedef struct delivery_t delivery_t;
+typedef struct ulb_names_t ulb_names_t;
 
 typedef struct {
     nagar_config_t *config;
     nagar_db_t *db;
     delivery_t *delivery;
+    ulb_names_t *ulb_names;             /* display names of ULBs (ulb_names.h) */
     uint8_t seal_key[NOTIFY_SEAL_KEY_BYTES];
     char seal_key_id[17];               /* hex of 8 bytes of a hash of the key */
     long campaign_per_minute;           /* default throttle */

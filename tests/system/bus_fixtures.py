@@ -40,7 +40,7 @@ PRINCIPALS = {
     "certificates": ("certificates", "notifications"),
     "property_tax": ("property_tax", "notifications"),
     "water_tax": ("water_tax", "notifications"),
-    "notifications": ("notifications", ""),
+    "notifications": ("notifications", "identity"),
 }
 
 

@@ -1,0 +1,230 @@
+"""The event contract between publishers and notifications: every event a
+service publishes through its outbox renders every template of its type,
+in Hindi and in English, with no placeholder left without a value.
+
+Property tax's and certificates' events are read from their outboxes after
+real runs of the services (the params are exactly what their code sends);
+water tax's (in progress elsewhere) are built the way its code builds them.
+Each event is then delivered to a real nagar-notifications, once per
+language, and the stored message bodies are checked. Notifications derives
+the display params (amount, account, date, ulb_name) from the raw facts;
+ulb_name comes from identity, and is the LGD code when identity is down.
+"""
+import time
+import uuid
+
+from notifications_fixtures import pb_decode
+
+PT = "/api/v1/property-tax"
+PT_ULB = "250925"        # Burhanpur (Nagar Nigam); no other test uses it
+WATER_ULB = "250863"     # Akodia (Nagar Parishad); no other test uses it
+LANGUAGES = ("hi", "en")
+CITIZEN_TYPES = {"payment.received", "payment.reversed", "certificate.application_received",
+                 "certificate.registered", "certificate.rejected", "certificate.issued",
+                 "water.disconnection_notice"}
+
+
+def new_mobile():
+    return "7" + str(uuid.uuid4().int % 10**9).zfill(9)
+
+
+def outbox_events(sql, table, where):
+    rows = sql(f"SELECT coalesce(string_agg(encode(payload, 'hex'), ',' ORDER BY id), '') "
+               f"FROM {table} WHERE {where}")
+    return [pb_decode("Event", bytes.fromhex(h)) for h in rows.split(",") if h]
+
+
+def deliver_in_both_languages(n, principal, event):
+    """Delivers event once per language to a fresh mobile; returns
+    {language: (stored body, message language)}. Fails on any refusal."""
+    client = n.client(principal)
+    rendered = {}
+    for language in LANGUAGES:
+        copy = dict(event)
+        copy["eventId"] = f"{principal}:contract-{uuid.uuid4().hex}"
+        copy["recipient"] = dict(event["recipient"] or {}, mobile=new_mobile(), email="",
+                                 language=language)
+        r = client.call("event.deliver", {"event": copy})
+        assert r.ok, (event["type"], language, r.code, r.field, r.message, event["params"])
+        assert len(r.reply["messageIds"]) == 1, (event["type"], language, r.reply)
+        row = n.sql(f"SELECT language || '|' || body FROM notifications.message "
+                    f"WHERE id = {r.reply['messageIds'][0]}")
+        got_language, body = row.split("|", 1)
+        assert "{{" not in body and "}}" not in body, (event["type"], language, body)
+        rendered[language] = (body, got_language)
+    return rendered
+
+
+def check_contract_table(n, published_types):
+    """Every published type is known; citizen-facing ones have both languages."""
+    known = set(n.sql("SELECT string_agg(type, ',') FROM notifications.event_type").split(","))
+    assert set(published_types) <= known, set(published_types) - known
+    for event_type in set(published_types) & CITIZEN_TYPES:
+        languages = n.sql(f"SELECT string_agg(DISTINCT language, ',' ORDER BY language) "
+                          f"FROM notifications.template WHERE type = '{event_type}' "
+                          f"AND channel = 'sms' AND ulb = ''")
+        assert languages == "en,hi", (event_type, languages)
+
+
+def test_property_tax_events_render_in_both_languages(property_tax_stack, notifications):
+    s = property_tax_stack(NAGAR_PROPERTY_TAX_OUTBOX_RELAY="false")
+    clerk = s.staff("CLERK", PT_ULB)
+    officer = s.staff("REVENUE_OFFICER", PT_ULB)
+    before = int(s.sql("SELECT coalesce(max(id), 0) FROM outbox"))
+    body = {"ulb": PT_ULB, "ward": 2, "zone": "B", "address": "12 Lalbagh Road",
+            "usage": "RESIDENTIAL", "construction": "RCC", "occupancy": "SELF_OCCUPIED",
+            "owners": [{"name": "Sita Verma", "mobile": new_mobile(), "shareBp": 10000}],
+            "floors": [{"floor": 0, "areaSqft": "900"}]}
+    r = s.post(f"{PT}/properties", body, token=clerk.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    pid = r.json()["propertyId"]
+    r = s.post(f"{PT}/payments", {"propertyId": pid, "amountPaise": "12500000", "mode": "CASH",
+                                  "counter": "C1"}, token=clerk.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    receipt_no = r.json()["receiptNo"]
+    r = s.post(f"{PT}/payments/reversals", {"receiptNo": receipt_no, "reason": "cheque bounced"},
+               token=officer.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    reversal_no = r.json()["receiptNo"]
+
+    events = outbox_events(s.sql, "outbox", f"id > {before} AND ulb = '{PT_ULB}'")
+    assert [e["type"] for e in events] == ["payment.received", "payment.reversed"], events
+    # The ULB-wide fact of an annual demand run, exactly as demand.c builds it.
+    events.append({"eventId": "", "type": "demand.raised", "ulb": PT_ULB,
+                   "occurredAtMs": int(time.time() * 1000),
+                   "recipient": {"mobile": "", "email": "", "language": "", "userId": ""},
+                   "params": [{"name": "fy", "value": "2025-26"},
+                              {"name": "bills", "value": "500"},
+                              {"name": "job_id", "value": "7"}],
+                   "essential": True})
+
+    n = notifications(s.broker)
+    check_contract_table(n, [e["type"] for e in events])
+    received, reversed_ = (deliver_in_both_languages(n, "property_tax", e) for e in events[:2])
+    for language in LANGUAGES:
+        text, got = received[language]
+        assert got == language
+        # Burhanpur's name comes from identity; 12500000 paise in Indian grouping.
+        assert text.startswith("Burhanpur Nagar Nigam: "), text
+        assert "1,25,000.00" in text and pid in text and receipt_no in text, text
+        text, got = reversed_[language]
+        assert got == language and reversal_no in text and "1,25,000.00" in text, text
+        assert "cheque bounced" in text and pid in text, text
+
+    # The ULB-wide demand.raised names nobody: recorded, not set aside, nothing sent.
+    demand = dict(events[2], eventId=f"property_tax:contract-{uuid.uuid4().hex}")
+    r = n.client("property_tax").call("event.deliver", {"event": demand})
+    assert r.ok and r.reply["messageIds"] == [], r
+    assert n.sql(f"SELECT count(*) FROM notifications.event "
+                 f"WHERE event_id = '{demand['eventId']}'") == "1"
+    # The same type with an owner's address and per-bill facts is a message.
+    per_bill = dict(demand, params=[{"name": "property_id", "value": pid},
+                                    {"name": "amount_paise", "value": "345050"},
+                                    {"name": "due_date", "value": "2026-06-30"},
+                                    {"name": "financial_year", "value": "2026-27"}])
+    rendered = deliver_in_both_languages(n, "property_tax", per_bill)
+    assert "3,450.50" in rendered["en"][0] and "2026-06-30" in rendered["en"][0]
+
+
+def test_certificate_events_render_in_both_languages(cert_stack, notifications):
+    from test_certificates import apply, birth_report, death_report, ok, register
+    s = cert_stack
+    before = int(s.db.sql("SELECT coalesce(max(id), 0) FROM certificates.outbox"))
+    app = ok(apply(s, "death", death_report(2), s.clerk_a))
+    cert = ok(register(s, app["applicationId"], s.registrar_a))
+    rejected = ok(apply(s, "birth", birth_report(1), s.citizen, ulb=s.ulb_a))
+    path = f"/api/v1/certificates/applications/{rejected['applicationId']}/reject"
+    ok(s.gateway.post(path, {"reason": "hospital has no record of this birth"},
+                      token=s.registrar_a))
+
+    events = outbox_events(s.db.sql, "certificates.outbox", f"id > {before}")
+    types = [e["type"] for e in events]
+    assert set(types) == {"certificate.application_received", "certificate.registered",
+                          "certificate.issued", "certificate.rejected"}, types
+
+    n = notifications(s.broker)
+    check_contract_table(n, types)
+    for event in events:
+        rendered = deliver_in_both_languages(n, "certificates", event)
+        for language in LANGUAGES:
+            text, got = rendered[language]
+            assert got == language, (event["type"], text)
+            assert text.startswith("Agar Nagar Palika Parishad: "), text
+        if event["type"] == "certificate.issued":
+            assert cert["registrationNumber"] in rendered["en"][0]
+            assert "Kamla Devi" in rendered["en"][0] and "death" in rendered["en"][0]
+            assert "मृत्यु" in rendered["hi"][0] and "Kamla Devi" in rendered["hi"][0]
+
+
+def test_water_tax_events_as_built_by_water_tax(broker, identity, notifications):
+    """Water tax is being written elsewhere; these are its events as its code
+    builds them (payment.c, report.c, bill.c), plus connection_id on
+    payment.reversed, which it must add (see the notifications README)."""
+    b = broker()
+    identity(b)
+    n = notifications(b)
+    now = int(time.time() * 1000)
+
+    def event(event_type, mobile, **params):
+        return {"eventId": "", "type": event_type, "ulb": WATER_ULB, "occurredAtMs": now,
+                "recipient": {"mobile": mobile, "email": "", "language": "", "userId": ""},
+                "params": [{"name": k, "value": v} for k, v in params.items()],
+                "essential": True}
+
+    events = [
+        event("payment.received", new_mobile(), receipt_no="WT/2026-27/C1/17",
+              amount_paise="45000", connection_id="WC-0042"),
+        event("payment.reversed", new_mobile(), receipt_no="WT/2026-27/C1/17",
+              reversal_no="WT/2026-27/C1/18", amount_paise="45000", reason="cheque bounced",
+              connection_id="WC-0042"),
+        event("water.disconnection_notice", new_mobile(), name="Ramesh Patel",
+              account="WC-0042", amount_paise="123456", due_date="2026-08-15"),
+    ]
+    check_contract_table(n, [e["type"] for e in events] + ["demand.raised"])
+    for e in events:
+        rendered = deliver_in_both_languages(n, "water_tax", e)
+        assert rendered["en"][0].startswith("Akodia Nagar Parishad: "), rendered
+        assert "WC-0042" in rendered["en"][0] and "WC-0042" in rendered["hi"][0]
+    bill_run = event("demand.raised", "", service="water_tax", period="2026-07", bills="40",
+                     job_id="3")
+    bill_run["eventId"] = f"water_tax:contract-{uuid.uuid4().hex}"
+    r = n.client("water_tax").call("event.deliver", {"event": bill_run})
+    assert r.ok and r.reply["messageIds"] == [], r
+
+
+def test_receipt_is_sent_with_the_lgd_code_when_identity_is_down(broker, notifications):
+    b = broker()        # no identity on this bus
+    n = notifications(b, NAGAR_NOTIFY_ULB_TIMEOUT_MS="200")
+    # 2026-03-31 20:00 UTC is already 1 April (and financial year 2026-27) in India.
+    occurred = 1774987200000
+    event = {"eventId": "", "type": "payment.received", "ulb": PT_ULB,
+             "occurredAtMs": occurred,
+             "recipient": {"mobile": "", "email": "", "language": "", "userId": ""},
+             "params": [{"name": "receipt_no", "value": "PT/2026-27/C1/1"},
+                        {"name": "amount_paise", "value": "-5"},
+                        {"name": "property_id", "value": "P-1"}],
+             "essential": True}
+    started = time.monotonic()
+    rendered = deliver_in_both_languages(n, "property_tax", event)
+    assert time.monotonic() - started < 10
+    text = rendered["en"][0]
+    assert text.startswith(f"{PT_ULB}: payment of Rs -0.05 received for account P-1."), text
+
+    # The e-mail template reads {{date}}: the IST calendar date of occurred_at_ms.
+    mail = dict(event, eventId=f"property_tax:contract-{uuid.uuid4().hex}",
+                recipient={"mobile": "", "email": f"c{uuid.uuid4().hex[:8]}@example.in",
+                           "language": "en", "userId": ""})
+    r = n.client("property_tax").call("event.deliver", {"event": mail})
+    assert r.ok and len(r.reply["messageIds"]) == 1, r
+    body = n.sql(f"SELECT body FROM notifications.message WHERE id = {r.reply['messageIds'][0]}")
+    assert "on 2026-04-01." in body and "{{" not in body, body
+
+    # A malformed raw fact is refused, naming the param: the publisher must fix it.
+    bad = dict(event, eventId=f"property_tax:contract-{uuid.uuid4().hex}",
+               recipient={"mobile": new_mobile(), "email": "", "language": "en", "userId": ""},
+               params=[{"name": "receipt_no", "value": "X"},
+                       {"name": "amount_paise", "value": "12.50"},
+                       {"name": "property_id", "value": "P-1"}])
+    r = n.client("property_tax").call("event.deliver", {"event": bad})
+    assert r.code == "INVALID_ARGUMENT" and r.field == "event.params" and \
+        "amount_paise" in r.message, r
