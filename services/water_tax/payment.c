@@ -272,7 +272,9 @@ static int reverse_work(nagar_db_t *db, void *arg)
         char payment_id[32], seq[32], amount[32];
         snprintf(payment_id, sizeof payment_id, "%" PRId64, int_of(prep, "paymentId"));
         snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-        snprintf(amount, sizeof amount, "%" PRId64, row.amount_paise);
+        /* The event names the amount of the payment reversed, as paid (positive). */
+        snprintf(amount, sizeof amount, "%" PRId64,
+                 row.amount_paise < 0 ? -row.amount_paise : row.amount_paise);
         const char *apply[] = {actor, payment_id, receipt, text_of(prep, "counter"), seq,
                                text_of(prep, "reason"), today};
         json_t *result = NULL;
@@ -287,7 +289,7 @@ static int reverse_work(nagar_db_t *db, void *arg)
                                  text_of(prep, "mobile"), text_of(prep, "userId"),
                                  "receipt_no", text_of(prep, "receiptNo"), "reversal_no", receipt,
                                  "amount_paise", amount, "reason", text_of(prep, "reason"),
-                                 NULL) != 0)
+                                 "connection_id", text_of(prep, "connectionId"), NULL) != 0)
             rc = -1;
     }
     free(actor);

@@ -4,7 +4,7 @@ in Hindi and in English, with no placeholder left without a value.
 
 Property tax's and certificates' events are read from their outboxes after
 real runs of the services (the params are exactly what their code sends);
-water tax's (in progress elsewhere) are built the way its code builds them.
+water tax's are built the way its code builds them.
 Each event is then delivered to a real nagar-notifications, once per
 language, and the stored message bodies are checked. Notifications derives
 the display params (amount, account, date, ulb_name) from the raw facts;
@@ -157,9 +157,8 @@ def test_certificate_events_render_in_both_languages(cert_stack, notifications):
 
 
 def test_water_tax_events_as_built_by_water_tax(broker, identity, notifications):
-    """Water tax is being written elsewhere; these are its events as its code
-    builds them (payment.c, report.c, bill.c), plus connection_id on
-    payment.reversed, which it must add (see the notifications README)."""
+    """Water tax's events as its code builds them (payment.c, report.c,
+    bill.c)."""
     b = broker()
     identity(b)
     n = notifications(b)
