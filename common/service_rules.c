@@ -1,13 +1,14 @@
 /*
  * service_rules.c — a service's SQL rules as bus methods (service_rules.h):
- * errors of the rules mapped to statuses, the actor and business date,
- * idempotency records, the outbox, and nagar_rules_method, the one path by
- * which most methods run their rule function. Generalised from property
- * tax's helpers so that water charges (and later services) share them.
+ * errors of the rules mapped to statuses, the actor as JSON and the
+ * business date, where the rules keep idempotency records, the outbox, and
+ * nagar_rules_method, the one path by which most methods run their rule
+ * function. Generalised from property tax's helpers so that water charges
+ * (and later services) share them; what every service needs (outcomes,
+ * failures, the actor, idempotency records) is service.c.
  */
 #include "service_rules.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,27 +27,9 @@ static const char *event_name(const nagar_rules_t *self, char out[96], const cha
     return out;
 }
 
-void nagar_rules_outcome_reset(nagar_rules_outcome_t *outcome)
-{
-    outcome->code = NAGAR__STATUS_CODE__OK;
-    outcome->field[0] = '\0';
-    outcome->message[0] = '\0';
-}
-
-void nagar_rules_outcome_set(nagar_rules_outcome_t *outcome, nagar_status_code_t code, const char *field,
-                    const char *format, ...)
-{
-    outcome->code = code;
-    snprintf(outcome->field, sizeof outcome->field, "%s", field ? field : "");
-    va_list args;
-    va_start(args, format);
-    vsnprintf(outcome->message, sizeof outcome->message, format, args);
-    va_end(args);
-}
-
 /* nagar_db_error() reads "SQLSTATE WTINV: statement NAME: MESSAGE (DETAIL:
  * FIELD)"; the rules put the field's path in the DETAIL. */
-bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_rules_outcome_t *outcome)
+bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_outcome_t *outcome)
 {
     static const struct {
         const char *suffix;
@@ -94,75 +77,24 @@ bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_rules_outcome_t *out
         *hint = '\0';
     if (ledger_conflict)
         snprintf(field, sizeof field, "idempotencyKey");
-    nagar_rules_outcome_set(outcome, code, field[0] ? field : NULL, "%s", message);
+    nagar_outcome_set(outcome, code, field[0] ? field : NULL, "%s", message);
     return true;
 }
 
 int nagar_rules_fail(nagar_rules_t *self, nagar_worker_call_t *call, int rc,
-                     const nagar_rules_outcome_t *outcome)
+                     const nagar_outcome_t *outcome)
 {
-    char event[96];
+    /* A rule's outcome wins even when the transaction ended in -1. */
     if (outcome && outcome->code != NAGAR__STATUS_CODE__OK)
-        return nagar_worker_call_fail(call, outcome->code,
-                                      outcome->field[0] ? outcome->field : NULL, "%s",
-                                      outcome->message);
-    const char *sqlstate = nagar_db_sqlstate(self->db);
-    if (rc != -1 || !sqlstate[0]) {
-        nagar_log_error(event_name(self, event, "internal_error"),
-                        "method '%s' ended without an outcome (%d)", nagar_worker_call_method(call),
-                        rc);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                      "%s could not complete '%s'; nothing was changed",
-                                      self->service, nagar_worker_call_method(call));
-    }
-    bool connection_lost = strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0;
-    nagar_log_error(event_name(self, event, "db_error"), "method '%s' failed in the database: %s",
-                    nagar_worker_call_method(call), nagar_db_error(self->db));
-    if (connection_lost)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                                      "the %s database is unreachable; retry later with the "
-                                      "same idempotency key", self->service);
-    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                  "%s could not complete '%s' (database error %s); "
-                                  "nothing was changed",
-                                  self->service, nagar_worker_call_method(call), sqlstate);
-}
-
-PGresult *nagar_rules_query(nagar_rules_t *self, const char *name, const char *sql, int nparams,
-                   const char *const *values)
-{
-    if (nagar_db_prepare(self->db, name, sql, nparams) != 0)
-        return NULL;
-    return nagar_db_exec(self->db, name, nparams, values);
-}
-
-static const Nagar__Actor *actor_of(nagar_worker_call_t *call)
-{
-    return nagar_worker_call_context(call)->actor;
-}
-
-const char *nagar_rules_actor_user(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->user_id ? actor->user_id : "";
-}
-
-const char *nagar_rules_actor_role(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->role ? actor->role : "";
-}
-
-const char *nagar_rules_actor_ulb(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->ulb ? actor->ulb : "";
+        rc = 1;
+    return nagar_service_fail_advising(self->db, self->service, call, rc, outcome,
+                                       "retry later with the same idempotency key");
 }
 
 char *nagar_rules_actor_json(nagar_worker_call_t *call)
 {
-    json_t *actor = json_pack("{s:s, s:s, s:s}", "userId", nagar_rules_actor_user(call), "role",
-                              nagar_rules_actor_role(call), "ulb", nagar_rules_actor_ulb(call));
+    json_t *actor = json_pack("{s:s, s:s, s:s}", "userId", nagar_actor_user(call), "role",
+                              nagar_actor_role(call), "ulb", nagar_actor_ulb(call));
     char *text = actor ? json_dumps(actor, JSON_COMPACT) : NULL;
     json_decref(actor);
     return text;
@@ -186,26 +118,8 @@ int64_t nagar_rules_monotonic_ms(void)
 
 /* ---- idempotency ------------------------------------------------------------ */
 
-static int request_hash(nagar_worker_call_t *call, const ProtobufCMessage *request,
-                        char hash_hex[65])
-{
-    size_t size = protobuf_c_message_get_packed_size(request);
-    uint8_t *packed = malloc(size ? size : 1);
-    if (!packed)
-        return -1;
-    protobuf_c_message_pack(request, packed);
-    unsigned char hash[32];
-    crypto_generichash_state state;
-    crypto_generichash_init(&state, NULL, 0, sizeof hash);
-    const char *method = nagar_worker_call_method(call);
-    crypto_generichash_update(&state, (const unsigned char *) method, strlen(method) + 1);
-    crypto_generichash_update(&state, packed, size);
-    crypto_generichash_final(&state, hash, sizeof hash);
-    free(packed);
-    sodium_bin2hex(hash_hex, 65, hash, sizeof hash);
-    return 0;
-}
-
+/* Keys are bounded bytes without control characters; the gateway has
+ * already refused what is not text. */
 static bool key_valid(const char *key)
 {
     size_t length = strnlen(key, 129);
@@ -217,112 +131,49 @@ static bool key_valid(const char *key)
     return true;
 }
 
-int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
-                         uint8_t **reply_out, size_t *reply_size, nagar_rules_outcome_t *outcome)
+/* Retries of one request racing each other queue on the key's advisory
+ * lock inside the service's lookup function: the first does the work and
+ * commits its record, the others then find it. */
+static void idempotency_table(nagar_rules_t *self, char lookup_sql[160],
+                              nagar_idempotency_t *table)
 {
-    *reply_out = NULL;
-    *reply_size = 0;
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return 0;
-    if (!key_valid(key)) {
-        nagar_rules_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
-                       "the idempotency key must be 1 to 128 printable characters");
-        return 2;
-    }
-    char hash_hex[65];
-    if (request_hash(call, request, hash_hex) != 0)
-        return -1;
-    const char *values[] = {nagar_rules_actor_user(call), key};
-    /* Retries of one request racing each other queue on the key's lock
-     * inside the lookup function: the first does the work and commits its
-     * record, the others then find it. */
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT method, request_hash, reply FROM %s($1, $2)",
+    snprintf(lookup_sql, 160, "SELECT method, request_hash, reply FROM %s($1, $2)",
              self->idempotency_lookup);
-    PGresult *res = nagar_rules_query(self, "rules_idem_lookup", sql, 2, values);
-    if (!res)
-        return -1;
-    int rc = 0;
-    if (PQntuples(res) == 1) {
-        if (strcmp(PQgetvalue(res, 0, 0), nagar_worker_call_method(call)) != 0 ||
-            strcmp(PQgetvalue(res, 0, 1), hash_hex) != 0) {
-            nagar_rules_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                           "idempotency key \"%s\" was already used for a different request; use "
-                           "a new key for a new request",
-                           key);
-            rc = 2;
-        } else {
-            const char *hex = PQgetvalue(res, 0, 2);
-            size_t hex_length = strlen(hex);
-            *reply_out = malloc(hex_length / 2 + 1);
-            if (!*reply_out || sodium_hex2bin(*reply_out, hex_length / 2 + 1, hex, hex_length,
-                                              NULL, reply_size, NULL) != 0) {
-                free(*reply_out);
-                *reply_out = NULL;
-                rc = -1;
-            } else {
-                rc = 1;
-            }
-        }
-    }
-    PQclear(res);
-    return rc;
+    *table = (nagar_idempotency_t) {
+        .lookup_sql = lookup_sql,
+        .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
+                     "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
+        .key_valid = key_valid,
+    };
 }
 
-int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
-                         const ProtobufCMessage *reply)
+int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call,
+                                  const ProtobufCMessage *request, uint8_t **reply_out,
+                                  size_t *reply_size, nagar_outcome_t *outcome)
 {
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return 0;
-    char hash_hex[65];
-    if (request_hash(call, request, hash_hex) != 0)
-        return -1;
-    size_t size = protobuf_c_message_get_packed_size(reply);
-    uint8_t *packed = malloc(size ? size : 1);
-    char *reply_hex = malloc(size * 2 + 1);
-    if (!packed || !reply_hex) {
-        free(packed);
-        free(reply_hex);
-        return -1;
-    }
-    protobuf_c_message_pack(reply, packed);
-    sodium_bin2hex(reply_hex, size * 2 + 1, packed, size);
-    const char *values[] = {nagar_rules_actor_user(call), key, nagar_worker_call_method(call), hash_hex,
-                            reply_hex};
-    PGresult *res = nagar_rules_query(self, "rules_idem_put",
-                             "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
-                             "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-                             5, values);
-    free(packed);
-    free(reply_hex);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
+    char sql[160];
+    nagar_idempotency_t table;
+    idempotency_table(self, sql, &table);
+    return nagar_idempotency_check(&table, self->db, call, request, reply_out, reply_size,
+                                   outcome);
 }
 
-int nagar_rules_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                    const uint8_t *reply, size_t reply_size)
+int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
+                                  const ProtobufCMessage *request, const ProtobufCMessage *reply)
 {
-    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, reply_size, reply);
-    if (!message)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                      "the stored reply for this idempotency key is unreadable");
-    nagar_worker_call_set_replayed(call, true);
-    int rc = nagar_worker_call_reply(call, message);
-    protobuf_c_message_free_unpacked(message, NULL);
-    return rc;
+    char sql[160];
+    nagar_idempotency_t table;
+    idempotency_table(self, sql, &table);
+    return nagar_idempotency_store(&table, self->db, call, request, reply);
 }
 
 /* ---- rules -------------------------------------------------------------------- */
 
 int nagar_rules_call_json(nagar_rules_t *self, const char *name, const char *sql, int nparams,
-                 const char *const *values, json_t **out, nagar_rules_outcome_t *outcome)
+                          const char *const *values, json_t **out, nagar_outcome_t *outcome)
 {
     *out = NULL;
-    PGresult *res = nagar_rules_query(self, name, sql, nparams, values);
+    PGresult *res = nagar_service_query(self->db, name, sql, nparams, values);
     if (!res)
         return nagar_rules_outcome_from_db(self, outcome) ? 1 : -1;
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
@@ -333,16 +184,16 @@ int nagar_rules_call_json(nagar_rules_t *self, const char *name, const char *sql
     *out = json_loads(PQgetvalue(res, 0, 0), JSON_REJECT_DUPLICATES, &error);
     PQclear(res);
     if (!*out) {
-        nagar_rules_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                       "statement %s answered JSON that does not parse: %s", name, error.text);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "statement %s answered JSON that does not parse: %s", name, error.text);
         return 1;
     }
     return 0;
 }
 
 int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char *function,
-                 const char *request_json, const ProtobufCMessageDescriptor *reply_type,
-                 ProtobufCMessage **reply, nagar_rules_outcome_t *outcome)
+                     const char *request_json, const ProtobufCMessageDescriptor *reply_type,
+                     ProtobufCMessage **reply, nagar_outcome_t *outcome)
 {
     *reply = NULL;
     char name[64], sql[160], today[NAGAR_DATE_TEXT_MAX];
@@ -354,7 +205,7 @@ int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char 
         return -1;
     nagar_rules_today(self, today);
     const char *values[] = {actor, request_json, today};
-    PGresult *res = nagar_rules_query(self, name, sql, 3, values);
+    PGresult *res = nagar_service_query(self->db, name, sql, 3, values);
     free(actor);
     if (!res)
         return nagar_rules_outcome_from_db(self, outcome) ? 1 : -1;
@@ -367,9 +218,9 @@ int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char 
         nagar_log_error(event_name(self, event, "rule_reply_invalid"), "%s answered %s that does "
                         "not decode at '%s': %s", function, reply_type->name, error.path,
                         error.message);
-        nagar_rules_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                       "%s could not build the reply of '%s'; nothing was changed",
-                       self->service, nagar_worker_call_method(call));
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "%s could not build the reply of '%s'; nothing was changed",
+                          self->service, nagar_worker_call_method(call));
         return 1;
     }
     return 0;
@@ -388,12 +239,12 @@ typedef struct {
     ProtobufCMessage *reply;
     uint8_t *stored;
     size_t stored_size;
-    nagar_rules_outcome_t outcome;
+    nagar_outcome_t outcome;
 } method_work_t;
 
 static void method_work_reset(method_work_t *work)
 {
-    nagar_rules_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     if (work->reply)
         protobuf_c_message_free_unpacked(work->reply, NULL);
     work->reply = NULL;
@@ -407,8 +258,8 @@ static int method_work(nagar_db_t *db, void *arg)
     method_work_t *work = arg;
     method_work_reset(work);
     if (work->mutation) {
-        int seen = nagar_rules_idempotency_check(work->self, work->call, work->request, &work->stored,
-                                        &work->stored_size, &work->outcome);
+        int seen = nagar_rules_idempotency_check(work->self, work->call, work->request,
+                                                 &work->stored, &work->stored_size, &work->outcome);
         if (seen == -1)
             return -1;
         if (seen == 1)
@@ -417,7 +268,7 @@ static int method_work(nagar_db_t *db, void *arg)
             return 1;
     }
     int rc = nagar_rules_call(work->self, work->call, work->function, work->request_json,
-                          work->reply_type, &work->reply, &work->outcome);
+                              work->reply_type, &work->reply, &work->outcome);
     if (rc != 0)
         return rc;
     if (work->finish && (rc = work->finish(work->finish_arg, work->reply, &work->outcome)) != 0)
@@ -427,10 +278,10 @@ static int method_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
-int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
-                  const char *request_json, const char *function,
-                  const ProtobufCMessageDescriptor *reply_type, bool mutation,
-                       nagar_rules_finish_fn *finish, void *finish_arg)
+int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
+                       const ProtobufCMessage *request, const char *request_json,
+                       const char *function, const ProtobufCMessageDescriptor *reply_type,
+                       bool mutation, nagar_rules_finish_fn *finish, void *finish_arg)
 {
     char *encoded = NULL;
     if (!request_json) {
@@ -447,12 +298,12 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call, const Pro
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, method_work, &work);
     free(encoded);
     if (rc != 0) {
-        nagar_rules_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         method_work_reset(&work);
         return nagar_rules_fail(self, call, rc, &outcome);
     }
     if (work.stored)
-        rc = nagar_rules_reply_stored(call, reply_type, work.stored, work.stored_size);
+        rc = nagar_idempotency_replay(call, reply_type, work.stored, work.stored_size);
     else
         rc = nagar_worker_call_reply(call, work.reply);
     method_work_reset(&work);
@@ -462,7 +313,7 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call, const Pro
 /* ---- outbox ------------------------------------------------------------------- */
 
 int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, const char *mobile,
-              const char *user_id, ...)
+                       const char *user_id, ...)
 {
     Nagar__Notifications__Param params[8];
     Nagar__Notifications__Param *pointers[8];
@@ -497,16 +348,15 @@ int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, c
 }
 
 int nagar_rules_decode(nagar_rules_t *self, json_t *json, const ProtobufCMessageDescriptor *type,
-                       ProtobufCMessage **reply, nagar_rules_outcome_t *outcome)
+                       ProtobufCMessage **reply, nagar_outcome_t *outcome)
 {
     nagar_json_error_t error;
     if (nagar_json_decode_object(type, json, NULL, reply, &error) != 0) {
         char event[96];
         nagar_log_error(event_name(self, event, "rule_reply_invalid"), "a %s from the rules does "
                         "not decode at '%s': %s", type->name, error.path, error.message);
-        nagar_rules_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                "%s could not build the reply; nothing was changed",
-                                self->service);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "%s could not build the reply; nothing was changed", self->service);
         return 1;
     }
     return 0;

@@ -10,6 +10,9 @@
  * DETAIL, where <P> is the service's two-letter error prefix) and answers
  * the reply message in proto3 JSON. This module:
  *
+ * It builds on common/service.h (outcomes, failures, the actor,
+ * idempotency records) and adds what only rule-running services need:
+ *
  *   - maps those SQLSTATEs (and LGCON from the ledger) to typed statuses;
  *   - hands the rules the actor as vouched for by the gateway and the
  *     business date (fixed for drills and tests, else today in IST);
@@ -33,6 +36,7 @@
 #include "bus_worker.h"
 #include "date.h"
 #include "db.h"
+#include "service.h"
 
 typedef struct {
     nagar_db_t *db;
@@ -42,36 +46,19 @@ typedef struct {
     char business_date[NAGAR_DATE_TEXT_MAX];   /* "" = today in IST */
 } nagar_rules_t;
 
-/* The outcome of transactional work, answered after the transaction. */
-typedef struct {
-    nagar_status_code_t code;
-    char field[128];
-    char message[512];
-} nagar_rules_outcome_t;
-
-void nagar_rules_outcome_reset(nagar_rules_outcome_t *outcome);
-void nagar_rules_outcome_set(nagar_rules_outcome_t *outcome, nagar_status_code_t code,
-                             const char *field, const char *format, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* Turns the database's last error into an outcome when it came from a rule
  * or the ledger. Returns true when it did. */
-bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_rules_outcome_t *outcome);
+bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_outcome_t *outcome);
 
-/* Answers the call after a failed transaction: the outcome when set, else
- * UNAVAILABLE (connection lost) or INTERNAL (logged). Returns -1. */
+/* Answers the call after a failed transaction: the outcome when set (from
+ * any rc), else as nagar_service_fail, telling the caller to retry with the
+ * same idempotency key when the database is unreachable. Returns -1. */
 int nagar_rules_fail(nagar_rules_t *self, nagar_worker_call_t *call, int rc,
-                     const nagar_rules_outcome_t *outcome);
+                     const nagar_outcome_t *outcome);
 
-/* Runs a named statement (prepared once per connection). */
-PGresult *nagar_rules_query(nagar_rules_t *self, const char *name, const char *sql, int nparams,
-                            const char *const *values);
-
-/* The actor: {"userId","role","ulb"} (malloc'd), and its parts ("" when absent). */
+/* The actor as the rules take it: {"userId","role","ulb"} (malloc'd).
+ * Its parts are nagar_actor_user/role/ulb of service.h. */
 char *nagar_rules_actor_json(nagar_worker_call_t *call);
-const char *nagar_rules_actor_user(nagar_worker_call_t *call);
-const char *nagar_rules_actor_role(nagar_worker_call_t *call);
-const char *nagar_rules_actor_ulb(nagar_worker_call_t *call);
 
 /* The business date, "YYYY-MM-DD". */
 void nagar_rules_today(nagar_rules_t *self, char out[NAGAR_DATE_TEXT_MAX]);
@@ -81,31 +68,30 @@ void nagar_rules_today(nagar_rules_t *self, char out[NAGAR_DATE_TEXT_MAX]);
  * set), -1 database error. */
 int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call,
                                   const ProtobufCMessage *request, uint8_t **reply_out,
-                                  size_t *reply_size, nagar_rules_outcome_t *outcome);
+                                  size_t *reply_size, nagar_outcome_t *outcome);
 int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
                                   const ProtobufCMessage *request, const ProtobufCMessage *reply);
-int nagar_rules_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                             const uint8_t *reply, size_t reply_size);
+/* A stored reply is answered with nagar_idempotency_replay (service.h). */
 
 /* Runs "SELECT sql" answering one jsonb as text and parses it (NULL for SQL
  * NULL). Returns 0, 1 with the outcome set, -1 on a database error. */
 int nagar_rules_call_json(nagar_rules_t *self, const char *name, const char *sql, int nparams,
                           const char *const *values, json_t **out,
-                          nagar_rules_outcome_t *outcome);
+                          nagar_outcome_t *outcome);
 
 /* Calls rule function(actor, request_json, today) and decodes its JSON into
  * a new reply (free with protobuf_c_message_free_unpacked). */
 int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char *function,
                      const char *request_json, const ProtobufCMessageDescriptor *reply_type,
-                     ProtobufCMessage **reply, nagar_rules_outcome_t *outcome);
+                     ProtobufCMessage **reply, nagar_outcome_t *outcome);
 
 /* Decodes a rule's JSON into a message; outcome INTERNAL when it does not fit. */
 int nagar_rules_decode(nagar_rules_t *self, json_t *json, const ProtobufCMessageDescriptor *type,
-                       ProtobufCMessage **reply, nagar_rules_outcome_t *outcome);
+                       ProtobufCMessage **reply, nagar_outcome_t *outcome);
 
 /* Fills a reply just before it is stored and sent (a signature, a PDF). */
 typedef int (nagar_rules_finish_fn)(void *arg, ProtobufCMessage *reply,
-                                    nagar_rules_outcome_t *outcome);
+                                    nagar_outcome_t *outcome);
 
 /* A whole method: the request (as request_json, or encoded when NULL)
  * through rule function in one transaction, with an idempotency record when

@@ -15,24 +15,24 @@
 #include "workflow.h"
 
 static bool birth_validate(const ProtobufCMessage *message, const char *prefix,
-                           nagar_date_t today, cert_outcome_t *outcome, cert_subject_t *subject)
+                           nagar_date_t today, nagar_outcome_t *outcome, cert_subject_t *subject)
 {
     const Nagar__Certificates__BirthReport *report =
         (const Nagar__Certificates__BirthReport *) message;
     char path[128];
     memset(subject, 0, sizeof *subject);
     if (!report) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, prefix,
-                         "the birth report (%s) is required", prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, prefix,
+                          "the birth report (%s) is required", prefix);
         return false;
     }
     if (!cert_check_date(outcome, cert_path(path, sizeof path, prefix, "dateOfBirth"),
                          report->date_of_birth, today, true, &subject->event_date))
         return false;
     if (report->sex == NAGAR__CERTIFICATES__SEX__SEX_UNSPECIFIED) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "sex"),
-                         "sex is required: MALE, FEMALE or TRANSGENDER");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "sex"),
+                          "sex is required: MALE, FEMALE or TRANSGENDER");
         return false;
     }
     if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "childName"),
@@ -49,9 +49,9 @@ static bool birth_validate(const ProtobufCMessage *message, const char *prefix,
                          "the parents' permanent address"))
         return false;
     if (report->place_kind == NAGAR__CERTIFICATES__PLACE_KIND__PLACE_KIND_UNSPECIFIED) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "placeKind"),
-                         "the place of birth is required: HOSPITAL, HOUSE or OTHER_PLACE");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "placeKind"),
+                          "the place of birth is required: HOSPITAL, HOUSE or OTHER_PLACE");
         return false;
     }
     if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "placeName"),

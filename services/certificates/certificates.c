@@ -1,12 +1,12 @@
 /*
- * certificates.c — helpers shared by nagar-certificates' handlers:
- * outcomes, actor checks, validation naming the field, ids, page tokens,
- * idempotency records, audit rows and outbox events. See certificates.h.
+ * certificates.c — helpers shared by nagar-certificates' handlers: who may
+ * read what, validation naming the field, ids, page tokens, where
+ * idempotency records live, audit rows and outbox events. The scaffolding
+ * every service shares is common/service.c. See certificates.h.
  */
 #include "certificates.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,99 +14,19 @@
 #include "json_codec.h"
 #include "log.h"
 
-void cert_outcome_reset(cert_outcome_t *outcome)
-{
-    outcome->code = NAGAR__STATUS_CODE__OK;
-    outcome->field[0] = '\0';
-    outcome->message[0] = '\0';
-}
-
-void cert_outcome_set(cert_outcome_t *outcome, nagar_status_code_t code, const char *field,
-                      const char *format, ...)
-{
-    outcome->code = code;
-    snprintf(outcome->field, sizeof outcome->field, "%s", field ? field : "");
-    va_list args;
-    va_start(args, format);
-    vsnprintf(outcome->message, sizeof outcome->message, format, args);
-    va_end(args);
-}
-
-int cert_fail(certificates_t *self, nagar_worker_call_t *call, int rc,
-              const cert_outcome_t *outcome)
-{
-    if (rc == 1 && outcome && outcome->code != NAGAR__STATUS_CODE__OK)
-        return nagar_worker_call_fail(call, outcome->code,
-                                      outcome->field[0] ? outcome->field : NULL, "%s",
-                                      outcome->message);
-    const char *sqlstate = nagar_db_sqlstate(self->db);
-    if (rc != -1 || !sqlstate[0]) {
-        nagar_log_error("certificates.internal_error", "method '%s' ended without an outcome (%d)",
-                        nagar_worker_call_method(call), rc);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                      "certificates could not complete '%s'; nothing was changed",
-                                      nagar_worker_call_method(call));
-    }
-    bool connection_lost = strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0;
-    nagar_log_error("certificates.db_error", "method '%s' failed in the database: %s",
-                    nagar_worker_call_method(call), nagar_db_error(self->db));
-    if (connection_lost)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                                      "the certificates database is unreachable; retry later");
-    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                  "certificates could not complete '%s' (database error %s); "
-                                  "nothing was changed",
-                                  nagar_worker_call_method(call), sqlstate);
-}
-
-PGresult *cert_query(certificates_t *self, const char *name, const char *sql, int nparams,
-                     const char *const *values)
-{
-    if (nagar_db_prepare(self->db, name, sql, nparams) != 0)
-        return NULL;
-    return nagar_db_exec(self->db, name, nparams, values);
-}
-
-static const Nagar__Actor *actor_of(nagar_worker_call_t *call)
-{
-    return nagar_worker_call_context(call)->actor;
-}
-
-const char *cert_actor_user(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->user_id ? actor->user_id : "";
-}
-
-const char *cert_actor_role(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->role ? actor->role : "";
-}
-
-const char *cert_actor_ulb(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->ulb ? actor->ulb : "";
-}
-
-bool cert_actor_is(nagar_worker_call_t *call, const char *role)
-{
-    return cert_actor_user(call)[0] != '\0' && strcmp(cert_actor_role(call), role) == 0;
-}
-
 bool cert_actor_is_staff_of(nagar_worker_call_t *call, const char *ulb)
 {
-    bool staff = cert_actor_is(call, "CLERK") || cert_actor_is(call, "REGISTRAR") ||
-                 cert_actor_is(call, "COMMISSIONER");
-    return staff && ulb && ulb[0] && strcmp(cert_actor_ulb(call), ulb) == 0;
+    bool staff = nagar_actor_is(call, "CLERK") || nagar_actor_is(call, "REGISTRAR") ||
+                 nagar_actor_is(call, "COMMISSIONER");
+    return staff && ulb && ulb[0] && strcmp(nagar_actor_ulb(call), ulb) == 0;
 }
 
 bool cert_may_read(nagar_worker_call_t *call, const char *ulb, const char *applicant)
 {
-    if (cert_actor_is(call, "STATE_ADMIN") || cert_actor_is_staff_of(call, ulb))
+    if (nagar_actor_is(call, "STATE_ADMIN") || cert_actor_is_staff_of(call, ulb))
         return true;
-    return cert_actor_is(call, "CITIZEN") && applicant && strcmp(applicant, cert_actor_user(call)) == 0;
+    return nagar_actor_is(call, "CITIZEN") && applicant &&
+           strcmp(applicant, nagar_actor_user(call)) == 0;
 }
 
 bool cert_text_valid(const char *text, size_t min, size_t max)
@@ -161,48 +81,48 @@ bool cert_text_valid(const char *text, size_t min, size_t max)
     return characters >= min;
 }
 
-bool cert_check_text(cert_outcome_t *outcome, const char *path, const char *text, size_t min,
+bool cert_check_text(nagar_outcome_t *outcome, const char *path, const char *text, size_t min,
                      size_t max, const char *what)
 {
     if (cert_text_valid(text, min, max))
         return true;
     if (min > 0 && (!text || !text[0]))
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path, "%s is required",
-                         what);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path, "%s is required",
+                          what);
     else
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
-                         "%s must be %zu to %zu printable characters", what, min, max);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
+                          "%s must be %zu to %zu printable characters", what, min, max);
     return false;
 }
 
-bool cert_check_date(cert_outcome_t *outcome, const char *path, const char *text,
+bool cert_check_date(nagar_outcome_t *outcome, const char *path, const char *text,
                      nagar_date_t today, bool required, nagar_date_t *date)
 {
     memset(date, 0, sizeof *date);
     if (!text || !text[0]) {
         if (!required)
             return true;
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
-                         "%s is required (YYYY-MM-DD)", path);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
+                          "%s is required (YYYY-MM-DD)", path);
         return false;
     }
     char error[160];
     if (nagar_date_parse(text, date, error, sizeof error) != 0) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path, "%s: %s", path,
-                         error);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path, "%s: %s", path,
+                          error);
         return false;
     }
     if (nagar_date_compare(*date, today) > 0) {
         char today_text[NAGAR_DATE_TEXT_MAX];
         nagar_date_format(today, today_text);
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
-                         "%s %s is in the future (today is %s in India)", path, text, today_text);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
+                          "%s %s is in the future (today is %s in India)", path, text, today_text);
         return false;
     }
     return true;
 }
 
-bool cert_check_mobile(cert_outcome_t *outcome, const char *path, const char *mobile)
+bool cert_check_mobile(nagar_outcome_t *outcome, const char *path, const char *mobile)
 {
     if (!mobile || !mobile[0])
         return true;
@@ -211,8 +131,8 @@ bool cert_check_mobile(cert_outcome_t *outcome, const char *path, const char *mo
     for (size_t i = 0; ok && i < length; i++)
         ok = mobile[i] >= '0' && mobile[i] <= '9';
     if (!ok)
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
-                         "%s must be a 10-digit Indian mobile number starting with 6 to 9", path);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, path,
+                          "%s must be a 10-digit Indian mobile number starting with 6 to 9", path);
     return ok;
 }
 
@@ -278,136 +198,30 @@ bool cert_page_token_decode(const char *token, char cursor[32])
     return true;
 }
 
-bool cert_page_size(cert_outcome_t *outcome, uint32_t requested, uint32_t *page_size)
+bool cert_page_size(nagar_outcome_t *outcome, uint32_t requested, uint32_t *page_size)
 {
     *page_size = requested ? requested : CERT_PAGE_DEFAULT;
     if (*page_size > CERT_PAGE_MAX) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                         "pageSize must be 1 to %d, not %u", CERT_PAGE_MAX, requested);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
+                          "pageSize must be 1 to %d, not %u", CERT_PAGE_MAX, requested);
         return false;
     }
     return true;
 }
 
-/* BLAKE2b of the method name and the serialized request. */
-static int request_hash(nagar_worker_call_t *call, const ProtobufCMessage *request,
-                        char hash_hex[65])
+static bool idempotency_key_valid(const char *key)
 {
-    size_t size = protobuf_c_message_get_packed_size(request);
-    uint8_t *packed = malloc(size ? size : 1);
-    if (!packed)
-        return -1;
-    protobuf_c_message_pack(request, packed);
-    unsigned char hash[32];
-    crypto_generichash_state state;
-    crypto_generichash_init(&state, NULL, 0, sizeof hash);
-    const char *method = nagar_worker_call_method(call);
-    crypto_generichash_update(&state, (const unsigned char *) method, strlen(method) + 1);
-    crypto_generichash_update(&state, packed, size);
-    crypto_generichash_final(&state, hash, sizeof hash);
-    free(packed);
-    sodium_bin2hex(hash_hex, 65, hash, sizeof hash);
-    return 0;
+    return cert_text_valid(key, 1, 128);
 }
 
-int cert_idempotency_check(certificates_t *self, nagar_worker_call_t *call,
-                           const ProtobufCMessage *request, uint8_t **reply_out,
-                           size_t *reply_size, cert_outcome_t *outcome)
-{
-    *reply_out = NULL;
-    *reply_size = 0;
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return 0;
-    if (!cert_text_valid(key, 1, 128)) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
-                         "the idempotency key must be 1 to 128 printable characters");
-        return 2;
-    }
-    char hash_hex[65];
-    if (request_hash(call, request, hash_hex) != 0)
-        return -1;
-    const char *values[] = {cert_actor_user(call), key};
-    PGresult *result = cert_query(
-        self, "idem_get",
-        "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
-        "FROM certificates.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
-        2, values);
-    if (!result)
-        return -1;
-    int rc = 0;
-    if (PQntuples(result) == 1) {
-        if (strcmp(PQgetvalue(result, 0, 0), nagar_worker_call_method(call)) != 0 ||
-            strcmp(PQgetvalue(result, 0, 1), hash_hex) != 0) {
-            cert_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                             "idempotency key \"%s\" was already used for a different request; "
-                             "use a new key for a new request",
-                             key);
-            rc = 2;
-        } else {
-            const char *hex = PQgetvalue(result, 0, 2);
-            size_t hex_length = strlen(hex);
-            *reply_out = malloc(hex_length / 2 + 1);
-            if (!*reply_out || sodium_hex2bin(*reply_out, hex_length / 2 + 1, hex, hex_length,
-                                              NULL, reply_size, NULL) != 0) {
-                free(*reply_out);
-                *reply_out = NULL;
-                rc = -1;
-            } else {
-                rc = 1;
-            }
-        }
-    }
-    PQclear(result);
-    return rc;
-}
-
-int cert_idempotency_store(certificates_t *self, nagar_worker_call_t *call,
-                           const ProtobufCMessage *request, const ProtobufCMessage *reply)
-{
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return 0;
-    char hash_hex[65];
-    if (request_hash(call, request, hash_hex) != 0)
-        return -1;
-    size_t size = protobuf_c_message_get_packed_size(reply);
-    uint8_t *packed = malloc(size ? size : 1);
-    char *reply_hex = malloc(size * 2 + 1);
-    if (!packed || !reply_hex) {
-        free(packed);
-        free(reply_hex);
-        return -1;
-    }
-    protobuf_c_message_pack(reply, packed);
-    sodium_bin2hex(reply_hex, size * 2 + 1, packed, size);
-    const char *values[] = {cert_actor_user(call), key, nagar_worker_call_method(call), hash_hex,
-                            reply_hex};
-    PGresult *result = cert_query(
-        self, "idem_put",
-        "INSERT INTO certificates.idempotency (actor, key, method, request_hash, reply) "
-        "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-        5, values);
-    free(packed);
-    free(reply_hex);
-    if (!result)
-        return -1;
-    PQclear(result);
-    return 0;
-}
-
-int cert_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                      const uint8_t *reply, size_t reply_size)
-{
-    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, reply_size, reply);
-    if (!message)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                      "the stored reply for this idempotency key is unreadable");
-    nagar_worker_call_set_replayed(call, true);
-    int rc = nagar_worker_call_reply(call, message);
-    protobuf_c_message_free_unpacked(message, NULL);
-    return rc;
-}
+/* The lookup locks the row so that racing retries of one key queue. */
+const nagar_idempotency_t cert_idempotency = {
+    .lookup_sql = "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
+                  "FROM certificates.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
+    .store_sql = "INSERT INTO certificates.idempotency (actor, key, method, request_hash, reply) "
+                 "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
+    .key_valid = idempotency_key_valid,
+};
 
 int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
                const char *subject, const char *ulb, json_t *detail)
@@ -418,8 +232,8 @@ int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *acti
     if (!detail_text)
         return -1;
     const char *values[] = {
-        cert_actor_user(call),
-        cert_actor_role(call),
+        nagar_actor_user(call),
+        nagar_actor_role(call),
         action,
         subject,
         ulb && ulb[0] ? ulb : NULL,
@@ -427,8 +241,8 @@ int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *acti
         context->request_id ? context->request_id : "",
         context->client_ip ? context->client_ip : "",
     };
-    PGresult *result = cert_query(
-        self, "audit_append",
+    PGresult *result = nagar_service_query(
+        self->db, "audit_append",
         "INSERT INTO certificates.audit (actor, actor_role, action, subject, ulb, detail, "
         "request_id, client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
         8, values);
@@ -501,15 +315,15 @@ char *cert_report_to_json(const ProtobufCMessage *report)
     return nagar_json_encode(report);
 }
 
-bool cert_check_informant(cert_outcome_t *outcome, const char *prefix,
+bool cert_check_informant(nagar_outcome_t *outcome, const char *prefix,
                           const Nagar__Certificates__Informant *informant)
 {
     char path[128];
     if (!informant) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "informant"),
-                         "the informant (who reports the event, RBD Act sections 8 and 9) is "
-                         "required");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "informant"),
+                          "the informant (who reports the event, RBD Act sections 8 and 9) is "
+                          "required");
         return false;
     }
     return cert_check_text(outcome, cert_path(path, sizeof path, prefix, "informant.name"),

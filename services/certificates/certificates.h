@@ -1,9 +1,10 @@
 /*
  * certificates.h — what every part of nagar-certificates shares: the
  * service's state (one database connection, the sealing key and the public
- * keys it verifies with, the outbox relay), outcomes of transactional work,
- * actor checks, validation helpers that name the offending field, ids,
- * page tokens, idempotency records and the audit trail.
+ * keys it verifies with, the outbox relay), who may read what, validation
+ * helpers that name the offending field, ids, page tokens, where
+ * idempotency records live and the audit trail. Outcomes, failures, the
+ * actor and idempotency themselves are common/service.h.
  *
  * The domain lives next door: birth.c, death.c and marriage.c (the report
  * of each kind: its checks and its lines on the certificate), workflow.c
@@ -30,6 +31,7 @@
 #include "document.h"
 #include "outbox.h"
 #include "proto/certificates.pb-c.h"
+#include "service.h"
 
 #define CERT_SERVICE "certificates"
 #define CERT_KEYS_MAX 16
@@ -56,32 +58,8 @@ typedef struct {
     char verify_url[256];                   /* printed on certificates */
 } certificates_t;
 
-/* The result of work done inside a transaction, sent after it ends. */
-typedef struct {
-    nagar_status_code_t code;
-    char field[96];
-    char message[384];
-} cert_outcome_t;
-
-void cert_outcome_reset(cert_outcome_t *outcome);
-void cert_outcome_set(cert_outcome_t *outcome, nagar_status_code_t code, const char *field,
-                      const char *format, ...) __attribute__((format(printf, 4, 5)));
-
-/* Answers the call from an outcome (rc 1) or a database failure (rc -1).
- * Returns -1. */
-int cert_fail(certificates_t *self, nagar_worker_call_t *call, int rc,
-              const cert_outcome_t *outcome);
-
-/* Runs a named statement (prepared once per connection). */
-PGresult *cert_query(certificates_t *self, const char *name, const char *sql, int nparams,
-                     const char *const *values);
-
-/* The actor the gateway vouched for; "" when absent. */
-const char *cert_actor_user(nagar_worker_call_t *call);
-const char *cert_actor_role(nagar_worker_call_t *call);
-const char *cert_actor_ulb(nagar_worker_call_t *call);
-bool cert_actor_is(nagar_worker_call_t *call, const char *role);
-bool cert_actor_is_staff_of(nagar_worker_call_t *call, const char *ulb); /* ULB staff of ulb */
+/* Is the actor (nagar_actor_* of common/service.h) staff of ulb? */
+bool cert_actor_is_staff_of(nagar_worker_call_t *call, const char *ulb);
 
 /* May the actor read a record of ulb made by applicant? Staff of that ULB,
  * state admins, and the citizen who applied. */
@@ -91,11 +69,11 @@ bool cert_may_read(nagar_worker_call_t *call, const char *ulb, const char *appli
  * and returns false when the value breaks the rule. Lengths are in
  * characters of valid UTF-8 without control characters. */
 bool cert_text_valid(const char *text, size_t min, size_t max);
-bool cert_check_text(cert_outcome_t *outcome, const char *path, const char *text, size_t min,
+bool cert_check_text(nagar_outcome_t *outcome, const char *path, const char *text, size_t min,
                      size_t max, const char *what);
-bool cert_check_date(cert_outcome_t *outcome, const char *path, const char *text,
+bool cert_check_date(nagar_outcome_t *outcome, const char *path, const char *text,
                      nagar_date_t today, bool required, nagar_date_t *date);
-bool cert_check_mobile(cert_outcome_t *outcome, const char *path, const char *mobile);
+bool cert_check_mobile(nagar_outcome_t *outcome, const char *path, const char *mobile);
 bool cert_ulb_valid(const char *ulb);    /* 1..10 digits */
 /* "prefix.name" into out. */
 const char *cert_path(char *out, size_t size, const char *prefix, const char *name);
@@ -107,18 +85,11 @@ void cert_new_id(const char *prefix, char out[CERT_ID_MAX + 1]);
 void cert_page_token_encode(char *out, size_t out_size, const char *cursor);
 bool cert_page_token_decode(const char *token, char cursor[32]);
 /* page_size 0 -> default; > max -> INVALID_ARGUMENT "pageSize". */
-bool cert_page_size(cert_outcome_t *outcome, uint32_t requested, uint32_t *page_size);
+bool cert_page_size(nagar_outcome_t *outcome, uint32_t requested, uint32_t *page_size);
 
-/* Idempotency inside the mutation's transaction: 0 new, 1 stored reply
- * found (*reply_out malloc'd), 2 key reused for another request (outcome
- * set), -1 database error. */
-int cert_idempotency_check(certificates_t *self, nagar_worker_call_t *call,
-                           const ProtobufCMessage *request, uint8_t **reply_out,
-                           size_t *reply_size, cert_outcome_t *outcome);
-int cert_idempotency_store(certificates_t *self, nagar_worker_call_t *call,
-                           const ProtobufCMessage *request, const ProtobufCMessage *reply);
-int cert_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                      const uint8_t *reply, size_t reply_size);
+/* Where certificates keeps idempotency records (certificates.idempotency),
+ * for nagar_idempotency_check/store of common/service.h. */
+extern const nagar_idempotency_t cert_idempotency;
 
 /* Appends an audit row inside the caller's transaction; detail is stolen. */
 int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
@@ -146,7 +117,7 @@ typedef struct {
     const ProtobufCMessageDescriptor *report_type;
     /* Checks report (at JSON path prefix) against the rules; fills subject. */
     bool (*validate)(const ProtobufCMessage *report, const char *prefix, nagar_date_t today,
-                     cert_outcome_t *outcome, cert_subject_t *subject);
+                     nagar_outcome_t *outcome, cert_subject_t *subject);
     /* Adds the report's labelled fields to a certificate. */
     int (*render)(nagar_document_t *document, const ProtobufCMessage *report);
     const char *title_hi, *title_en;                /* "जन्म प्रमाण-पत्र", "Birth Certificate" */
@@ -164,7 +135,7 @@ ProtobufCMessage *cert_report_from_json(const cert_kind_t *kind, const char *jso
 char *cert_report_to_json(const ProtobufCMessage *report);
 
 /* Shared checks for report parts. */
-bool cert_check_informant(cert_outcome_t *outcome, const char *prefix,
+bool cert_check_informant(nagar_outcome_t *outcome, const char *prefix,
                           const Nagar__Certificates__Informant *informant);
 const char *cert_sex_hi(Nagar__Certificates__Sex sex);
 const char *cert_sex_en(Nagar__Certificates__Sex sex);

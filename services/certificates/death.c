@@ -36,15 +36,15 @@ static const char *cause_text(Nagar__Certificates__CauseCategory cause)
 }
 
 static bool death_validate(const ProtobufCMessage *message, const char *prefix,
-                           nagar_date_t today, cert_outcome_t *outcome, cert_subject_t *subject)
+                           nagar_date_t today, nagar_outcome_t *outcome, cert_subject_t *subject)
 {
     const Nagar__Certificates__DeathReport *report =
         (const Nagar__Certificates__DeathReport *) message;
     char path[128];
     memset(subject, 0, sizeof *subject);
     if (!report) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, prefix,
-                         "the death report (%s) is required", prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, prefix,
+                          "the death report (%s) is required", prefix);
         return false;
     }
     nagar_date_t born;
@@ -56,50 +56,50 @@ static bool death_validate(const ProtobufCMessage *message, const char *prefix,
                          report->date_of_birth, today, false, &born))
         return false;
     if (report->sex == NAGAR__CERTIFICATES__SEX__SEX_UNSPECIFIED) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "sex"),
-                         "sex is required: MALE, FEMALE or TRANSGENDER");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "sex"),
+                          "sex is required: MALE, FEMALE or TRANSGENDER");
         return false;
     }
     if (report->age_years > 130) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "ageYears"),
-                         "ageYears must be 0 to 130, not %u", report->age_years);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "ageYears"),
+                          "ageYears must be 0 to 130, not %u", report->age_years);
         return false;
     }
     if (report->date_of_birth[0]) {
         if (nagar_date_compare(subject->event_date, born) < 0) {
-            cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                             cert_path(path, sizeof path, prefix, "dateOfDeath"),
-                             "the date of death %s is before the date of birth %s",
-                             report->date_of_death, report->date_of_birth);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                              cert_path(path, sizeof path, prefix, "dateOfDeath"),
+                              "the date of death %s is before the date of birth %s",
+                              report->date_of_death, report->date_of_birth);
             return false;
         }
         int32_t days = nagar_date_diff_days(born, subject->event_date);
         long age = (long) (days / 365.2425);
         if (labs(age - (long) report->age_years) > 1) {
-            cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                             cert_path(path, sizeof path, prefix, "ageYears"),
-                             "ageYears %u does not agree with the dates of birth and death "
-                             "(about %ld years)",
-                             report->age_years, age);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                              cert_path(path, sizeof path, prefix, "ageYears"),
+                              "ageYears %u does not agree with the dates of birth and death "
+                              "(about %ld years)",
+                              report->age_years, age);
             return false;
         }
     }
     if (report->place_kind == NAGAR__CERTIFICATES__PLACE_KIND__PLACE_KIND_UNSPECIFIED) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "placeKind"),
-                         "the place of death is required: HOSPITAL, HOUSE or OTHER_PLACE");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "placeKind"),
+                          "the place of death is required: HOSPITAL, HOUSE or OTHER_PLACE");
         return false;
     }
     if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "placeName"),
                          report->place_name, 1, 200, "the place of death"))
         return false;
     if (report->cause_category == NAGAR__CERTIFICATES__CAUSE_CATEGORY__CAUSE_CATEGORY_UNSPECIFIED) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "causeCategory"),
-                         "the cause category is required: NATURAL, ACCIDENT, SUICIDE, HOMICIDE, "
-                         "PENDING_INVESTIGATION or NOT_KNOWN");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "causeCategory"),
+                          "the cause category is required: NATURAL, ACCIDENT, SUICIDE, HOMICIDE, "
+                          "PENDING_INVESTIGATION or NOT_KNOWN");
         return false;
     }
     if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "fatherOrSpouseName"),

@@ -54,7 +54,7 @@ static PGresult *schedule_in_force(certificates_t *self, const char *ulb, const 
              "version DESC LIMIT 1",
              SCHEDULE_COLUMNS);
     const char *values[] = {ulb, date};
-    return cert_query(self, "fees_in_force", sql, 2, values);
+    return nagar_service_query(self->db, "fees_in_force", sql, 2, values);
 }
 
 int fees_assess(certificates_t *self, const char *ulb, const cert_kind_t *kind,
@@ -121,7 +121,7 @@ int fees_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
     }
     PGresult *result = schedule_in_force(self, request->ulb, date);
     if (!result)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     if (PQntuples(result) != 1) {
         PQclear(result);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "onDate",
@@ -142,28 +142,28 @@ typedef struct {
     PGresult *row;
     uint8_t *stored;
     size_t stored_size;
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
 } save_work_t;
 
 static int save_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     save_work_t *work = arg;
-    cert_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     PQclear(work->row);
     work->row = NULL;
     free(work->stored);
     work->stored = NULL;
-    int seen = cert_idempotency_check(work->self, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
+                                       &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     const Nagar__Certificates__FeeSchedule *s = work->schedule;
     char lock_name[32];
     snprintf(lock_name, sizeof lock_name, "fees:%s", s->ulb);
     const char *lock[] = {lock_name};
-    PGresult *result = cert_query(work->self, "fees_lock",
-                                  "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock);
+    PGresult *result = nagar_service_query(work->self->db, "fees_lock",
+                                           "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock);
     if (!result)
         return -1;
     PQclear(result);
@@ -178,7 +178,7 @@ static int save_work(nagar_db_t *db, void *arg)
     snprintf(numbers[7], sizeof numbers[7], "%u", s->child_name_days);
     const char *values[] = {s->ulb, s->effective_from, numbers[0], numbers[1], numbers[2],
                             numbers[3], numbers[4], numbers[5], numbers[6], numbers[7],
-                            cert_actor_user(work->call)};
+                            nagar_actor_user(work->call)};
     char sql[1400];
     snprintf(sql, sizeof sql,
              "INSERT INTO certificates.fee_schedule (ulb, effective_from, version, free_days, "
@@ -188,7 +188,7 @@ static int save_work(nagar_db_t *db, void *arg)
              "$6::int, $7::bigint, $8::bigint, $9::bigint, $10::int, $11 "
              "FROM certificates.fee_schedule WHERE ulb = $1 RETURNING %s",
              SCHEDULE_COLUMNS);
-    work->row = cert_query(work->self, "fees_insert", sql, 11, values);
+    work->row = nagar_service_query(work->self->db, "fees_insert", sql, 11, values);
     if (!work->row)
         return -1;
     Nagar__Certificates__FeeSchedule saved;
@@ -197,7 +197,8 @@ static int save_work(nagar_db_t *db, void *arg)
     if (cert_audit(work->self, work->call, "fees.saved", s->ulb[0] ? s->ulb : "state", s->ulb,
                    detail) != 0)
         return -1;
-    return cert_idempotency_store(work->self, work->call, work->request, &saved.base);
+    return nagar_idempotency_store(&cert_idempotency, work->self->db, work->call, work->request,
+                                   &saved.base);
 }
 
 int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -209,8 +210,8 @@ int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
     if (!s)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "schedule",
                                       "schedule is required");
-    bool state_admin = cert_actor_is(call, "STATE_ADMIN");
-    if (!state_admin && !cert_actor_is(call, "COMMISSIONER"))
+    bool state_admin = nagar_actor_is(call, "STATE_ADMIN");
+    if (!state_admin && !nagar_actor_is(call, "COMMISSIONER"))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "saving fee schedules needs the STATE_ADMIN or "
                                       "COMMISSIONER role");
@@ -218,10 +219,10 @@ int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "schedule.ulb",
                                       "schedule.ulb must be empty (the state default) or an LGD "
                                       "code of 1 to 10 digits");
-    if (!state_admin && strcmp(s->ulb, cert_actor_ulb(call)) != 0)
+    if (!state_admin && strcmp(s->ulb, nagar_actor_ulb(call)) != 0)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "schedule.ulb",
                                       "a commissioner sets the fees of ULB %s only",
-                                      cert_actor_ulb(call));
+                                      nagar_actor_ulb(call));
     nagar_date_t effective;
     char error[160];
     if (nagar_date_parse(s->effective_from, &effective, error, sizeof error) != 0)
@@ -257,11 +258,11 @@ int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
     if (rc != 0) {
         PQclear(work.row);
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     if (work.stored) {
-        rc = cert_reply_stored(call, &nagar__certificates__fee_schedule__descriptor, work.stored,
-                               work.stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__certificates__fee_schedule__descriptor,
+                                      work.stored, work.stored_size);
         free(work.stored);
         PQclear(work.row);
         return rc;

@@ -48,7 +48,7 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
              "ON a.application_id = c.application_id WHERE c.certificate_id = $1",
              CERT_COLUMNS);
     const char *values[] = {certificate_id};
-    view->row = cert_query(self, "cert_get", sql, 1, values);
+    view->row = nagar_service_query(self->db, "cert_get", sql, 1, values);
     if (!view->row)
         return -1;
     if (PQntuples(view->row) != 1) {
@@ -115,14 +115,14 @@ static void copy_utf8_prefix(char *out, size_t size, const char *text)
 
 int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
                       const issue_request_t *request, char certificate_id[CERT_ID_MAX + 1],
-                      cert_outcome_t *outcome)
+                      nagar_outcome_t *outcome)
 {
     certificate_id[0] = '\0';
     uint32_t version = 1;
     if (request->supersedes) {
         const char *values[] = {request->supersedes};
-        PGresult *result = cert_query(
-            self, "cert_version",
+        PGresult *result = nagar_service_query(
+            self->db, "cert_version",
             "SELECT c.version, EXISTS (SELECT 1 FROM certificates.certificate n "
             "WHERE n.supersedes = c.certificate_id) FROM certificates.certificate c "
             "WHERE c.certificate_id = $1",
@@ -134,10 +134,10 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
             version = (uint32_t) strtoul(PQgetvalue(result, 0, 0), NULL, 10) + 1;
         PQclear(result);
         if (!current) {
-            cert_outcome_set(outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
-                             "certificate %s is not the current version; correct the current "
-                             "one",
-                             request->supersedes);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
+                              "certificate %s is not the current version; correct the current "
+                              "one",
+                              request->supersedes);
             return 1;
         }
     }
@@ -156,26 +156,28 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
     nagar_date_format(nagar_date_today_ist(), seal.issued_on);
     char *payload = nagar_sealer_seal(self->sealer, &seal);
     if (!payload) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                         "the certificate's QR payload could not be signed");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "the certificate's QR payload could not be signed");
         return 1;
     }
 
     /* Chain: lock the ULB's head, hash = SHA-256(previous hash || payload). */
     const char *ulb_values[] = {request->ulb};
-    PGresult *result = cert_query(self, "chain_ensure",
-                                  "INSERT INTO certificates.certificate_chain (ulb) VALUES ($1) "
-                                  "ON CONFLICT (ulb) DO NOTHING",
-                                  1, ulb_values);
+    PGresult *result =
+        nagar_service_query(self->db, "chain_ensure",
+                            "INSERT INTO certificates.certificate_chain (ulb) VALUES ($1) "
+                            "ON CONFLICT (ulb) DO NOTHING",
+                            1, ulb_values);
     if (!result) {
         free(payload);
         return -1;
     }
     PQclear(result);
-    result = cert_query(self, "chain_lock",
-                        "SELECT encode(head_hash, 'hex') FROM certificates.certificate_chain "
-                        "WHERE ulb = $1 FOR UPDATE",
-                        1, ulb_values);
+    result =
+        nagar_service_query(self->db, "chain_lock",
+                            "SELECT encode(head_hash, 'hex') FROM certificates.certificate_chain "
+                            "WHERE ulb = $1 FOR UPDATE",
+                            1, ulb_values);
     if (!result) {
         free(payload);
         return -1;
@@ -208,15 +210,15 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
                             request->subject_name,
                             request->event_date,
                             request->report_json,
-                            cert_actor_user(call),
+                            nagar_actor_user(call),
                             nagar_sealer_key_id(self->sealer),
                             payload,
                             request->correction_id,
                             request->correction_reason,
                             previous_text,
                             hash_text};
-    result = cert_query(
-        self, "cert_insert",
+    result = nagar_service_query(
+        self->db, "cert_insert",
         "INSERT INTO certificates.certificate (certificate_id, application_id, ulb, kind, "
         "registration_number, version, supersedes, subject_name, event_date, report, issued_by, "
         "key_id, qr_payload, correction_id, correction_reason, prev_hash, hash) VALUES "
@@ -228,10 +230,11 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
         return -1;
     PQclear(result);
     const char *chain_values[] = {request->ulb, hash_text};
-    result = cert_query(self, "chain_advance",
-                        "UPDATE certificates.certificate_chain SET head_hash = decode($2, 'hex'), "
-                        "length = length + 1 WHERE ulb = $1",
-                        2, chain_values);
+    result = nagar_service_query(
+        self->db, "chain_advance",
+        "UPDATE certificates.certificate_chain SET head_hash = decode($2, 'hex'), "
+        "length = length + 1 WHERE ulb = $1",
+        2, chain_values);
     if (!result)
         return -1;
     PQclear(result);
@@ -265,7 +268,7 @@ static int load_readable(certificates_t *self, nagar_worker_call_t *call,
                                       "certificateId", "certificateId is required");
     int rc = cert_view_load(self, certificate_id, view);
     if (rc < 0)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     if (rc == 1)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
                                       "no certificate has id %s", certificate_id);
@@ -421,7 +424,7 @@ int certificate_verify(nagar_worker_call_t *call, const ProtobufCMessage *messag
     cert_view_t view;
     int rc = cert_view_load(self, certificate_id, &view);
     if (rc < 0)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     if (rc == 1) {
         reply.reason = "no certificate with this number is in the register";
         return nagar_worker_call_reply(call, &reply.base);
@@ -509,7 +512,8 @@ static int correction_load(certificates_t *self, const char *correction_id, bool
     snprintf(sql, sizeof sql, "SELECT %s FROM certificates.correction r WHERE r.correction_id = $1%s",
              CORRECTION_COLUMNS, lock ? " FOR UPDATE" : "");
     const char *values[] = {correction_id};
-    view->row = cert_query(self, lock ? "correction_lock" : "correction_get", sql, 1, values);
+    view->row =
+        nagar_service_query(self->db, lock ? "correction_lock" : "correction_get", sql, 1, values);
     if (!view->row)
         return -1;
     if (PQntuples(view->row) != 1) {
@@ -537,12 +541,12 @@ typedef struct {
     char new_certificate_id[CERT_ID_MAX + 1];
     uint8_t *stored;
     size_t stored_size;
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
 } correction_work_t;
 
 static void correction_work_reset(correction_work_t *work)
 {
-    cert_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     correction_view_clear(&work->view);
     free(work->stored);
     work->stored = NULL;
@@ -555,8 +559,8 @@ static int request_work(nagar_db_t *db, void *arg)
     correction_work_t *work = arg;
     certificates_t *self = work->self;
     correction_work_reset(work);
-    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                       &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     cert_view_t certificate;
@@ -564,26 +568,27 @@ static int request_work(nagar_db_t *db, void *arg)
     if (loaded < 0)
         return -1;
     if (loaded == 1) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
-                         "no certificate has id %s", work->certificate_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+                          "no certificate has id %s", work->certificate_id);
         return 1;
     }
     /* The citizen who applied, or clerks and registrars of the ULB. */
-    bool allowed = (cert_actor_is(work->call, "CITIZEN") &&
-                    strcmp(certificate.applicant, cert_actor_user(work->call)) == 0) ||
-                   ((cert_actor_is(work->call, "CLERK") || cert_actor_is(work->call, "REGISTRAR")) &&
-                    strcmp(cert_actor_ulb(work->call), certificate.message.ulb) == 0);
+    bool allowed =
+        (nagar_actor_is(work->call, "CITIZEN") &&
+         strcmp(certificate.applicant, nagar_actor_user(work->call)) == 0) ||
+        ((nagar_actor_is(work->call, "CLERK") || nagar_actor_is(work->call, "REGISTRAR")) &&
+         strcmp(nagar_actor_ulb(work->call), certificate.message.ulb) == 0);
     int rc = 0;
     if (!allowed) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "certificateId",
-                         "a correction of certificate %s is requested by its applicant or by "
-                         "staff of ULB %s",
-                         work->certificate_id, certificate.message.ulb);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "certificateId",
+                          "a correction of certificate %s is requested by its applicant or by "
+                          "staff of ULB %s",
+                          work->certificate_id, certificate.message.ulb);
         rc = 1;
     } else if (certificate.message.superseded_by[0]) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
-                         "certificate %s was superseded by %s; correct the current version",
-                         work->certificate_id, certificate.message.superseded_by);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
+                          "certificate %s was superseded by %s; correct the current version",
+                          work->certificate_id, certificate.message.superseded_by);
         rc = 1;
     }
     if (rc != 0) {
@@ -594,9 +599,9 @@ static int request_work(nagar_db_t *db, void *arg)
     cert_new_id("R", id);
     snprintf(kind, sizeof kind, "%d", certificate.message.kind);
     const char *values[] = {id, work->certificate_id, certificate.message.ulb, kind,
-                            work->reason, work->report_json, cert_actor_user(work->call)};
-    PGresult *result = cert_query(
-        self, "correction_insert",
+                            work->reason, work->report_json, nagar_actor_user(work->call)};
+    PGresult *result = nagar_service_query(
+        self->db, "correction_insert",
         "INSERT INTO certificates.correction (correction_id, certificate_id, ulb, kind, state, "
         "reason, report, requested_by) VALUES ($1, $2, $3, $4::smallint, 1, $5, $6::jsonb, $7) "
         "ON CONFLICT (certificate_id) WHERE state = 1 DO NOTHING RETURNING correction_id",
@@ -609,9 +614,9 @@ static int request_work(nagar_db_t *db, void *arg)
     bool inserted = PQntuples(result) == 1;
     PQclear(result);
     if (!inserted) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "certificateId",
-                         "a correction of certificate %s is already waiting for a registrar",
-                         work->certificate_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "certificateId",
+                          "a correction of certificate %s is already waiting for a registrar",
+                          work->certificate_id);
         return 1;
     }
     if (cert_audit(self, work->call, "correction.requested", id, ulb,
@@ -620,15 +625,16 @@ static int request_work(nagar_db_t *db, void *arg)
         return -1;
     if (correction_load(self, id, false, &work->view) != 0)
         return -1;
-    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
+                                   &work->view.message.base);
 }
 
 static int reply_correction(nagar_worker_call_t *call, correction_work_t *work)
 {
     int rc;
     if (work->stored)
-        rc = cert_reply_stored(call, &nagar__certificates__correction__descriptor, work->stored,
-                               work->stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__certificates__correction__descriptor,
+                                      work->stored, work->stored_size);
     else
         rc = nagar_worker_call_reply(call, &work->view.message.base);
     free(work->stored);
@@ -642,10 +648,10 @@ int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *messag
     certificates_t *self = arg;
     const Nagar__Certificates__RequestCorrectionRequest *request =
         (const Nagar__Certificates__RequestCorrectionRequest *) message;
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
-    if (!cert_actor_is(call, "CITIZEN") && !cert_actor_is(call, "CLERK") &&
-        !cert_actor_is(call, "REGISTRAR"))
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
+    if (!nagar_actor_is(call, "CITIZEN") && !nagar_actor_is(call, "CLERK") &&
+        !nagar_actor_is(call, "REGISTRAR"))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "corrections are requested by the applicant, a clerk or "
                                       "a registrar");
@@ -653,12 +659,12 @@ int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *messag
                          "certificateId") ||
         !cert_check_text(&outcome, "reason", request->reason, 1, CERT_REASON_MAX,
                          "the reason for the correction"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     /* The kind comes from the certificate; read it before validating. */
     cert_view_t certificate;
     int loaded = cert_view_load(self, request->certificate_id, &certificate);
     if (loaded < 0)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     if (loaded == 1)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
                                       "no certificate has id %s", request->certificate_id);
@@ -678,7 +684,7 @@ int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *messag
                                           names[i]);
     cert_subject_t subject;
     if (!kind->validate(report, kind->name, nagar_date_today_ist(), &outcome, &subject))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     char *report_json = cert_report_to_json(report);
     if (!report_json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
@@ -691,7 +697,7 @@ int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *messag
     if (rc != 0) {
         correction_view_clear(&work.view);
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     return reply_correction(call, &work);
 }
@@ -702,29 +708,29 @@ static int decide_work(nagar_db_t *db, void *arg)
     correction_work_t *work = arg;
     certificates_t *self = work->self;
     correction_work_reset(work);
-    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                       &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     int loaded = correction_load(self, work->correction_id, true, &work->view);
     if (loaded < 0)
         return -1;
     if (loaded == 1) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
-                         "no correction has id %s", work->correction_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
+                          "no correction has id %s", work->correction_id);
         return 1;
     }
     Nagar__Certificates__Correction *correction = &work->view.message;
-    if (!cert_actor_is(work->call, "REGISTRAR") ||
-        strcmp(cert_actor_ulb(work->call), correction->ulb) != 0) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "correctionId",
-                         "only a registrar of ULB %s may decide correction %s", correction->ulb,
-                         work->correction_id);
+    if (!nagar_actor_is(work->call, "REGISTRAR") ||
+        strcmp(nagar_actor_ulb(work->call), correction->ulb) != 0) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "correctionId",
+                          "only a registrar of ULB %s may decide correction %s", correction->ulb,
+                          work->correction_id);
         return 1;
     }
     if (correction->state != NAGAR__CERTIFICATES__CORRECTION_STATE__PENDING) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "correctionId",
-                         "correction %s was already decided", work->correction_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "correctionId",
+                          "correction %s was already decided", work->correction_id);
         return 1;
     }
     char correction_id[CERT_ID_MAX + 1], ulb[16];
@@ -768,8 +774,8 @@ static int decide_work(nagar_db_t *db, void *arg)
                 const char *values[] = {app.message.application_id, subject.subject_name,
                                         event_date, report_json, subject.parent_names,
                                         subject.informant_mobile};
-                PGresult *result = cert_query(
-                    self, "app_corrected",
+                PGresult *result = nagar_service_query(
+                    self->db, "app_corrected",
                     "UPDATE certificates.application SET subject_name = $2, event_date = $3::date, "
                     "report = $4::jsonb, parent_names = $5, informant_mobile = $6 "
                     "WHERE application_id = $1",
@@ -784,10 +790,10 @@ static int decide_work(nagar_db_t *db, void *arg)
         if (rc != 0)
             return rc;
     }
-    const char *values[] = {correction_id, work->approve ? "2" : "3", cert_actor_user(work->call),
+    const char *values[] = {correction_id, work->approve ? "2" : "3", nagar_actor_user(work->call),
                             work->note, work->approve ? work->new_certificate_id : NULL};
-    PGresult *result = cert_query(
-        self, "correction_decide",
+    PGresult *result = nagar_service_query(
+        self->db, "correction_decide",
         "UPDATE certificates.correction SET state = $2::smallint, decided_by = $3, "
         "decided_at = now(), decision_note = $4, new_certificate_id = $5 "
         "WHERE correction_id = $1",
@@ -804,14 +810,16 @@ static int decide_work(nagar_db_t *db, void *arg)
         cert_view_t issued;
         if (cert_view_load(self, work->new_certificate_id, &issued) != 0)
             return -1;
-        int rc = cert_idempotency_store(self, work->call, work->request, &issued.message.base);
+        int rc = nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
+                                         &issued.message.base);
         cert_view_clear(&issued);
         return rc;
     }
     correction_view_clear(&work->view);
     if (correction_load(self, correction_id, false, &work->view) != 0)
         return -1;
-    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
+                                   &work->view.message.base);
 }
 
 static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
@@ -819,13 +827,13 @@ static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
 {
     const Nagar__Certificates__DecideCorrectionRequest *request =
         (const Nagar__Certificates__DecideCorrectionRequest *) message;
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     if (!cert_check_text(&outcome, "correctionId", request->correction_id, 1, CERT_ID_MAX,
                          "correctionId") ||
         !cert_check_text(&outcome, "note", request->note, approve ? 0 : 1, CERT_REASON_MAX,
                          "the note (why the correction is declined)"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     correction_work_t work = {.self = self, .call = call, .request = message,
                               .correction_id = request->correction_id, .note = request->note,
                               .approve = approve};
@@ -833,20 +841,20 @@ static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
     if (rc != 0) {
         correction_view_clear(&work.view);
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     if (!approve)
         return reply_correction(call, &work);
     correction_view_clear(&work.view);
     if (work.stored) {
-        rc = cert_reply_stored(call, &nagar__certificates__certificate__descriptor, work.stored,
-                               work.stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__certificates__certificate__descriptor,
+                                      work.stored, work.stored_size);
         free(work.stored);
         return rc;
     }
     cert_view_t issued;
     if (cert_view_load(self, work.new_certificate_id, &issued) != 0)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     rc = nagar_worker_call_reply(call, &issued.message.base);
     cert_view_clear(&issued);
     return rc;
@@ -871,25 +879,25 @@ int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     if (request->ulb[0] && !cert_ulb_valid(request->ulb))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (cert_actor_is(call, "STATE_ADMIN")) {
+    if (nagar_actor_is(call, "STATE_ADMIN")) {
         ulb = request->ulb[0] ? request->ulb : NULL;
-    } else if (cert_actor_is(call, "CITIZEN")) {
-        requester = cert_actor_user(call);
-    } else if (cert_actor_is_staff_of(call, cert_actor_ulb(call))) {
-        if (request->ulb[0] && strcmp(request->ulb, cert_actor_ulb(call)) != 0)
+    } else if (nagar_actor_is(call, "CITIZEN")) {
+        requester = nagar_actor_user(call);
+    } else if (cert_actor_is_staff_of(call, nagar_actor_ulb(call))) {
+        if (request->ulb[0] && strcmp(request->ulb, nagar_actor_ulb(call)) != 0)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                           "staff of ULB %s see that ULB's corrections only",
-                                          cert_actor_ulb(call));
-        ulb = cert_actor_ulb(call);
+                                          nagar_actor_ulb(call));
+        ulb = nagar_actor_ulb(call);
     } else {
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "listing corrections needs a citizen, ULB staff or state "
                                       "admin token");
     }
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
     uint32_t page_size;
     if (!cert_page_size(&outcome, request->page_size, &page_size))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     char cursor[32] = "";
     if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
@@ -903,9 +911,9 @@ int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message, 
              "AND ($4::bigint IS NULL OR r.seq < $4::bigint) ORDER BY r.seq DESC LIMIT $5::int",
              CORRECTION_COLUMNS);
     const char *values[] = {ulb, requester, state, cursor[0] ? cursor : NULL, limit};
-    PGresult *result = cert_query(self, "correction_list", sql, 5, values);
+    PGresult *result = nagar_service_query(self->db, "correction_list", sql, 5, values);
     if (!result)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     int rows = PQntuples(result);
     int shown = rows > (int) page_size ? (int) page_size : rows;
     correction_view_t *views = calloc((size_t) shown + 1, sizeof *views);

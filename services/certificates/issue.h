@@ -37,7 +37,7 @@ typedef struct {
  * database error. */
 int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
                       const issue_request_t *request, char certificate_id[CERT_ID_MAX + 1],
-                      cert_outcome_t *outcome);
+                      nagar_outcome_t *outcome);
 
 /* A certificate read from the database, as a message. */
 typedef struct {

@@ -123,20 +123,8 @@ static int verify_qr(int argc, char **argv)
 
 static int connect_db(certificates_t *self)
 {
-    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", NULL);
-    if (!conninfo || !conninfo[0]) {
-        nagar_log_error("certificates.config_invalid",
-                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
-                        "the certificates database (role certificates_app)");
-        return -1;
-    }
-    char error[NAGAR_DB_ERROR_MAX];
-    self->db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!self->db) {
-        nagar_log_error("certificates.db_connect_failed", "%s", error);
-        return -1;
-    }
-    return 0;
+    self->db = nagar_service_db_connect(self->config, CERT_SERVICE);
+    return self->db ? 0 : -1;
 }
 
 /* The signing key, and the public keys that verification accepts: the

@@ -26,15 +26,15 @@ static int age_on(nagar_date_t born, nagar_date_t on)
     return years;
 }
 
-static bool check_spouse(cert_outcome_t *outcome, const char *prefix, const char *name,
+static bool check_spouse(nagar_outcome_t *outcome, const char *prefix, const char *name,
                          const Nagar__Certificates__Spouse *spouse, int minimum_age,
                          nagar_date_t married, nagar_date_t today, const char *who)
 {
     char path[128], base[64];
     cert_path(base, sizeof base, prefix, name);
     if (!spouse) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, base,
-                         "the %s's particulars are required", who);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, base,
+                          "the %s's particulars are required", who);
         return false;
     }
     nagar_date_t born;
@@ -45,11 +45,11 @@ static bool check_spouse(cert_outcome_t *outcome, const char *prefix, const char
         return false;
     int age = age_on(born, married);
     if (age < minimum_age) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, base, "dateOfBirth"),
-                         "the %s must be at least %d years old on the date of marriage; born %s, "
-                         "the %s was %d",
-                         who, minimum_age, spouse->date_of_birth, who, age < 0 ? 0 : age);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, base, "dateOfBirth"),
+                          "the %s must be at least %d years old on the date of marriage; born %s, "
+                          "the %s was %d",
+                          who, minimum_age, spouse->date_of_birth, who, age < 0 ? 0 : age);
         return false;
     }
     return cert_check_text(outcome, cert_path(path, sizeof path, base, "fatherName"),
@@ -59,7 +59,7 @@ static bool check_spouse(cert_outcome_t *outcome, const char *prefix, const char
 }
 
 static bool marriage_validate(const ProtobufCMessage *message, const char *prefix,
-                              nagar_date_t today, cert_outcome_t *outcome,
+                              nagar_date_t today, nagar_outcome_t *outcome,
                               cert_subject_t *subject)
 {
     const Nagar__Certificates__MarriageReport *report =
@@ -67,8 +67,8 @@ static bool marriage_validate(const ProtobufCMessage *message, const char *prefi
     char path[128];
     memset(subject, 0, sizeof *subject);
     if (!report) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, prefix,
-                         "the marriage memorandum (%s) is required", prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, prefix,
+                          "the marriage memorandum (%s) is required", prefix);
         return false;
     }
     if (!cert_check_date(outcome, cert_path(path, sizeof path, prefix, "dateOfMarriage"),
@@ -81,10 +81,10 @@ static bool marriage_validate(const ProtobufCMessage *message, const char *prefi
                       "bride"))
         return false;
     if (report->n_witnesses < WITNESSES_MIN || report->n_witnesses > WITNESSES_MAX) {
-        cert_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                         cert_path(path, sizeof path, prefix, "witnesses"),
-                         "%d to %d witnesses must sign the memorandum, not %zu", WITNESSES_MIN,
-                         WITNESSES_MAX, report->n_witnesses);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "witnesses"),
+                          "%d to %d witnesses must sign the memorandum, not %zu", WITNESSES_MIN,
+                          WITNESSES_MAX, report->n_witnesses);
         return false;
     }
     for (size_t i = 0; i < report->n_witnesses; i++) {

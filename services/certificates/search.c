@@ -28,24 +28,24 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
     if (request->ulb[0] && !cert_ulb_valid(request->ulb))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (cert_actor_is(call, "STATE_ADMIN")) {
+    if (nagar_actor_is(call, "STATE_ADMIN")) {
         ulb = request->ulb[0] ? request->ulb : NULL;
-    } else if (cert_actor_is(call, "CITIZEN")) {
+    } else if (nagar_actor_is(call, "CITIZEN")) {
         ulb = request->ulb[0] ? request->ulb : NULL;
-        applicant = cert_actor_user(call);
-    } else if (cert_actor_is_staff_of(call, cert_actor_ulb(call))) {
-        if (request->ulb[0] && strcmp(request->ulb, cert_actor_ulb(call)) != 0)
+        applicant = nagar_actor_user(call);
+    } else if (cert_actor_is_staff_of(call, nagar_actor_ulb(call))) {
+        if (request->ulb[0] && strcmp(request->ulb, nagar_actor_ulb(call)) != 0)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                           "staff of ULB %s search that ULB's register only",
-                                          cert_actor_ulb(call));
-        ulb = cert_actor_ulb(call);
+                                          nagar_actor_ulb(call));
+        ulb = nagar_actor_ulb(call);
     } else {
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "searching certificates needs a citizen, ULB staff or "
                                       "state admin token");
     }
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     nagar_date_t event_date;
     char event_date_text[NAGAR_DATE_TEXT_MAX] = "";
     if (!cert_check_text(&outcome, "registrationNumber", request->registration_number, 0, 48,
@@ -53,7 +53,7 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
         !cert_check_text(&outcome, "name", request->name, 0, CERT_NAME_MAX, "name") ||
         !cert_check_text(&outcome, "parentName", request->parent_name, 0, CERT_NAME_MAX,
                          "parentName"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     if (request->event_date[0]) {
         char error[128];
         if (nagar_date_parse(request->event_date, &event_date, error, sizeof error) != 0)
@@ -63,7 +63,7 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
     }
     uint32_t page_size;
     if (!cert_page_size(&outcome, request->page_size, &page_size))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     char cursor[32] = "";
     if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
@@ -84,8 +84,8 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
         cursor[0] ? cursor : NULL,
         limit,
     };
-    PGresult *result = cert_query(
-        self, "cert_search",
+    PGresult *result = nagar_service_query(
+        self->db, "cert_search",
         "SELECT c.certificate_id, c.ulb, c.kind, c.registration_number, c.version, "
         "c.subject_name, c.event_date::text, " TIMESTAMP("c.issued_at") ", "
         "EXISTS (SELECT 1 FROM certificates.certificate n WHERE n.supersedes = c.certificate_id), "
@@ -104,7 +104,7 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
         "ORDER BY c.seq DESC LIMIT $10::int",
         10, values);
     if (!result)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     int rows = PQntuples(result);
     int shown = rows > (int) page_size ? (int) page_size : rows;
     Nagar__Certificates__CertificateSummary *items = calloc((size_t) shown + 1, sizeof *items);
@@ -155,26 +155,26 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     if (request->ulb[0] && !cert_ulb_valid(request->ulb))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (cert_actor_is(call, "STATE_ADMIN")) {
+    if (nagar_actor_is(call, "STATE_ADMIN")) {
         ulb = request->ulb[0] ? request->ulb : NULL;
-    } else if ((cert_actor_is(call, "REGISTRAR") || cert_actor_is(call, "COMMISSIONER")) &&
-               cert_actor_ulb(call)[0]) {
-        if (request->ulb[0] && strcmp(request->ulb, cert_actor_ulb(call)) != 0)
+    } else if ((nagar_actor_is(call, "REGISTRAR") || nagar_actor_is(call, "COMMISSIONER")) &&
+               nagar_actor_ulb(call)[0]) {
+        if (request->ulb[0] && strcmp(request->ulb, nagar_actor_ulb(call)) != 0)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                           "the audit trail of ULB %s only",
-                                          cert_actor_ulb(call));
-        ulb = cert_actor_ulb(call);
+                                          nagar_actor_ulb(call));
+        ulb = nagar_actor_ulb(call);
     } else {
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "reading the audit trail needs the REGISTRAR, "
                                       "COMMISSIONER or STATE_ADMIN role");
     }
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     uint32_t page_size;
     if (!cert_check_text(&outcome, "subject", request->subject, 0, CERT_ID_MAX, "subject") ||
         !cert_page_size(&outcome, request->page_size, &page_size))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     char cursor[32] = "";
     if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
@@ -183,15 +183,15 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     snprintf(limit, sizeof limit, "%u", page_size + 1);
     const char *values[] = {request->subject[0] ? request->subject : NULL, ulb,
                             cursor[0] ? cursor : NULL, limit};
-    PGresult *result = cert_query(
-        self, "audit_list",
+    PGresult *result = nagar_service_query(
+        self->db, "audit_list",
         "SELECT id, " TIMESTAMP("at") ", actor, actor_role, action, subject, coalesce(ulb, ''), "
         "detail::text FROM certificates.audit WHERE ($1::text IS NULL OR subject = $1) "
         "AND ($2::text IS NULL OR ulb = $2) AND ($3::bigint IS NULL OR id < $3::bigint) "
         "ORDER BY id DESC LIMIT $4::int",
         4, values);
     if (!result)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     int rows = PQntuples(result);
     int shown = rows > (int) page_size ? (int) page_size : rows;
     Nagar__Certificates__AuditEntry *entries = calloc((size_t) shown + 1, sizeof *entries);

@@ -90,7 +90,7 @@ int app_view_load(certificates_t *self, const char *application_id, bool lock, a
              "SELECT %s FROM certificates.application a WHERE a.application_id = $1%s",
              APP_COLUMNS, lock ? " FOR UPDATE OF a" : "");
     const char *values[] = {application_id};
-    view->row = cert_query(self, lock ? "app_lock" : "app_get", sql, 1, values);
+    view->row = nagar_service_query(self->db, lock ? "app_lock" : "app_get", sql, 1, values);
     if (!view->row)
         return -1;
     if (PQntuples(view->row) != 1) {
@@ -128,8 +128,8 @@ static int reply_view(nagar_worker_call_t *call, app_view_t *view, uint8_t **sto
 {
     int rc;
     if (*stored)
-        rc = cert_reply_stored(call, &nagar__certificates__application__descriptor, *stored,
-                               stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__certificates__application__descriptor, *stored,
+                                      stored_size);
     else
         rc = nagar_worker_call_reply(call, &view->message.base);
     free(*stored);
@@ -152,7 +152,7 @@ typedef struct {
     app_view_t view;
     uint8_t *stored;
     size_t stored_size;
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
 } submit_work_t;
 
 static int submit_work(nagar_db_t *db, void *arg)
@@ -160,12 +160,12 @@ static int submit_work(nagar_db_t *db, void *arg)
     (void) db;
     submit_work_t *work = arg;
     certificates_t *self = work->self;
-    cert_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     app_view_clear(&work->view);
     free(work->stored);
     work->stored = NULL;
-    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                       &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
 
@@ -181,14 +181,14 @@ static int submit_work(nagar_db_t *db, void *arg)
     snprintf(delay, sizeof delay, "%" PRId32, fee.delay_days);
     snprintf(window, sizeof window, "%d", fee.window);
     snprintf(fee_paise, sizeof fee_paise, "%" PRId64, fee.fee_paise);
-    const char *source = cert_actor_role(work->call);
-    const char *values[] = {id, work->ulb, kind, source, cert_actor_user(work->call), event_date,
+    const char *source = nagar_actor_role(work->call);
+    const char *values[] = {id, work->ulb, kind, source, nagar_actor_user(work->call), event_date,
                             work->subject->subject_name, work->report_json,
                             work->subject->parent_names, delay, window, fee_paise,
                             fee.permission_required ? "t" : "f", work->permission_reference,
                             work->subject->informant_mobile};
-    PGresult *result = cert_query(
-        self, "app_insert",
+    PGresult *result = nagar_service_query(
+        self->db, "app_insert",
         "INSERT INTO certificates.application (application_id, ulb, kind, state, source, "
         "applicant, event_date, subject_name, report, parent_names, delay_days, late_window, "
         "fee_paise, permission_required, permission_reference, informant_mobile) VALUES "
@@ -208,20 +208,21 @@ static int submit_work(nagar_db_t *db, void *arg)
     const char *params[] = {"application_id", id, "kind", work->kind->name, "fee_paise",
                             fee_paise, NULL};
     if (cert_event(self, "certificate.application_received", work->ulb,
-                   cert_actor_user(work->call), work->subject->informant_mobile, params) != 0)
+                   nagar_actor_user(work->call), work->subject->informant_mobile, params) != 0)
         return -1;
     int loaded = app_view_load(self, id, false, &work->view);
     if (loaded != 0)
         return -1;
-    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
+                                   &work->view.message.base);
 }
 
 int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_kind_t *kind,
                     const ProtobufCMessage *request, const char *ulb,
                     const ProtobufCMessage *report, const char *permission_reference)
 {
-    bool citizen = cert_actor_is(call, "CITIZEN");
-    bool staff = cert_actor_is(call, "CLERK") || cert_actor_is(call, "REGISTRAR");
+    bool citizen = nagar_actor_is(call, "CITIZEN");
+    bool staff = nagar_actor_is(call, "CLERK") || nagar_actor_is(call, "REGISTRAR");
     if (!citizen && !staff)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "a %s is applied for by a citizen or reported by a clerk "
@@ -229,25 +230,25 @@ int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_
                                       kind->name);
     if (staff) {
         if (!ulb[0])
-            ulb = cert_actor_ulb(call);
-        else if (strcmp(ulb, cert_actor_ulb(call)) != 0)
+            ulb = nagar_actor_ulb(call);
+        else if (strcmp(ulb, nagar_actor_ulb(call)) != 0)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                           "staff report events for their own ULB (%s) only, "
                                           "not %s",
-                                          cert_actor_ulb(call), ulb);
+                                          nagar_actor_ulb(call), ulb);
     }
     if (!cert_ulb_valid(ulb))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be the LGD code (1 to 10 digits) of the ULB "
                                       "where the %s took place",
                                       kind->name);
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     cert_subject_t subject;
     if (!kind->validate(report, kind->name, nagar_date_today_ist(), &outcome, &subject) ||
         !cert_check_text(&outcome, "permissionReference", permission_reference, 0, 100,
                          "permissionReference"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     char *report_json = cert_report_to_json(report);
     if (!report_json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
@@ -260,7 +261,7 @@ int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_
     if (rc != 0) {
         app_view_clear(&work.view);
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     if (!work.stored) {
         json_t *fields = json_pack("{s:s, s:s, s:s}", "application_id",
@@ -285,7 +286,7 @@ int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     app_view_t view;
     int rc = app_view_load(self, request->application_id, false, &view);
     if (rc < 0)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     if (rc == 1)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
                                       "no application has id %s", request->application_id);
@@ -311,16 +312,16 @@ static int list_scope(nagar_worker_call_t *call, const char *requested_ulb, cons
     if (requested_ulb[0] && !cert_ulb_valid(requested_ulb))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (cert_actor_is(call, "STATE_ADMIN")) {
+    if (nagar_actor_is(call, "STATE_ADMIN")) {
         *ulb_out = requested_ulb[0] ? requested_ulb : NULL;
         return 0;
     }
-    if (cert_actor_is(call, "CITIZEN")) {
+    if (nagar_actor_is(call, "CITIZEN")) {
         *ulb_out = requested_ulb[0] ? requested_ulb : NULL;
-        *applicant_out = cert_actor_user(call);
+        *applicant_out = nagar_actor_user(call);
         return 0;
     }
-    const char *own = cert_actor_ulb(call);
+    const char *own = nagar_actor_ulb(call);
     if (!cert_actor_is_staff_of(call, own))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "listing applications needs a citizen, ULB staff or "
@@ -340,10 +341,10 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
     const char *ulb, *applicant;
     if (list_scope(call, request->ulb, &ulb, &applicant) != 0)
         return -1;
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
     uint32_t page_size;
     if (!cert_page_size(&outcome, request->page_size, &page_size))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     char cursor[32] = "";
     if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
@@ -361,9 +362,9 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
              "ORDER BY a.seq DESC LIMIT $6::int",
              APP_COLUMNS);
     const char *values[] = {ulb, applicant, state, kind, cursor[0] ? cursor : NULL, limit};
-    PGresult *result = cert_query(self, "app_list", sql, 6, values);
+    PGresult *result = nagar_service_query(self->db, "app_list", sql, 6, values);
     if (!result)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     int rows = PQntuples(result);
     int shown = rows > (int) page_size ? (int) page_size : rows;
     app_view_t *views = calloc((size_t) shown + 1, sizeof *views);
@@ -417,7 +418,7 @@ typedef struct {
     char certificate_id[CERT_ID_MAX + 1];
     uint8_t *stored;
     size_t stored_size;
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
 } decide_work_t;
 
 /* Loads and locks the application and checks that the actor is a
@@ -428,21 +429,21 @@ static int lock_for_registrar(decide_work_t *work, bool must_be_submitted)
     if (loaded < 0)
         return -1;
     if (loaded == 1) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                         "no application has id %s", work->application_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                          "no application has id %s", work->application_id);
         return 1;
     }
-    if (!cert_actor_is(work->call, "REGISTRAR") ||
-        strcmp(cert_actor_ulb(work->call), work->view.message.ulb) != 0) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
-                         "only a registrar of ULB %s may decide application %s",
-                         work->view.message.ulb, work->application_id);
+    if (!nagar_actor_is(work->call, "REGISTRAR") ||
+        strcmp(nagar_actor_ulb(work->call), work->view.message.ulb) != 0) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+                          "only a registrar of ULB %s may decide application %s",
+                          work->view.message.ulb, work->application_id);
         return 1;
     }
     if (must_be_submitted && work->view.message.state != NAGAR__CERTIFICATES__APPLICATION_STATE__SUBMITTED) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
-                         "application %s was already %s", work->application_id,
-                         work->view.message.state ==
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+                          "application %s was already %s", work->application_id,
+                          work->view.message.state ==
                                  NAGAR__CERTIFICATES__APPLICATION_STATE__REGISTERED
                              ? "registered"
                              : "rejected");
@@ -458,15 +459,15 @@ static int register_work(decide_work_t *work)
     const char *reference = work->permission_reference[0] ? work->permission_reference
                                                           : app->permission_reference;
     if (app->permission_required && !reference[0]) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
-                         "permissionReference",
-                         "this %s was reported %u days after the event: registering it needs "
-                         "the reference of %s (RBD Act section 13(%s))",
-                         work->view.kind->name, app->delay_days,
-                         app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
+                          "permissionReference",
+                          "this %s was reported %u days after the event: registering it needs "
+                          "the reference of %s (RBD Act section 13(%s))",
+                          work->view.kind->name, app->delay_days,
+                          app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR
                              ? "the District Registrar's written permission"
                              : "an executive magistrate's order",
-                         app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR ? "2"
+                          app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR ? "2"
                                                                                               : "3");
         return 1;
     }
@@ -475,8 +476,8 @@ static int register_work(decide_work_t *work)
     snprintf(year, sizeof year, "%d", today.year);
     snprintf(kind, sizeof kind, "%d", app->kind);
     const char *counter_values[] = {app->ulb, kind, year};
-    PGresult *result = cert_query(
-        self, "counter_next",
+    PGresult *result = nagar_service_query(
+        self->db, "counter_next",
         "INSERT INTO certificates.registration_counter (ulb, kind, year, last_number) "
         "VALUES ($1, $2::smallint, $3::int, 1) ON CONFLICT (ulb, kind, year) DO UPDATE "
         "SET last_number = registration_counter.last_number + 1 RETURNING last_number",
@@ -487,12 +488,13 @@ static int register_work(decide_work_t *work)
     snprintf(number, sizeof number, "%s/%c/%s/%s", app->ulb, work->view.kind->letter, year,
              PQgetvalue(result, 0, 0));
     PQclear(result);
-    const char *values[] = {app->application_id, number, cert_actor_user(work->call), reference};
-    result = cert_query(self, "app_register",
-                        "UPDATE certificates.application SET state = 2, registration_number = $2, "
-                        "registered_at = now(), decided_by = $3, permission_reference = $4 "
-                        "WHERE application_id = $1",
-                        4, values);
+    const char *values[] = {app->application_id, number, nagar_actor_user(work->call), reference};
+    result = nagar_service_query(
+        self->db, "app_register",
+        "UPDATE certificates.application SET state = 2, registration_number = $2, "
+        "registered_at = now(), decided_by = $3, permission_reference = $4 "
+        "WHERE application_id = $1",
+        4, values);
     if (!result)
         return -1;
     PQclear(result);
@@ -519,12 +521,13 @@ static int reject_work(decide_work_t *work)
 {
     certificates_t *self = work->self;
     Nagar__Certificates__Application *app = &work->view.message;
-    const char *values[] = {app->application_id, cert_actor_user(work->call), work->reason};
-    PGresult *result = cert_query(self, "app_reject",
-                                  "UPDATE certificates.application SET state = 3, "
-                                  "decided_by = $2, rejection_reason = $3, registered_at = NULL "
-                                  "WHERE application_id = $1",
-                                  3, values);
+    const char *values[] = {app->application_id, nagar_actor_user(work->call), work->reason};
+    PGresult *result =
+        nagar_service_query(self->db, "app_reject",
+                            "UPDATE certificates.application SET state = 3, "
+                            "decided_by = $2, rejection_reason = $3, registered_at = NULL "
+                            "WHERE application_id = $1",
+                            3, values);
     if (!result)
         return -1;
     PQclear(result);
@@ -541,13 +544,13 @@ static int decide_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     decide_work_t *work = arg;
-    cert_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     app_view_clear(&work->view);
     free(work->stored);
     work->stored = NULL;
     work->certificate_id[0] = '\0';
-    int seen = cert_idempotency_check(work->self, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
+                                       &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     int rc = lock_for_registrar(work, true);
@@ -560,14 +563,14 @@ static int decide_work(nagar_db_t *db, void *arg)
         app_view_clear(&work->view);
         if (app_view_load(work->self, work->application_id, false, &work->view) != 0)
             return -1;
-        return cert_idempotency_store(work->self, work->call, work->request,
-                                      &work->view.message.base);
+        return nagar_idempotency_store(&cert_idempotency, work->self->db, work->call, work->request,
+                                       &work->view.message.base);
     }
     cert_view_t certificate;
     if (cert_view_load(work->self, work->certificate_id, &certificate) != 0)
         return -1;
-    rc = cert_idempotency_store(work->self, work->call, work->request,
-                                &certificate.message.base);
+    rc = nagar_idempotency_store(&cert_idempotency, work->self->db, work->call, work->request,
+                                 &certificate.message.base);
     cert_view_clear(&certificate);
     return rc;
 }
@@ -577,14 +580,14 @@ int application_register(nagar_worker_call_t *call, const ProtobufCMessage *mess
     certificates_t *self = arg;
     const Nagar__Certificates__RegisterApplicationRequest *request =
         (const Nagar__Certificates__RegisterApplicationRequest *) message;
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     if (!cert_check_text(&outcome, "applicationId", request->application_id, 1, CERT_ID_MAX,
                          "applicationId") ||
         !cert_check_text(&outcome, "permissionReference", request->permission_reference, 0, 100,
                          "permissionReference") ||
         !cert_check_text(&outcome, "remarks", request->remarks, 0, CERT_REASON_MAX, "remarks"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     decide_work_t work = {.self = self, .call = call, .request = message,
                           .application_id = request->application_id, .reject = false,
                           .permission_reference = request->permission_reference,
@@ -593,18 +596,18 @@ int application_register(nagar_worker_call_t *call, const ProtobufCMessage *mess
     app_view_clear(&work.view);
     if (rc != 0) {
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     if (work.stored) {
-        rc = cert_reply_stored(call, &nagar__certificates__certificate__descriptor, work.stored,
-                               work.stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__certificates__certificate__descriptor,
+                                      work.stored, work.stored_size);
         free(work.stored);
         return rc;
     }
     cert_view_t certificate;
     rc = cert_view_load(self, work.certificate_id, &certificate);
     if (rc != 0)
-        return cert_fail(self, call, -1, NULL);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     json_t *fields = json_pack("{s:s, s:s, s:s}", "application_id", request->application_id,
                                "certificate_id", work.certificate_id, "registration_number",
                                certificate.message.registration_number);
@@ -620,13 +623,13 @@ int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *messag
     certificates_t *self = arg;
     const Nagar__Certificates__RejectApplicationRequest *request =
         (const Nagar__Certificates__RejectApplicationRequest *) message;
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     if (!cert_check_text(&outcome, "applicationId", request->application_id, 1, CERT_ID_MAX,
                          "applicationId") ||
         !cert_check_text(&outcome, "reason", request->reason, 1, CERT_REASON_MAX,
                          "the reason for rejecting"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     decide_work_t work = {.self = self, .call = call, .request = message,
                           .application_id = request->application_id, .reject = true,
                           .reason = request->reason, .remarks = ""};
@@ -634,7 +637,7 @@ int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *messag
     if (rc != 0) {
         app_view_clear(&work.view);
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     return reply_view(call, &work.view, &work.stored, work.stored_size);
 }
@@ -650,7 +653,7 @@ typedef struct {
     app_view_t view;
     uint8_t *stored;
     size_t stored_size;
-    cert_outcome_t outcome;
+    nagar_outcome_t outcome;
 } name_work_t;
 
 static int name_work(nagar_db_t *db, void *arg)
@@ -658,52 +661,52 @@ static int name_work(nagar_db_t *db, void *arg)
     (void) db;
     name_work_t *work = arg;
     certificates_t *self = work->self;
-    cert_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     app_view_clear(&work->view);
     free(work->stored);
     work->stored = NULL;
-    int seen = cert_idempotency_check(self, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                       &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     int loaded = app_view_load(self, work->application_id, true, &work->view);
     if (loaded < 0)
         return -1;
     if (loaded == 1) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                         "no application has id %s", work->application_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                          "no application has id %s", work->application_id);
         return 1;
     }
     Nagar__Certificates__Application *app = &work->view.message;
     if (!cert_may_read(work->call, app->ulb, app->applicant) ||
-        cert_actor_is(work->call, "COMMISSIONER") || cert_actor_is(work->call, "STATE_ADMIN")) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
-                         "the child's name is given by the applicant or entered by staff of "
-                         "ULB %s",
-                         app->ulb);
+        nagar_actor_is(work->call, "COMMISSIONER") || nagar_actor_is(work->call, "STATE_ADMIN")) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+                          "the child's name is given by the applicant or entered by staff of "
+                          "ULB %s",
+                          app->ulb);
         return 1;
     }
     if (app->kind != NAGAR__CERTIFICATES__EVENT_KIND__BIRTH) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
-                         "application %s is not a birth", app->application_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+                          "application %s is not a birth", app->application_id);
         return 1;
     }
     bool registered = app->state == NAGAR__CERTIFICATES__APPLICATION_STATE__REGISTERED;
     if (app->state == NAGAR__CERTIFICATES__APPLICATION_STATE__REJECTED) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
-                         "application %s was rejected", app->application_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+                          "application %s was rejected", app->application_id);
         return 1;
     }
     if (app->birth->child_name[0]) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
-                         "the child's name is already entered; a change is a correction "
-                         "(POST /api/v1/certificates/{certificateId}/corrections)");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
+                          "the child's name is already entered; a change is a correction "
+                          "(POST /api/v1/certificates/{certificateId}/corrections)");
         return 1;
     }
-    if (registered && !cert_actor_is(work->call, "REGISTRAR")) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
-                         "once registered, the child's name is entered by a registrar of ULB %s",
-                         app->ulb);
+    if (registered && !nagar_actor_is(work->call, "REGISTRAR")) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+                          "once registered, the child's name is entered by a registrar of ULB %s",
+                          app->ulb);
         return 1;
     }
     nagar_date_t born, today = nagar_date_today_ist();
@@ -714,15 +717,15 @@ static int name_work(nagar_db_t *db, void *arg)
     if (fees_assess(self, app->ulb, work->view.kind, born, today, &fee) != 0)
         return -1;
     if (nagar_date_diff_days(born, today) > fee.child_name_days) {
-        cert_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
-                         "the window for entering a child's name (%ld days from birth, RBD Act "
-                         "section 14) closed; born %s",
-                         fee.child_name_days, app->event_date);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
+                          "the window for entering a child's name (%ld days from birth, RBD Act "
+                          "section 14) closed; born %s",
+                          fee.child_name_days, app->event_date);
         return 1;
     }
     const char *values[] = {app->application_id, work->child_name};
-    PGresult *result = cert_query(
-        self, "app_child_name",
+    PGresult *result = nagar_service_query(
+        self->db, "app_child_name",
         "UPDATE certificates.application SET subject_name = $2, "
         "report = jsonb_set(report, '{childName}', to_jsonb($2::text)) "
         "WHERE application_id = $1 RETURNING report::text",
@@ -752,7 +755,8 @@ static int name_work(nagar_db_t *db, void *arg)
     app_view_clear(&work->view);
     if (app_view_load(self, work->application_id, false, &work->view) != 0)
         return -1;
-    return cert_idempotency_store(self, work->call, work->request, &work->view.message.base);
+    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
+                                   &work->view.message.base);
 }
 
 int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -760,13 +764,13 @@ int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *mess
     certificates_t *self = arg;
     const Nagar__Certificates__SetChildNameRequest *request =
         (const Nagar__Certificates__SetChildNameRequest *) message;
-    cert_outcome_t outcome;
-    cert_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     if (!cert_check_text(&outcome, "applicationId", request->application_id, 1, CERT_ID_MAX,
                          "applicationId") ||
         !cert_check_text(&outcome, "childName", request->child_name, 1, CERT_NAME_MAX,
                          "the child's name"))
-        return cert_fail(self, call, 1, &outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
     name_work_t work = {.self = self, .call = call, .request = message,
                         .application_id = request->application_id,
                         .child_name = request->child_name};
@@ -774,7 +778,7 @@ int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *mess
     if (rc != 0) {
         app_view_clear(&work.view);
         free(work.stored);
-        return cert_fail(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
     }
     return reply_view(call, &work.view, &work.stored, work.stored_size);
 }

@@ -28,8 +28,8 @@ int audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
     if (!detail_text)
         return -1;
     const char *values[] = {
-        actor && actor[0] ? actor : call ? identity_actor_user(call) : "",
-        actor_role && actor_role[0] ? actor_role : call ? identity_actor_role(call) : "",
+        actor && actor[0] ? actor : call ? nagar_actor_user(call) : "",
+        actor_role && actor_role[0] ? actor_role : call ? nagar_actor_role(call) : "",
         action,
         subject,
         ulb && ulb[0] ? ulb : NULL,
@@ -37,8 +37,8 @@ int audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
         context->request_id ? context->request_id : "",
         context->client_ip ? context->client_ip : "",
     };
-    PGresult *result = identity_query(
-        self, "audit_append",
+    PGresult *result = nagar_service_query(
+        self->db, "audit_append",
         "INSERT INTO identity.audit (actor, actor_role, action, subject, ulb, detail, request_id, "
         "client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
         8, values);
@@ -56,8 +56,8 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     const Nagar__Identity__ListAuditRequest *request =
         (const Nagar__Identity__ListAuditRequest *) message;
 
-    bool state_admin = identity_actor_is(call, "STATE_ADMIN");
-    bool commissioner = identity_actor_is(call, "COMMISSIONER");
+    bool state_admin = nagar_actor_is(call, "STATE_ADMIN");
+    bool commissioner = nagar_actor_is(call, "COMMISSIONER");
     if (!state_admin && !commissioner)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "reading the audit log needs the STATE_ADMIN or "
@@ -80,7 +80,7 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
                                           "again without it");
         snprintf(before_id, sizeof before_id, "%s", parts[0]);
     }
-    if (commissioner && !identity_actor_ulb(call)[0])
+    if (commissioner && !nagar_actor_ulb(call)[0])
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "a commissioner's token must name their ULB");
 
@@ -89,18 +89,18 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     const char *values[] = {
         request->subject,
         before_id[0] ? before_id : NULL,
-        commissioner ? identity_actor_ulb(call) : NULL,
+        commissioner ? nagar_actor_ulb(call) : NULL,
         limit,
     };
-    PGresult *result = identity_query(
-        self, "audit_list",
+    PGresult *result = nagar_service_query(
+        self->db, "audit_list",
         "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), actor, "
         "action, subject, detail::text FROM identity.audit "
         "WHERE ($1 = '' OR subject = $1) AND ($2::bigint IS NULL OR id < $2::bigint) "
         "AND ($3::text IS NULL OR ulb = $3) ORDER BY id DESC LIMIT $4::int",
         4, values);
     if (!result)
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
 
     int rows = PQntuples(result);
     int shown = rows > (int) page_size ? (int) page_size : rows;

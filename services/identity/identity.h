@@ -1,8 +1,9 @@
 /*
  * identity.h — what every part of nagar-identity shares: the service's
- * state (one database connection, the token signer, settings), the way a
- * handler reports an outcome from inside a transaction, the actor checks,
- * input validation helpers, opaque page tokens and idempotency records.
+ * state (one database connection, the token signer, settings), input
+ * validation helpers, opaque page tokens and where idempotency records
+ * live. Outcomes, failures, the actor and idempotency themselves are
+ * common/service.h.
  *
  * The domain lives next door: ulb.c (master data), otp.c (citizen login),
  * staff.c (accounts and roles), session.c (tokens, refresh, logout,
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "db.h"
 #include "proto/identity.pb-c.h"
+#include "service.h"
 #include "token.h"
 
 #define IDENTITY_OTP_KEY_BYTES 32
@@ -50,33 +52,7 @@ typedef struct {
     long login_lock_s;
 } identity_t;
 
-/* The result of work done inside a transaction, sent after it ends. */
-typedef struct {
-    nagar_status_code_t code;
-    char field[64];
-    char message[384];
-} identity_outcome_t;
-
-void identity_outcome_reset(identity_outcome_t *outcome);
-void identity_outcome_set(identity_outcome_t *outcome, nagar_status_code_t code, const char *field,
-                          const char *format, ...) __attribute__((format(printf, 4, 5)));
-
-/* Answers the call after nagar_db_transaction returned rc: the outcome when
- * rc is 1, a database failure when rc is -1 (UNAVAILABLE when the
- * connection is gone, INTERNAL otherwise; logged, never with values).
- * Returns -1. */
-int identity_fail_transaction(identity_t *self, nagar_worker_call_t *call, int rc,
-                              const identity_outcome_t *outcome);
-
-/* Runs a named statement (prepared once per connection). */
-PGresult *identity_query(identity_t *self, const char *name, const char *sql, int nparams,
-                         const char *const *values);
-
-/* The actor the gateway vouched for; fields are "" when absent. */
-const char *identity_actor_user(nagar_worker_call_t *call);
-const char *identity_actor_role(nagar_worker_call_t *call);
-const char *identity_actor_ulb(nagar_worker_call_t *call);
-bool identity_actor_is(nagar_worker_call_t *call, const char *role);
+#define IDENTITY_SERVICE "identity"
 
 /* Validation. All lengths are in Unicode characters of valid UTF-8. */
 bool identity_matches_digits(const char *text, size_t min, size_t max);
@@ -93,22 +69,8 @@ bool identity_staff_role_valid(const char *role);
 void identity_page_token_encode(char *out, size_t out_size, const char *const *parts, int count);
 int identity_page_token_decode(const char *token, char parts[][201], int max_parts);
 
-/* Idempotency of a mutation (inside its transaction). check returns 0 when
- * the key is new (or empty), 1 when a stored reply of the same request was
- * found (stored in *reply_out, malloc'd, caller frees), or 2 when the key
- * was used for another request (CONFLICT, outcome set), -1 on a database
- * error. */
-int identity_idempotency_check(identity_t *self, nagar_worker_call_t *call,
-                               const ProtobufCMessage *request, uint8_t **reply_out,
-                               size_t *reply_size, identity_outcome_t *outcome);
-int identity_idempotency_store(identity_t *self, nagar_worker_call_t *call,
-                               const ProtobufCMessage *request, const ProtobufCMessage *reply);
-
-/* Replies with a stored reply of type and marks it replayed. */
-int identity_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                          const uint8_t *reply, size_t reply_size);
-
-/* Milliseconds since the epoch. */
-int64_t identity_now_ms(void);
+/* Where identity keeps idempotency records (identity.idempotency), for
+ * nagar_idempotency_check/store of common/service.h. */
+extern const nagar_idempotency_t identity_idempotency;
 
 #endif

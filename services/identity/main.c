@@ -79,31 +79,14 @@ static void usage(FILE *out)
 static int get_long(identity_t *self, const char *key, long default_value, long min, long max,
                     long *out)
 {
-    char error[NAGAR_CONFIG_ERROR_MAX];
-    if (nagar_config_get_int(self->config, key, default_value, min, max, out, error,
-                             sizeof error) != 0) {
-        nagar_log_error("identity.config_invalid", "%s", error);
-        return -1;
-    }
-    return 0;
+    return nagar_service_config_long(self->config, IDENTITY_SERVICE, key, default_value, min, max,
+                                     out);
 }
 
 static int connect_db(identity_t *self)
 {
-    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", NULL);
-    if (!conninfo || !conninfo[0]) {
-        nagar_log_error("identity.config_invalid",
-                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
-                        "the identity database (role identity_app)");
-        return -1;
-    }
-    char error[NAGAR_DB_ERROR_MAX];
-    self->db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!self->db) {
-        nagar_log_error("identity.db_connect_failed", "%s", error);
-        return -1;
-    }
-    return 0;
+    self->db = nagar_service_db_connect(self->config, IDENTITY_SERVICE);
+    return self->db ? 0 : -1;
 }
 
 /* Signing key, our verifier, OTP key, sink and limits. */
@@ -146,13 +129,13 @@ static int load_service_settings(identity_t *self)
     /* Our own tokens must verify, or refresh would refuse every session. */
     nagar_token_claims_t probe = {.type = NAGAR__TOKEN_TYPE__ACCESS, .user_id = "probe",
                                   .role = "probe", .session_id = "probe",
-                                  .issued_at_ms = identity_now_ms(),
-                                  .expires_at_ms = identity_now_ms() + 60000};
+                                  .issued_at_ms = nagar_bus_now_ms(),
+                                  .expires_at_ms = nagar_bus_now_ms() + 60000};
     char *token = nagar_token_sign(self->signer, &probe);
     nagar_token_claims_t out;
     nagar_token_result_t probe_result =
         token ? nagar_token_verify(self->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
-                                   identity_now_ms(), &out)
+                                   nagar_bus_now_ms(), &out)
               : NAGAR_TOKEN_MALFORMED;
     free(token);
     if (probe_result != NAGAR_TOKEN_OK) {
@@ -218,8 +201,8 @@ static void housekeeping(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
     identity_t *self = arg;
-    PGresult *result = identity_query(
-        self, "otp_cleanup",
+    PGresult *result = nagar_service_query(
+        self->db, "otp_cleanup",
         "DELETE FROM identity.otp WHERE created_at < now() - interval '1 day'", 0, NULL);
     if (result)
         PQclear(result);

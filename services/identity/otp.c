@@ -145,7 +145,7 @@ typedef struct {
     nagar_worker_call_t *call;
     const char *mobile;
     const char *client_ip;
-    identity_outcome_t outcome;
+    nagar_outcome_t outcome;
 } request_work_t;
 
 static int request_work(nagar_db_t *db, void *arg)
@@ -153,7 +153,7 @@ static int request_work(nagar_db_t *db, void *arg)
     (void) db;
     request_work_t *work = arg;
     identity_t *self = work->self;
-    identity_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
 
     /* Always number first, then address: one order, no deadlock. */
     char lock_number[64], lock_address[96];
@@ -161,9 +161,9 @@ static int request_work(nagar_db_t *db, void *arg)
     snprintf(lock_address, sizeof lock_address, "identity.otp.ip:%s", work->client_ip);
     for (int i = 0; i < (work->client_ip[0] ? 2 : 1); i++) {
         const char *lock_values[] = {i == 0 ? lock_number : lock_address};
-        PGresult *locked = identity_query(self, "otp_lock",
-                                          "SELECT pg_advisory_xact_lock(hashtext($1))", 1,
-                                          lock_values);
+        PGresult *locked = nagar_service_query(self->db, "otp_lock",
+                                               "SELECT pg_advisory_xact_lock(hashtext($1))", 1,
+                                               lock_values);
         if (!locked)
             return -1;
         PQclear(locked);
@@ -174,8 +174,8 @@ static int request_work(nagar_db_t *db, void *arg)
     snprintf(window, sizeof window, "%ld", self->otp_window_s);
     snprintf(ttl, sizeof ttl, "%ld", self->otp_ttl_s);
     const char *count_values[] = {work->mobile, work->client_ip, window};
-    result = identity_query(
-        self, "otp_counts",
+    result = nagar_service_query(
+        self->db, "otp_counts",
         "SELECT (SELECT count(*) FROM identity.otp WHERE mobile = $1 "
         "          AND created_at > now() - make_interval(secs => $3::int)), "
         "       (SELECT coalesce(floor(extract(epoch FROM now() - max(created_at))), 1e9)::bigint "
@@ -191,32 +191,32 @@ static int request_work(nagar_db_t *db, void *arg)
     PQclear(result);
 
     if (since_last < self->otp_resend_s) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, "mobile",
-                             "resend limit: one code per number every %ld seconds; try again in "
-                             "%ld seconds",
-                             self->otp_resend_s, self->otp_resend_s - since_last);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, "mobile",
+                          "resend limit: one code per number every %ld seconds; try again in "
+                          "%ld seconds",
+                          self->otp_resend_s, self->otp_resend_s - since_last);
         return 1;
     }
     if (per_number >= self->otp_per_number) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, "mobile",
-                             "per-number limit: at most %ld codes per number in %ld minutes; try "
-                             "again later",
-                             self->otp_per_number, self->otp_window_s / 60);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, "mobile",
+                          "per-number limit: at most %ld codes per number in %ld minutes; try "
+                          "again later",
+                          self->otp_per_number, self->otp_window_s / 60);
         return 1;
     }
     if (per_ip >= self->otp_per_ip) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, NULL,
-                             "per-address limit: at most %ld codes per client address in %ld "
-                             "minutes; try again later",
-                             self->otp_per_ip, self->otp_window_s / 60);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, NULL,
+                          "per-address limit: at most %ld codes per client address in %ld "
+                          "minutes; try again later",
+                          self->otp_per_ip, self->otp_window_s / 60);
         return 1;
     }
 
     /* Only the newest code of a number is valid. */
     const char *mobile_values[] = {work->mobile};
-    result = identity_query(self, "otp_supersede",
-                            "UPDATE identity.otp SET dead = true WHERE mobile = $1 AND NOT dead",
-                            1, mobile_values);
+    result = nagar_service_query(
+        self->db, "otp_supersede",
+        "UPDATE identity.otp SET dead = true WHERE mobile = $1 AND NOT dead", 1, mobile_values);
     if (!result)
         return -1;
     PQclear(result);
@@ -230,8 +230,8 @@ static int request_work(nagar_db_t *db, void *arg)
     sodium_bin2hex(salt_hex, sizeof salt_hex, salt, sizeof salt);
     sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
     const char *insert_values[] = {work->mobile, work->client_ip, salt_hex, hash_hex, ttl};
-    result = identity_query(
-        self, "otp_insert",
+    result = nagar_service_query(
+        self->db, "otp_insert",
         "INSERT INTO identity.otp (mobile, client_ip, salt, code_hash, expires_at) "
         "VALUES ($1, $2, decode($3, 'hex'), decode($4, 'hex'), "
         "now() + make_interval(secs => $5::int))",
@@ -248,8 +248,8 @@ static int request_work(nagar_db_t *db, void *arg)
                         : sink_deliver(self, work->mobile, code);
     sodium_memzero(code, sizeof code);
     if (delivered != 0) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                             "the one-time password could not be delivered; try again later");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                          "the one-time password could not be delivered; try again later");
         return 1;
     }
     return 0;
@@ -284,7 +284,7 @@ int otp_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void
     if (rc != 0) {
         if (rc == 1 && work.outcome.code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED)
             nagar_log_warn("identity.otp_rate_limited", "%s", work.outcome.message);
-        return identity_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     }
     nagar_log_info("identity.otp_sent", "one-time password sent");
     Nagar__Identity__RequestOtpReply reply = NAGAR__IDENTITY__REQUEST_OTP_REPLY__INIT;
@@ -299,7 +299,7 @@ typedef struct {
     const char *mobile;
     const char *otp;
     session_tokens_t tokens;
-    identity_outcome_t outcome;
+    nagar_outcome_t outcome;
 } verify_work_t;
 
 static int verify_work(nagar_db_t *db, void *arg)
@@ -307,12 +307,12 @@ static int verify_work(nagar_db_t *db, void *arg)
     (void) db;
     verify_work_t *work = arg;
     identity_t *self = work->self;
-    identity_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     session_tokens_clear(&work->tokens);
 
     const char *values[] = {work->mobile};
-    PGresult *result = identity_query(
-        self, "otp_pending",
+    PGresult *result = nagar_service_query(
+        self->db, "otp_pending",
         "SELECT id, encode(salt, 'hex'), encode(code_hash, 'hex'), attempts, expires_at <= now() "
         "FROM identity.otp WHERE mobile = $1 AND NOT dead ORDER BY id DESC LIMIT 1 FOR UPDATE",
         1, values);
@@ -320,9 +320,9 @@ static int verify_work(nagar_db_t *db, void *arg)
         return -1;
     if (PQntuples(result) != 1) {
         PQclear(result);
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
-                             "no one-time password is pending for this number (none requested, "
-                             "already used, or out of attempts); request a new one");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
+                          "no one-time password is pending for this number (none requested, "
+                          "already used, or out of attempts); request a new one");
         return 1;
     }
     char id[24];
@@ -342,14 +342,14 @@ static int verify_work(nagar_db_t *db, void *arg)
 
     if (expired) {
         const char *id_values[] = {id};
-        result = identity_query(self, "otp_kill",
-                                "UPDATE identity.otp SET dead = true WHERE id = $1::bigint", 1,
-                                id_values);
+        result = nagar_service_query(self->db, "otp_kill",
+                                     "UPDATE identity.otp SET dead = true WHERE id = $1::bigint", 1,
+                                     id_values);
         if (!result)
             return -1;
         PQclear(result);
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
-                             "the one-time password has expired; request a new one");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
+                          "the one-time password has expired; request a new one");
         return 0;
     }
 
@@ -360,8 +360,8 @@ static int verify_work(nagar_db_t *db, void *arg)
         char attempts_text[24];
         snprintf(attempts_text, sizeof attempts_text, "%ld", attempts);
         const char *update_values[] = {id, attempts_text, dead ? "true" : "false"};
-        result = identity_query(
-            self, "otp_attempt",
+        result = nagar_service_query(
+            self->db, "otp_attempt",
             "UPDATE identity.otp SET attempts = $2::smallint, dead = $3::boolean "
             "WHERE id = $1::bigint",
             3, update_values);
@@ -371,26 +371,26 @@ static int verify_work(nagar_db_t *db, void *arg)
         nagar_log_warn("identity.otp_wrong", "wrong one-time password (attempt %ld of %ld)",
                        attempts, self->otp_max_attempts);
         if (dead)
-            identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
-                                 "wrong one-time password; that was the last attempt, the code "
-                                 "is no longer valid; request a new one");
+            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
+                              "wrong one-time password; that was the last attempt, the code "
+                              "is no longer valid; request a new one");
         else
-            identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
-                                 "wrong one-time password; %ld attempt%s left",
-                                 self->otp_max_attempts - attempts,
-                                 self->otp_max_attempts - attempts == 1 ? "" : "s");
+            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "otp",
+                              "wrong one-time password; %ld attempt%s left",
+                              self->otp_max_attempts - attempts,
+                              self->otp_max_attempts - attempts == 1 ? "" : "s");
         return 0;   /* commit the attempt */
     }
 
     const char *id_values[] = {id};
-    result = identity_query(self, "otp_kill",
-                            "UPDATE identity.otp SET dead = true WHERE id = $1::bigint", 1,
-                            id_values);
+    result = nagar_service_query(self->db, "otp_kill",
+                                 "UPDATE identity.otp SET dead = true WHERE id = $1::bigint", 1,
+                                 id_values);
     if (!result)
         return -1;
     PQclear(result);
-    result = identity_query(
-        self, "citizen_upsert",
+    result = nagar_service_query(
+        self->db, "citizen_upsert",
         "INSERT INTO identity.citizen (user_id, mobile) "
         "VALUES ('citizen:' || gen_random_uuid(), $1) "
         "ON CONFLICT (mobile) DO UPDATE SET last_login_at = now() RETURNING user_id",
@@ -422,7 +422,7 @@ int otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
         rc = 1;
     if (rc != 0) {
         session_tokens_clear(&work.tokens);
-        return identity_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     }
     json_t *fields = json_pack("{s:s}", "user_id", work.tokens.user_id);
     nagar_log_write(NAGAR_LOG_INFO, "identity.citizen_login", fields, "citizen logged in");

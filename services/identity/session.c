@@ -81,7 +81,7 @@ int session_create(identity_t *self, nagar_worker_call_t *call, const char *user
     char session_id[33];
     randombytes_buf(random, sizeof random);
     sodium_bin2hex(session_id, sizeof session_id, random, sizeof random);
-    int64_t now = identity_now_ms();
+    int64_t now = nagar_bus_now_ms();
     if (sign_pair(self, session_id, user_id, role, ulb, now, tokens) != 0) {
         nagar_log_error("identity.sign_failed", "could not sign tokens for %s", user_id);
         return -1;
@@ -93,8 +93,8 @@ int session_create(identity_t *self, nagar_worker_call_t *call, const char *user
     const char *client_ip = nagar_worker_call_context(call)->client_ip;
     const char *values[] = {session_id, user_id, role, ulb, hash, issued, expires,
                             client_ip ? client_ip : ""};
-    PGresult *result = identity_query(
-        self, "session_create",
+    PGresult *result = nagar_service_query(
+        self->db, "session_create",
         "INSERT INTO identity.session (session_id, user_id, role, ulb, refresh_hash, "
         "refresh_issued_at_ms, expires_at, client_ip) VALUES ($1, $2, $3, $4, decode($5, 'hex'), "
         "$6::bigint, to_timestamp($7::bigint / 1000.0), $8)",
@@ -128,10 +128,10 @@ static int insert_revocation(identity_t *self, const char *session_id, const cha
 {
     char at[24];
     /* +1: every token issued up to and including this millisecond is covered. */
-    snprintf(at, sizeof at, "%" PRId64, identity_now_ms() + 1);
+    snprintf(at, sizeof at, "%" PRId64, nagar_bus_now_ms() + 1);
     const char *values[] = {session_id, user_id, at, reason};
-    PGresult *result = identity_query(
-        self, "revocation_insert",
+    PGresult *result = nagar_service_query(
+        self->db, "revocation_insert",
         "INSERT INTO identity.revocation (session_id, user_id, revoked_at_ms, reason) "
         "VALUES ($1, $2, $3::bigint, $4)",
         4, values);
@@ -144,8 +144,8 @@ static int insert_revocation(identity_t *self, const char *session_id, const cha
 static int revoke_session(identity_t *self, const char *session_id, const char *reason)
 {
     const char *values[] = {session_id, reason};
-    PGresult *result = identity_query(
-        self, "session_revoke",
+    PGresult *result = nagar_service_query(
+        self->db, "session_revoke",
         "UPDATE identity.session SET revoked_at = now(), revoked_reason = $2 "
         "WHERE session_id = $1 AND revoked_at IS NULL RETURNING user_id",
         2, values);
@@ -163,8 +163,8 @@ static int revoke_session(identity_t *self, const char *session_id, const char *
 int session_revoke_user(identity_t *self, const char *user_id, const char *reason)
 {
     const char *values[] = {user_id, reason};
-    PGresult *result = identity_query(
-        self, "session_revoke_user",
+    PGresult *result = nagar_service_query(
+        self->db, "session_revoke_user",
         "UPDATE identity.session SET revoked_at = now(), revoked_reason = $2 "
         "WHERE user_id = $1 AND revoked_at IS NULL",
         2, values);
@@ -192,7 +192,7 @@ static int check_refresh_token(identity_t *self, nagar_worker_call_t *call, cons
                                       NAGAR_TOKEN_MAX);
     nagar_token_result_t result = nagar_token_verify(self->verifier, token,
                                                      NAGAR__TOKEN_TYPE__REFRESH,
-                                                     identity_now_ms(), claims);
+                                                     nagar_bus_now_ms(), claims);
     if (result == NAGAR_TOKEN_EXPIRED && accept_expired) {
         *expired = true;
         return 0;
@@ -212,7 +212,7 @@ typedef struct {
     const char *token;
     const nagar_token_claims_t *claims;
     session_tokens_t tokens;
-    identity_outcome_t outcome;
+    nagar_outcome_t outcome;
 } refresh_work_t;
 
 static int refresh_work(nagar_db_t *db, void *arg)
@@ -220,12 +220,12 @@ static int refresh_work(nagar_db_t *db, void *arg)
     (void) db;
     refresh_work_t *work = arg;
     identity_t *self = work->self;
-    identity_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     session_tokens_clear(&work->tokens);
 
     const char *values[] = {work->claims->session_id};
-    PGresult *session = identity_query(
-        self, "session_lock",
+    PGresult *session = nagar_service_query(
+        self->db, "session_lock",
         "SELECT user_id, role, ulb, encode(refresh_hash, 'hex'), refresh_issued_at_ms, "
         "revoked_at IS NOT NULL, expires_at < now() FROM identity.session "
         "WHERE session_id = $1 FOR UPDATE",
@@ -235,15 +235,15 @@ static int refresh_work(nagar_db_t *db, void *arg)
     if (PQntuples(session) != 1 ||
         strcmp(PQgetvalue(session, 0, 0), work->claims->user_id) != 0) {
         PQclear(session);
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "refreshToken",
-                             "the session of this refresh token is unknown; log in again");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "refreshToken",
+                          "the session of this refresh token is unknown; log in again");
         return 1;
     }
     if (strcmp(PQgetvalue(session, 0, 5), "t") == 0 || strcmp(PQgetvalue(session, 0, 6), "t") == 0) {
         PQclear(session);
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "refreshToken",
-                             "the session has ended (logged out, revoked or expired); log in "
-                             "again");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "refreshToken",
+                          "the session has ended (logged out, revoked or expired); log in "
+                          "again");
         return 1;
     }
     char presented[65];
@@ -256,9 +256,9 @@ static int refresh_work(nagar_db_t *db, void *arg)
         if (revoke_session(self, work->claims->session_id, "refresh_reuse") != 0)
             return -1;
         /* Committed: the revocation must stick even though the caller fails. */
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "refreshToken",
-                             "this refresh token was already used; the session is revoked for "
-                             "safety; log in again");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED, "refreshToken",
+                          "this refresh token was already used; the session is revoked for "
+                          "safety; log in again");
         return 0;
     }
     char role[32], ulb[16];
@@ -270,8 +270,8 @@ static int refresh_work(nagar_db_t *db, void *arg)
     /* Staff: a disabled account ends here even if a revocation was missed. */
     if (strncmp(work->claims->user_id, "staff:", 6) == 0) {
         const char *user[] = {work->claims->user_id};
-        PGresult *staff = identity_query(
-            self, "session_staff_state",
+        PGresult *staff = nagar_service_query(
+            self->db, "session_staff_state",
             "SELECT disabled FROM identity.staff WHERE user_id = $1", 1, user);
         if (!staff)
             return -1;
@@ -280,14 +280,14 @@ static int refresh_work(nagar_db_t *db, void *arg)
         if (!usable) {
             if (session_revoke_user(self, work->claims->user_id, "disabled") != 0)
                 return -1;
-            identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED,
-                                 "refreshToken", "the account is disabled");
+            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED,
+                              "refreshToken", "the account is disabled");
             return 0;
         }
     }
 
     /* Strictly later than the last refresh token, so the new one differs. */
-    int64_t now = identity_now_ms();
+    int64_t now = nagar_bus_now_ms();
     if (now <= previous)
         now = previous + 1;
     if (sign_pair(self, work->claims->session_id, work->claims->user_id, role, ulb, now,
@@ -298,8 +298,8 @@ static int refresh_work(nagar_db_t *db, void *arg)
     snprintf(issued, sizeof issued, "%" PRId64, now);
     snprintf(expires, sizeof expires, "%" PRId64, now + self->refresh_ttl_s * 1000);
     const char *update[] = {work->claims->session_id, hash, issued, expires};
-    PGresult *result = identity_query(
-        self, "session_rotate",
+    PGresult *result = nagar_service_query(
+        self->db, "session_rotate",
         "UPDATE identity.session SET refresh_hash = decode($2, 'hex'), "
         "refresh_issued_at_ms = $3::bigint, expires_at = to_timestamp($4::bigint / 1000.0) "
         "WHERE session_id = $1",
@@ -323,11 +323,11 @@ int session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, refresh_work, &work);
     if (rc != 0) {
         session_tokens_clear(&work.tokens);
-        return identity_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     }
     if (work.outcome.code != NAGAR__STATUS_CODE__OK) {
         session_tokens_clear(&work.tokens);
-        return identity_fail_transaction(self, call, 1, &work.outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, 1, &work.outcome);
     }
     rc = session_reply(call, &work.tokens);
     session_tokens_clear(&work.tokens);
@@ -359,14 +359,14 @@ int session_logout(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     if (expired)   /* the session cannot be refreshed any more: nothing to end */
         return nagar_worker_call_reply(call, &reply.base);
     /* Only the session's own user may end it (a refresh token proves that). */
-    if (strcmp(identity_actor_user(call), "") != 0 &&
-        strcmp(identity_actor_user(call), claims.user_id) != 0)
+    if (strcmp(nagar_actor_user(call), "") != 0 &&
+        strcmp(nagar_actor_user(call), claims.user_id) != 0)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "refreshToken",
                                       "the refresh token belongs to another user");
     logout_work_t work = {.self = self, .claims = &claims};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, logout_work, &work);
     if (rc != 0)
-        return identity_fail_transaction(self, call, rc, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, NULL);
     return nagar_worker_call_reply(call, &reply.base);
 }
 
@@ -383,13 +383,13 @@ int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *messa
     snprintf(after, sizeof after, "%" PRId64, request->after_id);
     snprintf(limit, sizeof limit, "%d", REVOCATIONS_PAGE);
     const char *values[] = {after, limit};
-    PGresult *result = identity_query(
-        self, "revocations_list",
+    PGresult *result = nagar_service_query(
+        self->db, "revocations_list",
         "SELECT id, coalesce(session_id, ''), coalesce(user_id, ''), revoked_at_ms "
         "FROM identity.revocation WHERE id > $1::bigint ORDER BY id LIMIT $2::int",
         2, values);
     if (!result)
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     int rows = PQntuples(result);
     Nagar__Identity__Revocation *items = calloc((size_t) rows + 1, sizeof *items);
     Nagar__Identity__Revocation **pointers = calloc((size_t) rows + 1, sizeof *pointers);

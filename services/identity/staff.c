@@ -58,9 +58,9 @@ static bool is_state_admin(const char *role)
 /* STATE_ADMIN or COMMISSIONER with a ULB; answers PERMISSION_DENIED otherwise. */
 static int require_manager(nagar_worker_call_t *call, const char *what)
 {
-    if (identity_actor_is(call, "STATE_ADMIN"))
+    if (nagar_actor_is(call, "STATE_ADMIN"))
         return 0;
-    if (identity_actor_is(call, "COMMISSIONER") && identity_actor_ulb(call)[0])
+    if (nagar_actor_is(call, "COMMISSIONER") && nagar_actor_ulb(call)[0])
         return 0;
     return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                   "%s needs the STATE_ADMIN or COMMISSIONER role", what);
@@ -86,17 +86,17 @@ static int validate_role_and_ulb(nagar_worker_call_t *call, const char *role, co
 /* A commissioner may grant only the three ULB roles, only in their ULB. */
 static int check_grant_scope(nagar_worker_call_t *call, const char *role, const char *ulb)
 {
-    if (!identity_actor_is(call, "COMMISSIONER"))
+    if (!nagar_actor_is(call, "COMMISSIONER"))
         return 0;
     if (!commissioner_may_manage(role))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "role",
                                       "a commissioner may grant CLERK, REGISTRAR or "
                                       "REVENUE_OFFICER only, not %s",
                                       role);
-    if (strcmp(ulb, identity_actor_ulb(call)) != 0)
+    if (strcmp(ulb, nagar_actor_ulb(call)) != 0)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                       "a commissioner manages the staff of ULB %s only",
-                                      identity_actor_ulb(call));
+                                      nagar_actor_ulb(call));
     return 0;
 }
 
@@ -141,8 +141,8 @@ static int login_work(nagar_db_t *db, void *arg)
     work->refused = false;
     /* Re-read under lock: disabled or re-roled since the password check? */
     const char *values[] = {work->user_id};
-    PGresult *result = identity_query(
-        work->self, "staff_login_ok",
+    PGresult *result = nagar_service_query(
+        work->self->db, "staff_login_ok",
         "UPDATE identity.staff SET failed_logins = 0, locked_until = NULL "
         "WHERE user_id = $1 AND NOT disabled RETURNING role, coalesce(ulb, '')",
         1, values);
@@ -174,13 +174,13 @@ int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void
                                       "password must be 1 to %d characters", PASSWORD_MAX);
 
     const char *values[] = {request->username};
-    PGresult *result = identity_query(
-        self, "staff_login_get",
+    PGresult *result = nagar_service_query(
+        self->db, "staff_login_get",
         "SELECT user_id, password_hash, disabled, coalesce(locked_until > now(), false) "
         "FROM identity.staff WHERE username = $1",
         1, values);
     if (!result)
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     bool found = PQntuples(result) == 1;
     char user_id[96] = "", hash[crypto_pwhash_STRBYTES] = "";
     bool disabled = false, locked = false;
@@ -205,8 +205,8 @@ int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void
             const char *fail_values[] = {user_id, max_failures, lock_s};
             /* The lock starts when the count reaches the limit; the count then
              * starts again, so each lock period allows that many tries. */
-            result = identity_query(
-                self, "staff_login_failed",
+            result = nagar_service_query(
+                self->db, "staff_login_failed",
                 "UPDATE identity.staff SET "
                 "locked_until = CASE WHEN failed_logins + 1 >= $2::int "
                 "  THEN now() + make_interval(secs => $3::int) ELSE locked_until END, "
@@ -215,7 +215,7 @@ int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void
                 "WHERE user_id = $1 RETURNING locked_until IS NOT NULL AND locked_until > now()",
                 3, fail_values);
             if (!result)
-                return identity_fail_transaction(self, call, -1, NULL);
+                return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
             if (PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 0), "t") == 0)
                 nagar_log_warn("identity.staff_locked",
                                "staff account %s locked for %ld s after %ld failed logins",
@@ -235,7 +235,7 @@ int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void
         if (rc == 1 && work.refused)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
                                           LOGIN_FAILED);
-        return identity_fail_transaction(self, call, rc, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, NULL);
     }
     json_t *fields = json_pack("{s:s, s:s}", "user_id", user_id, "role", work.tokens.role);
     nagar_log_write(NAGAR_LOG_INFO, "identity.staff_login", fields, "staff logged in");
@@ -253,14 +253,14 @@ typedef struct {
     const char *username, *full_name, *role, *ulb, *mobile, *password_hash;
     const char *created_by;
     PGresult *row;
-    identity_outcome_t outcome;
+    nagar_outcome_t outcome;
     uint8_t *stored_reply;
     size_t stored_size;
 } create_work_t;
 
 static void create_work_reset(create_work_t *work)
 {
-    identity_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     PQclear(work->row);
     work->row = NULL;
     free(work->stored_reply);
@@ -276,8 +276,8 @@ static int insert_staff(create_work_t *work)
         if (exists < 0)
             return -1;
         if (!exists) {
-            identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                 "no ULB has LGD code %s", work->ulb);
+            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                              "no ULB has LGD code %s", work->ulb);
             return 1;
         }
     }
@@ -290,12 +290,12 @@ static int insert_staff(create_work_t *work)
              "password_hash, created_by) VALUES ('staff:' || gen_random_uuid(), $1, $2, $3, $4, "
              "$5, $6, $7) ON CONFLICT (username) DO NOTHING RETURNING %s",
              STAFF_COLUMNS);
-    work->row = identity_query(self, "staff_insert", sql, 7, values);
+    work->row = nagar_service_query(self->db, "staff_insert", sql, 7, values);
     if (!work->row)
         return -1;
     if (PQntuples(work->row) != 1) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "username",
-                             "username \"%s\" is taken; choose another", work->username);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "username",
+                          "username \"%s\" is taken; choose another", work->username);
         return 1;
     }
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "username", work->username,
@@ -311,9 +311,9 @@ static int create_work(nagar_db_t *db, void *arg)
     (void) db;
     create_work_t *work = arg;
     create_work_reset(work);
-    int seen = identity_idempotency_check(work->self, work->call, work->request,
-                                          &work->stored_reply, &work->stored_size,
-                                          &work->outcome);
+    int seen =
+        nagar_idempotency_check(&identity_idempotency, work->self->db, work->call, work->request,
+                                &work->stored_reply, &work->stored_size, &work->outcome);
     if (seen == -1)
         return -1;
     if (seen == 1)
@@ -325,7 +325,8 @@ static int create_work(nagar_db_t *db, void *arg)
         return rc;
     Nagar__Identity__StaffAccount account;
     staff_from_row(&account, work->row, 0);
-    return identity_idempotency_store(work->self, work->call, work->request, &account.base);
+    return nagar_idempotency_store(&identity_idempotency, work->self->db, work->call, work->request,
+                                   &account.base);
 }
 
 /* Answers with the work's stored reply or its row; frees both. */
@@ -334,8 +335,8 @@ static int reply_account(nagar_worker_call_t *call, PGresult **row, uint8_t **st
 {
     int rc;
     if (*stored) {
-        rc = identity_reply_stored(call, &nagar__identity__staff_account__descriptor, *stored,
-                                   stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__identity__staff_account__descriptor, *stored,
+                                      stored_size);
     } else {
         Nagar__Identity__StaffAccount account;
         staff_from_row(&account, *row, 0);
@@ -383,12 +384,12 @@ int staff_create(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
     create_work_t work = {.self = self, .call = call, .request = message,
                           .username = request->username, .full_name = request->full_name,
                           .role = request->role, .ulb = request->ulb, .mobile = request->mobile,
-                          .password_hash = hash, .created_by = identity_actor_user(call)};
+                          .password_hash = hash, .created_by = nagar_actor_user(call)};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, create_work, &work);
     if (rc != 0) {
         PQclear(work.row);
         free(work.stored_reply);
-        return identity_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     }
     return reply_account(call, &work.row, &work.stored_reply, work.stored_size);
 }
@@ -404,7 +405,7 @@ typedef struct {
     const char *reason;           /* disable */
     const char *role, *ulb;       /* set role */
     PGresult *row;
-    identity_outcome_t outcome;
+    nagar_outcome_t outcome;
     uint8_t *stored_reply;
     size_t stored_size;
 } change_work_t;
@@ -415,14 +416,14 @@ static int change_work(nagar_db_t *db, void *arg)
     change_work_t *work = arg;
     identity_t *self = work->self;
     nagar_worker_call_t *call = work->call;
-    identity_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     PQclear(work->row);
     work->row = NULL;
     free(work->stored_reply);
     work->stored_reply = NULL;
 
-    int seen = identity_idempotency_check(self, call, work->request, &work->stored_reply,
-                                          &work->stored_size, &work->outcome);
+    int seen = nagar_idempotency_check(&identity_idempotency, self->db, call, work->request,
+                                       &work->stored_reply, &work->stored_size, &work->outcome);
     if (seen == -1)
         return -1;
     if (seen == 1)
@@ -434,13 +435,13 @@ static int change_work(nagar_db_t *db, void *arg)
     char sql[512];
     snprintf(sql, sizeof sql, "SELECT %s FROM identity.staff WHERE user_id = $1 FOR UPDATE",
              STAFF_COLUMNS);
-    PGresult *current = identity_query(self, "staff_lock", sql, 1, values);
+    PGresult *current = nagar_service_query(self->db, "staff_lock", sql, 1, values);
     if (!current)
         return -1;
     if (PQntuples(current) != 1) {
         PQclear(current);
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
-                             "no staff account has user id %s", work->user_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
+                          "no staff account has user id %s", work->user_id);
         return 1;
     }
     char old_role[32], old_ulb[16], username[65];
@@ -450,18 +451,18 @@ static int change_work(nagar_db_t *db, void *arg)
     bool disabled = strcmp(PQgetvalue(current, 0, 5), "t") == 0;
     PQclear(current);
 
-    if (identity_actor_is(call, "COMMISSIONER") &&
-        (strcmp(old_ulb, identity_actor_ulb(call)) != 0 || !commissioner_may_manage(old_role))) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
-                             "a commissioner manages CLERK, REGISTRAR and REVENUE_OFFICER "
-                             "accounts of ULB %s only",
-                             identity_actor_ulb(call));
+    if (nagar_actor_is(call, "COMMISSIONER") &&
+        (strcmp(old_ulb, nagar_actor_ulb(call)) != 0 || !commissioner_may_manage(old_role))) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
+                          "a commissioner manages CLERK, REGISTRAR and REVENUE_OFFICER "
+                          "accounts of ULB %s only",
+                          nagar_actor_ulb(call));
         return 1;
     }
-    if (strcmp(work->user_id, identity_actor_user(call)) == 0) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "userId",
-                             "you cannot %s your own account; ask another administrator",
-                             work->disable ? "disable" : "change the role of");
+    if (strcmp(work->user_id, nagar_actor_user(call)) == 0) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "userId",
+                          "you cannot %s your own account; ask another administrator",
+                          work->disable ? "disable" : "change the role of");
         return 1;
     }
 
@@ -474,8 +475,8 @@ static int change_work(nagar_db_t *db, void *arg)
         action = "staff.disable";
         detail = json_pack("{s:s, s:s}", "username", username, "reason", work->reason);
         if (changed) {
-            PGresult *result = identity_query(
-                self, "staff_disable",
+            PGresult *result = nagar_service_query(
+                self->db, "staff_disable",
                 "UPDATE identity.staff SET disabled = true, disabled_at = now() WHERE user_id = $1",
                 1, values);
             if (!result) {
@@ -490,8 +491,8 @@ static int change_work(nagar_db_t *db, void *arg)
             if (exists < 0)
                 return -1;
             if (!exists) {
-                identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                     "no ULB has LGD code %s", work->ulb);
+                nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                  "no ULB has LGD code %s", work->ulb);
                 return 1;
             }
         }
@@ -504,8 +505,8 @@ static int change_work(nagar_db_t *db, void *arg)
             audit_ulb = work->ulb;
         if (changed) {
             const char *update[] = {work->user_id, work->role, work->ulb[0] ? work->ulb : NULL};
-            PGresult *result = identity_query(
-                self, "staff_set_role",
+            PGresult *result = nagar_service_query(
+                self->db, "staff_set_role",
                 "UPDATE identity.staff SET role = $2, ulb = $3 WHERE user_id = $1", 3, update);
             if (!result) {
                 json_decref(detail);
@@ -535,12 +536,13 @@ static int change_work(nagar_db_t *db, void *arg)
         json_decref(detail);
     }
     snprintf(sql, sizeof sql, "SELECT %s FROM identity.staff WHERE user_id = $1", STAFF_COLUMNS);
-    work->row = identity_query(self, "staff_get", sql, 1, values);
+    work->row = nagar_service_query(self->db, "staff_get", sql, 1, values);
     if (!work->row)
         return -1;
     Nagar__Identity__StaffAccount account;
     staff_from_row(&account, work->row, 0);
-    return identity_idempotency_store(self, call, work->request, &account.base);
+    return nagar_idempotency_store(&identity_idempotency, self->db, call, work->request,
+                                   &account.base);
 }
 
 static int run_change(identity_t *self, nagar_worker_call_t *call, change_work_t *work)
@@ -549,7 +551,7 @@ static int run_change(identity_t *self, nagar_worker_call_t *call, change_work_t
     if (rc != 0) {
         PQclear(work->row);
         free(work->stored_reply);
-        return identity_fail_transaction(self, call, rc, &work->outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work->outcome);
     }
     return reply_account(call, &work->row, &work->stored_reply, work->stored_size);
 }
@@ -606,12 +608,12 @@ int staff_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be empty or an LGD code of 1 to 10 digits");
     const char *ulb = request->ulb[0] ? request->ulb : NULL;
-    if (identity_actor_is(call, "COMMISSIONER")) {
-        if (ulb && strcmp(ulb, identity_actor_ulb(call)) != 0)
+    if (nagar_actor_is(call, "COMMISSIONER")) {
+        if (ulb && strcmp(ulb, nagar_actor_ulb(call)) != 0)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                           "a commissioner sees the staff of ULB %s only",
-                                          identity_actor_ulb(call));
-        ulb = identity_actor_ulb(call);
+                                          nagar_actor_ulb(call));
+        ulb = nagar_actor_ulb(call);
     }
     uint32_t page_size = request->page_size ? request->page_size : STAFF_PAGE_DEFAULT;
     if (page_size > STAFF_PAGE_MAX)
@@ -635,9 +637,9 @@ int staff_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
              "AND ($2::text IS NULL OR username > $2) ORDER BY username LIMIT $3::int",
              STAFF_COLUMNS);
     const char *values[] = {ulb, after, limit};
-    PGresult *result = identity_query(self, "staff_list", sql, 3, values);
+    PGresult *result = nagar_service_query(self->db, "staff_list", sql, 3, values);
     if (!result)
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     int rows = PQntuples(result);
     int shown = rows > (int) page_size ? (int) page_size : rows;
     Nagar__Identity__StaffAccount *accounts = calloc((size_t) shown + 1, sizeof *accounts);
@@ -682,15 +684,15 @@ static int bootstrap_work(nagar_db_t *db, void *arg)
     create_work_reset(&work->create);
     work->admin_exists = false;
     const char *lock[] = {"identity.bootstrap-admin"};
-    PGresult *result = identity_query(work->create.self, "bootstrap_lock",
-                                      "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock);
+    PGresult *result = nagar_service_query(work->create.self->db, "bootstrap_lock",
+                                           "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock);
     if (!result)
         return -1;
     PQclear(result);
-    result = identity_query(work->create.self, "bootstrap_admins",
-                            "SELECT 1 FROM identity.staff WHERE role = 'STATE_ADMIN' "
-                            "AND NOT disabled LIMIT 1",
-                            0, NULL);
+    result = nagar_service_query(work->create.self->db, "bootstrap_admins",
+                                 "SELECT 1 FROM identity.staff WHERE role = 'STATE_ADMIN' "
+                                 "AND NOT disabled LIMIT 1",
+                                 0, NULL);
     if (!result)
         return -1;
     work->admin_exists = PQntuples(result) > 0;

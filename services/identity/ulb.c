@@ -38,8 +38,8 @@ static void ulb_from_row(Nagar__Identity__Ulb *ulb, PGresult *result, int row)
 int ulb_exists(identity_t *self, const char *code)
 {
     const char *values[] = {code};
-    PGresult *result = identity_query(self, "ulb_exists",
-                                      "SELECT 1 FROM identity.ulb WHERE code = $1", 1, values);
+    PGresult *result = nagar_service_query(self->db, "ulb_exists",
+                                           "SELECT 1 FROM identity.ulb WHERE code = $1", 1, values);
     if (!result)
         return -1;
     int found = PQntuples(result) == 1;
@@ -93,14 +93,14 @@ int ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
              "SELECT %s FROM identity.ulb WHERE %s AND ($4::text IS NULL OR (name, code) > "
              "($4::text, $5::text)) ORDER BY name, code LIMIT $6::int",
              ULB_COLUMNS, FILTER);
-    PGresult *result = identity_query(self, "ulb_list", sql, 6, values);
+    PGresult *result = nagar_service_query(self->db, "ulb_list", sql, 6, values);
     if (!result)
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM identity.ulb WHERE %s", FILTER);
-    PGresult *count = identity_query(self, "ulb_count", sql, 3, values);
+    PGresult *count = nagar_service_query(self->db, "ulb_count", sql, 3, values);
     if (!count) {
         PQclear(result);
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     }
 
     int rows = PQntuples(result);
@@ -147,9 +147,9 @@ int ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *ar
     const char *values[] = {request->code};
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT %s FROM identity.ulb WHERE code = $1", ULB_COLUMNS);
-    PGresult *result = identity_query(self, "ulb_get", sql, 1, values);
+    PGresult *result = nagar_service_query(self->db, "ulb_get", sql, 1, values);
     if (!result)
-        return identity_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     int rc;
     if (PQntuples(result) != 1) {
         rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "code",
@@ -167,7 +167,7 @@ typedef struct {
     identity_t *self;
     nagar_worker_call_t *call;
     const Nagar__Identity__CreateUlbRequest *request;
-    identity_outcome_t outcome;
+    nagar_outcome_t outcome;
     uint8_t *stored_reply;
     size_t stored_size;
 } create_work_t;
@@ -178,12 +178,13 @@ static int create_work(nagar_db_t *db, void *arg)
     create_work_t *work = arg;
     identity_t *self = work->self;
     const Nagar__Identity__Ulb *ulb = work->request->ulb;
-    identity_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     free(work->stored_reply);
     work->stored_reply = NULL;
 
-    int seen = identity_idempotency_check(self, work->call, &work->request->base,
-                                          &work->stored_reply, &work->stored_size, &work->outcome);
+    int seen =
+        nagar_idempotency_check(&identity_idempotency, self->db, work->call, &work->request->base,
+                                &work->stored_reply, &work->stored_size, &work->outcome);
     if (seen == -1)
         return -1;
     if (seen == 1)
@@ -195,8 +196,8 @@ static int create_work(nagar_db_t *db, void *arg)
     snprintf(type_text, sizeof type_text, "%d", (int) ulb->type);
     const char *values[] = {ulb->code, ulb->name, type_text, ulb->district_code,
                             ulb->district_name, ulb->census2011_code};
-    PGresult *result = identity_query(
-        self, "ulb_create",
+    PGresult *result = nagar_service_query(
+        self->db, "ulb_create",
         "INSERT INTO identity.ulb (code, name, type, district_code, district_name, "
         "census2011_code, source) VALUES ($1, $2, $3::smallint, $4, $5, $6, 'staff') "
         "ON CONFLICT (code) DO NOTHING RETURNING code",
@@ -206,8 +207,8 @@ static int create_work(nagar_db_t *db, void *arg)
     int inserted = PQntuples(result);
     PQclear(result);
     if (inserted != 1) {
-        identity_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "ulb.code",
-                             "a ULB with LGD code %s already exists", ulb->code);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "ulb.code",
+                          "a ULB with LGD code %s already exists", ulb->code);
         return 1;
     }
     json_t *detail = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "code", ulb->code, "name",
@@ -216,7 +217,8 @@ static int create_work(nagar_db_t *db, void *arg)
                                "census2011Code", ulb->census2011_code);
     if (audit_append(self, work->call, NULL, NULL, "ulb.create", ulb->code, ulb->code, detail) != 0)
         return -1;
-    if (identity_idempotency_store(self, work->call, &work->request->base, &ulb->base) != 0)
+    if (nagar_idempotency_store(&identity_idempotency, self->db, work->call, &work->request->base,
+                                &ulb->base) != 0)
         return -1;
     return 0;
 }
@@ -226,7 +228,7 @@ int ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     identity_t *self = arg;
     const Nagar__Identity__CreateUlbRequest *request =
         (const Nagar__Identity__CreateUlbRequest *) message;
-    if (!identity_actor_is(call, "STATE_ADMIN"))
+    if (!nagar_actor_is(call, "STATE_ADMIN"))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "adding a ULB needs the STATE_ADMIN role");
     const Nagar__Identity__Ulb *ulb = request->ulb;
@@ -260,10 +262,10 @@ int ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     create_work_t work = {.self = self, .call = call, .request = request};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, create_work, &work);
     if (rc != 0)
-        return identity_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     if (work.stored_reply) {
-        rc = identity_reply_stored(call, &nagar__identity__ulb__descriptor, work.stored_reply,
-                                   work.stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__identity__ulb__descriptor, work.stored_reply,
+                                      work.stored_size);
         free(work.stored_reply);
         return rc;
     }
@@ -394,8 +396,8 @@ static int seed_work(nagar_db_t *db, void *arg)
         const char *values[] = {fields[0], fields[1], type_text, fields[4], fields[5], fields[3]};
         /* xmax = 0 tells an inserted row from an updated one; an unchanged
          * row is not touched at all (WHERE ... IS DISTINCT FROM). */
-        PGresult *result = identity_query(
-            work->self, "ulb_seed",
+        PGresult *result = nagar_service_query(
+            work->self->db, "ulb_seed",
             "INSERT INTO identity.ulb AS u (code, name, type, district_code, district_name, "
             "census2011_code, source) VALUES ($1, $2, $3::smallint, $4, $5, $6, 'lgd') "
             "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type, "

@@ -36,7 +36,7 @@ static bool campaign_allowed(nagar_worker_call_t *call, const char *ulb)
     if (strcmp(role, "STATE_ADMIN") == 0)
         return true;
     return (strcmp(role, "COMMISSIONER") == 0 || strcmp(role, "REVENUE_OFFICER") == 0) &&
-           strcmp(notify_actor_ulb(call), ulb) == 0;
+           strcmp(nagar_actor_ulb(call), ulb) == 0;
 }
 
 static bool cycle_valid(const char *cycle)
@@ -67,8 +67,8 @@ static char *params_json(Nagar__Notifications__Param **params, size_t count)
 static PGresult *campaign_row(notify_t *self, const char *id)
 {
     const char *values[] = {id};
-    return notify_query(
-        self, "campaign_get",
+    return nagar_service_query(
+        self->db, "campaign_get",
         "SELECT c.id, c.ulb, c.kind, c.cycle, c.state, c.per_minute, " TIME_TEXT("c.created_at")
         ", (SELECT count(*) FROM notifications.campaign_recipient r WHERE r.campaign_id = c.id), "
         "(SELECT count(*) FROM notifications.campaign_recipient r WHERE r.campaign_id = c.id "
@@ -92,7 +92,7 @@ static int reply_campaign(notify_t *self, nagar_worker_call_t *call, const char 
 {
     PGresult *row = campaign_row(self, id);
     if (!row)
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     if (PQntuples(row) != 1) {
         PQclear(row);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
@@ -162,30 +162,30 @@ int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     char per_minute[24];
     snprintf(per_minute, sizeof per_minute, "%ld",
              request->per_minute ? (long) request->per_minute : self->campaign_per_minute);
-    const char *created_by = notify_actor_user(call)[0] ? notify_actor_user(call)
+    const char *created_by = nagar_actor_user(call)[0] ? nagar_actor_user(call)
                                                          : nagar_worker_call_caller(call);
     const char *values[] = {request->ulb, kind, request->cycle, per_minute, params, created_by};
-    PGresult *result = notify_query(
-        self, "campaign_insert",
+    PGresult *result = nagar_service_query(
+        self->db, "campaign_insert",
         "INSERT INTO notifications.campaign (ulb, kind, cycle, per_minute, params, created_by) "
         "VALUES ($1, $2, $3, $4::int, $5::jsonb, $6) ON CONFLICT (ulb, kind, cycle) DO NOTHING "
         "RETURNING id",
         6, values);
     free(params);
     if (!result)
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     bool existing = PQntuples(result) == 0;
     char id[24];
     if (existing) {
         PQclear(result);
-        result = notify_query(self, "campaign_find",
-                              "SELECT id FROM notifications.campaign "
-                              "WHERE ulb = $1 AND kind = $2 AND cycle = $3",
-                              3, values);
+        result = nagar_service_query(self->db, "campaign_find",
+                                     "SELECT id FROM notifications.campaign "
+                                     "WHERE ulb = $1 AND kind = $2 AND cycle = $3",
+                                     3, values);
         if (!result || PQntuples(result) != 1) {
             if (result)
                 PQclear(result);
-            return notify_fail_transaction(self, call, -1, NULL);
+            return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
         }
     }
     snprintf(id, sizeof id, "%s", PQgetvalue(result, 0, 0));
@@ -204,7 +204,7 @@ typedef struct {
     const Nagar__Notifications__AddRecipientsRequest *request;
     uint32_t added;
     uint32_t present;
-    notify_outcome_t outcome;
+    nagar_outcome_t outcome;
 } add_work_t;
 
 static int add_work(nagar_db_t *db, void *arg)
@@ -212,35 +212,35 @@ static int add_work(nagar_db_t *db, void *arg)
     (void) db;
     add_work_t *work = arg;
     notify_t *self = work->self;
-    notify_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     work->added = work->present = 0;
     const char *id_values[] = {work->request->campaign_id};
-    PGresult *result = notify_query(self, "campaign_lock",
-                                    "SELECT ulb, state FROM notifications.campaign "
-                                    "WHERE id = $1::bigint FOR UPDATE",
-                                    1, id_values);
+    PGresult *result = nagar_service_query(self->db, "campaign_lock",
+                                           "SELECT ulb, state FROM notifications.campaign "
+                                           "WHERE id = $1::bigint FOR UPDATE",
+                                           1, id_values);
     if (!result)
         return -1;
     if (PQntuples(result) != 1) {
         PQclear(result);
-        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
-                           "no campaign %s", work->request->campaign_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
+                          "no campaign %s", work->request->campaign_id);
         return 1;
     }
     bool allowed = campaign_allowed(work->call, PQgetvalue(result, 0, 0));
     bool open = strcmp(PQgetvalue(result, 0, 1), "open") == 0;
     PQclear(result);
     if (!allowed) {
-        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
-                           "campaigns of a ULB are for its COMMISSIONER or REVENUE_OFFICER, or "
-                           "a STATE_ADMIN");
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                          "campaigns of a ULB are for its COMMISSIONER or REVENUE_OFFICER, or "
+                          "a STATE_ADMIN");
         return 1;
     }
     if (!open) {
-        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "campaignId",
-                           "campaign %s is closed: its last batch was added; start a new cycle "
-                           "for new reminders",
-                           work->request->campaign_id);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "campaignId",
+                          "campaign %s is closed: its last batch was added; start a new cycle "
+                          "for new reminders",
+                          work->request->campaign_id);
         return 1;
     }
     for (size_t i = 0; i < work->request->n_recipients; i++) {
@@ -254,8 +254,8 @@ static int add_work(nagar_db_t *db, void *arg)
             return -1;
         const char *values[] = {work->request->campaign_id, key, r->mobile, r->email,
                                 r->language[0] ? r->language : "hi", r->user_id, params};
-        result = notify_query(
-            self, "campaign_recipient_insert",
+        result = nagar_service_query(
+            self->db, "campaign_recipient_insert",
             "INSERT INTO notifications.campaign_recipient (campaign_id, recipient_key, mobile, "
             "email, language, user_id, params) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::jsonb) "
             "ON CONFLICT (campaign_id, recipient_key) DO NOTHING RETURNING id",
@@ -270,10 +270,10 @@ static int add_work(nagar_db_t *db, void *arg)
         PQclear(result);
     }
     if (work->request->last_batch) {
-        result = notify_query(self, "campaign_close",
-                              "UPDATE notifications.campaign SET state = 'closed' "
-                              "WHERE id = $1::bigint AND state = 'open'",
-                              1, id_values);
+        result = nagar_service_query(self->db, "campaign_close",
+                                     "UPDATE notifications.campaign SET state = 'closed' "
+                                     "WHERE id = $1::bigint AND state = 'open'",
+                                     1, id_values);
         if (!result)
             return -1;
         PQclear(result);
@@ -309,7 +309,7 @@ int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *m
     add_work_t work = {.self = self, .call = call, .request = request};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, add_work, &work);
     if (rc != 0)
-        return notify_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
     json_t *fields = json_pack("{s:s, s:i, s:i, s:b}", "campaign_id", request->campaign_id,
                                "added", (int) work.added, "already_present", (int) work.present,
                                "last_batch", request->last_batch);
@@ -382,8 +382,8 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
     char limit[24];
     snprintf(limit, sizeof limit, "%ld", allowance);
     const char *values[] = {campaign_id, limit};
-    PGresult *recipients = notify_query(
-        self, "campaign_pending",
+    PGresult *recipients = nagar_service_query(
+        self->db, "campaign_pending",
         "SELECT id, mobile, email, language, user_id, params::text "
         "FROM notifications.campaign_recipient WHERE campaign_id = $1::bigint "
         "AND queued_at IS NULL ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED",
@@ -413,8 +413,8 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
                                .essential = false, .campaign_id = campaign_id,
                                .params_field = "params"};
         enqueued_ids_t ids;
-        notify_outcome_t outcome;
-        notify_outcome_reset(&outcome);
+        nagar_outcome_t outcome;
+        nagar_outcome_reset(&outcome);
         if (savepoint(self, "SAVEPOINT campaign_recipient") != 0) {
             json_decref(own_params);
             rc = -1;
@@ -422,7 +422,7 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
         }
         int queued = events_enqueue(self, &spec, &ids, &outcome);
         json_decref(own_params);
-        char result_text[420];
+        char result_text[sizeof "failed: " + sizeof outcome.message];
         if (queued == 0 || queued == 1) {
             snprintf(result_text, sizeof result_text, "queued");
             work->queued++;
@@ -447,10 +447,11 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
         if (rc != 0)
             break;
         const char *mark_values[] = {recipient_id, result_text};
-        PGresult *marked = notify_query(self, "campaign_recipient_mark",
-                                        "UPDATE notifications.campaign_recipient SET queued_at = "
-                                        "now(), outcome = $2 WHERE id = $1::bigint",
-                                        2, mark_values);
+        PGresult *marked =
+            nagar_service_query(self->db, "campaign_recipient_mark",
+                                "UPDATE notifications.campaign_recipient SET queued_at = "
+                                "now(), outcome = $2 WHERE id = $1::bigint",
+                                2, mark_values);
         if (!marked) {
             rc = -1;
             break;
@@ -476,8 +477,8 @@ static int tick_work(nagar_db_t *db, void *arg)
     snprintf(batch, sizeof batch, "%ld", self->campaign_batch);
     const char *values[] = {batch};
     /* Credit: per_minute per 60 s since the last run, at most a minute's worth. */
-    PGresult *campaigns = notify_query(
-        self, "campaign_due",
+    PGresult *campaigns = nagar_service_query(
+        self->db, "campaign_due",
         "SELECT id, ulb, kind, params::text, state, "
         "least(floor(extract(epoch FROM now() - last_enqueue_at) * per_minute / 60.0), "
         "      per_minute, $1::int)::int, per_minute "
@@ -499,8 +500,8 @@ static int tick_work(nagar_db_t *db, void *arg)
         char done_text[16];
         snprintf(done_text, sizeof done_text, "%d", done);
         const char *update_values[] = {PQgetvalue(campaigns, i, 0), done_text};
-        PGresult *updated = notify_query(
-            self, "campaign_advance",
+        PGresult *updated = nagar_service_query(
+            self->db, "campaign_advance",
             "UPDATE notifications.campaign SET last_enqueue_at = greatest("
             "  last_enqueue_at + make_interval(secs => $2::int * 60.0 / per_minute), "
             "  now() - interval '60 seconds'), "
@@ -555,7 +556,7 @@ int optout_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
                                           "userId is at most 100 printable characters");
         bool own = strcmp(role, "CITIZEN") == 0 &&
-                   strcmp(request->user_id, notify_actor_user(call)) == 0;
+                   strcmp(request->user_id, nagar_actor_user(call)) == 0;
         if (!own && !notify_actor_is_staff(call))
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
                                           "a citizen may only change their own opt-out");
@@ -574,18 +575,18 @@ int optout_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
         snprintf(subject, sizeof subject, "%s:%s", request->mobile[0] ? "mobile" : "email",
                  request->mobile[0] ? request->mobile : request->email);
     }
-    const char *values[] = {subject, request->opted_out ? "t" : "f", notify_actor_user(call)};
-    PGresult *result = notify_query(
-        self, "optout_upsert",
+    const char *values[] = {subject, request->opted_out ? "t" : "f", nagar_actor_user(call)};
+    PGresult *result = nagar_service_query(
+        self->db, "optout_upsert",
         "INSERT INTO notifications.opt_out (subject, opted_out, updated_by) "
         "VALUES ($1, $2::boolean, $3) ON CONFLICT (subject) DO UPDATE SET "
         "opted_out = excluded.opted_out, updated_by = excluded.updated_by, updated_at = now() "
         "RETURNING " TIME_TEXT("updated_at"),
         3, values);
     if (!result)
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     json_t *fields = json_pack("{s:b, s:s}", "opted_out", request->opted_out, "by",
-                               notify_actor_user(call));
+                               nagar_actor_user(call));
     nagar_log_write(NAGAR_LOG_INFO, "notifications.opt_out", fields, "opt-out recorded");
     Nagar__Notifications__OptOut reply = NAGAR__NOTIFICATIONS__OPT_OUT__INIT;
     reply.subject = subject;

@@ -189,7 +189,7 @@ static void log_outcome(nagar_log_level_t level, const char *event, int64_t id, 
 static void exec_update(delivery_t *self, const char *name, const char *sql, int nparams,
                         const char *const *values, int64_t id)
 {
-    PGresult *result = notify_query(self->owner, name, sql, nparams, values);
+    PGresult *result = nagar_service_query(self->owner->db, name, sql, nparams, values);
     if (result) {
         PQclear(result);
         return;
@@ -402,8 +402,8 @@ static void claim(delivery_t *self)
     snprintf(lease, sizeof lease, "%ld", self->timeout_ms / 1000 + 30);
     snprintf(window, sizeof window, "%ld", self->rate_window_s);
     const char *values[] = {limit, lease, window};
-    PGresult *rows = notify_query(
-        self->owner, "message_claim",
+    PGresult *rows = nagar_service_query(
+        self->owner->db, "message_claim",
         "WITH due AS ("
         "  SELECT id FROM notifications.message "
         "  WHERE (status = 'queued' AND next_attempt_at <= now()) "
@@ -517,11 +517,11 @@ int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be an LGD code of 1 to 10 digits");
     if (!state_admin) {
-        if (ulb[0] && strcmp(ulb, notify_actor_ulb(call)) != 0)
+        if (ulb[0] && strcmp(ulb, nagar_actor_ulb(call)) != 0)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
                                           "staff of ULB %s may only see that ULB's messages",
-                                          notify_actor_ulb(call));
-        ulb = notify_actor_ulb(call);
+                                          nagar_actor_ulb(call));
+        ulb = nagar_actor_ulb(call);
         if (!ulb[0])
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                           "the actor's role is not scoped to a ULB");
@@ -559,8 +559,8 @@ int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
                             request->campaign_id,
                             after_text,
                             limit_text};
-    PGresult *rows = notify_query(
-        self, "message_list",
+    PGresult *rows = nagar_service_query(
+        self->db, "message_list",
         "SELECT id, event_id, type, ulb, channel, address, language, status, attempts, "
         "last_error, body, subject, segments, encoding, " TIME_TEXT("created_at") ", "
         TIME_TEXT("next_attempt_at") ", " TIME_TEXT("sent_at") ", provider_message_id, "
@@ -570,7 +570,7 @@ int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         "AND ($6::bigint = 0 OR id < $6::bigint) ORDER BY id DESC LIMIT $7::int",
         7, values);
     if (!rows)
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     int count = PQntuples(rows);
     bool more = count > page;
     if (more)

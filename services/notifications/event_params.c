@@ -101,7 +101,7 @@ static const char *kind_in_hindi(const char *kind)
 bool event_params_derive(ulb_names_t *ulb_names, const char *ulb, int64_t occurred_at_ms,
                          const char *language, template_param_t *params, size_t *count,
                          size_t capacity, const char *params_field,
-                         event_params_storage_t *storage, notify_outcome_t *outcome)
+                         event_params_storage_t *storage, nagar_outcome_t *outcome)
 {
     storage->used = 0;
     char *value;
@@ -119,10 +119,10 @@ bool event_params_derive(ulb_names_t *ulb_names, const char *ulb, int64_t occurr
             continue;
         int64_t paise;
         if (!paise_parse(params[i].value, &paise)) {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
-                               "param %s must be a whole number of paise such as 125000, not "
-                               "\"%.40s\"",
-                               name, params[i].value);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
+                              "param %s must be a whole number of paise such as 125000, not "
+                              "\"%.40s\"",
+                              name, params[i].value);
             return false;
         }
         if (derived_slot(params, count, capacity, storage, display, &value))

@@ -46,7 +46,7 @@ typedef struct {
 bool event_params_derive(ulb_names_t *ulb_names, const char *ulb, int64_t occurred_at_ms,
                          const char *language, template_param_t *params, size_t *count,
                          size_t capacity, const char *params_field,
-                         event_params_storage_t *storage, notify_outcome_t *outcome);
+                         event_params_storage_t *storage, nagar_outcome_t *outcome);
 
 /* Rupees from paise with Indian grouping: 12500000 -> "1,25,000.00",
  * -5 -> "-0.05". out needs EVENT_PARAMS_VALUE_MAX bytes. */

@@ -107,10 +107,11 @@ bool events_params_valid(nagar_worker_call_t *call, Nagar__Notifications__Param 
 static int existing_ids(notify_t *self, const char *event_id, enqueued_ids_t *ids)
 {
     const char *values[] = {event_id};
-    PGresult *result = notify_query(self, "event_messages",
-                                    "SELECT id FROM notifications.message WHERE event_id = $1 "
-                                    "ORDER BY id LIMIT 2",
-                                    1, values);
+    PGresult *result =
+        nagar_service_query(self->db, "event_messages",
+                            "SELECT id FROM notifications.message WHERE event_id = $1 "
+                            "ORDER BY id LIMIT 2",
+                            1, values);
     if (!result)
         return -1;
     for (int i = 0; i < PQntuples(result); i++)
@@ -120,7 +121,7 @@ static int existing_ids(notify_t *self, const char *event_id, enqueued_ids_t *id
 }
 
 static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char *channel,
-                         const char *address, enqueued_ids_t *ids, notify_outcome_t *outcome)
+                         const char *address, enqueued_ids_t *ids, nagar_outcome_t *outcome)
 {
     const Nagar__Notifications__Recipient *r = spec->recipient;
     const char *language = r->language[0] ? r->language : "hi";
@@ -162,8 +163,8 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
                             segments,
                             size.encoding,
                             expires};
-    PGresult *result = notify_query(
-        self, "message_insert",
+    PGresult *result = nagar_service_query(
+        self->db, "message_insert",
         "INSERT INTO notifications.message (event_id, campaign_id, type, ulb, channel, address, "
         "user_id, language, essential, subject, body, body_sealed, seal_key_id, "
         "dlt_template_id, template_version, segments, encoding, expires_at) "
@@ -182,13 +183,13 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
 }
 
 int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
-                   notify_outcome_t *outcome)
+                   nagar_outcome_t *outcome)
 {
     ids->count = 0;
     const char *values[] = {spec->event_id, spec->type, spec->ulb, spec->source,
                             spec->request_hash};
-    PGresult *result = notify_query(
-        self, "event_insert",
+    PGresult *result = nagar_service_query(
+        self->db, "event_insert",
         "INSERT INTO notifications.event (event_id, type, ulb, source, request_hash) "
         "VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (event_id) DO NOTHING "
         "RETURNING event_id",
@@ -199,19 +200,19 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
     PQclear(result);
     if (!inserted) {
         const char *id_values[] = {spec->event_id};
-        result = notify_query(self, "event_hash",
-                              "SELECT coalesce(encode(request_hash, 'hex'), '') "
-                              "FROM notifications.event WHERE event_id = $1",
-                              1, id_values);
+        result = nagar_service_query(self->db, "event_hash",
+                                     "SELECT coalesce(encode(request_hash, 'hex'), '') "
+                                     "FROM notifications.event WHERE event_id = $1",
+                                     1, id_values);
         if (!result)
             return -1;
         bool same = !spec->request_hash || PQntuples(result) != 1 ||
                     strcmp(PQgetvalue(result, 0, 0), spec->request_hash) == 0;
         PQclear(result);
         if (!same) {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                               "this idempotency key was already used for a different message; "
-                               "use a new key for a new message");
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
+                              "this idempotency key was already used for a different message; "
+                              "use a new key for a new message");
             return 2;
         }
         return existing_ids(self, spec->event_id, ids) == 0 ? 1 : -1;
@@ -234,17 +235,17 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
             return rc;
     }
     if (!reachable) {
-        notify_outcome_set(outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                           "notifications has no channel configured for this recipient's "
-                           "addresses (NAGAR_NOTIFY_SMS_URL, NAGAR_NOTIFY_SMTP_URL); retry "
-                           "later");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                          "notifications has no channel configured for this recipient's "
+                          "addresses (NAGAR_NOTIFY_SMS_URL, NAGAR_NOTIFY_SMTP_URL); retry "
+                          "later");
         return 2;
     }
     if (!templated) {
-        notify_outcome_set(outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "type",
-                           "there is no template for type %s in the recipient's channels; "
-                           "save one with template.save",
-                           spec->type);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "type",
+                          "there is no template for type %s in the recipient's channels; "
+                          "save one with template.save",
+                          spec->type);
         return 2;
     }
     return 0;
@@ -260,14 +261,14 @@ typedef struct {
     size_t stored_size;
     enqueued_ids_t ids;
     bool duplicate;
-    notify_outcome_t outcome;
+    nagar_outcome_t outcome;
 } enqueue_work_t;
 
 static int enqueue_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     enqueue_work_t *work = arg;
-    notify_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     work->duplicate = false;
     work->ids.count = 0;
     int rc = events_enqueue(work->self, &work->spec, &work->ids, &work->outcome);
@@ -294,10 +295,11 @@ static void log_accepted(enqueue_work_t *work, const char *what)
 static int event_type_recipient_rule(notify_t *self, const char *type)
 {
     const char *values[] = {type};
-    PGresult *result = notify_query(self, "event_type_rule",
-                                    "SELECT recipient_required FROM notifications.event_type "
-                                    "WHERE type = $1",
-                                    1, values);
+    PGresult *result =
+        nagar_service_query(self->db, "event_type_rule",
+                            "SELECT recipient_required FROM notifications.event_type "
+                            "WHERE type = $1",
+                            1, values);
     if (!result)
         return -1;
     int rule = PQntuples(result) != 1 ? 0 : strcmp(PQgetvalue(result, 0, 0), "t") == 0 ? 1 : 2;
@@ -328,7 +330,7 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
                                       "type must be an event type such as payment.received");
     int known = event_type_recipient_rule(self, event->type);
     if (known < 0)
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     if (!known)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
                                       "\"%s\" is not a known event type", event->type);
@@ -348,8 +350,8 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         return -1;
     size_t param_count = event->n_params;
     event_params_storage_t derived;
-    notify_outcome_t outcome;
-    notify_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     if (!record_only &&
         !event_params_derive(self->ulb_names, event->ulb, event->occurred_at_ms,
                              r->language[0] ? r->language : "hi", params, &param_count,
@@ -364,7 +366,7 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
                                   .params_field = "event.params", .record_only = record_only};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
     if (rc != 0)
-        return notify_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
     log_accepted(&work, record_only ? "event (recorded only: it names nobody to tell)"
                                     : "event");
     Nagar__Notifications__DeliverEventReply reply =
@@ -391,7 +393,7 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
                                       "type must be an event type such as otp.login");
     int known = template_type_exists(self, request->type);
     if (known < 0)
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     if (!known)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
                                       "\"%s\" is not a known event type", request->type);
@@ -444,7 +446,7 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
                                   .request_hash = hash, .params_field = "params"};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
     if (rc != 0)
-        return notify_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
     log_accepted(&work, "direct message");
     Nagar__Notifications__SendMessageReply reply = NAGAR__NOTIFICATIONS__SEND_MESSAGE_REPLY__INIT;
     char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};

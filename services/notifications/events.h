@@ -59,7 +59,7 @@ typedef struct {
  * id was accepted before (ids are the earlier messages), 2 with outcome set,
  * -1 on a database error. */
 int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
-                   notify_outcome_t *outcome);
+                   nagar_outcome_t *outcome);
 
 /* Checks a recipient; field_prefix like "event.recipient". */
 bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,

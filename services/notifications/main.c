@@ -170,18 +170,9 @@ static int serve(notify_t *self)
     self->campaign_batch = batch;
     if (load_seal_key(self) != 0)
         return 1;
-    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", "");
-    if (!conninfo[0]) {
-        nagar_log_error("notifications.config_invalid",
-                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
-                        "the notifications database (role notifications_app)");
+    self->db = nagar_service_db_connect(self->config, NOTIFY_SERVICE);
+    if (!self->db)
         return 1;
-    }
-    self->db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!self->db) {
-        nagar_log_error("notifications.db_connect_failed", "%s", error);
-        return 1;
-    }
     self->delivery = delivery_new(self, error, sizeof error);
     if (!self->delivery) {
         nagar_log_error("notifications.config_invalid", "%s", error);

@@ -1,93 +1,21 @@
 /*
- * notify.c — helpers shared by nagar-notifications' handlers: outcomes of
- * transactional work, actor checks, validation, idempotency records,
- * sealing of secret bodies and page tokens. See notify.h.
+ * notify.c — helpers shared by nagar-notifications' handlers: staff checks,
+ * validation, where idempotency records live, sealing of secret bodies and
+ * page tokens. The scaffolding every service shares is common/service.c.
+ * See notify.h.
  */
 #include "notify.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
-void notify_outcome_reset(notify_outcome_t *outcome)
-{
-    outcome->code = NAGAR__STATUS_CODE__OK;
-    outcome->field[0] = '\0';
-    outcome->message[0] = '\0';
-}
-
-void notify_outcome_set(notify_outcome_t *outcome, nagar_status_code_t code, const char *field,
-                        const char *format, ...)
-{
-    outcome->code = code;
-    snprintf(outcome->field, sizeof outcome->field, "%s", field ? field : "");
-    va_list args;
-    va_start(args, format);
-    vsnprintf(outcome->message, sizeof outcome->message, format, args);
-    va_end(args);
-}
-
-int notify_fail_transaction(notify_t *self, nagar_worker_call_t *call, int rc,
-                            const notify_outcome_t *outcome)
-{
-    if (rc == 1 && outcome && outcome->code != NAGAR__STATUS_CODE__OK)
-        return nagar_worker_call_fail(call, outcome->code,
-                                      outcome->field[0] ? outcome->field : NULL, "%s",
-                                      outcome->message);
-    const char *sqlstate = nagar_db_sqlstate(self->db);
-    if (rc != -1 || !sqlstate[0]) {
-        nagar_log_error("notifications.internal_error",
-                        "method '%s' ended without an outcome (%d)", nagar_worker_call_method(call),
-                        rc);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                      "notifications could not complete '%s'; nothing was changed",
-                                      nagar_worker_call_method(call));
-    }
-    bool connection_lost = strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0;
-    nagar_log_error("notifications.db_error", "method '%s' failed in the database: %s",
-                    nagar_worker_call_method(call), nagar_db_error(self->db));
-    if (connection_lost)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                                      "the notifications database is unreachable; retry later");
-    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                  "notifications could not complete '%s' (database error %s); "
-                                  "nothing was changed",
-                                  nagar_worker_call_method(call), sqlstate);
-}
-
-PGresult *notify_query(notify_t *self, const char *name, const char *sql, int nparams,
-                       const char *const *values)
-{
-    if (nagar_db_prepare(self->db, name, sql, nparams) != 0)
-        return NULL;
-    return nagar_db_exec(self->db, name, nparams, values);
-}
-
-static const Nagar__Actor *actor_of(nagar_worker_call_t *call)
-{
-    return nagar_worker_call_context(call)->actor;
-}
-
-const char *notify_actor_user(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->user_id ? actor->user_id : "";
-}
-
 const char *notify_actor_role(nagar_worker_call_t *call)
 {
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->role && notify_actor_user(call)[0] ? actor->role : "";
-}
-
-const char *notify_actor_ulb(nagar_worker_call_t *call)
-{
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->ulb ? actor->ulb : "";
+    /* A role without a user is no role: only signed-in staff act as staff. */
+    return nagar_actor_user(call)[0] ? nagar_actor_role(call) : "";
 }
 
 bool notify_actor_is_staff(nagar_worker_call_t *call)
@@ -233,132 +161,27 @@ bool notify_name_valid(const char *text, size_t max)
     return true;
 }
 
-/* BLAKE2b of method name and the serialized request. */
-static int request_hash(nagar_worker_call_t *call, const ProtobufCMessage *request, char out[65])
-{
-    size_t size = protobuf_c_message_get_packed_size(request);
-    uint8_t *packed = malloc(size ? size : 1);
-    if (!packed)
-        return -1;
-    protobuf_c_message_pack(request, packed);
-    unsigned char hash[32];
-    crypto_generichash_state state;
-    crypto_generichash_init(&state, NULL, 0, 32);
-    const char *method = nagar_worker_call_method(call);
-    crypto_generichash_update(&state, (const unsigned char *) method, strlen(method) + 1);
-    crypto_generichash_update(&state, packed, size);
-    crypto_generichash_final(&state, hash, 32);
-    sodium_memzero(packed, size);
-    free(packed);
-    sodium_bin2hex(out, 65, hash, sizeof hash);
-    return 0;
-}
-
 static const char *idempotency_actor(nagar_worker_call_t *call)
 {
     /* Services calling without an actor are told apart by principal. */
-    const char *user = notify_actor_user(call);
+    const char *user = nagar_actor_user(call);
     return user[0] ? user : nagar_worker_call_caller(call);
 }
 
-int notify_idempotency_check(notify_t *self, nagar_worker_call_t *call,
-                             const ProtobufCMessage *request, uint8_t **reply_out,
-                             size_t *reply_size, notify_outcome_t *outcome)
+static bool idempotency_key_valid(const char *key)
 {
-    *reply_out = NULL;
-    *reply_size = 0;
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return 0;
-    if (!notify_text_valid(key, 1, 128)) {
-        notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
-                           "the idempotency key must be 1 to 128 printable characters");
-        return 2;
-    }
-    char hash_hex[65];
-    if (request_hash(call, request, hash_hex) != 0)
-        return -1;
-    const char *values[] = {idempotency_actor(call), key};
-    PGresult *result = notify_query(
-        self, "idem_get",
-        "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
-        "FROM notifications.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
-        2, values);
-    if (!result)
-        return -1;
-    int rc = 0;
-    if (PQntuples(result) == 1) {
-        if (strcmp(PQgetvalue(result, 0, 0), nagar_worker_call_method(call)) != 0 ||
-            strcmp(PQgetvalue(result, 0, 1), hash_hex) != 0) {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                               "idempotency key \"%s\" was already used for a different "
-                               "request; use a new key for a new request",
-                               key);
-            rc = 2;
-        } else {
-            const char *hex = PQgetvalue(result, 0, 2);
-            size_t hex_length = strlen(hex);
-            *reply_out = malloc(hex_length / 2 + 1);
-            if (!*reply_out || sodium_hex2bin(*reply_out, hex_length / 2 + 1, hex, hex_length,
-                                              NULL, reply_size, NULL) != 0) {
-                free(*reply_out);
-                *reply_out = NULL;
-                rc = -1;
-            } else {
-                rc = 1;
-            }
-        }
-    }
-    PQclear(result);
-    return rc;
+    return notify_text_valid(key, 1, 128);
 }
 
-int notify_idempotency_store(notify_t *self, nagar_worker_call_t *call,
-                             const ProtobufCMessage *request, const ProtobufCMessage *reply)
-{
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return 0;
-    char hash_hex[65];
-    if (request_hash(call, request, hash_hex) != 0)
-        return -1;
-    size_t size = protobuf_c_message_get_packed_size(reply);
-    uint8_t *packed = malloc(size ? size : 1);
-    char *reply_hex = malloc(size * 2 + 1);
-    if (!packed || !reply_hex) {
-        free(packed);
-        free(reply_hex);
-        return -1;
-    }
-    protobuf_c_message_pack(reply, packed);
-    sodium_bin2hex(reply_hex, size * 2 + 1, packed, size);
-    const char *values[] = {idempotency_actor(call), key, nagar_worker_call_method(call),
-                            hash_hex, reply_hex};
-    PGresult *result = notify_query(
-        self, "idem_put",
-        "INSERT INTO notifications.idempotency (actor, key, method, request_hash, reply) "
-        "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-        5, values);
-    free(packed);
-    free(reply_hex);
-    if (!result)
-        return -1;
-    PQclear(result);
-    return 0;
-}
-
-int notify_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                        const uint8_t *reply, size_t reply_size)
-{
-    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, reply_size, reply);
-    if (!message)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                                      "the stored reply for this idempotency key is unreadable");
-    nagar_worker_call_set_replayed(call, true);
-    int rc = nagar_worker_call_reply(call, message);
-    protobuf_c_message_free_unpacked(message, NULL);
-    return rc;
-}
+/* The lookup locks the row so that racing retries of one key queue. */
+const nagar_idempotency_t notify_idempotency = {
+    .lookup_sql = "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
+                  "FROM notifications.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
+    .store_sql = "INSERT INTO notifications.idempotency (actor, key, method, request_hash, reply) "
+                 "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
+    .key_valid = idempotency_key_valid,
+    .actor = idempotency_actor,
+};
 
 char *notify_seal(notify_t *self, const char *text)
 {
@@ -418,13 +241,6 @@ void notify_keyed_hash_hex(notify_t *self, const void *data, size_t size, char o
     unsigned char hash[32];
     crypto_generichash(hash, sizeof hash, data, size, self->seal_key, sizeof self->seal_key);
     sodium_bin2hex(out, 65, hash, sizeof hash);
-}
-
-int64_t notify_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 void notify_page_token_encode(char *out, size_t out_size, long long id)

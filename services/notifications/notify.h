@@ -1,8 +1,9 @@
 /*
  * notify.h — what every part of nagar-notifications shares: the service's
- * state (one database connection, the delivery engine, settings), outcomes
- * of transactional work, actor checks, input validation, idempotency
- * records and the sealing of secret message bodies.
+ * state (one database connection, the delivery engine, settings), staff
+ * checks, input validation, where idempotency records live and the sealing
+ * of secret message bodies. Outcomes, failures, the actor and idempotency
+ * themselves are common/service.h.
  *
  * The domain lives next door: events.c (event.deliver, message.send and
  * the queueing of messages), templates.c (master data and rendering),
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "db.h"
 #include "proto/notifications.pb-c.h"
+#include "service.h"
 
 #define NOTIFY_SEAL_KEY_BYTES crypto_secretbox_KEYBYTES
 
@@ -41,30 +43,11 @@ typedef struct {
     long campaign_batch;                /* most recipients queued per tick */
 } notify_t;
 
-/* The result of work done inside a transaction, sent after it ends. */
-typedef struct {
-    nagar_status_code_t code;
-    char field[96];
-    char message[384];
-} notify_outcome_t;
+#define NOTIFY_SERVICE "notifications"
 
-void notify_outcome_reset(notify_outcome_t *outcome);
-void notify_outcome_set(notify_outcome_t *outcome, nagar_status_code_t code, const char *field,
-                        const char *format, ...) __attribute__((format(printf, 4, 5)));
-
-/* Answers the call after nagar_db_transaction returned rc (1: the outcome;
- * -1: a database failure, UNAVAILABLE when the connection is gone). */
-int notify_fail_transaction(notify_t *self, nagar_worker_call_t *call, int rc,
-                            const notify_outcome_t *outcome);
-
-/* Runs a named statement (prepared once per connection). */
-PGresult *notify_query(notify_t *self, const char *name, const char *sql, int nparams,
-                       const char *const *values);
-
-/* The actor the gateway vouched for; "" when absent. */
-const char *notify_actor_user(nagar_worker_call_t *call);
+/* The actor's role, "" unless a user is signed in (the rest of the actor
+ * is nagar_actor_* of common/service.h). */
 const char *notify_actor_role(nagar_worker_call_t *call);
-const char *notify_actor_ulb(nagar_worker_call_t *call);
 bool notify_actor_is_staff(nagar_worker_call_t *call);   /* a ULB or state staff role */
 
 /* Validation; lengths in Unicode characters of valid UTF-8. */
@@ -76,16 +59,10 @@ bool notify_ulb_valid(const char *text);        /* ^[0-9]{1,10}$ */
 bool notify_name_valid(const char *text, size_t max);   /* ^[a-z][a-z0-9_.]*$ */
 size_t notify_utf8_length(const char *text);
 
-/* Idempotency of a mutation inside its transaction, as in identity:
- * 0 new key (or none), 1 stored reply found (*reply_out malloc'd),
- * 2 conflict (outcome set), -1 database error. */
-int notify_idempotency_check(notify_t *self, nagar_worker_call_t *call,
-                             const ProtobufCMessage *request, uint8_t **reply_out,
-                             size_t *reply_size, notify_outcome_t *outcome);
-int notify_idempotency_store(notify_t *self, nagar_worker_call_t *call,
-                             const ProtobufCMessage *request, const ProtobufCMessage *reply);
-int notify_reply_stored(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
-                        const uint8_t *reply, size_t reply_size);
+/* Where notifications keeps idempotency records, for
+ * nagar_idempotency_check/store of common/service.h. Calls without an
+ * actor (services) own their keys by bus principal. */
+extern const nagar_idempotency_t notify_idempotency;
 
 /* Seals text with the service key: hex of nonce || ciphertext, malloc'd. */
 char *notify_seal(notify_t *self, const char *text);
@@ -96,8 +73,6 @@ void notify_free_secret(char *text);
 
 /* Keyed BLAKE2b (the seal key) of bytes, as 64 hex characters. */
 void notify_keyed_hash_hex(notify_t *self, const void *data, size_t size, char out[65]);
-
-int64_t notify_now_ms(void);
 
 /* Page tokens: an opaque base64url of a decimal id; 0 on "" . -1 when bad. */
 void notify_page_token_encode(char *out, size_t out_size, long long id);

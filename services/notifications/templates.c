@@ -85,14 +85,14 @@ static size_t placeholder_at(const char *text, char name[PLACEHOLDER_MAX + 1])
 /* Checks every placeholder of text against allowed (a Postgres text[]
  * literal such as {a,b}); sets outcome on the first problem. */
 static bool placeholders_ok(const char *text, const char *allowed, const char *field,
-                            const char *type, notify_outcome_t *outcome)
+                            const char *type, nagar_outcome_t *outcome)
 {
     for (const char *p = text; *p; p++) {
         if (p[0] == '}' && p[1] == '}') {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
-                               "\"}}\" at character %zu closes no placeholder; write "
-                               "placeholders as {{name}}",
-                               (size_t) (p - text) + 1);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                              "\"}}\" at character %zu closes no placeholder; write "
+                              "placeholders as {{name}}",
+                              (size_t) (p - text) + 1);
             return false;
         }
         if (p[0] != '{' || p[1] != '{')
@@ -100,10 +100,10 @@ static bool placeholders_ok(const char *text, const char *allowed, const char *f
         char name[PLACEHOLDER_MAX + 1];
         size_t length = placeholder_at(p, name);
         if (length == 0) {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
-                               "malformed placeholder at character %zu: write {{name}} with a "
-                               "name of 1 to %d of [a-z0-9_]",
-                               (size_t) (p - text) + 1, PLACEHOLDER_MAX);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                              "malformed placeholder at character %zu: write {{name}} with a "
+                              "name of 1 to %d of [a-z0-9_]",
+                              (size_t) (p - text) + 1, PLACEHOLDER_MAX);
             return false;
         }
         bool known = strcmp(name, "ulb") == 0;
@@ -119,10 +119,10 @@ static bool placeholders_ok(const char *text, const char *allowed, const char *f
             free(list);
         }
         if (!known) {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
-                               "placeholder {{%s}} is not one that events of type %s carry; "
-                               "use one of %s or {{ulb}}",
-                               name, type, allowed);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                              "placeholder {{%s}} is not one that events of type %s carry; "
+                              "use one of %s or {{ulb}}",
+                              name, type, allowed);
             return false;
         }
         p += length - 1;
@@ -133,9 +133,9 @@ static bool placeholders_ok(const char *text, const char *allowed, const char *f
 int template_type_exists(notify_t *self, const char *type)
 {
     const char *values[] = {type};
-    PGresult *result = notify_query(self, "type_exists",
-                                    "SELECT 1 FROM notifications.event_type WHERE type = $1", 1,
-                                    values);
+    PGresult *result =
+        nagar_service_query(self->db, "type_exists",
+                            "SELECT 1 FROM notifications.event_type WHERE type = $1", 1, values);
     if (!result)
         return -1;
     int exists = PQntuples(result) == 1;
@@ -165,7 +165,7 @@ typedef struct {
     char saved_at[40];
     uint8_t *stored;
     size_t stored_size;
-    notify_outcome_t outcome;
+    nagar_outcome_t outcome;
 } save_work_t;
 
 static void template_reply_fill(Nagar__Notifications__Template *reply,
@@ -191,27 +191,28 @@ static int save_work(nagar_db_t *db, void *arg)
     save_work_t *work = arg;
     notify_t *self = work->self;
     const Nagar__Notifications__Template *input = work->request->template_;
-    notify_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     free(work->stored);
     work->stored = NULL;
 
-    int stored = notify_idempotency_check(self, work->call, &work->request->base, &work->stored,
-                                          &work->stored_size, &work->outcome);
+    int stored =
+        nagar_idempotency_check(&notify_idempotency, self->db, work->call, &work->request->base,
+                                &work->stored, &work->stored_size, &work->outcome);
     if (stored != 0)
         return stored == 1 ? 0 : stored == 2 ? 1 : -1;
 
     const char *type_values[] = {input->type};
-    PGresult *result = notify_query(
-        self, "type_placeholders",
+    PGresult *result = nagar_service_query(
+        self->db, "type_placeholders",
         "SELECT placeholders::text FROM notifications.event_type WHERE type = $1", 1,
         type_values);
     if (!result)
         return -1;
     if (PQntuples(result) != 1) {
         PQclear(result);
-        notify_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "template.type",
-                           "\"%s\" is not a known event type; template.list shows them",
-                           input->type);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "template.type",
+                          "\"%s\" is not a known event type; template.list shows them",
+                          input->type);
         return 1;
     }
     bool ok = placeholders_ok(input->body, PQgetvalue(result, 0, 0), "template.body",
@@ -226,16 +227,16 @@ static int save_work(nagar_db_t *db, void *arg)
     snprintf(lock, sizeof lock, "notifications.template:%s:%s:%s:%s", input->type,
              input->language, work->channel, input->ulb);
     const char *lock_values[] = {lock};
-    result = notify_query(self, "template_lock", "SELECT pg_advisory_xact_lock(hashtext($1))", 1,
-                          lock_values);
+    result = nagar_service_query(self->db, "template_lock",
+                                 "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock_values);
     if (!result)
         return -1;
     PQclear(result);
     const char *values[] = {input->type,    input->language, work->channel,
                             input->ulb,     input->subject,  input->body,
-                            input->dlt_template_id, notify_actor_user(work->call)};
-    result = notify_query(
-        self, "template_insert",
+                            input->dlt_template_id, nagar_actor_user(work->call)};
+    result = nagar_service_query(
+        self->db, "template_insert",
         "INSERT INTO notifications.template (type, language, channel, ulb, version, subject, "
         "body, dlt_template_id, saved_by) "
         "SELECT $1, $2, $3, $4, coalesce(max(version), 0) + 1, $5, $6, $7, $8 "
@@ -251,14 +252,15 @@ static int save_work(nagar_db_t *db, void *arg)
     PQclear(result);
 
     Nagar__Notifications__Template reply;
-    template_reply_fill(&reply, input, notify_actor_user(work->call), work->version,
+    template_reply_fill(&reply, input, nagar_actor_user(work->call), work->version,
                         work->saved_at);
-    if (notify_idempotency_store(self, work->call, &work->request->base, &reply.base) != 0)
+    if (nagar_idempotency_store(&notify_idempotency, self->db, work->call, &work->request->base,
+                                &reply.base) != 0)
         return -1;
     json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", input->type, "language",
                                input->language, "channel", work->channel, "ulb", input->ulb,
                                "version", work->version, "saved_by",
-                               notify_actor_user(work->call));
+                               nagar_actor_user(work->call));
     nagar_log_write(NAGAR_LOG_INFO, "notifications.template_saved", fields,
                     "template saved as a new version");
     return 0;
@@ -293,11 +295,11 @@ int template_save(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "template.ulb",
                                       "ulb must be an LGD code of 1 to 10 digits, or empty for "
                                       "the state default");
-    if (!state_admin && (!t->ulb[0] || strcmp(t->ulb, notify_actor_ulb(call)) != 0))
+    if (!state_admin && (!t->ulb[0] || strcmp(t->ulb, nagar_actor_ulb(call)) != 0))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "template.ulb",
                                       "a COMMISSIONER may only save their own ULB's (%s) "
                                       "templates",
-                                      notify_actor_ulb(call));
+                                      nagar_actor_ulb(call));
     bool sms = t->channel == NAGAR__NOTIFICATIONS__CHANNEL__SMS;
     size_t body_max = sms ? TEMPLATE_SMS_BODY_MAX : TEMPLATE_EMAIL_BODY_MAX;
     if (!notify_body_text_valid(t->body, 1, body_max))
@@ -325,16 +327,16 @@ int template_save(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, save_work, &work);
     if (rc != 0) {
         free(work.stored);
-        return notify_fail_transaction(self, call, rc, &work.outcome);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
     }
     if (work.stored) {
-        rc = notify_reply_stored(call, &nagar__notifications__template__descriptor, work.stored,
-                                 work.stored_size);
+        rc = nagar_idempotency_replay(call, &nagar__notifications__template__descriptor,
+                                      work.stored, work.stored_size);
         free(work.stored);
         return rc;
     }
     Nagar__Notifications__Template reply;
-    template_reply_fill(&reply, t, notify_actor_user(call), work.version, work.saved_at);
+    template_reply_fill(&reply, t, nagar_actor_user(call), work.version, work.saved_at);
     return nagar_worker_call_reply(call, &reply.base);
 }
 
@@ -353,8 +355,8 @@ int template_list(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be an LGD code, or empty for the state defaults");
     const char *values[] = {request->type, request->ulb, request->all_versions ? "t" : "f"};
-    PGresult *result = notify_query(
-        self, "template_list",
+    PGresult *result = nagar_service_query(
+        self->db, "template_list",
         "SELECT type, language, channel, ulb, subject, body, dlt_template_id, version, saved_by, "
         "to_char(saved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
         "FROM notifications.template t "
@@ -364,15 +366,15 @@ int template_list(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         "ORDER BY type, language, channel, version DESC LIMIT 500",
         3, values);
     if (!result)
-        return notify_fail_transaction(self, call, -1, NULL);
-    PGresult *types = notify_query(
-        self, "event_type_list",
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
+    PGresult *types = nagar_service_query(
+        self->db, "event_type_list",
         "SELECT type, array_to_string(placeholders, ','), description "
         "FROM notifications.event_type WHERE $1 = '' OR type = $1 ORDER BY type",
         1, values);
     if (!types) {
         PQclear(result);
-        return notify_fail_transaction(self, call, -1, NULL);
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     }
     int count = PQntuples(result), type_count = PQntuples(types);
     Nagar__Notifications__Template *items = calloc((size_t) count + 1, sizeof *items);
@@ -455,7 +457,7 @@ done:
  * Returns 0, or 2 with outcome set when a value is missing. */
 static int substitute(const char *text, const char *ulb, const template_param_t *params,
                       size_t count, const char *type, const char *params_field,
-                      text_buffer_t *out, text_buffer_t *out_redacted, notify_outcome_t *outcome)
+                      text_buffer_t *out, text_buffer_t *out_redacted, nagar_outcome_t *outcome)
 {
     const char *p = text;
     while (*p) {
@@ -489,10 +491,10 @@ static int substitute(const char *text, const char *ulb, const template_param_t 
         if (!value && strcmp(name, "ulb") == 0)
             value = ulb;
         if (!value) {
-            notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
-                               "the %s template needs a value for {{%s}}; add a param named "
-                               "\"%s\"",
-                               type, name, name);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
+                              "the %s template needs a value for {{%s}}; add a param named "
+                              "\"%s\"",
+                              type, name, name);
             return 2;
         }
         buffer_append(out, value, strlen(value));
@@ -506,12 +508,12 @@ static int substitute(const char *text, const char *ulb, const template_param_t 
 int template_render(notify_t *self, const char *type, const char *ulb, const char *language,
                     const char *channel, const template_param_t *params, size_t count,
                     const char *params_field, template_rendered_t *out,
-                    notify_outcome_t *outcome)
+                    nagar_outcome_t *outcome)
 {
     memset(out, 0, sizeof *out);
     const char *values[] = {type, channel, ulb, language};
-    PGresult *result = notify_query(
-        self, "template_pick",
+    PGresult *result = nagar_service_query(
+        self->db, "template_pick",
         "SELECT subject, body, dlt_template_id, version, language FROM notifications.template "
         "WHERE type = $1 AND channel = $2 AND ulb IN ($3, '') "
         "ORDER BY (language = $4) DESC, (ulb <> '') DESC, version DESC LIMIT 1",
@@ -533,10 +535,10 @@ int template_render(notify_t *self, const char *type, const char *ulb, const cha
     snprintf(out->language, sizeof out->language, "%s", PQgetvalue(result, 0, 4));
     PQclear(result);
     if (rc == 0 && (body.length > TEMPLATE_RENDERED_MAX || subject.length > 1000)) {
-        notify_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
-                           "the rendered %s message is longer than %d bytes; shorten the "
-                           "param values",
-                           type, TEMPLATE_RENDERED_MAX);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
+                          "the rendered %s message is longer than %d bytes; shorten the "
+                          "param values",
+                          type, TEMPLATE_RENDERED_MAX);
         rc = 2;
     }
     if (rc != 0) {

@@ -48,7 +48,7 @@ int template_list(nagar_worker_call_t *call, const ProtobufCMessage *request, vo
 int template_render(notify_t *self, const char *type, const char *ulb, const char *language,
                     const char *channel, const template_param_t *params, size_t count,
                     const char *params_field, template_rendered_t *out,
-                    notify_outcome_t *outcome);
+                    nagar_outcome_t *outcome);
 void template_rendered_clear(template_rendered_t *rendered);
 
 /* Whether the event type is known (0 no, 1 yes, -1 database error). */

@@ -127,8 +127,8 @@ int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *a
     wt_t *self = arg;
     char *json = NULL;
     ProtobufCMessage *reply = NULL;
-    nagar_rules_outcome_t outcome;
-    nagar_rules_outcome_reset(&outcome);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     json = nagar_json_encode(request);
     if (!json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
@@ -163,7 +163,7 @@ int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *a
 typedef struct {
     wt_t *self;
     json_t *result;
-    nagar_rules_outcome_t outcome;
+    nagar_outcome_t outcome;
 } chunk_work_t;
 
 static int chunk_work(nagar_db_t *db, void *arg)
@@ -172,7 +172,7 @@ static int chunk_work(nagar_db_t *db, void *arg)
     chunk_work_t *work = arg;
     json_decref(work->result);
     work->result = NULL;
-    nagar_rules_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     char limit[32];
     snprintf(limit, sizeof limit, "%ld", work->self->bill_chunk);
     const char *values[] = {limit};

@@ -96,31 +96,13 @@ static void usage(FILE *out)
 static int get_long(wt_t *self, const char *key, long default_value, long min, long max,
                     long *out)
 {
-    char error[NAGAR_CONFIG_ERROR_MAX];
-    if (nagar_config_get_int(self->config, key, default_value, min, max, out, error,
-                             sizeof error) != 0) {
-        nagar_log_error("water_tax.config_invalid", "%s", error);
-        return -1;
-    }
-    return 0;
+    return nagar_service_config_long(self->config, WT_SERVICE, key, default_value, min, max, out);
 }
 
 static int connect_db(wt_t *self)
 {
-    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", NULL);
-    if (!conninfo || !conninfo[0]) {
-        nagar_log_error("water_tax.config_invalid",
-                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
-                        "the water tax database (role water_tax_app)");
-        return -1;
-    }
-    char error[NAGAR_DB_ERROR_MAX];
-    self->rules.db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!self->rules.db) {
-        nagar_log_error("water_tax.db_connect_failed", "%s", error);
-        return -1;
-    }
-    return 0;
+    self->rules.db = nagar_service_db_connect(self->config, WT_SERVICE);
+    return self->rules.db ? 0 : -1;
 }
 
 static int load_settings(wt_t *self)

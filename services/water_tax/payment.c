@@ -73,12 +73,12 @@ typedef struct {
     ProtobufCMessage *reply;
     uint8_t *stored;
     size_t stored_size;
-    nagar_rules_outcome_t outcome;
+    nagar_outcome_t outcome;
 } money_work_t;
 
 static void money_work_reset(money_work_t *work)
 {
-    nagar_rules_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     if (work->reply)
         protobuf_c_message_free_unpacked(work->reply, NULL);
     work->reply = NULL;
@@ -94,7 +94,7 @@ static int append_ledger(money_work_t *work, const nagar_ledger_row_t *row,
     if (nagar_ledger_append(work->self->rules.db, row, result) != 0)
         return nagar_rules_outcome_from_db(&work->self->rules, &work->outcome) ? 1 : -1;
     if (!result->created) {
-        nagar_rules_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
                        "the ledger already holds row %" PRId64 " for key %s; nothing was recorded",
                        result->seq, row->idempotency_key);
         return 1;
@@ -145,10 +145,10 @@ static int record_work(nagar_db_t *db, void *arg)
         return -1;
     }
     char key[300];
-    snprintf(key, sizeof key, "payment:%s:%s", nagar_rules_actor_user(work->call),
+    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
              nagar_worker_call_context(work->call)->idempotency_key);
     char *detail = ledger_detail(text_of(prep, "mode"), text_of(prep, "instrumentRef"),
-                                 text_of(prep, "counter"), today, nagar_rules_actor_user(work->call), NULL,
+                                 text_of(prep, "counter"), today, nagar_actor_user(work->call), NULL,
                                  NULL);
     nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
                               .kind = "PAYMENT", .account = text_of(prep, "connectionId"),
@@ -164,7 +164,7 @@ static int record_work(nagar_db_t *db, void *arg)
 
     char seq[32];
     snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-    const char *apply[] = {nagar_rules_actor_user(work->call), text_of(prep, "connectionId"), amount,
+    const char *apply[] = {nagar_actor_user(work->call), text_of(prep, "connectionId"), amount,
                            text_of(prep, "mode"), text_of(prep, "instrumentRef"),
                            text_of(prep, "counter"), receipt, seq, today};
     json_t *result = NULL;
@@ -198,12 +198,12 @@ static int run_money_work(wt_t *self, nagar_worker_call_t *call, const ProtobufC
     int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, fn, &work);
     free(json);
     if (rc != 0) {
-        nagar_rules_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         money_work_reset(&work);
         return nagar_rules_fail(&self->rules, call, rc, &outcome);
     }
     if (work.stored) {
-        rc = nagar_rules_reply_stored(call, RECEIPT, work.stored, work.stored_size);
+        rc = nagar_idempotency_replay(call, RECEIPT, work.stored, work.stored_size);
     } else {
         const Nagar__WaterTax__Receipt *receipt =
             (const Nagar__WaterTax__Receipt *) work.reply;
@@ -259,7 +259,7 @@ static int reverse_work(nagar_db_t *db, void *arg)
     char key[300];
     snprintf(key, sizeof key, "reversal:%s", text_of(prep, "receiptNo"));
     char *detail = ledger_detail("REVERSAL", text_of(prep, "receiptNo"), text_of(prep, "counter"),
-                                 today, nagar_rules_actor_user(work->call), "reason",
+                                 today, nagar_actor_user(work->call), "reason",
                                  text_of(prep, "reason"));
     nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
                               .kind = "REVERSAL", .account = text_of(prep, "connectionId"),
@@ -306,14 +306,14 @@ int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 
 /* ---- online payments ------------------------------------------------------------ */
 
-static int sign_order(void *arg, ProtobufCMessage *reply, nagar_rules_outcome_t *outcome)
+static int sign_order(void *arg, ProtobufCMessage *reply, nagar_outcome_t *outcome)
 {
     wt_t *self = arg;
     Nagar__WaterTax__OnlineOrder *order = (Nagar__WaterTax__OnlineOrder *) reply;
     char signature[NAGAR_PAYMENT_SIGNATURE_HEX];
     if (nagar_payment_provider_sign_order(self->provider, order->order_id, order->amount_paise,
                                           signature) != 0) {
-        nagar_rules_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
                        "order id %s cannot be signed", order->order_id);
         return 1;
     }
@@ -437,7 +437,7 @@ int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, 
     int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, callback_work, &work);
     free(json);
     if (rc != 0) {
-        nagar_rules_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         money_work_reset(&work);
         return nagar_rules_fail(&self->rules, call, rc, &outcome);
     }
@@ -453,9 +453,9 @@ int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     wt_t *self = arg;
     const Nagar__WaterTax__VerifyLedgerRequest *request =
         (const Nagar__WaterTax__VerifyLedgerRequest *) message;
-    const char *role = nagar_rules_actor_role(call);
+    const char *role = nagar_actor_role(call);
     bool state = strcmp(role, "STATE_ADMIN") == 0;
-    if (!nagar_rules_actor_user(call)[0] ||
+    if (!nagar_actor_user(call)[0] ||
         (!state && strcmp(role, "COMMISSIONER") != 0 && strcmp(role, "REVENUE_OFFICER") != 0))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "verifying the ledger needs STATE_ADMIN, COMMISSIONER or "
@@ -464,10 +464,10 @@ int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     if (ulb[0] && (strspn(ulb, "0123456789") != strlen(ulb) || strlen(ulb) > 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be the LGD code of a ULB (1 to 10 digits)");
-    if (!state && (!ulb[0] || strcmp(ulb, nagar_rules_actor_ulb(call)) != 0))
+    if (!state && (!ulb[0] || strcmp(ulb, nagar_actor_ulb(call)) != 0))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "a %s may verify the ledger of their own ULB %s only",
-                                      role, nagar_rules_actor_ulb(call));
+                                      role, nagar_actor_ulb(call));
     nagar_ledger_chain_status_t *chains = NULL;
     size_t count = 0;
     char error[512];

@@ -40,7 +40,7 @@ typedef struct {
     Nagar__WaterTax__SendNoticesReply *reply;
     uint8_t *stored;
     size_t stored_size;
-    nagar_rules_outcome_t outcome;
+    nagar_outcome_t outcome;
 } notices_work_t;
 
 static void notices_reply_free(Nagar__WaterTax__SendNoticesReply **reply_p)
@@ -64,7 +64,7 @@ static int notices_work(nagar_db_t *db, void *arg)
     notices_reply_free(&work->reply);
     free(work->stored);
     work->stored = NULL;
-    nagar_rules_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     int seen = nagar_rules_idempotency_check(&self->rules, work->call, work->request,
                                              &work->stored, &work->stored_size, &work->outcome);
     if (seen != 0)
@@ -137,13 +137,13 @@ int notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, voi
     int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, notices_work, &work);
     free(json);
     if (rc != 0) {
-        nagar_rules_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         notices_reply_free(&work.reply);
         free(work.stored);
         return nagar_rules_fail(&self->rules, call, rc, &outcome);
     }
     if (work.stored)
-        rc = nagar_rules_reply_stored(call, &nagar__water_tax__send_notices_reply__descriptor,
+        rc = nagar_idempotency_replay(call, &nagar__water_tax__send_notices_reply__descriptor,
                                       work.stored, work.stored_size);
     else
         rc = nagar_worker_call_reply(call, &work.reply->base);

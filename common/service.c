@@ -1,0 +1,274 @@
+/*
+ * service.c — the scaffolding every service's handlers share (service.h):
+ * outcomes, failures after a transaction, named statements, the actor and
+ * idempotency records. One copy, parameterised by the service's name and
+ * its idempotency table, instead of one per service.
+ */
+#include "service.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+nagar_db_t *nagar_service_db_connect(nagar_config_t *config, const char *service)
+{
+    char event[96];
+    const char *conninfo = nagar_config_get(config, "NAGAR_DB_CONNINFO", NULL);
+    if (!conninfo || !conninfo[0]) {
+        /* "water_tax" is the water tax database, used as role water_tax_app. */
+        char name[64];
+        snprintf(name, sizeof name, "%s", service);
+        for (char *c = name; *c; c++)
+            if (*c == '_')
+                *c = ' ';
+        snprintf(event, sizeof event, "%s.config_invalid", service);
+        nagar_log_error(event,
+                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
+                        "the %s database (role %s_app)",
+                        name, service);
+        return NULL;
+    }
+    char error[NAGAR_DB_ERROR_MAX];
+    nagar_db_t *db = nagar_db_connect(conninfo, error, sizeof error);
+    if (!db) {
+        snprintf(event, sizeof event, "%s.db_connect_failed", service);
+        nagar_log_error(event, "%s", error);
+    }
+    return db;
+}
+
+int nagar_service_config_long(nagar_config_t *config, const char *service, const char *key,
+                              long default_value, long min, long max, long *out)
+{
+    char error[NAGAR_CONFIG_ERROR_MAX];
+    if (nagar_config_get_int(config, key, default_value, min, max, out, error, sizeof error) !=
+        0) {
+        char event[96];
+        snprintf(event, sizeof event, "%s.config_invalid", service);
+        nagar_log_error(event, "%s", error);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- outcomes --------------------------------------------------------------- */
+
+void nagar_outcome_reset(nagar_outcome_t *outcome)
+{
+    outcome->code = NAGAR__STATUS_CODE__OK;
+    outcome->field[0] = '\0';
+    outcome->message[0] = '\0';
+}
+
+void nagar_outcome_set(nagar_outcome_t *outcome, nagar_status_code_t code, const char *field,
+                       const char *format, ...)
+{
+    outcome->code = code;
+    snprintf(outcome->field, sizeof outcome->field, "%s", field ? field : "");
+    va_list args;
+    va_start(args, format);
+    vsnprintf(outcome->message, sizeof outcome->message, format, args);
+    va_end(args);
+}
+
+int nagar_service_fail_advising(nagar_db_t *db, const char *service, nagar_worker_call_t *call,
+                                int rc, const nagar_outcome_t *outcome,
+                                const char *retry_advice)
+{
+    if (rc == 1 && outcome && outcome->code != NAGAR__STATUS_CODE__OK)
+        return nagar_worker_call_fail(call, outcome->code,
+                                      outcome->field[0] ? outcome->field : NULL, "%s",
+                                      outcome->message);
+    char event[96];
+    const char *method = nagar_worker_call_method(call);
+    const char *sqlstate = nagar_db_sqlstate(db);
+    if (rc != -1 || !sqlstate[0]) {
+        snprintf(event, sizeof event, "%s.internal_error", service);
+        nagar_log_error(event, "method '%s' ended without an outcome (%d)", method, rc);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "%s could not complete '%s'; nothing was changed", service,
+                                      method);
+    }
+    /* Class 08 (connection exception) and 57 (operator intervention): the
+     * database went away, which a retry may outlive. */
+    bool connection_lost = strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0;
+    snprintf(event, sizeof event, "%s.db_error", service);
+    nagar_log_error(event, "method '%s' failed in the database: %s", method, nagar_db_error(db));
+    if (connection_lost)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "the %s database is unreachable; %s", service, retry_advice);
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                  "%s could not complete '%s' (database error %s); "
+                                  "nothing was changed",
+                                  service, method, sqlstate);
+}
+
+int nagar_service_fail(nagar_db_t *db, const char *service, nagar_worker_call_t *call, int rc,
+                       const nagar_outcome_t *outcome)
+{
+    return nagar_service_fail_advising(db, service, call, rc, outcome, "retry later");
+}
+
+PGresult *nagar_service_query(nagar_db_t *db, const char *name, const char *sql, int nparams,
+                              const char *const *values)
+{
+    if (nagar_db_prepare(db, name, sql, nparams) != 0)
+        return NULL;
+    return nagar_db_exec(db, name, nparams, values);
+}
+
+/* ---- the actor -------------------------------------------------------------- */
+
+static const Nagar__Actor *actor_of(nagar_worker_call_t *call)
+{
+    return nagar_worker_call_context(call)->actor;
+}
+
+const char *nagar_actor_user(nagar_worker_call_t *call)
+{
+    const Nagar__Actor *actor = actor_of(call);
+    return actor && actor->user_id ? actor->user_id : "";
+}
+
+const char *nagar_actor_role(nagar_worker_call_t *call)
+{
+    const Nagar__Actor *actor = actor_of(call);
+    return actor && actor->role ? actor->role : "";
+}
+
+const char *nagar_actor_ulb(nagar_worker_call_t *call)
+{
+    const Nagar__Actor *actor = actor_of(call);
+    return actor && actor->ulb ? actor->ulb : "";
+}
+
+bool nagar_actor_is(nagar_worker_call_t *call, const char *role)
+{
+    return nagar_actor_user(call)[0] != '\0' && strcmp(nagar_actor_role(call), role) == 0;
+}
+
+/* ---- idempotency -------------------------------------------------------------- */
+
+/* BLAKE2b of the method name and the serialized request, as hex: the same
+ * key with another method or other fields is another request. */
+static int request_hash(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                        char hash_hex[65])
+{
+    size_t size = protobuf_c_message_get_packed_size(request);
+    uint8_t *packed = malloc(size ? size : 1);
+    if (!packed)
+        return -1;
+    protobuf_c_message_pack(request, packed);
+    unsigned char hash[32];
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, sizeof hash);
+    const char *method = nagar_worker_call_method(call);
+    crypto_generichash_update(&state, (const unsigned char *) method, strlen(method) + 1);
+    crypto_generichash_update(&state, packed, size);
+    crypto_generichash_final(&state, hash, sizeof hash);
+    sodium_memzero(packed, size);     /* requests may hold secrets (OTPs, bodies) */
+    free(packed);
+    sodium_bin2hex(hash_hex, 65, hash, sizeof hash);
+    return 0;
+}
+
+static const char *key_owner(const nagar_idempotency_t *self, nagar_worker_call_t *call)
+{
+    return self->actor ? self->actor(call) : nagar_actor_user(call);
+}
+
+int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
+                            nagar_worker_call_t *call, const ProtobufCMessage *request,
+                            uint8_t **reply_out, size_t *reply_size, nagar_outcome_t *outcome)
+{
+    *reply_out = NULL;
+    *reply_size = 0;
+    const char *key = nagar_worker_call_context(call)->idempotency_key;
+    if (!key || !key[0])
+        return 0;
+    if (!self->key_valid(key)) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
+                          "the idempotency key must be 1 to 128 printable characters");
+        return 2;
+    }
+    char hash_hex[65];
+    if (request_hash(call, request, hash_hex) != 0)
+        return -1;
+    const char *values[] = {key_owner(self, call), key};
+    PGresult *result = nagar_service_query(db, "idem_get", self->lookup_sql, 2, values);
+    if (!result)
+        return -1;
+    int rc = 0;
+    if (PQntuples(result) == 1) {
+        if (strcmp(PQgetvalue(result, 0, 0), nagar_worker_call_method(call)) != 0 ||
+            strcmp(PQgetvalue(result, 0, 1), hash_hex) != 0) {
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
+                              "idempotency key \"%s\" was already used for a different "
+                              "request; use a new key for a new request",
+                              key);
+            rc = 2;
+        } else {
+            const char *hex = PQgetvalue(result, 0, 2);
+            size_t hex_length = strlen(hex);
+            *reply_out = malloc(hex_length / 2 + 1);
+            if (!*reply_out || sodium_hex2bin(*reply_out, hex_length / 2 + 1, hex, hex_length,
+                                              NULL, reply_size, NULL) != 0) {
+                free(*reply_out);
+                *reply_out = NULL;
+                rc = -1;
+            } else {
+                rc = 1;
+            }
+        }
+    }
+    PQclear(result);
+    return rc;
+}
+
+int nagar_idempotency_store(const nagar_idempotency_t *self, nagar_db_t *db,
+                            nagar_worker_call_t *call, const ProtobufCMessage *request,
+                            const ProtobufCMessage *reply)
+{
+    const char *key = nagar_worker_call_context(call)->idempotency_key;
+    if (!key || !key[0])
+        return 0;
+    char hash_hex[65];
+    if (request_hash(call, request, hash_hex) != 0)
+        return -1;
+    size_t size = protobuf_c_message_get_packed_size(reply);
+    uint8_t *packed = malloc(size ? size : 1);
+    char *reply_hex = malloc(size * 2 + 1);
+    if (!packed || !reply_hex) {
+        free(packed);
+        free(reply_hex);
+        return -1;
+    }
+    protobuf_c_message_pack(reply, packed);
+    sodium_bin2hex(reply_hex, size * 2 + 1, packed, size);
+    const char *values[] = {key_owner(self, call), key, nagar_worker_call_method(call), hash_hex,
+                            reply_hex};
+    PGresult *result = nagar_service_query(db, "idem_put", self->store_sql, 5, values);
+    free(packed);
+    free(reply_hex);
+    if (!result)
+        return -1;
+    PQclear(result);
+    return 0;
+}
+
+int nagar_idempotency_replay(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
+                             const uint8_t *reply, size_t reply_size)
+{
+    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, reply_size, reply);
+    if (!message)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "the stored reply for this idempotency key is unreadable");
+    nagar_worker_call_set_replayed(call, true);
+    int rc = nagar_worker_call_reply(call, message);
+    protobuf_c_message_free_unpacked(message, NULL);
+    return rc;
+}

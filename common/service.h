@@ -1,0 +1,118 @@
+/*
+ * service.h — the scaffolding every service's handlers share: the outcome
+ * of work done inside a transaction, answering a call after a failed
+ * transaction, running named statements, the actor the gateway vouched
+ * for, and idempotency records.
+ *
+ * It also holds the start-up steps every service's main.c repeats.
+ *
+ * Each service used to carry its own copy of these (identity, certificates,
+ * notifications, the rules of water tax); they differed only in the
+ * service's name and where the idempotency table lives, so those are
+ * parameters here. Domain checks (who may read what, text rules) stay in
+ * the services.
+ */
+#ifndef NAGAR_SERVICE_H
+#define NAGAR_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "bus_worker.h"
+#include "config.h"
+#include "db.h"
+
+/* ---- start-up ---------------------------------------------------------------- */
+
+/* Connects to the service's own database as NAGAR_DB_CONNINFO says; NULL
+ * (logged as "<service>.config_invalid" or "<service>.db_connect_failed",
+ * naming the database and the role to use) when it cannot. */
+nagar_db_t *nagar_service_db_connect(nagar_config_t *config, const char *service);
+
+/* Reads an integer setting within [min, max]; -1 (logged as
+ * "<service>.config_invalid", naming the key) when it is not one. */
+int nagar_service_config_long(nagar_config_t *config, const char *service, const char *key,
+                              long default_value, long min, long max, long *out);
+
+/* ---- outcomes --------------------------------------------------------------- */
+
+/* The result of work done inside a transaction, answered after it ends:
+ * a handler cannot reply from inside, because the transaction may still
+ * fail to commit or be retried. */
+typedef struct {
+    nagar_status_code_t code;
+    char field[128];     /* JSON path of the offending field; "" for none */
+    char message[512];
+} nagar_outcome_t;
+
+void nagar_outcome_reset(nagar_outcome_t *outcome);
+void nagar_outcome_set(nagar_outcome_t *outcome, nagar_status_code_t code, const char *field,
+                       const char *format, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- failures and statements ------------------------------------------------ */
+
+/* Answers the call after nagar_db_transaction returned rc: the outcome when
+ * rc is 1 and one is set; else, for rc -1, UNAVAILABLE when the connection
+ * is gone and INTERNAL otherwise, logged as "<service>.db_error" (the
+ * database's message, never the request's values); anything else is
+ * logged as "<service>.internal_error". Returns -1. */
+int nagar_service_fail(nagar_db_t *db, const char *service, nagar_worker_call_t *call, int rc,
+                       const nagar_outcome_t *outcome);
+/* The same, with retry_advice after "the <service> database is
+ * unreachable; " instead of "retry later" (money services remind the
+ * caller to keep the idempotency key). */
+int nagar_service_fail_advising(nagar_db_t *db, const char *service, nagar_worker_call_t *call,
+                                int rc, const nagar_outcome_t *outcome,
+                                const char *retry_advice);
+
+/* Runs a named statement, prepared once per connection. NULL on failure
+ * (nagar_db_error() says why). */
+PGresult *nagar_service_query(nagar_db_t *db, const char *name, const char *sql, int nparams,
+                              const char *const *values);
+
+/* ---- the actor -------------------------------------------------------------- */
+
+/* The actor the gateway vouched for; each part is "" when absent. */
+const char *nagar_actor_user(nagar_worker_call_t *call);
+const char *nagar_actor_role(nagar_worker_call_t *call);
+const char *nagar_actor_ulb(nagar_worker_call_t *call);
+/* A signed-in actor with exactly this role (an anonymous call has none). */
+bool nagar_actor_is(nagar_worker_call_t *call, const char *role);
+
+/* ---- idempotency -------------------------------------------------------------- */
+
+/* Where and how a service keeps its idempotency records: one row per
+ * (actor, key) holding the method, a BLAKE2b hash of method and request,
+ * and the encoded reply. The statements are compiled into the service,
+ * never built from input. */
+typedef struct {
+    /* ($1 actor, $2 key) -> (method, request hash hex, reply hex); it must
+     * lock the key (FOR UPDATE or an advisory lock) so racing retries queue. */
+    const char *lookup_sql;
+    /* ($1 actor, $2 key, $3 method, $4 request hash hex, $5 reply hex) */
+    const char *store_sql;
+    /* Whether a key is acceptable; false answers INVALID_ARGUMENT. */
+    bool (*key_valid)(const char *key);
+    /* Who the key belongs to; NULL means nagar_actor_user. */
+    const char *(*actor)(nagar_worker_call_t *call);
+} nagar_idempotency_t;
+
+/* Inside the mutation's transaction. Returns 0 when the key is new (or
+ * absent), 1 when the same request was answered before (its reply in
+ * *reply_out, malloc'd, caller frees), 2 when the key is bad or was used
+ * for another request (outcome set), -1 on a database error. */
+int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
+                            nagar_worker_call_t *call, const ProtobufCMessage *request,
+                            uint8_t **reply_out, size_t *reply_size, nagar_outcome_t *outcome);
+/* Records the reply of a mutation that carried a key (in its transaction). */
+int nagar_idempotency_store(const nagar_idempotency_t *self, nagar_db_t *db,
+                            nagar_worker_call_t *call, const ProtobufCMessage *request,
+                            const ProtobufCMessage *reply);
+/* Answers the call with a stored reply of type, marked replayed. */
+int nagar_idempotency_replay(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
+                             const uint8_t *reply, size_t reply_size);
+
+#endif
