@@ -15,9 +15,9 @@ packages=(
   # documents: certificates, receipts and bills as PDF with a QR code
   libpango1.0-dev libcairo2-dev libqrencode-dev fonts-noto-core
   # database server and backups
-  postgresql-15 postgresql-client-15
+  postgresql-15 postgresql-client-15 pgbackrest
   # tests and tools
-  python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography
+  python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography python3-yaml
   valgrind clang libfuzzer-14-dev wrk
   poppler-utils zbar-tools
   openssl

@@ -98,8 +98,19 @@ is_initialised() {
     [[ -f $PGDATA_DIR/PG_VERSION ]]
 }
 
+# pg_ctl status trusts postmaster.pid while its process exists; right after
+# a SIGKILL that process can linger as a zombie for a moment, so a zombie
+# counts as stopped (otherwise "start" would do nothing).
+postmaster_is_zombie() {
+    local pid
+    pid=$(head -n 1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ $(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) == Z ]]
+}
+
 is_running() {
-    is_initialised && as_pg "$BINDIR/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1
+    is_initialised && ! postmaster_is_zombie &&
+        as_pg "$BINDIR/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1
 }
 
 pick_locale() {

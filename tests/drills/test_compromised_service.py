@@ -1,0 +1,323 @@
+"""Drill: the certificates process is compromised. The attacker holds its
+database password (certificates_app) and its bus key (secret/certificates.cert)
+and tries to reach everything else: other services' databases, the ledger,
+roles, functions, files on the server, other services' names and methods on
+the bus, the broker's admin service, replays of the gateway's requests, a
+flood. Every attempt must fail and leave a log line (PostgreSQL's log for
+the database, the broker's or the receiving worker's JSON log for the bus).
+Then the operator quarantines certificates: its routes answer 503 in under
+50 ms while every other route keeps 100% success."""
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import zmq
+import zmq.auth as zauth
+
+from gateway_fixtures import pb_encode
+from mdp_peers import MdpClient, MdpWorker
+from suite import ROOT
+
+ULB = "250786"
+PRINCIPAL = "certificates"
+
+
+def read_varint(data, i):
+    shift = value = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+
+
+def fields(data):
+    """protobuf wire bytes -> {number: [value, ...]} (varints and bytes only)."""
+    out, i = {}, 0
+    while i < len(data):
+        key, i = read_varint(data, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = read_varint(data, i)
+        elif wire == 2:
+            length, i = read_varint(data, i)
+            value, i = data[i:i + length], i + length
+        else:
+            raise ValueError(f"wire type {wire}")
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def status_of(reply_body):
+    status = fields(reply_body).get(2, [b""])[0]
+    parsed = fields(status)
+    return parsed.get(1, [0])[0], parsed.get(2, [b""])[0].decode(errors="replace")
+
+
+def envelope(method, payload=b"", actor=("admin:1", "STATE_ADMIN", ""), key=None):
+    actor_pb = pb_encode([(1, actor[0]), (2, actor[1])] + ([(3, actor[2])] if actor[2] else []))
+    context = [(1, uuid.uuid4().hex), (3, actor_pb)]
+    if key:
+        context.insert(1, (2, key))
+    return pb_encode([(1, method), (2, pb_encode(context))] + ([(3, payload)] if payload else []))
+
+
+class Attacks:
+    def __init__(self, suite):
+        self.s = suite
+        self.tried = []
+        self.blocked = []
+        self.failures = []
+        out = suite.run([os.path.join(ROOT, "deploy", "pg.sh"), "env"])
+        self.pg_log = dict(line.split("=", 1) for line in out.stdout.split())["NAGAR_PG_LOG"]
+        self.password = suite.password(f"{PRINCIPAL}_app")
+        self.curve = (os.path.join(suite.keys, "secret", f"{PRINCIPAL}.cert"),
+                      os.path.join(suite.keys, "broker.pub"))
+        self.endpoint = f"tcp://127.0.0.1:{suite.broker_port}"
+
+    def record(self, name, blocked, logged, detail=""):
+        self.tried.append(name)
+        if blocked and logged:
+            self.blocked.append(name)
+        else:
+            self.failures.append(f"{name}: blocked={blocked} logged={logged} {detail}")
+
+    # ---- the database ----
+    def pg_log_text(self):
+        with open(self.pg_log, errors="replace") as f:
+            return f.read()
+
+    def psql(self, db, sql, user=None, password=None):
+        env = dict(self.s.env, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="5")
+        return subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                               "-p", str(self.s.pg_port), "-U", user or f"{PRINCIPAL}_app", "-d",
+                               db, "-c", sql], env=env, capture_output=True, text=True,
+                              timeout=30, stdin=subprocess.DEVNULL)
+
+    def sql_attack(self, name, db, sql, user=None, password=None, log_marker=None):
+        marker = f"attack-{len(self.tried) + 1:02d}"
+        text = f"/* {marker} */ {sql}"
+        r = self.psql(db, text, user=user, password=password)
+        blocked = r.returncode != 0
+        needle = log_marker or marker
+
+        def logged():
+            return needle in self.pg_log_text()
+        deadline = time.monotonic() + 3
+        while not logged() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.record(name, blocked, logged(), (r.stdout + r.stderr).strip()[:200])
+
+    # ---- the bus ----
+    def broker_events(self, event):
+        return [e for p in self.s.procs["broker"] for e in p.events(event)]
+
+    def worker_events(self, svc, event):
+        return [e for p in self.s.procs.get(svc, []) for e in p.events(event)]
+
+    def bus_attack(self, name, service, body, expect_code, log_source):
+        """log_source: ("broker", event) or (service, event)."""
+        source, event = log_source
+        count = (len(self.broker_events(event)) if source == "broker"
+                 else len(self.worker_events(source, event)))
+        client = MdpClient(self.endpoint, curve=self.curve)
+        try:
+            reply = client.request(service, body, timeout_ms=5000)
+        finally:
+            client.close()
+        code = status_of(reply[1][0])[0] if reply else None
+        blocked = code == expect_code
+
+        def grown():
+            now = (len(self.broker_events(event)) if source == "broker"
+                   else len(self.worker_events(source, event)))
+            return now > count
+        deadline = time.monotonic() + 3
+        while not grown() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.record(name, blocked, grown(), f"code={code}")
+        time.sleep(0.3)   # the broker rate-limits its denial lines; space them out
+
+    def serve_attack(self, name, service):
+        count = len(self.broker_events("acl.serve_denied"))
+        worker = MdpWorker(self.endpoint, service, curve=self.curve)
+        worker.connect()
+        got = None
+        if worker.sock.poll(3000, zmq.POLLIN):
+            got = worker.sock.recv_multipart()
+        worker.sock.close(0)
+        blocked = got is not None and len(got) >= 3 and got[2] == b"\x05"   # DISCONNECT
+        deadline = time.monotonic() + 3
+        while len(self.broker_events("acl.serve_denied")) <= count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.record(name, blocked, len(self.broker_events("acl.serve_denied")) > count,
+                    f"got={got!r}"[:200])
+        time.sleep(0.3)
+
+
+def test_compromised_certificates_service(suite_factory):
+    s = suite_factory()
+    s.start_all()
+    clerk = s.token("CLERK", ULB)
+    pid = s.create_property(clerk, ULB)
+    assert s.pay(clerk, pid, 1000).status_code == 200
+    citizen = s.token("CITIZEN", "", "citizen:9876543210")
+    registrar = s.token("REGISTRAR", ULB)
+    s.issue_birth_certificate(ULB, citizen, registrar)
+    s.ctl_ok("checkpoint")
+    a = Attacks(s)
+    own = "nagar_certificates"
+
+    # Other services' databases and the maintenance databases.
+    for db in ("nagar_property_tax", "nagar_identity", "nagar_notifications", "nagar_water_tax",
+               "postgres", "template1"):
+        a.sql_attack(f"connect to {db}", db, "SELECT 1",
+                     log_marker=f"{PRINCIPAL}_app@{db}")
+    a.sql_attack("log in as property_tax_app with certificates' password", "nagar_property_tax",
+                 "SELECT 1", user="property_tax_app",
+                 log_marker='password authentication failed for user "property_tax_app"')
+    # Its own ledger of issued certificates: append-only for everyone.
+    a.sql_attack("update an issued certificate", own,
+                 "UPDATE certificates.certificate SET subject_name = 'forged'")
+    a.sql_attack("delete issued certificates", own, "DELETE FROM certificates.certificate")
+    a.sql_attack("truncate issued certificates", own, "TRUNCATE certificates.certificate")
+    a.sql_attack("disable the append-only triggers", own,
+                 "ALTER TABLE certificates.certificate DISABLE TRIGGER USER")
+    a.sql_attack("drop the certificate table", own, "DROP TABLE certificates.certificate")
+    a.sql_attack("create a function in its schema", own,
+                 "CREATE FUNCTION certificates.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    a.sql_attack("create a function in public", own,
+                 "CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    a.sql_attack("replace the app's trigger function", own,
+                 "CREATE OR REPLACE FUNCTION certificates.certificate_refuse_change() RETURNS "
+                 "trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
+    a.sql_attack("create a table", own, "CREATE TABLE certificates.evil (x int)")
+    a.sql_attack("create a schema", own, "CREATE SCHEMA evil")
+    a.sql_attack("create a temporary table", own, "CREATE TEMP TABLE evil (x int)")
+    a.sql_attack("create a role", own, "CREATE ROLE evil LOGIN PASSWORD 'x'")
+    a.sql_attack("make itself superuser", own, "ALTER ROLE certificates_app SUPERUSER")
+    a.sql_attack("become the owner", own, "SET ROLE certificates_owner")
+    a.sql_attack("become the superuser", own, "SET SESSION AUTHORIZATION postgres")
+    a.sql_attack("grant itself the owner role", own, "GRANT certificates_owner TO certificates_app")
+    a.sql_attack("install dblink to reach other databases", own, "CREATE EXTENSION dblink")
+    a.sql_attack("read a server file", own, "SELECT pg_read_file('/etc/passwd')")
+    a.sql_attack("write a server file", own,
+                 "COPY (SELECT 1) TO '/tmp/nagar-drill-evil'")
+    a.sql_attack("run a program on the server", own, "COPY certificates.certificate FROM PROGRAM 'id'")
+    a.sql_attack("create a large object from a server file", own, "SELECT lo_import('/etc/passwd')")
+
+    body_pay = envelope("payment.record",
+                        pb_encode([(1, pid), (2, 100), (3, 1), (5, "C1")]),
+                        actor=("clerk:x", "CLERK", ULB), key=uuid.uuid4().hex)
+    # Calls its key may not make (the broker refuses them).
+    a.bus_attack("record a property-tax payment", "property_tax", body_pay, 5,
+                 ("broker", "acl.call_denied"))
+    a.bus_attack("read another service's data (property.list)", "property_tax",
+                 envelope("property.list", pb_encode([(1, ULB)]),
+                          actor=("clerk:x", "CLERK", ULB)), 5, ("broker", "acl.call_denied"))
+    a.bus_attack("call water_tax", "water_tax", envelope("bill.list"), 5,
+                 ("broker", "acl.call_denied"))
+    a.bus_attack("admin stats", "nagar.admin", envelope("stats"), 5, ("broker", "acl.call_denied"))
+    a.bus_attack("admin: quarantine property_tax", "nagar.admin",
+                 envelope("quarantine", pb_encode([(1, "property_tax"), (2, "x")])), 5,
+                 ("broker", "acl.call_denied"))
+    a.bus_attack("admin: revoke the gateway's key", "nagar.admin",
+                 envelope("revoke", pb_encode([(1, "gateway")])), 5,
+                 ("broker", "acl.call_denied"))
+    # A request the gateway made, replayed with the stolen key.
+    a.bus_attack("replay the gateway's payment request", "property_tax", body_pay, 5,
+                 ("broker", "acl.call_denied"))
+    # Services it may reach, methods it may not call (the worker refuses).
+    a.bus_attack("identity staff.create as STATE_ADMIN", "identity",
+                 envelope("staff.create", pb_encode([(1, "evil"), (2, "Evil"), (3, "STATE_ADMIN"),
+                                                     (5, "password-123456")])), 5,
+                 ("identity", "bus.worker_caller_denied"))
+    a.bus_attack("identity token.revocations", "identity", envelope("token.revocations"), 5,
+                 ("identity", "bus.worker_caller_denied"))
+    a.bus_attack("notifications message.send (OTP channel)", "notifications",
+                 envelope("message.send", pb_encode([(1, "9876500001")])), 5,
+                 ("notifications", "bus.worker_caller_denied"))
+    a.bus_attack("notifications campaign.start", "notifications",
+                 envelope("campaign.start", pb_encode([(1, ULB)])), 5,
+                 ("notifications", "bus.worker_caller_denied"))
+    # Serving names that are not its own.
+    for name in ("property_tax", "identity", "nagar.admin"):
+        a.serve_attack(f"serve {name}", name)
+
+    # A key the broker does not know, claiming to be certificates.
+    forged_dir = os.path.join(s.base, "forged")
+    os.makedirs(forged_dir)
+    _, secret_file = zauth.create_certificates(forged_dir, "forged")
+    forged = MdpClient(a.endpoint, curve=(secret_file, a.curve[1]))
+    before = len(a.broker_events("bus.auth_failed")) + len(a.broker_events("acl.unknown_key"))
+    reply = forged.request("certificates", envelope("application.list"), timeout_ms=1500)
+    forged.close()
+    deadline = time.monotonic() + 3
+    while (len(a.broker_events("bus.auth_failed")) + len(a.broker_events("acl.unknown_key"))
+           <= before and time.monotonic() < deadline):
+        time.sleep(0.05)
+    a.record("connect with a forged key", reply is None,
+             len(a.broker_events("bus.auth_failed")) + len(a.broker_events("acl.unknown_key"))
+             > before)
+
+    # The flood: 20000 denied requests as fast as it can send; the broker keeps
+    # serving everyone else, and counts (and rate-limits the lines of) every refusal.
+    stats_before = s.ctl_ok("status").stdout
+    denied_before = int(stats_before.split("; ")[1].split()[0])
+    flood_ok = threading.Event()
+    legit = []
+
+    def legit_traffic():
+        for _ in range(20):
+            legit.append(s.pay(clerk, pid, 10).status_code)
+        flood_ok.set()
+    t = threading.Thread(target=legit_traffic)
+    ctx = zmq.Context.instance()
+    flooder = MdpClient(a.endpoint, curve=a.curve, context=ctx)
+    t.start()
+    for _ in range(20000):
+        flooder.send("property_tax", body_pay)
+    t.join(timeout=60)
+    flooder.close()
+    time.sleep(1.0)
+    stats_after = s.ctl_ok("status").stdout
+    denied_after = int(stats_after.split("; ")[1].split()[0])
+    a.record("flood the broker (20000 denied requests)",
+             flood_ok.is_set() and legit == [200] * 20 and s.alive("broker") != [],
+             denied_after - denied_before >= 20000, f"legit={legit} denied+={denied_after - denied_before}")
+
+    # Nothing changed where the attacks aimed.
+    assert s.ctl("verify").returncode == 0
+    assert s.sql("nagar_certificates", "SELECT count(*) FROM certificates.certificate "
+                                       "WHERE subject_name = 'forged'") == "0"
+
+    # Quarantine: its routes fail fast, the others keep serving.
+    r = s.ctl_ok("quarantine", "certificates", "drill: compromised")
+    latencies = []
+    for _ in range(30):
+        started = time.monotonic()
+        r = s.http("GET", "/api/v1/certificates/applications", token=registrar)
+        latencies.append((time.monotonic() - started) * 1000)
+        assert r.status_code == 503, r.text
+    others = []
+    for i in range(40):
+        others.append(s.pay(clerk, pid, 5).status_code)
+        others.append(s.http("GET", f"/api/v1/property-tax/properties/{pid}",
+                             token=clerk).status_code)
+        others.append(s.http("GET", f"/api/v1/ulbs/{ULB}").status_code)
+    assert others == [200] * len(others), others
+    assert max(latencies) < 50, latencies
+    assert s.stats()["certificates"]["quarantined"]
+    s.ctl_ok("release", "certificates")
+
+    print(f"\nDRILL compromised service ({PRINCIPAL}): attacks tried {len(a.tried)}, blocked and "
+          f"logged {len(a.blocked)}; quarantined routes 503 in max {max(latencies):.1f} ms; "
+          f"other routes {others.count(200)}/{len(others)} succeeded")
+    for name in a.tried:
+        print(f"  {'blocked' if name in a.blocked else 'NOT BLOCKED'}: {name}")
+    assert not a.failures, "\n".join(a.failures)
+    assert len(a.tried) >= 30
