@@ -179,6 +179,10 @@ static const gateway_route_t routes[] = {
     {"GET", "/api/v1/property-tax/receipts", "property_tax", "receipt.get",
      PT(get_receipt_request), PT(receipt), GATEWAY_ROLES_ANY_USER, false, false,
      "Get a receipt by its number (?receiptNo=)"},
+    {"GET", "/api/v1/property-tax/receipts/pdf", "property_tax", "receipt.pdf",
+     PT(get_receipt_request), PT(receipt_pdf), GATEWAY_ROLES_ANY_USER, false, false,
+     "A receipt as a bilingual PDF whose QR code names its ledger row (?receiptNo=; base64 in "
+     "\"pdf\")"},
     {"POST", "/api/v1/property-tax/online-payments", "property_tax", "online.initiate",
      PT(initiate_online_payment_request), PT(online_order),
      GATEWAY_ROLE_CITIZEN | PT_COUNTER, true, false, "Start an online payment (signed order)"},

@@ -29,11 +29,13 @@
 #include "assessment.h"
 #include "bus_worker.h"
 #include "demand.h"
+#include "document.h"
 #include "ledger.h"
 #include "log.h"
 #include "payment.h"
 #include "property_tax.h"
 #include "rates.h"
+#include "receipt_pdf.h"
 #include "register.h"
 #include "report.h"
 
@@ -61,6 +63,7 @@ static const nagar_method_t METHODS[] = {
     {"payment.record", PT(record_payment_request), GATEWAY_BATCH, payment_record},
     {"payment.reverse", PT(reverse_payment_request), GATEWAY, payment_reverse},
     {"receipt.get", PT(get_receipt_request), GATEWAY_BATCH, receipt_get},
+    {"receipt.pdf", PT(get_receipt_request), GATEWAY_BATCH, receipt_pdf},
     {"online.initiate", PT(initiate_online_payment_request), GATEWAY, online_initiate},
     {"online.callback", PT(online_payment_callback), GATEWAY, online_callback},
     {"online.get", PT(get_online_order_request), GATEWAY, online_get},
@@ -162,6 +165,10 @@ static int serve(pt_t *self)
     int tick_ms = load_settings(self);
     if (tick_ms < 0 || connect_db(self) != 0)
         return 1;
+    if (!nagar_document_available())
+        nagar_log_warn("property_tax.receipt_pdf_off",
+                       "this build cannot render PDFs (no pangocairo or libqrencode): "
+                       "receipt.pdf will fail; add them to the Makefile's PKGS and rebuild");
     char error[1024];
     nagar_bus_options_t options;
     if (nagar_bus_options_load(&options, self->config, error, sizeof error) != 0) {
@@ -282,5 +289,6 @@ int main(int argc, char **argv)
     nagar_payment_provider_destroy(&self.provider);
     nagar_db_destroy(&self.db);
     nagar_config_destroy(&self.config);
+    nagar_document_shutdown();   /* Pango's font caches, so a leak checker sees a clean exit */
     return rc;
 }

@@ -16,6 +16,8 @@ int report_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *r
                          &nagar__property_tax__daily_collection_report__descriptor, false, NULL);
 }
 
+/* Keyset-paged by property id (pageToken -> nextPageToken), all in the
+ * rule function of migrations/010_defaulters_paging.sql. */
 int report_defaulters(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     return pt_sql_method(arg, call, request, NULL, "pt_report_defaulters",

@@ -26,6 +26,8 @@ int report_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *r
                           &nagar__water_tax__daily_collection_report__descriptor, false);
 }
 
+/* Keyset-paged by connection id (pageToken -> nextPageToken), all in the
+ * rule function of migrations/010_defaulters_paging.sql. */
 int report_defaulters(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     return wt_rule_method(call, request, arg, "wt_report_defaulters",

@@ -37,9 +37,9 @@ PRINCIPALS = {
     "client": ("", "echo"),
     "echo": ("echo", ""),
     "identity": ("identity", "notifications"),
-    "certificates": ("certificates", "notifications"),
-    "property_tax": ("property_tax", "notifications"),
-    "water_tax": ("water_tax", "notifications"),
+    "certificates": ("certificates", "notifications,identity"),
+    "property_tax": ("property_tax", "notifications,identity"),
+    "water_tax": ("water_tax", "notifications,identity"),
     "notifications": ("notifications", "identity"),
 }
 
