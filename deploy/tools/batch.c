@@ -22,15 +22,12 @@
  * closed one is only watched. Killing it loses nothing: the recipients
  * added so far stay queued in notifications.
  *
- * Each recipient carries the params the due.reminder.* templates need
- * (services/notifications/migrations/001_notifications.sql): name, amount
- * (rupees with Indian digit grouping, "1,25,000.00", as notifications'
- * event_params_rupees writes it), account (the property or connection id),
- * due_date (the cycle), and the raw amount_paise. The campaign carries
- * ulb_name (--ulb-name, else the LGD code) and due_date. They are given
- * ready to print because notifications derives display params only for
- * events (event.deliver), not for campaign recipients, and the batch
- * principal may not ask identity for the town's name.
+ * Each recipient carries raw facts, as events do: name, amount_paise,
+ * account (the property or connection id) and due_date (the cycle);
+ * notifications derives what the due.reminder.* templates print from them
+ * (the amount in rupees, the town's name from identity). The campaign
+ * carries due_date, and ulb_name only when --ulb-name overrides the name
+ * identity knows.
  *
  * Settings (environment; NAGAR_CONFIG file as config.h):
  *   NAGAR_BUS_ENDPOINT, NAGAR_BUS_CERT (the batch principal's secret
@@ -114,7 +111,7 @@ static void usage(FILE *out)
             "  --no-wait                 return once every recipient is added\n"
             "  --actor USER, --role ROLE whom the reports are read as (default nagar-batch,\n"
             "                            STATE_ADMIN)\n"
-            "  --ulb-name NAME           the town's name in the message (default: the LGD code)\n"
+            "  --ulb-name NAME           the town's name in the message (default: as identity has it)\n"
             "Exit: 0 done, 1 error, 2 usage. Bus: NAGAR_BUS_ENDPOINT, NAGAR_BUS_CERT (the\n"
             "batch principal's certificate), NAGAR_BUS_BROKER_KEY.\n",
             PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT, WAIT_DEFAULT_S);
@@ -146,7 +143,7 @@ typedef struct {
     uint64_t pages, defaulters, added, present, no_mobile;
 } campaign_job_t;
 
-#define RECIPIENT_PARAMS 5
+#define RECIPIENT_PARAMS 4
 
 /* One defaulter, whichever service it came from. */
 typedef struct {
@@ -176,30 +173,6 @@ static bool mobile_valid(const char *text)
         if (text[i] < '0' || text[i] > '9')
             return false;
     return true;
-}
-
-/* Rupees as the templates print them: two decimals, the last three digits
- * of the whole part in one group and every two before them in another
- * (482000 -> "4,820.00", 12500000 -> "1,25,000.00"). */
-static void rupees_text(int64_t paise, char *out, size_t out_size)
-{
-    char plain[NAGAR_MONEY_TEXT_MAX];
-    nagar_money_format(paise, plain);
-    const char *digits = plain[0] == '-' ? plain + 1 : plain;
-    const char *point = strchr(digits, '.');
-    size_t whole = point ? (size_t) (point - digits) : strlen(digits);
-    char grouped[64];
-    size_t n = 0;
-    if (plain[0] == '-')
-        grouped[n++] = '-';
-    for (size_t i = 0; i < whole && n < sizeof grouped - 2; i++) {
-        size_t left = whole - i;
-        if (i > 0 && (left == 3 || (left > 3 && (left - 3) % 2 == 0)))
-            grouped[n++] = ',';
-        grouped[n++] = digits[i];
-    }
-    grouped[n] = '\0';
-    snprintf(out, out_size, "%s%s", grouped, point ? point : "");
 }
 
 /* Copies text, cut at a UTF-8 character boundary to fit. */
@@ -319,7 +292,7 @@ static int campaign_start(campaign_job_t *self, Nagar__Notifications__CampaignSt
     due_date.value = self->cycle;
     Nagar__Notifications__Param ulb_name = NAGAR__NOTIFICATIONS__PARAM__INIT;
     ulb_name.name = "ulb_name";
-    ulb_name.value = (char *) (self->ulb_name ? self->ulb_name : self->ulb);
+    ulb_name.value = (char *) (self->ulb_name ? self->ulb_name : "");
     Nagar__Notifications__Param *params[] = {&due_date, &ulb_name};
     Nagar__Notifications__StartCampaignRequest request =
         NAGAR__NOTIFICATIONS__START_CAMPAIGN_REQUEST__INIT;
@@ -329,7 +302,7 @@ static int campaign_start(campaign_job_t *self, Nagar__Notifications__CampaignSt
                        : NAGAR__NOTIFICATIONS__CAMPAIGN_KIND__WATER_TAX;
     request.cycle = self->cycle;
     request.per_minute = self->per_minute;
-    request.n_params = 2;
+    request.n_params = self->ulb_name ? 2 : 1;   /* else notifications names the town */
     request.params = params;
     /* The campaign's identity, so a retry of this call is one start. */
     char key[96];
@@ -364,7 +337,6 @@ typedef struct {
     Nagar__Notifications__Param params[PAGE_SIZE_MAX][RECIPIENT_PARAMS];
     Nagar__Notifications__Param *param_pointers[PAGE_SIZE_MAX][RECIPIENT_PARAMS];
     char paise[PAGE_SIZE_MAX][24];
-    char rupees[PAGE_SIZE_MAX][72];
 } recipients_batch_t;
 
 /* Adds one page of defaulters; the last page closes the campaign. */
@@ -388,14 +360,11 @@ static int add_page(campaign_job_t *self, recipients_batch_t *batch, const defau
         nagar__notifications__recipient__init(&recipients[n]);
         recipients[n].mobile = (char *) row->mobile;
         snprintf(batch->paise[n], sizeof batch->paise[n], "%" PRId64, row->outstanding_paise);
-        rupees_text(row->outstanding_paise, batch->rupees[n], sizeof batch->rupees[n]);
-        const char *names[RECIPIENT_PARAMS] = {"name", "amount", "amount_paise", "account",
-                                               "due_date"};
+        const char *names[RECIPIENT_PARAMS] = {"name", "amount_paise", "account", "due_date"};
         /* The templates address the person by name; an account with none
          * on record is addressed by its number rather than not at all. */
         const char *values[RECIPIENT_PARAMS] = {row->name[0] ? row->name : row->account,
-                                                 batch->rupees[n], batch->paise[n], row->account,
-                                                 self->cycle};
+                                                 batch->paise[n], row->account, self->cycle};
         for (int p = 0; p < RECIPIENT_PARAMS; p++) {
             Nagar__Notifications__Param *param = &batch->params[n][p];
             nagar__notifications__param__init(param);

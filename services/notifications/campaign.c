@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
+#include "event_params.h"
 #include "events.h"
 #include "log.h"
 
@@ -402,9 +404,19 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
         recipient.language = PQgetvalue(recipients, i, 3);
         recipient.user_id = PQgetvalue(recipients, i, 4);
         json_t *own_params = json_loads(PQgetvalue(recipients, i, 5), 0, NULL);
-        template_param_t params[CAMPAIGN_PARAMS_MAX];
+        template_param_t params[CAMPAIGN_PARAMS_MAX + EVENT_PARAMS_DERIVED_MAX];
         size_t count = collect_params(campaign_params, params, 0);
         count = collect_params(own_params, params, count);
+        /* Recipients carry raw facts like events do (amount_paise, account,
+         * due_date); display values (amount in rupees, the town's name) are
+         * derived here the same way. A value the caller gave wins. */
+        event_params_storage_t derived;
+        nagar_outcome_t derive_outcome;
+        nagar_outcome_reset(&derive_outcome);
+        bool derived_ok = event_params_derive(
+            self->ulb_names, PQgetvalue(campaign, row, 1), nagar_bus_now_ms(),
+            recipient.language[0] ? recipient.language : "hi", params, &count,
+            sizeof params / sizeof params[0], "params", &derived, &derive_outcome);
         char event_id[96];
         snprintf(event_id, sizeof event_id, "campaign:%s:%s", campaign_id, recipient_id);
         enqueue_spec_t spec = {.event_id = event_id, .type = type,
@@ -420,7 +432,11 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
             rc = -1;
             break;
         }
-        int queued = events_enqueue(self, &spec, &ids, &outcome);
+        int queued = 2;
+        if (derived_ok)
+            queued = events_enqueue(self, &spec, &ids, &outcome);
+        else
+            outcome = derive_outcome;
         json_decref(own_params);
         char result_text[sizeof "failed: " + sizeof outcome.message];
         if (queued == 0 || queued == 1) {
