@@ -2,7 +2,7 @@
  * service_rules.h — running a service's rules, written as SQL functions
  * next to its data, as bus methods.
  *
- * Property tax showed the shape (services/property_tax/property_tax.c);
+ * Property tax showed the shape (its rules live in SQL, services/property_tax/migrations);
  * water charges use it from here, so the next service does not copy it. A
  * rule is a SQL function f(actor jsonb, request jsonb, today date) that
  * checks the actor's reach, validates every field (raising SQLSTATE

@@ -29,7 +29,7 @@ int demand_status(nagar_worker_call_t *call, const ProtobufCMessage *request, vo
 typedef struct {
     pt_t *self;
     json_t *result;
-    pt_outcome_t outcome;
+    nagar_outcome_t outcome;
 } chunk_work_t;
 
 static int chunk_work(nagar_db_t *db, void *arg)
@@ -38,12 +38,13 @@ static int chunk_work(nagar_db_t *db, void *arg)
     chunk_work_t *work = arg;
     json_decref(work->result);
     work->result = NULL;
-    pt_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     char limit[32];
     snprintf(limit, sizeof limit, "%ld", work->self->demand_chunk);
     const char *values[] = {limit};
-    int rc = pt_call_json(work->self, "pt_demand_chunk", "SELECT pt_demand_run_chunk($1::int)::text",
-                          1, values, &work->result, &work->outcome);
+    int rc = nagar_rules_call_json(&work->self->rules, "pt_demand_chunk",
+                                   "SELECT pt_demand_run_chunk($1::int)::text", 1, values,
+                                   &work->result, &work->outcome);
     if (rc != 0 || !work->result)
         return rc;
     if (!json_is_true(json_object_get(work->result, "done")))
@@ -57,9 +58,9 @@ static int chunk_work(nagar_db_t *db, void *arg)
                  (long long) json_integer_value(json_object_get(job, "billsCreated")));
         snprintf(job_id, sizeof job_id, "%lld",
                  (long long) json_integer_value(json_object_get(job, "jobId")));
-        if (pt_outbox(work->self, "demand.raised", ulb, "", "", "fy",
-                      json_string_value(json_object_get(job, "fy")), "bills", bills, "job_id",
-                      job_id, NULL) != 0)
+        if (nagar_rules_outbox(&work->self->rules, "demand.raised", ulb, "", "", "fy",
+                               json_string_value(json_object_get(job, "fy")), "bills", bills,
+                               "job_id", job_id, NULL) != 0)
             return -1;
     }
     return 0;
@@ -68,11 +69,12 @@ static int chunk_work(nagar_db_t *db, void *arg)
 int demand_run_chunk(pt_t *self)
 {
     chunk_work_t work = {.self = self};
-    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, chunk_work, &work);
+    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, chunk_work, &work);
     if (rc != 0) {
         nagar_log_error("property_tax.demand_chunk_failed", "a demand chunk failed and was rolled "
                         "back; it will be retried: %s",
-                        work.outcome.message[0] ? work.outcome.message : nagar_db_error(self->db));
+                        work.outcome.message[0] ? work.outcome.message
+                                                : nagar_db_error(self->rules.db));
         json_decref(work.result);
         return -1;
     }
@@ -97,7 +99,7 @@ void demand_tick(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
     pt_t *self = arg;
-    int64_t now = pt_monotonic_ms();
+    int64_t now = nagar_rules_monotonic_ms();
     if (now < self->demand_next_poll_ms)
         return;
     int rc = demand_run_chunk(self);

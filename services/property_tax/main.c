@@ -75,6 +75,15 @@ static const nagar_method_t METHODS[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+int pt_sql_method(pt_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
+                  const char *request_json, const char *function,
+                  const ProtobufCMessageDescriptor *reply_type, bool mutation,
+                  nagar_rules_finish_fn *finish)
+{
+    return nagar_rules_method(&self->rules, call, request, request_json, function, reply_type,
+                              mutation, finish, self);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -86,31 +95,13 @@ static void usage(FILE *out)
 static int get_long(pt_t *self, const char *key, long default_value, long min, long max,
                     long *out)
 {
-    char error[NAGAR_CONFIG_ERROR_MAX];
-    if (nagar_config_get_int(self->config, key, default_value, min, max, out, error,
-                             sizeof error) != 0) {
-        nagar_log_error("property_tax.config_invalid", "%s", error);
-        return -1;
-    }
-    return 0;
+    return nagar_service_config_long(self->config, PT_SERVICE, key, default_value, min, max, out);
 }
 
 static int connect_db(pt_t *self)
 {
-    const char *conninfo = nagar_config_get(self->config, "NAGAR_DB_CONNINFO", NULL);
-    if (!conninfo || !conninfo[0]) {
-        nagar_log_error("property_tax.config_invalid",
-                        "NAGAR_DB_CONNINFO is not set; set it to the libpq connection string of "
-                        "the property tax database (role property_tax_app)");
-        return -1;
-    }
-    char error[NAGAR_DB_ERROR_MAX];
-    self->db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!self->db) {
-        nagar_log_error("property_tax.db_connect_failed", "%s", error);
-        return -1;
-    }
-    return 0;
+    self->rules.db = nagar_service_db_connect(self->config, PT_SERVICE);
+    return self->rules.db ? 0 : -1;
 }
 
 static int load_settings(pt_t *self)
@@ -124,10 +115,10 @@ static int load_settings(pt_t *self)
                             "NAGAR_PROPERTY_TAX_BUSINESS_DATE=%s: %s", date, error);
             return -1;
         }
-        nagar_date_format(parsed, self->business_date);
+        nagar_date_format(parsed, self->rules.business_date);
         nagar_log_warn("property_tax.business_date_fixed",
                        "the business date is fixed at %s (NAGAR_PROPERTY_TAX_BUSINESS_DATE); "
-                       "payments are dated that day", self->business_date);
+                       "payments are dated that day", self->rules.business_date);
     }
     const char *key_file = nagar_config_get(self->config, "NAGAR_PAYMENT_PROVIDER_KEY_FILE", "");
     if (key_file[0]) {
@@ -154,9 +145,9 @@ static void service_tick(nagar_worker_t *worker, void *arg)
 {
     pt_t *self = arg;
     demand_tick(worker, self);
-    if (self->relay && pt_monotonic_ms() >= self->relay_next_ms) {
+    if (self->relay && nagar_rules_monotonic_ms() >= self->relay_next_ms) {
         nagar_outbox_relay_run_once(self->relay, 100, 2000);
-        self->relay_next_ms = pt_monotonic_ms() + self->relay_interval_ms;
+        self->relay_next_ms = nagar_rules_monotonic_ms() + self->relay_interval_ms;
     }
 }
 
@@ -186,7 +177,8 @@ static int serve(pt_t *self)
         return 1;
     if (relay) {
         self->bus = nagar_bus_client_new(&options, self->config, error, sizeof error);
-        self->relay = self->bus ? nagar_outbox_relay_new(self->db, self->bus, PT_SERVICE) : NULL;
+        self->relay =
+            self->bus ? nagar_outbox_relay_new(self->rules.db, self->bus, PT_SERVICE) : NULL;
         if (!self->relay) {
             nagar_log_error("property_tax.worker_failed", "the outbox relay could not start: %s",
                             self->bus ? "out of memory" : error);
@@ -202,8 +194,9 @@ static int serve(pt_t *self)
     nagar_worker_set_tick(worker, tick_ms, service_tick, self);
     json_t *fields = json_pack("{s:i, s:b, s:s, s:b}", "demand_chunk", (int) self->demand_chunk,
                                "online_payments", self->provider != NULL, "business_date",
-                               self->business_date[0] ? self->business_date : "today", "relay",
-                               relay);
+                               self->rules.business_date[0] ? self->rules.business_date
+                                                            : "today",
+                               "relay", relay);
     nagar_log_write(NAGAR_LOG_INFO, "property_tax.ready", fields,
                     "property_tax serving on the bus");
     int rc = nagar_worker_run(worker);
@@ -220,7 +213,7 @@ static int verify(pt_t *self, const char *ulb)
     nagar_ledger_chain_status_t *chains = NULL;
     size_t count = 0;
     char error[512];
-    int broken = nagar_ledger_verify(self->db, ulb, &chains, &count, error, sizeof error);
+    int broken = nagar_ledger_verify(self->rules.db, ulb, &chains, &count, error, sizeof error);
     if (broken < 0) {
         nagar_log_error("property_tax.ledger_verify_failed", "%s", error);
         return 1;
@@ -270,6 +263,9 @@ int main(int argc, char **argv)
     }
     pt_t self;
     memset(&self, 0, sizeof self);
+    self.rules.service = PT_SERVICE;
+    self.rules.error_prefix = "PT";
+    self.rules.idempotency_lookup = "pt_idempotency_lookup";
     self.config = nagar_config_new(NULL, error, sizeof error);
     if (!self.config) {
         nagar_log_error("property_tax.config_invalid", "%s", error);
@@ -287,7 +283,7 @@ int main(int argc, char **argv)
     nagar_outbox_relay_destroy(&self.relay);
     nagar_bus_client_destroy(&self.bus);
     nagar_payment_provider_destroy(&self.provider);
-    nagar_db_destroy(&self.db);
+    nagar_db_destroy(&self.rules.db);
     nagar_config_destroy(&self.config);
     nagar_document_shutdown();   /* Pango's font caches, so a leak checker sees a clean exit */
     return rc;

@@ -50,21 +50,6 @@ static int64_t int_of(json_t *object, const char *key)
     return (int64_t) json_integer_value(json_object_get(object, key));
 }
 
-/* Decodes a rule's JSON into a message; outcome INTERNAL when it does not fit. */
-static int decode_reply(json_t *json, const ProtobufCMessageDescriptor *type,
-                        ProtobufCMessage **reply, pt_outcome_t *outcome)
-{
-    nagar_json_error_t error;
-    if (nagar_json_decode_object(type, json, NULL, reply, &error) != 0) {
-        nagar_log_error("property_tax.rule_reply_invalid", "a %s from the rules does not decode at "
-                        "'%s': %s", type->name, error.path, error.message);
-        pt_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                       "property_tax could not build the reply; nothing was changed");
-        return 1;
-    }
-    return 0;
-}
-
 /* The ledger row's detail: sorted, compact JSON, kept verbatim in the chain. */
 static char *ledger_detail(const char *mode, const char *instrument_ref, const char *counter,
                            const char *paid_on, const char *by, const char *extra_key,
@@ -87,12 +72,12 @@ typedef struct {
     ProtobufCMessage *reply;
     uint8_t *stored;
     size_t stored_size;
-    pt_outcome_t outcome;
+    nagar_outcome_t outcome;
 } money_work_t;
 
 static void money_work_reset(money_work_t *work)
 {
-    pt_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     if (work->reply)
         protobuf_c_message_free_unpacked(work->reply, NULL);
     work->reply = NULL;
@@ -105,12 +90,13 @@ static void money_work_reset(money_work_t *work)
 static int append_ledger(money_work_t *work, const nagar_ledger_row_t *row,
                          nagar_ledger_result_t *result)
 {
-    if (nagar_ledger_append(work->self->db, row, result) != 0)
-        return pt_outcome_from_db(work->self, &work->outcome) ? 1 : -1;
+    if (nagar_ledger_append(work->self->rules.db, row, result) != 0)
+        return nagar_rules_outcome_from_db(&work->self->rules, &work->outcome) ? 1 : -1;
     if (!result->created) {
-        pt_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                       "the ledger already holds row %" PRId64 " for key %s; nothing was recorded",
-                       result->seq, row->idempotency_key);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
+                          "the ledger already holds row %" PRId64
+                          " for key %s; nothing was recorded",
+                          result->seq, row->idempotency_key);
         return 1;
     }
     return 0;
@@ -123,21 +109,22 @@ static int record_work(nagar_db_t *db, void *arg)
     money_work_t *work = arg;
     money_work_reset(work);
     pt_t *self = work->self;
-    int seen = pt_idempotency_check(self, work->call, work->request, &work->stored,
-                                    &work->stored_size, &work->outcome);
+    int seen = nagar_rules_idempotency_check(&self->rules, work->call, work->request, &work->stored,
+                                             &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
 
     char today[NAGAR_DATE_TEXT_MAX];
-    pt_today(self, today);
-    char *actor = pt_actor_json(work->call);
+    nagar_rules_today(&self->rules, today);
+    char *actor = nagar_rules_actor_json(work->call);
     if (!actor)
         return -1;
     const char *values[] = {actor, work->request_json, today};
     json_t *prep = NULL;
-    int rc = pt_call_json(self, "call_pt_payment_prepare",
-                          "SELECT pt_payment_prepare($1::jsonb, $2::jsonb, $3::date)::text", 3,
-                          values, &prep, &work->outcome);
+    int rc = nagar_rules_call_json(&self->rules, "call_pt_payment_prepare",
+                                   "SELECT pt_payment_prepare($1::jsonb, $2::jsonb, "
+                                   "$3::date)::text",
+                                   3, values, &prep, &work->outcome);
     free(actor);
     if (rc != 0)
         return rc;
@@ -152,18 +139,19 @@ static int record_work(nagar_db_t *db, void *arg)
      * the append to the commit, so the less after it, the better. */
     char amount[32];
     snprintf(amount, sizeof amount, "%" PRId64, int_of(prep, "amountPaise"));
-    if (pt_outbox(self, "payment.received", text_of(prep, "ulb"), text_of(prep, "ownerMobile"),
-                  text_of(prep, "ownerUserId"), "receipt_no", receipt, "amount_paise", amount,
-                  "property_id", text_of(prep, "propertyId"), NULL) != 0) {
+    if (nagar_rules_outbox(&self->rules, "payment.received", text_of(prep, "ulb"),
+                           text_of(prep, "ownerMobile"), text_of(prep, "ownerUserId"),
+                           "receipt_no", receipt, "amount_paise", amount, "property_id",
+                           text_of(prep, "propertyId"), NULL) != 0) {
         json_decref(prep);
         return -1;
     }
     char key[300];
-    snprintf(key, sizeof key, "payment:%s:%s", pt_actor_user(work->call),
+    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
              nagar_worker_call_context(work->call)->idempotency_key);
     char *detail = ledger_detail(text_of(prep, "mode"), text_of(prep, "instrumentRef"),
-                                 text_of(prep, "counter"), today, pt_actor_user(work->call), NULL,
-                                 NULL);
+                                 text_of(prep, "counter"), today, nagar_actor_user(work->call),
+                                 NULL, NULL);
     nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
                               .kind = "PAYMENT", .account = text_of(prep, "propertyId"),
                               .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
@@ -178,21 +166,21 @@ static int record_work(nagar_db_t *db, void *arg)
 
     char seq[32];
     snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-    const char *apply[] = {pt_actor_user(work->call), text_of(prep, "propertyId"), amount,
+    const char *apply[] = {nagar_actor_user(work->call), text_of(prep, "propertyId"), amount,
                            text_of(prep, "mode"), text_of(prep, "instrumentRef"),
                            text_of(prep, "counter"), receipt, seq, today};
     json_t *result = NULL;
-    rc = pt_call_json(self, "call_pt_payment_apply",
-                      "SELECT pt_payment_apply($1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, "
-                      "$9::date)::text",
-                      9, apply, &result, &work->outcome);
+    rc = nagar_rules_call_json(&self->rules, "call_pt_payment_apply",
+                               "SELECT pt_payment_apply($1, $2, $3::bigint, $4, $5, $6, $7, "
+                               "$8::bigint, $9::date)::text",
+                               9, apply, &result, &work->outcome);
     if (rc == 0)
-        rc = decode_reply(result, RECEIPT, &work->reply, &work->outcome);
+        rc = nagar_rules_decode(&self->rules, result, RECEIPT, &work->reply, &work->outcome);
     json_decref(result);
     json_decref(prep);
     if (rc != 0)
         return rc;
-    return pt_idempotency_store(self, work->call, work->request, work->reply);
+    return nagar_rules_idempotency_store(&self->rules, work->call, work->request, work->reply);
 }
 
 static int run_money_work(pt_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
@@ -209,15 +197,15 @@ static int run_money_work(pt_t *self, nagar_worker_call_t *call, const ProtobufC
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
                                       "the request holds text that is not valid UTF-8");
     money_work_t work = {.self = self, .call = call, .request = request, .request_json = json};
-    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, fn, &work);
+    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, fn, &work);
     free(json);
     if (rc != 0) {
-        pt_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         money_work_reset(&work);
-        return pt_fail_transaction(self, call, rc, &outcome);
+        return nagar_rules_fail(&self->rules, call, rc, &outcome);
     }
     if (work.stored) {
-        rc = pt_reply_stored(call, RECEIPT, work.stored, work.stored_size);
+        rc = nagar_idempotency_replay(call, RECEIPT, work.stored, work.stored_size);
     } else {
         const Nagar__PropertyTax__Receipt *receipt =
             (const Nagar__PropertyTax__Receipt *) work.reply;
@@ -244,20 +232,21 @@ static int reverse_work(nagar_db_t *db, void *arg)
     money_work_t *work = arg;
     money_work_reset(work);
     pt_t *self = work->self;
-    int seen = pt_idempotency_check(self, work->call, work->request, &work->stored,
-                                    &work->stored_size, &work->outcome);
+    int seen = nagar_rules_idempotency_check(&self->rules, work->call, work->request, &work->stored,
+                                             &work->stored_size, &work->outcome);
     if (seen != 0)
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     char today[NAGAR_DATE_TEXT_MAX];
-    pt_today(self, today);
-    char *actor = pt_actor_json(work->call);
+    nagar_rules_today(&self->rules, today);
+    char *actor = nagar_rules_actor_json(work->call);
     if (!actor)
         return -1;
     const char *values[] = {actor, work->request_json, today};
     json_t *prep = NULL;
-    int rc = pt_call_json(self, "call_pt_reverse_prepare",
-                          "SELECT pt_reverse_prepare($1::jsonb, $2::jsonb, $3::date)::text", 3,
-                          values, &prep, &work->outcome);
+    int rc = nagar_rules_call_json(&self->rules, "call_pt_reverse_prepare",
+                                   "SELECT pt_reverse_prepare($1::jsonb, $2::jsonb, "
+                                   "$3::date)::text",
+                                   3, values, &prep, &work->outcome);
     if (rc != 0) {
         free(actor);
         return rc;
@@ -273,7 +262,7 @@ static int reverse_work(nagar_db_t *db, void *arg)
     char key[300];
     snprintf(key, sizeof key, "reversal:%s", text_of(prep, "receiptNo"));
     char *detail = ledger_detail("REVERSAL", text_of(prep, "receiptNo"), text_of(prep, "counter"),
-                                 today, pt_actor_user(work->call), "reason",
+                                 today, nagar_actor_user(work->call), "reason",
                                  text_of(prep, "reason"));
     nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
                               .kind = "REVERSAL", .account = text_of(prep, "propertyId"),
@@ -292,25 +281,27 @@ static int reverse_work(nagar_db_t *db, void *arg)
         const char *apply[] = {actor, payment_id, receipt, text_of(prep, "counter"), seq,
                                text_of(prep, "reason"), today};
         json_t *result = NULL;
-        rc = pt_call_json(self, "call_pt_reverse_apply",
-                          "SELECT pt_reverse_apply($1::jsonb, $2::bigint, $3, $4, $5::bigint, $6, "
-                          "$7::date)::text",
-                          7, apply, &result, &work->outcome);
+        rc = nagar_rules_call_json(&self->rules, "call_pt_reverse_apply",
+                                   "SELECT pt_reverse_apply($1::jsonb, $2::bigint, $3, $4, "
+                                   "$5::bigint, $6, $7::date)::text",
+                                   7, apply, &result, &work->outcome);
         if (rc == 0)
-            rc = decode_reply(result, RECEIPT, &work->reply, &work->outcome);
+            rc = nagar_rules_decode(&self->rules, result, RECEIPT, &work->reply, &work->outcome);
         json_decref(result);
-        if (rc == 0 && pt_outbox(self, "payment.reversed", text_of(prep, "ulb"),
-                                 text_of(prep, "ownerMobile"), text_of(prep, "ownerUserId"),
-                                 "receipt_no", text_of(prep, "receiptNo"), "reversal_no", receipt,
-                                 "amount_paise", amount, "reason", text_of(prep, "reason"),
-                                 "property_id", text_of(prep, "propertyId"), NULL) != 0)
+        if (rc == 0 && nagar_rules_outbox(&self->rules, "payment.reversed", text_of(prep, "ulb"),
+                                          text_of(prep, "ownerMobile"),
+                                          text_of(prep, "ownerUserId"), "receipt_no",
+                                          text_of(prep, "receiptNo"), "reversal_no", receipt,
+                                          "amount_paise", amount, "reason",
+                                          text_of(prep, "reason"), "property_id",
+                                          text_of(prep, "propertyId"), NULL) != 0)
             rc = -1;
     }
     free(actor);
     json_decref(prep);
     if (rc != 0)
         return rc;
-    return pt_idempotency_store(self, work->call, work->request, work->reply);
+    return nagar_rules_idempotency_store(&self->rules, work->call, work->request, work->reply);
 }
 
 int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
@@ -320,14 +311,15 @@ int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 
 /* ---- online payments ------------------------------------------------------------ */
 
-static int sign_order(pt_t *self, ProtobufCMessage *reply, pt_outcome_t *outcome)
+static int sign_order(void *arg, ProtobufCMessage *reply, nagar_outcome_t *outcome)
 {
+    pt_t *self = arg;
     Nagar__PropertyTax__OnlineOrder *order = (Nagar__PropertyTax__OnlineOrder *) reply;
     char signature[NAGAR_PAYMENT_SIGNATURE_HEX];
     if (nagar_payment_provider_sign_order(self->provider, order->order_id, order->amount_paise,
                                           signature) != 0) {
-        pt_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                       "order id %s cannot be signed", order->order_id);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "order id %s cannot be signed", order->order_id);
         return 1;
     }
     /* An unset string points at protobuf-c's shared empty string: not ours to free. */
@@ -355,17 +347,17 @@ static int callback_work(nagar_db_t *db, void *arg)
     const Nagar__PropertyTax__OnlinePaymentCallback *callback =
         (const Nagar__PropertyTax__OnlinePaymentCallback *) work->request;
     char today[NAGAR_DATE_TEXT_MAX];
-    pt_today(self, today);
+    nagar_rules_today(&self->rules, today);
     const char *values[] = {work->request_json, today};
     json_t *prep = NULL;
-    int rc = pt_call_json(self, "call_pt_online_callback_prepare",
-                          "SELECT pt_online_callback_prepare($1::jsonb, $2::date)::text", 2, values,
-                          &prep, &work->outcome);
+    int rc = nagar_rules_call_json(&self->rules, "call_pt_online_callback_prepare",
+                                   "SELECT pt_online_callback_prepare($1::jsonb, $2::date)::text",
+                                   2, values, &prep, &work->outcome);
     if (rc != 0)
         return rc;
     json_t *order = json_object_get(prep, "order");
     if (strcmp(text_of(prep, "action"), "pay") != 0) {
-        rc = decode_reply(order, ORDER, &work->reply, &work->outcome);
+        rc = nagar_rules_decode(&self->rules, order, ORDER, &work->reply, &work->outcome);
         json_decref(prep);
         return rc;
     }
@@ -393,26 +385,26 @@ static int callback_work(nagar_db_t *db, void *arg)
     if (rc == 0) {
         const char *apply[] = {"provider", text_of(order, "propertyId"), amount, "ONLINE",
                                callback->provider_ref, "ONLINE", receipt, seq, today};
-        rc = pt_call_json(self, "call_pt_payment_apply",
-                          "SELECT pt_payment_apply($1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, "
-                          "$9::date)::text",
-                          9, apply, &result, &work->outcome);
+        rc = nagar_rules_call_json(&self->rules, "call_pt_payment_apply",
+                                   "SELECT pt_payment_apply($1, $2, $3::bigint, $4, $5, $6, $7, "
+                                   "$8::bigint, $9::date)::text",
+                                   9, apply, &result, &work->outcome);
         json_decref(result);
         result = NULL;
     }
     if (rc == 0) {
         const char *mark[] = {callback->order_id, receipt, callback->provider_ref};
-        rc = pt_call_json(self, "call_pt_online_mark_paid",
-                          "SELECT pt_online_mark_paid($1, $2, $3)::text", 3, mark, &result,
-                          &work->outcome);
+        rc = nagar_rules_call_json(&self->rules, "call_pt_online_mark_paid",
+                                   "SELECT pt_online_mark_paid($1, $2, $3)::text", 3, mark, &result,
+                                   &work->outcome);
     }
     if (rc == 0)
-        rc = decode_reply(result, ORDER, &work->reply, &work->outcome);
+        rc = nagar_rules_decode(&self->rules, result, ORDER, &work->reply, &work->outcome);
     json_decref(result);
-    if (rc == 0 && pt_outbox(self, "payment.received", text_of(order, "ulb"),
-                             text_of(prep, "ownerMobile"), text_of(prep, "ownerUserId"),
-                             "receipt_no", receipt, "amount_paise", amount, "property_id",
-                             text_of(order, "propertyId"), NULL) != 0)
+    if (rc == 0 && nagar_rules_outbox(&self->rules, "payment.received", text_of(order, "ulb"),
+                                      text_of(prep, "ownerMobile"), text_of(prep, "ownerUserId"),
+                                      "receipt_no", receipt, "amount_paise", amount, "property_id",
+                                      text_of(order, "propertyId"), NULL) != 0)
         rc = -1;
     json_decref(prep);
     return rc;
@@ -446,12 +438,12 @@ int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, 
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
                                       "the request holds text that is not valid UTF-8");
     money_work_t work = {.self = self, .call = call, .request = request, .request_json = json};
-    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, callback_work, &work);
+    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, callback_work, &work);
     free(json);
     if (rc != 0) {
-        pt_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         money_work_reset(&work);
-        return pt_fail_transaction(self, call, rc, &outcome);
+        return nagar_rules_fail(&self->rules, call, rc, &outcome);
     }
     rc = nagar_worker_call_reply(call, work.reply);
     money_work_reset(&work);
@@ -465,9 +457,9 @@ int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     pt_t *self = arg;
     const Nagar__PropertyTax__VerifyLedgerRequest *request =
         (const Nagar__PropertyTax__VerifyLedgerRequest *) message;
-    const char *role = pt_actor_role(call);
+    const char *role = nagar_actor_role(call);
     bool state = strcmp(role, "STATE_ADMIN") == 0;
-    if (!pt_actor_user(call)[0] ||
+    if (!nagar_actor_user(call)[0] ||
         (!state && strcmp(role, "COMMISSIONER") != 0 && strcmp(role, "REVENUE_OFFICER") != 0))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "verifying the ledger needs STATE_ADMIN, COMMISSIONER or "
@@ -476,14 +468,14 @@ int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     if (ulb[0] && (strspn(ulb, "0123456789") != strlen(ulb) || strlen(ulb) > 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be the LGD code of a ULB (1 to 10 digits)");
-    if (!state && (!ulb[0] || strcmp(ulb, pt_actor_ulb(call)) != 0))
+    if (!state && (!ulb[0] || strcmp(ulb, nagar_actor_ulb(call)) != 0))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "a %s may verify the ledger of their own ULB %s only",
-                                      role, pt_actor_ulb(call));
+                                      role, nagar_actor_ulb(call));
     nagar_ledger_chain_status_t *chains = NULL;
     size_t count = 0;
     char error[512];
-    int broken = nagar_ledger_verify(self->db, ulb, &chains, &count, error, sizeof error);
+    int broken = nagar_ledger_verify(self->rules.db, ulb, &chains, &count, error, sizeof error);
     if (broken < 0) {
         nagar_log_error("property_tax.ledger_verify_failed", "%s", error);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,

@@ -39,12 +39,12 @@ typedef struct {
     Nagar__PropertyTax__Receipt *receipt;    /* decoded rule reply */
     char hash_hex[RECEIPT_HASH_HEX];
     char payer[RECEIPT_PAYER_MAX];
-    pt_outcome_t outcome;
+    nagar_outcome_t outcome;
 } receipt_work_t;
 
 static void receipt_work_reset(receipt_work_t *work)
 {
-    pt_outcome_reset(&work->outcome);
+    nagar_outcome_reset(&work->outcome);
     if (work->receipt)
         protobuf_c_message_free_unpacked(&work->receipt->base, NULL);
     work->receipt = NULL;
@@ -58,8 +58,8 @@ static int receipt_work(nagar_db_t *db, void *arg)
     receipt_work_t *work = arg;
     receipt_work_reset(work);
     ProtobufCMessage *reply = NULL;
-    int rc = pt_call_rule(work->self, work->call, "pt_receipt_get", work->request_json,
-                          &nagar__property_tax__receipt__descriptor, &reply, &work->outcome);
+    int rc = nagar_rules_call(&work->self->rules, work->call, "pt_receipt_get", work->request_json,
+                              &nagar__property_tax__receipt__descriptor, &reply, &work->outcome);
     if (rc != 0)
         return rc;
     work->receipt = (Nagar__PropertyTax__Receipt *) reply;
@@ -70,10 +70,10 @@ static int receipt_work(nagar_db_t *db, void *arg)
     char seq[32];
     snprintf(seq, sizeof seq, "%" PRId64, receipt->ledger_seq);
     const char *ledger_values[] = {receipt->ulb, seq, receipt->receipt_no};
-    PGresult *result = pt_query(work->self, "receipt_pdf_ledger_hash",
-                                "SELECT encode(hash, 'hex') FROM ledger "
-                                "WHERE ulb = $1 AND seq = $2::bigint AND reference = $3",
-                                3, ledger_values);
+    PGresult *result = nagar_service_query(work->self->rules.db, "receipt_pdf_ledger_hash",
+                                           "SELECT encode(hash, 'hex') FROM ledger "
+                                           "WHERE ulb = $1 AND seq = $2::bigint AND reference = $3",
+                                           3, ledger_values);
     if (!result)
         return -1;
     if (PQntuples(result) != 1) {
@@ -82,10 +82,10 @@ static int receipt_work(nagar_db_t *db, void *arg)
                         "receipt %s names ledger row %s of ULB %s, which does not record it; "
                         "run nagar-property_tax verify %s",
                         receipt->receipt_no, seq, receipt->ulb, receipt->ulb);
-        pt_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                       "receipt %s has no matching ledger row; an officer must verify the "
-                       "ledger of ULB %s",
-                       receipt->receipt_no, receipt->ulb);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "receipt %s has no matching ledger row; an officer must verify the "
+                          "ledger of ULB %s",
+                          receipt->receipt_no, receipt->ulb);
         return 1;
     }
     snprintf(work->hash_hex, sizeof work->hash_hex, "%s", PQgetvalue(result, 0, 0));
@@ -93,10 +93,10 @@ static int receipt_work(nagar_db_t *db, void *arg)
 
     /* The owners of record pay property tax; left() cuts characters, not bytes. */
     const char *owner_values[] = {receipt->property_id};
-    result = pt_query(work->self, "receipt_pdf_owners",
-                      "SELECT coalesce(left(string_agg(name, ', ' ORDER BY ordinal), 300), '') "
-                      "FROM property_owner WHERE property_id = $1",
-                      1, owner_values);
+    result = nagar_service_query(work->self->rules.db, "receipt_pdf_owners",
+                                 "SELECT coalesce(left(string_agg(name, ', ' ORDER BY ordinal), "
+                                 "300), '') FROM property_owner WHERE property_id = $1",
+                                 1, owner_values);
     if (!result)
         return -1;
     snprintf(work->payer, sizeof work->payer, "%s",
@@ -322,12 +322,12 @@ int receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
                                       "the request holds text that is not valid UTF-8");
     receipt_work_t work = {.self = self, .call = call, .request_json = json};
-    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, receipt_work, &work);
+    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, receipt_work, &work);
     free(json);
     if (rc != 0) {
-        pt_outcome_t outcome = work.outcome;
+        nagar_outcome_t outcome = work.outcome;
         receipt_work_reset(&work);
-        return pt_fail_transaction(self, call, rc, &outcome);
+        return nagar_rules_fail(&self->rules, call, rc, &outcome);
     }
     const Nagar__PropertyTax__Receipt *receipt = work.receipt;
     char ulb_name[RECEIPT_ULB_NAME_MAX];
