@@ -2,8 +2,8 @@
  * service_rules.h — running a service's rules, written as SQL functions
  * next to its data, as bus methods.
  *
- * Property tax showed the shape (its rules live in SQL, services/property_tax/migrations);
- * water charges use it from here, so the next service does not copy it. A
+ * Property tax and water charges both run their rules through it, so the
+ * next service that keeps its rules in SQL does not copy them. A
  * rule is a SQL function f(actor jsonb, request jsonb, today date) that
  * checks the actor's reach, validates every field (raising SQLSTATE
  * <P>INV, <P>NFD, <P>DEN, <P>CON or <P>PRE with the field's JSON path as
