@@ -14,6 +14,7 @@
 
 #include "proto/certificates.pb-c.h"
 #include "proto/identity.pb-c.h"
+#include "proto/notifications.pb-c.h"
 #include "proto/property_tax.pb-c.h"
 #include "proto/water_tax.pb-c.h"
 
@@ -298,10 +299,36 @@ static const gateway_route_t routes[] = {
      GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER, true, false,
      "Send disconnection notices to the defaulters"},
 #undef WT
+    /* Notifications: delivery status, templates, opt-out, reminder campaigns. The
+     * service checks each actor's ULB and role again. */
+#define NT(name) &nagar__notifications__##name##__descriptor
+#define NT_STAFF (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR | GATEWAY_ROLE_REVENUE_OFFICER | \
+                  GATEWAY_ROLE_COMMISSIONER | GATEWAY_ROLE_STATE_ADMIN)
+#define NT_CAMPAIGNERS (GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER | \
+                        GATEWAY_ROLE_STATE_ADMIN)
+    {"GET", "/api/v1/notifications/messages", "notifications", "message.list",
+     NT(list_messages_request), NT(list_messages_reply), NT_STAFF, false, false,
+     "Delivery status of SMS and e-mail (staff: their ULB)"},
+    {"GET", "/api/v1/notifications/templates", "notifications", "template.list",
+     NT(list_templates_request), NT(list_templates_reply), NT_STAFF, false, false,
+     "Message templates and the placeholders of each event type"},
+    {"PUT", "/api/v1/notifications/templates", "notifications", "template.save",
+     NT(save_template_request), NT(template), STAFF_ADMINS, true, false,
+     "Save a new version of a template (placeholders are checked)"},
+    {"PUT", "/api/v1/notifications/opt-out", "notifications", "optout.set",
+     NT(set_opt_out_request), NT(opt_out), GATEWAY_ROLES_ANY_USER, true, false,
+     "Opt out of (or back into) non-essential messages"},
+    {"POST", "/api/v1/notifications/campaigns", "notifications", "campaign.start",
+     NT(start_campaign_request), NT(campaign), NT_CAMPAIGNERS, true, false,
+     "Start (or find again) a due-date reminder campaign"},
+    {"GET", "/api/v1/notifications/campaigns/{campaignId}", "notifications", "campaign.status",
+     NT(campaign_status_request), NT(campaign), NT_CAMPAIGNERS, false, false,
+     "Progress of a reminder campaign"},
+#undef NT
 };
 
 static const char *const route_services[] = {"identity", "certificates", "property_tax",
-                                             "water_tax", NULL};
+                                             "water_tax", "notifications", NULL};
 
 const gateway_route_t *gateway_routes(size_t *count)
 {

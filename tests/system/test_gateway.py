@@ -721,3 +721,25 @@ def test_quarantined_service_is_503_fast_while_gateway_serves(stack, keys):  # n
     admin_call(stack.broker, keys, "release", [(1, "identity")])
     wait_until(lambda: g.get(f"/api/v1/ulbs/{ULB_A}").status_code == 200, 20, interval=0.2,
                what="identity to serve again after release")
+
+
+def test_notifications_routes_for_staff(stack, notifications):
+    """Staff read delivery status and templates through the gateway; a
+    citizen may not read other people's messages."""
+    notifications(stack.broker)
+    g = stack.gateway
+    admin = stack.admin_token()
+    wait_until(lambda: g.get("/api/v1/notifications/templates", token=admin).status_code == 200,
+               20, interval=0.2, what="notifications to answer through the gateway")
+    r = g.get("/api/v1/notifications/templates", token=admin,
+              params={"type": "payment.received"})
+    assert r.status_code == 200, r.text
+    templates = r.json()["templates"]
+    assert {t["language"] for t in templates} == {"hi", "en"}, templates
+    r = g.get("/api/v1/notifications/messages", token=admin, params={"pageSize": 5})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) <= {"messages", "nextPageToken"}
+    citizen = g.login_citizen("98" + str(time.time_ns() % 10**8).zfill(8))["accessToken"]
+    assert_error(g.get("/api/v1/notifications/messages", token=citizen), 403)
+    assert_error(g.get("/api/v1/notifications/messages", token=admin,
+                       params={"pageSize": 5, "colour": "red"}), 400)
