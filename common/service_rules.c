@@ -9,6 +9,7 @@
  */
 #include "service_rules.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,11 @@
 #include <time.h>
 
 #include "json_codec.h"
+#include "ledger.h"
 #include "log.h"
 #include "outbox.h"
 #include "proto/notifications.pb-c.h"
+#include "receipt.h"
 
 /* "<service>.<what>", the stable name of a log event. */
 static const char *event_name(const nagar_rules_t *self, char out[96], const char *what)
@@ -360,4 +363,464 @@ int nagar_rules_decode(nagar_rules_t *self, json_t *json, const ProtobufCMessage
         return 1;
     }
     return 0;
+}
+
+/* ---- money through the ledger ------------------------------------------------------------- */
+
+/* The services' messages differ only in type and in the account field, so
+ * the flow reads and writes them by field name through their descriptors. */
+static const ProtobufCFieldDescriptor *field_named(const ProtobufCMessage *message,
+                                                   const char *name, ProtobufCType type)
+{
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(message->descriptor, name);
+    return field && field->type == type && field->label != PROTOBUF_C_LABEL_REPEATED ? field
+                                                                                    : NULL;
+}
+
+static char **message_text_slot(ProtobufCMessage *message, const char *name)
+{
+    const ProtobufCFieldDescriptor *field = field_named(message, name, PROTOBUF_C_TYPE_STRING);
+    return field ? (char **) ((char *) message + field->offset) : NULL;
+}
+
+static const char *message_text(const ProtobufCMessage *message, const char *name)
+{
+    char **slot = message_text_slot((ProtobufCMessage *) message, name);
+    return slot && *slot ? *slot : "";
+}
+
+static int64_t message_int(const ProtobufCMessage *message, const char *name)
+{
+    const ProtobufCFieldDescriptor *field = field_named(message, name, PROTOBUF_C_TYPE_INT64);
+    return field ? *(const int64_t *) ((const char *) message + field->offset) : 0;
+}
+
+static const char *text_of(json_t *object, const char *key)
+{
+    const char *text = json_string_value(json_object_get(object, key));
+    return text ? text : "";
+}
+
+static int64_t int_of(json_t *object, const char *key)
+{
+    return (int64_t) json_integer_value(json_object_get(object, key));
+}
+
+/* The ledger row's detail: sorted, compact JSON, kept verbatim in the chain. */
+static char *ledger_detail(const char *mode, const char *instrument_ref, const char *counter,
+                           const char *paid_on, const char *by, const char *extra_key,
+                           const char *extra_value)
+{
+    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "mode", mode, "instrumentRef",
+                               instrument_ref, "counter", counter, "paidOn", paid_on, "by", by);
+    if (detail && extra_key)
+        json_object_set_new(detail, extra_key, json_string(extra_value));
+    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(detail);
+    return text;
+}
+
+typedef struct {
+    const nagar_rules_payments_t *payments;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *request_json;
+    ProtobufCMessage *reply;
+    uint8_t *stored;
+    size_t stored_size;
+    nagar_outcome_t outcome;
+} money_work_t;
+
+static void money_work_reset(money_work_t *work)
+{
+    nagar_outcome_reset(&work->outcome);
+    if (work->reply)
+        protobuf_c_message_free_unpacked(work->reply, NULL);
+    work->reply = NULL;
+    free(work->stored);
+    work->stored = NULL;
+}
+
+/* Calls rule <prefix>_<what>(args) answering jsonb; cast the arguments in args. */
+static int call_rule(money_work_t *work, const char *what, const char *args, int nparams,
+                     const char *const *values, json_t **out)
+{
+    const nagar_rules_payments_t *payments = work->payments;
+    char name[96], sql[256];
+    snprintf(name, sizeof name, "call_%s_%s", payments->rule_prefix, what);
+    snprintf(sql, sizeof sql, "SELECT %s_%s(%s)::text", payments->rule_prefix, what, args);
+    return nagar_rules_call_json(payments->rules, name, sql, nparams, values, out,
+                                 &work->outcome);
+}
+
+/* Appends the ledger row; outcome CONFLICT when the key already recorded
+ * a movement (its idempotency record must then have been lost). */
+static int append_ledger(money_work_t *work, const nagar_ledger_row_t *row,
+                         nagar_ledger_result_t *result)
+{
+    nagar_rules_t *rules = work->payments->rules;
+    if (nagar_ledger_append(rules->db, row, result) != 0)
+        return nagar_rules_outcome_from_db(rules, &work->outcome) ? 1 : -1;
+    if (!result->created) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
+                          "the ledger already holds row %" PRId64
+                          " for key %s; nothing was recorded",
+                          result->seq, row->idempotency_key);
+        return 1;
+    }
+    return 0;
+}
+
+static const char *const PAYMENT_APPLY_ARGS =
+    "$1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, $9::date";
+
+/* The start of a counter movement: the idempotency record (a stored reply
+ * or a conflict ends it), the business date, the actor, rule
+ * <prefix>_<prepare> and the next receipt number. Returns 0 with *prep and
+ * *actor (malloc'd) set to go on, 0 with work->stored set when the stored
+ * reply answers, 1 with the outcome set, -1 on a database error. */
+static int money_prepare(money_work_t *work, nagar_db_t *db, const char *prepare,
+                         char today[NAGAR_DATE_TEXT_MAX], char **actor, json_t **prep,
+                         char receipt[NAGAR_RECEIPT_NO_MAX])
+{
+    nagar_rules_t *rules = work->payments->rules;
+    *prep = NULL;
+    *actor = NULL;
+    int seen = nagar_rules_idempotency_check(rules, work->call, work->request, &work->stored,
+                                             &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_rules_today(rules, today);
+    *actor = nagar_rules_actor_json(work->call);
+    if (!*actor)
+        return -1;
+    const char *values[] = {*actor, work->request_json, today};
+    int rc = call_rule(work, prepare, "$1::jsonb, $2::jsonb, $3::date", 3, values, prep);
+    if (rc == 0 && nagar_receipt_next(db, text_of(*prep, "ulb"), text_of(*prep, "fy"),
+                                      text_of(*prep, "counter"), receipt, NULL) != 0)
+        rc = -1;
+    if (rc != 0) {
+        free(*actor);
+        *actor = NULL;
+        json_decref(*prep);
+        *prep = NULL;
+    }
+    return rc;
+}
+
+static int record_work(nagar_db_t *db, void *arg)
+{
+    money_work_t *work = arg;
+    money_work_reset(work);
+    const nagar_rules_payments_t *payments = work->payments;
+    nagar_rules_t *rules = payments->rules;
+    char today[NAGAR_DATE_TEXT_MAX], receipt[NAGAR_RECEIPT_NO_MAX], *actor;
+    json_t *prep;
+    int rc = money_prepare(work, db, "payment_prepare", today, &actor, &prep, receipt);
+    if (rc != 0 || work->stored)
+        return rc;
+    free(actor);
+    const char *account = text_of(prep, payments->account_field);
+    /* The event before the ledger row: the ULB's chain head stays locked from
+     * the append to the commit, so the less after it, the better. */
+    char amount[32];
+    snprintf(amount, sizeof amount, "%" PRId64, int_of(prep, "amountPaise"));
+    if (nagar_rules_outbox(rules, "payment.received", text_of(prep, "ulb"),
+                           text_of(prep, payments->mobile_field),
+                           text_of(prep, payments->user_field), "receipt_no", receipt,
+                           "amount_paise", amount, payments->account_param, account,
+                           NULL) != 0) {
+        json_decref(prep);
+        return -1;
+    }
+    char key[300];
+    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
+             nagar_worker_call_context(work->call)->idempotency_key);
+    char *detail = ledger_detail(text_of(prep, "mode"), text_of(prep, "instrumentRef"),
+                                 text_of(prep, "counter"), today, nagar_actor_user(work->call),
+                                 NULL, NULL);
+    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
+                              .kind = "PAYMENT", .account = account,
+                              .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
+                              .detail = detail ? detail : "{}"};
+    nagar_ledger_result_t ledger;
+    rc = append_ledger(work, &row, &ledger);
+    free(detail);
+    if (rc != 0) {
+        json_decref(prep);
+        return rc;
+    }
+
+    char seq[32];
+    snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
+    const char *apply[] = {nagar_actor_user(work->call), account, amount,
+                           text_of(prep, "mode"), text_of(prep, "instrumentRef"),
+                           text_of(prep, "counter"), receipt, seq, today};
+    json_t *result = NULL;
+    rc = call_rule(work, "payment_apply", PAYMENT_APPLY_ARGS, 9, apply, &result);
+    if (rc == 0)
+        rc = nagar_rules_decode(rules, result, payments->receipt_type, &work->reply,
+                                &work->outcome);
+    json_decref(result);
+    json_decref(prep);
+    if (rc != 0)
+        return rc;
+    return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
+}
+
+static int reverse_work(nagar_db_t *db, void *arg)
+{
+    money_work_t *work = arg;
+    money_work_reset(work);
+    const nagar_rules_payments_t *payments = work->payments;
+    nagar_rules_t *rules = payments->rules;
+    char today[NAGAR_DATE_TEXT_MAX], receipt[NAGAR_RECEIPT_NO_MAX], *actor;
+    json_t *prep;
+    int rc = money_prepare(work, db, "reverse_prepare", today, &actor, &prep, receipt);
+    if (rc != 0 || work->stored)
+        return rc;
+    /* One reversal per payment: the original receipt is the key. */
+    char key[300];
+    snprintf(key, sizeof key, "reversal:%s", text_of(prep, "receiptNo"));
+    char *detail = ledger_detail("REVERSAL", text_of(prep, "receiptNo"), text_of(prep, "counter"),
+                                 today, nagar_actor_user(work->call), "reason",
+                                 text_of(prep, "reason"));
+    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
+                              .kind = "REVERSAL", .account = text_of(prep, payments->account_field),
+                              .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
+                              .detail = detail ? detail : "{}"};
+    nagar_ledger_result_t ledger;
+    rc = append_ledger(work, &row, &ledger);
+    free(detail);
+    if (rc == 0) {
+        char payment_id[32], seq[32], amount[32];
+        snprintf(payment_id, sizeof payment_id, "%" PRId64, int_of(prep, "paymentId"));
+        snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
+        /* The event names the amount of the payment reversed, as paid (positive). */
+        snprintf(amount, sizeof amount, "%" PRId64,
+                 row.amount_paise < 0 ? -row.amount_paise : row.amount_paise);
+        const char *apply[] = {actor, payment_id, receipt, text_of(prep, "counter"), seq,
+                               text_of(prep, "reason"), today};
+        json_t *result = NULL;
+        rc = call_rule(work, "reverse_apply", "$1::jsonb, $2::bigint, $3, $4, $5::bigint, $6, "
+                       "$7::date", 7, apply, &result);
+        if (rc == 0)
+            rc = nagar_rules_decode(rules, result, payments->receipt_type, &work->reply,
+                                    &work->outcome);
+        json_decref(result);
+        if (rc == 0 && nagar_rules_outbox(rules, "payment.reversed", text_of(prep, "ulb"),
+                                          text_of(prep, payments->mobile_field),
+                                          text_of(prep, payments->user_field), "receipt_no",
+                                          text_of(prep, "receiptNo"), "reversal_no", receipt,
+                                          "amount_paise", amount, "reason",
+                                          text_of(prep, "reason"), payments->account_param,
+                                          text_of(prep, payments->account_field), NULL) != 0)
+            rc = -1;
+    }
+    free(actor);
+    json_decref(prep);
+    if (rc != 0)
+        return rc;
+    return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
+}
+
+/* Runs fn in one transaction and answers; logged under event kind
+ * ("<service>.payment_recorded") when money moved (not for a replay). */
+static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                          const ProtobufCMessage *request, nagar_db_work_fn *fn,
+                          const char *kind)
+{
+    const char *key = nagar_worker_call_context(call)->idempotency_key;
+    if (!key || !key[0])
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
+                                      "%s moves money: send an Idempotency-Key, and the same key "
+                                      "again when you retry",
+                                      kind);
+    char *json = nagar_json_encode(request);
+    if (!json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                      "the request holds text that is not valid UTF-8");
+    money_work_t work = {.payments = payments, .call = call, .request = request,
+                         .request_json = json};
+    int rc = nagar_db_transaction(payments->rules->db, NAGAR_DB_READ_COMMITTED, fn, &work);
+    free(json);
+    if (rc != 0) {
+        nagar_outcome_t outcome = work.outcome;
+        money_work_reset(&work);
+        return nagar_rules_fail(payments->rules, call, rc, &outcome);
+    }
+    if (work.stored) {
+        rc = nagar_idempotency_replay(call, payments->receipt_type, work.stored, work.stored_size);
+    } else {
+        json_t *fields = json_pack(
+            "{s:s, s:s, s:I, s:I}", "receipt_no", message_text(work.reply, "receipt_no"),
+            payments->account_param, message_text(work.reply, payments->account_param),
+            "amount_paise", (json_int_t) message_int(work.reply, "amount_paise"), "ledger_seq",
+            (json_int_t) message_int(work.reply, "ledger_seq"));
+        nagar_log_write(NAGAR_LOG_INFO, kind, fields, "money movement recorded");
+        rc = nagar_worker_call_reply(call, work.reply);
+    }
+    money_work_reset(&work);
+    return rc;
+}
+
+int nagar_rules_payment_record(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                               const ProtobufCMessage *request)
+{
+    char kind[96];
+    return run_money_work(payments, call, request, record_work,
+                          event_name(payments->rules, kind, "payment_recorded"));
+}
+
+int nagar_rules_payment_reverse(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    char kind[96];
+    return run_money_work(payments, call, request, reverse_work,
+                          event_name(payments->rules, kind, "payment_reversed"));
+}
+
+static int sign_order(void *arg, ProtobufCMessage *reply, nagar_outcome_t *outcome)
+{
+    const nagar_rules_payments_t *payments = arg;
+    const char *order_id = message_text(reply, "order_id");
+    char **merchant_signature = message_text_slot(reply, "merchant_signature");
+    char signature[NAGAR_PAYMENT_SIGNATURE_HEX];
+    if (!merchant_signature ||
+        nagar_payment_provider_sign_order(payments->provider, order_id,
+                                          message_int(reply, "amount_paise"), signature) != 0) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "order id %s cannot be signed", order_id);
+        return 1;
+    }
+    /* An unset string points at protobuf-c's shared empty string: not ours to free. */
+    if (*merchant_signature != protobuf_c_empty_string)
+        free(*merchant_signature);
+    *merchant_signature = strdup(signature);
+    return *merchant_signature ? 0 : -1;
+}
+
+int nagar_rules_online_initiate(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    if (!payments->provider)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "online payments are not configured here "
+                                      "(NAGAR_PAYMENT_PROVIDER_KEY_FILE); pay at a counter");
+    char function[64];
+    snprintf(function, sizeof function, "%s_online_initiate", payments->rule_prefix);
+    return nagar_rules_method(payments->rules, call, request, NULL, function,
+                              payments->order_type, true, sign_order, (void *) payments);
+}
+
+static int callback_work(nagar_db_t *db, void *arg)
+{
+    money_work_t *work = arg;
+    money_work_reset(work);
+    const nagar_rules_payments_t *payments = work->payments;
+    nagar_rules_t *rules = payments->rules;
+    const char *order_id = message_text(work->request, "order_id");
+    const char *provider_ref = message_text(work->request, "provider_ref");
+    char today[NAGAR_DATE_TEXT_MAX];
+    nagar_rules_today(rules, today);
+    const char *values[] = {work->request_json, today};
+    json_t *prep = NULL;
+    int rc = call_rule(work, "online_callback_prepare", "$1::jsonb, $2::date", 2, values, &prep);
+    if (rc != 0)
+        return rc;
+    json_t *order = json_object_get(prep, "order");
+    if (strcmp(text_of(prep, "action"), "pay") != 0) {
+        rc = nagar_rules_decode(rules, order, payments->order_type, &work->reply, &work->outcome);
+        json_decref(prep);
+        return rc;
+    }
+    /* The ULB as the rule names it beside the order, else the order's own. */
+    const char *ulb = text_of(json_object_get(prep, "ulb") ? prep : order, "ulb");
+    const char *account = text_of(order, payments->account_field);
+    char receipt[NAGAR_RECEIPT_NO_MAX];
+    if (nagar_receipt_next(db, ulb, text_of(prep, "fy"), "ONLINE", receipt, NULL) != 0) {
+        json_decref(prep);
+        return -1;
+    }
+    char key[300];
+    snprintf(key, sizeof key, "online:%s", order_id);
+    char *detail = ledger_detail("ONLINE", provider_ref, "ONLINE", today, "provider", "orderId",
+                                 order_id);
+    nagar_ledger_row_t row = {.ulb = ulb, .idempotency_key = key,
+                              .kind = "PAYMENT", .account = account,
+                              .reference = receipt, .amount_paise = int_of(order, "amountPaise"),
+                              .detail = detail ? detail : "{}"};
+    nagar_ledger_result_t ledger;
+    rc = append_ledger(work, &row, &ledger);
+    free(detail);
+    char amount[32], seq[32];
+    snprintf(amount, sizeof amount, "%" PRId64, row.amount_paise);
+    snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
+    json_t *result = NULL;
+    if (rc == 0) {
+        const char *apply[] = {"provider", account, amount, "ONLINE", provider_ref, "ONLINE",
+                               receipt, seq, today};
+        rc = call_rule(work, "payment_apply", PAYMENT_APPLY_ARGS, 9, apply, &result);
+        json_decref(result);
+        result = NULL;
+    }
+    if (rc == 0) {
+        const char *mark[] = {order_id, receipt, provider_ref};
+        rc = call_rule(work, "online_mark_paid", "$1, $2, $3", 3, mark, &result);
+    }
+    if (rc == 0)
+        rc = nagar_rules_decode(rules, result, payments->order_type, &work->reply,
+                                &work->outcome);
+    json_decref(result);
+    if (rc == 0 && nagar_rules_outbox(rules, "payment.received", ulb,
+                                      text_of(prep, payments->mobile_field),
+                                      text_of(prep, payments->user_field), "receipt_no", receipt,
+                                      "amount_paise", amount, payments->account_param, account,
+                                      NULL) != 0)
+        rc = -1;
+    json_decref(prep);
+    return rc;
+}
+
+int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    if (!payments->provider)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "online payments are not configured here");
+    const char *order_id = message_text(request, "order_id");
+    nagar_payment_callback_t signed_fields = {.order_id = order_id,
+                                              .provider_ref = message_text(request, "provider_ref"),
+                                              .amount_paise = message_int(request, "amount_paise"),
+                                              .status = message_text(request, "status")};
+    if (!nagar_payment_provider_verify_callback(payments->provider, &signed_fields,
+                                                message_text(request, "signature"))) {
+        const char *client_ip = nagar_worker_call_context(call)->client_ip;
+        json_t *fields = json_pack("{s:s, s:s}", "order_id", order_id, "client_ip",
+                                   client_ip ? client_ip : "");
+        char event[96];
+        nagar_log_write(NAGAR_LOG_WARN, event_name(payments->rules, event, "callback_forged"),
+                        fields, "a payment callback with a bad signature was refused");
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "signature",
+                                      "the callback's signature does not verify; nothing was "
+                                      "recorded");
+    }
+    char *json = nagar_json_encode(request);
+    if (!json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                      "the request holds text that is not valid UTF-8");
+    money_work_t work = {.payments = payments, .call = call, .request = request,
+                         .request_json = json};
+    int rc = nagar_db_transaction(payments->rules->db, NAGAR_DB_READ_COMMITTED, callback_work,
+                                  &work);
+    free(json);
+    if (rc != 0) {
+        nagar_outcome_t outcome = work.outcome;
+        money_work_reset(&work);
+        return nagar_rules_fail(payments->rules, call, rc, &outcome);
+    }
+    rc = nagar_worker_call_reply(call, work.reply);
+    money_work_reset(&work);
+    return rc;
 }

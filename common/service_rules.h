@@ -20,7 +20,11 @@
  *     <prefix>_idempotency_lookup(actor, key) that takes the key's advisory
  *     lock), so one key gives one result however often it is retried;
  *   - runs a whole method in one transaction (nagar_rules_method);
- *   - appends notification events to the outbox.
+ *   - appends notification events to the outbox;
+ *   - moves money through the ledger: counter payments, reversals and
+ *     online payments through the payment provider (nagar_rules_payment_*,
+ *     nagar_rules_online_*), the same flow for every service that keeps
+ *     an account (a property, a connection) with rules named alike.
  *
  * The context is a plain struct the service fills once at start.
  */
@@ -36,6 +40,7 @@
 #include "bus_worker.h"
 #include "date.h"
 #include "db.h"
+#include "payment_provider.h"
 #include "service.h"
 
 typedef struct {
@@ -105,6 +110,44 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
  * value pairs, NULL-terminated, at most 8. Returns 0 or -1. */
 int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, const char *mobile,
                        const char *user_id, ...) __attribute__((sentinel));
+
+/* Money through the ledger (common/ledger.h) with gap-free receipt numbers
+ * (common/receipt.h). The rules are <rule_prefix>_payment_prepare/_apply,
+ * _reverse_prepare/_apply, _online_initiate, _online_callback_prepare and
+ * _online_mark_paid; a prepare answers "ulb", "fy", the account, the
+ * payer's contact and the amount. Locks are always taken in one order (the
+ * idempotency key's advisory lock, the receipt counter's row, the ULB's
+ * ledger head, then the account's row in _apply) so two payments cannot
+ * deadlock. The messages are read by field name: Receipt has receipt_no,
+ * <account_param>, amount_paise, ledger_seq; OnlineOrder has order_id,
+ * amount_paise, merchant_signature; the callback has order_id,
+ * provider_ref, amount_paise, status, signature. */
+typedef struct {
+    nagar_rules_t *rules;
+    nagar_payment_provider_t *provider;   /* NULL: online payments refused */
+    const char *rule_prefix;      /* "pt" (a compiled-in name, never input) */
+    const char *account_field;    /* "propertyId": the account in the rules' JSON */
+    const char *account_param;    /* "property_id": event param, log and Receipt field */
+    const char *mobile_field;     /* "ownerMobile": the payer's contact in a prepare's JSON */
+    const char *user_field;       /* "ownerUserId" */
+    const ProtobufCMessageDescriptor *receipt_type;
+    const ProtobufCMessageDescriptor *order_type;
+} nagar_rules_payments_t;
+
+/* payment.record: needs an idempotency key; logs <service>.payment_recorded. */
+int nagar_rules_payment_record(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                               const ProtobufCMessage *request);
+/* payment.reverse: a negative entry; logs <service>.payment_reversed. */
+int nagar_rules_payment_reverse(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request);
+/* online.initiate: the order from the rules, signed for the checkout. */
+int nagar_rules_online_initiate(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request);
+/* online.callback: the provider's signature verified first (a forged one is
+ * logged as <service>.callback_forged and refused), then a SUCCESS is
+ * recorded once per order. */
+int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request);
 
 int64_t nagar_rules_monotonic_ms(void);
 

@@ -1,25 +1,17 @@
 /*
  * payment.c — dues, payments, reversals, online orders and the ledger check
- * (payment.h). Adapted from property tax's payments: the same ledger,
- * receipts and payment provider from common/, the rules in
- * migrations/002_rules.sql (wt_payment_*, wt_reverse_*, wt_online_*).
- *
- * Order of locks in a payment, always the same so two payments cannot
- * deadlock: the idempotency key's advisory lock, the receipt counter's
- * row, the ULB's ledger head, then the connection's row (inside
- * wt_payment_apply).
+ * (payment.h). The money flow is common/service_rules.c, shared with
+ * property tax: the same ledger, receipts and payment provider; here are
+ * the rules of migrations/002_rules.sql (wt_payment_*, wt_reverse_*,
+ * wt_online_*), the account (connectionId) and the consumer's contact.
  */
 #include "payment.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_codec.h"
 #include "ledger.h"
 #include "log.h"
-#include "receipt.h"
 
 #define RECEIPT &nagar__water_tax__receipt__descriptor
 #define ORDER &nagar__water_tax__online_order__descriptor
@@ -40,410 +32,38 @@ int online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void 
     return wt_rule_method(call, request, arg, "wt_online_get", ORDER, false);
 }
 
-static const char *text_of(json_t *object, const char *key)
+/* What this service's payments differ in; the flow is common/service_rules.c. */
+static nagar_rules_payments_t payments_of(wt_t *self)
 {
-    const char *text = json_string_value(json_object_get(object, key));
-    return text ? text : "";
-}
-
-static int64_t int_of(json_t *object, const char *key)
-{
-    return (int64_t) json_integer_value(json_object_get(object, key));
-}
-
-/* The ledger row's detail: sorted, compact JSON, kept verbatim in the chain. */
-static char *ledger_detail(const char *mode, const char *instrument_ref, const char *counter,
-                           const char *paid_on, const char *by, const char *extra_key,
-                           const char *extra_value)
-{
-    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "mode", mode, "instrumentRef",
-                               instrument_ref, "counter", counter, "paidOn", paid_on, "by", by);
-    if (detail && extra_key)
-        json_object_set_new(detail, extra_key, json_string(extra_value));
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(detail);
-    return text;
-}
-
-typedef struct {
-    wt_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
-    const char *request_json;
-    ProtobufCMessage *reply;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
-} money_work_t;
-
-static void money_work_reset(money_work_t *work)
-{
-    nagar_outcome_reset(&work->outcome);
-    if (work->reply)
-        protobuf_c_message_free_unpacked(work->reply, NULL);
-    work->reply = NULL;
-    free(work->stored);
-    work->stored = NULL;
-}
-
-/* Appends the ledger row; outcome CONFLICT when the key already recorded
- * a movement (its idempotency record must then have been lost). */
-static int append_ledger(money_work_t *work, const nagar_ledger_row_t *row,
-                         nagar_ledger_result_t *result)
-{
-    if (nagar_ledger_append(work->self->rules.db, row, result) != 0)
-        return nagar_rules_outcome_from_db(&work->self->rules, &work->outcome) ? 1 : -1;
-    if (!result->created) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                       "the ledger already holds row %" PRId64 " for key %s; nothing was recorded",
-                       result->seq, row->idempotency_key);
-        return 1;
-    }
-    return 0;
-}
-
-/* ---- payment.record ---------------------------------------------------------- */
-
-static int record_work(nagar_db_t *db, void *arg)
-{
-    money_work_t *work = arg;
-    money_work_reset(work);
-    wt_t *self = work->self;
-    int seen = nagar_rules_idempotency_check(&self->rules, work->call, work->request, &work->stored,
-                                    &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
-
-    char today[NAGAR_DATE_TEXT_MAX];
-    nagar_rules_today(&self->rules, today);
-    char *actor = nagar_rules_actor_json(work->call);
-    if (!actor)
-        return -1;
-    const char *values[] = {actor, work->request_json, today};
-    json_t *prep = NULL;
-    int rc = nagar_rules_call_json(&self->rules, "call_wt_payment_prepare",
-                          "SELECT wt_payment_prepare($1::jsonb, $2::jsonb, $3::date)::text", 3,
-                          values, &prep, &work->outcome);
-    free(actor);
-    if (rc != 0)
-        return rc;
-
-    char receipt[NAGAR_RECEIPT_NO_MAX];
-    if (nagar_receipt_next(db, text_of(prep, "ulb"), text_of(prep, "fy"), text_of(prep, "counter"),
-                           receipt, NULL) != 0) {
-        json_decref(prep);
-        return -1;
-    }
-    /* The event before the ledger row: the ULB's chain head stays locked from
-     * the append to the commit, so the less after it, the better. */
-    char amount[32];
-    snprintf(amount, sizeof amount, "%" PRId64, int_of(prep, "amountPaise"));
-    if (nagar_rules_outbox(&self->rules, "payment.received", text_of(prep, "ulb"), text_of(prep, "mobile"),
-                  text_of(prep, "userId"), "receipt_no", receipt, "amount_paise", amount,
-                  "connection_id", text_of(prep, "connectionId"), NULL) != 0) {
-        json_decref(prep);
-        return -1;
-    }
-    char key[300];
-    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
-             nagar_worker_call_context(work->call)->idempotency_key);
-    char *detail = ledger_detail(text_of(prep, "mode"), text_of(prep, "instrumentRef"),
-                                 text_of(prep, "counter"), today, nagar_actor_user(work->call), NULL,
-                                 NULL);
-    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
-                              .kind = "PAYMENT", .account = text_of(prep, "connectionId"),
-                              .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
-                              .detail = detail ? detail : "{}"};
-    nagar_ledger_result_t ledger;
-    rc = append_ledger(work, &row, &ledger);
-    free(detail);
-    if (rc != 0) {
-        json_decref(prep);
-        return rc;
-    }
-
-    char seq[32];
-    snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-    const char *apply[] = {nagar_actor_user(work->call), text_of(prep, "connectionId"), amount,
-                           text_of(prep, "mode"), text_of(prep, "instrumentRef"),
-                           text_of(prep, "counter"), receipt, seq, today};
-    json_t *result = NULL;
-    rc = nagar_rules_call_json(&self->rules, "call_wt_payment_apply",
-                      "SELECT wt_payment_apply($1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, "
-                      "$9::date)::text",
-                      9, apply, &result, &work->outcome);
-    if (rc == 0)
-        rc = nagar_rules_decode(&self->rules, result, RECEIPT, &work->reply, &work->outcome);
-    json_decref(result);
-    json_decref(prep);
-    if (rc != 0)
-        return rc;
-    return nagar_rules_idempotency_store(&self->rules, work->call, work->request, work->reply);
-}
-
-static int run_money_work(wt_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
-                          nagar_db_work_fn *fn, const char *kind)
-{
-    const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !key[0])
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
-                                      "%s moves money: send an Idempotency-Key, and the same key "
-                                      "again when you retry",
-                                      kind);
-    char *json = nagar_json_encode(request);
-    if (!json)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
-                                      "the request holds text that is not valid UTF-8");
-    money_work_t work = {.self = self, .call = call, .request = request, .request_json = json};
-    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, fn, &work);
-    free(json);
-    if (rc != 0) {
-        nagar_outcome_t outcome = work.outcome;
-        money_work_reset(&work);
-        return nagar_rules_fail(&self->rules, call, rc, &outcome);
-    }
-    if (work.stored) {
-        rc = nagar_idempotency_replay(call, RECEIPT, work.stored, work.stored_size);
-    } else {
-        const Nagar__WaterTax__Receipt *receipt =
-            (const Nagar__WaterTax__Receipt *) work.reply;
-        json_t *fields = json_pack("{s:s, s:s, s:I, s:I}", "receipt_no", receipt->receipt_no,
-                                   "connection_id", receipt->connection_id, "amount_paise",
-                                   (json_int_t) receipt->amount_paise, "ledger_seq",
-                                   (json_int_t) receipt->ledger_seq);
-        nagar_log_write(NAGAR_LOG_INFO, kind, fields, "money movement recorded");
-        rc = nagar_worker_call_reply(call, work.reply);
-    }
-    money_work_reset(&work);
-    return rc;
+    return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
+                                    .rule_prefix = "wt", .account_field = "connectionId",
+                                    .account_param = "connection_id", .mobile_field = "mobile",
+                                    .user_field = "userId", .receipt_type = RECEIPT,
+                                    .order_type = ORDER};
 }
 
 int payment_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
-    return run_money_work(arg, call, request, record_work, "water_tax.payment_recorded");
-}
-
-/* ---- payment.reverse ---------------------------------------------------------- */
-
-static int reverse_work(nagar_db_t *db, void *arg)
-{
-    money_work_t *work = arg;
-    money_work_reset(work);
-    wt_t *self = work->self;
-    int seen = nagar_rules_idempotency_check(&self->rules, work->call, work->request, &work->stored,
-                                    &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
-    char today[NAGAR_DATE_TEXT_MAX];
-    nagar_rules_today(&self->rules, today);
-    char *actor = nagar_rules_actor_json(work->call);
-    if (!actor)
-        return -1;
-    const char *values[] = {actor, work->request_json, today};
-    json_t *prep = NULL;
-    int rc = nagar_rules_call_json(&self->rules, "call_wt_reverse_prepare",
-                          "SELECT wt_reverse_prepare($1::jsonb, $2::jsonb, $3::date)::text", 3,
-                          values, &prep, &work->outcome);
-    if (rc != 0) {
-        free(actor);
-        return rc;
-    }
-    char receipt[NAGAR_RECEIPT_NO_MAX];
-    if (nagar_receipt_next(db, text_of(prep, "ulb"), text_of(prep, "fy"), text_of(prep, "counter"),
-                           receipt, NULL) != 0) {
-        free(actor);
-        json_decref(prep);
-        return -1;
-    }
-    /* One reversal per payment: the original receipt is the key. */
-    char key[300];
-    snprintf(key, sizeof key, "reversal:%s", text_of(prep, "receiptNo"));
-    char *detail = ledger_detail("REVERSAL", text_of(prep, "receiptNo"), text_of(prep, "counter"),
-                                 today, nagar_actor_user(work->call), "reason",
-                                 text_of(prep, "reason"));
-    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
-                              .kind = "REVERSAL", .account = text_of(prep, "connectionId"),
-                              .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
-                              .detail = detail ? detail : "{}"};
-    nagar_ledger_result_t ledger;
-    rc = append_ledger(work, &row, &ledger);
-    free(detail);
-    if (rc == 0) {
-        char payment_id[32], seq[32], amount[32];
-        snprintf(payment_id, sizeof payment_id, "%" PRId64, int_of(prep, "paymentId"));
-        snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-        /* The event names the amount of the payment reversed, as paid (positive). */
-        snprintf(amount, sizeof amount, "%" PRId64,
-                 row.amount_paise < 0 ? -row.amount_paise : row.amount_paise);
-        const char *apply[] = {actor, payment_id, receipt, text_of(prep, "counter"), seq,
-                               text_of(prep, "reason"), today};
-        json_t *result = NULL;
-        rc = nagar_rules_call_json(&self->rules, "call_wt_reverse_apply",
-                          "SELECT wt_reverse_apply($1::jsonb, $2::bigint, $3, $4, $5::bigint, $6, "
-                          "$7::date)::text",
-                          7, apply, &result, &work->outcome);
-        if (rc == 0)
-            rc = nagar_rules_decode(&self->rules, result, RECEIPT, &work->reply, &work->outcome);
-        json_decref(result);
-        if (rc == 0 && nagar_rules_outbox(&self->rules, "payment.reversed", text_of(prep, "ulb"),
-                                 text_of(prep, "mobile"), text_of(prep, "userId"),
-                                 "receipt_no", text_of(prep, "receiptNo"), "reversal_no", receipt,
-                                 "amount_paise", amount, "reason", text_of(prep, "reason"),
-                                 "connection_id", text_of(prep, "connectionId"), NULL) != 0)
-            rc = -1;
-    }
-    free(actor);
-    json_decref(prep);
-    if (rc != 0)
-        return rc;
-    return nagar_rules_idempotency_store(&self->rules, work->call, work->request, work->reply);
+    nagar_rules_payments_t payments = payments_of(arg);
+    return nagar_rules_payment_record(&payments, call, request);
 }
 
 int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
-    return run_money_work(arg, call, request, reverse_work, "water_tax.payment_reversed");
-}
-
-/* ---- online payments ------------------------------------------------------------ */
-
-static int sign_order(void *arg, ProtobufCMessage *reply, nagar_outcome_t *outcome)
-{
-    wt_t *self = arg;
-    Nagar__WaterTax__OnlineOrder *order = (Nagar__WaterTax__OnlineOrder *) reply;
-    char signature[NAGAR_PAYMENT_SIGNATURE_HEX];
-    if (nagar_payment_provider_sign_order(self->provider, order->order_id, order->amount_paise,
-                                          signature) != 0) {
-        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                       "order id %s cannot be signed", order->order_id);
-        return 1;
-    }
-    /* An unset string points at protobuf-c's shared empty string: not ours to free. */
-    if (order->merchant_signature != protobuf_c_empty_string)
-        free(order->merchant_signature);
-    order->merchant_signature = strdup(signature);
-    return order->merchant_signature ? 0 : -1;
+    nagar_rules_payments_t payments = payments_of(arg);
+    return nagar_rules_payment_reverse(&payments, call, request);
 }
 
 int online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
-    wt_t *self = arg;
-    if (!self->provider)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                                      "online payments are not configured here "
-                                      "(NAGAR_PAYMENT_PROVIDER_KEY_FILE); pay at a counter");
-    return nagar_rules_method(&self->rules, call, request, NULL, "wt_online_initiate", ORDER, true,
-                              sign_order, self);
-}
-
-static int callback_work(nagar_db_t *db, void *arg)
-{
-    money_work_t *work = arg;
-    money_work_reset(work);
-    wt_t *self = work->self;
-    const Nagar__WaterTax__OnlinePaymentCallback *callback =
-        (const Nagar__WaterTax__OnlinePaymentCallback *) work->request;
-    char today[NAGAR_DATE_TEXT_MAX];
-    nagar_rules_today(&self->rules, today);
-    const char *values[] = {work->request_json, today};
-    json_t *prep = NULL;
-    int rc = nagar_rules_call_json(&self->rules, "call_wt_online_callback_prepare",
-                          "SELECT wt_online_callback_prepare($1::jsonb, $2::date)::text", 2, values,
-                          &prep, &work->outcome);
-    if (rc != 0)
-        return rc;
-    json_t *order = json_object_get(prep, "order");
-    if (strcmp(text_of(prep, "action"), "pay") != 0) {
-        rc = nagar_rules_decode(&self->rules, order, ORDER, &work->reply, &work->outcome);
-        json_decref(prep);
-        return rc;
-    }
-    char receipt[NAGAR_RECEIPT_NO_MAX];
-    if (nagar_receipt_next(db, text_of(prep, "ulb"), text_of(prep, "fy"), "ONLINE", receipt,
-                           NULL) != 0) {
-        json_decref(prep);
-        return -1;
-    }
-    char key[300];
-    snprintf(key, sizeof key, "online:%s", callback->order_id);
-    char *detail = ledger_detail("ONLINE", callback->provider_ref, "ONLINE", today, "provider",
-                                 "orderId", callback->order_id);
-    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
-                              .kind = "PAYMENT", .account = text_of(order, "connectionId"),
-                              .reference = receipt, .amount_paise = int_of(order, "amountPaise"),
-                              .detail = detail ? detail : "{}"};
-    nagar_ledger_result_t ledger;
-    rc = append_ledger(work, &row, &ledger);
-    free(detail);
-    char amount[32], seq[32];
-    snprintf(amount, sizeof amount, "%" PRId64, row.amount_paise);
-    snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-    json_t *result = NULL;
-    if (rc == 0) {
-        const char *apply[] = {"provider", text_of(order, "connectionId"), amount, "ONLINE",
-                               callback->provider_ref, "ONLINE", receipt, seq, today};
-        rc = nagar_rules_call_json(&self->rules, "call_wt_payment_apply",
-                          "SELECT wt_payment_apply($1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, "
-                          "$9::date)::text",
-                          9, apply, &result, &work->outcome);
-        json_decref(result);
-        result = NULL;
-    }
-    if (rc == 0) {
-        const char *mark[] = {callback->order_id, receipt, callback->provider_ref};
-        rc = nagar_rules_call_json(&self->rules, "call_wt_online_mark_paid",
-                          "SELECT wt_online_mark_paid($1, $2, $3)::text", 3, mark, &result,
-                          &work->outcome);
-    }
-    if (rc == 0)
-        rc = nagar_rules_decode(&self->rules, result, ORDER, &work->reply, &work->outcome);
-    json_decref(result);
-    if (rc == 0 && nagar_rules_outbox(&self->rules, "payment.received", text_of(prep, "ulb"),
-                             text_of(prep, "mobile"), text_of(prep, "userId"),
-                             "receipt_no", receipt, "amount_paise", amount, "connection_id",
-                             text_of(order, "connectionId"), NULL) != 0)
-        rc = -1;
-    json_decref(prep);
-    return rc;
+    nagar_rules_payments_t payments = payments_of(arg);
+    return nagar_rules_online_initiate(&payments, call, request);
 }
 
 int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
-    wt_t *self = arg;
-    const Nagar__WaterTax__OnlinePaymentCallback *callback =
-        (const Nagar__WaterTax__OnlinePaymentCallback *) request;
-    if (!self->provider)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
-                                      "online payments are not configured here");
-    nagar_payment_callback_t signed_fields = {.order_id = callback->order_id,
-                                              .provider_ref = callback->provider_ref,
-                                              .amount_paise = callback->amount_paise,
-                                              .status = callback->status};
-    if (!nagar_payment_provider_verify_callback(self->provider, &signed_fields,
-                                                callback->signature)) {
-        json_t *fields = json_pack("{s:s, s:s}", "order_id", callback->order_id, "client_ip",
-                                   nagar_worker_call_context(call)->client_ip
-                                       ? nagar_worker_call_context(call)->client_ip : "");
-        nagar_log_write(NAGAR_LOG_WARN, "water_tax.callback_forged", fields,
-                        "a payment callback with a bad signature was refused");
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "signature",
-                                      "the callback's signature does not verify; nothing was "
-                                      "recorded");
-    }
-    char *json = nagar_json_encode(request);
-    if (!json)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
-                                      "the request holds text that is not valid UTF-8");
-    money_work_t work = {.self = self, .call = call, .request = request, .request_json = json};
-    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, callback_work, &work);
-    free(json);
-    if (rc != 0) {
-        nagar_outcome_t outcome = work.outcome;
-        money_work_reset(&work);
-        return nagar_rules_fail(&self->rules, call, rc, &outcome);
-    }
-    rc = nagar_worker_call_reply(call, work.reply);
-    money_work_reset(&work);
-    return rc;
+    nagar_rules_payments_t payments = payments_of(arg);
+    return nagar_rules_online_callback(&payments, call, request);
 }
 
 /* ---- ledger.verify ------------------------------------------------------------------ */
