@@ -824,3 +824,30 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
     money_work_reset(&work);
     return rc;
 }
+
+int nagar_rules_verify_ledger(nagar_rules_t *self, const char *ulb)
+{
+    nagar_ledger_chain_status_t *chains = NULL;
+    size_t count = 0;
+    char error[512], event[96];
+    int broken = nagar_ledger_verify(self->db, ulb, &chains, &count, error, sizeof error);
+    if (broken < 0) {
+        snprintf(event, sizeof event, "%s.ledger_verify_failed", self->service);
+        nagar_log_error(event, "%s", error);
+        return 1;
+    }
+    snprintf(event, sizeof event, "%s.ledger_broken", self->service);
+    for (size_t i = 0; i < count; i++) {
+        if (chains[i].ok) {
+            printf("ulb %s: ok, %lld rows\n", chains[i].ulb, (long long) chains[i].rows);
+            continue;
+        }
+        printf("ulb %s: BROKEN at seq %lld: %s\n", chains[i].ulb,
+               (long long) chains[i].broken_seq, chains[i].problem);
+        json_t *fields = json_pack("{s:s, s:I}", "ulb", chains[i].ulb, "seq",
+                                   (json_int_t) chains[i].broken_seq);
+        nagar_log_write(NAGAR_LOG_ERROR, event, fields, "%s", chains[i].problem);
+    }
+    free(chains);
+    return broken > 0 ? 3 : 0;
+}

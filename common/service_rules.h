@@ -151,4 +151,11 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
 
 int64_t nagar_rules_monotonic_ms(void);
 
+/* The command-line ledger check of a service (`nagar-<service> verify [ULB]`):
+ * prints one line per ULB chain ("ulb X: ok, N rows" or "ulb X: BROKEN at
+ * seq N: why"), logs <service>.ledger_broken for each broken one, and
+ * returns the exit code scripts rely on: 0 whole, 3 broken, 1 could not
+ * verify. self->db must be connected. */
+int nagar_rules_verify_ledger(nagar_rules_t *self, const char *ulb);
+
 #endif

@@ -210,28 +210,7 @@ static int verify(pt_t *self, const char *ulb)
 {
     if (connect_db(self) != 0)
         return 1;
-    nagar_ledger_chain_status_t *chains = NULL;
-    size_t count = 0;
-    char error[512];
-    int broken = nagar_ledger_verify(self->rules.db, ulb, &chains, &count, error, sizeof error);
-    if (broken < 0) {
-        nagar_log_error("property_tax.ledger_verify_failed", "%s", error);
-        return 1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (chains[i].ok) {
-            printf("ulb %s: ok, %lld rows\n", chains[i].ulb, (long long) chains[i].rows);
-        } else {
-            printf("ulb %s: BROKEN at seq %lld: %s\n", chains[i].ulb,
-                   (long long) chains[i].broken_seq, chains[i].problem);
-            json_t *fields = json_pack("{s:s, s:I}", "ulb", chains[i].ulb, "seq",
-                                       (json_int_t) chains[i].broken_seq);
-            nagar_log_write(NAGAR_LOG_ERROR, "property_tax.ledger_broken", fields, "%s",
-                            chains[i].problem);
-        }
-    }
-    free(chains);
-    return broken > 0 ? 3 : 0;
+    return nagar_rules_verify_ledger(&self->rules, ulb);
 }
 
 int main(int argc, char **argv)
