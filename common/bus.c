@@ -51,6 +51,8 @@ int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config,
         return -1;
     }
     if (nagar_config_get_bool(config, "NAGAR_BUS_INSECURE", false, &options->insecure, error,
+                              error_size) != 0 ||
+        nagar_config_get_bool(config, "NAGAR_BUS_PACKED", true, &options->packed, error,
                               error_size) != 0)
         return -1;
     const char *certificate = nagar_config_get(config, "NAGAR_BUS_CERT", "");

@@ -7,6 +7,10 @@
  *   NAGAR_BUS_BROKER_KEY  the broker's public certificate file
  *   NAGAR_BUS_INSECURE    1 = no CURVE; only for development and RFC 7
  *                         interoperability tests, the broker must agree
+ *   NAGAR_BUS_PACKED      1 (default) = send every MDP message as one packed
+ *                         frame (mdp.h, mdp_pack.h), which nagar-broker
+ *                         answers in kind; 0 = plain RFC 7 frames, for a
+ *                         broker that is not nagar-broker
  *
  * Security is on unless NAGAR_BUS_INSECURE says otherwise; with it on, a
  * missing certificate is an error, never a silent fall-back to plain text.
@@ -25,6 +29,7 @@ typedef struct {
     char certificate_path[PATH_MAX];
     char broker_key_path[PATH_MAX];
     bool insecure;
+    bool packed;                /* NAGAR_BUS_PACKED */
 } nagar_bus_options_t;
 
 /* Fills options from config. Returns -1 with the reason in error when a

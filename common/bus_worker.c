@@ -14,6 +14,10 @@
  * heartbeat * liveness, or that says DISCONNECT, makes the worker drop its
  * socket and come back with a new one (a new identity, so the broker never
  * confuses it with the old one) after an exponential back-off.
+ *
+ * With NAGAR_BUS_PACKED on (the default) everything the worker sends is one
+ * packed frame (mdp.h); the broker, having seen a packed READY, packs what
+ * it sends back. Either form is accepted from the broker.
  */
 #include "bus_worker.h"
 
@@ -22,6 +26,7 @@
 
 #include "log.h"
 #include "mdp_frames.h"
+#include "mdp_pack.h"
 
 #define ERROR_MAX 512
 #define STATUS_MESSAGE_MAX 1024
@@ -32,6 +37,7 @@ struct nagar_worker_t {
     const nagar_method_t *methods;
     void *arg;
     zsock_t *socket;                /* NULL while waiting to reconnect */
+    nagar_mdp_packer_t *packer;     /* NULL unless NAGAR_BUS_PACKED */
     long heartbeat_ms;
     long liveness;
     long reconnect_max_ms;
@@ -68,7 +74,37 @@ static int send_message(nagar_worker_t *self, zmsg_t **message_p)
         zmsg_destroy(message_p);
         return -1;
     }
-    return zmsg_send(message_p, self->socket);
+    if (!self->packer)
+        return zmsg_send(message_p, self->socket);
+    nagar_mdp_packer_reset(self->packer);
+    for (zframe_t *frame = zmsg_first(*message_p); frame; frame = zmsg_next(*message_p))
+        nagar_mdp_packer_add_frame(self->packer, frame);
+    zmsg_destroy(message_p);
+    return nagar_mdp_packer_send(self->packer, zsock_resolve(self->socket), 0);
+}
+
+/* REPLY [""][MDPW01][0x03][client][""][body], packed or frame by frame. */
+static void send_reply(nagar_worker_t *self, zframe_t *client_address, const void *body,
+                       size_t body_size)
+{
+    if (!self->socket)
+        return;
+    if (!self->packer) {
+        nagar_mdp_worker_reply_send(self->socket, zframe_data(client_address),
+                                    zframe_size(client_address), body, body_size);
+        return;
+    }
+    nagar_mdp_packer_reset(self->packer);
+    nagar_mdp_packer_add(self->packer, "", 0);
+    nagar_mdp_packer_add(self->packer, MDP_WORKER, strlen(MDP_WORKER));
+    nagar_mdp_packer_add(self->packer, MDP_REPLY, 1);
+    nagar_mdp_packer_add_frame(self->packer, client_address);
+    nagar_mdp_packer_add(self->packer, "", 0);
+    nagar_mdp_packer_add(self->packer, body, body_size);
+    if (nagar_mdp_packer_send(self->packer, zsock_resolve(self->socket), 0) != 0)
+        nagar_log_warn("bus.worker_send_failed", "service '%s': a reply of %zu bytes could not "
+                       "be packed or queued (%s); the caller will time out or be answered by "
+                       "the broker", self->service, body_size, zmq_strerror(zmq_errno()));
 }
 
 static void send_heartbeat_if_due(nagar_worker_t *self, int64_t now)
@@ -156,10 +192,16 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
     self->liveness = liveness;
     self->reconnect_max_ms = reconnect_max_ms;
     self->credit = credit;
+    if (options->packed && !(self->packer = nagar_mdp_packer_new(0))) {
+        free(self);
+        snprintf(error, error_size, "out of memory creating the worker");
+        return NULL;
+    }
     self->reconnect_delay_ms = heartbeat_ms < reconnect_max_ms ? heartbeat_ms : reconnect_max_ms;
     /* Connect now so a bad certificate or endpoint fails at start-up, where
      * an operator sees it, not in a reconnect loop. */
     if (connect_to_broker(self, error, error_size) != 0) {
+        nagar_mdp_packer_destroy(&self->packer);
         free(self);
         return NULL;
     }
@@ -172,6 +214,7 @@ void nagar_worker_destroy(nagar_worker_t **self_p)
     if (!self)
         return;
     zsock_destroy(&self->socket);
+    nagar_mdp_packer_destroy(&self->packer);
     free(self);
     *self_p = NULL;
 }
@@ -359,9 +402,7 @@ static void handle_request(nagar_worker_t *self, const nagar_mdp_worker_message_
                                               call.field, call.payload, call.payload_size,
                                               call.replayed, &body_size);
     if (body) {
-        if (self->socket)
-            nagar_mdp_worker_reply_send(self->socket, zframe_data(message->client_address),
-                                        zframe_size(message->client_address), body, body_size);
+        send_reply(self, message->client_address, body, body_size);
         free(body);
     }
     nagar_log_debug("bus.worker_call", "method '%s' from '%s' answered %s in %" PRId64 " ms",
@@ -389,7 +430,10 @@ static void drain(nagar_worker_t *self)
                                        ? self->heartbeat_ms : self->reconnect_max_ms;
         char error[ERROR_MAX];
         nagar_mdp_worker_message_t parsed;
-        if (nagar_mdp_worker_message_parse(message, &parsed, error, sizeof error) != 0)
+        if (nagar_mdp_unpack_message(message, error, sizeof error) < 0)
+            nagar_log_warn("bus.worker_bad_message", "service '%s': ignoring a packed message "
+                           "from the broker: %s", self->service, error);
+        else if (nagar_mdp_worker_message_parse(message, &parsed, error, sizeof error) != 0)
             nagar_log_warn("bus.worker_bad_message", "service '%s': ignoring a message from the "
                            "broker: %s", self->service, error);
         else if (parsed.command == NAGAR_MDP_REQUEST)

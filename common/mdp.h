@@ -33,6 +33,35 @@
  * 11.9k requests/s through the broker against 157k/s for a raw CURVE
  * DEALER->ROUTER echo (0.08). Prefetch lets the worker start the next
  * request while the previous reply is still on its way.
+ *
+ * Nagar's packed extension, backwards compatible with RFC 7 peers: a peer
+ * may send a whole MDP message as ONE frame (mdp_pack.h has the format):
+ *   ["\xffNGP" 0x01 N, then N times (4-byte big-endian length, frame)]
+ * e.g. a client's [""]["MDPC01"][service][body] as one frame. A plain MDP
+ * message from a DEALER starts with the empty delimiter, so a non-empty
+ * first frame with this magic is never a plain one. The broker unpacks it
+ * into the frames it stands for before looking at anything (so ACLs, the
+ * principal frame, credit, quarantine, MMI and admin see one format), and
+ * packs what it sends to a peer that packs: a worker whose last message
+ * was packed, a client for the answer to a packed request. RFC 7 peers
+ * never see a packed frame. A packed frame that does not unpack is dropped
+ * with the log event broker.malformed_packed. libnagar clients and workers
+ * pack unless NAGAR_BUS_PACKED=0 (needed only with a broker that is not
+ * nagar-broker: an RFC 7 broker would drop packed messages as malformed);
+ * they accept either form from the broker.
+ * Why: with CURVE each ZeroMQ frame is its own encrypted message (its own
+ * crypto_box, nonce and bookkeeping). A request through the broker is 4
+ * hops of 4 + 7 + 6 + 4 = 21 frames against the raw echo's 2 + 2; even a
+ * bare ROUTER-ROUTER relay of those frames, with no broker logic at all,
+ * reached only about 0.3 (0.26-0.36) of the raw CURVE echo in `make bench-bus`.
+ * Packed, each hop is one encrypted message. Measured in the same
+ * `make bench-bus` runs (2 shared cores, 3 rounds each): the bare relay,
+ * packed, reached 0.61-0.75 of the raw echo (0.26-0.34 unpacked); the bus
+ * 0.30-0.35 packed against 0.21-0.25 with NAGAR_BUS_PACKED=0, i.e. 1.2-1.5x
+ * the requests per second, and its CPU per request (broker, workers and
+ * client together) fell from 42-49 us to 23-29 us. The raw echo costs 7 us:
+ * the rest of the gap is the work of broker, workers and client and the
+ * thread wake-ups between them (services/broker/README.md, Performance).
  */
 #ifndef NAGAR_MDP_H
 #define NAGAR_MDP_H

@@ -27,6 +27,17 @@
  *
  * Frames are sent one by one with ZFRAME_REUSE so a body is never copied on
  * its way from client to worker (libzmq shares the buffer).
+ *
+ * Packed peers (mdp.h, mdp_pack.h): a message that arrives as one packed
+ * frame is unpacked at the door into the frames a plain peer would have
+ * sent, so everything after (authentication, ACLs, the principal frame,
+ * credit, quarantine, MMI, admin) is the same code for both. What goes back
+ * is packed when the peer it goes to packs: a worker is remembered as
+ * packed from its last message, a client by each request it sent (a
+ * client's every answer is to one of its requests, or to the message being
+ * handled, so no table of client addresses is needed). Everything leaves
+ * through out_begin / out_part / out_frame, which either send frame by
+ * frame or collect the frames and send one.
  */
 #include "broker.h"
 
@@ -38,6 +49,7 @@
 #include "log.h"
 #include "mdp.h"
 #include "mdp_frames.h"
+#include "mdp_pack.h"
 #include "proto/envelope.pb-c.h"
 #include "state.h"
 
@@ -68,6 +80,7 @@ struct request_t {
     char caller[BROKER_PRINCIPAL_MAX + 1];     /* principal; "" with security off */
     int64_t deadline_ms;                       /* monotonic; 0 until queued */
     request_t *next_held;                      /* the next one its worker holds */
+    bool packed;                               /* the client sent it packed: answer packed */
 };
 
 struct service_t {
@@ -87,6 +100,7 @@ struct worker_t {
     int64_t expiry_ms;                         /* no message by then: presumed dead */
     int64_t last_sent_ms;                      /* for heartbeats */
     uint32_t credit;                           /* requests it may hold: 1 (RFC 7) .. 256 */
+    bool packed;                               /* its last message was packed: send packed */
     uint32_t held_count;
     request_t *held_first;                     /* held requests, oldest first, owned */
     request_t *held_last;
@@ -109,7 +123,10 @@ struct broker_t {
     int64_t next_timer_ms;
     int64_t next_acl_check_ms;
     uint64_t denied;
+    uint64_t malformed_packed;                 /* packed frames that did not unpack */
     log_limit_t limit_unknown, limit_revoked, limit_malformed, limit_auth_failed, limit_denied;
+    nagar_mdp_packer_t *packer;                /* the message being packed for out_* */
+    zframe_t *out_identity;                    /* whom it goes to; NULL when sending plain */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -195,6 +212,62 @@ static void send_frame_reuse(broker_t *self, zframe_t *frame, bool more)
     zframe_send(&frame, self->router, ZFRAME_REUSE | (more ? ZFRAME_MORE : 0));
 }
 
+/* Every message the broker sends goes out through these three: out_begin
+ * with the peer's routing id, then each MDP frame with out_part or
+ * out_frame, the last with more false. Plain, each frame is sent at once;
+ * packed, they are collected and leave as one frame after the routing id
+ * when the last arrives. identity must stay valid until then. */
+static void out_begin(broker_t *self, zframe_t *identity, bool packed)
+{
+    if (packed) {
+        nagar_mdp_packer_reset(self->packer);
+        self->out_identity = identity;
+    } else {
+        self->out_identity = NULL;
+        send_frame_reuse(self, identity, true);
+    }
+}
+
+static void out_flush(broker_t *self)
+{
+    size_t size;
+    const uint8_t *data = nagar_mdp_packer_data(self->packer, &size);
+    if (data) {
+        send_frame_reuse(self, self->out_identity, true);
+        send_memory(self, data, size, false);
+    } else
+        /* Only a message near NAGAR_MDP_PACK_MAX_BYTES gets here: what the
+         * broker accepted it can pack, plus its own few frames. */
+        nagar_log_write(NAGAR_LOG_ERROR, "broker.pack_failed",
+                        json_pack("{s:i}", "frames",
+                                  (int) nagar_mdp_packer_frames(self->packer)),
+                        "could not pack a message for a packed peer (too large); it was not "
+                        "sent and the peer's caller will see a timeout");
+    self->out_identity = NULL;
+}
+
+static void out_part(broker_t *self, const void *data, size_t size, bool more)
+{
+    if (!self->out_identity) {
+        send_memory(self, data, size, more);
+        return;
+    }
+    nagar_mdp_packer_add(self->packer, data, size);
+    if (!more)
+        out_flush(self);
+}
+
+static void out_frame(broker_t *self, zframe_t *frame, bool more)
+{
+    if (!self->out_identity) {
+        send_frame_reuse(self, frame, more);
+        return;
+    }
+    nagar_mdp_packer_add_frame(self->packer, frame);
+    if (!more)
+        out_flush(self);
+}
+
 static void request_destroy(request_t **request_p)
 {
     if (!*request_p)
@@ -230,19 +303,19 @@ static void request_envelope_read(zmsg_t *body, char *request_id, size_t request
         *deadline_unix_ms = deadline;
 }
 
-static void send_to_client(broker_t *self, zframe_t *client, const char *service,
+static void send_to_client(broker_t *self, zframe_t *client, bool packed, const char *service,
                            const void *body, size_t body_size)
 {
-    send_frame_reuse(self, client, true);
-    send_memory(self, "", 0, true);
-    send_memory(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
-    send_memory(self, service, strlen(service), true);
-    send_memory(self, body, body_size, false);
+    out_begin(self, client, packed);
+    out_part(self, "", 0, true);
+    out_part(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
+    out_part(self, service, strlen(service), true);
+    out_part(self, body, body_size, false);
 }
 
 /* An error the broker itself produced: [""][MDPC01][service][nagar.Reply]. */
-static void reply_error(broker_t *self, zframe_t *client, const char *service, zmsg_t *body,
-                        nagar_status_code_t code, const char *message)
+static void reply_error(broker_t *self, zframe_t *client, bool packed, const char *service,
+                        zmsg_t *body, nagar_status_code_t code, const char *message)
 {
     char request_id[BROKER_REQUEST_ID_MAX + 1];
     request_envelope_read(body, request_id, sizeof request_id, NULL);
@@ -255,7 +328,7 @@ static void reply_error(broker_t *self, zframe_t *client, const char *service, z
     size_t size = nagar__reply__get_packed_size(&reply);
     uint8_t *buffer = malloc(size ? size : 1);
     nagar__reply__pack(&reply, buffer);
-    send_to_client(self, client, service, buffer, size);
+    send_to_client(self, client, packed, service, buffer, size);
     free(buffer);
 }
 
@@ -263,7 +336,8 @@ static void service_fail(broker_t *self, service_t *service, request_t *request,
                          nagar_status_code_t code, const char *message)
 {
     service->errors++;
-    reply_error(self, request->client, service->name, request->body, code, message);
+    reply_error(self, request->client, request->packed, service->name, request->body, code,
+                message);
 }
 
 /* ---- services and workers ----------------------------------------------- */
@@ -303,20 +377,21 @@ static service_t *service_require(broker_t *self, const char *name)
 static void worker_send_command(broker_t *self, worker_t *worker, const char *command,
                                 bool more)
 {
-    send_frame_reuse(self, worker->identity, true);
-    send_memory(self, "", 0, true);
-    send_memory(self, MDP_WORKER, strlen(MDP_WORKER), true);
-    send_memory(self, command, 1, more);
+    out_begin(self, worker->identity, worker->packed);
+    out_part(self, "", 0, true);
+    out_part(self, MDP_WORKER, strlen(MDP_WORKER), true);
+    out_part(self, command, 1, more);
     worker->last_sent_ms = zclock_mono();
 }
 
-/* DISCONNECT to a peer that is not (or no longer) a worker we track. */
-static void send_disconnect_to(broker_t *self, zframe_t *identity)
+/* DISCONNECT to a peer that is not (or no longer) a worker we track,
+ * packed when the message it sent was. */
+static void send_disconnect_to(broker_t *self, zframe_t *identity, bool packed)
 {
-    send_frame_reuse(self, identity, true);
-    send_memory(self, "", 0, true);
-    send_memory(self, MDP_WORKER, strlen(MDP_WORKER), true);
-    send_memory(self, MDP_DISCONNECT, 1, false);
+    out_begin(self, identity, packed);
+    out_part(self, "", 0, true);
+    out_part(self, MDP_WORKER, strlen(MDP_WORKER), true);
+    out_part(self, MDP_DISCONNECT, 1, false);
 }
 
 /* The worker to send the next request to: the one holding the fewest
@@ -355,16 +430,16 @@ static void worker_dispatch(broker_t *self, worker_t *worker, request_t *request
         zlistx_move_end(worker->service->ready, worker->ready_handle);
 
     worker_send_command(self, worker, MDP_REQUEST, true);
-    send_frame_reuse(self, request->client, true);
-    send_memory(self, "", 0, true);
+    out_frame(self, request->client, true);
+    out_part(self, "", 0, true);
     bool principal_frame = !self->options.insecure;
     for (zframe_t *frame = zmsg_first(request->body); frame;) {
         zframe_t *next = zmsg_next(request->body);
-        send_frame_reuse(self, frame, next != NULL || principal_frame);
+        out_frame(self, frame, next != NULL || principal_frame);
         frame = next;
     }
     if (principal_frame)
-        send_memory(self, request->caller, strlen(request->caller), false);
+        out_part(self, request->caller, strlen(request->caller), false);
 }
 
 /* Hands queued requests to workers with free credit; expired ones get
@@ -477,7 +552,8 @@ static void service_disconnect_workers(broker_t *self, service_t *service, const
 
 /* ---- MMI (RFC 8) -------------------------------------------------------- */
 
-static void handle_mmi(broker_t *self, zframe_t *sender, const char *service_name, zmsg_t *body)
+static void handle_mmi(broker_t *self, zframe_t *sender, bool packed, const char *service_name,
+                       zmsg_t *body)
 {
     const char *code = "501";
     if (strcmp(service_name, MMI_SERVICE) == 0) {
@@ -491,7 +567,7 @@ static void handle_mmi(broker_t *self, zframe_t *sender, const char *service_nam
             code = service && service->workers > 0 ? "200" : "404";
         }
     }
-    send_to_client(self, sender, service_name, code, strlen(code));
+    send_to_client(self, sender, packed, service_name, code, strlen(code));
 }
 
 /* ---- client requests ---------------------------------------------------- */
@@ -509,8 +585,9 @@ static void log_call_denied(broker_t *self, const char *principal, const char *s
 }
 
 /* [client][""][MDPC01][service][body...]: sender and the header frames are
- * already popped; msg holds [service][body...] and is consumed. */
-static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
+ * already popped; msg holds [service][body...] and is consumed. packed: the
+ * client sent it as one packed frame, and gets its answer so. */
+static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, bool packed,
                           const broker_key_t *key, const char *caller_key)
 {
     zframe_t *sender = *sender_p;
@@ -531,7 +608,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
     const char *principal = key ? broker_key_principal(key) : "anonymous";
 
     if (strncmp(service_name, "mmi.", 4) == 0) {
-        handle_mmi(self, sender, service_name, msg);
+        handle_mmi(self, sender, packed, service_name, msg);
         zmsg_destroy(msg_p);
         return;
     }
@@ -540,14 +617,15 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
         char message[256];
         snprintf(message, sizeof message, "principal '%s' may not call service '%s'", principal,
                  service_name);
-        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__PERMISSION_DENIED,
-                    message);
+        reply_error(self, sender, packed, service_name, msg,
+                    NAGAR__STATUS_CODE__PERMISSION_DENIED, message);
         zmsg_destroy(msg_p);
         return;
     }
     if (strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0) {
         zframe_t *reply = broker_admin_handle(self, principal, caller_key, zmsg_first(msg));
-        send_to_client(self, sender, service_name, zframe_data(reply), zframe_size(reply));
+        send_to_client(self, sender, packed, service_name, zframe_data(reply),
+                       zframe_size(reply));
         zframe_destroy(&reply);
         zmsg_destroy(msg_p);
         return;
@@ -559,7 +637,8 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
         snprintf(message, sizeof message, "service '%s' is quarantined", service_name);
         if (service)
             service->errors++;
-        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+        reply_error(self, sender, packed, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE,
+                    message);
         zmsg_destroy(msg_p);
         return;
     }
@@ -568,7 +647,8 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
                  "service '%s' has no workers connected; retry later or start one", service_name);
         if (service)
             service->errors++;
-        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+        reply_error(self, sender, packed, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE,
+                    message);
         zmsg_destroy(msg_p);
         return;
     }
@@ -578,8 +658,8 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
                  "service '%s' is busy: %zu requests are already waiting; retry later",
                  service_name, zlistx_size(service->queue));
         service->errors++;
-        reply_error(self, sender, service_name, msg, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED,
-                    message);
+        reply_error(self, sender, packed, service_name, msg,
+                    NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, message);
         zmsg_destroy(msg_p);
         return;
     }
@@ -593,6 +673,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p,
     copy_text(request->caller, sizeof request->caller, key ? principal : "");
     request->deadline_ms = 0;
     request->next_held = NULL;
+    request->packed = packed;
 
     if (worker) {
         worker_dispatch(self, worker, request);
@@ -633,12 +714,12 @@ static uint32_t ready_credit(zmsg_t *msg)
 }
 
 static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_t *msg,
-                         const broker_key_t *key, const char *caller_key)
+                         bool packed, const broker_key_t *key, const char *caller_key)
 {
     zframe_t *service_frame = zmsg_first(msg);
     const char *principal = key ? broker_key_principal(key) : "anonymous";
     if (!service_frame || !service_frame_is_valid(service_frame)) {
-        send_disconnect_to(self, sender);
+        send_disconnect_to(self, sender, packed);
         return;
     }
     uint32_t credit = ready_credit(msg);
@@ -650,7 +731,7 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
                             "refused READY from \"%s\": after the service name it may carry "
                             "only one \"credit=N\" frame with N from 1 to %d; sent DISCONNECT",
                             principal, NAGAR_MDP_CREDIT_MAX);
-        send_disconnect_to(self, sender);
+        send_disconnect_to(self, sender, packed);
         return;
     }
     char service_name[MDP_SERVICE_NAME_MAX + 1];
@@ -662,7 +743,7 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
                         json_pack("{s:s, s:s}", "principal", principal, "service", service_name),
                         "refused READY from \"%s\" for service \"%s\": its key may not serve it; "
                         "sent DISCONNECT", principal, service_name);
-        send_disconnect_to(self, sender);
+        send_disconnect_to(self, sender, packed);
         return;
     }
     const char *reason = broker_state_quarantine_reason(self->state, service_name);
@@ -672,7 +753,7 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
                                   service_name, "reason", reason),
                         "refused READY from \"%s\": service \"%s\" is quarantined (%s)",
                         principal, service_name, reason);
-        send_disconnect_to(self, sender);
+        send_disconnect_to(self, sender, packed);
         return;
     }
     service_t *service = service_require(self, service_name);
@@ -681,7 +762,7 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
                         json_pack("{s:s}", "service", service_name),
                         "refused READY for \"%s\": the broker already has %d services",
                         service_name, BROKER_MAX_SERVICES);
-        send_disconnect_to(self, sender);
+        send_disconnect_to(self, sender, packed);
         return;
     }
     worker_t *worker = calloc(1, sizeof *worker);
@@ -692,14 +773,15 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
     worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
     worker->last_sent_ms = zclock_mono();
     worker->credit = credit;
+    worker->packed = packed;
     zhashx_insert(self->workers, id, worker);
     service->workers++;
     nagar_log_write(NAGAR_LOG_INFO, "broker.worker_ready",
-                    json_pack("{s:s, s:s, s:i, s:i}", "principal", principal, "service",
+                    json_pack("{s:s, s:s, s:i, s:i, s:b}", "principal", principal, "service",
                               service_name, "workers", (int) service->workers, "credit",
-                              (int) credit),
-                    "worker of \"%s\" ready for service \"%s\" with credit %u", principal,
-                    service_name, credit);
+                              (int) credit, "packed", packed),
+                    "worker of \"%s\" ready for service \"%s\" with credit %u%s", principal,
+                    service_name, credit, packed ? ", packed frames" : "");
     worker_credit_returned(self, worker);
 }
 
@@ -721,13 +803,13 @@ static void handle_reply(broker_t *self, worker_t *worker, zmsg_t **msg_p)
         worker_delete(self, worker, true, WORKER_LOST);
     } else {
         const char *service_name = worker->service->name;
-        send_frame_reuse(self, client, true);
-        send_memory(self, "", 0, true);
-        send_memory(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
-        send_memory(self, service_name, strlen(service_name), true);
+        out_begin(self, client, held->packed);
+        out_part(self, "", 0, true);
+        out_part(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
+        out_part(self, service_name, strlen(service_name), true);
         for (zframe_t *frame = zmsg_first(msg); frame;) {
             zframe_t *next = zmsg_next(msg);
-            send_frame_reuse(self, frame, next != NULL);
+            out_frame(self, frame, next != NULL);
             frame = next;
         }
         worker->service->served++;
@@ -740,7 +822,7 @@ static void handle_reply(broker_t *self, worker_t *worker, zmsg_t **msg_p)
 }
 
 /* [worker][""][MDPW01][command][...]: msg holds [command][...], consumed. */
-static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p,
+static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p, bool packed,
                           const broker_key_t *key, const char *caller_key)
 {
     zmsg_t *msg = *msg_p;
@@ -748,22 +830,24 @@ static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p,
     char id[2 * BROKER_IDENTITY_MAX + 1];
     hex_encode(zframe_data(sender), zframe_size(sender), id);
     worker_t *worker = zhashx_lookup(self->workers, id);
-    if (worker)
+    if (worker) {
         worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
+        worker->packed = packed;
+    }
 
     if (frame_is(command, MDP_READY)) {
         if (worker) /* READY twice is a protocol error (RFC 7) */
             worker_delete(self, worker, true, WORKER_LOST);
         else
-            handle_ready(self, sender, id, msg, key, caller_key);
+            handle_ready(self, sender, id, msg, packed, key, caller_key);
     } else if (frame_is(command, MDP_REPLY)) {
         if (worker)
             handle_reply(self, worker, msg_p);
         else
-            send_disconnect_to(self, sender);
+            send_disconnect_to(self, sender, packed);
     } else if (frame_is(command, MDP_HEARTBEAT)) {
         if (!worker)
-            send_disconnect_to(self, sender);
+            send_disconnect_to(self, sender, packed);
     } else if (frame_is(command, MDP_DISCONNECT)) {
         if (worker) {
             nagar_log_write(NAGAR_LOG_INFO, "broker.worker_disconnected",
@@ -779,7 +863,7 @@ static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p,
         if (worker)
             worker_delete(self, worker, true, WORKER_LOST);
         else
-            send_disconnect_to(self, sender);
+            send_disconnect_to(self, sender, packed);
     }
     zframe_destroy(&command);
     zmsg_destroy(msg_p);
@@ -788,7 +872,7 @@ static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p,
 /* ---- authentication of every message ------------------------------------ */
 
 /* DISCONNECT to a worker whose key is no longer good; forgotten if known. */
-static void disconnect_sender(broker_t *self, zframe_t *sender)
+static void disconnect_sender(broker_t *self, zframe_t *sender, bool packed)
 {
     char id[2 * BROKER_IDENTITY_MAX + 1];
     hex_encode(zframe_data(sender), zframe_size(sender), id);
@@ -796,19 +880,21 @@ static void disconnect_sender(broker_t *self, zframe_t *sender)
     if (worker)
         worker_delete(self, worker, true, WORKER_LOST);
     else
-        send_disconnect_to(self, sender);
+        send_disconnect_to(self, sender, packed);
 }
 
-/* With CURVE on: the sender's key and its store entry. Returns false when
- * the message must be dropped (no key, revoked, unknown). */
-static bool authenticate(broker_t *self, zframe_t *sender, zmsg_t *msg, bool is_worker,
-                         char *key_text, const broker_key_t **key_out)
+/* With CURVE on: the sender's key and its store entry. received is a frame
+ * as it came off the socket (the User-Id rides on each; an unpacked frame
+ * has none). Returns false when the message must be dropped (no key,
+ * revoked, unknown). */
+static bool authenticate(broker_t *self, zframe_t *sender, zframe_t *received, bool packed,
+                         bool is_worker, char *key_text, const broker_key_t **key_out)
 {
     *key_out = NULL;
     key_text[0] = '\0';
     if (self->options.insecure)
         return true;
-    const char *user_id = zframe_meta(zmsg_first(msg), "User-Id");
+    const char *user_id = zframe_meta(received, "User-Id");
     if (!user_id || strlen(user_id) != BROKER_KEY_TEXT_MAX)
         return false;
     memcpy(key_text, user_id, BROKER_KEY_TEXT_MAX + 1);   /* length checked above */
@@ -821,7 +907,7 @@ static bool authenticate(broker_t *self, zframe_t *sender, zmsg_t *msg, bool is_
                                       log_limit_take(&self->limit_revoked)),
                             "dropped a message from revoked key %s", key_text);
         if (is_worker)
-            disconnect_sender(self, sender);
+            disconnect_sender(self, sender, packed);
         return false;
     }
     const broker_key_t *key = broker_acl_lookup(self->acl, key_text);
@@ -836,17 +922,66 @@ static bool authenticate(broker_t *self, zframe_t *sender, zmsg_t *msg, bool is_
                             "dropped a message from key %s, which is not in the key store",
                             key_text);
         if (is_worker)
-            disconnect_sender(self, sender);   /* e.g. its certificate was removed */
+            disconnect_sender(self, sender, packed);   /* e.g. its certificate was removed */
         return false;
     }
     *key_out = key;
     return true;
 }
 
+/* [sender][packed frame] becomes [sender][the frames packed inside]; the
+ * packed frame itself, which carries the peer's User-Id, goes to
+ * *packed_p. Returns false, having logged why, when it does not unpack: the
+ * message is then dropped, nothing else happens. */
+static bool unpack_at_the_door(broker_t *self, zmsg_t **msg_p, zframe_t **packed_p)
+{
+    zframe_t *packed = zmsg_last(*msg_p);
+    char error[256];
+    nagar_mdp_part_t parts[NAGAR_MDP_PACK_MAX_FRAMES];
+    int count = nagar_mdp_unpack_parts(zframe_data(packed), zframe_size(packed), parts, error,
+                                       sizeof error);
+    if (count < 0) {
+        self->malformed_packed++;
+        if (log_limit_allow(&self->limit_malformed, zclock_mono())) {
+            const char *user_id = self->options.insecure ? NULL : zframe_meta(packed, "User-Id");
+            nagar_log_write(NAGAR_LOG_WARN, "broker.malformed_packed",
+                            json_pack("{s:s, s:I, s:I, s:I}", "public_key",
+                                      user_id ? user_id : "", "bytes",
+                                      (json_int_t) zframe_size(packed), "malformed_packed",
+                                      (json_int_t) self->malformed_packed, "suppressed",
+                                      log_limit_take(&self->limit_malformed)),
+                            "dropped a packed message of %zu bytes that does not unpack: %s",
+                            zframe_size(packed), error);
+        }
+        return false;
+    }
+    /* The same zmsg, refilled: [sender] then the unpacked frames (copies:
+     * the packed frame goes when the message is handled). */
+    zframe_t *sender = zmsg_pop(*msg_p);
+    *packed_p = zmsg_pop(*msg_p);
+    zmsg_append(*msg_p, &sender);
+    for (int i = 0; i < count; i++)
+        zmsg_addmem(*msg_p, parts[i].data, parts[i].size);
+    return true;
+}
+
 static void handle_message(broker_t *self, zmsg_t *msg)
 {
+    /* A packed peer's message is [sender][packed frame]; a plain one has at
+     * least [sender][""][header], and its second frame is that empty
+     * delimiter, so it never starts with the magic. */
+    zframe_t *packed = NULL;
+    if (zmsg_size(msg) == 2) {
+        zframe_t *second = zmsg_last(msg);
+        if (nagar_mdp_is_packed(zframe_data(second), zframe_size(second))
+            && !unpack_at_the_door(self, &msg, &packed)) {
+            zmsg_destroy(&msg);
+            return;
+        }
+    }
     if (zmsg_size(msg) < 3 || zmsg_size(msg) > BROKER_MAX_FRAMES) {
         zmsg_destroy(&msg);
+        zframe_destroy(&packed);
         return;
     }
     zframe_t *sender = zmsg_pop(msg);
@@ -863,20 +998,21 @@ static void handle_message(broker_t *self, zmsg_t *msg)
     } else {
         char key_text[BROKER_KEY_TEXT_MAX + 1];
         const broker_key_t *key = NULL;
-        /* User-Id rides on every frame the peer sent; header is one. */
-        zmsg_prepend(msg, &header);
-        bool accepted = authenticate(self, sender, msg, is_worker, key_text, &key);
-        header = zmsg_pop(msg);
+        /* User-Id rides on every frame the peer sent: the header, or the
+         * packed frame the header came in. */
+        bool accepted = authenticate(self, sender, packed ? packed : header, packed != NULL,
+                                     is_worker, key_text, &key);
         if (accepted) {
             if (is_client)
-                handle_client(self, &sender, &msg, key, key_text);
+                handle_client(self, &sender, &msg, packed != NULL, key, key_text);
             else
-                handle_worker(self, sender, &msg, key, key_text);
+                handle_worker(self, sender, &msg, packed != NULL, key, key_text);
         }
     }
     zframe_destroy(&sender);
     zframe_destroy(&empty);
     zframe_destroy(&header);
+    zframe_destroy(&packed);
     zmsg_destroy(&msg);
 }
 
@@ -993,6 +1129,11 @@ broker_t *broker_new(const broker_options_t *options, char *error, size_t error_
     self->workers = zhashx_new();
     zhashx_set_destructor(self->workers, worker_destructor);
     self->started_ms = zclock_mono();
+    self->packer = nagar_mdp_packer_new(0);
+    if (!self->packer) {
+        snprintf(error, error_size, "out of memory creating the broker");
+        goto failed;
+    }
 
     self->state = broker_state_new(options->state_dir, error, error_size);
     if (!self->state)
@@ -1099,6 +1240,7 @@ void broker_destroy(broker_t **self_p)
     zhashx_destroy(&self->services);
     broker_acl_destroy(&self->acl);
     broker_state_destroy(&self->state);
+    nagar_mdp_packer_destroy(&self->packer);
     free(self);
     *self_p = NULL;
 }

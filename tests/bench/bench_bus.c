@@ -17,6 +17,11 @@
  *                              6 worker->relay, 4 relay->client), but none
  *                              of the broker's or libnagar's work: no
  *                              parsing, ACL, bookkeeping or protobuf
+ *   bench_bus --mode relay-curve-packed the same relay, threads and CURVE,
+ *                              but every MDP message travels as one packed
+ *                              frame (mdp_pack.h): 1 + 1 + 1 + 1 CURVE
+ *                              messages per request, unpacked and repacked
+ *                              at the relay as the broker does
  *   bench_bus --mode relay     the same relay without CURVE
  *   options: --in-flight K (64) --count N (0) --seconds S (5) --size BYTES (64)
  *            --warmup N (500) --service NAME (echo; bus mode only)
@@ -34,6 +39,7 @@
 #include "bus_client.h"
 #include "log.h"
 #include "mdp_frames.h"
+#include "mdp_pack.h"
 #include "tests/proto/echo.pb-c.h"
 
 #define RAW_TIMEOUT_MS 5000
@@ -213,8 +219,17 @@ static void raw_server_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&router);
 }
 
-static int raw_send(void *handle, const uint8_t *body, size_t size, bool mdp)
+static int raw_send(void *handle, const uint8_t *body, size_t size, bool mdp,
+                    nagar_mdp_packer_t *packer)
 {
+    if (packer) {       /* the client's request as one packed frame */
+        nagar_mdp_packer_reset(packer);
+        nagar_mdp_packer_add(packer, "", 0);
+        nagar_mdp_packer_add(packer, MDP_CLIENT, strlen(MDP_CLIENT));
+        nagar_mdp_packer_add(packer, "echo", 4);
+        nagar_mdp_packer_add(packer, body, size);
+        return nagar_mdp_packer_send(packer, handle, 0);
+    }
     if (zmq_send(handle, "", 0, ZMQ_SNDMORE) == -1)
         return -1;
     if (mdp) {
@@ -224,8 +239,9 @@ static int raw_send(void *handle, const uint8_t *body, size_t size, bool mdp)
     return zmq_send(handle, body, size, 0) == -1 ? -1 : 0;
 }
 
-/* One reply: [""][body]. Returns -1 on timeout. */
-static int raw_receive(void *handle)
+/* One reply: [""][body], or one packed frame (unpacked, as a client must).
+ * Returns -1 on timeout or a reply that does not unpack. */
+static int raw_receive(void *handle, bool packed)
 {
     zmq_msg_t part;
     int more = 1;
@@ -236,20 +252,31 @@ static int raw_receive(void *handle)
             return -1;
         }
         more = zmq_msg_more(&part);
+        if (packed) {
+            nagar_mdp_part_t parts[NAGAR_MDP_PACK_MAX_FRAMES];
+            char error[256];
+            if (nagar_mdp_unpack_parts(zmq_msg_data(&part), zmq_msg_size(&part), parts, error,
+                                       sizeof error) != 4) {
+                fprintf(stderr, "bench_bus: bad packed reply: %s\n", error);
+                zmq_msg_close(&part);
+                return -1;
+            }
+        }
         zmq_msg_close(&part);
     }
     return 0;
 }
 
 static long raw_run(void *handle, const bench_options_t *options, const uint8_t *body,
-                    size_t size, long total, double seconds, long *errors, bool mdp)
+                    size_t size, long total, double seconds, long *errors, bool mdp,
+                    nagar_mdp_packer_t *packer)
 {
     int64_t stop_at = zclock_mono() + (int64_t) (seconds * 1000);
     long sent = 0, done = 0;
     while (!zsys_interrupted) {
         bool more = total > 0 ? sent < total : zclock_mono() < stop_at;
         while (more && sent - done < options->in_flight) {
-            if (raw_send(handle, body, size, mdp) != 0) {
+            if (raw_send(handle, body, size, mdp, packer) != 0) {
                 (*errors)++;
                 return done;
             }
@@ -258,8 +285,8 @@ static long raw_run(void *handle, const bench_options_t *options, const uint8_t 
         }
         if (sent == done)
             break;
-        if (raw_receive(handle) != 0) {
-            fprintf(stderr, "bench_bus: no echo within %d ms\n", RAW_TIMEOUT_MS);
+        if (raw_receive(handle, packer != NULL) != 0) {
+            fprintf(stderr, "bench_bus: no (valid) echo within %d ms\n", RAW_TIMEOUT_MS);
             (*errors)++;
             return done;
         }
@@ -292,10 +319,10 @@ static int bench_raw(const bench_options_t *options, Nagar__Test__EchoRequest *r
 
     void *handle = zsock_resolve(dealer);
     long errors = 0;
-    raw_run(handle, options, body, body_size, options->warmup, 0, &errors, false);
+    raw_run(handle, options, body, body_size, options->warmup, 0, &errors, false, NULL);
     int64_t started = zclock_usecs();
     long done = raw_run(handle, options, body, body_size, options->count, options->seconds,
-                        &errors, false);
+                        &errors, false, NULL);
     double elapsed = (zclock_usecs() - started) / 1e6;
     print_result(options, done, errors, elapsed, body_size);
 
@@ -484,8 +511,148 @@ static void *relay_worker_thread(void *arg)
     return NULL;
 }
 
+/* ---- packed relay: the same hops, one packed frame each ------------------ */
+
+/* Sends [address][one packed frame]. */
+static void send_packed(void *socket, zmq_msg_t *address, nagar_mdp_packer_t *packer)
+{
+    send_part(socket, address, true);
+    nagar_mdp_packer_send(packer, socket, 0);
+}
+
+/* The relay of relay_thread with every MDP message packed: it unpacks what
+ * arrives (views, as the broker must read the frames) and packs what it
+ * sends, so each hop carries one CURVE message instead of 4 to 7. */
+static void *relay_packed_thread(void *arg)
+{
+    relay_shared_t *shared = arg;
+    void *context = zmq_ctx_new();
+    void *frontend = curve_socket(context, ZMQ_ROUTER, shared, true);
+    void *backend = curve_socket(context, ZMQ_ROUTER, shared, true);
+    zmq_bind(frontend, "tcp://127.0.0.1:*");
+    zmq_bind(backend, "tcp://127.0.0.1:*");
+    size_t size = sizeof shared->frontend;
+    zmq_getsockopt(frontend, ZMQ_LAST_ENDPOINT, shared->frontend, &size);
+    size = sizeof shared->backend;
+    zmq_getsockopt(backend, ZMQ_LAST_ENDPOINT, shared->backend, &size);
+    pthread_mutex_lock(&shared->lock);
+    shared->is_bound = true;
+    pthread_cond_broadcast(&shared->bound);
+    pthread_mutex_unlock(&shared->lock);
+
+    nagar_mdp_packer_t *packer = nagar_mdp_packer_new(0);
+    zmq_msg_t workers[RELAY_WORKERS];
+    int worker_count = 0, next_worker = 0;
+    zmq_msg_t parts[RELAY_MAX_PARTS];
+    nagar_mdp_part_t inner[NAGAR_MDP_PACK_MAX_FRAMES];
+    char error[256];
+    zmq_pollitem_t items[] = {
+        { .socket = frontend, .events = ZMQ_POLLIN },
+        { .socket = backend, .events = ZMQ_POLLIN },
+    };
+    while (!shared->stopping) {
+        if (zmq_poll(items, 2, 100) <= 0)
+            continue;
+        int count;
+        while ((count = recv_parts(backend, parts)) != 0) {
+            int frames = count == 2 ? nagar_mdp_unpack_parts(zmq_msg_data(&parts[1]),
+                                                             zmq_msg_size(&parts[1]), inner,
+                                                             error, sizeof error) : -1;
+            if (frames == 4 && worker_count < RELAY_WORKERS) {         /* READY */
+                zmq_msg_init(&workers[worker_count]);
+                zmq_msg_copy(&workers[worker_count++], &parts[0]);
+            } else if (frames == 6) {                                  /* REPLY */
+                zmq_msg_t client;
+                zmq_msg_init_size(&client, inner[3].size);
+                memcpy(zmq_msg_data(&client), inner[3].data, inner[3].size);
+                nagar_mdp_packer_reset(packer);
+                nagar_mdp_packer_add(packer, "", 0);
+                nagar_mdp_packer_add(packer, MDP_CLIENT, strlen(MDP_CLIENT));
+                nagar_mdp_packer_add(packer, "echo", 4);
+                nagar_mdp_packer_add(packer, inner[5].data, inner[5].size);
+                send_packed(frontend, &client, packer);
+                zmq_msg_close(&client);
+            }
+            close_parts(parts, count > 0 ? count : 0);
+        }
+        while (worker_count && (count = recv_parts(frontend, parts)) != 0) {
+            int frames = count == 2 ? nagar_mdp_unpack_parts(zmq_msg_data(&parts[1]),
+                                                             zmq_msg_size(&parts[1]), inner,
+                                                             error, sizeof error) : -1;
+            if (frames == 4) {  /* [client] packed([""][MDPC01][service][body]) */
+                zmq_msg_t address;
+                zmq_msg_init(&address);
+                zmq_msg_copy(&address, &workers[next_worker]);
+                next_worker = (next_worker + 1) % worker_count;
+                nagar_mdp_packer_reset(packer);
+                nagar_mdp_packer_add(packer, "", 0);
+                nagar_mdp_packer_add(packer, MDP_WORKER, strlen(MDP_WORKER));
+                nagar_mdp_packer_add(packer, MDP_REQUEST, 1);
+                nagar_mdp_packer_add(packer, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]));
+                nagar_mdp_packer_add(packer, "", 0);
+                nagar_mdp_packer_add(packer, inner[3].data, inner[3].size);
+                nagar_mdp_packer_add(packer, "client", 6);              /* principal */
+                send_packed(backend, &address, packer);
+                zmq_msg_close(&address);
+            }
+            close_parts(parts, count > 0 ? count : 0);
+        }
+    }
+    for (int i = 0; i < worker_count; i++)
+        zmq_msg_close(&workers[i]);
+    nagar_mdp_packer_destroy(&packer);
+    zmq_close(frontend);
+    zmq_close(backend);
+    zmq_ctx_term(context);
+    return NULL;
+}
+
+/* relay_worker_thread with packed messages both ways. */
+static void *relay_packed_worker_thread(void *arg)
+{
+    relay_shared_t *shared = arg;
+    void *context = zmq_ctx_new();
+    void *socket = curve_socket(context, ZMQ_DEALER, shared, false);
+    zmq_connect(socket, shared->backend);
+    nagar_mdp_packer_t *packer = nagar_mdp_packer_new(0);
+    nagar_mdp_packer_add(packer, "", 0);
+    nagar_mdp_packer_add(packer, MDP_WORKER, strlen(MDP_WORKER));
+    nagar_mdp_packer_add(packer, MDP_READY, 1);
+    nagar_mdp_packer_add(packer, "echo", 4);
+    nagar_mdp_packer_send(packer, socket, 0);
+    zmq_msg_t parts[RELAY_MAX_PARTS];
+    nagar_mdp_part_t inner[NAGAR_MDP_PACK_MAX_FRAMES];
+    char error[256];
+    zmq_pollitem_t item = { .socket = socket, .events = ZMQ_POLLIN };
+    while (!shared->stopping) {
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        int count;
+        while ((count = recv_parts(socket, parts)) != 0) {
+            /* REQUEST [""][MDPW01][0x02][client][""][body][principal] */
+            if (count == 1 && nagar_mdp_unpack_parts(zmq_msg_data(&parts[0]),
+                                                     zmq_msg_size(&parts[0]), inner, error,
+                                                     sizeof error) == 7) {
+                nagar_mdp_packer_reset(packer);
+                nagar_mdp_packer_add(packer, "", 0);
+                nagar_mdp_packer_add(packer, MDP_WORKER, strlen(MDP_WORKER));
+                nagar_mdp_packer_add(packer, MDP_REPLY, 1);
+                nagar_mdp_packer_add(packer, inner[3].data, inner[3].size);
+                nagar_mdp_packer_add(packer, "", 0);
+                nagar_mdp_packer_add(packer, inner[5].data, inner[5].size);
+                nagar_mdp_packer_send(packer, socket, 0);
+            }
+            close_parts(parts, count > 0 ? count : 0);
+        }
+    }
+    nagar_mdp_packer_destroy(&packer);
+    zmq_close(socket);
+    zmq_ctx_term(context);
+    return NULL;
+}
+
 static int bench_relay(const bench_options_t *options, Nagar__Test__EchoRequest *request,
-                       bool curve)
+                       bool curve, bool packed)
 {
     relay_shared_t shared = { .curve = curve, .stopping = false };
     zmq_curve_keypair(shared.server_public, shared.server_secret);
@@ -493,13 +660,14 @@ static int bench_relay(const bench_options_t *options, Nagar__Test__EchoRequest 
     pthread_mutex_init(&shared.lock, NULL);
     pthread_cond_init(&shared.bound, NULL);
     pthread_t relay, workers[RELAY_WORKERS];
-    pthread_create(&relay, NULL, relay_thread, &shared);
+    pthread_create(&relay, NULL, packed ? relay_packed_thread : relay_thread, &shared);
     pthread_mutex_lock(&shared.lock);
     while (!shared.is_bound)
         pthread_cond_wait(&shared.bound, &shared.lock);
     pthread_mutex_unlock(&shared.lock);
     for (int i = 0; i < RELAY_WORKERS; i++)
-        pthread_create(&workers[i], NULL, relay_worker_thread, &shared);
+        pthread_create(&workers[i], NULL,
+                       packed ? relay_packed_worker_thread : relay_worker_thread, &shared);
 
     void *context = zmq_ctx_new();
     void *dealer = curve_socket(context, ZMQ_DEALER, &shared, false);
@@ -510,13 +678,15 @@ static int bench_relay(const bench_options_t *options, Nagar__Test__EchoRequest 
     size_t body_size = 0;
     uint8_t *body = echo_body(request, &body_size);
     long errors = 0;
-    raw_run(dealer, options, body, body_size, options->warmup, 0, &errors, true);
+    nagar_mdp_packer_t *packer = packed ? nagar_mdp_packer_new(0) : NULL;
+    raw_run(dealer, options, body, body_size, options->warmup, 0, &errors, true, packer);
     int64_t started = zclock_usecs();
     long done = raw_run(dealer, options, body, body_size, options->count, options->seconds,
-                        &errors, true);
+                        &errors, true, packer);
     double elapsed = (zclock_usecs() - started) / 1e6;
     print_result(options, done, errors, elapsed, body_size);
 
+    nagar_mdp_packer_destroy(&packer);
     free(body);
     zmq_close(dealer);
     zmq_ctx_term(context);
@@ -562,7 +732,7 @@ int main(int argc, char **argv)
     if (!ok || optind != argc || options.in_flight < 1 || options.in_flight > 10000 ||
         options.count < 0 || options.seconds <= 0 || options.seconds > 600 || options.size < 0 ||
         options.size > 1024 * 1024 || options.warmup < 0) {
-        fprintf(stderr, "usage: bench_bus --mode bus|raw|raw-curve|relay|relay-curve "
+        fprintf(stderr, "usage: bench_bus --mode bus|raw|raw-curve|relay|relay-curve|relay-curve-packed "
                 "[--in-flight 1..10000] "
                 "[--count N] [--seconds 0<S<=600] [--size 0..1048576] [--warmup N] "
                 "[--service NAME]\n");
@@ -582,11 +752,14 @@ int main(int argc, char **argv)
     else if (strcmp(options.mode, "raw-curve") == 0)
         rc = bench_raw(&options, &request, true);
     else if (strcmp(options.mode, "relay-curve") == 0)
-        rc = bench_relay(&options, &request, true);
+        rc = bench_relay(&options, &request, true, false);
+    else if (strcmp(options.mode, "relay-curve-packed") == 0)
+        rc = bench_relay(&options, &request, true, true);
     else if (strcmp(options.mode, "relay") == 0)
-        rc = bench_relay(&options, &request, false);
+        rc = bench_relay(&options, &request, false, false);
     else {
-        fprintf(stderr, "bench_bus: unknown mode \"%s\" (bus, raw, raw-curve, relay or relay-curve)\n",
+        fprintf(stderr, "bench_bus: unknown mode \"%s\" (bus, raw, raw-curve, relay, relay-curve "
+                "or relay-curve-packed)\n",
                 options.mode);
         rc = 2;
     }

@@ -3,27 +3,42 @@
 broker next to a raw ZeroMQ round trip measured in the same run.
 
 Starts a private nagar-broker (CURVE on) on a free loopback port with fresh
-keys, two test_worker echo workers with the default credit (service "echo",
-NAGAR_BUS_WORKER_CREDIT unset = 8) and two with credit 1 (service
-"echo_mdp": plain MDP/0.1, one request per worker at a time), then runs
-tests/bench_bus, all from this one process tree:
+keys and three pairs of test_worker echo workers: "echo" with libnagar's
+defaults (credit 8, packed frames), "echo_plain" with credit 8 but
+NAGAR_BUS_PACKED=0 (plain MDP frames), and "echo_mdp" with credit 1 and
+NAGAR_BUS_PACKED=0 (exactly MDP/0.1: one request per worker at a time, RFC 7
+frames). Then runs tests/bench_bus, all from this one process tree:
 
-  bus          libnagar client -> broker -> 2 echo workers, 64 in flight
-  bus-credit1  the same through the credit-1 workers (pure RFC 7 behaviour)
+  bus          libnagar client -> broker -> 2 echo workers, 64 in flight,
+               libnagar defaults: every MDP message one packed frame
+               (mdp.h), so 1 + 1 + 1 + 1 CURVE messages per request
+  bus-unpacked the same with NAGAR_BUS_PACKED=0 on client and workers
+               (echo_plain): 4 + 7 + 6 + 4 CURVE messages per request
+  bus-credit1  NAGAR_BUS_PACKED=0 client -> the credit-1 workers (pure RFC 7
+               behaviour and frames)
   raw-curve    DEALER -> ROUTER echo in one process, CURVE on (the fair
-               baseline: the bus has CURVE on)
+               baseline: the bus has CURVE on; 1 + 1 frames of body, plus
+               the empty delimiter: 2 + 2 CURVE messages per request)
   raw          the same without security (for reference)
-  relay-curve  the ceiling of any MDP broker here: a ROUTER-ROUTER relay and
-               two echo workers, threads with their own ZeroMQ contexts, CURVE
-               on, the bus's exact frames (4 + 7 + 6 + 4 per request against
-               the raw echo's 2 + 2) and none of the broker's work
-  relay        the same relay without CURVE
+  relay-curve  the ceiling of any plain-MDP broker here: a ROUTER-ROUTER
+               relay and two echo workers, threads with their own ZeroMQ
+               contexts, CURVE on, the bus's exact unpacked frames (4 + 7 +
+               6 + 4 per request) and none of the broker's work
+  relay-curve-packed the same relay with one packed frame per hop (unpacked
+               and repacked at the relay and the workers): the ceiling of
+               the packed bus
+  relay        the plain-frame relay without CURVE
 
 The machine is shared, so the modes run interleaved for --rounds rounds and
 each figure is the median of its rounds (every round's figure is printed
 too). Prints requests/s for each, the ratio bus / raw-curve (target >= 0.5),
 and the broker's resident memory (VmRSS) when idle (target < 10 MB) and after
-the load. A benchmark, not a test: it reports, and exits non-zero only when
+the load. Throughput on a shared machine swings with the neighbours' load,
+so each mode also gets the CPU time it used per request (user + system, of
+the bench process and, for the bus modes, of the broker and the two workers
+serving it; start-up and the 500 warm-up requests included): a figure
+other processes barely move, printed as a second ratio, raw / bus CPU per
+request, next to (never instead of) the throughput ratio. A benchmark, not a test: it reports, and exits non-zero only when
 a run could not complete.
 
   BUILD=build /usr/bin/python3 tests/bench/bench_bus.py [--seconds 3]
@@ -32,6 +47,7 @@ a run could not complete.
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -112,17 +128,37 @@ class Started:
                 proc.wait(timeout=10)
 
 
-def run_bench(mode, args, env, in_flight=None, service="echo"):
+def cpu_seconds(pid):
+    """User + system CPU seconds a running process has used (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_bench(mode, args, env, in_flight=None, service="echo", servers=()):
+    """One bench_bus run; its JSON line plus cpu_us_per_request: the CPU of
+    the bench process and of the server processes (pids) over the run."""
     argv = [binary("tests", "bench_bus"), "--mode", mode, "--seconds", str(args.seconds),
             "--in-flight", str(in_flight or args.in_flight), "--size", str(args.size),
             "--service", service]
+    servers_before = sum(cpu_seconds(pid) for pid in servers)
+    client_before = children_cpu_seconds()
     result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                             timeout=args.seconds * 4 + 60)
+    cpu = children_cpu_seconds() - client_before
+    cpu += sum(cpu_seconds(pid) for pid in servers) - servers_before
     if result.returncode != 0:
         print(f"bench_bus: mode {mode} failed ({result.returncode}): "
               f"{result.stderr.decode(errors='replace')[-2000:]}", file=sys.stderr)
         return None
-    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+    line = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    line["cpu_us_per_request"] = cpu / line["requests"] * 1e6 if line["requests"] else 0.0
+    return line
 
 
 def main():
@@ -139,8 +175,8 @@ def main():
     try:
         keys_dir = os.path.join(workdir, "keys")
         keygen(keys_dir, "broker")
-        keygen(keys_dir, "echo", serve="echo,echo_mdp")
-        keygen(keys_dir, "client", call="echo,echo_mdp")
+        keygen(keys_dir, "echo", serve="echo,echo_plain,echo_mdp")
+        keygen(keys_dir, "client", call="echo,echo_plain,echo_mdp")
         endpoint = f"tcp://127.0.0.1:{free_port()}"
         base_env = dict(os.environ)
         broker_env = dict(base_env, NAGAR_BROKER_BIND=endpoint, NAGAR_BROKER_KEYS_DIR=keys_dir,
@@ -162,15 +198,20 @@ def main():
                         NAGAR_BUS_BROKER_KEY=os.path.join(keys_dir, "broker.pub"),
                         NAGAR_LOG_LEVEL="warn")
         worker_env = {"echo": {},
+                      "echo_plain": {"TEST_WORKER_SERVICE": "echo_plain",
+                                     "NAGAR_BUS_PACKED": "0"},
                       "echo_mdp": {"TEST_WORKER_SERVICE": "echo_mdp",
-                                   "NAGAR_BUS_WORKER_CREDIT": "1"}}
-        if "NAGAR_BUS_WORKER_CREDIT" in base_env:
-            print(f"bench_bus: NAGAR_BUS_WORKER_CREDIT={base_env['NAGAR_BUS_WORKER_CREDIT']} "
-                  f"from the environment applies to service echo", file=sys.stderr)
+                                   "NAGAR_BUS_WORKER_CREDIT": "1", "NAGAR_BUS_PACKED": "0"}}
+        for name in ("NAGAR_BUS_WORKER_CREDIT", "NAGAR_BUS_PACKED"):
+            if name in base_env:
+                print(f"bench_bus: {name}={base_env[name]} from the environment applies to "
+                      f"service echo and mode bus", file=sys.stderr)
+        worker_pids = {}
         for service, extra in worker_env.items():
             for i in range(WORKERS):
-                started.start(f"{service}{i}", [binary("tests", "test_worker")],
-                              dict(peer_env("echo"), **extra))
+                worker = started.start(f"{service}{i}", [binary("tests", "test_worker")],
+                                       dict(peer_env("echo"), **extra))
+                worker_pids.setdefault(service, []).append(worker.pid)
 
         # All workers registered: WORKERS slow requests at once run on
         # WORKERS different workers.
@@ -188,12 +229,15 @@ def main():
         time.sleep(1.0)
         idle_rss_kb = vm_rss_kb(broker.pid)
 
+        plain = dict(peer_env("client"), NAGAR_BUS_PACKED="0")
         modes = {
             "bus": dict(service="echo"),
-            "bus-credit1": dict(service="echo_mdp"),
+            "bus-unpacked": dict(service="echo_plain", env=plain),
+            "bus-credit1": dict(service="echo_mdp", env=plain),
             "raw-curve": {},
             "raw": {},
             "relay-curve": {},
+            "relay-curve-packed": {},
             "relay": {},
             # With credit 1 at most WORKERS requests are being served at
             # any moment: the raw round trip at that concurrency.
@@ -202,9 +246,13 @@ def main():
         rounds = {mode: [] for mode in modes}
         for _ in range(args.rounds):
             for mode, extra in modes.items():
+                extra = dict(extra)
+                env = extra.pop("env", peer_env("client"))
+                if mode.startswith("bus"):
+                    extra["servers"] = [broker.pid] + worker_pids[extra["service"]]
                 result = run_bench("raw-curve" if mode == "raw-curve-workers" else
                                    "bus" if mode.startswith("bus") else mode,
-                                   args, peer_env("client"), **extra)
+                                   args, env, **extra)
                 ok = ok and result is not None
                 if result:
                     rounds[mode].append(result)
@@ -219,22 +267,25 @@ def main():
               f"median of {args.rounds} interleaved rounds, echo text {args.size} bytes "
               f"({results['raw']['message_bytes'] if results['raw'] else '?'} B message), "
               f"{WORKERS} echo workers, build {os.path.relpath(BUILD, ROOT)}")
-        for mode, label in (("bus", "bus, credit 8 (libnagar default), CURVE"),
-                            ("bus-credit1", "bus, credit 1 (pure MDP/0.1), CURVE"),
+        for mode, label in (("bus", "bus, credit 8, packed (libnagar default), CURVE"),
+                            ("bus-unpacked", "bus, credit 8, NAGAR_BUS_PACKED=0, CURVE"),
+                            ("bus-credit1", "bus, credit 1, unpacked (pure MDP/0.1), CURVE"),
                             ("raw-curve", "raw ZeroMQ DEALER->ROUTER, CURVE"),
                             ("raw", "raw ZeroMQ DEALER->ROUTER, plain"),
-                            ("relay-curve", "bare MDP-framed relay, CURVE (ceiling)"),
+                            ("relay-curve", "bare MDP-framed relay, CURVE (ceiling, plain)"),
+                            ("relay-curve-packed", "bare relay, packed frames, CURVE (ceiling)"),
                             ("relay", "bare MDP-framed relay, plain"),
                             ("raw-curve-workers",
                              f"raw, CURVE, only {WORKERS} in flight")):
             r = results[mode]
             each = " ".join(f"{run['rps']:,.0f}" for run in rounds[mode])
             errors = sum(run["errors"] for run in rounds[mode])
+            cpu = " ".join(f"{run['cpu_us_per_request']:.1f}" for run in rounds[mode])
             if r:
-                print(f"  {label:42s} {r['rps']:>10,.0f} requests/s  (rounds: {each}; "
-                      f"{errors} errors)")
+                print(f"  {label:48s} {r['rps']:>10,.0f} requests/s  (rounds: {each}; "
+                      f"{errors} errors; CPU us/request: {cpu})")
             else:
-                print(f"  {label:42s} failed")
+                print(f"  {label:48s} failed")
         if results["bus"] and results["raw-curve"]:
             ratio = results["bus"]["rps"] / results["raw-curve"]["rps"]
             print(f"  ratio bus / raw (CURVE): {ratio:.2f}  (target >= 0.5: "
@@ -242,16 +293,41 @@ def main():
             # The same ratio within each round, where both ran back to back.
             paired = [b["rps"] / r["rps"] for b, r in zip(rounds["bus"], rounds["raw-curve"])]
             print(f"  ratio per round: {' '.join(f'{p:.2f}' for p in paired)}")
+        if rounds["bus"] and rounds["raw-curve"]:
+            paired = [r["cpu_us_per_request"] / b["cpu_us_per_request"]
+                      for b, r in zip(rounds["bus"], rounds["raw-curve"])
+                      if b["cpu_us_per_request"] > 0]
+            print(f"  CPU per request, raw (CURVE) / bus, per round: "
+                  f"{' '.join(f'{p:.2f}' for p in paired)}  (the throughput ratio a CPU-bound "
+                  f"run tends to with the cores to itself; not the target's measure)")
+        if results["bus-unpacked"] and results["raw-curve"]:
+            paired = [b["rps"] / r["rps"]
+                      for b, r in zip(rounds["bus-unpacked"], rounds["raw-curve"])]
+            print(f"  ratio bus unpacked / raw (CURVE): "
+                  f"{results['bus-unpacked']['rps'] / results['raw-curve']['rps']:.2f}  "
+                  f"(per round: {' '.join(f'{p:.2f}' for p in paired)})")
+        if results["bus"] and results["bus-unpacked"]:
+            paired = [b["rps"] / u["rps"] for b, u in zip(rounds["bus"], rounds["bus-unpacked"])]
+            print(f"  gain of packing, bus / bus unpacked: "
+                  f"{results['bus']['rps'] / results['bus-unpacked']['rps']:.2f}  "
+                  f"(per round: {' '.join(f'{p:.2f}' for p in paired)})")
         if results["bus-credit1"] and results["raw-curve"]:
             print(f"  ratio bus credit 1 / raw (CURVE): "
                   f"{results['bus-credit1']['rps'] / results['raw-curve']['rps']:.2f}")
-        if results["relay-curve"] and results["raw-curve"]:
-            print(f"  ratio bare relay / raw (CURVE): "
-                  f"{results['relay-curve']['rps'] / results['raw-curve']['rps']:.2f}  (the most "
-                  f"any broker with these hops and frames reaches here)")
-        if results["bus"] and results["relay-curve"]:
-            print(f"  ratio bus / bare relay (CURVE): "
-                  f"{results['bus']['rps'] / results['relay-curve']['rps']:.2f}")
+        for relay, what in (("relay-curve", "plain MDP frames"),
+                            ("relay-curve-packed", "packed frames")):
+            if results[relay] and results["raw-curve"]:
+                paired = [b["rps"] / r["rps"] for b, r in zip(rounds[relay], rounds["raw-curve"])]
+                print(f"  ratio bare relay, {what} / raw (CURVE): "
+                      f"{results[relay]['rps'] / results['raw-curve']['rps']:.2f}  (per round: "
+                      f"{' '.join(f'{p:.2f}' for p in paired)}; the most a broker with these "
+                      f"hops and frames reaches here)")
+        if results["bus"] and results["relay-curve-packed"]:
+            print(f"  ratio bus / bare packed relay (CURVE): "
+                  f"{results['bus']['rps'] / results['relay-curve-packed']['rps']:.2f}")
+        if results["bus-unpacked"] and results["relay-curve"]:
+            print(f"  ratio bus unpacked / bare relay (CURVE): "
+                  f"{results['bus-unpacked']['rps'] / results['relay-curve']['rps']:.2f}")
         if results["bus"] and results["raw"]:
             print(f"  ratio bus / raw (plain): {results['bus']['rps'] / results['raw']['rps']:.2f}")
         if results["bus-credit1"] and results["raw-curve-workers"]:
