@@ -509,61 +509,57 @@ static int money_prepare(money_work_t *work, nagar_db_t *db, const char *prepare
     return rc;
 }
 
+/* A counter payment: the idempotency record, then rule
+ * <prefix>_payment_record, which checks the request and takes the receipt
+ * number, the ledger row and the allocation in one call (each statement
+ * more would be a round trip with the ULB's ledger head locked), then the
+ * event and the idempotency record, which hold protobuf bytes made here. */
 static int record_work(nagar_db_t *db, void *arg)
 {
+    (void) db;
     money_work_t *work = arg;
     money_work_reset(work);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
-    char today[NAGAR_DATE_TEXT_MAX], receipt[NAGAR_RECEIPT_NO_MAX], *actor;
-    json_t *prep;
-    int rc = money_prepare(work, db, "payment_prepare", today, &actor, &prep, receipt);
-    if (rc != 0 || work->stored)
-        return rc;
-    free(actor);
-    const char *account = text_of(prep, payments->account_field);
-    /* The event before the ledger row: the ULB's chain head stays locked from
-     * the append to the commit, so the less after it, the better. */
-    char amount[32];
-    snprintf(amount, sizeof amount, "%" PRId64, int_of(prep, "amountPaise"));
-    if (nagar_rules_outbox(rules, "payment.received", text_of(prep, "ulb"),
-                           text_of(prep, payments->mobile_field),
-                           text_of(prep, payments->user_field), "receipt_no", receipt,
-                           "amount_paise", amount, payments->account_param, account,
-                           NULL) != 0) {
-        json_decref(prep);
+    int seen = nagar_rules_idempotency_check(rules, work->call, work->request, &work->stored,
+                                             &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    char today[NAGAR_DATE_TEXT_MAX];
+    nagar_rules_today(rules, today);
+    char *actor = nagar_rules_actor_json(work->call);
+    if (!actor)
         return -1;
-    }
     char key[300];
     snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
              nagar_worker_call_context(work->call)->idempotency_key);
-    char *detail = ledger_detail(text_of(prep, "mode"), text_of(prep, "instrumentRef"),
-                                 text_of(prep, "counter"), today, nagar_actor_user(work->call),
-                                 NULL, NULL);
-    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
-                              .kind = "PAYMENT", .account = account,
-                              .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
-                              .detail = detail ? detail : "{}"};
-    nagar_ledger_result_t ledger;
-    rc = append_ledger(work, &row, &ledger);
-    free(detail);
-    if (rc != 0) {
-        json_decref(prep);
-        return rc;
-    }
-
-    char seq[32];
-    snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
-    const char *apply[] = {nagar_actor_user(work->call), account, amount,
-                           text_of(prep, "mode"), text_of(prep, "instrumentRef"),
-                           text_of(prep, "counter"), receipt, seq, today};
+    const char *values[] = {actor, work->request_json, today, key};
     json_t *result = NULL;
-    rc = call_rule(work, "payment_apply", PAYMENT_APPLY_ARGS, 9, apply, &result);
+    int rc = call_rule(work, "payment_record", "$1::jsonb, $2::jsonb, $3::date, $4", 4, values,
+                       &result);
+    free(actor);
+    json_t *receipt = json_object_get(result, "receipt");
+    if (rc == 0 && !json_is_object(receipt)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "%s_payment_record answered no receipt; nothing was recorded",
+                          payments->rule_prefix);
+        rc = 1;
+    }
     if (rc == 0)
-        rc = nagar_rules_decode(rules, result, payments->receipt_type, &work->reply,
+        rc = nagar_rules_decode(rules, receipt, payments->receipt_type, &work->reply,
                                 &work->outcome);
+    if (rc == 0) {
+        char amount[32];
+        snprintf(amount, sizeof amount, "%" PRId64, message_int(work->reply, "amount_paise"));
+        if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
+                               text_of(result, payments->mobile_field),
+                               text_of(result, payments->user_field), "receipt_no",
+                               message_text(work->reply, "receipt_no"), "amount_paise", amount,
+                               payments->account_param,
+                               message_text(work->reply, payments->account_param), NULL) != 0)
+            rc = -1;
+    }
     json_decref(result);
-    json_decref(prep);
     if (rc != 0)
         return rc;
     return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);

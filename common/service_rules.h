@@ -112,13 +112,16 @@ int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, c
                        const char *user_id, ...) __attribute__((sentinel));
 
 /* Money through the ledger (common/ledger.h) with gap-free receipt numbers
- * (common/receipt.h). The rules are <rule_prefix>_payment_prepare/_apply,
+ * (common/receipt.h). The rules are <rule_prefix>_payment_record (a counter
+ * payment in one call: checks, receipt number, ledger row, allocation;
+ * answers {"receipt", "ulb", <mobile_field>, <user_field>}), _payment_apply,
  * _reverse_prepare/_apply, _online_initiate, _online_callback_prepare and
  * _online_mark_paid; a prepare answers "ulb", "fy", the account, the
  * payer's contact and the amount. Locks are always taken in one order (the
- * idempotency key's advisory lock, the receipt counter's row, the ULB's
- * ledger head, then the account's row in _apply) so two payments cannot
- * deadlock. The messages are read by field name: Receipt has receipt_no,
+ * idempotency key's advisory lock, [the online order,] the account's row —
+ * in _payment_record, _reverse_prepare and _online_callback_prepare — the
+ * receipt counter's row, then the ULB's ledger head, held to the commit and
+ * so taken last) so two money movements cannot deadlock. The messages are read by field name: Receipt has receipt_no,
  * <account_param>, amount_paise, ledger_seq; OnlineOrder has order_id,
  * amount_paise, merchant_signature; the callback has order_id,
  * provider_ref, amount_paise, status, signature. */

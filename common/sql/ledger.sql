@@ -50,8 +50,10 @@ CREATE TABLE ledger (
 CREATE FUNCTION ledger_canonical(p_ulb text, p_seq bigint, p_key text, p_kind text,
                                  p_account text, p_reference text, p_amount bigint,
                                  p_detail text, p_recorded_us bigint)
-RETURNS bytea LANGUAGE sql IMMUTABLE STRICT AS $$
-    -- One expression, so the planner inlines it into ledger_append.
+RETURNS bytea LANGUAGE sql STABLE STRICT AS $$
+    -- One expression, so the planner inlines it into ledger_append; STABLE
+    -- because convert_to() is: declared IMMUTABLE over a STABLE body it is
+    -- never inlined, and then planned afresh for every row.
     SELECT convert_to(
         octet_length(p_ulb) || ':' || p_ulb || ';' ||
         octet_length(p_seq::text) || ':' || p_seq::text || ';' ||
@@ -81,12 +83,18 @@ BEGIN
         RAISE EXCEPTION 'ledger_append: every argument is required'
             USING ERRCODE = '22004';
     END IF;
-    INSERT INTO ledger_head (ulb, seq, hash) VALUES (p_ulb, 0, decode(repeat('00', 32), 'hex'))
-        ON CONFLICT (ulb) DO NOTHING;
     -- The chain head lock serialises appends of one ULB: sequence numbers
-    -- are gap-free and each hash covers its predecessor.
+    -- are gap-free and each hash covers its predecessor. The head is
+    -- created only when missing: an INSERT ... ON CONFLICT on every append
+    -- would wait on the head's holder as long as the FOR UPDATE does.
     SELECT h.seq, h.hash INTO v_head_seq, v_head_hash
         FROM ledger_head h WHERE h.ulb = p_ulb FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO ledger_head (ulb, seq, hash) VALUES (p_ulb, 0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT (ulb) DO NOTHING;
+        SELECT h.seq, h.hash INTO v_head_seq, v_head_hash
+            FROM ledger_head h WHERE h.ulb = p_ulb FOR UPDATE;
+    END IF;
     SELECT * INTO v_old FROM ledger l WHERE l.ulb = p_ulb AND l.idempotency_key = p_key;
     IF FOUND THEN
         IF v_old.kind <> p_kind OR v_old.account <> p_account OR v_old.amount_paise <> p_amount THEN
