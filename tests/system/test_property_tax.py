@@ -304,6 +304,24 @@ def test_payment_retried_concurrently_gives_one_receipt(property_tax_stack):
     got = s.get(f"{PT}/receipts", token=clerk.token, params={"receiptNo": receipt_no}).json()
     assert got["reversedByReceiptNo"] == reversal["receiptNo"]
 
+    # Six officers reverse one receipt at once, each under its own key: one
+    # reversal; the others get the 422 on receiptNo that a later one gets.
+    r = pay(s, clerk, pid, 5000, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    second = r.json()["receiptNo"]
+
+    def reverse(_):
+        return s.post(f"{PT}/payments/reversals", {"receiptNo": second, "reason": "cheque bounced"},
+                      token=officer.token, key=uuid.uuid4().hex)
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(reverse, range(6)))
+    assert sorted(r.status_code for r in replies) == [200] + [422] * 5, \
+        [(r.status_code, r.text) for r in replies]
+    assert all(r.json()["error"]["field"] == "receiptNo" and
+               "already been reversed" in r.json()["error"]["message"]
+               for r in replies if r.status_code == 422), [r.text for r in replies]
+    assert int(s.sql(f"SELECT count(*) FROM ledger WHERE ulb = '{ULB_RETRY}'")) == before + 4
+
 
 def test_reach_and_validation(property_tax_stack):
     s = property_tax_stack()

@@ -11,6 +11,8 @@ import concurrent.futures
 import time
 import uuid
 
+import requests
+
 from mdp_peers import DISCONNECT, MdpClient, MdpWorker
 from nagar_proc import wait_until
 from test_broker import PERMISSION_DENIED, make_request, parse_reply
@@ -25,6 +27,9 @@ ULB_TWICE = "250838"
 ULB_KILL = "250741"
 ULB_PAY = "250684"
 ULB_ARREAR = "250755"
+ULB_REVERSE = "250882"    # Alirajpur
+ULB_ONLINE = "250839"     # Alot
+ULB_REVERSE_RACE = "250753"   # Amarkantak
 
 NO_FEE = [{"category": "DOMESTIC", "pipeSizeMm": 15, "feePaise": "0"}]
 TODAY = "2025-07-10"      # the business date: June 2025 has ended and can be billed
@@ -479,3 +484,311 @@ def test_water_tax_cannot_reach_property_tax_or_certificates(water_tax_stack, ke
         client.close()
     # The service itself still serves.
     assert s.get(f"{WT}/tariffs/{ULB_OTHER}/2025-26", token=s.admin.token).status_code == 200
+
+
+# ---- reversals -------------------------------------------------------------------------------
+
+def reverse(s, officer, receipt_no, reason="cheque bounced", key=None):
+    return s.post(f"{WT}/payments/reversals", {"receiptNo": receipt_no, "reason": reason},
+                  token=officer.token, key=key or uuid.uuid4().hex)
+
+
+def receipt_of(s, token, receipt_no):
+    r = s.get(f"{WT}/receipts", token=token, params={"receiptNo": receipt_no})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def dues_of(s, token, cid):
+    r = s.get(f"{WT}/connections/{cid}/dues", token=token)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def allocations(receipt):
+    return [(a["ref"], a["head"], n(a, "amountPaise")) for a in receipt.get("allocations", [])]
+
+
+def ledger_of(s, ulb):
+    """The ULB's ledger rows as kind|account|reference|amount|key, in order."""
+    out = s.sql("SELECT kind, account, reference, amount_paise, idempotency_key FROM ledger "
+                f"WHERE ulb = '{ulb}' ORDER BY seq")
+    return out.splitlines() if out else []
+
+
+def test_reversal_restores_dues_exactly(water_tax_stack):
+    s = water_tax_stack(business_date="2025-08-05")
+    officer = s.staff("REVENUE_OFFICER", ULB_REVERSE)
+    clerk = s.staff("CLERK", ULB_REVERSE)
+    set_tariff(s, officer, ULB_REVERSE, connectionFees=NO_FEE)
+    cid = connect(s, clerk, officer, ULB_REVERSE)
+    run_bills(s, officer, ULB_REVERSE, "2025-06")
+    # June's 26,400 paid with 30,000: 3,600 of advance credit.
+    r = pay(s, clerk, cid, 30000)
+    assert r.status_code == 200, r.text
+    assert r.json()["receiptNo"] == f"{ULB_REVERSE}/2025-26/W1/000001"
+    assert n(r.json(), "advancePaise") == 3600
+    # July: 26,400 (June paid: no surcharge; 3,600 does not pay the whole bill: no rebate).
+    run_bills(s, officer, ULB_REVERSE, "2025-07")
+    before = dues_of(s, clerk.token, cid)
+    assert (n(before, "outstandingPaise"), n(before, "advancePaise"),
+            n(before, "payablePaise")) == (26400, 3600, 22800)
+
+    # The payment to reverse: 10,000 + the 3,600 credit settle 13,600 of
+    # July's WATER, and the credit is used up (ADVANCE -3,600).
+    r = pay(s, clerk, cid, 10000)
+    assert r.status_code == 200, r.text
+    paid = r.json()
+    assert paid["receiptNo"] == f"{ULB_REVERSE}/2025-26/W1/000002"
+    assert allocations(paid) == [("2025-07", "WATER", 13600), ("ADVANCE", "ADVANCE", -3600)]
+    assert n(paid, "advancePaise") == 0
+    middle = dues_of(s, clerk.token, cid)
+    assert (n(middle, "outstandingPaise"), n(middle, "advancePaise")) == (26400 - 13600, 0)
+
+    # Only a REVENUE_OFFICER of the ULB reverses: a clerk and another ULB's officer get 403.
+    r = reverse(s, clerk, paid["receiptNo"])
+    assert r.status_code == 403, r.text
+    stranger = s.staff("REVENUE_OFFICER", ULB_ONLINE)
+    r = reverse(s, stranger, paid["receiptNo"])
+    assert r.status_code == 403, r.text
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "2"
+    assert len(ledger_of(s, ULB_REVERSE)) == 2
+
+    # The reversal: a negative receipt of its own at the original's counter,
+    # negating every allocation (the credit comes back too).
+    key = uuid.uuid4().hex
+    r = reverse(s, officer, paid["receiptNo"], reason="cheque bounced", key=key)
+    assert r.status_code == 200, r.text
+    rev = r.json()
+    assert rev["receiptNo"] == f"{ULB_REVERSE}/2025-26/W1/000003"
+    assert (rev["reversesReceiptNo"], rev["connectionId"], n(rev, "amountPaise"), rev["counter"],
+            rev["mode"], rev["reason"], rev["recordedBy"]) == \
+        (paid["receiptNo"], cid, -10000, "W1", "CASH", "cheque bounced", officer.user_id)
+    assert allocations(rev) == [("2025-07", "WATER", -13600), ("ADVANCE", "ADVANCE", 3600)]
+    assert (n(rev, "advancePaise"), n(rev, "ledgerSeq")) == (3600, 3)
+    # A re-read of the original names its reversal and is otherwise unchanged.
+    original = receipt_of(s, clerk.token, paid["receiptNo"])
+    assert original["reversedByReceiptNo"] == rev["receiptNo"]
+    assert original.get("reversesReceiptNo", "") == ""
+    assert (n(original, "amountPaise"), allocations(original)) == \
+        (10000, allocations(paid))
+    assert receipt_of(s, clerk.token, rev["receiptNo"]) == rev
+    # The dues are exactly what they were before the payment, advance included.
+    assert dues_of(s, clerk.token, cid) == before
+
+    # The ledger: PAYMENT 30,000, PAYMENT 10,000, REVERSAL -10,000 keyed on the original.
+    rows = ledger_of(s, ULB_REVERSE)
+    assert [row.split("|")[0] for row in rows] == ["PAYMENT", "PAYMENT", "REVERSAL"]
+    assert rows[2] == f"REVERSAL|{cid}|{rev['receiptNo']}|-10000|reversal:{paid['receiptNo']}"
+    cli = s.cli("verify", ULB_REVERSE)
+    assert cli.returncode == 0 and f"ulb {ULB_REVERSE}: ok, 3 rows" in cli.stdout, cli
+    verify = s.get(f"{WT}/ledger/verify", token=officer.token, params={"ulb": ULB_REVERSE})
+    assert verify.status_code == 200 and verify.json()["ok"] is True, verify.text
+    assert s.sql("SELECT count(*) FROM outbox WHERE event_type = 'payment.reversed' "
+                 f"AND ulb = '{ULB_REVERSE}'") == "1"
+
+    # The same Idempotency-Key again answers the same reversal and records nothing.
+    r = reverse(s, officer, paid["receiptNo"], reason="cheque bounced", key=key)
+    assert r.status_code == 200, r.text
+    assert r.json() == rev
+    # The key with another request is a conflict.
+    r = reverse(s, officer, paid["receiptNo"], reason="another reason", key=key)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "idempotencyKey", r.text
+    # A second reversal of the receipt (a new key) is refused, naming receiptNo ...
+    r = reverse(s, officer, paid["receiptNo"])
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["field"] == "receiptNo" and "already been reversed" in err["message"], err
+    # ... and so is reversing the reversal.
+    r = reverse(s, officer, rev["receiptNo"])
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["field"] == "receiptNo" and "itself a reversal" in err["message"], err
+    # Nothing of that moved money.
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "3"
+    assert len(ledger_of(s, ULB_REVERSE)) == 3
+    assert dues_of(s, clerk.token, cid) == before
+    assert s.sql("SELECT count(*) FROM outbox WHERE event_type = 'payment.reversed' "
+                 f"AND ulb = '{ULB_REVERSE}'") == "1"
+
+
+def test_concurrent_reversals_of_one_receipt_give_one(water_tax_stack):
+    s = water_tax_stack(business_date=TODAY, processes=2)
+    officer = s.staff("REVENUE_OFFICER", ULB_REVERSE_RACE)
+    clerk = s.staff("CLERK", ULB_REVERSE_RACE)
+    set_tariff(s, officer, ULB_REVERSE_RACE, connectionFees=NO_FEE)
+    cid = connect(s, clerk, officer, ULB_REVERSE_RACE)
+    run_bills(s, officer, ULB_REVERSE_RACE, "2025-06")
+    before = dues_of(s, clerk.token, cid)
+    r = pay(s, clerk, cid, 12345)
+    assert r.status_code == 200, r.text
+    receipt_no = r.json()["receiptNo"]
+    # Six officers' retries with six different keys race: one reversal, the
+    # others refused as "already reversed", on receiptNo.
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda _: reverse(s, officer, receipt_no), range(6)))
+    codes = sorted(r.status_code for r in replies)
+    assert codes == [200] + [422] * 5, [(r.status_code, r.text) for r in replies]
+    for r in replies:
+        if r.status_code == 422:
+            err = r.json()["error"]
+            assert err["field"] == "receiptNo" and "already been reversed" in err["message"], err
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "2"
+    assert [row.split("|")[0] for row in ledger_of(s, ULB_REVERSE_RACE)] == \
+        ["PAYMENT", "REVERSAL"]
+    assert dues_of(s, clerk.token, cid) == before
+    # No receipt number was used up by a refused reversal: the next is 000003.
+    r = pay(s, clerk, cid, 100)
+    assert r.status_code == 200 and r.json()["receiptNo"].endswith("/W1/000003"), r.text
+
+
+# ---- online payments -------------------------------------------------------------------------
+
+def checkout(s, order, callback_url, outcome="SUCCESS"):
+    r = requests.post(s.provider.url + "/checkout",
+                      json={"orderId": order["orderId"], "amountPaise": order["amountPaise"],
+                            "merchantSignature": order["merchantSignature"],
+                            "callbackUrl": callback_url, "outcome": outcome}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_online_payment_through_provider(water_tax_stack):
+    s = water_tax_stack(business_date=TODAY, processes=2)
+    officer = s.staff("REVENUE_OFFICER", ULB_ONLINE)
+    clerk = s.staff("CLERK", ULB_ONLINE)
+    holder = s.citizen("9812388001")
+    other_citizen = s.citizen("9812388002")
+    set_tariff(s, officer, ULB_ONLINE, connectionFees=NO_FEE)
+    # The citizen applies, so the connection is theirs; the officer approves.
+    r = s.post(f"{WT}/connections",
+               {"ulb": ULB_ONLINE, "ward": 2, "propertyId": f"{ULB_ONLINE}-002-000001",
+                "consumerName": "Meena Patel", "mobile": "9812388001",
+                "address": "4 Station Road", "category": "DOMESTIC", "pipeSizeMm": 15,
+                "metered": False, "units": 1},
+               token=holder.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    cid = r.json()["connectionId"]
+    r = s.post(f"{WT}/connections/{cid}/decision",
+               {"approve": True, "reason": "site inspected", "activeFrom": "2025-05-01"},
+               token=officer.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200 and r.json()["status"] == "ACTIVE", r.text
+    run_bills(s, officer, ULB_ONLINE, "2025-06")
+    start = dues_of(s, holder.token, cid)
+    assert (n(start, "outstandingPaise"), n(start, "advancePaise")) == (26400, 0)
+
+    # Another citizen may not pay for it online.
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000"},
+               token=other_citizen.token, key=uuid.uuid4().hex)
+    assert r.status_code == 403, r.text
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000"},
+               token=holder.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    order = r.json()
+    assert (order["status"], order["connectionId"], n(order, "amountPaise")) == \
+        ("CREATED", cid, 20000)
+    assert len(order["merchantSignature"]) == 64 and order.get("receiptNo", "") == ""
+    callback_url = s.gateway.url + f"{WT}/online-payments/callback"
+
+    # A forged callback, or one signed for another amount, is 403 on
+    # `signature`, logged, and changes nothing.
+    forged = {"orderId": order["orderId"], "providerRef": "FPX1", "amountPaise": "20000",
+              "status": "SUCCESS", "signature": "0" * 64}
+    r = requests.post(callback_url, json=forged, timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["field"] == "signature", r.text
+    tampered = dict(forged, signature=s.provider.sign_callback(order["orderId"], "FPX1", 100,
+                                                               "SUCCESS"))
+    r = requests.post(callback_url, json=tampered, timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["field"] == "signature", r.text
+    wait_until(lambda: len([e for proc in s.services
+                            for e in proc.events("water_tax.callback_forged")
+                            if e.get("order_id") == order["orderId"]]) == 2, 10, interval=0.05,
+               what="water_tax.callback_forged twice in the services' logs")
+    # Signed, but for another amount than the order's: 422 on amountPaise.
+    wrong = dict(forged, amountPaise="100",
+                 signature=s.provider.sign_callback(order["orderId"], "FPX1", 100, "SUCCESS"))
+    r = requests.post(callback_url, json=wrong, timeout=10)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "amountPaise", r.text
+    got = s.get(f"{WT}/online-payments/{order['orderId']}", token=holder.token).json()
+    assert got["status"] == "CREATED" and got.get("receiptNo", "") == ""
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "0"
+    assert ledger_of(s, ULB_ONLINE) == []
+    assert dues_of(s, holder.token, cid) == start
+
+    # The provider takes the money and calls back, signed: PAID with a receipt at counter ONLINE.
+    result = checkout(s, order, callback_url)
+    assert result["callbackStatus"] == 200, result
+    paid = result["callbackBody"]
+    receipt_no = f"{ULB_ONLINE}/2025-26/ONLINE/000001"
+    assert (paid["status"], paid["receiptNo"]) == ("PAID", receipt_no), paid
+    got = s.get(f"{WT}/online-payments/{order['orderId']}", token=holder.token)
+    assert got.status_code == 200, got.text
+    assert (got.json()["status"], got.json()["receiptNo"], got.json()["providerRef"]) == \
+        ("PAID", receipt_no, result["callback"]["providerRef"])
+    receipt = receipt_of(s, holder.token, receipt_no)
+    assert (receipt["mode"], receipt["counter"], n(receipt, "amountPaise"),
+            receipt["connectionId"]) == ("ONLINE", "ONLINE", 20000, cid)
+    # 20,000 settles June oldest head first: WATER 18,000, SEWERAGE 2,000.
+    assert allocations(receipt) == [("2025-06", "WATER", 18000), ("2025-06", "SEWERAGE", 2000)]
+    paid_dues = dues_of(s, holder.token, cid)
+    assert (n(paid_dues, "outstandingPaise"), n(paid_dues, "advancePaise")) == (26400 - 20000, 0)
+    assert ledger_of(s, ULB_ONLINE) == \
+        [f"PAYMENT|{cid}|{receipt_no}|20000|online:{order['orderId']}"]
+
+    # The provider repeats the callback: the same answer, nothing new.
+    again = requests.post(callback_url, json=result["callback"], timeout=10)
+    assert again.status_code == 200, again.text
+    assert (again.json()["status"], again.json()["receiptNo"]) == ("PAID", receipt_no)
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "1"
+    assert len(ledger_of(s, ULB_ONLINE)) == 1
+    assert dues_of(s, holder.token, cid) == paid_dues
+    assert s.sql("SELECT count(*) FROM outbox WHERE event_type = 'payment.received' "
+                 f"AND ulb = '{ULB_ONLINE}'") == "1"
+
+    # A clerk starts an order for the rest; the provider reports FAILURE:
+    # the order is FAILED and no money is recorded (nor on a repeat).
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "6400"},
+               token=clerk.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    failing = r.json()
+    result = checkout(s, failing, callback_url, outcome="FAILURE")
+    assert result["callbackStatus"] == 200, result
+    assert result["callbackBody"]["status"] == "FAILED", result
+    again = requests.post(callback_url, json=result["callback"], timeout=10)
+    assert again.status_code == 200 and again.json()["status"] == "FAILED", again.text
+    got = s.get(f"{WT}/online-payments/{failing['orderId']}", token=holder.token).json()
+    assert (got["status"], got.get("receiptNo", ""), got["providerRef"]) == \
+        ("FAILED", "", result["callback"]["providerRef"])
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "1"
+    assert len(ledger_of(s, ULB_ONLINE)) == 1
+    assert dues_of(s, holder.token, cid) == paid_dues
+    cli = s.cli("verify", ULB_ONLINE)
+    assert cli.returncode == 0 and f"ulb {ULB_ONLINE}: ok, 1 rows" in cli.stdout, cli
+
+    # An online receipt is reversed at counter REV: the dues return to the start.
+    r = reverse(s, officer, receipt_no, reason="charge-back by the bank")
+    assert r.status_code == 200, r.text
+    assert (r.json()["receiptNo"], n(r.json(), "amountPaise"), r.json()["reversesReceiptNo"]) == \
+        (f"{ULB_ONLINE}/2025-26/REV/000001", -20000, receipt_no)
+    assert dues_of(s, holder.token, cid) == start
+
+    # One signed SUCCESS callback delivered five times at once (two
+    # workers): one payment, one ledger row, the same receipt in every answer.
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "1000"},
+               token=holder.token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    third = r.json()["orderId"]
+    callback = {"orderId": third, "providerRef": "FPDUP1", "amountPaise": "1000",
+                "status": "SUCCESS",
+                "signature": s.provider.sign_callback(third, "FPDUP1", 1000, "SUCCESS")}
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        replies = list(pool.map(lambda _: requests.post(callback_url, json=callback, timeout=20),
+                                range(5)))
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    assert {(r.json()["status"], r.json()["receiptNo"]) for r in replies} == \
+        {("PAID", f"{ULB_ONLINE}/2025-26/ONLINE/000002")}
+    assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "3"
+    assert s.sql(f"SELECT count(*) FROM ledger WHERE idempotency_key = 'online:{third}'") == "1"
+    assert n(dues_of(s, holder.token, cid), "outstandingPaise") == 26400 - 1000
+    cli = s.cli("verify", ULB_ONLINE)
+    assert cli.returncode == 0 and f"ulb {ULB_ONLINE}: ok, 3 rows" in cli.stdout, cli
