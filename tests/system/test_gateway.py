@@ -568,8 +568,11 @@ def test_request_id_reaches_the_service_log(stack):
     assert r.status_code == 200 and r.headers["X-Request-Id"] == "trace-gw-0123456789", r.text
     sent = stack.identity.proc.wait_event("identity.otp_sent")
     assert any(l.get("request_id") == "trace-gw-0123456789" for l in sent), sent
-    assert any(l.get("request_id") == "trace-gw-0123456789" and l.get("event") ==
-               "gateway.request" for l in g.proc.log_lines())
+    # The gateway writes its access line when the response is done, which
+    # may be a moment after the client has it.
+    wait_until(lambda: any(l.get("request_id") == "trace-gw-0123456789" and l.get("event") ==
+                           "gateway.request" for l in g.proc.log_lines()), 5,
+               what="the gateway to log the request under its id")
     # A generated id travels the same way.
     r = g.post("/api/v1/auth/otp", {"mobile": "9876500012"})
     assert r.status_code == 200, r.text
