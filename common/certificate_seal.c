@@ -21,6 +21,8 @@
 
 #include "proto/certificates.pb-c.h"
 
+#include "text.h"
+
 #define SEAL_PREFIX "NC1."
 #define KEY_FILE_MAX 512
 #define SEAL_BODY_MAX 700
@@ -153,32 +155,10 @@ void nagar_sealer_public_key(nagar_sealer_t *self, uint8_t public_key[32])
     memcpy(public_key, self->public_key, crypto_sign_PUBLICKEYBYTES);
 }
 
-/* Valid UTF-8 without control characters, at most max bytes (size - 1). */
+/* Valid text (common/text.h), at most size - 1 bytes. */
 static bool field_ok(const char *text, size_t size)
 {
-    size_t length = strnlen(text, size);
-    if (length >= size)
-        return false;
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        unsigned char c = *p;
-        int extra = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-                                 : (c & 0xf8) == 0xf0 ? 3 : -1;
-        if (extra < 0 || (extra == 0 && (c < 0x20 || c == 0x7f)))
-            return false;
-        unsigned code = extra == 0 ? c : c & (0x3f >> extra);
-        for (int i = 1; i <= extra; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i] & 0x3f);
-        }
-        if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) ||
-            (extra == 3 && code < 0x10000) || (code >= 0xd800 && code <= 0xdfff) ||
-            code > 0x10ffff || (code >= 0x80 && code < 0xa0))
-            return false;
-        p += extra + 1;
-    }
-    return true;
+    return strnlen(text, size) < size && nagar_text_valid(text, 0, SIZE_MAX, false);
 }
 
 static bool seal_fields_ok(const nagar_seal_t *seal)

@@ -32,6 +32,8 @@
 #include <qrencode.h>
 #endif
 
+#include "text.h"
+
 struct nagar_document_t {
     char *metadata_title;
     char *titles[NAGAR_DOCUMENT_LINES_MAX];
@@ -87,46 +89,12 @@ static int remember_error(nagar_document_t *self, const char *format, ...)
     return -1;
 }
 
-/* Valid UTF-8 (no overlongs, surrogates or C1 controls), no control
- * characters except a newline where allowed, at most max bytes. */
+/* Valid text (common/text.h), a newline only where allowed, at most max
+ * bytes. */
 static bool text_ok(const char *text, size_t max, bool newline_allowed)
 {
-    if (!text || strnlen(text, max + 1) > max)
-        return false;
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        unsigned char c = *p;
-        int extra;
-        unsigned code;
-        if (c < 0x80) {
-            if ((c < 0x20 && !(c == '\n' && newline_allowed)) || c == 0x7f)
-                return false;
-            p++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            extra = 1;
-            code = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            extra = 2;
-            code = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            extra = 3;
-            code = c & 0x07;
-        } else {
-            return false;
-        }
-        for (int i = 1; i <= extra; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i] & 0x3f);
-        }
-        if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) ||
-            (extra == 3 && code < 0x10000) || (code >= 0xd800 && code <= 0xdfff) ||
-            code > 0x10ffff || (code >= 0x80 && code < 0xa0))
-            return false;
-        p += extra + 1;
-    }
-    return true;
+    return text && strnlen(text, max + 1) <= max &&
+           nagar_text_valid(text, 0, SIZE_MAX, newline_allowed);
 }
 
 static char *copy_checked(nagar_document_t *self, const char *what, const char *text, size_t max,

@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 const nagar_json_limits_t NAGAR_JSON_DEFAULT_LIMITS = {
     .max_bytes = 64 * 1024,
     .max_depth = 16,
@@ -228,43 +230,6 @@ static int fail_must_be(decoder_t *d, const char *rule, const json_t *value)
     char got[96];
     describe_value(value, got, sizeof got);
     return fail(d, "must be %s, got %s", rule, got);
-}
-
-static int utf8_is_valid(const char *text)
-{
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        unsigned char c = *p;
-        size_t extra;
-        uint32_t code;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            extra = 1;
-            code = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2;
-            code = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3;
-            code = c & 0x07;
-        } else {
-            return 0;
-        }
-        for (size_t i = 1; i <= extra; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            code = (code << 6) | (p[i] & 0x3F);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF. */
-        if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800)
-            || (extra == 3 && code < 0x10000) || code > 0x10FFFF
-            || (code >= 0xD800 && code <= 0xDFFF))
-            return 0;
-        p += extra + 1;
-    }
-    return 1;
 }
 
 /* ---- Limits ------------------------------------------------------------- */
@@ -841,10 +806,10 @@ int nagar_json_merge_param(json_t *object, const ProtobufCMessageDescriptor *typ
 {
     decoder_t d;
     decoder_init(&d, NULL, error);
-    if (!utf8_is_valid(name))
+    if (!nagar_utf8_valid(name))
         return fail(&d, "a URL parameter name is not valid UTF-8");
     path_push_key(&d, name);
-    if (!utf8_is_valid(value))
+    if (!nagar_utf8_valid(value))
         return fail(&d, "must be valid UTF-8 text");
     const ProtobufCFieldDescriptor *field = find_field(type, name);
     if (!field) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 
 bool identity_matches_digits(const char *text, size_t min, size_t max)
 {
@@ -43,44 +44,7 @@ bool identity_username_valid(const char *text)
 
 bool identity_text_valid(const char *text, size_t min, size_t max)
 {
-    size_t characters = 0;
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        unsigned char c = *p;
-        int extra;
-        uint32_t code;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return false;
-            extra = 0;
-            code = c;
-        } else if ((c & 0xe0) == 0xc0) {
-            extra = 1;
-            code = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            extra = 2;
-            code = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            extra = 3;
-            code = c & 0x07;
-        } else {
-            return false;
-        }
-        for (int i = 1; i <= extra; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i] & 0x3f);
-        }
-        /* Overlong forms, surrogates, beyond Unicode, C1 controls. */
-        if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) ||
-            (extra == 3 && code < 0x10000) || (code >= 0xd800 && code <= 0xdfff) ||
-            code > 0x10ffff || (code >= 0x80 && code < 0xa0))
-            return false;
-        p += extra + 1;
-        if (++characters > max)
-            return false;
-    }
-    return characters >= min;
+    return nagar_text_valid(text, min, max, false);
 }
 
 bool identity_staff_role_valid(const char *role)

@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 #define SMS_DEFAULT_BODY                                                                      \
     "{\"to\":\"{{msisdn}}\",\"sender\":\"{{sender}}\",\"text\":\"{{text}}\","                \
     "\"unicode\":{{unicode}},\"segments\":{{segments}},\"dlt_entity_id\":\"{{dlt_entity_id}}\"," \
@@ -87,28 +89,16 @@ static int gsm_septets(uint32_t code)
     return 0;
 }
 
+/* Text reaching a channel was validated; an invalid byte would count as
+ * one U+FFFD rather than stop the count. */
 static int utf8_decode(const unsigned char *p, uint32_t *code)
 {
-    if (p[0] < 0x80) {
-        *code = p[0];
-        return 1;
-    }
-    int extra = (p[0] & 0xe0) == 0xc0 ? 1 : (p[0] & 0xf0) == 0xe0 ? 2 : (p[0] & 0xf8) == 0xf0 ? 3
-                                                                                              : 0;
-    if (extra == 0) {
+    int length = nagar_utf8_next((const char *) p, code);
+    if (length == 0) {
         *code = 0xfffd;
-        return 1;
+        length = 1;
     }
-    uint32_t value = p[0] & (0x3f >> extra);
-    for (int i = 1; i <= extra; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            *code = 0xfffd;
-            return i;
-        }
-        value = (value << 6) | (p[i] & 0x3f);
-    }
-    *code = value;
-    return extra + 1;
+    return length;
 }
 
 void sms_size(const char *text, sms_size_t *out)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 
 const char *notify_actor_role(nagar_worker_call_t *call)
 {
@@ -29,75 +30,19 @@ bool notify_actor_is_staff(nagar_worker_call_t *call)
     return false;
 }
 
-/* Decodes one UTF-8 character; returns its length or 0 when invalid. */
-static int utf8_next(const unsigned char *p, uint32_t *code_out)
-{
-    unsigned char c = *p;
-    int extra;
-    uint32_t code;
-    if (c < 0x80) {
-        *code_out = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0) {
-        extra = 1;
-        code = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        extra = 2;
-        code = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        extra = 3;
-        code = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (int i = 1; i <= extra; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        code = (code << 6) | (p[i] & 0x3f);
-    }
-    if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) ||
-        (extra == 3 && code < 0x10000) || (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff)
-        return 0;
-    *code_out = code;
-    return extra + 1;
-}
-
-static bool text_check(const char *text, size_t min, size_t max, bool newlines)
-{
-    size_t characters = 0;
-    const unsigned char *p = (const unsigned char *) text;
-    while (*p) {
-        uint32_t code;
-        int length = utf8_next(p, &code);
-        if (length == 0)
-            return false;
-        bool control = code < 0x20 || code == 0x7f || (code >= 0x80 && code < 0xa0);
-        if (control && !(newlines && code == '\n'))
-            return false;
-        p += length;
-        if (++characters > max)
-            return false;
-    }
-    return characters >= min;
-}
-
 bool notify_text_valid(const char *text, size_t min, size_t max)
 {
-    return text && text_check(text, min, max, false);
+    return nagar_text_valid(text, min, max, false);
 }
 
 bool notify_body_text_valid(const char *text, size_t min, size_t max)
 {
-    return text && text_check(text, min, max, true);
+    return nagar_text_valid(text, min, max, true);
 }
 
 size_t notify_utf8_length(const char *text)
 {
-    size_t characters = 0;
-    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
-        if ((*p & 0xc0) != 0x80)
-            characters++;
-    return characters;
+    return nagar_utf8_length(text);
 }
 
 bool notify_mobile_valid(const char *text)
