@@ -24,8 +24,9 @@ nagar_payment_provider_t *nagar_payment_provider_new(const char *key_file, char 
 {
     FILE *file = key_file ? fopen(key_file, "r") : NULL;
     if (!file) {
-        snprintf(error, error_size, "cannot read the payment provider key %s: %s; create one with "
-                 "nagar-property-tax provider-keygen FILE", key_file ? key_file : "(unset)",
+        snprintf(error, error_size, "cannot read the payment provider key %s: %s; create one "
+                 "with the service's provider-keygen command (e.g. nagar-water_tax "
+                 "provider-keygen FILE)", key_file ? key_file : "(unset)",
                  key_file ? strerror(errno) : "no path given");
         return NULL;
     }

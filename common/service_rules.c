@@ -3,9 +3,11 @@
  * errors of the rules mapped to statuses, the actor as JSON and the
  * business date, where the rules keep idempotency records, the outbox, and
  * nagar_rules_method, the one path by which most methods run their rule
- * function. Generalised from property tax's helpers so that water charges
- * (and later services) share them; what every service needs (outcomes,
- * failures, the actor, idempotency records) is service.c.
+ * function, the money flow through the ledger, the ledger check, and the
+ * program around it all (nagar_rules_main). Generalised from property tax's
+ * helpers so that water charges (and later services) share them; what every
+ * service needs (outcomes, failures, the actor, idempotency records) is
+ * service.c.
  */
 #include "service_rules.h"
 
@@ -16,6 +18,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
+#include "document.h"
 #include "json_codec.h"
 #include "ledger.h"
 #include "log.h"
@@ -378,10 +383,15 @@ static const ProtobufCFieldDescriptor *field_named(const ProtobufCMessage *messa
                                                                                     : NULL;
 }
 
+static void *field_slot(ProtobufCMessage *message, const char *name, ProtobufCType type)
+{
+    const ProtobufCFieldDescriptor *field = field_named(message, name, type);
+    return field ? (char *) message + field->offset : NULL;
+}
+
 static char **message_text_slot(ProtobufCMessage *message, const char *name)
 {
-    const ProtobufCFieldDescriptor *field = field_named(message, name, PROTOBUF_C_TYPE_STRING);
-    return field ? (char **) ((char *) message + field->offset) : NULL;
+    return field_slot(message, name, PROTOBUF_C_TYPE_STRING);
 }
 
 static const char *message_text(const ProtobufCMessage *message, const char *name)
@@ -846,4 +856,341 @@ int nagar_rules_verify_ledger(nagar_rules_t *self, const char *ulb)
     }
     free(chains);
     return broken > 0 ? 3 : 0;
+}
+
+/* ---- ledger.verify ------------------------------------------------------------------ */
+
+/* The verify reply borrows its strings from the chain statuses and is freed
+ * here, not with protobuf_c_message_free_unpacked. */
+static bool set_text(ProtobufCMessage *message, const char *name, const char *value)
+{
+    char **slot = field_slot(message, name, PROTOBUF_C_TYPE_STRING);
+    if (slot)
+        *slot = (char *) value;
+    return slot != NULL;
+}
+
+static bool set_int(ProtobufCMessage *message, const char *name, int64_t value)
+{
+    int64_t *slot = field_slot(message, name, PROTOBUF_C_TYPE_INT64);
+    if (slot)
+        *slot = value;
+    return slot != NULL;
+}
+
+static bool set_bool(ProtobufCMessage *message, const char *name, bool value)
+{
+    protobuf_c_boolean *slot = field_slot(message, name, PROTOBUF_C_TYPE_BOOL);
+    if (slot)
+        *slot = value;
+    return slot != NULL;
+}
+
+/* Whether the actor may verify the ledger of ulb; answers the call when not. */
+static bool verify_allowed(nagar_worker_call_t *call, const char *ulb, int *rc)
+{
+    const char *role = nagar_actor_role(call);
+    bool state = strcmp(role, "STATE_ADMIN") == 0;
+    if (!nagar_actor_user(call)[0] ||
+        (!state && strcmp(role, "COMMISSIONER") != 0 && strcmp(role, "REVENUE_OFFICER") != 0))
+        *rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                     "verifying the ledger needs STATE_ADMIN, COMMISSIONER or "
+                                     "REVENUE_OFFICER");
+    else if (ulb[0] && (strspn(ulb, "0123456789") != strlen(ulb) || strlen(ulb) > 10))
+        *rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                     "ulb must be the LGD code of a ULB (1 to 10 digits)");
+    else if (!state && (!ulb[0] || strcmp(ulb, nagar_actor_ulb(call)) != 0))
+        *rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                                     "a %s may verify the ledger of their own ULB %s only",
+                                     role, nagar_actor_ulb(call));
+    else
+        return true;
+    return false;
+}
+
+int nagar_rules_verify_ledger_method(nagar_rules_t *self, nagar_worker_call_t *call,
+                                     const ProtobufCMessage *request,
+                                     const ProtobufCMessageDescriptor *reply_type)
+{
+    const char *ulb = message_text(request, "ulb");
+    int rc = 0;
+    if (!verify_allowed(call, ulb, &rc))
+        return rc;
+    nagar_ledger_chain_status_t *chains = NULL;
+    size_t count = 0;
+    char error[512], event[96];
+    int broken = nagar_ledger_verify(self->db, ulb, &chains, &count, error, sizeof error);
+    if (broken < 0) {
+        nagar_log_error(event_name(self, event, "ledger_verify_failed"), "%s", error);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "the ledger could not be read; retry later");
+    }
+    const ProtobufCFieldDescriptor *chains_field =
+        protobuf_c_message_descriptor_get_field_by_name(reply_type, "chains");
+    if (!chains_field || chains_field->type != PROTOBUF_C_TYPE_MESSAGE ||
+        chains_field->label != PROTOBUF_C_LABEL_REPEATED) {
+        free(chains);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                      "%s has no repeated message field chains", reply_type->name);
+    }
+    const ProtobufCMessageDescriptor *chain_type = chains_field->descriptor;
+    ProtobufCMessage *reply = malloc(reply_type->sizeof_message);
+    char *items = calloc(count ? count : 1, chain_type->sizeof_message);
+    ProtobufCMessage **pointers = calloc(count ? count : 1, sizeof *pointers);
+    if (!reply || !items || !pointers) {
+        free(reply);
+        free(items);
+        free(pointers);
+        free(chains);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    reply_type->message_init(reply);
+    snprintf(event, sizeof event, "%s.ledger_broken", self->service);
+    bool fits = set_bool(reply, "ok", broken == 0);
+    for (size_t i = 0; i < count; i++) {
+        ProtobufCMessage *item = (ProtobufCMessage *) (items + i * chain_type->sizeof_message);
+        chain_type->message_init(item);
+        fits = set_text(item, "ulb", chains[i].ulb) && set_bool(item, "ok", chains[i].ok) &&
+               set_int(item, "rows", chains[i].rows) &&
+               set_int(item, "broken_seq", chains[i].ok ? 0 : chains[i].broken_seq) &&
+               set_text(item, "problem", chains[i].problem) && fits;
+        pointers[i] = item;
+        if (!chains[i].ok) {
+            json_t *fields = json_pack("{s:s, s:I}", "ulb", chains[i].ulb, "seq",
+                                       (json_int_t) chains[i].broken_seq);
+            nagar_log_write(NAGAR_LOG_ERROR, event, fields, "%s", chains[i].problem);
+        }
+    }
+    *(size_t *) ((char *) reply + chains_field->quantifier_offset) = count;
+    *(ProtobufCMessage ***) ((char *) reply + chains_field->offset) = pointers;
+    if (fits)
+        rc = nagar_worker_call_reply(call, reply);
+    else
+        rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                    "%s lacks a field of a ledger chain's status",
+                                    reply_type->name);
+    free(reply);
+    free(items);
+    free(pointers);
+    free(chains);
+    return rc;
+}
+
+/* ---- the program -------------------------------------------------------------------- */
+
+typedef struct {
+    const nagar_rules_service_t *service;
+    nagar_config_t *config;
+    nagar_outbox_relay_t *relay;   /* NULL: relay off */
+    long relay_interval_ms;
+    int64_t relay_next_ms;         /* monotonic */
+} program_t;
+
+static void usage(const nagar_rules_service_t *service, FILE *out)
+{
+    const char *program = service->program;
+    fprintf(out,
+            "usage: %s%-24sserve %s on the bus\n"
+            "       %s%-24sverify the ledger chain(s)\n"
+            "       %s%-24screate the payment provider key\n",
+            program, "", service->rules->service, program, " verify [ULB]", program,
+            " provider-keygen FILE");
+}
+
+/* "<settings_prefix>_<what>": the name of one of the service's settings. */
+static const char *setting_name(const program_t *program, char out[128], const char *what)
+{
+    snprintf(out, 128, "%s_%s", program->service->settings_prefix, what);
+    return out;
+}
+
+/* The business date and the provider key, then the service's own settings
+ * (into ready). Answers the worker's idle tick in ms, or -1. */
+static int load_settings(program_t *program, json_t *ready)
+{
+    const nagar_rules_service_t *service = program->service;
+    nagar_rules_t *rules = service->rules;
+    char error[1024], event[96], name[128];
+    const char *date =
+        nagar_config_get(program->config, setting_name(program, name, "BUSINESS_DATE"), "");
+    if (date[0]) {
+        nagar_date_t parsed;
+        if (nagar_date_parse(date, &parsed, error, sizeof error) != 0) {
+            nagar_log_error(event_name(rules, event, "config_invalid"), "%s=%s: %s", name, date,
+                            error);
+            return -1;
+        }
+        nagar_date_format(parsed, rules->business_date);
+        nagar_log_warn(event_name(rules, event, "business_date_fixed"),
+                       "the business date is fixed at %s (%s); payments are dated that day",
+                       rules->business_date, name);
+    }
+    const char *key_file =
+        nagar_config_get(program->config, "NAGAR_PAYMENT_PROVIDER_KEY_FILE", "");
+    if (key_file[0]) {
+        *service->provider = nagar_payment_provider_new(key_file, error, sizeof error);
+        if (!*service->provider) {
+            nagar_log_error(event_name(rules, event, "config_invalid"), "%s", error);
+            return -1;
+        }
+    } else {
+        nagar_log_warn(event_name(rules, event, "online_off"),
+                       "NAGAR_PAYMENT_PROVIDER_KEY_FILE is not set: "
+                       "online payments will be refused");
+    }
+    return service->settings(service->arg, program->config, ready);
+}
+
+/* The worker's tick: the service's batch, and every relay interval the outbox. */
+static void program_tick(nagar_worker_t *worker, void *arg)
+{
+    program_t *program = arg;
+    if (program->service->tick)
+        program->service->tick(worker, program->service->arg);
+    if (program->relay && nagar_rules_monotonic_ms() >= program->relay_next_ms) {
+        nagar_outbox_relay_run_once(program->relay, 100, 2000);
+        program->relay_next_ms = nagar_rules_monotonic_ms() + program->relay_interval_ms;
+    }
+}
+
+/* Starts the outbox relay, with its own bus client, when it is on. */
+static int start_relay(program_t *program, const nagar_bus_options_t *options, bool *relay)
+{
+    const nagar_rules_service_t *service = program->service;
+    nagar_rules_t *rules = service->rules;
+    char error[1024], event[96], name[128];
+    if (nagar_config_get_bool(program->config, setting_name(program, name, "OUTBOX_RELAY"), true,
+                              relay, error, sizeof error) != 0) {
+        nagar_log_error(event_name(rules, event, "config_invalid"), "%s", error);
+        return -1;
+    }
+    if (nagar_service_config_long(program->config, rules->service,
+                                  setting_name(program, name, "RELAY_INTERVAL_MS"), 1000, 50,
+                                  600000, &program->relay_interval_ms) != 0)
+        return -1;
+    if (!*relay)
+        return 0;
+    *service->bus = nagar_bus_client_new(options, program->config, error, sizeof error);
+    program->relay =
+        *service->bus ? nagar_outbox_relay_new(rules->db, *service->bus, rules->service) : NULL;
+    if (!program->relay) {
+        nagar_log_error(event_name(rules, event, "worker_failed"),
+                        "the outbox relay could not start: %s",
+                        *service->bus ? "out of memory" : error);
+        return -1;
+    }
+    return 0;
+}
+
+static int serve(program_t *program)
+{
+    const nagar_rules_service_t *service = program->service;
+    nagar_rules_t *rules = service->rules;
+    char error[1024], event[96];
+    json_t *ready = json_object();   /* the service's fields first, as it adds them */
+    int tick_ms = load_settings(program, ready);
+    if (tick_ms < 0 || !(rules->db = nagar_service_db_connect(program->config, rules->service))) {
+        json_decref(ready);
+        return 1;
+    }
+    if (service->connected)
+        service->connected(service->arg);
+    nagar_bus_options_t options;
+    if (nagar_bus_options_load(&options, program->config, error, sizeof error) != 0) {
+        nagar_log_error(event_name(rules, event, "config_invalid"), "%s", error);
+        json_decref(ready);
+        return 1;
+    }
+    bool relay = true;
+    if (start_relay(program, &options, &relay) != 0) {
+        json_decref(ready);
+        return 1;
+    }
+    nagar_worker_t *worker = nagar_worker_new(&options, program->config, rules->service,
+                                              service->methods, service->arg, error,
+                                              sizeof error);
+    if (!worker) {
+        nagar_log_error(event_name(rules, event, "worker_failed"), "%s", error);
+        json_decref(ready);
+        return 1;
+    }
+    nagar_worker_set_tick(worker, tick_ms, program_tick, program);
+    json_object_set_new(ready, "online_payments", json_boolean(*service->provider != NULL));
+    json_object_set_new(ready, "business_date",
+                        json_string(rules->business_date[0] ? rules->business_date : "today"));
+    json_object_set_new(ready, "relay", json_boolean(relay));
+    nagar_log_write(NAGAR_LOG_INFO, event_name(rules, event, "ready"), ready,
+                    "%s serving on the bus", rules->service);
+    int rc = nagar_worker_run(worker);
+    nagar_worker_destroy(&worker);
+    nagar_log_info(event_name(rules, event, "stopped"), "%s stopped", rules->service);
+    return rc == 0 ? 0 : 1;
+}
+
+/* Exit 0: every chain whole; 3: a chain is broken; 1: could not verify. */
+static int verify(program_t *program, const char *ulb)
+{
+    nagar_rules_t *rules = program->service->rules;
+    rules->db = nagar_service_db_connect(program->config, rules->service);
+    if (!rules->db)
+        return 1;
+    return nagar_rules_verify_ledger(rules, ulb);
+}
+
+static int keygen(const nagar_rules_service_t *service, const char *path)
+{
+    char error[1024], event[96];
+    if (nagar_payment_provider_keygen(path, error, sizeof error) != 0) {
+        nagar_log_error(event_name(service->rules, event, "keygen_failed"), "%s", error);
+        return 1;
+    }
+    nagar_log_info(event_name(service->rules, event, "provider_keygen"),
+                   "payment provider key written to %s", path);
+    return 0;
+}
+
+int nagar_rules_main(const nagar_rules_service_t *service, int argc, char **argv)
+{
+    nagar_rules_t *rules = service->rules;
+    char error[1024], event[96];
+    nagar_log_init(rules->service);
+    if (sodium_init() < 0) {
+        nagar_log_error(event_name(rules, event, "start_failed"), "libsodium failed to initialise");
+        return 1;
+    }
+    const char *command = argc > 1 ? argv[1] : "serve";
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "help") == 0) {
+        usage(service, stdout);
+        return 0;
+    }
+    if (strcmp(command, "provider-keygen") == 0) {
+        if (argc != 3) {
+            usage(service, stderr);
+            return 2;
+        }
+        return keygen(service, argv[2]);
+    }
+    program_t program = {.service = service};
+    program.config = nagar_config_new(NULL, error, sizeof error);
+    if (!program.config) {
+        nagar_log_error(event_name(rules, event, "config_invalid"), "%s", error);
+        return 1;
+    }
+    int rc;
+    if (strcmp(command, "serve") == 0 && argc <= 2) {
+        rc = serve(&program);
+    } else if (strcmp(command, "verify") == 0 && argc <= 3) {
+        rc = verify(&program, argc == 3 ? argv[2] : NULL);
+    } else {
+        usage(service, stderr);
+        rc = 2;
+    }
+    nagar_outbox_relay_destroy(&program.relay);
+    nagar_bus_client_destroy(service->bus);
+    nagar_payment_provider_destroy(service->provider);
+    nagar_db_destroy(&rules->db);
+    nagar_config_destroy(&program.config);
+    nagar_document_shutdown();   /* Pango's font caches, so a leak checker sees a clean exit */
+    return rc;
 }

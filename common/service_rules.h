@@ -1,9 +1,11 @@
 /*
  * service_rules.h — running a service's rules, written as SQL functions
- * next to its data, as bus methods.
+ * next to its data, as bus methods, and the program around them.
  *
- * Property tax and water charges both run their rules through it, so the
- * next service that keeps its rules in SQL does not copy them. A
+ * Property tax and water charges both run their rules through it (their
+ * main.c is a method table and a nagar_rules_service_t; their payment.c
+ * names their rules and messages), so the next service that keeps its rules
+ * in SQL does not copy them. A
  * rule is a SQL function f(actor jsonb, request jsonb, today date) that
  * checks the actor's reach, validates every field (raising SQLSTATE
  * <P>INV, <P>NFD, <P>DEN, <P>CON or <P>PRE with the field's JSON path as
@@ -24,7 +26,16 @@
  *   - moves money through the ledger: counter payments, reversals and
  *     online payments through the payment provider (nagar_rules_payment_*,
  *     nagar_rules_online_*), the same flow for every service that keeps
- *     an account (a property, a connection) with rules named alike.
+ *     an account (a property, a connection) with rules named alike;
+ *   - checks the ledger's chains, as the ledger.verify method
+ *     (nagar_rules_verify_ledger_method) and as `nagar-<service> verify`
+ *     (nagar_rules_verify_ledger);
+ *   - runs the program (nagar_rules_main): the command line, the settings
+ *     such services share, the worker with the outbox relay on its tick.
+ *
+ * Messages that differ between the services only in their type (Receipt,
+ * OnlineOrder, VerifyLedgerReply, ...) are read and built by field name
+ * through their protobuf-c descriptors.
  *
  * The context is a plain struct the service fills once at start.
  */
@@ -37,7 +48,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "bus_client.h"
 #include "bus_worker.h"
+#include "config.h"
 #include "date.h"
 #include "db.h"
 #include "payment_provider.h"
@@ -160,5 +173,56 @@ int64_t nagar_rules_monotonic_ms(void);
  * returns the exit code scripts rely on: 0 whole, 3 broken, 1 could not
  * verify. self->db must be connected. */
 int nagar_rules_verify_ledger(nagar_rules_t *self, const char *ulb);
+
+/* ledger.verify as a bus method: STATE_ADMIN for any ULB (request field
+ * ulb, "" for all), COMMISSIONER or REVENUE_OFFICER for their own; answers
+ * reply_type, a message with repeated "chains" (each with ulb, ok, rows,
+ * broken_seq, problem) and bool "ok", built through its descriptor. Logs
+ * <service>.ledger_broken per broken chain and <service>.ledger_verify_failed
+ * when the ledger cannot be read (answered UNAVAILABLE). */
+int nagar_rules_verify_ledger_method(nagar_rules_t *self, nagar_worker_call_t *call,
+                                     const ProtobufCMessage *request,
+                                     const ProtobufCMessageDescriptor *reply_type);
+
+/* ---- the program ---------------------------------------------------------------- */
+
+/* What a rules service's program differs in. nagar_rules_main does the rest:
+ *
+ *   <program>                        serve <service> on the bus
+ *   <program> verify [ULB]           nagar_rules_verify_ledger
+ *   <program> provider-keygen FILE   a new key shared with the payment provider
+ *
+ * with the settings all of them share (environment over NAGAR_CONFIG):
+ * <settings_prefix>_BUSINESS_DATE (YYYY-MM-DD, unset: today in IST),
+ * NAGAR_PAYMENT_PROVIDER_KEY_FILE (unset: online payments refused),
+ * <settings_prefix>_OUTBOX_RELAY (true), <settings_prefix>_RELAY_INTERVAL_MS
+ * (1000), NAGAR_DB_CONNINFO and NAGAR_BUS_*. Logs <service>.config_invalid,
+ * .online_off, .business_date_fixed, .worker_failed, .ready (with the
+ * service's own fields), .stopped, .provider_keygen and .keygen_failed. */
+typedef struct {
+    nagar_rules_t *rules;             /* service, error_prefix, idempotency_lookup set;
+                                         db and business_date are filled in here */
+    const char *program;              /* "nagar-water-tax", for the usage */
+    const char *settings_prefix;      /* "NAGAR_WATER_TAX" */
+    const nagar_method_t *methods;
+    void *arg;                        /* given to the methods and the hooks */
+    nagar_payment_provider_t **provider;   /* where the provider key goes (NULL: unset) */
+    nagar_bus_client_t **bus;         /* where the outbox relay's client goes (NULL: relay off) */
+    /* The service's own settings, read after the shared ones: adds them to
+     * the fields of <service>.ready and answers the worker's idle tick in ms,
+     * or -1 when one is invalid (logged). */
+    int (*settings)(void *arg, nagar_config_t *config, json_t *ready);
+    /* Once the database is connected, before the bus: the service's own
+     * start checks. NULL: none. */
+    void (*connected)(void *arg);
+    /* The service's batch work on the worker's tick; the outbox relay runs
+     * after it, every relay interval. NULL: none. */
+    void (*tick)(nagar_worker_t *worker, void *arg);
+} nagar_rules_service_t;
+
+/* Runs the program and answers its exit code: 0 done, 1 failed, 2 usage
+ * (verify: 0 whole, 3 broken, 1 could not verify). Destroys what it made
+ * (the database connection, the provider, the bus client) before it returns. */
+int nagar_rules_main(const nagar_rules_service_t *service, int argc, char **argv);
 
 #endif

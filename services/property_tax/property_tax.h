@@ -1,9 +1,10 @@
 /*
  * property_tax.h — what every part of nagar-property-tax shares: the
  * service's state (the rules context of common/service_rules.h with its one
- * database connection, the payment provider key, the demand batch and
- * outbox relay settings) and pt_sql_method, which runs one of the pt_* SQL
- * functions of migrations/002_rules.sql as a bus method.
+ * database connection, the payment provider key, the demand batch's
+ * settings, the outbox relay's bus client; all set up by nagar_rules_main
+ * from main.c) and pt_sql_method, which runs one of the pt_* SQL functions
+ * of migrations/002_rules.sql as a bus method.
  *
  * The domain lives next door: register.c (properties, owners, floors, CSV
  * import), rates.c (master data), assessment.c (self-assessment, mutation),
@@ -29,15 +30,11 @@
 
 typedef struct {
     nagar_rules_t rules;                  /* db, error prefix PT, business date */
-    nagar_config_t *config;
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
     long demand_chunk;                    /* properties per demand chunk */
     long demand_idle_poll_ms;             /* how often an idle worker looks for jobs */
     int64_t demand_next_poll_ms;          /* monotonic */
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
-    nagar_outbox_relay_t *relay;
-    long relay_interval_ms;
-    int64_t relay_next_ms;                /* monotonic */
 } pt_t;
 
 /* A whole method: the request as JSON (request_json, or the request

@@ -1,8 +1,8 @@
 /*
  * water_tax.h — what every part of nagar-water-tax shares: the service's
  * state (the rules context of common/service_rules.h with its one database
- * connection, the payment provider key, the bill batch and outbox relay
- * settings).
+ * connection, the payment provider key, the bill batch's settings, the
+ * outbox relay's bus client; all set up by nagar_rules_main from main.c).
  *
  * The domain lives next door: connection.c (applications, approval,
  * disconnection, reconnection), tariff.c (master data), reading.c (meter
@@ -31,15 +31,11 @@
 
 typedef struct {
     nagar_rules_t rules;                  /* db, error prefix WT, business date */
-    nagar_config_t *config;
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
     long bill_chunk;                      /* connections per bill chunk */
     long bill_idle_poll_ms;               /* how often an idle worker looks for bill jobs */
     int64_t bill_next_poll_ms;            /* monotonic */
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
-    nagar_outbox_relay_t *relay;
-    long relay_interval_ms;
-    int64_t relay_next_ms;                /* monotonic */
 } wt_t;
 
 /* A method whose whole work is one rule function. */
