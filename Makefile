@@ -153,21 +153,22 @@ drills: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests
 	BUILD=build/asan $(PYTHON) -m pytest tests/drills -q -s -p no:cacheprovider --timeout=600
 
+# BENCH_ARGS go to the benchmark's script, e.g. BENCH_ARGS="--workers 4".
 bench-bus: deps
 	$(MAKE) all tests
-	BUILD=build $(PYTHON) tests/bench/bench_bus.py
+	BUILD=build $(PYTHON) tests/bench/bench_bus.py $(BENCH_ARGS)
 
 bench-gateway: deps
 	$(MAKE) all tests
-	BUILD=build $(PYTHON) tests/bench/bench_gateway.py
+	BUILD=build $(PYTHON) tests/bench/bench_gateway.py $(BENCH_ARGS)
 
 bench-property-tax: deps
 	$(MAKE) all tests
-	BUILD=build $(PYTHON) tests/bench/bench_property_tax.py
+	BUILD=build $(PYTHON) tests/bench/bench_property_tax.py $(BENCH_ARGS)
 
 bench-water-tax: deps
 	$(MAKE) all tests
-	BUILD=build $(PYTHON) tests/bench/bench_water_tax.py
+	BUILD=build $(PYTHON) tests/bench/bench_water_tax.py $(BENCH_ARGS)
 
 valgrind: deps
 	$(MAKE) tests
