@@ -23,14 +23,9 @@ not complete.
         [--ulbs 8] [--workers 8] [--chunk 5000]
 """
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -38,37 +33,12 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
 
-from bench_gateway import Procs, free_port, wait_http, wait_log  # noqa: E402
-from gateway_fixtures import make_token_keys  # noqa: E402
-from identity_fixtures import IdentityDb, ULB_CSV  # noqa: E402
-from pg_fixtures import PgCluster  # noqa: E402
+from rules_bench_stack import RulesBenchStack, http  # noqa: E402
 
-PRINCIPALS = [("gateway", "", "identity,water_tax"), ("identity", "identity", "notifications"),
-              ("water_tax", "water_tax", "notifications,identity")]
 ULBS = ["250708", "250692", "250806", "250838", "250741", "250684", "250755", "250709"]
 FY = "2025-26"
 PERIOD = "2025-06"
 TODAY = "2025-07-10"
-
-
-def binary(name):
-    path = os.path.join(BUILD, name)
-    if not os.path.exists(path):
-        sys.exit(f"bench_water_tax: {path} is not built; run `make BUILD="
-                 f"{os.path.relpath(BUILD, ROOT)} all` first")
-    return path
-
-
-def http(method, url, token, body=None, key=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Idempotency-Key", key)
-    with urllib.request.urlopen(request, timeout=60) as r:
-        return json.loads(r.read())
 
 
 
@@ -144,77 +114,13 @@ def main():
     ulbs = ULBS[:max(1, min(args.ulbs, len(ULBS)))]
     per_ulb = args.connections // len(ulbs)
     total = per_ulb * len(ulbs)
-    tmp = tempfile.mkdtemp(prefix="nagar-bench-wt-")
-    os.chmod(tmp, 0o755)
-    procs = Procs(tmp)
-    cluster = None
+    stack = RulesBenchStack("nagar-bench-wt-")
     results = {}
     try:
-        keys = os.path.join(tmp, "keys")
-        subprocess.run([binary("nagar-keygen"), "--keys", keys, "--principal", "broker"],
-                       check=True, capture_output=True, timeout=30)
-        for principal, serve, call in PRINCIPALS:
-            argv = [binary("nagar-keygen"), "--keys", keys, "--principal", principal]
-            if serve:
-                argv += ["--serve", serve]
-            argv += ["--call", call]
-            subprocess.run(argv, check=True, capture_output=True, timeout=30)
-        bus_port = free_port()
-        base_env = dict(os.environ, NAGAR_LOG_LEVEL="warn")
-        _, broker_log = procs.start("broker", [binary("nagar-broker")], dict(
-            base_env, NAGAR_BROKER_BIND=f"tcp://127.0.0.1:{bus_port}", NAGAR_BROKER_KEYS_DIR=keys,
-            NAGAR_BROKER_STATE_DIR=os.path.join(tmp, "broker_state"), NAGAR_LOG_LEVEL="info"))
-        wait_log(broker_log, "broker.ready")
-
-        def bus_env(principal):
-            return {"NAGAR_BUS_ENDPOINT": f"tcp://127.0.0.1:{bus_port}",
-                    "NAGAR_BUS_CERT": os.path.join(keys, "secret", f"{principal}.cert"),
-                    "NAGAR_BUS_BROKER_KEY": os.path.join(keys, "broker.pub")}
-
-        pg_var = os.path.join(tmp, "pg")
-        os.makedirs(pg_var)
-        os.chmod(pg_var, 0o755)
-        pg_env = dict(os.environ, NAGAR_VAR=pg_var, NAGAR_PG_PORT=str(free_port()),
-                      BUILD=os.path.relpath(BUILD, ROOT))
-        cluster = PgCluster(pg_var, int(pg_env["NAGAR_PG_PORT"]), pg_env)
-        cluster.run_script("pg.sh", "init")
-        cluster.run_script("pg.sh", "start")
-        cluster.run_script("provision.sh")
-        db = IdentityDb(cluster, binary("nagar-identity"))
-        if db.run_cli("seed-ulbs", ULB_CSV).returncode != 0:
-            sys.exit("bench_water_tax: seed-ulbs failed")
-        token_dir = os.path.join(tmp, "token_keys")
-        otp_key = os.path.join(tmp, "otp.key")
-        for cli in (("keygen", token_dir, "k1"), ("otp-keygen", otp_key)):
-            if db.run_cli(*cli).returncode != 0:
-                sys.exit(f"bench_water_tax: nagar-identity {cli[0]} failed")
-        ident_env = dict(db.env, NAGAR_LOG_LEVEL="warn", **bus_env("identity"))
-        ident_env.update(NAGAR_IDENTITY_TOKEN_KEY=os.path.join(token_dir, "k1.key"),
-                         NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir,
-                         NAGAR_IDENTITY_OTP_KEY_FILE=otp_key)
-        procs.start("identity", [binary("nagar-identity")], ident_env)
-        # Staff tokens minted with a key of our own in the gateway's key directory.
-        minter = make_token_keys(token_dir, key_id="bench")
-        admin = minter.mint(user_id="staff:bench-admin", role="STATE_ADMIN", ttl_ms=3_000_000)
-
-        wt_env = dict(cluster.role_env("water_tax_app"), NAGAR_LOG_LEVEL="warn",
-                      NAGAR_WATER_TAX_BUSINESS_DATE=TODAY, NAGAR_WATER_TAX_BILL_CHUNK=str(args.chunk),
-                      NAGAR_WATER_TAX_BILL_IDLE_POLL_MS="50", NAGAR_WATER_TAX_OUTBOX_RELAY="0",
-                      **bus_env("water_tax"))
-        for i in range(args.workers):
-            _, log = procs.start(f"water_tax{i + 1}", [binary("nagar-water_tax")],
-                                 dict(wt_env, NAGAR_LOG_LEVEL="info"))
-            wait_log(log, "water_tax.ready")
-        gw_port = free_port()
-        gw_env = dict(base_env, **bus_env("gateway"))
-        gw_env.update(NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{gw_port}",
-                      NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, NAGAR_GATEWAY_RATE_PER_IP="0",
-                      NAGAR_GATEWAY_RATE_PER_USER="0", NAGAR_GATEWAY_TIMEOUT_MS="30000",
-                      NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP="1024")
-        procs.start("gateway", [binary("nagar-gateway")], gw_env)
-        base = f"http://127.0.0.1:{gw_port}"
-        wait_http(base + "/healthz")
-        time.sleep(1.0)
+        stack.start("water_tax", args.workers, {
+            "NAGAR_WATER_TAX_BUSINESS_DATE": TODAY, "NAGAR_WATER_TAX_BILL_CHUNK": str(args.chunk),
+            "NAGAR_WATER_TAX_BILL_IDLE_POLL_MS": "50", "NAGAR_WATER_TAX_OUTBOX_RELAY": "0"})
+        cluster, base, admin = stack.cluster, stack.base, stack.admin
 
         print(f"bench-water-tax: synthesizing {total} connections in {len(ulbs)} ULBs ...",
               flush=True)
@@ -259,10 +165,7 @@ def main():
                                     "WHERE kind = 'ESTIMATED'")
         results["bare"] = total / bare_s
     finally:
-        procs.stop_all()
-        if cluster:
-            cluster.run_script("pg.sh", "stop", check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stack.stop()
 
     ratio = results["bills"] / results["bare"]
     print(f"bench-water-tax: {total} connections in {len(ulbs)} ULBs, {args.workers} water_tax "
