@@ -167,6 +167,35 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
 
 int64_t nagar_rules_monotonic_ms(void);
 
+/* A batch job run in chunks from the worker's tick: the annual demand, the
+ * monthly bills. Rule <function>(limit int) runs the next chunk of the
+ * oldest waiting job in one transaction (so a killed process loses only its
+ * open chunk, and several processes share the work) and answers NULL when
+ * no job waits, else {"job": {...}, "done": bool}. When a job is done,
+ * done() adds its event in the same transaction. Logged as
+ * <service>.<name>_chunk (debug), <name>_done and <name>_chunk_failed, with
+ * the job's fields named in log_fields ({log name, job key} pairs, ended by
+ * {NULL, NULL}). */
+typedef int nagar_rules_batch_done_fn(nagar_rules_t *rules, json_t *job);
+
+typedef struct {
+    const char *name;                     /* "demand" (compiled in, never input) */
+    const char *function;                 /* "pt_demand_run_chunk" */
+    const char *const (*log_fields)[2];
+    nagar_rules_batch_done_fn *done;
+    long chunk;                           /* rows per chunk, the service's setting */
+    long idle_poll_ms;                    /* how often an idle worker looks for a job */
+    int64_t next_poll_ms;                 /* monotonic; 0 = at the next tick */
+} nagar_rules_batch_t;
+
+/* One chunk: 1 when one ran, 0 when no job waits, -1 when it failed (rolled
+ * back and logged; whoever runs next redoes it). */
+int nagar_rules_batch_run_chunk(nagar_rules_t *self, nagar_rules_batch_t *batch);
+
+/* For the worker's tick: a chunk when one is due — at every tick while a job
+ * has work, else every idle_poll_ms. */
+void nagar_rules_batch_tick(nagar_rules_t *self, nagar_rules_batch_t *batch);
+
 /* The command-line ledger check of a service (`nagar-<service> verify [ULB]`):
  * prints one line per ULB chain ("ulb X: ok, N rows" or "ulb X: BROKEN at
  * seq N: why"), logs <service>.ledger_broken for each broken one, and

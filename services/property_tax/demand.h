@@ -24,9 +24,10 @@
 int demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int demand_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
-/* Runs one chunk of the oldest waiting job. Returns 1 when it did work,
- * 0 when no job was waiting, -1 on a database error (logged). */
-int demand_run_chunk(pt_t *self);
+/* The demand as a batch of common/service_rules (pt_demand_run_chunk,
+ * events property_tax.demand_chunk/_done/_chunk_failed); the caller sets
+ * chunk and idle_poll_ms from the settings. */
+void demand_batch_init(nagar_rules_batch_t *batch);
 
 /* The worker's tick: a chunk when a job waits, else a look every
  * NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS. */

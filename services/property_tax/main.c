@@ -87,13 +87,13 @@ static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
     pt_t *self = arg;
     long tick_ms = 0;
     if (nagar_service_config_long(config, PT_SERVICE, "NAGAR_PROPERTY_TAX_DEMAND_CHUNK", 5000, 1,
-                                  100000, &self->demand_chunk) ||
+                                  100000, &self->demand.chunk) ||
         nagar_service_config_long(config, PT_SERVICE, "NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS",
-                                  1000, 1, 600000, &self->demand_idle_poll_ms) ||
+                                  1000, 1, 600000, &self->demand.idle_poll_ms) ||
         nagar_service_config_long(config, PT_SERVICE, "NAGAR_PROPERTY_TAX_DEMAND_TICK_MS", 10, 1,
                                   60000, &tick_ms))
         return -1;
-    json_object_set_new(ready, "demand_chunk", json_integer((int) self->demand_chunk));
+    json_object_set_new(ready, "demand_chunk", json_integer((int) self->demand.chunk));
     return (int) tick_ms;
 }
 
@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 {
     pt_t self = {.rules = {.service = PT_SERVICE, .error_prefix = "PT",
                            .idempotency_lookup = "pt_idempotency_lookup"}};
+    demand_batch_init(&self.demand);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-property-tax",
         .settings_prefix = "NAGAR_PROPERTY_TAX", .methods = METHODS, .arg = &self,

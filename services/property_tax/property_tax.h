@@ -31,9 +31,7 @@
 typedef struct {
     nagar_rules_t rules;                  /* db, error prefix PT, business date */
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
-    long demand_chunk;                    /* properties per demand chunk */
-    long demand_idle_poll_ms;             /* how often an idle worker looks for jobs */
-    int64_t demand_next_poll_ms;          /* monotonic */
+    nagar_rules_batch_t demand;           /* the annual demand's chunks (demand.h) */
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
 } pt_t;
 

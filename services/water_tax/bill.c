@@ -20,7 +20,7 @@ int bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, vo
     wt_t *self = arg;
     int rc = wt_rule_method(call, request, arg, "wt_bill_generate",
                             &nagar__water_tax__bill_job__descriptor, true);
-    self->bill_next_poll_ms = 0;      /* start at the next tick */
+    self->bills.next_poll_ms = 0;      /* start at the next tick */
     return rc;
 }
 
@@ -160,86 +160,36 @@ int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *a
     return rc;
 }
 
-typedef struct {
-    wt_t *self;
-    json_t *result;
-    nagar_outcome_t outcome;
-} chunk_work_t;
-
-static int chunk_work(nagar_db_t *db, void *arg)
+/* When a ULB's bill run is done: demand.raised, in the chunk's transaction. */
+static int bill_done(nagar_rules_t *rules, json_t *job)
 {
-    (void) db;
-    chunk_work_t *work = arg;
-    json_decref(work->result);
-    work->result = NULL;
-    nagar_outcome_reset(&work->outcome);
-    char limit[32];
-    snprintf(limit, sizeof limit, "%ld", work->self->bill_chunk);
-    const char *values[] = {limit};
-    int rc = nagar_rules_call_json(&work->self->rules, "wt_bill_chunk",
-                                   "SELECT wt_bill_run_chunk($1::int)::text", 1, values,
-                                   &work->result, &work->outcome);
-    if (rc != 0 || !work->result)
-        return rc;
-    if (!json_is_true(json_object_get(work->result, "done")))
-        return 0;
-    /* The job is finished: tell the ULB's people, in the same transaction. */
-    json_t *job = json_object_get(work->result, "job");
     const char *ulb = json_string_value(json_object_get(job, "ulb"));
-    if (ulb && ulb[0]) {
-        char bills[32], job_id[32];
-        snprintf(bills, sizeof bills, "%lld",
-                 (long long) json_integer_value(json_object_get(job, "billsCreated")));
-        snprintf(job_id, sizeof job_id, "%lld",
-                 (long long) json_integer_value(json_object_get(job, "jobId")));
-        if (nagar_rules_outbox(&work->self->rules, "demand.raised", ulb, "", "", "service",
-                               WT_SERVICE, "period",
-                               json_string_value(json_object_get(job, "period")), "bills", bills,
-                               "job_id", job_id, NULL) != 0)
-            return -1;
-    }
-    return 0;
+    if (!ulb || !ulb[0])
+        return 0;
+    char bills[32], job_id[32];
+    snprintf(bills, sizeof bills, "%lld",
+             (long long) json_integer_value(json_object_get(job, "billsCreated")));
+    snprintf(job_id, sizeof job_id, "%lld",
+             (long long) json_integer_value(json_object_get(job, "jobId")));
+    return nagar_rules_outbox(rules, "demand.raised", ulb, "", "", "service", WT_SERVICE,
+                              "period", json_string_value(json_object_get(job, "period")),
+                              "bills", bills, "job_id", job_id, NULL) != 0 ? -1 : 0;
 }
 
-int bill_run_chunk(wt_t *self)
+static const char *const BILL_LOG_FIELDS[][2] = {
+    {"job_id", "jobId"}, {"period", "period"}, {"processed", "processed"}, {"total", "total"},
+    {"bills_created", "billsCreated"}, {"skipped", "skipped"}, {"estimated", "estimated"},
+    {NULL, NULL}};
+
+void bill_batch_init(nagar_rules_batch_t *batch)
 {
-    chunk_work_t work = {.self = self};
-    int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, chunk_work, &work);
-    if (rc != 0) {
-        nagar_log_error("water_tax.bill_chunk_failed", "a bill chunk failed and was rolled back; "
-                        "it will be retried: %s",
-                        work.outcome.message[0] ? work.outcome.message
-                                                : nagar_db_error(self->rules.db));
-        json_decref(work.result);
-        return -1;
-    }
-    if (!work.result)
-        return 0;
-    json_t *job = json_object_get(work.result, "job");
-    bool done = json_is_true(json_object_get(work.result, "done"));
-    json_t *fields = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "job_id",
-                               json_object_get(job, "jobId"), "period",
-                               json_object_get(job, "period"), "processed",
-                               json_object_get(job, "processed"), "total",
-                               json_object_get(job, "total"), "bills_created",
-                               json_object_get(job, "billsCreated"), "skipped",
-                               json_object_get(job, "skipped"), "estimated",
-                               json_object_get(job, "estimated"));
-    nagar_log_write(done ? NAGAR_LOG_INFO : NAGAR_LOG_DEBUG,
-                    done ? "water_tax.bill_done" : "water_tax.bill_chunk", fields,
-                    done ? "bill job finished" : "bill chunk committed");
-    json_decref(work.result);
-    return 1;
+    *batch = (nagar_rules_batch_t){.name = "bill", .function = "wt_bill_run_chunk",
+                                   .log_fields = BILL_LOG_FIELDS, .done = bill_done};
 }
 
 void bill_tick(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
     wt_t *self = arg;
-    int64_t now = nagar_rules_monotonic_ms();
-    if (now < self->bill_next_poll_ms)
-        return;
-    int rc = bill_run_chunk(self);
-    /* Work found: the next chunk at the next tick; otherwise look later. */
-    self->bill_next_poll_ms = rc == 1 ? 0 : now + self->bill_idle_poll_ms;
+    nagar_rules_batch_tick(&self->rules, &self->bills);
 }

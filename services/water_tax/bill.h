@@ -17,8 +17,10 @@ int bill_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void
 int bill_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
-/* Runs one chunk: 1 when it did work, 0 when no job waits, -1 on failure. */
-int bill_run_chunk(wt_t *self);
+/* The bill run as a batch of common/service_rules (wt_bill_run_chunk,
+ * events water_tax.bill_chunk/_done/_chunk_failed); the caller sets chunk
+ * and idle_poll_ms from the settings. */
+void bill_batch_init(nagar_rules_batch_t *batch);
 
 /* The worker's tick: a chunk now and then, more while a job runs. */
 void bill_tick(nagar_worker_t *worker, void *arg);

@@ -86,13 +86,13 @@ static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
     wt_t *self = arg;
     long tick_ms = 0;
     if (nagar_service_config_long(config, WT_SERVICE, "NAGAR_WATER_TAX_BILL_CHUNK", 5000, 1,
-                                  100000, &self->bill_chunk) ||
+                                  100000, &self->bills.chunk) ||
         nagar_service_config_long(config, WT_SERVICE, "NAGAR_WATER_TAX_BILL_IDLE_POLL_MS", 1000,
-                                  1, 600000, &self->bill_idle_poll_ms) ||
+                                  1, 600000, &self->bills.idle_poll_ms) ||
         nagar_service_config_long(config, WT_SERVICE, "NAGAR_WATER_TAX_BILL_TICK_MS", 10, 1,
                                   60000, &tick_ms))
         return -1;
-    json_object_set_new(ready, "bill_chunk", json_integer((int) self->bill_chunk));
+    json_object_set_new(ready, "bill_chunk", json_integer((int) self->bills.chunk));
     return (int) tick_ms;
 }
 
@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 {
     wt_t self = {.rules = {.service = WT_SERVICE, .error_prefix = "WT",
                            .idempotency_lookup = "wt_idempotency_lookup"}};
+    bill_batch_init(&self.bills);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-water-tax",
         .settings_prefix = "NAGAR_WATER_TAX", .methods = METHODS, .arg = &self,

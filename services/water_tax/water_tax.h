@@ -32,9 +32,7 @@
 typedef struct {
     nagar_rules_t rules;                  /* db, error prefix WT, business date */
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
-    long bill_chunk;                      /* connections per bill chunk */
-    long bill_idle_poll_ms;               /* how often an idle worker looks for bill jobs */
-    int64_t bill_next_poll_ms;            /* monotonic */
+    nagar_rules_batch_t bills;            /* the bill runs' chunks (bill.h) */
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
 } wt_t;
 
