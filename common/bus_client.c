@@ -319,18 +319,19 @@ int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call
     return 0;
 }
 
-static int handle_reply(nagar_bus_client_t *self, zmsg_t *message)
+static int handle_reply(nagar_bus_client_t *self, const nagar_mdp_part_t *frames, int count)
 {
     char error[ERROR_MAX];
-    zframe_t *service = NULL, *body = NULL;
-    if (nagar_mdp_client_reply_parse(message, &service, &body, error, sizeof error) != 0) {
+    nagar_mdp_part_t service, body;
+    if (nagar_mdp_client_reply_parse_parts(frames, count, &service, &body, error,
+                                           sizeof error) != 0) {
         nagar_log_warn("bus.client_bad_reply", "dropping a message from the broker: %s", error);
         return 0;
     }
-    Nagar__Reply *reply = nagar_envelope_reply_unpack(zframe_data(body), zframe_size(body));
+    Nagar__Reply *reply = nagar_envelope_reply_unpack(body.data, body.size);
     if (!reply) {
         nagar_log_warn("bus.client_bad_reply", "dropping a reply of %zu bytes that is not a "
-                       "nagar.Reply", zframe_size(body));
+                       "nagar.Reply", body.size);
         return 0;
     }
     pending_t *pending = zhashx_lookup(self->pending, reply->request_id);
@@ -400,23 +401,82 @@ static int run_timers(nagar_bus_client_t *self)
     return completed;
 }
 
+/* One whole message from the broker into parts, without blocking: its
+ * frame count, 0 when nothing is waiting, -1 (read to its end) when it has
+ * more than max frames. */
+static int receive_parts(void *socket, zmq_msg_t *parts, int max)
+{
+    zmq_msg_init(&parts[0]);
+    if (zmq_msg_recv(&parts[0], socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&parts[0]);
+        return 0;
+    }
+    int count = 1;
+    bool too_many = false;
+    /* The frames of a message arrive together: the rest never blocks. */
+    while (zmq_msg_more(&parts[count - 1])) {
+        if (count == max) {
+            too_many = true;
+            zmq_msg_close(&parts[count - 1]);
+            count--;
+        }
+        zmq_msg_init(&parts[count]);
+        if (zmq_msg_recv(&parts[count], socket, 0) < 0) {
+            zmq_msg_close(&parts[count]);
+            break;
+        }
+        count++;
+    }
+    if (!too_many)
+        return count;
+    for (int i = 0; i < count; i++)
+        zmq_msg_close(&parts[i]);
+    return -1;
+}
+
+/* One received message, packed or plain, viewed as parts (a packed one
+ * unpacked in place): no zmsg, zframe or copy per frame on the way to the
+ * callback. */
+static int handle_message(nagar_bus_client_t *self, zmq_msg_t *parts, int count)
+{
+    nagar_mdp_part_t frames[NAGAR_MDP_PACK_MAX_FRAMES];
+    char error[ERROR_MAX];
+    if (count < 0) {
+        nagar_log_warn("bus.client_bad_reply", "dropping a message from the broker: it has "
+                       "more than %d frames", NAGAR_MDP_PACK_MAX_FRAMES);
+        return 0;
+    }
+    int frame_count = count;
+    if (count == 1 && nagar_mdp_is_packed(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]))) {
+        frame_count = nagar_mdp_unpack_parts(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]),
+                                             frames, error, sizeof error);
+        if (frame_count < 0) {
+            nagar_log_warn("bus.client_bad_reply", "dropping a packed message from the "
+                           "broker: %s", error);
+            return 0;
+        }
+    } else
+        for (int i = 0; i < count; i++) {
+            frames[i].data = zmq_msg_data(&parts[i]);
+            frames[i].size = zmq_msg_size(&parts[i]);
+        }
+    return handle_reply(self, frames, frame_count);
+}
+
 int nagar_bus_client_dispatch(nagar_bus_client_t *self)
 {
     int completed = 0;
+    zmq_msg_t parts[NAGAR_MDP_PACK_MAX_FRAMES];
     /* Non-blocking reads until none is left (ZMQ_EVENTS before each one
      * would be a system call per reply); then ZMQ_EVENTS once, because
      * ZMQ_FD is edge-triggered and a caller polling it must not miss a
      * message that arrived meanwhile. */
     do {
-        zmsg_t *message;
-        while ((message = zmsg_recv_nowait(self->socket))) {
-            char error[ERROR_MAX];
-            if (nagar_mdp_unpack_message(message, error, sizeof error) < 0)
-                nagar_log_warn("bus.client_bad_reply", "dropping a packed message from the "
-                               "broker: %s", error);
-            else
-                completed += handle_reply(self, message);
-            zmsg_destroy(&message);
+        int count;
+        while ((count = receive_parts(self->handle, parts, NAGAR_MDP_PACK_MAX_FRAMES)) != 0) {
+            completed += handle_message(self, parts, count);
+            for (int i = 0; i < count; i++)
+                zmq_msg_close(&parts[i]);
         }
     } while (zsock_events(self->socket) & ZMQ_POLLIN);
     completed += run_timers(self);

@@ -62,6 +62,12 @@
  * client together) fell from 42-49 us to 23-29 us. The raw echo costs 7 us:
  * the rest of the gap is the work of broker, workers and client and the
  * thread wake-ups between them (services/broker/README.md, Performance).
+ * Since broker, worker and client read packed messages as zmq_msg_t parts
+ * viewed in place (no zmsg/zframe per frame; the broker moves a request's
+ * packed frame into the request instead of copying its body), the bus
+ * measured 73-78k requests/s, 0.43-0.49 of the raw CURVE echo, at 22-23 us
+ * of CPU per request (was 52-65k, 0.31-0.44, 26.5-33 us in the same
+ * conditions).
  */
 #ifndef NAGAR_MDP_H
 #define NAGAR_MDP_H

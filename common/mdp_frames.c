@@ -10,12 +10,6 @@
 
 #include <string.h>
 
-static bool frame_equals(zframe_t *frame, const char *text)
-{
-    size_t length = strlen(text);
-    return frame && zframe_size(frame) == length && memcmp(zframe_data(frame), text, length) == 0;
-}
-
 static bool service_name_is_valid(const char *service)
 {
     size_t length = service ? strlen(service) : 0;
@@ -34,29 +28,60 @@ zmsg_t *nagar_mdp_client_request_new(const char *service, const void *body, size
     return message;
 }
 
-int nagar_mdp_client_reply_parse(zmsg_t *message, zframe_t **service_p, zframe_t **body_p,
-                                 char *error, size_t error_size)
+static bool part_equals(const nagar_mdp_part_t *part, const char *text)
 {
-    if (zmsg_size(message) != 4) {
-        snprintf(error, error_size, "broker reply has %zu frames, expected 4 "
-                 "([\"\"][\"MDPC01\"][service][body])", zmsg_size(message));
+    size_t length = strlen(text);
+    return part->size == length && memcmp(part->data, text, length) == 0;
+}
+
+/* A zmsg's frames as parts; -1 when it has more than max. */
+static int message_parts(zmsg_t *message, nagar_mdp_part_t *parts, int max)
+{
+    int count = 0;
+    for (zframe_t *frame = zmsg_first(message); frame; frame = zmsg_next(message)) {
+        if (count == max)
+            return -1;
+        parts[count].data = zframe_data(frame);
+        parts[count++].size = zframe_size(frame);
+    }
+    return count;
+}
+
+int nagar_mdp_client_reply_parse_parts(const nagar_mdp_part_t *parts, int count,
+                                       nagar_mdp_part_t *service, nagar_mdp_part_t *body,
+                                       char *error, size_t error_size)
+{
+    if (count != 4) {
+        snprintf(error, error_size, "broker reply has %d frames, expected 4 "
+                 "([\"\"][\"MDPC01\"][service][body])", count);
         return -1;
     }
-    zframe_t *delimiter = zmsg_first(message);
-    zframe_t *protocol = zmsg_next(message);
-    zframe_t *service = zmsg_next(message);
-    zframe_t *body = zmsg_next(message);
-    if (zframe_size(delimiter) != 0) {
+    if (parts[0].size != 0) {
         snprintf(error, error_size, "broker reply does not start with an empty delimiter frame");
         return -1;
     }
-    if (!frame_equals(protocol, MDP_CLIENT)) {
+    if (!part_equals(&parts[1], MDP_CLIENT)) {
         snprintf(error, error_size, "broker reply is not MDP/0.1 client protocol (\"%s\")",
                  MDP_CLIENT);
         return -1;
     }
-    *service_p = service;
-    *body_p = body;
+    *service = parts[2];
+    *body = parts[3];
+    return 0;
+}
+
+int nagar_mdp_client_reply_parse(zmsg_t *message, zframe_t **service_p, zframe_t **body_p,
+                                 char *error, size_t error_size)
+{
+    nagar_mdp_part_t parts[4], service, body;
+    int count = message_parts(message, parts, 4);
+    if (nagar_mdp_client_reply_parse_parts(parts, count < 0 ? (int) zmsg_size(message) : count,
+                                           &service, &body, error, error_size) != 0)
+        return -1;
+    zmsg_first(message);
+    zmsg_next(message);
+    *service_p = zmsg_next(message);
+    *body_p = zmsg_next(message);
     return 0;
 }
 
@@ -137,60 +162,57 @@ int nagar_mdp_worker_reply_send(zsock_t *socket, const void *client_address,
     return zmq_send(handle, body, body_size, 0) == -1 ? -1 : 0;
 }
 
-int nagar_mdp_worker_message_parse(zmsg_t *message, nagar_mdp_worker_message_t *out, char *error,
-                                   size_t error_size)
+int nagar_mdp_worker_message_parse_parts(const nagar_mdp_part_t *parts, int count,
+                                         nagar_mdp_worker_parts_t *out, char *error,
+                                         size_t error_size)
 {
     memset(out, 0, sizeof *out);
-    size_t frames = zmsg_size(message);
-    if (frames < 3) {
-        snprintf(error, error_size, "broker message has %zu frames, expected at least 3 "
-                 "([\"\"][\"MDPW01\"][command])", frames);
+    if (count < 3) {
+        snprintf(error, error_size, "broker message has %d frames, expected at least 3 "
+                 "([\"\"][\"MDPW01\"][command])", count);
         return -1;
     }
-    zframe_t *delimiter = zmsg_first(message);
-    zframe_t *protocol = zmsg_next(message);
-    zframe_t *command = zmsg_next(message);
-    if (zframe_size(delimiter) != 0) {
+    if (parts[0].size != 0) {
         snprintf(error, error_size, "broker message does not start with an empty delimiter frame");
         return -1;
     }
-    if (!frame_equals(protocol, MDP_WORKER)) {
+    if (!part_equals(&parts[1], MDP_WORKER)) {
         snprintf(error, error_size, "broker message is not MDP/0.1 worker protocol (\"%s\")",
                  MDP_WORKER);
         return -1;
     }
-    if (zframe_size(command) != 1) {
+    if (parts[2].size != 1) {
         snprintf(error, error_size, "broker command frame has %zu bytes, expected 1",
-                 zframe_size(command));
+                 parts[2].size);
         return -1;
     }
-    out->command = zframe_data(command)[0];
+    out->command = parts[2].data[0];
     switch (out->command) {
     case NAGAR_MDP_HEARTBEAT:
     case NAGAR_MDP_DISCONNECT:
         /* RFC 7 puts nothing after these; tolerate nothing else either. */
-        if (frames != 3) {
-            snprintf(error, error_size, "broker %s has %zu frames, expected 3",
-                     out->command == NAGAR_MDP_HEARTBEAT ? "HEARTBEAT" : "DISCONNECT", frames);
+        if (count != 3) {
+            snprintf(error, error_size, "broker %s has %d frames, expected 3",
+                     out->command == NAGAR_MDP_HEARTBEAT ? "HEARTBEAT" : "DISCONNECT", count);
             return -1;
         }
         return 0;
     case NAGAR_MDP_REQUEST:
         /* [client][""][body] and, with CURVE on, [principal]. */
-        if (frames != 6 && frames != 7) {
-            snprintf(error, error_size, "broker REQUEST has %zu frames, expected 6 "
-                     "([\"\"][\"MDPW01\"][0x02][client][\"\"][body]) or 7 (plus caller)", frames);
+        if (count != 6 && count != 7) {
+            snprintf(error, error_size, "broker REQUEST has %d frames, expected 6 "
+                     "([\"\"][\"MDPW01\"][0x02][client][\"\"][body]) or 7 (plus caller)", count);
             return -1;
         }
-        out->client_address = zmsg_next(message);
-        zframe_t *empty = zmsg_next(message);
-        if (zframe_size(out->client_address) == 0 || zframe_size(empty) != 0) {
+        if (parts[3].size == 0 || parts[4].size != 0) {
             snprintf(error, error_size, "broker REQUEST lacks the client address or the empty "
                      "frame after it");
             return -1;
         }
-        out->body = zmsg_next(message);
-        out->caller = frames == 7 ? zmsg_next(message) : NULL;
+        out->client_address = parts[3];
+        out->body = parts[5];
+        if (count == 7)
+            out->caller = parts[6];
         return 0;
     default:
         snprintf(error, error_size, "broker sent worker command 0x%02x, which a worker does not "
@@ -200,14 +222,37 @@ int nagar_mdp_worker_message_parse(zmsg_t *message, nagar_mdp_worker_message_t *
     }
 }
 
-int nagar_mdp_caller_name(zframe_t *frame, char *out, size_t out_size)
+int nagar_mdp_worker_message_parse(zmsg_t *message, nagar_mdp_worker_message_t *out, char *error,
+                                   size_t error_size)
 {
-    if (!frame) {
+    memset(out, 0, sizeof *out);
+    nagar_mdp_part_t parts[7];
+    nagar_mdp_worker_parts_t parsed;
+    int count = message_parts(message, parts, 7);
+    if (nagar_mdp_worker_message_parse_parts(parts, count < 0 ? (int) zmsg_size(message) : count,
+                                             &parsed, error, error_size) != 0)
+        return -1;
+    out->command = parsed.command;
+    if (out->command == NAGAR_MDP_REQUEST) {
+        zframe_t *frame = zmsg_first(message);
+        for (int i = 0; i < 3; i++)
+            frame = zmsg_next(message);
+        out->client_address = frame;
+        zmsg_next(message);
+        out->body = zmsg_next(message);
+        out->caller = count == 7 ? zmsg_next(message) : NULL;
+    }
+    return 0;
+}
+
+int nagar_mdp_caller_name_part(const nagar_mdp_part_t *part, char *out, size_t out_size)
+{
+    if (!part || !part->data) {
         snprintf(out, out_size, "anonymous");
         return 0;
     }
-    size_t length = zframe_size(frame);
-    const unsigned char *data = zframe_data(frame);
+    size_t length = part->size;
+    const unsigned char *data = part->data;
     if (length == 0 || length >= out_size || length > NAGAR_MDP_PRINCIPAL_MAX)
         return -1;
     for (size_t i = 0; i < length; i++)
@@ -216,6 +261,16 @@ int nagar_mdp_caller_name(zframe_t *frame, char *out, size_t out_size)
     memcpy(out, data, length);
     out[length] = '\0';
     return 0;
+}
+
+int nagar_mdp_caller_name(zframe_t *frame, char *out, size_t out_size)
+{
+    if (!frame)
+        return nagar_mdp_caller_name_part(NULL, out, out_size);
+    /* An empty frame's data may be NULL: never mistake it for "absent". */
+    nagar_mdp_part_t part = { zframe_size(frame) ? zframe_data(frame) : (const uint8_t *) "",
+                              zframe_size(frame) };
+    return nagar_mdp_caller_name_part(&part, out, out_size);
 }
 
 /* protobuf-c wants "" rather than NULL for unset proto3 strings. */

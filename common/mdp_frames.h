@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "mdp.h"
+#include "mdp_pack.h"
 #include "status.h"
 
 /* The command byte of each MDP/0.1 worker command (mdp.h has them as
@@ -42,6 +43,12 @@ zmsg_t *nagar_mdp_client_request_new(const char *service, const void *body, size
  * [""]["MDPC01"][service][body]. */
 int nagar_mdp_client_reply_parse(zmsg_t *message, zframe_t **service_p, zframe_t **body_p,
                                  char *error, size_t error_size);
+/* The same check on count frames viewed as nagar_mdp_part_t (received
+ * zmq_msg_t parts, or the views of nagar_mdp_unpack_parts): the hot paths
+ * read messages this way, without a zmsg. The zmsg form is this one. */
+int nagar_mdp_client_reply_parse_parts(const nagar_mdp_part_t *parts, int count,
+                                       nagar_mdp_part_t *service, nagar_mdp_part_t *body,
+                                       char *error, size_t error_size);
 
 /* ---- worker side: [""]["MDPW01"][command][...] -------------------------- */
 
@@ -77,10 +84,25 @@ int nagar_mdp_worker_reply_send(zsock_t *socket, const void *client_address,
 int nagar_mdp_worker_message_parse(zmsg_t *message, nagar_mdp_worker_message_t *out, char *error,
                                    size_t error_size);
 
+/* The same on frames viewed as parts (see nagar_mdp_client_reply_parse_parts);
+ * the zmsg form is this one. caller.data is NULL when there is no principal
+ * frame. */
+typedef struct {
+    int command;
+    nagar_mdp_part_t client_address;
+    nagar_mdp_part_t body;
+    nagar_mdp_part_t caller;
+} nagar_mdp_worker_parts_t;
+int nagar_mdp_worker_message_parse_parts(const nagar_mdp_part_t *parts, int count,
+                                         nagar_mdp_worker_parts_t *out, char *error,
+                                         size_t error_size);
+
 /* Copies a principal frame into out as a C string; "anonymous" when frame
  * is NULL. Returns -1 when the name is empty, too long or not printable
  * ASCII (a broker bug or a tampered peer: refuse rather than guess). */
 int nagar_mdp_caller_name(zframe_t *frame, char *out, size_t out_size);
+/* The same for a frame viewed as a part; data NULL means absent. */
+int nagar_mdp_caller_name_part(const nagar_mdp_part_t *part, char *out, size_t out_size);
 
 /* ---- envelopes ---------------------------------------------------------- */
 
