@@ -477,11 +477,22 @@ static void poll_revocations(gateway_t *self, int64_t now)
 
 /* ---- operations endpoints ---------------------------------------------- */
 
+/* Appends ", name" (or "name" first) to a message being built; bounded. */
+static void append_name(char *message, size_t size, size_t *used, bool *first, const char *name)
+{
+    if (*used >= size)
+        return;
+    int n = snprintf(message + *used, size - *used, "%s%s", *first ? " " : ", ", name);
+    *used += n > 0 ? (size_t) n : 0;
+    *first = false;
+}
+
 static void answer_readyz(gateway_t *self, request_t *r)
 {
     json_t *services = json_object(), *missing = json_array();
     bool reachable = gateway_ready_broker_reachable(self->ready);
     bool known = gateway_ready_known(self->ready);
+    size_t unprobed = 0;
     for (const char *const *s = gateway_route_services(); *s; s++) {
         int state = gateway_ready_service(self->ready, *s);
         json_object_set_new(services, *s, json_string(state == 1   ? "ok"
@@ -489,22 +500,42 @@ static void answer_readyz(gateway_t *self, request_t *r)
                                                                    : "not probed yet"));
         if (state != 1)
             json_array_append_new(missing, json_string(*s));
+        if (state == -1)
+            unprobed++;
     }
     bool synced = gateway_auth_synced(self->auth);
     bool ready = known && reachable && json_array_size(missing) == 0 && synced;
     char message[512];
     if (ready) {
         snprintf(message, sizeof message, "ready");
-    } else if (!known) {
-        snprintf(message, sizeof message, "the broker has not been probed yet");
     } else if (!reachable) {
-        snprintf(message, sizeof message, "the broker at %s does not answer",
-                 self->options.bus.endpoint);
+        /* Before the first round of probes has ended, silence is not yet an answer. */
+        if (known)
+            snprintf(message, sizeof message, "the broker at %s does not answer",
+                     self->options.bus.endpoint);
+        else
+            snprintf(message, sizeof message, "the broker has not been probed yet");
     } else if (json_array_size(missing)) {
-        size_t used = (size_t) snprintf(message, sizeof message, "no worker for:");
-        for (size_t i = 0; i < json_array_size(missing) && used < sizeof message; i++)
-            used += (size_t) snprintf(message + used, sizeof message - used, "%s %s",
-                                      i ? "," : "", json_string_value(json_array_get(missing, i)));
+        /* The broker answers: name what it said, and what it has not been asked yet. */
+        size_t used = 0;
+        bool first = true;
+        if (unprobed < json_array_size(missing)) {
+            used = (size_t) snprintf(message, sizeof message, "no worker for:");
+            for (const char *const *s = gateway_route_services(); *s; s++)
+                if (gateway_ready_service(self->ready, *s) == 0)
+                    append_name(message, sizeof message, &used, &first, *s);
+        }
+        if (unprobed) {
+            if (used < sizeof message)
+                used += (size_t) snprintf(message + used, sizeof message - used, "%snot probed "
+                                          "yet:", used ? "; " : "");
+            first = true;
+            for (const char *const *s = gateway_route_services(); *s; s++)
+                if (gateway_ready_service(self->ready, *s) == -1)
+                    append_name(message, sizeof message, &used, &first, *s);
+        }
+    } else if (!known) {
+        snprintf(message, sizeof message, "the first round of probes has not finished yet");
     } else {
         snprintf(message, sizeof message, "token revocations have not been loaded from identity "
                  "yet");
