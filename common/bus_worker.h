@@ -14,7 +14,7 @@
  *   NAGAR_BUS_HEARTBEAT_MS  default 1000
  *   NAGAR_BUS_LIVENESS      default 5
  *   NAGAR_BUS_RECONNECT_MAX_MS default 8000
- *   NAGAR_BUS_WORKER_CREDIT default 8, 1..256; 1 is plain RFC 7 (no credit
+ *   NAGAR_BUS_WORKER_CREDIT default 16, 1..256; 1 is plain RFC 7 (no credit
  *                           frame). Higher hides the broker round trip
  *                           between requests; a request may then wait
  *                           behind up to credit - 1 others on this worker

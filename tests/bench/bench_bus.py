@@ -4,7 +4,7 @@ broker next to a raw ZeroMQ round trip measured in the same run.
 
 Starts a private nagar-broker (CURVE on) on a free loopback port with fresh
 keys and three pairs of test_worker echo workers: "echo" with libnagar's
-defaults (credit 8, packed frames), "echo_plain" with credit 8 but
+defaults (credit 16, packed frames), "echo_plain" with credit 16 but
 NAGAR_BUS_PACKED=0 (plain MDP frames), and "echo_mdp" with credit 1 and
 NAGAR_BUS_PACKED=0 (exactly MDP/0.1: one request per worker at a time, RFC 7
 frames). Then runs tests/bench_bus, all from this one process tree:
@@ -267,8 +267,8 @@ def main():
               f"median of {args.rounds} interleaved rounds, echo text {args.size} bytes "
               f"({results['raw']['message_bytes'] if results['raw'] else '?'} B message), "
               f"{WORKERS} echo workers, build {os.path.relpath(BUILD, ROOT)}")
-        for mode, label in (("bus", "bus, credit 8, packed (libnagar default), CURVE"),
-                            ("bus-unpacked", "bus, credit 8, NAGAR_BUS_PACKED=0, CURVE"),
+        for mode, label in (("bus", "bus, credit 16, packed (libnagar default), CURVE"),
+                            ("bus-unpacked", "bus, credit 16, NAGAR_BUS_PACKED=0, CURVE"),
                             ("bus-credit1", "bus, credit 1, unpacked (pure MDP/0.1), CURVE"),
                             ("raw-curve", "raw ZeroMQ DEALER->ROUTER, CURVE"),
                             ("raw", "raw ZeroMQ DEALER->ROUTER, plain"),
