@@ -1038,7 +1038,9 @@ static void test_worker_checks_and_answers(void **state)
     assert_frame_text(zmsg_next(ready), "\001");
     assert_frame_text(zmsg_next(ready), "echo");
     /* The credit extension (mdp.h): NAGAR_BUS_WORKER_CREDIT's default. */
-    assert_frame_text(zmsg_next(ready), "credit=8");
+    char credit[32];
+    snprintf(credit, sizeof credit, "%s%d", NAGAR_MDP_CREDIT_PREFIX, NAGAR_MDP_CREDIT_DEFAULT);
+    assert_frame_text(zmsg_next(ready), credit);
     assert_null(zmsg_next(ready));
     zmsg_destroy(&ready);
 
