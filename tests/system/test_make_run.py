@@ -59,8 +59,12 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
         # the gateway; identity sends it through notifications, whose
         # development channel writes it to var/notify_sink.jsonl.
         base = f"http://127.0.0.1:{http_port}"
-        wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).status_code == 200,
-                   timeout=60, interval=0.3, what="the gateway to be ready")
+        def ready():
+            try:   # "nagar: up" means started, not yet listening
+                return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+        wait_until(ready, timeout=60, interval=0.3, what="the gateway to be ready")
         r = requests.post(f"{base}/api/v1/auth/otp", json={"mobile": "9876501234"}, timeout=10)
         assert r.status_code == 200, r.text
         sink = var / "notify_sink.jsonl"
