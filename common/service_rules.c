@@ -553,17 +553,13 @@ static int append_ledger(money_work_t *work, const nagar_ledger_row_t *row,
 static const char *const PAYMENT_APPLY_ARGS =
     "$1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, $9::date";
 
-/* The start of a counter movement: the idempotency record (a stored reply
- * or a conflict ends it), the business date, the actor, rule
- * <prefix>_<prepare> and the next receipt number. Returns 0 with *prep and
- * *actor (malloc'd) set to go on, 0 with work->stored set when the stored
- * reply answers, 1 with the outcome set, -1 on a database error. */
-static int money_prepare(money_work_t *work, nagar_db_t *db, const char *prepare,
-                         char today[NAGAR_DATE_TEXT_MAX], char **actor, json_t **prep,
-                         char receipt[NAGAR_RECEIPT_NO_MAX])
+/* The start of every counter movement: the idempotency record (a stored
+ * reply or a conflict ends it), the business date and the actor. Returns 0
+ * with *actor (malloc'd) set to go on, 0 with work->stored set when the
+ * stored reply answers, 1 with the outcome set, -1 on a database error. */
+static int money_begin(money_work_t *work, char today[NAGAR_DATE_TEXT_MAX], char **actor)
 {
     nagar_rules_t *rules = work->payments->rules;
-    *prep = NULL;
     *actor = NULL;
     int seen = nagar_rules_idempotency_check(rules, work->call, work->request, &work->stored,
                                              &work->stored_size, &work->outcome);
@@ -571,10 +567,21 @@ static int money_prepare(money_work_t *work, nagar_db_t *db, const char *prepare
         return seen == 1 ? 0 : seen == 2 ? 1 : -1;
     nagar_rules_today(rules, today);
     *actor = nagar_rules_actor_json(work->call);
-    if (!*actor)
-        return -1;
+    return *actor ? 0 : -1;
+}
+
+/* money_begin, then rule <prefix>_<prepare> and the next receipt number.
+ * Returns as money_begin, with *prep set too when going on. */
+static int money_prepare(money_work_t *work, nagar_db_t *db, const char *prepare,
+                         char today[NAGAR_DATE_TEXT_MAX], char **actor, json_t **prep,
+                         char receipt[NAGAR_RECEIPT_NO_MAX])
+{
+    *prep = NULL;
+    int rc = money_begin(work, today, actor);
+    if (rc != 0 || work->stored)
+        return rc;
     const char *values[] = {*actor, work->request_json, today};
-    int rc = call_rule(work, prepare, "$1::jsonb, $2::jsonb, $3::date", 3, values, prep);
+    rc = call_rule(work, prepare, "$1::jsonb, $2::jsonb, $3::date", 3, values, prep);
     if (rc == 0 && nagar_receipt_next(db, text_of(*prep, "ulb"), text_of(*prep, "fy"),
                                       text_of(*prep, "counter"), receipt, NULL) != 0)
         rc = -1;
@@ -599,22 +606,17 @@ static int record_work(nagar_db_t *db, void *arg)
     money_work_reset(work);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
-    int seen = nagar_rules_idempotency_check(rules, work->call, work->request, &work->stored,
-                                             &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
-    char today[NAGAR_DATE_TEXT_MAX];
-    nagar_rules_today(rules, today);
-    char *actor = nagar_rules_actor_json(work->call);
-    if (!actor)
-        return -1;
+    char today[NAGAR_DATE_TEXT_MAX], *actor;
+    int rc = money_begin(work, today, &actor);
+    if (rc != 0 || work->stored)
+        return rc;
     char key[300];
     snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
              nagar_worker_call_context(work->call)->idempotency_key);
     const char *values[] = {actor, work->request_json, today, key};
     json_t *result = NULL;
-    int rc = call_rule(work, "payment_record", "$1::jsonb, $2::jsonb, $3::date, $4", 4, values,
-                       &result);
+    rc = call_rule(work, "payment_record", "$1::jsonb, $2::jsonb, $3::date, $4", 4, values,
+                   &result);
     free(actor);
     json_t *receipt = json_object_get(result, "receipt");
     if (rc == 0 && !json_is_object(receipt)) {
