@@ -9,8 +9,9 @@
  *                         interoperability tests, the broker must agree
  *   NAGAR_BUS_PACKED      1 (default) = send every MDP message as one packed
  *                         frame (mdp.h, mdp_pack.h), which nagar-broker
- *                         answers in kind; 0 = plain RFC 7 frames, for a
- *                         broker that is not nagar-broker
+ *                         answers in kind, with typed errors; 0 = plain
+ *                         RFC 7 frames, for a broker that is not
+ *                         nagar-broker (errors then surface as timeouts)
  *
  * Security is on unless NAGAR_BUS_INSECURE says otherwise; with it on, a
  * missing certificate is an error, never a silent fall-back to plain text.

@@ -49,6 +49,16 @@
  * pack unless NAGAR_BUS_PACKED=0 (needed only with a broker that is not
  * nagar-broker: an RFC 7 broker would drop packed messages as malformed);
  * they accept either form from the broker.
+ * Packing is also how a peer negotiates the libnagar extension. A client
+ * whose request arrived packed gets the broker's own typed errors at once
+ * (a nagar.Reply: no worker, quarantined, busy, past its deadline, worker
+ * lost, refused by the ACL, a service name the broker does not accept). A
+ * plain client gets RFC 7 behaviour: its request waits for a worker until
+ * its deadline, and what cannot be served is dropped (and logged as
+ * broker.dropped), because an RFC 7 client would take any body for the
+ * service's answer. A worker that packs or announces credit is detected as
+ * lost by liveness alone; a plain one is silent while it works (RFC 7) and
+ * is presumed lost only once the request it holds is past its deadline.
  * Why: with CURVE each ZeroMQ frame is its own encrypted message (its own
  * crypto_box, nonce and bookkeeping). A request through the broker is 4
  * hops of 4 + 7 + 6 + 4 = 21 frames against the raw echo's 2 + 2; even a

@@ -119,6 +119,7 @@ struct worker_t {
     int64_t last_sent_ms;                      /* for heartbeats */
     uint32_t credit;                           /* requests it may hold: 1 (RFC 7) .. 256 */
     bool packed;                               /* its last message was packed: send packed */
+    bool extended;                             /* announced credit or packs: a libnagar worker */
     uint32_t held_count;
     request_t *held_first;                     /* held requests, oldest first, owned */
     request_t *held_last;
@@ -142,7 +143,9 @@ struct broker_t {
     int64_t next_acl_check_ms;
     uint64_t denied;
     uint64_t malformed_packed;                 /* packed frames that did not unpack */
-    log_limit_t limit_unknown, limit_revoked, limit_malformed, limit_auth_failed, limit_denied;
+    log_limit_t limit_unknown, limit_revoked, limit_malformed, limit_auth_failed, limit_denied,
+        limit_dropped;
+    uint64_t dropped;                          /* plain requests dropped unanswered */
     nagar_mdp_packer_t *packer;                /* the message being packed for out_* */
     const void *out_identity;                  /* whom it goes to; NULL when sending plain */
     size_t out_identity_size;
@@ -396,11 +399,27 @@ static void send_to_client(broker_t *self, const void *client, size_t client_siz
     out_part(self, body, body_size, false);
 }
 
-/* An error the broker itself produced: [""][MDPC01][service][nagar.Reply]. */
+/* An error the broker itself produced: [""][MDPC01][service][nagar.Reply]
+ * to a client that speaks the libnagar extension (it sent its request
+ * packed, mdp.h). A plain RFC 7 client would take that body for the
+ * service's own answer, so RFC 7's behaviour applies to it instead: what
+ * cannot be served is dropped, and logged here (rate-limited). */
 static void reply_error(broker_t *self, const void *client, size_t client_size, bool packed,
                         const char *service, const uint8_t *body, size_t body_size,
                         nagar_status_code_t code, const char *message)
 {
+    if (!packed) {
+        self->dropped++;
+        if (log_limit_allow(&self->limit_dropped, zclock_mono()))
+            nagar_log_write(NAGAR_LOG_WARN, "broker.dropped",
+                            json_pack("{s:s, s:s, s:s, s:I, s:I}", "service", service, "code",
+                                      nagar_status_name(code), "reason", message, "dropped",
+                                      (json_int_t) self->dropped, "suppressed",
+                                      log_limit_take(&self->limit_dropped)),
+                            "dropped a request from a plain RFC 7 client to \"%s\" without an "
+                            "answer (%s: %s)", service, nagar_status_name(code), message);
+        return;
+    }
     char request_id[BROKER_REQUEST_ID_MAX + 1];
     request_envelope_read(body, body_size, request_id, sizeof request_id, NULL);
     Nagar__Status status = NAGAR__STATUS__INIT;
@@ -501,8 +520,16 @@ static worker_t *service_pick_worker(service_t *service)
     return best;
 }
 
+static void request_set_deadline(broker_t *self, request_t *request);
+
 static void worker_dispatch(broker_t *self, worker_t *worker, request_t *request)
 {
+    /* A plain RFC 7 worker does not heartbeat while it works: the held
+     * request's own deadline, not the worker's liveness, bounds the wait
+     * (run_timers). A libnagar worker keeps prompt detection and never
+     * needs it, so the hot path reads nothing. */
+    if (!worker->extended && !request->deadline_ms)
+        request_set_deadline(self, request);
     request->next_held = NULL;
     if (worker->held_last)
         worker->held_last->next_held = request;
@@ -647,9 +674,11 @@ static void handle_mmi(broker_t *self, zframe_t *sender, bool packed, const char
 {
     const char *code = "501";
     if (strcmp(service_name, MMI_SERVICE) == 0) {
+        /* RFC 8 defines 200, 404 and 501 only: a name no service can have
+         * is a service that does not exist. */
         zframe_t *asked = zmsg_first(body);
         if (!asked || !service_frame_is_valid(asked))
-            code = "400";
+            code = "404";
         else {
             char name[MDP_SERVICE_NAME_MAX + 1];
             frame_to_string(asked, name, sizeof name);
@@ -685,6 +714,23 @@ static void reply_error_to(broker_t *self, zframe_t *sender, bool packed, const 
                 message);
 }
 
+/* Sets request->deadline_ms (monotonic) from its nagar.Request's
+ * deadline, or NAGAR_BROKER_REQUEST_TIMEOUT_MS from now when it carries
+ * none (every plain RFC 7 client's opaque body). */
+static void request_set_deadline(broker_t *self, request_t *request)
+{
+    char request_id[BROKER_REQUEST_ID_MAX + 1];
+    int64_t deadline_unix_ms = 0;
+    size_t body_size;
+    const uint8_t *body = request_first_body(request, &body_size);
+    request_envelope_read(body, body_size, request_id, sizeof request_id, &deadline_unix_ms);
+    int64_t now = zclock_mono();
+    if (deadline_unix_ms > 0)
+        request->deadline_ms = now + (deadline_unix_ms - zclock_time());
+    else
+        request->deadline_ms = now + self->options.request_timeout_ms;
+}
+
 /* A request that passed every check: to worker when one has free credit
  * (then it is never parsed), else into the queue with its deadline. */
 static void request_admit(broker_t *self, service_t *service, worker_t *worker,
@@ -703,16 +749,8 @@ static void request_admit(broker_t *self, service_t *service, worker_t *worker,
     }
     /* It must wait: now, and only now, read its deadline (from the wire
      * format, nothing allocated: under load most requests come here). */
-    char request_id[BROKER_REQUEST_ID_MAX + 1];
-    int64_t deadline_unix_ms = 0;
-    size_t body_size;
-    const uint8_t *body = request_first_body(request, &body_size);
-    request_envelope_read(body, body_size, request_id, sizeof request_id, &deadline_unix_ms);
+    request_set_deadline(self, request);
     int64_t now = zclock_mono();
-    if (deadline_unix_ms > 0)
-        request->deadline_ms = now + (deadline_unix_ms - zclock_time());
-    else
-        request->deadline_ms = now + self->options.request_timeout_ms;
     if (request->deadline_ms <= now) {
         service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
                      "the request's deadline had passed when it reached the broker");
@@ -734,10 +772,31 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
     zmsg_t *msg = *msg_p;
     zframe_t *service_frame = zmsg_pop(msg);
     if (!service_frame || !service_frame_is_valid(service_frame) || zmsg_size(msg) == 0) {
+        bool answerable = service_frame && zmsg_size(msg) > 0 && packed;
         if (log_limit_allow(&self->limit_malformed, zclock_mono()))
             nagar_log_write(NAGAR_LOG_WARN, "broker.malformed",
-                            json_pack("{s:I}", "suppressed", log_limit_take(&self->limit_malformed)),
-                            "dropped a client message without a valid service name and body");
+                            json_pack("{s:b, s:I}", "answered", answerable, "suppressed",
+                                      log_limit_take(&self->limit_malformed)),
+                            "%s a client request without a valid service name and body (a "
+                            "service name is 1 to %d printable ASCII characters, no spaces)",
+                            answerable ? "refused" : "dropped", MDP_SERVICE_NAME_MAX);
+        if (answerable) {
+            /* A libnagar client can read a typed answer; name the rule. The
+             * name is echoed made printable and bounded. */
+            char shown[MDP_SERVICE_NAME_MAX + 1];
+            frame_to_string(service_frame, shown, sizeof shown);
+            for (char *c = shown; *c; c++)
+                if ((unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
+                    *c = '?';
+            char message[256];
+            snprintf(message, sizeof message,
+                     "service name \"%s\"%s is not valid: a service name is 1 to %d printable "
+                     "ASCII characters without spaces", shown,
+                     zframe_size(service_frame) > MDP_SERVICE_NAME_MAX ? "..." : "",
+                     MDP_SERVICE_NAME_MAX);
+            reply_error_to(self, sender, packed, shown, msg,
+                           NAGAR__STATUS_CODE__INVALID_ARGUMENT, message);
+        }
         zframe_destroy(&service_frame);
         zmsg_destroy(msg_p);
         return;
@@ -782,7 +841,13 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
         zmsg_destroy(msg_p);
         return;
     }
-    if (!service || service->workers == 0) {
+    if (!packed && !service)
+        /* RFC 7: a request for a service with no worker yet waits for one
+         * (until its deadline), so the service's queue must exist. */
+        service = service_require(self, service_name);
+    if (!service || (packed && service->workers == 0)) {
+        /* A libnagar client learns at once that nobody serves it; a plain
+         * one reaches this only past BROKER_MAX_SERVICES, and is dropped. */
         snprintf(message, sizeof message,
                  "service '%s' has no workers connected; retry later or start one", service_name);
         if (service)
@@ -889,6 +954,7 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
     worker->last_sent_ms = zclock_mono();
     worker->credit = credit;
     worker->packed = packed;
+    worker->extended = packed || zmsg_size(msg) == 2;   /* sent a credit frame */
     zhashx_insert(self->workers, id, worker);
     service->workers++;
     nagar_log_write(NAGAR_LOG_INFO, "broker.worker_ready",
@@ -948,6 +1014,7 @@ static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p, bool
     if (worker) {
         worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
         worker->packed = packed;
+        worker->extended |= packed;
     }
 
     if (frame_is(command, MDP_READY)) {
@@ -1231,6 +1298,7 @@ static bool fast_reply(broker_t *self, zmq_msg_t *sender, const nagar_mdp_part_t
         return false;           /* the general path logs it and cuts the worker */
     worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
     worker->packed = true;
+    worker->extended = true;
     const char *service_name = worker->service->name;
     out_begin(self, held->client, held->client_size, held->packed);
     out_part(self, "", 0, true);
@@ -1331,19 +1399,43 @@ static void run_timers(broker_t *self)
     zlistx_t *expired = zlistx_new();
     for (worker_t *worker = zhashx_first(self->workers); worker;
          worker = zhashx_next(self->workers)) {
-        if (worker->expiry_ms <= now)
+        /* A plain RFC 7 worker is silent while it works on a request (it
+         * heartbeats only between requests): it is presumed dead only once
+         * the request it holds is past its deadline. */
+        int64_t busy_until = !worker->extended && worker->held_first
+                                 ? worker->held_first->deadline_ms : 0;
+        if (worker->expiry_ms <= now && busy_until <= now)
             zlistx_add_end(expired, worker);
-        else if (now - worker->last_sent_ms >= self->options.heartbeat_ms)
-            worker_send_command(self, worker, MDP_HEARTBEAT, false);
+        else {
+            if (busy_until > now && busy_until < next)
+                next = busy_until;
+            if (now - worker->last_sent_ms >= self->options.heartbeat_ms)
+                worker_send_command(self, worker, MDP_HEARTBEAT, false);
+        }
     }
     for (worker_t *worker = zlistx_first(expired); worker; worker = zlistx_next(expired)) {
-        nagar_log_write(NAGAR_LOG_WARN, "broker.worker_expired",
-                        json_pack("{s:s, s:b, s:i}", "service", worker->service->name,
-                                  "held_request", worker->held_count > 0, "held_requests",
-                                  (int) worker->held_count),
-                        "a worker of \"%s\" sent nothing for %ld ms; presumed dead",
-                        worker->service->name,
-                        self->options.heartbeat_ms * self->options.liveness);
+        if (!worker->extended && worker->held_first) {
+            /* Its one request ran out of time rather than its worker of
+             * heartbeats: say so to the caller (if it can read it). */
+            request_t *request = worker->held_first;
+            worker->held_first = worker->held_last = NULL;
+            worker->held_count = 0;
+            service_fail(self, worker->service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
+                         "the worker did not answer within the request's deadline");
+            request_destroy(&request);
+            nagar_log_write(NAGAR_LOG_WARN, "broker.worker_expired",
+                            json_pack("{s:s, s:b, s:i, s:b}", "service", worker->service->name,
+                                      "held_request", true, "held_requests", 1, "plain", true),
+                            "a plain worker of \"%s\" did not answer its request within the "
+                            "request's deadline; presumed dead", worker->service->name);
+        } else
+            nagar_log_write(NAGAR_LOG_WARN, "broker.worker_expired",
+                            json_pack("{s:s, s:b, s:i, s:b}", "service", worker->service->name,
+                                      "held_request", worker->held_count > 0, "held_requests",
+                                      (int) worker->held_count, "plain", !worker->extended),
+                            "a worker of \"%s\" sent nothing for %ld ms; presumed dead",
+                            worker->service->name,
+                            self->options.heartbeat_ms * self->options.liveness);
         worker_delete(self, worker, true, WORKER_LOST);
     }
     zlistx_destroy(&expired);
@@ -1577,7 +1669,9 @@ int broker_run(broker_t *self)
         void *which = zpoller_wait(self->poller, (int) timeout);
         if (zpoller_terminated(self->poller))
             break;
-        if (which == self->monitor)
+        /* zpoller_wait returns NULL on its timeout; without CURVE there is
+         * no monitor (NULL too), so compare only a socket that is there. */
+        if (which && which == self->monitor)
             handle_monitor_event(self);
         /* Drain: one wake serves every waiting message. Non-blocking reads
          * until there is nothing left, not ZMQ_EVENTS before each message:

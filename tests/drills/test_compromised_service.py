@@ -17,7 +17,8 @@ import zmq
 import zmq.auth as zauth
 
 from gateway_fixtures import pb_encode
-from mdp_peers import MdpClient, MdpWorker
+from mdp_packed import NagarClient
+from mdp_peers import MdpWorker
 from suite import ROOT
 
 ULB = "250786"
@@ -124,7 +125,7 @@ class Attacks:
         source, event = log_source
         count = (len(self.broker_events(event)) if source == "broker"
                  else len(self.worker_events(source, event)))
-        client = MdpClient(self.endpoint, curve=self.curve)
+        client = NagarClient(self.endpoint, curve=self.curve)
         try:
             reply = client.request(service, body, timeout_ms=5000)
         finally:
@@ -252,7 +253,7 @@ def test_compromised_certificates_service(suite_factory):
     forged_dir = os.path.join(s.base, "forged")
     os.makedirs(forged_dir)
     _, secret_file = zauth.create_certificates(forged_dir, "forged")
-    forged = MdpClient(a.endpoint, curve=(secret_file, a.curve[1]))
+    forged = NagarClient(a.endpoint, curve=(secret_file, a.curve[1]))
     before = len(a.broker_events("bus.auth_failed")) + len(a.broker_events("acl.unknown_key"))
     reply = forged.request("certificates", envelope("application.list"), timeout_ms=1500)
     forged.close()
@@ -277,7 +278,7 @@ def test_compromised_certificates_service(suite_factory):
         flood_ok.set()
     t = threading.Thread(target=legit_traffic)
     ctx = zmq.Context.instance()
-    flooder = MdpClient(a.endpoint, curve=a.curve, context=ctx)
+    flooder = NagarClient(a.endpoint, curve=a.curve, context=ctx)
     t.start()
     for _ in range(20000):
         flooder.send("property_tax", body_pay)

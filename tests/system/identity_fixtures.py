@@ -48,7 +48,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from mdp_peers import MdpClient
+from mdp_packed import NagarClient
 from nagar_proc import ROOT, wait_until
 
 ULB_CSV = os.path.join(ROOT, "services", "identity", "data", "mp_ulbs_lgd_2022.csv")
@@ -260,7 +260,7 @@ class IdentityClient:
     the gateway does: a nagar.Request envelope in one MDP body frame."""
 
     def __init__(self, endpoint, curve):
-        self.mdp = MdpClient(endpoint, curve=curve)
+        self.mdp = NagarClient(endpoint, curve=curve)
 
     def call_raw(self, method, payload, actor=None, client_ip="", idempotency_key="",
                  timeout_ms=15000, request_id=None):

@@ -143,10 +143,12 @@ class MdpWorker:
             self.sock = None
 
     # ---- in a thread ---------------------------------------------------
-    def serve_in_thread(self, handler, hold_s=0.0):
+    def serve_in_thread(self, handler, hold_s=0.0, heartbeat_while_busy=True):
         """Serves until stop(): handler(body_frames) returns the reply body
-        frames. hold_s keeps each request that long before answering while
-        still heartbeating (a slow but healthy worker)."""
+        frames. hold_s keeps each request that long before answering, still
+        heartbeating (a slow but healthy worker), or, with
+        heartbeat_while_busy=False, silent as RFC 7 lets a worker be while
+        it works (it heartbeats only between requests)."""
         ready = threading.Event()
 
         def run():
@@ -162,7 +164,8 @@ class MdpWorker:
                     client, body = got
                     until = time.monotonic() + hold_s
                     while time.monotonic() < until and not self.stopping.is_set():
-                        if time.monotonic() - self.last_sent >= self.heartbeat_ms / 1000.0:
+                        if heartbeat_while_busy and \
+                                time.monotonic() - self.last_sent >= self.heartbeat_ms / 1000.0:
                             self.heartbeat()
                         time.sleep(0.01)
                     self.reply(client, *handler(body))

@@ -40,7 +40,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from fake_sms_provider import FakeSmsProvider
-from mdp_peers import MdpClient
+from mdp_packed import NagarClient
 from nagar_proc import ROOT, free_port, wait_until
 
 CLI_TIMEOUT = 60
@@ -238,7 +238,7 @@ class NotifyClient:
     """Calls nagar-notifications over the broker as one principal."""
 
     def __init__(self, endpoint, curve):
-        self.mdp = MdpClient(endpoint, curve=curve)
+        self.mdp = NagarClient(endpoint, curve=curve)
 
     def call(self, method, request=None, actor=None, idempotency_key="", timeout_ms=15000):
         request_id = uuid.uuid4().hex

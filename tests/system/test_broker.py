@@ -2,8 +2,13 @@
 
 Each test starts its own broker on a free port (bus_fixtures.broker) and
 talks to it with a Python MDP/0.1 client and worker that know nothing of
-libnagar. Every receive has a timeout; a broker that does not answer makes a
-test fail, never hang.
+libnagar. Two kinds of client: MdpClient speaks plain RFC 7 and gets RFC 7
+behaviour (a request waits for a worker until its deadline; what cannot be
+served is dropped, never answered with a body it cannot read); NagarClient
+(tests/system/mdp_packed.py) sends its requests packed, which negotiates the
+libnagar extension, and gets the broker's typed errors at once. Every
+receive has a timeout; a broker that does not answer makes a test fail,
+never hang.
 """
 import json
 import os
@@ -12,6 +17,7 @@ import time
 import pytest
 import zmq.auth
 
+from mdp_packed import NagarClient
 from mdp_peers import DISCONNECT, READY, MdpClient, MdpWorker, _dealer
 
 # nagar.StatusCode
@@ -238,9 +244,13 @@ def test_rfc7_client_and_worker_interoperate_with_security_off(broker, keys, pee
     # Security off: the worker gets the body exactly, no principal frame.
     assert seen == [[b"hello", b"world"]]
 
-    # No worker at all: the broker answers at once with UNAVAILABLE.
+    # No worker at all: an RFC 7 client's request waits in the queue (and is
+    # dropped at its deadline); a libnagar client is told at once.
+    client.send("nobody", make_request(request_id="r-wait"))
+    assert client.recv(500) is None, "an RFC 7 client got an answer it cannot read"
+    typed = peers(NagarClient(running.endpoint))
     started = time.monotonic()
-    reply = call(client, "nobody", request_id="r-none")
+    reply = call(typed, "nobody", request_id="r-none")
     assert reply["code"] == UNAVAILABLE and "no workers" in reply["message"]
     assert reply["request_id"] == "r-none"
     assert time.monotonic() - started < 1.0
@@ -281,7 +291,7 @@ def test_key_may_not_serve_another_service(broker, keys, peers):
 
     # The same key may serve its own service.
     own = ready_worker(running, keys, peers, "water_tax", "water_tax").serve_in_thread(echo_handler)
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     wait_served(operator, b"water_tax")
     assert mmi(operator, b"certificates") == b"404"
     own.stop()
@@ -290,17 +300,17 @@ def test_key_may_not_serve_another_service(broker, keys, peers):
 
 def test_service_key_cannot_call_admin(broker, keys, peers):
     running = broker()
-    client = peers(MdpClient(running.endpoint, curve(keys, "certificates")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "certificates")))
     reply = call(client, "nagar.admin", "stats", request_id="steal-stats")
     assert reply["code"] == PERMISSION_DENIED, reply
     assert reply["request_id"] == "steal-stats"
     denied = running.proc.wait_event("acl.call_denied")
     assert denied[0]["principal"] == "certificates" and denied[0]["service"] == "nagar.admin"
     # "*" does not include nagar.admin either.
-    gateway = peers(MdpClient(running.endpoint, curve(keys, "gateway")))
+    gateway = peers(NagarClient(running.endpoint, curve(keys, "gateway")))
     assert call(gateway, "nagar.admin", "stats")["code"] == PERMISSION_DENIED
     # The operator may.
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     assert stats(operator)["denied"] >= 2
     assert admin(operator, "dance")["code"] == INVALID_ARGUMENT
 
@@ -330,7 +340,7 @@ def test_caller_may_not_call_service_outside_its_list(broker, keys, peers):
 
     ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(handler)
     ready_worker(running, keys, peers, "water_tax", "water_tax").serve_in_thread(echo_handler)
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"water_tax")
     reply = call(client, "water_tax", request_id="r1")
     assert reply["code"] == PERMISSION_DENIED and reply["request_id"] == "r1", reply
@@ -348,12 +358,18 @@ def make_reply_ok():
     return pb_encode([(1, "x"), (2, pb_encode([(1, OK)]))])
 
 
+def reply_ok_to(body):
+    """An OK nagar.Reply to the nagar.Request in body[0], with its request id."""
+    context = pb_decode(pb_decode(body[0]).get(2, [b""])[0])
+    return [pb_encode([(1, context.get(1, [b""])[0]), (2, pb_encode([(1, OK)]))])]
+
+
 # ---- admin: quarantine, release, revoke, persistence ------------------------------
 
 def test_quarantine_and_release(broker, keys, peers):
     running = broker()
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     worker = ready_worker(running, keys, peers, "echo", "echo")
     worker.connect()
     wait_served(client, b"echo")
@@ -391,7 +407,7 @@ def test_quarantine_and_release(broker, keys, peers):
 
 def test_quarantine_and_revocation_survive_restart(broker, keys, peers):
     running = broker()
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     assert admin(operator, "quarantine", pb_encode([(1, "water_tax"), (2, "audit")]))["code"] == OK
     assert admin(operator, "revoke", pb_encode([(1, "batch")]))["code"] == OK
     logged = running.proc.wait_event("admin.revoke")
@@ -409,11 +425,11 @@ def test_quarantine_and_revocation_survive_restart(broker, keys, peers):
     assert state["revoked_keys"] == [batch_key]
 
     restarted = broker()
-    operator = peers(MdpClient(restarted.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(restarted.endpoint, curve(keys, "operator")))
     s = stats(operator)
     assert s["services"]["water_tax"]["quarantined"]
     assert s["revoked_keys"] == [batch_key]
-    batch = peers(MdpClient(restarted.endpoint, curve(keys, "batch")))
+    batch = peers(NagarClient(restarted.endpoint, curve(keys, "batch")))
     batch.send("mmi.service", b"echo")
     assert batch.recv(1000) is None, "a revoked key got an answer after a restart"
     restarted.proc.wait_event("acl.revoked_key")
@@ -427,10 +443,10 @@ def test_quarantine_and_revocation_survive_restart(broker, keys, peers):
 
 def test_revoked_key_established_session_is_cut(broker, keys, peers):
     running = broker()
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(
         lambda body: [make_reply_ok()])
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"echo")
     assert call(client, "echo")["code"] == OK          # the session is established
 
@@ -458,10 +474,10 @@ def test_revoked_key_established_session_is_cut(broker, keys, peers):
 
 def test_full_queue_answers_busy_at_once_and_stats_count(broker, keys, peers):
     running = broker(NAGAR_BROKER_MAX_QUEUE=2)
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(
         lambda body: [make_reply_ok()], hold_s=0.8)
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"echo")
     for i in range(4):   # 1 held by the worker, 2 queued, 1 refused
         client.send("echo", make_request(request_id=f"b{i}"))
@@ -489,7 +505,7 @@ def test_queued_request_past_its_deadline(broker, keys, peers):
     running = broker(NAGAR_BROKER_REQUEST_TIMEOUT_MS=600)
     ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(
         lambda body: [make_reply_ok()], hold_s=2.5)
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"echo")
     client.send("echo", make_request(request_id="busy"))          # occupies the worker
     time.sleep(0.1)
@@ -531,9 +547,12 @@ def test_silent_worker_holding_a_request_is_answered_for(broker, keys, peers):
     running = broker(NAGAR_BUS_HEARTBEAT_MS=100, NAGAR_BUS_LIVENESS=3)
     worker = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
     worker.connect()
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"echo")
-    client.send("echo", make_request(request_id="lost"))
+    # A plain RFC 7 worker is silent while it works, so the request's own
+    # deadline (800 ms here), not liveness (300 ms), says when it is lost.
+    client.send("echo", make_request(request_id="lost",
+                                     deadline_unix_ms=int(time.time() * 1000) + 800))
     got = worker.recv_request(2000)
     assert isinstance(got, tuple)
     started = time.monotonic()           # the worker now goes silent
@@ -541,10 +560,11 @@ def test_silent_worker_holding_a_request_is_answered_for(broker, keys, peers):
     assert got is not None, "the caller of a dead worker was never answered"
     elapsed = time.monotonic() - started
     reply = parse_reply(got[1][0])
-    assert reply["code"] == UNAVAILABLE and reply["request_id"] == "lost", reply
-    assert "worker lost" in reply["message"] and "idempotency key" in reply["message"]
-    assert elapsed < 1.0, f"took {elapsed:.2f}s for liveness 3 x 100 ms"
-    running.proc.wait_event("broker.worker_expired")
+    assert reply["code"] == DEADLINE_EXCEEDED and reply["request_id"] == "lost", reply
+    assert "deadline" in reply["message"]
+    assert 0.4 <= elapsed < 2.0, f"answered after {elapsed:.2f}s for a deadline of 800 ms"
+    expired = running.proc.wait_event("broker.worker_expired")[-1]
+    assert expired.get("plain") is True, expired
 
     # A worker that says DISCONNECT while holding a request: answered at once.
     other = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
@@ -563,7 +583,7 @@ def test_silent_worker_holding_a_request_is_answered_for(broker, keys, peers):
 
 def test_idle_rss_is_small(broker, keys, peers):
     running = broker()
-    client = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     stats(client)
     time.sleep(0.5)
     with open(f"/proc/{running.pid}/status") as f:
@@ -578,7 +598,7 @@ def test_idle_rss_is_small(broker, keys, peers):
 
 def test_removed_certificate_cuts_established_session(broker, keys, peers):
     running = broker()
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     assert mmi(client, b"echo") == b"404"          # the session is established
     os.unlink(keys.public("client"))
     # The broker notices the store changed (checked every 5 s) and from then
@@ -610,10 +630,10 @@ def request_id_of(body):
 
 def test_credit_worker_gets_up_to_credit_requests_before_replying(broker, keys, peers):
     running = broker()
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     worker = ready_worker(running, keys, peers, "echo", "echo")
     connect_with_credit(worker, 3)
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"echo")
     ids = [f"c{i}" for i in range(1, 6)]
     for request_id in ids:
@@ -654,10 +674,10 @@ def test_credit_worker_gets_up_to_credit_requests_before_replying(broker, keys, 
 
 def test_rfc7_worker_still_gets_one_request_at_a_time(broker, keys, peers):
     running = broker()
-    operator = peers(MdpClient(running.endpoint, curve(keys, "operator")))
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
     worker = ready_worker(running, keys, peers, "echo", "echo")
     worker.connect()                     # plain RFC 7 READY: credit 1
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     wait_served(client, b"echo")
     for i in range(3):
         client.send("echo", make_request(request_id=f"one{i}"))
@@ -678,7 +698,7 @@ def test_rfc7_worker_still_gets_one_request_at_a_time(broker, keys, peers):
 
 def test_every_request_held_by_a_lost_credit_worker_is_answered(broker, keys, peers):
     running = broker(NAGAR_BUS_HEARTBEAT_MS=100, NAGAR_BUS_LIVENESS=3)
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
 
     # It says DISCONNECT while holding four: all four answered at once.
     worker = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
@@ -776,7 +796,151 @@ def test_malformed_credit_is_refused(broker, keys, peers):
         got = worker.recv(3000)
         assert got is not None and got[0] == DISCONNECT, f"{bad!r}: expected DISCONNECT, got {got!r}"
         worker.close()
-    client = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
     assert mmi(client, b"echo") == b"404"
     assert running.proc.events("broker.malformed")
     assert_clean_stop(running)
+
+
+# ---- RFC 7 peers get RFC 7 behaviour; idle brokers keep serving ---------------------
+#
+# The peers below are mdp_peers' MdpClient and MdpWorker, written from RFC 7
+# alone. A broker that answered a plain client's failures with a nagar.Reply
+# made a stock RFC 7 client count "busy" as a service answer; one that
+# expired a plain worker for not heartbeating while it worked dropped slow
+# but healthy work.
+
+@pytest.mark.parametrize("insecure", [True, False], ids=["insecure", "curve"])
+def test_idle_broker_keeps_serving(broker, keys, peers, insecure):
+    # Idle across several poll timeouts (the loop wakes once per heartbeat
+    # interval with nothing to read): the insecure broker used to abort
+    # here, receiving from the socket monitor it does not have.
+    running = broker(NAGAR_BROKER_INSECURE=int(insecure), NAGAR_BUS_HEARTBEAT_MS=200)
+    time.sleep(1.5)
+    assert running.proc.alive(), running.proc.log_text()[-4000:]
+    worker = ready_worker(running, keys, peers, None if insecure else "echo", "echo",
+                          heartbeat_ms=200).serve_in_thread(lambda body: [b"pong"])
+    client = peers(MdpClient(running.endpoint, None if insecure else curve(keys, "client")))
+    wait_served(client, b"echo")
+    time.sleep(1.5)                      # idle again, now with a worker heartbeating
+    client.send("echo", b"ping")
+    assert client.recv(3000) == (b"echo", [b"pong"])
+    worker.stop()
+    assert_clean_stop(running)
+
+
+@pytest.mark.parametrize("insecure", [True, False], ids=["insecure", "curve"])
+def test_rfc7_request_before_any_worker_is_served_once_one_registers(broker, keys, peers,
+                                                                     insecure):
+    running = broker(NAGAR_BROKER_INSECURE=int(insecure))
+    client = peers(MdpClient(running.endpoint, None if insecure else curve(keys, "client")))
+    client.send("echo", b"early")
+    assert client.recv(700) is None, "the broker answered before any worker existed"
+    ready_worker(running, keys, peers, None if insecure else "echo", "echo").serve_in_thread(
+        lambda body: [b"served:" + body[0]])
+    got = client.recv(5000)
+    assert got == (b"echo", [b"served:early"]), got
+    assert not running.proc.events("broker.dropped")
+    assert_clean_stop(running)
+
+
+def test_rfc7_worker_busy_for_8_seconds_still_delivers(broker, keys, peers):
+    # Default liveness (5 x 1000 ms) is shorter than the work; the request's
+    # deadline (NAGAR_BROKER_REQUEST_TIMEOUT_MS, default 10 s) is not.
+    running = broker(NAGAR_BROKER_INSECURE=1)
+    worker = ready_worker(running, keys, peers, None, "slow").serve_in_thread(
+        lambda body: [b"done:" + body[0]], hold_s=8.0, heartbeat_while_busy=False)
+    client = peers(MdpClient(running.endpoint))
+    wait_served(client, b"slow")
+    client.send("slow", b"job")
+    got = client.recv(12000)
+    assert got == (b"slow", [b"done:job"]), got
+    assert not running.proc.events("broker.worker_expired")
+    # It is still registered and serves the next one.
+    assert mmi(client, b"slow") == b"200"
+    worker.stop()
+    assert_clean_stop(running)
+
+
+def test_rfc7_client_failures_get_no_reply_body_while_libnagar_gets_typed_errors(
+        broker, keys, peers):
+    running = broker(NAGAR_BROKER_MAX_QUEUE=1, NAGAR_BROKER_REQUEST_TIMEOUT_MS=600)
+    ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(
+        reply_ok_to, hold_s=1.5)
+    plain = peers(MdpClient(running.endpoint, curve(keys, "client")))
+    typed = peers(NagarClient(running.endpoint, curve(keys, "client")))
+    wait_served(plain, b"echo")
+
+    # Full queue: one held by the worker, one queued, the third is refused.
+    plain.send("echo", make_request(request_id="held",
+                                    deadline_unix_ms=int(time.time() * 1000) + 5000))
+    time.sleep(0.1)
+    plain.send("echo", make_request(request_id="queued",
+                                    deadline_unix_ms=int(time.time() * 1000) + 5000))
+    time.sleep(0.1)
+    plain.send("echo", make_request(request_id="plain-busy"))
+    reply = call(typed, "echo", request_id="typed-busy")
+    assert reply["code"] == RESOURCE_EXHAUSTED and reply["request_id"] == "typed-busy", reply
+    dropped = running.proc.wait_event("broker.dropped")
+    assert dropped[0]["code"] == "RESOURCE_EXHAUSTED" and dropped[0]["service"] == "echo"
+
+    # The plain client gets exactly its two served requests, nothing else.
+    answered = []
+    for _ in range(2):
+        got = plain.recv(5000)
+        assert got is not None
+        answered.append(parse_reply(got[1][0]))
+    assert [r["request_id"] for r in answered] == ["held", "queued"], answered
+    assert all(r["code"] == OK for r in answered), answered
+    assert plain.recv(500) is None, "a plain client got an answer for a refused request"
+
+    # Past its deadline in the queue: dropped for the plain client, typed
+    # DEADLINE_EXCEEDED for the libnagar one.
+    plain.send("echo", make_request(request_id="occupy",
+                                    deadline_unix_ms=int(time.time() * 1000) + 5000))
+    time.sleep(0.1)
+    plain.send("echo", make_request(request_id="plain-late"))       # 600 ms default
+    got = plain.recv(2500)
+    assert got is not None and parse_reply(got[1][0])["request_id"] == "occupy", got
+    assert plain.recv(300) is None, "a plain client got an answer for an expired request"
+    assert any(d["code"] == "DEADLINE_EXCEEDED" for d in running.proc.events("broker.dropped"))
+    typed.send("echo", make_request(request_id="occupy2",
+                                    deadline_unix_ms=int(time.time() * 1000) + 5000))
+    time.sleep(0.1)
+    reply = call(typed, "echo", request_id="typed-late", timeout_ms=3000,
+                 deadline_unix_ms=int(time.time() * 1000) + 300)
+    assert reply["code"] == DEADLINE_EXCEEDED and reply["request_id"] == "typed-late", reply
+    assert parse_reply(typed.recv(3000)[1][0])["request_id"] == "occupy2"
+
+    # Not allowed by the ACL: dropped (and logged) for the plain client,
+    # PERMISSION_DENIED for the libnagar one.
+    plain.send("water_tax", make_request(request_id="plain-denied"))
+    assert plain.recv(500) is None
+    reply = call(typed, "water_tax", request_id="typed-denied")
+    assert reply["code"] == PERMISSION_DENIED, reply
+    assert_clean_stop(running)
+
+
+def test_service_names_the_broker_refuses(broker, keys, peers):
+    running = broker(NAGAR_BROKER_INSECURE=1)
+    plain = peers(MdpClient(running.endpoint))
+    typed = peers(NagarClient(running.endpoint))
+    for bad in (b"has space", b"x" * 65, b"tab\there"):
+        plain.send(bad, make_request(request_id="p"))
+        assert plain.recv(300) is None, f"a plain client got an answer for {bad!r}"
+        reply = call_raw(typed, bad, make_request(request_id="t"))
+        assert reply["code"] == INVALID_ARGUMENT and reply["request_id"] == "t", reply
+        assert "printable ASCII" in reply["message"], reply
+    assert running.proc.events("broker.malformed")
+    # MMI answers only what RFC 8 defines: a name no service can have is 404.
+    for asked in (b"", b"has space", b"y" * 65):
+        assert mmi(plain, asked) == b"404", asked
+    assert mmi(plain, b"echo") == b"404"
+    assert_clean_stop(running)
+
+
+def call_raw(client, service_bytes, body, timeout_ms=3000):
+    client.send(service_bytes, body)
+    got = client.recv(timeout_ms)
+    assert got is not None, f"no answer for service {service_bytes!r}"
+    return parse_reply(got[1][0])

@@ -339,3 +339,17 @@ def test_out_of_range_credit_is_refused_at_start(bus):
                             stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     assert result.returncode != 0
     assert b"NAGAR_BUS_WORKER_CREDIT" in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("insecure", [True, False], ids=["insecure", "curve"])
+def test_idle_worker_and_client_keep_serving(broker, procs, nagar_bin, insecure):  # noqa: F811
+    # Every event loop that polls with a timeout must survive waking with
+    # nothing to read (the insecure broker used to abort on it): broker and
+    # worker idle across many heartbeat intervals, then a call is served.
+    bus = Bus(broker(NAGAR_BROKER_INSECURE=int(insecure), **HEARTBEAT), procs, nagar_bin)
+    worker = bus.start_worker("idle_worker")
+    time.sleep(1.5)                          # 15 intervals of 100 ms
+    assert worker.alive() and bus.broker.proc.alive()
+    lines = bus.call(count=2, in_flight=1, text="after idle", timeout_ms=3000, attempts=1)
+    assert [l["code"] for l in lines] == ["OK", "OK"], lines
+    bus.assert_clean(worker)

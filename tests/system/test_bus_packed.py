@@ -16,7 +16,6 @@ seeing exactly RFC 7 frames. Shown here:
 
 Every receive has a timeout; nothing here can hang.
 """
-import struct
 import time
 
 import pytest
@@ -24,35 +23,13 @@ import zmq
 
 from mdp_peers import DISCONNECT, HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST, MdpClient, \
     MdpWorker, _dealer
+from mdp_packed import MAGIC, pack, unpack
 from nagar_proc import wait_until
 from test_broker import OK, PERMISSION_DENIED, UNAVAILABLE, admin, curve, make_request, \
     parse_reply, pb_decode, pb_encode
 from test_bus import HEARTBEAT as BUS_HEARTBEAT, Bus, SANITIZER_MARKS
 
 pytestmark = pytest.mark.timeout(90)
-
-MAGIC = b"\xffNGP"
-
-
-# ---- the packed format, from mdp_pack.h ------------------------------------------
-
-def pack(frames, version=1):
-    out = bytearray(MAGIC + bytes([version, len(frames)]))
-    for frame in frames:
-        out += struct.pack(">I", len(frame)) + frame
-    return bytes(out)
-
-
-def unpack(data):
-    assert data[:4] == MAGIC and data[4] == 1, f"not a packed frame: {data[:8]!r}"
-    count, at, frames = data[5], 6, []
-    for _ in range(count):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        frames.append(data[at + 4:at + 4 + length])
-        at += 4 + length
-    assert at == len(data), "bytes after the last packed frame"
-    return frames
-
 
 class PackedPeer:
     """A DEALER that speaks MDP in packed frames only."""

@@ -13,7 +13,8 @@ import uuid
 
 import requests
 
-from mdp_peers import DISCONNECT, MdpClient, MdpWorker
+from mdp_packed import NagarClient
+from mdp_peers import DISCONNECT, MdpWorker
 from nagar_proc import wait_until
 from test_broker import PERMISSION_DENIED, make_request, parse_reply
 
@@ -467,7 +468,7 @@ def test_water_tax_cannot_reach_property_tax_or_certificates(water_tax_stack, ke
                             what=f"acl.serve_denied for {service}")
         assert denied[0]["principal"] == "water_tax"
     # ... nor call property tax, certificates or the broker's admin service.
-    client = MdpClient(s.broker.endpoint, curve=curve)
+    client = NagarClient(s.broker.endpoint, curve=curve)
     try:
         for service, method in (("property_tax", "property.get"),
                                 ("certificates", "certificate.get"), ("nagar.admin", "stats")):
