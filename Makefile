@@ -129,11 +129,21 @@ BINS += $(BUILD)/nagarctl
 $(BUILD)/nagarctl: $(BUILD)/nagar-ctl
 	ln -sf nagar-ctl $@
 
-all: $(BINS)
+# The web apps (web/): npm packages from web/package-lock.json, bundled by
+# web/build.mjs into $(BUILD)/web, which the gateway serves (NAGAR_GATEWAY_WEB_DIR).
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/package.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+$(BUILD)/web/index.html: $(WEB_SRC) web/node_modules/.package-lock.json
+	node web/build.mjs $(BUILD)/web
+web: $(BUILD)/web/index.html
+
+all: $(BINS) $(BUILD)/web/index.html
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)
 
 .DEFAULT_GOAL := all
-.PHONY: all tests deps test drills run bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean
+.PHONY: all web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:

@@ -20,6 +20,8 @@ packages=(
   python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography python3-yaml
   valgrind clang libfuzzer-14-dev wrk
   poppler-utils zbar-tools
+  # the web apps' acceptance tests drive Debian's Chromium (playwright-core from npm)
+  chromium
   openssl
 )
 # The OpenAPI validator in the tests runs on Node.js; keep a Node.js the

@@ -107,8 +107,24 @@ for dir in "$repo"/services/*/; do
     start "$svc" "$build/nagar-$svc"
 done
 
+# The web apps (build/web) at / and /staff/, with their settings as
+# /config.json: the certificate verification keys (for offline checks) and,
+# when NAGAR_WEB_PAYMENT_PAGE_URL names one, the payment provider's page.
+if [[ -f $build/web/index.html && -z ${NAGAR_GATEWAY_WEB_DIR:-} ]]; then
+  export NAGAR_GATEWAY_WEB_DIR=$build/web
+  keys_json=""
+  for pub in "$NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR"/*.pub; do
+    [[ -f $pub ]] || continue
+    keys_json+="${keys_json:+,}\"$(basename "$pub" .pub)\":\"$(tr -d ' \n' < "$pub")\""
+  done
+  printf '{"certificateKeys":{%s}%s}\n' "$keys_json" \
+    "${NAGAR_WEB_PAYMENT_PAGE_URL:+,\"paymentPageUrl\":\"$NAGAR_WEB_PAYMENT_PAGE_URL\"}" \
+    > "$NAGAR_VAR/web-config.json"
+  export NAGAR_GATEWAY_WEB_CONFIG=$NAGAR_VAR/web-config.json
+fi
 if [[ -x $build/nagar-gateway ]]; then
   NAGAR_BUS_CERT=$keys/secret/gateway.cert start gateway "$build/nagar-gateway"
+  [[ -n ${NAGAR_GATEWAY_WEB_DIR:-} ]] && echo "nagar: portal at http://${NAGAR_GATEWAY_LISTEN:-127.0.0.1:8080}/ (citizens) and /staff/ (staff)" >&2
 fi
 
 echo "nagar: up; Ctrl-C stops everything" >&2

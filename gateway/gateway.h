@@ -31,6 +31,10 @@
  *   NAGAR_GATEWAY_BUS_ATTEMPTS            bus attempts per request 1 (a 503 is immediate;
  *                                         clients retry with the same Idempotency-Key)
  *   NAGAR_GATEWAY_MHD_MODE                epoll | select      epoll
+ *   NAGAR_GATEWAY_WEB_DIR                 the built web apps served at / and /staff/
+ *                                         (build/web; static.h)  (none: API only)
+ *   NAGAR_GATEWAY_WEB_CONFIG              a JSON file served as /config.json to the apps,
+ *                                         e.g. {"paymentPageUrl":"https://..."}  (none)
  *   NAGAR_BUS_*                           see bus.h
  */
 #ifndef GATEWAY_H
@@ -68,6 +72,8 @@ typedef struct {
     long ready_interval_ms;
     long bus_attempts;
     bool use_epoll;
+    char web_dir[4096];
+    char web_config[4096];
     nagar_bus_options_t bus;
 } gateway_options_t;
 

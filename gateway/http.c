@@ -40,6 +40,8 @@
 #include "openapi.h"
 #include "ready.h"
 #include "routes.h"
+#include "session.h"
+#include "static.h"
 
 #define REQUEST_ID_MAX 64
 #define IDEMPOTENCY_KEY_MAX 128
@@ -49,9 +51,9 @@
 #define DEADLINE_GRACE_MS 250
 
 enum { SLOT_HEALTHZ, SLOT_READYZ, SLOT_METRICS, SLOT_OPENAPI, SLOT_PREFLIGHT, SLOT_UNMATCHED,
-       SLOT_FIXED };
+       SLOT_STATIC, SLOT_FIXED };
 static const char *const fixed_labels[SLOT_FIXED] = {"healthz", "readyz", "metrics", "openapi",
-                                                     "preflight", "unmatched"};
+                                                     "preflight", "unmatched", "static"};
 
 typedef struct request_t request_t;
 
@@ -70,6 +72,7 @@ struct gateway_t {
     const gateway_route_t *routes;
     char *openapi;
     size_t openapi_length;
+    gateway_static_t *web;                         /* the built web apps, or NULL */
     request_t *suspended_head, *suspended_tail;   /* by deadline (all share one timeout) */
     size_t suspended_count;
     bool resumed;                                  /* MHD has work before the next poll */
@@ -104,6 +107,7 @@ struct request_t {
     bool bus_pending;               /* the bus client holds a pointer to us */
     bool completed;                 /* MHD is done with us */
     int64_t deadline_ms;            /* monotonic */
+    gateway_session_t session;      /* the browser's refresh-token cookie (session.h) */
     request_t *next, *prev;         /* suspended list */
 };
 
@@ -217,6 +221,20 @@ int gateway_options_load(gateway_options_t *o, nagar_config_t *config, char *err
         return -1;
     }
     snprintf(o->token_keys_dir, sizeof o->token_keys_dir, "%s", keys);
+    const char *web = nagar_config_get(config, "NAGAR_GATEWAY_WEB_DIR", "");
+    if (strlen(web) >= sizeof o->web_dir) {
+        snprintf(error, error_size, "NAGAR_GATEWAY_WEB_DIR is longer than %zu bytes",
+                 sizeof o->web_dir - 1);
+        return -1;
+    }
+    snprintf(o->web_dir, sizeof o->web_dir, "%s", web);
+    const char *web_config = nagar_config_get(config, "NAGAR_GATEWAY_WEB_CONFIG", "");
+    if (strlen(web_config) >= sizeof o->web_config) {
+        snprintf(error, error_size, "NAGAR_GATEWAY_WEB_CONFIG is longer than %zu bytes",
+                 sizeof o->web_config - 1);
+        return -1;
+    }
+    snprintf(o->web_config, sizeof o->web_config, "%s", web_config);
     return nagar_bus_options_load(&o->bus, config, error, error_size);
 }
 
@@ -378,8 +396,10 @@ static void on_bus_reply(const nagar_bus_result_t *result, void *arg)
         char *json = reply ? nagar_json_encode(reply) : NULL;
         if (reply)
             protobuf_c_message_free_unpacked(reply, NULL);
+        json = gateway_session_reply(&r->session, json);
         if (json) {
-            set_response(r, 200, "application/json", json, strlen(json));
+            gateway_session_add_cookies(
+                &r->session, set_response(r, 200, "application/json", json, strlen(json)));
         } else {
             nagar_log_error("gateway.bad_reply", "service %s method %s answered with a payload "
                             "that is not a valid %s (%zu bytes)", r->route->service,
@@ -734,6 +754,41 @@ rejected:
 }
 
 /* Handles a complete API request: answers it, or suspends it on the bus. */
+/* Did the client reach us over TLS (HSTS on, or a trusted proxy says so)? */
+static bool tls_request(gateway_t *self, request_t *r)
+{
+    const char *proto =
+        MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    return self->options.hsts_seconds > 0 ||
+           (self->options.trust_proxy && proto && strcmp(proto, "https") == 0);
+}
+
+/* GET/HEAD of a web app file (static.h). Returns true when answered. */
+static bool answer_static(gateway_t *self, request_t *r, const char *path)
+{
+    if (!self->web || strncmp(path, "/api/", 5) == 0 ||
+        (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0))
+        return false;
+    unsigned status = 0;
+    struct MHD_Response *response = gateway_static_answer(
+        self->web, path, MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND,
+                                                     "Accept-Encoding"),
+        MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, "If-None-Match"), &status);
+    if (!response)
+        return false;
+    MHD_add_response_header(response, "X-Request-Id", r->request_id);
+    if (self->options.hsts_seconds > 0) {
+        char value[64];
+        snprintf(value, sizeof value, "max-age=%ld; includeSubDomains",
+                 self->options.hsts_seconds);
+        MHD_add_response_header(response, "Strict-Transport-Security", value);
+    }
+    r->response = response;
+    r->status = (int) status;
+    r->slot = self->route_count + SLOT_STATIC;
+    return true;
+}
+
 static void handle_api(gateway_t *self, request_t *r, const char *path, const char *query)
 {
     gateway_route_match_t match;
@@ -806,6 +861,14 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
     ProtobufCMessage *message = decode_request(r, &match, query);
     if (!message)
         return;
+    char session_error[256];
+    if (gateway_session_prepare(&r->session, route->service, route->bus_method, r->connection,
+                                message, tls_request(self, r), session_error,
+                                sizeof session_error) != 0) {
+        protobuf_c_message_free_unpacked(message, NULL);
+        set_error(r, 403, "CSRF_CHECK_FAILED", "X-CSRF-Token", "%s", session_error);
+        return;
+    }
     if (gateway_ready_known(self->ready) && !gateway_ready_broker_reachable(self->ready)) {
         protobuf_c_message_free_unpacked(message, NULL);
         set_error(r, 503, "UNAVAILABLE", "", "the message broker is unreachable; retry later");
@@ -974,7 +1037,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     }
     if (strcmp(r->method, "OPTIONS") == 0)
         answer_preflight(self, r, target);
-    else if (!answer_operations(self, r, target))
+    else if (!answer_operations(self, r, target) && !answer_static(self, r, target))
         handle_api(self, r, target, query);
     nagar_log_set_request_id(NULL);
     if (r->suspended)
@@ -1098,6 +1161,10 @@ gateway_t *gateway_new(const gateway_options_t *options, nagar_config_t *config,
                                     (int) options->ready_interval_ms, 500, error, error_size);
     if (!self->ready)
         goto fail;
+    if (options->web_dir[0] && !(self->web = gateway_static_new(options->web_dir,
+                                                                options->web_config, error,
+                                                                error_size)))
+        goto fail;
 
     struct sockaddr_storage address;
     memset(&address, 0, sizeof address);
@@ -1180,6 +1247,7 @@ void gateway_destroy(gateway_t **self_p)
             free((char *) self->metric_labels[i]);
     free(self->metric_labels);
     free(self->openapi);
+    gateway_static_destroy(&self->web);
     free(self);
     *self_p = NULL;
 }

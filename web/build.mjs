@@ -1,0 +1,138 @@
+// build.mjs — builds the citizen and staff apps into OUT (default ../build/web):
+//
+//   OUT/index.html, OUT/staff/index.html   the two pages (no inline script)
+//   OUT/assets/<name>-<hash>.js|.css      content-hashed bundles and lazy chunks
+//   OUT/staff/sw.js                       the staff app's service worker (offline counter)
+//   OUT/staff/manifest.webmanifest, OUT/icon.svg
+//   every text file also as .br and .gz   (the gateway serves them precompressed)
+//   OUT/sizes.json                        first-load JS+CSS per app, raw/gzip/brotli
+//
+// It fails when the Hindi and English catalogs differ or a t('key') has no entry.
+import * as esbuild from 'esbuild';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { catalogs } from './src/common/strings.js';
+
+const here = dirname(new URL(import.meta.url).pathname);
+const out = resolve(process.argv[2] || join(here, '..', 'build', 'web'));
+
+function walk(dir) {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+// ---- catalogs -------------------------------------------------------------
+const problems = [];
+for (const key of Object.keys(catalogs.en)) {
+  if (!catalogs.hi[key]) problems.push(`no Hindi text for ${key}`);
+  if (!catalogs.en[key]) problems.push(`no English text for ${key}`);
+}
+for (const file of walk(join(here, 'src')).filter((f) => /\.(jsx?|mjs)$/.test(f) && !f.endsWith('strings.js'))) {
+  const text = readFileSync(file, 'utf8');
+  for (const m of text.matchAll(/\bt\('([a-zA-Z0-9_.]+)'[,)]/g)) {
+    if (!(m[1] in catalogs.en)) problems.push(`${relative(here, file)}: t('${m[1]}') has no catalog entry`);
+  }
+}
+if (problems.length) {
+  console.error('web build: the string catalogs are incomplete:\n  ' + problems.join('\n  '));
+  process.exit(1);
+}
+
+// ---- bundles --------------------------------------------------------------
+rmSync(out, { recursive: true, force: true });
+mkdirSync(join(out, 'staff'), { recursive: true });
+const common = {
+  bundle: true, minify: true, sourcemap: false, legalComments: 'none', target: ['es2020', 'chrome80', 'safari14', 'firefox78'],
+  jsx: 'automatic', jsxImportSource: 'preact', define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'warning',
+};
+const result = await esbuild.build({
+  ...common,
+  entryPoints: { citizen: join(here, 'src/citizen/main.jsx'), staff: join(here, 'src/staff/main.jsx') },
+  outdir: out, entryNames: 'assets/[name]-[hash]', chunkNames: 'assets/chunk-[hash]', assetNames: 'assets/[name]-[hash]',
+  format: 'esm', splitting: true, metafile: true,
+});
+const outputs = result.metafile.outputs;
+const url = (p) => '/' + relative(out, resolve(p)).split('\\').join('/');
+
+function firstLoad(entryName) {
+  const entry = Object.keys(outputs).find((p) => outputs[p].entryPoint && outputs[p].entryPoint.endsWith(`src/${entryName}/main.jsx`));
+  const files = new Set([entry]);
+  const stack = [entry];
+  while (stack.length) {
+    for (const imp of outputs[stack.pop()].imports || []) {
+      if (imp.kind === 'import-statement' && !files.has(imp.path)) { files.add(imp.path); stack.push(imp.path); }
+    }
+  }
+  const css = outputs[entry].cssBundle;
+  return { entry, js: [...files], css: css ? [css] : [] };
+}
+
+const apps = { citizen: firstLoad('citizen'), staff: firstLoad('staff') };
+const escape = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+function page({ title, app, manifest }) {
+  const preloads = app.js.filter((f) => f !== app.entry).map((f) => `<link rel="modulepreload" href="${url(f)}">`).join('');
+  return `<!doctype html>
+<html lang="hi">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="theme-color" content="#0b4f6c">
+<title>${escape(title)}</title>
+<link rel="icon" href="/icon.svg" type="image/svg+xml">
+${manifest ? `<link rel="manifest" href="${manifest}">` : ''}
+${app.css.map((f) => `<link rel="stylesheet" href="${url(f)}">`).join('')}
+${preloads}
+<script type="module" src="${url(app.entry)}"></script>
+</head>
+<body>
+<div id="app"><noscript>इस पोर्टल के लिए JavaScript चालू करें। / Turn on JavaScript to use this portal.</noscript></div>
+</body>
+</html>
+`;
+}
+
+writeFileSync(join(out, 'index.html'), page({ title: catalogs.hi['app.citizen.title'], app: apps.citizen }));
+writeFileSync(join(out, 'staff', 'index.html'), page({ title: catalogs.hi['app.staff.title'], app: apps.staff, manifest: '/staff/manifest.webmanifest' }));
+writeFileSync(join(out, 'icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#0b4f6c"/><path d="M14 50V26l18-12 18 12v24H38V36H26v14z" fill="#fff"/></svg>\n');
+writeFileSync(join(out, 'staff', 'manifest.webmanifest'), JSON.stringify({
+  name: catalogs.hi['app.staff.title'], short_name: catalogs.hi['app.staff.name'], start_url: '/staff/', scope: '/staff/',
+  display: 'standalone', background_color: '#ffffff', theme_color: '#0b4f6c', lang: 'hi',
+  icons: [{ src: '/icon.svg', sizes: 'any', type: 'image/svg+xml' }],
+}, null, 1));
+
+// The service worker: not hashed (its URL must stay), its precache list is.
+const staffFiles = Object.keys(outputs).map(url).filter((u) => u.startsWith('/assets/'));
+const version = createHash('sha256').update(staffFiles.join('\n')).digest('hex').slice(0, 12);
+await esbuild.build({
+  ...common, entryPoints: [join(here, 'src/staff/sw.js')], outfile: join(out, 'staff', 'sw.js'), format: 'iife',
+  define: { ...common.define, __PRECACHE__: JSON.stringify(['/staff/', '/staff/manifest.webmanifest', '/icon.svg', ...staffFiles]), __VERSION__: JSON.stringify(version) },
+});
+
+// ---- precompressed variants and sizes -------------------------------------
+for (const file of walk(out)) {
+  if (!/\.(html|js|css|svg|json|webmanifest)$/.test(file)) continue;
+  const data = readFileSync(file);
+  writeFileSync(file + '.gz', gzipSync(data, { level: 9 }));
+  writeFileSync(file + '.br', brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+}
+const size = (f, ext = '') => statSync(resolve(f) + ext).size;
+const sizes = {};
+for (const [name, app] of Object.entries(apps)) {
+  const files = [...app.js, ...app.css];
+  sizes[name] = {
+    files: files.map(url),
+    raw: files.reduce((n, f) => n + size(f), 0),
+    gzip: files.reduce((n, f) => n + size(f, '.gz'), 0),
+    brotli: files.reduce((n, f) => n + size(f, '.br'), 0),
+  };
+}
+writeFileSync(join(out, 'sizes.json'), JSON.stringify(sizes, null, 1));
+for (const [name, s] of Object.entries(sizes)) {
+  console.log(`web build: ${name} first load ${(s.raw / 1024).toFixed(1)} KB raw, ${(s.gzip / 1024).toFixed(1)} KB gzip, ${(s.brotli / 1024).toFixed(1)} KB brotli (JS+CSS)`);
+}

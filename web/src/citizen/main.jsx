@@ -1,0 +1,79 @@
+// main.jsx — the citizen app: mobile first, Hindi by default.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import '../common/style.css';
+import { currentSession, logout, onSession, refresh } from '../common/api.js';
+import { t } from '../common/i18n.js';
+import { LanguageSwitch, Link, navigate, useLanguage, useRoute } from '../common/ui.jsx';
+import { Home, TownPicker, useTown } from './home.jsx';
+import { Login } from './login.jsx';
+import { PropertyPage, PropertyTax, PayReturn } from './property.jsx';
+import { Water, WaterConnection } from './water.jsx';
+import { Certificates } from './certificates.jsx';
+import { Verify } from './verify.jsx';
+import { Settings } from './settings.jsx';
+
+function useSession() {
+  const [s, set] = useState(currentSession());
+  useEffect(() => onSession(set), []);
+  return s;
+}
+
+const protectedPrefixes = ['/property', '/water', '/certificates', '/settings', '/pay'];
+
+function App() {
+  useLanguage();
+  const route = useRoute();
+  const session = useSession();
+  const [restored, setRestored] = useState(false);
+  useEffect(() => { refresh().finally(() => setRestored(true)); }, []);
+  const path = route.split('?')[0];
+  const needsLogin = protectedPrefixes.some((p) => path === p || path.startsWith(p + '/'));
+  useEffect(() => {
+    document.title = t('app.citizen.title');
+  });
+  let page;
+  if (needsLogin && !session) {
+    page = restored ? <Login next={route} /> : <p role="status">{t('common.loading')}</p>;
+  } else if (path === '/login') page = <Login next="/" />;
+  else if (path === '/town') page = <TownPicker />;
+  else if (path === '/property') page = <PropertyTax />;
+  else if (path.startsWith('/property/')) page = <PropertyPage id={decodeURIComponent(path.slice(10))} />;
+  else if (path === '/pay/return') page = <PayReturn />;
+  else if (path === '/water') page = <Water />;
+  else if (path.startsWith('/water/')) page = <WaterConnection id={decodeURIComponent(path.slice(7))} />;
+  else if (path === '/certificates' || path.startsWith('/certificates/')) page = <Certificates path={path} />;
+  else if (path === '/verify') page = <Verify />;
+  else if (path === '/settings') page = <Settings />;
+  else page = <Home />;
+  return (
+    <>
+      <a class="skip" href="#main">{t('common.skip')}</a>
+      <Header session={session} />
+      <main id="main" tabIndex={-1}>{page}</main>
+      <footer><p>{t('app.footer')}</p></footer>
+    </>
+  );
+}
+
+function Header({ session }) {
+  const town = useTown();
+  return (
+    <header>
+      <div class="bar">
+        <Link href="/" class="brand">{t('app.citizen.name')}</Link>
+        <LanguageSwitch />
+      </div>
+      <nav aria-label={t('nav.label')}>
+        <Link href="/town">{town ? town.name : t('town.choose')}</Link>
+        {session ? (
+          <button type="button" class="link" onClick={() => logout().then(() => navigate('/'))}>{t('login.logout')}</button>
+        ) : (
+          <Link href="/login">{t('login.title')}</Link>
+        )}
+      </nav>
+    </header>
+  );
+}
+
+render(<App />, document.getElementById('app'));

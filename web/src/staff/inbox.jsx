@@ -1,0 +1,112 @@
+// inbox.jsx — what waits for this officer: certificate applications to
+// register or reject (with the legal window they fall in and its end),
+// corrections to approve.
+import { useState } from 'preact/hooks';
+import { api, currentSession, newKey } from '../common/api.js';
+import { errorText, t } from '../common/i18n.js';
+import { indianDate, rupees } from '../common/format.js';
+import { Busy, Field, Notice, useLoad } from '../common/ui.jsx';
+
+function addDays(iso, days) {
+  const d = new Date(iso + 'T00:00:00Z');
+  d.setUTCDate(d.getUTCDate() + Number(days || 0));
+  return d.toISOString().slice(0, 10);
+}
+
+// The end of the window an application's report falls in (RBD Act s.13,
+// from the ULB's fee schedule): free, late fee, District Registrar permission.
+function deadline(a, fees) {
+  if (!fees || !a.eventDate) return '';
+  const w = a.lateWindow;
+  if (w === 'IN_TIME') return addDays(a.eventDate, fees.freeDays);
+  if (w === 'LATE_TO_30_DAYS') return addDays(a.eventDate, fees.lateDays);
+  if (w === 'LATE_TO_1_YEAR') return addDays(a.eventDate, fees.permissionDays);
+  return '';
+}
+
+export function Inbox() {
+  const session = currentSession();
+  const registrar = session.role === 'REGISTRAR';
+  const [apps, error, reload, loading] = useLoad(() => registrar
+    ? api('GET', '/api/v1/certificates/applications', { query: { state: 'SUBMITTED', pageSize: 100 } }) : Promise.resolve(null), []);
+  const [corrections, cerror, creload] = useLoad(() => registrar
+    ? api('GET', '/api/v1/certificates/corrections', { query: { state: 'PENDING' } }).catch(() => ({ corrections: [] })) : Promise.resolve(null), []);
+  const [fees] = useLoad(() => api('GET', '/api/v1/certificates/fees', { query: { ulb: session.ulb } }).catch(() => null), []);
+  if (!registrar) return (<><h1>{t('staff.inbox')}</h1><p>{t('inbox.role.none')}</p></>);
+  return (
+    <>
+      <h1>{t('staff.inbox')}</h1>
+      <Busy when={loading} />
+      <Notice kind="error">{(error || cerror) && errorText(error || cerror)}</Notice>
+      <h2>{t('inbox.applications')}</h2>
+      {apps && !(apps.applications || []).length && <p>{t('inbox.empty')}</p>}
+      {(apps?.applications || []).map((a) => <ApplicationCard key={a.applicationId} a={a} due={deadline(a, fees)} onDone={reload} />)}
+      <h2>{t('inbox.corrections')}</h2>
+      {corrections && !(corrections.corrections || []).length && <p>{t('inbox.empty')}</p>}
+      {(corrections?.corrections || []).map((c) => <CorrectionCard key={c.correctionId} c={c} onDone={() => { creload(); reload(); }} />)}
+    </>
+  );
+}
+
+function ApplicationCard({ a, due, onDone }) {
+  const [permission, setPermission] = useState(a.permissionReference || '');
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState(null);
+  const [errors, setErrors] = useState({});
+  const [done, setDone] = useState('');
+  async function register(e) {
+    e.preventDefault();
+    if (a.permissionRequired && !permission.trim()) { setErrors({ permission: t('rule.required') }); return; }
+    setErrors({}); setError(null);
+    try {
+      const c = await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/register`, { key: newKey(), body: { permissionReference: permission.trim() } });
+      setDone(t('inbox.registered', { number: c.registrationNumber })); onDone();
+    } catch (err) { setError(err); if (err.field) setErrors({ permission: err.message }); }
+  }
+  async function reject() {
+    if (!reason.trim()) { setErrors({ reason: t('rule.reason') }); return; }
+    try {
+      await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/reject`, { key: newKey(), body: { reason: reason.trim() } });
+      setDone(t('state.REJECTED')); onDone();
+    } catch (err) { setError(err); }
+  }
+  return (
+    <article class="card" aria-label={t('kind.' + a.kind) + ': ' + (a.subjectName || a.applicationId)}>
+      <h3>{t('kind.' + a.kind)}: {a.subjectName || '—'}</h3>
+      <dl class="facts">
+        <dt>{t('cert.eventDate')}</dt><dd>{indianDate(a.eventDate)}</dd>
+        <dt>{t('inbox.submitted')}</dt><dd>{indianDate(a.submittedAt)}</dd>
+        <dt>{t('cert.delay')}</dt><dd>{t('cert.days', { days: String(a.delayDays || 0) })} — {t('late.' + (a.lateWindow || 'IN_TIME'))}</dd>
+        {due && <><dt>{t('inbox.deadline')}</dt><dd data-testid="deadline">{indianDate(due)}</dd></>}
+        <dt>{t('cert.fee')}</dt><dd>{rupees(a.feePaise)}</dd>
+      </dl>
+      <Notice kind="error">{error && errorText(error)}</Notice>
+      {done ? <Notice kind="success">{done}</Notice> : (
+        <form onSubmit={register}>
+          {a.permissionRequired && <Field label={t('cert.permission')} value={permission} onInput={setPermission} error={errors.permission} />}
+          <button type="submit">{t('inbox.register')}</button>
+          <Field label={t('inbox.reject.reason')} value={reason} onInput={setReason} error={errors.reason} />
+          <button type="button" class="secondary" onClick={reject}>{t('inbox.reject')}</button>
+        </form>
+      )}
+    </article>
+  );
+}
+
+function CorrectionCard({ c, onDone }) {
+  const [error, setError] = useState(null);
+  const [done, setDone] = useState('');
+  async function approve() {
+    try {
+      await api('POST', `/api/v1/certificates/corrections/${encodeURIComponent(c.correctionId)}/approve`, { key: newKey(), body: { note: '' } });
+      setDone(t('inbox.approved')); onDone();
+    } catch (err) { setError(err); }
+  }
+  return (
+    <article class="card" aria-label={t('inbox.correction') + ' ' + c.correctionId}>
+      <p>{t('inbox.correction')}: {c.reason}</p>
+      <Notice kind="error">{error && errorText(error)}</Notice>
+      {done ? <Notice kind="success">{done}</Notice> : <button type="button" onClick={approve}>{t('inbox.approve')}</button>}
+    </article>
+  );
+}

@@ -1,0 +1,71 @@
+// citizen_pay.mjs — acceptance: a citizen logs in with a mobile OTP, finds the
+// property, pays online through the provider's page and back, and downloads
+// the receipt PDF (its amount checked by the caller with pdftotext).
+//   NAGAR_WEB_MOBILE, NAGAR_WEB_PROPERTY, NAGAR_WEB_OTP_SINK (the SMS sink file)
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { artifacts, base, expect, launch, report } from './lib.mjs';
+
+const mobile = process.env.NAGAR_WEB_MOBILE;
+const propertyId = process.env.NAGAR_WEB_PROPERTY;
+
+const sinkLines = () => { try { return readFileSync(process.env.NAGAR_WEB_OTP_SINK, 'utf8').trim().split('\n'); } catch { return []; } };
+let seen = 0;
+function otpFromSink() {
+  const lines = sinkLines().slice(seen).reverse();
+  for (const line of lines) {
+    if (!line.includes(mobile)) continue;
+    const m = /\b(\d{6})\b/.exec(JSON.parse(line).text || JSON.parse(line).body || line);
+    if (m) return m[1];
+  }
+  return null;
+}
+
+const { context, close } = await launch();
+let page;
+try {
+  page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error' && (m.location().url || '').startsWith(base)) errors.push(m.text() + ' ' + m.location().url); });
+  await page.goto(base + '/property');
+  // Hindi by default: the login page asks for the mobile number.
+  await page.getByLabel('मोबाइल नंबर').fill(mobile);
+  seen = sinkLines().length;
+  await page.getByRole('button', { name: 'ओटीपी भेजें' }).click();
+  await page.getByLabel('ओटीपी (6 अंक)').waitFor();
+  let otp = null;
+  for (let i = 0; i < 100 && !otp; i++) { otp = otpFromSink(); if (!otp) await page.waitForTimeout(200); }
+  expect(otp, 'no OTP reached the SMS sink');
+  await page.getByLabel('ओटीपी (6 अंक)').fill(otp);
+  await page.getByRole('button', { name: 'लॉग इन करें' }).click();
+  // My properties (linked to the mobile) list the property.
+  await page.getByRole('link', { name: propertyId }).click();
+  const payable = (await page.getByTestId('payable').textContent()).trim();
+  expect(/^₹[\d,]+\.\d\d$/.test(payable), `payable shown as ${payable}`);
+  // English one tap away.
+  await page.getByRole('button', { name: /English/ }).click();
+  await page.getByRole('button', { name: /^Pay ₹/ }).click();
+  // The provider's page, then back.
+  await page.waitForURL(/\/pay\?/);
+  await page.getByRole('button', { name: /^Pay Rs/ }).click();
+  await page.waitForURL(/\/pay\/return/);
+  const done = page.getByText(/^Paid ₹/);
+  await done.waitFor({ timeout: 30000 });
+  const doneText = await done.textContent();
+  const receiptNo = /Receipt number (\S+)/.exec(doneText)[1];
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download receipt (PDF)' }).click(),
+  ]);
+  const pdf = join(artifacts, 'receipt.pdf');
+  await download.saveAs(pdf);
+  // The language choice is remembered across a reload.
+  await page.reload();
+  await page.getByRole('heading', { name: 'Payment status' }).waitFor();
+  report({ payable, receiptNo, pdf, doneText, consoleErrors: errors });
+} catch (e) {
+  if (page) await page.screenshot({ path: join(artifacts, 'failure-citizen_pay.png'), fullPage: true }).catch(() => {});
+  throw e;
+} finally {
+  await close();
+}
