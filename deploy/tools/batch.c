@@ -26,8 +26,8 @@
  * account (the property or connection id) and due_date (the cycle);
  * notifications derives what the due.reminder.* templates print from them
  * (the amount in rupees, the town's name from identity). The campaign
- * carries due_date, and ulb_name only when --ulb-name overrides the name
- * identity knows.
+ * carries due_date. Params are typed (services/notifications/
+ * param_types.h): the town's name is identity's, never the caller's.
  *
  * Settings (environment; NAGAR_CONFIG file as config.h):
  *   NAGAR_BUS_ENDPOINT, NAGAR_BUS_CERT (the batch principal's secret
@@ -99,7 +99,7 @@ static void usage(FILE *out)
             "usage: nagar-batch campaign --ulb CODE --kind property_tax|water_tax --cycle DUE_DATE\n"
             "                            [--per-minute N] [--min-outstanding RUPEES]\n"
             "                            [--page-size N] [--wait SECONDS | --no-wait]\n"
-            "                            [--actor USER] [--role ROLE] [--ulb-name NAME]\n"
+            "                            [--actor USER] [--role ROLE]\n"
             "\n"
             "Sends one due-date reminder SMS to every defaulter of a ULB, throttled to\n"
             "N a minute (default: notifications' NAGAR_NOTIFY_CAMPAIGN_PER_MINUTE). The\n"
@@ -111,7 +111,6 @@ static void usage(FILE *out)
             "  --no-wait                 return once every recipient is added\n"
             "  --actor USER, --role ROLE whom the reports are read as (default nagar-batch,\n"
             "                            STATE_ADMIN)\n"
-            "  --ulb-name NAME           the town's name in the message (default: as identity has it)\n"
             "Exit: 0 done, 1 error, 2 usage. Bus: NAGAR_BUS_ENDPOINT, NAGAR_BUS_CERT (the\n"
             "batch principal's certificate), NAGAR_BUS_BROKER_KEY.\n",
             PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT, WAIT_DEFAULT_S);
@@ -133,7 +132,6 @@ typedef struct {
     int wait_s;
     const char *actor_user;
     const char *actor_role;
-    const char *ulb_name;
     /* state */
     nagar_config_t *config;
     nagar_bus_client_t *client;
@@ -290,10 +288,7 @@ static int campaign_start(campaign_job_t *self, Nagar__Notifications__CampaignSt
     Nagar__Notifications__Param due_date = NAGAR__NOTIFICATIONS__PARAM__INIT;
     due_date.name = "due_date";
     due_date.value = self->cycle;
-    Nagar__Notifications__Param ulb_name = NAGAR__NOTIFICATIONS__PARAM__INIT;
-    ulb_name.name = "ulb_name";
-    ulb_name.value = (char *) (self->ulb_name ? self->ulb_name : "");
-    Nagar__Notifications__Param *params[] = {&due_date, &ulb_name};
+    Nagar__Notifications__Param *params[] = {&due_date};
     Nagar__Notifications__StartCampaignRequest request =
         NAGAR__NOTIFICATIONS__START_CAMPAIGN_REQUEST__INIT;
     request.ulb = self->ulb;
@@ -302,7 +297,7 @@ static int campaign_start(campaign_job_t *self, Nagar__Notifications__CampaignSt
                        : NAGAR__NOTIFICATIONS__CAMPAIGN_KIND__WATER_TAX;
     request.cycle = self->cycle;
     request.per_minute = self->per_minute;
-    request.n_params = self->ulb_name ? 2 : 1;   /* else notifications names the town */
+    request.n_params = 1;   /* notifications names the town, as identity knows it */
     request.params = params;
     /* The campaign's identity, so a retry of this call is one start. */
     char key[96];
@@ -686,12 +681,6 @@ static int campaign_command(int argc, char **argv, nagar_config_t *config)
             job.actor_user = value;
         } else if (strcmp(name, "--role") == 0) {
             job.actor_role = value;
-        } else if (strcmp(name, "--ulb-name") == 0) {
-            if (!value[0] || strlen(value) > 200) {
-                say_error("--ulb-name must be 1 to 200 bytes, not \"%s\"", value);
-                return EXIT_USAGE;
-            }
-            job.ulb_name = value;
         } else {
             say_error("unknown option \"%s\"", name);
             usage(stderr);

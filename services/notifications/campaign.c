@@ -14,10 +14,11 @@
 
 #include "bus.h"
 #include "event_params.h"
+#include "event_rules.h"
 #include "events.h"
 #include "log.h"
 
-#define CAMPAIGN_PARAMS_MAX (2 * EVENTS_PARAMS_MAX)
+#define CAMPAIGN_PARAMS_MAX (2 * EVENT_RULES_PARAMS_MAX)
 #define TIME_TEXT(column)                                                                     \
     "coalesce(to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')"
 
@@ -55,13 +56,73 @@ static bool cycle_valid(const char *cycle)
     return true;
 }
 
-static char *params_json(Nagar__Notifications__Param **params, size_t count)
+static char *params_json(const template_param_t *params, size_t count)
 {
     json_t *array = json_array();
     for (size_t i = 0; array && i < count; i++)
-        json_array_append_new(array, json_pack("[s, s]", params[i]->name, params[i]->value));
+        json_array_append_new(array, json_pack("[s, s]", params[i].name, params[i].value));
     char *text = array ? json_dumps(array, JSON_COMPACT) : NULL;
     json_decref(array);
+    return text;
+}
+
+/* A campaign's reminders are its kind's events (due.reminder.<kind>, as if
+ * published by that service): staff through the gateway, the batch tool or
+ * that service may run one, and its params are checked against the type.
+ * Loads the rule, or answers the call and returns false. */
+static bool campaign_rule(notify_t *self, nagar_worker_call_t *call, const char *kind,
+                          event_rule_t *rule)
+{
+    const char *caller = nagar_worker_call_caller(call);
+    if (strcmp(caller, "gateway") != 0 && strcmp(caller, "batch") != 0 &&
+        strcmp(caller, kind) != 0) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "kind",
+                               "a %s campaign is run by staff, the batch tool or %s, not by %s",
+                               kind, kind, caller);
+        return false;
+    }
+    char type[64];
+    snprintf(type, sizeof type, "due.reminder.%s", kind);
+    if (event_rule_load(self, type, kind, rule) != 0) {
+        nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
+        return false;
+    }
+    if (!rule->known || !rule->publisher) {
+        event_rule_clear(rule);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "kind",
+                               "event type %s has no rules for %s (notifications migrations)",
+                               type, kind);
+        return false;
+    }
+    return true;
+}
+
+/* Checks params against the campaign's rule and returns their JSON text
+ * (normalised values), or answers the call and returns NULL. */
+static char *campaign_params(nagar_worker_call_t *call, const event_rule_t *rule,
+                             const char *kind, const char *ulb,
+                             Nagar__Notifications__Param **params, size_t count,
+                             const char *field)
+{
+    char type[64];
+    snprintf(type, sizeof type, "due.reminder.%s", kind);
+    template_param_t checked[EVENT_RULES_PARAMS_MAX];
+    event_rule_values_t *values = malloc(sizeof *values);
+    if (!values) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
+    char *text = NULL;
+    if (!event_rule_check_params(rule, type, ulb, params, count, field, checked, values,
+                                 &outcome)) {
+        event_rule_log_refusal(nagar_worker_call_caller(call), type, &outcome);
+        nagar_worker_call_fail(call, outcome.code, outcome.field, "%s", outcome.message);
+    } else if (!(text = params_json(checked, count))) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    free(values);
     return text;
 }
 
@@ -155,12 +216,14 @@ int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     if (request->per_minute > 100000)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "perMinute",
                                       "perMinute is at most 100000");
-    template_param_t checked[EVENTS_PARAMS_MAX];
-    if (!events_params_valid(call, request->params, request->n_params, "params", checked))
+    event_rule_t rule;
+    if (!campaign_rule(self, call, kind, &rule))
         return -1;
-    char *params = params_json(request->params, request->n_params);
+    char *params = campaign_params(call, &rule, kind, request->ulb, request->params,
+                                   request->n_params, "params");
+    event_rule_clear(&rule);
     if (!params)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+        return -1;
     char per_minute[24];
     snprintf(per_minute, sizeof per_minute, "%ld",
              request->per_minute ? (long) request->per_minute : self->campaign_per_minute);
@@ -204,6 +267,7 @@ typedef struct {
     notify_t *self;
     nagar_worker_call_t *call;
     const Nagar__Notifications__AddRecipientsRequest *request;
+    char **params;              /* each recipient's checked params, JSON text */
     uint32_t added;
     uint32_t present;
     nagar_outcome_t outcome;
@@ -251,18 +315,15 @@ static int add_work(nagar_db_t *db, void *arg)
         char key[300];
         snprintf(key, sizeof key, "%s:%s", r->mobile[0] ? "mobile" : "email",
                  r->mobile[0] ? r->mobile : r->email);
-        char *params = params_json(item->params, item->n_params);
-        if (!params)
-            return -1;
         const char *values[] = {work->request->campaign_id, key, r->mobile, r->email,
-                                r->language[0] ? r->language : "hi", r->user_id, params};
+                                r->language[0] ? r->language : "hi", r->user_id,
+                                work->params[i]};
         result = nagar_service_query(
             self->db, "campaign_recipient_insert",
             "INSERT INTO notifications.campaign_recipient (campaign_id, recipient_key, mobile, "
             "email, language, user_id, params) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::jsonb) "
             "ON CONFLICT (campaign_id, recipient_key) DO NOTHING RETURNING id",
             7, values);
-        free(params);
         if (!result)
             return -1;
         if (PQntuples(result) == 1)
@@ -283,6 +344,10 @@ static int add_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
+static int added_reply(nagar_worker_call_t *call,
+                       const Nagar__Notifications__AddRecipientsRequest *request, uint32_t added,
+                       uint32_t present);
+
 int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     notify_t *self = arg;
@@ -297,30 +362,71 @@ int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *m
                                       "at most %d recipients per call; send the rest in further "
                                       "batches",
                                       CAMPAIGN_BATCH_MAX);
-    for (size_t i = 0; i < request->n_recipients; i++) {
+    /* The campaign's kind says whose reminders these are and what they may carry. */
+    const char *id_values[] = {request->campaign_id};
+    PGresult *found = nagar_service_query(self->db, "campaign_kind",
+                                          "SELECT kind, ulb FROM notifications.campaign "
+                                          "WHERE id = $1::bigint",
+                                          1, id_values);
+    if (!found)
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
+    if (PQntuples(found) != 1) {
+        PQclear(found);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
+                                      "no campaign %s", request->campaign_id);
+    }
+    char kind[32], ulb[16];
+    snprintf(kind, sizeof kind, "%s", PQgetvalue(found, 0, 0));
+    snprintf(ulb, sizeof ulb, "%s", PQgetvalue(found, 0, 1));
+    PQclear(found);
+    event_rule_t rule;
+    if (!campaign_rule(self, call, kind, &rule))
+        return -1;
+    char **params = calloc(request->n_recipients ? request->n_recipients : 1, sizeof *params);
+    int rc = params ? 0 : -2;
+    for (size_t i = 0; rc == 0 && i < request->n_recipients; i++) {
         char field[64];
         snprintf(field, sizeof field, "recipients[%zu].recipient", i);
-        if (!events_recipient_valid(call, request->recipients[i]->recipient, field))
-            return -1;
+        if (!events_recipient_valid(call, request->recipients[i]->recipient, field)) {
+            rc = -1;
+            break;
+        }
         snprintf(field, sizeof field, "recipients[%zu].params", i);
-        template_param_t checked[EVENTS_PARAMS_MAX];
-        if (!events_params_valid(call, request->recipients[i]->params,
-                                 request->recipients[i]->n_params, field, checked))
-            return -1;
+        params[i] = campaign_params(call, &rule, kind, ulb, request->recipients[i]->params,
+                                    request->recipients[i]->n_params, field);
+        if (!params[i])
+            rc = -1;
     }
-    add_work_t work = {.self = self, .call = call, .request = request};
-    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, add_work, &work);
-    if (rc != 0)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
+    event_rule_clear(&rule);
+    if (rc == 0) {
+        add_work_t work = {.self = self, .call = call, .request = request, .params = params};
+        rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, add_work, &work);
+        if (rc != 0)
+            rc = nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
+        else
+            rc = added_reply(call, request, work.added, work.present);
+    } else if (rc == -2) {
+        rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    for (size_t i = 0; params && i < request->n_recipients; i++)
+        free(params[i]);
+    free(params);
+    return rc;
+}
+
+static int added_reply(nagar_worker_call_t *call,
+                       const Nagar__Notifications__AddRecipientsRequest *request, uint32_t added,
+                       uint32_t present)
+{
     json_t *fields = json_pack("{s:s, s:i, s:i, s:b}", "campaign_id", request->campaign_id,
-                               "added", (int) work.added, "already_present", (int) work.present,
+                               "added", (int) added, "already_present", (int) present,
                                "last_batch", request->last_batch);
     nagar_log_write(NAGAR_LOG_INFO, "notifications.campaign_recipients", fields,
                     "campaign recipients added");
     Nagar__Notifications__AddRecipientsReply reply =
         NAGAR__NOTIFICATIONS__ADD_RECIPIENTS_REPLY__INIT;
-    reply.added = work.added;
-    reply.already_present = work.present;
+    reply.added = added;
+    reply.already_present = present;
     return nagar_worker_call_reply(call, &reply.base);
 }
 

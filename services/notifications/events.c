@@ -11,6 +11,7 @@
 #include "channel.h"
 #include "delivery.h"
 #include "event_params.h"
+#include "event_rules.h"
 #include "log.h"
 
 bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
@@ -51,54 +52,6 @@ bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notification
         nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
                                "userId is at most 100 printable characters");
         return false;
-    }
-    return true;
-}
-
-static bool param_name_valid(const char *name)
-{
-    size_t length = strnlen(name, 41);
-    if (length < 1 || length > 40 || !((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-              name[i] == '_'))
-            return false;
-    return true;
-}
-
-bool events_params_valid(nagar_worker_call_t *call, Nagar__Notifications__Param **params,
-                         size_t count, const char *field_prefix, template_param_t *out)
-{
-    char field[96];
-    if (count > EVENTS_PARAMS_MAX) {
-        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field_prefix,
-                               "at most %d params are allowed", EVENTS_PARAMS_MAX);
-        return false;
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (!param_name_valid(params[i]->name)) {
-            snprintf(field, sizeof field, "%s[%zu].name", field_prefix, i);
-            nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
-                                   "a param name is 1 to 40 of [a-z0-9_], starting with a "
-                                   "letter or _");
-            return false;
-        }
-        if (!notify_text_valid(params[i]->value, 0, 500)) {
-            snprintf(field, sizeof field, "%s[%zu].value", field_prefix, i);
-            nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
-                                   "a param value is at most 500 characters of UTF-8 text "
-                                   "without control characters");
-            return false;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(params[j]->name, params[i]->name) == 0) {
-                snprintf(field, sizeof field, "%s[%zu].name", field_prefix, i);
-                nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
-                                       "param \"%s\" is given twice", params[i]->name);
-                return false;
-            }
-        out[i] = (template_param_t) {.name = params[i]->name, .value = params[i]->value};
     }
     return true;
 }
@@ -290,21 +243,39 @@ static void log_accepted(enqueue_work_t *work, const char *what)
                     work->duplicate ? "was accepted before; nothing new queued" : "accepted");
 }
 
-/* 0 unknown type, 1 known and a recipient is required, 2 known and the
- * recipient is optional (a ULB-wide fact), -1 database error. */
-static int event_type_recipient_rule(notify_t *self, const char *type)
+/* Answers a refused event or message, and logs who tried what. */
+static int refuse(nagar_worker_call_t *call, const char *type, const nagar_outcome_t *outcome)
 {
-    const char *values[] = {type};
-    PGresult *result =
-        nagar_service_query(self->db, "event_type_rule",
-                            "SELECT recipient_required FROM notifications.event_type "
-                            "WHERE type = $1",
-                            1, values);
-    if (!result)
-        return -1;
-    int rule = PQntuples(result) != 1 ? 0 : strcmp(PQgetvalue(result, 0, 0), "t") == 0 ? 1 : 2;
-    PQclear(result);
-    return rule;
+    event_rule_log_refusal(nagar_worker_call_caller(call), type, outcome);
+    return nagar_worker_call_fail(call, outcome->code, outcome->field[0] ? outcome->field : NULL,
+                                  "%s", outcome->message);
+}
+
+/* Loads the type's rule for the caller and checks that the caller may
+ * publish it; on failure the call has been answered. */
+static bool rule_for_caller(notify_t *self, nagar_worker_call_t *call, const char *type,
+                            const char *field, event_rule_t *rule)
+{
+    const char *caller = nagar_worker_call_caller(call);
+    if (event_rule_load(self, type, caller, rule) != 0) {
+        nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
+        return false;
+    }
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
+    if (!rule->known)
+        nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "\"%s\" is not a known event type", type);
+    else if (!rule->publisher)
+        nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, field,
+                          "event type %s is published only by %s; %s may publish only its own "
+                          "event types",
+                          type, rule->publishers, caller);
+    else
+        return true;
+    refuse(call, type, &outcome);
+    event_rule_clear(rule);
+    return false;
 }
 
 int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -328,43 +299,59 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     if (!notify_name_valid(event->type, 64))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
                                       "type must be an event type such as payment.received");
-    int known = event_type_recipient_rule(self, event->type);
-    if (known < 0)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
-    if (!known)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
-                                      "\"%s\" is not a known event type", event->type);
-    if (!notify_ulb_valid(event->ulb))
+    event_rule_t rule;
+    if (!rule_for_caller(self, call, event->type, "event.type", &rule))
+        return -1;
+    if (!notify_ulb_valid(event->ulb)) {
+        event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.ulb",
                                       "ulb must be the LGD code of the ULB (1 to 10 digits)");
+    }
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
+    template_param_t params[EVENT_RULES_PARAMS_MAX + EVENT_PARAMS_DERIVED_MAX];
+    event_rule_values_t *values = malloc(sizeof *values);
+    if (!values) {
+        event_rule_clear(&rule);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    bool params_ok = event_rule_check_params(&rule, event->type, event->ulb, event->params,
+                                             event->n_params, "event.params", params, values,
+                                             &outcome);
+    bool recipient_required = rule.recipient_required, essential = rule.essential;
+    event_rule_clear(&rule);
+    if (!params_ok) {
+        free(values);
+        return refuse(call, event->type, &outcome);
+    }
     /* A ULB-wide fact (recipient optional) with no address: record it only. */
     const Nagar__Notifications__Recipient *r = event->recipient;
-    bool record_only = known == 2 && (!r || (!r->mobile[0] && !r->email[0]));
+    bool record_only = !recipient_required && (!r || (!r->mobile[0] && !r->email[0]));
     Nagar__Notifications__Recipient nobody = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
     if (record_only && !r)
         r = &nobody;
-    else if (!record_only && !events_recipient_valid(call, r, "event.recipient"))
+    else if (!record_only && !events_recipient_valid(call, r, "event.recipient")) {
+        free(values);
         return -1;
-    template_param_t params[EVENTS_PARAMS_MAX + EVENT_PARAMS_DERIVED_MAX];
-    if (!events_params_valid(call, event->params, event->n_params, "event.params", params))
-        return -1;
+    }
     size_t param_count = event->n_params;
     event_params_storage_t derived;
-    nagar_outcome_t outcome;
-    nagar_outcome_reset(&outcome);
     if (!record_only &&
         !event_params_derive(self->ulb_names, event->ulb, event->occurred_at_ms,
                              r->language[0] ? r->language : "hi", params, &param_count,
                              sizeof params / sizeof params[0], "event.params", &derived,
-                             &outcome))
-        return nagar_worker_call_fail(call, outcome.code, outcome.field, "%s", outcome.message);
+                             &outcome)) {
+        free(values);
+        return refuse(call, event->type, &outcome);
+    }
     enqueue_work_t work = {.self = self, .call = call, .request = message};
     work.spec = (enqueue_spec_t) {.event_id = event->event_id, .type = event->type,
                                   .ulb = event->ulb, .source = caller,
                                   .recipient = r, .params = params,
-                                  .param_count = param_count, .essential = event->essential,
+                                  .param_count = param_count, .essential = essential,
                                   .params_field = "event.params", .record_only = record_only};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
+    free(values);
     if (rc != 0)
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
     log_accepted(&work, record_only ? "event (recorded only: it names nobody to tell)"
@@ -391,20 +378,42 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
     if (!notify_name_valid(request->type, 64))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
                                       "type must be an event type such as otp.login");
-    int known = template_type_exists(self, request->type);
-    if (known < 0)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
-    if (!known)
+    event_rule_t rule;
+    if (!rule_for_caller(self, call, request->type, "type", &rule))
+        return -1;
+    bool essential = rule.essential;
+    if (rule.subject_kind[0]) {
+        event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
-                                      "\"%s\" is not a known event type", request->type);
-    if (request->ulb[0] && !notify_ulb_valid(request->ulb))
+                                      "%s is an event type: publish it with event.deliver",
+                                      request->type);
+    }
+    if (request->ulb[0] && !notify_ulb_valid(request->ulb)) {
+        event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be an LGD code or empty");
-    if (!events_recipient_valid(call, request->recipient, "recipient"))
+    }
+    if (!events_recipient_valid(call, request->recipient, "recipient")) {
+        event_rule_clear(&rule);
         return -1;
-    template_param_t params[EVENTS_PARAMS_MAX];
-    if (!events_params_valid(call, request->params, request->n_params, "params", params))
-        return -1;
+    }
+    template_param_t params[EVENT_RULES_PARAMS_MAX];
+    event_rule_values_t *values = malloc(sizeof *values);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
+    bool params_ok = values && event_rule_check_params(&rule, request->type, request->ulb,
+                                                       request->params, request->n_params,
+                                                       "params", params, values, &outcome);
+    event_rule_clear(&rule);
+    if (!params_ok) {
+        if (values)
+            sodium_memzero(values, sizeof *values);
+        free(values);
+        if (!values)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                          "out of memory");
+        return refuse(call, request->type, &outcome);
+    }
     for (size_t s = 0; s < request->n_secret_params; s++) {
         bool found = false;
         for (size_t i = 0; i < request->n_params; i++)
@@ -415,21 +424,29 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         if (!found) {
             char field[48];
             snprintf(field, sizeof field, "secretParams[%zu]", s);
+            sodium_memzero(values, sizeof *values);
+            free(values);
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
                                           "secretParams must name params of the request");
         }
     }
-    if (request->expires_in_seconds > 86400)
+    if (request->expires_in_seconds > 86400) {
+        sodium_memzero(values, sizeof *values);
+        free(values);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "expiresInSeconds", "expiresInSeconds is at most 86400");
+    }
     const char *caller = nagar_worker_call_caller(call);
     char event_id[200];
     snprintf(event_id, sizeof event_id, "direct:%s:%s", caller, key);
     /* Keyed, because the request holds a one-time password. */
     size_t size = protobuf_c_message_get_packed_size(message);
     uint8_t *packed = malloc(size ? size : 1);
-    if (!packed)
+    if (!packed) {
+        sodium_memzero(values, sizeof *values);
+        free(values);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
     protobuf_c_message_pack(message, packed);
     char hash[65];
     notify_keyed_hash_hex(self, packed, size, hash);
@@ -441,10 +458,12 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
                                   .ulb = request->ulb, .source = caller,
                                   .recipient = request->recipient, .params = params,
                                   .param_count = request->n_params,
-                                  .essential = request->essential,
+                                  .essential = essential,
                                   .expires_in_s = (long) request->expires_in_seconds,
                                   .request_hash = hash, .params_field = "params"};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
+    sodium_memzero(values, sizeof *values);
+    free(values);
     if (rc != 0)
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
     log_accepted(&work, "direct message");

@@ -32,8 +32,6 @@
 #include "notify.h"
 #include "templates.h"
 
-#define EVENTS_PARAMS_MAX 32
-
 typedef struct {
     const char *event_id;
     const char *type;
@@ -64,11 +62,6 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
 /* Checks a recipient; field_prefix like "event.recipient". */
 bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
                             const char *field_prefix);
-/* Checks params and fills out (count <= EVENTS_PARAMS_MAX); on failure the
- * call has been answered. */
-bool events_params_valid(nagar_worker_call_t *call, Nagar__Notifications__Param **params,
-                         size_t count, const char *field_prefix, template_param_t *out);
-
 int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int message_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 

@@ -5,7 +5,8 @@
  * real service does from its worker tick.
  *
  *   outbox_demo migrate DIR                      apply DIR's migrations
- *   outbox_demo pay ULB MOBILE AMOUNT RECEIPT    one payment + its event; prints the payment id
+ *   outbox_demo pay ULB MOBILE PAISE RECEIPT     one payment + its event; prints the property id
+ *                                                it was for (<ULB>-001-<payment id>)
  *   outbox_demo relay                            relay until SIGTERM
  *   outbox_demo pending                          prints the events not yet acknowledged
  *
@@ -34,6 +35,7 @@ typedef struct {
     const char *amount;
     const char *receipt;
     char payment_id[24];
+    char property_id[48];
 } payment_work_t;
 
 static int payment_work(nagar_db_t *db, void *arg)
@@ -52,15 +54,17 @@ static int payment_work(nagar_db_t *db, void *arg)
     Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
     recipient.mobile = (char *) work->mobile;
     recipient.language = "hi";
-    Nagar__Notifications__Param p[5] = {
-        NAGAR__NOTIFICATIONS__PARAM__INIT, NAGAR__NOTIFICATIONS__PARAM__INIT,
-        NAGAR__NOTIFICATIONS__PARAM__INIT, NAGAR__NOTIFICATIONS__PARAM__INIT,
-        NAGAR__NOTIFICATIONS__PARAM__INIT};
-    const char *names[] = {"ulb_name", "account", "amount", "receipt_no", "date"};
-    const char *param_values[] = {"नगर पालिका बेरसिया", work->payment_id, work->amount,
-                                  work->receipt, "2026-11-28"};
-    Nagar__Notifications__Param *params[5];
-    for (int i = 0; i < 5; i++) {
+    /* Raw facts, typed as payment.received declares them (notifications
+     * derives the amount in rupees, the account and the town's name). */
+    snprintf(work->property_id, sizeof work->property_id, "%s-001-%06ld", work->ulb,
+             strtol(work->payment_id, NULL, 10) % 1000000);
+    Nagar__Notifications__Param p[3] = {NAGAR__NOTIFICATIONS__PARAM__INIT,
+                                        NAGAR__NOTIFICATIONS__PARAM__INIT,
+                                        NAGAR__NOTIFICATIONS__PARAM__INIT};
+    const char *names[] = {"receipt_no", "amount_paise", "property_id"};
+    const char *param_values[] = {work->receipt, work->amount, work->property_id};
+    Nagar__Notifications__Param *params[3];
+    for (int i = 0; i < 3; i++) {
         p[i].name = (char *) names[i];
         p[i].value = (char *) param_values[i];
         params[i] = &p[i];
@@ -70,7 +74,7 @@ static int payment_work(nagar_db_t *db, void *arg)
     event.ulb = (char *) work->ulb;
     event.occurred_at_ms = nagar_bus_now_ms();
     event.recipient = &recipient;
-    event.n_params = 5;
+    event.n_params = 3;
     event.params = params;
     event.essential = true;
     return nagar_outbox_add(db, work->service, &event) == 0 ? 0 : -1;
@@ -140,7 +144,7 @@ int main(int argc, char **argv)
         db = connect_db(config);
         rc = db ? 0 : 1;
     } else {
-        fprintf(stderr, "usage: outbox_demo migrate DIR | pay ULB MOBILE AMOUNT RECEIPT | relay "
+        fprintf(stderr, "usage: outbox_demo migrate DIR | pay ULB MOBILE PAISE RECEIPT | relay "
                         "| pending\n");
     }
     if (db && strcmp(command, "migrate") == 0) {
@@ -155,7 +159,7 @@ int main(int argc, char **argv)
         if (rc)
             nagar_log_error("outbox_demo.pay_failed", "payment failed: %s", nagar_db_error(db));
         else
-            printf("%s\n", work.payment_id);
+            printf("%s\n", work.property_id);
     } else if (db && strcmp(command, "relay") == 0) {
         rc = relay(config, db, service);
     } else if (db && strcmp(command, "pending") == 0) {

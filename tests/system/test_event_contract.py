@@ -170,20 +170,21 @@ def test_water_tax_events_as_built_by_water_tax(broker, identity, notifications)
                 "params": [{"name": k, "value": v} for k, v in params.items()],
                 "essential": True}
 
+    connection = f"{WATER_ULB}-W004-000042"
     events = [
-        event("payment.received", new_mobile(), receipt_no="WT/2026-27/C1/17",
-              amount_paise="45000", connection_id="WC-0042"),
-        event("payment.reversed", new_mobile(), receipt_no="WT/2026-27/C1/17",
-              reversal_no="WT/2026-27/C1/18", amount_paise="45000", reason="cheque bounced",
-              connection_id="WC-0042"),
+        event("payment.received", new_mobile(), receipt_no=f"{WATER_ULB}/2026-27/C1/000017",
+              amount_paise="45000", connection_id=connection),
+        event("payment.reversed", new_mobile(), receipt_no=f"{WATER_ULB}/2026-27/C1/000017",
+              reversal_no=f"{WATER_ULB}/2026-27/C1/000018", amount_paise="45000",
+              reason="cheque bounced", connection_id=connection),
         event("water.disconnection_notice", new_mobile(), name="Ramesh Patel",
-              account="WC-0042", amount_paise="123456", due_date="2026-08-15"),
+              account=connection, amount_paise="123456", due_date="2026-08-15"),
     ]
     check_contract_table(n, [e["type"] for e in events] + ["demand.raised"])
     for e in events:
         rendered = deliver_in_both_languages(n, "water_tax", e)
         assert rendered["en"][0].startswith("Akodia Nagar Parishad: "), rendered
-        assert "WC-0042" in rendered["en"][0] and "WC-0042" in rendered["hi"][0]
+        assert connection in rendered["en"][0] and connection in rendered["hi"][0]
     bill_run = event("demand.raised", "", service="water_tax", period="2026-07", bills="40",
                      job_id="3")
     bill_run["eventId"] = f"water_tax:contract-{uuid.uuid4().hex}"
@@ -199,15 +200,16 @@ def test_receipt_is_sent_with_the_lgd_code_when_identity_is_down(broker, notific
     event = {"eventId": "", "type": "payment.received", "ulb": PT_ULB,
              "occurredAtMs": occurred,
              "recipient": {"mobile": "", "email": "", "language": "", "userId": ""},
-             "params": [{"name": "receipt_no", "value": "PT/2026-27/C1/1"},
-                        {"name": "amount_paise", "value": "-5"},
-                        {"name": "property_id", "value": "P-1"}],
+             "params": [{"name": "receipt_no", "value": f"{PT_ULB}/2026-27/C1/000001"},
+                        {"name": "amount_paise", "value": "5"},
+                        {"name": "property_id", "value": f"{PT_ULB}-001-000001"}],
              "essential": True}
     started = time.monotonic()
     rendered = deliver_in_both_languages(n, "property_tax", event)
     assert time.monotonic() - started < 10
     text = rendered["en"][0]
-    assert text.startswith(f"{PT_ULB}: payment of Rs -0.05 received for account P-1."), text
+    assert text.startswith(f"{PT_ULB}: payment of Rs 0.05 received for account "
+                           f"{PT_ULB}-001-000001."), text
 
     # The e-mail template reads {{date}}: the IST calendar date of occurred_at_ms.
     mail = dict(event, eventId=f"property_tax:contract-{uuid.uuid4().hex}",
@@ -221,9 +223,9 @@ def test_receipt_is_sent_with_the_lgd_code_when_identity_is_down(broker, notific
     # A malformed raw fact is refused, naming the param: the publisher must fix it.
     bad = dict(event, eventId=f"property_tax:contract-{uuid.uuid4().hex}",
                recipient={"mobile": new_mobile(), "email": "", "language": "en", "userId": ""},
-               params=[{"name": "receipt_no", "value": "X"},
+               params=[{"name": "receipt_no", "value": f"{PT_ULB}/2026-27/C1/000002"},
                        {"name": "amount_paise", "value": "12.50"},
-                       {"name": "property_id", "value": "P-1"}])
+                       {"name": "property_id", "value": f"{PT_ULB}-001-000001"}])
     r = n.client("property_tax").call("event.deliver", {"event": bad})
-    assert r.code == "INVALID_ARGUMENT" and r.field == "event.params" and \
+    assert r.code == "INVALID_ARGUMENT" and r.field == "event.params[1].value" and \
         "amount_paise" in r.message, r

@@ -7,6 +7,7 @@ delivery status scoped to the ULB, the transactional outbox with
 notifications down and a relay killed mid-relay, reminder campaigns run
 twice, and identity's OTPs through notifications.
 """
+import datetime
 import json
 import os
 import signal
@@ -23,6 +24,9 @@ BHOPAL = "250946"
 BERASIA = "250945"
 STATE_ADMIN = {"userId": "staff:admin-test", "role": "STATE_ADMIN", "ulb": ""}
 PAYMENT_HI = "{ulb_name}: खाता {account} हेतु ₹{amount} का भुगतान प्राप्त हुआ। रसीद क्रमांक {receipt_no}। धन्यवाद।"
+# 2026-11-28 10:00 IST: the date notifications derives for the e-mail.
+OCCURRED_AT_MS = int(datetime.datetime(2026, 11, 28, 4, 30,
+                                       tzinfo=datetime.timezone.utc).timestamp() * 1000)
 
 
 def staff(role, ulb):
@@ -41,14 +45,37 @@ def params(**values):
     return [{"name": k, "value": v} for k, v in values.items()]
 
 
-def payment_event(principal, mobile="", email="", language="hi", ulb=BHOPAL, essential=True,
-                  receipt=None, event_type="payment.received"):
-    receipt = receipt or f"R-{uuid.uuid4().hex[:6]}"
+def receipt_number(ulb):
+    return f"{ulb}/2026-27/C1/{uuid.uuid4().int % 10**6:06d}"
+
+
+def property_id(ulb, n=42):
+    return f"{ulb}-001-{n:06d}"
+
+
+def payment_event(principal, mobile="", email="", language="hi", ulb=BHOPAL, receipt=None,
+                  event_type="payment.received"):
+    """A receipt as property tax publishes it: raw facts (notifications
+    derives the amount in rupees, the account, the date and the town)."""
+    receipt = receipt or receipt_number(ulb)
     return {"eventId": f"{principal}:{uuid.uuid4().int % 10**12}", "type": event_type,
-            "ulb": ulb, "recipient": {"mobile": mobile, "email": email, "language": language},
-            "params": params(ulb_name="नगर निगम भोपाल", account="PT-1042", amount="1,250.00",
-                             receipt_no=receipt, date="2026-11-28"),
-            "essential": essential}
+            "ulb": ulb, "occurredAtMs": OCCURRED_AT_MS,
+            "recipient": {"mobile": mobile, "email": email, "language": language},
+            "params": params(receipt_no=receipt, amount_paise="125000",
+                             property_id=property_id(ulb))}
+
+
+def reminder_event(principal, mobile, ulb=BHOPAL):
+    """A due-date reminder (not essential: opt-out and quiet hours apply)."""
+    return {"eventId": f"{principal}:{uuid.uuid4().int % 10**12}",
+            "type": "due.reminder.property_tax", "ulb": ulb,
+            "recipient": {"mobile": mobile, "language": "hi"},
+            "params": params(name="सीता वर्मा", amount_paise="50000", account=property_id(ulb),
+                             due_date="2026-06-30")}
+
+
+def receipt_of(event):
+    return next(p["value"] for p in event["params"] if p["name"] == "receipt_no")
 
 
 def ucs2_segments(text):
@@ -76,8 +103,9 @@ def test_event_reaches_sms_and_email_with_hindi_intact_once(setup):
     n.wait_status(sms_id, "sent")
     n.wait_status(mail_id, "sent")
 
-    receipt = event["params"][3]["value"]
-    text = PAYMENT_HI.format(ulb_name="नगर निगम भोपाल", account="PT-1042", amount="1,250.00",
+    receipt = receipt_of(event)
+    # No identity runs here: the town is named by its LGD code.
+    text = PAYMENT_HI.format(ulb_name=BHOPAL, account=property_id(BHOPAL), amount="1,250.00",
                              receipt_no=receipt)
     got = provider.to(mobile)
     assert len(got) == 1, provider.requests
@@ -90,9 +118,10 @@ def test_event_reaches_sms_and_email_with_hindi_intact_once(setup):
     mails = smtp.to(address)
     assert len(mails) == 1
     mail = mails[0]
-    assert mail["Subject"] == f"नगर निगम भोपाल: भुगतान रसीद {receipt}"
+    assert mail["Subject"] == f"{BHOPAL}: भुगतान रसीद {receipt}"
     body = mail.get_content()
-    assert f"खाता PT-1042 हेतु ₹1,250.00 का भुगतान 2026-11-28 को प्राप्त हुआ। रसीद क्रमांक {receipt} है।" in body
+    assert (f"खाता {property_id(BHOPAL)} हेतु ₹1,250.00 का भुगतान 2026-11-28 को प्राप्त हुआ। "
+            f"रसीद क्रमांक {receipt} है।") in body
     assert mail.envelope_from == "no-reply@nagar.example.in"
 
     # The same event again: nothing new.
@@ -136,7 +165,7 @@ def test_event_validation_and_caller_rules(setup):
         r = c.call("event.deliver", request)
         assert r.code == "INVALID_ARGUMENT" and r.field == field, (field, r)
     missing = payment_event("property_tax", mobile=mobile)
-    missing["params"] = missing["params"][:2]
+    missing["params"] = [p for p in missing["params"] if p["name"] != "amount_paise"]
     r = c.call("event.deliver", {"event": missing})
     assert r.code == "INVALID_ARGUMENT" and r.field == "event.params" and "amount" in r.message
     # Nothing was queued by any of them.
@@ -147,6 +176,86 @@ def test_event_validation_and_caller_rules(setup):
     assert r.code == "PERMISSION_DENIED", r
     r = n.client("identity").call("message.list", {}, actor=STATE_ADMIN)
     assert r.code == "PERMISSION_DENIED", r
+
+
+def typed(event, **values):
+    """event with the given params replaced (or added)."""
+    copy = dict(event, eventId=event["eventId"].split(":")[0] + f":{uuid.uuid4().int % 10**12}")
+    given = {p["name"]: p["value"] for p in event["params"]}
+    given.update(values)
+    copy["params"] = params(**given)
+    return copy
+
+
+def test_events_are_bound_to_their_publisher_and_params_are_typed(setup):
+    """A compromised publisher's key can send only its own event types, and
+    no param can carry a link, a UPI id or a phone number (issue 12 item 4)."""
+    b, start, provider, smtp = setup
+    n = start(b)
+    mobile = new_mobile()
+    certificates, property_tax = n.client("certificates"), n.client("property_tax")
+    # Another service's event types: refused, whoever the recipient.
+    for event_type, event in (
+            ("payment.received", payment_event("certificates", mobile=mobile)),
+            ("water.disconnection_notice",
+             {"eventId": f"certificates:{uuid.uuid4().int % 10**12}",
+              "type": "water.disconnection_notice", "ulb": BHOPAL,
+              "recipient": {"mobile": mobile},
+              "params": params(name="x", account=f"{BHOPAL}-W001-000001", amount_paise="100",
+                               due_date="2026-06-30")})):
+        r = certificates.call("event.deliver", {"event": event})
+        assert r.code == "PERMISSION_DENIED" and r.field == "event.type", (event_type, r)
+        assert "certificates may publish only its own" in r.message, r
+    r = property_tax.call("event.deliver", {"event": dict(
+        payment_event("property_tax", mobile=mobile), type="certificate.issued")})
+    assert r.code == "PERMISSION_DENIED", r
+    r = n.client("certificates").call("message.send", {
+        "type": "otp.login", "recipient": {"mobile": mobile},
+        "params": params(otp="123456", minutes="5")}, idempotency_key=uuid.uuid4().hex)
+    assert r.code == "PERMISSION_DENIED", r
+
+    # Params: only the declared raw facts, each of its type.
+    event = payment_event("property_tax", mobile=mobile)
+    bad = [
+        ({"amount": "1,250.00"}, ".name"),                           # display values are derived
+        ({"ulb_name": "Pay at x@okbank"}, ".name"),
+        ({"note": "hello"}, ".name"),
+        ({"receipt_no": "pay to x@okbank"}, ".value"),
+        ({"receipt_no": "https://evil.example/pay"}, ".value"),
+        ({"receipt_no": f"{BERASIA}/2026-27/C1/000001"}, ".value"),  # another town's receipt
+        ({"receipt_no": f"{BHOPAL}/2026-27/9876543210/000001"}, ".value"),
+        ({"amount_paise": "12.50"}, ".value"),
+        ({"amount_paise": "9876543210x"}, ".value"),
+        ({"property_id": "9876543210"}, ".value"),
+        ({"property_id": f"{BERASIA}-001-000042"}, ".value"),
+    ]
+    reversal = dict(payment_event("property_tax", mobile=mobile), type="payment.reversed")
+    reversal = typed(reversal, reversal_no=receipt_number(BHOPAL), reason="cheque bounced")
+    bad_reasons = ["pay again to x@okbank", "see https://evil.example", "call 98765 43210",
+                   "call 9876543210", "visit www.evil.in", "upi://pay?pa=x@okbank",
+                   "send to 203.0.113.5/pay", "pay x\uff20okbank", "pay＠okbank"]
+    for value in bad_reasons:
+        bad.append(({"reason": value}, ".value"))
+    for change, suffix in bad:
+        base = reversal if "reason" in change else event
+        r = property_tax.call("event.deliver", {"event": typed(base, **change)})
+        assert r.code == "INVALID_ARGUMENT" and r.field.startswith("event.params[") and \
+            r.field.endswith(suffix), (change, r)
+    # What refusals said is in the log, rate-limited, naming who tried.
+    refused = n.proc.events("notifications.event_refused")
+    assert refused and refused[0]["caller"] == "certificates", refused[0]
+    # Plain words pass, and a dot that could start a domain name is kept apart.
+    fine = typed(reversal, reason="cheque no. 004512 bounced, dated 12-05-2026 (Rs 1,250.50)",
+                 reversal_no=receipt_number(BHOPAL))
+    r = property_tax.call("event.deliver", {"event": fine})
+    assert r.ok, r
+    defanged = typed(reversal, reason="see evil.in for details", reversal_no=receipt_number(BHOPAL))
+    r = property_tax.call("event.deliver", {"event": defanged})
+    assert r.ok, r
+    body = n.sql(f"SELECT body FROM notifications.message WHERE id = {r.reply['messageIds'][0]}")
+    assert "evil. in" in body and "evil.in" not in body, body
+    assert n.sql(f"SELECT count(*) FROM notifications.message WHERE address = '{mobile}' "
+                 f"AND body LIKE '%okbank%'") == "0"
 
 
 def test_sms_size_gsm7_and_ucs2(notifications_db):
@@ -247,7 +356,7 @@ def test_smtp_4xx_is_retried_then_dead_and_5xx_is_rejected_at_once(setup):
     n.wait_status(r.reply["messageIds"][0], "sent", timeout=30)
     time.sleep(1)
     mails = smtp.to(address3)
-    assert len(mails) == 1 and mails[0]["Subject"].startswith("नगर निगम भोपाल: payment receipt")
+    assert len(mails) == 1 and mails[0]["Subject"].startswith(f"{BHOPAL}: payment receipt")
 
 
 # ---- templates ----------------------------------------------------------------------
@@ -294,14 +403,16 @@ def test_templates_are_versioned_checked_and_overridable_per_ulb(setup):
 
     c = n.client("property_tax")
     in_berasia, in_bhopal = new_mobile(), new_mobile()
-    receipt = "R-77"
+    receipts = {}
     for mobile, ulb in ((in_berasia, BERASIA), (in_bhopal, BHOPAL)):
+        receipts[ulb] = receipt_number(ulb)
         r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile, ulb=ulb,
-                                                            receipt=receipt)})
+                                                            receipt=receipts[ulb])})
         n.wait_status(r.reply["messageIds"][0], "sent")
-    assert provider.to(in_berasia)[0]["text"] == f"बेरसिया नगर: ₹1,250.00, रसीद {receipt} ({BERASIA})"
+    assert provider.to(in_berasia)[0]["text"] == \
+        f"बेरसिया नगर: ₹1,250.00, रसीद {receipts[BERASIA]} ({BERASIA})"
     assert provider.to(in_berasia)[0]["dlt_template_id"] == "1107160000000000001"
-    assert provider.to(in_bhopal)[0]["text"].startswith("नगर निगम भोपाल: खाता PT-1042")
+    assert provider.to(in_bhopal)[0]["text"].startswith(f"{BHOPAL}: खाता {property_id(BHOPAL)}")
 
 
 # ---- opt-out, quiet hours, rate limit ---------------------------------------------------
@@ -316,8 +427,7 @@ def test_opt_out_suppresses_only_non_essential_messages(setup):
     assert r.code == "PERMISSION_DENIED", r
     r = g.call("optout.set", {"mobile": mobile, "optedOut": True}, actor=staff("CLERK", BHOPAL))
     assert r.ok and r.reply["subject"] == f"mobile:{mobile}", r
-    reminder = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
-                                                               essential=False)})
+    reminder = c.call("event.deliver", {"event": reminder_event("property_tax", mobile)})
     receipt = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
     n.wait_status(reminder.reply["messageIds"][0], "suppressed")
     n.wait_status(receipt.reply["messageIds"][0], "sent")
@@ -340,8 +450,7 @@ def test_quiet_hours_defer_non_essential_messages_only(setup):
     n = start(b, NAGAR_NOTIFY_QUIET_HOURS=window)
     c = n.client("property_tax")
     mobile = new_mobile()
-    reminder = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
-                                                               essential=False)})
+    reminder = c.call("event.deliver", {"event": reminder_event("property_tax", mobile)})
     receipt = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
     n.wait_status(receipt.reply["messageIds"][0], "sent")
     reminder_id = reminder.reply["messageIds"][0]
@@ -362,8 +471,7 @@ def test_per_recipient_rate_limit_defers_the_excess(setup):
     mobile = new_mobile()
     ids = []
     for _ in range(4):
-        r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
-                                                            essential=False)})
+        r = c.call("event.deliver", {"event": reminder_event("property_tax", mobile)})
         ids.append(r.reply["messageIds"][0])
     wait_until(lambda: len(provider.to(mobile)) == 2, 15, what="two reminders")
     time.sleep(1)
@@ -411,7 +519,7 @@ def test_payment_with_notifications_down_succeeds_at_once_and_sms_arrives_once_l
     demo = outbox_demo(b)
     relay = demo.start_relay(OUTBOX_DEMO_TIMEOUT_MS=500)
     mobile = new_mobile()
-    took, payment_id = demo.pay(BHOPAL, mobile, "980.00", f"RCPT-{uuid.uuid4().hex[:6]}")
+    took, account = demo.pay(BHOPAL, mobile, "98000", receipt_number(BHOPAL))
     assert took < 2.0, f"the payment took {took:.2f} s with notifications down"
     time.sleep(2)
     assert demo.pending() == 1 and provider.requests == []
@@ -421,7 +529,7 @@ def test_payment_with_notifications_down_succeeds_at_once_and_sms_arrives_once_l
     wait_until(lambda: demo.pending() == 0, 10, what="the outbox to drain")
     time.sleep(1.5)
     sms = provider.to(mobile)
-    assert len(sms) == 1 and f"खाता {payment_id} हेतु ₹980.00" in sms[0]["text"]
+    assert len(sms) == 1 and f"खाता {account} हेतु ₹980.00" in sms[0]["text"]
     assert n.sql(f"SELECT count(*) FROM notifications.event "
                  f"WHERE event_id LIKE 'property_tax:%' AND source = 'property_tax' "
                  f"AND event_id IN (SELECT event_id FROM notifications.message "
@@ -435,7 +543,7 @@ def test_relay_killed_mid_relay_loses_nothing_and_sends_nothing_twice(
     demo = outbox_demo(b)
     mobiles = [new_mobile() for _ in range(3)]
     for mobile in mobiles:
-        demo.pay(BHOPAL, mobile, "100.00", f"RCPT-{uuid.uuid4().hex[:6]}")
+        demo.pay(BHOPAL, mobile, "10000", receipt_number(BHOPAL))
     # Freeze notifications so the relay's requests wait unanswered, then
     # kill the relay after it sent and before it could mark anything sent.
     os.kill(n.proc.pid, signal.SIGSTOP)
@@ -466,7 +574,7 @@ def test_campaign_run_twice_messages_nobody_twice(setup):
     cycle = f"2026-06-30-{uuid.uuid4().hex[:6]}"
     start_request = {"ulb": BERASIA, "kind": CAMPAIGN_KIND["PROPERTY_TAX"], "cycle": cycle,
                      "perMinute": 600,
-                     "params": params(ulb_name="नगर पालिका बेरसिया", due_date="2026-06-30")}
+                     "params": params(due_date="2026-06-30")}
     r = batch.call("campaign.start", start_request)
     assert r.ok and not r.reply["existing"] and r.reply["state"] == CAMPAIGN_STATE["OPEN"], r
     campaign_id = r.reply["campaignId"]
@@ -474,7 +582,8 @@ def test_campaign_run_twice_messages_nobody_twice(setup):
 
     def recipients(ms):
         return [{"recipient": {"mobile": m, "language": "hi"},
-                 "params": params(name=f"नागरिक {i}", account=f"PT-{i}", amount=f"{100 * (i + 1)}")}
+                 "params": params(name=f"नागरिक {'क' * (i + 1)}", account=property_id(BERASIA, i),
+                                  amount_paise=f"{10000 * (i + 1)}")}
                 for i, m in enumerate(ms)]
     r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
                                                "recipients": recipients(mobiles[:3])})
@@ -501,7 +610,8 @@ def test_campaign_run_twice_messages_nobody_twice(setup):
     for i, m in enumerate(mobiles):
         got = provider.to(m)
         assert len(got) == 1, (m, got)
-        assert got[0]["text"].startswith(f"नगर पालिका बेरसिया: नागरिक {i} जी, संपत्ति कर खाता PT-{i}")
+        assert got[0]["text"].startswith(
+            f"{BERASIA}: नागरिक {'क' * (i + 1)} जी, संपत्ति कर खाता {property_id(BERASIA, i)}")
     assert n.sql(f"SELECT count(*) FROM notifications.message WHERE campaign_id = {campaign_id}") \
         == "5"
 
@@ -512,13 +622,14 @@ def test_campaign_is_throttled_and_resumes_after_a_restart(setup):
     batch = n.client("batch")
     r = batch.call("campaign.start", {"ulb": BHOPAL, "kind": CAMPAIGN_KIND["WATER_TAX"],
                                       "cycle": f"wt-{uuid.uuid4().hex[:8]}", "perMinute": 60,
-                                      "params": params(ulb_name="भोपाल", due_date="2026-07-31")})
+                                      "params": params(due_date="2026-07-31")})
     campaign_id = r.reply["campaignId"]
     mobiles = [new_mobile() for _ in range(70)]
     r = batch.call("campaign.add_recipients", {
         "campaignId": campaign_id, "lastBatch": True,
         "recipients": [{"recipient": {"mobile": m},
-                        "params": params(name="x", account="W-1", amount="10")} for m in mobiles]})
+                        "params": params(name="x", account=f"{BHOPAL}-W001-000001",
+                                         amount_paise="1000")} for m in mobiles]})
     assert r.ok and r.reply["added"] == 70
     time.sleep(3)
     # At most a minute's worth (60) plus the trickle of 1/s may go out.
