@@ -430,6 +430,37 @@ malformed:
     return -1;
 }
 
+int nagar_envelope_reply_peek_code(const uint8_t *data, size_t size)
+{
+    int code = NAGAR__STATUS_CODE__OK;
+    size_t at = 0;
+    while (at < size) {
+        uint32_t number, type;
+        uint64_t value = 0;
+        const uint8_t *bytes = NULL;
+        size_t length = 0;
+        if (wire_field(data, size, &at, &number, &type, &value, &bytes, &length) != 0)
+            return -1;
+        if (number != 2)        /* status */
+            continue;
+        if (type != 2)
+            return -1;
+        size_t inner = 0;
+        while (inner < length) {
+            uint32_t field, field_type;
+            uint64_t field_value = 0;
+            const uint8_t *text = NULL;
+            size_t text_length = 0;
+            if (wire_field(bytes, length, &inner, &field, &field_type, &field_value, &text,
+                           &text_length) != 0)
+                return -1;
+            if (field == 1 && field_type == 0)
+                code = (int) (field_value & 0x7fffffff);
+        }
+    }
+    return code;
+}
+
 nagar_status_code_t nagar_envelope_reply_code(const Nagar__Reply *reply)
 {
     return reply->status ? reply->status->code : NAGAR__STATUS_CODE__OK;

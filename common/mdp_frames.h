@@ -131,6 +131,11 @@ Nagar__Reply *nagar_envelope_reply_unpack(const uint8_t *data, size_t size);
 int nagar_envelope_request_peek(const uint8_t *data, size_t size, char *request_id,
                                 size_t request_id_size, int64_t *deadline_unix_ms);
 
+/* The status code of a serialized nagar.Reply read from the wire format
+ * without unpacking it (OK when it carries no status), or -1 when data is
+ * not well-formed wire format. */
+int nagar_envelope_reply_peek_code(const uint8_t *data, size_t size);
+
 /* The code of a reply, OK when it carries no status. */
 nagar_status_code_t nagar_envelope_reply_code(const Nagar__Reply *reply);
 

@@ -243,9 +243,24 @@ static int cmd_status(ctl_t *self)
         printf("%-20s %7u %5u %7u %10" PRIu64 " %7" PRIu64 "  %s\n", s->name, s->workers,
                s->idle_workers, s->queued, s->served, s->errors, state);
     }
-    printf("\nbroker up %" PRIu64 " s; %" PRIu64 " messages refused by the ACL; %zu revoked key%s\n",
-           stats->uptime_ms / 1000, stats->denied, stats->n_revoked_keys,
+    printf("\nbroker up %" PRIu64 " s; %" PRIu64 " messages refused by the ACL or a quarantine; "
+           "%zu revoked key%s\n", stats->uptime_ms / 1000, stats->denied, stats->n_revoked_keys,
            stats->n_revoked_keys == 1 ? "" : "s");
+    /* Who was refused, and why: a compromised key shows up here first. */
+    printf("\n%-16s %9s %10s %8s %10s %10s %9s %6s %8s\n", "PRINCIPAL", "IN FLIGHT", "REQUESTS",
+           "ACL", "QUARANTINE", "IN-FLIGHT", "RATE", "BY SVC", "LIMITS");
+    for (size_t i = 0; i < stats->n_principals; i++) {
+        const Nagar__Admin__PrincipalStats *p = stats->principals[i];
+        char limits[48];
+        if (p->rate > 0)
+            fmt(limits, sizeof limits, "%u, %.0f/s", p->max_in_flight, p->rate);
+        else
+            fmt(limits, sizeof limits, "%u", p->max_in_flight);
+        printf("%-16s %9u %10" PRIu64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64
+               " %6" PRIu64 " %8s\n", p->name, p->in_flight, p->requests, p->refused_acl,
+               p->refused_quarantine, p->refused_in_flight, p->refused_rate,
+               p->refused_by_service, limits);
+    }
     protobuf_c_message_free_unpacked(&stats->base, NULL);
     nagar_bus_client_destroy(&client);
     return EXIT_OK;

@@ -294,6 +294,16 @@ bool broker_key_may_serve(const broker_key_t *key, const char *service)
     return list_contains(key->serve, key->serve_count, service);
 }
 
+size_t broker_key_serve_count(const broker_key_t *key)
+{
+    return key->serve_count;
+}
+
+const char *broker_key_serve(const broker_key_t *key, size_t i)
+{
+    return i < key->serve_count ? key->serve[i] : NULL;
+}
+
 bool broker_key_may_call(const broker_key_t *key, const char *service)
 {
     if (strncmp(service, "mmi.", 4) == 0)

@@ -53,6 +53,9 @@ size_t broker_acl_size(broker_acl_t *self);
 const char *broker_key_principal(const broker_key_t *key);
 bool broker_key_may_serve(const broker_key_t *key, const char *service);
 bool broker_key_may_call(const broker_key_t *key, const char *service);
+/* The services the key may serve: count, and the i-th (0 <= i < count). */
+size_t broker_key_serve_count(const broker_key_t *key);
+const char *broker_key_serve(const broker_key_t *key, size_t i);
 
 /* ^[a-z][a-z0-9_.]{0,63}$ — principal and service names in the store. */
 bool broker_name_is_valid(const char *name);

@@ -68,7 +68,31 @@ static zframe_t *handle_stats(broker_t *broker, const char *request_id)
     for (char *key = zlistx_first(revoked_keys); key; key = zlistx_next(revoked_keys))
         keys[k++] = key;
 
+    broker_principals_t *principals = broker_stats_principals(broker);
+    size_t principal_count = broker_principals_count(principals);
+    Nagar__Admin__PrincipalStats *shares =
+        calloc(principal_count ? principal_count : 1, sizeof *shares);
+    Nagar__Admin__PrincipalStats **share_pointers =
+        calloc(principal_count ? principal_count : 1, sizeof *share_pointers);
+    for (size_t i = 0; shares && share_pointers && i < principal_count; i++) {
+        const broker_principal_t *p = broker_principals_at(principals, i);
+        nagar__admin__principal_stats__init(&shares[i]);
+        shares[i].name = (char *) broker_principal_name(p);
+        shares[i].in_flight = broker_principal_in_flight(p);
+        shares[i].max_in_flight = broker_principal_max_in_flight(p);
+        shares[i].rate = broker_principal_rate(p);
+        shares[i].requests = broker_principal_requests(p);
+        shares[i].refused_acl = broker_principal_refusals(p, BROKER_REFUSED_ACL);
+        shares[i].refused_quarantine = broker_principal_refusals(p, BROKER_REFUSED_QUARANTINE);
+        shares[i].refused_in_flight = broker_principal_refusals(p, BROKER_REFUSED_IN_FLIGHT);
+        shares[i].refused_rate = broker_principal_refusals(p, BROKER_REFUSED_RATE);
+        shares[i].refused_by_service = broker_principal_refusals(p, BROKER_REFUSED_BY_SERVICE);
+        share_pointers[i] = &shares[i];
+    }
+
     Nagar__Admin__StatsReply reply = NAGAR__ADMIN__STATS_REPLY__INIT;
+    reply.n_principals = shares && share_pointers ? principal_count : 0;
+    reply.principals = share_pointers;
     reply.n_services = count;
     reply.services = pointers;
     reply.n_revoked_keys = revoked_count;
@@ -78,6 +102,8 @@ static zframe_t *handle_stats(broker_t *broker, const char *request_id)
     zframe_t *frame = reply_frame(request_id, NAGAR__STATUS_CODE__OK, "", NULL,
                                   (const ProtobufCMessage *) &reply);
     free(keys);
+    free(share_pointers);
+    free(shares);
     zlistx_destroy(&revoked_keys);
     free(pointers);
     free(entries);

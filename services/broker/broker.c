@@ -56,6 +56,7 @@
 #include "mdp.h"
 #include "mdp_frames.h"
 #include "mdp_pack.h"
+#include "principal.h"
 #include "proto/envelope.pb-c.h"
 #include "state.h"
 
@@ -91,20 +92,32 @@ struct request_t {
     zmq_msg_t carrier;                         /* when body is NULL: the packed frame received */
     const uint8_t *body_data;                  /* when body is NULL: its one body frame */
     size_t body_size;
-    request_t *next_queued;                    /* the queue is an intrusive FIFO: no node */
+    request_t *next_queued;                    /* its lane is an intrusive FIFO: no node */
     char caller_key[BROKER_KEY_TEXT_MAX + 1];  /* "" with security off */
     char caller[BROKER_PRINCIPAL_MAX + 1];     /* principal; "" with security off */
     int64_t deadline_ms;                       /* monotonic; 0 until queued */
     request_t *next_held;                      /* the next one its worker holds */
+    broker_principal_t *principal;             /* whose share it counts in; NULL until admitted */
     bool packed;                               /* the client sent it packed: answer packed */
+    bool orphaned;                             /* its caller was cut off: its answer goes nowhere */
 };
+
+/* One caller principal's waiting requests for one service. A service's
+ * queue is a lane per principal, served in turn (queue_pop), so one
+ * principal's backlog delays another's next request by at most one
+ * request per lane. */
+typedef struct {
+    request_t *first;
+    request_t *last;
+} lane_t;
 
 struct service_t {
     char *name;
     zlistx_t *ready;       /* worker_t * with free credit; least recently used first */
-    request_t *queue_first;                    /* waiting requests, owned, FIFO */
-    request_t *queue_last;
-    size_t queued;
+    lane_t *lanes;                             /* by principal index; owned requests */
+    size_t lane_count;
+    size_t next_lane;                          /* the lane queue_pop serves first */
+    size_t queued;                             /* in all lanes */
     uint32_t workers;
     uint64_t served;
     uint64_t errors;
@@ -134,6 +147,7 @@ struct broker_t {
     zcert_t *cert;
     broker_acl_t *acl;                         /* NULL with security off */
     broker_state_t *state;
+    broker_principals_t *principals;           /* fair share and refusal counts */
     zpoller_t *poller;
     zhashx_t *services;                        /* name -> service_t, owned */
     zhashx_t *workers;                         /* id -> worker_t, owned */
@@ -308,13 +322,19 @@ static request_t *request_new(const void *client, size_t client_size)
     request->next_queued = NULL;
     request->next_held = NULL;
     request->deadline_ms = 0;
+    request->principal = NULL;
+    request->orphaned = false;
     return request;
 }
 
+/* Destroying a request is its end: answered, failed or dropped. Its
+ * principal's share is returned here, and only here. */
 static void request_destroy(request_t **request_p)
 {
     if (!*request_p)
         return;
+    if ((*request_p)->principal)
+        broker_principal_release((*request_p)->principal);
     zmsg_destroy(&(*request_p)->body);
     zmq_msg_close(&(*request_p)->carrier);
     free(*request_p);
@@ -333,40 +353,64 @@ static const uint8_t *request_first_body(request_t *request, size_t *size)
     return first ? zframe_data(first) : NULL;
 }
 
-static void queue_push(service_t *service, request_t *request)
+/* Appends request to its principal's lane; false when out of memory. */
+static bool queue_push(service_t *service, request_t *request)
 {
+    size_t index = broker_principal_index(request->principal);
+    if (index >= service->lane_count) {
+        size_t count = index + 1 > 2 * service->lane_count ? index + 1 : 2 * service->lane_count;
+        lane_t *lanes = realloc(service->lanes, count * sizeof *lanes);
+        if (!lanes)
+            return false;
+        memset(lanes + service->lane_count, 0, (count - service->lane_count) * sizeof *lanes);
+        service->lanes = lanes;
+        service->lane_count = count;
+    }
+    lane_t *lane = &service->lanes[index];
     request->next_queued = NULL;
-    if (service->queue_last)
-        service->queue_last->next_queued = request;
+    if (lane->last)
+        lane->last->next_queued = request;
     else
-        service->queue_first = request;
-    service->queue_last = request;
+        lane->first = request;
+    lane->last = request;
     service->queued++;
+    return true;
 }
 
-/* The oldest waiting request, taken out of the queue; NULL when none. */
+/* The oldest waiting request of the next lane in turn, taken out of the
+ * queue; NULL when none waits. */
 static request_t *queue_pop(service_t *service)
 {
-    request_t *request = service->queue_first;
-    if (!request)
+    if (!service->queued)
         return NULL;
-    service->queue_first = request->next_queued;
-    if (!service->queue_first)
-        service->queue_last = NULL;
-    request->next_queued = NULL;
-    service->queued--;
-    return request;
+    for (size_t i = 0; i < service->lane_count; i++) {
+        size_t at = (service->next_lane + i) % service->lane_count;
+        lane_t *lane = &service->lanes[at];
+        request_t *request = lane->first;
+        if (!request)
+            continue;
+        lane->first = request->next_queued;
+        if (!lane->first)
+            lane->last = NULL;
+        request->next_queued = NULL;
+        service->queued--;
+        service->next_lane = (at + 1) % service->lane_count;
+        return request;
+    }
+    return NULL;
 }
 
-/* Takes request (which follows previous, or is first) out of the queue. */
-static void queue_unlink(service_t *service, request_t *previous, request_t *request)
+/* Takes request (which follows previous in lane, or is first) out of the
+ * queue. */
+static void queue_unlink(service_t *service, lane_t *lane, request_t *previous,
+                         request_t *request)
 {
     if (previous)
         previous->next_queued = request->next_queued;
     else
-        service->queue_first = request->next_queued;
-    if (service->queue_last == request)
-        service->queue_last = previous;
+        lane->first = request->next_queued;
+    if (lane->last == request)
+        lane->last = previous;
     request->next_queued = NULL;
     service->queued--;
 }
@@ -439,6 +483,8 @@ static void service_fail(broker_t *self, service_t *service, request_t *request,
                          nagar_status_code_t code, const char *message)
 {
     service->errors++;
+    if (request->orphaned)
+        return;
     size_t body_size;
     const uint8_t *body = request_first_body(request, &body_size);
     reply_error(self, request->client, request->client_size, request->packed, service->name,
@@ -456,6 +502,7 @@ static void service_destroy(service_t **service_p)
     request_t *request;
     while ((request = queue_pop(service)))
         request_destroy(&request);
+    free(service->lanes);
     free(service->name);
     free(service);
     *service_p = NULL;
@@ -690,18 +737,104 @@ static void handle_mmi(broker_t *self, zframe_t *sender, bool packed, const char
                    strlen(code));
 }
 
+/* ---- refusals -------------------------------------------------------------- */
+
+/* The principal a request counts against: its key's, or "anonymous" with
+ * security off. NULL only past BROKER_PRINCIPALS_MAX. */
+static broker_principal_t *share_of(broker_t *self, const broker_key_t *key)
+{
+    return broker_principals_get(self->principals,
+                                 key ? broker_key_principal(key) : "anonymous");
+}
+
+/* Why key is cut off while a quarantine lasts: its principal is
+ * quarantined by name, or a service it may serve is. NULL when it is not
+ * (at once when nothing is quarantined: the hot path's usual case). */
+static const char *key_quarantine_reason(broker_t *self, const broker_key_t *key)
+{
+    if (!key || zhashx_size(broker_state_quarantined(self->state)) == 0)
+        return NULL;
+    const char *reason = broker_state_quarantine_reason(self->state, broker_key_principal(key));
+    for (size_t i = 0; !reason && i < broker_key_serve_count(key); i++)
+        reason = broker_state_quarantine_reason(self->state, broker_key_serve(key, i));
+    return reason;
+}
+
+/* The method of a nagar.Request body, for a log line ("" when it is not
+ * one). Unpacks: only for lines that are written, which are rate-limited. */
+static void body_method(const uint8_t *body, size_t body_size, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    Nagar__Request *request = body ? nagar_envelope_request_unpack(body, body_size) : NULL;
+    if (request && request->method)
+        copy_text(out, out_size, request->method);
+    if (request)
+        nagar__request__free_unpacked(request, NULL);
+}
+
+/* Counts a refusal against principal (share may be NULL) and writes one
+ * structured line for it (at most a few a second per principal): who
+ * (principal), what (service, method) and why (reason, detail). */
+static void log_refusal(broker_t *self, broker_principal_t *share, const char *principal,
+                        broker_refusal_t kind, const char *event, const char *service,
+                        const uint8_t *body, size_t body_size, const char *detail)
+{
+    if (kind == BROKER_REFUSED_ACL || kind == BROKER_REFUSED_QUARANTINE)
+        self->denied++;
+    uint64_t suppressed = 0;
+    int64_t now = zclock_mono();
+    if (share ? !broker_principal_refused(share, kind, now, &suppressed)
+              : !log_limit_allow(&self->limit_denied, now))
+        return;
+    if (!share)
+        suppressed = (uint64_t) log_limit_take(&self->limit_denied);
+    char method[96];
+    body_method(body, body_size, method, sizeof method);
+    nagar_log_write(NAGAR_LOG_WARN, event,
+                    json_pack("{s:s, s:s, s:s, s:s, s:I}", "principal", principal, "service",
+                              service, "method", method, "reason", broker_refusal_name(kind),
+                              "suppressed", (json_int_t) suppressed),
+                    "refused %s%s%s from \"%s\" to \"%s\": %s", method[0] ? "method \"" : "a "
+                    "message", method, method[0] ? "\"" : "", principal, service, detail);
+}
+
+static void disconnect_sender(broker_t *self, const void *sender, size_t sender_size,
+                              bool packed);
+
+/* A message from a key cut off by a quarantine: refused both ways. Nothing
+ * is answered (a quarantined principal hears nothing more); a worker is
+ * told DISCONNECT. msg holds what follows [sender][""][header]. */
+static void refuse_quarantined(broker_t *self, const broker_key_t *key, zframe_t *sender,
+                               zmsg_t *msg, bool is_worker, bool packed)
+{
+    const char *principal = broker_key_principal(key);
+    const char *reason = key_quarantine_reason(self, key);
+    char detail[256];
+    snprintf(detail, sizeof detail, "it is cut off by a quarantine (%s)", reason ? reason : "");
+    char what[MDP_SERVICE_NAME_MAX + 1] = "";
+    zframe_t *first = zmsg_first(msg);
+    zframe_t *body = zmsg_next(msg);
+    if (is_worker)
+        snprintf(what, sizeof what, "worker command 0x%02x",
+                 first && zframe_size(first) == 1 ? zframe_data(first)[0] : 0);
+    else
+        frame_to_string(first, what, sizeof what);
+    log_refusal(self, share_of(self, key), principal, BROKER_REFUSED_QUARANTINE,
+                "acl.quarantined", what, !is_worker && body ? zframe_data(body) : NULL,
+                !is_worker && body ? zframe_size(body) : 0, detail);
+    if (is_worker)
+        disconnect_sender(self, zframe_data(sender), zframe_size(sender), packed);
+}
+
 /* ---- client requests ---------------------------------------------------- */
 
-static void log_call_denied(broker_t *self, const char *principal, const char *service)
+static void log_call_denied(broker_t *self, broker_principal_t *share, const char *principal,
+                            const char *service, zmsg_t *msg)
 {
-    self->denied++;
-    if (!log_limit_allow(&self->limit_denied, zclock_mono()))
-        return;
-    nagar_log_write(NAGAR_LOG_WARN, "acl.call_denied",
-                    json_pack("{s:s, s:s, s:I}", "principal", principal, "service", service,
-                              "suppressed", log_limit_take(&self->limit_denied)),
-                    "refused a request from \"%s\" to service \"%s\": its key may not call it",
-                    principal, service);
+    zframe_t *body = zmsg_first(msg);
+    log_refusal(self, share, principal, BROKER_REFUSED_ACL, "acl.call_denied", service,
+                body ? zframe_data(body) : NULL, body ? zframe_size(body) : 0,
+                "its key may not call it");
 }
 
 /* reply_error to the sender of msg ([service][body...] popped to [body...]). */
@@ -732,16 +865,20 @@ static void request_set_deadline(broker_t *self, request_t *request)
 }
 
 /* A request that passed every check: to worker when one has free credit
- * (then it is never parsed), else into the queue with its deadline. */
+ * (then it is never parsed), else into its principal's lane of the queue
+ * with its deadline. From here until request_destroy it counts against
+ * share's limits. */
 static void request_admit(broker_t *self, service_t *service, worker_t *worker,
-                          request_t *request, const broker_key_t *key, const char *principal,
-                          const char *caller_key, bool packed)
+                          request_t *request, broker_principal_t *share,
+                          const broker_key_t *key, const char *caller_key, bool packed)
 {
     copy_text(request->caller_key, sizeof request->caller_key, caller_key);
-    copy_text(request->caller, sizeof request->caller, key ? principal : "");
+    copy_text(request->caller, sizeof request->caller, key ? broker_principal_name(share) : "");
     request->deadline_ms = 0;
     request->next_held = NULL;
     request->packed = packed;
+    request->principal = share;
+    broker_principal_charge(share);
 
     if (worker) {
         worker_dispatch(self, worker, request);
@@ -757,7 +894,12 @@ static void request_admit(broker_t *self, service_t *service, worker_t *worker,
         request_destroy(&request);
         return;
     }
-    queue_push(service, request);
+    if (!queue_push(service, request)) {
+        service_fail(self, service, request, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED,
+                     "the broker is out of memory; retry later");
+        request_destroy(&request);
+        return;
+    }
     if (request->deadline_ms < self->next_timer_ms)
         self->next_timer_ms = request->deadline_ms;
 }
@@ -805,6 +947,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
     frame_to_string(service_frame, service_name, sizeof service_name);
     zframe_destroy(&service_frame);
     const char *principal = key ? broker_key_principal(key) : "anonymous";
+    broker_principal_t *share = share_of(self, key);
 
     if (strncmp(service_name, "mmi.", 4) == 0) {
         handle_mmi(self, sender, packed, service_name, msg);
@@ -812,7 +955,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
         return;
     }
     if (key && !broker_key_may_call(key, service_name)) {
-        log_call_denied(self, principal, service_name);
+        log_call_denied(self, share, principal, service_name, msg);
         char message[256];
         snprintf(message, sizeof message, "principal '%s' may not call service '%s'", principal,
                  service_name);
@@ -838,6 +981,29 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
             service->errors++;
         reply_error_to(self, sender, packed, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE,
                        message);
+        zmsg_destroy(msg_p);
+        return;
+    }
+    /* Its fair share: in flight and rate (principal.h). */
+    broker_refusal_t limited = share ? broker_principal_check(share, zclock_mono())
+                                     : BROKER_REFUSED_IN_FLIGHT;
+    if (limited != BROKER_REFUSED_KINDS) {
+        if (limited == BROKER_REFUSED_RATE)
+            snprintf(message, sizeof message, "principal '%s' is over its rate of %.0f requests "
+                     "a second; retry later", principal, broker_principal_rate(share));
+        else if (share)
+            snprintf(message, sizeof message, "principal '%s' already has %u requests in "
+                     "flight, its limit; retry when some are answered", principal,
+                     broker_principal_in_flight(share));
+        else
+            snprintf(message, sizeof message, "the broker tracks too many principals");
+        zframe_t *body = zmsg_first(msg);
+        log_refusal(self, share, principal, limited, "broker.principal_limited", service_name,
+                    body ? zframe_data(body) : NULL, body ? zframe_size(body) : 0, message);
+        if (service)
+            service->errors++;
+        reply_error_to(self, sender, packed, service_name, msg,
+                       NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, message);
         zmsg_destroy(msg_p);
         return;
     }
@@ -876,7 +1042,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
     }
     request->body = msg;
     *msg_p = NULL;
-    request_admit(self, service, worker, request, key, principal, caller_key, packed);
+    request_admit(self, service, worker, request, share, key, caller_key, packed);
 }
 
 /* ---- worker commands ---------------------------------------------------- */
@@ -918,11 +1084,8 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
     frame_to_string(service_frame, service_name, sizeof service_name);
     if (strncmp(service_name, "mmi.", 4) == 0 || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0
         || (key && !broker_key_may_serve(key, service_name))) {
-        self->denied++;
-        nagar_log_write(NAGAR_LOG_WARN, "acl.serve_denied",
-                        json_pack("{s:s, s:s}", "principal", principal, "service", service_name),
-                        "refused READY from \"%s\" for service \"%s\": its key may not serve it; "
-                        "sent DISCONNECT", principal, service_name);
+        log_refusal(self, share_of(self, key), principal, BROKER_REFUSED_ACL, "acl.serve_denied",
+                    service_name, NULL, 0, "its key may not serve it (READY); sent DISCONNECT");
         send_disconnect_to(self, zframe_data(sender), zframe_size(sender), packed);
         return;
     }
@@ -966,6 +1129,43 @@ static void handle_ready(broker_t *self, zframe_t *sender, const char *id, zmsg_
     worker_credit_returned(self, worker);
 }
 
+/* A worker's answer to held: to its caller, unless the caller was cut off
+ * meanwhile (quarantined or revoked: the answer goes nowhere). The body is
+ * body (one frame) or, when frames is not NULL, every frame of frames. A
+ * service's refusal of the caller (PERMISSION_DENIED, UNAUTHENTICATED) is
+ * counted against the caller's principal, read from the reply's wire
+ * format without unpacking it. */
+static void reply_deliver(broker_t *self, worker_t *worker, request_t *held, const uint8_t *body,
+                          size_t body_size, zmsg_t *frames)
+{
+    worker->service->served++;
+    if (held->principal && body) {
+        int code = nagar_envelope_reply_peek_code(body, body_size);
+        if (code == NAGAR__STATUS_CODE__PERMISSION_DENIED
+            || code == NAGAR__STATUS_CODE__UNAUTHENTICATED) {
+            uint64_t suppressed;
+            broker_principal_refused(held->principal, BROKER_REFUSED_BY_SERVICE, zclock_mono(),
+                                     &suppressed);
+        }
+    }
+    if (held->orphaned)
+        return;
+    const char *service_name = worker->service->name;
+    out_begin(self, held->client, held->client_size, held->packed);
+    out_part(self, "", 0, true);
+    out_part(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
+    out_part(self, service_name, strlen(service_name), true);
+    if (!frames) {
+        out_part(self, body, body_size, false);
+        return;
+    }
+    for (zframe_t *frame = zmsg_first(frames); frame;) {
+        zframe_t *next = zmsg_next(frames);
+        out_frame(self, frame, next != NULL);
+        frame = next;
+    }
+}
+
 static void handle_reply(broker_t *self, worker_t *worker, zmsg_t **msg_p)
 {
     zmsg_t *msg = *msg_p;
@@ -983,17 +1183,8 @@ static void handle_reply(broker_t *self, worker_t *worker, zmsg_t **msg_p)
                         "requests it holds; disconnecting it", worker->service->name);
         worker_delete(self, worker, true, WORKER_LOST);
     } else {
-        const char *service_name = worker->service->name;
-        out_begin(self, zframe_data(client), zframe_size(client), held->packed);
-        out_part(self, "", 0, true);
-        out_part(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
-        out_part(self, service_name, strlen(service_name), true);
-        for (zframe_t *frame = zmsg_first(msg); frame;) {
-            zframe_t *next = zmsg_next(msg);
-            out_frame(self, frame, next != NULL);
-            frame = next;
-        }
-        worker->service->served++;
+        zframe_t *first = zmsg_first(msg);
+        reply_deliver(self, worker, held, zframe_data(first), zframe_size(first), msg);
         request_destroy(&held);
         worker_credit_returned(self, worker);
     }
@@ -1066,20 +1257,27 @@ static void disconnect_sender(broker_t *self, const void *sender, size_t sender_
         send_disconnect_to(self, sender, sender_size, packed);
 }
 
-/* With CURVE on: the sender's key and its store entry. received is a frame
- * as it came off the socket (the User-Id rides on each; an unpacked frame
- * has none). Returns false when the message must be dropped (no key,
- * revoked, unknown). */
-static bool authenticate(broker_t *self, const void *sender, size_t sender_size,
-                         const char *user_id, bool packed, bool is_worker, char *key_text,
-                         const broker_key_t **key_out)
+typedef enum {
+    AUTH_OK,              /* go on */
+    AUTH_DROPPED,         /* no key, revoked or unknown: dropped (and logged) already */
+    AUTH_QUARANTINED,     /* a known key cut off by a quarantine: the caller refuses it */
+} auth_result_t;
+
+static const char *key_quarantine_reason(broker_t *self, const broker_key_t *key);
+
+/* With CURVE on: the sender's key and its store entry, checked on every
+ * message: revoked, unknown and quarantined keys are refused. user_id is
+ * the User-Id that rides on each frame the peer sent. */
+static auth_result_t authenticate(broker_t *self, const void *sender, size_t sender_size,
+                                  const char *user_id, bool packed, bool is_worker,
+                                  char *key_text, const broker_key_t **key_out)
 {
     *key_out = NULL;
     key_text[0] = '\0';
     if (self->options.insecure)
-        return true;
+        return AUTH_OK;
     if (!user_id || strlen(user_id) != BROKER_KEY_TEXT_MAX)
-        return false;
+        return AUTH_DROPPED;
     memcpy(key_text, user_id, BROKER_KEY_TEXT_MAX + 1);   /* length checked above */
     int64_t now = zclock_mono();
     if (broker_state_is_revoked(self->state, key_text)) {
@@ -1091,7 +1289,7 @@ static bool authenticate(broker_t *self, const void *sender, size_t sender_size,
                             "dropped a message from revoked key %s", key_text);
         if (is_worker)
             disconnect_sender(self, sender, sender_size, packed);
-        return false;
+        return AUTH_DROPPED;
     }
     const broker_key_t *key = broker_acl_lookup(self->acl, key_text);
     if (!key && broker_acl_reload_limited(self->acl, now, ACL_RELOAD_MIN_INTERVAL_MS))
@@ -1106,10 +1304,10 @@ static bool authenticate(broker_t *self, const void *sender, size_t sender_size,
                             key_text);
         if (is_worker)
             disconnect_sender(self, sender, sender_size, packed);   /* e.g. its certificate was removed */
-        return false;
+        return AUTH_DROPPED;
     }
     *key_out = key;
-    return true;
+    return key_quarantine_reason(self, key) ? AUTH_QUARANTINED : AUTH_OK;
 }
 
 /* [sender][packed frame] becomes [sender][the frames packed inside]; the
@@ -1184,14 +1382,14 @@ static void handle_message(broker_t *self, zmsg_t *msg, const char *user_id)
     } else {
         char key_text[BROKER_KEY_TEXT_MAX + 1];
         const broker_key_t *key = NULL;
-        bool accepted = authenticate(self, zframe_data(sender), zframe_size(sender), user_id,
-                                     packed != NULL, is_worker, key_text, &key);
-        if (accepted) {
-            if (is_client)
-                handle_client(self, &sender, &msg, packed != NULL, key, key_text);
-            else
-                handle_worker(self, sender, &msg, packed != NULL, key, key_text);
-        }
+        auth_result_t auth = authenticate(self, zframe_data(sender), zframe_size(sender),
+                                          user_id, packed != NULL, is_worker, key_text, &key);
+        if (auth == AUTH_QUARANTINED)
+            refuse_quarantined(self, key, sender, msg, is_worker, packed != NULL);
+        else if (auth == AUTH_OK && is_client)
+            handle_client(self, &sender, &msg, packed != NULL, key, key_text);
+        else if (auth == AUTH_OK)
+            handle_worker(self, sender, &msg, packed != NULL, key, key_text);
     }
     zframe_destroy(&sender);
     zframe_destroy(&empty);
@@ -1246,12 +1444,16 @@ static bool fast_client(broker_t *self, zmq_msg_t *sender, zmq_msg_t *packed,
         return false;
     char key_text[BROKER_KEY_TEXT_MAX + 1];
     const broker_key_t *key = NULL;
-    if (!authenticate(self, zmq_msg_data(sender), zmq_msg_size(sender), user_id, true, false,
-                      key_text, &key))
+    auth_result_t auth = authenticate(self, zmq_msg_data(sender), zmq_msg_size(sender), user_id,
+                                      true, false, key_text, &key);
+    if (auth == AUTH_DROPPED)
         return true;
-    if (key && !broker_key_may_call(key, service_name))
+    if (auth != AUTH_OK || (key && !broker_key_may_call(key, service_name)))
         return false;
     if (broker_state_quarantine_reason(self->state, service_name))
+        return false;
+    broker_principal_t *share = share_of(self, key);
+    if (!share || broker_principal_check(share, zclock_mono()) != BROKER_REFUSED_KINDS)
         return false;
     service_t *service = zhashx_lookup(self->services, service_name);
     if (!service || service->workers == 0)
@@ -1269,8 +1471,7 @@ static bool fast_client(broker_t *self, zmq_msg_t *sender, zmq_msg_t *packed,
     zmq_msg_move(&request->carrier, packed);
     request->body_data = (const uint8_t *) zmq_msg_data(&request->carrier) + offset;
     request->body_size = inner[3].size;
-    const char *principal = key ? broker_key_principal(key) : "anonymous";
-    request_admit(self, service, worker, request, key, principal, key_text, true);
+    request_admit(self, service, worker, request, share, key, key_text, true);
     return true;
 }
 
@@ -1290,22 +1491,19 @@ static bool fast_reply(broker_t *self, zmq_msg_t *sender, const nagar_mdp_part_t
         return false;
     char key_text[BROKER_KEY_TEXT_MAX + 1];
     const broker_key_t *key = NULL;
-    if (!authenticate(self, zmq_msg_data(sender), zmq_msg_size(sender), user_id, true, true,
-                      key_text, &key))
+    auth_result_t auth = authenticate(self, zmq_msg_data(sender), zmq_msg_size(sender), user_id,
+                                      true, true, key_text, &key);
+    if (auth == AUTH_DROPPED)
         return true;
+    if (auth != AUTH_OK)
+        return false;
     request_t *held = worker_take_held(worker, inner[3].data, inner[3].size);
     if (!held)
         return false;           /* the general path logs it and cuts the worker */
     worker->expiry_ms = zclock_mono() + self->options.heartbeat_ms * self->options.liveness;
     worker->packed = true;
     worker->extended = true;
-    const char *service_name = worker->service->name;
-    out_begin(self, held->client, held->client_size, held->packed);
-    out_part(self, "", 0, true);
-    out_part(self, MDP_CLIENT, strlen(MDP_CLIENT), true);
-    out_part(self, service_name, strlen(service_name), true);
-    out_part(self, inner[5].data, inner[5].size, false);
-    worker->service->served++;
+    reply_deliver(self, worker, held, inner[5].data, inner[5].size, NULL);
     request_destroy(&held);
     worker_credit_returned(self, worker);
     return true;
@@ -1442,21 +1640,23 @@ static void run_timers(broker_t *self)
 
     for (service_t *service = zhashx_first(self->services); service;
          service = zhashx_next(self->services)) {
-        request_t *previous = NULL;
-        for (request_t *request = service->queue_first, *following; request;
-             request = following) {
-            following = request->next_queued;
-            if (request->deadline_ms <= now) {
-                service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
-                             "the request waited in the broker's queue past its deadline; no "
-                             "worker became free in time");
-                queue_unlink(service, previous, request);
-                request_destroy(&request);
-                continue;
+        for (size_t l = 0; service->queued && l < service->lane_count; l++) {
+            lane_t *lane = &service->lanes[l];
+            request_t *previous = NULL;
+            for (request_t *request = lane->first, *following; request; request = following) {
+                following = request->next_queued;
+                if (request->deadline_ms <= now) {
+                    service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
+                                 "the request waited in the broker's queue past its deadline; "
+                                 "no worker became free in time");
+                    queue_unlink(service, lane, previous, request);
+                    request_destroy(&request);
+                    continue;
+                }
+                if (request->deadline_ms < next)
+                    next = request->deadline_ms;
+                previous = request;
             }
-            if (request->deadline_ms < next)
-                next = request->deadline_ms;
-            previous = request;
         }
     }
     self->next_timer_ms = next;
@@ -1515,7 +1715,8 @@ int broker_options_load(broker_options_t *options, nagar_config_t *config, char 
                                 &options->request_timeout_ms, error, error_size)
         || nagar_config_get_int(config, "NAGAR_BROKER_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024,
                                 1024L * 1024 * 1024, &options->max_message_bytes, error,
-                                error_size))
+                                error_size)
+        || broker_limits_load(&options->limits, config, error, error_size))
         return -1;
     return 0;
 }
@@ -1530,7 +1731,8 @@ broker_t *broker_new(const broker_options_t *options, char *error, size_t error_
     zhashx_set_destructor(self->workers, worker_destructor);
     self->started_ms = zclock_mono();
     self->packer = nagar_mdp_packer_new(0);
-    if (!self->packer) {
+    self->principals = broker_principals_new(&options->limits);
+    if (!self->packer || !self->principals) {
         snprintf(error, error_size, "out of memory creating the broker");
         goto failed;
     }
@@ -1638,6 +1840,7 @@ void broker_destroy(broker_t **self_p)
     zcert_destroy(&self->cert);
     zhashx_destroy(&self->workers);
     zhashx_destroy(&self->services);
+    broker_principals_destroy(&self->principals);     /* after every request */
     broker_acl_destroy(&self->acl);
     broker_state_destroy(&self->state);
     nagar_mdp_packer_destroy(&self->packer);
@@ -1734,9 +1937,64 @@ uint64_t broker_stats_denied(broker_t *self)
     return self->denied;
 }
 
+broker_principals_t *broker_stats_principals(broker_t *self)
+{
+    return self->principals;
+}
+
 zhashx_t *broker_revoked_keys(broker_t *self)
 {
     return broker_state_revoked(self->state);
+}
+
+/* Whether the key (Z85) is cut off: revoked, or quarantined (its
+ * principal, or a service it may serve). */
+static bool key_is_cut(broker_t *self, const char *key_text)
+{
+    if (!self->acl || !key_text[0])
+        return false;
+    if (broker_state_is_revoked(self->state, key_text))
+        return true;
+    const broker_key_t *key = broker_acl_lookup(self->acl, key_text);
+    return key && key_quarantine_reason(self, key);
+}
+
+/* After a quarantine or revocation: every established session of a key
+ * that is now cut off ends. Its workers get DISCONNECT (what they hold is
+ * answered UNAVAILABLE to its callers); its waiting requests are dropped
+ * and the answers to those already at a worker will go nowhere (the
+ * principal hears nothing more). Returns how many workers were cut. */
+static size_t cut_sessions(broker_t *self)
+{
+    zlistx_t *doomed = zlistx_new();
+    for (worker_t *worker = zhashx_first(self->workers); worker;
+         worker = zhashx_next(self->workers)) {
+        if (key_is_cut(self, worker->key))
+            zlistx_add_end(doomed, worker);
+        for (request_t *request = worker->held_first; request; request = request->next_held)
+            if (key_is_cut(self, request->caller_key))
+                request->orphaned = true;
+    }
+    size_t workers = zlistx_size(doomed);
+    for (worker_t *worker = zlistx_first(doomed); worker; worker = zlistx_next(doomed))
+        worker_delete(self, worker, true, WORKER_LOST);
+    zlistx_destroy(&doomed);
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services)) {
+        for (size_t l = 0; service->queued && l < service->lane_count; l++) {
+            lane_t *lane = &service->lanes[l];
+            request_t *previous = NULL;
+            for (request_t *request = lane->first, *following; request; request = following) {
+                following = request->next_queued;
+                if (key_is_cut(self, request->caller_key)) {
+                    queue_unlink(service, lane, previous, request);
+                    request_destroy(&request);
+                } else
+                    previous = request;
+            }
+        }
+    }
+    return workers;
 }
 
 nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
@@ -1769,9 +2027,13 @@ nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
         service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, message);
         request_destroy(&request);
     }
+    /* Both ways: the keys that serve it (or are named by it) may no longer
+     * call anything either. */
+    size_t cut = cut_sessions(self);
     snprintf(detail, detail_size,
-             "service \"%s\" quarantined: %u workers disconnected, %zu queued requests failed",
-             service_name, disconnected, failed);
+             "service \"%s\" quarantined: %u workers disconnected, %zu queued requests failed; "
+             "its keys may neither serve nor call (%zu more workers cut)",
+             service_name, disconnected, failed, cut);
     return NAGAR__STATUS_CODE__OK;
 }
 
@@ -1855,30 +2117,7 @@ nagar_status_code_t broker_revoke(broker_t *self, const char *principal, const c
         code = NAGAR__STATUS_CODE__INTERNAL;
     }
     if (code == NAGAR__STATUS_CODE__OK) {
-        /* Cut the key's established sessions: its workers now, its waiting
-         * requests silently (the revoked peer gets nothing more). */
-        zlistx_t *doomed = zlistx_new();
-        for (worker_t *worker = zhashx_first(self->workers); worker;
-             worker = zhashx_next(self->workers))
-            if (zlistx_find(keys, worker->key))
-                zlistx_add_end(doomed, worker);
-        size_t workers = zlistx_size(doomed);
-        for (worker_t *worker = zlistx_first(doomed); worker; worker = zlistx_next(doomed))
-            worker_delete(self, worker, true, WORKER_LOST);
-        zlistx_destroy(&doomed);
-        for (service_t *service = zhashx_first(self->services); service;
-             service = zhashx_next(self->services)) {
-            request_t *previous = NULL;
-            for (request_t *request = service->queue_first, *following; request;
-                 request = following) {
-                following = request->next_queued;
-                if (zlistx_find(keys, request->caller_key)) {
-                    queue_unlink(service, previous, request);
-                    request_destroy(&request);
-                } else
-                    previous = request;
-            }
-        }
+        size_t workers = cut_sessions(self);
         snprintf(detail, detail_size, "%zu keys revoked, %zu workers disconnected",
                  zlistx_size(keys), workers);
     }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "principal.h"
 #include "status.h"
 
 typedef struct broker_t broker_t;
@@ -30,6 +31,7 @@ typedef struct {
     long max_queue;                 /* NAGAR_BROKER_MAX_QUEUE, per service */
     long request_timeout_ms;        /* NAGAR_BROKER_REQUEST_TIMEOUT_MS */
     long max_message_bytes;         /* NAGAR_BROKER_MAX_MESSAGE_BYTES, per frame */
+    broker_limits_t limits;         /* NAGAR_BROKER_PRINCIPAL_* (principal.h) */
 } broker_options_t;
 
 /* Reads the options from config; -1 with the key and rule in error. */
@@ -64,6 +66,8 @@ typedef struct {
 size_t broker_stats_services(broker_t *self, broker_service_stats_t *out, size_t max);
 uint64_t broker_stats_uptime_ms(broker_t *self);
 uint64_t broker_stats_denied(broker_t *self);
+/* Every principal seen since start: fair share and refusals (principal.h). */
+broker_principals_t *broker_stats_principals(broker_t *self);
 /* Z85 keys -> "" (read-only). */
 zhashx_t *broker_revoked_keys(broker_t *self);
 

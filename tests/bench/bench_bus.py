@@ -181,7 +181,11 @@ def main():
         base_env = dict(os.environ)
         broker_env = dict(base_env, NAGAR_BROKER_BIND=endpoint, NAGAR_BROKER_KEYS_DIR=keys_dir,
                           NAGAR_BROKER_STATE_DIR=os.path.join(workdir, "state"),
-                          NAGAR_BROKER_INSECURE="0")
+                          NAGAR_BROKER_INSECURE="0",
+                          # The fair-share checks run on every request but
+                          # must not cap the one principal the bench uses.
+                          NAGAR_BROKER_PRINCIPAL_RATE="1000000000",
+                          NAGAR_BROKER_PRINCIPAL_IN_FLIGHT="4096")
         broker = started.start("broker", [binary("nagar-broker")], broker_env)
 
         def broker_ready():

@@ -266,10 +266,28 @@ class Suite:
             return None
         out = {}
         for line in r.stdout.splitlines()[1:]:
+            if not line.strip():
+                break                  # the services table ends; principals follow
             parts = line.split()
             if len(parts) >= 7 and parts[1].isdigit():
                 out[parts[0]] = {"workers": int(parts[1]), "queued": int(parts[3]),
                                  "quarantined": "QUARANTINED" in line}
+        return out
+
+    def principal_stats(self):
+        """nagarctl status's principals table: {principal: {column: int}}."""
+        r = self.ctl("status")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("PRINCIPAL"))
+        out = {}
+        for line in lines[start + 1:]:
+            parts = line.split()
+            if len(parts) < 8:
+                continue
+            out[parts[0]] = dict(zip(("in_flight", "requests", "acl", "quarantine",
+                                      "limit_in_flight", "rate", "by_service"),
+                                     (int(v) for v in parts[1:8])))
         return out
 
     def stop(self):

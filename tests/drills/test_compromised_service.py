@@ -143,6 +143,21 @@ class Attacks:
         self.record(name, blocked, grown(), f"code={code}")
         time.sleep(0.3)   # the broker rate-limits its denial lines; space them out
 
+    def serve_attack_quarantined(self, name):
+        count = len(self.broker_events("acl.quarantined"))
+        worker = MdpWorker(self.endpoint, PRINCIPAL, curve=self.curve)
+        worker.connect()
+        got = None
+        if worker.sock.poll(3000, zmq.POLLIN):
+            got = worker.sock.recv_multipart()
+        worker.sock.close(0)
+        blocked = got is not None and len(got) >= 3 and got[2] == b"\x05"   # DISCONNECT
+        deadline = time.monotonic() + 3
+        while len(self.broker_events("acl.quarantined")) <= count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.record(name, blocked, len(self.broker_events("acl.quarantined")) > count,
+                    f"got={got!r}"[:200])
+
     def serve_attack(self, name, service):
         count = len(self.broker_events("acl.serve_denied"))
         worker = MdpWorker(self.endpoint, service, curve=self.curve)
@@ -158,6 +173,23 @@ class Attacks:
         self.record(name, blocked, len(self.broker_events("acl.serve_denied")) > count,
                     f"got={got!r}"[:200])
         time.sleep(0.3)
+
+
+def bus_methods():
+    """Every bus method of every service, read from the method tables
+    (nagar_method_t arrays) in each service's source."""
+    import glob
+    import re
+    table = re.compile(r"nagar_method_t\s+\w+\[\]\s*=\s*\{(.*?)\n\};", re.S)
+    entry = re.compile(r'^\s*(?:\{|M\()\s*"([a-z_]+\.[a-z_.]+)"', re.M)
+    out = {}
+    for path in glob.glob(os.path.join(ROOT, "services", "*", "*.c")):
+        service = os.path.basename(os.path.dirname(path))
+        with open(path) as f:
+            for body in table.findall(f.read()):
+                out.setdefault(service, set()).update(entry.findall(body))
+    assert sum(len(v) for v in out.values()) >= 40 and len(out) >= 5, out
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def test_compromised_certificates_service(suite_factory):
@@ -296,8 +328,63 @@ def test_compromised_certificates_service(suite_factory):
     assert s.sql("nagar_certificates", "SELECT count(*) FROM certificates.certificate "
                                        "WHERE subject_name = 'forged'") == "0"
 
+    # A flood through a service it may call: 2,000 requests kept in flight to
+    # identity with certificates' key. The broker holds it to its share and
+    # serves the gateway in turn: gateway reads of identity keep working.
+    flood_ctx = zmq.Context()
+    flood = NagarClient(a.endpoint, curve=a.curve, context=flood_ctx)
+    sent = 0
+
+    def keep_flooding(stop):
+        nonlocal sent
+        while not stop.is_set():
+            for _ in range(200):
+                flood.send("identity", envelope("ulb.get", pb_encode([(1, ULB)])))
+                sent += 1
+            while flood.sock.poll(0):
+                flood.sock.recv_multipart()
+            time.sleep(0.01)
+    stop_flood = threading.Event()
+    flooding = threading.Thread(target=keep_flooding, args=(stop_flood,))
+    def limited_count():
+        row = s.principal_stats().get(PRINCIPAL, {})
+        return row.get("limit_in_flight", 0) + row.get("rate", 0)
+    limited_before = limited_count()
+    flooding.start()
+    time.sleep(0.5)
+    reads = [s.http("GET", f"/api/v1/ulbs/{ULB}").status_code for _ in range(100)]
+    stop_flood.set()
+    flooding.join(timeout=30)
+    flood.close()
+    flood_ctx.term()
+    limited = limited_count() - limited_before
+    a.record("flood identity with 2000 requests in flight (fair share)",
+             reads.count(200) >= 99, limited > 0 and a.broker_events("broker.principal_limited"),
+             f"gateway reads ok {reads.count(200)}/100, flood sent {sent}, refused {limited}")
+
     # Quarantine: its routes fail fast, the others keep serving.
     r = s.ctl_ok("quarantine", "certificates", "drill: compromised")
+    # Both ways: certificates' key may now call nothing at all — every method
+    # of every service, MMI and the broker's admin service — and gets no
+    # answer; each refusal is counted (and logged, rate-limited).
+    quarantined_before = s.principal_stats()[PRINCIPAL]["quarantine"]
+    cut = NagarClient(a.endpoint, curve=a.curve)
+    calls = [(service, method) for service, names in bus_methods().items() for method in names]
+    calls += [("nagar.admin", "stats"), ("nagar.admin", "release")]
+    answered = []
+    for service, method in calls:
+        cut.send(service, envelope(method))
+        if cut.recv(100) is not None:
+            answered.append(f"{service} {method}")
+    cut.send("mmi.service", b"identity")
+    if cut.recv(500) is not None:
+        answered.append("mmi.service")
+    cut.close()
+    refused = s.principal_stats()[PRINCIPAL]["quarantine"] - quarantined_before
+    a.record(f"call any of {len(calls)} methods while quarantined", not answered,
+             refused >= len(calls) + 1 and a.broker_events("acl.quarantined"),
+             f"answered={answered[:5]} refused={refused}")
+    a.serve_attack_quarantined("serve certificates while quarantined")
     latencies = []
     for _ in range(30):
         started = time.monotonic()
@@ -314,6 +401,11 @@ def test_compromised_certificates_service(suite_factory):
     assert max(latencies) < 50, latencies
     assert s.stats()["certificates"]["quarantined"]
     s.ctl_ok("release", "certificates")
+    # Released, its key works again both ways.
+    again = NagarClient(a.endpoint, curve=a.curve)
+    reply = again.request("identity", envelope("ulb.get", pb_encode([(1, ULB)])), timeout_ms=5000)
+    again.close()
+    assert reply is not None and status_of(reply[1][0])[0] == 0, reply
 
     print(f"\nDRILL compromised service ({PRINCIPAL}): attacks tried {len(a.tried)}, blocked and "
           f"logged {len(a.blocked)}; quarantined routes 503 in max {max(latencies):.1f} ms; "

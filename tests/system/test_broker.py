@@ -386,11 +386,13 @@ def test_quarantine_and_release(broker, keys, peers):
     assert reply["code"] == UNAVAILABLE and "quarantined" in reply["message"], reply
     assert time.monotonic() - started < 1.0
 
+    # Its key is cut off at the door: a new READY gets DISCONNECT.
     again = ready_worker(running, keys, peers, "echo", "echo")
     again.connect()
     got = again.recv(3000)
     assert got is not None and got[0] == DISCONNECT
-    running.proc.wait_event("broker.ready_refused_quarantined")
+    refused = running.proc.wait_event("acl.quarantined")
+    assert refused[-1]["principal"] == "echo" and refused[-1]["reason"] == "quarantine", refused
     s = stats(operator)["services"]["echo"]
     assert s["quarantined"] and s["reason"] == "suspected compromise" and s["workers"] == 0
 
@@ -437,7 +439,9 @@ def test_quarantine_and_revocation_survive_restart(broker, keys, peers):
     worker.connect()
     got = worker.recv(3000)
     assert got is not None and got[0] == DISCONNECT
-    restarted.proc.wait_event("broker.ready_refused_quarantined")
+    # The quarantine survived: water_tax's key is cut off at the door.
+    refused = restarted.proc.wait_event("acl.quarantined")
+    assert refused[-1]["principal"] == "water_tax", refused
     assert_clean_stop(restarted)
 
 
@@ -944,3 +948,194 @@ def call_raw(client, service_bytes, body, timeout_ms=3000):
     got = client.recv(timeout_ms)
     assert got is not None, f"no answer for service {service_bytes!r}"
     return parse_reply(got[1][0])
+
+
+
+# ---- quarantine both ways; fair share per principal; refusals counted ---------------
+
+def parse_principals(payload):
+    out = {}
+    for raw in pb_decode(payload).get(5, []):
+        p = pb_decode(raw)
+        out[p.get(1, [b""])[0].decode()] = {
+            "in_flight": p.get(2, [0])[0], "max_in_flight": p.get(3, [0])[0],
+            "requests": p.get(5, [0])[0], "acl": p.get(6, [0])[0],
+            "quarantine": p.get(7, [0])[0], "limit_in_flight": p.get(8, [0])[0],
+            "rate": p.get(9, [0])[0], "by_service": p.get(10, [0])[0]}
+    return out
+
+
+def principals(operator):
+    reply = admin(operator, "stats")
+    assert reply["code"] == OK, reply
+    return parse_principals(reply["payload"])
+
+
+def test_quarantined_principal_can_neither_serve_nor_call(broker, keys, peers):
+    running = broker()
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
+    # certificates' key serves certificates and may call notifications and
+    # identity; identity and notifications have workers.
+    for principal in ("identity", "notifications"):
+        ready_worker(running, keys, peers, principal, principal).serve_in_thread(reply_ok_to)
+    certificates = peers(NagarClient(running.endpoint, curve(keys, "certificates")))
+    ready_worker(running, keys, peers, "certificates", "certificates").serve_in_thread(
+        reply_ok_to)
+    wait_served(certificates, b"identity")
+    wait_served(certificates, b"notifications")
+    assert call(certificates, "identity", request_id="before")["code"] == OK
+
+    # A request of certificates' already at a worker when the quarantine
+    # lands: its answer must not reach the quarantined key.
+    slow = ready_worker(running, keys, peers, "notifications", "notifications")
+    slow.connect()
+    wait_for(lambda: stats(operator)["services"]["notifications"]["workers"] == 2,
+             what="the second notifications worker")
+
+    reply = admin(operator, "quarantine", pb_encode([(1, "certificates"), (2, "drill")]))
+    assert reply["code"] == OK and "may neither serve nor call" in \
+        pb_decode(reply["payload"]).get(1, [b""])[0].decode(), reply
+
+    # Every method of every service, MMI and admin: no answer, each refusal
+    # logged with principal and method, counted for the principal.
+    before = len(running.proc.events("acl.quarantined"))
+    for service, method in (("identity", "user.get"), ("notifications", "event.deliver"),
+                            ("certificates", "certificate.get"), ("nagar.admin", "stats"),
+                            ("water_tax", "bill.get")):
+        certificates.send(service, make_request(method, request_id=f"q-{service}"))
+        assert certificates.recv(700) is None, f"a quarantined key got an answer from {service}"
+    certificates.send("mmi.service", b"identity")
+    assert certificates.recv(700) is None, "a quarantined key got an MMI answer"
+    refused = wait_for_events(running, "acl.quarantined", before + 6)
+    methods = {(e["service"], e["method"]) for e in refused[before:]}
+    assert ("identity", "user.get") in methods and ("nagar.admin", "stats") in methods, methods
+    assert all(e["principal"] == "certificates" for e in refused[before:])
+    assert principals(operator)["certificates"]["quarantine"] >= 6
+
+    # Serving: a READY from its key is refused.
+    again = ready_worker(running, keys, peers, "certificates", "certificates")
+    again.connect()
+    got = again.recv(3000)
+    assert got is not None and got[0] == DISCONNECT, got
+
+    # Others keep serving, and see it quarantined.
+    gateway = peers(NagarClient(running.endpoint, curve(keys, "gateway")))
+    assert call(gateway, "identity", request_id="gw")["code"] == OK
+    reply = call(gateway, "certificates", request_id="gw-cert")
+    assert reply["code"] == UNAVAILABLE and "quarantined" in reply["message"], reply
+
+    # Released, it works again both ways.
+    assert admin(operator, "release", pb_encode([(1, "certificates")]))["code"] == OK
+    assert call(certificates, "identity", request_id="after")["code"] == OK
+    ready_worker(running, keys, peers, "certificates", "certificates").serve_in_thread(
+        reply_ok_to)
+    wait_served(gateway, b"certificates")
+    assert call(gateway, "certificates", request_id="gw-after")["code"] == OK
+    assert_clean_stop(running)
+
+
+def test_answers_to_a_caller_quarantined_meanwhile_go_nowhere(broker, keys, peers):
+    running = broker()
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
+    worker = ready_worker(running, keys, peers, "identity", "identity")
+    worker.connect()
+    certificates = peers(NagarClient(running.endpoint, curve(keys, "certificates")))
+    wait_served(certificates, b"identity")
+    certificates.send("identity", make_request("user.get", request_id="in-flight"))
+    got = worker.recv_request(3000)
+    assert isinstance(got, tuple), got
+    client_address, body = got
+    assert admin(operator, "quarantine", pb_encode([(1, "certificates")]))["code"] == OK
+    worker.reply(client_address, *reply_ok_to(body))
+    assert certificates.recv(700) is None, "a quarantined caller got its answer"
+    # The worker was not cut for answering; it serves the next caller.
+    gateway = peers(NagarClient(running.endpoint, curve(keys, "gateway")))
+    gateway.send("identity", make_request("user.get", request_id="next"))
+    got = worker.recv_request(3000)
+    assert isinstance(got, tuple), got
+    worker.reply(got[0], *reply_ok_to(got[1]))
+    assert parse_reply(gateway.recv(3000)[1][0])["request_id"] == "next"
+    assert_clean_stop(running)
+
+
+def wait_for_events(running, event, count, timeout=5.0):
+    wait_for(lambda: len(running.proc.events(event)) >= count, timeout=timeout,
+             what=f"{count} {event} lines")
+    return running.proc.events(event)
+
+
+def test_one_principal_cannot_starve_another(broker, keys, peers):
+    # certificates keeps far more requests in flight to identity than its
+    # share; the gateway's requests still go through promptly, served in
+    # turn with the flood, and the flood is refused at its limit.
+    running = broker(NAGAR_BROKER_PRINCIPAL_IN_FLIGHT=50, NAGAR_BROKER_PRINCIPAL_RATE=0,
+                     NAGAR_BROKER_PRINCIPAL_LIMITS="gateway=1000:0")
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
+    ready_worker(running, keys, peers, "identity", "identity").serve_in_thread(
+        reply_ok_to, hold_s=0.01)
+    flooder = peers(NagarClient(running.endpoint, curve(keys, "certificates")))
+    gateway = peers(NagarClient(running.endpoint, curve(keys, "gateway")))
+    wait_served(gateway, b"identity")
+    for i in range(2000):
+        flooder.send("identity", make_request("user.get", request_id=f"flood{i}"))
+    time.sleep(0.1)
+    answered = 0
+    for i in range(20):
+        reply = call(gateway, "identity", request_id=f"gw{i}", timeout_ms=3000)
+        answered += reply["code"] == OK and reply["request_id"] == f"gw{i}"
+    assert answered == 20, answered
+    # Of the flood, at most the share was admitted at a time; the rest got
+    # RESOURCE_EXHAUSTED at once.
+    codes = {}
+    for _ in range(2000):
+        got = flooder.recv(3000)
+        if got is None:
+            break
+        reply = parse_reply(got[1][0])
+        codes[reply["code"]] = codes.get(reply["code"], 0) + 1
+    assert codes.get(RESOURCE_EXHAUSTED, 0) >= 1000 and sum(codes.values()) == 2000, codes
+    share = principals(operator)["certificates"]
+    assert share["limit_in_flight"] == codes[RESOURCE_EXHAUSTED] and share["max_in_flight"] == 50
+    limited = running.proc.events("broker.principal_limited")
+    assert limited and limited[0]["principal"] == "certificates"
+    assert len(limited) < 200, "refusal lines are not rate-limited"
+    assert_clean_stop(running)
+
+
+def test_rate_limit_per_principal(broker, keys, peers):
+    running = broker(NAGAR_BROKER_PRINCIPAL_RATE=20)
+    ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(reply_ok_to)
+    client = peers(NagarClient(running.endpoint, curve(keys, "client")))
+    wait_served(client, b"echo")
+    time.sleep(1.1)                      # a full bucket: one second's worth
+    for i in range(60):
+        client.send("echo", make_request(request_id=f"r{i}"))
+    codes = [parse_reply(client.recv(3000)[1][0])["code"] for _ in range(60)]
+    assert 15 <= codes.count(OK) <= 40, codes
+    assert codes.count(RESOURCE_EXHAUSTED) == 60 - codes.count(OK), codes
+    assert running.proc.events("broker.principal_limited")[0]["reason"] == "rate"
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
+    assert principals(operator)["client"]["rate"] == codes.count(RESOURCE_EXHAUSTED)
+    assert_clean_stop(running)
+
+
+def test_refusals_are_counted_per_principal(broker, keys, peers):
+    running = broker()
+    operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
+
+    def deny(body):
+        context = pb_decode(pb_decode(body[0]).get(2, [b""])[0])
+        return [pb_encode([(1, context.get(1, [b""])[0]),
+                           (2, pb_encode([(1, PERMISSION_DENIED), (2, "not yours")]))])]
+
+    ready_worker(running, keys, peers, "identity", "identity").serve_in_thread(deny)
+    water = peers(NagarClient(running.endpoint, curve(keys, "water_tax")))
+    wait_served(water, b"identity")
+    assert call(water, "identity", request_id="d1")["code"] == PERMISSION_DENIED
+    assert call(water, "property_tax", request_id="d2")["code"] == PERMISSION_DENIED
+    wrong = ready_worker(running, keys, peers, "water_tax", "certificates")
+    wrong.connect()
+    assert wrong.recv(3000)[0] == DISCONNECT
+    share = principals(operator)["water_tax"]
+    assert share["by_service"] == 1 and share["acl"] == 2, share
+    assert_clean_stop(running)
