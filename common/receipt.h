@@ -2,13 +2,14 @@
  * receipt.h — gap-free receipt numbers per ULB, financial year and counter.
  *
  * A receipt number is "<ulb>/<fy>/<counter>/<number>", the number counting
- * 1, 2, 3, ... for each (ULB, financial year, counter) with no gaps: the
- * counter's row in table receipt_counter (common/sql/receipt.sql, copied
- * into the service's migration) is row-locked and incremented by one upsert
+ * 1, 2, 3, ... for each (ULB, financial year, counter) with no gaps:
+ * receipt_next() of common/sql/receipt (the module the service installs)
+ * row-locks and increments the counter's row of table receipt_counter
  * inside the payment's own transaction (the lock SELECT ... FOR UPDATE
  * would take, held to commit), so a payment that rolls back returns its
  * number, and concurrent payments at one counter queue on that row for the
- * rest of their transactions. Online payments use counter "ONLINE".
+ * rest of their transactions. The format is written there, once. Online
+ * payments use counter "ONLINE".
  */
 #ifndef NAGAR_RECEIPT_H
 #define NAGAR_RECEIPT_H

@@ -35,7 +35,10 @@ static const char *event_name(const nagar_rules_t *self, char out[96], const cha
     return out;
 }
 
-/* nagar_db_error() reads "SQLSTATE WTINV: statement NAME: MESSAGE (DETAIL:
+/* The SQLSTATE class of the rules' errors (rule_fail, common/sql/rules). */
+#define RULES_SQLSTATE_CLASS "NR"
+
+/* nagar_db_error() reads "SQLSTATE NRINV: statement NAME: MESSAGE (DETAIL:
  * FIELD)"; the rules put the field's path in the DETAIL. */
 bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_outcome_t *outcome)
 {
@@ -50,12 +53,12 @@ bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_outcome_t *outcome)
         {"PRE", NAGAR__STATUS_CODE__FAILED_PRECONDITION},
     };
     const char *sqlstate = nagar_db_sqlstate(self->db);
-    size_t prefix = strlen(self->error_prefix);
+    size_t prefix = strlen(RULES_SQLSTATE_CLASS);
     bool ledger_conflict = strcmp(sqlstate, "LGCON") == 0;
     nagar_status_code_t code = NAGAR__STATUS_CODE__CONFLICT;
     if (!ledger_conflict) {
         size_t i;
-        if (strncmp(sqlstate, self->error_prefix, prefix) != 0)
+        if (strncmp(sqlstate, RULES_SQLSTATE_CLASS, prefix) != 0)
             return false;
         for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
             if (strcmp(sqlstate + prefix, codes[i].suffix) == 0)
@@ -210,13 +213,10 @@ static bool key_valid(const char *key)
 /* Retries of one request racing each other queue on the key's advisory
  * lock inside the service's lookup function: the first does the work and
  * commits its record, the others then find it. */
-static void idempotency_table(nagar_rules_t *self, char lookup_sql[160],
-                              nagar_idempotency_t *table)
+static void idempotency_table(nagar_idempotency_t *table)
 {
-    snprintf(lookup_sql, 160, "SELECT method, request_hash, reply FROM %s($1, $2)",
-             self->idempotency_lookup);
     *table = (nagar_idempotency_t) {
-        .lookup_sql = lookup_sql,
+        .lookup_sql = "SELECT method, request_hash, reply FROM idempotency_lookup($1, $2)",
         .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
                      "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
         .key_valid = key_valid,
@@ -227,9 +227,8 @@ int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call
                                   const ProtobufCMessage *request, uint8_t **reply_out,
                                   size_t *reply_size, nagar_outcome_t *outcome)
 {
-    char sql[160];
     nagar_idempotency_t table;
-    idempotency_table(self, sql, &table);
+    idempotency_table(&table);
     return nagar_idempotency_check(&table, self->db, call, request, reply_out, reply_size,
                                    outcome);
 }
@@ -237,9 +236,8 @@ int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call
 int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
                                   const ProtobufCMessage *request, const ProtobufCMessage *reply)
 {
-    char sql[160];
     nagar_idempotency_t table;
-    idempotency_table(self, sql, &table);
+    idempotency_table(&table);
     return nagar_idempotency_store(&table, self->db, call, request, reply);
 }
 

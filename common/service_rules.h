@@ -8,9 +8,9 @@
  * in SQL does not copy them. A
  * rule is a SQL function f(actor jsonb, request jsonb, today date) that
  * checks the actor's reach, validates every field (raising SQLSTATE
- * <P>INV, <P>NFD, <P>DEN, <P>CON or <P>PRE with the field's JSON path as
- * DETAIL, where <P> is the service's two-letter error prefix) and answers
- * the reply message in proto3 JSON. This module:
+ * NRINV, NRNFD, NRDEN, NRCON or NRPRE with the field's JSON path as
+ * DETAIL, through rule_fail of common/sql/rules) and answers the reply
+ * message in proto3 JSON. This module:
  *
  * It builds on common/service.h (outcomes, failures, the actor,
  * idempotency records) and adds what only rule-running services need:
@@ -18,9 +18,10 @@
  *   - maps those SQLSTATEs (and LGCON from the ledger) to typed statuses;
  *   - hands the rules the actor as vouched for by the gateway and the
  *     business date (fixed for drills and tests, else today in IST);
- *   - keeps idempotency records (table idempotency, and a lookup function
- *     <prefix>_idempotency_lookup(actor, key) that takes the key's advisory
- *     lock), so one key gives one result however often it is retried;
+ *   - keeps idempotency records (table idempotency and its lookup function
+ *     idempotency_lookup(actor, key) of common/sql/idempotency, which takes
+ *     the key's advisory lock), so one key gives one result however often
+ *     it is retried;
  *   - runs a whole method in one transaction (nagar_rules_method);
  *   - appends notification events to the outbox;
  *   - moves money through the ledger: counter payments, reversals and
@@ -59,8 +60,6 @@
 typedef struct {
     nagar_db_t *db;
     const char *service;            /* "water_tax": logs, outbox event ids */
-    const char *error_prefix;       /* "WT": SQLSTATEs WTINV, WTNFD, WTDEN, WTCON, WTPRE */
-    const char *idempotency_lookup; /* "wt_idempotency_lookup" (a compiled-in name, never input) */
     char business_date[NAGAR_DATE_TEXT_MAX];   /* "" = today in IST */
 } nagar_rules_t;
 
@@ -229,7 +228,7 @@ int nagar_rules_verify_ledger_method(nagar_rules_t *self, nagar_worker_call_t *c
  * .online_off, .business_date_fixed, .worker_failed, .ready (with the
  * service's own fields), .stopped, .provider_keygen and .keygen_failed. */
 typedef struct {
-    nagar_rules_t *rules;             /* service, error_prefix, idempotency_lookup set;
+    nagar_rules_t *rules;             /* service set;
                                          db and business_date are filled in here */
     const char *program;              /* "nagar-water-tax", for the usage */
     const char *settings_prefix;      /* "NAGAR_WATER_TAX" */

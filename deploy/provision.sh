@@ -20,7 +20,12 @@
 # command line, and are never printed.
 #
 # Then, for each service with services/<svc>/migrations/, runs
-# $BUILD/nagar-migrate as <svc>_owner over 127.0.0.1.
+# $BUILD/nagar-migrate --service services/<svc> as <svc>_owner over
+# 127.0.0.1: the shared modules of common/sql the service names in its
+# sql/modules, its migrations, its rule functions (common/migrate.h).
+#
+# "provision.sh database SVC DB" lays out one more database for service
+# SVC's roles and stops there.
 #
 # Environment: NAGAR_VAR, NAGAR_PG_PORT (as deploy/pg.sh), BUILD (default
 # build), NAGAR_SERVICES_LIST (default deploy/services.list).
@@ -89,13 +94,15 @@ REVOKE ALL ON DATABASE template1 FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 SQL
 
-for svc in "${services[@]}"; do
+# The roles of service $1 and its database $2, configured.
+provision_service() {
+    local svc=$1 db=$2
     ensure_secret "${svc}_owner"
     ensure_secret "${svc}_app"
     NAGAR_PROVISION_OWNER_PASSWORD=$(read_secret "${svc}_owner") \
     NAGAR_PROVISION_APP_PASSWORD=$(read_secret "${svc}_app") \
         psql_super -d postgres -v owner="${svc}_owner" -v app="${svc}_app" \
-        -v db="nagar_${svc}" -v schema="$svc" <<'SQL'
+        -v db="$db" -v schema="$svc" <<'SQL'
 SET client_min_messages = warning;
 -- A failing statement below would otherwise be logged with its password.
 SET log_min_error_statement = panic;
@@ -141,7 +148,21 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
     GRANT USAGE ON TYPES TO :"app";
 SQL
-    echo "provision.sh: nagar_${svc}: roles ${svc}_owner, ${svc}_app (passwords in $SECRETS)"
+    echo "provision.sh: $db: roles ${svc}_owner, ${svc}_app (passwords in $SECRETS)"
+}
+
+# "provision.sh database SVC DB": one more database DB laid out for service
+# SVC's roles exactly as its own, without migrations (a restore target, the
+# upgrade test's older databases).
+if [[ ${1:-} == database ]]; then
+    [[ $# == 3 && " ${services[*]} " == *" $2 "* && $3 =~ ^[a-z_][a-z0-9_]{0,62}$ ]] ||
+        die "usage: provision.sh database SERVICE DBNAME (a service of $SERVICES_LIST)"
+    provision_service "$2" "$3"
+    exit 0
+fi
+
+for svc in "${services[@]}"; do
+    provision_service "$svc" "nagar_$svc"
 done
 
 MIGRATE=$BUILD/nagar-migrate
@@ -151,7 +172,8 @@ for svc in "${services[@]}"; do
     [[ -x $MIGRATE ]] || die "$MIGRATE is not built; run make (or set BUILD)"
     NAGAR_DB_CONNINFO="host=127.0.0.1 port=$NAGAR_PG_PORT dbname=nagar_$svc user=${svc}_owner" \
     PGPASSFILE=$SECRETS/${svc}_owner.pgpass \
-        "$MIGRATE" --dir "$dir" || die "migrations of $svc failed (see the log line above)"
+        "$MIGRATE" --service "$REPO/services/$svc" --modules "$REPO/common/sql" ||
+        die "migrations of $svc failed (see the log line above)"
 done
 
 # Identity's one-time set-up: ULB master data, the OTP hash key and the

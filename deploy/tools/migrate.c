@@ -1,9 +1,14 @@
 /*
- * migrate.c — nagar-migrate: applies one service's schema migrations.
+ * migrate.c — nagar-migrate: brings one service's database to its SQL.
  *
  *   NAGAR_DB_CONNINFO='host=127.0.0.1 port=5544 dbname=nagar_water_tax user=water_tax_owner' \
  *   PGPASSFILE=var/secrets/water_tax_owner.pgpass \
- *   nagar-migrate --dir services/water_tax/migrations
+ *   nagar-migrate --service services/water_tax [--modules common/sql]
+ *
+ * applies the modules the service names in services/water_tax/sql/modules
+ * (from --modules, by default common/sql beside the service's directory:
+ * ../../common/sql), its migrations and its rule files (common/migrate.h).
+ * --dir DIR applies the numbered migrations of DIR alone.
  *
  * Runs as the service's <svc>_owner role (the app role cannot create
  * objects). The connection string comes only from the environment or the
@@ -30,10 +35,13 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: nagar-migrate --dir DIR\n"
-            "  Applies DIR/NNN_name.sql in order, each once, recorded in the table\n"
-            "  nagar_schema_migrations. Connection: NAGAR_DB_CONNINFO (libpq conninfo or URI),\n"
-            "  password from PGPASSFILE or ~/.pgpass.\n");
+            "usage: nagar-migrate --service DIR [--modules DIR]\n"
+            "       nagar-migrate --dir DIR\n"
+            "  --service: the modules named in DIR/sql/modules (from --modules, default\n"
+            "  DIR/../../common/sql), DIR/migrations/NNN_name.sql, then DIR/sql/*.sql.\n"
+            "  --dir: DIR/NNN_name.sql only. Each file is recorded with its SHA-256.\n"
+            "  Connection: NAGAR_DB_CONNINFO (libpq conninfo or URI), password from\n"
+            "  PGPASSFILE or ~/.pgpass.\n");
 }
 
 int main(int argc, char **argv)
@@ -41,15 +49,23 @@ int main(int argc, char **argv)
     nagar_log_init("migrate");
     static const struct option options[] = {
         { "dir", required_argument, NULL, 'd' },
+        { "service", required_argument, NULL, 's' },
+        { "modules", required_argument, NULL, 'm' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *dir = NULL;
+    const char *dir = NULL, *service = NULL, *modules = NULL;
     int option;
-    while ((option = getopt_long(argc, argv, "d:h", options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, "d:s:m:h", options, NULL)) != -1) {
         switch (option) {
         case 'd':
             dir = optarg;
+            break;
+        case 's':
+            service = optarg;
+            break;
+        case 'm':
+            modules = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -59,7 +75,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!dir || optind != argc) {
+    if (!dir == !service || (modules && !service) || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -88,7 +104,13 @@ int main(int argc, char **argv)
         nagar_log_error("migrate.failed", "%s", error);
         return 1;
     }
-    int applied = nagar_migrate_run(db, dir, error, sizeof error);
+    char default_modules[4096];
+    if (service && !modules) {
+        snprintf(default_modules, sizeof default_modules, "%s/../../common/sql", service);
+        modules = default_modules;
+    }
+    int applied = service ? nagar_migrate_service(db, service, modules, error, sizeof error)
+                          : nagar_migrate_run(db, dir, error, sizeof error);
     nagar_db_destroy(&db);
     if (applied < 0) {
         nagar_log_error("migrate.failed", "%s", error);

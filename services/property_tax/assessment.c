@@ -1,6 +1,6 @@
 /*
  * assessment.c — self-assessment and mutation methods (assessment.h); the
- * rules are pt_assessment_* and pt_mutation_record in 002_rules.sql.
+ * rules are pt_assessment_* and pt_mutation_record in sql/assessment.sql and sql/mutation.sql.
  */
 #include "assessment.h"
 

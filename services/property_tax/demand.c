@@ -1,6 +1,6 @@
 /*
  * demand.c — the annual demand batch (demand.h). The computation of every
- * head is pt_demand_run_chunk in 002_rules.sql; here are the methods, the
+ * head is pt_demand_run_chunk in sql/demand.sql; here are the methods, the
  * chunk loop driven by the worker's tick, and the completion event.
  */
 #include "demand.h"

@@ -108,8 +108,7 @@ static void warn_without_pdf(void *arg)
 
 int main(int argc, char **argv)
 {
-    pt_t self = {.rules = {.service = PT_SERVICE, .error_prefix = "PT",
-                           .idempotency_lookup = "pt_idempotency_lookup"}};
+    pt_t self = {.rules = {.service = PT_SERVICE}};
     demand_batch_init(&self.demand);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-property-tax",

@@ -4,7 +4,7 @@
  * database connection, the payment provider key, the demand batch's
  * settings, the outbox relay's bus client; all set up by nagar_rules_main
  * from main.c) and pt_sql_method, which runs one of the pt_* SQL functions
- * of migrations/002_rules.sql as a bus method.
+ * of sql/<subject>.sql as a bus method.
  *
  * The domain lives next door: register.c (properties, owners, floors, CSV
  * import), rates.c (master data), assessment.c (self-assessment, mutation),

@@ -1,6 +1,6 @@
 /*
  * rates.c — rates master data (rates.h); validation and versioning are
- * pt_rates_get / pt_rates_set in 002_rules.sql.
+ * pt_rates_get / pt_rates_set in sql/rates.sql.
  */
 #include "rates.h"
 

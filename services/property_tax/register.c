@@ -1,6 +1,6 @@
 /*
  * register.c — the property register's methods (register.h). The rules
- * (validation, numbering, reach) are pt_property_* in 002_rules.sql; this
+ * (validation, numbering, reach) are pt_property_* in sql/property.sql; this
  * file wires them and turns an import CSV into rows.
  */
 #include "register.h"

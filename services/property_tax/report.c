@@ -1,5 +1,5 @@
 /*
- * report.c — reports (report.h), computed by pt_report_* in 002_rules.sql
+ * report.c — reports (report.h), computed by pt_report_* in sql/report.sql
  * as one grouped query each.
  */
 #include "report.h"
@@ -17,7 +17,7 @@ int report_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *r
 }
 
 /* Keyset-paged by property id (pageToken -> nextPageToken), all in the
- * rule function of migrations/010_defaulters_paging.sql. */
+ * rule function of sql/report.sql. */
 int report_defaulters(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     return pt_sql_method(arg, call, request, NULL, "pt_report_defaulters",

@@ -1,6 +1,6 @@
 /*
  * bill.c — the monthly bill batch and bills (bill.h). Every charge is
- * computed by wt_bill_run_chunk in migrations/002_rules.sql; here are the
+ * computed by wt_bill_run_chunk in sql/bill.sql; here are the
  * methods, the chunk loop driven by the worker's tick, the completion
  * event and the bill PDF (common/document.h) with its QR code.
  */

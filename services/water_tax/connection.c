@@ -1,6 +1,6 @@
 /*
  * connection.c — connection methods (connection.h); the workflow rules are
- * wt_connection_* in migrations/002_rules.sql.
+ * wt_connection_* in sql/connection.sql.
  */
 #include "connection.h"
 

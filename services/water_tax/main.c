@@ -98,8 +98,7 @@ static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
 
 int main(int argc, char **argv)
 {
-    wt_t self = {.rules = {.service = WT_SERVICE, .error_prefix = "WT",
-                           .idempotency_lookup = "wt_idempotency_lookup"}};
+    wt_t self = {.rules = {.service = WT_SERVICE}};
     bill_batch_init(&self.bills);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-water-tax",

@@ -3,7 +3,7 @@
  * (payment.h). The money flow and the ledger check are
  * common/service_rules.c, shared with property tax: the same ledger,
  * receipts and payment provider; here are the rules of
- * migrations/002_rules.sql (wt_payment_*, wt_reverse_*, wt_online_*), the
+ * sql/payment.sql and sql/online.sql (wt_payment_*, wt_reverse_*, wt_online_*), the
  * account (connectionId), the consumer's contact and the message types.
  */
 #include "payment.h"

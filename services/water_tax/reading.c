@@ -1,7 +1,7 @@
 /*
  * reading.c — meter readings (reading.h). The rules (lower than the last
  * reading, implausibly high, one per month, replacement) are
- * wt_reading_insert and friends in migrations/002_rules.sql; here the
+ * wt_reading_insert and friends in sql/reading.sql; here the
  * import CSV becomes rows.
  */
 #include "reading.h"

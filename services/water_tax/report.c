@@ -1,6 +1,6 @@
 /*
  * report.c — reports (report.h), computed by wt_report_* in
- * migrations/002_rules.sql as one grouped query each, and disconnection
+ * sql/report.sql as one grouped query each, and disconnection
  * notices: wt_notices_send picks the defaulters and records the notices,
  * and each becomes a "water.disconnection_notice" event in the outbox in
  * the same transaction.
@@ -27,7 +27,7 @@ int report_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *r
 }
 
 /* Keyset-paged by connection id (pageToken -> nextPageToken), all in the
- * rule function of migrations/010_defaulters_paging.sql. */
+ * rule function of sql/report.sql. */
 int report_defaulters(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     return wt_rule_method(call, request, arg, "wt_report_defaulters",

@@ -1,6 +1,6 @@
 /*
  * tariff.c — tariff methods (tariff.h); validation and versioning are
- * wt_tariff_get / wt_tariff_set in migrations/002_rules.sql.
+ * wt_tariff_get / wt_tariff_set in sql/tariff.sql.
  */
 #include "tariff.h"
 

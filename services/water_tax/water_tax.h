@@ -10,7 +10,7 @@
  * and the bill PDF), payment.c (dues, counter and online payments,
  * reversals, the ledger), report.c (DCB, daily collection, defaulters,
  * disconnection notices). The rules themselves are the wt_* SQL functions
- * of migrations/002_rules.sql.
+ * of sql/<subject>.sql.
  */
 #ifndef NAGAR_WATER_TAX_H
 #define NAGAR_WATER_TAX_H

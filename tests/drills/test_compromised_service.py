@@ -226,7 +226,7 @@ def test_compromised_certificates_service(suite_factory):
     a.sql_attack("create a function in public", own,
                  "CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     a.sql_attack("replace the app's trigger function", own,
-                 "CREATE OR REPLACE FUNCTION certificates.certificate_refuse_change() RETURNS "
+                 "CREATE OR REPLACE FUNCTION certificates.refuse_change() RETURNS "
                  "trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
     a.sql_attack("create a table", own, "CREATE TABLE certificates.evil (x int)")
     a.sql_attack("create a schema", own, "CREATE SCHEMA evil")

@@ -409,10 +409,10 @@ def test_ledger_append_only_and_tamper_detected(property_tax_stack):
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
 
     # Tampering directly in the database (trigger off) is found at its exact link.
-    s.sql(f"ALTER TABLE ledger DISABLE TRIGGER ledger_no_update_delete; "
+    s.sql(f"ALTER TABLE ledger DISABLE TRIGGER ledger_append_only; "
           f"UPDATE ledger SET amount_paise = amount_paise + 100000 "
           f"WHERE ulb = '{ULB_LEDGER}' AND seq = {seq}; "
-          f"ALTER TABLE ledger ENABLE TRIGGER ledger_no_update_delete")
+          f"ALTER TABLE ledger ENABLE TRIGGER ledger_append_only")
     try:
         r = s.get(f"{PT}/ledger/verify", token=commissioner.token, params={"ulb": ULB_LEDGER})
         body = r.json()
@@ -423,10 +423,10 @@ def test_ledger_append_only_and_tamper_detected(property_tax_stack):
         assert cli.returncode == 3, cli
         assert f"ulb {ULB_LEDGER}: BROKEN at seq {seq}:" in cli.stdout
     finally:
-        s.sql(f"ALTER TABLE ledger DISABLE TRIGGER ledger_no_update_delete; "
+        s.sql(f"ALTER TABLE ledger DISABLE TRIGGER ledger_append_only; "
               f"UPDATE ledger SET amount_paise = amount_paise - 100000 "
               f"WHERE ulb = '{ULB_LEDGER}' AND seq = {seq}; "
-              f"ALTER TABLE ledger ENABLE TRIGGER ledger_no_update_delete")
+              f"ALTER TABLE ledger ENABLE TRIGGER ledger_append_only")
     cli = s.cli("verify", ULB_LEDGER)
     assert cli.returncode == 0 and f"ulb {ULB_LEDGER}: ok" in cli.stdout, cli
     # Another ULB's commissioner may not verify this ULB.

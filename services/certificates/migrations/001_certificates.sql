@@ -1,10 +1,16 @@
 -- 001_certificates.sql — birth, death and marriage registration of
 -- nagar-certificates: fee schedules (master data), applications, gap-free
 -- registration counters, the append-only and chained register of issued
--- certificates, corrections, idempotency records, the append-only audit log
--- and the outbox. Runs as certificates_owner; certificates_app receives DML
--- through the default privileges set by deploy/provision.sh and loses
--- UPDATE, DELETE and TRUNCATE on the append-only tables below.
+-- certificates and corrections. Runs as certificates_owner;
+-- certificates_app receives DML through the default privileges set by
+-- deploy/provision.sh and loses UPDATE, DELETE and TRUNCATE on the
+-- append-only tables below. Idempotency records, the audit log and the
+-- outbox are modules of common/sql (../sql/modules), installed first.
+--
+-- This file held copies of those tables until they became modules; a
+-- database made with that text has them already (the modules adopt them):
+--
+-- nagar-migrate: replaces 7ae3ddc87ebd8211cba7fde2bd49b741330c5b50699956a4c369147122e5620e
 
 -- Late-registration windows and fees per ULB ('' = the state default),
 -- versioned: a save appends a row, nothing is ever changed.
@@ -132,70 +138,9 @@ CREATE TABLE certificates.correction (
 CREATE UNIQUE INDEX correction_pending_idx ON certificates.correction (certificate_id)
     WHERE state = 1;
 
-CREATE TABLE certificates.idempotency (
-    actor        text NOT NULL,
-    key          text NOT NULL,
-    method       text NOT NULL,
-    request_hash bytea NOT NULL,
-    reply        bytea NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (actor, key)
-);
-
-CREATE TABLE certificates.audit (
-    id          bigserial PRIMARY KEY,
-    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
-    actor       text NOT NULL,
-    actor_role  text NOT NULL,
-    action      text NOT NULL,
-    subject     text NOT NULL,
-    ulb         text,
-    detail      jsonb NOT NULL,
-    request_id  text NOT NULL DEFAULT '',
-    client_ip   text NOT NULL DEFAULT ''
-);
-CREATE INDEX audit_subject_idx ON certificates.audit (subject, id);
-CREATE INDEX audit_ulb_idx ON certificates.audit (ulb, id);
-
 -- Append-only for everyone: the app role has no UPDATE, DELETE or TRUNCATE,
 -- and the triggers refuse them even to the owner.
-CREATE FUNCTION certificates.refuse_change() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Issue a corrected version that supersedes the row instead.';
-END
-$$;
-
-CREATE TRIGGER certificate_no_update_delete BEFORE UPDATE OR DELETE ON certificates.certificate
-    FOR EACH ROW EXECUTE FUNCTION certificates.refuse_change();
-CREATE TRIGGER certificate_no_truncate BEFORE TRUNCATE ON certificates.certificate
-    FOR EACH STATEMENT EXECUTE FUNCTION certificates.refuse_change();
-CREATE TRIGGER audit_no_update_delete BEFORE UPDATE OR DELETE ON certificates.audit
-    FOR EACH ROW EXECUTE FUNCTION certificates.refuse_change();
-CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON certificates.audit
-    FOR EACH STATEMENT EXECUTE FUNCTION certificates.refuse_change();
-CREATE TRIGGER fee_schedule_no_update_delete BEFORE UPDATE OR DELETE ON certificates.fee_schedule
-    FOR EACH ROW EXECUTE FUNCTION certificates.refuse_change();
-CREATE TRIGGER fee_schedule_no_truncate BEFORE TRUNCATE ON certificates.fee_schedule
-    FOR EACH STATEMENT EXECUTE FUNCTION certificates.refuse_change();
-
-REVOKE UPDATE, DELETE, TRUNCATE ON certificates.certificate, certificates.audit,
-    certificates.fee_schedule FROM PUBLIC;
-REVOKE UPDATE, DELETE, TRUNCATE ON certificates.certificate, certificates.audit,
-    certificates.fee_schedule FROM certificates_app;
-
--- The standard transactional outbox (common/sql/outbox.sql).
-CREATE TABLE outbox (
-    id          bigserial PRIMARY KEY,
-    event_type  text NOT NULL CHECK (char_length(event_type) BETWEEN 1 AND 64),
-    ulb         text NOT NULL CHECK (ulb ~ '^[0-9]{1,10}$'),
-    payload     bytea NOT NULL CHECK (octet_length(payload) <= 65536),  -- nagar.notifications.Event
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    attempts    integer NOT NULL DEFAULT 0,
-    last_error  text,
-    sent_at     timestamptz,
-    outcome     text
-);
-CREATE INDEX outbox_pending_idx ON outbox (id) WHERE sent_at IS NULL;
+SELECT append_only_protect('certificates.certificate');
+SELECT append_only_protect('certificates.fee_schedule');
+REVOKE UPDATE, DELETE, TRUNCATE ON certificates.certificate, certificates.fee_schedule
+    FROM certificates_app;

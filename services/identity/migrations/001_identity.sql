@@ -1,8 +1,13 @@
 -- 001_identity.sql — ULB master data, citizens, staff, one-time passwords,
--- sessions, revocations, idempotency records and the append-only audit log
--- of nagar-identity. Runs as identity_owner; identity_app receives DML
--- through the default privileges set by deploy/provision.sh, and loses
--- UPDATE/DELETE/TRUNCATE on the audit log below.
+-- sessions and revocations of nagar-identity. Runs as identity_owner;
+-- identity_app receives DML through the default privileges set by
+-- deploy/provision.sh. Idempotency records and the append-only audit log
+-- are the idempotency and audit modules of common/sql (../sql/modules).
+--
+-- This file held copies of those two tables until they became modules; a
+-- database made with that text has them already (the modules adopt them):
+--
+-- nagar-migrate: replaces dfe1e7740c6972e6395e2b09f4d121bbc25bddc867f640b51c8738aa6c0ac760
 
 CREATE TABLE identity.ulb (
     code            text PRIMARY KEY CHECK (code ~ '^[0-9]{1,10}$'),
@@ -86,48 +91,3 @@ CREATE TABLE identity.revocation (
     created_at  timestamptz NOT NULL DEFAULT now(),
     CHECK ((session_id IS NULL) <> (user_id IS NULL))
 );
-
--- First result of a mutation per (actor, idempotency key).
-CREATE TABLE identity.idempotency (
-    actor        text NOT NULL,
-    key          text NOT NULL,
-    method       text NOT NULL,
-    request_hash bytea NOT NULL,
-    reply        bytea NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (actor, key)
-);
-
--- Who changed what, when. Append-only for the service: no UPDATE, DELETE
--- or TRUNCATE privilege, and triggers refuse them for everyone else too.
-CREATE TABLE identity.audit (
-    id          bigserial PRIMARY KEY,
-    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
-    actor       text NOT NULL,
-    actor_role  text NOT NULL,
-    action      text NOT NULL,
-    subject     text NOT NULL,
-    ulb         text,           -- the ULB the change concerns, for scoped reading
-    detail      jsonb NOT NULL,
-    request_id  text NOT NULL DEFAULT '',
-    client_ip   text NOT NULL DEFAULT ''
-);
-CREATE INDEX audit_subject_idx ON identity.audit (subject, id);
-CREATE INDEX audit_ulb_idx ON identity.audit (ulb, id);
-
-CREATE FUNCTION identity.audit_refuse_change() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'identity.audit is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Record a correction as a new audit row.';
-END
-$$;
-
-CREATE TRIGGER audit_no_update_delete BEFORE UPDATE OR DELETE ON identity.audit
-    FOR EACH ROW EXECUTE FUNCTION identity.audit_refuse_change();
-CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON identity.audit
-    FOR EACH STATEMENT EXECUTE FUNCTION identity.audit_refuse_change();
-
-REVOKE UPDATE, DELETE, TRUNCATE ON identity.audit FROM PUBLIC;
-REVOKE UPDATE, DELETE, TRUNCATE ON identity.audit FROM identity_app;

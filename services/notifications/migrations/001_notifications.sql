@@ -1,9 +1,15 @@
 -- 001_notifications.sql — nagar-notifications: event types and templates
 -- (versioned master data), accepted events (the de-duplication record),
--- the message queue with its delivery state, opt-outs, reminder campaigns
--- and idempotency records. Runs as notifications_owner; notifications_app
--- gets DML through the default privileges of deploy/provision.sh, minus
--- UPDATE/DELETE on the versioned templates.
+-- the message queue with its delivery state, opt-outs and reminder
+-- campaigns. Runs as notifications_owner; notifications_app gets DML
+-- through the default privileges of deploy/provision.sh, minus
+-- UPDATE/DELETE on the versioned templates. Idempotency records are the
+-- idempotency module of common/sql (../sql/modules).
+--
+-- This file held a copy of that table until it became a module; a
+-- database made with that text has it already (the module adopts it):
+--
+-- nagar-migrate: replaces 5dada6cbfc893e35c6659cf5853e20fcd47a3df5084f865c01347b0c1943e3c3
 
 -- Which placeholders each event type's templates may use.
 CREATE TABLE notifications.event_type (
@@ -118,17 +124,6 @@ CREATE TABLE notifications.campaign_recipient (
 );
 CREATE INDEX campaign_recipient_pending_idx ON notifications.campaign_recipient (campaign_id, id)
     WHERE queued_at IS NULL;
-
--- First result of a mutation per (actor, idempotency key).
-CREATE TABLE notifications.idempotency (
-    actor        text NOT NULL,
-    key          text NOT NULL,
-    method       text NOT NULL,
-    request_hash bytea NOT NULL,
-    reply        bytea NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (actor, key)
-);
 
 -- Templates are versioned master data: a change is a new version.
 REVOKE UPDATE, DELETE, TRUNCATE ON notifications.template FROM notifications_app;

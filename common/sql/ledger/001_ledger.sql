@@ -1,7 +1,8 @@
--- ledger.sql — the per-ULB, hash-chained, append-only money ledger
--- (common/ledger.h). Copy this into a service's own migration, like
--- outbox.sql: the service's owner role must own the objects. Property tax
--- and water charges each keep their own ledger in their own database.
+-- ledger 001 — the per-ULB, hash-chained, append-only money ledger
+-- (common/ledger.h). Property tax and water charges each keep one in their
+-- own database.
+--
+-- requires: append_only
 --
 -- Every money movement is one row. Rows of a ULB form a chain:
 --
@@ -17,22 +18,21 @@
 -- Rows are appended only through ledger_append(): it locks the chain head,
 -- returns the existing row when the idempotency key was seen before (and
 -- refuses the key for a different movement), then inserts with the next
--- sequence number and hash. It runs as the owner (SECURITY DEFINER); the
--- app role may SELECT the tables and EXECUTE the function but not INSERT,
--- UPDATE, DELETE or TRUNCATE them, and triggers refuse UPDATE, DELETE and
--- TRUNCATE of ledger rows to every role, owner included. A correction is
--- a new (reversing) row that references the old one in its detail.
+-- sequence number and hash. The chain head is created only when missing:
+-- an INSERT ... ON CONFLICT on every append would wait on the head's holder
+-- as long as the FOR UPDATE does. Triggers refuse UPDATE, DELETE and
+-- TRUNCATE of ledger rows to every role, owner included; a correction is a
+-- new (reversing) row that references the old one in its detail.
 --
--- SHA-256 is PostgreSQL's built-in sha256(bytea) (PG 11+); pgcrypto is
--- not needed.
+-- SHA-256 is PostgreSQL's built-in sha256(bytea); pgcrypto is not needed.
 
-CREATE TABLE ledger_head (
+CREATE TABLE IF NOT EXISTS ledger_head (
     ulb   text PRIMARY KEY CHECK (ulb ~ '^[0-9]{1,10}$'),
     seq   bigint NOT NULL CHECK (seq >= 0),
     hash  bytea NOT NULL CHECK (octet_length(hash) = 32)
 );
 
-CREATE TABLE ledger (
+CREATE TABLE IF NOT EXISTS ledger (
     ulb              text NOT NULL CHECK (ulb ~ '^[0-9]{1,10}$'),
     seq              bigint NOT NULL CHECK (seq >= 1),
     idempotency_key  text NOT NULL CHECK (char_length(idempotency_key) BETWEEN 1 AND 300),
@@ -47,13 +47,13 @@ CREATE TABLE ledger (
     UNIQUE (ulb, idempotency_key)
 );
 
-CREATE FUNCTION ledger_canonical(p_ulb text, p_seq bigint, p_key text, p_kind text,
-                                 p_account text, p_reference text, p_amount bigint,
-                                 p_detail text, p_recorded_us bigint)
+-- One expression, so the planner inlines it into ledger_append; STABLE
+-- because convert_to() is: declared IMMUTABLE over a STABLE body it is
+-- never inlined, and then planned afresh for every row.
+CREATE OR REPLACE FUNCTION ledger_canonical(p_ulb text, p_seq bigint, p_key text, p_kind text,
+                                            p_account text, p_reference text, p_amount bigint,
+                                            p_detail text, p_recorded_us bigint)
 RETURNS bytea LANGUAGE sql STABLE STRICT AS $$
-    -- One expression, so the planner inlines it into ledger_append; STABLE
-    -- because convert_to() is: declared IMMUTABLE over a STABLE body it is
-    -- never inlined, and then planned afresh for every row.
     SELECT convert_to(
         octet_length(p_ulb) || ':' || p_ulb || ';' ||
         octet_length(p_seq::text) || ':' || p_seq::text || ';' ||
@@ -66,8 +66,8 @@ RETURNS bytea LANGUAGE sql STABLE STRICT AS $$
         octet_length(p_recorded_us::text) || ':' || p_recorded_us::text || ';', 'UTF8')
 $$;
 
-CREATE FUNCTION ledger_append(p_ulb text, p_key text, p_kind text, p_account text,
-                              p_reference text, p_amount bigint, p_detail text)
+CREATE OR REPLACE FUNCTION ledger_append(p_ulb text, p_key text, p_kind text, p_account text,
+                                         p_reference text, p_amount bigint, p_detail text)
 RETURNS TABLE (entry_seq bigint, entry_hash bytea, entry_recorded_us bigint, created boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -84,9 +84,7 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     -- The chain head lock serialises appends of one ULB: sequence numbers
-    -- are gap-free and each hash covers its predecessor. The head is
-    -- created only when missing: an INSERT ... ON CONFLICT on every append
-    -- would wait on the head's holder as long as the FOR UPDATE does.
+    -- are gap-free and each hash covers its predecessor.
     SELECT h.seq, h.hash INTO v_head_seq, v_head_hash
         FROM ledger_head h WHERE h.ulb = p_ulb FOR UPDATE;
     IF NOT FOUND THEN
@@ -119,22 +117,13 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'the ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = '42501',
-              HINT = 'record a reversing entry instead of changing or removing one';
-END
-$$;
-
-CREATE TRIGGER ledger_no_update_delete BEFORE UPDATE OR DELETE ON ledger
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
-CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
-CREATE TRIGGER ledger_head_no_delete BEFORE DELETE ON ledger_head
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
-CREATE TRIGGER ledger_head_no_truncate BEFORE TRUNCATE ON ledger_head
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+-- Rows never change; a head moves forward but is never removed.
+DROP TRIGGER IF EXISTS ledger_no_update_delete ON ledger;
+SELECT append_only_protect('ledger');
+CREATE OR REPLACE TRIGGER ledger_head_no_delete BEFORE DELETE ON ledger_head
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE OR REPLACE TRIGGER ledger_head_no_truncate BEFORE TRUNCATE ON ledger_head
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
 -- The app role reads; it appends only through ledger_append.
 DO $$

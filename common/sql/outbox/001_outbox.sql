@@ -1,9 +1,4 @@
--- outbox.sql — the standard transactional outbox table (common/outbox.h).
---
--- Copy this into a service's own migration (the service's owner role must
--- own the table; the app role gets DML through provision.sh's default
--- privileges). The table lives in the service's schema and is found through
--- the roles' search_path, which provision.sh sets to that schema.
+-- outbox 001 — the transactional outbox (common/outbox.h).
 --
 -- A row is written in the same transaction as the change it reports
 -- (nagar_outbox_add). The relay sends rows with sent_at NULL in id order and
@@ -11,7 +6,7 @@
 -- 'delivered', or 'rejected: <reason>' for an event notifications refused as
 -- malformed (kept for inspection, never re-sent).
 
-CREATE TABLE outbox (
+CREATE TABLE IF NOT EXISTS outbox (
     id          bigserial PRIMARY KEY,
     event_type  text NOT NULL CHECK (char_length(event_type) BETWEEN 1 AND 64),
     ulb         text NOT NULL CHECK (ulb ~ '^[0-9]{1,10}$'),
@@ -22,4 +17,4 @@ CREATE TABLE outbox (
     sent_at     timestamptz,
     outcome     text
 );
-CREATE INDEX outbox_pending_idx ON outbox (id) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_pending_idx ON outbox (id) WHERE sent_at IS NULL;

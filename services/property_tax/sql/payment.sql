@@ -1,0 +1,280 @@
+-- payment.sql — counter payments (pt_payment_record: checks, allocation,
+-- receipt number, ledger row, payment in one call), receipts, reversals.
+-- Locks are taken in one order: [online order,] property, receipt counter,
+-- the ULB's ledger head.
+--
+-- Rule functions of the service (common/service_rules.h), CREATE OR REPLACE
+-- only: nagar-migrate applies this file again whenever it changes. A
+-- function removed from here must be dropped here too. The helpers rule_*
+-- come from common/sql/rules; errors are SQLSTATE NRINV, NRNFD, NRDEN,
+-- NRCON, NRPRE with the field's JSON path as DETAIL.
+
+CREATE OR REPLACE FUNCTION pt_receipt_json(p_payment_id bigint) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+        'receiptNo', p.receipt_no, 'ulb', p.ulb, 'propertyId', p.property_id,
+        'amountPaise', p.amount_paise, 'mode', p.mode, 'instrumentRef', p.instrument_ref,
+        'counter', p.counter, 'paidOn', p.paid_on::text,
+        'allocations', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                     'fy', rule_fy_text(a.fy),
+                                     'head', CASE WHEN a.kind = 'REBATE' THEN 'REBATE' ELSE a.head END,
+                                     'amountPaise', a.amount_paise) ORDER BY a.id)
+                                 FROM allocation a WHERE a.payment_id = p.id), '[]'),
+        'ledgerSeq', p.ledger_seq,
+        'reversesReceiptNo', coalesce((SELECT o.receipt_no FROM payment o
+                                       WHERE o.id = p.reverses_payment_id), ''),
+        'reversedByReceiptNo', coalesce((SELECT r.receipt_no FROM payment r
+                                         WHERE r.reverses_payment_id = p.id), ''),
+        'recordedBy', p.recorded_by, 'reason', p.reason, 'advancePaise', p.advance_after_paise)
+    FROM payment p WHERE p.id = p_payment_id);
+END
+$$;
+
+-- The first owner's mobile and account, for notifications.
+CREATE OR REPLACE FUNCTION pt_owner_contact(p_property text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE o property_owner;
+BEGIN
+    SELECT * INTO o FROM property_owner WHERE property_id = p_property ORDER BY ordinal LIMIT 1;
+    RETURN jsonb_build_object('ownerMobile', coalesce(o.mobile, ''), 'ownerUserId', coalesce(o.user_id, ''));
+END
+$$;
+
+-- Checks a counter payment before its receipt number and ledger row are
+-- taken; answers what those need.
+CREATE OR REPLACE FUNCTION pt_payment_prepare(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    p property;
+    v_mode text;
+    v_ref text;
+BEGIN
+    p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
+                         ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], false);
+    PERFORM rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000);
+    v_mode := rule_enum(p_req->>'mode', 'mode', ARRAY['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI']);
+    v_ref := coalesce(p_req->>'instrumentRef', '');
+    IF v_ref !~ '^[A-Za-z0-9/._-]{0,64}$' OR (v_mode <> 'CASH' AND v_ref = '') THEN
+        PERFORM rule_fail('NRINV', 'instrumentRef',
+                        format('instrumentRef must be 1 to 64 of A-Z a-z 0-9 / . _ - (the %s number)%s',
+                               lower(replace(v_mode, '_', ' ')),
+                               CASE WHEN v_mode = 'CASH' THEN ' or empty for cash' ELSE '' END));
+    END IF;
+    IF coalesce(p_req->>'counter', '') !~ '^[A-Z0-9]{1,16}$' OR p_req->>'counter' = 'ONLINE' THEN
+        PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 16 of A-Z, 0-9 (ONLINE is reserved)');
+    END IF;
+    RETURN jsonb_build_object('ulb', p.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
+                              'propertyId', p.property_id, 'counter', p_req->>'counter',
+                              'amountPaise', (p_req->>'amountPaise')::bigint, 'mode', v_mode,
+                              'instrumentRef', v_ref) || pt_owner_contact(p.property_id);
+END
+$$;
+
+-- Records a payment that has its receipt number and ledger row (an online
+-- payment's callback): locks the property, allocates, inserts.
+CREATE OR REPLACE FUNCTION pt_payment_apply(p_recorded_by text, p_property text, p_amount bigint,
+                                            p_mode text, p_ref text, p_counter text,
+                                            p_receipt text, p_ledger_seq bigint, p_today date)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE v_ulb text;
+BEGIN
+    SELECT ulb INTO v_ulb FROM property WHERE property_id = p_property FOR UPDATE;
+    RETURN pt_payment_insert(v_ulb, p_property, p_receipt, p_counter, p_mode, p_ref, p_amount,
+                             p_today, p_ledger_seq, p_recorded_by,
+                             pt_payment_allocate(p_property, v_ulb, p_amount, p_today));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_receipt_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE v payment;
+BEGIN
+    SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
+    IF NOT FOUND THEN
+        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
+    END IF;
+    PERFORM pt_property_for(p_actor, v.property_id, 'receiptNo',
+                            ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
+                            false);
+    RETURN pt_receipt_json(v.id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_reverse_check(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE v payment;
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER'], 'reversing a payment');
+    SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
+    IF NOT FOUND THEN
+        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
+    END IF;
+    PERFORM rule_check_ulb(p_actor, v.ulb);
+    PERFORM rule_text(p_req->>'reason', 'reason', 3, 300);
+    IF coalesce(p_req->>'counter', '') <> '' AND (p_req->>'counter' !~ '^[A-Z0-9]{1,16}$'
+                                                  OR p_req->>'counter' = 'ONLINE') THEN
+        PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 16 of A-Z, 0-9 (ONLINE is reserved)');
+    END IF;
+    IF v.reverses_payment_id IS NOT NULL THEN
+        PERFORM rule_fail('NRPRE', 'receiptNo', format('%s is itself a reversal; it cannot be reversed',
+                                                     v.receipt_no));
+    END IF;
+    IF EXISTS (SELECT FROM payment r WHERE r.reverses_payment_id = v.id) THEN
+        PERFORM rule_fail('NRPRE', 'receiptNo', format('%s has already been reversed', v.receipt_no));
+    END IF;
+    RETURN jsonb_build_object('ulb', v.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
+                              'propertyId', v.property_id, 'paymentId', v.id,
+                              'amountPaise', -v.amount_paise, 'receiptNo', v.receipt_no,
+                              'counter', coalesce(nullif(p_req->>'counter', ''),
+                                                  CASE WHEN v.counter = 'ONLINE' THEN 'REV'
+                                                       ELSE v.counter END),
+                              'reason', p_req->>'reason') || pt_owner_contact(v.property_id);
+END
+$$;
+
+-- A reversal is a new, negative payment whose allocations negate the
+-- original's (rebate and advance included): the dues come back exactly.
+CREATE OR REPLACE FUNCTION pt_reverse_apply(p_actor jsonb, p_payment_id bigint, p_receipt text, p_counter text,
+                                 p_ledger_seq bigint, p_reason text, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v payment;
+    v_id bigint;
+BEGIN
+    SELECT * INTO v FROM payment WHERE id = p_payment_id;
+    PERFORM 1 FROM property WHERE property_id = v.property_id FOR UPDATE;
+    INSERT INTO payment (ulb, property_id, receipt_no, counter, mode, instrument_ref, amount_paise,
+                         paid_on, ledger_seq, reverses_payment_id, reason, recorded_by,
+                         advance_after_paise)
+    VALUES (v.ulb, v.property_id, p_receipt, p_counter, v.mode, v.instrument_ref, -v.amount_paise,
+            p_today, p_ledger_seq, v.id, p_reason, p_actor->>'userId',
+            pt_advance_of(v.property_id)
+              - coalesce((SELECT sum(a.amount_paise) FROM allocation a
+                          WHERE a.payment_id = v.id AND a.head = 'ADVANCE'), 0))
+    RETURNING id INTO v_id;
+    INSERT INTO allocation (payment_id, property_id, ulb, fy, head, kind, amount_paise, paid_on)
+    SELECT v_id, a.property_id, a.ulb, a.fy, a.head, a.kind, -a.amount_paise, p_today
+    FROM allocation a WHERE a.payment_id = v.id ORDER BY a.id;
+    PERFORM rule_audit(p_actor, v.ulb, 'payment.reverse', v.receipt_no,
+                     jsonb_build_object('reversal', p_receipt, 'reason', p_reason));
+    RETURN pt_receipt_json(v_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_payment_allocate(p_property text, p_ulb text, p_amount bigint, p_today date)
+RETURNS pt_allocation LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_fy integer := rule_fy_of(p_today);
+    v_fys integer[] := '{}';
+    v_heads text[] := '{}';
+    v_kinds text[] := '{}';
+    v_amounts bigint[] := '{}';
+    v_line_fys integer[];
+    v_line_heads text[];
+    v_line_dues bigint[];
+    v_outstanding bigint;
+    v_credit bigint := pt_advance_of(p_property);
+    v_available bigint := p_amount + v_credit;
+    v_rebate bigint := pt_rebate_for(p_property, p_ulb, p_today);
+    v_due bigint;
+    v_take bigint;
+BEGIN
+    SELECT coalesce(array_agg(l.fy ORDER BY l.fy, l.ord), '{}'),
+           coalesce(array_agg(l.head ORDER BY l.fy, l.ord), '{}'),
+           coalesce(array_agg(l.outstanding_paise ORDER BY l.fy, l.ord), '{}'),
+           coalesce(sum(l.outstanding_paise), 0)
+        INTO v_line_fys, v_line_heads, v_line_dues, v_outstanding
+        FROM pt_dues_lines(p_property, p_today) l;
+    IF v_rebate > 0 AND v_available >= v_outstanding - v_rebate THEN
+        v_fys := v_fys || v_fy; v_heads := v_heads || 'PROPERTY_TAX'::text;
+        v_kinds := v_kinds || 'REBATE'::text; v_amounts := v_amounts || v_rebate;
+    ELSE
+        v_rebate := 0;
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(v_line_fys), 0) LOOP
+        v_due := v_line_dues[i];
+        IF v_line_fys[i] = v_fy AND v_line_heads[i] = 'PROPERTY_TAX' THEN
+            v_due := v_due - v_rebate;
+        END IF;
+        v_take := least(v_available, v_due);
+        IF v_take > 0 THEN
+            v_fys := v_fys || v_line_fys[i]; v_heads := v_heads || v_line_heads[i];
+            v_kinds := v_kinds || 'CASH'::text; v_amounts := v_amounts || v_take;
+            v_available := v_available - v_take;
+        END IF;
+    END LOOP;
+    IF v_available - v_credit <> 0 THEN
+        v_fys := v_fys || v_fy; v_heads := v_heads || 'ADVANCE'::text;
+        v_kinds := v_kinds || 'CASH'::text; v_amounts := v_amounts || (v_available - v_credit);
+    END IF;
+    RETURN ROW(v_fys, v_heads, v_kinds, v_amounts, v_available)::pt_allocation;
+END
+$$;
+
+-- Inserts a payment with its allocation; answers its Receipt.
+CREATE OR REPLACE FUNCTION pt_payment_insert(p_ulb text, p_property text, p_receipt text, p_counter text,
+                                  p_mode text, p_ref text, p_amount bigint, p_today date,
+                                  p_ledger_seq bigint, p_recorded_by text, p_allocation pt_allocation)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE v_payment bigint;
+BEGIN
+    INSERT INTO payment (ulb, property_id, receipt_no, counter, mode, instrument_ref, amount_paise,
+                         paid_on, ledger_seq, recorded_by, advance_after_paise)
+    VALUES (p_ulb, p_property, p_receipt, p_counter, p_mode, p_ref, p_amount, p_today, p_ledger_seq,
+            p_recorded_by, p_allocation.advance_after)
+    RETURNING id INTO v_payment;
+    INSERT INTO allocation (payment_id, property_id, ulb, fy, head, kind, amount_paise, paid_on)
+    SELECT v_payment, p_property, p_ulb, t.fy, t.head, t.kind, t.amount, p_today
+    FROM unnest(p_allocation.fys, p_allocation.heads, p_allocation.kinds, p_allocation.amounts)
+         WITH ORDINALITY AS t(fy, head, kind, amount, n)
+    ORDER BY t.n;
+    RETURN pt_receipt_json(v_payment);
+END
+$$;
+
+-- A counter payment, whole. p_ledger_key is the ledger row's idempotency
+-- key (the C side derives it from the caller and the request's
+-- Idempotency-Key). Answers {"receipt": Receipt, "ulb", "ownerMobile",
+-- "ownerUserId"}.
+CREATE OR REPLACE FUNCTION pt_payment_record(p_actor jsonb, p_req jsonb, p_today date, p_ledger_key text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_prep jsonb := pt_payment_prepare(p_actor, p_req, p_today);
+    v_ulb text := v_prep->>'ulb';
+    v_property text := v_prep->>'propertyId';
+    v_counter text := v_prep->>'counter';
+    v_amount bigint := (v_prep->>'amountPaise')::bigint;
+    v_allocation pt_allocation;
+    v_receipt text;
+    v_seq bigint;
+    v_created boolean;
+BEGIN
+    PERFORM 1 FROM property WHERE property_id = v_property FOR UPDATE;
+    v_allocation := pt_payment_allocate(v_property, v_ulb, v_amount, p_today);
+    v_receipt := receipt_next(v_ulb, v_prep->>'fy', v_counter);
+    SELECT l.entry_seq, l.created INTO v_seq, v_created
+        FROM ledger_append(v_ulb, p_ledger_key, 'PAYMENT', v_property, v_receipt, v_amount,
+                           jsonb_build_object('mode', v_prep->>'mode',
+                                              'instrumentRef', v_prep->>'instrumentRef',
+                                              'counter', v_counter, 'paidOn', p_today::text,
+                                              'by', p_actor->>'userId')::text) l;
+    IF NOT v_created THEN
+        PERFORM rule_fail('NRCON', 'idempotencyKey',
+                        format('the ledger already holds row %s for key %s; nothing was recorded',
+                               v_seq, p_ledger_key));
+    END IF;
+    RETURN jsonb_build_object(
+        'receipt', pt_payment_insert(v_ulb, v_property, v_receipt, v_counter, v_prep->>'mode',
+                                     v_prep->>'instrumentRef', v_amount, p_today, v_seq,
+                                     p_actor->>'userId', v_allocation),
+        'ulb', v_ulb, 'ownerMobile', v_prep->'ownerMobile', 'ownerUserId', v_prep->'ownerUserId');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_reverse_prepare(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE v_prep jsonb := pt_reverse_check(p_actor, p_req, p_today);
+BEGIN
+    PERFORM 1 FROM property WHERE property_id = v_prep->>'propertyId' FOR UPDATE;
+    RETURN pt_reverse_check(p_actor, p_req, p_today);
+END
+$$;

@@ -1,0 +1,230 @@
+-- rates.sql — rate schedules per ULB and financial year: versioned master data
+-- (a save is a new version), the defaults, and the parameters the demand,
+-- the dues and the assessments read.
+--
+-- Rule functions of the service (common/service_rules.h), CREATE OR REPLACE
+-- only: nagar-migrate applies this file again whenever it changes. A
+-- function removed from here must be dropped here too. The helpers rule_*
+-- come from common/sql/rules; errors are SQLSTATE NRINV, NRNFD, NRDEN,
+-- NRCON, NRPRE with the field's JSON path as DETAIL.
+
+-- The built-in defaults, what rates.get answers (version 0) for a ULB and
+-- year that has no saved schedule yet. They are a starting point to edit
+-- and save; the demand batch computes only with saved versions.
+CREATE OR REPLACE FUNCTION pt_rates_defaults(p_ulb text, p_fy integer) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(
+        'ulb', p_ulb, 'fy', rule_fy_text(p_fy), 'version', 0,
+        'maintenanceBp', 1000, 'slabMode', 'MARGINAL',
+        'slabs', jsonb_build_array(jsonb_build_object('uptoPaise', 3600000, 'rateBp', 600),
+                                   jsonb_build_object('uptoPaise', 6000000, 'rateBp', 800),
+                                   jsonb_build_object('uptoPaise', 0, 'rateBp', 1000)),
+        'educationCessBp', 300, 'urbanDevelopmentCessBp', 100, 'samekitPaise', 50000,
+        'rebateBp', 600, 'rebateLastDay', (p_fy::text || '-08-31'),
+        'surchargeBpPerMonth', 150, 'surchargeThresholdPaise', 0,
+        'selfOccupiedRebateBp', 1000, 'exemptionThresholdPaise', 600000,
+        'exemptCategories', jsonb_build_array('WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL'),
+        'mutationFeePaise', 100000, 'alvRates', '[]'::jsonb,
+        'reason', 'built-in defaults (nothing saved yet)', 'createdBy', '', 'createdAt', '')
+$$;
+
+CREATE OR REPLACE FUNCTION pt_rates_json(p_version_id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'ulb', v.ulb, 'fy', rule_fy_text(v.fy), 'version', v.version,
+        'maintenanceBp', v.maintenance_bp, 'slabMode', v.slab_mode,
+        'slabs', (SELECT jsonb_agg(jsonb_build_object('uptoPaise', coalesce(s.upper_paise, 0),
+                                                      'rateBp', s.rate_bp) ORDER BY s.ordinal)
+                  FROM rate_slab s WHERE s.version_id = v.id),
+        'educationCessBp', v.education_cess_bp, 'urbanDevelopmentCessBp', v.urban_development_cess_bp,
+        'samekitPaise', v.samekit_paise, 'rebateBp', v.rebate_bp,
+        'rebateLastDay', coalesce(v.rebate_last_day::text, ''),
+        'surchargeBpPerMonth', v.surcharge_bp_per_month,
+        'surchargeThresholdPaise', v.surcharge_threshold_paise,
+        'selfOccupiedRebateBp', v.self_occupied_rebate_bp,
+        'exemptionThresholdPaise', v.exemption_threshold_paise,
+        'exemptCategories', to_jsonb(v.exempt_categories),
+        'mutationFeePaise', v.mutation_fee_paise,
+        'alvRates', coalesce((SELECT jsonb_agg(jsonb_build_object('zone', a.zone,
+                                  'construction', a.construction, 'usage', a.usage,
+                                  'ratePaisePerSqft', a.rate_paise_per_sqft)
+                              ORDER BY a.zone, a.construction, a.usage)
+                              FROM alv_rate a WHERE a.version_id = v.id), '[]'),
+        'reason', v.reason, 'createdBy', v.created_by, 'createdAt', rule_ts(v.created_at))
+    FROM rate_version v WHERE v.id = p_version_id
+$$;
+
+CREATE OR REPLACE FUNCTION pt_rate_version_id(p_ulb text, p_fy integer) RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT id FROM rate_version WHERE ulb = p_ulb AND fy = p_fy ORDER BY version DESC LIMIT 1
+$$;
+
+-- The parameters that apply at payment time to a ULB's year: the newest
+-- saved version, else the defaults.
+CREATE OR REPLACE FUNCTION pt_rate_params(p_ulb text, p_fy integer,
+    OUT rebate_bp integer, OUT rebate_last_day date, OUT surcharge_bp_per_month integer,
+    OUT surcharge_threshold_paise bigint, OUT mutation_fee_paise bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v rate_version; d jsonb;
+BEGIN
+    SELECT * INTO v FROM rate_version WHERE ulb = p_ulb AND fy = p_fy ORDER BY version DESC LIMIT 1;
+    IF FOUND THEN
+        rebate_bp := v.rebate_bp; rebate_last_day := v.rebate_last_day;
+        surcharge_bp_per_month := v.surcharge_bp_per_month;
+        surcharge_threshold_paise := v.surcharge_threshold_paise;
+        mutation_fee_paise := v.mutation_fee_paise;
+    ELSE
+        d := pt_rates_defaults(p_ulb, p_fy);
+        rebate_bp := (d->>'rebateBp')::integer; rebate_last_day := (d->>'rebateLastDay')::date;
+        surcharge_bp_per_month := (d->>'surchargeBpPerMonth')::integer;
+        surcharge_threshold_paise := (d->>'surchargeThresholdPaise')::bigint;
+        mutation_fee_paise := (d->>'mutationFeePaise')::bigint;
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_rates_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
+    v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
+    v_version integer := rule_int(p_req->'version', 'version', 0, 1000000);
+    v_id bigint;
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                           'STATE_ADMIN'], 'reading rates');
+    IF v_version = 0 THEN
+        v_id := pt_rate_version_id(v_ulb, v_fy);
+        IF v_id IS NULL THEN
+            RETURN pt_rates_defaults(v_ulb, v_fy);
+        END IF;
+    ELSE
+        SELECT id INTO v_id FROM rate_version WHERE ulb = v_ulb AND fy = v_fy AND version = v_version;
+        IF NOT FOUND THEN
+            PERFORM rule_fail('NRNFD', 'version', format('ULB %s has no rate version %s for %s', v_ulb,
+                                                       v_version, rule_fy_text(v_fy)));
+        END IF;
+    END IF;
+    RETURN pt_rates_json(v_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_rates_set(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ulb text;
+    v_fy integer;
+    v_id bigint;
+    v_version integer;
+    s jsonb;
+    a jsonb;
+    i integer;
+    v_lower bigint := 0;
+    v_upper bigint;
+    v_slabs jsonb;
+    v_count integer;
+    v_rebate_day date;
+    v_exempt text[] := '{}';
+    e jsonb;
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
+                            'changing rates');
+    v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
+    PERFORM rule_check_ulb(p_actor, v_ulb);
+    v_fy := rule_parse_fy(p_req->>'fy', 'fy');
+    PERFORM rule_int(p_req->'maintenanceBp', 'maintenanceBp', 0, 5000);
+    PERFORM rule_enum(p_req->>'slabMode', 'slabMode', ARRAY['MARGINAL', 'FLAT']);
+    PERFORM rule_int(p_req->'educationCessBp', 'educationCessBp', 0, 10000);
+    PERFORM rule_int(p_req->'urbanDevelopmentCessBp', 'urbanDevelopmentCessBp', 0, 10000);
+    PERFORM rule_int(p_req->'samekitPaise', 'samekitPaise', 0, 100000000);
+    PERFORM rule_int(p_req->'rebateBp', 'rebateBp', 0, 10000);
+    IF coalesce(p_req->>'rebateLastDay', '') <> '' THEN
+        v_rebate_day := rule_parse_date(p_req->>'rebateLastDay', 'rebateLastDay');
+        IF rule_fy_of(v_rebate_day) <> v_fy THEN
+            PERFORM rule_fail('NRINV', 'rebateLastDay', format('rebateLastDay %s is not in the financial '
+                                                             'year %s', v_rebate_day, rule_fy_text(v_fy)));
+        END IF;
+    END IF;
+    PERFORM rule_int(p_req->'surchargeBpPerMonth', 'surchargeBpPerMonth', 0, 1000);
+    PERFORM rule_int(p_req->'surchargeThresholdPaise', 'surchargeThresholdPaise', 0, 1000000000000);
+    PERFORM rule_int(p_req->'selfOccupiedRebateBp', 'selfOccupiedRebateBp', 0, 10000);
+    PERFORM rule_int(p_req->'exemptionThresholdPaise', 'exemptionThresholdPaise', 0, 1000000000000);
+    PERFORM rule_int(p_req->'mutationFeePaise', 'mutationFeePaise', 0, 100000000);
+    PERFORM rule_text(p_req->>'reason', 'reason', 1, 500);
+    i := 0;
+    FOR e IN SELECT * FROM jsonb_array_elements(coalesce(p_req->'exemptCategories', '[]')) LOOP
+        PERFORM rule_enum(e #>> '{}', format('exemptCategories[%s]', i),
+                        ARRAY['WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL']);
+        v_exempt := v_exempt || (e #>> '{}');
+        i := i + 1;
+    END LOOP;
+    v_slabs := coalesce(p_req->'slabs', '[]');
+    v_count := jsonb_array_length(v_slabs);
+    IF v_count = 0 OR v_count > 10 THEN
+        PERFORM rule_fail('NRINV', 'slabs', 'slabs must list 1 to 10 tax slabs');
+    END IF;
+    i := 0;
+    FOR s IN SELECT * FROM jsonb_array_elements(v_slabs) LOOP
+        v_upper := rule_int(s->'uptoPaise', format('slabs[%s].uptoPaise', i), 0, 1000000000000);
+        PERFORM rule_int(s->'rateBp', format('slabs[%s].rateBp', i), 0, 10000);
+        IF i < v_count - 1 AND v_upper <= v_lower THEN
+            PERFORM rule_fail('NRINV', format('slabs[%s].uptoPaise', i),
+                            'each slab''s uptoPaise must be above the previous one''s');
+        END IF;
+        IF i = v_count - 1 AND v_upper <> 0 THEN
+            PERFORM rule_fail('NRINV', format('slabs[%s].uptoPaise', i),
+                            'the last slab has no upper bound: its uptoPaise must be 0');
+        END IF;
+        v_lower := v_upper;
+        i := i + 1;
+    END LOOP;
+    IF jsonb_array_length(coalesce(p_req->'alvRates', '[]')) > 2000 THEN
+        PERFORM rule_fail('NRINV', 'alvRates', 'alvRates may list at most 2000 rates');
+    END IF;
+    i := 0;
+    FOR a IN SELECT * FROM jsonb_array_elements(coalesce(p_req->'alvRates', '[]')) LOOP
+        PERFORM pt_zone_arg(a->>'zone', format('alvRates[%s].zone', i));
+        PERFORM rule_enum(a->>'construction', format('alvRates[%s].construction', i), pt_constructions());
+        PERFORM rule_enum(a->>'usage', format('alvRates[%s].usage', i), pt_usages());
+        PERFORM rule_int(a->'ratePaisePerSqft', format('alvRates[%s].ratePaisePerSqft', i), 0, 10000000);
+        i := i + 1;
+    END LOOP;
+
+    PERFORM pg_advisory_xact_lock(hashtext('pt_rates:' || v_ulb || ':' || v_fy));
+    SELECT coalesce(max(version), 0) + 1 INTO v_version FROM rate_version
+        WHERE ulb = v_ulb AND fy = v_fy;
+    INSERT INTO rate_version (ulb, fy, version, maintenance_bp, slab_mode, education_cess_bp,
+                              urban_development_cess_bp, samekit_paise, rebate_bp, rebate_last_day,
+                              surcharge_bp_per_month, surcharge_threshold_paise,
+                              self_occupied_rebate_bp, exemption_threshold_paise,
+                              exempt_categories, mutation_fee_paise, reason, created_by)
+    VALUES (v_ulb, v_fy, v_version, rule_int(p_req->'maintenanceBp', '', 0, 5000), p_req->>'slabMode',
+            rule_int(p_req->'educationCessBp', '', 0, 10000),
+            rule_int(p_req->'urbanDevelopmentCessBp', '', 0, 10000),
+            rule_int(p_req->'samekitPaise', '', 0, 100000000), rule_int(p_req->'rebateBp', '', 0, 10000),
+            v_rebate_day, rule_int(p_req->'surchargeBpPerMonth', '', 0, 1000),
+            rule_int(p_req->'surchargeThresholdPaise', '', 0, 1000000000000),
+            rule_int(p_req->'selfOccupiedRebateBp', '', 0, 10000),
+            rule_int(p_req->'exemptionThresholdPaise', '', 0, 1000000000000), v_exempt,
+            rule_int(p_req->'mutationFeePaise', '', 0, 100000000), p_req->>'reason',
+            p_actor->>'userId')
+    RETURNING id INTO v_id;
+    INSERT INTO rate_slab (version_id, ordinal, lower_paise, upper_paise, rate_bp, base_paise_bp)
+    SELECT v_id, b.i, b.lower_paise, b.upper_paise, b.rate_bp,
+           coalesce(sum((b.upper_paise - b.lower_paise)::numeric * b.rate_bp)
+                        OVER (ORDER BY b.i ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+    FROM (SELECT t.i, coalesce(lag(nullif((t.s->>'uptoPaise')::bigint, 0)) OVER (ORDER BY t.i), 0)
+                     AS lower_paise,
+                 nullif((t.s->>'uptoPaise')::bigint, 0) AS upper_paise,
+                 coalesce((t.s->>'rateBp')::integer, 0) AS rate_bp
+          FROM jsonb_array_elements(v_slabs) WITH ORDINALITY AS t(s, i)) b;
+    BEGIN
+        INSERT INTO alv_rate (version_id, zone, construction, usage, rate_paise_per_sqft)
+        SELECT v_id, r->>'zone', r->>'construction', r->>'usage',
+               coalesce((r->>'ratePaisePerSqft')::bigint, 0)
+        FROM jsonb_array_elements(coalesce(p_req->'alvRates', '[]')) AS r;
+    EXCEPTION WHEN unique_violation THEN
+        PERFORM rule_fail('NRINV', 'alvRates', 'alvRates lists one zone, construction and usage twice');
+    END;
+    PERFORM rule_audit(p_actor, v_ulb, 'rates.set', v_ulb || '/' || rule_fy_text(v_fy),
+                     jsonb_build_object('version', v_version, 'reason', p_req->>'reason'));
+    RETURN pt_rates_json(v_id);
+END
+$$;

@@ -1,0 +1,16 @@
+-- 013_shared_modules.sql — the older layout's copies, retired.
+--
+-- A database made before the shared SQL moved into modules has its own
+-- copies of what the modules now provide: the helpers wt_fail, wt_text,
+-- wt_audit, ... (now rule_* of the rules module), wt_idempotency_lookup
+-- (idempotency_lookup) and ledger_refuse_change (refuse_change of the
+-- append_only module), which the append-only tables' triggers still call.
+-- The triggers are attached again through append_only_protect, the copies
+-- dropped. On a database made with the modules this changes nothing.
+
+SELECT append_only_protect(t)
+    FROM unnest(ARRAY['tariff_version', 'tariff_flat', 'tariff_slab', 'tariff_category',
+                      'tariff_connection_fee', 'meter_reading', 'bill', 'fee', 'payment',
+                      'allocation']) t;
+DROP FUNCTION IF EXISTS ledger_refuse_change();
+SELECT rules_retire_copies('wt');
