@@ -21,15 +21,19 @@
  */
 #include "bus_worker.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 
+#include "bus_client.h"
 #include "log.h"
 #include "mdp_frames.h"
 #include "mdp_pack.h"
 
 #define ERROR_MAX 512
 #define STATUS_MESSAGE_MAX 1024
+#define REFUSALS_LOGGED_PER_WINDOW 20     /* credential refusals logged per 10 s */
+#define REFUSAL_WINDOW_MS 10000
 
 struct nagar_worker_t {
     nagar_bus_options_t options;
@@ -51,6 +55,17 @@ struct nagar_worker_t {
     void *tick_arg;
     long tick_interval_ms;
     int64_t tick_at_ms;
+    /* Who a call acts for (authority.h); NULL without NAGAR_TOKEN_PUBLIC_KEYS_DIR. */
+    nagar_authority_t *authority;
+    nagar_bus_client_t *revocations_client;   /* polls identity's token.revocations */
+    nagar_revocations_fetch_fn *revocations_fetch;   /* or identity reads its own */
+    void *revocations_arg;
+    long revocation_poll_ms;
+    int64_t revocation_poll_at_ms;            /* monotonic */
+    bool revocation_poll_in_flight;
+    bool revocation_poll_failing;             /* log a failing poll once, not every time */
+    int64_t refusal_window_at_ms;
+    int refusals_in_window;
 };
 
 struct nagar_worker_call_t {
@@ -66,6 +81,7 @@ struct nagar_worker_call_t {
     char field[256];
     uint8_t *payload;
     size_t payload_size;
+    nagar_actor_t actor;          /* verified from the context's authorization; "" = nobody */
 };
 
 static int send_message(nagar_worker_t *self, zmsg_t **message_p)
@@ -141,6 +157,133 @@ static void schedule_reconnect(nagar_worker_t *self, const char *why)
         self->reconnect_delay_ms = self->reconnect_max_ms;
 }
 
+/* ---- revocations ------------------------------------------------------------------ */
+
+void nagar_worker_apply_revocations(nagar_worker_t *self,
+                                    const Nagar__Identity__ListRevocationsReply *reply)
+{
+    if (!self->authority)
+        return;
+    size_t added = nagar_authority_apply(self->authority, reply, nagar_bus_now_ms());
+    if (!nagar_authority_synced(self->authority))
+        nagar_log_info("bus.worker_revocations_synced", "service '%s': revocations loaded up "
+                       "to id %" PRId64, self->service, nagar_authority_cursor(self->authority));
+    nagar_authority_mark_synced(self->authority);
+    if (added)
+        nagar_log_info("bus.worker_revocations_applied", "service '%s': %zu new revocations "
+                       "(cursor %" PRId64 ")", self->service, added,
+                       nagar_authority_cursor(self->authority));
+    if (self->revocation_poll_failing)
+        nagar_log_info("bus.worker_revocations_recovered", "service '%s': polling revocations "
+                       "works again", self->service);
+    self->revocation_poll_failing = false;
+    /* A full page: there may be another right behind it. */
+    if (reply->n_revocations > 0)
+        self->revocation_poll_at_ms = zclock_mono();
+}
+
+static void revocation_poll_failed(nagar_worker_t *self, const char *status, const char *message)
+{
+    if (self->revocation_poll_failing)
+        return;
+    self->revocation_poll_failing = true;
+    nagar_log_warn("bus.worker_revocations_poll_failed", "service '%s': polling identity's "
+                   "token.revocations failed (%s: %s); tokens revoked since the last poll are "
+                   "accepted until it succeeds or they expire", self->service, status, message);
+}
+
+static void on_revocations(const nagar_bus_result_t *result, void *arg)
+{
+    nagar_worker_t *self = arg;
+    self->revocation_poll_in_flight = false;
+    if (result->code != NAGAR__STATUS_CODE__OK) {
+        revocation_poll_failed(self, nagar_status_name(result->code), result->message);
+        return;
+    }
+    Nagar__Identity__ListRevocationsReply *reply = nagar__identity__list_revocations_reply__unpack(
+        NULL, result->payload_size, result->payload);
+    if (!reply) {
+        revocation_poll_failed(self, "BAD_REPLY", "the payload is not a ListRevocationsReply");
+        return;
+    }
+    nagar_worker_apply_revocations(self, reply);
+    nagar__identity__list_revocations_reply__free_unpacked(reply, NULL);
+}
+
+/* Asks for the revocations after the cursor when a poll is due. */
+static void poll_revocations(nagar_worker_t *self, int64_t now)
+{
+    if (!self->authority || self->revocation_poll_in_flight || now < self->revocation_poll_at_ms)
+        return;
+    self->revocation_poll_at_ms = now + self->revocation_poll_ms;
+    int64_t after = nagar_authority_cursor(self->authority);
+    if (self->revocations_fetch) {
+        if (self->revocations_fetch(self, after, self->revocations_arg) < 0)
+            revocation_poll_failed(self, "FETCH_FAILED", "reading them failed");
+        return;
+    }
+    if (!self->revocations_client)
+        return;
+    Nagar__Identity__ListRevocationsRequest request =
+        NAGAR__IDENTITY__LIST_REVOCATIONS_REQUEST__INIT;
+    request.after_id = after;
+    Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
+    int timeout = self->revocation_poll_ms < 5000 ? 5000 : (int) self->revocation_poll_ms;
+    nagar_bus_call_t call = {.service = "identity", .method = "token.revocations",
+                             .context = &context, .request = &request.base,
+                             .timeout_ms = timeout, .max_attempts = 1};
+    if (nagar_bus_client_send(self->revocations_client, &call, on_revocations, self) == 0)
+        self->revocation_poll_in_flight = true;
+}
+
+void nagar_worker_set_revocations_source(nagar_worker_t *self, nagar_revocations_fetch_fn *fetch,
+                                         void *arg)
+{
+    self->revocations_fetch = fetch;
+    self->revocations_arg = arg;
+    nagar_bus_client_destroy(&self->revocations_client);
+}
+
+nagar_authority_t *nagar_worker_authority(nagar_worker_t *self)
+{
+    return self->authority;
+}
+
+/* NAGAR_TOKEN_PUBLIC_KEYS_DIR and the rest of the authority's settings. */
+static int authority_setup(nagar_worker_t *self, nagar_config_t *config, char *error,
+                           size_t error_size)
+{
+    long max_ttl_ms, poll_ms, max_revocations, max_cached;
+    if (nagar_config_get_int(config, "NAGAR_TOKEN_ACCESS_TTL_MAX_MS", 3600000, 1000, 86400000,
+                             &max_ttl_ms, error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_REVOCATION_POLL_MS", 1000, 50, 600000, &poll_ms,
+                             error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_REVOCATIONS_MAX", 100000, 1, 100000000,
+                             &max_revocations, error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_TOKEN_CACHE_MAX", 10000, 1, 10000000, &max_cached,
+                             error, error_size) != 0)
+        return -1;
+    self->revocation_poll_ms = poll_ms;
+    self->revocation_poll_at_ms = zclock_mono();
+    const char *keys_dir = nagar_config_get(config, "NAGAR_TOKEN_PUBLIC_KEYS_DIR", NULL);
+    if (!keys_dir || !keys_dir[0]) {
+        nagar_log_warn("bus.worker_no_token_keys", "service '%s': NAGAR_TOKEN_PUBLIC_KEYS_DIR "
+                       "is not set, so no request can act for a person here (every token or "
+                       "grant is refused); point it at identity's public keys", self->service);
+        return 0;
+    }
+    self->authority = nagar_authority_new(keys_dir, max_ttl_ms, (size_t) max_revocations,
+                                          (size_t) max_cached, error, error_size);
+    if (!self->authority)
+        return -1;
+    self->revocations_client = nagar_bus_client_new(&self->options, config, error, error_size);
+    if (!self->revocations_client) {
+        nagar_authority_destroy(&self->authority);
+        return -1;
+    }
+    return 0;
+}
+
 static bool methods_are_valid(const nagar_method_t *methods, char *error, size_t error_size)
 {
     if (!methods || !methods[0].name) {
@@ -200,7 +343,10 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
     self->reconnect_delay_ms = heartbeat_ms < reconnect_max_ms ? heartbeat_ms : reconnect_max_ms;
     /* Connect now so a bad certificate or endpoint fails at start-up, where
      * an operator sees it, not in a reconnect loop. */
-    if (connect_to_broker(self, error, error_size) != 0) {
+    if (authority_setup(self, config, error, error_size) != 0 ||
+        connect_to_broker(self, error, error_size) != 0) {
+        nagar_bus_client_destroy(&self->revocations_client);
+        nagar_authority_destroy(&self->authority);
         nagar_mdp_packer_destroy(&self->packer);
         free(self);
         return NULL;
@@ -215,6 +361,8 @@ void nagar_worker_destroy(nagar_worker_t **self_p)
         return;
     zsock_destroy(&self->socket);
     nagar_mdp_packer_destroy(&self->packer);
+    nagar_bus_client_destroy(&self->revocations_client);
+    nagar_authority_destroy(&self->authority);
     free(self);
     *self_p = NULL;
 }
@@ -251,6 +399,11 @@ const Nagar__RequestContext *nagar_worker_call_context(nagar_worker_call_t *call
 int64_t nagar_worker_call_deadline_ms(nagar_worker_call_t *call)
 {
     return call->context->deadline_unix_ms;
+}
+
+const nagar_actor_t *nagar_worker_call_actor(nagar_worker_call_t *call)
+{
+    return &call->actor;
 }
 
 int nagar_worker_call_reply(nagar_worker_call_t *call, const ProtobufCMessage *reply)
@@ -316,6 +469,57 @@ static bool caller_is_allowed(const nagar_method_t *method, const char *caller)
     return false;
 }
 
+/* Logs a refused credential, at most REFUSALS_LOGGED_PER_WINDOW per window. */
+static void log_refusal(nagar_worker_t *self, nagar_worker_call_t *call, const char *reason)
+{
+    int64_t now = zclock_mono();
+    if (now - self->refusal_window_at_ms >= REFUSAL_WINDOW_MS) {
+        if (self->refusals_in_window > REFUSALS_LOGGED_PER_WINDOW)
+            nagar_log_warn("bus.worker_credential_refused", "service '%s': %d more credentials "
+                           "refused in the last %d s (not logged one by one)", self->service,
+                           self->refusals_in_window - REFUSALS_LOGGED_PER_WINDOW,
+                           REFUSAL_WINDOW_MS / 1000);
+        self->refusal_window_at_ms = now;
+        self->refusals_in_window = 0;
+    }
+    if (++self->refusals_in_window > REFUSALS_LOGGED_PER_WINDOW)
+        return;
+    json_t *fields = json_pack("{s:s, s:s, s:s}", "caller", call->caller, "method", call->method,
+                               "reason", reason);
+    nagar_log_write(NAGAR_LOG_WARN, "bus.worker_credential_refused", fields,
+                    "service '%s' refused the credential of a call", self->service);
+}
+
+/* Verifies the credential the call carries into call->actor (authority.h).
+ * False when it was refused (the call is answered). No credential is no
+ * actor: the call then acts for nobody, on its caller principal's rights. */
+static bool credential_accepted(nagar_worker_t *self, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    const char *credential = call->context->authorization;
+    if (!credential || !credential[0])
+        return true;
+    char why[256] = "";
+    nagar_authority_result_t result =
+        self->authority ? nagar_authority_check(self->authority, credential, self->service,
+                                                call->method, request, nagar_bus_now_ms(),
+                                                &call->actor, why, sizeof why)
+                        : NAGAR_AUTHORITY_FORGED;
+    if (result == NAGAR_AUTHORITY_OK)
+        return true;
+    const char *text = self->authority ? nagar_authority_result_text(result)
+                                       : "this service has no token keys to verify it with";
+    log_refusal(self, call, why[0] ? why : text);
+    if (result == NAGAR_AUTHORITY_OUT_OF_SCOPE)
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                               "%s: %s", text, why);
+    else
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
+                               "%s; service '%s' acts only on a valid access token or grant",
+                               text, self->service);
+    return false;
+}
+
 /* Runs the checks every call gets, then the handler. */
 static void serve_call(nagar_worker_t *self, nagar_worker_call_t *call, const uint8_t *payload,
                        size_t payload_size)
@@ -349,6 +553,10 @@ static void serve_call(nagar_worker_t *self, nagar_worker_call_t *call, const ui
         nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "payload",
                                "the payload of method '%s' is not a valid %s (%zu bytes)",
                                call->method, method->request_type->name, payload_size);
+        return;
+    }
+    if (!credential_accepted(self, call, request)) {
+        protobuf_c_message_free_unpacked(request, NULL);
         return;
     }
     method->handler(call, request, self->arg);
@@ -528,17 +736,33 @@ int nagar_worker_run(nagar_worker_t *self)
         int64_t due = earliest(self->heartbeat_at_ms, self->broker_expires_at_ms);
         if (self->tick)
             due = earliest(due, self->tick_at_ms);
+        if (self->authority && !self->revocation_poll_in_flight)
+            due = earliest(due, self->revocation_poll_at_ms);
+        int client_wait = self->revocations_client
+                              ? nagar_bus_client_next_timeout_ms(self->revocations_client) : -1;
+        if (client_wait >= 0)
+            due = earliest(due, now + client_wait);
         int64_t wait = due - now;
         if (wait < 0)
             wait = 0;
-        zmq_pollitem_t item = { .socket = zsock_resolve(self->socket), .events = ZMQ_POLLIN };
-        if (zmq_poll(&item, 1, (long) wait) == -1 && zmq_errno() != EINTR) {
+        zmq_pollitem_t items[2] = {
+            { .socket = zsock_resolve(self->socket), .events = ZMQ_POLLIN },
+            { .socket = self->revocations_client
+                            ? zsock_resolve(nagar_bus_client_socket(self->revocations_client))
+                            : NULL,
+              .events = ZMQ_POLLIN },
+        };
+        if (zmq_poll(items, self->revocations_client ? 2 : 1, (long) wait) == -1 &&
+            zmq_errno() != EINTR) {
             nagar_log_error("bus.worker_poll_failed", "service '%s': polling the broker socket "
                             "failed: %s", self->service, zmq_strerror(zmq_errno()));
             schedule_reconnect(self, "poll failed");
             continue;
         }
         drain(self);
+        if (self->revocations_client)
+            nagar_bus_client_dispatch(self->revocations_client);
+        poll_revocations(self, zclock_mono());
         if (!self->socket)
             continue;
         now = zclock_mono();

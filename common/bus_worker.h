@@ -33,6 +33,28 @@
  *   caller not listed       PERMISSION_DENIED (log event bus.worker_caller_denied)
  *   deadline passed         DEADLINE_EXCEEDED
  *   payload does not unpack INVALID_ARGUMENT, field "payload"
+ *   credential refused      UNAUTHENTICATED (forged, expired, issued in the future,
+ *                           wrong audience or type, revoked) or PERMISSION_DENIED (a
+ *                           grant for another job or scope); log event
+ *                           bus.worker_credential_refused, at most 20 per 10 s
+ *
+ * Who a call acts for (issue 12): the worker verifies the access token or
+ * grant in RequestContext.authorization itself (authority.h) and hands the
+ * result to the handler as nagar_worker_call_actor; service.h's
+ * nagar_actor_* read only that. A call without a credential acts for
+ * nobody. Revocations (logout, disabled accounts) reach the worker by
+ * polling identity's token.revocations every NAGAR_REVOCATION_POLL_MS
+ * (default 1000) with the worker's own key, so a revoked token stops
+ * working here within one poll interval plus one round trip while identity
+ * answers; while it does not, at the latest when the token expires (access
+ * tokens live at most NAGAR_TOKEN_ACCESS_TTL_MAX_MS, default 3600000, and
+ * identity issues 900 s ones; grants at most an hour). Identity itself
+ * reads its own table instead (nagar_worker_set_revocations_source).
+ *   NAGAR_TOKEN_PUBLIC_KEYS_DIR identity's <key id>.pub files; unset: every
+ *                           credential is refused (logged at start)
+ *   NAGAR_REVOCATION_POLL_MS  default 1000, 50..600000
+ *   NAGAR_REVOCATIONS_MAX     live revocations before a warning, 100000
+ *   NAGAR_TOKEN_CACHE_MAX     verified tokens kept, 10000 (then cleared)
  * A handler that returns without answering gets INTERNAL for the caller
  * (log event bus.worker_no_reply). The caller is the principal from the
  * broker's extra REQUEST frame (mdp.h), "anonymous" when there is none (a
@@ -47,6 +69,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
+#include "authority.h"
 #include "bus.h"
 #include "status.h"
 
@@ -88,6 +111,24 @@ const char *nagar_worker_call_method(nagar_worker_call_t *call);
 const char *nagar_worker_call_caller(nagar_worker_call_t *call);   /* principal, "anonymous" if insecure */
 const Nagar__RequestContext *nagar_worker_call_context(nagar_worker_call_t *call); /* never NULL */
 int64_t nagar_worker_call_deadline_ms(nagar_worker_call_t *call);
+/* Whom the call acts for, as verified from its credential (never NULL;
+ * every part "" when it acts for nobody). Services read it through
+ * service.h's nagar_actor_*. */
+const nagar_actor_t *nagar_worker_call_actor(nagar_worker_call_t *call);
+
+/* The worker's verifier (NULL without NAGAR_TOKEN_PUBLIC_KEYS_DIR). */
+nagar_authority_t *nagar_worker_authority(nagar_worker_t *self);
+
+/* For identity, which holds the revocations itself: instead of asking
+ * identity over the bus, every NAGAR_REVOCATION_POLL_MS the worker calls
+ * fetch(worker, after_id, arg), which reads the page after after_id and
+ * hands it to nagar_worker_apply_revocations; it returns -1 when it could
+ * not read. */
+typedef int (nagar_revocations_fetch_fn)(nagar_worker_t *worker, int64_t after_id, void *arg);
+void nagar_worker_set_revocations_source(nagar_worker_t *self, nagar_revocations_fetch_fn *fetch,
+                                         void *arg);
+void nagar_worker_apply_revocations(nagar_worker_t *self,
+                                    const Nagar__Identity__ListRevocationsReply *reply);
 
 /* Answer OK with reply (serialized immediately; the caller keeps ownership).
  * The one answer is sent when the handler returns; a second is refused. */

@@ -1,7 +1,7 @@
 /*
  * service.c — the scaffolding every service's handlers share (service.h):
- * outcomes, failures after a transaction, named statements, the actor and
- * idempotency records. One copy, parameterised by the service's name and
+ * outcomes, failures after a transaction, named statements, the actor (as
+ * the worker verified it) and idempotency records. One copy, parameterised by the service's name and
  * its idempotency table, instead of one per service.
  */
 #include "service.h"
@@ -123,32 +123,37 @@ PGresult *nagar_service_query(nagar_db_t *db, const char *name, const char *sql,
 
 /* ---- the actor -------------------------------------------------------------- */
 
-static const Nagar__Actor *actor_of(nagar_worker_call_t *call)
-{
-    return nagar_worker_call_context(call)->actor;
-}
-
+/* Only what the worker verified from the call's credential (authority.h):
+ * nothing the caller wrote about itself. */
 const char *nagar_actor_user(nagar_worker_call_t *call)
 {
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->user_id ? actor->user_id : "";
+    return nagar_worker_call_actor(call)->user_id;
 }
 
 const char *nagar_actor_role(nagar_worker_call_t *call)
 {
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->role ? actor->role : "";
+    return nagar_worker_call_actor(call)->role;
 }
 
 const char *nagar_actor_ulb(nagar_worker_call_t *call)
 {
-    const Nagar__Actor *actor = actor_of(call);
-    return actor && actor->ulb ? actor->ulb : "";
+    return nagar_worker_call_actor(call)->ulb;
 }
 
 bool nagar_actor_is(nagar_worker_call_t *call, const char *role)
 {
     return nagar_actor_user(call)[0] != '\0' && strcmp(nagar_actor_role(call), role) == 0;
+}
+
+const char *nagar_actor_on_behalf_of(nagar_worker_call_t *call)
+{
+    return nagar_worker_call_actor(call)->on_behalf_of;
+}
+
+const char *nagar_actor_key_owner(nagar_worker_call_t *call)
+{
+    const char *clerk = nagar_actor_on_behalf_of(call);
+    return clerk[0] ? clerk : nagar_actor_user(call);
 }
 
 /* ---- idempotency -------------------------------------------------------------- */
@@ -178,7 +183,7 @@ static int request_hash(nagar_worker_call_t *call, const ProtobufCMessage *reque
 
 static const char *key_owner(const nagar_idempotency_t *self, nagar_worker_call_t *call)
 {
-    return self->actor ? self->actor(call) : nagar_actor_user(call);
+    return self->actor ? self->actor(call) : nagar_actor_key_owner(call);
 }
 
 int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,

@@ -1,8 +1,9 @@
 /*
  * service.h — the scaffolding every service's handlers share: the outcome
  * of work done inside a transaction, answering a call after a failed
- * transaction, running named statements, the actor the gateway vouched
- * for, and idempotency records.
+ * transaction, running named statements, the actor the worker verified
+ * from the call's signed token or grant (authority.h), and idempotency
+ * records.
  *
  * It also holds the start-up steps every service's main.c repeats.
  *
@@ -75,12 +76,22 @@ PGresult *nagar_service_query(nagar_db_t *db, const char *name, const char *sql,
 
 /* ---- the actor -------------------------------------------------------------- */
 
-/* The actor the gateway vouched for; each part is "" when absent. */
+/* Whom the call acts for, as the worker verified it from the access token
+ * or grant the call carries (common/authority.h): never a field the
+ * caller wrote. Each part is "" when the call acts for nobody (no
+ * credential: a service acting on its own, or an anonymous user). For a
+ * grant, user is the operator, role the job's role and ulb its scope. */
 const char *nagar_actor_user(nagar_worker_call_t *call);
 const char *nagar_actor_role(nagar_worker_call_t *call);
 const char *nagar_actor_ulb(nagar_worker_call_t *call);
 /* A signed-in actor with exactly this role (an anonymous call has none). */
 bool nagar_actor_is(nagar_worker_call_t *call, const char *role);
+/* The clerk a receipts.replay grant replays for ("" otherwise): recorded
+ * next to the operator who replayed the slips. */
+const char *nagar_actor_on_behalf_of(nagar_worker_call_t *call);
+/* Whose idempotency keys the call's are: the clerk of a replay grant (the
+ * slips' keys are theirs, whoever replays them), else the user. */
+const char *nagar_actor_key_owner(nagar_worker_call_t *call);
 
 /* ---- idempotency -------------------------------------------------------------- */
 
@@ -96,7 +107,7 @@ typedef struct {
     const char *store_sql;
     /* Whether a key is acceptable; false answers INVALID_ARGUMENT. */
     bool (*key_valid)(const char *key);
-    /* Who the key belongs to; NULL means nagar_actor_user. */
+    /* Who the key belongs to; NULL means nagar_actor_key_owner. */
     const char *(*actor)(nagar_worker_call_t *call);
 } nagar_idempotency_t;
 

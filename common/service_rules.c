@@ -106,6 +106,9 @@ char *nagar_rules_actor_json(nagar_worker_call_t *call)
 {
     json_t *actor = json_pack("{s:s, s:s, s:s}", "userId", nagar_actor_user(call), "role",
                               nagar_actor_role(call), "ulb", nagar_actor_ulb(call));
+    /* A replayed slip names its clerk next to the operator who replayed it. */
+    if (actor && nagar_actor_on_behalf_of(call)[0])
+        json_object_set_new(actor, "onBehalfOf", json_string(nagar_actor_on_behalf_of(call)));
     char *text = actor ? json_dumps(actor, JSON_COMPACT) : NULL;
     json_decref(actor);
     return text;
@@ -609,7 +612,7 @@ static int record_work(nagar_db_t *db, void *arg)
     if (rc != 0 || work->stored)
         return rc;
     char key[300];
-    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_user(work->call),
+    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_key_owner(work->call),
              nagar_worker_call_context(work->call)->idempotency_key);
     const char *values[] = {actor, work->request_json, today, key};
     json_t *result = NULL;

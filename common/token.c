@@ -5,8 +5,8 @@
  * verifier checks, in this order: shape and length (MALFORMED), key id
  * (UNKNOWN_KEY), signature over the text before the last '.'
  * (BAD_SIGNATURE), and only then decodes the claims, so no attacker-made
- * protobuf is ever parsed unless identity signed it. Type and expiry come
- * last. Secret keys are kept in sodium_malloc'd memory and wiped on destroy.
+ * protobuf is ever parsed unless identity signed it. Type, audience,
+ * expiry and the token's start (issued-at, not-before) come last. Secret keys are kept in sodium_malloc'd memory and wiped on destroy.
  */
 #include "token.h"
 
@@ -49,6 +49,8 @@ const char *nagar_token_result_text(nagar_token_result_t result)
     case NAGAR_TOKEN_BAD_SIGNATURE: return "token signature does not verify";
     case NAGAR_TOKEN_EXPIRED: return "token expired";
     case NAGAR_TOKEN_WRONG_TYPE: return "wrong token type";
+    case NAGAR_TOKEN_NOT_YET_VALID: return "token not valid yet (issued in the future)";
+    case NAGAR_TOKEN_WRONG_AUDIENCE: return "token not meant for this audience";
     }
     return "unknown token result";
 }
@@ -248,12 +250,39 @@ static bool fits(const char *text, size_t size)
     return strnlen(text, size) < size;
 }
 
+bool nagar_token_claims_add_audience(nagar_token_claims_t *claims, const char *audience)
+{
+    if (claims->audience_count < 0 || claims->audience_count >= NAGAR_TOKEN_AUDIENCE_MAX ||
+        !audience || !fits(audience, sizeof claims->audience[0]))
+        return false;
+    snprintf(claims->audience[claims->audience_count++], sizeof claims->audience[0], "%s",
+             audience);
+    return true;
+}
+
+bool nagar_token_claims_have_audience(const nagar_token_claims_t *claims, const char *audience)
+{
+    for (int i = 0; i < claims->audience_count && i < NAGAR_TOKEN_AUDIENCE_MAX; i++)
+        if (strcmp(claims->audience[i], audience) == 0)
+            return true;
+    return false;
+}
+
 char *nagar_token_sign(nagar_token_signer_t *self, const nagar_token_claims_t *claims)
 {
     if (!self || !claims || !fits(claims->user_id, sizeof claims->user_id) ||
         !fits(claims->role, sizeof claims->role) || !fits(claims->ulb, sizeof claims->ulb) ||
-        !fits(claims->session_id, sizeof claims->session_id))
+        !fits(claims->session_id, sizeof claims->session_id) ||
+        !fits(claims->job, sizeof claims->job) || !fits(claims->fy, sizeof claims->fy) ||
+        !fits(claims->on_behalf_of, sizeof claims->on_behalf_of) ||
+        claims->audience_count < 0 || claims->audience_count > NAGAR_TOKEN_AUDIENCE_MAX)
         return NULL;
+    char *audience[NAGAR_TOKEN_AUDIENCE_MAX];
+    for (int i = 0; i < claims->audience_count; i++) {
+        if (!fits(claims->audience[i], sizeof claims->audience[i]))
+            return NULL;
+        audience[i] = (char *) claims->audience[i];
+    }
 
     Nagar__TokenClaims message = NAGAR__TOKEN_CLAIMS__INIT;
     message.type = claims->type;
@@ -263,6 +292,12 @@ char *nagar_token_sign(nagar_token_signer_t *self, const nagar_token_claims_t *c
     message.session_id = (char *) claims->session_id;
     message.issued_at_ms = claims->issued_at_ms;
     message.expires_at_ms = claims->expires_at_ms;
+    message.not_before_ms = claims->not_before_ms;
+    message.n_audience = (size_t) claims->audience_count;
+    message.audience = audience;
+    message.job = (char *) claims->job;
+    message.fy = (char *) claims->fy;
+    message.on_behalf_of = (char *) claims->on_behalf_of;
 
     uint8_t packed[NAGAR_TOKEN_MAX];
     size_t packed_size = nagar__token_claims__get_packed_size(&message);
@@ -411,12 +446,10 @@ static bool copy_claim(char *out, size_t out_size, const char *value)
     return true;
 }
 
-nagar_token_result_t nagar_token_verify(nagar_token_verifier_t *self, const char *token,
-                                        Nagar__TokenType expected_type, int64_t now_ms,
+nagar_token_result_t nagar_token_decode(nagar_token_verifier_t *self, const char *token,
                                         nagar_token_claims_t *claims)
 {
-    if (claims)
-        memset(claims, 0, sizeof *claims);
+    memset(claims, 0, sizeof *claims);
     if (!self || !token)
         return NAGAR_TOKEN_MALFORMED;
     size_t length = strnlen(token, NAGAR_TOKEN_MAX + 1);
@@ -476,20 +509,61 @@ nagar_token_result_t nagar_token_verify(nagar_token_verifier_t *self, const char
     decoded.type = message->type;
     decoded.issued_at_ms = message->issued_at_ms;
     decoded.expires_at_ms = message->expires_at_ms;
+    decoded.not_before_ms = message->not_before_ms;
     bool ok = copy_claim(decoded.user_id, sizeof decoded.user_id, message->user_id) &&
               copy_claim(decoded.role, sizeof decoded.role, message->role) &&
               copy_claim(decoded.ulb, sizeof decoded.ulb, message->ulb) &&
-              copy_claim(decoded.session_id, sizeof decoded.session_id, message->session_id);
+              copy_claim(decoded.session_id, sizeof decoded.session_id, message->session_id) &&
+              copy_claim(decoded.job, sizeof decoded.job, message->job) &&
+              copy_claim(decoded.fy, sizeof decoded.fy, message->fy) &&
+              copy_claim(decoded.on_behalf_of, sizeof decoded.on_behalf_of,
+                         message->on_behalf_of) &&
+              message->n_audience <= NAGAR_TOKEN_AUDIENCE_MAX;
+    for (size_t i = 0; ok && i < message->n_audience; i++)
+        ok = nagar_token_claims_add_audience(&decoded, message->audience[i]);
     nagar__token_claims__free_unpacked(message, NULL);
     if (!ok)
         return NAGAR_TOKEN_MALFORMED;
     snprintf(decoded.key_id, sizeof decoded.key_id, "%s", key->key_id);
-
-    if (decoded.type != expected_type)
-        return NAGAR_TOKEN_WRONG_TYPE;
-    if (now_ms >= decoded.expires_at_ms)
-        return NAGAR_TOKEN_EXPIRED;
-    if (claims)
-        *claims = decoded;
+    if (decoded.issued_at_ms <= 0 || decoded.expires_at_ms <= decoded.issued_at_ms)
+        return NAGAR_TOKEN_MALFORMED;
+    *claims = decoded;
     return NAGAR_TOKEN_OK;
+}
+
+nagar_token_result_t nagar_token_check_claims(const nagar_token_claims_t *claims,
+                                              Nagar__TokenType expected_type,
+                                              const char *audience, int64_t now_ms)
+{
+    if (claims->type != expected_type)
+        return NAGAR_TOKEN_WRONG_TYPE;
+    if (audience && !nagar_token_claims_have_audience(claims, audience))
+        return NAGAR_TOKEN_WRONG_AUDIENCE;
+    if (now_ms >= claims->expires_at_ms)
+        return NAGAR_TOKEN_EXPIRED;
+    /* Only a lifetime was checked once: a token "issued" next year then
+     * lived until next year. Both starts must have come (within the skew). */
+    int64_t starts_at = claims->not_before_ms > claims->issued_at_ms ? claims->not_before_ms
+                                                                     : claims->issued_at_ms;
+    if (starts_at > now_ms + NAGAR_TOKEN_CLOCK_SKEW_MS)
+        return NAGAR_TOKEN_NOT_YET_VALID;
+    return NAGAR_TOKEN_OK;
+}
+
+nagar_token_result_t nagar_token_verify(nagar_token_verifier_t *self, const char *token,
+                                        Nagar__TokenType expected_type, const char *audience,
+                                        int64_t now_ms, nagar_token_claims_t *claims)
+{
+    nagar_token_claims_t decoded;
+    nagar_token_result_t result = nagar_token_decode(self, token, &decoded);
+    if (result == NAGAR_TOKEN_OK)
+        result = nagar_token_check_claims(&decoded, expected_type, audience, now_ms);
+    if (claims) {
+        if (result == NAGAR_TOKEN_OK)
+            *claims = decoded;
+        else
+            memset(claims, 0, sizeof *claims);
+    }
+    sodium_memzero(&decoded, sizeof decoded);
+    return result;
 }

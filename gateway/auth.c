@@ -1,32 +1,22 @@
 /*
- * auth.c — token verification and the revocation sets; see auth.h.
- *
- * Both sets are CZMQ hashes of id -> revoked_at_ms. Pruning is done while
- * applying a page (at most every poll), never on the request path, so a
- * request costs one signature check and two hash lookups.
+ * auth.c — the Authorization header, checked with common/authority.h (see
+ * auth.h). Everything but the header's shape and the gateway's own words
+ * for each refusal lives in common/, once for the gateway and every service.
  */
 #include "auth.h"
 
-#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "log.h"
+#include "authority.h"
+
+#define GATEWAY_TOKEN_CACHE_MAX 100000
 
 struct gateway_auth_t {
-    nagar_token_verifier_t *verifier;
-    int64_t max_ttl_ms;
-    size_t max_entries;
-    zhashx_t *sessions;     /* session id -> int64_t revoked_at_ms */
-    zhashx_t *users;        /* user id -> int64_t revoked_before_ms */
-    int64_t cursor;
-    bool synced;
+    nagar_authority_t *authority;
 };
-
-static void time_free(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
 
 gateway_auth_t *gateway_auth_new(const char *keys_dir, int64_t max_access_ttl_ms,
                                  size_t max_revocations, char *error, size_t error_size)
@@ -36,27 +26,10 @@ gateway_auth_t *gateway_auth_new(const char *keys_dir, int64_t max_access_ttl_ms
         snprintf(error, error_size, "out of memory");
         return NULL;
     }
-    self->max_ttl_ms = max_access_ttl_ms;
-    self->max_entries = max_revocations;
-    self->verifier = nagar_token_verifier_new();
-    self->sessions = zhashx_new();
-    self->users = zhashx_new();
-    if (!self->verifier || !self->sessions || !self->users) {
-        snprintf(error, error_size, "out of memory");
-        gateway_auth_destroy(&self);
-        return NULL;
-    }
-    zhashx_set_destructor(self->sessions, time_free);
-    zhashx_set_destructor(self->users, time_free);
-    char load_error[512] = "";
-    int loaded = nagar_token_verifier_load_dir(self->verifier, keys_dir, load_error,
-                                               sizeof load_error);
-    if (loaded <= 0) {
-        snprintf(error, error_size,
-                 "no token public keys could be loaded from NAGAR_TOKEN_PUBLIC_KEYS_DIR=%s: %s; "
-                 "run nagar-identity keygen and point the gateway at its .pub files",
-                 keys_dir, loaded == 0 ? "the directory holds no <key_id>.pub file" : load_error);
-        gateway_auth_destroy(&self);
+    self->authority = nagar_authority_new(keys_dir, max_access_ttl_ms, max_revocations,
+                                          GATEWAY_TOKEN_CACHE_MAX, error, error_size);
+    if (!self->authority) {
+        free(self);
         return NULL;
     }
     return self;
@@ -67,21 +40,17 @@ void gateway_auth_destroy(gateway_auth_t **self_p)
     gateway_auth_t *self = *self_p;
     if (!self)
         return;
-    nagar_token_verifier_destroy(&self->verifier);
-    zhashx_destroy(&self->sessions);
-    zhashx_destroy(&self->users);
+    nagar_authority_destroy(&self->authority);
     free(self);
     *self_p = NULL;
 }
 
-static const int64_t *lookup_time(zhashx_t *hash, const char *key)
-{
-    return key[0] ? zhashx_lookup(hash, key) : NULL;
-}
-
 gateway_auth_result_t gateway_auth_check(gateway_auth_t *self, const char *authorization,
-                                         int64_t now_ms, nagar_token_claims_t *claims)
+                                         int64_t now_ms, nagar_token_claims_t *claims,
+                                         const char **token_out)
 {
+    memset(claims, 0, sizeof *claims);
+    *token_out = NULL;
     if (!authorization || !*authorization)
         return GATEWAY_AUTH_MISSING;
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
@@ -91,22 +60,21 @@ gateway_auth_result_t gateway_auth_check(gateway_auth_t *self, const char *autho
         token++;
     if (strlen(token) > NAGAR_TOKEN_MAX)
         return GATEWAY_AUTH_MALFORMED;
-    switch (nagar_token_verify(self->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, now_ms, claims)) {
-    case NAGAR_TOKEN_OK: break;
-    case NAGAR_TOKEN_UNKNOWN_KEY:
-    case NAGAR_TOKEN_BAD_SIGNATURE: return GATEWAY_AUTH_FORGED;
-    case NAGAR_TOKEN_EXPIRED: return GATEWAY_AUTH_EXPIRED;
-    case NAGAR_TOKEN_WRONG_TYPE: return GATEWAY_AUTH_WRONG_TYPE;
-    case NAGAR_TOKEN_MALFORMED:
+    switch (nagar_authority_check_access(self->authority, token, now_ms, claims)) {
+    case NAGAR_AUTHORITY_OK: break;
+    case NAGAR_AUTHORITY_FORGED: return GATEWAY_AUTH_FORGED;
+    case NAGAR_AUTHORITY_EXPIRED: return GATEWAY_AUTH_EXPIRED;
+    case NAGAR_AUTHORITY_WRONG_TYPE: return GATEWAY_AUTH_WRONG_TYPE;
+    case NAGAR_AUTHORITY_NOT_YET_VALID: return GATEWAY_AUTH_NOT_YET_VALID;
+    case NAGAR_AUTHORITY_WRONG_AUDIENCE: return GATEWAY_AUTH_WRONG_AUDIENCE;
+    case NAGAR_AUTHORITY_TOO_LONG_LIVED: return GATEWAY_AUTH_TOO_LONG_LIVED;
+    case NAGAR_AUTHORITY_REVOKED: return GATEWAY_AUTH_REVOKED;
+    case NAGAR_AUTHORITY_ANONYMOUS: return GATEWAY_AUTH_MISSING;
+    case NAGAR_AUTHORITY_MALFORMED:
+    case NAGAR_AUTHORITY_OUT_OF_SCOPE:
     default: return GATEWAY_AUTH_MALFORMED;
     }
-    if (claims->expires_at_ms - claims->issued_at_ms > self->max_ttl_ms)
-        return GATEWAY_AUTH_TOO_LONG_LIVED;
-    if (lookup_time(self->sessions, claims->session_id))
-        return GATEWAY_AUTH_REVOKED;
-    const int64_t *before = lookup_time(self->users, claims->user_id);
-    if (before && claims->issued_at_ms <= *before)
-        return GATEWAY_AUTH_REVOKED;
+    *token_out = token;
     return GATEWAY_AUTH_OK;
 }
 
@@ -124,85 +92,36 @@ const char *gateway_auth_result_text(gateway_auth_result_t result)
     case GATEWAY_AUTH_WRONG_TYPE: return "a refresh token was sent where an access token belongs";
     case GATEWAY_AUTH_REVOKED: return "the session has ended (logged out or account disabled); log in again";
     case GATEWAY_AUTH_TOO_LONG_LIVED: return "the access token's lifetime exceeds what this gateway accepts";
+    case GATEWAY_AUTH_NOT_YET_VALID:
+        return "the access token is not valid yet (issued in the future); check the clocks and "
+               "log in again";
+    case GATEWAY_AUTH_WRONG_AUDIENCE: return "the token is not an access token for this API";
     }
     return "the access token was refused";
-}
-
-/* Drops entries whose tokens have all expired by now. */
-static void prune(zhashx_t *hash, int64_t horizon_ms)
-{
-    zlistx_t *keys = zhashx_keys(hash);
-    if (!keys)
-        return;
-    for (const char *key = zlistx_first(keys); key; key = zlistx_next(keys)) {
-        const int64_t *at = zhashx_lookup(hash, key);
-        if (at && *at < horizon_ms)
-            zhashx_delete(hash, key);
-    }
-    zlistx_destroy(&keys);
-}
-
-/* Keeps the newest of two times for key. */
-static bool remember(zhashx_t *hash, const char *key, int64_t at_ms)
-{
-    int64_t *existing = zhashx_lookup(hash, key);
-    if (existing) {
-        if (at_ms > *existing)
-            *existing = at_ms;
-        return false;
-    }
-    int64_t *value = malloc(sizeof *value);
-    if (!value)
-        return false;
-    *value = at_ms;
-    zhashx_insert(hash, key, value);
-    return true;
 }
 
 size_t gateway_auth_apply(gateway_auth_t *self, const Nagar__Identity__ListRevocationsReply *reply,
                           int64_t now_ms)
 {
-    size_t added = 0;
-    int64_t horizon = now_ms - self->max_ttl_ms;
-    for (size_t i = 0; i < reply->n_revocations; i++) {
-        const Nagar__Identity__Revocation *r = reply->revocations[i];
-        if (r->id > self->cursor)
-            self->cursor = r->id;
-        /* A revocation older than every live token changes nothing. */
-        if (r->revoked_at_ms < horizon)
-            continue;
-        if (r->session_id && r->session_id[0] && strlen(r->session_id) < 64)
-            added += remember(self->sessions, r->session_id, r->revoked_at_ms);
-        if (r->user_id && r->user_id[0] && strlen(r->user_id) < 128)
-            added += remember(self->users, r->user_id, r->revoked_at_ms);
-    }
-    prune(self->sessions, horizon);
-    prune(self->users, horizon);
-    size_t total = zhashx_size(self->sessions) + zhashx_size(self->users);
-    if (total > self->max_entries)
-        nagar_log_warn("gateway.revocations_over_bound",
-                       "%zu revocations are live, more than NAGAR_GATEWAY_REVOCATIONS_MAX=%zu; "
-                       "they are all kept (dropping one would re-admit a revoked token): raise "
-                       "the bound or shorten access-token lifetimes", total, self->max_entries);
-    return added;
+    return nagar_authority_apply(self->authority, reply, now_ms);
 }
 
 int64_t gateway_auth_cursor(gateway_auth_t *self)
 {
-    return self->cursor;
+    return nagar_authority_cursor(self->authority);
 }
 
 bool gateway_auth_synced(gateway_auth_t *self)
 {
-    return self->synced;
+    return nagar_authority_synced(self->authority);
 }
 
 void gateway_auth_mark_synced(gateway_auth_t *self)
 {
-    self->synced = true;
+    nagar_authority_mark_synced(self->authority);
 }
 
 size_t gateway_auth_revocation_count(gateway_auth_t *self)
 {
-    return zhashx_size(self->sessions) + zhashx_size(self->users);
+    return nagar_authority_revocation_count(self->authority);
 }

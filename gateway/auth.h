@@ -1,15 +1,15 @@
 /*
- * auth.h — bearer-token checks without a round trip, and the revocations
- * that make logout and disabling a user take effect before tokens expire.
+ * auth.h — the gateway's reading of the Authorization header: the bearer
+ * access token, checked without a round trip so that a request without a
+ * valid one, or with a role its route does not admit, never reaches the bus.
  *
- * Tokens are verified locally (common/token.h) with the public keys in
- * NAGAR_TOKEN_PUBLIC_KEYS_DIR. Identity publishes revocations as an
- * ordered list (token.revocations, after_id); the gateway polls it and
- * keeps two bounded sets: revoked session ids, and per user a "revoked
- * before" time (every token issued at or before it is dead). An entry is
- * needed only while a token it kills could still be unexpired, so entries
- * older than the longest access-token lifetime are dropped; tokens that
- * claim a longer lifetime are refused outright, which keeps that sound.
+ * The checks themselves (signature with the public keys in
+ * NAGAR_TOKEN_PUBLIC_KEYS_DIR, type, audience, expiry, issued-at and
+ * not-before, lifetime, revocation) are common/authority.h's, the same
+ * ones every service makes again on the token the gateway forwards: the
+ * gateway's verdict is a fast first refusal, never a source of authority.
+ * Identity publishes revocations as an ordered list (token.revocations,
+ * after_id); the gateway polls it (http.c) and applies each page here.
  */
 #ifndef GATEWAY_AUTH_H
 #define GATEWAY_AUTH_H
@@ -32,6 +32,8 @@ typedef enum {
     GATEWAY_AUTH_WRONG_TYPE,    /* a refresh token where an access token belongs */
     GATEWAY_AUTH_REVOKED,       /* logged out or the user was disabled */
     GATEWAY_AUTH_TOO_LONG_LIVED,/* lifetime beyond NAGAR_GATEWAY_ACCESS_TTL_MAX_MS */
+    GATEWAY_AUTH_NOT_YET_VALID, /* issued-at or not-before in the future */
+    GATEWAY_AUTH_WRONG_AUDIENCE,/* not an access token for the API (e.g. a grant) */
 } gateway_auth_result_t;
 
 /* Loads every <key_id>.pub in keys_dir. NULL with the reason in error. */
@@ -40,9 +42,11 @@ gateway_auth_t *gateway_auth_new(const char *keys_dir, int64_t max_access_ttl_ms
 void gateway_auth_destroy(gateway_auth_t **self_p);
 
 /* Checks an Authorization header value (NULL when absent) at now_ms (wall
- * clock) and fills claims on OK. */
+ * clock) and fills claims on OK, and *token with where the token itself
+ * starts in authorization (what the gateway forwards). */
 gateway_auth_result_t gateway_auth_check(gateway_auth_t *self, const char *authorization,
-                                         int64_t now_ms, nagar_token_claims_t *claims);
+                                         int64_t now_ms, nagar_token_claims_t *claims,
+                                         const char **token);
 
 /* What a client is told for a result ("the access token has expired"). */
 const char *gateway_auth_result_text(gateway_auth_result_t result);

@@ -94,6 +94,8 @@ struct request_t {
     char method[16];
     char request_id[REQUEST_ID_MAX + 1];
     char client_ip[INET6_ADDRSTRLEN];
+    char user_id[96];               /* verified from the access token; "" when none */
+    char role[32];
     const char *cors_origin;        /* into options, when the Origin is allowed */
     char *body;
     size_t body_length, body_capacity;
@@ -481,11 +483,7 @@ static void poll_revocations(gateway_t *self, int64_t now)
         return;
     Nagar__Identity__ListRevocationsRequest request = NAGAR__IDENTITY__LIST_REVOCATIONS_REQUEST__INIT;
     request.after_id = gateway_auth_cursor(self->auth);
-    Nagar__Actor actor = NAGAR__ACTOR__INIT;
-    actor.user_id = "gateway";
-    actor.role = "SYSTEM";
-    Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
-    context.actor = &actor;
+    Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;   /* acts for nobody */
     nagar_bus_call_t call = {.service = "identity", .method = "token.revocations",
                              .context = &context, .request = &request.base,
                              .timeout_ms = (int) self->options.timeout_ms, .max_attempts = 1};
@@ -819,12 +817,14 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
 
     nagar_token_claims_t claims;
     memset(&claims, 0, sizeof claims);
+    const char *access_token = NULL;   /* forwarded: each service verifies it again */
     bool public_route = route->roles & GATEWAY_ROLE_PUBLIC;
     if (!public_route) {
         const char *authorization =
             MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, "Authorization");
-        gateway_auth_result_t verdict =
-            gateway_auth_check(self->auth, authorization, nagar_bus_now_ms(), &claims);
+        gateway_auth_result_t verdict = gateway_auth_check(self->auth, authorization,
+                                                           nagar_bus_now_ms(), &claims,
+                                                           &access_token);
         if (verdict != GATEWAY_AUTH_OK) {
             nagar_log_info("gateway.auth_refused", "%s %s refused: %s", r->method, path,
                            gateway_auth_result_text(verdict));
@@ -832,6 +832,8 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
                 MHD_add_response_header(r->response, "WWW-Authenticate", "Bearer");
             return;
         }
+        snprintf(r->user_id, sizeof r->user_id, "%s", claims.user_id);
+        snprintf(r->role, sizeof r->role, "%s", claims.role);
         if (!(route->roles & gateway_role_bit(claims.role))) {
             char roles[256];
             gateway_roles_text(route->roles, roles, sizeof roles);
@@ -875,14 +877,11 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
         return;
     }
 
-    Nagar__Actor actor = NAGAR__ACTOR__INIT;
-    actor.user_id = claims.user_id;
-    actor.role = claims.role;
-    actor.ulb = claims.ulb;
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
     context.request_id = r->request_id;
     context.idempotency_key = (route->mutation && idempotency_key) ? (char *) idempotency_key : "";
-    context.actor = public_route ? NULL : &actor;
+    /* The caller's own signed token, not a word of ours about who it is. */
+    context.authorization = access_token ? (char *) access_token : "";
     context.client_ip = r->client_ip;
     context.deadline_unix_ms = nagar_bus_now_ms() + self->options.timeout_ms;
     nagar_bus_call_t call = {.service = route->service, .method = route->bus_method,
@@ -1084,9 +1083,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
                       r->slot != self->route_count + SLOT_UNMATCHED;
     /* Successful probes and scrapes are not worth a log line each. */
     if (r->started && !(operations && status && status < 400)) {
-        json_t *fields = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s}", "method", r->method, "route",
-                                   self->metric_labels[r->slot], "status", status, "duration_ms",
-                                   seconds * 1000.0, "client_ip", r->client_ip, "outcome",
+        json_t *fields = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s, s:s, s:s}", "method",
+                                   r->method, "route", self->metric_labels[r->slot], "status",
+                                   status, "duration_ms", seconds * 1000.0, "client_ip",
+                                   r->client_ip, "user_id", r->user_id, "role", r->role,
+                                   "outcome",
                                    why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "completed"
                                                                               : "aborted");
         nagar_log_set_request_id(r->request_id);

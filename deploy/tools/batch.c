@@ -3,7 +3,7 @@
  *
  *   nagar-batch campaign --ulb CODE --kind property_tax|water_tax --cycle DUE_DATE
  *                        [--per-minute N] [--min-outstanding RUPEES] [--page-size N]
- *                        [--wait SECONDS | --no-wait] [--actor USER] [--role ROLE]
+ *                        [--wait SECONDS | --no-wait] [--operator USER]
  *
  * A due-date reminder campaign: every property-tax or water defaulter of a
  * ULB gets one SMS. The tool starts the campaign in nagar-notifications
@@ -29,9 +29,17 @@
  * carries due_date. Params are typed (services/notifications/
  * param_types.h): the town's name is identity's, never the caller's.
  *
+ * The job reads citizens' dues and messages them on a person's authority,
+ * not the batch key's: it logs in as the operator and carries the grant
+ * identity signs for a campaign in that one ULB (common/job_grant.h),
+ * renewed while it runs. Reports and campaign calls act for that operator,
+ * with the campaign role of that ULB only.
+ *
  * Settings (environment; NAGAR_CONFIG file as config.h):
  *   NAGAR_BUS_ENDPOINT, NAGAR_BUS_CERT (the batch principal's secret
  *   certificate), NAGAR_BUS_BROKER_KEY, NAGAR_BUS_INSECURE — as bus.h
+ *   NAGAR_OPERATOR_USER (or --operator), NAGAR_OPERATOR_PASSWORD(_FILE) or
+ *   NAGAR_OPERATOR_TOKEN(_FILE) — the operator's staff login, as job_grant.h
  *
  * Exit codes: 0 done (or, with --no-wait, every recipient added); 1 an
  * error (a service refused or could not be reached, the wait ran out,
@@ -50,6 +58,7 @@
 #include "bus_client.h"
 #include "config.h"
 #include "date.h"
+#include "job_grant.h"
 #include "log.h"
 #include "money.h"
 #include "proto/envelope.pb-c.h"
@@ -99,7 +108,6 @@ static void usage(FILE *out)
             "usage: nagar-batch campaign --ulb CODE --kind property_tax|water_tax --cycle DUE_DATE\n"
             "                            [--per-minute N] [--min-outstanding RUPEES]\n"
             "                            [--page-size N] [--wait SECONDS | --no-wait]\n"
-            "                            [--actor USER] [--role ROLE]\n"
             "\n"
             "Sends one due-date reminder SMS to every defaulter of a ULB, throttled to\n"
             "N a minute (default: notifications' NAGAR_NOTIFY_CAMPAIGN_PER_MINUTE). The\n"
@@ -109,8 +117,9 @@ static void usage(FILE *out)
             "  --page-size N             defaulters per report page, 1..%d (default %d)\n"
             "  --wait SECONDS            how long to watch delivery (default %d)\n"
             "  --no-wait                 return once every recipient is added\n"
-            "  --actor USER, --role ROLE whom the reports are read as (default nagar-batch,\n"
-            "                            STATE_ADMIN)\n"
+            "  --operator USER           the staff member running it (default\n"
+            "                            NAGAR_OPERATOR_USER); the password comes from\n"
+            "                            NAGAR_OPERATOR_PASSWORD(_FILE) or the terminal\n"
             "Exit: 0 done, 1 error, 2 usage. Bus: NAGAR_BUS_ENDPOINT, NAGAR_BUS_CERT (the\n"
             "batch principal's certificate), NAGAR_BUS_BROKER_KEY.\n",
             PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT, WAIT_DEFAULT_S);
@@ -130,12 +139,11 @@ typedef struct {
     uint32_t page_size;
     bool wait;
     int wait_s;
-    const char *actor_user;
-    const char *actor_role;
+    const char *operator_user;      /* NULL: NAGAR_OPERATOR_USER */
     /* state */
     nagar_config_t *config;
     nagar_bus_client_t *client;
-    Nagar__Actor actor;
+    nagar_job_grant_t *grant;       /* the operator's campaign grant for the ULB */
     char campaign_id[32];
     /* progress */
     uint64_t pages, defaulters, added, present, no_mobile;
@@ -192,7 +200,9 @@ static nagar_status_code_t job_call(campaign_job_t *self, const char *service, c
                                     ProtobufCMessage **reply, char *message, size_t message_size)
 {
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
-    context.actor = &self->actor;
+    context.authorization = (char *) nagar_job_grant_token(self->grant, message, message_size);
+    if (!context.authorization)
+        return NAGAR__STATUS_CODE__UNAUTHENTICATED;
     context.idempotency_key = (char *) (idempotency_key ? idempotency_key : "");
     nagar_bus_call_t call = {.service = service, .method = method, .context = &context,
                              .request = request, .timeout_ms = timeout_ms};
@@ -567,10 +577,13 @@ static int campaign_run(campaign_job_t *self)
                   options.certificate_path, error);
         return EXIT_ERROR;
     }
-    nagar__actor__init(&self->actor);
-    self->actor.user_id = (char *) self->actor_user;
-    self->actor.role = (char *) self->actor_role;
-    self->actor.ulb = strcmp(self->actor_role, "STATE_ADMIN") == 0 ? "" : self->ulb;
+    self->grant = nagar_job_grant_new(self->config, self->client, self->operator_user,
+                                      "campaign", self->ulb, NULL, NULL, error, sizeof error);
+    if (!self->grant) {
+        say_error("%s", error);
+        nagar_bus_client_destroy(&self->client);
+        return EXIT_ERROR;
+    }
 
     int rc = EXIT_ERROR;
     Nagar__Notifications__CampaignState state;
@@ -589,6 +602,7 @@ static int campaign_run(campaign_job_t *self)
     }
     rc = watch(self) == 0 ? EXIT_OK : EXIT_ERROR;
 done:
+    nagar_job_grant_destroy(&self->grant);
     nagar_bus_client_destroy(&self->client);
     return rc;
 }
@@ -622,8 +636,7 @@ static bool ulb_valid(const char *text)
 static int campaign_command(int argc, char **argv, nagar_config_t *config)
 {
     campaign_job_t job = {.page_size = PAGE_SIZE_DEFAULT, .wait = true,
-                          .wait_s = WAIT_DEFAULT_S, .actor_user = "nagar-batch",
-                          .actor_role = "STATE_ADMIN", .config = config};
+                          .wait_s = WAIT_DEFAULT_S, .config = config};
     const char *ulb = NULL, *kind = NULL, *cycle = NULL;
     for (int i = 2; i < argc; i++) {
         const char *name = argv[i];
@@ -677,10 +690,15 @@ static int campaign_command(int argc, char **argv, nagar_config_t *config)
                           job.min_outstanding_paise < 0 ? "" : reason);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(name, "--actor") == 0) {
-            job.actor_user = value;
-        } else if (strcmp(name, "--role") == 0) {
-            job.actor_role = value;
+        } else if (strcmp(name, "--operator") == 0) {
+            job.operator_user = value;
+        } else if (strcmp(name, "--actor") == 0 || strcmp(name, "--role") == 0) {
+            say_error("%s is gone: the campaign acts for the operator who logs in (--operator "
+                      "USER, or NAGAR_OPERATOR_USER with NAGAR_OPERATOR_PASSWORD)", name);
+            return EXIT_USAGE;
+            if (!value[0] || strlen(value) > 200) {
+                return EXIT_USAGE;
+            }
         } else {
             say_error("unknown option \"%s\"", name);
             usage(stderr);
@@ -713,11 +731,6 @@ static int campaign_command(int argc, char **argv, nagar_config_t *config)
         return EXIT_USAGE;
     }
     nagar_date_format(due, job.cycle);
-    if (!job.actor_user[0] || strlen(job.actor_user) > 100 || !job.actor_role[0] ||
-        strlen(job.actor_role) > 40) {
-        say_error("--actor and --role must be 1 to 100 and 1 to 40 characters");
-        return EXIT_USAGE;
-    }
     return campaign_run(&job);
 }
 

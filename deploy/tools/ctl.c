@@ -12,8 +12,17 @@
  *   nagarctl backup [full|diff|incr]             deploy/backup.sh backup
  *   nagarctl backup-verify                       deploy/backup.sh verify
  *   nagarctl restore --to TIME [--target DIR]    deploy/backup.sh restore (point in time)
- *   nagarctl demand generate ULB FY [--actor U] [--role R]   annual demand, progress bar
- *   nagarctl receipts replay CSV --ulb ULB --clerk USER [--report FILE]
+ *   nagarctl demand generate ULB FY [--operator U]   annual property-tax demand, progress bar
+ *   nagarctl bills generate ULB PERIOD [--operator U] monthly water bills, progress bar
+ *   nagarctl receipts replay CSV --ulb ULB --clerk USER [--operator U] [--report FILE]
+ *
+ * Jobs that act for a person (demand, bills, receipt replay) log in as the
+ * operator and carry the grant identity signs for that one job, ULB and
+ * year (common/job_grant.h: NAGAR_OPERATOR_USER or --operator with
+ * NAGAR_OPERATOR_PASSWORD or _PASSWORD_FILE, or NAGAR_OPERATOR_TOKEN); the
+ * batch key alone starts nothing. A replay records the clerk on the slips
+ * (--clerk, checked by identity to be counter staff of the ULB) and the
+ * operator who replayed them.
  *
  * Exit codes scripts rely on: 0 done / everything verified; 1 an error (a
  * database, the broker or a file could not be reached or the operation was
@@ -64,11 +73,13 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "db.h"
+#include "job_grant.h"
 #include "ledger.h"
 #include "log.h"
 #include "proto/admin.pb-c.h"
 #include "proto/envelope.pb-c.h"
 #include "proto/property_tax.pb-c.h"
+#include "proto/water_tax.pb-c.h"
 
 #define EXIT_OK 0
 #define EXIT_ERROR 1
@@ -1033,80 +1044,178 @@ static void progress_bar(int64_t done, int64_t total, const char *what)
     fflush(stderr);
 }
 
-static int cmd_demand_generate(ctl_t *self, const char *ulb, const char *fy, const char *actor,
-                               const char *role, int wait_s)
+/* An int64 or string field of a job reply, by name (DemandJob, BillJob). */
+static int64_t job_int(const ProtobufCMessage *job, const char *name)
+{
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(job->descriptor, name);
+    if (!field || (field->type != PROTOBUF_C_TYPE_INT64 && field->type != PROTOBUF_C_TYPE_INT32))
+        return 0;
+    const char *at = (const char *) job + field->offset;
+    return field->type == PROTOBUF_C_TYPE_INT64 ? *(const int64_t *) at : *(const int32_t *) at;
+}
+
+static const char *job_text(const ProtobufCMessage *job, const char *name)
+{
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(job->descriptor, name);
+    if (!field || field->type != PROTOBUF_C_TYPE_STRING)
+        return "";
+    const char *value = *(const char *const *) ((const char *) job + field->offset);
+    return value ? value : "";
+}
+
+/* A set-based job of a service: started once, then watched by job id. */
+typedef struct {
+    const char *grant_job;        /* authority.h's job kind */
+    const char *service;
+    const char *start_method, *status_method;
+    const char *what;             /* "demand", "bills" */
+    const ProtobufCMessageDescriptor *job_type;      /* the reply of both methods */
+    const ProtobufCMessageDescriptor *status_type;   /* { int64 job_id = 1; } */
+} set_job_t;
+
+static const set_job_t DEMAND_JOB = {"demand.generate", "property_tax", "demand.generate",
+                                     "demand.status", "demand",
+                                     &nagar__property_tax__demand_job__descriptor,
+                                     &nagar__property_tax__demand_status_request__descriptor};
+static const set_job_t BILLS_JOB = {"bill.generate", "water_tax", "bill.generate",
+                                    "bill.status", "bills",
+                                    &nagar__water_tax__bill_job__descriptor,
+                                    &nagar__water_tax__bill_job_status_request__descriptor};
+
+/* "2026-05" -> "2026-27" (the financial year a billing month falls in). */
+static bool period_fy(const char *period, char fy[16])
+{
+    int year = 0, month = 0;
+    char tail;
+    if (strlen(period) != 7 || sscanf(period, "%4d-%2d%c", &year, &month, &tail) != 2 ||
+        month < 1 || month > 12)
+        return false;
+    int start = month >= 4 ? year : year - 1;
+    fmt(fy, 16, "%04d-%02d", start, (start + 1) % 100);
+    return true;
+}
+
+/* Starts the job with the operator's grant (job_grant.h) and shows its
+ * progress until it is DONE or wait_s runs out. request is the start
+ * method's request (ulb and fy or period filled in). */
+static int run_set_job(ctl_t *self, const set_job_t *kind, const char *ulb, const char *fy,
+                       const char *scope_text, const ProtobufCMessage *request,
+                       const char *operator_user, int wait_s)
 {
     nagar_bus_client_t *client = connect_bus(self, "NAGAR_CTL_BATCH_CERT", "batch");
     if (!client)
         return EXIT_ERROR;
-    Nagar__Actor who = NAGAR__ACTOR__INIT;
-    who.user_id = (char *) actor;
-    who.role = (char *) role;
-    who.ulb = strcmp(role, "STATE_ADMIN") == 0 ? "" : (char *) ulb;
+    char error[1024] = "";
+    nagar_job_grant_t *grant = nagar_job_grant_new(self->config, client, operator_user,
+                                                   kind->grant_job, ulb, fy, NULL, error,
+                                                   sizeof error);
+    if (!grant) {
+        say_error("%s", error);
+        nagar_bus_client_destroy(&client);
+        return EXIT_ERROR;
+    }
     char key[128];
     /* A new key per run: the job itself is idempotent (a re-run creates no
-     * bill twice and picks up properties added since), and a fixed key
-     * would only replay the first job's answer. */
-    fmt(key, sizeof key, "nagarctl-demand-%s-%s-%lld", ulb, fy, (long long) time(NULL));
+     * bill twice and picks up accounts added since), and a fixed key would
+     * only replay the first job's answer. */
+    fmt(key, sizeof key, "nagarctl-%s-%s-%s-%lld", kind->what, ulb, scope_text,
+        (long long) time(NULL));
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
     context.idempotency_key = key;
-    context.actor = &who;
-    Nagar__PropertyTax__GenerateDemandRequest request =
-        NAGAR__PROPERTY_TAX__GENERATE_DEMAND_REQUEST__INIT;
-    request.ulb = (char *) ulb;
-    request.fy = (char *) fy;
-    nagar_bus_call_t call = {.service = "property_tax", .method = "demand.generate",
-                             .context = &context, .request = &request.base, .timeout_ms = 30000};
-    Nagar__PropertyTax__DemandJob *job = NULL;
+    context.authorization = (char *) nagar_job_grant_token(grant, error, sizeof error);
+    nagar_bus_call_t call = {.service = kind->service, .method = kind->start_method,
+                             .context = &context, .request = request, .timeout_ms = 30000};
+    ProtobufCMessage *job = NULL;
     char message[1024] = "", field[128] = "";
-    nagar_status_code_t code = nagar_bus_client_call(
-        client, &call, &nagar__property_tax__demand_job__descriptor, (ProtobufCMessage **) &job,
-        message, sizeof message, field, sizeof field);
+    nagar_status_code_t code = nagar_bus_client_call(client, &call, kind->job_type, &job, message,
+                                                     sizeof message, field, sizeof field);
     if (code != NAGAR__STATUS_CODE__OK) {
-        say_error("demand.generate for ULB %s, %s failed: %s: %s%s%s", ulb, fy, status_name(code),
-                  message, field[0] ? " (field " : "", field[0] ? field : "");
+        say_error("%s for ULB %s, %s failed: %s: %s%s%s", kind->start_method, ulb, scope_text,
+                  status_name(code), message, field[0] ? " (field " : "", field[0] ? field : "");
+        nagar_job_grant_destroy(&grant);
         nagar_bus_client_destroy(&client);
         return code == NAGAR__STATUS_CODE__INVALID_ARGUMENT ? EXIT_USAGE : EXIT_ERROR;
     }
-    int64_t job_id = job->job_id;
+    int64_t job_id = job_int(job, "job_id");
     int rc = EXIT_ERROR;
     int64_t deadline = zclock_mono() + (int64_t) wait_s * 1000;
     while (zclock_mono() < deadline) {
-        bool done = strcmp(job->status, "DONE") == 0;
-        progress_bar(job->processed, job->total, "demand");
+        bool done = strcmp(job_text(job, "status"), "DONE") == 0;
+        progress_bar(job_int(job, "processed"), job_int(job, "total"), kind->what);
         if (done) {
             fprintf(stderr, "\n");
-            printf("demand job %" PRId64 " for ULB %s, %s: %" PRId64 " properties, %" PRId64
-                   " bills created, %" PRId64 " skipped\n", job_id, ulb, fy, job->total,
-                   job->bills_created, job->skipped);
+            printf("%s job %" PRId64 " for ULB %s, %s: %" PRId64 " accounts, %" PRId64
+                   " bills created, %" PRId64 " skipped; run for %s\n", kind->what, job_id, ulb,
+                   scope_text, job_int(job, "total"), job_int(job, "bills_created"),
+                   job_int(job, "skipped"), nagar_job_grant_operator(grant));
             rc = EXIT_OK;
             break;
         }
-        protobuf_c_message_free_unpacked(&job->base, NULL);
+        protobuf_c_message_free_unpacked(job, NULL);
         job = NULL;
         zclock_sleep(300);
-        Nagar__PropertyTax__DemandStatusRequest status_request =
-            NAGAR__PROPERTY_TAX__DEMAND_STATUS_REQUEST__INIT;
-        status_request.job_id = job_id;
         context.idempotency_key = "";
-        nagar_bus_call_t poll = {.service = "property_tax", .method = "demand.status",
-                                 .context = &context, .request = &status_request.base,
+        context.authorization = (char *) nagar_job_grant_token(grant, error, sizeof error);
+        if (!context.authorization) {
+            fprintf(stderr, "\n");
+            say_error("%s (the job goes on; ask again later)", error);
+            break;
+        }
+        /* The status request of both jobs is { int64 job_id = 1; }. */
+        ProtobufCMessage *poll_request = calloc(1, kind->status_type->sizeof_message);
+        if (!poll_request)
+            break;
+        protobuf_c_message_init(kind->status_type, poll_request);
+        const ProtobufCFieldDescriptor *id_field =
+            protobuf_c_message_descriptor_get_field_by_name(kind->status_type, "job_id");
+        *(int64_t *) ((char *) poll_request + id_field->offset) = job_id;
+        nagar_bus_call_t poll = {.service = kind->service, .method = kind->status_method,
+                                 .context = &context, .request = poll_request,
                                  .timeout_ms = 10000};
-        code = nagar_bus_client_call(client, &poll, &nagar__property_tax__demand_job__descriptor,
-                                     (ProtobufCMessage **) &job, message, sizeof message, NULL, 0);
+        code = nagar_bus_client_call(client, &poll, kind->job_type, &job, message,
+                                     sizeof message, NULL, 0);
+        free(poll_request);
         if (code != NAGAR__STATUS_CODE__OK) {
             fprintf(stderr, "\n");
-            say_error("demand.status of job %" PRId64 " failed: %s: %s (the job goes on; ask "
-                      "again later)", job_id, status_name(code), message);
+            say_error("%s of job %" PRId64 " failed: %s: %s (the job goes on; ask again later)",
+                      kind->status_method, job_id, status_name(code), message);
             break;
         }
     }
     if (rc != EXIT_OK && job)
-        say_error("demand job %" PRId64 " still running after %d s", job_id, wait_s);
+        say_error("%s job %" PRId64 " still running after %d s", kind->what, job_id, wait_s);
     if (job)
-        protobuf_c_message_free_unpacked(&job->base, NULL);
+        protobuf_c_message_free_unpacked(job, NULL);
+    nagar_job_grant_destroy(&grant);
     nagar_bus_client_destroy(&client);
     return rc;
+}
+
+static int cmd_demand_generate(ctl_t *self, const char *ulb, const char *fy,
+                               const char *operator_user, int wait_s)
+{
+    Nagar__PropertyTax__GenerateDemandRequest request =
+        NAGAR__PROPERTY_TAX__GENERATE_DEMAND_REQUEST__INIT;
+    request.ulb = (char *) ulb;
+    request.fy = (char *) fy;
+    return run_set_job(self, &DEMAND_JOB, ulb, fy, fy, &request.base, operator_user, wait_s);
+}
+
+static int cmd_bills_generate(ctl_t *self, const char *ulb, const char *period,
+                              const char *operator_user, int wait_s)
+{
+    char fy[16];
+    if (!period_fy(period, fy)) {
+        say_error("PERIOD must be the billing month, YYYY-MM (e.g. 2026-05), not \"%s\"",
+                  period);
+        return EXIT_USAGE;
+    }
+    Nagar__WaterTax__GenerateBillsRequest request = NAGAR__WATER_TAX__GENERATE_BILLS_REQUEST__INIT;
+    request.ulb = (char *) ulb;
+    request.period = (char *) period;
+    return run_set_job(self, &BILLS_JOB, ulb, fy, period, &request.base, operator_user, wait_s);
 }
 
 /* ---- batch: offline receipts ------------------------------------------------------------------ */
@@ -1184,7 +1293,8 @@ static void replay_done(const nagar_bus_result_t *result, void *arg)
 }
 
 static int cmd_receipts_replay(ctl_t *self, const char *csv_path, const char *ulb,
-                               const char *clerk, const char *report_path)
+                               const char *clerk, const char *operator_user,
+                               const char *report_path)
 {
     FILE *csv = fopen(csv_path, "r");
     if (!csv) {
@@ -1258,10 +1368,19 @@ static int cmd_receipts_replay(ctl_t *self, const char *csv_path, const char *ul
         free(rows);
         return EXIT_ERROR;
     }
-    Nagar__Actor who = NAGAR__ACTOR__INIT;
-    who.user_id = (char *) clerk;
-    who.role = "CLERK";
-    who.ulb = (char *) ulb;
+    /* The operator's grant names the clerk whose slips these are: the
+     * ledger keeps both (the keys are the clerk's, the recorder the
+     * operator), and it admits payment.record in this ULB only. */
+    char error[1024] = "";
+    nagar_job_grant_t *grant = nagar_job_grant_new(self->config, client, operator_user,
+                                                   "receipts.replay", ulb, NULL, clerk, error,
+                                                   sizeof error);
+    if (!grant) {
+        say_error("%s", error);
+        nagar_bus_client_destroy(&client);
+        free(rows);
+        return EXIT_ERROR;
+    }
     /* Rows with the same key as an earlier row of this file are sent after
      * it completes, so the first one always records and the rest report as
      * duplicates rather than racing it. */
@@ -1277,7 +1396,12 @@ static int cmd_receipts_replay(ctl_t *self, const char *csv_path, const char *ul
             replay_row_t *row = &rows[next];
             Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
             context.idempotency_key = row->key;
-            context.actor = &who;
+            context.authorization = (char *) nagar_job_grant_token(grant, error, sizeof error);
+            if (!context.authorization) {
+                say_error("%s", error);
+                deadline = 0;        /* send nothing more; report what was done */
+                break;
+            }
             Nagar__PropertyTax__RecordPaymentRequest request =
                 NAGAR__PROPERTY_TAX__RECORD_PAYMENT_REQUEST__INIT;
             request.property_id = row->property_id;
@@ -1303,6 +1427,9 @@ static int cmd_receipts_replay(ctl_t *self, const char *csv_path, const char *ul
         progress_bar((int64_t) completed, (int64_t) count, "replay");
     }
     fprintf(stderr, "\n");
+    char operator_id[96];
+    fmt(operator_id, sizeof operator_id, "%s", nagar_job_grant_operator(grant));
+    nagar_job_grant_destroy(&grant);
     nagar_bus_client_destroy(&client);
 
     FILE *report = report_path ? fopen(report_path, "w") : NULL;
@@ -1339,7 +1466,8 @@ static int cmd_receipts_replay(ctl_t *self, const char *csv_path, const char *ul
     if (report)
         fclose(report);
     printf("replayed %zu receipts: %zu recorded, %zu duplicates (already recorded, unchanged), "
-           "%zu conflicts, %zu failed\n", count, recorded, duplicates, conflicts, failed);
+           "%zu conflicts, %zu failed; slips of %s, replayed by %s\n", count, recorded,
+           duplicates, conflicts, failed, clerk, operator_id);
     free(rows);
     return conflicts || failed ? EXIT_ERROR : EXIT_OK;
 }
@@ -1360,8 +1488,13 @@ static void usage(FILE *out)
             "       nagarctl backup [full|diff|incr]\n"
             "       nagarctl backup-verify\n"
             "       nagarctl restore --to TIME [--target DIR]\n"
-            "       nagarctl demand generate ULB FY [--actor USER] [--role ROLE] [--wait SECONDS]\n"
-            "       nagarctl receipts replay CSV --ulb ULB --clerk USER [--report FILE]\n"
+            "       nagarctl demand generate ULB FY [--operator USER] [--wait SECONDS]\n"
+            "       nagarctl bills generate ULB PERIOD [--operator USER] [--wait SECONDS]\n"
+            "       nagarctl receipts replay CSV --ulb ULB --clerk USER [--operator USER]\n"
+            "                [--report FILE]\n"
+            "jobs that act for a person log in as the operator (NAGAR_OPERATOR_USER or\n"
+            "--operator, with NAGAR_OPERATOR_PASSWORD(_FILE); or NAGAR_OPERATOR_TOKEN(_FILE))\n"
+            "and carry the grant identity signs for that one job, ULB and year\n"
             "exit codes: 0 ok, 1 error, 2 usage, 3 verification failed (tampering detected)\n");
 }
 
@@ -1428,22 +1561,28 @@ static int dispatch(ctl_t *self, int argc, char **argv)
                         (char *) option(argc, argv, 2, "--target")};
         return cmd_backup_script(self, args[4] ? 5 : 3, args);
     }
-    if (strcmp(command, "demand") == 0 && argc >= 5 && strcmp(argv[2], "generate") == 0) {
+    if ((strcmp(command, "demand") == 0 || strcmp(command, "bills") == 0) && argc >= 5 &&
+        strcmp(argv[2], "generate") == 0) {
+        if (option(argc, argv, 5, "--actor") || option(argc, argv, 5, "--role")) {
+            say_error("--actor and --role are gone: a job now acts for the operator who logs in "
+                      "(--operator USER, or NAGAR_OPERATOR_USER with NAGAR_OPERATOR_PASSWORD)");
+            return EXIT_USAGE;
+        }
         const char *wait = option(argc, argv, 5, "--wait");
         int wait_s = wait ? atoi(wait) : 3600;
         if (wait_s <= 0)
             return usage(stderr), EXIT_USAGE;
-        return cmd_demand_generate(self, argv[3], argv[4],
-                                   option(argc, argv, 5, "--actor") ? option(argc, argv, 5, "--actor")
-                                                                    : "nagarctl",
-                                   option(argc, argv, 5, "--role") ? option(argc, argv, 5, "--role")
-                                                                   : "STATE_ADMIN", wait_s);
+        const char *operator_user = option(argc, argv, 5, "--operator");
+        return strcmp(command, "demand") == 0
+                   ? cmd_demand_generate(self, argv[3], argv[4], operator_user, wait_s)
+                   : cmd_bills_generate(self, argv[3], argv[4], operator_user, wait_s);
     }
     if (strcmp(command, "receipts") == 0 && argc >= 4 && strcmp(argv[2], "replay") == 0) {
         const char *ulb = option(argc, argv, 4, "--ulb"), *clerk = option(argc, argv, 4, "--clerk");
         if (!ulb || !clerk)
             return usage(stderr), EXIT_USAGE;
-        return cmd_receipts_replay(self, argv[3], ulb, clerk, option(argc, argv, 4, "--report"));
+        return cmd_receipts_replay(self, argv[3], ulb, clerk, option(argc, argv, 4, "--operator"),
+                                   option(argc, argv, 4, "--report"));
     }
     usage(stderr);
     return EXIT_USAGE;

@@ -48,8 +48,11 @@ typedef struct {
     long otp_per_number;
     long otp_per_ip;
     long otp_max_attempts;
-    long login_max_failures;
-    long login_lock_s;
+    long login_free_failures;           /* per account and address (login_throttle.h) */
+    long login_client_free_failures;    /* per address */
+    long login_account_free_failures;   /* per account, unknown addresses */
+    long login_backoff_max_s;
+    long login_window_s;
 } identity_t;
 
 #define IDENTITY_SERVICE "identity"

@@ -21,7 +21,10 @@
  *   NAGAR_OTP_SINK_FILE             development OTP delivery file (unset: OTPs refused
  *                                   unless they go via notifications)
  *   NAGAR_IDENTITY_OTP_TTL_S, _OTP_RESEND_S, _OTP_WINDOW_S, _OTP_PER_NUMBER,
- *   _OTP_PER_IP, _OTP_MAX_ATTEMPTS, _LOGIN_MAX_FAILURES, _LOGIN_LOCK_S (see otp.h, staff.h)
+ *   _OTP_PER_IP, _OTP_MAX_ATTEMPTS (see otp.h)
+ *   NAGAR_IDENTITY_LOGIN_FREE_FAILURES, _LOGIN_CLIENT_FREE_FAILURES,
+ *   _LOGIN_ACCOUNT_FREE_FAILURES, _LOGIN_BACKOFF_MAX_S, _LOGIN_WINDOW_S
+ *                                   failed-login back-off (see login_throttle.h)
  *   NAGAR_BUS_*                     as bus.h and bus_worker.h
  */
 #include <libgen.h>
@@ -33,8 +36,10 @@
 
 #include "audit.h"
 #include "bus_worker.h"
+#include "grant.h"
 #include "identity.h"
 #include "log.h"
+#include "login_throttle.h"
 #include "otp.h"
 #include "session.h"
 #include "staff.h"
@@ -42,6 +47,11 @@
 
 static const char *const GATEWAY[] = {"gateway", NULL};
 /* ULB master data is also what other services check codes against. */
+/* The principals batch jobs run as ask for grants (nagar-batch, nagarctl). */
+static const char *const JOB_RUNNERS[] = {"batch", "operator", NULL};
+/* Everyone who verifies tokens learns of logouts and disabled accounts. */
+static const char *const REVOCATION_READERS[] = {"gateway", "certificates", "property_tax",
+                                                 "water_tax", "notifications", NULL};
 static const char *const ULB_READERS[] = {"gateway", "certificates", "property_tax", "water_tax",
                                           "notifications", "batch", NULL};
 
@@ -60,8 +70,9 @@ static const nagar_method_t METHODS[] = {
     {"audit.list", &nagar__identity__list_audit_request__descriptor, GATEWAY, audit_list},
     {"token.refresh", &nagar__identity__refresh_request__descriptor, GATEWAY, session_refresh},
     {"token.logout", &nagar__identity__logout_request__descriptor, GATEWAY, session_logout},
-    {"token.revocations", &nagar__identity__list_revocations_request__descriptor, GATEWAY,
-     session_revocations},
+    {"token.revocations", &nagar__identity__list_revocations_request__descriptor,
+     REVOCATION_READERS, session_revocations},
+    {"grant.issue", &nagar__identity__issue_grant_request__descriptor, JOB_RUNNERS, grant_issue},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -134,7 +145,7 @@ static int load_service_settings(identity_t *self)
     char *token = nagar_token_sign(self->signer, &probe);
     nagar_token_claims_t out;
     nagar_token_result_t probe_result =
-        token ? nagar_token_verify(self->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
+        token ? nagar_token_verify(self->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
                                    nagar_bus_now_ms(), &out)
               : NAGAR_TOKEN_MALFORMED;
     free(token);
@@ -180,9 +191,16 @@ static int load_service_settings(identity_t *self)
         get_long(self, "NAGAR_IDENTITY_OTP_PER_NUMBER", 3, 1, 1000, &self->otp_per_number) ||
         get_long(self, "NAGAR_IDENTITY_OTP_PER_IP", 10, 1, 100000, &self->otp_per_ip) ||
         get_long(self, "NAGAR_IDENTITY_OTP_MAX_ATTEMPTS", 3, 1, 10, &self->otp_max_attempts) ||
-        get_long(self, "NAGAR_IDENTITY_LOGIN_MAX_FAILURES", 5, 1, 100,
-                 &self->login_max_failures) ||
-        get_long(self, "NAGAR_IDENTITY_LOGIN_LOCK_S", 900, 1, 86400, &self->login_lock_s) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_FREE_FAILURES", 3, 0, 100,
+                 &self->login_free_failures) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_CLIENT_FREE_FAILURES", 20, 0, 100000,
+                 &self->login_client_free_failures) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_ACCOUNT_FREE_FAILURES", 50, 0, 100000,
+                 &self->login_account_free_failures) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_BACKOFF_MAX_S", 900, 1, 86400,
+                 &self->login_backoff_max_s) ||
+        get_long(self, "NAGAR_IDENTITY_LOGIN_WINDOW_S", 3600, 60, 7 * 86400,
+                 &self->login_window_s) ||
         get_long(self, "NAGAR_IDENTITY_OTP_SEND_TIMEOUT_MS", 3000, 100, 30000,
                  &self->otp_send_timeout_ms))
         return -1;
@@ -196,7 +214,8 @@ static int load_service_settings(identity_t *self)
     return 0;
 }
 
-/* Spent codes are kept a day for the rate limits and then removed. */
+/* Spent codes are kept a day for the rate limits and then removed; quiet
+ * failed-login counters after their window. */
 static void housekeeping(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
@@ -209,6 +228,7 @@ static void housekeeping(nagar_worker_t *worker, void *arg)
     else
         nagar_log_warn("identity.housekeeping_failed", "removing old OTP rows failed: %s",
                        nagar_db_error(self->db));
+    login_throttle_forget_old(self);
 }
 
 static int serve(identity_t *self)
@@ -235,6 +255,7 @@ static int serve(identity_t *self)
         return 1;
     }
     nagar_worker_set_tick(worker, 60000, housekeeping, self);
+    nagar_worker_set_revocations_source(worker, session_revocations_fetch, self);
     json_t *fields = json_pack("{s:s, s:i, s:i}", "key_id", self->key_id, "access_ttl_s",
                                (int) self->access_ttl_s, "refresh_ttl_s",
                                (int) self->refresh_ttl_s);

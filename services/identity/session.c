@@ -56,9 +56,15 @@ static int sign_pair(identity_t *self, const char *session_id, const char *user_
     snprintf(claims.ulb, sizeof claims.ulb, "%s", ulb);
     snprintf(claims.session_id, sizeof claims.session_id, "%s", session_id);
     claims.issued_at_ms = issued_ms;
+    claims.not_before_ms = issued_ms;
     claims.type = NAGAR__TOKEN_TYPE__ACCESS;
     claims.expires_at_ms = issued_ms + self->access_ttl_s * 1000;
+    /* Access tokens are for the API (the gateway and every service it
+     * forwards them to); refresh tokens only for identity. */
+    nagar_token_claims_add_audience(&claims, NAGAR_TOKEN_AUDIENCE_API);
     tokens->access_token = nagar_token_sign(self->signer, &claims);
+    claims.audience_count = 0;
+    nagar_token_claims_add_audience(&claims, NAGAR_TOKEN_AUDIENCE_IDENTITY);
     claims.type = NAGAR__TOKEN_TYPE__REFRESH;
     claims.expires_at_ms = issued_ms + self->refresh_ttl_s * 1000;
     tokens->refresh_token = nagar_token_sign(self->signer, &claims);
@@ -191,7 +197,7 @@ static int check_refresh_token(identity_t *self, nagar_worker_call_t *call, cons
                                       "refreshToken is longer than %d characters",
                                       NAGAR_TOKEN_MAX);
     nagar_token_result_t result = nagar_token_verify(self->verifier, token,
-                                                     NAGAR__TOKEN_TYPE__REFRESH,
+                                                     NAGAR__TOKEN_TYPE__REFRESH, NULL,
                                                      nagar_bus_now_ms(), claims);
     if (result == NAGAR_TOKEN_EXPIRED && accept_expired) {
         *expired = true;
@@ -370,6 +376,61 @@ int session_logout(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     return nagar_worker_call_reply(call, &reply.base);
 }
 
+/* The page of revocations after after_id, as a reply whose arrays are
+ * malloc'd and whose strings point into *rows (free with revocations_free).
+ * Returns 0 or -1 on a database error. */
+static int revocations_load(identity_t *self, int64_t after_id,
+                            Nagar__Identity__ListRevocationsReply *reply, PGresult **rows,
+                            Nagar__Identity__Revocation **items_out)
+{
+    *items_out = NULL;
+    nagar__identity__list_revocations_reply__init(reply);
+    char after[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, after_id);
+    snprintf(limit, sizeof limit, "%d", REVOCATIONS_PAGE);
+    const char *values[] = {after, limit};
+    *rows = nagar_service_query(
+        self->db, "revocations_list",
+        "SELECT id, coalesce(session_id, ''), coalesce(user_id, ''), revoked_at_ms "
+        "FROM identity.revocation WHERE id > $1::bigint ORDER BY id LIMIT $2::int",
+        2, values);
+    if (!*rows)
+        return -1;
+    int count = PQntuples(*rows);
+    Nagar__Identity__Revocation *items = calloc((size_t) count + 1, sizeof *items);
+    Nagar__Identity__Revocation **pointers = calloc((size_t) count + 1, sizeof *pointers);
+    if (!items || !pointers) {
+        free(items);
+        free(pointers);
+        PQclear(*rows);
+        *rows = NULL;
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        nagar__identity__revocation__init(&items[i]);
+        items[i].id = strtoll(PQgetvalue(*rows, i, 0), NULL, 10);
+        items[i].session_id = PQgetvalue(*rows, i, 1);
+        items[i].user_id = PQgetvalue(*rows, i, 2);
+        items[i].revoked_at_ms = strtoll(PQgetvalue(*rows, i, 3), NULL, 10);
+        pointers[i] = &items[i];
+    }
+    reply->n_revocations = (size_t) count;
+    reply->revocations = pointers;
+    *items_out = items;
+    return 0;
+}
+
+static void revocations_free(Nagar__Identity__ListRevocationsReply *reply, PGresult **rows,
+                             Nagar__Identity__Revocation *items)
+{
+    free(items);
+    free(reply->revocations);
+    reply->revocations = NULL;
+    reply->n_revocations = 0;
+    PQclear(*rows);
+    *rows = NULL;
+}
+
 int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
@@ -379,40 +440,26 @@ int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *messa
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "afterId",
                                       "afterId must be 0 or a revocation id, not %" PRId64,
                                       request->after_id);
-    char after[24], limit[16];
-    snprintf(after, sizeof after, "%" PRId64, request->after_id);
-    snprintf(limit, sizeof limit, "%d", REVOCATIONS_PAGE);
-    const char *values[] = {after, limit};
-    PGresult *result = nagar_service_query(
-        self->db, "revocations_list",
-        "SELECT id, coalesce(session_id, ''), coalesce(user_id, ''), revoked_at_ms "
-        "FROM identity.revocation WHERE id > $1::bigint ORDER BY id LIMIT $2::int",
-        2, values);
-    if (!result)
+    Nagar__Identity__ListRevocationsReply reply;
+    PGresult *rows = NULL;
+    Nagar__Identity__Revocation *items = NULL;
+    if (revocations_load(self, request->after_id, &reply, &rows, &items) != 0)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
-    int rows = PQntuples(result);
-    Nagar__Identity__Revocation *items = calloc((size_t) rows + 1, sizeof *items);
-    Nagar__Identity__Revocation **pointers = calloc((size_t) rows + 1, sizeof *pointers);
-    if (!items || !pointers) {
-        free(items);
-        free(pointers);
-        PQclear(result);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (int i = 0; i < rows; i++) {
-        nagar__identity__revocation__init(&items[i]);
-        items[i].id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
-        items[i].session_id = PQgetvalue(result, i, 1);
-        items[i].user_id = PQgetvalue(result, i, 2);
-        items[i].revoked_at_ms = strtoll(PQgetvalue(result, i, 3), NULL, 10);
-        pointers[i] = &items[i];
-    }
-    Nagar__Identity__ListRevocationsReply reply = NAGAR__IDENTITY__LIST_REVOCATIONS_REPLY__INIT;
-    reply.n_revocations = (size_t) rows;
-    reply.revocations = pointers;
     int rc = nagar_worker_call_reply(call, &reply.base);
-    free(items);
-    free(pointers);
-    PQclear(result);
+    revocations_free(&reply, &rows, items);
     return rc;
+}
+
+int session_revocations_fetch(nagar_worker_t *worker, int64_t after_id, void *arg)
+{
+    identity_t *self = arg;
+    Nagar__Identity__ListRevocationsReply reply;
+    PGresult *rows = NULL;
+    Nagar__Identity__Revocation *items = NULL;
+    if (revocations_load(self, after_id, &reply, &rows, &items) != 0)
+        return -1;
+    nagar_worker_apply_revocations(worker, &reply);
+    int count = (int) reply.n_revocations;
+    revocations_free(&reply, &rows, items);
+    return count;
 }

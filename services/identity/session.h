@@ -6,12 +6,14 @@
  * token that only identity accepts. Each refresh rotates the refresh
  * token: the session remembers a hash of the one valid refresh token, and
  * presenting an older one is taken as theft, so the session is revoked.
- * Logout and disabling a user write revocation rows that the gateway polls
- * (token.revocations) to refuse access tokens that have not expired yet.
+ * Logout and disabling a user write revocation rows that the gateway and
+ * every service poll (token.revocations) to refuse access tokens that have
+ * not expired yet; identity's own worker reads them straight from the table
+ * (session_revocations_fetch).
  *
  *   token.refresh      RefreshRequest -> TokenPair
  *   token.logout       LogoutRequest -> LogoutReply
- *   token.revocations  ListRevocationsRequest -> ListRevocationsReply (gateway)
+ *   token.revocations  ListRevocationsRequest -> ListRevocationsReply (gateway, services)
  */
 #ifndef NAGAR_IDENTITY_SESSION_H
 #define NAGAR_IDENTITY_SESSION_H
@@ -46,5 +48,7 @@ int session_revoke_user(identity_t *self, const char *user_id, const char *reaso
 int session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int session_logout(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+/* nagar_worker_set_revocations_source's fetch for identity's own worker. */
+int session_revocations_fetch(nagar_worker_t *worker, int64_t after_id, void *arg);
 
 #endif

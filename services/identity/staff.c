@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "login_throttle.h"
 #include "session.h"
 #include "ulb.h"
 
@@ -142,9 +143,9 @@ static int login_work(nagar_db_t *db, void *arg)
     /* Re-read under lock: disabled or re-roled since the password check? */
     const char *values[] = {work->user_id};
     PGresult *result = nagar_service_query(
-        work->self->db, "staff_login_ok",
-        "UPDATE identity.staff SET failed_logins = 0, locked_until = NULL "
-        "WHERE user_id = $1 AND NOT disabled RETURNING role, coalesce(ulb, '')",
+        work->self->db, "staff_login_recheck",
+        "SELECT role, coalesce(ulb, '') FROM identity.staff "
+        "WHERE user_id = $1 AND NOT disabled FOR SHARE",
         1, values);
     if (!result)
         return -1;
@@ -160,73 +161,80 @@ static int login_work(nagar_db_t *db, void *arg)
     return session_create(work->self, work->call, work->user_id, role, ulb, &work->tokens);
 }
 
+/* Checks a staff member's password, throttled per account and address
+ * (login_throttle.h). Returns 0 with user_id set when it is right and the
+ * account enabled; otherwise answers the call and returns -1. Shared by
+ * staff.login and grant.issue. */
+int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char *username,
+                         const char *password, char user_id[96])
+{
+    user_id[0] = '\0';
+    if (!identity_username_valid(username))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
+                                      "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
+    size_t password_length = strnlen(password, PASSWORD_MAX * 4 + 1);
+    if (password_length == 0 || password_length > PASSWORD_MAX * 4)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "password",
+                                      "password must be 1 to %d characters", PASSWORD_MAX);
+    char client[LOGIN_CLIENT_MAX];
+    login_throttle_client(call, client);
+    long wait_s = 0;
+    if (login_throttle_wait(self, username, client, &wait_s) != 0)
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
+    if (wait_s > 0) {
+        /* No password is checked while held back: guessing gains nothing. */
+        json_t *fields = json_pack("{s:s, s:s, s:s, s:i}", "username", username, "client",
+                                   client, "reason", "throttled", "wait_s", (int) wait_s);
+        nagar_log_write(NAGAR_LOG_WARN, "identity.login_failed", fields, "staff login refused");
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED, NULL,
+                                      "too many failed logins for this account from this "
+                                      "address; try again in %ld s", wait_s);
+    }
+
+    const char *values[] = {username};
+    PGresult *result = nagar_service_query(
+        self->db, "staff_login_get",
+        "SELECT user_id, password_hash, disabled FROM identity.staff WHERE username = $1", 1,
+        values);
+    if (!result)
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
+    bool found = PQntuples(result) == 1;
+    char hash[crypto_pwhash_STRBYTES] = "";
+    bool disabled = false;
+    if (found) {
+        snprintf(user_id, 96, "%s", PQgetvalue(result, 0, 0));
+        snprintf(hash, sizeof hash, "%s", PQgetvalue(result, 0, 1));
+        disabled = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
+    }
+    PQclear(result);
+
+    bool password_ok = crypto_pwhash_str_verify(found ? hash : dummy_hash(), password,
+                                                password_length) == 0;
+    sodium_memzero(hash, sizeof hash);
+    if (found && !disabled && password_ok) {
+        if (login_throttle_succeeded(self, username, client) != 0)
+            return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
+        return 0;
+    }
+    user_id[0] = '\0';
+    if (login_throttle_failed(self, username, client, &wait_s) != 0)
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
+    const char *reason = !found ? "unknown_user" : disabled ? "disabled" : "wrong_password";
+    json_t *fields = json_pack("{s:s, s:s, s:s}", "username", username, "client", client,
+                               "reason", reason);
+    nagar_log_write(NAGAR_LOG_WARN, "identity.login_failed", fields, "staff login refused");
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
+                                  LOGIN_FAILED);
+}
+
 int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__StaffLoginRequest *request =
         (const Nagar__Identity__StaffLoginRequest *) message;
-    if (!identity_username_valid(request->username))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
-                                      "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
-    size_t password_length = strnlen(request->password, PASSWORD_MAX * 4 + 1);
-    if (password_length == 0 || password_length > PASSWORD_MAX * 4)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "password",
-                                      "password must be 1 to %d characters", PASSWORD_MAX);
-
-    const char *values[] = {request->username};
-    PGresult *result = nagar_service_query(
-        self->db, "staff_login_get",
-        "SELECT user_id, password_hash, disabled, coalesce(locked_until > now(), false) "
-        "FROM identity.staff WHERE username = $1",
-        1, values);
-    if (!result)
-        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
-    bool found = PQntuples(result) == 1;
-    char user_id[96] = "", hash[crypto_pwhash_STRBYTES] = "";
-    bool disabled = false, locked = false;
-    if (found) {
-        snprintf(user_id, sizeof user_id, "%s", PQgetvalue(result, 0, 0));
-        snprintf(hash, sizeof hash, "%s", PQgetvalue(result, 0, 1));
-        disabled = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
-        locked = strcmp(PQgetvalue(result, 0, 3), "t") == 0;
-    }
-    PQclear(result);
-
-    bool password_ok = crypto_pwhash_str_verify(found ? hash : dummy_hash(), request->password,
-                                                password_length) == 0;
-    sodium_memzero(hash, sizeof hash);
-    if (!found || disabled || locked || !password_ok) {
-        const char *reason = !found ? "unknown_user" : disabled ? "disabled" : locked ? "locked"
-                                                                                    : "wrong_password";
-        if (found && !disabled && !locked && !password_ok) {
-            char max_failures[16], lock_s[16];
-            snprintf(max_failures, sizeof max_failures, "%ld", self->login_max_failures);
-            snprintf(lock_s, sizeof lock_s, "%ld", self->login_lock_s);
-            const char *fail_values[] = {user_id, max_failures, lock_s};
-            /* The lock starts when the count reaches the limit; the count then
-             * starts again, so each lock period allows that many tries. */
-            result = nagar_service_query(
-                self->db, "staff_login_failed",
-                "UPDATE identity.staff SET "
-                "locked_until = CASE WHEN failed_logins + 1 >= $2::int "
-                "  THEN now() + make_interval(secs => $3::int) ELSE locked_until END, "
-                "failed_logins = CASE WHEN failed_logins + 1 >= $2::int THEN 0 "
-                "  ELSE failed_logins + 1 END "
-                "WHERE user_id = $1 RETURNING locked_until IS NOT NULL AND locked_until > now()",
-                3, fail_values);
-            if (!result)
-                return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
-            if (PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 0), "t") == 0)
-                nagar_log_warn("identity.staff_locked",
-                               "staff account %s locked for %ld s after %ld failed logins",
-                               user_id, self->login_lock_s, self->login_max_failures);
-            PQclear(result);
-        }
-        json_t *fields = json_pack("{s:s, s:s}", "username", request->username, "reason", reason);
-        nagar_log_write(NAGAR_LOG_WARN, "identity.login_failed", fields, "staff login refused");
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
-                                      LOGIN_FAILED);
-    }
+    char user_id[96];
+    if (staff_check_password(self, call, request->username, request->password, user_id) != 0)
+        return -1;
 
     login_work_t work = {.self = self, .call = call, .user_id = user_id};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, login_work, &work);

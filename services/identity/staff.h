@@ -10,10 +10,10 @@
  * Who may manage whom: a STATE_ADMIN any account anywhere; a COMMISSIONER
  * only CLERK, REGISTRAR and REVENUE_OFFICER accounts of their own ULB (never
  * granting COMMISSIONER or STATE_ADMIN); nobody else. Passwords are argon2id
- * (crypto_pwhash_str, interactive limits), at least 12 characters. After
- * NAGAR_IDENTITY_LOGIN_MAX_FAILURES (5) failed logins in a row an account is
- * locked for NAGAR_IDENTITY_LOGIN_LOCK_S (900) seconds; unknown user, wrong
- * password, disabled and locked all get the same answer.
+ * (crypto_pwhash_str, interactive limits), at least 12 characters. Failed
+ * logins slow down the address that fails them, not the account
+ * (login_throttle.h); unknown user, wrong password and disabled all get the
+ * same answer.
  */
 #ifndef NAGAR_IDENTITY_STAFF_H
 #define NAGAR_IDENTITY_STAFF_H
@@ -25,6 +25,13 @@ int staff_create(nagar_worker_call_t *call, const ProtobufCMessage *request, voi
 int staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int staff_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+/* Checks username's password, throttled (login_throttle.h). Returns 0 with
+ * user_id (96 bytes) set when it is right and the account enabled; else
+ * answers the call (UNAUTHENTICATED, RESOURCE_EXHAUSTED, INVALID_ARGUMENT)
+ * and returns -1. */
+int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char *username,
+                         const char *password, char user_id[96]);
 
 /* `nagar-identity bootstrap-admin USERNAME`: creates the first STATE_ADMIN
  * when no enabled one exists and prints its one-time password on stdout.

@@ -29,11 +29,15 @@ static const char *kind_name(Nagar__Notifications__CampaignKind kind)
                                                                      : NULL;
 }
 
-/* Services admitted by the method table feed campaigns on their own
- * authority; people through the gateway need a role for the ULB. */
+/* The tax services admitted by the method table feed campaigns on their
+ * own authority (water tax's notices); everyone else acts for a person — a
+ * user through the gateway, an operator's campaign grant through
+ * nagar-batch — and needs a verified role for the ULB: the batch key alone
+ * starts nothing (issue 12). */
 static bool campaign_allowed(nagar_worker_call_t *call, const char *ulb)
 {
-    if (strcmp(nagar_worker_call_caller(call), "gateway") != 0)
+    const char *caller = nagar_worker_call_caller(call);
+    if (strcmp(caller, "property_tax") == 0 || strcmp(caller, "water_tax") == 0)
         return true;
     const char *role = notify_actor_role(call);
     if (strcmp(role, "STATE_ADMIN") == 0)

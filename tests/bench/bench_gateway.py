@@ -7,6 +7,10 @@ PostgreSQL) with its latency percentiles.
   hello      tests/bench/hello_mhd.c, MHD's internal select thread (the baseline)
   healthz    nagar-gateway /healthz (request id, security headers, metrics, event loop)
   ulb.get    nagar-gateway GET /api/v1/ulbs/250946, CURVE bus, identity, PostgreSQL
+  staff.list nagar-gateway GET /api/v1/staff?pageSize=1 with a STATE_ADMIN access token:
+             the token is checked by the gateway and (since issue 12) forwarded and
+             verified again by identity, so the difference to ulb.get is what an
+             authenticated request costs end to end
 
 wrk with 64 connections (-t2 -c64) for each; prints requests/s, the ratio
 healthz / hello (target >= 0.80) and ulb.get's p50/p99 (wrk --latency). A
@@ -90,8 +94,10 @@ def wait_log(path, event, timeout=20.0):
     sys.exit(f"bench_gateway: {path} never logged {event}:\n" + open(path).read()[-3000:])
 
 
-def wrk(url, seconds, connections, latency=False):
+def wrk(url, seconds, connections, latency=False, headers=()):
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    for header in headers:
+        argv += ["-H", header]
     if latency:
         argv.append("--latency")
     out = subprocess.run(argv + [url], capture_output=True, text=True,
@@ -108,6 +114,15 @@ def wrk(url, seconds, connections, latency=False):
             scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
             result[f"p{pct}_ms"] = float(m.group(1)) * scale
     return result
+
+
+def admin_token(key_path, key_id):
+    """A STATE_ADMIN access token signed with identity's key (as a login would make)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from gateway_fixtures import sign_token
+    seed = bytes.fromhex(open(key_path).read().strip())[:32]
+    return sign_token(Ed25519PrivateKey.from_private_bytes(seed), key_id,
+                      user_id="staff:bench", role="STATE_ADMIN", ttl_ms=3_600_000)
 
 
 class Procs:
@@ -219,6 +234,13 @@ def main():
         wrk(f"{base}/api/v1/ulbs/{ULB}", 2, args.connections)       # warm-up
         results["ulb.get"] = wrk(f"{base}/api/v1/ulbs/{ULB}", args.seconds, args.connections,
                                  latency=True)
+        # An authenticated read: a STATE_ADMIN token minted with identity's key.
+        token = admin_token(os.path.join(token_dir, "k1.key"), "k1")
+        auth = (f"Authorization: Bearer {token}",)
+        staff_url = f"{base}/api/v1/staff?pageSize=1"
+        wrk(staff_url, 2, args.connections, headers=auth)          # warm-up
+        results["staff.list"] = wrk(staff_url, args.seconds, args.connections, latency=True,
+                                    headers=auth)
     finally:
         procs.stop_all()
         if cluster:
@@ -235,6 +257,10 @@ def main():
     print(f"  gateway GET /api/v1/ulbs/{ULB}    {ulb['rps']:>10.0f} req/s   "
           f"p50 {ulb.get('p50_ms', float('nan')):.2f} ms  p90 {ulb.get('p90_ms', float('nan')):.2f} ms"
           f"  p99 {ulb.get('p99_ms', float('nan')):.2f} ms")
+    staff = results["staff.list"]
+    print(f"  gateway GET /api/v1/staff (token) {staff['rps']:>10.0f} req/s   "
+          f"p50 {staff.get('p50_ms', float('nan')):.2f} ms  p90 {staff.get('p90_ms', float('nan')):.2f} ms"
+          f"  p99 {staff.get('p99_ms', float('nan')):.2f} ms")
     for name, r in results.items():
         if r["non2xx"]:
             print(f"  warning: {name}: {r['non2xx']} responses were not 2xx")

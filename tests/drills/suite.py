@@ -316,6 +316,24 @@ class Suite:
         return sign_token(self.token_key, "k1", user_id=user, role=role, ulb=ulb,
                           ttl_ms=3_600_000)
 
+    def staff_account(self, role, ulb=""):
+        """A real staff account (created by a state admin through the gateway):
+        (username, password, user_id). Jobs log in with it (issue 12)."""
+        username = f"{role.lower().replace('_', '.')}.{uuid.uuid4().hex[:8]}"
+        password = "drill-" + uuid.uuid4().hex
+        admin = self.token("STATE_ADMIN")
+        r = self.http("POST", "/api/v1/staff", token=admin, key=uuid.uuid4().hex,
+                      json={"username": username, "fullName": f"Drill {role.title()}",
+                            "role": role, "ulb": ulb, "password": password})
+        assert r.status_code == 200, r.text
+        return username, password, r.json()["userId"]
+
+    def ctl_as(self, operator, *args, timeout=300):
+        """nagarctl logged in as operator (username, password[, ...])."""
+        env = self.ctl_env()
+        env.update(NAGAR_OPERATOR_USER=operator[0], NAGAR_OPERATOR_PASSWORD=operator[1])
+        return self.run([ctl_binary(), *args], timeout=timeout, check=False, env=env)
+
     def http(self, method, path, token=None, key=None, timeout=20, **kwargs):
         headers = dict(kwargs.pop("headers", {}) or {})
         if token:

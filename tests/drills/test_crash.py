@@ -168,7 +168,10 @@ def test_crash_under_payment_load(suite_factory):
 def test_offline_counter_receipts_replayed_exactly_once(suite_factory, tmp_path):
     s = suite_factory()
     s.start_all()
-    clerk_user = "clerk:counter7"
+    # The slips are a real clerk's; a revenue officer replays them (issue 12:
+    # the batch key alone records nothing, and the ledger names both).
+    clerk_name, _, clerk_user = s.staff_account("CLERK", ULB)
+    operator = s.staff_account("REVENUE_OFFICER", ULB)
     clerk = s.token("CLERK", ULB, clerk_user)
     pids = [s.create_property(clerk, ULB) for _ in range(3)]
 
@@ -189,8 +192,8 @@ def test_offline_counter_receipts_replayed_exactly_once(suite_factory, tmp_path)
 
     # Replaying while the service is down records nothing and says so.
     report = tmp_path / "report0.csv"
-    r = s.ctl("receipts", "replay", str(half), "--ulb", ULB, "--clerk", clerk_user,
-              "--report", str(report), timeout=120)
+    r = s.ctl_as(operator, "receipts", "replay", str(half), "--ulb", ULB, "--clerk", clerk_name,
+                 "--report", str(report), timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "6 failed" in r.stdout
 
@@ -198,26 +201,36 @@ def test_offline_counter_receipts_replayed_exactly_once(suite_factory, tmp_path)
         s.start_service("property_tax")
     s.wait_serving()
     # An interrupted replay: the first half only.
-    r = s.ctl("receipts", "replay", str(half), "--ulb", ULB, "--clerk", clerk_user, timeout=120)
+    r = s.ctl_as(operator, "receipts", "replay", str(half), "--ulb", ULB, "--clerk", clerk_name,
+                 timeout=120)
     assert r.returncode == 0 and "6 recorded, 0 duplicates" in r.stdout, r.stdout + r.stderr
     # Then the whole file, twice.
     report1 = tmp_path / "report1.csv"
-    r1 = s.ctl("receipts", "replay", str(csv_path), "--ulb", ULB, "--clerk", clerk_user,
-               "--report", str(report1), timeout=120)
+    r1 = s.ctl_as(operator, "receipts", "replay", str(csv_path), "--ulb", ULB, "--clerk",
+                  clerk_name, "--report", str(report1), timeout=120)
     assert r1.returncode == 0, r1.stdout + r1.stderr
     assert "13 receipts: 6 recorded, 7 duplicates" in r1.stdout, r1.stdout
-    r2 = s.ctl("receipts", "replay", str(csv_path), "--ulb", ULB, "--clerk", clerk_user,
-               timeout=120)
+    # Another operator replaying the same slips records nothing twice: the
+    # keys are the clerk's, whoever replays them.
+    other_operator = s.staff_account("COMMISSIONER", ULB)
+    r2 = s.ctl_as(other_operator, "receipts", "replay", str(csv_path), "--ulb", ULB, "--clerk",
+                  clerk_name, timeout=120)
     assert "13 receipts: 0 recorded, 13 duplicates" in r2.stdout, r2.stdout
     rows = s.sql("nagar_property_tax", "SELECT count(*), count(DISTINCT idempotency_key), "
                  "sum(amount_paise) FROM property_tax.ledger "
                  f"WHERE ulb = '{ULB}' AND idempotency_key LIKE 'payment:{clerk_user}:offline:%'")
     count, distinct, total = rows.split("|")
     assert count == distinct == "12" and int(total) == sum(1000 + i for i in range(12))
+    # Each ledger row names the clerk on the slip (its key) and the operator
+    # who replayed it (its "by"), both verified, neither typed by the batch key.
+    by = s.sql("nagar_property_tax", "SELECT DISTINCT detail::jsonb->>'by' FROM property_tax.ledger "
+               f"WHERE idempotency_key LIKE 'payment:{clerk_user}:offline:%'")
+    assert by.split() == [operator[2]], by
     # A slip keyed with the same key but another amount is a conflict, not a payment.
     bad = tmp_path / "bad.csv"
     bad.write_text(f"C7-2026-0000,{pids[0]},999999,CASH,,C7\n")
-    r = s.ctl("receipts", "replay", str(bad), "--ulb", ULB, "--clerk", clerk_user, timeout=60)
+    r = s.ctl_as(operator, "receipts", "replay", str(bad), "--ulb", ULB, "--clerk", clerk_name,
+                 timeout=60)
     assert r.returncode == 1 and "1 conflicts" in r.stdout, r.stdout
     s.ctl_ok("verify")
     report_text = report1.read_text()

@@ -7,10 +7,11 @@
  *   bus_call [--service echo] [--method echo] [--count N] [--in-flight K]
  *            [--text T] [--size BYTES] [--sleep-ms MS] [--crash]
  *            [--timeout-ms MS] [--attempts N] [--idempotency-key KEY]
- *            [--actor USER_ID] [--request-id ID]
+ *            [--authorization TOKEN] [--request-id ID]
  *
  * Each line: {"request_id","code","message","field","text","worker",
- * "caller","actor_user_id","idempotency_key","attempts","elapsed_ms"}.
+ * "caller","actor_user_id","idempotency_key","attempts","elapsed_ms"}: the
+ * actor is whom the worker verified TOKEN to be ("" without one).
  * With --count > 1 the idempotency key and request id get "-<n>" appended.
  * Bus settings come from the NAGAR_BUS_* environment (bus.h). Exit status
  * 0 when every request produced a line, 2 on bad usage or set-up.
@@ -73,7 +74,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bus_call [--service S] [--method M] [--count N] [--in-flight K] "
             "[--text T] [--size BYTES] [--sleep-ms MS] [--crash] [--timeout-ms MS] "
-            "[--attempts N] [--idempotency-key KEY] [--actor USER_ID] [--request-id ID]\n");
+            "[--attempts N] [--idempotency-key KEY] [--authorization TOKEN] [--request-id ID]\n");
 }
 
 static bool parse_int(const char *text, long min, long max, long *out)
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
 {
     nagar_log_init("bus_call");
     const char *service = "echo", *method = "echo", *text = "hello";
-    const char *idempotency_key = "", *actor_id = "", *request_id = "";
+    const char *idempotency_key = "", *authorization = "", *request_id = "";
     long count = 1, in_flight = 1, size = -1, sleep_ms = 0, timeout_ms = 0, attempts = 0;
     bool crash = false;
     static const struct option long_options[] = {
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
         { "timeout-ms", required_argument, NULL, 'd' },
         { "attempts", required_argument, NULL, 'a' },
         { "idempotency-key", required_argument, NULL, 'i' },
-        { "actor", required_argument, NULL, 'u' },
+        { "authorization", required_argument, NULL, 'u' },
         { "request-id", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
@@ -124,7 +125,7 @@ int main(int argc, char **argv)
         case 'd': ok = ok && parse_int(optarg, 1, 3600000, &timeout_ms); break;
         case 'a': ok = ok && parse_int(optarg, 1, 20, &attempts); break;
         case 'i': idempotency_key = optarg; break;
-        case 'u': actor_id = optarg; break;
+        case 'u': authorization = optarg; break;
         case 'r': request_id = optarg; break;
         default: ok = false;
         }
@@ -162,8 +163,6 @@ int main(int argc, char **argv)
     request.text = (char *) text;
     request.sleep_ms = (uint32_t) sleep_ms;
     request.crash = crash;
-    Nagar__Actor actor = NAGAR__ACTOR__INIT;
-    actor.user_id = (char *) actor_id;
 
     long sent = 0;
     int refused = 0;
@@ -178,7 +177,7 @@ int main(int argc, char **argv)
             Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
             context.request_id = id;
             context.idempotency_key = key;
-            context.actor = &actor;
+            context.authorization = (char *) authorization;
             nagar_bus_call_t call = {
                 .service = service,
                 .method = method,

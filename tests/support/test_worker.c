@@ -60,7 +60,7 @@ static int echo_handler(nagar_worker_call_t *call, const ProtobufCMessage *messa
     reply.text = request->text;
     reply.caller = (char *) nagar_worker_call_caller(call);
     reply.worker = pid;
-    reply.actor_user_id = context->actor ? context->actor->user_id : "";
+    reply.actor_user_id = (char *) nagar_worker_call_actor(call)->user_id;   /* verified */
     reply.idempotency_key = context->idempotency_key;
     return nagar_worker_call_reply(call, &reply.base);
 }

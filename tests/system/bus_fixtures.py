@@ -15,7 +15,10 @@ keys.secret(name), keys.public(name), keys.broker_pub, keys.intruder_secret.
 `broker(**env)` starts nagar-broker on a free loopback port with the given
 environment (values are str()-ed), waits for its "broker.ready" log event
 and returns a RunningBroker: .endpoint, .proc (nagar_proc.Proc), .keys_dir,
-.public_key_path, .state_dir, .insecure, .stop(), .client_env(principal).
+.public_key_path, .state_dir, .insecure, .stop(), .client_env(principal),
+.token_keys (gateway_fixtures.TokenKeys: the identity key pair every process
+on this broker trusts; client_env points NAGAR_TOKEN_PUBLIC_KEYS_DIR at it, the
+identity fixture signs with it, and tests mint tokens with .token_keys.mint).
 Every broker a test starts shares one state directory (so a restart test
 sees state.json) unless NAGAR_BROKER_STATE_DIR is passed; brokers are stopped
 (SIGTERM, then SIGKILL) when the test ends.
@@ -42,6 +45,11 @@ PRINCIPALS = {
     "water_tax": ("water_tax", "notifications,identity"),
     "notifications": ("notifications", "identity"),
 }
+
+
+# The principals that verify tokens (and so poll identity's revocations).
+TOKEN_VERIFIERS = {"gateway", "identity", "certificates", "property_tax", "water_tax",
+                   "notifications"}
 
 
 class KeysDir(str):
@@ -94,7 +102,8 @@ def keys(tmp_path, nagar_bin):
 
 
 class RunningBroker:
-    def __init__(self, proc, endpoint, keys_dir, state_dir, insecure):
+    def __init__(self, proc, endpoint, keys_dir, state_dir, insecure, token_keys=None):
+        self.token_keys = token_keys
         self.proc = proc
         self.endpoint = endpoint
         self.keys_dir = keys_dir
@@ -113,6 +122,9 @@ class RunningBroker:
     def client_env(self, principal):
         """The NAGAR_BUS_* settings a libnagar peer of principal needs."""
         env = {"NAGAR_BUS_ENDPOINT": self.endpoint}
+        if self.token_keys and principal in TOKEN_VERIFIERS:
+            # Services verify the end user's token themselves (issue 12).
+            env["NAGAR_TOKEN_PUBLIC_KEYS_DIR"] = str(self.token_keys)
         if self.insecure:
             env["NAGAR_BUS_INSECURE"] = "1"
         else:
@@ -124,9 +136,11 @@ class RunningBroker:
 
 @pytest.fixture
 def broker(procs, keys, nagar_bin, tmp_path):
+    from gateway_fixtures import make_token_keys
     binary = nagar_bin("nagar-broker")
     default_state = str(tmp_path / "broker_state")
     count = [0]
+    token_keys = make_token_keys(str(tmp_path / "identity_token_keys"))
 
     def start(**env):
         env = {k: str(v) for k, v in env.items()}
@@ -141,6 +155,6 @@ def broker(procs, keys, nagar_bin, tmp_path):
         endpoint = ready[-1].get("endpoint", env["NAGAR_BROKER_BIND"])
         insecure = env["NAGAR_BROKER_INSECURE"].lower() in ("1", "true", "yes", "on")
         return RunningBroker(proc, endpoint, env["NAGAR_BROKER_KEYS_DIR"],
-                             env["NAGAR_BROKER_STATE_DIR"], insecure)
+                             env["NAGAR_BROKER_STATE_DIR"], insecure, token_keys)
 
     return start

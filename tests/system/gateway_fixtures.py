@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption
 
 from nagar_proc import free_port, wait_until
 
-ACCESS, REFRESH = 1, 2
+ACCESS, REFRESH, GRANT = 1, 2, 3
+AUDIENCE = {ACCESS: ("api",), REFRESH: ("identity",), GRANT: ()}
 
 
 def _varint(n):
@@ -72,14 +73,22 @@ def _b64url(data):
 
 def sign_token(private_key, key_id, user_id="citizen:0001", role="CITIZEN", ulb="",
                session_id="session-0001", token_type=ACCESS, issued_at_ms=None,
-               ttl_ms=600_000):
-    """A token in the text form of common/token.h."""
+               ttl_ms=600_000, not_before_ms=None, audience=None, job="", fy="",
+               on_behalf_of=""):
+    """A token in the text form of common/token.h (audience: identity's for
+    the type unless given)."""
     now = int(time.time() * 1000)
     issued = now if issued_at_ms is None else issued_at_ms
     fields = [(1, token_type), (2, user_id), (3, role)]
     if ulb:
         fields.append((4, ulb))
     fields += [(5, session_id), (6, issued), (7, issued + ttl_ms)]
+    if not_before_ms:
+        fields.append((8, not_before_ms))
+    for name in (AUDIENCE.get(token_type, ()) if audience is None else audience):
+        fields.append((9, name))
+    fields += [(number, text) for number, text in ((10, job), (11, fy), (12, on_behalf_of))
+               if text]
     signed = f"v1.{key_id}.{_b64url(pb_encode(fields))}"
     signature = private_key.sign(signed.encode())
     return f"{signed}.{_b64url(signature)}"

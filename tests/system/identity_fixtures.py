@@ -61,16 +61,19 @@ CLI_TIMEOUT = 60
 # a message name, or "[]" + message name for repeated messages.
 SCHEMAS = {
     "Actor": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
+    # Field 3 (the old Actor) is reserved: services ignore it; attack tests
+    # still write it to show that nobody believes it.
     "RequestContext": {1: ("requestId", "str"), 2: ("idempotencyKey", "str"),
                        3: ("actor", "Actor"), 4: ("deadlineUnixMs", "int"),
-                       5: ("clientIp", "str")},
+                       5: ("clientIp", "str"), 6: ("authorization", "str")},
     "Request": {1: ("method", "str"), 2: ("context", "RequestContext"), 3: ("payload", "bytes")},
     "Status": {1: ("code", "int"), 2: ("message", "str"), 3: ("field", "str")},
     "Reply": {1: ("requestId", "str"), 2: ("status", "Status"), 3: ("payload", "bytes"),
               4: ("replayed", "bool")},
     "TokenClaims": {1: ("type", "int"), 2: ("userId", "str"), 3: ("role", "str"),
                     4: ("ulb", "str"), 5: ("sessionId", "str"), 6: ("issuedAtMs", "int"),
-                    7: ("expiresAtMs", "int")},
+                    7: ("expiresAtMs", "int"), 8: ("notBeforeMs", "int"),
+                    10: ("job", "str"), 11: ("fy", "str"), 12: ("onBehalfOf", "str")},
     "Ulb": {1: ("code", "str"), 2: ("name", "str"), 3: ("type", "int"),
             4: ("districtCode", "str"), 5: ("districtName", "str"), 6: ("census2011Code", "str")},
     "ListUlbsRequest": {1: ("query", "str"), 2: ("type", "int"), 3: ("district", "str"),
@@ -257,18 +260,33 @@ class CallResult:
 
 class IdentityClient:
     """Calls the identity service over the broker as one principal, the way
-    the gateway does: a nagar.Request envelope in one MDP body frame."""
+    the gateway does: a nagar.Request envelope in one MDP body frame, with
+    the caller's signed access token (never an actor field) in the context."""
 
-    def __init__(self, endpoint, curve):
+    def __init__(self, endpoint, curve, token_keys=None):
         self.mdp = NagarClient(endpoint, curve=curve)
+        self.token_keys = token_keys
+
+    def authorization(self, actor):
+        """A TokenPair's access token as is; an actor dict {"userId","role",
+        "ulb"} as a token minted with identity's key (what a login would give)."""
+        if not actor:
+            return ""
+        if "accessToken" in actor:
+            return actor["accessToken"]
+        assert self.token_keys is not None, "minting a token needs the broker's token keys"
+        return self.token_keys.mint(user_id=actor["userId"], role=actor["role"],
+                                    ulb=actor.get("ulb", ""))
 
     def call_raw(self, method, payload, actor=None, client_ip="", idempotency_key="",
-                 timeout_ms=15000, request_id=None):
+                 timeout_ms=15000, request_id=None, authorization=None, forged_actor=None):
         request_id = request_id or uuid.uuid4().hex
         context = {"requestId": request_id, "idempotencyKey": idempotency_key,
-                   "clientIp": client_ip}
-        if actor:
-            context["actor"] = actor
+                   "clientIp": client_ip,
+                   "authorization": self.authorization(actor) if authorization is None
+                   else authorization}
+        if forged_actor:
+            context["actor"] = forged_actor
         body = pb_encode("Request", {"method": method, "context": context, "payload": payload})
         self.mdp.send("identity", body)
         deadline = time.monotonic() + timeout_ms / 1000
@@ -284,13 +302,14 @@ class IdentityClient:
                 return reply
 
     def call(self, method, request=None, actor=None, client_ip="", idempotency_key="",
-             timeout_ms=15000):
-        """request: dict by JSON name; actor: {"userId","role","ulb"} or a
-        TokenPair dict (its userId/role/ulb are used)."""
-        if actor and "accessToken" in actor:
-            actor = {"userId": actor["userId"], "role": actor["role"], "ulb": actor["ulb"]}
+             timeout_ms=15000, authorization=None, forged_actor=None):
+        """request: dict by JSON name; actor: a TokenPair dict (its access
+        token is sent) or {"userId","role","ulb"} (a token is minted for it);
+        authorization: the exact credential to send instead; forged_actor: an
+        old-style Actor field to write as well (services must ignore it)."""
         payload = pb_encode(METHODS[method][0], request or {})
-        reply = self.call_raw(method, payload, actor, client_ip, idempotency_key, timeout_ms)
+        reply = self.call_raw(method, payload, actor, client_ip, idempotency_key, timeout_ms,
+                              authorization=authorization, forged_actor=forged_actor)
         return CallResult(method, reply)
 
     def close(self):
@@ -388,7 +407,7 @@ class RunningIdentity:
         keys = self.broker.keys_dir
         curve = None if self.broker.insecure else (
             os.path.join(keys, "secret", f"{principal}.cert"), self.broker.public_key_path)
-        c = IdentityClient(self.endpoint, curve)
+        c = IdentityClient(self.endpoint, curve, getattr(self.broker, "token_keys", None))
         self._clients.append(c)
         return c
 
@@ -409,9 +428,12 @@ def identity(procs, identity_db, tmp_path):
     def start(running_broker, **env):
         count[0] += 1
         suffix = "" if count[0] == 1 else str(count[0])
-        key_dir = str(tmp_path / f"identity_keys{suffix}")
-        result = identity_db.run_cli("keygen", key_dir, "k1")
-        assert result.returncode == 0, f"keygen failed: {result.stderr}"
+        # Identity signs with the key every process on this broker trusts.
+        key_dir = str(getattr(running_broker, "token_keys", "") or "")
+        if not key_dir:
+            key_dir = str(tmp_path / f"identity_keys{suffix}")
+            result = identity_db.run_cli("keygen", key_dir, "k1")
+            assert result.returncode == 0, f"keygen failed: {result.stderr}"
         otp_key_path = str(tmp_path / f"identity_otp{suffix}.key")
         if not os.path.exists(otp_key_path):
             result = identity_db.run_cli("otp-keygen", otp_key_path)

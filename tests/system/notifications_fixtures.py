@@ -47,9 +47,11 @@ CLI_TIMEOUT = 60
 
 SCHEMAS = {
     "Actor": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
+    # Field 3 (the old Actor) is reserved: services ignore it; attack tests
+    # still write it to show that nobody believes it.
     "RequestContext": {1: ("requestId", "str"), 2: ("idempotencyKey", "str"),
                        3: ("actor", "Actor"), 4: ("deadlineUnixMs", "int"),
-                       5: ("clientIp", "str")},
+                       5: ("clientIp", "str"), 6: ("authorization", "str")},
     "Request": {1: ("method", "str"), 2: ("context", "RequestContext"), 3: ("payload", "bytes")},
     "Status": {1: ("code", "int"), 2: ("message", "str"), 3: ("field", "str")},
     "Reply": {1: ("requestId", "str"), 2: ("status", "Status"), 3: ("payload", "bytes"),
@@ -237,14 +239,22 @@ class CallResult:
 class NotifyClient:
     """Calls nagar-notifications over the broker as one principal."""
 
-    def __init__(self, endpoint, curve):
+    def __init__(self, endpoint, curve, token_keys=None):
         self.mdp = NagarClient(endpoint, curve=curve)
+        self.token_keys = token_keys
 
-    def call(self, method, request=None, actor=None, idempotency_key="", timeout_ms=15000):
+    def call(self, method, request=None, actor=None, idempotency_key="", timeout_ms=15000,
+             authorization=None):
+        """actor: {"userId","role","ulb"} is sent as an access token minted
+        with identity's key (services believe no actor field); authorization:
+        the exact credential to send instead."""
         request_id = uuid.uuid4().hex
         context = {"requestId": request_id, "idempotencyKey": idempotency_key}
-        if actor:
-            context["actor"] = actor
+        if authorization is not None:
+            context["authorization"] = authorization
+        elif actor:
+            context["authorization"] = self.token_keys.mint(
+                user_id=actor["userId"], role=actor["role"], ulb=actor.get("ulb", ""))
         payload = pb_encode(METHODS[method][0], request or {})
         body = pb_encode("Request", {"method": method, "context": context, "payload": payload})
         self.mdp.send("notifications", body)
@@ -356,7 +366,7 @@ class RunningNotifications:
         keys = self.broker.keys_dir
         curve = None if self.broker.insecure else (
             os.path.join(keys, "secret", f"{principal}.cert"), self.broker.public_key_path)
-        c = NotifyClient(self.broker.endpoint, curve)
+        c = NotifyClient(self.broker.endpoint, curve, getattr(self.broker, "token_keys", None))
         self._clients.append(c)
         return c
 

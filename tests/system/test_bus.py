@@ -135,10 +135,14 @@ def test_load_spreads_over_three_workers(bus):
         bus.assert_clean(worker)
 
 
-def test_worker_learns_caller_principal_and_context(bus):
-    bus.start_worker("echo")
+def test_worker_learns_caller_principal_and_context(bus, token_keys):
+    """The worker tells the handler the caller principal the broker
+    authenticated, and the actor it verified itself from the request's
+    signed token (issue 12): never one the caller wrote."""
+    bus.start_worker("echo", NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_keys)
     bus.wait_registered(1)
-    [line] = bus.call(text="namaste", actor="citizen-42", idempotency_key="key-abc",
+    token = token_keys.mint(user_id="citizen-42", role="CITIZEN")
+    [line] = bus.call(text="namaste", authorization=token, idempotency_key="key-abc",
                       request_id="feedc0de")
     assert line["code"] == "OK", line
     assert line["text"] == "namaste"
@@ -148,6 +152,15 @@ def test_worker_learns_caller_principal_and_context(bus):
     assert line["request_id"] == "feedc0de"
     [line] = bus.call(principal="gateway")
     assert line["code"] == "OK" and line["caller"] == "gateway", line
+    assert line["actor_user_id"] == "", line     # no token: acts for nobody
+    # A token the worker cannot verify is refused before the handler runs.
+    forged = token_keys.forge(user_id="staff:x", role="STATE_ADMIN")
+    [line] = bus.call(principal="gateway", authorization=forged)
+    assert line["code"] == "UNAUTHENTICATED" and "signature" in line["message"], line
+    future = token_keys.mint(user_id="staff:x", role="STATE_ADMIN",
+                             issued_at_ms=int(time.time() * 1000) + 3_600_000)
+    [line] = bus.call(principal="gateway", authorization=future)
+    assert line["code"] == "UNAUTHENTICATED" and "not valid yet" in line["message"], line
 
 
 def test_worker_refuses_caller_not_in_method_list(bus):

@@ -360,6 +360,16 @@ def test_missing_malformed_forged_expired_tokens_are_401(gw, token_keys):  # noq
     expired = token_keys.mint(user_id="staff:1", role="STATE_ADMIN",
                               issued_at_ms=int(time.time() * 1000) - 120_000, ttl_ms=60_000)
     assert_error(gw.get(path, token=expired), 401, message_has="expired")
+    # Issue 12: issued in the future, or not valid before a time to come (a
+    # year-long token dated next year used to be accepted: only the lifetime
+    # was checked).
+    now_ms = int(time.time() * 1000)
+    future = token_keys.mint(user_id="staff:1", role="STATE_ADMIN",
+                             issued_at_ms=now_ms + 3_600_000, ttl_ms=600_000)
+    assert_error(gw.get(path, token=future), 401, message_has="not valid yet")
+    not_before = token_keys.mint(user_id="staff:1", role="STATE_ADMIN",
+                                 not_before_ms=now_ms + 600_000, ttl_ms=900_000)
+    assert_error(gw.get(path, token=not_before), 401, message_has="not valid yet")
     refresh = token_keys.mint(user_id="staff:1", role="STATE_ADMIN", token_type=REFRESH)
     assert_error(gw.get(path, token=refresh), 401, message_has="refresh")
     too_long = token_keys.mint(user_id="staff:1", role="STATE_ADMIN", ttl_ms=30 * 86400_000)
@@ -585,6 +595,21 @@ def test_request_id_reaches_the_service_log(stack):
     err = assert_error(g.post("/api/v1/auth/otp", {"mobile": "12345"}), 422,
                        "INVALID_ARGUMENT", field="mobile")
     assert len(err["requestId"]) >= 8
+    # Issue 12: the access line names the verified user and role ("" when
+    # anonymous), whatever the request did.
+    admin = g.login_staff(stack.identity.admin_username, stack.identity.admin_password)
+    r = g.get("/api/v1/staff", token=admin["accessToken"],
+              headers={"X-Request-Id": "trace-gw-who-0001"})
+    assert r.status_code == 200, r.text
+
+    def access_line(request_id):
+        lines = [l for l in g.proc.log_lines()
+                 if l.get("request_id") == request_id and l.get("event") == "gateway.request"]
+        return lines[0] if lines else None
+    line = wait_until(lambda: access_line("trace-gw-who-0001"), 5, what="the access line")
+    assert line["user_id"] == admin["userId"] and line["role"] == "STATE_ADMIN", line
+    anonymous = access_line("trace-gw-0123456789")
+    assert anonymous["user_id"] == "" and anonymous["role"] == "", anonymous
 
 
 def test_staff_administration_flow(stack):

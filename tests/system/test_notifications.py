@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 
+from gateway_fixtures import GRANT
 from nagar_proc import wait_until
 from notifications_fixtures import CAMPAIGN_KIND, CAMPAIGN_STATE, CHANNEL, MESSAGE_STATUS
 
@@ -567,14 +568,38 @@ def test_relay_killed_mid_relay_loses_nothing_and_sends_nothing_twice(
 
 # ---- reminder campaigns ---------------------------------------------------------------------
 
+class Granted:
+    """nagar-batch's client: every call carries an operator's campaign grant
+    for one ULB (issue 12: the batch key alone starts nothing)."""
+
+    def __init__(self, client, grant):
+        self.client = client
+        self.grant = grant
+
+    def call(self, method, request=None, **kwargs):
+        return self.client.call(method, request, authorization=self.grant, **kwargs)
+
+
+def campaign_client(n, b, ulb):
+    grant = b.token_keys.mint(user_id="staff:operator-1", role="REVENUE_OFFICER", ulb=ulb,
+                              token_type=GRANT, session_id="", job="campaign",
+                              audience=("property_tax", "water_tax", "notifications"))
+    return Granted(n.client("batch"), grant)
+
+
 def test_campaign_run_twice_messages_nobody_twice(setup):
     b, start, provider, smtp = setup
     n = start(b)
-    batch = n.client("batch")
     cycle = f"2026-06-30-{uuid.uuid4().hex[:6]}"
     start_request = {"ulb": BERASIA, "kind": CAMPAIGN_KIND["PROPERTY_TAX"], "cycle": cycle,
                      "perMinute": 600,
                      "params": params(due_date="2026-06-30")}
+    # The batch key alone, or with a grant for another ULB, starts nothing.
+    r = n.client("batch").call("campaign.start", start_request)
+    assert r.code == "PERMISSION_DENIED", r
+    r = campaign_client(n, b, BHOPAL).call("campaign.start", start_request)
+    assert r.code == "PERMISSION_DENIED" and "250946" in r.message, r
+    batch = campaign_client(n, b, BERASIA)
     r = batch.call("campaign.start", start_request)
     assert r.ok and not r.reply["existing"] and r.reply["state"] == CAMPAIGN_STATE["OPEN"], r
     campaign_id = r.reply["campaignId"]
@@ -619,7 +644,7 @@ def test_campaign_run_twice_messages_nobody_twice(setup):
 def test_campaign_is_throttled_and_resumes_after_a_restart(setup):
     b, start, provider, smtp = setup
     n = start(b)
-    batch = n.client("batch")
+    batch = campaign_client(n, b, BHOPAL)
     r = batch.call("campaign.start", {"ulb": BHOPAL, "kind": CAMPAIGN_KIND["WATER_TAX"],
                                       "cycle": f"wt-{uuid.uuid4().hex[:8]}", "perMinute": 60,
                                       "params": params(due_date="2026-07-31")})

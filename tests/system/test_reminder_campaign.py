@@ -103,9 +103,15 @@ def reminders(sms_provider, mobile):
     return [m for m in sms_provider.to(mobile) if "बकाया" in str(m)]
 
 
-def run_batch(nagar_bin, s, *extra):
+def run_batch(nagar_bin, s, *extra, operator=None):
+    """nagar-batch campaign as the batch principal, logged in as operator
+    (a rules_stack Staff) when given: the batch key alone starts nothing."""
     env = dict(os.environ)
     env.update(s.broker.client_env("batch"))
+    for name in ("NAGAR_OPERATOR_USER", "NAGAR_OPERATOR_PASSWORD", "NAGAR_OPERATOR_TOKEN"):
+        env.pop(name, None)
+    if operator:
+        env.update(NAGAR_OPERATOR_USER=operator.username, NAGAR_OPERATOR_PASSWORD=operator.password)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
     argv = [nagar_bin("nagar-batch"), "campaign", "--ulb", ULB_CAMPAIGN, "--kind", "property_tax",
             "--cycle", CYCLE, *extra]
@@ -125,8 +131,26 @@ def test_campaign_reminds_every_defaulter_once(property_tax_stack, notifications
     assert bad.returncode == 2, bad.stderr
     assert run_batch(nagar_bin, s, "--page-size", "0").returncode == 2
 
-    first = run_batch(nagar_bin, s, "--per-minute", "6000", "--page-size", "7", "--wait", "150")
+    # Issue 12: the batch key alone starts nothing; an operator of another
+    # ULB, or a clerk, gets no campaign grant for this one.
+    keyless = run_batch(nagar_bin, s, "--per-minute", "6000")
+    assert keyless.returncode == 1 and "NAGAR_OPERATOR_USER" in keyless.stderr, keyless.stderr
+    elsewhere = s.staff("REVENUE_OFFICER", ULB_PAGING)
+    r = run_batch(nagar_bin, s, "--per-minute", "6000", operator=elsewhere)
+    assert r.returncode == 1 and "PERMISSION_DENIED" in r.stderr, r.stderr
+    clerk = s.staff("CLERK", ULB_CAMPAIGN)
+    r = run_batch(nagar_bin, s, "--per-minute", "6000", operator=clerk)
+    assert r.returncode == 1 and "PERMISSION_DENIED" in r.stderr, r.stderr
+    assert n.sql("SELECT count(*) FROM notifications.campaign "
+                 f"WHERE ulb = '{ULB_CAMPAIGN}'") == "0", "a refused run started a campaign"
+
+    operator = s.staff("REVENUE_OFFICER", ULB_CAMPAIGN)
+    first = run_batch(nagar_bin, s, "--per-minute", "6000", "--page-size", "7", "--wait", "150",
+                      operator=operator)
     assert first.returncode == 0, first.stdout + first.stderr
+    # The campaign is the operator's, not the batch key's.
+    assert n.sql("SELECT created_by FROM notifications.campaign "
+                 f"WHERE ulb = '{ULB_CAMPAIGN}'") == operator.user_id
     out = first.stdout
     assert "started" in out and "page 5: 2 defaulters" in out, out
     assert "30 defaulters in 5 pages, 30 added, 0 already present" in out, out
@@ -148,7 +172,8 @@ def test_campaign_reminds_every_defaulter_once(property_tax_stack, notifications
         assert reminders(sms_provider, mobile) == [], "an owner who paid got a reminder"
 
     # Run it again: the same campaign, nothing added, nobody messaged twice.
-    second = run_batch(nagar_bin, s, "--per-minute", "6000", "--page-size", "7", "--wait", "60")
+    second = run_batch(nagar_bin, s, "--per-minute", "6000", "--page-size", "7", "--wait", "60",
+                       operator=operator)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"campaign {campaign_id} " in second.stdout and "resumed" in second.stdout
     assert "nothing to add" in second.stdout, second.stdout

@@ -196,9 +196,7 @@ static void test_request_peek(void **state)
     context.idempotency_key = "key";
     context.client_ip = "10.0.0.1";
     context.deadline_unix_ms = 1764300000123;
-    Nagar__Actor actor = NAGAR__ACTOR__INIT;
-    actor.user_id = "u1";
-    context.actor = &actor;
+    context.authorization = "v1.k1.claims.signature";
     size_t size = 0;
     uint8_t *body = nagar_envelope_request_pack("echo", &context, (const uint8_t *) "\x0a\x01x",
                                                 3, &size);
@@ -384,14 +382,10 @@ static void test_caller_name_rejects(void **state)
 static void test_request_envelope_round_trip(void **state)
 {
     (void) state;
-    Nagar__Actor actor = NAGAR__ACTOR__INIT;
-    actor.user_id = "u-17";
-    actor.role = "CLERK";
-    actor.ulb = "800123";
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
     context.request_id = "0123456789abcdef0123456789abcdef";
     context.idempotency_key = "key-1";
-    context.actor = &actor;
+    context.authorization = "v1.k1.Y2xhaW1z.c2ln";
     context.deadline_unix_ms = 1790000000123;
     const uint8_t payload[] = { 0x0a, 0x02, 'h', 'i', 0x00, 0xff };
     size_t size = 0;
@@ -403,8 +397,7 @@ static void test_request_envelope_round_trip(void **state)
     assert_string_equal(request->method, "payment.record");
     assert_string_equal(request->context->request_id, context.request_id);
     assert_string_equal(request->context->idempotency_key, "key-1");
-    assert_string_equal(request->context->actor->user_id, "u-17");
-    assert_string_equal(request->context->actor->ulb, "800123");
+    assert_string_equal(request->context->authorization, "v1.k1.Y2xhaW1z.c2ln");
     assert_int_equal(request->context->deadline_unix_ms, 1790000000123);
     assert_int_equal(request->payload.len, sizeof payload);
     assert_memory_equal(request->payload.data, payload, sizeof payload);

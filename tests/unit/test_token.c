@@ -1,6 +1,7 @@
 /* Unit tests for token.h: key files, sign/verify, and every way a token can
- * be refused (expired, forged, altered by one byte, unknown key, wrong type,
- * malformed and oversize input). */
+ * be refused (expired, issued or starting in the future, wrong audience,
+ * forged, altered by one byte, unknown key, wrong type, malformed and
+ * oversize input). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,7 +90,7 @@ static void sign_and_verify_round_trip(void **state)
     assert_true(strlen(token) <= NAGAR_TOKEN_MAX);
 
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS + 1,
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS + 1,
                                         &out),
                      NAGAR_TOKEN_OK);
     assert_int_equal(out.type, NAGAR__TOKEN_TYPE__ACCESS);
@@ -111,13 +112,99 @@ static void expired_token_is_refused(void **state)
     assert_non_null(token);
     nagar_token_claims_t out;
     /* Valid one millisecond before expiry, refused at it. */
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
                                         claims.expires_at_ms - 1, &out),
                      NAGAR_TOKEN_OK);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS,
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
                                         claims.expires_at_ms, &out),
                      NAGAR_TOKEN_EXPIRED);
     free(token);
+}
+
+/* Issue 12: a token whose issued-at or not-before lies in the future (by
+ * more than the clock skew) is refused; only the lifetime was checked. */
+static void future_tokens_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t out;
+    int64_t skew = NAGAR_TOKEN_CLOCK_SKEW_MS;
+
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    claims.issued_at_ms = NOW_MS + skew + 1000;          /* issued in the future */
+    claims.expires_at_ms = claims.issued_at_ms + 900000;
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
+                                        NOW_MS, &out),
+                     NAGAR_TOKEN_NOT_YET_VALID);
+    assert_string_equal(out.user_id, "");              /* nothing filled on failure */
+    /* Within the skew it is accepted (clocks differ a little). */
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
+                                        NOW_MS + 2000, &out),
+                     NAGAR_TOKEN_OK);
+    free(token);
+
+    claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    claims.not_before_ms = NOW_MS + 10 * 60000;          /* not before ten minutes from now */
+    token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
+                                        NOW_MS, &out),
+                     NAGAR_TOKEN_NOT_YET_VALID);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
+                                        claims.not_before_ms, &out),
+                     NAGAR_TOKEN_OK);
+    assert_int_equal(out.not_before_ms, claims.not_before_ms);
+    free(token);
+
+    /* A year-long "lifetime" that starts next year: refused today. */
+    claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    claims.issued_at_ms = NOW_MS + 365LL * 86400000;
+    claims.expires_at_ms = claims.issued_at_ms + 900000;
+    token = nagar_token_sign(f->signer, &claims);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
+                                        NOW_MS, &out),
+                     NAGAR_TOKEN_NOT_YET_VALID);
+    free(token);
+
+    /* Expiring before it was issued, or never issued: not a token. */
+    claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
+    claims.expires_at_ms = claims.issued_at_ms - 1;
+    token = nagar_token_sign(f->signer, &claims);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
+                                        NOW_MS - 10, &out),
+                     NAGAR_TOKEN_MALFORMED);
+    free(token);
+}
+
+static void audience_is_checked(void **state)
+{
+    fixture_t *f = *state;
+    nagar_token_claims_t out;
+    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__GRANT);
+    assert_true(nagar_token_claims_add_audience(&claims, "property_tax"));
+    assert_true(nagar_token_claims_add_audience(&claims, "notifications"));
+    snprintf(claims.job, sizeof claims.job, "campaign");
+    snprintf(claims.fy, sizeof claims.fy, "2026-27");
+    char *token = nagar_token_sign(f->signer, &claims);
+    assert_non_null(token);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__GRANT,
+                                        "notifications", NOW_MS, &out),
+                     NAGAR_TOKEN_OK);
+    assert_int_equal(out.audience_count, 2);
+    assert_string_equal(out.job, "campaign");
+    assert_string_equal(out.fy, "2026-27");
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__GRANT,
+                                        "water_tax", NOW_MS, &out),
+                     NAGAR_TOKEN_WRONG_AUDIENCE);
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__GRANT,
+                                        NAGAR_TOKEN_AUDIENCE_API, NOW_MS, &out),
+                     NAGAR_TOKEN_WRONG_AUDIENCE);
+    free(token);
+    /* No more than NAGAR_TOKEN_AUDIENCE_MAX audiences. */
+    for (int i = claims.audience_count; i < NAGAR_TOKEN_AUDIENCE_MAX; i++)
+        assert_true(nagar_token_claims_add_audience(&claims, "x"));
+    assert_false(nagar_token_claims_add_audience(&claims, "y"));
 }
 
 static void forged_signature_is_refused(void **state)
@@ -136,7 +223,7 @@ static void forged_signature_is_refused(void **state)
     char *token = nagar_token_sign(forger, &claims);
     assert_non_null(token);
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_BAD_SIGNATURE);
     assert_string_equal(out.role, "");   /* nothing filled on failure */
 
@@ -147,7 +234,7 @@ static void forged_signature_is_refused(void **state)
     assert_non_null(spliced);
     memcpy(strrchr(spliced, '.'), strrchr(token, '.'), strlen(strrchr(token, '.')));
     assert_int_equal(
-        nagar_token_verify(f->verifier, spliced, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+        nagar_token_verify(f->verifier, spliced, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
         NAGAR_TOKEN_BAD_SIGNATURE);
     free(spliced);
     free(genuine);
@@ -180,7 +267,7 @@ static void any_altered_byte_is_refused(void **state)
         char saved = token[i];
         token[i] = saved == 'A' ? 'B' : 'A';
         nagar_token_result_t result =
-            nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out);
+            nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out);
         if (result == NAGAR_TOKEN_OK)
             ok_count++;
         assert_true(result == NAGAR_TOKEN_BAD_SIGNATURE || result == NAGAR_TOKEN_MALFORMED);
@@ -195,10 +282,10 @@ static void any_altered_byte_is_refused(void **state)
     size_t other_sig = (size_t) (strrchr(other, '.') - other);
     assert_int_equal(other_sig, signature_start - 1);   /* same lengths */
     memcpy(other + other_sig, token + other_sig, length - other_sig + 1);
-    assert_int_equal(nagar_token_verify(f->verifier, other, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, other, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_BAD_SIGNATURE);
     free(other);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_OK);
     free(token);
 }
@@ -215,11 +302,11 @@ static void unknown_key_id_is_refused(void **state)
     char *token = nagar_token_sign(second, &claims);
     assert_non_null(token);
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_UNKNOWN_KEY);
     /* After loading the directory again both keys verify (rotation). */
     assert_int_equal(nagar_token_verifier_load_dir(f->verifier, f->dir, error, sizeof error), 2);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_OK);
     assert_string_equal(out.key_id, "k2");
     free(token);
@@ -235,9 +322,9 @@ static void wrong_type_is_refused(void **state)
     char *token = nagar_token_sign(f->signer, &claims);
     assert_non_null(token);
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_WRONG_TYPE);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__REFRESH, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__REFRESH, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_OK);
     free(token);
 }
@@ -254,20 +341,20 @@ static void malformed_inputs_are_refused(void **state)
         "v1.k1.AA=A.AAAA", "v1.k 1.AAAA.AAAA", "v1.k1.AAAA.AAAA.AAAA", "bearer", "v1.k1.!!!.AAAA",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(nagar_token_verify(f->verifier, bad[i], NAGAR__TOKEN_TYPE__ACCESS, NOW_MS,
+        assert_int_equal(nagar_token_verify(f->verifier, bad[i], NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS,
                                             &out),
                          NAGAR_TOKEN_MALFORMED);
-    assert_int_equal(nagar_token_verify(f->verifier, NULL, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, NULL, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_MALFORMED);
 
     /* Truncated signature, extra characters. */
     char buffer[NAGAR_TOKEN_MAX + 64];
     snprintf(buffer, sizeof buffer, "%s", token);
     buffer[strlen(buffer) - 1] = '\0';
-    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_MALFORMED);
     snprintf(buffer, sizeof buffer, "%sA", token);
-    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_MALFORMED);
 
     /* Oversize: a valid prefix padded past the limit, never read beyond it. */
@@ -277,7 +364,7 @@ static void malformed_inputs_are_refused(void **state)
     memset(huge, 'A', huge_length);
     memcpy(huge, token, strlen(token));
     huge[huge_length] = '\0';
-    assert_int_equal(nagar_token_verify(f->verifier, huge, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, huge, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_MALFORMED);
     free(huge);
 
@@ -305,7 +392,7 @@ static void malformed_inputs_are_refused(void **state)
     sodium_bin2base64(signature_b64, sizeof signature_b64, signature, sizeof signature,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(buffer, sizeof buffer, "%s.%s", signed_part, signature_b64);
-    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NOW_MS, &out),
+    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
                      NAGAR_TOKEN_MALFORMED);
     sodium_memzero(secret_key, sizeof secret_key);
 
@@ -354,6 +441,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sign_and_verify_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_token_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(future_tokens_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(audience_is_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(forged_signature_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(any_altered_byte_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_key_id_is_refused, setup, teardown),
