@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
-import { catalogs } from './src/common/strings.js';
+import { catalogs, entries as commonEntries } from './src/common/strings.js';
+import { staffEntries } from './src/staff/strings.js';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const out = resolve(process.argv[2] || join(here, '..', 'build', 'web'));
@@ -27,14 +28,21 @@ function walk(dir) {
 
 // ---- catalogs -------------------------------------------------------------
 const problems = [];
-for (const key of Object.keys(catalogs.en)) {
-  if (!catalogs.hi[key]) problems.push(`no Hindi text for ${key}`);
-  if (!catalogs.en[key]) problems.push(`no English text for ${key}`);
-}
+const both = (set) => Object.entries(set).forEach(([key, pair]) => {
+  if (!Array.isArray(pair) || pair.length !== 2) problems.push(`${key} is not [Hindi, English]`);
+  else if (!pair[0]) problems.push(`no Hindi text for ${key}`);
+  else if (!pair[1]) problems.push(`no English text for ${key}`);
+});
+both(commonEntries);
+both(staffEntries);
+for (const key of Object.keys(staffEntries)) if (key in commonEntries) problems.push(`${key} is in both catalogs`);
+// A file of the staff app may use the common and the staff strings; any other
+// file only the common ones (the citizen app never loads the staff catalog).
 for (const file of walk(join(here, 'src')).filter((f) => /\.(jsx?|mjs)$/.test(f) && !f.endsWith('strings.js'))) {
   const text = readFileSync(file, 'utf8');
+  const staff = relative(here, file).startsWith('src/staff/');
   for (const m of text.matchAll(/\bt\('([a-zA-Z0-9_.]+)'[,)]/g)) {
-    if (!(m[1] in catalogs.en)) problems.push(`${relative(here, file)}: t('${m[1]}') has no catalog entry`);
+    if (!(m[1] in commonEntries) && !(staff && m[1] in staffEntries)) problems.push(`${relative(here, file)}: t('${m[1]}') has no catalog entry${staff ? '' : ' in common/strings.js'}`);
   }
 }
 if (problems.length) {

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -31,15 +32,37 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = os.path.join(build_dir(), "web-artifacts")
 
 
-def node_script(name, env, timeout=240):
-    """Runs web/tests/<name>.mjs; returns its RESULT json."""
+def node_script(name, env, timeout=170, steps=None):
+    """Runs web/tests/<name>.mjs; returns its RESULT json. A line "STEP x" from
+    the script runs steps[x]() here, then the script goes on."""
     run_env = dict(os.environ, **env, NAGAR_WEB_ARTIFACTS=ARTIFACTS, NAGAR_WEB_CHROMIUM=CHROMIUM)
-    r = subprocess.run(["node", os.path.join(ROOT, "web", "tests", f"{name}.mjs")], env=run_env,
-                       cwd=os.path.join(ROOT, "web"), capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
-    results = [line[7:] for line in r.stdout.splitlines() if line.startswith("RESULT ")]
-    assert r.returncode == 0 and results, (f"{name}.mjs exited {r.returncode}:\n{r.stdout[-4000:]}\n"
-                                           f"{r.stderr[-4000:]}")
+    proc = subprocess.Popen(["node", os.path.join(ROOT, "web", "tests", f"{name}.mjs")],
+                            env=run_env, cwd=os.path.join(ROOT, "web"), text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    stderr = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    stdout, results = [], []
+    try:
+        for line in proc.stdout:
+            stdout.append(line)
+            if line.startswith("STEP "):
+                (steps or {})[line[5:].strip()]()
+                proc.stdin.write("GO\n")
+                proc.stdin.flush()
+            elif line.startswith("RESULT "):
+                results.append(line[7:])
+        code = proc.wait()
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    out, err = "".join(stdout), "".join(stderr)
+    assert code == 0 and results, f"{name}.mjs exited {code}:\n{out[-4000:]}\n{err[-4000:]}"
     return json.loads(results[-1])
 
 
@@ -68,6 +91,8 @@ def portal():
         suite.svc_env["NAGAR_GATEWAY_WEB_CONFIG"] = config
         suite.svc_env["NAGAR_GATEWAY_TIMEOUT_MS"] = "10000"
         suite.svc_env["NAGAR_IDENTITY_OTP_RESEND_S"] = "0"
+        # Small demand chunks, so the staff app's progress bar has steps to show.
+        suite.svc_env["NAGAR_PROPERTY_TAX_DEMAND_CHUNK"] = "20"
         suite.start_all()
         suite.url = f"http://127.0.0.1:{suite.http_port}"
         suite.provider = provider
@@ -80,15 +105,19 @@ def portal():
 
 
 def otp_for(suite, mobile):
+    def sink_lines():
+        if not os.path.exists(suite.sink):
+            return []
+        with open(suite.sink) as f:
+            return f.read().splitlines()
+    seen = len(sink_lines())           # only an OTP sent after this request will do
     r = requests.post(f"{suite.url}/api/v1/auth/otp", json={"mobile": mobile},
                       headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=10)
     assert r.status_code == 200, r.text
     found = {}
 
     def arrived():
-        if not os.path.exists(suite.sink):
-            return False
-        for line in reversed(open(suite.sink).read().splitlines()):
+        for line in reversed(sink_lines()[seen:]):
             if mobile in line:
                 m = re.search(r"\b(\d{6})\b", json.loads(line).get("text", line))
                 if m:
@@ -287,3 +316,230 @@ def test_citizen_logs_in_with_otp_finds_the_property_pays_online_and_downloads_t
     after = portal.http("GET", f"/api/v1/property-tax/properties/{pid}/dues",
                         token=portal.token("CLERK", ULB)).json()
     assert int(after.get("payablePaise", "0")) == 0      # zero values are left out today
+
+
+def staff_account(portal, role, ulb):
+    """A staff account made by a state admin, for logging in in the browser."""
+    username = f"{role.lower()}.{uuid.uuid4().hex[:8]}"
+    password = "a long staff password " + uuid.uuid4().hex[:6]
+    r = portal.http("POST", "/api/v1/staff", token=portal.token("STATE_ADMIN"), key=uuid.uuid4().hex,
+                    json={"username": username, "fullName": f"Test {role.title()}", "role": role,
+                          "ulb": ulb, "password": password})
+    assert r.status_code == 200, r.text
+    return f"{username}:{password}"
+
+
+def town_name(portal, code):
+    return requests.get(f"{portal.url}/api/v1/ulbs/{code}", timeout=10).json()["name"]
+
+
+def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_verified_then_superseded(portal):
+    from datetime import date, datetime, timedelta, timezone
+    # The delay is counted in India Standard Time, as the service does.
+    today_ist = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
+    born = (today_ist - timedelta(days=40)).isoformat()
+    result = node_script("birth_late", {
+        "NAGAR_WEB_URL": portal.url, "NAGAR_WEB_MOBILE": "9876512346",
+        "NAGAR_WEB_TOWN": town_name(portal, ULB), "NAGAR_WEB_OTP_SINK": portal.sink,
+        "NAGAR_WEB_REGISTRAR": staff_account(portal, "REGISTRAR", ULB), "NAGAR_WEB_BORN": born})
+    assert not result["consoleErrors"], result["consoleErrors"]
+    assert result["fieldErrorShown"] == "true"                  # the rule shown at its field
+    # 40 days after the birth: s.13(2) window, its fee from the master data (Rs 50).
+    assert result["submittedState"] == "Waiting for the registrar"
+    assert result["delay"].startswith("40 days") and "District Registrar" in result["delay"]
+    assert result["fee"] == "₹50.00"
+    assert result["whoami"] == f"Registrar — {ULB}"
+    legal_end = date.fromisoformat(born) + timedelta(days=365)
+    assert result["deadline"] == legal_end.strftime("%d/%m/%Y")
+    number = result["registrationNumber"]
+    assert re.fullmatch(rf"{ULB}/B/\d{{4}}/\d+", number) and result["registeredText"] == f"Registered: {number}"
+    assert result["registeredState"] == "Registered"
+    # Paying the fee (issue 14 item 3) has no API yet: the page says where to pay it.
+    assert "municipal office" in result["feeNote"]
+    # The PDF is the registered certificate and its QR is the payload verified.
+    text = subprocess.run(["pdftotext", "-layout", result["pdf"], "-"], capture_output=True,
+                          text=True, timeout=30).stdout
+    assert number in text and "Meera Sharma" in text, text[:2000]
+    png = os.path.join(ARTIFACTS, "birth-certificate-v1")
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", result["pdf"], png], check=True,
+                   timeout=60)
+    qr = subprocess.run(["zbarimg", "-q", "--raw", png + ".png"], capture_output=True, text=True,
+                        timeout=60).stdout.strip()
+    assert qr == result["payload1"]
+    assert (result["version1"], result["verify1"]) == ("1", "VALID")
+    # After the correction the old certificate says superseded; the new one is valid.
+    assert (result["version2"], result["verifyOld"], result["verifyNew"]) == ("2", "SUPERSEDED", "VALID")
+    r = requests.get(f"{portal.url}/api/v1/certificates/verify", params={"payload": result["payload1"]},
+                     timeout=10).json()
+    assert r["status"] == "SUPERSEDED" and r["version"] == 1
+
+
+def test_counter_offline_drill_slips_replayed_once_and_dues_right(portal):
+    pid = make_property_with_demand(portal, "9876512347")
+    clerk = portal.token("CLERK", ULB)
+    before = portal.http("GET", f"/api/v1/property-tax/properties/{pid}/dues", token=clerk).json()
+
+    def stop_gateway():
+        portal.procs["gateway"][-1].stop()
+
+    def start_gateway():
+        portal.start_gateway()
+        portal.wait_serving()
+
+    try:
+        result = node_script("counter_offline", {
+            "NAGAR_WEB_URL": portal.url, "NAGAR_WEB_PROPERTY": pid,
+            "NAGAR_WEB_CLERK": staff_account(portal, "CLERK", ULB)},
+            steps={"stop-gateway": stop_gateway, "start-gateway": start_gateway})
+    finally:
+        if not portal.alive("gateway"):
+            start_gateway()
+    assert not result["consoleErrors"], result["consoleErrors"]
+    assert result["controlled"], "the service worker does not control the staff app"
+    assert result["offlineBanner"].startswith("No connection to the server")
+    # Three numbered slips, <ulb>-<counter>-<yyyymmdd>-<nnnn>, all waiting while offline.
+    keys = [re.search(r"Offline slip (\S+):", s).group(1) for s in result["slips"]]
+    assert [k.rsplit("-", 1)[1] for k in keys] == ["0001", "0002", "0003"], keys
+    assert all(re.fullmatch(rf"{ULB}-C1-\d{{8}}-\d{{4}}", k) for k in keys), keys
+    assert [r[4] for r in result["pending"]] == ["Waiting to be sent"] * 3
+    # Back online: each slip recorded once with its own receipt ...
+    replayed = {r[0]: r for r in result["replayed"]}
+    assert all(replayed[k][4] == "Recorded — receipt issued" for k in keys), result["replayed"]
+    receipts = [replayed[k][5] for k in keys]
+    assert len(set(receipts)) == 3 and all(receipts), receipts
+    # ... and replaying them all again records nothing: the same receipts.
+    again = {r[0]: r for r in result["replayedAgain"]}
+    assert all(again[k][4] == "Already recorded; nothing changed" for k in keys), result["replayedAgain"]
+    assert [again[k][5] for k in keys] == receipts
+    paid = 0
+    for receipt_no, p in zip(receipts, result["payments"]):
+        r = portal.http("GET", "/api/v1/property-tax/receipts", token=clerk,
+                        params={"receiptNo": receipt_no}).json()
+        amount = int(round(float(p["amount"]) * 100))
+        assert (r["propertyId"], int(r["amountPaise"]), r["mode"]) == (pid, amount, p["mode"]), r
+        paid += amount
+    after = portal.http("GET", f"/api/v1/property-tax/properties/{pid}/dues", token=clerk).json()
+    assert int(before["outstandingPaise"]) - int(after["outstandingPaise"]) == paid
+    shown = lambda paise: "₹" + f"{paise // 100:,}".replace(",", "") + f".{paise % 100:02d}"   # noqa: E731
+    assert result["payableAfter"].replace(",", "") == shown(int(after.get("payablePaise", "0")))
+    # The ledger holds exactly these three payments for the property.
+    count = portal.sql("nagar_property_tax",
+                       f"SELECT count(*) FROM property_tax.payment WHERE property_id = '{pid}'")
+    assert count == "3", count
+
+
+def current_fy():
+    today = time.localtime()
+    start = today.tm_year if today.tm_mon >= 4 else today.tm_year - 1
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+def test_officer_sets_rates_with_versions_and_runs_the_annual_demand_from_the_staff_app(portal):
+    ulb, count = "250858", 200                  # Agar: a town no other test touches
+    header = "ward,zone,address,usage,construction,occupancy,exemption,owner_name,owner_mobile,area_sqft"
+    for chunk in range(0, count, 40):          # the gateway takes strings of up to 4096 characters
+        rows = [f"{1 + i % 5},A,{i} Station Rd,RESIDENTIAL,RCC,RENTED,EXEMPTION_NONE,Owner {i},,{500 + i}"
+                for i in range(chunk, chunk + 40)]
+        r = portal.http("POST", "/api/v1/property-tax/properties/import",
+                        token=portal.token("CLERK", ulb), key=uuid.uuid4().hex,
+                        json={"ulb": ulb, "csv": "\n".join([header] + rows) + "\n"})
+        assert r.status_code == 200 and r.json()["imported"] == 40, r.text
+    fy = current_fy()
+    result = node_script("officer_demand", {
+        "NAGAR_WEB_URL": portal.url, "NAGAR_WEB_FY": fy,
+        "NAGAR_WEB_OFFICER": staff_account(portal, "REVENUE_OFFICER", ulb)})
+    assert not result["consoleErrors"], result["consoleErrors"]
+    # Master data: the defaults shown as percentages, two versions saved with their reasons.
+    assert result["defaultRebate"] == "6.00"
+    assert result["percentError"].startswith("Write a percentage")
+    assert [v[0] for v in result["versions"]] == ["2", "1"]
+    assert [v[3] for v in result["versions"]] == ["Council resolution 15/2026: rebate 4.5%",
+                                                   "Council resolution 14/2026"]
+    assert result["version1Rebate"] == "5.00"
+    officer = portal.token("REVENUE_OFFICER", ulb)
+    v2 = portal.http("GET", f"/api/v1/property-tax/rates/{ulb}/{fy}", token=officer).json()
+    assert (v2["version"], v2["rebateBp"], v2["reason"]) == (2, 450, "Council resolution 15/2026: rebate 4.5%")
+    assert v2["alvRates"] == [{"zone": "A", "construction": "RCC", "usage": "RESIDENTIAL",
+                               "ratePaisePerSqft": "1500"}]
+    v1 = portal.http("GET", f"/api/v1/property-tax/rates/{ulb}/{fy}", token=officer,
+                     params={"version": 1}).json()
+    assert (v1["rebateBp"], v1["maintenanceBp"]) == (500, 1000)
+    # The demand: the progress bar ends full, with the count of bills the job made.
+    job_id = re.fullmatch(r"Job (\d+)", result["jobTitle"]).group(1)
+    job = portal.http("GET", f"/api/v1/property-tax/demand-jobs/{job_id}", token=officer).json()
+    assert job["status"] == "DONE" and int(job["billsCreated"]) == count, job
+    assert result["done"] == f"Done: {count} bills made, 0 skipped"
+    assert result["progressLabel"] == f"{count} of {count} done"
+    assert result["progress"][-1] == [count, count]
+    # Each step of the bar is a real count of the job's, never going back.
+    values = [p[0] for p in result["progress"]]
+    assert values == sorted(values), result["progress"]
+
+
+@pytest.fixture(scope="module")
+def page_data(portal):
+    """Data for every page to show something: a citizen with a property and its
+    dues, a filed return, a pending online order, a water connection, a
+    registered birth (with a correction waiting) and an application waiting
+    for the registrar; staff accounts of each role."""
+    mobile = "9876512348"
+    uid = citizen_user_id(portal, mobile)
+    citizen = portal.token("CITIZEN", "", user_id=uid)
+    registrar = portal.token("REGISTRAR", ULB)
+    pid = make_property_with_demand(portal, mobile)
+
+    def post(path, body, token=citizen):
+        r = portal.http("POST", path, token=token, key=uuid.uuid4().hex, json=body)
+        assert r.status_code == 200, f"{path}: {r.text}"
+        return r.json()
+    assessment = post("/api/v1/property-tax/assessments", {
+        "propertyId": pid, "fy": current_fy(), "zone": "A", "usage": "RESIDENTIAL",
+        "construction": "RCC", "occupancy": "SELF_OCCUPIED", "floors": [{"floor": 0, "areaSqft": "1000"}]})
+    order = post("/api/v1/property-tax/online-payments", {"propertyId": pid, "amountPaise": "100"})
+    connection = post("/api/v1/water-tax/connections", {
+        "ulb": ULB, "ward": 1, "propertyId": pid, "consumerName": "Asha Verma", "mobile": mobile,
+        "address": "12 Gandhi Marg", "category": "DOMESTIC", "pipeSizeMm": 15, "metered": False})
+    certificate = portal.issue_birth_certificate(ULB, citizen, registrar, days_ago=25)
+    birth = dict(certificate["birth"], childName="Asha Kumari Verma")
+    post(f"/api/v1/certificates/{certificate['certificateId']}/corrections",
+         {"reason": "spelling of the name", "birth": birth})
+    waiting = dict(certificate["birth"], childName="Ravi Verma")
+    post("/api/v1/certificates/applications/birth", {"ulb": ULB, "birth": waiting})
+    ulb = requests.get(f"{portal.url}/api/v1/ulbs/{ULB}", timeout=10).json()
+    return {
+        "mobile": mobile, "propertyId": pid, "assessmentId": assessment["assessmentId"],
+        "orderId": order["orderId"], "connectionId": connection["connectionId"],
+        "applicationId": certificate["applicationId"], "payload": certificate["qrPayload"],
+        "town": {"code": ULB, "name": ulb["name"], "district": ulb.get("districtName", "")},
+        "registrar": staff_account(portal, "REGISTRAR", ULB), "clerk": staff_account(portal, "CLERK", ULB),
+        "officer": staff_account(portal, "REVENUE_OFFICER", ULB),
+        "commissioner": staff_account(portal, "COMMISSIONER", ULB),
+    }
+
+
+def every_page(portal, page_data, app):
+    result = node_script("every_page", {"NAGAR_WEB_URL": portal.url, "NAGAR_WEB_APP": app,
+                                        "NAGAR_WEB_OTP_SINK": portal.sink,
+                                        "NAGAR_WEB_DATA": json.dumps(page_data)})
+    assert not result["findings"], "\n".join(
+        f"{f['page']} {f['lang']} {f.get('width', 360)}px {f['id']} ({f['impact']}): "
+        f"{f.get('help', '')} {f.get('nodes', f.get('overflow', ''))}" for f in result["findings"])
+    assert not result["consoleErrors"], result["consoleErrors"]
+    for name in result["pages"]:
+        for lang in ("hi", "en"):
+            for width in (360, 1280):
+                shot = os.path.join(ARTIFACTS, f"{app}-{name}-{lang}-{width}.png")
+                assert os.path.getsize(shot) > 1000, shot
+    return result["pages"]
+
+
+def test_every_citizen_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data):
+    pages = every_page(portal, page_data, "citizen")
+    assert {"home", "property", "assessment-form", "water", "apply-birth", "apply-death",
+            "apply-marriage", "application", "verify", "settings"} <= set(pages)
+
+
+def test_every_staff_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data):
+    pages = every_page(portal, page_data, "staff")
+    assert {"login", "inbox", "counter", "reports", "jobs", "masterdata-rates", "masterdata-tariff",
+            "masterdata-fees", "admin", "operations"} <= set(pages)

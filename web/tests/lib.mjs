@@ -32,12 +32,83 @@ export async function launch() {
   return { context, close };
 }
 
+// A browser for tests that need several sessions at once (citizen and
+// registrar): each newContext() has its own cookies and storage.
+export async function launchBrowser() {
+  const browser = await chromium.launch({
+    executablePath: process.env.NAGAR_WEB_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const newContext = async (options = {}) => {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 360, height: 780 }, locale: 'en-IN', timezoneId: 'Asia/Kolkata', ...options });
+    context.setDefaultTimeout(20000);
+    return context;
+  };
+  return { browser, newContext, close: () => browser.close() };
+}
+
+// Pauses for the Python side (tests/system/test_web.py) to do something the
+// browser cannot (stop the gateway, start it): prints "STEP name" and waits
+// for a line on stdin.
+let stdinLines = null, stdinReader = null;
+export async function step(name) {
+  if (!stdinLines) {
+    const { createInterface } = await import('node:readline');
+    stdinReader = createInterface({ input: process.stdin });
+    stdinLines = stdinReader[Symbol.asyncIterator]();
+  }
+  console.log('STEP ' + name);
+  const { value, done } = await stdinLines.next();
+  if (done || value.trim() !== 'GO') throw new Error(`step ${name}: the test said ${done ? 'nothing' : value}`);
+}
+
+// The newest OTP the SMS sink got for a mobile after line `after`.
+export function sinkLines() {
+  try { return readFileSync(process.env.NAGAR_WEB_OTP_SINK, 'utf8').trim().split('\n'); } catch { return []; }
+}
+export async function otpFor(page, mobile, after) {
+  for (let i = 0; i < 150; i++) {
+    for (const line of sinkLines().slice(after).reverse()) {
+      if (!line.includes(mobile)) continue;
+      let text = line;
+      try { const j = JSON.parse(line); text = j.text || j.body || line; } catch { /* plain line */ }
+      const m = /\b(\d{6})\b/.exec(text);
+      if (m) return m[1];
+    }
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`no OTP for ${mobile} reached the SMS sink`);
+}
+
+// Logs a citizen in on the login page the app is showing (English labels).
+export async function citizenLogin(page, mobile) {
+  await page.getByLabel('Mobile number').fill(mobile);
+  const after = sinkLines().length;
+  await page.getByRole('button', { name: 'Send OTP' }).click();
+  await page.getByLabel('OTP (6 digits)').fill(await otpFor(page, mobile, after));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+}
+
+// Logs staff in on the staff login page (English labels).
+export async function staffLogin(page, username, password) {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByTestId('whoami').waitFor();
+}
+
+export async function english(page) {
+  await page.evaluate(() => localStorage.setItem('nagar.lang', 'en'));
+}
+
 // Runs axe-core on the page; returns the serious and critical violations.
 export async function axe(page) {
-  await page.addScriptTag({ content: axeSource }).catch(async () => {
-    // The CSP forbids inline script: evaluate it instead.
-    await page.evaluate(axeSource);
-  });
+  // Injected once per document (the CSP forbids an inline script tag, so the
+  // source is evaluated through the DevTools protocol instead).
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
     const r = await axe.run(document, { resultTypes: ['violations'] });
@@ -66,6 +137,7 @@ export async function capture(page, name, lang, findings) {
 
 export function report(result) {
   console.log('RESULT ' + JSON.stringify(result));
+  if (stdinReader) { stdinReader.close(); process.stdin.destroy(); }   // nothing more to wait for
 }
 
 export function expect(condition, message) {

@@ -1,22 +1,30 @@
-// certificates.jsx — apply for a birth registration (with the rules the API
-// enforces, errors at the field), track applications, download the
-// certificate, ask for a correction.
+// certificates.jsx — a citizen's registrations: apply (apply.jsx), track the
+// applications, download the certificate, ask for a correction (the whole
+// corrected report goes to the registrar, as the service requires).
 import { useState } from 'preact/hooks';
 import { api, downloadPdf, newKey } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
-import { indianDate, rupees, today } from '../common/format.js';
-import { Busy, Field, Link, Notice, fieldErrors, navigate, useLoad } from '../common/ui.jsx';
-import { currentTown } from './home.jsx';
+import { indianDate, rupees } from '../common/format.js';
+import { Busy, Field, Link, Notice, useLoad } from '../common/ui.jsx';
+import { Apply, localKey } from './apply.jsx';
 
 export function Certificates({ path }) {
-  if (path === '/certificates/apply/birth') return <ApplyBirth />;
+  const m = /^\/certificates\/apply\/(birth|death|marriage)$/.exec(path);
+  if (m) return <Apply key={m[1]} kind={m[1]} />;
   if (path.startsWith('/certificates/app/')) return <ApplicationPage id={decodeURIComponent(path.slice(18))} />;
+  return <MyApplications />;
+}
+
+function MyApplications() {
   const [data, error, , loading] = useLoad(() => api('GET', '/api/v1/certificates/applications', { query: { pageSize: 50 } }), []);
   return (
     <>
       <h1>{t('cert.title')}</h1>
-      <p><Link href="/certificates/apply/birth" class="button">{t('cert.apply.birth')}</Link></p>
-      <p class="muted">{t('cert.other.kinds')}</p>
+      <ul class="cards">
+        {['birth', 'death', 'marriage'].map((k) => (
+          <li key={k}><Link href={'/certificates/apply/' + k}><strong>{t('cert.apply.' + k)}</strong><span>{t('cert.apply.' + k + '.hint')}</span></Link></li>
+        ))}
+      </ul>
       <h2>{t('cert.mine')}</h2>
       <Busy when={loading} />
       <Notice kind="error">{error && errorText(error)}</Notice>
@@ -29,70 +37,6 @@ export function Certificates({ path }) {
           </li>
         ))}
       </ul>
-    </>
-  );
-}
-
-const emptyBirth = { dateOfBirth: '', sex: 'FEMALE', childName: '', fatherName: '', motherName: '', addressAtBirth: '', permanentAddress: '', placeKind: 'HOSPITAL', placeName: '', informantName: '', informantRelation: '', informantAddress: '', informantMobile: '' };
-
-// The checks the certificates service makes, in the chosen language.
-function checkBirth(f) {
-  const e = {};
-  const req = ['dateOfBirth', 'fatherName', 'motherName', 'addressAtBirth', 'permanentAddress', 'placeName', 'informantName', 'informantRelation', 'informantAddress'];
-  req.forEach((k) => { if (!f[k].trim()) e[k] = t('rule.required'); });
-  if (f.dateOfBirth && f.dateOfBirth > today()) e.dateOfBirth = t('rule.future');
-  if (f.informantMobile && !/^[6-9]\d{9}$/.test(f.informantMobile)) e.informantMobile = t('login.mobile.invalid');
-  return e;
-}
-
-function ApplyBirth() {
-  const town = currentTown();
-  const [f, setF] = useState(emptyBirth);
-  const [errors, setErrors] = useState({});
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const set = (k) => (v) => setF({ ...f, [k]: v });
-  async function submit(e) {
-    e.preventDefault();
-    const local = checkBirth(f);
-    setErrors(local); setError(null);
-    if (!town) { setError({ code: 'NO_TOWN', message: t('town.required') }); return; }
-    if (Object.keys(local).length) { document.querySelector('[aria-invalid="true"]')?.focus(); return; }
-    setBusy(true);
-    try {
-      const a = await api('POST', '/api/v1/certificates/applications/birth', { key: newKey(), body: { ulb: town.code, birth: {
-        dateOfBirth: f.dateOfBirth, sex: f.sex, childName: f.childName.trim(), fatherName: f.fatherName.trim(), motherName: f.motherName.trim(),
-        addressAtBirth: f.addressAtBirth.trim(), permanentAddress: f.permanentAddress.trim(), placeKind: f.placeKind, placeName: f.placeName.trim(),
-        informant: { name: f.informantName.trim(), relation: f.informantRelation.trim(), address: f.informantAddress.trim(), mobile: f.informantMobile } } } });
-      navigate('/certificates/app/' + encodeURIComponent(a.applicationId));
-    } catch (err) {
-      setError(err);
-      const fe = fieldErrors(err, { 'birth.informant.name': 'informantName', 'birth.informant.relation': 'informantRelation', 'birth.informant.address': 'informantAddress', 'birth.informant.mobile': 'informantMobile' });
-      setErrors(fe);
-    } finally { setBusy(false); }
-  }
-  const F = (k, type = 'text', extra = {}) => <Field label={t('birth.' + k)} value={f[k]} onInput={set(k)} type={type} error={errors[k]} {...extra} />;
-  return (
-    <>
-      <h1>{t('cert.apply.birth')}</h1>
-      <p>{town ? t('cert.town', { town: town.name }) : <Link href="/town">{t('town.choose')}</Link>}</p>
-      <Notice kind="error">{error && (error.code === 'NO_TOWN' ? error.message : errorText(error))}</Notice>
-      <form onSubmit={submit} noValidate>
-        {F('dateOfBirth', 'date', { max: today() })}
-        <Field label={t('birth.sex')} value={f.sex} onInput={set('sex')}>
-          {['FEMALE', 'MALE', 'TRANSGENDER'].map((s) => <option key={s} value={s}>{t('sex.' + s)}</option>)}
-        </Field>
-        {F('childName', 'text', { hint: t('birth.childName.hint') })}
-        {F('fatherName')}{F('motherName')}{F('addressAtBirth')}{F('permanentAddress')}
-        <Field label={t('birth.placeKind')} value={f.placeKind} onInput={set('placeKind')}>
-          {['HOSPITAL', 'HOUSE', 'OTHER_PLACE'].map((s) => <option key={s} value={s}>{t('place.' + s)}</option>)}
-        </Field>
-        {F('placeName')}
-        <fieldset><legend>{t('birth.informant')}</legend>
-          {F('informantName')}{F('informantRelation')}{F('informantAddress')}{F('informantMobile', 'tel')}
-        </fieldset>
-        <button type="submit" disabled={busy}>{t('cert.submit')}</button>
-      </form>
     </>
   );
 }
@@ -112,14 +56,14 @@ function ApplicationPage({ id }) {
             <dt>{t('cert.subject')}</dt><dd>{a.subjectName || '—'}</dd>
             <dt>{t('cert.eventDate')}</dt><dd>{indianDate(a.eventDate)}</dd>
             <dt>{t('cert.state')}</dt><dd data-testid="state">{t('state.' + a.state)}</dd>
-            <dt>{t('cert.delay')}</dt><dd>{t('cert.days', { days: String(a.delayDays || 0) })} — {t('late.' + (a.lateWindow || 'IN_TIME'))}</dd>
-            <dt>{t('cert.fee')}</dt><dd>{rupees(a.feePaise)}</dd>
+            {a.kind !== 'MARRIAGE' && <><dt>{t('cert.delay')}</dt><dd data-testid="delay">{t('cert.days', { days: String(a.delayDays || 0) })} — {t('late.' + (a.lateWindow || 'IN_TIME'))}</dd></>}
+            <dt>{a.kind === 'MARRIAGE' ? t('cert.fee.marriage') : t('cert.fee')}</dt><dd data-testid="fee">{rupees(a.feePaise)}</dd>
             {a.permissionRequired && <><dt>{t('cert.permission')}</dt><dd>{a.permissionReference || t('cert.permission.pending')}</dd></>}
-            {a.registrationNumber && <><dt>{t('cert.regno')}</dt><dd>{a.registrationNumber}</dd></>}
+            {a.registrationNumber && <><dt>{t('cert.regno')}</dt><dd data-testid="regno">{a.registrationNumber}</dd></>}
             {a.rejectionReason && <><dt>{t('cert.rejected')}</dt><dd>{a.rejectionReason}</dd></>}
           </dl>
-          {BigInt(a.feePaise || '0') > 0n && <p class="muted">{t('cert.fee.pending')}</p>}
-          {a.certificateId && <CertificateActions certificateId={a.certificateId} onError={setActionError} onChange={reload} />}
+          {BigInt(a.feePaise || '0') > 0n && <p class="muted" data-testid="fee-note">{t('cert.fee.pending')}</p>}
+          {a.certificateId && <CertificateActions key={a.certificateId} certificateId={a.certificateId} onError={setActionError} onChange={reload} />}
         </>
       )}
       <p><Link href="/certificates">{t('common.back')}</Link></p>
@@ -127,11 +71,32 @@ function ApplicationPage({ id }) {
   );
 }
 
+// What a citizen may correct, per kind (the rest of the report is sent as it is).
+const CORRECTABLE = {
+  BIRTH: ['childName', 'fatherName', 'motherName'],
+  DEATH: ['deceasedName', 'fatherOrSpouseName'],
+  MARRIAGE: ['groom.name', 'bride.name', 'placeOfMarriage'],
+};
+const get = (obj, path) => path.split('.').reduce((o, k) => (o ? o[k] : undefined), obj);
+function put(obj, path, value) {
+  const copy = JSON.parse(JSON.stringify(obj || {}));
+  const parts = path.split('.');
+  let node = copy;
+  parts.slice(0, -1).forEach((p) => { node = node[p] = node[p] || {}; });
+  node[parts[parts.length - 1]] = value;
+  return copy;
+}
+
 function CertificateActions({ certificateId, onError, onChange }) {
+  const [cert, error] = useLoad(() => api('GET', '/api/v1/certificates/' + encodeURIComponent(certificateId)), [certificateId]);
+  const [values, setValues] = useState(null);
   const [reason, setReason] = useState('');
-  const [childName, setChildName] = useState('');
   const [sent, setSent] = useState(null);
   const [errors, setErrors] = useState({});
+  const kind = cert?.kind;
+  const report = kind && cert[kind.toLowerCase()];
+  const fields = kind ? CORRECTABLE[kind] : [];
+  const shown = values || Object.fromEntries(fields.map((f) => [f, get(report, f) || '']));
   async function download() {
     try {
       const r = await api('GET', `/api/v1/certificates/${encodeURIComponent(certificateId)}/pdf`);
@@ -141,30 +106,43 @@ function CertificateActions({ certificateId, onError, onChange }) {
   async function correct(e) {
     e.preventDefault();
     const local = {};
-    if (!reason.trim()) local.reason = t('rule.required');
-    if (!childName.trim()) local.childName = t('rule.required');
+    if (!reason.trim()) local.reason = t('rule.reason');
+    if (fields.every((f) => (shown[f] || '').trim() === (get(report, f) || ''))) local[fields[0]] = t('cert.correction.nochange');
     setErrors(local);
     if (Object.keys(local).length) return;
     try {
-      const cert = await api('GET', '/api/v1/certificates/' + encodeURIComponent(certificateId));
-      const birth = { ...cert.birth, childName: childName.trim() };
-      const c = await api('POST', `/api/v1/certificates/${encodeURIComponent(certificateId)}/corrections`, { key: newKey(), body: { reason: reason.trim(), birth } });
+      let corrected = report;
+      fields.forEach((f) => { corrected = put(corrected, f, shown[f].trim()); });
+      const c = await api('POST', `/api/v1/certificates/${encodeURIComponent(certificateId)}/corrections`, { key: newKey(), body: { reason: reason.trim(), [kind.toLowerCase()]: corrected } });
       setSent(c); onChange();
-    } catch (err) { onError(err); setErrors(fieldErrors(err)); }
+    } catch (err) { onError(err); if (err.field) setErrors({ [localKey(err.field, kind.toLowerCase())]: err.message }); }
   }
   return (
     <>
+      {cert && <p>{t('cert.version')}: <span data-testid="version">{cert.version}</span>{cert.supersededBy ? ' — ' + t('verify.status.SUPERSEDED') : ''}</p>}
       <button type="button" onClick={download}>{t('cert.download')}</button>
-      <section aria-labelledby="correction">
-        <h2 id="correction">{t('cert.correction')}</h2>
-        {sent ? <Notice kind="success">{t('cert.correction.sent')}</Notice> : (
-          <form onSubmit={correct}>
-            <Field label={t('birth.childName')} value={childName} onInput={setChildName} error={errors.childName} />
-            <Field label={t('cert.correction.reason')} value={reason} onInput={setReason} error={errors.reason} />
-            <button type="submit" class="secondary">{t('cert.correction.submit')}</button>
-          </form>
-        )}
-      </section>
+      {cert?.qrPayload && (
+        <details>
+          <summary>{t('cert.qr.text')}</summary>
+          <p class="qr-text" data-testid="qr-payload">{cert.qrPayload}</p>
+        </details>
+      )}
+      <Notice kind="error">{error && errorText(error)}</Notice>
+      {kind && (
+        <section aria-labelledby="correction">
+          <h2 id="correction">{t('cert.correction')}</h2>
+          {sent ? <Notice kind="success">{t('cert.correction.sent')}</Notice> : (
+            <form onSubmit={correct} noValidate>
+              {fields.map((f) => (
+                <Field key={f} label={t('correct.' + kind.toLowerCase() + '.' + f)} value={shown[f]} error={errors[f]}
+                  onInput={(v) => setValues({ ...shown, [f]: v })} />
+              ))}
+              <Field label={t('cert.correction.reason')} value={reason} onInput={setReason} error={errors.reason} />
+              <button type="submit" class="secondary">{t('cert.correction.submit')}</button>
+            </form>
+          )}
+        </section>
+      )}
     </>
   );
 }

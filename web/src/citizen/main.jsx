@@ -4,14 +4,25 @@ import { useEffect, useState } from 'preact/hooks';
 import '../common/style.css';
 import { currentSession, logout, onSession, refresh } from '../common/api.js';
 import { t } from '../common/i18n.js';
-import { LanguageSwitch, Link, navigate, useLanguage, useRoute } from '../common/ui.jsx';
+import { LanguageSwitch, Link, lazy, navigate, useLanguage, useRoute } from '../common/ui.jsx';
 import { Home, TownPicker, useTown } from './home.jsx';
 import { Login } from './login.jsx';
-import { PropertyPage, PropertyTax, PayReturn } from './property.jsx';
-import { Water, WaterConnection } from './water.jsx';
-import { Certificates } from './certificates.jsx';
-import { Verify } from './verify.jsx';
-import { Settings } from './settings.jsx';
+
+// Every page but the start page, the town picker and the login is its own
+// chunk, loaded when first opened.
+const property = () => import('./property.jsx');
+const PropertyTax = lazy(property, 'PropertyTax');
+const PropertyPage = lazy(property, 'PropertyPage');
+const PayReturn = lazy(property, 'PayReturn');
+const assessment = () => import('./assessment.jsx');
+const FileAssessment = lazy(assessment, 'FileAssessment');
+const AssessmentPage = lazy(assessment, 'AssessmentPage');
+const water = () => import('./water.jsx');
+const Water = lazy(water, 'Water');
+const WaterConnection = lazy(water, 'WaterConnection');
+const Certificates = lazy(() => import('./certificates.jsx'), 'Certificates');
+const Verify = lazy(() => import('./verify.jsx'), 'Verify');
+const Settings = lazy(() => import('./settings.jsx'), 'Settings');
 
 function useSession() {
   const [s, set] = useState(currentSession());
@@ -38,7 +49,13 @@ function App() {
   } else if (path === '/login') page = <Login next="/" />;
   else if (path === '/town') page = <TownPicker />;
   else if (path === '/property') page = <PropertyTax />;
-  else if (path.startsWith('/property/')) page = <PropertyPage id={decodeURIComponent(path.slice(10))} />;
+  else if (path.startsWith('/property/')) {
+    // /property/<id>, /property/<id>/assessment, /property/<id>/assessment/<return>
+    const [id, sub, returnId] = path.slice(10).split('/').map(decodeURIComponent);
+    if (sub === 'assessment' && returnId) page = <AssessmentPage propertyId={id} assessmentId={returnId} />;
+    else if (sub === 'assessment') page = <FileAssessment propertyId={id} />;
+    else page = <PropertyPage id={id} />;
+  }
   else if (path === '/pay/return') page = <PayReturn />;
   else if (path === '/water') page = <Water />;
   else if (path.startsWith('/water/')) page = <WaterConnection id={decodeURIComponent(path.slice(7))} />;

@@ -5,7 +5,7 @@ import { api, downloadPdf, newKey } from '../common/api.js';
 import { config } from '../common/config.js';
 import { errorText, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
-import { Busy, Field, Link, Notice, navigate, useLoad } from '../common/ui.jsx';
+import { Busy, Field, Link, Notice, TableWrap, navigate, useLoad } from '../common/ui.jsx';
 
 const RECEIPTS = 'nagar.receipts';
 export function rememberReceipt(kind, receiptNo) {
@@ -87,7 +87,7 @@ export function DuesTable({ dues }) {
   const years = {};
   (dues.lines || []).forEach((l) => { (years[l.fy] = years[l.fy] || []).push(l); });
   return (
-    <table>
+    <TableWrap label={t('dues.caption', { date: indianDate(dues.asOf) })}><table>
       <caption>{t('dues.caption', { date: indianDate(dues.asOf) })}</caption>
       <thead><tr><th scope="col">{t('dues.year')}</th><th scope="col">{t('dues.head')}</th><th scope="col" class="num">{t('dues.demand')}</th><th scope="col" class="num">{t('dues.paid')}</th><th scope="col" class="num">{t('dues.outstanding')}</th></tr></thead>
       <tbody>
@@ -99,7 +99,7 @@ export function DuesTable({ dues }) {
           </tr>
         )))}
       </tbody>
-    </table>
+    </table></TableWrap>
   );
 }
 
@@ -153,6 +153,7 @@ export function PropertyPage({ id }) {
             : <p>{t('dues.nothing')}</p>}
         </>
       )}
+      <p><Link href={`/property/${encodeURIComponent(id)}/assessment`}>{t('assess.link')}</Link></p>
       <p class="muted">{t('property.notice.pending')}</p>
     </>
   );

@@ -8,10 +8,14 @@ import { currentTown } from './home.jsx';
 import { Receipts, payOnline } from './property.jsx';
 
 export function Water() {
-  const [data, error, reload, loading] = useLoad(() => api('GET', '/api/v1/water-tax/connections', { query: { pageSize: 50 } }), []);
+  // Connections are listed per town: those of the chosen town.
+  const town = currentTown();
+  const [data, error, reload, loading] = useLoad(() => (town
+    ? api('GET', '/api/v1/water-tax/connections', { query: { ulb: town.code, pageSize: 50 } }) : Promise.resolve(null)), [town?.code]);
   return (
     <>
       <h1>{t('water.title')}</h1>
+      <p>{town ? t('home.town', { town: town.name }) : <Link href="/town">{t('town.choose')}</Link>}</p>
       <Busy when={loading} />
       <Notice kind="error">{error && errorText(error)}</Notice>
       {data && !(data.connections || []).length && <p>{t('water.none')}</p>}
@@ -65,6 +69,7 @@ function Apply({ onDone }) {
     const local = {};
     if (!town) local.town = t('town.required');
     if (!/^\d{1,3}$/.test(f.ward) || Number(f.ward) < 1) local.ward = t('rule.ward');
+    if (!f.propertyId.trim()) local.propertyId = t('rule.required');
     if (!f.consumerName.trim()) local.consumerName = t('rule.required');
     if (!f.address.trim()) local.address = t('rule.required');
     if (f.mobile && !/^[6-9]\d{9}$/.test(f.mobile)) local.mobile = t('login.mobile.invalid');

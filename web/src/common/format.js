@@ -52,3 +52,14 @@ export function financialYear(iso = today()) {
   const start = m >= 4 ? y : y - 1;
   return `${start}-${String((start + 1) % 100).padStart(2, '0')}`;
 }
+
+// A timestamp (ISO 8601 or PostgreSQL's "2026-12-04 21:22:10.5+00") in India
+// Standard Time: 05/12/2026 02:52.
+export function indianDateTime(text) {
+  const iso = String(text || '').replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00');
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return text || '';
+  const d = new Date(ms + 330 * 60000);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(d.getUTCDate())}/${pad(d.getUTCMonth() + 1)}/${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+}

@@ -87,6 +87,34 @@ export function useLoad(fn, deps) {
   return [state.data, state.error, () => setTick((n) => n + 1), state.loading];
 }
 
+// A table that may scroll sideways on a narrow screen: a labelled region the
+// keyboard can reach (and scroll), so nothing is out of reach.
+export function TableWrap({ label, children }) {
+  return <div class="table-wrap" role="region" aria-label={label} tabIndex={0}>{children}</div>;
+}
+
+// A page loaded on first use (its own chunk): load() is a dynamic import,
+// name the component it exports. Keeps the first load to what the start page
+// needs.
+export function lazy(load, name) {
+  let Component = null;
+  let loading = null;
+  return function Lazy(props) {
+    const [, setReady] = useState(false);
+    const [failed, setFailed] = useState(null);
+    useEffect(() => {
+      if (Component) return undefined;
+      let live = true;
+      loading = loading || load().then((m) => { Component = m[name]; });
+      loading.then(() => live && setReady(true), (e) => { loading = null; if (live) setFailed(e); });
+      return () => { live = false; };
+    }, []);
+    if (Component) return <Component {...props} />;
+    if (failed) return <Notice kind="error">{t('error.NETWORK')}</Notice>;
+    return <p class="busy" role="status">{t('common.loading')}</p>;
+  };
+}
+
 // Field errors from an API error: {field: message}.
 export function fieldErrors(e, map = {}) {
   if (!e || !e.field) return {};

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, currentSession, newKey } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
-import { Busy, Field, Notice, useLoad } from '../common/ui.jsx';
+import { Busy, Field, Notice, TableWrap, useLoad } from '../common/ui.jsx';
 
 const ROLES = ['CLERK', 'REGISTRAR', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'];
 
@@ -35,11 +35,11 @@ export function Admin() {
       <Field label={t('jobs.ulb')} value={ulb} onInput={setUlb} readOnly={session.role !== 'STATE_ADMIN'} />
       <Busy when={loading} />
       <Notice kind="error">{error && errorText(error)}</Notice>
-      <div class="table-wrap"><table>
+      <TableWrap label={t('admin.staff')}><table>
         <caption>{t('admin.staff')}</caption>
         <thead><tr><th scope="col">{t('login.username')}</th><th scope="col">{t('admin.name')}</th><th scope="col">{t('admin.role')}</th><th scope="col">{t('jobs.ulb')}</th><th scope="col">{t('admin.status')}</th></tr></thead>
         <tbody>{(list?.staff || []).map((s) => <tr key={s.userId}><td>{s.username}</td><td>{s.fullName}</td><td>{t('role.' + s.role)}</td><td>{s.ulb}</td><td>{s.disabled ? t('admin.disabled') : t('admin.active')}</td></tr>)}</tbody>
-      </table></div>
+      </table></TableWrap>
       <h2>{t('admin.create')}</h2>
       <Notice kind="error">{formError && errorText(formError)}</Notice>
       <Notice kind="success">{created}</Notice>

@@ -1,10 +1,10 @@
 // counter.jsx — the counter: find a property, take cash/cheque/DD/UPI, print
 // the receipt, close the day; offline, numbered slips replayed exactly once.
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, currentSession, downloadPdf, newKey } from '../common/api.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, api, currentSession, downloadPdf, newKey, refresh } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
 import { indianDate, parseRupees, rupees, today } from '../common/format.js';
-import { Field, Notice } from '../common/ui.jsx';
+import { Field, Notice, TableWrap } from '../common/ui.jsx';
 import { listSlips, saveSlip, takeSlip } from './slips.js';
 
 const MODES = ['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI'];
@@ -22,14 +22,15 @@ async function replaySlip(slip) {
     await saveSlip(next);
     return next;
   } catch (e) {
-    if (e.code === 'NETWORK' || e.status === 503 || e.status === 504) throw e;
+    // Not an answer about the slip (away, busy, logged out): it stays PENDING.
+    if (e.code === 'NETWORK' || [401, 429, 503, 504].includes(e.status)) throw e;
     const next = { ...slip, outcome: e.status === 409 ? 'CONFLICT' : 'FAILED', message: e.message };
     await saveSlip(next);
     return next;
   }
 }
 
-export function Counter() {
+export function Counter({ unreachable, onBack }) {
   const session = currentSession();
   const ulb = session?.ulb || '';
   const [counter, setCounter] = useState(counterCode);
@@ -43,7 +44,7 @@ export function Counter() {
   const [receipt, setReceipt] = useState(null);
   const [slip, setSlip] = useState(null);
   const [slips, setSlips] = useState([]);
-  const [offline, setOffline] = useState(!navigator.onLine);
+  const [offline, setOffline] = useState(!navigator.onLine || !!unreachable);
   const [replaying, setReplaying] = useState(false);
   const [report, setReport] = useState(null);
 
@@ -98,7 +99,10 @@ export function Counter() {
     setSlip(s); setAmount(''); setInstrument('');
     reloadSlips();
   }
+  const replayingNow = useRef(false);
   async function replay(all) {
+    if (replayingNow.current) return;
+    replayingNow.current = true;
     setReplaying(true); setError(null);
     try {
       for (const s of await listSlips()) {
@@ -107,12 +111,24 @@ export function Counter() {
       }
       setOffline(false);
     } catch (err) {
-      if (err.code === 'NETWORK') setOffline(true); else setError(err);
-    } finally { setReplaying(false); reloadSlips(); }
+      // Gateway or service away: keep the slips, look again every 3 s.
+      if (err.code === 'NETWORK' || err.status === 503 || err.status === 504) setOffline(true); else setError(err);
+    } finally { replayingNow.current = false; setReplaying(false); reloadSlips(); }
   }
+  // The gateway answers again: restore the session (the refresh cookie
+  // survived) and send the waiting slips, each once.
   useEffect(() => {
-    if (!offline && slips.some((s) => s.outcome === 'PENDING') && !replaying) replay(false);
-  }, [offline]);
+    if (offline || !slips.some((s) => s.outcome === 'PENDING')) return;
+    (async () => {
+      if (!currentSession() && !(await refresh())) {
+        // Not restored: either the gateway is still away, or the clerk must
+        // log in again (the slips wait in IndexedDB until then).
+        try { if ((await fetch('/healthz', { cache: 'no-store' })).ok && onBack) onBack(); } catch { setOffline(true); }
+        return;
+      }
+      replay(false);
+    })();
+  }, [offline, slips]);
   async function closeDay() {
     setError(null);
     try { setReport(await api('GET', '/api/v1/property-tax/reports/daily-collection', { query: { ulb, date: today() } })); } catch (err) { setError(err); }
@@ -158,12 +174,12 @@ export function Counter() {
       <section aria-labelledby="slips-title">
         <h2 id="slips-title">{t('counter.slips', { pending: String(pending) })}</h2>
         {slips.length ? (
-          <div class="table-wrap"><table data-testid="slips">
+          <TableWrap label={t('counter.slips', { pending: String(pending) })}><table data-testid="slips">
             <thead><tr><th scope="col">{t('counter.slip')}</th><th scope="col">{t('property.id')}</th><th scope="col" class="num">{t('counter.amount')}</th><th scope="col">{t('counter.mode')}</th><th scope="col">{t('counter.outcome')}</th><th scope="col">{t('receipts.number')}</th></tr></thead>
             <tbody>{slips.map((s) => (
               <tr key={s.key}><td>{s.key}</td><td>{s.propertyId}</td><td class="num">{rupees(s.amountPaise)}</td><td>{t('mode.' + s.mode)}</td><td>{t('outcome.' + s.outcome)}{s.message ? ' — ' + s.message : ''}</td><td>{s.receiptNo}</td></tr>
             ))}</tbody>
-          </table></div>
+          </table></TableWrap>
         ) : <p>{t('counter.slips.none')}</p>}
         <button type="button" class="secondary" disabled={replaying || offline || !slips.length} onClick={() => replay(true)}>{t('counter.replay')}</button>
       </section>

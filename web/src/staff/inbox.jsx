@@ -32,18 +32,21 @@ export function Inbox() {
   const [corrections, cerror, creload] = useLoad(() => registrar
     ? api('GET', '/api/v1/certificates/corrections', { query: { state: 'PENDING' } }).catch(() => ({ corrections: [] })) : Promise.resolve(null), []);
   const [fees] = useLoad(() => api('GET', '/api/v1/certificates/fees', { query: { ulb: session.ulb } }).catch(() => null), []);
+  // What was just done stays in view after its card leaves the list.
+  const [done, setDone] = useState('');
   if (!registrar) return (<><h1>{t('staff.inbox')}</h1><p>{t('inbox.role.none')}</p></>);
   return (
     <>
       <h1>{t('staff.inbox')}</h1>
       <Busy when={loading} />
       <Notice kind="error">{(error || cerror) && errorText(error || cerror)}</Notice>
+      <Notice kind="success"><span data-testid="inbox-done">{done}</span></Notice>
       <h2>{t('inbox.applications')}</h2>
       {apps && !(apps.applications || []).length && <p>{t('inbox.empty')}</p>}
-      {(apps?.applications || []).map((a) => <ApplicationCard key={a.applicationId} a={a} due={deadline(a, fees)} onDone={reload} />)}
+      {(apps?.applications || []).map((a) => <ApplicationCard key={a.applicationId} a={a} due={deadline(a, fees)} onDone={(m) => { setDone(m); reload(); }} />)}
       <h2>{t('inbox.corrections')}</h2>
       {corrections && !(corrections.corrections || []).length && <p>{t('inbox.empty')}</p>}
-      {(corrections?.corrections || []).map((c) => <CorrectionCard key={c.correctionId} c={c} onDone={() => { creload(); reload(); }} />)}
+      {(corrections?.corrections || []).map((c) => <CorrectionCard key={c.correctionId} c={c} onDone={(m) => { setDone(m); creload(); reload(); }} />)}
     </>
   );
 }
@@ -60,14 +63,15 @@ function ApplicationCard({ a, due, onDone }) {
     setErrors({}); setError(null);
     try {
       const c = await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/register`, { key: newKey(), body: { permissionReference: permission.trim() } });
-      setDone(t('inbox.registered', { number: c.registrationNumber })); onDone();
+      const m = t('inbox.registered', { number: c.registrationNumber });
+      setDone(m); onDone(m);
     } catch (err) { setError(err); if (err.field) setErrors({ permission: err.message }); }
   }
   async function reject() {
     if (!reason.trim()) { setErrors({ reason: t('rule.reason') }); return; }
     try {
       await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/reject`, { key: newKey(), body: { reason: reason.trim() } });
-      setDone(t('state.REJECTED')); onDone();
+      setDone(t('state.REJECTED')); onDone(t('state.REJECTED'));
     } catch (err) { setError(err); }
   }
   return (
@@ -99,7 +103,7 @@ function CorrectionCard({ c, onDone }) {
   async function approve() {
     try {
       await api('POST', `/api/v1/certificates/corrections/${encodeURIComponent(c.correctionId)}/approve`, { key: newKey(), body: { note: '' } });
-      setDone(t('inbox.approved')); onDone();
+      setDone(t('inbox.approved')); onDone(t('inbox.approved'));
     } catch (err) { setError(err); }
   }
   return (

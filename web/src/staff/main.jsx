@@ -1,8 +1,10 @@
 // main.jsx — the staff app (desktop and tablet): inbox, counter (also
-// offline), jobs, reports, administration.
+// offline), jobs, reports, master data, administration.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import '../common/style.css';
+import { addEntries } from '../common/strings.js';
+import { staffEntries } from './strings.js';
 import { currentSession, loginStaff, logout, onSession, refresh } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
 import { Field, LanguageSwitch, Link, Notice, navigate, useLanguage, useRoute } from '../common/ui.jsx';
@@ -11,12 +13,16 @@ import { Counter } from './counter.jsx';
 import { Jobs } from './jobs.jsx';
 import { Reports } from './reports.jsx';
 import { Admin, Operations } from './admin.jsx';
+import { MasterData } from './masterdata.jsx';
+
+addEntries(staffEntries);
 
 const pages = [
   ['/staff/', 'staff.inbox', Inbox, null],
   ['/staff/counter', 'staff.counter', Counter, ['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER']],
   ['/staff/jobs', 'staff.jobs', Jobs, ['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN']],
   ['/staff/reports', 'staff.reports', Reports, ['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN']],
+  ['/staff/masterdata', 'staff.masterdata', MasterData, ['REGISTRAR', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN']],
   ['/staff/admin', 'staff.admin', Admin, ['COMMISSIONER', 'STATE_ADMIN']],
   ['/staff/operations', 'staff.operations', Operations, null],
 ];
@@ -32,15 +38,24 @@ function App() {
   const route = useRoute();
   const session = useSession();
   const [restored, setRestored] = useState(false);
-  useEffect(() => { refresh().finally(() => setRestored(true)); }, []);
+  // Unreachable gateway (or no network): the session cannot be restored, but
+  // the counter still works on offline slips (the service worker serves the app).
+  const [unreachable, setUnreachable] = useState(!navigator.onLine);
+  useEffect(() => {
+    refresh().then(async (s) => {
+      if (s) return;
+      try { await fetch('/healthz', { cache: 'no-store' }); } catch { setUnreachable(true); }
+    }).finally(() => setRestored(true));
+  }, []);
   useEffect(() => { document.title = t('app.staff.title'); });
   const path = route.split('?')[0];
-  const offlineCounter = path === '/staff/counter' && !navigator.onLine;
   const visible = pages.filter(([, , , roles]) => !roles || (session && roles.includes(session.role)));
   const current = visible.find(([p]) => p === path) || (path === '/staff' ? visible[0] : null);
   let content;
-  if (!session && !offlineCounter) content = restored ? <Login /> : <p role="status">{t('common.loading')}</p>;
-  else if (!session) content = <Counter />;
+  if (!session && !restored) content = <p role="status">{t('common.loading')}</p>;
+  else if (!session && unreachable && path === '/staff/counter') content = <Counter unreachable onBack={() => setUnreachable(false)} />;
+  else if (!session && unreachable) content = <Unreachable />;
+  else if (!session) content = <Login />;
   else content = current ? h(current[2]) : <p>{t('staff.nopage')}</p>;
   return (
     <>
@@ -63,6 +78,16 @@ function App() {
   );
 }
 const h = (C) => <C />;
+
+function Unreachable() {
+  return (
+    <>
+      <h1>{t('staff.unreachable')}</h1>
+      <p>{t('staff.unreachable.hint')}</p>
+      <p><Link href="/staff/counter" class="button">{t('staff.counter')}</Link></p>
+    </>
+  );
+}
 
 function Login() {
   const [username, setUsername] = useState('');

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, currentSession } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
 import { financialYear, indianDate, rupees, today } from '../common/format.js';
-import { Field, Notice } from '../common/ui.jsx';
+import { Field, Notice, TableWrap } from '../common/ui.jsx';
 
 const toRupees = (p) => Number(BigInt(p || '0') / 100n);
 
@@ -42,7 +42,8 @@ export function Reports() {
   const [daily, setDaily] = useState(null);
   const [error, setError] = useState(null);
   const run = (fn) => (e) => { e.preventDefault(); setError(null); fn().catch(setError); };
-  const wards = (dcb?.rows || []).filter((r) => r.head === 'TOTAL' && r.ward !== 0);
+  // Ward 0 is the whole town (zero values are left out of the JSON).
+  const wards = (dcb?.rows || []).filter((r) => r.head === 'TOTAL' && Number(r.ward || 0) !== 0);
   function csv() {
     const lines = [['property_id', 'ward', 'owner', 'mobile', 'outstanding_rupees', 'oldest_fy'].join(',')];
     (defaulters.defaulters || []).forEach((d) => lines.push([d.propertyId, d.ward, '"' + (d.ownerName || '').replace(/"/g, '""') + '"', d.ownerMobile, rupees(d.outstandingPaise).replace(/[₹,]/g, ''), d.oldestFy].join(',')));
@@ -64,16 +65,16 @@ export function Reports() {
         </form>
         {dcb && <>
           {wards.length ? <DcbChart rows={wards} /> : null}
-          <div class="table-wrap"><table>
+          <TableWrap label={t('report.dcb.caption', { fy: dcb.fy })}><table>
             <caption>{t('report.dcb.caption', { fy: dcb.fy })}</caption>
             <thead><tr><th scope="col">{t('property.ward')}</th><th scope="col">{t('dues.head')}</th><th scope="col" class="num">{t('report.demand')}</th><th scope="col" class="num">{t('report.collection')}</th><th scope="col" class="num">{t('report.balance')}</th></tr></thead>
             <tbody>{(dcb.rows || []).map((r) => (
-              <tr key={r.ward + r.head}><td>{r.ward === 0 ? t('report.all') : r.ward}</td><td>{r.head === 'TOTAL' ? t('report.total') : t('head.' + r.head)}</td>
+              <tr key={r.ward + r.head}><td>{Number(r.ward || 0) === 0 ? t('report.all') : r.ward}</td><td>{r.head === 'TOTAL' ? t('report.total') : t('head.' + r.head)}</td>
                 <td class="num">{rupees(String(BigInt(r.arrearDemandPaise || 0) + BigInt(r.currentDemandPaise || 0)))}</td>
                 <td class="num">{rupees(String(BigInt(r.arrearCollectionPaise || 0) + BigInt(r.currentCollectionPaise || 0)))}</td>
                 <td class="num">{rupees(String(BigInt(r.arrearBalancePaise || 0) + BigInt(r.currentBalancePaise || 0)))}</td></tr>
             ))}</tbody>
-          </table></div>
+          </table></TableWrap>
         </>}
       </section>
       <section aria-labelledby="def-title">
@@ -81,10 +82,10 @@ export function Reports() {
         <button type="button" onClick={run(async () => setDefaulters(await api('GET', '/api/v1/property-tax/reports/defaulters', { query: { ulb, limit: 200 } })))}>{t('report.show')}</button>
         {defaulters && <>
           <button type="button" class="secondary" onClick={csv}>{t('report.csv')}</button>
-          <div class="table-wrap"><table>
+          <TableWrap label={t('report.defaulters')}><table>
             <thead><tr><th scope="col">{t('property.id')}</th><th scope="col">{t('property.ward')}</th><th scope="col">{t('property.owners')}</th><th scope="col" class="num">{t('dues.outstanding')}</th><th scope="col">{t('report.oldest')}</th></tr></thead>
             <tbody>{(defaulters.defaulters || []).map((d) => <tr key={d.propertyId}><td>{d.propertyId}</td><td>{d.ward}</td><td>{d.ownerName}</td><td class="num">{rupees(d.outstandingPaise)}</td><td>{d.oldestFy}</td></tr>)}</tbody>
-          </table></div>
+          </table></TableWrap>
         </>}
       </section>
       <section aria-labelledby="daily-title">

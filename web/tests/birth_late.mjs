@@ -1,0 +1,138 @@
+// birth_late.mjs — acceptance: a citizen applies for the registration of a
+// birth 40 days late (RBD Act s.13(2): fee and the District Registrar's
+// permission), a registrar registers it in the staff app, the citizen
+// downloads the certificate and the verify page says VALID; after a
+// correction approved by the registrar, the old one says SUPERSEDED.
+//
+// The fee step (issue 14 item 3: paying a certificate fee) has no API yet:
+// the application page shows the fee and that it is paid at the office.
+//
+//   NAGAR_WEB_MOBILE, NAGAR_WEB_TOWN (name to search), NAGAR_WEB_OTP_SINK,
+//   NAGAR_WEB_REGISTRAR ("username:password"), NAGAR_WEB_BORN (YYYY-MM-DD)
+import { join } from 'node:path';
+import { artifacts, base, citizenLogin, english, expect, launchBrowser, report, staffLogin } from './lib.mjs';
+
+const mobile = process.env.NAGAR_WEB_MOBILE;
+const town = process.env.NAGAR_WEB_TOWN;
+const born = process.env.NAGAR_WEB_BORN;
+const [registrarUser, registrarPassword] = process.env.NAGAR_WEB_REGISTRAR.split(':');
+const out = { consoleErrors: [] };
+
+const { newContext, close } = await launchBrowser();
+const pages = [];
+async function open(width) {
+  const context = await newContext({ viewport: { width, height: 900 } });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' && (m.location().url || '').startsWith(base)) out.consoleErrors.push(m.text()); });
+  pages.push(page);
+  return page;
+}
+
+async function verify(page, payload) {
+  await page.goto(base + '/verify');
+  await page.getByLabel('Text of the QR').fill(payload);
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  const verdict = page.getByTestId('verdict');
+  await verdict.waitFor();
+  return verdict.getAttribute('data-status');
+}
+
+try {
+  // ---- the citizen applies --------------------------------------------------
+  const citizen = await open(360);
+  await citizen.goto(base + '/town');
+  await english(citizen);
+  await citizen.reload();
+  await citizen.getByLabel('Search the town by name').fill(town);
+  await citizen.getByRole('button', { name: new RegExp('^' + town) }).first().click();
+  await citizen.getByText('Your town: ' + town).waitFor();
+  await citizen.goto(base + '/certificates/apply/birth');
+  await citizenLogin(citizen, mobile);
+  await citizen.getByRole('heading', { name: 'Apply for a birth registration' }).waitFor();
+  // The form checks the rules first, in the chosen language, at the field.
+  await citizen.getByRole('button', { name: 'Send application' }).click();
+  await citizen.getByText('This is required.').first().waitFor();
+  out.fieldErrorShown = await citizen.getByLabel("Mother's name").getAttribute('aria-invalid');
+  await citizen.getByLabel('Date of birth').fill(born);
+  await citizen.getByLabel('Sex').selectOption('FEMALE');
+  await citizen.getByLabel("Child's name").fill('Meera Sharma');
+  await citizen.getByLabel("Father's name").fill('Rakesh Sharma');
+  await citizen.getByLabel("Mother's name").fill('Kavita Sharma');
+  await citizen.getByLabel("Parents' address at the time of birth").fill('4 Nehru Nagar');
+  await citizen.getByLabel('Permanent address').fill('4 Nehru Nagar, Madhya Pradesh');
+  await citizen.getByLabel('Place of birth', { exact: true }).fill('District Hospital');
+  await citizen.getByLabel("Informant's name").fill('Rakesh Sharma');
+  await citizen.getByLabel('Relation').fill('father');
+  await citizen.getByLabel("Informant's address").fill('4 Nehru Nagar');
+  await citizen.getByLabel("Informant's mobile").fill(mobile);
+  await citizen.getByRole('button', { name: 'Send application' }).click();
+  await citizen.getByRole('heading', { name: 'Application', exact: true }).waitFor();
+  out.applicationUrl = citizen.url();
+  out.submittedState = (await citizen.getByTestId('state').textContent()).trim();
+  out.delay = (await citizen.getByTestId('delay').textContent()).trim();
+  out.fee = (await citizen.getByTestId('fee').textContent()).trim();
+
+  // ---- the registrar registers it in the staff app ---------------------------
+  const registrar = await open(1280);
+  await registrar.goto(base + '/staff/');
+  await english(registrar);
+  await registrar.reload();
+  await staffLogin(registrar, registrarUser, registrarPassword);
+  out.whoami = (await registrar.getByTestId('whoami').textContent()).trim();
+  const card = registrar.getByRole('article', { name: 'Birth: Meera Sharma' });
+  await card.waitFor();
+  out.deadline = (await card.getByTestId('deadline').textContent()).trim();
+  // The 40-day-late report needs the District Registrar's permission (s.13(2)).
+  await card.getByRole('button', { name: 'Register and issue the certificate' }).click();
+  await card.getByText('This is required.').waitFor();
+  await card.getByLabel('Permission reference').fill('DR/BHOPAL/2026/0142');
+  await card.getByRole('button', { name: 'Register and issue the certificate' }).click();
+  const registered = registrar.getByTestId('inbox-done').getByText(/^Registered: /);
+  await registered.waitFor();
+  out.registeredText = (await registered.textContent()).trim();
+  await registrar.screenshot({ path: join(artifacts, 'flow-registrar-registered.png'), fullPage: true });
+
+  // ---- the citizen sees it registered, downloads the certificate -------------
+  await citizen.reload();
+  await citizen.getByTestId('regno').waitFor();
+  out.registrationNumber = (await citizen.getByTestId('regno').textContent()).trim();
+  out.registeredState = (await citizen.getByTestId('state').textContent()).trim();
+  out.feeNote = (await citizen.getByTestId('fee-note').textContent()).trim();
+  out.version1 = (await citizen.getByTestId('version').textContent()).trim();
+  const [download] = await Promise.all([
+    citizen.waitForEvent('download'),
+    citizen.getByRole('button', { name: 'Download the certificate (PDF)' }).click(),
+  ]);
+  out.pdf = join(artifacts, 'birth-certificate-v1.pdf');
+  await download.saveAs(out.pdf);
+  await citizen.getByText('Text of the QR (for verification)').click();
+  out.payload1 = (await citizen.getByTestId('qr-payload').textContent()).trim();
+  await citizen.screenshot({ path: join(artifacts, 'flow-citizen-registered.png'), fullPage: true });
+  out.verify1 = await verify(citizen, out.payload1);
+
+  // ---- a correction: requested by the citizen, approved by the registrar ------
+  await citizen.goto(out.applicationUrl);
+  await citizen.getByLabel("Child's name, corrected").fill('Meera Kavita Sharma');
+  await citizen.getByLabel('Reason for the correction').fill('the name was misspelt');
+  await citizen.getByRole('button', { name: 'Send the correction request' }).click();
+  await citizen.getByText('The correction request was sent').waitFor();
+  await registrar.reload();
+  const correction = registrar.getByRole('article', { name: /^Correction request/ });
+  await correction.getByRole('button', { name: 'Approve the correction' }).click();
+  await registrar.getByTestId('inbox-done').getByText('Correction approved').waitFor();
+
+  out.verifyOld = await verify(citizen, out.payload1);
+  await citizen.screenshot({ path: join(artifacts, 'flow-verify-superseded.png'), fullPage: true });
+  await citizen.goto(out.applicationUrl);
+  await citizen.getByTestId('version').waitFor();
+  out.version2 = (await citizen.getByTestId('version').textContent()).trim();
+  await citizen.getByText('Text of the QR (for verification)').click();
+  out.payload2 = (await citizen.getByTestId('qr-payload').textContent()).trim();
+  out.verifyNew = await verify(citizen, out.payload2);
+  report(out);
+} catch (e) {
+  for (const [i, p] of pages.entries()) await p.screenshot({ path: join(artifacts, `failure-birth_late-${i}.png`), fullPage: true }).catch(() => {});
+  throw e;
+} finally {
+  await close();
+}
