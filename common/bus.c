@@ -36,6 +36,75 @@ static int copy_setting(char *out, size_t out_size, const char *value, const cha
     return 0;
 }
 
+/* The index-th element of a comma-separated list, spaces around it
+ * trimmed; its length, or -1 when there is no such element. */
+static int list_element(const char *list, int index, const char **start)
+{
+    const char *cursor = list;
+    for (int i = 0;; i++) {
+        const char *end = strchr(cursor, ',');
+        if (!end)
+            end = cursor + strlen(cursor);
+        if (i == index) {
+            while (cursor < end && *cursor == ' ')
+                cursor++;
+            const char *last = end;
+            while (last > cursor && last[-1] == ' ')
+                last--;
+            *start = cursor;
+            return (int) (last - cursor);
+        }
+        if (!*end)
+            return -1;
+        cursor = end + 1;
+    }
+}
+
+static int endpoints_check(const char *list, char *error, size_t error_size)
+{
+    int count = 0;
+    const char *element;
+    int length;
+    while ((length = list_element(list, count, &element)) >= 0) {
+        if (++count > NAGAR_BUS_BROKERS_MAX) {
+            snprintf(error, error_size, "NAGAR_BUS_ENDPOINT names more than %d brokers",
+                     NAGAR_BUS_BROKERS_MAX);
+            return -1;
+        }
+        if (length == 0 || length >= NAGAR_BUS_ENDPOINT_MAX ||
+            (strncmp(element, "tcp://", 6) != 0 && strncmp(element, "ipc://", 6) != 0 &&
+             strncmp(element, "inproc://", 9) != 0)) {
+            snprintf(error, error_size, "NAGAR_BUS_ENDPOINT=\"%s\": broker %d (\"%.*s\") is not "
+                     "a ZeroMQ endpoint; write each as tcp://host:port, separated by commas",
+                     list, count, length, element);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int nagar_bus_broker_count(const nagar_bus_options_t *options)
+{
+    int count = 0;
+    const char *element;
+    while (count < NAGAR_BUS_BROKERS_MAX && list_element(options->endpoint, count, &element) >= 0)
+        count++;
+    return count;
+}
+
+int nagar_bus_broker_endpoint(const nagar_bus_options_t *options, int index, char *out,
+                              size_t out_size)
+{
+    const char *element;
+    int length = index >= 0 && index < NAGAR_BUS_BROKERS_MAX
+                     ? list_element(options->endpoint, index, &element) : -1;
+    if (length < 0 || (size_t) length >= out_size)
+        return -1;
+    memcpy(out, element, (size_t) length);
+    out[length] = '\0';
+    return 0;
+}
+
 int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config, char *error,
                            size_t error_size)
 {
@@ -44,12 +113,8 @@ int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config,
     if (copy_setting(options->endpoint, sizeof options->endpoint, endpoint,
                      "NAGAR_BUS_ENDPOINT", error, error_size) != 0)
         return -1;
-    if (strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0 &&
-        strncmp(endpoint, "inproc://", 9) != 0) {
-        snprintf(error, error_size, "NAGAR_BUS_ENDPOINT=\"%s\" is not a ZeroMQ endpoint; write "
-                 "it as tcp://host:port", endpoint);
+    if (endpoints_check(endpoint, error, error_size) != 0)
         return -1;
-    }
     if (nagar_config_get_bool(config, "NAGAR_BUS_INSECURE", false, &options->insecure, error,
                               error_size) != 0 ||
         nagar_config_get_bool(config, "NAGAR_BUS_PACKED", true, &options->packed, error,
@@ -111,6 +176,18 @@ static int apply_curve(zsock_t *socket, const nagar_bus_options_t *options, char
 
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size)
 {
+    return nagar_bus_connect_broker(options, 0, error, error_size);
+}
+
+zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, char *error,
+                                  size_t error_size)
+{
+    char endpoint[NAGAR_BUS_ENDPOINT_MAX];
+    if (nagar_bus_broker_endpoint(options, index, endpoint, sizeof endpoint) != 0) {
+        snprintf(error, error_size, "NAGAR_BUS_ENDPOINT=\"%s\" names no broker %d",
+                 options->endpoint, index + 1);
+        return NULL;
+    }
     zsock_t *socket = zsock_new(ZMQ_DEALER);
     if (!socket) {
         snprintf(error, error_size, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
@@ -124,9 +201,9 @@ zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size
         zsock_destroy(&socket);
         return NULL;
     }
-    if (zsock_connect(socket, "%s", options->endpoint) != 0) {
+    if (zsock_connect(socket, "%s", endpoint) != 0) {
         snprintf(error, error_size, "cannot connect to broker at \"%s\" (NAGAR_BUS_ENDPOINT): %s",
-                 options->endpoint, zmq_strerror(zmq_errno()));
+                 endpoint, zmq_strerror(zmq_errno()));
         zsock_destroy(&socket);
         return NULL;
     }

@@ -2,7 +2,11 @@
  * bus.h — how a Nagar process reaches the broker: endpoint and CURVE keys.
  *
  * Settings (see config.h for precedence):
- *   NAGAR_BUS_ENDPOINT    broker address              default tcp://127.0.0.1:5555
+ *   NAGAR_BUS_ENDPOINT    broker address, or several separated by commas
+ *                         (at most NAGAR_BUS_BROKERS_MAX): every worker
+ *                         registers with each, every client sends to one
+ *                         that answers and fails over to another
+ *                         (bus_worker.h, bus_client.h)   default tcp://127.0.0.1:5555
  *   NAGAR_BUS_CERT        this principal's secret certificate file (zcert format)
  *   NAGAR_BUS_BROKER_KEY  the broker's public certificate file
  *   NAGAR_BUS_INSECURE    1 = no CURVE; only for development and RFC 7
@@ -25,8 +29,11 @@
 
 #include "config.h"
 
+#define NAGAR_BUS_BROKERS_MAX 8
+#define NAGAR_BUS_ENDPOINT_MAX 256
+
 typedef struct {
-    char endpoint[256];
+    char endpoint[NAGAR_BUS_BROKERS_MAX * NAGAR_BUS_ENDPOINT_MAX];  /* one or several, comma-separated */
     char certificate_path[PATH_MAX];
     char broker_key_path[PATH_MAX];
     bool insecure;
@@ -38,12 +45,24 @@ typedef struct {
 int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config,
                            char *error, size_t error_size);
 
-/* A new, connected DEALER socket with CURVE applied as options say: the
- * secret certificate from certificate_path (zcert_load; a public-only file
- * is refused) and the broker's public key from broker_key_path. Linger
- * 100 ms, send/receive high-water marks 10000, largest message 16 MiB.
- * Returns NULL with the reason in error (unreadable certificate, bad
- * endpoint). */
+/* How many brokers options->endpoint names (1 for a single address). */
+int nagar_bus_broker_count(const nagar_bus_options_t *options);
+
+/* The address of broker index (0-based) into out; -1 when there is none
+ * or it does not fit. */
+int nagar_bus_broker_endpoint(const nagar_bus_options_t *options, int index, char *out,
+                              size_t out_size);
+
+/* A new DEALER socket connected to broker index, with CURVE applied as
+ * options say: the secret certificate from certificate_path (zcert_load; a
+ * public-only file is refused) and the broker's public key from
+ * broker_key_path (all brokers share one key pair). Linger 100 ms,
+ * send/receive high-water marks 10000, largest message 16 MiB. Returns NULL
+ * with the reason in error (unreadable certificate, bad endpoint). */
+zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, char *error,
+                                  size_t error_size);
+
+/* nagar_bus_connect_broker to the first broker. */
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size);
 
 /* A 32-character lower-case hex random id (libsodium), for request ids. */

@@ -15,6 +15,20 @@
  * With NAGAR_BUS_PACKED on (the default) each request leaves as one packed
  * frame (mdp.h) and the broker answers in kind; a reply is accepted in
  * either form, whatever this client sends.
+ *
+ * Several brokers: one DEALER socket per broker (ZMQ_IMMEDIATE, so a send
+ * to a broker with no live connection fails at once instead of queueing),
+ * each pinged with "mmi.ready" every NAGAR_BUS_PING_MS. A broker answers
+ * "200" when it serves, "503" while it drains or warms up (mdp.h); any
+ * other answer (an RFC 8 broker's "501") counts as serving. A broker whose
+ * socket has no connection, or that answers nothing for
+ * NAGAR_BUS_BROKER_LIVENESS_MS, is down. Each attempt goes to the next
+ * serving broker in turn; the requests a broker held when it went down,
+ * and an UNAVAILABLE or RESOURCE_EXHAUSTED answer while another broker has
+ * not been tried, are sent at once to another broker with the same request
+ * id and idempotency key, without counting as an attempt (the deadline
+ * still bounds them). With one broker none of this runs: no pings, no
+ * ZMQ_IMMEDIATE, exactly as before.
  */
 #include "bus_client.h"
 
@@ -30,6 +44,24 @@
 /* The back-off between attempts doubles from the base up to this cap. */
 #define RETRY_DELAY_CAP_MS 5000
 
+/* What the client knows of one broker. */
+typedef enum {
+    BROKER_UNKNOWN,     /* not heard from yet */
+    BROKER_UP,
+    BROKER_DRAINING,    /* answered mmi.ready "503": finishing what it holds, or warming up */
+    BROKER_DOWN,
+} broker_state_t;
+
+typedef struct {
+    char endpoint[NAGAR_BUS_ENDPOINT_MAX];
+    zsock_t *socket;
+    void *handle;                   /* the libzmq socket inside */
+    broker_state_t state;
+    int64_t heard_ms;               /* monotonic: last message from it; 0 never */
+    int64_t ping_at_ms;             /* monotonic: next ping */
+    int64_t ping_sent_ms;           /* monotonic: the ping awaiting its answer; 0 none */
+} broker_t;
+
 typedef struct {
     char request_id[REQUEST_ID_MAX + 1];
     char service[MDP_SERVICE_NAME_MAX + 1];
@@ -41,16 +73,22 @@ typedef struct {
     int timeout_ms;
     int attempts;
     int max_attempts;
+    int broker;                     /* where the outstanding attempt went; -1 none */
+    uint32_t tried;                 /* brokers this request has been sent to (bits) */
     nagar_bus_callback_fn *callback;
     void *arg;
 } pending_t;
 
 struct nagar_bus_client_t {
-    zsock_t *socket;
-    void *handle;                   /* the libzmq socket inside, for zmq_poll */
+    broker_t brokers[NAGAR_BUS_BROKERS_MAX];
+    int broker_count;
+    unsigned next_broker;           /* round robin */
+    long ping_ms;
+    long broker_liveness_ms;
     zhashx_t *pending;              /* request id -> pending_t */
     nagar_mdp_packer_t *packer;     /* NULL unless NAGAR_BUS_PACKED */
     int64_t next_due_ms;            /* monotonic lower bound of the next timer; INT64_MAX if none */
+    int64_t next_ping_ms;           /* monotonic: next ping or liveness check (several brokers) */
     long default_timeout_ms;
     long default_attempts;
     long max_in_flight;
@@ -74,9 +112,13 @@ static void pending_free(pending_t **pending_p)
 nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
                                          nagar_config_t *config, char *error, size_t error_size)
 {
-    long timeout_ms, attempts, max_in_flight, retry_base_ms;
+    long timeout_ms, attempts, max_in_flight, retry_base_ms, ping_ms, liveness_ms;
     if (nagar_config_get_int(config, "NAGAR_BUS_TIMEOUT_MS", 5000, 1, 3600000, &timeout_ms,
                              error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_PING_MS", 500, 10, 60000, &ping_ms, error,
+                             error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_BROKER_LIVENESS_MS", 2000, 20, 600000,
+                             &liveness_ms, error, error_size) != 0 ||
         nagar_config_get_int(config, "NAGAR_BUS_ATTEMPTS", 3, 1, 20, &attempts, error,
                              error_size) != 0 ||
         nagar_config_get_int(config, "NAGAR_BUS_CLIENT_MAX_IN_FLIGHT", 1024, 1, 1000000,
@@ -88,19 +130,33 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
         snprintf(error, error_size, "libsodium could not initialise (no entropy source?)");
         return NULL;
     }
-    zsock_t *socket = nagar_bus_connect(options, error, error_size);
-    if (!socket)
-        return NULL;
     nagar_bus_client_t *self = calloc(1, sizeof *self);
     if (!self) {
-        zsock_destroy(&socket);
         snprintf(error, error_size, "out of memory creating the bus client");
         return NULL;
     }
-    self->socket = socket;
-    self->handle = zsock_resolve(socket);
+    self->broker_count = nagar_bus_broker_count(options);
+    self->ping_ms = ping_ms;
+    self->broker_liveness_ms = liveness_ms;
+    for (int i = 0; i < self->broker_count; i++) {
+        broker_t *broker = &self->brokers[i];
+        nagar_bus_broker_endpoint(options, i, broker->endpoint, sizeof broker->endpoint);
+        broker->socket = nagar_bus_connect_broker(options, i, error, error_size);
+        if (!broker->socket) {
+            for (int j = 0; j < i; j++)
+                zsock_destroy(&self->brokers[j].socket);
+            free(self);
+            return NULL;
+        }
+        broker->handle = zsock_resolve(broker->socket);
+        /* Sends fail at once to a broker with no connection, so the next
+         * broker is tried instead of the request waiting in a queue. */
+        if (self->broker_count > 1)
+            zsock_set_immediate(broker->socket, 1);
+    }
     if (options->packed && !(self->packer = nagar_mdp_packer_new(0))) {
-        zsock_destroy(&self->socket);
+        for (int i = 0; i < self->broker_count; i++)
+            zsock_destroy(&self->brokers[i].socket);
         free(self);
         snprintf(error, error_size, "out of memory creating the bus client");
         return NULL;
@@ -181,39 +237,175 @@ static bool fail_or_retry(nagar_bus_client_t *self, pending_t *pending, nagar_st
     return true;
 }
 
-/* Sends one attempt. A socket that will not take the message (high-water
- * mark reached) is tried again after a back-off without counting an
- * attempt; the deadline bounds how long. Never completes the request, so
- * callbacks only ever run from dispatch. */
-static void send_attempt(nagar_bus_client_t *self, pending_t *pending)
+/* Queues one message for a broker without blocking; 0, or -1 when its
+ * socket will not take it (no connection to a broker of several, or the
+ * high-water mark). */
+static int send_to(nagar_bus_client_t *self, int index, const char *service, const void *body,
+                   size_t body_size)
 {
-    pending->retry_at_ms = 0;
-    void *handle = self->handle;
-    int sent;
+    void *handle = self->brokers[index].handle;
     if (self->packer) {
         nagar_mdp_packer_reset(self->packer);
         nagar_mdp_packer_add(self->packer, "", 0);
         nagar_mdp_packer_add(self->packer, MDP_CLIENT, strlen(MDP_CLIENT));
-        nagar_mdp_packer_add(self->packer, pending->service, strlen(pending->service));
-        nagar_mdp_packer_add(self->packer, pending->body, pending->body_size);
-        sent = nagar_mdp_packer_send(self->packer, handle, ZMQ_DONTWAIT);
-    } else
-        sent = zmq_send(handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ? -1 : 0;
-    if (sent != 0) {
-        nagar_log_debug("bus.client_send_deferred", "cannot queue request %s for service '%s' "
-                        "to the broker yet: %s", pending->request_id, pending->service,
-                        zmq_strerror(zmq_errno()));
-        pending->retry_at_ms = zclock_mono() + retry_delay_ms(self, pending->attempts + 1);
-        note_timer(self, pending->retry_at_ms);
-        return;
+        nagar_mdp_packer_add(self->packer, service, strlen(service));
+        nagar_mdp_packer_add(self->packer, body, body_size);
+        return nagar_mdp_packer_send(self->packer, handle, ZMQ_DONTWAIT);
     }
-    pending->attempts++;
-    if (self->packer)
-        return;
+    if (zmq_send(handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return -1;
     /* Once the first part is queued ZeroMQ takes the rest of the message. */
     zmq_send(handle, MDP_CLIENT, strlen(MDP_CLIENT), ZMQ_SNDMORE);
-    zmq_send(handle, pending->service, strlen(pending->service), ZMQ_SNDMORE);
-    zmq_send(handle, pending->body, pending->body_size, 0);
+    zmq_send(handle, service, strlen(service), ZMQ_SNDMORE);
+    zmq_send(handle, body, body_size, 0);
+    return 0;
+}
+
+/* How much a broker is wanted for a request: lower is better. */
+static int broker_rank(const nagar_bus_client_t *self, const pending_t *pending, int index)
+{
+    static const int by_state[] = {
+        [BROKER_UP] = 0, [BROKER_UNKNOWN] = 1, [BROKER_DRAINING] = 4, [BROKER_DOWN] = 6,
+    };
+    int rank = by_state[self->brokers[index].state];
+    if (rank < 4 && (pending->tried & (1u << index)))
+        rank += 2;
+    return rank;
+}
+
+/* The brokers in the order to try them for this request: serving ones not
+ * yet tried first, the rest after; equals in turn (round robin). */
+static int brokers_in_order(nagar_bus_client_t *self, const pending_t *pending, int *order)
+{
+    int count = self->broker_count;
+    unsigned start = self->next_broker++;
+    for (int i = 0; i < count; i++)
+        order[i] = (int) ((start + (unsigned) i) % (unsigned) count);
+    /* Insertion sort by rank: at most NAGAR_BUS_BROKERS_MAX entries. */
+    for (int i = 1; i < count; i++) {
+        int value = order[i], rank = broker_rank(self, pending, value), j = i - 1;
+        while (j >= 0 && broker_rank(self, pending, order[j]) > rank) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = value;
+    }
+    return count;
+}
+
+static void broker_set_state(nagar_bus_client_t *self, int index, broker_state_t state,
+                             const char *why);
+
+/* Sends one attempt to the best broker that takes it. A request no socket
+ * will take is tried again after a back-off without counting an attempt;
+ * the deadline bounds how long. counts is false for a fail-over, which
+ * resends the same attempt elsewhere. Never completes the request, so
+ * callbacks only ever run from dispatch. */
+static void send_attempt(nagar_bus_client_t *self, pending_t *pending, bool counts)
+{
+    pending->retry_at_ms = 0;
+    int order[NAGAR_BUS_BROKERS_MAX];
+    int count = brokers_in_order(self, pending, order);
+    for (int i = 0; i < count; i++) {
+        int index = order[i];
+        if (send_to(self, index, pending->service, pending->body, pending->body_size) == 0) {
+            pending->broker = index;
+            pending->tried |= 1u << index;
+            if (counts)
+                pending->attempts++;
+            return;
+        }
+        /* With several brokers, a socket that will not take a message has
+         * no connection: that broker is down. */
+        if (self->broker_count > 1 && zmq_errno() == EAGAIN &&
+            (self->brokers[index].state == BROKER_UP ||
+             self->brokers[index].state == BROKER_DRAINING))
+            broker_set_state(self, index, BROKER_DOWN, "no connection");
+    }
+    nagar_log_debug("bus.client_send_deferred", "cannot queue request %s for service '%s' "
+                    "to a broker yet: %s", pending->request_id, pending->service,
+                    zmq_strerror(zmq_errno()));
+    pending->broker = -1;
+    pending->retry_at_ms = zclock_mono() + retry_delay_ms(self, pending->attempts + 1);
+    note_timer(self, pending->retry_at_ms);
+}
+
+/* Sends again, elsewhere, every request whose attempt a broker that went
+ * down was holding. */
+static void fail_over_from(nagar_bus_client_t *self, int index)
+{
+    zlistx_t *held = zlistx_new();
+    for (pending_t *pending = zhashx_first(self->pending); pending;
+         pending = zhashx_next(self->pending))
+        if (pending->broker == index && pending->retry_at_ms == 0)
+            zlistx_add_end(held, pending);
+    int moved = 0;
+    for (pending_t *pending = zlistx_first(held); pending; pending = zlistx_next(held)) {
+        send_attempt(self, pending, false);
+        if (pending->broker != index)
+            moved++;
+    }
+    if (moved)
+        nagar_log_info("bus.client_failover", "%d request%s held by the broker at %s sent to "
+                       "another broker with the same request ids", moved,
+                       moved == 1 ? "" : "s", self->brokers[index].endpoint);
+    zlistx_destroy(&held);
+}
+
+static void broker_set_state(nagar_bus_client_t *self, int index, broker_state_t state,
+                             const char *why)
+{
+    broker_t *broker = &self->brokers[index];
+    if (broker->state == state)
+        return;
+    static const char *const names[] = {
+        [BROKER_UNKNOWN] = "unknown", [BROKER_UP] = "serving", [BROKER_DRAINING] = "draining",
+        [BROKER_DOWN] = "down",
+    };
+    broker_state_t was = broker->state;
+    broker->state = state;
+    if (state == BROKER_DOWN)
+        nagar_log_warn("bus.client_broker_down", "the broker at %s is down (%s); requests go "
+                       "to the others", broker->endpoint, why);
+    else if (was != BROKER_UNKNOWN || state != BROKER_UP)
+        nagar_log_info("bus.client_broker_state", "the broker at %s is %s (was %s)",
+                       broker->endpoint, names[state], names[was]);
+    if (state == BROKER_DOWN)
+        fail_over_from(self, index);
+}
+
+/* Pings each broker that is due; declares down one that answered nothing
+ * within the liveness. Only with several brokers. Returns the next time a
+ * ping or a liveness check is due. */
+static int64_t ping_brokers(nagar_bus_client_t *self, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    if (self->broker_count < 2)
+        return next;
+    for (int i = 0; i < self->broker_count; i++) {
+        broker_t *broker = &self->brokers[i];
+        if (broker->ping_sent_ms && now - broker->ping_sent_ms >= self->broker_liveness_ms &&
+            now - broker->heard_ms >= self->broker_liveness_ms) {
+            char why[96];
+            snprintf(why, sizeof why, "no answer for %ld ms", self->broker_liveness_ms);
+            broker->ping_sent_ms = 0;
+            broker_set_state(self, i, BROKER_DOWN, why);
+        }
+        if (now >= broker->ping_at_ms) {
+            broker->ping_at_ms = now + self->ping_ms;
+            if (!broker->ping_sent_ms) {
+                if (send_to(self, i, MMI_READY, "", 0) == 0)
+                    broker->ping_sent_ms = now;
+                else if (broker->state == BROKER_UP || broker->state == BROKER_DRAINING)
+                    broker_set_state(self, i, BROKER_DOWN, "no connection");
+            }
+        }
+        if (broker->ping_at_ms < next)
+            next = broker->ping_at_ms;
+        if (broker->ping_sent_ms && broker->ping_sent_ms + self->broker_liveness_ms < next)
+            next = broker->ping_sent_ms + self->broker_liveness_ms;
+    }
+    return next;
 }
 
 /* 16 random hex digits drawn once per client, then 16 of a counter: as
@@ -310,22 +502,41 @@ int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call
                                                    : (int) self->default_attempts;
     pending->callback = callback;
     pending->arg = arg;
+    pending->broker = -1;
     zhashx_insert(self->pending, pending->request_id, pending);
     note_timer(self, pending->deadline_ms);
     /* Already past its deadline: dispatch answers it without bothering a
      * worker. */
     if (timeout_ms > 0)
-        send_attempt(self, pending);
+        send_attempt(self, pending, true);
     return 0;
 }
 
-static int handle_reply(nagar_bus_client_t *self, const nagar_mdp_part_t *frames, int count)
+/* Whether a serving broker has not been given this request yet. */
+static bool untried_broker_left(const nagar_bus_client_t *self, const pending_t *pending)
+{
+    for (int i = 0; i < self->broker_count; i++)
+        if (!(pending->tried & (1u << i)) &&
+            (self->brokers[i].state == BROKER_UP || self->brokers[i].state == BROKER_UNKNOWN))
+            return true;
+    return false;
+}
+
+static int handle_reply(nagar_bus_client_t *self, int index, const nagar_mdp_part_t *frames,
+                        int count)
 {
     char error[ERROR_MAX];
     nagar_mdp_part_t service, body;
     if (nagar_mdp_client_reply_parse_parts(frames, count, &service, &body, error,
                                            sizeof error) != 0) {
         nagar_log_warn("bus.client_bad_reply", "dropping a message from the broker: %s", error);
+        return 0;
+    }
+    if (service.size == strlen(MMI_READY) && memcmp(service.data, MMI_READY, service.size) == 0) {
+        broker_t *broker = &self->brokers[index];
+        broker->ping_sent_ms = 0;
+        bool draining = body.size == 3 && memcmp(body.data, "503", 3) == 0;
+        broker_set_state(self, index, draining ? BROKER_DRAINING : BROKER_UP, "");
         return 0;
     }
     Nagar__Reply *reply = nagar_envelope_reply_unpack(body.data, body.size);
@@ -346,8 +557,15 @@ static int handle_reply(nagar_bus_client_t *self, const nagar_mdp_part_t *frames
     const char *text = reply->status ? reply->status->message : "";
     const char *field = reply->status ? reply->status->field : "";
     int completed = 0;
-    if (code == NAGAR__STATUS_CODE__UNAVAILABLE ||
-        code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) {
+    if ((code == NAGAR__STATUS_CODE__UNAVAILABLE ||
+         code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) && untried_broker_left(self, pending)) {
+        /* Another broker may have a worker, or room: ask it now. */
+        nagar_log_debug("bus.client_failover", "request %s to service '%s': %s from %s (%s); "
+                        "sending it to another broker", pending->request_id, pending->service,
+                        nagar_status_name(code), self->brokers[index].endpoint, text);
+        send_attempt(self, pending, false);
+    } else if (code == NAGAR__STATUS_CODE__UNAVAILABLE ||
+               code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) {
         completed = fail_or_retry(self, pending, code, text, field);
     } else {
         complete(self, pending, code, text, field, reply->payload.data, reply->payload.len,
@@ -384,7 +602,7 @@ static int run_timers(nagar_bus_client_t *self)
     int completed = 0;
     for (pending_t *pending = zlistx_first(due); pending; pending = zlistx_next(due)) {
         note_timer(self, pending->deadline_ms);
-        send_attempt(self, pending);
+        send_attempt(self, pending, true);
     }
     for (pending_t *pending = zlistx_first(expired); pending; pending = zlistx_next(expired)) {
         char message[ERROR_MAX];
@@ -437,7 +655,7 @@ static int receive_parts(void *socket, zmq_msg_t *parts, int max)
 /* One received message, packed or plain, viewed as parts (a packed one
  * unpacked in place): no zmsg, zframe or copy per frame on the way to the
  * callback. */
-static int handle_message(nagar_bus_client_t *self, zmq_msg_t *parts, int count)
+static int handle_message(nagar_bus_client_t *self, int index, zmq_msg_t *parts, int count)
 {
     nagar_mdp_part_t frames[NAGAR_MDP_PACK_MAX_FRAMES];
     char error[ERROR_MAX];
@@ -460,7 +678,7 @@ static int handle_message(nagar_bus_client_t *self, zmq_msg_t *parts, int count)
             frames[i].data = zmq_msg_data(&parts[i]);
             frames[i].size = zmq_msg_size(&parts[i]);
         }
-    return handle_reply(self, frames, frame_count);
+    return handle_reply(self, index, frames, frame_count);
 }
 
 int nagar_bus_client_dispatch(nagar_bus_client_t *self)
@@ -471,23 +689,31 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self)
      * would be a system call per reply); then ZMQ_EVENTS once, because
      * ZMQ_FD is edge-triggered and a caller polling it must not miss a
      * message that arrived meanwhile. */
-    do {
-        int count;
-        while ((count = receive_parts(self->handle, parts, NAGAR_MDP_PACK_MAX_FRAMES)) != 0) {
-            completed += handle_message(self, parts, count);
-            for (int i = 0; i < count; i++)
-                zmq_msg_close(&parts[i]);
-        }
-    } while (zsock_events(self->socket) & ZMQ_POLLIN);
+    for (int index = 0; index < self->broker_count; index++) {
+        broker_t *broker = &self->brokers[index];
+        do {
+            int count;
+            while ((count = receive_parts(broker->handle, parts, NAGAR_MDP_PACK_MAX_FRAMES)) != 0) {
+                broker->heard_ms = zclock_mono();
+                completed += handle_message(self, index, parts, count);
+                for (int i = 0; i < count; i++)
+                    zmq_msg_close(&parts[i]);
+            }
+        } while (zsock_events(broker->socket) & ZMQ_POLLIN);
+    }
+    self->next_ping_ms = ping_brokers(self, zclock_mono());
     completed += run_timers(self);
     return completed;
 }
 
 int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self)
 {
-    if (zhashx_size(self->pending) == 0 || self->next_due_ms == INT64_MAX)
+    int64_t due = zhashx_size(self->pending) ? self->next_due_ms : INT64_MAX;
+    if (self->broker_count > 1 && self->next_ping_ms < due)
+        due = self->next_ping_ms;
+    if (due == INT64_MAX)
         return -1;
-    int64_t wait = self->next_due_ms - zclock_mono();
+    int64_t wait = due - zclock_mono();
     if (wait < 0)
         return 0;
     return wait > INT_MAX ? INT_MAX : (int) wait;
@@ -499,15 +725,28 @@ int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms)
     int next = nagar_bus_client_next_timeout_ms(self);
     if (next >= 0 && next < wait)
         wait = next;
-    zmq_pollitem_t item = { .socket = self->handle, .events = ZMQ_POLLIN };
+    zmq_pollitem_t items[NAGAR_BUS_BROKERS_MAX];
+    for (int i = 0; i < self->broker_count; i++)
+        items[i] = (zmq_pollitem_t) {.socket = self->brokers[i].handle, .events = ZMQ_POLLIN};
     /* EINTR just means an early return; dispatch does the work either way. */
-    zmq_poll(&item, 1, wait);
+    zmq_poll(items, self->broker_count, wait);
     return nagar_bus_client_dispatch(self);
 }
 
-zsock_t *nagar_bus_client_socket(nagar_bus_client_t *self)
+int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int max)
 {
-    return self->socket;
+    int count = 0;
+    for (int i = 0; i < self->broker_count && count < max; i++)
+        sockets[count++] = self->brokers[i].socket;
+    return count;
+}
+
+bool nagar_bus_client_has_input(nagar_bus_client_t *self)
+{
+    for (int i = 0; i < self->broker_count; i++)
+        if (zsock_events(self->brokers[i].socket) & ZMQ_POLLIN)
+            return true;
+    return false;
 }
 
 size_t nagar_bus_client_in_flight(nagar_bus_client_t *self)
@@ -534,7 +773,8 @@ void nagar_bus_client_destroy(nagar_bus_client_t **self_p)
     zlistx_destroy(&left);
     zhashx_destroy(&self->pending);
     nagar_mdp_packer_destroy(&self->packer);
-    zsock_destroy(&self->socket);
+    for (int i = 0; i < self->broker_count; i++)
+        zsock_destroy(&self->brokers[i].socket);
     free(self);
     *self_p = NULL;
 }

@@ -13,6 +13,18 @@
  * Replies are matched to requests by the request id that the worker (or
  * the broker, for its own errors) copies into nagar.Reply.
  *
+ * Several brokers (NAGAR_BUS_ENDPOINT lists them, bus.h): each attempt goes
+ * to a broker that serves, in turn. Each broker is pinged ("mmi.ready",
+ * mdp.h) every NAGAR_BUS_PING_MS (500); one that has no connection, or
+ * answers nothing for NAGAR_BUS_BROKER_LIVENESS_MS (2000), is down, and
+ * one that answers "503" is draining: neither gets new requests. What a
+ * broker held when it went down, and a request a broker answered
+ * UNAVAILABLE or RESOURCE_EXHAUSTED while another broker has not had it,
+ * is sent at once to another broker, with the same request id and
+ * idempotency key; that fail-over is not an attempt (the deadline still
+ * bounds it). Log events: bus.client_broker_down, bus.client_broker_state,
+ * bus.client_failover.
+ *
  *   NAGAR_BUS_TIMEOUT_MS            default deadline per request, 5000
  *   NAGAR_BUS_ATTEMPTS              default max attempts, 3
  *   NAGAR_BUS_CLIENT_MAX_IN_FLIGHT  1024
@@ -29,8 +41,8 @@
  * Callbacks may send new requests but must not destroy the client.
  *
  * Not thread-safe: one client per thread. The gateway polls the client's
- * socket in its own event loop (nagar_bus_client_socket) and calls
- * nagar_bus_client_dispatch when it is readable or a deadline is due
+ * sockets in its own event loop (nagar_bus_client_sockets) and calls
+ * nagar_bus_client_dispatch when one is readable or a deadline is due
  * (nagar_bus_client_next_timeout_ms).
  */
 #ifndef NAGAR_BUS_CLIENT_H
@@ -88,12 +100,16 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self);
  * dispatches. For command-line tools and tests. */
 int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms);
 
-/* Milliseconds until the next deadline or retry is due; -1 if none. */
+/* Milliseconds until the next deadline, retry or broker ping is due; -1
+ * if none. */
 int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self);
 
-/* The socket to poll for input (ZMQ_FD is edge-triggered: always call
- * dispatch, which drains, after it fires). */
-zsock_t *nagar_bus_client_socket(nagar_bus_client_t *self);
+/* The sockets to poll for input, one per broker; returns how many (ZMQ_FD
+ * is edge-triggered: always call dispatch, which drains, after one fires). */
+int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int max);
+
+/* Whether a message waits on any of them (ZMQ_EVENTS). */
+bool nagar_bus_client_has_input(nagar_bus_client_t *self);
 
 size_t nagar_bus_client_in_flight(nagar_bus_client_t *self);
 

@@ -15,6 +15,12 @@
  * socket and come back with a new one (a new identity, so the broker never
  * confuses it with the old one) after an exponential back-off.
  *
+ * With several brokers (NAGAR_BUS_ENDPOINT lists them) the worker keeps one
+ * link per broker, each with its own socket, READY, heartbeats, expiry and
+ * back-off, so losing one broker leaves the others' links untouched; the
+ * requests of every link are handled in one stream, in the order they are
+ * read, and each reply goes back on the link its request came in on.
+ *
  * With NAGAR_BUS_PACKED on (the default) everything the worker sends is one
  * packed frame (mdp.h); the broker, having seen a packed READY, packs what
  * it sends back. Either form is accepted from the broker.
@@ -35,21 +41,29 @@
 #define REFUSALS_LOGGED_PER_WINDOW 20     /* credential refusals logged per 10 s */
 #define REFUSAL_WINDOW_MS 10000
 
+/* The worker's connection to one broker. */
+typedef struct {
+    int index;                      /* in NAGAR_BUS_ENDPOINT */
+    char endpoint[NAGAR_BUS_ENDPOINT_MAX];
+    zsock_t *socket;                /* NULL while waiting to reconnect */
+    long reconnect_delay_ms;        /* the next back-off */
+    int64_t heartbeat_at_ms;        /* monotonic: when to send the next heartbeat */
+    int64_t broker_expires_at_ms;   /* monotonic: broker presumed gone if silent past this */
+    int64_t reconnect_at_ms;        /* monotonic: when to reconnect while socket is NULL */
+} link_t;
+
 struct nagar_worker_t {
     nagar_bus_options_t options;
     char service[MDP_SERVICE_NAME_MAX + 1];
     const nagar_method_t *methods;
     void *arg;
-    zsock_t *socket;                /* NULL while waiting to reconnect */
+    link_t links[NAGAR_BUS_BROKERS_MAX];
+    int link_count;
     nagar_mdp_packer_t *packer;     /* NULL unless NAGAR_BUS_PACKED */
     long heartbeat_ms;
     long liveness;
     long reconnect_max_ms;
-    long reconnect_delay_ms;        /* the next back-off */
     long credit;                    /* requests the broker may send ahead (mdp.h) */
-    int64_t heartbeat_at_ms;        /* monotonic: when to send the next heartbeat */
-    int64_t broker_expires_at_ms;   /* monotonic: broker presumed gone if silent past this */
-    int64_t reconnect_at_ms;        /* monotonic: when to reconnect while socket is NULL */
     volatile bool stopping;
     void (*tick)(nagar_worker_t *worker, void *arg);
     void *tick_arg;
@@ -70,6 +84,7 @@ struct nagar_worker_t {
 
 struct nagar_worker_call_t {
     nagar_worker_t *worker;
+    link_t *link;                   /* the broker the request came from */
     const char *method;
     char caller[NAGAR_MDP_PRINCIPAL_MAX + 1];
     const Nagar__RequestContext *context;
@@ -84,29 +99,29 @@ struct nagar_worker_call_t {
     nagar_actor_t actor;          /* verified from the context's authorization; "" = nobody */
 };
 
-static int send_message(nagar_worker_t *self, zmsg_t **message_p)
+static int send_message(nagar_worker_t *self, link_t *link, zmsg_t **message_p)
 {
-    if (!self->socket) {
+    if (!link->socket) {
         zmsg_destroy(message_p);
         return -1;
     }
     if (!self->packer)
-        return zmsg_send(message_p, self->socket);
+        return zmsg_send(message_p, link->socket);
     nagar_mdp_packer_reset(self->packer);
     for (zframe_t *frame = zmsg_first(*message_p); frame; frame = zmsg_next(*message_p))
         nagar_mdp_packer_add_frame(self->packer, frame);
     zmsg_destroy(message_p);
-    return nagar_mdp_packer_send(self->packer, zsock_resolve(self->socket), 0);
+    return nagar_mdp_packer_send(self->packer, zsock_resolve(link->socket), 0);
 }
 
 /* REPLY [""][MDPW01][0x03][client][""][body], packed or frame by frame. */
-static void send_reply(nagar_worker_t *self, const nagar_mdp_part_t *client_address,
+static void send_reply(nagar_worker_t *self, link_t *link, const nagar_mdp_part_t *client_address,
                        const void *body, size_t body_size)
 {
-    if (!self->socket)
+    if (!link->socket)
         return;
     if (!self->packer) {
-        nagar_mdp_worker_reply_send(self->socket, client_address->data, client_address->size,
+        nagar_mdp_worker_reply_send(link->socket, client_address->data, client_address->size,
                                     body, body_size);
         return;
     }
@@ -117,44 +132,60 @@ static void send_reply(nagar_worker_t *self, const nagar_mdp_part_t *client_addr
     nagar_mdp_packer_add(self->packer, client_address->data, client_address->size);
     nagar_mdp_packer_add(self->packer, "", 0);
     nagar_mdp_packer_add(self->packer, body, body_size);
-    if (nagar_mdp_packer_send(self->packer, zsock_resolve(self->socket), 0) != 0)
+    if (nagar_mdp_packer_send(self->packer, zsock_resolve(link->socket), 0) != 0)
         nagar_log_warn("bus.worker_send_failed", "service '%s': a reply of %zu bytes could not "
                        "be packed or queued (%s); the caller will time out or be answered by "
                        "the broker", self->service, body_size, zmq_strerror(zmq_errno()));
 }
 
-static void send_heartbeat_if_due(nagar_worker_t *self, int64_t now)
+static void send_heartbeat_if_due(nagar_worker_t *self, link_t *link, int64_t now)
 {
-    if (self->socket && now >= self->heartbeat_at_ms) {
+    if (link->socket && now >= link->heartbeat_at_ms) {
         zmsg_t *heartbeat = nagar_mdp_worker_heartbeat_new();
-        send_message(self, &heartbeat);
-        self->heartbeat_at_ms = now + self->heartbeat_ms;
+        send_message(self, link, &heartbeat);
+        link->heartbeat_at_ms = now + self->heartbeat_ms;
     }
 }
 
-static int connect_to_broker(nagar_worker_t *self, char *error, size_t error_size)
+static long first_reconnect_delay(nagar_worker_t *self)
 {
-    self->socket = nagar_bus_connect(&self->options, error, error_size);
-    if (!self->socket)
+    return self->heartbeat_ms < self->reconnect_max_ms ? self->heartbeat_ms
+                                                         : self->reconnect_max_ms;
+}
+
+static int connect_to_broker(nagar_worker_t *self, link_t *link, char *error, size_t error_size)
+{
+    link->socket = nagar_bus_connect_broker(&self->options, link->index, error, error_size);
+    if (!link->socket)
         return -1;
     zmsg_t *ready = nagar_mdp_worker_ready_credit_new(self->service, (int) self->credit);
-    send_message(self, &ready);
+    send_message(self, link, &ready);
     int64_t now = zclock_mono();
-    self->heartbeat_at_ms = now + self->heartbeat_ms;
-    self->broker_expires_at_ms = now + self->heartbeat_ms * self->liveness;
+    link->heartbeat_at_ms = now + self->heartbeat_ms;
+    link->broker_expires_at_ms = now + self->heartbeat_ms * self->liveness;
     return 0;
 }
 
-/* Drops the socket and schedules the next connection after a back-off. */
-static void schedule_reconnect(nagar_worker_t *self, const char *why)
+/* Drops the link's socket and schedules its next connection after a
+ * back-off. */
+static void schedule_reconnect(nagar_worker_t *self, link_t *link, const char *why)
 {
-    zsock_destroy(&self->socket);
+    zsock_destroy(&link->socket);
     nagar_log_warn("bus.worker_reconnect", "service '%s': %s; reconnecting to %s in %ld ms",
-                   self->service, why, self->options.endpoint, self->reconnect_delay_ms);
-    self->reconnect_at_ms = zclock_mono() + self->reconnect_delay_ms;
-    self->reconnect_delay_ms *= 2;
-    if (self->reconnect_delay_ms > self->reconnect_max_ms)
-        self->reconnect_delay_ms = self->reconnect_max_ms;
+                   self->service, why, link->endpoint, link->reconnect_delay_ms);
+    link->reconnect_at_ms = zclock_mono() + link->reconnect_delay_ms;
+    link->reconnect_delay_ms *= 2;
+    if (link->reconnect_delay_ms > self->reconnect_max_ms)
+        link->reconnect_delay_ms = self->reconnect_max_ms;
+}
+
+/* A busy worker reads nothing while its handler runs, so no broker owes it
+ * a heartbeat meanwhile: every link gets a fresh window. */
+static void refresh_expiry(nagar_worker_t *self)
+{
+    int64_t expires = zclock_mono() + self->heartbeat_ms * self->liveness;
+    for (int i = 0; i < self->link_count; i++)
+        self->links[i].broker_expires_at_ms = expires;
 }
 
 /* ---- revocations ------------------------------------------------------------------ */
@@ -340,16 +371,28 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
         snprintf(error, error_size, "out of memory creating the worker");
         return NULL;
     }
-    self->reconnect_delay_ms = heartbeat_ms < reconnect_max_ms ? heartbeat_ms : reconnect_max_ms;
+    self->link_count = nagar_bus_broker_count(options);
     /* Connect now so a bad certificate or endpoint fails at start-up, where
      * an operator sees it, not in a reconnect loop. */
-    if (authority_setup(self, config, error, error_size) != 0 ||
-        connect_to_broker(self, error, error_size) != 0) {
-        nagar_bus_client_destroy(&self->revocations_client);
-        nagar_authority_destroy(&self->authority);
+    if (authority_setup(self, config, error, error_size) != 0) {
         nagar_mdp_packer_destroy(&self->packer);
         free(self);
         return NULL;
+    }
+    for (int i = 0; i < self->link_count; i++) {
+        link_t *link = &self->links[i];
+        link->index = i;
+        nagar_bus_broker_endpoint(options, i, link->endpoint, sizeof link->endpoint);
+        link->reconnect_delay_ms = first_reconnect_delay(self);
+        if (connect_to_broker(self, link, error, error_size) != 0) {
+            for (int j = 0; j < i; j++)
+                zsock_destroy(&self->links[j].socket);
+            nagar_bus_client_destroy(&self->revocations_client);
+            nagar_authority_destroy(&self->authority);
+            nagar_mdp_packer_destroy(&self->packer);
+            free(self);
+            return NULL;
+        }
     }
     return self;
 }
@@ -359,7 +402,8 @@ void nagar_worker_destroy(nagar_worker_t **self_p)
     nagar_worker_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy(&self->socket);
+    for (int i = 0; i < self->link_count; i++)
+        zsock_destroy(&self->links[i].socket);
     nagar_mdp_packer_destroy(&self->packer);
     nagar_bus_client_destroy(&self->revocations_client);
     nagar_authority_destroy(&self->authority);
@@ -450,7 +494,14 @@ void nagar_worker_call_set_replayed(nagar_worker_call_t *call, bool replayed)
 
 void nagar_worker_call_keepalive(nagar_worker_call_t *call)
 {
-    send_heartbeat_if_due(call->worker, zclock_mono());
+    nagar_worker_keepalive(call->worker);
+}
+
+void nagar_worker_keepalive(nagar_worker_t *self)
+{
+    int64_t now = zclock_mono();
+    for (int i = 0; i < self->link_count; i++)
+        send_heartbeat_if_due(self, &self->links[i], now);
 }
 
 static const nagar_method_t *method_find(nagar_worker_t *self, const char *name)
@@ -570,11 +621,13 @@ static void serve_call(nagar_worker_t *self, nagar_worker_call_t *call, const ui
     }
 }
 
-static void handle_request(nagar_worker_t *self, const nagar_mdp_worker_parts_t *message)
+static void handle_request(nagar_worker_t *self, link_t *link,
+                           const nagar_mdp_worker_parts_t *message)
 {
     int64_t started = zclock_mono();
     nagar_worker_call_t call = {
         .worker = self,
+        .link = link,
         .method = "",
         .empty_context = NAGAR__REQUEST_CONTEXT__INIT,
     };
@@ -609,7 +662,7 @@ static void handle_request(nagar_worker_t *self, const nagar_mdp_worker_parts_t 
                                               call.field, call.payload, call.payload_size,
                                               call.replayed, &body_size);
     if (body) {
-        send_reply(self, &message->client_address, body, body_size);
+        send_reply(self, link, &message->client_address, body, body_size);
         free(body);
     }
     nagar_log_debug("bus.worker_call", "method '%s' from '%s' answered %s in %" PRId64 " ms",
@@ -619,8 +672,7 @@ static void handle_request(nagar_worker_t *self, const nagar_mdp_worker_parts_t 
     free(call.payload);
     if (request)
         nagar__request__free_unpacked(request, NULL);
-    /* The broker owes a busy worker no heartbeats; give it a fresh window. */
-    self->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;
+    refresh_expiry(self);
 }
 
 /* One whole message from the broker into parts, without blocking: its
@@ -660,19 +712,18 @@ static int receive_parts(void *socket, zmq_msg_t *parts, int max)
  * zmq_msg_t parts and looked at through nagar_mdp_part_t views (a packed
  * one unpacked in place): no zmsg, zframe or copy per frame, which were a
  * tenth of this thread's time in perf. */
-static void drain(nagar_worker_t *self)
+static void read_link(nagar_worker_t *self, link_t *link)
 {
     /* Non-blocking reads until none is left: checking ZMQ_EVENTS first
      * would cost a system call per message. */
     zmq_msg_t parts[NAGAR_MDP_PACK_MAX_FRAMES];
     nagar_mdp_part_t views[NAGAR_MDP_PACK_MAX_FRAMES];
-    while (self->socket && !self->stopping) {
-        int count = receive_parts(zsock_resolve(self->socket), parts, NAGAR_MDP_PACK_MAX_FRAMES);
+    while (link->socket && !self->stopping) {
+        int count = receive_parts(zsock_resolve(link->socket), parts, NAGAR_MDP_PACK_MAX_FRAMES);
         if (count == 0)
             return;
-        self->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;
-        self->reconnect_delay_ms = self->heartbeat_ms < self->reconnect_max_ms
-                                       ? self->heartbeat_ms : self->reconnect_max_ms;
+        link->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;
+        link->reconnect_delay_ms = first_reconnect_delay(self);
         char error[ERROR_MAX];
         nagar_mdp_worker_parts_t parsed;
         int frames = count;
@@ -698,9 +749,9 @@ static void drain(nagar_worker_t *self)
             nagar_log_warn("bus.worker_bad_message", "service '%s': ignoring a message from the "
                            "broker: %s", self->service, error);
         else if (parsed.command == NAGAR_MDP_REQUEST)
-            handle_request(self, &parsed);
+            handle_request(self, link, &parsed);
         else if (parsed.command == NAGAR_MDP_DISCONNECT)
-            schedule_reconnect(self, "the broker sent DISCONNECT");
+            schedule_reconnect(self, link, "the broker sent DISCONNECT");
         for (int i = 0; i < count; i++)
             zmq_msg_close(&parts[i]);
     }
@@ -711,29 +762,67 @@ static int64_t earliest(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* Connects every link whose back-off has passed; the earliest time a link
+ * still waiting may be tried, INT64_MAX when none waits. */
+static int64_t reconnect_due_links(nagar_worker_t *self, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < self->link_count; i++) {
+        link_t *link = &self->links[i];
+        if (link->socket)
+            continue;
+        if (now >= link->reconnect_at_ms) {
+            char error[ERROR_MAX];
+            if (connect_to_broker(self, link, error, sizeof error) != 0) {
+                schedule_reconnect(self, link, error);
+            } else {
+                nagar_log_info("bus.worker_reconnected", "service '%s': sent READY again to %s",
+                               self->service, link->endpoint);
+                continue;
+            }
+        }
+        next = earliest(next, link->reconnect_at_ms);
+    }
+    return next;
+}
+
+/* Heartbeats and broker expiry of every connected link. */
+static void keep_links(nagar_worker_t *self)
+{
+    int64_t now = zclock_mono();
+    for (int i = 0; i < self->link_count; i++) {
+        link_t *link = &self->links[i];
+        if (!link->socket)
+            continue;
+        send_heartbeat_if_due(self, link, now);
+        if (now >= link->broker_expires_at_ms) {
+            char why[128];
+            snprintf(why, sizeof why, "no word from the broker for %ld ms",
+                     self->heartbeat_ms * self->liveness);
+            schedule_reconnect(self, link, why);
+        }
+    }
+}
+
 int nagar_worker_run(nagar_worker_t *self)
 {
     nagar_log_info("bus.worker_ready", "serving service '%s' at %s%s", self->service,
                    self->options.endpoint, self->options.insecure ? " without CURVE" : "");
+    zmq_pollitem_t items[2 * NAGAR_BUS_BROKERS_MAX];
+    link_t *polled[NAGAR_BUS_BROKERS_MAX];
     while (!self->stopping && !zsys_interrupted) {
         int64_t now = zclock_mono();
-        if (!self->socket) {
-            if (now >= self->reconnect_at_ms) {
-                char error[ERROR_MAX];
-                if (connect_to_broker(self, error, sizeof error) != 0) {
-                    schedule_reconnect(self, error);
-                    continue;
-                }
-                nagar_log_info("bus.worker_reconnected", "service '%s': sent READY again to %s",
-                               self->service, self->options.endpoint);
-            } else {
-                /* Sleep in short slices so a signal stops us promptly. */
-                int64_t wait = self->reconnect_at_ms - now;
-                zclock_sleep((int) (wait < 50 ? wait : 50));
+        int64_t due = reconnect_due_links(self, now);
+        int count = 0;
+        for (int i = 0; i < self->link_count; i++) {
+            link_t *link = &self->links[i];
+            if (!link->socket)
                 continue;
-            }
+            due = earliest(due, earliest(link->heartbeat_at_ms, link->broker_expires_at_ms));
+            items[count] = (zmq_pollitem_t) {.socket = zsock_resolve(link->socket),
+                                             .events = ZMQ_POLLIN};
+            polled[count++] = link;
         }
-        int64_t due = earliest(self->heartbeat_at_ms, self->broker_expires_at_ms);
         if (self->tick)
             due = earliest(due, self->tick_at_ms);
         if (self->authority && !self->revocation_poll_in_flight)
@@ -745,43 +834,44 @@ int nagar_worker_run(nagar_worker_t *self)
         int64_t wait = due - now;
         if (wait < 0)
             wait = 0;
-        zmq_pollitem_t items[2] = {
-            { .socket = zsock_resolve(self->socket), .events = ZMQ_POLLIN },
-            { .socket = self->revocations_client
-                            ? zsock_resolve(nagar_bus_client_socket(self->revocations_client))
-                            : NULL,
-              .events = ZMQ_POLLIN },
-        };
-        if (zmq_poll(items, self->revocations_client ? 2 : 1, (long) wait) == -1 &&
-            zmq_errno() != EINTR) {
-            nagar_log_error("bus.worker_poll_failed", "service '%s': polling the broker socket "
+        /* Sleep in short slices while no link is up, so a signal stops us
+         * promptly. */
+        if (count == 0 && wait > 50)
+            wait = 50;
+        /* The revocations client's sockets (one per broker) after the links. */
+        int link_items = count;
+        if (self->revocations_client) {
+            zsock_t *sockets[NAGAR_BUS_BROKERS_MAX];
+            int n = nagar_bus_client_sockets(self->revocations_client, sockets,
+                                             NAGAR_BUS_BROKERS_MAX);
+            for (int i = 0; i < n; i++)
+                items[count++] = (zmq_pollitem_t) {.socket = zsock_resolve(sockets[i]),
+                                                   .events = ZMQ_POLLIN};
+        }
+        if (zmq_poll(items, count, (long) wait) == -1 && zmq_errno() != EINTR) {
+            nagar_log_error("bus.worker_poll_failed", "service '%s': polling the broker sockets "
                             "failed: %s", self->service, zmq_strerror(zmq_errno()));
-            schedule_reconnect(self, "poll failed");
+            for (int i = 0; i < link_items; i++)
+                schedule_reconnect(self, polled[i], "poll failed");
             continue;
         }
-        drain(self);
+        for (int i = 0; i < link_items; i++)
+            read_link(self, polled[i]);
         if (self->revocations_client)
             nagar_bus_client_dispatch(self->revocations_client);
         poll_revocations(self, zclock_mono());
-        if (!self->socket)
-            continue;
+        keep_links(self);
         now = zclock_mono();
-        send_heartbeat_if_due(self, now);
-        if (now >= self->broker_expires_at_ms) {
-            char why[128];
-            snprintf(why, sizeof why, "no word from the broker for %ld ms",
-                     self->heartbeat_ms * self->liveness);
-            schedule_reconnect(self, why);
-            continue;
-        }
         if (self->tick && now >= self->tick_at_ms) {
             self->tick(self, self->tick_arg);
             self->tick_at_ms = zclock_mono() + self->tick_interval_ms;
         }
     }
-    if (self->socket) {
+    for (int i = 0; i < self->link_count; i++) {
+        if (!self->links[i].socket)
+            continue;
         zmsg_t *disconnect = nagar_mdp_worker_disconnect_new();
-        send_message(self, &disconnect);
+        send_message(self, &self->links[i], &disconnect);
     }
     nagar_log_info("bus.worker_stopped", "service '%s' stopped%s", self->service,
                    zsys_interrupted ? " on a signal" : "");

@@ -1,7 +1,9 @@
 /*
  * bus_worker.h — serving one service on the bus (MDP/0.1 worker side).
  *
- * A worker connects to the broker, sends READY for its service with its
+ * A worker connects to the broker (to each of them, when NAGAR_BUS_ENDPOINT
+ * names several: it serves through all at once, and losing one leaves the
+ * others' links as they were), sends READY for its service with its
  * credit (mdp.h: the broker may send it that many requests ahead), and then
  * handles requests one at a time, in the order they arrived. It heartbeats
  * while idle (and whenever a long handler calls
@@ -144,5 +146,9 @@ void nagar_worker_call_set_replayed(nagar_worker_call_t *call, bool replayed);
 /* Sends a heartbeat now if one is due; long handlers call this between
  * chunks so the broker does not think the worker died. */
 void nagar_worker_call_keepalive(nagar_worker_call_t *call);
+
+/* The same outside a call: for waits the worker's own code makes (e.g.
+ * the database connection waiting for a new primary). */
+void nagar_worker_keepalive(nagar_worker_t *self);
 
 #endif

@@ -94,6 +94,11 @@
 /* Service names: printable, no leading "mmi." unless the broker's own. */
 #define MDP_SERVICE_NAME_MAX 64
 #define MMI_SERVICE      "mmi.service"
+/* Nagar's: is this broker taking new requests? "200" yes, "503" no (it is
+ * draining before it stops, or warming up after it started); a broker
+ * without it answers "501" as RFC 8 says. Clients with several brokers
+ * ping each with it (bus_client.h). */
+#define MMI_READY        "mmi.ready"
 #define NAGAR_ADMIN_SERVICE "nagar.admin"
 
 /* The credit extension's READY frame: "credit=" and 1..3 decimal digits. */

@@ -529,7 +529,7 @@ static void answer_readyz(gateway_t *self, request_t *r)
     } else if (!reachable) {
         /* Before the first round of probes has ended, silence is not yet an answer. */
         if (known)
-            snprintf(message, sizeof message, "the broker at %s does not answer",
+            snprintf(message, sizeof message, "no broker answers (%.400s)",
                      self->options.bus.endpoint);
         else
             snprintf(message, sizeof message, "the broker has not been probed yet");
@@ -1278,8 +1278,7 @@ static int loop_timeout_ms(gateway_t *self, int64_t now)
 {
     if (self->resumed)
         return 0;
-    if ((zsock_events(nagar_bus_client_socket(self->bus)) & ZMQ_POLLIN) ||
-        (zsock_events(gateway_ready_socket(self->ready)) & ZMQ_POLLIN))
+    if (nagar_bus_client_has_input(self->bus) || gateway_ready_has_input(self->ready))
         return 0;
     int64_t timeout = 1000;
     MHD_UNSIGNED_LONG_LONG mhd_timeout;
@@ -1298,16 +1297,30 @@ static int loop_timeout_ms(gateway_t *self, int64_t now)
     return timeout < 0 ? 0 : (int) timeout;
 }
 
+/* The bus client's sockets and the readiness prober's, one per broker
+ * each: the ZeroMQ file descriptors to wait on. */
+static int bus_fds(gateway_t *self, int *fds, int max)
+{
+    zsock_t *sockets[2 * NAGAR_BUS_BROKERS_MAX];
+    int count = nagar_bus_client_sockets(self->bus, sockets, NAGAR_BUS_BROKERS_MAX);
+    count += gateway_ready_sockets(self->ready, sockets + count, NAGAR_BUS_BROKERS_MAX);
+    int used = 0;
+    for (int i = 0; i < count && used < max; i++)
+        fds[used++] = zmq_fd(sockets[i]);
+    return used;
+}
+
 static int wait_epoll(gateway_t *self, int timeout)
 {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->daemon,
                                                            MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd fds[3] = {
-        {.fd = info ? info->epoll_fd : -1, .events = POLLIN},
-        {.fd = zmq_fd(nagar_bus_client_socket(self->bus)), .events = POLLIN},
-        {.fd = zmq_fd(gateway_ready_socket(self->ready)), .events = POLLIN},
-    };
-    int n = poll(fds, 3, timeout);
+    struct pollfd fds[1 + 2 * NAGAR_BUS_BROKERS_MAX];
+    int zfds[2 * NAGAR_BUS_BROKERS_MAX];
+    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX);
+    fds[0] = (struct pollfd) {.fd = info ? info->epoll_fd : -1, .events = POLLIN};
+    for (int i = 0; i < count; i++)
+        fds[1 + i] = (struct pollfd) {.fd = zfds[i], .events = POLLIN};
+    int n = poll(fds, (nfds_t) (1 + count), timeout);
     MHD_run(self->daemon);
     return n;
 }
@@ -1321,9 +1334,9 @@ static int wait_select(gateway_t *self, int timeout)
     MHD_socket max = -1;
     if (MHD_get_fdset(self->daemon, &reads, &writes, &errors, &max) != MHD_YES)
         return -1;
-    int zfds[2] = {zmq_fd(nagar_bus_client_socket(self->bus)),
-                   zmq_fd(gateway_ready_socket(self->ready))};
-    for (int i = 0; i < 2; i++)
+    int zfds[2 * NAGAR_BUS_BROKERS_MAX];
+    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX);
+    for (int i = 0; i < count; i++)
         if (zfds[i] >= 0 && zfds[i] < FD_SETSIZE) {
             FD_SET(zfds[i], &reads);
             if (zfds[i] > max)

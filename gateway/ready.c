@@ -1,5 +1,7 @@
 /*
- * ready.c — the MMI prober; see ready.h.
+ * ready.c — the MMI prober; see ready.h. One probe_t per broker, each with
+ * its own socket, round and answers; the gateway is ready as the best of
+ * them says.
  */
 #include "ready.h"
 
@@ -11,20 +13,27 @@
 
 #define SERVICES_MAX 32
 
-struct gateway_ready_t {
-    nagar_bus_options_t options;
+typedef struct {
+    int index;                      /* the broker, in NAGAR_BUS_ENDPOINT */
+    char endpoint[NAGAR_BUS_ENDPOINT_MAX];
     zsock_t *socket;
-    const char *const *services;
-    size_t service_count;
     int state[SERVICES_MAX];        /* 1, 0, -1 */
-    int interval_ms;
-    int probe_timeout_ms;
     size_t probing;                 /* index of the service being asked */
     bool in_flight;
     int64_t probe_deadline_ms;
     int64_t next_round_ms;
     bool reachable;
     bool known;
+} probe_t;
+
+struct gateway_ready_t {
+    nagar_bus_options_t options;
+    const char *const *services;
+    size_t service_count;
+    int interval_ms;
+    int probe_timeout_ms;
+    probe_t probes[NAGAR_BUS_BROKERS_MAX];
+    int probe_count;
 };
 
 static int64_t monotonic_ms(void)
@@ -34,10 +43,10 @@ static int64_t monotonic_ms(void)
 
 /* A probe must never block the event loop, and a dropped socket must not
  * linger. */
-static zsock_t *connect_socket(const nagar_bus_options_t *options, char *error,
+static zsock_t *connect_socket(const nagar_bus_options_t *options, int index, char *error,
                                size_t error_size)
 {
-    zsock_t *socket = nagar_bus_connect(options, error, error_size);
+    zsock_t *socket = nagar_bus_connect_broker(options, index, error, error_size);
     if (socket) {
         zsock_set_sndtimeo(socket, 0);
         zsock_set_linger(socket, 0);
@@ -57,15 +66,25 @@ gateway_ready_t *gateway_ready_new(const nagar_bus_options_t *options,
     self->options = *options;
     self->services = services;
     while (services[self->service_count] && self->service_count < SERVICES_MAX)
-        self->state[self->service_count++] = -1;
+        self->service_count++;
     self->interval_ms = interval_ms;
     self->probe_timeout_ms = probe_timeout_ms;
-    self->socket = connect_socket(options, error, error_size);
-    if (!self->socket) {
-        free(self);
-        return NULL;
+    self->probe_count = nagar_bus_broker_count(options);
+    for (int i = 0; i < self->probe_count; i++) {
+        probe_t *probe = &self->probes[i];
+        probe->index = i;
+        nagar_bus_broker_endpoint(options, i, probe->endpoint, sizeof probe->endpoint);
+        for (size_t j = 0; j < self->service_count; j++)
+            probe->state[j] = -1;
+        probe->socket = connect_socket(options, i, error, error_size);
+        if (!probe->socket) {
+            for (int j = 0; j < i; j++)
+                zsock_destroy(&self->probes[j].socket);
+            free(self);
+            return NULL;
+        }
+        probe->next_round_ms = monotonic_ms();
     }
-    self->next_round_ms = monotonic_ms();
     return self;
 }
 
@@ -74,120 +93,163 @@ void gateway_ready_destroy(gateway_ready_t **self_p)
     gateway_ready_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy(&self->socket);
+    for (int i = 0; i < self->probe_count; i++)
+        zsock_destroy(&self->probes[i].socket);
     free(self);
     *self_p = NULL;
 }
 
-zsock_t *gateway_ready_socket(gateway_ready_t *self)
+int gateway_ready_sockets(gateway_ready_t *self, zsock_t **sockets, int max)
 {
-    return self->socket;
+    int count = 0;
+    for (int i = 0; i < self->probe_count && count < max; i++)
+        sockets[count++] = self->probes[i].socket;
+    return count;
 }
 
-static void send_probe(gateway_ready_t *self, int64_t now_ms)
+bool gateway_ready_has_input(gateway_ready_t *self)
 {
-    const char *name = self->services[self->probing];
+    for (int i = 0; i < self->probe_count; i++)
+        if (zsock_events(self->probes[i].socket) & ZMQ_POLLIN)
+            return true;
+    return false;
+}
+
+static void send_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
+{
+    const char *name = self->services[probe->probing];
     zmsg_t *message = nagar_mdp_client_request_new(MMI_SERVICE, name, strlen(name));
-    if (!message || zmsg_send(&message, self->socket) != 0) {
+    if (!message || zmsg_send(&message, probe->socket) != 0) {
         zmsg_destroy(&message);
         return;
     }
-    self->in_flight = true;
-    self->probe_deadline_ms = now_ms + self->probe_timeout_ms;
+    probe->in_flight = true;
+    probe->probe_deadline_ms = now_ms + self->probe_timeout_ms;
 }
 
-static void finish_round(gateway_ready_t *self, int64_t now_ms)
+static void finish_round(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
 {
-    self->in_flight = false;
-    self->probing = 0;
-    self->known = true;
-    self->next_round_ms = now_ms + self->interval_ms;
+    probe->in_flight = false;
+    probe->probing = 0;
+    probe->known = true;
+    probe->next_round_ms = now_ms + self->interval_ms;
 }
 
-static void handle_answer(gateway_ready_t *self, zmsg_t *message, int64_t now_ms)
+static void handle_answer(gateway_ready_t *self, probe_t *probe, zmsg_t *message,
+                          int64_t now_ms)
 {
     zframe_t *service = NULL, *body = NULL;
     char error[256];
-    if (!self->in_flight ||
+    if (!probe->in_flight ||
         nagar_mdp_client_reply_parse(message, &service, &body, error, sizeof error) != 0 ||
         !zframe_streq(service, MMI_SERVICE)) {
         nagar_log_warn("gateway.ready_unexpected", "dropped an unexpected message on the "
                        "readiness socket");
         return;
     }
-    int was = self->state[self->probing];
+    int was = probe->state[probe->probing];
     int now = zframe_streq(body, "200") ? 1 : 0;
-    self->state[self->probing] = now;
+    probe->state[probe->probing] = now;
     if (was != now)
-        nagar_log_info("gateway.service_availability", "service %s %s",
-                       self->services[self->probing],
-                       now ? "has a worker" : "has no worker (absent or quarantined)");
-    if (!self->reachable)
-        nagar_log_info("gateway.broker_reachable", "the broker answers at %s",
-                       self->options.endpoint);
-    self->reachable = true;
-    self->in_flight = false;
-    if (++self->probing == self->service_count)
-        finish_round(self, now_ms);
+        nagar_log_info("gateway.service_availability", "service %s %s at %s",
+                       self->services[probe->probing],
+                       now ? "has a worker" : "has no worker (absent or quarantined)",
+                       probe->endpoint);
+    if (!probe->reachable)
+        nagar_log_info("gateway.broker_reachable", "the broker answers at %s", probe->endpoint);
+    probe->reachable = true;
+    probe->in_flight = false;
+    if (++probe->probing == self->service_count)
+        finish_round(self, probe, now_ms);
     else
-        send_probe(self, now_ms);
+        send_probe(self, probe, now_ms);
+}
+
+static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
+{
+    while (zsock_events(probe->socket) & ZMQ_POLLIN) {
+        zmsg_t *message = zmsg_recv(probe->socket);
+        if (!message)
+            break;
+        handle_answer(self, probe, message, now_ms);
+        zmsg_destroy(&message);
+    }
+    if (probe->in_flight && now_ms >= probe->probe_deadline_ms) {
+        if (probe->reachable)
+            nagar_log_warn("gateway.broker_unreachable",
+                           "the broker at %s did not answer an MMI probe within %d ms",
+                           probe->endpoint, self->probe_timeout_ms);
+        probe->reachable = false;
+        for (size_t i = 0; i < self->service_count; i++)
+            probe->state[i] = 0;
+        /* A new socket, so that the late answer cannot be read as another's. */
+        char error[256];
+        zsock_t *fresh = connect_socket(&self->options, probe->index, error, sizeof error);
+        if (fresh) {
+            zsock_destroy(&probe->socket);
+            probe->socket = fresh;
+        }
+        finish_round(self, probe, now_ms);
+    }
+    if (!probe->in_flight && self->service_count && now_ms >= probe->next_round_ms) {
+        probe->probing = 0;
+        send_probe(self, probe, now_ms);
+        if (!probe->in_flight)   /* could not even queue it */
+            finish_round(self, probe, now_ms);
+    }
 }
 
 void gateway_ready_dispatch(gateway_ready_t *self, int64_t now_ms)
 {
-    while (zsock_events(self->socket) & ZMQ_POLLIN) {
-        zmsg_t *message = zmsg_recv(self->socket);
-        if (!message)
-            break;
-        handle_answer(self, message, now_ms);
-        zmsg_destroy(&message);
-    }
-    if (self->in_flight && now_ms >= self->probe_deadline_ms) {
-        if (self->reachable)
-            nagar_log_warn("gateway.broker_unreachable",
-                           "the broker at %s did not answer an MMI probe within %d ms",
-                           self->options.endpoint, self->probe_timeout_ms);
-        self->reachable = false;
-        for (size_t i = 0; i < self->service_count; i++)
-            self->state[i] = 0;
-        /* A new socket, so that the late answer cannot be read as another's. */
-        char error[256];
-        zsock_t *fresh = connect_socket(&self->options, error, sizeof error);
-        if (fresh) {
-            zsock_destroy(&self->socket);
-            self->socket = fresh;
-        }
-        finish_round(self, now_ms);
-    }
-    if (!self->in_flight && self->service_count && now_ms >= self->next_round_ms) {
-        self->probing = 0;
-        send_probe(self, now_ms);
-        if (!self->in_flight)   /* could not even queue it */
-            finish_round(self, now_ms);
-    }
+    for (int i = 0; i < self->probe_count; i++)
+        dispatch_probe(self, &self->probes[i], now_ms);
 }
 
 int gateway_ready_next_timeout_ms(gateway_ready_t *self, int64_t now_ms)
 {
-    int64_t due = self->in_flight ? self->probe_deadline_ms : self->next_round_ms;
-    int64_t wait = due - now_ms;
-    return wait < 0 ? 0 : (int) (wait > 60000 ? 60000 : wait);
+    int64_t wait = 60000;
+    for (int i = 0; i < self->probe_count; i++) {
+        probe_t *probe = &self->probes[i];
+        int64_t due = (probe->in_flight ? probe->probe_deadline_ms : probe->next_round_ms) - now_ms;
+        if (due < wait)
+            wait = due;
+    }
+    return wait < 0 ? 0 : (int) wait;
 }
 
 bool gateway_ready_broker_reachable(gateway_ready_t *self)
 {
-    return self->reachable;
+    for (int i = 0; i < self->probe_count; i++)
+        if (self->probes[i].reachable)
+            return true;
+    return false;
 }
 
 bool gateway_ready_known(gateway_ready_t *self)
 {
-    return self->known;
+    /* Known once some broker has answered a whole round, or every broker
+     * has ended one (answered or not). */
+    bool all = true;
+    for (int i = 0; i < self->probe_count; i++) {
+        if (self->probes[i].known && self->probes[i].reachable)
+            return true;
+        all = all && self->probes[i].known;
+    }
+    return all;
 }
 
 int gateway_ready_service(gateway_ready_t *self, const char *service)
 {
-    for (size_t i = 0; i < self->service_count; i++)
-        if (strcmp(self->services[i], service) == 0)
-            return self->state[i];
+    for (size_t i = 0; i < self->service_count; i++) {
+        if (strcmp(self->services[i], service) != 0)
+            continue;
+        int best = -1;
+        for (int j = 0; j < self->probe_count; j++) {
+            const probe_t *probe = &self->probes[j];
+            if (probe->state[i] > best && (probe->reachable || probe->state[i] != 1))
+                best = probe->state[i];
+        }
+        return best;
+    }
     return -1;
 }

@@ -1,5 +1,9 @@
 /*
- * ready.h — does the broker answer, and has every routed service a worker?
+ * ready.h — does a broker answer, and has every routed service a worker?
+ *
+ * With several brokers (NAGAR_BUS_ENDPOINT) each is probed on its own
+ * socket; a service counts as served when any broker that answers has a
+ * worker for it, which is what the bus client's fail-over makes true.
  *
  * Probes with MMI (ZeroMQ RFC 8: "mmi.service" with the service name as
  * body, answered "200" when a worker is connected, "404" when none is) on
@@ -31,20 +35,23 @@ gateway_ready_t *gateway_ready_new(const nagar_bus_options_t *options,
                                    int probe_timeout_ms, char *error, size_t error_size);
 void gateway_ready_destroy(gateway_ready_t **self_p);
 
-/* The socket to poll (ZMQ_FD semantics: call gateway_ready_dispatch when
- * it fires, or whenever gateway_ready_next_timeout_ms has passed). */
-zsock_t *gateway_ready_socket(gateway_ready_t *self);
+/* The sockets to poll, one per broker (ZMQ_FD semantics: call
+ * gateway_ready_dispatch when one fires, or whenever
+ * gateway_ready_next_timeout_ms has passed); returns how many. */
+int gateway_ready_sockets(gateway_ready_t *self, zsock_t **sockets, int max);
+/* Whether a message waits on any of them. */
+bool gateway_ready_has_input(gateway_ready_t *self);
 
 /* Reads answers, sends due probes, times out a silent broker. now_ms is
  * monotonic. */
 void gateway_ready_dispatch(gateway_ready_t *self, int64_t now_ms);
 int gateway_ready_next_timeout_ms(gateway_ready_t *self, int64_t now_ms);
 
-/* Whether the broker answered within the last few rounds. */
+/* Whether some broker answered within the last few rounds. */
 bool gateway_ready_broker_reachable(gateway_ready_t *self);
-/* Whether at least one full round has completed or failed. */
+/* Whether a broker has answered a full round, or every broker has ended one. */
 bool gateway_ready_known(gateway_ready_t *self);
-/* 1 worker present, 0 none, -1 not known yet. */
+/* 1 worker present at some answering broker, 0 none, -1 not known yet. */
 int gateway_ready_service(gateway_ready_t *self, const char *service);
 
 #endif
