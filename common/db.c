@@ -6,6 +6,19 @@
  * inside a transaction is reported to the caller (the server has rolled the
  * work back) instead of being papered over by a reconnect: the reconnect
  * only happens on the next call outside a transaction.
+ *
+ * Fail-over (a Patroni cluster named by a multi-host conninfo with
+ * target_session_attrs=read-write): a lost connection is re-made with
+ * PQreset, which tries every host again and keeps the one that accepts
+ * writes, for up to NAGAR_DB_RECONNECT_WAIT_MS; nagar_db_transaction runs
+ * the work again on the new primary when the connection went before COMMIT
+ * was sent (the server rolled it back, so nothing can be doubled). A
+ * COMMIT whose answer was lost, or that came back with PostgreSQL's
+ * warning that the wait for the synchronous standby was cancelled (the
+ * commit is then on one node only), is "in doubt": SQLSTATE 08007 for the
+ * caller, who retries with its idempotency key; the _idempotent variant
+ * runs such work again itself, since work that checks its key first
+ * returns the recorded answer if the first COMMIT did land.
  */
 #include "db.h"
 
@@ -13,6 +26,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +38,8 @@
 #define STATEMENT_NAME_MAX 63
 #define BACKOFF_BASE_MS 5
 #define BACKOFF_CAP_MS 1000
+#define RECONNECT_FIRST_DELAY_MS 100
+#define RECONNECT_MAX_DELAY_MS 1000
 
 typedef struct {
     char name[STATEMENT_NAME_MAX + 1];
@@ -35,6 +51,11 @@ typedef struct {
 struct nagar_db_t {
     PGconn *conn;
     long statement_timeout_ms;
+    long reconnect_wait_ms;         /* NAGAR_DB_RECONNECT_WAIT_MS */
+    void (*wait_hook)(void *arg);   /* run while waiting for a server */
+    void *wait_hook_arg;
+    PQnoticeReceiver next_receiver; /* libpq's, to which notices still go */
+    bool sync_wait_canceled;        /* the server said so since the flag was cleared */
     int max_attempts;
     int last_attempts;
     bool in_work;         /* inside nagar_db_transaction */
@@ -152,6 +173,34 @@ static PGresult *check_result(nagar_db_t *self, PGresult *result, const char *st
     return NULL;
 }
 
+/* Passes every notice on to libpq's receiver (which prints it, as before)
+ * and notes the one that makes a COMMIT doubtful: PostgreSQL's WARNING
+ * that the wait for synchronous replication was cancelled (a statement
+ * timeout, a cancel, or the server shutting down), after which the
+ * transaction is committed locally but not known to be on the standby. */
+static void notice_receiver(void *arg, const PGresult *result)
+{
+    nagar_db_t *self = arg;
+    const char *primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+    if (primary && strstr(primary, "synchronous replication"))
+        self->sync_wait_canceled = true;
+    if (self->next_receiver)
+        self->next_receiver(NULL, result);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec delay = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&delay, NULL);
+}
+
 /* Per-session settings; run after every (re)connect. */
 static int session_setup(nagar_db_t *self)
 {
@@ -191,9 +240,12 @@ nagar_db_t *nagar_db_connect(const char *conninfo, char *error, size_t error_siz
     nagar_config_t *config = nagar_config_new(NULL, error, error_size);
     if (!config)
         return NULL;
-    long connect_timeout_s = 0, statement_timeout_ms = 0, attempts = 0;
+    long connect_timeout_s = 0, statement_timeout_ms = 0, attempts = 0, reconnect_wait_ms = 0;
     int rc = nagar_config_get_int(config, "NAGAR_DB_CONNECT_TIMEOUT_S", 5, 1, 300,
                                   &connect_timeout_s, error, error_size);
+    if (rc == 0)
+        rc = nagar_config_get_int(config, "NAGAR_DB_RECONNECT_WAIT_MS", 0, 0, 600000,
+                                  &reconnect_wait_ms, error, error_size);
     if (rc == 0)
         rc = nagar_config_get_int(config, "NAGAR_DB_STATEMENT_TIMEOUT_MS", 10000, 1, 3600000,
                                   &statement_timeout_ms, error, error_size);
@@ -207,11 +259,15 @@ nagar_db_t *nagar_db_connect(const char *conninfo, char *error, size_t error_siz
     char timeout_text[16];
     snprintf(timeout_text, sizeof timeout_text, "%ld", connect_timeout_s);
     /* Entries before dbname may be overridden by the conninfo; the connect
-     * deadline comes after it so it always applies. */
+     * deadline comes after it so it always applies. A server that vanished
+     * (its host lost, or cut off by a partition) is noticed within seconds:
+     * keepalives after 5 s idle, and sent data unacknowledged for 5 s ends
+     * the connection (tcp_user_timeout), so a fail-over is not waited out
+     * on a dead socket. */
     const char *keys[] = { "fallback_application_name", "client_encoding", "keepalives",
                            "keepalives_idle", "keepalives_interval", "keepalives_count",
-                           "dbname", "connect_timeout", NULL };
-    const char *values[] = { "nagar", "UTF8", "1", "30", "10", "3",
+                           "tcp_user_timeout", "dbname", "connect_timeout", NULL };
+    const char *values[] = { "nagar", "UTF8", "1", "5", "2", "3", "5000",
                              conninfo ? conninfo : "", timeout_text, NULL };
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (!conn) {
@@ -238,7 +294,10 @@ nagar_db_t *nagar_db_connect(const char *conninfo, char *error, size_t error_siz
     }
     self->conn = conn;
     self->statement_timeout_ms = statement_timeout_ms;
+    self->reconnect_wait_ms = reconnect_wait_ms;
     self->max_attempts = (int) attempts;
+    /* libpq's default receiver ignores its argument. */
+    self->next_receiver = PQsetNoticeReceiver(conn, notice_receiver, self);
     if (session_setup(self) != 0) {
         snprintf(error, error_size, "cannot set up the database session: %s", self->error);
         nagar_db_destroy(&self);
@@ -333,13 +392,41 @@ static int ensure_connected(nagar_db_t *self)
     }
     char target[512];
     describe_target(self->conn, target, sizeof target);
-    nagar_log_warn("db.reconnect", "connection to %s was lost; reconnecting once", target);
-    PQreset(self->conn);
-    if (PQstatus(self->conn) != CONNECTION_OK) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", PQerrorMessage(self->conn));
-        set_error(self, "08006", "cannot reconnect to %s: %s", target, reason);
-        return -1;
+    if (self->reconnect_wait_ms > 0)
+        nagar_log_warn("db.reconnect", "connection to %s was lost; reconnecting for up to %ld ms",
+                       target, self->reconnect_wait_ms);
+    else
+        nagar_log_warn("db.reconnect", "connection to %s was lost; reconnecting once", target);
+    int64_t started = monotonic_ms();
+    int64_t deadline = started + self->reconnect_wait_ms;
+    long delay = RECONNECT_FIRST_DELAY_MS;
+    int tries = 0;
+    for (;;) {
+        /* PQreset tries every host of the conninfo again, in order, and
+         * with target_session_attrs keeps only one that accepts writes. */
+        PQreset(self->conn);
+        tries++;
+        if (PQstatus(self->conn) == CONNECTION_OK)
+            break;
+        int64_t now = monotonic_ms();
+        if (now >= deadline) {
+            char reason[512];
+            snprintf(reason, sizeof reason, "%s", PQerrorMessage(self->conn));
+            set_error(self, "08006", "cannot reconnect to %s after %d tr%s in %" PRId64 " ms: %s",
+                      target, tries, tries == 1 ? "y" : "ies", now - started, reason);
+            return -1;
+        }
+        if (self->wait_hook)
+            self->wait_hook(self->wait_hook_arg);
+        sleep_ms(deadline - now < delay ? (long) (deadline - now) : delay);
+        if (self->wait_hook)
+            self->wait_hook(self->wait_hook_arg);
+        delay = delay * 2 > RECONNECT_MAX_DELAY_MS ? RECONNECT_MAX_DELAY_MS : delay * 2;
+    }
+    if (tries > 1) {
+        describe_target(self->conn, target, sizeof target);
+        nagar_log_info("db.reconnected", "connected to %s after %d tries in %" PRId64 " ms",
+                       target, tries, monotonic_ms() - started);
     }
     self->tx_open = false;
     return session_setup(self);
@@ -454,8 +541,32 @@ static void backoff_sleep(int attempt)
     nanosleep(&delay, NULL);
 }
 
+/* Class 08 (connection exception) or the server going away (57P01
+ * admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now): what a
+ * fail-over looks like from here. */
+static bool is_connection_loss(const char *sqlstate)
+{
+    return strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
+           strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
+}
+
+static int run_transaction(nagar_db_t *self, nagar_db_isolation_t isolation, nagar_db_work_fn *fn,
+                           void *arg, bool idempotent);
+
 int nagar_db_transaction(nagar_db_t *self, nagar_db_isolation_t isolation, nagar_db_work_fn *fn,
                          void *arg)
+{
+    return run_transaction(self, isolation, fn, arg, false);
+}
+
+int nagar_db_transaction_idempotent(nagar_db_t *self, nagar_db_isolation_t isolation,
+                                    nagar_db_work_fn *fn, void *arg)
+{
+    return run_transaction(self, isolation, fn, arg, true);
+}
+
+static int run_transaction(nagar_db_t *self, nagar_db_isolation_t isolation, nagar_db_work_fn *fn,
+                           void *arg, bool idempotent)
 {
     static const char *const begin_sql[] = {
         [NAGAR_DB_READ_COMMITTED] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -481,24 +592,52 @@ int nagar_db_transaction(nagar_db_t *self, nagar_db_isolation_t isolation, nagar
         PQclear(result);
         self->in_work = true;
         self->saw_retryable = false;
+        bool in_doubt = false;      /* COMMIT sent, outcome not known */
+        bool unreplicated = false;  /* committed here, not known to be on the standby */
         rc = fn(self, arg);
         if (rc == 0) {
+            self->sync_wait_canceled = false;
             result = nagar_db_exec(self, "COMMIT", 0, NULL);
-            if (result && strcmp(PQcmdStatus(result), "COMMIT") == 0) {
+            if (result && strcmp(PQcmdStatus(result), "COMMIT") == 0 &&
+                !self->sync_wait_canceled) {
                 PQclear(result);
                 self->in_work = false;
                 return 0;
             }
-            if (result) {
+            if (result && strcmp(PQcmdStatus(result), "COMMIT") == 0) {
+                PQclear(result);
+                in_doubt = unreplicated = true;
+                set_error(self, "08007", "COMMIT returned, but PostgreSQL cancelled its wait for "
+                          "the synchronous standby: the transaction is not known to be on two "
+                          "nodes; retry with the same idempotency key");
+            } else if (result) {
                 /* COMMIT of an aborted transaction answers ROLLBACK. */
                 PQclear(result);
                 set_error(self, "25P02",
                           "the transaction was aborted by an earlier error that the work "
                           "function ignored; COMMIT rolled it back");
+            } else if (is_connection_loss(self->sqlstate)) {
+                in_doubt = true;
+                char lost[NAGAR_DB_ERROR_MAX];
+                snprintf(lost, sizeof lost, "%s", self->error);
+                set_error(self, "08007", "the connection was lost while COMMIT was in flight: the "
+                          "transaction may or may not have committed; retry with the same "
+                          "idempotency key (%s)", lost);
             }
             rc = -1;
         }
-        bool retry = self->saw_retryable;
+        /* A connection lost before COMMIT was sent: the server rolled the
+         * work back, and a reconnect finds the primary (perhaps a new one). */
+        bool lost_before_commit = !in_doubt && rc == -1 && is_connection_loss(self->sqlstate) &&
+                                  self->reconnect_wait_ms > 0;
+        /* Work that checks its idempotency key first may run again after a
+         * COMMIT lost in flight: a transaction still waiting for its standby
+         * is not visible yet, so the retry either finds it committed (and
+         * replicated) or does the work itself. Not after the server said it
+         * stopped waiting for the standby: its rows are visible here while
+         * on no other node, and a retry would take them for acknowledged. */
+        bool retry = self->saw_retryable || lost_before_commit ||
+                     (in_doubt && !unreplicated && idempotent && self->reconnect_wait_ms > 0);
         rollback_keeping_error(self);
         self->in_work = false;
         if (!retry)
@@ -517,6 +656,12 @@ int nagar_db_transaction(nagar_db_t *self, nagar_db_isolation_t isolation, nagar
     set_error(self, sqlstate, "gave up after %d attempts; last error: %s", self->max_attempts,
               strlen(last) > 16 ? last + 16 : last);
     return rc == 0 ? -1 : rc;
+}
+
+void nagar_db_set_wait_hook(nagar_db_t *self, void (*fn)(void *arg), void *arg)
+{
+    self->wait_hook = fn;
+    self->wait_hook_arg = arg;
 }
 
 const char *nagar_db_error(nagar_db_t *self)

@@ -12,14 +12,27 @@
  *   - a transaction helper that retries serialization failures (40001) and
  *     deadlocks (40P01) with jittered exponential back-off;
  *   - errors kept with their SQLSTATE, primary message and detail;
- *   - a reconnect (PQreset, once) when the connection broke while idle —
- *     never silently inside a transaction, where the work is already lost and
- *     the caller must know.
+ *   - a reconnect (PQreset) when the connection broke while idle — never
+ *     silently inside a transaction, where the work is already lost and the
+ *     caller must know;
+ *   - fail-over: with NAGAR_DB_RECONNECT_WAIT_MS > 0 the reconnect keeps
+ *     trying for that long (a conninfo naming every node with
+ *     target_session_attrs=read-write lands on the new primary), and a
+ *     transaction whose connection went before COMMIT is run again there.
+ *     A COMMIT whose answer was lost, or that PostgreSQL answered with its
+ *     warning that the wait for the synchronous standby was cancelled, is
+ *     "in doubt": SQLSTATE 08007, retry with the same idempotency key
+ *     (nagar_db_transaction_idempotent does that itself for a lost answer).
+ *     Dead servers are noticed by TCP keepalives (5 s idle) and
+ *     tcp_user_timeout (5 s), unless the conninfo says otherwise.
  *
  * Settings read at connect (environment over NAGAR_CONFIG file, config.h):
- *   NAGAR_DB_CONNECT_TIMEOUT_S     seconds to establish a connection (5)
+ *   NAGAR_DB_CONNECT_TIMEOUT_S     seconds to establish a connection, per host (5)
  *   NAGAR_DB_STATEMENT_TIMEOUT_MS  per-statement limit on the server (10000)
  *   NAGAR_DB_TX_MAX_ATTEMPTS       attempts of nagar_db_transaction (5)
+ *   NAGAR_DB_RECONNECT_WAIT_MS     how long a lost connection is tried again
+ *                                  (0: once, the single-server default; the
+ *                                  cluster sets 20000 — a fail-over takes 10-15 s)
  *
  * Not thread-safe: one nagar_db_t per thread.
  */
@@ -74,6 +87,18 @@ PGresult *nagar_db_exec(nagar_db_t *self, const char *name_or_sql, int nparams,
  * which). Must not be nested. */
 int nagar_db_transaction(nagar_db_t *self, nagar_db_isolation_t isolation, nagar_db_work_fn *fn,
                          void *arg);
+
+/* nagar_db_transaction for work that checks an idempotency key before it
+ * changes anything: a COMMIT whose answer was lost is retried too (on the
+ * new primary after a fail-over), since a second run of such work returns
+ * what the first recorded if the first did commit. */
+int nagar_db_transaction_idempotent(nagar_db_t *self, nagar_db_isolation_t isolation,
+                                    nagar_db_work_fn *fn, void *arg);
+
+/* fn(arg) is called, at least once a second, while the connection waits
+ * for a server (NAGAR_DB_RECONNECT_WAIT_MS): a worker passes its
+ * heartbeat, so the broker does not take a fail-over for a dead worker. */
+void nagar_db_set_wait_hook(nagar_db_t *self, void (*fn)(void *arg), void *arg);
 
 /* Runs a multi-statement script with PQexec. ONLY for trusted SQL shipped
  * with the code (migrations); never for anything built from input. */

@@ -57,6 +57,17 @@ int nagar_service_config_long(nagar_config_t *config, const char *service, const
 
 /* ---- outcomes --------------------------------------------------------------- */
 
+static void keepalive_hook(void *worker)
+{
+    nagar_worker_keepalive(worker);
+}
+
+void nagar_service_keep_worker_alive(nagar_db_t *db, nagar_worker_t *worker)
+{
+    if (db && worker)
+        nagar_db_set_wait_hook(db, keepalive_hook, worker);
+}
+
 void nagar_outcome_reset(nagar_outcome_t *outcome)
 {
     outcome->code = NAGAR__STATUS_CODE__OK;

@@ -33,6 +33,10 @@
  * naming the database and the role to use) when it cannot. */
 nagar_db_t *nagar_service_db_connect(nagar_config_t *config, const char *service);
 
+/* While db waits for a server (a fail-over, NAGAR_DB_RECONNECT_WAIT_MS),
+ * worker keeps heartbeating, so the brokers do not give up on it. */
+void nagar_service_keep_worker_alive(nagar_db_t *db, nagar_worker_t *worker);
+
 /* Reads an integer setting within [min, max]; -1 (logged as
  * "<service>.config_invalid", naming the key) when it is not one. */
 int nagar_service_config_long(nagar_config_t *config, const char *service, const char *key,

@@ -720,7 +720,8 @@ static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_c
                                       "the request holds text that is not valid UTF-8");
     money_work_t work = {.payments = payments, .call = call, .request = request,
                          .request_json = json};
-    int rc = nagar_db_transaction(payments->rules->db, NAGAR_DB_READ_COMMITTED, fn, &work);
+    int rc = nagar_db_transaction_idempotent(payments->rules->db, NAGAR_DB_READ_COMMITTED, fn,
+                                             &work);
     free(json);
     if (rc != 0) {
         nagar_outcome_t outcome = work.outcome;
@@ -1186,6 +1187,7 @@ static int serve(program_t *program)
         return 1;
     }
     nagar_worker_set_tick(worker, tick_ms, program_tick, program);
+    nagar_service_keep_worker_alive(rules->db, worker);
     json_object_set_new(ready, "online_payments", json_boolean(*service->provider != NULL));
     json_object_set_new(ready, "business_date",
                         json_string(rules->business_date[0] ? rules->business_date : "today"));

@@ -368,6 +368,56 @@ static void scenario_reconnect(void)
                      work.first_failure, "rows_after", (json_int_t) after));
 }
 
+/* Kills its own backend on the first run only, before COMMIT. */
+static int killed_once_work(nagar_db_t *db, void *arg)
+{
+    work_t *work = arg;
+    if (work->calls > 0) {
+        work->calls++;
+        return exec_in_work(db, work, "INSERT INTO " TABLE " (id, v) VALUES (7, 1)");
+    }
+    return killed_mid_work(db, arg);
+}
+
+/* With NAGAR_DB_RECONNECT_WAIT_MS (the cluster's setting) a connection lost
+ * before COMMIT is made again, on the first host of the conninfo that
+ * accepts writes, and the work runs again there: here the conninfo names a
+ * dead host first, as a multi-host conninfo does after a fail-over. */
+static void scenario_failover(const char *conninfo)
+{
+    PGresult *result = nagar_db_exec(other_db, "SELECT current_setting('port')", 0, NULL);
+    char live_port[16] = "";
+    if (result)
+        snprintf(live_port, sizeof live_port, "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    char failover_conninfo[2048];
+    snprintf(failover_conninfo, sizeof failover_conninfo,
+             "%s host=127.0.0.1,127.0.0.1 port=1,%s target_session_attrs=read-write", conninfo,
+             live_port);
+    setenv("NAGAR_DB_RECONNECT_WAIT_MS", "5000", 1);
+    char error[NAGAR_DB_ERROR_MAX];
+    nagar_db_t *db = nagar_db_connect(failover_conninfo, error, sizeof error);
+    unsetenv("NAGAR_DB_RECONNECT_WAIT_MS");
+    if (!db) {
+        report("failover_lost_connection_retried", false, json_pack("{s:s}", "connect", error));
+        return;
+    }
+    nagar_db_t *saved = main_db;
+    main_db = db;               /* killed_mid_work kills main_db's backend */
+    work_t work = { 0 };
+    must(other_db, "DELETE FROM " TABLE " WHERE id IN (5, 7)", 0, NULL);
+    int rc = nagar_db_transaction(db, NAGAR_DB_READ_COMMITTED, killed_once_work, &work);
+    main_db = saved;
+    long first = query_long(other_db, "SELECT count(*) FROM " TABLE " WHERE id = 5");
+    long second = query_long(other_db, "SELECT count(*) FROM " TABLE " WHERE id = 7");
+    report("failover_lost_connection_retried",
+           rc == 0 && work.calls == 2 && nagar_db_last_attempts(db) == 2 && first == 0 &&
+               second == 1,
+           json_pack("{s:i, s:i, s:I, s:I}", "rc", rc, "calls", work.calls, "rows_of_first_run",
+                     (json_int_t) first, "rows_of_second_run", (json_int_t) second));
+    nagar_db_destroy(&db);
+}
+
 int main(void)
 {
     nagar_log_init("db_retry_check");
@@ -395,6 +445,7 @@ int main(void)
     scenario_prepared_once();
     scenario_statement_timeout(conninfo);
     scenario_reconnect();
+    scenario_failover(conninfo);
 
     must(other_db, "DROP TABLE " TABLE, 0, NULL);
     nagar_db_destroy(&main_db);

@@ -3,7 +3,9 @@ the transaction helper retries a real serialization failure (40001) and a
 real deadlock (40P01) made by a second connection and commits once; gives up
 after its attempts; rolls back other errors without retrying; prepares named
 statements once; applies statement_timeout; reconnects only outside a
-transaction."""
+transaction; with NAGAR_DB_RECONNECT_WAIT_MS, runs work whose connection was
+lost before COMMIT again on the first host of a multi-host conninfo that
+accepts writes."""
 import json
 import subprocess
 
@@ -19,6 +21,7 @@ EXPECTED_SCENARIOS = {
     "reconnect_when_idle",
     "no_silent_reconnect_in_transaction",
     "lost_connection_not_retried",
+    "failover_lost_connection_retried",
 }
 
 
