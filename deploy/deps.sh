@@ -22,7 +22,11 @@ packages=(
   poppler-utils zbar-tools
   # the web apps' acceptance tests drive Debian's Chromium (playwright-core from npm)
   chromium
-  openssl
+  openssl curl
+  # the compose cluster and its drills (deploy/cluster.sh, make drills): podman
+  # with runc and netavark, docker-compose against podman's API (it has
+  # --scale), debootstrap for the base image
+  podman runc netavark aardvark-dns iptables catatonit docker-compose debootstrap
 )
 # The OpenAPI validator in the tests runs on Node.js; keep a Node.js the
 # machine already has (it may not be Debian's), else install Debian's.

@@ -29,10 +29,21 @@
 #
 # Environment: NAGAR_VAR, NAGAR_PG_PORT (as deploy/pg.sh), BUILD (default
 # build), NAGAR_SERVICES_LIST (default deploy/services.list).
+# For a cluster that is not deploy/pg.sh's (the compose cluster's Patroni
+# nodes): NAGAR_PROVISION_HOSTS (host names, comma-separated: libpq connects
+# to whichever accepts writes), NAGAR_PROVISION_PORT (5432) and
+# NAGAR_PROVISION_SUPERUSER_PASSWORD_FILE (the password of `postgres`).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-eval "$("$REPO/deploy/pg.sh" env)"
+if [[ -n ${NAGAR_PROVISION_HOSTS:-} ]]; then
+    : "${NAGAR_VAR:?NAGAR_VAR must name the directory of the secrets}"
+    NAGAR_PG_PORT=${NAGAR_PROVISION_PORT:-5432}
+    DB_TARGET="host=$NAGAR_PROVISION_HOSTS port=$NAGAR_PG_PORT target_session_attrs=read-write"
+else
+    eval "$("$REPO/deploy/pg.sh" env)"
+    DB_TARGET="host=127.0.0.1 port=$NAGAR_PG_PORT"
+fi
 SECRETS=$NAGAR_VAR/secrets
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
@@ -43,14 +54,25 @@ die() {
     exit 1
 }
 
-psql_super() {
-    PGHOST=$NAGAR_PG_SOCKET_DIR PGPORT=$NAGAR_PG_PORT PGUSER=$NAGAR_PG_SUPERUSER \
-        psql -X -q -v ON_ERROR_STOP=1 "$@"
-}
-
-psql_super -d postgres -c 'SELECT 1' >/dev/null 2>&1 ||
-    die "cannot reach PostgreSQL as $NAGAR_PG_SUPERUSER on $NAGAR_PG_SOCKET_DIR port" \
-        "$NAGAR_PG_PORT; start it with deploy/pg.sh start"
+if [[ -n ${NAGAR_PROVISION_HOSTS:-} ]]; then
+    psql_super() {
+        PGHOST=$NAGAR_PROVISION_HOSTS PGPORT=$NAGAR_PG_PORT PGUSER=postgres \
+        PGTARGETSESSIONATTRS=read-write \
+        PGPASSWORD=$(tr -d '\n' <"${NAGAR_PROVISION_SUPERUSER_PASSWORD_FILE:?}") \
+            psql -X -q -v ON_ERROR_STOP=1 "$@"
+    }
+    psql_super -d postgres -c 'SELECT 1' >/dev/null 2>&1 ||
+        die "cannot reach a writable PostgreSQL as postgres on $NAGAR_PROVISION_HOSTS" \
+            "port $NAGAR_PG_PORT"
+else
+    psql_super() {
+        PGHOST=$NAGAR_PG_SOCKET_DIR PGPORT=$NAGAR_PG_PORT PGUSER=$NAGAR_PG_SUPERUSER \
+            psql -X -q -v ON_ERROR_STOP=1 "$@"
+    }
+    psql_super -d postgres -c 'SELECT 1' >/dev/null 2>&1 ||
+        die "cannot reach PostgreSQL as $NAGAR_PG_SUPERUSER on $NAGAR_PG_SOCKET_DIR port" \
+            "$NAGAR_PG_PORT; start it with deploy/pg.sh start"
+fi
 
 [[ -r $SERVICES_LIST ]] || die "cannot read the service list $SERVICES_LIST"
 services=()
@@ -170,7 +192,7 @@ for svc in "${services[@]}"; do
     dir=$REPO/services/$svc/migrations
     [[ -d $dir ]] || continue
     [[ -x $MIGRATE ]] || die "$MIGRATE is not built; run make (or set BUILD)"
-    NAGAR_DB_CONNINFO="host=127.0.0.1 port=$NAGAR_PG_PORT dbname=nagar_$svc user=${svc}_owner" \
+    NAGAR_DB_CONNINFO="$DB_TARGET dbname=nagar_$svc user=${svc}_owner" \
     PGPASSFILE=$SECRETS/${svc}_owner.pgpass \
         "$MIGRATE" --service "$REPO/services/$svc" --modules "$REPO/common/sql" ||
         die "migrations of $svc failed (see the log line above)"
@@ -181,7 +203,7 @@ done
 # Each step is idempotent. The first state admin is created by run.sh.
 IDENTITY=$BUILD/nagar-identity
 if [[ -x $IDENTITY && " ${services[*]} " == *" identity "* ]]; then
-    identity_env=(env "NAGAR_DB_CONNINFO=host=127.0.0.1 port=$NAGAR_PG_PORT dbname=nagar_identity user=identity_app"
+    identity_env=(env "NAGAR_DB_CONNINFO=$DB_TARGET dbname=nagar_identity user=identity_app"
                       "PGPASSFILE=$SECRETS/identity_app.pgpass")
     "${identity_env[@]}" "$IDENTITY" seed-ulbs "$REPO/services/identity/data/mp_ulbs_lgd_2022.csv" \
         || die "loading the ULB master data failed"

@@ -77,7 +77,10 @@ def test_every_serving_principal_is_a_database_service_and_back():
                if name != "operator")
 
 
-def test_compose_runs_each_process_kind_once_with_its_own_key_and_role():
+def test_compose_runs_each_process_kind_with_its_own_key_and_role():
+    """The cluster (docker-compose.yml): every service once (scaled with
+    --scale), two or more brokers and gateways, three PostgreSQL nodes and
+    three etcd members; each Nagar process with its own key and role."""
     c = compose()
     services = c["services"]
     runs = {}
@@ -85,27 +88,56 @@ def test_compose_runs_each_process_kind_once_with_its_own_key_and_role():
         command = spec.get("command") or []
         if command and str(command[0]).startswith("nagar-"):
             runs[name] = command[0]
-    assert set(runs) == serving() | {"broker", "gateway"}
+    brokers = sorted(n for n, b in runs.items() if b == "nagar-broker")
+    gateways = sorted(n for n, b in runs.items() if b == "nagar-gateway")
+    assert len(brokers) >= 2 and len(gateways) >= 2, (brokers, gateways)
+    assert set(runs) - set(brokers) - set(gateways) == serving()
     for name, binary in runs.items():
-        assert binary == f"nagar-{name}", f"compose service {name} runs {binary}"
+        if name not in brokers + gateways:
+            assert binary == f"nagar-{name}", f"compose service {name} runs {binary}"
         spec = services[name]
         assert "ports" not in spec, f"{name} has fixed host ports: --scale would collide"
         assert spec.get("read_only") is True and spec.get("cap_drop") == ["ALL"]
-        if name == "broker":
+        if name in brokers:
             continue
+        env = spec["environment"]
+        # Every bus peer knows every broker.
+        assert env["NAGAR_BUS_ENDPOINT"] == ",".join(f"tcp://{b}:5555" for b in brokers)
+        principal = "gateway" if name in gateways else name
         secrets = {s["target"]: s["source"] for s in spec["secrets"] if isinstance(s, dict)}
-        assert secrets.get("bus_cert") == f"{name}_cert"
-        assert c["secrets"][f"{name}_cert"]["file"] == f"./var/keys/secret/{name}.cert"
+        assert secrets.get("bus_cert") == f"{principal}_cert"
+        assert c["secrets"][f"{principal}_cert"]["file"].endswith(
+            f"/keys/secret/{principal}.cert")
         if name in serving():
             assert secrets.get("db_pgpass") == f"{name}_pgpass"
-            assert c["secrets"][f"{name}_pgpass"]["file"] == f"./var/secrets/{name}_app.pgpass"
-            conninfo = spec["environment"]["NAGAR_DB_CONNINFO"]
+            assert c["secrets"][f"{name}_pgpass"]["file"].endswith(
+                f"/secrets/{name}_app.pgpass")
+            conninfo = env["NAGAR_DB_CONNINFO"]
             assert f"dbname=nagar_{name} " in conninfo and f"user={name}_app " in conninfo
-    # PostgreSQL and the backup repository are services of their own, on volumes of their own.
-    assert "postgres" in services and "backup-repo" in services
+            # libpq finds the primary among every PostgreSQL node.
+            assert "target_session_attrs=read-write" in conninfo
+            assert "host=pg1,pg2,pg3 " in conninfo
+    # PostgreSQL under Patroni on three nodes, three etcd members, the backup
+    # repository on a volume of its own, HAProxy in front of the gateways.
+    pg_nodes = [n for n, spec in services.items()
+                if spec.get("entrypoint") == ["/usr/share/nagar/deploy/cluster/pg-node.sh"]]
+    assert sorted(pg_nodes) == ["pg1", "pg2", "pg3"]
+    for node in pg_nodes:
+        assert services[node]["user"] == "postgres"
+        assert any(v.startswith(f"pgdata{node[-1]}:") for v in services[node]["volumes"])
+    assert sorted(n for n in services if n.startswith("etcd")) == ["etcd1", "etcd2", "etcd3"]
     assert services["backup-repo"]["user"] == "nagar-backup"
     assert any(v.startswith("backup-repo:") for v in services["backup-repo"]["volumes"])
-    assert "archive-push" in " ".join(services["postgres"]["command"])
+    assert services["haproxy"]["ports"] and services["haproxy"]["user"] == "haproxy"
+    with open(os.path.join(ROOT, "deploy", "cluster", "haproxy.cfg")) as f:
+        haproxy = f.read()
+    for gateway in gateways:
+        assert f"server {gateway} {gateway}:8080 check" in haproxy
+    assert "option httpchk GET /readyz" in haproxy and " ssl crt " in haproxy
+    with open(os.path.join(ROOT, "deploy", "cluster", "pg-node.sh")) as f:
+        patroni = f.read()
+    assert "synchronous_mode: true" in patroni and "synchronous_mode_strict: true" in patroni
+    assert "archive-push" in patroni
     # Every secret a service names exists.
     for name, spec in services.items():
         for s in spec.get("secrets", []):
@@ -155,4 +187,5 @@ def test_built_binaries_match():
     with open(os.path.join(ROOT, "deploy", "Dockerfile")) as f:
         dockerfile = f.read()
     assert "build/nagar-*" in dockerfile and "AS runtime" in dockerfile
-    assert "AS backup" in dockerfile and "pgbackrest" in dockerfile
+    for package in ("pgbackrest", "patroni", "etcd-server", "haproxy", "postgresql-15"):
+        assert package in dockerfile
