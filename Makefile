@@ -140,10 +140,13 @@ $(BUILD)/web/index.html: $(WEB_SRC) web/node_modules/.package-lock.json
 web: $(BUILD)/web/index.html
 
 all: $(BINS) $(BUILD)/web/index.html
+# The binaries alone (the container image builds these; the web apps are
+# bundled on the host, where npm is: deploy/cluster.sh).
+bins: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)
 
 .DEFAULT_GOAL := all
-.PHONY: all web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean
+.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:

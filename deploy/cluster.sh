@@ -121,6 +121,10 @@ ensure_base_image() {
 }
 
 build_image() {
+    # The web apps are bundled here, where npm is (make web -> build/web).
+    log "bundling the web apps (make web)"
+    make -C "$REPO" -s web >"$DIR/web-build.log" 2>&1 ||
+        { tail -20 "$DIR/web-build.log" >&2; die "make web failed (log: $DIR/web-build.log)"; }
     log "building $IMAGE (deploy/Dockerfile)"
     (cd "$REPO" && timeout 1800 podman build -q --pull=never --target runtime \
         -f deploy/Dockerfile -t "$IMAGE" .) >/dev/null ||
@@ -200,6 +204,20 @@ own_secrets() {
     find "$DIR/keys" "$DIR/secrets" -type d -exec chmod 0755 {} +
     [[ -d $DIR/keys/public ]] && chmod 0644 "$DIR"/keys/public/* "$DIR/keys/broker.pub"
     return 0
+}
+
+# The web apps' settings (/config.json, as deploy/run.sh writes them): the
+# certificate verification keys, for the offline check.
+web_config() {
+    local keys_json="" pub
+    for pub in "$DIR"/certificate_keys/*.pub; do
+        [[ -f $pub ]] || continue
+        keys_json+="${keys_json:+,}\"$(basename "$pub" .pub)\":\"$(tr -d ' \n' <"$pub")\""
+    done
+    printf '{"certificateKeys":{%s}%s}\n' "$keys_json" \
+        "${NAGAR_WEB_PAYMENT_PAGE_URL:+,\"paymentPageUrl\":\"$NAGAR_WEB_PAYMENT_PAGE_URL\"}" \
+        >"$DIR/web-config.json"
+    chmod 0644 "$DIR/web-config.json"
 }
 
 setup_job() {   # setup_job keys|provision: deploy/cluster/setup.sh in a container
@@ -332,6 +350,7 @@ cmd_up() {
     done
     grep -h '^nagar: first state admin' "$DIR/provision.log" >&2 || true
     own_secrets
+    web_config
     if ! backup_repo info 2>/dev/null | grep -q 'full backup'; then
         log "pgBackRest: stanza and the first full backup (from a standby)"
         backup_repo stanza-create >/dev/null
