@@ -12,11 +12,15 @@
  *   NAGAR_GATEWAY_TIMEOUT_MS              per request deadline 5000
  *   NAGAR_GATEWAY_MAX_BODY                bytes               65536
  *   NAGAR_GATEWAY_MAX_URL                 bytes               2048
- *   NAGAR_GATEWAY_MAX_HEADER_BYTES        MHD memory per connection (request line,
- *                                         headers, buffers)    32768
+ *   NAGAR_GATEWAY_MAX_HEADER_BYTES        request target and headers    32768
+ *                                         (431 beyond; MHD gets twice that)
  *   NAGAR_GATEWAY_MAX_CONNECTIONS         total               1024
  *   NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP  per client address  128
- *   NAGAR_GATEWAY_CONNECTION_TIMEOUT_S    idle/slow connection 10
+ *   NAGAR_GATEWAY_CONNECTION_TIMEOUT_S    idle connection     10
+ *   NAGAR_GATEWAY_HEADER_TIMEOUT_S        a request's headers complete within 10
+ *   NAGAR_GATEWAY_BODY_TIMEOUT_S          a request's body complete within    30
+ *                                         (connections.h: slow clients are cut,
+ *                                         and near the limit the slowest make room)
  *   NAGAR_GATEWAY_RATE_PER_IP / _BURST_PER_IP      req/s, bucket  20 / 40   (0 = off)
  *   NAGAR_GATEWAY_RATE_PER_USER / _BURST_PER_USER  req/s, bucket  10 / 20   (0 = off)
  *   NAGAR_GATEWAY_RATE_TABLE_MAX          keys per limiter    100000
@@ -58,6 +62,8 @@ typedef struct {
     long max_connections;
     long max_connections_per_ip;
     long connection_timeout_s;
+    long header_timeout_s;
+    long body_timeout_s;
     double rate_per_ip, burst_per_ip;
     double rate_per_user, burst_per_user;
     long rate_table_max;

@@ -32,6 +32,7 @@
 
 #include "auth.h"
 #include "bus_client.h"
+#include "connections.h"
 #include "errors.h"
 #include "json_codec.h"
 #include "rate_limit.h"
@@ -67,6 +68,10 @@ struct gateway_t {
     gateway_rate_limiter_t *ip_limiter;
     gateway_rate_limiter_t *user_limiter;
     gateway_metrics_t *metrics;
+    gateway_connections_t *connections;            /* deadlines and room (connections.h) */
+    int64_t mhd_log_window_ms;                     /* libmicrohttpd's lines: a few a second */
+    int mhd_log_count;
+    uint64_t mhd_log_suppressed;
     const char **metric_labels;
     size_t route_count;
     const gateway_route_t *routes;
@@ -100,6 +105,7 @@ struct request_t {
     char *body;
     size_t body_length, body_capacity;
     bool body_too_large;
+    bool close_connection;          /* answer with Connection: close (framing errors) */
     size_t slot;
     const gateway_route_t *route;
     int status;
@@ -165,6 +171,10 @@ int gateway_options_load(gateway_options_t *o, nagar_config_t *config, char *err
                              &o->max_connections_per_ip, error, error_size) == 0 &&
         nagar_config_get_int(config, "NAGAR_GATEWAY_CONNECTION_TIMEOUT_S", 10, 1, 3600,
                              &o->connection_timeout_s, error, error_size) == 0 &&
+        nagar_config_get_int(config, "NAGAR_GATEWAY_HEADER_TIMEOUT_S", 10, 1, 3600,
+                             &o->header_timeout_s, error, error_size) == 0 &&
+        nagar_config_get_int(config, "NAGAR_GATEWAY_BODY_TIMEOUT_S", 30, 1, 3600,
+                             &o->body_timeout_s, error, error_size) == 0 &&
         get_double(config, "NAGAR_GATEWAY_RATE_PER_IP", 20, &o->rate_per_ip, error,
                    error_size) == 0 &&
         get_double(config, "NAGAR_GATEWAY_BURST_PER_IP", 40, &o->burst_per_ip, error,
@@ -362,6 +372,8 @@ static enum MHD_Result queue_stored(request_t *r)
 {
     if (!r->response)
         return MHD_NO;
+    if (r->close_connection)
+        MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result result = MHD_queue_response(r->connection, (unsigned) r->status, r->response);
     MHD_destroy_response(r->response);
     r->response = NULL;
@@ -944,6 +956,120 @@ static void client_address(gateway_t *self, request_t *r)
         snprintf(r->client_ip, sizeof r->client_ip, "%s", candidate);
 }
 
+/* What the request's headers say about its size and framing. */
+typedef struct {
+    size_t header_bytes;            /* names, values and separators */
+    int content_lengths;            /* Content-Length headers */
+    bool lengths_differ;
+    unsigned long long length;      /* the first one's value */
+    bool length_malformed;
+    int transfer_encodings;
+    bool chunked_only;              /* every Transfer-Encoding is exactly "chunked" */
+} framing_t;
+
+static bool is_decimal(const char *text)
+{
+    if (!*text)
+        return false;
+    for (; *text; text++)
+        if (*text < '0' || *text > '9')
+            return false;
+    return true;
+}
+
+static enum MHD_Result read_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void) kind;
+    framing_t *f = cls;
+    value = value ? value : "";
+    f->header_bytes += strlen(key) + strlen(value) + 4;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        unsigned long long length = is_decimal(value) && strlen(value) <= 18
+                                        ? strtoull(value, NULL, 10) : 0;
+        if (!is_decimal(value) || strlen(value) > 18)
+            f->length_malformed = true;
+        if (f->content_lengths++ == 0)
+            f->length = length;
+        else if (length != f->length)
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->transfer_encodings++ == 0)
+            f->chunked_only = true;
+        if (strcasecmp(value, "chunked") != 0)
+            f->chunked_only = false;
+    }
+    return MHD_YES;
+}
+
+/* Whether the body's media type is JSON: "application/json", any case,
+ * optionally followed by parameters ("; charset=utf-8"). */
+static bool json_media_type(const char *content_type)
+{
+    static const char json[] = "application/json";
+    if (!content_type)
+        return false;
+    while (*content_type == ' ' || *content_type == '\t')
+        content_type++;
+    if (strncasecmp(content_type, json, sizeof json - 1) != 0)
+        return false;
+    const char *rest = content_type + sizeof json - 1;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+/* The request's framing, size and body type, checked before any of its
+ * body is read (PostgreSQL's rule: say which input broke which rule). A
+ * request whose length is ambiguous is refused and its connection closed:
+ * two readings of where it ends is how requests are smuggled past a proxy.
+ * Returns false with the answer stored. */
+static bool request_framing_ok(gateway_t *self, request_t *r)
+{
+    framing_t f = {0};
+    MHD_get_connection_values(r->connection, MHD_HEADER_KIND, read_framing, &f);
+    if (f.header_bytes + strlen(r->target ? r->target : "") > (size_t) self->options.max_header_bytes) {
+        set_error(r, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "", "the request's headers are %zu "
+                  "bytes; at most %ld are accepted", f.header_bytes,
+                  self->options.max_header_bytes);
+        r->close_connection = true;
+        return false;
+    }
+    const char *problem = NULL;
+    if (f.content_lengths && f.transfer_encodings)
+        problem = "the request has both Content-Length and Transfer-Encoding; send one";
+    else if (f.lengths_differ)
+        problem = "the request has Content-Length headers with different values";
+    else if (f.length_malformed)
+        problem = "Content-Length must be a decimal number of bytes";
+    else if (f.transfer_encodings && (!f.chunked_only || f.transfer_encodings > 1))
+        problem = "the only Transfer-Encoding accepted is a single \"chunked\"";
+    if (problem) {
+        set_error(r, 400, "MALFORMED_REQUEST", f.transfer_encodings ? "Transfer-Encoding"
+                                                                     : "Content-Length",
+                  "%s", problem);
+        r->close_connection = true;
+        return false;
+    }
+    if (f.content_lengths && f.length > (unsigned long long) self->options.max_body) {
+        set_error(r, 413, "PAYLOAD_TOO_LARGE", "", "the body is %llu bytes; at most %ld are "
+                  "accepted", f.length, self->options.max_body);
+        r->close_connection = true;
+        return false;
+    }
+    bool has_body = f.transfer_encodings || (f.content_lengths && f.length > 0);
+    const char *content_type =
+        MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (has_body && !json_media_type(content_type)) {
+        set_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type", "a request body must be "
+                  "JSON sent as Content-Type: application/json; this one is %s",
+                  content_type ? content_type : "without a Content-Type");
+        r->close_connection = true;
+        return false;
+    }
+    return true;
+}
+
 /* First call for a request: headers are in. Returns false when answered. */
 static bool request_start(gateway_t *self, request_t *r, const char *method)
 {
@@ -966,18 +1092,7 @@ static bool request_start(gateway_t *self, request_t *r, const char *method)
                   self->options.max_url);
         return false;
     }
-    const char *length_text =
-        MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, "Content-Length");
-    if (length_text) {
-        char *end = NULL;
-        unsigned long long length = strtoull(length_text, &end, 10);
-        if (end && *end == '\0' && length > (unsigned long long) self->options.max_body) {
-            set_error(r, 413, "PAYLOAD_TOO_LARGE", "", "the body is %llu bytes; at most %ld are "
-                      "accepted", length, self->options.max_body);
-            return false;
-        }
-    }
-    return true;
+    return request_framing_ok(self, r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
@@ -997,6 +1112,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     if (!r->started) {
+        gateway_connections_headers_in(self->connections, connection);
         if (!request_start(self, r, method))
             return queue_stored(r);
         return MHD_YES;
@@ -1026,6 +1142,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     /* The whole request is in. */
+    gateway_connections_request_in(self->connections, connection);
     nagar_log_set_request_id(r->request_id);
     char *target = r->target ? r->target : "/";
     char *question = strchr(target, '?');
@@ -1068,8 +1185,8 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conne
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void) connection;
     gateway_t *self = cls;
+    gateway_connections_response_done(self->connections, connection);
     request_t *r = *con_cls;
     if (!r)
         return;
@@ -1101,15 +1218,30 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         request_free(&r);
 }
 
+/* libmicrohttpd's own lines (a connection refused at a limit, a malformed
+ * request): a flood of them must not fill the disk, so at most a few a
+ * second, the rest counted in "suppressed". */
 static void mhd_log(void *cls, const char *format, va_list args)
 {
-    (void) cls;
+    gateway_t *self = cls;
+    int64_t now = mono_ms();
+    if (now - self->mhd_log_window_ms >= 1000) {
+        self->mhd_log_window_ms = now;
+        self->mhd_log_count = 0;
+    }
+    if (++self->mhd_log_count > 5) {
+        self->mhd_log_suppressed++;
+        return;
+    }
     char message[512];
     vsnprintf(message, sizeof message, format, args);
     size_t length = strlen(message);
     while (length && (message[length - 1] == '\n' || message[length - 1] == '\r'))
         message[--length] = '\0';
-    nagar_log_info("gateway.http_server", "%s", message);
+    nagar_log_write(NAGAR_LOG_WARN, "gateway.http_server",
+                    json_pack("{s:I}", "suppressed", (json_int_t) self->mhd_log_suppressed),
+                    "%s", message);
+    self->mhd_log_suppressed = 0;
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
@@ -1186,6 +1318,15 @@ gateway_t *gateway_new(const gateway_options_t *options, nagar_config_t *config,
     }
     if (options->use_epoll)
         flags |= MHD_USE_EPOLL;
+    self->connections = gateway_connections_new((size_t) options->max_connections,
+                                                options->header_timeout_s,
+                                                options->body_timeout_s);
+    if (!self->connections)
+        goto oom;
+    /* libmicrohttpd answers a request whose headers overflow its memory
+     * itself, with an HTML page: give it room beyond the gateway's own
+     * header limit so that the gateway's JSON 431 answers first. */
+    size_t mhd_memory = (size_t) options->max_header_bytes * 2 + 16384;
     self->daemon = MHD_start_daemon(
         flags, (uint16_t) options->port, NULL, NULL, on_request, self,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, self,
@@ -1193,7 +1334,8 @@ gateway_t *gateway_new(const gateway_options_t *options, nagar_config_t *config,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) options->connection_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) options->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) options->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) options->max_header_bytes,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory,
+        MHD_OPTION_NOTIFY_CONNECTION, gateway_connections_notify, self->connections,
         MHD_OPTION_URI_LOG_CALLBACK, uri_logged, self,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
@@ -1238,6 +1380,7 @@ void gateway_destroy(gateway_t **self_p)
     nagar_bus_client_destroy(&self->bus);
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
+    gateway_connections_destroy(&self->connections);
     gateway_ready_destroy(&self->ready);
     gateway_auth_destroy(&self->auth);
     gateway_rate_limiter_destroy(&self->ip_limiter);
@@ -1364,6 +1507,9 @@ int gateway_run(gateway_t *self)
         poll_revocations(self, now);
         gateway_ready_dispatch(self->ready, now);
         int timeout = loop_timeout_ms(self, now);
+        int sweep = gateway_connections_sweep(self->connections, now);
+        if (sweep < timeout)
+            timeout = sweep;
         self->resumed = false;
         int n = self->options.use_epoll ? wait_epoll(self, timeout) : wait_select(self, timeout);
         if (n < 0 && errno != EINTR) {
