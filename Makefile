@@ -40,9 +40,16 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
 	@mkdir -p $(dir $@)
 	protoc-c --c_out=$(BUILD)/gen $<
 
+# The limits the protos declare beside their fields ("// [range 1..200]"),
+# as a table for libnagar (common/field_limits.h).
+GEN_LIMITS := $(BUILD)/gen/proto_limits.c
+$(GEN_LIMITS): $(PROTOS) proto/limits.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) proto/limits.py $(PROTOS) > $@.tmp && mv $@.tmp $@
+
 # libnagar: common/ plus the generated contract.
 LIB_SRC := $(wildcard common/*.c)
-LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o) $(GEN_LIMITS:.c=.o)
 LIB     := $(BUILD)/libnagar.a
 TEST_PROTO_OBJ := $(GEN_TEST_C:.c=.o)
 

@@ -801,6 +801,22 @@ int nagar_json_decode_object(const ProtobufCMessageDescriptor *type, json_t *obj
 
 /* ---- Parameters --------------------------------------------------------- */
 
+/* Whether a body value says the same as the URL parameter's text: the same
+ * string, or an integer written as a JSON number in the body and as decimal
+ * text in the URL. */
+static bool param_matches(json_t *existing, const char *value)
+{
+    if (json_is_string(existing))
+        return strcmp(json_string_value(existing), value) == 0;
+    int negative;
+    uint64_t magnitude;
+    if (!json_is_integer(existing) || parse_decimal(value, strlen(value), &negative, &magnitude)
+        || magnitude > (uint64_t) INT64_MAX)
+        return false;
+    json_int_t number = negative ? -(json_int_t) magnitude : (json_int_t) magnitude;
+    return number == json_integer_value(existing);
+}
+
 int nagar_json_merge_param(json_t *object, const ProtobufCMessageDescriptor *type,
                            const char *name, const char *value, nagar_json_error_t *error)
 {
@@ -831,11 +847,7 @@ int nagar_json_merge_param(json_t *object, const ProtobufCMessageDescriptor *typ
     json_t *existing = json_object_get(object, key);
     if (!existing && strcmp(key, field->name) != 0)
         existing = json_object_get(object, field->name);
-    if (existing && field->label != PROTOBUF_C_LABEL_REPEATED) {
-        fail(&d, "given more than once (in the URL, or in both the URL and the body)");
-        goto done;
-    }
-    if (existing && !json_is_array(existing)) {
+    if (existing && !json_is_array(existing) && field->label == PROTOBUF_C_LABEL_REPEATED) {
         fail(&d, "must be a list in the body when also given as a URL parameter");
         goto done;
     }
@@ -879,6 +891,17 @@ int nagar_json_merge_param(json_t *object, const ProtobufCMessageDescriptor *typ
         fail(&d, "must be valid UTF-8 text");
         goto done;
     }
+    if (existing && field->label != PROTOBUF_C_LABEL_REPEATED) {
+        /* What a GET answered can be PUT back: the body may repeat a path
+         * or query parameter, with the same value. A different value is
+         * two answers to one question. */
+        bool same = json_equal(existing, converted) || param_matches(existing, value);
+        if (!same)
+            fail(&d, "given more than once with different values (in the URL, or in the URL "
+                     "and the body)");
+        rc = same ? 0 : -1;
+        goto done;
+    }
     if (field->label == PROTOBUF_C_LABEL_REPEATED) {
         if (!existing) {
             existing = json_array();
@@ -903,7 +926,7 @@ done:
 
 /* ---- Encoding ----------------------------------------------------------- */
 
-static json_t *encode_message(const ProtobufCMessage *message);
+static json_t *encode_message(const ProtobufCMessage *message, bool defaults);
 
 static json_t *encode_64_bit(int is_signed, uint64_t bits)
 {
@@ -924,7 +947,8 @@ static json_t *encode_floating(double value)
     return json_real(value);
 }
 
-static json_t *encode_value(const ProtobufCFieldDescriptor *field, const void *source)
+static json_t *encode_value(const ProtobufCFieldDescriptor *field, const void *source,
+                            bool defaults)
 {
     switch (field->type) {
     case PROTOBUF_C_TYPE_INT32:
@@ -964,7 +988,7 @@ static json_t *encode_value(const ProtobufCFieldDescriptor *field, const void *s
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *child = *(ProtobufCMessage *const *) source;
-        return child ? encode_message(child) : json_object();
+        return child ? encode_message(child, defaults) : json_object();
     }
     }
     return NULL;
@@ -996,8 +1020,12 @@ static int is_default(const ProtobufCFieldDescriptor *field, const void *source)
     }
 }
 
-/* Whether field is written at all. */
-static int is_present(const ProtobufCMessage *message, const ProtobufCFieldDescriptor *field)
+/* Whether field is written at all. With defaults, every field without
+ * presence (proto3 scalars and lists) is written even when it holds its
+ * default, so a client never has to guess what a missing field means;
+ * unset messages and oneofs stay out either way. */
+static int is_present(const ProtobufCMessage *message, const ProtobufCFieldDescriptor *field,
+                      bool defaults)
 {
     const char *base = (const char *) message;
     const void *source = base + field->offset;
@@ -1007,7 +1035,8 @@ static int is_present(const ProtobufCMessage *message, const ProtobufCFieldDescr
         return field->type != PROTOBUF_C_TYPE_MESSAGE || *(ProtobufCMessage *const *) source;
     }
     switch (field->label) {
-    case PROTOBUF_C_LABEL_REPEATED: return *(const size_t *) (base + field->quantifier_offset) > 0;
+    case PROTOBUF_C_LABEL_REPEATED:
+        return defaults || *(const size_t *) (base + field->quantifier_offset) > 0;
     case PROTOBUF_C_LABEL_REQUIRED:
         return field->type != PROTOBUF_C_TYPE_MESSAGE || *(ProtobufCMessage *const *) source;
     case PROTOBUF_C_LABEL_OPTIONAL:
@@ -1015,22 +1044,25 @@ static int is_present(const ProtobufCMessage *message, const ProtobufCFieldDescr
             return *(const protobuf_c_boolean *) (base + field->quantifier_offset);
         return *(void *const *) source != NULL;
     case PROTOBUF_C_LABEL_NONE:
-    default: return !is_default(field, source);
+    default:
+        if (defaults && field->type != PROTOBUF_C_TYPE_MESSAGE)
+            return 1;
+        return !is_default(field, source);
     }
 }
 
 static json_t *encode_field(const ProtobufCMessage *message,
-                            const ProtobufCFieldDescriptor *field)
+                            const ProtobufCFieldDescriptor *field, bool defaults)
 {
     const char *base = (const char *) message;
     if (field->label != PROTOBUF_C_LABEL_REPEATED)
-        return encode_value(field, base + field->offset);
+        return encode_value(field, base + field->offset, defaults);
     size_t count = *(const size_t *) (base + field->quantifier_offset);
     const char *array = *(const char *const *) (base + field->offset);
     size_t size = element_size(field->type);
     json_t *list = json_array();
     for (size_t i = 0; list && i < count; i++) {
-        if (json_array_append_new(list, encode_value(field, array + i * size)) != 0) {
+        if (json_array_append_new(list, encode_value(field, array + i * size, defaults)) != 0) {
             json_decref(list);
             list = NULL;
         }
@@ -1038,7 +1070,7 @@ static json_t *encode_field(const ProtobufCMessage *message,
     return list;
 }
 
-static json_t *encode_message(const ProtobufCMessage *message)
+static json_t *encode_message(const ProtobufCMessage *message, bool defaults)
 {
     const ProtobufCMessageDescriptor *type = message->descriptor;
     json_t *object = json_object();
@@ -1046,11 +1078,12 @@ static json_t *encode_message(const ProtobufCMessage *message)
         return NULL;
     for (unsigned i = 0; i < type->n_fields; i++) {
         const ProtobufCFieldDescriptor *field = &type->fields[i];
-        if (!is_present(message, field))
+        if (!is_present(message, field, defaults))
             continue;
         char stack[128];
         char *name = json_name(field->name, stack, sizeof stack);
-        int rc = name ? json_object_set_new(object, name, encode_field(message, field)) : -1;
+        int rc = name ? json_object_set_new(object, name, encode_field(message, field, defaults))
+                      : -1;
         if (name != stack)
             free(name);
         if (rc != 0) {  /* jansson refuses a NULL value: out of memory or bad UTF-8 */
@@ -1063,15 +1096,24 @@ static json_t *encode_message(const ProtobufCMessage *message)
 
 json_t *nagar_json_encode_object(const ProtobufCMessage *message)
 {
-    return message ? encode_message(message) : NULL;
+    return message ? encode_message(message, false) : NULL;
 }
 
-char *nagar_json_encode(const ProtobufCMessage *message)
+static char *dump(json_t *object)
 {
-    json_t *object = nagar_json_encode_object(message);
     if (!object)
         return NULL;
     char *text = json_dumps(object, JSON_COMPACT);
     json_decref(object);
     return text;
+}
+
+char *nagar_json_encode(const ProtobufCMessage *message)
+{
+    return dump(nagar_json_encode_object(message));
+}
+
+json_t *nagar_json_encode_object_with_defaults(const ProtobufCMessage *message)
+{
+    return message ? encode_message(message, true) : NULL;
 }

@@ -25,8 +25,9 @@
  *     defined name or a defined number on input.
  *   - null for a field means "absent" (the default).
  *   - on output proto3 defaults (0, "", false, empty list, unset message) are
- *     omitted; a set oneof member is always written, even when it holds a
- *     default. proto2 optional fields with a has_ flag are written when set.
+ *     omitted (nagar_json_encode_with_defaults writes all but unset messages);
+ *     a set oneof member is always written, even when it holds a default.
+ *     proto2 optional fields with a has_ flag are written when set.
  *
  * Not supported: map<> fields (protobuf-c marks nothing as a map, so a map
  * would travel as a list of {"key","value"} objects — our protos must not use
@@ -107,5 +108,12 @@ char *nagar_json_encode(const ProtobufCMessage *message);
 
 /* The message as a new JSON object (a new reference), or NULL as above. */
 json_t *nagar_json_encode_object(const ProtobufCMessage *message);
+
+/* As nagar_json_encode_object, but every field without presence is written
+ * even when it holds its default (0, "", false, an empty list; the proto3
+ * JSON mapping's "always print fields with no presence"): what the gateway
+ * answers, so that a client never guesses what an absent field means.
+ * Unset messages and oneof members stay out. */
+json_t *nagar_json_encode_object_with_defaults(const ProtobufCMessage *message);
 
 #endif

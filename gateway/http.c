@@ -324,7 +324,7 @@ static void add_common_headers(gateway_t *self, request_t *r, struct MHD_Respons
         if (r->cors_origin) {
             MHD_add_response_header(response, "Access-Control-Allow-Origin", r->cors_origin);
             MHD_add_response_header(response, "Access-Control-Expose-Headers",
-                                    "X-Request-Id, Retry-After");
+                                    "X-Request-Id, Retry-After, Idempotent-Replayed");
         }
     }
 }
@@ -407,13 +407,22 @@ static void on_bus_reply(const nagar_bus_result_t *result, void *arg)
         ProtobufCMessage *reply = protobuf_c_message_unpack(r->route->reply_type, NULL,
                                                             result->payload_size,
                                                             result->payload);
-        char *json = reply ? nagar_json_encode(reply) : NULL;
+        /* Every field, zeros included; a replay of an idempotent mutation
+         * says so in the body and in a header. */
+        json_t *object = reply ? nagar_json_encode_object_with_defaults(reply) : NULL;
         if (reply)
             protobuf_c_message_free_unpacked(reply, NULL);
+        if (object && result->replayed)
+            json_object_set_new(object, "replayed", json_true());
+        char *json = object ? json_dumps(object, JSON_COMPACT) : NULL;
+        json_decref(object);
         json = gateway_session_reply(&r->session, json);
         if (json) {
-            gateway_session_add_cookies(
-                &r->session, set_response(r, 200, "application/json", json, strlen(json)));
+            struct MHD_Response *response =
+                set_response(r, 200, "application/json", json, strlen(json));
+            if (response && result->replayed)
+                MHD_add_response_header(response, "Idempotent-Replayed", "true");
+            gateway_session_add_cookies(&r->session, response);
         } else {
             nagar_log_error("gateway.bad_reply", "service %s method %s answered with a payload "
                             "that is not a valid %s (%zu bytes)", r->route->service,

@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "field_limits.h"
+
 void gateway_json_name(const char *proto_name, char *out, size_t out_size)
 {
     size_t used = 0;
@@ -80,11 +82,45 @@ static json_t *field_value_schema(json_t *schemas, const ProtobufCFieldDescripto
     return json_object();
 }
 
-static json_t *field_schema(json_t *schemas, const ProtobufCFieldDescriptor *field)
+/* The limits the proto declares beside the field (field_limits.h), so that
+ * the document says what the service accepts. */
+static void add_declared_limits(json_t *value, json_t *list, const char *message,
+                                const ProtobufCFieldDescriptor *field)
+{
+    const nagar_field_limit_t *range =
+        nagar_field_limit_find(message, field->name, NAGAR_LIMIT_RANGE);
+    if (range && value) {
+        json_object_set_new(value, "minimum", json_integer(range->min));
+        json_object_set_new(value, "maximum", json_integer(range->max));
+    }
+    const nagar_field_limit_t *length =
+        nagar_field_limit_find(message, field->name, NAGAR_LIMIT_LENGTH);
+    if (length && value) {
+        json_object_set_new(value, "minLength", json_integer(length->min));
+        json_object_set_new(value, "maxLength", json_integer(length->max));
+    }
+    const nagar_field_limit_t *items =
+        nagar_field_limit_find(message, field->name, NAGAR_LIMIT_ITEMS);
+    if (items && list) {
+        json_object_set_new(list, "minItems", json_integer(items->min));
+        json_object_set_new(list, "maxItems", json_integer(items->max));
+    }
+}
+
+static json_t *field_schema(json_t *schemas, const char *message,
+                            const ProtobufCFieldDescriptor *field)
 {
     json_t *value = field_value_schema(schemas, field);
-    if (field->label == PROTOBUF_C_LABEL_REPEATED)
-        return json_pack("{s:s, s:o}", "type", "array", "items", value);
+    json_t *list = field->label == PROTOBUF_C_LABEL_REPEATED
+                       ? json_pack("{s:s, s:O}", "type", "array", "items", value) : NULL;
+    if (value && field->type != PROTOBUF_C_TYPE_MESSAGE)
+        add_declared_limits(value, list, message, field);
+    else if (list)
+        add_declared_limits(NULL, list, message, field);
+    if (list) {
+        json_decref(value);
+        return list;
+    }
     return value;
 }
 
@@ -100,7 +136,7 @@ static void add_message_schema(json_t *schemas, const ProtobufCMessageDescriptor
     for (unsigned i = 0; i < type->n_fields; i++) {
         char name[128];
         gateway_json_name(type->fields[i].name, name, sizeof name);
-        json_object_set_new(properties, name, field_schema(schemas, &type->fields[i]));
+        json_object_set_new(properties, name, field_schema(schemas, type->name, &type->fields[i]));
     }
 }
 
@@ -141,12 +177,14 @@ static json_t *error_responses(bool secured)
 
 static void operation_id(const gateway_route_t *route, char *out, size_t out_size)
 {
-    /* "staff.set_role" -> "staffSetRole": unique because bus methods are. */
-    char flat[128];
-    size_t used = 0;
-    for (const char *c = route->bus_method; *c && used + 1 < sizeof flat; c++)
-        flat[used++] = *c == '.' ? '_' : *c;
-    flat[used] = '\0';
+    /* property_tax "payment.record" -> "propertyTaxPaymentRecord": bus
+     * methods are unique within a service, and client generators refuse a
+     * document whose operationIds repeat (water tax has the same methods). */
+    char flat[192];
+    snprintf(flat, sizeof flat, "%s_%s", route->service, route->bus_method);
+    for (char *c = flat; *c; c++)
+        if (*c == '.')
+            *c = '_';
     gateway_json_name(flat, out, out_size);
 }
 
@@ -174,10 +212,12 @@ static json_t *operation(json_t *schemas, const gateway_route_t *route)
             json_array_append_new(parameters,
                                   json_pack("{s:s, s:s, s:b, s:o}", "name", name, "in", "path",
                                             "required", 1, "schema",
-                                            field_schema(schemas, field)));
+                                            field_schema(schemas, route->request_type->name,
+                                                         field)));
         } else if (!has_body && field->type != PROTOBUF_C_TYPE_MESSAGE) {
             json_t *param = json_pack("{s:s, s:s, s:b, s:o}", "name", name, "in", "query",
-                                      "required", 0, "schema", field_schema(schemas, field));
+                                      "required", 0, "schema",
+                                      field_schema(schemas, route->request_type->name, field));
             if (field->label == PROTOBUF_C_LABEL_REPEATED)
                 json_object_set_new(param, "explode", json_true());
             json_array_append_new(parameters, param);
@@ -204,10 +244,22 @@ static json_t *operation(json_t *schemas, const gateway_route_t *route)
                                       "application/json", "schema",
                                       schema_ref(route->request_type->name)));
     json_t *responses = error_responses(secured);
-    json_object_set_new(responses, "200",
-                        json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
-                                  "application/json", "schema",
-                                  schema_ref(route->reply_type->name)));
+    json_t *ok = json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
+                           "application/json", "schema", schema_ref(route->reply_type->name));
+    if (route->mutation) {
+        /* A retry with the same Idempotency-Key returns the first answer,
+         * marked: "replayed": true in the body, and a header. */
+        json_t *reply = json_object_get(schemas, route->reply_type->name);
+        json_object_set_new(json_object_get(reply, "properties"), "replayed",
+                            json_pack("{s:s, s:s}", "type", "boolean", "description",
+                                      "true when this is the stored answer to an earlier "
+                                      "request with the same Idempotency-Key"));
+        json_object_set_new(ok, "headers",
+                            json_pack("{s:{s:s, s:{s:s, s:[s]}}}", "Idempotent-Replayed",
+                                      "description", "\"true\" on a replayed answer", "schema",
+                                      "type", "string", "enum", "true"));
+    }
+    json_object_set_new(responses, "200", ok);
     json_object_set_new(op, "responses", responses);
     json_object_set_new(op, "security",
                         secured ? json_pack("[{s:[]}]", "bearer") : json_array());

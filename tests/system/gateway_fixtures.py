@@ -138,6 +138,9 @@ class RunningGateway:
 
     def request(self, method, path, token=None, headers=None, timeout=10, **kwargs):
         headers = dict(headers or {})
+        if kwargs.get("data") is not None and not any(k.lower() == "content-type"
+                                                      for k in headers):
+            headers["Content-Type"] = "application/json"   # a raw body is JSON unless told
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return self.session.request(method, self.url + path, headers=headers, timeout=timeout,

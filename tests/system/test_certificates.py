@@ -589,6 +589,9 @@ def test_idempotent_apply(cert_stack):
                            headers={"Idempotency-Key": key})
     assert ok(first)["applicationId"] == ok(again)["applicationId"]
     assert counts(s) == before
+    # The replay is marked, the first answer is not.
+    assert "Idempotent-Replayed" not in first.headers and "replayed" not in first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["replayed"] is True
     other = {"ulb": s.ulb_a, "birth": birth_report(2, childName="Other Child")}
     error(s.gateway.post("/api/v1/certificates/applications/birth", other, token=s.citizen,
                          headers={"Idempotency-Key": key}), 409, "CONFLICT")

@@ -625,7 +625,9 @@ def test_staff_administration_flow(stack):
             "ulb": ULB_A, "password": "correct horse battery"}
     first = g.post("/api/v1/staff", body, token=admin, headers=key)
     again = g.post("/api/v1/staff", body, token=admin, headers=key)
-    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert first.status_code == again.status_code == 200
+    assert dict(first.json(), replayed=True) == again.json(), "a replay is the first answer, marked"
+    assert again.headers["Idempotent-Replayed"] == "true"
     conflict = g.post("/api/v1/staff", dict(body, fullName="Other"), token=admin, headers=key)
     assert_error(conflict, 409, "CONFLICT")
     # Service-side validation: 422 with the field.

@@ -982,9 +982,11 @@ static void decode_object_merges_url_parameters(void **state)
     struct {
         const char *name, *value, *message;
     } bad[] = {
-        { "text", "again", "given more than once (in the URL, or in both the URL and the body)" },
-        { "i64", "1", "given more than once (in the URL, or in both the URL and the body)" },
-        { "flag", "yes", "given more than once (in the URL, or in both the URL and the body)" },
+        { "text", "again", "given more than once with different values (in the URL, or in "
+                           "the URL and the body)" },
+        { "i64", "1", "given more than once with different values (in the URL, or in the URL "
+                      "and the body)" },
+        { "flag", "yes", "must be true or false, got \"yes\"" },
         { "u32", "\xff", "must be valid UTF-8 text" },
         { "inner", "x", "cannot be given as a URL parameter: send it in the JSON body" },
         { "nope", "1", "unknown parameter \"nope\" for nagar.test.Everything" },
@@ -995,6 +997,14 @@ static void decode_object_merges_url_parameters(void **state)
         assert_string_equal(error.path, bad[i].name);
         assert_string_equal(error.message, bad[i].message);
     }
+    /* What a GET answered can be PUT back: the body repeating a parameter
+     * with the same value (a string, an integer as text or number, a bool)
+     * is one value. */
+    assert_int_equal(nagar_json_merge_param(body, EVERYTHING, "text", "hello", &error), 0);
+    assert_int_equal(nagar_json_merge_param(body, EVERYTHING, "i64", "-42", &error), 0);
+    assert_int_equal(nagar_json_merge_param(body, EVERYTHING, "flag", "true", &error), 0);
+    assert_int_equal(nagar_json_merge_param(body, EVERYTHING, "flag", "false", &error), -1);
+    assert_string_equal(error.path, "flag");
     json_decref(body);
 
     body = json_object();
