@@ -591,7 +591,7 @@ def test_reversal_restores_dues_exactly(water_tax_stack):
     # The same Idempotency-Key again answers the same reversal and records nothing.
     r = reverse(s, officer, paid["receiptNo"], reason="cheque bounced", key=key)
     assert r.status_code == 200, r.text
-    assert r.json() == rev
+    assert r.json() == dict(rev, replayed=True) and r.headers["Idempotent-Replayed"] == "true"
     # The key with another request is a conflict.
     r = reverse(s, officer, paid["receiptNo"], reason="another reason", key=key)
     assert r.status_code == 409 and r.json()["error"]["field"] == "idempotencyKey", r.text
