@@ -43,6 +43,7 @@
 #include "otp.h"
 #include "session.h"
 #include "staff.h"
+#include "staff_names.h"
 #include "ulb.h"
 
 static const char *const GATEWAY[] = {"gateway", NULL};
@@ -54,6 +55,8 @@ static const char *const REVOCATION_READERS[] = {"gateway", "certificates", "pro
                                                  "water_tax", "notifications", NULL};
 static const char *const ULB_READERS[] = {"gateway", "certificates", "property_tax", "water_tax",
                                           "notifications", "batch", NULL};
+/* Services whose documents name the staff member who recorded them. */
+static const char *const DOCUMENT_PRINTERS[] = {"property_tax", "water_tax", NULL};
 
 static const nagar_method_t METHODS[] = {
     {"ulb.list", &nagar__identity__list_ulbs_request__descriptor, ULB_READERS, ulb_list},
@@ -67,6 +70,8 @@ static const nagar_method_t METHODS[] = {
     {"staff.set_role", &nagar__identity__set_staff_role_request__descriptor, GATEWAY,
      staff_set_role},
     {"staff.list", &nagar__identity__list_staff_request__descriptor, GATEWAY, staff_list},
+    {"staff.names", &nagar__identity__staff_names_request__descriptor, DOCUMENT_PRINTERS,
+     staff_names},
     {"audit.list", &nagar__identity__list_audit_request__descriptor, GATEWAY, audit_list},
     {"token.refresh", &nagar__identity__refresh_request__descriptor, GATEWAY, session_refresh},
     {"token.logout", &nagar__identity__logout_request__descriptor, GATEWAY, session_logout},

@@ -4,10 +4,12 @@
  *   receipt.pdf   GetReceiptRequest -> ReceiptPdf   staff of the receipt's ULB, the owner
  *                                                   (the same reach as receipt.get)
  *
- * A bilingual (Hindi + English) A4 page made with common/document.h: ULB,
- * receipt number, date, property, payer, amount, mode and instrument,
- * allocations by financial year and head, counter, and for a reversal the
- * receipt it reverses. Its QR code carries the receipt's ledger row:
+ * A bilingual (Hindi + English) A4 page made with common/receipt_print.h:
+ * ULB by name, receipt number, date, property, payer, amount, mode and
+ * instrument, the heads paid by financial year (and the advance credited or
+ * used) adding up to the amount, a rebate apart as the rebate granted,
+ * counter, who recorded it by name, and for a reversal the receipt it
+ * reverses. Its QR code carries the receipt's ledger row:
  *
  *   NAGAR-PT-RECEIPT|v1|<receipt_no>|<ulb>|<amount_paise>|<ledger_seq>|<hash hex>
  *

@@ -28,6 +28,7 @@
 #include "connection.h"
 #include "payment.h"
 #include "reading.h"
+#include "receipt_pdf.h"
 #include "report.h"
 #include "tariff.h"
 #include "water_tax.h"
@@ -59,6 +60,7 @@ static const nagar_method_t METHODS[] = {
     {"payment.record", WT(record_payment_request), GATEWAY_BATCH, payment_record},
     {"payment.reverse", WT(reverse_payment_request), GATEWAY, payment_reverse},
     {"receipt.get", WT(get_receipt_request), GATEWAY_BATCH, receipt_get},
+    {"receipt.pdf", WT(get_receipt_request), GATEWAY_BATCH, receipt_pdf},
     {"online.initiate", WT(initiate_online_payment_request), GATEWAY, online_initiate},
     {"online.callback", WT(online_payment_callback), GATEWAY, online_callback},
     {"online.get", WT(get_online_order_request), GATEWAY, online_get},

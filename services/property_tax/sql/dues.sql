@@ -14,7 +14,9 @@ CREATE OR REPLACE FUNCTION pt_head_order(p_head text) RETURNS integer LANGUAGE s
 $$;
 
 -- Every head a property owes on p_as_of, oldest year first and, within a
--- year, in apportionment order. A year before the current one carries a
+-- year, in apportionment order. A year that has not begun on p_as_of owes
+-- nothing yet, though its demand may be raised early (issue 14: March's
+-- dues showed April's demand). A year before the current one carries a
 -- SURCHARGE line: its outstanding heads (above the year's threshold) times
 -- the monthly rate times the whole months since the year ended (1 April),
 -- rounded once, less surcharge already paid for that year.
@@ -32,7 +34,7 @@ BEGIN
     ), h AS (
         SELECT d.fy, d.head, d.amount_paise AS demand, coalesce(st.amount, 0) AS settled
         FROM demand d LEFT JOIN settled st ON st.fy = d.fy AND st.head = d.head
-        WHERE d.property_id = p_property
+        WHERE d.property_id = p_property AND d.fy <= rule_fy_of(p_as_of)
     ), y AS (
         SELECT h.fy, sum(h.demand - h.settled) AS base FROM h
         WHERE h.fy < rule_fy_of(p_as_of) GROUP BY h.fy

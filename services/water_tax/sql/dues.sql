@@ -52,23 +52,30 @@ BEGIN
 END
 $$;
 
+-- What a connection owes on asOf (default today): a bill or fee dated
+-- after it is not owed yet (issue 14: March's dues showed April's bills).
 CREATE OR REPLACE FUNCTION wt_dues(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     c connection;
+    v_as_of date := p_today;
     v_outstanding bigint;
     v_advance bigint;
 BEGIN
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId', wt_everyone(), false);
-    SELECT coalesce(sum(outstanding_paise), 0) INTO v_outstanding FROM wt_dues_lines(c.connection_id);
+    IF coalesce(p_req->>'asOf', '') <> '' THEN
+        v_as_of := rule_parse_date(p_req->>'asOf', 'asOf');
+    END IF;
+    SELECT coalesce(sum(outstanding_paise), 0) INTO v_outstanding
+        FROM wt_dues_lines(c.connection_id) WHERE charged_on <= v_as_of;
     v_advance := wt_advance_of(c.connection_id);
     RETURN jsonb_build_object(
-        'connectionId', c.connection_id,
+        'connectionId', c.connection_id, 'asOf', v_as_of::text,
         'lines', coalesce((SELECT jsonb_agg(jsonb_build_object('ref', l.ref, 'head', l.head,
                                    'chargedPaise', l.charged_paise, 'settledPaise', l.settled_paise,
                                    'outstandingPaise', l.outstanding_paise)
                                    ORDER BY l.charged_on, l.ref, l.ord)
-                           FROM wt_dues_lines(c.connection_id) l), '[]'),
+                           FROM wt_dues_lines(c.connection_id) l WHERE l.charged_on <= v_as_of), '[]'),
         'outstandingPaise', v_outstanding, 'advancePaise', v_advance,
         'payablePaise', greatest(v_outstanding - v_advance, 0));
 END
