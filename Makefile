@@ -92,6 +92,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/support/%.o $(TEST_PROTO_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# pb_json finds any message type of the contract by its descriptor symbol
+# (dlsym): it links the whole library and exports its symbols.
+$(BUILD)/tests/pb_json: $(BUILD)/obj/tests/support/pb_json.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -rdynamic $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS) -ldl -o $@
+
 # Unit tests (cmocka), one binary per tests/unit/test_*.c.
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))

@@ -273,11 +273,11 @@ static int load_readable(certificates_t *self, nagar_worker_call_t *call,
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
                                       "no certificate has id %s", certificate_id);
     if (!cert_may_read(call, view->message.ulb, view->applicant)) {
+        /* Not theirs to see: the same answer as no certificate at all
+         * (issue 12), so an id reveals neither its ULB nor that it exists. */
         cert_view_clear(view);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED,
-                                      "certificateId",
-                                      "certificate %s belongs to another ULB or applicant",
-                                      certificate_id);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+                                      "no certificate has id %s", certificate_id);
     }
     return 0;
 }
@@ -579,11 +579,14 @@ static int request_work(nagar_db_t *db, void *arg)
         ((nagar_actor_is(work->call, "CLERK") || nagar_actor_is(work->call, "REGISTRAR")) &&
          strcmp(nagar_actor_ulb(work->call), certificate.message.ulb) == 0);
     int rc = 0;
-    if (!allowed) {
+    if (!cert_may_read(work->call, certificate.message.ulb, certificate.applicant)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+                          "no certificate has id %s", work->certificate_id);
+        rc = 1;
+    } else if (!allowed) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "certificateId",
-                          "a correction of certificate %s is requested by its applicant or by "
-                          "staff of ULB %s",
-                          work->certificate_id, certificate.message.ulb);
+                          "a correction is requested by the certificate's applicant or by a "
+                          "clerk or registrar of its ULB");
         rc = 1;
     } else if (certificate.message.superseded_by[0]) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
@@ -721,6 +724,11 @@ static int decide_work(nagar_db_t *db, void *arg)
         return 1;
     }
     Nagar__Certificates__Correction *correction = &work->view.message;
+    if (!cert_may_read(work->call, correction->ulb, correction->requested_by)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
+                          "no correction has id %s", work->correction_id);
+        return 1;
+    }
     if (!nagar_actor_is(work->call, "REGISTRAR") ||
         strcmp(nagar_actor_ulb(work->call), correction->ulb) != 0) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "correctionId",

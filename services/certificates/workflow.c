@@ -291,11 +291,10 @@ int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
                                       "no application has id %s", request->application_id);
     if (!cert_may_read(call, view.message.ulb, view.message.applicant)) {
+        /* Not theirs to see: the same answer as no application at all. */
         app_view_clear(&view);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED,
-                                      "applicationId",
-                                      "application %s belongs to another ULB or applicant",
-                                      request->application_id);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                                      "no application has id %s", request->application_id);
     }
     rc = nagar_worker_call_reply(call, &view.message.base);
     app_view_clear(&view);
@@ -433,11 +432,15 @@ static int lock_for_registrar(decide_work_t *work, bool must_be_submitted)
                           "no application has id %s", work->application_id);
         return 1;
     }
+    if (!cert_may_read(work->call, work->view.message.ulb, work->view.message.applicant)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                          "no application has id %s", work->application_id);
+        return 1;
+    }
     if (!nagar_actor_is(work->call, "REGISTRAR") ||
         strcmp(nagar_actor_ulb(work->call), work->view.message.ulb) != 0) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
-                          "only a registrar of ULB %s may decide application %s",
-                          work->view.message.ulb, work->application_id);
+                          "only a registrar of the application's ULB may decide it");
         return 1;
     }
     if (must_be_submitted && work->view.message.state != NAGAR__CERTIFICATES__APPLICATION_STATE__SUBMITTED) {
@@ -678,12 +681,15 @@ static int name_work(nagar_db_t *db, void *arg)
         return 1;
     }
     Nagar__Certificates__Application *app = &work->view.message;
-    if (!cert_may_read(work->call, app->ulb, app->applicant) ||
-        nagar_actor_is(work->call, "COMMISSIONER") || nagar_actor_is(work->call, "STATE_ADMIN")) {
+    if (!cert_may_read(work->call, app->ulb, app->applicant)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                          "no application has id %s", work->application_id);
+        return 1;
+    }
+    if (nagar_actor_is(work->call, "COMMISSIONER") || nagar_actor_is(work->call, "STATE_ADMIN")) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
-                          "the child's name is given by the applicant or entered by staff of "
-                          "ULB %s",
-                          app->ulb);
+                          "the child's name is given by the applicant or entered by a clerk or "
+                          "registrar of the application's ULB");
         return 1;
     }
     if (app->kind != NAGAR__CERTIFICATES__EVENT_KIND__BIRTH) {

@@ -459,8 +459,14 @@ static int change_work(nagar_db_t *db, void *arg)
     bool disabled = strcmp(PQgetvalue(current, 0, 5), "t") == 0;
     PQclear(current);
 
-    if (nagar_actor_is(call, "COMMISSIONER") &&
-        (strcmp(old_ulb, nagar_actor_ulb(call)) != 0 || !commissioner_may_manage(old_role))) {
+    /* Another ULB's staff are not a commissioner's to see (staff.list shows
+     * their own only): the same answer as no such account (issue 12). */
+    if (nagar_actor_is(call, "COMMISSIONER") && strcmp(old_ulb, nagar_actor_ulb(call)) != 0) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
+                          "no staff account has user id %s", work->user_id);
+        return 1;
+    }
+    if (nagar_actor_is(call, "COMMISSIONER") && !commissioner_may_manage(old_role)) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
                           "a commissioner manages CLERK, REGISTRAR and REVENUE_OFFICER "
                           "accounts of ULB %s only",

@@ -46,6 +46,18 @@ static bool campaign_allowed(nagar_worker_call_t *call, const char *ulb)
            strcmp(nagar_actor_ulb(call), ulb) == 0;
 }
 
+/* Whether the caller may know a campaign of ulb exists at all: the tax
+ * services, a STATE_ADMIN, or someone of that ULB. Another ULB's campaign is
+ * answered as a missing one (issue 12), whatever the caller's role. */
+static bool campaign_visible(nagar_worker_call_t *call, const char *ulb)
+{
+    const char *caller = nagar_worker_call_caller(call);
+    if (strcmp(caller, "property_tax") == 0 || strcmp(caller, "water_tax") == 0 ||
+        strcmp(notify_actor_role(call), "STATE_ADMIN") == 0)
+        return true;
+    return notify_actor_role(call)[0] && strcmp(nagar_actor_ulb(call), ulb) == 0;
+}
+
 static bool cycle_valid(const char *cycle)
 {
     size_t length = strnlen(cycle, 41);
@@ -186,6 +198,11 @@ static int reply_campaign(notify_t *self, nagar_worker_call_t *call, const char 
     reply.pending = (uint32_t) strtoul(PQgetvalue(row, 0, 12), NULL, 10);
     reply.failed = (uint32_t) strtoul(PQgetvalue(row, 0, 13), NULL, 10);
     reply.existing = existing;
+    if (!campaign_visible(call, reply.ulb)) {
+        PQclear(row);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
+                                      "no campaign %s", id);
+    }
     if (!campaign_allowed(call, reply.ulb)) {
         PQclear(row);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
@@ -297,9 +314,15 @@ static int add_work(nagar_db_t *db, void *arg)
                           "no campaign %s", work->request->campaign_id);
         return 1;
     }
+    bool visible = campaign_visible(work->call, PQgetvalue(result, 0, 0));
     bool allowed = campaign_allowed(work->call, PQgetvalue(result, 0, 0));
     bool open = strcmp(PQgetvalue(result, 0, 1), "open") == 0;
     PQclear(result);
+    if (!visible) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "campaignId",
+                          "no campaign %s", work->request->campaign_id);
+        return 1;
+    }
     if (!allowed) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                           "campaigns of a ULB are for its COMMISSIONER or REVENUE_OFFICER, or "

@@ -7,6 +7,8 @@ PostgreSQL) with its latency percentiles.
   hello      tests/bench/hello_mhd.c, MHD's internal select thread (the baseline)
   healthz    nagar-gateway /healthz (request id, security headers, metrics, event loop)
   ulb.get    nagar-gateway GET /api/v1/ulbs/250946, CURVE bus, identity, PostgreSQL
+  token      tests/bench/bench_token.c: a service's token check per request, first
+             sight and cached
   staff.list nagar-gateway GET /api/v1/staff?pageSize=1 with a STATE_ADMIN access token:
              the token is checked by the gateway and (since issue 12) forwarded and
              verified again by identity, so the difference to ulb.get is what an
@@ -21,6 +23,7 @@ not complete.
         [--connections 64] [--mode epoll|select]
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -261,6 +264,15 @@ def main():
     print(f"  gateway GET /api/v1/staff (token) {staff['rps']:>10.0f} req/s   "
           f"p50 {staff.get('p50_ms', float('nan')):.2f} ms  p90 {staff.get('p90_ms', float('nan')):.2f} ms"
           f"  p99 {staff.get('p99_ms', float('nan')):.2f} ms")
+    # What a service pays to verify the caller's token itself (issue 12).
+    if os.path.exists(os.path.join(BUILD, "tests", "bench_token")):
+        token = json.loads(subprocess.run([binary("tests/bench_token")], capture_output=True,
+                                          text=True, timeout=300, check=True).stdout)
+        print(f"  token verification per request     first sight "
+              f"{token['verify_ns'] / 1000:.1f} us (Ed25519), cached "
+              f"{token['check_cached_ns'] / 1000:.2f} us (grant with scope "
+              f"{token['check_grant_ns'] / 1000:.2f} us, cache miss "
+              f"{token['check_new_ns'] / 1000:.1f} us)")
     for name, r in results.items():
         if r["non2xx"]:
             print(f"  warning: {name}: {r['non2xx']} responses were not 2xx")

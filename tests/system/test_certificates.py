@@ -417,16 +417,27 @@ def test_every_validation_is_422_naming_the_field_and_changes_nothing(cert_stack
     ok(apply(s, "marriage", edge, s.citizen, ulb=s.ulb_a))
 
 
-def test_ulb_scope_other_registrar_gets_403(cert_stack):
+def test_ulb_scope_other_registrar_gets_404(cert_stack):
+    """Another ULB's application or certificate is, to its registrar and to
+    another citizen, exactly like one that does not exist (issue 12: 404,
+    naming nothing else); staff of the ULB who may see it but not act get 403."""
     s = cert_stack
     app = ok(apply(s, "birth", birth_report(2, childName="Scope Child"), s.clerk_a))
     app_id = app["applicationId"]
     before = counts(s)
-    error(register(s, app_id, s.registrar_b), 403, "PERMISSION_DENIED")
+    unseen = error(register(s, app_id, s.registrar_b), 404, "NOT_FOUND", "applicationId")
+    assert unseen["message"] == f"no application has id {app_id}", unseen
+    missing = error(register(s, app_id[:-3] + "999", s.registrar_b), 404, "NOT_FOUND",
+                    "applicationId")
+    assert missing["message"].replace(app_id[:-3] + "999", "X") == \
+        unseen["message"].replace(app_id, "X")
     error(s.gateway.post(f"/api/v1/certificates/applications/{app_id}/reject",
-                         {"reason": "not ours"}, token=s.registrar_b), 403, "PERMISSION_DENIED")
+                         {"reason": "not ours"}, token=s.registrar_b), 404, "NOT_FOUND")
     error(s.gateway.get(f"/api/v1/certificates/applications/{app_id}", token=s.registrar_b),
-          403, "PERMISSION_DENIED")
+          404, "NOT_FOUND")
+    # The clerk who reported it sees it, and may not decide it.
+    err = error(register(s, app_id, s.clerk_a), 403, "PERMISSION_DENIED")
+    assert s.ulb_a not in err["message"], err
     assert counts(s) == before
     assert ok(s.gateway.get(f"/api/v1/certificates/applications/{app_id}",
                             token=s.clerk_a))["state"] == "SUBMITTED"
@@ -435,11 +446,12 @@ def test_ulb_scope_other_registrar_gets_403(cert_stack):
           "ulb")
     cert = ok(register(s, app_id, s.registrar_a))
     error(s.gateway.get(f"/api/v1/certificates/{cert['certificateId']}/pdf",
-                        token=s.registrar_b), 403, "PERMISSION_DENIED")
+                        token=s.registrar_b), 404, "NOT_FOUND")
     # Another citizen sees none of it.
     stranger = s.gateway.login_citizen("8" + str(uuid.uuid4().int)[:9])["accessToken"]
-    error(s.gateway.get(f"/api/v1/certificates/{cert['certificateId']}", token=stranger), 403,
-          "PERMISSION_DENIED")
+    err = error(s.gateway.get(f"/api/v1/certificates/{cert['certificateId']}", token=stranger),
+                404, "NOT_FOUND")
+    assert err["message"] == f"no certificate has id {cert['certificateId']}", err
     assert ok(s.gateway.get("/api/v1/certificates/search", token=stranger)).get(
         "certificates", []) == []
     assert ok(s.gateway.get("/api/v1/certificates/applications", token=stranger)).get(
@@ -534,7 +546,7 @@ def test_correction_supersedes_and_child_name_after_registration(cert_stack, tmp
                          {"reason": "again", "birth": corrected}, token=s.clerk_a),
           409, "CONFLICT")
     approve = f"/api/v1/certificates/corrections/{correction['correctionId']}/approve"
-    error(s.gateway.post(approve, {}, token=s.registrar_b), 403, "PERMISSION_DENIED")
+    error(s.gateway.post(approve, {}, token=s.registrar_b), 404, "NOT_FOUND")
     v3 = ok(s.gateway.post(approve, {}, token=s.registrar_a))
     assert v3["version"] == 3 and v3["supersedes"] == v2_id
     assert v3["birth"]["motherName"] == "Sunita Verma"

@@ -373,6 +373,15 @@ def test_staff_create_login_set_role_disable_with_audit(ident, admin, identity_d
     r = c.call("staff.set_role", {"userId": commissioner["userId"], "role": "CLERK",
                                   "ulb": BHOPAL}, actor=com)
     assert r.code == "FAILED_PRECONDITION" or r.code == "PERMISSION_DENIED", r
+    # Another ULB's staff are not the commissioner's to see: 404 exactly as for
+    # an account that does not exist (issue 12), naming nothing else.
+    elsewhere, _ = create_staff(c, admin, "CLERK", BERASIA)
+    unseen = c.call("staff.disable", {"userId": elsewhere["userId"], "reason": "x"}, actor=com)
+    missing = c.call("staff.disable", {"userId": "staff:" + str(uuid.uuid4()), "reason": "x"},
+                     actor=com)
+    assert unseen.code == missing.code == "NOT_FOUND" and unseen.field == "userId", unseen
+    assert unseen.message == f"no staff account has user id {elsewhere['userId']}", unseen
+    assert BERASIA not in unseen.message
 
     # Disable: sessions revoked, login refused with the one answer for all failures.
     r = c.call("staff.disable", {"userId": clerk["userId"], "reason": "left the office"},

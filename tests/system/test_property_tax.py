@@ -329,16 +329,23 @@ def test_reach_and_validation(property_tax_stack):
     other_clerk = s.staff("CLERK", ULB_OTHER)
     pid = create_property(s, clerk, ULB_RULES, 500)
 
-    # Another ULB's clerk: 403 on reading, paying and registering.
-    assert s.get(f"{PT}/properties/{pid}", token=other_clerk.token).status_code == 403
-    assert pay(s, other_clerk, pid, 100).status_code == 403
+    # Another ULB's clerk: a property it may not see is 404 like a missing one
+    # (issue 12), reading or paying; registering in that ULB is 403.
+    r = s.get(f"{PT}/properties/{pid}", token=other_clerk.token)
+    assert r.status_code == 404 and r.json()["error"]["message"] == f"no property {pid}", r.text
+    assert pay(s, other_clerk, pid, 100).status_code == 404
     r = s.post(f"{PT}/properties", property_body(ULB_RULES, 100), token=other_clerk.token)
     assert r.status_code == 403
     assert s.get(f"{PT}/reports/dcb", token=other_clerk.token,
                  params={"ulb": ULB_RULES, "fy": "2025-26"}).status_code == 403
-    # A citizen who is not an owner: 403; the owner sees it.
+    # A citizen who is not an owner: 404, exactly as for a missing one.
     stranger = s.citizen("9812300001")
-    assert s.get(f"{PT}/properties/{pid}", token=stranger.token).status_code == 403
+    seen = s.get(f"{PT}/properties/{pid}", token=stranger.token)
+    missing_id = pid[:-3] + "999"
+    missing = s.get(f"{PT}/properties/{missing_id}", token=stranger.token)
+    assert seen.status_code == missing.status_code == 404, seen.text
+    assert seen.json()["error"]["message"].replace(pid, "X") == \
+        missing.json()["error"]["message"].replace(missing_id, "X")
 
     count = s.sql("SELECT count(*) FROM property")
     cases = [
@@ -623,7 +630,7 @@ def test_self_assessment_and_mutation(property_tax_stack):
     assert n(mutation, "feePaise") == 100000
     assert mutation["previousOwners"][0]["name"] == "Meena"
     assert heads(dues(s, clerk.token, pid), "2025-26") == {"MUTATION_FEE": 100000}
-    assert s.get(f"{PT}/properties/{pid}", token=citizen.token).status_code == 403
+    assert s.get(f"{PT}/properties/{pid}", token=citizen.token).status_code == 404
 
 
 def test_import_csv_all_or_nothing(property_tax_stack):

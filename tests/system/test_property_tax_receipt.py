@@ -8,8 +8,9 @@ sequence and hash, and that hash is recomputed here from the ledger rows in
 the database (SHA-256 over the previous hash and the canonical row, as
 common/ledger.h defines it), so the test does not trust the service's own
 arithmetic. A reversal's PDF says which receipt it reverses. Reach is that
-of receipt.get: another ULB's clerk gets 403, a stranger 403, an unknown
-receipt 404.
+of receipt.get: to another ULB's clerk and a stranger the receipt is 404
+exactly like an unknown one, naming nothing else (issue 12: the 403 used to
+name the property the receipt belongs to).
 """
 import base64
 import hashlib
@@ -133,8 +134,10 @@ def test_receipt_pdf_with_ledger_qr(property_tax_stack, tmp_path):
         == payload
     for token in (other_clerk.token, stranger.token):
         r = s.get(f"{PT}/receipts/pdf", token=token, params={"receiptNo": receipt["receiptNo"]})
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text
         assert "pdf" not in r.json()
+        assert r.json()["error"]["message"] == f"no receipt {receipt['receiptNo']}", r.text
+        assert pid not in r.text
     r = s.get(f"{PT}/receipts/pdf", token=clerk.token,
               params={"receiptNo": f"{ULB_RECEIPT}/2026-27/C7/999999"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text

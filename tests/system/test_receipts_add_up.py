@@ -163,7 +163,9 @@ def test_water_receipts_add_up(water_tax_stack, tmp_path):
     assert check_adds_up(text, 16400) == [18000, 5400, 3000, -10000]
     assert "Advance credit used Rs -100.00" in text, text
 
-    # Reach as receipt.get: another ULB's clerk may not print it.
+    # Reach as receipt.get: another ULB's clerk may not print it — to them it
+    # is 404 exactly like a missing receipt (issue 12), naming nothing else.
     other = s.staff("CLERK", "250827")
     r = s.get(f"{WT}/receipts/pdf", token=other.token, params={"receiptNo": july["receiptNo"]})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["message"] == f"no receipt {july['receiptNo']}", r.text

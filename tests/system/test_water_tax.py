@@ -409,11 +409,14 @@ def test_other_ulb_clerk_gets_403(water_tax_stack):
     stranger = s.staff("CLERK", ULB_BILLS)
     set_tariff(s, officer, ULB_OTHER)
     cid = connect(s, clerk, officer, ULB_OTHER)
-    assert s.get(f"{WT}/connections/{cid}", token=stranger.token).status_code == 403
+    # Another ULB's connection is 404 like a missing one (issue 12), naming nothing.
+    r = s.get(f"{WT}/connections/{cid}", token=stranger.token)
+    assert r.status_code == 404 and r.json()["error"]["message"] == \
+        f"no water connection {cid}", r.text
     r = pay(s, stranger, cid, 100)
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     r = read(s, stranger, cid, "2025-06-30", 1)
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     assert s.get(f"{WT}/reports/defaulters", token=stranger.token,
                  params={"ulb": ULB_OTHER}).status_code == 403
     # The connection keeps its audited history.
@@ -546,12 +549,14 @@ def test_reversal_restores_dues_exactly(water_tax_stack):
     middle = dues_of(s, clerk.token, cid)
     assert (n(middle, "outstandingPaise"), n(middle, "advancePaise")) == (26400 - 13600, 0)
 
-    # Only a REVENUE_OFFICER of the ULB reverses: a clerk and another ULB's officer get 403.
+    # Only a REVENUE_OFFICER of the ULB reverses: a clerk gets 403; to another
+    # ULB's officer the receipt is 404 like a missing one (issue 12).
     r = reverse(s, clerk, paid["receiptNo"])
     assert r.status_code == 403, r.text
     stranger = s.staff("REVENUE_OFFICER", ULB_ONLINE)
     r = reverse(s, stranger, paid["receiptNo"])
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404 and r.json()["error"]["message"] == \
+        f"no receipt {paid['receiptNo']}", r.text
     assert s.sql(f"SELECT count(*) FROM payment WHERE connection_id = '{cid}'") == "2"
     assert len(ledger_of(s, ULB_REVERSE)) == 2
 
@@ -678,10 +683,10 @@ def test_online_payment_through_provider(water_tax_stack):
     start = dues_of(s, holder.token, cid)
     assert (n(start, "outstandingPaise"), n(start, "advancePaise")) == (26400, 0)
 
-    # Another citizen may not pay for it online.
+    # Another citizen may not pay for it online: to them it does not exist.
     r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000"},
                token=other_citizen.token, key=uuid.uuid4().hex)
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000"},
                token=holder.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text

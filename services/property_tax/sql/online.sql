@@ -38,9 +38,13 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'orderId', format('no online order %s', p_req->>'orderId'));
     END IF;
-    PERFORM pt_property_for(p_actor, o.property_id, 'orderId',
-                            ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            false);
+    BEGIN
+        PERFORM pt_property_for(p_actor, o.property_id, 'orderId',
+                                ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                      'STATE_ADMIN'], false);
+    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- its property is not the actor's to see
+        PERFORM rule_fail('NRNFD', 'orderId', format('no online order %s', p_req->>'orderId'));
+    END;
     RETURN pt_order_json(o.order_id);
 END
 $$;

@@ -92,9 +92,13 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
     END IF;
-    PERFORM pt_property_for(p_actor, v.property_id, 'receiptNo',
-                            ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            false);
+    BEGIN
+        PERFORM pt_property_for(p_actor, v.property_id, 'receiptNo',
+                                ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                      'STATE_ADMIN'], false);
+    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- not the actor's to see: name nothing else
+        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
+    END;
     RETURN pt_receipt_json(v.id);
 END
 $$;
@@ -108,7 +112,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
     END IF;
-    PERFORM rule_check_ulb(p_actor, v.ulb);
+    IF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> v.ulb THEN
+        -- Another ULB's: not the actor's to see, answered as a missing one (issue 12).
+        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
+    END IF;
     PERFORM rule_text(p_req->>'reason', 'reason', 3, 300);
     IF coalesce(p_req->>'counter', '') <> '' AND (p_req->>'counter' !~ '^[A-Z0-9]{1,16}$'
                                                   OR p_req->>'counter' = 'ONLINE') THEN

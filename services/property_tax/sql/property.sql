@@ -33,7 +33,10 @@ $$ SELECT ARRAY['EXEMPTION_NONE', 'WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL'] 
 
 -- The property, if the actor may see it: staff of its ULB with one of
 -- p_roles, a STATE_ADMIN (if listed), or a citizen who is one of its owners
--- (if CITIZEN is listed). Locks it FOR UPDATE when p_lock.
+-- (if CITIZEN is listed). Locks it FOR UPDATE when p_lock. One the actor may
+-- not see is answered exactly as one that does not exist (issue 12: no 403
+-- that confirms it exists or names it); callers that reached it through
+-- another id (a receipt, an order, an assessment) answer for that id.
 CREATE OR REPLACE FUNCTION pt_property_for(p_actor jsonb, p_id text, p_field text, p_roles text[],
                                 p_lock boolean) RETURNS property
 LANGUAGE plpgsql AS $$
@@ -55,11 +58,10 @@ BEGIN
     IF p_actor->>'role' = 'CITIZEN' THEN
         IF NOT EXISTS (SELECT FROM property_owner o WHERE o.property_id = p_id
                                                       AND o.user_id = p_actor->>'userId') THEN
-            PERFORM rule_fail('NRDEN', NULL, format('property %s is not yours: citizens see only '
-                                                  'the properties they own', p_id));
+            PERFORM rule_fail('NRNFD', p_field, format('no property %s', p_id));
         END IF;
-    ELSE
-        PERFORM rule_check_ulb(p_actor, p.ulb);
+    ELSIF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> p.ulb THEN
+        PERFORM rule_fail('NRNFD', p_field, format('no property %s', p_id));
     END IF;
     RETURN p;
 END

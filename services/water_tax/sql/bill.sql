@@ -74,10 +74,11 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'jobId', format('no bill job %s', p_req->>'jobId'));
     END IF;
-    IF j.ulb IS NULL AND p_actor->>'role' <> 'STATE_ADMIN' THEN
-        PERFORM rule_fail('NRDEN', NULL, 'only a STATE_ADMIN may read a job over every ULB');
-    ELSIF j.ulb IS NOT NULL THEN
-        PERFORM rule_check_ulb(p_actor, j.ulb);
+    -- A job the actor may not see (another ULB's, or one over every ULB for
+    -- anyone but a STATE_ADMIN) is answered as a missing one (issue 12).
+    IF p_actor->>'role' <> 'STATE_ADMIN' AND
+       (j.ulb IS NULL OR coalesce(p_actor->>'ulb', '') <> j.ulb OR p_actor->>'role' = 'CITIZEN') THEN
+        PERFORM rule_fail('NRNFD', 'jobId', format('no bill job %s', p_req->>'jobId'));
     END IF;
     RETURN wt_bill_job_json(j.id);
 END

@@ -54,13 +54,15 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', p_field, format('no water connection %s', p_id));
     END IF;
+    -- One the actor may not see is answered exactly as one that does not
+    -- exist (issue 12); callers that reached it through another id answer
+    -- for that id.
     IF p_actor->>'role' = 'CITIZEN' THEN
-        IF c.user_id <> p_actor->>'userId' THEN
-            PERFORM rule_fail('NRDEN', NULL, format('connection %s is not yours: citizens see only '
-                                                  'the connections they applied for', p_id));
+        IF c.user_id IS DISTINCT FROM p_actor->>'userId' THEN
+            PERFORM rule_fail('NRNFD', p_field, format('no water connection %s', p_id));
         END IF;
-    ELSE
-        PERFORM rule_check_ulb(p_actor, c.ulb);
+    ELSIF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> c.ulb THEN
+        PERFORM rule_fail('NRNFD', p_field, format('no water connection %s', p_id));
     END IF;
     RETURN c;
 END

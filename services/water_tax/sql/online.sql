@@ -38,7 +38,11 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'orderId', format('no online order %s', p_req->>'orderId'));
     END IF;
-    PERFORM wt_connection_for(p_actor, o.connection_id, 'orderId', wt_everyone(), false);
+    BEGIN
+        PERFORM wt_connection_for(p_actor, o.connection_id, 'orderId', wt_everyone(), false);
+    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- its connection is not the actor's to see
+        PERFORM rule_fail('NRNFD', 'orderId', format('no online order %s', p_req->>'orderId'));
+    END;
     RETURN wt_order_json(o.order_id);
 END
 $$;

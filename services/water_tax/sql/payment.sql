@@ -83,7 +83,11 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
     END IF;
-    PERFORM wt_connection_for(p_actor, v.connection_id, 'receiptNo', wt_everyone(), false);
+    BEGIN
+        PERFORM wt_connection_for(p_actor, v.connection_id, 'receiptNo', wt_everyone(), false);
+    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- not the actor's to see: name nothing else
+        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
+    END;
     RETURN wt_receipt_json(v.id);
 END
 $$;
@@ -99,7 +103,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
     END IF;
-    PERFORM rule_check_ulb(p_actor, v.ulb);
+    IF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> v.ulb THEN
+        -- Another ULB's: not the actor's to see, answered as a missing one (issue 12).
+        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
+    END IF;
     PERFORM rule_text(p_req->>'reason', 'reason', 3, 300);
     IF v.reverses_payment_id IS NOT NULL THEN
         PERFORM rule_fail('NRPRE', 'receiptNo', format('%s is itself a reversal; it cannot be reversed',
