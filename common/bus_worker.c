@@ -78,6 +78,7 @@ struct nagar_worker_t {
     int64_t revocation_poll_at_ms;            /* monotonic */
     bool revocation_poll_in_flight;
     bool revocation_poll_failing;             /* log a failing poll once, not every time */
+    bool revocations_changed;                 /* poll again once the handler returns */
     int64_t refusal_window_at_ms;
     int refusals_in_window;
 };
@@ -265,6 +266,12 @@ static void poll_revocations(nagar_worker_t *self, int64_t now)
                              .timeout_ms = timeout, .max_attempts = 1};
     if (nagar_bus_client_send(self->revocations_client, &call, on_revocations, self) == 0)
         self->revocation_poll_in_flight = true;
+}
+
+void nagar_worker_revocations_changed(nagar_worker_t *self)
+{
+    self->revocations_changed = true;
+    self->revocation_poll_at_ms = 0;
 }
 
 void nagar_worker_set_revocations_source(nagar_worker_t *self, nagar_revocations_fetch_fn *fetch,
@@ -612,6 +619,11 @@ static void serve_call(nagar_worker_t *self, nagar_worker_call_t *call, const ui
     }
     method->handler(call, request, self->arg);
     protobuf_c_message_free_unpacked(request, NULL);
+    if (self->revocations_changed) {
+        /* Committed by now: the next request of this batch must see it. */
+        self->revocations_changed = false;
+        poll_revocations(self, zclock_mono());
+    }
     if (!call->answered) {
         nagar_log_error("bus.worker_no_reply", "the handler of method '%s' returned without "
                         "replying; answering INTERNAL", call->method);

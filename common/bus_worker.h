@@ -131,6 +131,10 @@ void nagar_worker_set_revocations_source(nagar_worker_t *self, nagar_revocations
                                          void *arg);
 void nagar_worker_apply_revocations(nagar_worker_t *self,
                                     const Nagar__Identity__ListRevocationsReply *reply);
+/* Identity, having just revoked a session or user: read the revocations
+ * again as soon as the current handler returns, so the very next request
+ * already meets them instead of waiting for the poll. */
+void nagar_worker_revocations_changed(nagar_worker_t *self);
 
 /* Answer OK with reply (serialized immediately; the caller keeps ownership).
  * The one answer is sent when the handler returns; a second is refused. */

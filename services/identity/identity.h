@@ -40,6 +40,7 @@ typedef struct {
     bool otp_via_notifications;         /* NAGAR_IDENTITY_OTP_VIA=notifications */
     long otp_send_timeout_ms;           /* NAGAR_IDENTITY_OTP_SEND_TIMEOUT_MS */
     nagar_bus_client_t *notify_client;  /* calls notifications' message.send */
+    nagar_worker_t *worker;             /* told when a revocation is written */
     long access_ttl_s;
     long refresh_ttl_s;
     long otp_ttl_s;

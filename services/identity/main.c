@@ -261,12 +261,14 @@ static int serve(identity_t *self)
     }
     nagar_worker_set_tick(worker, 60000, housekeeping, self);
     nagar_worker_set_revocations_source(worker, session_revocations_fetch, self);
+    self->worker = worker;
     nagar_service_keep_worker_alive(self->db, worker);
     json_t *fields = json_pack("{s:s, s:i, s:i}", "key_id", self->key_id, "access_ttl_s",
                                (int) self->access_ttl_s, "refresh_ttl_s",
                                (int) self->refresh_ttl_s);
     nagar_log_write(NAGAR_LOG_INFO, "identity.ready", fields, "identity serving on the bus");
     int rc = nagar_worker_run(worker);
+    self->worker = NULL;
     nagar_worker_destroy(&worker);
     nagar_log_info("identity.stopped", "identity stopped");
     return rc == 0 ? 0 : 1;

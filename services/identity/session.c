@@ -144,6 +144,8 @@ static int insert_revocation(identity_t *self, const char *session_id, const cha
     if (!result)
         return -1;
     PQclear(result);
+    if (self->worker)
+        nagar_worker_revocations_changed(self->worker);
     return 0;
 }
 
