@@ -22,7 +22,7 @@ packages=(
   poppler-utils zbar-tools
   # the web apps' acceptance tests drive Debian's Chromium (playwright-core from npm)
   chromium
-  openssl curl
+  openssl curl jq
   # the compose cluster and its drills (deploy/cluster.sh, make drills): podman
   # with runc and netavark, docker-compose against podman's API (it has
   # --scale), debootstrap for the base image
