@@ -40,6 +40,13 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
 	@mkdir -p $(dir $@)
 	protoc-c --c_out=$(BUILD)/gen $<
 
+# The whole contract as one FileDescriptorSet, for the tests' protobuf helper
+# (tests/system/contract.py): the same .proto files the C code comes from.
+GEN_DESC := $(BUILD)/gen/contract.desc
+$(GEN_DESC): $(PROTOS) $(TEST_PROTOS)
+	@mkdir -p $(dir $@)
+	protoc-c --include_imports -o $@ $^
+
 # The limits the protos declare beside their fields ("// [range 1..200]"),
 # as a table for libnagar (common/field_limits.h).
 GEN_LIMITS := $(BUILD)/gen/proto_limits.c
@@ -156,7 +163,7 @@ all: $(BINS) $(BUILD)/web/index.html
 # The binaries alone (the container image builds these; the web apps are
 # bundled on the host, where npm is: deploy/cluster.sh).
 bins: $(BINS)
-tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS)
+tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS) $(GEN_DESC)
 
 .DEFAULT_GOAL := all
 .PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean

@@ -17,7 +17,7 @@ packages=(
   # database server and backups
   postgresql-15 postgresql-client-15 pgbackrest
   # tests and tools
-  python3 python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography python3-yaml
+  python3 python3-protobuf python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography python3-yaml
   valgrind clang libfuzzer-14-dev wrk
   poppler-utils zbar-tools
   # the web apps' acceptance tests drive Debian's Chromium (playwright-core from npm)

@@ -16,7 +16,7 @@ import uuid
 import zmq
 import zmq.auth as zauth
 
-from gateway_fixtures import pb_encode
+import contract
 from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
 from suite import ROOT
@@ -25,46 +25,29 @@ ULB = "250786"
 PRINCIPAL = "certificates"
 
 
-def read_varint(data, i):
-    shift = value = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i
-        shift += 7
-
-
-def fields(data):
-    """protobuf wire bytes -> {number: [value, ...]} (varints and bytes only)."""
-    out, i = {}, 0
-    while i < len(data):
-        key, i = read_varint(data, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = read_varint(data, i)
-        elif wire == 2:
-            length, i = read_varint(data, i)
-            value, i = data[i:i + length], i + length
-        else:
-            raise ValueError(f"wire type {wire}")
-        out.setdefault(number, []).append(value)
-    return out
-
-
 def status_of(reply_body):
-    status = fields(reply_body).get(2, [b""])[0]
-    parsed = fields(status)
-    return parsed.get(1, [0])[0], parsed.get(2, [b""])[0].decode(errors="replace")
+    status = contract.decode("nagar.Reply", reply_body)["status"] or \
+        contract.decode("nagar.Status", b"")
+    return status["code"], status["message"]
 
 
 def envelope(method, payload=b"", actor=("admin:1", "STATE_ADMIN", ""), key=None):
-    actor_pb = pb_encode([(1, actor[0]), (2, actor[1])] + ([(3, actor[2])] if actor[2] else []))
-    context = [(1, uuid.uuid4().hex), (3, actor_pb)]
-    if key:
-        context.insert(1, (2, key))
-    return pb_encode([(1, method), (2, pb_encode(context))] + ([(3, payload)] if payload else []))
+    """A request with an actor written into the envelope (the old field 3,
+    which services once believed), as a compromised host would send it."""
+    context = contract.encode("nagar.RequestContext", {"requestId": uuid.uuid4().hex,
+                                                      "idempotencyKey": key or ""})
+    return contract.encode("nagar.Request", {
+        "method": method, "payload": payload,
+        "context": context + contract.forged_actor(*actor)})
+
+
+def message(type_name, **fields):
+    """A payload: message("property_tax.ListPropertiesRequest", ulb=ULB)."""
+    return contract.encode("nagar." + type_name, fields)
+
+
+def ulb_get():
+    return envelope("ulb.get", message("identity.GetUlbRequest", code=ULB))
 
 
 class Attacks:
@@ -244,40 +227,46 @@ def test_compromised_certificates_service(suite_factory):
     a.sql_attack("create a large object from a server file", own, "SELECT lo_import('/etc/passwd')")
 
     body_pay = envelope("payment.record",
-                        pb_encode([(1, pid), (2, 100), (3, 1), (5, "C1")]),
+                        message("property_tax.RecordPaymentRequest", propertyId=pid,
+                                amountPaise=100, mode="CASH", counter="C1"),
                         actor=("clerk:x", "CLERK", ULB), key=uuid.uuid4().hex)
     # Calls its key may not make (the broker refuses them).
     a.bus_attack("record a property-tax payment", "property_tax", body_pay, 5,
                  ("broker", "acl.call_denied"))
     a.bus_attack("read another service's data (property.list)", "property_tax",
-                 envelope("property.list", pb_encode([(1, ULB)]),
+                 envelope("property.list", message("property_tax.ListPropertiesRequest", ulb=ULB),
                           actor=("clerk:x", "CLERK", ULB)), 5, ("broker", "acl.call_denied"))
     a.bus_attack("call water_tax", "water_tax", envelope("bill.list"), 5,
                  ("broker", "acl.call_denied"))
     a.bus_attack("admin stats", "nagar.admin", envelope("stats"), 5, ("broker", "acl.call_denied"))
     a.bus_attack("admin: quarantine property_tax", "nagar.admin",
-                 envelope("quarantine", pb_encode([(1, "property_tax"), (2, "x")])), 5,
+                 envelope("quarantine", message("admin.QuarantineRequest",
+                                                service="property_tax", reason="x")), 5,
                  ("broker", "acl.call_denied"))
     a.bus_attack("admin: revoke the gateway's key", "nagar.admin",
-                 envelope("revoke", pb_encode([(1, "gateway")])), 5,
+                 envelope("revoke", message("admin.RevokeRequest", principal="gateway")), 5,
                  ("broker", "acl.call_denied"))
     # A request the gateway made, replayed with the stolen key.
     a.bus_attack("replay the gateway's payment request", "property_tax", body_pay, 5,
                  ("broker", "acl.call_denied"))
     # Services it may reach, methods it may not call (the worker refuses).
     a.bus_attack("identity staff.create as STATE_ADMIN", "identity",
-                 envelope("staff.create", pb_encode([(1, "evil"), (2, "Evil"), (3, "STATE_ADMIN"),
-                                                     (5, "password-123456")])), 5,
+                 envelope("staff.create", message(
+                     "identity.CreateStaffRequest", username="evil", fullName="Evil",
+                     role="STATE_ADMIN", password="password-123456")), 5,
                  ("identity", "bus.worker_caller_denied"))
     # (token.revocations it may read: every service verifies tokens itself now.)
     a.bus_attack("identity grant.issue (a job grant)", "identity",
-                 envelope("grant.issue", pb_encode([(4, "receipts.replay"), (5, ULB)])), 5,
+                 envelope("grant.issue", message("identity.IssueGrantRequest",
+                                                 job="receipts.replay", ulb=ULB)), 5,
                  ("identity", "bus.worker_caller_denied"))
     a.bus_attack("notifications message.send (OTP channel)", "notifications",
-                 envelope("message.send", pb_encode([(1, "9876500001")])), 5,
+                 envelope("message.send", message("notifications.SendMessageRequest",
+                                                   type="9876500001")), 5,
                  ("notifications", "bus.worker_caller_denied"))
     a.bus_attack("notifications campaign.start", "notifications",
-                 envelope("campaign.start", pb_encode([(1, ULB)])), 5,
+                 envelope("campaign.start", message("notifications.StartCampaignRequest",
+                                                    ulb=ULB)), 5,
                  ("notifications", "bus.worker_caller_denied"))
     # Serving names that are not its own.
     for name in ("property_tax", "identity", "nagar.admin"):
@@ -341,7 +330,7 @@ def test_compromised_certificates_service(suite_factory):
         nonlocal sent
         while not stop.is_set():
             for _ in range(200):
-                flood.send("identity", envelope("ulb.get", pb_encode([(1, ULB)])))
+                flood.send("identity", ulb_get())
                 sent += 1
             while flood.sock.poll(0):
                 flood.sock.recv_multipart()
@@ -405,7 +394,7 @@ def test_compromised_certificates_service(suite_factory):
     s.ctl_ok("release", "certificates")
     # Released, its key works again both ways.
     again = NagarClient(a.endpoint, curve=a.curve)
-    reply = again.request("identity", envelope("ulb.get", pb_encode([(1, ULB)])), timeout_ms=5000)
+    reply = again.request("identity", ulb_get(), timeout_ms=5000)
     again.close()
     assert reply is not None and status_of(reply[1][0])[0] == 0, reply
 

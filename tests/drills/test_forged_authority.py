@@ -39,16 +39,14 @@ from datetime import date, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway_fixtures import GRANT, pb_encode, sign_token
+import contract
+from gateway_fixtures import GRANT, sign_token
 from mdp_peers import MdpClient
 from suite import ROOT, build_dir
 
 ULB = "250786"          # the ULB every scenario acts in
 ULB_OTHER = "293817"    # another ULB, for scope
 FY = "2026-27"
-STATUS = ["OK", "INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "FAILED_PRECONDITION",
-          "PERMISSION_DENIED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNAUTHENTICATED",
-          "RESOURCE_EXHAUSTED"]
 REFUSED = {"PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND"}
 READ_VERBS = {"get", "list", "status", "verify", "pdf", "search", "revocations", "dcb",
               "daily_collection", "defaulters", "names"}
@@ -109,33 +107,6 @@ def pb_json(mode, symbol, text):
     return r.stdout.strip()
 
 
-def varint(data, i):
-    shift = value = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i
-        shift += 7
-
-
-def fields(data):
-    out, i = {}, 0
-    while i < len(data):
-        key, i = varint(data, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = varint(data, i)
-        elif wire == 2:
-            length, i = varint(data, i)
-            value, i = data[i:i + length], i + length
-        else:
-            raise ValueError(f"wire type {wire}")
-        out.setdefault(number, []).append(value)
-    return out
-
-
 class RawBus:
     """A compromised host's client: one principal's stolen key, any envelope."""
 
@@ -147,25 +118,20 @@ class RawBus:
 
     def call(self, service, method, payload=b"", authorization="", forged_actor=None,
              key=None, client_ip=""):
-        context = [(1, uuid.uuid4().hex)]
-        if key:
-            context.append((2, key))
+        context = contract.encode("nagar.RequestContext", {
+            "requestId": uuid.uuid4().hex, "idempotencyKey": key or "",
+            "clientIp": client_ip, "authorization": authorization})
         if forged_actor:
-            user, role, ulb = forged_actor
-            context.append((3, pb_encode([(1, user), (2, role)] + ([(3, ulb)] if ulb else []))))
-        if client_ip:
-            context.append((5, client_ip))
-        if authorization:
-            context.append((6, authorization))
-        body = pb_encode([(1, method), (2, pb_encode(context))] + ([(3, payload)] if payload
-                                                                    else []))
+            context += contract.forged_actor(*forged_actor)
+        body = contract.encode("nagar.Request", {"method": method, "context": context,
+                                                 "payload": payload})
         reply = self.client.request(service, body, timeout_ms=20000)
         assert reply is not None, f"no reply from {service} {method}"
-        parsed = fields(reply[1][0])
-        status = fields(parsed.get(2, [b""])[0])
-        code = STATUS[status.get(1, [0])[0]]
-        message = status.get(2, [b""])[0].decode(errors="replace")
-        return code, message, parsed.get(3, [b""])[0]
+        parsed = contract.decode("nagar.Reply", reply[1][0])
+        status = parsed["status"] or contract.decode("nagar.Status", b"")
+        code = contract.enum_name("nagar.StatusCode", status["code"])
+        message = status["message"]
+        return code, message, parsed["payload"]
 
     def close(self):
         self.client.close()

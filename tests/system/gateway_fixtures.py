@@ -35,36 +35,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat,
                                                           PublicFormat)
 
+import contract
 from nagar_proc import free_port, wait_until
 
 ACCESS, REFRESH, GRANT = 1, 2, 3
 AUDIENCE = {ACCESS: ("api",), REFRESH: ("identity",), GRANT: ()}
-
-
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def pb_encode(fields):
-    """[(number, int | str | bytes)] -> protobuf wire bytes (proto3: pass
-    only non-default values)."""
-    out = bytearray()
-    for number, value in fields:
-        if isinstance(value, (bool, int)):
-            out += _varint(number << 3) + _varint(int(value))
-        else:
-            data = value.encode() if isinstance(value, str) else bytes(value)
-            out += _varint((number << 3) | 2) + _varint(len(data)) + data
-    return bytes(out)
 
 
 def _b64url(data):
@@ -79,17 +54,13 @@ def sign_token(private_key, key_id, user_id="citizen:0001", role="CITIZEN", ulb=
     the type unless given)."""
     now = int(time.time() * 1000)
     issued = now if issued_at_ms is None else issued_at_ms
-    fields = [(1, token_type), (2, user_id), (3, role)]
-    if ulb:
-        fields.append((4, ulb))
-    fields += [(5, session_id), (6, issued), (7, issued + ttl_ms)]
-    if not_before_ms:
-        fields.append((8, not_before_ms))
-    for name in (AUDIENCE.get(token_type, ()) if audience is None else audience):
-        fields.append((9, name))
-    fields += [(number, text) for number, text in ((10, job), (11, fy), (12, on_behalf_of))
-               if text]
-    signed = f"v1.{key_id}.{_b64url(pb_encode(fields))}"
+    claims = contract.encode("nagar.TokenClaims", {
+        "type": token_type, "userId": user_id, "role": role, "ulb": ulb,
+        "sessionId": session_id, "issuedAtMs": issued, "expiresAtMs": issued + ttl_ms,
+        "notBeforeMs": not_before_ms or 0,
+        "audience": list(AUDIENCE.get(token_type, ()) if audience is None else audience),
+        "job": job, "fy": fy, "onBehalfOf": on_behalf_of})
+    signed = f"v1.{key_id}.{_b64url(claims)}"
     signature = private_key.sign(signed.encode())
     return f"{signed}.{_b64url(signature)}"
 

@@ -48,6 +48,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+import contract
 from mdp_packed import NagarClient
 from nagar_proc import ROOT, wait_until
 
@@ -55,62 +56,9 @@ ULB_CSV = os.path.join(ROOT, "services", "identity", "data", "mp_ulbs_lgd_2022.c
 ADMIN_USERNAME = "admin"
 CLI_TIMEOUT = 60
 
-# ---- a minimal protobuf wire codec ------------------------------------------
+# ---- the contract (tests/system/contract.py) ---------------------------------
 
-# name -> {number: (json name, kind)}; kind: "str", "int", "bool", "bytes",
-# a message name, or "[]" + message name for repeated messages.
-SCHEMAS = {
-    "Actor": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
-    # Field 3 (the old Actor) is reserved: services ignore it; attack tests
-    # still write it to show that nobody believes it.
-    "RequestContext": {1: ("requestId", "str"), 2: ("idempotencyKey", "str"),
-                       3: ("actor", "Actor"), 4: ("deadlineUnixMs", "int"),
-                       5: ("clientIp", "str"), 6: ("authorization", "str")},
-    "Request": {1: ("method", "str"), 2: ("context", "RequestContext"), 3: ("payload", "bytes")},
-    "Status": {1: ("code", "int"), 2: ("message", "str"), 3: ("field", "str")},
-    "Reply": {1: ("requestId", "str"), 2: ("status", "Status"), 3: ("payload", "bytes"),
-              4: ("replayed", "bool")},
-    "TokenClaims": {1: ("type", "int"), 2: ("userId", "str"), 3: ("role", "str"),
-                    4: ("ulb", "str"), 5: ("sessionId", "str"), 6: ("issuedAtMs", "int"),
-                    7: ("expiresAtMs", "int"), 8: ("notBeforeMs", "int"),
-                    10: ("job", "str"), 11: ("fy", "str"), 12: ("onBehalfOf", "str")},
-    "Ulb": {1: ("code", "str"), 2: ("name", "str"), 3: ("type", "int"),
-            4: ("districtCode", "str"), 5: ("districtName", "str"), 6: ("census2011Code", "str")},
-    "ListUlbsRequest": {1: ("query", "str"), 2: ("type", "int"), 3: ("district", "str"),
-                        4: ("pageSize", "int"), 5: ("pageToken", "str")},
-    "ListUlbsReply": {1: ("ulbs", "[]Ulb"), 2: ("nextPageToken", "str"), 3: ("total", "int")},
-    "GetUlbRequest": {1: ("code", "str")},
-    "CreateUlbRequest": {1: ("ulb", "Ulb")},
-    "RequestOtpRequest": {1: ("mobile", "str")},
-    "RequestOtpReply": {1: ("expiresInSeconds", "int"), 2: ("resendAfterSeconds", "int")},
-    "VerifyOtpRequest": {1: ("mobile", "str"), 2: ("otp", "str")},
-    "TokenPair": {1: ("accessToken", "str"), 2: ("refreshToken", "str"),
-                  3: ("accessExpiresInSeconds", "int"), 4: ("refreshExpiresInSeconds", "int"),
-                  5: ("userId", "str"), 6: ("role", "str"), 7: ("ulb", "str")},
-    "StaffLoginRequest": {1: ("username", "str"), 2: ("password", "str")},
-    "RefreshRequest": {1: ("refreshToken", "str")},
-    "LogoutRequest": {1: ("refreshToken", "str")},
-    "LogoutReply": {},
-    "StaffAccount": {1: ("userId", "str"), 2: ("username", "str"), 3: ("fullName", "str"),
-                     4: ("role", "str"), 5: ("ulb", "str"), 6: ("disabled", "bool"),
-                     7: ("createdAt", "str"), 8: ("mobile", "str")},
-    "CreateStaffRequest": {1: ("username", "str"), 2: ("fullName", "str"), 3: ("role", "str"),
-                           4: ("ulb", "str"), 5: ("password", "str"), 6: ("mobile", "str")},
-    "SetStaffRoleRequest": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
-    "DisableStaffRequest": {1: ("userId", "str"), 2: ("reason", "str")},
-    "ListStaffRequest": {1: ("ulb", "str"), 2: ("pageSize", "int"), 3: ("pageToken", "str")},
-    "ListStaffReply": {1: ("staff", "[]StaffAccount"), 2: ("nextPageToken", "str")},
-    "AuditEntry": {1: ("id", "int"), 2: ("at", "str"), 3: ("actor", "str"), 4: ("action", "str"),
-                   5: ("subject", "str"), 6: ("detail", "str")},
-    "ListAuditRequest": {1: ("subject", "str"), 2: ("pageSize", "int"), 3: ("pageToken", "str")},
-    "ListAuditReply": {1: ("entries", "[]AuditEntry"), 2: ("nextPageToken", "str")},
-    "ListRevocationsRequest": {1: ("afterId", "int")},
-    "Revocation": {1: ("id", "int"), 2: ("sessionId", "str"), 3: ("userId", "str"),
-                   4: ("revokedAtMs", "int")},
-    "ListRevocationsReply": {1: ("revocations", "[]Revocation")},
-}
-
-# method -> (request message, reply message)
+# method -> (request type, reply type)
 METHODS = {
     "ulb.list": ("ListUlbsRequest", "ListUlbsReply"),
     "ulb.get": ("GetUlbRequest", "Ulb"),
@@ -127,111 +75,11 @@ METHODS = {
     "token.logout": ("LogoutRequest", "LogoutReply"),
     "token.revocations": ("ListRevocationsRequest", "ListRevocationsReply"),
 }
-
-STATUS_NAMES = ["OK", "INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "FAILED_PRECONDITION",
-                "PERMISSION_DENIED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL",
-                "UNAUTHENTICATED", "RESOURCE_EXHAUSTED"]
-ULB_TYPES = {"NAGAR_NIGAM": 1, "NAGAR_PALIKA_PARISHAD": 2, "NAGAR_PARISHAD": 3}
+METHODS = {m: tuple("nagar.identity." + t for t in types) for m, types in METHODS.items()}
 
 
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def pb_encode(schema, values):
-    """values (dict by JSON name) -> protobuf bytes. Unknown names raise."""
-    fields = SCHEMAS[schema]
-    by_name = {name: (number, kind) for number, (name, kind) in fields.items()}
-    out = bytearray()
-    for name, value in values.items():
-        number, kind = by_name[name]
-        if value is None:
-            continue
-        if kind in ("int", "bool"):
-            if kind == "int" and isinstance(value, str) and value in ULB_TYPES:
-                value = ULB_TYPES[value]
-            out += _varint(number << 3) + _varint(int(value))
-        elif kind in ("str", "bytes"):
-            data = value.encode() if isinstance(value, str) else bytes(value)
-            out += _varint(number << 3 | 2) + _varint(len(data)) + data
-        elif kind.startswith("[]"):
-            for item in value:
-                data = pb_encode(kind[2:], item)
-                out += _varint(number << 3 | 2) + _varint(len(data)) + data
-        else:
-            data = pb_encode(kind, value)
-            out += _varint(number << 3 | 2) + _varint(len(data)) + data
-    return bytes(out)
-
-
-def _read_varint(data, pos):
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def pb_decode(schema, data):
-    """protobuf bytes -> dict by JSON name, proto3 defaults filled in."""
-    fields = SCHEMAS[schema]
-    out = {}
-    for name, kind in fields.values():
-        out[name] = ([] if kind.startswith("[]") else 0 if kind == "int" else False
-                     if kind == "bool" else b"" if kind == "bytes" else "" if kind == "str"
-                     else None)
-    pos = 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(data, pos)
-            if value >= 1 << 63:
-                value -= 1 << 64
-        elif wire == 2:
-            length, pos = _read_varint(data, pos)
-            value = data[pos:pos + length]
-            if len(value) != length:
-                raise ValueError("truncated field")
-            pos += length
-        elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
-        elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        if number not in fields:
-            continue
-        name, kind = fields[number]
-        if kind == "int":
-            out[name] = value
-        elif kind == "bool":
-            out[name] = bool(value)
-        elif kind == "str":
-            out[name] = value.decode()
-        elif kind == "bytes":
-            out[name] = bytes(value)
-        elif kind.startswith("[]"):
-            out[name].append(pb_decode(kind[2:], value))
-        else:
-            out[name] = pb_decode(kind, value)
-    return out
+def status_name(code):
+    return contract.enum_name("nagar.StatusCode", code)
 
 
 # ---- bus client ---------------------------------------------------------------
@@ -240,14 +88,14 @@ class CallResult:
     def __init__(self, method, reply):
         self.method = method
         status = reply["status"] or {"code": 0, "message": "", "field": ""}
-        self.code = STATUS_NAMES[status["code"]] if status["code"] < len(STATUS_NAMES) \
-            else str(status["code"])
+        self.code = status_name(status["code"])
         self.message = status["message"]
         self.field = status["field"]
         self.replayed = reply["replayed"]
         self.request_id = reply["requestId"]
         self.payload = reply["payload"]
-        self.reply = pb_decode(METHODS[method][1], self.payload) if self.code == "OK" else None
+        self.reply = contract.decode(METHODS[method][1], self.payload) if self.code == "OK" \
+            else None
 
     @property
     def ok(self):
@@ -285,9 +133,12 @@ class IdentityClient:
                    "clientIp": client_ip,
                    "authorization": self.authorization(actor) if authorization is None
                    else authorization}
+        context = contract.encode("nagar.RequestContext", context)
         if forged_actor:
-            context["actor"] = forged_actor
-        body = pb_encode("Request", {"method": method, "context": context, "payload": payload})
+            context += contract.forged_actor(forged_actor["userId"], forged_actor["role"],
+                                             forged_actor.get("ulb", ""))
+        body = contract.encode("nagar.Request", {"method": method, "context": context,
+                                                 "payload": payload})
         self.mdp.send("identity", body)
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
@@ -296,7 +147,7 @@ class IdentityClient:
             assert got is not None, f"no reply to {method} within {timeout_ms} ms"
             service, frames = got
             assert service == b"identity", f"reply from {service!r}"
-            reply = pb_decode("Reply", frames[-1])
+            reply = contract.decode("nagar.Reply", frames[-1])
             # A late reply to an earlier call that timed out is skipped.
             if reply["requestId"] in ("", request_id):
                 return reply
@@ -307,7 +158,7 @@ class IdentityClient:
         token is sent) or {"userId","role","ulb"} (a token is minted for it);
         authorization: the exact credential to send instead; forged_actor: an
         old-style Actor field to write as well (services must ignore it)."""
-        payload = pb_encode(METHODS[method][0], request or {})
+        payload = contract.encode(METHODS[method][0], request or {})
         reply = self.call_raw(method, payload, actor, client_ip, idempotency_key, timeout_ms,
                               authorization=authorization, forged_actor=forged_actor)
         return CallResult(method, reply)
@@ -334,7 +185,7 @@ def verify_token(token, public_keys_dir):
         public.verify(_b64url(signature), token.rsplit(".", 1)[0].encode())
     except InvalidSignature:
         raise AssertionError("token signature does not verify") from None
-    return pb_decode("TokenClaims", _b64url(body))
+    return contract.decode("nagar.TokenClaims", _b64url(body))
 
 
 # ---- fixtures ------------------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 import pytest
 import zmq.auth
 
+import contract
 from mdp_packed import NagarClient
 from mdp_peers import DISCONNECT, READY, MdpClient, MdpWorker, _dealer
 
@@ -25,109 +26,59 @@ OK, PERMISSION_DENIED, UNAVAILABLE, DEADLINE_EXCEEDED = 0, 5, 6, 7
 INVALID_ARGUMENT, FAILED_PRECONDITION, RESOURCE_EXHAUSTED = 1, 4, 10
 
 
-# ---- protobuf wire format, by hand (proto/envelope.proto, proto/admin.proto) --
-
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def pb_encode(fields):
-    """fields: [(number, int | str | bytes)]; ints as varints, the rest as
-    length-delimited."""
-    out = bytearray()
-    for number, value in fields:
-        if isinstance(value, bool) or isinstance(value, int):
-            out += _varint(number << 3) + _varint(int(value))
-        else:
-            data = value.encode() if isinstance(value, str) else bytes(value)
-            out += _varint((number << 3) | 2) + _varint(len(data)) + data
-    return bytes(out)
-
-
-def pb_decode(data):
-    """{number: [values]}: varints as ints, length-delimited as bytes."""
-    fields, i = {}, 0
-
-    def varint():
-        nonlocal i
-        shift = result = 0
-        while True:
-            byte = data[i]
-            i += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return result
-
-    while i < len(data):
-        key = varint()
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value = varint()
-        elif wire == 2:
-            length = varint()
-            value = bytes(data[i:i + length])
-            i += length
-        elif wire == 1:
-            value, i = data[i:i + 8], i + 8
-        elif wire == 5:
-            value, i = data[i:i + 4], i + 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        fields.setdefault(number, []).append(value)
-    return fields
-
+# ---- the contract (proto/envelope.proto, proto/admin.proto) -------------------
 
 def make_request(method="echo", payload=b"", request_id="", deadline_unix_ms=0):
-    context = []
-    if request_id:
-        context.append((1, request_id))
-    if deadline_unix_ms:
-        context.append((4, deadline_unix_ms))
-    fields = [(1, method)]
-    if context:
-        fields.append((2, pb_encode(context)))
-    if payload:
-        fields.append((3, payload))
-    return pb_encode(fields)
+    return contract.encode("nagar.Request", {
+        "method": method, "payload": payload,
+        "context": {"requestId": request_id, "deadlineUnixMs": deadline_unix_ms}})
+
+
+def make_reply(request_id, code=0, message=""):
+    return contract.encode("nagar.Reply", {"requestId": request_id,
+                                           "status": {"code": code, "message": message}})
+
+
+def request_context(body):
+    """The RequestContext of a worker's request body."""
+    return contract.decode("nagar.Request", body)["context"] or \
+        contract.decode("nagar.RequestContext", b"")
 
 
 def parse_reply(data):
-    fields = pb_decode(data)
-    status = pb_decode(fields.get(2, [b""])[0])
-    return {
-        "request_id": fields.get(1, [b""])[0].decode(),
-        "code": status.get(1, [0])[0],
-        "message": status.get(2, [b""])[0].decode(),
-        "field": status.get(3, [b""])[0].decode(),
-        "payload": fields.get(3, [b""])[0],
-    }
+    reply = contract.decode("nagar.Reply", data)
+    status = reply["status"] or contract.decode("nagar.Status", b"")
+    return {"request_id": reply["requestId"], "code": status["code"],
+            "message": status["message"], "field": status["field"],
+            "payload": reply["payload"]}
+
+
+def quarantine_of(service, reason=""):
+    return contract.encode("nagar.admin.QuarantineRequest", {"service": service, "reason": reason})
+
+
+def release_of(service):
+    return contract.encode("nagar.admin.ReleaseRequest", {"service": service})
+
+
+def revoke_of(principal="", public_key=""):
+    return contract.encode("nagar.admin.RevokeRequest", {"principal": principal,
+                                                        "publicKey": public_key})
+
+
+def admin_detail(reply):
+    return contract.decode("nagar.admin.AdminReply", reply["payload"])["detail"]
 
 
 def parse_stats(payload):
-    fields = pb_decode(payload)
-    services = {}
-    for raw in fields.get(1, []):
-        entry = pb_decode(raw)
-        name = entry.get(1, [b""])[0].decode()
-        services[name] = {
-            "workers": entry.get(2, [0])[0], "idle": entry.get(3, [0])[0],
-            "queued": entry.get(4, [0])[0], "served": entry.get(5, [0])[0],
-            "errors": entry.get(6, [0])[0], "quarantined": bool(entry.get(7, [0])[0]),
-            "reason": entry.get(8, [b""])[0].decode(),
-        }
-    return {"services": services,
-            "revoked_keys": [k.decode() for k in fields.get(2, [])],
-            "denied": fields.get(4, [0])[0]}
+    reply = contract.decode("nagar.admin.StatsReply", payload)
+    services = {s["name"]: {"workers": s["workers"], "idle": s["idleWorkers"],
+                            "queued": s["queued"], "served": s["served"],
+                            "errors": s["errors"], "quarantined": s["quarantined"],
+                            "reason": s["quarantineReason"]}
+                for s in reply["services"]}
+    return {"services": services, "revoked_keys": reply["revokedKeys"],
+            "denied": reply["denied"]}
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -355,13 +306,12 @@ def test_caller_may_not_call_service_outside_its_list(broker, keys, peers):
 
 
 def make_reply_ok():
-    return pb_encode([(1, "x"), (2, pb_encode([(1, OK)]))])
+    return make_reply("x", OK)
 
 
 def reply_ok_to(body):
     """An OK nagar.Reply to the nagar.Request in body[0], with its request id."""
-    context = pb_decode(pb_decode(body[0]).get(2, [b""])[0])
-    return [pb_encode([(1, context.get(1, [b""])[0]), (2, pb_encode([(1, OK)]))])]
+    return [make_reply(request_context(body[0])["requestId"], OK)]
 
 
 # ---- admin: quarantine, release, revoke, persistence ------------------------------
@@ -374,7 +324,7 @@ def test_quarantine_and_release(broker, keys, peers):
     worker.connect()
     wait_served(client, b"echo")
 
-    reply = admin(operator, "quarantine", pb_encode([(1, "echo"), (2, "suspected compromise")]))
+    reply = admin(operator, "quarantine", quarantine_of("echo", "suspected compromise"))
     assert reply["code"] == OK, reply
     got = worker.recv_request(2000)
     assert got == "disconnect", got
@@ -396,27 +346,27 @@ def test_quarantine_and_release(broker, keys, peers):
     s = stats(operator)["services"]["echo"]
     assert s["quarantined"] and s["reason"] == "suspected compromise" and s["workers"] == 0
 
-    assert admin(operator, "release", pb_encode([(1, "echo")]))["code"] == OK
+    assert admin(operator, "release", release_of("echo"))["code"] == OK
     running.proc.wait_event("admin.release")
     ready_worker(running, keys, peers, "echo", "echo").serve_in_thread(
         lambda body: [make_reply_ok()])
     wait_served(client, b"echo")
     assert call(client, "echo")["code"] == OK
     assert not stats(operator)["services"]["echo"]["quarantined"]
-    assert admin(operator, "release", pb_encode([(1, "echo")]))["code"] == FAILED_PRECONDITION
-    assert admin(operator, "quarantine", pb_encode([(1, "nagar.admin")]))["code"] == INVALID_ARGUMENT
+    assert admin(operator, "release", release_of("echo"))["code"] == FAILED_PRECONDITION
+    assert admin(operator, "quarantine", quarantine_of("nagar.admin"))["code"] == INVALID_ARGUMENT
 
 
 def test_quarantine_and_revocation_survive_restart(broker, keys, peers):
     running = broker()
     operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
-    assert admin(operator, "quarantine", pb_encode([(1, "water_tax"), (2, "audit")]))["code"] == OK
-    assert admin(operator, "revoke", pb_encode([(1, "batch")]))["code"] == OK
+    assert admin(operator, "quarantine", quarantine_of("water_tax", "audit"))["code"] == OK
+    assert admin(operator, "revoke", revoke_of("batch"))["code"] == OK
     logged = running.proc.wait_event("admin.revoke")
     assert logged[0]["operator"] == "operator" and logged[0]["target"] == "batch"
     # The operator cannot revoke the key it is using.
-    assert admin(operator, "revoke", pb_encode([(1, "operator")]))["code"] == FAILED_PRECONDITION
-    assert admin(operator, "revoke", pb_encode([(2, "not-a-key")]))["code"] == INVALID_ARGUMENT
+    assert admin(operator, "revoke", revoke_of("operator"))["code"] == FAILED_PRECONDITION
+    assert admin(operator, "revoke", revoke_of(public_key="not-a-key"))["code"] == INVALID_ARGUMENT
     operator.close()
     assert_clean_stop(running)
 
@@ -454,7 +404,7 @@ def test_revoked_key_established_session_is_cut(broker, keys, peers):
     wait_served(client, b"echo")
     assert call(client, "echo")["code"] == OK          # the session is established
 
-    reply = admin(operator, "revoke", pb_encode([(2, public_key(keys, "client"))]))
+    reply = admin(operator, "revoke", revoke_of(public_key=public_key(keys, "client")))
     assert reply["code"] == OK, reply
     client.send("echo", make_request())
     assert client.recv(1500) is None, "a revoked key's session still got a reply"
@@ -464,7 +414,7 @@ def test_revoked_key_established_session_is_cut(broker, keys, peers):
     worker = ready_worker(running, keys, peers, "notifications", "notifications")
     worker.connect()
     wait_served(operator, b"notifications")
-    assert admin(operator, "revoke", pb_encode([(1, "notifications")]))["code"] == OK
+    assert admin(operator, "revoke", revoke_of("notifications"))["code"] == OK
     got = worker.recv(3000)
     while got is not None and got[0] != DISCONNECT:
         got = worker.recv(3000)
@@ -628,8 +578,7 @@ def connect_with_credit(worker, credit):
 
 def request_id_of(body):
     """The request id inside a REQUEST body (nagar.Request.context.request_id)."""
-    context = pb_decode(body[0]).get(2, [b""])[0]
-    return pb_decode(context).get(1, [b""])[0].decode()
+    return request_context(body[0])["requestId"]
 
 
 def test_credit_worker_gets_up_to_credit_requests_before_replying(broker, keys, peers):
@@ -954,15 +903,12 @@ def call_raw(client, service_bytes, body, timeout_ms=3000):
 # ---- quarantine both ways; fair share per principal; refusals counted ---------------
 
 def parse_principals(payload):
-    out = {}
-    for raw in pb_decode(payload).get(5, []):
-        p = pb_decode(raw)
-        out[p.get(1, [b""])[0].decode()] = {
-            "in_flight": p.get(2, [0])[0], "max_in_flight": p.get(3, [0])[0],
-            "requests": p.get(5, [0])[0], "acl": p.get(6, [0])[0],
-            "quarantine": p.get(7, [0])[0], "limit_in_flight": p.get(8, [0])[0],
-            "rate": p.get(9, [0])[0], "by_service": p.get(10, [0])[0]}
-    return out
+    return {p["name"]: {"in_flight": p["inFlight"], "max_in_flight": p["maxInFlight"],
+                        "requests": p["requests"], "acl": p["refusedAcl"],
+                        "quarantine": p["refusedQuarantine"],
+                        "limit_in_flight": p["refusedInFlight"], "rate": p["refusedRate"],
+                        "by_service": p["refusedByService"]}
+            for p in contract.decode("nagar.admin.StatsReply", payload)["principals"]}
 
 
 def principals(operator):
@@ -992,9 +938,9 @@ def test_quarantined_principal_can_neither_serve_nor_call(broker, keys, peers):
     wait_for(lambda: stats(operator)["services"]["notifications"]["workers"] == 2,
              what="the second notifications worker")
 
-    reply = admin(operator, "quarantine", pb_encode([(1, "certificates"), (2, "drill")]))
+    reply = admin(operator, "quarantine", quarantine_of("certificates", "drill"))
     assert reply["code"] == OK and "may neither serve nor call" in \
-        pb_decode(reply["payload"]).get(1, [b""])[0].decode(), reply
+        admin_detail(reply), reply
 
     # Every method of every service, MMI and admin: no answer, each refusal
     # logged with principal and method, counted for the principal.
@@ -1025,7 +971,7 @@ def test_quarantined_principal_can_neither_serve_nor_call(broker, keys, peers):
     assert reply["code"] == UNAVAILABLE and "quarantined" in reply["message"], reply
 
     # Released, it works again both ways.
-    assert admin(operator, "release", pb_encode([(1, "certificates")]))["code"] == OK
+    assert admin(operator, "release", release_of("certificates"))["code"] == OK
     assert call(certificates, "identity", request_id="after")["code"] == OK
     ready_worker(running, keys, peers, "certificates", "certificates").serve_in_thread(
         reply_ok_to)
@@ -1045,7 +991,7 @@ def test_answers_to_a_caller_quarantined_meanwhile_go_nowhere(broker, keys, peer
     got = worker.recv_request(3000)
     assert isinstance(got, tuple), got
     client_address, body = got
-    assert admin(operator, "quarantine", pb_encode([(1, "certificates")]))["code"] == OK
+    assert admin(operator, "quarantine", quarantine_of("certificates"))["code"] == OK
     worker.reply(client_address, *reply_ok_to(body))
     assert certificates.recv(700) is None, "a quarantined caller got its answer"
     # The worker was not cut for answering; it serves the next caller.
@@ -1124,9 +1070,8 @@ def test_refusals_are_counted_per_principal(broker, keys, peers):
     operator = peers(NagarClient(running.endpoint, curve(keys, "operator")))
 
     def deny(body):
-        context = pb_decode(pb_decode(body[0]).get(2, [b""])[0])
-        return [pb_encode([(1, context.get(1, [b""])[0]),
-                           (2, pb_encode([(1, PERMISSION_DENIED), (2, "not yours")]))])]
+        return [make_reply(request_context(body[0])["requestId"], PERMISSION_DENIED,
+                           "not yours")]
 
     ready_worker(running, keys, peers, "identity", "identity").serve_in_thread(deny)
     water = peers(NagarClient(running.endpoint, curve(keys, "water_tax")))

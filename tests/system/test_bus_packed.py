@@ -21,12 +21,14 @@ import time
 import pytest
 import zmq
 
+import contract
+
 from mdp_peers import DISCONNECT, HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST, MdpClient, \
     MdpWorker, _dealer
 from mdp_packed import MAGIC, pack, unpack
 from nagar_proc import wait_until
-from test_broker import OK, PERMISSION_DENIED, UNAVAILABLE, admin, curve, make_request, \
-    parse_reply, pb_decode, pb_encode
+from test_broker import OK, PERMISSION_DENIED, UNAVAILABLE, admin, curve, quarantine_of, \
+    make_request, parse_reply, request_context
 from test_bus import HEARTBEAT as BUS_HEARTBEAT, Bus, SANITIZER_MARKS
 
 pytestmark = pytest.mark.timeout(90)
@@ -71,18 +73,24 @@ class PackedPeer:
 def echo_reply_body(request_body, text):
     """A nagar.Reply answering the nagar.Request request_body with an
     EchoReply of text (what a worker not using libnagar has to build)."""
-    request = pb_decode(request_body)
-    context = pb_decode(request.get(2, [b""])[0])
-    request_id = context.get(1, [b""])[0]
-    return pb_encode([(1, request_id), (3, pb_encode([(1, text)]))])
+    return contract.encode("nagar.Reply", {
+        "requestId": request_context(request_body)["requestId"],
+        "payload": contract.encode("nagar.test.EchoReply", {"text": text})})
 
 
 def echo_request_body(text, request_id):
-    return make_request("echo", pb_encode([(1, text)]), request_id=request_id)
+    return make_request("echo", contract.encode("nagar.test.EchoRequest", {"text": text}),
+                        request_id=request_id)
 
 
 def echo_text(payload):
-    return pb_decode(payload).get(1, [b""])[0].decode()
+    return contract.decode("nagar.test.EchoReply", payload)["text"]
+
+
+def request_text(request_body):
+    """The text of the EchoRequest inside a nagar.Request body."""
+    payload = contract.decode("nagar.Request", request_body)["payload"]
+    return contract.decode("nagar.test.EchoRequest", payload)["text"]
 
 
 @pytest.fixture
@@ -135,7 +143,7 @@ def test_packed_libnagar_client_with_rfc7_worker(bus, peers):
     # ... and the RFC 7 worker saw plain RFC 7 frames: [body][principal].
     assert len(seen) == 3
     assert all(len(body) == 2 and body[1] == b"client" for body in seen), seen
-    assert pb_decode(seen[0][0])[1] == [b"echo"]
+    assert contract.decode("nagar.Request", seen[0][0])["method"] == "echo"
     # The same client unpacked works too.
     lines = bus.call(count=1, text="hi", timeout_ms=3000, attempts=1,
                      env={"NAGAR_BUS_PACKED": "0"})
@@ -161,7 +169,7 @@ def test_rfc7_client_with_packed_libnagar_worker(bus, peers):
         assert reply["code"] == OK and reply["request_id"] == f"rfc7-{i}", reply
         assert echo_text(reply["payload"]) == f"plain {i}"
         # The packed worker learnt the caller from the principal frame.
-        assert pb_decode(reply["payload"]).get(2) == [b"client"]
+        assert contract.decode("nagar.test.EchoReply", reply["payload"])["caller"] == "client"
     bus.assert_clean(worker)
 
 
@@ -188,8 +196,7 @@ def test_broker_packs_for_packed_peers_only(bus, peers):
         assert request[:3] == [b"", MDPW, REQUEST] and request[4] == b"", request
         assert len(request) == 7 and request[6] == b"client", request
         worker.send([b"", MDPW, REPLY, request[3], b"",
-                     echo_reply_body(request[5], "echo " + echo_text(
-                         pb_decode(request[5])[3][0]))])
+                     echo_reply_body(request[5], "echo " + request_text(request[5]))])
         answered.add(request[3])
     assert len(answered) == 2
 
@@ -230,7 +237,7 @@ def test_acl_and_quarantine_apply_to_packed_peers(bus, peers):
     # The admin service, packed, with the operator's key: quarantine echo.
     operator = peers(PackedPeer(bus.broker.endpoint, secret(bus, "operator")))
     operator.send([b"", MDPC, b"nagar.admin",
-                   make_request("quarantine", pb_encode([(1, "echo"), (2, "test")]),
+                   make_request("quarantine", quarantine_of("echo", "test"),
                                 request_id="q-1")])
     got = operator.recv(3000)
     assert got is not None and parse_reply(got[3])["code"] == OK, got

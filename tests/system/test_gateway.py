@@ -17,7 +17,8 @@ import time
 import pytest
 import requests
 
-from gateway_fixtures import REFRESH, pb_encode
+import contract
+from gateway_fixtures import REFRESH
 
 import threading
 
@@ -718,11 +719,12 @@ def test_otp_brute_force_kills_the_code(stack):
     assert "accessToken" not in r.text
 
 
-def admin_call(broker, keys, method, fields):  # noqa: F811
+def admin_call(broker, keys, method, request_type, fields):  # noqa: F811
     client = NagarClient(broker.endpoint, (keys.secret("operator"), keys.broker_pub))
     try:
-        request = pb_encode([(1, method), (2, pb_encode([(1, f"op-{method}-{time.time_ns()}")])),
-                             (3, pb_encode(fields))])
+        request = contract.encode("nagar.Request", {
+            "method": method, "context": {"requestId": f"op-{method}-{time.time_ns()}"},
+            "payload": contract.encode(f"nagar.admin.{request_type}", fields)})
         client.send("nagar.admin", request)
         got = client.recv(5000)
         assert got is not None, f"no answer from nagar.admin {method}"
@@ -734,7 +736,8 @@ def admin_call(broker, keys, method, fields):  # noqa: F811
 def test_quarantined_service_is_503_fast_while_gateway_serves(stack, keys):  # noqa: F811
     g = stack.gateway
     assert g.get(f"/api/v1/ulbs/{ULB_A}").status_code == 200
-    admin_call(stack.broker, keys, "quarantine", [(1, "identity"), (2, "gateway test")])
+    admin_call(stack.broker, keys, "quarantine", "QuarantineRequest",
+               {"service": "identity", "reason": "gateway test"})
     stack.broker.proc.wait_event("admin.quarantine")
     times = []
     for _ in range(10):
@@ -749,7 +752,7 @@ def test_quarantined_service_is_503_fast_while_gateway_serves(stack, keys):  # n
     assert g.get("/api/v1/openapi.json").status_code == 200
     wait_until(lambda: "identity" in g.get("/readyz").json()["missing"], 5,
                what="/readyz to name the quarantined service")
-    admin_call(stack.broker, keys, "release", [(1, "identity")])
+    admin_call(stack.broker, keys, "release", "ReleaseRequest", {"service": "identity"})
     wait_until(lambda: g.get(f"/api/v1/ulbs/{ULB_A}").status_code == 200, 20, interval=0.2,
                what="identity to serve again after release")
 
