@@ -38,6 +38,8 @@ struct nagar_document_t {
     char *metadata_title;
     char *titles[NAGAR_DOCUMENT_LINES_MAX];
     size_t title_count;
+    char *lines[NAGAR_DOCUMENT_LINES_MAX];     /* full-width text under the titles */
+    size_t line_count;
     char *labels_hi[NAGAR_DOCUMENT_FIELDS_MAX];
     char *labels_en[NAGAR_DOCUMENT_FIELDS_MAX];
     char *values[NAGAR_DOCUMENT_FIELDS_MAX];
@@ -46,6 +48,7 @@ struct nagar_document_t {
     size_t footer_count;
     char *qr_payload;
     char *qr_caption;
+    double label_width;         /* points; 0 = LABEL_WIDTH */
     char error[256];            /* the first limit a text broke; "" = none */
 };
 
@@ -62,6 +65,8 @@ void nagar_document_destroy(nagar_document_t **self_p)
     free(self->metadata_title);
     for (size_t i = 0; i < self->title_count; i++)
         free(self->titles[i]);
+    for (size_t i = 0; i < self->line_count; i++)
+        free(self->lines[i]);
     for (size_t i = 0; i < self->field_count; i++) {
         free(self->labels_hi[i]);
         free(self->labels_en[i]);
@@ -133,6 +138,18 @@ int nagar_document_add_title(nagar_document_t *self, const char *text)
     return 0;
 }
 
+int nagar_document_add_line(nagar_document_t *self, const char *text)
+{
+    if (self->line_count == NAGAR_DOCUMENT_LINES_MAX)
+        return remember_error(self, "a document has at most %d lines under its titles",
+                              NAGAR_DOCUMENT_LINES_MAX);
+    char *copy = copy_checked(self, "line", text, NAGAR_DOCUMENT_TEXT_MAX, false);
+    if (!copy)
+        return -1;
+    self->lines[self->line_count++] = copy;
+    return 0;
+}
+
 int nagar_document_add_field(nagar_document_t *self, const char *label_hi, const char *label_en,
                              const char *value)
 {
@@ -155,6 +172,16 @@ int nagar_document_add_field(nagar_document_t *self, const char *label_hi, const
     self->labels_en[self->field_count] = en;
     self->values[self->field_count] = value_copy;
     self->field_count++;
+    return 0;
+}
+
+int nagar_document_set_label_width(nagar_document_t *self, double points)
+{
+    if (!(points >= NAGAR_DOCUMENT_LABEL_WIDTH_MIN && points <= NAGAR_DOCUMENT_LABEL_WIDTH_MAX))
+        return remember_error(self, "the label width must be %d to %d points, not %.1f",
+                              NAGAR_DOCUMENT_LABEL_WIDTH_MIN, NAGAR_DOCUMENT_LABEL_WIDTH_MAX,
+                              points);
+    self->label_width = points;
     return 0;
 }
 
@@ -323,14 +350,25 @@ static double lay_out_page(nagar_document_t *self, cairo_t *cr, double scale, bo
         cairo_stroke(cr);
     }
     y += 10;
+    for (size_t i = 0; i < self->line_count; i++) {
+        PangoLayout *layout = make_layout(cr, self->lines[i], 9.5 * scale, false, content_width,
+                                          PANGO_ALIGN_LEFT);
+        if (draw)
+            draw_layout(cr, layout, MARGIN, y, 0);
+        y += layout_height(layout) + 1;
+        g_object_unref(layout);
+    }
+    if (self->line_count)
+        y += 8;
 
-    const double value_x = MARGIN + LABEL_WIDTH + COLUMN_GAP;
-    const double value_width = content_width - LABEL_WIDTH - COLUMN_GAP;
+    const double label_width = self->label_width > 0 ? self->label_width : LABEL_WIDTH;
+    const double value_x = MARGIN + label_width + COLUMN_GAP;
+    const double value_width = content_width - label_width - COLUMN_GAP;
     for (size_t i = 0; i < self->field_count; i++) {
         char label[600];
         const char *hi = self->labels_hi[i], *en = self->labels_en[i];
         snprintf(label, sizeof label, "%s%s%s", hi, hi[0] && en[0] ? " / " : "", en);
-        PangoLayout *label_layout = make_layout(cr, label, 9 * scale, false, LABEL_WIDTH,
+        PangoLayout *label_layout = make_layout(cr, label, 9 * scale, false, label_width,
                                                 PANGO_ALIGN_LEFT);
         PangoLayout *value_layout =
             make_layout(cr, self->values[i][0] ? self->values[i] : "\xe2\x80\x94",
@@ -386,29 +424,19 @@ static double lay_out_page(nagar_document_t *self, cairo_t *cr, double scale, bo
     return footer_y > bottom ? footer_y : bottom;
 }
 
-int nagar_document_render_pdf(nagar_document_t *self, uint8_t **pdf, size_t *size, char *error,
-                              size_t error_size)
+/* Lays out one document on its own page of cr's surface: measured first,
+ * shrinking the type a step at a time for long content, so a page that
+ * still overflows is refused before anything is drawn. */
+static int render_page(nagar_document_t *self, cairo_t *cr, char *error, size_t error_size)
 {
-    *pdf = NULL;
-    *size = 0;
     if (self->error[0]) {
         snprintf(error, error_size, "%s", self->error);
         return -1;
     }
-    if (self->title_count == 0 && self->field_count == 0) {
+    if (self->title_count == 0 && self->field_count == 0 && self->line_count == 0) {
         snprintf(error, error_size, "the document has no title and no fields; nothing to render");
         return -1;
     }
-    pdf_buffer_t buffer = {0};
-    cairo_surface_t *surface =
-        cairo_pdf_surface_create_for_stream(pdf_write, &buffer, PAGE_WIDTH, PAGE_HEIGHT);
-    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "Nagar");
-    if (self->metadata_title)
-        cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, self->metadata_title);
-    cairo_t *cr = cairo_create(surface);
-
-    /* Measure first, shrinking the type a step at a time for long content;
-     * a page that still overflows is refused before anything is drawn. */
     static const double scales[] = {1.0, 0.92, 0.85, 0.78, 0.72};
     double scale = 1.0, lowest = -1;
     for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
@@ -417,20 +445,51 @@ int nagar_document_render_pdf(nagar_document_t *self, uint8_t **pdf, size_t *siz
         if (lowest < 0 || lowest <= PAGE_HEIGHT - MARGIN)
             break;
     }
-    int rc = 0;
     if (lowest < 0) {
         snprintf(error, error_size, "the QR payload (%zu bytes) cannot be encoded as a QR code",
                  strlen(self->qr_payload));
-        rc = -1;
-    } else if (lowest > PAGE_HEIGHT - MARGIN) {
+        return -1;
+    }
+    if (lowest > PAGE_HEIGHT - MARGIN) {
         snprintf(error, error_size,
                  "the document's content is %.0f points taller than one A4 page; shorten the "
                  "field values or use fewer fields",
                  lowest - (PAGE_HEIGHT - MARGIN));
-        rc = -1;
-    } else {
-        lay_out_page(self, cr, scale, true);
-        cairo_show_page(cr);
+        return -1;
+    }
+    lay_out_page(self, cr, scale, true);
+    cairo_show_page(cr);
+    return 0;
+}
+
+int nagar_document_render_pages(nagar_document_t *const *documents, size_t count, uint8_t **pdf,
+                                size_t *size, char *error, size_t error_size)
+{
+    *pdf = NULL;
+    *size = 0;
+    if (count == 0 || count > NAGAR_DOCUMENT_PAGES_MAX) {
+        snprintf(error, error_size, "a PDF holds 1 to %d documents, not %zu",
+                 NAGAR_DOCUMENT_PAGES_MAX, count);
+        return -1;
+    }
+    pdf_buffer_t buffer = {0};
+    cairo_surface_t *surface =
+        cairo_pdf_surface_create_for_stream(pdf_write, &buffer, PAGE_WIDTH, PAGE_HEIGHT);
+    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "Nagar");
+    if (documents[0]->metadata_title)
+        cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE,
+                                       documents[0]->metadata_title);
+    cairo_t *cr = cairo_create(surface);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        char reason[256];
+        if (render_page(documents[i], cr, reason, sizeof reason) != 0) {
+            if (count > 1)
+                snprintf(error, error_size, "page %zu: %s", i + 1, reason);
+            else
+                snprintf(error, error_size, "%s", reason);
+            rc = -1;
+        }
     }
     cairo_destroy(cr);
     cairo_surface_finish(surface);
@@ -448,6 +507,12 @@ int nagar_document_render_pdf(nagar_document_t *self, uint8_t **pdf, size_t *siz
     *pdf = buffer.data;
     *size = buffer.size;
     return 0;
+}
+
+int nagar_document_render_pdf(nagar_document_t *self, uint8_t **pdf, size_t *size, char *error,
+                              size_t error_size)
+{
+    return nagar_document_render_pages(&self, 1, pdf, size, error, error_size);
 }
 
 void nagar_document_shutdown(void)
@@ -472,7 +537,14 @@ bool nagar_document_available(void)
 int nagar_document_render_pdf(nagar_document_t *self, uint8_t **pdf, size_t *size, char *error,
                               size_t error_size)
 {
-    (void) self;
+    return nagar_document_render_pages(&self, 1, pdf, size, error, error_size);
+}
+
+int nagar_document_render_pages(nagar_document_t *const *documents, size_t count, uint8_t **pdf,
+                                size_t *size, char *error, size_t error_size)
+{
+    (void) documents;
+    (void) count;
     *pdf = NULL;
     *size = 0;
     snprintf(error, error_size,

@@ -95,6 +95,10 @@ if [[ -z ${NAGAR_NOTIFY_SMS_URL:-} && -z ${NAGAR_NOTIFY_SMTP_URL:-} ]]; then
   export NAGAR_NOTIFY_FILE_SINK=${NAGAR_NOTIFY_FILE_SINK:-$NAGAR_VAR/notify_sink.jsonl}
 fi
 
+# The portal's address, as demand notices print it (their QR code opens the
+# payment page there) and as messages link to it.
+export NAGAR_PORTAL_URL=${NAGAR_PORTAL_URL:-http://${NAGAR_GATEWAY_LISTEN:-127.0.0.1:8080}}
+
 # Services: every services/<name>/ but the broker, each with its own key,
 # database role and password file.
 for dir in "$repo"/services/*/; do

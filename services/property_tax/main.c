@@ -20,15 +20,22 @@
  *   NAGAR_PROPERTY_TAX_DEMAND_CHUNK         properties per demand chunk (5000)
  *   NAGAR_PROPERTY_TAX_DEMAND_TICK_MS       worker tick while idle (10)
  *   NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS  how often an idle worker looks for demand jobs (1000)
+ *   NAGAR_PORTAL_URL                        the citizen portal's address ("https://nagar.example.in"):
+ *                                           demand notices' QR code opens <it>/property/<id>;
+ *                                           unset: notices say to pay at the counter
  *   NAGAR_PROPERTY_TAX_OUTBOX_RELAY         relay outbox events to notifications (true)
  *   NAGAR_PROPERTY_TAX_RELAY_INTERVAL_MS    how often the relay runs (1000)
  *   NAGAR_BUS_*                             as bus.h and bus_worker.h
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "assessment.h"
 #include "bus_worker.h"
 #include "demand.h"
 #include "document.h"
 #include "log.h"
+#include "notice.h"
 #include "payment.h"
 #include "property_tax.h"
 #include "rates.h"
@@ -69,6 +76,9 @@ static const nagar_method_t METHODS[] = {
     {"report.daily_collection", PT(daily_collection_request), GATEWAY_BATCH,
      report_daily_collection},
     {"report.defaulters", PT(defaulters_request), GATEWAY_BATCH, report_defaulters},
+    {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_get},
+    {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_pdf},
+    {"demand_notice.ward_pdf", PT(ward_notices_request), GATEWAY_BATCH, demand_notice_ward_pdf},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -79,6 +89,34 @@ int pt_sql_method(pt_t *self, nagar_worker_call_t *call, const ProtobufCMessage 
 {
     return nagar_rules_method(&self->rules, call, request, request_json, function, reply_type,
                               mutation, finish, self);
+}
+
+/* NAGAR_PORTAL_URL: an http(s) address of printable characters without
+ * quotes or spaces (it is printed and put in QR codes), without a trailing
+ * slash (kept off here). Unset is allowed: notices then have no QR code. */
+static int load_portal_url(pt_t *self, nagar_config_t *config)
+{
+    const char *url = nagar_config_get(config, "NAGAR_PORTAL_URL", "");
+    size_t length = strlen(url);
+    while (length > 0 && url[length - 1] == '/')
+        length--;
+    bool ok = length == 0 || ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+                              length < sizeof self->portal_url);
+    for (size_t i = 0; ok && i < length; i++)
+        ok = url[i] > ' ' && url[i] < 127 && !strchr("\"'<>\\`", url[i]);
+    if (!ok) {
+        nagar_log_error("property_tax.config_invalid",
+                        "NAGAR_PORTAL_URL must be the portal's http:// or https:// address (at most "
+                        "%zu characters, no spaces or quotes), not \"%s\"",
+                        sizeof self->portal_url - 1, url);
+        return -1;
+    }
+    snprintf(self->portal_url, sizeof self->portal_url, "%.*s", (int) length, url);
+    if (!self->portal_url[0])
+        nagar_log_warn("property_tax.portal_url_unset",
+                       "NAGAR_PORTAL_URL is not set: demand notices carry no QR code to the "
+                       "payment page and say to pay at the counter");
+    return 0;
 }
 
 /* The demand batch's settings; answers the worker's idle tick in ms. */
@@ -94,6 +132,9 @@ static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
                                   60000, &tick_ms))
         return -1;
     json_object_set_new(ready, "demand_chunk", json_integer((int) self->demand.chunk));
+    if (load_portal_url(self, config) != 0)
+        return -1;
+    json_object_set_new(ready, "portal_url", json_string(self->portal_url));
     return (int) tick_ms;
 }
 
