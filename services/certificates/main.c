@@ -17,8 +17,6 @@
  *   NAGAR_CERTIFICATES_RELAY_INTERVAL_MS  1000
  *   NAGAR_BUS_*                           as bus.h and bus_worker.h
  */
-#include <dirent.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -28,6 +26,7 @@
 #include "certificates.h"
 #include "fees.h"
 #include "issue.h"
+#include "keys.h"
 #include "log.h"
 #include "token.h"
 #include "workflow.h"
@@ -50,6 +49,7 @@ static const nagar_method_t METHODS[] = {
     M("certificate.get", get_certificate_request, GATEWAY, certificate_get),
     M("certificate.pdf", get_certificate_request, GATEWAY, certificate_pdf),
     M("certificate.verify", verify_certificate_request, GATEWAY_AND_BATCH, certificate_verify),
+    M("certificate.keys", list_seal_keys_request, GATEWAY_AND_BATCH, certificate_keys),
     M("certificate.search", search_certificates_request, GATEWAY, certificate_search),
     M("correction.request", request_correction_request, GATEWAY, correction_request),
     M("correction.approve", decide_correction_request, GATEWAY, correction_approve),
@@ -127,68 +127,6 @@ static int connect_db(certificates_t *self)
     return self->db ? 0 : -1;
 }
 
-/* The signing key, and the public keys that verification accepts: the
- * signing key's own and every <key id>.pub in the keys directory (older
- * keys whose certificates are still in circulation). */
-static int load_keys(certificates_t *self)
-{
-    char error[512];
-    const char *key_path = nagar_config_get(self->config, "NAGAR_CERTIFICATES_SEAL_KEY", NULL);
-    if (!key_path || !key_path[0]) {
-        nagar_log_error("certificates.config_invalid",
-                        "NAGAR_CERTIFICATES_SEAL_KEY is not set; create a key pair with "
-                        "nagar-certificates keygen DIR KEY_ID and point it at DIR/KEY_ID.key");
-        return -1;
-    }
-    self->sealer = nagar_sealer_new(key_path, error, sizeof error);
-    if (!self->sealer) {
-        nagar_log_error("certificates.config_invalid", "%s", error);
-        return -1;
-    }
-    snprintf(self->keys[0].key_id, sizeof self->keys[0].key_id, "%s",
-             nagar_sealer_key_id(self->sealer));
-    nagar_sealer_public_key(self->sealer, self->keys[0].public_key);
-    self->key_count = 1;
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", key_path);
-    const char *dir = nagar_config_get(self->config, "NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR",
-                                       dirname(copy));
-    DIR *handle = opendir(dir);
-    if (!handle) {
-        nagar_log_warn("certificates.public_keys_unreadable",
-                       "cannot read public keys directory %s; only key %s verifies", dir,
-                       self->keys[0].key_id);
-        return 0;
-    }
-    struct dirent *entry;
-    while ((entry = readdir(handle)) != NULL && self->key_count < CERT_KEYS_MAX) {
-        size_t length = strlen(entry->d_name);
-        if (length < 5 || strcmp(entry->d_name + length - 4, ".pub") != 0)
-            continue;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
-        cert_public_key_t key;
-        if (nagar_seal_load_public_key(path, key.key_id, key.public_key, error, sizeof error) !=
-            0) {
-            nagar_log_warn("certificates.public_key_skipped", "%s", error);
-            continue;
-        }
-        if (strcmp(key.key_id, self->keys[0].key_id) == 0) {
-            if (memcmp(key.public_key, self->keys[0].public_key, 32) != 0) {
-                nagar_log_error("certificates.config_invalid",
-                                "%s does not hold the public half of the signing key %s", path,
-                                key_path);
-                closedir(handle);
-                return -1;
-            }
-            continue;
-        }
-        self->keys[self->key_count++] = key;
-    }
-    closedir(handle);
-    return 0;
-}
-
 static void relay_tick(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
@@ -205,7 +143,7 @@ static int serve(certificates_t *self)
                         "libqrencode to the Makefile's PKGS and rebuild");
         return 1;
     }
-    if (load_keys(self) != 0 || connect_db(self) != 0)
+    if (cert_keys_load(self) != 0 || connect_db(self) != 0)
         return 1;
     snprintf(self->verify_url, sizeof self->verify_url, "%s",
              nagar_config_get(self->config, "NAGAR_CERTIFICATES_VERIFY_URL",
