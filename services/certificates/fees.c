@@ -129,7 +129,42 @@ int fees_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
     }
     Nagar__Certificates__FeeSchedule schedule;
     schedule_from_row(&schedule, result, 0);
+    /* The law behind the figures (migration 005), beside them. */
+    PGresult *basis = nagar_service_query(
+        self->db, "fees_legal_basis",
+        "SELECT figure, law, citation, confirmed, note FROM certificates.legal_basis "
+        "ORDER BY figure",
+        0, NULL);
+    if (!basis) {
+        PQclear(result);
+        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
+    }
+    size_t count = (size_t) PQntuples(basis);
+    Nagar__Certificates__LegalBasis *rows = calloc(count ? count : 1, sizeof *rows);
+    Nagar__Certificates__LegalBasis **listed = calloc(count ? count : 1, sizeof *listed);
+    if (!rows || !listed) {
+        free(rows);
+        free(listed);
+        PQclear(basis);
+        PQclear(result);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "out of memory; retry");
+    }
+    for (size_t i = 0; i < count; i++) {
+        nagar__certificates__legal_basis__init(&rows[i]);
+        rows[i].figure = PQgetvalue(basis, (int) i, 0);
+        rows[i].law = PQgetvalue(basis, (int) i, 1);
+        rows[i].citation = PQgetvalue(basis, (int) i, 2);
+        rows[i].confirmed = strcmp(PQgetvalue(basis, (int) i, 3), "t") == 0;
+        rows[i].note = PQgetvalue(basis, (int) i, 4);
+        listed[i] = &rows[i];
+    }
+    schedule.n_legal_basis = count;
+    schedule.legal_basis = listed;
     int rc = nagar_worker_call_reply(call, &schedule.base);
+    free(listed);
+    free(rows);
+    PQclear(basis);
     PQclear(result);
     return rc;
 }

@@ -5,12 +5,16 @@
  * a birth or death reported within 21 days is registered free; after 21
  * and within 30 days on payment of a late fee; after 30 days and within one
  * year with the written permission of the prescribed authority (the
- * District Registrar) and a late fee; after a year on the order of an
- * executive magistrate and a late fee. The MP Compulsory Registration of
- * Marriages Rules 2008 set a fee per marriage certificate. The day counts
- * and amounts are rows of certificates.fee_schedule (state default ulb ''
- * seeded by the migration; a ULB's own schedule overrides it from its
- * effective date; every save is a new version), never constants here.
+ * District Registrar) and a late fee; after a year on the order of the
+ * District Magistrate, a Sub-Divisional Magistrate or an Executive
+ * Magistrate authorised by the DM, and a late fee. The MP Compulsory
+ * Registration of Marriages Rules 2008 set a fee per marriage certificate.
+ * The day counts and amounts are rows of certificates.fee_schedule (state
+ * default ulb '' seeded by the migration; a ULB's own schedule overrides it
+ * from its effective date; every save is a new version), never constants
+ * here. Table certificates.legal_basis (migration 005) cites the act,
+ * section and rule of each figure, and says which could not be confirmed;
+ * fees.get answers it with the schedule.
  */
 #ifndef NAGAR_CERTIFICATES_FEES_H
 #define NAGAR_CERTIFICATES_FEES_H

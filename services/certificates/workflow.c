@@ -715,19 +715,39 @@ static int name_work(nagar_db_t *db, void *arg)
                           app->ulb);
         return 1;
     }
-    nagar_date_t born, today = nagar_date_today_ist();
-    char error[128];
-    if (nagar_date_parse(app->event_date, &born, error, sizeof error) != 0)
-        return -1;
-    fee_assessment_t fee;
-    if (fees_assess(self, app->ulb, work->view.kind, born, today, &fee) != 0)
-        return -1;
-    if (nagar_date_diff_days(born, today) > fee.child_name_days) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
-                          "the window for entering a child's name (%ld days from birth, RBD Act "
-                          "section 14) closed; born %s",
-                          fee.child_name_days, app->event_date);
-        return 1;
+    /* RBD Act s.14, MP RBD Rules 2024 r.10: the window runs from the date of
+     * registration (legal_basis childNameDays); before registration the
+     * name goes into the report like any other field. */
+    if (registered) {
+        nagar_date_t born, today = nagar_date_today_ist();
+        char error[128];
+        if (nagar_date_parse(app->event_date, &born, error, sizeof error) != 0)
+            return -1;
+        fee_assessment_t fee;
+        if (fees_assess(self, app->ulb, work->view.kind, born, today, &fee) != 0)
+            return -1;
+        const char *id_values[] = {app->application_id};
+        PGresult *since = nagar_service_query(
+            self->db, "app_days_registered",
+            "SELECT (now() AT TIME ZONE 'Asia/Kolkata')::date - "
+            "(registered_at AT TIME ZONE 'Asia/Kolkata')::date, "
+            "to_char(registered_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD') "
+            "FROM certificates.application WHERE application_id = $1",
+            1, id_values);
+        if (!since)
+            return -1;
+        long days = strtol(PQgetvalue(since, 0, 0), NULL, 10);
+        char registered_on[NAGAR_DATE_TEXT_MAX];
+        snprintf(registered_on, sizeof registered_on, "%s", PQgetvalue(since, 0, 1));
+        PQclear(since);
+        if (days > fee.child_name_days) {
+            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
+                              "childName",
+                              "the window for entering a child's name (%ld days from the date "
+                              "of registration, RBD Act section 14) closed; registered on %s",
+                              fee.child_name_days, registered_on);
+            return 1;
+        }
     }
     const char *values[] = {app->application_id, work->child_name};
     PGresult *result = nagar_service_query(
