@@ -35,6 +35,9 @@
 #define NAGAR_TOKEN_AUDIENCE_API "api"
 /* The audience of refresh tokens: only identity exchanges them. */
 #define NAGAR_TOKEN_AUDIENCE_IDENTITY "identity"
+/* The audience of a password-change token (a login with a one-time
+ * password): identity's staff.replace_one_time_password and nothing else. */
+#define NAGAR_TOKEN_AUDIENCE_PASSWORD "password"
 
 typedef enum {
     NAGAR_TOKEN_OK = 0,

@@ -51,7 +51,9 @@ if [[ -z ${NAGAR_DB_HOST:-} ]]; then
     rc=$?
     set -e
     case $rc in
-      0) echo "nagar: first state admin 'admin', one-time password: $admin_password (shown once)" >&2 ;;
+      0) echo "nagar: first state admin 'admin', one-time password: $admin_password (shown once;" \
+              "the first login answers a password-change token: POST it with a new password" \
+              "to /api/v1/auth/staff/password)" >&2 ;;
       3) ;;
       *) echo "nagar: bootstrap-admin failed" >&2; exit 1 ;;
     esac

@@ -19,6 +19,8 @@
 #include "proto/water_tax.pb-c.h"
 
 #define STAFF_ADMINS (GATEWAY_ROLE_STATE_ADMIN | GATEWAY_ROLE_COMMISSIONER)
+#define STAFF_ANY                                                                               \
+    (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR | GATEWAY_ROLE_REVENUE_OFFICER | STAFF_ADMINS)
 
 #define ID(name) &nagar__identity__##name##__descriptor
 #define CERT(name) &nagar__certificates__##name##__descriptor
@@ -49,6 +51,9 @@ static const gateway_route_t routes[] = {
      "Exchange a refresh token for a new token pair"},
     {"POST", "/api/v1/auth/logout", "identity", "token.logout", ID(logout_request),
      ID(logout_reply), GATEWAY_ROLES_ANY_USER, true, false, "End a session"},
+    {"POST", "/api/v1/auth/staff/password", "identity", "staff.replace_one_time_password",
+     ID(replace_one_time_password_request), ID(change_password_reply), GATEWAY_ROLE_PUBLIC, true,
+     false, "Replace a one-time password with the password-change token its login answered"},
     /* Staff administration */
     {"GET", "/api/v1/staff", "identity", "staff.list", ID(list_staff_request),
      ID(list_staff_reply), STAFF_ADMINS, false, false, "List staff accounts"},
@@ -60,6 +65,9 @@ static const gateway_route_t routes[] = {
     {"PUT", "/api/v1/staff/{userId}/role", "identity", "staff.set_role",
      ID(set_staff_role_request), ID(staff_account), STAFF_ADMINS, true, false,
      "Change a staff account's role and ULB"},
+    {"POST", "/api/v1/staff/me/password", "identity", "staff.change_password",
+     ID(change_password_request), ID(change_password_reply), STAFF_ANY, true, false,
+     "Change your own password (the current one is required); every session ends"},
     {"GET", "/api/v1/audit", "identity", "audit.list", ID(list_audit_request),
      ID(list_audit_reply), STAFF_ADMINS, false, false, "Read the identity audit trail"},
     /* Certificates: births, deaths and marriages (fixed paths before {certificateId}) */

@@ -41,19 +41,25 @@ static int load_operator(identity_t *self, nagar_worker_call_t *call, operator_t
     const char *values[] = {op->user_id};
     PGresult *result = nagar_service_query(
         self->db, "grant_operator",
-        "SELECT role, coalesce(ulb, '') FROM identity.staff WHERE user_id = $1 AND NOT disabled",
+        "SELECT role, coalesce(ulb, ''), must_change_password FROM identity.staff "
+        "WHERE user_id = $1 AND NOT disabled",
         1, values);
     if (!result)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
-    bool found = PQntuples(result) == 1;
+    bool found = PQntuples(result) == 1, one_time = false;
     if (found) {
         snprintf(op->role, sizeof op->role, "%s", PQgetvalue(result, 0, 0));
         snprintf(op->ulb, sizeof op->ulb, "%s", PQgetvalue(result, 0, 1));
+        one_time = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
     }
     PQclear(result);
     if (!found)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
                                       "grants are for enabled staff accounts only");
+    if (one_time)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "password",
+                                      "the account is still on its one-time password: log in "
+                                      "and replace it (POST /api/v1/auth/staff/password) first");
     return 0;
 }
 

@@ -42,6 +42,7 @@
 #include "login_throttle.h"
 #include "otp.h"
 #include "session.h"
+#include "password.h"
 #include "staff.h"
 #include "staff_names.h"
 #include "ulb.h"
@@ -72,6 +73,11 @@ static const nagar_method_t METHODS[] = {
     {"staff.list", &nagar__identity__list_staff_request__descriptor, GATEWAY, staff_list},
     {"staff.names", &nagar__identity__staff_names_request__descriptor, DOCUMENT_PRINTERS,
      staff_names},
+    {"staff.change_password", &nagar__identity__change_password_request__descriptor, GATEWAY,
+     staff_change_password},
+    {"staff.replace_one_time_password",
+     &nagar__identity__replace_one_time_password_request__descriptor, GATEWAY,
+     staff_replace_one_time_password},
     {"audit.list", &nagar__identity__list_audit_request__descriptor, GATEWAY, audit_list},
     {"token.refresh", &nagar__identity__refresh_request__descriptor, GATEWAY, session_refresh},
     {"token.logout", &nagar__identity__logout_request__descriptor, GATEWAY, session_logout},
@@ -89,7 +95,8 @@ static void usage(FILE *out)
             "       nagar-identity keygen DIR KEY_ID     create a token signing key pair\n"
             "       nagar-identity otp-keygen FILE       create the OTP hashing key\n"
             "       nagar-identity bootstrap-admin USER  create the first STATE_ADMIN and print\n"
-            "                                            its one-time password\n");
+            "                                            its one-time password (replaced at the\n"
+            "                                            first login)\n");
 }
 
 static int get_long(identity_t *self, const char *key, long default_value, long min, long max,

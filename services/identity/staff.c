@@ -18,18 +18,18 @@
 #include "audit.h"
 #include "log.h"
 #include "login_throttle.h"
+#include "password.h"
 #include "session.h"
 #include "ulb.h"
 
 #define STAFF_PAGE_DEFAULT 50
 #define STAFF_PAGE_MAX 200
-#define PASSWORD_MIN 12
-#define PASSWORD_MAX 128
 #define LOGIN_FAILED "invalid username or password"
 
 static const char STAFF_COLUMNS[] =
     "user_id, username, full_name, role, coalesce(ulb, ''), disabled, "
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), mobile";
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), mobile, "
+    "must_change_password";
 
 static void staff_from_row(Nagar__Identity__StaffAccount *account, PGresult *result, int row)
 {
@@ -42,6 +42,7 @@ static void staff_from_row(Nagar__Identity__StaffAccount *account, PGresult *res
     account->disabled = strcmp(PQgetvalue(result, row, 5), "t") == 0;
     account->created_at = PQgetvalue(result, row, 6);
     account->mobile = PQgetvalue(result, row, 7);
+    account->password_change_required = strcmp(PQgetvalue(result, row, 8), "t") == 0;
 }
 
 /* Roles a commissioner may hand out within their own ULB. */
@@ -132,6 +133,8 @@ typedef struct {
     const char *user_id;
     session_tokens_t tokens;
     bool refused;
+    bool must_change_password;    /* on a one-time password: no session, a change token */
+    char role[32], ulb[16];
 } login_work_t;
 
 static int login_work(nagar_db_t *db, void *arg)
@@ -144,7 +147,7 @@ static int login_work(nagar_db_t *db, void *arg)
     const char *values[] = {work->user_id};
     PGresult *result = nagar_service_query(
         work->self->db, "staff_login_recheck",
-        "SELECT role, coalesce(ulb, '') FROM identity.staff "
+        "SELECT role, coalesce(ulb, ''), must_change_password FROM identity.staff "
         "WHERE user_id = $1 AND NOT disabled FOR SHARE",
         1, values);
     if (!result)
@@ -154,11 +157,14 @@ static int login_work(nagar_db_t *db, void *arg)
         work->refused = true;
         return 1;
     }
-    char role[32], ulb[16];
-    snprintf(role, sizeof role, "%s", PQgetvalue(result, 0, 0));
-    snprintf(ulb, sizeof ulb, "%s", PQgetvalue(result, 0, 1));
+    snprintf(work->role, sizeof work->role, "%s", PQgetvalue(result, 0, 0));
+    snprintf(work->ulb, sizeof work->ulb, "%s", PQgetvalue(result, 0, 1));
+    work->must_change_password = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
     PQclear(result);
-    return session_create(work->self, work->call, work->user_id, role, ulb, &work->tokens);
+    if (work->must_change_password)
+        return 0;
+    return session_create(work->self, work->call, work->user_id, work->role, work->ulb,
+                          &work->tokens);
 }
 
 /* Checks a staff member's password, throttled per account and address
@@ -245,6 +251,12 @@ int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void
                                           LOGIN_FAILED);
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, NULL);
     }
+    if (work.must_change_password) {
+        json_t *fields = json_pack("{s:s, s:s}", "user_id", user_id, "role", work.role);
+        nagar_log_write(NAGAR_LOG_INFO, "identity.staff_login_password_change", fields,
+                        "staff logged in with a one-time password: a password-change token only");
+        return password_change_token_reply(self, call, user_id, work.role, work.ulb);
+    }
     json_t *fields = json_pack("{s:s, s:s}", "user_id", user_id, "role", work.tokens.role);
     nagar_log_write(NAGAR_LOG_INFO, "identity.staff_login", fields, "staff logged in");
     rc = session_reply(call, &work.tokens);
@@ -260,6 +272,7 @@ typedef struct {
     const ProtobufCMessage *request;
     const char *username, *full_name, *role, *ulb, *mobile, *password_hash;
     const char *created_by;
+    bool must_change_password;    /* a one-time password (bootstrap-admin) */
     PGresult *row;
     nagar_outcome_t outcome;
     uint8_t *stored_reply;
@@ -291,14 +304,15 @@ static int insert_staff(create_work_t *work)
     }
     const char *values[] = {work->username, work->full_name, work->role,
                             work->ulb[0] ? work->ulb : NULL, work->mobile, work->password_hash,
-                            work->created_by};
-    char sql[640];
+                            work->created_by, work->must_change_password ? "t" : "f"};
+    char sql[700];
     snprintf(sql, sizeof sql,
              "INSERT INTO identity.staff (user_id, username, full_name, role, ulb, mobile, "
-             "password_hash, created_by) VALUES ('staff:' || gen_random_uuid(), $1, $2, $3, $4, "
-             "$5, $6, $7) ON CONFLICT (username) DO NOTHING RETURNING %s",
+             "password_hash, created_by, must_change_password) VALUES ('staff:' || "
+             "gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8::boolean) "
+             "ON CONFLICT (username) DO NOTHING RETURNING %s",
              STAFF_COLUMNS);
-    work->row = nagar_service_query(self->db, "staff_insert", sql, 7, values);
+    work->row = nagar_service_query(self->db, "staff_insert", sql, 8, values);
     if (!work->row)
         return -1;
     if (PQntuples(work->row) != 1) {
@@ -740,7 +754,7 @@ int staff_bootstrap_admin(identity_t *self, const char *username, char *error, s
     bootstrap_work_t work = {
         .create = {.self = self, .username = username, .full_name = "State administrator",
                    .role = "STATE_ADMIN", .ulb = "", .mobile = "", .password_hash = hash,
-                   .created_by = "system:bootstrap-admin"},
+                   .created_by = "system:bootstrap-admin", .must_change_password = true},
     };
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, bootstrap_work, &work);
     if (rc != 0) {

@@ -6,6 +6,7 @@
  *   staff.disable    DisableStaffRequest -> StaffAccount       audited; revokes sessions
  *   staff.set_role   SetStaffRoleRequest -> StaffAccount       audited; revokes sessions
  *   staff.list       ListStaffRequest -> ListStaffReply
+ *   (passwords after creation: password.h)
  *
  * Who may manage whom: a STATE_ADMIN any account anywhere; a COMMISSIONER
  * only CLERK, REGISTRAR and REVENUE_OFFICER accounts of their own ULB (never
@@ -19,6 +20,9 @@
 #define NAGAR_IDENTITY_STAFF_H
 
 #include "identity.h"
+
+#define PASSWORD_MIN 12      /* characters of a staff password */
+#define PASSWORD_MAX 128
 
 int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int staff_create(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
@@ -34,7 +38,8 @@ int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char
                          const char *password, char user_id[96]);
 
 /* `nagar-identity bootstrap-admin USERNAME`: creates the first STATE_ADMIN
- * when no enabled one exists and prints its one-time password on stdout.
+ * when no enabled one exists and prints its one-time password on stdout
+ * (must_change_password: its first login can only replace it, password.h).
  * Returns 0; -2 when an enabled state admin already exists; -1 on other
  * failures; the reason is in error. */
 int staff_bootstrap_admin(identity_t *self, const char *username, char *error,

@@ -139,6 +139,8 @@ otp_for() {{
     assert re.search(r'"total":\d{3}', out), out
     application = re.search(r"^application (\S+)$", out, re.M)
     assert application and application.group(1) != "null", out
+    # The one-time password only set the admin's own (bootstrap password, issue 14 item 5).
+    assert '{"username":"admin","sessionsRevoked":true}' in out, out
     assert '"role":"REGISTRAR","ulb":"250858"' in out, out
     assert f'"applicationId":"{application.group(1)}","subjectName":"Asha"' in out, out
     certificate = re.search(r"^certificate (\S+)$", out, re.M)
