@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "identity_lookup.h"
 #include "json_codec.h"
 #include "log.h"
 #include "workflow.h"
@@ -294,8 +295,8 @@ int certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     return rc;
 }
 
-int issue_render_pdf(certificates_t *self, const cert_view_t *view, uint8_t **pdf, size_t *size,
-                     char *error, size_t error_size)
+int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *ulb_name,
+                     uint8_t **pdf, size_t *size, char *error, size_t error_size)
 {
     const Nagar__Certificates__Certificate *m = &view->message;
     nagar_document_t *document = nagar_document_new();
@@ -308,9 +309,13 @@ int issue_render_pdf(certificates_t *self, const cert_view_t *view, uint8_t **pd
     nagar_document_set_title_metadata(document, text);
     nagar_document_add_title(document, view->kind->title_hi);
     nagar_document_add_title(document, view->kind->title_en);
-    snprintf(text, sizeof text,
-             "रजिस्ट्रार, नगरीय निकाय (एलजीडी कोड %s) / Registrar, urban local body (LGD code %s)",
-             m->ulb, m->ulb);
+    if (ulb_name[0])
+        snprintf(text, sizeof text, "रजिस्ट्रार, %s (एलजीडी कोड %s) / Registrar, %s (LGD code %s)",
+                 ulb_name, m->ulb, ulb_name, m->ulb);
+    else
+        snprintf(text, sizeof text,
+                 "रजिस्ट्रार, नगरीय निकाय (एलजीडी कोड %s) / Registrar, urban local body (LGD code %s)",
+                 m->ulb, m->ulb);
     nagar_document_add_title(document, text);
     nagar_document_add_field(document, "पंजीकरण संख्या", "Registration number",
                              m->registration_number);
@@ -352,10 +357,14 @@ int certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     cert_view_t view;
     if (load_readable(self, call, request->certificate_id, &view) != 0)
         return -1;
+    /* The ULB's name, asked after the read with a short deadline: a
+     * certificate still prints (with the LGD code) while identity is down. */
+    char ulb_name[NAGAR_IDENTITY_NAME_MAX];
+    nagar_identity_ulb_name(self->bus, call, view.message.ulb, ulb_name);
     uint8_t *pdf = NULL;
     size_t size = 0;
     char error[512];
-    if (issue_render_pdf(self, &view, &pdf, &size, error, sizeof error) != 0) {
+    if (issue_render_pdf(self, &view, ulb_name, &pdf, &size, error, sizeof error) != 0) {
         nagar_log_error("certificates.pdf_failed", "rendering certificate %s failed: %s",
                         request->certificate_id, error);
         cert_view_clear(&view);

@@ -62,9 +62,11 @@ int correction_approve(nagar_worker_call_t *call, const ProtobufCMessage *reques
 int correction_reject(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
-/* Renders a loaded certificate as a PDF (malloc'd). */
-int issue_render_pdf(certificates_t *self, const cert_view_t *view, uint8_t **pdf, size_t *size,
-                     char *error, size_t error_size);
+/* Renders a loaded certificate as a PDF (malloc'd). ulb_name is the ULB's
+ * name from identity (ulb.get), or "" when identity did not answer: the
+ * page then names the ULB by its LGD code only. */
+int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *ulb_name,
+                     uint8_t **pdf, size_t *size, char *error, size_t error_size);
 
 /* search.c */
 int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);

@@ -170,7 +170,10 @@ def test_birth_flow_pdf_qr_and_offline_verification(cert_stack, tmp_path):
     text = pdf_text(path)
     for expected in ("जन्म प्रमाण-पत्र", "Birth Certificate", "माता का नाम", "Name of the mother",
                      "Asha Verma", "Sunita Verma", cert["registrationNumber"],
-                     "Registration of Births and Deaths Act, 1969", "अधिनियम"):
+                     "Registration of Births and Deaths Act, 1969", "अधिनियम",
+                     # The ULB by name (identity's ulb.get), not only by its LGD code (issue 14).
+                     f"रजिस्ट्रार, Agar (एलजीडी कोड {s.ulb_a})",
+                     f"Registrar, Agar (LGD code {s.ulb_a})"):
         assert expected in text, f"{expected!r} not in the PDF text:\n{text}"
     subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(path),
                     str(tmp_path / "page")], check=True, timeout=60)
