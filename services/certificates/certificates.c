@@ -173,11 +173,13 @@ static bool idempotency_key_valid(const char *key)
     return cert_text_valid(key, 1, 128);
 }
 
-/* The lookup locks the row so that racing retries of one key queue. */
+/* The same statements as common/service_rules.c's (the fee rules of
+ * fee_payment.c keep their records through it), so the prepared statements
+ * of one connection agree; idempotency_lookup (common/sql/idempotency) takes
+ * the key's advisory lock, so two first uses of a key queue. */
 const nagar_idempotency_t cert_idempotency = {
-    .lookup_sql = "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
-                  "FROM certificates.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
-    .store_sql = "INSERT INTO certificates.idempotency (actor, key, method, request_hash, reply) "
+    .lookup_sql = "SELECT method, request_hash, reply FROM idempotency_lookup($1, $2)",
+    .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
     .key_valid = idempotency_key_valid,
 };

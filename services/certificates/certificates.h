@@ -32,6 +32,7 @@
 #include "outbox.h"
 #include "proto/certificates.pb-c.h"
 #include "service.h"
+#include "service_rules.h"
 
 #define CERT_SERVICE "certificates"
 #define CERT_KEYS_MAX 16
@@ -56,6 +57,7 @@ typedef struct {
     nagar_bus_client_t *bus;                /* for the outbox relay; NULL when off */
     nagar_outbox_relay_t *relay;
     char verify_url[256];                   /* printed on certificates */
+    nagar_rules_t rules;                    /* the rules of sql/fee.sql (fee_payment.c) */
 } certificates_t;
 
 /* Is the actor (nagar_actor_* of common/service.h) staff of ulb? */

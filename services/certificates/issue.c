@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fee_payment.h"
 #include "identity_lookup.h"
 #include "json_codec.h"
 #include "log.h"
@@ -32,18 +33,20 @@ static const char CERT_COLUMNS[] =
     TIMESTAMP("c.issued_at") ", c.issued_by, c.key_id, c.qr_payload, c.report::text, "
     "c.correction_reason, a.applicant, "
     "coalesce(to_char(a.registered_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD'), ''), c.seq, "
-    "to_char(c.issued_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD')";
+    "to_char(c.issued_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD'), a.fee_paise, "
+    FEE_SETTLEMENT_COLUMN("a");
 
 enum {
     C_ID, C_APPLICATION, C_ULB, C_KIND, C_NUMBER, C_VERSION, C_SUPERSEDES, C_SUPERSEDED_BY,
     C_SUBJECT, C_EVENT_DATE, C_ISSUED_AT, C_ISSUED_BY, C_KEY_ID, C_PAYLOAD, C_REPORT,
-    C_CORRECTION_REASON, C_APPLICANT, C_REGISTERED_ON, C_SEQ, C_ISSUED_ON,
+    C_CORRECTION_REASON, C_APPLICANT, C_REGISTERED_ON, C_SEQ, C_ISSUED_ON, C_FEE_PAISE,
+    C_FEE_SETTLEMENT,
 };
 
 int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t *view)
 {
     memset(view, 0, sizeof *view);
-    char sql[1600];
+    char sql[2400];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM certificates.certificate c JOIN certificates.application a "
              "ON a.application_id = c.application_id WHERE c.certificate_id = $1",
@@ -60,10 +63,11 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
     view->kind = cert_kind(atoi(PQgetvalue(r, 0, C_KIND)));
     view->report = view->kind ? cert_report_from_json(view->kind, PQgetvalue(r, 0, C_REPORT))
                               : NULL;
-    if (!view->report) {
+    if (!view->report || fee_settlement_decode(PQgetvalue(r, 0, C_FEE_SETTLEMENT), &view->fee) != 0) {
         cert_view_clear(view);
         return -1;
     }
+    view->fee_paise = strtoll(PQgetvalue(r, 0, C_FEE_PAISE), NULL, 10);
     Nagar__Certificates__Certificate *m = &view->message;
     nagar__certificates__certificate__init(m);
     m->certificate_id = PQgetvalue(r, 0, C_ID);
@@ -90,6 +94,8 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
     view->applicant = PQgetvalue(r, 0, C_APPLICANT);
     view->registered_on = PQgetvalue(r, 0, C_REGISTERED_ON);
     view->issued_on = PQgetvalue(r, 0, C_ISSUED_ON);
+    m->fee_status = fee_status_of(view->fee_paise, view->fee);
+    m->fee_settlement = view->fee;
     return 0;
 }
 
@@ -97,6 +103,8 @@ void cert_view_clear(cert_view_t *view)
 {
     if (view->report)
         protobuf_c_message_free_unpacked(view->report, NULL);
+    if (view->fee)
+        protobuf_c_message_free_unpacked(&view->fee->base, NULL);
     PQclear(view->row);
     memset(view, 0, sizeof *view);
 }
@@ -331,6 +339,9 @@ int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *
         snprintf(text, sizeof text, "%u", m->version);
     nagar_document_add_field(document, "संस्करण", "Version", text);
     nagar_document_add_field(document, "जारी करने की तिथि", "Date of issue", view->issued_on);
+    /* The fee of the registration: paid (its receipt) or waived (why). */
+    fee_settlement_describe(view->fee_paise, view->fee, text, sizeof text);
+    nagar_document_add_field(document, "शुल्क", "Fee", text);
     nagar_document_add_footer(document, view->kind->legal_hi);
     nagar_document_add_footer(document, view->kind->legal_en);
     snprintf(text, sizeof text,

@@ -43,6 +43,8 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
 typedef struct {
     Nagar__Certificates__Certificate message;
     ProtobufCMessage *report;
+    Nagar__Certificates__FeeSettlement *fee;   /* its registration's fee settlement, or NULL */
+    int64_t fee_paise;                  /* the application's fee */
     PGresult *row;
     const cert_kind_t *kind;
     const char *applicant;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "certificates.h"
+#include "fee_payment.h"
 #include "fees.h"
 #include "issue.h"
 #include "keys.h"
@@ -46,6 +47,8 @@ static const nagar_method_t METHODS[] = {
     M("application.list", list_applications_request, GATEWAY, application_list),
     M("application.register", register_application_request, GATEWAY, application_register),
     M("application.reject", reject_application_request, GATEWAY, application_reject),
+    M("application.pay_fee", pay_fee_request, GATEWAY, application_pay_fee),
+    M("application.waive_fee", waive_fee_request, GATEWAY, application_waive_fee),
     M("certificate.get", get_certificate_request, GATEWAY, certificate_get),
     M("certificate.pdf", get_certificate_request, GATEWAY, certificate_pdf),
     M("certificate.verify", verify_certificate_request, GATEWAY_AND_BATCH, certificate_verify),
@@ -57,6 +60,7 @@ static const nagar_method_t METHODS[] = {
     M("correction.list", list_corrections_request, GATEWAY, correction_list),
     M("fees.get", get_fee_schedule_request, GATEWAY_AND_BATCH, fees_get),
     M("fees.set", set_fee_schedule_request, GATEWAY, fees_set),
+    M("fees.daily_collection", get_fee_collection_request, GATEWAY, fees_daily_collection),
     M("audit.list", list_audit_request, GATEWAY, audit_list),
     {NULL, NULL, NULL, NULL},
 };
@@ -124,6 +128,7 @@ static int verify_qr(int argc, char **argv)
 static int connect_db(certificates_t *self)
 {
     self->db = nagar_service_db_connect(self->config, CERT_SERVICE);
+    self->rules = (nagar_rules_t){.db = self->db, .service = CERT_SERVICE};
     return self->db ? 0 : -1;
 }
 

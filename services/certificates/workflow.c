@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fee_payment.h"
 #include "fees.h"
 #include "issue.h"
 #include "json_codec.h"
 #include "log.h"
+#include "money.h"
 
 #define TIMESTAMP(column) \
     "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -34,13 +36,13 @@ static const char APP_COLUMNS[] =
     "coalesce((SELECT c.certificate_id FROM certificates.certificate c "
     "  WHERE c.application_id = a.application_id AND NOT EXISTS "
     "  (SELECT 1 FROM certificates.certificate n WHERE n.supersedes = c.certificate_id)), ''), "
-    "a.seq, a.informant_mobile";
+    "a.seq, a.informant_mobile, " FEE_SETTLEMENT_COLUMN("a");
 
 enum {
     COL_ID, COL_ULB, COL_KIND, COL_STATE, COL_SOURCE, COL_APPLICANT, COL_SUBMITTED, COL_EVENT_DATE,
     COL_SUBJECT, COL_REPORT, COL_DELAY, COL_WINDOW, COL_FEE, COL_PERMISSION_REQUIRED,
     COL_PERMISSION_REFERENCE, COL_REGISTRATION_NUMBER, COL_REGISTERED_AT, COL_DECIDED_BY,
-    COL_REJECTION_REASON, COL_CERTIFICATE, COL_SEQ, COL_INFORMANT_MOBILE,
+    COL_REJECTION_REASON, COL_CERTIFICATE, COL_SEQ, COL_INFORMANT_MOBILE, COL_FEE_SETTLEMENT,
 };
 
 /* Fills view from row of result (which the view then owns unless shared). */
@@ -54,6 +56,11 @@ static int app_view_fill(app_view_t *view, PGresult *result, int row)
     view->report = cert_report_from_json(view->kind, PQgetvalue(result, row, COL_REPORT));
     if (!view->report)
         return -1;
+    if (fee_settlement_decode(PQgetvalue(result, row, COL_FEE_SETTLEMENT), &view->fee) != 0) {
+        protobuf_c_message_free_unpacked(view->report, NULL);
+        view->report = NULL;
+        return -1;
+    }
     m->application_id = PQgetvalue(result, row, COL_ID);
     m->ulb = PQgetvalue(result, row, COL_ULB);
     m->kind = view->kind->kind;
@@ -79,13 +86,15 @@ static int app_view_fill(app_view_t *view, PGresult *result, int row)
     m->decided_by = PQgetvalue(result, row, COL_DECIDED_BY);
     m->rejection_reason = PQgetvalue(result, row, COL_REJECTION_REASON);
     m->certificate_id = PQgetvalue(result, row, COL_CERTIFICATE);
+    m->fee_status = fee_status_of(m->fee_paise, view->fee);
+    m->fee_settlement = view->fee;
     return 0;
 }
 
 int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view)
 {
     memset(view, 0, sizeof *view);
-    char sql[2048];
+    char sql[4096];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM certificates.application a WHERE a.application_id = $1%s",
              APP_COLUMNS, lock ? " FOR UPDATE OF a" : "");
@@ -108,6 +117,8 @@ void app_view_clear(app_view_t *view)
 {
     if (view->report)
         protobuf_c_message_free_unpacked(view->report, NULL);
+    if (view->fee)
+        protobuf_c_message_free_unpacked(&view->fee->base, NULL);
     PQclear(view->row);
     memset(view, 0, sizeof *view);
 }
@@ -353,7 +364,7 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
     snprintf(state, sizeof state, "%d", request->state);
     snprintf(kind, sizeof kind, "%d", request->kind);
     snprintf(limit, sizeof limit, "%u", page_size + 1);
-    char sql[2600];
+    char sql[4096];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM certificates.application a WHERE ($1::text IS NULL OR a.ulb = $1) "
              "AND ($2::text IS NULL OR a.applicant = $2) AND ($3::int = 0 OR a.state = $3::int) "
@@ -393,9 +404,12 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
         reply.next_page_token = next;
         rc = nagar_worker_call_reply(call, &reply.base);
     }
-    for (int i = 0; views && i < shown; i++)
+    for (int i = 0; views && i < shown; i++) {
         if (views[i].report)
             protobuf_c_message_free_unpacked(views[i].report, NULL);
+        if (views[i].fee)
+            protobuf_c_message_free_unpacked(&views[i].fee->base, NULL);
+    }
     free(views);
     free(pointers);
     PQclear(result);
@@ -472,6 +486,22 @@ static int register_work(decide_work_t *work)
                              : "an executive magistrate's order",
                           app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__LATE_TO_1_YEAR ? "2"
                                                                                               : "3");
+        return 1;
+    }
+    /* The fee first (issue 14 item 3): paid, with a receipt, or waived by
+     * the commissioner. The settlement is read with the application's row
+     * lock, which a payment takes too. */
+    if (app->fee_paise > 0 && !work->view.fee) {
+        char amount[NAGAR_MONEY_TEXT_MAX];
+        nagar_money_format(app->fee_paise, amount);
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "feeStatus",
+                          "application %s owes a fee of Rs %s (%s): it is registered once the fee "
+                          "is paid at a counter (with a receipt) or waived by the commissioner",
+                          app->application_id, amount,
+                          app->late_window == NAGAR__CERTIFICATES__LATE_WINDOW__NOT_APPLICABLE
+                              ? "the marriage certificate's fee, MP Compulsory Registration of "
+                                "Marriages Rules, 2008"
+                              : "late registration, RBD Act section 13");
         return 1;
     }
     nagar_date_t today = nagar_date_today_ist();

@@ -18,6 +18,7 @@
 typedef struct {
     Nagar__Certificates__Application message;
     ProtobufCMessage *report;   /* decoded from the stored JSON; owned */
+    Nagar__Certificates__FeeSettlement *fee;   /* how its fee was settled, or NULL; owned */
     PGresult *row;              /* the strings the message points into; owned */
     const cert_kind_t *kind;
 } app_view_t;

@@ -329,6 +329,17 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
         "nagar__certificates__application__descriptor")
     step("certificates", "application.register", "REGISTRAR",
          {"applicationId": birth["applicationId"]})
+    # Fees (issue 14 item 3): taken at a counter by a clerk, waived by the commissioner.
+    late = step("certificates", "birth.apply", "CLERK",
+                {"birth": birth_report(40), "permissionReference": "DR/DRILL/2026/1"},
+                "nagar__certificates__application__descriptor")
+    step("certificates", "application.pay_fee", "CLERK",
+         {"applicationId": late["applicationId"], "amountPaise": "5000", "mode": "CASH",
+          "counter": "C1"})
+    late = step("certificates", "birth.apply", "CLERK", {"birth": birth_report(25)},
+                "nagar__certificates__application__descriptor")
+    step("certificates", "application.waive_fee", "COMMISSIONER",
+         {"applicationId": late["applicationId"], "reason": "drill: a waiver with a reason"})
     step("certificates", "birth.set_child_name", "REGISTRAR",
          {"applicationId": birth["applicationId"], "childName": "Meera Verma"})
     step("certificates", "application.reject", "REGISTRAR",

@@ -9,7 +9,8 @@ Fixtures come from certificates_fixtures.py (cert_stack).
 """
 import re
 
-from test_certificates import apply, birth_report, error, ok, register, today, years_before
+from test_certificates import (apply, birth_report, error, ok, pay_fee, register, today,
+                               years_before)
 
 FIGURES = {"freeDays": 21, "lateDays": 30, "lateFeePaise": "2000", "permissionDays": 365,
            "permissionFeePaise": "5000", "orderFeePaise": "10000", "marriageFeePaise": "3000",
@@ -65,6 +66,7 @@ def test_child_name_window_runs_from_registration_not_birth(cert_stack):
     app = ok(apply(s, "birth", birth_report(dateOfBirth=born), s.clerk_a,
                    permissionReference="SDM Agar order 41/2026"))
     assert app["lateWindow"] == "LATE_OVER_1_YEAR" and app["feePaise"] == "10000"
+    pay_fee(s, app["applicationId"], "10000")
     registered = ok(register(s, app["applicationId"], s.registrar_a))
     path = f"/api/v1/certificates/applications/{app['applicationId']}/child-name"
     named = ok(s.gateway.post(path, {"childName": "Late Named"}, token=s.registrar_a))

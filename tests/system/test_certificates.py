@@ -101,6 +101,14 @@ def register(s, application_id, token, **extra):
                           token=token)
 
 
+def pay_fee(s, application_id, amount_paise, token=None):
+    """The application's fee paid in cash at counter C1 by a clerk of ULB A."""
+    return ok(s.gateway.post(f"/api/v1/certificates/applications/{application_id}/fee/payment",
+                             {"amountPaise": amount_paise, "mode": "CASH", "counter": "C1"},
+                             token=token or s.clerk_a,
+                             headers={"Idempotency-Key": uuid.uuid4().hex}))
+
+
 def pdf_of(s, certificate_id, token, tmp_path):
     body = ok(s.gateway.get(f"/api/v1/certificates/{certificate_id}/pdf", token=token))
     assert body["contentType"] == "application/pdf"
@@ -247,7 +255,10 @@ def test_death_reported_by_clerk_and_marriage_applied_by_citizen(cert_stack, tmp
     app = ok(apply(s, "marriage", marriage_report(10), s.citizen, ulb=s.ulb_a))
     assert app["lateWindow"] == "NOT_APPLICABLE" and app["feePaise"] == "3000"
     assert app["subjectName"] == "Arjun Singh & Priya Sharma"
+    # Registered once the fee is paid (test_certificate_fees.py has the rest).
+    pay_fee(s, app["applicationId"], "3000")
     cert = ok(register(s, app["applicationId"], s.registrar_a))
+    assert cert["feeStatus"] == "PAID"
     assert cert["registrationNumber"].startswith(f"{s.ulb_a}/M/{today().year}/")
     assert len(cert["marriage"]["witnesses"]) == 2
     text = pdf_text(pdf_of(s, cert["certificateId"], s.citizen, tmp_path))
@@ -289,6 +300,12 @@ def test_late_windows_and_fees(cert_stack):
         assert app.get("delayDays", 0) == delay, app
         assert app["lateWindow"] == window and app.get("feePaise", "0") == fee, app
         assert app.get("permissionRequired", False) is permission, app
+        if fee != "0":
+            # Not before its fee is paid (issue 14 item 3).
+            error(register(s, app["applicationId"], s.registrar_a,
+                           permissionReference=f"DR/AGAR/{delay}/2026"), 422,
+                  "FAILED_PRECONDITION", "feeStatus")
+            pay_fee(s, app["applicationId"], fee)
         before = counts(s)
         if permission:
             # Without the District Registrar's permission / magistrate's order:

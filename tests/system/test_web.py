@@ -354,8 +354,11 @@ def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_ver
     number = result["registrationNumber"]
     assert re.fullmatch(rf"{ULB}/B/\d{{4}}/\d+", number) and result["registeredText"] == f"Registered: {number}"
     assert result["registeredState"] == "Registered"
-    # Paying the fee (issue 14 item 3) has no API yet: the page says where to pay it.
-    assert "municipal office" in result["feeNote"]
+    # The fee was taken at the counter before registering (issue 14 item 3): the
+    # registrar's card and the citizen's page show its receipt.
+    receipt = re.search(rf"{ULB}/\d{{4}}-\d{{2}}/CFC1/\d{{6,}}", result["feeReceipt"])
+    assert receipt and result["feeReceipt"] == f"Fee paid, receipt {receipt.group(0)}", result
+    assert result["feeNote"] == f"Fee paid, receipt {receipt.group(0)}"
     # The PDF is the registered certificate and its QR is the payload verified.
     text = subprocess.run(["pdftotext", "-layout", result["pdf"], "-"], capture_output=True,
                           text=True, timeout=30).stdout

@@ -82,6 +82,9 @@ try {
   const card = registrar.getByRole('article', { name: 'Birth: Meera Sharma' });
   await card.waitFor();
   out.deadline = (await card.getByTestId('deadline').textContent()).trim();
+  // Its fee (Rs 50, s.13(2)) first: registration waits for it (issue 14 item 3).
+  await card.getByRole('button', { name: /received in cash — issue the receipt$/ }).click();
+  out.feeReceipt = (await card.getByTestId('fee-receipt').textContent()).trim();
   // The 40-day-late report needs the District Registrar's permission (s.13(2)).
   await card.getByRole('button', { name: 'Register and issue the certificate' }).click();
   await card.getByText('This is required.').waitFor();

@@ -62,7 +62,9 @@ function ApplicationPage({ id }) {
             {a.registrationNumber && <><dt>{t('cert.regno')}</dt><dd data-testid="regno">{a.registrationNumber}</dd></>}
             {a.rejectionReason && <><dt>{t('cert.rejected')}</dt><dd>{a.rejectionReason}</dd></>}
           </dl>
-          {BigInt(a.feePaise || '0') > 0n && <p class="muted" data-testid="fee-note">{t('cert.fee.pending')}</p>}
+          {a.feeStatus === 'DUE' && <p class="muted" data-testid="fee-note">{t('cert.fee.pending')}</p>}
+          {a.feeStatus === 'PAID' && <p class="muted" data-testid="fee-note">{t('cert.fee.paid', { receipt: a.feeSettlement?.receiptNo || '' })}</p>}
+          {a.feeStatus === 'WAIVED' && <p class="muted" data-testid="fee-note">{t('cert.fee.waived', { reason: a.feeSettlement?.reason || '' })}</p>}
           {a.certificateId && <CertificateActions key={a.certificateId} certificateId={a.certificateId} onError={setActionError} onChange={reload} />}
         </>
       )}

@@ -53,6 +53,10 @@ export function Inbox() {
 
 function ApplicationCard({ a, due, onDone }) {
   const [permission, setPermission] = useState(a.permissionReference || '');
+  // A fee-bearing application is registered once its fee is paid (or waived).
+  const [fee, setFee] = useState(a.feeSettlement || null);
+  const [counter, setCounter] = useState('C1');
+  const feeDue = a.feeStatus === 'DUE' && !fee;
   const [reason, setReason] = useState('');
   const [error, setError] = useState(null);
   const [errors, setErrors] = useState({});
@@ -66,6 +70,15 @@ function ApplicationCard({ a, due, onDone }) {
       const m = t('inbox.registered', { number: c.registrationNumber });
       setDone(m); onDone(m);
     } catch (err) { setError(err); if (err.field) setErrors({ permission: err.message }); }
+  }
+  async function payFee(e) {
+    e.preventDefault();
+    const c = counter.trim().toUpperCase();
+    if (!/^[A-Z0-9]{1,12}$/.test(c)) { setErrors({ counter: t('inbox.fee.counter.rule') }); return; }
+    setErrors({}); setError(null);
+    try {
+      setFee(await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/fee/payment`, { key: newKey(), body: { amountPaise: a.feePaise, mode: 'CASH', counter: c } }));
+    } catch (err) { setError(err); if (err.field === 'counter') setErrors({ counter: err.message }); }
   }
   async function reject() {
     if (!reason.trim()) { setErrors({ reason: t('rule.reason') }); return; }
@@ -83,9 +96,18 @@ function ApplicationCard({ a, due, onDone }) {
         <dt>{t('cert.delay')}</dt><dd>{t('cert.days', { days: String(a.delayDays || 0) })} — {t('late.' + (a.lateWindow || 'IN_TIME'))}</dd>
         {due && <><dt>{t('inbox.deadline')}</dt><dd data-testid="deadline">{indianDate(due)}</dd></>}
         <dt>{t('cert.fee')}</dt><dd>{rupees(a.feePaise)}</dd>
+        {fee?.receiptNo && <><dt>{t('cert.fee')}</dt><dd data-testid="fee-receipt">{t('inbox.fee.paid', { receipt: fee.receiptNo })}</dd></>}
+        {fee?.status === 'WAIVED' && <><dt>{t('cert.fee')}</dt><dd>{t('inbox.fee.waived', { reason: fee.reason })}</dd></>}
       </dl>
       <Notice kind="error">{error && errorText(error)}</Notice>
-      {done ? <Notice kind="success">{done}</Notice> : (
+      {!done && feeDue && (
+        <form onSubmit={payFee}>
+          <p>{t('inbox.fee.due', { amount: rupees(a.feePaise) })}</p>
+          <Field label={t('inbox.fee.counter')} value={counter} onInput={setCounter} error={errors.counter} />
+          <button type="submit">{t('inbox.fee.pay', { amount: rupees(a.feePaise) })}</button>
+        </form>
+      )}
+      {done ? <Notice kind="success">{done}</Notice> : !feeDue && (
         <form onSubmit={register}>
           {a.permissionRequired && <Field label={t('cert.permission')} value={permission} onInput={setPermission} error={errors.permission} />}
           <button type="submit">{t('inbox.register')}</button>

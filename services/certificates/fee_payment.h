@@ -1,0 +1,42 @@
+/*
+ * fee_payment.h — certificate fees collected before registration (issue 14
+ * item 3): a late registration's fee (RBD Act s.13) or a marriage
+ * certificate's is paid at a counter, with a receipt from a gap-free series,
+ * or waived by the ULB's commissioner with a reason; registering a
+ * fee-bearing application with neither is refused (workflow.c); the
+ * certificate, the application and the ULB's day's collection show which.
+ *
+ * The rules are SQL functions next to the data (sql/fee.sql), run through
+ * common/service_rules.h: cert_fee_pay, cert_fee_waive, cert_fee_collection.
+ */
+#ifndef CERT_FEE_PAYMENT_H
+#define CERT_FEE_PAYMENT_H
+
+#include "certificates.h"
+
+/* The SQL expression of an application's settlement as FeeSettlement JSON
+ * ("" when there is none), for the column lists of application and
+ * certificate reads; alias is the application table's alias. */
+#define FEE_SETTLEMENT_COLUMN(alias) \
+    "coalesce(cert_fee_settlement_json(" alias ".application_id)::text, '')"
+
+/* Decodes a settlement read with FEE_SETTLEMENT_COLUMN: *out NULL for "",
+ * else a new message (free with protobuf_c_message_free_unpacked). Returns
+ * 0, or -1 when the stored JSON does not decode. */
+int fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement **out);
+
+/* NO_FEE, DUE, or the settlement's PAID / WAIVED. */
+Nagar__Certificates__FeeStatus fee_status_of(int64_t fee_paise,
+                                             const Nagar__Certificates__FeeSettlement *settlement);
+
+/* One line for the certificate: "Rs 50.00 paid, receipt ..., on ..." */
+void fee_settlement_describe(int64_t fee_paise,
+                             const Nagar__Certificates__FeeSettlement *settlement, char *out,
+                             size_t size);
+
+/* application.pay_fee, application.waive_fee, fees.daily_collection. */
+int application_pay_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int application_waive_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+#endif

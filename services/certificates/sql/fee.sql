@@ -1,0 +1,195 @@
+-- fee.sql — certificate fees collected before registration (issue 14 item
+-- 3): paid at a counter with a receipt, or waived by the commissioner with
+-- a reason; and the day's collection of a ULB.
+--
+-- Rule functions of the service (common/service_rules.h runs them: f(actor,
+-- request, today) answering the reply in proto3 JSON), CREATE OR REPLACE
+-- only: nagar-migrate applies this file again whenever it changes. The
+-- writers are SECURITY DEFINER (they run as certificates_owner; the app
+-- role only reads certificates.fee_settlement). Errors are SQLSTATE NRINV,
+-- NRNFD, NRDEN, NRCON, NRPRE (common/sql/rules) with the field's JSON path
+-- as DETAIL. Locks are taken in one order: the application's row, then the
+-- receipt counter's row (receipt_next), held to the commit — the order
+-- registration takes the application's row in, so a payment and a
+-- registration of one application queue, never deadlock.
+
+-- The rule a window's fee is charged under (certificates.legal_basis).
+CREATE OR REPLACE FUNCTION cert_fee_legal_basis(p_late_window smallint) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT b.citation FROM certificates.legal_basis b
+                      WHERE b.figure = CASE p_late_window WHEN 2 THEN 'lateFeePaise'
+                                                          WHEN 3 THEN 'permissionFeePaise'
+                                                          WHEN 4 THEN 'orderFeePaise'
+                                                          WHEN 5 THEN 'marriageFeePaise' END), '')
+$$;
+
+-- A settlement as the FeeSettlement message; NULL when there is none.
+CREATE OR REPLACE FUNCTION cert_fee_settlement_json(p_application text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'applicationId', f.application_id, 'ulb', f.ulb, 'status', f.status,
+        'amountPaise', f.amount_paise, 'receiptNo', coalesce(f.receipt_no, ''),
+        'mode', coalesce(f.mode, ''), 'instrumentRef', f.instrument_ref,
+        'counter', coalesce(f.counter, ''), 'settledOn', f.settled_on::text, 'reason', f.reason,
+        'recordedBy', f.recorded_by, 'recordedRole', f.recorded_role,
+        'recordedAt', to_char(f.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'legalBasis', cert_fee_legal_basis(a.late_window))
+      FROM certificates.fee_settlement f
+      JOIN certificates.application a ON a.application_id = f.application_id
+     WHERE f.application_id = p_application
+$$;
+
+-- The application, locked, when the actor is staff of its ULB in one of
+-- p_roles; still SUBMITTED, owing a fee not yet settled.
+CREATE OR REPLACE FUNCTION cert_fee_application(p_actor jsonb, p_id text, p_roles text[],
+                                                p_what text)
+RETURNS certificates.application LANGUAGE plpgsql AS $$
+DECLARE
+    a certificates.application;
+    s certificates.fee_settlement;
+BEGIN
+    SELECT * INTO a FROM certificates.application
+     WHERE application_id = rule_text(p_id, 'applicationId', 1, 64) FOR UPDATE;
+    -- Another ULB's application is not the actor's to see: answered as a
+    -- missing one (issue 12).
+    IF NOT FOUND OR p_actor->>'role' = 'CITIZEN' OR coalesce(p_actor->>'ulb', '') <> a.ulb THEN
+        PERFORM rule_fail('NRNFD', 'applicationId', format('no application has id %s', p_id));
+    END IF;
+    IF NOT coalesce(p_actor->>'role', '') = ANY (p_roles) THEN
+        PERFORM rule_fail('NRDEN', 'applicationId',
+                          format('%s of application %s is for a %s of ULB %s', p_what, p_id,
+                                 array_to_string(p_roles, ' or '), a.ulb));
+    END IF;
+    IF a.state <> 1 THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          format('application %s was already %s', p_id,
+                                 CASE a.state WHEN 2 THEN 'registered' ELSE 'rejected' END));
+    END IF;
+    IF a.fee_paise = 0 THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          format('application %s owes no fee: it was reported %s days after the '
+                                 'event, within the free period (RBD Act s.8, MP RBD Rules 2024 '
+                                 'r.5)', p_id, a.delay_days));
+    END IF;
+    SELECT * INTO s FROM certificates.fee_settlement WHERE application_id = a.application_id;
+    IF FOUND THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          CASE s.status WHEN 'PAID'
+                              THEN format('the fee of application %s was already paid: receipt %s',
+                                          p_id, s.receipt_no)
+                              ELSE format('the fee of application %s was already waived on %s',
+                                          p_id, s.settled_on) END);
+    END IF;
+    RETURN a;
+END
+$$;
+
+-- application.pay_fee: the fee taken at a counter by a clerk or registrar
+-- of the ULB, in full; the receipt number is the next of its counter.
+CREATE OR REPLACE FUNCTION cert_fee_pay(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    a certificates.application := cert_fee_application(p_actor, p_req->>'applicationId',
+                                                       ARRAY['CLERK', 'REGISTRAR'],
+                                                       'taking the fee');
+    v_amount bigint := rule_int(coalesce(p_req->'amountPaise', '0'::jsonb), 'amountPaise', 0,
+                                1000000000);
+    v_mode text := rule_enum(p_req->>'mode', 'mode', ARRAY['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI']);
+    v_ref text := btrim(coalesce(p_req->>'instrumentRef', ''));
+    v_counter text := coalesce(p_req->>'counter', '');
+    v_receipt text;
+BEGIN
+    IF v_amount <> a.fee_paise THEN
+        PERFORM rule_fail('NRINV', 'amountPaise',
+                          format('the fee of application %s is %s paise (Rs %s, %s); it is paid in '
+                                 'full, not %s paise', a.application_id, a.fee_paise,
+                                 to_char(a.fee_paise / 100.0, 'FM9999999990.00'),
+                                 cert_fee_legal_basis(a.late_window), v_amount));
+    END IF;
+    IF v_ref !~ '^[A-Za-z0-9/._-]{0,64}$' OR (v_mode <> 'CASH' AND v_ref = '') THEN
+        PERFORM rule_fail('NRINV', 'instrumentRef',
+                          format('instrumentRef must be 1 to 64 of A-Z a-z 0-9 / . _ - (the %s '
+                                 'number)%s', lower(replace(v_mode, '_', ' ')),
+                                 CASE WHEN v_mode = 'CASH' THEN ' or empty for cash' ELSE '' END));
+    END IF;
+    IF v_counter !~ '^[A-Z0-9]{1,12}$' THEN
+        PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 12 of A-Z, 0-9');
+    END IF;
+    v_receipt := receipt_next(a.ulb, rule_fy_text(rule_fy_of(p_today)), 'CF' || v_counter);
+    INSERT INTO certificates.fee_settlement (application_id, ulb, status, amount_paise,
+        receipt_no, mode, instrument_ref, counter, settled_on, recorded_by, recorded_role)
+    VALUES (a.application_id, a.ulb, 'PAID', a.fee_paise, v_receipt, v_mode, v_ref, v_counter,
+            p_today, p_actor->>'userId', p_actor->>'role');
+    PERFORM rule_audit(p_actor, a.ulb, 'application.fee_paid', a.application_id,
+                       jsonb_build_object('receiptNo', v_receipt, 'amountPaise', a.fee_paise,
+                                          'mode', v_mode, 'instrumentRef', v_ref,
+                                          'counter', v_counter));
+    RETURN cert_fee_settlement_json(a.application_id);
+END
+$$;
+
+-- application.waive_fee: the commissioner of the ULB waives the fee, with
+-- a reason that the certificate and the register show.
+CREATE OR REPLACE FUNCTION cert_fee_waive(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    a certificates.application := cert_fee_application(p_actor, p_req->>'applicationId',
+                                                       ARRAY['COMMISSIONER'], 'waiving the fee');
+    v_reason text := btrim(coalesce(p_req->>'reason', ''));
+BEGIN
+    IF char_length(v_reason) < 3 OR char_length(v_reason) > 300 OR v_reason ~ '[[:cntrl:]]' THEN
+        PERFORM rule_fail('NRINV', 'reason',
+                          'reason must be 3 to 300 characters (spaces at either end do not count) '
+                          'without control characters: why the fee is waived');
+    END IF;
+    INSERT INTO certificates.fee_settlement (application_id, ulb, status, amount_paise,
+        settled_on, reason, recorded_by, recorded_role)
+    VALUES (a.application_id, a.ulb, 'WAIVED', a.fee_paise, p_today, v_reason,
+            p_actor->>'userId', p_actor->>'role');
+    PERFORM rule_audit(p_actor, a.ulb, 'application.fee_waived', a.application_id,
+                       jsonb_build_object('amountPaise', a.fee_paise, 'reason', v_reason));
+    RETURN cert_fee_settlement_json(a.application_id);
+END
+$$;
+
+-- fees.collection: what a ULB took (and waived) on one day, for its staff
+-- (CLERK, REGISTRAR, COMMISSIONER) and the STATE_ADMIN.
+CREATE OR REPLACE FUNCTION cert_fee_collection(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_ulb text := coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb', '');
+    v_day date := CASE WHEN coalesce(p_req->>'onDate', '') = '' THEN p_today
+                       ELSE rule_parse_date(p_req->>'onDate', 'onDate') END;
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REGISTRAR', 'COMMISSIONER', 'STATE_ADMIN'],
+                              'reading the fees collected');
+    PERFORM rule_ulb_arg(v_ulb, 'ulb');
+    IF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> v_ulb THEN
+        PERFORM rule_fail('NRDEN', 'ulb', format('staff read the collection of their own ULB (%s), '
+                                                 'not of %s', p_actor->>'ulb', v_ulb));
+    END IF;
+    RETURN (
+        WITH day AS (
+            SELECT f.*, cert_fee_settlement_json(f.application_id) AS j
+              FROM certificates.fee_settlement f
+             WHERE f.ulb = v_ulb AND f.settled_on = v_day)
+        SELECT jsonb_build_object(
+            'ulb', v_ulb, 'onDate', v_day::text,
+            'receipts', (SELECT count(*) FROM day WHERE status = 'PAID'),
+            'collectedPaise', (SELECT coalesce(sum(amount_paise), 0) FROM day
+                                WHERE status = 'PAID'),
+            'byMode', coalesce((SELECT jsonb_agg(jsonb_build_object('mode', m.mode,
+                                                                    'receipts', m.n,
+                                                                    'amountPaise', m.total)
+                                                 ORDER BY m.mode)
+                                  FROM (SELECT mode, count(*) AS n, sum(amount_paise) AS total
+                                          FROM day WHERE status = 'PAID' GROUP BY mode) m), '[]'),
+            'paid', coalesce((SELECT jsonb_agg(j ORDER BY receipt_no) FROM day
+                               WHERE status = 'PAID'), '[]'),
+            'waivers', (SELECT count(*) FROM day WHERE status = 'WAIVED'),
+            'waivedPaise', (SELECT coalesce(sum(amount_paise), 0) FROM day
+                             WHERE status = 'WAIVED'),
+            'waived', coalesce((SELECT jsonb_agg(j ORDER BY recorded_at) FROM day
+                                 WHERE status = 'WAIVED'), '[]')));
+END
+$$;
