@@ -35,6 +35,7 @@
 #include "log.h"
 #include "mdp_frames.h"
 #include "mdp_pack.h"
+#include "request_text.h"
 
 #define ERROR_MAX 512
 #define STATUS_MESSAGE_MAX 1024
@@ -613,6 +614,7 @@ static void serve_call(nagar_worker_t *self, nagar_worker_call_t *call, const ui
                                call->method, method->request_type->name, payload_size);
         return;
     }
+    nagar_request_trim_text(request);   /* " 250858", a reference of only spaces */
     if (!credential_accepted(self, call, request)) {
         protobuf_c_message_free_unpacked(request, NULL);
         return;
