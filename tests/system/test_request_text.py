@@ -6,7 +6,6 @@ refused, what is stored has no stray spaces, and passwords are the one
 exception: they are kept exactly as typed."""
 import uuid
 
-from certificates_fixtures import STAFF_PASSWORD  # noqa: F401  (fixtures via conftest)
 from test_certificates import apply, birth_report, error, informant, ok
 
 
