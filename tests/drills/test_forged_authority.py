@@ -48,12 +48,13 @@ ULB = "250786"          # the ULB every scenario acts in
 ULB_OTHER = "293817"    # another ULB, for scope
 FY = "2026-27"
 REFUSED = {"PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND"}
-READ_VERBS = {"get", "list", "status", "verify", "pdf", "search", "revocations", "dcb",
-              "daily_collection", "defaulters", "names"}
+READ_VERBS = {"get", "list", "status", "verify", "keys", "pdf", "ward_pdf", "search",
+              "revocations", "dcb", "daily_collection", "defaulters", "names"}
 # Methods whose authority is a secret in the body, not a person's token.
 BODY_CREDENTIAL = {("identity", "otp.request"), ("identity", "otp.verify"),
                    ("identity", "staff.login"), ("identity", "token.refresh"),
                    ("identity", "token.logout"), ("identity", "grant.issue"),
+                   ("identity", "staff.replace_one_time_password"),
                    ("property_tax", "online.callback"), ("water_tax", "online.callback")}
 # Columns where a service records who did something.
 ACTOR_COLUMNS = ("actor", "created_by", "recorded_by", "saved_by", "decided_by", "filed_by",
@@ -280,6 +281,9 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
         people[role] = (login(s, account), account[2])
     citizen_id = f"citizen:{uuid.uuid4()}"
     people["CITIZEN"] = (s.token("CITIZEN", "", citizen_id), citizen_id)
+    # A clerk of its own, whose password the drill changes (every session ends).
+    changing = s.staff_account("CLERK", ULB)
+    people["CHANGING"] = (login(s, changing), changing[2])
 
     state = {}
 
@@ -305,6 +309,8 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
          {"userId": made["userId"], "role": "REGISTRAR", "ulb": ULB})
     step("identity", "staff.disable", "COMMISSIONER",
          {"userId": made["userId"], "reason": "drill"})
+    step("identity", "staff.change_password", "CHANGING",
+         {"currentPassword": changing[1], "newPassword": "drill-new-" + uuid.uuid4().hex})
     assert audit_names(s, "identity", people["COMMISSIONER"][1])
 
     # ---- certificates ----
