@@ -312,11 +312,18 @@ static int killing_work(nagar_db_t *db_, void *arg)
 {
     int *runs = arg;
     (*runs)++;
-    PGresult *result = nagar_db_exec(db_, "INSERT INTO attempt_row VALUES ('killed', 1)", 0, NULL);
+    PGresult *result = nagar_db_exec(db_, "INSERT INTO attempt_row VALUES ('killed', 1) "
+                                          "RETURNING pg_backend_pid()", 0, NULL);
     if (!result)
         return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s, 10000)", PQgetvalue(result, 0, 0));
     PQclear(result);
-    result = nagar_db_exec(db_, "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL);
+    /* The server goes away under the open transaction (the wait makes sure
+     * it has gone before the next statement is sent). */
+    if (throwaway_pg_admin(&cluster, "unitdb", sql) != 0)
+        return 0;   /* the test then fails: nothing was lost */
+    result = nagar_db_exec(db_, "SELECT 1", 0, NULL);
     if (result)
         PQclear(result);
     return result ? 0 : -1;
