@@ -10,7 +10,7 @@
  * checks the actor's reach, validates every field (raising SQLSTATE
  * NRINV, NRNFD, NRDEN, NRCON or NRPRE with the field's JSON path as
  * DETAIL, through rule_fail of common/sql/rules) and answers the reply
- * message in proto3 JSON. This module:
+ * message in proto3 JSON.
  *
  * It builds on common/service.h (outcomes, failures, the actor,
  * idempotency records) and adds what only rule-running services need:
