@@ -51,7 +51,7 @@ static bool ledger_name_is_valid(const char *name)
     if (length == 0 || length >= NAGAR_CHECKPOINT_NAME_MAX)
         return false;
     for (size_t i = 0; i < length; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || name[i] == '_'))
+        if (!((name[i] >= 'a' && name[i] <= 'z') || name[i] == '_' || name[i] == '.'))
             return false;
     return true;
 }
@@ -91,7 +91,7 @@ int nagar_checkpoint_add(nagar_checkpoint_t *self, const nagar_checkpoint_head_t
                          char *error, size_t error_size)
 {
     if (!ledger_name_is_valid(head->ledger)) {
-        fail(error, error_size, "ledger name \"%.40s\" is not 1 to %d of a-z and _", head->ledger,
+        fail(error, error_size, "chain name \"%.70s\" is not 1 to %d of a-z, _ and .", head->ledger,
              NAGAR_CHECKPOINT_NAME_MAX - 1);
         return -1;
     }
@@ -180,6 +180,12 @@ static int read_hex_file(const char *path, uint8_t *out, size_t size, char *erro
         return -1;
     }
     return 0;
+}
+
+int nagar_checkpoint_read_public_key(const char *path, uint8_t public_key[32], char *error,
+                                     size_t error_size)
+{
+    return read_hex_file(path, public_key, 32, error, error_size);
 }
 
 /* Creates path exclusively with mode and writes text; fsyncs. */
@@ -422,7 +428,7 @@ nagar_checkpoint_load_t nagar_checkpoint_parse(const char *text, size_t length,
         nagar_checkpoint_head_t head = {0};
         char hash_hex[NAGAR_CHECKPOINT_HASH_BYTES * 2 + 2];
         char tail = 0;
-        if (sscanf(line, "head %31[a-z_] %15[0-9] %" SCNd64 " %65[0-9a-f]%c", head.ledger,
+        if (sscanf(line, "head %63[a-z_.] %15[0-9] %" SCNd64 " %65[0-9a-f]%c", head.ledger,
                    head.ulb, &head.seq, hash_hex, &tail) != 4 ||
             strlen(hash_hex) != NAGAR_CHECKPOINT_HASH_BYTES * 2 ||
             sodium_hex2bin(head.hash, sizeof head.hash, hash_hex, strlen(hash_hex), NULL,

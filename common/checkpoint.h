@@ -15,7 +15,7 @@
  *     nagar-checkpoint 1
  *     created_us <microseconds since the epoch>
  *     key <hex of the signer's public key>
- *     head <ledger> <ulb> <seq> <hex of the 32-byte hash>      (0 or more)
+ *     head <chain> <ulb> <seq> <hex of the 32-byte hash>      (0 or more)
  *     signature <hex of the Ed25519 signature of every byte above this line>
  *
  * Files are named checkpoint-<created_us, 20 digits>.txt, so the latest is
@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define NAGAR_CHECKPOINT_HASH_BYTES 32
-#define NAGAR_CHECKPOINT_NAME_MAX 32     /* ledger names: [a-z_]{1,31} */
+#define NAGAR_CHECKPOINT_NAME_MAX 64     /* chain names: [a-z_.]{1,63} */
 #define NAGAR_CHECKPOINT_ULB_MAX 16      /* ULB codes: [0-9]{1,15} */
 #define NAGAR_CHECKPOINT_MAX_HEADS 100000
 #define NAGAR_CHECKPOINT_ERROR_MAX 1024
@@ -91,6 +91,11 @@ nagar_checkpoint_load_t nagar_checkpoint_load_latest(const char *dir, const char
                                                      nagar_checkpoint_t **out, char *path_out,
                                                      size_t path_size, char *error,
                                                      size_t error_size);
+
+/* Reads a public key file (hex of 32 bytes). Returns 0 or -1 with the
+ * reason in error. */
+int nagar_checkpoint_read_public_key(const char *path, uint8_t public_key[32], char *error,
+                                     size_t error_size);
 
 /* Parses and verifies one checkpoint text against a 32-byte public key. */
 nagar_checkpoint_load_t nagar_checkpoint_parse(const char *text, size_t length,

@@ -3,8 +3,8 @@
  *
  * Every money movement of a service (a payment, a reversal, a fee) is one
  * row of its ledger, appended inside the transaction that records the
- * movement through the SQL function ledger_append() of common/sql/ledger.sql
- * (which the service copies into its migration). Rows of one ULB form a
+ * movement by the service's rule function, through ledger_append() of the
+ * ledger module (common/sql/ledger), which the app role cannot call itself. Rows of one ULB form a
  * chain: hash(n) = SHA-256(hash(n-1) || canonical(row n)), hash(0) = 32 zero
  * bytes, where canonical(row) writes the fields ulb, seq, idempotency_key,
  * kind, account, reference, amount_paise, detail, recorded_us, in that
@@ -28,38 +28,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chain.h"
 #include "db.h"
 
 #define NAGAR_LEDGER_HASH_BYTES 32
 #define NAGAR_LEDGER_PROBLEM_MAX 256
 
-/* One row, as appended and as read back. */
+/* One row, as read back. */
 typedef struct {
     const char *ulb;              /* LGD code */
-    int64_t seq;                  /* 1, 2, ... per ULB (set by the append) */
+    int64_t seq;                  /* 1, 2, ... per ULB */
     const char *idempotency_key;  /* 1..300 characters, unique per ULB */
     const char *kind;             /* "PAYMENT", "REVERSAL", ... ([A-Z_]{1,32}) */
     const char *account;          /* what the money is for: a property id, a connection id */
     const char *reference;        /* a receipt number, or "" */
     int64_t amount_paise;         /* negative for money going back */
     const char *detail;           /* JSON text, at most 4096 bytes, stored verbatim */
-    int64_t recorded_us;          /* microseconds since the epoch (set by the append) */
+    int64_t recorded_us;          /* microseconds since the epoch */
 } nagar_ledger_row_t;
-
-typedef struct {
-    int64_t seq;
-    int64_t recorded_us;
-    uint8_t hash[NAGAR_LEDGER_HASH_BYTES];
-    bool created;                 /* false: the key had been used; this is that earlier row */
-} nagar_ledger_result_t;
-
-/* Appends row (seq and recorded_us are ignored) inside the caller's open
- * transaction. The same idempotency key with the same kind, account and
- * amount returns the earlier row with created = false; with a different
- * movement it fails with SQLSTATE LGCON. Returns 0, or -1 with the
- * database error in nagar_db_error(db). */
-int nagar_ledger_append(nagar_db_t *db, const nagar_ledger_row_t *row,
-                        nagar_ledger_result_t *result);
 
 /* The canonical bytes of row (not NUL-terminated) into out when it fits.
  * Returns the length they need, whether or not out was big enough. */
@@ -68,6 +54,9 @@ size_t nagar_ledger_canonical(const nagar_ledger_row_t *row, char *out, size_t o
 /* SHA-256(previous || canonical(row)). */
 void nagar_ledger_hash(const uint8_t previous[NAGAR_LEDGER_HASH_BYTES],
                        const nagar_ledger_row_t *row, uint8_t out[NAGAR_LEDGER_HASH_BYTES]);
+
+/* How the ledger is stored, for chain.h: one chain per ULB (key: ulb). */
+extern const nagar_chain_kind_t nagar_ledger_chain;
 
 /* The result of verifying one ULB's chain. */
 typedef struct {

@@ -26,7 +26,6 @@
 #include "log.h"
 #include "outbox.h"
 #include "proto/notifications.pb-c.h"
-#include "receipt.h"
 
 /* "<service>.<what>", the stable name of a log event. */
 static const char *event_name(const nagar_rules_t *self, char out[96], const char *what)
@@ -104,8 +103,10 @@ int nagar_rules_fail(nagar_rules_t *self, nagar_worker_call_t *call, int rc,
 
 char *nagar_rules_actor_json(nagar_worker_call_t *call)
 {
-    json_t *actor = json_pack("{s:s, s:s, s:s}", "userId", nagar_actor_user(call), "role",
-                              nagar_actor_role(call), "ulb", nagar_actor_ulb(call));
+    const char *request_id = nagar_worker_call_context(call)->request_id;
+    json_t *actor = json_pack("{s:s, s:s, s:s, s:s}", "userId", nagar_actor_user(call), "role",
+                              nagar_actor_role(call), "ulb", nagar_actor_ulb(call), "requestId",
+                              request_id ? request_id : "");
     /* A replayed slip names its clerk next to the operator who replayed it. */
     if (actor && nagar_actor_on_behalf_of(call)[0])
         json_object_set_new(actor, "onBehalfOf", json_string(nagar_actor_on_behalf_of(call)));
@@ -486,20 +487,6 @@ static int64_t int_of(json_t *object, const char *key)
     return (int64_t) json_integer_value(json_object_get(object, key));
 }
 
-/* The ledger row's detail: sorted, compact JSON, kept verbatim in the chain. */
-static char *ledger_detail(const char *mode, const char *instrument_ref, const char *counter,
-                           const char *paid_on, const char *by, const char *extra_key,
-                           const char *extra_value)
-{
-    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "mode", mode, "instrumentRef",
-                               instrument_ref, "counter", counter, "paidOn", paid_on, "by", by);
-    if (detail && extra_key)
-        json_object_set_new(detail, extra_key, json_string(extra_value));
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(detail);
-    return text;
-}
-
 typedef struct {
     const nagar_rules_payments_t *payments;
     nagar_worker_call_t *call;
@@ -533,27 +520,6 @@ static int call_rule(money_work_t *work, const char *what, const char *args, int
                                  &work->outcome);
 }
 
-/* Appends the ledger row; outcome CONFLICT when the key already recorded
- * a movement (its idempotency record must then have been lost). */
-static int append_ledger(money_work_t *work, const nagar_ledger_row_t *row,
-                         nagar_ledger_result_t *result)
-{
-    nagar_rules_t *rules = work->payments->rules;
-    if (nagar_ledger_append(rules->db, row, result) != 0)
-        return nagar_rules_outcome_from_db(rules, &work->outcome) ? 1 : -1;
-    if (!result->created) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "idempotencyKey",
-                          "the ledger already holds row %" PRId64
-                          " for key %s; nothing was recorded",
-                          result->seq, row->idempotency_key);
-        return 1;
-    }
-    return 0;
-}
-
-static const char *const PAYMENT_APPLY_ARGS =
-    "$1, $2, $3::bigint, $4, $5, $6, $7, $8::bigint, $9::date";
-
 /* The start of every counter movement: the idempotency record (a stored
  * reply or a conflict ends it), the business date and the actor. Returns 0
  * with *actor (malloc'd) set to go on, 0 with work->stored set when the
@@ -571,28 +537,18 @@ static int money_begin(money_work_t *work, char today[NAGAR_DATE_TEXT_MAX], char
     return *actor ? 0 : -1;
 }
 
-/* money_begin, then rule <prefix>_<prepare> and the next receipt number.
- * Returns as money_begin, with *prep set too when going on. */
-static int money_prepare(money_work_t *work, nagar_db_t *db, const char *prepare,
-                         char today[NAGAR_DATE_TEXT_MAX], char **actor, json_t **prep,
-                         char receipt[NAGAR_RECEIPT_NO_MAX])
+/* Decodes the "receipt" (or "order") of a money rule's answer into the reply. */
+static int money_reply(money_work_t *work, json_t *result, const char *key,
+                       const ProtobufCMessageDescriptor *type, const char *rule)
 {
-    *prep = NULL;
-    int rc = money_begin(work, today, actor);
-    if (rc != 0 || work->stored)
-        return rc;
-    const char *values[] = {*actor, work->request_json, today};
-    rc = call_rule(work, prepare, "$1::jsonb, $2::jsonb, $3::date", 3, values, prep);
-    if (rc == 0 && nagar_receipt_next(db, text_of(*prep, "ulb"), text_of(*prep, "fy"),
-                                      text_of(*prep, "counter"), receipt, NULL) != 0)
-        rc = -1;
-    if (rc != 0) {
-        free(*actor);
-        *actor = NULL;
-        json_decref(*prep);
-        *prep = NULL;
+    json_t *message = json_object_get(result, key);
+    if (!json_is_object(message)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "%s_%s answered no %s; nothing was recorded",
+                          work->payments->rule_prefix, rule, key);
+        return 1;
     }
-    return rc;
+    return nagar_rules_decode(work->payments->rules, message, type, &work->reply, &work->outcome);
 }
 
 /* A counter payment: the idempotency record, then rule
@@ -619,16 +575,8 @@ static int record_work(nagar_db_t *db, void *arg)
     rc = call_rule(work, "payment_record", "$1::jsonb, $2::jsonb, $3::date, $4", 4, values,
                    &result);
     free(actor);
-    json_t *receipt = json_object_get(result, "receipt");
-    if (rc == 0 && !json_is_object(receipt)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
-                          "%s_payment_record answered no receipt; nothing was recorded",
-                          payments->rule_prefix);
-        rc = 1;
-    }
     if (rc == 0)
-        rc = nagar_rules_decode(rules, receipt, payments->receipt_type, &work->reply,
-                                &work->outcome);
+        rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_record");
     if (rc == 0) {
         char amount[32];
         snprintf(amount, sizeof amount, "%" PRId64, message_int(work->reply, "amount_paise"));
@@ -646,57 +594,41 @@ static int record_work(nagar_db_t *db, void *arg)
     return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
 }
 
+/* A reversal: rule <prefix>_payment_reverse does the whole movement (the
+ * checks, the receipt number, the negative ledger row, the negating
+ * payment); here are the event and the idempotency record. */
 static int reverse_work(nagar_db_t *db, void *arg)
 {
+    (void) db;
     money_work_t *work = arg;
     money_work_reset(work);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
-    char today[NAGAR_DATE_TEXT_MAX], receipt[NAGAR_RECEIPT_NO_MAX], *actor;
-    json_t *prep;
-    int rc = money_prepare(work, db, "reverse_prepare", today, &actor, &prep, receipt);
+    char today[NAGAR_DATE_TEXT_MAX], *actor;
+    int rc = money_begin(work, today, &actor);
     if (rc != 0 || work->stored)
         return rc;
-    /* One reversal per payment: the original receipt is the key. */
-    char key[300];
-    snprintf(key, sizeof key, "reversal:%s", text_of(prep, "receiptNo"));
-    char *detail = ledger_detail("REVERSAL", text_of(prep, "receiptNo"), text_of(prep, "counter"),
-                                 today, nagar_actor_user(work->call), "reason",
-                                 text_of(prep, "reason"));
-    nagar_ledger_row_t row = {.ulb = text_of(prep, "ulb"), .idempotency_key = key,
-                              .kind = "REVERSAL", .account = text_of(prep, payments->account_field),
-                              .reference = receipt, .amount_paise = int_of(prep, "amountPaise"),
-                              .detail = detail ? detail : "{}"};
-    nagar_ledger_result_t ledger;
-    rc = append_ledger(work, &row, &ledger);
-    free(detail);
+    const char *values[] = {actor, work->request_json, today};
+    json_t *result = NULL;
+    rc = call_rule(work, "payment_reverse", "$1::jsonb, $2::jsonb, $3::date", 3, values, &result);
+    free(actor);
+    if (rc == 0)
+        rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_reverse");
     if (rc == 0) {
-        char payment_id[32], seq[32], amount[32];
-        snprintf(payment_id, sizeof payment_id, "%" PRId64, int_of(prep, "paymentId"));
-        snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
         /* The event names the amount of the payment reversed, as paid (positive). */
-        snprintf(amount, sizeof amount, "%" PRId64,
-                 row.amount_paise < 0 ? -row.amount_paise : row.amount_paise);
-        const char *apply[] = {actor, payment_id, receipt, text_of(prep, "counter"), seq,
-                               text_of(prep, "reason"), today};
-        json_t *result = NULL;
-        rc = call_rule(work, "reverse_apply", "$1::jsonb, $2::bigint, $3, $4, $5::bigint, $6, "
-                       "$7::date", 7, apply, &result);
-        if (rc == 0)
-            rc = nagar_rules_decode(rules, result, payments->receipt_type, &work->reply,
-                                    &work->outcome);
-        json_decref(result);
-        if (rc == 0 && nagar_rules_outbox(rules, "payment.reversed", text_of(prep, "ulb"),
-                                          text_of(prep, payments->mobile_field),
-                                          text_of(prep, payments->user_field), "receipt_no",
-                                          text_of(prep, "receiptNo"), "reversal_no", receipt,
-                                          "amount_paise", amount, "reason",
-                                          text_of(prep, "reason"), payments->account_param,
-                                          text_of(prep, payments->account_field), NULL) != 0)
+        int64_t reversed = int_of(result, "amountPaise");
+        char amount[32];
+        snprintf(amount, sizeof amount, "%" PRId64, reversed < 0 ? -reversed : reversed);
+        if (nagar_rules_outbox(rules, "payment.reversed", text_of(result, "ulb"),
+                               text_of(result, payments->mobile_field),
+                               text_of(result, payments->user_field), "receipt_no",
+                               text_of(result, "receiptNo"), "reversal_no",
+                               message_text(work->reply, "receipt_no"), "amount_paise", amount,
+                               "reason", text_of(result, "reason"), payments->account_param,
+                               text_of(result, "account"), NULL) != 0)
             rc = -1;
     }
-    free(actor);
-    json_decref(prep);
+    json_decref(result);
     if (rc != 0)
         return rc;
     return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
@@ -792,72 +724,39 @@ int nagar_rules_online_initiate(const nagar_rules_payments_t *payments, nagar_wo
                               payments->order_type, true, sign_order, (void *) payments);
 }
 
+/* A verified callback: rule <prefix>_online_callback records a SUCCESS once
+ * (receipt at counter ONLINE, ledger row, payment, the order marked paid)
+ * and answers the order; the event goes out when money was recorded now. */
 static int callback_work(nagar_db_t *db, void *arg)
 {
+    (void) db;
     money_work_t *work = arg;
     money_work_reset(work);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
-    const char *order_id = message_text(work->request, "order_id");
-    const char *provider_ref = message_text(work->request, "provider_ref");
     char today[NAGAR_DATE_TEXT_MAX];
     nagar_rules_today(rules, today);
-    const char *values[] = {work->request_json, today};
-    json_t *prep = NULL;
-    int rc = call_rule(work, "online_callback_prepare", "$1::jsonb, $2::date", 2, values, &prep);
-    if (rc != 0)
-        return rc;
-    json_t *order = json_object_get(prep, "order");
-    if (strcmp(text_of(prep, "action"), "pay") != 0) {
-        rc = nagar_rules_decode(rules, order, payments->order_type, &work->reply, &work->outcome);
-        json_decref(prep);
-        return rc;
-    }
-    /* The ULB as the rule names it beside the order, else the order's own. */
-    const char *ulb = text_of(json_object_get(prep, "ulb") ? prep : order, "ulb");
-    const char *account = text_of(order, payments->account_field);
-    char receipt[NAGAR_RECEIPT_NO_MAX];
-    if (nagar_receipt_next(db, ulb, text_of(prep, "fy"), "ONLINE", receipt, NULL) != 0) {
-        json_decref(prep);
+    char *actor = nagar_rules_actor_json(work->call);
+    if (!actor)
         return -1;
-    }
-    char key[300];
-    snprintf(key, sizeof key, "online:%s", order_id);
-    char *detail = ledger_detail("ONLINE", provider_ref, "ONLINE", today, "provider", "orderId",
-                                 order_id);
-    nagar_ledger_row_t row = {.ulb = ulb, .idempotency_key = key,
-                              .kind = "PAYMENT", .account = account,
-                              .reference = receipt, .amount_paise = int_of(order, "amountPaise"),
-                              .detail = detail ? detail : "{}"};
-    nagar_ledger_result_t ledger;
-    rc = append_ledger(work, &row, &ledger);
-    free(detail);
-    char amount[32], seq[32];
-    snprintf(amount, sizeof amount, "%" PRId64, row.amount_paise);
-    snprintf(seq, sizeof seq, "%" PRId64, ledger.seq);
+    const char *values[] = {actor, work->request_json, today};
     json_t *result = NULL;
-    if (rc == 0) {
-        const char *apply[] = {"provider", account, amount, "ONLINE", provider_ref, "ONLINE",
-                               receipt, seq, today};
-        rc = call_rule(work, "payment_apply", PAYMENT_APPLY_ARGS, 9, apply, &result);
-        json_decref(result);
-        result = NULL;
-    }
-    if (rc == 0) {
-        const char *mark[] = {order_id, receipt, provider_ref};
-        rc = call_rule(work, "online_mark_paid", "$1, $2, $3", 3, mark, &result);
-    }
+    int rc = call_rule(work, "online_callback", "$1::jsonb, $2::jsonb, $3::date", 3, values,
+                       &result);
+    free(actor);
     if (rc == 0)
-        rc = nagar_rules_decode(rules, result, payments->order_type, &work->reply,
-                                &work->outcome);
+        rc = money_reply(work, result, "order", payments->order_type, "online_callback");
+    if (rc == 0 && strcmp(text_of(result, "action"), "paid") == 0) {
+        char amount[32];
+        snprintf(amount, sizeof amount, "%" PRId64, int_of(result, "amountPaise"));
+        if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
+                               text_of(result, payments->mobile_field),
+                               text_of(result, payments->user_field), "receipt_no",
+                               text_of(result, "receiptNo"), "amount_paise", amount,
+                               payments->account_param, text_of(result, "account"), NULL) != 0)
+            rc = -1;
+    }
     json_decref(result);
-    if (rc == 0 && nagar_rules_outbox(rules, "payment.received", ulb,
-                                      text_of(prep, payments->mobile_field),
-                                      text_of(prep, payments->user_field), "receipt_no", receipt,
-                                      "amount_paise", amount, payments->account_param, account,
-                                      NULL) != 0)
-        rc = -1;
-    json_decref(prep);
     return rc;
 }
 

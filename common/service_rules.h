@@ -73,8 +73,9 @@ bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_outcome_t *outcome);
 int nagar_rules_fail(nagar_rules_t *self, nagar_worker_call_t *call, int rc,
                      const nagar_outcome_t *outcome);
 
-/* The actor as the rules take it: {"userId","role","ulb"} (malloc'd).
- * Its parts are nagar_actor_user/role/ulb of service.h. */
+/* The actor as the rules take it: {"userId","role","ulb","requestId"}
+ * (malloc'd). Its parts are nagar_actor_user/role/ulb of service.h and the
+ * request's id, which the rules record in the audit trail and history. */
 char *nagar_rules_actor_json(nagar_worker_call_t *call);
 
 /* The business date, "YYYY-MM-DD". */
@@ -123,27 +124,29 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
 int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, const char *mobile,
                        const char *user_id, ...) __attribute__((sentinel));
 
-/* Money through the ledger (common/ledger.h) with gap-free receipt numbers
- * (common/receipt.h). The rules are <rule_prefix>_payment_record (a counter
- * payment in one call: checks, receipt number, ledger row, allocation;
- * answers {"receipt", "ulb", <mobile_field>, <user_field>}), _payment_apply,
- * _reverse_prepare/_apply, _online_initiate, _online_callback_prepare and
- * _online_mark_paid; a prepare answers "ulb", "fy", the account, the
- * payer's contact and the amount. Locks are always taken in one order (the
- * idempotency key's advisory lock, [the online order,] the account's row —
- * in _payment_record, _reverse_prepare and _online_callback_prepare — the
- * receipt counter's row, then the ULB's ledger head, held to the commit and
- * so taken last) so two money movements cannot deadlock. The messages are read by field name: Receipt has receipt_no,
- * <account_param>, amount_paise, ledger_seq; OnlineOrder has order_id,
- * amount_paise, merchant_signature; the callback has order_id,
- * provider_ref, amount_paise, status, signature. */
+/* Money movements. Each is one call of a SECURITY DEFINER rule function,
+ * which checks it, takes the receipt number (common/sql/receipt), appends
+ * the ledger row (common/sql/ledger) and records the payment — the app role
+ * can do none of these itself: <rule_prefix>_payment_record(actor, request,
+ * today, ledger key) for a counter payment, _payment_reverse(actor, request,
+ * today) for a reversal, _online_callback(actor, request, today) for the
+ * provider's verified callback (the last two are accounts_payment_reverse and
+ * accounts_online_callback of common/sql/accounts). Each answers the Receipt
+ * (or the OnlineOrder) with "ulb", the account and <mobile_field>,
+ * <user_field>, the payer's contact, for the event added here in the same
+ * transaction. Locks are always taken in one order (the idempotency key's
+ * advisory lock, [the online order,] the account's row, the receipt
+ * counter's row, then the ULB's ledger head, held to the commit and so
+ * taken last) so two money movements cannot deadlock. The messages are read
+ * by field name: Receipt has receipt_no, <account_param>, amount_paise,
+ * ledger_seq; OnlineOrder has order_id, amount_paise, merchant_signature;
+ * the callback has order_id, provider_ref, amount_paise, status, signature. */
 typedef struct {
     nagar_rules_t *rules;
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
     const char *rule_prefix;      /* "pt" (a compiled-in name, never input) */
-    const char *account_field;    /* "propertyId": the account in the rules' JSON */
     const char *account_param;    /* "property_id": event param, log and Receipt field */
-    const char *mobile_field;     /* "ownerMobile": the payer's contact in a prepare's JSON */
+    const char *mobile_field;     /* "ownerMobile": the payer's contact in the rules' JSON */
     const char *user_field;       /* "ownerUserId" */
     const ProtobufCMessageDescriptor *receipt_type;
     const ProtobufCMessageDescriptor *order_type;

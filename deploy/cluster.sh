@@ -196,12 +196,15 @@ own_secrets() {
     for f in "$DIR"/keys/secret/*.cert "$DIR"/secrets/*_app.pgpass \
              "$DIR"/secrets/token/*.key "$DIR"/secrets/identity_otp.key \
              "$DIR"/secrets/certificate_seal/*.key "$DIR"/secrets/payment_provider.key \
-             "$DIR"/secrets/notify_seal.key; do
+             "$DIR"/secrets/notify_seal.key "$DIR"/secrets/witness_writer.pgpass \
+             "$DIR"/checkpoint_key/checkpoint.key; do
         [[ -e $f ]] || continue
         chown "$UID_NAGAR" "$f"
         chmod 0600 "$f"
     done
     find "$DIR/keys" "$DIR/secrets" -type d -exec chmod 0755 {} +
+    [[ -d $DIR/checkpoint_key ]] && chmod 0755 "$DIR/checkpoint_key" &&
+        chmod 0644 "$DIR/checkpoint_key/checkpoint.pub"
     [[ -d $DIR/keys/public ]] && chmod 0644 "$DIR"/keys/public/* "$DIR/keys/broker.pub"
     return 0
 }

@@ -16,6 +16,8 @@ packages=(
   libpango1.0-dev libcairo2-dev libqrencode-dev fonts-noto-core
   # database server and backups
   postgresql-15 postgresql-client-15 pgbackrest
+  # audit log of DDL and of every write by owner roles and the superuser
+  postgresql-15-pgaudit
   # tests and tools
   python3 python3-protobuf python3-pytest python3-pytest-timeout python3-requests python3-zmq python3-aiosmtpd python3-cryptography python3-yaml
   valgrind clang libfuzzer-14-dev wrk

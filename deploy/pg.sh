@@ -146,6 +146,14 @@ full_page_writes = on
 wal_level = replica
 # SQLSTATE in every line so failures can be matched to their cause.
 log_line_prefix = '%m [%p] %q%u@%d %e '
+# pgAudit (postgresql-15-pgaudit): every role's DDL — ALTER TABLE ... DISABLE
+# TRIGGER included — and role and privilege changes; provision.sh adds every
+# write (and function call) by the owner roles and the superuser. A refused
+# statement is in the log as the ERROR it caused.
+shared_preload_libraries = 'pgaudit'
+pgaudit.log = 'ddl, role'
+pgaudit.log_relation = on
+pgaudit.log_parameter = off
 EOF
 }
 

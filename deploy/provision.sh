@@ -108,9 +108,11 @@ read_secret() {
     printf '%s' "$password"
 }
 
-# Once per cluster: PUBLIC may not connect to the maintenance databases.
-psql_super -d postgres <<'SQL'
+# Once per cluster: PUBLIC may not connect to the maintenance databases, and
+# pgAudit logs every write and DDL of the superuser.
+psql_super -d postgres -v superuser="$NAGAR_PG_SUPERUSER" <<'SQL'
 SET client_min_messages = warning;
+ALTER ROLE :"superuser" SET pgaudit.log = 'ddl, write, role, function';
 REVOKE ALL ON DATABASE postgres FROM PUBLIC;
 REVOKE ALL ON DATABASE template1 FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
@@ -126,8 +128,10 @@ provision_service() {
         psql_super -d postgres -v owner="${svc}_owner" -v app="${svc}_app" \
         -v db="$db" -v schema="$svc" <<'SQL'
 SET client_min_messages = warning;
--- A failing statement below would otherwise be logged with its password.
+-- A failing statement below would otherwise be logged with its password,
+-- and pgAudit would log the ALTER ROLE ... PASSWORD itself.
 SET log_min_error_statement = panic;
+SET pgaudit.log = 'none';
 \getenv owner_password NAGAR_PROVISION_OWNER_PASSWORD
 \getenv app_password NAGAR_PROVISION_APP_PASSWORD
 SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') AS create_owner,
@@ -145,6 +149,8 @@ ALTER ROLE :"app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION N
     PASSWORD :'app_password';
 ALTER ROLE :"owner" SET search_path = :"schema";
 ALTER ROLE :"app" SET search_path = :"schema";
+-- pgAudit: the owner role's every write and DDL is logged (deploy/pg.sh).
+ALTER ROLE :"owner" SET pgaudit.log = 'ddl, write, role, function';
 \if :create_db
 CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0 ENCODING 'UTF8';
 \endif
@@ -186,6 +192,28 @@ fi
 for svc in "${services[@]}"; do
     provision_service "$svc" "nagar_$svc"
 done
+
+# The witness store has a third role: witness_writer, with which nagarctl
+# checkpoint (and only it: its password is in no service's environment)
+# adds signed checkpoints. nagar-witness reads them as witness_app.
+if [[ " ${services[*]} " == *" witness "* ]]; then
+    ensure_secret witness_writer
+    NAGAR_PROVISION_WRITER_PASSWORD=$(read_secret witness_writer) \
+        psql_super -d postgres <<'SQL'
+SET client_min_messages = warning;
+SET log_min_error_statement = panic;
+SET pgaudit.log = 'none';
+\getenv writer_password NAGAR_PROVISION_WRITER_PASSWORD
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'witness_writer') AS create_writer \gset
+\if :create_writer
+CREATE ROLE witness_writer;
+\endif
+ALTER ROLE witness_writer WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    PASSWORD :'writer_password';
+ALTER ROLE witness_writer SET search_path = witness;
+GRANT CONNECT ON DATABASE nagar_witness TO witness_writer;
+SQL
+fi
 
 MIGRATE=$BUILD/nagar-migrate
 for svc in "${services[@]}"; do

@@ -101,6 +101,13 @@ fi
 # payment page there) and as messages link to it.
 export NAGAR_PORTAL_URL=${NAGAR_PORTAL_URL:-http://${NAGAR_GATEWAY_LISTEN:-127.0.0.1:8080}}
 
+# Signed checkpoints of every chain (nagarctl checkpoint): the key is made
+# once; nagar-witness publishes them with its public half.
+export NAGAR_CHECKPOINT_PUBLIC_KEY=$NAGAR_VAR/checkpoint_key/checkpoint.pub
+if [[ ! -f $NAGAR_VAR/checkpoint_key/checkpoint.key && -x $build/nagar-ctl ]]; then
+  NAGAR_VAR=$NAGAR_VAR "$build/nagar-ctl" checkpoint-keygen >&2
+fi
+
 # Services: every services/<name>/ but the broker, each with its own key,
 # database role and password file.
 for dir in "$repo"/services/*/; do
@@ -131,6 +138,17 @@ fi
 if [[ -x $build/nagar-gateway ]]; then
   NAGAR_BUS_CERT=$keys/secret/gateway.cert start gateway "$build/nagar-gateway"
   [[ -n ${NAGAR_GATEWAY_WEB_DIR:-} ]] && echo "nagar: portal at http://${NAGAR_GATEWAY_LISTEN:-127.0.0.1:8080}/ (citizens) and /staff/ (staff)" >&2
+fi
+
+# Every NAGAR_CHECKPOINT_INTERVAL_S (60) the checkpointer verifies what every
+# chain appended since the last checkpoint and signs the heads into
+# $NAGAR_VAR/checkpoints and the witness store; a failed verification (exit
+# 3) signs nothing and is printed here. Its tables go to checkpoint.log.
+if [[ -x $build/nagar-ctl && ${NAGAR_CHECKPOINT_INTERVAL_S:-60} != 0 ]]; then
+  start checkpointer bash -c "while sleep ${NAGAR_CHECKPOINT_INTERVAL_S:-60}; do
+      '$build/nagar-ctl' checkpoint >>'$NAGAR_VAR/checkpoint.log' ||
+        echo 'nagar: checkpoint failed (exit '\$?'): see $NAGAR_VAR/checkpoint.log' >&2
+    done"
 fi
 
 echo "nagar: up; Ctrl-C stops everything" >&2

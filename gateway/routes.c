@@ -17,6 +17,7 @@
 #include "proto/notifications.pb-c.h"
 #include "proto/property_tax.pb-c.h"
 #include "proto/water_tax.pb-c.h"
+#include "proto/witness.pb-c.h"
 
 #define STAFF_ADMINS (GATEWAY_ROLE_STATE_ADMIN | GATEWAY_ROLE_COMMISSIONER)
 #define STAFF_ANY                                                                               \
@@ -339,6 +340,15 @@ static const gateway_route_t routes[] = {
 #undef WT
     /* Notifications: delivery status, templates, opt-out, reminder campaigns. The
      * service checks each actor's ULB and role again. */
+#define WIT(name) &nagar__witness__##name##__descriptor
+    /* The signed checkpoints of every hash chain, for anyone to hold the state to. */
+    {"GET", "/api/v1/checkpoints/latest", "witness", "checkpoint.latest",
+     WIT(get_latest_checkpoint_request), WIT(checkpoint), GATEWAY_ROLE_PUBLIC, false, false,
+     "The latest signed checkpoint of every ledger and history chain"},
+    {"GET", "/api/v1/checkpoints", "witness", "checkpoint.list", WIT(list_checkpoints_request),
+     WIT(list_checkpoints_reply), GATEWAY_ROLE_PUBLIC, false, false,
+     "Signed checkpoints, newest first (beforeUs, pageSize)"},
+
 #define NT(name) &nagar__notifications__##name##__descriptor
 #define NT_STAFF (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR | GATEWAY_ROLE_REVENUE_OFFICER | \
                   GATEWAY_ROLE_COMMISSIONER | GATEWAY_ROLE_STATE_ADMIN)

@@ -85,6 +85,12 @@ bootstrap:
         archive_command: "pgbackrest --config=$here/pgbackrest-pg.conf --stanza=nagar archive-push %p"
         log_min_messages: warning
         log_connections: "off"
+        # pgAudit (issue 13): DDL and role changes by anyone; writes and
+        # function calls by owner roles and superusers (ALTER ROLE ... SET
+        # pgaudit.log, deploy/provision.sh).
+        shared_preload_libraries: pgaudit
+        pgaudit.log: "ddl, role"
+        pgaudit.log_relation: "on"
   initdb:
     - data-checksums
     - encoding: UTF8

@@ -5,6 +5,7 @@
 # of its own.
 #
 #   keys       the broker's and every principal's CURVE keys (deploy/keys.sh)
+#              and the checkpoint signing key (nagarctl checkpoint-keygen)
 #   provision  databases, roles and migrations on the Patroni primary
 #              (deploy/provision.sh with NAGAR_PROVISION_HOSTS), the keys the
 #              services hold (token, OTP, seals, payment provider), and the
@@ -19,6 +20,8 @@ deploy=/usr/share/nagar/deploy
 case ${1:-} in
 keys)
     "$deploy/keys.sh" /usr/local/bin
+    # The checkpoint signing key: only the checkpointer container mounts it.
+    [[ -f $NAGAR_VAR/checkpoint_key/checkpoint.key ]] || nagarctl checkpoint-keygen >&2
     ;;
 provision)
     NAGAR_PROVISION_HOSTS=${NAGAR_DB_HOSTS:-pg1,pg2,pg3} \

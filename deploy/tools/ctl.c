@@ -7,8 +7,12 @@
  *   nagarctl keys rotate SERVICE [--restart CMD] [--wait SECONDS]
  *   nagarctl keys finish SERVICE                 second half of a rotation without --restart
  *   nagarctl checkpoint-keygen                   make the checkpoint signing key (once)
- *   nagarctl checkpoint                          verify, then sign every chain head
- *   nagarctl verify                              every chain, against the latest checkpoint
+ *   nagarctl checkpoint                          verify what every chain appended since the
+ *                                                last checkpoint, then sign every chain head
+ *                                                into a file and the witness store
+ *   nagarctl verify                              every chain from its start against the
+ *                                                latest checkpoint, and every record against
+ *                                                the others it must agree with (verify.h)
  *   nagarctl backup [full|diff|incr]             deploy/backup.sh backup
  *   nagarctl backup-verify                       deploy/backup.sh verify
  *   nagarctl restore --to TIME [--target DIR]    deploy/backup.sh restore (point in time)
@@ -27,8 +31,16 @@
  * Exit codes scripts rely on: 0 done / everything verified; 1 an error (a
  * database, the broker or a file could not be reached or the operation was
  * refused); 2 usage; 3 verification failed: a chain is broken, shorter than
- * or different from its signed checkpoint, or the checkpoint itself is not
- * validly signed.
+ * or different from its signed checkpoint, the checkpoint itself is not
+ * validly signed, or records disagree (a payment with its ledger row, a row
+ * with its history, a certificate with its registration or seal).
+ *
+ * Chains: each service's own (the ledger of property tax and water charges,
+ * the register of issued certificates; checkpoint name "<service>") and the
+ * history of each tracked table per ULB ("<service>.<table>"). Checkpoints
+ * are written as files (NAGAR_CHECKPOINT_DIR) and into the witness store,
+ * database nagar_witness, as witness_writer — a role no service has; the
+ * latest valid one of either is what verification pins.
  *
  * Why a separate principal: bus commands use the "operator" key (which alone
  * may call nagar.admin) and batch commands the "batch" key, exactly as
@@ -50,6 +62,9 @@
  *   NAGAR_CHECKPOINT_DIR      checkpoints                 $NAGAR_VAR/checkpoints
  *   NAGAR_CHECKPOINT_KEY      signing key (secret)        $NAGAR_VAR/checkpoint_key/checkpoint.key
  *   NAGAR_CHECKPOINT_PUBLIC_KEY  pinned public key        $NAGAR_VAR/checkpoint_key/checkpoint.pub
+ *   NAGAR_CTL_CONNINFO_WITNESS   the witness store        nagar_witness as witness_writer
+ *                                                          (password $SECRETS/witness_writer.pgpass)
+ *   NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR  certificate seal keys  $NAGAR_VAR/certificate_keys
  *   NAGAR_BACKUP_SCRIPT       deploy/backup.sh            found next to the binary's checkout
  *   NAGAR_KEYGEN              nagar-keygen                next to this binary
  */
@@ -73,8 +88,10 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "db.h"
+#include "history.h"
 #include "job_grant.h"
 #include "ledger.h"
+#include "verify.h"
 #include "log.h"
 #include "proto/admin.pb-c.h"
 #include "proto/envelope.pb-c.h"
@@ -102,6 +119,7 @@ typedef struct {
     char checkpoint_dir[PATH_BYTES];
     char checkpoint_key[PATH_BYTES];
     char checkpoint_public[PATH_BYTES];
+    char certificate_keys[PATH_BYTES];
     char db_host[256];
     char db_port[16];
     char self_dir[PATH_BYTES];      /* directory of this binary */
@@ -159,6 +177,9 @@ static int ctl_init(ctl_t *self)
     fmt(path, sizeof path, "%s/checkpoint_key/checkpoint.pub", self->var);
     fmt(self->checkpoint_public, sizeof self->checkpoint_public, "%s",
              setting(self, "NAGAR_CHECKPOINT_PUBLIC_KEY", path));
+    fmt(path, sizeof path, "%s/certificate_keys", self->var);
+    fmt(self->certificate_keys, sizeof self->certificate_keys, "%s",
+        setting(self, "NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR", path));
     fmt(self->db_host, sizeof self->db_host, "%s", setting(self, "NAGAR_DB_HOST", "127.0.0.1"));
     fmt(self->db_port, sizeof self->db_port, "%s",
              setting(self, "NAGAR_DB_PORT", setting(self, "NAGAR_PG_PORT", "5544")));
@@ -311,21 +332,34 @@ static int cmd_quarantine(ctl_t *self, const char *service, const char *reason, 
 
 typedef enum { CHAIN_LEDGER, CHAIN_CERTIFICATES } chain_kind_t;
 
+static const char *const PROPERTY_TAX_TRACKED[] = {
+    "property", "property_owner", "property_floor", "demand_bill", "demand", "payment",
+    "allocation", "online_order", "assessment", "mutation", NULL};
+static const char *const WATER_TAX_TRACKED[] = {
+    "connection", "meter_reading", "bill", "fee", "payment", "allocation", "online_order", NULL};
+static const char *const CERTIFICATES_TRACKED[] = {"application", "certificate", "correction",
+                                                   NULL};
+
 typedef struct {
-    const char *name;       /* the service and its database */
-    chain_kind_t kind;
-    bool optional;          /* skipped when the service has no database or ledger yet */
+    const char *name;               /* the service, its database and schema, its chain name */
+    chain_kind_t kind;              /* its own chain: the ledger or issued certificates */
+    bool optional;                  /* skipped when the service has no database or ledger yet */
+    const char *const *tracked;     /* tables on the history (common/sql/history) */
+    const char *account_column;     /* accounts to check against the ledger; NULL: none */
+    nagar_charges_t charges;        /* what the allocations settle */
 } ledger_def_t;
 
 static const ledger_def_t LEDGERS[] = {
-    {"property_tax", CHAIN_LEDGER, false},
-    {"certificates", CHAIN_CERTIFICATES, false},
-    {"water_tax", CHAIN_LEDGER, true},
+    {"property_tax", CHAIN_LEDGER, false, PROPERTY_TAX_TRACKED, "property_id",
+     NAGAR_CHARGES_DEMAND},
+    {"certificates", CHAIN_CERTIFICATES, false, CERTIFICATES_TRACKED, NULL, NAGAR_CHARGES_DEMAND},
+    {"water_tax", CHAIN_LEDGER, true, WATER_TAX_TRACKED, "connection_id", NAGAR_CHARGES_BILLS},
 };
 #define LEDGER_COUNT (sizeof LEDGERS / sizeof LEDGERS[0])
 
 /* One chain as found in a database. */
 typedef struct {
+    char name[NAGAR_CHECKPOINT_NAME_MAX];  /* "property_tax", "property_tax.payment" */
     char ulb[NAGAR_CHECKPOINT_ULB_MAX];
     bool ok;
     int64_t length;                      /* rows in the chain */
@@ -340,7 +374,7 @@ typedef struct {
     size_t count, capacity;
 } chains_t;
 
-static chain_t *chains_add(chains_t *list, const char *ulb)
+static chain_t *chains_add(chains_t *list, const char *name, const char *ulb)
 {
     if (list->count == list->capacity) {
         size_t capacity = list->capacity ? list->capacity * 2 : 32;
@@ -352,6 +386,7 @@ static chain_t *chains_add(chains_t *list, const char *ulb)
     }
     chain_t *chain = &list->items[list->count++];
     memset(chain, 0, sizeof *chain);
+    fmt(chain->name, sizeof chain->name, "%s", name);
     fmt(chain->ulb, sizeof chain->ulb, "%s", ulb);
     chain->ok = true;
     return chain;
@@ -371,7 +406,8 @@ static nagar_db_t *connect_service_db(ctl_t *self, const char *service, char *er
     else
         fmt(conninfo, sizeof conninfo,
                  "host=%s port=%s dbname=nagar_%s user=%s_app connect_timeout=5 "
-                 "passfile=%s/%s_app.pgpass application_name=nagarctl",
+                 "passfile=%s/%s_app.pgpass application_name=nagarctl "
+                 "target_session_attrs=read-write",
                  self->db_host, self->db_port, service, service, self->secrets, service);
     return nagar_db_connect(conninfo, error, error_size);
 }
@@ -383,52 +419,79 @@ static int hex_to_hash(const char *hex, uint8_t out[32])
                ? 0 : -1;
 }
 
-/* Property tax and water: common/ledger.c recomputes every hash. */
-static int read_ledger_chains(nagar_db_t *db, const char *ledger, nagar_checkpoint_t *pinned,
-                              chains_t *out, char *error, size_t error_size)
+/* The hash chains of kind (the ledger, one chain per ULB; the history, one
+ * per table and ULB), every hash recomputed (common/chain.c). A chain the
+ * pinned checkpoint holds is walked from its pinned row when from_pinned
+ * (nagarctl checkpoint: only what came since), else from the start. */
+static int read_hash_chains(nagar_db_t *db, const char *service, const nagar_chain_kind_t *kind,
+                            nagar_checkpoint_t *pinned, bool from_pinned, chains_t *out,
+                            char *error, size_t error_size)
 {
-    nagar_ledger_chain_status_t *statuses = NULL;
+    nagar_chain_status_t *walked = NULL;
     size_t count = 0;
-    if (nagar_ledger_verify(db, NULL, &statuses, &count, error, error_size) < 0)
+    if (nagar_chain_list(db, kind, &walked, &count, error, error_size) != 0)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
-        chain_t *chain = chains_add(out, statuses[i].ulb);
+        nagar_chain_status_t *status = &walked[i];
+        const char *ulb = kind->key_parts > 1 ? status->key[1] : status->key[0];
+        char name[NAGAR_CHECKPOINT_NAME_MAX];
+        if (kind->key_parts > 1)
+            fmt(name, sizeof name, "%s.%s", service, status->key[0]);
+        else
+            fmt(name, sizeof name, "%s", service);
+        const nagar_checkpoint_head_t *pin = pinned ? nagar_checkpoint_find(pinned, name, ulb)
+                                                    : NULL;
+        if (pin && from_pinned && pin->seq > 0) {
+            status->from_seq = pin->seq;
+            memcpy(status->from_hash, pin->hash, sizeof status->from_hash);
+        }
+        chain_t *chain = chains_add(out, name, ulb);
         if (!chain) {
             fmt(error, error_size, "out of memory");
             rc = -1;
             break;
         }
-        chain->ok = statuses[i].ok;
-        chain->length = statuses[i].rows;
+        if (nagar_chain_walk(db, kind, status, error, error_size) != 0) {
+            rc = -1;
+            break;
+        }
+        chain->ok = status->ok;
+        chain->length = status->length;
+        memcpy(chain->head, status->head, sizeof chain->head);
         if (!chain->ok) {
-            fmt(chain->problem, sizeof chain->problem, "%s", statuses[i].problem);
+            fmt(chain->problem, sizeof chain->problem, "%s", status->problem);
             continue;
         }
-        const nagar_checkpoint_head_t *pin = pinned ? nagar_checkpoint_find(pinned, ledger, chain->ulb)
-                                                    : NULL;
-        int64_t wanted[2] = {chain->length, pin ? pin->seq : 0};
-        for (int w = 0; w < 2; w++) {
-            if (wanted[w] <= 0 || wanted[w] > chain->length)
+        if (pin && pin->seq > 0 && pin->seq <= chain->length) {
+            if (status->from_seq == pin->seq) {
+                /* The walk began at the pinned row and found it unchanged. */
+                memcpy(chain->pinned, pin->hash, sizeof chain->pinned);
+                chain->pinned_found = true;
                 continue;
+            }
             char seq[32];
-            fmt(seq, sizeof seq, "%" PRId64, wanted[w]);
-            const char *values[] = {chain->ulb, seq};
-            PGresult *res = nagar_db_exec(db, "SELECT encode(hash, 'hex') FROM ledger "
-                                              "WHERE ulb = $1 AND seq = $2::bigint", 2, values);
+            fmt(seq, sizeof seq, "%" PRId64, pin->seq);
+            const char *values[] = {status->key[0], kind->key_parts > 1 ? status->key[1] : seq,
+                                    seq};
+            PGresult *res = nagar_db_exec(
+                db, kind->key_parts > 1
+                        ? "SELECT encode(hash, 'hex') FROM history WHERE tbl = $1 AND ulb = $2 "
+                          "AND seq = $3::bigint"
+                        : "SELECT encode(hash, 'hex') FROM ledger WHERE ulb = $1 AND seq = $2::bigint",
+                kind->key_parts + 1, values);
             if (!res) {
-                fmt(error, error_size, "reading row %s of ULB %s failed: %s", seq, chain->ulb,
-                         nagar_db_error(db));
+                fmt(error, error_size, "reading row %s of %s %s failed: %s", seq, name, ulb,
+                    nagar_db_error(db));
                 rc = -1;
                 break;
             }
-            uint8_t *target = w == 0 ? chain->head : chain->pinned;
-            if (PQntuples(res) == 1 && hex_to_hash(PQgetvalue(res, 0, 0), target) == 0 && w == 1)
+            if (PQntuples(res) == 1 && hex_to_hash(PQgetvalue(res, 0, 0), chain->pinned) == 0)
                 chain->pinned_found = true;
             PQclear(res);
         }
     }
-    free(statuses);
+    free(walked);
     return rc;
 }
 
@@ -458,7 +521,7 @@ static int read_certificate_chains(nagar_db_t *db, nagar_checkpoint_t *pinned, c
         for (int i = 0; i < rows; i++) {
             const char *ulb = PQgetvalue(res, i, 0);
             if (!chain || strcmp(chain->ulb, ulb) != 0) {
-                chain = chains_add(out, ulb);
+                chain = chains_add(out, "certificates", ulb);
                 if (!chain) {
                     PQclear(res);
                     fmt(error, error_size, "out of memory");
@@ -522,7 +585,7 @@ static int read_certificate_chains(nagar_db_t *db, nagar_checkpoint_t *pinned, c
                 found = &out->items[c];
         if (!found && length == 0)
             continue;
-        if (!found && !(found = chains_add(out, ulb))) {
+        if (!found && !(found = chains_add(out, "certificates", ulb))) {
             PQclear(res);
             fmt(error, error_size, "out of memory");
             return -1;
@@ -545,108 +608,239 @@ typedef struct {
     int checked;        /* chains */
     int broken;         /* chains that fail verification (exit 3) */
     int errors;         /* ledgers that could not be read (exit 1) */
+    int findings;       /* records that disagree with others (exit 3) */
 } tally_t;
 
-/* Verifies every ledger's chains and their checkpoint heads; prints a
- * table. When next is given, the heads of good chains are added to it. */
-static void verify_all(ctl_t *self, nagar_checkpoint_t *pinned, nagar_checkpoint_t *next,
-                       tally_t *tally)
+/* Whether a checkpoint chain name belongs to service (itself or a table of it). */
+static bool chain_of(const char *chain, const char *service)
 {
-    printf("%-14s %-10s %9s %9s  %s\n", "LEDGER", "ULB", "ROWS", "PINNED", "RESULT");
+    size_t length = strlen(service);
+    return strncmp(chain, service, length) == 0 && (chain[length] == '\0' || chain[length] == '.');
+}
+
+/* Prints one chain's line, compared with its pinned head; adds a good
+ * chain's head to next when given. */
+static void report_chain(const chain_t *chain, nagar_checkpoint_t *pinned,
+                         nagar_checkpoint_t *next, tally_t *tally)
+{
+    const nagar_checkpoint_head_t *pin =
+        pinned ? nagar_checkpoint_find(pinned, chain->name, chain->ulb) : NULL;
+    char pinned_text[32] = "-";
+    if (pin)
+        fmt(pinned_text, sizeof pinned_text, "%" PRId64, pin->seq);
+    tally->checked++;
+    if (!chain->ok) {
+        printf("%-32s %-10s %9" PRId64 " %9s  TAMPERED: %s\n", chain->name, chain->ulb,
+               chain->length, pinned_text, chain->problem);
+        tally->broken++;
+    } else if (pin && chain->length < pin->seq) {
+        printf("%-32s %-10s %9" PRId64 " %9s  TAMPERED: the chain is shorter than its signed "
+               "checkpoint: rows %" PRId64 " to %" PRId64 " were cut off\n",
+               chain->name, chain->ulb, chain->length, pinned_text, chain->length + 1, pin->seq);
+        tally->broken++;
+    } else if (pin && pin->seq > 0 &&
+               (!chain->pinned_found || sodium_memcmp(chain->pinned, pin->hash, 32) != 0)) {
+        printf("%-32s %-10s %9" PRId64 " %9s  TAMPERED: row %" PRId64 " differs from the signed "
+               "checkpoint: the chain was rewritten\n",
+               chain->name, chain->ulb, chain->length, pinned_text, pin->seq);
+        tally->broken++;
+    } else {
+        printf("%-32s %-10s %9" PRId64 " %9s  ok\n", chain->name, chain->ulb, chain->length,
+               pinned_text);
+        if (next) {
+            nagar_checkpoint_head_t head = {.seq = chain->length};
+            fmt(head.ledger, sizeof head.ledger, "%s", chain->name);
+            fmt(head.ulb, sizeof head.ulb, "%s", chain->ulb);
+            memcpy(head.hash, chain->head, 32);
+            char add_error[256];
+            if (nagar_checkpoint_add(next, &head, add_error, sizeof add_error) != 0) {
+                printf("%-32s %-10s  ERROR: %s\n", chain->name, chain->ulb, add_error);
+                tally->errors++;
+            }
+        }
+    }
+}
+
+/* Chains pinned by the checkpoint that have vanished altogether. */
+static void report_vanished(const char *service, const chains_t *chains,
+                            nagar_checkpoint_t *pinned, tally_t *tally)
+{
+    for (size_t i = 0; pinned && i < nagar_checkpoint_size(pinned); i++) {
+        const nagar_checkpoint_head_t *pin = nagar_checkpoint_head(pinned, i);
+        if (!chain_of(pin->ledger, service) || pin->seq == 0)
+            continue;
+        bool present = false;
+        for (size_t c = 0; c < chains->count && !present; c++)
+            present = strcmp(chains->items[c].name, pin->ledger) == 0 &&
+                      strcmp(chains->items[c].ulb, pin->ulb) == 0;
+        if (!present) {
+            printf("%-32s %-10s %9d %9" PRId64 "  TAMPERED: the whole chain is gone (the signed "
+                   "checkpoint has %" PRId64 " rows)\n",
+                   pin->ledger, pin->ulb, 0, pin->seq, pin->seq);
+            tally->checked++;
+            tally->broken++;
+        }
+    }
+}
+
+/* Verifies every service's chains (its ledger or certificate chain, its
+ * history) against their checkpoint heads and prints a table; when next is
+ * given, the heads of good chains are added to it. A full verification
+ * (findings given) also checks the records against each other (verify.h)
+ * and walks every chain from its start; a checkpoint walks each chain from
+ * its pinned row. */
+static void verify_all(ctl_t *self, nagar_checkpoint_t *pinned, nagar_checkpoint_t *next,
+                       nagar_findings_t *findings, tally_t *tally)
+{
+    printf("%-32s %-10s %9s %9s  %s\n", "CHAIN", "ULB", "ROWS", "PINNED", "RESULT");
     for (size_t l = 0; l < LEDGER_COUNT; l++) {
         const ledger_def_t *def = &LEDGERS[l];
         size_t pinned_heads = 0;
         for (size_t i = 0; pinned && i < nagar_checkpoint_size(pinned); i++)
-            if (strcmp(nagar_checkpoint_head(pinned, i)->ledger, def->name) == 0)
+            if (chain_of(nagar_checkpoint_head(pinned, i)->ledger, def->name))
                 pinned_heads++;
         char error[2048] = "";
         nagar_db_t *db = connect_service_db(self, def->name, error, sizeof error);
         chains_t chains = {0};
+        bool from_pinned = findings == NULL;
         int rc = -1;
         if (db)
             rc = def->kind == CHAIN_LEDGER
-                     ? read_ledger_chains(db, def->name, pinned, &chains, error, sizeof error)
+                     ? read_hash_chains(db, def->name, &nagar_ledger_chain, pinned, from_pinned,
+                                        &chains, error, sizeof error)
                      : read_certificate_chains(db, pinned, &chains, error, sizeof error);
+        if (rc == 0)
+            rc = read_hash_chains(db, def->name, &nagar_history_chain, pinned, from_pinned,
+                                  &chains, error, sizeof error);
         if (rc != 0) {
             bool absent = strstr(error, "does not exist") != NULL;
             if (def->optional && absent && pinned_heads == 0) {
-                printf("%-14s %-10s %9s %9s  skipped: no ledger here yet\n", def->name, "-", "-",
+                printf("%-32s %-10s %9s %9s  skipped: no ledger here yet\n", def->name, "-", "-",
                        "-");
             } else {
-                printf("%-14s %-10s %9s %9s  ERROR: %s\n", def->name, "-", "-", "-", error);
+                printf("%-32s %-10s %9s %9s  ERROR: %s\n", def->name, "-", "-", "-", error);
                 tally->errors++;
             }
             free(chains.items);
             nagar_db_destroy(&db);
             continue;
         }
-        for (size_t c = 0; c < chains.count; c++) {
-            chain_t *chain = &chains.items[c];
-            const nagar_checkpoint_head_t *pin =
-                pinned ? nagar_checkpoint_find(pinned, def->name, chain->ulb) : NULL;
-            char pinned_text[32] = "-";
-            if (pin)
-                fmt(pinned_text, sizeof pinned_text, "%" PRId64, pin->seq);
-            tally->checked++;
-            if (!chain->ok) {
-                printf("%-14s %-10s %9" PRId64 " %9s  TAMPERED: %s\n", def->name, chain->ulb,
-                       chain->length, pinned_text, chain->problem);
-                tally->broken++;
-            } else if (pin && chain->length < pin->seq) {
-                printf("%-14s %-10s %9" PRId64 " %9s  TAMPERED: the chain is shorter than its "
-                       "signed checkpoint: rows %" PRId64 " to %" PRId64 " were cut off\n",
-                       def->name, chain->ulb, chain->length, pinned_text, chain->length + 1,
-                       pin->seq);
-                tally->broken++;
-            } else if (pin && pin->seq > 0 &&
-                       (!chain->pinned_found || sodium_memcmp(chain->pinned, pin->hash, 32) != 0)) {
-                printf("%-14s %-10s %9" PRId64 " %9s  TAMPERED: row %" PRId64 " differs from the "
-                       "signed checkpoint: the chain was rewritten\n",
-                       def->name, chain->ulb, chain->length, pinned_text, pin->seq);
-                tally->broken++;
-            } else {
-                printf("%-14s %-10s %9" PRId64 " %9s  ok\n", def->name, chain->ulb, chain->length,
-                       pinned_text);
-                if (next) {
-                    nagar_checkpoint_head_t head = {.seq = chain->length};
-                    fmt(head.ledger, sizeof head.ledger, "%s", def->name);
-                    fmt(head.ulb, sizeof head.ulb, "%s", chain->ulb);
-                    memcpy(head.hash, chain->head, 32);
-                    char add_error[256];
-                    if (nagar_checkpoint_add(next, &head, add_error, sizeof add_error) != 0) {
-                        printf("%-14s %-10s  ERROR: %s\n", def->name, chain->ulb, add_error);
-                        tally->errors++;
-                    }
-                }
-            }
-        }
-        /* Chains pinned by the checkpoint that have vanished altogether. */
-        for (size_t i = 0; pinned && i < nagar_checkpoint_size(pinned); i++) {
-            const nagar_checkpoint_head_t *pin = nagar_checkpoint_head(pinned, i);
-            if (strcmp(pin->ledger, def->name) != 0 || pin->seq == 0)
-                continue;
-            bool present = false;
-            for (size_t c = 0; c < chains.count && !present; c++)
-                present = strcmp(chains.items[c].ulb, pin->ulb) == 0;
-            if (!present) {
-                printf("%-14s %-10s %9d %9" PRId64 "  TAMPERED: the whole chain is gone (the "
-                       "signed checkpoint has %" PRId64 " rows)\n",
-                       def->name, pin->ulb, 0, pin->seq, pin->seq);
-                tally->checked++;
-                tally->broken++;
-            }
-        }
+        for (size_t c = 0; c < chains.count; c++)
+            report_chain(&chains.items[c], pinned, next, tally);
+        report_vanished(def->name, &chains, pinned, tally);
         free(chains.items);
+        if (findings) {
+            size_t before = findings->count + findings->dropped;
+            int found = nagar_verify_history(db, def->name, def->tracked, findings, error,
+                                             sizeof error);
+            if (found >= 0 && def->account_column)
+                found = nagar_verify_accounts(db, def->name, def->account_column,
+                                              def->charges, findings, error, sizeof error);
+            if (found >= 0 && def->kind == CHAIN_CERTIFICATES)
+                found = nagar_verify_certificates(db, self->certificate_keys, findings, error,
+                                                  sizeof error);
+            if (found < 0) {
+                printf("%-32s %-10s %9s %9s  ERROR: %s\n", def->name, "-", "-", "-", error);
+                tally->errors++;
+            }
+            tally->findings += (int) (findings->count + findings->dropped - before);
+        }
         nagar_db_destroy(&db);
     }
 }
 
+/* The findings of a full verification, one line each. */
+static void print_findings(const nagar_findings_t *findings)
+{
+    if (findings->count == 0)
+        return;
+    printf("\n%-12s %-16s %-36s %-10s %6s  %s\n", "CHECK", "TABLE", "KEY", "ULB", "SEQ",
+           "PROBLEM");
+    for (size_t i = 0; i < findings->count; i++) {
+        const nagar_finding_t *f = &findings->items[i];
+        printf("%-12s %-16s %-36s %-10s %6" PRId64 "  TAMPERED: %s\n", f->check, f->table, f->key,
+               f->ulb[0] ? f->ulb : "-", f->seq, f->problem);
+    }
+    if (findings->dropped)
+        printf("... and %zu more\n", findings->dropped);
+}
+
+/* The witness store (database nagar_witness) as witness_writer, the role
+ * only nagarctl has. NULL with error set when it cannot be reached. */
+static nagar_db_t *connect_witness(ctl_t *self, char *error, size_t error_size)
+{
+    const char *given = setting(self, "NAGAR_CTL_CONNINFO_WITNESS", NULL);
+    char conninfo[2048];
+    if (given)
+        fmt(conninfo, sizeof conninfo, "%s", given);
+    else
+        fmt(conninfo, sizeof conninfo,
+            "host=%s port=%s dbname=nagar_witness user=witness_writer connect_timeout=5 "
+            "passfile=%s/witness_writer.pgpass application_name=nagarctl "
+            "target_session_attrs=read-write",
+            self->db_host, self->db_port, self->secrets);
+    return nagar_db_connect(conninfo, error, error_size);
+}
+
+/* The latest checkpoint the witness store holds, verified with the pinned
+ * key: LOADED with *out, NONE, FORGED (error says why) or ERROR. */
+static nagar_checkpoint_load_t load_witnessed(ctl_t *self, nagar_checkpoint_t **out,
+                                              char *error, size_t error_size)
+{
+    *out = NULL;
+    nagar_db_t *db = connect_witness(self, error, error_size);
+    if (!db)
+        return NAGAR_CHECKPOINT_ERROR;
+    nagar_checkpoint_load_t result = NAGAR_CHECKPOINT_NONE;
+    PGresult *res = nagar_db_exec(db, "SELECT signed_text FROM witness.checkpoint "
+                                      "ORDER BY created_us DESC LIMIT 1", 0, NULL);
+    uint8_t key[32];
+    if (!res) {
+        fmt(error, error_size, "reading the witness store failed: %s", nagar_db_error(db));
+        result = NAGAR_CHECKPOINT_ERROR;
+    } else if (PQntuples(res) == 1 &&
+               nagar_checkpoint_read_public_key(self->checkpoint_public, key, error,
+                                                error_size) != 0) {
+        result = NAGAR_CHECKPOINT_ERROR;
+    } else if (PQntuples(res) == 1) {
+        const char *text = PQgetvalue(res, 0, 0);
+        result = nagar_checkpoint_parse(text, strlen(text), key, out, error, error_size);
+    }
+    PQclear(res);
+    nagar_db_destroy(&db);
+    return result;
+}
+
+/* The latest signed checkpoint, from the checkpoint files or the witness
+ * store, whichever is newer; one that does not verify is tampering. */
 static int load_pinned(ctl_t *self, nagar_checkpoint_t **pinned, bool quiet_when_none)
 {
-    char path[PATH_BYTES], error[2048];
+    char path[PATH_BYTES], error[2048], witness_error[2048] = "";
+    nagar_checkpoint_t *witnessed = NULL;
     nagar_checkpoint_load_t loaded = nagar_checkpoint_load_latest(
         self->checkpoint_dir, self->checkpoint_public, pinned, path, sizeof path, error,
         sizeof error);
+    nagar_checkpoint_load_t from_witness =
+        load_witnessed(self, &witnessed, witness_error, sizeof witness_error);
+    if (loaded == NAGAR_CHECKPOINT_FORGED || from_witness == NAGAR_CHECKPOINT_FORGED) {
+        say_error("the latest checkpoint is not valid: %s",
+                  loaded == NAGAR_CHECKPOINT_FORGED ? error : witness_error);
+        nagar_checkpoint_destroy(pinned);
+        nagar_checkpoint_destroy(&witnessed);
+        return EXIT_TAMPER;
+    }
+    if (from_witness == NAGAR_CHECKPOINT_ERROR)
+        printf("warning: the witness store could not be read (%s); using the checkpoint files "
+               "alone\n", witness_error);
+    if (witnessed && (!*pinned || nagar_checkpoint_created_us(witnessed) >
+                                      nagar_checkpoint_created_us(*pinned))) {
+        nagar_checkpoint_destroy(pinned);
+        *pinned = witnessed;
+        witnessed = NULL;
+        fmt(path, sizeof path, "the witness store (nagar_witness)");
+        loaded = NAGAR_CHECKPOINT_LOADED;
+    }
+    nagar_checkpoint_destroy(&witnessed);
     switch (loaded) {
     case NAGAR_CHECKPOINT_LOADED: {
         time_t at = (time_t) (nagar_checkpoint_created_us(*pinned) / 1000000);
@@ -661,13 +855,40 @@ static int load_pinned(ctl_t *self, nagar_checkpoint_t **pinned, bool quiet_when
             printf("no signed checkpoint yet in %s: chains are checked for internal consistency "
                    "only (a wholesale rewrite cannot be detected)\n", self->checkpoint_dir);
         return EXIT_OK;
-    case NAGAR_CHECKPOINT_FORGED:
-        say_error("the latest checkpoint is not valid: %s", error);
-        return EXIT_TAMPER;
     default:
         say_error("%s", error);
         return EXIT_ERROR;
     }
+}
+
+/* Stores the checkpoint file just written in the witness store. */
+static int witness(ctl_t *self, const char *path, int64_t created_us)
+{
+    FILE *file = fopen(path, "rb");
+    char *text = file ? malloc(16 * 1024 * 1024 + 1) : NULL;
+    size_t got = text ? fread(text, 1, 16 * 1024 * 1024, file) : 0;
+    if (file)
+        fclose(file);
+    if (!text || got == 0) {
+        free(text);
+        say_error("cannot read back %s to witness it", path);
+        return -1;
+    }
+    text[got] = '\0';
+    char error[2048], created[32];
+    fmt(created, sizeof created, "%" PRId64, created_us);
+    nagar_db_t *db = connect_witness(self, error, sizeof error);
+    const char *values[] = {created, text};
+    PGresult *res = db ? nagar_db_exec(db, "INSERT INTO witness.checkpoint (created_us, "
+                                           "signed_text) VALUES ($1::bigint, $2)", 2, values)
+                       : NULL;
+    free(text);
+    if (!res)
+        say_error("the checkpoint is signed (%s) but could not be witnessed: %s", path,
+                  db ? nagar_db_error(db) : error);
+    PQclear(res);
+    nagar_db_destroy(&db);
+    return res ? 0 : -1;
 }
 
 static int cmd_verify(ctl_t *self)
@@ -677,11 +898,14 @@ static int cmd_verify(ctl_t *self)
     if (rc != EXIT_OK)
         return rc;
     tally_t tally = {0};
-    verify_all(self, pinned, NULL, &tally);
+    nagar_findings_t findings = {0};
+    verify_all(self, pinned, NULL, &findings, &tally);
     nagar_checkpoint_destroy(&pinned);
-    printf("\n%d chains checked, %d failed verification, %d ledgers unreadable\n", tally.checked,
-           tally.broken, tally.errors);
-    if (tally.broken)
+    print_findings(&findings);
+    nagar_findings_free(&findings);
+    printf("\n%d chains checked, %d failed verification, %d records disagree, %d ledgers "
+           "unreadable\n", tally.checked, tally.broken, tally.findings, tally.errors);
+    if (tally.broken || tally.findings)
         return EXIT_TAMPER;
     return tally.errors ? EXIT_ERROR : EXIT_OK;
 }
@@ -705,7 +929,7 @@ static int cmd_checkpoint(ctl_t *self)
         return EXIT_ERROR;
     }
     tally_t tally = {0};
-    verify_all(self, pinned, next, &tally);
+    verify_all(self, pinned, next, NULL, &tally);
     nagar_checkpoint_destroy(&pinned);
     /* Never sign a state that fails verification: that would bless the tampering. */
     if (tally.broken || tally.errors) {
@@ -722,9 +946,11 @@ static int cmd_checkpoint(ctl_t *self)
         say_error("%s", error);
         return EXIT_ERROR;
     }
-    printf("\nsigned %zu chain heads into %s\n", nagar_checkpoint_size(next), path);
+    int witnessed = witness(self, path, nagar_checkpoint_created_us(next));
+    printf("\nsigned %zu chain heads into %s%s\n", nagar_checkpoint_size(next), path,
+           witnessed == 0 ? " and the witness store" : "");
     nagar_checkpoint_destroy(&next);
-    return EXIT_OK;
+    return witnessed == 0 ? EXIT_OK : EXIT_ERROR;
 }
 
 static int make_dir(const char *path, mode_t mode)
@@ -1409,6 +1635,9 @@ static int cmd_receipts_replay(ctl_t *self, const char *csv_path, const char *ul
             request.mode = (Nagar__PropertyTax__PaymentMode) row->mode;
             request.instrument_ref = row->instrument;
             request.counter = row->counter;
+            /* The money on a slip was collected at the counter: what exceeds
+             * the dues is kept as credit, never refused. */
+            request.advance = true;
             nagar_bus_call_t call = {.service = "property_tax", .method = "payment.record",
                                      .context = &context, .request = &request.base,
                                      .timeout_ms = 30000, .max_attempts = 10};

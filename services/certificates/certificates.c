@@ -6,6 +6,8 @@
  */
 #include "certificates.h"
 
+#include "service_rules.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +185,29 @@ const nagar_idempotency_t cert_idempotency = {
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
     .key_valid = idempotency_key_valid,
 };
+
+PGresult *cert_rule(certificates_t *self, nagar_worker_call_t *call, const char *name,
+                    const char *sql, int nvalues, const char *const *values,
+                    nagar_outcome_t *outcome, int *rc)
+{
+    const char *all[8];
+    char *actor = nagar_rules_actor_json(call);
+    if (!actor || nvalues > 7) {
+        free(actor);
+        *rc = -1;
+        return NULL;
+    }
+    all[0] = actor;
+    for (int i = 0; i < nvalues; i++)
+        all[i + 1] = values[i];
+    PGresult *result = nagar_service_query(self->db, name, sql, nvalues + 1, all);
+    free(actor);
+    if (!result) {
+        nagar_rules_t rules = {.db = self->db, .service = CERT_SERVICE};
+        *rc = nagar_rules_outcome_from_db(&rules, outcome) ? 1 : -1;
+    }
+    return result;
+}
 
 int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
                const char *subject, const char *ulb, json_t *detail)

@@ -94,6 +94,16 @@ bool cert_page_size(nagar_outcome_t *outcome, uint32_t requested, uint32_t *page
 extern const nagar_idempotency_t cert_idempotency;
 
 /* Appends an audit row inside the caller's transaction; detail is stolen. */
+/* Runs one of the rule functions of sql/registration.sql — the only way
+ * the service changes an application, a registration, a certificate or a
+ * correction — as "SELECT sql" with $1 the actor (the verified one, as
+ * common/service_rules.h's nagar_rules_actor_json) followed by values.
+ * Returns the result; NULL with *rc 1 and the outcome set when the rule
+ * refused (SQLSTATE NR...), NULL with *rc -1 on a database error. */
+PGresult *cert_rule(certificates_t *self, nagar_worker_call_t *call, const char *name,
+                    const char *sql, int nvalues, const char *const *values,
+                    nagar_outcome_t *outcome, int *rc);
+
 int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
                const char *subject, const char *ulb, json_t *detail);
 

@@ -170,82 +170,40 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
         return 1;
     }
 
-    /* Chain: lock the ULB's head, hash = SHA-256(previous hash || payload). */
-    const char *ulb_values[] = {request->ulb};
-    PGresult *result =
-        nagar_service_query(self->db, "chain_ensure",
-                            "INSERT INTO certificates.certificate_chain (ulb) VALUES ($1) "
-                            "ON CONFLICT (ulb) DO NOTHING",
-                            1, ulb_values);
-    if (!result) {
-        free(payload);
-        return -1;
-    }
-    PQclear(result);
-    result =
-        nagar_service_query(self->db, "chain_lock",
-                            "SELECT encode(head_hash, 'hex') FROM certificates.certificate_chain "
-                            "WHERE ulb = $1 FOR UPDATE",
-                            1, ulb_values);
-    if (!result) {
-        free(payload);
-        return -1;
-    }
-    uint8_t previous[crypto_hash_sha256_BYTES] = {0};
-    size_t previous_size = 0;
-    const char *previous_hex = PQgetvalue(result, 0, 0);
-    sodium_hex2bin(previous, sizeof previous, previous_hex, strlen(previous_hex), NULL,
-                   &previous_size, NULL);
-    PQclear(result);
-    uint8_t hash[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_state state;
-    crypto_hash_sha256_init(&state);
-    crypto_hash_sha256_update(&state, previous, sizeof previous);
-    crypto_hash_sha256_update(&state, (const unsigned char *) payload, strlen(payload));
-    crypto_hash_sha256_final(&state, hash);
-    char previous_text[65], hash_text[65], version_text[16], kind_text[4];
-    sodium_bin2hex(previous_text, sizeof previous_text, previous, sizeof previous);
-    sodium_bin2hex(hash_text, sizeof hash_text, hash, sizeof hash);
+    /* The rule function checks the registration and the version, chains it
+     * (hash = SHA-256(the ULB's head hash || payload)) and records it. */
+    char version_text[16];
     snprintf(version_text, sizeof version_text, "%u", version);
-    snprintf(kind_text, sizeof kind_text, "%d", request->kind->kind);
-
-    const char *values[] = {id,
-                            request->application_id,
-                            request->ulb,
-                            kind_text,
-                            request->registration_number,
-                            version_text,
-                            request->supersedes,
-                            request->subject_name,
-                            request->event_date,
-                            request->report_json,
-                            nagar_actor_user(call),
-                            nagar_sealer_key_id(self->sealer),
-                            payload,
-                            request->correction_id,
-                            request->correction_reason,
-                            previous_text,
-                            hash_text};
-    result = nagar_service_query(
-        self->db, "cert_insert",
-        "INSERT INTO certificates.certificate (certificate_id, application_id, ulb, kind, "
-        "registration_number, version, supersedes, subject_name, event_date, report, issued_by, "
-        "key_id, qr_payload, correction_id, correction_reason, prev_hash, hash) VALUES "
-        "($1, $2, $3, $4::smallint, $5, $6::int, $7, $8, $9::date, $10::jsonb, $11, $12, $13, "
-        "$14, $15, decode($16, 'hex'), decode($17, 'hex'))",
-        17, values);
+    json_t *cert = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                             "certificateId", id, "applicationId", request->application_id,
+                             "ulb", request->ulb, "kind", request->kind->kind,
+                             "registrationNumber", request->registration_number, "version",
+                             (int) version, "supersedes",
+                             request->supersedes ? request->supersedes : "", "subjectName",
+                             request->subject_name, "eventDate", request->event_date, "report",
+                             request->report_json, "keyId", nagar_sealer_key_id(self->sealer),
+                             "qrPayload", payload, "correctionId",
+                             request->correction_id ? request->correction_id : "");
     free(payload);
-    if (!result)
+    if (cert && json_object_set_new(cert, "correctionReason",
+                                    json_string(request->correction_reason)) != 0) {
+        json_decref(cert);
+        cert = NULL;
+    }
+    char *cert_json = cert ? json_dumps(cert, JSON_COMPACT) : NULL;
+    json_decref(cert);
+    if (!cert_json)
         return -1;
-    PQclear(result);
-    const char *chain_values[] = {request->ulb, hash_text};
-    result = nagar_service_query(
-        self->db, "chain_advance",
-        "UPDATE certificates.certificate_chain SET head_hash = decode($2, 'hex'), "
-        "length = length + 1 WHERE ulb = $1",
-        2, chain_values);
+    int rc = 0;
+    const char *values[] = {cert_json};
+    PGresult *result = cert_rule(self, call, "cert_issue",
+                                 "SELECT cert_certificate_issue($1::jsonb, $2::jsonb)", 1, values,
+                                 outcome, &rc);
+    free(cert_json);
     if (!result)
-        return -1;
+        return rc;
+    char hash_text[65];
+    snprintf(hash_text, sizeof hash_text, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
     json_t *detail = json_pack("{s:s, s:s, s:i, s:s?, s:s, s:s}", "applicationId",
                                request->application_id, "registrationNumber",
@@ -529,11 +487,13 @@ static int correction_load(certificates_t *self, const char *correction_id, bool
 {
     memset(view, 0, sizeof *view);
     char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT %s FROM certificates.correction r WHERE r.correction_id = $1%s",
-             CORRECTION_COLUMNS, lock ? " FOR UPDATE" : "");
+    /* The app role cannot lock rows (it may not UPDATE them): the rule
+     * function that changes the correction locks it and checks again. */
+    (void) lock;
+    snprintf(sql, sizeof sql, "SELECT %s FROM certificates.correction r WHERE r.correction_id = $1",
+             CORRECTION_COLUMNS);
     const char *values[] = {correction_id};
-    view->row =
-        nagar_service_query(self->db, lock ? "correction_lock" : "correction_get", sql, 1, values);
+    view->row = nagar_service_query(self->db, "correction_get", sql, 1, values);
     if (!view->row)
         return -1;
     if (PQntuples(view->row) != 1) {
@@ -618,23 +578,19 @@ static int request_work(nagar_db_t *db, void *arg)
         cert_view_clear(&certificate);
         return rc;
     }
-    char id[CERT_ID_MAX + 1], kind[4];
+    char id[CERT_ID_MAX + 1];
     cert_new_id("R", id);
-    snprintf(kind, sizeof kind, "%d", certificate.message.kind);
-    const char *values[] = {id, work->certificate_id, certificate.message.ulb, kind,
-                            work->reason, work->report_json, nagar_actor_user(work->call)};
-    PGresult *result = nagar_service_query(
-        self->db, "correction_insert",
-        "INSERT INTO certificates.correction (correction_id, certificate_id, ulb, kind, state, "
-        "reason, report, requested_by) VALUES ($1, $2, $3, $4::smallint, 1, $5, $6::jsonb, $7) "
-        "ON CONFLICT (certificate_id) WHERE state = 1 DO NOTHING RETURNING correction_id",
-        7, values);
     char ulb[16];
     snprintf(ulb, sizeof ulb, "%s", certificate.message.ulb);
     cert_view_clear(&certificate);
+    int rc_rule = 0;
+    const char *values[] = {id, work->certificate_id, work->reason, work->report_json};
+    PGresult *result = cert_rule(self, work->call, "correction_request",
+                                 "SELECT cert_correction_request($1::jsonb, $2, $3, $4, $5::jsonb)",
+                                 4, values, &work->outcome, &rc_rule);
     if (!result)
-        return -1;
-    bool inserted = PQntuples(result) == 1;
+        return rc_rule;
+    bool inserted = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
     PQclear(result);
     if (!inserted) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "certificateId",
@@ -762,6 +718,7 @@ static int decide_work(nagar_db_t *db, void *arg)
         return 1;
     }
     char correction_id[CERT_ID_MAX + 1], ulb[16];
+    char *corrected = NULL;   /* the application's corrected fields, JSON */
     snprintf(correction_id, sizeof correction_id, "%s", correction->correction_id);
     snprintf(ulb, sizeof ulb, "%s", correction->ulb);
     if (work->approve) {
@@ -799,35 +756,37 @@ static int decide_work(nagar_db_t *db, void *arg)
             rc = issue_certificate(self, work->call, &issue, work->new_certificate_id,
                                    &work->outcome);
             if (rc == 0) {
-                const char *values[] = {app.message.application_id, subject.subject_name,
-                                        event_date, report_json, subject.parent_names,
-                                        subject.informant_mobile};
-                PGresult *result = nagar_service_query(
-                    self->db, "app_corrected",
-                    "UPDATE certificates.application SET subject_name = $2, event_date = $3::date, "
-                    "report = $4::jsonb, parent_names = $5, informant_mobile = $6 "
-                    "WHERE application_id = $1",
-                    6, values);
-                rc = result ? 0 : -1;
-                PQclear(result);
+                json_t *fields = json_pack("{s:s, s:s, s:s, s:s}", "subjectName",
+                                           subject.subject_name, "eventDate", event_date,
+                                           "parentNames", subject.parent_names, "informantMobile",
+                                           subject.informant_mobile);
+                json_t *report = json_loads(report_json, JSON_REJECT_DUPLICATES, NULL);
+                if (fields && report && json_object_set_new(fields, "report", report) == 0)
+                    corrected = json_dumps(fields, JSON_COMPACT);
+                else
+                    json_decref(report);
+                json_decref(fields);
+                rc = corrected ? 0 : -1;
             }
         }
         free(report_json);
         app_view_clear(&app);
         cert_view_clear(&old);
-        if (rc != 0)
+        if (rc != 0) {
+            free(corrected);
             return rc;
+        }
     }
-    const char *values[] = {correction_id, work->approve ? "2" : "3", nagar_actor_user(work->call),
-                            work->note, work->approve ? work->new_certificate_id : NULL};
-    PGresult *result = nagar_service_query(
-        self->db, "correction_decide",
-        "UPDATE certificates.correction SET state = $2::smallint, decided_by = $3, "
-        "decided_at = now(), decision_note = $4, new_certificate_id = $5 "
-        "WHERE correction_id = $1",
-        5, values);
+    int rc_rule = 0;
+    const char *values[] = {correction_id, work->approve ? "t" : "f", work->note,
+                            work->approve ? work->new_certificate_id : NULL,
+                            corrected ? corrected : "{}"};
+    PGresult *result = cert_rule(self, work->call, "correction_decide",
+                                 "SELECT cert_correction_decide($1::jsonb, $2, $3::boolean, $4, $5, "
+                                 "$6::jsonb)", 5, values, &work->outcome, &rc_rule);
+    free(corrected);
     if (!result)
-        return -1;
+        return rc_rule;
     PQclear(result);
     json_t *detail = json_pack("{s:s, s:s?}", "note", work->note, "newCertificateId",
                                work->approve ? work->new_certificate_id : NULL);

@@ -95,11 +95,14 @@ int app_view_load(certificates_t *self, const char *application_id, bool lock, a
 {
     memset(view, 0, sizeof *view);
     char sql[4096];
+    /* The app role cannot lock rows (it may not UPDATE them): the rule
+     * function that changes the application locks it and checks again. */
+    (void) lock;
     snprintf(sql, sizeof sql,
-             "SELECT %s FROM certificates.application a WHERE a.application_id = $1%s",
-             APP_COLUMNS, lock ? " FOR UPDATE OF a" : "");
+             "SELECT %s FROM certificates.application a WHERE a.application_id = $1",
+             APP_COLUMNS);
     const char *values[] = {application_id};
-    view->row = nagar_service_query(self->db, lock ? "app_lock" : "app_get", sql, 1, values);
+    view->row = nagar_service_query(self->db, "app_get", sql, 1, values);
     if (!view->row)
         return -1;
     if (PQntuples(view->row) != 1) {
@@ -184,30 +187,36 @@ static int submit_work(nagar_db_t *db, void *arg)
     fee_assessment_t fee;
     if (fees_assess(self, work->ulb, work->kind, work->subject->event_date, today, &fee) != 0)
         return -1;
-    char id[CERT_ID_MAX + 1], kind[4], event_date[NAGAR_DATE_TEXT_MAX], delay[16], window[4],
-        fee_paise[24];
+    char id[CERT_ID_MAX + 1], event_date[NAGAR_DATE_TEXT_MAX], fee_paise[24];
     cert_new_id("A", id);
-    snprintf(kind, sizeof kind, "%d", work->kind->kind);
     nagar_date_format(work->subject->event_date, event_date);
-    snprintf(delay, sizeof delay, "%" PRId32, fee.delay_days);
-    snprintf(window, sizeof window, "%d", fee.window);
     snprintf(fee_paise, sizeof fee_paise, "%" PRId64, fee.fee_paise);
-    const char *source = nagar_actor_role(work->call);
-    const char *values[] = {id, work->ulb, kind, source, nagar_actor_user(work->call), event_date,
-                            work->subject->subject_name, work->report_json,
-                            work->subject->parent_names, delay, window, fee_paise,
-                            fee.permission_required ? "t" : "f", work->permission_reference,
-                            work->subject->informant_mobile};
-    PGresult *result = nagar_service_query(
-        self->db, "app_insert",
-        "INSERT INTO certificates.application (application_id, ulb, kind, state, source, "
-        "applicant, event_date, subject_name, report, parent_names, delay_days, late_window, "
-        "fee_paise, permission_required, permission_reference, informant_mobile) VALUES "
-        "($1, $2, $3::smallint, 1, $4, $5, $6::date, $7, $8::jsonb, $9, $10::int, "
-        "$11::smallint, $12::bigint, $13::boolean, $14, $15)",
-        15, values);
-    if (!result)
+    json_t *app = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:b, s:s, s:s}",
+                            "applicationId", id, "ulb", work->ulb, "kind", work->kind->kind,
+                            "eventDate", event_date, "subjectName", work->subject->subject_name,
+                            "report", "", "parentNames", work->subject->parent_names,
+                            "delayDays", (int) fee.delay_days, "lateWindow", (int) fee.window,
+                            "feePaise", (json_int_t) fee.fee_paise, "permissionRequired",
+                            fee.permission_required, "permissionReference",
+                            work->permission_reference, "informantMobile",
+                            work->subject->informant_mobile);
+    json_t *report = json_loads(work->report_json, JSON_REJECT_DUPLICATES, NULL);
+    char *app_json = NULL;
+    if (app && report && json_object_set_new(app, "report", report) == 0)
+        app_json = json_dumps(app, JSON_COMPACT);
+    else
+        json_decref(report);
+    json_decref(app);
+    if (!app_json)
         return -1;
+    int rc = 0;
+    const char *values[] = {app_json};
+    PGresult *result = cert_rule(self, work->call, "app_submit",
+                                 "SELECT cert_application_submit($1::jsonb, $2::jsonb)", 1, values,
+                                 &work->outcome, &rc);
+    free(app_json);
+    if (!result)
+        return rc;
     PQclear(result);
     json_t *detail = json_pack("{s:s, s:s, s:i, s:i, s:I, s:b}", "kind", work->kind->name,
                                "eventDate", event_date, "delayDays", (int) fee.delay_days,
@@ -489,8 +498,10 @@ static int register_work(decide_work_t *work)
         return 1;
     }
     /* The fee first (issue 14 item 3): paid, with a receipt, or waived by
-     * the commissioner. The settlement is read with the application's row
-     * lock, which a payment takes too. */
+     * the commissioner. A settlement is never changed
+     * or removed (append-only), so once read as settled it stays so; a
+     * payment refuses an application no longer SUBMITTED under the row lock
+     * the rule function's UPDATE takes too. */
     if (app->fee_paise > 0 && !work->view.fee) {
         char amount[NAGAR_MONEY_TEXT_MAX];
         nagar_money_format(app->fee_paise, amount);
@@ -504,32 +515,15 @@ static int register_work(decide_work_t *work)
                               : "late registration, RBD Act section 13");
         return 1;
     }
-    nagar_date_t today = nagar_date_today_ist();
-    char year[8], kind[4];
-    snprintf(year, sizeof year, "%d", today.year);
-    snprintf(kind, sizeof kind, "%d", app->kind);
-    const char *counter_values[] = {app->ulb, kind, year};
-    PGresult *result = nagar_service_query(
-        self->db, "counter_next",
-        "INSERT INTO certificates.registration_counter (ulb, kind, year, last_number) "
-        "VALUES ($1, $2::smallint, $3::int, 1) ON CONFLICT (ulb, kind, year) DO UPDATE "
-        "SET last_number = registration_counter.last_number + 1 RETURNING last_number",
-        3, counter_values);
+    int rc = 0;
+    const char *values[] = {app->application_id, reference};
+    PGresult *result = cert_rule(self, work->call, "app_register",
+                                 "SELECT cert_application_register($1::jsonb, $2, $3)", 2, values,
+                                 &work->outcome, &rc);
     if (!result)
-        return -1;
+        return rc;
     char number[64];
-    snprintf(number, sizeof number, "%s/%c/%s/%s", app->ulb, work->view.kind->letter, year,
-             PQgetvalue(result, 0, 0));
-    PQclear(result);
-    const char *values[] = {app->application_id, number, nagar_actor_user(work->call), reference};
-    result = nagar_service_query(
-        self->db, "app_register",
-        "UPDATE certificates.application SET state = 2, registration_number = $2, "
-        "registered_at = now(), decided_by = $3, permission_reference = $4 "
-        "WHERE application_id = $1",
-        4, values);
-    if (!result)
-        return -1;
+    snprintf(number, sizeof number, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
     json_t *detail = json_pack("{s:s, s:s, s:s}", "registrationNumber", number,
                                "permissionReference", reference, "remarks", work->remarks);
@@ -554,15 +548,13 @@ static int reject_work(decide_work_t *work)
 {
     certificates_t *self = work->self;
     Nagar__Certificates__Application *app = &work->view.message;
-    const char *values[] = {app->application_id, nagar_actor_user(work->call), work->reason};
-    PGresult *result =
-        nagar_service_query(self->db, "app_reject",
-                            "UPDATE certificates.application SET state = 3, "
-                            "decided_by = $2, rejection_reason = $3, registered_at = NULL "
-                            "WHERE application_id = $1",
-                            3, values);
+    int rc = 0;
+    const char *values[] = {app->application_id, work->reason};
+    PGresult *result = cert_rule(self, work->call, "app_reject",
+                                 "SELECT cert_application_reject($1::jsonb, $2, $3)", 2, values,
+                                 &work->outcome, &rc);
     if (!result)
-        return -1;
+        return rc;
     PQclear(result);
     if (cert_audit(self, work->call, "application.rejected", app->application_id, app->ulb,
                    json_pack("{s:s}", "reason", work->reason)) != 0)
@@ -779,20 +771,18 @@ static int name_work(nagar_db_t *db, void *arg)
             return 1;
         }
     }
+    int rc = 0;
     const char *values[] = {app->application_id, work->child_name};
-    PGresult *result = nagar_service_query(
-        self->db, "app_child_name",
-        "UPDATE certificates.application SET subject_name = $2, "
-        "report = jsonb_set(report, '{childName}', to_jsonb($2::text)) "
-        "WHERE application_id = $1 RETURNING report::text",
-        2, values);
+    PGresult *result = cert_rule(self, work->call, "app_child_name",
+                                 "SELECT cert_application_child_name($1::jsonb, $2, $3)", 2, values,
+                                 &work->outcome, &rc);
     if (!result)
-        return -1;
+        return rc;
     char *report_json = strdup(PQgetvalue(result, 0, 0));
     PQclear(result);
     if (!report_json)
         return -1;
-    int rc = cert_audit(self, work->call, "application.child_name_entered", app->application_id,
+    rc = cert_audit(self, work->call, "application.child_name_entered", app->application_id,
                         app->ulb, json_pack("{s:s}", "childName", work->child_name));
     if (rc == 0 && registered) {
         issue_request_t issue = {

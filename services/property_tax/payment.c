@@ -33,7 +33,7 @@ int online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void 
 static nagar_rules_payments_t payments_of(pt_t *self)
 {
     return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
-                                    .rule_prefix = "pt", .account_field = "propertyId",
+                                    .rule_prefix = "pt",
                                     .account_param = "property_id", .mobile_field = "ownerMobile",
                                     .user_field = "ownerUserId", .receipt_type = RECEIPT,
                                     .order_type = ORDER};

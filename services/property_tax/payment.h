@@ -16,7 +16,7 @@
  *
  * A payment is one transaction: idempotency record (concurrent retries of
  * one key queue on it), checks, the next receipt number of the ULB, year
- * and counter (common/receipt.h), one ledger row (common/ledger.h), the
+ * and counter (common/sql/receipt), one ledger row (common/sql/ledger), the
  * apportionment (pt_payment_apply), an outbox event, and the stored reply.
  * A reversal is the same with a negative amount and negated allocations.
  */

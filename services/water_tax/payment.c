@@ -31,7 +31,7 @@ int online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void 
 static nagar_rules_payments_t payments_of(wt_t *self)
 {
     return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
-                                    .rule_prefix = "wt", .account_field = "connectionId",
+                                    .rule_prefix = "wt",
                                     .account_param = "connection_id", .mobile_field = "mobile",
                                     .user_field = "userId", .receipt_type = RECEIPT,
                                     .order_type = ORDER};

@@ -3,7 +3,7 @@
  * advance), reversals as entries, online payments through the payment
  * provider, receipts, and the ledger's chain check. Money moves through
  * common/ledger.h (one hash-chained row per movement, per ULB) with
- * gap-free receipt numbers from common/receipt.h.
+ * gap-free receipt numbers from common/sql/receipt.
  */
 #ifndef NAGAR_WATER_TAX_PAYMENT_H
 #define NAGAR_WATER_TAX_PAYMENT_H

@@ -34,8 +34,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 from gateway_fixtures import sign_token  # noqa: E402
 from nagar_proc import free_port, wait_until  # noqa: E402
 
-SERVICES = ["identity", "notifications", "certificates", "property_tax", "water_tax"]
-DB_SERVICES = ["identity", "certificates", "property_tax", "water_tax", "notifications"]
+SERVICES = ["identity", "notifications", "certificates", "property_tax", "water_tax", "witness"]
+DB_SERVICES = ["identity", "certificates", "property_tax", "water_tax", "notifications",
+               "witness"]
 
 
 def build_dir():
@@ -162,6 +163,8 @@ class Suite:
             "NAGAR_CERTIFICATES_SEAL_KEY": os.path.join(secrets, "certificate_seal", "c1.key"),
             "NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR": os.path.join(self.var, "certificate_keys"),
             "NAGAR_NOTIFY_SEAL_KEY_FILE": os.path.join(secrets, "notify_seal.key"),
+            "NAGAR_CHECKPOINT_PUBLIC_KEY": os.path.join(self.var, "checkpoint_key",
+                                                        "checkpoint.pub"),
             "NAGAR_NOTIFY_FILE_SINK": os.path.join(self.var, "notify_sink.jsonl"),
             "NAGAR_IDENTITY_OTP_VIA": "notifications",
             "NAGAR_GATEWAY_LISTEN": f"127.0.0.1:{self.http_port}",
@@ -354,8 +357,9 @@ class Suite:
         assert r.status_code == 200, r.text
         return r.json()["propertyId"]
 
-    def pay(self, clerk, pid, amount, key=None, timeout=20):
-        body = {"propertyId": pid, "amountPaise": str(amount), "mode": "CASH", "counter": "C1"}
+    def pay(self, clerk, pid, amount, key=None, timeout=20, advance=True):
+        body = {"propertyId": pid, "amountPaise": str(amount), "mode": "CASH", "counter": "C1",
+                "advance": advance}
         return self.http("POST", "/api/v1/property-tax/payments", token=clerk,
                          key=key or uuid.uuid4().hex, json=body, timeout=timeout)
 

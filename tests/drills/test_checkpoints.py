@@ -1,9 +1,10 @@
 """Signed checkpoints: `nagarctl verify` detects, with exit code 3, a changed
 row, a deleted row, a truncated tail (head moved back too, so the chain is
 internally consistent) and a wholesale rewritten chain (every hash
-recomputed) — the last two only because the signed checkpoint pins the
-heads. The tampering is done with the owner's credentials, the strongest a
-stolen database password gives."""
+recomputed) — the chains because the signed checkpoint, kept in files and
+in the witness store, pins the heads, the rewrite also because the payments
+no longer agree with the ledger. The tampering is done with the owner's
+credentials, the strongest a stolen database password gives."""
 import os
 
 ULB_CHANGED, ULB_DELETED, ULB_TRUNCATED, ULB_REWRITTEN, ULB_CLEAN = (
@@ -64,15 +65,20 @@ def test_verify_detects_every_kind_of_tampering(suite_factory):
     r = s.ctl_ok("verify")
     assert "10 failed" not in r.stdout and " 0 failed verification" in r.stdout
 
-    # A wholesale rewrite verifies by itself: only the checkpoint catches it.
+    # A wholesale rewrite is consistent in itself; the signed checkpoint (kept
+    # in the checkpoint files and in the witness store) and the payments,
+    # which no longer agree with the rewritten ledger row, name it.
     owner(s, REWRITE.format(ulb=ULB_REWRITTEN))
     empty = os.path.join(s.base, "no-checkpoints")
     os.makedirs(empty)
     env_ctl = s.ctl_env()
     env_ctl["NAGAR_CHECKPOINT_DIR"] = empty
     r = s.run([__import__("suite").ctl_binary(), "verify"], env=env_ctl, check=False)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "no signed checkpoint" in r.stdout
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "the witness store" in r.stdout, r.stdout
+    assert "rewritten" in line_of(r.stdout, "property_tax", ULB_REWRITTEN)
+    assert any(l.startswith("payments ") and ULB_REWRITTEN in l and "differs from ledger row" in l
+               for l in r.stdout.splitlines()), r.stdout
     r = s.ctl("verify")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "rewritten" in line_of(r.stdout, "property_tax", ULB_REWRITTEN)

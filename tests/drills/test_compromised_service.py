@@ -228,7 +228,7 @@ def test_compromised_certificates_service(suite_factory):
 
     body_pay = envelope("payment.record",
                         message("property_tax.RecordPaymentRequest", propertyId=pid,
-                                amountPaise=100, mode="CASH", counter="C1"),
+                                amountPaise=100, mode="CASH", counter="C1", advance=True),
                         actor=("clerk:x", "CLERK", ULB), key=uuid.uuid4().hex)
     # Calls its key may not make (the broker refuses them).
     a.bus_attack("record a property-tax payment", "property_tax", body_pay, 5,

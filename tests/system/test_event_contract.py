@@ -79,7 +79,8 @@ def test_property_tax_events_render_in_both_languages(property_tax_stack, notifi
     assert r.status_code == 200, r.text
     pid = r.json()["propertyId"]
     r = s.post(f"{PT}/payments", {"propertyId": pid, "amountPaise": "12500000", "mode": "CASH",
-                                  "counter": "C1"}, token=clerk.token, key=uuid.uuid4().hex)
+                                  "counter": "C1", "advance": True}, token=clerk.token,
+               key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
     receipt_no = r.json()["receiptNo"]
     r = s.post(f"{PT}/payments/reversals", {"receiptNo": receipt_no, "reason": "cheque bounced"},

@@ -1,6 +1,7 @@
 """`make run` as a newcomer uses it: deploy/run.sh brings up PostgreSQL (embedded
 under NAGAR_VAR), provisions databases and roles, creates keys, starts the
-broker and every service that exists, and stops everything on Ctrl-C."""
+broker and every service that exists and the checkpointer, and stops
+everything on Ctrl-C."""
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
     pg_port, broker_port, http_port = free_port(), free_port(), free_port()
     env = dict(os.environ, BUILD=bin_dir(), NAGAR_VAR=str(var), NAGAR_PG_PORT=str(pg_port),
                NAGAR_BROKER_PORT=str(broker_port),
-               NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{http_port}")
+               NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{http_port}", NAGAR_CHECKPOINT_INTERVAL_S="2")
     for key in ("NAGAR_DB_HOST", "NAGAR_BUS_ENDPOINT"):
         env.pop(key, None)
     log_path = tmp_path / "run.log"
@@ -40,7 +41,7 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
                              env=env, capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == ["nagar_certificates", "nagar_identity", "nagar_notifications",
-                                      "nagar_property_tax", "nagar_water_tax"]
+                                      "nagar_property_tax", "nagar_water_tax", "nagar_witness"]
         out = subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "psql", "-At", "-c",
                               "show data_checksums"], env=env, capture_output=True, text=True,
                              timeout=30)
@@ -73,6 +74,14 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
                    what="the OTP SMS to reach the development sink")
         r = requests.get(f"{base}/api/v1/ulbs/250858", timeout=10)   # Agar
         assert r.status_code == 200 and r.json()["name"] == "Agar", r.text
+
+        # The checkpointer signs every chain's head (every 2 s here, 60 s by
+        # default) into the witness store, published read-only to anyone.
+        def checkpointed():
+            r = requests.get(f"{base}/api/v1/checkpoints/latest", timeout=10)
+            return r.status_code == 200 and r.json().get("signatureOk") is True
+        wait_until(checkpointed, timeout=60, interval=0.5,
+                   what="a signed checkpoint on the public route (see var/checkpoint.log)")
 
         # The README's first ten minutes, as a newcomer types them.
         admin_password = re.search(r"one-time password: (\S+)", text()).group(1)

@@ -28,7 +28,8 @@ def test_receipt_sms_waits_for_notifications_and_arrives_once(property_tax_stack
     # Notifications is down: the payment is acknowledged at once all the same.
     started = time.monotonic()
     r = s.post(f"{PT}/payments", {"propertyId": pid, "amountPaise": "125000", "mode": "CASH",
-                                  "counter": "C1"}, token=clerk.token, key=uuid.uuid4().hex)
+                                  "counter": "C1", "advance": True}, token=clerk.token,
+               key=uuid.uuid4().hex)
     took = time.monotonic() - started
     assert r.status_code == 200, r.text
     receipt_no = r.json()["receiptNo"]

@@ -105,8 +105,11 @@ def heads(d, fy):
     return {l["head"]: n(l, "demandPaise") for l in d.get("lines", []) if l["fy"] == fy}
 
 
-def pay(s, clerk, pid, amount, key=None, mode="CASH", ref="", counter="C1"):
-    body = {"propertyId": pid, "amountPaise": str(amount), "mode": mode, "counter": counter}
+def pay(s, clerk, pid, amount, key=None, mode="CASH", ref="", counter="C1", advance=True):
+    """A counter payment; what exceeds the dues stays as credit unless advance=False
+    (then it is refused, 422)."""
+    body = {"propertyId": pid, "amountPaise": str(amount), "mode": mode, "counter": counter,
+            "advance": advance}
     if ref:
         body["instrumentRef"] = ref
     return s.post(f"{PT}/payments", body, token=clerk.token, key=key or uuid.uuid4().hex)
@@ -367,7 +370,8 @@ def test_reach_and_validation(property_tax_stack):
     for body, field in [({"amountPaise": "0"}, "amountPaise"),
                         ({"mode": "CHEQUE"}, "instrumentRef"),
                         ({"counter": "c-1"}, "counter")]:
-        full = {"propertyId": pid, "amountPaise": "100", "mode": "CASH", "counter": "C1"}
+        full = {"propertyId": pid, "amountPaise": "100", "mode": "CASH", "counter": "C1",
+                "advance": True}
         full.update(body)
         r = s.post(f"{PT}/payments", full, token=clerk.token, key=uuid.uuid4().hex)
         assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
@@ -392,9 +396,11 @@ def test_ledger_append_only_and_tamper_detected(property_tax_stack):
     clerk = s.staff("CLERK", ULB_LEDGER)
     commissioner = s.staff("COMMISSIONER", ULB_LEDGER)
     pid = create_property(s, clerk, ULB_LEDGER, 800)
-    for amount in (1000, 2000, 3000):
+    # Twelve rows: a chain is walked in the order of its numbers (10 after 9, not after 1).
+    for amount in range(1000, 13000, 1000):
         assert pay(s, clerk, pid, amount).status_code == 200
     seq = int(s.sql(f"SELECT max(seq) FROM ledger WHERE ulb = '{ULB_LEDGER}'")) - 1
+    assert seq >= 11
 
     # The service's own role cannot change, remove or empty the ledger, nor write it directly.
     for statement in (f"UPDATE ledger SET amount_paise = 1 WHERE ulb = '{ULB_LEDGER}'",
@@ -537,7 +543,7 @@ def test_online_payment_through_provider(property_tax_stack):
     pid = create_property(s, clerk, ULB_ONLINE, 700, owners=[
         {"name": "Ravi", "mobile": "9812300002", "userId": citizen.user_id, "shareBp": 10000}])
     assert s.get(f"{PT}/properties/{pid}", token=citizen.token).status_code == 200
-    r = s.post(f"{PT}/online-payments", {"propertyId": pid, "amountPaise": "123456"},
+    r = s.post(f"{PT}/online-payments", {"propertyId": pid, "amountPaise": "123456", "advance": True},
                token=citizen.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
     order = r.json()

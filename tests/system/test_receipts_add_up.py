@@ -126,7 +126,8 @@ def test_water_receipts_add_up(water_tax_stack, tmp_path):
     run_bills(s, officer, ULB_WT_RECEIPT, "2025-06")
     # June: 18,000 + 5,400 + 3,000 = 26,400; paying 36,400 leaves 10,000 of credit.
     r = s.post(f"{WT}/payments", {"connectionId": cid, "amountPaise": "36400", "mode": "CASH",
-                                  "counter": "W1"}, token=clerk.token, key=uuid.uuid4().hex)
+                                  "counter": "W1", "advance": True},
+               token=clerk.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
     june = r.json()
     path = tmp_path / "june.pdf"

@@ -130,9 +130,11 @@ def bills_snapshot(s, ulb):
                  f"connection_id, period) FROM bill WHERE ulb = '{ulb}'")
 
 
-def pay(s, clerk, cid, amount, key=None, mode="CASH", counter="W1"):
+def pay(s, clerk, cid, amount, key=None, mode="CASH", counter="W1", advance=True):
+    """A counter payment; what exceeds the dues stays as credit unless advance=False
+    (then it is refused, 422)."""
     return s.post(f"{WT}/payments", {"connectionId": cid, "amountPaise": str(amount),
-                                     "mode": mode, "counter": counter},
+                                     "mode": mode, "counter": counter, "advance": advance},
                   token=clerk.token, key=key or uuid.uuid4().hex)
 
 
@@ -684,10 +686,10 @@ def test_online_payment_through_provider(water_tax_stack):
     assert (n(start, "outstandingPaise"), n(start, "advancePaise")) == (26400, 0)
 
     # Another citizen may not pay for it online: to them it does not exist.
-    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000"},
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000", "advance": True},
                token=other_citizen.token, key=uuid.uuid4().hex)
     assert r.status_code == 404, r.text
-    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000"},
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "20000", "advance": True},
                token=holder.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
     order = r.json()
@@ -753,7 +755,7 @@ def test_online_payment_through_provider(water_tax_stack):
 
     # A clerk starts an order for the rest; the provider reports FAILURE:
     # the order is FAILED and no money is recorded (nor on a repeat).
-    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "6400"},
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "6400", "advance": True},
                token=clerk.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
     failing = r.json()
@@ -780,7 +782,7 @@ def test_online_payment_through_provider(water_tax_stack):
 
     # One signed SUCCESS callback delivered five times at once (two
     # workers): one payment, one ledger row, the same receipt in every answer.
-    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "1000"},
+    r = s.post(f"{WT}/online-payments", {"connectionId": cid, "amountPaise": "1000", "advance": True},
                token=holder.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
     third = r.json()["orderId"]

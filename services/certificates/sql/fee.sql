@@ -25,7 +25,7 @@ $$;
 
 -- A settlement as the FeeSettlement message; NULL when there is none.
 CREATE OR REPLACE FUNCTION cert_fee_settlement_json(p_application text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT jsonb_build_object(
         'applicationId', f.application_id, 'ulb', f.ulb, 'status', f.status,
         'amountPaise', f.amount_paise, 'receiptNo', coalesce(f.receipt_no, ''),
@@ -155,7 +155,7 @@ $$;
 -- fees.collection: what a ULB took (and waived) on one day, for its staff
 -- (CLERK, REGISTRAR, COMMISSIONER) and the STATE_ADMIN.
 CREATE OR REPLACE FUNCTION cert_fee_collection(p_actor jsonb, p_req jsonb, p_today date)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb', '');
     v_day date := CASE WHEN coalesce(p_req->>'onDate', '') = '' THEN p_today
@@ -193,3 +193,7 @@ BEGIN
                                  WHERE status = 'WAIVED'), '[]')));
 END
 $$;
+
+-- The app role reaches the entry points above (SECURITY DEFINER), nothing else
+-- (common/sql/rules 002: rules-only writes).
+SELECT rules_grant_entry_points();

@@ -46,13 +46,15 @@ CREATE OR REPLACE FUNCTION pt_assessment_insert(p_actor jsonb, p property, p_fy 
 $$;
 
 CREATE OR REPLACE FUNCTION pt_assessment_file(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     p property;
     v_fy integer;
     v_decl jsonb;
     v_id bigint;
 BEGIN
+    PERFORM rule_act(p_actor, 'assessment.file');
     p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
                          ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER'], true);
     v_fy := rule_parse_fy(p_req->>'fy', 'fy');
@@ -69,13 +71,15 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_assessment_revise(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     a assessment;
     p property;
     v_decl jsonb;
     v_id bigint;
 BEGIN
+    PERFORM rule_act(p_actor, 'assessment.revise');
     SELECT * INTO a FROM assessment WHERE id = rule_int(p_req->'assessmentId', 'assessmentId', 1,
                                                       9223372036854775807) FOR UPDATE;
     IF NOT FOUND THEN
@@ -104,13 +108,15 @@ $$;
 -- officer's values instead and needs a reason. Either way it is audited
 -- and the next demand computed for the property uses the new description.
 CREATE OR REPLACE FUNCTION pt_assessment_decide(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     a assessment;
     v_decision text;
     v_decl jsonb;
     v_reason text;
 BEGIN
+    PERFORM rule_act(p_actor, 'assessment.decide: ' || coalesce(p_req->>'reason', ''));
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER'], 'deciding an assessment');
     SELECT * INTO a FROM assessment WHERE id = rule_int(p_req->'assessmentId', 'assessmentId', 1,
                                                       9223372036854775807) FOR UPDATE;
@@ -155,7 +161,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_assessment_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE a assessment;
 BEGIN
     SELECT * INTO a FROM assessment WHERE id = rule_int(p_req->'assessmentId', 'assessmentId', 1,
@@ -173,3 +180,5 @@ BEGIN
     RETURN pt_assessment_json(a.id);
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -18,12 +18,14 @@ $$;
 
 -- Starts a job (or answers with the one already running for the scope and year).
 CREATE OR REPLACE FUNCTION pt_demand_generate(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := nullif(coalesce(p_req->>'ulb', ''), '');
     v_fy integer;
     v_id bigint;
 BEGIN
+    PERFORM rule_act(p_actor, 'demand.generate');
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'generating the annual demand');
     IF v_ulb IS NULL THEN
@@ -52,7 +54,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_demand_status(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE j demand_job;
 BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
@@ -77,7 +80,8 @@ $$;
 -- commits together. Returns NULL when no job is waiting, else
 -- {"job": DemandJob, "done": bool, "billsCreated": n}.
 CREATE OR REPLACE FUNCTION pt_demand_run_chunk(p_limit integer) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     j demand_job;
     v_ids text[];
@@ -91,6 +95,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- The job's chunks act for whoever started it.
+    PERFORM rule_act(jsonb_build_object('userId', j.created_by, 'role', 'SYSTEM'),
+                     format('demand job %s', j.id));
     SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
         SELECT property_id FROM property
         WHERE (j.ulb IS NULL OR ulb = j.ulb) AND property_id > j.cursor_id
@@ -204,3 +211,5 @@ BEGIN
                               'billsCreated', v_bills);
 END
 $$;
+
+SELECT rules_grant_entry_points();

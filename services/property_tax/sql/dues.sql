@@ -100,7 +100,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_dues(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     p property;
     v_as_of date := p_today;
@@ -128,3 +129,5 @@ BEGIN
         'payablePaise', greatest(v_outstanding - v_advance - v_rebate, 0));
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -11,7 +11,8 @@
 -- mutation row and the audit, and the fee (master data of the current
 -- year) is added to the year's dues as head MUTATION_FEE.
 CREATE OR REPLACE FUNCTION pt_mutation_record(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     p property;
     v_owners jsonb;
@@ -20,6 +21,7 @@ DECLARE
     v_fy integer := rule_fy_of(p_today);
     v_id bigint;
 BEGIN
+    PERFORM rule_act(p_actor, 'mutation.record: ' || coalesce(p_req->>'reason', ''));
     p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
                          ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], true);
     v_owners := pt_owners(p_req->'newOwners', 'newOwners');
@@ -51,3 +53,5 @@ BEGIN
             FROM mutation m WHERE m.id = v_id);
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -153,7 +153,7 @@ $$;
 -- demand_notice.get and .pdf: staff of the property's ULB, its owners.
 -- p_req->>'portalUrl' is the service's setting, added by the C handler.
 CREATE OR REPLACE FUNCTION pt_demand_notice_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     p property;
     v_fy integer;
@@ -177,7 +177,7 @@ $$;
 -- demand_notice.ward_pdf: the notices of a ward's properties that have a
 -- bill for the year, in property-id order, a page at a time. Staff only.
 CREATE OR REPLACE FUNCTION pt_demand_notice_ward(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text;
     v_ward integer := rule_int(p_req->'ward', 'ward', 1, 999);
@@ -215,3 +215,7 @@ BEGIN
                               THEN encode(convert_to(v_ids[v_size], 'UTF8'), 'base64') ELSE '' END);
 END
 $$;
+
+-- The app role reaches the entry points above (SECURITY DEFINER), nothing else
+-- (common/sql/rules 002: rules-only writes).
+SELECT rules_grant_entry_points();

@@ -15,13 +15,20 @@ CREATE OR REPLACE FUNCTION pt_order_json(p_order text) RETURNS jsonb LANGUAGE sq
 $$;
 
 CREATE OR REPLACE FUNCTION pt_online_initiate(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     p property;
     v_order text := 'pt' || replace(gen_random_uuid()::text, '-', '');
 BEGIN
+    PERFORM rule_act(p_actor, 'online.initiate');
     p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
                          ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], false);
+    PERFORM accounts_refuse_overpayment(
+        p_req, 'property ' || p.property_id,
+        rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000),
+        ((SELECT coalesce(sum(l.outstanding_paise), 0) FROM pt_dues_lines(p.property_id, p_today) l)
+          - pt_advance_of(p.property_id) - pt_rebate_for(p.property_id, p.ulb, p_today))::bigint);
     INSERT INTO online_order (order_id, ulb, property_id, amount_paise, status, created_by)
     VALUES (v_order, p.ulb, p.property_id,
             rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000), 'CREATED',
@@ -31,7 +38,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_online_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE o online_order;
 BEGIN
     SELECT * INTO o FROM online_order WHERE order_id = rule_text(p_req->>'orderId', 'orderId', 1, 64);
@@ -74,7 +82,8 @@ BEGIN
         WHERE order_id = o.order_id;
         RETURN jsonb_build_object('action', 'done', 'order', pt_order_json(o.order_id));
     END IF;
-    RETURN jsonb_build_object('action', 'pay', 'order', pt_order_json(o.order_id),
+    RETURN jsonb_build_object('action', 'pay', 'order', pt_order_json(o.order_id), 'ulb', o.ulb,
+                              'account', o.property_id,
                               'fy', rule_fy_text(rule_fy_of(p_today))) || pt_owner_contact(o.property_id);
 END
 $$;
@@ -97,3 +106,12 @@ BEGIN
     RETURN v_prep;
 END
 $$;
+
+-- The provider's callback, verified by the C side, recorded once
+-- (accounts_online_callback).
+CREATE OR REPLACE FUNCTION pt_online_callback(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT accounts_online_callback('pt', p_actor, p_req, p_today)
+$$;
+
+SELECT rules_grant_entry_points();

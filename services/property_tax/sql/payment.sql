@@ -85,7 +85,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_receipt_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE v payment;
 BEGIN
     SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
@@ -129,7 +130,8 @@ BEGIN
         PERFORM rule_fail('NRPRE', 'receiptNo', format('%s has already been reversed', v.receipt_no));
     END IF;
     RETURN jsonb_build_object('ulb', v.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
-                              'propertyId', v.property_id, 'paymentId', v.id,
+                              'propertyId', v.property_id, 'account', v.property_id,
+                              'paymentId', v.id,
                               'amountPaise', -v.amount_paise, 'receiptNo', v.receipt_no,
                               'counter', coalesce(nullif(p_req->>'counter', ''),
                                                   CASE WHEN v.counter = 'ONLINE' THEN 'REV'
@@ -243,7 +245,8 @@ $$;
 -- Idempotency-Key). Answers {"receipt": Receipt, "ulb", "ownerMobile",
 -- "ownerUserId"}.
 CREATE OR REPLACE FUNCTION pt_payment_record(p_actor jsonb, p_req jsonb, p_today date, p_ledger_key text)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_prep jsonb := pt_payment_prepare(p_actor, p_req, p_today);
     v_ulb text := v_prep->>'ulb';
@@ -255,8 +258,11 @@ DECLARE
     v_seq bigint;
     v_created boolean;
 BEGIN
+    PERFORM rule_act(p_actor, 'payment.record');
     PERFORM 1 FROM property WHERE property_id = v_property FOR UPDATE;
     v_allocation := pt_payment_allocate(v_property, v_ulb, v_amount, p_today);
+    PERFORM accounts_refuse_overpayment(p_req, 'property ' || v_property, v_amount,
+        v_amount - greatest(v_allocation.advance_after - pt_advance_of(v_property), 0));
     v_receipt := receipt_next(v_ulb, v_prep->>'fy', v_counter);
     SELECT l.entry_seq, l.created INTO v_seq, v_created
         FROM ledger_append(v_ulb, p_ledger_key, 'PAYMENT', v_property, v_receipt, v_amount,
@@ -285,3 +291,13 @@ BEGIN
     RETURN pt_reverse_check(p_actor, p_req, p_today);
 END
 $$;
+
+-- A reversal, whole (accounts_payment_reverse): checked and the account
+-- locked (pt_reverse_prepare), then its receipt number, its negative ledger
+-- row and the negating payment (pt_reverse_apply).
+CREATE OR REPLACE FUNCTION pt_payment_reverse(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT accounts_payment_reverse('pt', p_actor, p_req, p_today)
+$$;
+
+SELECT rules_grant_entry_points();

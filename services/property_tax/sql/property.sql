@@ -198,9 +198,11 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_property_create(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE v_ulb text; v_id text;
 BEGIN
+    PERFORM rule_act(p_actor, 'property.create');
     PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'registering a property');
     v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
@@ -212,7 +214,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_property_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE p property;
 BEGIN
     p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
@@ -224,7 +227,8 @@ $$;
 
 -- Staff list their ULB (optionally one ward); citizens list what they own.
 CREATE OR REPLACE FUNCTION pt_property_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 200), 0), 50);
     v_ward integer := rule_int(p_req->'ward', 'ward', 0, 999);
@@ -269,13 +273,15 @@ $$;
 
 -- Rows parsed from CSV by the C side: [{"line": n, "ward": ..., ...}].
 CREATE OR REPLACE FUNCTION pt_property_import(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text;
     r jsonb;
     v_ids text[] := '{}';
     v_id text;
 BEGIN
+    PERFORM rule_act(p_actor, 'property.import');
     PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'importing properties');
     v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
@@ -298,3 +304,5 @@ BEGIN
     RETURN jsonb_build_object('imported', cardinality(v_ids), 'propertyIds', to_jsonb(v_ids));
 END
 $$;
+
+SELECT rules_grant_entry_points();

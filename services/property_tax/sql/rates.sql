@@ -81,7 +81,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_rates_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
@@ -107,7 +108,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_rates_set(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text;
     v_fy integer;
@@ -124,6 +126,7 @@ DECLARE
     v_exempt text[] := '{}';
     e jsonb;
 BEGIN
+    PERFORM rule_act(p_actor, 'rates.set: ' || coalesce(p_req->>'reason', ''));
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'changing rates');
     v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
@@ -228,3 +231,5 @@ BEGIN
     RETURN pt_rates_json(v_id);
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -12,7 +12,8 @@
 -- still owed on 1 April for earlier years; current demand is the year's
 -- own; collections are settlements (cash and rebate) made within the year.
 CREATE OR REPLACE FUNCTION pt_report_dcb(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
@@ -65,7 +66,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_report_daily(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_date date := coalesce(rule_parse_date(nullif(p_req->>'date', ''), 'date'), p_today);
@@ -85,7 +87,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_report_defaulters(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
@@ -136,3 +139,5 @@ BEGIN
     RETURN jsonb_build_object('ulb', v_ulb, 'defaulters', v_rows, 'nextPageToken', v_next);
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -26,12 +26,14 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION wt_bill_generate(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := nullif(coalesce(p_req->>'ulb', ''), '');
     v_period date;
     v_id bigint;
 BEGIN
+    PERFORM rule_act(p_actor, 'bill.generate');
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'generating water bills');
     IF v_ulb IS NULL THEN
@@ -65,7 +67,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_bill_status(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE j bill_job;
 BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
@@ -90,7 +93,8 @@ $$;
 -- and all of it commits together. NULL when no job waits, else
 -- {"job": BillJob, "done": bool}.
 CREATE OR REPLACE FUNCTION wt_bill_run_chunk(p_limit integer) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     j bill_job;
     v_ids text[];
@@ -107,6 +111,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- The job's chunks act for whoever started it.
+    PERFORM rule_act(jsonb_build_object('userId', j.created_by, 'role', 'SYSTEM'),
+                     format('bill job %s', j.id));
     v_fy := rule_fy_of(j.period);
     v_bill_date := (j.period + interval '1 month')::date;
     SELECT array_agg(connection_id ORDER BY connection_id) INTO v_ids FROM (
@@ -268,7 +275,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION wt_bill_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     c connection;
     v_period date := wt_parse_period(p_req->>'period', 'period');
@@ -283,3 +291,5 @@ BEGIN
     RETURN v;
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -90,7 +90,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION wt_connection_apply(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_ward integer := rule_int(p_req->'ward', 'ward', 1, 999);
@@ -107,6 +108,7 @@ DECLARE
     v_no integer;
     v_id text;
 BEGIN
+    PERFORM rule_act(p_actor, 'connection.apply');
     PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER'],
                             'applying for a water connection');
     IF p_actor->>'role' = 'CITIZEN' THEN
@@ -141,7 +143,8 @@ $$;
 -- Approval charges the connection fee of the tariff in force (category x
 -- pipe size) and, for a meter, records its initial reading.
 CREATE OR REPLACE FUNCTION wt_connection_decide(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     c connection;
     v_approve boolean := coalesce((p_req->>'approve')::boolean, false);
@@ -151,6 +154,7 @@ DECLARE
     v_version bigint;
     v_fee bigint;
 BEGIN
+    PERFORM rule_act(p_actor, 'connection.decide: ' || coalesce(p_req->>'reason', ''));
     IF coalesce(p_req->>'activeFrom', '') <> '' THEN
         v_from := rule_parse_date(p_req->>'activeFrom', 'activeFrom');
         IF v_from > p_today THEN
@@ -251,22 +255,28 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_connection_disconnect(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT wt_connection_change(p_actor, p_req, p_today, 'disconnect') $$;
+LANGUAGE sql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$ SELECT wt_connection_change(p_actor, p_req, p_today, 'disconnect') $$;
 
 CREATE OR REPLACE FUNCTION wt_connection_reconnect(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT wt_connection_change(p_actor, p_req, p_today, 'reconnect') $$;
+LANGUAGE sql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$ SELECT wt_connection_change(p_actor, p_req, p_today, 'reconnect') $$;
 
 CREATE OR REPLACE FUNCTION wt_connection_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE c connection;
 BEGIN
+    PERFORM rule_act(p_actor, 'connection.reconnect: ' || coalesce(p_req->>'reason', ''));
+    PERFORM rule_act(p_actor, 'connection.disconnect: ' || coalesce(p_req->>'reason', ''));
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId', wt_everyone(), false);
     RETURN wt_connection_json(c.connection_id);
 END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_connection_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_ward integer := rule_int(p_req->'ward', 'ward', 0, 999);
@@ -291,3 +301,5 @@ BEGIN
                               'nextPageToken', CASE WHEN v_count = v_size THEN v_last ELSE '' END);
 END
 $$;
+
+SELECT rules_grant_entry_points();

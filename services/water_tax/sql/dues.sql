@@ -55,7 +55,8 @@ $$;
 -- What a connection owes on asOf (default today): a bill or fee dated
 -- after it is not owed yet (issue 14: March's dues showed April's bills).
 CREATE OR REPLACE FUNCTION wt_dues(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     c connection;
     v_as_of date := p_today;
@@ -80,3 +81,5 @@ BEGIN
         'payablePaise', greatest(v_outstanding - v_advance, 0));
 END
 $$;
+
+SELECT rules_grant_entry_points();

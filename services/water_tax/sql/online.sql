@@ -15,13 +15,20 @@ CREATE OR REPLACE FUNCTION wt_order_json(p_order text) RETURNS jsonb LANGUAGE sq
 $$;
 
 CREATE OR REPLACE FUNCTION wt_online_initiate(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     c connection;
     v_order text := 'wt' || replace(gen_random_uuid()::text, '-', '');
 BEGIN
+    PERFORM rule_act(p_actor, 'online.initiate');
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId',
                            ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], false);
+    PERFORM accounts_refuse_overpayment(
+        p_req, 'connection ' || c.connection_id,
+        rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000),
+        ((SELECT coalesce(sum(l.outstanding_paise), 0) FROM wt_dues_lines(c.connection_id) l)
+          - wt_advance_of(c.connection_id))::bigint);
     INSERT INTO online_order (order_id, ulb, connection_id, amount_paise, status, created_by)
     VALUES (v_order, c.ulb, c.connection_id,
             rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000), 'CREATED',
@@ -31,7 +38,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_online_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE o online_order;
 BEGIN
     SELECT * INTO o FROM online_order WHERE order_id = rule_text(p_req->>'orderId', 'orderId', 1, 64);
@@ -75,6 +83,7 @@ BEGIN
     END IF;
     SELECT * INTO c FROM connection WHERE connection_id = o.connection_id;
     RETURN jsonb_build_object('action', 'pay', 'order', wt_order_json(o.order_id), 'ulb', o.ulb,
+                              'account', o.connection_id,
                               'fy', rule_fy_text(rule_fy_of(p_today)), 'mobile', c.mobile,
                               'userId', c.user_id);
 END
@@ -98,3 +107,12 @@ BEGIN
     RETURN v_prep;
 END
 $$;
+
+-- The provider's callback, verified by the C side, recorded once
+-- (accounts_online_callback).
+CREATE OR REPLACE FUNCTION wt_online_callback(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT accounts_online_callback('wt', p_actor, p_req, p_today)
+$$;
+
+SELECT rules_grant_entry_points();

@@ -76,7 +76,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_receipt_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE v payment;
 BEGIN
     SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
@@ -117,7 +118,8 @@ BEGIN
     END IF;
     SELECT * INTO c FROM connection WHERE connection_id = v.connection_id;
     RETURN jsonb_build_object('ulb', v.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
-                              'connectionId', v.connection_id, 'paymentId', v.id,
+                              'connectionId', v.connection_id, 'account', v.connection_id,
+                              'paymentId', v.id,
                               'amountPaise', -v.amount_paise, 'receiptNo', v.receipt_no,
                               'counter', CASE WHEN v.counter = 'ONLINE' THEN 'REV' ELSE v.counter END,
                               'reason', p_req->>'reason', 'mobile', c.mobile, 'userId', c.user_id);
@@ -207,7 +209,8 @@ $$;
 -- key (the C side derives it from the caller and the request's
 -- Idempotency-Key). Answers {"receipt": Receipt, "ulb", "mobile", "userId"}.
 CREATE OR REPLACE FUNCTION wt_payment_record(p_actor jsonb, p_req jsonb, p_today date, p_ledger_key text)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_prep jsonb := wt_payment_prepare(p_actor, p_req, p_today);
     v_ulb text := v_prep->>'ulb';
@@ -219,8 +222,11 @@ DECLARE
     v_seq bigint;
     v_created boolean;
 BEGIN
+    PERFORM rule_act(p_actor, 'payment.record');
     PERFORM 1 FROM connection WHERE connection_id = v_connection FOR UPDATE;
     v_allocation := wt_payment_allocate(v_connection, v_amount, p_today);
+    PERFORM accounts_refuse_overpayment(p_req, 'connection ' || v_connection, v_amount,
+        v_amount - greatest(v_allocation.advance_after - wt_advance_of(v_connection), 0));
     v_receipt := receipt_next(v_ulb, v_prep->>'fy', v_counter);
     SELECT l.entry_seq, l.created INTO v_seq, v_created
         FROM ledger_append(v_ulb, p_ledger_key, 'PAYMENT', v_connection, v_receipt, v_amount,
@@ -249,3 +255,13 @@ BEGIN
     RETURN wt_reverse_check(p_actor, p_req, p_today);
 END
 $$;
+
+-- A reversal, whole (accounts_payment_reverse): checked and the account
+-- locked (wt_reverse_prepare), then its receipt number, its negative ledger
+-- row and the negating payment (wt_reverse_apply).
+CREATE OR REPLACE FUNCTION wt_payment_reverse(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT accounts_payment_reverse('wt', p_actor, p_req, p_today)
+$$;
+
+SELECT rules_grant_entry_points();

@@ -98,9 +98,11 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_reading_record(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE c connection;
 BEGIN
+    PERFORM rule_act(p_actor, 'reading.record');
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId',
                            ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], true);
     RETURN wt_reading_json(wt_reading_insert(p_actor, c, rule_parse_date(p_req->>'readingDate', 'readingDate'),
@@ -113,7 +115,8 @@ $$;
 -- side). Each row is taken or refused on its own; refusals come back with
 -- their line, field and reason.
 CREATE OR REPLACE FUNCTION wt_reading_import(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     e jsonb;
@@ -124,6 +127,7 @@ DECLARE
     v_message text;
     v_field text;
 BEGIN
+    PERFORM rule_act(p_actor, 'reading.import');
     PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'importing meter readings');
     PERFORM rule_check_ulb(p_actor, v_ulb);
@@ -155,7 +159,8 @@ $$;
 -- counts in that month) and the new meter's initial reading; readings of
 -- the new meter are then compared with its initial reading.
 CREATE OR REPLACE FUNCTION wt_meter_replace(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     c connection;
     v_date date := rule_parse_date(p_req->>'replacedOn', 'replacedOn');
@@ -165,6 +170,7 @@ DECLARE
     v_reason text := rule_text(p_req->>'reason', 'reason', 3, 300);
     v_last meter_reading;
 BEGIN
+    PERFORM rule_act(p_actor, 'meter.replace');
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId',
                            ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], true);
     IF NOT c.metered THEN
@@ -205,7 +211,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_reading_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE c connection;
 BEGIN
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId', wt_everyone(), false);
@@ -215,3 +222,5 @@ BEGIN
                                                     WHERE r.connection_id = c.connection_id), '[]'));
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -12,7 +12,8 @@
 -- charges dated within the year; collections = settlements made within the
 -- year against each; balances = demand - collection. Advance is outside it.
 CREATE OR REPLACE FUNCTION wt_report_dcb(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
@@ -69,7 +70,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_report_daily(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_date date := rule_parse_date(p_req->>'date', 'date');
@@ -111,7 +113,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION wt_report_defaulters(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
@@ -147,7 +150,8 @@ $$;
 -- Disconnection notices: one per defaulter and day (a repeat the same day
 -- sends nothing new). The C side writes each to the outbox.
 CREATE OR REPLACE FUNCTION wt_notices_send(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
@@ -155,6 +159,7 @@ DECLARE
     v_days integer := coalesce(nullif(rule_int(p_req->'daysToPay', 'daysToPay', 0, 90), 0), 15);
     v_sent jsonb;
 BEGIN
+    PERFORM rule_act(p_actor, 'notices.send');
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER'],
                             'sending disconnection notices');
     PERFORM rule_check_ulb(p_actor, v_ulb);
@@ -201,3 +206,5 @@ LANGUAGE sql STABLE AS $$
     ORDER BY c.connection_id
     LIMIT p_limit
 $$;
+
+SELECT rules_grant_entry_points();

@@ -75,7 +75,8 @@ CREATE OR REPLACE FUNCTION wt_tariff_json(p_version_id bigint) RETURNS jsonb LAN
 $$;
 
 CREATE OR REPLACE FUNCTION wt_tariff_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
@@ -127,7 +128,8 @@ $$;
 -- with its field path; a category's metered slabs rise and end with an
 -- open slab (uptoKl 0).
 CREATE OR REPLACE FUNCTION wt_tariff_set(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
@@ -145,6 +147,7 @@ DECLARE
     v_ord integer;
     v_open boolean;
 BEGIN
+    PERFORM rule_act(p_actor, 'tariff.set: ' || coalesce(p_req->>'reason', ''));
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'saving a water tariff');
     PERFORM rule_check_ulb(p_actor, v_ulb);
@@ -240,3 +243,5 @@ BEGIN
     RETURN wt_tariff_json(v_id);
 END
 $$;
+
+SELECT rules_grant_entry_points();

@@ -13,6 +13,7 @@ nagarctl, and writes into OUT:
   <service>.sql.gz     pg_dump --schema=<service> of each service database
   checkpoint.txt       the signed checkpoint nagarctl wrote
   checkpoint.pub       its public key
+  certificate_keys/    the public keys the certificates were sealed with
   MADE_BY              the commit it was made from
 
 Run it from a checkout of the older main (the fixture in main-7b3248d/ was made
@@ -197,6 +198,11 @@ def main():
         shutil.copyfile(os.path.join(directory, name), os.path.join(out, "checkpoint.txt"))
         shutil.copyfile(os.path.join(s.var, "checkpoint_key", "checkpoint.pub"),
                         os.path.join(out, "checkpoint.pub"))
+        keys = os.path.join(out, "certificate_keys")
+        os.makedirs(keys, exist_ok=True)
+        for name in os.listdir(os.path.join(s.var, "certificate_keys")):
+            shutil.copyfile(os.path.join(s.var, "certificate_keys", name),
+                            os.path.join(keys, name))
         commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
         with open(os.path.join(out, "MADE_BY"), "w") as f:

@@ -1,0 +1,364 @@
+/*
+ * verify.c — a service database's records against each other (verify.h).
+ *
+ * Each check is one statement answering rows of (check, table, key, ulb,
+ * seq, problem) — only disagreements — built from compiled-in text with
+ * the schema and the account column, which are checked to be plain
+ * lower-case identifiers first. Seals are verified here with libsodium.
+ */
+#include "verify.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certificate_seal.h"
+#include "history.h"
+
+#define KEYS_MAX 32
+#define SQL_MAX 8192
+
+void nagar_findings_free(nagar_findings_t *self)
+{
+    free(self->items);
+    memset(self, 0, sizeof *self);
+}
+
+static int add(nagar_findings_t *out, const char *check, const char *table, const char *key,
+               const char *ulb, int64_t seq, const char *problem)
+{
+    if (out->count == NAGAR_FINDINGS_MAX) {
+        out->dropped++;
+        return 0;
+    }
+    if (out->count == out->capacity) {
+        size_t capacity = out->capacity ? out->capacity * 2 : 16;
+        nagar_finding_t *grown = realloc(out->items, capacity * sizeof *grown);
+        if (!grown)
+            return -1;
+        out->items = grown;
+        out->capacity = capacity;
+    }
+    nagar_finding_t *f = &out->items[out->count++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->check, sizeof f->check, "%s", check);
+    snprintf(f->table, sizeof f->table, "%s", table);
+    snprintf(f->key, sizeof f->key, "%s", key);
+    snprintf(f->ulb, sizeof f->ulb, "%.15s", ulb);
+    f->seq = seq;
+    snprintf(f->problem, sizeof f->problem, "%s", problem);
+    return 0;
+}
+
+/* ^[a-z_][a-z0-9_]{0,62}$ */
+static bool plain_name(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > 63 || (name[0] >= '0' && name[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Runs a check answering (check, table, key, ulb, seq, problem) rows. */
+static int run_check(nagar_db_t *db, const char *sql, nagar_findings_t *out, const char *what,
+                     char *error, size_t error_size)
+{
+    PGresult *res = nagar_db_exec(db, sql, 0, NULL);
+    if (!res) {
+        snprintf(error, error_size, "checking %s failed: %s", what, nagar_db_error(db));
+        return -1;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++)
+        if (add(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                PQgetvalue(res, i, 5)) != 0) {
+            PQclear(res);
+            snprintf(error, error_size, "out of memory");
+            return -1;
+        }
+    PQclear(res);
+    return rows;
+}
+
+int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *account_column,
+                          nagar_charges_t charges, nagar_findings_t *out, char *error,
+                          size_t error_size)
+{
+    bool property_tax = charges == NAGAR_CHARGES_DEMAND;
+    if (!plain_name(schema) || !plain_name(account_column)) {
+        snprintf(error, error_size, "\"%.64s\" or \"%.64s\" is not a name", schema,
+                 account_column);
+        return -1;
+    }
+    char sql[SQL_MAX];
+    /* Payments against the ledger, both ways; allocations against payments. */
+    snprintf(sql, sizeof sql,
+             "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
+             " CASE WHEN l.seq IS NULL THEN format('ledger row %%s of ULB %%s, which it names, is "
+             "not there', p.ledger_seq, p.ulb)"
+             "      WHEN l.amount_paise <> p.amount_paise THEN format('its amount, %%s paise, "
+             "differs from ledger row %%s''s %%s', p.amount_paise, l.seq, l.amount_paise)"
+             "      WHEN l.reference <> p.receipt_no THEN format('ledger row %%s records receipt "
+             "%%s', l.seq, l.reference)"
+             "      WHEN l.account <> p.\"%s\" THEN format('ledger row %%s records account %%s, "
+             "the payment %%s', l.seq, l.account, p.\"%s\")"
+             "      ELSE format('another payment claims ledger row %%s', l.seq) END"
+             " FROM \"%s\".payment p LEFT JOIN \"%s\".ledger l ON l.ulb = p.ulb AND l.seq = "
+             "p.ledger_seq"
+             " WHERE l.seq IS NULL OR l.amount_paise <> p.amount_paise OR l.reference <> "
+             "p.receipt_no OR l.account <> p.\"%s\" OR EXISTS (SELECT FROM \"%s\".payment q "
+             "WHERE q.ulb = p.ulb AND q.ledger_seq = p.ledger_seq AND q.id <> p.id) "
+             "UNION ALL "
+             "SELECT 'payments', 'ledger', l.reference, l.ulb, l.seq, format('ledger row %%s (%%s "
+             "of %%s paise) has no payment', l.seq, l.kind, l.amount_paise)"
+             " FROM \"%s\".ledger l WHERE l.kind IN ('PAYMENT', 'REVERSAL') AND NOT EXISTS "
+             "(SELECT FROM \"%s\".payment p WHERE p.ulb = l.ulb AND p.ledger_seq = l.seq) "
+             "UNION ALL "
+             "SELECT 'allocations', 'payment', p.receipt_no, p.ulb, p.ledger_seq, "
+             "format('its allocations add up to %%s paise, not its %%s', coalesce(a.total, 0), "
+             "p.amount_paise)"
+             " FROM \"%s\".payment p LEFT JOIN (SELECT payment_id, sum(amount_paise) AS total "
+             "FROM \"%s\".allocation %s GROUP BY payment_id) a ON a.payment_id = p.id"
+             " WHERE coalesce(a.total, 0) <> p.amount_paise "
+             "UNION ALL "
+             "SELECT 'allocations', 'allocation', a.\"%s\", a.ulb, 0, format('its credit is %%s "
+             "paise: less than nothing', sum(a.amount_paise))"
+             " FROM \"%s\".allocation a WHERE a.head = 'ADVANCE' GROUP BY a.\"%s\", a.ulb "
+             "HAVING sum(a.amount_paise) < 0 "
+             "ORDER BY 1, 2, 3 LIMIT %d",
+             account_column, account_column, schema, schema, account_column, schema, schema,
+             schema, schema, schema, property_tax ? "WHERE kind <> 'REBATE'" : "",
+             account_column, schema, account_column, NAGAR_FINDINGS_MAX);
+    int found = run_check(db, sql, out, "payments against the ledger", error, error_size);
+    if (found < 0)
+        return found;
+    if (!property_tax) {
+        /* Water charges: what allocations settle against each bill's heads
+         * (ref "2025-05") and each fee (ref "FEE:<id>"), as wt_dues_lines
+         * reads them. */
+        snprintf(sql, sizeof sql,
+                 "SELECT 'dues', 'allocation', jsonb_build_array(s.connection_id, s.ref, "
+                 "s.head)::text, s.ulb, 0, format('allocations settle %%s paise of a %%s paise "
+                 "charge', s.settled, coalesce(c.amount, 0))"
+                 " FROM (SELECT connection_id, ulb, ref, head, sum(amount_paise) AS settled"
+                 "        FROM \"%s\".allocation WHERE head <> 'ADVANCE' GROUP BY 1, 2, 3, 4) s"
+                 " LEFT JOIN (SELECT b.connection_id, to_char(b.period, 'YYYY-MM') AS ref, "
+                 "x.head, x.amount FROM \"%s\".bill b CROSS JOIN LATERAL (VALUES ('SURCHARGE', "
+                 "b.surcharge_paise), ('WATER', b.water_paise - b.rebate_paise), ('SEWERAGE', "
+                 "b.sewerage_paise), ('SOLID_WASTE', b.solid_waste_paise)) x(head, amount)"
+                 "            UNION ALL SELECT connection_id, 'FEE:' || id, head, amount_paise "
+                 "FROM \"%s\".fee) c"
+                 " ON c.connection_id = s.connection_id AND c.ref = s.ref AND c.head = s.head"
+                 " WHERE s.settled > coalesce(c.amount, 0) "
+                 "ORDER BY 1, 2, 3 LIMIT %d",
+                 schema, schema, schema, NAGAR_FINDINGS_MAX);
+        int more = run_check(db, sql, out, "the bills", error, error_size);
+        return more < 0 ? -1 : found + more;
+    }
+    /* Property tax: what allocations settle against the demand, and bills
+     * against their demand rows. */
+    snprintf(sql, sizeof sql,
+             "SELECT 'demand', 'allocation', jsonb_build_array(s.property_id, s.fy, s.head)::text,"
+             " s.ulb, 0, format('allocations settle %%s paise of a %%s paise demand', s.settled, "
+             "coalesce(d.amount_paise, 0))"
+             " FROM (SELECT property_id, ulb, fy, head, sum(amount_paise) AS settled"
+             "        FROM \"%s\".allocation WHERE head NOT IN ('ADVANCE', 'SURCHARGE')"
+             "       GROUP BY 1, 2, 3, 4) s"
+             " LEFT JOIN \"%s\".demand d ON d.property_id = s.property_id AND d.fy = s.fy AND "
+             "d.head = s.head"
+             " WHERE s.settled > coalesce(d.amount_paise, 0) "
+             "UNION ALL "
+             "SELECT 'demand', 'demand_bill', jsonb_build_array(b.property_id, b.fy)::text, "
+             "b.ulb, 0, format('its %%s of %%s paise is not its demand (%%s)', x.head, x.amount, "
+             "coalesce(d.amount_paise::text, 'none'))"
+             " FROM \"%s\".demand_bill b CROSS JOIN LATERAL (VALUES ('PROPERTY_TAX', "
+             "b.property_tax_paise), ('EDUCATION_CESS', b.education_cess_paise), "
+             "('URBAN_DEVELOPMENT_CESS', b.urban_development_cess_paise), ('SAMEKIT', "
+             "b.samekit_paise)) x(head, amount)"
+             " LEFT JOIN \"%s\".demand d ON d.property_id = b.property_id AND d.fy = b.fy AND "
+             "d.head = x.head"
+             " WHERE d.amount_paise IS DISTINCT FROM x.amount "
+             "ORDER BY 1, 2, 3 LIMIT %d",
+             schema, schema, schema, schema, NAGAR_FINDINGS_MAX);
+    int more = run_check(db, sql, out, "the demand", error, error_size);
+    return more < 0 ? -1 : found + more;
+}
+
+/* ---- certificates ------------------------------------------------------------------------ */
+
+typedef struct {
+    char key_id[NAGAR_SEAL_KEY_ID_MAX + 1];
+    uint8_t key[32];
+} key_t_;
+
+static int load_keys(const char *dir, key_t_ keys[KEYS_MAX], int *count, char *error,
+                     size_t error_size)
+{
+    *count = 0;
+    DIR *handle = opendir(dir);
+    if (!handle) {
+        snprintf(error, error_size, "cannot read the certificate keys in %s", dir);
+        return -1;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(handle)) != NULL && *count < KEYS_MAX) {
+        size_t length = strlen(entry->d_name);
+        if (length < 5 || strcmp(entry->d_name + length - 4, ".pub") != 0)
+            continue;
+        char path[4096], key_error[256];
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        if (nagar_seal_load_public_key(path, keys[*count].key_id, keys[*count].key, key_error,
+                                       sizeof key_error) == 0)
+            (*count)++;
+    }
+    closedir(handle);
+    return 0;
+}
+
+int nagar_verify_certificates(nagar_db_t *db, const char *keys_dir, nagar_findings_t *out,
+                              char *error, size_t error_size)
+{
+    /* Each certificate against its registration and the version before it. */
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof sql,
+             "SELECT 'certificates', 'certificate', c.certificate_id, c.ulb, c.seq,"
+             " CASE WHEN a.application_id IS NULL THEN 'its application is not there'"
+             "      WHEN a.state <> 2 THEN format('its application %%s is not registered', "
+             "a.application_id)"
+             "      WHEN a.registration_number <> c.registration_number THEN format('its "
+             "application is registered as %%s, it says %%s', a.registration_number, "
+             "c.registration_number)"
+             "      WHEN a.ulb <> c.ulb OR a.kind <> c.kind THEN 'its application is of another "
+             "ULB or kind'"
+             "      ELSE format('version %%s does not supersede version %%s of the same "
+             "registration', c.version, c.version - 1) END"
+             " FROM certificates.certificate c"
+             " LEFT JOIN certificates.application a ON a.application_id = c.application_id"
+             " LEFT JOIN certificates.certificate s ON s.certificate_id = c.supersedes"
+             " WHERE a.application_id IS NULL OR a.state <> 2 OR a.registration_number <> "
+             "c.registration_number OR a.ulb <> c.ulb OR a.kind <> c.kind"
+             "    OR (c.version = 1 AND c.supersedes IS NOT NULL)"
+             "    OR (c.version > 1 AND (s.certificate_id IS NULL OR s.registration_number <> "
+             "c.registration_number OR s.version <> c.version - 1))"
+             " ORDER BY 3 LIMIT %d", NAGAR_FINDINGS_MAX);
+    int found = run_check(db, sql, out, "certificates against registrations", error, error_size);
+    if (found < 0)
+        return -1;
+    /* Each seal, with the published key it names, against the row. */
+    key_t_ keys[KEYS_MAX];
+    int key_count = 0;
+    if (load_keys(keys_dir, keys, &key_count, error, error_size) != 0)
+        return -1;
+    char after[32] = "0";
+    for (;;) {
+        const char *values[] = {after};
+        PGresult *res = nagar_db_exec(
+            db,
+            "SELECT seq, certificate_id, ulb, key_id, qr_payload, kind, registration_number, "
+            "version, event_date::text FROM certificates.certificate WHERE seq > $1::bigint "
+            "ORDER BY seq LIMIT 2000",
+            1, values);
+        if (!res) {
+            snprintf(error, error_size, "reading the certificates failed: %s", nagar_db_error(db));
+            return -1;
+        }
+        int rows = PQntuples(res);
+        for (int i = 0; i < rows; i++) {
+            snprintf(after, sizeof after, "%s", PQgetvalue(res, i, 0));
+            const char *id = PQgetvalue(res, i, 1), *ulb = PQgetvalue(res, i, 2);
+            const char *key_id = PQgetvalue(res, i, 3), *payload = PQgetvalue(res, i, 4);
+            const key_t_ *key = NULL;
+            for (int k = 0; k < key_count && !key; k++)
+                if (strcmp(keys[k].key_id, key_id) == 0)
+                    key = &keys[k];
+            nagar_seal_t seal;
+            char problem[256] = "";
+            if (!key) {
+                snprintf(problem, sizeof problem, "its seal names key %.40s, which is not "
+                         "published", key_id);
+            } else {
+                nagar_seal_result_t result = nagar_seal_verify(payload, key_id, key->key, &seal);
+                if (result != NAGAR_SEAL_OK)
+                    snprintf(problem, sizeof problem, "its seal does not verify: %s",
+                             nagar_seal_result_text(result));
+                else if (strcmp(seal.certificate_id, id) != 0 || strcmp(seal.ulb, ulb) != 0 ||
+                         seal.kind != atoi(PQgetvalue(res, i, 5)) ||
+                         strcmp(seal.registration_number, PQgetvalue(res, i, 6)) != 0 ||
+                         seal.version != (uint32_t) strtoul(PQgetvalue(res, i, 7), NULL, 10) ||
+                         strcmp(seal.event_date, PQgetvalue(res, i, 8)) != 0)
+                    snprintf(problem, sizeof problem, "the row differs from what its seal "
+                             "signs: it was changed after it was issued");
+            }
+            if (problem[0] &&
+                add(out, "certificates", "certificate", id, ulb, strtoll(after, NULL, 10),
+                    problem) != 0) {
+                PQclear(res);
+                snprintf(error, error_size, "out of memory");
+                return -1;
+            }
+            if (problem[0])
+                found++;
+        }
+        PQclear(res);
+        if (rows < 2000)
+            break;
+    }
+    return found;
+}
+
+/* ---- history --------------------------------------------------------------------------------- */
+
+int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *tables,
+                         nagar_findings_t *out, char *error, size_t error_size)
+{
+    if (!plain_name(schema)) {
+        snprintf(error, error_size, "\"%.64s\" is not a name", schema);
+        return -1;
+    }
+    /* Changes recorded with the triggers on but made outside the rules: by a
+     * database role (the owner's or the superuser's password), not a rule. */
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof sql,
+             "SELECT 'history', h.tbl, '-', h.ulb, h.seq, format('%%s made outside the rules, "
+             "as %%s', h.op, h.actor)"
+             " FROM \"%s\".history h WHERE h.actor LIKE 'db:%%' AND h.op <> 'BASELINE'"
+             " ORDER BY h.tbl, h.ulb, h.seq LIMIT %d", schema, NAGAR_FINDINGS_MAX);
+    int found = run_check(db, sql, out, "the history's actors", error, error_size);
+    if (found < 0)
+        return -1;
+    for (size_t t = 0; tables[t]; t++) {
+        char problem[256];
+        int tracked = nagar_history_tracked(db, schema, tables[t], problem, sizeof problem);
+        if (tracked < 0) {
+            snprintf(error, error_size, "reading the triggers of %s.%s failed: %s", schema,
+                     tables[t], nagar_db_error(db));
+            return -1;
+        }
+        if (tracked == 0) {
+            if (add(out, "history", tables[t], "-", "", 0, problem) != 0)
+                return -1;
+            found++;
+        }
+        nagar_history_mismatch_t *mismatches = NULL;
+        size_t count = 0;
+        if (nagar_history_check_rows(db, schema, tables[t], &mismatches, &count, error,
+                                     error_size) < 0)
+            return -1;
+        for (size_t i = 0; i < count; i++)
+            if (add(out, "history", tables[t], mismatches[i].key, mismatches[i].ulb,
+                    mismatches[i].seq, mismatches[i].problem) != 0) {
+                free(mismatches);
+                return -1;
+            }
+        found += (int) count;
+        free(mismatches);
+    }
+    return found;
+}
