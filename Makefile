@@ -166,7 +166,7 @@ bins: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS) $(GEN_DESC)
 
 .DEFAULT_GOAL := all
-.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax valgrind fuzz fuzz-build clean
+.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax bench-compare valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:
@@ -202,6 +202,14 @@ bench-property-tax: deps
 bench-water-tax: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_water_tax.py $(BENCH_ARGS)
+
+# Property tax's payments/s and demand/s next to an older build's, in one
+# run (issue 13): BENCH_OLD=<rev> (default: main before issue 13's
+# rules-only writes and history).
+BENCH_OLD ?= 9f5dd2a
+bench-compare: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_compare.py --old $(BENCH_OLD) $(BENCH_ARGS)
 
 valgrind: deps
 	$(MAKE) tests

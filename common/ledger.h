@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus_worker.h"
 #include "chain.h"
 #include "db.h"
 
@@ -74,5 +75,22 @@ typedef struct {
  * (error says why). */
 int nagar_ledger_verify(nagar_db_t *db, const char *ulb, nagar_ledger_chain_status_t **chains,
                         size_t *count, char *error, size_t error_size);
+
+/* The command-line ledger check of a service (`nagar-<service> verify [ULB]`):
+ * prints one line per ULB chain ("ulb X: ok, N rows" or "ulb X: BROKEN at
+ * seq N: why"), logs <service>.ledger_broken for each broken one, and
+ * returns the exit code scripts rely on: 0 whole, 3 broken, 1 could not
+ * verify. */
+int nagar_ledger_check(nagar_db_t *db, const char *service, const char *ulb);
+
+/* ledger.verify as a bus method: STATE_ADMIN for any ULB (request field
+ * ulb, "" for all), COMMISSIONER or REVENUE_OFFICER for their own; answers
+ * reply_type, a message with repeated "chains" (each with ulb, ok, rows,
+ * broken_seq, problem) and bool "ok", built through its descriptor. Logs
+ * <service>.ledger_broken per broken chain and <service>.ledger_verify_failed
+ * when the ledger cannot be read (answered UNAVAILABLE). */
+int nagar_ledger_check_method(nagar_db_t *db, const char *service, nagar_worker_call_t *call,
+                              const ProtobufCMessage *request,
+                              const ProtobufCMessageDescriptor *reply_type);
 
 #endif

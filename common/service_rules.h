@@ -28,11 +28,13 @@
  *     online payments through the payment provider (nagar_rules_payment_*,
  *     nagar_rules_online_*), the same flow for every service that keeps
  *     an account (a property, a connection) with rules named alike;
- *   - checks the ledger's chains, as the ledger.verify method
- *     (nagar_rules_verify_ledger_method) and as `nagar-<service> verify`
- *     (nagar_rules_verify_ledger);
  *   - runs the program (nagar_rules_main): the command line, the settings
  *     such services share, the worker with the outbox relay on its tick.
+ *
+ * One header, the module in four files by job: service_rules.c (rule
+ * calls, and a method-table row that names its rule), rules_money.c (money
+ * movements), rules_batch.c (batch jobs), rules_program.c (the program).
+ * The ledger check the services answer is beside the ledger (ledger.h).
  *
  * Messages that differ between the services only in their type (Receipt,
  * OnlineOrder, VerifyLedgerReply, ...) are read and built by field name
@@ -57,11 +59,37 @@
 #include "payment_provider.h"
 #include "service.h"
 
+/* A method whose whole body is one rule call is a row of the service's
+ * rule-method table, not a handler of its own:
+ *
+ *     {"rates.get", PT(get_rates_request), GATEWAY_BATCH, "pt_rates_get",
+ *      PT(rate_schedule), false},
+ *
+ * the method, its request type and callers as in a nagar_method_t row, the
+ * rule function, the reply type and whether it mutates (an idempotency
+ * record when it does). nagar_rules_main serves these rows beside the
+ * service's own methods (nagar_rules_service_t.rule_methods), each through
+ * nagar_rules_method. The table ends with a row whose name is NULL. The
+ * service's arg (nagar_rules_service_t.arg) must begin with its
+ * nagar_rules_t. */
+typedef struct {
+    const char *name;                           /* "rates.get" */
+    const ProtobufCMessageDescriptor *request_type;
+    const char *const *callers;
+    const char *function;                       /* "pt_rates_get" (compiled in, never input) */
+    const ProtobufCMessageDescriptor *reply_type;
+    bool mutation;
+} nagar_rule_method_t;
+
 typedef struct {
     nagar_db_t *db;
     const char *service;            /* "water_tax": logs, outbox event ids */
     char business_date[NAGAR_DATE_TEXT_MAX];   /* "" = today in IST */
+    const nagar_rule_method_t *rule_methods;   /* set by nagar_rules_main */
 } nagar_rules_t;
+
+/* "<service>.<what>", the stable name of a log event, into out. */
+const char *nagar_rules_event_name(const nagar_rules_t *self, char out[96], const char *what);
 
 /* Turns the database's last error into an outcome when it came from a rule
  * or the ledger. Returns true when it did. */
@@ -198,29 +226,12 @@ int nagar_rules_batch_run_chunk(nagar_rules_t *self, nagar_rules_batch_t *batch)
  * has work, else every idle_poll_ms. */
 void nagar_rules_batch_tick(nagar_rules_t *self, nagar_rules_batch_t *batch);
 
-/* The command-line ledger check of a service (`nagar-<service> verify [ULB]`):
- * prints one line per ULB chain ("ulb X: ok, N rows" or "ulb X: BROKEN at
- * seq N: why"), logs <service>.ledger_broken for each broken one, and
- * returns the exit code scripts rely on: 0 whole, 3 broken, 1 could not
- * verify. self->db must be connected. */
-int nagar_rules_verify_ledger(nagar_rules_t *self, const char *ulb);
-
-/* ledger.verify as a bus method: STATE_ADMIN for any ULB (request field
- * ulb, "" for all), COMMISSIONER or REVENUE_OFFICER for their own; answers
- * reply_type, a message with repeated "chains" (each with ulb, ok, rows,
- * broken_seq, problem) and bool "ok", built through its descriptor. Logs
- * <service>.ledger_broken per broken chain and <service>.ledger_verify_failed
- * when the ledger cannot be read (answered UNAVAILABLE). */
-int nagar_rules_verify_ledger_method(nagar_rules_t *self, nagar_worker_call_t *call,
-                                     const ProtobufCMessage *request,
-                                     const ProtobufCMessageDescriptor *reply_type);
-
 /* ---- the program ---------------------------------------------------------------- */
 
 /* What a rules service's program differs in. nagar_rules_main does the rest:
  *
  *   <program>                        serve <service> on the bus
- *   <program> verify [ULB]           nagar_rules_verify_ledger
+ *   <program> verify [ULB]           nagar_ledger_check (ledger.h)
  *   <program> provider-keygen FILE   a new key shared with the payment provider
  *
  * with the settings all of them share (environment over NAGAR_CONFIG):
@@ -235,7 +246,8 @@ typedef struct {
                                          db and business_date are filled in here */
     const char *program;              /* "nagar-water-tax", for the usage */
     const char *settings_prefix;      /* "NAGAR_WATER_TAX" */
-    const nagar_method_t *methods;
+    const nagar_method_t *methods;    /* the service's own handlers */
+    const nagar_rule_method_t *rule_methods;   /* methods that are one rule call; NULL: none */
     void *arg;                        /* given to the methods and the hooks */
     nagar_payment_provider_t **provider;   /* where the provider key goes (NULL: unset) */
     nagar_bus_client_t **bus;         /* where the outbox relay's client goes (NULL: relay off) */

@@ -14,16 +14,10 @@
 int demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     pt_t *self = arg;
-    int rc = pt_sql_method(self, call, request, NULL, "pt_demand_generate",
-                           &nagar__property_tax__demand_job__descriptor, true, NULL);
+    int rc = nagar_rules_method(&self->rules, call, request, NULL, "pt_demand_generate",
+                                &nagar__property_tax__demand_job__descriptor, true, NULL, NULL);
     self->demand.next_poll_ms = 0;      /* start at the next tick */
     return rc;
-}
-
-int demand_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_demand_status",
-                         &nagar__property_tax__demand_job__descriptor, false, NULL);
 }
 
 /* When a ULB's job is done: demand.raised, in the chunk's transaction. */

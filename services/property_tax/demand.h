@@ -22,7 +22,6 @@
 #include "property_tax.h"
 
 int demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int demand_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* The demand as a batch of common/service_rules (pt_demand_run_chunk,
  * events property_tax.demand_chunk/_done/_chunk_failed); the caller sets

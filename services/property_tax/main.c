@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "assessment.h"
 #include "bus_worker.h"
 #include "demand.h"
 #include "document.h"
@@ -38,10 +37,8 @@
 #include "notice.h"
 #include "payment.h"
 #include "property_tax.h"
-#include "rates.h"
 #include "receipt_pdf.h"
 #include "register.h"
-#include "report.h"
 
 static const char *const GATEWAY[] = {"gateway", NULL};
 /* Batch jobs (imports, the annual demand, offline receipts, verification). */
@@ -49,47 +46,58 @@ static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
 
 #define PT(name) &nagar__property_tax__##name##__descriptor
 
+/* Methods with a handler of their own: money movements, the CSV import,
+ * the demand job (which wakes the batch), the receipt PDF, the ledger check,
+ * the demand notices (data with the portal address, PDFs). */
 static const nagar_method_t METHODS[] = {
-    {"property.create", PT(create_property_request), GATEWAY_BATCH, register_property_create},
-    {"property.get", PT(get_property_request), GATEWAY_BATCH, register_property_get},
-    {"property.list", PT(list_properties_request), GATEWAY_BATCH, register_property_list},
     {"property.import", PT(import_properties_request), GATEWAY_BATCH, register_property_import},
-    {"rates.get", PT(get_rates_request), GATEWAY_BATCH, rates_get},
-    {"rates.set", PT(set_rates_request), GATEWAY, rates_set},
-    {"assessment.file", PT(file_assessment_request), GATEWAY, assessment_file},
-    {"assessment.revise", PT(revise_assessment_request), GATEWAY, assessment_revise},
-    {"assessment.decide", PT(decide_assessment_request), GATEWAY, assessment_decide},
-    {"assessment.get", PT(get_assessment_request), GATEWAY, assessment_get},
-    {"mutation.record", PT(record_mutation_request), GATEWAY, mutation_record},
     {"demand.generate", PT(generate_demand_request), GATEWAY_BATCH, demand_generate},
-    {"demand.status", PT(demand_status_request), GATEWAY_BATCH, demand_status},
-    {"dues.get", PT(get_dues_request), GATEWAY_BATCH, dues_get},
     {"payment.record", PT(record_payment_request), GATEWAY_BATCH, payment_record},
     {"payment.reverse", PT(reverse_payment_request), GATEWAY, payment_reverse},
-    {"receipt.get", PT(get_receipt_request), GATEWAY_BATCH, receipt_get},
     {"receipt.pdf", PT(get_receipt_request), GATEWAY_BATCH, receipt_pdf},
     {"online.initiate", PT(initiate_online_payment_request), GATEWAY, online_initiate},
     {"online.callback", PT(online_payment_callback), GATEWAY, online_callback},
-    {"online.get", PT(get_online_order_request), GATEWAY, online_get},
     {"ledger.verify", PT(verify_ledger_request), GATEWAY_BATCH, ledger_verify},
-    {"report.dcb", PT(dcb_request), GATEWAY_BATCH, report_dcb},
-    {"report.daily_collection", PT(daily_collection_request), GATEWAY_BATCH,
-     report_daily_collection},
-    {"report.defaulters", PT(defaulters_request), GATEWAY_BATCH, report_defaulters},
     {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_get},
     {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_pdf},
     {"demand_notice.ward_pdf", PT(ward_notices_request), GATEWAY_BATCH, demand_notice_ward_pdf},
     {NULL, NULL, NULL, NULL},
 };
 
-int pt_sql_method(pt_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
-                  const char *request_json, const char *function,
-                  const ProtobufCMessageDescriptor *reply_type, bool mutation,
-                  nagar_rules_finish_fn *finish)
-{
-    return nagar_rules_method(&self->rules, call, request, request_json, function, reply_type,
-                              mutation, finish, self);
-}
+/* Methods that are one rule call (service_rules.h): method, request, callers,
+ * the rule function of sql/, its reply, whether it mutates. */
+static const nagar_rule_method_t RULE_METHODS[] = {
+    {"property.create", PT(create_property_request), GATEWAY_BATCH, "pt_property_create",
+     PT(property), true},
+    {"property.get", PT(get_property_request), GATEWAY_BATCH, "pt_property_get", PT(property),
+     false},
+    {"property.list", PT(list_properties_request), GATEWAY_BATCH, "pt_property_list",
+     PT(list_properties_reply), false},
+    {"rates.get", PT(get_rates_request), GATEWAY_BATCH, "pt_rates_get", PT(rate_schedule), false},
+    {"rates.set", PT(set_rates_request), GATEWAY, "pt_rates_set", PT(rate_schedule), true},
+    {"assessment.file", PT(file_assessment_request), GATEWAY, "pt_assessment_file",
+     PT(assessment), true},
+    {"assessment.revise", PT(revise_assessment_request), GATEWAY, "pt_assessment_revise",
+     PT(assessment), true},
+    {"assessment.decide", PT(decide_assessment_request), GATEWAY, "pt_assessment_decide",
+     PT(assessment), true},
+    {"assessment.get", PT(get_assessment_request), GATEWAY, "pt_assessment_get", PT(assessment),
+     false},
+    {"mutation.record", PT(record_mutation_request), GATEWAY, "pt_mutation_record", PT(mutation),
+     true},
+    {"demand.status", PT(demand_status_request), GATEWAY_BATCH, "pt_demand_status",
+     PT(demand_job), false},
+    {"dues.get", PT(get_dues_request), GATEWAY_BATCH, "pt_dues", PT(dues), false},
+    {"receipt.get", PT(get_receipt_request), GATEWAY_BATCH, "pt_receipt_get", PT(receipt), false},
+    {"online.get", PT(get_online_order_request), GATEWAY, "pt_online_get", PT(online_order),
+     false},
+    {"report.dcb", PT(dcb_request), GATEWAY_BATCH, "pt_report_dcb", PT(dcb_report), false},
+    {"report.daily_collection", PT(daily_collection_request), GATEWAY_BATCH, "pt_report_daily",
+     PT(daily_collection_report), false},
+    {"report.defaulters", PT(defaulters_request), GATEWAY_BATCH, "pt_report_defaulters",
+     PT(defaulters_report), false},
+    {NULL, NULL, NULL, NULL, NULL, false},
+};
 
 /* NAGAR_PORTAL_URL: an http(s) address of printable characters without
  * quotes or spaces (it is printed and put in QR codes), without a trailing
@@ -153,7 +161,8 @@ int main(int argc, char **argv)
     demand_batch_init(&self.demand);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-property-tax",
-        .settings_prefix = "NAGAR_PROPERTY_TAX", .methods = METHODS, .arg = &self,
+        .settings_prefix = "NAGAR_PROPERTY_TAX", .methods = METHODS,
+        .rule_methods = RULE_METHODS, .arg = &self,
         .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
         .connected = warn_without_pdf, .tick = demand_tick};
     return nagar_rules_main(&service, argc, argv);

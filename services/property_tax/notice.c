@@ -39,7 +39,8 @@ int demand_notice_get(nagar_worker_call_t *call, const ProtobufCMessage *request
     if (!json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
                                       "the request holds text that is not valid UTF-8");
-    int rc = pt_sql_method(self, call, request, json, "pt_demand_notice_get", NOTICE, false, NULL);
+    int rc = nagar_rules_method(&self->rules, call, request, json, "pt_demand_notice_get",
+                                NOTICE, false, NULL, self);
     free(json);
     return rc;
 }

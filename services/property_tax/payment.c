@@ -10,24 +10,10 @@
  */
 #include "payment.h"
 
+#include "ledger.h"
+
 #define RECEIPT &nagar__property_tax__receipt__descriptor
 #define ORDER &nagar__property_tax__online_order__descriptor
-
-int dues_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_dues",
-                         &nagar__property_tax__dues__descriptor, false, NULL);
-}
-
-int receipt_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_receipt_get", RECEIPT, false, NULL);
-}
-
-int online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_online_get", ORDER, false, NULL);
-}
 
 /* What this service's payments differ in; the flow is common/service_rules.c. */
 static nagar_rules_payments_t payments_of(pt_t *self)
@@ -68,6 +54,6 @@ int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     pt_t *self = arg;
-    return nagar_rules_verify_ledger_method(&self->rules, call, request,
-                                            &nagar__property_tax__verify_ledger_reply__descriptor);
+    return nagar_ledger_check_method(self->rules.db, self->rules.service, call, request,
+                                     &nagar__property_tax__verify_ledger_reply__descriptor);
 }

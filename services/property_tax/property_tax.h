@@ -3,13 +3,13 @@
  * service's state (the rules context of common/service_rules.h with its one
  * database connection, the payment provider key, the demand batch's
  * settings, the outbox relay's bus client; all set up by nagar_rules_main
- * from main.c) and pt_sql_method, which runs one of the pt_* SQL functions
- * of sql/<subject>.sql as a bus method.
+ * from main.c).
  *
- * The domain lives next door: register.c (properties, owners, floors, CSV
- * import), rates.c (master data), assessment.c (self-assessment, mutation),
- * demand.c (the annual batch), payment.c (dues, counter and online payments,
- * reversals, the ledger), report.c (DCB, daily collection, defaulters).
+ * The rules are the pt_* SQL functions of sql/<subject>.sql; most methods
+ * are one row of main.c's RULE_METHODS. The handlers of their own live
+ * next door: register.c (the CSV import), demand.c (the annual batch),
+ * payment.c (counter and online payments, reversals, the ledger check),
+ * receipt_pdf.c (the receipt PDF).
  */
 #ifndef NAGAR_PROPERTY_TAX_H
 #define NAGAR_PROPERTY_TAX_H
@@ -36,14 +36,5 @@ typedef struct {
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
     char portal_url[PT_PORTAL_URL_MAX];   /* NAGAR_PORTAL_URL: notices' payment page; "" none */
 } pt_t;
-
-/* A whole method: the request as JSON (request_json, or the request
- * encoded when NULL) through rule function in one transaction, with an
- * idempotency record when mutation is set, answered with reply_type;
- * finish (given self) fills the reply just before it is stored and sent. */
-int pt_sql_method(pt_t *self, nagar_worker_call_t *call, const ProtobufCMessage *request,
-                  const char *request_json, const char *function,
-                  const ProtobufCMessageDescriptor *reply_type, bool mutation,
-                  nagar_rules_finish_fn *finish);
 
 #endif

@@ -16,24 +16,6 @@ static const char *const CSV_HEADER[CSV_COLUMNS] = {
     "ward", "zone", "address", "usage", "construction", "occupancy", "exemption",
     "owner_name", "owner_mobile", "area_sqft"};
 
-int register_property_create(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_property_create",
-                         &nagar__property_tax__property__descriptor, true, NULL);
-}
-
-int register_property_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_property_get",
-                         &nagar__property_tax__property__descriptor, false, NULL);
-}
-
-int register_property_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return pt_sql_method(arg, call, request, NULL, "pt_property_list",
-                         &nagar__property_tax__list_properties_reply__descriptor, false, NULL);
-}
-
 /* Reads one CSV field at *cursor (RFC 4180 quoting); advances past its
  * separator. Returns 1 when the line ends after it, 0 when another field
  * follows, -1 on a malformed or overlong field. */
@@ -163,8 +145,10 @@ int register_property_import(nagar_worker_call_t *call, const ProtobufCMessage *
     if (!text)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb holds text that is not valid UTF-8");
-    int rc = pt_sql_method(arg, call, message, text, "pt_property_import",
-                           &nagar__property_tax__import_properties_reply__descriptor, true, NULL);
+    pt_t *self = arg;
+    int rc = nagar_rules_method(&self->rules, call, message, text, "pt_property_import",
+                                &nagar__property_tax__import_properties_reply__descriptor, true,
+                                NULL, NULL);
     free(text);
     return rc;
 }

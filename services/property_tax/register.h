@@ -19,9 +19,6 @@
 
 #define REGISTER_IMPORT_MAX_ROWS 2000
 
-int register_property_create(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int register_property_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int register_property_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int register_property_import(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* Parses the import CSV (header line, then rows) into the JSON rows the

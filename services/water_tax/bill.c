@@ -18,22 +18,10 @@
 int bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
-    int rc = wt_rule_method(call, request, arg, "wt_bill_generate",
-                            &nagar__water_tax__bill_job__descriptor, true);
+    int rc = nagar_rules_method(&self->rules, call, request, NULL, "wt_bill_generate",
+                                &nagar__water_tax__bill_job__descriptor, true, NULL, NULL);
     self->bills.next_poll_ms = 0;      /* start at the next tick */
     return rc;
-}
-
-int bill_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_bill_status",
-                          &nagar__water_tax__bill_job__descriptor, false);
-}
-
-int bill_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_bill_get", &nagar__water_tax__bill__descriptor,
-                          false);
 }
 
 static void rupees(int64_t paise, char out[48])

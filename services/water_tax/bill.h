@@ -13,8 +13,6 @@
 #include "water_tax.h"
 
 int bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int bill_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int bill_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* The bill run as a batch of common/service_rules (wt_bill_run_chunk,

@@ -25,12 +25,10 @@
  */
 #include "bill.h"
 #include "bus_worker.h"
-#include "connection.h"
 #include "payment.h"
 #include "reading.h"
 #include "receipt_pdf.h"
 #include "report.h"
-#include "tariff.h"
 #include "water_tax.h"
 
 static const char *const GATEWAY[] = {"gateway", NULL};
@@ -39,48 +37,60 @@ static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
 
 #define WT(name) &nagar__water_tax__##name##__descriptor
 
+/* Methods with a handler of their own: money movements, the readings
+ * import, the bill job (which wakes the batch), the bill PDF, notices, the
+ * ledger check. */
 static const nagar_method_t METHODS[] = {
-    {"connection.apply", WT(apply_connection_request), GATEWAY, connection_apply},
-    {"connection.decide", WT(decide_connection_request), GATEWAY, connection_decide},
-    {"connection.disconnect", WT(change_connection_request), GATEWAY, connection_disconnect},
-    {"connection.reconnect", WT(change_connection_request), GATEWAY, connection_reconnect},
-    {"connection.get", WT(get_connection_request), GATEWAY_BATCH, connection_get},
-    {"connection.list", WT(list_connections_request), GATEWAY_BATCH, connection_list},
-    {"tariff.get", WT(get_tariff_request), GATEWAY_BATCH, tariff_get},
-    {"tariff.set", WT(set_tariff_request), GATEWAY, tariff_set},
-    {"reading.record", WT(record_reading_request), GATEWAY_BATCH, reading_record},
     {"reading.import", WT(import_readings_request), GATEWAY_BATCH, reading_import},
-    {"reading.list", WT(list_readings_request), GATEWAY_BATCH, reading_list},
-    {"meter.replace", WT(replace_meter_request), GATEWAY, meter_replace},
     {"bill.generate", WT(generate_bills_request), GATEWAY_BATCH, bill_generate},
-    {"bill.status", WT(bill_job_status_request), GATEWAY_BATCH, bill_status},
-    {"bill.get", WT(get_bill_request), GATEWAY_BATCH, bill_get},
     {"bill.pdf", WT(get_bill_request), GATEWAY_BATCH, bill_pdf},
-    {"dues.get", WT(get_dues_request), GATEWAY_BATCH, dues_get},
     {"payment.record", WT(record_payment_request), GATEWAY_BATCH, payment_record},
     {"payment.reverse", WT(reverse_payment_request), GATEWAY, payment_reverse},
-    {"receipt.get", WT(get_receipt_request), GATEWAY_BATCH, receipt_get},
     {"receipt.pdf", WT(get_receipt_request), GATEWAY_BATCH, receipt_pdf},
     {"online.initiate", WT(initiate_online_payment_request), GATEWAY, online_initiate},
     {"online.callback", WT(online_payment_callback), GATEWAY, online_callback},
-    {"online.get", WT(get_online_order_request), GATEWAY, online_get},
     {"ledger.verify", WT(verify_ledger_request), GATEWAY_BATCH, ledger_verify},
-    {"report.dcb", WT(dcb_request), GATEWAY_BATCH, report_dcb},
-    {"report.daily_collection", WT(daily_collection_request), GATEWAY_BATCH,
-     report_daily_collection},
-    {"report.defaulters", WT(defaulters_request), GATEWAY_BATCH, report_defaulters},
     {"notices.send", WT(send_notices_request), GATEWAY_BATCH, notices_send},
     {NULL, NULL, NULL, NULL},
 };
 
-int wt_rule_method(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg,
-                   const char *function, const ProtobufCMessageDescriptor *reply_type,
-                   bool mutation)
-{
-    wt_t *self = arg;
-    return nagar_rules_method(&self->rules, call, request, NULL, function, reply_type, mutation,
-                              NULL, NULL);
-}
+/* Methods that are one rule call (service_rules.h): method, request, callers,
+ * the rule function of sql/, its reply, whether it mutates. */
+static const nagar_rule_method_t RULE_METHODS[] = {
+    {"connection.apply", WT(apply_connection_request), GATEWAY, "wt_connection_apply",
+     WT(connection), true},
+    {"connection.decide", WT(decide_connection_request), GATEWAY, "wt_connection_decide",
+     WT(connection), true},
+    {"connection.disconnect", WT(change_connection_request), GATEWAY, "wt_connection_disconnect",
+     WT(connection), true},
+    {"connection.reconnect", WT(change_connection_request), GATEWAY, "wt_connection_reconnect",
+     WT(connection), true},
+    {"connection.get", WT(get_connection_request), GATEWAY_BATCH, "wt_connection_get",
+     WT(connection), false},
+    {"connection.list", WT(list_connections_request), GATEWAY_BATCH, "wt_connection_list",
+     WT(list_connections_reply), false},
+    {"tariff.get", WT(get_tariff_request), GATEWAY_BATCH, "wt_tariff_get", WT(tariff), false},
+    {"tariff.set", WT(set_tariff_request), GATEWAY, "wt_tariff_set", WT(tariff), true},
+    {"reading.record", WT(record_reading_request), GATEWAY_BATCH, "wt_reading_record",
+     WT(meter_reading), true},
+    {"reading.list", WT(list_readings_request), GATEWAY_BATCH, "wt_reading_list",
+     WT(list_readings_reply), false},
+    {"meter.replace", WT(replace_meter_request), GATEWAY, "wt_meter_replace", WT(connection),
+     true},
+    {"bill.status", WT(bill_job_status_request), GATEWAY_BATCH, "wt_bill_status", WT(bill_job),
+     false},
+    {"bill.get", WT(get_bill_request), GATEWAY_BATCH, "wt_bill_get", WT(bill), false},
+    {"dues.get", WT(get_dues_request), GATEWAY_BATCH, "wt_dues", WT(dues), false},
+    {"receipt.get", WT(get_receipt_request), GATEWAY_BATCH, "wt_receipt_get", WT(receipt), false},
+    {"online.get", WT(get_online_order_request), GATEWAY, "wt_online_get", WT(online_order),
+     false},
+    {"report.dcb", WT(dcb_request), GATEWAY_BATCH, "wt_report_dcb", WT(dcb_report), false},
+    {"report.daily_collection", WT(daily_collection_request), GATEWAY_BATCH, "wt_report_daily",
+     WT(daily_collection_report), false},
+    {"report.defaulters", WT(defaulters_request), GATEWAY_BATCH, "wt_report_defaulters",
+     WT(defaulters_report), false},
+    {NULL, NULL, NULL, NULL, NULL, false},
+};
 
 /* The bill batch's settings; answers the worker's idle tick in ms. */
 static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
@@ -104,8 +114,8 @@ int main(int argc, char **argv)
     bill_batch_init(&self.bills);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-water-tax",
-        .settings_prefix = "NAGAR_WATER_TAX", .methods = METHODS, .arg = &self,
-        .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
+        .settings_prefix = "NAGAR_WATER_TAX", .methods = METHODS,
+        .rule_methods = RULE_METHODS, .arg = &self, .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
         .tick = bill_tick};
     return nagar_rules_main(&service, argc, argv);
 }

@@ -8,24 +8,10 @@
  */
 #include "payment.h"
 
+#include "ledger.h"
+
 #define RECEIPT &nagar__water_tax__receipt__descriptor
 #define ORDER &nagar__water_tax__online_order__descriptor
-
-int dues_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_dues", &nagar__water_tax__dues__descriptor,
-                          false);
-}
-
-int receipt_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_receipt_get", RECEIPT, false);
-}
-
-int online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_online_get", ORDER, false);
-}
 
 /* What this service's payments differ in; the flow is common/service_rules.c. */
 static nagar_rules_payments_t payments_of(wt_t *self)
@@ -66,6 +52,6 @@ int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
-    return nagar_rules_verify_ledger_method(&self->rules, call, request,
-                                            &nagar__water_tax__verify_ledger_reply__descriptor);
+    return nagar_ledger_check_method(self->rules.db, self->rules.service, call, request,
+                                     &nagar__water_tax__verify_ledger_reply__descriptor);
 }

@@ -10,13 +10,10 @@
 
 #include "water_tax.h"
 
-int dues_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int payment_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int receipt_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

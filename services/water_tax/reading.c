@@ -13,24 +13,6 @@
 #define CSV_COLUMNS 3
 #define CSV_FIELD_MAX 40
 
-int reading_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_reading_record",
-                          &nagar__water_tax__meter_reading__descriptor, true);
-}
-
-int reading_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_reading_list",
-                          &nagar__water_tax__list_readings_reply__descriptor, false);
-}
-
-int meter_replace(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_meter_replace",
-                          &nagar__water_tax__connection__descriptor, true);
-}
-
 /* One line split at commas into at most CSV_COLUMNS fields of plain text
  * (the export of meter-reading devices has no quoting). Returns the number
  * of fields, or -1 when one is too long. */

@@ -15,10 +15,7 @@
 
 #define READING_IMPORT_MAX_ROWS 5000
 
-int reading_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int reading_import(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int reading_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int meter_replace(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* The rows of an import CSV (header connection_id,reading_date,reading_litres)
  * as [{line, connectionId, readingDate, readingLitres}], or NULL with the

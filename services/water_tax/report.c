@@ -1,7 +1,7 @@
 /*
- * report.c — reports (report.h), computed by wt_report_* in
- * sql/report.sql as one grouped query each, and disconnection
- * notices: wt_notices_send picks the defaulters and records the notices,
+ * report.c — disconnection notices (report.h; the reports themselves are
+ * wt_report_* in sql/report.sql, rows of main.c's RULE_METHODS):
+ * wt_notices_send picks the defaulters and records the notices,
  * and each becomes a "water.disconnection_notice" event in the outbox in
  * the same transaction.
  */
@@ -14,26 +14,8 @@
 
 #include "json_codec.h"
 
-int report_dcb(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_report_dcb",
-                          &nagar__water_tax__dcb_report__descriptor, false);
-}
-
-int report_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_report_daily",
-                          &nagar__water_tax__daily_collection_report__descriptor, false);
-}
-
 /* Keyset-paged by connection id (pageToken -> nextPageToken), all in the
  * rule function of sql/report.sql. */
-int report_defaulters(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
-{
-    return wt_rule_method(call, request, arg, "wt_report_defaulters",
-                          &nagar__water_tax__defaulters_report__descriptor, false);
-}
-
 typedef struct {
     wt_t *self;
     nagar_worker_call_t *call;

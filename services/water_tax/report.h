@@ -7,9 +7,6 @@
 
 #include "water_tax.h"
 
-int report_dcb(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int report_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int report_defaulters(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -4,13 +4,11 @@
  * connection, the payment provider key, the bill batch's settings, the
  * outbox relay's bus client; all set up by nagar_rules_main from main.c).
  *
- * The domain lives next door: connection.c (applications, approval,
- * disconnection, reconnection), tariff.c (master data), reading.c (meter
- * readings, bulk import, meter replacement), bill.c (the monthly bill batch
- * and the bill PDF), payment.c (dues, counter and online payments,
- * reversals, the ledger), report.c (DCB, daily collection, defaulters,
- * disconnection notices). The rules themselves are the wt_* SQL functions
- * of sql/<subject>.sql.
+ * The rules are the wt_* SQL functions of sql/<subject>.sql; most methods
+ * are one row of main.c's RULE_METHODS. The handlers of their own live
+ * next door: reading.c (the readings import), bill.c (the monthly bill
+ * batch and the bill PDF), payment.c (counter and online payments,
+ * reversals, the ledger check), report.c (disconnection notices).
  */
 #ifndef NAGAR_WATER_TAX_H
 #define NAGAR_WATER_TAX_H
@@ -35,10 +33,5 @@ typedef struct {
     nagar_rules_batch_t bills;            /* the bill runs' chunks (bill.h) */
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
 } wt_t;
-
-/* A method whose whole work is one rule function. */
-int wt_rule_method(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg,
-                   const char *function, const ProtobufCMessageDescriptor *reply_type,
-                   bool mutation);
 
 #endif

@@ -122,8 +122,9 @@ class RulesBenchStack:
         self.admin = self.minter.mint(user_id="staff:bench-admin", role="STATE_ADMIN",
                                         ttl_ms=3_000_000)
 
+        # Each service verifies the caller's token itself (issue 12).
         env = dict(self.cluster.role_env(f"{service}_app"), NAGAR_LOG_LEVEL="info",
-                   **bus_env(service))
+                   NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, **bus_env(service))
         env.update(service_env)
         for i in range(workers):
             _, log = self.procs.start(f"{service}{i + 1}", [binary(f"nagar-{service}")], env)

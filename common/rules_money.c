@@ -1,0 +1,345 @@
+/*
+ * rules_money.c — money movements (service_rules.h, nagar_rules_payment_*,
+ * nagar_rules_online_*): each one call of a SECURITY DEFINER rule function
+ * that checks it, takes the receipt number, appends the ledger row and
+ * records the payment, then the event and the idempotency record in the
+ * same transaction. The services' messages differ only in type and in the
+ * account field, so they are read and written by field name
+ * (message_fields.h).
+ */
+#include "service_rules.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_codec.h"
+#include "log.h"
+#include "message_fields.h"
+
+static const char *text_of(json_t *object, const char *key)
+{
+    const char *text = json_string_value(json_object_get(object, key));
+    return text ? text : "";
+}
+
+static int64_t int_of(json_t *object, const char *key)
+{
+    return (int64_t) json_integer_value(json_object_get(object, key));
+}
+
+typedef struct {
+    const nagar_rules_payments_t *payments;
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    const char *request_json;
+    ProtobufCMessage *reply;
+    uint8_t *stored;
+    size_t stored_size;
+    nagar_outcome_t outcome;
+} money_work_t;
+
+static void money_work_reset(money_work_t *work)
+{
+    nagar_outcome_reset(&work->outcome);
+    if (work->reply)
+        protobuf_c_message_free_unpacked(work->reply, NULL);
+    work->reply = NULL;
+    free(work->stored);
+    work->stored = NULL;
+}
+
+/* Calls rule <prefix>_<what>(args) answering jsonb; cast the arguments in args. */
+static int call_rule(money_work_t *work, const char *what, const char *args, int nparams,
+                     const char *const *values, json_t **out)
+{
+    const nagar_rules_payments_t *payments = work->payments;
+    char name[96], sql[256];
+    snprintf(name, sizeof name, "call_%s_%s", payments->rule_prefix, what);
+    snprintf(sql, sizeof sql, "SELECT %s_%s(%s)::text", payments->rule_prefix, what, args);
+    return nagar_rules_call_json(payments->rules, name, sql, nparams, values, out,
+                                 &work->outcome);
+}
+
+/* The start of every counter movement: the idempotency record (a stored
+ * reply or a conflict ends it), the business date and the actor. Returns 0
+ * with *actor (malloc'd) set to go on, 0 with work->stored set when the
+ * stored reply answers, 1 with the outcome set, -1 on a database error. */
+static int money_begin(money_work_t *work, char today[NAGAR_DATE_TEXT_MAX], char **actor)
+{
+    nagar_rules_t *rules = work->payments->rules;
+    *actor = NULL;
+    int seen = nagar_rules_idempotency_check(rules, work->call, work->request, &work->stored,
+                                             &work->stored_size, &work->outcome);
+    if (seen != 0)
+        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_rules_today(rules, today);
+    *actor = nagar_rules_actor_json(work->call);
+    return *actor ? 0 : -1;
+}
+
+/* Decodes the "receipt" (or "order") of a money rule's answer into the reply. */
+static int money_reply(money_work_t *work, json_t *result, const char *key,
+                       const ProtobufCMessageDescriptor *type, const char *rule)
+{
+    json_t *message = json_object_get(result, key);
+    if (!json_is_object(message)) {
+        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "%s_%s answered no %s; nothing was recorded",
+                          work->payments->rule_prefix, rule, key);
+        return 1;
+    }
+    return nagar_rules_decode(work->payments->rules, message, type, &work->reply, &work->outcome);
+}
+
+/* A counter payment: the idempotency record, then rule
+ * <prefix>_payment_record, which checks the request and takes the receipt
+ * number, the ledger row and the allocation in one call (each statement
+ * more would be a round trip with the ULB's ledger head locked), then the
+ * event and the idempotency record, which hold protobuf bytes made here. */
+static int record_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    money_work_t *work = arg;
+    money_work_reset(work);
+    const nagar_rules_payments_t *payments = work->payments;
+    nagar_rules_t *rules = payments->rules;
+    char today[NAGAR_DATE_TEXT_MAX], *actor;
+    int rc = money_begin(work, today, &actor);
+    if (rc != 0 || work->stored)
+        return rc;
+    char key[300];
+    snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_key_owner(work->call),
+             nagar_worker_call_context(work->call)->idempotency_key);
+    const char *values[] = {actor, work->request_json, today, key};
+    json_t *result = NULL;
+    rc = call_rule(work, "payment_record", "$1::jsonb, $2::jsonb, $3::date, $4", 4, values,
+                   &result);
+    free(actor);
+    if (rc == 0)
+        rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_record");
+    if (rc == 0) {
+        char amount[32];
+        snprintf(amount, sizeof amount, "%" PRId64, nagar_message_int(work->reply, "amount_paise"));
+        if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
+                               text_of(result, payments->mobile_field),
+                               text_of(result, payments->user_field), "receipt_no",
+                               nagar_message_text(work->reply, "receipt_no"), "amount_paise", amount,
+                               payments->account_param,
+                               nagar_message_text(work->reply, payments->account_param), NULL) != 0)
+            rc = -1;
+    }
+    json_decref(result);
+    if (rc != 0)
+        return rc;
+    return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
+}
+
+/* A reversal: rule <prefix>_payment_reverse does the whole movement (the
+ * checks, the receipt number, the negative ledger row, the negating
+ * payment); here are the event and the idempotency record. */
+static int reverse_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    money_work_t *work = arg;
+    money_work_reset(work);
+    const nagar_rules_payments_t *payments = work->payments;
+    nagar_rules_t *rules = payments->rules;
+    char today[NAGAR_DATE_TEXT_MAX], *actor;
+    int rc = money_begin(work, today, &actor);
+    if (rc != 0 || work->stored)
+        return rc;
+    const char *values[] = {actor, work->request_json, today};
+    json_t *result = NULL;
+    rc = call_rule(work, "payment_reverse", "$1::jsonb, $2::jsonb, $3::date", 3, values, &result);
+    free(actor);
+    if (rc == 0)
+        rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_reverse");
+    if (rc == 0) {
+        /* The event names the amount of the payment reversed, as paid (positive). */
+        int64_t reversed = int_of(result, "amountPaise");
+        char amount[32];
+        snprintf(amount, sizeof amount, "%" PRId64, reversed < 0 ? -reversed : reversed);
+        if (nagar_rules_outbox(rules, "payment.reversed", text_of(result, "ulb"),
+                               text_of(result, payments->mobile_field),
+                               text_of(result, payments->user_field), "receipt_no",
+                               text_of(result, "receiptNo"), "reversal_no",
+                               nagar_message_text(work->reply, "receipt_no"), "amount_paise", amount,
+                               "reason", text_of(result, "reason"), payments->account_param,
+                               text_of(result, "account"), NULL) != 0)
+            rc = -1;
+    }
+    json_decref(result);
+    if (rc != 0)
+        return rc;
+    return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
+}
+
+/* Runs fn in one transaction and answers; logged under event kind
+ * ("<service>.payment_recorded") when money moved (not for a replay). */
+static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                          const ProtobufCMessage *request, nagar_db_work_fn *fn,
+                          const char *kind)
+{
+    const char *key = nagar_worker_call_context(call)->idempotency_key;
+    if (!key || !key[0])
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
+                                      "%s moves money: send an Idempotency-Key, and the same key "
+                                      "again when you retry",
+                                      kind);
+    char *json = nagar_json_encode(request);
+    if (!json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                      "the request holds text that is not valid UTF-8");
+    money_work_t work = {.payments = payments, .call = call, .request = request,
+                         .request_json = json};
+    int rc = nagar_db_transaction_idempotent(payments->rules->db, NAGAR_DB_READ_COMMITTED, fn,
+                                             &work);
+    free(json);
+    if (rc != 0) {
+        nagar_outcome_t outcome = work.outcome;
+        money_work_reset(&work);
+        return nagar_rules_fail(payments->rules, call, rc, &outcome);
+    }
+    if (work.stored) {
+        rc = nagar_idempotency_replay(call, payments->receipt_type, work.stored, work.stored_size);
+    } else {
+        json_t *fields = json_pack(
+            "{s:s, s:s, s:I, s:I}", "receipt_no", nagar_message_text(work.reply, "receipt_no"),
+            payments->account_param, nagar_message_text(work.reply, payments->account_param),
+            "amount_paise", (json_int_t) nagar_message_int(work.reply, "amount_paise"), "ledger_seq",
+            (json_int_t) nagar_message_int(work.reply, "ledger_seq"));
+        nagar_log_write(NAGAR_LOG_INFO, kind, fields, "money movement recorded");
+        rc = nagar_worker_call_reply(call, work.reply);
+    }
+    money_work_reset(&work);
+    return rc;
+}
+
+int nagar_rules_payment_record(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                               const ProtobufCMessage *request)
+{
+    char kind[96];
+    return run_money_work(payments, call, request, record_work,
+                          nagar_rules_event_name(payments->rules, kind, "payment_recorded"));
+}
+
+int nagar_rules_payment_reverse(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    char kind[96];
+    return run_money_work(payments, call, request, reverse_work,
+                          nagar_rules_event_name(payments->rules, kind, "payment_reversed"));
+}
+
+static int sign_order(void *arg, ProtobufCMessage *reply, nagar_outcome_t *outcome)
+{
+    const nagar_rules_payments_t *payments = arg;
+    const char *order_id = nagar_message_text(reply, "order_id");
+    char **merchant_signature = nagar_message_text_slot(reply, "merchant_signature");
+    char signature[NAGAR_PAYMENT_SIGNATURE_HEX];
+    if (!merchant_signature ||
+        nagar_payment_provider_sign_order(payments->provider, order_id,
+                                          nagar_message_int(reply, "amount_paise"), signature) != 0) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                          "order id %s cannot be signed", order_id);
+        return 1;
+    }
+    /* An unset string points at protobuf-c's shared empty string: not ours to free. */
+    if (*merchant_signature != protobuf_c_empty_string)
+        free(*merchant_signature);
+    *merchant_signature = strdup(signature);
+    return *merchant_signature ? 0 : -1;
+}
+
+int nagar_rules_online_initiate(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    if (!payments->provider)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "online payments are not configured here "
+                                      "(NAGAR_PAYMENT_PROVIDER_KEY_FILE); pay at a counter");
+    char function[64];
+    snprintf(function, sizeof function, "%s_online_initiate", payments->rule_prefix);
+    return nagar_rules_method(payments->rules, call, request, NULL, function,
+                              payments->order_type, true, sign_order, (void *) payments);
+}
+
+/* A verified callback: rule <prefix>_online_callback records a SUCCESS once
+ * (receipt at counter ONLINE, ledger row, payment, the order marked paid)
+ * and answers the order; the event goes out when money was recorded now. */
+static int callback_work(nagar_db_t *db, void *arg)
+{
+    (void) db;
+    money_work_t *work = arg;
+    money_work_reset(work);
+    const nagar_rules_payments_t *payments = work->payments;
+    nagar_rules_t *rules = payments->rules;
+    char today[NAGAR_DATE_TEXT_MAX];
+    nagar_rules_today(rules, today);
+    char *actor = nagar_rules_actor_json(work->call);
+    if (!actor)
+        return -1;
+    const char *values[] = {actor, work->request_json, today};
+    json_t *result = NULL;
+    int rc = call_rule(work, "online_callback", "$1::jsonb, $2::jsonb, $3::date", 3, values,
+                       &result);
+    free(actor);
+    if (rc == 0)
+        rc = money_reply(work, result, "order", payments->order_type, "online_callback");
+    if (rc == 0 && strcmp(text_of(result, "action"), "paid") == 0) {
+        char amount[32];
+        snprintf(amount, sizeof amount, "%" PRId64, int_of(result, "amountPaise"));
+        if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
+                               text_of(result, payments->mobile_field),
+                               text_of(result, payments->user_field), "receipt_no",
+                               text_of(result, "receiptNo"), "amount_paise", amount,
+                               payments->account_param, text_of(result, "account"), NULL) != 0)
+            rc = -1;
+    }
+    json_decref(result);
+    return rc;
+}
+
+int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                                const ProtobufCMessage *request)
+{
+    if (!payments->provider)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+                                      "online payments are not configured here");
+    const char *order_id = nagar_message_text(request, "order_id");
+    nagar_payment_callback_t signed_fields = {.order_id = order_id,
+                                              .provider_ref = nagar_message_text(request, "provider_ref"),
+                                              .amount_paise = nagar_message_int(request, "amount_paise"),
+                                              .status = nagar_message_text(request, "status")};
+    if (!nagar_payment_provider_verify_callback(payments->provider, &signed_fields,
+                                                nagar_message_text(request, "signature"))) {
+        const char *client_ip = nagar_worker_call_context(call)->client_ip;
+        json_t *fields = json_pack("{s:s, s:s}", "order_id", order_id, "client_ip",
+                                   client_ip ? client_ip : "");
+        char event[96];
+        nagar_log_write(NAGAR_LOG_WARN, nagar_rules_event_name(payments->rules, event, "callback_forged"),
+                        fields, "a payment callback with a bad signature was refused");
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "signature",
+                                      "the callback's signature does not verify; nothing was "
+                                      "recorded");
+    }
+    char *json = nagar_json_encode(request);
+    if (!json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                      "the request holds text that is not valid UTF-8");
+    money_work_t work = {.payments = payments, .call = call, .request = request,
+                         .request_json = json};
+    int rc = nagar_db_transaction(payments->rules->db, NAGAR_DB_READ_COMMITTED, callback_work,
+                                  &work);
+    free(json);
+    if (rc != 0) {
+        nagar_outcome_t outcome = work.outcome;
+        money_work_reset(&work);
+        return nagar_rules_fail(payments->rules, call, rc, &outcome);
+    }
+    rc = nagar_worker_call_reply(call, work.reply);
+    money_work_reset(&work);
+    return rc;
+}
