@@ -89,6 +89,8 @@ struct nagar_bus_client_t {
     nagar_mdp_packer_t *packer;     /* NULL unless NAGAR_BUS_PACKED */
     int64_t next_due_ms;            /* monotonic lower bound of the next timer; INT64_MAX if none */
     int64_t next_ping_ms;           /* monotonic: next ping or liveness check (several brokers) */
+    void (*wait_hook)(void *arg);   /* run while nagar_bus_client_poll waits */
+    void *wait_hook_arg;
     long default_timeout_ms;
     long default_attempts;
     long max_in_flight;
@@ -304,6 +306,7 @@ static void broker_set_state(nagar_bus_client_t *self, int index, broker_state_t
 static void send_attempt(nagar_bus_client_t *self, pending_t *pending, bool counts)
 {
     pending->retry_at_ms = 0;
+    pending->broker = -1;       /* not held anywhere until sent: no fail-over of it meanwhile */
     int order[NAGAR_BUS_BROKERS_MAX];
     int count = brokers_in_order(self, pending, order);
     for (int i = 0; i < count; i++) {
@@ -341,6 +344,10 @@ static void fail_over_from(nagar_bus_client_t *self, int index)
             zlistx_add_end(held, pending);
     int moved = 0;
     for (pending_t *pending = zlistx_first(held); pending; pending = zlistx_next(held)) {
+        /* A nested fail-over (another broker found down while sending) may
+         * have moved it already. */
+        if (pending->broker != index || pending->retry_at_ms != 0)
+            continue;
         send_attempt(self, pending, false);
         if (pending->broker != index)
             moved++;
@@ -719,8 +726,16 @@ int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self)
     return wait > INT_MAX ? INT_MAX : (int) wait;
 }
 
+void nagar_bus_client_set_wait_hook(nagar_bus_client_t *self, void (*fn)(void *arg), void *arg)
+{
+    self->wait_hook = fn;
+    self->wait_hook_arg = arg;
+}
+
 int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms)
 {
+    if (self->wait_hook)
+        self->wait_hook(self->wait_hook_arg);
     int wait = timeout_ms < 0 ? 0 : timeout_ms;
     int next = nagar_bus_client_next_timeout_ms(self);
     if (next >= 0 && next < wait)
@@ -822,9 +837,10 @@ nagar_status_code_t nagar_bus_client_call(nagar_bus_client_t *self, const nagar_
             snprintf(field, field_size, "%s", "");
         return NAGAR__STATUS_CODE__INVALID_ARGUMENT;
     }
-    /* Terminates: every request completes by its deadline at the latest. */
+    /* Terminates: every request completes by its deadline at the latest. The
+     * wait hook runs at least every 250 ms. */
     while (!sync.done)
-        nagar_bus_client_poll(self, 1000);
+        nagar_bus_client_poll(self, self->wait_hook ? 250 : 1000);
 
     nagar_status_code_t code = sync.code;
     const char *text = sync.message ? sync.message : "";

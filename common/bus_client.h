@@ -100,6 +100,12 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self);
  * dispatches. For command-line tools and tests. */
 int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms);
 
+/* fn(arg) runs each time nagar_bus_client_poll (and so
+ * nagar_bus_client_call) waits: a worker that calls other services from a
+ * handler or a tick passes its heartbeat (nagar_worker_keepalive), so its
+ * brokers do not take the wait for its death. */
+void nagar_bus_client_set_wait_hook(nagar_bus_client_t *self, void (*fn)(void *arg), void *arg);
+
 /* Milliseconds until the next deadline, retry or broker ping is due; -1
  * if none. */
 int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self);

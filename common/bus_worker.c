@@ -65,7 +65,9 @@ struct nagar_worker_t {
     long liveness;
     long reconnect_max_ms;
     long credit;                    /* requests the broker may send ahead (mdp.h) */
+    long drain_timeout_ms;          /* NAGAR_BUS_DRAIN_TIMEOUT_MS */
     volatile bool stopping;
+    bool draining;                  /* stopping: finishing what the brokers sent */
     void (*tick)(nagar_worker_t *worker, void *arg);
     void *tick_arg;
     long tick_interval_ms;
@@ -351,7 +353,7 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
     }
     if (!methods_are_valid(methods, error, error_size))
         return NULL;
-    long heartbeat_ms, liveness, reconnect_max_ms, credit;
+    long heartbeat_ms, liveness, reconnect_max_ms, credit, drain_timeout_ms;
     if (nagar_config_get_int(config, "NAGAR_BUS_HEARTBEAT_MS", 1000, 10, 600000, &heartbeat_ms,
                              error, error_size) != 0 ||
         nagar_config_get_int(config, "NAGAR_BUS_LIVENESS", 5, 1, 100, &liveness, error,
@@ -359,7 +361,9 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
         nagar_config_get_int(config, "NAGAR_BUS_RECONNECT_MAX_MS", 8000, 10, 600000,
                              &reconnect_max_ms, error, error_size) != 0 ||
         nagar_config_get_int(config, "NAGAR_BUS_WORKER_CREDIT", NAGAR_MDP_CREDIT_DEFAULT, 1,
-                             NAGAR_MDP_CREDIT_MAX, &credit, error, error_size) != 0)
+                             NAGAR_MDP_CREDIT_MAX, &credit, error, error_size) != 0 ||
+        nagar_config_get_int(config, "NAGAR_BUS_DRAIN_TIMEOUT_MS", 10000, 0, 3600000,
+                             &drain_timeout_ms, error, error_size) != 0)
         return NULL;
     nagar_worker_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -374,6 +378,7 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
     self->liveness = liveness;
     self->reconnect_max_ms = reconnect_max_ms;
     self->credit = credit;
+    self->drain_timeout_ms = drain_timeout_ms;
     if (options->packed && !(self->packer = nagar_mdp_packer_new(0))) {
         free(self);
         snprintf(error, error_size, "out of memory creating the worker");
@@ -510,6 +515,9 @@ void nagar_worker_keepalive(nagar_worker_t *self)
     int64_t now = zclock_mono();
     for (int i = 0; i < self->link_count; i++)
         send_heartbeat_if_due(self, &self->links[i], now);
+    /* Busy, it reads nothing from its brokers: their silence meanwhile is
+     * not theirs to answer for. */
+    refresh_expiry(self);
 }
 
 static const nagar_method_t *method_find(nagar_worker_t *self, const char *name)
@@ -732,7 +740,9 @@ static void read_link(nagar_worker_t *self, link_t *link)
      * would cost a system call per message. */
     zmq_msg_t parts[NAGAR_MDP_PACK_MAX_FRAMES];
     nagar_mdp_part_t views[NAGAR_MDP_PACK_MAX_FRAMES];
-    while (link->socket && !self->stopping) {
+    /* Asked to stop: no more reading here; the drain (drain_links) tells
+     * the brokers first and then reads what they had already sent. */
+    while (link->socket && (self->draining || (!self->stopping && !zsys_interrupted))) {
         int count = receive_parts(zsock_resolve(link->socket), parts, NAGAR_MDP_PACK_MAX_FRAMES);
         if (count == 0)
             return;
@@ -764,7 +774,12 @@ static void read_link(nagar_worker_t *self, link_t *link)
                            "broker: %s", self->service, error);
         else if (parsed.command == NAGAR_MDP_REQUEST)
             handle_request(self, link, &parsed);
-        else if (parsed.command == NAGAR_MDP_DISCONNECT)
+        else if (parsed.command == NAGAR_MDP_DISCONNECT && self->draining) {
+            /* This broker has had every answer it was owed. */
+            zsock_destroy(&link->socket);
+            nagar_log_info("bus.worker_drained", "service '%s': %s has had every answer",
+                           self->service, link->endpoint);
+        } else if (parsed.command == NAGAR_MDP_DISCONNECT)
             schedule_reconnect(self, link, "the broker sent DISCONNECT");
         for (int i = 0; i < count; i++)
             zmq_msg_close(&parts[i]);
@@ -816,6 +831,65 @@ static void keep_links(nagar_worker_t *self)
             schedule_reconnect(self, link, why);
         }
     }
+}
+
+/* Stopping: tells every broker DISCONNECT "drain" (mdp.h), then goes on
+ * answering what they had already sent until each says DISCONNECT, goes
+ * silent, or NAGAR_BUS_DRAIN_TIMEOUT_MS passes; a broker still linked then
+ * gets a plain DISCONNECT (and answers what remains UNAVAILABLE). Nothing
+ * new is started by the tick meanwhile. */
+static void drain_links(nagar_worker_t *self)
+{
+    int64_t started = zclock_mono();
+    int64_t deadline = started + self->drain_timeout_ms;
+    self->draining = self->drain_timeout_ms > 0;
+    for (int i = 0; i < self->link_count && self->draining; i++) {
+        link_t *link = &self->links[i];
+        if (!link->socket)
+            continue;
+        zmsg_t *drain = nagar_mdp_worker_disconnect_new();
+        zmsg_addstr(drain, MDP_DRAIN);
+        send_message(self, link, &drain);
+    }
+    zmq_pollitem_t items[NAGAR_BUS_BROKERS_MAX];
+    link_t *polled[NAGAR_BUS_BROKERS_MAX];
+    while (self->draining) {
+        int64_t now = zclock_mono();
+        int count = 0;
+        int64_t due = deadline;
+        for (int i = 0; i < self->link_count; i++) {
+            link_t *link = &self->links[i];
+            if (!link->socket)
+                continue;
+            due = earliest(due, earliest(link->heartbeat_at_ms, link->broker_expires_at_ms));
+            items[count] = (zmq_pollitem_t) {.socket = zsock_resolve(link->socket),
+                                             .events = ZMQ_POLLIN};
+            polled[count++] = link;
+        }
+        if (count == 0 || now >= deadline)
+            break;
+        zmq_poll(items, count, (long) (due > now ? due - now : 0));
+        for (int i = 0; i < count; i++)
+            read_link(self, polled[i]);
+        now = zclock_mono();
+        for (int i = 0; i < self->link_count; i++) {
+            link_t *link = &self->links[i];
+            if (!link->socket)
+                continue;
+            send_heartbeat_if_due(self, link, now);
+            if (now >= link->broker_expires_at_ms)
+                zsock_destroy(&link->socket);       /* gone: nothing to wait for */
+        }
+    }
+    for (int i = 0; i < self->link_count; i++) {
+        if (!self->links[i].socket)
+            continue;
+        zmsg_t *disconnect = nagar_mdp_worker_disconnect_new();
+        send_message(self, &self->links[i], &disconnect);
+    }
+    if (self->drain_timeout_ms > 0)
+        nagar_log_info("bus.worker_drain_done", "service '%s': drained in %" PRId64 " ms",
+                       self->service, zclock_mono() - started);
 }
 
 int nagar_worker_run(nagar_worker_t *self)
@@ -881,12 +955,7 @@ int nagar_worker_run(nagar_worker_t *self)
             self->tick_at_ms = zclock_mono() + self->tick_interval_ms;
         }
     }
-    for (int i = 0; i < self->link_count; i++) {
-        if (!self->links[i].socket)
-            continue;
-        zmsg_t *disconnect = nagar_mdp_worker_disconnect_new();
-        send_message(self, &self->links[i], &disconnect);
-    }
+    drain_links(self);
     nagar_log_info("bus.worker_stopped", "service '%s' stopped%s", self->service,
                    zsys_interrupted ? " on a signal" : "");
     return 0;

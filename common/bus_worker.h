@@ -9,13 +9,19 @@
  * while idle (and whenever a long handler calls
  * nagar_worker_call_keepalive), notices a silent broker after
  * NAGAR_BUS_LIVENESS missed heartbeats and reconnects with exponential
- * back-off up to NAGAR_BUS_RECONNECT_MAX_MS. Requests received but not yet
- * started when the worker stops or loses the broker are answered by the
- * broker (UNAVAILABLE, safe to retry).
+ * back-off up to NAGAR_BUS_RECONNECT_MAX_MS. Asked to stop (SIGTERM,
+ * nagar_worker_stop) it drains: it tells every broker DISCONNECT "drain"
+ * (mdp.h), answers everything they had already sent it, and leaves when
+ * each has said DISCONNECT or NAGAR_BUS_DRAIN_TIMEOUT_MS has passed, so a
+ * rolling restart loses and retries nothing. Requests a worker held when it
+ * died or lost a broker are answered by that broker (UNAVAILABLE, safe to
+ * retry).
  *
  *   NAGAR_BUS_HEARTBEAT_MS  default 1000
  *   NAGAR_BUS_LIVENESS      default 5
  *   NAGAR_BUS_RECONNECT_MAX_MS default 8000
+ *   NAGAR_BUS_DRAIN_TIMEOUT_MS default 10000: longest drain on stop; 0 stops at
+ *                           once with a plain DISCONNECT
  *   NAGAR_BUS_WORKER_CREDIT default 16, 1..256; 1 is plain RFC 7 (no credit
  *                           frame). Higher hides the broker round trip
  *                           between requests; a request may then wait
@@ -63,7 +69,8 @@
  * broker with security off), which only a "*" entry admits. For the length
  * of a call nagar_log_set_request_id holds the request id, so every line it
  * logs carries it. Log events: bus.worker_ready, bus.worker_reconnect,
- * bus.worker_reconnected, bus.worker_stopped.
+ * bus.worker_reconnected, bus.worker_drained, bus.worker_drain_done,
+ * bus.worker_stopped.
  */
 #ifndef NAGAR_BUS_WORKER_H
 #define NAGAR_BUS_WORKER_H
@@ -152,7 +159,9 @@ void nagar_worker_call_set_replayed(nagar_worker_call_t *call, bool replayed);
 void nagar_worker_call_keepalive(nagar_worker_call_t *call);
 
 /* The same outside a call: for waits the worker's own code makes (e.g.
- * the database connection waiting for a new primary). */
+ * the database connection waiting for a new primary, a call to another
+ * service from a tick). A worker that is busy reads nothing from its
+ * brokers, so this also restarts their liveness window. */
 void nagar_worker_keepalive(nagar_worker_t *self);
 
 #endif

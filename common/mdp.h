@@ -99,6 +99,16 @@
  * without it answers "501" as RFC 8 says. Clients with several brokers
  * ping each with it (bus_client.h). */
 #define MMI_READY        "mmi.ready"
+
+/* Nagar's drain extension, backwards compatible: a worker asked to stop
+ * sends
+ *   DISCONNECT 0x05 ["drain"]
+ * nagar-broker then sends it nothing new, lets it answer what it holds and,
+ * once it holds nothing, sends it DISCONNECT and forgets it; the worker
+ * leaves when every broker has said so (bus_worker.h). A broker that does
+ * not know the frame takes it for a plain DISCONNECT (and answers what the
+ * worker held UNAVAILABLE, as before). */
+#define MDP_DRAIN "drain"
 #define NAGAR_ADMIN_SERVICE "nagar.admin"
 
 /* The credit extension's READY frame: "credit=" and 1..3 decimal digits. */

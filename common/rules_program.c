@@ -195,6 +195,7 @@ static int serve(program_t *program)
     }
     nagar_worker_set_tick(worker, tick_ms, program_tick, program);
     nagar_service_keep_worker_alive(rules->db, worker);
+    nagar_service_keep_worker_alive_on_bus(*service->bus, worker);
     json_object_set_new(ready, "online_payments", json_boolean(*service->provider != NULL));
     json_object_set_new(ready, "business_date",
                         json_string(rules->business_date[0] ? rules->business_date : "today"));

@@ -68,6 +68,12 @@ void nagar_service_keep_worker_alive(nagar_db_t *db, nagar_worker_t *worker)
         nagar_db_set_wait_hook(db, keepalive_hook, worker);
 }
 
+void nagar_service_keep_worker_alive_on_bus(nagar_bus_client_t *bus, nagar_worker_t *worker)
+{
+    if (bus && worker)
+        nagar_bus_client_set_wait_hook(bus, keepalive_hook, worker);
+}
+
 void nagar_outcome_reset(nagar_outcome_t *outcome)
 {
     outcome->code = NAGAR__STATUS_CODE__OK;

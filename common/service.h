@@ -22,6 +22,7 @@
 
 #include <libpq-fe.h>
 
+#include "bus_client.h"
 #include "bus_worker.h"
 #include "config.h"
 #include "db.h"
@@ -34,8 +35,11 @@
 nagar_db_t *nagar_service_db_connect(nagar_config_t *config, const char *service);
 
 /* While db waits for a server (a fail-over, NAGAR_DB_RECONNECT_WAIT_MS),
- * worker keeps heartbeating, so the brokers do not give up on it. */
+ * or a bus client the worker calls other services with waits for their
+ * answer (bus may be NULL), worker keeps heartbeating, so the brokers do
+ * not give up on it. */
 void nagar_service_keep_worker_alive(nagar_db_t *db, nagar_worker_t *worker);
+void nagar_service_keep_worker_alive_on_bus(nagar_bus_client_t *bus, nagar_worker_t *worker);
 
 /* Reads an integer setting within [min, max]; -1 (logged as
  * "<service>.config_invalid", naming the key) when it is not one. */

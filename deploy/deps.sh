@@ -29,6 +29,8 @@ packages=(
   # with runc and netavark, docker-compose against podman's API (it has
   # --scale), debootstrap for the base image
   podman runc netavark aardvark-dns iptables catatonit docker-compose debootstrap
+  # the brokers' shared state in the system tests (one etcd member on loopback)
+  etcd-server
 )
 # The OpenAPI validator in the tests runs on Node.js; keep a Node.js the
 # machine already has (it may not be Debian's), else install Debian's.

@@ -77,6 +77,9 @@ typedef struct {
     long revocations_max;
     long ready_interval_ms;
     long bus_attempts;
+    long drain_grace_ms;            /* NAGAR_GATEWAY_DRAIN_GRACE_MS */
+    long drain_timeout_ms;          /* NAGAR_GATEWAY_DRAIN_TIMEOUT_MS; 0 stops at once */
+    bool ready_needs_services;      /* NAGAR_GATEWAY_READY_NEEDS_SERVICES */
     bool use_epoll;
     char web_dir[4096];
     char web_config[4096];

@@ -29,6 +29,7 @@
 #include <sodium.h>
 #include <string.h>
 #include <sys/select.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "bus_client.h"
@@ -87,6 +88,11 @@ struct gateway_t {
     bool revocation_poll_in_flight;
     bool revocation_poll_failing;   /* log a failing poll once, not every interval */
     bool stopping;
+    bool draining;                  /* asked to stop: /readyz 503, Connection: close */
+    bool quiesced;                  /* no longer accepting connections */
+    int64_t quiesce_at_ms;          /* monotonic: end of the drain grace */
+    int64_t drain_deadline_ms;      /* monotonic: then what is still suspended gets 503 */
+    size_t requests_in_hand;        /* begun and not yet completed (MHD_OPTION_NOTIFY_COMPLETED) */
 };
 
 struct request_t {
@@ -198,7 +204,13 @@ int gateway_options_load(gateway_options_t *o, nagar_config_t *config, char *err
         nagar_config_get_int(config, "NAGAR_GATEWAY_READY_INTERVAL_MS", 1000, 50, 60000,
                              &o->ready_interval_ms, error, error_size) == 0 &&
         nagar_config_get_int(config, "NAGAR_GATEWAY_BUS_ATTEMPTS", 1, 1, 10, &o->bus_attempts,
-                             error, error_size) == 0;
+                             error, error_size) == 0 &&
+        nagar_config_get_int(config, "NAGAR_GATEWAY_DRAIN_GRACE_MS", 0, 0, 600000,
+                             &o->drain_grace_ms, error, error_size) == 0 &&
+        nagar_config_get_int(config, "NAGAR_GATEWAY_DRAIN_TIMEOUT_MS", 0, 0, 3600000,
+                             &o->drain_timeout_ms, error, error_size) == 0 &&
+        nagar_config_get_bool(config, "NAGAR_GATEWAY_READY_NEEDS_SERVICES", true,
+                              &o->ready_needs_services, error, error_size) == 0;
     if (!ok)
         return -1;
     const char *mode = nagar_config_get(config, "NAGAR_GATEWAY_MHD_MODE", "epoll");
@@ -313,6 +325,9 @@ static void add_common_headers(gateway_t *self, request_t *r, struct MHD_Respons
     MHD_add_response_header(response, "Content-Security-Policy",
                             "default-src 'none'; frame-ancestors 'none'");
     MHD_add_response_header(response, "Cache-Control", "no-store");
+    /* Draining: no connection is kept for another request. */
+    if (self->draining)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     if (self->options.hsts_seconds > 0) {
         char value[64];
         snprintf(value, sizeof value, "max-age=%ld; includeSubDomains",
@@ -543,9 +558,16 @@ static void answer_readyz(gateway_t *self, request_t *r)
             unprobed++;
     }
     bool synced = gateway_auth_synced(self->auth);
-    bool ready = known && reachable && json_array_size(missing) == 0 && synced;
+    /* Behind a load balancer (NAGAR_GATEWAY_READY_NEEDS_SERVICES=0) a
+     * service with no worker must not take every gateway out of rotation:
+     * its routes answer 503 on their own, the others go on. */
+    bool services_ok = json_array_size(missing) == 0 || !self->options.ready_needs_services;
+    bool ready = known && reachable && services_ok && synced && !self->draining;
     char message[512];
-    if (ready) {
+    if (self->draining) {
+        snprintf(message, sizeof message, "draining: this gateway is stopping and takes no new "
+                 "connections");
+    } else if (ready) {
         snprintf(message, sizeof message, "ready");
     } else if (!reachable) {
         /* Before the first round of probes has ended, silence is not yet an answer. */
@@ -554,7 +576,7 @@ static void answer_readyz(gateway_t *self, request_t *r)
                      self->options.bus.endpoint);
         else
             snprintf(message, sizeof message, "the broker has not been probed yet");
-    } else if (json_array_size(missing)) {
+    } else if (!services_ok) {
         /* The broker answers: name what it said, and what it has not been asked yet. */
         size_t used = 0;
         bool first = true;
@@ -1188,6 +1210,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conne
         r->target = strdup(uri ? uri : "/");
     r->status = 0;
     gateway_metrics_in_flight(self->metrics, 1);
+    self->requests_in_hand++;
     return r;
 }
 
@@ -1201,6 +1224,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         return;
     *con_cls = NULL;
     gateway_metrics_in_flight(self->metrics, -1);
+    self->requests_in_hand--;
     double seconds = (double) (zclock_usecs() - r->started_us) / 1e6;
     int status = r->queued ? r->status : 0;
     if (status)
@@ -1430,6 +1454,8 @@ static int loop_timeout_ms(gateway_t *self, int64_t now)
 {
     if (self->resumed)
         return 0;
+    if (self->draining)
+        return 50;
     if (nagar_bus_client_has_input(self->bus) || gateway_ready_has_input(self->ready))
         return 0;
     int64_t timeout = 1000;
@@ -1505,13 +1531,48 @@ static int wait_select(gateway_t *self, int timeout)
     return n;
 }
 
+/* Asked to stop (SIGTERM): with NAGAR_GATEWAY_DRAIN_TIMEOUT_MS the gateway
+ * drains — /readyz answers 503 at once, so the load balancer takes it out
+ * of rotation within its check interval, while it serves on for
+ * NAGAR_GATEWAY_DRAIN_GRACE_MS (every response then says Connection:
+ * close); then it stops accepting connections and finishes what it holds.
+ * Returns whether the loop may end. */
+static bool drain_step(gateway_t *self, int64_t now)
+{
+    if (!self->draining) {
+        if (self->options.drain_timeout_ms == 0)
+            return true;
+        self->draining = true;
+        self->quiesce_at_ms = now + self->options.drain_grace_ms;
+        self->drain_deadline_ms = self->quiesce_at_ms + self->options.drain_timeout_ms;
+        nagar_log_info("gateway.draining", "draining: /readyz answers 503; accepting "
+                       "connections for %ld ms more, then finishing the %zu requests in hand",
+                       self->options.drain_grace_ms, self->suspended_count);
+    }
+    if (!self->quiesced && now >= self->quiesce_at_ms) {
+        /* Closing the listening socket refuses new connections at once,
+         * which a load balancer retries elsewhere. */
+        MHD_socket listener = MHD_quiesce_daemon(self->daemon);
+        if (listener != MHD_INVALID_SOCKET)
+            close(listener);
+        self->quiesced = true;
+    }
+    if (now >= self->drain_deadline_ms)
+        return true;
+    /* Done when every request begun has been answered to the end; an idle
+     * keep-alive connection holds nothing and is closed on the way out. */
+    return self->quiesced && self->suspended_count == 0 && self->requests_in_hand == 0;
+}
+
 int gateway_run(gateway_t *self)
 {
     nagar_log_info("gateway.ready", "listening on http://%s:%d (%s), broker %s, %zu routes",
                    self->options.host, self->port, self->options.use_epoll ? "epoll" : "select",
                    self->options.bus.endpoint, self->route_count);
-    while (!zsys_interrupted && !self->stopping) {
+    while (!self->stopping) {
         int64_t now = mono_ms();
+        if ((zsys_interrupted || self->draining) && drain_step(self, now))
+            break;
         expire_deadlines(self, now);
         poll_revocations(self, now);
         gateway_ready_dispatch(self->ready, now);

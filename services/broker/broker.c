@@ -44,6 +44,21 @@
  * handled, so no table of client addresses is needed). Everything leaves
  * through out_begin / out_part / out_frame, which either send frame by
  * frame or collect the frames and send one.
+ *
+ * Stopping (broker_request_stop, SIGTERM): with NAGAR_BROKER_DRAIN_TIMEOUT_MS
+ * the broker drains. It answers mmi.ready "503" at once (clients with
+ * several brokers stop sending it new requests, bus_client.h), keeps
+ * serving for NAGAR_BROKER_DRAIN_GRACE_MS while they notice, then answers
+ * any new request UNAVAILABLE (they send it to another broker) while the
+ * requests it holds and queues finish; when none is left, or the timeout
+ * passes, what remains is answered UNAVAILABLE and the workers are told
+ * DISCONNECT. Without it the broker stops at once, as before.
+ *
+ * A worker that drains (DISCONNECT "drain", mdp.h) gets nothing new, keeps
+ * what it holds until it has answered it, then gets DISCONNECT. When it was
+ * its service's last worker, requests for the service wait in the queue
+ * for NAGAR_BROKER_RETURN_GRACE_MS instead of being refused (a restart
+ * brings it back), and mmi.service still answers 200 meanwhile.
  */
 #include "broker.h"
 
@@ -118,9 +133,10 @@ struct service_t {
     size_t lane_count;
     size_t next_lane;                          /* the lane queue_pop serves first */
     size_t queued;                             /* in all lanes */
-    uint32_t workers;
+    uint32_t workers;                          /* registered and not draining */
     uint64_t served;
     uint64_t errors;
+    int64_t returning_until_ms;                /* monotonic: its last worker drained; expected back */
 };
 
 struct worker_t {
@@ -133,6 +149,7 @@ struct worker_t {
     uint32_t credit;                           /* requests it may hold: 1 (RFC 7) .. 256 */
     bool packed;                               /* its last message was packed: send packed */
     bool extended;                             /* announced credit or packs: a libnagar worker */
+    bool draining;                             /* said DISCONNECT "drain": nothing new for it */
     uint32_t held_count;
     request_t *held_first;                     /* held requests, oldest first, owned */
     request_t *held_last;
@@ -153,6 +170,10 @@ struct broker_t {
     zhashx_t *workers;                         /* id -> worker_t, owned */
     char endpoint[256];
     int64_t started_ms;
+    int64_t warm_until_ms;                     /* monotonic: mmi.ready says 503 until then */
+    bool stopping;                             /* asked to stop: draining */
+    int64_t drain_closed_ms;                   /* monotonic: from then on, new requests are refused */
+    int64_t drain_deadline_ms;                 /* monotonic: then whatever is left is failed */
     int64_t next_timer_ms;
     int64_t next_acl_check_ms;
     uint64_t denied;
@@ -628,8 +649,16 @@ static void service_dispatch(broker_t *self, service_t *service)
 /* The worker finished one held request (or just registered): it has free
  * credit again, so it goes back among the ready ones (at the end: the
  * others have waited longer) and the queue moves. */
+static void worker_finish_drain(broker_t *self, worker_t *worker);
+
 static void worker_credit_returned(broker_t *self, worker_t *worker)
 {
+    if (worker->draining) {
+        /* Nothing new for it; once it holds nothing it may go. */
+        if (worker->held_count == 0)
+            worker_finish_drain(self, worker);
+        return;
+    }
     if (!worker->ready_handle)
         worker->ready_handle = zlistx_add_end(worker->service->ready, worker);
     service_dispatch(self, worker->service);
@@ -659,6 +688,9 @@ static request_t *worker_take_held(worker_t *worker, const void *client, size_t 
     return NULL;
 }
 
+static const char WORKER_LOST[] =
+    "worker lost while handling the request; retrying with the same idempotency key is safe";
+
 /* Forgets a worker. Every request it holds is answered with message
  * (UNAVAILABLE), oldest first, so no caller waits on a worker that is gone. */
 static void worker_delete(broker_t *self, worker_t *worker, bool send_disconnect,
@@ -678,8 +710,49 @@ static void worker_delete(broker_t *self, worker_t *worker, bool send_disconnect
     if (worker->ready_handle)
         zlistx_delete(service->ready, worker->ready_handle);
     worker->ready_handle = NULL;
-    service->workers--;
+    if (!worker->draining)
+        service->workers--;
     zhashx_delete(self->workers, worker->id);
+}
+
+/* DISCONNECT "drain" (mdp.h): the worker gets nothing new and keeps what it
+ * holds until answered. */
+static void worker_start_drain(broker_t *self, worker_t *worker)
+{
+    if (worker->draining)
+        return;
+    service_t *service = worker->service;
+    worker->draining = true;
+    if (worker->ready_handle)
+        zlistx_delete(service->ready, worker->ready_handle);
+    worker->ready_handle = NULL;
+    service->workers--;
+    if (service->workers == 0 && self->options.return_grace_ms > 0)
+        service->returning_until_ms = zclock_mono() + self->options.return_grace_ms;
+    nagar_log_write(NAGAR_LOG_INFO, "broker.worker_draining",
+                    json_pack("{s:s, s:i, s:i}", "service", service->name, "held_requests",
+                              (int) worker->held_count, "workers", (int) service->workers),
+                    "a worker of \"%s\" is draining: it finishes the %u requests it holds and "
+                    "gets nothing new", service->name, worker->held_count);
+    if (worker->held_count == 0)
+        worker_finish_drain(self, worker);
+}
+
+/* A draining worker has answered everything: it may go. */
+static void worker_finish_drain(broker_t *self, worker_t *worker)
+{
+    nagar_log_write(NAGAR_LOG_INFO, "broker.worker_drained",
+                    json_pack("{s:s}", "service", worker->service->name),
+                    "a worker of \"%s\" answered all it held; sent DISCONNECT",
+                    worker->service->name);
+    worker_delete(self, worker, true, WORKER_LOST);
+}
+
+/* Whether requests for service wait for a worker that is expected back
+ * (its last one drained a moment ago) rather than being refused. */
+static bool service_returning(service_t *service)
+{
+    return service->workers == 0 && service->returning_until_ms > zclock_mono();
 }
 
 static void worker_destructor(void **item)
@@ -698,8 +771,6 @@ static void worker_destructor(void **item)
     *item = NULL;
 }
 
-static const char WORKER_LOST[] =
-    "worker lost while handling the request; retrying with the same idempotency key is safe";
 
 /* Disconnects every worker of service, failing what they hold. */
 static void service_disconnect_workers(broker_t *self, service_t *service, const char *message)
@@ -720,7 +791,10 @@ static void handle_mmi(broker_t *self, zframe_t *sender, bool packed, const char
                        zmsg_t *body)
 {
     const char *code = "501";
-    if (strcmp(service_name, MMI_SERVICE) == 0) {
+    if (strcmp(service_name, MMI_READY) == 0) {
+        /* Nagar's (mdp.h): is this broker taking new requests? */
+        code = self->stopping || zclock_mono() < self->warm_until_ms ? "503" : "200";
+    } else if (strcmp(service_name, MMI_SERVICE) == 0) {
         /* RFC 8 defines 200, 404 and 501 only: a name no service can have
          * is a service that does not exist. */
         zframe_t *asked = zmsg_first(body);
@@ -730,7 +804,8 @@ static void handle_mmi(broker_t *self, zframe_t *sender, bool packed, const char
             char name[MDP_SERVICE_NAME_MAX + 1];
             frame_to_string(asked, name, sizeof name);
             service_t *service = zhashx_lookup(self->services, name);
-            code = service && service->workers > 0 ? "200" : "404";
+            code = service && (service->workers > 0 || service_returning(service)) ? "200"
+                                                                                   : "404";
         }
     }
     send_to_client(self, zframe_data(sender), zframe_size(sender), packed, service_name, code,
@@ -975,6 +1050,14 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
 
     service_t *service = zhashx_lookup(self->services, service_name);
     char message[256];
+    if (self->stopping && zclock_mono() >= self->drain_closed_ms) {
+        /* Draining: what it holds finishes, nothing new is taken. */
+        reply_error_to(self, sender, packed, service_name, msg, NAGAR__STATUS_CODE__UNAVAILABLE,
+                       "this broker is stopping; retrying with the same idempotency key is "
+                       "safe (another broker takes it)");
+        zmsg_destroy(msg_p);
+        return;
+    }
     if (broker_state_quarantine_reason(self->state, service_name)) {
         snprintf(message, sizeof message, "service '%s' is quarantined", service_name);
         if (service)
@@ -1011,7 +1094,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
         /* RFC 7: a request for a service with no worker yet waits for one
          * (until its deadline), so the service's queue must exist. */
         service = service_require(self, service_name);
-    if (!service || (packed && service->workers == 0)) {
+    if (!service || (packed && service->workers == 0 && !service_returning(service))) {
         /* A libnagar client learns at once that nobody serves it; a plain
          * one reaches this only past BROKER_MAX_SERVICES, and is dropped. */
         snprintf(message, sizeof message,
@@ -1222,7 +1305,10 @@ static void handle_worker(broker_t *self, zframe_t *sender, zmsg_t **msg_p, bool
         if (!worker)
             send_disconnect_to(self, zframe_data(sender), zframe_size(sender), packed);
     } else if (frame_is(command, MDP_DISCONNECT)) {
-        if (worker) {
+        zframe_t *how = zmsg_first(msg);
+        if (worker && how && zmsg_size(msg) == 1 && frame_is(how, MDP_DRAIN))
+            worker_start_drain(self, worker);
+        else if (worker) {
             nagar_log_write(NAGAR_LOG_INFO, "broker.worker_disconnected",
                             json_pack("{s:s}", "service", worker->service->name),
                             "a worker of \"%s\" disconnected", worker->service->name);
@@ -1440,7 +1526,8 @@ static bool fast_client(broker_t *self, zmq_msg_t *sender, zmq_msg_t *packed,
     char service_name[MDP_SERVICE_NAME_MAX + 1];
     memcpy(service_name, inner[2].data, inner[2].size);
     service_name[inner[2].size] = '\0';
-    if (strncmp(service_name, "mmi.", 4) == 0 || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0)
+    if (strncmp(service_name, "mmi.", 4) == 0 || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0
+        || self->stopping)
         return false;
     char key_text[BROKER_KEY_TEXT_MAX + 1];
     const broker_key_t *key = NULL;
@@ -1703,6 +1790,13 @@ int broker_options_load(broker_options_t *options, nagar_config_t *config, char 
              nagar_config_get(config, "NAGAR_BROKER_KEYS_DIR", "var/keys"));
     snprintf(options->state_dir, sizeof options->state_dir, "%s",
              nagar_config_get(config, "NAGAR_BROKER_STATE_DIR", "var/broker"));
+    const char *etcd = nagar_config_get(config, "NAGAR_BROKER_ETCD_ENDPOINTS", "");
+    if (strlen(etcd) >= sizeof options->etcd_endpoints) {
+        snprintf(error, error_size, "NAGAR_BROKER_ETCD_ENDPOINTS is longer than %zu bytes",
+                 sizeof options->etcd_endpoints - 1);
+        return -1;
+    }
+    snprintf(options->etcd_endpoints, sizeof options->etcd_endpoints, "%s", etcd);
     if (nagar_config_get_bool(config, "NAGAR_BROKER_INSECURE", false, &options->insecure, error,
                               error_size)
         || nagar_config_get_int(config, "NAGAR_BUS_HEARTBEAT_MS", 1000, 10, 600000,
@@ -1716,6 +1810,16 @@ int broker_options_load(broker_options_t *options, nagar_config_t *config, char 
         || nagar_config_get_int(config, "NAGAR_BROKER_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024,
                                 1024L * 1024 * 1024, &options->max_message_bytes, error,
                                 error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_WARMUP_MS", 0, 0, 600000,
+                                &options->warmup_ms, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_DRAIN_GRACE_MS", 0, 0, 600000,
+                                &options->drain_grace_ms, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_DRAIN_TIMEOUT_MS", 0, 0, 3600000,
+                                &options->drain_timeout_ms, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_RETURN_GRACE_MS", 0, 0, 600000,
+                                &options->return_grace_ms, error, error_size)
+        || nagar_config_get_int(config, "NAGAR_BROKER_ETCD_POLL_MS", 200, 20, 60000,
+                                &options->etcd_poll_ms, error, error_size)
         || broker_limits_load(&options->limits, config, error, error_size))
         return -1;
     return 0;
@@ -1730,6 +1834,7 @@ broker_t *broker_new(const broker_options_t *options, char *error, size_t error_
     self->workers = zhashx_new();
     zhashx_set_destructor(self->workers, worker_destructor);
     self->started_ms = zclock_mono();
+    self->warm_until_ms = self->started_ms + options->warmup_ms;
     self->packer = nagar_mdp_packer_new(0);
     self->principals = broker_principals_new(&options->limits);
     if (!self->packer || !self->principals) {
@@ -1737,7 +1842,8 @@ broker_t *broker_new(const broker_options_t *options, char *error, size_t error_
         goto failed;
     }
 
-    self->state = broker_state_new(options->state_dir, error, error_size);
+    self->state = broker_state_new(options->state_dir, options->etcd_endpoints,
+                                   options->etcd_poll_ms, error, error_size);
     if (!self->state)
         goto failed;
     /* Quarantined services show in statistics even with no worker. */
@@ -1795,6 +1901,11 @@ broker_t *broker_new(const broker_options_t *options, char *error, size_t error_
     self->poller = zpoller_new(self->router, NULL);
     if (self->monitor)
         zpoller_add(self->poller, self->monitor);
+    if (broker_state_watch_socket(self->state))
+        zpoller_add(self->poller, broker_state_watch_socket(self->state));
+    /* Stopping is broker_request_stop's, not CZMQ's interrupt flag: the
+     * loop goes on while the broker drains. */
+    zpoller_set_nonstop(self->poller, true);
     return self;
 
 failed:
@@ -1853,6 +1964,48 @@ const char *broker_endpoint(broker_t *self)
     return self->endpoint;
 }
 
+volatile sig_atomic_t broker_stop_requested = 0;
+
+static void handle_shared_state(broker_t *self);
+
+static size_t requests_in_hand(broker_t *self)
+{
+    size_t count = 0;
+    for (worker_t *worker = zhashx_first(self->workers); worker;
+         worker = zhashx_next(self->workers))
+        count += worker->held_count;
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services))
+        count += service->queued;
+    return count;
+}
+
+static void drain_begin(broker_t *self)
+{
+    int64_t now = zclock_mono();
+    self->stopping = true;
+    self->drain_closed_ms = now + self->options.drain_grace_ms;
+    self->drain_deadline_ms = now + self->options.drain_timeout_ms;
+    if (self->options.drain_timeout_ms > 0)
+        nagar_log_write(NAGAR_LOG_INFO, "broker.draining",
+                        json_pack("{s:i, s:i, s:i}", "in_hand", (int) requests_in_hand(self),
+                                  "grace_ms", (int) self->options.drain_grace_ms, "timeout_ms",
+                                  (int) self->options.drain_timeout_ms),
+                        "broker draining: mmi.ready answers 503; new requests are refused after "
+                        "%ld ms; what it holds finishes within %ld ms",
+                        self->options.drain_grace_ms, self->options.drain_timeout_ms);
+}
+
+/* Whether a draining broker may stop: nothing in hand once it refuses new
+ * requests, or its time is up. */
+static bool drain_done(broker_t *self)
+{
+    int64_t now = zclock_mono();
+    if (self->options.drain_timeout_ms == 0 || now >= self->drain_deadline_ms)
+        return true;
+    return now >= self->drain_closed_ms && requests_in_hand(self) == 0;
+}
+
 int broker_run(broker_t *self)
 {
     nagar_log_write(NAGAR_LOG_INFO, "broker.ready",
@@ -1865,17 +2018,23 @@ int broker_run(broker_t *self)
                     "broker serving MDP/0.1 on %s", self->endpoint);
     self->next_timer_ms = zclock_mono() + self->options.heartbeat_ms;
     self->next_acl_check_ms = zclock_mono() + ACL_CHANGE_CHECK_MS;
-    while (!zsys_interrupted) {
+    for (;;) {
+        if ((broker_stop_requested || zsys_interrupted) && !self->stopping)
+            drain_begin(self);
+        if (self->stopping && drain_done(self))
+            break;
         int64_t timeout = self->next_timer_ms - zclock_mono();
+        if (self->stopping && timeout > 100)
+            timeout = 100;
         if (timeout < 0)
             timeout = 0;
         void *which = zpoller_wait(self->poller, (int) timeout);
-        if (zpoller_terminated(self->poller))
-            break;
         /* zpoller_wait returns NULL on its timeout; without CURVE there is
          * no monitor (NULL too), so compare only a socket that is there. */
         if (which && which == self->monitor)
             handle_monitor_event(self);
+        if (which && which == broker_state_watch_socket(self->state))
+            handle_shared_state(self);
         /* Drain: one wake serves every waiting message. Non-blocking reads
          * until there is nothing left, not ZMQ_EVENTS before each message:
          * ZMQ_EVENTS polls the socket's mailbox, a system call per message
@@ -1997,6 +2156,71 @@ static size_t cut_sessions(broker_t *self)
     return workers;
 }
 
+/* What a quarantine does once recorded (here, or by another broker in
+ * the shared state): the service's workers disconnected, its queue failed,
+ * and its keys cut off both ways. */
+static void quarantine_apply(broker_t *self, service_t *service, char *detail,
+                             size_t detail_size)
+{
+    char message[256];
+    snprintf(message, sizeof message, "service '%s' is quarantined", service->name);
+    uint32_t disconnected = service->workers;
+    size_t failed = service->queued;
+    service_disconnect_workers(self, service, message);
+    request_t *request;
+    while ((request = queue_pop(service))) {
+        service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, message);
+        request_destroy(&request);
+    }
+    /* Both ways: the keys that serve it (or are named by it) may no longer
+     * call anything either. */
+    size_t cut = cut_sessions(self);
+    snprintf(detail, detail_size,
+             "service \"%s\" quarantined: %u workers disconnected, %zu queued requests failed; "
+             "its keys may neither serve nor call (%zu more workers cut)",
+             service->name, disconnected, failed, cut);
+}
+
+static void string_free(void **item);
+
+/* The shared state (etcd) changed: another broker quarantined, released or
+ * revoked; this one does the same. */
+static void handle_shared_state(broker_t *self)
+{
+    zlistx_t *quarantined = zlistx_new(), *released = zlistx_new();
+    zlistx_set_destructor(quarantined, string_free);
+    zlistx_set_destructor(released, string_free);
+    size_t revoked = 0;
+    char error[512];
+    if (broker_state_sync(self->state, quarantined, released, &revoked, error,
+                          sizeof error) != 0)
+        nagar_log_warn("broker.shared_state_failed", "%s", error);
+    for (const char *name = zlistx_first(quarantined); name; name = zlistx_next(quarantined)) {
+        char detail[512] = "";
+        service_t *service = service_require(self, name);
+        if (service)
+            quarantine_apply(self, service, detail, sizeof detail);
+        nagar_log_write(NAGAR_LOG_WARN, "broker.shared_quarantine",
+                        json_pack("{s:s, s:s}", "service", name, "reason",
+                                  broker_state_quarantine_reason(self->state, name)),
+                        "quarantine of \"%s\" from the shared state: %s", name, detail);
+    }
+    for (const char *name = zlistx_first(released); name; name = zlistx_next(released))
+        nagar_log_write(NAGAR_LOG_INFO, "broker.shared_release", json_pack("{s:s}", "service",
+                                                                           name),
+                        "release of \"%s\" from the shared state; its workers may register "
+                        "again", name);
+    if (revoked) {
+        size_t workers = cut_sessions(self);
+        nagar_log_write(NAGAR_LOG_WARN, "broker.shared_revoke",
+                        json_pack("{s:i, s:i}", "keys", (int) revoked, "workers", (int) workers),
+                        "%zu keys revoked in the shared state, %zu workers disconnected",
+                        revoked, workers);
+    }
+    zlistx_destroy(&quarantined);
+    zlistx_destroy(&released);
+}
+
 nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
                                       const char *reason, char *detail, size_t detail_size)
 {
@@ -2017,23 +2241,7 @@ nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
                  service_name, error);
         return NAGAR__STATUS_CODE__INTERNAL;
     }
-    char message[256];
-    snprintf(message, sizeof message, "service '%s' is quarantined", service_name);
-    uint32_t disconnected = service->workers;
-    size_t failed = service->queued;
-    service_disconnect_workers(self, service, message);
-    request_t *request;
-    while ((request = queue_pop(service))) {
-        service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, message);
-        request_destroy(&request);
-    }
-    /* Both ways: the keys that serve it (or are named by it) may no longer
-     * call anything either. */
-    size_t cut = cut_sessions(self);
-    snprintf(detail, detail_size,
-             "service \"%s\" quarantined: %u workers disconnected, %zu queued requests failed; "
-             "its keys may neither serve nor call (%zu more workers cut)",
-             service_name, disconnected, failed, cut);
+    quarantine_apply(self, service, detail, detail_size);
     return NAGAR__STATUS_CODE__OK;
 }
 

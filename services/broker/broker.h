@@ -11,6 +11,7 @@
 #define NAGAR_BROKER_H
 
 #include <czmq.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,12 @@ typedef struct {
     long max_queue;                 /* NAGAR_BROKER_MAX_QUEUE, per service */
     long request_timeout_ms;        /* NAGAR_BROKER_REQUEST_TIMEOUT_MS */
     long max_message_bytes;         /* NAGAR_BROKER_MAX_MESSAGE_BYTES, per frame */
+    long warmup_ms;                 /* NAGAR_BROKER_WARMUP_MS: mmi.ready 503 after start */
+    long drain_grace_ms;            /* NAGAR_BROKER_DRAIN_GRACE_MS: serving on after stop */
+    long drain_timeout_ms;          /* NAGAR_BROKER_DRAIN_TIMEOUT_MS: 0 = stop at once */
+    long return_grace_ms;           /* NAGAR_BROKER_RETURN_GRACE_MS: wait for a drained service */
+    char etcd_endpoints[1024];      /* NAGAR_BROKER_ETCD_ENDPOINTS: the shared state (state.h) */
+    long etcd_poll_ms;              /* NAGAR_BROKER_ETCD_POLL_MS */
     broker_limits_t limits;         /* NAGAR_BROKER_PRINCIPAL_* (principal.h) */
 } broker_options_t;
 
@@ -42,7 +49,12 @@ int broker_options_load(broker_options_t *options, nagar_config_t *config, char 
 broker_t *broker_new(const broker_options_t *options, char *error, size_t error_size);
 void broker_destroy(broker_t **self_p);
 
-/* Serves until SIGINT/SIGTERM. Returns 0. */
+/* Set (from a signal handler) to ask the broker to stop; it drains first
+ * when NAGAR_BROKER_DRAIN_TIMEOUT_MS says so (broker.c). */
+extern volatile sig_atomic_t broker_stop_requested;
+
+/* Serves until broker_stop_requested (or CZMQ's interrupt flag), draining
+ * as configured. Returns 0. */
 int broker_run(broker_t *self);
 
 /* The endpoint actually bound (a tcp://...:* bind resolves to a port). */

@@ -4,9 +4,19 @@
  * (keys and permissions), admin.c (nagar.admin) and state.c (persistence).
  */
 #include <czmq.h>
+#include <signal.h>
 
 #include "broker.h"
 #include "log.h"
+
+/* Our own SIGINT/SIGTERM handler, not CZMQ's: CZMQ's interrupt flag would
+ * also stop the authentication and monitor actors, which must go on while
+ * the broker drains. */
+static void on_stop_signal(int signal_number)
+{
+    (void) signal_number;
+    broker_stop_requested = 1;
+}
 
 int main(void)
 {
@@ -32,7 +42,12 @@ int main(void)
                         "nagar.admin. Only for RFC 7 interoperability tests and local "
                         "development.", options.bind);
 
+    zsys_handler_set(NULL);
     zsys_init();
+    struct sigaction action = {.sa_handler = on_stop_signal};
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
     zsys_set_logstream(NULL); /* CZMQ's own lines are not JSON; ours carry what matters */
     broker_t *broker = broker_new(&options, error, sizeof error);
     if (!broker) {

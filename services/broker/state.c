@@ -4,25 +4,46 @@
  * The file is small (a few services, a few revoked keys), so every change
  * rewrites it whole; rename(2) makes the replacement atomic and the fsyncs
  * make it durable before the operator is told it is done.
+ *
+ * With a shared store (etcd), a change is written there first (one
+ * transaction; refused if etcd cannot be reached), then here. A watcher
+ * actor reads every key under /nagar/broker/ every poll interval on its own
+ * thread and sends the broker a snapshot whenever etcd's revision moves;
+ * broker_state_sync makes the local state that snapshot (and the file its
+ * cache, for a start while etcd is unreachable). Snapshots older than this
+ * broker's own last write are ignored, so a change is never undone by a
+ * read that crossed it.
  */
 #include "state.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <inttypes.h>
 #include <unistd.h>
+
+#include "etcd.h"
+#include "log.h"
 
 #define STATE_FILE "state.json"
 #define STATE_MAX_BYTES (4 * 1024 * 1024)
 #define STATE_REASON_MAX 512
+#define ETCD_PREFIX "/nagar/broker/"
+#define ETCD_QUARANTINE ETCD_PREFIX "quarantine/"
+#define ETCD_REVOKED ETCD_PREFIX "revoked/"
+#define ETCD_TIMEOUT_MS 2000
 
 struct broker_state_t {
     char *directory;
     char *path;
     zhashx_t *quarantined;   /* service -> reason (string) */
     zhashx_t *revoked;       /* Z85 key -> "" */
+    broker_etcd_t *etcd;     /* the shared store, for writes; NULL without one */
+    zactor_t *watcher;       /* reads it; NULL without one */
+    int64_t written_revision; /* etcd's revision after this broker's last write */
 };
 
 static int make_directories(const char *path, char *error, size_t error_size)
@@ -203,7 +224,71 @@ static zhashx_t *string_map_new(void)
     return map;
 }
 
-broker_state_t *broker_state_new(const char *state_dir, char *error, size_t error_size)
+/* ---- the watcher: etcd -> snapshots, on a thread of its own ------------- */
+
+typedef struct {
+    char endpoints[1024];
+    long poll_ms;
+} watcher_args_t;
+
+static void watcher_actor(zsock_t *pipe, void *arg)
+{
+    watcher_args_t *args = arg;
+    char error[512];
+    broker_etcd_t *etcd = broker_etcd_new(args->endpoints, ETCD_TIMEOUT_MS, error, sizeof error);
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, NULL);
+    int64_t sent_revision = -1;
+    bool failing = false;
+    int64_t next_poll = zclock_mono();
+    while (etcd) {
+        int64_t wait = next_poll - zclock_mono();
+        zsock_t *which = zpoller_wait(poller, wait > 0 ? (int) wait : 0);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            bool terminate = !command || strcmp(command, "$TERM") == 0;
+            zstr_free(&command);
+            if (terminate)
+                break;
+            continue;
+        }
+        if (zpoller_terminated(poller))
+            break;
+        if (zclock_mono() < next_poll)
+            continue;
+        next_poll = zclock_mono() + args->poll_ms;
+        int64_t revision = 0;
+        json_t *snapshot = broker_etcd_range(etcd, ETCD_PREFIX, &revision, error, sizeof error);
+        if (!snapshot) {
+            if (!failing)
+                nagar_log_warn("broker.shared_state_unreachable", "cannot read the shared state "
+                               "from etcd (%s); serving with the last known state, trying every "
+                               "%ld ms", error, args->poll_ms);
+            failing = true;
+            continue;
+        }
+        if (failing)
+            nagar_log_info("broker.shared_state_reachable", "etcd answers again");
+        failing = false;
+        if (revision != sent_revision) {
+            char *text = json_dumps(snapshot, JSON_COMPACT);
+            char revision_text[32];
+            snprintf(revision_text, sizeof revision_text, "%" PRId64, revision);
+            if (text && zstr_sendx(pipe, "SNAPSHOT", revision_text, text, NULL) == 0)
+                sent_revision = revision;
+            free(text);
+        }
+        json_decref(snapshot);
+    }
+    if (!etcd)
+        nagar_log_error("broker.shared_state_failed", "the etcd watcher cannot start: %s", error);
+    zpoller_destroy(&poller);
+    broker_etcd_destroy(&etcd);
+    free(args);
+}
+
+broker_state_t *broker_state_new(const char *state_dir, const char *etcd_endpoints,
+                                 long poll_ms, char *error, size_t error_size)
 {
     if (make_directories(state_dir, error, error_size) != 0)
         return NULL;
@@ -212,8 +297,25 @@ broker_state_t *broker_state_new(const char *state_dir, char *error, size_t erro
     self->path = zsys_sprintf("%s/%s", state_dir, STATE_FILE);
     self->quarantined = string_map_new();
     self->revoked = string_map_new();
-    if (load_file(self, error, error_size) != 0)
+    if (load_file(self, error, error_size) != 0) {
         broker_state_destroy(&self);
+        return NULL;
+    }
+    if (etcd_endpoints && etcd_endpoints[0]) {
+        /* libcurl's global set-up is not thread-safe: here, before the
+         * watcher's thread exists. */
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        self->etcd = broker_etcd_new(etcd_endpoints, ETCD_TIMEOUT_MS, error, error_size);
+        watcher_args_t *args = calloc(1, sizeof *args);
+        if (!self->etcd || !args) {
+            free(args);
+            broker_state_destroy(&self);
+            return NULL;
+        }
+        snprintf(args->endpoints, sizeof args->endpoints, "%s", etcd_endpoints);
+        args->poll_ms = poll_ms;
+        self->watcher = zactor_new(watcher_actor, args);
+    }
     return self;
 }
 
@@ -222,6 +324,8 @@ void broker_state_destroy(broker_state_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_state_t *self = *self_p;
+    zactor_destroy(&self->watcher);
+    broker_etcd_destroy(&self->etcd);
     zhashx_destroy(&self->quarantined);
     zhashx_destroy(&self->revoked);
     free(self->directory);
@@ -237,17 +341,59 @@ const char *broker_state_quarantine_reason(broker_state_t *self, const char *ser
     return (const char *) zhashx_lookup(self->quarantined, service);
 }
 
+/* Writes keys (prefix + each name) with value to the shared store; 0 when
+ * there is none. */
+static int shared_put(broker_state_t *self, const char *prefix, zlistx_t *names,
+                      const char *value, char *error, size_t error_size)
+{
+    if (!self->etcd)
+        return 0;
+    zlistx_t *keys = zlistx_new();
+    zlistx_set_destructor(keys, string_destructor);
+    for (const char *name = zlistx_first(names); name; name = zlistx_next(names))
+        zlistx_add_end(keys, zsys_sprintf("%s%s", prefix, name));
+    char reason[400];
+    int64_t revision = 0;
+    int rc = broker_etcd_put(self->etcd, keys, value, &revision, reason, sizeof reason);
+    zlistx_destroy(&keys);
+    if (rc != 0) {
+        snprintf(error, error_size, "the shared store (etcd) did not take it: %s", reason);
+        return -1;
+    }
+    self->written_revision = revision;
+    return 0;
+}
+
+/* After the shared store took a change: the local file is only its cache,
+ * so failing to write it does not undo anything. */
+static int cache_save(broker_state_t *self, char *error, size_t error_size)
+{
+    int rc = save_file(self, error, error_size);
+    if (rc != 0 && self->etcd) {
+        nagar_log_warn("broker.state_cache_failed", "the shared store has the change but the "
+                       "local copy was not written: %s", error);
+        return 0;
+    }
+    return rc;
+}
+
 int broker_state_quarantine(broker_state_t *self, const char *service, const char *reason,
                             char *error, size_t error_size)
 {
     char bounded[STATE_REASON_MAX + 1];
     snprintf(bounded, sizeof bounded, "%s", reason ? reason : "");
+    zlistx_t *names = zlistx_new();
+    zlistx_add_end(names, (void *) service);
+    int shared = shared_put(self, ETCD_QUARANTINE, names, bounded, error, error_size);
+    zlistx_destroy(&names);
+    if (shared != 0)
+        return -1;
     char *previous = NULL;
     const char *existing = zhashx_lookup(self->quarantined, service);
     if (existing)
         previous = strdup(existing);
     zhashx_update(self->quarantined, service, bounded);
-    int rc = save_file(self, error, error_size);
+    int rc = cache_save(self, error, error_size);
     if (rc != 0) {
         if (previous)
             zhashx_update(self->quarantined, service, previous);
@@ -264,9 +410,21 @@ int broker_state_release(broker_state_t *self, const char *service, char *error,
     const char *existing = zhashx_lookup(self->quarantined, service);
     if (!existing)
         return 0;
+    if (self->etcd) {
+        char *key = zsys_sprintf("%s%s", ETCD_QUARANTINE, service);
+        char reason[400];
+        int64_t revision = 0;
+        int shared = broker_etcd_delete(self->etcd, key, &revision, reason, sizeof reason);
+        zstr_free(&key);
+        if (shared != 0) {
+            snprintf(error, error_size, "the shared store (etcd) did not take it: %s", reason);
+            return -1;
+        }
+        self->written_revision = revision;
+    }
     char *previous = strdup(existing);
     zhashx_delete(self->quarantined, service);
-    int rc = save_file(self, error, error_size);
+    int rc = cache_save(self, error, error_size);
     if (rc != 0)
         zhashx_update(self->quarantined, service, previous);
     free(previous);
@@ -285,6 +443,8 @@ size_t broker_state_revoked_count(broker_state_t *self)
 
 int broker_state_revoke(broker_state_t *self, zlistx_t *keys, char *error, size_t error_size)
 {
+    if (shared_put(self, ETCD_REVOKED, keys, "", error, error_size) != 0)
+        return -1;
     zlistx_t *added = zlistx_new();
     for (const char *key = zlistx_first(keys); key; key = zlistx_next(keys)) {
         if (!zhashx_lookup(self->revoked, key)) {
@@ -292,7 +452,7 @@ int broker_state_revoke(broker_state_t *self, zlistx_t *keys, char *error, size_
             zlistx_add_end(added, (void *) key);
         }
     }
-    int rc = zlistx_size(added) ? save_file(self, error, error_size) : 0;
+    int rc = zlistx_size(added) ? cache_save(self, error, error_size) : 0;
     if (rc != 0)
         for (const char *key = zlistx_first(added); key; key = zlistx_next(added))
             zhashx_delete(self->revoked, key);
@@ -303,6 +463,83 @@ int broker_state_revoke(broker_state_t *self, zlistx_t *keys, char *error, size_
 zhashx_t *broker_state_quarantined(broker_state_t *self)
 {
     return self->quarantined;
+}
+
+zsock_t *broker_state_watch_socket(broker_state_t *self)
+{
+    return self->watcher ? zactor_sock(self->watcher) : NULL;
+}
+
+int broker_state_sync(broker_state_t *self, zlistx_t *quarantined_now, zlistx_t *released_now,
+                      size_t *revoked_now, char *error, size_t error_size)
+{
+    *revoked_now = 0;
+    char *command = NULL, *revision_text = NULL, *text = NULL;
+    if (!self->watcher || zstr_recvx(self->watcher, &command, &revision_text, &text, NULL) < 3
+        || strcmp(command, "SNAPSHOT") != 0) {
+        zstr_free(&command);
+        zstr_free(&revision_text);
+        zstr_free(&text);
+        snprintf(error, error_size, "no snapshot from the etcd watcher");
+        return -1;
+    }
+    int64_t revision = strtoll(revision_text, NULL, 10);
+    json_t *snapshot = json_loads(text, 0, NULL);
+    zstr_free(&command);
+    zstr_free(&revision_text);
+    zstr_free(&text);
+    if (!snapshot) {
+        snprintf(error, error_size, "the etcd watcher sent a snapshot that is not JSON");
+        return -1;
+    }
+    if (revision < self->written_revision) {
+        /* Read before this broker's own last write: already stale. */
+        json_decref(snapshot);
+        return 0;
+    }
+    zhashx_t *quarantined = string_map_new(), *revoked = string_map_new();
+    const char *key;
+    json_t *value;
+    json_object_foreach(snapshot, key, value) {
+        const char *text_value = json_string_value(value);
+        if (strncmp(key, ETCD_QUARANTINE, strlen(ETCD_QUARANTINE)) == 0) {
+            char bounded[STATE_REASON_MAX + 1];
+            snprintf(bounded, sizeof bounded, "%s", text_value ? text_value : "");
+            zhashx_update(quarantined, key + strlen(ETCD_QUARANTINE), bounded);
+        } else if (strncmp(key, ETCD_REVOKED, strlen(ETCD_REVOKED)) == 0
+                   && strlen(key + strlen(ETCD_REVOKED)) == 40)
+            zhashx_update(revoked, key + strlen(ETCD_REVOKED), (void *) "");
+    }
+    json_decref(snapshot);
+    bool changed = false;
+    for (const char *reason = zhashx_first(quarantined); reason;
+         reason = zhashx_next(quarantined)) {
+        const char *service = zhashx_cursor(quarantined);
+        const char *was = zhashx_lookup(self->quarantined, service);
+        if (!was)
+            zlistx_add_end(quarantined_now, strdup(service));
+        changed = changed || !was || strcmp(was, reason) != 0;
+    }
+    for (const char *reason = zhashx_first(self->quarantined); reason;
+         reason = zhashx_next(self->quarantined)) {
+        const char *service = zhashx_cursor(self->quarantined);
+        if (!zhashx_lookup(quarantined, service)) {
+            zlistx_add_end(released_now, strdup(service));
+            changed = true;
+        }
+    }
+    for (const char *mark = zhashx_first(revoked); mark; mark = zhashx_next(revoked))
+        if (!zhashx_lookup(self->revoked, zhashx_cursor(revoked)))
+            (*revoked_now)++;
+    /* A revocation is never undone by the store going quiet about it. */
+    for (const char *mark = zhashx_first(self->revoked); mark; mark = zhashx_next(self->revoked))
+        zhashx_update(revoked, zhashx_cursor(self->revoked), (void *) "");
+    changed = changed || *revoked_now > 0;
+    zhashx_destroy(&self->quarantined);
+    zhashx_destroy(&self->revoked);
+    self->quarantined = quarantined;
+    self->revoked = revoked;
+    return changed ? cache_save(self, error, error_size) : 0;
 }
 
 zhashx_t *broker_state_revoked(broker_state_t *self)

@@ -186,6 +186,7 @@ static int serve(certificates_t *self)
     if (relay)
         nagar_worker_set_tick(worker, (int) relay_interval_ms, relay_tick, self);
     nagar_service_keep_worker_alive(self->db, worker);
+    nagar_service_keep_worker_alive_on_bus(self->bus, worker);
     json_t *fields = json_pack("{s:s, s:i, s:b}", "key_id", nagar_sealer_key_id(self->sealer),
                                "public_keys", self->key_count, "relay", relay);
     nagar_log_write(NAGAR_LOG_INFO, "certificates.ready", fields,

@@ -270,6 +270,7 @@ static int serve(identity_t *self)
     nagar_worker_set_revocations_source(worker, session_revocations_fetch, self);
     self->worker = worker;
     nagar_service_keep_worker_alive(self->db, worker);
+    nagar_service_keep_worker_alive_on_bus(self->notify_client, worker);
     json_t *fields = json_pack("{s:s, s:i, s:i}", "key_id", self->key_id, "access_ttl_s",
                                (int) self->access_ttl_s, "refresh_ttl_s",
                                (int) self->refresh_ttl_s);

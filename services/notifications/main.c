@@ -208,6 +208,7 @@ static int serve(notify_t *self)
     tick_state_t state = {.self = self, .campaign_at_ms = 0};
     nagar_worker_set_tick(worker, (int) tick_ms, tick, &state);
     nagar_service_keep_worker_alive(self->db, worker);
+    nagar_service_keep_worker_alive_on_bus(identity, worker);
     nagar_log_info("notifications.ready", "notifications serving on the bus");
     int rc = nagar_worker_run(worker);
     nagar_worker_destroy(&worker);

@@ -1125,18 +1125,31 @@ static void test_worker_checks_and_answers(void **state)
     assert_int_equal(zmsg_size(heartbeat), 4);
     zmsg_destroy(&heartbeat);
 
-    /* Stopping says DISCONNECT on the way out. */
+    /* Stopping drains (mdp.h): the worker says DISCONNECT "drain", and
+     * leaves once the broker has said DISCONNECT (nothing is held). */
     nagar_worker_stop(worker);
-    bool disconnected = false;
-    for (int i = 0; i < 20 && !disconnected; i++) {
+    bool draining = false;
+    for (int i = 0; i < 20 && !draining; i++) {
         zmsg_t *message = zmsg_recv(fake.router);
         if (!message)
             break;
-        zframe_t *command = zmsg_last(message);
-        disconnected = zmsg_size(message) == 4 && zframe_data(command)[0] == NAGAR_MDP_DISCONNECT;
+        if (zmsg_size(message) == 5) {
+            zmsg_first(message);
+            zmsg_next(message);
+            zmsg_next(message);
+            zframe_t *command = zmsg_next(message);
+            draining = zframe_size(command) == 1 && zframe_data(command)[0] == NAGAR_MDP_DISCONNECT
+                       && zframe_streq(zmsg_last(message), MDP_DRAIN);
+        }
         zmsg_destroy(&message);
     }
-    assert_true(disconnected);
+    assert_true(draining);
+    zmsg_t *disconnect = zmsg_new();
+    zmsg_addmem(disconnect, zframe_data(worker_address), zframe_size(worker_address));
+    zmsg_addmem(disconnect, "", 0);
+    zmsg_addstr(disconnect, MDP_WORKER);
+    zmsg_addmem(disconnect, MDP_DISCONNECT, 1);
+    assert_int_equal(zmsg_send(&disconnect, fake.router), 0);
     pthread_join(thread, NULL);
     nagar_worker_destroy(&worker);
     assert_null(worker);

@@ -1,0 +1,271 @@
+/*
+ * etcd.c — etcd v3 over its JSON gateway; see etcd.h.
+ *
+ * POST <endpoint>/v3/kv/{range,txn,deleterange} with keys and values in
+ * base64 (the gateway's rendering of bytes). An answer that is not 200 and
+ * JSON is a failure, and the next endpoint is tried while time is left.
+ */
+#include "etcd.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <string.h>
+
+#define ENDPOINTS_MAX 8
+#define ENDPOINT_MAX 256
+#define RESPONSE_MAX (4 * 1024 * 1024)
+
+struct broker_etcd_t {
+    char endpoints[ENDPOINTS_MAX][ENDPOINT_MAX];
+    int endpoint_count;
+    int preferred;                  /* the last one that answered */
+    long timeout_ms;
+    CURL *curl;
+};
+
+typedef struct {
+    char *data;
+    size_t size;
+    bool too_big;
+} buffer_t;
+
+static size_t collect(char *data, size_t size, size_t count, void *arg)
+{
+    buffer_t *buffer = arg;
+    size_t length = size * count;
+    if (buffer->size + length > RESPONSE_MAX) {
+        buffer->too_big = true;
+        return 0;
+    }
+    char *grown = realloc(buffer->data, buffer->size + length + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + buffer->size, data, length);
+    buffer->data = grown;
+    buffer->size += length;
+    buffer->data[buffer->size] = '\0';
+    return length;
+}
+
+broker_etcd_t *broker_etcd_new(const char *endpoints, long timeout_ms, char *error,
+                               size_t error_size)
+{
+    broker_etcd_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    const char *cursor = endpoints;
+    while (*cursor) {
+        size_t length = strcspn(cursor, ",");
+        if (length == 0 || length >= ENDPOINT_MAX || self->endpoint_count == ENDPOINTS_MAX
+            || (strncmp(cursor, "http://", 7) != 0 && strncmp(cursor, "https://", 8) != 0)) {
+            snprintf(error, error_size, "NAGAR_BROKER_ETCD_ENDPOINTS=\"%.300s\": each endpoint "
+                     "is http://host:port, at most %d, separated by commas", endpoints,
+                     ENDPOINTS_MAX);
+            free(self);
+            return NULL;
+        }
+        memcpy(self->endpoints[self->endpoint_count], cursor, length);
+        self->endpoints[self->endpoint_count++][length] = '\0';
+        cursor += length;
+        if (*cursor == ',')
+            cursor++;
+    }
+    if (self->endpoint_count == 0) {
+        snprintf(error, error_size, "NAGAR_BROKER_ETCD_ENDPOINTS names no endpoint");
+        free(self);
+        return NULL;
+    }
+    self->timeout_ms = timeout_ms;
+    self->curl = curl_easy_init();
+    if (!self->curl) {
+        snprintf(error, error_size, "libcurl could not be initialised");
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void broker_etcd_destroy(broker_etcd_t **self_p)
+{
+    broker_etcd_t *self = *self_p;
+    if (!self)
+        return;
+    curl_easy_cleanup(self->curl);
+    free(self);
+    *self_p = NULL;
+}
+
+static char *base64(const char *text)
+{
+    size_t length = strlen(text);
+    size_t size = sodium_base64_ENCODED_LEN(length, sodium_base64_VARIANT_ORIGINAL);
+    char *out = malloc(size);
+    if (out)
+        sodium_bin2base64(out, size, (const unsigned char *) text, length,
+                          sodium_base64_VARIANT_ORIGINAL);
+    return out;
+}
+
+/* The text a base64 string stands for (NUL-terminated); NULL when it is not
+ * base64 or holds a NUL. */
+static char *unbase64(const char *encoded)
+{
+    size_t length = strlen(encoded);
+    char *out = malloc(length + 1);
+    size_t decoded = 0;
+    if (!out || sodium_base642bin((unsigned char *) out, length, encoded, length, NULL, &decoded,
+                                  NULL, sodium_base64_VARIANT_ORIGINAL) != 0
+        || memchr(out, '\0', decoded)) {
+        free(out);
+        return NULL;
+    }
+    out[decoded] = '\0';
+    return out;
+}
+
+/* POSTs body to path on the endpoints in turn; the JSON answer, or NULL
+ * with the reason in error. */
+static json_t *call(broker_etcd_t *self, const char *path, json_t *body, char *error,
+                    size_t error_size)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (!text) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    int64_t deadline = zclock_mono() + self->timeout_ms;
+    json_t *answer = NULL;
+    snprintf(error, error_size, "no etcd endpoint was tried");
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    for (int attempt = 0; attempt < self->endpoint_count && !answer; attempt++) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0) {
+            snprintf(error + strlen(error), error_size - strlen(error), "; out of time (%ld ms)",
+                     self->timeout_ms);
+            break;
+        }
+        int index = (self->preferred + attempt) % self->endpoint_count;
+        char url[ENDPOINT_MAX + 64];
+        snprintf(url, sizeof url, "%s%s", self->endpoints[index], path);
+        buffer_t response = { 0 };
+        curl_easy_reset(self->curl);
+        curl_easy_setopt(self->curl, CURLOPT_URL, url);
+        curl_easy_setopt(self->curl, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(self->curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(self->curl, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(self->curl, CURLOPT_WRITEDATA, &response);
+        curl_easy_setopt(self->curl, CURLOPT_TIMEOUT_MS, (long) left);
+        curl_easy_setopt(self->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 1000 ? (long) left : 1000L);
+        curl_easy_setopt(self->curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(self->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        CURLcode rc = curl_easy_perform(self->curl);
+        long status = 0;
+        curl_easy_getinfo(self->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK)
+            snprintf(error, error_size, "%s: %s", url, curl_easy_strerror(rc));
+        else if (status != 200)
+            snprintf(error, error_size, "%s answered HTTP %ld: %.200s", url, status,
+                     response.data ? response.data : "");
+        else if (!(answer = json_loads(response.data ? response.data : "", 0, NULL)))
+            snprintf(error, error_size, "%s answered something that is not JSON", url);
+        else
+            self->preferred = index;
+        free(response.data);
+    }
+    curl_slist_free_all(headers);
+    free(text);
+    return answer;
+}
+
+/* The revision in an answer's header (int64 fields are strings in the
+ * gateway's JSON). */
+static int64_t header_revision(json_t *answer)
+{
+    const char *text = json_string_value(json_object_get(json_object_get(answer, "header"),
+                                                         "revision"));
+    return text ? strtoll(text, NULL, 10) : 0;
+}
+
+int broker_etcd_put(broker_etcd_t *self, zlistx_t *keys, const char *value, int64_t *revision,
+                    char *error, size_t error_size)
+{
+    json_t *success = json_array();
+    char *encoded_value = base64(value);
+    for (const char *key = zlistx_first(keys); key; key = zlistx_next(keys)) {
+        char *encoded_key = base64(key);
+        json_array_append_new(success, json_pack("{s:{s:s, s:s}}", "request_put", "key",
+                                                 encoded_key ? encoded_key : "", "value",
+                                                 encoded_value ? encoded_value : ""));
+        free(encoded_key);
+    }
+    free(encoded_value);
+    json_t *body = json_pack("{s:o}", "success", success);
+    json_t *answer = call(self, "/v3/kv/txn", body, error, error_size);
+    json_decref(body);
+    int rc = answer && json_is_true(json_object_get(answer, "succeeded")) ? 0 : -1;
+    if (answer && rc != 0)
+        snprintf(error, error_size, "etcd did not apply the transaction");
+    if (rc == 0)
+        *revision = header_revision(answer);
+    json_decref(answer);
+    return rc;
+}
+
+int broker_etcd_delete(broker_etcd_t *self, const char *key, int64_t *revision, char *error,
+                       size_t error_size)
+{
+    char *encoded = base64(key);
+    json_t *body = json_pack("{s:s}", "key", encoded ? encoded : "");
+    free(encoded);
+    json_t *answer = call(self, "/v3/kv/deleterange", body, error, error_size);
+    json_decref(body);
+    int rc = answer ? 0 : -1;
+    if (answer)
+        *revision = header_revision(answer);
+    json_decref(answer);
+    return rc;
+}
+
+json_t *broker_etcd_range(broker_etcd_t *self, const char *prefix, int64_t *revision,
+                          char *error, size_t error_size)
+{
+    /* Every key that starts with prefix: [prefix, prefix with its last byte
+     * plus one). */
+    char end[256];
+    size_t length = strlen(prefix);
+    if (length == 0 || length >= sizeof end || (unsigned char) prefix[length - 1] == 0xff) {
+        snprintf(error, error_size, "bad etcd prefix \"%s\"", prefix);
+        return NULL;
+    }
+    memcpy(end, prefix, length + 1);
+    end[length - 1]++;
+    char *encoded_prefix = base64(prefix), *encoded_end = base64(end);
+    json_t *body = json_pack("{s:s, s:s}", "key", encoded_prefix ? encoded_prefix : "",
+                             "range_end", encoded_end ? encoded_end : "");
+    free(encoded_prefix);
+    free(encoded_end);
+    json_t *answer = call(self, "/v3/kv/range", body, error, error_size);
+    json_decref(body);
+    if (!answer)
+        return NULL;
+    *revision = header_revision(answer);
+    json_t *out = json_object();
+    json_t *kvs = json_object_get(answer, "kvs");
+    size_t index;
+    json_t *kv;
+    json_array_foreach(kvs, index, kv) {
+        const char *key_b64 = json_string_value(json_object_get(kv, "key"));
+        const char *value_b64 = json_string_value(json_object_get(kv, "value"));
+        char *key = key_b64 ? unbase64(key_b64) : NULL;
+        /* An empty value is left out of the JSON. */
+        char *value = value_b64 ? unbase64(value_b64) : strdup("");
+        if (key && value)
+            json_object_set_new(out, key, json_string(value));
+        free(key);
+        free(value);
+    }
+    json_decref(answer);
+    return out;
+}
