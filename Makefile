@@ -211,6 +211,10 @@ bench-compare: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_compare.py --old $(BENCH_OLD) $(BENCH_ARGS)
 
+bench-web: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_web.py $(BENCH_ARGS)
+
 valgrind: deps
 	$(MAKE) tests
 	BUILD=build $(PYTHON) tests/run.py --unit-only --valgrind

@@ -37,6 +37,9 @@ struct gateway_static_t {
     file_t *files;
     size_t count, capacity;
     size_t bytes;
+    /* The CSP with the inline stylesheets' hashes (csp-style-hashes.txt). */
+    char csp[sizeof GATEWAY_STATIC_CSP_TO_STYLE + GATEWAY_STATIC_STYLE_HASHES_MAX * 56 +
+             sizeof GATEWAY_STATIC_CSP_AFTER_STYLE];
 };
 
 static const struct {
@@ -205,6 +208,40 @@ static const file_t *find(gateway_static_t *self, const char *path)
     return bsearch(&key, self->files, self->count, sizeof *self->files, compare_files);
 }
 
+/* The page CSP: style-src also admits the hashes the build listed, each
+ * checked to be 'sha256-' and 44 base64 characters (a file that says more
+ * than that is refused rather than trusted). */
+static int build_csp(gateway_static_t *self, char *error, size_t error_size)
+{
+    static const char base64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    char *out = self->csp;
+    out += sprintf(out, "%s", GATEWAY_STATIC_CSP_TO_STYLE);
+    const file_t *list = find(self, "/csp-style-hashes.txt");
+    const char *p = list ? list->plain.data : "";
+    const char *end = list ? list->plain.data + list->plain.length : p;
+    int count = 0;
+    while (p < end) {
+        if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
+            p++;
+            continue;
+        }
+        bool ok = end - p >= 53 && strncmp(p, "'sha256-", 8) == 0 && p[52] == '\'' &&
+                  (end - p == 53 || strchr(" \r\n\t", p[53]));
+        for (int i = 8; ok && i < 52; i++)
+            ok = p[i] && strchr(base64, p[i]) != NULL;
+        if (!ok || ++count > GATEWAY_STATIC_STYLE_HASHES_MAX) {
+            snprintf(error, error_size, "csp-style-hashes.txt: expected up to %d 'sha256-<base64>' "
+                     "tokens (rebuild the web apps)", GATEWAY_STATIC_STYLE_HASHES_MAX);
+            return -1;
+        }
+        out += sprintf(out, " %.53s", p);
+        p += 53;
+    }
+    sprintf(out, "%s", GATEWAY_STATIC_CSP_AFTER_STYLE);
+    return 0;
+}
+
 gateway_static_t *gateway_static_new(const char *root, const char *config_path, char *error,
                                      size_t error_size)
 {
@@ -231,6 +268,10 @@ gateway_static_t *gateway_static_new(const char *root, const char *config_path, 
     if (!find(self, "/index.html")) {
         snprintf(error, error_size, "%s has no index.html: build the web apps with `make` "
                  "(they land in build/web)", trimmed);
+        gateway_static_destroy(&self);
+        return NULL;
+    }
+    if (build_csp(self, error, error_size) != 0) {
         gateway_static_destroy(&self);
         return NULL;
     }
@@ -292,6 +333,8 @@ static const file_t *resolve(gateway_static_t *self, const char *path)
         return NULL;
     if (strcmp(path, "/staff") == 0 || strncmp(path, "/staff/", 7) == 0)
         return find(self, "/staff/index.html");
+    if (strcmp(path, "/") != 0 && (file = find(self, "/app.html")))
+        return file;
     return find(self, "/index.html");
 }
 
@@ -331,7 +374,7 @@ struct MHD_Response *gateway_static_answer(gateway_static_t *self, const char *p
     MHD_add_response_header(response, "Cache-Control", file->immutable
                                                            ? "public, max-age=31536000, immutable"
                                                            : "no-cache");
-    MHD_add_response_header(response, "Content-Security-Policy", GATEWAY_STATIC_CSP);
+    MHD_add_response_header(response, "Content-Security-Policy", self->csp);
     MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(response, "X-Frame-Options", "DENY");
     MHD_add_response_header(response, "Referrer-Policy", "no-referrer");

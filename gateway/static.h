@@ -12,8 +12,11 @@
  * served `public, max-age=31536000, immutable`; everything else (the HTML
  * pages, the service worker, the manifest) `no-cache` with an ETag, so a
  * new release is picked up on the next load. A path without a file
- * extension that names no file is an app route: it gets the app's
- * index.html (/staff/... the staff app's, anything else the citizen app's).
+ * extension that names no file is an app route: /staff/... gets the staff
+ * app's index.html; / the citizen app's index.html (its start page, rendered
+ * by the build so it paints before any script runs); any other route the
+ * citizen app's app.html (the same app without the start page), or
+ * index.html when the build made no app.html.
  *
  * Security headers (added here; http.c adds X-Request-Id and HSTS): a CSP
  * allowing scripts, styles, fetches and workers from the same origin only —
@@ -32,11 +35,15 @@ struct MHD_Response;
 #define GATEWAY_STATIC_FILES_MAX 4096
 #define GATEWAY_STATIC_BYTES_MAX (64L * 1024 * 1024)
 
-/* The Content-Security-Policy of every web page (tested as such). */
-#define GATEWAY_STATIC_CSP                                                                     \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "   \
-    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; media-src 'self' blob:; "    \
-    "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+/* The Content-Security-Policy of every web page (tested as such): style-src
+ * also names the SHA-256 hashes of the inline stylesheets the build lists in
+ * csp-style-hashes.txt ('sha256-<base64>' tokens; nothing else is accepted). */
+#define GATEWAY_STATIC_CSP_TO_STYLE "default-src 'none'; script-src 'self'; style-src 'self'"
+#define GATEWAY_STATIC_CSP_AFTER_STYLE                                                         \
+    "; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; "                   \
+    "manifest-src 'self'; media-src 'self' blob:; font-src 'self'; form-action 'self'; "      \
+    "base-uri 'none'; frame-ancestors 'none'"
+#define GATEWAY_STATIC_STYLE_HASHES_MAX 8
 
 typedef struct gateway_static_t gateway_static_t;
 

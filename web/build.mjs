@@ -1,6 +1,8 @@
 // build.mjs — builds the citizen and staff apps into OUT (default ../build/web):
 //
-//   OUT/index.html, OUT/staff/index.html   the two pages (no inline script)
+//   OUT/index.html                        the citizen start page, rendered (no inline script)
+//   OUT/app.html, OUT/staff/index.html    the citizen app's other routes, the staff app
+//   OUT/csp-style-hashes.txt              the CSP hashes of the inline stylesheets
 //   OUT/assets/<name>-<hash>.js|.css      content-hashed bundles and lazy chunks
 //   OUT/staff/sw.js                       the staff app's service worker (offline counter)
 //   OUT/staff/manifest.webmanifest, OUT/icon.svg
@@ -15,6 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { catalogs, entries as commonEntries } from './src/common/strings.js';
 import { staffEntries } from './src/staff/strings.js';
+import { SERVICES } from './src/citizen/services.js';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const out = resolve(process.argv[2] || join(here, '..', 'build', 'web'));
@@ -76,14 +79,57 @@ function firstLoad(entryName) {
     }
   }
   const css = outputs[entry].cssBundle;
-  return { entry, js: [...files], css: css ? [css] : [] };
+  // The pages the entry loads on first use (import() in main.jsx) with what
+  // they import in turn, less what the first load has already.
+  const pages = new Set();
+  for (const imp of outputs[entry].imports || []) {
+    if (imp.kind !== 'dynamic-import') continue;
+    const pageStack = [imp.path];
+    while (pageStack.length) {
+      const file = pageStack.pop();
+      if (files.has(file) || pages.has(file)) continue;
+      pages.add(file);
+      for (const sub of outputs[file].imports || []) if (sub.kind === 'import-statement') pageStack.push(sub.path);
+    }
+  }
+  return { entry, js: [...files], css: css ? [css] : [], pages: [...pages] };
 }
 
 const apps = { citizen: firstLoad('citizen'), staff: firstLoad('staff') };
 const escape = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
-function page({ title, app, manifest }) {
-  const preloads = app.js.filter((f) => f !== app.entry).map((f) => `<link rel="modulepreload" href="${url(f)}">`).join('');
+// The stylesheet goes inline (one request less before the first paint on a
+// slow network); the gateway's CSP admits it by its hash (csp-style-hashes.txt).
+const styleHashes = new Set();
+function inlineStyle(app) {
+  return app.css.map((f) => {
+    const css = readFileSync(f, 'utf8').trim();
+    if (css.includes('</')) throw new Error(`${f}: cannot inline a stylesheet containing "</"`);
+    styleHashes.add(`'sha256-${createHash('sha256').update(css).digest('base64')}'`);
+    return `<style>${css}</style>`;
+  }).join('');
+}
+
+// The citizen start page as the app first renders it (no session, no town
+// chosen, Hindi), so that it paints when the HTML arrives, before any script;
+// the app then renders over it. Keep in step with main.jsx and home.jsx.
+function startPage() {
+  const hi = (key) => escape(catalogs.hi[key]);
+  return `<a class="skip" href="#main">${hi('common.skip')}</a>`
+    + `<header><div class="bar"><a href="/" class="brand">${hi('app.citizen.name')}</a>`
+    + `<button type="button" class="lang" lang="en" aria-label="${hi('lang.switch')}">English</button></div>`
+    + `<nav aria-label="${hi('nav.label')}"><a href="/town">${hi('town.choose')}</a><a href="/login">${hi('login.title')}</a></nav></header>`
+    + `<main id="main" tabindex="-1"><h1>${hi('home.title')}</h1><p><a href="/town">${hi('town.choose')}</a></p><ul class="cards">`
+    + SERVICES.map(([href, title, hint]) => `<li><a href="${href}"><strong>${hi(title)}</strong><span>${hi(hint)}</span></a></li>`).join('')
+    + `</ul></main><footer><p>${hi('app.footer')}</p></footer>`;
+}
+
+// lazyPages: also preload the chunks of the pages loaded on first use — for
+// app.html, opened on a deep link, whose page would otherwise wait for one
+// more round trip after the entry has run.
+function page({ title, app, manifest, body = '', lazyPages = false }) {
+  const preloads = [...app.js.filter((f) => f !== app.entry), ...(lazyPages ? app.pages : [])]
+    .map((f) => `<link rel="modulepreload" href="${url(f)}">`).join('');
   return `<!doctype html>
 <html lang="hi">
 <head>
@@ -94,19 +140,23 @@ function page({ title, app, manifest }) {
 <title>${escape(title)}</title>
 <link rel="icon" href="/icon.svg" type="image/svg+xml">
 ${manifest ? `<link rel="manifest" href="${manifest}">` : ''}
-${app.css.map((f) => `<link rel="stylesheet" href="${url(f)}">`).join('')}
+${inlineStyle(app)}
 ${preloads}
 <script type="module" src="${url(app.entry)}"></script>
 </head>
 <body>
-<div id="app"><noscript>इस पोर्टल के लिए JavaScript चालू करें। / Turn on JavaScript to use this portal.</noscript></div>
+<div id="app">${body}<noscript>इस पोर्टल के लिए JavaScript चालू करें। / Turn on JavaScript to use this portal.</noscript></div>
 </body>
 </html>
 `;
 }
 
-writeFileSync(join(out, 'index.html'), page({ title: catalogs.hi['app.citizen.title'], app: apps.citizen }));
+// index.html is the start page (/), app.html every other citizen route (the
+// gateway serves it for them); staff/index.html the staff app.
+writeFileSync(join(out, 'index.html'), page({ title: catalogs.hi['app.citizen.title'], app: apps.citizen, body: startPage() }));
+writeFileSync(join(out, 'app.html'), page({ title: catalogs.hi['app.citizen.title'], app: apps.citizen, lazyPages: true }));
 writeFileSync(join(out, 'staff', 'index.html'), page({ title: catalogs.hi['app.staff.title'], app: apps.staff, manifest: '/staff/manifest.webmanifest' }));
+writeFileSync(join(out, 'csp-style-hashes.txt'), [...styleHashes].join(' ') + '\n');
 writeFileSync(join(out, 'icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#0b4f6c"/><path d="M14 50V26l18-12 18 12v24H38V36H26v14z" fill="#fff"/></svg>\n');
 writeFileSync(join(out, 'staff', 'manifest.webmanifest'), JSON.stringify({
   name: catalogs.hi['app.staff.title'], short_name: catalogs.hi['app.staff.name'], start_url: '/staff/', scope: '/staff/',

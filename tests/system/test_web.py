@@ -4,7 +4,9 @@ whole suite laid out as `make run` does (tests/drills/suite.py).
 
 Artifacts (screenshots at 360 and 1280 px in Hindi and English, the receipt
 PDF) go to $BUILD/web-artifacts."""
+import base64
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -137,6 +139,16 @@ def test_gateway_serves_the_apps_with_strict_headers_caching_and_precompression(
     assert directives["script-src"] == "'self'"          # no inline script, no eval
     assert "unsafe" not in csp
     assert directives["frame-ancestors"] == "'none'"
+    # The stylesheets are inline, admitted by their hashes (no 'unsafe-inline').
+    sources = directives["style-src"].split()
+    assert sources[0] == "'self'" and all(re.fullmatch(r"'sha256-[A-Za-z0-9+/]{43}='", s)
+                                          for s in sources[1:]), sources
+    for text in (page.text, requests.get(portal.url + "/staff/", timeout=10).text):
+        style = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in sources
+    # The start page is in the HTML, painted before any script runs.
+    assert "<h1>नगर की ऑनलाइन सेवाएँ</h1>" in page.text
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
@@ -162,8 +174,12 @@ def test_gateway_serves_the_apps_with_strict_headers_caching_and_precompression(
     again = requests.get(portal.url + "/", headers={"If-None-Match": page.headers["ETag"]},
                          timeout=10)
     assert again.status_code == 304
-    # App routes get their app's page; the staff app has its own, its worker and manifest.
-    assert requests.get(portal.url + "/property/250852-001-000001", timeout=10).text == page.text
+    # Other routes get the app without the start page; the staff app has its
+    # own page, its worker and manifest.
+    route = requests.get(portal.url + "/property/250852-001-000001", timeout=10)
+    with open(os.path.join(build_dir(), "web", "app.html"), encoding="utf-8") as f:
+        assert route.text == f.read() and asset in route.text and "<h1>" not in route.text
+    assert route.headers["Content-Security-Policy"] == csp
     staff = requests.get(portal.url + "/staff/counter", timeout=10)
     assert staff.status_code == 200 and "/assets/staff-" in staff.text and staff.text != page.text
     sw = requests.get(portal.url + "/staff/sw.js", timeout=10)

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
 import { Field, Link, Notice, navigate } from '../common/ui.jsx';
+import { SERVICES } from './services.js';
 
 const STORE = 'nagar.town';
 let town = null;
@@ -23,19 +24,12 @@ function chooseTown(ulb) {
 
 export function Home() {
   const town = useTown();
-  const services = [
-    ['/property', 'home.property', 'home.property.hint'],
-    ['/water', 'home.water', 'home.water.hint'],
-    ['/certificates', 'home.certificates', 'home.certificates.hint'],
-    ['/verify', 'home.verify', 'home.verify.hint'],
-    ['/settings', 'home.settings', 'home.settings.hint'],
-  ];
   return (
     <>
       <h1>{t('home.title')}</h1>
       <p>{town ? t('home.town', { town: town.name }) : <Link href="/town">{t('town.choose')}</Link>}</p>
       <ul class="cards">
-        {services.map(([href, title, hint]) => (
+        {SERVICES.map(([href, title, hint]) => (
           <li key={href}><Link href={href}><strong>{t(title)}</strong><span>{t(hint)}</span></Link></li>
         ))}
       </ul>

@@ -1,0 +1,10 @@
+// services.js — the start page's list of services: [link, title key, hint key].
+// Shared by home.jsx and build.mjs, which renders the start page into
+// index.html so that it paints before any script has run.
+export const SERVICES = [
+  ['/property', 'home.property', 'home.property.hint'],
+  ['/water', 'home.water', 'home.water.hint'],
+  ['/certificates', 'home.certificates', 'home.certificates.hint'],
+  ['/verify', 'home.verify', 'home.verify.hint'],
+  ['/settings', 'home.settings', 'home.settings.hint'],
+];
