@@ -386,6 +386,7 @@ def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_ver
                         timeout=60).stdout.strip()
     assert qr == result["payload1"]
     assert (result["version1"], result["verify1"]) == ("1", "VALID")
+    assert result["verifyOffline"][0] == "VALID", result["verifyOffline"]     # offline, by the seal
     # After the correction the old certificate says superseded; the new one is valid.
     assert (result["version2"], result["verifyOld"], result["verifyNew"]) == ("2", "SUPERSEDED", "VALID")
     r = requests.get(f"{portal.url}/api/v1/certificates/verify", params={"payload": result["payload1"]},
@@ -518,6 +519,13 @@ def page_data(portal):
     connection = post("/api/v1/water-tax/connections", {
         "ulb": ULB, "ward": 1, "propertyId": pid, "consumerName": "Asha Verma", "mobile": mobile,
         "address": "12 Gandhi Marg", "category": "DOMESTIC", "pipeSizeMm": 15, "metered": False})
+    from test_water_tax import tariff_body
+    officer = portal.token("REVENUE_OFFICER", ULB)
+    r = portal.http("PUT", f"/api/v1/water-tax/tariffs/{ULB}/{current_fy()}", token=officer,
+                    key=f"tariff-{current_fy()}", json=tariff_body())
+    assert r.status_code == 200, r.text
+    post(f"/api/v1/water-tax/connections/{connection['connectionId']}/decision",   # its fee is due
+         {"approve": True}, token=officer)
     certificate = portal.issue_birth_certificate(ULB, citizen, registrar, days_ago=25)
     birth = dict(certificate["birth"], childName="Asha Kumari Verma")
     post(f"/api/v1/certificates/{certificate['certificateId']}/corrections",
@@ -549,16 +557,31 @@ def every_page(portal, page_data, app):
             for width in (360, 1280):
                 shot = os.path.join(ARTIFACTS, f"{app}-{name}-{lang}-{width}.png")
                 assert os.path.getsize(shot) > 1000, shot
-    return result["pages"]
+    return result
+
+
+def pdf_text(path):
+    return subprocess.run(["pdftotext", "-layout", path, "-"], capture_output=True, text=True,
+                          timeout=30).stdout
 
 
 def test_every_citizen_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data):
-    pages = every_page(portal, page_data, "citizen")
+    pages = every_page(portal, page_data, "citizen")["pages"]
     assert {"home", "property", "assessment-form", "water", "apply-birth", "apply-death",
             "apply-marriage", "application", "verify", "settings"} <= set(pages)
 
 
 def test_every_staff_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data):
-    pages = every_page(portal, page_data, "staff")
-    assert {"login", "inbox", "counter", "reports", "jobs", "masterdata-rates", "masterdata-tariff",
-            "masterdata-fees", "admin", "operations"} <= set(pages)
+    result = every_page(portal, page_data, "staff")
+    pages = result["pages"]
+    assert {"login", "inbox", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
+            "masterdata-tariff", "masterdata-fees", "admin", "operations"} <= set(pages)
+    # The water payment taken at the counter: its receipt PDF, downloaded there.
+    water = result["waterReceipt"]
+    receipt = portal.http("GET", "/api/v1/water-tax/receipts", params={"receiptNo": water["receiptNo"]},
+                          token=portal.token("CLERK", ULB))
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.json()["connectionId"] == page_data["connectionId"]
+    assert int(receipt.json()["amountPaise"]) == 50000
+    text = pdf_text(water["pdf"])
+    assert water["receiptNo"] in text and "500.00" in text.replace(",", ""), text

@@ -1,11 +1,13 @@
 // every_page.mjs — every page of one app (NAGAR_WEB_APP = citizen | staff), in
 // Hindi and in English: a screenshot at 360 px and at 1280 px wide
 // (<app>-<page>-<lang>-<width>.png in the artifacts) and axe-core's serious
-// and critical findings at both widths (also: no sideways scrolling at 360 px).
+// and critical findings at both widths (also: no sideways scrolling at 360 px;
+// every control reached with the Tab key).
 //
 // The pages are shown with data in them (made by tests/system/test_web.py and
 // passed in NAGAR_WEB_DATA as JSON) and, for forms, also with their errors.
-import { artifacts, base, capture, citizenLogin, expect, launchBrowser, report, staffLogin } from './lib.mjs';
+import { join } from 'node:path';
+import { artifacts, base, capture, citizenLogin, expect, launchBrowser, report, staffLogin, unreachableByKeyboard } from './lib.mjs';
 
 const app = process.env.NAGAR_WEB_APP;
 const data = JSON.parse(process.env.NAGAR_WEB_DATA || '{}');
@@ -33,6 +35,11 @@ async function visit(name, path, { ready, act } = {}) {
     const html = await page.evaluate(() => document.documentElement.lang);
     expect(html === lang, `${name}: <html lang> is ${html}, not ${lang}`);
     await capture(page, `${app}-${name}`, lang, out.findings);
+    if (lang === 'en') {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      for (const missed of await unreachableByKeyboard(page)) out.findings.push({ page: `${app}-${name}`, lang, width: 1280, id: 'not-reachable-by-keyboard', impact: 'serious', help: missed });
+      await page.setViewportSize({ width: 360, height: 780 });
+    }
   }
   out.pages.push(name);
 }
@@ -102,6 +109,23 @@ try {
         await page.getByTestId('receipt-no').waitFor();
         await page.locator('#close-title ~ button').click();
         await page.getByTestId('day-total').waitFor();
+      },
+    });
+    await visit('counter-water', '/staff/counter', {
+      act: async () => {
+        await page.locator('main form select').first().selectOption('water');
+        await page.locator('main form input').nth(1).fill(data.connectionId);
+        await page.locator('main form button[type=submit]').first().click();
+        await page.getByTestId('counter-payable').waitFor();
+        await page.locator('main form').nth(1).locator('input').first().fill('500');
+        await page.locator('main form').nth(1).locator('button[type=submit]').click();
+        await page.getByTestId('receipt-no').waitFor();               // a water receipt
+        if (!out.waterReceipt) {                                       // and its PDF, once
+          const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('receipt-pdf').click()]);
+          const pdf = join(artifacts, 'staff-counter-water-receipt.pdf');
+          await download.saveAs(pdf);
+          out.waterReceipt = { pdf, receiptNo: (await page.getByTestId('receipt-no').textContent()).trim() };
+        }
       },
     });
     await visit('counter-errors', '/staff/counter', { act: async () => { await page.locator('main form').nth(1).locator('button[type=submit]').click(); await page.locator('[aria-invalid="true"]').first().waitFor(); } });

@@ -73,12 +73,10 @@ export function Receipts({ kind }) {
           <li key={r.receiptNo}>{r.receiptNo} <button type="button" class="secondary" onClick={() => get(r.receiptNo)}>{t('receipts.download')}</button></li>
         ))}
       </ul>
-      {kind === 'property' && (
-        <form class="inline" onSubmit={(e) => { e.preventDefault(); if (no.trim()) get(no.trim()); }}>
-          <Field label={t('receipts.number')} value={no} onInput={setNo} autocomplete="off" />
-          <button type="submit" class="secondary">{t('receipts.download')}</button>
-        </form>
-      )}
+      <form class="inline" onSubmit={(e) => { e.preventDefault(); if (no.trim()) get(no.trim()); }}>
+        <Field label={t('receipts.number')} value={no} onInput={setNo} autocomplete="off" />
+        <button type="submit" class="secondary">{t('receipts.download')}</button>
+      </form>
     </section>
   );
 }

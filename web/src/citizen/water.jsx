@@ -1,6 +1,7 @@
-// water.jsx — water and sanitation: my connections, dues, pay online, apply.
+// water.jsx — water and sanitation: my connections, dues, monthly bills (PDF),
+// pay online, receipts (PDF), apply for a connection.
 import { useState } from 'preact/hooks';
-import { api, newKey } from '../common/api.js';
+import { api, downloadPdf, newKey } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
 import { rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, fieldErrors, useLoad } from '../common/ui.jsx';
@@ -33,6 +34,15 @@ export function Water() {
 export function WaterConnection({ id }) {
   const [dues, error, , loading] = useLoad(() => api('GET', `/api/v1/water-tax/connections/${encodeURIComponent(id)}/dues`), [id]);
   const [payError, setPayError] = useState(null);
+  // A bill per month billed ("2026-05"); connection fees ("FEE:...") have none.
+  const bills = [...new Set((dues?.lines || []).map((l) => l.ref).filter((r) => /^\d{4}-\d{2}$/.test(r)))];
+  async function bill(period) {
+    setPayError(null);
+    try {
+      const r = await api('GET', `/api/v1/water-tax/connections/${encodeURIComponent(id)}/bills/${encodeURIComponent(period)}/pdf`);
+      downloadPdf(r.pdf, r.fileName || `water-bill-${period}.pdf`);
+    } catch (e) { setPayError(e); }
+  }
   return (
     <>
       <h1>{t('water.one', { id })}</h1>
@@ -47,6 +57,14 @@ export function WaterConnection({ id }) {
               <tr key={l.ref + l.head}><td>{l.ref}</td><td>{t('whead.' + l.head)}</td><td class="num">{rupees(l.chargedPaise)}</td><td class="num">{rupees(l.outstandingPaise)}</td></tr>
             ))}</tbody>
           </table>
+          {bills.length > 0 && (
+            <section aria-labelledby="water-bills">
+              <h2 id="water-bills">{t('water.bills')}</h2>
+              <ul class="list">{bills.map((period) => (
+                <li key={period}>{period} <button type="button" class="secondary" aria-label={t('water.bill.download.for', { period })} onClick={() => bill(period)}>{t('water.bill.download')}</button></li>
+              ))}</ul>
+            </section>
+          )}
           <p>{t('dues.payable')}: <strong>{rupees(dues.payablePaise)}</strong></p>
           {BigInt(dues.payablePaise || '0') > 0n && (
             <button type="button" onClick={() => payOnline('water', id, dues.payablePaise).catch(setPayError)}>{t('pay.online', { amount: rupees(dues.payablePaise) })}</button>

@@ -37,8 +37,8 @@ export function Admin() {
       <Notice kind="error">{error && errorText(error)}</Notice>
       <TableWrap label={t('admin.staff')}><table>
         <caption>{t('admin.staff')}</caption>
-        <thead><tr><th scope="col">{t('login.username')}</th><th scope="col">{t('admin.name')}</th><th scope="col">{t('admin.role')}</th><th scope="col">{t('jobs.ulb')}</th><th scope="col">{t('admin.status')}</th></tr></thead>
-        <tbody>{(list?.staff || []).map((s) => <tr key={s.userId}><td>{s.username}</td><td>{s.fullName}</td><td>{t('role.' + s.role)}</td><td>{s.ulb}</td><td>{s.disabled ? t('admin.disabled') : t('admin.active')}</td></tr>)}</tbody>
+        <thead><tr><th scope="col">{t('login.username')}</th><th scope="col">{t('admin.name')}</th><th scope="col">{t('admin.role')}</th><th scope="col">{t('jobs.ulb')}</th><th scope="col">{t('admin.status')}</th><th scope="col"><span class="visually-hidden">{t('admin.actions')}</span></th></tr></thead>
+        <tbody>{(list?.staff || []).map((s) => <StaffRow key={s.userId} s={s} self={s.userId === session.userId} roles={ROLES.filter((r) => session.role === 'STATE_ADMIN' || r !== 'STATE_ADMIN')} onDone={(m) => { setCreated(m); reload(); }} />)}</tbody>
       </table></TableWrap>
       <h2>{t('admin.create')}</h2>
       <Notice kind="error">{formError && errorText(formError)}</Notice>
@@ -54,6 +54,51 @@ export function Admin() {
         <button type="submit">{t('admin.create')}</button>
       </form>
     </>
+  );
+}
+
+// One account: change its role (and town) or disable it (which also ends its
+// sessions); a reason is asked for the disabling.
+function StaffRow({ s, self, roles, onDone }) {
+  const [role, setRole] = useState(s.role);
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState(null);
+  const [open, setOpen] = useState(false);
+  async function saveRole() {
+    setError(null);
+    try {
+      await api('PUT', `/api/v1/staff/${encodeURIComponent(s.userId)}/role`, { key: newKey(), body: { role, ulb: role === 'STATE_ADMIN' ? '' : s.ulb } });
+      onDone(t('admin.role.saved', { username: s.username, role: t('role.' + role) }));
+    } catch (e) { setError(e); }
+  }
+  async function disable() {
+    if (!reason.trim()) { setError({ code: 'LOCAL', message: t('rule.reason') }); return; }
+    setError(null);
+    try {
+      await api('POST', `/api/v1/staff/${encodeURIComponent(s.userId)}/disable`, { key: newKey(), body: { reason: reason.trim() } });
+      onDone(t('admin.disabled.done', { username: s.username }));
+    } catch (e) { setError(e); }
+  }
+  return (
+    <tr>
+      <td>{s.username}</td><td>{s.fullName}</td><td>{t('role.' + s.role)}</td><td>{s.ulb}</td><td>{s.disabled ? t('admin.disabled') : t('admin.active')}</td>
+      <td>
+        {!s.disabled && !self && !open && <button type="button" class="secondary" aria-label={t('admin.change.for', { username: s.username })} onClick={() => setOpen(true)}>{t('admin.change')}</button>}
+        {open && (
+          <div class="row-actions">
+            <label for={'role-' + s.userId}>{t('admin.role')}</label>
+            <select id={'role-' + s.userId} value={role} onChange={(e) => setRole(e.currentTarget.value)}>
+              {roles.map((r) => <option key={r} value={r}>{t('role.' + r)}</option>)}
+            </select>
+            <button type="button" onClick={saveRole}>{t('admin.role.save')}</button>
+            <label for={'reason-' + s.userId}>{t('admin.disable.reason')}</label>
+            <input id={'reason-' + s.userId} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+            <button type="button" class="secondary" onClick={disable}>{t('admin.disable')}</button>
+            {error && <p class="error" role="alert">{error.code === 'LOCAL' ? error.message : errorText(error)}</p>}
+          </div>
+        )}
+      </td>
+    </tr>
   );
 }
 

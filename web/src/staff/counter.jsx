@@ -1,5 +1,6 @@
-// counter.jsx — the counter: find a property, take cash/cheque/DD/UPI, print
-// the receipt, close the day; offline, numbered slips replayed exactly once.
+// counter.jsx — the counter: find a property or a water connection, take
+// cash/cheque/DD/UPI, print the receipt, close the day with the collection of
+// both; offline, numbered slips replayed exactly once.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, currentSession, downloadPdf, newKey, refresh } from '../common/api.js';
 import { errorText, t } from '../common/i18n.js';
@@ -8,14 +9,22 @@ import { Field, Notice, TableWrap } from '../common/ui.jsx';
 import { listSlips, saveSlip, takeSlip } from './slips.js';
 
 const MODES = ['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI'];
+// What the counter takes payments for: its routes, its id and how it looks.
+const ACCOUNTS = {
+  property: { base: '/api/v1/property-tax', dues: 'properties', idField: 'propertyId', label: 'property.id', pattern: /^\d{6}-\d{3}-\d{6}$/, invalid: 'property.id.invalid' },
+  water: { base: '/api/v1/water-tax', dues: 'connections', idField: 'connectionId', label: 'counter.connection', pattern: /^[A-Z0-9-]{1,64}$/, invalid: 'counter.connection.invalid' },
+};
+const slipKind = (slip) => (slip.kind === 'water' ? 'water' : 'property');
+const slipAccount = (slip) => slip.accountId || slip.propertyId;
 let counterCode = 'C1';
 try { counterCode = localStorage.getItem('nagar.counter') || 'C1'; } catch { /* */ }
 
 async function replaySlip(slip) {
   try {
-    const receipt = await api('POST', '/api/v1/property-tax/payments', {
+    const account = ACCOUNTS[slipKind(slip)];
+    const receipt = await api('POST', account.base + '/payments', {
       key: 'offline:' + slip.key,
-      body: { propertyId: slip.propertyId, amountPaise: slip.amountPaise, mode: slip.mode, instrumentRef: slip.instrumentRef, counter: slip.counter },
+      body: { [account.idField]: slipAccount(slip), amountPaise: slip.amountPaise, mode: slip.mode, instrumentRef: slip.instrumentRef, counter: slip.counter },
     });
     const again = slip.receiptNo && slip.receiptNo === receipt.receiptNo;
     const next = { ...slip, receiptNo: receipt.receiptNo, outcome: again ? 'DUPLICATE' : 'RECORDED', message: '' };
@@ -34,7 +43,9 @@ export function Counter({ unreachable, onBack }) {
   const session = currentSession();
   const ulb = session?.ulb || '';
   const [counter, setCounter] = useState(counterCode);
-  const [propertyId, setPropertyId] = useState('');
+  const [kind, setKind] = useState('property');
+  const [propertyId, setPropertyId] = useState('');     // the property's or the connection's id
+  const account = ACCOUNTS[kind];
   const [dues, setDues] = useState(null);
   const [amount, setAmount] = useState('');
   const [mode, setMode] = useState('CASH');
@@ -66,7 +77,7 @@ export function Counter({ unreachable, onBack }) {
     e.preventDefault();
     setError(null); setDues(null); setReceipt(null); setSlip(null);
     try {
-      const d = await api('GET', `/api/v1/property-tax/properties/${encodeURIComponent(propertyId.trim())}/dues`);
+      const d = await api('GET', `${account.base}/${account.dues}/${encodeURIComponent(propertyId.trim())}/dues`);
       setDues(d); setOffline(false);
       setAmount(rupees(d.payablePaise).replace('₹', ''));
     } catch (err) {
@@ -77,25 +88,25 @@ export function Counter({ unreachable, onBack }) {
     e.preventDefault();
     const amountPaise = parseRupees(amount);
     const local = {};
-    if (!/^\d{6}-\d{3}-\d{6}$/.test(propertyId.trim())) local.propertyId = t('property.id.invalid');
+    if (!account.pattern.test(propertyId.trim())) local.propertyId = t(account.invalid);
     if (!amountPaise || amountPaise === '0') local.amount = t('rule.amount');
     if (mode !== 'CASH' && !instrument.trim()) local.instrument = t('rule.instrument');
     if (!/^[A-Z0-9]{1,16}$/.test(counter)) local.counter = t('counter.code.invalid');
     setErrors(local); setError(null); setReceipt(null); setSlip(null);
     if (Object.keys(local).length) return;
     try { localStorage.setItem('nagar.counter', counter); } catch { /* */ }
-    const body = { propertyId: propertyId.trim(), amountPaise, mode, instrumentRef: instrument.trim(), counter };
+    const body = { [account.idField]: propertyId.trim(), amountPaise, mode, instrumentRef: instrument.trim(), counter };
     if (!offline) {
       try {
-        const r = await api('POST', '/api/v1/property-tax/payments', { key: newKey(), body });
-        setReceipt(r); setDues(null); setAmount(''); setInstrument('');
+        const r = await api('POST', account.base + '/payments', { key: newKey(), body });
+        setReceipt({ ...r, kind }); setDues(null); setAmount(''); setInstrument('');
         return;
       } catch (err) {
         if (err.code !== 'NETWORK') { setError(err); return; }
         setOffline(true);
       }
     }
-    const s = await takeSlip({ ulb: ulb || propertyId.slice(0, 6), counter, propertyId: body.propertyId, amountPaise, mode, instrumentRef: body.instrumentRef });
+    const s = await takeSlip({ ulb: ulb || propertyId.slice(0, 6), counter, kind, accountId: propertyId.trim(), amountPaise, mode, instrumentRef: body.instrumentRef });
     setSlip(s); setAmount(''); setInstrument('');
     reloadSlips();
   }
@@ -131,10 +142,14 @@ export function Counter({ unreachable, onBack }) {
   }, [offline, slips]);
   async function closeDay() {
     setError(null);
-    try { setReport(await api('GET', '/api/v1/property-tax/reports/daily-collection', { query: { ulb, date: today() } })); } catch (err) { setError(err); }
+    try {
+      const query = { query: { ulb, date: today() } };
+      const [property, water] = await Promise.all(['property', 'water'].map((k) => api('GET', ACCOUNTS[k].base + '/reports/daily-collection', query)));
+      setReport({ date: property.date || today(), property, water, totalPaise: String(BigInt(property.totalPaise || 0) + BigInt(water.totalPaise || 0)) });
+    } catch (err) { setError(err); }
   }
-  async function pdf(no) {
-    try { const r = await api('GET', '/api/v1/property-tax/receipts/pdf', { query: { receiptNo: no } }); downloadPdf(r.pdf, r.fileName || 'receipt.pdf'); } catch (err) { setError(err); }
+  async function pdf(k, no) {
+    try { const r = await api('GET', ACCOUNTS[k].base + '/receipts/pdf', { query: { receiptNo: no } }); downloadPdf(r.pdf, r.fileName || 'receipt.pdf'); } catch (err) { setError(err); }
   }
   const pending = slips.filter((s) => s.outcome === 'PENDING').length;
   return (
@@ -144,7 +159,10 @@ export function Counter({ unreachable, onBack }) {
       <Notice kind="error">{error && errorText(error)}</Notice>
       <form class="inline no-print" onSubmit={find}>
         <Field label={t('counter.code')} value={counter} onInput={(v) => setCounter(v.toUpperCase())} error={errors.counter} maxLength={16} />
-        <Field label={t('property.id')} value={propertyId} onInput={setPropertyId} error={errors.propertyId} autocomplete="off" />
+        <Field label={t('counter.kind')} value={kind} onInput={(v) => { setKind(v); setDues(null); setErrors({}); }}>
+          {Object.keys(ACCOUNTS).map((k) => <option key={k} value={k}>{t('counter.kind.' + k)}</option>)}
+        </Field>
+        <Field label={t(account.label)} value={propertyId} onInput={(v) => setPropertyId(kind === 'water' ? v.toUpperCase() : v)} error={errors.propertyId} autocomplete="off" />
         <button type="submit" disabled={offline}>{t('counter.dues')}</button>
       </form>
       {dues && <p>{t('dues.payable')}: <strong data-testid="counter-payable">{rupees(dues.payablePaise)}</strong> ({t('dues.total')} {rupees(dues.outstandingPaise)})</p>}
@@ -161,13 +179,13 @@ export function Counter({ unreachable, onBack }) {
           <h2 id="receipt-title">{t('counter.receipt')}</h2>
           <dl class="facts">
             <dt>{t('receipts.number')}</dt><dd data-testid="receipt-no">{receipt.receiptNo}</dd>
-            <dt>{t('property.id')}</dt><dd>{receipt.propertyId}</dd>
+            <dt>{t(ACCOUNTS[receipt.kind].label)}</dt><dd>{receipt.propertyId || receipt.connectionId}</dd>
             <dt>{t('counter.amount')}</dt><dd>{rupees(receipt.amountPaise)}</dd>
             <dt>{t('counter.mode')}</dt><dd>{t('mode.' + receipt.mode)} {receipt.instrumentRef}</dd>
             <dt>{t('counter.date')}</dt><dd>{indianDate(receipt.paidOn)}</dd>
           </dl>
           <button type="button" onClick={() => window.print()}>{t('counter.print')}</button>
-          <button type="button" class="secondary" onClick={() => pdf(receipt.receiptNo)}>{t('receipts.download')}</button>
+          <button type="button" class="secondary" data-testid="receipt-pdf" onClick={() => pdf(receipt.kind, receipt.receiptNo)}>{t('receipts.download')}</button>
         </section>
       )}
       {slip && <Notice kind="warning"><span data-testid="slip-no">{t('counter.slip.taken', { key: slip.key, amount: rupees(slip.amountPaise) })}</span></Notice>}
@@ -175,9 +193,9 @@ export function Counter({ unreachable, onBack }) {
         <h2 id="slips-title">{t('counter.slips', { pending: String(pending) })}</h2>
         {slips.length ? (
           <TableWrap label={t('counter.slips', { pending: String(pending) })}><table data-testid="slips">
-            <thead><tr><th scope="col">{t('counter.slip')}</th><th scope="col">{t('property.id')}</th><th scope="col" class="num">{t('counter.amount')}</th><th scope="col">{t('counter.mode')}</th><th scope="col">{t('counter.outcome')}</th><th scope="col">{t('receipts.number')}</th></tr></thead>
+            <thead><tr><th scope="col">{t('counter.slip')}</th><th scope="col">{t('counter.account')}</th><th scope="col" class="num">{t('counter.amount')}</th><th scope="col">{t('counter.mode')}</th><th scope="col">{t('counter.outcome')}</th><th scope="col">{t('receipts.number')}</th></tr></thead>
             <tbody>{slips.map((s) => (
-              <tr key={s.key}><td>{s.key}</td><td>{s.propertyId}</td><td class="num">{rupees(s.amountPaise)}</td><td>{t('mode.' + s.mode)}</td><td>{t('outcome.' + s.outcome)}{s.message ? ' — ' + s.message : ''}</td><td>{s.receiptNo}</td></tr>
+              <tr key={s.key}><td>{s.key}</td><td>{t('counter.kind.' + slipKind(s))}: {slipAccount(s)}</td><td class="num">{rupees(s.amountPaise)}</td><td>{t('mode.' + s.mode)}</td><td>{t('outcome.' + s.outcome)}{s.message ? ' — ' + s.message : ''}</td><td>{s.receiptNo}</td></tr>
             ))}</tbody>
           </table></TableWrap>
         ) : <p>{t('counter.slips.none')}</p>}
@@ -188,12 +206,15 @@ export function Counter({ unreachable, onBack }) {
         <button type="button" class="secondary" disabled={offline} onClick={closeDay}>{t('counter.close.report')}</button>
         {report && (
           <>
-            <table>
-              <caption>{t('report.daily.caption', { date: indianDate(report.date) })}</caption>
-              <thead><tr><th scope="col">{t('counter.code')}</th><th scope="col">{t('counter.mode')}</th><th scope="col" class="num">{t('report.receipts')}</th><th scope="col" class="num">{t('counter.amount')}</th></tr></thead>
-              <tbody>{(report.rows || []).map((r) => <tr key={r.counter + r.mode}><td>{r.counter}</td><td>{t('mode.' + r.mode)}</td><td class="num">{r.receipts}</td><td class="num">{rupees(r.amountPaise)}</td></tr>)}</tbody>
-              <tfoot><tr><th scope="row" colSpan={3}>{t('report.total')}</th><td class="num" data-testid="day-total">{rupees(report.totalPaise)}</td></tr></tfoot>
-            </table>
+            {['property', 'water'].map((k) => (
+              <table key={k}>
+                <caption>{t('counter.kind.' + k)}: {t('report.daily.caption', { date: indianDate(report.date) })}</caption>
+                <thead><tr><th scope="col">{t('counter.code')}</th><th scope="col">{t('counter.mode')}</th><th scope="col" class="num">{t('report.receipts')}</th><th scope="col" class="num">{t('counter.amount')}</th></tr></thead>
+                <tbody>{(report[k].rows || []).map((r) => <tr key={r.counter + r.mode}><td>{r.counter}</td><td>{t('mode.' + r.mode)}</td><td class="num">{r.receipts}</td><td class="num">{rupees(r.amountPaise)}</td></tr>)}</tbody>
+                <tfoot><tr><th scope="row" colSpan={3}>{t('report.total')}</th><td class="num">{rupees(report[k].totalPaise)}</td></tr></tfoot>
+              </table>
+            ))}
+            <p><strong>{t('counter.day.total')}: <span data-testid="day-total">{rupees(report.totalPaise)}</span></strong></p>
             <button type="button" onClick={() => window.print()}>{t('counter.print')}</button>
           </>
         )}

@@ -212,10 +212,11 @@ export function MasterData() {
       const r = kind === 'fees'
         ? await api('PUT', '/api/v1/certificates/fees', { key: newKey(), body: { schedule: { ...body, ulb: loaded.ulb } } })
         : await api('PUT', schema.path(loaded.ulb, loaded.fy), { key: newKey(), body });
-      setSaved(t('md.saved', { version: String(r.version) }));
+      const list = await loadVersions(kind, loaded.ulb, loaded.fy, r).catch(() => versions);
       setLoaded({ ...loaded, newest: r, showing: Number(r.version) });
       setForm(toForm(schema, r));
-      setVersions(await loadVersions(kind, loaded.ulb, loaded.fy, r).catch(() => versions));
+      setVersions(list);
+      setSaved(t('md.saved', { version: String(r.version) }));
     } catch (err) {
       setError(err);
       if (err.field) setErrors({ [errorKey(err.field)]: err.message });

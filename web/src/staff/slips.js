@@ -2,8 +2,9 @@
 //
 // A slip is taken when the gateway cannot be reached: its key
 // "<ulb>-<counter>-<yyyymmdd>-<nnnn>" is numbered per counter and day and
-// never reused. Replaying sends each slip through the existing offline-receipt
-// path: payment.record with Idempotency-Key "offline:<key>" (as
+// never reused; it is for a property (kind "property") or a water connection
+// ("water"). Replaying sends each slip through the existing offline-receipt
+// path: the service's payment.record with Idempotency-Key "offline:<key>" (as
 // `nagarctl receipts replay` does), so a slip is recorded exactly once however
 // often it is replayed; the receipt it got is stored on the slip.
 const DB = 'nagar-counter';
@@ -34,7 +35,7 @@ function tx(stores, mode, fn) {
 const wrap = (req) => new Promise((resolve, reject) => { req.onsuccess = () => resolve(req.result); req.onerror = () => reject(req.error); });
 
 // Takes a slip: numbers it and stores it in one transaction.
-export function takeSlip({ ulb, counter, propertyId, amountPaise, mode, instrumentRef }) {
+export function takeSlip({ ulb, counter, kind, accountId, amountPaise, mode, instrumentRef }) {
   const d = new Date();
   const day = `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
   const id = `${ulb}-${counter}-${day}`;
@@ -44,7 +45,8 @@ export function takeSlip({ ulb, counter, propertyId, amountPaise, mode, instrume
     const key = `${id}-${String(row.next).padStart(4, '0')}`;
     row.next += 1;
     counters.put(row);
-    const slip = { key, ulb, counter, propertyId, amountPaise, mode, instrumentRef: instrumentRef || '', takenAt: d.toISOString(), receiptNo: '', outcome: 'PENDING' };
+    // kind: property or water; accountId: the property's or the connection's id.
+    const slip = { key, ulb, counter, kind, accountId, amountPaise, mode, instrumentRef: instrumentRef || '', takenAt: d.toISOString(), receiptNo: '', outcome: 'PENDING' };
     t.objectStore('slips').put(slip);
     return slip;
   });
