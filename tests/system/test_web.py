@@ -415,7 +415,7 @@ def test_counter_offline_drill_slips_replayed_once_and_dues_right(portal):
         if not portal.alive("gateway"):
             start_gateway()
     assert not result["consoleErrors"], result["consoleErrors"]
-    assert result["controlled"], "the service worker does not control the staff app"
+    assert result["controlled"], f"the service worker does not control the staff app: {result.get('registrations')}"
     assert result["offlineBanner"].startswith("No connection to the server")
     # Three numbered slips, <ulb>-<counter>-<yyyymmdd>-<nnnn>, all waiting while offline.
     keys = [re.search(r"Offline slip (\S+):", s).group(1) for s in result["slips"]]

@@ -36,9 +36,16 @@ try {
   await page.reload();
   await staffLogin(page, user, password);
   // The app is installed: its service worker controls the page.
-  await page.evaluate(() => navigator.serviceWorker.ready);
-  for (let i = 0; i < 50 && !(await page.evaluate(() => !!navigator.serviceWorker.controller)); i++) await page.waitForTimeout(200);
-  out.controlled = await page.evaluate(() => !!navigator.serviceWorker.controller);
+  // (Installing precaches every bundle: on a loaded machine that takes a while.)
+  out.controlled = await page.evaluate(() => new Promise((resolve) => {
+    if (navigator.serviceWorker.controller) resolve(true);
+    navigator.serviceWorker.addEventListener('controllerchange', () => resolve(true));
+    setTimeout(() => resolve(!!navigator.serviceWorker.controller), 90000);
+  }));
+  if (!out.controlled) {
+    out.registrations = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations())
+      .map((r) => ({ scope: r.scope, active: r.active?.state, installing: r.installing?.state, waiting: r.waiting?.state })));
+  }
   await page.getByRole('link', { name: 'Counter' }).click();
   await page.getByLabel('Property id').fill(propertyId);
   await page.getByRole('button', { name: 'Show dues' }).click();

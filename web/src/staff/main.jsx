@@ -113,5 +113,11 @@ function Login() {
 
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/staff/sw.js', { scope: '/staff/' }).catch(() => { /* offline counter unavailable */ });
+  // A page whose load began while the worker was still installing is not
+  // among those its activation claimed: ask it to claim this one too, so the
+  // counter works offline from the first visit.
+  navigator.serviceWorker.ready.then((registration) => {
+    if (!navigator.serviceWorker.controller && registration.active) registration.active.postMessage('claim');
+  });
 }
 render(<App />, document.getElementById('app'));
