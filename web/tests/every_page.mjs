@@ -11,6 +11,8 @@ import { artifacts, base, capture, citizenLogin, expect, launchBrowser, report, 
 
 const app = process.env.NAGAR_WEB_APP;
 const data = JSON.parse(process.env.NAGAR_WEB_DATA || '{}');
+// NAGAR_WEB_LANGS: the languages to show each page in (default both).
+const langs = (process.env.NAGAR_WEB_LANGS || 'hi,en').split(',');
 const out = { findings: [], pages: [], consoleErrors: [] };
 
 const { newContext, close } = await launchBrowser();
@@ -26,7 +28,7 @@ async function settle() {
 // Visits one page in both languages; `ready` waits for its data, `act` brings
 // it to the state worth showing (errors, results).
 async function visit(name, path, { ready, act } = {}) {
-  for (const lang of ['hi', 'en']) {
+  for (const lang of langs) {
     await page.evaluate((l) => localStorage.setItem('nagar.lang', l), lang);
     if (path) await page.goto(base + path); else await page.reload();
     await settle();

@@ -123,30 +123,31 @@ export async function axe(page) {
 // but never got the focus. Radio buttons count as reached when one of their
 // group was (arrows move within a group).
 export async function unreachableByKeyboard(page) {
-  const total = await page.evaluate(() => {
+  const { total, want } = await page.evaluate(() => {
     const shown = (e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden';
     const all = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')]
       .filter((e) => !e.disabled && e.tabIndex >= 0 && !e.closest('fieldset[disabled]') && (shown(e) || e.classList.contains('visually-hidden')));
     all.forEach((e, i) => e.setAttribute('data-kb', String(i)));
+    // What got the focus, recorded in the page (no round trip per key).
+    window.__kbSeen = new Set();
+    document.addEventListener('focusin', (event) => {
+      const e = event.target;
+      const id = e.type === 'radio' ? `radio:${e.name}` : e.getAttribute && e.getAttribute('data-kb');
+      if (id) window.__kbSeen.add(id);
+    }, true);
     // Start from the first one (this also moves the browser's starting point).
     if (all.length) all[0].focus();
-    return all.length;
+    const radios = all.filter((e) => e.type === 'radio');
+    return { total: all.length, want: all.length - radios.length + new Set(radios.map((e) => e.name)).size };
   });
-  const radios = await page.evaluate(() => [...document.querySelectorAll('[data-kb]')].filter((e) => e.type === 'radio').length);
-  const seen = new Set(total ? ['0'] : []);
-  const want = total - radios + new Set(await page.evaluate(() => [...document.querySelectorAll('input[type=radio][data-kb]')].map((e) => e.name))).size;
   // A date field takes three stops (day, month, year): room for that.
-  for (let i = 0; i < total * 3 + 5 && seen.size < want; i++) {
-    await page.keyboard.press('Tab');
-    const focused = await page.evaluate(() => {
-      const e = document.activeElement;
-      return e && e.type === 'radio' ? `radio:${e.name}` : e && e.getAttribute('data-kb');
-    });
-    if (focused) seen.add(focused);
+  for (let i = 0; i < total * 3 + 5; i += 10) {
+    if (await page.evaluate(() => window.__kbSeen.size) >= want) break;
+    for (let k = 0; k < 10; k++) await page.keyboard.press('Tab');
   }
-  return page.evaluate((reached) => [...document.querySelectorAll('[data-kb]')]
-    .filter((e) => !reached.includes(e.getAttribute('data-kb')) && !(e.type === 'radio' && reached.includes(`radio:${e.name}`)))
-    .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${(e.getAttribute('aria-label') || e.textContent || e.value || '').trim().slice(0, 40)}"`), [...seen]);
+  return page.evaluate(() => [...document.querySelectorAll('[data-kb]')]
+    .filter((e) => !window.__kbSeen.has(e.getAttribute('data-kb')) && !(e.type === 'radio' && window.__kbSeen.has(`radio:${e.name}`)))
+    .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${(e.getAttribute('aria-label') || e.textContent || e.value || '').trim().slice(0, 40)}"`));
 }
 
 export async function setLanguage(page, lang) {
