@@ -6,12 +6,10 @@ when a service has no worker), and tests with the identity service behind
 it (every identity route, revocation, ULB scope, OTP brute force, request
 id propagation, quarantine).
 """
-import json
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
+import threading
 import time
 
 import pytest
@@ -19,12 +17,10 @@ import requests
 
 import contract
 from gateway_fixtures import REFRESH
-
-import threading
-
 from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
-from nagar_proc import ROOT, wait_until
+from nagar_proc import wait_until
+from node_tools import node_tools_dir
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -151,21 +147,6 @@ def test_readyz_broker_unreachable(broker, gateway):  # noqa: F811
 
 # ---- OpenAPI -------------------------------------------------------------------
 
-def swagger_parser_dir():
-    """A directory with @apidevtools/swagger-parser installed (npm), cached
-    under tests/tools/node."""
-    tools = os.path.join(ROOT, "tests", "tools", "node")
-    if not os.path.isdir(os.path.join(tools, "node_modules", "@apidevtools", "swagger-parser")):
-        if not shutil.which("npm"):
-            pytest.fail("npm is needed to install the OpenAPI validator: apt-get install npm")
-        os.makedirs(tools, exist_ok=True)
-        result = subprocess.run(["npm", "install", "--prefix", tools, "--no-audit", "--no-fund",
-                                 "@apidevtools/swagger-parser@10"],
-                                capture_output=True, timeout=300)
-        assert result.returncode == 0, result.stderr.decode(errors="replace")
-    return tools
-
-
 VALIDATE_JS = """
 const SwaggerParser = require('@apidevtools/swagger-parser');
 SwaggerParser.validate(process.argv[2]).then(api => {
@@ -191,7 +172,7 @@ def test_openapi_document_validates(gw, tmp_path):
     assert {"query", "type", "district", "pageSize", "pageToken"} <= list_query
     path = tmp_path / "openapi.json"
     path.write_text(r.text)
-    tools = swagger_parser_dir()
+    tools = node_tools_dir()   # the locked test tools (tests/tools/package.json)
     script = tmp_path / "validate.js"
     script.write_text(VALIDATE_JS)
     env = dict(os.environ, NODE_PATH=os.path.join(tools, "node_modules"))
