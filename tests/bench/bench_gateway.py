@@ -15,7 +15,11 @@ PostgreSQL) with its latency percentiles.
              authenticated request costs end to end
 
 wrk with 64 connections (-t2 -c64) for each; prints requests/s, the ratio
-healthz / hello (target >= 0.80) and ulb.get's p50/p99 (wrk --latency). A
+healthz / hello (target >= 0.80), ulb.get's p50/p99 (wrk --latency), and the
+CPU time the gateway process spent per request (user + system, from
+/proc/<pid>/stat): on a shared machine requests/s move with the neighbours'
+load, CPU per request much less, so that is the figure to compare between
+two builds (BUILD=<other build> runs this same script against it). A
 benchmark, not a test: it reports, and exits non-zero only when a run could
 not complete.
 
@@ -116,6 +120,23 @@ def wrk(url, seconds, connections, latency=False, headers=()):
         if m:
             scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
             result[f"p{pct}_ms"] = float(m.group(1)) * scale
+    return result
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_measured(pid, url, seconds, connections, **kwargs):
+    """wrk against url, plus the CPU microseconds process pid spent per request."""
+    before = cpu_seconds(pid)
+    result = wrk(url, seconds, connections, **kwargs)
+    done = re.search(r"(\d+) requests in", result["raw"])
+    requests = int(done.group(1)) if done else 0
+    result["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / requests if requests else float("nan")
     return result
 
 
@@ -227,23 +248,25 @@ def main():
                       NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, NAGAR_GATEWAY_RATE_PER_IP="0",
                       NAGAR_GATEWAY_RATE_PER_USER="0", NAGAR_GATEWAY_MHD_MODE=args.mode,
                       NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP="1024")
-        procs.start("gateway", [binary("nagar-gateway")], gw_env)
+        gateway_proc, _ = procs.start("gateway", [binary("nagar-gateway")], gw_env)
+        gw_pid = gateway_proc.pid
         base = f"http://127.0.0.1:{gw_port}"
         wait_http(base + "/healthz")
-        results["healthz"] = wrk(base + "/healthz", args.seconds, args.connections)
+        results["healthz"] = wrk_measured(gw_pid, base + "/healthz", args.seconds,
+                                          args.connections)
         # Only identity runs here, so /readyz (which wants every routed
         # service) stays 503: wait for the route under test instead.
         wait_http(f"{base}/api/v1/ulbs/{ULB}", timeout=30)
         wrk(f"{base}/api/v1/ulbs/{ULB}", 2, args.connections)       # warm-up
-        results["ulb.get"] = wrk(f"{base}/api/v1/ulbs/{ULB}", args.seconds, args.connections,
-                                 latency=True)
+        results["ulb.get"] = wrk_measured(gw_pid, f"{base}/api/v1/ulbs/{ULB}", args.seconds,
+                                          args.connections, latency=True)
         # An authenticated read: a STATE_ADMIN token minted with identity's key.
         token = admin_token(os.path.join(token_dir, "k1.key"), "k1")
         auth = (f"Authorization: Bearer {token}",)
         staff_url = f"{base}/api/v1/staff?pageSize=1"
         wrk(staff_url, 2, args.connections, headers=auth)          # warm-up
-        results["staff.list"] = wrk(staff_url, args.seconds, args.connections, latency=True,
-                                    headers=auth)
+        results["staff.list"] = wrk_measured(gw_pid, staff_url, args.seconds, args.connections,
+                                             latency=True, headers=auth)
     finally:
         procs.stop_all()
         if cluster:
@@ -256,14 +279,15 @@ def main():
           f"{args.mode}")
     print(f"  hello (bare MHD, select thread)   {hello['rps']:>10.0f} req/s")
     print(f"  gateway /healthz                  {healthz['rps']:>10.0f} req/s   "
-          f"{ratio:.0%} of hello (target >= 80%) {'OK' if ratio >= 0.8 else 'BELOW TARGET'}")
+          f"{ratio:.0%} of hello (target >= 80%) {'OK' if ratio >= 0.8 else 'BELOW TARGET'}"
+          f"   gateway CPU {healthz['cpu_us']:.1f} us/req")
     print(f"  gateway GET /api/v1/ulbs/{ULB}    {ulb['rps']:>10.0f} req/s   "
           f"p50 {ulb.get('p50_ms', float('nan')):.2f} ms  p90 {ulb.get('p90_ms', float('nan')):.2f} ms"
-          f"  p99 {ulb.get('p99_ms', float('nan')):.2f} ms")
+          f"  p99 {ulb.get('p99_ms', float('nan')):.2f} ms   gateway CPU {ulb['cpu_us']:.1f} us/req")
     staff = results["staff.list"]
     print(f"  gateway GET /api/v1/staff (token) {staff['rps']:>10.0f} req/s   "
           f"p50 {staff.get('p50_ms', float('nan')):.2f} ms  p90 {staff.get('p90_ms', float('nan')):.2f} ms"
-          f"  p99 {staff.get('p99_ms', float('nan')):.2f} ms")
+          f"  p99 {staff.get('p99_ms', float('nan')):.2f} ms   gateway CPU {staff['cpu_us']:.1f} us/req")
     # What a service pays to verify the caller's token itself (issue 12).
     if os.path.exists(os.path.join(BUILD, "tests", "bench_token")):
         token = json.loads(subprocess.run([binary("tests/bench_token")], capture_output=True,
