@@ -5,8 +5,8 @@
  * Keys and values are text; the gateway's base64 is done here. Each call
  * tries the endpoints in turn (the last one that answered first) and gives
  * up after timeout_ms in all: every wait has a deadline. Not thread-safe:
- * one broker_etcd_t per thread (libcurl's global initialisation must have
- * been done, curl_global_init, before the first one is made).
+ * one broker_etcd_t per thread, and broker_etcd_library_load called once
+ * before the first one is made, before any other thread exists.
  */
 #ifndef NAGAR_BROKER_ETCD_H
 #define NAGAR_BROKER_ETCD_H
@@ -16,6 +16,10 @@
 #include <stdint.h>
 
 typedef struct broker_etcd_t broker_etcd_t;
+
+/* Opens libcurl and sets up its global state; only brokers that use etcd
+ * pay for it. 0, or -1 with the reason in error. Idempotent. */
+int broker_etcd_library_load(char *error, size_t error_size);
 
 /* endpoints: "http://etcd1:2379,http://etcd2:2379,...". NULL with the
  * reason in error when the list is malformed. */

@@ -16,7 +16,6 @@
  */
 #include "state.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -304,7 +303,10 @@ broker_state_t *broker_state_new(const char *state_dir, const char *etcd_endpoin
     if (etcd_endpoints && etcd_endpoints[0]) {
         /* libcurl's global set-up is not thread-safe: here, before the
          * watcher's thread exists. */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (broker_etcd_library_load(error, error_size) != 0) {
+            broker_state_destroy(&self);
+            return NULL;
+        }
         self->etcd = broker_etcd_new(etcd_endpoints, ETCD_TIMEOUT_MS, error, error_size);
         watcher_args_t *args = calloc(1, sizeof *args);
         if (!self->etcd || !args) {
