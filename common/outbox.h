@@ -11,6 +11,12 @@
  * killed between send and mark re-sends; notifications de-duplicates by
  * event_id, so the citizen still gets one message.
  *
+ * An event names the record it is about (event->subject, "property:<id>")
+ * and at most the person's user id, never a contact: notifications asks the
+ * publisher for the record's persons (common/event_subjects.h) and identity
+ * for the verified contact. Its params are the raw facts its type declares
+ * (services/notifications/README.md, "Event contract").
+ *
  * Each service's migrations create the table with the standard DDL in
  * common/sql/outbox.sql (copied into the service's own migration, because
  * the service's owner role must own it).

@@ -93,6 +93,15 @@ static int money_reply(money_work_t *work, json_t *result, const char *key,
     return nagar_rules_decode(work->payments->rules, message, type, &work->reply, &work->outcome);
 }
 
+/* The record a payment's event is about, "<subject_kind>:<account>" (the
+ * property or connection): notifications asks the service for its persons. */
+static const char *subject_of(const nagar_rules_payments_t *payments, const char *account,
+                              char subject[static 160])
+{
+    snprintf(subject, 160, "%s:%s", payments->subject_kind, account ? account : "");
+    return subject;
+}
+
 /* A counter payment: the idempotency record, then rule
  * <prefix>_payment_record, which checks the request and takes the receipt
  * number, the ledger row and the allocation in one call (each statement
@@ -122,8 +131,11 @@ static int record_work(nagar_db_t *db, void *arg)
     if (rc == 0) {
         char amount[32];
         snprintf(amount, sizeof amount, "%" PRId64, nagar_message_int(work->reply, "amount_paise"));
+        char subject[160];
         if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
-                               text_of(result, payments->mobile_field),
+                               subject_of(payments,
+                                          nagar_message_text(work->reply, payments->account_param),
+                                          subject),
                                text_of(result, payments->user_field), "receipt_no",
                                nagar_message_text(work->reply, "receipt_no"), "amount_paise", amount,
                                payments->account_param,
@@ -161,8 +173,9 @@ static int reverse_work(nagar_db_t *db, void *arg)
         int64_t reversed = int_of(result, "amountPaise");
         char amount[32];
         snprintf(amount, sizeof amount, "%" PRId64, reversed < 0 ? -reversed : reversed);
+        char subject[160];
         if (nagar_rules_outbox(rules, "payment.reversed", text_of(result, "ulb"),
-                               text_of(result, payments->mobile_field),
+                               subject_of(payments, text_of(result, "account"), subject),
                                text_of(result, payments->user_field), "receipt_no",
                                text_of(result, "receiptNo"), "reversal_no",
                                nagar_message_text(work->reply, "receipt_no"), "amount_paise", amount,
@@ -291,8 +304,9 @@ static int callback_work(nagar_db_t *db, void *arg)
     if (rc == 0 && strcmp(text_of(result, "action"), "paid") == 0) {
         char amount[32];
         snprintf(amount, sizeof amount, "%" PRId64, int_of(result, "amountPaise"));
+        char subject[160];
         if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
-                               text_of(result, payments->mobile_field),
+                               subject_of(payments, text_of(result, "account"), subject),
                                text_of(result, payments->user_field), "receipt_no",
                                text_of(result, "receiptNo"), "amount_paise", amount,
                                payments->account_param, text_of(result, "account"), NULL) != 0)

@@ -318,8 +318,8 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
 
 /* ---- outbox ------------------------------------------------------------------- */
 
-int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, const char *mobile,
-                       const char *user_id, ...)
+int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
+                       const char *subject, const char *user_id, ...)
 {
     Nagar__Notifications__Param params[8];
     Nagar__Notifications__Param *pointers[8];
@@ -337,11 +337,11 @@ int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, c
     va_end(args);
     Nagar__Notifications__Recipient recipient;
     nagar__notifications__recipient__init(&recipient);
-    recipient.mobile = (char *) (mobile ? mobile : "");
     recipient.user_id = (char *) (user_id ? user_id : "");
     Nagar__Notifications__Event event;
     nagar__notifications__event__init(&event);
     event.type = (char *) type;
+    event.subject = (char *) (subject ? subject : "");
     event.ulb = (char *) ulb;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

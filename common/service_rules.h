@@ -147,10 +147,14 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
                        const char *function, const ProtobufCMessageDescriptor *reply_type,
                        bool mutation, nagar_rules_finish_fn *finish, void *finish_arg);
 
-/* Appends a notification event (inside the transaction). params are name,
- * value pairs, NULL-terminated, at most 8. Returns 0 or -1. */
-int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, const char *mobile,
-                       const char *user_id, ...) __attribute__((sentinel));
+/* Appends a notification event (inside the transaction). subject is the
+ * record it is about ("property:<id>"; "" for a ULB-wide fact) and user_id
+ * the person's account when the record has one ("" lets notifications ask
+ * the record): events never carry a contact (common/event_subjects.h).
+ * params are name, value pairs, NULL-terminated, at most 8. Returns 0 or
+ * -1. */
+int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
+                       const char *subject, const char *user_id, ...) __attribute__((sentinel));
 
 /* Money movements. Each is one call of a SECURITY DEFINER rule function,
  * which checks it, takes the receipt number (common/sql/receipt), appends
@@ -160,11 +164,12 @@ int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb, c
  * today) for a reversal, _online_callback(actor, request, today) for the
  * provider's verified callback (the last two are accounts_payment_reverse and
  * accounts_online_callback of common/sql/accounts). Each answers the Receipt
- * (or the OnlineOrder) with "ulb", the account and <mobile_field>,
- * <user_field>, the payer's contact, for the event added here in the same
- * transaction. Locks are always taken in one order (the idempotency key's
- * advisory lock, [the online order,] the account's row, the receipt
- * counter's row, then the ULB's ledger head, held to the commit and so
+ * (or the OnlineOrder) with "ulb", the account and <user_field>, the
+ * owner's user id, for the event added here in the same transaction (it
+ * names the record "<subject_kind>:<account>", never a contact). Locks
+ * are always taken in one order (the idempotency key's advisory lock, [the
+ * online order,] the account's row, the receipt counter's row, then the
+ * ULB's ledger head, held to the commit and so
  * taken last) so two money movements cannot deadlock. The messages are read
  * by field name: Receipt has receipt_no, <account_param>, amount_paise,
  * ledger_seq; OnlineOrder has order_id, amount_paise, merchant_signature;
@@ -174,8 +179,8 @@ typedef struct {
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
     const char *rule_prefix;      /* "pt" (a compiled-in name, never input) */
     const char *account_param;    /* "property_id": event param, log and Receipt field */
-    const char *mobile_field;     /* "ownerMobile": the payer's contact in the rules' JSON */
-    const char *user_field;       /* "ownerUserId" */
+    const char *subject_kind;     /* "property": the account's record kind in events */
+    const char *user_field;       /* "ownerUserId": the owner's account in the rules' JSON */
     const ProtobufCMessageDescriptor *receipt_type;
     const ProtobufCMessageDescriptor *order_type;
 } nagar_rules_payments_t;

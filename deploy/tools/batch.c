@@ -10,7 +10,7 @@
  * (campaign.start is keyed by ulb/kind/cycle, so the same command starts it
  * once and afterwards finds it again: that is what makes it resumable),
  * pages through the service's report.defaulters by keyset (pageToken ->
- * nextPageToken) and adds each page as recipients (unique per mobile in a
+ * nextPageToken) and adds each page as recipients (unique per account in a
  * campaign, so a page added twice messages nobody twice); the last page
  * closes the campaign. Notifications then queues the messages at the
  * campaign's per-minute rate; the tool prints campaign.status until every
@@ -146,7 +146,7 @@ typedef struct {
     nagar_job_grant_t *grant;       /* the operator's campaign grant for the ULB */
     char campaign_id[32];
     /* progress */
-    uint64_t pages, defaulters, added, present, no_mobile;
+    uint64_t pages, defaulters, added, present;
 } campaign_job_t;
 
 #define RECIPIENT_PARAMS 4
@@ -155,7 +155,6 @@ typedef struct {
 typedef struct {
     char account[80];
     char name[TEXT_MAX];
-    char mobile[16];
     int64_t outstanding_paise;
 } defaulter_t;
 
@@ -169,16 +168,6 @@ static const char *status_name(nagar_status_code_t code)
     const ProtobufCEnumValue *value =
         protobuf_c_enum_descriptor_get_value(&nagar__status_code__descriptor, (int) code);
     return value ? value->name : "UNKNOWN";
-}
-
-static bool mobile_valid(const char *text)
-{
-    if (strlen(text) != 10 || text[0] < '6' || text[0] > '9')
-        return false;
-    for (int i = 0; i < 10; i++)
-        if (text[i] < '0' || text[i] > '9')
-            return false;
-    return true;
 }
 
 /* Copies text, cut at a UTF-8 character boundary to fit. */
@@ -246,7 +235,6 @@ static int fetch_page(campaign_job_t *self, const char *token, defaulter_t *rows
             defaulter_t *row = &rows[(*count)++];
             copy_text(row->account, sizeof row->account, d->property_id);
             copy_text(row->name, sizeof row->name, d->owner_name);
-            copy_text(row->mobile, sizeof row->mobile, d->owner_mobile);
             row->outstanding_paise = d->outstanding_paise;
         }
         bool cut = report->n_defaulters > self->page_size;
@@ -279,7 +267,6 @@ static int fetch_page(campaign_job_t *self, const char *token, defaulter_t *rows
         defaulter_t *row = &rows[(*count)++];
         copy_text(row->account, sizeof row->account, d->connection_id);
         copy_text(row->name, sizeof row->name, d->consumer_name);
-        copy_text(row->mobile, sizeof row->mobile, d->mobile);
         row->outstanding_paise = d->outstanding_paise;
     }
     bool cut = report->n_defaulters > self->page_size;
@@ -354,22 +341,14 @@ static int add_page(campaign_job_t *self, recipients_batch_t *batch, const defau
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
         const defaulter_t *row = &rows[i];
-        if (!mobile_valid(row->mobile)) {
-            /* Nobody to text; say who, so the office can follow up. */
-            fprintf(stderr, "nagar-batch: %s %s has no valid mobile number (\"%s\"); skipped\n",
-                    self->kind == KIND_PROPERTY_TAX ? "property" : "connection", row->account,
-                    row->mobile);
-            self->no_mobile++;
-            continue;
-        }
+        /* The account names the recipient: notifications asks the service
+         * for its owner and takes the contact from identity or the record
+         * (an owner with none is listed among its undelivered events). */
         nagar__notifications__recipient__init(&recipients[n]);
-        recipients[n].mobile = (char *) row->mobile;
         snprintf(batch->paise[n], sizeof batch->paise[n], "%" PRId64, row->outstanding_paise);
         const char *names[RECIPIENT_PARAMS] = {"name", "amount_paise", "account", "due_date"};
-        /* The templates address the person by name; an account with none
-         * on record is addressed by its number rather than not at all. */
-        const char *values[RECIPIENT_PARAMS] = {row->name[0] ? row->name : row->account,
-                                                 batch->paise[n], row->account, self->cycle};
+        const char *values[RECIPIENT_PARAMS] = {row->name, batch->paise[n], row->account,
+                                                 self->cycle};
         for (int p = 0; p < RECIPIENT_PARAMS; p++) {
             Nagar__Notifications__Param *param = &batch->params[n][p];
             nagar__notifications__param__init(param);
@@ -391,7 +370,7 @@ static int add_page(campaign_job_t *self, recipients_batch_t *batch, const defau
     request.recipients = item_pointers;
     request.last_batch = last;
     /* A fresh key per call (retries inside the client keep it): adding is
-     * idempotent by itself, one row per mobile and campaign. */
+     * idempotent by itself, one row per account and campaign. */
     char id[33], key[64];
     nagar_bus_new_id(id);
     snprintf(key, sizeof key, "nagar-batch-add:%s", id);
@@ -458,8 +437,8 @@ static int add_all_defaulters(campaign_job_t *self)
             break;
         }
         printf("page %" PRIu64 ": %zu defaulters; so far %" PRIu64 " added, %" PRIu64
-               " already present, %" PRIu64 " without a mobile\n",
-               self->pages, count, self->added, self->present, self->no_mobile);
+               " already present\n",
+               self->pages, count, self->added, self->present);
         if (last)
             break;
         memcpy(token, next, sizeof token);
@@ -468,10 +447,8 @@ static int add_all_defaulters(campaign_job_t *self)
     free(batch);
     if (rc == 0)
         printf("recipients added: %" PRIu64 " defaulters in %" PRIu64 " pages, %" PRIu64
-               " added, %" PRIu64 " already present, %" PRIu64
-               " without a mobile; campaign %s closed to new recipients\n",
-               self->defaulters, self->pages, self->added, self->present, self->no_mobile,
-               self->campaign_id);
+               " added, %" PRIu64 " already present; campaign %s closed to new recipients\n",
+               self->defaulters, self->pages, self->added, self->present, self->campaign_id);
     return rc;
 }
 

@@ -240,8 +240,8 @@ int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *acti
     return 0;
 }
 
-int cert_event(certificates_t *self, const char *type, const char *ulb, const char *user_id,
-               const char *mobile, const char *const *params)
+int cert_event(certificates_t *self, const char *type, const char *ulb,
+               const char *application_id, const char *applicant, const char *const *params)
 {
     Nagar__Notifications__Event event = NAGAR__NOTIFICATIONS__EVENT__INIT;
     Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
@@ -255,8 +255,11 @@ int cert_event(certificates_t *self, const char *type, const char *ulb, const ch
         param_pointers[count] = &param_values[count];
         count++;
     }
-    recipient.user_id = (char *) (user_id ? user_id : "");
-    recipient.mobile = (char *) (mobile ? mobile : "");
+    bool citizen = applicant && strncmp(applicant, "citizen:", 8) == 0;
+    recipient.user_id = (char *) (citizen ? applicant : "");
+    char subject[CERT_ID_MAX + 16];
+    snprintf(subject, sizeof subject, "application:%s", application_id);
+    event.subject = subject;
     event.type = (char *) type;
     event.ulb = (char *) ulb;
     event.occurred_at_ms = nagar_bus_now_ms();

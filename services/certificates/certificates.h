@@ -107,10 +107,13 @@ PGresult *cert_rule(certificates_t *self, nagar_worker_call_t *call, const char 
 int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
                const char *subject, const char *ulb, json_t *detail);
 
-/* Queues an event in the outbox inside the caller's transaction. params
- * are name/value pairs, NULL-terminated. */
-int cert_event(certificates_t *self, const char *type, const char *ulb, const char *user_id,
-               const char *mobile, const char *const *params);
+/* Queues an event about application application_id in the outbox inside
+ * the caller's transaction. applicant is the user id of who applied: a
+ * citizen's is the event's person; a staff member's is not (notifications
+ * then asks the record: the informant's mobile). params are name/value
+ * pairs, NULL-terminated. Events never carry a contact. */
+int cert_event(certificates_t *self, const char *type, const char *ulb,
+               const char *application_id, const char *applicant, const char *const *params);
 
 /* ---- the three kinds of report ------------------------------------------ */
 

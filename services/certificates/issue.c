@@ -216,8 +216,8 @@ int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
                             request->registration_number, "kind", request->kind->name,
                             "version", version_text, "name", request->subject_name,
                             "certificate_no", request->registration_number, NULL};
-    if (cert_event(self, "certificate.issued", request->ulb, request->notify_user,
-                   request->notify_mobile, params) != 0)
+    if (cert_event(self, "certificate.issued", request->ulb, request->application_id,
+                   request->notify_user, params) != 0)
         return -1;
     snprintf(certificate_id, CERT_ID_MAX + 1, "%s", id);
     return 0;
@@ -748,8 +748,7 @@ static int decide_work(nagar_db_t *db, void *arg)
                 .report_json = report_json, .subject_name = subject.subject_name,
                 .event_date = NULL, .supersedes = old.message.certificate_id,
                 .correction_id = correction_id, .correction_reason = correction->reason,
-                .notify_user = app.message.applicant,
-                .notify_mobile = subject.informant_mobile};
+                .notify_user = app.message.applicant};
             char event_date[NAGAR_DATE_TEXT_MAX];
             nagar_date_format(subject.event_date, event_date);
             issue.event_date = event_date;

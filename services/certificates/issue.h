@@ -27,8 +27,7 @@ typedef struct {
     const char *supersedes;         /* NULL for version 1 */
     const char *correction_id;      /* NULL unless issued for a correction */
     const char *correction_reason;  /* "" unless a new version */
-    const char *notify_user;        /* for the outbox event */
-    const char *notify_mobile;
+    const char *notify_user;        /* the applicant: the outbox event's person */
 } issue_request_t;
 
 /* Inside the caller's transaction: signs and appends the certificate,

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "certificates.h"
+#include "event_subjects.h"
 #include "fee_payment.h"
 #include "fees.h"
 #include "issue.h"
@@ -34,6 +35,25 @@
 
 static const char *const GATEWAY[] = {"gateway", NULL};
 static const char *const GATEWAY_AND_BATCH[] = {"gateway", "batch", NULL};
+
+/* Who an application's events are for, asked by notifications: the citizen
+ * who applied (their verified contact is identity's), then the informant's
+ * mobile on the report (a staff member who reported is nobody to tell). */
+static const char *const NOTIFICATIONS[] = {"notifications", NULL};
+static const nagar_subject_source_t SUBJECTS[] = {
+    {"application", "subject_application",
+     "SELECT ulb, CASE WHEN applicant LIKE 'citizen:%' THEN applicant ELSE '' END, '', 1 "
+     "FROM certificates.application WHERE application_id = $1 "
+     "UNION ALL SELECT ulb, '', informant_mobile, 2 FROM certificates.application "
+     "WHERE application_id = $1 ORDER BY 4"},
+    {NULL, NULL, NULL},
+};
+
+static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    certificates_t *self = arg;
+    return nagar_subjects_answer(self->db, CERT_SERVICE, SUBJECTS, call, request);
+}
 
 #define M(name, type, callers, handler) \
     {name, &nagar__certificates__##type##__descriptor, callers, handler}
@@ -62,6 +82,8 @@ static const nagar_method_t METHODS[] = {
     M("fees.set", set_fee_schedule_request, GATEWAY, fees_set),
     M("fees.daily_collection", get_fee_collection_request, GATEWAY, fees_daily_collection),
     M("audit.list", list_audit_request, GATEWAY, audit_list),
+    {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
+     subjects},
     {NULL, NULL, NULL, NULL},
 };
 

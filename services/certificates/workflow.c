@@ -131,11 +131,6 @@ const char *app_view_report_json(const app_view_t *view)
     return PQgetvalue(view->row, 0, COL_REPORT);
 }
 
-static const char *app_informant_mobile(const app_view_t *view)
-{
-    return PQgetvalue(view->row, 0, COL_INFORMANT_MOBILE);
-}
-
 /* Answers from a stored idempotent reply or the view; clears both. */
 static int reply_view(nagar_worker_call_t *call, app_view_t *view, uint8_t **stored,
                       size_t stored_size)
@@ -227,8 +222,8 @@ static int submit_work(nagar_db_t *db, void *arg)
         return -1;
     const char *params[] = {"application_id", id, "kind", work->kind->name, "fee_paise",
                             fee_paise, NULL};
-    if (cert_event(self, "certificate.application_received", work->ulb,
-                   nagar_actor_user(work->call), work->subject->informant_mobile, params) != 0)
+    if (cert_event(self, "certificate.application_received", work->ulb, id,
+                   nagar_actor_user(work->call), params) != 0)
         return -1;
     int loaded = app_view_load(self, id, false, &work->view);
     if (loaded != 0)
@@ -532,15 +527,14 @@ static int register_work(decide_work_t *work)
         return -1;
     const char *params[] = {"application_id", app->application_id, "registration_number", number,
                             "kind", work->view.kind->name, "name", app->subject_name, NULL};
-    if (cert_event(self, "certificate.registered", app->ulb, app->applicant,
-                   app_informant_mobile(&work->view), params) != 0)
+    if (cert_event(self, "certificate.registered", app->ulb, app->application_id,
+                   app->applicant, params) != 0)
         return -1;
     issue_request_t issue = {
         .application_id = app->application_id, .ulb = app->ulb, .kind = work->view.kind,
         .registration_number = number, .report_json = app_view_report_json(&work->view),
         .subject_name = app->subject_name, .event_date = app->event_date, .supersedes = NULL,
-        .correction_id = NULL, .correction_reason = "", .notify_user = app->applicant,
-        .notify_mobile = app_informant_mobile(&work->view)};
+        .correction_id = NULL, .correction_reason = "", .notify_user = app->applicant};
     return issue_certificate(self, work->call, &issue, work->certificate_id, &work->outcome);
 }
 
@@ -561,8 +555,8 @@ static int reject_work(decide_work_t *work)
         return -1;
     const char *params[] = {"application_id", app->application_id, "reason", work->reason,
                             "kind", work->view.kind->name, "name", app->subject_name, NULL};
-    return cert_event(self, "certificate.rejected", app->ulb, app->applicant,
-                      app_informant_mobile(&work->view), params);
+    return cert_event(self, "certificate.rejected", app->ulb, app->application_id,
+                      app->applicant, params);
 }
 
 static int decide_work(nagar_db_t *db, void *arg)
@@ -791,7 +785,7 @@ static int name_work(nagar_db_t *db, void *arg)
             .subject_name = work->child_name, .event_date = app->event_date,
             .supersedes = app->certificate_id, .correction_id = NULL,
             .correction_reason = "name of the child entered (RBD Act section 14)",
-            .notify_user = app->applicant, .notify_mobile = app_informant_mobile(&work->view)};
+            .notify_user = app->applicant};
         char certificate_id[CERT_ID_MAX + 1];
         rc = issue_certificate(self, work->call, &issue, certificate_id, &work->outcome);
     }

@@ -36,6 +36,7 @@
 
 #include "audit.h"
 #include "bus_worker.h"
+#include "contact.h"
 #include "grant.h"
 #include "identity.h"
 #include "log.h"
@@ -58,6 +59,9 @@ static const char *const ULB_READERS[] = {"gateway", "certificates", "property_t
                                           "notifications", "batch", NULL};
 /* Services whose documents name the staff member who recorded them. */
 static const char *const DOCUMENT_PRINTERS[] = {"property_tax", "water_tax", NULL};
+
+/* Verified contacts: only notifications, to reach a person named by user id. */
+static const char *const NOTIFICATIONS[] = {"notifications", NULL};
 
 static const nagar_method_t METHODS[] = {
     {"ulb.list", &nagar__identity__list_ulbs_request__descriptor, ULB_READERS, ulb_list},
@@ -84,6 +88,8 @@ static const nagar_method_t METHODS[] = {
     {"token.revocations", &nagar__identity__list_revocations_request__descriptor,
      REVOCATION_READERS, session_revocations},
     {"grant.issue", &nagar__identity__issue_grant_request__descriptor, JOB_RUNNERS, grant_issue},
+    {"contact.lookup", &nagar__identity__lookup_contacts_request__descriptor, NOTIFICATIONS,
+     contact_lookup},
     {NULL, NULL, NULL, NULL},
 };
 

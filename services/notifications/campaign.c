@@ -1,9 +1,11 @@
 /*
  * campaign.c — reminder campaigns and opt-out (see campaign.h).
  *
- * The tick gives each recipient its own savepoint, so one recipient whose
- * message cannot be made (a missing param, no template) is marked failed
- * with the reason and the rest of the batch goes on.
+ * A recipient is named by its account (and the owner's user id when
+ * known), never by a contact. One whose params are refused is kept as
+ * failed with the reason, and the rest of the batch goes on. The tick turns
+ * recipients into events at the campaign's rate; the resolver
+ * (recipients.c) finds each owner's contact as for any event.
  */
 #include "campaign.h"
 
@@ -16,6 +18,7 @@
 #include "event_params.h"
 #include "event_rules.h"
 #include "events.h"
+#include "recipients.h"
 #include "log.h"
 
 #define CAMPAIGN_PARAMS_MAX (2 * EVENT_RULES_PARAMS_MAX)
@@ -72,16 +75,6 @@ static bool cycle_valid(const char *cycle)
     return true;
 }
 
-static char *params_json(const template_param_t *params, size_t count)
-{
-    json_t *array = json_array();
-    for (size_t i = 0; array && i < count; i++)
-        json_array_append_new(array, json_pack("[s, s]", params[i].name, params[i].value));
-    char *text = array ? json_dumps(array, JSON_COMPACT) : NULL;
-    json_decref(array);
-    return text;
-}
-
 /* A campaign's reminders are its kind's events (due.reminder.<kind>, as if
  * published by that service): staff through the gateway, the batch tool or
  * that service may run one, and its params are checked against the type.
@@ -114,29 +107,37 @@ static bool campaign_rule(notify_t *self, nagar_worker_call_t *call, const char 
 }
 
 /* Checks params against the campaign's rule and returns their JSON text
- * (normalised values), or answers the call and returns NULL. */
-static char *campaign_params(nagar_worker_call_t *call, const event_rule_t *rule,
-                             const char *kind, const char *ulb,
+ * (normalised values), or NULL with outcome set. *account receives the
+ * recipient's account when account is not NULL. */
+static char *campaign_params(const event_rule_t *rule, const char *kind, const char *ulb,
                              Nagar__Notifications__Param **params, size_t count,
-                             const char *field)
+                             const char *field, char *account, size_t account_size,
+                             nagar_outcome_t *outcome)
 {
     char type[64];
     snprintf(type, sizeof type, "due.reminder.%s", kind);
     template_param_t checked[EVENT_RULES_PARAMS_MAX];
     event_rule_values_t *values = malloc(sizeof *values);
     if (!values) {
-        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    nagar_outcome_t outcome;
-    nagar_outcome_reset(&outcome);
     char *text = NULL;
-    if (!event_rule_check_params(rule, type, ulb, params, count, field, checked, values,
-                                 &outcome)) {
-        event_rule_log_refusal(nagar_worker_call_caller(call), type, &outcome);
-        nagar_worker_call_fail(call, outcome.code, outcome.field, "%s", outcome.message);
-    } else if (!(text = params_json(checked, count))) {
-        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    if (event_rule_check_params(rule, type, ulb, params, count, field, checked, values,
+                                outcome)) {
+        if (account) {
+            account[0] = '\0';
+            for (size_t i = 0; i < count; i++)
+                if (strcmp(checked[i].name, "account") == 0)
+                    snprintf(account, account_size, "%s", checked[i].value);
+        }
+        if (account && !account[0])
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                              "a recipient is named by its account (param account: the %s "
+                              "it is about)",
+                              rule->subject_kind);
+        else if (!(text = events_params_json(checked, count)))
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     free(values);
     return text;
@@ -240,11 +241,15 @@ int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     event_rule_t rule;
     if (!campaign_rule(self, call, kind, &rule))
         return -1;
-    char *params = campaign_params(call, &rule, kind, request->ulb, request->params,
-                                   request->n_params, "params");
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
+    char *params = campaign_params(&rule, kind, request->ulb, request->params,
+                                   request->n_params, "params", NULL, 0, &outcome);
     event_rule_clear(&rule);
-    if (!params)
-        return -1;
+    if (!params) {
+        event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
+        return nagar_worker_call_fail(call, outcome.code, outcome.field, "%s", outcome.message);
+    }
     char per_minute[24];
     snprintf(per_minute, sizeof per_minute, "%ld",
              request->per_minute ? (long) request->per_minute : self->campaign_per_minute);
@@ -288,7 +293,10 @@ typedef struct {
     notify_t *self;
     nagar_worker_call_t *call;
     const Nagar__Notifications__AddRecipientsRequest *request;
-    char **params;              /* each recipient's checked params, JSON text */
+    const char *kind;
+    char **params;              /* each recipient's checked params, JSON text; NULL: refused */
+    char (*subjects)[120];      /* each recipient's record */
+    char (*refusals)[700];      /* why a recipient was refused */
     uint32_t added;
     uint32_t present;
     nagar_outcome_t outcome;
@@ -339,17 +347,31 @@ static int add_work(nagar_db_t *db, void *arg)
     for (size_t i = 0; i < work->request->n_recipients; i++) {
         const Nagar__Notifications__CampaignRecipient *item = work->request->recipients[i];
         const Nagar__Notifications__Recipient *r = item->recipient;
-        char key[300];
-        snprintf(key, sizeof key, "%s:%s", r->mobile[0] ? "mobile" : "email",
-                 r->mobile[0] ? r->mobile : r->email);
-        const char *values[] = {work->request->campaign_id, key, r->mobile, r->email,
-                                r->language[0] ? r->language : "hi", r->user_id,
-                                work->params[i]};
+        /* One per account and campaign; a recipient refused for its params
+         * is kept as failed, with the reason, and counted. */
+        char key[300], outcome[720];
+        bool refused = !work->params[i];
+        if (refused) {
+            char id[33];
+            nagar_bus_new_id(id);
+            snprintf(key, sizeof key, "refused:%s", id);
+        }
+        else
+            snprintf(key, sizeof key, "%s", work->subjects[i]);
+        snprintf(outcome, sizeof outcome, "failed: %s", refused ? work->refusals[i] : "");
+        const char *values[] = {work->request->campaign_id,
+                                key,
+                                r && r->language[0] ? r->language : "hi",
+                                r ? r->user_id : "",
+                                refused ? "[]" : work->params[i],
+                                refused ? "" : work->subjects[i],
+                                refused ? outcome : NULL};
         result = nagar_service_query(
             self->db, "campaign_recipient_insert",
-            "INSERT INTO notifications.campaign_recipient (campaign_id, recipient_key, mobile, "
-            "email, language, user_id, params) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::jsonb) "
-            "ON CONFLICT (campaign_id, recipient_key) DO NOTHING RETURNING id",
+            "INSERT INTO notifications.campaign_recipient (campaign_id, recipient_key, language, "
+            "user_id, params, subject, queued_at, outcome) VALUES ($1::bigint, $2, $3, $4, "
+            "$5::jsonb, $6, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END, "
+            "coalesce($7, '')) ON CONFLICT (campaign_id, recipient_key) DO NOTHING RETURNING id",
             7, values);
         if (!result)
             return -1;
@@ -409,24 +431,40 @@ int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *m
     event_rule_t rule;
     if (!campaign_rule(self, call, kind, &rule))
         return -1;
-    char **params = calloc(request->n_recipients ? request->n_recipients : 1, sizeof *params);
-    int rc = params ? 0 : -2;
+    size_t n = request->n_recipients ? request->n_recipients : 1;
+    char **params = calloc(n, sizeof *params);
+    char (*subjects)[120] = calloc(n, sizeof *subjects);
+    char (*refusals)[700] = calloc(n, sizeof *refusals);
+    int rc = params && subjects && refusals ? 0 : -2;
     for (size_t i = 0; rc == 0 && i < request->n_recipients; i++) {
         char field[64];
+        nagar_outcome_t outcome;
+        nagar_outcome_reset(&outcome);
         snprintf(field, sizeof field, "recipients[%zu].recipient", i);
-        if (!events_recipient_valid(call, request->recipients[i]->recipient, field)) {
-            rc = -1;
+        if (!events_named_recipient_check(request->recipients[i]->recipient, field, &outcome)) {
+            event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
+            rc = nagar_worker_call_fail(call, outcome.code, outcome.field, "%s",
+                                        outcome.message);
+            rc = rc < 0 ? rc : -1;
             break;
         }
         snprintf(field, sizeof field, "recipients[%zu].params", i);
-        params[i] = campaign_params(call, &rule, kind, ulb, request->recipients[i]->params,
-                                    request->recipients[i]->n_params, field);
-        if (!params[i])
-            rc = -1;
+        char account[80];
+        params[i] = campaign_params(&rule, kind, ulb, request->recipients[i]->params,
+                                    request->recipients[i]->n_params, field, account,
+                                    sizeof account, &outcome);
+        if (params[i]) {
+            snprintf(subjects[i], sizeof subjects[i], "%s:%s", rule.subject_kind, account);
+        } else {
+            snprintf(refusals[i], sizeof refusals[i], "%s%s%s", outcome.field,
+                     outcome.field[0] ? ": " : "", outcome.message);
+            event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
+        }
     }
     event_rule_clear(&rule);
     if (rc == 0) {
-        add_work_t work = {.self = self, .call = call, .request = request, .params = params};
+        add_work_t work = {.self = self, .call = call, .request = request, .kind = kind,
+                           .params = params, .subjects = subjects, .refusals = refusals};
         rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, add_work, &work);
         if (rc != 0)
             rc = nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
@@ -438,6 +476,8 @@ int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *m
     for (size_t i = 0; params && i < request->n_recipients; i++)
         free(params[i]);
     free(params);
+    free(subjects);
+    free(refusals);
     return rc;
 }
 
@@ -471,148 +511,86 @@ int campaign_status(nagar_worker_call_t *call, const ProtobufCMessage *message, 
 
 /* ---- the tick ---------------------------------------------------------------------- */
 
-/* Appends the [name, value] pairs of a JSON array text to params. */
-static size_t collect_params(json_t *array, template_param_t *params, size_t count)
-{
-    size_t index;
-    json_t *pair;
-    json_array_foreach(array, index, pair) {
-        const char *name = json_string_value(json_array_get(pair, 0));
-        const char *value = json_string_value(json_array_get(pair, 1));
-        if (!name || !value)
-            continue;
-        size_t existing = count;
-        for (size_t i = 0; i < count; i++)
-            if (strcmp(params[i].name, name) == 0)
-                existing = i;   /* the recipient's value wins over the campaign's */
-        if (existing == count && count == CAMPAIGN_PARAMS_MAX)
-            continue;
-        params[existing] = (template_param_t) {.name = name, .value = value};
-        if (existing == count)
-            count++;
-    }
-    return count;
-}
-
 typedef struct {
     notify_t *self;
     int queued;
-    int failed;
-    bool unavailable;
 } tick_work_t;
 
-static int savepoint(notify_t *self, const char *sql)
-{
-    PGresult *result = nagar_db_exec(self->db, sql, 0, NULL);
-    if (!result)
-        return -1;
-    PQclear(result);
-    return 0;
-}
-
+/* Turns up to allowance of the campaign's pending recipients into events
+ * (due.reminder.<kind>, as the kind's service's): the resolver finds each
+ * account's owner and contact as for any event. Returns how many, or -1. */
 static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaign, int row,
                             long allowance)
 {
     const char *campaign_id = PQgetvalue(campaign, row, 0);
+    const char *ulb = PQgetvalue(campaign, row, 1);
+    const char *kind = PQgetvalue(campaign, row, 2);
     char limit[24];
     snprintf(limit, sizeof limit, "%ld", allowance);
     const char *values[] = {campaign_id, limit};
     PGresult *recipients = nagar_service_query(
         self->db, "campaign_pending",
-        "SELECT id, mobile, email, language, user_id, params::text "
+        "SELECT id, subject, language, user_id, params::text "
         "FROM notifications.campaign_recipient WHERE campaign_id = $1::bigint "
         "AND queued_at IS NULL ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED",
         2, values);
     if (!recipients)
         return -1;
-    json_t *campaign_params = json_loads(PQgetvalue(campaign, row, 3), 0, NULL);
     char type[64];
-    snprintf(type, sizeof type, "due.reminder.%s", PQgetvalue(campaign, row, 2));
+    snprintf(type, sizeof type, "due.reminder.%s", kind);
+    event_rule_t rule;
+    if (event_rule_load(self, type, kind, &rule) != 0) {
+        PQclear(recipients);
+        return -1;
+    }
+    bool essential = rule.essential;
+    event_rule_clear(&rule);
+    json_t *campaign_params = json_loads(PQgetvalue(campaign, row, 3), 0, NULL);
     int done = 0, rc = 0;
     for (int i = 0; i < PQntuples(recipients) && rc == 0; i++) {
         const char *recipient_id = PQgetvalue(recipients, i, 0);
-        Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
-        recipient.mobile = PQgetvalue(recipients, i, 1);
-        recipient.email = PQgetvalue(recipients, i, 2);
-        recipient.language = PQgetvalue(recipients, i, 3);
-        recipient.user_id = PQgetvalue(recipients, i, 4);
-        json_t *own_params = json_loads(PQgetvalue(recipients, i, 5), 0, NULL);
-        template_param_t params[CAMPAIGN_PARAMS_MAX + EVENT_PARAMS_DERIVED_MAX];
-        size_t count = collect_params(campaign_params, params, 0);
-        count = collect_params(own_params, params, count);
-        /* Recipients carry raw facts like events do (amount_paise, account,
-         * due_date); display values (amount in rupees, the town's name) are
-         * derived here the same way. A value the caller gave wins. */
-        event_params_storage_t derived;
-        nagar_outcome_t derive_outcome;
-        nagar_outcome_reset(&derive_outcome);
-        bool derived_ok = event_params_derive(
-            self->ulb_names, PQgetvalue(campaign, row, 1), nagar_bus_now_ms(),
-            recipient.language[0] ? recipient.language : "hi", params, &count,
-            sizeof params / sizeof params[0], "params", &derived, &derive_outcome);
+        json_t *own_params = json_loads(PQgetvalue(recipients, i, 4), 0, NULL);
+        /* The recipient's value wins over the campaign's. */
+        template_param_t params[CAMPAIGN_PARAMS_MAX];
+        size_t count = events_params_from_json(campaign_params, params, 0, CAMPAIGN_PARAMS_MAX);
+        count = events_params_from_json(own_params, params, count, CAMPAIGN_PARAMS_MAX);
+        char *params_json = events_params_json(params, count);
+        json_decref(own_params);
+        if (!params_json) {
+            rc = -1;
+            break;
+        }
         char event_id[96];
         snprintf(event_id, sizeof event_id, "campaign:%s:%s", campaign_id, recipient_id);
-        enqueue_spec_t spec = {.event_id = event_id, .type = type,
-                               .ulb = PQgetvalue(campaign, row, 1), .source = "campaign",
-                               .recipient = &recipient, .params = params, .param_count = count,
-                               .essential = false, .campaign_id = campaign_id,
-                               .params_field = "params"};
+        event_record_t record = {.event_id = event_id, .type = type, .ulb = ulb, .source = kind,
+                                 .subject = PQgetvalue(recipients, i, 1),
+                                 .user_id = PQgetvalue(recipients, i, 3),
+                                 .language = PQgetvalue(recipients, i, 2),
+                                 .params_json = params_json,
+                                 .occurred_at_ms = nagar_bus_now_ms(), .essential = essential,
+                                 .campaign_id = campaign_id};
         enqueued_ids_t ids;
-        nagar_outcome_t outcome;
-        nagar_outcome_reset(&outcome);
-        if (savepoint(self, "SAVEPOINT campaign_recipient") != 0) {
-            json_decref(own_params);
-            rc = -1;
-            break;
-        }
-        int queued = 2;
-        if (derived_ok)
-            queued = events_enqueue(self, &spec, &ids, &outcome);
-        else
-            outcome = derive_outcome;
-        json_decref(own_params);
-        char result_text[sizeof "failed: " + sizeof outcome.message];
-        if (queued == 0 || queued == 1) {
-            snprintf(result_text, sizeof result_text, "queued");
-            work->queued++;
-            rc = savepoint(self, "RELEASE SAVEPOINT campaign_recipient");
-        } else if (queued == 2 && outcome.code == NAGAR__STATUS_CODE__UNAVAILABLE) {
-            /* No channel for now: keep the recipient pending, stop this run. */
-            rc = savepoint(self, "ROLLBACK TO SAVEPOINT campaign_recipient");
-            work->unavailable = true;
-            break;
-        } else if (queued == 2) {
-            snprintf(result_text, sizeof result_text, "failed: %s", outcome.message);
-            work->failed++;
-            rc = savepoint(self, "ROLLBACK TO SAVEPOINT campaign_recipient");
-            json_t *fields = json_pack("{s:s, s:s}", "campaign_id", campaign_id,
-                                       "recipient_id", recipient_id);
-            nagar_log_write(NAGAR_LOG_WARN, "notifications.campaign_recipient_failed", fields,
-                            "%s", outcome.message);
-        } else {
-            rc = -1;
-            break;
-        }
+        rc = events_record(self, &record, &ids) < 0 ? -1 : 0;
+        free(params_json);
         if (rc != 0)
             break;
-        const char *mark_values[] = {recipient_id, result_text};
+        const char *mark_values[] = {recipient_id};
         PGresult *marked =
             nagar_service_query(self->db, "campaign_recipient_mark",
                                 "UPDATE notifications.campaign_recipient SET queued_at = "
-                                "now(), outcome = $2 WHERE id = $1::bigint",
-                                2, mark_values);
+                                "now(), outcome = 'queued' WHERE id = $1::bigint",
+                                1, mark_values);
         if (!marked) {
             rc = -1;
             break;
         }
         PQclear(marked);
+        work->queued++;
         done++;
     }
     json_decref(campaign_params);
     PQclear(recipients);
-    if (rc != 0)
-        return -1;
-    return done;
+    return rc != 0 ? -1 : done;
 }
 
 static int tick_work(nagar_db_t *db, void *arg)
@@ -620,8 +598,7 @@ static int tick_work(nagar_db_t *db, void *arg)
     (void) db;
     tick_work_t *work = arg;
     notify_t *self = work->self;
-    work->queued = work->failed = 0;
-    work->unavailable = false;
+    work->queued = 0;
     char batch[24];
     snprintf(batch, sizeof batch, "%ld", self->campaign_batch);
     const char *values[] = {batch};
@@ -637,7 +614,7 @@ static int tick_work(nagar_db_t *db, void *arg)
     if (!campaigns)
         return -1;
     int rc = 0;
-    for (int i = 0; i < PQntuples(campaigns) && rc == 0 && !work->unavailable; i++) {
+    for (int i = 0; i < PQntuples(campaigns) && rc == 0; i++) {
         long allowance = strtol(PQgetvalue(campaigns, i, 5), NULL, 10);
         if (allowance < 1)
             continue;
@@ -679,10 +656,11 @@ void campaign_tick(notify_t *self)
                        nagar_db_error(self->db));
         return;
     }
-    if (work.queued || work.failed) {
-        json_t *fields = json_pack("{s:i, s:i}", "queued", work.queued, "failed", work.failed);
+    if (work.queued) {
+        json_t *fields = json_pack("{s:i}", "queued", work.queued);
         nagar_log_write(NAGAR_LOG_INFO, "notifications.campaign_progress", fields,
-                        "campaign recipients queued");
+                        "campaign recipients handed to the resolver");
+        recipients_wake(self->recipients);
     }
 }
 

@@ -122,6 +122,87 @@ bool event_rule_check_params(const event_rule_t *rule, const char *type, const c
     return true;
 }
 
+bool event_rule_user_id_valid(const char *text)
+{
+    size_t length = strnlen(text, 101), prefix = 0;
+    if (length < 3 || length > 100)
+        return false;
+    while (prefix < length && text[prefix] >= 'a' && text[prefix] <= 'z')
+        prefix++;
+    if (prefix < 1 || prefix > 16 || text[prefix] != ':' || !text[prefix + 1])
+        return false;
+    for (size_t i = prefix + 1; i < length; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+/* The param type a record id of each kind has. */
+static const char *subject_id_type(const char *kind)
+{
+    if (strcmp(kind, "property") == 0)
+        return "property_id";
+    if (strcmp(kind, "connection") == 0)
+        return "connection_id";
+    if (strcmp(kind, "application") == 0)
+        return "record_id";
+    return NULL;
+}
+
+bool event_rule_check_subject(const event_rule_t *rule, const char *type, const char *subject,
+                              const char *ulb, const template_param_t *params, size_t count,
+                              const char *field_prefix, nagar_outcome_t *outcome)
+{
+    char field[96];
+    snprintf(field, sizeof field, "%s.subject", field_prefix);
+    if (!subject[0]) {
+        if (!rule->recipient_required)
+            return true;
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "%s is about a %s record: subject must be \"%s:<id>\"", type,
+                          rule->subject_kind, rule->subject_kind);
+        return false;
+    }
+    size_t kind_length = strlen(rule->subject_kind);
+    const char *id_type = subject_id_type(rule->subject_kind);
+    char normalised[PARAM_VALUE_MAX];
+    if (!kind_length || strncmp(subject, rule->subject_kind, kind_length) != 0 ||
+        subject[kind_length] != ':' || !id_type) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "events of type %s from this publisher are about a %s record: "
+                          "subject must be \"%s:<id>\"",
+                          type, rule->subject_kind[0] ? rule->subject_kind : "(no)",
+                          rule->subject_kind);
+        return false;
+    }
+    const char *id = subject + kind_length + 1;
+    const char *broken = param_type_check(id_type, id, ulb, normalised);
+    if (!broken && strcmp(rule->subject_kind, "application") == 0 && id[0] != 'A')
+        broken = "an application id (A and 16 characters of Crockford base32)";
+    if (broken || strcmp(normalised, id) != 0) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "the %s id of subject must be %s", rule->subject_kind,
+                          broken ? broken : "given as it is kept");
+        return false;
+    }
+    /* A param naming the record must name the same record. */
+    char own[48];
+    snprintf(own, sizeof own, "%s_id", rule->subject_kind);
+    for (size_t i = 0; i < count; i++)
+        if ((strcmp(params[i].name, own) == 0 || strcmp(params[i].name, "account") == 0) &&
+            strcmp(params[i].value, id) != 0) {
+            snprintf(field, sizeof field, "%s.params[%zu].value", field_prefix, i);
+            nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                              "param %s must be the id of the event's subject (%s)",
+                              params[i].name, subject);
+            return false;
+        }
+    return true;
+}
+
 /* At most REFUSALS_PER_WINDOW lines per window, then one line saying how
  * many were left out: a flood of bad events cannot fill the disk. */
 #define REFUSALS_PER_WINDOW 20

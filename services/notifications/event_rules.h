@@ -59,6 +59,22 @@ bool event_rule_check_params(const event_rule_t *rule, const char *type, const c
                              const char *field_prefix, template_param_t *out,
                              event_rule_values_t *values, nagar_outcome_t *outcome);
 
+/* Checks an event's subject ("<kind>:<id>") against the rule: the kind is
+ * the one the type allows the source, the id has that kind's shape for ulb
+ * (a property or connection id of the ULB, an application id), and any
+ * param that names the record (<kind>_id, account) is that id. An empty
+ * subject is valid only for a type whose recipient is optional. Returns
+ * false with outcome set (INVALID_ARGUMENT, field_prefix ".subject" or the
+ * param's field). */
+bool event_rule_check_subject(const event_rule_t *rule, const char *type, const char *subject,
+                              const char *ulb, const template_param_t *params, size_t count,
+                              const char *field_prefix, nagar_outcome_t *outcome);
+
+/* Whether text is a user id as identity makes them ("citizen:<uuid>",
+ * "staff:<id>"): 3..100 of [A-Za-z0-9._:-] with a colon after a lowercase
+ * prefix. */
+bool event_rule_user_id_valid(const char *text);
+
 /* Logs a refusal of a caller's event or message (who, what, which field,
  * why), as notifications.event_refused. */
 void event_rule_log_refusal(const char *caller, const char *type, const nagar_outcome_t *outcome);

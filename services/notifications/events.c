@@ -1,6 +1,6 @@
 /*
  * events.c — event.deliver and message.send, and the queueing of messages
- * that campaigns share (see events.h).
+ * that the resolver (recipients.c) shares (see events.h).
  */
 #include "events.h"
 
@@ -13,6 +13,7 @@
 #include "event_params.h"
 #include "event_rules.h"
 #include "log.h"
+#include "recipients.h"
 
 bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
                             const char *field_prefix)
@@ -54,6 +55,68 @@ bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notification
         return false;
     }
     return true;
+}
+
+bool events_named_recipient_check(const Nagar__Notifications__Recipient *r,
+                                  const char *field_prefix, nagar_outcome_t *outcome)
+{
+    char field[96];
+    if (!r)
+        return true;
+    if (r->mobile[0] || r->email[0]) {
+        snprintf(field, sizeof field, "%s.%s", field_prefix, r->mobile[0] ? "mobile" : "email");
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "an event names its person by subject and userId, never by a "
+                          "contact: notifications takes the verified contact from identity or "
+                          "the subject's record");
+        return false;
+    }
+    if (r->language[0] && strcmp(r->language, "hi") != 0 && strcmp(r->language, "en") != 0) {
+        snprintf(field, sizeof field, "%s.language", field_prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "language must be \"hi\", \"en\" or empty (Hindi)");
+        return false;
+    }
+    if (r->user_id[0] && !event_rule_user_id_valid(r->user_id)) {
+        snprintf(field, sizeof field, "%s.userId", field_prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "userId must be a user id such as citizen:<id>, or empty");
+        return false;
+    }
+    return true;
+}
+
+char *events_params_json(const template_param_t *params, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++)
+        json_array_append_new(array, json_pack("[s, s]", params[i].name, params[i].value));
+    char *text = array ? json_dumps(array, JSON_COMPACT) : NULL;
+    json_decref(array);
+    return text;
+}
+
+size_t events_params_from_json(json_t *array, template_param_t *params, size_t count,
+                               size_t capacity)
+{
+    size_t index;
+    json_t *pair;
+    json_array_foreach(array, index, pair) {
+        const char *name = json_string_value(json_array_get(pair, 0));
+        const char *value = json_string_value(json_array_get(pair, 1));
+        if (!name || !value)
+            continue;
+        size_t existing = count;
+        for (size_t i = 0; i < count; i++)
+            if (strcmp(params[i].name, name) == 0)
+                existing = i;
+        if (existing == count && count == capacity)
+            continue;
+        params[existing] = (template_param_t) {.name = name, .value = value};
+        if (existing == count)
+            count++;
+    }
+    return count;
 }
 
 /* The earlier messages of an accepted event. */
@@ -124,13 +187,17 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
         "VALUES ($1, $2::bigint, $3, $4, $5, $6, $7, $8, $9::boolean, $10, $11, "
         "decode($12, 'hex'), $13, $14, $15::int, $16::int, $17, "
         "CASE WHEN $18::bigint > 0 THEN now() + make_interval(secs => $18::bigint) END) "
+        "ON CONFLICT (campaign_id, channel, address) WHERE campaign_id IS NOT NULL DO NOTHING "
         "RETURNING id",
         18, values);
     free(sealed);
     template_rendered_clear(&rendered);
     if (!result)
         return -1;
-    snprintf(ids->ids[ids->count++], sizeof ids->ids[0], "%s", PQgetvalue(result, 0, 0));
+    /* No row: this campaign messaged the address already (a person owning
+     * two accounts hears once per campaign). */
+    if (PQntuples(result) == 1 && ids->count < 2)
+        snprintf(ids->ids[ids->count++], sizeof ids->ids[0], "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
     return 0;
 }
@@ -143,9 +210,9 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
                             spec->request_hash};
     PGresult *result = nagar_service_query(
         self->db, "event_insert",
-        "INSERT INTO notifications.event (event_id, type, ulb, source, request_hash) "
-        "VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (event_id) DO NOTHING "
-        "RETURNING event_id",
+        "INSERT INTO notifications.event (event_id, type, ulb, source, request_hash, state, "
+        "resolved_at) VALUES ($1, $2, $3, $4, decode($5, 'hex'), 'delivered', now()) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
         5, values);
     if (!result)
         return -1;
@@ -170,9 +237,12 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
         }
         return existing_ids(self, spec->event_id, ids) == 0 ? 1 : -1;
     }
-    if (spec->record_only)
-        return 0;
+    return events_queue_messages(self, spec, ids, outcome);
+}
 
+int events_queue_messages(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
+                          nagar_outcome_t *outcome)
+{
     const Nagar__Notifications__Recipient *r = spec->recipient;
     bool reachable = false, templated = false;
     const char *channels[2] = {"sms", "email"};
@@ -190,8 +260,7 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
     if (!reachable) {
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                           "notifications has no channel configured for this recipient's "
-                          "addresses (NAGAR_NOTIFY_SMS_URL, NAGAR_NOTIFY_SMTP_URL); retry "
-                          "later");
+                          "addresses (NAGAR_NOTIFY_SMS_URL, NAGAR_NOTIFY_SMTP_URL)");
         return 2;
     }
     if (!templated) {
@@ -202,6 +271,40 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
         return 2;
     }
     return 0;
+}
+
+int events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *ids)
+{
+    ids->count = 0;
+    char occurred[24];
+    snprintf(occurred, sizeof occurred, "%lld", (long long) record->occurred_at_ms);
+    const char *values[] = {record->event_id,
+                            record->type,
+                            record->ulb,
+                            record->source,
+                            record->record_only ? "recorded" : "pending",
+                            record->subject,
+                            record->user_id,
+                            record->language,
+                            record->params_json,
+                            occurred,
+                            record->essential ? "t" : "f",
+                            record->campaign_id};
+    PGresult *result = nagar_service_query(
+        self->db, "event_record",
+        "INSERT INTO notifications.event (event_id, type, ulb, source, state, subject, user_id, "
+        "language, params, occurred_at_ms, essential, campaign_id, resolved_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::bigint, $11::boolean, "
+        "$12::bigint, CASE WHEN $5 = 'recorded' THEN now() END) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        12, values);
+    if (!result)
+        return -1;
+    bool inserted = PQntuples(result) == 1;
+    PQclear(result);
+    if (inserted)
+        return 0;
+    return existing_ids(self, record->event_id, ids) == 0 ? 1 : -1;
 }
 
 typedef struct {
@@ -232,15 +335,33 @@ static int enqueue_work(nagar_db_t *db, void *arg)
     return rc == 0 ? 0 : rc == 2 ? 1 : -1;
 }
 
-static void log_accepted(enqueue_work_t *work, const char *what)
+typedef struct {
+    notify_t *self;
+    event_record_t record;
+    enqueued_ids_t ids;
+    bool duplicate;
+} record_work_t;
+
+static int record_work(nagar_db_t *db, void *arg)
 {
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:b, s:i}", "event_id", work->spec.event_id,
-                               "type", work->spec.type, "source", work->spec.source, "duplicate",
-                               work->duplicate, "messages", (int) work->ids.count);
+    (void) db;
+    record_work_t *work = arg;
+    work->ids.count = 0;
+    int rc = events_record(work->self, &work->record, &work->ids);
+    work->duplicate = rc == 1;
+    return rc < 0 ? -1 : 0;
+}
+
+static void log_accepted(const char *event_id, const char *type, const char *source,
+                         bool duplicate, size_t messages, const char *what)
+{
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:b, s:i}", "event_id", event_id, "type", type,
+                               "source", source, "duplicate", duplicate, "messages",
+                               (int) messages);
     nagar_log_write(NAGAR_LOG_INFO,
-                    work->duplicate ? "notifications.event_duplicate" : "notifications.accepted",
+                    duplicate ? "notifications.event_duplicate" : "notifications.accepted",
                     fields, "%s %s", what,
-                    work->duplicate ? "was accepted before; nothing new queued" : "accepted");
+                    duplicate ? "was accepted before; nothing new queued" : "accepted");
 }
 
 /* Answers a refused event or message, and logs who tried what. */
@@ -289,73 +410,78 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
                                       "event is required");
     const char *caller = nagar_worker_call_caller(call);
     size_t caller_length = strlen(caller);
+    nagar_outcome_t outcome;
+    nagar_outcome_reset(&outcome);
     if (!notify_text_valid(event->event_id, 1, 200) ||
         strncmp(event->event_id, caller, caller_length) != 0 ||
-        event->event_id[caller_length] != ':' || !event->event_id[caller_length + 1])
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.eventId",
-                                      "eventId must be \"%s:<id>\" (the publishing service's "
-                                      "name, a colon and its outbox id), at most 200 characters",
-                                      caller);
-    if (!notify_name_valid(event->type, 64))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
-                                      "type must be an event type such as payment.received");
+        event->event_id[caller_length] != ':' || !event->event_id[caller_length + 1]) {
+        nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.eventId",
+                          "eventId must be \"%s:<id>\" (the publishing service's name, a colon "
+                          "and its outbox id), at most 200 characters",
+                          caller);
+        return refuse(call, NULL, &outcome);
+    }
+    if (!notify_name_valid(event->type, 64)) {
+        nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.type",
+                          "type must be an event type such as payment.received");
+        return refuse(call, NULL, &outcome);
+    }
     event_rule_t rule;
     if (!rule_for_caller(self, call, event->type, "event.type", &rule))
         return -1;
     if (!notify_ulb_valid(event->ulb)) {
         event_rule_clear(&rule);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.ulb",
-                                      "ulb must be the LGD code of the ULB (1 to 10 digits)");
+        nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.ulb",
+                          "ulb must be the LGD code of the ULB (1 to 10 digits)");
+        return refuse(call, event->type, &outcome);
     }
-    nagar_outcome_t outcome;
-    nagar_outcome_reset(&outcome);
-    template_param_t params[EVENT_RULES_PARAMS_MAX + EVENT_PARAMS_DERIVED_MAX];
+    template_param_t params[EVENT_RULES_PARAMS_MAX];
     event_rule_values_t *values = malloc(sizeof *values);
     if (!values) {
         event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
-    bool params_ok = event_rule_check_params(&rule, event->type, event->ulb, event->params,
-                                             event->n_params, "event.params", params, values,
-                                             &outcome);
-    bool recipient_required = rule.recipient_required, essential = rule.essential;
-    event_rule_clear(&rule);
-    if (!params_ok) {
-        free(values);
-        return refuse(call, event->type, &outcome);
-    }
-    /* A ULB-wide fact (recipient optional) with no address: record it only. */
+    /* Who it is for: a record of the publisher's and at most a user id. */
     const Nagar__Notifications__Recipient *r = event->recipient;
-    bool record_only = !recipient_required && (!r || (!r->mobile[0] && !r->email[0]));
-    Nagar__Notifications__Recipient nobody = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
-    if (record_only && !r)
-        r = &nobody;
-    else if (!record_only && !events_recipient_valid(call, r, "event.recipient")) {
-        free(values);
-        return -1;
+    const char *user_id = r ? r->user_id : "";
+    bool ok = events_named_recipient_check(r, "event.recipient", &outcome) &&
+              event_rule_check_params(&rule, event->type, event->ulb, event->params,
+                                      event->n_params, "event.params", params, values,
+                                      &outcome) &&
+              event_rule_check_subject(&rule, event->type, event->subject, event->ulb, params,
+                                       event->n_params, "event", &outcome);
+    if (ok && user_id[0] && !event->subject[0]) {
+        nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.subject",
+                          "an event naming a person (userId) must name the record it is "
+                          "about: subject \"%s:<id>\"",
+                          rule.subject_kind);
+        ok = false;
     }
-    size_t param_count = event->n_params;
-    event_params_storage_t derived;
-    if (!record_only &&
-        !event_params_derive(self->ulb_names, event->ulb, event->occurred_at_ms,
-                             r->language[0] ? r->language : "hi", params, &param_count,
-                             sizeof params / sizeof params[0], "event.params", &derived,
-                             &outcome)) {
-        free(values);
-        return refuse(call, event->type, &outcome);
-    }
-    enqueue_work_t work = {.self = self, .call = call, .request = message};
-    work.spec = (enqueue_spec_t) {.event_id = event->event_id, .type = event->type,
-                                  .ulb = event->ulb, .source = caller,
-                                  .recipient = r, .params = params,
-                                  .param_count = param_count, .essential = essential,
-                                  .params_field = "event.params", .record_only = record_only};
-    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, enqueue_work, &work);
+    bool essential = rule.essential;
+    event_rule_clear(&rule);
+    char *params_json = ok ? events_params_json(params, event->n_params) : NULL;
     free(values);
+    if (!ok)
+        return refuse(call, event->type, &outcome);
+    if (!params_json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    bool record_only = !event->subject[0];
+    record_work_t work = {.self = self};
+    work.record = (event_record_t) {.event_id = event->event_id, .type = event->type,
+                                    .ulb = event->ulb, .source = caller,
+                                    .subject = event->subject, .user_id = user_id,
+                                    .language = r ? r->language : "",
+                                    .params_json = params_json,
+                                    .occurred_at_ms = event->occurred_at_ms,
+                                    .essential = essential, .record_only = record_only};
+    int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, record_work, &work);
+    free(params_json);
     if (rc != 0)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
-    log_accepted(&work, record_only ? "event (recorded only: it names nobody to tell)"
-                                    : "event");
+        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, NULL);
+    log_accepted(event->event_id, event->type, caller, work.duplicate, work.ids.count,
+                 record_only ? "event (recorded only: it names nobody to tell)" : "event");
+    /* A new event is resolved to its person and queued by the resolver. */
+    recipients_wake(self->recipients);
     Nagar__Notifications__DeliverEventReply reply =
         NAGAR__NOTIFICATIONS__DELIVER_EVENT_REPLY__INIT;
     char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};
@@ -466,7 +592,8 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
     free(values);
     if (rc != 0)
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
-    log_accepted(&work, "direct message");
+    log_accepted(event_id, request->type, caller, work.duplicate, work.ids.count,
+                 "direct message");
     Nagar__Notifications__SendMessageReply reply = NAGAR__NOTIFICATIONS__SEND_MESSAGE_REPLY__INIT;
     char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};
     reply.duplicate = work.duplicate;

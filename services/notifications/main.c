@@ -12,6 +12,7 @@
  *                                (unset: a random key per process, with a warning)
  *   NAGAR_NOTIFY_TICK_MS         how often the delivery loop runs (100)
  *   NAGAR_NOTIFY_ULB_*           the ULB name cache, loaded from identity (ulb_names.h)
+ *   NAGAR_NOTIFY_RESOLVE_*       finding the person of an event (recipients.h)
  *   channels: NAGAR_NOTIFY_SMS_* (channel_sms.c), NAGAR_NOTIFY_SMTP_*
  *   (channel_email.c), NAGAR_NOTIFY_FILE_SINK (channel_file.c); delivery:
  *   NAGAR_NOTIFY_* in delivery.h; campaigns: campaign.h; NAGAR_BUS_* as bus.h
@@ -32,11 +33,12 @@
 #include "events.h"
 #include "log.h"
 #include "notify.h"
+#include "recipients.h"
 #include "templates.h"
 #include "ulb_names.h"
 
-static const char *const PUBLISHERS[] = {"identity", "certificates", "property_tax", "water_tax",
-                                         NULL};
+/* Each may publish only the types whose rules name it (event_rules.h). */
+static const char *const PUBLISHERS[] = {"certificates", "property_tax", "water_tax", NULL};
 static const char *const IDENTITY[] = {"identity", NULL};
 static const char *const GATEWAY[] = {"gateway", NULL};
 static const char *const CAMPAIGNERS[] = {"gateway", "batch", "property_tax", "water_tax", NULL};
@@ -48,6 +50,9 @@ static const nagar_method_t METHODS[] = {
      message_send},
     {"message.list", &nagar__notifications__list_messages_request__descriptor, GATEWAY,
      message_list},
+    {"event.list", &nagar__notifications__list_events_request__descriptor, GATEWAY, event_list},
+    {"event.retry", &nagar__notifications__retry_event_request__descriptor, GATEWAY,
+     event_retry},
     {"template.save", &nagar__notifications__save_template_request__descriptor, GATEWAY,
      template_save},
     {"template.list", &nagar__notifications__list_templates_request__descriptor, GATEWAY,
@@ -149,6 +154,7 @@ static void tick(nagar_worker_t *worker, void *arg)
         campaign_tick(state->self);
         state->campaign_at_ms = now + 1000;
     }
+    recipients_tick(state->self->recipients);
     delivery_tick(state->self->delivery);
     ulb_names_tick(state->self->ulb_names);
 }
@@ -183,37 +189,43 @@ static int serve(notify_t *self)
         nagar_log_error("notifications.config_invalid", "%s", error);
         return 1;
     }
-    /* Identity is called for ULB names only; its absence degrades names, not delivery. */
-    nagar_bus_client_t *identity = nagar_bus_client_new(&options, self->config, error,
-                                                        sizeof error);
-    if (!identity)
+    /* Calls out: identity (ULB names, contacts) and the publishers (the
+     * persons of their records). Without it events wait, with the reason. */
+    nagar_bus_client_t *bus = nagar_bus_client_new(&options, self->config, error, sizeof error);
+    if (!bus)
         nagar_log_warn("notifications.ulb_names_unavailable",
-                       "no bus client for identity (%s); messages show LGD codes instead of "
-                       "ULB names",
+                       "no bus client for identity and the publishers (%s); messages show LGD "
+                       "codes instead of ULB names and events wait for their recipients",
                        error);
-    self->ulb_names = ulb_names_new(self->config, identity, error, sizeof error);
-    if (!self->ulb_names) {
+    self->ulb_names = ulb_names_new(self->config, bus, error, sizeof error);
+    if (self->ulb_names)
+        self->recipients = recipients_new(self, bus, error, sizeof error);
+    if (!self->ulb_names || !self->recipients) {
         nagar_log_error("notifications.config_invalid", "%s", error);
-        nagar_bus_client_destroy(&identity);
+        ulb_names_destroy(&self->ulb_names);
+        nagar_bus_client_destroy(&bus);
         return 1;
     }
     nagar_worker_t *worker = nagar_worker_new(&options, self->config, "notifications", METHODS,
                                               self, error, sizeof error);
     if (!worker) {
         nagar_log_error("notifications.worker_failed", "%s", error);
+        nagar_bus_client_destroy(&bus);
+        recipients_destroy(&self->recipients);
         ulb_names_destroy(&self->ulb_names);
-        nagar_bus_client_destroy(&identity);
         return 1;
     }
     tick_state_t state = {.self = self, .campaign_at_ms = 0};
     nagar_worker_set_tick(worker, (int) tick_ms, tick, &state);
     nagar_service_keep_worker_alive(self->db, worker);
-    nagar_service_keep_worker_alive_on_bus(identity, worker);
+    nagar_service_keep_worker_alive_on_bus(bus, worker);
     nagar_log_info("notifications.ready", "notifications serving on the bus");
     int rc = nagar_worker_run(worker);
     nagar_worker_destroy(&worker);
-    /* The client first: it completes a reload in flight through the cache. */
-    nagar_bus_client_destroy(&identity);
+    /* The client first: it completes the calls in flight through the cache
+     * and the resolver. */
+    nagar_bus_client_destroy(&bus);
+    recipients_destroy(&self->recipients);
     ulb_names_destroy(&self->ulb_names);
     nagar_log_info("notifications.stopped", "notifications stopped");
     return rc == 0 ? 0 : 1;

@@ -6,7 +6,9 @@
  * themselves are common/service.h.
  *
  * The domain lives next door: events.c (event.deliver, message.send and
- * the queueing of messages), templates.c (master data and rendering),
+ * the queueing of messages), recipients.c (resolving an event to its
+ * person, event.list, event.retry), event_rules.c and param_types.c (who
+ * may publish what, typed params), templates.c (master data and rendering),
  * delivery.c (the delivery loop and message.list), channel_*.c (SMS over
  * HTTP, e-mail over SMTP, a development file), campaign.c (reminder
  * campaigns, optout.set). main.c wires them.
@@ -31,12 +33,14 @@
 
 typedef struct delivery_t delivery_t;
 typedef struct ulb_names_t ulb_names_t;
+typedef struct recipients_t recipients_t;
 
 typedef struct {
     nagar_config_t *config;
     nagar_db_t *db;
     delivery_t *delivery;
     ulb_names_t *ulb_names;             /* display names of ULBs (ulb_names.h) */
+    recipients_t *recipients;           /* the resolver of pending events (recipients.h) */
     uint8_t seal_key[NOTIFY_SEAL_KEY_BYTES];
     char seal_key_id[17];               /* hex of 8 bytes of a hash of the key */
     long campaign_per_minute;           /* default throttle */

@@ -33,6 +33,7 @@
 #include "bus_worker.h"
 #include "demand.h"
 #include "document.h"
+#include "event_subjects.h"
 #include "log.h"
 #include "notice.h"
 #include "payment.h"
@@ -43,6 +44,22 @@
 static const char *const GATEWAY[] = {"gateway", NULL};
 /* Batch jobs (imports, the annual demand, offline receipts, verification). */
 static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
+
+/* Who owns a property, asked by notifications to reach an event's person. */
+static const char *const NOTIFICATIONS[] = {"notifications", NULL};
+static const nagar_subject_source_t SUBJECTS[] = {
+    {"property", "subject_property",
+     "SELECT p.ulb, coalesce(o.user_id, ''), coalesce(o.mobile, '') FROM property p "
+     "LEFT JOIN property_owner o ON o.property_id = p.property_id "
+     "WHERE p.property_id = $1 ORDER BY o.ordinal"},
+    {NULL, NULL, NULL},
+};
+
+static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    pt_t *self = arg;
+    return nagar_subjects_answer(self->rules.db, PT_SERVICE, SUBJECTS, call, request);
+}
 
 #define PT(name) &nagar__property_tax__##name##__descriptor
 
@@ -61,6 +78,8 @@ static const nagar_method_t METHODS[] = {
     {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_get},
     {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_pdf},
     {"demand_notice.ward_pdf", PT(ward_notices_request), GATEWAY_BATCH, demand_notice_ward_pdf},
+    {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
+     subjects},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -20,7 +20,7 @@ static nagar_rules_payments_t payments_of(pt_t *self)
 {
     return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
                                     .rule_prefix = "pt",
-                                    .account_param = "property_id", .mobile_field = "ownerMobile",
+                                    .account_param = "property_id", .subject_kind = "property",
                                     .user_field = "ownerUserId", .receipt_type = RECEIPT,
                                     .order_type = ORDER};
 }

@@ -25,6 +25,7 @@
  */
 #include "bill.h"
 #include "bus_worker.h"
+#include "event_subjects.h"
 #include "payment.h"
 #include "reading.h"
 #include "receipt_pdf.h"
@@ -36,6 +37,20 @@ static const char *const GATEWAY[] = {"gateway", NULL};
 static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
 
 #define WT(name) &nagar__water_tax__##name##__descriptor
+
+/* Whose connection it is, asked by notifications to reach an event's person. */
+static const char *const NOTIFICATIONS[] = {"notifications", NULL};
+static const nagar_subject_source_t SUBJECTS[] = {
+    {"connection", "subject_connection",
+     "SELECT ulb, user_id, mobile FROM connection WHERE connection_id = $1"},
+    {NULL, NULL, NULL},
+};
+
+static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    wt_t *self = arg;
+    return nagar_subjects_answer(self->rules.db, WT_SERVICE, SUBJECTS, call, request);
+}
 
 /* Methods with a handler of their own: money movements, the readings
  * import, the bill job (which wakes the batch), the bill PDF, notices, the
@@ -51,6 +66,8 @@ static const nagar_method_t METHODS[] = {
     {"online.callback", WT(online_payment_callback), GATEWAY, online_callback},
     {"ledger.verify", WT(verify_ledger_request), GATEWAY_BATCH, ledger_verify},
     {"notices.send", WT(send_notices_request), GATEWAY_BATCH, notices_send},
+    {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
+     subjects},
     {NULL, NULL, NULL, NULL},
 };
 

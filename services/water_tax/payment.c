@@ -18,7 +18,7 @@ static nagar_rules_payments_t payments_of(wt_t *self)
 {
     return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
                                     .rule_prefix = "wt",
-                                    .account_param = "connection_id", .mobile_field = "mobile",
+                                    .account_param = "connection_id", .subject_kind = "connection",
                                     .user_field = "userId", .receipt_type = RECEIPT,
                                     .order_type = ORDER};
 }

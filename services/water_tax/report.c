@@ -88,8 +88,9 @@ static int notices_work(nagar_db_t *db, void *arg)
         char amount[32];
         snprintf(amount, sizeof amount, "%" PRId64,
                  (int64_t) json_integer_value(json_object_get(notice, "outstandingPaise")));
-        if (nagar_rules_outbox(&self->rules, "water.disconnection_notice", request->ulb,
-                               json_string_value(json_object_get(notice, "mobile")),
+        char subject[160];
+        snprintf(subject, sizeof subject, "connection:%s", id);
+        if (nagar_rules_outbox(&self->rules, "water.disconnection_notice", request->ulb, subject,
                                json_string_value(json_object_get(notice, "userId")), "name",
                                json_string_value(json_object_get(notice, "name")), "account", id,
                                "amount_paise", amount, "due_date",

@@ -61,8 +61,11 @@ ACTOR_COLUMNS = ("actor", "created_by", "recorded_by", "saved_by", "decided_by",
                  "issued_by", "requested_by", "updated_by", "sent_by", "applicant")
 FORGED_USER = "staff:forged-admin"
 # Mutations that store no actor of their own: recipients join a campaign, whose
-# created_by names who started it (checked at campaign.start).
-RECORDS_NO_ACTOR = {("notifications", "campaign.add_recipients")}
+# created_by names who started it (checked at campaign.start); a retry only
+# moves an undelivered event's next attempt to now (who asked is the
+# notifications.event_retry log line's "by", the verified actor).
+RECORDS_NO_ACTOR = {("notifications", "campaign.add_recipients"),
+                    ("notifications", "event.retry")}
 
 
 # ---- the method tables --------------------------------------------------------------------
@@ -481,11 +484,21 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
                      "perMinute": 60}, "nagar__notifications__campaign__descriptor")
     step("notifications", "campaign.add_recipients", "REVENUE_OFFICER",
          {"campaignId": campaign["campaignId"], "lastBatch": True,
-          "recipients": [{"recipient": {"mobile": "9876500001"},
+          "recipients": [{"recipient": {},     # named by its account, never by a contact
                           "params": [{"name": "name", "value": "Asha"},
                                      {"name": "account", "value": pid},
                                      {"name": "amount_paise", "value": "100"},
                                      {"name": "due_date", "value": days_ago(-30)}]}]})
+
+    # An event given up on (its record names nobody to reach), as notifications
+    # keeps it for staff: the ULB's staff may retry it, nobody else.
+    given_up = f"property_tax:drill-{uuid.uuid4().hex}"
+    s.sql("nagar_notifications",
+          "INSERT INTO notifications.event (event_id, type, ulb, source, subject, state, reason, "
+          "params, received_at) VALUES ('" + given_up + "', 'payment.received', '" + ULB +
+          "', 'property_tax', 'property:" + ULB + "-003-999999', 'undeliverable', "
+          "'drill: the record names nobody to reach', '[]', now() - interval '31 days')")
+    step("notifications", "event.retry", "COMMISSIONER", {"eventId": given_up})
 
     # ---- every other mutating method in the tables ----
     acts_for_nobody = []

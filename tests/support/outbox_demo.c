@@ -5,7 +5,7 @@
  * real service does from its worker tick.
  *
  *   outbox_demo migrate DIR                      apply DIR's migrations
- *   outbox_demo pay ULB MOBILE PAISE RECEIPT     one payment + its event; prints the property id
+ *   outbox_demo pay ULB USER_ID PAISE RECEIPT    one payment + its event; prints the property id
  *                                                it was for (<ULB>-001-<payment id>)
  *   outbox_demo relay                            relay until SIGTERM
  *   outbox_demo pending                          prints the events not yet acknowledged
@@ -51,8 +51,9 @@ static int payment_work(nagar_db_t *db, void *arg)
     snprintf(work->payment_id, sizeof work->payment_id, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
 
+    /* The payer is named by user id; notifications finds the contact. */
     Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
-    recipient.mobile = (char *) work->mobile;
+    recipient.user_id = (char *) work->mobile;
     recipient.language = "hi";
     /* Raw facts, typed as payment.received declares them (notifications
      * derives the amount in rupees, the account and the town's name). */
@@ -69,8 +70,11 @@ static int payment_work(nagar_db_t *db, void *arg)
         p[i].value = (char *) param_values[i];
         params[i] = &p[i];
     }
+    char subject[64];
+    snprintf(subject, sizeof subject, "property:%s", work->property_id);
     Nagar__Notifications__Event event = NAGAR__NOTIFICATIONS__EVENT__INIT;
     event.type = "payment.received";
+    event.subject = subject;
     event.ulb = (char *) work->ulb;
     event.occurred_at_ms = nagar_bus_now_ms();
     event.recipient = &recipient;
@@ -144,7 +148,7 @@ int main(int argc, char **argv)
         db = connect_db(config);
         rc = db ? 0 : 1;
     } else {
-        fprintf(stderr, "usage: outbox_demo migrate DIR | pay ULB MOBILE PAISE RECEIPT | relay "
+        fprintf(stderr, "usage: outbox_demo migrate DIR | pay ULB USER_ID PAISE RECEIPT | relay "
                         "| pending\n");
     }
     if (db && strcmp(command, "migrate") == 0) {

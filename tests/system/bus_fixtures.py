@@ -43,7 +43,7 @@ PRINCIPALS = {
     "certificates": ("certificates", "notifications,identity"),
     "property_tax": ("property_tax", "notifications,identity"),
     "water_tax": ("water_tax", "notifications,identity"),
-    "notifications": ("notifications", "identity"),
+    "notifications": ("notifications", "identity,certificates,property_tax,water_tax"),
 }
 
 

@@ -41,6 +41,7 @@ from aiosmtpd.controller import Controller
 
 from fake_sms_provider import FakeSmsProvider
 from mdp_packed import NagarClient
+from mdp_peers import MdpWorker
 from nagar_proc import ROOT, free_port, wait_until
 
 CLI_TIMEOUT = 60
@@ -61,7 +62,25 @@ SCHEMAS = {
     "Param": {1: ("name", "str"), 2: ("value", "str")},
     "Event": {1: ("eventId", "str"), 2: ("type", "str"), 3: ("ulb", "str"),
               4: ("occurredAtMs", "int"), 5: ("recipient", "Recipient"), 6: ("params", "[]Param"),
-              7: ("essential", "bool")},
+              7: ("essential", "bool"), 8: ("subject", "str")},
+    "SubjectsRequest": {1: ("subjects", "[]str")},
+    "SubjectPerson": {1: ("userId", "str"), 2: ("mobile", "str")},
+    "Subject": {1: ("subject", "str"), 2: ("found", "bool"), 3: ("ulb", "str"),
+                4: ("persons", "[]SubjectPerson")},
+    "SubjectsReply": {1: ("subjects", "[]Subject")},
+    "LookupContactsRequest": {1: ("userIds", "[]str")},
+    "Contact": {1: ("userId", "str"), 2: ("found", "bool"), 3: ("mobile", "str"),
+                4: ("email", "str"), 5: ("language", "str")},
+    "LookupContactsReply": {1: ("contacts", "[]Contact")},
+    "EventInfo": {1: ("eventId", "str"), 2: ("type", "str"), 3: ("ulb", "str"),
+                  4: ("source", "str"), 5: ("subject", "str"), 6: ("userId", "str"),
+                  7: ("state", "int"), 8: ("reason", "str"), 9: ("attempts", "int"),
+                  10: ("receivedAt", "str"), 11: ("nextAttemptAt", "str"),
+                  12: ("resolvedAt", "str"), 13: ("campaignId", "str")},
+    "ListEventsRequest": {1: ("ulb", "str"), 2: ("state", "int"), 3: ("type", "str"),
+                          4: ("pageSize", "int"), 5: ("pageToken", "str")},
+    "ListEventsReply": {1: ("events", "[]EventInfo"), 2: ("nextPageToken", "str")},
+    "RetryEventRequest": {1: ("eventId", "str")},
     "DeliverEventRequest": {1: ("event", "Event")},
     "DeliverEventReply": {1: ("duplicate", "bool"), 2: ("messageIds", "[]str")},
     "SendMessageRequest": {1: ("type", "str"), 2: ("ulb", "str"), 3: ("recipient", "Recipient"),
@@ -106,6 +125,10 @@ SCHEMAS = {
 
 METHODS = {
     "event.deliver": ("DeliverEventRequest", "DeliverEventReply"),
+    "event.list": ("ListEventsRequest", "ListEventsReply"),
+    "event.retry": ("RetryEventRequest", "EventInfo"),
+    "notify.subjects": ("SubjectsRequest", "SubjectsReply"),
+    "contact.lookup": ("LookupContactsRequest", "LookupContactsReply"),
     "message.send": ("SendMessageRequest", "SendMessageReply"),
     "message.list": ("ListMessagesRequest", "ListMessagesReply"),
     "template.save": ("SaveTemplateRequest", "Template"),
@@ -123,6 +146,7 @@ CHANNEL = {"SMS": 1, "EMAIL": 2}
 MESSAGE_STATUS = {"QUEUED": 1, "SENDING": 2, "SENT": 3, "DEAD": 4, "SUPPRESSED": 5}
 CAMPAIGN_KIND = {"PROPERTY_TAX": 1, "WATER_TAX": 2}
 CAMPAIGN_STATE = {"OPEN": 1, "CLOSED": 2, "DONE": 3}
+EVENT_STATE = {"PENDING": 1, "DELIVERED": 2, "RECORDED": 3, "REFUSED": 4, "UNDELIVERABLE": 5}
 
 
 def _varint(n):
@@ -373,6 +397,28 @@ class RunningNotifications:
     def sql(self, text):
         return self.db.sql(text)
 
+    def event_state(self, event_id):
+        return self.sql(f"SELECT state || '|' || reason FROM notifications.event "
+                        f"WHERE event_id = '{event_id}'")
+
+    def wait_event(self, event_id, state="delivered", timeout=20):
+        """Waits until the event is resolved to state; returns its reason."""
+        def reached():
+            got = self.event_state(event_id).split("|", 1)
+            return (got[1],) if got[0] == state else None
+        return wait_until(reached, timeout, what=f"event {event_id} to be {state} "
+                                                  f"(now {self.event_state(event_id)!r})")[0]
+
+    def messages_of(self, event_id, count=1, timeout=20):
+        """The ids of the messages queued for an event (waits for count)."""
+        def queued():
+            ids = self.sql(f"SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') "
+                           f"FROM notifications.message WHERE event_id = '{event_id}'")
+            ids = [i for i in ids.split(",") if i]
+            return ids if len(ids) >= count else None
+        return wait_until(queued, timeout, what=f"{count} message(s) for event {event_id} "
+                                                f"(event: {self.event_state(event_id)!r})")
+
     def status(self, message_id):
         return self.sql(f"SELECT status FROM notifications.message WHERE id = {int(message_id)}")
 
@@ -443,6 +489,110 @@ def notifications(procs, notifications_db, tmp_path, sms_provider, smtp_server):
     yield start
     for running in started:
         running.close()
+
+
+# ---- stand-ins for identity and the publishers --------------------------------------
+
+def _reply(request_id, code=0, message="", payload=None):
+    reply = {"requestId": request_id}
+    if code:
+        reply["status"] = {"code": code, "message": message, "field": ""}
+    if payload is not None:
+        reply["payload"] = payload
+    return pb_encode("Reply", reply)
+
+
+class FakeDirectory:
+    """Serves what notifications asks when it resolves an event's person,
+    for tests that run no real identity or publisher: identity's
+    contact.lookup and the publishers' notify.subjects, each as its own
+    principal's worker on the test's bus.
+
+        d = directory(broker)                             # identity and every publisher
+        d = directory(broker, services=("property_tax",)) # only these
+        d.record("property:250946-001-000042", "250946", [("citizen:1", ""), ("", "9876500001")])
+        d.contact("citizen:1", mobile="9876500002", email="a@example.in")
+        d.any_contact_owns_everything = True   # unknown records: every known contact is a person
+        d.calls                                # [(service, method, request dict), ...]
+
+    Other identity methods (ulb.list, ulb.get) answer NOT_FOUND: notifications
+    names towns by their LGD code then."""
+
+    def __init__(self, running_broker, services):
+        self.records = {}
+        self.contacts = {}
+        self.calls = []
+        self.any_contact_owns_everything = False
+        self.unavailable = set()
+        self.workers = []
+        for service in services:
+            curve = None if running_broker.insecure else (
+                os.path.join(running_broker.keys_dir, "secret", f"{service}.cert"),
+                running_broker.public_key_path)
+            worker = MdpWorker(running_broker.endpoint, service, curve=curve)
+            worker.serve_in_thread(self._handler(service))
+            self.workers.append(worker)
+
+    def record(self, subject, ulb, persons):
+        self.records[subject] = (ulb, list(persons))
+
+    def contact(self, user_id, mobile="", email="", language=""):
+        self.contacts[user_id] = {"mobile": mobile, "email": email, "language": language}
+
+    def _handler(self, service):
+        def handle(body):
+            request = pb_decode("Request", body[0])    # [body][caller principal]
+            method = request["method"]
+            request_id = (request["context"] or {}).get("requestId", "")
+            if service in self.unavailable:
+                return [_reply(request_id, 6, f"{service} is down (test)")]
+            if method == "notify.subjects":
+                asked = pb_decode("SubjectsRequest", request["payload"])["subjects"]
+                self.calls.append((service, method, asked))
+                answers = []
+                for subject in asked:
+                    if subject in self.records:
+                        ulb, persons = self.records[subject]
+                    elif self.any_contact_owns_everything:
+                        ulb = subject.split(":", 1)[1].split("-", 1)[0]
+                        persons = [(user, "") for user in self.contacts]
+                    else:
+                        answers.append({"subject": subject, "found": False})
+                        continue
+                    answers.append({"subject": subject, "found": True, "ulb": ulb,
+                                    "persons": [{"userId": u, "mobile": m} for u, m in persons]})
+                return [_reply(request_id, payload=pb_encode("SubjectsReply",
+                                                             {"subjects": answers}))]
+            if method == "contact.lookup" and service == "identity":
+                asked = pb_decode("LookupContactsRequest", request["payload"])["userIds"]
+                self.calls.append((service, method, asked))
+                contacts = []
+                for user in asked:
+                    known = self.contacts.get(user)
+                    contacts.append(dict(known, userId=user, found=True) if known
+                                    else {"userId": user, "found": False})
+                return [_reply(request_id, payload=pb_encode("LookupContactsReply",
+                                                             {"contacts": contacts}))]
+            return [_reply(request_id, 2, f"{method} is not served by this test's {service}")]
+        return handle
+
+    def close(self):
+        for worker in self.workers:
+            worker.stop()
+        self.workers = []
+
+
+@pytest.fixture
+def directory():
+    made = []
+
+    def make(running_broker, services=("identity", "property_tax", "water_tax", "certificates")):
+        d = FakeDirectory(running_broker, services)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.close()
 
 
 # ---- the outbox demo service ------------------------------------------------------

@@ -35,20 +35,21 @@ def outbox_events(sql, table, where):
 
 
 def deliver_in_both_languages(n, principal, event):
-    """Delivers event once per language to a fresh mobile; returns
+    """Delivers event once per language (as a new event of principal's, its
+    subject and user id as published) and waits for its message; returns
     {language: (stored body, message language)}. Fails on any refusal."""
     client = n.client(principal)
     rendered = {}
     for language in LANGUAGES:
         copy = dict(event)
         copy["eventId"] = f"{principal}:contract-{uuid.uuid4().hex}"
-        copy["recipient"] = dict(event["recipient"] or {}, mobile=new_mobile(), email="",
+        copy["recipient"] = dict(event["recipient"] or {}, mobile="", email="",
                                  language=language)
         r = client.call("event.deliver", {"event": copy})
         assert r.ok, (event["type"], language, r.code, r.field, r.message, event["params"])
-        assert len(r.reply["messageIds"]) == 1, (event["type"], language, r.reply)
+        (message_id,) = n.messages_of(copy["eventId"], 1)
         row = n.sql(f"SELECT language || '|' || body FROM notifications.message "
-                    f"WHERE id = {r.reply['messageIds'][0]}")
+                    f"WHERE id = {message_id}")
         got_language, body = row.split("|", 1)
         assert "{{" not in body and "}}" not in body, (event["type"], language, body)
         rendered[language] = (body, got_language)
@@ -119,10 +120,12 @@ def test_property_tax_events_render_in_both_languages(property_tax_stack, notifi
     assert n.sql(f"SELECT count(*) FROM notifications.event "
                  f"WHERE event_id = '{demand['eventId']}'") == "1"
     # The same type with an owner's address and per-bill facts is a message.
-    per_bill = dict(demand, params=[{"name": "property_id", "value": pid},
-                                    {"name": "amount_paise", "value": "345050"},
-                                    {"name": "due_date", "value": "2026-06-30"},
-                                    {"name": "financial_year", "value": "2026-27"}])
+    assert n.event_state(demand["eventId"]) == "recorded|"
+    per_bill = dict(demand, subject=f"property:{pid}",
+                    params=[{"name": "property_id", "value": pid},
+                            {"name": "amount_paise", "value": "345050"},
+                            {"name": "due_date", "value": "2026-06-30"},
+                            {"name": "financial_year", "value": "2026-27"}])
     rendered = deliver_in_both_languages(n, "property_tax", per_bill)
     assert "3,450.50" in rendered["en"][0] and "2026-06-30" in rendered["en"][0]
 
@@ -157,28 +160,32 @@ def test_certificate_events_render_in_both_languages(cert_stack, notifications):
             assert "मृत्यु" in rendered["hi"][0] and "Kamla Devi" in rendered["hi"][0]
 
 
-def test_water_tax_events_as_built_by_water_tax(broker, identity, notifications):
+def test_water_tax_events_as_built_by_water_tax(broker, identity, notifications, directory):
     """Water tax's events as its code builds them (payment.c, report.c,
-    bill.c)."""
+    bill.c); a stand-in water tax answers who the connection's consumer is."""
     b = broker()
     identity(b)
     n = notifications(b)
+    connection = f"{WATER_ULB}-W004-000042"
+    directory(b, services=("water_tax",)).record(f"connection:{connection}", WATER_ULB,
+                                                 [("", new_mobile())])
     now = int(time.time() * 1000)
 
-    def event(event_type, mobile, **params):
+    def event(event_type, subject, **params):
         return {"eventId": "", "type": event_type, "ulb": WATER_ULB, "occurredAtMs": now,
-                "recipient": {"mobile": mobile, "email": "", "language": "", "userId": ""},
+                "subject": subject,
+                "recipient": {"mobile": "", "email": "", "language": "", "userId": ""},
                 "params": [{"name": k, "value": v} for k, v in params.items()],
                 "essential": True}
 
-    connection = f"{WATER_ULB}-W004-000042"
+    subject = f"connection:{connection}"
     events = [
-        event("payment.received", new_mobile(), receipt_no=f"{WATER_ULB}/2026-27/C1/000017",
+        event("payment.received", subject, receipt_no=f"{WATER_ULB}/2026-27/C1/000017",
               amount_paise="45000", connection_id=connection),
-        event("payment.reversed", new_mobile(), receipt_no=f"{WATER_ULB}/2026-27/C1/000017",
+        event("payment.reversed", subject, receipt_no=f"{WATER_ULB}/2026-27/C1/000017",
               reversal_no=f"{WATER_ULB}/2026-27/C1/000018", amount_paise="45000",
               reason="cheque bounced", connection_id=connection),
-        event("water.disconnection_notice", new_mobile(), name="Ramesh Patel",
+        event("water.disconnection_notice", subject, name="Ramesh Patel",
               account=connection, amount_paise="123456", due_date="2026-08-15"),
     ]
     check_contract_table(n, [e["type"] for e in events] + ["demand.raised"])
@@ -193,13 +200,18 @@ def test_water_tax_events_as_built_by_water_tax(broker, identity, notifications)
     assert r.ok and r.reply["messageIds"] == [], r
 
 
-def test_receipt_is_sent_with_the_lgd_code_when_identity_is_down(broker, notifications):
+def test_receipt_is_sent_with_the_lgd_code_when_identity_is_down(broker, notifications,
+                                                                  directory):
     b = broker()        # no identity on this bus
     n = notifications(b, NAGAR_NOTIFY_ULB_TIMEOUT_MS="200")
+    # The owner has no account: the record's mobile is used, identity is not needed.
+    pid = f"{PT_ULB}-001-000001"
+    d = directory(b, services=("property_tax",))
+    d.record(f"property:{pid}", PT_ULB, [("", new_mobile())])
     # 2026-03-31 20:00 UTC is already 1 April (and financial year 2026-27) in India.
     occurred = 1774987200000
     event = {"eventId": "", "type": "payment.received", "ulb": PT_ULB,
-             "occurredAtMs": occurred,
+             "occurredAtMs": occurred, "subject": f"property:{pid}",
              "recipient": {"mobile": "", "email": "", "language": "", "userId": ""},
              "params": [{"name": "receipt_no", "value": f"{PT_ULB}/2026-27/C1/000001"},
                         {"name": "amount_paise", "value": "5"},
@@ -213,17 +225,25 @@ def test_receipt_is_sent_with_the_lgd_code_when_identity_is_down(broker, notific
                            f"{PT_ULB}-001-000001."), text
 
     # The e-mail template reads {{date}}: the IST calendar date of occurred_at_ms.
+    # (Identity is down here, so a stand-in keeps the owner's verified e-mail.)
+    mail_pid, user = f"{PT_ULB}-001-000002", f"citizen:{uuid.uuid4()}"
+    d.record(f"property:{mail_pid}", PT_ULB, [(user, "")])
+    d2 = directory(b, services=("identity",))
+    d2.contact(user, email=f"c{uuid.uuid4().hex[:8]}@example.in", language="en")
     mail = dict(event, eventId=f"property_tax:contract-{uuid.uuid4().hex}",
-                recipient={"mobile": "", "email": f"c{uuid.uuid4().hex[:8]}@example.in",
-                           "language": "en", "userId": ""})
+                subject=f"property:{mail_pid}",
+                params=[dict(p, value=mail_pid) if p["name"] == "property_id" else p
+                        for p in event["params"]],
+                recipient={"mobile": "", "email": "", "language": "", "userId": user})
     r = n.client("property_tax").call("event.deliver", {"event": mail})
-    assert r.ok and len(r.reply["messageIds"]) == 1, r
-    body = n.sql(f"SELECT body FROM notifications.message WHERE id = {r.reply['messageIds'][0]}")
+    assert r.ok, r
+    (message_id,) = n.messages_of(mail["eventId"], 1)
+    body = n.sql(f"SELECT body FROM notifications.message WHERE id = {message_id}")
     assert "on 2026-04-01." in body and "{{" not in body, body
 
     # A malformed raw fact is refused, naming the param: the publisher must fix it.
     bad = dict(event, eventId=f"property_tax:contract-{uuid.uuid4().hex}",
-               recipient={"mobile": new_mobile(), "email": "", "language": "en", "userId": ""},
+               recipient={"mobile": "", "email": "", "language": "en", "userId": ""},
                params=[{"name": "receipt_no", "value": f"{PT_ULB}/2026-27/C1/000002"},
                        {"name": "amount_paise", "value": "12.50"},
                        {"name": "property_id", "value": f"{PT_ULB}-001-000001"}])

@@ -19,7 +19,8 @@ import pytest
 
 from gateway_fixtures import GRANT
 from nagar_proc import wait_until
-from notifications_fixtures import CAMPAIGN_KIND, CAMPAIGN_STATE, CHANNEL, MESSAGE_STATUS
+from notifications_fixtures import (CAMPAIGN_KIND, CAMPAIGN_STATE, CHANNEL, EVENT_STATE,
+                                    MESSAGE_STATUS)
 
 BHOPAL = "250946"
 BERASIA = "250945"
@@ -50,33 +51,57 @@ def receipt_number(ulb):
     return f"{ulb}/2026-27/C1/{uuid.uuid4().int % 10**6:06d}"
 
 
-def property_id(ulb, n=42):
-    return f"{ulb}-001-{n:06d}"
+def new_property(ulb=BHOPAL):
+    return f"{ulb}-001-{uuid.uuid4().int % 10**6:06d}"
 
 
-def payment_event(principal, mobile="", email="", language="hi", ulb=BHOPAL, receipt=None,
+def owner(d, ulb=BHOPAL, mobile=None, email="", account=False):
+    """A property of ulb and its owner as the (fake) publisher and identity
+    know them: with account=True (or an e-mail) the owner has a user id whose
+    verified contacts are identity's; otherwise the record holds the mobile.
+    Returns (property id, user id or "", mobile)."""
+    pid = new_property(ulb)
+    mobile = mobile or new_mobile()
+    user_id = ""
+    if account or email:
+        user_id = f"citizen:{uuid.uuid4()}"
+        d.contact(user_id, mobile=mobile, email=email)
+        d.record(f"property:{pid}", ulb, [(user_id, "")])
+    else:
+        d.record(f"property:{pid}", ulb, [("", mobile)])
+    return pid, user_id, mobile
+
+
+def payment_event(principal, pid, user_id="", language="hi", ulb=BHOPAL, receipt=None,
                   event_type="payment.received"):
-    """A receipt as property tax publishes it: raw facts (notifications
-    derives the amount in rupees, the account, the date and the town)."""
+    """A receipt as property tax publishes it: raw facts about a record, the
+    owner named by user id at most (notifications derives the amount in
+    rupees, the account, the date and the town, and finds the contact)."""
     receipt = receipt or receipt_number(ulb)
     return {"eventId": f"{principal}:{uuid.uuid4().int % 10**12}", "type": event_type,
-            "ulb": ulb, "occurredAtMs": OCCURRED_AT_MS,
-            "recipient": {"mobile": mobile, "email": email, "language": language},
-            "params": params(receipt_no=receipt, amount_paise="125000",
-                             property_id=property_id(ulb))}
+            "ulb": ulb, "occurredAtMs": OCCURRED_AT_MS, "subject": f"property:{pid}",
+            "recipient": {"userId": user_id, "language": language},
+            "params": params(receipt_no=receipt, amount_paise="125000", property_id=pid)}
 
 
-def reminder_event(principal, mobile, ulb=BHOPAL):
+def reminder_event(principal, pid, ulb=BHOPAL):
     """A due-date reminder (not essential: opt-out and quiet hours apply)."""
     return {"eventId": f"{principal}:{uuid.uuid4().int % 10**12}",
-            "type": "due.reminder.property_tax", "ulb": ulb,
-            "recipient": {"mobile": mobile, "language": "hi"},
-            "params": params(name="सीता वर्मा", amount_paise="50000", account=property_id(ulb),
+            "type": "due.reminder.property_tax", "ulb": ulb, "subject": f"property:{pid}",
+            "recipient": {"language": "hi"},
+            "params": params(name="सीता वर्मा", amount_paise="50000", account=pid,
                              due_date="2026-06-30")}
 
 
 def receipt_of(event):
     return next(p["value"] for p in event["params"] if p["name"] == "receipt_no")
+
+
+def deliver(n, client, event, count=1):
+    """Delivers event and waits for its messages; returns their ids."""
+    r = client.call("event.deliver", {"event": event})
+    assert r.ok and not r.reply["duplicate"], r
+    return n.messages_of(event["eventId"], count)
 
 
 def ucs2_segments(text):
@@ -85,28 +110,34 @@ def ucs2_segments(text):
 
 
 @pytest.fixture
-def setup(broker, notifications, sms_provider, smtp_server):
+def setup(broker, notifications, sms_provider, smtp_server, directory):
+    """A bus with notifications' stand-ins for identity and the publishers (the
+    fifth item): events are resolved against what a test records there."""
     b = broker()
-    return b, notifications, sms_provider, smtp_server
+    return b, notifications, sms_provider, smtp_server, directory(b)
 
 
 # ---- events, Hindi, de-duplication -----------------------------------------------
 
 def test_event_reaches_sms_and_email_with_hindi_intact_once(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     c = n.client("property_tax")
-    mobile, address = new_mobile(), f"citizen{uuid.uuid4().hex[:6]}@example.in"
-    event = payment_event("property_tax", mobile=mobile, email=address)
+    address = f"citizen{uuid.uuid4().hex[:6]}@example.in"
+    pid, user_id, mobile = owner(d, email=address)
+    event = payment_event("property_tax", pid, user_id=user_id)
     r = c.call("event.deliver", {"event": event})
-    assert r.ok and not r.reply["duplicate"] and len(r.reply["messageIds"]) == 2, r
-    sms_id, mail_id = r.reply["messageIds"]
+    assert r.ok and not r.reply["duplicate"], r
+    sms_id, mail_id = n.messages_of(event["eventId"], 2)
     n.wait_status(sms_id, "sent")
     n.wait_status(mail_id, "sent")
+    # The contacts came from identity, by the user id; the record was asked first.
+    assert ("property_tax", "notify.subjects", [f"property:{pid}"]) in d.calls
+    assert ("identity", "contact.lookup", [user_id]) in d.calls
 
     receipt = receipt_of(event)
-    # No identity runs here: the town is named by its LGD code.
-    text = PAYMENT_HI.format(ulb_name=BHOPAL, account=property_id(BHOPAL), amount="1,250.00",
+    # No identity's ULB names here: the town is named by its LGD code.
+    text = PAYMENT_HI.format(ulb_name=BHOPAL, account=pid, amount="1,250.00",
                              receipt_no=receipt)
     got = provider.to(mobile)
     assert len(got) == 1, provider.requests
@@ -121,7 +152,7 @@ def test_event_reaches_sms_and_email_with_hindi_intact_once(setup):
     mail = mails[0]
     assert mail["Subject"] == f"{BHOPAL}: भुगतान रसीद {receipt}"
     body = mail.get_content()
-    assert (f"खाता {property_id(BHOPAL)} हेतु ₹1,250.00 का भुगतान 2026-11-28 को प्राप्त हुआ। "
+    assert (f"खाता {pid} हेतु ₹1,250.00 का भुगतान 2026-11-28 को प्राप्त हुआ। "
             f"रसीद क्रमांक {receipt} है।") in body
     assert mail.envelope_from == "no-reply@nagar.example.in"
 
@@ -144,43 +175,54 @@ def test_event_reaches_sms_and_email_with_hindi_intact_once(setup):
 
 
 def test_event_validation_and_caller_rules(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     c = n.client("property_tax")
-    mobile = new_mobile()
+    pid, user_id, mobile = owner(d)
+    event = payment_event("property_tax", pid)
     cases = [
         ({}, "event"),
-        ({"event": dict(payment_event("water_tax", mobile=mobile))}, "event.eventId"),
-        ({"event": dict(payment_event("property_tax", mobile=mobile), type="no.such")},
-         "event.type"),
-        ({"event": dict(payment_event("property_tax", mobile=mobile), ulb="bhopal")},
-         "event.ulb"),
-        ({"event": payment_event("property_tax", mobile="12345")}, "event.recipient.mobile"),
-        ({"event": payment_event("property_tax", email="not an address")},
-         "event.recipient.email"),
-        ({"event": payment_event("property_tax")}, "event.recipient"),
-        ({"event": payment_event("property_tax", mobile=mobile, language="fr")},
-         "event.recipient.language"),
+        ({"event": payment_event("water_tax", pid)}, "event.eventId"),
+        ({"event": dict(event, type="no.such")}, "event.type"),
+        ({"event": dict(event, ulb="bhopal")}, "event.ulb"),
+        # A contact in the event: refused, whatever it is.
+        ({"event": dict(event, recipient={"mobile": mobile})}, "event.recipient.mobile"),
+        ({"event": dict(event, recipient={"mobile": "12345"})}, "event.recipient.mobile"),
+        ({"event": dict(event, recipient={"email": "a@example.in"})}, "event.recipient.email"),
+        ({"event": dict(event, recipient={"language": "fr"})}, "event.recipient.language"),
+        ({"event": dict(event, recipient={"userId": "9876543210"})}, "event.recipient.userId"),
+        # The record it is about: required, of the publisher's kind, of the ULB.
+        ({"event": dict(event, subject="")}, "event.subject"),
+        ({"event": dict(event, subject=f"connection:{BHOPAL}-W001-000001")}, "event.subject"),
+        ({"event": dict(event, subject=f"property:{BERASIA}-001-000001")}, "event.subject"),
+        ({"event": dict(event, subject="property:9876543210")}, "event.subject"),
+        ({"event": dict(event, subject=f"property:{new_property()}")}, "event.params[2].value"),
     ]
     for request, field in cases:
         r = c.call("event.deliver", request)
         assert r.code == "INVALID_ARGUMENT" and r.field == field, (field, r)
-    missing = payment_event("property_tax", mobile=mobile)
-    missing["params"] = [p for p in missing["params"] if p["name"] != "amount_paise"]
+    # Nothing was recorded or queued by any of them.
+    assert n.sql(f"SELECT count(*) FROM notifications.event WHERE subject = 'property:{pid}'") \
+        == "0"
+    # A template placeholder without its fact: the event waits, saying why.
+    missing = dict(event)
+    missing["params"] = [p for p in event["params"] if p["name"] != "amount_paise"]
     r = c.call("event.deliver", {"event": missing})
-    assert r.code == "INVALID_ARGUMENT" and r.field == "event.params" and "amount" in r.message
-    # Nothing was queued by any of them.
+    assert r.ok, r
+    reason = n.wait_event(missing["eventId"], "pending")
+    wait_until(lambda: "amount" in n.event_state(missing["eventId"]), 10,
+               what="the missing placeholder to be named")
     assert n.sql(f"SELECT count(*) FROM notifications.message WHERE address = '{mobile}'") == "0"
     # The gateway may not publish events; identity may not list messages.
-    r = n.client("gateway").call("event.deliver", {"event": payment_event("gateway",
-                                                                           mobile=mobile)})
+    r = n.client("gateway").call("event.deliver", {"event": payment_event("gateway", pid)})
     assert r.code == "PERMISSION_DENIED", r
     r = n.client("identity").call("message.list", {}, actor=STATE_ADMIN)
     assert r.code == "PERMISSION_DENIED", r
+    assert reason is not None
 
 
 def typed(event, **values):
-    """event with the given params replaced (or added)."""
+    """event (with a new id) with the given params replaced (or added)."""
     copy = dict(event, eventId=event["eventId"].split(":")[0] + f":{uuid.uuid4().int % 10**12}")
     given = {p["name"]: p["value"] for p in event["params"]}
     given.update(values)
@@ -191,24 +233,25 @@ def typed(event, **values):
 def test_events_are_bound_to_their_publisher_and_params_are_typed(setup):
     """A compromised publisher's key can send only its own event types, and
     no param can carry a link, a UPI id or a phone number (issue 12 item 4)."""
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
-    mobile = new_mobile()
+    pid, user_id, mobile = owner(d)
     certificates, property_tax = n.client("certificates"), n.client("property_tax")
     # Another service's event types: refused, whoever the recipient.
+    connection = f"{BHOPAL}-W001-000001"
     for event_type, event in (
-            ("payment.received", payment_event("certificates", mobile=mobile)),
+            ("payment.received", payment_event("certificates", pid)),
             ("water.disconnection_notice",
              {"eventId": f"certificates:{uuid.uuid4().int % 10**12}",
               "type": "water.disconnection_notice", "ulb": BHOPAL,
-              "recipient": {"mobile": mobile},
-              "params": params(name="x", account=f"{BHOPAL}-W001-000001", amount_paise="100",
+              "subject": f"connection:{connection}",
+              "params": params(name="x", account=connection, amount_paise="100",
                                due_date="2026-06-30")})):
         r = certificates.call("event.deliver", {"event": event})
         assert r.code == "PERMISSION_DENIED" and r.field == "event.type", (event_type, r)
         assert "certificates may publish only its own" in r.message, r
     r = property_tax.call("event.deliver", {"event": dict(
-        payment_event("property_tax", mobile=mobile), type="certificate.issued")})
+        payment_event("property_tax", pid), type="certificate.issued")})
     assert r.code == "PERMISSION_DENIED", r
     r = n.client("certificates").call("message.send", {
         "type": "otp.login", "recipient": {"mobile": mobile},
@@ -216,7 +259,7 @@ def test_events_are_bound_to_their_publisher_and_params_are_typed(setup):
     assert r.code == "PERMISSION_DENIED", r
 
     # Params: only the declared raw facts, each of its type.
-    event = payment_event("property_tax", mobile=mobile)
+    event = payment_event("property_tax", pid)
     bad = [
         ({"amount": "1,250.00"}, ".name"),                           # display values are derived
         ({"ulb_name": "Pay at x@okbank"}, ".name"),
@@ -230,7 +273,7 @@ def test_events_are_bound_to_their_publisher_and_params_are_typed(setup):
         ({"property_id": "9876543210"}, ".value"),
         ({"property_id": f"{BERASIA}-001-000042"}, ".value"),
     ]
-    reversal = dict(payment_event("property_tax", mobile=mobile), type="payment.reversed")
+    reversal = dict(payment_event("property_tax", pid), type="payment.reversed")
     reversal = typed(reversal, reversal_no=receipt_number(BHOPAL), reason="cheque bounced")
     bad_reasons = ["pay again to x@okbank", "see https://evil.example", "call 98765 43210",
                    "call 9876543210", "visit www.evil.in", "upi://pay?pa=x@okbank",
@@ -248,15 +291,54 @@ def test_events_are_bound_to_their_publisher_and_params_are_typed(setup):
     # Plain words pass, and a dot that could start a domain name is kept apart.
     fine = typed(reversal, reason="cheque no. 004512 bounced, dated 12-05-2026 (Rs 1,250.50)",
                  reversal_no=receipt_number(BHOPAL))
-    r = property_tax.call("event.deliver", {"event": fine})
-    assert r.ok, r
+    deliver(n, property_tax, fine)
     defanged = typed(reversal, reason="see evil.in for details", reversal_no=receipt_number(BHOPAL))
-    r = property_tax.call("event.deliver", {"event": defanged})
-    assert r.ok, r
-    body = n.sql(f"SELECT body FROM notifications.message WHERE id = {r.reply['messageIds'][0]}")
+    (message_id,) = deliver(n, property_tax, defanged)
+    body = n.sql(f"SELECT body FROM notifications.message WHERE id = {message_id}")
     assert "evil. in" in body and "evil.in" not in body, body
     assert n.sql(f"SELECT count(*) FROM notifications.message WHERE address = '{mobile}' "
                  f"AND body LIKE '%okbank%'") == "0"
+
+
+def test_an_event_reaches_only_its_subjects_person(setup):
+    """A publisher's key names a record and at most a user id: notifications
+    asks the publisher who the record's persons are and identity for the
+    contact. Someone else's user id, a record that does not exist or one of
+    another town is refused; no user id reaches the record's own person."""
+    b, start, provider, smtp, d = setup
+    n = start(b)
+    c = n.client("property_tax")
+    pid, owner_id, owner_mobile = owner(d, account=True)
+    other_pid, other_id, other_mobile = owner(d, account=True)
+    refused = [
+        # Someone else's account, about this record.
+        (payment_event("property_tax", pid, user_id=other_id), "is not a person of"),
+        # A record the publisher does not have.
+        (payment_event("property_tax", new_property()), "has no record"),
+    ]
+    elsewhere = new_property()
+    d.record(f"property:{elsewhere}", BERASIA, [(owner_id, "")])
+    refused.append((payment_event("property_tax", elsewhere, user_id=owner_id),
+                    "belongs to ULB"))
+    for event, why in refused:
+        r = c.call("event.deliver", {"event": event})
+        assert r.ok, r      # accepted: the publisher's record decides, asked by notifications
+        reason = n.wait_event(event["eventId"], "refused")
+        assert why in reason, (why, reason)
+    assert n.proc.events("notifications.recipient_refused")
+    # Without a user id it reaches the record's person, and only them.
+    (message_id,) = deliver(n, c, payment_event("property_tax", pid))
+    n.wait_status(message_id, "sent")
+    time.sleep(0.5)
+    assert len(provider.to(owner_mobile)) == 1 and provider.to(other_mobile) == []
+    # Staff see the refused ones, with the reason.
+    listed = n.client("gateway").call("event.list", {"ulb": BHOPAL,
+                                                      "state": EVENT_STATE["REFUSED"]},
+                                      actor=staff("COMMISSIONER", BHOPAL))
+    assert listed.ok, listed
+    ids = {e["eventId"]: e for e in listed.reply["events"]}
+    assert refused[0][0]["eventId"] in ids
+    assert "is not a person of" in ids[refused[0][0]["eventId"]]["reason"]
 
 
 def test_sms_size_gsm7_and_ucs2(notifications_db):
@@ -280,14 +362,12 @@ def test_sms_size_gsm7_and_ucs2(notifications_db):
 # ---- failures: retry, dead-letter, recovery ---------------------------------------
 
 def test_sms_provider_500_is_retried_then_dead_lettered_and_recovery_sends_once(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     c = n.client("property_tax")
     provider.mode = "500"
-    doomed = new_mobile()
-    r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=doomed)})
-    assert r.ok, r
-    doomed_id = r.reply["messageIds"][0]
+    doomed_pid, _, doomed = owner(d)
+    (doomed_id,) = deliver(n, c, payment_event("property_tax", doomed_pid))
     n.wait_status(doomed_id, "dead", timeout=30)
     tries = [q for q in provider.requests if q["json"]["to"] == f"91{doomed}"]
     assert len(tries) == 3 and all(q["answered"] == 500 for q in tries)
@@ -296,9 +376,8 @@ def test_sms_provider_500_is_retried_then_dead_lettered_and_recovery_sends_once(
     assert n.proc.events("notifications.dead")
 
     # A provider that comes back gets the pending message once.
-    lucky = new_mobile()
-    r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=lucky)})
-    lucky_id = r.reply["messageIds"][0]
+    lucky_pid, _, lucky = owner(d)
+    (lucky_id,) = deliver(n, c, payment_event("property_tax", lucky_pid))
     wait_until(lambda: any(q["json"]["to"] == f"91{lucky}" for q in provider.requests), 10,
                what="the first failing attempt")
     provider.mode = "ok"
@@ -309,13 +388,12 @@ def test_sms_provider_500_is_retried_then_dead_lettered_and_recovery_sends_once(
 
 
 def test_sms_provider_that_hangs_times_out_and_the_worker_keeps_answering(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b, NAGAR_NOTIFY_HTTP_TIMEOUT_MS=800, NAGAR_NOTIFY_CONNECT_TIMEOUT_MS=300)
     c = n.client("property_tax")
     provider.mode = "hang"
-    mobile = new_mobile()
-    r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
-    message_id = r.reply["messageIds"][0]
+    pid, _, mobile = owner(d)
+    (message_id,) = deliver(n, c, payment_event("property_tax", pid))
     wait_until(lambda: len(provider.requests) >= 1, 10, what="the provider to be called")
     # While transfers hang, the worker answers other calls promptly.
     started = time.monotonic()
@@ -329,32 +407,36 @@ def test_sms_provider_that_hangs_times_out_and_the_worker_keeps_answering(setup)
 
 
 def test_smtp_4xx_is_retried_then_dead_and_5xx_is_rejected_at_once(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     c = n.client("property_tax")
     smtp.mode = "451"
+    provider.mode = "ok"
     address = f"a{uuid.uuid4().hex[:6]}@example.in"
-    r = c.call("event.deliver", {"event": payment_event("property_tax", email=address)})
-    assert r.ok and len(r.reply["messageIds"]) == 1, r
-    message_id = r.reply["messageIds"][0]
+    pid, user_id, _ = owner(d, email=address)
+    d.contact(user_id, email=address)         # an e-mail only
+    (message_id,) = deliver(n, c, payment_event("property_tax", pid, user_id=user_id))
     n.wait_status(message_id, "dead", timeout=30)
     assert smtp.handler.attempts == 3 and not smtp.messages
     assert "451" in n.sql(f"SELECT last_error FROM notifications.message WHERE id = {message_id}")
 
     smtp.mode = "550"
     address2 = f"b{uuid.uuid4().hex[:6]}@example.in"
-    r = c.call("event.deliver", {"event": payment_event("property_tax", email=address2)})
-    n.wait_status(r.reply["messageIds"][0], "dead", timeout=20)
+    pid2, user2, _ = owner(d, email=address2)
+    d.contact(user2, email=address2)
+    (message2,) = deliver(n, c, payment_event("property_tax", pid2, user_id=user2))
+    n.wait_status(message2, "dead", timeout=20)
     assert smtp.handler.attempts == 4      # one attempt: a 5xx is final
 
     # Back to normal: a message that met one 451 arrives exactly once.
     smtp.mode = "451"
     address3 = f"c{uuid.uuid4().hex[:6]}@example.in"
-    r = c.call("event.deliver", {"event": payment_event("property_tax", email=address3,
-                                                        language="en")})
+    pid3, user3, _ = owner(d, email=address3)
+    d.contact(user3, email=address3, language="en")
+    (message3,) = deliver(n, c, payment_event("property_tax", pid3, user_id=user3))
     wait_until(lambda: smtp.handler.attempts >= 5, 10, what="a refused attempt")
     smtp.mode = "ok"
-    n.wait_status(r.reply["messageIds"][0], "sent", timeout=30)
+    n.wait_status(message3, "sent", timeout=30)
     time.sleep(1)
     mails = smtp.to(address3)
     assert len(mails) == 1 and mails[0]["Subject"].startswith(f"{BHOPAL}: payment receipt")
@@ -363,7 +445,7 @@ def test_smtp_4xx_is_retried_then_dead_and_5xx_is_rejected_at_once(setup):
 # ---- templates ----------------------------------------------------------------------
 
 def test_templates_are_versioned_checked_and_overridable_per_ulb(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     g = n.client("gateway")
     commissioner = staff("COMMISSIONER", BERASIA)
@@ -403,35 +485,36 @@ def test_templates_are_versioned_checked_and_overridable_per_ulb(setup):
     assert "receipt_no" in types["payment.received"]
 
     c = n.client("property_tax")
-    in_berasia, in_bhopal = new_mobile(), new_mobile()
-    receipts = {}
-    for mobile, ulb in ((in_berasia, BERASIA), (in_bhopal, BHOPAL)):
+    receipts, mobiles, pids = {}, {}, {}
+    for ulb in (BERASIA, BHOPAL):
+        pids[ulb], _, mobiles[ulb] = owner(d, ulb=ulb)
         receipts[ulb] = receipt_number(ulb)
-        r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile, ulb=ulb,
-                                                            receipt=receipts[ulb])})
-        n.wait_status(r.reply["messageIds"][0], "sent")
+        (message_id,) = deliver(n, c, payment_event("property_tax", pids[ulb], ulb=ulb,
+                                                    receipt=receipts[ulb]))
+        n.wait_status(message_id, "sent")
+    in_berasia, in_bhopal = mobiles[BERASIA], mobiles[BHOPAL]
     assert provider.to(in_berasia)[0]["text"] == \
         f"बेरसिया नगर: ₹1,250.00, रसीद {receipts[BERASIA]} ({BERASIA})"
     assert provider.to(in_berasia)[0]["dlt_template_id"] == "1107160000000000001"
-    assert provider.to(in_bhopal)[0]["text"].startswith(f"{BHOPAL}: खाता {property_id(BHOPAL)}")
+    assert provider.to(in_bhopal)[0]["text"].startswith(f"{BHOPAL}: खाता {pids[BHOPAL]}")
 
 
 # ---- opt-out, quiet hours, rate limit ---------------------------------------------------
 
 def test_opt_out_suppresses_only_non_essential_messages(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     g, c = n.client("gateway"), n.client("property_tax")
-    mobile = new_mobile()
+    pid, _, mobile = owner(d)
     r = g.call("optout.set", {"mobile": mobile, "optedOut": True},
                actor={"userId": "citizen:x", "role": "CITIZEN", "ulb": ""})
     assert r.code == "PERMISSION_DENIED", r
     r = g.call("optout.set", {"mobile": mobile, "optedOut": True}, actor=staff("CLERK", BHOPAL))
     assert r.ok and r.reply["subject"] == f"mobile:{mobile}", r
-    reminder = c.call("event.deliver", {"event": reminder_event("property_tax", mobile)})
-    receipt = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
-    n.wait_status(reminder.reply["messageIds"][0], "suppressed")
-    n.wait_status(receipt.reply["messageIds"][0], "sent")
+    (reminder_id,) = deliver(n, c, reminder_event("property_tax", pid))
+    (receipt_id,) = deliver(n, c, payment_event("property_tax", pid))
+    n.wait_status(reminder_id, "suppressed")
+    n.wait_status(receipt_id, "sent")
     assert len(provider.to(mobile)) == 1
 
     # A citizen opts their own account out (and only their own).
@@ -443,18 +526,17 @@ def test_opt_out_suppresses_only_non_essential_messages(setup):
 
 
 def test_quiet_hours_defer_non_essential_messages_only(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     ist = time.gmtime(time.time() + 19800)
     begin = (ist.tm_hour * 60 + ist.tm_min - 30) % 1440
     end = (ist.tm_hour * 60 + ist.tm_min + 60) % 1440
     window = f"{begin // 60:02d}:{begin % 60:02d}-{end // 60:02d}:{end % 60:02d}"
     n = start(b, NAGAR_NOTIFY_QUIET_HOURS=window)
     c = n.client("property_tax")
-    mobile = new_mobile()
-    reminder = c.call("event.deliver", {"event": reminder_event("property_tax", mobile)})
-    receipt = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile)})
-    n.wait_status(receipt.reply["messageIds"][0], "sent")
-    reminder_id = reminder.reply["messageIds"][0]
+    pid, _, mobile = owner(d)
+    (reminder_id,) = deliver(n, c, reminder_event("property_tax", pid))
+    (receipt_id,) = deliver(n, c, payment_event("property_tax", pid))
+    n.wait_status(receipt_id, "sent")
     wait_until(lambda: n.sql(f"SELECT last_error FROM notifications.message WHERE id = {reminder_id}")
                == "quiet hours (IST)", 10, what="the reminder to be deferred")
     assert n.status(reminder_id) == "queued"
@@ -466,14 +548,13 @@ def test_quiet_hours_defer_non_essential_messages_only(setup):
 
 
 def test_per_recipient_rate_limit_defers_the_excess(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b, NAGAR_NOTIFY_RATE_PER_RECIPIENT=2, NAGAR_NOTIFY_RATE_WINDOW_S=3600)
     c = n.client("property_tax")
-    mobile = new_mobile()
+    pid, _, mobile = owner(d)
     ids = []
     for _ in range(4):
-        r = c.call("event.deliver", {"event": reminder_event("property_tax", mobile)})
-        ids.append(r.reply["messageIds"][0])
+        ids += deliver(n, c, reminder_event("property_tax", pid))
     wait_until(lambda: len(provider.to(mobile)) == 2, 15, what="two reminders")
     time.sleep(1)
     statuses = [n.status(i) for i in ids]
@@ -484,14 +565,13 @@ def test_per_recipient_rate_limit_defers_the_excess(setup):
 # ---- delivery status for staff ----------------------------------------------------------
 
 def test_message_list_is_scoped_to_the_staff_members_ulb(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     c, g = n.client("property_tax"), n.client("gateway")
     mobile = new_mobile()
     for ulb in (BHOPAL, BERASIA):
-        r = c.call("event.deliver", {"event": payment_event("property_tax", mobile=mobile,
-                                                            ulb=ulb)})
-        assert r.ok
+        pid, _, _ = owner(d, ulb=ulb, mobile=mobile)
+        deliver(n, c, payment_event("property_tax", pid, ulb=ulb))
     clerk = staff("CLERK", BERASIA)
     r = g.call("message.list", {"address": mobile}, actor=clerk)
     assert r.ok and [m["ulb"] for m in r.reply["messages"]] == [BERASIA], r
@@ -516,11 +596,13 @@ def test_message_list_is_scoped_to_the_staff_members_ulb(setup):
 
 def test_payment_with_notifications_down_succeeds_at_once_and_sms_arrives_once_later(
         setup, outbox_demo):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     demo = outbox_demo(b)
     relay = demo.start_relay(OUTBOX_DEMO_TIMEOUT_MS=500)
-    mobile = new_mobile()
-    took, account = demo.pay(BHOPAL, mobile, "98000", receipt_number(BHOPAL))
+    d.any_contact_owns_everything = True
+    user_id, mobile = f"citizen:{uuid.uuid4()}", new_mobile()
+    d.contact(user_id, mobile=mobile)
+    took, account = demo.pay(BHOPAL, user_id, "98000", receipt_number(BHOPAL))
     assert took < 2.0, f"the payment took {took:.2f} s with notifications down"
     time.sleep(2)
     assert demo.pending() == 1 and provider.requests == []
@@ -539,12 +621,15 @@ def test_payment_with_notifications_down_succeeds_at_once_and_sms_arrives_once_l
 
 def test_relay_killed_mid_relay_loses_nothing_and_sends_nothing_twice(
         setup, outbox_demo):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     demo = outbox_demo(b)
+    d.any_contact_owns_everything = True
     mobiles = [new_mobile() for _ in range(3)]
     for mobile in mobiles:
-        demo.pay(BHOPAL, mobile, "10000", receipt_number(BHOPAL))
+        user_id = f"citizen:{uuid.uuid4()}"
+        d.contact(user_id, mobile=mobile)
+        demo.pay(BHOPAL, user_id, "10000", receipt_number(BHOPAL))
     # Freeze notifications so the relay's requests wait unanswered, then
     # kill the relay after it sent and before it could mark anything sent.
     os.kill(n.proc.pid, signal.SIGSTOP)
@@ -588,7 +673,7 @@ def campaign_client(n, b, ulb):
 
 
 def test_campaign_run_twice_messages_nobody_twice(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     cycle = f"2026-06-30-{uuid.uuid4().hex[:6]}"
     start_request = {"ulb": BERASIA, "kind": CAMPAIGN_KIND["PROPERTY_TAX"], "cycle": cycle,
@@ -603,18 +688,33 @@ def test_campaign_run_twice_messages_nobody_twice(setup):
     r = batch.call("campaign.start", start_request)
     assert r.ok and not r.reply["existing"] and r.reply["state"] == CAMPAIGN_STATE["OPEN"], r
     campaign_id = r.reply["campaignId"]
-    mobiles = [new_mobile() for _ in range(5)]
+    owners = [owner(d, ulb=BERASIA) for _ in range(5)]
 
-    def recipients(ms):
-        return [{"recipient": {"mobile": m, "language": "hi"},
-                 "params": params(name=f"नागरिक {'क' * (i + 1)}", account=property_id(BERASIA, i),
+    def recipients(some):
+        """Named by account, never by a contact: the record's owner is told."""
+        return [{"recipient": {"language": "hi"},
+                 "params": params(name=f"नागरिक {'क' * (i + 1)}", account=pid,
                                   amount_paise=f"{10000 * (i + 1)}")}
-                for i, m in enumerate(ms)]
+                for i, (pid, _, _) in enumerate(some)]
     r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
-                                               "recipients": recipients(mobiles[:3])})
+                                               "recipients": recipients(owners[:3])})
     assert r.ok and r.reply == {"added": 3, "alreadyPresent": 0}, r
+    # A contact in a recipient is refused outright; a bad param fails that recipient only.
+    with_mobile = recipients(owners[:1])
+    with_mobile[0]["recipient"]["mobile"] = new_mobile()
     r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
-                                               "recipients": recipients(mobiles),
+                                               "recipients": with_mobile})
+    assert r.code == "INVALID_ARGUMENT" and r.field == "recipients[0].recipient.mobile", r
+    upi = [{"recipient": {}, "params": params(name="pay x@okbank", account=new_property(BERASIA),
+                                              amount_paise="100")}]
+    r = batch.call("campaign.add_recipients", {"campaignId": campaign_id, "recipients": upi})
+    assert r.ok and r.reply == {"added": 1, "alreadyPresent": 0}, r
+    # Another service's key cannot feed a property tax campaign.
+    r = n.client("water_tax").call("campaign.add_recipients",
+                                   {"campaignId": campaign_id, "recipients": recipients(owners)})
+    assert r.code == "PERMISSION_DENIED", r
+    r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
+                                               "recipients": recipients(owners),
                                                "lastBatch": True})
     assert r.ok and r.reply == {"added": 2, "alreadyPresent": 3}, r
 
@@ -623,42 +723,50 @@ def test_campaign_run_twice_messages_nobody_twice(setup):
         return s.reply if s.ok and s.reply["state"] == CAMPAIGN_STATE["DONE"] and \
             s.reply["sent"] == 5 else None
     status = wait_until(done, 40, interval=0.3, what="the campaign to finish")
-    assert status["recipients"] == 5 and status["queued"] == 5 and status["pending"] == 0
+    assert status["recipients"] == 6 and status["queued"] == 5 and status["pending"] == 0
+    assert status["failed"] == 1
 
     # Run it again: the same campaign comes back, closed; nobody gets a second SMS.
     again = batch.call("campaign.start", start_request)
     assert again.ok and again.reply["existing"] and again.reply["campaignId"] == campaign_id
     r = batch.call("campaign.add_recipients", {"campaignId": campaign_id,
-                                               "recipients": recipients(mobiles)})
+                                               "recipients": recipients(owners)})
     assert r.code == "FAILED_PRECONDITION", r
     time.sleep(2)
-    for i, m in enumerate(mobiles):
-        got = provider.to(m)
-        assert len(got) == 1, (m, got)
+    for i, (pid, _, mobile) in enumerate(owners):
+        got = provider.to(mobile)
+        assert len(got) == 1, (mobile, got)
         assert got[0]["text"].startswith(
-            f"{BERASIA}: नागरिक {'क' * (i + 1)} जी, संपत्ति कर खाता {property_id(BERASIA, i)}")
+            f"{BERASIA}: नागरिक {'क' * (i + 1)} जी, संपत्ति कर खाता {pid}")
     assert n.sql(f"SELECT count(*) FROM notifications.message WHERE campaign_id = {campaign_id}") \
         == "5"
+    assert n.sql(f"SELECT count(*) FROM notifications.message WHERE campaign_id = {campaign_id} "
+                 f"AND body LIKE '%okbank%'") == "0"
 
 
 def test_campaign_is_throttled_and_resumes_after_a_restart(setup):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     batch = campaign_client(n, b, BHOPAL)
     r = batch.call("campaign.start", {"ulb": BHOPAL, "kind": CAMPAIGN_KIND["WATER_TAX"],
                                       "cycle": f"wt-{uuid.uuid4().hex[:8]}", "perMinute": 60,
                                       "params": params(due_date="2026-07-31")})
     campaign_id = r.reply["campaignId"]
-    mobiles = [new_mobile() for _ in range(70)]
+    connections = []
+    for _ in range(70):
+        connection = f"{BHOPAL}-W001-{uuid.uuid4().int % 10**6:06d}"
+        d.record(f"connection:{connection}", BHOPAL, [("", new_mobile())])
+        connections.append(connection)
     r = batch.call("campaign.add_recipients", {
         "campaignId": campaign_id, "lastBatch": True,
-        "recipients": [{"recipient": {"mobile": m},
-                        "params": params(name="x", account=f"{BHOPAL}-W001-000001",
-                                         amount_paise="1000")} for m in mobiles]})
-    assert r.ok and r.reply["added"] == 70
+        "recipients": [{"recipient": {},
+                        "params": params(name="x", account=connection, amount_paise="1000")}
+                       for connection in connections]})
+    assert r.ok and r.reply["added"] == 70, r
     time.sleep(3)
-    # At most a minute's worth (60) plus the trickle of 1/s may go out.
-    queued = int(n.sql(f"SELECT count(*) FROM notifications.message WHERE campaign_id = {campaign_id}"))
+    # At most a minute's worth (60) plus the trickle of 1/s may be handed on.
+    queued = int(n.sql(f"SELECT count(*) FROM notifications.event "
+                       f"WHERE campaign_id = {campaign_id}"))
     assert 1 <= queued <= 64, queued
     n.stop()
     n2 = start(b)
@@ -680,7 +788,7 @@ def test_campaign_is_throttled_and_resumes_after_a_restart(setup):
 
 def test_identity_otp_goes_through_notifications_and_is_never_stored_in_clear(
         setup, identity):
-    b, start, provider, smtp = setup
+    b, start, provider, smtp, d = setup
     n = start(b)
     ident = identity(b, NAGAR_IDENTITY_OTP_VIA="notifications", NAGAR_OTP_SINK_FILE="",
                      NAGAR_IDENTITY_OTP_RESEND_S=0)
