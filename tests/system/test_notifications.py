@@ -341,6 +341,126 @@ def test_an_event_reaches_only_its_subjects_person(setup):
     assert "is not a person of" in ids[refused[0][0]["eventId"]]["reason"]
 
 
+def _listed(n, state=None, ulb=BHOPAL, role="COMMISSIONER"):
+    """event.list as staff of ulb see it: {event id: event}."""
+    request = {"ulb": ulb}
+    if state:
+        request["state"] = EVENT_STATE[state]
+    r = n.client("gateway").call("event.list", request, actor=staff(role, ulb))
+    assert r.ok, r
+    return {e["eventId"]: e for e in r.reply.get("events", [])}
+
+
+def _messages(n, event_id):
+    return n.sql(f"SELECT count(*) FROM notifications.message WHERE event_id = '{event_id}'")
+
+
+def test_an_event_waits_with_its_reason_and_goes_out_once_when_the_cause_goes(setup):
+    """Issue 14 item 4: an event that cannot be delivered yet is kept, shown
+    to staff with the reason, and retried on its own (no staff action) until
+    the cause goes: the publisher down, identity down, the person's contact
+    added later. Each then reaches its person exactly once."""
+    b, start, provider, smtp, d = setup
+    n = start(b, NAGAR_NOTIFY_RESOLVE_RETRY_BASE_MS=300, NAGAR_NOTIFY_RESOLVE_RETRY_MAX_MS=600)
+    c = n.client("property_tax")
+
+    def attempts(event_id):
+        return int(n.sql(f"SELECT attempts FROM notifications.event "
+                         f"WHERE event_id = '{event_id}'") or 0)
+
+    def waits(event, why):
+        r = c.call("event.deliver", {"event": event})
+        assert r.ok and not r.reply["duplicate"], r
+        event_id = event["eventId"]
+        wait_until(lambda: attempts(event_id) >= 2 and why in n.event_state(event_id), 20,
+                   interval=0.1, what=f"event {event_id} to be retried for {why!r} "
+                                      f"(now {n.event_state(event_id)!r})")
+        assert n.event_state(event_id).startswith("pending|")
+        shown = _listed(n, "PENDING")[event_id]
+        assert why in shown["reason"] and shown["attempts"] >= 2, shown
+        assert shown["nextAttemptAt"] and not shown.get("resolvedAt"), shown
+        assert _messages(n, event_id) == "0"
+
+    def goes_out_once(event, mobile):
+        n.wait_event(event["eventId"], "delivered")
+        (message_id,) = n.messages_of(event["eventId"])
+        n.wait_status(message_id, "sent")
+        assert len(provider.to(mobile)) == 1 and receipt_of(event) in provider.to(mobile)[0]["text"]
+        assert event["eventId"] not in _listed(n)      # no longer among the undelivered
+
+    # The publisher does not answer notify.subjects.
+    pid, user_id, mobile = owner(d, account=True)
+    d.unavailable.add("property_tax")
+    publisher_down = payment_event("property_tax", pid, user_id=user_id)
+    waits(publisher_down, "property_tax did not answer notify.subjects")
+    d.unavailable.discard("property_tax")
+    goes_out_once(publisher_down, mobile)
+
+    # Identity does not answer contact.lookup.
+    pid, user_id, mobile = owner(d, account=True)
+    d.unavailable.add("identity")
+    identity_down = payment_event("property_tax", pid, user_id=user_id)
+    waits(identity_down, "identity did not answer contact.lookup")
+    d.unavailable.discard("identity")
+    goes_out_once(identity_down, mobile)
+
+    # The record names an account with no verified contact and has no mobile:
+    # the citizen proves a mobile later, and the event goes to it.
+    pid, user_id = new_property(), f"citizen:{uuid.uuid4()}"
+    d.record(f"property:{pid}", BHOPAL, [(user_id, "")])
+    no_contact = payment_event("property_tax", pid)
+    waits(no_contact, f"user {user_id} has no verified contact in identity")
+    mobile = new_mobile()
+    d.contact(user_id, mobile=mobile)
+    goes_out_once(no_contact, mobile)
+
+
+def test_an_event_never_deliverable_is_given_up_visibly_and_a_staff_retry_sends_it(setup):
+    """After NAGAR_NOTIFY_RESOLVE_GIVE_UP_S an event still without a contact
+    is UNDELIVERABLE (not dropped): staff of its ULB see it with the reason,
+    staff of another ULB and citizens do not, and a staff retry once the
+    contact exists sends it, once."""
+    b, start, provider, smtp, d = setup
+    n = start(b, NAGAR_NOTIFY_RESOLVE_RETRY_BASE_MS=300, NAGAR_NOTIFY_RESOLVE_RETRY_MAX_MS=600,
+              NAGAR_NOTIFY_RESOLVE_GIVE_UP_S=1)
+    pid, user_id = new_property(), f"citizen:{uuid.uuid4()}"
+    d.record(f"property:{pid}", BHOPAL, [(user_id, "")])
+    event = payment_event("property_tax", pid)
+    r = n.client("property_tax").call("event.deliver", {"event": event})
+    assert r.ok, r
+    event_id = event["eventId"]
+    reason = n.wait_event(event_id, "undeliverable")
+    assert f"user {user_id} has no verified contact in identity" in reason, reason
+    assert n.proc.events("notifications.event_pending")
+    assert _messages(n, event_id) == "0"
+    # Listed by default (every state but delivered and recorded) and by state.
+    shown = _listed(n)[event_id]
+    assert shown["state"] == EVENT_STATE["UNDELIVERABLE"] and reason == shown["reason"], shown
+    assert event_id in _listed(n, "UNDELIVERABLE")
+    # Not for another ULB's staff, nor for a citizen.
+    gateway = n.client("gateway")
+    r = gateway.call("event.list", {"ulb": BHOPAL}, actor=staff("COMMISSIONER", BERASIA))
+    assert r.code == "PERMISSION_DENIED" and r.field == "ulb", r
+    r = gateway.call("event.retry", {"eventId": event_id}, actor=staff("COMMISSIONER", BERASIA))
+    assert r.code == "NOT_FOUND", r
+    citizen = {"userId": f"citizen:{uuid.uuid4()}", "role": "CITIZEN", "ulb": ""}
+    r = gateway.call("event.list", {"ulb": BHOPAL}, actor=citizen)
+    assert r.code == "PERMISSION_DENIED", r
+    # The contact exists now; the ULB's staff retry it: it goes out, once.
+    mobile = new_mobile()
+    d.contact(user_id, mobile=mobile)
+    r = gateway.call("event.retry", {"eventId": event_id}, actor=staff("COMMISSIONER", BHOPAL))
+    assert r.ok and r.reply["eventId"] == event_id, r
+    assert n.proc.events("notifications.event_retry")
+    n.wait_event(event_id, "delivered")
+    (message_id,) = n.messages_of(event_id)
+    n.wait_status(message_id, "sent")
+    assert len(provider.to(mobile)) == 1
+    # Delivered: nothing left to retry.
+    r = gateway.call("event.retry", {"eventId": event_id}, actor=staff("COMMISSIONER", BHOPAL))
+    assert r.code == "NOT_FOUND" and r.field == "eventId", r
+
+
 def test_sms_size_gsm7_and_ucs2(notifications_db):
     def size(text):
         out = subprocess.run([notifications_db.binary, "sms-size", text], capture_output=True,
