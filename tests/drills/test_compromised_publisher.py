@@ -12,8 +12,9 @@ import os
 import time
 import uuid
 
+import contract
 from mdp_packed import NagarClient
-from notifications_fixtures import NotifyClient, pb_decode, pb_encode
+from notifications_fixtures import NotifyClient
 from suite import ROOT  # noqa: F401  (the suite's path set-up)
 
 ULB = "250786"
@@ -77,9 +78,9 @@ class Drill:
 
     def bus_denied(self, name, service, method, payload):
         """A call the worker's caller list refuses (or the broker's ACL)."""
-        request = pb_encode("Request", {"method": method,
-                                        "context": {"requestId": uuid.uuid4().hex},
-                                        "payload": payload})
+        request = contract.encode("nagar.Request", {"method": method,
+                                                    "context": {"requestId": uuid.uuid4().hex},
+                                                    "payload": payload})
         before = (len(self.log_events(service, "bus.worker_caller_denied")) +
                   len([e for p in self.s.procs["broker"] for e in p.events("acl.call_denied")]))
         client = NagarClient(self.endpoint, curve=self.curve)
@@ -87,7 +88,7 @@ class Drill:
             got = client.request(service, request, timeout_ms=5000)
         finally:
             client.close()
-        code = pb_decode("Reply", got[1][0])["status"]["code"] if got else None
+        code = contract.decode("nagar.Reply", got[1][0])["status"]["code"] if got else None
 
         def grown():
             return (len(self.log_events(service, "bus.worker_caller_denied")) +
@@ -218,12 +219,13 @@ def test_stolen_publisher_key_cannot_message_anyone_else(suite_factory):
                           params=with_param("application_id", "A0000000000000000"))["event"])
     # The lookups themselves: harvesting contacts or records.
     a.bus_denied("identity contact.lookup (harvest verified mobiles)", "identity",
-                 "contact.lookup", pb_encode("LookupContactsRequest", {"userIds": [victim]}))
+                 "contact.lookup", contract.encode("nagar.identity.LookupContactsRequest",
+                                                   {"userIds": [victim]}))
     a.bus_denied("property_tax notify.subjects (harvest owners)", "property_tax",
-                 "notify.subjects", pb_encode("SubjectsRequest",
-                                              {"subjects": [f"property:{ULB}-001-000001"]}))
+                 "notify.subjects", contract.encode("nagar.notifications.SubjectsRequest",
+                                                    {"subjects": [f"property:{ULB}-001-000001"]}))
     a.bus_denied("notifications message.send (the OTP channel)", "notifications",
-                 "message.send", pb_encode("SendMessageRequest", {
+                 "message.send", contract.encode("nagar.notifications.SendMessageRequest", {
                      "type": "otp.login", "recipient": {"mobile": victim_mobile}}))
     a.bus_denied("notifications event.list (read undelivered events)", "notifications",
                  "event.list", b"")

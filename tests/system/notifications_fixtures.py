@@ -1,6 +1,8 @@
 """Notifications fixtures for system tests: a real SMTP server on loopback
 (aiosmtpd), the fake SMS provider, a running nagar-notifications, a bus
-client that speaks its protobuf messages, and the outbox demo service.
+client that speaks its protobuf messages (encoded by contract.py from the
+descriptor set built from proto/, so no hand-typed copy can drift), and
+the outbox demo service.
 
 Registered as a plugin in conftest.py (pytest_plugins), like the other
 fixture modules; tests use the fixtures by name:
@@ -39,6 +41,7 @@ import uuid
 import pytest
 from aiosmtpd.controller import Controller
 
+import contract
 from fake_sms_provider import FakeSmsProvider
 from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
@@ -46,210 +49,50 @@ from nagar_proc import ROOT, free_port, wait_until
 
 CLI_TIMEOUT = 60
 
-SCHEMAS = {
-    "Actor": {1: ("userId", "str"), 2: ("role", "str"), 3: ("ulb", "str")},
-    # Field 3 (the old Actor) is reserved: services ignore it; attack tests
-    # still write it to show that nobody believes it.
-    "RequestContext": {1: ("requestId", "str"), 2: ("idempotencyKey", "str"),
-                       3: ("actor", "Actor"), 4: ("deadlineUnixMs", "int"),
-                       5: ("clientIp", "str"), 6: ("authorization", "str")},
-    "Request": {1: ("method", "str"), 2: ("context", "RequestContext"), 3: ("payload", "bytes")},
-    "Status": {1: ("code", "int"), 2: ("message", "str"), 3: ("field", "str")},
-    "Reply": {1: ("requestId", "str"), 2: ("status", "Status"), 3: ("payload", "bytes"),
-              4: ("replayed", "bool")},
-    "Recipient": {1: ("mobile", "str"), 2: ("email", "str"), 3: ("language", "str"),
-                  4: ("userId", "str")},
-    "Param": {1: ("name", "str"), 2: ("value", "str")},
-    "Event": {1: ("eventId", "str"), 2: ("type", "str"), 3: ("ulb", "str"),
-              4: ("occurredAtMs", "int"), 5: ("recipient", "Recipient"), 6: ("params", "[]Param"),
-              7: ("essential", "bool"), 8: ("subject", "str")},
-    "SubjectsRequest": {1: ("subjects", "[]str")},
-    "SubjectPerson": {1: ("userId", "str"), 2: ("mobile", "str")},
-    "Subject": {1: ("subject", "str"), 2: ("found", "bool"), 3: ("ulb", "str"),
-                4: ("persons", "[]SubjectPerson")},
-    "SubjectsReply": {1: ("subjects", "[]Subject")},
-    "LookupContactsRequest": {1: ("userIds", "[]str")},
-    "Contact": {1: ("userId", "str"), 2: ("found", "bool"), 3: ("mobile", "str"),
-                4: ("email", "str"), 5: ("language", "str")},
-    "LookupContactsReply": {1: ("contacts", "[]Contact")},
-    "EventInfo": {1: ("eventId", "str"), 2: ("type", "str"), 3: ("ulb", "str"),
-                  4: ("source", "str"), 5: ("subject", "str"), 6: ("userId", "str"),
-                  7: ("state", "int"), 8: ("reason", "str"), 9: ("attempts", "int"),
-                  10: ("receivedAt", "str"), 11: ("nextAttemptAt", "str"),
-                  12: ("resolvedAt", "str"), 13: ("campaignId", "str")},
-    "ListEventsRequest": {1: ("ulb", "str"), 2: ("state", "int"), 3: ("type", "str"),
-                          4: ("pageSize", "int"), 5: ("pageToken", "str")},
-    "ListEventsReply": {1: ("events", "[]EventInfo"), 2: ("nextPageToken", "str")},
-    "RetryEventRequest": {1: ("eventId", "str")},
-    "DeliverEventRequest": {1: ("event", "Event")},
-    "DeliverEventReply": {1: ("duplicate", "bool"), 2: ("messageIds", "[]str")},
-    "SendMessageRequest": {1: ("type", "str"), 2: ("ulb", "str"), 3: ("recipient", "Recipient"),
-                           4: ("params", "[]Param"), 5: ("secretParams", "[]str"),
-                           6: ("essential", "bool"), 7: ("expiresInSeconds", "int")},
-    "SendMessageReply": {1: ("messageIds", "[]str"), 2: ("duplicate", "bool")},
-    "MessageInfo": {1: ("messageId", "str"), 2: ("eventId", "str"), 3: ("type", "str"),
-                    4: ("ulb", "str"), 5: ("channel", "int"), 6: ("address", "str"),
-                    7: ("language", "str"), 8: ("status", "int"), 9: ("attempts", "int"),
-                    10: ("lastError", "str"), 11: ("body", "str"), 12: ("subject", "str"),
-                    13: ("segments", "int"), 14: ("encoding", "str"), 15: ("createdAt", "str"),
-                    16: ("nextAttemptAt", "str"), 17: ("sentAt", "str"),
-                    18: ("providerMessageId", "str"), 19: ("campaignId", "str")},
-    "ListMessagesRequest": {1: ("ulb", "str"), 2: ("address", "str"), 3: ("eventId", "str"),
-                            4: ("status", "int"), 5: ("campaignId", "str"), 6: ("pageSize", "int"),
-                            7: ("pageToken", "str")},
-    "ListMessagesReply": {1: ("messages", "[]MessageInfo"), 2: ("nextPageToken", "str")},
-    "Template": {1: ("type", "str"), 2: ("language", "str"), 3: ("channel", "int"),
-                 4: ("ulb", "str"), 5: ("subject", "str"), 6: ("body", "str"),
-                 7: ("dltTemplateId", "str"), 8: ("version", "int"), 9: ("savedBy", "str"),
-                 10: ("savedAt", "str")},
-    "SaveTemplateRequest": {1: ("template", "Template")},
-    "ListTemplatesRequest": {1: ("type", "str"), 2: ("ulb", "str"), 3: ("allVersions", "bool")},
-    "EventType": {1: ("type", "str"), 2: ("placeholders", "[]str"), 3: ("description", "str")},
-    "ListTemplatesReply": {1: ("templates", "[]Template"), 2: ("eventTypes", "[]EventType")},
-    "SetOptOutRequest": {1: ("userId", "str"), 2: ("mobile", "str"), 3: ("email", "str"),
-                         4: ("optedOut", "bool")},
-    "OptOut": {1: ("subject", "str"), 2: ("optedOut", "bool"), 3: ("updatedAt", "str")},
-    "StartCampaignRequest": {1: ("ulb", "str"), 2: ("kind", "int"), 3: ("cycle", "str"),
-                             4: ("perMinute", "int"), 5: ("params", "[]Param")},
-    "CampaignRecipient": {1: ("recipient", "Recipient"), 2: ("params", "[]Param")},
-    "AddRecipientsRequest": {1: ("campaignId", "str"), 2: ("recipients", "[]CampaignRecipient"),
-                             3: ("lastBatch", "bool")},
-    "AddRecipientsReply": {1: ("added", "int"), 2: ("alreadyPresent", "int")},
-    "CampaignStatusRequest": {1: ("campaignId", "str")},
-    "Campaign": {1: ("campaignId", "str"), 2: ("ulb", "str"), 3: ("kind", "int"),
-                 4: ("cycle", "str"), 5: ("state", "int"), 6: ("perMinute", "int"),
-                 7: ("recipients", "int"), 8: ("queued", "int"), 9: ("sent", "int"),
-                 10: ("dead", "int"), 11: ("suppressed", "int"), 12: ("pending", "int"),
-                 13: ("existing", "bool"), 14: ("createdAt", "str"), 15: ("failed", "int")},
-}
+N = "nagar.notifications."
 
+# method -> (request type, reply type), from the contract (tests/system/contract.py)
 METHODS = {
-    "event.deliver": ("DeliverEventRequest", "DeliverEventReply"),
-    "event.list": ("ListEventsRequest", "ListEventsReply"),
-    "event.retry": ("RetryEventRequest", "EventInfo"),
-    "notify.subjects": ("SubjectsRequest", "SubjectsReply"),
-    "contact.lookup": ("LookupContactsRequest", "LookupContactsReply"),
-    "message.send": ("SendMessageRequest", "SendMessageReply"),
-    "message.list": ("ListMessagesRequest", "ListMessagesReply"),
-    "template.save": ("SaveTemplateRequest", "Template"),
-    "template.list": ("ListTemplatesRequest", "ListTemplatesReply"),
-    "optout.set": ("SetOptOutRequest", "OptOut"),
-    "campaign.start": ("StartCampaignRequest", "Campaign"),
-    "campaign.add_recipients": ("AddRecipientsRequest", "AddRecipientsReply"),
-    "campaign.status": ("CampaignStatusRequest", "Campaign"),
+    "event.deliver": (N + "DeliverEventRequest", N + "DeliverEventReply"),
+    "event.list": (N + "ListEventsRequest", N + "ListEventsReply"),
+    "event.retry": (N + "RetryEventRequest", N + "EventInfo"),
+    "notify.subjects": (N + "SubjectsRequest", N + "SubjectsReply"),
+    "contact.lookup": ("nagar.identity.LookupContactsRequest",
+                       "nagar.identity.LookupContactsReply"),
+    "message.send": (N + "SendMessageRequest", N + "SendMessageReply"),
+    "message.list": (N + "ListMessagesRequest", N + "ListMessagesReply"),
+    "template.save": (N + "SaveTemplateRequest", N + "Template"),
+    "template.list": (N + "ListTemplatesRequest", N + "ListTemplatesReply"),
+    "optout.set": (N + "SetOptOutRequest", N + "OptOut"),
+    "campaign.start": (N + "StartCampaignRequest", N + "Campaign"),
+    "campaign.add_recipients": (N + "AddRecipientsRequest", N + "AddRecipientsReply"),
+    "campaign.status": (N + "CampaignStatusRequest", N + "Campaign"),
 }
 
-STATUS_NAMES = ["OK", "INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "FAILED_PRECONDITION",
-                "PERMISSION_DENIED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL",
-                "UNAUTHENTICATED", "RESOURCE_EXHAUSTED"]
-CHANNEL = {"SMS": 1, "EMAIL": 2}
-MESSAGE_STATUS = {"QUEUED": 1, "SENDING": 2, "SENT": 3, "DEAD": 4, "SUPPRESSED": 5}
-CAMPAIGN_KIND = {"PROPERTY_TAX": 1, "WATER_TAX": 2}
-CAMPAIGN_STATE = {"OPEN": 1, "CLOSED": 2, "DONE": 3}
-EVENT_STATE = {"PENDING": 1, "DELIVERED": 2, "RECORDED": 3, "REFUSED": 4, "UNDELIVERABLE": 5}
+
+def enum_values(type_name):
+    """An enum of the contract as {name: number} (enum_values(N + "Channel"))."""
+    pool = contract.message_type("nagar.Request").DESCRIPTOR.file.pool
+    return {value.name: value.number for value in pool.FindEnumTypeByName(type_name).values}
 
 
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _length_delimited(number, data):
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def pb_encode(schema, values):
-    """values (dict by JSON name) -> protobuf bytes. Unknown names raise."""
-    by_name = {name: (number, kind) for number, (name, kind) in SCHEMAS[schema].items()}
-    out = bytearray()
-    for name, value in values.items():
-        number, kind = by_name[name]
-        if value is None:
-            continue
-        if kind in ("int", "bool"):
-            out += _varint(number << 3) + _varint(int(value))
-        elif kind in ("str", "bytes"):
-            out += _length_delimited(number, value.encode() if isinstance(value, str)
-                                     else bytes(value))
-        elif kind == "[]str":
-            for item in value:
-                out += _length_delimited(number, item.encode())
-        elif kind.startswith("[]"):
-            for item in value:
-                out += _length_delimited(number, pb_encode(kind[2:], item))
-        else:
-            out += _length_delimited(number, pb_encode(kind, value))
-    return bytes(out)
-
-
-def _read_varint(data, pos):
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def pb_decode(schema, data):
-    fields = SCHEMAS[schema]
-    out = {}
-    for name, kind in fields.values():
-        out[name] = ([] if kind.startswith("[]") else 0 if kind == "int" else False
-                     if kind == "bool" else b"" if kind == "bytes" else "" if kind == "str"
-                     else None)
-    pos = 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(data, pos)
-        elif wire == 2:
-            length, pos = _read_varint(data, pos)
-            value = data[pos:pos + length]
-            pos += length
-        else:
-            raise ValueError(f"wire type {wire}")
-        if number not in fields:
-            continue
-        name, kind = fields[number]
-        if kind in ("int",):
-            out[name] = value
-        elif kind == "bool":
-            out[name] = bool(value)
-        elif kind == "str":
-            out[name] = value.decode()
-        elif kind == "bytes":
-            out[name] = bytes(value)
-        elif kind == "[]str":
-            out[name].append(value.decode())
-        elif kind.startswith("[]"):
-            out[name].append(pb_decode(kind[2:], value))
-        else:
-            out[name] = pb_decode(kind, value)
-    return out
+CHANNEL = enum_values(N + "Channel")
+MESSAGE_STATUS = enum_values(N + "MessageStatus")
+CAMPAIGN_KIND = enum_values(N + "CampaignKind")
+CAMPAIGN_STATE = enum_values(N + "CampaignState")
+EVENT_STATE = enum_values(N + "EventState")
 
 
 class CallResult:
     def __init__(self, method, reply):
         self.method = method
         status = reply["status"] or {"code": 0, "message": "", "field": ""}
-        self.code = STATUS_NAMES[status["code"]]
+        self.code = contract.enum_name("nagar.StatusCode", status["code"])
         self.message = status["message"]
         self.field = status["field"]
         self.replayed = reply["replayed"]
-        self.reply = (pb_decode(METHODS[method][1], reply["payload"]) if self.code == "OK"
-                      else None)
+        self.reply = (contract.decode(METHODS[method][1], reply["payload"])
+                      if self.code == "OK" else None)
 
     @property
     def ok(self):
@@ -279,15 +122,16 @@ class NotifyClient:
         elif actor:
             context["authorization"] = self.token_keys.mint(
                 user_id=actor["userId"], role=actor["role"], ulb=actor.get("ulb", ""))
-        payload = pb_encode(METHODS[method][0], request or {})
-        body = pb_encode("Request", {"method": method, "context": context, "payload": payload})
+        payload = contract.encode(METHODS[method][0], request or {})
+        body = contract.encode("nagar.Request", {"method": method, "context": context,
+                                                 "payload": payload})
         self.mdp.send("notifications", body)
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             left_ms = int((deadline - time.monotonic()) * 1000)
             got = self.mdp.recv(left_ms) if left_ms > 0 else None
             assert got is not None, f"no reply to {method} within {timeout_ms} ms"
-            reply = pb_decode("Reply", got[1][-1])
+            reply = contract.decode("nagar.Reply", got[1][-1])
             if reply["requestId"] in ("", request_id):
                 return CallResult(method, reply)
 
@@ -499,7 +343,7 @@ def _reply(request_id, code=0, message="", payload=None):
         reply["status"] = {"code": code, "message": message, "field": ""}
     if payload is not None:
         reply["payload"] = payload
-    return pb_encode("Reply", reply)
+    return contract.encode("nagar.Reply", reply)
 
 
 class FakeDirectory:
@@ -541,13 +385,13 @@ class FakeDirectory:
 
     def _handler(self, service):
         def handle(body):
-            request = pb_decode("Request", body[0])    # [body][caller principal]
+            request = contract.decode("nagar.Request", body[0])   # [body][caller principal]
             method = request["method"]
             request_id = (request["context"] or {}).get("requestId", "")
             if service in self.unavailable:
                 return [_reply(request_id, 6, f"{service} is down (test)")]
             if method == "notify.subjects":
-                asked = pb_decode("SubjectsRequest", request["payload"])["subjects"]
+                asked = contract.decode(N + "SubjectsRequest", request["payload"])["subjects"]
                 self.calls.append((service, method, asked))
                 answers = []
                 for subject in asked:
@@ -561,18 +405,19 @@ class FakeDirectory:
                         continue
                     answers.append({"subject": subject, "found": True, "ulb": ulb,
                                     "persons": [{"userId": u, "mobile": m} for u, m in persons]})
-                return [_reply(request_id, payload=pb_encode("SubjectsReply",
-                                                             {"subjects": answers}))]
+                return [_reply(request_id, payload=contract.encode(N + "SubjectsReply",
+                                                                  {"subjects": answers}))]
             if method == "contact.lookup" and service == "identity":
-                asked = pb_decode("LookupContactsRequest", request["payload"])["userIds"]
+                asked = contract.decode("nagar.identity.LookupContactsRequest",
+                                        request["payload"])["userIds"]
                 self.calls.append((service, method, asked))
                 contacts = []
                 for user in asked:
                     known = self.contacts.get(user)
                     contacts.append(dict(known, userId=user, found=True) if known
                                     else {"userId": user, "found": False})
-                return [_reply(request_id, payload=pb_encode("LookupContactsReply",
-                                                             {"contacts": contacts}))]
+                return [_reply(request_id, payload=contract.encode(
+                    "nagar.identity.LookupContactsReply", {"contacts": contacts}))]
             return [_reply(request_id, 2, f"{method} is not served by this test's {service}")]
         return handle
 

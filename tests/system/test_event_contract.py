@@ -13,7 +13,7 @@ ulb_name comes from identity, and is the LGD code when identity is down.
 import time
 import uuid
 
-from notifications_fixtures import pb_decode
+import contract
 
 PT = "/api/v1/property-tax"
 PT_ULB = "250925"        # Burhanpur (Nagar Nigam); no other test uses it
@@ -31,7 +31,8 @@ def new_mobile():
 def outbox_events(sql, table, where):
     rows = sql(f"SELECT coalesce(string_agg(encode(payload, 'hex'), ',' ORDER BY id), '') "
                f"FROM {table} WHERE {where}")
-    return [pb_decode("Event", bytes.fromhex(h)) for h in rows.split(",") if h]
+    return [contract.decode("nagar.notifications.Event", bytes.fromhex(h))
+            for h in rows.split(",") if h]
 
 
 def deliver_in_both_languages(n, principal, event):
