@@ -7,9 +7,8 @@
  *
  * The relay works inside one short transaction that first takes a
  * transaction-scoped advisory lock named after the service: only one
- * process of a service relays at a time, which is what keeps events in id
- * order when a service runs several processes (the others return 0 at
- * once). It sends the batch with every request in flight, waits for the
+ * process of a service relays at a time, so two processes never send the
+ * same event at once (the others return 0 at once). It sends the batch with every request in flight, waits for the
  * acknowledgements (bounded by timeout_ms), and marks sent exactly the
  * events that notifications acknowledged. Killed anywhere in between, the
  * transaction rolls back and the events are sent again later; notifications

@@ -17,9 +17,9 @@
  * for the verified contact. Its params are the raw facts its type declares
  * (services/notifications/README.md, "Event contract").
  *
- * Each service's migrations create the table with the standard DDL in
- * common/sql/outbox.sql (copied into the service's own migration, because
- * the service's owner role must own it).
+ * The table is the shared SQL module common/sql/outbox/, which nagar-migrate
+ * installs into each service's own schema, owned by that service's owner
+ * role (common/sql/README.md).
  */
 #ifndef NAGAR_OUTBOX_H
 #define NAGAR_OUTBOX_H
@@ -40,10 +40,12 @@ nagar_outbox_relay_t *nagar_outbox_relay_new(nagar_db_t *db, nagar_bus_client_t 
                                              const char *service);
 void nagar_outbox_relay_destroy(nagar_outbox_relay_t **self_p);
 
-/* Sends up to batch pending events (in id order, never past one that
- * failed, so order is kept) and waits up to timeout_ms for their
- * acknowledgements. Returns the number marked sent, or -1 on a database
- * error. Safe to call from several processes of one service at once. */
+/* Sends up to batch pending events, oldest first and all in flight at once,
+ * and waits up to timeout_ms for their acknowledgements. Each event is its
+ * own message to its own person, so nothing relies on their order: one that
+ * failed stays pending and is sent again on a later run while the ones after
+ * it are done. Returns the number marked sent, or -1 on a database error.
+ * Safe to call from several processes of one service at once. */
 int nagar_outbox_relay_run_once(nagar_outbox_relay_t *self, int batch, int timeout_ms);
 
 /* Events not yet acknowledged (for /readyz-style checks and tests). */
