@@ -365,6 +365,13 @@ def test_citizen_logs_in_with_otp_finds_the_property_pays_online_and_downloads_t
     text = subprocess.run(["pdftotext", "-layout", result["pdf"], "-"], capture_output=True,
                           text=True, timeout=30).stdout
     assert result["receiptNo"] in text
+    # The demand notice downloaded before paying: this property's, for this year.
+    assert result["noticeFy"] == current_fy()
+    notice = portal.http("GET", f"/api/v1/property-tax/properties/{pid}/demand-notices/{current_fy()}",
+                         token=portal.token("CLERK", ULB))
+    assert notice.status_code == 200, notice.text
+    squeezed = pdf_text(result["notice"]).replace(" ", "")
+    assert notice.json()["noticeNo"].replace(" ", "") in squeezed and pid in squeezed, squeezed
     assert f"{paise // 100}.{paise % 100:02d}" in text.replace(",", ""), text
     after = portal.http("GET", f"/api/v1/property-tax/properties/{pid}/dues",
                         token=portal.token("CLERK", ULB)).json()

@@ -1,6 +1,7 @@
 // citizen_pay.mjs — acceptance: a citizen logs in with a mobile OTP, finds the
 // property, pays online through the provider's page and back, and downloads
-// the receipt PDF (its amount checked by the caller with pdftotext).
+// the receipt PDF (its amount checked by the caller with pdftotext); before
+// paying, the year's demand notice PDF.
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_PROPERTY, NAGAR_WEB_OTP_SINK (the SMS sink file)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +45,11 @@ try {
   expect(/^₹[\d,]+\.\d\d$/.test(payable), `payable shown as ${payable}`);
   // English one tap away.
   await page.getByRole('button', { name: /English/ }).click();
+  // The year's demand notice, as a PDF.
+  const noticeFy = (await page.locator('[data-testid^="notice-"]').first().getAttribute('data-testid')).slice(7);
+  const [noticeDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('notice-' + noticeFy).click()]);
+  const notice = join(artifacts, `demand-notice-${noticeFy}.pdf`);
+  await noticeDownload.saveAs(notice);
   await page.getByRole('button', { name: /^Pay ₹/ }).click();
   // The provider's page, then back.
   await page.waitForURL(/\/pay\?/);
@@ -62,7 +68,7 @@ try {
   // The language choice is remembered across a reload.
   await page.reload();
   await page.getByRole('heading', { name: 'Payment status' }).waitFor();
-  report({ payable, receiptNo, pdf, doneText, consoleErrors: errors });
+  report({ payable, receiptNo, pdf, notice, noticeFy, doneText, consoleErrors: errors });
 } catch (e) {
   if (page) await page.screenshot({ path: join(artifacts, 'failure-citizen_pay.png'), fullPage: true }).catch(() => {});
   throw e;

@@ -119,6 +119,15 @@ export function PropertyPage({ id }) {
   const [dues, derror, , loading] = useLoad(() => api('GET', `/api/v1/property-tax/properties/${encodeURIComponent(id)}/dues`), [id]);
   const [payError, setPayError] = useState(null);
   const [paying, setPaying] = useState(false);
+  // A demand notice per year with a demand ("2026-27"), newest first.
+  const years = [...new Set((dues?.lines || []).map((l) => l.fy).filter(Boolean))].sort().reverse();
+  async function notice(fy) {
+    setPayError(null);
+    try {
+      const r = await api('GET', `/api/v1/property-tax/properties/${encodeURIComponent(id)}/demand-notices/${encodeURIComponent(fy)}/pdf`);
+      downloadPdf(r.pdf, r.fileName || `demand-notice-${fy}.pdf`);
+    } catch (e) { setPayError(e); }
+  }
   async function pay() {
     setPayError(null); setPaying(true);
     try { await payOnline('property', id, dues.payablePaise); } catch (e) { setPayError(e); setPaying(false); }
@@ -149,10 +158,18 @@ export function PropertyPage({ id }) {
           {BigInt(dues.payablePaise || '0') > 0n
             ? <button type="button" onClick={pay} disabled={paying}>{t('pay.online', { amount: rupees(dues.payablePaise) })}</button>
             : <p>{t('dues.nothing')}</p>}
+          {years.length > 0 && (
+            <section aria-labelledby="notices">
+              <h2 id="notices">{t('notice.title')}</h2>
+              <ul class="list">{years.map((fy) => (
+                <li key={fy}>{fy} <button type="button" class="secondary" data-testid={'notice-' + fy} aria-label={t('notice.download.for', { fy })} onClick={() => notice(fy)}>{t('notice.download')}</button></li>
+              ))}</ul>
+            </section>
+          )}
         </>
       )}
       <p><Link href={`/property/${encodeURIComponent(id)}/assessment`}>{t('assess.link')}</Link></p>
-      <p class="muted">{t('property.notice.pending')}</p>
+      <p class="muted">{t('property.mutation.pending')}</p>
     </>
   );
 }
