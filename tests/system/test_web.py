@@ -389,6 +389,86 @@ def staff_account(portal, role, ulb):
     return f"{username}:{password}"
 
 
+def staff_api_login(portal, account):
+    username, password = account.split(":", 1)
+    return requests.post(f"{portal.url}/api/v1/auth/staff/login",
+                         json={"username": username, "password": password},
+                         headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+
+
+def session_ended(portal, pair):
+    """Both tokens of a session are refused: the access token (once the
+    gateway has polled the revocation) and the refresh token."""
+    def access_refused():
+        r = portal.http("POST", "/api/v1/auth/logout", token=pair["accessToken"], key=uuid.uuid4().hex,
+                        json={"refreshToken": pair["refreshToken"]})
+        return r.status_code == 401 and "session has ended" in r.json()["error"]["message"]
+    wait_until(access_refused, timeout=15, interval=0.2, what="the old access token to be refused")
+    r = requests.post(f"{portal.url}/api/v1/auth/refresh", json={"refreshToken": pair["refreshToken"]},
+                      headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+    assert r.status_code == 401, r.text
+
+
+def test_commissioner_changes_a_role_and_disables_a_login_in_the_staff_app(portal):
+    """Administration (cc66046): the changed role is what the account works
+    with from then on, and a disabled account can no longer log in; both
+    accounts' sessions (in the browser and through the API) end at once."""
+    admin = staff_account(portal, "COMMISSIONER", ULB)
+    moved, leaver = staff_account(portal, "CLERK", ULB), staff_account(portal, "CLERK", ULB)
+    moved_user, leaver_user = moved.split(":")[0], leaver.split(":")[0]
+    # Sessions through the API too, opened before the changes.
+    old = {}
+    for name, account in (("moved", moved), ("leaver", leaver)):
+        r = staff_api_login(portal, account)
+        assert r.status_code == 200 and r.json()["role"] == "CLERK", r.text
+        old[name] = r.json()
+    # As a clerk the account passes the counter's role check (the empty
+    # payment is refused for its fields, not for the role).
+    r = portal.http("POST", "/api/v1/property-tax/payments", token=old["moved"]["accessToken"],
+                    key=uuid.uuid4().hex, json={})
+    assert r.status_code not in (401, 403), r.text
+    result = node_script("admin_staff", {"NAGAR_WEB_URL": portal.url, "NAGAR_WEB_ADMIN": admin,
+                                         "NAGAR_WEB_MOVED": moved, "NAGAR_WEB_LEAVER": leaver})
+    assert not result["consoleErrors"], result["consoleErrors"]
+    assert result["adminWhoami"] == f"Commissioner — {ULB}"
+    # Before: both clerks, with the counter in the menu.
+    assert result["movedBefore"] == result["leaverBefore"] == f"Clerk — {ULB}"
+    assert "Counter" in result["movedMenuBefore"] and "Master data" not in result["movedMenuBefore"]
+    assert result["movedRowBefore"][:5] == [moved_user, "Test Clerk", "Clerk", ULB, "Active"]
+    # The role changed on the Administration page ...
+    assert result["roleSaved"] == f"{moved_user} is now Registrar."
+    assert result["movedRowAfter"][:5] == [moved_user, "Test Clerk", "Registrar", ULB, "Active"]
+    # ... the clerk's open page lost its session; logged in again, a registrar:
+    # the registrar's menu, and the counter is no longer theirs.
+    assert result["movedAfterReload"] == "Staff log in"
+    assert result["movedAfter"] == f"Registrar — {ULB}"
+    assert "Counter" not in result["movedMenuAfter"] and "Master data" in result["movedMenuAfter"]
+    assert "This page is not for your role." in result["movedCounterPage"]
+    # The services see the new role too: the old clerk session is over, a new
+    # login is a registrar's, and the counter refuses it.
+    session_ended(portal, old["moved"])
+    r = staff_api_login(portal, moved)
+    assert r.status_code == 200 and (r.json()["role"], r.json()["ulb"]) == ("REGISTRAR", ULB), r.text
+    r = portal.http("POST", "/api/v1/property-tax/payments", token=r.json()["accessToken"],
+                    key=uuid.uuid4().hex, json={})
+    assert r.status_code == 403, r.text
+    # Disabling asks for a reason, then the account is shown disabled, with
+    # nothing left to change.
+    assert result["reasonError"]
+    assert result["leaverRowAfter"][:5] == [leaver_user, "Test Clerk", "Clerk", ULB, "Disabled"]
+    assert result["leaverChangeButtons"] == 0
+    # The disabled clerk's page lost its session and the password no longer logs in.
+    assert result["leaverAfterReload"] == "Staff log in"
+    assert result["leaverLoginError"] == "The username or password is not right, or the account is disabled."
+    assert result["leaverWhoamiCount"] == 0
+    session_ended(portal, old["leaver"])
+    r = staff_api_login(portal, leaver)
+    assert r.status_code == 401, r.text
+    listed = portal.http("GET", "/api/v1/staff", token=portal.token("STATE_ADMIN"),
+                         params={"ulb": ULB, "pageSize": 200}).json()["staff"]
+    assert [s.get("disabled", False) for s in listed if s["username"] == leaver_user] == [True]
+
+
 def town_name(portal, code):
     return requests.get(f"{portal.url}/api/v1/ulbs/{code}", timeout=10).json()["name"]
 

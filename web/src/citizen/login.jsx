@@ -28,12 +28,12 @@ export function Login({ next }) {
     try {
       await loginOtp(mobile, otp);
       navigate(next && next !== '/login' ? next : '/');
-    } catch (err) { setError(err); } finally { setBusy(false); }
+    } catch (err) { setError(err.code === 'UNAUTHENTICATED' ? { code: 'LOCAL', message: t('login.otp.refused') } : err); } finally { setBusy(false); }
   }
   return (
     <>
       <h1>{t('login.title')}</h1>
-      <Notice kind="error">{error && errorText(error)}</Notice>
+      <Notice kind="error">{error && (error.code === 'LOCAL' ? error.message : errorText(error))}</Notice>
       {!sent ? (
         <form onSubmit={send}>
           <Field label={t('login.mobile')} hint={t('login.mobile.hint')} value={mobile} onInput={setMobile} type="tel" inputMode="numeric" autocomplete="tel-national" maxLength={10} error={fieldError.mobile} />

@@ -56,6 +56,7 @@ const entries = {
   'login.otp': ['ओटीपी (6 अंक)', 'OTP (6 digits)'],
   'login.otp.invalid': ['6 अंकों का ओटीपी लिखें।', 'Enter the 6-digit OTP.'],
   'login.verify': ['लॉग इन करें', 'Log in'],
+  'login.otp.refused': ['ओटीपी सही नहीं है या उसकी अवधि समाप्त हो गई है। उसे जाँचें, या नया ओटीपी मँगाएँ।', 'The OTP is not right, or it has expired. Check it, or ask for a new one.'],
   'login.change': ['नंबर बदलें', 'Change number'],
   'login.username': ['उपयोगकर्ता नाम', 'Username'],
   'login.password': ['पासवर्ड', 'Password'],

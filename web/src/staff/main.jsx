@@ -96,12 +96,14 @@ function Login() {
   async function submit(e) {
     e.preventDefault();
     setError(null);
-    try { await loginStaff(username.trim(), password); } catch (err) { setError(err); }
+    // A refused login (wrong password, unknown or disabled account: the
+    // service answers all three alike) is no ended session.
+    try { await loginStaff(username.trim(), password); } catch (err) { setError(err.code === 'UNAUTHENTICATED' ? { code: 'LOCAL', message: t('staff.login.refused') } : err); }
   }
   return (
     <>
       <h1>{t('staff.login')}</h1>
-      <Notice kind="error">{error && errorText(error)}</Notice>
+      <Notice kind="error">{error && (error.code === 'LOCAL' ? error.message : errorText(error))}</Notice>
       <form onSubmit={submit}>
         <Field label={t('login.username')} value={username} onInput={setUsername} autocomplete="username" />
         <Field label={t('login.password')} type="password" value={password} onInput={setPassword} autocomplete="current-password" />

@@ -10,6 +10,7 @@ export const staffEntries = {
   'staff.reports': ['रिपोर्ट', 'Reports'],
   'staff.admin': ['प्रशासन', 'Administration'],
   'staff.operations': ['संचालन स्थिति', 'Operations'],
+  'staff.login.refused': ['उपयोगकर्ता नाम या पासवर्ड सही नहीं है, या खाता निष्क्रिय है।', 'The username or password is not right, or the account is disabled.'],
   'staff.nopage': ['यह पृष्ठ आपकी भूमिका के लिए नहीं है।', 'This page is not for your role.'],
   'staff.state': ['पूरा राज्य', 'whole state'],
   'staff.whoami': ['{role} — {ulb}', '{role} — {ulb}'],
