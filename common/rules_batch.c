@@ -1,8 +1,9 @@
 /*
  * rules_batch.c — batch jobs run in chunks from the worker's tick
  * (service_rules.h, nagar_rules_batch_*): the annual demand, the monthly
- * bills. Each chunk is one transaction, so a killed process loses only its
- * open chunk and several processes share the work.
+ * bills, the demand notices' messages. Each chunk is one transaction, so a
+ * killed process loses only its open chunk and several processes share the
+ * work.
  */
 #include "service_rules.h"
 
@@ -25,16 +26,23 @@ static int chunk_work(nagar_db_t *db, void *arg)
     json_decref(work->result);
     work->result = NULL;
     nagar_outcome_reset(&work->outcome);
-    char limit[32], name[96], sql[160];
+    char limit[32], name[96], sql[160], today[NAGAR_DATE_TEXT_MAX];
     snprintf(limit, sizeof limit, "%ld", work->batch->chunk);
     snprintf(name, sizeof name, "batch_%s", work->batch->function);
-    snprintf(sql, sizeof sql, "SELECT %s($1::int)::text", work->batch->function);
-    const char *values[] = {limit};
-    int rc = nagar_rules_call_json(work->rules, name, sql, 1, values, &work->result,
-                                   &work->outcome);
-    if (rc != 0 || !work->result || !json_is_true(json_object_get(work->result, "done")))
+    snprintf(sql, sizeof sql,
+             work->batch->dated ? "SELECT %s($1::int, $2::date)::text" : "SELECT %s($1::int)::text",
+             work->batch->function);
+    nagar_rules_today(work->rules, today);
+    const char *values[] = {limit, today};
+    int rc = nagar_rules_call_json(work->rules, name, sql, work->batch->dated ? 2 : 1, values,
+                                   &work->result, &work->outcome);
+    if (rc != 0 || !work->result)
         return rc;
-    /* The job is finished: its event, in the same transaction. */
+    /* The chunk's and the finished job's events, in the same transaction. */
+    if (work->batch->each && (rc = work->batch->each(work->rules, work->result)) != 0)
+        return rc;
+    if (!work->batch->done || !json_is_true(json_object_get(work->result, "done")))
+        return 0;
     return work->batch->done(work->rules, json_object_get(work->result, "job"));
 }
 

@@ -203,21 +203,26 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
 int64_t nagar_rules_monotonic_ms(void);
 
 /* A batch job run in chunks from the worker's tick: the annual demand, the
- * monthly bills. Rule <function>(limit int) runs the next chunk of the
- * oldest waiting job in one transaction (so a killed process loses only its
- * open chunk, and several processes share the work) and answers NULL when
- * no job waits, else {"job": {...}, "done": bool}. When a job is done,
- * done() adds its event in the same transaction. Logged as
+ * monthly bills, the demand notices' messages. Rule <function>(limit int)
+ * — or (limit int, today date) when dated is set — runs the next chunk of
+ * the oldest waiting job in one transaction (so a killed process loses only
+ * its open chunk, and several processes share the work) and answers NULL
+ * when no job waits, else {"job": {...}, "done": bool, ...}. each() (when
+ * set) sees every chunk's answer, and done() (when set) the job once it is
+ * done, both in the chunk's transaction (to add events). Logged as
  * <service>.<name>_chunk (debug), <name>_done and <name>_chunk_failed, with
  * the job's fields named in log_fields ({log name, job key} pairs, ended by
  * {NULL, NULL}). */
 typedef int nagar_rules_batch_done_fn(nagar_rules_t *rules, json_t *job);
+typedef int nagar_rules_batch_each_fn(nagar_rules_t *rules, json_t *chunk);
 
 typedef struct {
     const char *name;                     /* "demand" (compiled in, never input) */
     const char *function;                 /* "pt_demand_run_chunk" */
     const char *const (*log_fields)[2];
     nagar_rules_batch_done_fn *done;
+    nagar_rules_batch_each_fn *each;
+    bool dated;                           /* the rule takes the business date too */
     long chunk;                           /* rows per chunk, the service's setting */
     long idle_poll_ms;                    /* how often an idle worker looks for a job */
     int64_t next_poll_ms;                 /* monotonic; 0 = at the next tick */

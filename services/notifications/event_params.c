@@ -98,8 +98,9 @@ static const char *kind_in_hindi(const char *kind)
     return NULL;
 }
 
-bool event_params_derive(ulb_names_t *ulb_names, const char *ulb, int64_t occurred_at_ms,
-                         const char *language, template_param_t *params, size_t *count,
+bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const char *ulb,
+                         int64_t occurred_at_ms, const char *language,
+                         template_param_t *params, size_t *count,
                          size_t capacity, const char *params_field,
                          event_params_storage_t *storage, nagar_outcome_t *outcome)
 {
@@ -156,6 +157,18 @@ bool event_params_derive(ulb_names_t *ulb_names, const char *ulb, int64_t occurr
             ulb_names_lookup(ulb_names, ulb, value);
         else
             snprintf(value, EVENT_PARAMS_VALUE_MAX, "%s", ulb);
+    }
+
+    /* The page of a property's notice and payment (property ids are checked
+     * by their param type: digits and dashes, nothing a URL could hide). */
+    const char *property = param_value(params, *count, "property_id");
+    if (property && !param_value(params, *count, "link") &&
+        derived_slot(params, count, capacity, storage, "link", &value)) {
+        if (portal_url && portal_url[0])
+            snprintf(value, EVENT_PARAMS_VALUE_MAX, "%s/property/%s", portal_url, property);
+        else
+            snprintf(value, EVENT_PARAMS_VALUE_MAX, "%s",
+                     strcmp(language, "hi") == 0 ? "नगर पालिका कार्यालय" : "the municipal office");
     }
 
     template_param_t *kind = param_find(params, *count, "kind");

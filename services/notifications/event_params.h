@@ -16,6 +16,9 @@
  *   ulb_name       the ULB's name from identity (ulb_names.h); its LGD code
  *                  when identity cannot say
  *   kind           birth/death/marriage in Hindi for a Hindi reader
+ *   link           where a property's owner sees the demand notice and pays:
+ *                  <NAGAR_PORTAL_URL>/property/<property_id>; without a
+ *                  portal, the municipal office (in the reader's language)
  *
  * A param the publisher did send is never replaced (kind's translation
  * aside, which only swaps a known code for its Hindi word).
@@ -40,11 +43,13 @@ typedef struct {
 } event_params_storage_t;
 
 /* Appends derived params to params[0..*count) (capacity entries in all).
- * ulb_names may be NULL (then ulb_name is the code). Returns false with
+ * ulb_names may be NULL (then ulb_name is the code); portal_url is the
+ * portal's address without a trailing '/' ("" none). Returns false with
  * outcome set (INVALID_ARGUMENT, field params_field) when a raw param is
  * malformed, e.g. amount_paise that is not a whole number. */
-bool event_params_derive(ulb_names_t *ulb_names, const char *ulb, int64_t occurred_at_ms,
-                         const char *language, template_param_t *params, size_t *count,
+bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const char *ulb,
+                         int64_t occurred_at_ms, const char *language,
+                         template_param_t *params, size_t *count,
                          size_t capacity, const char *params_field,
                          event_params_storage_t *storage, nagar_outcome_t *outcome);
 

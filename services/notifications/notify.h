@@ -35,6 +35,10 @@ typedef struct delivery_t delivery_t;
 typedef struct ulb_names_t ulb_names_t;
 typedef struct recipients_t recipients_t;
 
+/* The citizen portal's address (NAGAR_PORTAL_URL): messages link to
+ * <it>/property/<id>, which must fit a derived param (event_params.h). */
+#define NOTIFY_PORTAL_URL_MAX 151
+
 typedef struct {
     nagar_config_t *config;
     nagar_db_t *db;
@@ -45,6 +49,7 @@ typedef struct {
     char seal_key_id[17];               /* hex of 8 bytes of a hash of the key */
     long campaign_per_minute;           /* default throttle */
     long campaign_batch;                /* most recipients queued per tick */
+    char portal_url[NOTIFY_PORTAL_URL_MAX]; /* NAGAR_PORTAL_URL, no trailing '/'; "" unset */
 } notify_t;
 
 #define NOTIFY_SERVICE "notifications"

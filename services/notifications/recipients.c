@@ -452,7 +452,8 @@ static int queue_work(nagar_db_t *db, void *arg)
                                                      : "hi";
     event_params_storage_t derived;
     int rc = 0;
-    if (!event_params_derive(self->notify->ulb_names, item->ulb, item->occurred_at_ms, language,
+    if (!event_params_derive(self->notify->ulb_names, self->notify->portal_url, item->ulb,
+                             item->occurred_at_ms, language,
                              params, &count, sizeof params / sizeof params[0], "params",
                              &derived, &work->outcome)) {
         rc = 1;

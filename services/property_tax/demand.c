@@ -51,4 +51,5 @@ void demand_tick(nagar_worker_t *worker, void *arg)
     (void) worker;
     pt_t *self = arg;
     nagar_rules_batch_tick(&self->rules, &self->demand);
+    nagar_rules_batch_tick(&self->rules, &self->notice_messages);
 }

@@ -29,7 +29,8 @@ int demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 void demand_batch_init(nagar_rules_batch_t *batch);
 
 /* The worker's tick: a chunk when a job waits, else a look every
- * NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS. */
+ * NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS; the same for the messages of the
+ * notices of finished jobs (notice.h). */
 void demand_tick(nagar_worker_t *worker, void *arg);
 
 #endif

@@ -20,6 +20,7 @@
  *   NAGAR_PROPERTY_TAX_DEMAND_CHUNK         properties per demand chunk (5000)
  *   NAGAR_PROPERTY_TAX_DEMAND_TICK_MS       worker tick while idle (10)
  *   NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS  how often an idle worker looks for demand jobs (1000)
+ *   NAGAR_PROPERTY_TAX_NOTICE_CHUNK         bills whose owners are messaged per chunk (500)
  *   NAGAR_PORTAL_URL                        the citizen portal's address ("https://nagar.example.in"):
  *                                           demand notices' QR code opens <it>/property/<id>;
  *                                           unset: notices say to pay at the counter
@@ -156,8 +157,11 @@ static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
         nagar_service_config_long(config, PT_SERVICE, "NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS",
                                   1000, 1, 600000, &self->demand.idle_poll_ms) ||
         nagar_service_config_long(config, PT_SERVICE, "NAGAR_PROPERTY_TAX_DEMAND_TICK_MS", 10, 1,
-                                  60000, &tick_ms))
+                                  60000, &tick_ms) ||
+        nagar_service_config_long(config, PT_SERVICE, "NAGAR_PROPERTY_TAX_NOTICE_CHUNK", 500, 1,
+                                  10000, &self->notice_messages.chunk))
         return -1;
+    self->notice_messages.idle_poll_ms = self->demand.idle_poll_ms;
     json_object_set_new(ready, "demand_chunk", json_integer((int) self->demand.chunk));
     if (load_portal_url(self, config) != 0)
         return -1;
@@ -178,6 +182,7 @@ int main(int argc, char **argv)
 {
     pt_t self = {.rules = {.service = PT_SERVICE}};
     demand_batch_init(&self.demand);
+    demand_notice_messages_init(&self.notice_messages);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-property-tax",
         .settings_prefix = "NAGAR_PROPERTY_TAX", .methods = METHODS,

@@ -485,3 +485,48 @@ int demand_notice_ward_pdf(nagar_worker_call_t *call, const ProtobufCMessage *me
     protobuf_c_message_free_unpacked(reply, NULL);
     return rc;
 }
+
+/* ---- the messages ------------------------------------------------------------------------- */
+
+/* One demand.notice event per owner the chunk queued
+ * (sql/notice_messages.sql), in the chunk's transaction: the property as
+ * the subject, the owner as the person (their user id; "" for the record's
+ * first person when they have no account, whom notifications reaches at the
+ * mobile on the register), the amount, the year and the due date.
+ * Notifications finds the owner's contact and adds the link to the notice. */
+static int queue_messages(nagar_rules_t *rules, json_t *chunk)
+{
+    json_t *messages = json_object_get(chunk, "messages");
+    size_t i;
+    json_t *message;
+    json_array_foreach(messages, i, message) {
+        const char *property = json_string_value(json_object_get(message, "propertyId"));
+        const char *ulb = json_string_value(json_object_get(message, "ulb"));
+        if (!property || !ulb)
+            return -1;
+        char subject[64], amount[32];
+        snprintf(subject, sizeof subject, "property:%s", property);
+        snprintf(amount, sizeof amount, "%lld",
+                 (long long) json_integer_value(json_object_get(message, "amountPaise")));
+        if (nagar_rules_outbox(rules, "demand.notice", ulb, subject,
+                               json_string_value(json_object_get(message, "person")),
+                               "property_id", property, "financial_year",
+                               json_string_value(json_object_get(message, "fy")), "amount_paise",
+                               amount, "due_date",
+                               json_string_value(json_object_get(message, "dueDate")),
+                               NULL) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *const MESSAGES_LOG_FIELDS[][2] = {
+    {"job_id", "jobId"}, {"fy", "fy"}, {"messages_queued", "messagesQueued"}, {NULL, NULL}};
+
+void demand_notice_messages_init(nagar_rules_batch_t *batch)
+{
+    *batch = (nagar_rules_batch_t){.name = "notice_messages",
+                                   .function = "pt_demand_notice_messages_chunk",
+                                   .log_fields = MESSAGES_LOG_FIELDS, .each = queue_messages,
+                                   .dated = true};
+}

@@ -33,6 +33,7 @@ typedef struct {
     nagar_rules_t rules;                  /* db, error prefix PT, business date */
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
     nagar_rules_batch_t demand;           /* the annual demand's chunks (demand.h) */
+    nagar_rules_batch_t notice_messages;  /* its notices' messages, after it (notice.h) */
     nagar_bus_client_t *bus;              /* the outbox relay's client; NULL: relay off */
     char portal_url[PT_PORTAL_URL_MAX];   /* NAGAR_PORTAL_URL: notices' payment page; "" none */
 } pt_t;

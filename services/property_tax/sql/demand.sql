@@ -12,7 +12,8 @@ CREATE OR REPLACE FUNCTION pt_demand_job_json(p_id bigint) RETURNS jsonb LANGUAG
                               'status', j.status, 'total', j.total, 'processed', j.processed,
                               'billsCreated', j.bills_created, 'skipped', j.skipped,
                               'createdAt', rule_ts(j.created_at),
-                              'finishedAt', coalesce(rule_ts(j.finished_at), ''), 'chunks', j.chunks)
+                              'finishedAt', coalesce(rule_ts(j.finished_at), ''), 'chunks', j.chunks,
+                              'messagesStatus', j.messages_status, 'messagesQueued', j.messages_queued)
     FROM demand_job j WHERE j.id = p_id
 $$;
 
