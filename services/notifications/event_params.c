@@ -31,6 +31,13 @@ static template_param_t *param_find(template_param_t *params, size_t count, cons
     return NULL;
 }
 
+static bool blank(const char *text)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    return *text == '\0';
+}
+
 void event_params_rupees(int64_t paise, char *out, size_t out_size)
 {
     char plain[NAGAR_MONEY_TEXT_MAX];
@@ -171,7 +178,14 @@ bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const c
                      strcmp(language, "hi") == 0 ? "नगर पालिका कार्यालय" : "the municipal office");
     }
 
+    /* A birth may be registered before the child is named (the name is
+     * added later): the message then speaks of the child, not of a blank
+     * ("शिशु का जन्म पंजीयन …", "the birth of the child …"). */
     template_param_t *kind = param_find(params, *count, "kind");
+    template_param_t *name = param_find(params, *count, "name");
+    if (kind && name && strcmp(kind->value, "birth") == 0 && blank(name->value))
+        name->value = strcmp(language, "hi") == 0 ? "शिशु" : "the child";
+
     if (kind && strcmp(language, "hi") == 0 && kind_in_hindi(kind->value))
         kind->value = kind_in_hindi(kind->value);
     return true;

@@ -16,12 +16,15 @@
  *   ulb_name       the ULB's name from identity (ulb_names.h); its LGD code
  *                  when identity cannot say
  *   kind           birth/death/marriage in Hindi for a Hindi reader
+ *   name           of a birth registered before the child was named (blank):
+ *                  "शिशु" / "the child", so the message reads as a sentence
  *   link           where a property's owner sees the demand notice and pays:
  *                  <NAGAR_PORTAL_URL>/property/<property_id>; without a
  *                  portal, the municipal office (in the reader's language)
  *
  * A param the publisher did send is never replaced (kind's translation
- * aside, which only swaps a known code for its Hindi word).
+ * aside, which only swaps a known code for its Hindi word, and a birth's
+ * blank name).
  */
 #ifndef NAGAR_NOTIFY_EVENT_PARAMS_H
 #define NAGAR_NOTIFY_EVENT_PARAMS_H

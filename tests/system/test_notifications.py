@@ -938,3 +938,35 @@ def test_identity_otp_goes_through_notifications_and_is_never_stored_in_clear(
     started = time.monotonic()
     r = c.call("otp.request", {"mobile": new_mobile()}, client_ip="10.9.8.6")
     assert r.code == "UNAVAILABLE" and time.monotonic() - started < 8, r
+
+
+def test_a_birth_registered_before_the_child_is_named_reads_as_a_sentence(setup):
+    """A birth may be registered before the child has a name (it is added
+    later): the SMS then speaks of the child, in Hindi and in English, instead
+    of leaving a blank (": का जन्म पंजीयन"). A named child keeps their name."""
+    b, start, provider, smtp, d = setup
+    n = start(b)
+    c = n.client("certificates")
+    crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    expected = {
+        ("hi", ""): "{ulb}: शिशु का जन्म पंजीयन क्रमांक {number} पर दर्ज हो गया है।",
+        ("en", ""): "{ulb}: the birth of the child has been registered as no. {number}.",
+        ("en", "  "): "{ulb}: the birth of the child has been registered as no. {number}.",
+        ("hi", "आरव शर्मा"): "{ulb}: आरव शर्मा का जन्म पंजीयन क्रमांक {number} पर दर्ज हो गया है।",
+    }
+    for i, ((language, name), text) in enumerate(expected.items()):
+        application = "A" + "".join(crockford[uuid.uuid4().int % 32] for _ in range(16))
+        user_id, mobile = f"citizen:{uuid.uuid4()}", new_mobile()
+        d.contact(user_id, mobile=mobile, language=language)
+        d.record(f"application:{application}", BHOPAL, [(user_id, "")])
+        number = f"{BHOPAL}/B/2026/{uuid.uuid4().int % 10**6 + i}"
+        event = {"eventId": f"certificates:{uuid.uuid4().int % 10**12}",
+                 "type": "certificate.registered", "ulb": BHOPAL,
+                 "occurredAtMs": OCCURRED_AT_MS, "subject": f"application:{application}",
+                 "recipient": {"userId": user_id, "language": language},
+                 "params": params(application_id=application, registration_number=number,
+                                  kind="birth", name=name)}
+        (message_id,) = deliver(n, c, event)
+        n.wait_status(message_id, "sent")
+        assert [m["text"] for m in provider.to(mobile)] == [text.format(ulb=BHOPAL,
+                                                                         number=number)]
