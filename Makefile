@@ -181,7 +181,10 @@ run: deps
 	deploy/run.sh
 
 # Attack and failure drills (issue 8): restore after a destructive attack, a
-# compromised service, crashes under load, offline receipts. Needs root.
+# compromised service, crashes under load, offline receipts; and (issue 16)
+# the compose cluster's host-loss drills, tests/drills/test_cluster.py, which
+# build the image with podman (deploy/cluster.sh; about 11 min with the image
+# cached, a few more to make it the first time). Needs root.
 drills: deps
 	$(MAKE) BUILD=build/asan SANITIZE=1 tests
 	BUILD=build/asan $(PYTHON) -m pytest tests/drills -q -s -p no:cacheprovider --timeout=600

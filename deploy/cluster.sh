@@ -9,6 +9,8 @@
 #   deploy/cluster.sh compose ARGS...              docker-compose with this project's settings
 #   deploy/cluster.sh image                        (re)build the image only
 #   deploy/cluster.sh env                          the settings, as shell assignments
+#   deploy/cluster.sh dns                          restart aardvark-dns if it died (see ensure_dns)
+#   deploy/cluster.sh probe                        whether containers run here (exit 3: they do not)
 #
 # What `up` does, each step skipped when already done:
 #   1. Debian packages (deploy/deps.sh: podman, runc, netavark, docker-compose,
@@ -36,7 +38,7 @@
 #   NAGAR_CLUSTER_BIND        address it is published on (default 127.0.0.1)
 #   NAGAR_CLUSTER_COMPOSE_FILE  compose file (default docker-compose.yml of the repository)
 #
-# Exit codes: 0 ok, 1 error, 2 usage.
+# Exit codes: 0 ok, 1 error, 2 usage, 3 containers do not run here (probe).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,12 +63,38 @@ log() { echo "cluster: $*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 compose() {
+    bus_net
     docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" --project-directory "$REPO" "$@"
+}
+
+# The bus network's /24 (NAGAR_CLUSTER_BUS_NET, e.g. 10.90.7): the brokers
+# sit at .11 and .12 of it, and every peer reaches them by address
+# (docker-compose.yml says why). Chosen once per cluster directory, among
+# 10.90.0-255 not used by another podman network, starting from a number
+# drawn from the project's name so that two projects rarely try the same.
+bus_net() {
+    [[ -n ${NAGAR_CLUSTER_BUS_NET:-} ]] && return 0
+    if [[ -s $DIR/bus-net ]]; then
+        NAGAR_CLUSTER_BUS_NET=$(cat "$DIR/bus-net")
+    else
+        local used start n i
+        used=" $(podman network ls --format '{{range .Subnets}}{{.Subnet}} {{end}}' 2>/dev/null | tr '\n' ' ') "
+        start=$(( $(printf '%s' "$PROJECT" | cksum | cut -d' ' -f1) % 256 ))
+        for ((i = 0; i < 256; i++)); do
+            n=$(( (start + i) % 256 ))
+            [[ $used == *" 10.90.$n.0/24 "* ]] || break
+        done
+        ((i < 256)) || die "no free 10.90.N.0/24 for the bus network"
+        NAGAR_CLUSTER_BUS_NET=10.90.$n
+        mkdir -p "$DIR"
+        echo "$NAGAR_CLUSTER_BUS_NET" >"$DIR/bus-net"
+    fi
+    export NAGAR_CLUSTER_BUS_NET
 }
 
 container() {   # container SERVICE [N] -> the container's name
@@ -225,7 +253,10 @@ web_config() {
 
 setup_job() {   # setup_job keys|provision: deploy/cluster/setup.sh in a container
     local network=()
-    [[ $1 == provision ]] && network=(--network "${PROJECT}_data")
+    # Provisioning talks to the primary alone: libpq gives up on a multi-host
+    # list at the first node that refuses (a standby that has not replayed
+    # a new database or role yet), instead of trying the next.
+    [[ $1 == provision ]] && network=(--network "${PROJECT}_data" -e "NAGAR_DB_HOSTS=$PRIMARY")
     podman run --rm --user root "${network[@]}" -v "$DIR:/var/lib/nagar" \
         --entrypoint /usr/share/nagar/deploy/cluster/setup.sh "$IMAGE" "$1"
 }
@@ -412,12 +443,26 @@ for m in json.load(sys.stdin)["members"]:
     echo "patroni: no node answers"
 }
 
+# Whether containers run on this machine at all (exit 3 when not): the
+# packages, the base image, and one container started and gone.
+cmd_probe() {
+    local out
+    ensure_packages
+    ensure_base_image
+    if ! out=$(timeout 120 podman run --rm --network none "$BASE_IMAGE" true 2>&1); then
+        echo "cluster: containers do not run on this machine: ${out//$'\n'/ }" >&2
+        exit 3
+    fi
+}
+
 cmd_env() {
     echo "CONTAINERS_CONF=$CONTAINERS_CONF"
     echo "DOCKER_HOST=$DOCKER_HOST"
     echo "NAGAR_CLUSTER_PROJECT=$PROJECT"
     echo "NAGAR_CLUSTER_DIR=$DIR"
     echo "NAGAR_CLUSTER_HTTPS_PORT=$NAGAR_CLUSTER_HTTPS_PORT"
+    bus_net
+    echo "NAGAR_CLUSTER_BUS_NET=$NAGAR_CLUSTER_BUS_NET"
 }
 
 [[ $(id -u) -eq 0 ]] || die "run as root (podman with runc, as this machine allows it)"
@@ -426,6 +471,8 @@ up) shift; cmd_up "$@" ;;
 down) shift; cmd_down "$@" ;;
 ps | status) cmd_status ;;
 compose) shift; api_up; compose "$@" ;;
+dns) ensure_dns ;;
+probe) cmd_probe ;;
 image) ensure_packages; ensure_base_image; build_image ;;
 env) cmd_env ;;
 *) usage ;;

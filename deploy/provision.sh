@@ -39,6 +39,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -n ${NAGAR_PROVISION_HOSTS:-} ]]; then
     : "${NAGAR_VAR:?NAGAR_VAR must name the directory of the secrets}"
     NAGAR_PG_PORT=${NAGAR_PROVISION_PORT:-5432}
+    NAGAR_PG_SUPERUSER=postgres
     DB_TARGET="host=$NAGAR_PROVISION_HOSTS port=$NAGAR_PG_PORT target_session_attrs=read-write"
 else
     eval "$("$REPO/deploy/pg.sh" env)"

@@ -20,6 +20,16 @@
 #       primary is replaced in 10-14 s.
 #   use_pg_rewind  an old primary comes back as a standby of the new one,
 #       its unacknowledged tail rewound away.
+#   no restore_command for standbys  they stream from the primary, whose
+#       slots and wal_keep_size keep what they need. An old primary cut off
+#       by a partition restarts as a standby of nobody; given the archive it
+#       fetches the new primary's timeline, cannot read its own last
+#       checkpoint there ("contrecord is requested"), never opens, and
+#       Patroni, which asks the running server its timeline before it
+#       rewinds, waits for ever. Without it, the server opens on its own
+#       WAL, Patroni sees the timelines diverge and runs pg_rewind. The
+#       archive serves point-in-time restores (pgbackrest restore writes
+#       its own restore_command).
 #
 # Environment: NAGAR_PG_NODE (this node's name, which is also its host
 # name), NAGAR_PG_NODES (default pg1,pg2,pg3), NAGAR_ETCD_HOSTS (default
@@ -82,7 +92,7 @@ bootstrap:
         password_encryption: scram-sha-256
         archive_mode: "on"
         archive_timeout: 60
-        archive_command: "pgbackrest --config=$here/pgbackrest-pg.conf --stanza=nagar archive-push %p"
+        archive_command: "$here/pgbackrest-archive-push.sh %p"
         log_min_messages: warning
         log_connections: "off"
         # pgAudit (issue 13): DDL and role changes by anyone; writes and
@@ -113,8 +123,6 @@ postgresql:
       password: "$(secret pg_rewind)"
   parameters:
     unix_socket_directories: /tmp
-  recovery_conf:
-    restore_command: "pgbackrest --config=$here/pgbackrest-pg.conf --stanza=nagar archive-get %f \"%p\""
   pg_hba:
     - local all postgres peer
     - local all all scram-sha-256

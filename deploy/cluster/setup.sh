@@ -27,6 +27,11 @@ provision)
     NAGAR_PROVISION_HOSTS=${NAGAR_DB_HOSTS:-pg1,pg2,pg3} \
     NAGAR_PROVISION_SUPERUSER_PASSWORD_FILE=$NAGAR_VAR/secrets/pg_superuser \
     BUILD=/usr/local/bin "$deploy/provision.sh"
+    # provision.sh takes CONNECT on the maintenance database from PUBLIC;
+    # Patroni's rewind user needs it to bring an old primary back (pg_rewind).
+    PGPASSWORD=$(tr -d '\n' <"$NAGAR_VAR/secrets/pg_superuser") \
+        psql -X -q -v ON_ERROR_STOP=1 -h "${NAGAR_DB_HOSTS:-pg1,pg2,pg3}" -U postgres -d postgres \
+        -c 'GRANT CONNECT ON DATABASE postgres TO rewind'
     set +e
     password=$(NAGAR_DB_CONNINFO="host=${NAGAR_DB_HOSTS:-pg1,pg2,pg3} port=5432 target_session_attrs=read-write dbname=nagar_identity user=identity_app" \
         PGPASSFILE=$NAGAR_VAR/secrets/identity_app.pgpass nagar-identity bootstrap-admin admin)

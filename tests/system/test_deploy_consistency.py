@@ -101,8 +101,11 @@ def test_compose_runs_each_process_kind_with_its_own_key_and_role():
         if name in brokers:
             continue
         env = spec["environment"]
-        # Every bus peer knows every broker.
-        assert env["NAGAR_BUS_ENDPOINT"] == ",".join(f"tcp://{b}:5555" for b in brokers)
+        # Every bus peer knows every broker, at its fixed address on the bus
+        # network (ZeroMQ would resolve a name in its I/O thread).
+        addresses = [services[b]["networks"]["bus"]["ipv4_address"] for b in brokers]
+        assert len(set(addresses)) == len(brokers)
+        assert env["NAGAR_BUS_ENDPOINT"] == ",".join(f"tcp://{a}:5555" for a in addresses)
         principal = "gateway" if name in gateways else name
         secrets = {s["target"]: s["source"] for s in spec["secrets"] if isinstance(s, dict)}
         assert secrets.get("bus_cert") == f"{principal}_cert"
