@@ -22,7 +22,7 @@
  * (well under NAGAR_DOCUMENT_FIELDS_MAX, which may need the smallest type). */
 #define FIELDS_ON_PAGE 34
 /* The fields after the lines: their total, the rebate, the advance after,
- * the ledger entry, who recorded it. */
+ * the ledger entry, who recorded it (and the receipt's notes, counted apart). */
 #define FIELDS_AFTER_LINES 5
 
 static const nagar_print_label_t MODES[] = {
@@ -80,6 +80,7 @@ typedef struct {
     nagar_worker_call_t *call;
     const char *request_json;
     json_t *receipt;                      /* the rule's answer */
+    int64_t entry_seq;                    /* the proving row's number on its chain */
     char hash_hex[HASH_HEX];
     char payer[PAYER_MAX];
     nagar_outcome_t outcome;
@@ -106,9 +107,12 @@ static void work_reset(work_t *work)
     nagar_outcome_reset(&work->outcome);
     json_decref(work->receipt);
     work->receipt = NULL;
+    work->entry_seq = 0;
     work->hash_hex[0] = '\0';
     work->payer[0] = '\0';
 }
+
+static int read_payer(nagar_db_t *db, work_t *work);
 
 static int read_receipt(nagar_db_t *db, void *arg)
 {
@@ -135,10 +139,35 @@ static int read_receipt(nagar_db_t *db, void *arg)
     }
     json_t *receipt = work->receipt;
 
+    if (print->proof_sql) {
+        /* The receipt's entry on the service's own hash chain. */
+        const char *proof_values[] = {text_of(receipt, "ulb"), text_of(receipt, "receiptNo")};
+        snprintf(name, sizeof name, "print_%s_proof", print->rule);
+        PGresult *result = nagar_service_query(db, name, print->proof_sql, 2, proof_values);
+        if (!result)
+            return -1;
+        if (PQntuples(result) != 1) {
+            PQclear(result);
+            char event[96];
+            snprintf(event, sizeof event, "%s.receipt_proof_missing", print->rules->service);
+            nagar_log_error(event, "receipt %s of ULB %s has no entry on the %s; verify it",
+                            proof_values[1], proof_values[0], print->proof_en);
+            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                              "receipt %s has no entry on the %s; an officer must verify it",
+                              proof_values[1], print->proof_en);
+            return 1;
+        }
+        work->entry_seq = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+        snprintf(work->hash_hex, sizeof work->hash_hex, "%s", PQgetvalue(result, 0, 1));
+        PQclear(result);
+        return read_payer(db, work);
+    }
+
     /* The row the receipt was recorded as; its reference is the receipt
      * number, so a mismatch means the tables disagree with the chain. */
     char seq[32];
-    snprintf(seq, sizeof seq, "%" PRId64, int_of(receipt, "ledgerSeq"));
+    work->entry_seq = int_of(receipt, "ledgerSeq");
+    snprintf(seq, sizeof seq, "%" PRId64, work->entry_seq);
     const char *ledger_values[] = {text_of(receipt, "ulb"), seq, text_of(receipt, "receiptNo")};
     PGresult *result = nagar_service_query(db, "print_receipt_ledger_hash",
                                            "SELECT encode(hash, 'hex') FROM ledger "
@@ -163,10 +192,18 @@ static int read_receipt(nagar_db_t *db, void *arg)
     }
     snprintf(work->hash_hex, sizeof work->hash_hex, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
+    return read_payer(db, work);
+}
 
+/* The payer of record, by the service's query. */
+static int read_payer(nagar_db_t *db, work_t *work)
+{
+    const nagar_receipt_print_t *print = work->print;
+    json_t *receipt = work->receipt;
+    char name[64];
     const char *payer_values[] = {text_of(receipt, print->account_field)};
     snprintf(name, sizeof name, "print_%s_payer", print->rule);
-    result = nagar_service_query(db, name, print->payer_sql, 1, payer_values);
+    PGresult *result = nagar_service_query(db, name, print->payer_sql, 1, payer_values);
     if (!result)
         return -1;
     snprintf(work->payer, sizeof work->payer, "%s",
@@ -266,6 +303,7 @@ typedef struct {
     const char *ulb_name;
     const char *staff_name;
     const char *payer;
+    int64_t entry_seq;
     const char *hash_hex;
 } names_t;
 
@@ -357,8 +395,8 @@ static int render(const nagar_receipt_print_t *print, json_t *receipt, const nam
                  reversed_by, reversed_by);
         add_field(&page, "स्थिति", "Status", text);
     }
-    size_t room = FIELDS_ON_PAGE > page.fields + FIELDS_AFTER_LINES
-                      ? FIELDS_ON_PAGE - page.fields - FIELDS_AFTER_LINES : 1;
+    size_t after = FIELDS_AFTER_LINES + json_array_size(json_object_get(receipt, "notes"));
+    size_t room = FIELDS_ON_PAGE > page.fields + after ? FIELDS_ON_PAGE - page.fields - after : 1;
     add_lines(&page, print->heads, lines, paid, room);
     nagar_print_rupees(lines_total, amount);
     add_field(&page, "ऊपर की पंक्तियों का योग (= राशि)", "Total of the lines above (= amount)",
@@ -370,10 +408,24 @@ static int render(const nagar_receipt_print_t *print, json_t *receipt, const nam
                  amount, rebate_years);
         add_field(&page, "छूट", "Rebate granted", text);
     }
-    nagar_print_rupees(int_of(receipt, "advancePaise"), amount);
-    add_field(&page, "शेष अग्रिम जमा", "Advance credit after this receipt", amount);
-    snprintf(text, sizeof text, "%" PRId64, int_of(receipt, "ledgerSeq"));
-    add_field(&page, "लेजर प्रविष्टि", "Ledger entry", text);
+    json_t *notes = json_object_get(receipt, "notes");
+    for (size_t i = 0; i < json_array_size(notes); i++) {
+        json_t *note = json_array_get(notes, i);
+        add_field(&page, text_of(note, "hi"), text_of(note, "en"), text_of(note, "value"));
+    }
+    if (!print->no_advance) {
+        nagar_print_rupees(int_of(receipt, "advancePaise"), amount);
+        add_field(&page, "शेष अग्रिम जमा", "Advance credit after this receipt", amount);
+    }
+    snprintf(text, sizeof text, "%" PRId64, names->entry_seq);
+    if (print->proof_sql) {
+        char hi[120], en[120];
+        snprintf(hi, sizeof hi, "%s प्रविष्टि", print->proof_hi);
+        snprintf(en, sizeof en, "Entry on the %s", print->proof_en);
+        add_field(&page, hi, en, text);
+    } else {
+        add_field(&page, "लेजर प्रविष्टि", "Ledger entry", text);
+    }
     const char *recorded_by = text_of(receipt, "recordedBy");
     if (names->staff_name[0])
         snprintf(text, sizeof text, "%s", names->staff_name);
@@ -383,17 +435,20 @@ static int render(const nagar_receipt_print_t *print, json_t *receipt, const nam
         snprintf(text, sizeof text, "%s", recorded_by);
     add_field(&page, "दर्ज करने वाले", "Recorded by", text);
 
-    nagar_document_add_footer(page.doc, "यह कंप्यूटर द्वारा बनाई गई रसीद है; हस्ताक्षर आवश्यक "
-                                        "नहीं। क्यूआर कोड में इस रसीद की लेजर प्रविष्टि और उसका "
-                                        "हैश है।");
-    nagar_document_add_footer(page.doc, "Computer-generated receipt; no signature is needed. "
-                                        "The QR code carries this receipt's entry in the ULB's "
-                                        "hash-chained ledger: check it against the ledger to "
-                                        "prove the receipt.");
-    snprintf(text, sizeof text, "Ledger hash (SHA-256): %s", names->hash_hex);
+    const char *chain_hi = print->proof_sql ? print->proof_hi : "लेजर";
+    const char *chain_en = print->proof_sql ? print->proof_en : "ledger";
+    snprintf(text, sizeof text, "यह कंप्यूटर द्वारा बनाई गई रसीद है; हस्ताक्षर आवश्यक नहीं। क्यूआर "
+             "कोड में इस रसीद की %s प्रविष्टि और उसका हैश है।", chain_hi);
+    nagar_document_add_footer(page.doc, text);
+    snprintf(text, sizeof text, "Computer-generated receipt; no signature is needed. The QR code "
+             "carries this receipt's entry in the ULB's hash-chained %s: check it against the "
+             "%s to prove the receipt.", chain_en, chain_en);
+    nagar_document_add_footer(page.doc, text);
+    snprintf(text, sizeof text, "%s%s hash (SHA-256): %s", print->proof_sql ? "" : "Ledger",
+             print->proof_sql ? "Entry" : "", names->hash_hex);
     nagar_document_add_footer(page.doc, text);
     snprintf(qr, NAGAR_DOCUMENT_QR_MAX, "%s|v1|%s|%s|%" PRId64 "|%" PRId64 "|%s", print->qr_tag,
-             receipt_no, ulb, amount_paise, int_of(receipt, "ledgerSeq"), names->hash_hex);
+             receipt_no, ulb, amount_paise, names->entry_seq, names->hash_hex);
     nagar_document_set_qr(page.doc, qr, "सत्यापन हेतु स्कैन करें / Scan to verify");
     int rc = nagar_document_render_pdf(page.doc, pdf, size, error, error_size);
     nagar_document_destroy(&page.doc);
@@ -425,7 +480,7 @@ int nagar_receipt_print_method(const nagar_receipt_print_t *print, nagar_worker_
     nagar_identity_ulb_name(print->bus, call, text_of(receipt, "ulb"), ulb_name);
     nagar_identity_staff_name(print->bus, call, text_of(receipt, "recordedBy"), staff_name);
     names_t names = {.ulb_name = ulb_name, .staff_name = staff_name, .payer = work.payer,
-                     .hash_hex = work.hash_hex};
+                     .entry_seq = work.entry_seq, .hash_hex = work.hash_hex};
     uint8_t *pdf = NULL;
     size_t size = 0;
     char qr[NAGAR_DOCUMENT_QR_MAX], error[512], event[96];
@@ -451,7 +506,7 @@ int nagar_receipt_print_method(const nagar_receipt_print_t *print, nagar_worker_
         rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     } else {
         json_t *log_fields = json_pack("{s:s, s:I, s:I}", "receipt_no", receipt_no, "ledger_seq",
-                                       (json_int_t) int_of(receipt, "ledgerSeq"), "bytes",
+                                       (json_int_t) work.entry_seq, "bytes",
                                        (json_int_t) size);
         snprintf(event, sizeof event, "%s.receipt_pdf", print->rules->service);
         nagar_log_write(NAGAR_LOG_INFO, event, log_fields, "receipt PDF made");

@@ -2,7 +2,9 @@
  * receipt_print.h — a payment receipt of property tax or water charges as
  * a bilingual A4 PDF (common/document.h) whose QR code names the receipt's
  * row in the hash-chained ledger: the one printed receipt both services
- * answer receipt.pdf with.
+ * answer receipt.pdf with. Certificates prints its fee receipts with it
+ * too; a certificate fee is on no ledger, so its QR code names the fee's
+ * entry on the hash-chained history instead (proof_sql below).
  *
  * What it prints adds up (issue 14: a receipt of Rs 803.47 printed a Rebate
  * of 23.33 as if it were a paid head, and its lines came to Rs 826.80):
@@ -42,7 +44,8 @@ typedef struct {
  * instrumentRef, counter, paidOn, allocations [{<period_field>, head,
  * amountPaise}] (head REBATE: a rebate granted, ADVANCE: the change of the
  * credit), ledgerSeq, reversesReceiptNo, reversedByReceiptNo, recordedBy,
- * reason, advancePaise. reply_type has receipt_no, pdf, qr_payload,
+ * reason, advancePaise, and optionally notes [{hi, en, value}], printed
+ * after the lines (a fee's legal basis). reply_type has receipt_no, pdf, qr_payload,
  * file_name and content_type. */
 typedef struct {
     nagar_rules_t *rules;
@@ -59,6 +62,14 @@ typedef struct {
     const char *payer_hi, *payer_en;      /* "भुगतानकर्ता (स्वामी)", "Payer (owner of record)" */
     const nagar_print_label_t *heads;     /* the service's heads */
     const ProtobufCMessageDescriptor *reply_type;
+    /* The hash-chained row that proves the receipt, for its QR code. NULL:
+     * the ledger's row ledgerSeq of the ULB, whose reference is the receipt
+     * number. Else this query, $1 the ULB and $2 the receipt number,
+     * answering one row: the entry's number and its SHA-256 (hex) on the
+     * chain proof_hi/proof_en name ("शुल्क इतिहास", "fee history"). */
+    const char *proof_sql;
+    const char *proof_hi, *proof_en;
+    bool no_advance;                      /* the account keeps no advance credit */
 } nagar_receipt_print_t;
 
 /* receipt.pdf: the request (a GetReceiptRequest) answered with the PDF, or

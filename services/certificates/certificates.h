@@ -58,6 +58,7 @@ typedef struct {
     nagar_outbox_relay_t *relay;
     char verify_url[256];                   /* printed on certificates */
     nagar_rules_t rules;                    /* the rules of sql/fee.sql (fee_payment.c) */
+    nagar_payment_provider_t *provider;     /* fees paid online; NULL: refused */
 } certificates_t;
 
 /* Is the actor (nagar_actor_* of common/service.h) staff of ulb? */

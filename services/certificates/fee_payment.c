@@ -3,7 +3,9 @@
  * collection (see fee_payment.h). The checks, the receipt number and the
  * write are one rule each in sql/fee.sql, run in one transaction with an
  * idempotency record by nagar_rules_method: the same key gives the same
- * receipt however often a counter retries.
+ * receipt however often a counter retries. Online payments and the printed
+ * receipt are the tax services' code (rules_money.c, receipt_print.c) with
+ * certificates' rules and messages.
  */
 #include "fee_payment.h"
 
@@ -12,6 +14,7 @@
 
 #include "json_codec.h"
 #include "money.h"
+#include "receipt_print.h"
 
 int fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement **out)
 {
@@ -75,4 +78,77 @@ int fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *req
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_collection",
                               &nagar__certificates__fee_collection__descriptor, false, NULL, NULL);
+}
+
+/* ---- online ------------------------------------------------------------------------ */
+
+/* What certificates' online payments differ in (common/rules_money.c). The
+ * callback rule answers action "recorded", never "paid", so no
+ * payment.received event goes out for a fee: notifications takes that type
+ * from the tax services only. */
+static nagar_rules_payments_t payments_of(certificates_t *self)
+{
+    return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
+                                    .rule_prefix = "cert", .account_param = "application_id",
+                                    .subject_kind = "application",
+                                    .user_field = "applicantUserId",
+                                    .receipt_type = &nagar__certificates__fee_settlement__descriptor,
+                                    .order_type = &nagar__certificates__fee_order__descriptor};
+}
+
+int fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    nagar_rules_payments_t payments = payments_of(arg);
+    return nagar_rules_online_initiate(&payments, call, request);
+}
+
+int fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    nagar_rules_payments_t payments = payments_of(arg);
+    return nagar_rules_online_callback(&payments, call, request);
+}
+
+int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    certificates_t *self = arg;
+    return nagar_rules_method(&self->rules, call, request, NULL, "cert_online_get",
+                              &nagar__certificates__fee_order__descriptor, false, NULL, NULL);
+}
+
+/* ---- the receipt ------------------------------------------------------------------- */
+
+static const nagar_print_label_t FEE_HEADS[] = {
+    {"LATE_FEE_30_DAYS", "विलंब शुल्क (21 दिन के बाद, 30 दिन के भीतर)",
+     "Late registration fee (after 21, within 30 days)"},
+    {"LATE_FEE_1_YEAR", "विलंब शुल्क (30 दिन के बाद, एक वर्ष के भीतर)",
+     "Late registration fee (after 30 days, within one year)"},
+    {"LATE_FEE_OVER_1_YEAR", "विलंब शुल्क (एक वर्ष के बाद)",
+     "Late registration fee (after one year)"},
+    {"MARRIAGE_CERTIFICATE_FEE", "विवाह प्रमाण-पत्र शुल्क", "Marriage certificate fee"},
+    {NULL, NULL, NULL},
+};
+
+int fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    certificates_t *self = arg;
+    const nagar_receipt_print_t print = {
+        .rules = &self->rules, .bus = self->bus, .rule = "cert_fee_receipt_get",
+        /* The informant pays a birth's or death's fee; a marriage's, the couple. */
+        .payer_sql = "SELECT coalesce(left(coalesce(nullif(report->'informant'->>'name', ''), "
+                     "subject_name), 300), '') FROM certificates.application "
+                     "WHERE application_id = $1",
+        .account_field = "applicationId", .period_field = "period",
+        .title_hi = "प्रमाण-पत्र शुल्क रसीद", .title_en = "Certificate Fee Receipt",
+        .name_en = "Certificate fee", .file_prefix = "certificate-fee-receipt",
+        .qr_tag = "NAGAR-CERT-FEE-RECEIPT", .account_hi = "आवेदन क्रमांक",
+        .account_en = "Application id", .payer_hi = "भुगतानकर्ता (सूचनादाता / आवेदक)",
+        .payer_en = "Payer (informant or applicants)", .heads = FEE_HEADS,
+        .reply_type = &nagar__certificates__fee_receipt_pdf__descriptor,
+        /* The settlement's entry on the hash-chained history (migration 007). */
+        .proof_sql = "SELECT seq::text, encode(hash, 'hex') FROM certificates.history "
+                     "WHERE tbl = 'fee_settlement' AND ulb = $1 AND op = 'INSERT' "
+                     "AND new_rows::jsonb @> jsonb_build_array(jsonb_build_object("
+                     "'receipt_no', $2::text))",
+        .proof_hi = "शुल्क इतिहास", .proof_en = "fee history", .no_advance = true};
+    return nagar_receipt_print_method(&print, call, request);
 }

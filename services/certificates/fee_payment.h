@@ -6,8 +6,21 @@
  * fee-bearing application with neither is refused (workflow.c); the
  * certificate, the application and the ULB's day's collection show which.
  *
+ * Or the applicant pays it online through the payment provider, by the
+ * flow property tax and water charges use (common/service_rules.h,
+ * nagar_rules_online_*): fee_online.initiate answers an order for the fee
+ * the service computed (the request names no amount), signed for the
+ * provider's checkout; fee_online.callback checks the provider's signature
+ * (a forged one is refused and changes nothing) and settles the
+ * application once — a repeated callback answers the order as it stands.
+ * fee_receipt.pdf prints the receipt of a fee paid either way with
+ * common/receipt_print.h; its QR code names the settlement's entry on the
+ * hash-chained history (a certificate fee is on no ledger).
+ *
  * The rules are SQL functions next to the data (sql/fee.sql), run through
- * common/service_rules.h: cert_fee_pay, cert_fee_waive, cert_fee_collection.
+ * common/service_rules.h: cert_fee_pay, cert_fee_waive, cert_fee_collection,
+ * cert_online_initiate, cert_online_callback, cert_online_get,
+ * cert_fee_receipt_get.
  */
 #ifndef CERT_FEE_PAYMENT_H
 #define CERT_FEE_PAYMENT_H
@@ -38,5 +51,11 @@ void fee_settlement_describe(int64_t fee_paise,
 int application_pay_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int application_waive_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+/* fee_online.initiate, fee_online.callback, fee_online.get, fee_receipt.pdf. */
+int fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -15,6 +15,8 @@
  *   NAGAR_CERTIFICATES_VERIFY_URL         printed on certificates
  *   NAGAR_CERTIFICATES_OUTBOX_RELAY       1 (default) relays events to notifications
  *   NAGAR_CERTIFICATES_RELAY_INTERVAL_MS  1000
+ *   NAGAR_PAYMENT_PROVIDER_KEY_FILE       the payment provider's key (fees paid online;
+ *                                         unset: refused, pay at a counter)
  *   NAGAR_BUS_*                           as bus.h and bus_worker.h
  */
 #include <limits.h>
@@ -81,6 +83,10 @@ static const nagar_method_t METHODS[] = {
     M("fees.get", get_fee_schedule_request, GATEWAY_AND_BATCH, fees_get),
     M("fees.set", set_fee_schedule_request, GATEWAY, fees_set),
     M("fees.daily_collection", get_fee_collection_request, GATEWAY, fees_daily_collection),
+    M("fee_online.initiate", initiate_fee_payment_request, GATEWAY, fee_online_initiate),
+    M("fee_online.callback", fee_payment_callback, GATEWAY, fee_online_callback),
+    M("fee_online.get", get_fee_order_request, GATEWAY, fee_online_get),
+    M("fee_receipt.pdf", get_fee_receipt_request, GATEWAY, fee_receipt_pdf),
     M("audit.list", list_audit_request, GATEWAY, audit_list),
     {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
      subjects},
@@ -176,6 +182,17 @@ static int serve(certificates_t *self)
              nagar_config_get(self->config, "NAGAR_CERTIFICATES_VERIFY_URL",
                               "/api/v1/certificates/verify"));
     char error[1024];
+    const char *key_file = nagar_config_get(self->config, "NAGAR_PAYMENT_PROVIDER_KEY_FILE", "");
+    if (key_file[0]) {
+        self->provider = nagar_payment_provider_new(key_file, error, sizeof error);
+        if (!self->provider) {
+            nagar_log_error("certificates.config_invalid", "%s", error);
+            return 1;
+        }
+    } else {
+        nagar_log_warn("certificates.online_off", "NAGAR_PAYMENT_PROVIDER_KEY_FILE is not set: "
+                       "fees paid online will be refused (pay at a counter)");
+    }
     nagar_bus_options_t options;
     if (nagar_bus_options_load(&options, self->config, error, sizeof error) != 0) {
         nagar_log_error("certificates.config_invalid", "%s", error);
@@ -209,8 +226,9 @@ static int serve(certificates_t *self)
         nagar_worker_set_tick(worker, (int) relay_interval_ms, relay_tick, self);
     nagar_service_keep_worker_alive(self->db, worker);
     nagar_service_keep_worker_alive_on_bus(self->bus, worker);
-    json_t *fields = json_pack("{s:s, s:i, s:b}", "key_id", nagar_sealer_key_id(self->sealer),
-                               "public_keys", self->key_count, "relay", relay);
+    json_t *fields = json_pack("{s:s, s:i, s:b, s:b}", "key_id",
+                               nagar_sealer_key_id(self->sealer), "public_keys", self->key_count,
+                               "relay", relay, "online_payments", self->provider != NULL);
     nagar_log_write(NAGAR_LOG_INFO, "certificates.ready", fields,
                     "certificates serving on the bus");
     int rc = nagar_worker_run(worker);
@@ -262,6 +280,7 @@ int main(int argc, char **argv)
     }
     int rc = serve(&self);
     nagar_outbox_relay_destroy(&self.relay);
+    nagar_payment_provider_destroy(&self.provider);
     nagar_bus_client_destroy(&self.bus);
     nagar_sealer_destroy(&self.sealer);
     nagar_db_destroy(&self.db);

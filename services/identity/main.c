@@ -58,7 +58,8 @@ static const char *const REVOCATION_READERS[] = {"gateway", "certificates", "pro
 static const char *const ULB_READERS[] = {"gateway", "certificates", "property_tax", "water_tax",
                                           "notifications", "batch", NULL};
 /* Services whose documents name the staff member who recorded them. */
-static const char *const DOCUMENT_PRINTERS[] = {"property_tax", "water_tax", NULL};
+static const char *const DOCUMENT_PRINTERS[] = {"property_tax", "water_tax", "certificates",
+                                                  NULL};
 
 /* Verified contacts: only notifications, to reach a person named by user id. */
 static const char *const NOTIFICATIONS[] = {"notifications", NULL};

@@ -2,7 +2,8 @@
  * staff_names.h — staff.names: staff user ids to full names, for the
  * documents other services print (a receipt names who recorded it).
  *
- *   staff.names      StaffNamesRequest -> StaffNamesReply     property_tax, water_tax
+ *   staff.names      StaffNamesRequest -> StaffNamesReply     property_tax, water_tax,
+ *                                                             certificates (receipts)
  *
  * A name is what a counter clerk wears on a badge; the services that may
  * ask are listed in main.c, and nothing else about the account is told.

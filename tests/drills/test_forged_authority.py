@@ -55,7 +55,8 @@ BODY_CREDENTIAL = {("identity", "otp.request"), ("identity", "otp.verify"),
                    ("identity", "staff.login"), ("identity", "token.refresh"),
                    ("identity", "token.logout"), ("identity", "grant.issue"),
                    ("identity", "staff.replace_one_time_password"),
-                   ("property_tax", "online.callback"), ("water_tax", "online.callback")}
+                   ("property_tax", "online.callback"), ("water_tax", "online.callback"),
+                   ("certificates", "fee_online.callback")}
 # Columns where a service records who did something.
 ACTOR_COLUMNS = ("actor", "created_by", "recorded_by", "saved_by", "decided_by", "filed_by",
                  "issued_by", "requested_by", "updated_by", "sent_by", "applicant")
@@ -336,6 +337,9 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
         "witnesses": [{"name": "Suresh Jain", "address": "1 Jain Mandir Road"},
                       {"name": "Meena Gupta", "address": "3 Tilak Path"}]}},
         "nagar__certificates__application__descriptor")
+    # The marriage's fee, paid online by the citizen who applied (an order; no money yet).
+    step("certificates", "fee_online.initiate", "CITIZEN",
+         {"applicationId": marriage["applicationId"]})
     step("certificates", "application.register", "REGISTRAR",
          {"applicationId": birth["applicationId"]})
     # Fees (issue 14 item 3): taken at a counter by a clerk, waived by the commissioner.

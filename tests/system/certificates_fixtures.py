@@ -13,11 +13,13 @@ of two ULBs.
         s.db.sql(text)                          # superuser SQL in nagar_certificates
         s.db.psql_as_app(text)                  # psql as certificates_app (PsqlResult)
         s.db.run_cli(*args)                     # nagar-certificates as a command
+        s.provider                              # FakePaymentProvider sharing the service's key
 
 `certificates_db` (session scope) uses the session's pg_cluster, where
 provision.sh applied services/certificates/migrations. `certificates(broker,
 **env)` makes a signing key pair ("c1") under the test's tmp_path, starts
-nagar-certificates with CURVE as the "certificates" principal, waits for
+nagar-certificates with CURVE as the "certificates" principal and a payment
+provider key (.provider_key_hex) beside it, waits for
 "certificates.ready" and returns a RunningCertificates (.proc, .key_dir,
 .key_path, .public_key_path). `cert_stack` starts everything and creates, as
 the bootstrap state admin, a clerk, a registrar and a commissioner of ULB A
@@ -27,11 +29,13 @@ a citizen in.
 Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import os
+import secrets
 import subprocess
 import uuid
 
 import pytest
 
+from fake_payment_provider import FakePaymentProvider
 from nagar_proc import wait_until
 
 CLI_TIMEOUT = 60
@@ -75,6 +79,8 @@ class RunningCertificates:
         self.key_id = key_id
         self.key_path = os.path.join(key_dir, f"{key_id}.key")
         self.public_key_path = os.path.join(key_dir, f"{key_id}.pub")
+        with open(os.path.join(key_dir, "payment_provider.key")) as f:
+            self.provider_key_hex = f.read().strip()
 
 
 @pytest.fixture
@@ -91,6 +97,13 @@ def certificates(procs, certificates_db, tmp_path):
         full = dict(certificates_db.env)
         full.update(running_broker.client_env("certificates"))
         full["NAGAR_CERTIFICATES_SEAL_KEY"] = os.path.join(key_dir, "c1.key")
+        # The key shared with the payment provider: fees paid online.
+        provider_key = os.path.join(key_dir, "payment_provider.key")
+        if not os.path.exists(provider_key):
+            fd = os.open(provider_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        full["NAGAR_PAYMENT_PROVIDER_KEY_FILE"] = provider_key
         full.update({k: str(v) for k, v in env.items()})
         proc = procs.start(f"certificates{suffix}", [certificates_db.binary], env=full)
         proc.wait_event("certificates.ready", timeout=20)
@@ -144,4 +157,7 @@ def cert_stack(broker, identity, certificates, gateway, certificates_db):
     citizen = g.login_citizen(mobile)
     stack.citizen = citizen["accessToken"]
     stack.citizen_id = citizen["userId"]
-    return stack
+    # A local payment provider sharing the service's key (fees paid online).
+    stack.provider = FakePaymentProvider(certs.provider_key_hex)
+    yield stack
+    stack.provider.stop()

@@ -28,7 +28,8 @@ PROTECTED = {
                   "online_order", "ledger", "ledger_head", "history", "tariff_version",
                   "receipt_counter", "audit"],
     "certificates": ["application", "certificate", "certificate_chain", "correction",
-                     "registration_counter", "history"],
+                     "registration_counter", "history", "fee_settlement", "fee_order",
+                     "receipt_counter"],
 }
 WRITABLE = {
     "property_tax": {"idempotency": "INSERT", "outbox": "INSERT/UPDATE"},

@@ -39,6 +39,35 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
      WHERE f.application_id = p_application
 $$;
 
+-- Refuses an application (locked by the caller) whose fee cannot be settled
+-- now: no longer SUBMITTED, owing no fee, or settled already.
+CREATE OR REPLACE FUNCTION cert_fee_unsettled(a certificates.application) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE s certificates.fee_settlement;
+BEGIN
+    IF a.state <> 1 THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          format('application %s was already %s', a.application_id,
+                                 CASE a.state WHEN 2 THEN 'registered' ELSE 'rejected' END));
+    END IF;
+    IF a.fee_paise = 0 THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          format('application %s owes no fee: it was reported %s days after the '
+                                 'event, within the free period (RBD Act s.8, MP RBD Rules 2024 '
+                                 'r.5)', a.application_id, a.delay_days));
+    END IF;
+    SELECT * INTO s FROM certificates.fee_settlement WHERE application_id = a.application_id;
+    IF FOUND THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          CASE s.status WHEN 'PAID'
+                              THEN format('the fee of application %s was already paid: receipt %s',
+                                          a.application_id, s.receipt_no)
+                              ELSE format('the fee of application %s was already waived on %s',
+                                          a.application_id, s.settled_on) END);
+    END IF;
+END
+$$;
+
 -- The application, locked, when the actor is staff of its ULB in one of
 -- p_roles; still SUBMITTED, owing a fee not yet settled.
 CREATE OR REPLACE FUNCTION cert_fee_application(p_actor jsonb, p_id text, p_roles text[],
@@ -46,7 +75,6 @@ CREATE OR REPLACE FUNCTION cert_fee_application(p_actor jsonb, p_id text, p_role
 RETURNS certificates.application LANGUAGE plpgsql AS $$
 DECLARE
     a certificates.application;
-    s certificates.fee_settlement;
 BEGIN
     SELECT * INTO a FROM certificates.application
      WHERE application_id = rule_text(p_id, 'applicationId', 1, 64) FOR UPDATE;
@@ -60,26 +88,7 @@ BEGIN
                           format('%s of application %s is for a %s of ULB %s', p_what, p_id,
                                  array_to_string(p_roles, ' or '), a.ulb));
     END IF;
-    IF a.state <> 1 THEN
-        PERFORM rule_fail('NRPRE', 'applicationId',
-                          format('application %s was already %s', p_id,
-                                 CASE a.state WHEN 2 THEN 'registered' ELSE 'rejected' END));
-    END IF;
-    IF a.fee_paise = 0 THEN
-        PERFORM rule_fail('NRPRE', 'applicationId',
-                          format('application %s owes no fee: it was reported %s days after the '
-                                 'event, within the free period (RBD Act s.8, MP RBD Rules 2024 '
-                                 'r.5)', p_id, a.delay_days));
-    END IF;
-    SELECT * INTO s FROM certificates.fee_settlement WHERE application_id = a.application_id;
-    IF FOUND THEN
-        PERFORM rule_fail('NRPRE', 'applicationId',
-                          CASE s.status WHEN 'PAID'
-                              THEN format('the fee of application %s was already paid: receipt %s',
-                                          p_id, s.receipt_no)
-                              ELSE format('the fee of application %s was already waived on %s',
-                                          p_id, s.settled_on) END);
-    END IF;
+    PERFORM cert_fee_unsettled(a);
     RETURN a;
 END
 $$;
@@ -114,6 +123,11 @@ BEGIN
     END IF;
     IF v_counter !~ '^[A-Z0-9]{1,12}$' THEN
         PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 12 of A-Z, 0-9');
+    END IF;
+    IF v_counter = 'ONLINE' THEN    -- its series is the online payments' (cert_online_callback)
+        PERFORM rule_fail('NRINV', 'counter',
+                          'counter ONLINE numbers the fees paid online; name the counter you '
+                          'took the money at');
     END IF;
     v_receipt := receipt_next(a.ulb, rule_fy_text(rule_fy_of(p_today)), 'CF' || v_counter);
     INSERT INTO certificates.fee_settlement (application_id, ulb, status, amount_paise,
@@ -191,6 +205,218 @@ BEGIN
                              WHERE status = 'WAIVED'),
             'waived', coalesce((SELECT jsonb_agg(j ORDER BY recorded_at) FROM day
                                  WHERE status = 'WAIVED'), '[]')));
+END
+$$;
+
+-- ---- the fee paid online (migration 008) --------------------------------------------
+--
+-- The flow is property tax's and water charges' (common/rules_money.c,
+-- nagar_rules_online_*, with rule prefix "cert"): cert_online_initiate
+-- answers the order, which the C side signs for the provider's checkout;
+-- the C side verifies the provider's callback signature before
+-- cert_online_callback runs. Locks in one order: the order's row, the
+-- application's row, the receipt counter's row.
+
+CREATE OR REPLACE FUNCTION cert_fee_order_json(p_order text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('orderId', o.order_id, 'applicationId', o.application_id,
+                              'ulb', o.ulb, 'amountPaise', o.amount_paise, 'status', o.status,
+                              'receiptNo', o.receipt_no, 'providerRef', o.provider_ref,
+                              'legalBasis', cert_fee_legal_basis(a.late_window), 'note', o.note)
+      FROM certificates.fee_order o
+      JOIN certificates.application a ON a.application_id = o.application_id
+     WHERE o.order_id = p_order
+$$;
+
+-- fee_online.initiate: the applicant (a citizen, the one who applied) pays
+-- the fee the service computed — there is no amount in the request. Staff
+-- of the ULB take the fee at a counter instead; anyone else does not see
+-- the application. Each call is a new order (an abandoned checkout is
+-- simply never called back); the first SUCCESS settles the fee.
+CREATE OR REPLACE FUNCTION cert_online_initiate(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    a certificates.application;
+    v_id text := rule_text(p_req->>'applicationId', 'applicationId', 1, 64);
+    v_order text := 'cf' || replace(gen_random_uuid()::text, '-', '');
+    v_citizen boolean := coalesce(p_actor->>'role', '') = 'CITIZEN';
+BEGIN
+    PERFORM rule_act(p_actor, 'fee_online.initiate');
+    SELECT * INTO a FROM certificates.application WHERE application_id = v_id FOR UPDATE;
+    IF NOT FOUND OR (v_citizen AND coalesce(p_actor->>'userId', '') <> a.applicant)
+       OR (NOT v_citizen AND coalesce(p_actor->>'ulb', '') <> a.ulb) THEN
+        PERFORM rule_fail('NRNFD', 'applicationId', format('no application has id %s', v_id));
+    END IF;
+    IF NOT v_citizen THEN
+        PERFORM rule_fail('NRDEN', 'applicationId',
+                          format('the fee of application %s is paid online by the citizen who '
+                                 'applied; staff take it at a counter (fee/payment)', v_id));
+    END IF;
+    PERFORM cert_fee_unsettled(a);
+    INSERT INTO certificates.fee_order (order_id, application_id, ulb, amount_paise, status,
+                                        created_by)
+    VALUES (v_order, a.application_id, a.ulb, a.fee_paise, 'CREATED', p_actor->>'userId');
+    PERFORM rule_audit(p_actor, a.ulb, 'application.fee_order_created', a.application_id,
+                       jsonb_build_object('orderId', v_order, 'amountPaise', a.fee_paise));
+    RETURN cert_fee_order_json(v_order);
+END
+$$;
+
+-- fee_online.get: the order, for the applicant and staff of its ULB.
+CREATE OR REPLACE FUNCTION cert_online_get(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
+    o certificates.fee_order;
+    v_applicant text;
+BEGIN
+    SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id;
+    SELECT applicant INTO v_applicant FROM certificates.application
+     WHERE application_id = o.application_id;
+    IF o.order_id IS NULL
+       OR NOT ((p_actor->>'role' = 'CITIZEN' AND p_actor->>'userId' = v_applicant)
+               OR (p_actor->>'role' <> 'CITIZEN' AND coalesce(p_actor->>'ulb', '') = o.ulb)) THEN
+        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
+    END IF;
+    RETURN cert_fee_order_json(o.order_id);
+END
+$$;
+
+-- fee_online.callback, once the C side verified the provider's signature:
+-- a SUCCESS for an order still CREATED settles its application's fee,
+-- once, with a receipt of counter ONLINE; a FAILURE marks the order
+-- FAILED; a repeated callback answers the order as it stands. Answers
+-- {"action", "order", ...}: "recorded" when the fee was settled now (not
+-- "paid": on "paid" the C side would publish payment.received, an event
+-- notifications takes from the tax services only), "done" otherwise.
+CREATE OR REPLACE FUNCTION cert_online_callback(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
+    v_ref text := coalesce(p_req->>'providerRef', '');
+    v_provider jsonb := p_actor || jsonb_build_object('userId', 'provider',
+                                                      'role', 'PAYMENT_PROVIDER');
+    o certificates.fee_order;
+    a certificates.application;
+    s certificates.fee_settlement;
+    v_note text;
+    v_receipt text;
+BEGIN
+    PERFORM rule_act(v_provider, 'fee_online.callback ' || coalesce(p_req->>'status', ''));
+    SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
+    END IF;
+    IF o.status <> 'CREATED' THEN
+        RETURN jsonb_build_object('action', 'done', 'order', cert_fee_order_json(o.order_id));
+    END IF;
+    IF rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000) <> o.amount_paise THEN
+        PERFORM rule_fail('NRINV', 'amountPaise',
+                          format('order %s is for %s paise, the fee of application %s, not %s '
+                                 'paise; nothing was recorded', o.order_id, o.amount_paise,
+                                 o.application_id, p_req->>'amountPaise'));
+    END IF;
+    IF rule_enum(p_req->>'status', 'status', ARRAY['SUCCESS', 'FAILURE']) = 'FAILURE' THEN
+        UPDATE certificates.fee_order SET status = 'FAILED', provider_ref = v_ref,
+                                          updated_at = now()
+         WHERE order_id = o.order_id;
+        RETURN jsonb_build_object('action', 'done', 'order', cert_fee_order_json(o.order_id));
+    END IF;
+    SELECT * INTO a FROM certificates.application WHERE application_id = o.application_id
+        FOR UPDATE;
+    SELECT * INTO s FROM certificates.fee_settlement WHERE application_id = a.application_id;
+    -- The provider took the money, but the fee was settled meanwhile (at a
+    -- counter, waived, by another order) or the application decided: it is
+    -- not taken twice; the order says it is to be refunded, and why.
+    IF s.application_id IS NOT NULL OR a.state <> 1 THEN
+        v_note := CASE WHEN s.status = 'PAID'
+                           THEN format('the fee was already paid: receipt %s', s.receipt_no)
+                       WHEN s.status = 'WAIVED'
+                           THEN format('the fee was waived on %s', s.settled_on)
+                       ELSE format('the application was %s before the payment arrived',
+                                   CASE a.state WHEN 2 THEN 'registered' ELSE 'rejected' END)
+                  END || '; the payment is to be refunded';
+        UPDATE certificates.fee_order SET status = 'REFUND_DUE', provider_ref = v_ref,
+                                          note = v_note, updated_at = now()
+         WHERE order_id = o.order_id;
+        PERFORM rule_audit(v_provider, a.ulb, 'application.fee_refund_due', a.application_id,
+                           jsonb_build_object('orderId', o.order_id, 'amountPaise',
+                                              o.amount_paise, 'providerRef', v_ref,
+                                              'note', v_note));
+        RETURN jsonb_build_object('action', 'done', 'order', cert_fee_order_json(o.order_id));
+    END IF;
+    v_receipt := receipt_next(a.ulb, rule_fy_text(rule_fy_of(p_today)), 'CFONLINE');
+    INSERT INTO certificates.fee_settlement (application_id, ulb, status, amount_paise,
+        receipt_no, mode, instrument_ref, counter, settled_on, recorded_by, recorded_role)
+    VALUES (a.application_id, a.ulb, 'PAID', o.amount_paise, v_receipt, 'ONLINE', v_ref,
+            'ONLINE', p_today, 'provider', 'PAYMENT_PROVIDER');
+    UPDATE certificates.fee_order SET status = 'PAID', receipt_no = v_receipt,
+                                      provider_ref = v_ref, updated_at = now()
+     WHERE order_id = o.order_id;
+    PERFORM rule_audit(v_provider, a.ulb, 'application.fee_paid', a.application_id,
+                       jsonb_build_object('receiptNo', v_receipt, 'amountPaise', o.amount_paise,
+                                          'mode', 'ONLINE', 'orderId', o.order_id,
+                                          'providerRef', v_ref));
+    RETURN jsonb_build_object('action', 'recorded', 'order', cert_fee_order_json(o.order_id),
+                              'ulb', a.ulb, 'receiptNo', v_receipt,
+                              'amountPaise', o.amount_paise);
+END
+$$;
+
+-- ---- the fee receipt ------------------------------------------------------------------
+
+-- fee_receipt.get: the receipt of an application's fee, paid at a counter
+-- or online, as common/receipt_print.h prints it: one line, the fee's head
+-- (the window it was charged for), and notes with the legal basis. For the
+-- citizen who applied and staff of the ULB; to anyone else the application
+-- does not exist. A waived fee, or one still due, has no receipt.
+CREATE OR REPLACE FUNCTION cert_fee_receipt_get(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_id text := rule_text(p_req->>'applicationId', 'applicationId', 1, 64);
+    a certificates.application;
+    s certificates.fee_settlement;
+    v_order text;
+BEGIN
+    SELECT * INTO a FROM certificates.application WHERE application_id = v_id;
+    IF NOT FOUND
+       OR NOT ((p_actor->>'role' = 'CITIZEN' AND p_actor->>'userId' = a.applicant)
+               OR (p_actor->>'role' <> 'CITIZEN' AND coalesce(p_actor->>'ulb', '') = a.ulb)) THEN
+        PERFORM rule_fail('NRNFD', 'applicationId', format('no application has id %s', v_id));
+    END IF;
+    SELECT * INTO s FROM certificates.fee_settlement WHERE application_id = a.application_id;
+    IF s.status IS DISTINCT FROM 'PAID' THEN
+        PERFORM rule_fail('NRPRE', 'applicationId',
+                          format('application %s has no fee receipt: %s', v_id,
+                                 CASE WHEN s.status = 'WAIVED'
+                                          THEN format('its fee was waived on %s (a waiver is no '
+                                                      'payment)', s.settled_on)
+                                      WHEN a.fee_paise = 0 THEN 'it owes no fee'
+                                      ELSE format('its fee of %s paise is still due',
+                                                  a.fee_paise) END));
+    END IF;
+    SELECT order_id INTO v_order FROM certificates.fee_order
+     WHERE application_id = a.application_id AND status = 'PAID';
+    RETURN jsonb_build_object(
+        'receiptNo', s.receipt_no, 'ulb', s.ulb, 'applicationId', s.application_id,
+        'amountPaise', s.amount_paise, 'mode', s.mode, 'instrumentRef', s.instrument_ref,
+        'counter', s.counter, 'paidOn', s.settled_on::text, 'recordedBy', s.recorded_by,
+        'allocations', jsonb_build_array(jsonb_build_object(
+            'period', '', 'amountPaise', s.amount_paise,
+            'head', CASE a.late_window WHEN 2 THEN 'LATE_FEE_30_DAYS'
+                                       WHEN 3 THEN 'LATE_FEE_1_YEAR'
+                                       WHEN 4 THEN 'LATE_FEE_OVER_1_YEAR'
+                                       ELSE 'MARRIAGE_CERTIFICATE_FEE' END)),
+        'notes', jsonb_build_array(
+            jsonb_build_object('hi', 'विधिक आधार', 'en', 'Legal basis',
+                               'value', cert_fee_legal_basis(a.late_window)),
+            jsonb_build_object('hi', 'घटना के बाद सूचना', 'en', 'Reported after the event',
+                               'value', CASE WHEN a.kind = 3 THEN '—'
+                                             ELSE format('%s दिन / %s days', a.delay_days,
+                                                         a.delay_days) END))
+            || CASE WHEN v_order IS NULL THEN '[]'::jsonb
+                    ELSE jsonb_build_array(jsonb_build_object(
+                             'hi', 'ऑनलाइन ऑर्डर', 'en', 'Online order', 'value', v_order)) END);
 END
 $$;
 
