@@ -9,7 +9,9 @@
  * back exactly; any change to a signed byte, a cut file, another key or a
  * signed but malformed body is FORGED; an absent or empty directory is
  * NONE and a missing pinned key ERROR; heads with malformed names, a
- * negative sequence or a repeated (chain, ULB) are refused.
+ * negative sequence or a repeated (chain, ULB) are refused; dotted chain
+ * names ("history.property_tax", up to 63 characters) round-trip, read with
+ * the pinned key as nagarctl reads it (nagar_checkpoint_read_public_key).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -441,6 +443,54 @@ static void malformed_heads_are_refused(void **state)
     nagar_checkpoint_destroy(&checkpoint);
 }
 
+/* Chains are named by what they chain: "ledger", "history.property_tax"
+ * (a-z, _ and ., up to 63); such names go through the file and back. */
+static void dotted_chain_names_round_trip(void **state)
+{
+    (void) state;
+    assert_int_equal(nagar_checkpoint_keygen(secret_path, public_path, error, sizeof error), 0);
+    char longest[NAGAR_CHECKPOINT_NAME_MAX + 1];
+    memset(longest, 'h', NAGAR_CHECKPOINT_NAME_MAX);
+    longest[7] = '.';
+    longest[NAGAR_CHECKPOINT_NAME_MAX] = '\0';
+    nagar_checkpoint_t *checkpoint = nagar_checkpoint_new();
+    nagar_checkpoint_head_t head = {.seq = 3};
+    memcpy(head.ledger, longest, NAGAR_CHECKPOINT_NAME_MAX - 1);   /* 63 characters */
+    snprintf(head.ulb, sizeof head.ulb, "802462");
+    assert_int_equal(nagar_checkpoint_add(checkpoint, &head, error, sizeof error), 0);
+    head = make_head("history.property_tax", "802462", 5, 0x5a);
+    assert_int_equal(nagar_checkpoint_add(checkpoint, &head, error, sizeof error), 0);
+    head = make_head("history.Property", "802462", 5, 0x5a);
+    assert_int_equal(nagar_checkpoint_add(checkpoint, &head, error, sizeof error), -1);
+    char path[4200];
+    assert_int_equal(nagar_checkpoint_save(checkpoint, secret_path, store, path, sizeof path,
+                                           error, sizeof error), 0);
+    nagar_checkpoint_destroy(&checkpoint);
+
+    /* The pinned key as nagarctl reads it, and the file loaded with it. */
+    uint8_t public[32];
+    assert_int_equal(nagar_checkpoint_read_public_key(public_path, public, error, sizeof error),
+                     0);
+    size_t length;
+    char *text = read_text(path, &length);
+    nagar_checkpoint_t *loaded = NULL;
+    assert_int_equal(nagar_checkpoint_parse(text, length, public, &loaded, error, sizeof error),
+                     NAGAR_CHECKPOINT_LOADED);
+    free(text);
+    const nagar_checkpoint_head_t *back =
+        nagar_checkpoint_find(loaded, "history.property_tax", "802462");
+    assert_non_null(back);
+    assert_int_equal(back->seq, 5);
+    assert_memory_equal(back->hash, head.hash, sizeof head.hash);
+    longest[NAGAR_CHECKPOINT_NAME_MAX - 1] = '\0';
+    assert_non_null(nagar_checkpoint_find(loaded, longest, "802462"));
+    nagar_checkpoint_destroy(&loaded);
+    /* A key file that is not 32 bytes of hex is refused. */
+    write_text(public_path, "abcd\n", 5);
+    assert_int_equal(nagar_checkpoint_read_public_key(public_path, public, error, sizeof error),
+                     -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +504,7 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(none_and_errors, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(malformed_heads_are_refused, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(dotted_chain_names_round_trip, test_setup, test_teardown),
     };
     return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }
