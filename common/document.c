@@ -32,6 +32,7 @@
 #include <qrencode.h>
 #endif
 
+#include "buffer.h"
 #include "text.h"
 
 struct nagar_document_t {
@@ -231,31 +232,11 @@ int nagar_document_set_qr(nagar_document_t *self, const char *payload, const cha
 #define QR_MODULE_MAX 3.0
 #define FONT_FAMILIES "Noto Sans, Noto Sans Devanagari"
 
-typedef struct {
-    uint8_t *data;
-    size_t size;
-    size_t capacity;
-    bool failed;
-} pdf_buffer_t;
-
+/* cairo's stream writer: the PDF is collected in a buffer (buffer.h). */
 static cairo_status_t pdf_write(void *closure, const unsigned char *data, unsigned int length)
 {
-    pdf_buffer_t *buffer = closure;
-    if (buffer->size + length > buffer->capacity) {
-        size_t capacity = buffer->capacity ? buffer->capacity : 65536;
-        while (capacity < buffer->size + length)
-            capacity *= 2;
-        uint8_t *grown = realloc(buffer->data, capacity);
-        if (!grown) {
-            buffer->failed = true;
-            return CAIRO_STATUS_NO_MEMORY;
-        }
-        buffer->data = grown;
-        buffer->capacity = capacity;
-    }
-    memcpy(buffer->data + buffer->size, data, length);
-    buffer->size += length;
-    return CAIRO_STATUS_SUCCESS;
+    return nagar_buffer_append(closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS
+                                                           : CAIRO_STATUS_NO_MEMORY;
 }
 
 static PangoLayout *make_layout(cairo_t *cr, const char *text, double points, bool bold,
@@ -472,9 +453,13 @@ int nagar_document_render_pages(nagar_document_t *const *documents, size_t count
                  NAGAR_DOCUMENT_PAGES_MAX, count);
         return -1;
     }
-    pdf_buffer_t buffer = {0};
+    nagar_buffer_t *buffer = nagar_buffer_new(0);
+    if (!buffer) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
     cairo_surface_t *surface =
-        cairo_pdf_surface_create_for_stream(pdf_write, &buffer, PAGE_WIDTH, PAGE_HEIGHT);
+        cairo_pdf_surface_create_for_stream(pdf_write, buffer, PAGE_WIDTH, PAGE_HEIGHT);
     cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "Nagar");
     if (documents[0]->metadata_title)
         cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE,
@@ -495,18 +480,18 @@ int nagar_document_render_pages(nagar_document_t *const *documents, size_t count
     cairo_surface_finish(surface);
     cairo_status_t status = cairo_surface_status(surface);
     cairo_surface_destroy(surface);
-    if (rc == 0 && (status != CAIRO_STATUS_SUCCESS || buffer.failed)) {
+    bool failed = nagar_buffer_failed(buffer);
+    if (rc == 0 && (status != CAIRO_STATUS_SUCCESS || failed)) {
         snprintf(error, error_size, "writing the PDF failed: %s",
-                 buffer.failed ? "out of memory" : cairo_status_to_string(status));
+                 failed ? "out of memory" : cairo_status_to_string(status));
         rc = -1;
     }
-    if (rc != 0) {
-        free(buffer.data);
-        return -1;
+    if (rc == 0 && !(*pdf = nagar_buffer_take(buffer, size))) {
+        snprintf(error, error_size, "out of memory");
+        rc = -1;
     }
-    *pdf = buffer.data;
-    *size = buffer.size;
-    return 0;
+    nagar_buffer_destroy(&buffer);
+    return rc;
 }
 
 int nagar_document_render_pdf(nagar_document_t *self, uint8_t **pdf, size_t *size, char *error,

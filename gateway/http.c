@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "buffer.h"
 #include "bus_client.h"
 #include "connections.h"
 #include "errors.h"
@@ -108,9 +109,7 @@ struct request_t {
     char user_id[96];               /* verified from the access token; "" when none */
     char role[32];
     const char *cors_origin;        /* into options, when the Origin is allowed */
-    char *body;
-    size_t body_length, body_capacity;
-    bool body_too_large;
+    nagar_buffer_t *body;           /* NULL until the first byte comes */
     bool close_connection;          /* answer with Connection: close (framing errors) */
     size_t slot;
     const gateway_route_t *route;
@@ -294,7 +293,7 @@ static void request_free(request_t **r_p)
     if (r->response)
         MHD_destroy_response(r->response);
     free(r->target);
-    free(r->body);
+    nagar_buffer_destroy(&r->body);
     free(r);
     *r_p = NULL;
 }
@@ -739,14 +738,16 @@ static ProtobufCMessage *decode_request(request_t *r, const gateway_route_match_
     const gateway_route_t *route = match->route;
     bool body_allowed = strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0;
     json_t *object = NULL;
-    if (r->body_length && !body_allowed) {
+    size_t body_length = r->body ? nagar_buffer_size(r->body) : 0;
+    if (body_length && !body_allowed) {
         set_error(r, 400, "INVALID_ARGUMENT", "", "%s %s takes no body; send parameters in the "
                   "query string", r->method, route->pattern);
         return NULL;
     }
-    if (r->body_length) {
+    if (body_length) {
         json_error_t error;
-        object = json_loadb(r->body, r->body_length, JSON_REJECT_DUPLICATES, &error);
+        object = json_loadb(nagar_buffer_text(r->body), body_length, JSON_REJECT_DUPLICATES,
+                            &error);
         if (!object) {
             set_error(r, 400, "MALFORMED_JSON", "", "the body is not valid JSON: %s at line %d "
                       "column %d", error.text, error.line, error.column);
@@ -1153,23 +1154,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     if (*upload_data_size) {
         size_t chunk = *upload_data_size;
         *upload_data_size = 0;
-        if (r->body_too_large || r->body_length + chunk > (size_t) self->options.max_body) {
-            /* No Content-Length (chunked): close rather than read on without bound. */
-            r->body_too_large = true;
+        if (self->options.max_body == 0)   /* a buffer's limit 0 would mean none */
             return MHD_NO;
-        }
-        if (r->body_length + chunk > r->body_capacity) {
-            size_t capacity = r->body_capacity ? r->body_capacity : 1024;
-            while (capacity < r->body_length + chunk)
-                capacity *= 2;
-            char *body = realloc(r->body, capacity);
-            if (!body)
-                return MHD_NO;
-            r->body = body;
-            r->body_capacity = capacity;
-        }
-        memcpy(r->body + r->body_length, upload_data, chunk);
-        r->body_length += chunk;
+        if (!r->body && !(r->body = nagar_buffer_new((size_t) self->options.max_body)))
+            return MHD_NO;
+        /* Past max_body with no Content-Length (chunked): close rather than
+         * read on without bound (a failed buffer refuses every later chunk). */
+        if (nagar_buffer_append(r->body, upload_data, chunk) != 0)
+            return MHD_NO;
         return MHD_YES;
     }
     /* The whole request is in. */

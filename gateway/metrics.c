@@ -8,6 +8,8 @@
 #include <czmq.h>
 #include <stdarg.h>
 
+#include "buffer.h"
+
 #define STATUS_MIN 100
 #define STATUS_COUNT 500    /* 100..599 */
 #define SERVICES_MAX 32
@@ -104,62 +106,25 @@ void gateway_metrics_set_gauge(gateway_metrics_t *self, const char *name, double
     self->gauge_values[self->gauge_count++] = value;
 }
 
-typedef struct {
-    char *text;
-    size_t length, capacity;
-    bool failed;
-} buffer_t;
-
-static void append(buffer_t *buffer, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void append(buffer_t *buffer, const char *format, ...)
-{
-    if (buffer->failed)
-        return;
-    for (;;) {
-        va_list args;
-        va_start(args, format);
-        int n = vsnprintf(buffer->text + buffer->length, buffer->capacity - buffer->length,
-                          format, args);
-        va_end(args);
-        if (n < 0) {
-            buffer->failed = true;
-            return;
-        }
-        if ((size_t) n < buffer->capacity - buffer->length) {
-            buffer->length += (size_t) n;
-            return;
-        }
-        size_t capacity = buffer->capacity * 2 + (size_t) n;
-        char *text = realloc(buffer->text, capacity);
-        if (!text) {
-            buffer->failed = true;
-            return;
-        }
-        buffer->text = text;
-        buffer->capacity = capacity;
-    }
-}
-
 char *gateway_metrics_render(gateway_metrics_t *self, size_t *length)
 {
-    buffer_t out = {malloc(8192), 0, 8192, false};
-    if (!out.text)
+    nagar_buffer_t *out = nagar_buffer_new(0);
+    if (!out)
         return NULL;
-    out.text[0] = '\0';
-    append(&out, "# HELP nagar_gateway_requests_total HTTP requests answered, by route pattern "
-                 "and status.\n# TYPE nagar_gateway_requests_total counter\n");
+    nagar_buffer_appendf(out, "# HELP nagar_gateway_requests_total HTTP requests answered, by "
+                              "route pattern and status.\n"
+                              "# TYPE nagar_gateway_requests_total counter\n");
     for (size_t slot = 0; slot < self->slots; slot++)
         for (size_t s = 0; s < STATUS_COUNT; s++) {
             uint64_t count = self->requests[slot * STATUS_COUNT + s];
             if (count)
-                append(&out, "nagar_gateway_requests_total{route=\"%s\",status=\"%zu\"} %" PRIu64
-                             "\n", self->labels[slot], s + STATUS_MIN, count);
+                nagar_buffer_appendf(out, "nagar_gateway_requests_total{route=\"%s\",status=\"%zu\"} "
+                                          "%" PRIu64 "\n",
+                                     self->labels[slot], s + STATUS_MIN, count);
         }
-    append(&out, "# HELP nagar_gateway_request_duration_seconds Time from the request line to "
-                 "the response, by route pattern.\n"
-                 "# TYPE nagar_gateway_request_duration_seconds histogram\n");
+    nagar_buffer_appendf(out, "# HELP nagar_gateway_request_duration_seconds Time from the "
+                              "request line to the response, by route pattern.\n"
+                              "# TYPE nagar_gateway_request_duration_seconds histogram\n");
     for (size_t slot = 0; slot < self->slots; slot++) {
         uint64_t cumulative = 0;
         for (size_t b = 0; b <= BUCKETS; b++)
@@ -170,32 +135,34 @@ char *gateway_metrics_render(gateway_metrics_t *self, size_t *length)
         cumulative = 0;
         for (size_t b = 0; b < BUCKETS; b++) {
             cumulative += self->buckets[slot * (BUCKETS + 1) + b];
-            append(&out, "nagar_gateway_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
-                         "%" PRIu64 "\n", self->labels[slot], bucket_bounds[b], cumulative);
+            nagar_buffer_appendf(out, "nagar_gateway_request_duration_seconds_bucket"
+                                      "{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+                                 self->labels[slot], bucket_bounds[b], cumulative);
         }
-        append(&out, "nagar_gateway_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
-                     "%" PRIu64 "\n", self->labels[slot], total);
-        append(&out, "nagar_gateway_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-               self->labels[slot], self->sums[slot]);
-        append(&out, "nagar_gateway_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n",
-               self->labels[slot], total);
+        nagar_buffer_appendf(out, "nagar_gateway_request_duration_seconds_bucket"
+                                  "{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+                             self->labels[slot], total);
+        nagar_buffer_appendf(out, "nagar_gateway_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                             self->labels[slot], self->sums[slot]);
+        nagar_buffer_appendf(out, "nagar_gateway_request_duration_seconds_count{route=\"%s\"} "
+                                  "%" PRIu64 "\n",
+                             self->labels[slot], total);
     }
-    append(&out, "# HELP nagar_gateway_in_flight_requests Requests being handled, including "
-                 "those waiting for a service.\n# TYPE nagar_gateway_in_flight_requests gauge\n"
-                 "nagar_gateway_in_flight_requests %ld\n", self->in_flight);
-    append(&out, "# HELP nagar_gateway_service_available 1 when the broker has a worker for "
-                 "the service, 0 when not, -1 before the first probe.\n"
-                 "# TYPE nagar_gateway_service_available gauge\n");
+    nagar_buffer_appendf(out, "# HELP nagar_gateway_in_flight_requests Requests being handled, "
+                              "including those waiting for a service.\n"
+                              "# TYPE nagar_gateway_in_flight_requests gauge\n"
+                              "nagar_gateway_in_flight_requests %ld\n",
+                         self->in_flight);
+    nagar_buffer_appendf(out, "# HELP nagar_gateway_service_available 1 when the broker has a "
+                              "worker for the service, 0 when not, -1 before the first probe.\n"
+                              "# TYPE nagar_gateway_service_available gauge\n");
     for (size_t i = 0; i < self->service_count; i++)
-        append(&out, "nagar_gateway_service_available{service=\"%s\"} %d\n", self->services[i],
-               self->available[i]);
+        nagar_buffer_appendf(out, "nagar_gateway_service_available{service=\"%s\"} %d\n",
+                             self->services[i], self->available[i]);
     for (size_t i = 0; i < self->gauge_count; i++)
-        append(&out, "# TYPE %s gauge\n%s %g\n", self->gauges[i], self->gauges[i],
-               self->gauge_values[i]);
-    if (out.failed) {
-        free(out.text);
-        return NULL;
-    }
-    *length = out.length;
-    return out.text;
+        nagar_buffer_appendf(out, "# TYPE %s gauge\n%s %g\n", self->gauges[i], self->gauges[i],
+                             self->gauge_values[i]);
+    char *text = nagar_buffer_take(out, length);   /* NULL when an append failed */
+    nagar_buffer_destroy(&out);
+    return text;
 }

@@ -18,6 +18,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "buffer.h"
+
 /* The libcurl entry points this file calls, resolved by broker_etcd_library_load. */
 static struct {
     CURLcode (*global_init)(long flags);
@@ -45,28 +47,11 @@ struct broker_etcd_t {
     CURL *curl;
 };
 
-typedef struct {
-    char *data;
-    size_t size;
-    bool too_big;
-} buffer_t;
-
+/* curl's writer: an answer is collected up to RESPONSE_MAX (buffer.h);
+ * past that the transfer stops. */
 static size_t collect(char *data, size_t size, size_t count, void *arg)
 {
-    buffer_t *buffer = arg;
-    size_t length = size * count;
-    if (buffer->size + length > RESPONSE_MAX) {
-        buffer->too_big = true;
-        return 0;
-    }
-    char *grown = realloc(buffer->data, buffer->size + length + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buffer->size, data, length);
-    buffer->data = grown;
-    buffer->size += length;
-    buffer->data[buffer->size] = '\0';
-    return length;
+    return nagar_buffer_append(arg, data, size * count) == 0 ? size * count : 0;
 }
 
 int broker_etcd_library_load(char *error, size_t error_size)
@@ -218,13 +203,17 @@ static json_t *call(broker_etcd_t *self, const char *path, json_t *body, char *e
         int index = (self->preferred + attempt) % self->endpoint_count;
         char url[ENDPOINT_MAX + 64];
         snprintf(url, sizeof url, "%s%s", self->endpoints[index], path);
-        buffer_t response = { 0 };
+        nagar_buffer_t *response = nagar_buffer_new(RESPONSE_MAX);
+        if (!response) {
+            snprintf(error, error_size, "out of memory");
+            break;
+        }
         curl_api.easy_reset(self->curl);
         curl_api.easy_setopt(self->curl, CURLOPT_URL, url);
         curl_api.easy_setopt(self->curl, CURLOPT_POSTFIELDS, text);
         curl_api.easy_setopt(self->curl, CURLOPT_HTTPHEADER, headers);
         curl_api.easy_setopt(self->curl, CURLOPT_WRITEFUNCTION, collect);
-        curl_api.easy_setopt(self->curl, CURLOPT_WRITEDATA, &response);
+        curl_api.easy_setopt(self->curl, CURLOPT_WRITEDATA, response);
         curl_api.easy_setopt(self->curl, CURLOPT_TIMEOUT_MS, (long) left);
         curl_api.easy_setopt(self->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 1000 ? (long) left : 1000L);
         curl_api.easy_setopt(self->curl, CURLOPT_NOSIGNAL, 1L);
@@ -236,12 +225,12 @@ static json_t *call(broker_etcd_t *self, const char *path, json_t *body, char *e
             snprintf(error, error_size, "%s: %s", url, curl_api.easy_strerror(rc));
         else if (status != 200)
             snprintf(error, error_size, "%s answered HTTP %ld: %.200s", url, status,
-                     response.data ? response.data : "");
-        else if (!(answer = json_loads(response.data ? response.data : "", 0, NULL)))
+                     nagar_buffer_text(response));
+        else if (!(answer = json_loads(nagar_buffer_text(response), 0, NULL)))
             snprintf(error, error_size, "%s answered something that is not JSON", url);
         else
             self->preferred = index;
-        free(response.data);
+        nagar_buffer_destroy(&response);
     }
     curl_api.slist_free_all(headers);
     free(text);

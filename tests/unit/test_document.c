@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <pango/pangocairo.h>
 
+#include "buffer.h"
 #include "document.h"
 
 /* Bilingual one-line fields under one title: more than fit at full size
@@ -79,19 +80,15 @@ static char *output_of(const char *command)
 {
     FILE *pipe = popen(command, "r");
     assert_non_null(pipe);
-    size_t capacity = 65536, used = 0;
-    char *text = malloc(capacity);
-    assert_non_null(text);
+    nagar_buffer_t *buffer = nagar_buffer_new(0);
+    assert_non_null(buffer);
+    char chunk[4096];
     size_t got;
-    while ((got = fread(text + used, 1, capacity - used - 1, pipe)) > 0) {
-        used += got;
-        if (used + 1 == capacity) {
-            capacity *= 2;
-            text = realloc(text, capacity);
-            assert_non_null(text);
-        }
-    }
-    text[used] = '\0';
+    while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0)
+        assert_int_equal(nagar_buffer_append(buffer, chunk, got), 0);
+    char *text = nagar_buffer_take(buffer, NULL);
+    assert_non_null(text);
+    nagar_buffer_destroy(&buffer);
     assert_int_equal(pclose(pipe), 0);
     return text;
 }
