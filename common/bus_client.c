@@ -626,39 +626,6 @@ static int run_timers(nagar_bus_client_t *self)
     return completed;
 }
 
-/* One whole message from the broker into parts, without blocking: its
- * frame count, 0 when nothing is waiting, -1 (read to its end) when it has
- * more than max frames. */
-static int receive_parts(void *socket, zmq_msg_t *parts, int max)
-{
-    zmq_msg_init(&parts[0]);
-    if (zmq_msg_recv(&parts[0], socket, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&parts[0]);
-        return 0;
-    }
-    int count = 1;
-    bool too_many = false;
-    /* The frames of a message arrive together: the rest never blocks. */
-    while (zmq_msg_more(&parts[count - 1])) {
-        if (count == max) {
-            too_many = true;
-            zmq_msg_close(&parts[count - 1]);
-            count--;
-        }
-        zmq_msg_init(&parts[count]);
-        if (zmq_msg_recv(&parts[count], socket, 0) < 0) {
-            zmq_msg_close(&parts[count]);
-            break;
-        }
-        count++;
-    }
-    if (!too_many)
-        return count;
-    for (int i = 0; i < count; i++)
-        zmq_msg_close(&parts[i]);
-    return -1;
-}
-
 /* One received message, packed or plain, viewed as parts (a packed one
  * unpacked in place): no zmsg, zframe or copy per frame on the way to the
  * callback. */
@@ -700,7 +667,8 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self)
         broker_t *broker = &self->brokers[index];
         do {
             int count;
-            while ((count = receive_parts(broker->handle, parts, NAGAR_MDP_PACK_MAX_FRAMES)) != 0) {
+            while ((count = nagar_mdp_receive_parts(broker->handle, parts,
+                                                    NAGAR_MDP_PACK_MAX_FRAMES)) != 0) {
                 broker->heard_ms = zclock_mono();
                 completed += handle_message(self, index, parts, count);
                 for (int i = 0; i < count; i++)

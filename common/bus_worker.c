@@ -697,39 +697,6 @@ static void handle_request(nagar_worker_t *self, link_t *link,
     refresh_expiry(self);
 }
 
-/* One whole message from the broker into parts, without blocking: its
- * frame count, 0 when nothing is waiting, -1 (read to its end) when it has
- * more than max frames. */
-static int receive_parts(void *socket, zmq_msg_t *parts, int max)
-{
-    zmq_msg_init(&parts[0]);
-    if (zmq_msg_recv(&parts[0], socket, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&parts[0]);
-        return 0;
-    }
-    int count = 1;
-    bool too_many = false;
-    /* The frames of a message arrive together: the rest never blocks. */
-    while (zmq_msg_more(&parts[count - 1])) {
-        if (count == max) {
-            too_many = true;
-            zmq_msg_close(&parts[count - 1]);
-            count--;
-        }
-        zmq_msg_init(&parts[count]);
-        if (zmq_msg_recv(&parts[count], socket, 0) < 0) {
-            zmq_msg_close(&parts[count]);
-            break;
-        }
-        count++;
-    }
-    if (!too_many)
-        return count;
-    for (int i = 0; i < count; i++)
-        zmq_msg_close(&parts[i]);
-    return -1;
-}
-
 /* Reads everything queued on the socket. Each message is read into
  * zmq_msg_t parts and looked at through nagar_mdp_part_t views (a packed
  * one unpacked in place): no zmsg, zframe or copy per frame, which were a
@@ -743,7 +710,8 @@ static void read_link(nagar_worker_t *self, link_t *link)
     /* Asked to stop: no more reading here; the drain (drain_links) tells
      * the brokers first and then reads what they had already sent. */
     while (link->socket && (self->draining || (!self->stopping && !zsys_interrupted))) {
-        int count = receive_parts(zsock_resolve(link->socket), parts, NAGAR_MDP_PACK_MAX_FRAMES);
+        int count = nagar_mdp_receive_parts(zsock_resolve(link->socket), parts,
+                                            NAGAR_MDP_PACK_MAX_FRAMES);
         if (count == 0)
             return;
         link->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;

@@ -257,3 +257,34 @@ int nagar_mdp_unpack_message(zmsg_t *message, char *error, size_t error_size)
     zframe_destroy(&first);
     return 1;
 }
+
+int nagar_mdp_receive_parts(void *socket_handle, zmq_msg_t *parts, int max)
+{
+    zmq_msg_init(&parts[0]);
+    if (zmq_msg_recv(&parts[0], socket_handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&parts[0]);
+        return 0;
+    }
+    int count = 1;
+    bool too_many = false;
+    /* The frames of a message arrive together: the rest never blocks. A
+     * message too long is read on through its last slot. */
+    while (zmq_msg_more(&parts[count - 1])) {
+        if (count == max) {
+            too_many = true;
+            zmq_msg_close(&parts[count - 1]);
+            count--;
+        }
+        zmq_msg_init(&parts[count]);
+        if (zmq_msg_recv(&parts[count], socket_handle, 0) < 0) {
+            zmq_msg_close(&parts[count]);
+            break;
+        }
+        count++;
+    }
+    if (!too_many)
+        return count;
+    for (int i = 0; i < count; i++)
+        zmq_msg_close(&parts[i]);
+    return -1;
+}

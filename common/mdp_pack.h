@@ -104,4 +104,15 @@ zmsg_t *nagar_mdp_unpack(const void *data, size_t size, char *error, size_t erro
  * error. */
 int nagar_mdp_unpack_message(zmsg_t *message, char *error, size_t error_size);
 
+/* ---- receiving ------------------------------------------------------------ */
+
+/* Receives one whole message from a socket (libzmq's handle, e.g.
+ * zsock_resolve(sock)) into parts[0..count-1] without blocking and
+ * without a zmsg: the client, the worker and the broker read every
+ * message this way, then view its parts (unpacked when packed). Returns
+ * the frame count (the caller closes each part), 0 when nothing is
+ * waiting, or -1 for a message of more than max frames, which is read to
+ * its end and dropped (every part closed). */
+int nagar_mdp_receive_parts(void *socket_handle, zmq_msg_t *parts, int max);
+
 #endif

@@ -1596,44 +1596,6 @@ static bool fast_reply(broker_t *self, zmq_msg_t *sender, const nagar_mdp_part_t
     return true;
 }
 
-/* Receives one whole message into self->parts without blocking. Returns
- * its frame count, 0 when nothing is waiting, -1 for a message of more
- * than BROKER_MAX_FRAMES frames (read to its end and dropped, as the
- * general path always dropped them). */
-static int receive_parts(broker_t *self)
-{
-    void *socket = zsock_resolve(self->router);
-    zmq_msg_t *parts = self->parts;
-    zmq_msg_init(&parts[0]);
-    if (zmq_msg_recv(&parts[0], socket, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&parts[0]);
-        return 0;
-    }
-    int count = 1;
-    /* The frames of a message arrive together: the rest never blocks. */
-    while (zmq_msg_more(&parts[count - 1])) {
-        if (count == BROKER_MAX_FRAMES) {
-            bool more = true;
-            while (more) {
-                zmq_msg_t rest;
-                zmq_msg_init(&rest);
-                more = zmq_msg_recv(&rest, socket, 0) >= 0 && zmq_msg_more(&rest);
-                zmq_msg_close(&rest);
-            }
-            for (int i = 0; i < count; i++)
-                zmq_msg_close(&parts[i]);
-            return -1;
-        }
-        zmq_msg_init(&parts[count]);
-        if (zmq_msg_recv(&parts[count], socket, 0) < 0) {
-            zmq_msg_close(&parts[count]);
-            break;
-        }
-        count++;
-    }
-    return count;
-}
-
 /* One received message: a fast case, else the general path. */
 static void handle_parts(broker_t *self, int count)
 {
@@ -2041,7 +2003,8 @@ int broker_run(broker_t *self)
          * (a quarter of the loop's time in the profile). Bounded so timers
          * still run under a flood. */
         for (int i = 0; i < 10000; i++) {
-            int count = receive_parts(self);
+            int count = nagar_mdp_receive_parts(zsock_resolve(self->router), self->parts,
+                                                BROKER_MAX_FRAMES);
             if (count == 0)
                 break;
             if (count > 0)

@@ -531,6 +531,45 @@ static void test_packed_client_against_fake_broker(void **state)
     nagar_config_destroy(&config);
 }
 
+/* nagar_mdp_receive_parts: a whole message, nothing, and a message of too
+ * many frames read to its end and dropped without disturbing the next. */
+static void test_receive_parts(void **state)
+{
+    (void) state;
+    zsock_t *writer = zsock_new_pair("@inproc://test_receive_parts");
+    zsock_t *reader = zsock_new_pair(">inproc://test_receive_parts");
+    assert_non_null(writer);
+    assert_non_null(reader);
+    void *handle = zsock_resolve(reader);
+    zmq_msg_t parts[4];
+    assert_int_equal(nagar_mdp_receive_parts(handle, parts, 4), 0);
+
+    zstr_sendm(writer, "");
+    zstr_sendm(writer, "two");
+    zstr_send(writer, "three");
+    zclock_sleep(20);
+    int count = nagar_mdp_receive_parts(handle, parts, 4);
+    assert_int_equal(count, 3);
+    assert_int_equal(zmq_msg_size(&parts[0]), 0);
+    assert_memory_equal(zmq_msg_data(&parts[2]), "three", 5);
+    for (int i = 0; i < count; i++)
+        zmq_msg_close(&parts[i]);
+
+    for (int i = 0; i < 9; i++)
+        zstr_sendm(writer, "x");
+    zstr_send(writer, "last");
+    zstr_send(writer, "after");
+    zclock_sleep(20);
+    assert_int_equal(nagar_mdp_receive_parts(handle, parts, 4), -1);
+    count = nagar_mdp_receive_parts(handle, parts, 4);
+    assert_int_equal(count, 1);
+    assert_memory_equal(zmq_msg_data(&parts[0]), "after", 5);
+    zmq_msg_close(&parts[0]);
+    assert_int_equal(nagar_mdp_receive_parts(handle, parts, 4), 0);
+    zsock_destroy(&reader);
+    zsock_destroy(&writer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_unpack_message_in_place),
         cmocka_unit_test(test_packed_setting),
         cmocka_unit_test(test_packed_client_against_fake_broker),
+        cmocka_unit_test(test_receive_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
