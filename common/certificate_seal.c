@@ -21,10 +21,12 @@
 
 #include "proto/certificates.pb-c.h"
 
+#include "key_file.h"
 #include "text.h"
 
+_Static_assert(NAGAR_SEAL_KEY_ID_MAX == NAGAR_KEY_ID_MAX, "seal key ids are key_file.h's");
+
 #define SEAL_PREFIX "NC1."
-#define KEY_FILE_MAX 512
 #define SEAL_BODY_MAX 700
 
 struct nagar_sealer_t {
@@ -48,51 +50,6 @@ const char *nagar_seal_result_text(nagar_seal_result_t result)
     return "unknown result";
 }
 
-static bool key_id_valid(const char *key_id, size_t length)
-{
-    if (length == 0 || length > NAGAR_SEAL_KEY_ID_MAX)
-        return false;
-    for (size_t i = 0; i < length; i++) {
-        char c = key_id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* Reads a small key file of hex into bytes (exactly size bytes). */
-static int read_hex_file(const char *path, uint8_t *out, size_t size, char *error,
-                         size_t error_size)
-{
-    FILE *file = fopen(path, "r");
-    if (!file) {
-        snprintf(error, error_size, "cannot open key file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char text[KEY_FILE_MAX + 1];
-    size_t length = fread(text, 1, KEY_FILE_MAX + 1, file);
-    fclose(file);
-    if (length > KEY_FILE_MAX) {
-        snprintf(error, error_size, "key file %s is longer than a key; is it the right file?",
-                 path);
-        return -1;
-    }
-    text[length] = '\0';
-    while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r' ||
-                          text[length - 1] == ' '))
-        text[--length] = '\0';
-    size_t decoded = 0;
-    int rc = sodium_hex2bin(out, size, text, length, NULL, &decoded, NULL);
-    sodium_memzero(text, sizeof text);
-    if (rc != 0 || decoded != size) {
-        snprintf(error, error_size, "key file %s must hold %zu bytes in hex on one line", path,
-                 size);
-        return -1;
-    }
-    return 0;
-}
-
 /* The key id from a path "<dir>/<key_id><suffix>". */
 static int key_id_from_path(const char *path, const char *suffix, char *key_id, char *error,
                             size_t error_size)
@@ -102,7 +59,7 @@ static int key_id_from_path(const char *path, const char *suffix, char *key_id, 
     const char *base = basename(copy);
     size_t length = strlen(base), suffix_length = strlen(suffix);
     if (length <= suffix_length || strcmp(base + length - suffix_length, suffix) != 0 ||
-        !key_id_valid(base, length - suffix_length)) {
+        !nagar_key_id_valid(base, length - suffix_length)) {
         snprintf(error, error_size,
                  "key file %s must be named <key id>%s with a key id of 1 to %d of "
                  "[A-Za-z0-9_-]",
@@ -124,7 +81,7 @@ nagar_sealer_t *nagar_sealer_new(const char *secret_key_path, char *error, size_
     self->secret_key = sodium_malloc(crypto_sign_SECRETKEYBYTES);
     if (!self->secret_key ||
         key_id_from_path(secret_key_path, ".key", self->key_id, error, error_size) != 0 ||
-        read_hex_file(secret_key_path, self->secret_key, crypto_sign_SECRETKEYBYTES, error,
+        nagar_key_file_read(secret_key_path, self->secret_key, crypto_sign_SECRETKEYBYTES, error,
                       error_size) != 0) {
         if (!self->secret_key)
             snprintf(error, error_size, "out of memory");
@@ -219,7 +176,7 @@ int nagar_seal_load_public_key(const char *path, char key_id[NAGAR_SEAL_KEY_ID_M
 {
     if (key_id_from_path(path, ".pub", key_id, error, error_size) != 0)
         return -1;
-    return read_hex_file(path, public_key, crypto_sign_PUBLICKEYBYTES, error, error_size);
+    return nagar_key_file_read(path, public_key, crypto_sign_PUBLICKEYBYTES, error, error_size);
 }
 
 int nagar_seal_key_id_of(const char *payload, char key_id[NAGAR_SEAL_KEY_ID_MAX + 1])
@@ -228,7 +185,7 @@ int nagar_seal_key_id_of(const char *payload, char key_id[NAGAR_SEAL_KEY_ID_MAX 
         return -1;
     const char *start = payload + strlen(SEAL_PREFIX);
     const char *dot = strchr(start, '.');
-    if (!dot || !key_id_valid(start, (size_t) (dot - start)))
+    if (!dot || !nagar_key_id_valid(start, (size_t) (dot - start)))
         return -1;
     memcpy(key_id, start, (size_t) (dot - start));
     key_id[dot - start] = '\0';

@@ -21,6 +21,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "key_file.h"
+
 #define MAGIC_LINE "nagar-checkpoint 1\n"
 #define FILE_PREFIX "checkpoint-"
 #define FILE_SUFFIX ".txt"
@@ -156,68 +158,10 @@ int64_t nagar_checkpoint_created_us(nagar_checkpoint_t *self)
 
 /* ---- keys ------------------------------------------------------------------- */
 
-/* Reads a file of hex (trailing whitespace allowed) into exactly size bytes. */
-static int read_hex_file(const char *path, uint8_t *out, size_t size, char *error,
-                         size_t error_size)
-{
-    FILE *file = fopen(path, "r");
-    if (!file) {
-        fail(error, error_size, "cannot open key file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char text[512];
-    size_t length = fread(text, 1, sizeof text - 1, file);
-    bool more = !feof(file) && fgetc(file) != EOF;
-    fclose(file);
-    text[length] = '\0';
-    while (length && (text[length - 1] == '\n' || text[length - 1] == '\r' ||
-                      text[length - 1] == ' '))
-        text[--length] = '\0';
-    size_t decoded = 0;
-    if (more || length != size * 2 ||
-        sodium_hex2bin(out, size, text, length, NULL, &decoded, NULL) != 0 || decoded != size) {
-        fail(error, error_size, "key file %s does not hold %zu hex-encoded bytes", path, size);
-        return -1;
-    }
-    return 0;
-}
-
 int nagar_checkpoint_read_public_key(const char *path, uint8_t public_key[32], char *error,
                                      size_t error_size)
 {
-    return read_hex_file(path, public_key, 32, error, error_size);
-}
-
-/* Creates path exclusively with mode and writes text; fsyncs. */
-static int write_new_file(const char *path, const char *text, mode_t mode, char *error,
-                          size_t error_size)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        fail(error, error_size, "cannot create %s: %s%s", path, strerror(errno),
-             errno == EEXIST ? " (refusing to overwrite it; remove it first if you mean to)"
-                             : "");
-        return -1;
-    }
-    size_t length = strlen(text), done = 0;
-    while (done < length) {
-        ssize_t n = write(fd, text + done, length - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            fail(error, error_size, "writing %s failed: %s", path, strerror(errno));
-            close(fd);
-            unlink(path);
-            return -1;
-        }
-        done += (size_t) n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fail(error, error_size, "flushing %s failed: %s", path, strerror(errno));
-        unlink(path);
-        return -1;
-    }
-    return 0;
+    return nagar_key_file_read(path, public_key, 32, error, error_size);
 }
 
 int nagar_checkpoint_keygen(const char *secret_path, const char *public_path, char *error,
@@ -232,23 +176,7 @@ int nagar_checkpoint_keygen(const char *secret_path, const char *public_path, ch
              secret_path, public_path);
         return -1;
     }
-    uint8_t public_key[crypto_sign_PUBLICKEYBYTES], secret_key[crypto_sign_SECRETKEYBYTES];
-    crypto_sign_keypair(public_key, secret_key);
-    char secret_hex[crypto_sign_SECRETKEYBYTES * 2 + 2], public_hex[crypto_sign_PUBLICKEYBYTES * 2 + 2];
-    sodium_bin2hex(secret_hex, sizeof secret_hex - 1, secret_key, sizeof secret_key);
-    sodium_bin2hex(public_hex, sizeof public_hex - 1, public_key, sizeof public_key);
-    strcat(secret_hex, "\n");
-    strcat(public_hex, "\n");
-    sodium_memzero(secret_key, sizeof secret_key);
-    int rc = write_new_file(secret_path, secret_hex, 0600, error, error_size);
-    sodium_memzero(secret_hex, sizeof secret_hex);
-    if (rc != 0)
-        return -1;
-    if (write_new_file(public_path, public_hex, 0644, error, error_size) != 0) {
-        unlink(secret_path);
-        return -1;
-    }
-    return 0;
+    return nagar_key_pair_create(secret_path, public_path, error, error_size);
 }
 
 /* ---- text form ----------------------------------------------------------------- */
@@ -283,7 +211,7 @@ int nagar_checkpoint_save(nagar_checkpoint_t *self, const char *secret_key_path,
         return -1;
     }
     uint8_t secret_key[crypto_sign_SECRETKEYBYTES];
-    if (read_hex_file(secret_key_path, secret_key, sizeof secret_key, error, error_size) != 0)
+    if (nagar_key_file_read(secret_key_path, secret_key, sizeof secret_key, error, error_size) != 0)
         return -1;
     uint8_t public_key[crypto_sign_PUBLICKEYBYTES];
     crypto_sign_ed25519_sk_to_pk(public_key, secret_key);
@@ -319,7 +247,7 @@ int nagar_checkpoint_save(nagar_checkpoint_t *self, const char *secret_key_path,
         return -1;
     }
     snprintf(temp_path, sizeof temp_path, "%s.tmp.%d", final_path, (int) getpid());
-    int rc = write_new_file(temp_path, text, 0444, error, error_size);
+    int rc = nagar_key_file_write_new(temp_path, text, strlen(text), 0444, error, error_size);
     free(text);
     if (rc != 0)
         return -1;
@@ -491,7 +419,7 @@ nagar_checkpoint_load_t nagar_checkpoint_load_latest(const char *dir, const char
     /* Only now the key: a directory with checkpoints but no pinned key is an
      * error, an empty one is simply "none yet". */
     uint8_t public_key[32];
-    if (read_hex_file(public_key_path, public_key, sizeof public_key, error, error_size) != 0)
+    if (nagar_key_file_read(public_key_path, public_key, sizeof public_key, error, error_size) != 0)
         return NAGAR_CHECKPOINT_ERROR;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, latest);

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "key_file.h"
+
 struct nagar_payment_provider_t {
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES];
 };
@@ -22,32 +24,22 @@ struct nagar_payment_provider_t {
 nagar_payment_provider_t *nagar_payment_provider_new(const char *key_file, char *error,
                                                      size_t error_size)
 {
-    FILE *file = key_file ? fopen(key_file, "r") : NULL;
-    if (!file) {
-        snprintf(error, error_size, "cannot read the payment provider key %s: %s; create one "
-                 "with the service's provider-keygen command (e.g. nagar-water_tax "
-                 "provider-keygen FILE)", key_file ? key_file : "(unset)",
-                 key_file ? strerror(errno) : "no path given");
+    nagar_payment_provider_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_size, "out of memory");
         return NULL;
     }
-    char hex[crypto_auth_hmacsha256_KEYBYTES * 2 + 8] = "";
-    size_t length = fread(hex, 1, sizeof hex - 1, file);
-    fclose(file);
-    while (length > 0 && (hex[length - 1] == '\n' || hex[length - 1] == '\r'))
-        length--;
-    hex[length] = '\0';
-    nagar_payment_provider_t *self = calloc(1, sizeof *self);
-    size_t decoded = 0;
-    if (!self || length != crypto_auth_hmacsha256_KEYBYTES * 2 ||
-        sodium_hex2bin(self->key, sizeof self->key, hex, length, NULL, &decoded, NULL) != 0 ||
-        decoded != sizeof self->key) {
-        snprintf(error, error_size, "the payment provider key %s must hold %d hex characters",
-                 key_file, crypto_auth_hmacsha256_KEYBYTES * 2);
-        sodium_memzero(hex, sizeof hex);
+    if (!key_file || nagar_key_file_read(key_file, self->key, sizeof self->key, error,
+                                         error_size) != 0) {
+        if (!key_file)
+            snprintf(error, error_size, "no payment provider key file given");
+        size_t used = strlen(error);
+        if (used < error_size)
+            snprintf(error + used, error_size - used, "; create one with the service's "
+                     "provider-keygen command (e.g. nagar-water_tax provider-keygen FILE)");
         free(self);
         return NULL;
     }
-    sodium_memzero(hex, sizeof hex);
     return self;
 }
 
@@ -62,26 +54,15 @@ void nagar_payment_provider_destroy(nagar_payment_provider_t **self_p)
 
 int nagar_payment_provider_keygen(const char *path, char *error, size_t error_size)
 {
+    if (sodium_init() < 0) {
+        snprintf(error, error_size, "libsodium failed to initialise");
+        return -1;
+    }
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES];
-    char hex[sizeof key * 2 + 1];
     crypto_auth_hmacsha256_keygen(key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    int rc = nagar_key_file_write(path, key, sizeof key, 0600, error, error_size);
     sodium_memzero(key, sizeof key);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        snprintf(error, error_size, "cannot create %s: %s (an existing key is never replaced)",
-                 path, strerror(errno));
-        sodium_memzero(hex, sizeof hex);
-        return -1;
-    }
-    hex[sizeof hex - 1] = '\n';
-    ssize_t written = write(fd, hex, sizeof hex);
-    sodium_memzero(hex, sizeof hex);
-    if (close(fd) != 0 || written != (ssize_t) sizeof hex) {
-        snprintf(error, error_size, "writing %s failed", path);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 bool nagar_payment_provider_id_valid(const char *text)

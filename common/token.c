@@ -21,8 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "key_file.h"
+
+_Static_assert(NAGAR_TOKEN_KEY_ID_MAX == NAGAR_KEY_ID_MAX, "token key ids are key_file.h's");
+
 #define VERIFIER_MAX_KEYS 64
-#define KEY_FILE_MAX 512   /* a hex key plus white space; anything longer is not ours */
 #define SIGNATURE_B64_LEN 86   /* 64 bytes, base64url without padding */
 
 struct nagar_token_signer_t {
@@ -67,49 +70,13 @@ static void set_error(char *error, size_t error_size, const char *format, ...)
     va_end(args);
 }
 
-/* Key ids become file names and token text: 1..32 of [A-Za-z0-9_-]. */
-static bool key_id_valid(const char *key_id, size_t length)
-{
-    if (length == 0 || length > NAGAR_TOKEN_KEY_ID_MAX)
-        return false;
-    for (size_t i = 0; i < length; i++) {
-        char c = key_id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static int write_new_file(const char *path, const char *text, mode_t mode, char *error,
-                          size_t error_size)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        set_error(error, error_size, "cannot create %s: %s%s", path, strerror(errno),
-                  errno == EEXIST ? " (refusing to overwrite a key; choose a new key id)" : "");
-        return -1;
-    }
-    size_t length = strlen(text);
-    ssize_t written = write(fd, text, length);
-    int failed = written != (ssize_t) length || fsync(fd) != 0;
-    if (close(fd) != 0)
-        failed = 1;
-    if (failed) {
-        set_error(error, error_size, "cannot write %s: %s", path, strerror(errno));
-        unlink(path);
-        return -1;
-    }
-    return 0;
-}
-
 int nagar_token_keygen(const char *dir, const char *key_id, char *error, size_t error_size)
 {
     if (sodium_init() < 0) {
         set_error(error, error_size, "libsodium failed to initialise");
         return -1;
     }
-    if (!dir || !key_id || !key_id_valid(key_id, strlen(key_id))) {
+    if (!dir || !key_id || !nagar_key_id_valid(key_id, strlen(key_id))) {
         set_error(error, error_size,
                   "invalid key id \"%s\": use 1..%d of [A-Za-z0-9_-]", key_id ? key_id : "",
                   NAGAR_TOKEN_KEY_ID_MAX);
@@ -127,71 +94,7 @@ int nagar_token_keygen(const char *dir, const char *key_id, char *error, size_t 
         set_error(error, error_size, "key directory path too long: %s", dir);
         return -1;
     }
-    unsigned char *secret_key = sodium_malloc(crypto_sign_SECRETKEYBYTES);
-    char *secret_hex = sodium_malloc(crypto_sign_SECRETKEYBYTES * 2 + 2);
-    if (!secret_key || !secret_hex) {
-        sodium_free(secret_key);
-        sodium_free(secret_hex);
-        set_error(error, error_size, "out of memory");
-        return -1;
-    }
-    unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
-    char public_hex[crypto_sign_PUBLICKEYBYTES * 2 + 2];
-    crypto_sign_keypair(public_key, secret_key);
-    sodium_bin2hex(secret_hex, crypto_sign_SECRETKEYBYTES * 2 + 1, secret_key,
-                   crypto_sign_SECRETKEYBYTES);
-    strcat(secret_hex, "\n");
-    sodium_bin2hex(public_hex, crypto_sign_PUBLICKEYBYTES * 2 + 1, public_key,
-                   crypto_sign_PUBLICKEYBYTES);
-    strcat(public_hex, "\n");
-
-    int rc = write_new_file(secret_path, secret_hex, 0600, error, error_size);
-    if (rc == 0) {
-        rc = write_new_file(public_path, public_hex, 0644, error, error_size);
-        if (rc != 0)
-            unlink(secret_path);   /* half a key pair is worse than none */
-    }
-    sodium_free(secret_key);
-    sodium_free(secret_hex);
-    return rc;
-}
-
-/* Reads a whole small file into buffer (NUL-terminated). */
-static int read_small_file(const char *path, char *buffer, size_t buffer_size, char *error,
-                           size_t error_size)
-{
-    FILE *file = fopen(path, "re");
-    if (!file) {
-        set_error(error, error_size, "cannot open key file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t length = fread(buffer, 1, buffer_size - 1, file);
-    int too_long = length == buffer_size - 1 && fgetc(file) != EOF;
-    int failed = ferror(file);
-    fclose(file);
-    if (failed || too_long) {
-        set_error(error, error_size, "key file %s is %s", path,
-                  failed ? "unreadable" : "too long to be a key");
-        return -1;
-    }
-    buffer[length] = '\0';
-    return 0;
-}
-
-/* Exactly size bytes of hex, surrounded by optional white space. */
-static int parse_hex_key(const char *text, uint8_t *out, size_t size)
-{
-    size_t decoded = 0;
-    const char *end = NULL;
-    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
-        text++;
-    if (sodium_hex2bin(out, size, text, strlen(text), NULL, &decoded, &end) != 0 ||
-        decoded != size)
-        return -1;
-    for (; *end; end++)
-        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
-            return -1;
-    return 0;
+    return nagar_key_pair_create(secret_path, public_path, error, error_size);
 }
 
 nagar_token_signer_t *nagar_token_signer_new(const char *secret_key_path, const char *key_id,
@@ -201,7 +104,7 @@ nagar_token_signer_t *nagar_token_signer_new(const char *secret_key_path, const 
         set_error(error, error_size, "libsodium failed to initialise");
         return NULL;
     }
-    if (!key_id || !key_id_valid(key_id, strlen(key_id))) {
+    if (!key_id || !nagar_key_id_valid(key_id, strlen(key_id))) {
         set_error(error, error_size, "invalid key id \"%s\": use 1..%d of [A-Za-z0-9_-]",
                   key_id ? key_id : "", NAGAR_TOKEN_KEY_ID_MAX);
         return NULL;
@@ -210,28 +113,23 @@ nagar_token_signer_t *nagar_token_signer_new(const char *secret_key_path, const 
         set_error(error, error_size, "no signing key file given");
         return NULL;
     }
-    char *text = sodium_malloc(KEY_FILE_MAX);
     nagar_token_signer_t *self = calloc(1, sizeof *self);
     if (self)
         self->secret_key = sodium_malloc(crypto_sign_SECRETKEYBYTES);
-    if (!text || !self || !self->secret_key) {
+    if (!self || !self->secret_key) {
         set_error(error, error_size, "out of memory");
         goto fail;
     }
-    if (read_small_file(secret_key_path, text, KEY_FILE_MAX, error, error_size) != 0)
-        goto fail;
-    if (parse_hex_key(text, self->secret_key, crypto_sign_SECRETKEYBYTES) != 0) {
-        set_error(error, error_size,
-                  "key file %s does not hold a %d-byte Ed25519 secret key in hex; "
-                  "create one with nagar-identity keygen",
-                  secret_key_path, crypto_sign_SECRETKEYBYTES);
+    if (nagar_key_file_read(secret_key_path, self->secret_key, crypto_sign_SECRETKEYBYTES, error,
+                            error_size) != 0) {
+        size_t used = error ? strlen(error) : 0;
+        if (error && used < error_size)
+            snprintf(error + used, error_size - used, "; create one with nagar-identity keygen");
         goto fail;
     }
     snprintf(self->key_id, sizeof self->key_id, "%s", key_id);
-    sodium_free(text);
     return self;
 fail:
-    sodium_free(text);
     nagar_token_signer_destroy(&self);
     return NULL;
 }
@@ -349,7 +247,7 @@ void nagar_token_verifier_destroy(nagar_token_verifier_t **self_p)
 int nagar_token_verifier_add_key(nagar_token_verifier_t *self, const char *key_id,
                                  const uint8_t public_key[32])
 {
-    if (!self || !key_id || !public_key || !key_id_valid(key_id, strlen(key_id)))
+    if (!self || !key_id || !public_key || !nagar_key_id_valid(key_id, strlen(key_id)))
         return -1;
     for (int i = 0; i < self->key_count; i++) {
         if (strcmp(self->keys[i].key_id, key_id) == 0) {
@@ -384,7 +282,7 @@ int nagar_token_verifier_load_dir(nagar_token_verifier_t *self, const char *dir,
         size_t length = strlen(entry->d_name);
         if (length < 5 || strcmp(entry->d_name + length - 4, ".pub") != 0)
             continue;
-        if (!key_id_valid(entry->d_name, length - 4)) {
+        if (!nagar_key_id_valid(entry->d_name, length - 4)) {
             set_error(error, error_size,
                       "public key file %s/%s: the name must be <key id>.pub with a key id of "
                       "1..%d of [A-Za-z0-9_-]",
@@ -400,16 +298,8 @@ int nagar_token_verifier_load_dir(nagar_token_verifier_t *self, const char *dir,
             closedir(handle);
             return -1;
         }
-        char text[KEY_FILE_MAX];
         uint8_t public_key[crypto_sign_PUBLICKEYBYTES];
-        if (read_small_file(path, text, sizeof text, error, error_size) != 0) {
-            closedir(handle);
-            return -1;
-        }
-        if (parse_hex_key(text, public_key, sizeof public_key) != 0) {
-            set_error(error, error_size,
-                      "public key file %s does not hold a 32-byte Ed25519 public key in hex",
-                      path);
+        if (nagar_key_file_read(path, public_key, sizeof public_key, error, error_size) != 0) {
             closedir(handle);
             return -1;
         }
@@ -469,7 +359,7 @@ nagar_token_result_t nagar_token_decode(nagar_token_verifier_t *self, const char
     size_t kid_length = (size_t) (dot1 - kid);
     size_t body_length = (size_t) (dot2 - body);
     size_t sig_length = (size_t) (token + length - sig);
-    if (!key_id_valid(kid, kid_length) || body_length == 0 ||
+    if (!nagar_key_id_valid(kid, kid_length) || body_length == 0 ||
         !is_base64url(body, body_length) || sig_length != SIGNATURE_B64_LEN ||
         !is_base64url(sig, sig_length))
         return NAGAR_TOKEN_MALFORMED;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "key_file.h"
 #include "log.h"
 #include "proto/notifications.pb-c.h"
 #include "session.h"
@@ -438,52 +439,20 @@ int otp_keygen(const char *path, char *error, size_t error_size)
         return -1;
     }
     uint8_t key[IDENTITY_OTP_KEY_BYTES];
-    char hex[IDENTITY_OTP_KEY_BYTES * 2 + 2];
     randombytes_buf(key, sizeof key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    int rc = nagar_key_file_write(path, key, sizeof key, 0600, error, error_size);
     sodium_memzero(key, sizeof key);
-    strcat(hex, "\n");
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(error, error_size, "cannot create %s: %s%s", path, strerror(errno),
-                 errno == EEXIST ? " (refusing to overwrite an existing key)" : "");
-        sodium_memzero(hex, sizeof hex);
-        return -1;
-    }
-    size_t length = strlen(hex);
-    int failed = write(fd, hex, length) != (ssize_t) length || fsync(fd) != 0;
-    failed |= close(fd) != 0;
-    sodium_memzero(hex, sizeof hex);
-    if (failed) {
-        snprintf(error, error_size, "cannot write %s: %s", path, strerror(errno));
-        unlink(path);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 int otp_key_load(const char *path, uint8_t key[IDENTITY_OTP_KEY_BYTES], char *error,
                  size_t error_size)
 {
-    FILE *file = fopen(path, "re");
-    if (!file) {
-        snprintf(error, error_size, "cannot open the OTP key file %s: %s; create it with "
-                 "nagar-identity otp-keygen FILE", path, strerror(errno));
-        return -1;
-    }
-    char text[160];
-    size_t length = fread(text, 1, sizeof text - 1, file);
-    fclose(file);
-    text[length] = '\0';
-    size_t decoded = 0;
-    const char *end = NULL;
-    int rc = sodium_hex2bin(key, IDENTITY_OTP_KEY_BYTES, text, length, NULL, &decoded, &end);
-    bool trailing_ok = end && strspn(end, " \t\r\n") == strlen(end);
-    sodium_memzero(text, sizeof text);
-    if (rc != 0 || decoded != IDENTITY_OTP_KEY_BYTES || !trailing_ok) {
-        snprintf(error, error_size, "the OTP key file %s does not hold %d bytes in hex", path,
-                 IDENTITY_OTP_KEY_BYTES);
-        return -1;
-    }
-    return 0;
+    if (nagar_key_file_read(path, key, IDENTITY_OTP_KEY_BYTES, error, error_size) == 0)
+        return 0;
+    size_t used = strlen(error);
+    if (used < error_size)
+        snprintf(error + used, error_size - used,
+                 " (the OTP key; create it with nagar-identity otp-keygen FILE)");
+    return -1;
 }
