@@ -54,15 +54,8 @@ static int group_setup(void **state)
 {
     (void) state;
     setenv("NAGAR_DB_RECONNECT_WAIT_MS", "0", 1);
-    if (throwaway_pg_start(&cluster) != 0 || throwaway_pg_role(&cluster, "unitdb") != 0 ||
-        throwaway_pg_schema(&cluster, "unitdb", conninfo, sizeof conninfo) != 0)
+    if (!(db = throwaway_pg_open(&cluster, "unitdb", conninfo, sizeof conninfo)))
         return -1;
-    char error[512];
-    db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!db) {
-        fprintf(stderr, "test_db: %s\n", error);
-        return -1;
-    }
     must("CREATE TABLE attempt_row (tag text NOT NULL, attempt int NOT NULL)");
     /* A check run at COMMIT: raises the SQLSTATE in column sqlstate of the
      * row's tag in fail_at_commit while attempt < until_attempt. */
@@ -85,8 +78,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void) state;
-    nagar_db_destroy(&db);
-    throwaway_pg_stop(&cluster);
+    throwaway_pg_close(&cluster, &db);
     return 0;
 }
 

@@ -109,8 +109,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void) state;
-    nagar_db_destroy(&db);
-    throwaway_pg_stop(&cluster);
+    throwaway_pg_close(&cluster, &db);
     return 0;
 }
 

@@ -266,15 +266,9 @@ static int group_setup(void **state)
     snprintf(work_dir, sizeof work_dir, "/tmp/nagar-outbox-XXXXXX");
     if (!mkdtemp(work_dir))
         return -1;
+    if (!(db = throwaway_pg_open(&cluster, "unitobx", conninfo, sizeof conninfo)))
+        return -1;
     char error[1024];
-    if (throwaway_pg_start(&cluster) != 0 || throwaway_pg_role(&cluster, "unitobx") != 0 ||
-        throwaway_pg_schema(&cluster, "unitobx", conninfo, sizeof conninfo) != 0)
-        return -1;
-    db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!db) {
-        fprintf(stderr, "test_outbox: %s\n", error);
-        return -1;
-    }
     if (install_outbox() != 0 || start_broker() != 0) {
         fprintf(stderr, "test_outbox: the outbox module or the broker did not start\n");
         return -1;
@@ -311,8 +305,7 @@ static int group_teardown(void **state)
     nagar_bus_client_destroy(&client);
     nagar_config_destroy(&client_config);
     stop_broker();
-    nagar_db_destroy(&db);
-    throwaway_pg_stop(&cluster);
+    throwaway_pg_close(&cluster, &db);
     char line[128];
     snprintf(line, sizeof line, "rm -rf '%s'", work_dir);
     return system(line) == 0 ? 0 : -1;

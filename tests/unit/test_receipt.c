@@ -67,15 +67,9 @@ static int write_file(const char *path, const char *text)
 static int group_setup(void **state)
 {
     (void) state;
-    if (throwaway_pg_start(&cluster) != 0 || throwaway_pg_role(&cluster, "unitrcpt") != 0 ||
-        throwaway_pg_schema(&cluster, "unitrcpt", conninfo, sizeof conninfo) != 0)
+    if (!(db = throwaway_pg_open(&cluster, "unitrcpt", conninfo, sizeof conninfo)))
         return -1;
     char error[2048];
-    db = nagar_db_connect(conninfo, error, sizeof error);
-    if (!db) {
-        fprintf(stderr, "test_receipt: %s\n", error);
-        return -1;
-    }
     /* As provision.sh does for a service: the app role gets what the
      * schema's defaults give, and the module narrows it. */
     PGresult *result = nagar_db_exec(db, "SELECT current_schema()", 0, NULL);
@@ -116,8 +110,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void) state;
-    nagar_db_destroy(&db);
-    throwaway_pg_stop(&cluster);
+    throwaway_pg_close(&cluster, &db);
     return 0;
 }
 

@@ -23,6 +23,9 @@
  * session_user tells the difference; the modules tested here do not read
  * it.
  *
+ * throwaway_pg_open() does all of that and connects through db.h, as the
+ * modules' tests begin; throwaway_pg_close() ends what it began.
+ *
  * Header-only (static functions) so that each test binary stays one
  * tests/unit/test_*.c, as the Makefile builds them.
  */
@@ -41,6 +44,8 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+
+#include "db.h"
 
 typedef struct {
     char root[PATH_MAX];        /* the repository */
@@ -229,6 +234,31 @@ static int throwaway_pg_schema(throwaway_pg_t *pg, const char *name, char *conni
              "options='-c role=%s_owner -c search_path=s%d'",
              pg->socket_dir, pg->port, name, pg->superuser, name, number);
     return 0;
+}
+
+/* The cluster started, role <name> made, a fresh schema, and a db.h
+ * connection to it (conninfo kept for a second one): how every test of a
+ * module that needs a server begins. NULL, with the reason on stderr,
+ * when a step fails. */
+__attribute__((unused))
+static nagar_db_t *throwaway_pg_open(throwaway_pg_t *pg, const char *name, char *conninfo,
+                                     size_t conninfo_size)
+{
+    if (throwaway_pg_start(pg) != 0 || throwaway_pg_role(pg, name) != 0 ||
+        throwaway_pg_schema(pg, name, conninfo, conninfo_size) != 0)
+        return NULL;
+    char error[2048];
+    nagar_db_t *db = nagar_db_connect(conninfo, error, sizeof error);
+    if (!db)
+        fprintf(stderr, "throwaway_pg: connecting as %s: %s\n", name, error);
+    return db;
+}
+
+/* Closes the connection and stops and removes the cluster. */
+static void throwaway_pg_close(throwaway_pg_t *pg, nagar_db_t **db_p)
+{
+    nagar_db_destroy(db_p);
+    throwaway_pg_stop(pg);
 }
 
 #endif
