@@ -203,28 +203,30 @@ static const char *key_owner(const nagar_idempotency_t *self, nagar_worker_call_
     return self->actor ? self->actor(call) : nagar_actor_key_owner(call);
 }
 
-int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
-                            nagar_worker_call_t *call, const ProtobufCMessage *request,
-                            uint8_t **reply_out, size_t *reply_size, nagar_outcome_t *outcome)
+nagar_idempotency_seen_t nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
+                                                 nagar_worker_call_t *call,
+                                                 const ProtobufCMessage *request,
+                                                 uint8_t **reply_out, size_t *reply_size,
+                                                 nagar_outcome_t *outcome)
 {
     *reply_out = NULL;
     *reply_size = 0;
     const char *key = nagar_worker_call_context(call)->idempotency_key;
     if (!key || !key[0])
-        return 0;
-    if (!self->key_valid(key)) {
+        return NAGAR_IDEMPOTENCY_NEW;
+    if (!nagar_idempotency_key_valid(key)) {
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
-                          "the idempotency key must be 1 to 128 printable characters");
-        return 2;
+                          "the idempotency key must be " NAGAR_IDEMPOTENCY_KEY_RULE);
+        return NAGAR_IDEMPOTENCY_REFUSED;
     }
     char hash_hex[65];
     if (request_hash(call, request, hash_hex) != 0)
-        return -1;
+        return NAGAR_IDEMPOTENCY_ERROR;
     const char *values[] = {key_owner(self, call), key};
     PGresult *result = nagar_service_query(db, "idem_get", self->lookup_sql, 2, values);
     if (!result)
-        return -1;
-    int rc = 0;
+        return NAGAR_IDEMPOTENCY_ERROR;
+    nagar_idempotency_seen_t seen = NAGAR_IDEMPOTENCY_NEW;
     if (PQntuples(result) == 1) {
         if (strcmp(PQgetvalue(result, 0, 0), nagar_worker_call_method(call)) != 0 ||
             strcmp(PQgetvalue(result, 0, 1), hash_hex) != 0) {
@@ -232,7 +234,7 @@ int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
                               "idempotency key \"%s\" was already used for a different "
                               "request; use a new key for a new request",
                               key);
-            rc = 2;
+            seen = NAGAR_IDEMPOTENCY_REFUSED;
         } else {
             const char *hex = PQgetvalue(result, 0, 2);
             size_t hex_length = strlen(hex);
@@ -241,14 +243,28 @@ int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
                                               NULL, reply_size, NULL) != 0) {
                 free(*reply_out);
                 *reply_out = NULL;
-                rc = -1;
+                seen = NAGAR_IDEMPOTENCY_ERROR;
             } else {
-                rc = 1;
+                seen = NAGAR_IDEMPOTENCY_ANSWERED;
             }
         }
     }
     PQclear(result);
-    return rc;
+    return seen;
+}
+
+int nagar_idempotency_work_result(nagar_idempotency_seen_t seen)
+{
+    switch (seen) {
+    case NAGAR_IDEMPOTENCY_ANSWERED:
+        return 0;
+    case NAGAR_IDEMPOTENCY_REFUSED:
+        return 1;
+    case NAGAR_IDEMPOTENCY_NEW:     /* not an end: the caller goes on */
+    case NAGAR_IDEMPOTENCY_ERROR:
+        break;
+    }
+    return -1;
 }
 
 int nagar_idempotency_store(const nagar_idempotency_t *self, nagar_db_t *db,

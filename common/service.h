@@ -26,6 +26,7 @@
 #include "bus_worker.h"
 #include "config.h"
 #include "db.h"
+#include "idempotency_key.h"
 
 /* ---- start-up ---------------------------------------------------------------- */
 
@@ -113,19 +114,34 @@ typedef struct {
     const char *lookup_sql;
     /* ($1 actor, $2 key, $3 method, $4 request hash hex, $5 reply hex) */
     const char *store_sql;
-    /* Whether a key is acceptable; false answers INVALID_ARGUMENT. */
-    bool (*key_valid)(const char *key);
     /* Who the key belongs to; NULL means nagar_actor_key_owner. */
     const char *(*actor)(nagar_worker_call_t *call);
 } nagar_idempotency_t;
 
-/* Inside the mutation's transaction. Returns 0 when the key is new (or
- * absent), 1 when the same request was answered before (its reply in
- * *reply_out, malloc'd, caller frees), 2 when the key is bad or was used
- * for another request (outcome set), -1 on a database error. */
-int nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
-                            nagar_worker_call_t *call, const ProtobufCMessage *request,
-                            uint8_t **reply_out, size_t *reply_size, nagar_outcome_t *outcome);
+/* What nagar_idempotency_check found. */
+typedef enum {
+    NAGAR_IDEMPOTENCY_ERROR = -1,       /* the database failed */
+    NAGAR_IDEMPOTENCY_NEW = 0,          /* a new key, or none: do the work */
+    NAGAR_IDEMPOTENCY_ANSWERED = 1,     /* the same request was answered before */
+    NAGAR_IDEMPOTENCY_REFUSED = 2,      /* a bad key, or one used for another request */
+} nagar_idempotency_seen_t;
+
+/* Inside the mutation's transaction. NEW when the key is new (or absent);
+ * ANSWERED with the first reply in *reply_out (malloc'd, caller frees);
+ * REFUSED with the outcome set when the key breaks the rule of
+ * idempotency_key.h or was used for another request; ERROR when the
+ * database failed. */
+nagar_idempotency_seen_t nagar_idempotency_check(const nagar_idempotency_t *self, nagar_db_t *db,
+                                                 nagar_worker_call_t *call,
+                                                 const ProtobufCMessage *request,
+                                                 uint8_t **reply_out, size_t *reply_size,
+                                                 nagar_outcome_t *outcome);
+/* What a transaction's work (db.h's nagar_db_work_fn) returns once the
+ * key was seen before: 0 for ANSWERED (commit; the stored reply answers),
+ * 1 for REFUSED (roll back; the outcome answers), -1 for ERROR. Work
+ * goes on only for NEW. */
+int nagar_idempotency_work_result(nagar_idempotency_seen_t seen);
+
 /* Records the reply of a mutation that carried a key (in its transaction). */
 int nagar_idempotency_store(const nagar_idempotency_t *self, nagar_db_t *db,
                             nagar_worker_call_t *call, const ProtobufCMessage *request,

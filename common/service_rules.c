@@ -129,19 +129,6 @@ int64_t nagar_rules_monotonic_ms(void)
 
 /* ---- idempotency ------------------------------------------------------------ */
 
-/* Keys are bounded bytes without control characters; the gateway has
- * already refused what is not text. */
-static bool key_valid(const char *key)
-{
-    size_t length = strnlen(key, 129);
-    if (length == 0 || length > 128)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if ((unsigned char) key[i] < 0x20 || key[i] == 0x7f)
-            return false;
-    return true;
-}
-
 /* Retries of one request racing each other queue on the key's advisory
  * lock inside the service's lookup function: the first does the work and
  * commits its record, the others then find it. */
@@ -151,13 +138,14 @@ static void idempotency_table(nagar_idempotency_t *table)
         .lookup_sql = "SELECT method, request_hash, reply FROM idempotency_lookup($1, $2)",
         .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
                      "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-        .key_valid = key_valid,
     };
 }
 
-int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call,
-                                  const ProtobufCMessage *request, uint8_t **reply_out,
-                                  size_t *reply_size, nagar_outcome_t *outcome)
+nagar_idempotency_seen_t nagar_rules_idempotency_check(nagar_rules_t *self,
+                                                       nagar_worker_call_t *call,
+                                                       const ProtobufCMessage *request,
+                                                       uint8_t **reply_out, size_t *reply_size,
+                                                       nagar_outcome_t *outcome)
 {
     nagar_idempotency_t table;
     idempotency_table(&table);
@@ -264,14 +252,11 @@ static int method_work(nagar_db_t *db, void *arg)
     method_work_t *work = arg;
     method_work_reset(work);
     if (work->mutation) {
-        int seen = nagar_rules_idempotency_check(work->self, work->call, work->request,
-                                                 &work->stored, &work->stored_size, &work->outcome);
-        if (seen == -1)
-            return -1;
-        if (seen == 1)
-            return 0;
-        if (seen == 2)
-            return 1;
+        nagar_idempotency_seen_t seen =
+            nagar_rules_idempotency_check(work->self, work->call, work->request, &work->stored,
+                                          &work->stored_size, &work->outcome);
+        if (seen != NAGAR_IDEMPOTENCY_NEW)
+            return nagar_idempotency_work_result(seen);
     }
     int rc = nagar_rules_call(work->self, work->call, work->function, work->request_json,
                               work->reply_type, &work->reply, &work->outcome);

@@ -109,12 +109,14 @@ char *nagar_rules_actor_json(nagar_worker_call_t *call);
 /* The business date, "YYYY-MM-DD". */
 void nagar_rules_today(nagar_rules_t *self, char out[NAGAR_DATE_TEXT_MAX]);
 
-/* Idempotency records, inside the transaction. check: 0 new (or no key),
- * 1 with the stored reply in *reply_out (malloc'd), 2 conflict (outcome
- * set), -1 database error. */
-int nagar_rules_idempotency_check(nagar_rules_t *self, nagar_worker_call_t *call,
-                                  const ProtobufCMessage *request, uint8_t **reply_out,
-                                  size_t *reply_size, nagar_outcome_t *outcome);
+/* Idempotency records, inside the transaction: nagar_idempotency_check
+ * and nagar_idempotency_work_result of service.h on the service's
+ * idempotency table (common/sql/idempotency). */
+nagar_idempotency_seen_t nagar_rules_idempotency_check(nagar_rules_t *self,
+                                                       nagar_worker_call_t *call,
+                                                       const ProtobufCMessage *request,
+                                                       uint8_t **reply_out, size_t *reply_size,
+                                                       nagar_outcome_t *outcome);
 int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
                                   const ProtobufCMessage *request, const ProtobufCMessage *reply);
 /* A stored reply is answered with nagar_idempotency_replay (service.h). */

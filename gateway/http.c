@@ -35,6 +35,7 @@
 #include "buffer.h"
 #include "bus_client.h"
 #include "connections.h"
+#include "idempotency_key.h"
 #include "errors.h"
 #include "json_codec.h"
 #include "rate_limit.h"
@@ -47,7 +48,6 @@
 #include "static.h"
 
 #define REQUEST_ID_MAX 64
-#define IDEMPOTENCY_KEY_MAX 128
 /* Past the bus deadline, how long the gateway waits before answering 504
  * itself: the bus client normally completes first, with the service's or
  * broker's own DEADLINE_EXCEEDED. */
@@ -719,17 +719,6 @@ static bool rate_limited(request_t *r, gateway_rate_limiter_t *limiter, const ch
     return true;
 }
 
-static bool valid_idempotency_key(const char *key)
-{
-    size_t length = strlen(key);
-    if (length == 0 || length > IDEMPOTENCY_KEY_MAX)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (key[i] < 0x21 || key[i] > 0x7e)
-            return false;
-    return true;
-}
-
 /* Builds the request message from body, path and query. Returns NULL with
  * the error response set. */
 static ProtobufCMessage *decode_request(request_t *r, const gateway_route_match_t *match,
@@ -891,10 +880,9 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
 
     const char *idempotency_key =
         MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, "Idempotency-Key");
-    if (idempotency_key && !valid_idempotency_key(idempotency_key)) {
+    if (idempotency_key && !nagar_idempotency_key_valid(idempotency_key)) {
         set_error(r, 400, "INVALID_ARGUMENT", "Idempotency-Key", "the Idempotency-Key header "
-                  "must be 1 to %d printable ASCII characters without spaces",
-                  IDEMPOTENCY_KEY_MAX);
+                  "must be " NAGAR_IDEMPOTENCY_KEY_RULE);
         return;
     }
     if (route->money_moving && !idempotency_key) {

@@ -170,11 +170,6 @@ bool cert_page_size(nagar_outcome_t *outcome, uint32_t requested, uint32_t *page
     return true;
 }
 
-static bool idempotency_key_valid(const char *key)
-{
-    return cert_text_valid(key, 1, 128);
-}
-
 /* The same statements as common/service_rules.c's (the fee rules of
  * fee_payment.c keep their records through it), so the prepared statements
  * of one connection agree; idempotency_lookup (common/sql/idempotency) takes
@@ -183,7 +178,6 @@ const nagar_idempotency_t cert_idempotency = {
     .lookup_sql = "SELECT method, request_hash, reply FROM idempotency_lookup($1, $2)",
     .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-    .key_valid = idempotency_key_valid,
 };
 
 PGresult *cert_rule(certificates_t *self, nagar_worker_call_t *call, const char *name,

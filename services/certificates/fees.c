@@ -189,10 +189,11 @@ static int save_work(nagar_db_t *db, void *arg)
     work->row = NULL;
     free(work->stored);
     work->stored = NULL;
-    int seen = nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
-                                       &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     const Nagar__Certificates__FeeSchedule *s = work->schedule;
     char lock_name[32];
     snprintf(lock_name, sizeof lock_name, "fees:%s", s->ulb);

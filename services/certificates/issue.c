@@ -539,10 +539,11 @@ static int request_work(nagar_db_t *db, void *arg)
     correction_work_t *work = arg;
     certificates_t *self = work->self;
     correction_work_reset(work);
-    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                       &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     cert_view_t certificate;
     int loaded = cert_view_load(self, work->certificate_id, &certificate);
     if (loaded < 0)
@@ -687,10 +688,11 @@ static int decide_work(nagar_db_t *db, void *arg)
     correction_work_t *work = arg;
     certificates_t *self = work->self;
     correction_work_reset(work);
-    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                       &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     int loaded = correction_load(self, work->correction_id, true, &work->view);
     if (loaded < 0)
         return -1;

@@ -173,10 +173,11 @@ static int submit_work(nagar_db_t *db, void *arg)
     app_view_clear(&work->view);
     free(work->stored);
     work->stored = NULL;
-    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                       &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
 
     nagar_date_t today = nagar_date_today_ist();
     fee_assessment_t fee;
@@ -568,10 +569,11 @@ static int decide_work(nagar_db_t *db, void *arg)
     free(work->stored);
     work->stored = NULL;
     work->certificate_id[0] = '\0';
-    int seen = nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
-                                       &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     int rc = lock_for_registrar(work, true);
     if (rc != 0)
         return rc;
@@ -684,10 +686,11 @@ static int name_work(nagar_db_t *db, void *arg)
     app_view_clear(&work->view);
     free(work->stored);
     work->stored = NULL;
-    int seen = nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                       &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     int loaded = app_view_load(self, work->application_id, true, &work->view);
     if (loaded < 0)
         return -1;

@@ -111,16 +111,10 @@ int identity_page_token_decode(const char *token, char parts[][201], int max_par
     return count;
 }
 
-static bool idempotency_key_valid(const char *key)
-{
-    return identity_text_valid(key, 1, 128);
-}
-
 /* The lookup locks the row so that racing retries of one key queue. */
 const nagar_idempotency_t identity_idempotency = {
     .lookup_sql = "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
                   "FROM identity.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
     .store_sql = "INSERT INTO identity.idempotency (actor, key, method, request_hash, reply) "
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-    .key_valid = idempotency_key_valid,
 };

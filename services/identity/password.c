@@ -81,11 +81,11 @@ static int change_work(nagar_db_t *db, void *arg)
     free(work->stored);
     work->stored = NULL;
     if (work->request) {
-        int seen = nagar_idempotency_check(&identity_idempotency, self->db, work->call,
-                                           work->request, &work->stored, &work->stored_size,
-                                           &work->outcome);
-        if (seen != 0)
-            return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+        nagar_idempotency_seen_t seen =
+            nagar_idempotency_check(&identity_idempotency, self->db, work->call, work->request,
+                                    &work->stored, &work->stored_size, &work->outcome);
+        if (seen != NAGAR_IDEMPOTENCY_NEW)
+            return nagar_idempotency_work_result(seen);
     }
     const char *values[] = {work->user_id, work->old_hash, work->new_hash,
                             work->one_time ? "t" : "f"};

@@ -333,15 +333,11 @@ static int create_work(nagar_db_t *db, void *arg)
     (void) db;
     create_work_t *work = arg;
     create_work_reset(work);
-    int seen =
+    nagar_idempotency_seen_t seen =
         nagar_idempotency_check(&identity_idempotency, work->self->db, work->call, work->request,
                                 &work->stored_reply, &work->stored_size, &work->outcome);
-    if (seen == -1)
-        return -1;
-    if (seen == 1)
-        return 0;
-    if (seen == 2)
-        return 1;
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     int rc = insert_staff(work);
     if (rc != 0)
         return rc;
@@ -444,14 +440,11 @@ static int change_work(nagar_db_t *db, void *arg)
     free(work->stored_reply);
     work->stored_reply = NULL;
 
-    int seen = nagar_idempotency_check(&identity_idempotency, self->db, call, work->request,
-                                       &work->stored_reply, &work->stored_size, &work->outcome);
-    if (seen == -1)
-        return -1;
-    if (seen == 1)
-        return 0;
-    if (seen == 2)
-        return 1;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(&identity_idempotency, self->db, call, work->request,
+                                &work->stored_reply, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
 
     const char *values[] = {work->user_id};
     char sql[512];

@@ -182,15 +182,11 @@ static int create_work(nagar_db_t *db, void *arg)
     free(work->stored_reply);
     work->stored_reply = NULL;
 
-    int seen =
+    nagar_idempotency_seen_t seen =
         nagar_idempotency_check(&identity_idempotency, self->db, work->call, &work->request->base,
                                 &work->stored_reply, &work->stored_size, &work->outcome);
-    if (seen == -1)
-        return -1;
-    if (seen == 1)
-        return 0;
-    if (seen == 2)
-        return 1;
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
 
     char type_text[8];
     snprintf(type_text, sizeof type_text, "%d", (int) ulb->type);

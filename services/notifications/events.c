@@ -497,10 +497,11 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
     const Nagar__Notifications__SendMessageRequest *request =
         (const Nagar__Notifications__SendMessageRequest *) message;
     const char *key = nagar_worker_call_context(call)->idempotency_key;
-    if (!key || !notify_text_valid(key, 1, 128))
+    if (!nagar_idempotency_key_valid(key))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "idempotencyKey",
-                                      "message.send needs an idempotency key of 1 to 128 "
-                                      "printable characters: it is what makes a retry safe");
+                                      "message.send needs an idempotency key of "
+                                      NAGAR_IDEMPOTENCY_KEY_RULE
+                                      ": it is what makes a retry safe");
     if (!notify_name_valid(request->type, 64))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
                                       "type must be an event type such as otp.login");

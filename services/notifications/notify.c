@@ -113,18 +113,12 @@ static const char *idempotency_actor(nagar_worker_call_t *call)
     return user[0] ? user : nagar_worker_call_caller(call);
 }
 
-static bool idempotency_key_valid(const char *key)
-{
-    return notify_text_valid(key, 1, 128);
-}
-
 /* The lookup locks the row so that racing retries of one key queue. */
 const nagar_idempotency_t notify_idempotency = {
     .lookup_sql = "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
                   "FROM notifications.idempotency WHERE actor = $1 AND key = $2 FOR UPDATE",
     .store_sql = "INSERT INTO notifications.idempotency (actor, key, method, request_hash, reply) "
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-    .key_valid = idempotency_key_valid,
     .actor = idempotency_actor,
 };
 

@@ -49,10 +49,11 @@ static int notices_work(nagar_db_t *db, void *arg)
     free(work->stored);
     work->stored = NULL;
     nagar_outcome_reset(&work->outcome);
-    int seen = nagar_rules_idempotency_check(&self->rules, work->call, work->request,
-                                             &work->stored, &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen =
+        nagar_rules_idempotency_check(&self->rules, work->call, work->request, &work->stored,
+                                      &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     char today[NAGAR_DATE_TEXT_MAX];
     nagar_rules_today(&self->rules, today);
     char *actor = nagar_rules_actor_json(work->call);

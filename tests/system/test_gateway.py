@@ -381,6 +381,11 @@ def test_idempotency_key_is_validated(gw, token_keys):  # noqa: F811
                  field="Idempotency-Key")
     assert_error(gw.post("/api/v1/staff", {"username": "abc"}, token=admin,
                          headers={"Idempotency-Key": "k" * 200}), 400, field="Idempotency-Key")
+    # The rule is common/idempotency_key.h's, the one every service applies.
+    r = assert_error(gw.post("/api/v1/staff", {"username": "abc"}, token=admin,
+                             headers={"Idempotency-Key": "tab\tkey"}), 400,
+                     field="Idempotency-Key")
+    assert "printable ASCII characters without spaces" in r["message"], r
 
 
 # ---- rate limits ---------------------------------------------------------------------

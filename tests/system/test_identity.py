@@ -182,6 +182,12 @@ def test_ulb_create_is_state_admin_only_validated_audited_idempotent(ident, admi
     other = c.call("ulb.create", {"ulb": dict(ulb, name="Other")}, actor=admin,
                    idempotency_key=key)
     assert other.code == "CONFLICT" and other.field == "idempotencyKey", other
+    # One rule for keys at every hop (common/idempotency_key.h): what the
+    # gateway refuses, a service refuses too, before it looks anything up.
+    for bad in ("has space", "tab\there", "k" * 129, "d\u00e9j\u00e0"):
+        r = c.call("ulb.create", {"ulb": ulb}, actor=admin, idempotency_key=bad)
+        assert r.code == "INVALID_ARGUMENT" and r.field == "idempotencyKey", (bad, r)
+        assert "without spaces" in r.message, r
     dup = c.call("ulb.create", {"ulb": ulb}, actor=admin)
     assert dup.code == "CONFLICT" and dup.field == "ulb.code", dup
 
