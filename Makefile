@@ -8,7 +8,8 @@
 #
 # Layout: proto/*.proto -> $(BUILD)/gen (protoc-c, never committed);
 # common/*.c -> $(BUILD)/libnagar.a; services/<name>/*.c -> $(BUILD)/nagar-<name>;
-# deploy/tools/<name>.c -> $(BUILD)/nagar-<name>; tests/unit/test_*.c -> $(BUILD)/tests/.
+# deploy/tools/<name>.c -> $(BUILD)/nagar-<name> (deploy/tools/ctl/*.c -> nagar-ctl);
+# tests/unit/test_*.c -> $(BUILD)/tests/.
 
 BUILD    ?= build
 SANITIZE ?=
@@ -93,6 +94,12 @@ $(BUILD)/nagar-gateway: $(patsubst %.c,$(BUILD)/obj/%.o,$(GATEWAY_SRC)) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd) -o $@
 
 $(BUILD)/nagar-%: $(BUILD)/obj/deploy/tools/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# nagarctl is one binary of several files, one per command (deploy/tools/ctl/).
+CTL_SRC := $(wildcard deploy/tools/ctl/*.c)
+BINS += $(BUILD)/nagar-ctl
+$(BUILD)/nagar-ctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRC)) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/support/%.o $(TEST_PROTO_OBJ) $(LIB)

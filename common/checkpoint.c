@@ -3,7 +3,7 @@
  *
  * Deliberately small and independent of the database: it only turns a list
  * of heads into signed text and back. Reading the heads from the ledgers and
- * comparing them is nagarctl's job (deploy/tools/ctl.c).
+ * comparing them is nagarctl's job (deploy/tools/ctl/verify.c).
  */
 #include "checkpoint.h"
 
