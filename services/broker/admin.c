@@ -40,10 +40,10 @@ static zframe_t *reply_frame(const char *request_id, nagar_status_code_t code,
     return frame;
 }
 
-static zframe_t *handle_stats(broker_t *broker, const char *request_id)
+static zframe_t *handle_stats(const broker_admin_target_t *broker, const char *request_id)
 {
     broker_service_stats_t *services = calloc(ADMIN_MAX_SERVICES, sizeof *services);
-    size_t count = broker_stats_services(broker, services, ADMIN_MAX_SERVICES);
+    size_t count = broker->stats_services(broker->self, services, ADMIN_MAX_SERVICES);
     if (count > ADMIN_MAX_SERVICES)
         count = ADMIN_MAX_SERVICES;
     Nagar__Admin__ServiceStats *entries = calloc(count ? count : 1, sizeof *entries);
@@ -60,7 +60,7 @@ static zframe_t *handle_stats(broker_t *broker, const char *request_id)
         entries[i].quarantine_reason = (char *) services[i].quarantine_reason;
         pointers[i] = &entries[i];
     }
-    zhashx_t *revoked = broker_revoked_keys(broker);
+    zhashx_t *revoked = broker->revoked_keys(broker->self);
     zlistx_t *revoked_keys = zhashx_keys(revoked);
     size_t revoked_count = zlistx_size(revoked_keys);
     char **keys = calloc(revoked_count ? revoked_count : 1, sizeof *keys);
@@ -68,7 +68,7 @@ static zframe_t *handle_stats(broker_t *broker, const char *request_id)
     for (char *key = zlistx_first(revoked_keys); key; key = zlistx_next(revoked_keys))
         keys[k++] = key;
 
-    broker_principals_t *principals = broker_stats_principals(broker);
+    broker_principals_t *principals = broker->stats_principals(broker->self);
     size_t principal_count = broker_principals_count(principals);
     Nagar__Admin__PrincipalStats *shares =
         calloc(principal_count ? principal_count : 1, sizeof *shares);
@@ -97,8 +97,8 @@ static zframe_t *handle_stats(broker_t *broker, const char *request_id)
     reply.services = pointers;
     reply.n_revoked_keys = revoked_count;
     reply.revoked_keys = keys;
-    reply.uptime_ms = broker_stats_uptime_ms(broker);
-    reply.denied = broker_stats_denied(broker);
+    reply.uptime_ms = broker->stats_uptime_ms(broker->self);
+    reply.denied = broker->stats_denied(broker->self);
     zframe_t *frame = reply_frame(request_id, NAGAR__STATUS_CODE__OK, "", NULL,
                                   (const ProtobufCMessage *) &reply);
     free(keys);
@@ -131,7 +131,7 @@ static zframe_t *admin_reply(const char *request_id, nagar_status_code_t code, c
     return reply_frame(request_id, code, "", NULL, (const ProtobufCMessage *) &reply);
 }
 
-zframe_t *broker_admin_handle(broker_t *broker, const char *operator, const char *operator_key,
+zframe_t *broker_admin_handle(const broker_admin_target_t *broker, const char *operator, const char *operator_key,
                               zframe_t *body)
 {
     Nagar__Request *request =
@@ -165,7 +165,7 @@ zframe_t *broker_admin_handle(broker_t *broker, const char *operator, const char
                 code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
                 snprintf(detail, sizeof detail, "reason is longer than %d bytes", ADMIN_TEXT_MAX);
             } else
-                code = broker_quarantine(broker, args->service, args->reason, detail,
+                code = broker->quarantine(broker->self, args->service, args->reason, detail,
                                          sizeof detail);
             log_action("quarantine", operator, args->service, code, detail);
             nagar__admin__quarantine_request__free_unpacked(args, NULL);
@@ -179,7 +179,7 @@ zframe_t *broker_admin_handle(broker_t *broker, const char *operator, const char
             snprintf(detail, sizeof detail, "payload is not a nagar.admin.ReleaseRequest");
             log_action("release", operator, "", code, detail);
         } else {
-            code = broker_release(broker, args->service, detail, sizeof detail);
+            code = broker->release(broker->self, args->service, detail, sizeof detail);
             log_action("release", operator, args->service, code, detail);
             nagar__admin__release_request__free_unpacked(args, NULL);
         }
@@ -192,7 +192,7 @@ zframe_t *broker_admin_handle(broker_t *broker, const char *operator, const char
             snprintf(detail, sizeof detail, "payload is not a nagar.admin.RevokeRequest");
             log_action("revoke", operator, "", code, detail);
         } else {
-            code = broker_revoke(broker, args->principal, args->public_key, operator_key, detail,
+            code = broker->revoke(broker->self, args->principal, args->public_key, operator_key, detail,
                                  sizeof detail);
             log_action("revoke", operator, *args->principal ? args->principal : args->public_key,
                        code, detail);

@@ -185,7 +185,11 @@ struct broker_t {
     const void *out_identity;                  /* whom it goes to; NULL when sending plain */
     size_t out_identity_size;
     zmq_msg_t parts[BROKER_MAX_FRAMES];        /* the message being received (broker_run) */
+    broker_admin_target_t admin;               /* what nagar.admin acts on (admin.h) */
 };
+
+/* Fills in self->admin (defined with the operations, at the end). */
+static void admin_target_init(broker_t *self);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -1040,7 +1044,7 @@ static void handle_client(broker_t *self, zframe_t **sender_p, zmsg_t **msg_p, b
         return;
     }
     if (strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0) {
-        zframe_t *reply = broker_admin_handle(self, principal, caller_key, zmsg_first(msg));
+        zframe_t *reply = broker_admin_handle(&self->admin, principal, caller_key, zmsg_first(msg));
         send_to_client(self, zframe_data(sender), zframe_size(sender), packed, service_name,
                        zframe_data(reply), zframe_size(reply));
         zframe_destroy(&reply);
@@ -1791,6 +1795,7 @@ broker_t *broker_new(const broker_options_t *options, char *error, size_t error_
 {
     broker_t *self = calloc(1, sizeof *self);
     self->options = *options;
+    admin_target_init(self);
     self->services = zhashx_new();
     zhashx_set_destructor(self->services, service_destructor);
     self->workers = zhashx_new();
@@ -2021,8 +2026,9 @@ int broker_run(broker_t *self)
 
 /* ---- admin operations ------------------------------------------------------ */
 
-size_t broker_stats_services(broker_t *self, broker_service_stats_t *out, size_t max)
+static size_t admin_stats_services(void *arg, broker_service_stats_t *out, size_t max)
 {
+    broker_t *self = arg;
     size_t count = 0;
     for (service_t *service = zhashx_first(self->services); service;
          service = zhashx_next(self->services), count++) {
@@ -2049,23 +2055,27 @@ size_t broker_stats_services(broker_t *self, broker_service_stats_t *out, size_t
     return count;
 }
 
-uint64_t broker_stats_uptime_ms(broker_t *self)
+static uint64_t admin_stats_uptime_ms(void *arg)
 {
+    broker_t *self = arg;
     return (uint64_t) (zclock_mono() - self->started_ms);
 }
 
-uint64_t broker_stats_denied(broker_t *self)
+static uint64_t admin_stats_denied(void *arg)
 {
+    broker_t *self = arg;
     return self->denied;
 }
 
-broker_principals_t *broker_stats_principals(broker_t *self)
+static broker_principals_t *admin_stats_principals(void *arg)
 {
+    broker_t *self = arg;
     return self->principals;
 }
 
-zhashx_t *broker_revoked_keys(broker_t *self)
+static zhashx_t *admin_revoked_keys(void *arg)
 {
+    broker_t *self = arg;
     return broker_state_revoked(self->state);
 }
 
@@ -2184,9 +2194,10 @@ static void handle_shared_state(broker_t *self)
     zlistx_destroy(&released);
 }
 
-nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
+static nagar_status_code_t admin_quarantine(void *arg, const char *service_name,
                                       const char *reason, char *detail, size_t detail_size)
 {
+    broker_t *self = arg;
     if (!broker_name_is_valid(service_name) || strncmp(service_name, "mmi.", 4) == 0
         || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0) {
         snprintf(detail, detail_size, "\"%.80s\" is not a service that can be quarantined",
@@ -2208,9 +2219,10 @@ nagar_status_code_t broker_quarantine(broker_t *self, const char *service_name,
     return NAGAR__STATUS_CODE__OK;
 }
 
-nagar_status_code_t broker_release(broker_t *self, const char *service_name, char *detail,
+static nagar_status_code_t admin_release(void *arg, const char *service_name, char *detail,
                                    size_t detail_size)
 {
+    broker_t *self = arg;
     if (!broker_state_quarantine_reason(self->state, service_name)) {
         snprintf(detail, detail_size, "service \"%.80s\" is not quarantined", service_name);
         return NAGAR__STATUS_CODE__FAILED_PRECONDITION;
@@ -2242,9 +2254,10 @@ static void string_free(void **item)
     *item = NULL;
 }
 
-nagar_status_code_t broker_revoke(broker_t *self, const char *principal, const char *public_key,
+static nagar_status_code_t admin_revoke(void *arg, const char *principal, const char *public_key,
                                   const char *requesting_key, char *detail, size_t detail_size)
 {
+    broker_t *self = arg;
     bool by_principal = principal && *principal;
     bool by_key = public_key && *public_key;
     if (!self->acl) {
@@ -2294,4 +2307,19 @@ nagar_status_code_t broker_revoke(broker_t *self, const char *principal, const c
     }
     zlistx_destroy(&keys);
     return code;
+}
+
+static void admin_target_init(broker_t *self)
+{
+    self->admin = (broker_admin_target_t) {
+        .self = self,
+        .stats_services = admin_stats_services,
+        .stats_uptime_ms = admin_stats_uptime_ms,
+        .stats_denied = admin_stats_denied,
+        .stats_principals = admin_stats_principals,
+        .revoked_keys = admin_revoked_keys,
+        .quarantine = admin_quarantine,
+        .release = admin_release,
+        .revoke = admin_revoke,
+    };
 }

@@ -60,38 +60,4 @@ int broker_run(broker_t *self);
 /* The endpoint actually bound (a tcp://...:* bind resolves to a port). */
 const char *broker_endpoint(broker_t *self);
 
-/* ---- for the admin service (admin.c) ------------------------------------ */
-
-typedef struct {
-    const char *name;
-    uint32_t workers;
-    uint32_t idle_workers;
-    uint32_t queued;
-    uint64_t served;
-    uint64_t errors;
-    bool quarantined;
-    const char *quarantine_reason;
-} broker_service_stats_t;
-
-/* Fills up to max entries (pointers valid until the broker handles the
- * next message); returns how many services there are. */
-size_t broker_stats_services(broker_t *self, broker_service_stats_t *out, size_t max);
-uint64_t broker_stats_uptime_ms(broker_t *self);
-uint64_t broker_stats_denied(broker_t *self);
-/* Every principal seen since start: fair share and refusals (principal.h). */
-broker_principals_t *broker_stats_principals(broker_t *self);
-/* Z85 keys -> "" (read-only). */
-zhashx_t *broker_revoked_keys(broker_t *self);
-
-/* Each returns NAGAR__STATUS_CODE__OK or an error code with the reason in
- * detail (and on OK, what was done). */
-nagar_status_code_t broker_quarantine(broker_t *self, const char *service, const char *reason,
-                                      char *detail, size_t detail_size);
-nagar_status_code_t broker_release(broker_t *self, const char *service, char *detail,
-                                   size_t detail_size);
-/* By principal (every key the store has for it) or by one Z85 key;
- * requesting_key is refused so an operator cannot lock themselves out. */
-nagar_status_code_t broker_revoke(broker_t *self, const char *principal, const char *public_key,
-                                  const char *requesting_key, char *detail, size_t detail_size);
-
 #endif
