@@ -11,7 +11,8 @@
 
 #include "log.h"
 
-int demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int property_tax_demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg)
 {
     pt_t *self = arg;
     int rc = nagar_rules_method(&self->rules, call, request, NULL, "pt_demand_generate",
@@ -40,13 +41,13 @@ static const char *const DEMAND_LOG_FIELDS[][2] = {
     {"job_id", "jobId"}, {"fy", "fy"}, {"processed", "processed"}, {"total", "total"},
     {"bills_created", "billsCreated"}, {"skipped", "skipped"}, {NULL, NULL}};
 
-void demand_batch_init(nagar_rules_batch_t *batch)
+void property_tax_demand_batch_init(nagar_rules_batch_t *batch)
 {
     *batch = (nagar_rules_batch_t){.name = "demand", .function = "pt_demand_run_chunk",
                                    .log_fields = DEMAND_LOG_FIELDS, .done = demand_done};
 }
 
-void demand_tick(nagar_worker_t *worker, void *arg)
+void property_tax_demand_tick(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
     pt_t *self = arg;

@@ -21,16 +21,17 @@
 
 #include "property_tax.h"
 
-int demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int property_tax_demand_generate(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
 
 /* The demand as a batch of common/service_rules (pt_demand_run_chunk,
  * events property_tax.demand_chunk/_done/_chunk_failed); the caller sets
  * chunk and idle_poll_ms from the settings. */
-void demand_batch_init(nagar_rules_batch_t *batch);
+void property_tax_demand_batch_init(nagar_rules_batch_t *batch);
 
 /* The worker's tick: a chunk when a job waits, else a look every
  * NAGAR_PROPERTY_TAX_DEMAND_IDLE_POLL_MS; the same for the messages of the
  * notices of finished jobs (notice.h). */
-void demand_tick(nagar_worker_t *worker, void *arg);
+void property_tax_demand_tick(nagar_worker_t *worker, void *arg);
 
 #endif

@@ -68,17 +68,21 @@ static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, 
  * the demand job (which wakes the batch), the receipt PDF, the ledger check,
  * the demand notices (data with the portal address, PDFs). */
 static const nagar_method_t METHODS[] = {
-    {"property.import", PT(import_properties_request), GATEWAY_BATCH, register_property_import},
-    {"demand.generate", PT(generate_demand_request), GATEWAY_BATCH, demand_generate},
-    {"payment.record", PT(record_payment_request), GATEWAY_BATCH, payment_record},
-    {"payment.reverse", PT(reverse_payment_request), GATEWAY, payment_reverse},
-    {"receipt.pdf", PT(get_receipt_request), GATEWAY_BATCH, receipt_pdf},
-    {"online.initiate", PT(initiate_online_payment_request), GATEWAY, online_initiate},
-    {"online.callback", PT(online_payment_callback), GATEWAY, online_callback},
-    {"ledger.verify", PT(verify_ledger_request), GATEWAY_BATCH, ledger_verify},
-    {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_get},
-    {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH, demand_notice_pdf},
-    {"demand_notice.ward_pdf", PT(ward_notices_request), GATEWAY_BATCH, demand_notice_ward_pdf},
+    {"property.import", PT(import_properties_request), GATEWAY_BATCH,
+     property_tax_register_property_import},
+    {"demand.generate", PT(generate_demand_request), GATEWAY_BATCH, property_tax_demand_generate},
+    {"payment.record", PT(record_payment_request), GATEWAY_BATCH, property_tax_payment_record},
+    {"payment.reverse", PT(reverse_payment_request), GATEWAY, property_tax_payment_reverse},
+    {"receipt.pdf", PT(get_receipt_request), GATEWAY_BATCH, property_tax_receipt_pdf},
+    {"online.initiate", PT(initiate_online_payment_request), GATEWAY, property_tax_online_initiate},
+    {"online.callback", PT(online_payment_callback), GATEWAY, property_tax_online_callback},
+    {"ledger.verify", PT(verify_ledger_request), GATEWAY_BATCH, property_tax_ledger_verify},
+    {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH,
+     property_tax_demand_notice_get},
+    {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH,
+     property_tax_demand_notice_pdf},
+    {"demand_notice.ward_pdf", PT(ward_notices_request), GATEWAY_BATCH,
+     property_tax_demand_notice_ward_pdf},
     {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
      subjects},
     {NULL, NULL, NULL, NULL},
@@ -181,13 +185,13 @@ static void warn_without_pdf(void *arg)
 int main(int argc, char **argv)
 {
     pt_t self = {.rules = {.service = PT_SERVICE}};
-    demand_batch_init(&self.demand);
-    demand_notice_messages_init(&self.notice_messages);
+    property_tax_demand_batch_init(&self.demand);
+    property_tax_demand_notice_messages_init(&self.notice_messages);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-property-tax",
         .settings_prefix = "NAGAR_PROPERTY_TAX", .methods = METHODS,
         .rule_methods = RULE_METHODS, .arg = &self,
         .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
-        .connected = warn_without_pdf, .tick = demand_tick};
+        .connected = warn_without_pdf, .tick = property_tax_demand_tick};
     return nagar_rules_main(&service, argc, argv);
 }

@@ -32,7 +32,8 @@ static char *request_with_portal(pt_t *self, const ProtobufCMessage *request)
     return text;
 }
 
-int demand_notice_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int property_tax_demand_notice_get(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg)
 {
     pt_t *self = arg;
     char *json = request_with_portal(self, request);
@@ -399,7 +400,8 @@ static int render_notices(pt_t *self, nagar_worker_call_t *call,
     return 0;
 }
 
-int demand_notice_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int property_tax_demand_notice_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg)
 {
     pt_t *self = arg;
     ProtobufCMessage *reply = NULL;
@@ -431,7 +433,8 @@ int demand_notice_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request
     return rc;
 }
 
-int demand_notice_ward_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int property_tax_demand_notice_ward_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                        void *arg)
 {
     pt_t *self = arg;
     const Nagar__PropertyTax__WardNoticesRequest *request =
@@ -523,7 +526,7 @@ static int queue_messages(nagar_rules_t *rules, json_t *chunk)
 static const char *const MESSAGES_LOG_FIELDS[][2] = {
     {"job_id", "jobId"}, {"fy", "fy"}, {"messages_queued", "messagesQueued"}, {NULL, NULL}};
 
-void demand_notice_messages_init(nagar_rules_batch_t *batch)
+void property_tax_demand_notice_messages_init(nagar_rules_batch_t *batch)
 {
     *batch = (nagar_rules_batch_t){.name = "notice_messages",
                                    .function = "pt_demand_notice_messages_chunk",

@@ -22,14 +22,17 @@
 
 #include "property_tax.h"
 
-int demand_notice_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int demand_notice_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int demand_notice_ward_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int property_tax_demand_notice_get(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg);
+int property_tax_demand_notice_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg);
+int property_tax_demand_notice_ward_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                        void *arg);
 
 /* The messages of a demand job's notices (demand.notice events, one per
  * owner with a contact, a chunk at a time once the job's bills are raised:
  * pt_demand_notice_messages_chunk), run from the worker's tick beside the
  * demand itself (demand.c). */
-void demand_notice_messages_init(nagar_rules_batch_t *batch);
+void property_tax_demand_notice_messages_init(nagar_rules_batch_t *batch);
 
 #endif

@@ -21,6 +21,6 @@
 
 #include "property_tax.h"
 
-int receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int property_tax_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

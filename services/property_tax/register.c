@@ -61,7 +61,7 @@ static int csv_field(const char **cursor, char *out, size_t out_size)
     return end_of_line;
 }
 
-json_t *register_csv_rows(const char *csv, char *error, size_t error_size)
+json_t *property_tax_register_csv_rows(const char *csv, char *error, size_t error_size)
 {
     const char *cursor = csv;
     char fields[CSV_COLUMNS][CSV_FIELD_MAX + 1];
@@ -130,12 +130,13 @@ json_t *register_csv_rows(const char *csv, char *error, size_t error_size)
     return rows;
 }
 
-int register_property_import(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int property_tax_register_property_import(nagar_worker_call_t *call,
+                                          const ProtobufCMessage *message, void *arg)
 {
     const Nagar__PropertyTax__ImportPropertiesRequest *request =
         (const Nagar__PropertyTax__ImportPropertiesRequest *) message;
     char error[512];
-    json_t *rows = register_csv_rows(request->csv, error, sizeof error);
+    json_t *rows = property_tax_register_csv_rows(request->csv, error, sizeof error);
     if (!rows)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "csv", "%s",
                                       error);

@@ -19,11 +19,12 @@
 
 #define REGISTER_IMPORT_MAX_ROWS 2000
 
-int register_property_import(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int property_tax_register_property_import(nagar_worker_call_t *call,
+                                          const ProtobufCMessage *request, void *arg);
 
 /* Parses the import CSV (header line, then rows) into the JSON rows the
  * rule pt_property_import takes. Returns a new array, or NULL with the
  * reason (naming the line) in error. Pure: the unit of the import. */
-json_t *register_csv_rows(const char *csv, char *error, size_t error_size);
+json_t *property_tax_register_csv_rows(const char *csv, char *error, size_t error_size);
 
 #endif

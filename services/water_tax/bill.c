@@ -15,7 +15,7 @@
 #include "log.h"
 #include "json_codec.h"
 
-int bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
     int rc = nagar_rules_method(&self->rules, call, request, NULL, "wt_bill_generate",
@@ -110,7 +110,7 @@ static int render_bill(const Nagar__WaterTax__Bill *bill, uint8_t **pdf, size_t 
     return rc;
 }
 
-int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
     char *json = NULL;
@@ -169,13 +169,13 @@ static const char *const BILL_LOG_FIELDS[][2] = {
     {"bills_created", "billsCreated"}, {"skipped", "skipped"}, {"estimated", "estimated"},
     {NULL, NULL}};
 
-void bill_batch_init(nagar_rules_batch_t *batch)
+void water_tax_bill_batch_init(nagar_rules_batch_t *batch)
 {
     *batch = (nagar_rules_batch_t){.name = "bill", .function = "wt_bill_run_chunk",
                                    .log_fields = BILL_LOG_FIELDS, .done = bill_done};
 }
 
-void bill_tick(nagar_worker_t *worker, void *arg)
+void water_tax_bill_tick(nagar_worker_t *worker, void *arg)
 {
     (void) worker;
     wt_t *self = arg;

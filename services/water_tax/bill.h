@@ -12,15 +12,15 @@
 
 #include "water_tax.h"
 
-int bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_bill_generate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* The bill run as a batch of common/service_rules (wt_bill_run_chunk,
  * events water_tax.bill_chunk/_done/_chunk_failed); the caller sets chunk
  * and idle_poll_ms from the settings. */
-void bill_batch_init(nagar_rules_batch_t *batch);
+void water_tax_bill_batch_init(nagar_rules_batch_t *batch);
 
 /* The worker's tick: a chunk now and then, more while a job runs. */
-void bill_tick(nagar_worker_t *worker, void *arg);
+void water_tax_bill_tick(nagar_worker_t *worker, void *arg);
 
 #endif

@@ -56,16 +56,16 @@ static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, 
  * import, the bill job (which wakes the batch), the bill PDF, notices, the
  * ledger check. */
 static const nagar_method_t METHODS[] = {
-    {"reading.import", WT(import_readings_request), GATEWAY_BATCH, reading_import},
-    {"bill.generate", WT(generate_bills_request), GATEWAY_BATCH, bill_generate},
-    {"bill.pdf", WT(get_bill_request), GATEWAY_BATCH, bill_pdf},
-    {"payment.record", WT(record_payment_request), GATEWAY_BATCH, payment_record},
-    {"payment.reverse", WT(reverse_payment_request), GATEWAY, payment_reverse},
-    {"receipt.pdf", WT(get_receipt_request), GATEWAY_BATCH, receipt_pdf},
-    {"online.initiate", WT(initiate_online_payment_request), GATEWAY, online_initiate},
-    {"online.callback", WT(online_payment_callback), GATEWAY, online_callback},
-    {"ledger.verify", WT(verify_ledger_request), GATEWAY_BATCH, ledger_verify},
-    {"notices.send", WT(send_notices_request), GATEWAY_BATCH, notices_send},
+    {"reading.import", WT(import_readings_request), GATEWAY_BATCH, water_tax_reading_import},
+    {"bill.generate", WT(generate_bills_request), GATEWAY_BATCH, water_tax_bill_generate},
+    {"bill.pdf", WT(get_bill_request), GATEWAY_BATCH, water_tax_bill_pdf},
+    {"payment.record", WT(record_payment_request), GATEWAY_BATCH, water_tax_payment_record},
+    {"payment.reverse", WT(reverse_payment_request), GATEWAY, water_tax_payment_reverse},
+    {"receipt.pdf", WT(get_receipt_request), GATEWAY_BATCH, water_tax_receipt_pdf},
+    {"online.initiate", WT(initiate_online_payment_request), GATEWAY, water_tax_online_initiate},
+    {"online.callback", WT(online_payment_callback), GATEWAY, water_tax_online_callback},
+    {"ledger.verify", WT(verify_ledger_request), GATEWAY_BATCH, water_tax_ledger_verify},
+    {"notices.send", WT(send_notices_request), GATEWAY_BATCH, water_tax_notices_send},
     {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
      subjects},
     {NULL, NULL, NULL, NULL},
@@ -128,11 +128,11 @@ static int load_settings(void *arg, nagar_config_t *config, json_t *ready)
 int main(int argc, char **argv)
 {
     wt_t self = {.rules = {.service = WT_SERVICE}};
-    bill_batch_init(&self.bills);
+    water_tax_bill_batch_init(&self.bills);
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-water-tax",
         .settings_prefix = "NAGAR_WATER_TAX", .methods = METHODS,
         .rule_methods = RULE_METHODS, .arg = &self, .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
-        .tick = bill_tick};
+        .tick = water_tax_bill_tick};
     return nagar_rules_main(&service, argc, argv);
 }

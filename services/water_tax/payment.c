@@ -23,25 +23,25 @@ static nagar_rules_payments_t payments_of(wt_t *self)
                                     .order_type = ORDER};
 }
 
-int payment_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_payment_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     nagar_rules_payments_t payments = payments_of(arg);
     return nagar_rules_payment_record(&payments, call, request);
 }
 
-int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     nagar_rules_payments_t payments = payments_of(arg);
     return nagar_rules_payment_reverse(&payments, call, request);
 }
 
-int online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     nagar_rules_payments_t payments = payments_of(arg);
     return nagar_rules_online_initiate(&payments, call, request);
 }
 
-int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     nagar_rules_payments_t payments = payments_of(arg);
     return nagar_rules_online_callback(&payments, call, request);
@@ -49,7 +49,7 @@ int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 
 /* ---- ledger.verify ------------------------------------------------------------------ */
 
-int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
     return nagar_ledger_check_method(self->rules.db, self->rules.service, call, request,

@@ -10,10 +10,13 @@
 
 #include "water_tax.h"
 
-int payment_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_payment_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_payment_reverse(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                              void *arg);
+int water_tax_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                              void *arg);
+int water_tax_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                              void *arg);
+int water_tax_ledger_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

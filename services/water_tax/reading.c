@@ -39,7 +39,7 @@ static int split_line(const char *line, size_t length, char fields[][CSV_FIELD_M
     return count;
 }
 
-json_t *reading_csv_rows(const char *csv, char *error, size_t error_size)
+json_t *water_tax_reading_csv_rows(const char *csv, char *error, size_t error_size)
 {
     json_t *rows = json_array();
     if (!rows) {
@@ -95,13 +95,13 @@ json_t *reading_csv_rows(const char *csv, char *error, size_t error_size)
     return rows;
 }
 
-int reading_import(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int water_tax_reading_import(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     wt_t *self = arg;
     const Nagar__WaterTax__ImportReadingsRequest *request =
         (const Nagar__WaterTax__ImportReadingsRequest *) message;
     char error[512];
-    json_t *rows = reading_csv_rows(request->csv, error, sizeof error);
+    json_t *rows = water_tax_reading_csv_rows(request->csv, error, sizeof error);
     if (!rows)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "csv", "%s",
                                       error);

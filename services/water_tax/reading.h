@@ -15,11 +15,11 @@
 
 #define READING_IMPORT_MAX_ROWS 5000
 
-int reading_import(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_reading_import(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* The rows of an import CSV (header connection_id,reading_date,reading_litres)
  * as [{line, connectionId, readingDate, readingLitres}], or NULL with the
  * reason in error. */
-json_t *reading_csv_rows(const char *csv, char *error, size_t error_size);
+json_t *water_tax_reading_csv_rows(const char *csv, char *error, size_t error_size);
 
 #endif

@@ -20,7 +20,7 @@ static const nagar_print_label_t HEADS[] = {
     {NULL, NULL, NULL},
 };
 
-int receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
     const nagar_receipt_print_t print = {

@@ -16,6 +16,6 @@
 
 #include "water_tax.h"
 
-int receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

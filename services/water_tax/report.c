@@ -112,7 +112,7 @@ static int notices_work(nagar_db_t *db, void *arg)
                                          &work->reply->base);
 }
 
-int notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int water_tax_notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
 {
     wt_t *self = arg;
     char *json = nagar_json_encode(request);

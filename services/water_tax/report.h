@@ -7,6 +7,6 @@
 
 #include "water_tax.h"
 
-int notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int water_tax_notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif
