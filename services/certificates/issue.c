@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "application_view.h"
 #include "fee_payment.h"
 #include "identity_lookup.h"
 #include "json_codec.h"
 #include "log.h"
-#include "workflow.h"
 
 #define TIMESTAMP(column) \
     "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"

@@ -1,6 +1,7 @@
 /*
  * workflow.c — applications and the registrar's decisions (see
- * workflow.h), and the child's name added later (RBD Act section 14).
+ * workflow.h), and the child's name added later (RBD Act section 14);
+ * an application as read is application_view.c's.
  *
  * Every decision re-reads the application under a row lock inside its
  * transaction and checks the actor's ULB against the locked row, not
@@ -16,120 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "application_view.h"
 #include "fee_payment.h"
 #include "fees.h"
 #include "issue.h"
 #include "json_codec.h"
 #include "log.h"
 #include "money.h"
-
-#define TIMESTAMP(column) \
-    "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-/* The current certificate of an application is the one no other supersedes. */
-static const char APP_COLUMNS[] =
-    "a.application_id, a.ulb, a.kind, a.state, a.source, a.applicant, " TIMESTAMP("a.submitted_at")
-    ", a.event_date::text, a.subject_name, a.report::text, a.delay_days, a.late_window, "
-    "a.fee_paise, a.permission_required, a.permission_reference, "
-    "coalesce(a.registration_number, ''), coalesce(" TIMESTAMP("a.registered_at") ", ''), "
-    "coalesce(a.decided_by, ''), coalesce(a.rejection_reason, ''), "
-    "coalesce((SELECT c.certificate_id FROM certificates.certificate c "
-    "  WHERE c.application_id = a.application_id AND NOT EXISTS "
-    "  (SELECT 1 FROM certificates.certificate n WHERE n.supersedes = c.certificate_id)), ''), "
-    "a.seq, a.informant_mobile, " FEE_SETTLEMENT_COLUMN("a");
-
-enum {
-    COL_ID, COL_ULB, COL_KIND, COL_STATE, COL_SOURCE, COL_APPLICANT, COL_SUBMITTED, COL_EVENT_DATE,
-    COL_SUBJECT, COL_REPORT, COL_DELAY, COL_WINDOW, COL_FEE, COL_PERMISSION_REQUIRED,
-    COL_PERMISSION_REFERENCE, COL_REGISTRATION_NUMBER, COL_REGISTERED_AT, COL_DECIDED_BY,
-    COL_REJECTION_REASON, COL_CERTIFICATE, COL_SEQ, COL_INFORMANT_MOBILE, COL_FEE_SETTLEMENT,
-};
-
-/* Fills view from row of result (which the view then owns unless shared). */
-static int app_view_fill(app_view_t *view, PGresult *result, int row)
-{
-    Nagar__Certificates__Application *m = &view->message;
-    nagar__certificates__application__init(m);
-    view->kind = cert_kind(atoi(PQgetvalue(result, row, COL_KIND)));
-    if (!view->kind)
-        return -1;
-    view->report = cert_report_from_json(view->kind, PQgetvalue(result, row, COL_REPORT));
-    if (!view->report)
-        return -1;
-    if (fee_settlement_decode(PQgetvalue(result, row, COL_FEE_SETTLEMENT), &view->fee) != 0) {
-        protobuf_c_message_free_unpacked(view->report, NULL);
-        view->report = NULL;
-        return -1;
-    }
-    m->application_id = PQgetvalue(result, row, COL_ID);
-    m->ulb = PQgetvalue(result, row, COL_ULB);
-    m->kind = view->kind->kind;
-    m->state = (Nagar__Certificates__ApplicationState) atoi(PQgetvalue(result, row, COL_STATE));
-    m->source = PQgetvalue(result, row, COL_SOURCE);
-    m->applicant = PQgetvalue(result, row, COL_APPLICANT);
-    m->submitted_at = PQgetvalue(result, row, COL_SUBMITTED);
-    m->event_date = PQgetvalue(result, row, COL_EVENT_DATE);
-    m->subject_name = PQgetvalue(result, row, COL_SUBJECT);
-    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
-        m->birth = (Nagar__Certificates__BirthReport *) view->report;
-    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
-        m->death = (Nagar__Certificates__DeathReport *) view->report;
-    else
-        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
-    m->delay_days = (uint32_t) strtoul(PQgetvalue(result, row, COL_DELAY), NULL, 10);
-    m->late_window = (Nagar__Certificates__LateWindow) atoi(PQgetvalue(result, row, COL_WINDOW));
-    m->fee_paise = strtoll(PQgetvalue(result, row, COL_FEE), NULL, 10);
-    m->permission_required = strcmp(PQgetvalue(result, row, COL_PERMISSION_REQUIRED), "t") == 0;
-    m->permission_reference = PQgetvalue(result, row, COL_PERMISSION_REFERENCE);
-    m->registration_number = PQgetvalue(result, row, COL_REGISTRATION_NUMBER);
-    m->registered_at = PQgetvalue(result, row, COL_REGISTERED_AT);
-    m->decided_by = PQgetvalue(result, row, COL_DECIDED_BY);
-    m->rejection_reason = PQgetvalue(result, row, COL_REJECTION_REASON);
-    m->certificate_id = PQgetvalue(result, row, COL_CERTIFICATE);
-    m->fee_status = fee_status_of(m->fee_paise, view->fee);
-    m->fee_settlement = view->fee;
-    return 0;
-}
-
-int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view)
-{
-    memset(view, 0, sizeof *view);
-    char sql[4096];
-    /* The app role cannot lock rows (it may not UPDATE them): the rule
-     * function that changes the application locks it and checks again. */
-    (void) lock;
-    snprintf(sql, sizeof sql,
-             "SELECT %s FROM certificates.application a WHERE a.application_id = $1",
-             APP_COLUMNS);
-    const char *values[] = {application_id};
-    view->row = nagar_service_query(self->db, "app_get", sql, 1, values);
-    if (!view->row)
-        return -1;
-    if (PQntuples(view->row) != 1) {
-        app_view_clear(view);
-        return 1;
-    }
-    if (app_view_fill(view, view->row, 0) != 0) {
-        app_view_clear(view);
-        return -1;
-    }
-    return 0;
-}
-
-void app_view_clear(app_view_t *view)
-{
-    if (view->report)
-        protobuf_c_message_free_unpacked(view->report, NULL);
-    if (view->fee)
-        protobuf_c_message_free_unpacked(&view->fee->base, NULL);
-    PQclear(view->row);
-    memset(view, 0, sizeof *view);
-}
-
-const char *app_view_report_json(const app_view_t *view)
-{
-    return PQgetvalue(view->row, 0, COL_REPORT);
-}
 
 /* Answers from a stored idempotent reply or the view; clears both. */
 static int reply_view(nagar_worker_call_t *call, app_view_t *view, uint8_t **stored,
@@ -375,7 +269,7 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
              "AND ($2::text IS NULL OR a.applicant = $2) AND ($3::int = 0 OR a.state = $3::int) "
              "AND ($4::int = 0 OR a.kind = $4::int) AND ($5::bigint IS NULL OR a.seq < $5::bigint) "
              "ORDER BY a.seq DESC LIMIT $6::int",
-             APP_COLUMNS);
+             APP_VIEW_COLUMNS);
     const char *values[] = {ulb, applicant, state, kind, cursor[0] ? cursor : NULL, limit};
     PGresult *result = nagar_service_query(self->db, "app_list", sql, 6, values);
     if (!result)
@@ -405,7 +299,7 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
         reply.applications = pointers;
         char next[128] = "";
         if (rows > (int) page_size)
-            cert_page_token_encode(next, sizeof next, PQgetvalue(result, shown - 1, COL_SEQ));
+            cert_page_token_encode(next, sizeof next, app_view_seq(result, shown - 1));
         reply.next_page_token = next;
         rc = nagar_worker_call_reply(call, &reply.base);
     }

@@ -12,24 +12,8 @@
 #ifndef NAGAR_CERTIFICATES_WORKFLOW_H
 #define NAGAR_CERTIFICATES_WORKFLOW_H
 
+#include "application_view.h"
 #include "certificates.h"
-
-/* An application read from the database, as a message. */
-typedef struct {
-    Nagar__Certificates__Application message;
-    ProtobufCMessage *report;   /* decoded from the stored JSON; owned */
-    Nagar__Certificates__FeeSettlement *fee;   /* how its fee was settled, or NULL; owned */
-    PGresult *row;              /* the strings the message points into; owned */
-    const cert_kind_t *kind;
-} app_view_t;
-
-/* Loads application_id (locked FOR UPDATE when lock is set). Returns 0,
- * 1 when there is no such application, -1 on a database error or a stored
- * report that does not decode. */
-int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view);
-void app_view_clear(app_view_t *view);
-/* The stored report JSON of a loaded view. */
-const char *app_view_report_json(const app_view_t *view);
 
 /* Shared by the three *.apply handlers: checks, assesses the fee, stores
  * and answers with the Application. */
