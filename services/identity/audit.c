@@ -17,9 +17,9 @@
 #define AUDIT_PAGE_DEFAULT 50
 #define AUDIT_PAGE_MAX 200
 
-int audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
-                 const char *actor_role, const char *action, const char *subject,
-                 const char *ulb, json_t *detail)
+int identity_audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
+                          const char *actor_role, const char *action, const char *subject,
+                          const char *ulb, json_t *detail)
 {
     static const Nagar__RequestContext no_context = NAGAR__REQUEST_CONTEXT__INIT;
     const Nagar__RequestContext *context = call ? nagar_worker_call_context(call) : &no_context;
@@ -50,7 +50,7 @@ int audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
     return 0;
 }
 
-int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__ListAuditRequest *request =

@@ -15,11 +15,11 @@
  * for state-level changes); call may be NULL for command-line steps
  * (bootstrap-admin, seed-ulbs), which then name the actor; detail (stolen) is a JSON object of what
  * changed. Returns 0 or -1 on a database error. */
-int audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
-                 const char *actor_role, const char *action, const char *subject,
-                 const char *ulb, json_t *detail);
+int identity_audit_append(identity_t *self, nagar_worker_call_t *call, const char *actor,
+                          const char *actor_role, const char *action, const char *subject,
+                          const char *ulb, json_t *detail);
 
 /* audit.list: STATE_ADMIN reads everything, COMMISSIONER their ULB only. */
-int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -99,8 +99,8 @@ static int authenticate(identity_t *self, nagar_worker_call_t *call,
         snprintf(op->user_id, sizeof op->user_id, "%s", claims.user_id);
         op->via = "access_token";
     } else {
-        if (staff_check_password(self, call, request->username, request->password,
-                                 op->user_id) != 0)
+        if (identity_staff_check_password(self, call, request->username, request->password,
+                                          op->user_id) != 0)
             return -1;
         op->via = "password";
     }
@@ -152,11 +152,11 @@ static int audit_work(nagar_db_t *db, void *arg)
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "job", c->job, "fy", c->fy,
                                "onBehalfOf", c->on_behalf_of, "actsAs", c->role, "expiresAtMs",
                                (json_int_t) c->expires_at_ms, "via", work->op->via);
-    return audit_append(work->self, work->call, work->op->user_id, work->op->role, "grant.issue",
-                        work->op->user_id, c->ulb, detail);
+    return identity_audit_append(work->self, work->call, work->op->user_id, work->op->role,
+                                 "grant.issue", work->op->user_id, c->ulb, detail);
 }
 
-int grant_issue(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_grant_issue(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__IssueGrantRequest *request =
@@ -200,7 +200,7 @@ int grant_issue(nagar_worker_call_t *call, const ProtobufCMessage *message, void
     if (job->names_clerk &&
         resolve_clerk(self, call, request->on_behalf_of, request->ulb, clerk) != 0)
         return -1;
-    int exists = ulb_exists(self, request->ulb);
+    int exists = identity_ulb_exists(self, request->ulb);
     if (exists < 0)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     if (!exists)

@@ -19,6 +19,6 @@
 
 #include "identity.h"
 
-int grant_issue(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_grant_issue(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

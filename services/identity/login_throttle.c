@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-void login_throttle_client(nagar_worker_call_t *call, char client[LOGIN_CLIENT_MAX])
+void identity_login_throttle_client(nagar_worker_call_t *call, char client[LOGIN_CLIENT_MAX])
 {
     const char *ip = nagar_worker_call_context(call)->client_ip;
     if (ip && ip[0])
@@ -36,8 +36,8 @@ static int single_number(PGresult *result, long *out)
     return 0;
 }
 
-int login_throttle_wait(identity_t *self, const char *username, const char *client,
-                        long *wait_s)
+int identity_login_throttle_wait(identity_t *self, const char *username, const char *client,
+                                 long *wait_s)
 {
     const char *values[] = {username, client};
     PGresult *result = nagar_service_query(
@@ -53,8 +53,8 @@ int login_throttle_wait(identity_t *self, const char *username, const char *clie
     return single_number(result, wait_s);
 }
 
-int login_throttle_failed(identity_t *self, const char *username, const char *client,
-                          long *wait_s)
+int identity_login_throttle_failed(identity_t *self, const char *username, const char *client,
+                                   long *wait_s)
 {
     char free_pair[16], free_client[16], free_account[16], max_s[16], window_s[16];
     snprintf(free_pair, sizeof free_pair, "%ld", self->login_free_failures);
@@ -82,7 +82,7 @@ int login_throttle_failed(identity_t *self, const char *username, const char *cl
     return 0;
 }
 
-int login_throttle_succeeded(identity_t *self, const char *username, const char *client)
+int identity_login_throttle_succeeded(identity_t *self, const char *username, const char *client)
 {
     const char *values[] = {username, client};
     PGresult *result = nagar_service_query(
@@ -96,7 +96,7 @@ int login_throttle_succeeded(identity_t *self, const char *username, const char 
     return 0;
 }
 
-void login_throttle_forget_old(identity_t *self)
+void identity_login_throttle_forget_old(identity_t *self)
 {
     char window_s[16];
     snprintf(window_s, sizeof window_s, "%ld", self->login_window_s);

@@ -28,22 +28,22 @@
 #define LOGIN_CLIENT_MAX 80
 
 /* The client address of a login call into client. */
-void login_throttle_client(nagar_worker_call_t *call, char client[LOGIN_CLIENT_MAX]);
+void identity_login_throttle_client(nagar_worker_call_t *call, char client[LOGIN_CLIENT_MAX]);
 
 /* Seconds before username may try again from client (0: now) into *wait_s.
  * Returns 0, or -1 on a database error. */
-int login_throttle_wait(identity_t *self, const char *username, const char *client,
-                        long *wait_s);
+int identity_login_throttle_wait(identity_t *self, const char *username, const char *client,
+                                 long *wait_s);
 
 /* Counts a failed login; *wait_s is how long the next try now waits.
  * Returns 0 or -1. */
-int login_throttle_failed(identity_t *self, const char *username, const char *client,
-                          long *wait_s);
+int identity_login_throttle_failed(identity_t *self, const char *username, const char *client,
+                                   long *wait_s);
 
 /* A login that succeeded clears its (account, client) counter. */
-int login_throttle_succeeded(identity_t *self, const char *username, const char *client);
+int identity_login_throttle_succeeded(identity_t *self, const char *username, const char *client);
 
 /* Drops counters that have gone quiet (housekeeping). */
-void login_throttle_forget_old(identity_t *self);
+void identity_login_throttle_forget_old(identity_t *self);
 
 #endif

@@ -65,30 +65,37 @@ static const char *const DOCUMENT_PRINTERS[] = {"property_tax", "water_tax", "ce
 static const char *const NOTIFICATIONS[] = {"notifications", NULL};
 
 static const nagar_method_t METHODS[] = {
-    {"ulb.list", &nagar__identity__list_ulbs_request__descriptor, ULB_READERS, ulb_list},
-    {"ulb.get", &nagar__identity__get_ulb_request__descriptor, ULB_READERS, ulb_get},
-    {"ulb.create", &nagar__identity__create_ulb_request__descriptor, GATEWAY, ulb_create},
-    {"otp.request", &nagar__identity__request_otp_request__descriptor, GATEWAY, otp_request},
-    {"otp.verify", &nagar__identity__verify_otp_request__descriptor, GATEWAY, otp_verify},
-    {"staff.login", &nagar__identity__staff_login_request__descriptor, GATEWAY, staff_login},
-    {"staff.create", &nagar__identity__create_staff_request__descriptor, GATEWAY, staff_create},
-    {"staff.disable", &nagar__identity__disable_staff_request__descriptor, GATEWAY, staff_disable},
+    {"ulb.list", &nagar__identity__list_ulbs_request__descriptor, ULB_READERS, identity_ulb_list},
+    {"ulb.get", &nagar__identity__get_ulb_request__descriptor, ULB_READERS, identity_ulb_get},
+    {"ulb.create", &nagar__identity__create_ulb_request__descriptor, GATEWAY, identity_ulb_create},
+    {"otp.request", &nagar__identity__request_otp_request__descriptor, GATEWAY,
+     identity_otp_request},
+    {"otp.verify", &nagar__identity__verify_otp_request__descriptor, GATEWAY, identity_otp_verify},
+    {"staff.login", &nagar__identity__staff_login_request__descriptor, GATEWAY,
+     identity_staff_login},
+    {"staff.create", &nagar__identity__create_staff_request__descriptor, GATEWAY,
+     identity_staff_create},
+    {"staff.disable", &nagar__identity__disable_staff_request__descriptor, GATEWAY,
+     identity_staff_disable},
     {"staff.set_role", &nagar__identity__set_staff_role_request__descriptor, GATEWAY,
-     staff_set_role},
-    {"staff.list", &nagar__identity__list_staff_request__descriptor, GATEWAY, staff_list},
+     identity_staff_set_role},
+    {"staff.list", &nagar__identity__list_staff_request__descriptor, GATEWAY, identity_staff_list},
     {"staff.names", &nagar__identity__staff_names_request__descriptor, DOCUMENT_PRINTERS,
-     staff_names},
+     identity_staff_names},
     {"staff.change_password", &nagar__identity__change_password_request__descriptor, GATEWAY,
-     staff_change_password},
+     identity_staff_change_password},
     {"staff.replace_one_time_password",
      &nagar__identity__replace_one_time_password_request__descriptor, GATEWAY,
-     staff_replace_one_time_password},
-    {"audit.list", &nagar__identity__list_audit_request__descriptor, GATEWAY, audit_list},
-    {"token.refresh", &nagar__identity__refresh_request__descriptor, GATEWAY, session_refresh},
-    {"token.logout", &nagar__identity__logout_request__descriptor, GATEWAY, session_logout},
+     identity_staff_replace_one_time_password},
+    {"audit.list", &nagar__identity__list_audit_request__descriptor, GATEWAY, identity_audit_list},
+    {"token.refresh", &nagar__identity__refresh_request__descriptor, GATEWAY,
+     identity_session_refresh},
+    {"token.logout", &nagar__identity__logout_request__descriptor, GATEWAY,
+     identity_session_logout},
     {"token.revocations", &nagar__identity__list_revocations_request__descriptor,
-     REVOCATION_READERS, session_revocations},
-    {"grant.issue", &nagar__identity__issue_grant_request__descriptor, JOB_RUNNERS, grant_issue},
+     REVOCATION_READERS, identity_session_revocations},
+    {"grant.issue", &nagar__identity__issue_grant_request__descriptor, JOB_RUNNERS,
+     identity_grant_issue},
     {"contact.lookup", &nagar__identity__lookup_contacts_request__descriptor, NOTIFICATIONS,
      contact_lookup},
     {NULL, NULL, NULL, NULL},
@@ -183,7 +190,7 @@ static int load_service_settings(identity_t *self)
                         "nagar-identity otp-keygen FILE");
         return -1;
     }
-    if (otp_key_load(otp_key_path, self->otp_key, error, sizeof error) != 0) {
+    if (identity_otp_key_load(otp_key_path, self->otp_key, error, sizeof error) != 0) {
         nagar_log_error("identity.config_invalid", "%s", error);
         return -1;
     }
@@ -247,7 +254,7 @@ static void housekeeping(nagar_worker_t *worker, void *arg)
     else
         nagar_log_warn("identity.housekeeping_failed", "removing old OTP rows failed: %s",
                        nagar_db_error(self->db));
-    login_throttle_forget_old(self);
+    identity_login_throttle_forget_old(self);
 }
 
 static int serve(identity_t *self)
@@ -274,7 +281,7 @@ static int serve(identity_t *self)
         return 1;
     }
     nagar_worker_set_tick(worker, 60000, housekeeping, self);
-    nagar_worker_set_revocations_source(worker, session_revocations_fetch, self);
+    nagar_worker_set_revocations_source(worker, identity_session_revocations_fetch, self);
     self->worker = worker;
     nagar_service_keep_worker_alive(self->db, worker);
     nagar_service_keep_worker_alive_on_bus(self->notify_client, worker);
@@ -321,7 +328,7 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (otp_keygen(argv[2], error, sizeof error) != 0) {
+        if (identity_otp_keygen(argv[2], error, sizeof error) != 0) {
             nagar_log_error("identity.keygen_failed", "%s", error);
             return 1;
         }
@@ -340,12 +347,15 @@ int main(int argc, char **argv)
     if (strcmp(command, "serve") == 0 && argc <= 2) {
         rc = serve(&self);
     } else if (strcmp(command, "seed-ulbs") == 0 && argc == 3) {
-        rc = connect_db(&self) != 0 ? 1 : ulb_seed(&self, argv[2], error, sizeof error) != 0;
+        rc = connect_db(&self) != 0 ? 1
+                                    : identity_ulb_seed(&self, argv[2], error, sizeof error) != 0;
         if (rc && self.db)
             nagar_log_error("identity.seed_failed", "%s", error);
     } else if (strcmp(command, "bootstrap-admin") == 0 && argc == 3) {
         /* Exit 3 = a state admin exists already: scripts run this every time. */
-        rc = connect_db(&self) != 0 ? 1 : staff_bootstrap_admin(&self, argv[2], error, sizeof error);
+        rc = connect_db(&self) != 0
+                 ? 1
+                 : identity_staff_bootstrap_admin(&self, argv[2], error, sizeof error);
         if (rc == -2) {
             nagar_log_info("identity.bootstrap_skipped", "%s", error);
             rc = 3;

@@ -256,7 +256,7 @@ static int request_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
-int otp_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_otp_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__RequestOtpRequest *request =
@@ -309,7 +309,7 @@ static int verify_work(nagar_db_t *db, void *arg)
     verify_work_t *work = arg;
     identity_t *self = work->self;
     nagar_outcome_reset(&work->outcome);
-    session_tokens_clear(&work->tokens);
+    identity_session_tokens_clear(&work->tokens);
 
     const char *values[] = {work->mobile};
     PGresult *result = nagar_service_query(
@@ -401,10 +401,10 @@ static int verify_work(nagar_db_t *db, void *arg)
     char user_id[96];
     snprintf(user_id, sizeof user_id, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
-    return session_create(self, work->call, user_id, "CITIZEN", "", &work->tokens);
+    return identity_session_create(self, work->call, user_id, "CITIZEN", "", &work->tokens);
 }
 
-int otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__VerifyOtpRequest *request =
@@ -422,17 +422,17 @@ int otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     if (rc == 0 && work.outcome.code != NAGAR__STATUS_CODE__OK)
         rc = 1;
     if (rc != 0) {
-        session_tokens_clear(&work.tokens);
+        identity_session_tokens_clear(&work.tokens);
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     }
     json_t *fields = json_pack("{s:s}", "user_id", work.tokens.user_id);
     nagar_log_write(NAGAR_LOG_INFO, "identity.citizen_login", fields, "citizen logged in");
-    rc = session_reply(call, &work.tokens);
-    session_tokens_clear(&work.tokens);
+    rc = identity_session_reply(call, &work.tokens);
+    identity_session_tokens_clear(&work.tokens);
     return rc;
 }
 
-int otp_keygen(const char *path, char *error, size_t error_size)
+int identity_otp_keygen(const char *path, char *error, size_t error_size)
 {
     if (sodium_init() < 0) {
         snprintf(error, error_size, "libsodium failed to initialise");
@@ -445,8 +445,8 @@ int otp_keygen(const char *path, char *error, size_t error_size)
     return rc;
 }
 
-int otp_key_load(const char *path, uint8_t key[IDENTITY_OTP_KEY_BYTES], char *error,
-                 size_t error_size)
+int identity_otp_key_load(const char *path, uint8_t key[IDENTITY_OTP_KEY_BYTES], char *error,
+                          size_t error_size)
 {
     if (nagar_key_file_read(path, key, IDENTITY_OTP_KEY_BYTES, error, error_size) == 0)
         return 0;

@@ -25,14 +25,14 @@
 
 #include "identity.h"
 
-int otp_request(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_otp_request(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* Writes a new random key for NAGAR_IDENTITY_OTP_KEY_FILE (hex, mode 0600);
  * refuses to overwrite. */
-int otp_keygen(const char *path, char *error, size_t error_size);
+int identity_otp_keygen(const char *path, char *error, size_t error_size);
 /* Reads it. */
-int otp_key_load(const char *path, uint8_t key[IDENTITY_OTP_KEY_BYTES], char *error,
-                 size_t error_size);
+int identity_otp_key_load(const char *path, uint8_t key[IDENTITY_OTP_KEY_BYTES], char *error,
+                          size_t error_size);
 
 #endif

@@ -21,8 +21,8 @@
 #include "session.h"
 #include "staff.h"
 
-int password_change_token_reply(identity_t *self, nagar_worker_call_t *call, const char *user_id,
-                                const char *role, const char *ulb)
+int identity_password_change_token_reply(identity_t *self, nagar_worker_call_t *call,
+                                         const char *user_id, const char *role, const char *ulb)
 {
     nagar_token_claims_t claims;
     memset(&claims, 0, sizeof claims);
@@ -112,11 +112,11 @@ static int change_work(nagar_db_t *db, void *arg)
     snprintf(work->username, sizeof work->username, "%s", PQgetvalue(result, 0, 0));
     snprintf(work->ulb, sizeof work->ulb, "%s", PQgetvalue(result, 0, 1));
     PQclear(result);
-    if (session_revoke_user(self, work->user_id, "password changed") != 0)
+    if (identity_session_revoke_user(self, work->user_id, "password changed") != 0)
         return -1;
     json_t *detail = json_pack("{s:b}", "oneTimePasswordReplaced", work->one_time);
-    if (audit_append(self, work->call, work->user_id, work->actor_role, "staff.password_changed",
-                     work->user_id, work->ulb, detail) != 0)
+    if (identity_audit_append(self, work->call, work->user_id, work->actor_role,
+                              "staff.password_changed", work->user_id, work->ulb, detail) != 0)
         return -1;
     if (!work->request)
         return 0;
@@ -194,8 +194,8 @@ static int load_account(identity_t *self, const char *user_id, char username[80]
     return found;
 }
 
-int staff_replace_one_time_password(nagar_worker_call_t *call, const ProtobufCMessage *message,
-                                    void *arg)
+int identity_staff_replace_one_time_password(nagar_worker_call_t *call,
+                                             const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__ReplaceOneTimePasswordRequest *request =
@@ -248,7 +248,8 @@ int staff_replace_one_time_password(nagar_worker_call_t *call, const ProtobufCMe
     return rc;
 }
 
-int staff_change_password(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_change_password(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                   void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__ChangePasswordRequest *request =
@@ -279,7 +280,8 @@ int staff_change_password(nagar_worker_call_t *call, const ProtobufCMessage *mes
     /* The current password is checked as a login is: throttled per account
      * and address, so a stolen access token cannot guess it. */
     char checked[96];
-    if (staff_check_password(self, call, username, request->current_password, checked) != 0) {
+    if (identity_staff_check_password(self, call, username, request->current_password, checked) !=
+        0) {
         sodium_memzero(hash, sizeof hash);
         return -1;
     }

@@ -30,11 +30,12 @@
 /* Answers a login of an account on a one-time password: a TokenPair with
  * the password-change token and password_change_required. Returns as
  * nagar_worker_call_reply, or -1 (answered INTERNAL) when signing failed. */
-int password_change_token_reply(identity_t *self, nagar_worker_call_t *call, const char *user_id,
-                                const char *role, const char *ulb);
+int identity_password_change_token_reply(identity_t *self, nagar_worker_call_t *call,
+                                         const char *user_id, const char *role, const char *ulb);
 
-int staff_replace_one_time_password(nagar_worker_call_t *call, const ProtobufCMessage *request,
-                                    void *arg);
-int staff_change_password(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_staff_replace_one_time_password(nagar_worker_call_t *call,
+                                             const ProtobufCMessage *request, void *arg);
+int identity_staff_change_password(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg);
 
 #endif

@@ -20,7 +20,7 @@
 
 #define REVOCATIONS_PAGE 1000
 
-void session_tokens_clear(session_tokens_t *tokens)
+void identity_session_tokens_clear(session_tokens_t *tokens)
 {
     if (tokens->access_token) {
         sodium_memzero(tokens->access_token, strlen(tokens->access_token));
@@ -45,7 +45,7 @@ static int sign_pair(identity_t *self, const char *session_id, const char *user_
                      const char *role, const char *ulb, int64_t issued_ms,
                      session_tokens_t *tokens)
 {
-    session_tokens_clear(tokens);
+    identity_session_tokens_clear(tokens);
     nagar_token_claims_t claims;
     memset(&claims, 0, sizeof claims);
     if (strlen(user_id) >= sizeof claims.user_id || strlen(role) >= sizeof claims.role ||
@@ -69,7 +69,7 @@ static int sign_pair(identity_t *self, const char *session_id, const char *user_
     claims.expires_at_ms = issued_ms + self->refresh_ttl_s * 1000;
     tokens->refresh_token = nagar_token_sign(self->signer, &claims);
     if (!tokens->access_token || !tokens->refresh_token) {
-        session_tokens_clear(tokens);
+        identity_session_tokens_clear(tokens);
         return -1;
     }
     tokens->access_expires_in_seconds = (uint32_t) self->access_ttl_s;
@@ -80,8 +80,8 @@ static int sign_pair(identity_t *self, const char *session_id, const char *user_
     return 0;
 }
 
-int session_create(identity_t *self, nagar_worker_call_t *call, const char *user_id,
-                   const char *role, const char *ulb, session_tokens_t *tokens)
+int identity_session_create(identity_t *self, nagar_worker_call_t *call, const char *user_id,
+                            const char *role, const char *ulb, session_tokens_t *tokens)
 {
     unsigned char random[16];
     char session_id[33];
@@ -106,7 +106,7 @@ int session_create(identity_t *self, nagar_worker_call_t *call, const char *user
         "$6::bigint, to_timestamp($7::bigint / 1000.0), $8)",
         8, values);
     if (!result) {
-        session_tokens_clear(tokens);
+        identity_session_tokens_clear(tokens);
         return -1;
     }
     PQclear(result);
@@ -116,7 +116,7 @@ int session_create(identity_t *self, nagar_worker_call_t *call, const char *user
     return 0;
 }
 
-int session_reply(nagar_worker_call_t *call, const session_tokens_t *tokens)
+int identity_session_reply(nagar_worker_call_t *call, const session_tokens_t *tokens)
 {
     Nagar__Identity__TokenPair pair = NAGAR__IDENTITY__TOKEN_PAIR__INIT;
     pair.access_token = tokens->access_token;
@@ -168,7 +168,7 @@ static int revoke_session(identity_t *self, const char *session_id, const char *
     return insert_revocation(self, session_id, NULL, reason);
 }
 
-int session_revoke_user(identity_t *self, const char *user_id, const char *reason)
+int identity_session_revoke_user(identity_t *self, const char *user_id, const char *reason)
 {
     const char *values[] = {user_id, reason};
     PGresult *result = nagar_service_query(
@@ -229,7 +229,7 @@ static int refresh_work(nagar_db_t *db, void *arg)
     refresh_work_t *work = arg;
     identity_t *self = work->self;
     nagar_outcome_reset(&work->outcome);
-    session_tokens_clear(&work->tokens);
+    identity_session_tokens_clear(&work->tokens);
 
     const char *values[] = {work->claims->session_id};
     PGresult *session = nagar_service_query(
@@ -286,7 +286,7 @@ static int refresh_work(nagar_db_t *db, void *arg)
         bool usable = PQntuples(staff) == 1 && strcmp(PQgetvalue(staff, 0, 0), "f") == 0;
         PQclear(staff);
         if (!usable) {
-            if (session_revoke_user(self, work->claims->user_id, "disabled") != 0)
+            if (identity_session_revoke_user(self, work->claims->user_id, "disabled") != 0)
                 return -1;
             nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__UNAUTHENTICATED,
                               "refreshToken", "the account is disabled");
@@ -318,7 +318,7 @@ static int refresh_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
-int session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__RefreshRequest *request =
@@ -330,15 +330,15 @@ int session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     refresh_work_t work = {.self = self, .token = request->refresh_token, .claims = &claims};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, refresh_work, &work);
     if (rc != 0) {
-        session_tokens_clear(&work.tokens);
+        identity_session_tokens_clear(&work.tokens);
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
     }
     if (work.outcome.code != NAGAR__STATUS_CODE__OK) {
-        session_tokens_clear(&work.tokens);
+        identity_session_tokens_clear(&work.tokens);
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, 1, &work.outcome);
     }
-    rc = session_reply(call, &work.tokens);
-    session_tokens_clear(&work.tokens);
+    rc = identity_session_reply(call, &work.tokens);
+    identity_session_tokens_clear(&work.tokens);
     return rc;
 }
 
@@ -354,7 +354,7 @@ static int logout_work(nagar_db_t *db, void *arg)
     return revoke_session(work->self, work->claims->session_id, "logout");
 }
 
-int session_logout(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_session_logout(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__LogoutRequest *request =
@@ -433,7 +433,8 @@ static void revocations_free(Nagar__Identity__ListRevocationsReply *reply, PGres
     *rows = NULL;
 }
 
-int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                 void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__ListRevocationsRequest *request =
@@ -452,7 +453,7 @@ int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *messa
     return rc;
 }
 
-int session_revocations_fetch(nagar_worker_t *worker, int64_t after_id, void *arg)
+int identity_session_revocations_fetch(nagar_worker_t *worker, int64_t after_id, void *arg)
 {
     identity_t *self = arg;
     Nagar__Identity__ListRevocationsReply reply;

@@ -9,7 +9,7 @@
  * Logout and disabling a user write revocation rows that the gateway and
  * every service poll (token.revocations) to refuse access tokens that have
  * not expired yet; identity's own worker reads them straight from the table
- * (session_revocations_fetch).
+ * (identity_session_revocations_fetch).
  *
  *   token.refresh      RefreshRequest -> TokenPair
  *   token.logout       LogoutRequest -> LogoutReply
@@ -31,24 +31,25 @@ typedef struct {
 } session_tokens_t;
 
 /* Frees the tokens and clears the struct (safe to call twice). */
-void session_tokens_clear(session_tokens_t *tokens);
+void identity_session_tokens_clear(session_tokens_t *tokens);
 
 /* Creates a session for user and signs its first token pair, inside the
  * caller's transaction. Returns 0 or -1 on a database (or signing) error. */
-int session_create(identity_t *self, nagar_worker_call_t *call, const char *user_id,
-                   const char *role, const char *ulb, session_tokens_t *tokens);
+int identity_session_create(identity_t *self, nagar_worker_call_t *call, const char *user_id,
+                            const char *role, const char *ulb, session_tokens_t *tokens);
 
 /* Answers the call with tokens as a TokenPair. */
-int session_reply(nagar_worker_call_t *call, const session_tokens_t *tokens);
+int identity_session_reply(nagar_worker_call_t *call, const session_tokens_t *tokens);
 
 /* Ends every session of user_id and records a user revocation, inside the
  * caller's transaction. Returns 0 or -1. */
-int session_revoke_user(identity_t *self, const char *user_id, const char *reason);
+int identity_session_revoke_user(identity_t *self, const char *user_id, const char *reason);
 
-int session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int session_logout(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_session_refresh(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_session_logout(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_session_revocations(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
 /* nagar_worker_set_revocations_source's fetch for identity's own worker. */
-int session_revocations_fetch(nagar_worker_t *worker, int64_t after_id, void *arg);
+int identity_session_revocations_fetch(nagar_worker_t *worker, int64_t after_id, void *arg);
 
 #endif

@@ -141,7 +141,7 @@ static int login_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     login_work_t *work = arg;
-    session_tokens_clear(&work->tokens);
+    identity_session_tokens_clear(&work->tokens);
     work->refused = false;
     /* Re-read under lock: disabled or re-roled since the password check? */
     const char *values[] = {work->user_id};
@@ -163,16 +163,16 @@ static int login_work(nagar_db_t *db, void *arg)
     PQclear(result);
     if (work->must_change_password)
         return 0;
-    return session_create(work->self, work->call, work->user_id, work->role, work->ulb,
-                          &work->tokens);
+    return identity_session_create(work->self, work->call, work->user_id, work->role, work->ulb,
+                                   &work->tokens);
 }
 
 /* Checks a staff member's password, throttled per account and address
  * (login_throttle.h). Returns 0 with user_id set when it is right and the
  * account enabled; otherwise answers the call and returns -1. Shared by
  * staff.login and grant.issue. */
-int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char *username,
-                         const char *password, char user_id[96])
+int identity_staff_check_password(identity_t *self, nagar_worker_call_t *call, const char *username,
+                                  const char *password, char user_id[96])
 {
     user_id[0] = '\0';
     if (!identity_username_valid(username))
@@ -183,9 +183,9 @@ int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "password",
                                       "password must be 1 to %d characters", PASSWORD_MAX);
     char client[LOGIN_CLIENT_MAX];
-    login_throttle_client(call, client);
+    identity_login_throttle_client(call, client);
     long wait_s = 0;
-    if (login_throttle_wait(self, username, client, &wait_s) != 0)
+    if (identity_login_throttle_wait(self, username, client, &wait_s) != 0)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     if (wait_s > 0) {
         /* No password is checked while held back: guessing gains nothing. */
@@ -218,12 +218,12 @@ int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char
                                                 password_length) == 0;
     sodium_memzero(hash, sizeof hash);
     if (found && !disabled && password_ok) {
-        if (login_throttle_succeeded(self, username, client) != 0)
+        if (identity_login_throttle_succeeded(self, username, client) != 0)
             return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
         return 0;
     }
     user_id[0] = '\0';
-    if (login_throttle_failed(self, username, client, &wait_s) != 0)
+    if (identity_login_throttle_failed(self, username, client, &wait_s) != 0)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     const char *reason = !found ? "unknown_user" : disabled ? "disabled" : "wrong_password";
     json_t *fields = json_pack("{s:s, s:s, s:s}", "username", username, "client", client,
@@ -233,19 +233,20 @@ int staff_check_password(identity_t *self, nagar_worker_call_t *call, const char
                                   LOGIN_FAILED);
 }
 
-int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__StaffLoginRequest *request =
         (const Nagar__Identity__StaffLoginRequest *) message;
     char user_id[96];
-    if (staff_check_password(self, call, request->username, request->password, user_id) != 0)
+    if (identity_staff_check_password(self, call, request->username, request->password, user_id) !=
+        0)
         return -1;
 
     login_work_t work = {.self = self, .call = call, .user_id = user_id};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, login_work, &work);
     if (rc != 0) {
-        session_tokens_clear(&work.tokens);
+        identity_session_tokens_clear(&work.tokens);
         if (rc == 1 && work.refused)
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAUTHENTICATED, NULL,
                                           LOGIN_FAILED);
@@ -255,12 +256,12 @@ int staff_login(nagar_worker_call_t *call, const ProtobufCMessage *message, void
         json_t *fields = json_pack("{s:s, s:s}", "user_id", user_id, "role", work.role);
         nagar_log_write(NAGAR_LOG_INFO, "identity.staff_login_password_change", fields,
                         "staff logged in with a one-time password: a password-change token only");
-        return password_change_token_reply(self, call, user_id, work.role, work.ulb);
+        return identity_password_change_token_reply(self, call, user_id, work.role, work.ulb);
     }
     json_t *fields = json_pack("{s:s, s:s}", "user_id", user_id, "role", work.tokens.role);
     nagar_log_write(NAGAR_LOG_INFO, "identity.staff_login", fields, "staff logged in");
-    rc = session_reply(call, &work.tokens);
-    session_tokens_clear(&work.tokens);
+    rc = identity_session_reply(call, &work.tokens);
+    identity_session_tokens_clear(&work.tokens);
     return rc;
 }
 
@@ -293,7 +294,7 @@ static int insert_staff(create_work_t *work)
 {
     identity_t *self = work->self;
     if (work->ulb[0]) {
-        int exists = ulb_exists(self, work->ulb);
+        int exists = identity_ulb_exists(self, work->ulb);
         if (exists < 0)
             return -1;
         if (!exists) {
@@ -323,9 +324,9 @@ static int insert_staff(create_work_t *work)
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "username", work->username,
                                "fullName", work->full_name, "role", work->role, "ulb", work->ulb,
                                "mobile", work->mobile);
-    return audit_append(self, work->call, work->call ? NULL : work->created_by,
-                        work->call ? NULL : "SYSTEM", "staff.create",
-                        PQgetvalue(work->row, 0, 0), work->ulb, detail);
+    return identity_audit_append(self, work->call, work->call ? NULL : work->created_by,
+                                 work->call ? NULL : "SYSTEM", "staff.create",
+                                 PQgetvalue(work->row, 0, 0), work->ulb, detail);
 }
 
 static int create_work(nagar_db_t *db, void *arg)
@@ -367,7 +368,7 @@ static int reply_account(nagar_worker_call_t *call, PGresult **row, uint8_t **st
     return rc;
 }
 
-int staff_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__CreateStaffRequest *request =
@@ -508,7 +509,7 @@ static int change_work(nagar_db_t *db, void *arg)
         }
     } else {
         if (work->ulb[0]) {
-            int exists = ulb_exists(self, work->ulb);
+            int exists = identity_ulb_exists(self, work->ulb);
             if (exists < 0)
                 return -1;
             if (!exists) {
@@ -538,20 +539,21 @@ static int change_work(nagar_db_t *db, void *arg)
     }
     if (changed) {
         /* Tokens carry the role: old ones must stop working either way. */
-        if (session_revoke_user(self, work->user_id,
-                                work->disable ? "disabled" : "role_changed") != 0) {
+        if (identity_session_revoke_user(self, work->user_id,
+                                         work->disable ? "disabled" : "role_changed") != 0) {
             json_decref(detail);
             return -1;
         }
         /* A move between ULBs is seen by both commissioners. */
         if (!work->disable && old_ulb[0] && strcmp(old_ulb, audit_ulb) != 0) {
-            if (audit_append(self, call, NULL, NULL, action, work->user_id, old_ulb,
-                             json_incref(detail)) != 0) {
+            if (identity_audit_append(self, call, NULL, NULL, action, work->user_id, old_ulb,
+                                      json_incref(detail)) != 0) {
                 json_decref(detail);
                 return -1;
             }
         }
-        if (audit_append(self, call, NULL, NULL, action, work->user_id, audit_ulb, detail) != 0)
+        if (identity_audit_append(self, call, NULL, NULL, action, work->user_id, audit_ulb,
+                                  detail) != 0)
             return -1;
     } else {
         json_decref(detail);
@@ -577,7 +579,7 @@ static int run_change(identity_t *self, nagar_worker_call_t *call, change_work_t
     return reply_account(call, &work->row, &work->stored_reply, work->stored_size);
 }
 
-int staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__DisableStaffRequest *request =
@@ -596,7 +598,7 @@ int staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     return run_change(self, call, &work);
 }
 
-int staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__SetStaffRoleRequest *request =
@@ -618,7 +620,7 @@ int staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *message, v
 
 /* ---- staff.list ---------------------------------------------------------- */
 
-int staff_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__ListStaffRequest *request =
@@ -723,7 +725,8 @@ static int bootstrap_work(nagar_db_t *db, void *arg)
     return insert_staff(&work->create);
 }
 
-int staff_bootstrap_admin(identity_t *self, const char *username, char *error, size_t error_size)
+int identity_staff_bootstrap_admin(identity_t *self, const char *username, char *error,
+                                   size_t error_size)
 {
     if (!identity_username_valid(username)) {
         snprintf(error, error_size,

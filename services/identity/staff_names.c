@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int staff_names(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_staff_names(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__StaffNamesRequest *request =

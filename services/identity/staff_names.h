@@ -15,6 +15,6 @@
 
 #define STAFF_NAMES_MAX 100
 
-int staff_names(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_staff_names(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

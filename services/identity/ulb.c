@@ -35,7 +35,7 @@ static void ulb_from_row(Nagar__Identity__Ulb *ulb, PGresult *result, int row)
     ulb->census2011_code = PQgetvalue(result, row, 5);
 }
 
-int ulb_exists(identity_t *self, const char *code)
+int identity_ulb_exists(identity_t *self, const char *code)
 {
     const char *values[] = {code};
     PGresult *result = nagar_service_query(self->db, "ulb_exists",
@@ -47,7 +47,7 @@ int ulb_exists(identity_t *self, const char *code)
     return found;
 }
 
-int ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__ListUlbsRequest *request =
@@ -136,7 +136,7 @@ int ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
     return rc;
 }
 
-int ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__GetUlbRequest *request =
@@ -211,7 +211,8 @@ static int create_work(nagar_db_t *db, void *arg)
                                ulb->name, "type", (int) ulb->type, "districtCode",
                                ulb->district_code, "districtName", ulb->district_name,
                                "census2011Code", ulb->census2011_code);
-    if (audit_append(self, work->call, NULL, NULL, "ulb.create", ulb->code, ulb->code, detail) != 0)
+    if (identity_audit_append(self, work->call, NULL, NULL, "ulb.create", ulb->code, ulb->code,
+                              detail) != 0)
         return -1;
     if (nagar_idempotency_store(&identity_idempotency, self->db, work->call, &work->request->base,
                                 &ulb->base) != 0)
@@ -219,7 +220,7 @@ static int create_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
-int ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__CreateUlbRequest *request =
@@ -428,14 +429,14 @@ static int seed_work(nagar_db_t *db, void *arg)
                                    (int) work->inserted, "updated", (int) work->updated,
                                    "unchanged", (int) work->unchanged, "skipped",
                                    (int) work->skipped);
-        if (audit_append(work->self, NULL, "system:seed-ulbs", "SYSTEM", "ulb.seed", "ulb", "",
-                         detail) != 0)
+        if (identity_audit_append(work->self, NULL, "system:seed-ulbs", "SYSTEM", "ulb.seed", "ulb",
+                                  "", detail) != 0)
             return -1;
     }
     return 0;
 }
 
-int ulb_seed(identity_t *self, const char *csv_path, char *error, size_t error_size)
+int identity_ulb_seed(identity_t *self, const char *csv_path, char *error, size_t error_size)
 {
     FILE *file = fopen(csv_path, "re");
     if (!file) {

@@ -5,7 +5,7 @@
  *   ulb.get     public; one body by LGD code
  *   ulb.create  STATE_ADMIN; adds a body the LGD snapshot lacks; audited
  *
- * ulb_seed loads the LGD CSV (see data/README.md) for `nagar-identity
+ * identity_ulb_seed loads the LGD CSV (see data/README.md) for `nagar-identity
  * seed-ulbs FILE`: types 4, 5, 7 upserted by code in one transaction, type 8
  * (cantonment-like bodies) skipped; running it twice changes nothing.
  */
@@ -14,15 +14,15 @@
 
 #include "identity.h"
 
-int ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* Returns 0 and prints a summary, or -1 with the reason (file, line) in error. */
-int ulb_seed(identity_t *self, const char *csv_path, char *error, size_t error_size);
+int identity_ulb_seed(identity_t *self, const char *csv_path, char *error, size_t error_size);
 
 /* Whether a ULB with code exists (inside or outside a transaction):
  * 1 yes, 0 no, -1 database error. */
-int ulb_exists(identity_t *self, const char *code);
+int identity_ulb_exists(identity_t *self, const char *code);
 
 #endif
