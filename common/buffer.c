@@ -146,3 +146,25 @@ void nagar_buffer_reset(nagar_buffer_t *self)
         self->data[0] = '\0';
     self->failed = self->over_limit = false;
 }
+
+int nagar_array_reserve(void *items_p, size_t count, size_t *capacity, size_t item_size,
+                        size_t first)
+{
+    if (count < *capacity)
+        return 0;
+    size_t grown_capacity = *capacity ? *capacity : (first ? first : 1);
+    while (grown_capacity <= count) {
+        if (grown_capacity > SIZE_MAX / 2)
+            return -1;
+        grown_capacity *= 2;
+    }
+    if (item_size && grown_capacity > SIZE_MAX / item_size)
+        return -1;
+    void **items = items_p;
+    void *grown = realloc(*items, grown_capacity * item_size);
+    if (!grown)
+        return -1;
+    *items = grown;
+    *capacity = grown_capacity;
+    return 0;
+}

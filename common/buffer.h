@@ -10,7 +10,7 @@
  * fails, as does one that runs out of memory. A failure is sticky — every
  * later append fails too — so that a writer can append a whole page and
  * check once at the end, and a half-written page is never mistaken for a
- * whole one.
+ * whole one. nagar_array_reserve grows arrays of structs the same way.
  */
 #ifndef NAGAR_BUFFER_H
 #define NAGAR_BUFFER_H
@@ -50,5 +50,15 @@ bool nagar_buffer_over_limit(nagar_buffer_t *self);
 void *nagar_buffer_take(nagar_buffer_t *self, size_t *size);
 /* Empties the buffer and clears a failure; keeps its memory. */
 void nagar_buffer_reset(nagar_buffer_t *self);
+
+/* ---- growable arrays ------------------------------------------------------ */
+
+/* Room for one more item in an array of item_size-byte items at *items_p
+ * (a T ** passed as void *) that holds count of *capacity: when full it
+ * doubles, starting at first. Returns 0, or -1 when out of memory (the
+ * array as it was). The one copy of "realloc when the list is full" for
+ * arrays of structs, as the buffer is for bytes. */
+int nagar_array_reserve(void *items_p, size_t count, size_t *capacity, size_t item_size,
+                        size_t first);
 
 #endif

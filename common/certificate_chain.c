@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
+
 #define CERT_PAGE "2000"
 
 static int hex_to_hash(const char *hex, uint8_t out[NAGAR_CHAIN_HASH_BYTES])
@@ -28,14 +30,9 @@ typedef struct {
 
 static nagar_certificate_chain_t *chains_add(chains_t *list, const char *ulb)
 {
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 32;
-        nagar_certificate_chain_t *grown = realloc(list->items, capacity * sizeof *grown);
-        if (!grown)
-            return NULL;
-        list->items = grown;
-        list->capacity = capacity;
-    }
+    if (nagar_array_reserve(&list->items, list->count, &list->capacity, sizeof *list->items,
+                            32) != 0)
+        return NULL;
     nagar_certificate_chain_t *chain = &list->items[list->count++];
     memset(chain, 0, sizeof *chain);
     snprintf(chain->ulb, sizeof chain->ulb, "%s", ulb);

@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "buffer.h"
 #include "key_file.h"
 
 #define MAGIC_LINE "nagar-checkpoint 1\n"
@@ -117,15 +118,10 @@ int nagar_checkpoint_add(nagar_checkpoint_t *self, const nagar_checkpoint_head_t
              NAGAR_CHECKPOINT_MAX_HEADS);
         return -1;
     }
-    if (self->count == self->capacity) {
-        size_t capacity = self->capacity ? self->capacity * 2 : 64;
-        nagar_checkpoint_head_t *grown = realloc(self->heads, capacity * sizeof *grown);
-        if (!grown) {
-            fail(error, error_size, "out of memory adding a chain head");
-            return -1;
-        }
-        self->heads = grown;
-        self->capacity = capacity;
+    if (nagar_array_reserve(&self->heads, self->count, &self->capacity, sizeof *self->heads,
+                            64) != 0) {
+        fail(error, error_size, "out of memory adding a chain head");
+        return -1;
     }
     self->heads[self->count++] = *head;
     return 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "certificate_seal.h"
 #include "history.h"
 
@@ -33,14 +34,8 @@ static int add(nagar_findings_t *out, const char *check, const char *table, cons
         out->dropped++;
         return 0;
     }
-    if (out->count == out->capacity) {
-        size_t capacity = out->capacity ? out->capacity * 2 : 16;
-        nagar_finding_t *grown = realloc(out->items, capacity * sizeof *grown);
-        if (!grown)
-            return -1;
-        out->items = grown;
-        out->capacity = capacity;
-    }
+    if (nagar_array_reserve(&out->items, out->count, &out->capacity, sizeof *out->items, 16) != 0)
+        return -1;
     nagar_finding_t *f = &out->items[out->count++];
     memset(f, 0, sizeof *f);
     snprintf(f->check, sizeof f->check, "%s", check);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "buffer.h"
+
 #define DEPTH_MAX 8
 #define URL_PATH_MAX 512
 
@@ -124,15 +126,10 @@ static int add_file(gateway_static_t *self, const char *fs_path, const char *url
                  GATEWAY_STATIC_FILES_MAX);
         return -1;
     }
-    if (self->count == self->capacity) {
-        size_t capacity = self->capacity ? self->capacity * 2 : 64;
-        file_t *files = realloc(self->files, capacity * sizeof *files);
-        if (!files) {
-            snprintf(error, error_size, "out of memory loading the web apps");
-            return -1;
-        }
-        self->files = files;
-        self->capacity = capacity;
+    if (nagar_array_reserve(&self->files, self->count, &self->capacity, sizeof *self->files,
+                            64) != 0) {
+        snprintf(error, error_size, "out of memory loading the web apps");
+        return -1;
     }
     file_t *file = &self->files[self->count];
     memset(file, 0, sizeof *file);

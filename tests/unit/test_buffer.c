@@ -1,4 +1,5 @@
-/* Unit tests for buffer.h: growth, the terminator, the limit, sticky failure, take. */
+/* Unit tests for buffer.h: growth, the terminator, the limit, sticky failure, take;
+ * growable arrays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,35 @@ static void take_hands_over_the_bytes(void **state)
     nagar_buffer_destroy(&buffer);
 }
 
+static void arrays_grow_by_doubling(void **state)
+{
+    (void) state;
+    typedef struct {
+        int a;
+        char b[20];
+    } item_t;
+    item_t *items = NULL;
+    size_t count = 0, capacity = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(nagar_array_reserve(&items, count, &capacity, sizeof *items, 8), 0);
+        assert_true(capacity > count);
+        items[count++] = (item_t) {.a = i};
+    }
+    assert_int_equal(capacity, 1024);   /* 8, 16, ... 1024 */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(items[i].a, i);
+    /* Room already: nothing moves. */
+    item_t *before = items;
+    assert_int_equal(nagar_array_reserve(&items, 500, &capacity, sizeof *items, 8), 0);
+    assert_ptr_equal(items, before);
+    /* A size that cannot be allocated leaves the array as it was. */
+    size_t huge = SIZE_MAX / 4;
+    assert_int_equal(nagar_array_reserve(&items, capacity, &capacity, huge, 8), -1);
+    assert_ptr_equal(items, before);
+    assert_int_equal(capacity, 1024);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +133,7 @@ int main(void)
         cmocka_unit_test(appendf_formats),
         cmocka_unit_test(the_limit_fails_and_failure_sticks),
         cmocka_unit_test(take_hands_over_the_bytes),
+        cmocka_unit_test(arrays_grow_by_doubling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

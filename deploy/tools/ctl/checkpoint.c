@@ -23,17 +23,8 @@
  * only nagarctl has. NULL with error set when it cannot be reached. */
 static nagar_db_t *connect_witness(ctl_t *self, char *error, size_t error_size)
 {
-    const char *given = ctl_setting(self, "NAGAR_CTL_CONNINFO_WITNESS", NULL);
-    char conninfo[2048];
-    if (given)
-        ctl_fmt(conninfo, sizeof conninfo, "%s", given);
-    else
-        ctl_fmt(conninfo, sizeof conninfo,
-            "host=%s port=%s dbname=nagar_witness user=witness_writer connect_timeout=5 "
-            "passfile=%s/witness_writer.pgpass application_name=nagarctl "
-            "target_session_attrs=read-write",
-            self->db_host, self->db_port, self->secrets);
-    return nagar_db_connect(conninfo, error, error_size);
+    return ctl_connect_db(self, "NAGAR_CTL_CONNINFO_WITNESS", "nagar_witness", "witness_writer",
+                          error, error_size);
 }
 
 /* The latest checkpoint the witness store holds, verified with the pinned

@@ -28,6 +28,7 @@
 #include "bus_client.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "db.h"
 #include "status.h"
 #include "verify.h"
 #include "proto/admin.pb-c.h"
@@ -61,6 +62,11 @@ void ctl_fmt(char *out, size_t size, const char *format, ...) __attribute__((for
 void ctl_say_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 /* A setting (environment or NAGAR_CONFIG), fallback when unset or empty. */
 const char *ctl_setting(ctl_t *self, const char *key, const char *fallback);
+/* Database dbname as role, with its password from <secrets>/<role>.pgpass,
+ * unless the setting conninfo_setting gives the whole conninfo. NULL with
+ * the reason in error. */
+nagar_db_t *ctl_connect_db(ctl_t *self, const char *conninfo_setting, const char *dbname,
+                           const char *role, char *error, size_t error_size);
 /* mkdir that accepts an existing directory; -1 said on stderr. */
 int ctl_make_dir(const char *path, mode_t mode);
 /* A progress line on stderr, redrawn in place. */

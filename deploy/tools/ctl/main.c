@@ -113,6 +113,21 @@ const char *ctl_setting(ctl_t *self, const char *key, const char *fallback)
     return value && value[0] ? value : fallback;
 }
 
+nagar_db_t *ctl_connect_db(ctl_t *self, const char *conninfo_setting, const char *dbname,
+                           const char *role, char *error, size_t error_size)
+{
+    char conninfo[2048];
+    const char *given = ctl_setting(self, conninfo_setting, NULL);
+    if (given)
+        ctl_fmt(conninfo, sizeof conninfo, "%s", given);
+    else
+        ctl_fmt(conninfo, sizeof conninfo,
+                "host=%s port=%s dbname=%s user=%s connect_timeout=5 passfile=%s/%s.pgpass "
+                "application_name=nagarctl target_session_attrs=read-write",
+                self->db_host, self->db_port, dbname, role, self->secrets, role);
+    return nagar_db_connect(conninfo, error, error_size);
+}
+
 int ctl_make_dir(const char *path, mode_t mode)
 {
     if (mkdir(path, mode) != 0 && errno != EEXIST) {

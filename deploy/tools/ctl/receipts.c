@@ -11,6 +11,7 @@
 
 #include <czmq.h>
 
+#include "buffer.h"
 #include "ctl.h"
 #include "job_grant.h"
 #include "proto/envelope.pb-c.h"
@@ -136,15 +137,10 @@ int ctl_receipts_replay(ctl_t *self, const char *csv_path, const char *ulb,
             bad++;
             break;
         }
-        if (count == capacity) {
-            capacity = capacity ? capacity * 2 : 256;
-            replay_row_t *grown = realloc(rows, capacity * sizeof *grown);
-            if (!grown) {
-                ctl_say_error("out of memory reading %s", csv_path);
-                bad++;
-                break;
-            }
-            rows = grown;
+        if (nagar_array_reserve(&rows, count, &capacity, sizeof *rows, 256) != 0) {
+            ctl_say_error("out of memory reading %s", csv_path);
+            bad++;
+            break;
         }
         replay_row_t *row = &rows[count++];
         memset(row, 0, sizeof *row);

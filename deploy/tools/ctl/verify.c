@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffer.h"
 #include "certificate_chain.h"
 #include "checkpoint.h"
 #include "ctl.h"
@@ -75,14 +76,9 @@ typedef struct {
 
 static chain_t *chains_add(chains_t *list, const char *name, const char *ulb)
 {
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 32;
-        chain_t *grown = realloc(list->items, capacity * sizeof *grown);
-        if (!grown)
-            return NULL;
-        list->items = grown;
-        list->capacity = capacity;
-    }
+    if (nagar_array_reserve(&list->items, list->count, &list->capacity, sizeof *list->items,
+                            32) != 0)
+        return NULL;
     chain_t *chain = &list->items[list->count++];
     memset(chain, 0, sizeof *chain);
     ctl_fmt(chain->name, sizeof chain->name, "%s", name);
@@ -91,24 +87,19 @@ static chain_t *chains_add(chains_t *list, const char *name, const char *ulb)
     return chain;
 }
 
+/* A service's database as its *_app role: NAGAR_CTL_CONNINFO_<SERVICE>, or
+ * nagar_<service> on the configured host. */
 static nagar_db_t *connect_service_db(ctl_t *self, const char *service, char *error,
                                       size_t error_size)
 {
-    char key[128], conninfo[2048];
-    ctl_fmt(key, sizeof key, "NAGAR_CTL_CONNINFO_%s", service);
-    for (char *p = key; *p; p++)
+    char setting[128], dbname[96], role[96];
+    ctl_fmt(setting, sizeof setting, "NAGAR_CTL_CONNINFO_%s", service);
+    for (char *p = setting; *p; p++)
         if (*p >= 'a' && *p <= 'z')
             *p = (char) (*p - 'a' + 'A');
-    const char *given = ctl_setting(self, key, NULL);
-    if (given)
-        ctl_fmt(conninfo, sizeof conninfo, "%s", given);
-    else
-        ctl_fmt(conninfo, sizeof conninfo,
-                 "host=%s port=%s dbname=nagar_%s user=%s_app connect_timeout=5 "
-                 "passfile=%s/%s_app.pgpass application_name=nagarctl "
-                 "target_session_attrs=read-write",
-                 self->db_host, self->db_port, service, service, self->secrets, service);
-    return nagar_db_connect(conninfo, error, error_size);
+    ctl_fmt(dbname, sizeof dbname, "nagar_%s", service);
+    ctl_fmt(role, sizeof role, "%s_app", service);
+    return ctl_connect_db(self, setting, dbname, role, error, error_size);
 }
 
 static int hex_to_hash(const char *hex, uint8_t out[32])
