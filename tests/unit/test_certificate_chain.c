@@ -124,6 +124,14 @@ static nagar_certificate_chain_t walk(nagar_checkpoint_t *pinned, const char *ul
     return found;
 }
 
+/* Certificates a, b and c of ULB 802462, in that order. */
+static void issue_three(uint8_t second[32])
+{
+    issue("802462", "NC1.a", NULL);
+    issue("802462", "NC1.b", second);
+    issue("802462", "NC1.c", NULL);
+}
+
 static void whole_chains_verify_per_ulb(void **state)
 {
     (void) state;
@@ -148,9 +156,7 @@ static void the_pinned_position_is_kept(void **state)
 {
     (void) state;
     uint8_t second[32];
-    issue("802462", "NC1.a", NULL);
-    issue("802462", "NC1.b", second);
-    issue("802462", "NC1.c", NULL);
+    issue_three(second);
     nagar_checkpoint_t *pinned = nagar_checkpoint_new();
     nagar_checkpoint_head_t head = {.seq = 2};
     snprintf(head.ledger, sizeof head.ledger, NAGAR_CERTIFICATE_CHAIN_NAME);
@@ -169,9 +175,7 @@ static void the_pinned_position_is_kept(void **state)
 static void a_changed_certificate_is_found(void **state)
 {
     (void) state;
-    issue("802462", "NC1.a", NULL);
-    issue("802462", "NC1.b", NULL);
-    issue("802462", "NC1.c", NULL);
+    issue_three(NULL);
     must("UPDATE certificates.certificate SET qr_payload = 'NC1.B' WHERE qr_payload = 'NC1.b'");
     size_t count = 0;
     nagar_certificate_chain_t chain = walk(NULL, "802462", &count);
@@ -183,9 +187,7 @@ static void a_changed_certificate_is_found(void **state)
 static void a_removed_certificate_is_found(void **state)
 {
     (void) state;
-    issue("802462", "NC1.a", NULL);
-    issue("802462", "NC1.b", NULL);
-    issue("802462", "NC1.c", NULL);
+    issue_three(NULL);
     must("DELETE FROM certificates.certificate WHERE qr_payload = 'NC1.b'");
     size_t count = 0;
     nagar_certificate_chain_t chain = walk(NULL, "802462", &count);
