@@ -70,10 +70,10 @@ static int money_begin(money_work_t *work, char today[NAGAR_DATE_TEXT_MAX], char
 {
     nagar_rules_t *rules = work->payments->rules;
     *actor = NULL;
-    int seen = nagar_rules_idempotency_check(rules, work->call, work->request, &work->stored,
-                                             &work->stored_size, &work->outcome);
-    if (seen != 0)
-        return seen == 1 ? 0 : seen == 2 ? 1 : -1;
+    nagar_idempotency_seen_t seen = nagar_rules_idempotency_check(
+        rules, work->call, work->request, &work->stored, &work->stored_size, &work->outcome);
+    if (seen != NAGAR_IDEMPOTENCY_NEW)
+        return nagar_idempotency_work_result(seen);
     nagar_rules_today(rules, today);
     *actor = nagar_rules_actor_json(work->call);
     return *actor ? 0 : -1;
