@@ -91,10 +91,12 @@ $$;
 -- next p_limit billable connections after the job's cursor get their bill
 -- in one INSERT ... SELECT (estimated readings with it), the cursor moves,
 -- and all of it commits together. NULL when no job waits, else
--- {"job": BillJob, "done": bool}.
+-- {"job": BillJob, "done": bool}. Planned afresh for every chunk
+-- (plan_cache_mode), as pt_demand_run_chunk: a generic plan made for ten
+-- connections would be kept after five chunks.
 CREATE OR REPLACE FUNCTION wt_bill_run_chunk(p_limit integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
+SET plan_cache_mode = force_custom_plan SET search_path FROM CURRENT AS $$
 DECLARE
     j bill_job;
     v_ids text[];
