@@ -215,8 +215,8 @@ bench-water-tax: deps
 
 # Property tax's payments/s and demand/s next to an older build's, in one
 # run (issue 13): BENCH_OLD=<rev> (default: main before issue 13's
-# rules-only writes and history).
-BENCH_OLD ?= 9f5dd2a
+# SQL modules, rules-only writes and history).
+BENCH_OLD ?= 7b3248d
 bench-compare: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_compare.py --old $(BENCH_OLD) $(BENCH_ARGS)
