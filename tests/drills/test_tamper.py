@@ -162,8 +162,10 @@ def attacks_with_app_passwords(s, a, pid, paid, cid):
         ("apply a payment without a ledger row",
          f"SELECT property_tax.pt_payment_apply('evil', '{pid}', 100000, 'CASH', '', 'C1', "
          f"'X/3', 999, now()::date)"),
-        ("reverse without the checks", "SELECT property_tax.pt_reverse_apply('{}', 1, 'X/4', "
-                                       "'C1', 999, 'evil', now()::date)"),
+        ("reverse without the checks", "SELECT property_tax.accounts_reverse_apply("
+                                       "'{\"prefix\": \"pt\", \"table\": \"property\", "
+                                       "\"column\": \"property_id\"}', '{}', 1, 'X/4', 'C1', "
+                                       "999, 'evil', now()::date)"),
         ("mark an online order paid", "UPDATE property_tax.online_order SET status = 'PAID'"),
         ("write the history", "INSERT INTO property_tax.history SELECT * FROM "
                               "property_tax.history LIMIT 1"),

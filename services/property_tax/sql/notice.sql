@@ -184,7 +184,7 @@ DECLARE
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
     v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 50), 0), 20);
     v_as_of date;
-    v_after text := '';
+    v_after text;
     v_ids text[];
 BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
@@ -192,16 +192,7 @@ BEGIN
     v_ulb := rule_ulb_arg(coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb'), 'ulb');
     PERFORM rule_check_ulb(p_actor, v_ulb);
     v_as_of := pt_notice_as_of(p_req, v_fy, p_today);
-    IF coalesce(p_req->>'pageToken', '') <> '' THEN
-        BEGIN
-            v_after := convert_from(decode(p_req->>'pageToken', 'base64'), 'UTF8');
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
-        END;
-        IF v_after !~ '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$' THEN
-            PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
-        END IF;
-    END IF;
+    v_after := pt_page_after(p_req);
     SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
         SELECT b.property_id FROM demand_bill b
         WHERE b.ulb = v_ulb AND b.fy = v_fy AND b.ward = v_ward AND b.property_id > v_after
@@ -212,7 +203,7 @@ BEGIN
                                                                     p_req->>'portalUrl') ORDER BY id)
                              FROM unnest(v_ids[1:v_size]) AS id), '[]'),
         'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
-                              THEN encode(convert_to(v_ids[v_size], 'UTF8'), 'base64') ELSE '' END);
+                              THEN pt_page_token(v_ids[v_size]) ELSE '' END);
 END
 $$;
 

@@ -9,29 +9,23 @@
 -- come from common/sql/rules; errors are SQLSTATE NRINV, NRNFD, NRDEN,
 -- NRCON, NRPRE with the field's JSON path as DETAIL.
 
-CREATE OR REPLACE FUNCTION pt_receipt_json(p_payment_id bigint) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+-- The account of property tax is the property (common/sql/accounts 003).
+CREATE OR REPLACE FUNCTION pt_account_kind() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{"prefix": "pt", "table": "property", "column": "property_id", "key": "propertyId",
+             "noun": "property"}'::jsonb
+$$;
+
+CREATE OR REPLACE FUNCTION pt_account_visible(p_actor jsonb, p_property text, p_field text)
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    RETURN (SELECT jsonb_build_object(
-        'receiptNo', p.receipt_no, 'ulb', p.ulb, 'propertyId', p.property_id,
-        'amountPaise', p.amount_paise, 'mode', p.mode, 'instrumentRef', p.instrument_ref,
-        'counter', p.counter, 'paidOn', p.paid_on::text,
-        'allocations', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                     'fy', rule_fy_text(a.fy),
-                                     'head', CASE WHEN a.kind = 'REBATE' THEN 'REBATE' ELSE a.head END,
-                                     'amountPaise', a.amount_paise) ORDER BY a.id)
-                                 FROM allocation a WHERE a.payment_id = p.id), '[]'),
-        'ledgerSeq', p.ledger_seq,
-        'reversesReceiptNo', coalesce((SELECT o.receipt_no FROM payment o
-                                       WHERE o.id = p.reverses_payment_id), ''),
-        'reversedByReceiptNo', coalesce((SELECT r.receipt_no FROM payment r
-                                         WHERE r.reverses_payment_id = p.id), ''),
-        'recordedBy', p.recorded_by, 'reason', p.reason, 'advancePaise', p.advance_after_paise)
-    FROM payment p WHERE p.id = p_payment_id);
+    PERFORM pt_property_for(p_actor, p_property, p_field,
+                            ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                  'STATE_ADMIN'], false);
 END
 $$;
 
 -- The first owner's mobile and account, for notifications.
-CREATE OR REPLACE FUNCTION pt_owner_contact(p_property text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+CREATE OR REPLACE FUNCTION pt_contact(p_property text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE o property_owner;
 BEGIN
     SELECT * INTO o FROM property_owner WHERE property_id = p_property ORDER BY ordinal LIMIT 1;
@@ -39,33 +33,27 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION pt_receipt_json(p_payment_id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT accounts_receipt_json(pt_account_kind(), p_payment_id,
+        (SELECT jsonb_agg(jsonb_build_object(
+                    'fy', rule_fy_text(a.fy),
+                    'head', CASE WHEN a.kind = 'REBATE' THEN 'REBATE' ELSE a.head END,
+                    'amountPaise', a.amount_paise) ORDER BY a.id)
+           FROM allocation a WHERE a.payment_id = p_payment_id))
+$$;
+
 -- Checks a counter payment before its receipt number and ledger row are
 -- taken; answers what those need.
 CREATE OR REPLACE FUNCTION pt_payment_prepare(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE
-    p property;
-    v_mode text;
-    v_ref text;
+DECLARE p property;
 BEGIN
     p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
                          ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], false);
-    PERFORM rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000);
-    v_mode := rule_enum(p_req->>'mode', 'mode', ARRAY['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI']);
-    v_ref := coalesce(p_req->>'instrumentRef', '');
-    IF v_ref !~ '^[A-Za-z0-9/._-]{0,64}$' OR (v_mode <> 'CASH' AND v_ref = '') THEN
-        PERFORM rule_fail('NRINV', 'instrumentRef',
-                        format('instrumentRef must be 1 to 64 of A-Z a-z 0-9 / . _ - (the %s number)%s',
-                               lower(replace(v_mode, '_', ' ')),
-                               CASE WHEN v_mode = 'CASH' THEN ' or empty for cash' ELSE '' END));
-    END IF;
-    IF coalesce(p_req->>'counter', '') !~ '^[A-Z0-9]{1,16}$' OR p_req->>'counter' = 'ONLINE' THEN
-        PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 16 of A-Z, 0-9 (ONLINE is reserved)');
-    END IF;
-    RETURN jsonb_build_object('ulb', p.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
-                              'propertyId', p.property_id, 'counter', p_req->>'counter',
-                              'amountPaise', (p_req->>'amountPaise')::bigint, 'mode', v_mode,
-                              'instrumentRef', v_ref) || pt_owner_contact(p.property_id);
+    RETURN accounts_payment_fields(p_req)
+           || jsonb_build_object('ulb', p.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
+                                 'propertyId', p.property_id)
+           || pt_contact(p.property_id);
 END
 $$;
 
@@ -85,88 +73,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_receipt_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE v payment;
-BEGIN
-    SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END IF;
-    BEGIN
-        PERFORM pt_property_for(p_actor, v.property_id, 'receiptNo',
-                                ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
-                                      'STATE_ADMIN'], false);
-    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- not the actor's to see: name nothing else
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END;
-    RETURN pt_receipt_json(v.id);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION pt_reverse_check(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE v payment;
-BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER'], 'reversing a payment');
-    SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END IF;
-    IF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> v.ulb THEN
-        -- Another ULB's: not the actor's to see, answered as a missing one (issue 12).
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END IF;
-    PERFORM rule_text(p_req->>'reason', 'reason', 3, 300);
-    IF coalesce(p_req->>'counter', '') <> '' AND (p_req->>'counter' !~ '^[A-Z0-9]{1,16}$'
-                                                  OR p_req->>'counter' = 'ONLINE') THEN
-        PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 16 of A-Z, 0-9 (ONLINE is reserved)');
-    END IF;
-    IF v.reverses_payment_id IS NOT NULL THEN
-        PERFORM rule_fail('NRPRE', 'receiptNo', format('%s is itself a reversal; it cannot be reversed',
-                                                     v.receipt_no));
-    END IF;
-    IF EXISTS (SELECT FROM payment r WHERE r.reverses_payment_id = v.id) THEN
-        PERFORM rule_fail('NRPRE', 'receiptNo', format('%s has already been reversed', v.receipt_no));
-    END IF;
-    RETURN jsonb_build_object('ulb', v.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
-                              'propertyId', v.property_id, 'account', v.property_id,
-                              'paymentId', v.id,
-                              'amountPaise', -v.amount_paise, 'receiptNo', v.receipt_no,
-                              'counter', coalesce(nullif(p_req->>'counter', ''),
-                                                  CASE WHEN v.counter = 'ONLINE' THEN 'REV'
-                                                       ELSE v.counter END),
-                              'reason', p_req->>'reason') || pt_owner_contact(v.property_id);
-END
-$$;
-
--- A reversal is a new, negative payment whose allocations negate the
--- original's (rebate and advance included): the dues come back exactly.
-CREATE OR REPLACE FUNCTION pt_reverse_apply(p_actor jsonb, p_payment_id bigint, p_receipt text, p_counter text,
-                                 p_ledger_seq bigint, p_reason text, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    v payment;
-    v_id bigint;
-BEGIN
-    SELECT * INTO v FROM payment WHERE id = p_payment_id;
-    PERFORM 1 FROM property WHERE property_id = v.property_id FOR UPDATE;
-    INSERT INTO payment (ulb, property_id, receipt_no, counter, mode, instrument_ref, amount_paise,
-                         paid_on, ledger_seq, reverses_payment_id, reason, recorded_by,
-                         advance_after_paise)
-    VALUES (v.ulb, v.property_id, p_receipt, p_counter, v.mode, v.instrument_ref, -v.amount_paise,
-            p_today, p_ledger_seq, v.id, p_reason, p_actor->>'userId',
-            pt_advance_of(v.property_id)
-              - coalesce((SELECT sum(a.amount_paise) FROM allocation a
-                          WHERE a.payment_id = v.id AND a.head = 'ADVANCE'), 0))
-    RETURNING id INTO v_id;
-    INSERT INTO allocation (payment_id, property_id, ulb, fy, head, kind, amount_paise, paid_on)
-    SELECT v_id, a.property_id, a.ulb, a.fy, a.head, a.kind, -a.amount_paise, p_today
-    FROM allocation a WHERE a.payment_id = v.id ORDER BY a.id;
-    PERFORM rule_audit(p_actor, v.ulb, 'payment.reverse', v.receipt_no,
-                     jsonb_build_object('reversal', p_receipt, 'reason', p_reason));
-    RETURN pt_receipt_json(v_id);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT pt_receipt_json((accounts_receipt_find(pt_account_kind(), p_actor, p_req)->>'id')::bigint)
 $$;
 
 CREATE OR REPLACE FUNCTION pt_payment_allocate(p_property text, p_ulb text, p_amount bigint, p_today date)
@@ -256,25 +164,19 @@ DECLARE
     v_allocation pt_allocation;
     v_receipt text;
     v_seq bigint;
-    v_created boolean;
 BEGIN
     PERFORM rule_act(p_actor, 'payment.record');
     PERFORM 1 FROM property WHERE property_id = v_property FOR UPDATE;
     v_allocation := pt_payment_allocate(v_property, v_ulb, v_amount, p_today);
     PERFORM accounts_refuse_overpayment(p_req, 'property ' || v_property, v_amount,
         v_amount - greatest(v_allocation.advance_after - pt_advance_of(v_property), 0));
-    v_receipt := receipt_next(v_ulb, v_prep->>'fy', v_counter);
-    SELECT l.entry_seq, l.created INTO v_seq, v_created
-        FROM ledger_append(v_ulb, p_ledger_key, 'PAYMENT', v_property, v_receipt, v_amount,
-                           jsonb_build_object('mode', v_prep->>'mode',
-                                              'instrumentRef', v_prep->>'instrumentRef',
-                                              'counter', v_counter, 'paidOn', p_today::text,
-                                              'by', p_actor->>'userId')::text) l;
-    IF NOT v_created THEN
-        PERFORM rule_fail('NRCON', 'idempotencyKey',
-                        format('the ledger already holds row %s for key %s; nothing was recorded',
-                               v_seq, p_ledger_key));
-    END IF;
+    SELECT t.receipt_no, t.ledger_seq INTO v_receipt, v_seq
+        FROM accounts_receipt_and_ledger(
+            v_ulb, v_prep->>'fy', v_counter, p_ledger_key, 'PAYMENT', v_property, v_amount,
+            jsonb_build_object('mode', v_prep->>'mode', 'instrumentRef', v_prep->>'instrumentRef',
+                               'counter', v_counter, 'paidOn', p_today::text,
+                               'by', p_actor->>'userId'),
+            'idempotencyKey', 'key ' || p_ledger_key) t;
     RETURN jsonb_build_object(
         'receipt', pt_payment_insert(v_ulb, v_property, v_receipt, v_counter, v_prep->>'mode',
                                      v_prep->>'instrumentRef', v_amount, p_today, v_seq,
@@ -283,21 +185,18 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION pt_reverse_prepare(p_actor jsonb, p_req jsonb, p_today date)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE v_prep jsonb := pt_reverse_check(p_actor, p_req, p_today);
-BEGIN
-    PERFORM 1 FROM property WHERE property_id = v_prep->>'propertyId' FOR UPDATE;
-    RETURN pt_reverse_check(p_actor, p_req, p_today);
-END
-$$;
-
 -- A reversal, whole (accounts_payment_reverse): checked and the account
--- locked (pt_reverse_prepare), then its receipt number, its negative ledger
--- row and the negating payment (pt_reverse_apply).
+-- locked, then its receipt number, its negative ledger row and the negating
+-- payment.
 CREATE OR REPLACE FUNCTION pt_payment_reverse(p_actor jsonb, p_req jsonb, p_today date)
 RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT accounts_payment_reverse('pt', p_actor, p_req, p_today)
 $$;
+
+-- Gone to common/sql/accounts 003.
+DROP FUNCTION IF EXISTS pt_owner_contact(text);
+DROP FUNCTION IF EXISTS pt_reverse_check(jsonb, jsonb, date);
+DROP FUNCTION IF EXISTS pt_reverse_prepare(jsonb, jsonb, date);
+DROP FUNCTION IF EXISTS pt_reverse_apply(jsonb, bigint, text, text, bigint, text, date);
 
 SELECT rules_grant_entry_points();

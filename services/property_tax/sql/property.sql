@@ -225,19 +225,12 @@ BEGIN
 END
 $$;
 
--- Staff list their ULB (optionally one ward); citizens list what they own.
-CREATE OR REPLACE FUNCTION pt_property_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE
-    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 200), 0), 50);
-    v_ward integer := rule_int(p_req->'ward', 'ward', 0, 999);
-    v_after text := '';
-    v_ulb text;
-    v_ids text[];
+-- The pages of a list of properties (pt_property_list, the ward's demand
+-- notices): a page token is the last property id of the page before, in
+-- base64; the first page has none ('').
+CREATE OR REPLACE FUNCTION pt_page_after(p_req jsonb) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE v_after text := '';
 BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
-                                           'STATE_ADMIN'], 'listing properties');
     IF coalesce(p_req->>'pageToken', '') <> '' THEN
         BEGIN
             v_after := convert_from(decode(p_req->>'pageToken', 'base64'), 'UTF8');
@@ -248,6 +241,28 @@ BEGIN
             PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
         END IF;
     END IF;
+    RETURN v_after;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pt_page_token(p_last text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(convert_to(p_last, 'UTF8'), 'base64')
+$$;
+
+-- Staff list their ULB (optionally one ward); citizens list what they own.
+CREATE OR REPLACE FUNCTION pt_property_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
+DECLARE
+    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 200), 0), 50);
+    v_ward integer := rule_int(p_req->'ward', 'ward', 0, 999);
+    v_after text;
+    v_ulb text;
+    v_ids text[];
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                           'STATE_ADMIN'], 'listing properties');
+    v_after := pt_page_after(p_req);
     IF p_actor->>'role' = 'CITIZEN' THEN
         SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
             SELECT DISTINCT p.property_id FROM property p JOIN property_owner o USING (property_id)
@@ -267,7 +282,7 @@ BEGIN
         'properties', coalesce((SELECT jsonb_agg(pt_property_json(id) ORDER BY id)
                                 FROM unnest(v_ids[1:v_size]) AS id), '[]'),
         'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
-                              THEN encode(convert_to(v_ids[v_size], 'UTF8'), 'base64') ELSE '' END);
+                              THEN pt_page_token(v_ids[v_size]) ELSE '' END);
 END
 $$;
 

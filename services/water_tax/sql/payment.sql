@@ -9,54 +9,49 @@
 -- come from common/sql/rules; errors are SQLSTATE NRINV, NRNFD, NRDEN,
 -- NRCON, NRPRE with the field's JSON path as DETAIL.
 
-CREATE OR REPLACE FUNCTION wt_receipt_json(p_payment_id bigint) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+-- The account of water charges is the connection (common/sql/accounts 003).
+CREATE OR REPLACE FUNCTION wt_account_kind() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{"prefix": "wt", "table": "connection", "column": "connection_id",
+             "key": "connectionId", "noun": "connection", "orderOmits": ["ulb"]}'::jsonb
+$$;
+
+CREATE OR REPLACE FUNCTION wt_account_visible(p_actor jsonb, p_connection text, p_field text)
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    RETURN (SELECT jsonb_build_object(
-        'receiptNo', p.receipt_no, 'ulb', p.ulb, 'connectionId', p.connection_id,
-        'amountPaise', p.amount_paise, 'mode', p.mode, 'instrumentRef', p.instrument_ref,
-        'counter', p.counter, 'paidOn', p.paid_on::text,
-        'allocations', coalesce((SELECT jsonb_agg(jsonb_build_object('ref', a.ref, 'head', a.head,
-                                     'amountPaise', a.amount_paise) ORDER BY a.id)
-                                 FROM allocation a WHERE a.payment_id = p.id), '[]'),
-        'ledgerSeq', p.ledger_seq,
-        'reversesReceiptNo', coalesce((SELECT o.receipt_no FROM payment o
-                                       WHERE o.id = p.reverses_payment_id), ''),
-        'reversedByReceiptNo', coalesce((SELECT r.receipt_no FROM payment r
-                                         WHERE r.reverses_payment_id = p.id), ''),
-        'recordedBy', p.recorded_by, 'reason', p.reason, 'advancePaise', p.advance_after_paise)
-    FROM payment p WHERE p.id = p_payment_id);
+    PERFORM wt_connection_for(p_actor, p_connection, p_field, wt_everyone(), false);
 END
+$$;
+
+-- The consumer's mobile and account, for notifications.
+CREATE OR REPLACE FUNCTION wt_contact(p_connection text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('mobile', c.mobile, 'userId', c.user_id)
+      FROM connection c WHERE c.connection_id = p_connection
+$$;
+
+CREATE OR REPLACE FUNCTION wt_receipt_json(p_payment_id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT accounts_receipt_json(wt_account_kind(), p_payment_id,
+        (SELECT jsonb_agg(jsonb_build_object('ref', a.ref, 'head', a.head,
+                                             'amountPaise', a.amount_paise) ORDER BY a.id)
+           FROM allocation a WHERE a.payment_id = p_payment_id))
 $$;
 
 CREATE OR REPLACE FUNCTION wt_payment_prepare(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     c connection;
-    v_mode text;
-    v_ref text;
+    v_fields jsonb;
 BEGIN
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId',
                            ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'], false);
-    PERFORM rule_int(p_req->'amountPaise', 'amountPaise', 1, 1000000000000);
-    v_mode := rule_enum(p_req->>'mode', 'mode', ARRAY['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI']);
-    v_ref := coalesce(p_req->>'instrumentRef', '');
-    IF v_ref !~ '^[A-Za-z0-9/._-]{0,64}$' OR (v_mode <> 'CASH' AND v_ref = '') THEN
-        PERFORM rule_fail('NRINV', 'instrumentRef',
-                        format('instrumentRef must be 1 to 64 of A-Z a-z 0-9 / . _ - (the %s number)%s',
-                               lower(replace(v_mode, '_', ' ')),
-                               CASE WHEN v_mode = 'CASH' THEN ' or empty for cash' ELSE '' END));
-    END IF;
-    IF coalesce(p_req->>'counter', '') !~ '^[A-Z0-9]{1,16}$' OR p_req->>'counter' = 'ONLINE' THEN
-        PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 16 of A-Z, 0-9 (ONLINE is reserved)');
-    END IF;
+    v_fields := accounts_payment_fields(p_req);
     IF c.status IN ('APPLIED', 'REJECTED') THEN
         PERFORM rule_fail('NRPRE', 'connectionId', format('connection %s is %s: nothing to pay yet',
                                                         c.connection_id, c.status));
     END IF;
-    RETURN jsonb_build_object('ulb', c.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
-                              'connectionId', c.connection_id, 'counter', p_req->>'counter',
-                              'amountPaise', (p_req->>'amountPaise')::bigint, 'mode', v_mode,
-                              'instrumentRef', v_ref, 'mobile', c.mobile, 'userId', c.user_id);
+    RETURN v_fields
+           || jsonb_build_object('ulb', c.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
+                                 'connectionId', c.connection_id, 'mobile', c.mobile,
+                                 'userId', c.user_id);
 END
 $$;
 
@@ -76,83 +71,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_receipt_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE v payment;
-BEGIN
-    SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END IF;
-    BEGIN
-        PERFORM wt_connection_for(p_actor, v.connection_id, 'receiptNo', wt_everyone(), false);
-    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- not the actor's to see: name nothing else
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END;
-    RETURN wt_receipt_json(v.id);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION wt_reverse_check(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    v payment;
-    c connection;
-BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER'], 'reversing a payment');
-    SELECT * INTO v FROM payment WHERE receipt_no = rule_text(p_req->>'receiptNo', 'receiptNo', 1, 64);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END IF;
-    IF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> v.ulb THEN
-        -- Another ULB's: not the actor's to see, answered as a missing one (issue 12).
-        PERFORM rule_fail('NRNFD', 'receiptNo', format('no receipt %s', p_req->>'receiptNo'));
-    END IF;
-    PERFORM rule_text(p_req->>'reason', 'reason', 3, 300);
-    IF v.reverses_payment_id IS NOT NULL THEN
-        PERFORM rule_fail('NRPRE', 'receiptNo', format('%s is itself a reversal; it cannot be reversed',
-                                                     v.receipt_no));
-    END IF;
-    IF EXISTS (SELECT FROM payment r WHERE r.reverses_payment_id = v.id) THEN
-        PERFORM rule_fail('NRPRE', 'receiptNo', format('%s has already been reversed', v.receipt_no));
-    END IF;
-    SELECT * INTO c FROM connection WHERE connection_id = v.connection_id;
-    RETURN jsonb_build_object('ulb', v.ulb, 'fy', rule_fy_text(rule_fy_of(p_today)),
-                              'connectionId', v.connection_id, 'account', v.connection_id,
-                              'paymentId', v.id,
-                              'amountPaise', -v.amount_paise, 'receiptNo', v.receipt_no,
-                              'counter', CASE WHEN v.counter = 'ONLINE' THEN 'REV' ELSE v.counter END,
-                              'reason', p_req->>'reason', 'mobile', c.mobile, 'userId', c.user_id);
-END
-$$;
-
--- A reversal is a new, negative payment whose allocations negate the
--- original's (advance included): the dues come back exactly.
-CREATE OR REPLACE FUNCTION wt_reverse_apply(p_actor jsonb, p_payment_id bigint, p_receipt text, p_counter text,
-                                 p_ledger_seq bigint, p_reason text, p_today date) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    v payment;
-    v_id bigint;
-BEGIN
-    SELECT * INTO v FROM payment WHERE id = p_payment_id;
-    PERFORM 1 FROM connection WHERE connection_id = v.connection_id FOR UPDATE;
-    INSERT INTO payment (ulb, connection_id, receipt_no, counter, mode, instrument_ref, amount_paise,
-                         paid_on, ledger_seq, reverses_payment_id, reason, recorded_by,
-                         advance_after_paise)
-    VALUES (v.ulb, v.connection_id, p_receipt, p_counter, v.mode, v.instrument_ref, -v.amount_paise,
-            p_today, p_ledger_seq, v.id, p_reason, p_actor->>'userId',
-            wt_advance_of(v.connection_id)
-              - coalesce((SELECT sum(a.amount_paise) FROM allocation a
-                          WHERE a.payment_id = v.id AND a.head = 'ADVANCE'), 0))
-    RETURNING id INTO v_id;
-    INSERT INTO allocation (payment_id, connection_id, ulb, ref, head, charged_on, amount_paise, paid_on)
-    SELECT v_id, a.connection_id, a.ulb, a.ref, a.head, a.charged_on, -a.amount_paise, p_today
-    FROM allocation a WHERE a.payment_id = v.id ORDER BY a.id;
-    PERFORM rule_audit(p_actor, v.ulb, 'payment.reverse', v.receipt_no,
-                     jsonb_build_object('reversal', p_receipt, 'reason', p_reason));
-    RETURN wt_receipt_json(v_id);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT wt_receipt_json((accounts_receipt_find(wt_account_kind(), p_actor, p_req)->>'id')::bigint)
 $$;
 
 CREATE OR REPLACE FUNCTION wt_payment_allocate(p_connection text, p_amount bigint, p_today date)
@@ -220,25 +140,19 @@ DECLARE
     v_allocation wt_allocation;
     v_receipt text;
     v_seq bigint;
-    v_created boolean;
 BEGIN
     PERFORM rule_act(p_actor, 'payment.record');
     PERFORM 1 FROM connection WHERE connection_id = v_connection FOR UPDATE;
     v_allocation := wt_payment_allocate(v_connection, v_amount, p_today);
     PERFORM accounts_refuse_overpayment(p_req, 'connection ' || v_connection, v_amount,
         v_amount - greatest(v_allocation.advance_after - wt_advance_of(v_connection), 0));
-    v_receipt := receipt_next(v_ulb, v_prep->>'fy', v_counter);
-    SELECT l.entry_seq, l.created INTO v_seq, v_created
-        FROM ledger_append(v_ulb, p_ledger_key, 'PAYMENT', v_connection, v_receipt, v_amount,
-                           jsonb_build_object('mode', v_prep->>'mode',
-                                              'instrumentRef', v_prep->>'instrumentRef',
-                                              'counter', v_counter, 'paidOn', p_today::text,
-                                              'by', p_actor->>'userId')::text) l;
-    IF NOT v_created THEN
-        PERFORM rule_fail('NRCON', 'idempotencyKey',
-                        format('the ledger already holds row %s for key %s; nothing was recorded',
-                               v_seq, p_ledger_key));
-    END IF;
+    SELECT t.receipt_no, t.ledger_seq INTO v_receipt, v_seq
+        FROM accounts_receipt_and_ledger(
+            v_ulb, v_prep->>'fy', v_counter, p_ledger_key, 'PAYMENT', v_connection, v_amount,
+            jsonb_build_object('mode', v_prep->>'mode', 'instrumentRef', v_prep->>'instrumentRef',
+                               'counter', v_counter, 'paidOn', p_today::text,
+                               'by', p_actor->>'userId'),
+            'idempotencyKey', 'key ' || p_ledger_key) t;
     RETURN jsonb_build_object(
         'receipt', wt_payment_insert(v_ulb, v_connection, v_receipt, v_counter, v_prep->>'mode',
                                      v_prep->>'instrumentRef', v_amount, p_today, v_seq,
@@ -247,21 +161,17 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION wt_reverse_prepare(p_actor jsonb, p_req jsonb, p_today date)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE v_prep jsonb := wt_reverse_check(p_actor, p_req, p_today);
-BEGIN
-    PERFORM 1 FROM connection WHERE connection_id = v_prep->>'connectionId' FOR UPDATE;
-    RETURN wt_reverse_check(p_actor, p_req, p_today);
-END
-$$;
-
 -- A reversal, whole (accounts_payment_reverse): checked and the account
--- locked (wt_reverse_prepare), then its receipt number, its negative ledger
--- row and the negating payment (wt_reverse_apply).
+-- locked, then its receipt number, its negative ledger row and the negating
+-- payment.
 CREATE OR REPLACE FUNCTION wt_payment_reverse(p_actor jsonb, p_req jsonb, p_today date)
 RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT accounts_payment_reverse('wt', p_actor, p_req, p_today)
 $$;
+
+-- Gone to common/sql/accounts 003.
+DROP FUNCTION IF EXISTS wt_reverse_check(jsonb, jsonb, date);
+DROP FUNCTION IF EXISTS wt_reverse_prepare(jsonb, jsonb, date);
+DROP FUNCTION IF EXISTS wt_reverse_apply(jsonb, bigint, text, text, bigint, text, date);
 
 SELECT rules_grant_entry_points();
