@@ -494,11 +494,21 @@ def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_ver
     number = result["registrationNumber"]
     assert re.fullmatch(rf"{ULB}/B/\d{{4}}/\d+", number) and result["registeredText"] == f"Registered: {number}"
     assert result["registeredState"] == "Registered"
-    # The fee was taken at the counter before registering (issue 14 item 3): the
-    # registrar's card and the citizen's page show its receipt.
-    receipt = re.search(rf"{ULB}/\d{{4}}-\d{{2}}/CFC1/\d{{6,}}", result["feeReceipt"])
-    assert receipt and result["feeReceipt"] == f"Fee paid, receipt {receipt.group(0)}", result
-    assert result["feeNote"] == f"Fee paid, receipt {receipt.group(0)}"
+    # The citizen paid the fee online before it was registered (issue 14 item
+    # 3): through the provider's page and back, one callback, the receipt PDF
+    # downloaded; the registrar's card and the citizen's page show the receipt.
+    assert result["feeDueNote"].startswith("Registration waits for the fee: pay it online here")
+    paid = re.fullmatch(rf"Paid ₹50\.00\. Receipt number ({ULB}/\d{{4}}-\d{{2}}/CFONLINE/\d+)",
+                        result["feeDone"])
+    assert paid, result["feeDone"]
+    receipt_no = paid.group(1)
+    assert result["feePaidNote"] == result["feeNote"] == f"Fee paid, receipt {receipt_no}"
+    assert result["feeReceipt"] == f"Fee paid, receipt {receipt_no}" and result["cashButtons"] == 0
+    fee_pdf = pdf_text(result["feePdf"])
+    assert receipt_no.replace(" ", "") in fee_pdf.replace(" ", "") and "50.00" in fee_pdf, fee_pdf[:2000]
+    callbacks = [c for c, _ in portal.provider.callbacks if c["amountPaise"] == "5000"
+                 and c["orderId"].startswith("cf")]
+    assert len(callbacks) == 1 and callbacks[0]["status"] == "SUCCESS", portal.provider.callbacks
     # The PDF is the registered certificate and its QR is the payload verified.
     text = subprocess.run(["pdftotext", "-layout", result["pdf"], "-"], capture_output=True,
                           text=True, timeout=30).stdout
@@ -655,12 +665,13 @@ def page_data(portal):
     post(f"/api/v1/certificates/{certificate['certificateId']}/corrections",
          {"reason": "spelling of the name", "birth": birth})
     waiting = dict(certificate["birth"], childName="Ravi Verma")
-    post("/api/v1/certificates/applications/birth", {"ulb": ULB, "birth": waiting})
+    waiting = post("/api/v1/certificates/applications/birth", {"ulb": ULB, "birth": waiting})
     ulb = requests.get(f"{portal.url}/api/v1/ulbs/{ULB}", timeout=10).json()
     return {
         "mobile": mobile, "propertyId": pid, "assessmentId": assessment["assessmentId"],
         "orderId": order["orderId"], "connectionId": connection["connectionId"],
         "applicationId": certificate["applicationId"], "payload": certificate["qrPayload"],
+        "waitingApplicationId": waiting["applicationId"],
         "town": {"code": ULB, "name": ulb["name"], "district": ulb.get("districtName", "")},
         "registrar": staff_account(portal, "REGISTRAR", ULB), "clerk": staff_account(portal, "CLERK", ULB),
         "officer": staff_account(portal, "REVENUE_OFFICER", ULB),
@@ -693,7 +704,7 @@ def pdf_text(path):
 def test_every_citizen_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data, lang):
     pages = every_page(portal, page_data, "citizen", lang)["pages"]
     assert {"home", "property", "assessment-form", "water", "apply-birth", "apply-death",
-            "apply-marriage", "application", "verify", "settings"} <= set(pages)
+            "apply-marriage", "application", "application-fee", "verify", "settings"} <= set(pages)
 
 
 @pytest.mark.parametrize("lang", ["hi", "en"])
@@ -702,6 +713,8 @@ def test_every_staff_page_in_both_languages_has_no_serious_axe_finding_and_scree
     pages = result["pages"]
     assert {"login", "inbox", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
             "masterdata-tariff", "masterdata-fees", "admin", "operations"} <= set(pages)
+    # The waiting application's fee taken in cash on its inbox card: a counter receipt.
+    assert re.search(rf"{ULB}/\d{{4}}-\d{{2}}/CFC1/\d+$", result["inboxFeeReceipt"]), result["inboxFeeReceipt"]
     # The water payment taken at the counter: its receipt PDF, downloaded there.
     water = result["waterReceipt"]
     receipt = portal.http("GET", "/api/v1/water-tax/receipts", params={"receiptNo": water["receiptNo"]},

@@ -1,11 +1,9 @@
 // birth_late.mjs — acceptance: a citizen applies for the registration of a
 // birth 40 days late (RBD Act s.13(2): fee and the District Registrar's
-// permission), a registrar registers it in the staff app, the citizen
-// downloads the certificate and the verify page says VALID; after a
+// permission), pays its fee online (the provider's page and back) and
+// downloads the fee receipt, a registrar registers it in the staff app, the
+// citizen downloads the certificate and the verify page says VALID; after a
 // correction approved by the registrar, the old one says SUPERSEDED.
-//
-// The fee step (issue 14 item 3: paying a certificate fee) has no API yet:
-// the application page shows the fee and that it is paid at the office.
 //
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_TOWN (name to search), NAGAR_WEB_OTP_SINK,
 //   NAGAR_WEB_REGISTRAR ("username:password"), NAGAR_WEB_BORN (YYYY-MM-DD)
@@ -75,6 +73,28 @@ try {
   out.delay = (await citizen.getByTestId('delay').textContent()).trim();
   out.fee = (await citizen.getByTestId('fee').textContent()).trim();
 
+  // ---- the citizen pays the fee online and downloads its receipt --------------
+  out.feeDueNote = (await citizen.getByTestId('fee-note').textContent()).trim();
+  await citizen.getByRole('button', { name: `Pay the fee of ${out.fee} online` }).click();
+  await citizen.waitForURL(/\/pay\?/);
+  await citizen.getByRole('button', { name: /^Pay Rs/ }).click();
+  await citizen.waitForURL(/\/pay\/return/);
+  const paid = citizen.getByText(/^Paid ₹/);
+  await paid.waitFor({ timeout: 30000 });
+  out.feeDone = (await paid.textContent()).trim();
+  const [feeDownload] = await Promise.all([
+    citizen.waitForEvent('download'),
+    citizen.getByRole('button', { name: 'Download the fee receipt (PDF)' }).click(),
+  ]);
+  out.feePdf = join(artifacts, 'birth-fee-receipt.pdf');
+  await feeDownload.saveAs(out.feePdf);
+  await citizen.screenshot({ path: join(artifacts, 'flow-citizen-fee-paid.png'), fullPage: true });
+  await citizen.getByRole('link', { name: 'Back' }).click();
+  await citizen.getByRole('heading', { name: 'Application', exact: true }).waitFor();
+  expect(decodeURIComponent(citizen.url()) === decodeURIComponent(out.applicationUrl), `back from the payment at ${citizen.url()}, not ${out.applicationUrl}`);
+  await citizen.getByTestId('fee-note').getByText(/^Fee paid/).waitFor();
+  out.feePaidNote = (await citizen.getByTestId('fee-note').textContent()).trim();
+
   // ---- the registrar registers it in the staff app ---------------------------
   const registrar = await open(1280);
   await registrar.goto(base + '/staff/');
@@ -85,9 +105,9 @@ try {
   const card = registrar.getByRole('article', { name: 'Birth: Meera Sharma' });
   await card.waitFor();
   out.deadline = (await card.getByTestId('deadline').textContent()).trim();
-  // Its fee (Rs 50, s.13(2)) first: registration waits for it (issue 14 item 3).
-  await card.getByRole('button', { name: /received in cash — issue the receipt$/ }).click();
+  // Its fee (Rs 50, s.13(2)), paid online: no cash to take, registration may go on.
   out.feeReceipt = (await card.getByTestId('fee-receipt').textContent()).trim();
+  out.cashButtons = await card.getByRole('button', { name: /received in cash/ }).count();
   // The 40-day-late report needs the District Registrar's permission (s.13(2)).
   await card.getByRole('button', { name: 'Register and issue the certificate' }).click();
   await card.getByText('This is required.').waitFor();

@@ -82,6 +82,8 @@ try {
       await visit(`apply-${kind}-errors`, `/certificates/apply/${kind}`, { ready: 'main form', act: submit() });
     }
     await visit('application', `/certificates/app/${data.applicationId}`, { ready: '[data-testid=regno]' });
+    // One waiting for the registrar, its fee due (paid online from here) or paid.
+    await visit('application-fee', `/certificates/app/${data.waitingApplicationId}`, { ready: '[data-testid=fee-note]' });
     await visit('settings', '/settings');
   } else {
     await visit('login', '/staff/');
@@ -97,6 +99,19 @@ try {
     };
     await as(data.registrar);
     await visit('inbox', '/staff/', { ready: 'main article' });
+    // The fee of the application waiting for the registrar, taken in cash on
+    // its card (in the first language's run; the next one finds it paid).
+    await visit('inbox-fee-paid', '/staff/', {
+      ready: 'main article',
+      act: async () => {
+        const card = page.locator('main article').filter({ hasText: 'Ravi Verma' });
+        if (!(await card.getByTestId('fee-receipt').count())) {
+          await card.locator('form').first().locator('button[type=submit]').click();
+          await card.getByTestId('fee-receipt').waitFor();
+        }
+        out.inboxFeeReceipt = (await card.getByTestId('fee-receipt').textContent()).trim();
+      },
+    });
     await visit('masterdata-fees', '/staff/masterdata', {
       act: async () => { await page.locator('main select').first().selectOption('fees'); await page.locator('main form button[type=submit]').first().click(); await page.locator('#md-form').waitFor(); },
     });

@@ -7,6 +7,7 @@ import { errorText, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, useLoad } from '../common/ui.jsx';
 import { Apply, localKey } from './apply.jsx';
+import { downloadFeeReceipt, payOnline } from './property.jsx';
 
 export function Certificates({ path }) {
   const m = /^\/certificates\/apply\/(birth|death|marriage)$/.exec(path);
@@ -44,11 +45,19 @@ function MyApplications() {
 function ApplicationPage({ id }) {
   const [a, error, reload, loading] = useLoad(() => api('GET', '/api/v1/certificates/applications/' + encodeURIComponent(id)), [id]);
   const [actionError, setActionError] = useState(null);
+  const [paying, setPaying] = useState(false);
+  // The fee through the provider's page and back (/pay/return).
+  async function payFee() {
+    setActionError(null); setPaying(true);
+    try { await payOnline('certificate', a.applicationId); } catch (e) { setActionError(e.code === 'NO_PAYMENT_PAGE' ? { code: 'LOCAL', message: t('pay.unavailable') } : e); setPaying(false); }
+  }
+  const feeReceipt = () => downloadFeeReceipt(a.applicationId).catch(setActionError);
+  const shown = actionError?.code === 'LOCAL' ? actionError.message : (error || actionError) && errorText(error || actionError);
   return (
     <>
       <h1>{t('cert.application')}</h1>
       <Busy when={loading} />
-      <Notice kind="error">{(error || actionError) && errorText(error || actionError)}</Notice>
+      <Notice kind="error">{shown}</Notice>
       {a && (
         <>
           <dl class="facts">
@@ -62,8 +71,18 @@ function ApplicationPage({ id }) {
             {a.registrationNumber && <><dt>{t('cert.regno')}</dt><dd data-testid="regno">{a.registrationNumber}</dd></>}
             {a.rejectionReason && <><dt>{t('cert.rejected')}</dt><dd>{a.rejectionReason}</dd></>}
           </dl>
-          {a.feeStatus === 'DUE' && <p class="muted" data-testid="fee-note">{t('cert.fee.pending')}</p>}
-          {a.feeStatus === 'PAID' && <p class="muted" data-testid="fee-note">{t('cert.fee.paid', { receipt: a.feeSettlement?.receiptNo || '' })}</p>}
+          {a.feeStatus === 'DUE' && (
+            <>
+              <p class="muted" data-testid="fee-note">{t('cert.fee.pending')}</p>
+              <button type="button" onClick={payFee} disabled={paying}>{t('cert.fee.pay', { amount: rupees(a.feePaise) })}</button>
+            </>
+          )}
+          {a.feeStatus === 'PAID' && (
+            <>
+              <p class="muted" data-testid="fee-note">{t('cert.fee.paid', { receipt: a.feeSettlement?.receiptNo || '' })}</p>
+              <button type="button" class="secondary" onClick={feeReceipt}>{t('cert.fee.receipt')}</button>
+            </>
+          )}
           {a.feeStatus === 'WAIVED' && <p class="muted" data-testid="fee-note">{t('cert.fee.waived', { reason: a.feeSettlement?.reason || '' })}</p>}
           {a.certificateId && <CertificateActions key={a.certificateId} certificateId={a.certificateId} onError={setActionError} onChange={reload} />}
         </>

@@ -101,17 +101,31 @@ export function DuesTable({ dues }) {
   );
 }
 
+// What an online payment of each kind talks to: where the order is made
+// (and with what), the provider's callback, the order's status.
+const ONLINE = {
+  property: { start: (id, amountPaise) => ['/api/v1/property-tax/online-payments', { propertyId: id, amountPaise }], callback: '/api/v1/property-tax/online-payments/callback', order: '/api/v1/property-tax/online-payments/' },
+  water: { start: (id, amountPaise) => ['/api/v1/water-tax/online-payments', { connectionId: id, amountPaise }], callback: '/api/v1/water-tax/online-payments/callback', order: '/api/v1/water-tax/online-payments/' },
+  // A certificate fee: the order names no amount, the service's fee is charged.
+  certificate: { start: (id) => [`/api/v1/certificates/applications/${encodeURIComponent(id)}/fee/online-payments`, {}], callback: '/api/v1/certificates/fee-payments/callback', order: '/api/v1/certificates/fee-payments/' },
+};
+
 // Starts an online payment and goes to the provider's page.
 export async function payOnline(kind, id, amountPaise) {
   const cfg = await config();
   if (!cfg.paymentPageUrl) throw Object.assign(new Error('no payment page'), { code: 'NO_PAYMENT_PAGE' });
-  const base = kind === 'water' ? '/api/v1/water-tax' : '/api/v1/property-tax';
-  const body = kind === 'water' ? { connectionId: id, amountPaise } : { propertyId: id, amountPaise };
-  const order = await api('POST', base + '/online-payments', { body, key: newKey() });
+  const [path, body] = ONLINE[kind].start(id, amountPaise);
+  const order = await api('POST', path, { body, key: newKey() });
   const back = `${location.origin}/pay/return?kind=${kind}&order=${encodeURIComponent(order.orderId)}&id=${encodeURIComponent(id)}`;
   const q = new URLSearchParams({ orderId: order.orderId, amountPaise: order.amountPaise, merchantSignature: order.merchantSignature,
-    callbackUrl: `${location.origin}${base}/online-payments/callback`, returnUrl: back });
+    callbackUrl: `${location.origin}${ONLINE[kind].callback}`, returnUrl: back });
   location.assign(cfg.paymentPageUrl + (cfg.paymentPageUrl.includes('?') ? '&' : '?') + q.toString());
+}
+
+// The receipt of an application's fee (paid online or at a counter), as a PDF.
+export async function downloadFeeReceipt(applicationId) {
+  const r = await api('GET', `/api/v1/certificates/applications/${encodeURIComponent(applicationId)}/fee/receipt/pdf`);
+  downloadPdf(r.pdf, r.fileName || 'fee-receipt-' + (r.receiptNo || applicationId).replace(/\W+/g, '-') + '.pdf');
 }
 
 export function PropertyPage({ id }) {
@@ -177,13 +191,15 @@ export function PropertyPage({ id }) {
 // Back from the provider: wait for the order to be PAID, show the receipt.
 export function PayReturn() {
   const params = new URLSearchParams(location.search);
-  const kind = params.get('kind') === 'water' ? 'water' : 'property';
+  const kind = ONLINE[params.get('kind')] ? params.get('kind') : 'property';
   const orderId = params.get('order') || '';
-  const base = kind === 'water' ? '/api/v1/water-tax' : '/api/v1/property-tax';
-  const [order, error, reload] = useLoad(() => api('GET', `${base}/online-payments/${encodeURIComponent(orderId)}`), [orderId]);
+  const id = params.get('id') || '';
+  const [order, error, reload] = useLoad(() => api('GET', ONLINE[kind].order + encodeURIComponent(orderId)), [orderId]);
   const [dlError, setDlError] = useState(null);
   if (order && order.status === 'CREATED') setTimeout(reload, 1000);
-  if (order && order.receiptNo) rememberReceipt(kind, order.receiptNo);
+  if (order && order.receiptNo && kind !== 'certificate') rememberReceipt(kind, order.receiptNo);
+  const download = () => (kind === 'certificate' ? downloadFeeReceipt(order.applicationId || id) : downloadReceipt(kind, order.receiptNo)).catch(setDlError);
+  const back = kind === 'water' ? '/water' : kind === 'certificate' ? '/certificates/app/' + encodeURIComponent(id) : '/property/' + encodeURIComponent(id);
   return (
     <>
       <h1>{t('pay.return.title')}</h1>
@@ -191,15 +207,14 @@ export function PayReturn() {
       {!order && !error && <p role="status">{t('common.loading')}</p>}
       {order && order.status === 'CREATED' && <p role="status">{t('pay.waiting')}</p>}
       {order && order.status === 'FAILED' && <Notice kind="error">{t('pay.failed')}</Notice>}
+      {order && order.status === 'REFUND_DUE' && <Notice kind="error">{t('pay.refund', { amount: rupees(order.amountPaise) })}</Notice>}
       {order && order.status === 'PAID' && (
         <>
           <Notice kind="success">{t('pay.done', { amount: rupees(order.amountPaise), receipt: order.receiptNo })}</Notice>
-          {kind === 'property'
-            ? <button type="button" onClick={() => downloadReceipt(kind, order.receiptNo).catch(setDlError)}>{t('receipts.download')}</button>
-            : null}
+          {kind !== 'water' && <button type="button" onClick={download}>{t(kind === 'certificate' ? 'cert.fee.receipt' : 'receipts.download')}</button>}
         </>
       )}
-      <p><Link href={kind === 'water' ? '/water' : '/property/' + encodeURIComponent(params.get('id') || '')}>{t('common.back')}</Link></p>
+      <p><Link href={back}>{t('common.back')}</Link></p>
     </>
   );
 }
