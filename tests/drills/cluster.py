@@ -256,7 +256,7 @@ class Cluster:
         """After a restart: a service until every broker counts all its
         containers again; a broker until it counts every service's workers
         and its warm-up is over; a gateway until its own /readyz is 200 and
-        HAProxy has seen it twice (rise 2)."""
+        HAProxy sends it requests again (wait_in_rotation)."""
         deadline = time.monotonic() + timeout
         brokers = ("broker1", "broker2")
         services = ("identity", "certificates", "notifications", "property_tax", "water_tax")
@@ -276,9 +276,29 @@ class Cluster:
             assert time.monotonic() < deadline, f"{service} is not serving again"
             time.sleep(0.3)
         if service.startswith("gateway"):
-            time.sleep(1.5)
+            self.wait_in_rotation(service, deadline)
         elif service.startswith("broker"):
             time.sleep(3.0)
+
+    def wait_in_rotation(self, gateway, deadline):
+        """Until HAProxy sends requests to gateway again: its own /readyz is
+        not enough, HAProxy takes it back only after its rise count of
+        checks, and restarting the other gateway before then leaves HAProxy
+        none to send to. Requests through HAProxy, until gateway logs one."""
+        while True:
+            sent = set()
+            for _ in range(4):
+                try:
+                    r = self.http("GET", f"/api/v1/ulbs/{ULB}", timeout=5)
+                    if r.headers.get("x-request-id"):
+                        sent.add(r.headers["x-request-id"])
+                except requests.RequestException:
+                    pass
+            if any(line.get("request_id") in sent
+                   for line in self.events(gateway, "gateway.request")):
+                return
+            assert time.monotonic() < deadline, f"HAProxy does not send to {gateway} again"
+            time.sleep(0.5)
 
     # ---- HTTP through HAProxy ----
     def url(self, path):
