@@ -189,6 +189,36 @@ static int reverse_work(nagar_db_t *db, void *arg)
     return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
 }
 
+/* Runs fn over request in one transaction, re-run on a lost connection when
+ * retried (the idempotency record makes that safe). true when it committed:
+ * *work holds the reply or the stored one, for the caller to answer and
+ * reset; false when the call was answered with the failure (*answer is what
+ * answering returned). */
+static bool money_transaction(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                              const ProtobufCMessage *request, nagar_db_work_fn *fn, bool retried,
+                              money_work_t *work, int *answer)
+{
+    *work = (money_work_t){.payments = payments, .call = call, .request = request};
+    char *json = nagar_json_encode(request);
+    if (!json) {
+        *answer = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
+                                         "the request holds text that is not valid UTF-8");
+        return false;
+    }
+    work->request_json = json;
+    nagar_db_t *db = payments->rules->db;
+    int rc = retried ? nagar_db_transaction_idempotent(db, NAGAR_DB_READ_COMMITTED, fn, work)
+                     : nagar_db_transaction(db, NAGAR_DB_READ_COMMITTED, fn, work);
+    free(json);
+    work->request_json = NULL;
+    if (rc == 0)
+        return true;
+    nagar_outcome_t outcome = work->outcome;
+    money_work_reset(work);
+    *answer = nagar_rules_fail(payments->rules, call, rc, &outcome);
+    return false;
+}
+
 /* Runs fn in one transaction and answers; logged under event kind
  * ("<service>.payment_recorded") when money moved (not for a replay). */
 static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
@@ -201,20 +231,11 @@ static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_c
                                       "%s moves money: send an Idempotency-Key, and the same key "
                                       "again when you retry",
                                       kind);
-    char *json = nagar_json_encode(request);
-    if (!json)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
-                                      "the request holds text that is not valid UTF-8");
-    money_work_t work = {.payments = payments, .call = call, .request = request,
-                         .request_json = json};
-    int rc = nagar_db_transaction_idempotent(payments->rules->db, NAGAR_DB_READ_COMMITTED, fn,
-                                             &work);
-    free(json);
-    if (rc != 0) {
-        nagar_outcome_t outcome = work.outcome;
-        money_work_reset(&work);
-        return nagar_rules_fail(payments->rules, call, rc, &outcome);
-    }
+    money_work_t work;
+    int answer;
+    if (!money_transaction(payments, call, request, fn, true, &work, &answer))
+        return answer;
+    int rc;
     if (work.stored) {
         rc = nagar_idempotency_replay(call, payments->receipt_type, work.stored, work.stored_size);
     } else {
@@ -339,21 +360,11 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
                                       "the callback's signature does not verify; nothing was "
                                       "recorded");
     }
-    char *json = nagar_json_encode(request);
-    if (!json)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
-                                      "the request holds text that is not valid UTF-8");
-    money_work_t work = {.payments = payments, .call = call, .request = request,
-                         .request_json = json};
-    int rc = nagar_db_transaction(payments->rules->db, NAGAR_DB_READ_COMMITTED, callback_work,
-                                  &work);
-    free(json);
-    if (rc != 0) {
-        nagar_outcome_t outcome = work.outcome;
-        money_work_reset(&work);
-        return nagar_rules_fail(payments->rules, call, rc, &outcome);
-    }
-    rc = nagar_worker_call_reply(call, work.reply);
+    money_work_t work;
+    int answer;
+    if (!money_transaction(payments, call, request, callback_work, false, &work, &answer))
+        return answer;
+    int rc = nagar_worker_call_reply(call, work.reply);
     money_work_reset(&work);
     return rc;
 }
