@@ -34,21 +34,8 @@ typedef struct {
     nagar_worker_call_t *call;
     const ProtobufCMessage *request;
     const char *request_json;
-    ProtobufCMessage *reply;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
+    nagar_rules_answer_t answer;
 } money_work_t;
-
-static void money_work_reset(money_work_t *work)
-{
-    nagar_outcome_reset(&work->outcome);
-    if (work->reply)
-        protobuf_c_message_free_unpacked(work->reply, NULL);
-    work->reply = NULL;
-    free(work->stored);
-    work->stored = NULL;
-}
 
 /* Calls rule <prefix>_<what>(args) answering jsonb; cast the arguments in args. */
 static int call_rule(money_work_t *work, const char *what, const char *args, int nparams,
@@ -59,19 +46,19 @@ static int call_rule(money_work_t *work, const char *what, const char *args, int
     snprintf(name, sizeof name, "call_%s_%s", payments->rule_prefix, what);
     snprintf(sql, sizeof sql, "SELECT %s_%s(%s)::text", payments->rule_prefix, what, args);
     return nagar_rules_call_json(payments->rules, name, sql, nparams, values, out,
-                                 &work->outcome);
+                                 &work->answer.outcome);
 }
 
 /* The start of every counter movement: the idempotency record (a stored
  * reply or a conflict ends it), the business date and the actor. Returns 0
- * with *actor (malloc'd) set to go on, 0 with work->stored set when the
+ * with *actor (malloc'd) set to go on, 0 with work->answer.stored set when the
  * stored reply answers, 1 with the outcome set, -1 on a database error. */
 static int money_begin(money_work_t *work, char today[NAGAR_DATE_TEXT_MAX], char **actor)
 {
     nagar_rules_t *rules = work->payments->rules;
     *actor = NULL;
     nagar_idempotency_seen_t seen = nagar_rules_idempotency_check(
-        rules, work->call, work->request, &work->stored, &work->stored_size, &work->outcome);
+        rules, work->call, work->request, &work->answer.stored, &work->answer.stored_size, &work->answer.outcome);
     if (seen != NAGAR_IDEMPOTENCY_NEW)
         return nagar_idempotency_work_result(seen);
     nagar_rules_today(rules, today);
@@ -85,12 +72,12 @@ static int money_reply(money_work_t *work, json_t *result, const char *key,
 {
     json_t *message = json_object_get(result, key);
     if (!json_is_object(message)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+        nagar_outcome_set(&work->answer.outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
                           "%s_%s answered no %s; nothing was recorded",
                           work->payments->rule_prefix, rule, key);
         return 1;
     }
-    return nagar_rules_decode(work->payments->rules, message, type, &work->reply, &work->outcome);
+    return nagar_rules_decode(work->payments->rules, message, type, &work->answer.reply, &work->answer.outcome);
 }
 
 /* The record a payment's event is about, "<subject_kind>:<account>" (the
@@ -111,12 +98,12 @@ static int record_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     money_work_t *work = arg;
-    money_work_reset(work);
+    nagar_rules_answer_reset(&work->answer);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
     char today[NAGAR_DATE_TEXT_MAX], *actor;
     int rc = money_begin(work, today, &actor);
-    if (rc != 0 || work->stored)
+    if (rc != 0 || work->answer.stored)
         return rc;
     char key[300];
     snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_key_owner(work->call),
@@ -130,22 +117,22 @@ static int record_work(nagar_db_t *db, void *arg)
         rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_record");
     if (rc == 0) {
         char amount[32];
-        snprintf(amount, sizeof amount, "%" PRId64, nagar_message_int(work->reply, "amount_paise"));
+        snprintf(amount, sizeof amount, "%" PRId64, nagar_message_int(work->answer.reply, "amount_paise"));
         char subject[160];
         if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
                                subject_of(payments,
-                                          nagar_message_text(work->reply, payments->account_param),
+                                          nagar_message_text(work->answer.reply, payments->account_param),
                                           subject),
                                text_of(result, payments->user_field), "receipt_no",
-                               nagar_message_text(work->reply, "receipt_no"), "amount_paise", amount,
+                               nagar_message_text(work->answer.reply, "receipt_no"), "amount_paise", amount,
                                payments->account_param,
-                               nagar_message_text(work->reply, payments->account_param), NULL) != 0)
+                               nagar_message_text(work->answer.reply, payments->account_param), NULL) != 0)
             rc = -1;
     }
     json_decref(result);
     if (rc != 0)
         return rc;
-    return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
+    return nagar_rules_idempotency_store(rules, work->call, work->request, work->answer.reply);
 }
 
 /* A reversal: rule <prefix>_payment_reverse does the whole movement (the
@@ -155,12 +142,12 @@ static int reverse_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     money_work_t *work = arg;
-    money_work_reset(work);
+    nagar_rules_answer_reset(&work->answer);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
     char today[NAGAR_DATE_TEXT_MAX], *actor;
     int rc = money_begin(work, today, &actor);
-    if (rc != 0 || work->stored)
+    if (rc != 0 || work->answer.stored)
         return rc;
     const char *values[] = {actor, work->request_json, today};
     json_t *result = NULL;
@@ -178,7 +165,7 @@ static int reverse_work(nagar_db_t *db, void *arg)
                                subject_of(payments, text_of(result, "account"), subject),
                                text_of(result, payments->user_field), "receipt_no",
                                text_of(result, "receiptNo"), "reversal_no",
-                               nagar_message_text(work->reply, "receipt_no"), "amount_paise", amount,
+                               nagar_message_text(work->answer.reply, "receipt_no"), "amount_paise", amount,
                                "reason", text_of(result, "reason"), payments->account_param,
                                text_of(result, "account"), NULL) != 0)
             rc = -1;
@@ -186,7 +173,7 @@ static int reverse_work(nagar_db_t *db, void *arg)
     json_decref(result);
     if (rc != 0)
         return rc;
-    return nagar_rules_idempotency_store(rules, work->call, work->request, work->reply);
+    return nagar_rules_idempotency_store(rules, work->call, work->request, work->answer.reply);
 }
 
 /* Runs fn over request in one transaction, re-run on a lost connection when
@@ -213,8 +200,8 @@ static bool money_transaction(const nagar_rules_payments_t *payments, nagar_work
     work->request_json = NULL;
     if (rc == 0)
         return true;
-    nagar_outcome_t outcome = work->outcome;
-    money_work_reset(work);
+    nagar_outcome_t outcome = work->answer.outcome;
+    nagar_rules_answer_reset(&work->answer);
     *answer = nagar_rules_fail(payments->rules, call, rc, &outcome);
     return false;
 }
@@ -236,18 +223,18 @@ static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_c
     if (!money_transaction(payments, call, request, fn, true, &work, &answer))
         return answer;
     int rc;
-    if (work.stored) {
-        rc = nagar_idempotency_replay(call, payments->receipt_type, work.stored, work.stored_size);
+    if (work.answer.stored) {
+        rc = nagar_idempotency_replay(call, payments->receipt_type, work.answer.stored, work.answer.stored_size);
     } else {
         json_t *fields = json_pack(
-            "{s:s, s:s, s:I, s:I}", "receipt_no", nagar_message_text(work.reply, "receipt_no"),
-            payments->account_param, nagar_message_text(work.reply, payments->account_param),
-            "amount_paise", (json_int_t) nagar_message_int(work.reply, "amount_paise"), "ledger_seq",
-            (json_int_t) nagar_message_int(work.reply, "ledger_seq"));
+            "{s:s, s:s, s:I, s:I}", "receipt_no", nagar_message_text(work.answer.reply, "receipt_no"),
+            payments->account_param, nagar_message_text(work.answer.reply, payments->account_param),
+            "amount_paise", (json_int_t) nagar_message_int(work.answer.reply, "amount_paise"), "ledger_seq",
+            (json_int_t) nagar_message_int(work.answer.reply, "ledger_seq"));
         nagar_log_write(NAGAR_LOG_INFO, kind, fields, "money movement recorded");
-        rc = nagar_worker_call_reply(call, work.reply);
+        rc = nagar_worker_call_reply(call, work.answer.reply);
     }
-    money_work_reset(&work);
+    nagar_rules_answer_reset(&work.answer);
     return rc;
 }
 
@@ -307,7 +294,7 @@ static int callback_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     money_work_t *work = arg;
-    money_work_reset(work);
+    nagar_rules_answer_reset(&work->answer);
     const nagar_rules_payments_t *payments = work->payments;
     nagar_rules_t *rules = payments->rules;
     char today[NAGAR_DATE_TEXT_MAX];
@@ -364,7 +351,7 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
     int answer;
     if (!money_transaction(payments, call, request, callback_work, false, &work, &answer))
         return answer;
-    int rc = nagar_worker_call_reply(call, work.reply);
-    money_work_reset(&work);
+    int rc = nagar_worker_call_reply(call, work.answer.reply);
+    nagar_rules_answer_reset(&work.answer);
     return rc;
 }

@@ -220,6 +220,16 @@ int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char 
     return 0;
 }
 
+void nagar_rules_answer_reset(nagar_rules_answer_t *answer)
+{
+    nagar_outcome_reset(&answer->outcome);
+    if (answer->reply)
+        protobuf_c_message_free_unpacked(answer->reply, NULL);
+    answer->reply = NULL;
+    free(answer->stored);
+    answer->stored = NULL;
+}
+
 typedef struct {
     nagar_rules_t *self;
     nagar_worker_call_t *call;
@@ -230,42 +240,29 @@ typedef struct {
     bool mutation;
     nagar_rules_finish_fn *finish;
     void *finish_arg;
-    ProtobufCMessage *reply;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
+    nagar_rules_answer_t answer;
 } method_work_t;
-
-static void method_work_reset(method_work_t *work)
-{
-    nagar_outcome_reset(&work->outcome);
-    if (work->reply)
-        protobuf_c_message_free_unpacked(work->reply, NULL);
-    work->reply = NULL;
-    free(work->stored);
-    work->stored = NULL;
-}
 
 static int method_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     method_work_t *work = arg;
-    method_work_reset(work);
+    nagar_rules_answer_reset(&work->answer);
     if (work->mutation) {
         nagar_idempotency_seen_t seen =
-            nagar_rules_idempotency_check(work->self, work->call, work->request, &work->stored,
-                                          &work->stored_size, &work->outcome);
+            nagar_rules_idempotency_check(work->self, work->call, work->request, &work->answer.stored,
+                                          &work->answer.stored_size, &work->answer.outcome);
         if (seen != NAGAR_IDEMPOTENCY_NEW)
             return nagar_idempotency_work_result(seen);
     }
     int rc = nagar_rules_call(work->self, work->call, work->function, work->request_json,
-                              work->reply_type, &work->reply, &work->outcome);
+                              work->reply_type, &work->answer.reply, &work->answer.outcome);
     if (rc != 0)
         return rc;
-    if (work->finish && (rc = work->finish(work->finish_arg, work->reply, &work->outcome)) != 0)
+    if (work->finish && (rc = work->finish(work->finish_arg, work->answer.reply, &work->answer.outcome)) != 0)
         return rc;
     if (work->mutation)
-        return nagar_rules_idempotency_store(work->self, work->call, work->request, work->reply);
+        return nagar_rules_idempotency_store(work->self, work->call, work->request, work->answer.reply);
     return 0;
 }
 
@@ -289,15 +286,15 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, method_work, &work);
     free(encoded);
     if (rc != 0) {
-        nagar_outcome_t outcome = work.outcome;
-        method_work_reset(&work);
+        nagar_outcome_t outcome = work.answer.outcome;
+        nagar_rules_answer_reset(&work.answer);
         return nagar_rules_fail(self, call, rc, &outcome);
     }
-    if (work.stored)
-        rc = nagar_idempotency_replay(call, reply_type, work.stored, work.stored_size);
+    if (work.answer.stored)
+        rc = nagar_idempotency_replay(call, reply_type, work.answer.stored, work.answer.stored_size);
     else
-        rc = nagar_worker_call_reply(call, work.reply);
-    method_work_reset(&work);
+        rc = nagar_worker_call_reply(call, work.answer.reply);
+    nagar_rules_answer_reset(&work.answer);
     return rc;
 }
 

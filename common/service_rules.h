@@ -91,6 +91,18 @@ typedef struct {
 /* "<service>.<what>", the stable name of a log event, into out. */
 const char *nagar_rules_event_name(const nagar_rules_t *self, char out[96], const char *what);
 
+/* What one rule run leaves to answer with: its reply, or the reply stored
+ * under the idempotency key (a replay), or the refusal. */
+typedef struct {
+    ProtobufCMessage *reply;
+    uint8_t *stored;
+    size_t stored_size;
+    nagar_outcome_t outcome;
+} nagar_rules_answer_t;
+
+/* Frees what answer holds and empties it, for a fresh run or the end. */
+void nagar_rules_answer_reset(nagar_rules_answer_t *answer);
+
 /* Turns the database's last error into an outcome when it came from a rule
  * or the ledger. Returns true when it did. */
 bool nagar_rules_outcome_from_db(nagar_rules_t *self, nagar_outcome_t *outcome);
