@@ -149,9 +149,12 @@ ensure_base_image() {
 }
 
 build_image() {
-    # The web apps are bundled here, where npm is (make web -> build/web).
+    # The web apps are bundled here, where npm is, into build/web, which is
+    # where deploy/Dockerfile copies them from. BUILD is named on the command
+    # line because a caller's BUILD (make drills exports BUILD=build/asan)
+    # would otherwise send the bundle elsewhere and the image would not build.
     log "bundling the web apps (make web)"
-    make -C "$REPO" -s web >"$DIR/web-build.log" 2>&1 ||
+    make -C "$REPO" -s BUILD=build web >"$DIR/web-build.log" 2>&1 ||
         { tail -20 "$DIR/web-build.log" >&2; die "make web failed (log: $DIR/web-build.log)"; }
     log "building $IMAGE (deploy/Dockerfile)"
     (cd "$REPO" && timeout 1800 podman build -q --pull=never --target runtime \
