@@ -80,15 +80,11 @@ def portal():
     try:
         with open(os.path.join(suite.var, "secrets", "payment_provider.key")) as f:
             provider = FakePaymentProvider(f.read().strip())
-        keys = {}
-        keys_dir = os.path.join(suite.var, "certificate_keys")
-        for name in os.listdir(keys_dir):
-            if name.endswith(".pub"):
-                with open(os.path.join(keys_dir, name)) as f:
-                    keys[name[:-4]] = f.read().strip()
+        # The apps' settings: the payment provider's page. (The certificate
+        # verification keys come from GET /api/v1/certificates/keys.)
         config = os.path.join(suite.var, "web-config.json")
         with open(config, "w") as f:
-            json.dump({"paymentPageUrl": provider.url + "/pay", "certificateKeys": keys}, f)
+            json.dump({"paymentPageUrl": provider.url + "/pay"}, f)
         suite.svc_env["NAGAR_GATEWAY_WEB_DIR"] = os.path.join(build_dir(), "web")
         suite.svc_env["NAGAR_GATEWAY_WEB_CONFIG"] = config
         suite.svc_env["NAGAR_GATEWAY_TIMEOUT_MS"] = "10000"
@@ -203,7 +199,7 @@ def test_gateway_serves_the_apps_with_strict_headers_caching_and_precompression(
     assert requests.post(portal.url + "/", timeout=10).status_code in (404, 405)
     # The deployment's settings for the apps.
     config = requests.get(portal.url + "/config.json", timeout=10).json()
-    assert config["paymentPageUrl"].endswith("/pay") and config["certificateKeys"]
+    assert config["paymentPageUrl"].endswith("/pay")
 
 
 def test_gateway_takes_only_well_formed_style_hashes_into_its_csp(portal, tmp_path):
@@ -521,6 +517,13 @@ def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_ver
     assert qr == result["payload1"]
     assert (result["version1"], result["verify1"]) == ("1", "VALID")
     assert result["verifyOffline"][0] == "VALID", result["verifyOffline"]     # offline, by the seal
+    # ... with the keys the page fetched from the public keys route and kept
+    # on the device; a seal dated outside its key's validity does not verify.
+    published = requests.get(f"{portal.url}/api/v1/certificates/keys", timeout=10).json()["keys"]
+    kept = {k["keyId"]: k["publicKey"] for k in result["keptKeys"]["keys"]}
+    assert kept == {k["keyId"]: k["publicKey"] for k in published} and kept, result["keptKeys"]
+    assert "With the published keys kept on this device on" in result["verifyOffline"][1]
+    assert result["verifyOutsideValidity"] == "INVALID"
     # After the correction the old certificate says superseded; the new one is valid.
     assert (result["version2"], result["verifyOld"], result["verifyNew"]) == ("2", "SUPERSEDED", "VALID")
     r = requests.get(f"{portal.url}/api/v1/certificates/verify", params={"payload": result["payload1"]},

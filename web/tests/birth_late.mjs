@@ -135,11 +135,28 @@ try {
   out.payload1 = (await citizen.getByTestId('qr-payload').textContent()).trim();
   await citizen.screenshot({ path: join(artifacts, 'flow-citizen-registered.png'), fullPage: true });
   out.verify1 = await verify(citizen, out.payload1);
-  // Without the network: the signature checked with the published keys.
+  // The page fetched the published keys (GET /api/v1/certificates/keys) and
+  // kept them on the device.
+  out.keptKeys = await citizen.evaluate(() => JSON.parse(localStorage.getItem('nagar.certificateKeys') || 'null'));
+  // Without the network: the signature checked with the kept keys.
   await citizen.context().setOffline(true);
   await citizen.getByRole('button', { name: 'Verify', exact: true }).click();
-  await citizen.getByTestId('verdict').getByText('published key').waitFor();
+  await citizen.getByTestId('keys-kept').waitFor();
   out.verifyOffline = [await citizen.getByTestId('verdict').getAttribute('data-status'), (await citizen.getByTestId('verdict').textContent()).trim()];
+  // A seal dated outside its key's validity does not verify, signature or not.
+  await citizen.evaluate(() => {
+    const kept = JSON.parse(localStorage.getItem('nagar.certificateKeys'));
+    kept.keys = kept.keys.map((k) => ({ ...k, validFrom: '2001-01-01', validUntil: '2001-12-31' }));
+    localStorage.setItem('nagar.certificateKeys', JSON.stringify(kept));
+  });
+  // (the page opened again within the app, still offline: it starts from the kept keys)
+  await citizen.locator('header a.brand').click();
+  await citizen.getByRole('heading', { name: 'Online civic services' }).waitFor();
+  await citizen.goBack();
+  await citizen.getByLabel('Text of the QR').fill(out.payload1);
+  await citizen.getByRole('button', { name: 'Verify', exact: true }).click();
+  await citizen.getByTestId('verdict').getByText('outside the days its key was valid for').waitFor();
+  out.verifyOutsideValidity = await citizen.getByTestId('verdict').getAttribute('data-status');
   await citizen.context().setOffline(false);
 
   // ---- a correction: requested by the citizen, approved by the registrar ------

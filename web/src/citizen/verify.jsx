@@ -1,13 +1,42 @@
 // verify.jsx — verify a certificate: scan its QR with the camera, upload a
 // photo, or paste the text. Online: valid, superseded or invalid from the
 // register. Offline (or when the register cannot be reached): the signature
-// checked with the published keys, kept for offline use.
+// checked with the keys the certificates service publishes
+// (GET /api/v1/certificates/keys, no login), fetched whenever this page opens
+// online and kept on the device, so that one visit is enough to verify offline.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../common/api.js';
-import { config } from '../common/config.js';
 import { t } from '../common/i18n.js';
-import { indianDate } from '../common/format.js';
+import { indianDate, indianDateTime } from '../common/format.js';
 import { Field, Notice } from '../common/ui.jsx';
+
+// The kept keys: {keys: [{keyId, publicKey, validFrom, validUntil}], fetchedAt}.
+const KEYS_STORE = 'nagar.certificateKeys';
+const KEYS_MAX = 64;
+function keptKeys() {
+  try { return JSON.parse(localStorage.getItem(KEYS_STORE) || 'null'); } catch { return null; }
+}
+// Only well-formed keys are kept (bounded: a service answering nonsense
+// cannot fill the device's storage).
+function wellFormed(list) {
+  const day = /^\d{4}-\d{2}-\d{2}$/;
+  return (Array.isArray(list) ? list : []).slice(0, KEYS_MAX).filter((k) => k
+    && typeof k.keyId === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(k.keyId)
+    && (k.algorithm || 'Ed25519') === 'Ed25519' && /^[0-9a-f]{64}$/.test(k.publicKey || '')
+    && day.test(k.validFrom || '') && (!k.validUntil || day.test(k.validUntil)))
+    .map(({ keyId, publicKey, validFrom, validUntil }) => ({ keyId, publicKey, validFrom, validUntil: validUntil || '' }));
+}
+let fetching = null;
+export function fetchKeys() {
+  if (!fetching) {
+    fetching = api('GET', '/api/v1/certificates/keys').then((r) => {
+      const kept = { keys: wellFormed(r.keys), fetchedAt: new Date().toISOString() };
+      try { localStorage.setItem(KEYS_STORE, JSON.stringify(kept)); } catch { /* private mode: this visit only */ }
+      return kept;
+    }).finally(() => { fetching = null; });
+  }
+  return fetching;
+}
 
 async function decodeImage(source, width, height) {
   const { default: jsQR } = await import('jsqr');
@@ -25,20 +54,28 @@ export function Verify() {
   const [result, setResult] = useState(null);
   const [error, setError] = useState('');
   const [camera, setCamera] = useState(false);
+  const [keys, setKeys] = useState(keptKeys);
+  useEffect(() => { fetchKeys().then(setKeys, () => { /* offline: the kept ones */ }); }, []);
 
   async function check(payload) {
     setError(''); setResult(null);
     const value = (payload || '').trim();
     if (!value) { setError(t('verify.empty')); return; }
     const { verifyOffline } = await import('../common/seal.js');
-    const cfg = await config();
-    const offline = await verifyOffline(value, cfg.certificateKeys || {});
+    // A key id not among the kept keys may be a new one: ask once more.
+    let known = keys;
+    const keyId = value.split('.')[1];
+    if (!known || !known.keys.some((k) => k.keyId === keyId)) {
+      known = await fetchKeys().catch(() => known);
+      setKeys(known);
+    }
+    const offline = await verifyOffline(value, known ? known.keys : []);
     try {
       const online = await api('GET', '/api/v1/certificates/verify', { query: { payload: value } });
       setResult({ source: 'online', status: online.status === 'UNKNOWN' ? 'INVALID' : online.status, seal: offline.seal, online });
     } catch (e) {
-      if (e.code === 'NETWORK' || e.status >= 500 || e.status === 0) setResult({ source: 'offline', ...offline });
-      else setResult({ source: 'online', status: 'INVALID', reason: e.message });
+      if (e.code === 'NETWORK' || e.status >= 500 || e.status === 0) setResult({ source: 'offline', keptOn: known && known.fetchedAt, ...offline });
+      else setResult({ source: 'online', status: 'INVALID' });
     }
   }
   async function onPhoto(e) {
@@ -80,6 +117,10 @@ function Result({ result }) {
     <section class={'verdict ' + kind} aria-live="polite" data-testid="verdict" data-status={result.status}>
       <h2>{t('verify.status.' + result.status)}</h2>
       <p>{result.source === 'offline' ? t('verify.offline') : t('verify.online')}</p>
+      {result.reason === 'OUTSIDE_VALIDITY' && <p>{t('verify.outsideValidity')}</p>}
+      {result.source === 'offline' && (result.keptOn
+        ? <p data-testid="keys-kept">{t('verify.keysKept', { date: indianDateTime(result.keptOn) })}</p>
+        : <p>{t('verify.noKeys')}</p>)}
       {(seal.registrationNumber || online.registrationNumber) && (
         <dl class="facts">
           <dt>{t('cert.regno')}</dt><dd>{online.registrationNumber || seal.registrationNumber}</dd>

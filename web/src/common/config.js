@@ -1,6 +1,7 @@
 // config.js — the deployment's settings for the apps (/config.json, served
-// by the gateway from NAGAR_GATEWAY_WEB_CONFIG): the payment provider's page,
-// the published certificate verification keys. Absent means "not offered".
+// by the gateway from NAGAR_GATEWAY_WEB_CONFIG): the payment provider's page.
+// Absent means "not offered". (The certificate verification keys come from
+// the certificates service's public route; see citizen/verify.jsx.)
 let loaded = null;
 export function config() {
   if (!loaded) {

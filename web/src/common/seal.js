@@ -2,7 +2,8 @@
 // common/certificate_seal.h defines it:
 //   "NC1." key_id "." base64url(nagar.certificates.Seal) "." base64url(Ed25519 signature)
 // The signature covers everything before the last '.'. Needs only the
-// published public key of key_id (hex).
+// public keys the certificates service publishes (GET /api/v1/certificates/keys,
+// kept on the device by verify.jsx) with the days each was valid for.
 import { verifyAsync } from '@noble/ed25519';
 
 function b64url(text) {
@@ -31,18 +32,28 @@ export function decodeSeal(bytes) {
   return out;
 }
 
-// -> {status: 'VALID'|'INVALID'|'UNKNOWN_KEY', seal?}
+// keys: the list GET /api/v1/certificates/keys answers, [{keyId, publicKey
+// (hex), validFrom, validUntil ('' or absent: the key still signs)}].
+// -> {status: 'VALID'|'INVALID'|'UNKNOWN_KEY', seal?, reason?}; reason
+// 'OUTSIDE_VALIDITY' when the signature checks but the seal's date of issue
+// lies outside the days its key was valid for (a retired key that leaked
+// cannot vouch for a certificate dated after its retirement).
 export async function verifyOffline(payload, keys) {
   const text = String(payload || '').trim();
   const parts = text.split('.');
   if (parts.length !== 4 || parts[0] !== 'NC1') return { status: 'INVALID' };
-  const key = keys && keys[parts[1]];
+  const key = (keys || []).find((k) => k.keyId === parts[1]);
   if (!key) return { status: 'UNKNOWN_KEY' };
   try {
     const signed = new TextEncoder().encode(text.slice(0, text.lastIndexOf('.')));
-    const ok = await verifyAsync(b64url(parts[3]), signed, hex(key));
+    const ok = await verifyAsync(b64url(parts[3]), signed, hex(key.publicKey));
     if (!ok) return { status: 'INVALID' };
-    return { status: 'VALID', seal: decodeSeal(b64url(parts[2])) };
+    const seal = decodeSeal(b64url(parts[2]));
+    const issued = String(seal.issuedOn || '');
+    if (!issued || issued < (key.validFrom || '') || (key.validUntil && issued > key.validUntil)) {
+      return { status: 'INVALID', reason: 'OUTSIDE_VALIDITY', seal };
+    }
+    return { status: 'VALID', seal };
   } catch {
     return { status: 'INVALID' };
   }
