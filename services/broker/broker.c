@@ -58,7 +58,10 @@
  * what it holds until it has answered it, then gets DISCONNECT. When it was
  * its service's last worker, requests for the service wait in the queue
  * for NAGAR_BROKER_RETURN_GRACE_MS instead of being refused (a restart
- * brings it back), and mmi.service still answers 200 meanwhile.
+ * brings it back), and mmi.service still answers 200 meanwhile. The same
+ * holds when the last worker is presumed dead after missing heartbeats:
+ * a worker blocked on a database that is failing over comes back once
+ * its connection gives up (tcp_user_timeout) and reconnects.
  */
 #include "broker.h"
 
@@ -697,6 +700,16 @@ static const char WORKER_LOST[] =
 
 /* Forgets a worker. Every request it holds is answered with message
  * (UNAVAILABLE), oldest first, so no caller waits on a worker that is gone. */
+/* When a service has just lost its last worker in a way it comes back from
+ * (a drain for a restart, or a worker gone silent while its database fails
+ * over), requests for it wait NAGAR_BROKER_RETURN_GRACE_MS in the queue,
+ * each within its own deadline, instead of being refused at once. */
+static void service_expect_return(broker_t *self, service_t *service)
+{
+    if (service->workers == 0 && self->options.return_grace_ms > 0)
+        service->returning_until_ms = zclock_mono() + self->options.return_grace_ms;
+}
+
 static void worker_delete(broker_t *self, worker_t *worker, bool send_disconnect,
                           const char *held_message)
 {
@@ -731,8 +744,7 @@ static void worker_start_drain(broker_t *self, worker_t *worker)
         zlistx_delete(service->ready, worker->ready_handle);
     worker->ready_handle = NULL;
     service->workers--;
-    if (service->workers == 0 && self->options.return_grace_ms > 0)
-        service->returning_until_ms = zclock_mono() + self->options.return_grace_ms;
+    service_expect_return(self, service);
     nagar_log_write(NAGAR_LOG_INFO, "broker.worker_draining",
                     json_pack("{s:s, s:i, s:i}", "service", service->name, "held_requests",
                               (int) worker->held_count, "workers", (int) service->workers),
@@ -1687,7 +1699,9 @@ static void run_timers(broker_t *self)
                             "a worker of \"%s\" sent nothing for %ld ms; presumed dead",
                             worker->service->name,
                             self->options.heartbeat_ms * self->options.liveness);
+        service_t *service = worker->service;
         worker_delete(self, worker, true, WORKER_LOST);
+        service_expect_return(self, service);
     }
     zlistx_destroy(&expired);
 

@@ -73,6 +73,28 @@ def test_a_restarted_only_worker_loses_no_request(bus):
     assert second.stop() == 0
 
 
+def test_requests_wait_for_an_only_worker_that_went_silent(bus):
+    """The service's only process stops answering for a while (a worker
+    blocked on a database that is failing over): the broker presumes it
+    dead, but the requests that arrive meanwhile wait for it to come back
+    (NAGAR_BROKER_RETURN_GRACE_MS) instead of being refused at once."""
+    worker = bus.start_worker("echo")
+    bus.wait_registered(1)
+    worker.popen.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: bus.broker.proc.events("broker.worker_expired"), timeout=15,
+                   what="the broker to presume the silent worker dead")
+        call = bus.call_background(count=5, in_flight=1, timeout_ms=8000, attempts=1,
+                                   request_id="silent")
+        time.sleep(0.5)                   # the first request waits at the broker
+    finally:
+        worker.popen.send_signal(signal.SIGCONT)
+    lines = finish(call, timeout=60)
+    assert [l["code"] for l in lines] == ["OK"] * 5, lines
+    assert all(l["worker"] == str(worker.pid) and l["attempts"] == 1 for l in lines), lines
+    assert worker.stop() == 0
+
+
 # ---- a broker asked to stop ---------------------------------------------------
 
 def test_a_stopping_broker_finishes_what_it_holds(bus):
