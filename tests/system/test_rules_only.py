@@ -21,9 +21,9 @@ ULB = "250749"   # Ajaygarh (test_property_tax.py's import test uses it for a CS
 
 PROTECTED = {
     "property_tax": ["property", "property_owner", "property_floor", "demand", "demand_bill",
-                     "payment", "allocation", "online_order", "assessment", "mutation", "ledger",
-                     "ledger_head", "history", "history_head", "rate_version", "receipt_counter",
-                     "ward_counter", "audit"],
+                     "payment", "allocation", "online_order", "assessment", "mutation",
+                     "mutation_application", "ledger", "ledger_head", "history", "history_head",
+                     "rate_version", "receipt_counter", "ward_counter", "audit"],
     "water_tax": ["connection", "meter_reading", "bill", "fee", "payment", "allocation",
                   "online_order", "ledger", "ledger_head", "history", "tariff_version",
                   "receipt_counter", "audit"],

@@ -34,7 +34,7 @@ typedef enum { CHAIN_LEDGER, CHAIN_CERTIFICATES } chain_kind_t;
 
 static const char *const PROPERTY_TAX_TRACKED[] = {
     "property", "property_owner", "property_floor", "demand_bill", "demand", "payment",
-    "allocation", "online_order", "assessment", "mutation", NULL};
+    "allocation", "online_order", "assessment", "mutation", "mutation_application", NULL};
 static const char *const WATER_TAX_TRACKED[] = {
     "connection", "meter_reading", "bill", "fee", "payment", "allocation", "online_order", NULL};
 static const char *const CERTIFICATES_TRACKED[] = {"application", "certificate", "correction",

@@ -181,4 +181,67 @@ BEGIN
 END
 $$;
 
+-- The returns of one property (its owner, staff of its ULB, a STATE_ADMIN),
+-- a citizen's returns of every property they own, or a ULB's returns for
+-- staff (their own ULB; a STATE_ADMIN any). Optionally one status (FILED:
+-- the returns awaiting an officer's decision, the inbox) and one year.
+-- FILED lists the oldest first (first come, first decided), others the
+-- newest first; pages as pt_mutation_application_list.
+CREATE OR REPLACE FUNCTION pt_assessment_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
+DECLARE
+    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 100), 0), 20);
+    v_status text := coalesce(p_req->>'status', '');
+    v_fy integer;
+    v_after bigint := pt_page_after_id(p_req);
+    v_scope text;
+    v_key text;
+    v_ids bigint[];
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                             'STATE_ADMIN'], 'listing assessment returns');
+    IF v_status <> '' THEN
+        PERFORM rule_enum(v_status, 'status', ARRAY['FILED', 'REVISED', 'ACCEPTED', 'REASSESSED']);
+    END IF;
+    IF coalesce(p_req->>'fy', '') <> '' THEN
+        v_fy := rule_parse_fy(p_req->>'fy', 'fy');
+    END IF;
+    IF coalesce(p_req->>'propertyId', '') <> '' THEN
+        v_scope := 'property';
+        v_key := (pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
+                                  ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                        'STATE_ADMIN'], false)).property_id;
+    ELSIF p_actor->>'role' = 'CITIZEN' THEN
+        v_scope := 'owner';
+        v_key := p_actor->>'userId';
+    ELSE
+        v_scope := 'ulb';
+        v_key := rule_ulb_arg(coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb'), 'ulb');
+        PERFORM rule_check_ulb(p_actor, v_key);
+    END IF;
+    -- One query per scope, so that each uses its index (a ULB's inbox must
+    -- not read every ULB's returns); the values are parameters.
+    EXECUTE format('SELECT array_agg(id ORDER BY id %s) FROM ('
+                   '    SELECT a.id FROM assessment a WHERE %s'
+                   '       AND ($2 = '''' OR a.status = $2) AND ($3::integer IS NULL OR a.fy = $3)'
+                   '       AND ($4::bigint IS NULL OR a.id %s $4)'
+                   '     ORDER BY a.id %s LIMIT $5) s',
+                   pt_page_direction(v_status = 'FILED'),
+                   CASE v_scope WHEN 'property' THEN 'a.property_id = $1'
+                                WHEN 'ulb' THEN 'a.ulb = $1'
+                                ELSE 'a.property_id IN (SELECT o.property_id FROM property_owner o '
+                                     'WHERE o.user_id = $1)' END,
+                   CASE WHEN v_status = 'FILED' THEN '>' ELSE '<' END,
+                   pt_page_direction(v_status = 'FILED'))
+        INTO v_ids USING v_key, v_status, v_fy, v_after, v_size + 1;
+    v_ids := coalesce(v_ids, '{}');
+    RETURN jsonb_build_object(
+        'assessments', coalesce((SELECT jsonb_agg(pt_assessment_json(t.id) ORDER BY t.n)
+                                 FROM unnest(v_ids[1:v_size]) WITH ORDINALITY AS t(id, n)), '[]'),
+        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
+                              THEN pt_page_token(v_ids[v_size]::text) ELSE '' END);
+END
+$$;
+
 SELECT rules_grant_entry_points();

@@ -7,6 +7,17 @@
 -- come from common/sql/rules; errors are SQLSTATE NRINV, NRNFD, NRDEN,
 -- NRCON, NRPRE with the field's JSON path as DETAIL.
 
+-- A recorded mutation as the Mutation message (also inside an approved
+-- application, sql/mutation_application.sql).
+CREATE OR REPLACE FUNCTION pt_mutation_json(p_id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('mutationId', m.id, 'propertyId', m.property_id,
+                              'previousOwners', m.previous_owners, 'newOwners', m.new_owners,
+                              'feePaise', m.fee_paise, 'fy', rule_fy_text(m.fy),
+                              'deedRef', m.deed_ref, 'reason', m.reason,
+                              'recordedBy', m.recorded_by, 'recordedAt', rule_ts(m.recorded_at))
+    FROM mutation m WHERE m.id = p_id
+$$;
+
 -- Transfer of ownership: the owners are replaced, the old ones kept in the
 -- mutation row and the audit, and the fee (master data of the current
 -- year) is added to the year's dues as head MUTATION_FEE.
@@ -45,12 +56,7 @@ BEGIN
                      jsonb_build_object('mutationId', v_id, 'previousOwners', v_previous,
                                         'newOwners', v_owners, 'feePaise', v_fee,
                                         'deedRef', p_req->>'deedRef', 'reason', p_req->>'reason'));
-    RETURN (SELECT jsonb_build_object('mutationId', m.id, 'propertyId', m.property_id,
-                                      'previousOwners', m.previous_owners, 'newOwners', m.new_owners,
-                                      'feePaise', m.fee_paise, 'fy', rule_fy_text(m.fy),
-                                      'deedRef', m.deed_ref, 'reason', m.reason,
-                                      'recordedBy', m.recorded_by, 'recordedAt', rule_ts(m.recorded_at))
-            FROM mutation m WHERE m.id = v_id);
+    RETURN pt_mutation_json(v_id);
 END
 $$;
 
