@@ -104,6 +104,21 @@ int app_view_load(certificates_t *self, const char *application_id, bool lock, a
     return 0;
 }
 
+int app_view_load_visible(certificates_t *self, nagar_worker_call_t *call,
+                          const char *application_id, bool lock, app_view_t *view,
+                          nagar_outcome_t *outcome)
+{
+    int loaded = app_view_load(self, application_id, lock, view);
+    if (loaded == 0 && !cert_may_read(call, view->message.ulb, view->message.applicant)) {
+        app_view_clear(view);
+        loaded = 1;
+    }
+    if (loaded == 1)
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
+                          "no application has id %s", application_id);
+    return loaded;
+}
+
 void app_view_clear(app_view_t *view)
 {
     if (view->report)

@@ -194,18 +194,10 @@ int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "applicationId", "applicationId is required");
     app_view_t view;
-    int rc = app_view_load(self, request->application_id, false, &view);
-    if (rc < 0)
-        return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
-    if (rc == 1)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                                      "no application has id %s", request->application_id);
-    if (!cert_may_read(call, view.message.ulb, view.message.applicant)) {
-        /* Not theirs to see: the same answer as no application at all. */
-        app_view_clear(&view);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                                      "no application has id %s", request->application_id);
-    }
+    nagar_outcome_t outcome = {0};
+    int rc = app_view_load_visible(self, call, request->application_id, false, &view, &outcome);
+    if (rc != 0)
+        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &outcome);
     rc = nagar_worker_call_reply(call, &view.message.base);
     app_view_clear(&view);
     return rc;
@@ -337,19 +329,10 @@ typedef struct {
  * registrar of its ULB and that it still waits for a decision. */
 static int lock_for_registrar(decide_work_t *work, bool must_be_submitted)
 {
-    int loaded = app_view_load(work->self, work->application_id, true, &work->view);
-    if (loaded < 0)
-        return -1;
-    if (loaded == 1) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                          "no application has id %s", work->application_id);
-        return 1;
-    }
-    if (!cert_may_read(work->call, work->view.message.ulb, work->view.message.applicant)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                          "no application has id %s", work->application_id);
-        return 1;
-    }
+    int loaded = app_view_load_visible(work->self, work->call, work->application_id, true,
+                                       &work->view, &work->outcome);
+    if (loaded != 0)
+        return loaded;
     if (!nagar_actor_is(work->call, "REGISTRAR") ||
         strcmp(nagar_actor_ulb(work->call), work->view.message.ulb) != 0) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
@@ -585,20 +568,11 @@ static int name_work(nagar_db_t *db, void *arg)
                                 &work->stored, &work->stored_size, &work->outcome);
     if (seen != NAGAR_IDEMPOTENCY_NEW)
         return nagar_idempotency_work_result(seen);
-    int loaded = app_view_load(self, work->application_id, true, &work->view);
-    if (loaded < 0)
-        return -1;
-    if (loaded == 1) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                          "no application has id %s", work->application_id);
-        return 1;
-    }
+    int loaded = app_view_load_visible(self, work->call, work->application_id, true,
+                                       &work->view, &work->outcome);
+    if (loaded != 0)
+        return loaded;
     Nagar__Certificates__Application *app = &work->view.message;
-    if (!cert_may_read(work->call, app->ulb, app->applicant)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "applicationId",
-                          "no application has id %s", work->application_id);
-        return 1;
-    }
     if (nagar_actor_is(work->call, "COMMISSIONER") || nagar_actor_is(work->call, "STATE_ADMIN")) {
         nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
                           "the child's name is given by the applicant or entered by a clerk or "
