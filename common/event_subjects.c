@@ -75,6 +75,7 @@ int nagar_subjects_answer(nagar_db_t *db, const char *service,
         for (int row = 0; row < rows && slot->subject.n_persons < PERSONS_MAX; row++) {
             const char *user_id = PQgetvalue(slot->rows, row, 1);
             const char *mobile = PQgetvalue(slot->rows, row, 2);
+            const char *ref = PQnfields(slot->rows) > 3 ? PQgetvalue(slot->rows, row, 3) : "";
             if (!user_id[0] && !mobile[0])
                 continue;       /* the record exists; this row names nobody */
             Nagar__Notifications__SubjectPerson *person =
@@ -82,6 +83,7 @@ int nagar_subjects_answer(nagar_db_t *db, const char *service,
             nagar__notifications__subject_person__init(person);
             person->user_id = (char *) user_id;
             person->mobile = (char *) mobile;
+            person->ref = (char *) ref;
             slot->pointers[slot->subject.n_persons++] = person;
         }
     }

@@ -12,9 +12,12 @@
  * publisher's database.
  *
  * Each publisher lists its record kinds with one query each: $1 is the
- * record's id; the rows are (ulb, user_id, mobile), one per person in the
- * order they should be told (a row with neither user id nor mobile only
- * proves the record exists). The method is a table row:
+ * record's id; the rows are (ulb, user_id, mobile[, ref]), one per person in
+ * the order they should be told (a row with neither user id nor mobile only
+ * proves the record exists). ref, when given, is the record's own key for
+ * the person ("owner:2"), unique within the record: an event names a person
+ * without an account by it (Recipient.person), so each owner of a property
+ * can be told, not only the first. The method is a table row:
  *
  *   static const nagar_subject_source_t SUBJECTS[] = {
  *       {"property", "subject_property", "SELECT p.ulb, ... WHERE p.property_id = $1"},
@@ -33,7 +36,7 @@
 typedef struct {
     const char *kind;         /* "property" */
     const char *statement;    /* the prepared statement's name */
-    const char *sql;          /* $1 = id; rows (ulb, user_id, mobile) */
+    const char *sql;          /* $1 = id; rows (ulb, user_id, mobile[, ref]) */
 } nagar_subject_source_t;
 
 /* Answers the call (a SubjectsRequest) from sources, a table ended by a

@@ -300,14 +300,13 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
 
 /* ---- outbox ------------------------------------------------------------------- */
 
-int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
-                       const char *subject, const char *user_id, ...)
+static int outbox_add(nagar_rules_t *self, const char *type, const char *ulb,
+                      const char *subject, const char *user_id, const char *person,
+                      va_list args)
 {
     Nagar__Notifications__Param params[8];
     Nagar__Notifications__Param *pointers[8];
     size_t count = 0;
-    va_list args;
-    va_start(args, user_id);
     const char *name;
     while ((name = va_arg(args, const char *)) != NULL && count < 8) {
         nagar__notifications__param__init(&params[count]);
@@ -316,10 +315,10 @@ int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
         pointers[count] = &params[count];
         count++;
     }
-    va_end(args);
     Nagar__Notifications__Recipient recipient;
     nagar__notifications__recipient__init(&recipient);
     recipient.user_id = (char *) (user_id ? user_id : "");
+    recipient.person = (char *) (person ? person : "");
     Nagar__Notifications__Event event;
     nagar__notifications__event__init(&event);
     event.type = (char *) type;
@@ -333,6 +332,26 @@ int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
     event.params = pointers;
     event.essential = true;
     return nagar_outbox_add(self->db, self->service, &event);
+}
+
+int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
+                       const char *subject, const char *user_id, ...)
+{
+    va_list args;
+    va_start(args, user_id);
+    int rc = outbox_add(self, type, ulb, subject, user_id, "", args);
+    va_end(args);
+    return rc;
+}
+
+int nagar_rules_outbox_person(nagar_rules_t *self, const char *type, const char *ulb,
+                              const char *subject, const char *user_id, const char *person, ...)
+{
+    va_list args;
+    va_start(args, person);
+    int rc = outbox_add(self, type, ulb, subject, user_id, person, args);
+    va_end(args);
+    return rc;
 }
 
 int nagar_rules_decode(nagar_rules_t *self, json_t *json, const ProtobufCMessageDescriptor *type,

@@ -170,6 +170,13 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
 int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
                        const char *subject, const char *user_id, ...) __attribute__((sentinel));
 
+/* The same, for one person of the record: user_id when they have an
+ * account, else person, the record's own key for them as its
+ * notify.subjects answers it ("owner:2"; never a contact). */
+int nagar_rules_outbox_person(nagar_rules_t *self, const char *type, const char *ulb,
+                              const char *subject, const char *user_id, const char *person, ...)
+    __attribute__((sentinel));
+
 /* Money movements. Each is one call of a SECURITY DEFINER rule function,
  * which checks it, takes the receipt number (common/sql/receipt), appends
  * the ledger row (common/sql/ledger) and records the payment — the app role

@@ -83,6 +83,20 @@ bool events_named_recipient_check(const Nagar__Notifications__Recipient *r,
                           "userId must be a user id such as citizen:<id>, or empty");
         return false;
     }
+    if (r->person[0] && (strlen(r->person) > 60 || !event_rule_user_id_valid(r->person))) {
+        snprintf(field, sizeof field, "%s.person", field_prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "person must be the record's own key for a person, such as "
+                          "owner:2 (at most 60 characters), or empty");
+        return false;
+    }
+    if (r->person[0] && r->user_id[0]) {
+        snprintf(field, sizeof field, "%s.person", field_prefix);
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
+                          "name the person by userId or by person (the record's key for "
+                          "someone without an account), not both");
+        return false;
+    }
     return true;
 }
 
@@ -285,6 +299,7 @@ int events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *
                             record->record_only ? "recorded" : "pending",
                             record->subject,
                             record->user_id,
+                            record->person ? record->person : "",
                             record->language,
                             record->params_json,
                             occurred,
@@ -293,11 +308,11 @@ int events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *
     PGresult *result = nagar_service_query(
         self->db, "event_record",
         "INSERT INTO notifications.event (event_id, type, ulb, source, state, subject, user_id, "
-        "language, params, occurred_at_ms, essential, campaign_id, resolved_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::bigint, $11::boolean, "
-        "$12::bigint, CASE WHEN $5 = 'recorded' THEN now() END) "
+        "person, language, params, occurred_at_ms, essential, campaign_id, resolved_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::bigint, $12::boolean, "
+        "$13::bigint, CASE WHEN $5 = 'recorded' THEN now() END) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        12, values);
+        13, values);
     if (!result)
         return -1;
     bool inserted = PQntuples(result) == 1;
@@ -444,15 +459,16 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     /* Who it is for: a record of the publisher's and at most a user id. */
     const Nagar__Notifications__Recipient *r = event->recipient;
     const char *user_id = r ? r->user_id : "";
+    const char *person = r ? r->person : "";
     bool ok = events_named_recipient_check(r, "event.recipient", &outcome) &&
               event_rule_check_params(&rule, event->type, event->ulb, event->params,
                                       event->n_params, "event.params", params, values,
                                       &outcome) &&
               event_rule_check_subject(&rule, event->type, event->subject, event->ulb, params,
                                        event->n_params, "event", &outcome);
-    if (ok && user_id[0] && !event->subject[0]) {
+    if (ok && (user_id[0] || person[0]) && !event->subject[0]) {
         nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.subject",
-                          "an event naming a person (userId) must name the record it is "
+                          "an event naming a person (userId or person) must name the record it is "
                           "about: subject \"%s:<id>\"",
                           rule.subject_kind);
         ok = false;
@@ -470,7 +486,7 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     work.record = (event_record_t) {.event_id = event->event_id, .type = event->type,
                                     .ulb = event->ulb, .source = caller,
                                     .subject = event->subject, .user_id = user_id,
-                                    .language = r ? r->language : "",
+                                    .person = person, .language = r ? r->language : "",
                                     .params_json = params_json,
                                     .occurred_at_ms = event->occurred_at_ms,
                                     .essential = essential, .record_only = record_only};

@@ -79,6 +79,7 @@ typedef struct {
     const char *source;          /* whose record the subject is */
     const char *subject;         /* "" for a fact that names nobody */
     const char *user_id;         /* "" when the publisher named no account */
+    const char *person;          /* the record's key of a person without one, or NULL/"" */
     const char *language;        /* "", "hi" or "en": a hint */
     const char *params_json;     /* [[name, value], ...], checked */
     int64_t occurred_at_ms;

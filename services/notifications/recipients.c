@@ -39,6 +39,7 @@ typedef struct {
     char source[33];
     char subject[121];
     char user_id[101];
+    char person_ref[61];        /* the record's key of a person without an account */
     char language[3];
     char campaign_id[24];
     char lease[64];             /* lease_until as text: the claim is ours while it holds */
@@ -179,7 +180,7 @@ static int claim(recipients_t *self)
         "WHERE e.event_id = c.event_id "
         "RETURNING e.event_id, e.type, e.ulb, e.source, e.subject, e.user_id, e.language, "
         "coalesce(e.params::text, '[]'), e.occurred_at_ms, e.essential, "
-        "coalesce(e.campaign_id::text, ''), e.attempts, e.lease_until::text",
+        "coalesce(e.campaign_id::text, ''), e.attempts, e.lease_until::text, e.person",
         2, values);
     if (!rows) {
         nagar_log_warn("notifications.resolve_failed", "claiming pending events failed: %s",
@@ -203,6 +204,7 @@ static int claim(recipients_t *self)
         copy(item->campaign_id, sizeof item->campaign_id, PQgetvalue(rows, row, 10));
         item->attempts = strtol(PQgetvalue(rows, row, 11), NULL, 10);
         copy(item->lease, sizeof item->lease, PQgetvalue(rows, row, 12));
+        copy(item->person_ref, sizeof item->person_ref, PQgetvalue(rows, row, 13));
         item->state = ITEM_OPEN;
         self->count++;
         if (!item->params_json)
@@ -227,15 +229,24 @@ static void decide_person(item_t *item, const Nagar__Notifications__Subject *sub
                     subject->ulb, item->ulb);
         return;
     }
+    /* The person the event names: by user id, else by the record's key for
+     * them, else the record's first. */
     const Nagar__Notifications__SubjectPerson *chosen = NULL;
     for (size_t i = 0; i < subject->n_persons && !chosen; i++)
-        if (item->user_id[0] ? strcmp(subject->persons[i]->user_id, item->user_id) == 0
-                             : true)
+        if (item->user_id[0]      ? strcmp(subject->persons[i]->user_id, item->user_id) == 0
+            : item->person_ref[0] ? strcmp(subject->persons[i]->ref, item->person_ref) == 0
+                                  : true)
             chosen = subject->persons[i];
     if (!chosen && item->user_id[0]) {
         item_refuse(item, "user %s is not a person of %s (%s says who is): an event may only "
                           "reach its own subject",
                     item->user_id, item->subject, item->source);
+        return;
+    }
+    if (!chosen && item->person_ref[0]) {
+        item_retry(item, "%s names no person %s with an account or a mobile now (%s says who "
+                         "is); add their mobile to the record",
+                   item->subject, item->person_ref, item->source);
         return;
     }
     if (!chosen) {
@@ -603,7 +614,7 @@ static Nagar__Notifications__EventState state_value(const char *name)
 #define EVENT_COLUMNS                                                                          \
     "seq, event_id, type, ulb, source, subject, user_id, state, reason, attempts, "             \
     TIME_TEXT("received_at") ", " TIME_TEXT("next_attempt_at") ", " TIME_TEXT("resolved_at")   \
-    ", coalesce(campaign_id::text, '')"
+    ", coalesce(campaign_id::text, ''), person"
 
 static void event_from_row(Nagar__Notifications__EventInfo *info, PGresult *rows, int row)
 {
@@ -621,6 +632,7 @@ static void event_from_row(Nagar__Notifications__EventInfo *info, PGresult *rows
     info->next_attempt_at = PQgetvalue(rows, row, 11);
     info->resolved_at = PQgetvalue(rows, row, 12);
     info->campaign_id = PQgetvalue(rows, row, 13);
+    info->person = PQgetvalue(rows, row, 14);
 }
 
 /* The ULB the staff member may see ("" = every ULB, for a STATE_ADMIN), or

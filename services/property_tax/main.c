@@ -50,7 +50,8 @@ static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
 static const char *const NOTIFICATIONS[] = {"notifications", NULL};
 static const nagar_subject_source_t SUBJECTS[] = {
     {"property", "subject_property",
-     "SELECT p.ulb, coalesce(o.user_id, ''), coalesce(o.mobile, '') FROM property p "
+     "SELECT p.ulb, coalesce(o.user_id, ''), coalesce(o.mobile, ''), "
+     "coalesce('owner:' || o.ordinal, '') FROM property p "
      "LEFT JOIN property_owner o ON o.property_id = p.property_id "
      "WHERE p.property_id = $1 ORDER BY o.ordinal"},
     {NULL, NULL, NULL},

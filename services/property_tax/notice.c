@@ -493,10 +493,11 @@ int property_tax_demand_notice_ward_pdf(nagar_worker_call_t *call, const Protobu
 
 /* One demand.notice event per owner the chunk queued
  * (sql/notice_messages.sql), in the chunk's transaction: the property as
- * the subject, the owner as the person (their user id; "" for the record's
- * first person when they have no account, whom notifications reaches at the
- * mobile on the register), the amount, the year and the due date.
- * Notifications finds the owner's contact and adds the link to the notice. */
+ * the subject, the owner as the person (their user id; for an owner without
+ * an account, the record's key for them, "owner:<ordinal>", whom
+ * notifications reaches at the mobile on the register), the amount, the
+ * year and the due date. Notifications finds the owner's contact and adds
+ * the link to the notice. */
 static int queue_messages(nagar_rules_t *rules, json_t *chunk)
 {
     json_t *messages = json_object_get(chunk, "messages");
@@ -511,13 +512,13 @@ static int queue_messages(nagar_rules_t *rules, json_t *chunk)
         snprintf(subject, sizeof subject, "property:%s", property);
         snprintf(amount, sizeof amount, "%lld",
                  (long long) json_integer_value(json_object_get(message, "amountPaise")));
-        if (nagar_rules_outbox(rules, "demand.notice", ulb, subject,
-                               json_string_value(json_object_get(message, "person")),
-                               "property_id", property, "financial_year",
-                               json_string_value(json_object_get(message, "fy")), "amount_paise",
-                               amount, "due_date",
-                               json_string_value(json_object_get(message, "dueDate")),
-                               NULL) != 0)
+        if (nagar_rules_outbox_person(
+                rules, "demand.notice", ulb, subject,
+                json_string_value(json_object_get(message, "person")),
+                json_string_value(json_object_get(message, "ref")), "property_id", property,
+                "financial_year", json_string_value(json_object_get(message, "fy")),
+                "amount_paise", amount, "due_date",
+                json_string_value(json_object_get(message, "dueDate")), NULL) != 0)
             return -1;
     }
     return 0;

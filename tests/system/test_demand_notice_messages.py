@@ -57,15 +57,22 @@ def test_the_annual_demand_tells_each_owner_once(property_tax_stack, notificatio
     pt.set_rates(s, officer, ULB, "2026-27")
 
     # Two owners with accounts (their verified numbers, not the stale one on
-    # the register); an owner known only by a mobile on the register; an
-    # owner nobody can reach; an exempt property (nothing to pay).
-    verified_1, verified_2, stale, register_only = (new_mobile() for _ in range(4))
+    # the register), a third owner known only by a mobile on the register,
+    # and a fourth row with Sunita's register mobile and no account (Sunita
+    # again: not told twice); a property whose two owners are known only by
+    # their mobiles on the register (the second was never told before);
+    # an owner nobody can reach; an exempt property (nothing to pay).
+    verified_1, verified_2, stale, register_only, third, second = (new_mobile()
+                                                                    for _ in range(6))
     sunita, ramesh = s.citizen(verified_1), s.citizen(verified_2)
     shared = new_property(s, clerk, [
-        {"name": "Sunita Rathore", "mobile": stale, "userId": sunita.user_id, "shareBp": 5000},
-        {"name": "Ramesh Rathore", "mobile": "", "userId": ramesh.user_id, "shareBp": 5000}])
+        {"name": "Sunita Rathore", "mobile": stale, "userId": sunita.user_id, "shareBp": 4000},
+        {"name": "Ramesh Rathore", "mobile": "", "userId": ramesh.user_id, "shareBp": 4000},
+        {"name": "Geeta Rathore", "mobile": third, "shareBp": 1000},
+        {"name": "Sunita R.", "mobile": stale, "shareBp": 1000}])
     kamla = new_property(s, clerk, [{"name": "Kamla Bai", "mobile": register_only,
-                                     "shareBp": 10000}])
+                                     "shareBp": 5000},
+                                    {"name": "Mohan Lal", "mobile": second, "shareBp": 5000}])
     unreachable = new_property(s, clerk, [{"name": "Hari Lal", "mobile": "", "shareBp": 10000}])
     exempt = new_property(s, clerk, [{"name": "Mandir Trust", "mobile": new_mobile(),
                                       "shareBp": 10000}], exemption="WORSHIP")
@@ -73,11 +80,12 @@ def test_the_annual_demand_tells_each_owner_once(property_tax_stack, notificatio
     job = pt.run_demand(s, officer, ULB, "2026-27")
     assert int(job["billsCreated"]) == 4, job
     job = messages_done(s, officer, job["jobId"])
-    assert int(job["messagesQueued"]) == 3, job
+    assert int(job["messagesQueued"]) == 5, job
 
     # Each message: the notice's amount payable that day, the year, the due
     # date and the link to the notice and payment page.
-    for pid, mobiles in ((shared, (verified_1, verified_2)), (kamla, (register_only,))):
+    for pid, mobiles in ((shared, (verified_1, verified_2, third)),
+                         (kamla, (register_only, second))):
         notice = s.get(f"{PT}/properties/{pid}/demand-notices/2026-27",
                        token=clerk.token).json()
         amount = int(notice["payablePaise"])
@@ -87,24 +95,33 @@ def test_the_annual_demand_tells_each_owner_once(property_tax_stack, notificatio
             for part in (rupees(amount), "2026-27", "2027-03-31", f"{PORTAL}/property/{pid}"):
                 assert part in text, f"{part!r} not in {text!r}"
     assert addresses(n, "demand.notice", [f"property:{shared}"]) == sorted([verified_1,
-                                                                            verified_2])
-    assert addresses(n, "demand.notice", [f"property:{kamla}"]) == [register_only]
+                                                                            verified_2, third])
+    assert addresses(n, "demand.notice", [f"property:{kamla}"]) == sorted([register_only,
+                                                                           second])
     assert sms_provider.to(stale) == []
     subjects = ", ".join(f"'property:{p}'" for p in (shared, kamla, unreachable, exempt))
     events = f"SELECT count(*) FROM notifications.event WHERE type = 'demand.notice' " \
              f"AND subject IN ({subjects})"
-    assert n.sql(events) == "3"
+    assert n.sql(events) == "5"
+    # The owners without an account are named by the register's key for
+    # them, never by their number; their events name no user id.
+    assert n.sql(f"SELECT string_agg(person, ',' ORDER BY person) FROM notifications.event "
+                 f"WHERE type = 'demand.notice' AND subject IN ({subjects}) "
+                 f"AND user_id = ''") == "owner:1,owner:2,owner:3"
+    assert s.sql(f"SELECT count(*) FROM outbox WHERE event_type = 'demand.notice' AND ulb = "
+                 f"'{ULB}' AND (position(convert_to('{third}', 'UTF8') IN payload) > 0 OR "
+                 f"position(convert_to('{second}', 'UTF8') IN payload) > 0)") == "0"
 
     # Never twice: the job's messages run again from the start (as after a
     # crash between a chunk and its record) queue nothing new.
     s.sql(f"UPDATE demand_job SET messages_status = 'WAITING', messages_cursor = '' "
           f"WHERE id = {int(job['jobId'])}")
     job = messages_done(s, officer, job["jobId"])
-    assert int(job["messagesQueued"]) == 3, job
-    assert s.sql(f"SELECT count(*) FROM demand_notice_message WHERE ulb = '{ULB}'") == "3"
+    assert int(job["messagesQueued"]) == 5, job
+    assert s.sql(f"SELECT count(*) FROM demand_notice_message WHERE ulb = '{ULB}'") == "5"
     # The chunks put their events in the outbox in their own transactions.
     assert s.sql(f"SELECT count(*) FROM outbox WHERE event_type = 'demand.notice' "
-                 f"AND ulb = '{ULB}'") == "3"
-    assert n.sql(events) == "3"
-    for mobile in (verified_1, verified_2, register_only):
+                 f"AND ulb = '{ULB}'") == "5"
+    assert n.sql(events) == "5"
+    for mobile in (verified_1, verified_2, third, register_only, second):
         assert len(sms_provider.to(mobile)) == 1, sms_provider.to(mobile)

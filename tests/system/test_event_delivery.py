@@ -412,6 +412,10 @@ def test_certificates_key_reaches_no_one_but_the_subject(cert_stack, notificatio
         (event(type="payment.received"), "PERMISSION_DENIED"),
         (event(type="water.disconnection_notice"), "PERMISSION_DENIED"),
         (event(recipient={"mobile": victim_mobile}), "INVALID_ARGUMENT"),
+        # A person is named by the record's own key for them, never a number,
+        # and by a user id or that key, not both.
+        (event(recipient={"person": victim_mobile}), "INVALID_ARGUMENT"),
+        (event(recipient={"person": "owner:1", "userId": victim}), "INVALID_ARGUMENT"),
         (event(params=base["params"][:3] + [{"name": "name",
                                               "value": "pay fee to x@okbank"}]),
          "INVALID_ARGUMENT"),
@@ -427,6 +431,15 @@ def test_certificates_key_reaches_no_one_but_the_subject(cert_stack, notificatio
     r = stolen.call("event.deliver", {"event": aimed})
     assert r.ok, r
     assert "is not a person of" in n.wait_event(aimed["eventId"], "refused")
+    # A key the record does not give any person reaches nobody; it waits,
+    # with the reason, for staff to see.
+    keyed = event(recipient={"person": "owner:2"})
+    r = stolen.call("event.deliver", {"event": keyed})
+    assert r.ok, r
+    reason = wait_until(lambda: n.event_state(keyed["eventId"]).split("|", 1)[1] or None, 20,
+                        what="the keyed event's reason")
+    assert n.event_state(keyed["eventId"]).startswith("pending|"), reason
+    assert "names no person owner:2" in reason, reason
     # No user id: it reaches the applicant, and only them.
     plain = event()
     r = stolen.call("event.deliver", {"event": plain})

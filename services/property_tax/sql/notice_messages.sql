@@ -16,17 +16,23 @@
 -- ids after its messages cursor) that leave something to pay on p_today,
 -- the persons notifications can reach are recorded in demand_notice_message
 -- unless already there, and answered, so the C side adds one demand.notice
--- event for each in the same transaction:
---   - each owner with a citizen account, named by their user id;
---   - the record's first person (the first owner with an account or a
---     mobile, as notify.subjects lists them) when they have no account: ''
---     (notifications reaches them at the mobile on the register).
--- Events name the property and at most a user id, never a contact
--- (common/event_subjects.h), so a second or later owner with only a mobile
--- on the register is not messaged. The amount is the notice's total
+-- event for each in the same transaction. Every owner with a contact is one
+-- person, told once:
+--   - an owner with a citizen account: keyed and named by their user id;
+--   - an owner without one but with a mobile on the register: keyed
+--     'mobile:<number>' (here only, never in the event) and named in the
+--     event by the record's own key for them, 'owner:<ordinal>', which
+--     notify.subjects answers beside each owner (main.c), so notifications
+--     reaches them at the mobile on the register — the second and later
+--     owners too, not only the first (issue 14 item 4);
+--   - an owner without an account whose register mobile is that of an
+--     owner with one on the same property is that person: not told twice.
+-- Events name the property and at most a user id or that key, never a
+-- contact (common/event_subjects.h). The amount is the notice's total
 -- payable on p_today (or the year's first day, before the year begins).
 -- Returns NULL when no job waits, else {"job": DemandJob, "done": bool,
--- "messages": [{ulb, propertyId, fy, person, amountPaise, dueDate}]}.
+-- "messages": [{ulb, propertyId, fy, person, ref, amountPaise, dueDate}]}
+-- (person: the user id or ''; ref: the owner's key when person is '').
 CREATE OR REPLACE FUNCTION pt_demand_notice_messages_chunk(p_limit integer, p_today date)
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
@@ -50,16 +56,19 @@ BEGIN
         WHERE b.job_id = j.id AND b.fy = j.fy AND b.property_id > j.messages_cursor
         ORDER BY b.property_id LIMIT p_limit) s;
     v_count := coalesce(cardinality(v_ids), 0);
-    WITH persons AS (
-        SELECT o.property_id, o.user_id AS person FROM property_owner o
-        WHERE o.property_id = ANY (v_ids) AND o.user_id <> ''
-        UNION
-        SELECT f.property_id, '' FROM (
-            SELECT DISTINCT ON (o.property_id) o.property_id, o.user_id
-            FROM property_owner o
-            WHERE o.property_id = ANY (v_ids) AND (o.user_id <> '' OR o.mobile <> '')
-            ORDER BY o.property_id, o.ordinal) f
-        WHERE f.user_id = ''
+    WITH owners AS (
+        SELECT o.property_id, o.ordinal, o.user_id, o.mobile,
+               CASE WHEN o.user_id <> '' THEN o.user_id ELSE 'mobile:' || o.mobile END AS person,
+               CASE WHEN o.user_id <> '' THEN '' ELSE 'owner:' || o.ordinal END AS ref
+        FROM property_owner o
+        WHERE o.property_id = ANY (v_ids) AND (o.user_id <> '' OR o.mobile <> '')
+    ), persons AS (
+        SELECT DISTINCT ON (w.property_id, w.person) w.property_id, w.person, w.user_id, w.ref
+        FROM owners w
+        WHERE w.user_id <> '' OR NOT EXISTS (
+            SELECT FROM owners a WHERE a.property_id = w.property_id AND a.user_id <> ''
+                                   AND a.mobile = w.mobile)
+        ORDER BY w.property_id, w.person, w.ordinal
     ), due AS (
         SELECT b.property_id, b.ulb,
                (pt_demand_notice_json(b.property_id, j.fy,
@@ -78,10 +87,11 @@ BEGIN
     )
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'ulb', q.ulb, 'propertyId', q.property_id, 'fy', rule_fy_text(j.fy),
-               'person', q.person, 'amountPaise', q.amount_paise,
+               'person', x.user_id, 'ref', x.ref, 'amountPaise', q.amount_paise,
                'dueDate', make_date(j.fy + 1, 3, 31)::text)
                ORDER BY q.property_id, q.person), '[]')
-      INTO v_messages FROM queued q;
+      INTO v_messages
+      FROM queued q JOIN persons x ON x.property_id = q.property_id AND x.person = q.person;
     v_done := v_count < p_limit;
     UPDATE demand_job SET
         messages_cursor = CASE WHEN v_count > 0 THEN v_ids[v_count] ELSE messages_cursor END,
