@@ -212,7 +212,12 @@ ensure_secrets() {
 }
 
 # Each file to the one container user that reads it; the directory stays
-# root's (0700), so nobody else on the host reaches them.
+# root's (0700), so nobody else on the host reaches them. Which container
+# reads which file is docker-compose.yml's secrets: each service its own bus
+# key, password and keys (one payment provider key per service), nagarctl and
+# the checkpointer the <role>.pgpass files they name, nothing else. An old
+# shared secrets/payment_provider.key (before one per service) is left to
+# root: deploy/provision.sh copied it once, and no container mounts it.
 own_secrets() {
     local f
     chmod 0700 "$DIR"
@@ -226,7 +231,7 @@ own_secrets() {
     chmod 0644 "$DIR"/tls/*.crt
     for f in "$DIR"/keys/secret/*.cert "$DIR"/secrets/*_app.pgpass \
              "$DIR"/secrets/token/*.key "$DIR"/secrets/identity_otp.key \
-             "$DIR"/secrets/certificate_seal/*.key "$DIR"/secrets/payment_provider.key \
+             "$DIR"/secrets/certificate_seal/*.key "$DIR"/secrets/payment_provider/*.key \
              "$DIR"/secrets/notify_seal.key "$DIR"/secrets/witness_writer.pgpass \
              "$DIR"/checkpoint_key/checkpoint.key; do
         [[ -e $f ]] || continue

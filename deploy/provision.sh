@@ -25,7 +25,9 @@
 # sql/modules, its migrations, its rule functions (common/migrate.h).
 #
 # "provision.sh database SVC DB" lays out one more database for service
-# SVC's roles and stops there.
+# SVC's roles and stops there. "provision.sh provider-keys" makes (or, on an
+# upgrade, splits) the payment provider keys, one per service, and stops
+# there; it needs no database.
 #
 # Environment: NAGAR_VAR, NAGAR_PG_PORT (as deploy/pg.sh), BUILD (default
 # build), NAGAR_SERVICES_LIST (default deploy/services.list).
@@ -55,6 +57,100 @@ die() {
     exit 1
 }
 
+[[ -r $SERVICES_LIST ]] || die "cannot read the service list $SERVICES_LIST"
+services=()
+while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%%#*}
+    line=${line//[[:space:]]/}
+    [[ -z $line ]] && continue
+    [[ $line =~ ^[a-z_]{1,40}$ ]] ||
+        die "$SERVICES_LIST: \"$line\" is not a service name (1 to 40 of [a-z_])"
+    services+=("$line")
+done <"$SERVICES_LIST"
+((${#services[@]} > 0)) || die "$SERVICES_LIST names no service"
+
+# ---- payment provider keys ------------------------------------------------------
+# Each service that takes online payments has its own HMAC key with the
+# payment provider, as a merchant account has its own webhook secret:
+#   $SECRETS/payment_provider/<svc>.key   (64 hex digits, 0600; directory 0700)
+# so whoever holds one service's host can sign callbacks for that service's
+# orders only, never mark another service's order paid. Missing keys are made.
+#
+# An install from before this split has one $SECRETS/payment_provider.key,
+# under which the provider signs every service's callbacks. The first run
+# after the upgrade copies it to each service's file (online payments go on
+# working with the provider as it is configured), says so once, and leaves
+# payment_provider/.from-shared-key so that it never copies it again (a key
+# deleted later is made anew). While two services' keys are the same, every
+# run warns: get one webhook secret per service from the provider and put
+# each in its file (deploy/OPERATIONS.md, "Payment provider keys").
+#
+# "provision.sh provider-keys" does this step alone (no database needed).
+PROVIDER_SERVICES=(property_tax water_tax certificates)
+provider_keys() {
+    local dir=$SECRETS/payment_provider legacy=$SECRETS/payment_provider.key
+    local keygen="" bin svc wanted=() copied=() made=() a b i j
+    for svc in "${PROVIDER_SERVICES[@]}"; do
+        [[ " ${services[*]} " == *" $svc "* ]] && wanted+=("$svc")
+    done
+    ((${#wanted[@]} > 0)) || return 0
+    # Any service binary that writes provider keys will do: a key is 32 random bytes.
+    for bin in "$BUILD/nagar-property_tax" "$BUILD/nagar-water_tax"; do
+        [[ -x $bin ]] && { keygen=$bin; break; }
+    done
+    mkdir -p "$dir"
+    chmod 0700 "$SECRETS" "$dir"
+    for svc in "${wanted[@]}"; do
+        [[ -f $dir/$svc.key ]] && continue
+        if [[ -s $legacy && ! -e $dir/.from-shared-key ]]; then
+            (umask 077 && cp "$legacy" "$dir/$svc.key.tmp")
+            mv "$dir/$svc.key.tmp" "$dir/$svc.key"
+            copied+=("$svc")
+        elif [[ -n $keygen ]]; then
+            "$keygen" provider-keygen "$dir/$svc.key" 2>/dev/null ||
+                die "could not write the payment provider key $dir/$svc.key"
+            made+=("$svc")
+        else
+            echo "provision.sh: no payment provider key for $svc: build nagar-property_tax" \
+                 "(it writes them) and run provision.sh again" >&2
+            continue
+        fi
+        chmod 0600 "$dir/$svc.key"
+    done
+    if ((${#copied[@]} > 0)); then
+        (umask 077 && : >"$dir/.from-shared-key")
+        echo "provision.sh: upgrade: the one payment provider key $legacy, shared by every" \
+             "service, copied to payment_provider/{$(IFS=,; echo "${copied[*]}")}.key so online" \
+             "payments go on working; $legacy is no longer read and may be deleted once no" \
+             "configuration names it. Until each service has a key of its own, a service's" \
+             "host can sign another service's callbacks: see deploy/OPERATIONS.md," \
+             "\"Payment provider keys\"" >&2
+    fi
+    ((${#made[@]} > 0)) &&
+        echo "provision.sh: payment provider keys made for ${made[*]} in $dir (give each to" \
+             "the provider as that service's merchant webhook secret)"
+    local shared=()
+    for ((i = 0; i < ${#wanted[@]}; i++)); do
+        for ((j = i + 1; j < ${#wanted[@]}; j++)); do
+            a=$dir/${wanted[i]}.key b=$dir/${wanted[j]}.key
+            if [[ -f $a && -f $b ]] && cmp -s "$a" "$b"; then
+                shared+=("${wanted[i]}=${wanted[j]}")
+            fi
+        done
+    done
+    if ((${#shared[@]} > 0)); then
+        echo "provision.sh: warning: services with the same payment provider key" \
+             "(${shared[*]}): either one's host can mark the other's orders paid; give each" \
+             "its own (deploy/OPERATIONS.md, \"Payment provider keys\")" >&2
+    fi
+    return 0
+}
+
+if [[ ${1:-} == provider-keys ]]; then
+    provider_keys
+    exit 0
+fi
+
 if [[ -n ${NAGAR_PROVISION_HOSTS:-} ]]; then
     psql_super() {
         PGHOST=$NAGAR_PROVISION_HOSTS PGPORT=$NAGAR_PG_PORT PGUSER=postgres \
@@ -74,18 +170,6 @@ else
         die "cannot reach PostgreSQL as $NAGAR_PG_SUPERUSER on $NAGAR_PG_SOCKET_DIR port" \
             "$NAGAR_PG_PORT; start it with deploy/pg.sh start"
 fi
-
-[[ -r $SERVICES_LIST ]] || die "cannot read the service list $SERVICES_LIST"
-services=()
-while IFS= read -r line || [[ -n $line ]]; do
-    line=${line%%#*}
-    line=${line//[[:space:]]/}
-    [[ -z $line ]] && continue
-    [[ $line =~ ^[a-z_]{1,40}$ ]] ||
-        die "$SERVICES_LIST: \"$line\" is not a service name (1 to 40 of [a-z_])"
-    services+=("$line")
-done <"$SERVICES_LIST"
-((${#services[@]} > 0)) || die "$SERVICES_LIST names no service"
 
 mkdir -p "$SECRETS"
 chmod 0700 "$SECRETS"
@@ -263,9 +347,5 @@ if [[ -x $CERTIFICATES && " ${services[*]} " == *" certificates "* ]]; then
     cp "$SECRETS/certificate_seal/c1.pub" "$NAGAR_VAR/certificate_keys/c1.pub"
 fi
 
-# Online payments: the HMAC key shared with the payment provider, which signs
-# its callbacks with it.
-PROPERTY_TAX=$BUILD/nagar-property_tax
-if [[ -x $PROPERTY_TAX && " ${services[*]} " == *" property_tax "* ]]; then
-    [[ -f $SECRETS/payment_provider.key ]] || "$PROPERTY_TAX" provider-keygen "$SECRETS/payment_provider.key"
-fi
+# Online payments: one provider key per service (provider_keys above).
+provider_keys

@@ -4,7 +4,8 @@
 #  1. PostgreSQL: unless NAGAR_DB_HOST names an external server, an embedded
 #     cluster under $NAGAR_VAR (default ./var) is created once and started;
 #     databases, roles and migrations are brought up to date (provision.sh).
-#  2. Keys: the broker's and every principal's CURVE keys (keys.sh).
+#  2. Keys: the broker's and every principal's CURVE keys (keys.sh); each
+#     service that takes online payments its own payment provider key.
 #  3. The broker (unless NAGAR_BUS_ENDPOINT names an external one), then
 #     every service that exists, then the gateway when it exists; their
 #     JSON-lines logs go to this terminal.
@@ -60,8 +61,10 @@ if [[ -z ${NAGAR_DB_HOST:-} ]]; then
   fi
 fi
 
-# 2. Keys.
+# 2. Keys. With an external database provision.sh did not run: the payment
+# provider keys (one per service) are made here all the same.
 NAGAR_VAR=$NAGAR_VAR "$repo/deploy/keys.sh" "$build"
+[[ $embedded_pg == 1 ]] || BUILD=$build "$repo/deploy/provision.sh" provider-keys
 keys=$NAGAR_VAR/keys
 export NAGAR_BUS_BROKER_KEY=$keys/broker.pub
 
@@ -80,17 +83,39 @@ if [[ -z ${NAGAR_BUS_ENDPOINT:-} ]]; then
     NAGAR_BROKER_STATE_DIR=$NAGAR_VAR/broker start broker "$build/nagar-broker"
 fi
 
-# Identity signs tokens that the gateway verifies with the public key alone.
+# Identity signs tokens that the gateway and every service verify with the
+# public key alone. Secret keys are not exported: each service is handed its
+# own (service_secrets below), none another's.
 secrets=$NAGAR_VAR/secrets
 export NAGAR_TOKEN_PUBLIC_KEYS_DIR=$NAGAR_VAR/token_keys
-export NAGAR_IDENTITY_TOKEN_KEY=$secrets/token/k1.key
-export NAGAR_IDENTITY_OTP_KEY_FILE=$secrets/identity_otp.key
-export NAGAR_PAYMENT_PROVIDER_KEY_FILE=$secrets/payment_provider.key
-export NAGAR_CERTIFICATES_SEAL_KEY=$secrets/certificate_seal/c1.key
 export NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR=$NAGAR_VAR/certificate_keys
+unset NAGAR_IDENTITY_TOKEN_KEY NAGAR_IDENTITY_OTP_KEY_FILE NAGAR_CERTIFICATES_SEAL_KEY \
+      NAGAR_NOTIFY_SEAL_KEY_FILE NAGAR_PAYMENT_PROVIDER_KEY_FILE
 # One-time passwords go out through notifications like every other message.
 export NAGAR_IDENTITY_OTP_VIA=${NAGAR_IDENTITY_OTP_VIA:-notifications}
-export NAGAR_NOTIFY_SEAL_KEY_FILE=$secrets/notify_seal.key
+
+# The secret settings of service $1, as NAME=VALUE words in the array
+# service_env: identity's token and OTP keys, certificates' seal, the
+# notifications seal, and to each service that takes online payments its own
+# payment provider key (provision.sh: one per service, so one service's host
+# cannot sign the provider's callback for another's order).
+service_secrets() {
+  service_env=()
+  case $1 in
+    identity) service_env=("NAGAR_IDENTITY_TOKEN_KEY=$secrets/token/k1.key"
+                           "NAGAR_IDENTITY_OTP_KEY_FILE=$secrets/identity_otp.key") ;;
+    certificates) service_env=("NAGAR_CERTIFICATES_SEAL_KEY=$secrets/certificate_seal/c1.key") ;;
+    notifications) service_env=("NAGAR_NOTIFY_SEAL_KEY_FILE=$secrets/notify_seal.key") ;;
+  esac
+  case $1 in
+    property_tax | water_tax | certificates)
+      # Absent (no service binary could make it): online payments are
+      # refused, and the service says so.
+      [[ -f $secrets/payment_provider/$1.key ]] &&
+        service_env+=("NAGAR_PAYMENT_PROVIDER_KEY_FILE=$secrets/payment_provider/$1.key") ;;
+  esac
+  return 0
+}
 # With no SMS provider or SMTP server configured (NAGAR_NOTIFY_SMS_URL,
 # NAGAR_NOTIFY_SMTP_URL), messages are written to this file for development.
 if [[ -z ${NAGAR_NOTIFY_SMS_URL:-} && -z ${NAGAR_NOTIFY_SMTP_URL:-} ]]; then
@@ -109,15 +134,16 @@ if [[ ! -f $NAGAR_VAR/checkpoint_key/checkpoint.key && -x $build/nagar-ctl ]]; t
 fi
 
 # Services: every services/<name>/ but the broker, each with its own key,
-# database role and password file.
+# database role and password file, and its own secrets.
 for dir in "$repo"/services/*/; do
   svc=$(basename "$dir")
   [[ $svc == broker ]] && continue
   [[ -x $build/nagar-$svc ]] || { echo "nagar: $svc is not built, skipped" >&2; continue; }
+  service_secrets "$svc"
   NAGAR_BUS_CERT=$keys/secret/$svc.cert \
   NAGAR_DB_CONNINFO="host=$NAGAR_DB_HOST port=$NAGAR_DB_PORT dbname=nagar_$svc user=${svc}_app connect_timeout=5" \
   PGPASSFILE=$NAGAR_VAR/secrets/${svc}_app.pgpass \
-    start "$svc" "$build/nagar-$svc"
+    start "$svc" env "${service_env[@]}" "$build/nagar-$svc"
 done
 
 # The web apps (build/web) at / and /staff/, with their settings as

@@ -11,7 +11,10 @@ restore and quarantine.
     suite.stop()
 
 Tokens are minted with identity's own signing key (var/secrets/token/k1.key),
-so drills need no interactive login. Every wait has a deadline.
+so drills need no interactive login. Each service gets only its own secrets,
+as deploy/run.sh hands them (suite.service_secrets(svc)); the payment
+provider's keys, one per service, are suite.provider_keys(). Every wait has a
+deadline.
 """
 import base64
 import json
@@ -35,6 +38,14 @@ from gateway_fixtures import sign_token  # noqa: E402
 from nagar_proc import free_port, wait_until  # noqa: E402
 
 SERVICES = ["identity", "notifications", "certificates", "property_tax", "water_tax", "witness"]
+# The services that take online payments, each with its own provider key.
+PROVIDER_SERVICES = ["property_tax", "water_tax", "certificates"]
+PROVIDER_CALLBACKS = {"property_tax": "/api/v1/property-tax/online-payments/callback",
+                      "water_tax": "/api/v1/water-tax/online-payments/callback",
+                      "certificates": "/api/v1/certificates/fee-payments/callback"}
+PROVIDER_ORDERS = {"property_tax": "/api/v1/property-tax/online-payments/{}",
+                   "water_tax": "/api/v1/water-tax/online-payments/{}",
+                   "certificates": "/api/v1/certificates/fee-payments/{}"}
 DB_SERVICES = ["identity", "certificates", "property_tax", "water_tax", "notifications",
                "witness"]
 
@@ -123,7 +134,10 @@ class Suite:
                         NAGAR_BACKUP_PG_PORT=str(free_port()),
                         ASAN_OPTIONS="detect_leaks=0:abort_on_error=0")
         self.ctl_asan = "detect_leaks=1:abort_on_error=0"
-        for key in ("NAGAR_DB_HOST", "NAGAR_BUS_ENDPOINT", "NAGAR_CONFIG"):
+        for key in ("NAGAR_DB_HOST", "NAGAR_BUS_ENDPOINT", "NAGAR_CONFIG",
+                    "NAGAR_IDENTITY_TOKEN_KEY", "NAGAR_IDENTITY_OTP_KEY_FILE",
+                    "NAGAR_CERTIFICATES_SEAL_KEY", "NAGAR_NOTIFY_SEAL_KEY_FILE",
+                    "NAGAR_PAYMENT_PROVIDER_KEY_FILE"):
             self.env.pop(key, None)
         self.procs = {}
         self.counter = 0
@@ -157,12 +171,7 @@ class Suite:
             "NAGAR_BUS_ENDPOINT": f"tcp://127.0.0.1:{self.broker_port}",
             "NAGAR_BUS_BROKER_KEY": os.path.join(self.keys, "broker.pub"),
             "NAGAR_TOKEN_PUBLIC_KEYS_DIR": os.path.join(self.var, "token_keys"),
-            "NAGAR_IDENTITY_TOKEN_KEY": os.path.join(secrets, "token", "k1.key"),
-            "NAGAR_IDENTITY_OTP_KEY_FILE": os.path.join(secrets, "identity_otp.key"),
-            "NAGAR_PAYMENT_PROVIDER_KEY_FILE": os.path.join(secrets, "payment_provider.key"),
-            "NAGAR_CERTIFICATES_SEAL_KEY": os.path.join(secrets, "certificate_seal", "c1.key"),
             "NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR": os.path.join(self.var, "certificate_keys"),
-            "NAGAR_NOTIFY_SEAL_KEY_FILE": os.path.join(secrets, "notify_seal.key"),
             "NAGAR_CHECKPOINT_PUBLIC_KEY": os.path.join(self.var, "checkpoint_key",
                                                         "checkpoint.pub"),
             "NAGAR_NOTIFY_FILE_SINK": os.path.join(self.var, "notify_sink.jsonl"),
@@ -174,6 +183,34 @@ class Suite:
             "NAGAR_GATEWAY_REVOCATION_POLL_MS": "500",
             "NAGAR_DB_STATEMENT_TIMEOUT_MS": "20000",
         })
+
+    def service_secrets(self, svc):
+        """The secret settings of one service, as deploy/run.sh hands them: each
+        its own keys, none another's (one payment provider key per service)."""
+        secrets = os.path.join(self.var, "secrets")
+        out = {"identity": {"NAGAR_IDENTITY_TOKEN_KEY": os.path.join(secrets, "token", "k1.key"),
+                            "NAGAR_IDENTITY_OTP_KEY_FILE": os.path.join(secrets,
+                                                                        "identity_otp.key")},
+               "certificates": {"NAGAR_CERTIFICATES_SEAL_KEY": os.path.join(
+                   secrets, "certificate_seal", "c1.key")},
+               "notifications": {"NAGAR_NOTIFY_SEAL_KEY_FILE": os.path.join(secrets,
+                                                                            "notify_seal.key")},
+               }.get(svc, {})
+        if svc in PROVIDER_SERVICES:
+            out["NAGAR_PAYMENT_PROVIDER_KEY_FILE"] = self.provider_key_path(svc)
+        return out
+
+    def provider_key_path(self, svc):
+        return os.path.join(self.var, "secrets", "payment_provider", f"{svc}.key")
+
+    def provider_key(self, svc):
+        """The payment provider key of service svc (hex), as the provider holds it."""
+        with open(self.provider_key_path(svc)) as f:
+            return f.read().strip()
+
+    def provider_keys(self):
+        """{service: key hex} of every service that takes online payments."""
+        return {svc: self.provider_key(svc) for svc in PROVIDER_SERVICES}
 
     def ctl_env(self):
         env = dict(self.env)
@@ -206,6 +243,7 @@ class Suite:
         env["NAGAR_DB_CONNINFO"] = (f"host=127.0.0.1 port={self.pg_port} dbname=nagar_{svc} "
                                     f"user={svc}_app connect_timeout=5")
         env["PGPASSFILE"] = os.path.join(self.var, "secrets", f"{svc}_app.pgpass")
+        env.update(self.service_secrets(svc))
         return env
 
     def start(self, name, argv, env, ready_event=None):
@@ -387,6 +425,87 @@ class Suite:
                       token=registrar, key=uuid.uuid4().hex, json={})
         assert r.status_code == 200, r.text
         return r.json()
+
+    # ---- online payments (one provider key per service) ----
+    def online_orders(self, ulb, mobile="9812377001"):
+        """One online-payment order a citizen started in each service that takes
+        them, still unpaid: {service: (order, citizen token)}. Property tax: a
+        property the citizen owns; water tax: a connection the citizen applied
+        for, approved; certificates: the fee of a marriage registration."""
+        import test_certificates   # tests/system: the requests' shapes
+        import test_water_tax
+        citizen_id = f"citizen:{mobile}"
+        citizen = self.token("CITIZEN", "", citizen_id)
+        clerk, officer = self.token("CLERK", ulb), self.token("REVENUE_OFFICER", ulb)
+        fy = self.financial_year()
+        out = {}
+
+        def ok(r):
+            assert r.status_code == 200, f"{r.request.method} {r.request.url}: {r.status_code} {r.text}"
+            return r.json()
+        body = {"ulb": ulb, "ward": 1, "zone": "A", "address": "3 Station Road",
+                "usage": "RESIDENTIAL", "construction": "RCC", "occupancy": "SELF_OCCUPIED",
+                "owners": [{"name": "Ravi Kumar", "mobile": mobile, "userId": citizen_id,
+                            "shareBp": 10000}],
+                "floors": [{"floor": 0, "areaSqft": "800"}]}
+        pid = ok(self.http("POST", "/api/v1/property-tax/properties", token=clerk,
+                           key=uuid.uuid4().hex, json=body))["propertyId"]
+        out["property_tax"] = (ok(self.http(
+            "POST", "/api/v1/property-tax/online-payments", token=citizen, key=uuid.uuid4().hex,
+            json={"propertyId": pid, "amountPaise": "50000", "advance": True})), citizen)
+        ok(self.http("PUT", f"/api/v1/water-tax/tariffs/{ulb}/{fy}", token=officer,
+                     key=uuid.uuid4().hex,
+                     json=test_water_tax.tariff_body(connectionFees=test_water_tax.NO_FEE)))
+        cid = ok(self.http("POST", "/api/v1/water-tax/connections", token=citizen,
+                           key=uuid.uuid4().hex, json={
+                               "ulb": ulb, "ward": 1, "propertyId": pid,
+                               "consumerName": "Ravi Kumar", "mobile": mobile,
+                               "address": "3 Station Road", "category": "DOMESTIC",
+                               "pipeSizeMm": 15, "metered": False, "units": 1}))["connectionId"]
+        ok(self.http("POST", f"/api/v1/water-tax/connections/{cid}/decision", token=officer,
+                     key=uuid.uuid4().hex, json={"approve": True, "reason": "site inspected",
+                                                 "activeFrom": fy[:4] + "-04-01"}))
+        out["water_tax"] = (ok(self.http(
+            "POST", "/api/v1/water-tax/online-payments", token=citizen, key=uuid.uuid4().hex,
+            json={"connectionId": cid, "amountPaise": "20000", "advance": True})), citizen)
+        app = ok(self.http("POST", "/api/v1/certificates/applications/marriage", token=citizen,
+                           key=uuid.uuid4().hex,
+                           json={"marriage": test_certificates.marriage_report(10), "ulb": ulb}))
+        assert app["feeStatus"] == "DUE", app
+        out["certificates"] = (ok(self.http(
+            "POST", f"/api/v1/certificates/applications/{app['applicationId']}/fee/online-payments",
+            token=citizen, key=uuid.uuid4().hex, json={})), citizen)
+        for svc, (order, _) in out.items():
+            assert order["status"] == "CREATED", (svc, order)
+        return out
+
+    @staticmethod
+    def financial_year():
+        from datetime import datetime, timedelta, timezone
+        today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
+        start = today.year if today.month >= 4 else today.year - 1
+        return f"{start}-{(start + 1) % 100:02d}"
+
+    def provider_callback(self, svc, order, key_of, status="SUCCESS", ref=None):
+        """The payment provider's callback for an order of service svc, signed
+        with the provider key of service key_of (svc's own: what the provider
+        sends; another's: what that service's host could forge)."""
+        import hashlib
+        import hmac
+        ref = ref or "FP" + uuid.uuid4().hex[:16]
+        amount = int(order["amountPaise"])
+        signature = hmac.new(bytes.fromhex(self.provider_key(key_of)),
+                             f"v1|callback|{order['orderId']}|{ref}|{amount}|{status}".encode(),
+                             hashlib.sha256).hexdigest()
+        return self.http("POST", PROVIDER_CALLBACKS[svc],
+                         json={"orderId": order["orderId"], "providerRef": ref,
+                               "amountPaise": str(amount), "status": status,
+                               "signature": signature})
+
+    def order_status(self, svc, order, token):
+        r = self.http("GET", PROVIDER_ORDERS[svc].format(order["orderId"]), token=token)
+        assert r.status_code == 200, r.text
+        return r.json()["status"]
 
     # ---- database ----
     def sql(self, db, text, check=True):

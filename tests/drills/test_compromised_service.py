@@ -1,10 +1,12 @@
 """Drill: the certificates process is compromised. The attacker holds its
-database password (certificates_app) and its bus key (secret/certificates.cert)
-and tries to reach everything else: other services' databases, the ledger,
+database password (certificates_app), its bus key (secret/certificates.cert)
+and its payment provider key (secrets/payment_provider/certificates.key) and
+tries to reach everything else: other services' databases, the ledger,
 roles, functions, files on the server, other services' names and methods on
 the bus, the broker's admin service, replays of the gateway's requests, a
-flood. Every attempt must fail and leave a log line (PostgreSQL's log for
-the database, the broker's or the receiving worker's JSON log for the bus).
+flood, "paid" callbacks for other services' online orders. Every attempt must
+fail and leave a log line (PostgreSQL's log for the database, the broker's
+or the receiving worker's JSON log for the bus and the callbacks).
 Then the operator quarantines certificates: its routes answer 503 in under
 50 ms while every other route keeps 100% success."""
 import os
@@ -125,6 +127,25 @@ class Attacks:
             time.sleep(0.05)
         self.record(name, blocked, grown(), f"code={code}")
         time.sleep(0.3)   # the broker rate-limits its denial lines; space them out
+
+    def callback_attack(self, name, service, order, token):
+        """A payment provider's SUCCESS callback for another service's order,
+        signed with the provider key on this host (certificates' own, from
+        secrets/payment_provider/certificates.key): refused, logged by that
+        service as <service>.callback_forged, and the order stays unpaid."""
+        event = f"{service}.callback_forged"
+
+        def count():
+            return len([e for e in self.worker_events(service, event)
+                        if e.get("order_id") == order["orderId"]])
+        before = count()
+        r = self.s.provider_callback(service, order, key_of=PRINCIPAL)
+        deadline = time.monotonic() + 3
+        while count() <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = self.s.order_status(service, order, token)
+        self.record(name, r.status_code == 403 and status == "CREATED", count() > before,
+                    f"HTTP {r.status_code}, order {status}: {r.text[:120]}")
 
     def serve_attack_quarantined(self, name):
         count = len(self.broker_events("acl.quarantined"))
@@ -272,6 +293,15 @@ def test_compromised_certificates_service(suite_factory):
     for name in ("property_tax", "identity", "nagar.admin"):
         a.serve_attack(f"serve {name}", name)
 
+    # The payment provider's callbacks: certificates' provider key (a file on
+    # its host) signs a "paid" callback for orders citizens started in the
+    # other services. Each service has its own key, so neither is paid.
+    orders = s.online_orders(ULB)
+    for service in ("property_tax", "water_tax"):
+        order, owner = orders[service]
+        a.callback_attack(f"sign a provider callback paying a {service} order with "
+                          f"certificates' provider key", service, order, owner)
+
     # A key the broker does not know, claiming to be certificates.
     forged_dir = os.path.join(s.base, "forged")
     os.makedirs(forged_dir)
@@ -314,8 +344,13 @@ def test_compromised_certificates_service(suite_factory):
              flood_ok.is_set() and legit == [200] * 20 and s.alive("broker") != [],
              denied_after - denied_before >= 20000, f"legit={legit} denied+={denied_after - denied_before}")
 
-    # Nothing changed where the attacks aimed.
+    # Nothing changed where the attacks aimed; the provider, with each
+    # service's own key, still pays those orders.
     assert s.ctl("verify").returncode == 0
+    for service in ("property_tax", "water_tax"):
+        order, owner = orders[service]
+        r = s.provider_callback(service, order, key_of=service)
+        assert r.status_code == 200 and r.json()["status"] == "PAID", r.text
     assert s.sql("nagar_certificates", "SELECT count(*) FROM certificates.certificate "
                                        "WHERE subject_name = 'forged'") == "0"
 

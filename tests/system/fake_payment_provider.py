@@ -1,22 +1,30 @@
-"""A small local payment provider over HTTP for the property-tax tests.
+"""A small local payment provider over HTTP for the tests.
 
-It plays the provider's side of common/payment_provider.h:
+It plays the provider's side of common/payment_provider.h, with one merchant
+account per service, each with its own key (as deploy/provision.sh lays them
+out: one provider key per service, so that no service can sign a callback
+for another's order):
 
     POST /checkout  {"orderId","amountPaise","merchantSignature","callbackUrl","outcome"}
-        checks the merchant's HMAC-SHA256 over "v1|order|<orderId>|<amountPaise>"
-        (403 when it does not verify), "takes the money", and posts the signed
-        callback {"orderId","providerRef","amountPaise","status","signature"} to
-        callbackUrl; answers {"callbackStatus": <HTTP status>, "callbackBody": {...}}.
+        picks the merchant by callbackUrl (the webhook the merchant registered:
+        /api/v1/property-tax/..., /api/v1/water-tax/..., /api/v1/certificates/...),
+        checks that merchant's HMAC-SHA256 over "v1|order|<orderId>|<amountPaise>"
+        (403 when it does not verify, 400 for an unknown merchant), "takes the
+        money", and posts the callback {"orderId","providerRef","amountPaise",
+        "status","signature"} signed with that merchant's key to callbackUrl;
+        answers {"callbackStatus": <HTTP status>, "callbackBody": {...}}.
 
 Used as
 
-    provider = FakePaymentProvider(key_hex)   # the key shared with the service
+    provider = FakePaymentProvider(key_hex)   # one merchant: a one-service stack
+    provider = FakePaymentProvider({"property_tax": k1, "water_tax": k2,
+                                    "certificates": k3})   # the whole suite
     provider.url                              # http://127.0.0.1:<port>
     provider.url + "/pay"                     # its hosted page, as a browser sees it:
         GET /pay?orderId&amountPaise&merchantSignature&callbackUrl&returnUrl shows a
         form with a "Pay" button; POST /pay does what /checkout does, then sends the
         browser back to returnUrl (303)
-    provider.sign_callback(order, ref, amount, status)
+    provider.sign_callback(order, ref, amount, status[, merchant])
     provider.stop()
 """
 import hashlib
@@ -31,13 +39,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 
+# Which merchant (service) a webhook address belongs to.
+MERCHANT_PATHS = {"/api/v1/property-tax/": "property_tax", "/api/v1/water-tax/": "water_tax",
+                  "/api/v1/certificates/": "certificates"}
+
+
 def hmac_hex(key, message):
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
+def merchant_of(callback_url):
+    path = urllib.parse.urlsplit(callback_url).path
+    return next((m for prefix, m in MERCHANT_PATHS.items() if path.startswith(prefix)), None)
+
+
 class FakePaymentProvider:
-    def __init__(self, key_hex):
-        self.key = bytes.fromhex(key_hex)
+    def __init__(self, keys):
+        """keys: one key (hex) for a single merchant, or {merchant: key hex}."""
+        if isinstance(keys, str):
+            self.keys = {None: bytes.fromhex(keys)}
+        else:
+            self.keys = {m: bytes.fromhex(k) for m, k in keys.items()}
         self.callbacks = []
         provider = self
 
@@ -84,16 +106,20 @@ class FakePaymentProvider:
                     body = (dict(urllib.parse.parse_qsl(raw.decode())) if hosted
                             else json.loads(raw))
                     order, amount = body["orderId"], int(body["amountPaise"])
+                    merchant = provider.merchant(body["callbackUrl"])
                 except (ValueError, KeyError):
                     return self._answer(400, {"error": "malformed checkout"})
-                expected = hmac_hex(provider.key, f"v1|order|{order}|{amount}")
+                if merchant not in provider.keys:
+                    return self._answer(400, {"error": "no merchant has that callbackUrl"})
+                expected = hmac_hex(provider.keys[merchant], f"v1|order|{order}|{amount}")
                 if not hmac.compare_digest(expected, body.get("merchantSignature", "")):
                     return self._answer(403, {"error": "merchant signature does not verify"})
                 status = body.get("outcome", "SUCCESS")
                 ref = "FP" + uuid.uuid4().hex[:16]
                 callback = {"orderId": order, "providerRef": ref, "amountPaise": str(amount),
                             "status": status,
-                            "signature": provider.sign_callback(order, ref, amount, status)}
+                            "signature": provider.sign_callback(order, ref, amount, status,
+                                                                merchant)}
                 r = requests.post(body["callbackUrl"], json=callback, timeout=10)
                 provider.callbacks.append((callback, r.status_code))
                 if hosted:
@@ -114,8 +140,14 @@ class FakePaymentProvider:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def sign_callback(self, order, ref, amount, status):
-        return hmac_hex(self.key, f"v1|callback|{order}|{ref}|{int(amount)}|{status}")
+    def merchant(self, callback_url):
+        """The merchant a webhook address belongs to (None: the only one)."""
+        return None if None in self.keys else merchant_of(callback_url)
+
+    def sign_callback(self, order, ref, amount, status, merchant=None):
+        """The callback's signature under the key of merchant (a service name;
+        omitted when there is one merchant)."""
+        return hmac_hex(self.keys[merchant], f"v1|callback|{order}|{ref}|{int(amount)}|{status}")
 
     def stop(self):
         self.server.shutdown()

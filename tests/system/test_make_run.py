@@ -56,6 +56,7 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
         for svc in sorted(os.listdir(os.path.join(ROOT, "services"))):
             if os.path.isdir(os.path.join(ROOT, "services", svc)) and svc != "broker":
                 assert f"started {svc}" in text(), f"{svc} was not started:\n{text()[-3000:]}"
+        check_secrets_handed_out(var, text())
 
         # End to end through the suite as started: a citizen asks for an OTP at
         # the gateway; identity sends it through notifications, whose
@@ -100,6 +101,34 @@ def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
             run.wait(timeout=10)
         subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "stop"], env=env,
                        capture_output=True, timeout=60)
+
+
+# Secret settings and the one process run.sh hands each to.
+SECRET_SETTINGS = {"NAGAR_IDENTITY_TOKEN_KEY": {"identity"},
+                   "NAGAR_IDENTITY_OTP_KEY_FILE": {"identity"},
+                   "NAGAR_CERTIFICATES_SEAL_KEY": {"certificates"},
+                   "NAGAR_NOTIFY_SEAL_KEY_FILE": {"notifications"},
+                   "NAGAR_PAYMENT_PROVIDER_KEY_FILE": {"property_tax", "water_tax",
+                                                       "certificates"}}
+
+
+def check_secrets_handed_out(var, log):
+    """Each process run.sh started has only its own secrets in its
+    environment; each service that takes online payments its own provider
+    key, a file of its own with a key no other service has."""
+    provider_keys = {}
+    for name, pid in re.findall(r"nagar: started (\S+) \(pid (\d+)\)", log):
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(item.split("=", 1) for item in f.read().decode().split("\0") if "=" in item)
+        for setting, holders in SECRET_SETTINGS.items():
+            assert (setting in env) == (name in holders), (name, setting, env.get(setting))
+        if name in SECRET_SETTINGS["NAGAR_PAYMENT_PROVIDER_KEY_FILE"]:
+            path = env["NAGAR_PAYMENT_PROVIDER_KEY_FILE"]
+            assert path == str(var / "secrets" / "payment_provider" / f"{name}.key"), path
+            with open(path) as f:
+                provider_keys[name] = f.read().strip()
+    assert set(provider_keys) == SECRET_SETTINGS["NAGAR_PAYMENT_PROVIDER_KEY_FILE"]
+    assert len(set(provider_keys.values())) == 3, "two services share a payment provider key"
 
 
 def readme_walkthrough():

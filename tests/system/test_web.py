@@ -78,8 +78,8 @@ def portal():
     suite = Suite(make_base_dir())
     provider = None
     try:
-        with open(os.path.join(suite.var, "secrets", "payment_provider.key")) as f:
-            provider = FakePaymentProvider(f.read().strip())
+        # One merchant account per service, each with the service's own key.
+        provider = FakePaymentProvider(suite.provider_keys())
         # The apps' settings: the payment provider's page. (The certificate
         # verification keys come from GET /api/v1/certificates/keys.)
         config = os.path.join(suite.var, "web-config.json")
