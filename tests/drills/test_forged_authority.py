@@ -59,7 +59,7 @@ BODY_CREDENTIAL = {("identity", "otp.request"), ("identity", "otp.verify"),
                    ("certificates", "fee_online.callback")}
 # Columns where a service records who did something.
 ACTOR_COLUMNS = ("actor", "created_by", "recorded_by", "saved_by", "decided_by", "filed_by",
-                 "issued_by", "requested_by", "updated_by", "sent_by", "applicant")
+                 "issued_by", "requested_by", "updated_by", "sent_by", "applicant", "applied_by")
 FORGED_USER = "staff:forged-admin"
 # Mutations that store no actor of their own: recipients join a campaign, whose
 # created_by names who started it (checked at campaign.start); a retry only
@@ -422,6 +422,15 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
          {"propertyId": pid, "newOwners": [{"name": "Kiran", "mobile": "9812300004",
                                             "userId": citizen_id, "shareBp": 10000}],
           "deedRef": "SALE-DRILL-1", "reason": "sale deed registered"})
+    # The new owner applies online for the next transfer; the clerk decides it.
+    applied = step("property_tax", "mutation.apply", "CITIZEN",
+                   {"propertyId": pid, "transfer": "GIFT", "deedRef": "GIFT-DRILL-2",
+                    "newOwners": [{"name": "Lata", "mobile": "9812300005", "shareBp": 10000}],
+                    "documents": [{"kind": "GIFT_DEED", "ref": "SRO 2/2026"}]},
+                   "nagar__property_tax__mutation_application__descriptor")
+    step("property_tax", "mutation.decide", "CLERK",
+         {"applicationId": applied["applicationId"], "decision": "REJECT",
+          "reason": "the gift deed is not registered"})
     job = step("property_tax", "demand.generate", "REVENUE_OFFICER", {"ulb": ULB, "fy": FY},
                "nagar__property_tax__demand_job__descriptor")
     wait_job(s, f"/api/v1/property-tax/demand-jobs/{job['jobId']}", people["REVENUE_OFFICER"][0])
