@@ -316,8 +316,9 @@ static bool accepts(const char *accept_encoding, const char *coding)
     return false;
 }
 
-/* The file a path names: the file itself, or an app's index.html for an
- * app route (a path whose last segment has no '.'). */
+/* The file a path names: the file itself, or for an app route (a path whose
+ * last segment has no '.') the page the build rendered for it (path.html),
+ * else the app's index.html. */
 static const file_t *resolve(gateway_static_t *self, const char *path)
 {
     if (path[0] != '/' || strstr(path, "/.") || strlen(path) >= URL_PATH_MAX)
@@ -328,6 +329,11 @@ static const file_t *resolve(gateway_static_t *self, const char *path)
     const char *last = strrchr(path, '/');
     if (strchr(last, '.'))
         return NULL;
+    /* A page the build rendered into its own HTML (/town -> /town.html). */
+    char page[URL_PATH_MAX + 8];
+    if (last[1] && (size_t) snprintf(page, sizeof page, "%s.html", path) < sizeof page &&
+        (file = find(self, page)))
+        return file;
     if (strcmp(path, "/staff") == 0 || strncmp(path, "/staff/", 7) == 0)
         return find(self, "/staff/index.html");
     if (strcmp(path, "/") != 0 && (file = find(self, "/app.html")))

@@ -12,11 +12,13 @@
  * served `public, max-age=31536000, immutable`; everything else (the HTML
  * pages, the service worker, the manifest) `no-cache` with an ETag, so a
  * new release is picked up on the next load. A path without a file
- * extension that names no file is an app route: /staff/... gets the staff
- * app's index.html; / the citizen app's index.html (its start page, rendered
- * by the build so it paints before any script runs); any other route the
- * citizen app's app.html (the same app without the start page), or
- * index.html when the build made no app.html.
+ * extension that names no file is an app route: the page the build
+ * rendered for it when there is one (/town gets town.html: the page already
+ * drawn, so it paints before any script runs); else /staff/... gets the
+ * staff app's index.html; / the citizen app's index.html (its start page,
+ * rendered the same way); any other route the citizen app's app.html (the
+ * same app without a page drawn), or index.html when the build made no
+ * app.html.
  *
  * Security headers (added here; http.c adds X-Request-Id and HSTS): a CSP
  * allowing scripts, styles, fetches and workers from the same origin only —

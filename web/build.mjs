@@ -1,10 +1,14 @@
 // build.mjs — builds the citizen and staff apps into OUT (default ../build/web):
 //
 //   OUT/index.html                        the citizen start page, rendered (no inline script)
-//   OUT/app.html, OUT/staff/index.html    the citizen app's other routes, the staff app
+//   OUT/town.html, login.html, verify.html the citizen pages a visit may start on, rendered
+//                                         (the gateway serves /x from x.html when there is one)
+//   OUT/app.html                          the citizen app's other routes
+//   OUT/staff/index.html                  the staff app, its login page rendered
 //   OUT/csp-style-hashes.txt              the CSP hashes of the inline stylesheets
 //   OUT/assets/<name>-<hash>.js|.css      content-hashed bundles and lazy chunks
 //   OUT/staff/sw.js                       the staff app's service worker (offline counter)
+//   OUT/verify-sw.js                      the citizen verify page's (verifying offline)
 //   OUT/staff/manifest.webmanifest, OUT/icon.svg
 //   every text file also as .br and .gz   (the gateway serves them precompressed)
 //   OUT/sizes.json                        first-load JS+CSS per app, raw/gzip/brotli
@@ -12,12 +16,13 @@
 // It fails when the Hindi and English catalogs differ or a t('key') has no entry.
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { catalogs, entries as commonEntries } from './src/common/strings.js';
 import { staffEntries } from './src/staff/strings.js';
-import { SERVICES } from './src/citizen/services.js';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const out = resolve(process.argv[2] || join(here, '..', 'build', 'web'));
@@ -96,6 +101,23 @@ function firstLoad(entryName) {
 }
 
 const apps = { citizen: firstLoad('citizen'), staff: firstLoad('staff') };
+
+// The chunk of a page loaded on first use (src/...) with what it imports
+// statically, less what the app's first load has already: what its HTML
+// preloads next to the entry.
+function pageChunks(app, source) {
+  const chunk = Object.keys(outputs).find((p) => outputs[p].entryPoint && outputs[p].entryPoint.endsWith(source));
+  if (!chunk) throw new Error(`no chunk for ${source}`);
+  const files = new Set();
+  const stack = [chunk];
+  while (stack.length) {
+    const file = stack.pop();
+    if (files.has(file) || app.js.includes(file)) continue;
+    files.add(file);
+    for (const imp of outputs[file].imports || []) if (imp.kind === 'import-statement') stack.push(imp.path);
+  }
+  return [...files];
+}
 const escape = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 // The stylesheet goes inline (one request less before the first paint on a
@@ -110,25 +132,44 @@ function inlineStyle(app) {
   }).join('');
 }
 
-// The citizen start page as the app first renders it (no session, no town
-// chosen, Hindi), so that it paints when the HTML arrives, before any script;
-// the app then renders over it. Keep in step with main.jsx and home.jsx.
-function startPage() {
-  const hi = (key) => escape(catalogs.hi[key]);
-  return `<a class="skip" href="#main">${hi('common.skip')}</a>`
-    + `<header><div class="bar"><a href="/" class="brand">${hi('app.citizen.name')}</a>`
-    + `<button type="button" class="lang" lang="en" aria-label="${hi('lang.switch')}">English</button></div>`
-    + `<nav aria-label="${hi('nav.label')}"><a href="/town">${hi('town.choose')}</a><a href="/login">${hi('login.title')}</a></nav></header>`
-    + `<main id="main" tabindex="-1"><h1>${hi('home.title')}</h1><p><a href="/town">${hi('town.choose')}</a></p><ul class="cards">`
-    + SERVICES.map(([href, title, hint]) => `<li><a href="${href}"><strong>${hi(title)}</strong><span>${hi(hint)}</span></a></li>`).join('')
-    + `</ul></main><footer><p>${hi('app.footer')}</p></footer>`;
+// The pages a visit may start on, rendered by the apps' own components
+// (src/prerender.jsx, bundled for Node here and run once) as they first draw
+// them: each paints when its HTML arrives, before any script runs. The
+// components run under stand-ins for the browser's globals: no storage, no
+// session, the default language (Hindi).
+async function prerendered() {
+  const dir = mkdtempSync(join(tmpdir(), 'nagar-prerender-'));
+  try {
+    const file = join(dir, 'prerender.mjs');
+    await esbuild.build({
+      ...common, minify: false, entryPoints: [join(here, 'src/prerender.jsx')], outfile: file,
+      platform: 'node', format: 'esm', target: 'node18', splitting: false,
+      loader: { '.css': 'empty' },
+    });
+    const storage = { getItem: () => null, setItem() {}, removeItem() {} };
+    const stand = { localStorage: storage, window: { addEventListener() {} }, document: { documentElement: {}, cookie: '' }, location: { pathname: '/', search: '' }, history: {} };
+    const saved = Object.fromEntries(Object.keys(stand).map((k) => [k, globalThis[k]]));
+    Object.assign(globalThis, stand);
+    try {
+      return (await import(pathToFileURL(file).href)).prerender();
+    } finally {
+      Object.assign(globalThis, saved);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const rendered = await prerendered();
+for (const [path, html] of Object.entries(rendered)) {
+  if (/<script/i.test(html)) throw new Error(`prerendered ${path} holds a script`);
 }
 
 // lazyPages: also preload the chunks of the pages loaded on first use — for
 // app.html, opened on a deep link, whose page would otherwise wait for one
-// more round trip after the entry has run.
-function page({ title, app, manifest, body = '', lazyPages = false }) {
-  const preloads = [...app.js.filter((f) => f !== app.entry), ...(lazyPages ? app.pages : [])]
+// more round trip after the entry has run; more: the chunks of the one page
+// the HTML is.
+function page({ title, app, manifest, body = '', lazyPages = false, more = [] }) {
+  const preloads = [...app.js.filter((f) => f !== app.entry), ...(lazyPages ? app.pages : []), ...more]
     .map((f) => `<link rel="modulepreload" href="${url(f)}">`).join('');
   return `<!doctype html>
 <html lang="hi">
@@ -153,9 +194,15 @@ ${preloads}
 
 // index.html is the start page (/), app.html every other citizen route (the
 // gateway serves it for them); staff/index.html the staff app.
-writeFileSync(join(out, 'index.html'), page({ title: catalogs.hi['app.citizen.title'], app: apps.citizen, body: startPage() }));
-writeFileSync(join(out, 'app.html'), page({ title: catalogs.hi['app.citizen.title'], app: apps.citizen, lazyPages: true }));
-writeFileSync(join(out, 'staff', 'index.html'), page({ title: catalogs.hi['app.staff.title'], app: apps.staff, manifest: '/staff/manifest.webmanifest' }));
+// town.html, login.html and verify.html the pages of those names (the
+// gateway answers /town with town.html), each rendered in its HTML.
+const citizenTitle = catalogs.hi['app.citizen.title'];
+writeFileSync(join(out, 'index.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/'] }));
+writeFileSync(join(out, 'town.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/town'] }));
+writeFileSync(join(out, 'login.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/login'] }));
+writeFileSync(join(out, 'verify.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/verify'], more: pageChunks(apps.citizen, 'src/citizen/verify.jsx') }));
+writeFileSync(join(out, 'app.html'), page({ title: citizenTitle, app: apps.citizen, lazyPages: true }));
+writeFileSync(join(out, 'staff', 'index.html'), page({ title: catalogs.hi['app.staff.title'], app: apps.staff, manifest: '/staff/manifest.webmanifest', body: rendered['/staff/'] }));
 writeFileSync(join(out, 'csp-style-hashes.txt'), [...styleHashes].join(' ') + '\n');
 writeFileSync(join(out, 'icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#0b4f6c"/><path d="M14 50V26l18-12 18 12v24H38V36H26v14z" fill="#fff"/></svg>\n');
 writeFileSync(join(out, 'staff', 'manifest.webmanifest'), JSON.stringify({
@@ -170,6 +217,21 @@ const version = createHash('sha256').update(staffFiles.join('\n')).digest('hex')
 await esbuild.build({
   ...common, entryPoints: [join(here, 'src/staff/sw.js')], outfile: join(out, 'staff', 'sw.js'), format: 'iife',
   define: { ...common.define, __PRECACHE__: JSON.stringify(['/staff/', '/staff/manifest.webmanifest', '/icon.svg', ...staffFiles]), __VERSION__: JSON.stringify(version) },
+});
+
+// The verify page's service worker (/verify-sw.js, scope /verify): the page
+// and everything it loads, static and on demand (seal check, QR decoder).
+const verifyFiles = new Set(apps.citizen.js);
+for (const stack = [Object.keys(outputs).find((p) => outputs[p].entryPoint && outputs[p].entryPoint.endsWith('src/citizen/verify.jsx'))]; stack.length;) {
+  const file = stack.pop();
+  if (verifyFiles.has(file)) continue;
+  verifyFiles.add(file);
+  for (const imp of outputs[file].imports || []) stack.push(imp.path);
+}
+const verifyPrecache = ['/verify', '/icon.svg', ...[...verifyFiles].map(url)];
+await esbuild.build({
+  ...common, entryPoints: [join(here, 'src/citizen/verify-sw.js')], outfile: join(out, 'verify-sw.js'), format: 'iife',
+  define: { ...common.define, __PRECACHE__: JSON.stringify(verifyPrecache), __VERSION__: JSON.stringify(createHash('sha256').update(verifyPrecache.join('\n') + readFileSync(join(out, 'verify.html'))).digest('hex').slice(0, 12)) },
 });
 
 // ---- precompressed variants and sizes -------------------------------------

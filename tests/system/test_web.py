@@ -68,6 +68,20 @@ def node_script(name, env, timeout=170, steps=None):
     return json.loads(results[-1])
 
 
+def assert_screens_accessible(result, expected):
+    """The flow ran axe-core on each screen it reached, in Hindi and English
+    (web/tests/lib.mjs screen()): every expected screen was checked, with no
+    serious or critical finding."""
+    assert set(expected) <= set(result.get("screens", [])), \
+        f"screens not checked: {sorted(set(expected) - set(result.get('screens', [])))}"
+    assert not result["axe"], "\n".join(
+        f"{f['screen']} {f['lang']} {f['id']} ({f['impact']}): {f['help']} {f['nodes']}"
+        for f in result["axe"])
+    for name in expected:
+        for lang in ("hi", "en"):
+            assert os.path.getsize(os.path.join(ARTIFACTS, f"flow-{name}-{lang}.png")) > 1000
+
+
 @pytest.fixture(scope="module")
 def portal():
     if not os.path.exists(os.path.join(build_dir(), "web", "index.html")):
@@ -180,6 +194,13 @@ def test_gateway_serves_the_apps_with_strict_headers_caching_and_precompression(
     with open(os.path.join(build_dir(), "web", "app.html"), encoding="utf-8") as f:
         assert route.text == f.read() and asset in route.text and "<h1>" not in route.text
     assert route.headers["Content-Security-Policy"] == csp
+    # The pages a visit may start on are in their HTML (each paints after one
+    # request), with the same CSP: /town, /login, /verify and the staff login.
+    for path, h1 in (("/town", "नगर चुनें"), ("/login", "लॉग इन"),
+                     ("/verify", "प्रमाणपत्र सत्यापन"), ("/staff/", "कर्मचारी लॉग इन")):
+        r = requests.get(portal.url + path, timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Security-Policy"] == csp, path
+        assert f"<h1>{h1}</h1>" in r.text and "<script>" not in r.text, (path, r.text[:3000])
     staff = requests.get(portal.url + "/staff/counter", timeout=10)
     assert staff.status_code == 200 and "/assets/staff-" in staff.text and staff.text != page.text
     sw = requests.get(portal.url + "/staff/sw.js", timeout=10)
@@ -358,6 +379,8 @@ def test_citizen_logs_in_with_otp_finds_the_property_pays_online_and_downloads_t
     shown = f"{paise // 100:,}".replace(",", "")       # digits only, grouping checked below
     assert result["payable"].replace(",", "").replace("₹", "") == f"{shown}.{paise % 100:02d}"
     assert not result["consoleErrors"], result["consoleErrors"]
+    assert_screens_accessible(result, ["citizen-login-otp-sent", "citizen-property-dues",
+                                       "citizen-tax-paid"])
     text = subprocess.run(["pdftotext", "-layout", result["pdf"], "-"], capture_output=True,
                           text=True, timeout=30).stdout
     assert result["receiptNo"] in text
@@ -427,6 +450,9 @@ def test_commissioner_changes_a_role_and_disables_a_login_in_the_staff_app(porta
                                          "NAGAR_WEB_MOVED": moved, "NAGAR_WEB_LEAVER": leaver})
     assert not result["consoleErrors"], result["consoleErrors"]
     assert result["adminWhoami"] == f"Commissioner — {ULB}"
+    assert_screens_accessible(result, ["staff-admin-role-saved", "staff-admin-reason-error",
+                                       "staff-admin-disabled", "staff-not-for-your-role",
+                                       "staff-login-refused"])
     # Before: both clerks, with the counter in the menu.
     assert result["movedBefore"] == result["leaverBefore"] == f"Clerk — {ULB}"
     assert "Counter" in result["movedMenuBefore"] and "Master data" not in result["movedMenuBefore"]
@@ -480,6 +506,12 @@ def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_ver
         "NAGAR_WEB_REGISTRAR": staff_account(portal, "REGISTRAR", ULB), "NAGAR_WEB_BORN": born})
     assert not result["consoleErrors"], result["consoleErrors"]
     assert result["fieldErrorShown"] == "true"                  # the rule shown at its field
+    assert_screens_accessible(result, [
+        "citizen-apply-birth-errors", "citizen-application-fee-due", "citizen-fee-paid",
+        "staff-inbox-permission-error", "staff-inbox-registered", "citizen-application-registered",
+        "citizen-verify-valid", "citizen-verify-offline", "citizen-verify-outside-validity",
+        "citizen-correction-sent", "staff-correction-approved", "citizen-verify-superseded",
+        "citizen-verify-corrected"])
     # 40 days after the birth: s.13(2) window, its fee from the master data (Rs 50).
     assert result["submittedState"] == "Waiting for the registrar"
     assert result["delay"].startswith("40 days") and "District Registrar" in result["delay"]
@@ -524,6 +556,10 @@ def test_birth_reported_40_days_late_registered_in_the_staff_app_certificate_ver
     assert kept == {k["keyId"]: k["publicKey"] for k in published} and kept, result["keptKeys"]
     assert "With the published keys kept on this device on" in result["verifyOffline"][1]
     assert result["verifyOutsideValidity"] == "INVALID"
+    # The verify page opened with the browser offline, from its service
+    # worker; another page did not (the browser really was offline).
+    assert result["offlineControlled"] is True
+    assert "ERR_INTERNET_DISCONNECTED" in result["townOffline"], result["townOffline"]
     # After the correction the old certificate says superseded; the new one is valid.
     assert (result["version2"], result["verifyOld"], result["verifyNew"]) == ("2", "SUPERSEDED", "VALID")
     r = requests.get(f"{portal.url}/api/v1/certificates/verify", params={"payload": result["payload1"]},
@@ -553,6 +589,8 @@ def test_counter_offline_drill_slips_replayed_once_and_dues_right(portal):
             start_gateway()
     assert not result["consoleErrors"], result["consoleErrors"]
     assert result["controlled"], f"the service worker does not control the staff app: {result.get('registrations')}"
+    assert_screens_accessible(result, ["staff-counter-offline-slips", "staff-counter-slips-replayed",
+                                       "staff-counter-slips-replayed-again"])
     assert result["offlineBanner"].startswith("No connection to the server")
     # Three numbered slips, <ulb>-<counter>-<yyyymmdd>-<nnnn>, all waiting while offline.
     keys = [re.search(r"Offline slip (\S+):", s).group(1) for s in result["slips"]]
@@ -606,6 +644,8 @@ def test_officer_sets_rates_with_versions_and_runs_the_annual_demand_from_the_st
         "NAGAR_WEB_URL": portal.url, "NAGAR_WEB_FY": fy,
         "NAGAR_WEB_OFFICER": staff_account(portal, "REVENUE_OFFICER", ulb)})
     assert not result["consoleErrors"], result["consoleErrors"]
+    assert_screens_accessible(result, ["staff-masterdata-rates-errors", "staff-masterdata-rates-saved",
+                                       "staff-masterdata-rates-version1", "staff-job-done"])
     # Master data: the defaults shown as percentages, two versions saved with their reasons.
     assert result["defaultRebate"] == "6.00"
     assert result["percentError"].startswith("Write a percentage")

@@ -8,7 +8,7 @@
 //
 //   NAGAR_WEB_ADMIN, NAGAR_WEB_MOVED, NAGAR_WEB_LEAVER ("username:password")
 import { join } from 'node:path';
-import { artifacts, base, english, launchBrowser, report, staffLogin } from './lib.mjs';
+import { artifacts, base, english, launchBrowser, report, screen, staffLogin } from './lib.mjs';
 
 const account = (name) => { const [user, ...rest] = process.env[name].split(':'); return { user, password: rest.join(':') }; };
 const admin = account('NAGAR_WEB_ADMIN');
@@ -62,6 +62,7 @@ try {
   await row.getByRole('button', { name: 'Save the role' }).click();
   await a.getByText(`${moved.user} is now Registrar.`).waitFor();
   out.roleSaved = await a.getByRole('status').filter({ hasText: 'is now' }).textContent();
+  await screen(a, 'staff-admin-role-saved', out);
   await rowOf(moved.user).getByRole('cell', { name: 'Registrar', exact: true }).waitFor();
   out.movedRowAfter = await cells(rowOf(moved.user));
 
@@ -70,6 +71,7 @@ try {
   await row.getByRole('button', { name: `Change the role of ${leaver.user} or disable the account` }).click();
   await row.getByRole('button', { name: 'Disable the account' }).click();
   out.reasonError = await row.getByRole('alert').textContent();
+  await screen(a, 'staff-admin-reason-error', out);
   await row.getByLabel('Reason for disabling').fill('transferred to the district office');
   await row.getByRole('button', { name: 'Disable the account' }).click();
   await a.getByText(`The account of ${leaver.user} is disabled; its sessions have ended.`).waitFor();
@@ -77,6 +79,7 @@ try {
   out.leaverRowAfter = await cells(rowOf(leaver.user));
   // A disabled account has nothing more to change.
   out.leaverChangeButtons = await rowOf(leaver.user).getByRole('button', { name: /^Change the role of/ }).count();
+  await screen(a, 'staff-admin-disabled', out);
   await a.screenshot({ path: join(artifacts, 'flow-admin-staff.png'), fullPage: true });
 
   // ---- the re-roled clerk: the session ended; the new role on logging in -------
@@ -89,6 +92,7 @@ try {
   await m.goto(base + '/staff/counter');
   await m.getByTestId('whoami').waitFor();
   out.movedCounterPage = await m.getByRole('main').textContent();
+  await screen(m, 'staff-not-for-your-role', out);
   await m.screenshot({ path: join(artifacts, 'flow-admin-moved-registrar.png'), fullPage: true });
 
   // ---- the disabled clerk: the session ended; the password no longer works ----
@@ -100,6 +104,7 @@ try {
   await l.getByRole('button', { name: 'Log in' }).click();
   out.leaverLoginError = await l.getByRole('alert').textContent();
   out.leaverWhoamiCount = await l.getByTestId('whoami').count();
+  await screen(l, 'staff-login-refused', out);
   await l.screenshot({ path: join(artifacts, 'flow-admin-disabled-login.png'), fullPage: true });
   report(out);
 } catch (e) {

@@ -8,7 +8,7 @@
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_TOWN (name to search), NAGAR_WEB_OTP_SINK,
 //   NAGAR_WEB_REGISTRAR ("username:password"), NAGAR_WEB_BORN (YYYY-MM-DD)
 import { join } from 'node:path';
-import { artifacts, base, citizenLogin, english, expect, launchBrowser, report, staffLogin } from './lib.mjs';
+import { artifacts, base, citizenLogin, english, expect, launchBrowser, report, screen, staffLogin } from './lib.mjs';
 
 const mobile = process.env.NAGAR_WEB_MOBILE;
 const town = process.env.NAGAR_WEB_TOWN;
@@ -29,12 +29,13 @@ async function open(width) {
   return page;
 }
 
-async function verify(page, payload) {
+async function verify(page, payload, name) {
   await page.goto(base + '/verify');
   await page.getByLabel('Text of the QR').fill(payload);
   await page.getByRole('button', { name: 'Verify', exact: true }).click();
   const verdict = page.getByTestId('verdict');
   await verdict.waitFor();
+  await screen(page, name, out);
   return verdict.getAttribute('data-status');
 }
 
@@ -54,6 +55,7 @@ try {
   await citizen.getByRole('button', { name: 'Send application' }).click();
   await citizen.getByText('This is required.').first().waitFor();
   out.fieldErrorShown = await citizen.getByLabel("Mother's name").getAttribute('aria-invalid');
+  await screen(citizen, 'citizen-apply-birth-errors', out);
   await citizen.getByLabel('Date of birth').fill(born);
   await citizen.getByLabel('Sex').selectOption('FEMALE');
   await citizen.getByLabel("Child's name").fill('Meera Sharma');
@@ -75,6 +77,7 @@ try {
 
   // ---- the citizen pays the fee online and downloads its receipt --------------
   out.feeDueNote = (await citizen.getByTestId('fee-note').textContent()).trim();
+  await screen(citizen, 'citizen-application-fee-due', out);
   await citizen.getByRole('button', { name: `Pay the fee of ${out.fee} online` }).click();
   await citizen.waitForURL(/\/pay\?/);
   await citizen.getByRole('button', { name: /^Pay Rs/ }).click();
@@ -82,6 +85,7 @@ try {
   const paid = citizen.getByText(/^Paid ₹/);
   await paid.waitFor({ timeout: 30000 });
   out.feeDone = (await paid.textContent()).trim();
+  await screen(citizen, 'citizen-fee-paid', out);
   const [feeDownload] = await Promise.all([
     citizen.waitForEvent('download'),
     citizen.getByRole('button', { name: 'Download the fee receipt (PDF)' }).click(),
@@ -111,11 +115,13 @@ try {
   // The 40-day-late report needs the District Registrar's permission (s.13(2)).
   await card.getByRole('button', { name: 'Register and issue the certificate' }).click();
   await card.getByText('This is required.').waitFor();
+  await screen(registrar, 'staff-inbox-permission-error', out);
   await card.getByLabel('Permission reference').fill('DR/BHOPAL/2026/0142');
   await card.getByRole('button', { name: 'Register and issue the certificate' }).click();
   const registered = registrar.getByTestId('inbox-done').getByText(/^Registered: /);
   await registered.waitFor();
   out.registeredText = (await registered.textContent()).trim();
+  await screen(registrar, 'staff-inbox-registered', out);
   await registrar.screenshot({ path: join(artifacts, 'flow-registrar-registered.png'), fullPage: true });
 
   // ---- the citizen sees it registered, downloads the certificate -------------
@@ -133,30 +139,38 @@ try {
   await download.saveAs(out.pdf);
   await citizen.getByText('Text of the QR (for verification)').click();
   out.payload1 = (await citizen.getByTestId('qr-payload').textContent()).trim();
+  await screen(citizen, 'citizen-application-registered', out);
   await citizen.screenshot({ path: join(artifacts, 'flow-citizen-registered.png'), fullPage: true });
-  out.verify1 = await verify(citizen, out.payload1);
+  out.verify1 = await verify(citizen, out.payload1, 'citizen-verify-valid');
   // The page fetched the published keys (GET /api/v1/certificates/keys) and
   // kept them on the device.
   out.keptKeys = await citizen.evaluate(() => JSON.parse(localStorage.getItem('nagar.certificateKeys') || 'null'));
-  // Without the network: the signature checked with the kept keys.
+  // The verify page is kept by its service worker: after this one visit it
+  // opens with no network at all.
+  await citizen.evaluate(() => navigator.serviceWorker.ready);
   await citizen.context().setOffline(true);
+  await citizen.goto(base + '/verify');
+  out.offlineControlled = await citizen.evaluate(() => !!navigator.serviceWorker.controller);
+  await citizen.getByLabel('Text of the QR').fill(out.payload1);
   await citizen.getByRole('button', { name: 'Verify', exact: true }).click();
   await citizen.getByTestId('keys-kept').waitFor();
   out.verifyOffline = [await citizen.getByTestId('verdict').getAttribute('data-status'), (await citizen.getByTestId('verdict').textContent()).trim()];
-  // A seal dated outside its key's validity does not verify, signature or not.
+  await screen(citizen, 'citizen-verify-offline', out);
+  // A seal dated outside its key's validity does not verify, signature or not
+  // (the kept keys altered on the device, the page opened again offline).
   await citizen.evaluate(() => {
     const kept = JSON.parse(localStorage.getItem('nagar.certificateKeys'));
     kept.keys = kept.keys.map((k) => ({ ...k, validFrom: '2001-01-01', validUntil: '2001-12-31' }));
     localStorage.setItem('nagar.certificateKeys', JSON.stringify(kept));
   });
-  // (the page opened again within the app, still offline: it starts from the kept keys)
-  await citizen.locator('header a.brand').click();
-  await citizen.getByRole('heading', { name: 'Online civic services' }).waitFor();
-  await citizen.goBack();
+  await citizen.reload();
   await citizen.getByLabel('Text of the QR').fill(out.payload1);
   await citizen.getByRole('button', { name: 'Verify', exact: true }).click();
   await citizen.getByTestId('verdict').getByText('outside the days its key was valid for').waitFor();
   out.verifyOutsideValidity = await citizen.getByTestId('verdict').getAttribute('data-status');
+  await screen(citizen, 'citizen-verify-outside-validity', out);
+  // Other pages are not kept: without the network they do not open.
+  out.townOffline = await citizen.goto(base + '/town').then(() => 'opened', (e) => String(e.message).split('\n')[0]);
   await citizen.context().setOffline(false);
 
   // ---- a correction: requested by the citizen, approved by the registrar ------
@@ -165,19 +179,21 @@ try {
   await citizen.getByLabel('Reason for the correction').fill('the name was misspelt');
   await citizen.getByRole('button', { name: 'Send the correction request' }).click();
   await citizen.getByText('The correction request was sent').waitFor();
+  await screen(citizen, 'citizen-correction-sent', out);
   await registrar.reload();
   const correction = registrar.getByRole('article', { name: /^Correction request/ });
   await correction.getByRole('button', { name: 'Approve the correction' }).click();
   await registrar.getByTestId('inbox-done').getByText('Correction approved').waitFor();
+  await screen(registrar, 'staff-correction-approved', out);
 
-  out.verifyOld = await verify(citizen, out.payload1);
+  out.verifyOld = await verify(citizen, out.payload1, 'citizen-verify-superseded');
   await citizen.screenshot({ path: join(artifacts, 'flow-verify-superseded.png'), fullPage: true });
   await citizen.goto(out.applicationUrl);
   await citizen.getByTestId('version').waitFor();
   out.version2 = (await citizen.getByTestId('version').textContent()).trim();
   await citizen.getByText('Text of the QR (for verification)').click();
   out.payload2 = (await citizen.getByTestId('qr-payload').textContent()).trim();
-  out.verifyNew = await verify(citizen, out.payload2);
+  out.verifyNew = await verify(citizen, out.payload2, 'citizen-verify-corrected');
   report(out);
 } catch (e) {
   for (const [i, p] of pages.entries()) await p.screenshot({ path: join(artifacts, `failure-birth_late-${i}.png`), fullPage: true }).catch(() => {});

@@ -5,7 +5,7 @@
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_PROPERTY, NAGAR_WEB_OTP_SINK (the SMS sink file)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifacts, base, expect, launch, report } from './lib.mjs';
+import { artifacts, base, expect, launch, report, screen } from './lib.mjs';
 
 const mobile = process.env.NAGAR_WEB_MOBILE;
 const propertyId = process.env.NAGAR_WEB_PROPERTY;
@@ -24,6 +24,7 @@ function otpFromSink() {
 
 const { context, close } = await launch();
 let page;
+const flow = {};
 try {
   page = await context.newPage();
   const errors = [];
@@ -34,6 +35,7 @@ try {
   seen = sinkLines().length;
   await page.getByRole('button', { name: 'ओटीपी भेजें' }).click();
   await page.getByLabel('ओटीपी (6 अंक)').waitFor();
+  await screen(page, 'citizen-login-otp-sent', flow);
   let otp = null;
   for (let i = 0; i < 100 && !otp; i++) { otp = otpFromSink(); if (!otp) await page.waitForTimeout(200); }
   expect(otp, 'no OTP reached the SMS sink');
@@ -43,6 +45,7 @@ try {
   await page.getByRole('link', { name: propertyId }).click();
   const payable = (await page.getByTestId('payable').textContent()).trim();
   expect(/^₹[\d,]+\.\d\d$/.test(payable), `payable shown as ${payable}`);
+  await screen(page, 'citizen-property-dues', flow);
   // English one tap away.
   await page.getByRole('button', { name: /English/ }).click();
   // The year's demand notice, as a PDF.
@@ -59,6 +62,7 @@ try {
   await done.waitFor({ timeout: 30000 });
   const doneText = await done.textContent();
   const receiptNo = /Receipt number (\S+)/.exec(doneText)[1];
+  await screen(page, 'citizen-tax-paid', flow);
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     page.getByRole('button', { name: 'Download receipt (PDF)' }).click(),
@@ -68,7 +72,7 @@ try {
   // The language choice is remembered across a reload.
   await page.reload();
   await page.getByRole('heading', { name: 'Payment status' }).waitFor();
-  report({ payable, receiptNo, pdf, notice, noticeFy, doneText, consoleErrors: errors });
+  report({ payable, receiptNo, pdf, notice, noticeFy, doneText, consoleErrors: errors, ...flow });
 } catch (e) {
   if (page) await page.screenshot({ path: join(artifacts, 'failure-citizen_pay.png'), fullPage: true }).catch(() => {});
   throw e;

@@ -7,7 +7,7 @@
 //
 //   NAGAR_WEB_CLERK ("username:password"), NAGAR_WEB_PROPERTY
 import { join } from 'node:path';
-import { artifacts, base, english, expect, launchBrowser, report, staffLogin, step } from './lib.mjs';
+import { artifacts, base, english, expect, launchBrowser, report, screen, staffLogin, step } from './lib.mjs';
 
 const [user, password] = process.env.NAGAR_WEB_CLERK.split(':');
 const propertyId = process.env.NAGAR_WEB_PROPERTY;
@@ -68,6 +68,7 @@ try {
     out.slips.push((await slip.textContent()).trim());
   }
   out.pending = await slipRows();
+  await screen(page, 'staff-counter-offline-slips', out);
   await page.screenshot({ path: join(artifacts, 'flow-counter-offline-slips.png'), fullPage: true });
 
   // ---- the gateway is back: the slips go, each once --------------------------
@@ -76,6 +77,7 @@ try {
   await page.getByTestId('whoami').waitFor({ timeout: 30000 });     // session restored
   await page.getByRole('heading', { name: 'Offline slips (0 waiting)' }).waitFor({ timeout: 30000 });
   out.replayed = await slipRows();
+  await screen(page, 'staff-counter-slips-replayed', out);
   await page.screenshot({ path: join(artifacts, 'flow-counter-replayed.png'), fullPage: true });
   // Replaying every slip again records nothing.
   await page.getByRole('button', { name: 'Replay all slips' }).click();
@@ -85,6 +87,7 @@ try {
     await page.waitForTimeout(200);
   }
   out.replayedAgain = await slipRows();
+  await screen(page, 'staff-counter-slips-replayed-again', out);
   await page.getByLabel('Property id').fill(propertyId);
   await page.getByRole('button', { name: 'Show dues' }).click();
   await page.getByTestId('counter-payable').waitFor();

@@ -150,6 +150,48 @@ export async function unreachableByKeyboard(page) {
     .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${(e.getAttribute('aria-label') || e.textContent || e.value || '').trim().slice(0, 40)}"`));
 }
 
+// The errors and notices shown (at a field, on the page) that are not in the
+// language shown: in Hindi, text with Latin words and no Devanagari; in
+// English, any Devanagari.
+export async function notInLanguage(page, lang) {
+  return page.evaluate((l) => [...document.querySelectorAll('main .error, main .notice, main [role=alert]')]
+    .map((e) => e.textContent.trim())
+    .filter((text) => text && (l === 'hi' ? /[A-Za-z]{3,}/.test(text) && !/[\u0900-\u097F]/.test(text) : /[\u0900-\u097F]/.test(text))), lang);
+}
+
+// A screen a flow has reached, checked in both languages without leaving it:
+// axe-core's serious and critical findings and a screenshot
+// (flow-<name>-<lang>.png) in the language shown, then the app's own language
+// button switches it in place (the state the flow reached — a receipt, an
+// error at its field — stays), the same again, and the button switches back.
+// Findings go to flow.axe (also an error or notice not in the language
+// shown), the screen's name to flow.screens (the caller checks that every
+// screen it expects was checked).
+export async function screen(page, name, flow) {
+  flow.axe = flow.axe || [];
+  flow.screens = flow.screens || [];
+  const shown = () => page.evaluate(() => document.documentElement.lang);
+  const painted = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)))));
+  const first = await shown();
+  const order = [first, first === 'hi' ? 'en' : 'hi'];
+  for (const [i, lang] of order.entries()) {
+    if (i > 0) {
+      await page.locator('button.lang').first().click();
+      await page.waitForFunction((l) => document.documentElement.lang === l, lang);
+      await painted();
+    }
+    await page.screenshot({ path: join(artifacts, `flow-${name}-${lang}.png`), fullPage: true });
+    for (const v of await axe(page)) flow.axe.push({ screen: name, lang, ...v });
+    for (const text of await notInLanguage(page, lang)) {
+      flow.axe.push({ screen: name, lang, id: 'message-not-in-the-language', impact: 'serious', help: 'an error or notice kept in the language it was made in', nodes: [text] });
+    }
+  }
+  await page.locator('button.lang').first().click();
+  await page.waitForFunction((l) => document.documentElement.lang === l, first);
+  await painted();
+  flow.screens.push(name);
+}
+
 export async function setLanguage(page, lang) {
   await page.evaluate((l) => localStorage.setItem('nagar.lang', l), lang);
 }

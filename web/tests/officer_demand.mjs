@@ -5,7 +5,7 @@
 //
 //   NAGAR_WEB_OFFICER ("username:password"), NAGAR_WEB_FY
 import { join } from 'node:path';
-import { artifacts, base, english, expect, launchBrowser, report, staffLogin } from './lib.mjs';
+import { artifacts, base, english, expect, launchBrowser, report, screen, staffLogin } from './lib.mjs';
 
 const [user, password] = process.env.NAGAR_WEB_OFFICER.split(':');
 const fy = process.env.NAGAR_WEB_FY;
@@ -41,6 +41,7 @@ try {
   await page.getByRole('button', { name: 'Save as a new version' }).click();
   await page.getByText('A reason is required.').waitFor();
   out.percentError = (await page.getByText('Write a percentage').first().textContent()).trim();
+  await screen(page, 'staff-masterdata-rates-errors', out);
   await page.getByLabel('Maintenance deduction (%)').fill('10');
   await page.getByLabel('Reason for the change').fill('Council resolution 14/2026');
   await page.getByRole('button', { name: 'Save as a new version' }).click();
@@ -49,11 +50,13 @@ try {
   await page.getByLabel('Reason for the change').fill('Council resolution 15/2026: rebate 4.5%');
   await page.getByRole('button', { name: 'Save as a new version' }).click();
   await page.getByText('Version 2 saved.').waitFor();
+  await screen(page, 'staff-masterdata-rates-saved', out);
   out.versions = await page.getByTestId('md-versions').locator('tbody tr')
     .evaluateAll((rows) => rows.map((r) => [...r.cells].slice(0, 4).map((c) => c.textContent.trim())));
   await page.getByRole('button', { name: 'Show version 1' }).click();
   await page.getByRole('heading', { name: 'Version 1' }).waitFor();
   out.version1Rebate = await page.getByLabel('Rebate for paying on time (%)').inputValue();
+  await screen(page, 'staff-masterdata-rates-version1', out);
   await page.screenshot({ path: join(artifacts, 'flow-masterdata-versions.png'), fullPage: true });
 
   // ---- the annual demand, started here, followed to its count ------------------
@@ -74,6 +77,7 @@ try {
   await page.getByTestId('job-done').waitFor({ timeout: 60000 });
   out.done = (await page.getByTestId('job-done').textContent()).trim();
   out.progressLabel = (await page.locator('label[for=job-progress]').textContent()).trim();
+  await screen(page, 'staff-job-done', out);
   await page.screenshot({ path: join(artifacts, 'flow-demand-done.png'), fullPage: true });
   expect(out.done.startsWith('Done'), out.done);
   report(out);

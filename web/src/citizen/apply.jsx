@@ -8,7 +8,7 @@
 // service's field paths ("marriage.witnesses[1].address") map back to these.
 import { useState } from 'preact/hooks';
 import { api, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { today } from '../common/format.js';
 import { Field, Link, Notice, navigate } from '../common/ui.jsx';
 import { currentTown } from './home.jsx';
@@ -49,17 +49,17 @@ function nest(flat, keys) {
 export const localKey = (field, kind) => String(field || '').replace(new RegExp('^' + kind + '\\.'), '').replace(/\[(\d+)\]/g, '.$1');
 
 function required(f, errors, keys) {
-  keys.forEach((k) => { if (!String(f[k] ?? '').trim()) errors[k] = t('rule.required'); });
+  keys.forEach((k) => { if (!String(f[k] ?? '').trim()) errors[k] = msg('rule.required'); });
 }
 function lengths(f, errors, keys, max) {
-  keys.forEach((k) => { if (!errors[k] && String(f[k] ?? '').trim().length > max) errors[k] = t('rule.toolong', { max: String(max) }); });
+  keys.forEach((k) => { if (!errors[k] && String(f[k] ?? '').trim().length > max) errors[k] = msg('rule.toolong', { max: String(max) }); });
 }
 function notFuture(f, errors, key) {
-  if (!errors[key] && f[key] && f[key] > today()) errors[key] = t('rule.future');
+  if (!errors[key] && f[key] && f[key] > today()) errors[key] = msg('rule.future');
 }
 function informantRules(f, e) {
   required(f, e, ['informant.name', 'informant.relation', 'informant.address']);
-  if (f['informant.mobile'] && !MOBILE.test(f['informant.mobile'])) e['informant.mobile'] = t('login.mobile.invalid');
+  if (f['informant.mobile'] && !MOBILE.test(f['informant.mobile'])) e['informant.mobile'] = msg('login.mobile.invalid');
 }
 
 const KINDS = {
@@ -84,10 +84,10 @@ const KINDS = {
       notFuture(f, e, 'dateOfDeath');
       notFuture(f, e, 'dateOfBirth');
       lengths(f, e, ['deceasedName', 'fatherOrSpouseName'], NAME_MAX);
-      if (!e.ageYears && (!/^\d{1,3}$/.test(f.ageYears) || Number(f.ageYears) > 130)) e.ageYears = t('rule.age');
+      if (!e.ageYears && (!/^\d{1,3}$/.test(f.ageYears) || Number(f.ageYears) > 130)) e.ageYears = msg('rule.age');
       if (f.dateOfBirth && f.dateOfDeath && !e.dateOfBirth && !e.dateOfDeath) {
-        if (f.dateOfDeath < f.dateOfBirth) e.dateOfDeath = t('rule.death.before.birth');
-        else if (!e.ageYears && Math.abs(Math.floor(days(f.dateOfBirth, f.dateOfDeath) / 365.2425) - Number(f.ageYears)) > 1) e.ageYears = t('rule.age.agree');
+        if (f.dateOfDeath < f.dateOfBirth) e.dateOfDeath = msg('rule.death.before.birth');
+        else if (!e.ageYears && Math.abs(Math.floor(days(f.dateOfBirth, f.dateOfDeath) / 365.2425) - Number(f.ageYears)) > 1) e.ageYears = msg('rule.age.agree');
       }
       informantRules(f, e);
       return e;
@@ -124,7 +124,7 @@ const SERVICE_RULES = {
 function serviceError(kind, err) {
   const key = localKey(err.field, kind);
   if (!key) return {};
-  const known = SERVICE_RULES[key] && err.status === 422 && /at least|agree|before/.test(err.message) ? t(SERVICE_RULES[key]) : '';
+  const known = SERVICE_RULES[key] && err.status === 422 && /at least|agree|before/.test(err.message) ? msg(SERVICE_RULES[key]) : '';
   return { [key]: known || err.message };
 }
 
@@ -141,7 +141,7 @@ export function Apply({ kind }) {
     e.preventDefault();
     const local = spec.check(f);
     setErrors(local); setError(null);
-    if (!town) { setError({ code: 'NO_TOWN', message: t('town.required') }); return; }
+    if (!town) { setError({ code: 'NO_TOWN', message: msg('town.required') }); return; }
     if (Object.keys(local).length) {
       setTimeout(() => document.querySelector('form [aria-invalid="true"]')?.focus(), 0);
       return;

@@ -7,7 +7,7 @@
 // are remembered on this device (like receipts) to show them again.
 import { useState } from 'preact/hooks';
 import { api, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { financialYear, indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, navigate, useLoad } from '../common/ui.jsx';
 
@@ -29,12 +29,12 @@ function remember(propertyId, assessmentId) {
 
 function check(f) {
   const e = {};
-  if (!/^\d{4}-\d{2}$/.test(f.fy.trim())) e.fy = t('assess.rule.fy');
-  if (!/^[A-Z0-9]{1,8}$/.test(f.zone.trim().toUpperCase())) e.zone = t('assess.rule.zone');
-  if (!f.floors.length) e.floors = t('assess.rule.floors');
+  if (!/^\d{4}-\d{2}$/.test(f.fy.trim())) e.fy = msg('assess.rule.fy');
+  if (!/^[A-Z0-9]{1,8}$/.test(f.zone.trim().toUpperCase())) e.zone = msg('assess.rule.zone');
+  if (!f.floors.length) e.floors = msg('assess.rule.floors');
   f.floors.forEach((fl, i) => {
-    if (!/^-?\d{1,3}$/.test(String(fl.floor).trim())) e[`floors.${i}.floor`] = t('assess.rule.floor');
-    if (!/^\d{1,7}$/.test(String(fl.areaSqft).trim()) || Number(fl.areaSqft) < 1) e[`floors.${i}.areaSqft`] = t('assess.rule.area');
+    if (!/^-?\d{1,3}$/.test(String(fl.floor).trim())) e[`floors.${i}.floor`] = msg('assess.rule.floor');
+    if (!/^\d{1,7}$/.test(String(fl.areaSqft).trim()) || Number(fl.areaSqft) < 1) e[`floors.${i}.areaSqft`] = msg('assess.rule.area');
   });
   return e;
 }
@@ -70,7 +70,7 @@ function Declaration({ initial, submitLabel, onSubmit, withYear }) {
       <Field label={t('assess.occupancy')} value={f.occupancy} onInput={set('occupancy')}>{OCCUPANCIES.map((o) => <option key={o} value={o}>{t('occupancy.' + o)}</option>)}</Field>
       <fieldset>
         <legend>{t('assess.floors')}</legend>
-        {errors.floors && <p class="error" role="alert">{errors.floors}</p>}
+        {errors.floors && <p class="error" role="alert">{String(errors.floors)}</p>}
         <table>
           <thead><tr><th scope="col">{t('assess.floor')}</th><th scope="col">{t('assess.area')}</th><th scope="col"><span class="visually-hidden">{t('assess.floor.remove')}</span></th></tr></thead>
           <tbody>{f.floors.map((fl, i) => {
@@ -160,7 +160,7 @@ export function AssessmentPage({ propertyId, assessmentId }) {
                   const { fy, ...rest } = decl;
                   const r = await api('POST', `/api/v1/property-tax/assessments/${encodeURIComponent(assessmentId)}/revise`, { key: newKey(), body: rest });
                   remember(a.propertyId, r.assessmentId);
-                  setRevising(false); setDone(t('assess.revised', { id: String(r.assessmentId) }));
+                  setRevising(false); setDone(msg('assess.revised', { id: String(r.assessmentId) }));
                   navigate(`/property/${encodeURIComponent(a.propertyId)}/assessment/${r.assessmentId}`);
                   reload();
                 }} />

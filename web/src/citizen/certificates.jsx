@@ -3,7 +3,7 @@
 // corrected report goes to the registrar, as the service requires).
 import { useState } from 'preact/hooks';
 import { api, downloadPdf, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, useLoad } from '../common/ui.jsx';
 import { Apply, localKey } from './apply.jsx';
@@ -49,7 +49,7 @@ function ApplicationPage({ id }) {
   // The fee through the provider's page and back (/pay/return).
   async function payFee() {
     setActionError(null); setPaying(true);
-    try { await payOnline('certificate', a.applicationId); } catch (e) { setActionError(e.code === 'NO_PAYMENT_PAGE' ? { code: 'LOCAL', message: t('pay.unavailable') } : e); setPaying(false); }
+    try { await payOnline('certificate', a.applicationId); } catch (e) { setActionError(e.code === 'NO_PAYMENT_PAGE' ? { code: 'LOCAL', message: msg('pay.unavailable') } : e); setPaying(false); }
   }
   const feeReceipt = () => downloadFeeReceipt(a.applicationId).catch(setActionError);
   const shown = actionError?.code === 'LOCAL' ? actionError.message : (error || actionError) && errorText(error || actionError);
@@ -127,8 +127,8 @@ function CertificateActions({ certificateId, onError, onChange }) {
   async function correct(e) {
     e.preventDefault();
     const local = {};
-    if (!reason.trim()) local.reason = t('rule.reason');
-    if (fields.every((f) => (shown[f] || '').trim() === (get(report, f) || ''))) local[fields[0]] = t('cert.correction.nochange');
+    if (!reason.trim()) local.reason = msg('rule.reason');
+    if (fields.every((f) => (shown[f] || '').trim() === (get(report, f) || ''))) local[fields[0]] = msg('cert.correction.nochange');
     setErrors(local);
     if (Object.keys(local).length) return;
     try {

@@ -2,10 +2,11 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import '../common/style.css';
-import { currentSession, logout, onSession, refresh } from '../common/api.js';
+import { currentSession, mayRestore, onSession, refresh } from '../common/api.js';
 import { t } from '../common/i18n.js';
-import { LanguageSwitch, Link, lazy, navigate, useLanguage, useRoute } from '../common/ui.jsx';
-import { Home, TownPicker, useTown } from './home.jsx';
+import { lazy, useLanguage, useRoute } from '../common/ui.jsx';
+import { Home, TownPicker } from './home.jsx';
+import { Layout } from './layout.jsx';
 import { Login } from './login.jsx';
 
 // Every page but the start page, the town picker and the login is its own
@@ -36,7 +37,7 @@ function App() {
   useLanguage();
   const route = useRoute();
   const session = useSession();
-  const [restored, setRestored] = useState(false);
+  const [restored, setRestored] = useState(() => !mayRestore());
   useEffect(() => { refresh().finally(() => setRestored(true)); }, []);
   const path = route.split('?')[0];
   const needsLogin = protectedPrefixes.some((p) => path === p || path.startsWith(p + '/'));
@@ -63,34 +64,13 @@ function App() {
   else if (path === '/verify') page = <Verify />;
   else if (path === '/settings') page = <Settings />;
   else page = <Home />;
-  return (
-    <>
-      <a class="skip" href="#main">{t('common.skip')}</a>
-      <Header session={session} />
-      <main id="main" tabIndex={-1}>{page}</main>
-      <footer><p>{t('app.footer')}</p></footer>
-    </>
-  );
+  return <Layout session={session}>{page}</Layout>;
 }
 
-function Header({ session }) {
-  const town = useTown();
-  return (
-    <header>
-      <div class="bar">
-        <Link href="/" class="brand">{t('app.citizen.name')}</Link>
-        <LanguageSwitch />
-      </div>
-      <nav aria-label={t('nav.label')}>
-        <Link href="/town">{town ? town.name : t('town.choose')}</Link>
-        {session ? (
-          <button type="button" class="link" onClick={() => logout().then(() => navigate('/'))}>{t('login.logout')}</button>
-        ) : (
-          <Link href="/login">{t('login.title')}</Link>
-        )}
-      </nav>
-    </header>
-  );
-}
-
-render(<App />, document.getElementById('app'));
+// The page the app opens on is in the HTML already (build.mjs renders the
+// start page, the town search, the login and the verify page into it, see
+// prerender.jsx) and the verify page's chunk preloaded: the first render
+// waits for that chunk, so that it draws the same page over the one shown
+// rather than a "loading" line.
+Promise.resolve(location.pathname === '/verify' && Verify.preload())
+  .then(() => render(<App />, document.getElementById('app')));

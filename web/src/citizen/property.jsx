@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, downloadPdf, newKey } from '../common/api.js';
 import { config } from '../common/config.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, TableWrap, navigate, useLoad } from '../common/ui.jsx';
 
@@ -32,7 +32,7 @@ export function PropertyTax() {
   function find(e) {
     e.preventDefault();
     const v = id.trim();
-    if (!/^\d{6}-\d{3}-\d{6}$/.test(v)) { setIdError(t('property.id.invalid')); return; }
+    if (!/^\d{6}-\d{3}-\d{6}$/.test(v)) { setIdError(msg('property.id.invalid')); return; }
     navigate('/property/' + encodeURIComponent(v));
   }
   return (

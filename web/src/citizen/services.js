@@ -1,6 +1,5 @@
 // services.js — the start page's list of services: [link, title key, hint key].
-// Shared by home.jsx and build.mjs, which renders the start page into
-// index.html so that it paints before any script has run.
+// (build.mjs renders the start page into index.html through prerender.jsx.)
 export const SERVICES = [
   ['/property', 'home.property', 'home.property.hint'],
   ['/water', 'home.water', 'home.water.hint'],

@@ -12,7 +12,7 @@ export function Settings() {
     setError(null); setSaved('');
     try {
       await api('PUT', '/api/v1/notifications/opt-out', { key: newKey(), body: { optedOut: value } });
-      setSaved(value ? t('settings.optedout') : t('settings.optedin'));
+      setSaved(value ? 'settings.optedout' : 'settings.optedin');   // a key: shown in the language chosen later too
     } catch (e) { setError(e); }
   }
   return (
@@ -26,7 +26,7 @@ export function Settings() {
       <h2>{t('settings.messages')}</h2>
       <p>{t('settings.messages.hint')}</p>
       <Notice kind="error">{error && errorText(error)}</Notice>
-      <Notice kind="success">{saved}</Notice>
+      <Notice kind="success">{saved && t(saved)}</Notice>
       <div class="actions">
         <button type="button" class="secondary" onClick={() => optOut(true)}>{t('settings.optout')}</button>
         <button type="button" class="secondary" onClick={() => optOut(false)}>{t('settings.optin')}</button>

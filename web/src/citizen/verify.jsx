@@ -3,7 +3,8 @@
 // register. Offline (or when the register cannot be reached): the signature
 // checked with the keys the certificates service publishes
 // (GET /api/v1/certificates/keys, no login), fetched whenever this page opens
-// online and kept on the device, so that one visit is enough to verify offline.
+// online and kept on the device; the page itself is kept by a service worker
+// (verify-sw.js), so that one visit is enough to verify offline.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../common/api.js';
 import { t } from '../common/i18n.js';
@@ -55,7 +56,11 @@ export function Verify() {
   const [error, setError] = useState('');
   const [camera, setCamera] = useState(false);
   const [keys, setKeys] = useState(keptKeys);
-  useEffect(() => { fetchKeys().then(setKeys, () => { /* offline: the kept ones */ }); }, []);
+  useEffect(() => {
+    fetchKeys().then(setKeys, () => { /* offline: the kept ones */ });
+    // The page itself, kept for opening without the network (verify-sw.js).
+    navigator.serviceWorker?.register('/verify-sw.js', { scope: '/verify' }).catch(() => { /* online only */ });
+  }, []);
 
   async function check(payload) {
     setError(''); setResult(null);

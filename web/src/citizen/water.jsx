@@ -2,7 +2,7 @@
 // pay online, receipts (PDF), apply for a connection.
 import { useState } from 'preact/hooks';
 import { api, downloadPdf, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, fieldErrors, useLoad } from '../common/ui.jsx';
 import { currentTown } from './home.jsx';
@@ -85,12 +85,12 @@ function Apply({ onDone }) {
   async function submit(e) {
     e.preventDefault();
     const local = {};
-    if (!town) local.town = t('town.required');
-    if (!/^\d{1,3}$/.test(f.ward) || Number(f.ward) < 1) local.ward = t('rule.ward');
-    if (!f.propertyId.trim()) local.propertyId = t('rule.required');
-    if (!f.consumerName.trim()) local.consumerName = t('rule.required');
-    if (!f.address.trim()) local.address = t('rule.required');
-    if (f.mobile && !/^[6-9]\d{9}$/.test(f.mobile)) local.mobile = t('login.mobile.invalid');
+    if (!town) local.town = msg('town.required');
+    if (!/^\d{1,3}$/.test(f.ward) || Number(f.ward) < 1) local.ward = msg('rule.ward');
+    if (!f.propertyId.trim()) local.propertyId = msg('rule.required');
+    if (!f.consumerName.trim()) local.consumerName = msg('rule.required');
+    if (!f.address.trim()) local.address = msg('rule.required');
+    if (f.mobile && !/^[6-9]\d{9}$/.test(f.mobile)) local.mobile = msg('login.mobile.invalid');
     setErrors(local); setError(null);
     if (Object.keys(local).length) return;
     try {

@@ -67,6 +67,11 @@ async function raw(method, path, { body, key, query, headers = {}, signal } = {}
   return json;
 }
 
+// Whether a session may be restored from the refresh cookie (the gateway
+// sets the readable nagar_csrf cookie next to it): without one there is
+// nothing to wait for before showing a page.
+export function mayRestore() { return !!cookie('nagar_csrf'); }
+
 let refreshing = null;
 export async function refresh() {
   if (!cookie('nagar_csrf')) return null;

@@ -25,6 +25,14 @@ export function t(key, params) {
   return text;
 }
 
+// A message kept for later (in a page's state: an error at a field, what was
+// just done), as its key: drawn in the language shown when it is drawn, not
+// the one chosen when it was made. Field and Notice take it as it is;
+// elsewhere String(m).
+export function msg(key, params) {
+  return { key, params, toString: () => t(key, params) };
+}
+
 // An API error in the chosen language: a known code gets its own words; the
 // service's message (English) is kept as detail.
 export function errorText(e) {

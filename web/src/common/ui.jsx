@@ -59,14 +59,15 @@ export function Field({ label, error, hint, value, onInput, type = 'text', id, c
       ) : (
         <input id={fid} type={type} value={value} onInput={(e) => onInput(e.currentTarget.value)} aria-invalid={error ? 'true' : undefined} aria-describedby={described} {...rest} />
       )}
-      {error && <p class="error" id={fid + '-error'} role="alert">{error}</p>}
+      {error && <p class="error" id={fid + '-error'} role="alert">{String(error)}</p>}
     </div>
   );
 }
 
 export function Notice({ kind = 'info', children }) {
   if (!children) return null;
-  return <div class={'notice ' + kind} role={kind === 'error' ? 'alert' : 'status'}>{children}</div>;
+  const text = children.key && children.toString ? String(children) : children;   // a msg()
+  return <div class={'notice ' + kind} role={kind === 'error' ? 'alert' : 'status'}>{text}</div>;
 }
 
 export function Busy({ when }) {
@@ -95,24 +96,28 @@ export function TableWrap({ label, children }) {
 
 // A page loaded on first use (its own chunk): load() is a dynamic import,
 // name the component it exports. Keeps the first load to what the start page
-// needs.
+// needs. Lazy.preload() loads it ahead (the app waits for the page it opens
+// on, whose chunk the HTML preloads, so that its first render replaces the
+// page the build put in the HTML with the same page, not a "loading" line).
 export function lazy(load, name) {
   let Component = null;
   let loading = null;
-  return function Lazy(props) {
+  const start = () => (loading = loading || load().then((m) => { Component = m[name]; }));
+  Lazy.preload = () => start().catch(() => { loading = null; });
+  return Lazy;
+  function Lazy(props) {
     const [, setReady] = useState(false);
     const [failed, setFailed] = useState(null);
     useEffect(() => {
       if (Component) return undefined;
       let live = true;
-      loading = loading || load().then((m) => { Component = m[name]; });
-      loading.then(() => live && setReady(true), (e) => { loading = null; if (live) setFailed(e); });
+      start().then(() => live && setReady(true), (e) => { loading = null; if (live) setFailed(e); });
       return () => { live = false; };
     }, []);
     if (Component) return <Component {...props} />;
     if (failed) return <Notice kind="error">{t('error.NETWORK')}</Notice>;
     return <p class="busy" role="status">{t('common.loading')}</p>;
-  };
+  }
 }
 
 // Field errors from an API error: {field: message}.

@@ -2,7 +2,7 @@
 // read-only operations page (service readiness).
 import { useState } from 'preact/hooks';
 import { api, currentSession, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { Busy, Field, Notice, TableWrap, useLoad } from '../common/ui.jsx';
 
 const ROLES = ['CLERK', 'REGISTRAR', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'];
@@ -19,14 +19,14 @@ export function Admin() {
   async function create(e) {
     e.preventDefault();
     const local = {};
-    if (!/^[a-z0-9._-]{3,64}$/.test(f.username)) local.username = t('admin.username.rule');
-    if (!f.fullName.trim()) local.fullName = t('rule.required');
-    if (f.password.length < 12) local.password = t('admin.password.rule');
+    if (!/^[a-z0-9._-]{3,64}$/.test(f.username)) local.username = msg('admin.username.rule');
+    if (!f.fullName.trim()) local.fullName = msg('rule.required');
+    if (f.password.length < 12) local.password = msg('admin.password.rule');
     setErrors(local); setFormError(null); setCreated('');
     if (Object.keys(local).length) return;
     try {
       const s = await api('POST', '/api/v1/staff', { key: newKey(), body: { ...f, fullName: f.fullName.trim(), ulb: f.role === 'STATE_ADMIN' ? '' : ulb } });
-      setCreated(t('admin.created', { username: s.username })); reload();
+      setCreated(msg('admin.created', { username: s.username })); reload();
     } catch (err) { setFormError(err); if (err.field) setErrors({ [err.field]: err.message }); }
   }
   return (
@@ -68,15 +68,15 @@ function StaffRow({ s, self, roles, onDone }) {
     setError(null);
     try {
       await api('PUT', `/api/v1/staff/${encodeURIComponent(s.userId)}/role`, { key: newKey(), body: { role, ulb: role === 'STATE_ADMIN' ? '' : s.ulb } });
-      onDone(t('admin.role.saved', { username: s.username, role: t('role.' + role) }));
+      onDone(msg('admin.role.saved', { username: s.username, role: t('role.' + role) }));
     } catch (e) { setError(e); }
   }
   async function disable() {
-    if (!reason.trim()) { setError({ code: 'LOCAL', message: t('rule.reason') }); return; }
+    if (!reason.trim()) { setError({ code: 'LOCAL', message: msg('rule.reason') }); return; }
     setError(null);
     try {
       await api('POST', `/api/v1/staff/${encodeURIComponent(s.userId)}/disable`, { key: newKey(), body: { reason: reason.trim() } });
-      onDone(t('admin.disabled.done', { username: s.username }));
+      onDone(msg('admin.disabled.done', { username: s.username }));
     } catch (e) { setError(e); }
   }
   return (
@@ -94,7 +94,7 @@ function StaffRow({ s, self, roles, onDone }) {
             <label for={'reason-' + s.userId}>{t('admin.disable.reason')}</label>
             <input id={'reason-' + s.userId} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
             <button type="button" class="secondary" onClick={disable}>{t('admin.disable')}</button>
-            {error && <p class="error" role="alert">{error.code === 'LOCAL' ? error.message : errorText(error)}</p>}
+            {error && <p class="error" role="alert">{error.code === 'LOCAL' ? String(error.message) : errorText(error)}</p>}
           </div>
         )}
       </td>

@@ -3,7 +3,7 @@
 // both; offline, numbered slips replayed exactly once.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, currentSession, downloadPdf, newKey, refresh } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { indianDate, parseRupees, rupees, today } from '../common/format.js';
 import { Field, Notice, TableWrap } from '../common/ui.jsx';
 import { listSlips, saveSlip, takeSlip } from './slips.js';
@@ -89,9 +89,9 @@ export function Counter({ unreachable, onBack }) {
     const amountPaise = parseRupees(amount);
     const local = {};
     if (!account.pattern.test(propertyId.trim())) local.propertyId = t(account.invalid);
-    if (!amountPaise || amountPaise === '0') local.amount = t('rule.amount');
-    if (mode !== 'CASH' && !instrument.trim()) local.instrument = t('rule.instrument');
-    if (!/^[A-Z0-9]{1,16}$/.test(counter)) local.counter = t('counter.code.invalid');
+    if (!amountPaise || amountPaise === '0') local.amount = msg('rule.amount');
+    if (mode !== 'CASH' && !instrument.trim()) local.instrument = msg('rule.instrument');
+    if (!/^[A-Z0-9]{1,16}$/.test(counter)) local.counter = msg('counter.code.invalid');
     setErrors(local); setError(null); setReceipt(null); setSlip(null);
     if (Object.keys(local).length) return;
     try { localStorage.setItem('nagar.counter', counter); } catch { /* */ }

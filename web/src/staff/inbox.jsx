@@ -3,7 +3,7 @@
 // corrections to approve.
 import { useState } from 'preact/hooks';
 import { api, currentSession, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Notice, useLoad } from '../common/ui.jsx';
 
@@ -40,7 +40,7 @@ export function Inbox() {
       <h1>{t('staff.inbox')}</h1>
       <Busy when={loading} />
       <Notice kind="error">{(error || cerror) && errorText(error || cerror)}</Notice>
-      <Notice kind="success"><span data-testid="inbox-done">{done}</span></Notice>
+      {done && <Notice kind="success"><span data-testid="inbox-done">{String(done)}</span></Notice>}
       <h2>{t('inbox.applications')}</h2>
       {apps && !(apps.applications || []).length && <p>{t('inbox.empty')}</p>}
       {(apps?.applications || []).map((a) => <ApplicationCard key={a.applicationId} a={a} due={deadline(a, fees)} onDone={(m) => { setDone(m); reload(); }} />)}
@@ -63,28 +63,28 @@ function ApplicationCard({ a, due, onDone }) {
   const [done, setDone] = useState('');
   async function register(e) {
     e.preventDefault();
-    if (a.permissionRequired && !permission.trim()) { setErrors({ permission: t('rule.required') }); return; }
+    if (a.permissionRequired && !permission.trim()) { setErrors({ permission: msg('rule.required') }); return; }
     setErrors({}); setError(null);
     try {
       const c = await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/register`, { key: newKey(), body: { permissionReference: permission.trim() } });
-      const m = t('inbox.registered', { number: c.registrationNumber });
+      const m = msg('inbox.registered', { number: c.registrationNumber });
       setDone(m); onDone(m);
     } catch (err) { setError(err); if (err.field) setErrors({ permission: err.message }); }
   }
   async function payFee(e) {
     e.preventDefault();
     const c = counter.trim().toUpperCase();
-    if (!/^[A-Z0-9]{1,12}$/.test(c)) { setErrors({ counter: t('inbox.fee.counter.rule') }); return; }
+    if (!/^[A-Z0-9]{1,12}$/.test(c)) { setErrors({ counter: msg('inbox.fee.counter.rule') }); return; }
     setErrors({}); setError(null);
     try {
       setFee(await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/fee/payment`, { key: newKey(), body: { amountPaise: a.feePaise, mode: 'CASH', counter: c } }));
     } catch (err) { setError(err); if (err.field === 'counter') setErrors({ counter: err.message }); }
   }
   async function reject() {
-    if (!reason.trim()) { setErrors({ reason: t('rule.reason') }); return; }
+    if (!reason.trim()) { setErrors({ reason: msg('rule.reason') }); return; }
     try {
       await api('POST', `/api/v1/certificates/applications/${encodeURIComponent(a.applicationId)}/reject`, { key: newKey(), body: { reason: reason.trim() } });
-      setDone(t('state.REJECTED')); onDone(t('state.REJECTED'));
+      setDone(msg('state.REJECTED')); onDone(msg('state.REJECTED'));
     } catch (err) { setError(err); }
   }
   return (
@@ -125,7 +125,7 @@ function CorrectionCard({ c, onDone }) {
   async function approve() {
     try {
       await api('POST', `/api/v1/certificates/corrections/${encodeURIComponent(c.correctionId)}/approve`, { key: newKey(), body: { note: '' } });
-      setDone(t('inbox.approved')); onDone(t('inbox.approved'));
+      setDone(msg('inbox.approved')); onDone(msg('inbox.approved'));
     } catch (err) { setError(err); }
   }
   return (

@@ -5,9 +5,10 @@ import { useEffect, useState } from 'preact/hooks';
 import '../common/style.css';
 import { addEntries } from '../common/strings.js';
 import { staffEntries } from './strings.js';
-import { currentSession, loginStaff, logout, onSession, refresh } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
-import { Field, LanguageSwitch, Link, Notice, navigate, useLanguage, useRoute } from '../common/ui.jsx';
+import { currentSession, mayRestore, onSession, refresh } from '../common/api.js';
+import { t } from '../common/i18n.js';
+import { Link, useLanguage, useRoute } from '../common/ui.jsx';
+import { Login, StaffFrame } from './frame.jsx';
 import { Inbox } from './inbox.jsx';
 import { Counter } from './counter.jsx';
 import { Jobs } from './jobs.jsx';
@@ -37,7 +38,7 @@ function App() {
   useLanguage();
   const route = useRoute();
   const session = useSession();
-  const [restored, setRestored] = useState(false);
+  const [restored, setRestored] = useState(() => !mayRestore());
   // Unreachable gateway (or no network): the session cannot be restored, but
   // the counter still works on offline slips (the service worker serves the app).
   const [unreachable, setUnreachable] = useState(!navigator.onLine);
@@ -57,25 +58,7 @@ function App() {
   else if (!session && unreachable) content = <Unreachable />;
   else if (!session) content = <Login />;
   else content = current ? h(current[2]) : <p>{t('staff.nopage')}</p>;
-  return (
-    <>
-      <a class="skip" href="#main">{t('common.skip')}</a>
-      <header>
-        <div class="bar">
-          <Link href="/staff/" class="brand">{t('app.staff.name')}</Link>
-          {session && <span data-testid="whoami">{t('staff.whoami', { role: t('role.' + session.role), ulb: session.ulb || t('staff.state') })}</span>}
-          <LanguageSwitch />
-          {session && <button type="button" class="secondary" onClick={() => logout().then(() => navigate('/staff/'))}>{t('login.logout')}</button>}
-        </div>
-        {session && (
-          <nav aria-label={t('nav.label')} class="staff-nav">
-            {visible.map(([href, label]) => <Link key={href} href={href} aria-current={current && current[0] === href ? 'page' : undefined}>{t(label)}</Link>)}
-          </nav>
-        )}
-      </header>
-      <main id="main" tabIndex={-1}>{content}</main>
-    </>
-  );
+  return <StaffFrame session={session} nav={visible} current={current && current[0]}>{content}</StaffFrame>;
 }
 const h = (C) => <C />;
 
@@ -85,30 +68,6 @@ function Unreachable() {
       <h1>{t('staff.unreachable')}</h1>
       <p>{t('staff.unreachable.hint')}</p>
       <p><Link href="/staff/counter" class="button">{t('staff.counter')}</Link></p>
-    </>
-  );
-}
-
-function Login() {
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState(null);
-  async function submit(e) {
-    e.preventDefault();
-    setError(null);
-    // A refused login (wrong password, unknown or disabled account: the
-    // service answers all three alike) is no ended session.
-    try { await loginStaff(username.trim(), password); } catch (err) { setError(err.code === 'UNAUTHENTICATED' ? { code: 'LOCAL', message: t('staff.login.refused') } : err); }
-  }
-  return (
-    <>
-      <h1>{t('staff.login')}</h1>
-      <Notice kind="error">{error && (error.code === 'LOCAL' ? error.message : errorText(error))}</Notice>
-      <form onSubmit={submit}>
-        <Field label={t('login.username')} value={username} onInput={setUsername} autocomplete="username" />
-        <Field label={t('login.password')} type="password" value={password} onInput={setPassword} autocomplete="current-password" />
-        <button type="submit">{t('login.verify')}</button>
-      </form>
     </>
   );
 }

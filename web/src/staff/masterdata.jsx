@@ -10,7 +10,7 @@
 // point), whole numbers, dates, choices.
 import { useState } from 'preact/hooks';
 import { api, currentSession, newKey } from '../common/api.js';
-import { errorText, t } from '../common/i18n.js';
+import { errorText, msg, t } from '../common/i18n.js';
 import { financialYear, indianDate, indianDateTime, parseRupees, rupees, today } from '../common/format.js';
 import { Busy, Field, Notice, TableWrap } from '../common/ui.jsx';
 
@@ -88,18 +88,18 @@ function read(type, text) {
   const s = String(text ?? '').trim();
   if (type === 'bp') {
     const m = /^(\d{1,3})(?:\.(\d{1,2}))?$/.exec(s);
-    return m ? [Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0')), ''] : [0, t('md.rule.percent')];
+    return m ? [Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0')), ''] : [0, msg('md.rule.percent')];
   }
   if (type === 'paise') {
     const p = parseRupees(s);
-    return p === null ? ['0', t('rule.amount')] : [p, ''];
+    return p === null ? ['0', msg('rule.amount')] : [p, ''];
   }
   if (type === 'int' || type === 'int64') {
-    if (!/^\d{1,9}$/.test(s)) return [0, t('md.rule.whole')];
+    if (!/^\d{1,9}$/.test(s)) return [0, msg('md.rule.whole')];
     return [type === 'int' ? Number(s) : s, ''];
   }
-  if (type === 'date') return /^\d{4}-\d{2}-\d{2}$/.test(s) ? [s, ''] : ['', t('md.rule.date')];
-  if (type === 'text') return s ? [s, ''] : ['', t('rule.required')];
+  if (type === 'date') return /^\d{4}-\d{2}-\d{2}$/.test(s) ? [s, ''] : ['', msg('md.rule.date')];
+  if (type === 'text') return s ? [s, ''] : ['', msg('rule.required')];
   return [s, ''];
 }
 
@@ -131,7 +131,7 @@ function fromForm(schema, form) {
   schema.sets.forEach(([k]) => { body[k] = form.sets[k]; });
   if (schema.reason) {
     body.reason = form.reason.trim();
-    if (!body.reason) errors.reason = t('rule.reason');
+    if (!body.reason) errors.reason = msg('rule.reason');
   }
   return [body, errors];
 }
@@ -216,7 +216,7 @@ export function MasterData() {
       setLoaded({ ...loaded, newest: r, showing: Number(r.version) });
       setForm(toForm(schema, r));
       setVersions(list);
-      setSaved(t('md.saved', { version: String(r.version) }));
+      setSaved(msg('md.saved', { version: String(r.version) }));
     } catch (err) {
       setError(err);
       if (err.field) setErrors({ [errorKey(err.field)]: err.message });
@@ -310,7 +310,7 @@ export function MasterData() {
                       </tr>
                     ))}</tbody>
                   </table></TableWrap>
-                  {errors[k] && <p class="error" role="alert">{errors[k]}</p>}
+                  {errors[k] && <p class="error" role="alert">{String(errors[k])}</p>}
                   {canEdit && <button type="button" class="secondary" onClick={() => addRow(k, columns)}>{t('md.row.add', { table: label(k) })}</button>}
                 </div>
               ))}
