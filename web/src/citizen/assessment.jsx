@@ -77,8 +77,8 @@ function Declaration({ initial, submitLabel, onSubmit, withYear }) {
             const fe = errors[`floors.${i}.floor`], ae = errors[`floors.${i}.areaSqft`];
             return (
               <tr key={i}>
-                <td><input aria-label={t('assess.floor.n', { n: String(i + 1) })} value={fl.floor} onInput={setFloor(i, 'floor')} inputMode="numeric" aria-invalid={fe ? 'true' : undefined} aria-describedby={fe ? `fl-${i}-e` : undefined} />{fe && <p class="error" id={`fl-${i}-e`}>{fe}</p>}</td>
-                <td><input aria-label={t('assess.area.n', { n: String(i + 1) })} value={fl.areaSqft} onInput={setFloor(i, 'areaSqft')} inputMode="numeric" aria-invalid={ae ? 'true' : undefined} aria-describedby={ae ? `ar-${i}-e` : undefined} />{ae && <p class="error" id={`ar-${i}-e`}>{ae}</p>}</td>
+                <td><input aria-label={t('assess.floor.n', { n: String(i + 1) })} value={fl.floor} onInput={setFloor(i, 'floor')} inputMode="numeric" aria-invalid={fe ? 'true' : undefined} aria-describedby={fe ? `fl-${i}-e` : undefined} />{fe && <p class="error" id={`fl-${i}-e`}>{String(fe)}</p>}</td>
+                <td><input aria-label={t('assess.area.n', { n: String(i + 1) })} value={fl.areaSqft} onInput={setFloor(i, 'areaSqft')} inputMode="numeric" aria-invalid={ae ? 'true' : undefined} aria-describedby={ae ? `ar-${i}-e` : undefined} />{ae && <p class="error" id={`ar-${i}-e`}>{String(ae)}</p>}</td>
                 <td><button type="button" class="secondary" aria-label={t('assess.floor.remove.n', { n: String(i + 1) })} onClick={() => setF({ ...f, floors: f.floors.filter((_, j) => j !== i) })}>−</button></td>
               </tr>
             );

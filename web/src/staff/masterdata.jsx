@@ -302,7 +302,7 @@ export function MasterData() {
                                 ? <select id={id} aria-label={name} value={row[c]} onChange={(e) => setCell(k, i, c)(e.currentTarget.value)}>{options.values.map((o) => <option key={o} value={o}>{t(options.prefix + o)}</option>)}</select>
                                 : <input id={id} aria-label={name} value={row[c]} onInput={(e) => setCell(k, i, c)(e.currentTarget.value)} inputMode={type === 'text' ? undefined : 'decimal'}
                                   aria-invalid={err ? 'true' : undefined} aria-describedby={err ? id + '-error' : undefined} />}
-                              {err && <p class="error" id={id + '-error'}>{err}</p>}
+                              {err && <p class="error" id={id + '-error'}>{String(err)}</p>}
                             </td>
                           );
                         })}
