@@ -320,6 +320,8 @@ static int callback_work(nagar_db_t *db, void *arg)
                                payments->account_param, text_of(result, "account"), NULL) != 0)
             rc = -1;
     }
+    if (rc == 0 && payments->callback_events && payments->callback_events(rules, result) != 0)
+        rc = -1;
     json_decref(result);
     return rc;
 }

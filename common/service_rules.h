@@ -204,6 +204,11 @@ typedef struct {
     const char *user_field;       /* "ownerUserId": the owner's account in the rules' JSON */
     const ProtobufCMessageDescriptor *receipt_type;
     const ProtobufCMessageDescriptor *order_type;
+    /* Optional: the service's own events of a verified callback, added in
+     * its transaction from the rule's answer (any "action"); 0 or -1. For a
+     * service whose callbacks are not "paid" money on a ledger
+     * (certificates' fee paid, or due for a refund). */
+    int (*callback_events)(nagar_rules_t *rules, json_t *answer);
 } nagar_rules_payments_t;
 
 /* payment.record: needs an idempotency key; logs <service>.payment_recorded. */

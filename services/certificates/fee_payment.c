@@ -9,6 +9,7 @@
  */
 #include "fee_payment.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,10 +83,42 @@ int fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *req
 
 /* ---- online ------------------------------------------------------------------------ */
 
-/* What certificates' online payments differ in (common/rules_money.c). The
- * callback rule answers action "recorded", never "paid", so no
- * payment.received event goes out for a fee: notifications takes that type
- * from the tax services only. */
+/* The applicant's messages of a verified callback, in its transaction: the
+ * callback rule answers action "recorded" when it settled the fee now
+ * (certificate.fee_paid, with the receipt) and "refund_due" when the money
+ * arrived after the fee was settled another way or the application decided
+ * (certificate.fee_refund_due: the ULB will refund it); a repeated callback
+ * answers "done" and tells nobody again. Never payment.received: that type
+ * is the tax services' (notifications takes it from them only). The event
+ * names the application and the applicant's user id, never a contact. */
+static int callback_events(nagar_rules_t *rules, json_t *answer)
+{
+    const char *action = json_string_value(json_object_get(answer, "action"));
+    bool paid = action && strcmp(action, "recorded") == 0;
+    if (!action || (!paid && strcmp(action, "refund_due") != 0))
+        return 0;
+    const char *ulb = json_string_value(json_object_get(answer, "ulb"));
+    const char *application = json_string_value(json_object_get(answer, "applicationId"));
+    const char *applicant = json_string_value(json_object_get(answer, "applicantUserId"));
+    const char *kind = json_string_value(json_object_get(answer, "kind"));
+    const char *receipt = json_string_value(json_object_get(answer, "receiptNo"));
+    if (!ulb || !application || !kind || (paid && !receipt))
+        return -1;
+    char subject[CERT_ID_MAX + 16], amount[32];
+    snprintf(subject, sizeof subject, "application:%s", application);
+    snprintf(amount, sizeof amount, "%lld",
+             (long long) json_integer_value(json_object_get(answer, "amountPaise")));
+    const char *user = applicant && strncmp(applicant, "citizen:", 8) == 0 ? applicant : "";
+    if (paid)
+        return nagar_rules_outbox(rules, "certificate.fee_paid", ulb, subject, user,
+                                  "application_id", application, "kind", kind, "amount_paise",
+                                  amount, "receipt_no", receipt, NULL);
+    return nagar_rules_outbox(rules, "certificate.fee_refund_due", ulb, subject, user,
+                              "application_id", application, "kind", kind, "amount_paise",
+                              amount, NULL);
+}
+
+/* What certificates' online payments differ in (common/rules_money.c). */
 static nagar_rules_payments_t payments_of(certificates_t *self)
 {
     return (nagar_rules_payments_t){.rules = &self->rules, .provider = self->provider,
@@ -93,7 +126,8 @@ static nagar_rules_payments_t payments_of(certificates_t *self)
                                     .subject_kind = "application",
                                     .user_field = "applicantUserId",
                                     .receipt_type = &nagar__certificates__fee_settlement__descriptor,
-                                    .order_type = &nagar__certificates__fee_order__descriptor};
+                                    .order_type = &nagar__certificates__fee_order__descriptor,
+                                    .callback_events = callback_events};
 }
 
 int fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)

@@ -21,6 +21,8 @@ mobile on the record when it names none, and to nobody else.
     certificate.registered             ...[registered]
     certificate.issued                 ...[issued]
     certificate.rejected               ...[rejected]
+    certificate.fee_paid               test_certificate_fee_paid_online_and_refund_due_reach_the_applicant
+    certificate.fee_refund_due         ...
     otp.login                          test_notifications.py::test_identity_otp_goes_through_...
 
 Each certificate test covers the three kinds: a marriage and a birth
@@ -39,6 +41,7 @@ import test_property_tax as pt
 import test_water_tax as wt
 from gateway_fixtures import GRANT
 from nagar_proc import wait_until
+from test_certificate_fee_online import callback, checkout, initiate, signed
 from test_certificates import (apply, birth_report, death_report, informant, marriage_report,
                                ok, pay_fee, register)
 
@@ -336,6 +339,56 @@ def test_certificate_event_reaches_the_applicant(step, cert_stack, notifications
     assert any("Antari" in t for t in marriage_sms), marriage_sms
     if step != "application_received":
         assert any("Arjun Singh & Priya Sharma" in t for t in marriage_sms), marriage_sms
+
+
+def test_certificate_fee_paid_online_and_refund_due_reach_the_applicant(cert_stack, notifications,
+                                                                      sms_provider):
+    """The applicant who paid a fee online is told it was received, with the
+    receipt; one whose payment arrived after the fee was paid at the counter
+    is told the ULB will refund it. A callback the provider repeats tells
+    nobody again."""
+    s = cert_stack
+    n = notifications(s.broker)
+    people = Applicants(s)
+    mobile, citizen = people.mobiles["marriage"], people.tokens["marriage"]
+
+    paid = people.apply("marriage")
+    assert paid["feePaise"] == "3000", paid
+    order = ok(initiate(s, paid["applicationId"], citizen))
+    settled = checkout(s, order)["callbackBody"]
+    assert settled["status"] == "PAID", settled
+    subject = f"application:{paid['applicationId']}"
+    (text,) = wait_until(lambda: [m["text"] for m in sms_provider.to(mobile)
+                                  if settled["receiptNo"] in m["text"]] or None, 30,
+                         interval=0.2, what="the fee-paid SMS")
+    assert paid["applicationId"] in text and "30.00" in text, text
+    assert addresses(n, "certificate.fee_paid", [subject]) == [mobile]
+
+    # Paid at the counter while the citizen was at the provider's page.
+    late = people.apply("marriage")
+    order = ok(initiate(s, late["applicationId"], citizen))
+    pay_fee(s, late["applicationId"], late["feePaise"], token=people.clerk)
+    due = checkout(s, order)["callbackBody"]
+    assert due["status"] == "REFUND_DUE", due
+    late_subject = f"application:{late['applicationId']}"
+    (text,) = wait_until(lambda: [m["text"] for m in sms_provider.to(mobile)
+                                  if late["applicationId"] in m["text"] and
+                                  ("refund" in m["text"] or "लौटाएगा" in m["text"])] or None,
+                         30, interval=0.2, what="the refund-due SMS")
+    assert "30.00" in text, text
+    assert addresses(n, "certificate.fee_refund_due", [late_subject]) == [mobile]
+    assert addresses(n, "certificate.fee_paid", [late_subject]) == []
+
+    # The provider calls back again: the orders answer as they stand, nobody is told twice.
+    for o, status in ((settled, "PAID"), (due, "REFUND_DUE")):
+        r = callback(s, signed(s, o["orderId"], 3000, ref="FPAGAIN"))
+        assert r.status_code == 200 and r.json()["status"] == status, r.text
+    for app, event_type in ((paid, "certificate.fee_paid"), (late, "certificate.fee_refund_due")):
+        assert s.db.sql(f"SELECT count(*) FROM certificates.outbox WHERE event_type = "
+                        f"'{event_type}' AND position(convert_to('{app['applicationId']}', "
+                        f"'UTF8') IN payload) > 0") == "1"
+    assert events_of(n, "certificate.fee_paid", [subject]) == "delivered"
+    assert events_of(n, "certificate.fee_refund_due", [late_subject]) == "delivered"
 
 
 # ---- an event nobody can be reached for yet ---------------------------------------------------

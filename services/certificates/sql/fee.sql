@@ -217,6 +217,12 @@ $$;
 -- cert_online_callback runs. Locks in one order: the order's row, the
 -- application's row, the receipt counter's row.
 
+-- An application's kind as events name it (nagar.certificates.EventKind).
+CREATE OR REPLACE FUNCTION cert_kind_name(p_kind smallint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_kind WHEN 1 THEN 'birth' WHEN 2 THEN 'death' WHEN 3 THEN 'marriage' END
+$$;
+
 CREATE OR REPLACE FUNCTION cert_fee_order_json(p_order text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('orderId', o.order_id, 'applicationId', o.application_id,
@@ -288,7 +294,12 @@ $$;
 -- FAILED; a repeated callback answers the order as it stands. Answers
 -- {"action", "order", ...}: "recorded" when the fee was settled now (not
 -- "paid": on "paid" the C side would publish payment.received, an event
--- notifications takes from the tax services only), "done" otherwise.
+-- notifications takes from the tax services only), "refund_due" when the
+-- money arrived after the fee was settled another way, "done" otherwise.
+-- "recorded" and "refund_due" also carry the ulb, applicationId,
+-- applicantUserId, kind and amountPaise (and receiptNo) of the applicant's
+-- message, certificate.fee_paid or certificate.fee_refund_due
+-- (fee_payment.c).
 CREATE OR REPLACE FUNCTION cert_online_callback(p_actor jsonb, p_req jsonb, p_today date)
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -343,7 +354,10 @@ BEGIN
                            jsonb_build_object('orderId', o.order_id, 'amountPaise',
                                               o.amount_paise, 'providerRef', v_ref,
                                               'note', v_note));
-        RETURN jsonb_build_object('action', 'done', 'order', cert_fee_order_json(o.order_id));
+        RETURN jsonb_build_object('action', 'refund_due', 'order', cert_fee_order_json(o.order_id),
+                                  'ulb', a.ulb, 'applicationId', a.application_id,
+                                  'applicantUserId', a.applicant, 'kind', cert_kind_name(a.kind),
+                                  'amountPaise', o.amount_paise);
     END IF;
     v_receipt := receipt_next(a.ulb, rule_fy_text(rule_fy_of(p_today)), 'CFONLINE');
     INSERT INTO certificates.fee_settlement (application_id, ulb, status, amount_paise,
@@ -359,7 +373,8 @@ BEGIN
                                           'providerRef', v_ref));
     RETURN jsonb_build_object('action', 'recorded', 'order', cert_fee_order_json(o.order_id),
                               'ulb', a.ulb, 'receiptNo', v_receipt,
-                              'amountPaise', o.amount_paise);
+                              'amountPaise', o.amount_paise, 'applicationId', a.application_id,
+                              'applicantUserId', a.applicant, 'kind', cert_kind_name(a.kind));
 END
 $$;
 
