@@ -105,8 +105,7 @@ SHARED_SECRETS = {
     # verifier role would take these away; see the report of issue 12).
     "witness_writer_pgpass": "nagarctl, checkpointer",
     **{f"{svc}_pgpass": f"{svc}; nagarctl and the checkpointer verify its chains"
-       for svc in ("identity", "certificates", "property_tax", "water_tax", "notifications",
-                   "witness")},
+       for svc in ("certificates", "property_tax", "water_tax")},
 }
 
 
@@ -161,6 +160,12 @@ def test_compose_and_systemd_give_each_service_its_own_provider_key():
         u = unit(f"nagar-{other}@.service")
         assert not any("payment_provider" in c for c in u.get(("Service", "LoadCredential"), []))
     assert len(paths) == 3
+    # The checkpoint job is handed the files it reads, not the secrets directory.
+    u = unit("nagar-checkpoint.service")
+    assert "NAGAR_CTL_SECRETS_DIR=%d" in u[("Service", "Environment")]
+    assert sorted(c.split(":")[0] for c in u[("Service", "LoadCredential")]) == sorted(
+        ["checkpoint.key", "witness_writer.pgpass"] +
+        [f"{svc}_app.pgpass" for svc in ("certificates", "property_tax", "water_tax")])
 
 
 @pytest.fixture(scope="module")
