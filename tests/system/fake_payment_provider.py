@@ -1,3 +1,4 @@
+#!/usr/bin/python3
 """A small local payment provider over HTTP for the tests.
 
 It plays the provider's side of common/payment_provider.h, with one merchant
@@ -26,11 +27,19 @@ Used as
         browser back to returnUrl (303)
     provider.sign_callback(order, ref, amount, status[, merchant])
     provider.stop()
+
+Under `make run`, to pay through the portal on this machine:
+
+    tests/system/fake_payment_provider.py var 7700 &     # each service's key from var/secrets
+    NAGAR_WEB_PAYMENT_PAGE_URL=http://127.0.0.1:7700/pay make run
 """
 import hashlib
 import hmac
 import html
 import json
+import os
+import signal
+import sys
 import threading
 import urllib.parse
 import uuid
@@ -54,7 +63,7 @@ def merchant_of(callback_url):
 
 
 class FakePaymentProvider:
-    def __init__(self, keys):
+    def __init__(self, keys, port=0):
         """keys: one key (hex) for a single merchant, or {merchant: key hex}."""
         if isinstance(keys, str):
             self.keys = {None: bytes.fromhex(keys)}
@@ -135,7 +144,7 @@ class FakePaymentProvider:
                 return self._answer(200, {"callbackStatus": r.status_code, "callbackBody": reply,
                                           "callback": callback})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -153,3 +162,26 @@ class FakePaymentProvider:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def main(argv):
+    """fake_payment_provider.py [NAGAR_VAR [PORT]]: serves with each service's
+    key from NAGAR_VAR/secrets/payment_provider/ until interrupted."""
+    var = argv[1] if len(argv) > 1 else os.environ.get("NAGAR_VAR", "var")
+    port = int(argv[2]) if len(argv) > 2 else 0
+    keys = {}
+    for merchant in MERCHANT_PATHS.values():
+        with open(os.path.join(var, "secrets", "payment_provider", f"{merchant}.key")) as f:
+            keys[merchant] = f.read().strip()
+    provider = FakePaymentProvider(keys, port)
+    print(f"test payment provider: {provider.url}/pay (merchants {', '.join(keys)})", flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        provider.stop()
+
+
+if __name__ == "__main__":
+    # Blocked before the server's thread starts, so that sigwait receives them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    main(sys.argv)
