@@ -42,6 +42,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "operations.h"
 #include "ready.h"
 #include "routes.h"
 #include "session.h"
@@ -417,6 +418,17 @@ static void on_bus_reply(const nagar_bus_result_t *result, void *arg)
         return;
     gateway_t *self = r->gateway;
     nagar_log_set_request_id(r->request_id);
+    if (gateway_operations_route(r->route)) {
+        /* Composed here, whatever the witness answered (operations.h). */
+        char *json = gateway_operations_answer(self->ready, result, nagar_bus_now_ms());
+        if (json)
+            set_response(r, 200, "application/json", json, strlen(json));
+        else
+            set_error(r, 500, "INTERNAL", "", "out of memory composing the operations page");
+        nagar_log_set_request_id(NULL);
+        resume(self, r);
+        return;
+    }
     if (result->code == NAGAR__STATUS_CODE__OK) {
         ProtobufCMessage *reply = protobuf_c_message_unpack(r->route->reply_type, NULL,
                                                             result->payload_size,

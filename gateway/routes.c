@@ -15,6 +15,7 @@
 #include "proto/certificates.pb-c.h"
 #include "proto/identity.pb-c.h"
 #include "proto/notifications.pb-c.h"
+#include "proto/operations.pb-c.h"
 #include "proto/property_tax.pb-c.h"
 #include "proto/water_tax.pb-c.h"
 #include "proto/witness.pb-c.h"
@@ -390,6 +391,14 @@ static const gateway_route_t routes[] = {
     {"GET", "/api/v1/checkpoints", "witness", "checkpoint.list", WIT(list_checkpoints_request),
      WIT(list_checkpoints_reply), GATEWAY_ROLE_PUBLIC, false, false,
      "Signed checkpoints, newest first (beforeUs, pageSize)"},
+
+    /* The operations page: the gateway's own view of the services and the witness's latest
+     * checkpoint, composed by operations.c (the witness answers checkpoint.summary). */
+    {"GET", "/api/v1/operations", "witness", "checkpoint.summary",
+     WIT(get_latest_checkpoint_request), &nagar__operations__operations_status__descriptor,
+     STAFF_ADMINS, false, false,
+     "The operations page: each service's worker as the gateway sees it, whether quarantines "
+     "can be known here, and the latest checkpoint (verified, how old, how much it pins)"},
 
 #define NT(name) &nagar__notifications__##name##__descriptor
 #define NT_STAFF (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR | GATEWAY_ROLE_REVENUE_OFFICER | \

@@ -11,7 +11,8 @@
  * SELECT. It checks each signature with the published public key before
  * answering and says whether it holds; a client should check again with
  * its own copy of the key. The gateway routes GET /api/v1/checkpoints and
- * GET /api/v1/checkpoints/latest here, open to anyone.
+ * GET /api/v1/checkpoints/latest here, open to anyone, and composes the
+ * operations page (GET /api/v1/operations) from checkpoint.summary.
  *
  * Settings (environment over the NAGAR_CONFIG file, see config.h):
  *   NAGAR_DB_CONNINFO             libpq connection string (witness_app role)
@@ -90,27 +91,85 @@ static int answer(nagar_worker_call_t *call, ProtobufCMessage *reply)
     return rc;
 }
 
-static int checkpoint_latest(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+/* The latest stored checkpoint's row (created_us, signed_text, stored_at),
+ * or NULL having answered the call (NOT_FOUND when there is none). */
+static PGresult *latest_row(witness_t *self, nagar_worker_call_t *call, int *rc)
 {
-    (void) request;
-    witness_t *self = arg;
     PGresult *res = nagar_service_query(
         self->db, "witness_latest",
         "SELECT created_us, signed_text, to_char(stored_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM checkpoint ORDER BY created_us DESC LIMIT 1", 0,
         NULL);
-    if (!res)
-        return nagar_service_fail(self->db, WITNESS_SERVICE, call, -1, NULL);
+    if (!res) {
+        *rc = nagar_service_fail(self->db, WITNESS_SERVICE, call, -1, NULL);
+        return NULL;
+    }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, NULL,
-                                      "no checkpoint has been witnessed yet");
+        *rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, NULL,
+                                     "no checkpoint has been witnessed yet");
+        return NULL;
     }
+    return res;
+}
+
+static int checkpoint_latest(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    (void) request;
+    witness_t *self = arg;
+    int rc = 0;
+    PGresult *res = latest_row(self, call, &rc);
+    if (!res)
+        return rc;
     Nagar__Witness__Checkpoint *reply = checkpoint_of(self, res, 0);
     PQclear(res);
     if (!reply || !reply->signed_text)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     return answer(call, &reply->base);
+}
+
+/* The latest checkpoint counted, not copied: the operations page needs its
+ * time, whether it verifies and how much it pins, not megabytes of heads. */
+#define SUMMARY_CHAINS_MAX 256
+static int checkpoint_summary(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                              void *arg)
+{
+    (void) request;
+    witness_t *self = arg;
+    int rc = 0;
+    PGresult *res = latest_row(self, call, &rc);
+    if (!res)
+        return rc;
+    Nagar__Witness__CheckpointSummary reply = NAGAR__WITNESS__CHECKPOINT_SUMMARY__INIT;
+    reply.created_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    reply.stored_at = PQgetvalue(res, 0, 2);
+    const char *text = PQgetvalue(res, 0, 1);
+    nagar_checkpoint_t *parsed = NULL;
+    char error[NAGAR_CHECKPOINT_ERROR_MAX];
+    if (nagar_checkpoint_parse(text, strlen(text), self->public_key, &parsed, error,
+                               sizeof error) == NAGAR_CHECKPOINT_LOADED) {
+        reply.signature_ok = true;
+        size_t count = nagar_checkpoint_size(parsed);
+        const char *chains[SUMMARY_CHAINS_MAX];
+        size_t distinct = 0;
+        for (size_t i = 0; i < count; i++) {
+            const char *name = nagar_checkpoint_head(parsed, i)->ledger;
+            size_t j = 0;
+            while (j < distinct && strcmp(chains[j], name) != 0)
+                j++;
+            if (j == distinct && distinct < SUMMARY_CHAINS_MAX)
+                chains[distinct++] = name;
+        }
+        reply.heads = (uint32_t) count;
+        reply.chains = (uint32_t) distinct;
+    } else {
+        nagar_log_warn("witness.signature_invalid", "checkpoint %" PRId64 " does not verify with "
+                       "the published key: %s", reply.created_us, error);
+    }
+    rc = nagar_worker_call_reply(call, &reply.base);
+    nagar_checkpoint_destroy(&parsed);
+    PQclear(res);
+    return rc;
 }
 
 static int checkpoint_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -166,6 +225,8 @@ static const nagar_method_t METHODS[] = {
      checkpoint_latest},
     {"checkpoint.list", &nagar__witness__list_checkpoints_request__descriptor, READERS,
      checkpoint_list},
+    {"checkpoint.summary", &nagar__witness__get_latest_checkpoint_request__descriptor, READERS,
+     checkpoint_summary},
     {NULL, NULL, NULL, NULL},
 };
 

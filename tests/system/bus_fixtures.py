@@ -44,6 +44,7 @@ PRINCIPALS = {
     "property_tax": ("property_tax", "notifications,identity"),
     "water_tax": ("water_tax", "notifications,identity"),
     "notifications": ("notifications", "identity,certificates,property_tax,water_tax"),
+    "witness": ("witness", ""),
 }
 
 
