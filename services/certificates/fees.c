@@ -6,7 +6,9 @@
  * force on that date if it has one, else the state default's. Saving
  * never changes a row; it appends the next version (the table is
  * INSERT/SELECT only for the app role), so what was charged for any
- * application can always be explained from the history.
+ * application can always be explained from the history. Each version
+ * carries the reason it was saved with (as rates and tariffs do), and any
+ * version can be read back (fees.get with a version).
  */
 #include "fees.h"
 
@@ -17,13 +19,15 @@
 
 #include "json_codec.h"
 #include "log.h"
+#include "text.h"
 
 #define FEE_MAX_PAISE 100000000LL      /* Rs 10 lakh: far above any real fee */
+#define FEE_REASON_MAX 500             /* as rates' and tariffs' reasons */
 
 static const char SCHEDULE_COLUMNS[] =
     "ulb, effective_from::text, free_days, late_days, late_fee_paise, permission_days, "
     "permission_fee_paise, order_fee_paise, marriage_fee_paise, child_name_days, version, "
-    "saved_by, to_char(saved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    "saved_by, to_char(saved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), reason";
 
 static void schedule_from_row(Nagar__Certificates__FeeSchedule *schedule, PGresult *result,
                               int row)
@@ -42,6 +46,7 @@ static void schedule_from_row(Nagar__Certificates__FeeSchedule *schedule, PGresu
     schedule->version = (uint32_t) strtoul(PQgetvalue(result, row, 10), NULL, 10);
     schedule->saved_by = PQgetvalue(result, row, 11);
     schedule->saved_at = PQgetvalue(result, row, 12);
+    schedule->reason = PQgetvalue(result, row, 13);
 }
 
 /* The schedule in force for ulb on date (ulb "" = the state default). */
@@ -119,11 +124,27 @@ int fees_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
     } else {
         nagar_date_format(nagar_date_today_ist(), date);
     }
-    PGresult *result = schedule_in_force(self, request->ulb, date);
+    PGresult *result = NULL;
+    if (request->version) {
+        char sql[1024], version[16];
+        snprintf(sql, sizeof sql,
+                 "SELECT %s FROM certificates.fee_schedule WHERE ulb = $1 AND version = $2::int",
+                 SCHEDULE_COLUMNS);
+        snprintf(version, sizeof version, "%u", request->version);
+        const char *values[] = {request->ulb, version};
+        result = nagar_service_query(self->db, "fees_version", sql, 2, values);
+    } else {
+        result = schedule_in_force(self, request->ulb, date);
+    }
     if (!result)
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     if (PQntuples(result) != 1) {
         PQclear(result);
+        if (request->version)
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "version",
+                                          "%s has no fee schedule version %u",
+                                          request->ulb[0] ? request->ulb : "the state default",
+                                          request->version);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, "onDate",
                                       "no fee schedule is in force on %s", date);
     }
@@ -214,17 +235,17 @@ static int save_work(nagar_db_t *db, void *arg)
     snprintf(numbers[7], sizeof numbers[7], "%u", s->child_name_days);
     const char *values[] = {s->ulb, s->effective_from, numbers[0], numbers[1], numbers[2],
                             numbers[3], numbers[4], numbers[5], numbers[6], numbers[7],
-                            nagar_actor_user(work->call)};
+                            nagar_actor_user(work->call), s->reason};
     char sql[1400];
     snprintf(sql, sizeof sql,
              "INSERT INTO certificates.fee_schedule (ulb, effective_from, version, free_days, "
              "late_days, late_fee_paise, permission_days, permission_fee_paise, "
-             "order_fee_paise, marriage_fee_paise, child_name_days, saved_by) "
+             "order_fee_paise, marriage_fee_paise, child_name_days, saved_by, reason) "
              "SELECT $1, $2::date, coalesce(max(version), 0) + 1, $3::int, $4::int, $5::bigint, "
-             "$6::int, $7::bigint, $8::bigint, $9::bigint, $10::int, $11 "
+             "$6::int, $7::bigint, $8::bigint, $9::bigint, $10::int, $11, $12 "
              "FROM certificates.fee_schedule WHERE ulb = $1 RETURNING %s",
              SCHEDULE_COLUMNS);
-    work->row = nagar_service_query(work->self->db, "fees_insert", sql, 11, values);
+    work->row = nagar_service_query(work->self->db, "fees_insert", sql, 12, values);
     if (!work->row)
         return -1;
     Nagar__Certificates__FeeSchedule saved;
@@ -285,6 +306,12 @@ int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
                                           amounts[i].field,
                                           "%s must be 0 to %lld paise, not %" PRId64,
                                           amounts[i].field, FEE_MAX_PAISE, amounts[i].value);
+    if (!nagar_text_valid(s->reason, 1, FEE_REASON_MAX, false))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                                      "schedule.reason",
+                                      "schedule.reason must say why this version is saved: 1 to "
+                                      "%d characters of valid UTF-8 without control characters",
+                                      FEE_REASON_MAX);
     if (s->child_name_days < 1 || s->child_name_days > 20 * 366)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "schedule.childNameDays",

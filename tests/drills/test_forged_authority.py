@@ -381,7 +381,8 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
          {"schedule": {"ulb": ULB, "effectiveFrom": days_ago(1), "freeDays": 10, "lateDays": 30,
                        "lateFeePaise": "2500", "permissionDays": 365,
                        "permissionFeePaise": "6000", "orderFeePaise": "12000",
-                       "marriageFeePaise": "5000", "childNameDays": 5475}})
+                       "marriageFeePaise": "5000", "childNameDays": 5475,
+                       "reason": "drill: the council's resolution"}})
     assert audit_names(s, "certificates", people["REGISTRAR"][1])
 
     # ---- property tax ----

@@ -352,20 +352,43 @@ def test_fee_schedule_is_master_data(cert_stack):
     assert default["orderFeePaise"] == "10000" and default["marriageFeePaise"] == "3000"
     schedule = {"ulb": ULB_C, "effectiveFrom": days_ago(1), "freeDays": 10, "lateDays": 30,
                 "lateFeePaise": "2500", "permissionDays": 365, "permissionFeePaise": "6000",
-                "orderFeePaise": "12000", "marriageFeePaise": "5000", "childNameDays": 5475}
-    # A commissioner of another ULB may not; a state admin may.
+                "orderFeePaise": "12000", "marriageFeePaise": "5000", "childNameDays": 5475,
+                "reason": "council resolution 14/2026: late fee raised"}
+    # A commissioner of another ULB may not; a state admin may, saying why.
     error(s.gateway.put("/api/v1/certificates/fees", {"schedule": schedule},
                         token=s.commissioner_a), 403, "PERMISSION_DENIED")
     error(s.gateway.put("/api/v1/certificates/fees",
                         {"schedule": {**schedule, "freeDays": 40}}, token=s.admin),
           422, "INVALID_ARGUMENT", "schedule.freeDays")
+    for reason in ("", "x" * 501, "tab\there"):
+        error(s.gateway.put("/api/v1/certificates/fees",
+                            {"schedule": {**schedule, "reason": reason}}, token=s.admin),
+              422, "INVALID_ARGUMENT", "schedule.reason")
     saved = ok(s.gateway.put("/api/v1/certificates/fees", {"schedule": schedule},
                              token=s.admin, headers={"Idempotency-Key": uuid.uuid4().hex}))
     assert saved["version"] >= 1 and saved["freeDays"] == 10
+    assert saved["reason"] == "council resolution 14/2026: late fee raised"
     got = ok(s.gateway.get("/api/v1/certificates/fees", params={"ulb": ULB_C}))
     assert got["version"] == saved["version"] and got["lateFeePaise"] == "2500"
+    assert got["reason"] == saved["reason"]
+    # Every version is kept with its reason, and can be read back.
+    second = ok(s.gateway.put("/api/v1/certificates/fees",
+                              {"schedule": {**schedule, "lateFeePaise": "3000",
+                                            "reason": "corrected: the resolution says Rs 30"}},
+                              token=s.admin, headers={"Idempotency-Key": uuid.uuid4().hex}))
+    assert second["version"] == saved["version"] + 1
+    first = ok(s.gateway.get("/api/v1/certificates/fees",
+                             params={"ulb": ULB_C, "version": saved["version"]}))
+    assert (first["lateFeePaise"], first["reason"]) == ("2500", saved["reason"])
+    assert ok(s.gateway.get("/api/v1/certificates/fees",
+                            params={"ulb": ULB_C}))["reason"] == "corrected: the resolution says Rs 30"
+    error(s.gateway.get("/api/v1/certificates/fees",
+                        params={"ulb": ULB_C, "version": second["version"] + 1}),
+          404, "NOT_FOUND", "version")
+    state_default = ok(s.gateway.get("/api/v1/certificates/fees", params={"version": 1}))
+    assert state_default["ulb"] == "" and state_default["freeDays"] == 21
     app = ok(apply(s, "birth", birth_report(15), s.citizen, ulb=ULB_C))
-    assert app["lateWindow"] == "LATE_TO_30_DAYS" and app["feePaise"] == "2500"
+    assert app["lateWindow"] == "LATE_TO_30_DAYS" and app["feePaise"] == "3000"
     app = ok(apply(s, "marriage", marriage_report(5), s.citizen, ulb=ULB_C))
     assert app["feePaise"] == "5000"
     # Other ULBs keep the state default.
