@@ -99,6 +99,11 @@
  * without it answers "501" as RFC 8 says. Clients with several brokers
  * ping each with it (bus_client.h). */
 #define MMI_READY        "mmi.ready"
+/* Nagar's: is this service (body: its name) quarantined at this broker?
+ * "200" yes, "404" no; a broker without it answers "501". Names only, never
+ * the operator's reason (that stays on nagar.admin): the operations page
+ * shows it through the gateway, which holds no key that could change it. */
+#define MMI_QUARANTINE   "mmi.quarantine"
 
 /* Nagar's drain extension, backwards compatible: a worker asked to stop
  * sends

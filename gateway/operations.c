@@ -17,10 +17,9 @@
 #define OPS_SERVICES_MAX 32
 
 static const char QUARANTINE_NOTE[] =
-    "The gateway cannot see quarantines: the broker tells them (with the operator's reason) "
-    "only on nagar.admin, to the operator's key (nagarctl status), and a gateway holding that "
-    "key could quarantine and release services. A service with NO_WORKER may be absent or "
-    "quarantined; ask an operator.";
+    "Not every service's quarantine is known yet: the gateway asks each broker (mmi.quarantine) "
+    "once a readiness round, and a broker that does not answer, or is too old to say, leaves "
+    "it UNKNOWN. nagarctl status shows quarantines with the operator's reason.";
 
 static void iso_utc(int64_t ms, char *out, size_t size)
 {
@@ -46,18 +45,23 @@ char *gateway_operations_answer(gateway_ready_t *ready, const nagar_bus_result_t
 
     page.broker_reachable = gateway_ready_broker_reachable(ready);
     size_t count = 0;
+    bool quarantine_known = true;
     for (const char *const *s = gateway_route_services(); *s && count < OPS_SERVICES_MAX; s++) {
         int state = gateway_ready_service(ready, *s);
+        int quarantined = gateway_ready_quarantined(ready, *s);
         nagar__operations__service_state__init(&states[count]);
         states[count].name = (char *) *s;
         states[count].worker = state == 1 ? "OK" : state == 0 ? "NO_WORKER" : "NOT_PROBED";
+        states[count].quarantine = quarantined == 1 ? "QUARANTINED"
+                                   : quarantined == 0 ? "NONE" : "UNKNOWN";
+        quarantine_known = quarantine_known && quarantined >= 0;
         listed[count] = &states[count];
         count++;
     }
     page.n_services = count;
     page.services = listed;
-    page.quarantine_known = false;
-    page.quarantine_note = (char *) QUARANTINE_NOTE;
+    page.quarantine_known = quarantine_known;
+    page.quarantine_note = quarantine_known ? "" : (char *) QUARANTINE_NOTE;
     iso_utc(now_ms, checked_at, sizeof checked_at);
     page.checked_at = checked_at;
 

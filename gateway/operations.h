@@ -5,10 +5,11 @@
  * its readiness prober last saw them) and what the witness answers
  * (checkpoint.summary: the latest signed checkpoint).
  *
- * What the gateway cannot know is said in the answer, not guessed
- * (proto/operations.proto): quarantines are on nagar.admin, the operator's
- * key only, so a service with no worker may be absent or quarantined; a
- * failed verification signs no checkpoint, so it shows as an old one. The
+ * Quarantines are what the brokers answer to mmi.quarantine (the fact,
+ * never the operator's reason). What the gateway cannot know is said in
+ * the answer, not guessed (proto/operations.proto): a quarantine no broker
+ * has answered about yet is UNKNOWN; a failed verification signs no
+ * checkpoint, so it shows as an old one. The
  * witness being down is part of the answer (checkpoint UNAVAILABLE), not
  * an error of the page.
  */

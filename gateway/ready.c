@@ -18,7 +18,9 @@ typedef struct {
     char endpoint[NAGAR_BUS_ENDPOINT_MAX];
     zsock_t *socket;
     int state[SERVICES_MAX];        /* 1, 0, -1 */
+    int quarantined[SERVICES_MAX];  /* 1, 0, -1 (not asked yet, or an old broker) */
     size_t probing;                 /* index of the service being asked */
+    bool asking_quarantine;         /* the second question about it */
     bool in_flight;
     int64_t probe_deadline_ms;
     int64_t next_round_ms;
@@ -75,7 +77,7 @@ gateway_ready_t *gateway_ready_new(const nagar_bus_options_t *options,
         probe->index = i;
         nagar_bus_broker_endpoint(options, i, probe->endpoint, sizeof probe->endpoint);
         for (size_t j = 0; j < self->service_count; j++)
-            probe->state[j] = -1;
+            probe->state[j] = probe->quarantined[j] = -1;
         probe->socket = connect_socket(options, i, error, error_size);
         if (!probe->socket) {
             for (int j = 0; j < i; j++)
@@ -118,7 +120,8 @@ bool gateway_ready_has_input(gateway_ready_t *self)
 static void send_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
 {
     const char *name = self->services[probe->probing];
-    zmsg_t *message = nagar_mdp_client_request_new(MMI_SERVICE, name, strlen(name));
+    zmsg_t *message = nagar_mdp_client_request_new(
+        probe->asking_quarantine ? MMI_QUARANTINE : MMI_SERVICE, name, strlen(name));
     if (!message || zmsg_send(&message, probe->socket) != 0) {
         zmsg_destroy(&message);
         return;
@@ -131,6 +134,7 @@ static void finish_round(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
 {
     probe->in_flight = false;
     probe->probing = 0;
+    probe->asking_quarantine = false;
     probe->known = true;
     probe->next_round_ms = now_ms + self->interval_ms;
 }
@@ -142,9 +146,27 @@ static void handle_answer(gateway_ready_t *self, probe_t *probe, zmsg_t *message
     char error[256];
     if (!probe->in_flight ||
         nagar_mdp_client_reply_parse(message, &service, &body, error, sizeof error) != 0 ||
-        !zframe_streq(service, MMI_SERVICE)) {
+        !zframe_streq(service, probe->asking_quarantine ? MMI_QUARANTINE : MMI_SERVICE)) {
         nagar_log_warn("gateway.ready_unexpected", "dropped an unexpected message on the "
                        "readiness socket");
+        return;
+    }
+    probe->in_flight = false;
+    if (probe->asking_quarantine) {
+        int was = probe->quarantined[probe->probing];
+        int now = zframe_streq(body, "200") ? 1 : zframe_streq(body, "404") ? 0 : -1;
+        probe->quarantined[probe->probing] = now;
+        if (now == 1 && was != 1)
+            nagar_log_warn("gateway.service_quarantined", "service %s is quarantined at %s",
+                           self->services[probe->probing], probe->endpoint);
+        else if (now == 0 && was == 1)
+            nagar_log_info("gateway.service_released", "service %s is no longer quarantined "
+                           "at %s", self->services[probe->probing], probe->endpoint);
+        probe->asking_quarantine = false;
+        if (++probe->probing == self->service_count)
+            finish_round(self, probe, now_ms);
+        else
+            send_probe(self, probe, now_ms);
         return;
     }
     int was = probe->state[probe->probing];
@@ -158,11 +180,8 @@ static void handle_answer(gateway_ready_t *self, probe_t *probe, zmsg_t *message
     if (!probe->reachable)
         nagar_log_info("gateway.broker_reachable", "the broker answers at %s", probe->endpoint);
     probe->reachable = true;
-    probe->in_flight = false;
-    if (++probe->probing == self->service_count)
-        finish_round(self, probe, now_ms);
-    else
-        send_probe(self, probe, now_ms);
+    probe->asking_quarantine = true;     /* then: is it quarantined here? */
+    send_probe(self, probe, now_ms);
 }
 
 static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
@@ -180,8 +199,10 @@ static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms
                            "the broker at %s did not answer an MMI probe within %d ms",
                            probe->endpoint, self->probe_timeout_ms);
         probe->reachable = false;
-        for (size_t i = 0; i < self->service_count; i++)
+        for (size_t i = 0; i < self->service_count; i++) {
             probe->state[i] = 0;
+            probe->quarantined[i] = -1;
+        }
         /* A new socket, so that the late answer cannot be read as another's. */
         char error[256];
         zsock_t *fresh = connect_socket(&self->options, probe->index, error, sizeof error);
@@ -193,6 +214,7 @@ static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms
     }
     if (!probe->in_flight && self->service_count && now_ms >= probe->next_round_ms) {
         probe->probing = 0;
+        probe->asking_quarantine = false;
         send_probe(self, probe, now_ms);
         if (!probe->in_flight)   /* could not even queue it */
             finish_round(self, probe, now_ms);
@@ -248,6 +270,25 @@ int gateway_ready_service(gateway_ready_t *self, const char *service)
             const probe_t *probe = &self->probes[j];
             if (probe->state[i] > best && (probe->reachable || probe->state[i] != 1))
                 best = probe->state[i];
+        }
+        return best;
+    }
+    return -1;
+}
+
+int gateway_ready_quarantined(gateway_ready_t *self, const char *service)
+{
+    for (size_t i = 0; i < self->service_count; i++) {
+        if (strcmp(self->services[i], service) != 0)
+            continue;
+        /* Quarantine reaches every broker from one store (etcd), so one
+         * answering broker that says so is enough; "not" needs one that
+         * answered and none that says so. */
+        int best = -1;
+        for (int j = 0; j < self->probe_count; j++) {
+            const probe_t *probe = &self->probes[j];
+            if (probe->reachable && probe->quarantined[i] > best)
+                best = probe->quarantined[i];
         }
         return best;
     }

@@ -6,7 +6,8 @@
  * worker for it, which is what the bus client's fail-over makes true.
  *
  * Probes with MMI (ZeroMQ RFC 8: "mmi.service" with the service name as
- * body, answered "200" when a worker is connected, "404" when none is) on
+ * body, answered "200" when a worker is connected, "404" when none is; then
+ * Nagar's "mmi.quarantine" about the same service, mdp.h) on
  * a DEALER socket of its own, one service at a time, a round every
  * interval. One probe in flight at a time is what lets a plain MMI reply,
  * which does not repeat the service name, be matched to its question; a
@@ -53,5 +54,8 @@ bool gateway_ready_broker_reachable(gateway_ready_t *self);
 bool gateway_ready_known(gateway_ready_t *self);
 /* 1 worker present at some answering broker, 0 none, -1 not known yet. */
 int gateway_ready_service(gateway_ready_t *self, const char *service);
+/* 1 quarantined at some answering broker, 0 at none, -1 not known (not
+ * asked yet, no broker answers, or brokers too old for mmi.quarantine). */
+int gateway_ready_quarantined(gateway_ready_t *self, const char *service);
 
 #endif

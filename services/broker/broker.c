@@ -823,6 +823,12 @@ static void handle_mmi(broker_t *self, zframe_t *sender, bool packed, const char
             code = service && (service->workers > 0 || service_returning(service)) ? "200"
                                                                                    : "404";
         }
+    } else if (strcmp(service_name, MMI_QUARANTINE) == 0) {
+        zframe_t *asked = zmsg_first(body);
+        char name[MDP_SERVICE_NAME_MAX + 1] = "";
+        if (asked && service_frame_is_valid(asked))
+            frame_to_string(asked, name, sizeof name);
+        code = name[0] && broker_state_quarantine_reason(self->state, name) ? "200" : "404";
     }
     send_to_client(self, zframe_data(sender), zframe_size(sender), packed, service_name, code,
                    strlen(code));

@@ -2,8 +2,9 @@
 admins, composed by the gateway from its readiness prober and the witness's
 latest checkpoint (checkpoint.summary).
 
-  - Each routed service's worker as the gateway sees it; quarantines are not
-    guessed: the answer says they cannot be known here, and why.
+  - Each routed service's worker as the gateway sees it, and whether it is
+    quarantined (the brokers' mmi.quarantine: the fact, never the operator's
+    reason); until every broker has said, the answer says it is not known.
   - The latest checkpoint: VERIFIED (with its time, age and what it pins),
     BAD_SIGNATURE, NONE, or UNAVAILABLE when the witness does not answer —
     the page still answers.
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from nagar_proc import wait_until
+from test_gateway import admin_call
 
 OPS = "/api/v1/operations"
 
@@ -35,7 +37,7 @@ def store(s, text, created_us):
                   f"VALUES ({created_us}, '{text}')", dbname="nagar_witness")
 
 
-def test_operations_page(property_tax_stack, nagar_bin, tmp_path):
+def test_operations_page(property_tax_stack, nagar_bin, tmp_path, keys):
     s = property_tax_stack()
     key = Ed25519PrivateKey.generate()
     public_path = tmp_path / "checkpoint.pub"
@@ -61,16 +63,35 @@ def test_operations_page(property_tax_stack, nagar_bin, tmp_path):
     def workers(p):
         return {x["name"]: x["worker"] for x in p["services"]}
 
+    def quarantines(p):
+        return {x["name"]: x["quarantine"] for x in p["services"]}
+
     # No checkpoint yet; the services as the prober sees them (property tax and identity run).
     def probed():
         p = page(s.admin.token)
-        return p if workers(p)["property_tax"] == "OK" else None
+        return p if workers(p)["property_tax"] == "OK" and p["quarantineKnown"] else None
     first = wait_until(probed, 20, interval=0.2, what="the prober to see property_tax")
     assert first["brokerReachable"] is True
     assert workers(first) == {"identity": "OK", "certificates": "NO_WORKER",
                               "property_tax": "OK", "water_tax": "NO_WORKER",
                               "notifications": "NO_WORKER"}
-    assert first["quarantineKnown"] is False and "nagar.admin" in first["quarantineNote"]
+    assert set(quarantines(first).values()) == {"NONE"}, first
+    assert first["quarantineNote"] == ""
+
+    # An operator quarantines water tax: the page shows it (and only the fact:
+    # the operator's reason stays with nagarctl status); released, it is gone.
+    admin_call(s.broker, keys, "quarantine", "QuarantineRequest",
+               {"service": "water_tax", "reason": "ops-page-secret-reason"})
+    shown = wait_until(lambda: (lambda p: p if quarantines(p)["water_tax"] == "QUARANTINED"
+                                else None)(page(commissioner.token)),
+                       20, interval=0.2, what="the page to show water_tax quarantined")
+    assert {k: v for k, v in quarantines(shown).items() if k != "water_tax"} == {
+        "identity": "NONE", "certificates": "NONE", "property_tax": "NONE",
+        "notifications": "NONE"}, shown
+    assert "ops-page-secret-reason" not in str(shown)
+    admin_call(s.broker, keys, "release", "ReleaseRequest", {"service": "water_tax"})
+    wait_until(lambda: quarantines(page(s.admin.token))["water_tax"] == "NONE", 20,
+               interval=0.2, what="the page to show water_tax released")
     assert first["checkpoint"]["status"] == "NONE", first["checkpoint"]["detail"]
     assert first["checkpoint"]["createdUs"] == "0"
 
