@@ -673,6 +673,64 @@ def test_officer_sets_rates_with_versions_and_runs_the_annual_demand_from_the_st
     assert values == sorted(values), result["progress"]
 
 
+def test_owner_applies_for_a_mutation_and_an_officer_approves_it_and_accepts_the_return_in_the_inbox(portal):
+    """The citizen's mutation application and the returns listings (portalapi's
+    routes): the form's rules at their fields, the application waiting on the
+    property's page, the officer's inbox approving it (the register's owners
+    change) and accepting the return, each screen checked with axe-core in
+    both languages."""
+    mobile = "9876512349"
+    pid = make_property_with_demand(portal, mobile)
+    citizen = portal.token("CITIZEN", "", user_id=citizen_user_id(portal, mobile))
+    r = portal.http("POST", "/api/v1/property-tax/assessments", token=citizen, key=uuid.uuid4().hex,
+                    json={"propertyId": pid, "fy": current_fy(), "zone": "A", "usage": "RESIDENTIAL",
+                          "construction": "RCC", "occupancy": "SELF_OCCUPIED",
+                          "floors": [{"floor": 0, "areaSqft": "900"}]})
+    assert r.status_code == 200, r.text
+    return_id = r.json()["assessmentId"]
+    result = node_script("mutation_returns", {
+        "NAGAR_WEB_URL": portal.url, "NAGAR_WEB_MOBILE": mobile, "NAGAR_WEB_OTP_SINK": portal.sink,
+        "NAGAR_WEB_PROPERTY": pid, "NAGAR_WEB_RETURN": str(return_id),
+        "NAGAR_WEB_OFFICER": staff_account(portal, "REVENUE_OFFICER", ULB)})
+    assert not result["consoleErrors"], result["consoleErrors"]
+    assert_screens_accessible(result, [
+        "citizen-property-mutation-none", "citizen-mutation-errors", "citizen-mutation-share-error",
+        "citizen-mutation-sent", "citizen-property-mutation-pending", "citizen-returns",
+        "staff-inbox-property", "staff-mutation-reason-error", "staff-mutation-approved",
+        "citizen-property-mutation-approved"])
+    # The form's own rules first, at their fields: name, share, deed, document.
+    assert set(result["emptyErrors"]) >= {"Name", "Share (%)", "Deed number", "Document's reference"}, \
+        result["emptyErrors"]
+    assert result["shareError"] == "The shares must add up to 100%; they add up to 60%."
+    sent = re.fullmatch(r"Mutation application (\d+) sent; it waits for an officer of the town\.",
+                        result["sent"])
+    assert sent, result["sent"]
+    application_id = sent.group(1)
+    assert result["pendingStatus"] == "Waiting for an officer"
+    assert result["applyLinksWhilePending"] == 0          # one waiting application per property
+    # The return filed through the API is listed on the property's returns.
+    assert any(f"Return number {return_id}" in line and "Filed" in line
+               for line in result["returnsBefore"]), result["returnsBefore"]
+    # The officer's inbox: the new owners with their shares; approved, then
+    # the return accepted.
+    assert result["cardNewOwners"] == "Ravi Verma (60%), Sita Verma (40%)"
+    assert result["approved"].startswith(f"Application {application_id} approved: the new owners of property {pid}")
+    assert result["accepted"] == f"Return {return_id} (property {pid}) accepted."
+    assert result["approvedStatus"].startswith("Approved")
+    assert result["noLongerOwner"].startswith("After the mutation you are no longer an owner")
+    assert result["applyLinksAfter"] == 0
+    # Through the API: the application approved, the register's owners and
+    # shares changed, the return accepted.
+    clerk = portal.token("CLERK", ULB)
+    app = portal.http("GET", f"/api/v1/property-tax/mutation-applications/{application_id}", token=clerk).json()
+    assert app["status"] == "APPROVED" and app["deedRef"] == "MP/BPL/2026/004217", app
+    assert [(d["kind"], d["ref"]) for d in app["documents"]] == [("SALE_DEED", "REG-77/2026")]
+    prop = portal.http("GET", f"/api/v1/property-tax/properties/{pid}", token=clerk).json()
+    assert sorted((o["name"], o["shareBp"]) for o in prop["owners"]) == [("Ravi Verma", 6000), ("Sita Verma", 4000)]
+    decided = portal.http("GET", f"/api/v1/property-tax/assessments/{return_id}", token=clerk).json()
+    assert decided["status"] == "ACCEPTED", decided
+
+
 @pytest.fixture(scope="module")
 def page_data(portal):
     """Data for every page to show something: a citizen with a property and its
@@ -747,14 +805,15 @@ def pdf_text(path):
 def test_every_citizen_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data, lang):
     pages = every_page(portal, page_data, "citizen", lang)["pages"]
     assert {"home", "property", "assessment-form", "water", "apply-birth", "apply-death",
-            "apply-marriage", "application", "application-fee", "verify", "settings"} <= set(pages)
+            "apply-marriage", "application", "application-fee", "verify", "settings", "mutation-form",
+            "mutation-form-errors"} <= set(pages)
 
 
 @pytest.mark.parametrize("lang", ["hi", "en"])
 def test_every_staff_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data, lang):
     result = every_page(portal, page_data, "staff", lang)
     pages = result["pages"]
-    assert {"login", "inbox", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
+    assert {"login", "inbox", "inbox-officer", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
             "masterdata-tariff", "masterdata-fees", "admin", "operations"} <= set(pages)
     # The waiting application's fee taken in cash on its inbox card: a counter receipt.
     assert re.search(rf"{ULB}/\d{{4}}-\d{{2}}/CFC1/\d+$", result["inboxFeeReceipt"]), result["inboxFeeReceipt"]

@@ -73,6 +73,10 @@ try {
       ready: 'main form', act: async () => { await page.locator('main input').nth(1).fill('??'); await submit()(); },
     });
     await visit('assessment', `/property/${data.propertyId}/assessment/${data.assessmentId}`, { ready: '[data-testid=assessment-status]' });
+    await visit('mutation-form', `/property/${data.propertyId}/mutation`, { ready: 'main form' });
+    await visit('mutation-form-errors', `/property/${data.propertyId}/mutation`, {
+      ready: 'main form', act: async () => { await page.locator('main input[inputmode=decimal]').first().fill(''); await submit()(); },
+    });
     await visit('pay-return', `/pay/return?kind=property&order=${data.orderId}&id=${data.propertyId}`, { ready: 'main [role=status]' });
     await visit('water', '/water', { ready: `main a[href="/water/${data.connectionId}"]` });
     await visit('water-connection', `/water/${data.connectionId}`, { ready: 'main table' });
@@ -156,6 +160,7 @@ try {
       },
     });
     await as(data.officer);
+    await visit('inbox-officer', '/staff/', { ready: 'main article' });
     await visit('jobs', '/staff/jobs', { act: async () => { await page.locator('main form button[type=submit]').first().click(); await page.getByTestId('job-done').waitFor({ timeout: 60000 }); } });
     for (const kind of ['rates', 'tariff']) {
       await visit(`masterdata-${kind}`, '/staff/masterdata', {

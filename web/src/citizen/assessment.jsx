@@ -2,9 +2,8 @@
 // year: what they declare (zone, use, construction, occupancy, floors and
 // areas), filed once per year and revised after; an officer accepts it or
 // re-assesses. The form starts from the register's particulars.
-//
-// The API lists no returns by property, so the ids of the returns filed here
-// are remembered on this device (like receipts) to show them again.
+// The property's returns (every year, every revision) are listed from the
+// service (GET /api/v1/property-tax/assessments?propertyId=).
 import { useState } from 'preact/hooks';
 import { api, newKey } from '../common/api.js';
 import { errorText, msg, t } from '../common/i18n.js';
@@ -14,17 +13,25 @@ import { Busy, Field, Link, Notice, navigate, useLoad } from '../common/ui.jsx';
 const USAGES = ['RESIDENTIAL', 'COMMERCIAL', 'INDUSTRIAL', 'MIXED'];
 const CONSTRUCTIONS = ['RCC', 'RBC', 'TIN_SHED', 'KACHCHA'];
 const OCCUPANCIES = ['SELF_OCCUPIED', 'RENTED'];
-const STORE = 'nagar.assessments';
 
-function remembered(propertyId) {
-  try { return (JSON.parse(localStorage.getItem(STORE) || '{}')[propertyId] || []); } catch { return []; }
-}
-function remember(propertyId, assessmentId) {
-  try {
-    const all = JSON.parse(localStorage.getItem(STORE) || '{}');
-    all[propertyId] = [String(assessmentId), ...(all[propertyId] || []).filter((x) => x !== String(assessmentId))].slice(0, 10);
-    localStorage.setItem(STORE, JSON.stringify(all));
-  } catch { /* private mode */ }
+// The property's returns, newest first: year, revision, state, ALV.
+function Returns({ propertyId }) {
+  const [list, error, , loading] = useLoad(() => api('GET', '/api/v1/property-tax/assessments', { query: { propertyId, pageSize: 50 } }), [propertyId]);
+  const returns = list?.assessments || [];
+  return (
+    <section aria-labelledby="assess-earlier">
+      <h2 id="assess-earlier">{t('assess.earlier')}</h2>
+      <Busy when={loading} />
+      <Notice kind="error">{error && errorText(error)}</Notice>
+      {list && !returns.length && <p>{t('assess.none')}</p>}
+      <ul class="list" data-testid="returns">{returns.map((a) => (
+        <li key={a.assessmentId} data-status={a.status}>
+          <Link href={`/property/${encodeURIComponent(propertyId)}/assessment/${a.assessmentId}`}>{t('assess.number', { id: String(a.assessmentId) })}</Link>
+          {' — '}{a.fy}, {t('assess.revision')} {a.revision || 1}: {t('assess.status.' + a.status)}; {t('assess.alv')} {rupees(a.alvPaise)}
+        </li>
+      ))}</ul>
+    </section>
+  );
 }
 
 function check(f) {
@@ -99,23 +106,16 @@ const fromRecord = (r, fy) => ({
 
 export function FileAssessment({ propertyId }) {
   const [property, error] = useLoad(() => api('GET', '/api/v1/property-tax/properties/' + encodeURIComponent(propertyId)), [propertyId]);
-  const earlier = remembered(propertyId);
   return (
     <>
       <h1>{t('assess.title')}</h1>
       <p>{t('property.one', { id: propertyId })}</p>
       <Notice kind="error">{error && errorText(error)}</Notice>
-      {earlier.length > 0 && (
-        <section aria-labelledby="assess-earlier">
-          <h2 id="assess-earlier">{t('assess.earlier')}</h2>
-          <ul class="list">{earlier.map((id) => <li key={id}><Link href={`/property/${encodeURIComponent(propertyId)}/assessment/${id}`}>{t('assess.number', { id })}</Link></li>)}</ul>
-        </section>
-      )}
+      <Returns propertyId={propertyId} />
       {property && (
         <Declaration initial={fromRecord(property, financialYear())} withYear submitLabel={t('assess.file')}
           onSubmit={async (decl) => {
             const a = await api('POST', '/api/v1/property-tax/assessments', { key: newKey(), body: { propertyId, ...decl } });
-            remember(propertyId, a.assessmentId);
             navigate(`/property/${encodeURIComponent(propertyId)}/assessment/${a.assessmentId}`);
           }} />
       )}
@@ -159,7 +159,6 @@ export function AssessmentPage({ propertyId, assessmentId }) {
                 onSubmit={async (decl) => {
                   const { fy, ...rest } = decl;
                   const r = await api('POST', `/api/v1/property-tax/assessments/${encodeURIComponent(assessmentId)}/revise`, { key: newKey(), body: rest });
-                  remember(a.propertyId, r.assessmentId);
                   setRevising(false); setDone(msg('assess.revised', { id: String(r.assessmentId) }));
                   navigate(`/property/${encodeURIComponent(a.propertyId)}/assessment/${r.assessmentId}`);
                   reload();

@@ -15,6 +15,7 @@ const property = () => import('./property.jsx');
 const PropertyTax = lazy(property, 'PropertyTax');
 const PropertyPage = lazy(property, 'PropertyPage');
 const PayReturn = lazy(property, 'PayReturn');
+const ApplyMutation = lazy(() => import('./mutation.jsx'), 'ApplyMutation');
 const assessment = () => import('./assessment.jsx');
 const FileAssessment = lazy(assessment, 'FileAssessment');
 const AssessmentPage = lazy(assessment, 'AssessmentPage');
@@ -51,9 +52,10 @@ function App() {
   else if (path === '/town') page = <TownPicker />;
   else if (path === '/property') page = <PropertyTax />;
   else if (path.startsWith('/property/')) {
-    // /property/<id>, /property/<id>/assessment, /property/<id>/assessment/<return>
+    // /property/<id>, /property/<id>/mutation, /property/<id>/assessment, /property/<id>/assessment/<return>
     const [id, sub, returnId] = path.slice(10).split('/').map(decodeURIComponent);
-    if (sub === 'assessment' && returnId) page = <AssessmentPage propertyId={id} assessmentId={returnId} />;
+    if (sub === 'mutation') page = <ApplyMutation propertyId={id} />;
+    else if (sub === 'assessment' && returnId) page = <AssessmentPage propertyId={id} assessmentId={returnId} />;
     else if (sub === 'assessment') page = <FileAssessment propertyId={id} />;
     else page = <PropertyPage id={id} />;
   }

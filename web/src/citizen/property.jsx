@@ -6,6 +6,7 @@ import { config } from '../common/config.js';
 import { errorText, msg, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Link, Notice, TableWrap, navigate, useLoad } from '../common/ui.jsx';
+import { MutationApplications } from './mutation.jsx';
 
 const RECEIPTS = 'nagar.receipts';
 export function rememberReceipt(kind, receiptNo) {
@@ -183,7 +184,7 @@ export function PropertyPage({ id }) {
         </>
       )}
       <p><Link href={`/property/${encodeURIComponent(id)}/assessment`}>{t('assess.link')}</Link></p>
-      <p class="muted">{t('property.mutation.pending')}</p>
+      <MutationApplications propertyId={id} owner={!!property} />
     </>
   );
 }

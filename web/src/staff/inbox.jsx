@@ -1,11 +1,15 @@
 // inbox.jsx — what waits for this officer: certificate applications to
 // register or reject (with the legal window they fall in and its end),
-// corrections to approve.
+// corrections to approve (REGISTRAR); citizens' mutation applications and
+// self-assessment returns (inbox_property.jsx, by role).
 import { useState } from 'preact/hooks';
 import { api, currentSession, newKey } from '../common/api.js';
 import { errorText, msg, t } from '../common/i18n.js';
 import { indianDate, rupees } from '../common/format.js';
 import { Busy, Field, Notice, useLoad } from '../common/ui.jsx';
+import { MutationInbox, ReturnsInbox } from './inbox_property.jsx';
+
+const MUTATION_ROLES = ['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER'];
 
 function addDays(iso, days) {
   const d = new Date(iso + 'T00:00:00Z');
@@ -34,13 +38,26 @@ export function Inbox() {
   const [fees] = useLoad(() => api('GET', '/api/v1/certificates/fees', { query: { ulb: session.ulb } }).catch(() => null), []);
   // What was just done stays in view after its card leaves the list.
   const [done, setDone] = useState('');
-  if (!registrar) return (<><h1>{t('staff.inbox')}</h1><p>{t('inbox.role.none')}</p></>);
+  const mutations = MUTATION_ROLES.includes(session.role);
+  const returns = session.role === 'REVENUE_OFFICER';
+  if (!registrar && !mutations) return (<><h1>{t('staff.inbox')}</h1><p>{t('inbox.role.none')}</p></>);
+  const doneNotice = done && <Notice kind="success"><span data-testid="inbox-done">{String(done)}</span></Notice>;
+  if (!registrar) {
+    return (
+      <>
+        <h1>{t('staff.inbox')}</h1>
+        {doneNotice}
+        <MutationInbox onDone={setDone} />
+        {returns && <ReturnsInbox onDone={setDone} />}
+      </>
+    );
+  }
   return (
     <>
       <h1>{t('staff.inbox')}</h1>
       <Busy when={loading} />
       <Notice kind="error">{(error || cerror) && errorText(error || cerror)}</Notice>
-      {done && <Notice kind="success"><span data-testid="inbox-done">{String(done)}</span></Notice>}
+      {doneNotice}
       <h2>{t('inbox.applications')}</h2>
       {apps && !(apps.applications || []).length && <p>{t('inbox.empty')}</p>}
       {(apps?.applications || []).map((a) => <ApplicationCard key={a.applicationId} a={a} due={deadline(a, fees)} onDone={(m) => { setDone(m); reload(); }} />)}
