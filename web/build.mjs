@@ -61,7 +61,31 @@ if (problems.length) {
 // ---- bundles --------------------------------------------------------------
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, 'staff'), { recursive: true });
+// The LGD list of ULBs (a CSV of the identity service's seed data) as a
+// module: [{code, name, districtName}] by name, code (as the API orders them).
+const csvModule = {
+  name: 'lgd-csv',
+  setup(build) {
+    build.onLoad({ filter: /\.csv$/ }, (args) => {
+      const rows = readFileSync(args.path, 'utf8').trim().split('\n').map((line) => {
+        const cells = [];
+        for (const m of line.trim().matchAll(/("([^"]|"")*"|[^,]*)(,|$)/g)) {
+          if (m.index === line.trim().length && cells.length) break;
+          cells.push(m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1]);
+        }
+        return cells;
+      });
+      const [header, ...body] = rows;
+      const at = (name) => { const i = header.indexOf(name); if (i < 0) throw new Error(`${args.path}: no ${name} column`); return i; };
+      const [code, name, district] = [at('lgd_code'), at('name'), at('district_name')];
+      const ulbs = body.map((r) => ({ code: r[code], name: r[name], districtName: r[district] }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.code < b.code ? -1 : 1));
+      return { contents: 'export default ' + JSON.stringify(ulbs) + ';', loader: 'js' };
+    });
+  },
+};
 const common = {
+  plugins: [csvModule],
   bundle: true, minify: true, sourcemap: false, legalComments: 'none', target: ['es2020', 'chrome80', 'safari14', 'firefox78'],
   jsx: 'automatic', jsxImportSource: 'preact', define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'warning',
 };
@@ -151,7 +175,7 @@ async function prerendered() {
     const saved = Object.fromEntries(Object.keys(stand).map((k) => [k, globalThis[k]]));
     Object.assign(globalThis, stand);
     try {
-      return (await import(pathToFileURL(file).href)).prerender();
+      return await (await import(pathToFileURL(file).href)).prerender();
     } finally {
       Object.assign(globalThis, saved);
     }
@@ -198,7 +222,7 @@ ${preloads}
 // gateway answers /town with town.html), each rendered in its HTML.
 const citizenTitle = catalogs.hi['app.citizen.title'];
 writeFileSync(join(out, 'index.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/'] }));
-writeFileSync(join(out, 'town.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/town'] }));
+writeFileSync(join(out, 'town.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/town'], more: pageChunks(apps.citizen, 'src/citizen/ulbs.js') }));
 writeFileSync(join(out, 'login.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/login'] }));
 writeFileSync(join(out, 'verify.html'), page({ title: citizenTitle, app: apps.citizen, body: rendered['/verify'], more: pageChunks(apps.citizen, 'src/citizen/verify.jsx') }));
 writeFileSync(join(out, 'app.html'), page({ title: citizenTitle, app: apps.citizen, lazyPages: true }));

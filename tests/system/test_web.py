@@ -815,6 +815,12 @@ def test_every_staff_page_in_both_languages_has_no_serious_axe_finding_and_scree
     pages = result["pages"]
     assert {"login", "inbox", "inbox-officer", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
             "masterdata-tariff", "masterdata-fees", "admin", "operations"} <= set(pages)
+    # The operations page: the routed services' workers and quarantine, the latest checkpoint.
+    ops = result["ops"]
+    assert ops["checkpoint"] in ("VERIFIED", "NONE", "BAD_SIGNATURE", "UNAVAILABLE"), ops
+    assert ["property_tax", "OK", "NONE"] in ops["services"], ops
+    # The certificate fees saved with a reason, listed with their version.
+    assert any(f"Council resolution 21/2026 ({lang})" in row for row in result["feeVersions"]), result["feeVersions"]
     # The waiting application's fee taken in cash on its inbox card: a counter receipt.
     assert re.search(rf"{ULB}/\d{{4}}-\d{{2}}/CFC1/\d+$", result["inboxFeeReceipt"]), result["inboxFeeReceipt"]
     # The water payment taken at the counter: its receipt PDF, downloaded there.

@@ -6,7 +6,7 @@
 // town search, the login and the verify page; the staff login.
 import { renderToString } from 'preact-render-to-string';
 import { addEntries } from './common/strings.js';
-import { Home, TownPicker } from './citizen/home.jsx';
+import { Home, TownPicker, loadTowns } from './citizen/home.jsx';
 import { Layout } from './citizen/layout.jsx';
 import { Login } from './citizen/login.jsx';
 import { Verify } from './citizen/verify.jsx';
@@ -14,7 +14,8 @@ import { Login as StaffLogin, StaffFrame } from './staff/frame.jsx';
 import { staffEntries } from './staff/strings.js';
 
 // -> {path: html of #app's content}
-export function prerender() {
+export async function prerender() {
+  await loadTowns();                      // the town search shows the list at once
   const citizen = (Page) => renderToString(<Layout session={null}><Page /></Layout>);
   const pages = {
     '/': citizen(Home),

@@ -178,10 +178,24 @@ try {
     await as(data.commissioner);
     await visit('admin', '/staff/admin', { ready: 'main tbody tr' });
     await visit('admin-errors', '/staff/admin', { ready: 'main tbody tr', act: async () => { await page.locator('main form button[type=submit]').click(); await page.locator('[aria-invalid="true"]').first().waitFor(); } });
+    // A commissioner saves the town's certificate fees with a reason: listed with its version.
     await visit('masterdata-fees-edit', '/staff/masterdata', {
-      act: async () => { await page.locator('main select').first().selectOption('fees'); await page.locator('main form button[type=submit]').first().click(); await page.locator('#md-form button[type=submit]').waitFor(); },
+      act: async (lang) => {
+        await page.locator('main select').first().selectOption('fees');
+        await page.locator('main form button[type=submit]').first().click();
+        await page.locator('#md-form button[type=submit]').waitFor();
+        const reason = `Council resolution 21/2026 (${lang})`;
+        await page.locator('#md-form textarea').fill(reason);
+        await page.locator('#md-form button[type=submit]').click();
+        await page.getByTestId('md-versions').locator('tbody tr').filter({ hasText: reason }).waitFor();
+        out.feeVersions = await page.getByTestId('md-versions').locator('tbody tr').evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+      },
     });
-    await visit('operations', '/staff/operations', { ready: '[data-testid=ready]' });
+    await visit('operations', '/staff/operations', { ready: '[data-testid=ops-checkpoint]' });
+    out.ops = {
+      checkpoint: await page.getByTestId('ops-checkpoint').getAttribute('data-status'),
+      services: await page.getByTestId('ops-services').locator('tbody tr').evaluateAll((rows) => rows.map((r) => [r.cells[0].textContent.trim(), r.getAttribute('data-worker'), r.getAttribute('data-quarantine')])),
+    };
   }
   report(out);
 } catch (e) {

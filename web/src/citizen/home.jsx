@@ -37,25 +37,43 @@ export function Home() {
   );
 }
 
+// The towns come with the app (ulbs.js, a chunk of their own, preloaded by
+// town.html): searched here as the service searches them (a part of the
+// name, any case), no round trip. A town added since this build (ulb.create)
+// is asked of the service when the list has no match.
+let towns = null;
+export function loadTowns() {
+  return towns ? Promise.resolve(towns) : import('./ulbs.js').then((m) => (towns = m.ULBS));
+}
+const SHOWN = 20;
+
 export function TownPicker() {
   const [query, setQuery] = useState('');
-  const [result, setResult] = useState(null);
+  const [list, setList] = useState(towns);
+  const [remote, setRemote] = useState(null);
   const [error, setError] = useState(null);
+  useEffect(() => { if (!list) loadTowns().then(setList, setError); }, []);
+  const q = query.trim().toLowerCase();
+  const found = list ? list.filter((u) => !q || u.name.toLowerCase().includes(q)) : null;
   useEffect(() => {
+    setRemote(null);
+    if (!found || found.length || !q) return undefined;
     const timer = setTimeout(() => {
-      api('GET', '/api/v1/ulbs', { query: { query: query.trim(), pageSize: 20 } })
-        .then((r) => { setResult(r); setError(null); }, setError);
+      api('GET', '/api/v1/ulbs', { query: { query: query.trim(), pageSize: SHOWN } })
+        .then((r) => { setRemote(r); setError(null); }, setError);
     }, 200);
     return () => clearTimeout(timer);
-  }, [query]);
+  }, [q, list]);
+  const shown = found && found.length ? found : (remote?.ulbs || []);
+  const count = found && found.length ? found.length : (remote ? remote.total ?? shown.length : found ? 0 : null);
   return (
     <>
       <h1>{t('town.title')}</h1>
       <Field label={t('town.search')} hint={t('town.search.hint')} value={query} onInput={setQuery} type="search" autocomplete="off" />
       <Notice kind="error">{error && errorText(error)}</Notice>
-      {result && <p role="status">{t('town.count', { count: String(result.total ?? (result.ulbs || []).length) })}</p>}
+      {count !== null && <p role="status">{t('town.count', { count: String(count) })}</p>}
       <ul class="list">
-        {(result?.ulbs || []).map((u) => (
+        {shown.slice(0, SHOWN).map((u) => (
           <li key={u.code}>
             <button type="button" class="link" onClick={() => { chooseTown(u); navigate('/'); }}>
               {u.name} <small>({u.districtName}, {u.code})</small>

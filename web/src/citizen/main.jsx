@@ -5,7 +5,7 @@ import '../common/style.css';
 import { currentSession, mayRestore, onSession, refresh } from '../common/api.js';
 import { t } from '../common/i18n.js';
 import { lazy, useLanguage, useRoute } from '../common/ui.jsx';
-import { Home, TownPicker } from './home.jsx';
+import { Home, TownPicker, loadTowns } from './home.jsx';
 import { Layout } from './layout.jsx';
 import { Login } from './login.jsx';
 
@@ -71,8 +71,8 @@ function App() {
 
 // The page the app opens on is in the HTML already (build.mjs renders the
 // start page, the town search, the login and the verify page into it, see
-// prerender.jsx) and the verify page's chunk preloaded: the first render
-// waits for that chunk, so that it draws the same page over the one shown
-// rather than a "loading" line.
-Promise.resolve(location.pathname === '/verify' && Verify.preload())
+// prerender.jsx) and the verify page's chunk (the town list's, for /town)
+// preloaded: the first render waits for that chunk, so that it draws the
+// same page over the one shown rather than a "loading" line.
+Promise.resolve((location.pathname === '/verify' && Verify.preload()) || (location.pathname === '/town' && loadTowns().catch(() => {})))
   .then(() => render(<App />, document.getElementById('app')));

@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, currentSession, newKey } from '../common/api.js';
 import { errorText, msg, t } from '../common/i18n.js';
+import { indianDateTime } from '../common/format.js';
 import { Busy, Field, Notice, TableWrap, useLoad } from '../common/ui.jsx';
 
 const ROLES = ['CLERK', 'REGISTRAR', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'];
@@ -102,16 +103,27 @@ function StaffRow({ s, self, roles, onDone }) {
   );
 }
 
+// The operations page: the gateway's readiness (/readyz) for everyone; for
+// state and town admins also GET /api/v1/operations — each routed service's
+// worker as the gateway sees it and whether an operator has quarantined it
+// (as the brokers say; unknown when they cannot), and the latest checkpoint
+// (verified or not, when, how many chain heads it pins).
+const OPS_ROLES = ['STATE_ADMIN', 'COMMISSIONER'];
+
 export function Operations() {
+  const session = currentSession();
   const [state, error, reload] = useLoad(async () => {
     const r = await fetch('/readyz', { cache: 'no-store' });
     return { ok: r.ok, body: await r.json().catch(() => ({})) };
   }, []);
+  const admin = session && OPS_ROLES.includes(session.role);
+  const [ops, opsError, opsReload] = useLoad(() => (admin ? api('GET', '/api/v1/operations') : Promise.resolve(null)), []);
+  const cp = ops?.checkpoint || {};
   return (
     <>
       <h1>{t('staff.operations')}</h1>
       <p>{t('ops.readonly')}</p>
-      <Notice kind="error">{error && errorText(error)}</Notice>
+      <Notice kind="error">{(error || opsError) && errorText(error || opsError)}</Notice>
       {state && (
         <dl class="facts">
           <dt>{t('ops.ready')}</dt><dd data-testid="ready">{state.ok ? t('ops.yes') : t('ops.no')}</dd>
@@ -119,8 +131,33 @@ export function Operations() {
           {state.body.message && <><dt>{t('ops.detail')}</dt><dd>{state.body.message}</dd></>}
         </dl>
       )}
-      <button type="button" class="secondary" onClick={reload}>{t('common.refresh')}</button>
-      <p class="muted">{t('ops.pending')}</p>
+      {ops && (
+        <>
+          <section aria-labelledby="ops-services">
+            <h2 id="ops-services">{t('ops.services')}</h2>
+            <p data-testid="ops-broker">{ops.brokerReachable ? t('ops.broker.ok') : t('ops.broker.down')}</p>
+            <TableWrap label={t('ops.services')}><table data-testid="ops-services">
+              <thead><tr><th scope="col">{t('ops.service')}</th><th scope="col">{t('ops.worker')}</th><th scope="col">{t('ops.quarantine')}</th></tr></thead>
+              <tbody>{(ops.services || []).map((s) => (
+                <tr key={s.name} data-worker={s.worker} data-quarantine={s.quarantine}><th scope="row">{s.name}</th><td>{t('ops.worker.' + (s.worker || 'NOT_PROBED'))}</td><td>{t('ops.quarantine.' + (s.quarantine || 'UNKNOWN'))}</td></tr>
+              ))}</tbody>
+            </table></TableWrap>
+            {!ops.quarantineKnown && <p class="muted">{t('ops.quarantine.unknown')}</p>}
+          </section>
+          <section aria-labelledby="ops-checkpoint">
+            <h2 id="ops-checkpoint">{t('ops.checkpoint')}</h2>
+            <dl class="facts">
+              <dt>{t('ops.checkpoint.status')}</dt><dd data-testid="ops-checkpoint" data-status={cp.status}>{t('ops.checkpoint.' + (cp.status || 'NONE'))}</dd>
+              {cp.createdAt && <><dt>{t('ops.checkpoint.signed')}</dt><dd>{indianDateTime(cp.createdAt)} ({t('ops.checkpoint.age', { minutes: String(Math.floor(Number(cp.ageSeconds || 0) / 60)) })})</dd></>}
+              {cp.status === 'VERIFIED' && <><dt>{t('ops.checkpoint.pins')}</dt><dd>{t('ops.checkpoint.heads', { heads: String(cp.heads || 0), chains: String(cp.chains || 0) })}</dd></>}
+              {cp.detail && <><dt>{t('ops.detail')}</dt><dd>{cp.detail}</dd></>}
+              <dt>{t('ops.checked')}</dt><dd>{indianDateTime(ops.checkedAt)}</dd>
+            </dl>
+          </section>
+        </>
+      )}
+      <button type="button" class="secondary" onClick={() => { reload(); opsReload(); }}>{t('common.refresh')}</button>
+      {!admin && <p class="muted">{t('ops.admins')}</p>}
     </>
   );
 }

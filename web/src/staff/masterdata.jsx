@@ -57,7 +57,7 @@ const SCHEMAS = {
     sets: [],
   },
   fees: {
-    byYear: false, reason: false, editors: ['COMMISSIONER', 'STATE_ADMIN'],
+    byYear: false, reason: true, editors: ['COMMISSIONER', 'STATE_ADMIN'],
     fields: [
       ['effectiveFrom', 'date'], ['freeDays', 'int'], ['lateDays', 'int'], ['lateFeePaise', 'paise'],
       ['permissionDays', 'int'], ['permissionFeePaise', 'paise'], ['orderFeePaise', 'paise'],
@@ -144,13 +144,14 @@ const errorKey = (field) => String(field || '').replace(/^schedule\./, '').repla
 async function loadVersions(kind, ulb, fy, newest) {
   const schema = SCHEMAS[kind];
   if (kind === 'fees') {
-    // Each save is in the certificates audit trail with the saved schedule.
-    const r = await api('GET', '/api/v1/certificates/audit', { query: { subject: ulb || 'state', pageSize: 50 } });
-    return (r.entries || []).filter((e) => e.action === 'fees.saved').map((e) => {
-      let s = {};
-      try { s = JSON.parse(e.detail || '{}'); } catch { /* shown without values */ }
-      return { version: Number(s.version || 0), by: s.savedBy || e.actor, at: s.savedAt || e.at, reason: '', data: s };
-    }).sort((a, b) => b.version - a.version);
+    // The town's own schedules, each version read back (?version=N) with who
+    // saved it, when and why; none while the state default applies.
+    const top = Number(newest.version || 0);
+    const wanted = [];
+    for (let v = top; v >= 1 && wanted.length < 10; v--) wanted.push(v);
+    const rows = await Promise.all(wanted.map((v) => (v === top ? newest
+      : api('GET', '/api/v1/certificates/fees', { query: { ulb, version: v } }).catch(() => null))));
+    return rows.filter(Boolean).map((d) => ({ version: Number(d.version || 0), by: d.savedBy, at: d.savedAt, reason: d.reason || '', data: d }));
   }
   const list = [{ version: Number(newest.version || 0), by: newest.createdBy, at: newest.createdAt, reason: newest.reason, data: newest }];
   const older = [];
@@ -317,9 +318,7 @@ export function MasterData() {
             </fieldset>
             {canEdit && (
               <>
-                {schema.reason
-                  ? <Field label={t('md.reason')} hint={t('md.reason.hint')} type="textarea" rows={2} value={form.reason} onInput={(v) => setForm({ ...form, reason: v })} error={errors.reason} maxLength={500} />
-                  : <p class="muted">{t('md.fees.noreason')}</p>}
+                <Field label={t('md.reason')} hint={t('md.reason.hint')} type="textarea" rows={2} value={form.reason} onInput={(v) => setForm({ ...form, reason: v })} error={errors.reason} maxLength={500} />
                 <button type="submit" disabled={busy}>{t('md.save')}</button>
               </>
             )}
