@@ -7,7 +7,7 @@ request, 500 kbit/s) with a 4x CPU slowdown.
             (the issue's budget: the citizen app <= 100 KB compressed)
   baseline  a one-request page with one heading, served by Python on loopback
             under the same emulation: the floor the network itself sets
-  pages     the citizen start page, the town search (an API call), verify (a
+  pages     the citizen start page, the town search (its list a chunk), verify (a
             lazily loaded page) and the staff login, served by nagar-gateway
             with the whole suite behind it (as `make run` lays it out)
 
