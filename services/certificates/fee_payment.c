@@ -149,6 +149,59 @@ int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, v
                               &nagar__certificates__fee_order__descriptor, false, NULL, NULL);
 }
 
+/* ---- refunds ----------------------------------------------------------------------- */
+
+int fee_refunds_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    certificates_t *self = arg;
+    return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_refunds_list",
+                              &nagar__certificates__list_fee_refunds_reply__descriptor, false,
+                              NULL, NULL);
+}
+
+/* The applicant is told the refund was made (certificate.fee_refunded), in
+ * the transaction that records it: about the application, naming the
+ * applicant's user id; the reference stays with staff (a UTR is no text a
+ * message may carry). */
+static int refund_event(void *arg, ProtobufCMessage *reply, nagar_outcome_t *outcome)
+{
+    (void) outcome;
+    certificates_t *self = arg;
+    const Nagar__Certificates__FeeOrder *order = (const Nagar__Certificates__FeeOrder *) reply;
+    if (!order->refund)
+        return -1;
+    const char *values[] = {order->application_id};
+    PGresult *rows = nagar_service_query(
+        self->db, "fee_refund_applicant",
+        "SELECT applicant, CASE kind WHEN 1 THEN 'birth' WHEN 2 THEN 'death' ELSE 'marriage' END "
+        "FROM certificates.application WHERE application_id = $1",
+        1, values);
+    if (!rows)
+        return -1;
+    int rc = -1;
+    if (PQntuples(rows) == 1) {
+        const char *applicant = PQgetvalue(rows, 0, 0);
+        char subject[CERT_ID_MAX + 16], amount[32];
+        snprintf(subject, sizeof subject, "application:%s", order->application_id);
+        snprintf(amount, sizeof amount, "%lld", (long long) order->amount_paise);
+        rc = nagar_rules_outbox(&self->rules, "certificate.fee_refunded", order->ulb, subject,
+                                strncmp(applicant, "citizen:", 8) == 0 ? applicant : "",
+                                "application_id", order->application_id, "kind",
+                                PQgetvalue(rows, 0, 1), "amount_paise", amount, "refunded_on",
+                                order->refund->refunded_on, NULL);
+    }
+    PQclear(rows);
+    return rc;
+}
+
+int fee_refund_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+{
+    certificates_t *self = arg;
+    return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_refund_record",
+                              &nagar__certificates__fee_order__descriptor, true, refund_event,
+                              self);
+}
+
 /* ---- the receipt ------------------------------------------------------------------- */
 
 static const nagar_print_label_t FEE_HEADS[] = {

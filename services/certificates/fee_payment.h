@@ -20,7 +20,7 @@
  * The rules are SQL functions next to the data (sql/fee.sql), run through
  * common/service_rules.h: cert_fee_pay, cert_fee_waive, cert_fee_collection,
  * cert_online_initiate, cert_online_callback, cert_online_get,
- * cert_fee_receipt_get.
+ * cert_fee_receipt_get, cert_fee_refunds_list, cert_fee_refund_record.
  */
 #ifndef CERT_FEE_PAYMENT_H
 #define CERT_FEE_PAYMENT_H
@@ -57,5 +57,12 @@ int fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *reque
 int fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 int fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+
+/* fee_refund.list, fee_refund.record: a ULB's online payments due for a
+ * refund (REFUND_DUE), and the record, once, that one was refunded (how,
+ * the reference, the day, who; cert_fee_refunds_list and
+ * cert_fee_refund_record, on the history), which tells the applicant. */
+int fee_refunds_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int fee_refund_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -87,6 +87,8 @@ static const nagar_method_t METHODS[] = {
     M("fee_online.callback", fee_payment_callback, GATEWAY, fee_online_callback),
     M("fee_online.get", get_fee_order_request, GATEWAY, fee_online_get),
     M("fee_receipt.pdf", get_fee_receipt_request, GATEWAY, fee_receipt_pdf),
+    M("fee_refund.list", list_fee_refunds_request, GATEWAY, fee_refunds_list),
+    M("fee_refund.record", record_fee_refund_request, GATEWAY, fee_refund_record),
     M("audit.list", list_audit_request, GATEWAY, audit_list),
     {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
      subjects},

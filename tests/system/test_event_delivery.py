@@ -23,6 +23,7 @@ mobile on the record when it names none, and to nobody else.
     certificate.rejected               ...[rejected]
     certificate.fee_paid               test_certificate_fee_paid_online_and_refund_due_reach_the_applicant
     certificate.fee_refund_due         ...
+    certificate.fee_refunded           ... (staff record the refund)
     otp.login                          test_notifications.py::test_identity_otp_goes_through_...
 
 Each certificate test covers the three kinds: a marriage and a birth
@@ -345,8 +346,8 @@ def test_certificate_fee_paid_online_and_refund_due_reach_the_applicant(cert_sta
                                                                       sms_provider):
     """The applicant who paid a fee online is told it was received, with the
     receipt; one whose payment arrived after the fee was paid at the counter
-    is told the ULB will refund it. A callback the provider repeats tells
-    nobody again."""
+    is told the ULB will refund it, and then that it was refunded. A
+    callback the provider repeats tells nobody again."""
     s = cert_stack
     n = notifications(s.broker)
     people = Applicants(s)
@@ -389,6 +390,20 @@ def test_certificate_fee_paid_online_and_refund_due_reach_the_applicant(cert_sta
                         f"'UTF8') IN payload) > 0") == "1"
     assert events_of(n, "certificate.fee_paid", [subject]) == "delivered"
     assert events_of(n, "certificate.fee_refund_due", [late_subject]) == "delivered"
+
+    # The clerk records that the ULB paid it back: the applicant is told that too.
+    r = s.gateway.post(f"/api/v1/certificates/fee-payments/{due['orderId']}/refund",
+                       {"mode": "BANK_TRANSFER", "reference": "UTR/77/1"}, token=people.clerk,
+                       headers={"Idempotency-Key": uuid.uuid4().hex})
+    refund = ok(r)["refund"]
+    (text,) = wait_until(lambda: [m["text"] for m in sms_provider.to(mobile)
+                                  if late["applicationId"] in m["text"] and
+                                  refund["refundedOn"] in m["text"] and
+                                  ("was refunded" in m["text"] or "लौटा दिया" in m["text"])]
+                     or None,
+                         30, interval=0.2, what="the refunded SMS")
+    assert "30.00" in text and "UTR" not in text, text
+    assert addresses(n, "certificate.fee_refunded", [late_subject]) == [mobile]
 
 
 # ---- an event nobody can be reached for yet ---------------------------------------------------

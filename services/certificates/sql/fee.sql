@@ -228,7 +228,17 @@ LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('orderId', o.order_id, 'applicationId', o.application_id,
                               'ulb', o.ulb, 'amountPaise', o.amount_paise, 'status', o.status,
                               'receiptNo', o.receipt_no, 'providerRef', o.provider_ref,
-                              'legalBasis', cert_fee_legal_basis(a.late_window), 'note', o.note)
+                              'legalBasis', cert_fee_legal_basis(a.late_window), 'note', o.note,
+                              'updatedAt', to_char(o.updated_at AT TIME ZONE 'UTC',
+                                                   'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+           || coalesce((SELECT jsonb_build_object('refund', jsonb_build_object(
+                            'mode', r.mode, 'reference', r.reference,
+                            'refundedOn', r.refunded_on::text, 'recordedBy', r.recorded_by,
+                            'recordedRole', r.recorded_role,
+                            'recordedAt', to_char(r.recorded_at AT TIME ZONE 'UTC',
+                                                  'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+                          FROM certificates.fee_refund r WHERE r.order_id = o.order_id),
+                        '{}'::jsonb)
       FROM certificates.fee_order o
       JOIN certificates.application a ON a.application_id = o.application_id
      WHERE o.order_id = p_order
@@ -432,6 +442,138 @@ BEGIN
             || CASE WHEN v_order IS NULL THEN '[]'::jsonb
                     ELSE jsonb_build_array(jsonb_build_object(
                              'hi', 'ऑनलाइन ऑर्डर', 'en', 'Online order', 'value', v_order)) END);
+END
+$$;
+
+-- ---- refunds of online payments that came too late (migration 010) ------------------
+--
+-- An online payment that arrived after the fee was settled another way is
+-- REFUND_DUE (cert_online_callback): the ULB pays it back outside Nagar
+-- (through the provider, a bank transfer, a cheque or cash) and records
+-- that it did, once, as a row of certificates.fee_refund — an entry of its
+-- own on the hash-chained history, written only here (the app role cannot
+-- insert, update or delete it; nobody can update or delete it). The order
+-- itself is not changed: it stays REFUND_DUE, with its refund beside it.
+
+-- The staff of an order's ULB who handle refunds.
+CREATE OR REPLACE FUNCTION cert_fee_refund_staff(p_actor jsonb, p_ulb text, p_what text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REGISTRAR', 'COMMISSIONER'], p_what);
+    IF coalesce(p_actor->>'ulb', '') <> p_ulb THEN
+        PERFORM rule_fail('NRDEN', 'ulb', format('staff of ULB %s handle the refunds of their own '
+                                                 'ULB, not of %s', p_actor->>'ulb', p_ulb));
+    END IF;
+END
+$$;
+
+-- fee_refund.list: a ULB's online fee payments to be refunded (state DUE,
+-- the default), refunded (REFUNDED) or both (ALL), oldest first (by when
+-- the payment was found to be due for a refund), a page at a time; with
+-- the number and total still due. For the ULB's CLERK, REGISTRAR and
+-- COMMISSIONER.
+CREATE OR REPLACE FUNCTION cert_fee_refunds_list(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_ulb text := coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb', '');
+    v_state text := rule_enum(coalesce(nullif(p_req->>'state', ''), 'DUE'), 'state',
+                              ARRAY['DUE', 'REFUNDED', 'ALL']);
+    v_size integer := rule_int(coalesce(p_req->'pageSize', '0'::jsonb), 'pageSize', 0, 100);
+    v_token text := coalesce(p_req->>'pageToken', '');
+    v_after certificates.fee_order;
+    v_ids text[];
+BEGIN
+    PERFORM rule_ulb_arg(v_ulb, 'ulb');
+    PERFORM cert_fee_refund_staff(p_actor, v_ulb, 'reading the fee refunds');
+    v_size := CASE WHEN v_size = 0 THEN 50 ELSE v_size END;
+    IF v_token <> '' THEN
+        SELECT * INTO v_after FROM certificates.fee_order
+         WHERE order_id = v_token AND ulb = v_ulb AND status = 'REFUND_DUE';
+        IF NOT FOUND THEN
+            PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this list issued');
+        END IF;
+    END IF;
+    SELECT array_agg(x.order_id ORDER BY x.updated_at, x.order_id) INTO v_ids FROM (
+        SELECT o.order_id, o.updated_at FROM certificates.fee_order o
+         WHERE o.ulb = v_ulb AND o.status = 'REFUND_DUE'
+           AND (v_token = '' OR (o.updated_at, o.order_id) > (v_after.updated_at, v_after.order_id))
+           AND CASE v_state
+                   WHEN 'DUE' THEN NOT EXISTS (SELECT FROM certificates.fee_refund r
+                                                WHERE r.order_id = o.order_id)
+                   WHEN 'REFUNDED' THEN EXISTS (SELECT FROM certificates.fee_refund r
+                                                 WHERE r.order_id = o.order_id)
+                   ELSE true END
+         ORDER BY o.updated_at, o.order_id LIMIT v_size + 1) x;
+    RETURN jsonb_build_object(
+        'orders', coalesce((SELECT jsonb_agg(cert_fee_order_json(i) ORDER BY n)
+                              FROM unnest(v_ids[1:v_size]) WITH ORDINALITY AS u(i, n)), '[]'),
+        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size THEN v_ids[v_size] ELSE '' END,
+        'dueCount', (SELECT count(*) FROM certificates.fee_order o
+                      WHERE o.ulb = v_ulb AND o.status = 'REFUND_DUE'
+                        AND NOT EXISTS (SELECT FROM certificates.fee_refund r
+                                         WHERE r.order_id = o.order_id)),
+        'duePaise', (SELECT coalesce(sum(o.amount_paise), 0) FROM certificates.fee_order o
+                      WHERE o.ulb = v_ulb AND o.status = 'REFUND_DUE'
+                        AND NOT EXISTS (SELECT FROM certificates.fee_refund r
+                                         WHERE r.order_id = o.order_id)));
+END
+$$;
+
+-- fee_refund.record: the ULB's CLERK, REGISTRAR or COMMISSIONER records
+-- that a REFUND_DUE order's money was paid back: how (mode), the reference
+-- of the transfer, cheque or voucher, and the day (not before the payment,
+-- not after today). Once per order. Answers the order with its refund.
+CREATE OR REPLACE FUNCTION cert_fee_refund_record(p_actor jsonb, p_req jsonb, p_today date)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
+    v_mode text := rule_enum(p_req->>'mode', 'mode',
+                             ARRAY['PROVIDER', 'BANK_TRANSFER', 'CHEQUE', 'CASH']);
+    v_ref text := btrim(coalesce(p_req->>'reference', ''));
+    v_on date;
+    o certificates.fee_order;
+    r certificates.fee_refund;
+BEGIN
+    PERFORM rule_act(p_actor, 'fee_refund.record');
+    SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id FOR UPDATE;
+    IF NOT FOUND OR p_actor->>'role' = 'CITIZEN' OR coalesce(p_actor->>'ulb', '') <> o.ulb THEN
+        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
+    END IF;
+    PERFORM cert_fee_refund_staff(p_actor, o.ulb, 'recording a refund');
+    IF o.status <> 'REFUND_DUE' THEN
+        PERFORM rule_fail('NRPRE', 'orderId',
+                          format('order %s is %s: only a payment due for a refund (REFUND_DUE) is '
+                                 'refunded', o.order_id, o.status));
+    END IF;
+    SELECT * INTO r FROM certificates.fee_refund WHERE order_id = o.order_id;
+    IF FOUND THEN
+        PERFORM rule_fail('NRPRE', 'orderId',
+                          format('order %s was already refunded on %s (%s %s, recorded by %s)',
+                                 o.order_id, r.refunded_on, r.mode, r.reference, r.recorded_by));
+    END IF;
+    IF v_ref !~ '^[A-Za-z0-9/._-]{1,64}$' THEN
+        PERFORM rule_fail('NRINV', 'reference',
+                          'reference must be 1 to 64 of A-Z a-z 0-9 / . _ - (spaces at either end '
+                          'do not count): the refund''s id at the provider, the bank transfer''s '
+                          'UTR, or the cheque or voucher number');
+    END IF;
+    v_on := CASE WHEN coalesce(p_req->>'refundedOn', '') = '' THEN p_today
+                 ELSE rule_parse_date(p_req->>'refundedOn', 'refundedOn') END;
+    IF v_on > p_today OR v_on < (o.created_at AT TIME ZONE 'Asia/Kolkata')::date THEN
+        PERFORM rule_fail('NRINV', 'refundedOn',
+                          format('refundedOn must be between the day of the payment (%s) and '
+                                 'today (%s)', (o.created_at AT TIME ZONE 'Asia/Kolkata')::date,
+                                 p_today));
+    END IF;
+    INSERT INTO certificates.fee_refund (order_id, application_id, ulb, amount_paise, mode,
+                                         reference, refunded_on, recorded_by, recorded_role)
+    VALUES (o.order_id, o.application_id, o.ulb, o.amount_paise, v_mode, v_ref, v_on,
+            p_actor->>'userId', p_actor->>'role');
+    PERFORM rule_audit(p_actor, o.ulb, 'application.fee_refunded', o.application_id,
+                       jsonb_build_object('orderId', o.order_id, 'amountPaise', o.amount_paise,
+                                          'mode', v_mode, 'reference', v_ref,
+                                          'refundedOn', v_on::text));
+    RETURN cert_fee_order_json(o.order_id);
 END
 $$;
 
