@@ -231,11 +231,12 @@ int fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, 
         .account_en = "Application id", .payer_hi = "भुगतानकर्ता (सूचनादाता / आवेदक)",
         .payer_en = "Payer (informant or applicants)", .heads = FEE_HEADS,
         .reply_type = &nagar__certificates__fee_receipt_pdf__descriptor,
-        /* The settlement's entry on the hash-chained history (migration 007). */
+        /* The settlement's entry on the hash-chained history (migration 007),
+         * by the index of migration 011: a settlement is inserted one row
+         * per statement, so its entry's first row holds the receipt number. */
         .proof_sql = "SELECT seq::text, encode(hash, 'hex') FROM certificates.history "
-                     "WHERE tbl = 'fee_settlement' AND ulb = $1 AND op = 'INSERT' "
-                     "AND new_rows::jsonb @> jsonb_build_array(jsonb_build_object("
-                     "'receipt_no', $2::text))",
+                     "WHERE tbl = 'fee_settlement' AND op = 'INSERT' AND ulb = $1 "
+                     "AND (new_rows::jsonb) -> 0 ->> 'receipt_no' = $2::text",
         .proof_hi = "शुल्क इतिहास", .proof_en = "fee history", .no_advance = true};
     return nagar_receipt_print_method(&print, call, request);
 }

@@ -123,3 +123,23 @@ def test_staff_list_the_refunds_due_and_record_one_once(cert_stack):
         r = s.db.psql_as_app(statement)
         assert not r.ok and r.sqlstate == "42501", (statement, r)
 
+
+def test_the_fee_receipt_finds_its_history_entry_by_an_index(cert_stack):
+    """The receipt's QR names the settlement's history entry; the lookup is
+    one probe of migration 011's index, not a scan of the town's fees."""
+    s = cert_stack
+    app = ok(apply(s, "marriage", marriage_report(14), s.citizen, ulb=s.ulb_a))
+    receipt = ok(pay(s, app["applicationId"], s.clerk_a, amountPaise="3000"))["receiptNo"]
+    pdf = ok(s.gateway.get(f"/api/v1/certificates/applications/{app['applicationId']}"
+                           f"/fee/receipt/pdf", token=s.citizen))
+    seq = s.db.sql(f"SELECT seq FROM certificates.history WHERE tbl = 'fee_settlement' "
+                   f"AND ulb = '{s.ulb_a}' AND op = 'INSERT' AND new_rows::jsonb @> "
+                   f"'[{{\"receipt_no\": \"{receipt}\"}}]'")
+    assert pdf["qrPayload"].split("|")[5] == seq, (pdf["qrPayload"], seq)
+    # fee_payment.c's lookup, as the planner runs it (sequential scans off:
+    # the table is small here; the question is which index answers it).
+    plan = s.db.sql("SET enable_seqscan = off; EXPLAIN SELECT seq::text, encode(hash, 'hex') "
+                    "FROM certificates.history WHERE tbl = 'fee_settlement' AND op = 'INSERT' "
+                    f"AND ulb = '{s.ulb_a}' AND (new_rows::jsonb) -> 0 ->> 'receipt_no' = "
+                    f"'{receipt}'")
+    assert "history_fee_receipt_idx" in plan, plan
