@@ -33,6 +33,7 @@
 #include "delivery.h"
 #include "events.h"
 #include "log.h"
+#include "my_messages.h"
 #include "notify.h"
 #include "recipients.h"
 #include "templates.h"
@@ -51,6 +52,8 @@ static const nagar_method_t METHODS[] = {
      message_send},
     {"message.list", &nagar__notifications__list_messages_request__descriptor, GATEWAY,
      message_list},
+    {"message.mine", &nagar__notifications__list_my_messages_request__descriptor, GATEWAY,
+     message_mine},
     {"event.list", &nagar__notifications__list_events_request__descriptor, GATEWAY, event_list},
     {"event.retry", &nagar__notifications__retry_event_request__descriptor, GATEWAY,
      event_retry},
