@@ -380,7 +380,9 @@ def test_citizen_logs_in_with_otp_finds_the_property_pays_online_and_downloads_t
     assert result["payable"].replace(",", "").replace("₹", "") == f"{shown}.{paise % 100:02d}"
     assert not result["consoleErrors"], result["consoleErrors"]
     assert_screens_accessible(result, ["citizen-login-otp-sent", "citizen-property-dues",
-                                       "citizen-tax-paid"])
+                                       "citizen-tax-paid", "citizen-my-messages"])
+    # The receipt's SMS is listed among the citizen's own messages (their list, newest first).
+    assert result["receiptNo"] in result["myMessage"], result["myMessage"]
     text = subprocess.run(["pdftotext", "-layout", result["pdf"], "-"], capture_output=True,
                           text=True, timeout=30).stdout
     assert result["receiptNo"] in text

@@ -72,7 +72,18 @@ try {
   // The language choice is remembered across a reload.
   await page.reload();
   await page.getByRole('heading', { name: 'Payment status' }).waitFor();
-  report({ payable, receiptNo, pdf, notice, noticeFy, doneText, consoleErrors: errors, ...flow });
+  // The receipt's SMS among the messages sent to this citizen (their own list).
+  let myMessage = '';
+  for (let i = 0; i < 60 && !myMessage; i++) {
+    await page.goto(base + '/settings');
+    await page.getByRole('heading', { name: 'Messages sent to you' }).waitFor();
+    await page.waitForFunction(() => !document.querySelector('main .busy'));
+    for (const text of await page.getByTestId('message-text').allTextContents()) if (text.includes(receiptNo)) myMessage = text.trim();
+    if (!myMessage) await page.waitForTimeout(500);
+  }
+  expect(myMessage, `no message with receipt ${receiptNo} in the citizen's messages`);
+  await screen(page, 'citizen-my-messages', flow);
+  report({ myMessage, payable, receiptNo, pdf, notice, noticeFy, doneText, consoleErrors: errors, ...flow });
 } catch (e) {
   if (page) await page.screenshot({ path: join(artifacts, 'failure-citizen_pay.png'), fullPage: true }).catch(() => {});
   throw e;
