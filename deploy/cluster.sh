@@ -246,15 +246,10 @@ own_secrets() {
 }
 
 # The web apps' settings (/config.json, as deploy/run.sh writes them): the
-# certificate verification keys, for the offline check.
+# payment provider's page, when NAGAR_WEB_PAYMENT_PAGE_URL names one.
 web_config() {
-    local keys_json="" pub
-    for pub in "$DIR"/certificate_keys/*.pub; do
-        [[ -f $pub ]] || continue
-        keys_json+="${keys_json:+,}\"$(basename "$pub" .pub)\":\"$(tr -d ' \n' <"$pub")\""
-    done
-    printf '{"certificateKeys":{%s}%s}\n' "$keys_json" \
-        "${NAGAR_WEB_PAYMENT_PAGE_URL:+,\"paymentPageUrl\":\"$NAGAR_WEB_PAYMENT_PAGE_URL\"}" \
+    printf '{%s}\n' \
+        "${NAGAR_WEB_PAYMENT_PAGE_URL:+\"paymentPageUrl\":\"$NAGAR_WEB_PAYMENT_PAGE_URL\"}" \
         >"$DIR/web-config.json"
     chmod 0644 "$DIR/web-config.json"
 }

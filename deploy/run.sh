@@ -147,17 +147,13 @@ for dir in "$repo"/services/*/; do
 done
 
 # The web apps (build/web) at / and /staff/, with their settings as
-# /config.json: the certificate verification keys (for offline checks) and,
-# when NAGAR_WEB_PAYMENT_PAGE_URL names one, the payment provider's page.
+# /config.json: the payment provider's page, when NAGAR_WEB_PAYMENT_PAGE_URL
+# names one. (The verify page fetches the certificate keys from
+# GET /api/v1/certificates/keys.)
 if [[ -f $build/web/index.html && -z ${NAGAR_GATEWAY_WEB_DIR:-} ]]; then
   export NAGAR_GATEWAY_WEB_DIR=$build/web
-  keys_json=""
-  for pub in "$NAGAR_CERTIFICATES_PUBLIC_KEYS_DIR"/*.pub; do
-    [[ -f $pub ]] || continue
-    keys_json+="${keys_json:+,}\"$(basename "$pub" .pub)\":\"$(tr -d ' \n' < "$pub")\""
-  done
-  printf '{"certificateKeys":{%s}%s}\n' "$keys_json" \
-    "${NAGAR_WEB_PAYMENT_PAGE_URL:+,\"paymentPageUrl\":\"$NAGAR_WEB_PAYMENT_PAGE_URL\"}" \
+  printf '{%s}\n' \
+    "${NAGAR_WEB_PAYMENT_PAGE_URL:+\"paymentPageUrl\":\"$NAGAR_WEB_PAYMENT_PAGE_URL\"}" \
     > "$NAGAR_VAR/web-config.json"
   export NAGAR_GATEWAY_WEB_CONFIG=$NAGAR_VAR/web-config.json
 fi
