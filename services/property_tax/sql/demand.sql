@@ -22,21 +22,13 @@ CREATE OR REPLACE FUNCTION pt_demand_generate(p_actor jsonb, p_req jsonb, p_toda
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := nullif(coalesce(p_req->>'ulb', ''), '');
+    v_ulb text;
     v_fy integer;
     v_id bigint;
 BEGIN
     PERFORM rule_act(p_actor, 'demand.generate');
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'generating the annual demand');
-    IF v_ulb IS NULL THEN
-        IF p_actor->>'role' <> 'STATE_ADMIN' THEN
-            PERFORM rule_fail('NRDEN', 'ulb', 'only a STATE_ADMIN may generate the demand of every ULB');
-        END IF;
-    ELSE
-        PERFORM rule_ulb_arg(v_ulb, 'ulb');
-        PERFORM rule_check_ulb(p_actor, v_ulb);
-    END IF;
+    v_ulb := rule_batch_scope(p_actor, p_req, 'generating the annual demand',
+                              'only a STATE_ADMIN may generate the demand of every ULB');
     v_fy := rule_parse_fy(p_req->>'fy', 'fy');
     PERFORM pg_advisory_xact_lock(hashtext('pt_demand:' || coalesce(v_ulb, '*') || ':' || v_fy));
     SELECT id INTO v_id FROM demand_job
@@ -62,15 +54,10 @@ BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'reading a demand job');
     SELECT * INTO j FROM demand_job WHERE id = rule_int(p_req->'jobId', 'jobId', 1, 9223372036854775807);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'jobId', format('no demand job %s', p_req->>'jobId'));
-    END IF;
     -- A job the actor may not see (another ULB's, or one over every ULB for
     -- anyone but a STATE_ADMIN) is answered as a missing one (issue 12).
-    IF p_actor->>'role' <> 'STATE_ADMIN' AND
-       (j.ulb IS NULL OR coalesce(p_actor->>'ulb', '') <> j.ulb OR p_actor->>'role' = 'CITIZEN') THEN
-        PERFORM rule_fail('NRNFD', 'jobId', format('no demand job %s', p_req->>'jobId'));
-    END IF;
+    PERFORM rule_check_reach(p_actor, FOUND, j.ulb, false, 'jobId',
+                             format('no demand job %s', p_req->>'jobId'));
     RETURN pt_demand_job_json(j.id);
 END
 $$;

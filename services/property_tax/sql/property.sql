@@ -43,26 +43,19 @@ LANGUAGE plpgsql AS $$
 DECLARE p property;
 BEGIN
     PERFORM rule_require_role(p_actor, p_roles, 'this');
-    IF p_id IS NULL OR p_id !~ '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$' THEN
-        PERFORM rule_fail('NRINV', p_field, format('%s must be a property id such as 802462-005-000123',
-                                                 p_field));
-    END IF;
+    PERFORM rule_id_arg(p_id, p_field, '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$',
+                        'a property id such as 802462-005-000123');
     IF p_lock THEN
         SELECT * INTO p FROM property WHERE property_id = p_id FOR UPDATE;
     ELSE
         SELECT * INTO p FROM property WHERE property_id = p_id;
     END IF;
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', p_field, format('no property %s', p_id));
-    END IF;
-    IF p_actor->>'role' = 'CITIZEN' THEN
-        IF NOT EXISTS (SELECT FROM property_owner o WHERE o.property_id = p_id
-                                                      AND o.user_id = p_actor->>'userId') THEN
-            PERFORM rule_fail('NRNFD', p_field, format('no property %s', p_id));
-        END IF;
-    ELSIF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> p.ulb THEN
-        PERFORM rule_fail('NRNFD', p_field, format('no property %s', p_id));
-    END IF;
+    -- A citizen reaches the properties they own (rules 003).
+    PERFORM rule_check_reach(p_actor, FOUND, p.ulb,
+                             CASE WHEN p_actor->>'role' = 'CITIZEN' THEN EXISTS (
+                                 SELECT FROM property_owner o WHERE o.property_id = p_id
+                                                                AND o.user_id = p_actor->>'userId') END,
+                             p_field, format('no property %s', p_id));
     RETURN p;
 END
 $$;

@@ -83,25 +83,12 @@ $$;
 CREATE OR REPLACE FUNCTION pt_rates_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
-DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
-    v_version integer := rule_int(p_req->'version', 'version', 0, 1000000);
-    v_id bigint;
+DECLARE v_id bigint := accounts_version_id(p_req, 'rate_version', 'rate', 1000000);
 BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
                                            'STATE_ADMIN'], 'reading rates');
-    IF v_version = 0 THEN
-        v_id := pt_rate_version_id(v_ulb, v_fy);
-        IF v_id IS NULL THEN
-            RETURN pt_rates_defaults(v_ulb, v_fy);
-        END IF;
-    ELSE
-        SELECT id INTO v_id FROM rate_version WHERE ulb = v_ulb AND fy = v_fy AND version = v_version;
-        IF NOT FOUND THEN
-            PERFORM rule_fail('NRNFD', 'version', format('ULB %s has no rate version %s for %s', v_ulb,
-                                                       v_version, rule_fy_text(v_fy)));
-        END IF;
+    IF v_id IS NULL THEN
+        RETURN pt_rates_defaults(p_req->>'ulb', rule_parse_fy(p_req->>'fy', 'fy'));
     END IF;
     RETURN pt_rates_json(v_id);
 END
@@ -127,11 +114,9 @@ DECLARE
     e jsonb;
 BEGIN
     PERFORM rule_act(p_actor, 'rates.set: ' || coalesce(p_req->>'reason', ''));
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'changing rates');
-    v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
-    v_fy := rule_parse_fy(p_req->>'fy', 'fy');
+    SELECT s.ulb, s.fy INTO v_ulb, v_fy
+      FROM rule_ulb_year(p_actor, p_req, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
+                         'changing rates') s;
     PERFORM rule_int(p_req->'maintenanceBp', 'maintenanceBp', 0, 5000);
     PERFORM rule_enum(p_req->>'slabMode', 'slabMode', ARRAY['MARGINAL', 'FLAT']);
     PERFORM rule_int(p_req->'educationCessBp', 'educationCessBp', 0, 10000);

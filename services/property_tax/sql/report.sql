@@ -15,14 +15,14 @@ CREATE OR REPLACE FUNCTION pt_report_dcb(p_actor jsonb, p_req jsonb, p_today dat
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
+    v_ulb text;
+    v_fy integer;
     v_start date;
     v_end date;
 BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'reading the DCB report');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    SELECT s.ulb, s.fy INTO v_ulb, v_fy
+      FROM rule_ulb_year(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
+                         'reading the DCB report') s;
     v_start := make_date(v_fy, 4, 1);
     v_end := make_date(v_fy + 1, 3, 31);
     RETURN jsonb_build_object('ulb', v_ulb, 'fy', rule_fy_text(v_fy), 'rows', coalesce((
@@ -69,20 +69,12 @@ CREATE OR REPLACE FUNCTION pt_report_daily(p_actor jsonb, p_req jsonb, p_today d
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_date date := coalesce(rule_parse_date(nullif(p_req->>'date', ''), 'date'), p_today);
+    v_ulb text := rule_ulb_scope(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                                      'STATE_ADMIN'], 'reading the daily collection');
 BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'reading the daily collection');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
-    RETURN jsonb_build_object('ulb', v_ulb, 'date', v_date::text,
-        'rows', coalesce((SELECT jsonb_agg(jsonb_build_object('counter', counter, 'mode', mode,
-                                   'receipts', n, 'amountPaise', total) ORDER BY counter, mode)
-                          FROM (SELECT counter, mode, count(*) AS n, sum(amount_paise) AS total
-                                FROM payment WHERE ulb = v_ulb AND paid_on = v_date
-                                GROUP BY counter, mode) s), '[]'),
-        'totalPaise', (SELECT coalesce(sum(amount_paise), 0) FROM payment
-                       WHERE ulb = v_ulb AND paid_on = v_date));
+    -- The date is optional here (today's collection).
+    RETURN accounts_daily_collection(v_ulb, coalesce(rule_parse_date(nullif(p_req->>'date', ''),
+                                                                     'date'), p_today));
 END
 $$;
 
@@ -90,7 +82,8 @@ CREATE OR REPLACE FUNCTION pt_report_defaulters(p_actor jsonb, p_req jsonb, p_to
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
+    v_ulb text := rule_ulb_scope(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                                      'STATE_ADMIN'], 'reading the defaulters');
     v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
     v_limit integer := coalesce(nullif(rule_int(p_req->'limit', 'limit', 0, 1000), 0), 100);
     v_after text := coalesce(p_req->>'pageToken', '');
@@ -98,9 +91,6 @@ DECLARE
     v_rows jsonb;
     v_next text := '';
 BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'reading the defaulters');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
     IF v_after <> '' AND v_after !~ '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$' THEN
         PERFORM rule_fail('NRINV', 'pageToken',
                         'pageToken must be the nextPageToken of the previous page (a property id), '

@@ -29,21 +29,13 @@ CREATE OR REPLACE FUNCTION wt_bill_generate(p_actor jsonb, p_req jsonb, p_today 
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := nullif(coalesce(p_req->>'ulb', ''), '');
+    v_ulb text;
     v_period date;
     v_id bigint;
 BEGIN
     PERFORM rule_act(p_actor, 'bill.generate');
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'generating water bills');
-    IF v_ulb IS NULL THEN
-        IF p_actor->>'role' <> 'STATE_ADMIN' THEN
-            PERFORM rule_fail('NRDEN', 'ulb', 'only a STATE_ADMIN may bill every ULB at once');
-        END IF;
-    ELSE
-        PERFORM rule_ulb_arg(v_ulb, 'ulb');
-        PERFORM rule_check_ulb(p_actor, v_ulb);
-    END IF;
+    v_ulb := rule_batch_scope(p_actor, p_req, 'generating water bills',
+                              'only a STATE_ADMIN may bill every ULB at once');
     v_period := wt_parse_period(p_req->>'period', 'period');
     IF v_period >= date_trunc('month', p_today)::date THEN
         PERFORM rule_fail('NRINV', 'period', format('period %s has not ended yet (today is %s)',
@@ -74,15 +66,10 @@ BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                             'reading a bill job');
     SELECT * INTO j FROM bill_job WHERE id = rule_int(p_req->'jobId', 'jobId', 1, 9223372036854775807);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'jobId', format('no bill job %s', p_req->>'jobId'));
-    END IF;
     -- A job the actor may not see (another ULB's, or one over every ULB for
     -- anyone but a STATE_ADMIN) is answered as a missing one (issue 12).
-    IF p_actor->>'role' <> 'STATE_ADMIN' AND
-       (j.ulb IS NULL OR coalesce(p_actor->>'ulb', '') <> j.ulb OR p_actor->>'role' = 'CITIZEN') THEN
-        PERFORM rule_fail('NRNFD', 'jobId', format('no bill job %s', p_req->>'jobId'));
-    END IF;
+    PERFORM rule_check_reach(p_actor, FOUND, j.ulb, false, 'jobId',
+                             format('no bill job %s', p_req->>'jobId'));
     RETURN wt_bill_job_json(j.id);
 END
 $$;

@@ -42,28 +42,18 @@ LANGUAGE plpgsql AS $$
 DECLARE c connection;
 BEGIN
     PERFORM rule_require_role(p_actor, p_roles, 'this');
-    IF p_id IS NULL OR p_id !~ '^[0-9]{1,10}-W[0-9]{3}-[0-9]{6}$' THEN
-        PERFORM rule_fail('NRINV', p_field, format('%s must be a connection id such as 802462-W005-000123',
-                                                 p_field));
-    END IF;
+    PERFORM rule_id_arg(p_id, p_field, '^[0-9]{1,10}-W[0-9]{3}-[0-9]{6}$',
+                        'a connection id such as 802462-W005-000123');
     IF p_lock THEN
         SELECT * INTO c FROM connection WHERE connection_id = p_id FOR UPDATE;
     ELSE
         SELECT * INTO c FROM connection WHERE connection_id = p_id;
     END IF;
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', p_field, format('no water connection %s', p_id));
-    END IF;
     -- One the actor may not see is answered exactly as one that does not
-    -- exist (issue 12); callers that reached it through another id answer
-    -- for that id.
-    IF p_actor->>'role' = 'CITIZEN' THEN
-        IF c.user_id IS DISTINCT FROM p_actor->>'userId' THEN
-            PERFORM rule_fail('NRNFD', p_field, format('no water connection %s', p_id));
-        END IF;
-    ELSIF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> c.ulb THEN
-        PERFORM rule_fail('NRNFD', p_field, format('no water connection %s', p_id));
-    END IF;
+    -- exist (issue 12, rules 003); callers that reached it through another
+    -- id answer for that id. A citizen reaches the connections they hold.
+    PERFORM rule_check_reach(p_actor, FOUND, c.ulb, c.user_id = p_actor->>'userId', p_field,
+                             format('no water connection %s', p_id));
     RETURN c;
 END
 $$;

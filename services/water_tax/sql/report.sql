@@ -15,13 +15,12 @@ CREATE OR REPLACE FUNCTION wt_report_dcb(p_actor jsonb, p_req jsonb, p_today dat
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
+    v_ulb text;
+    v_fy integer;
     v_start date;
     v_end date;
 BEGIN
-    PERFORM rule_require_role(p_actor, wt_staff(), 'reading the DCB');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    SELECT s.ulb, s.fy INTO v_ulb, v_fy FROM rule_ulb_year(p_actor, p_req, wt_staff(), 'reading the DCB') s;
     v_start := make_date(v_fy, 4, 1);
     v_end := make_date(v_fy + 1, 4, 1);
     RETURN (
@@ -72,20 +71,10 @@ $$;
 CREATE OR REPLACE FUNCTION wt_report_daily(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
-DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_date date := rule_parse_date(p_req->>'date', 'date');
 BEGIN
-    PERFORM rule_require_role(p_actor, wt_staff(), 'reading the daily collection');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
-    RETURN (SELECT jsonb_build_object('ulb', v_ulb, 'date', v_date::text,
-                'rows', coalesce(jsonb_agg(jsonb_build_object('counter', g.counter, 'mode', g.mode,
-                                           'receipts', g.receipts, 'amountPaise', g.amount)
-                                           ORDER BY g.counter, g.mode), '[]'),
-                'totalPaise', coalesce(sum(g.amount), 0))
-            FROM (SELECT p.counter, p.mode, count(*) AS receipts, sum(p.amount_paise) AS amount
-                  FROM payment p WHERE p.ulb = v_ulb AND p.paid_on = v_date
-                  GROUP BY p.counter, p.mode) g);
+    RETURN accounts_daily_collection(rule_ulb_scope(p_actor, p_req, wt_staff(),
+                                                    'reading the daily collection'),
+                                     rule_parse_date(p_req->>'date', 'date'));
 END
 $$;
 
@@ -116,15 +105,13 @@ CREATE OR REPLACE FUNCTION wt_report_defaulters(p_actor jsonb, p_req jsonb, p_to
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
+    v_ulb text := rule_ulb_scope(p_actor, p_req, wt_staff(), 'reading the defaulters');
     v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
     v_limit integer := coalesce(nullif(rule_int(p_req->'limit', 'limit', 0, 1000), 0), 100);
     v_after text := coalesce(p_req->>'pageToken', '');
     v_rows jsonb;
     v_next text := '';
 BEGIN
-    PERFORM rule_require_role(p_actor, wt_staff(), 'reading the defaulters');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
     IF v_after <> '' AND v_after !~ '^[0-9]{1,10}-W[0-9]{3}-[0-9]{6}$' THEN
         PERFORM rule_fail('NRINV', 'pageToken',
                         'pageToken must be the nextPageToken of the previous page (a connection id), '
@@ -153,7 +140,7 @@ CREATE OR REPLACE FUNCTION wt_notices_send(p_actor jsonb, p_req jsonb, p_today d
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
+    v_ulb text := rule_ulb_scope(p_actor, p_req, wt_staff(), 'reading the defaulters');
     v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
     v_limit integer := coalesce(nullif(rule_int(p_req->'limit', 'limit', 0, 1000), 0), 100);
     v_days integer := coalesce(nullif(rule_int(p_req->'daysToPay', 'daysToPay', 0, 90), 0), 15);

@@ -77,24 +77,11 @@ $$;
 CREATE OR REPLACE FUNCTION wt_tariff_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
-DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
-    v_version integer := rule_int(p_req->'version', 'version', 0, 100000);
-    v_id bigint;
+DECLARE v_id bigint := accounts_version_id(p_req, 'tariff_version', 'tariff', 100000);
 BEGIN
     PERFORM rule_require_role(p_actor, wt_everyone(), 'reading a tariff');
-    IF v_version = 0 THEN
-        v_id := wt_tariff_version_id(v_ulb, v_fy);
-        IF v_id IS NULL THEN
-            RETURN wt_tariff_defaults(v_ulb, v_fy);
-        END IF;
-    ELSE
-        SELECT id INTO v_id FROM tariff_version WHERE ulb = v_ulb AND fy = v_fy AND version = v_version;
-        IF NOT FOUND THEN
-            PERFORM rule_fail('NRNFD', 'version', format('ULB %s has no tariff version %s for %s', v_ulb,
-                                                       v_version, rule_fy_text(v_fy)));
-        END IF;
+    IF v_id IS NULL THEN
+        RETURN wt_tariff_defaults(p_req->>'ulb', rule_parse_fy(p_req->>'fy', 'fy'));
     END IF;
     RETURN wt_tariff_json(v_id);
 END
@@ -131,8 +118,8 @@ CREATE OR REPLACE FUNCTION wt_tariff_set(p_actor jsonb, p_req jsonb, p_today dat
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
+    v_ulb text;
+    v_fy integer;
     v_id bigint;
     v_version integer;
     e jsonb;
@@ -148,9 +135,9 @@ DECLARE
     v_open boolean;
 BEGIN
     PERFORM rule_act(p_actor, 'tariff.set: ' || coalesce(p_req->>'reason', ''));
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'saving a water tariff');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    SELECT s.ulb, s.fy INTO v_ulb, v_fy
+      FROM rule_ulb_year(p_actor, p_req, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
+                         'saving a water tariff') s;
     PERFORM pg_advisory_xact_lock(hashtext('wt_tariff:' || v_ulb || ':' || v_fy));
     SELECT coalesce(max(version), 0) + 1 INTO v_version FROM tariff_version
         WHERE ulb = v_ulb AND fy = v_fy;
