@@ -28,6 +28,8 @@ resource the caller may not see is a 404 exactly like a missing one.
 
 The count of attacks tried is printed (and asserted) at the end.
 """
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -48,7 +50,7 @@ ULB = "250786"          # the ULB every scenario acts in
 ULB_OTHER = "293817"    # another ULB, for scope
 FY = "2026-27"
 REFUSED = {"PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND"}
-READ_VERBS = {"get", "list", "status", "verify", "keys", "pdf", "ward_pdf", "search",
+READ_VERBS = {"get", "list", "mine", "status", "verify", "keys", "pdf", "ward_pdf", "search",
               "revocations", "dcb", "daily_collection", "defaulters", "names"}
 # Methods whose authority is a secret in the body, not a person's token.
 BODY_CREDENTIAL = {("identity", "otp.request"), ("identity", "otp.verify"),
@@ -377,6 +379,33 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
                                  again[2].hex()))
     step("certificates", "correction.reject", "REGISTRAR",
          {"correctionId": pending["correctionId"], "note": "no evidence"})
+    # A fee paid online after a clerk took it at the counter is due back
+    # (REFUND_DUE); a clerk records the refund.
+    twice = step("certificates", "marriage.apply", "CITIZEN", {"ulb": ULB, "marriage": {
+        "groom": {"name": "Rahul Jain", "dateOfBirth": years_before(married, 27),
+                  "fatherName": "Anil Jain", "address": "2 Sadar Bazar"},
+        "bride": {"name": "Neha Rai", "dateOfBirth": years_before(married, 24),
+                  "fatherName": "Ramesh Rai", "address": "5 Civil Lines"},
+        "dateOfMarriage": married.isoformat(), "placeOfMarriage": "Arya Samaj Mandir",
+        "witnesses": [{"name": "Suresh Jain", "address": "1 Jain Mandir Road"},
+                      {"name": "Meena Gupta", "address": "3 Tilak Path"}]}},
+        "nagar__certificates__application__descriptor")
+    order = step("certificates", "fee_online.initiate", "CITIZEN",
+                 {"applicationId": twice["applicationId"]},
+                 "nagar__certificates__fee_order__descriptor")
+    step("certificates", "application.pay_fee", "CLERK",
+         {"applicationId": twice["applicationId"], "amountPaise": order["amountPaise"],
+          "mode": "CASH", "counter": "C1"})
+    callback = {"orderId": order["orderId"], "providerRef": "FPXDRILL1",
+                "amountPaise": order["amountPaise"], "status": "SUCCESS"}
+    callback["signature"] = hmac.new(
+        bytes.fromhex(s.provider_key("certificates")),
+        f"v1|callback|{order['orderId']}|FPXDRILL1|{int(order['amountPaise'])}|SUCCESS".encode(),
+        hashlib.sha256).hexdigest()
+    r = s.http("POST", "/api/v1/certificates/fee-payments/callback", json=callback)
+    assert r.status_code == 200 and r.json()["status"] == "REFUND_DUE", r.text
+    step("certificates", "fee_refund.record", "CLERK",
+         {"orderId": order["orderId"], "mode": "BANK_TRANSFER", "reference": "UTR/DRILL/1"})
     step("certificates", "fees.set", "STATE_ADMIN",
          {"schedule": {"ulb": ULB, "effectiveFrom": days_ago(1), "freeDays": 10, "lateDays": 30,
                        "lateFeePaise": "2500", "permissionDays": 365,
