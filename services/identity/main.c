@@ -53,8 +53,9 @@ static const char *const GATEWAY[] = {"gateway", NULL};
 /* The principals batch jobs run as ask for grants (nagar-batch, nagarctl). */
 static const char *const JOB_RUNNERS[] = {"batch", "operator", NULL};
 /* Everyone who verifies tokens learns of logouts and disabled accounts. */
+/* Every principal that verifies end-user tokens: the witness too, for its operations summary. */
 static const char *const REVOCATION_READERS[] = {"gateway", "certificates", "property_tax",
-                                                 "water_tax", "notifications", NULL};
+                                                 "water_tax", "notifications", "witness", NULL};
 static const char *const ULB_READERS[] = {"gateway", "certificates", "property_tax", "water_tax",
                                           "notifications", "batch", NULL};
 /* Services whose documents name the staff member who recorded them. */

@@ -44,13 +44,13 @@ PRINCIPALS = {
     "property_tax": ("property_tax", "notifications,identity"),
     "water_tax": ("water_tax", "notifications,identity"),
     "notifications": ("notifications", "identity,certificates,property_tax,water_tax"),
-    "witness": ("witness", ""),
+    "witness": ("witness", "identity"),
 }
 
 
 # The principals that verify tokens (and so poll identity's revocations).
 TOKEN_VERIFIERS = {"gateway", "identity", "certificates", "property_tax", "water_tax",
-                   "notifications"}
+                   "notifications", "witness"}
 
 
 class KeysDir(str):

@@ -51,6 +51,8 @@ def test_operations_page(property_tax_stack, nagar_bin, tmp_path, keys):
     assert s.cluster.sql("SELECT count(*) FROM witness.checkpoint", dbname="nagar_witness") == "0"
     witness = s.procs.start("witness", [nagar_bin("nagar-witness")], env=env)
     witness.wait_event("witness.ready", timeout=20)
+    # It verifies tokens, so it must also know which are revoked (logged out, disabled staff).
+    witness.wait_event("bus.worker_revocations_synced", timeout=20)
     commissioner = s.staff("COMMISSIONER", "250786")
     clerk = s.staff("CLERK", "250786")
     citizen = s.citizen("9812399001")
