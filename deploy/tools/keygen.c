@@ -3,6 +3,7 @@
  * in the broker's certificate store.
  *
  *   nagar-keygen --keys DIR --principal NAME [--serve a,b] [--call c,d] [--force]
+ *   nagar-keygen --keys DIR --principal NAME [--serve a,b] [--call c,d] --rights
  *
  * Writes DIR/secret/NAME.cert (the zcert secret file, with the public key
  * and metadata; mode 0600 in a 0700 directory) and DIR/public/NAME.cert
@@ -17,6 +18,11 @@
  * Files are written next to their final name and linked into place, so an
  * existing key is never overwritten (unless --force) and a crash never
  * leaves a half-written certificate.
+ *
+ * --rights keeps an existing principal's key pair and rewrites only what it
+ * may serve and call, so that a change to deploy/principals.conf reaches an
+ * installation made before it (deploy/keys.sh runs it for every existing key).
+ * It prints a line only when the rights changed.
  */
 #include <czmq.h>
 #include <errno.h>
@@ -145,25 +151,73 @@ static int save_certificate(zcert_t *cert, const char *final_path, bool secret, 
     return install_file(temporary, final_path, force);
 }
 
+static const char *meta_or_empty(zcert_t *cert, const char *name)
+{
+    const char *value = zcert_meta(cert, name);
+    return value ? value : "";
+}
+
+/* --rights: the existing key pair, with serve and call set anew. */
+static int update_rights(const char *principal, const char *secret_path,
+                         const char *public_path, const char *serve, const char *call)
+{
+    zcert_t *existing = zcert_load(secret_path);
+    /* zcert_set_meta never replaces a value: the same pair in a fresh certificate. */
+    zcert_t *cert = existing ? zcert_new_from(zcert_public_key(existing),
+                                              zcert_secret_key(existing)) : NULL;
+    zcert_destroy(&existing);
+    if (!cert) {
+        fprintf(stderr, "nagar-keygen: no key for \"%s\" at \"%s\" to update; make one "
+                        "without --rights\n", principal, secret_path);
+        return 1;
+    }
+    zcert_t *published = zcert_load(public_path);
+    bool same_key = published
+                    && strcmp(zcert_public_txt(published), zcert_public_txt(cert)) == 0;
+    bool same_rights = same_key && strcmp(meta_or_empty(published, "serve"), serve) == 0
+                       && strcmp(meta_or_empty(published, "call"), call) == 0;
+    int rc = 0;
+    if (!same_rights) {
+        const char *old_serve = published ? meta_or_empty(published, "serve") : "";
+        const char *old_call = published ? meta_or_empty(published, "call") : "";
+        zcert_set_meta(cert, "principal", "%s", principal);
+        zcert_set_meta(cert, "serve", "%s", serve);
+        zcert_set_meta(cert, "call", "%s", call);
+        umask(077);
+        rc = save_certificate(cert, secret_path, true, true);
+        if (rc == 0)
+            rc = save_certificate(cert, public_path, false, true);
+        if (rc == 0)
+            printf("%s rights: serve \"%s\" -> \"%s\", call \"%s\" -> \"%s\"%s\n", principal,
+                   old_serve, serve, old_call, call,
+                   published && !same_key ? " (its store entry had another key)" : "");
+    }
+    zcert_destroy(&published);
+    zcert_destroy(&cert);
+    return rc == 0 ? 0 : 1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: nagar-keygen --keys DIR --principal NAME [--serve svc1,svc2] "
-            "[--call svcA,svcB] [--force]\n"
+            "[--call svcA,svcB] [--force | --rights]\n"
             "  writes DIR/secret/NAME.cert (secret, 0600) and DIR/public/NAME.cert (the\n"
             "  broker's store entry: which services NAME may serve and call; \"*\" in --call\n"
             "  means every service except nagar.admin). --principal broker writes\n"
-            "  DIR/secret/broker.cert and DIR/broker.pub.\n");
+            "  DIR/secret/broker.cert and DIR/broker.pub. --rights keeps NAME's existing key\n"
+            "  and sets only what it may serve and call.\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *keys_dir = NULL, *principal = NULL, *serve = "", *call = "";
-    bool force = false;
+    bool force = false, rights = false;
     static const struct option options[] = {
         {"keys", required_argument, NULL, 'k'},  {"principal", required_argument, NULL, 'p'},
         {"serve", required_argument, NULL, 's'}, {"call", required_argument, NULL, 'c'},
-        {"force", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
+        {"force", no_argument, NULL, 'f'},       {"rights", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int option;
@@ -174,11 +228,12 @@ int main(int argc, char **argv)
         case 's': serve = optarg; break;
         case 'c': call = optarg; break;
         case 'f': force = true; break;
+        case 'r': rights = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc || !keys_dir || !principal) {
+    if (optind != argc || !keys_dir || !principal || (force && rights)) {
         usage(stderr);
         return 2;
     }
@@ -210,6 +265,14 @@ int main(int argc, char **argv)
                                  principal)) >= (int) sizeof public_path) {
         fprintf(stderr, "nagar-keygen: keys directory path \"%s\" is too long\n", keys_dir);
         return 1;
+    }
+    if (rights) {
+        if (is_broker) {
+            fprintf(stderr, "nagar-keygen: the broker's key has no rights to update\n");
+            return 2;
+        }
+        zsys_init();
+        return update_rights(principal, secret_path, public_path, serve, call);
     }
     if (make_directory(keys_dir, 0755) || make_directory(secret_dir, 0700)
         || make_directory(public_dir, 0755))
