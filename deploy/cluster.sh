@@ -229,7 +229,7 @@ own_secrets() {
         "$DIR/secrets/pg_superuser" "$DIR/secrets/pg_replication" "$DIR/secrets/pg_rewind"
     chown "$UID_BACKUP" "$DIR/tls/repo-server.key" "$DIR/tls/repo-client.key"
     chmod 0644 "$DIR"/tls/*.crt
-    for f in "$DIR"/keys/secret/*.cert "$DIR"/secrets/*_app.pgpass \
+    for f in "$DIR"/keys/secret/*.cert "$DIR"/secrets/*_app.pgpass "$DIR"/secrets/*_reader.pgpass \
              "$DIR"/secrets/token/*.key "$DIR"/secrets/identity_otp.key \
              "$DIR"/secrets/certificate_seal/*.key "$DIR"/secrets/payment_provider/*.key \
              "$DIR"/secrets/notify_seal.key "$DIR"/secrets/witness_writer.pgpass \

@@ -9,7 +9,13 @@
 #                     <svc> and, through default privileges, SELECT, INSERT,
 #                     UPDATE, DELETE on the owner's tables, USAGE/SELECT on
 #                     its sequences, EXECUTE on its functions — nothing else
-# Neither role is superuser or may create roles or databases; PUBLIC keeps
+#   role <svc>_reader LOGIN; only for the services whose chains nagarctl
+#                     verifies and checkpoints (certificates, property_tax,
+#                     water_tax): USAGE on schema <svc> and SELECT on its
+#                     tables, granted after the migrations — nothing it can
+#                     write or execute, so the checkpoint job's host holds no
+#                     password that can change a record
+# No role is superuser or may create roles or databases; PUBLIC keeps
 # no privilege on any Nagar database, on their public schemas, or on the
 # `postgres` and `template1` databases. Both roles' search_path is <svc>.
 #
@@ -300,6 +306,36 @@ GRANT CONNECT ON DATABASE nagar_witness TO witness_writer;
 SQL
 fi
 
+# The read-only role of each service nagarctl verifies (deploy/tools/ctl/verify.c).
+VERIFIED_SERVICES=(certificates property_tax water_tax)
+for svc in "${VERIFIED_SERVICES[@]}"; do
+    [[ " ${services[*]} " == *" $svc "* ]] || continue
+    ensure_secret "${svc}_reader"
+    NAGAR_PROVISION_READER_PASSWORD=$(read_secret "${svc}_reader") \
+        psql_super -d postgres -v reader="${svc}_reader" -v owner="${svc}_owner" \
+        -v db="nagar_$svc" -v schema="$svc" <<'SQL'
+SET client_min_messages = warning;
+SET log_min_error_statement = panic;
+SET pgaudit.log = 'none';
+\getenv reader_password NAGAR_PROVISION_READER_PASSWORD
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'reader') AS create_reader \gset
+\if :create_reader
+CREATE ROLE :"reader";
+\endif
+ALTER ROLE :"reader" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    PASSWORD :'reader_password';
+ALTER ROLE :"reader" SET search_path = :"schema";
+-- Not default_transaction_read_only: libpq's target_session_attrs=read-write
+-- (how every Nagar client finds the primary) would take it for a standby.
+ALTER ROLE :"reader" RESET default_transaction_read_only;
+GRANT CONNECT ON DATABASE :"db" TO :"reader";
+\connect :"db"
+GRANT USAGE ON SCHEMA :"schema" TO :"reader";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA :"schema"
+    GRANT SELECT ON TABLES TO :"reader";
+SQL
+done
+
 MIGRATE=$BUILD/nagar-migrate
 for svc in "${services[@]}"; do
     dir=$REPO/services/$svc/migrations
@@ -309,6 +345,17 @@ for svc in "${services[@]}"; do
     PGPASSFILE=$SECRETS/${svc}_owner.pgpass \
         "$MIGRATE" --service "$REPO/services/$svc" --modules "$REPO/common/sql" ||
         die "migrations of $svc failed (see the log line above)"
+done
+
+# What the migrations made, readable by the reader role (tables only: no
+# sequence, function or type is granted, so it can neither write nor run a
+# rule); the default privileges above cover tables made after this.
+for svc in "${VERIFIED_SERVICES[@]}"; do
+    [[ " ${services[*]} " == *" $svc "* ]] || continue
+    psql_super -d "nagar_$svc" -v reader="${svc}_reader" -v schema="$svc" <<'SQL'
+SET client_min_messages = warning;
+GRANT SELECT ON ALL TABLES IN SCHEMA :"schema" TO :"reader";
+SQL
 done
 
 # Identity's one-time set-up: ULB master data, the OTP hash key and the

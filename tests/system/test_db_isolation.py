@@ -182,3 +182,40 @@ def test_public_has_no_privileges(pg_cluster):
                                           dbname="nagar_water_tax"))
     finally:
         pg_cluster.sql("REVOKE CONNECT ON DATABASE nagar_water_tax FROM identity_app")
+
+
+@pytest.mark.parametrize("svc", ["certificates", "property_tax", "water_tax"])
+def test_reader_role_reads_every_table_and_can_change_nothing(pg_cluster, svc):
+    """nagarctl verify and the checkpoint job read the chains as <svc>_reader:
+    its password, on the checkpoint host, must not be able to change a record."""
+    reader = f"{svc}_reader"
+    db = f"nagar_{svc}"
+    assert assert_ok(pg_cluster.psql_as(reader, "SELECT count(*) >= 0 FROM history")) == "t"
+    for sql in ("INSERT INTO history DEFAULT VALUES", "UPDATE history SET seq = seq",
+                "DELETE FROM history", "TRUNCATE history", "CREATE TABLE planted (x int)",
+                "CREATE TEMP TABLE planted (x int)"):
+        assert_refused(pg_cluster.psql_as(reader, sql))
+    # Every table readable, nothing else granted: no write on any table, no
+    # sequence, no function (so no rule function and no ledger primitive).
+    counts = pg_cluster.sql(
+        f"SELECT count(*) FILTER (WHERE NOT has_table_privilege('{reader}', c.oid, 'SELECT')),"
+        f"       count(*) FILTER (WHERE has_table_privilege('{reader}', c.oid,"
+        f"                        'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')),"
+        f"       count(*)"
+        f"  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE n.nspname = '{svc}' AND c.relkind IN ('r', 'p', 'v')", dbname=db)
+    unreadable, writable, tables = counts.split("|")
+    assert (unreadable, writable) == ("0", "0") and int(tables) > 10, counts
+    assert pg_cluster.sql(
+        f"SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        f" WHERE n.nspname = '{svc}' AND has_function_privilege('{reader}', p.oid, 'EXECUTE')",
+        dbname=db) == "0"
+    assert pg_cluster.sql(
+        f"SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE n.nspname = '{svc}'"
+        f"   AND CASE WHEN c.relkind = 'S'"
+        f"            THEN has_sequence_privilege('{reader}', c.oid, 'USAGE, UPDATE') END",
+        dbname=db) == "0"
+    other = "nagar_identity"
+    result = pg_cluster.psql_as(reader, "SELECT 1", dbname=other)
+    assert not result.ok and f'permission denied for database "{other}"' in result.stderr

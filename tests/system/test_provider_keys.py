@@ -101,10 +101,9 @@ SHARED_SECRETS = {
     "pg_server_crt": "pg1..3", "pg_server_key": "pg1..3", "pg_client_crt": "pg1..3",
     "pg_client_key": "pg1..3", "gateway_cert": "gateway1..2",
     # nagarctl (the operator's) and the checkpointer: verify reads every
-    # chain as each service's _app role (a finding of its own: a read-only
-    # verifier role would take these away; see the report of issue 12).
+    # chain as each service's read-only _reader role, never its _app role.
     "witness_writer_pgpass": "nagarctl, checkpointer",
-    **{f"{svc}_pgpass": f"{svc}; nagarctl and the checkpointer verify its chains"
+    **{f"{svc}_reader_pgpass": "nagarctl and the checkpointer verify its chains"
        for svc in ("certificates", "property_tax", "water_tax")},
 }
 
@@ -165,7 +164,10 @@ def test_compose_and_systemd_give_each_service_its_own_provider_key():
     assert "NAGAR_CTL_SECRETS_DIR=%d" in u[("Service", "Environment")]
     assert sorted(c.split(":")[0] for c in u[("Service", "LoadCredential")]) == sorted(
         ["checkpoint.key", "witness_writer.pgpass"] +
-        [f"{svc}_app.pgpass" for svc in ("certificates", "property_tax", "water_tax")])
+        [f"{svc}_reader.pgpass" for svc in ("certificates", "property_tax", "water_tax")])
+    # The _app passwords (which write through the rules) are each service's alone.
+    for svc in ("identity", "certificates", "property_tax", "water_tax", "notifications"):
+        assert mounted[f"{svc}_pgpass"] == {svc}, (svc, mounted[f"{svc}_pgpass"])
 
 
 @pytest.fixture(scope="module")

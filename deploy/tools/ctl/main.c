@@ -46,9 +46,10 @@
  * Why a separate principal: bus commands use the "operator" key (which alone
  * may call nagar.admin) and batch commands the "batch" key, exactly as
  * deploy/principals.conf says; the ledgers are read with each service's
- * *_app role, read-only in effect because verification recomputes every
- * hash itself (common/chain.c, common/certificate_chain.c) and
- * never trusts a function in the database.
+ * *_reader role, which may SELECT and nothing else (so the host that runs
+ * checkpoints holds no password that can change a record), and
+ * verification recomputes every hash itself (common/chain.c,
+ * common/certificate_chain.c), never trusting a function in the database.
  *
  * Settings (environment; NAGAR_CONFIG file as config.h):
  *   NAGAR_VAR                 var directory of a make-run layout        ./var

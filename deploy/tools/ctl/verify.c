@@ -8,7 +8,8 @@
  *
  * The walks are common/'s (chain.h for the ledger and the history,
  * certificate_chain.h for issued certificates), reading with each
- * service's *_app role and recomputing every hash: this file decides what
+ * service's *_reader role (SELECT only) and recomputing every hash: this file
+ * decides what
  * to walk, from where, and how to report it.
  */
 #include <errno.h>
@@ -87,8 +88,9 @@ static chain_t *chains_add(chains_t *list, const char *name, const char *ulb)
     return chain;
 }
 
-/* A service's database as its *_app role: NAGAR_CTL_CONNINFO_<SERVICE>, or
- * nagar_<service> on the configured host. */
+/* A service's database as its *_reader role (deploy/provision.sh: SELECT on
+ * its tables, nothing else): NAGAR_CTL_CONNINFO_<SERVICE>, or nagar_<service>
+ * on the configured host. */
 static nagar_db_t *connect_service_db(ctl_t *self, const char *service, char *error,
                                       size_t error_size)
 {
@@ -98,7 +100,7 @@ static nagar_db_t *connect_service_db(ctl_t *self, const char *service, char *er
         if (*p >= 'a' && *p <= 'z')
             *p = (char) (*p - 'a' + 'A');
     ctl_fmt(dbname, sizeof dbname, "nagar_%s", service);
-    ctl_fmt(role, sizeof role, "%s_app", service);
+    ctl_fmt(role, sizeof role, "%s_reader", service);
     return ctl_connect_db(self, setting, dbname, role, error, error_size);
 }
 
