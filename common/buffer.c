@@ -3,10 +3,12 @@
  *
  * Capacity doubles from BUFFER_FIRST, so n bytes appended in any pieces
  * cost O(n) copying; one byte more than the size is always allocated for
- * the terminator.
+ * the terminator. A wiped buffer grows by copying into new memory and
+ * zeroing the old (realloc could leave a copy behind in freed memory).
  */
 #include "buffer.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@ struct nagar_buffer_t {
     size_t limit;           /* 0: none */
     bool failed;
     bool over_limit;
+    bool wiped;             /* zero the bytes before memory is freed or reused */
 };
 
 nagar_buffer_t *nagar_buffer_new(size_t limit)
@@ -32,10 +35,20 @@ nagar_buffer_t *nagar_buffer_new(size_t limit)
     return self;
 }
 
+nagar_buffer_t *nagar_buffer_new_wiped(size_t limit)
+{
+    nagar_buffer_t *self = nagar_buffer_new(limit);
+    if (self)
+        self->wiped = true;
+    return self;
+}
+
 void nagar_buffer_destroy(nagar_buffer_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    if ((*self_p)->wiped && (*self_p)->data)
+        sodium_memzero((*self_p)->data, (*self_p)->capacity);
     free((*self_p)->data);
     free(*self_p);
     *self_p = NULL;
@@ -58,10 +71,15 @@ static int reserve(nagar_buffer_t *self, size_t extra)
     size_t capacity = self->capacity ? self->capacity : BUFFER_FIRST;
     while (capacity < needed)
         capacity = capacity > SIZE_MAX / 2 ? needed : capacity * 2;
-    uint8_t *grown = realloc(self->data, capacity);
+    uint8_t *grown = self->wiped ? malloc(capacity) : realloc(self->data, capacity);
     if (!grown) {
         self->failed = true;
         return -1;
+    }
+    if (self->wiped && self->data) {
+        memcpy(grown, self->data, self->size + 1);
+        sodium_memzero(self->data, self->capacity);
+        free(self->data);
     }
     self->data = grown;
     self->capacity = capacity;
@@ -120,6 +138,11 @@ bool nagar_buffer_failed(nagar_buffer_t *self)
     return self->failed;
 }
 
+void nagar_buffer_fail(nagar_buffer_t *self)
+{
+    self->failed = true;
+}
+
 bool nagar_buffer_over_limit(nagar_buffer_t *self)
 {
     return self->over_limit;
@@ -141,6 +164,8 @@ void *nagar_buffer_take(nagar_buffer_t *self, size_t *size)
 
 void nagar_buffer_reset(nagar_buffer_t *self)
 {
+    if (self->data && self->wiped)
+        sodium_memzero(self->data, self->capacity);
     self->size = 0;
     if (self->data)
         self->data[0] = '\0';

@@ -10,7 +10,10 @@
  * fails, as does one that runs out of memory. A failure is sticky — every
  * later append fails too — so that a writer can append a whole page and
  * check once at the end, and a half-written page is never mistaken for a
- * whole one. nagar_array_reserve grows arrays of structs the same way.
+ * whole one. A buffer made by nagar_buffer_new_wiped holds text that must
+ * not outlive it in memory (a message's text and address, a secret): its
+ * bytes are zeroed before memory is given back — on growth, reset and
+ * destroy. nagar_array_reserve grows arrays of structs the same way.
  */
 #ifndef NAGAR_BUFFER_H
 #define NAGAR_BUFFER_H
@@ -24,6 +27,10 @@ typedef struct nagar_buffer_t nagar_buffer_t;
 /* An empty buffer that holds at most limit bytes (0: no limit but memory).
  * NULL when out of memory. */
 nagar_buffer_t *nagar_buffer_new(size_t limit);
+/* The same, for bytes that must be wiped: every byte the buffer held is
+ * zeroed before its memory is freed or reused (growth, reset, destroy).
+ * What nagar_buffer_take hands over is the caller's to wipe. */
+nagar_buffer_t *nagar_buffer_new_wiped(size_t limit);
 /* Frees the buffer and its bytes; *self_p becomes NULL. */
 void nagar_buffer_destroy(nagar_buffer_t **self_p);
 
@@ -41,6 +48,9 @@ const char *nagar_buffer_text(nagar_buffer_t *self);
 size_t nagar_buffer_size(nagar_buffer_t *self);
 /* Whether an append has failed since new or reset. */
 bool nagar_buffer_failed(nagar_buffer_t *self);
+/* Fails the buffer as an append that ran out of memory would: for a writer
+ * whose own step (an escape, an encoding) failed mid-page. */
+void nagar_buffer_fail(nagar_buffer_t *self);
 /* Whether that failure was the limit (not memory). */
 bool nagar_buffer_over_limit(nagar_buffer_t *self);
 
@@ -48,7 +58,8 @@ bool nagar_buffer_over_limit(nagar_buffer_t *self);
  * when size is given) and leaves the buffer empty and not failed. NULL
  * when out of memory, or when the buffer had failed. */
 void *nagar_buffer_take(nagar_buffer_t *self, size_t *size);
-/* Empties the buffer and clears a failure; keeps its memory. */
+/* Empties the buffer and clears a failure; keeps its memory (zeroed, for a
+ * wiped buffer). */
 void nagar_buffer_reset(nagar_buffer_t *self);
 
 /* ---- growable arrays ------------------------------------------------------ */

@@ -7,7 +7,9 @@
 #include "service.h"
 
 #include <sodium.h>
+#include <stdalign.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,4 +311,22 @@ int nagar_idempotency_replay(nagar_worker_call_t *call, const ProtobufCMessageDe
     int rc = nagar_worker_call_reply(call, message);
     protobuf_c_message_free_unpacked(message, NULL);
     return rc;
+}
+
+void *nagar_reply_list(size_t count, size_t item_size)
+{
+    if (count > SIZE_MAX / sizeof(void *) - 1)
+        return NULL;
+    size_t pointers_size = (count + 1) * sizeof(void *);
+    size_t align = alignof(max_align_t);
+    size_t items_offset = (pointers_size + align - 1) / align * align;
+    if (item_size && count > (SIZE_MAX - items_offset) / item_size)
+        return NULL;
+    unsigned char *block = calloc(1, items_offset + count * item_size);
+    if (!block)
+        return NULL;
+    void **pointers = (void **) block;
+    for (size_t i = 0; i < count; i++)
+        pointers[i] = block + items_offset + i * item_size;
+    return pointers;
 }

@@ -102,6 +102,17 @@ const char *nagar_actor_on_behalf_of(nagar_worker_call_t *call);
  * slips' keys are theirs, whoever replays them), else the user. */
 const char *nagar_actor_key_owner(nagar_worker_call_t *call);
 
+/* ---- replies ------------------------------------------------------------------ */
+
+/* Room for a reply's repeated message field: count zeroed messages of
+ * item_size bytes and the array of pointers to them that protobuf-c reads
+ * (a NULL after the last), in one allocation that one free() releases.
+ * NULL when out of memory. Used as
+ *     Nagar__Pkg__Item **items = nagar_reply_list(count, sizeof **items);
+ * then each items[i] initialised and filled. (Every listing used to calloc
+ * the messages and the pointers apart and free both on every path.) */
+void *nagar_reply_list(size_t count, size_t item_size);
+
 /* ---- idempotency -------------------------------------------------------------- */
 
 /* Where and how a service keeps its idempotency records: one row per

@@ -1,5 +1,5 @@
 /* Unit tests for buffer.h: growth, the terminator, the limit, sticky failure, take;
- * growable arrays. */
+ * a wiped buffer keeps its bytes across growth and zeroes them on reset; growable arrays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,6 +97,48 @@ static void take_hands_over_the_bytes(void **state)
     nagar_buffer_destroy(&buffer);
 }
 
+static void a_wiped_buffer_keeps_its_bytes_and_zeroes_them_on_reset(void **state)
+{
+    (void) state;
+    nagar_buffer_t *buffer = nagar_buffer_new_wiped(0);
+    assert_non_null(buffer);
+    /* Past the first capacity several times: every growth copies, then wipes the old. */
+    for (int i = 0; i < 700; i++)
+        assert_int_equal(nagar_buffer_appendf(buffer, "%05d-9876543210;", i), 0);
+    assert_int_equal(nagar_buffer_size(buffer), 700 * 17);
+    const char *text = nagar_buffer_text(buffer);
+    assert_memory_equal(text, "00000-9876543210;00001-", 23);
+    assert_memory_equal(text + 699 * 17, "00699-9876543210;", 18);
+    /* reset zeroes what the buffer held, not just the first byte. */
+    const uint8_t *held = nagar_buffer_data(buffer);
+    size_t held_size = nagar_buffer_size(buffer);
+    nagar_buffer_reset(buffer);
+    assert_ptr_equal(nagar_buffer_data(buffer), held);
+    for (size_t i = 0; i < held_size; i++)
+        assert_int_equal(held[i], 0);
+    assert_int_equal(nagar_buffer_append(buffer, "+911234567890", 13), 0);
+    assert_string_equal(nagar_buffer_text(buffer), "+911234567890");
+    char *taken = nagar_buffer_take(buffer, NULL);
+    assert_string_equal(taken, "+911234567890");
+    free(taken);
+    nagar_buffer_destroy(&buffer);
+    /* The limit holds as for any buffer. */
+    buffer = nagar_buffer_new_wiped(8);
+    assert_int_equal(nagar_buffer_append(buffer, "12345678", 8), 0);
+    assert_int_equal(nagar_buffer_append(buffer, "9", 1), -1);
+    assert_true(nagar_buffer_over_limit(buffer));
+    nagar_buffer_destroy(&buffer);
+    /* A writer's own failure sticks as an append's does, and is not the limit. */
+    buffer = nagar_buffer_new_wiped(0);
+    assert_int_equal(nagar_buffer_append(buffer, "ok", 2), 0);
+    nagar_buffer_fail(buffer);
+    assert_true(nagar_buffer_failed(buffer));
+    assert_false(nagar_buffer_over_limit(buffer));
+    assert_int_equal(nagar_buffer_append(buffer, "x", 1), -1);
+    assert_null(nagar_buffer_take(buffer, NULL));
+    nagar_buffer_destroy(&buffer);
+}
+
 static void arrays_grow_by_doubling(void **state)
 {
     (void) state;
@@ -133,6 +175,7 @@ int main(void)
         cmocka_unit_test(appendf_formats),
         cmocka_unit_test(the_limit_fails_and_failure_sticks),
         cmocka_unit_test(take_hands_over_the_bytes),
+        cmocka_unit_test(a_wiped_buffer_keeps_its_bytes_and_zeroes_them_on_reset),
         cmocka_unit_test(arrays_grow_by_doubling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
