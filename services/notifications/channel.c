@@ -76,6 +76,23 @@ void transfer_destroy(transfer_t **self_p)
     *self_p = NULL;
 }
 
+int transfer_take_request(transfer_t *self, nagar_buffer_t **body_p)
+{
+    size_t size = 0;
+    char *request = *body_p ? nagar_buffer_take(*body_p, &size) : NULL;
+    nagar_buffer_destroy(body_p);
+    if (!request)
+        return -1;
+    if (self->request) {
+        sodium_memzero(self->request, self->request_size);
+        free(self->request);
+    }
+    self->request = request;
+    self->request_size = size;
+    self->request_offset = 0;
+    return 0;
+}
+
 int channel_read_secret_file(const char *path, char *out, size_t out_size, char *error,
                              size_t error_size)
 {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buffer.h"
 #include "config.h"
 
 #define CHANNEL_RESPONSE_MAX 4096
@@ -64,6 +65,10 @@ transfer_t *transfer_new(long timeout_ms, long connect_timeout_ms);
 /* Frees the handle, lists and buffers (the request is wiped: it may hold
  * a one-time password). */
 void transfer_destroy(transfer_t **self_p);
+/* Makes what *body_p holds (a wiped buffer: message text, an address, an
+ * OTP) the request to send, and destroys the buffer. -1 when the buffer
+ * had failed (out of memory): nothing is taken, the buffer is destroyed. */
+int transfer_take_request(transfer_t *self, nagar_buffer_t **body_p);
 
 /* Reads a one-line secret (a password, an API key) from path into out;
  * -1 with the reason in error. */

@@ -107,43 +107,15 @@ void email_channel_destroy(email_channel_t **self_p)
     *self_p = NULL;
 }
 
-typedef struct {
-    char *data;
-    size_t length;
-    size_t capacity;
-    bool failed;
-} mail_buffer_t;
-
-static void mail_append(mail_buffer_t *buffer, const char *text, size_t length)
+static void mail_append_text(nagar_buffer_t *buffer, const char *text)
 {
-    if (buffer->failed)
-        return;
-    if (buffer->length + length + 1 > buffer->capacity) {
-        size_t capacity = buffer->capacity ? buffer->capacity * 2 : 4096;
-        while (capacity < buffer->length + length + 1)
-            capacity *= 2;
-        char *grown = realloc(buffer->data, capacity);
-        if (!grown) {
-            buffer->failed = true;
-            return;
-        }
-        buffer->data = grown;
-        buffer->capacity = capacity;
-    }
-    memcpy(buffer->data + buffer->length, text, length);
-    buffer->length += length;
-    buffer->data[buffer->length] = '\0';
-}
-
-static void mail_append_text(mail_buffer_t *buffer, const char *text)
-{
-    mail_append(buffer, text, strlen(text));
+    nagar_buffer_append(buffer, text, strlen(text));
 }
 
 /* RFC 2047: =?UTF-8?B?...?= words of at most 45 bytes of text each (60
  * base64 characters, under the 75-character limit), split only between
  * UTF-8 characters, folded onto continuation lines. */
-static void mail_append_encoded_words(mail_buffer_t *buffer, const char *text)
+static void mail_append_encoded_words(nagar_buffer_t *buffer, const char *text)
 {
     size_t length = strlen(text), start = 0;
     bool first = true;
@@ -178,17 +150,27 @@ transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message
         snprintf(result->error, sizeof result->error, "out of memory starting the e-mail");
         return NULL;
     }
-    mail_buffer_t mail = {0};
+    /* Both hold the message's text and address: wiped buffers. */
+    nagar_buffer_t *mail = nagar_buffer_new_wiped(0);
+    nagar_buffer_t *canonical = nagar_buffer_new_wiped(0);
+    if (!mail || !canonical) {
+        nagar_buffer_destroy(&mail);
+        nagar_buffer_destroy(&canonical);
+        transfer_destroy(&transfer);
+        result->status = SEND_RETRY;
+        snprintf(result->error, sizeof result->error, "out of memory building the e-mail");
+        return NULL;
+    }
     char line[512], date[64];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    mail_append_text(&mail, "From: ");
-    mail_append_encoded_words(&mail, self->from_name);
+    mail_append_text(mail, "From: ");
+    mail_append_encoded_words(mail, self->from_name);
     snprintf(line, sizeof line, " <%s>\r\nTo: <%s>\r\nSubject: ", self->from, message->address);
-    mail_append_text(&mail, line);
-    mail_append_encoded_words(&mail, message->subject);
+    mail_append_text(mail, line);
+    mail_append_encoded_words(mail, message->subject);
     char domain[256];
     const char *at = strchr(self->from, '@');
     snprintf(domain, sizeof domain, "%s", at ? at + 1 : "nagar.invalid");
@@ -197,39 +179,34 @@ transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message
              "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n"
              "\r\n",
              date, (long long) message->message_id, domain);
-    mail_append_text(&mail, line);
+    mail_append_text(mail, line);
     /* Canonical text: CRLF line ends, then base64 in lines of 76. */
-    mail_buffer_t canonical = {0};
     for (const char *p = message->body; *p; p++) {
         if (*p == '\n')
-            mail_append(&canonical, "\r\n", 2);
+            nagar_buffer_append(canonical, "\r\n", 2);
         else if (*p != '\r')
-            mail_append(&canonical, p, 1);
+            nagar_buffer_append(canonical, p, 1);
     }
-    for (size_t offset = 0; canonical.data && offset < canonical.length; offset += 57) {
-        size_t take = canonical.length - offset < 57 ? canonical.length - offset : 57;
+    const uint8_t *text = nagar_buffer_data(canonical);
+    size_t text_size = nagar_buffer_size(canonical);
+    for (size_t offset = 0; offset < text_size; offset += 57) {
+        size_t take = text_size - offset < 57 ? text_size - offset : 57;
         char encoded[96];
-        sodium_bin2base64(encoded, sizeof encoded, (const unsigned char *) canonical.data + offset,
-                          take, sodium_base64_VARIANT_ORIGINAL);
-        mail_append_text(&mail, encoded);
-        mail_append_text(&mail, "\r\n");
+        sodium_bin2base64(encoded, sizeof encoded, text + offset, take,
+                          sodium_base64_VARIANT_ORIGINAL);
+        mail_append_text(mail, encoded);
+        mail_append_text(mail, "\r\n");
     }
-    if (canonical.data) {
-        sodium_memzero(canonical.data, canonical.capacity);
-        free(canonical.data);
-    }
-    if (mail.failed || canonical.failed || !mail.data) {
-        if (mail.data) {
-            sodium_memzero(mail.data, mail.capacity);
-            free(mail.data);
-        }
+    bool canonical_failed = nagar_buffer_failed(canonical);
+    nagar_buffer_destroy(&canonical);
+    if (canonical_failed)
+        nagar_buffer_destroy(&mail);   /* the body is incomplete: nothing to take */
+    if (transfer_take_request(transfer, &mail) != 0) {
         transfer_destroy(&transfer);
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory building the e-mail");
         return NULL;
     }
-    transfer->request = mail.data;
-    transfer->request_size = mail.length;
     char recipient[300];
     snprintf(recipient, sizeof recipient, "<%s>", message->address);
     transfer->list = curl_slist_append(NULL, recipient);

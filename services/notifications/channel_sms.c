@@ -243,49 +243,16 @@ void sms_channel_destroy(sms_channel_t **self_p)
     *self_p = NULL;
 }
 
-typedef struct {
-    char *data;
-    size_t length;
-    size_t capacity;
-    bool failed;
-} body_buffer_t;
-
-static void body_append(body_buffer_t *buffer, const char *text, size_t length)
-{
-    if (buffer->failed)
-        return;
-    if (buffer->length + length + 1 > buffer->capacity) {
-        size_t capacity = buffer->capacity ? buffer->capacity * 2 : 1024;
-        while (capacity < buffer->length + length + 1)
-            capacity *= 2;
-        char *grown = malloc(capacity);
-        if (!grown) {
-            buffer->failed = true;
-            return;
-        }
-        if (buffer->data) {
-            memcpy(grown, buffer->data, buffer->length);
-            sodium_memzero(buffer->data, buffer->capacity);
-            free(buffer->data);
-        }
-        buffer->data = grown;
-        buffer->capacity = capacity;
-    }
-    memcpy(buffer->data + buffer->length, text, length);
-    buffer->length += length;
-    buffer->data[buffer->length] = '\0';
-}
-
-static void append_value(sms_channel_t *self, CURL *easy, body_buffer_t *buffer,
+static void append_value(sms_channel_t *self, CURL *easy, nagar_buffer_t *buffer,
                          const char *value)
 {
     if (self->form) {
         char *escaped = curl_easy_escape(easy, value, 0);
         if (!escaped) {
-            buffer->failed = true;
+            nagar_buffer_fail(buffer);
             return;
         }
-        body_append(buffer, escaped, strlen(escaped));
+        nagar_buffer_append(buffer, escaped, strlen(escaped));
         sodium_memzero(escaped, strlen(escaped));
         curl_free(escaped);
     } else if (self->json) {
@@ -294,16 +261,16 @@ static void append_value(sms_channel_t *self, CURL *easy, body_buffer_t *buffer,
             if (*p == '"' || *p == '\\') {
                 escape[0] = '\\';
                 escape[1] = (char) *p;
-                body_append(buffer, escape, 2);
+                nagar_buffer_append(buffer, escape, 2);
             } else if (*p < 0x20) {
                 snprintf(escape, sizeof escape, "\\u%04x", *p);
-                body_append(buffer, escape, 6);
+                nagar_buffer_append(buffer, escape, 6);
             } else {
-                body_append(buffer, (const char *) p, 1);
+                nagar_buffer_append(buffer, (const char *) p, 1);
             }
         }
     } else {
-        body_append(buffer, value, strlen(value));
+        nagar_buffer_append(buffer, value, strlen(value));
     }
 }
 
@@ -324,37 +291,31 @@ transfer_t *sms_channel_start(sms_channel_t *self, const outgoing_t *message,
     const char *values[] = {message->address, msisdn, self->sender, message->body,
                             unicode ? "true" : "false", message->encoding, segments,
                             self->entity_id, message->dlt_template_id, message_id};
-    body_buffer_t body = {0};
-    const char *p = self->body_template;
+    nagar_buffer_t *body = nagar_buffer_new_wiped(0);   /* holds the text and the number */
+    const char *p = body ? self->body_template : "";   /* no buffer: the take below fails */
     while (*p) {
         const char *open = strstr(p, "{{");
         if (!open) {
-            body_append(&body, p, strlen(p));
+            nagar_buffer_append(body, p, strlen(p));
             break;
         }
-        body_append(&body, p, (size_t) (open - p));
+        nagar_buffer_append(body, p, (size_t) (open - p));
         const char *close = strstr(open, "}}");
         size_t name_length = (size_t) (close - open - 2);
         for (int i = 0; BODY_PLACEHOLDERS[i]; i++)
             if (strlen(BODY_PLACEHOLDERS[i]) == name_length &&
                 strncmp(open + 2, BODY_PLACEHOLDERS[i], name_length) == 0) {
-                append_value(self, transfer->easy, &body, values[i]);
+                append_value(self, transfer->easy, body, values[i]);
                 break;
             }
         p = close + 2;
     }
-    if (body.failed || !body.data) {
-        if (body.data) {
-            sodium_memzero(body.data, body.capacity);
-            free(body.data);
-        }
+    if (transfer_take_request(transfer, &body) != 0) {
         transfer_destroy(&transfer);
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory building the SMS request");
         return NULL;
     }
-    transfer->request = body.data;
-    transfer->request_size = body.length;
     char content_type[160];
     snprintf(content_type, sizeof content_type, "Content-Type: %s", self->content_type);
     transfer->list = curl_slist_append(transfer->list, content_type);

@@ -541,24 +541,17 @@ int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         (strtoll(request->campaign_id, &end, 10) <= 0 || !end || *end))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "campaignId",
                                       "campaignId must be a campaign's id");
-    if (request->page_size > LIST_PAGE_MAX)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                                      "pageSize must be 1 to %d", LIST_PAGE_MAX);
-    long long after = notify_page_token_decode(request->page_token);
-    if (after < 0)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued");
-    int page = request->page_size ? (int) request->page_size : LIST_PAGE_DEFAULT;
-    char after_text[24], limit_text[16];
-    snprintf(after_text, sizeof after_text, "%lld", after);
-    snprintf(limit_text, sizeof limit_text, "%d", page + 1);
+    notify_page_t page;
+    if (!notify_page_read(&page, call, request->page_size, request->page_token,
+                          LIST_PAGE_DEFAULT, LIST_PAGE_MAX))
+        return -1;
     const char *values[] = {ulb,
                             request->address,
                             request->event_id,
                             STATUS_NAMES[request->status],
                             request->campaign_id,
-                            after_text,
-                            limit_text};
+                            page.after,
+                            page.limit};
     PGresult *rows = nagar_service_query(
         self->db, "message_list",
         "SELECT id, event_id, type, ulb, channel, address, language, status, attempts, "
@@ -571,28 +564,21 @@ int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         7, values);
     if (!rows)
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
-    int count = PQntuples(rows);
-    bool more = count > page;
-    if (more)
-        count = page;
-    Nagar__Notifications__MessageInfo *items = calloc((size_t) count + 1, sizeof *items);
-    Nagar__Notifications__MessageInfo **pointers = calloc((size_t) count + 1, sizeof *pointers);
-    if (!items || !pointers) {
-        free(items);
-        free(pointers);
+    char next[64];
+    int count = notify_page_rows(&page, rows, next, sizeof next);
+    Nagar__Notifications__MessageInfo **items = nagar_reply_list((size_t) count, sizeof **items);
+    if (!items) {
         PQclear(rows);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     for (int i = 0; i < count; i++) {
-        Nagar__Notifications__MessageInfo *m = &items[i];
-        *m = (Nagar__Notifications__MessageInfo) NAGAR__NOTIFICATIONS__MESSAGE_INFO__INIT;
+        Nagar__Notifications__MessageInfo *m = items[i];
+        nagar__notifications__message_info__init(m);
         m->message_id = PQgetvalue(rows, i, 0);
         m->event_id = PQgetvalue(rows, i, 1);
         m->type = PQgetvalue(rows, i, 2);
         m->ulb = PQgetvalue(rows, i, 3);
-        m->channel = strcmp(PQgetvalue(rows, i, 4), "sms") == 0
-                         ? NAGAR__NOTIFICATIONS__CHANNEL__SMS
-                         : NAGAR__NOTIFICATIONS__CHANNEL__EMAIL;
+        m->channel = notify_channel_value(PQgetvalue(rows, i, 4));
         m->address = PQgetvalue(rows, i, 5);
         m->language = PQgetvalue(rows, i, 6);
         m->status = status_value(PQgetvalue(rows, i, 7));
@@ -607,20 +593,14 @@ int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         m->sent_at = PQgetvalue(rows, i, 16);
         m->provider_message_id = PQgetvalue(rows, i, 17);
         m->campaign_id = PQgetvalue(rows, i, 18);
-        pointers[i] = m;
     }
-    char next[64] = "";
-    if (more && count > 0)
-        notify_page_token_encode(next, sizeof next,
-                                 strtoll(PQgetvalue(rows, count - 1, 0), NULL, 10));
     Nagar__Notifications__ListMessagesReply reply =
         NAGAR__NOTIFICATIONS__LIST_MESSAGES_REPLY__INIT;
     reply.n_messages = (size_t) count;
-    reply.messages = pointers;
+    reply.messages = items;
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(items);
-    free(pointers);
     PQclear(rows);
     return rc;
 }

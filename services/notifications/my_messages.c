@@ -38,24 +38,16 @@ int message_mine(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "a citizen signed in reads their own messages; staff read "
                                       "delivery status (message.list)");
-    if (request->page_size > MINE_PAGE_MAX)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                                      "pageSize must be 0 (the default, %d) to %d",
-                                      MINE_PAGE_DEFAULT, MINE_PAGE_MAX);
     if (request->language[0] && strcmp(request->language, "hi") != 0 &&
         strcmp(request->language, "en") != 0)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "language",
                                       "language must be \"hi\", \"en\" or empty (each "
                                       "message's own)");
-    long long after = notify_page_token_decode(request->page_token);
-    if (after < 0)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued");
-    int page = request->page_size ? (int) request->page_size : MINE_PAGE_DEFAULT;
-    char after_text[24], limit_text[16];
-    snprintf(after_text, sizeof after_text, "%lld", after);
-    snprintf(limit_text, sizeof limit_text, "%d", page + 1);
-    const char *values[] = {user, request->language, after_text, limit_text};
+    notify_page_t page;
+    if (!notify_page_read(&page, call, request->page_size, request->page_token,
+                          MINE_PAGE_DEFAULT, MINE_PAGE_MAX))
+        return -1;
+    const char *values[] = {user, request->language, page.after, page.limit};
     PGresult *rows = nagar_service_query(
         self->db, "message_mine",
         "SELECT m.id, m.type, CASE WHEN coalesce(nullif($2, ''), m.language) = 'en' "
@@ -70,27 +62,20 @@ int message_mine(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         4, values);
     if (!rows)
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
-    int count = PQntuples(rows);
-    bool more = count > page;
-    if (more)
-        count = page;
-    Nagar__Notifications__MyMessage *items = calloc((size_t) count + 1, sizeof *items);
-    Nagar__Notifications__MyMessage **pointers = calloc((size_t) count + 1, sizeof *pointers);
-    if (!items || !pointers) {
-        free(items);
-        free(pointers);
+    char next[64];
+    int count = notify_page_rows(&page, rows, next, sizeof next);
+    Nagar__Notifications__MyMessage **items = nagar_reply_list((size_t) count, sizeof **items);
+    if (!items) {
         PQclear(rows);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     for (int i = 0; i < count; i++) {
-        Nagar__Notifications__MyMessage *m = &items[i];
+        Nagar__Notifications__MyMessage *m = items[i];
         nagar__notifications__my_message__init(m);
         m->message_id = PQgetvalue(rows, i, 0);
         m->type = PQgetvalue(rows, i, 1);
         m->title = PQgetvalue(rows, i, 2);
-        m->channel = strcmp(PQgetvalue(rows, i, 3), "sms") == 0
-                         ? NAGAR__NOTIFICATIONS__CHANNEL__SMS
-                         : NAGAR__NOTIFICATIONS__CHANNEL__EMAIL;
+        m->channel = notify_channel_value(PQgetvalue(rows, i, 3));
         m->address = PQgetvalue(rows, i, 4);
         m->subject = PQgetvalue(rows, i, 5);
         m->text = PQgetvalue(rows, i, 6);
@@ -98,20 +83,14 @@ int message_mine(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         m->status = (char *) status_text(PQgetvalue(rows, i, 8));
         m->created_at = PQgetvalue(rows, i, 9);
         m->sent_at = PQgetvalue(rows, i, 10);
-        pointers[i] = m;
     }
-    char next[64] = "";
-    if (more && count > 0)
-        notify_page_token_encode(next, sizeof next,
-                                 strtoll(PQgetvalue(rows, count - 1, 0), NULL, 10));
     Nagar__Notifications__ListMyMessagesReply reply =
         NAGAR__NOTIFICATIONS__LIST_MY_MESSAGES_REPLY__INIT;
     reply.n_messages = (size_t) count;
-    reply.messages = pointers;
+    reply.messages = items;
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(items);
-    free(pointers);
     PQclear(rows);
     return rc;
 }

@@ -182,7 +182,7 @@ void notify_keyed_hash_hex(notify_t *self, const void *data, size_t size, char o
     sodium_bin2hex(out, 65, hash, sizeof hash);
 }
 
-void notify_page_token_encode(char *out, size_t out_size, long long id)
+static void page_token_encode(char *out, size_t out_size, long long id)
 {
     char plain[32];
     int length = snprintf(plain, sizeof plain, "m%lld", id);
@@ -190,7 +190,8 @@ void notify_page_token_encode(char *out, size_t out_size, long long id)
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-long long notify_page_token_decode(const char *token)
+/* The id a page token names; 0 for "" (the first page), -1 when bad. */
+static long long page_token_decode(const char *token)
 {
     if (!token || !token[0])
         return 0;
@@ -209,4 +210,42 @@ long long notify_page_token_decode(const char *token)
     if (!end || *end || id <= 0)
         return -1;
     return id;
+}
+
+Nagar__Notifications__Channel notify_channel_value(const char *name)
+{
+    return strcmp(name, "sms") == 0 ? NAGAR__NOTIFICATIONS__CHANNEL__SMS
+                                    : NAGAR__NOTIFICATIONS__CHANNEL__EMAIL;
+}
+
+bool notify_page_read(notify_page_t *page, nagar_worker_call_t *call, uint32_t page_size,
+                      const char *page_token, int page_default, int page_max)
+{
+    if (page_size > (uint32_t) page_max) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
+                               "pageSize must be 0 (the default, %d) to %d", page_default,
+                               page_max);
+        return false;
+    }
+    long long after = page_token_decode(page_token);
+    if (after < 0) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                               "pageToken is not one this service issued");
+        return false;
+    }
+    page->size = page_size ? (int) page_size : page_default;
+    snprintf(page->after, sizeof page->after, "%lld", after);
+    snprintf(page->limit, sizeof page->limit, "%d", page->size + 1);
+    return true;
+}
+
+int notify_page_rows(const notify_page_t *page, PGresult *rows, char *next, size_t next_size)
+{
+    int count = PQntuples(rows);
+    next[0] = '\0';
+    if (count <= page->size)
+        return count;
+    if (page->size > 0)
+        page_token_encode(next, next_size, strtoll(PQgetvalue(rows, page->size - 1, 0), NULL, 10));
+    return page->size;
 }

@@ -83,8 +83,26 @@ void notify_free_secret(char *text);
 /* Keyed BLAKE2b (the seal key) of bytes, as 64 hex characters. */
 void notify_keyed_hash_hex(notify_t *self, const void *data, size_t size, char out[65]);
 
-/* Page tokens: an opaque base64url of a decimal id; 0 on "" . -1 when bad. */
-void notify_page_token_encode(char *out, size_t out_size, long long id);
-long long notify_page_token_decode(const char *token);
+/* A stored channel name ("sms", "email") as the API's enum. */
+Nagar__Notifications__Channel notify_channel_value(const char *name);
+
+/* Keyset pages of a listing, newest first: a page token is an opaque
+ * base64url of the last id shown; the query asks for one row more than
+ * the page shows, and that row says whether another page follows. */
+typedef struct {
+    int size;            /* rows a page shows */
+    char after[24];      /* list ids below this ("0": from the newest) */
+    char limit[16];      /* size + 1, the query's LIMIT */
+} notify_page_t;
+
+/* Reads a listing's pageSize (0: page_default; at most page_max) and
+ * pageToken into page. false when one is bad: the call has then been
+ * answered, INVALID_ARGUMENT naming the field. */
+bool notify_page_read(notify_page_t *page, nagar_worker_call_t *call, uint32_t page_size,
+                      const char *page_token, int page_default, int page_max);
+/* How many of the query's rows the page shows, and the next page's token
+ * (from the id in column 0 of the last row shown) in next; "" on the last
+ * page. */
+int notify_page_rows(const notify_page_t *page, PGresult *rows, char *next, size_t next_size);
 
 #endif

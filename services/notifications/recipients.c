@@ -680,19 +680,12 @@ int event_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     if (request->type[0] && !notify_name_valid(request->type, 64))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
                                       "type must be an event type such as payment.received");
-    if (request->page_size > LIST_PAGE_MAX)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                                      "pageSize must be 1 to %d", LIST_PAGE_MAX);
-    long long after = notify_page_token_decode(request->page_token);
-    if (after < 0)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued");
-    int page = request->page_size ? (int) request->page_size : LIST_PAGE_DEFAULT;
-    char after_text[24], limit_text[16];
-    snprintf(after_text, sizeof after_text, "%lld", after);
-    snprintf(limit_text, sizeof limit_text, "%d", page + 1);
-    const char *values[] = {ulb, STATE_NAMES[request->state], request->type, after_text,
-                            limit_text};
+    notify_page_t page;
+    if (!notify_page_read(&page, call, request->page_size, request->page_token,
+                          LIST_PAGE_DEFAULT, LIST_PAGE_MAX))
+        return -1;
+    const char *values[] = {ulb, STATE_NAMES[request->state], request->type, page.after,
+                            page.limit};
     PGresult *rows = nagar_service_query(
         self->db, "event_list",
         "SELECT " EVENT_COLUMNS " FROM notifications.event "
@@ -704,33 +697,21 @@ int event_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
         5, values);
     if (!rows)
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
-    int count = PQntuples(rows);
-    bool more = count > page;
-    if (more)
-        count = page;
-    Nagar__Notifications__EventInfo *items = calloc((size_t) count + 1, sizeof *items);
-    Nagar__Notifications__EventInfo **pointers = calloc((size_t) count + 1, sizeof *pointers);
-    if (!items || !pointers) {
-        free(items);
-        free(pointers);
+    char next[64];
+    int count = notify_page_rows(&page, rows, next, sizeof next);
+    Nagar__Notifications__EventInfo **items = nagar_reply_list((size_t) count, sizeof **items);
+    if (!items) {
         PQclear(rows);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
-    for (int i = 0; i < count; i++) {
-        event_from_row(&items[i], rows, i);
-        pointers[i] = &items[i];
-    }
-    char token[64] = "";
-    if (more)
-        notify_page_token_encode(token, sizeof token,
-                                 strtoll(PQgetvalue(rows, count - 1, 0), NULL, 10));
+    for (int i = 0; i < count; i++)
+        event_from_row(items[i], rows, i);
     Nagar__Notifications__ListEventsReply reply = NAGAR__NOTIFICATIONS__LIST_EVENTS_REPLY__INIT;
     reply.n_events = (size_t) count;
-    reply.events = pointers;
-    reply.next_page_token = token;
+    reply.events = items;
+    reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(items);
-    free(pointers);
     PQclear(rows);
     return rc;
 }

@@ -11,57 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "log.h"
 
 #define PLACEHOLDER_MAX 40
 #define TEMPLATE_LIST_MAX 500
-
-typedef struct {
-    char *data;
-    size_t length;
-    size_t capacity;
-    bool failed;
-} text_buffer_t;
-
-static void buffer_append(text_buffer_t *buffer, const char *text, size_t length)
-{
-    if (buffer->failed)
-        return;
-    if (buffer->length + length + 1 > buffer->capacity) {
-        size_t capacity = buffer->capacity ? buffer->capacity : 256;
-        while (capacity < buffer->length + length + 1)
-            capacity *= 2;
-        char *grown = realloc(buffer->data, capacity);
-        if (!grown) {
-            buffer->failed = true;
-            return;
-        }
-        buffer->data = grown;
-        buffer->capacity = capacity;
-    }
-    memcpy(buffer->data + buffer->length, text, length);
-    buffer->length += length;
-    buffer->data[buffer->length] = '\0';
-}
-
-static void buffer_free_secret(text_buffer_t *buffer)
-{
-    if (buffer->data)
-        sodium_memzero(buffer->data, buffer->capacity);
-    free(buffer->data);
-    buffer->data = NULL;
-}
-
-static char *buffer_take(text_buffer_t *buffer)
-{
-    if (buffer->failed) {
-        buffer_free_secret(buffer);
-        return NULL;
-    }
-    if (!buffer->data)
-        return strdup("");
-    return buffer->data;
-}
 
 /* Reads "{{name}}" at text; returns the length of the whole placeholder
  * and copies name, or 0 when text does not start a well-formed one. */
@@ -148,12 +102,6 @@ static const char *channel_name(Nagar__Notifications__Channel channel)
     return channel == NAGAR__NOTIFICATIONS__CHANNEL__SMS     ? "sms"
            : channel == NAGAR__NOTIFICATIONS__CHANNEL__EMAIL ? "email"
                                                              : NULL;
-}
-
-static Nagar__Notifications__Channel channel_value(const char *name)
-{
-    return strcmp(name, "sms") == 0 ? NAGAR__NOTIFICATIONS__CHANNEL__SMS
-                                    : NAGAR__NOTIFICATIONS__CHANNEL__EMAIL;
 }
 
 typedef struct {
@@ -377,26 +325,22 @@ int template_list(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     }
     int count = PQntuples(result), type_count = PQntuples(types);
-    Nagar__Notifications__Template *items = calloc((size_t) count + 1, sizeof *items);
-    Nagar__Notifications__Template **pointers = calloc((size_t) count + 1, sizeof *pointers);
-    Nagar__Notifications__EventType *type_items = calloc((size_t) type_count + 1,
-                                                         sizeof *type_items);
-    Nagar__Notifications__EventType **type_pointers = calloc((size_t) type_count + 1,
-                                                             sizeof *type_pointers);
+    Nagar__Notifications__Template **items = nagar_reply_list((size_t) count, sizeof **items);
+    Nagar__Notifications__EventType **type_items =
+        nagar_reply_list((size_t) type_count, sizeof **type_items);
     char **placeholder_lists = calloc((size_t) type_count + 1, sizeof *placeholder_lists);
     char ***placeholder_arrays = calloc((size_t) type_count + 1, sizeof *placeholder_arrays);
     int rc;
-    if (!items || !pointers || !type_items || !type_pointers || !placeholder_lists ||
-        !placeholder_arrays) {
+    if (!items || !type_items || !placeholder_lists || !placeholder_arrays) {
         rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
         goto done;
     }
     for (int i = 0; i < count; i++) {
-        Nagar__Notifications__Template *t = &items[i];
-        *t = (Nagar__Notifications__Template) NAGAR__NOTIFICATIONS__TEMPLATE__INIT;
+        Nagar__Notifications__Template *t = items[i];
+        nagar__notifications__template__init(t);
         t->type = PQgetvalue(result, i, 0);
         t->language = PQgetvalue(result, i, 1);
-        t->channel = channel_value(PQgetvalue(result, i, 2));
+        t->channel = notify_channel_value(PQgetvalue(result, i, 2));
         t->ulb = PQgetvalue(result, i, 3);
         t->subject = PQgetvalue(result, i, 4);
         t->body = PQgetvalue(result, i, 5);
@@ -404,11 +348,10 @@ int template_list(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         t->version = (uint32_t) strtoul(PQgetvalue(result, i, 7), NULL, 10);
         t->saved_by = PQgetvalue(result, i, 8);
         t->saved_at = PQgetvalue(result, i, 9);
-        pointers[i] = t;
     }
     for (int i = 0; i < type_count; i++) {
-        Nagar__Notifications__EventType *e = &type_items[i];
-        *e = (Nagar__Notifications__EventType) NAGAR__NOTIFICATIONS__EVENT_TYPE__INIT;
+        Nagar__Notifications__EventType *e = type_items[i];
+        nagar__notifications__event_type__init(e);
         e->type = PQgetvalue(types, i, 0);
         e->description = PQgetvalue(types, i, 2);
         placeholder_lists[i] = strdup(PQgetvalue(types, i, 1));
@@ -428,14 +371,13 @@ int template_list(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
             e->n_placeholders = k;
             e->placeholders = placeholder_arrays[i];
         }
-        type_pointers[i] = e;
     }
     Nagar__Notifications__ListTemplatesReply reply =
         NAGAR__NOTIFICATIONS__LIST_TEMPLATES_REPLY__INIT;
     reply.n_templates = (size_t) count;
-    reply.templates = pointers;
+    reply.templates = items;
     reply.n_event_types = (size_t) type_count;
-    reply.event_types = type_pointers;
+    reply.event_types = type_items;
     rc = nagar_worker_call_reply(call, &reply.base);
 done:
     for (int i = 0; placeholder_lists && placeholder_arrays && i < type_count; i++) {
@@ -445,9 +387,7 @@ done:
     free(placeholder_lists);
     free(placeholder_arrays);
     free(items);
-    free(pointers);
     free(type_items);
-    free(type_pointers);
     PQclear(result);
     PQclear(types);
     return rc;
@@ -457,26 +397,26 @@ done:
  * Returns 0, or 2 with outcome set when a value is missing. */
 static int substitute(const char *text, const char *ulb, const template_param_t *params,
                       size_t count, const char *type, const char *params_field,
-                      text_buffer_t *out, text_buffer_t *out_redacted, nagar_outcome_t *outcome)
+                      nagar_buffer_t *out, nagar_buffer_t *out_redacted, nagar_outcome_t *outcome)
 {
     const char *p = text;
     while (*p) {
         const char *open = strstr(p, "{{");
         if (!open) {
-            buffer_append(out, p, strlen(p));
+            nagar_buffer_append(out, p, strlen(p));
             if (out_redacted)
-                buffer_append(out_redacted, p, strlen(p));
+                nagar_buffer_append(out_redacted, p, strlen(p));
             break;
         }
-        buffer_append(out, p, (size_t) (open - p));
+        nagar_buffer_append(out, p, (size_t) (open - p));
         if (out_redacted)
-            buffer_append(out_redacted, p, (size_t) (open - p));
+            nagar_buffer_append(out_redacted, p, (size_t) (open - p));
         char name[PLACEHOLDER_MAX + 1];
         size_t length = placeholder_at(open, name);
         if (length == 0) {   /* saved templates are checked; keep text as it is */
-            buffer_append(out, "{{", 2);
+            nagar_buffer_append(out, "{{", 2);
             if (out_redacted)
-                buffer_append(out_redacted, "{{", 2);
+                nagar_buffer_append(out_redacted, "{{", 2);
             p = open + 2;
             continue;
         }
@@ -497,9 +437,9 @@ static int substitute(const char *text, const char *ulb, const template_param_t 
                               type, name, name);
             return 2;
         }
-        buffer_append(out, value, strlen(value));
+        nagar_buffer_append(out, value, strlen(value));
         if (out_redacted)
-            buffer_append(out_redacted, secret ? "******" : value, secret ? 6 : strlen(value));
+            nagar_buffer_append(out_redacted, secret ? "******" : value, secret ? 6 : strlen(value));
         p = open + length;
     }
     return 0;
@@ -524,37 +464,42 @@ int template_render(notify_t *self, const char *type, const char *ulb, const cha
         PQclear(result);
         return 1;
     }
-    text_buffer_t subject = {0}, body = {0}, redacted = {0};
-    int rc = substitute(PQgetvalue(result, 0, 0), ulb, params, count, type, params_field,
-                        &subject, NULL, outcome);
+    /* The rendered text may hold an OTP or an address: wiped buffers. */
+    nagar_buffer_t *subject = nagar_buffer_new_wiped(0);
+    nagar_buffer_t *body = nagar_buffer_new_wiped(0);
+    nagar_buffer_t *redacted = nagar_buffer_new_wiped(0);
+    int rc = subject && body && redacted ? 0 : -1;
     if (rc == 0)
-        rc = substitute(PQgetvalue(result, 0, 1), ulb, params, count, type, params_field, &body,
-                        &redacted, outcome);
+        rc = substitute(PQgetvalue(result, 0, 0), ulb, params, count, type, params_field,
+                        subject, NULL, outcome);
+    if (rc == 0)
+        rc = substitute(PQgetvalue(result, 0, 1), ulb, params, count, type, params_field, body,
+                        redacted, outcome);
     snprintf(out->dlt_template_id, sizeof out->dlt_template_id, "%s", PQgetvalue(result, 0, 2));
     out->version = atoi(PQgetvalue(result, 0, 3));
     snprintf(out->language, sizeof out->language, "%s", PQgetvalue(result, 0, 4));
     PQclear(result);
-    if (rc == 0 && (body.length > TEMPLATE_RENDERED_MAX || subject.length > 1000)) {
+    if (rc == 0 && (nagar_buffer_size(body) > TEMPLATE_RENDERED_MAX ||
+                    nagar_buffer_size(subject) > 1000)) {
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, params_field,
                           "the rendered %s message is longer than %d bytes; shorten the "
                           "param values",
                           type, TEMPLATE_RENDERED_MAX);
         rc = 2;
     }
-    if (rc != 0) {
-        buffer_free_secret(&subject);
-        buffer_free_secret(&body);
-        buffer_free_secret(&redacted);
-        return rc;
+    if (rc == 0) {
+        out->subject = nagar_buffer_take(subject, NULL);
+        out->body = nagar_buffer_take(body, NULL);
+        out->body_redacted = nagar_buffer_take(redacted, NULL);
+        if (!out->subject || !out->body || !out->body_redacted) {
+            template_rendered_clear(out);
+            rc = -1;
+        }
     }
-    out->subject = buffer_take(&subject);
-    out->body = buffer_take(&body);
-    out->body_redacted = buffer_take(&redacted);
-    if (!out->subject || !out->body || !out->body_redacted) {
-        template_rendered_clear(out);
-        return -1;
-    }
-    return 0;
+    nagar_buffer_destroy(&subject);
+    nagar_buffer_destroy(&body);
+    nagar_buffer_destroy(&redacted);
+    return rc;
 }
 
 void template_rendered_clear(template_rendered_t *rendered)
