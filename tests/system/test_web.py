@@ -337,17 +337,21 @@ def citizen_user_id(portal, mobile):
     return r.json()["userId"]
 
 
-def make_property_with_demand(portal, mobile):
-    clerk = portal.token("CLERK", ULB)
-    body = {"ulb": ULB, "ward": 1, "zone": "A", "address": "12 Gandhi Marg",
+def make_property(portal, mobile, address="12 Gandhi Marg"):
+    """A property of the town owned (100%) by the citizen with this mobile."""
+    body = {"ulb": ULB, "ward": 1, "zone": "A", "address": address,
             "usage": "RESIDENTIAL", "construction": "RCC", "occupancy": "RENTED",
             "owners": [{"name": "Asha Verma", "mobile": mobile, "shareBp": 10000,
                         "userId": citizen_user_id(portal, mobile)}],
             "floors": [{"floor": 0, "areaSqft": "1000"}]}
-    r = portal.http("POST", "/api/v1/property-tax/properties", token=clerk, key=uuid.uuid4().hex,
-                    json=body)
+    r = portal.http("POST", "/api/v1/property-tax/properties", token=portal.token("CLERK", ULB),
+                    key=uuid.uuid4().hex, json=body)
     assert r.status_code == 200, r.text
-    pid = r.json()["propertyId"]
+    return r.json()["propertyId"]
+
+
+def make_property_with_demand(portal, mobile):
+    pid = make_property(portal, mobile)
     officer = portal.token("REVENUE_OFFICER", ULB)
     today = time.localtime()
     start = today.tm_year if today.tm_mon >= 4 else today.tm_year - 1
@@ -675,31 +679,41 @@ def test_officer_sets_rates_with_versions_and_runs_the_annual_demand_from_the_st
     assert values == sorted(values), result["progress"]
 
 
-def test_owner_applies_for_a_mutation_and_an_officer_approves_it_and_accepts_the_return_in_the_inbox(portal):
+def test_owner_applies_for_a_mutation_and_an_officer_approves_it_accepts_one_return_and_reassesses_another(portal):
     """The citizen's mutation application and the returns listings (portalapi's
     routes): the form's rules at their fields, the application waiting on the
     property's page, the officer's inbox approving it (the register's owners
-    change) and accepting the return, each screen checked with axe-core in
-    both languages."""
+    change) and accepting a return; a second return opened from the inbox,
+    re-assessed (its rules at their fields first), the result shown and
+    recorded, the inbox no longer listing either; each screen checked with
+    axe-core in both languages."""
     mobile = "9876512349"
     pid = make_property_with_demand(portal, mobile)
+    pid2 = make_property(portal, mobile, address="14 Gandhi Marg")
     citizen = portal.token("CITIZEN", "", user_id=citizen_user_id(portal, mobile))
-    r = portal.http("POST", "/api/v1/property-tax/assessments", token=citizen, key=uuid.uuid4().hex,
-                    json={"propertyId": pid, "fy": current_fy(), "zone": "A", "usage": "RESIDENTIAL",
-                          "construction": "RCC", "occupancy": "SELF_OCCUPIED",
-                          "floors": [{"floor": 0, "areaSqft": "900"}]})
-    assert r.status_code == 200, r.text
-    return_id = r.json()["assessmentId"]
+
+    def file_return(property_id):
+        r = portal.http("POST", "/api/v1/property-tax/assessments", token=citizen, key=uuid.uuid4().hex,
+                        json={"propertyId": property_id, "fy": current_fy(), "zone": "A", "usage": "RESIDENTIAL",
+                              "construction": "RCC", "occupancy": "SELF_OCCUPIED",
+                              "floors": [{"floor": 0, "areaSqft": "900"}]})
+        assert r.status_code == 200, r.text
+        return r.json()["assessmentId"]
+    return_id, return_id2 = file_return(pid), file_return(pid2)
+    officer_account = staff_account(portal, "REVENUE_OFFICER", ULB)
     result = node_script("mutation_returns", {
         "NAGAR_WEB_URL": portal.url, "NAGAR_WEB_MOBILE": mobile, "NAGAR_WEB_OTP_SINK": portal.sink,
         "NAGAR_WEB_PROPERTY": pid, "NAGAR_WEB_RETURN": str(return_id),
-        "NAGAR_WEB_OFFICER": staff_account(portal, "REVENUE_OFFICER", ULB)})
+        "NAGAR_WEB_PROPERTY2": pid2, "NAGAR_WEB_RETURN2": str(return_id2),
+        "NAGAR_WEB_OFFICER": officer_account}, timeout=240)
     assert not result["consoleErrors"], result["consoleErrors"]
     assert_screens_accessible(result, [
         "citizen-property-mutation-none", "citizen-mutation-errors", "citizen-mutation-share-error",
         "citizen-mutation-sent", "citizen-property-mutation-pending", "citizen-returns",
         "staff-inbox-property", "staff-mutation-reason-error", "staff-mutation-approved",
-        "citizen-property-mutation-approved"])
+        "staff-return-filed", "staff-return-reassess-errors", "staff-return-reassessed",
+        "staff-return-reassessed-360", "staff-inbox-after-decisions",
+        "citizen-property-mutation-approved", "citizen-return-reassessed"])
     # The form's own rules first, at their fields: name, share, deed, document.
     assert set(result["emptyErrors"]) >= {"Name", "Share (%)", "Deed number", "Document's reference"}, \
         result["emptyErrors"]
@@ -721,8 +735,40 @@ def test_owner_applies_for_a_mutation_and_an_officer_approves_it_and_accepts_the
     assert result["approvedStatus"].startswith("Approved")
     assert result["noLongerOwner"].startswith("After the mutation you are no longer an owner")
     assert result["applyLinksAfter"] == 0
+    # The second return opened from the inbox: what was filed, its ALV at the
+    # year's rates (zone A, RCC, residential: Rs 15.00 a sq ft x 900 sq ft).
+    assert result["returnStatusBefore"] == "FILED"
+    filed = dict(result["filed"])
+    assert (filed["Zone"], filed["Total built-up area"], filed["Annual letting value"]) == \
+        ("A", "900 sq ft", "₹13,500.00"), filed
+    # Re-assessing: each rule at its field, the focus on the first of them.
+    assert result["reassessErrors"] == ["The zone is 1–8 letters or digits, e.g. A.",
+                                        "The area is a whole number of square feet.",
+                                        "A reason is required."], result["reassessErrors"]
+    assert result["reassessInvalid"] == ["Zone", "Row 1: area (sq ft)", "Reason for re-assessing"], \
+        result["reassessInvalid"]
+    assert result["focusedAfterErrors"] == "Zone"
+    # The result: REASSESSED, what was filed next to what was decided
+    # (zone B: Rs 15.37 a sq ft x 1300 sq ft), the reason recorded.
+    assert result["returnStatusAfter"] == "REASSESSED"
+    assert result["reassessed"] == (f"Return {return_id2} (property {pid2}) re-assessed: annual letting value "
+                                    "₹13,500.00 as filed, ₹19,981.00 now.")
+    reason = "Inspection of 03/12/2026: a first floor is built; zone B by the ward map."
+    assert result["returnReason"] == reason
+    assert [c.strip() for c in result["decidedColumns"]][1:] == ["As filed by the owner", "As re-assessed"]
+    assert dict(result["decidedFiled"]) == filed
+    decided_view = dict(result["decided"])
+    assert (decided_view["Zone"], decided_view["Total built-up area"], decided_view["Annual letting value"]) == \
+        ("B", "1300 sq ft", "₹19,981.00"), decided_view
+    assert decided_view["Floors and built-up area"] == "floor 0: 900 sq ft; floor 1: 400 sq ft"
+    # The inbox lists neither return any more; the owner sees the re-assessment.
+    listed = " ".join(result["inboxReturnsAfter"])
+    assert f"Return {return_id}:" not in listed and f"Return {return_id2}:" not in listed, listed
+    assert result["citizenSees"] == {"status": "Re-assessed", "alv": "₹19,981.00"}
     # Through the API: the application approved, the register's owners and
-    # shares changed, the return accepted.
+    # shares changed, the first return accepted, the second re-assessed with
+    # the officer's particulars and reason, applied to the register; neither
+    # waits in the FILED listing.
     clerk = portal.token("CLERK", ULB)
     app = portal.http("GET", f"/api/v1/property-tax/mutation-applications/{application_id}", token=clerk).json()
     assert app["status"] == "APPROVED" and app["deedRef"] == "MP/BPL/2026/004217", app
@@ -731,6 +777,18 @@ def test_owner_applies_for_a_mutation_and_an_officer_approves_it_and_accepts_the
     assert sorted((o["name"], o["shareBp"]) for o in prop["owners"]) == [("Ravi Verma", 6000), ("Sita Verma", 4000)]
     decided = portal.http("GET", f"/api/v1/property-tax/assessments/{return_id}", token=clerk).json()
     assert decided["status"] == "ACCEPTED", decided
+    officer_id = staff_api_login(portal, officer_account).json()["userId"]
+    reassessed = portal.http("GET", f"/api/v1/property-tax/assessments/{return_id2}", token=clerk).json()
+    assert (reassessed["status"], reassessed["zone"], reassessed["reason"], reassessed["decidedBy"]) == \
+        ("REASSESSED", "B", reason, officer_id), reassessed
+    assert [(f.get("floor", 0), f["areaSqft"]) for f in reassessed["floors"]] == [(0, "900"), (1, "400")], reassessed
+    assert reassessed["alvPaise"] == "1998100", reassessed
+    prop2 = portal.http("GET", f"/api/v1/property-tax/properties/{pid2}", token=clerk).json()
+    assert prop2["zone"] == "B" and prop2["occupancy"] == "SELF_OCCUPIED", prop2
+    assert sorted((f.get("floor", 0), f["areaSqft"]) for f in prop2["floors"]) == [(0, "900"), (1, "400")], prop2
+    waiting = portal.http("GET", "/api/v1/property-tax/assessments", token=portal.token("REVENUE_OFFICER", ULB),
+                          params={"status": "FILED", "pageSize": 100}).json()["assessments"]
+    assert not {return_id, return_id2} & {a["assessmentId"] for a in waiting}, waiting
 
 
 @pytest.fixture(scope="module")
@@ -815,7 +873,7 @@ def test_every_citizen_page_in_both_languages_has_no_serious_axe_finding_and_scr
 def test_every_staff_page_in_both_languages_has_no_serious_axe_finding_and_screenshots(portal, page_data, lang):
     result = every_page(portal, page_data, "staff", lang)
     pages = result["pages"]
-    assert {"login", "inbox", "inbox-officer", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
+    assert {"login", "inbox", "inbox-officer", "return", "return-errors", "counter", "counter-water", "reports", "jobs", "masterdata-rates",
             "masterdata-tariff", "masterdata-fees", "admin", "operations"} <= set(pages)
     # The operations page: the routed services' workers and quarantine, the latest checkpoint.
     ops = result["ops"]

@@ -8,7 +8,7 @@
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_TOWN (name to search), NAGAR_WEB_OTP_SINK,
 //   NAGAR_WEB_REGISTRAR ("username:password"), NAGAR_WEB_BORN (YYYY-MM-DD)
 import { join } from 'node:path';
-import { artifacts, base, citizenLogin, english, expect, launchBrowser, report, screen, staffLogin } from './lib.mjs';
+import { artifacts, base, citizenLogin, english, expect, flowPages, launchBrowser, report, screen, staffLogin } from './lib.mjs';
 
 const mobile = process.env.NAGAR_WEB_MOBILE;
 const town = process.env.NAGAR_WEB_TOWN;
@@ -17,17 +17,8 @@ const [registrarUser, registrarPassword] = process.env.NAGAR_WEB_REGISTRAR.split
 const out = { consoleErrors: [] };
 
 const { newContext, close } = await launchBrowser();
-const pages = [];
-async function open(width) {
-  const context = await newContext({ viewport: { width, height: 900 } });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    // Offline on purpose for a moment: the refused requests are expected.
-    if (m.type() === 'error' && (m.location().url || '').startsWith(base) && !/ERR_INTERNET_DISCONNECTED/.test(m.text())) out.consoleErrors.push(m.text());
-  });
-  pages.push(page);
-  return page;
-}
+// Offline on purpose for a moment: the refused requests are expected.
+const { open, failureShots } = flowPages(newContext, out, (text) => /ERR_INTERNET_DISCONNECTED/.test(text));
 
 async function verify(page, payload, name) {
   await page.goto(base + '/verify');
@@ -196,7 +187,7 @@ try {
   out.verifyNew = await verify(citizen, out.payload2, 'citizen-verify-corrected');
   report(out);
 } catch (e) {
-  for (const [i, p] of pages.entries()) await p.screenshot({ path: join(artifacts, `failure-birth_late-${i}.png`), fullPage: true }).catch(() => {});
+  await failureShots('birth_late');
   throw e;
 } finally {
   await close();

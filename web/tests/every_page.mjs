@@ -161,6 +161,18 @@ try {
     });
     await as(data.officer);
     await visit('inbox-officer', '/staff/', { ready: 'main article' });
+    // A return opened from the inbox (left FILED: accepting and re-assessing
+    // are in mutation_returns.mjs), and its re-assessment refused at the fields.
+    await visit('return', `/staff/returns/${data.assessmentId}`, { ready: '[data-testid=return-status]' });
+    await visit('return-errors', `/staff/returns/${data.assessmentId}`, {
+      ready: '#return-reassess',
+      act: async () => {
+        const form = page.locator('section[aria-labelledby=return-reassess] form');
+        await form.locator('input').first().fill('');
+        await form.locator('button[type=submit]').click();
+        await form.locator('[aria-invalid="true"]').nth(1).waitFor();
+      },
+    });
     await visit('jobs', '/staff/jobs', { act: async () => { await page.locator('main form button[type=submit]').first().click(); await page.getByTestId('job-done').waitFor({ timeout: 60000 }); } });
     for (const kind of ['rates', 'tariff']) {
       await visit(`masterdata-${kind}`, '/staff/masterdata', {

@@ -49,6 +49,28 @@ export async function launchBrowser() {
   return { browser, newContext, close: () => browser.close() };
 }
 
+// The pages of a flow with several sessions, each in a browser context of
+// its own: open(width) answers a new page whose console errors from the
+// portal go to out.consoleErrors, unless expected(text) says they belong to
+// the story (a request refused offline, a 404 once a property changed
+// hands); failureShots(name) screenshots every page opened, after a failure.
+export function flowPages(newContext, out, expected = () => false) {
+  const pages = [];
+  async function open(width) {
+    const context = await newContext({ viewport: { width, height: 900 } });
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' && (m.location().url || '').startsWith(base) && !expected(m.text())) out.consoleErrors.push(m.text());
+    });
+    pages.push(page);
+    return page;
+  }
+  async function failureShots(name) {
+    for (const [i, p] of pages.entries()) await p.screenshot({ path: join(artifacts, `failure-${name}-${i}.png`), fullPage: true }).catch(() => {});
+  }
+  return { open, failureShots };
+}
+
 // Pauses for the Python side (tests/system/test_web.py) to do something the
 // browser cannot (stop the gateway, start it): prints "STEP name" and waits
 // for a line on stdin.

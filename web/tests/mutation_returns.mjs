@@ -6,32 +6,32 @@
 // and accepts the return; the applicant then sees the mutation approved (and
 // that the property is no longer theirs). axe-core on each screen, in Hindi and English.
 //
+// A second return (of another property of the owner's) the officer opens from
+// the inbox: what was filed and its ALV; re-assessing it asks for its rules
+// at their fields (a zone, an area, a reason), then records the officer's
+// particulars: the result shows both ALVs, the inbox no longer lists it, and
+// the owner sees it re-assessed with the officer's reason.
+//
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_OTP_SINK, NAGAR_WEB_PROPERTY, NAGAR_WEB_RETURN (assessment id),
-//   NAGAR_WEB_OFFICER ("username:password")
+//   NAGAR_WEB_PROPERTY2, NAGAR_WEB_RETURN2 (the return to re-assess), NAGAR_WEB_OFFICER ("username:password")
 import { join } from 'node:path';
-import { artifacts, base, citizenLogin, english, launchBrowser, report, screen, staffLogin } from './lib.mjs';
+import { artifacts, base, citizenLogin, english, flowPages, launchBrowser, report, screen, staffLogin } from './lib.mjs';
 
 const mobile = process.env.NAGAR_WEB_MOBILE;
 const pid = process.env.NAGAR_WEB_PROPERTY;
 const returnId = process.env.NAGAR_WEB_RETURN;
+const pid2 = process.env.NAGAR_WEB_PROPERTY2;
+const returnId2 = process.env.NAGAR_WEB_RETURN2;
 const [officerUser, officerPassword] = process.env.NAGAR_WEB_OFFICER.split(':');
 const out = { consoleErrors: [] };
 
 const { newContext, close } = await launchBrowser();
-const pages = [];
-async function open(width) {
-  const context = await newContext({ viewport: { width, height: 900 } });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    // Once the mutation is approved the property is no longer the citizen's:
-    // its particulars and dues answer 404, as they should.
-    if (m.type() === 'error' && (m.location().url || '').startsWith(base) && !(noLongerOwner && /status of 404/.test(m.text()))) out.consoleErrors.push(m.text());
-  });
-  pages.push(page);
-  return page;
-}
-const text = async (locator) => (await locator.textContent()).trim();
+// Once the mutation is approved the property is no longer the citizen's: its
+// particulars and dues answer 404, as they should.
 let noLongerOwner = false;
+const { open, failureShots } = flowPages(newContext, out, (text) => noLongerOwner && /status of 404/.test(text));
+const text = async (locator) => (await locator.textContent()).trim();
+const cells = (table, column) => table.locator('tbody tr').evaluateAll((rows, c) => rows.map((r) => [r.cells[0].textContent.trim(), r.cells[c].textContent.trim()]), column);
 
 try {
   // ---- the owner applies -------------------------------------------------------
@@ -107,6 +107,52 @@ try {
   out.accepted = await text(officer.getByTestId('inbox-done'));
   await officer.screenshot({ path: join(artifacts, 'flow-officer-inbox-done.png'), fullPage: true });
 
+  // ---- the officer opens the second return and re-assesses it -------------------
+  const returnCard2 = officer.getByRole('article', { name: `Return ${returnId2}: property ${pid2}` });
+  await returnCard2.getByRole('link', { name: 'Open the return — accept or re-assess' }).click();
+  await officer.getByRole('heading', { name: `Return ${returnId2}: property ${pid2}`, level: 1 }).waitFor();
+  out.returnStatusBefore = await officer.getByTestId('return-status').getAttribute('data-status');
+  out.filed = await cells(officer.getByTestId('return-particulars'), 1);
+  await screen(officer, 'staff-return-filed', out);
+  // The rules at their fields: no zone, an area that is no number, no reason.
+  const reassess = officer.getByRole('region', { name: 'Re-assess', exact: true });
+  await reassess.getByLabel('Zone').fill('');
+  await reassess.getByLabel('Row 1: area (sq ft)').fill('nine hundred');
+  await reassess.getByRole('button', { name: 'Re-assess and record in the register' }).click();
+  await reassess.getByText('A reason is required.').waitFor();
+  out.reassessErrors = await reassess.locator('.error').allTextContents();
+  out.reassessInvalid = await reassess.locator('[aria-invalid="true"]').evaluateAll((list) => list.map((e) => e.getAttribute('aria-label') || e.labels?.[0]?.textContent || e.id));
+  // The first field in error has the focus.
+  await officer.waitForFunction(() => document.activeElement?.getAttribute('aria-invalid') === 'true');
+  out.focusedAfterErrors = await officer.evaluate(() => document.activeElement.labels?.[0]?.textContent || document.activeElement.getAttribute('aria-label'));
+  await screen(officer, 'staff-return-reassess-errors', out);
+  // What the inspection found: zone B, a first floor of 400 sq ft.
+  await reassess.getByLabel('Zone').fill('B');
+  await reassess.getByLabel('Row 1: area (sq ft)').fill('900');
+  await reassess.getByRole('button', { name: 'Add a floor' }).click();
+  await reassess.getByLabel('Row 2: floor').fill('1');
+  await reassess.getByLabel('Row 2: area (sq ft)').fill('400');
+  await reassess.getByLabel('Reason for re-assessing').fill('Inspection of 03/12/2026: a first floor is built; zone B by the ward map.');
+  await reassess.getByRole('button', { name: 'Re-assess and record in the register' }).click();
+  await officer.getByTestId('return-done').waitFor();
+  out.reassessed = await text(officer.getByTestId('return-done'));
+  out.returnStatusAfter = await officer.getByTestId('return-status').getAttribute('data-status');
+  out.returnReason = await text(officer.getByTestId('return-reason'));
+  out.decidedColumns = await officer.getByTestId('return-particulars').locator('thead th').allTextContents();
+  out.decidedFiled = await cells(officer.getByTestId('return-particulars'), 1);
+  out.decided = await cells(officer.getByTestId('return-particulars'), 2);
+  await officer.waitForFunction(() => document.activeElement?.id === 'return-result');   // the result has the focus
+  await screen(officer, 'staff-return-reassessed', out);
+  await officer.setViewportSize({ width: 360, height: 780 });
+  await screen(officer, 'staff-return-reassessed-360', out);
+  await officer.setViewportSize({ width: 1280, height: 900 });
+  // Back in the inbox: neither return waits any more.
+  await officer.getByRole('link', { name: 'Back to my inbox' }).click();
+  await officer.getByRole('heading', { name: 'Self-assessment returns to decide' }).waitFor();
+  await officer.waitForFunction(() => !document.querySelector('.busy'));
+  out.inboxReturnsAfter = await officer.getByRole('region', { name: 'Self-assessment returns to decide' }).getByRole('article').evaluateAll((list) => list.map((e) => e.getAttribute('aria-label')));
+  await screen(officer, 'staff-inbox-after-decisions', out);
+
   // ---- the applicant sees it decided --------------------------------------------
   noLongerOwner = true;
   await citizen.goto(base + '/property/' + pid);
@@ -117,9 +163,15 @@ try {
   out.noLongerOwner = await text(citizen.getByTestId('no-longer-owner'));
   out.applyLinksAfter = await citizen.getByRole('link', { name: 'Apply for a mutation' }).count();
   await screen(citizen, 'citizen-property-mutation-approved', out);
+  // The re-assessed return, as its owner sees it: the officer's particulars and reason.
+  noLongerOwner = false;
+  await citizen.goto(`${base}/property/${pid2}/assessment/${returnId2}`);
+  await citizen.getByTestId('assessment-status').getByText('Re-assessed').waitFor();
+  out.citizenSees = { status: await text(citizen.getByTestId('assessment-status')), alv: await text(citizen.getByTestId('assessment-alv')) };
+  await screen(citizen, 'citizen-return-reassessed', out);
   report(out);
 } catch (e) {
-  for (const [i, p] of pages.entries()) await p.screenshot({ path: join(artifacts, `failure-mutation_returns-${i}.png`), fullPage: true }).catch(() => {});
+  await failureShots('mutation_returns');
   throw e;
 } finally {
   await close();

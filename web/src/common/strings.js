@@ -387,8 +387,10 @@ const entries = {
   'assess.rule.fy': ['वित्तीय वर्ष इस रूप में लिखें: 2026-27', 'Write the financial year as 2026-27'],
   'assess.rule.zone': ['ज़ोन में 1–8 अंग्रेज़ी अक्षर या अंक हों, जैसे A।', 'The zone is 1–8 letters or digits, e.g. A.'],
   'assess.rule.floors': ['कम से कम एक मंज़िल।', 'At least one floor.'],
-  'assess.rule.floor': ['मंज़िल की संख्या लिखें, जैसे 0 या 1।', 'Write the floor number, e.g. 0 or 1.'],
+  'assess.rule.floor': ['मंज़िल की संख्या -5 से 200 तक लिखें, जैसे 0 या 1।', 'Write the floor number, from -5 to 200, e.g. 0 or 1.'],
   'assess.rule.area': ['क्षेत्र वर्ग फुट में पूर्ण संख्या हो।', 'The area is a whole number of square feet.'],
+  'assess.rule.floor.twice': ['मंज़िल {floor} दो बार लिखी है।', 'Floor {floor} is listed twice.'],
+  'assess.rule.floors.max': ['अधिकतम 50 मंज़िलें।', 'At most 50 floors.'],
 };
 
 export const catalogs = { hi: {}, en: {} };

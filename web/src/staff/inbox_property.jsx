@@ -3,12 +3,13 @@
 // REVENUE_OFFICER, COMMISSIONER: approve — the mutation is recorded as at the
 // counter and its fee joins the year's dues — or reject with a reason), and
 // the self-assessment returns filed and not yet decided (REVENUE_OFFICER:
-// accept). Oldest first, as the service lists them.
+// accept here, or open the return to re-assess it: return.jsx). Oldest
+// first, as the service lists them.
 import { useState } from 'preact/hooks';
 import { api, newKey } from '../common/api.js';
 import { errorText, msg, t } from '../common/i18n.js';
 import { indianDateTime, rupees } from '../common/format.js';
-import { Busy, Field, Notice, useLoad } from '../common/ui.jsx';
+import { Busy, Field, Link, Notice, useLoad } from '../common/ui.jsx';
 
 const share = (bp) => `${(Number(bp || 0) / 100).toFixed(2).replace(/\.00$/, '')}%`;
 const owners = (list) => (list || []).map((o) => `${o.name} (${share(o.shareBp)})`).join(', ');
@@ -98,7 +99,7 @@ function ReturnCard({ a, onDone }) {
       </dl>
       <Notice kind="error">{error && errorText(error)}</Notice>
       <button type="button" disabled={busy} onClick={accept}>{t('inbox.return.accept')}</button>
-      <p class="muted">{t('inbox.return.reassess')}</p>
+      <Link href={`/staff/returns/${encodeURIComponent(a.assessmentId)}`} class="button secondary">{t('inbox.return.open')}</Link>
     </article>
   );
 }

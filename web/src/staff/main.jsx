@@ -1,5 +1,5 @@
-// main.jsx — the staff app (desktop and tablet): inbox, counter (also
-// offline), jobs, reports, master data, administration.
+// main.jsx — the staff app (desktop and tablet): inbox (and a return opened
+// from it), counter (also offline), jobs, reports, master data, administration.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import '../common/style.css';
@@ -10,6 +10,7 @@ import { t } from '../common/i18n.js';
 import { Link, useLanguage, useRoute } from '../common/ui.jsx';
 import { Login, StaffFrame } from './frame.jsx';
 import { Inbox } from './inbox.jsx';
+import { ReturnPage } from './return.jsx';
 import { Counter } from './counter.jsx';
 import { Jobs } from './jobs.jsx';
 import { Reports } from './reports.jsx';
@@ -51,12 +52,15 @@ function App() {
   useEffect(() => { document.title = t('app.staff.title'); });
   const path = route.split('?')[0];
   const visible = pages.filter(([, , , roles]) => !roles || (session && roles.includes(session.role)));
-  const current = visible.find(([p]) => p === path) || (path === '/staff' ? visible[0] : null);
+  // /staff/returns/<id>: a return opened from the inbox (the inbox stays the current page).
+  const returnId = /^\/staff\/returns\/(\d{1,19})$/.exec(path)?.[1];
+  const current = visible.find(([p]) => p === path) || (path === '/staff' || returnId ? visible[0] : null);
   let content;
   if (!session && !restored) content = <p role="status">{t('common.loading')}</p>;
   else if (!session && unreachable && path === '/staff/counter') content = <Counter unreachable onBack={() => setUnreachable(false)} />;
   else if (!session && unreachable) content = <Unreachable />;
   else if (!session) content = <Login />;
+  else if (returnId) content = <ReturnPage assessmentId={returnId} />;
   else content = current ? h(current[2]) : <p>{t('staff.nopage')}</p>;
   return <StaffFrame session={session} nav={visible} current={current && current[0]}>{content}</StaffFrame>;
 }
