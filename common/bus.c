@@ -228,3 +228,16 @@ int64_t nagar_bus_now_ms(void)
     gettimeofday(&now, NULL);
     return (int64_t) now.tv_sec * 1000 + now.tv_usec / 1000;
 }
+
+bool nagar_bus_name_valid(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > NAGAR_BUS_NAME_MAX || name[0] < 'a' || name[0] > 'z')
+        return false;
+    for (size_t i = 1; i < length; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}

@@ -68,6 +68,15 @@ zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size
 /* A 32-character lower-case hex random id (libsodium), for request ids. */
 void nagar_bus_new_id(char out[33]);
 
+/* The longest principal or service name in the keys and the broker's ACL. */
+#define NAGAR_BUS_NAME_MAX 64
+
+/* True when name is a principal's or a service's name as the keys, the
+ * ACL and deploy/principals.conf spell them: a lower-case letter, then up
+ * to NAGAR_BUS_NAME_MAX - 1 of a-z 0-9 _ . (nagar-keygen and the broker
+ * apply the same rule, so a key the one makes the other accepts). */
+bool nagar_bus_name_valid(const char *name);
+
 /* Wall-clock milliseconds since the epoch, for deadlines. */
 int64_t nagar_bus_now_ms(void);
 

@@ -47,6 +47,23 @@ static int message_parts(zmsg_t *message, nagar_mdp_part_t *parts, int max)
     return count;
 }
 
+/* The first two frames of what a broker sends: [""][protocol header]. */
+static int envelope_check(const nagar_mdp_part_t *parts, const char *what, const char *side,
+                          const char *header, char *error, size_t error_size)
+{
+    if (parts[0].size != 0) {
+        snprintf(error, error_size, "broker %s does not start with an empty delimiter frame",
+                 what);
+        return -1;
+    }
+    if (!part_equals(&parts[1], header)) {
+        snprintf(error, error_size, "broker %s is not MDP/0.1 %s protocol (\"%s\")", what, side,
+                 header);
+        return -1;
+    }
+    return 0;
+}
+
 int nagar_mdp_client_reply_parse_parts(const nagar_mdp_part_t *parts, int count,
                                        nagar_mdp_part_t *service, nagar_mdp_part_t *body,
                                        char *error, size_t error_size)
@@ -56,15 +73,8 @@ int nagar_mdp_client_reply_parse_parts(const nagar_mdp_part_t *parts, int count,
                  "([\"\"][\"MDPC01\"][service][body])", count);
         return -1;
     }
-    if (parts[0].size != 0) {
-        snprintf(error, error_size, "broker reply does not start with an empty delimiter frame");
+    if (envelope_check(parts, "reply", "client", MDP_CLIENT, error, error_size) != 0)
         return -1;
-    }
-    if (!part_equals(&parts[1], MDP_CLIENT)) {
-        snprintf(error, error_size, "broker reply is not MDP/0.1 client protocol (\"%s\")",
-                 MDP_CLIENT);
-        return -1;
-    }
     *service = parts[2];
     *body = parts[3];
     return 0;
@@ -172,15 +182,8 @@ int nagar_mdp_worker_message_parse_parts(const nagar_mdp_part_t *parts, int coun
                  "([\"\"][\"MDPW01\"][command])", count);
         return -1;
     }
-    if (parts[0].size != 0) {
-        snprintf(error, error_size, "broker message does not start with an empty delimiter frame");
+    if (envelope_check(parts, "message", "worker", MDP_WORKER, error, error_size) != 0)
         return -1;
-    }
-    if (!part_equals(&parts[1], MDP_WORKER)) {
-        snprintf(error, error_size, "broker message is not MDP/0.1 worker protocol (\"%s\")",
-                 MDP_WORKER);
-        return -1;
-    }
     if (parts[2].size != 1) {
         snprintf(error, error_size, "broker command frame has %zu bytes, expected 1",
                  parts[2].size);

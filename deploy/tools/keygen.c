@@ -34,29 +34,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NAME_MAX_LENGTH 64
-#define LIST_MAX_ITEMS 64
+#include "bus.h"
 
-/* ^[a-z][a-z0-9_.]{0,63}$ */
-static bool name_is_valid(const char *name)
-{
-    size_t length = strlen(name);
-    if (length == 0 || length > NAME_MAX_LENGTH || name[0] < 'a' || name[0] > 'z')
-        return false;
-    for (size_t i = 1; i < length; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
+#define LIST_MAX_ITEMS 64
 
 /* Checks a comma-separated list of service names; "*" is allowed where
  * allow_star says so. Returns false with the reason in error. */
 static bool service_list_is_valid(const char *list, const char *option, bool allow_star,
                                   char *error, size_t error_size)
 {
-    char copy[NAME_MAX_LENGTH * LIST_MAX_ITEMS + LIST_MAX_ITEMS];
+    char copy[NAGAR_BUS_NAME_MAX * LIST_MAX_ITEMS + LIST_MAX_ITEMS];
     if (strlen(list) >= sizeof copy) {
         snprintf(error, error_size, "%s is too long (at most %d names)", option, LIST_MAX_ITEMS);
         return false;
@@ -71,7 +58,7 @@ static bool service_list_is_valid(const char *list, const char *option, bool all
         }
         if (allow_star && strcmp(item, "*") == 0)
             continue;
-        if (!name_is_valid(item)) {
+        if (!nagar_bus_name_valid(item)) {
             snprintf(error, error_size,
                      "%s: \"%s\" is not a valid service name (lower-case letter, then up to 63 "
                      "of a-z 0-9 _ .)", option, item);
@@ -237,7 +224,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!name_is_valid(principal)) {
+    if (!nagar_bus_name_valid(principal)) {
         fprintf(stderr, "nagar-keygen: \"%s\" is not a valid principal name (lower-case letter, "
                         "then up to 63 of a-z 0-9 _ .)\n", principal);
         return 2;

@@ -35,19 +35,6 @@ struct broker_acl_t {
     int64_t last_reload_ms;
 };
 
-bool broker_name_is_valid(const char *name)
-{
-    size_t length = strlen(name);
-    if (length == 0 || length > BROKER_PRINCIPAL_MAX || name[0] < 'a' || name[0] > 'z')
-        return false;
-    for (size_t i = 1; i < length; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
 static void key_free(broker_key_t *key)
 {
     for (size_t i = 0; i < key->serve_count; i++)
@@ -86,7 +73,7 @@ static int parse_list(const char *csv, bool allow_star, char ***items_out, size_
             *star_out = true;
             continue;
         }
-        if (!broker_name_is_valid(item) || count == ACL_MAX_LIST) {
+        if (!nagar_bus_name_valid(item) || count == ACL_MAX_LIST) {
             snprintf(error, error_size, "\"%.80s\" is not a valid service name or the list is "
                      "longer than %d", item, ACL_MAX_LIST);
             rc = -1;
@@ -135,7 +122,7 @@ static void load_certificate(zhashx_t *keys, const char *path)
     broker_key_t *key = calloc(1, sizeof *key);
     if (!public_key || strlen(public_key) != BROKER_KEY_TEXT_MAX)
         snprintf(error, sizeof error, "no valid public-key");
-    else if (!principal || !broker_name_is_valid(principal))
+    else if (!principal || !nagar_bus_name_valid(principal))
         snprintf(error, sizeof error, "metadata \"principal\" is missing or not a valid name");
     else if (strcmp(principal, "broker") == 0)
         snprintf(error, sizeof error, "the broker's own key must not be in the store");

@@ -17,8 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bus.h"
+
 #define BROKER_KEY_TEXT_MAX 40      /* Z85 of a 32-byte key */
-#define BROKER_PRINCIPAL_MAX 64
+#define BROKER_PRINCIPAL_MAX NAGAR_BUS_NAME_MAX   /* names: nagar_bus_name_valid */
 
 typedef struct broker_acl_t broker_acl_t;
 typedef struct broker_key_t broker_key_t;
@@ -56,8 +58,5 @@ bool broker_key_may_call(const broker_key_t *key, const char *service);
 /* The services the key may serve: count, and the i-th (0 <= i < count). */
 size_t broker_key_serve_count(const broker_key_t *key);
 const char *broker_key_serve(const broker_key_t *key, size_t i);
-
-/* ^[a-z][a-z0-9_.]{0,63}$ — principal and service names in the store. */
-bool broker_name_is_valid(const char *name);
 
 #endif

@@ -443,6 +443,31 @@ static void queue_unlink(service_t *service, lane_t *lane, request_t *previous,
     service->queued--;
 }
 
+/* Whether a queued request is to go; it may answer its caller first. */
+typedef bool request_doomed_fn(broker_t *self, service_t *service, request_t *request,
+                               void *arg);
+
+/* Takes the requests doomed picks out of every service's queue and frees
+ * them; the others keep their order. */
+static void queue_drop_if(broker_t *self, request_doomed_fn *doomed, void *arg)
+{
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services)) {
+        for (size_t l = 0; service->queued && l < service->lane_count; l++) {
+            lane_t *lane = &service->lanes[l];
+            request_t *previous = NULL;
+            for (request_t *request = lane->first, *following; request; request = following) {
+                following = request->next_queued;
+                if (doomed(self, service, request, arg)) {
+                    queue_unlink(service, lane, previous, request);
+                    request_destroy(&request);
+                } else
+                    previous = request;
+            }
+        }
+    }
+}
+
 /* ---- replies to clients ------------------------------------------------- */
 
 /* The request id and deadline of the body's nagar.Request, read from the
@@ -1660,6 +1685,26 @@ static void handle_parts(broker_t *self, int count)
 
 /* ---- timed work ----------------------------------------------------------- */
 
+typedef struct {
+    int64_t now;
+    int64_t next;      /* the earliest deadline still waiting */
+} timer_sweep_t;
+
+/* A queued request past its deadline is answered DEADLINE_EXCEEDED and goes. */
+static bool request_expired(broker_t *self, service_t *service, request_t *request, void *arg)
+{
+    timer_sweep_t *sweep = arg;
+    if (request->deadline_ms <= sweep->now) {
+        service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
+                     "the request waited in the broker's queue past its deadline; "
+                     "no worker became free in time");
+        return true;
+    }
+    if (request->deadline_ms < sweep->next)
+        sweep->next = request->deadline_ms;
+    return false;
+}
+
 static void run_timers(broker_t *self)
 {
     int64_t now = zclock_mono();
@@ -1711,28 +1756,9 @@ static void run_timers(broker_t *self)
     }
     zlistx_destroy(&expired);
 
-    for (service_t *service = zhashx_first(self->services); service;
-         service = zhashx_next(self->services)) {
-        for (size_t l = 0; service->queued && l < service->lane_count; l++) {
-            lane_t *lane = &service->lanes[l];
-            request_t *previous = NULL;
-            for (request_t *request = lane->first, *following; request; request = following) {
-                following = request->next_queued;
-                if (request->deadline_ms <= now) {
-                    service_fail(self, service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
-                                 "the request waited in the broker's queue past its deadline; "
-                                 "no worker became free in time");
-                    queue_unlink(service, lane, previous, request);
-                    request_destroy(&request);
-                    continue;
-                }
-                if (request->deadline_ms < next)
-                    next = request->deadline_ms;
-                previous = request;
-            }
-        }
-    }
-    self->next_timer_ms = next;
+    timer_sweep_t sweep = {.now = now, .next = next};
+    queue_drop_if(self, request_expired, &sweep);
+    self->next_timer_ms = sweep.next;
 
     if (self->acl && now >= self->next_acl_check_ms) {
         self->next_acl_check_ms = now + ACL_CHANGE_CHECK_MS;
@@ -2111,6 +2137,14 @@ static bool key_is_cut(broker_t *self, const char *key_text)
     return key && key_quarantine_reason(self, key);
 }
 
+static bool request_from_cut_key(broker_t *self, service_t *service, request_t *request,
+                                 void *arg)
+{
+    (void) service;
+    (void) arg;
+    return key_is_cut(self, request->caller_key);
+}
+
 /* After a quarantine or revocation: every established session of a key
  * that is now cut off ends. Its workers get DISCONNECT (what they hold is
  * answered UNAVAILABLE to its callers); its waiting requests are dropped
@@ -2131,21 +2165,7 @@ static size_t cut_sessions(broker_t *self)
     for (worker_t *worker = zlistx_first(doomed); worker; worker = zlistx_next(doomed))
         worker_delete(self, worker, true, WORKER_LOST);
     zlistx_destroy(&doomed);
-    for (service_t *service = zhashx_first(self->services); service;
-         service = zhashx_next(self->services)) {
-        for (size_t l = 0; service->queued && l < service->lane_count; l++) {
-            lane_t *lane = &service->lanes[l];
-            request_t *previous = NULL;
-            for (request_t *request = lane->first, *following; request; request = following) {
-                following = request->next_queued;
-                if (key_is_cut(self, request->caller_key)) {
-                    queue_unlink(service, lane, previous, request);
-                    request_destroy(&request);
-                } else
-                    previous = request;
-            }
-        }
-    }
+    queue_drop_if(self, request_from_cut_key, NULL);
     return workers;
 }
 
@@ -2218,7 +2238,7 @@ static nagar_status_code_t admin_quarantine(void *arg, const char *service_name,
                                       const char *reason, char *detail, size_t detail_size)
 {
     broker_t *self = arg;
-    if (!broker_name_is_valid(service_name) || strncmp(service_name, "mmi.", 4) == 0
+    if (!nagar_bus_name_valid(service_name) || strncmp(service_name, "mmi.", 4) == 0
         || strcmp(service_name, NAGAR_ADMIN_SERVICE) == 0) {
         snprintf(detail, detail_size, "\"%.80s\" is not a service that can be quarantined",
                  service_name);

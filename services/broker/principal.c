@@ -57,7 +57,7 @@ static int parse_limit(const char *text, size_t length, broker_limit_t *out)
         return -1;
     *equals = '\0';
     *colon = '\0';
-    if (!broker_name_is_valid(copy))
+    if (!nagar_bus_name_valid(copy))
         return -1;
     char *end = NULL;
     errno = 0;
@@ -68,7 +68,7 @@ static int parse_limit(const char *text, size_t length, broker_limit_t *out)
     double rate = strtod(colon + 1, &end);
     if (errno || end == colon + 1 || *end || rate < 0 || rate > 1e9)
         return -1;
-    memcpy(out->name, copy, strlen(copy) + 1);   /* a valid name fits: broker_name_is_valid */
+    memcpy(out->name, copy, strlen(copy) + 1);   /* a valid name fits: nagar_bus_name_valid */
     out->max_in_flight = (uint32_t) in_flight;
     out->rate = rate;
     return 0;
