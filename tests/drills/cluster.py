@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 
 from gateway_fixtures import sign_token  # noqa: E402
 from nagar_proc import free_port  # noqa: E402
+from suite import property_body  # noqa: E402
 
 PG_NODES = ("pg1", "pg2", "pg3")
 ULB = "250852"
@@ -325,12 +326,8 @@ class Cluster:
             return False
 
     def create_property(self, clerk, area=1000):
-        body = {"ulb": ULB, "ward": 1, "zone": "A", "address": "12 Gandhi Marg",
-                "usage": "RESIDENTIAL", "construction": "RCC", "occupancy": "RENTED",
-                "owners": [{"name": "Asha Verma", "mobile": "9876500001", "shareBp": 10000}],
-                "floors": [{"floor": 0, "areaSqft": str(area)}]}
         r = self.http("POST", "/api/v1/property-tax/properties", token=clerk,
-                      key=uuid.uuid4().hex, json=body)
+                      key=uuid.uuid4().hex, json=property_body(ULB, area))
         assert r.status_code == 200, r.text
         return r.json()["propertyId"]
 

@@ -119,6 +119,14 @@ class Proc:
         self.log.close()
 
 
+
+def property_body(ulb, area=1000):
+    """The property every drill registers: one owner, one floor of area sq ft."""
+    return {"ulb": ulb, "ward": 1, "zone": "A", "address": "12 Gandhi Marg",
+            "usage": "RESIDENTIAL", "construction": "RCC", "occupancy": "RENTED",
+            "owners": [{"name": "Asha Verma", "mobile": "9876500001", "shareBp": 10000}],
+            "floors": [{"floor": 0, "areaSqft": str(area)}]}
+
 class Suite:
     def __init__(self, base, backup=False):
         self.base = base
@@ -386,12 +394,8 @@ class Suite:
 
     # ---- domain helpers ----
     def create_property(self, clerk, ulb, area=1000):
-        body = {"ulb": ulb, "ward": 1, "zone": "A", "address": "12 Gandhi Marg",
-                "usage": "RESIDENTIAL", "construction": "RCC", "occupancy": "RENTED",
-                "owners": [{"name": "Asha Verma", "mobile": "9876500001", "shareBp": 10000}],
-                "floors": [{"floor": 0, "areaSqft": str(area)}]}
         r = self.http("POST", "/api/v1/property-tax/properties", token=clerk,
-                      key=uuid.uuid4().hex, json=body)
+                      key=uuid.uuid4().hex, json=property_body(ulb, area))
         assert r.status_code == 200, r.text
         return r.json()["propertyId"]
 

@@ -148,22 +148,12 @@ class Attacks:
                     f"HTTP {r.status_code}, order {status}: {r.text[:120]}")
 
     def serve_attack_quarantined(self, name):
-        count = len(self.broker_events("acl.quarantined"))
-        worker = MdpWorker(self.endpoint, PRINCIPAL, curve=self.curve)
-        worker.connect()
-        got = None
-        if worker.sock.poll(3000, zmq.POLLIN):
-            got = worker.sock.recv_multipart()
-        worker.sock.close(0)
-        blocked = got is not None and len(got) >= 3 and got[2] == b"\x05"   # DISCONNECT
-        deadline = time.monotonic() + 3
-        while len(self.broker_events("acl.quarantined")) <= count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.record(name, blocked, len(self.broker_events("acl.quarantined")) > count,
-                    f"got={got!r}"[:200])
+        self.serve_attack(name, PRINCIPAL, refusal="acl.quarantined")
 
-    def serve_attack(self, name, service):
-        count = len(self.broker_events("acl.serve_denied"))
+    def serve_attack(self, name, service, refusal="acl.serve_denied"):
+        """Registers a worker for service with the stolen key: blocked when the
+        broker answers DISCONNECT, and logged when it writes a refusal event."""
+        count = len(self.broker_events(refusal))
         worker = MdpWorker(self.endpoint, service, curve=self.curve)
         worker.connect()
         got = None
@@ -172,9 +162,9 @@ class Attacks:
         worker.sock.close(0)
         blocked = got is not None and len(got) >= 3 and got[2] == b"\x05"   # DISCONNECT
         deadline = time.monotonic() + 3
-        while len(self.broker_events("acl.serve_denied")) <= count and time.monotonic() < deadline:
+        while len(self.broker_events(refusal)) <= count and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.record(name, blocked, len(self.broker_events("acl.serve_denied")) > count,
+        self.record(name, blocked, len(self.broker_events(refusal)) > count,
                     f"got={got!r}"[:200])
         time.sleep(0.3)
 

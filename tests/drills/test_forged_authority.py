@@ -258,6 +258,19 @@ def years_before(day, years):
     return day.replace(year=day.year - years, day=min(day.day, 28)).isoformat()
 
 
+def marriage_application(married, groom, bride):
+    """marriage.apply's request in ULB; groom and bride are (name, age on the
+    day, father's name, address)."""
+    def spouse(name, age, father, address):
+        return {"name": name, "dateOfBirth": years_before(married, age), "fatherName": father,
+                "address": address}
+    return {"ulb": ULB, "marriage": {
+        "groom": spouse(*groom), "bride": spouse(*bride),
+        "dateOfMarriage": married.isoformat(), "placeOfMarriage": "Arya Samaj Mandir",
+        "witnesses": [{"name": "Suresh Jain", "address": "1 Jain Mandir Road"},
+                      {"name": "Meena Gupta", "address": "3 Tilak Path"}]}}
+
+
 def wait_job(s, path, token, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -330,15 +343,10 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
                                 "causeCategory": "NATURAL", "fatherOrSpouseName": "Shyam Lal",
                                 "permanentAddress": "4 Gandhi Chowk", "informant": informant()}})
     married = date.today() - timedelta(days=10)
-    marriage = step("certificates", "marriage.apply", "CITIZEN", {"ulb": ULB, "marriage": {
-        "groom": {"name": "Arjun Singh", "dateOfBirth": years_before(married, 25),
-                  "fatherName": "Vikram Singh", "address": "7 MG Road"},
-        "bride": {"name": "Priya Sharma", "dateOfBirth": years_before(married, 23),
-                  "fatherName": "Mohan Sharma", "address": "9 Nehru Nagar"},
-        "dateOfMarriage": married.isoformat(), "placeOfMarriage": "Arya Samaj Mandir",
-        "witnesses": [{"name": "Suresh Jain", "address": "1 Jain Mandir Road"},
-                      {"name": "Meena Gupta", "address": "3 Tilak Path"}]}},
-        "nagar__certificates__application__descriptor")
+    marriage = step("certificates", "marriage.apply", "CITIZEN",
+                    marriage_application(married, ("Arjun Singh", 25, "Vikram Singh", "7 MG Road"),
+                                         ("Priya Sharma", 23, "Mohan Sharma", "9 Nehru Nagar")),
+                    "nagar__certificates__application__descriptor")
     # The marriage's fee, paid online by the citizen who applied (an order; no money yet).
     step("certificates", "fee_online.initiate", "CITIZEN",
          {"applicationId": marriage["applicationId"]})
@@ -381,15 +389,10 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
          {"correctionId": pending["correctionId"], "note": "no evidence"})
     # A fee paid online after a clerk took it at the counter is due back
     # (REFUND_DUE); a clerk records the refund.
-    twice = step("certificates", "marriage.apply", "CITIZEN", {"ulb": ULB, "marriage": {
-        "groom": {"name": "Rahul Jain", "dateOfBirth": years_before(married, 27),
-                  "fatherName": "Anil Jain", "address": "2 Sadar Bazar"},
-        "bride": {"name": "Neha Rai", "dateOfBirth": years_before(married, 24),
-                  "fatherName": "Ramesh Rai", "address": "5 Civil Lines"},
-        "dateOfMarriage": married.isoformat(), "placeOfMarriage": "Arya Samaj Mandir",
-        "witnesses": [{"name": "Suresh Jain", "address": "1 Jain Mandir Road"},
-                      {"name": "Meena Gupta", "address": "3 Tilak Path"}]}},
-        "nagar__certificates__application__descriptor")
+    twice = step("certificates", "marriage.apply", "CITIZEN",
+                 marriage_application(married, ("Rahul Jain", 27, "Anil Jain", "2 Sadar Bazar"),
+                                      ("Neha Rai", 24, "Ramesh Rai", "5 Civil Lines")),
+                 "nagar__certificates__application__descriptor")
     order = step("certificates", "fee_online.initiate", "CITIZEN",
                  {"applicationId": twice["applicationId"]},
                  "nagar__certificates__fee_order__descriptor")
