@@ -159,3 +159,21 @@ def broker(procs, keys, nagar_bin, tmp_path):
                              env["NAGAR_BROKER_STATE_DIR"], insecure, token_keys)
 
     return start
+
+
+@pytest.fixture
+def peers():
+    """Tracks the raw MDP peers a test opens (peers(MdpClient(...))) and
+    closes every one, a worker after saying DISCONNECT, even when it fails."""
+    from mdp_peers import MdpWorker
+    opened = []
+
+    def track(peer):
+        opened.append(peer)
+        return peer
+
+    yield track
+    for peer in opened:
+        if isinstance(peer, MdpWorker):
+            peer.stop()
+        peer.close()

@@ -134,24 +134,6 @@ def wait_for(predicate, timeout=5.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def peers():
-    """Closes every peer a test opened, even when it fails."""
-    opened = []
-
-    def track(peer):
-        opened.append(peer)
-        return peer
-
-    yield track
-    for peer in opened:
-        if isinstance(peer, MdpWorker):
-            peer.stop()
-            peer.close()
-        else:
-            peer.close()
-
-
 def ready_worker(running, keys, peers, principal, service, **kwargs):
     worker = peers(MdpWorker(running.endpoint, service,
                              None if running.insecure else curve(keys, principal), **kwargs))

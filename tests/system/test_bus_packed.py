@@ -98,21 +98,6 @@ def bus(broker, procs, nagar_bin):  # noqa: F811  (fixture from bus_fixtures)
     return Bus(broker(**BUS_HEARTBEAT), procs, nagar_bin)
 
 
-@pytest.fixture
-def peers():
-    opened = []
-
-    def track(peer):
-        opened.append(peer)
-        return peer
-
-    yield track
-    for peer in opened:
-        if isinstance(peer, MdpWorker):
-            peer.stop()
-        peer.close()
-
-
 def keys_of(bus):
     return bus.broker.keys_dir
 
