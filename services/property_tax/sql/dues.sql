@@ -92,39 +92,23 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION pt_advance_of(p_property text) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT coalesce(sum(amount_paise), 0)::bigint FROM allocation
-            WHERE property_id = p_property AND head = 'ADVANCE');
-END
-$$;
-
-CREATE OR REPLACE FUNCTION pt_dues(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
+-- A property's dues on p_as_of, as dues.get answers them (pt_dues, made in
+-- account.sql, checks who asks and "asOf"): year by year, with its credit
+-- and the rebate a payment in full would earn.
+CREATE OR REPLACE FUNCTION pt_dues_json(p_property text, p_ulb text, p_as_of date) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    p property;
-    v_as_of date := p_today;
-    v_outstanding bigint;
-    v_advance bigint;
-    v_rebate bigint;
+    v_outstanding bigint := (SELECT coalesce(sum(outstanding_paise), 0)
+                             FROM pt_dues_lines(p_property, p_as_of));
+    v_advance bigint := pt_advance_of(p_property);
+    v_rebate bigint := pt_rebate_for(p_property, p_ulb, p_as_of);
 BEGIN
-    p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId',
-                         ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                         false);
-    IF coalesce(p_req->>'asOf', '') <> '' THEN
-        v_as_of := rule_parse_date(p_req->>'asOf', 'asOf');
-    END IF;
-    SELECT coalesce(sum(outstanding_paise), 0) INTO v_outstanding
-        FROM pt_dues_lines(p.property_id, v_as_of);
-    v_advance := pt_advance_of(p.property_id);
-    v_rebate := pt_rebate_for(p.property_id, p.ulb, v_as_of);
     RETURN jsonb_build_object(
-        'propertyId', p.property_id, 'asOf', v_as_of::text,
+        'propertyId', p_property, 'asOf', p_as_of::text,
         'lines', coalesce((SELECT jsonb_agg(jsonb_build_object('fy', rule_fy_text(l.fy), 'head', l.head,
                                    'demandPaise', l.demand_paise, 'settledPaise', l.settled_paise,
                                    'outstandingPaise', l.outstanding_paise) ORDER BY l.fy, l.ord)
-                           FROM pt_dues_lines(p.property_id, v_as_of) l), '[]'),
+                           FROM pt_dues_lines(p_property, p_as_of) l), '[]'),
         'outstandingPaise', v_outstanding, 'advancePaise', v_advance, 'rebatePaise', v_rebate,
         'payablePaise', greatest(v_outstanding - v_advance - v_rebate, 0));
 END

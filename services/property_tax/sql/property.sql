@@ -1,6 +1,7 @@
 -- property.sql — the register: properties, their owners and floors (create, get,
--- list, CSV import), the vocabularies they are described with, and
--- pt_property_for, the one check of who may see or act on a property.
+-- list, CSV import) and the vocabularies they are described with.
+-- pt_property_for, the one check of who may see or act on a property, is
+-- common/sql/accounts 005's, made in account.sql.
 --
 -- Rule functions of the service (common/service_rules.h), CREATE OR REPLACE
 -- only: nagar-migrate applies this file again whenever it changes. A
@@ -30,35 +31,6 @@ $$ SELECT ARRAY['SELF_OCCUPIED', 'RENTED'] $$;
 
 CREATE OR REPLACE FUNCTION pt_exemptions() RETURNS text[] LANGUAGE sql IMMUTABLE AS
 $$ SELECT ARRAY['EXEMPTION_NONE', 'WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL'] $$;
-
--- The property, if the actor may see it: staff of its ULB with one of
--- p_roles, a STATE_ADMIN (if listed), or a citizen who is one of its owners
--- (if CITIZEN is listed). Locks it FOR UPDATE when p_lock. One the actor may
--- not see is answered exactly as one that does not exist (issue 12: no 403
--- that confirms it exists or names it); callers that reached it through
--- another id (a receipt, an order, an assessment) answer for that id.
-CREATE OR REPLACE FUNCTION pt_property_for(p_actor jsonb, p_id text, p_field text, p_roles text[],
-                                p_lock boolean) RETURNS property
-LANGUAGE plpgsql AS $$
-DECLARE p property;
-BEGIN
-    PERFORM rule_require_role(p_actor, p_roles, 'this');
-    PERFORM rule_id_arg(p_id, p_field, '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$',
-                        'a property id such as 802462-005-000123');
-    IF p_lock THEN
-        SELECT * INTO p FROM property WHERE property_id = p_id FOR UPDATE;
-    ELSE
-        SELECT * INTO p FROM property WHERE property_id = p_id;
-    END IF;
-    -- A citizen reaches the properties they own (rules 003).
-    PERFORM rule_check_reach(p_actor, FOUND, p.ulb,
-                             CASE WHEN p_actor->>'role' = 'CITIZEN' THEN EXISTS (
-                                 SELECT FROM property_owner o WHERE o.property_id = p_id
-                                                                AND o.user_id = p_actor->>'userId') END,
-                             p_field, format('no property %s', p_id));
-    RETURN p;
-END
-$$;
 
 CREATE OR REPLACE FUNCTION pt_owners(p_owners jsonb, p_field text) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$

@@ -80,18 +80,13 @@ BEGIN
 END
 $$;
 
+-- The version asked for, or the defaults (common/sql/accounts 006).
 CREATE OR REPLACE FUNCTION pt_rates_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE v_id bigint := accounts_version_id(p_req, 'rate_version', 'rate', 1000000);
-BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
-                                           'STATE_ADMIN'], 'reading rates');
-    IF v_id IS NULL THEN
-        RETURN pt_rates_defaults(p_req->>'ulb', rule_parse_fy(p_req->>'fy', 'fy'));
-    END IF;
-    RETURN pt_rates_json(v_id);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT accounts_version_get(p_actor, p_req, 'rate_version', 'rate', 1000000,
+                                ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                      'STATE_ADMIN'], 'reading rates',
+                                'pt_rates_defaults', 'pt_rates_json')
 $$;
 
 CREATE OR REPLACE FUNCTION pt_rates_set(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
@@ -113,10 +108,8 @@ DECLARE
     v_exempt text[] := '{}';
     e jsonb;
 BEGIN
-    PERFORM rule_act(p_actor, 'rates.set: ' || coalesce(p_req->>'reason', ''));
-    SELECT s.ulb, s.fy INTO v_ulb, v_fy
-      FROM rule_ulb_year(p_actor, p_req, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                         'changing rates') s;
+    SELECT s.ulb, s.fy INTO v_ulb, v_fy FROM accounts_version_scope(p_actor, p_req, 'rates.set',
+                                                                   'changing rates') s;
     PERFORM rule_int(p_req->'maintenanceBp', 'maintenanceBp', 0, 5000);
     PERFORM rule_enum(p_req->>'slabMode', 'slabMode', ARRAY['MARGINAL', 'FLAT']);
     PERFORM rule_int(p_req->'educationCessBp', 'educationCessBp', 0, 10000);
@@ -175,9 +168,7 @@ BEGIN
         i := i + 1;
     END LOOP;
 
-    PERFORM pg_advisory_xact_lock(hashtext('pt_rates:' || v_ulb || ':' || v_fy));
-    SELECT coalesce(max(version), 0) + 1 INTO v_version FROM rate_version
-        WHERE ulb = v_ulb AND fy = v_fy;
+    v_version := accounts_version_next('rate_version', v_ulb, v_fy);
     INSERT INTO rate_version (ulb, fy, version, maintenance_bp, slab_mode, education_cess_bp,
                               urban_development_cess_bp, samekit_paise, rebate_bp, rebate_last_day,
                               surcharge_bp_per_month, surcharge_threshold_paise,

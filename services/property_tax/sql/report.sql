@@ -14,34 +14,28 @@
 CREATE OR REPLACE FUNCTION pt_report_dcb(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
-DECLARE
-    v_ulb text;
-    v_fy integer;
-    v_start date;
-    v_end date;
+DECLARE y record;
 BEGIN
-    SELECT s.ulb, s.fy INTO v_ulb, v_fy
-      FROM rule_ulb_year(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                         'reading the DCB report') s;
-    v_start := make_date(v_fy, 4, 1);
-    v_end := make_date(v_fy + 1, 3, 31);
-    RETURN jsonb_build_object('ulb', v_ulb, 'fy', rule_fy_text(v_fy), 'rows', coalesce((
+    SELECT * INTO y
+      FROM rule_ulb_fy_span(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                                 'STATE_ADMIN'], 'reading the DCB report');
+    RETURN jsonb_build_object('ulb', y.ulb, 'fy', rule_fy_text(y.fy), 'rows', coalesce((
         WITH d AS (
             SELECT p.ward, d.head,
-                   sum(CASE WHEN d.fy < v_fy THEN d.amount_paise ELSE 0 END) AS arrear_owed,
-                   sum(CASE WHEN d.fy = v_fy THEN d.amount_paise ELSE 0 END) AS current_demand
+                   sum(CASE WHEN d.fy < y.fy THEN d.amount_paise ELSE 0 END) AS arrear_owed,
+                   sum(CASE WHEN d.fy = y.fy THEN d.amount_paise ELSE 0 END) AS current_demand
             FROM demand d JOIN property p USING (property_id)
-            WHERE d.ulb = v_ulb AND d.fy <= v_fy GROUP BY p.ward, d.head
+            WHERE d.ulb = y.ulb AND d.fy <= y.fy GROUP BY p.ward, d.head
         ), c AS (
             SELECT p.ward, a.head,
-                   sum(CASE WHEN a.fy < v_fy AND a.paid_on < v_start THEN a.amount_paise ELSE 0 END)
+                   sum(CASE WHEN a.fy < y.fy AND a.paid_on < y.starts THEN a.amount_paise ELSE 0 END)
                        AS arrear_settled_before,
-                   sum(CASE WHEN a.fy < v_fy AND a.paid_on BETWEEN v_start AND v_end
+                   sum(CASE WHEN a.fy < y.fy AND a.paid_on >= y.starts AND a.paid_on < y.next_starts
                             THEN a.amount_paise ELSE 0 END) AS arrear_collection,
-                   sum(CASE WHEN a.fy = v_fy AND a.paid_on <= v_end THEN a.amount_paise ELSE 0 END)
+                   sum(CASE WHEN a.fy = y.fy AND a.paid_on < y.next_starts THEN a.amount_paise ELSE 0 END)
                        AS current_collection
             FROM allocation a JOIN property p USING (property_id)
-            WHERE a.ulb = v_ulb AND a.fy <= v_fy AND a.head NOT IN ('ADVANCE', 'SURCHARGE')
+            WHERE a.ulb = y.ulb AND a.fy <= y.fy AND a.head NOT IN ('ADVANCE', 'SURCHARGE')
             GROUP BY p.ward, a.head
         ), j AS (
             SELECT coalesce(d.ward, c.ward) AS ward, coalesce(d.head, c.head) AS head,

@@ -1,6 +1,7 @@
 -- connection.sql — water connections: apply, decide, disconnect and
--- reconnect, get and list; the vocabularies and wt_connection_for, the one
--- check of who may see or act on a connection.
+-- reconnect, get and list; the vocabularies. wt_connection_for, the one
+-- check of who may see or act on a connection, is common/sql/accounts
+-- 005's, made in account.sql.
 --
 -- Rule functions of the service (common/service_rules.h), CREATE OR REPLACE
 -- only: nagar-migrate applies this file again whenever it changes. A
@@ -31,31 +32,6 @@ $$;
 
 CREATE OR REPLACE FUNCTION wt_period_text(p_period date) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT to_char(p_period, 'YYYY-MM')
-$$;
-
--- The connection, if the actor may reach it: staff of its ULB with one of
--- p_roles, a STATE_ADMIN (if listed), or the citizen who holds it (if
--- CITIZEN is listed). Locks it FOR UPDATE when p_lock.
-CREATE OR REPLACE FUNCTION wt_connection_for(p_actor jsonb, p_id text, p_field text, p_roles text[],
-                                  p_lock boolean) RETURNS connection
-LANGUAGE plpgsql AS $$
-DECLARE c connection;
-BEGIN
-    PERFORM rule_require_role(p_actor, p_roles, 'this');
-    PERFORM rule_id_arg(p_id, p_field, '^[0-9]{1,10}-W[0-9]{3}-[0-9]{6}$',
-                        'a connection id such as 802462-W005-000123');
-    IF p_lock THEN
-        SELECT * INTO c FROM connection WHERE connection_id = p_id FOR UPDATE;
-    ELSE
-        SELECT * INTO c FROM connection WHERE connection_id = p_id;
-    END IF;
-    -- One the actor may not see is answered exactly as one that does not
-    -- exist (issue 12, rules 003); callers that reached it through another
-    -- id answer for that id. A citizen reaches the connections they hold.
-    PERFORM rule_check_reach(p_actor, FOUND, c.ulb, c.user_id = p_actor->>'userId', p_field,
-                             format('no water connection %s', p_id));
-    RETURN c;
-END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_connection_json(p_id text) RETURNS jsonb LANGUAGE sql STABLE AS $$

@@ -45,41 +45,23 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION wt_advance_of(p_connection text) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT coalesce(sum(amount_paise), 0)::bigint FROM allocation
-            WHERE connection_id = p_connection AND head = 'ADVANCE');
-END
-$$;
-
--- What a connection owes on asOf (default today): a bill or fee dated
--- after it is not owed yet (issue 14: March's dues showed April's bills).
-CREATE OR REPLACE FUNCTION wt_dues(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE
-    c connection;
-    v_as_of date := p_today;
-    v_outstanding bigint;
-    v_advance bigint;
-BEGIN
-    c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId', wt_everyone(), false);
-    IF coalesce(p_req->>'asOf', '') <> '' THEN
-        v_as_of := rule_parse_date(p_req->>'asOf', 'asOf');
-    END IF;
-    SELECT coalesce(sum(outstanding_paise), 0) INTO v_outstanding
-        FROM wt_dues_lines(c.connection_id) WHERE charged_on <= v_as_of;
-    v_advance := wt_advance_of(c.connection_id);
-    RETURN jsonb_build_object(
-        'connectionId', c.connection_id, 'asOf', v_as_of::text,
-        'lines', coalesce((SELECT jsonb_agg(jsonb_build_object('ref', l.ref, 'head', l.head,
-                                   'chargedPaise', l.charged_paise, 'settledPaise', l.settled_paise,
-                                   'outstandingPaise', l.outstanding_paise)
-                                   ORDER BY l.charged_on, l.ref, l.ord)
-                           FROM wt_dues_lines(c.connection_id) l WHERE l.charged_on <= v_as_of), '[]'),
-        'outstandingPaise', v_outstanding, 'advancePaise', v_advance,
-        'payablePaise', greatest(v_outstanding - v_advance, 0));
-END
+-- What a connection owes on p_as_of, as dues.get answers it (wt_dues, made
+-- in account.sql, checks who asks and "asOf"): a bill or fee dated after
+-- it is not owed yet (issue 14: March's dues showed April's bills).
+-- (p_ulb: the call is the same for every account.)
+CREATE OR REPLACE FUNCTION wt_dues_json(p_connection text, p_ulb text, p_as_of date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('connectionId', p_connection, 'asOf', p_as_of::text, 'lines', t.lines,
+                              'outstandingPaise', t.outstanding, 'advancePaise', t.advance,
+                              'payablePaise', greatest(t.outstanding - t.advance, 0))
+    FROM (SELECT coalesce(jsonb_agg(jsonb_build_object('ref', l.ref, 'head', l.head,
+                                        'chargedPaise', l.charged_paise,
+                                        'settledPaise', l.settled_paise,
+                                        'outstandingPaise', l.outstanding_paise)
+                                        ORDER BY l.charged_on, l.ref, l.ord), '[]') AS lines,
+                 coalesce(sum(l.outstanding_paise), 0)::bigint AS outstanding,
+                 wt_advance_of(p_connection) AS advance
+          FROM wt_dues_lines(p_connection) l WHERE l.charged_on <= p_as_of) t
 $$;
 
 SELECT rules_grant_entry_points();

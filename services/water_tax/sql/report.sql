@@ -14,41 +14,35 @@
 CREATE OR REPLACE FUNCTION wt_report_dcb(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
-DECLARE
-    v_ulb text;
-    v_fy integer;
-    v_start date;
-    v_end date;
+DECLARE y record;
 BEGIN
-    SELECT s.ulb, s.fy INTO v_ulb, v_fy FROM rule_ulb_year(p_actor, p_req, wt_staff(), 'reading the DCB') s;
-    v_start := make_date(v_fy, 4, 1);
-    v_end := make_date(v_fy + 1, 4, 1);
+    SELECT * INTO y FROM rule_ulb_fy_span(p_actor, p_req, wt_staff(), 'reading the DCB');
     RETURN (
     WITH ch AS (
         SELECT c.ward, b.bill_date AS charged_on,
                b.water_paise - b.rebate_paise + b.sewerage_paise + b.solid_waste_paise
                + b.surcharge_paise AS amount
-        FROM bill b JOIN connection c USING (connection_id) WHERE b.ulb = v_ulb AND b.bill_date < v_end
+        FROM bill b JOIN connection c USING (connection_id) WHERE b.ulb = y.ulb AND b.bill_date < y.next_starts
         UNION ALL
         SELECT c.ward, f.charged_on, f.amount_paise FROM fee f JOIN connection c USING (connection_id)
-        WHERE f.ulb = v_ulb AND f.charged_on < v_end
+        WHERE f.ulb = y.ulb AND f.charged_on < y.next_starts
     ), al AS (
         SELECT c.ward, a.charged_on, a.paid_on, a.amount_paise AS amount
         FROM allocation a JOIN connection c USING (connection_id)
-        WHERE a.ulb = v_ulb AND a.head <> 'ADVANCE' AND a.paid_on < v_end
+        WHERE a.ulb = y.ulb AND a.head <> 'ADVANCE' AND a.paid_on < y.next_starts
     ), wards AS (
         SELECT ward FROM ch UNION SELECT ward FROM al
     ), w AS (
         SELECT wards.ward,
-               coalesce((SELECT sum(amount) FROM ch WHERE ch.ward = wards.ward AND ch.charged_on < v_start), 0)
-             - coalesce((SELECT sum(amount) FROM al WHERE al.ward = wards.ward AND al.charged_on < v_start
-                                                       AND al.paid_on < v_start), 0) AS arrear_demand,
-               coalesce((SELECT sum(amount) FROM ch WHERE ch.ward = wards.ward AND ch.charged_on >= v_start), 0)
+               coalesce((SELECT sum(amount) FROM ch WHERE ch.ward = wards.ward AND ch.charged_on < y.starts), 0)
+             - coalesce((SELECT sum(amount) FROM al WHERE al.ward = wards.ward AND al.charged_on < y.starts
+                                                       AND al.paid_on < y.starts), 0) AS arrear_demand,
+               coalesce((SELECT sum(amount) FROM ch WHERE ch.ward = wards.ward AND ch.charged_on >= y.starts), 0)
                    AS current_demand,
-               coalesce((SELECT sum(amount) FROM al WHERE al.ward = wards.ward AND al.charged_on < v_start
-                                                       AND al.paid_on >= v_start), 0) AS arrear_collection,
-               coalesce((SELECT sum(amount) FROM al WHERE al.ward = wards.ward AND al.charged_on >= v_start
-                                                       AND al.paid_on >= v_start), 0) AS current_collection
+               coalesce((SELECT sum(amount) FROM al WHERE al.ward = wards.ward AND al.charged_on < y.starts
+                                                       AND al.paid_on >= y.starts), 0) AS arrear_collection,
+               coalesce((SELECT sum(amount) FROM al WHERE al.ward = wards.ward AND al.charged_on >= y.starts
+                                                       AND al.paid_on >= y.starts), 0) AS current_collection
         FROM wards
     ), rows AS (
         SELECT ward, arrear_demand, current_demand, arrear_collection, current_collection FROM w
@@ -56,7 +50,7 @@ BEGIN
         SELECT 0, coalesce(sum(arrear_demand), 0), coalesce(sum(current_demand), 0),
                coalesce(sum(arrear_collection), 0), coalesce(sum(current_collection), 0) FROM w
     )
-    SELECT jsonb_build_object('ulb', v_ulb, 'fy', rule_fy_text(v_fy), 'rows',
+    SELECT jsonb_build_object('ulb', y.ulb, 'fy', rule_fy_text(y.fy), 'rows',
         jsonb_agg(jsonb_build_object('ward', ward, 'arrearDemandPaise', arrear_demand,
                                      'currentDemandPaise', current_demand,
                                      'arrearCollectionPaise', arrear_collection,

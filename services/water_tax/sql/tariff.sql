@@ -74,17 +74,11 @@ CREATE OR REPLACE FUNCTION wt_tariff_json(p_version_id bigint) RETURNS jsonb LAN
     FROM tariff_version v WHERE v.id = p_version_id
 $$;
 
+-- The version asked for, or the defaults (common/sql/accounts 006).
 CREATE OR REPLACE FUNCTION wt_tariff_get(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE v_id bigint := accounts_version_id(p_req, 'tariff_version', 'tariff', 100000);
-BEGIN
-    PERFORM rule_require_role(p_actor, wt_everyone(), 'reading a tariff');
-    IF v_id IS NULL THEN
-        RETURN wt_tariff_defaults(p_req->>'ulb', rule_parse_fy(p_req->>'fy', 'fy'));
-    END IF;
-    RETURN wt_tariff_json(v_id);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT accounts_version_get(p_actor, p_req, 'tariff_version', 'tariff', 100000, wt_everyone(),
+                                'reading a tariff', 'wt_tariff_defaults', 'wt_tariff_json')
 $$;
 
 -- A list of {category, paise}, validated: each category at most once.
@@ -134,13 +128,9 @@ DECLARE
     v_ord integer;
     v_open boolean;
 BEGIN
-    PERFORM rule_act(p_actor, 'tariff.set: ' || coalesce(p_req->>'reason', ''));
-    SELECT s.ulb, s.fy INTO v_ulb, v_fy
-      FROM rule_ulb_year(p_actor, p_req, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                         'saving a water tariff') s;
-    PERFORM pg_advisory_xact_lock(hashtext('wt_tariff:' || v_ulb || ':' || v_fy));
-    SELECT coalesce(max(version), 0) + 1 INTO v_version FROM tariff_version
-        WHERE ulb = v_ulb AND fy = v_fy;
+    SELECT s.ulb, s.fy INTO v_ulb, v_fy FROM accounts_version_scope(p_actor, p_req, 'tariff.set',
+                                                                   'saving a water tariff') s;
+    v_version := accounts_version_next('tariff_version', v_ulb, v_fy);
     INSERT INTO tariff_version (ulb, fy, version, sewerage_bp, surcharge_bp, advance_rebate_bp,
                                 due_days, max_monthly_kl, estimate_default_kl,
                                 disconnection_fee_paise, reconnection_fee_paise, reason, created_by)
