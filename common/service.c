@@ -330,3 +330,62 @@ void *nagar_reply_list(size_t count, size_t item_size)
         pointers[i] = block + items_offset + i * item_size;
     return pointers;
 }
+
+bool nagar_keyed_work_begin(nagar_keyed_work_t *work, int *rc)
+{
+    nagar_outcome_reset(&work->outcome);
+    free(work->stored);
+    work->stored = NULL;
+    work->stored_size = 0;
+    nagar_idempotency_seen_t seen =
+        nagar_idempotency_check(work->records, work->db, work->call, work->request,
+                                &work->stored, &work->stored_size, &work->outcome);
+    if (seen == NAGAR_IDEMPOTENCY_NEW)
+        return true;
+    *rc = nagar_idempotency_work_result(seen);
+    return false;
+}
+
+int nagar_keyed_work_store(nagar_keyed_work_t *work, const ProtobufCMessage *reply)
+{
+    return nagar_idempotency_store(work->records, work->db, work->call, work->request, reply);
+}
+
+int nagar_keyed_work_answer(nagar_keyed_work_t *work, int rc,
+                            const ProtobufCMessageDescriptor *type,
+                            const ProtobufCMessage *reply)
+{
+    if (rc != 0)
+        rc = nagar_service_fail(work->db, work->service, work->call, rc, &work->outcome);
+    else if (work->stored)
+        rc = nagar_idempotency_replay(work->call, type, work->stored, work->stored_size);
+    else
+        rc = nagar_worker_call_reply(work->call, reply);
+    free(work->stored);
+    work->stored = NULL;
+    return rc;
+}
+
+int nagar_service_portal_url(nagar_config_t *config, const char *service, char *out,
+                             size_t out_size)
+{
+    const char *url = nagar_config_get(config, "NAGAR_PORTAL_URL", "");
+    size_t length = strlen(url);
+    while (length > 0 && url[length - 1] == '/')
+        length--;
+    bool ok = length == 0 || ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+                              length < out_size);
+    for (size_t i = 0; ok && i < length; i++)
+        ok = url[i] > ' ' && url[i] < 127 && !strchr("\"'<>\\`", url[i]);
+    if (!ok) {
+        char event[64];
+        snprintf(event, sizeof event, "%s.config_invalid", service);
+        nagar_log_error(event,
+                        "NAGAR_PORTAL_URL must be the portal's http:// or https:// address (at most "
+                        "%zu characters, no spaces or quotes), not \"%s\"",
+                        out_size - 1, url);
+        return -1;
+    }
+    snprintf(out, out_size, "%.*s", (int) length, url);
+    return 0;
+}

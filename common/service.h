@@ -47,6 +47,13 @@ void nagar_service_keep_worker_alive_on_bus(nagar_bus_client_t *bus, nagar_worke
 int nagar_service_config_long(nagar_config_t *config, const char *service, const char *key,
                               long default_value, long min, long max, long *out);
 
+/* Reads NAGAR_PORTAL_URL into out without a trailing '/': "" when unset,
+ * else an http:// or https:// address of printable characters without
+ * spaces or quotes (it goes into messages and QR codes) that fits. -1
+ * (logged as "<service>.config_invalid") when it is not one. */
+int nagar_service_portal_url(nagar_config_t *config, const char *service, char *out,
+                             size_t out_size);
+
 /* ---- outcomes --------------------------------------------------------------- */
 
 /* The result of work done inside a transaction, answered after it ends:
@@ -160,5 +167,38 @@ int nagar_idempotency_store(const nagar_idempotency_t *self, nagar_db_t *db,
 /* Answers the call with a stored reply of type, marked replayed. */
 int nagar_idempotency_replay(nagar_worker_call_t *call, const ProtobufCMessageDescriptor *type,
                              const uint8_t *reply, size_t reply_size);
+
+/* ---- a keyed mutation's transaction work ---------------------------------- */
+
+/* What the transaction work (db.h's nagar_db_work_fn) of a mutation that
+ * may carry an idempotency key keeps for it: the first member of each
+ * handler's work struct, its first five members set by the handler. Every
+ * service used to write out the same reset / check / store / replay steps
+ * around each of its mutations. */
+typedef struct {
+    const nagar_idempotency_t *records;   /* where the service keeps its records */
+    nagar_db_t *db;
+    const char *service;                  /* names the failure's log line */
+    nagar_worker_call_t *call;
+    const ProtobufCMessage *request;
+    uint8_t *stored;                      /* the first reply, when the key was answered */
+    size_t stored_size;
+    nagar_outcome_t outcome;
+} nagar_keyed_work_t;
+
+/* Starts an attempt (a transaction may run again): forgets the last
+ * attempt's outcome and stored reply, then checks the key. true when the
+ * work goes on; false with *rc the work's result (0 answered before,
+ * 1 refused with the outcome set, -1 a database error). */
+bool nagar_keyed_work_begin(nagar_keyed_work_t *work, int *rc);
+/* Records reply for the key, inside the transaction. */
+int nagar_keyed_work_store(nagar_keyed_work_t *work, const ProtobufCMessage *reply);
+/* After the transaction (rc, its result): answers the call with the
+ * failure (nagar_service_fail), the stored reply of type marked replayed,
+ * or reply; frees the stored reply. reply may be NULL when rc != 0 or a
+ * reply is stored. */
+int nagar_keyed_work_answer(nagar_keyed_work_t *work, int rc,
+                            const ProtobufCMessageDescriptor *type,
+                            const ProtobufCMessage *reply);
 
 #endif

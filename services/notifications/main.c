@@ -144,30 +144,6 @@ static int load_seal_key(notify_t *self)
     return 0;
 }
 
-/* NAGAR_PORTAL_URL: the portal's http(s) address, printable, without
- * spaces or quotes (it goes into messages), kept without a trailing '/'.
- * Unset: messages name the municipal office instead of a link. */
-static int load_portal_url(notify_t *self)
-{
-    const char *url = nagar_config_get(self->config, "NAGAR_PORTAL_URL", "");
-    size_t length = strlen(url);
-    while (length > 0 && url[length - 1] == '/')
-        length--;
-    bool ok = length == 0 || ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
-                              length < sizeof self->portal_url);
-    for (size_t i = 0; ok && i < length; i++)
-        ok = url[i] > ' ' && url[i] < 127 && !strchr("\"'<>\\`", url[i]);
-    if (!ok) {
-        nagar_log_error("notifications.config_invalid",
-                        "NAGAR_PORTAL_URL must be the portal's http:// or https:// address (at most "
-                        "%zu characters, no spaces or quotes), not \"%s\"",
-                        sizeof self->portal_url - 1, url);
-        return -1;
-    }
-    snprintf(self->portal_url, sizeof self->portal_url, "%.*s", (int) length, url);
-    return 0;
-}
-
 typedef struct {
     notify_t *self;
     int64_t campaign_at_ms;
@@ -202,7 +178,9 @@ static int serve(notify_t *self)
     }
     self->campaign_per_minute = per_minute;
     self->campaign_batch = batch;
-    if (load_seal_key(self) != 0 || load_portal_url(self) != 0)
+    if (load_seal_key(self) != 0 ||
+        nagar_service_portal_url(self->config, NOTIFY_SERVICE, self->portal_url,
+                                 sizeof self->portal_url) != 0)
         return 1;
     self->db = nagar_service_db_connect(self->config, NOTIFY_SERVICE);
     if (!self->db)

@@ -139,22 +139,9 @@ static const nagar_rule_method_t RULE_METHODS[] = {
  * slash (kept off here). Unset is allowed: notices then have no QR code. */
 static int load_portal_url(pt_t *self, nagar_config_t *config)
 {
-    const char *url = nagar_config_get(config, "NAGAR_PORTAL_URL", "");
-    size_t length = strlen(url);
-    while (length > 0 && url[length - 1] == '/')
-        length--;
-    bool ok = length == 0 || ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
-                              length < sizeof self->portal_url);
-    for (size_t i = 0; ok && i < length; i++)
-        ok = url[i] > ' ' && url[i] < 127 && !strchr("\"'<>\\`", url[i]);
-    if (!ok) {
-        nagar_log_error("property_tax.config_invalid",
-                        "NAGAR_PORTAL_URL must be the portal's http:// or https:// address (at most "
-                        "%zu characters, no spaces or quotes), not \"%s\"",
-                        sizeof self->portal_url - 1, url);
+    if (nagar_service_portal_url(config, PT_SERVICE, self->portal_url, sizeof self->portal_url) !=
+        0)
         return -1;
-    }
-    snprintf(self->portal_url, sizeof self->portal_url, "%.*s", (int) length, url);
     if (!self->portal_url[0])
         nagar_log_warn("property_tax.portal_url_unset",
                        "NAGAR_PORTAL_URL is not set: demand notices carry no QR code to the "
