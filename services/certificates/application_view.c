@@ -134,7 +134,4 @@ const char *app_view_report_json(const app_view_t *view)
     return PQgetvalue(view->row, 0, COL_REPORT);
 }
 
-const char *app_view_seq(const PGresult *result, int row)
-{
-    return PQgetvalue(result, row, COL_SEQ);
-}
+const int APP_VIEW_SEQ_COLUMN = COL_SEQ;

@@ -43,7 +43,7 @@ extern const char APP_VIEW_COLUMNS[];
  * then owns result unless it is shared among several views). 0 or -1 when
  * the stored report or fee settlement does not decode. */
 int app_view_fill(app_view_t *view, PGresult *result, int row);
-/* The paging key (seq) of row of such a result. */
-const char *app_view_seq(const PGresult *result, int row);
+/* The column of such a result holding the paging key (seq). */
+extern const int APP_VIEW_SEQ_COLUMN;
 
 #endif

@@ -29,12 +29,8 @@ static bool birth_validate(const ProtobufCMessage *message, const char *prefix,
     if (!cert_check_date(outcome, cert_path(path, sizeof path, prefix, "dateOfBirth"),
                          report->date_of_birth, today, true, &subject->event_date))
         return false;
-    if (report->sex == NAGAR__CERTIFICATES__SEX__SEX_UNSPECIFIED) {
-        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                          cert_path(path, sizeof path, prefix, "sex"),
-                          "sex is required: MALE, FEMALE or TRANSGENDER");
+    if (!cert_check_sex(outcome, prefix, report->sex))
         return false;
-    }
     if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "childName"),
                          report->child_name, 0, CERT_NAME_MAX, "the child's name") ||
         !cert_check_text(outcome, cert_path(path, sizeof path, prefix, "fatherName"),
@@ -48,15 +44,8 @@ static bool birth_validate(const ProtobufCMessage *message, const char *prefix,
                          report->permanent_address, 1, CERT_ADDRESS_MAX,
                          "the parents' permanent address"))
         return false;
-    if (report->place_kind == NAGAR__CERTIFICATES__PLACE_KIND__PLACE_KIND_UNSPECIFIED) {
-        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                          cert_path(path, sizeof path, prefix, "placeKind"),
-                          "the place of birth is required: HOSPITAL, HOUSE or OTHER_PLACE");
-        return false;
-    }
-    if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "placeName"),
-                         report->place_name, 1, 200,
-                         "the place of birth (hospital name or address)") ||
+    if (!cert_check_place(outcome, prefix, "birth", report->place_kind, report->place_name,
+                          "the place of birth (hospital name or address)") ||
         !cert_check_informant(outcome, prefix, report->informant))
         return false;
     snprintf(subject->subject_name, sizeof subject->subject_name, "%s", report->child_name);
@@ -71,11 +60,9 @@ static int birth_render(nagar_document_t *document, const ProtobufCMessage *mess
 {
     const Nagar__Certificates__BirthReport *report =
         (const Nagar__Certificates__BirthReport *) message;
-    char sex[64];
-    snprintf(sex, sizeof sex, "%s / %s", cert_sex_hi(report->sex), cert_sex_en(report->sex));
-    char place[1024];
-    snprintf(place, sizeof place, "%s: %s", cert_place_kind_text(report->place_kind),
-             report->place_name);
+    char sex[64], place[1024];
+    cert_sex_text(sex, sizeof sex, report->sex);
+    cert_place_text(place, sizeof place, report->place_kind, report->place_name);
     int rc = 0;
     rc |= nagar_document_add_field(document, "बच्चे का नाम", "Name of the child",
                                    report->child_name);
@@ -103,11 +90,8 @@ const cert_kind_t CERT_KIND_BIRTH = {
     .render = birth_render,
     .title_hi = "जन्म प्रमाण-पत्र",
     .title_en = "Birth Certificate",
-    .legal_hi = "जन्म और मृत्यु रजिस्ट्रीकरण अधिनियम, 1969 (2023 में यथासंशोधित) की धारा 12/17 "
-                "तथा मध्यप्रदेश जन्म और मृत्यु रजिस्ट्रीकरण नियम, 2024 के अंतर्गत जारी",
-    .legal_en = "Issued under sections 12/17 of the Registration of Births and Deaths Act, 1969 "
-                "(as amended in 2023) and the Madhya Pradesh Registration of Births and Deaths "
-                "Rules, 2024",
+    .legal_hi = CERT_RBD_LEGAL_HI,
+    .legal_en = CERT_RBD_LEGAL_EN,
 };
 
 int birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)

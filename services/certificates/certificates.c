@@ -125,7 +125,39 @@ void cert_new_id(const char *prefix, char out[CERT_ID_MAX + 1])
     out[used] = '\0';
 }
 
-void cert_page_token_encode(char *out, size_t out_size, const char *cursor)
+bool cert_list_scope(nagar_worker_call_t *call, const char *asked_ulb, const char *what,
+                     const char **ulb, const char **user)
+{
+    *ulb = *user = NULL;
+    if (asked_ulb[0] && !cert_ulb_valid(asked_ulb)) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                               "ulb must be empty or an LGD code of 1 to 10 digits");
+        return false;
+    }
+    if (nagar_actor_is(call, "STATE_ADMIN") || nagar_actor_is(call, "CITIZEN")) {
+        *ulb = asked_ulb[0] ? asked_ulb : NULL;
+        if (nagar_actor_is(call, "CITIZEN"))
+            *user = nagar_actor_user(call);
+        return true;
+    }
+    const char *own = nagar_actor_ulb(call);
+    if (!cert_actor_is_staff_of(call, own)) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
+                               "listing %s needs a citizen, ULB staff or state admin token",
+                               what);
+        return false;
+    }
+    if (asked_ulb[0] && strcmp(asked_ulb, own) != 0) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
+                               "staff of ULB %s see that ULB's %s only", own, what);
+        return false;
+    }
+    *ulb = own;
+    return true;
+}
+
+/* Tokens are base64url of "c1:<cursor>". */
+static void page_token_encode(char *out, size_t out_size, const char *cursor)
 {
     char plain[48];
     int length = snprintf(plain, sizeof plain, "c1:%s", cursor);
@@ -139,7 +171,7 @@ void cert_page_token_encode(char *out, size_t out_size, const char *cursor)
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-bool cert_page_token_decode(const char *token, char cursor[32])
+static bool page_token_decode(const char *token, char cursor[32])
 {
     size_t length = strnlen(token, 65);
     if (length == 0 || length > 64)
@@ -159,15 +191,41 @@ bool cert_page_token_decode(const char *token, char cursor[32])
     return true;
 }
 
-bool cert_page_size(nagar_outcome_t *outcome, uint32_t requested, uint32_t *page_size)
+bool cert_page_read(cert_page_t *page, nagar_worker_call_t *call, uint32_t page_size,
+                    const char *page_token)
 {
-    *page_size = requested ? requested : CERT_PAGE_DEFAULT;
-    if (*page_size > CERT_PAGE_MAX) {
-        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                          "pageSize must be 1 to %d, not %u", CERT_PAGE_MAX, requested);
+    memset(page, 0, sizeof *page);
+    page->size = page_size ? page_size : CERT_PAGE_DEFAULT;
+    if (page->size > CERT_PAGE_MAX) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
+                               "pageSize must be 1 to %d, not %u", CERT_PAGE_MAX, page_size);
         return false;
     }
+    if (page_token[0] && !page_token_decode(page_token, page->cursor)) {
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                               "pageToken is not one this service issued; start again "
+                               "without it");
+        return false;
+    }
+    snprintf(page->limit, sizeof page->limit, "%u", page->size + 1);
     return true;
+}
+
+const char *cert_page_after(const cert_page_t *page)
+{
+    return page->cursor[0] ? page->cursor : NULL;
+}
+
+int cert_page_rows(const cert_page_t *page, PGresult *result, int column, char *next,
+                   size_t next_size)
+{
+    int rows = PQntuples(result);
+    next[0] = '\0';
+    if (rows <= (int) page->size)
+        return rows;
+    if (page->size > 0)
+        page_token_encode(next, next_size, PQgetvalue(result, (int) page->size - 1, column));
+    return (int) page->size;
 }
 
 /* The same statements as common/service_rules.c's (the fee rules of
@@ -319,6 +377,52 @@ bool cert_check_informant(nagar_outcome_t *outcome, const char *prefix,
            cert_check_mobile(outcome, cert_path(path, sizeof path, prefix, "informant.mobile"),
                              informant->mobile);
 }
+
+bool cert_check_sex(nagar_outcome_t *outcome, const char *prefix, Nagar__Certificates__Sex sex)
+{
+    if (sex != NAGAR__CERTIFICATES__SEX__SEX_UNSPECIFIED)
+        return true;
+    char path[128];
+    nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                      cert_path(path, sizeof path, prefix, "sex"),
+                      "sex is required: MALE, FEMALE or TRANSGENDER");
+    return false;
+}
+
+bool cert_check_place(nagar_outcome_t *outcome, const char *prefix, const char *event,
+                      Nagar__Certificates__PlaceKind kind, const char *name, const char *what)
+{
+    char path[128];
+    if (kind == NAGAR__CERTIFICATES__PLACE_KIND__PLACE_KIND_UNSPECIFIED) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
+                          cert_path(path, sizeof path, prefix, "placeKind"),
+                          "the place of %s is required: HOSPITAL, HOUSE or OTHER_PLACE", event);
+        return false;
+    }
+    return cert_check_text(outcome, cert_path(path, sizeof path, prefix, "placeName"), name, 1,
+                           200, what);
+}
+
+const char *cert_sex_text(char *out, size_t size, Nagar__Certificates__Sex sex)
+{
+    snprintf(out, size, "%s / %s", cert_sex_hi(sex), cert_sex_en(sex));
+    return out;
+}
+
+const char *cert_place_text(char *out, size_t size, Nagar__Certificates__PlaceKind kind,
+                            const char *name)
+{
+    snprintf(out, size, "%s: %s", cert_place_kind_text(kind), name);
+    return out;
+}
+
+const char CERT_RBD_LEGAL_HI[] =
+    "जन्म और मृत्यु रजिस्ट्रीकरण अधिनियम, 1969 (2023 में यथासंशोधित) की धारा 12/17 "
+    "तथा मध्यप्रदेश जन्म और मृत्यु रजिस्ट्रीकरण नियम, 2024 के अंतर्गत जारी";
+const char CERT_RBD_LEGAL_EN[] =
+    "Issued under sections 12/17 of the Registration of Births and Deaths Act, 1969 "
+    "(as amended in 2023) and the Madhya Pradesh Registration of Births and Deaths "
+    "Rules, 2024";
 
 const char *cert_sex_hi(Nagar__Certificates__Sex sex)
 {

@@ -84,15 +84,44 @@ const char *cert_path(char *out, size_t size, const char *prefix, const char *na
 /* A new random id: prefix and 16 characters of Crockford base32 (80 bits). */
 void cert_new_id(const char *prefix, char out[CERT_ID_MAX + 1]);
 
-/* Opaque page tokens holding one part (an integer cursor). */
-void cert_page_token_encode(char *out, size_t out_size, const char *cursor);
-bool cert_page_token_decode(const char *token, char cursor[32]);
-/* page_size 0 -> default; > max -> INVALID_ARGUMENT "pageSize". */
-bool cert_page_size(nagar_outcome_t *outcome, uint32_t requested, uint32_t *page_size);
+/* Whose records a listing shows: a state admin's, any ULB's (asked_ulb,
+ * or all); a citizen's, their own (*user; asked_ulb filters); staff of a
+ * ULB, that ULB's. NULL in *ulb / *user means no filter. what names the
+ * records in refusals ("applications"). false when the call has been
+ * answered: a bad ulb, another ULB asked for by staff, any other role. */
+bool cert_list_scope(nagar_worker_call_t *call, const char *asked_ulb, const char *what,
+                     const char **ulb, const char **user);
+
+/* Keyset pages of a listing, newest first: an opaque token holds the last
+ * shown row's cursor (its seq or id); the query asks for one row more than
+ * the page shows, and that row says another page follows. */
+typedef struct {
+    uint32_t size;           /* rows a page shows */
+    char cursor[32];         /* "" on the first page */
+    char limit[16];          /* size + 1, the query's LIMIT */
+} cert_page_t;
+
+/* Reads pageSize (0: CERT_PAGE_DEFAULT; at most CERT_PAGE_MAX) and
+ * pageToken into page. false when one is bad: the call has been answered
+ * (INVALID_ARGUMENT naming the field). */
+bool cert_page_read(cert_page_t *page, nagar_worker_call_t *call, uint32_t page_size,
+                    const char *page_token);
+/* The cursor as a query parameter: NULL on the first page. */
+const char *cert_page_after(const cert_page_t *page);
+/* How many of result's rows the page shows; the next page's token (from
+ * the cursor in column of the last row shown) in next, "" on the last. */
+int cert_page_rows(const cert_page_t *page, PGresult *result, int column, char *next,
+                   size_t next_size);
 
 /* Where certificates keeps idempotency records (certificates.idempotency),
  * for nagar_idempotency_check/store of common/service.h. */
 extern const nagar_idempotency_t cert_idempotency;
+
+/* The idempotency part of a mutation's work (nagar_keyed_work_t of
+ * common/service.h), for the certificates service. */
+#define CERT_KEYED_WORK(self_, call_, request_)                                             \
+    {.records = &cert_idempotency, .db = (self_)->db, .service = CERT_SERVICE,              \
+     .call = (call_), .request = (request_)}
 
 /* Appends an audit row inside the caller's transaction; detail is stolen. */
 /* Runs one of the rule functions of sql/registration.sql — the only way
@@ -153,9 +182,23 @@ char *cert_report_to_json(const ProtobufCMessage *report);
 /* Shared checks for report parts. */
 bool cert_check_informant(nagar_outcome_t *outcome, const char *prefix,
                           const Nagar__Certificates__Informant *informant);
+/* sex is required (INVALID_ARGUMENT at prefix.sex when unspecified). */
+bool cert_check_sex(nagar_outcome_t *outcome, const char *prefix, Nagar__Certificates__Sex sex);
+/* The place of the event ("birth", "death"): its kind is required, and
+ * its name (what describes it) 1..200 characters. */
+bool cert_check_place(nagar_outcome_t *outcome, const char *prefix, const char *event,
+                      Nagar__Certificates__PlaceKind kind, const char *name, const char *what);
 const char *cert_sex_hi(Nagar__Certificates__Sex sex);
 const char *cert_sex_en(Nagar__Certificates__Sex sex);
 const char *cert_place_kind_text(Nagar__Certificates__PlaceKind kind);
+/* "पुरुष / Male" and "<kind>: <name>" into out, as certificates print them. */
+const char *cert_sex_text(char *out, size_t size, Nagar__Certificates__Sex sex);
+const char *cert_place_text(char *out, size_t size, Nagar__Certificates__PlaceKind kind,
+                            const char *name);
+/* The law birth and death certificates are issued under (RBD Act 1969 as
+ * amended in 2023, MP rules 2024), in Hindi and English. */
+extern const char CERT_RBD_LEGAL_HI[];
+extern const char CERT_RBD_LEGAL_EN[];
 
 /* Handlers (main.c's method table). */
 int birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);

@@ -55,12 +55,8 @@ static bool death_validate(const ProtobufCMessage *message, const char *prefix,
         !cert_check_date(outcome, cert_path(path, sizeof path, prefix, "dateOfBirth"),
                          report->date_of_birth, today, false, &born))
         return false;
-    if (report->sex == NAGAR__CERTIFICATES__SEX__SEX_UNSPECIFIED) {
-        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                          cert_path(path, sizeof path, prefix, "sex"),
-                          "sex is required: MALE, FEMALE or TRANSGENDER");
+    if (!cert_check_sex(outcome, prefix, report->sex))
         return false;
-    }
     if (report->age_years > 130) {
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                           cert_path(path, sizeof path, prefix, "ageYears"),
@@ -86,14 +82,8 @@ static bool death_validate(const ProtobufCMessage *message, const char *prefix,
             return false;
         }
     }
-    if (report->place_kind == NAGAR__CERTIFICATES__PLACE_KIND__PLACE_KIND_UNSPECIFIED) {
-        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                          cert_path(path, sizeof path, prefix, "placeKind"),
-                          "the place of death is required: HOSPITAL, HOUSE or OTHER_PLACE");
-        return false;
-    }
-    if (!cert_check_text(outcome, cert_path(path, sizeof path, prefix, "placeName"),
-                         report->place_name, 1, 200, "the place of death"))
+    if (!cert_check_place(outcome, prefix, "death", report->place_kind, report->place_name,
+                          "the place of death"))
         return false;
     if (report->cause_category == NAGAR__CERTIFICATES__CAUSE_CATEGORY__CAUSE_CATEGORY_UNSPECIFIED) {
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
@@ -123,10 +113,9 @@ static int death_render(nagar_document_t *document, const ProtobufCMessage *mess
     const Nagar__Certificates__DeathReport *report =
         (const Nagar__Certificates__DeathReport *) message;
     char sex[64], age[32], place[1024];
-    snprintf(sex, sizeof sex, "%s / %s", cert_sex_hi(report->sex), cert_sex_en(report->sex));
+    cert_sex_text(sex, sizeof sex, report->sex);
     snprintf(age, sizeof age, "%u", report->age_years);
-    snprintf(place, sizeof place, "%s: %s", cert_place_kind_text(report->place_kind),
-             report->place_name);
+    cert_place_text(place, sizeof place, report->place_kind, report->place_name);
     int rc = 0;
     rc |= nagar_document_add_field(document, "मृतक का नाम", "Name of the deceased",
                                    report->deceased_name);
@@ -152,11 +141,8 @@ const cert_kind_t CERT_KIND_DEATH = {
     .render = death_render,
     .title_hi = "मृत्यु प्रमाण-पत्र",
     .title_en = "Death Certificate",
-    .legal_hi = "जन्म और मृत्यु रजिस्ट्रीकरण अधिनियम, 1969 (2023 में यथासंशोधित) की धारा 12/17 "
-                "तथा मध्यप्रदेश जन्म और मृत्यु रजिस्ट्रीकरण नियम, 2024 के अंतर्गत जारी",
-    .legal_en = "Issued under sections 12/17 of the Registration of Births and Deaths Act, 1969 "
-                "(as amended in 2023) and the Madhya Pradesh Registration of Births and Deaths "
-                "Rules, 2024",
+    .legal_hi = CERT_RBD_LEGAL_HI,
+    .legal_en = CERT_RBD_LEGAL_EN,
 };
 
 int death_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)

@@ -191,30 +191,21 @@ int fees_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
 }
 
 typedef struct {
+    nagar_keyed_work_t base;          /* first: the key, the outcome */
     certificates_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const Nagar__Certificates__FeeSchedule *schedule;
     PGresult *row;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } save_work_t;
 
 static int save_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     save_work_t *work = arg;
-    nagar_outcome_reset(&work->outcome);
     PQclear(work->row);
     work->row = NULL;
-    free(work->stored);
-    work->stored = NULL;
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
     const Nagar__Certificates__FeeSchedule *s = work->schedule;
     char lock_name[32];
     snprintf(lock_name, sizeof lock_name, "fees:%s", s->ulb);
@@ -235,7 +226,7 @@ static int save_work(nagar_db_t *db, void *arg)
     snprintf(numbers[7], sizeof numbers[7], "%u", s->child_name_days);
     const char *values[] = {s->ulb, s->effective_from, numbers[0], numbers[1], numbers[2],
                             numbers[3], numbers[4], numbers[5], numbers[6], numbers[7],
-                            nagar_actor_user(work->call), s->reason};
+                            nagar_actor_user(work->base.call), s->reason};
     char sql[1400];
     snprintf(sql, sizeof sql,
              "INSERT INTO certificates.fee_schedule (ulb, effective_from, version, free_days, "
@@ -251,11 +242,10 @@ static int save_work(nagar_db_t *db, void *arg)
     Nagar__Certificates__FeeSchedule saved;
     schedule_from_row(&saved, work->row, 0);
     json_t *detail = nagar_json_encode_object(&saved.base);
-    if (cert_audit(work->self, work->call, "fees.saved", s->ulb[0] ? s->ulb : "state", s->ulb,
+    if (cert_audit(work->self, work->base.call, "fees.saved", s->ulb[0] ? s->ulb : "state", s->ulb,
                    detail) != 0)
         return -1;
-    return nagar_idempotency_store(&cert_idempotency, work->self->db, work->call, work->request,
-                                   &saved.base);
+    return nagar_keyed_work_store(&work->base, &saved.base);
 }
 
 int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -316,23 +306,13 @@ int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *a
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "schedule.childNameDays",
                                       "schedule.childNameDays must be 1 to %d", 20 * 366);
-    save_work_t work = {.self = self, .call = call, .request = message, .schedule = s};
+    save_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self, .schedule = s};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, save_work, &work);
-    if (rc != 0) {
-        PQclear(work.row);
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
-    if (work.stored) {
-        rc = nagar_idempotency_replay(call, &nagar__certificates__fee_schedule__descriptor,
-                                      work.stored, work.stored_size);
-        free(work.stored);
-        PQclear(work.row);
-        return rc;
-    }
-    Nagar__Certificates__FeeSchedule saved;
-    schedule_from_row(&saved, work.row, 0);
-    rc = nagar_worker_call_reply(call, &saved.base);
+    Nagar__Certificates__FeeSchedule saved = NAGAR__CERTIFICATES__FEE_SCHEDULE__INIT;
+    if (rc == 0 && !work.base.stored)
+        schedule_from_row(&saved, work.row, 0);
+    rc = nagar_keyed_work_answer(&work.base, rc, &nagar__certificates__fee_schedule__descriptor,
+                          &saved.base);
     PQclear(work.row);
     return rc;
 }

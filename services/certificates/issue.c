@@ -438,6 +438,7 @@ static const char CORRECTION_COLUMNS[] =
     TIMESTAMP("r.requested_at") ", coalesce(r.decided_by, ''), "
     "coalesce(" TIMESTAMP("r.decided_at") ", ''), r.decision_note, "
     "coalesce(r.new_certificate_id, ''), r.report::text, r.kind, r.seq";
+#define CORRECTION_SEQ_COLUMN 13   /* r.seq: the cursor of a page of corrections */
 
 typedef struct {
     Nagar__Certificates__Correction message;
@@ -508,9 +509,8 @@ static int correction_load(certificates_t *self, const char *correction_id, bool
 }
 
 typedef struct {
+    nagar_keyed_work_t base;          /* first: the key, the outcome */
     certificates_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *certificate_id;       /* request */
     const char *correction_id;        /* approve / decline */
     const char *reason;
@@ -519,17 +519,11 @@ typedef struct {
     bool approve;
     correction_view_t view;
     char new_certificate_id[CERT_ID_MAX + 1];
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } correction_work_t;
 
 static void correction_work_reset(correction_work_t *work)
 {
-    nagar_outcome_reset(&work->outcome);
     correction_view_clear(&work->view);
-    free(work->stored);
-    work->stored = NULL;
     work->new_certificate_id[0] = '\0';
 }
 
@@ -539,38 +533,36 @@ static int request_work(nagar_db_t *db, void *arg)
     correction_work_t *work = arg;
     certificates_t *self = work->self;
     correction_work_reset(work);
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
     cert_view_t certificate;
     int loaded = cert_view_load(self, work->certificate_id, &certificate);
     if (loaded < 0)
         return -1;
     if (loaded == 1) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
                           "no certificate has id %s", work->certificate_id);
         return 1;
     }
     /* The citizen who applied, or clerks and registrars of the ULB. */
     bool allowed =
-        (nagar_actor_is(work->call, "CITIZEN") &&
-         strcmp(certificate.applicant, nagar_actor_user(work->call)) == 0) ||
-        ((nagar_actor_is(work->call, "CLERK") || nagar_actor_is(work->call, "REGISTRAR")) &&
-         strcmp(nagar_actor_ulb(work->call), certificate.message.ulb) == 0);
+        (nagar_actor_is(work->base.call, "CITIZEN") &&
+         strcmp(certificate.applicant, nagar_actor_user(work->base.call)) == 0) ||
+        ((nagar_actor_is(work->base.call, "CLERK") || nagar_actor_is(work->base.call, "REGISTRAR")) &&
+         strcmp(nagar_actor_ulb(work->base.call), certificate.message.ulb) == 0);
     int rc = 0;
-    if (!cert_may_read(work->call, certificate.message.ulb, certificate.applicant)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
+    if (!cert_may_read(work->base.call, certificate.message.ulb, certificate.applicant)) {
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "certificateId",
                           "no certificate has id %s", work->certificate_id);
         rc = 1;
     } else if (!allowed) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "certificateId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "certificateId",
                           "a correction is requested by the certificate's applicant or by a "
                           "clerk or registrar of its ULB");
         rc = 1;
     } else if (certificate.message.superseded_by[0]) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "certificateId",
                           "certificate %s was superseded by %s; correct the current version",
                           work->certificate_id, certificate.message.superseded_by);
         rc = 1;
@@ -586,39 +578,34 @@ static int request_work(nagar_db_t *db, void *arg)
     cert_view_clear(&certificate);
     int rc_rule = 0;
     const char *values[] = {id, work->certificate_id, work->reason, work->report_json};
-    PGresult *result = cert_rule(self, work->call, "correction_request",
+    PGresult *result = cert_rule(self, work->base.call, "correction_request",
                                  "SELECT cert_correction_request($1::jsonb, $2, $3, $4, $5::jsonb)",
-                                 4, values, &work->outcome, &rc_rule);
+                                 4, values, &work->base.outcome, &rc_rule);
     if (!result)
         return rc_rule;
     bool inserted = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
     PQclear(result);
     if (!inserted) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "certificateId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__CONFLICT, "certificateId",
                           "a correction of certificate %s is already waiting for a registrar",
                           work->certificate_id);
         return 1;
     }
-    if (cert_audit(self, work->call, "correction.requested", id, ulb,
+    if (cert_audit(self, work->base.call, "correction.requested", id, ulb,
                    json_pack("{s:s, s:s}", "certificateId", work->certificate_id, "reason",
                              work->reason)) != 0)
         return -1;
     if (correction_load(self, id, false, &work->view) != 0)
         return -1;
-    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
-                                   &work->view.message.base);
+    return nagar_keyed_work_store(&work->base, &work->view.message.base);
 }
 
-static int reply_correction(nagar_worker_call_t *call, correction_work_t *work)
+/* Answers after the transaction (rc): the failure, the stored reply of a
+ * key seen before, or the correction; clears the view. */
+static int reply_correction(correction_work_t *work, int rc)
 {
-    int rc;
-    if (work->stored)
-        rc = nagar_idempotency_replay(call, &nagar__certificates__correction__descriptor,
-                                      work->stored, work->stored_size);
-    else
-        rc = nagar_worker_call_reply(call, &work->view.message.base);
-    free(work->stored);
-    work->stored = NULL;
+    rc = nagar_keyed_work_answer(&work->base, rc, &nagar__certificates__correction__descriptor,
+                          &work->view.message.base);
     correction_view_clear(&work->view);
     return rc;
 }
@@ -669,17 +656,12 @@ int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *messag
     if (!report_json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
                                       "the corrected report could not be stored as JSON");
-    correction_work_t work = {.self = self, .call = call, .request = message,
+    correction_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self,
                               .certificate_id = request->certificate_id,
                               .reason = request->reason, .report_json = report_json};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, request_work, &work);
     free(report_json);
-    if (rc != 0) {
-        correction_view_clear(&work.view);
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
-    return reply_correction(call, &work);
+    return reply_correction(&work, rc);
 }
 
 static int decide_work(nagar_db_t *db, void *arg)
@@ -688,34 +670,32 @@ static int decide_work(nagar_db_t *db, void *arg)
     correction_work_t *work = arg;
     certificates_t *self = work->self;
     correction_work_reset(work);
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
     int loaded = correction_load(self, work->correction_id, true, &work->view);
     if (loaded < 0)
         return -1;
     if (loaded == 1) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
                           "no correction has id %s", work->correction_id);
         return 1;
     }
     Nagar__Certificates__Correction *correction = &work->view.message;
-    if (!cert_may_read(work->call, correction->ulb, correction->requested_by)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
+    if (!cert_may_read(work->base.call, correction->ulb, correction->requested_by)) {
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "correctionId",
                           "no correction has id %s", work->correction_id);
         return 1;
     }
-    if (!nagar_actor_is(work->call, "REGISTRAR") ||
-        strcmp(nagar_actor_ulb(work->call), correction->ulb) != 0) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "correctionId",
+    if (!nagar_actor_is(work->base.call, "REGISTRAR") ||
+        strcmp(nagar_actor_ulb(work->base.call), correction->ulb) != 0) {
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "correctionId",
                           "only a registrar of ULB %s may decide correction %s", correction->ulb,
                           work->correction_id);
         return 1;
     }
     if (correction->state != NAGAR__CERTIFICATES__CORRECTION_STATE__PENDING) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "correctionId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "correctionId",
                           "correction %s was already decided", work->correction_id);
         return 1;
     }
@@ -738,7 +718,7 @@ static int decide_work(nagar_db_t *db, void *arg)
         bool valid = report_json && work->view.kind->validate(work->view.report,
                                                              work->view.kind->name,
                                                              nagar_date_today_ist(),
-                                                             &work->outcome, &subject);
+                                                             &work->base.outcome, &subject);
         if (!report_json) {
             rc = -1;
         } else if (!valid) {
@@ -754,8 +734,8 @@ static int decide_work(nagar_db_t *db, void *arg)
             char event_date[NAGAR_DATE_TEXT_MAX];
             nagar_date_format(subject.event_date, event_date);
             issue.event_date = event_date;
-            rc = issue_certificate(self, work->call, &issue, work->new_certificate_id,
-                                   &work->outcome);
+            rc = issue_certificate(self, work->base.call, &issue, work->new_certificate_id,
+                                   &work->base.outcome);
             if (rc == 0) {
                 json_t *fields = json_pack("{s:s, s:s, s:s, s:s}", "subjectName",
                                            subject.subject_name, "eventDate", event_date,
@@ -782,32 +762,30 @@ static int decide_work(nagar_db_t *db, void *arg)
     const char *values[] = {correction_id, work->approve ? "t" : "f", work->note,
                             work->approve ? work->new_certificate_id : NULL,
                             corrected ? corrected : "{}"};
-    PGresult *result = cert_rule(self, work->call, "correction_decide",
+    PGresult *result = cert_rule(self, work->base.call, "correction_decide",
                                  "SELECT cert_correction_decide($1::jsonb, $2, $3::boolean, $4, $5, "
-                                 "$6::jsonb)", 5, values, &work->outcome, &rc_rule);
+                                 "$6::jsonb)", 5, values, &work->base.outcome, &rc_rule);
     free(corrected);
     if (!result)
         return rc_rule;
     PQclear(result);
     json_t *detail = json_pack("{s:s, s:s?}", "note", work->note, "newCertificateId",
                                work->approve ? work->new_certificate_id : NULL);
-    if (cert_audit(self, work->call, work->approve ? "correction.approved" : "correction.declined",
+    if (cert_audit(self, work->base.call, work->approve ? "correction.approved" : "correction.declined",
                    correction_id, ulb, detail) != 0)
         return -1;
     if (work->approve) {
         cert_view_t issued;
         if (cert_view_load(self, work->new_certificate_id, &issued) != 0)
             return -1;
-        int rc = nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
-                                         &issued.message.base);
+        int rc = nagar_keyed_work_store(&work->base, &issued.message.base);
         cert_view_clear(&issued);
         return rc;
     }
     correction_view_clear(&work->view);
     if (correction_load(self, correction_id, false, &work->view) != 0)
         return -1;
-    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
-                                   &work->view.message.base);
+    return nagar_keyed_work_store(&work->base, &work->view.message.base);
 }
 
 static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
@@ -822,24 +800,16 @@ static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
         !cert_check_text(&outcome, "note", request->note, approve ? 0 : 1, CERT_REASON_MAX,
                          "the note (why the correction is declined)"))
         return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    correction_work_t work = {.self = self, .call = call, .request = message,
+    correction_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self,
                               .correction_id = request->correction_id, .note = request->note,
                               .approve = approve};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
-    if (rc != 0) {
-        correction_view_clear(&work.view);
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
     if (!approve)
-        return reply_correction(call, &work);
+        return reply_correction(&work, rc);
     correction_view_clear(&work.view);
-    if (work.stored) {
-        rc = nagar_idempotency_replay(call, &nagar__certificates__certificate__descriptor,
-                                      work.stored, work.stored_size);
-        free(work.stored);
-        return rc;
-    }
+    if (rc != 0 || work.base.stored)   /* the failure, or the certificate first issued */
+        return nagar_keyed_work_answer(&work.base, rc, &nagar__certificates__certificate__descriptor,
+                                NULL);
     cert_view_t issued;
     if (cert_view_load(self, work.new_certificate_id, &issued) != 0)
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
@@ -863,47 +833,24 @@ int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     certificates_t *self = arg;
     const Nagar__Certificates__ListCorrectionsRequest *request =
         (const Nagar__Certificates__ListCorrectionsRequest *) message;
-    const char *ulb = NULL, *requester = NULL;
-    if (request->ulb[0] && !cert_ulb_valid(request->ulb))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                      "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (nagar_actor_is(call, "STATE_ADMIN")) {
-        ulb = request->ulb[0] ? request->ulb : NULL;
-    } else if (nagar_actor_is(call, "CITIZEN")) {
-        requester = nagar_actor_user(call);
-    } else if (cert_actor_is_staff_of(call, nagar_actor_ulb(call))) {
-        if (request->ulb[0] && strcmp(request->ulb, nagar_actor_ulb(call)) != 0)
-            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
-                                          "staff of ULB %s see that ULB's corrections only",
-                                          nagar_actor_ulb(call));
-        ulb = nagar_actor_ulb(call);
-    } else {
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
-                                      "listing corrections needs a citizen, ULB staff or state "
-                                      "admin token");
-    }
-    nagar_outcome_t outcome;
-    uint32_t page_size;
-    if (!cert_page_size(&outcome, request->page_size, &page_size))
-        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    char cursor[32] = "";
-    if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued");
-    char state[8], limit[16], sql[1400];
+    const char *ulb, *requester;
+    cert_page_t page;
+    if (!cert_list_scope(call, request->ulb, "corrections", &ulb, &requester) ||
+        !cert_page_read(&page, call, request->page_size, request->page_token))
+        return -1;
+    char state[8], sql[1400];
     snprintf(state, sizeof state, "%d", request->state);
-    snprintf(limit, sizeof limit, "%u", page_size + 1);
     snprintf(sql, sizeof sql,
              "SELECT %s FROM certificates.correction r WHERE ($1::text IS NULL OR r.ulb = $1) "
              "AND ($2::text IS NULL OR r.requested_by = $2) AND ($3::int = 0 OR r.state = $3::int) "
              "AND ($4::bigint IS NULL OR r.seq < $4::bigint) ORDER BY r.seq DESC LIMIT $5::int",
              CORRECTION_COLUMNS);
-    const char *values[] = {ulb, requester, state, cursor[0] ? cursor : NULL, limit};
+    const char *values[] = {ulb, requester, state, cert_page_after(&page), page.limit};
     PGresult *result = nagar_service_query(self->db, "correction_list", sql, 5, values);
     if (!result)
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
+    char next[128];
+    int shown = cert_page_rows(&page, result, CORRECTION_SEQ_COLUMN, next, sizeof next);
     correction_view_t *views = calloc((size_t) shown + 1, sizeof *views);
     Nagar__Certificates__Correction **pointers = calloc((size_t) shown + 1, sizeof *pointers);
     int rc = 0;
@@ -920,9 +867,6 @@ int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message, 
             NAGAR__CERTIFICATES__LIST_CORRECTIONS_REPLY__INIT;
         reply.n_corrections = (size_t) shown;
         reply.corrections = pointers;
-        char next[128] = "";
-        if (rows > (int) page_size)
-            cert_page_token_encode(next, sizeof next, PQgetvalue(result, shown - 1, 13));
         reply.next_page_token = next;
         rc = nagar_worker_call_reply(call, &reply.base);
     }

@@ -24,26 +24,9 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
     certificates_t *self = arg;
     const Nagar__Certificates__SearchCertificatesRequest *request =
         (const Nagar__Certificates__SearchCertificatesRequest *) message;
-    const char *ulb = NULL, *applicant = NULL;
-    if (request->ulb[0] && !cert_ulb_valid(request->ulb))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                      "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (nagar_actor_is(call, "STATE_ADMIN")) {
-        ulb = request->ulb[0] ? request->ulb : NULL;
-    } else if (nagar_actor_is(call, "CITIZEN")) {
-        ulb = request->ulb[0] ? request->ulb : NULL;
-        applicant = nagar_actor_user(call);
-    } else if (cert_actor_is_staff_of(call, nagar_actor_ulb(call))) {
-        if (request->ulb[0] && strcmp(request->ulb, nagar_actor_ulb(call)) != 0)
-            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
-                                          "staff of ULB %s search that ULB's register only",
-                                          nagar_actor_ulb(call));
-        ulb = nagar_actor_ulb(call);
-    } else {
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
-                                      "searching certificates needs a citizen, ULB staff or "
-                                      "state admin token");
-    }
+    const char *ulb, *applicant;
+    if (!cert_list_scope(call, request->ulb, "certificates", &ulb, &applicant))
+        return -1;
     nagar_outcome_t outcome;
     nagar_outcome_reset(&outcome);
     nagar_date_t event_date;
@@ -61,17 +44,11 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
                                           "eventDate", "eventDate: %s", error);
         nagar_date_format(event_date, event_date_text);
     }
-    uint32_t page_size;
-    if (!cert_page_size(&outcome, request->page_size, &page_size))
-        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    char cursor[32] = "";
-    if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued; start again "
-                                      "without it");
-    char kind[8], limit[16];
+    cert_page_t page;
+    if (!cert_page_read(&page, call, request->page_size, request->page_token))
+        return -1;
+    char kind[8];
     snprintf(kind, sizeof kind, "%d", request->kind);
-    snprintf(limit, sizeof limit, "%u", page_size + 1);
     const char *values[] = {
         ulb,
         applicant,
@@ -81,8 +58,8 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
         request->parent_name[0] ? request->parent_name : NULL,
         kind,
         request->include_superseded ? "t" : "f",
-        cursor[0] ? cursor : NULL,
-        limit,
+        cert_page_after(&page),
+        page.limit,
     };
     PGresult *result = nagar_service_query(
         self->db, "cert_search",
@@ -105,19 +82,16 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
         10, values);
     if (!result)
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
-    Nagar__Certificates__CertificateSummary *items = calloc((size_t) shown + 1, sizeof *items);
-    Nagar__Certificates__CertificateSummary **pointers =
-        calloc((size_t) shown + 1, sizeof *pointers);
-    if (!items || !pointers) {
-        free(items);
-        free(pointers);
+    char next[128];
+    int shown = cert_page_rows(&page, result, 10, next, sizeof next);   /* c.seq */
+    Nagar__Certificates__CertificateSummary **items =
+        nagar_reply_list((size_t) shown, sizeof **items);
+    if (!items) {
         PQclear(result);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     for (int i = 0; i < shown; i++) {
-        Nagar__Certificates__CertificateSummary *item = &items[i];
+        Nagar__Certificates__CertificateSummary *item = items[i];
         nagar__certificates__certificate_summary__init(item);
         item->certificate_id = PQgetvalue(result, i, 0);
         item->ulb = PQgetvalue(result, i, 1);
@@ -129,19 +103,14 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
         item->issued_at = PQgetvalue(result, i, 7);
         item->superseded = strcmp(PQgetvalue(result, i, 8), "t") == 0;
         item->application_id = PQgetvalue(result, i, 9);
-        pointers[i] = item;
     }
     Nagar__Certificates__SearchCertificatesReply reply =
         NAGAR__CERTIFICATES__SEARCH_CERTIFICATES_REPLY__INIT;
     reply.n_certificates = (size_t) shown;
-    reply.certificates = pointers;
-    char next[128] = "";
-    if (rows > (int) page_size)
-        cert_page_token_encode(next, sizeof next, PQgetvalue(result, shown - 1, 10));
+    reply.certificates = items;
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(items);
-    free(pointers);
     PQclear(result);
     return rc;
 }
@@ -171,18 +140,13 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     }
     nagar_outcome_t outcome;
     nagar_outcome_reset(&outcome);
-    uint32_t page_size;
-    if (!cert_check_text(&outcome, "subject", request->subject, 0, CERT_ID_MAX, "subject") ||
-        !cert_page_size(&outcome, request->page_size, &page_size))
+    if (!cert_check_text(&outcome, "subject", request->subject, 0, CERT_ID_MAX, "subject"))
         return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    char cursor[32] = "";
-    if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued");
-    char limit[16];
-    snprintf(limit, sizeof limit, "%u", page_size + 1);
+    cert_page_t page;
+    if (!cert_page_read(&page, call, request->page_size, request->page_token))
+        return -1;
     const char *values[] = {request->subject[0] ? request->subject : NULL, ulb,
-                            cursor[0] ? cursor : NULL, limit};
+                            cert_page_after(&page), page.limit};
     PGresult *result = nagar_service_query(
         self->db, "audit_list",
         "SELECT id, " TIMESTAMP("at") ", actor, actor_role, action, subject, coalesce(ulb, ''), "
@@ -192,38 +156,31 @@ int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
         4, values);
     if (!result)
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
-    Nagar__Certificates__AuditEntry *entries = calloc((size_t) shown + 1, sizeof *entries);
-    Nagar__Certificates__AuditEntry **pointers = calloc((size_t) shown + 1, sizeof *pointers);
-    if (!entries || !pointers) {
-        free(entries);
-        free(pointers);
+    char next[128];
+    int shown = cert_page_rows(&page, result, 0, next, sizeof next);   /* id */
+    Nagar__Certificates__AuditEntry **entries = nagar_reply_list((size_t) shown, sizeof **entries);
+    if (!entries) {
         PQclear(result);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     for (int i = 0; i < shown; i++) {
-        nagar__certificates__audit_entry__init(&entries[i]);
-        entries[i].id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
-        entries[i].at = PQgetvalue(result, i, 1);
-        entries[i].actor = PQgetvalue(result, i, 2);
-        entries[i].actor_role = PQgetvalue(result, i, 3);
-        entries[i].action = PQgetvalue(result, i, 4);
-        entries[i].subject = PQgetvalue(result, i, 5);
-        entries[i].ulb = PQgetvalue(result, i, 6);
-        entries[i].detail = PQgetvalue(result, i, 7);
-        pointers[i] = &entries[i];
+        Nagar__Certificates__AuditEntry *entry = entries[i];
+        nagar__certificates__audit_entry__init(entry);
+        entry->id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
+        entry->at = PQgetvalue(result, i, 1);
+        entry->actor = PQgetvalue(result, i, 2);
+        entry->actor_role = PQgetvalue(result, i, 3);
+        entry->action = PQgetvalue(result, i, 4);
+        entry->subject = PQgetvalue(result, i, 5);
+        entry->ulb = PQgetvalue(result, i, 6);
+        entry->detail = PQgetvalue(result, i, 7);
     }
     Nagar__Certificates__ListAuditReply reply = NAGAR__CERTIFICATES__LIST_AUDIT_REPLY__INIT;
     reply.n_entries = (size_t) shown;
-    reply.entries = pointers;
-    char next[128] = "";
-    if (rows > (int) page_size)
-        cert_page_token_encode(next, sizeof next, PQgetvalue(result, shown - 1, 0));
+    reply.entries = entries;
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(entries);
-    free(pointers);
     PQclear(result);
     return rc;
 }

@@ -25,18 +25,12 @@
 #include "log.h"
 #include "money.h"
 
-/* Answers from a stored idempotent reply or the view; clears both. */
-static int reply_view(nagar_worker_call_t *call, app_view_t *view, uint8_t **stored,
-                      size_t stored_size)
+/* Answers a mutation of an application after its transaction (rc): the
+ * failure, the stored reply of a key seen before, or the view; clears it. */
+static int reply_view(nagar_keyed_work_t *work, int rc, app_view_t *view)
 {
-    int rc;
-    if (*stored)
-        rc = nagar_idempotency_replay(call, &nagar__certificates__application__descriptor, *stored,
-                                      stored_size);
-    else
-        rc = nagar_worker_call_reply(call, &view->message.base);
-    free(*stored);
-    *stored = NULL;
+    rc = nagar_keyed_work_answer(work, rc, &nagar__certificates__application__descriptor,
+                          &view->message.base);
     app_view_clear(view);
     return rc;
 }
@@ -44,18 +38,14 @@ static int reply_view(nagar_worker_call_t *call, app_view_t *view, uint8_t **sto
 /* ---- submit ---------------------------------------------------------------- */
 
 typedef struct {
+    nagar_keyed_work_t base;          /* first: the key, the outcome */
     certificates_t *self;
-    nagar_worker_call_t *call;
     const cert_kind_t *kind;
-    const ProtobufCMessage *request;
     const char *ulb;
     const char *report_json;
     const cert_subject_t *subject;
     const char *permission_reference;
     app_view_t view;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } submit_work_t;
 
 static int submit_work(nagar_db_t *db, void *arg)
@@ -63,15 +53,10 @@ static int submit_work(nagar_db_t *db, void *arg)
     (void) db;
     submit_work_t *work = arg;
     certificates_t *self = work->self;
-    nagar_outcome_reset(&work->outcome);
     app_view_clear(&work->view);
-    free(work->stored);
-    work->stored = NULL;
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
 
     nagar_date_t today = nagar_date_today_ist();
     fee_assessment_t fee;
@@ -101,9 +86,9 @@ static int submit_work(nagar_db_t *db, void *arg)
         return -1;
     int rc = 0;
     const char *values[] = {app_json};
-    PGresult *result = cert_rule(self, work->call, "app_submit",
+    PGresult *result = cert_rule(self, work->base.call, "app_submit",
                                  "SELECT cert_application_submit($1::jsonb, $2::jsonb)", 1, values,
-                                 &work->outcome, &rc);
+                                 &work->base.outcome, &rc);
     free(app_json);
     if (!result)
         return rc;
@@ -113,18 +98,17 @@ static int submit_work(nagar_db_t *db, void *arg)
                                "lateWindow", (int) fee.window, "feePaise",
                                (json_int_t) fee.fee_paise, "permissionRequired",
                                fee.permission_required);
-    if (cert_audit(self, work->call, "application.submitted", id, work->ulb, detail) != 0)
+    if (cert_audit(self, work->base.call, "application.submitted", id, work->ulb, detail) != 0)
         return -1;
     const char *params[] = {"application_id", id, "kind", work->kind->name, "fee_paise",
                             fee_paise, NULL};
     if (cert_event(self, "certificate.application_received", work->ulb, id,
-                   nagar_actor_user(work->call), params) != 0)
+                   nagar_actor_user(work->base.call), params) != 0)
         return -1;
     int loaded = app_view_load(self, id, false, &work->view);
     if (loaded != 0)
         return -1;
-    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
-                                   &work->view.message.base);
+    return nagar_keyed_work_store(&work->base, &work->view.message.base);
 }
 
 int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_kind_t *kind,
@@ -163,24 +147,19 @@ int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_
     if (!report_json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
                                       "the report could not be stored as JSON");
-    submit_work_t work = {.self = self, .call = call, .kind = kind, .request = request,
+    submit_work_t work = {.base = CERT_KEYED_WORK(self, call, request), .self = self, .kind = kind,
                           .ulb = ulb, .report_json = report_json, .subject = &subject,
                           .permission_reference = permission_reference};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, submit_work, &work);
     free(report_json);
-    if (rc != 0) {
-        app_view_clear(&work.view);
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
-    if (!work.stored) {
+    if (rc == 0 && !work.base.stored) {
         json_t *fields = json_pack("{s:s, s:s, s:s}", "application_id",
                                    work.view.message.application_id, "kind", kind->name, "ulb",
                                    ulb);
         nagar_log_write(NAGAR_LOG_INFO, "certificates.application_submitted", fields,
                         "%s application received", kind->name);
     }
-    return reply_view(call, &work.view, &work.stored, work.stored_size);
+    return reply_view(&work.base, rc, &work.view);
 }
 
 /* ---- read ------------------------------------------------------------------ */
@@ -203,58 +182,19 @@ int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     return rc;
 }
 
-/* Who sees which applications: staff their ULB (state admins any or all),
- * citizens their own. Fills ulb_out / applicant_out (NULL = no filter). */
-static int list_scope(nagar_worker_call_t *call, const char *requested_ulb, const char **ulb_out,
-                      const char **applicant_out)
-{
-    *ulb_out = NULL;
-    *applicant_out = NULL;
-    if (requested_ulb[0] && !cert_ulb_valid(requested_ulb))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                      "ulb must be empty or an LGD code of 1 to 10 digits");
-    if (nagar_actor_is(call, "STATE_ADMIN")) {
-        *ulb_out = requested_ulb[0] ? requested_ulb : NULL;
-        return 0;
-    }
-    if (nagar_actor_is(call, "CITIZEN")) {
-        *ulb_out = requested_ulb[0] ? requested_ulb : NULL;
-        *applicant_out = nagar_actor_user(call);
-        return 0;
-    }
-    const char *own = nagar_actor_ulb(call);
-    if (!cert_actor_is_staff_of(call, own))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
-                                      "listing applications needs a citizen, ULB staff or "
-                                      "state admin token");
-    if (requested_ulb[0] && strcmp(requested_ulb, own) != 0)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "ulb",
-                                      "staff of ULB %s see that ULB's applications only", own);
-    *ulb_out = own;
-    return 0;
-}
-
 int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__ListApplicationsRequest *request =
         (const Nagar__Certificates__ListApplicationsRequest *) message;
     const char *ulb, *applicant;
-    if (list_scope(call, request->ulb, &ulb, &applicant) != 0)
+    cert_page_t page;
+    if (!cert_list_scope(call, request->ulb, "applications", &ulb, &applicant) ||
+        !cert_page_read(&page, call, request->page_size, request->page_token))
         return -1;
-    nagar_outcome_t outcome;
-    uint32_t page_size;
-    if (!cert_page_size(&outcome, request->page_size, &page_size))
-        return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    char cursor[32] = "";
-    if (request->page_token[0] && !cert_page_token_decode(request->page_token, cursor))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                      "pageToken is not one this service issued; start again "
-                                      "without it");
-    char state[8], kind[8], limit[16];
+    char state[8], kind[8];
     snprintf(state, sizeof state, "%d", request->state);
     snprintf(kind, sizeof kind, "%d", request->kind);
-    snprintf(limit, sizeof limit, "%u", page_size + 1);
     char sql[4096];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM certificates.application a WHERE ($1::text IS NULL OR a.ulb = $1) "
@@ -262,12 +202,12 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
              "AND ($4::int = 0 OR a.kind = $4::int) AND ($5::bigint IS NULL OR a.seq < $5::bigint) "
              "ORDER BY a.seq DESC LIMIT $6::int",
              APP_VIEW_COLUMNS);
-    const char *values[] = {ulb, applicant, state, kind, cursor[0] ? cursor : NULL, limit};
+    const char *values[] = {ulb, applicant, state, kind, cert_page_after(&page), page.limit};
     PGresult *result = nagar_service_query(self->db, "app_list", sql, 6, values);
     if (!result)
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
+    char next[128];
+    int shown = cert_page_rows(&page, result, APP_VIEW_SEQ_COLUMN, next, sizeof next);
     app_view_t *views = calloc((size_t) shown + 1, sizeof *views);
     Nagar__Certificates__Application **pointers = calloc((size_t) shown + 1, sizeof *pointers);
     int rc = 0;
@@ -289,9 +229,6 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
             NAGAR__CERTIFICATES__LIST_APPLICATIONS_REPLY__INIT;
         reply.n_applications = (size_t) shown;
         reply.applications = pointers;
-        char next[128] = "";
-        if (rows > (int) page_size)
-            cert_page_token_encode(next, sizeof next, app_view_seq(result, shown - 1));
         reply.next_page_token = next;
         rc = nagar_worker_call_reply(call, &reply.base);
     }
@@ -310,9 +247,8 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
 /* ---- decisions ------------------------------------------------------------- */
 
 typedef struct {
+    nagar_keyed_work_t base;          /* first: the key, the outcome */
     certificates_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *application_id;
     bool reject;
     const char *reason;                 /* reject */
@@ -320,27 +256,24 @@ typedef struct {
     const char *remarks;
     app_view_t view;
     char certificate_id[CERT_ID_MAX + 1];
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } decide_work_t;
 
 /* Loads and locks the application and checks that the actor is a
  * registrar of its ULB and that it still waits for a decision. */
 static int lock_for_registrar(decide_work_t *work, bool must_be_submitted)
 {
-    int loaded = app_view_load_visible(work->self, work->call, work->application_id, true,
-                                       &work->view, &work->outcome);
+    int loaded = app_view_load_visible(work->self, work->base.call, work->application_id, true,
+                                       &work->view, &work->base.outcome);
     if (loaded != 0)
         return loaded;
-    if (!nagar_actor_is(work->call, "REGISTRAR") ||
-        strcmp(nagar_actor_ulb(work->call), work->view.message.ulb) != 0) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+    if (!nagar_actor_is(work->base.call, "REGISTRAR") ||
+        strcmp(nagar_actor_ulb(work->base.call), work->view.message.ulb) != 0) {
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
                           "only a registrar of the application's ULB may decide it");
         return 1;
     }
     if (must_be_submitted && work->view.message.state != NAGAR__CERTIFICATES__APPLICATION_STATE__SUBMITTED) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
                           "application %s was already %s", work->application_id,
                           work->view.message.state ==
                                  NAGAR__CERTIFICATES__APPLICATION_STATE__REGISTERED
@@ -358,7 +291,7 @@ static int register_work(decide_work_t *work)
     const char *reference = work->permission_reference[0] ? work->permission_reference
                                                           : app->permission_reference;
     if (app->permission_required && !reference[0]) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
                           "permissionReference",
                           "this %s was reported %u days after the event: registering it needs "
                           "the reference of %s (RBD Act section 13(%s))",
@@ -378,7 +311,7 @@ static int register_work(decide_work_t *work)
     if (app->fee_paise > 0 && !work->view.fee) {
         char amount[NAGAR_MONEY_TEXT_MAX];
         nagar_money_format(app->fee_paise, amount);
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "feeStatus",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "feeStatus",
                           "application %s owes a fee of Rs %s (%s): it is registered once the fee "
                           "is paid at a counter (with a receipt) or waived by the commissioner",
                           app->application_id, amount,
@@ -390,9 +323,9 @@ static int register_work(decide_work_t *work)
     }
     int rc = 0;
     const char *values[] = {app->application_id, reference};
-    PGresult *result = cert_rule(self, work->call, "app_register",
+    PGresult *result = cert_rule(self, work->base.call, "app_register",
                                  "SELECT cert_application_register($1::jsonb, $2, $3)", 2, values,
-                                 &work->outcome, &rc);
+                                 &work->base.outcome, &rc);
     if (!result)
         return rc;
     char number[64];
@@ -400,7 +333,7 @@ static int register_work(decide_work_t *work)
     PQclear(result);
     json_t *detail = json_pack("{s:s, s:s, s:s}", "registrationNumber", number,
                                "permissionReference", reference, "remarks", work->remarks);
-    if (cert_audit(self, work->call, "application.registered", app->application_id, app->ulb,
+    if (cert_audit(self, work->base.call, "application.registered", app->application_id, app->ulb,
                    detail) != 0)
         return -1;
     const char *params[] = {"application_id", app->application_id, "registration_number", number,
@@ -413,7 +346,7 @@ static int register_work(decide_work_t *work)
         .registration_number = number, .report_json = app_view_report_json(&work->view),
         .subject_name = app->subject_name, .event_date = app->event_date, .supersedes = NULL,
         .correction_id = NULL, .correction_reason = "", .notify_user = app->applicant};
-    return issue_certificate(self, work->call, &issue, work->certificate_id, &work->outcome);
+    return issue_certificate(self, work->base.call, &issue, work->certificate_id, &work->base.outcome);
 }
 
 static int reject_work(decide_work_t *work)
@@ -422,13 +355,13 @@ static int reject_work(decide_work_t *work)
     Nagar__Certificates__Application *app = &work->view.message;
     int rc = 0;
     const char *values[] = {app->application_id, work->reason};
-    PGresult *result = cert_rule(self, work->call, "app_reject",
+    PGresult *result = cert_rule(self, work->base.call, "app_reject",
                                  "SELECT cert_application_reject($1::jsonb, $2, $3)", 2, values,
-                                 &work->outcome, &rc);
+                                 &work->base.outcome, &rc);
     if (!result)
         return rc;
     PQclear(result);
-    if (cert_audit(self, work->call, "application.rejected", app->application_id, app->ulb,
+    if (cert_audit(self, work->base.call, "application.rejected", app->application_id, app->ulb,
                    json_pack("{s:s}", "reason", work->reason)) != 0)
         return -1;
     const char *params[] = {"application_id", app->application_id, "reason", work->reason,
@@ -441,16 +374,11 @@ static int decide_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     decide_work_t *work = arg;
-    nagar_outcome_reset(&work->outcome);
     app_view_clear(&work->view);
-    free(work->stored);
-    work->stored = NULL;
     work->certificate_id[0] = '\0';
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&cert_idempotency, work->self->db, work->call, work->request,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
     int rc = lock_for_registrar(work, true);
     if (rc != 0)
         return rc;
@@ -461,14 +389,12 @@ static int decide_work(nagar_db_t *db, void *arg)
         app_view_clear(&work->view);
         if (app_view_load(work->self, work->application_id, false, &work->view) != 0)
             return -1;
-        return nagar_idempotency_store(&cert_idempotency, work->self->db, work->call, work->request,
-                                       &work->view.message.base);
+        return nagar_keyed_work_store(&work->base, &work->view.message.base);
     }
     cert_view_t certificate;
     if (cert_view_load(work->self, work->certificate_id, &certificate) != 0)
         return -1;
-    rc = nagar_idempotency_store(&cert_idempotency, work->self->db, work->call, work->request,
-                                 &certificate.message.base);
+    rc = nagar_keyed_work_store(&work->base, &certificate.message.base);
     cert_view_clear(&certificate);
     return rc;
 }
@@ -486,22 +412,15 @@ int application_register(nagar_worker_call_t *call, const ProtobufCMessage *mess
                          "permissionReference") ||
         !cert_check_text(&outcome, "remarks", request->remarks, 0, CERT_REASON_MAX, "remarks"))
         return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    decide_work_t work = {.self = self, .call = call, .request = message,
+    decide_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self,
                           .application_id = request->application_id, .reject = false,
                           .permission_reference = request->permission_reference,
                           .remarks = request->remarks};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
     app_view_clear(&work.view);
-    if (rc != 0) {
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
-    if (work.stored) {
-        rc = nagar_idempotency_replay(call, &nagar__certificates__certificate__descriptor,
-                                      work.stored, work.stored_size);
-        free(work.stored);
-        return rc;
-    }
+    if (rc != 0 || work.base.stored)   /* the failure, or the certificate first issued */
+        return nagar_keyed_work_answer(&work.base, rc, &nagar__certificates__certificate__descriptor,
+                                NULL);
     cert_view_t certificate;
     rc = cert_view_load(self, work.certificate_id, &certificate);
     if (rc != 0)
@@ -528,30 +447,21 @@ int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *messag
         !cert_check_text(&outcome, "reason", request->reason, 1, CERT_REASON_MAX,
                          "the reason for rejecting"))
         return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    decide_work_t work = {.self = self, .call = call, .request = message,
+    decide_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self,
                           .application_id = request->application_id, .reject = true,
                           .reason = request->reason, .remarks = ""};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
-    if (rc != 0) {
-        app_view_clear(&work.view);
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
-    return reply_view(call, &work.view, &work.stored, work.stored_size);
+    return reply_view(&work.base, rc, &work.view);
 }
 
 /* ---- the child's name, added later (RBD Act section 14) -------------------- */
 
 typedef struct {
+    nagar_keyed_work_t base;          /* first: the key, the outcome */
     certificates_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *application_id;
     const char *child_name;
     app_view_t view;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } name_work_t;
 
 static int name_work(nagar_db_t *db, void *arg)
@@ -559,45 +469,40 @@ static int name_work(nagar_db_t *db, void *arg)
     (void) db;
     name_work_t *work = arg;
     certificates_t *self = work->self;
-    nagar_outcome_reset(&work->outcome);
     app_view_clear(&work->view);
-    free(work->stored);
-    work->stored = NULL;
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&cert_idempotency, self->db, work->call, work->request,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
-    int loaded = app_view_load_visible(self, work->call, work->application_id, true,
-                                       &work->view, &work->outcome);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
+    int loaded = app_view_load_visible(self, work->base.call, work->application_id, true,
+                                       &work->view, &work->base.outcome);
     if (loaded != 0)
         return loaded;
     Nagar__Certificates__Application *app = &work->view.message;
-    if (nagar_actor_is(work->call, "COMMISSIONER") || nagar_actor_is(work->call, "STATE_ADMIN")) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+    if (nagar_actor_is(work->base.call, "COMMISSIONER") || nagar_actor_is(work->base.call, "STATE_ADMIN")) {
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
                           "the child's name is given by the applicant or entered by a clerk or "
                           "registrar of the application's ULB");
         return 1;
     }
     if (app->kind != NAGAR__CERTIFICATES__EVENT_KIND__BIRTH) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
                           "application %s is not a birth", app->application_id);
         return 1;
     }
     bool registered = app->state == NAGAR__CERTIFICATES__APPLICATION_STATE__REGISTERED;
     if (app->state == NAGAR__CERTIFICATES__APPLICATION_STATE__REJECTED) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "applicationId",
                           "application %s was rejected", app->application_id);
         return 1;
     }
     if (app->birth->child_name[0]) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "childName",
                           "the child's name is already entered; a change is a correction "
                           "(POST /api/v1/certificates/{certificateId}/corrections)");
         return 1;
     }
-    if (registered && !nagar_actor_is(work->call, "REGISTRAR")) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
+    if (registered && !nagar_actor_is(work->base.call, "REGISTRAR")) {
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "applicationId",
                           "once registered, the child's name is entered by a registrar of ULB %s",
                           app->ulb);
         return 1;
@@ -628,7 +533,7 @@ static int name_work(nagar_db_t *db, void *arg)
         snprintf(registered_on, sizeof registered_on, "%s", PQgetvalue(since, 0, 1));
         PQclear(since);
         if (days > fee.child_name_days) {
-            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
+            nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
                               "childName",
                               "the window for entering a child's name (%ld days from the date "
                               "of registration, RBD Act section 14) closed; registered on %s",
@@ -638,16 +543,16 @@ static int name_work(nagar_db_t *db, void *arg)
     }
     int rc = 0;
     const char *values[] = {app->application_id, work->child_name};
-    PGresult *result = cert_rule(self, work->call, "app_child_name",
+    PGresult *result = cert_rule(self, work->base.call, "app_child_name",
                                  "SELECT cert_application_child_name($1::jsonb, $2, $3)", 2, values,
-                                 &work->outcome, &rc);
+                                 &work->base.outcome, &rc);
     if (!result)
         return rc;
     char *report_json = strdup(PQgetvalue(result, 0, 0));
     PQclear(result);
     if (!report_json)
         return -1;
-    rc = cert_audit(self, work->call, "application.child_name_entered", app->application_id,
+    rc = cert_audit(self, work->base.call, "application.child_name_entered", app->application_id,
                         app->ulb, json_pack("{s:s}", "childName", work->child_name));
     if (rc == 0 && registered) {
         issue_request_t issue = {
@@ -658,7 +563,7 @@ static int name_work(nagar_db_t *db, void *arg)
             .correction_reason = "name of the child entered (RBD Act section 14)",
             .notify_user = app->applicant};
         char certificate_id[CERT_ID_MAX + 1];
-        rc = issue_certificate(self, work->call, &issue, certificate_id, &work->outcome);
+        rc = issue_certificate(self, work->base.call, &issue, certificate_id, &work->base.outcome);
     }
     free(report_json);
     if (rc != 0)
@@ -666,8 +571,7 @@ static int name_work(nagar_db_t *db, void *arg)
     app_view_clear(&work->view);
     if (app_view_load(self, work->application_id, false, &work->view) != 0)
         return -1;
-    return nagar_idempotency_store(&cert_idempotency, self->db, work->call, work->request,
-                                   &work->view.message.base);
+    return nagar_keyed_work_store(&work->base, &work->view.message.base);
 }
 
 int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -682,14 +586,9 @@ int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *mess
         !cert_check_text(&outcome, "childName", request->child_name, 1, CERT_NAME_MAX,
                          "the child's name"))
         return nagar_service_fail(self->db, CERT_SERVICE, call, 1, &outcome);
-    name_work_t work = {.self = self, .call = call, .request = message,
+    name_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self,
                         .application_id = request->application_id,
                         .child_name = request->child_name};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, name_work, &work);
-    if (rc != 0) {
-        app_view_clear(&work.view);
-        free(work.stored);
-        return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &work.outcome);
-    }
-    return reply_view(call, &work.view, &work.stored, work.stored_size);
+    return reply_view(&work.base, rc, &work.view);
 }
