@@ -13,7 +13,7 @@ static bool user_id_valid(const char *text)
     return identity_text_valid(text, 3, 100) && strchr(text, ':') != NULL;
 }
 
-int contact_lookup(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int identity_contact_lookup(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__LookupContactsRequest *request =
@@ -21,18 +21,12 @@ int contact_lookup(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     if (request->n_user_ids < 1 || request->n_user_ids > CONTACT_LOOKUP_MAX)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userIds",
                                       "userIds must list 1 to %d user ids", CONTACT_LOOKUP_MAX);
-    json_t *ids = json_array();
-    for (size_t i = 0; ids && i < request->n_user_ids; i++) {
-        if (!user_id_valid(request->user_ids[i])) {
-            json_decref(ids);
+    for (size_t i = 0; i < request->n_user_ids; i++)
+        if (!user_id_valid(request->user_ids[i]))
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userIds",
                                           "userIds[%zu] is not a user id such as citizen:<id>",
                                           i);
-        }
-        json_array_append_new(ids, json_string(request->user_ids[i]));
-    }
-    char *ids_text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
-    json_decref(ids);
+    char *ids_text = identity_ids_json(request->user_ids, request->n_user_ids);
     if (!ids_text)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     const char *values[] = {ids_text};
@@ -47,30 +41,25 @@ int contact_lookup(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     if (!result)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     size_t count = request->n_user_ids;
-    Nagar__Identity__Contact *contacts = calloc(count, sizeof *contacts);
-    Nagar__Identity__Contact **pointers = calloc(count, sizeof *pointers);
-    if (!contacts || !pointers) {
-        free(contacts);
-        free(pointers);
+    Nagar__Identity__Contact **contacts = nagar_reply_list(count, sizeof **contacts);
+    if (!contacts) {
         PQclear(result);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     for (size_t i = 0; i < count; i++) {
-        nagar__identity__contact__init(&contacts[i]);
-        contacts[i].user_id = request->user_ids[i];
-        pointers[i] = &contacts[i];
-        for (int row = 0; row < PQntuples(result); row++)
-            if (strcmp(PQgetvalue(result, row, 0), request->user_ids[i]) == 0) {
-                contacts[i].found = true;
-                contacts[i].mobile = PQgetvalue(result, row, 1);
-            }
+        Nagar__Identity__Contact *contact = contacts[i];
+        nagar__identity__contact__init(contact);
+        contact->user_id = request->user_ids[i];
+        int row = identity_row_of(result, request->user_ids[i]);
+        contact->found = row >= 0;
+        if (row >= 0)
+            contact->mobile = PQgetvalue(result, row, 1);
     }
     Nagar__Identity__LookupContactsReply reply = NAGAR__IDENTITY__LOOKUP_CONTACTS_REPLY__INIT;
     reply.n_contacts = count;
-    reply.contacts = pointers;
+    reply.contacts = contacts;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(contacts);
-    free(pointers);
     PQclear(result);
     return rc;
 }

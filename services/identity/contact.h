@@ -14,6 +14,6 @@
 
 #include "identity.h"
 
-int contact_lookup(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int identity_contact_lookup(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -118,3 +118,24 @@ const nagar_idempotency_t identity_idempotency = {
     .store_sql = "INSERT INTO identity.idempotency (actor, key, method, request_hash, reply) "
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
 };
+
+char *identity_ids_json(char *const *ids, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++)
+        if (json_array_append_new(array, json_string(ids[i])) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    char *text = array ? json_dumps(array, JSON_COMPACT) : NULL;
+    json_decref(array);
+    return text;
+}
+
+int identity_row_of(const PGresult *result, const char *id)
+{
+    for (int row = 0; row < PQntuples(result); row++)
+        if (strcmp(PQgetvalue(result, row, 0), id) == 0)
+            return row;
+    return -1;
+}

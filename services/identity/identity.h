@@ -76,5 +76,17 @@ int identity_page_token_decode(const char *token, char parts[][201], int max_par
 /* Where identity keeps idempotency records (identity.idempotency), for
  * nagar_idempotency_check/store of common/service.h. */
 extern const nagar_idempotency_t identity_idempotency;
+/* A lookup by user ids (contact.lookup, staff.names): the ids as one JSON
+ * array text, for "IN (SELECT jsonb_array_elements_text($1::jsonb))"
+ * (malloc'd; NULL when out of memory), and the row of result whose
+ * column 0 is id (-1 when none). */
+char *identity_ids_json(char *const *ids, size_t count);
+int identity_row_of(const PGresult *result, const char *id);
+
+/* The idempotency part of a mutation's work (nagar_keyed_work_t of
+ * common/service.h), for the identity service. */
+#define IDENTITY_KEYED_WORK(self_, call_, request_)                                         \
+    {.records = &identity_idempotency, .db = (self_)->db, .service = IDENTITY_SERVICE,      \
+     .call = (call_), .request = (request_)}
 
 #endif

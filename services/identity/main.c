@@ -98,7 +98,7 @@ static const nagar_method_t METHODS[] = {
     {"grant.issue", &nagar__identity__issue_grant_request__descriptor, JOB_RUNNERS,
      identity_grant_issue},
     {"contact.lookup", &nagar__identity__lookup_contacts_request__descriptor, NOTIFICATIONS,
-     contact_lookup},
+     identity_contact_lookup},
     {NULL, NULL, NULL, NULL},
 };
 

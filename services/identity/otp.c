@@ -256,15 +256,21 @@ static int request_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
+/* Answers a request whose mobile is not an Indian mobile number. */
+static int mobile_refused(nagar_worker_call_t *call)
+{
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "mobile",
+                                  "mobile must be a 10-digit Indian mobile number starting "
+                                  "with 6, 7, 8 or 9 (no +91 or spaces)");
+}
+
 int identity_otp_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
     const Nagar__Identity__RequestOtpRequest *request =
         (const Nagar__Identity__RequestOtpRequest *) message;
     if (!identity_mobile_valid(request->mobile))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "mobile",
-                                      "mobile must be a 10-digit Indian mobile number starting "
-                                      "with 6, 7, 8 or 9 (no +91 or spaces)");
+        return mobile_refused(call);
     const char *client_ip = nagar_worker_call_context(call)->client_ip;
     if (!client_ip)
         client_ip = "";
@@ -410,9 +416,7 @@ int identity_otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *messa
     const Nagar__Identity__VerifyOtpRequest *request =
         (const Nagar__Identity__VerifyOtpRequest *) message;
     if (!identity_mobile_valid(request->mobile))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "mobile",
-                                      "mobile must be a 10-digit Indian mobile number starting "
-                                      "with 6, 7, 8 or 9");
+        return mobile_refused(call);
     if (!identity_matches_digits(request->otp, OTP_DIGITS, OTP_DIGITS))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "otp",
                                       "otp must be the 6 digits that were sent");

@@ -268,26 +268,13 @@ int identity_staff_login(nagar_worker_call_t *call, const ProtobufCMessage *mess
 /* ---- staff.create -------------------------------------------------------- */
 
 typedef struct {
+    nagar_keyed_work_t base;      /* first: the key, the outcome (no call: bootstrap-admin) */
     identity_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *username, *full_name, *role, *ulb, *mobile, *password_hash;
     const char *created_by;
     bool must_change_password;    /* a one-time password (bootstrap-admin) */
     PGresult *row;
-    nagar_outcome_t outcome;
-    uint8_t *stored_reply;
-    size_t stored_size;
 } create_work_t;
-
-static void create_work_reset(create_work_t *work)
-{
-    nagar_outcome_reset(&work->outcome);
-    PQclear(work->row);
-    work->row = NULL;
-    free(work->stored_reply);
-    work->stored_reply = NULL;
-}
 
 /* Inserts the account and its audit row; shared with bootstrap-admin. */
 static int insert_staff(create_work_t *work)
@@ -298,7 +285,7 @@ static int insert_staff(create_work_t *work)
         if (exists < 0)
             return -1;
         if (!exists) {
-            nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+            nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                               "no ULB has LGD code %s", work->ulb);
             return 1;
         }
@@ -317,15 +304,15 @@ static int insert_staff(create_work_t *work)
     if (!work->row)
         return -1;
     if (PQntuples(work->row) != 1) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "username",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__CONFLICT, "username",
                           "username \"%s\" is taken; choose another", work->username);
         return 1;
     }
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "username", work->username,
                                "fullName", work->full_name, "role", work->role, "ulb", work->ulb,
                                "mobile", work->mobile);
-    return identity_audit_append(self, work->call, work->call ? NULL : work->created_by,
-                                 work->call ? NULL : "SYSTEM", "staff.create",
+    return identity_audit_append(self, work->base.call, work->base.call ? NULL : work->created_by,
+                                 work->base.call ? NULL : "SYSTEM", "staff.create",
                                  PQgetvalue(work->row, 0, 0), work->ulb, detail);
 }
 
@@ -333,36 +320,28 @@ static int create_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     create_work_t *work = arg;
-    create_work_reset(work);
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&identity_idempotency, work->self->db, work->call, work->request,
-                                &work->stored_reply, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    PQclear(work->row);
+    work->row = NULL;
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
     int rc = insert_staff(work);
     if (rc != 0)
         return rc;
     Nagar__Identity__StaffAccount account;
     staff_from_row(&account, work->row, 0);
-    return nagar_idempotency_store(&identity_idempotency, work->self->db, work->call, work->request,
-                                   &account.base);
+    return nagar_keyed_work_store(&work->base, &account.base);
 }
 
-/* Answers with the work's stored reply or its row; frees both. */
-static int reply_account(nagar_worker_call_t *call, PGresult **row, uint8_t **stored,
-                         size_t stored_size)
+/* Answers after the transaction (rc): the failure, the stored reply of a
+ * key seen before, or the account in row; clears the row. */
+static int reply_account(nagar_keyed_work_t *base, int rc, PGresult **row)
 {
-    int rc;
-    if (*stored) {
-        rc = nagar_idempotency_replay(call, &nagar__identity__staff_account__descriptor, *stored,
-                                      stored_size);
-    } else {
-        Nagar__Identity__StaffAccount account;
+    Nagar__Identity__StaffAccount account = NAGAR__IDENTITY__STAFF_ACCOUNT__INIT;
+    if (rc == 0 && !base->stored)
         staff_from_row(&account, *row, 0);
-        rc = nagar_worker_call_reply(call, &account.base);
-    }
-    free(*stored);
-    *stored = NULL;
+    rc = nagar_keyed_work_answer(base, rc, &nagar__identity__staff_account__descriptor,
+                                 &account.base);
     PQclear(*row);
     *row = NULL;
     return rc;
@@ -400,33 +379,24 @@ int identity_staff_create(nagar_worker_call_t *call, const ProtobufCMessage *mes
                           crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                                       "out of memory hashing the password; retry later");
-    create_work_t work = {.self = self, .call = call, .request = message,
+    create_work_t work = {.base = IDENTITY_KEYED_WORK(self, call, message), .self = self,
                           .username = request->username, .full_name = request->full_name,
                           .role = request->role, .ulb = request->ulb, .mobile = request->mobile,
                           .password_hash = hash, .created_by = nagar_actor_user(call)};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, create_work, &work);
-    if (rc != 0) {
-        PQclear(work.row);
-        free(work.stored_reply);
-        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
-    }
-    return reply_account(call, &work.row, &work.stored_reply, work.stored_size);
+    return reply_account(&work.base, rc, &work.row);
 }
 
 /* ---- staff.disable and staff.set_role ------------------------------------- */
 
 typedef struct {
+    nagar_keyed_work_t base;      /* first: the key, the outcome */
     identity_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *user_id;
     bool disable;                 /* else set role */
     const char *reason;           /* disable */
     const char *role, *ulb;       /* set role */
     PGresult *row;
-    nagar_outcome_t outcome;
-    uint8_t *stored_reply;
-    size_t stored_size;
 } change_work_t;
 
 static int change_work(nagar_db_t *db, void *arg)
@@ -434,18 +404,12 @@ static int change_work(nagar_db_t *db, void *arg)
     (void) db;
     change_work_t *work = arg;
     identity_t *self = work->self;
-    nagar_worker_call_t *call = work->call;
-    nagar_outcome_reset(&work->outcome);
+    nagar_worker_call_t *call = work->base.call;
     PQclear(work->row);
     work->row = NULL;
-    free(work->stored_reply);
-    work->stored_reply = NULL;
-
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&identity_idempotency, self->db, call, work->request,
-                                &work->stored_reply, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
 
     const char *values[] = {work->user_id};
     char sql[512];
@@ -456,7 +420,7 @@ static int change_work(nagar_db_t *db, void *arg)
         return -1;
     if (PQntuples(current) != 1) {
         PQclear(current);
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
                           "no staff account has user id %s", work->user_id);
         return 1;
     }
@@ -470,19 +434,19 @@ static int change_work(nagar_db_t *db, void *arg)
     /* Another ULB's staff are not a commissioner's to see (staff.list shows
      * their own only): the same answer as no such account (issue 12). */
     if (nagar_actor_is(call, "COMMISSIONER") && strcmp(old_ulb, nagar_actor_ulb(call)) != 0) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
                           "no staff account has user id %s", work->user_id);
         return 1;
     }
     if (nagar_actor_is(call, "COMMISSIONER") && !commissioner_may_manage(old_role)) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__PERMISSION_DENIED, "userId",
                           "a commissioner manages CLERK, REGISTRAR and REVENUE_OFFICER "
                           "accounts of ULB %s only",
                           nagar_actor_ulb(call));
         return 1;
     }
     if (strcmp(work->user_id, nagar_actor_user(call)) == 0) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "userId",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "userId",
                           "you cannot %s your own account; ask another administrator",
                           work->disable ? "disable" : "change the role of");
         return 1;
@@ -513,7 +477,7 @@ static int change_work(nagar_db_t *db, void *arg)
             if (exists < 0)
                 return -1;
             if (!exists) {
-                nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                   "no ULB has LGD code %s", work->ulb);
                 return 1;
             }
@@ -564,19 +528,13 @@ static int change_work(nagar_db_t *db, void *arg)
         return -1;
     Nagar__Identity__StaffAccount account;
     staff_from_row(&account, work->row, 0);
-    return nagar_idempotency_store(&identity_idempotency, self->db, call, work->request,
-                                   &account.base);
+    return nagar_keyed_work_store(&work->base, &account.base);
 }
 
-static int run_change(identity_t *self, nagar_worker_call_t *call, change_work_t *work)
+static int run_change(identity_t *self, change_work_t *work)
 {
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, change_work, work);
-    if (rc != 0) {
-        PQclear(work->row);
-        free(work->stored_reply);
-        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work->outcome);
-    }
-    return reply_account(call, &work->row, &work->stored_reply, work->stored_size);
+    return reply_account(&work->base, rc, &work->row);
 }
 
 int identity_staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -592,10 +550,10 @@ int identity_staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *me
     if (!identity_text_valid(request->reason, 0, 500))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "reason",
                                       "reason must be at most 500 printable characters");
-    change_work_t work = {.self = self, .call = call, .request = message,
+    change_work_t work = {.base = IDENTITY_KEYED_WORK(self, call, message), .self = self,
                           .user_id = request->user_id, .disable = true,
                           .reason = request->reason};
-    return run_change(self, call, &work);
+    return run_change(self, &work);
 }
 
 int identity_staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -612,10 +570,10 @@ int identity_staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *m
         return -1;
     if (check_grant_scope(call, request->role, request->ulb) != 0)
         return -1;
-    change_work_t work = {.self = self, .call = call, .request = message,
+    change_work_t work = {.base = IDENTITY_KEYED_WORK(self, call, message), .self = self,
                           .user_id = request->user_id, .disable = false, .role = request->role,
                           .ulb = request->ulb};
-    return run_change(self, call, &work);
+    return run_change(self, &work);
 }
 
 /* ---- staff.list ---------------------------------------------------------- */
@@ -704,7 +662,9 @@ static int bootstrap_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     bootstrap_work_t *work = arg;
-    create_work_reset(&work->create);
+    nagar_outcome_reset(&work->create.base.outcome);
+    PQclear(work->create.row);
+    work->create.row = NULL;
     work->admin_exists = false;
     const char *lock[] = {"identity.bootstrap-admin"};
     PGresult *result = nagar_service_query(work->create.self->db, "bootstrap_lock",
@@ -759,22 +719,22 @@ int identity_staff_bootstrap_admin(identity_t *self, const char *username, char 
             snprintf(error, error_size,
                      "an enabled STATE_ADMIN account already exists; bootstrap-admin only creates "
                      "the first one (use staff.create as a state admin)");
-            create_work_reset(&work.create);
+            PQclear(work.create.row);
             return -2;
         }
         if (rc == 1)
-            snprintf(error, error_size, "%s", work.create.outcome.message);
+            snprintf(error, error_size, "%s", work.create.base.outcome.message);
         else
             snprintf(error, error_size, "creating the state admin failed in the database: %s",
                      nagar_db_error(self->db));
-        create_work_reset(&work.create);
+        PQclear(work.create.row);
         return -1;
     }
     json_t *fields = json_pack("{s:s, s:s}", "username", username, "user_id",
                                PQgetvalue(work.create.row, 0, 0));
     nagar_log_write(NAGAR_LOG_INFO, "identity.bootstrap_admin", fields,
                     "first state admin created; its one-time password is on stdout");
-    create_work_reset(&work.create);
+    PQclear(work.create.row);
     printf("%s\n", password);
     fflush(stdout);
     sodium_memzero(password, sizeof password);
