@@ -49,6 +49,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import contract
+from bus_service import BusService
 from mdp_packed import NagarClient
 from nagar_proc import ROOT, wait_until
 
@@ -232,11 +233,11 @@ def identity_db(pg_cluster, nagar_bin):
     return db
 
 
-class RunningIdentity:
+class RunningIdentity(BusService):
     def __init__(self, proc, db, broker, key_dir, key_id, sink_path, otp_key_path):
+        super().__init__(broker, IdentityClient)
         self.proc = proc
         self.db = db
-        self.broker = broker
         self.endpoint = broker.endpoint
         self.key_id = key_id
         self.public_keys_dir = key_dir
@@ -245,7 +246,6 @@ class RunningIdentity:
         self.otp_key_path = otp_key_path
         self.admin_username = db.admin_username
         self.admin_password = db.admin_password
-        self._clients = []
 
     def otps(self, mobile):
         """Every code the development sink received for mobile, oldest first."""
@@ -259,21 +259,9 @@ class RunningIdentity:
         codes = wait_until(lambda: self.otps(mobile), timeout, what=f"an OTP for {mobile}")
         return codes[-1]
 
-    def client(self, principal="gateway"):
-        keys = self.broker.keys_dir
-        curve = None if self.broker.insecure else (
-            os.path.join(keys, "secret", f"{principal}.cert"), self.broker.public_key_path)
-        c = IdentityClient(self.endpoint, curve, getattr(self.broker, "token_keys", None))
-        self._clients.append(c)
-        return c
-
     def verify_token(self, token, public_keys_dir=None):
         return verify_token(token, public_keys_dir or self.public_keys_dir)
 
-    def close(self):
-        for c in self._clients:
-            c.close()
-        self._clients = []
 
 
 @pytest.fixture
@@ -310,16 +298,7 @@ def identity(procs, identity_db, tmp_path):
                                   full["NAGAR_OTP_SINK_FILE"], otp_key_path)
         started.append(running)
         # Serving once the broker routes to it: a public read answers OK.
-        def answers():
-            probe = running.client()
-            try:
-                return probe.call("ulb.list", {"pageSize": 1}, timeout_ms=1000).ok
-            except AssertionError:
-                return False
-            finally:
-                probe.close()
-                running._clients.remove(probe)
-        wait_until(answers, 20, interval=0.1, what="identity to answer on the bus")
+        running.wait_answering("ulb.list", {"pageSize": 1}, "identity to answer on the bus")
         return running
 
     yield start

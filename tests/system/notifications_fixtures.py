@@ -42,6 +42,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import contract
+from bus_service import BusService
 from fake_sms_provider import FakeSmsProvider
 from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
@@ -222,21 +223,12 @@ def notifications_db(pg_cluster, nagar_bin):
     return db
 
 
-class RunningNotifications:
+class RunningNotifications(BusService):
     def __init__(self, proc, db, broker, env):
+        super().__init__(broker, NotifyClient)
         self.proc = proc
         self.db = db
-        self.broker = broker
         self.env = env
-        self._clients = []
-
-    def client(self, principal="gateway"):
-        keys = self.broker.keys_dir
-        curve = None if self.broker.insecure else (
-            os.path.join(keys, "secret", f"{principal}.cert"), self.broker.public_key_path)
-        c = NotifyClient(self.broker.endpoint, curve, getattr(self.broker, "token_keys", None))
-        self._clients.append(c)
-        return c
 
     def sql(self, text):
         return self.db.sql(text)
@@ -273,10 +265,6 @@ class RunningNotifications:
     def stop(self):
         return self.proc.stop()
 
-    def close(self):
-        for c in self._clients:
-            c.close()
-        self._clients = []
 
 
 @pytest.fixture
@@ -315,19 +303,9 @@ def notifications(procs, notifications_db, tmp_path, sms_provider, smtp_server):
         started.append(running)
         if wait_ready:
             proc.wait_event("notifications.ready", timeout=20)
-            def answers():
-                probe = running.client("gateway")
-                try:
-                    r = probe.call("template.list", {"type": "otp.login"},
-                                   actor={"userId": "staff:probe", "role": "STATE_ADMIN"},
-                                   timeout_ms=1000)
-                    return r.ok
-                except AssertionError:
-                    return False
-                finally:
-                    probe.close()
-                    running._clients.remove(probe)
-            wait_until(answers, 20, interval=0.1, what="notifications to answer on the bus")
+            running.wait_answering("template.list", {"type": "otp.login"},
+                                   "notifications to answer on the bus",
+                                   actor={"userId": "staff:probe", "role": "STATE_ADMIN"})
         return running
 
     yield start
