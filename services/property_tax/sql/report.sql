@@ -78,18 +78,12 @@ SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_scope(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
                                                       'STATE_ADMIN'], 'reading the defaulters');
-    v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
-    v_limit integer := coalesce(nullif(rule_int(p_req->'limit', 'limit', 0, 1000), 0), 100);
-    v_after text := coalesce(p_req->>'pageToken', '');
+    v_page record;   -- minOutstandingPaise, limit, pageToken (accounts 007)
     v_fy integer := rule_fy_of(p_today);
     v_rows jsonb;
     v_next text := '';
 BEGIN
-    IF v_after <> '' AND v_after !~ '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$' THEN
-        PERFORM rule_fail('NRINV', 'pageToken',
-                        'pageToken must be the nextPageToken of the previous page (a property id), '
-                        || 'or empty for the first page');
-    END IF;
+    SELECT * INTO v_page FROM accounts_defaulters_page(pt_account_kind(), p_req);
     -- A defaulter owes for a year that has ended (arrears), net of advance.
     WITH page AS (
         SELECT p.property_id, p.ward, o.oldest, o.outstanding - pt_advance_of(p.property_id) AS owed
@@ -102,11 +96,11 @@ BEGIN
                                WHERE a.property_id = d.property_id AND a.fy = d.fy
                                  AND a.head = d.head) s ON true
             WHERE d.property_id = p.property_id AND d.fy < v_fy) o
-        WHERE p.ulb = v_ulb AND p.property_id > v_after
+        WHERE p.ulb = v_ulb AND p.property_id > v_page.page_after
           AND o.outstanding IS NOT NULL
-          AND o.outstanding - pt_advance_of(p.property_id) > greatest(v_min, 0)
+          AND o.outstanding - pt_advance_of(p.property_id) > greatest(v_page.min_paise, 0)
         ORDER BY p.property_id
-        LIMIT v_limit + 1
+        LIMIT v_page.page_size + 1
     ), numbered AS (
         SELECT page.*, row_number() OVER (ORDER BY page.property_id) AS n FROM page
     )
@@ -114,9 +108,9 @@ BEGIN
                'propertyId', x.property_id, 'ward', x.ward,
                'ownerName', coalesce(ow.name, ''), 'ownerMobile', coalesce(ow.mobile, ''),
                'outstandingPaise', x.owed, 'oldestFy', rule_fy_text(x.oldest))
-               ORDER BY x.property_id) FILTER (WHERE x.n <= v_limit), '[]'),
-           CASE WHEN count(*) > v_limit
-                THEN max(x.property_id) FILTER (WHERE x.n <= v_limit) ELSE '' END
+               ORDER BY x.property_id) FILTER (WHERE x.n <= v_page.page_size), '[]'),
+           CASE WHEN count(*) > v_page.page_size
+                THEN max(x.property_id) FILTER (WHERE x.n <= v_page.page_size) ELSE '' END
       INTO v_rows, v_next
       FROM numbered x
       LEFT JOIN property_owner ow ON ow.property_id = x.property_id AND ow.ordinal = 1;

@@ -100,28 +100,23 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_scope(p_actor, p_req, wt_staff(), 'reading the defaulters');
-    v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
-    v_limit integer := coalesce(nullif(rule_int(p_req->'limit', 'limit', 0, 1000), 0), 100);
-    v_after text := coalesce(p_req->>'pageToken', '');
+    v_page record;   -- minOutstandingPaise, limit, pageToken (accounts 007)
     v_rows jsonb;
     v_next text := '';
 BEGIN
-    IF v_after <> '' AND v_after !~ '^[0-9]{1,10}-W[0-9]{3}-[0-9]{6}$' THEN
-        PERFORM rule_fail('NRINV', 'pageToken',
-                        'pageToken must be the nextPageToken of the previous page (a connection id), '
-                        || 'or empty for the first page');
-    END IF;
+    SELECT * INTO v_page FROM accounts_defaulters_page(wt_account_kind(), p_req);
     WITH page AS (
         SELECT d.*, row_number() OVER (ORDER BY d.connection_id) AS n
-        FROM wt_defaulters_after(v_ulb, v_min, v_after, v_limit + 1, p_today) d
+        FROM wt_defaulters_after(v_ulb, v_page.min_paise, v_page.page_after, v_page.page_size + 1,
+                                 p_today) d
     )
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'connectionId', x.connection_id, 'ward', x.ward, 'consumerName', x.consumer_name,
                'mobile', x.mobile, 'outstandingPaise', x.outstanding,
                'oldestDueDate', coalesce(x.oldest_due::text, ''), 'billsUnpaid', x.bills_unpaid)
-               ORDER BY x.connection_id) FILTER (WHERE x.n <= v_limit), '[]'),
-           CASE WHEN count(*) > v_limit
-                THEN max(x.connection_id) FILTER (WHERE x.n <= v_limit) ELSE '' END
+               ORDER BY x.connection_id) FILTER (WHERE x.n <= v_page.page_size), '[]'),
+           CASE WHEN count(*) > v_page.page_size
+                THEN max(x.connection_id) FILTER (WHERE x.n <= v_page.page_size) ELSE '' END
       INTO v_rows, v_next
       FROM page x;
     RETURN jsonb_build_object('ulb', v_ulb, 'defaulters', v_rows, 'nextPageToken', v_next);
