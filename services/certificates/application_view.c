@@ -34,7 +34,7 @@ enum {
 };
 
 /* Fills view from row of result (which the view then owns unless shared). */
-int app_view_fill(app_view_t *view, PGresult *result, int row)
+int certificates_app_view_fill(app_view_t *view, PGresult *result, int row)
 {
     Nagar__Certificates__Application *m = &view->message;
     nagar__certificates__application__init(m);
@@ -44,7 +44,8 @@ int app_view_fill(app_view_t *view, PGresult *result, int row)
     view->report = cert_report_from_json(view->kind, PQgetvalue(result, row, COL_REPORT));
     if (!view->report)
         return -1;
-    if (fee_settlement_decode(PQgetvalue(result, row, COL_FEE_SETTLEMENT), &view->fee) != 0) {
+    if (certificates_fee_settlement_decode(PQgetvalue(result, row, COL_FEE_SETTLEMENT),
+                                           &view->fee) != 0) {
         protobuf_c_message_free_unpacked(view->report, NULL);
         view->report = NULL;
         return -1;
@@ -74,12 +75,13 @@ int app_view_fill(app_view_t *view, PGresult *result, int row)
     m->decided_by = PQgetvalue(result, row, COL_DECIDED_BY);
     m->rejection_reason = PQgetvalue(result, row, COL_REJECTION_REASON);
     m->certificate_id = PQgetvalue(result, row, COL_CERTIFICATE);
-    m->fee_status = fee_status_of(m->fee_paise, view->fee);
+    m->fee_status = certificates_fee_status_of(m->fee_paise, view->fee);
     m->fee_settlement = view->fee;
     return 0;
 }
 
-int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view)
+int certificates_app_view_load(certificates_t *self, const char *application_id, bool lock,
+                               app_view_t *view)
 {
     memset(view, 0, sizeof *view);
     char sql[4096];
@@ -94,23 +96,23 @@ int app_view_load(certificates_t *self, const char *application_id, bool lock, a
     if (!view->row)
         return -1;
     if (PQntuples(view->row) != 1) {
-        app_view_clear(view);
+        certificates_app_view_clear(view);
         return 1;
     }
-    if (app_view_fill(view, view->row, 0) != 0) {
-        app_view_clear(view);
+    if (certificates_app_view_fill(view, view->row, 0) != 0) {
+        certificates_app_view_clear(view);
         return -1;
     }
     return 0;
 }
 
-int app_view_load_visible(certificates_t *self, nagar_worker_call_t *call,
-                          const char *application_id, bool lock, app_view_t *view,
-                          nagar_outcome_t *outcome)
+int certificates_app_view_load_visible(certificates_t *self, nagar_worker_call_t *call,
+                                       const char *application_id, bool lock, app_view_t *view,
+                                       nagar_outcome_t *outcome)
 {
-    int loaded = app_view_load(self, application_id, lock, view);
+    int loaded = certificates_app_view_load(self, application_id, lock, view);
     if (loaded == 0 && !cert_may_read(call, view->message.ulb, view->message.applicant)) {
-        app_view_clear(view);
+        certificates_app_view_clear(view);
         loaded = 1;
     }
     if (loaded == 1)
@@ -119,7 +121,7 @@ int app_view_load_visible(certificates_t *self, nagar_worker_call_t *call,
     return loaded;
 }
 
-void app_view_clear(app_view_t *view)
+void certificates_app_view_clear(app_view_t *view)
 {
     if (view->report)
         protobuf_c_message_free_unpacked(view->report, NULL);
@@ -129,7 +131,7 @@ void app_view_clear(app_view_t *view)
     memset(view, 0, sizeof *view);
 }
 
-const char *app_view_report_json(const app_view_t *view)
+const char *certificates_app_view_report_json(const app_view_t *view)
 {
     return PQgetvalue(view->row, 0, COL_REPORT);
 }

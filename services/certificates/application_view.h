@@ -25,24 +25,25 @@ typedef struct {
 /* Loads application_id (locked FOR UPDATE when lock is set). Returns 0,
  * 1 when there is no such application, -1 on a database error or a stored
  * report that does not decode. */
-int app_view_load(certificates_t *self, const char *application_id, bool lock, app_view_t *view);
-/* app_view_load for the caller of call: an application it may not see
+int certificates_app_view_load(certificates_t *self, const char *application_id, bool lock,
+                               app_view_t *view);
+/* certificates_app_view_load for the caller of call: an application it may not see
  * (cert_may_read) is answered exactly like one that does not exist, so the
  * answer tells nothing about other people's applications. Returns 0; 1
  * with outcome NOT_FOUND on applicationId; -1 on a database error. */
-int app_view_load_visible(certificates_t *self, nagar_worker_call_t *call,
-                          const char *application_id, bool lock, app_view_t *view,
-                          nagar_outcome_t *outcome);
-void app_view_clear(app_view_t *view);
+int certificates_app_view_load_visible(certificates_t *self, nagar_worker_call_t *call,
+                                       const char *application_id, bool lock, app_view_t *view,
+                                       nagar_outcome_t *outcome);
+void certificates_app_view_clear(app_view_t *view);
 /* The stored report JSON of a loaded view. */
-const char *app_view_report_json(const app_view_t *view);
+const char *certificates_app_view_report_json(const app_view_t *view);
 
 /* The select list of a view, over certificates.application AS a. */
 extern const char APP_VIEW_COLUMNS[];
 /* Fills view from row of result selected with APP_VIEW_COLUMNS (the view
  * then owns result unless it is shared among several views). 0 or -1 when
  * the stored report or fee settlement does not decode. */
-int app_view_fill(app_view_t *view, PGresult *result, int row);
+int certificates_app_view_fill(app_view_t *view, PGresult *result, int row);
 /* The column of such a result holding the paging key (seq). */
 extern const int APP_VIEW_SEQ_COLUMN;
 

@@ -94,10 +94,11 @@ const cert_kind_t CERT_KIND_BIRTH = {
     .legal_en = CERT_RBD_LEGAL_EN,
 };
 
-int birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     const Nagar__Certificates__ApplyBirthRequest *request =
         (const Nagar__Certificates__ApplyBirthRequest *) message;
-    return workflow_submit(arg, call, &CERT_KIND_BIRTH, message, request->ulb,
-                           (const ProtobufCMessage *) request->birth, request->permission_reference);
+    return certificates_workflow_submit(arg, call, &CERT_KIND_BIRTH, message, request->ulb,
+                                        (const ProtobufCMessage *) request->birth,
+                                        request->permission_reference);
 }

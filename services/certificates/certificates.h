@@ -201,9 +201,11 @@ extern const char CERT_RBD_LEGAL_HI[];
 extern const char CERT_RBD_LEGAL_EN[];
 
 /* Handlers (main.c's method table). */
-int birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int death_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int marriage_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_birth_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                      void *arg);
+int certificates_death_apply(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_marriage_apply(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                void *arg);
 
 #endif

@@ -145,11 +145,11 @@ const cert_kind_t CERT_KIND_DEATH = {
     .legal_en = CERT_RBD_LEGAL_EN,
 };
 
-int death_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_death_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     const Nagar__Certificates__ApplyDeathRequest *request =
         (const Nagar__Certificates__ApplyDeathRequest *) message;
-    return workflow_submit(arg, call, &CERT_KIND_DEATH, message, request->ulb,
-                           (const ProtobufCMessage *) request->death,
-                           request->permission_reference);
+    return certificates_workflow_submit(arg, call, &CERT_KIND_DEATH, message, request->ulb,
+                                        (const ProtobufCMessage *) request->death,
+                                        request->permission_reference);
 }

@@ -17,7 +17,7 @@
 #include "money.h"
 #include "receipt_print.h"
 
-int fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement **out)
+int certificates_fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement **out)
 {
     *out = NULL;
     if (!json || !json[0])
@@ -31,8 +31,8 @@ int fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement *
     return 0;
 }
 
-Nagar__Certificates__FeeStatus fee_status_of(int64_t fee_paise,
-                                             const Nagar__Certificates__FeeSettlement *settlement)
+Nagar__Certificates__FeeStatus
+certificates_fee_status_of(int64_t fee_paise, const Nagar__Certificates__FeeSettlement *settlement)
 {
     if (settlement)
         return settlement->status;
@@ -40,9 +40,9 @@ Nagar__Certificates__FeeStatus fee_status_of(int64_t fee_paise,
                          : NAGAR__CERTIFICATES__FEE_STATUS__NO_FEE;
 }
 
-void fee_settlement_describe(int64_t fee_paise,
-                             const Nagar__Certificates__FeeSettlement *settlement, char *out,
-                             size_t size)
+void certificates_fee_settlement_describe(int64_t fee_paise,
+                                          const Nagar__Certificates__FeeSettlement *settlement,
+                                          char *out, size_t size)
 {
     char amount[NAGAR_MONEY_TEXT_MAX];
     nagar_money_format(settlement ? settlement->amount_paise : fee_paise, amount);
@@ -60,21 +60,24 @@ void fee_settlement_describe(int64_t fee_paise,
                  settlement->reason);
 }
 
-int application_pay_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_application_pay_fee(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg)
 {
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_pay",
                               &nagar__certificates__fee_settlement__descriptor, true, NULL, NULL);
 }
 
-int application_waive_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_application_waive_fee(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg)
 {
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_waive",
                               &nagar__certificates__fee_settlement__descriptor, true, NULL, NULL);
 }
 
-int fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg)
 {
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_collection",
@@ -130,19 +133,22 @@ static nagar_rules_payments_t payments_of(certificates_t *self)
                                     .callback_events = callback_events};
 }
 
-int fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg)
 {
     nagar_rules_payments_t payments = payments_of(arg);
     return nagar_rules_online_initiate(&payments, call, request);
 }
 
-int fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg)
 {
     nagar_rules_payments_t payments = payments_of(arg);
     return nagar_rules_online_callback(&payments, call, request);
 }
 
-int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                void *arg)
 {
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_online_get",
@@ -151,7 +157,8 @@ int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, v
 
 /* ---- refunds ----------------------------------------------------------------------- */
 
-int fee_refunds_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fee_refunds_list(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                  void *arg)
 {
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_refunds_list",
@@ -194,7 +201,8 @@ static int refund_event(void *arg, ProtobufCMessage *reply, nagar_outcome_t *out
     return rc;
 }
 
-int fee_refund_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fee_refund_record(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg)
 {
     certificates_t *self = arg;
     return nagar_rules_method(&self->rules, call, request, NULL, "cert_fee_refund_record",
@@ -215,7 +223,8 @@ static const nagar_print_label_t FEE_HEADS[] = {
     {NULL, NULL, NULL},
 };
 
-int fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg)
 {
     certificates_t *self = arg;
     const nagar_receipt_print_t print = {

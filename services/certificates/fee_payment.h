@@ -36,33 +36,42 @@
 /* Decodes a settlement read with FEE_SETTLEMENT_COLUMN: *out NULL for "",
  * else a new message (free with protobuf_c_message_free_unpacked). Returns
  * 0, or -1 when the stored JSON does not decode. */
-int fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement **out);
+int certificates_fee_settlement_decode(const char *json, Nagar__Certificates__FeeSettlement **out);
 
 /* NO_FEE, DUE, or the settlement's PAID / WAIVED. */
-Nagar__Certificates__FeeStatus fee_status_of(int64_t fee_paise,
-                                             const Nagar__Certificates__FeeSettlement *settlement);
+Nagar__Certificates__FeeStatus
+certificates_fee_status_of(int64_t fee_paise, const Nagar__Certificates__FeeSettlement *settlement);
 
 /* One line for the certificate: "Rs 50.00 paid, receipt ..., on ..." */
-void fee_settlement_describe(int64_t fee_paise,
-                             const Nagar__Certificates__FeeSettlement *settlement, char *out,
-                             size_t size);
+void certificates_fee_settlement_describe(int64_t fee_paise,
+                                          const Nagar__Certificates__FeeSettlement *settlement,
+                                          char *out, size_t size);
 
 /* application.pay_fee, application.waive_fee, fees.daily_collection. */
-int application_pay_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int application_waive_fee(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_application_pay_fee(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg);
+int certificates_application_waive_fee(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg);
+int certificates_fees_daily_collection(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg);
 
 /* fee_online.initiate, fee_online.callback, fee_online.get, fee_receipt.pdf. */
-int fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_fee_online_initiate(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg);
+int certificates_fee_online_callback(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg);
+int certificates_fee_online_get(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                void *arg);
+int certificates_fee_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
 
 /* fee_refund.list, fee_refund.record: a ULB's online payments due for a
  * refund (REFUND_DUE), and the record, once, that one was refunded (how,
  * the reference, the day, who; cert_fee_refunds_list and
  * cert_fee_refund_record, on the history), which tells the applicant. */
-int fee_refunds_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int fee_refund_record(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_fee_refunds_list(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                  void *arg);
+int certificates_fee_refund_record(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg);
 
 #endif

@@ -62,8 +62,9 @@ static PGresult *schedule_in_force(certificates_t *self, const char *ulb, const 
     return nagar_service_query(self->db, "fees_in_force", sql, 2, values);
 }
 
-int fees_assess(certificates_t *self, const char *ulb, const cert_kind_t *kind,
-                nagar_date_t event_date, nagar_date_t report_date, fee_assessment_t *out)
+int certificates_fees_assess(certificates_t *self, const char *ulb, const cert_kind_t *kind,
+                             nagar_date_t event_date, nagar_date_t report_date,
+                             fee_assessment_t *out)
 {
     memset(out, 0, sizeof *out);
     char date[NAGAR_DATE_TEXT_MAX];
@@ -104,7 +105,7 @@ int fees_assess(certificates_t *self, const char *ulb, const cert_kind_t *kind,
     return 0;
 }
 
-int fees_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_fees_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__GetFeeScheduleRequest *request =
@@ -248,7 +249,7 @@ static int save_work(nagar_db_t *db, void *arg)
     return nagar_keyed_work_store(&work->base, &saved.base);
 }
 
-int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__SetFeeScheduleRequest *request =

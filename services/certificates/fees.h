@@ -33,10 +33,11 @@ typedef struct {
  * an event on event_date, under the schedule in force on report_date.
  * Returns 0, or -1 on a database error (or when no schedule exists at all,
  * which the migration's default row rules out; logged). */
-int fees_assess(certificates_t *self, const char *ulb, const cert_kind_t *kind,
-                nagar_date_t event_date, nagar_date_t report_date, fee_assessment_t *out);
+int certificates_fees_assess(certificates_t *self, const char *ulb, const cert_kind_t *kind,
+                             nagar_date_t event_date, nagar_date_t report_date,
+                             fee_assessment_t *out);
 
-int fees_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int fees_set(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_fees_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_fees_set(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -63,7 +63,8 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
     view->kind = cert_kind(atoi(PQgetvalue(r, 0, C_KIND)));
     view->report = view->kind ? cert_report_from_json(view->kind, PQgetvalue(r, 0, C_REPORT))
                               : NULL;
-    if (!view->report || fee_settlement_decode(PQgetvalue(r, 0, C_FEE_SETTLEMENT), &view->fee) != 0) {
+    if (!view->report ||
+        certificates_fee_settlement_decode(PQgetvalue(r, 0, C_FEE_SETTLEMENT), &view->fee) != 0) {
         cert_view_clear(view);
         return -1;
     }
@@ -94,7 +95,7 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
     view->applicant = PQgetvalue(r, 0, C_APPLICANT);
     view->registered_on = PQgetvalue(r, 0, C_REGISTERED_ON);
     view->issued_on = PQgetvalue(r, 0, C_ISSUED_ON);
-    m->fee_status = fee_status_of(view->fee_paise, view->fee);
+    m->fee_status = certificates_fee_status_of(view->fee_paise, view->fee);
     m->fee_settlement = view->fee;
     return 0;
 }
@@ -122,9 +123,9 @@ static void copy_utf8_prefix(char *out, size_t size, const char *text)
     out[length] = '\0';
 }
 
-int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
-                      const issue_request_t *request, char certificate_id[CERT_ID_MAX + 1],
-                      nagar_outcome_t *outcome)
+int certificates_issue_certificate(certificates_t *self, nagar_worker_call_t *call,
+                                   const issue_request_t *request,
+                                   char certificate_id[CERT_ID_MAX + 1], nagar_outcome_t *outcome)
 {
     certificate_id[0] = '\0';
     uint32_t version = 1;
@@ -249,7 +250,8 @@ static int load_readable(certificates_t *self, nagar_worker_call_t *call,
     return 0;
 }
 
-int certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                 void *arg)
 {
     const Nagar__Certificates__GetCertificateRequest *request =
         (const Nagar__Certificates__GetCertificateRequest *) message;
@@ -261,8 +263,9 @@ int certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     return rc;
 }
 
-int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *ulb_name,
-                     uint8_t **pdf, size_t *size, char *error, size_t error_size)
+int certificates_issue_render_pdf(certificates_t *self, const cert_view_t *view,
+                                  const char *ulb_name, uint8_t **pdf, size_t *size, char *error,
+                                  size_t error_size)
 {
     const Nagar__Certificates__Certificate *m = &view->message;
     nagar_document_t *document = nagar_document_new();
@@ -298,7 +301,7 @@ int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *
     nagar_document_add_field(document, "संस्करण", "Version", text);
     nagar_document_add_field(document, "जारी करने की तिथि", "Date of issue", view->issued_on);
     /* The fee of the registration: paid (its receipt) or waived (why). */
-    fee_settlement_describe(view->fee_paise, view->fee, text, sizeof text);
+    certificates_fee_settlement_describe(view->fee_paise, view->fee, text, sizeof text);
     nagar_document_add_field(document, "शुल्क", "Fee", text);
     nagar_document_add_footer(document, view->kind->legal_hi);
     nagar_document_add_footer(document, view->kind->legal_en);
@@ -318,7 +321,8 @@ int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *
     return rc;
 }
 
-int certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                 void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__GetCertificateRequest *request =
@@ -333,7 +337,8 @@ int certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message, 
     uint8_t *pdf = NULL;
     size_t size = 0;
     char error[512];
-    if (issue_render_pdf(self, &view, ulb_name, &pdf, &size, error, sizeof error) != 0) {
+    if (certificates_issue_render_pdf(self, &view, ulb_name, &pdf, &size, error, sizeof error) !=
+        0) {
         nagar_log_error("certificates.pdf_failed", "rendering certificate %s failed: %s",
                         request->certificate_id, error);
         cert_view_clear(&view);
@@ -357,7 +362,8 @@ int certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *message, 
 
 /* ---- verification (public) ------------------------------------------------- */
 
-int certificate_verify(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_certificate_verify(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                    void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__VerifyCertificateRequest *request =
@@ -610,7 +616,8 @@ static int reply_correction(correction_work_t *work, int rc)
     return rc;
 }
 
-int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_correction_request(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                    void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__RequestCorrectionRequest *request =
@@ -708,7 +715,7 @@ static int decide_work(nagar_db_t *db, void *arg)
         if (cert_view_load(self, correction->certificate_id, &old) != 0)
             return -1;
         app_view_t app;
-        int rc = app_view_load(self, old.message.application_id, true, &app);
+        int rc = certificates_app_view_load(self, old.message.application_id, true, &app);
         if (rc != 0) {
             cert_view_clear(&old);
             return -1;
@@ -734,8 +741,8 @@ static int decide_work(nagar_db_t *db, void *arg)
             char event_date[NAGAR_DATE_TEXT_MAX];
             nagar_date_format(subject.event_date, event_date);
             issue.event_date = event_date;
-            rc = issue_certificate(self, work->base.call, &issue, work->new_certificate_id,
-                                   &work->base.outcome);
+            rc = certificates_issue_certificate(self, work->base.call, &issue,
+                                                work->new_certificate_id, &work->base.outcome);
             if (rc == 0) {
                 json_t *fields = json_pack("{s:s, s:s, s:s, s:s}", "subjectName",
                                            subject.subject_name, "eventDate", event_date,
@@ -751,7 +758,7 @@ static int decide_work(nagar_db_t *db, void *arg)
             }
         }
         free(report_json);
-        app_view_clear(&app);
+        certificates_app_view_clear(&app);
         cert_view_clear(&old);
         if (rc != 0) {
             free(corrected);
@@ -818,17 +825,20 @@ static int decide(nagar_worker_call_t *call, const ProtobufCMessage *message,
     return rc;
 }
 
-int correction_approve(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_correction_approve(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                    void *arg)
 {
     return decide(call, message, arg, true);
 }
 
-int correction_reject(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_correction_reject(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                   void *arg)
 {
     return decide(call, message, arg, false);
 }
 
-int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_correction_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                 void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__ListCorrectionsRequest *request =

@@ -34,9 +34,9 @@ typedef struct {
  * advances the ULB's chain, audits, queues "certificate.issued". Writes
  * the new id into certificate_id. Returns 0, 1 with outcome set, -1 on a
  * database error. */
-int issue_certificate(certificates_t *self, nagar_worker_call_t *call,
-                      const issue_request_t *request, char certificate_id[CERT_ID_MAX + 1],
-                      nagar_outcome_t *outcome);
+int certificates_issue_certificate(certificates_t *self, nagar_worker_call_t *call,
+                                   const issue_request_t *request,
+                                   char certificate_id[CERT_ID_MAX + 1], nagar_outcome_t *outcome);
 
 /* A certificate read from the database, as a message. */
 typedef struct {
@@ -55,22 +55,31 @@ typedef struct {
 int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t *view);
 void cert_view_clear(cert_view_t *view);
 
-int certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int certificate_verify(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int correction_request(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int correction_approve(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int correction_reject(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int correction_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_certificate_get(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
+int certificates_certificate_pdf(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
+int certificates_certificate_verify(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                    void *arg);
+int certificates_correction_request(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                    void *arg);
+int certificates_correction_approve(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                    void *arg);
+int certificates_correction_reject(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                   void *arg);
+int certificates_correction_list(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
 
 /* Renders a loaded certificate as a PDF (malloc'd). ulb_name is the ULB's
  * name from identity (ulb.get), or "" when identity did not answer: the
  * page then names the ULB by its LGD code only. */
-int issue_render_pdf(certificates_t *self, const cert_view_t *view, const char *ulb_name,
-                     uint8_t **pdf, size_t *size, char *error, size_t error_size);
+int certificates_issue_render_pdf(certificates_t *self, const cert_view_t *view,
+                                  const char *ulb_name, uint8_t **pdf, size_t *size, char *error,
+                                  size_t error_size);
 
 /* search.c */
-int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                    void *arg);
+int certificates_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 #endif

@@ -101,7 +101,8 @@ static int key_usage(certificates_t *self, const char *key_id, char first[16], c
     return 0;
 }
 
-int certificate_keys(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
+int certificates_certificate_keys(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                  void *arg)
 {
     (void) request;
     certificates_t *self = arg;

@@ -16,6 +16,7 @@
 int cert_keys_load(certificates_t *self);
 
 /* certificate.keys (public): ListSealKeysRequest -> ListSealKeysReply. */
-int certificate_keys(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_certificate_keys(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                  void *arg);
 
 #endif

@@ -146,10 +146,11 @@ const cert_kind_t CERT_KIND_MARRIAGE = {
                 "2008",
 };
 
-int marriage_apply(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_marriage_apply(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                void *arg)
 {
     const Nagar__Certificates__ApplyMarriageRequest *request =
         (const Nagar__Certificates__ApplyMarriageRequest *) message;
-    return workflow_submit(arg, call, &CERT_KIND_MARRIAGE, message, request->ulb,
-                           (const ProtobufCMessage *) request->marriage, "");
+    return certificates_workflow_submit(arg, call, &CERT_KIND_MARRIAGE, message, request->ulb,
+                                        (const ProtobufCMessage *) request->marriage, "");
 }

@@ -19,7 +19,8 @@
 #define LIKE_PATTERN(param) \
     "'%' || replace(replace(replace(" param ", '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
 
-int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                    void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__SearchCertificatesRequest *request =
@@ -115,7 +116,7 @@ int certificate_search(nagar_worker_call_t *call, const ProtobufCMessage *messag
     return rc;
 }
 
-int audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__ListAuditRequest *request =

@@ -31,7 +31,7 @@ static int reply_view(nagar_keyed_work_t *work, int rc, app_view_t *view)
 {
     rc = nagar_keyed_work_answer(work, rc, &nagar__certificates__application__descriptor,
                           &view->message.base);
-    app_view_clear(view);
+    certificates_app_view_clear(view);
     return rc;
 }
 
@@ -53,14 +53,15 @@ static int submit_work(nagar_db_t *db, void *arg)
     (void) db;
     submit_work_t *work = arg;
     certificates_t *self = work->self;
-    app_view_clear(&work->view);
+    certificates_app_view_clear(&work->view);
     int begun;
     if (!nagar_keyed_work_begin(&work->base, &begun))
         return begun;
 
     nagar_date_t today = nagar_date_today_ist();
     fee_assessment_t fee;
-    if (fees_assess(self, work->ulb, work->kind, work->subject->event_date, today, &fee) != 0)
+    if (certificates_fees_assess(self, work->ulb, work->kind, work->subject->event_date, today,
+                                 &fee) != 0)
         return -1;
     char id[CERT_ID_MAX + 1], event_date[NAGAR_DATE_TEXT_MAX], fee_paise[24];
     cert_new_id("A", id);
@@ -105,15 +106,16 @@ static int submit_work(nagar_db_t *db, void *arg)
     if (cert_event(self, "certificate.application_received", work->ulb, id,
                    nagar_actor_user(work->base.call), params) != 0)
         return -1;
-    int loaded = app_view_load(self, id, false, &work->view);
+    int loaded = certificates_app_view_load(self, id, false, &work->view);
     if (loaded != 0)
         return -1;
     return nagar_keyed_work_store(&work->base, &work->view.message.base);
 }
 
-int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_kind_t *kind,
-                    const ProtobufCMessage *request, const char *ulb,
-                    const ProtobufCMessage *report, const char *permission_reference)
+int certificates_workflow_submit(certificates_t *self, nagar_worker_call_t *call,
+                                 const cert_kind_t *kind, const ProtobufCMessage *request,
+                                 const char *ulb, const ProtobufCMessage *report,
+                                 const char *permission_reference)
 {
     bool citizen = nagar_actor_is(call, "CITIZEN");
     bool staff = nagar_actor_is(call, "CLERK") || nagar_actor_is(call, "REGISTRAR");
@@ -164,7 +166,8 @@ int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_
 
 /* ---- read ------------------------------------------------------------------ */
 
-int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_application_get(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                 void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__GetApplicationRequest *request =
@@ -174,15 +177,17 @@ int application_get(nagar_worker_call_t *call, const ProtobufCMessage *message, 
                                       "applicationId", "applicationId is required");
     app_view_t view;
     nagar_outcome_t outcome = {0};
-    int rc = app_view_load_visible(self, call, request->application_id, false, &view, &outcome);
+    int rc = certificates_app_view_load_visible(self, call, request->application_id, false, &view,
+                                                &outcome);
     if (rc != 0)
         return nagar_service_fail(self->db, CERT_SERVICE, call, rc, &outcome);
     rc = nagar_worker_call_reply(call, &view.message.base);
-    app_view_clear(&view);
+    certificates_app_view_clear(&view);
     return rc;
 }
 
-int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                  void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__ListApplicationsRequest *request =
@@ -217,7 +222,7 @@ int application_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
     }
     int filled = 0;
     for (; rc == 0 && filled < shown; filled++) {
-        if (app_view_fill(&views[filled], result, filled) != 0) {
+        if (certificates_app_view_fill(&views[filled], result, filled) != 0) {
             rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
                                         "a stored application could not be read");
             break;
@@ -262,8 +267,8 @@ typedef struct {
  * registrar of its ULB and that it still waits for a decision. */
 static int lock_for_registrar(decide_work_t *work, bool must_be_submitted)
 {
-    int loaded = app_view_load_visible(work->self, work->base.call, work->application_id, true,
-                                       &work->view, &work->base.outcome);
+    int loaded = certificates_app_view_load_visible(
+        work->self, work->base.call, work->application_id, true, &work->view, &work->base.outcome);
     if (loaded != 0)
         return loaded;
     if (!nagar_actor_is(work->base.call, "REGISTRAR") ||
@@ -341,12 +346,19 @@ static int register_work(decide_work_t *work)
     if (cert_event(self, "certificate.registered", app->ulb, app->application_id,
                    app->applicant, params) != 0)
         return -1;
-    issue_request_t issue = {
-        .application_id = app->application_id, .ulb = app->ulb, .kind = work->view.kind,
-        .registration_number = number, .report_json = app_view_report_json(&work->view),
-        .subject_name = app->subject_name, .event_date = app->event_date, .supersedes = NULL,
-        .correction_id = NULL, .correction_reason = "", .notify_user = app->applicant};
-    return issue_certificate(self, work->base.call, &issue, work->certificate_id, &work->base.outcome);
+    issue_request_t issue = {.application_id = app->application_id,
+                             .ulb = app->ulb,
+                             .kind = work->view.kind,
+                             .registration_number = number,
+                             .report_json = certificates_app_view_report_json(&work->view),
+                             .subject_name = app->subject_name,
+                             .event_date = app->event_date,
+                             .supersedes = NULL,
+                             .correction_id = NULL,
+                             .correction_reason = "",
+                             .notify_user = app->applicant};
+    return certificates_issue_certificate(self, work->base.call, &issue, work->certificate_id,
+                                          &work->base.outcome);
 }
 
 static int reject_work(decide_work_t *work)
@@ -374,7 +386,7 @@ static int decide_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     decide_work_t *work = arg;
-    app_view_clear(&work->view);
+    certificates_app_view_clear(&work->view);
     work->certificate_id[0] = '\0';
     int begun;
     if (!nagar_keyed_work_begin(&work->base, &begun))
@@ -386,8 +398,8 @@ static int decide_work(nagar_db_t *db, void *arg)
     if (rc != 0)
         return rc;
     if (work->reject) {
-        app_view_clear(&work->view);
-        if (app_view_load(work->self, work->application_id, false, &work->view) != 0)
+        certificates_app_view_clear(&work->view);
+        if (certificates_app_view_load(work->self, work->application_id, false, &work->view) != 0)
             return -1;
         return nagar_keyed_work_store(&work->base, &work->view.message.base);
     }
@@ -399,7 +411,8 @@ static int decide_work(nagar_db_t *db, void *arg)
     return rc;
 }
 
-int application_register(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_application_register(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                      void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__RegisterApplicationRequest *request =
@@ -417,7 +430,7 @@ int application_register(nagar_worker_call_t *call, const ProtobufCMessage *mess
                           .permission_reference = request->permission_reference,
                           .remarks = request->remarks};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, decide_work, &work);
-    app_view_clear(&work.view);
+    certificates_app_view_clear(&work.view);
     if (rc != 0 || work.base.stored)   /* the failure, or the certificate first issued */
         return nagar_keyed_work_answer(&work.base, rc, &nagar__certificates__certificate__descriptor,
                                 NULL);
@@ -435,7 +448,8 @@ int application_register(nagar_worker_call_t *call, const ProtobufCMessage *mess
     return rc;
 }
 
-int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_application_reject(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                    void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__RejectApplicationRequest *request =
@@ -469,12 +483,12 @@ static int name_work(nagar_db_t *db, void *arg)
     (void) db;
     name_work_t *work = arg;
     certificates_t *self = work->self;
-    app_view_clear(&work->view);
+    certificates_app_view_clear(&work->view);
     int begun;
     if (!nagar_keyed_work_begin(&work->base, &begun))
         return begun;
-    int loaded = app_view_load_visible(self, work->base.call, work->application_id, true,
-                                       &work->view, &work->base.outcome);
+    int loaded = certificates_app_view_load_visible(self, work->base.call, work->application_id,
+                                                    true, &work->view, &work->base.outcome);
     if (loaded != 0)
         return loaded;
     Nagar__Certificates__Application *app = &work->view.message;
@@ -516,7 +530,7 @@ static int name_work(nagar_db_t *db, void *arg)
         if (nagar_date_parse(app->event_date, &born, error, sizeof error) != 0)
             return -1;
         fee_assessment_t fee;
-        if (fees_assess(self, app->ulb, work->view.kind, born, today, &fee) != 0)
+        if (certificates_fees_assess(self, app->ulb, work->view.kind, born, today, &fee) != 0)
             return -1;
         const char *id_values[] = {app->application_id};
         PGresult *since = nagar_service_query(
@@ -563,18 +577,20 @@ static int name_work(nagar_db_t *db, void *arg)
             .correction_reason = "name of the child entered (RBD Act section 14)",
             .notify_user = app->applicant};
         char certificate_id[CERT_ID_MAX + 1];
-        rc = issue_certificate(self, work->base.call, &issue, certificate_id, &work->base.outcome);
+        rc = certificates_issue_certificate(self, work->base.call, &issue, certificate_id,
+                                            &work->base.outcome);
     }
     free(report_json);
     if (rc != 0)
         return rc;
-    app_view_clear(&work->view);
-    if (app_view_load(self, work->application_id, false, &work->view) != 0)
+    certificates_app_view_clear(&work->view);
+    if (certificates_app_view_load(self, work->application_id, false, &work->view) != 0)
         return -1;
     return nagar_keyed_work_store(&work->base, &work->view.message.base);
 }
 
-int birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int certificates_birth_set_child_name(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                      void *arg)
 {
     certificates_t *self = arg;
     const Nagar__Certificates__SetChildNameRequest *request =

@@ -17,13 +17,18 @@
 
 /* Shared by the three *.apply handlers: checks, assesses the fee, stores
  * and answers with the Application. */
-int workflow_submit(certificates_t *self, nagar_worker_call_t *call, const cert_kind_t *kind,
-                    const ProtobufCMessage *request, const char *ulb,
-                    const ProtobufCMessage *report, const char *permission_reference);
+int certificates_workflow_submit(certificates_t *self, nagar_worker_call_t *call,
+                                 const cert_kind_t *kind, const ProtobufCMessage *request,
+                                 const char *ulb, const ProtobufCMessage *report,
+                                 const char *permission_reference);
 
-int application_get(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int application_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int application_register(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int application_reject(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int certificates_application_get(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
+int certificates_application_list(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                  void *arg);
+int certificates_application_register(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                      void *arg);
+int certificates_application_reject(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                    void *arg);
 
 #endif

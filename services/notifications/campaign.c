@@ -92,12 +92,12 @@ static bool campaign_rule(notify_t *self, nagar_worker_call_t *call, const char 
     }
     char type[64];
     snprintf(type, sizeof type, "due.reminder.%s", kind);
-    if (event_rule_load(self, type, kind, rule) != 0) {
+    if (notifications_event_rule_load(self, type, kind, rule) != 0) {
         nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
         return false;
     }
     if (!rule->known || !rule->publisher) {
-        event_rule_clear(rule);
+        notifications_event_rule_clear(rule);
         nagar_worker_call_fail(call, NAGAR__STATUS_CODE__FAILED_PRECONDITION, "kind",
                                "event type %s has no rules for %s (notifications migrations)",
                                type, kind);
@@ -123,8 +123,8 @@ static char *campaign_params(const event_rule_t *rule, const char *kind, const c
         return NULL;
     }
     char *text = NULL;
-    if (event_rule_check_params(rule, type, ulb, params, count, field, checked, values,
-                                outcome)) {
+    if (notifications_event_rule_check_params(rule, type, ulb, params, count, field, checked,
+                                              values, outcome)) {
         if (account) {
             account[0] = '\0';
             for (size_t i = 0; i < count; i++)
@@ -136,7 +136,7 @@ static char *campaign_params(const event_rule_t *rule, const char *kind, const c
                               "a recipient is named by its account (param account: the %s "
                               "it is about)",
                               rule->subject_kind);
-        else if (!(text = events_params_json(checked, count)))
+        else if (!(text = notifications_events_params_json(checked, count)))
             nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     free(values);
@@ -215,7 +215,8 @@ static int reply_campaign(notify_t *self, nagar_worker_call_t *call, const char 
     return rc;
 }
 
-int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                 void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__StartCampaignRequest *request =
@@ -245,9 +246,9 @@ int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *message, v
     nagar_outcome_reset(&outcome);
     char *params = campaign_params(&rule, kind, request->ulb, request->params,
                                    request->n_params, "params", NULL, 0, &outcome);
-    event_rule_clear(&rule);
+    notifications_event_rule_clear(&rule);
     if (!params) {
-        event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
+        notifications_event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
         return nagar_worker_call_fail(call, outcome.code, outcome.field, "%s", outcome.message);
     }
     char per_minute[24];
@@ -397,7 +398,8 @@ static int added_reply(nagar_worker_call_t *call,
                        const Nagar__Notifications__AddRecipientsRequest *request, uint32_t added,
                        uint32_t present);
 
-int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_campaign_add_recipients(nagar_worker_call_t *call,
+                                          const ProtobufCMessage *message, void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__AddRecipientsRequest *request =
@@ -441,8 +443,9 @@ int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *m
         nagar_outcome_t outcome;
         nagar_outcome_reset(&outcome);
         snprintf(field, sizeof field, "recipients[%zu].recipient", i);
-        if (!events_named_recipient_check(request->recipients[i]->recipient, field, &outcome)) {
-            event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
+        if (!notifications_events_named_recipient_check(request->recipients[i]->recipient, field,
+                                                        &outcome)) {
+            notifications_event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
             rc = nagar_worker_call_fail(call, outcome.code, outcome.field, "%s",
                                         outcome.message);
             rc = rc < 0 ? rc : -1;
@@ -458,10 +461,10 @@ int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *m
         } else {
             snprintf(refusals[i], sizeof refusals[i], "%s%s%s", outcome.field,
                      outcome.field[0] ? ": " : "", outcome.message);
-            event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
+            notifications_event_rule_log_refusal(nagar_worker_call_caller(call), kind, &outcome);
         }
     }
-    event_rule_clear(&rule);
+    notifications_event_rule_clear(&rule);
     if (rc == 0) {
         add_work_t work = {.self = self, .call = call, .request = request, .kind = kind,
                            .params = params, .subjects = subjects, .refusals = refusals};
@@ -497,7 +500,8 @@ static int added_reply(nagar_worker_call_t *call,
     return nagar_worker_call_reply(call, &reply.base);
 }
 
-int campaign_status(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_campaign_status(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                  void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__CampaignStatusRequest *request =
@@ -539,12 +543,12 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
     char type[64];
     snprintf(type, sizeof type, "due.reminder.%s", kind);
     event_rule_t rule;
-    if (event_rule_load(self, type, kind, &rule) != 0) {
+    if (notifications_event_rule_load(self, type, kind, &rule) != 0) {
         PQclear(recipients);
         return -1;
     }
     bool essential = rule.essential;
-    event_rule_clear(&rule);
+    notifications_event_rule_clear(&rule);
     json_t *campaign_params = json_loads(PQgetvalue(campaign, row, 3), 0, NULL);
     int done = 0, rc = 0;
     for (int i = 0; i < PQntuples(recipients) && rc == 0; i++) {
@@ -552,9 +556,11 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
         json_t *own_params = json_loads(PQgetvalue(recipients, i, 4), 0, NULL);
         /* The recipient's value wins over the campaign's. */
         template_param_t params[CAMPAIGN_PARAMS_MAX];
-        size_t count = events_params_from_json(campaign_params, params, 0, CAMPAIGN_PARAMS_MAX);
-        count = events_params_from_json(own_params, params, count, CAMPAIGN_PARAMS_MAX);
-        char *params_json = events_params_json(params, count);
+        size_t count =
+            notifications_events_params_from_json(campaign_params, params, 0, CAMPAIGN_PARAMS_MAX);
+        count =
+            notifications_events_params_from_json(own_params, params, count, CAMPAIGN_PARAMS_MAX);
+        char *params_json = notifications_events_params_json(params, count);
         json_decref(own_params);
         if (!params_json) {
             rc = -1;
@@ -570,7 +576,7 @@ static int queue_recipients(notify_t *self, tick_work_t *work, PGresult *campaig
                                  .occurred_at_ms = nagar_bus_now_ms(), .essential = essential,
                                  .campaign_id = campaign_id};
         enqueued_ids_t ids;
-        rc = events_record(self, &record, &ids) < 0 ? -1 : 0;
+        rc = notifications_events_record(self, &record, &ids) < 0 ? -1 : 0;
         free(params_json);
         if (rc != 0)
             break;
@@ -646,7 +652,7 @@ static int tick_work(nagar_db_t *db, void *arg)
     return rc;
 }
 
-void campaign_tick(notify_t *self)
+void notifications_campaign_tick(notify_t *self)
 {
     tick_work_t work = {.self = self};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, tick_work, &work);
@@ -660,13 +666,13 @@ void campaign_tick(notify_t *self)
         json_t *fields = json_pack("{s:i}", "queued", work.queued);
         nagar_log_write(NAGAR_LOG_INFO, "notifications.campaign_progress", fields,
                         "campaign recipients handed to the resolver");
-        recipients_wake(self->recipients);
+        notifications_recipients_wake(self->recipients);
     }
 }
 
 /* ---- opt-out ------------------------------------------------------------------------- */
 
-int optout_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_optout_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__SetOptOutRequest *request =

@@ -35,12 +35,15 @@
 
 #define CAMPAIGN_BATCH_MAX 500
 
-int campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int campaign_add_recipients(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int campaign_status(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int optout_set(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_campaign_start(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                 void *arg);
+int notifications_campaign_add_recipients(nagar_worker_call_t *call,
+                                          const ProtobufCMessage *request, void *arg);
+int notifications_campaign_status(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                  void *arg);
+int notifications_optout_set(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
 
 /* Queues the next recipients of running campaigns; bounded by the batch. */
-void campaign_tick(notify_t *self);
+void notifications_campaign_tick(notify_t *self);
 
 #endif

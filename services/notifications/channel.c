@@ -35,7 +35,7 @@ static size_t on_upload(char *buffer, size_t size, size_t count, void *arg)
     return take;
 }
 
-transfer_t *transfer_new(long timeout_ms, long connect_timeout_ms)
+transfer_t *notifications_transfer_new(long timeout_ms, long connect_timeout_ms)
 {
     transfer_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -61,7 +61,7 @@ transfer_t *transfer_new(long timeout_ms, long connect_timeout_ms)
     return self;
 }
 
-void transfer_destroy(transfer_t **self_p)
+void notifications_transfer_destroy(transfer_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -76,7 +76,7 @@ void transfer_destroy(transfer_t **self_p)
     *self_p = NULL;
 }
 
-int transfer_take_request(transfer_t *self, nagar_buffer_t **body_p)
+int notifications_transfer_take_request(transfer_t *self, nagar_buffer_t **body_p)
 {
     size_t size = 0;
     char *request = *body_p ? nagar_buffer_take(*body_p, &size) : NULL;
@@ -93,8 +93,8 @@ int transfer_take_request(transfer_t *self, nagar_buffer_t **body_p)
     return 0;
 }
 
-int channel_read_secret_file(const char *path, char *out, size_t out_size, char *error,
-                             size_t error_size)
+int notifications_channel_read_secret_file(const char *path, char *out, size_t out_size,
+                                           char *error, size_t error_size)
 {
     FILE *file = fopen(path, "re");
     if (!file) {

@@ -61,19 +61,19 @@ typedef struct {
 
 /* A transfer with its easy handle, write/read callbacks and error buffer
  * wired, and the timeouts set. NULL when out of memory. */
-transfer_t *transfer_new(long timeout_ms, long connect_timeout_ms);
+transfer_t *notifications_transfer_new(long timeout_ms, long connect_timeout_ms);
 /* Frees the handle, lists and buffers (the request is wiped: it may hold
  * a one-time password). */
-void transfer_destroy(transfer_t **self_p);
+void notifications_transfer_destroy(transfer_t **self_p);
 /* Makes what *body_p holds (a wiped buffer: message text, an address, an
  * OTP) the request to send, and destroys the buffer. -1 when the buffer
  * had failed (out of memory): nothing is taken, the buffer is destroyed. */
-int transfer_take_request(transfer_t *self, nagar_buffer_t **body_p);
+int notifications_transfer_take_request(transfer_t *self, nagar_buffer_t **body_p);
 
 /* Reads a one-line secret (a password, an API key) from path into out;
  * -1 with the reason in error. */
-int channel_read_secret_file(const char *path, char *out, size_t out_size, char *error,
-                             size_t error_size);
+int notifications_channel_read_secret_file(const char *path, char *out, size_t out_size,
+                                           char *error, size_t error_size);
 
 /* ---- SMS over an HTTP provider (channel_sms.c) ---- */
 
@@ -86,41 +86,44 @@ typedef struct {
 } sms_size_t;
 
 /* Encoding and number of parts of text (UTF-8). */
-void sms_size(const char *text, sms_size_t *out);
+void notifications_sms_size(const char *text, sms_size_t *out);
 
 /* NULL and error "" when NAGAR_NOTIFY_SMS_URL is unset; NULL with the
  * reason when the settings are wrong. */
-sms_channel_t *sms_channel_new(nagar_config_t *config, long timeout_ms, long connect_timeout_ms,
-                               char *error, size_t error_size);
-void sms_channel_destroy(sms_channel_t **self_p);
+sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
+                                             long connect_timeout_ms, char *error,
+                                             size_t error_size);
+void notifications_sms_channel_destroy(sms_channel_t **self_p);
 /* The transfer for message, ready to add to a multi handle; NULL with the
  * reason in result (REJECTED) when the message cannot be expressed. */
-transfer_t *sms_channel_start(sms_channel_t *self, const outgoing_t *message,
-                              send_result_t *result);
-void sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
-                        send_result_t *result);
+transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_t *message,
+                                            send_result_t *result);
+void notifications_sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
+                                      send_result_t *result);
 
 /* ---- e-mail over SMTP (channel_email.c) ---- */
 
 typedef struct email_channel_t email_channel_t;
 
-email_channel_t *email_channel_new(nagar_config_t *config, long timeout_ms,
-                                   long connect_timeout_ms, char *error, size_t error_size);
-void email_channel_destroy(email_channel_t **self_p);
-transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message,
-                                send_result_t *result);
-void email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
-                          send_result_t *result);
+email_channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
+                                                 long connect_timeout_ms, char *error,
+                                                 size_t error_size);
+void notifications_email_channel_destroy(email_channel_t **self_p);
+transfer_t *notifications_email_channel_start(email_channel_t *self, const outgoing_t *message,
+                                              send_result_t *result);
+void notifications_email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
+                                        send_result_t *result);
 
 /* ---- development file (channel_file.c) ---- */
 
 typedef struct file_channel_t file_channel_t;
 
 /* NULL and error "" when NAGAR_NOTIFY_FILE_SINK is unset. */
-file_channel_t *file_channel_new(nagar_config_t *config, char *error, size_t error_size);
-void file_channel_destroy(file_channel_t **self_p);
+file_channel_t *notifications_file_channel_new(nagar_config_t *config, char *error,
+                                               size_t error_size);
+void notifications_file_channel_destroy(file_channel_t **self_p);
 /* Appends one JSON line {"channel","to","subject","body",...}; synchronous. */
-void file_channel_send(file_channel_t *self, const char *channel, const outgoing_t *message,
-                       send_result_t *result);
+void notifications_file_channel_send(file_channel_t *self, const char *channel,
+                                     const outgoing_t *message, send_result_t *result);
 
 #endif

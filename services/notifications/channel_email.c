@@ -38,8 +38,9 @@ struct email_channel_t {
     long connect_timeout_ms;
 };
 
-email_channel_t *email_channel_new(nagar_config_t *config, long timeout_ms,
-                                   long connect_timeout_ms, char *error, size_t error_size)
+email_channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
+                                                 long connect_timeout_ms, char *error,
+                                                 size_t error_size)
 {
     error[0] = '\0';
     const char *url = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_URL", "");
@@ -88,17 +89,17 @@ email_channel_t *email_channel_new(nagar_config_t *config, long timeout_ms,
     snprintf(self->from, sizeof self->from, "%s", from);
     snprintf(self->from_name, sizeof self->from_name, "%s", from_name);
     snprintf(self->user, sizeof self->user, "%s", user);
-    if (password_file[0] && channel_read_secret_file(password_file, self->password,
-                                                     sizeof self->password, error,
-                                                     error_size) != 0)
+    if (password_file[0] &&
+        notifications_channel_read_secret_file(password_file, self->password, sizeof self->password,
+                                               error, error_size) != 0)
         goto failed;
     return self;
 failed:
-    email_channel_destroy(&self);
+    notifications_email_channel_destroy(&self);
     return NULL;
 }
 
-void email_channel_destroy(email_channel_t **self_p)
+void notifications_email_channel_destroy(email_channel_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -136,15 +137,15 @@ static void mail_append_encoded_words(nagar_buffer_t *buffer, const char *text)
     }
 }
 
-transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message,
-                                send_result_t *result)
+transfer_t *notifications_email_channel_start(email_channel_t *self, const outgoing_t *message,
+                                              send_result_t *result)
 {
     if (!notify_email_valid(message->address)) {
         result->status = SEND_REJECTED;
         snprintf(result->error, sizeof result->error, "not a deliverable e-mail address");
         return NULL;
     }
-    transfer_t *transfer = transfer_new(self->timeout_ms, self->connect_timeout_ms);
+    transfer_t *transfer = notifications_transfer_new(self->timeout_ms, self->connect_timeout_ms);
     if (!transfer) {
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory starting the e-mail");
@@ -156,7 +157,7 @@ transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message
     if (!mail || !canonical) {
         nagar_buffer_destroy(&mail);
         nagar_buffer_destroy(&canonical);
-        transfer_destroy(&transfer);
+        notifications_transfer_destroy(&transfer);
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory building the e-mail");
         return NULL;
@@ -201,8 +202,8 @@ transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message
     nagar_buffer_destroy(&canonical);
     if (canonical_failed)
         nagar_buffer_destroy(&mail);   /* the body is incomplete: nothing to take */
-    if (transfer_take_request(transfer, &mail) != 0) {
-        transfer_destroy(&transfer);
+    if (notifications_transfer_take_request(transfer, &mail) != 0) {
+        notifications_transfer_destroy(&transfer);
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory building the e-mail");
         return NULL;
@@ -226,8 +227,8 @@ transfer_t *email_channel_start(email_channel_t *self, const outgoing_t *message
     return transfer;
 }
 
-void email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
-                          send_result_t *result)
+void notifications_email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
+                                        send_result_t *result)
 {
     result->provider_id[0] = '\0';
     long status = 0;

@@ -24,7 +24,8 @@ struct file_channel_t {
     char path[PATH_MAX];
 };
 
-file_channel_t *file_channel_new(nagar_config_t *config, char *error, size_t error_size)
+file_channel_t *notifications_file_channel_new(nagar_config_t *config, char *error,
+                                               size_t error_size)
 {
     error[0] = '\0';
     const char *path = nagar_config_get(config, "NAGAR_NOTIFY_FILE_SINK", "");
@@ -44,7 +45,7 @@ file_channel_t *file_channel_new(nagar_config_t *config, char *error, size_t err
     return self;
 }
 
-void file_channel_destroy(file_channel_t **self_p)
+void notifications_file_channel_destroy(file_channel_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -52,8 +53,8 @@ void file_channel_destroy(file_channel_t **self_p)
     *self_p = NULL;
 }
 
-void file_channel_send(file_channel_t *self, const char *channel, const outgoing_t *message,
-                       send_result_t *result)
+void notifications_file_channel_send(file_channel_t *self, const char *channel,
+                                     const outgoing_t *message, send_result_t *result)
 {
     result->provider_id[0] = '\0';
     char at[32];

@@ -101,7 +101,7 @@ static int utf8_decode(const unsigned char *p, uint32_t *code)
     return length;
 }
 
-void sms_size(const char *text, sms_size_t *out)
+void notifications_sms_size(const char *text, sms_size_t *out)
 {
     int septets = 0, units = 0;
     bool gsm = true;
@@ -143,8 +143,9 @@ static int config_copy(nagar_config_t *config, const char *key, const char *defa
     return 0;
 }
 
-sms_channel_t *sms_channel_new(nagar_config_t *config, long timeout_ms, long connect_timeout_ms,
-                               char *error, size_t error_size)
+sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
+                                             long connect_timeout_ms, char *error,
+                                             size_t error_size)
 {
     error[0] = '\0';
     const char *url = nagar_config_get(config, "NAGAR_NOTIFY_SMS_URL", "");
@@ -219,22 +220,23 @@ sms_channel_t *sms_channel_new(nagar_config_t *config, long timeout_ms, long con
     }
     if (auth_file[0]) {
         char value[SMS_SECRET_MAX];
-        if (channel_read_secret_file(auth_file, value, sizeof value, error, error_size) != 0)
+        if (notifications_channel_read_secret_file(auth_file, value, sizeof value, error,
+                                                   error_size) != 0)
             goto failed;
         snprintf(self->auth_header, sizeof self->auth_header, "%s: %s", auth_name, value);
         sodium_memzero(value, sizeof value);
     }
-    if (password_file[0] && channel_read_secret_file(password_file, self->password,
-                                                     sizeof self->password, error,
-                                                     error_size) != 0)
+    if (password_file[0] &&
+        notifications_channel_read_secret_file(password_file, self->password, sizeof self->password,
+                                               error, error_size) != 0)
         goto failed;
     return self;
 failed:
-    sms_channel_destroy(&self);
+    notifications_sms_channel_destroy(&self);
     return NULL;
 }
 
-void sms_channel_destroy(sms_channel_t **self_p)
+void notifications_sms_channel_destroy(sms_channel_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -274,10 +276,10 @@ static void append_value(sms_channel_t *self, CURL *easy, nagar_buffer_t *buffer
     }
 }
 
-transfer_t *sms_channel_start(sms_channel_t *self, const outgoing_t *message,
-                              send_result_t *result)
+transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_t *message,
+                                            send_result_t *result)
 {
-    transfer_t *transfer = transfer_new(self->timeout_ms, self->connect_timeout_ms);
+    transfer_t *transfer = notifications_transfer_new(self->timeout_ms, self->connect_timeout_ms);
     if (!transfer) {
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory starting the SMS request");
@@ -310,8 +312,8 @@ transfer_t *sms_channel_start(sms_channel_t *self, const outgoing_t *message,
             }
         p = close + 2;
     }
-    if (transfer_take_request(transfer, &body) != 0) {
-        transfer_destroy(&transfer);
+    if (notifications_transfer_take_request(transfer, &body) != 0) {
+        notifications_transfer_destroy(&transfer);
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory building the SMS request");
         return NULL;
@@ -336,8 +338,8 @@ transfer_t *sms_channel_start(sms_channel_t *self, const outgoing_t *message,
     return transfer;
 }
 
-void sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
-                        send_result_t *result)
+void notifications_sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
+                                      send_result_t *result)
 {
     result->provider_id[0] = '\0';
     if (code != CURLE_OK) {

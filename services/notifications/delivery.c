@@ -79,7 +79,7 @@ static int parse_quiet_hours(delivery_t *self, const char *text, char *error, si
     return 0;
 }
 
-delivery_t *delivery_new(notify_t *owner, char *error, size_t error_size)
+delivery_t *notifications_delivery_new(notify_t *owner, char *error, size_t error_size)
 {
     delivery_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -117,15 +117,15 @@ delivery_t *delivery_new(notify_t *owner, char *error, size_t error_size)
         snprintf(error, error_size, "out of memory");
         goto failed;
     }
-    self->sms = sms_channel_new(owner->config, self->timeout_ms, self->connect_timeout_ms, error,
-                                error_size);
+    self->sms = notifications_sms_channel_new(owner->config, self->timeout_ms,
+                                              self->connect_timeout_ms, error, error_size);
     if (!self->sms && error[0])
         goto failed;
-    self->email = email_channel_new(owner->config, self->timeout_ms, self->connect_timeout_ms,
-                                    error, error_size);
+    self->email = notifications_email_channel_new(owner->config, self->timeout_ms,
+                                                  self->connect_timeout_ms, error, error_size);
     if (!self->email && error[0])
         goto failed;
-    self->file = file_channel_new(owner->config, error, error_size);
+    self->file = notifications_file_channel_new(owner->config, error, error_size);
     if (!self->file && error[0])
         goto failed;
     json_t *fields = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i}", "sms",
@@ -141,11 +141,11 @@ delivery_t *delivery_new(notify_t *owner, char *error, size_t error_size)
                        "texts, one-time passwords included, are written to a file");
     return self;
 failed:
-    delivery_destroy(&self);
+    notifications_delivery_destroy(&self);
     return NULL;
 }
 
-void delivery_destroy(delivery_t **self_p)
+void notifications_delivery_destroy(delivery_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -157,19 +157,19 @@ void delivery_destroy(delivery_t **self_p)
                        self->flight_count);
     for (int i = 0; i < self->flight_count; i++) {
         curl_multi_remove_handle(self->multi, self->flights[i].transfer->easy);
-        transfer_destroy(&self->flights[i].transfer);
+        notifications_transfer_destroy(&self->flights[i].transfer);
     }
     if (self->multi)
         curl_multi_cleanup(self->multi);
-    sms_channel_destroy(&self->sms);
-    email_channel_destroy(&self->email);
-    file_channel_destroy(&self->file);
+    notifications_sms_channel_destroy(&self->sms);
+    notifications_email_channel_destroy(&self->email);
+    notifications_file_channel_destroy(&self->file);
     free(self->flights);
     free(self);
     *self_p = NULL;
 }
 
-bool delivery_has_channel(delivery_t *self, const char *channel)
+bool notifications_delivery_has_channel(delivery_t *self, const char *channel)
 {
     if (self->file)
         return true;
@@ -361,11 +361,11 @@ static bool start_one(delivery_t *self, PGresult *rows, int row, long quiet_left
                           .segments = atoi(PQgetvalue(rows, row, COL_SEGMENTS))};
     transfer_t *transfer = NULL;
     if (email && self->email)
-        transfer = email_channel_start(self->email, &message, &result);
+        transfer = notifications_email_channel_start(self->email, &message, &result);
     else if (!email && self->sms)
-        transfer = sms_channel_start(self->sms, &message, &result);
+        transfer = notifications_sms_channel_start(self->sms, &message, &result);
     else if (self->file) {
-        file_channel_send(self->file, email ? "email" : "sms", &message, &result);
+        notifications_file_channel_send(self->file, email ? "email" : "sms", &message, &result);
         notify_free_secret(unsealed);
         record_result(self, id, attempts, &result);
         return result.status == SEND_OK;
@@ -380,7 +380,7 @@ static bool start_one(delivery_t *self, PGresult *rows, int row, long quiet_left
         return false;
     }
     if (curl_multi_add_handle(self->multi, transfer->easy) != CURLM_OK) {
-        transfer_destroy(&transfer);
+        notifications_transfer_destroy(&transfer);
         result.status = SEND_RETRY;
         snprintf(result.error, sizeof result.error, "libcurl refused the transfer");
         record_result(self, id, attempts, &result);
@@ -465,15 +465,15 @@ static void harvest(delivery_t *self)
         self->flights[index] = self->flights[--self->flight_count];
         send_result_t result = {.status = SEND_RETRY};
         if (flight.email)
-            email_channel_finish(self->email, flight.transfer, code, &result);
+            notifications_email_channel_finish(self->email, flight.transfer, code, &result);
         else
-            sms_channel_finish(self->sms, flight.transfer, code, &result);
-        transfer_destroy(&flight.transfer);
+            notifications_sms_channel_finish(self->sms, flight.transfer, code, &result);
+        notifications_transfer_destroy(&flight.transfer);
         record_result(self, flight.message_id, flight.attempts, &result);
     }
 }
 
-void delivery_tick(delivery_t *self)
+void notifications_delivery_tick(delivery_t *self)
 {
     int64_t end = zclock_mono() + self->tick_budget_ms;
     int running = 0;
@@ -503,7 +503,8 @@ static Nagar__Notifications__MessageStatus status_value(const char *name)
     return NAGAR__NOTIFICATIONS__MESSAGE_STATUS__MESSAGE_STATUS_UNSPECIFIED;
 }
 
-int message_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_message_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                               void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__ListMessagesRequest *request =

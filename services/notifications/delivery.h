@@ -1,7 +1,7 @@
 /*
  * delivery.h — the delivery loop and delivery status.
  *
- * delivery_tick runs from the bus worker's tick: it claims due messages
+ * notifications_delivery_tick runs from the bus worker's tick: it claims due messages
  * (SELECT ... FOR UPDATE SKIP LOCKED, so any number of notifications
  * processes share the queue without sending a message twice), applies the
  * rules for non-essential messages (opt-out: suppressed; quiet hours and
@@ -39,15 +39,16 @@
 #include "notify.h"
 
 /* Reads the settings and opens the channels. NULL with the reason. */
-delivery_t *delivery_new(notify_t *owner, char *error, size_t error_size);
-void delivery_destroy(delivery_t **self_p);
+delivery_t *notifications_delivery_new(notify_t *owner, char *error, size_t error_size);
+void notifications_delivery_destroy(delivery_t **self_p);
 
 /* One bounded slice of delivery work. */
-void delivery_tick(delivery_t *self);
+void notifications_delivery_tick(delivery_t *self);
 
 /* Whether messages of channel ("sms", "email") can be delivered. */
-bool delivery_has_channel(delivery_t *self, const char *channel);
+bool notifications_delivery_has_channel(delivery_t *self, const char *channel);
 
-int message_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_message_list(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                               void *arg);
 
 #endif

@@ -38,7 +38,7 @@ static bool blank(const char *text)
     return *text == '\0';
 }
 
-void event_params_rupees(int64_t paise, char *out, size_t out_size)
+void notifications_event_params_rupees(int64_t paise, char *out, size_t out_size)
 {
     char plain[NAGAR_MONEY_TEXT_MAX];
     nagar_money_format(paise, plain);            /* "-1234567.50" */
@@ -105,11 +105,11 @@ static const char *kind_in_hindi(const char *kind)
     return NULL;
 }
 
-bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const char *ulb,
-                         int64_t occurred_at_ms, const char *language,
-                         template_param_t *params, size_t *count,
-                         size_t capacity, const char *params_field,
-                         event_params_storage_t *storage, nagar_outcome_t *outcome)
+bool notifications_event_params_derive(ulb_names_t *ulb_names, const char *portal_url,
+                                       const char *ulb, int64_t occurred_at_ms,
+                                       const char *language, template_param_t *params,
+                                       size_t *count, size_t capacity, const char *params_field,
+                                       event_params_storage_t *storage, nagar_outcome_t *outcome)
 {
     storage->used = 0;
     char *value;
@@ -134,7 +134,7 @@ bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const c
             return false;
         }
         if (derived_slot(params, count, capacity, storage, display, &value))
-            event_params_rupees(paise, value, EVENT_PARAMS_VALUE_MAX);
+            notifications_event_params_rupees(paise, value, EVENT_PARAMS_VALUE_MAX);
     }
 
     if (!param_value(params, *count, "date") && occurred_at_ms > 0 &&
@@ -161,7 +161,7 @@ bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const c
     if (!param_value(params, *count, "ulb_name") && ulb && ulb[0] &&
         derived_slot(params, count, capacity, storage, "ulb_name", &value)) {
         if (ulb_names)
-            ulb_names_lookup(ulb_names, ulb, value);
+            notifications_ulb_names_lookup(ulb_names, ulb, value);
         else
             snprintf(value, EVENT_PARAMS_VALUE_MAX, "%s", ulb);
     }

@@ -50,14 +50,14 @@ typedef struct {
  * portal's address without a trailing '/' ("" none). Returns false with
  * outcome set (INVALID_ARGUMENT, field params_field) when a raw param is
  * malformed, e.g. amount_paise that is not a whole number. */
-bool event_params_derive(ulb_names_t *ulb_names, const char *portal_url, const char *ulb,
-                         int64_t occurred_at_ms, const char *language,
-                         template_param_t *params, size_t *count,
-                         size_t capacity, const char *params_field,
-                         event_params_storage_t *storage, nagar_outcome_t *outcome);
+bool notifications_event_params_derive(ulb_names_t *ulb_names, const char *portal_url,
+                                       const char *ulb, int64_t occurred_at_ms,
+                                       const char *language, template_param_t *params,
+                                       size_t *count, size_t capacity, const char *params_field,
+                                       event_params_storage_t *storage, nagar_outcome_t *outcome);
 
 /* Rupees from paise with Indian grouping: 12500000 -> "1,25,000.00",
  * -5 -> "-0.05". out needs EVENT_PARAMS_VALUE_MAX bytes. */
-void event_params_rupees(int64_t paise, char *out, size_t out_size);
+void notifications_event_params_rupees(int64_t paise, char *out, size_t out_size);
 
 #endif

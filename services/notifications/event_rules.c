@@ -11,7 +11,8 @@
 
 #include "log.h"
 
-int event_rule_load(notify_t *self, const char *type, const char *source, event_rule_t *rule)
+int notifications_event_rule_load(notify_t *self, const char *type, const char *source,
+                                  event_rule_t *rule)
 {
     memset(rule, 0, sizeof *rule);
     const char *values[] = {type};
@@ -34,7 +35,7 @@ int event_rule_load(notify_t *self, const char *type, const char *source, event_
     PQclear(result);
     if (!json_is_object(publishers) || !json_is_object(rule->params)) {
         json_decref(publishers);
-        event_rule_clear(rule);
+        notifications_event_rule_clear(rule);
         return -1;
     }
     const char *principal;
@@ -55,7 +56,7 @@ int event_rule_load(notify_t *self, const char *type, const char *source, event_
     return 0;
 }
 
-void event_rule_clear(event_rule_t *rule)
+void notifications_event_rule_clear(event_rule_t *rule)
 {
     json_decref(rule->params);
     rule->params = NULL;
@@ -74,10 +75,11 @@ static bool param_name_valid(const char *name)
     return true;
 }
 
-bool event_rule_check_params(const event_rule_t *rule, const char *type, const char *ulb,
-                             Nagar__Notifications__Param **params, size_t count,
-                             const char *field_prefix, template_param_t *out,
-                             event_rule_values_t *values, nagar_outcome_t *outcome)
+bool notifications_event_rule_check_params(const event_rule_t *rule, const char *type,
+                                           const char *ulb, Nagar__Notifications__Param **params,
+                                           size_t count, const char *field_prefix,
+                                           template_param_t *out, event_rule_values_t *values,
+                                           nagar_outcome_t *outcome)
 {
     char field[96];
     if (count > EVENT_RULES_PARAMS_MAX) {
@@ -111,7 +113,7 @@ bool event_rule_check_params(const event_rule_t *rule, const char *type, const c
         }
         snprintf(field, sizeof field, "%s[%zu].value", field_prefix, i);
         const char *broken =
-            param_type_check(param_type, params[i]->value, ulb, values->values[i]);
+            notifications_param_type_check(param_type, params[i]->value, ulb, values->values[i]);
         if (broken) {
             nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
                               "param %s (%s) must be %s", name, param_type, broken);
@@ -122,7 +124,7 @@ bool event_rule_check_params(const event_rule_t *rule, const char *type, const c
     return true;
 }
 
-bool event_rule_user_id_valid(const char *text)
+bool notifications_event_rule_user_id_valid(const char *text)
 {
     size_t length = strnlen(text, 101), prefix = 0;
     if (length < 3 || length > 100)
@@ -152,9 +154,10 @@ static const char *subject_id_type(const char *kind)
     return NULL;
 }
 
-bool event_rule_check_subject(const event_rule_t *rule, const char *type, const char *subject,
-                              const char *ulb, const template_param_t *params, size_t count,
-                              const char *field_prefix, nagar_outcome_t *outcome)
+bool notifications_event_rule_check_subject(const event_rule_t *rule, const char *type,
+                                            const char *subject, const char *ulb,
+                                            const template_param_t *params, size_t count,
+                                            const char *field_prefix, nagar_outcome_t *outcome)
 {
     char field[96];
     snprintf(field, sizeof field, "%s.subject", field_prefix);
@@ -179,7 +182,7 @@ bool event_rule_check_subject(const event_rule_t *rule, const char *type, const 
         return false;
     }
     const char *id = subject + kind_length + 1;
-    const char *broken = param_type_check(id_type, id, ulb, normalised);
+    const char *broken = notifications_param_type_check(id_type, id, ulb, normalised);
     if (!broken && strcmp(rule->subject_kind, "application") == 0 && id[0] != 'A')
         broken = "an application id (A and 16 characters of Crockford base32)";
     if (broken || strcmp(normalised, id) != 0) {
@@ -208,7 +211,8 @@ bool event_rule_check_subject(const event_rule_t *rule, const char *type, const 
 #define REFUSALS_PER_WINDOW 20
 #define REFUSAL_WINDOW_MS 10000
 
-void event_rule_log_refusal(const char *caller, const char *type, const nagar_outcome_t *outcome)
+void notifications_event_rule_log_refusal(const char *caller, const char *type,
+                                          const nagar_outcome_t *outcome)
 {
     static int64_t window_start;
     static int logged, dropped;

@@ -46,18 +46,20 @@ typedef struct {
 
 /* Loads the rule of type for source (a principal). Returns 0 (rule->known
  * says whether the type exists) or -1 on a database error. */
-int event_rule_load(notify_t *self, const char *type, const char *source, event_rule_t *rule);
-void event_rule_clear(event_rule_t *rule);
+int notifications_event_rule_load(notify_t *self, const char *type, const char *source,
+                                  event_rule_t *rule);
+void notifications_event_rule_clear(event_rule_t *rule);
 
 /* Checks params (names, no duplicates, at most EVENT_RULES_PARAMS_MAX, each
  * declared by the type and of its param type for ulb) and fills out with
  * the normalised values, which live in values. Returns false with outcome
  * set (INVALID_ARGUMENT, field "<field_prefix>[i].name" or ".value")
  * otherwise. */
-bool event_rule_check_params(const event_rule_t *rule, const char *type, const char *ulb,
-                             Nagar__Notifications__Param **params, size_t count,
-                             const char *field_prefix, template_param_t *out,
-                             event_rule_values_t *values, nagar_outcome_t *outcome);
+bool notifications_event_rule_check_params(const event_rule_t *rule, const char *type,
+                                           const char *ulb, Nagar__Notifications__Param **params,
+                                           size_t count, const char *field_prefix,
+                                           template_param_t *out, event_rule_values_t *values,
+                                           nagar_outcome_t *outcome);
 
 /* Checks an event's subject ("<kind>:<id>") against the rule: the kind is
  * the one the type allows the source, the id has that kind's shape for ulb
@@ -66,17 +68,19 @@ bool event_rule_check_params(const event_rule_t *rule, const char *type, const c
  * subject is valid only for a type whose recipient is optional. Returns
  * false with outcome set (INVALID_ARGUMENT, field_prefix ".subject" or the
  * param's field). */
-bool event_rule_check_subject(const event_rule_t *rule, const char *type, const char *subject,
-                              const char *ulb, const template_param_t *params, size_t count,
-                              const char *field_prefix, nagar_outcome_t *outcome);
+bool notifications_event_rule_check_subject(const event_rule_t *rule, const char *type,
+                                            const char *subject, const char *ulb,
+                                            const template_param_t *params, size_t count,
+                                            const char *field_prefix, nagar_outcome_t *outcome);
 
 /* Whether text is a user id as identity makes them ("citizen:<uuid>",
  * "staff:<id>"): 3..100 of [A-Za-z0-9._:-] with a colon after a lowercase
  * prefix. */
-bool event_rule_user_id_valid(const char *text);
+bool notifications_event_rule_user_id_valid(const char *text);
 
 /* Logs a refusal of a caller's event or message (who, what, which field,
  * why), as notifications.event_refused. */
-void event_rule_log_refusal(const char *caller, const char *type, const nagar_outcome_t *outcome);
+void notifications_event_rule_log_refusal(const char *caller, const char *type,
+                                          const nagar_outcome_t *outcome);
 
 #endif

@@ -15,8 +15,9 @@
 #include "log.h"
 #include "recipients.h"
 
-bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
-                            const char *field_prefix)
+bool notifications_events_recipient_valid(nagar_worker_call_t *call,
+                                          const Nagar__Notifications__Recipient *r,
+                                          const char *field_prefix)
 {
     char field[96];
     if (!r) {
@@ -57,8 +58,8 @@ bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notification
     return true;
 }
 
-bool events_named_recipient_check(const Nagar__Notifications__Recipient *r,
-                                  const char *field_prefix, nagar_outcome_t *outcome)
+bool notifications_events_named_recipient_check(const Nagar__Notifications__Recipient *r,
+                                                const char *field_prefix, nagar_outcome_t *outcome)
 {
     char field[96];
     if (!r)
@@ -77,13 +78,14 @@ bool events_named_recipient_check(const Nagar__Notifications__Recipient *r,
                           "language must be \"hi\", \"en\" or empty (Hindi)");
         return false;
     }
-    if (r->user_id[0] && !event_rule_user_id_valid(r->user_id)) {
+    if (r->user_id[0] && !notifications_event_rule_user_id_valid(r->user_id)) {
         snprintf(field, sizeof field, "%s.userId", field_prefix);
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
                           "userId must be a user id such as citizen:<id>, or empty");
         return false;
     }
-    if (r->person[0] && (strlen(r->person) > 60 || !event_rule_user_id_valid(r->person))) {
+    if (r->person[0] &&
+        (strlen(r->person) > 60 || !notifications_event_rule_user_id_valid(r->person))) {
         snprintf(field, sizeof field, "%s.person", field_prefix);
         nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
                           "person must be the record's own key for a person, such as "
@@ -100,7 +102,7 @@ bool events_named_recipient_check(const Nagar__Notifications__Recipient *r,
     return true;
 }
 
-char *events_params_json(const template_param_t *params, size_t count)
+char *notifications_events_params_json(const template_param_t *params, size_t count)
 {
     json_t *array = json_array();
     for (size_t i = 0; array && i < count; i++)
@@ -110,8 +112,8 @@ char *events_params_json(const template_param_t *params, size_t count)
     return text;
 }
 
-size_t events_params_from_json(json_t *array, template_param_t *params, size_t count,
-                               size_t capacity)
+size_t notifications_events_params_from_json(json_t *array, template_param_t *params, size_t count,
+                                             size_t capacity)
 {
     size_t index;
     json_t *pair;
@@ -156,8 +158,9 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
     const Nagar__Notifications__Recipient *r = spec->recipient;
     const char *language = r->language[0] ? r->language : "hi";
     template_rendered_t rendered;
-    int rc = template_render(self, spec->type, spec->ulb, language, channel, spec->params,
-                             spec->param_count, spec->params_field, &rendered, outcome);
+    int rc =
+        notifications_template_render(self, spec->type, spec->ulb, language, channel, spec->params,
+                                      spec->param_count, spec->params_field, &rendered, outcome);
     if (rc != 0)
         return rc;
     bool secret = false;
@@ -165,12 +168,12 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
         secret = secret || spec->params[i].secret;
     char *sealed = secret ? notify_seal(self, rendered.body) : NULL;
     if (secret && !sealed) {
-        template_rendered_clear(&rendered);
+        notifications_template_rendered_clear(&rendered);
         return -1;
     }
     sms_size_t size = {.encoding = "", .segments = 0};
     if (strcmp(channel, "sms") == 0)
-        sms_size(rendered.body, &size);
+        notifications_sms_size(rendered.body, &size);
     char segments[16], version[16], expires[24];
     snprintf(segments, sizeof segments, "%d", size.segments);
     snprintf(version, sizeof version, "%d", rendered.version);
@@ -205,7 +208,7 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
         "RETURNING id",
         18, values);
     free(sealed);
-    template_rendered_clear(&rendered);
+    notifications_template_rendered_clear(&rendered);
     if (!result)
         return -1;
     /* No row: this campaign messaged the address already (a person owning
@@ -216,8 +219,8 @@ static int queue_channel(notify_t *self, const enqueue_spec_t *spec, const char 
     return 0;
 }
 
-int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
-                   nagar_outcome_t *outcome)
+int notifications_events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
+                                 nagar_outcome_t *outcome)
 {
     ids->count = 0;
     const char *values[] = {spec->event_id, spec->type, spec->ulb, spec->source,
@@ -251,18 +254,18 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
         }
         return existing_ids(self, spec->event_id, ids) == 0 ? 1 : -1;
     }
-    return events_queue_messages(self, spec, ids, outcome);
+    return notifications_events_queue_messages(self, spec, ids, outcome);
 }
 
-int events_queue_messages(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
-                          nagar_outcome_t *outcome)
+int notifications_events_queue_messages(notify_t *self, const enqueue_spec_t *spec,
+                                        enqueued_ids_t *ids, nagar_outcome_t *outcome)
 {
     const Nagar__Notifications__Recipient *r = spec->recipient;
     bool reachable = false, templated = false;
     const char *channels[2] = {"sms", "email"};
     const char *addresses[2] = {r->mobile, r->email};
     for (int i = 0; i < 2; i++) {
-        if (!addresses[i][0] || !delivery_has_channel(self->delivery, channels[i]))
+        if (!addresses[i][0] || !notifications_delivery_has_channel(self->delivery, channels[i]))
             continue;
         reachable = true;
         int rc = queue_channel(self, spec, channels[i], addresses[i], ids, outcome);
@@ -287,7 +290,7 @@ int events_queue_messages(notify_t *self, const enqueue_spec_t *spec, enqueued_i
     return 0;
 }
 
-int events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *ids)
+int notifications_events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *ids)
 {
     ids->count = 0;
     char occurred[24];
@@ -342,7 +345,7 @@ static int enqueue_work(nagar_db_t *db, void *arg)
     nagar_outcome_reset(&work->outcome);
     work->duplicate = false;
     work->ids.count = 0;
-    int rc = events_enqueue(work->self, &work->spec, &work->ids, &work->outcome);
+    int rc = notifications_events_enqueue(work->self, &work->spec, &work->ids, &work->outcome);
     if (rc == 1) {
         work->duplicate = true;
         return 0;
@@ -362,7 +365,7 @@ static int record_work(nagar_db_t *db, void *arg)
     (void) db;
     record_work_t *work = arg;
     work->ids.count = 0;
-    int rc = events_record(work->self, &work->record, &work->ids);
+    int rc = notifications_events_record(work->self, &work->record, &work->ids);
     work->duplicate = rc == 1;
     return rc < 0 ? -1 : 0;
 }
@@ -382,7 +385,7 @@ static void log_accepted(const char *event_id, const char *type, const char *sou
 /* Answers a refused event or message, and logs who tried what. */
 static int refuse(nagar_worker_call_t *call, const char *type, const nagar_outcome_t *outcome)
 {
-    event_rule_log_refusal(nagar_worker_call_caller(call), type, outcome);
+    notifications_event_rule_log_refusal(nagar_worker_call_caller(call), type, outcome);
     return nagar_worker_call_fail(call, outcome->code, outcome->field[0] ? outcome->field : NULL,
                                   "%s", outcome->message);
 }
@@ -393,7 +396,7 @@ static bool rule_for_caller(notify_t *self, nagar_worker_call_t *call, const cha
                             const char *field, event_rule_t *rule)
 {
     const char *caller = nagar_worker_call_caller(call);
-    if (event_rule_load(self, type, caller, rule) != 0) {
+    if (notifications_event_rule_load(self, type, caller, rule) != 0) {
         nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
         return false;
     }
@@ -410,11 +413,12 @@ static bool rule_for_caller(notify_t *self, nagar_worker_call_t *call, const cha
     else
         return true;
     refuse(call, type, &outcome);
-    event_rule_clear(rule);
+    notifications_event_rule_clear(rule);
     return false;
 }
 
-int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__DeliverEventRequest *request =
@@ -445,7 +449,7 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     if (!rule_for_caller(self, call, event->type, "event.type", &rule))
         return -1;
     if (!notify_ulb_valid(event->ulb)) {
-        event_rule_clear(&rule);
+        notifications_event_rule_clear(&rule);
         nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.ulb",
                           "ulb must be the LGD code of the ULB (1 to 10 digits)");
         return refuse(call, event->type, &outcome);
@@ -453,19 +457,19 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     template_param_t params[EVENT_RULES_PARAMS_MAX];
     event_rule_values_t *values = malloc(sizeof *values);
     if (!values) {
-        event_rule_clear(&rule);
+        notifications_event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     /* Who it is for: a record of the publisher's and at most a user id. */
     const Nagar__Notifications__Recipient *r = event->recipient;
     const char *user_id = r ? r->user_id : "";
     const char *person = r ? r->person : "";
-    bool ok = events_named_recipient_check(r, "event.recipient", &outcome) &&
-              event_rule_check_params(&rule, event->type, event->ulb, event->params,
-                                      event->n_params, "event.params", params, values,
-                                      &outcome) &&
-              event_rule_check_subject(&rule, event->type, event->subject, event->ulb, params,
-                                       event->n_params, "event", &outcome);
+    bool ok = notifications_events_named_recipient_check(r, "event.recipient", &outcome) &&
+              notifications_event_rule_check_params(&rule, event->type, event->ulb, event->params,
+                                                    event->n_params, "event.params", params, values,
+                                                    &outcome) &&
+              notifications_event_rule_check_subject(&rule, event->type, event->subject, event->ulb,
+                                                     params, event->n_params, "event", &outcome);
     if (ok && (user_id[0] || person[0]) && !event->subject[0]) {
         nagar_outcome_set(&outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "event.subject",
                           "an event naming a person (userId or person) must name the record it is "
@@ -474,8 +478,8 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
         ok = false;
     }
     bool essential = rule.essential;
-    event_rule_clear(&rule);
-    char *params_json = ok ? events_params_json(params, event->n_params) : NULL;
+    notifications_event_rule_clear(&rule);
+    char *params_json = ok ? notifications_events_params_json(params, event->n_params) : NULL;
     free(values);
     if (!ok)
         return refuse(call, event->type, &outcome);
@@ -497,7 +501,7 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     log_accepted(event->event_id, event->type, caller, work.duplicate, work.ids.count,
                  record_only ? "event (recorded only: it names nobody to tell)" : "event");
     /* A new event is resolved to its person and queued by the resolver. */
-    recipients_wake(self->recipients);
+    notifications_recipients_wake(self->recipients);
     Nagar__Notifications__DeliverEventReply reply =
         NAGAR__NOTIFICATIONS__DELIVER_EVENT_REPLY__INIT;
     char *id_pointers[2] = {work.ids.ids[0], work.ids.ids[1]};
@@ -507,7 +511,8 @@ int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     return nagar_worker_call_reply(call, &reply.base);
 }
 
-int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_message_send(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                               void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__SendMessageRequest *request =
@@ -526,28 +531,28 @@ int message_send(nagar_worker_call_t *call, const ProtobufCMessage *message, voi
         return -1;
     bool essential = rule.essential;
     if (rule.subject_kind[0]) {
-        event_rule_clear(&rule);
+        notifications_event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "type",
                                       "%s is an event type: publish it with event.deliver",
                                       request->type);
     }
     if (request->ulb[0] && !notify_ulb_valid(request->ulb)) {
-        event_rule_clear(&rule);
+        notifications_event_rule_clear(&rule);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be an LGD code or empty");
     }
-    if (!events_recipient_valid(call, request->recipient, "recipient")) {
-        event_rule_clear(&rule);
+    if (!notifications_events_recipient_valid(call, request->recipient, "recipient")) {
+        notifications_event_rule_clear(&rule);
         return -1;
     }
     template_param_t params[EVENT_RULES_PARAMS_MAX];
     event_rule_values_t *values = malloc(sizeof *values);
     nagar_outcome_t outcome;
     nagar_outcome_reset(&outcome);
-    bool params_ok = values && event_rule_check_params(&rule, request->type, request->ulb,
-                                                       request->params, request->n_params,
-                                                       "params", params, values, &outcome);
-    event_rule_clear(&rule);
+    bool params_ok = values && notifications_event_rule_check_params(
+                                   &rule, request->type, request->ulb, request->params,
+                                   request->n_params, "params", params, values, &outcome);
+    notifications_event_rule_clear(&rule);
     if (!params_ok) {
         if (values)
             sodium_memzero(values, sizeof *values);

@@ -58,8 +58,8 @@ typedef struct {
  * delivered and queues its messages. Returns 0 when queued, 1 when the
  * event id was accepted before (ids are the earlier messages), 2 with
  * outcome set, -1 on a database error. */
-int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
-                   nagar_outcome_t *outcome);
+int notifications_events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
+                                 nagar_outcome_t *outcome);
 
 /* Queues the messages of an event already recorded, to the addresses of
  * spec->recipient (inside the caller's transaction). Returns 0 when at least
@@ -68,8 +68,8 @@ int events_enqueue(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *i
  * addresses, FAILED_PRECONDITION when no template exists for them,
  * INVALID_ARGUMENT when a placeholder has no value; -1 on a database
  * error. */
-int events_queue_messages(notify_t *self, const enqueue_spec_t *spec, enqueued_ids_t *ids,
-                          nagar_outcome_t *outcome);
+int notifications_events_queue_messages(notify_t *self, const enqueue_spec_t *spec,
+                                        enqueued_ids_t *ids, nagar_outcome_t *outcome);
 
 /* An event to resolve (or a fact to record). */
 typedef struct {
@@ -90,28 +90,31 @@ typedef struct {
 
 /* Inside the caller's transaction: records the event; 0 when new, 1 when it
  * was accepted before (ids: its messages so far), -1 on a database error. */
-int events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *ids);
+int notifications_events_record(notify_t *self, const event_record_t *record, enqueued_ids_t *ids);
 
 /* [[name, value], ...] of params, malloc'd; NULL when out of memory. */
-char *events_params_json(const template_param_t *params, size_t count);
+char *notifications_events_params_json(const template_param_t *params, size_t count);
 /* Appends the pairs of a JSON array to params (at most capacity in all); a
  * name already present takes the new value. Returns the new count. The
  * params point into array. */
-size_t events_params_from_json(json_t *array, template_param_t *params, size_t count,
-                               size_t capacity);
+size_t notifications_events_params_from_json(json_t *array, template_param_t *params, size_t count,
+                                             size_t capacity);
 
 /* Checks a direct send's recipient (a mobile or an e-mail address is
  * required); field_prefix like "recipient". On failure the call has been
  * answered. */
-bool events_recipient_valid(nagar_worker_call_t *call, const Nagar__Notifications__Recipient *r,
-                            const char *field_prefix);
+bool notifications_events_recipient_valid(nagar_worker_call_t *call,
+                                          const Nagar__Notifications__Recipient *r,
+                                          const char *field_prefix);
 /* Checks the recipient of an event or a campaign: no contact (mobile and
  * email empty), a user id as identity makes them or none, a language. NULL
  * is valid (nobody named). Returns false with outcome set otherwise. */
-bool events_named_recipient_check(const Nagar__Notifications__Recipient *r,
-                                  const char *field_prefix, nagar_outcome_t *outcome);
+bool notifications_events_named_recipient_check(const Nagar__Notifications__Recipient *r,
+                                                const char *field_prefix, nagar_outcome_t *outcome);
 
-int event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int message_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_event_deliver(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                void *arg);
+int notifications_message_send(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                               void *arg);
 
 #endif

@@ -47,27 +47,29 @@ static const char *const CAMPAIGNERS[] = {"gateway", "batch", "property_tax", "w
 
 static const nagar_method_t METHODS[] = {
     {"event.deliver", &nagar__notifications__deliver_event_request__descriptor, PUBLISHERS,
-     event_deliver},
+     notifications_event_deliver},
     {"message.send", &nagar__notifications__send_message_request__descriptor, IDENTITY,
-     message_send},
+     notifications_message_send},
     {"message.list", &nagar__notifications__list_messages_request__descriptor, GATEWAY,
-     message_list},
+     notifications_message_list},
     {"message.mine", &nagar__notifications__list_my_messages_request__descriptor, GATEWAY,
-     message_mine},
-    {"event.list", &nagar__notifications__list_events_request__descriptor, GATEWAY, event_list},
+     notifications_message_mine},
+    {"event.list", &nagar__notifications__list_events_request__descriptor, GATEWAY,
+     notifications_event_list},
     {"event.retry", &nagar__notifications__retry_event_request__descriptor, GATEWAY,
-     event_retry},
+     notifications_event_retry},
     {"template.save", &nagar__notifications__save_template_request__descriptor, GATEWAY,
-     template_save},
+     notifications_template_save},
     {"template.list", &nagar__notifications__list_templates_request__descriptor, GATEWAY,
-     template_list},
-    {"optout.set", &nagar__notifications__set_opt_out_request__descriptor, GATEWAY, optout_set},
+     notifications_template_list},
+    {"optout.set", &nagar__notifications__set_opt_out_request__descriptor, GATEWAY,
+     notifications_optout_set},
     {"campaign.start", &nagar__notifications__start_campaign_request__descriptor, CAMPAIGNERS,
-     campaign_start},
+     notifications_campaign_start},
     {"campaign.add_recipients", &nagar__notifications__add_recipients_request__descriptor,
-     CAMPAIGNERS, campaign_add_recipients},
+     CAMPAIGNERS, notifications_campaign_add_recipients},
     {"campaign.status", &nagar__notifications__campaign_status_request__descriptor, CAMPAIGNERS,
-     campaign_status},
+     notifications_campaign_status},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -121,7 +123,8 @@ static int load_seal_key(notify_t *self)
                        "seal-keygen FILE");
     } else {
         char text[160], error[512];
-        if (channel_read_secret_file(path, text, sizeof text, error, sizeof error) != 0) {
+        if (notifications_channel_read_secret_file(path, text, sizeof text, error, sizeof error) !=
+            0) {
             nagar_log_error("notifications.config_invalid", "NAGAR_NOTIFY_SEAL_KEY_FILE: %s",
                             error);
             return -1;
@@ -155,12 +158,12 @@ static void tick(nagar_worker_t *worker, void *arg)
     tick_state_t *state = arg;
     int64_t now = zclock_mono();
     if (now >= state->campaign_at_ms) {
-        campaign_tick(state->self);
+        notifications_campaign_tick(state->self);
         state->campaign_at_ms = now + 1000;
     }
-    recipients_tick(state->self->recipients);
-    delivery_tick(state->self->delivery);
-    ulb_names_tick(state->self->ulb_names);
+    notifications_recipients_tick(state->self->recipients);
+    notifications_delivery_tick(state->self->delivery);
+    notifications_ulb_names_tick(state->self->ulb_names);
 }
 
 static int serve(notify_t *self)
@@ -185,7 +188,7 @@ static int serve(notify_t *self)
     self->db = nagar_service_db_connect(self->config, NOTIFY_SERVICE);
     if (!self->db)
         return 1;
-    self->delivery = delivery_new(self, error, sizeof error);
+    self->delivery = notifications_delivery_new(self, error, sizeof error);
     if (!self->delivery) {
         nagar_log_error("notifications.config_invalid", "%s", error);
         return 1;
@@ -203,12 +206,12 @@ static int serve(notify_t *self)
                        "no bus client for identity and the publishers (%s); messages show LGD "
                        "codes instead of ULB names and events wait for their recipients",
                        error);
-    self->ulb_names = ulb_names_new(self->config, bus, error, sizeof error);
+    self->ulb_names = notifications_ulb_names_new(self->config, bus, error, sizeof error);
     if (self->ulb_names)
-        self->recipients = recipients_new(self, bus, error, sizeof error);
+        self->recipients = notifications_recipients_new(self, bus, error, sizeof error);
     if (!self->ulb_names || !self->recipients) {
         nagar_log_error("notifications.config_invalid", "%s", error);
-        ulb_names_destroy(&self->ulb_names);
+        notifications_ulb_names_destroy(&self->ulb_names);
         nagar_bus_client_destroy(&bus);
         return 1;
     }
@@ -217,8 +220,8 @@ static int serve(notify_t *self)
     if (!worker) {
         nagar_log_error("notifications.worker_failed", "%s", error);
         nagar_bus_client_destroy(&bus);
-        recipients_destroy(&self->recipients);
-        ulb_names_destroy(&self->ulb_names);
+        notifications_recipients_destroy(&self->recipients);
+        notifications_ulb_names_destroy(&self->ulb_names);
         return 1;
     }
     tick_state_t state = {.self = self, .campaign_at_ms = 0};
@@ -231,8 +234,8 @@ static int serve(notify_t *self)
     /* The client first: it completes the calls in flight through the cache
      * and the resolver. */
     nagar_bus_client_destroy(&bus);
-    recipients_destroy(&self->recipients);
-    ulb_names_destroy(&self->ulb_names);
+    notifications_recipients_destroy(&self->recipients);
+    notifications_ulb_names_destroy(&self->ulb_names);
     nagar_log_info("notifications.stopped", "notifications stopped");
     return rc == 0 ? 0 : 1;
 }
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
         rc = seal_keygen(argv[2]);
     } else if (strcmp(command, "sms-size") == 0 && argc == 3) {
         sms_size_t size;
-        sms_size(argv[2], &size);
+        notifications_sms_size(argv[2], &size);
         printf("{\"encoding\":\"%s\",\"characters\":%d,\"segments\":%d}\n", size.encoding,
                size.characters, size.segments);
         rc = 0;
@@ -269,7 +272,7 @@ int main(int argc, char **argv)
         } else {
             rc = serve(&self);
         }
-        delivery_destroy(&self.delivery);
+        notifications_delivery_destroy(&self.delivery);
         nagar_db_destroy(&self.db);
         sodium_memzero(self.seal_key, sizeof self.seal_key);
         nagar_config_destroy(&self.config);

@@ -28,7 +28,8 @@ static const char *status_text(const char *state)
     return "QUEUED";
 }
 
-int message_mine(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_message_mine(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                               void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__ListMyMessagesRequest *request =

@@ -21,6 +21,7 @@
 #include "notify.h"
 
 /* message.mine: ListMyMessagesRequest -> ListMyMessagesReply; citizens only. */
-int message_mine(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_message_mine(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                               void *arg);
 
 #endif

@@ -365,7 +365,7 @@ static const struct {
     {"otp", check_otp},
 };
 
-bool param_type_known(const char *type)
+bool notifications_param_type_known(const char *type)
 {
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
         if (strcmp(type, TYPES[i].name) == 0)
@@ -373,8 +373,8 @@ bool param_type_known(const char *type)
     return false;
 }
 
-const char *param_type_check(const char *type, const char *value, const char *ulb,
-                             char out[PARAM_VALUE_MAX])
+const char *notifications_param_type_check(const char *type, const char *value, const char *ulb,
+                                           char out[PARAM_VALUE_MAX])
 {
     out[0] = '\0';
     if (!value || !nagar_utf8_valid(value) || strlen(value) >= PARAM_VALUE_MAX / 2)

@@ -51,14 +51,14 @@
 #define PARAM_VALUE_MAX 1024
 
 /* Whether type names a param type. */
-bool param_type_known(const char *type);
+bool notifications_param_type_known(const char *type);
 
 /* Checks value against type for an event of ULB ulb (may be "" for
  * state-level messages: identifiers are then not tied to a ULB). On
  * success writes the value to use (normalised) into out (PARAM_VALUE_MAX
  * bytes) and returns NULL; on failure returns the rule the value broke, as
  * a phrase that completes "must be ..." and is safe to show. */
-const char *param_type_check(const char *type, const char *value, const char *ulb,
-                             char out[PARAM_VALUE_MAX]);
+const char *notifications_param_type_check(const char *type, const char *value, const char *ulb,
+                                           char out[PARAM_VALUE_MAX]);
 
 #endif

@@ -83,8 +83,8 @@ static void copy(char *out, size_t size, const char *text)
     snprintf(out, size, "%s", text ? text : "");
 }
 
-recipients_t *recipients_new(notify_t *notify, nagar_bus_client_t *client, char *error,
-                             size_t error_size)
+recipients_t *notifications_recipients_new(notify_t *notify, nagar_bus_client_t *client,
+                                           char *error, size_t error_size)
 {
     recipients_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -127,7 +127,7 @@ static void round_clear(recipients_t *self)
     self->round = ROUND_IDLE;
 }
 
-void recipients_destroy(recipients_t **self_p)
+void notifications_recipients_destroy(recipients_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -136,7 +136,7 @@ void recipients_destroy(recipients_t **self_p)
     *self_p = NULL;
 }
 
-void recipients_wake(recipients_t *self)
+void notifications_recipients_wake(recipients_t *self)
 {
     if (self)
         self->next_claim_ms = 0;
@@ -457,16 +457,17 @@ static int queue_work(nagar_db_t *db, void *arg)
         return 0;
     json_t *array = json_loads(item->params_json, 0, NULL);
     template_param_t params[EVENT_RULES_PARAMS_MAX * 2 + EVENT_PARAMS_DERIVED_MAX];
-    size_t count = events_params_from_json(array, params, 0, EVENT_RULES_PARAMS_MAX * 2);
+    size_t count =
+        notifications_events_params_from_json(array, params, 0, EVENT_RULES_PARAMS_MAX * 2);
     const char *language = item->contact_language[0] ? item->contact_language
                            : item->language[0]       ? item->language
                                                      : "hi";
     event_params_storage_t derived;
     int rc = 0;
-    if (!event_params_derive(self->notify->ulb_names, self->notify->portal_url, item->ulb,
-                             item->occurred_at_ms, language,
-                             params, &count, sizeof params / sizeof params[0], "params",
-                             &derived, &work->outcome)) {
+    if (!notifications_event_params_derive(self->notify->ulb_names, self->notify->portal_url,
+                                           item->ulb, item->occurred_at_ms, language, params,
+                                           &count, sizeof params / sizeof params[0], "params",
+                                           &derived, &work->outcome)) {
         rc = 1;
     } else {
         Nagar__Notifications__Recipient recipient = NAGAR__NOTIFICATIONS__RECIPIENT__INIT;
@@ -481,7 +482,7 @@ static int queue_work(nagar_db_t *db, void *arg)
                                .campaign_id = item->campaign_id[0] ? item->campaign_id : NULL,
                                .params_field = "params"};
         enqueued_ids_t ids = {.count = 0};
-        int queued = events_queue_messages(self->notify, &spec, &ids, &work->outcome);
+        int queued = notifications_events_queue_messages(self->notify, &spec, &ids, &work->outcome);
         if (queued == 0)
             work->queued = 0;
         else if (queued == 2)
@@ -578,7 +579,7 @@ static void finish(recipients_t *self)
     round_clear(self);
 }
 
-void recipients_tick(recipients_t *self)
+void notifications_recipients_tick(recipients_t *self)
 {
     if (self->client)
         nagar_bus_client_dispatch(self->client);
@@ -665,7 +666,7 @@ static const char *staff_scope(nagar_worker_call_t *call, const char *asked)
     return own;
 }
 
-int event_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_event_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__ListEventsRequest *request =
@@ -716,7 +717,7 @@ int event_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void 
     return rc;
 }
 
-int event_retry(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_event_retry(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__RetryEventRequest *request =
@@ -749,7 +750,7 @@ int event_retry(nagar_worker_call_t *call, const ProtobufCMessage *message, void
                                    nagar_actor_user(call));
         nagar_log_write(NAGAR_LOG_INFO, "notifications.event_retry", fields,
                         "event %s will be resolved again now", request->event_id);
-        recipients_wake(self->recipients);
+        notifications_recipients_wake(self->recipients);
         rc = nagar_worker_call_reply(call, &info.base);
     }
     PQclear(rows);

@@ -15,7 +15,7 @@
  *   2. takes the person the event names (else the record's first person)
  *      and asks identity for their verified contact (identity.contact.lookup);
  *      a person without an account is reached at the mobile on the record;
- *   3. renders and queues the messages (events_queue_messages), and marks
+ *   3. renders and queues the messages (notifications_events_queue_messages), and marks
  *      the event DELIVERED.
  *
  * When that cannot be done now — nobody with a contact yet, identity or the
@@ -50,18 +50,19 @@ typedef struct recipients_t recipients_t;
 
 /* client may be NULL (no bus: every event waits with that reason); the
  * resolver does not own it and must be destroyed after it. */
-recipients_t *recipients_new(notify_t *notify, nagar_bus_client_t *client, char *error,
-                             size_t error_size);
-void recipients_destroy(recipients_t **self_p);
+recipients_t *notifications_recipients_new(notify_t *notify, nagar_bus_client_t *client,
+                                           char *error, size_t error_size);
+void notifications_recipients_destroy(recipients_t **self_p);
 
 /* From the worker's tick: starts a round when due, finishes one whose
  * answers are in. Never blocks on the bus. */
-void recipients_tick(recipients_t *self);
+void notifications_recipients_tick(recipients_t *self);
 
 /* An event was accepted: look for work at the next tick. self may be NULL. */
-void recipients_wake(recipients_t *self);
+void notifications_recipients_wake(recipients_t *self);
 
-int event_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int event_retry(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_event_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_event_retry(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                              void *arg);
 
 #endif

@@ -84,7 +84,7 @@ static bool placeholders_ok(const char *text, const char *allowed, const char *f
     return true;
 }
 
-int template_type_exists(notify_t *self, const char *type)
+int notifications_template_type_exists(notify_t *self, const char *type)
 {
     const char *values[] = {type};
     PGresult *result =
@@ -214,7 +214,8 @@ static int save_work(nagar_db_t *db, void *arg)
     return 0;
 }
 
-int template_save(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_template_save(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__SaveTemplateRequest *request =
@@ -288,7 +289,8 @@ int template_save(nagar_worker_call_t *call, const ProtobufCMessage *message, vo
     return nagar_worker_call_reply(call, &reply.base);
 }
 
-int template_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
+int notifications_template_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
+                                void *arg)
 {
     notify_t *self = arg;
     const Nagar__Notifications__ListTemplatesRequest *request =
@@ -445,10 +447,11 @@ static int substitute(const char *text, const char *ulb, const template_param_t 
     return 0;
 }
 
-int template_render(notify_t *self, const char *type, const char *ulb, const char *language,
-                    const char *channel, const template_param_t *params, size_t count,
-                    const char *params_field, template_rendered_t *out,
-                    nagar_outcome_t *outcome)
+int notifications_template_render(notify_t *self, const char *type, const char *ulb,
+                                  const char *language, const char *channel,
+                                  const template_param_t *params, size_t count,
+                                  const char *params_field, template_rendered_t *out,
+                                  nagar_outcome_t *outcome)
 {
     memset(out, 0, sizeof *out);
     const char *values[] = {type, channel, ulb, language};
@@ -492,7 +495,7 @@ int template_render(notify_t *self, const char *type, const char *ulb, const cha
         out->body = nagar_buffer_take(body, NULL);
         out->body_redacted = nagar_buffer_take(redacted, NULL);
         if (!out->subject || !out->body || !out->body_redacted) {
-            template_rendered_clear(out);
+            notifications_template_rendered_clear(out);
             rc = -1;
         }
     }
@@ -502,7 +505,7 @@ int template_render(notify_t *self, const char *type, const char *ulb, const cha
     return rc;
 }
 
-void template_rendered_clear(template_rendered_t *rendered)
+void notifications_template_rendered_clear(template_rendered_t *rendered)
 {
     free(rendered->subject);
     notify_free_secret(rendered->body);

@@ -38,20 +38,23 @@ typedef struct {
     int version;
 } template_rendered_t;
 
-int template_save(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
-int template_list(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg);
+int notifications_template_save(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                void *arg);
+int notifications_template_list(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                void *arg);
 
 /* Renders the newest template for type/channel ("sms" or "email"). Returns
  * 0 with out filled, 1 when no template exists for the channel, 2 when a
  * placeholder has no value (outcome set, field params_field), -1 on a
  * database error. */
-int template_render(notify_t *self, const char *type, const char *ulb, const char *language,
-                    const char *channel, const template_param_t *params, size_t count,
-                    const char *params_field, template_rendered_t *out,
-                    nagar_outcome_t *outcome);
-void template_rendered_clear(template_rendered_t *rendered);
+int notifications_template_render(notify_t *self, const char *type, const char *ulb,
+                                  const char *language, const char *channel,
+                                  const template_param_t *params, size_t count,
+                                  const char *params_field, template_rendered_t *out,
+                                  nagar_outcome_t *outcome);
+void notifications_template_rendered_clear(template_rendered_t *rendered);
 
 /* Whether the event type is known (0 no, 1 yes, -1 database error). */
-int template_type_exists(notify_t *self, const char *type);
+int notifications_template_type_exists(notify_t *self, const char *type);
 
 #endif

@@ -92,8 +92,8 @@ static void note_failure(ulb_names_t *self, const char *what, const char *messag
     self->failing = true;
 }
 
-ulb_names_t *ulb_names_new(nagar_config_t *config, nagar_bus_client_t *client, char *error,
-                           size_t error_size)
+ulb_names_t *notifications_ulb_names_new(nagar_config_t *config, nagar_bus_client_t *client,
+                                         char *error, size_t error_size)
 {
     long max, refresh_s, retry_s, timeout_ms;
     if (nagar_config_get_int(config, "NAGAR_NOTIFY_ULB_CACHE_MAX", 2000, 1, 100000, &max, error,
@@ -121,7 +121,7 @@ ulb_names_t *ulb_names_new(nagar_config_t *config, nagar_bus_client_t *client, c
     return self;
 }
 
-void ulb_names_destroy(ulb_names_t **self_p)
+void notifications_ulb_names_destroy(ulb_names_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -186,7 +186,7 @@ static void request_page(ulb_names_t *self, const char *page_token)
     }
 }
 
-void ulb_names_tick(ulb_names_t *self)
+void notifications_ulb_names_tick(ulb_names_t *self)
 {
     if (!self->client)
         return;
@@ -199,7 +199,8 @@ void ulb_names_tick(ulb_names_t *self)
     request_page(self, "");
 }
 
-bool ulb_names_lookup(ulb_names_t *self, const char *code, char out[ULB_NAME_TEXT_MAX])
+bool notifications_ulb_names_lookup(ulb_names_t *self, const char *code,
+                                    char out[ULB_NAME_TEXT_MAX])
 {
     snprintf(out, ULB_NAME_TEXT_MAX, "%s", code);
     int64_t now = zclock_mono();
@@ -242,7 +243,7 @@ bool ulb_names_lookup(ulb_names_t *self, const char *code, char out[ULB_NAME_TEX
     return false;
 }
 
-size_t ulb_names_count(ulb_names_t *self)
+size_t notifications_ulb_names_count(ulb_names_t *self)
 {
     size_t count = 0;
     for (ulb_entry_t *entry = zhash_first(self->names); entry; entry = zhash_next(self->names))

@@ -33,21 +33,22 @@ typedef struct ulb_names_t ulb_names_t;
 
 /* client may be NULL (no bus: every lookup gives the code). The cache does
  * not own the client. */
-ulb_names_t *ulb_names_new(nagar_config_t *config, nagar_bus_client_t *client, char *error,
-                           size_t error_size);
-void ulb_names_destroy(ulb_names_t **self_p);
+ulb_names_t *notifications_ulb_names_new(nagar_config_t *config, nagar_bus_client_t *client,
+                                         char *error, size_t error_size);
+void notifications_ulb_names_destroy(ulb_names_t **self_p);
 
 /* From the worker's tick: starts a (re)load when due and dispatches the
  * replies of one in progress. Never blocks. */
-void ulb_names_tick(ulb_names_t *self);
+void notifications_ulb_names_tick(ulb_names_t *self);
 
 /* Writes the display name of the ULB with LGD code into out; the code
  * itself when identity does not know it or cannot be reached. Returns true
  * when the name came from identity. May wait up to the call deadline for
  * identity on a miss. */
-bool ulb_names_lookup(ulb_names_t *self, const char *code, char out[ULB_NAME_TEXT_MAX]);
+bool notifications_ulb_names_lookup(ulb_names_t *self, const char *code,
+                                    char out[ULB_NAME_TEXT_MAX]);
 
 /* Names held (for logs and tests). */
-size_t ulb_names_count(ulb_names_t *self);
+size_t notifications_ulb_names_count(ulb_names_t *self);
 
 #endif
