@@ -108,6 +108,7 @@ DECLARE
     v_counter text := coalesce(p_req->>'counter', '');
     v_receipt text;
 BEGIN
+    PERFORM rule_act(p_actor, 'application.pay_fee');   -- on the fee_settlement's history
     IF v_amount <> a.fee_paise THEN
         PERFORM rule_fail('NRINV', 'amountPaise',
                           format('the fee of application %s is %s paise (Rs %s, %s); it is paid in '
@@ -151,6 +152,7 @@ DECLARE
                                                        ARRAY['COMMISSIONER'], 'waiving the fee');
     v_reason text := btrim(coalesce(p_req->>'reason', ''));
 BEGIN
+    PERFORM rule_act(p_actor, 'application.waive_fee: ' || v_reason);
     IF char_length(v_reason) < 3 OR char_length(v_reason) > 300 OR v_reason ~ '[[:cntrl:]]' THEN
         PERFORM rule_fail('NRINV', 'reason',
                           'reason must be 3 to 300 characters (spaces at either end do not count) '

@@ -185,6 +185,8 @@ DECLARE
     v_version bigint;
     v_fee bigint := 0;
 BEGIN
+    -- Who changes it and why, on the connection's and the fee's history.
+    PERFORM rule_act(p_actor, 'connection.' || p_action || ': ' || coalesce(p_req->>'reason', ''));
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId',
                            ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'], true);
     IF p_action = 'disconnect' AND c.status NOT IN ('ACTIVE', 'RECONNECTED') THEN
@@ -233,8 +235,6 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE c connection;
 BEGIN
-    PERFORM rule_act(p_actor, 'connection.reconnect: ' || coalesce(p_req->>'reason', ''));
-    PERFORM rule_act(p_actor, 'connection.disconnect: ' || coalesce(p_req->>'reason', ''));
     c := wt_connection_for(p_actor, p_req->>'connectionId', 'connectionId', wt_everyone(), false);
     RETURN wt_connection_json(c.connection_id);
 END
