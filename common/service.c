@@ -389,3 +389,34 @@ int nagar_service_portal_url(nagar_config_t *config, const char *service, char *
     snprintf(out, out_size, "%.*s", (int) length, url);
     return 0;
 }
+
+int nagar_audit_append(const nagar_audit_t *trail, nagar_db_t *db, nagar_worker_call_t *call,
+                       const char *actor, const char *actor_role, const char *action,
+                       const char *subject, const char *ulb, json_t *detail)
+{
+    static const Nagar__RequestContext no_context = NAGAR__REQUEST_CONTEXT__INIT;
+    const Nagar__RequestContext *context = call ? nagar_worker_call_context(call) : &no_context;
+    char *detail_text = json_dumps(detail ? detail : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(detail);
+    if (!detail_text)
+        return -1;
+    const char *values[] = {
+        actor && actor[0] ? actor : call ? nagar_actor_user(call) : "",
+        actor_role && actor_role[0] ? actor_role : call ? nagar_actor_role(call) : "",
+        action,
+        subject,
+        ulb && ulb[0] ? ulb : NULL,
+        detail_text,
+        context->request_id ? context->request_id : "",
+        context->client_ip ? context->client_ip : "",
+    };
+    PGresult *result = nagar_service_query(db, "audit_append", trail->insert_sql, 8, values);
+    free(detail_text);
+    if (!result)
+        return -1;
+    PQclear(result);
+    char event[64];
+    snprintf(event, sizeof event, "%s.audit", trail->service);
+    nagar_log_write(NAGAR_LOG_INFO, event, NULL, "%s by %s on %s", action, values[0], subject);
+    return 0;
+}

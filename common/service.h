@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "bus_client.h"
@@ -200,5 +201,25 @@ int nagar_keyed_work_store(nagar_keyed_work_t *work, const ProtobufCMessage *rep
 int nagar_keyed_work_answer(nagar_keyed_work_t *work, int rc,
                             const ProtobufCMessageDescriptor *type,
                             const ProtobufCMessage *reply);
+
+/* ---- the audit trail ------------------------------------------------------ */
+
+/* Where a service's audit rows go: its own append-only table, with the
+ * columns (actor, actor_role, action, subject, ulb, detail jsonb,
+ * request_id, client_ip); the statement is compiled into the service. */
+typedef struct {
+    const char *service;        /* logs "<service>.audit" */
+    const char *insert_sql;     /* ($1 actor .. $8 client_ip) */
+} nagar_audit_t;
+
+/* Appends one row inside the caller's transaction: who (actor and
+ * actor_role when given and not "", else the call's verified actor), what
+ * (action), on what (subject, and ulb: "" for state-level changes), and
+ * the request it came with; call may be NULL for command-line steps,
+ * which then name the actor. detail (stolen) is a JSON object of what
+ * changed. Returns 0 or -1 on a database error. */
+int nagar_audit_append(const nagar_audit_t *trail, nagar_db_t *db, nagar_worker_call_t *call,
+                       const char *actor, const char *actor_role, const char *action,
+                       const char *subject, const char *ulb, json_t *detail);
 
 #endif

@@ -264,32 +264,13 @@ PGresult *cert_rule(certificates_t *self, nagar_worker_call_t *call, const char 
 int cert_audit(certificates_t *self, nagar_worker_call_t *call, const char *action,
                const char *subject, const char *ulb, json_t *detail)
 {
-    const Nagar__RequestContext *context = nagar_worker_call_context(call);
-    char *detail_text = json_dumps(detail ? detail : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(detail);
-    if (!detail_text)
-        return -1;
-    const char *values[] = {
-        nagar_actor_user(call),
-        nagar_actor_role(call),
-        action,
-        subject,
-        ulb && ulb[0] ? ulb : NULL,
-        detail_text,
-        context->request_id ? context->request_id : "",
-        context->client_ip ? context->client_ip : "",
+    static const nagar_audit_t trail = {
+        .service = CERT_SERVICE,
+        .insert_sql = "INSERT INTO certificates.audit (actor, actor_role, action, subject, ulb, "
+                      "detail, request_id, client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, "
+                      "$8)",
     };
-    PGresult *result = nagar_service_query(
-        self->db, "audit_append",
-        "INSERT INTO certificates.audit (actor, actor_role, action, subject, ulb, detail, "
-        "request_id, client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
-        8, values);
-    free(detail_text);
-    if (!result)
-        return -1;
-    PQclear(result);
-    nagar_log_info("certificates.audit", "%s by %s on %s", action, values[0], subject);
-    return 0;
+    return nagar_audit_append(&trail, self->db, call, NULL, NULL, action, subject, ulb, detail);
 }
 
 int cert_event(certificates_t *self, const char *type, const char *ulb,

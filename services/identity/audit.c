@@ -21,33 +21,14 @@ int identity_audit_append(identity_t *self, nagar_worker_call_t *call, const cha
                           const char *actor_role, const char *action, const char *subject,
                           const char *ulb, json_t *detail)
 {
-    static const Nagar__RequestContext no_context = NAGAR__REQUEST_CONTEXT__INIT;
-    const Nagar__RequestContext *context = call ? nagar_worker_call_context(call) : &no_context;
-    char *detail_text = json_dumps(detail ? detail : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(detail);
-    if (!detail_text)
-        return -1;
-    const char *values[] = {
-        actor && actor[0] ? actor : call ? nagar_actor_user(call) : "",
-        actor_role && actor_role[0] ? actor_role : call ? nagar_actor_role(call) : "",
-        action,
-        subject,
-        ulb && ulb[0] ? ulb : NULL,
-        detail_text,
-        context->request_id ? context->request_id : "",
-        context->client_ip ? context->client_ip : "",
+    static const nagar_audit_t trail = {
+        .service = IDENTITY_SERVICE,
+        .insert_sql = "INSERT INTO identity.audit (actor, actor_role, action, subject, ulb, "
+                      "detail, request_id, client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, "
+                      "$8)",
     };
-    PGresult *result = nagar_service_query(
-        self->db, "audit_append",
-        "INSERT INTO identity.audit (actor, actor_role, action, subject, ulb, detail, request_id, "
-        "client_ip) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
-        8, values);
-    free(detail_text);
-    if (!result)
-        return -1;
-    PQclear(result);
-    nagar_log_info("identity.audit", "%s by %s on %s", action, values[0], subject);
-    return 0;
+    return nagar_audit_append(&trail, self->db, call, actor, actor_role, action, subject, ulb,
+                              detail);
 }
 
 int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
