@@ -41,16 +41,13 @@ import base64
 import json
 import os
 import subprocess
-import time
-import uuid
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import contract
-from bus_service import BusService
-from mdp_packed import NagarClient
+from bus_service import BusService, ServiceClient
 from nagar_proc import ROOT, wait_until
 
 ULB_CSV = os.path.join(ROOT, "services", "identity", "data", "mp_ulbs_lgd_2022.csv")
@@ -85,87 +82,10 @@ def status_name(code):
 
 # ---- bus client ---------------------------------------------------------------
 
-class CallResult:
-    def __init__(self, method, reply):
-        self.method = method
-        status = reply["status"] or {"code": 0, "message": "", "field": ""}
-        self.code = status_name(status["code"])
-        self.message = status["message"]
-        self.field = status["field"]
-        self.replayed = reply["replayed"]
-        self.request_id = reply["requestId"]
-        self.payload = reply["payload"]
-        self.reply = contract.decode(METHODS[method][1], self.payload) if self.code == "OK" \
-            else None
-
-    @property
-    def ok(self):
-        return self.code == "OK"
-
-    def __repr__(self):
-        return (f"CallResult({self.method}: {self.code} field={self.field!r} "
-                f"message={self.message!r} reply={self.reply!r})")
-
-
-class IdentityClient:
-    """Calls the identity service over the broker as one principal, the way
-    the gateway does: a nagar.Request envelope in one MDP body frame, with
-    the caller's signed access token (never an actor field) in the context."""
-
-    def __init__(self, endpoint, curve, token_keys=None):
-        self.mdp = NagarClient(endpoint, curve=curve)
-        self.token_keys = token_keys
-
-    def authorization(self, actor):
-        """A TokenPair's access token as is; an actor dict {"userId","role",
-        "ulb"} as a token minted with identity's key (what a login would give)."""
-        if not actor:
-            return ""
-        if "accessToken" in actor:
-            return actor["accessToken"]
-        assert self.token_keys is not None, "minting a token needs the broker's token keys"
-        return self.token_keys.mint(user_id=actor["userId"], role=actor["role"],
-                                    ulb=actor.get("ulb", ""))
-
-    def call_raw(self, method, payload, actor=None, client_ip="", idempotency_key="",
-                 timeout_ms=15000, request_id=None, authorization=None, forged_actor=None):
-        request_id = request_id or uuid.uuid4().hex
-        context = {"requestId": request_id, "idempotencyKey": idempotency_key,
-                   "clientIp": client_ip,
-                   "authorization": self.authorization(actor) if authorization is None
-                   else authorization}
-        context = contract.encode("nagar.RequestContext", context)
-        if forged_actor:
-            context += contract.forged_actor(forged_actor["userId"], forged_actor["role"],
-                                             forged_actor.get("ulb", ""))
-        body = contract.encode("nagar.Request", {"method": method, "context": context,
-                                                 "payload": payload})
-        self.mdp.send("identity", body)
-        deadline = time.monotonic() + timeout_ms / 1000
-        while True:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            got = self.mdp.recv(max(left_ms, 0)) if left_ms > 0 else None
-            assert got is not None, f"no reply to {method} within {timeout_ms} ms"
-            service, frames = got
-            assert service == b"identity", f"reply from {service!r}"
-            reply = contract.decode("nagar.Reply", frames[-1])
-            # A late reply to an earlier call that timed out is skipped.
-            if reply["requestId"] in ("", request_id):
-                return reply
-
-    def call(self, method, request=None, actor=None, client_ip="", idempotency_key="",
-             timeout_ms=15000, authorization=None, forged_actor=None):
-        """request: dict by JSON name; actor: a TokenPair dict (its access
-        token is sent) or {"userId","role","ulb"} (a token is minted for it);
-        authorization: the exact credential to send instead; forged_actor: an
-        old-style Actor field to write as well (services must ignore it)."""
-        payload = contract.encode(METHODS[method][0], request or {})
-        reply = self.call_raw(method, payload, actor, client_ip, idempotency_key, timeout_ms,
-                              authorization=authorization, forged_actor=forged_actor)
-        return CallResult(method, reply)
-
-    def close(self):
-        self.mdp.close()
+class IdentityClient(ServiceClient):
+    """Calls the identity service over the broker as one principal (bus_service.py)."""
+    SERVICE = "identity"
+    METHODS = METHODS
 
 
 # ---- tokens ------------------------------------------------------------------

@@ -42,9 +42,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import contract
-from bus_service import BusService
+from bus_service import BusService, ServiceClient
 from fake_sms_provider import FakeSmsProvider
-from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
 from nagar_proc import ROOT, free_port, wait_until
 
@@ -84,60 +83,10 @@ CAMPAIGN_STATE = enum_values(N + "CampaignState")
 EVENT_STATE = enum_values(N + "EventState")
 
 
-class CallResult:
-    def __init__(self, method, reply):
-        self.method = method
-        status = reply["status"] or {"code": 0, "message": "", "field": ""}
-        self.code = contract.enum_name("nagar.StatusCode", status["code"])
-        self.message = status["message"]
-        self.field = status["field"]
-        self.replayed = reply["replayed"]
-        self.reply = (contract.decode(METHODS[method][1], reply["payload"])
-                      if self.code == "OK" else None)
-
-    @property
-    def ok(self):
-        return self.code == "OK"
-
-    def __repr__(self):
-        return (f"CallResult({self.method}: {self.code} field={self.field!r} "
-                f"message={self.message!r} reply={self.reply!r})")
-
-
-class NotifyClient:
-    """Calls nagar-notifications over the broker as one principal."""
-
-    def __init__(self, endpoint, curve, token_keys=None):
-        self.mdp = NagarClient(endpoint, curve=curve)
-        self.token_keys = token_keys
-
-    def call(self, method, request=None, actor=None, idempotency_key="", timeout_ms=15000,
-             authorization=None):
-        """actor: {"userId","role","ulb"} is sent as an access token minted
-        with identity's key (services believe no actor field); authorization:
-        the exact credential to send instead."""
-        request_id = uuid.uuid4().hex
-        context = {"requestId": request_id, "idempotencyKey": idempotency_key}
-        if authorization is not None:
-            context["authorization"] = authorization
-        elif actor:
-            context["authorization"] = self.token_keys.mint(
-                user_id=actor["userId"], role=actor["role"], ulb=actor.get("ulb", ""))
-        payload = contract.encode(METHODS[method][0], request or {})
-        body = contract.encode("nagar.Request", {"method": method, "context": context,
-                                                 "payload": payload})
-        self.mdp.send("notifications", body)
-        deadline = time.monotonic() + timeout_ms / 1000
-        while True:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            got = self.mdp.recv(left_ms) if left_ms > 0 else None
-            assert got is not None, f"no reply to {method} within {timeout_ms} ms"
-            reply = contract.decode("nagar.Reply", got[1][-1])
-            if reply["requestId"] in ("", request_id):
-                return CallResult(method, reply)
-
-    def close(self):
-        self.mdp.close()
+class NotifyClient(ServiceClient):
+    """Calls nagar-notifications over the broker as one principal (bus_service.py)."""
+    SERVICE = "notifications"
+    METHODS = METHODS
 
 
 # ---- SMTP ----------------------------------------------------------------------
