@@ -60,6 +60,7 @@ typedef struct {
     int64_t heard_ms;               /* monotonic: last message from it; 0 never */
     int64_t ping_at_ms;             /* monotonic: next ping */
     int64_t ping_sent_ms;           /* monotonic: the ping awaiting its answer; 0 none */
+    bool unchecked;                 /* used since ZMQ_EVENTS last said "no input" */
 } broker_t;
 
 typedef struct {
@@ -151,6 +152,7 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
             return NULL;
         }
         broker->handle = zsock_resolve(broker->socket);
+        broker->unchecked = true;
         /* Sends fail at once to a broker with no connection, so the next
          * broker is tried instead of the request waiting in a queue. */
         if (self->broker_count > 1)
@@ -246,6 +248,9 @@ static int send_to(nagar_bus_client_t *self, int index, const char *service, con
                    size_t body_size)
 {
     void *handle = self->brokers[index].handle;
+    /* A send may read the socket's command mailbox, taking the ZMQ_FD
+     * edge of a reply that came meanwhile: ZMQ_EVENTS must be asked again. */
+    self->brokers[index].unchecked = true;
     if (self->packer) {
         nagar_mdp_packer_reset(self->packer);
         nagar_mdp_packer_add(self->packer, "", 0);
@@ -675,6 +680,7 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self)
                     zmq_msg_close(&parts[i]);
             }
         } while (zsock_events(broker->socket) & ZMQ_POLLIN);
+        broker->unchecked = false;
     }
     self->next_ping_ms = ping_brokers(self, zclock_mono());
     completed += run_timers(self);
@@ -724,11 +730,19 @@ int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int ma
     return count;
 }
 
+/* ZMQ_EVENTS reads the command mailbox: two system calls a socket. A
+ * socket untouched since it last said "no input" cannot have any that its
+ * ZMQ_FD would not announce, so only the others are asked. */
 bool nagar_bus_client_has_input(nagar_bus_client_t *self)
 {
-    for (int i = 0; i < self->broker_count; i++)
-        if (zsock_events(self->brokers[i].socket) & ZMQ_POLLIN)
+    for (int i = 0; i < self->broker_count; i++) {
+        broker_t *broker = &self->brokers[i];
+        if (!broker->unchecked)
+            continue;
+        if (zsock_events(broker->socket) & ZMQ_POLLIN)
             return true;
+        broker->unchecked = false;
+    }
     return false;
 }
 

@@ -111,10 +111,16 @@ void nagar_bus_client_set_wait_hook(nagar_bus_client_t *self, void (*fn)(void *a
 int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self);
 
 /* The sockets to poll for input, one per broker; returns how many (ZMQ_FD
- * is edge-triggered: always call dispatch, which drains, after one fires). */
+ * is edge-triggered: always call dispatch, which drains, after one fires).
+ * Only their file descriptors are for the caller: the client keeps track
+ * of what it did on them (nagar_bus_client_has_input). */
 int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int max);
 
-/* Whether a message waits on any of them (ZMQ_EVENTS). */
+/* Whether a message waits on any of them that polling their ZMQ_FD would
+ * not announce: asks ZMQ_EVENTS only of a socket the client has sent or
+ * received on since ZMQ_EVENTS last said "no input" there (a send can
+ * take the edge of a reply that arrived meanwhile); the others cost no
+ * system call. Call it just before waiting on the descriptors. */
 bool nagar_bus_client_has_input(nagar_bus_client_t *self);
 
 size_t nagar_bus_client_in_flight(nagar_bus_client_t *self);

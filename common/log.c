@@ -34,14 +34,23 @@ void nagar_log_init(const char *name)
     }
 }
 
+/* Called several times per request on hot paths: a bounded copy, not a
+ * formatted print. */
 void nagar_log_set_request_id(const char *request_id)
 {
-    snprintf(current_request_id, sizeof current_request_id, "%s", request_id ? request_id : "");
+    size_t length = request_id ? strnlen(request_id, sizeof current_request_id - 1) : 0;
+    memmove(current_request_id, request_id ? request_id : "", length);
+    current_request_id[length] = '\0';
 }
 
 const char *nagar_log_request_id(void)
 {
     return current_request_id;
+}
+
+bool nagar_log_enabled(nagar_log_level_t level)
+{
+    return level >= minimum_level && level <= NAGAR_LOG_ERROR;
 }
 
 static void format_timestamp(char *buffer, size_t size)

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 
 typedef enum {
     NAGAR_LOG_DEBUG = 0,
@@ -29,6 +30,10 @@ void nagar_log_init(const char *process_name);
 /* The request id stamped on this thread's lines; NULL or "" clears it. */
 void nagar_log_set_request_id(const char *request_id);
 const char *nagar_log_request_id(void);
+
+/* Whether a line of this level is written: a caller whose fields cost
+ * something to build (a per-request access line) skips them when not. */
+bool nagar_log_enabled(nagar_log_level_t level);
 
 /* Writes one line. fields, when not NULL, is a JSON object whose members are
  * added to the line; the reference is stolen. */

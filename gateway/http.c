@@ -121,7 +121,8 @@ struct request_t {
     bool bus_pending;               /* the bus client holds a pointer to us */
     bool completed;                 /* MHD is done with us */
     int64_t deadline_ms;            /* monotonic */
-    gateway_session_t session;      /* the browser's refresh-token cookie (session.h) */
+    gateway_session_t *session;     /* the browser's refresh-token cookie (session.h); NULL
+                                       but on identity's login/refresh/logout routes */
     request_t *next, *prev;         /* suspended list */
 };
 
@@ -295,6 +296,7 @@ static void request_free(request_t **r_p)
         MHD_destroy_response(r->response);
     free(r->target);
     nagar_buffer_destroy(&r->body);
+    gateway_session_destroy(&r->session);
     free(r);
     *r_p = NULL;
 }
@@ -442,13 +444,13 @@ static void on_bus_reply(const nagar_bus_result_t *result, void *arg)
             json_object_set_new(object, "replayed", json_true());
         char *json = object ? json_dumps(object, JSON_COMPACT) : NULL;
         json_decref(object);
-        json = gateway_session_reply(&r->session, json);
+        json = gateway_session_reply(r->session, json);
         if (json) {
             struct MHD_Response *response =
                 set_response(r, 200, "application/json", json, strlen(json));
             if (response && result->replayed)
                 MHD_add_response_header(response, "Idempotent-Replayed", "true");
-            gateway_session_add_cookies(&r->session, response);
+            gateway_session_add_cookies(r->session, response);
         } else {
             nagar_log_error("gateway.bad_reply", "service %s method %s answered with a payload "
                             "that is not a valid %s (%zu bytes)", r->route->service,
@@ -800,10 +802,13 @@ rejected:
 /* Did the client reach us over TLS (HSTS on, or a trusted proxy says so)? */
 static bool tls_request(gateway_t *self, request_t *r)
 {
+    if (self->options.hsts_seconds > 0)
+        return true;
+    if (!self->options.trust_proxy)
+        return false;
     const char *proto =
         MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, "X-Forwarded-Proto");
-    return self->options.hsts_seconds > 0 ||
-           (self->options.trust_proxy && proto && strcmp(proto, "https") == 0);
+    return proto && strcmp(proto, "https") == 0;
 }
 
 /* GET/HEAD of a web app file (static.h). Returns true when answered. */
@@ -908,11 +913,15 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
     if (!message)
         return;
     char session_error[256];
-    if (gateway_session_prepare(&r->session, route->service, route->bus_method, r->connection,
-                                message, tls_request(self, r), session_error,
-                                sizeof session_error) != 0) {
+    int session_status = gateway_session_prepare(&r->session, route->service, route->bus_method,
+                                                 r->connection, message, tls_request(self, r),
+                                                 session_error, sizeof session_error);
+    if (session_status != 0) {
         protobuf_c_message_free_unpacked(message, NULL);
-        set_error(r, 403, "CSRF_CHECK_FAILED", "X-CSRF-Token", "%s", session_error);
+        if (session_status == 403)
+            set_error(r, 403, "CSRF_CHECK_FAILED", "X-CSRF-Token", "%s", session_error);
+        else
+            set_error(r, 500, "INTERNAL", "", "%s", session_error);
         return;
     }
     if (gateway_ready_known(self->ready) && !gateway_ready_broker_reachable(self->ready)) {
@@ -1223,8 +1232,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         gateway_metrics_record(self->metrics, r->slot, status, seconds);
     bool operations = r->slot >= self->route_count &&
                       r->slot != self->route_count + SLOT_UNMATCHED;
-    /* Successful probes and scrapes are not worth a log line each. */
-    if (r->started && !(operations && status && status < 400)) {
+    /* Successful probes and scrapes are not worth a log line each; and a
+     * line below the log level is not built at all (its fields cost more
+     * than the rest of on_completed). */
+    if (r->started && !(operations && status && status < 400) &&
+        nagar_log_enabled(NAGAR_LOG_INFO)) {
         json_t *fields = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s, s:s, s:s}", "method",
                                    r->method, "route", self->metric_labels[r->slot], "status",
                                    status, "duration_ms", seconds * 1000.0, "client_ip",
@@ -1472,11 +1484,13 @@ static int loop_timeout_ms(gateway_t *self, int64_t now)
 }
 
 /* The bus client's sockets and the readiness prober's, one per broker
- * each: the ZeroMQ file descriptors to wait on. */
-static int bus_fds(gateway_t *self, int *fds, int max)
+ * each: the ZeroMQ file descriptors to wait on; the prober's are from
+ * *ready_from on. */
+static int bus_fds(gateway_t *self, int *fds, int max, int *ready_from)
 {
     zsock_t *sockets[2 * NAGAR_BUS_BROKERS_MAX];
     int count = nagar_bus_client_sockets(self->bus, sockets, NAGAR_BUS_BROKERS_MAX);
+    *ready_from = count;
     count += gateway_ready_sockets(self->ready, sockets + count, NAGAR_BUS_BROKERS_MAX);
     int used = 0;
     for (int i = 0; i < count && used < max; i++)
@@ -1490,11 +1504,17 @@ static int wait_epoll(gateway_t *self, int timeout)
                                                            MHD_DAEMON_INFO_EPOLL_FD);
     struct pollfd fds[1 + 2 * NAGAR_BUS_BROKERS_MAX];
     int zfds[2 * NAGAR_BUS_BROKERS_MAX];
-    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX);
+    int ready_from = 0;
+    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX, &ready_from);
     fds[0] = (struct pollfd) {.fd = info ? info->epoll_fd : -1, .events = POLLIN};
     for (int i = 0; i < count; i++)
         fds[1 + i] = (struct pollfd) {.fd = zfds[i], .events = POLLIN};
     int n = poll(fds, (nfds_t) (1 + count), timeout);
+    /* The prober reads its sockets only when told (ready.h); a failed
+     * poll tells nothing, so it reads them. */
+    for (int i = ready_from; i < count; i++)
+        if (n < 0 || fds[1 + i].revents)
+            gateway_ready_signalled(self->ready);
     MHD_run(self->daemon);
     return n;
 }
@@ -1506,10 +1526,13 @@ static int wait_select(gateway_t *self, int timeout)
     FD_ZERO(&writes);
     FD_ZERO(&errors);
     MHD_socket max = -1;
-    if (MHD_get_fdset(self->daemon, &reads, &writes, &errors, &max) != MHD_YES)
+    if (MHD_get_fdset(self->daemon, &reads, &writes, &errors, &max) != MHD_YES) {
+        gateway_ready_signalled(self->ready);
         return -1;
+    }
     int zfds[2 * NAGAR_BUS_BROKERS_MAX];
-    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX);
+    int ready_from = 0;
+    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX, &ready_from);
     for (int i = 0; i < count; i++)
         if (zfds[i] >= 0 && zfds[i] < FD_SETSIZE) {
             FD_SET(zfds[i], &reads);
@@ -1518,6 +1541,9 @@ static int wait_select(gateway_t *self, int timeout)
         }
     struct timeval tv = {.tv_sec = timeout / 1000, .tv_usec = (timeout % 1000) * 1000};
     int n = select(max + 1, &reads, &writes, &errors, &tv);
+    for (int i = ready_from; i < count; i++)
+        if (n < 0 || zfds[i] < 0 || zfds[i] >= FD_SETSIZE || FD_ISSET(zfds[i], &reads))
+            gateway_ready_signalled(self->ready);
     if (n < 0) {
         FD_ZERO(&reads);
         FD_ZERO(&writes);

@@ -26,6 +26,7 @@ typedef struct {
     int64_t next_round_ms;
     bool reachable;
     bool known;
+    bool unchecked;                 /* sent on, new, or signalled since ZMQ_EVENTS said "none" */
 } probe_t;
 
 struct gateway_ready_t {
@@ -79,6 +80,7 @@ gateway_ready_t *gateway_ready_new(const nagar_bus_options_t *options,
         for (size_t j = 0; j < self->service_count; j++)
             probe->state[j] = probe->quarantined[j] = -1;
         probe->socket = connect_socket(options, i, error, error_size);
+        probe->unchecked = true;
         if (!probe->socket) {
             for (int j = 0; j < i; j++)
                 zsock_destroy(&self->probes[j].socket);
@@ -109,12 +111,27 @@ int gateway_ready_sockets(gateway_ready_t *self, zsock_t **sockets, int max)
     return count;
 }
 
+/* ZMQ_EVENTS reads the socket's command mailbox (two system calls), so it
+ * is asked only of a socket that may hold what its ZMQ_FD would not
+ * announce: one sent on, new, or whose descriptor the caller saw fire
+ * (gateway_ready_signalled) since ZMQ_EVENTS last said "no input". */
 bool gateway_ready_has_input(gateway_ready_t *self)
 {
-    for (int i = 0; i < self->probe_count; i++)
-        if (zsock_events(self->probes[i].socket) & ZMQ_POLLIN)
+    for (int i = 0; i < self->probe_count; i++) {
+        probe_t *probe = &self->probes[i];
+        if (!probe->unchecked)
+            continue;
+        if (zsock_events(probe->socket) & ZMQ_POLLIN)
             return true;
+        probe->unchecked = false;
+    }
     return false;
+}
+
+void gateway_ready_signalled(gateway_ready_t *self)
+{
+    for (int i = 0; i < self->probe_count; i++)
+        self->probes[i].unchecked = true;
 }
 
 static void send_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
@@ -122,6 +139,7 @@ static void send_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
     const char *name = self->services[probe->probing];
     zmsg_t *message = nagar_mdp_client_request_new(
         probe->asking_quarantine ? MMI_QUARANTINE : MMI_SERVICE, name, strlen(name));
+    probe->unchecked = true;        /* a send may take the edge of an answer */
     if (!message || zmsg_send(&message, probe->socket) != 0) {
         zmsg_destroy(&message);
         return;
@@ -186,13 +204,15 @@ static void handle_answer(gateway_ready_t *self, probe_t *probe, zmsg_t *message
 
 static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
 {
-    while (zsock_events(probe->socket) & ZMQ_POLLIN) {
+    /* Nothing can have come that the descriptor did not announce. */
+    while (probe->unchecked && (zsock_events(probe->socket) & ZMQ_POLLIN)) {
         zmsg_t *message = zmsg_recv(probe->socket);
         if (!message)
             break;
         handle_answer(self, probe, message, now_ms);
         zmsg_destroy(&message);
     }
+    probe->unchecked = false;
     if (probe->in_flight && now_ms >= probe->probe_deadline_ms) {
         if (probe->reachable)
             nagar_log_warn("gateway.broker_unreachable",
@@ -209,6 +229,7 @@ static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms
         if (fresh) {
             zsock_destroy(&probe->socket);
             probe->socket = fresh;
+            probe->unchecked = true;
         }
         finish_round(self, probe, now_ms);
     }

@@ -36,15 +36,22 @@ gateway_ready_t *gateway_ready_new(const nagar_bus_options_t *options,
                                    int probe_timeout_ms, char *error, size_t error_size);
 void gateway_ready_destroy(gateway_ready_t **self_p);
 
-/* The sockets to poll, one per broker (ZMQ_FD semantics: call
- * gateway_ready_dispatch when one fires, or whenever
- * gateway_ready_next_timeout_ms has passed); returns how many. */
+/* The sockets to poll, one per broker (ZMQ_FD semantics: when one fires,
+ * call gateway_ready_signalled, then gateway_ready_dispatch; also whenever
+ * gateway_ready_next_timeout_ms has passed); returns how many. Only their
+ * descriptors are for the caller. */
 int gateway_ready_sockets(gateway_ready_t *self, zsock_t **sockets, int max);
-/* Whether a message waits on any of them. */
+/* Whether a message waits on any of them that their descriptors would not
+ * announce (ZMQ_EVENTS, asked only of a socket used or signalled since it
+ * last said "no input"). Call it just before waiting. */
 bool gateway_ready_has_input(gateway_ready_t *self);
+/* The caller's wait saw a descriptor of gateway_ready_sockets fire (or
+ * cannot tell which fired): the next dispatch reads the sockets. */
+void gateway_ready_signalled(gateway_ready_t *self);
 
-/* Reads answers, sends due probes, times out a silent broker. now_ms is
- * monotonic. */
+/* Reads answers (from the sockets that may have some: used or signalled
+ * since they last had none), sends due probes, times out a silent broker.
+ * now_ms is monotonic. */
 void gateway_ready_dispatch(gateway_ready_t *self, int64_t now_ms);
 int gateway_ready_next_timeout_ms(gateway_ready_t *self, int64_t now_ms);
 

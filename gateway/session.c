@@ -45,16 +45,23 @@ static bool same_origin(const char *origin, const char *host)
     return authority && host && strcmp(authority + 3, host) == 0;
 }
 
-int gateway_session_prepare(gateway_session_t *session, const char *service,
+int gateway_session_prepare(gateway_session_t **session_p, const char *service,
                             const char *bus_method, struct MHD_Connection *connection,
                             ProtobufCMessage *message, bool secure, char *error,
                             size_t error_size)
 {
-    memset(session, 0, sizeof *session);
-    session->kind = kind_of(service, bus_method);
+    gateway_session_kind_t kind = kind_of(service, bus_method);
+    if (kind == GATEWAY_SESSION_NONE)
+        return 0;               /* every other route: nothing allocated, nothing to do */
+    gateway_session_destroy(session_p);
+    gateway_session_t *session = calloc(1, sizeof *session);
+    if (!session) {
+        snprintf(error, error_size, "out of memory preparing the session cookie");
+        return 500;
+    }
+    *session_p = session;
+    session->kind = kind;
     session->secure = secure;
-    if (session->kind == GATEWAY_SESSION_NONE)
-        return 0;
     if (session->kind == GATEWAY_SESSION_LOGIN) {
         const char *mode =
             MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Nagar-Session");
@@ -94,8 +101,8 @@ int gateway_session_prepare(gateway_session_t *session, const char *service,
     }
     char *copy = strdup(cookie);
     if (!copy) {
-        snprintf(error, error_size, "out of memory");
-        return 403;
+        snprintf(error, error_size, "out of memory copying the session cookie");
+        return 500;
     }
     /* Unpacked messages free their strings unless they are the default "". */
     if (*token && *token != protobuf_c_empty_string)
@@ -117,7 +124,7 @@ static void add_cookie(gateway_session_t *session, const char *name, const char 
 
 char *gateway_session_reply(gateway_session_t *session, char *json)
 {
-    if (!session->cookie || !json)
+    if (!session || !session->cookie || !json)
         return json;
     if (session->kind == GATEWAY_SESSION_LOGOUT) {
         add_cookie(session, REFRESH_COOKIE, "", 0, true, "/api/v1/auth");
@@ -155,6 +162,16 @@ char *gateway_session_reply(gateway_session_t *session, char *json)
 
 void gateway_session_add_cookies(const gateway_session_t *session, struct MHD_Response *response)
 {
-    for (size_t i = 0; response && i < session->set_cookie_count; i++)
+    for (size_t i = 0; session && response && i < session->set_cookie_count; i++)
         MHD_add_response_header(response, "Set-Cookie", session->set_cookie[i]);
+}
+
+void gateway_session_destroy(gateway_session_t **self_p)
+{
+    gateway_session_t *self = *self_p;
+    if (!self)
+        return;
+    sodium_memzero(self, sizeof *self);     /* the cookies carry the refresh token */
+    free(self);
+    *self_p = NULL;
 }

@@ -51,22 +51,29 @@ typedef struct {
     size_t set_cookie_count;
 } gateway_session_t;
 
-/* Before the bus call of an identity login/refresh/logout route (service,
- * bus_method): takes the refresh token from the cookie into message where
- * the body had none, after the CSRF check. Returns 0, or 403 with the
- * reason in error. */
-int gateway_session_prepare(gateway_session_t *session, const char *service,
+/* Before the bus call of a route (service, bus_method). For an identity
+ * login/refresh/logout route it makes *session_p (the caller destroys it)
+ * and takes the refresh token from the cookie into message where the body
+ * had none, after the CSRF check; for every other route it does nothing
+ * and leaves *session_p NULL, so a request that is not a session's pays
+ * for no cookie buffers. Returns 0, or 403 (CSRF) or 500 (out of memory)
+ * with the reason in error. */
+int gateway_session_prepare(gateway_session_t **session_p, const char *service,
                             const char *bus_method, struct MHD_Connection *connection,
                             ProtobufCMessage *message, bool secure, char *error,
                             size_t error_size);
 
-/* On a successful reply: for a cookie login or refresh, takes refreshToken
+/* On a successful reply (session may be NULL: nothing applies): for a cookie login or refresh, takes refreshToken
  * out of json (rewritten in place; returns the new malloc'd text, the old
  * one freed) and prepares the cookies; for a cookie logout, prepares the
  * clearing cookies. Returns json unchanged when nothing applies. */
 char *gateway_session_reply(gateway_session_t *session, char *json);
 
-/* Adds the prepared Set-Cookie headers to response. */
+/* Adds the prepared Set-Cookie headers to response (none when session is NULL). */
 void gateway_session_add_cookies(const gateway_session_t *session, struct MHD_Response *response);
+
+/* Frees a session made by gateway_session_prepare (wiped: its cookies hold
+ * the refresh token); NULL does nothing. */
+void gateway_session_destroy(gateway_session_t **self_p);
 
 #endif
