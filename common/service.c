@@ -337,6 +337,8 @@ bool nagar_keyed_work_begin(nagar_keyed_work_t *work, int *rc)
     free(work->stored);
     work->stored = NULL;
     work->stored_size = 0;
+    if (!work->request)
+        return true;
     nagar_idempotency_seen_t seen =
         nagar_idempotency_check(work->records, work->db, work->call, work->request,
                                 &work->stored, &work->stored_size, &work->outcome);
@@ -348,6 +350,8 @@ bool nagar_keyed_work_begin(nagar_keyed_work_t *work, int *rc)
 
 int nagar_keyed_work_store(nagar_keyed_work_t *work, const ProtobufCMessage *reply)
 {
+    if (!work->request)
+        return 0;
     return nagar_idempotency_store(work->records, work->db, work->call, work->request, reply);
 }
 

@@ -190,9 +190,12 @@ typedef struct {
 /* Starts an attempt (a transaction may run again): forgets the last
  * attempt's outcome and stored reply, then checks the key. true when the
  * work goes on; false with *rc the work's result (0 answered before,
- * 1 refused with the outcome set, -1 a database error). */
+ * 1 refused with the outcome set, -1 a database error). Work without a
+ * request (a step that keeps no record, such as an anonymous call) only
+ * forgets. */
 bool nagar_keyed_work_begin(nagar_keyed_work_t *work, int *rc);
-/* Records reply for the key, inside the transaction. */
+/* Records reply for the key, inside the transaction (nothing without a
+ * request). */
 int nagar_keyed_work_store(nagar_keyed_work_t *work, const ProtobufCMessage *reply);
 /* After the transaction (rc, its result): answers the call with the
  * failure (nagar_service_fail), the stored reply of type marked replayed,

@@ -57,9 +57,8 @@ int identity_password_change_token_reply(identity_t *self, nagar_worker_call_t *
 /* ---- the change itself ----------------------------------------------------- */
 
 typedef struct {
+    nagar_keyed_work_t base;           /* first; request NULL: no record (anonymous call) */
     identity_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;   /* NULL: no idempotency record (anonymous call) */
     const char *user_id;
     const char *actor_role;            /* who acts, for the audit row */
     const char *old_hash;              /* the row must still hold it */
@@ -67,9 +66,6 @@ typedef struct {
     bool one_time;                     /* replacing the one-time password */
     char username[80];
     char ulb[16];
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } change_t;
 
 static int change_work(nagar_db_t *db, void *arg)
@@ -77,16 +73,9 @@ static int change_work(nagar_db_t *db, void *arg)
     (void) db;
     change_t *work = arg;
     identity_t *self = work->self;
-    nagar_outcome_reset(&work->outcome);
-    free(work->stored);
-    work->stored = NULL;
-    if (work->request) {
-        nagar_idempotency_seen_t seen =
-            nagar_idempotency_check(&identity_idempotency, self->db, work->call, work->request,
-                                    &work->stored, &work->stored_size, &work->outcome);
-        if (seen != NAGAR_IDEMPOTENCY_NEW)
-            return nagar_idempotency_work_result(seen);
-    }
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
     const char *values[] = {work->user_id, work->old_hash, work->new_hash,
                             work->one_time ? "t" : "f"};
     PGresult *result = nagar_service_query(
@@ -100,7 +89,7 @@ static int change_work(nagar_db_t *db, void *arg)
         return -1;
     if (PQntuples(result) != 1) {
         PQclear(result);
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__FAILED_PRECONDITION,
                           work->one_time ? "passwordChangeToken" : "currentPassword",
                           work->one_time
                               ? "the one-time password was replaced already (or the account "
@@ -115,17 +104,14 @@ static int change_work(nagar_db_t *db, void *arg)
     if (identity_session_revoke_user(self, work->user_id, "password changed") != 0)
         return -1;
     json_t *detail = json_pack("{s:b}", "oneTimePasswordReplaced", work->one_time);
-    if (identity_audit_append(self, work->call, work->user_id, work->actor_role,
+    if (identity_audit_append(self, work->base.call, work->user_id, work->actor_role,
                               "staff.password_changed", work->user_id, work->ulb, detail) != 0)
         return -1;
-    if (!work->request)
-        return 0;
     Nagar__Identity__ChangePasswordReply reply = NAGAR__IDENTITY__CHANGE_PASSWORD_REPLY__INIT;
     reply.user_id = (char *) work->user_id;
     reply.username = work->username;
     reply.sessions_revoked = true;
-    return nagar_idempotency_store(&identity_idempotency, self->db, work->call, work->request,
-                                   &reply.base);
+    return nagar_keyed_work_store(&work->base, &reply.base);
 }
 
 /* Hashes new_password and runs the change; answers the call. */
@@ -136,30 +122,23 @@ static int change(change_t *work, const char *new_password)
     if (crypto_pwhash_str(hash, new_password, strlen(new_password),
                           crypto_pwhash_OPSLIMIT_INTERACTIVE,
                           crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-        return nagar_worker_call_fail(work->call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
+        return nagar_worker_call_fail(work->base.call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                                       "out of memory hashing the password; retry later");
     work->new_hash = hash;
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, change_work, work);
     sodium_memzero(hash, sizeof hash);
-    if (rc != 0) {
-        free(work->stored);
-        return nagar_service_fail(self->db, IDENTITY_SERVICE, work->call, rc, &work->outcome);
+    if (rc == 0 && !work->base.stored) {
+        json_t *fields =
+            json_pack("{s:s, s:b}", "user_id", work->user_id, "one_time", work->one_time);
+        nagar_log_write(NAGAR_LOG_INFO, "identity.password_changed", fields,
+                        "staff password changed; every session of the account ended");
     }
-    if (work->stored) {
-        rc = nagar_idempotency_replay(work->call, &nagar__identity__change_password_reply__descriptor,
-                                      work->stored, work->stored_size);
-        free(work->stored);
-        return rc;
-    }
-    json_t *fields = json_pack("{s:s, s:b}", "user_id", work->user_id, "one_time",
-                               work->one_time);
-    nagar_log_write(NAGAR_LOG_INFO, "identity.password_changed", fields,
-                    "staff password changed; every session of the account ended");
     Nagar__Identity__ChangePasswordReply reply = NAGAR__IDENTITY__CHANGE_PASSWORD_REPLY__INIT;
     reply.user_id = (char *) work->user_id;
     reply.username = work->username;
     reply.sessions_revoked = true;
-    return nagar_worker_call_reply(work->call, &reply.base);
+    return nagar_keyed_work_answer(
+        &work->base, rc, &nagar__identity__change_password_reply__descriptor, &reply.base);
 }
 
 static int check_new_password(nagar_worker_call_t *call, const char *new_password)
@@ -241,8 +220,12 @@ int identity_staff_replace_one_time_password(nagar_worker_call_t *call,
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "newPassword",
                                       "newPassword must not be the one-time password");
     }
-    change_t work = {.self = self, .call = call, .request = NULL, .user_id = claims.user_id,
-                     .actor_role = claims.role, .old_hash = hash, .one_time = true};
+    change_t work = {.base = IDENTITY_KEYED_WORK(self, call, NULL),
+                     .self = self,
+                     .user_id = claims.user_id,
+                     .actor_role = claims.role,
+                     .old_hash = hash,
+                     .one_time = true};
     int rc = change(&work, request->new_password);
     sodium_memzero(hash, sizeof hash);
     return rc;
@@ -285,8 +268,11 @@ int identity_staff_change_password(nagar_worker_call_t *call, const ProtobufCMes
         sodium_memzero(hash, sizeof hash);
         return -1;
     }
-    change_t work = {.self = self, .call = call, .request = message, .user_id = user_id,
-                     .actor_role = nagar_actor_role(call), .old_hash = hash,
+    change_t work = {.base = IDENTITY_KEYED_WORK(self, call, message),
+                     .self = self,
+                     .user_id = user_id,
+                     .actor_role = nagar_actor_role(call),
+                     .old_hash = hash,
                      .one_time = one_time};
     int rc = change(&work, request->new_password);
     sodium_memzero(hash, sizeof hash);

@@ -105,15 +105,12 @@ static const char *channel_name(Nagar__Notifications__Channel channel)
 }
 
 typedef struct {
+    nagar_keyed_work_t base; /* first: the key, the outcome */
     notify_t *self;
-    nagar_worker_call_t *call;
     const Nagar__Notifications__SaveTemplateRequest *request;
     const char *channel;
     char version[16];
     char saved_at[40];
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } save_work_t;
 
 static void template_reply_fill(Nagar__Notifications__Template *reply,
@@ -139,15 +136,9 @@ static int save_work(nagar_db_t *db, void *arg)
     save_work_t *work = arg;
     notify_t *self = work->self;
     const Nagar__Notifications__Template *input = work->request->template_;
-    nagar_outcome_reset(&work->outcome);
-    free(work->stored);
-    work->stored = NULL;
-
-    int stored =
-        nagar_idempotency_check(&notify_idempotency, self->db, work->call, &work->request->base,
-                                &work->stored, &work->stored_size, &work->outcome);
-    if (stored != 0)
-        return stored == 1 ? 0 : stored == 2 ? 1 : -1;
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
 
     const char *type_values[] = {input->type};
     PGresult *result = nagar_service_query(
@@ -158,15 +149,15 @@ static int save_work(nagar_db_t *db, void *arg)
         return -1;
     if (PQntuples(result) != 1) {
         PQclear(result);
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "template.type",
-                          "\"%s\" is not a known event type; template.list shows them",
-                          input->type);
+        nagar_outcome_set(
+            &work->base.outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "template.type",
+            "\"%s\" is not a known event type; template.list shows them", input->type);
         return 1;
     }
-    bool ok = placeholders_ok(input->body, PQgetvalue(result, 0, 0), "template.body",
-                              input->type, &work->outcome) &&
+    bool ok = placeholders_ok(input->body, PQgetvalue(result, 0, 0), "template.body", input->type,
+                              &work->base.outcome) &&
               placeholders_ok(input->subject, PQgetvalue(result, 0, 0), "template.subject",
-                              input->type, &work->outcome);
+                              input->type, &work->base.outcome);
     PQclear(result);
     if (!ok)
         return 1;
@@ -180,9 +171,9 @@ static int save_work(nagar_db_t *db, void *arg)
     if (!result)
         return -1;
     PQclear(result);
-    const char *values[] = {input->type,    input->language, work->channel,
-                            input->ulb,     input->subject,  input->body,
-                            input->dlt_template_id, nagar_actor_user(work->call)};
+    const char *values[] = {
+        input->type,    input->language, work->channel,          input->ulb,
+        input->subject, input->body,     input->dlt_template_id, nagar_actor_user(work->base.call)};
     result = nagar_service_query(
         self->db, "template_insert",
         "INSERT INTO notifications.template (type, language, channel, ulb, version, subject, "
@@ -200,15 +191,14 @@ static int save_work(nagar_db_t *db, void *arg)
     PQclear(result);
 
     Nagar__Notifications__Template reply;
-    template_reply_fill(&reply, input, nagar_actor_user(work->call), work->version,
+    template_reply_fill(&reply, input, nagar_actor_user(work->base.call), work->version,
                         work->saved_at);
-    if (nagar_idempotency_store(&notify_idempotency, self->db, work->call, &work->request->base,
-                                &reply.base) != 0)
+    if (nagar_keyed_work_store(&work->base, &reply.base) != 0)
         return -1;
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", input->type, "language",
-                               input->language, "channel", work->channel, "ulb", input->ulb,
-                               "version", work->version, "saved_by",
-                               nagar_actor_user(work->call));
+    json_t *fields =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", input->type, "language",
+                  input->language, "channel", work->channel, "ulb", input->ulb, "version",
+                  work->version, "saved_by", nagar_actor_user(work->base.call));
     nagar_log_write(NAGAR_LOG_INFO, "notifications.template_saved", fields,
                     "template saved as a new version");
     return 0;
@@ -272,21 +262,20 @@ int notifications_template_save(nagar_worker_call_t *call, const ProtobufCMessag
                                       "dltTemplateId is the numeric id (up to 30 digits) the DLT "
                                       "platform gave this SMS template; e-mail has none");
 
-    save_work_t work = {.self = self, .call = call, .request = request, .channel = channel};
+    save_work_t work = {.base = {.records = &notify_idempotency,
+                                 .db = self->db,
+                                 .service = NOTIFY_SERVICE,
+                                 .call = call,
+                                 .request = &request->base},
+                        .self = self,
+                        .request = request,
+                        .channel = channel};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, save_work, &work);
-    if (rc != 0) {
-        free(work.stored);
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, rc, &work.outcome);
-    }
-    if (work.stored) {
-        rc = nagar_idempotency_replay(call, &nagar__notifications__template__descriptor,
-                                      work.stored, work.stored_size);
-        free(work.stored);
-        return rc;
-    }
-    Nagar__Notifications__Template reply;
-    template_reply_fill(&reply, t, nagar_actor_user(call), work.version, work.saved_at);
-    return nagar_worker_call_reply(call, &reply.base);
+    Nagar__Notifications__Template reply = NAGAR__NOTIFICATIONS__TEMPLATE__INIT;
+    if (rc == 0 && !work.base.stored)
+        template_reply_fill(&reply, t, nagar_actor_user(call), work.version, work.saved_at);
+    return nagar_keyed_work_answer(&work.base, rc, &nagar__notifications__template__descriptor,
+                                   &reply.base);
 }
 
 int notifications_template_list(nagar_worker_call_t *call, const ProtobufCMessage *message,
