@@ -3,6 +3,8 @@
  */
 #include "text.h"
 
+#include <string.h>
+
 int nagar_utf8_next(const char *text, uint32_t *code)
 {
     const unsigned char *p = (const unsigned char *) text;
@@ -78,4 +80,17 @@ bool nagar_text_valid(const char *text, size_t min, size_t max, bool newlines)
             return false;
     }
     return characters >= min;
+}
+
+bool nagar_text_digits(const char *text, size_t min, size_t max)
+{
+    if (!text)
+        return false;
+    size_t length = strnlen(text, max + 1);
+    if (length < min || length > max)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (text[i] < '0' || text[i] > '9')
+            return false;
+    return true;
 }

@@ -31,4 +31,8 @@ size_t nagar_utf8_length(const char *text);
  * only when newlines is true. NULL is not valid text. */
 bool nagar_text_valid(const char *text, size_t min, size_t max, bool newlines);
 
+/* min..max ASCII digits and nothing else (an LGD code is 1..10); NULL is
+ * not. Each service used to carry its own copy of this loop. */
+bool nagar_text_digits(const char *text, size_t min, size_t max);
+
 #endif

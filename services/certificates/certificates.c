@@ -99,13 +99,7 @@ bool cert_check_mobile(nagar_outcome_t *outcome, const char *path, const char *m
 
 bool cert_ulb_valid(const char *ulb)
 {
-    size_t length = ulb ? strnlen(ulb, 11) : 0;
-    if (length < 1 || length > 10)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (ulb[i] < '0' || ulb[i] > '9')
-            return false;
-    return true;
+    return nagar_text_digits(ulb, 1, 10);
 }
 
 const char *cert_path(char *out, size_t size, const char *prefix, const char *name)

@@ -55,7 +55,7 @@ int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     if (request->page_token[0]) {
         char parts[1][201];
         if (identity_page_token_decode(request->page_token, parts, 1) != 1 ||
-            !identity_matches_digits(parts[0], 1, 18))
+            !nagar_text_digits(parts[0], 1, 18))
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
                                           "pageToken is not one this service issued; start "
                                           "again without it");

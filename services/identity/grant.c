@@ -170,7 +170,7 @@ int identity_grant_issue(nagar_worker_call_t *call, const ProtobufCMessage *mess
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "job",
                                       "job must be one of: %s", kinds);
     }
-    if (!identity_matches_digits(request->ulb, 1, 10))
+    if (!nagar_text_digits(request->ulb, 1, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be the LGD code of the one ULB the job may "
                                       "touch (1 to 10 digits)");

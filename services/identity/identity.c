@@ -12,20 +12,9 @@
 #include "log.h"
 #include "text.h"
 
-bool identity_matches_digits(const char *text, size_t min, size_t max)
-{
-    size_t length = strnlen(text, max + 1);
-    if (length < min || length > max)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (text[i] < '0' || text[i] > '9')
-            return false;
-    return true;
-}
-
 bool identity_mobile_valid(const char *text)
 {
-    return identity_matches_digits(text, 10, 10) && text[0] >= '6';
+    return nagar_text_digits(text, 10, 10) && text[0] >= '6';
 }
 
 bool identity_username_valid(const char *text)

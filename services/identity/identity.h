@@ -25,6 +25,7 @@
 #include "db.h"
 #include "proto/identity.pb-c.h"
 #include "service.h"
+#include "text.h"
 #include "token.h"
 
 #define IDENTITY_OTP_KEY_BYTES 32
@@ -58,8 +59,8 @@ typedef struct {
 
 #define IDENTITY_SERVICE "identity"
 
-/* Validation. All lengths are in Unicode characters of valid UTF-8. */
-bool identity_matches_digits(const char *text, size_t min, size_t max);
+/* Validation. All lengths are in Unicode characters of valid UTF-8 (digits:
+ * nagar_text_digits of common/text.h). */
 bool identity_mobile_valid(const char *text);        /* ^[6-9][0-9]{9}$ */
 bool identity_username_valid(const char *text);      /* ^[a-z0-9._-]{3,64}$ */
 /* Valid UTF-8 without control characters, min..max characters. */

@@ -417,7 +417,7 @@ int identity_otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *messa
         (const Nagar__Identity__VerifyOtpRequest *) message;
     if (!identity_mobile_valid(request->mobile))
         return mobile_refused(call);
-    if (!identity_matches_digits(request->otp, OTP_DIGITS, OTP_DIGITS))
+    if (!nagar_text_digits(request->otp, OTP_DIGITS, OTP_DIGITS))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "otp",
                                       "otp must be the 6 digits that were sent");
     verify_work_t work = {.self = self, .call = call, .mobile = request->mobile,

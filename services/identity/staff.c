@@ -77,7 +77,7 @@ static int validate_role_and_ulb(nagar_worker_call_t *call, const char *role, co
     if (is_state_admin(role) && ulb[0])
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "a STATE_ADMIN serves every ULB: leave ulb empty");
-    if (!is_state_admin(role) && !identity_matches_digits(ulb, 1, 10))
+    if (!is_state_admin(role) && !nagar_text_digits(ulb, 1, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be the LGD code (1 to 10 digits) of the ULB the "
                                       "%s works for",
@@ -585,7 +585,7 @@ int identity_staff_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
         (const Nagar__Identity__ListStaffRequest *) message;
     if (require_manager(call, "listing staff accounts") != 0)
         return -1;
-    if (request->ulb[0] && !identity_matches_digits(request->ulb, 1, 10))
+    if (request->ulb[0] && !nagar_text_digits(request->ulb, 1, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb must be empty or an LGD code of 1 to 10 digits");
     const char *ulb = request->ulb[0] ? request->ulb : NULL;

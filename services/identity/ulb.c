@@ -73,7 +73,7 @@ int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message
     bool after = false;
     if (request->page_token[0]) {
         if (identity_page_token_decode(request->page_token, parts, 2) != 2 ||
-            !identity_matches_digits(parts[1], 1, 10))
+            !nagar_text_digits(parts[1], 1, 10))
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
                                           "pageToken is not one this service issued; start "
                                           "again without it");
@@ -141,7 +141,7 @@ int identity_ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *message,
     identity_t *self = arg;
     const Nagar__Identity__GetUlbRequest *request =
         (const Nagar__Identity__GetUlbRequest *) message;
-    if (!identity_matches_digits(request->code, 1, 10))
+    if (!nagar_text_digits(request->code, 1, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "code",
                                       "code must be an LGD code of 1 to 10 digits");
     const char *values[] = {request->code};
@@ -232,7 +232,7 @@ int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *messa
     if (!ulb)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
                                       "ulb is required");
-    if (!identity_matches_digits(ulb->code, 1, 10))
+    if (!nagar_text_digits(ulb->code, 1, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb.code",
                                       "ulb.code must be an LGD code of 1 to 10 digits");
     if (!identity_text_valid(ulb->name, 1, 100))
@@ -242,7 +242,7 @@ int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *messa
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb.type",
                                       "ulb.type must be NAGAR_NIGAM, NAGAR_PALIKA_PARISHAD or "
                                       "NAGAR_PARISHAD");
-    if (!identity_matches_digits(ulb->district_code, 1, 10))
+    if (!nagar_text_digits(ulb->district_code, 1, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "ulb.districtCode",
                                       "ulb.districtCode must be an LGD district code of 1 to 10 "
@@ -251,7 +251,7 @@ int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *messa
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "ulb.districtName",
                                       "ulb.districtName must be 1 to 100 printable characters");
-    if (!identity_matches_digits(ulb->census2011_code, 0, 10))
+    if (!nagar_text_digits(ulb->census2011_code, 0, 10))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
                                       "ulb.census2011Code",
                                       "ulb.census2011Code must be empty or up to 10 digits");
@@ -379,8 +379,8 @@ static int seed_work(nagar_db_t *db, void *arg)
                      lgd_type);
             return 1;
         }
-        if (!identity_matches_digits(fields[0], 1, 10) || !identity_text_valid(fields[1], 1, 100) ||
-            !identity_matches_digits(fields[3], 0, 10) || !identity_matches_digits(fields[4], 1, 10) ||
+        if (!nagar_text_digits(fields[0], 1, 10) || !identity_text_valid(fields[1], 1, 100) ||
+            !nagar_text_digits(fields[3], 0, 10) || !nagar_text_digits(fields[4], 1, 10) ||
             !identity_text_valid(fields[5], 1, 100)) {
             snprintf(work->error, sizeof work->error,
                      "%s line %ld: a field breaks its rule (code and district code 1-10 digits, "

@@ -80,15 +80,7 @@ bool notify_email_valid(const char *text)
 
 bool notify_ulb_valid(const char *text)
 {
-    if (!text)
-        return false;
-    size_t length = strnlen(text, 11);
-    if (length < 1 || length > 10)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (text[i] < '0' || text[i] > '9')
-            return false;
-    return true;
+    return nagar_text_digits(text, 1, 10);
 }
 
 bool notify_name_valid(const char *text, size_t max)

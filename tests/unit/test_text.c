@@ -57,6 +57,21 @@ static void text_counts_characters_not_bytes(void **state)
     assert_false(nagar_text_valid(NULL, 0, 5, false));
 }
 
+static void digits_are_digits_only_within_the_bounds(void **state)
+{
+    (void) state;
+    assert_true(nagar_text_digits("250858", 1, 10));
+    assert_true(nagar_text_digits("1234567890", 1, 10));
+    assert_false(nagar_text_digits("12345678901", 1, 10));
+    assert_false(nagar_text_digits("", 1, 10));
+    assert_true(nagar_text_digits("", 0, 10));
+    assert_false(nagar_text_digits("25085a", 1, 10));
+    assert_false(nagar_text_digits(" 250858", 1, 10));
+    assert_false(nagar_text_digits("२५०", 1, 10));   /* Devanagari digits are not ASCII digits */
+    assert_false(nagar_text_digits("12", 3, 10));
+    assert_false(nagar_text_digits(NULL, 0, 10));
+}
+
 static void text_refuses_controls(void **state)
 {
     (void) state;
@@ -77,6 +92,7 @@ int main(void)
         cmocka_unit_test(next_refuses_malformed),
         cmocka_unit_test(text_counts_characters_not_bytes),
         cmocka_unit_test(text_refuses_controls),
+        cmocka_unit_test(digits_are_digits_only_within_the_bounds),
     };
     return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
