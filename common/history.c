@@ -7,7 +7,10 @@
  * table's own name is checked the same way): the last image of every key
  * on the history — an INSERT, UPDATE or BASELINE entry's new rows, or a
  * DELETE entry's old rows marking it gone — full-joined with the table's
- * current rows, both as jsonb.
+ * current rows, both as jsonb. An entry's rows are JSON objects, or the
+ * rows' text (a table set to history_rows_as_text, common/sql/history
+ * 004), read back through the table's row type: either form compares the
+ * same, and a chain may hold both.
  */
 #include "history.h"
 
@@ -110,17 +113,24 @@ int nagar_history_check_rows(nagar_db_t *db, const char *schema, const char *tab
     int key_count = 0;
     if (key_columns(db, qualified, columns, &key_count, error, error_size) != 0)
         return -1;
-    char image_key[512], row_key[512], sql[4096];
+    char image_key[512], row_key[512], element[512], sql[8192];
     key_expression(image_key, sizeof image_key, "x.e", columns, key_count);
     key_expression(row_key, sizeof row_key, "c.r", columns, key_count);
+    /* An element is the row as a JSON object, or (a table recording its
+     * rows as text, history 004) the row's text, read back through the
+     * table's own row type into the same JSON. */
+    snprintf(element, sizeof element,
+             "CASE WHEN jsonb_typeof(r.raw) = 'string' THEN to_jsonb((r.raw #>> '{}')::"
+             "\"%s\".\"%s\") ELSE r.raw END", schema, table);
     snprintf(sql, sizeof sql,
              "WITH img AS ("
              " SELECT DISTINCT ON (k) k, seq, ulb, gone, img FROM ("
              "  SELECT %s AS k, h.seq, h.ulb, h.op = 'DELETE' AS gone, x.e AS img, x.o"
-             "    FROM \"%s\".history h CROSS JOIN LATERAL jsonb_array_elements("
+             "    FROM \"%s\".history h CROSS JOIN LATERAL (SELECT %s AS e, r.o"
+             "         FROM jsonb_array_elements("
              "         coalesce(nullif(CASE WHEN h.op = 'DELETE' THEN h.old_rows ELSE h.new_rows "
              "END, ''), '[]')::jsonb)"
-             "         WITH ORDINALITY AS x(e, o)"
+             "         WITH ORDINALITY AS r(raw, o)) x"
              "   WHERE h.tbl = $1 AND (h.op = 'DELETE' OR h.new_rows <> '')) s"
              " ORDER BY k, seq DESC, o DESC),"
              " cur AS (SELECT %s AS k, c.r FROM (SELECT to_jsonb(t) AS r FROM \"%s\".\"%s\" t) c) "
@@ -137,11 +147,15 @@ int nagar_history_check_rows(nagar_db_t *db, const char *schema, const char *tab
              " WHERE img.k IS NULL OR (cur.k IS NULL AND NOT img.gone) OR (cur.k IS NOT NULL AND "
              "img.gone) OR cur.r <> img.img"
              " ORDER BY 1 LIMIT %d",
-             image_key, schema, row_key, schema, table, NAGAR_HISTORY_MISMATCHES_MAX);
-    /* The triggers render timestamps in UTC; so must the rows compared. */
-    PGresult *res = nagar_db_exec(db, "SET TimeZone = 'UTC'", 0, NULL);
+             image_key, schema, element, row_key, schema, table, NAGAR_HISTORY_MISMATCHES_MAX);
+    /* The triggers render timestamps in UTC and dates in ISO order; so must
+     * the rows compared, and the rows read back from text. */
+    PGresult *res = nagar_db_exec(db,
+                                  "SELECT set_config('TimeZone', 'UTC', false), "
+                                  "set_config('DateStyle', 'ISO, YMD', false)", 0, NULL);
     if (!res) {
-        snprintf(error, error_size, "setting the time zone failed: %s", nagar_db_error(db));
+        snprintf(error, error_size, "setting the time zone and date style failed: %s",
+                 nagar_db_error(db));
         return -1;
     }
     PQclear(res);
@@ -155,14 +169,14 @@ int nagar_history_check_rows(nagar_db_t *db, const char *schema, const char *tab
     /* The entries among themselves: the row an UPDATE or DELETE found must
      * be the one the entry before it left; a change with the triggers off
      * between them shows here even when a later change covered it. */
-    char continuity[4096];
+    char continuity[8192];
     snprintf(continuity, sizeof continuity,
              "WITH ev AS ("
              " SELECT %s AS k, h.seq, h.ulb, s.side, x.e AS img"
              "   FROM \"%s\".history h"
              "   CROSS JOIN LATERAL (VALUES ('old', h.old_rows), ('new', h.new_rows)) s(side, rows)"
-             "   CROSS JOIN LATERAL jsonb_array_elements(coalesce(nullif(s.rows, ''), '[]')::jsonb)"
-             "        AS x(e)"
+             "   CROSS JOIN LATERAL (SELECT %s AS e FROM jsonb_array_elements("
+             "        coalesce(nullif(s.rows, ''), '[]')::jsonb) AS r(raw)) x"
              "  WHERE h.tbl = $1),"
              " ordered AS ("
              " SELECT k, seq, ulb, side, img,"
@@ -175,7 +189,7 @@ int nagar_history_check_rows(nagar_db_t *db, const char *schema, const char *tab
              "' with the triggers off' END"
              "  FROM ordered WHERE side = 'old' AND (prev IS NULL OR prev_side <> 'new' OR "
              "prev <> img)"
-             " ORDER BY 1, 3 LIMIT %d", image_key, schema, NAGAR_HISTORY_MISMATCHES_MAX);
+             " ORDER BY 1, 3 LIMIT %d", image_key, schema, element, NAGAR_HISTORY_MISMATCHES_MAX);
     PGresult *gaps = nagar_db_exec(db, continuity, 1, values);
     if (!gaps) {
         PQclear(res);

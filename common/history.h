@@ -4,8 +4,9 @@
  *
  * Every statement that changes a tracked table adds, through triggers, one
  * entry per ULB to the chain of (table, ULB): the rows before and after as
- * JSON arrays, who, on which request, why, when. Two checks need nothing
- * but the stored rows:
+ * JSON arrays (of objects, or of the rows' text for a table of bulk
+ * statements, history 004), who, on which request, why, when. Two checks
+ * need nothing but the stored rows:
  *
  *   - the chains themselves (nagar_history_chain with chain.h): a changed,
  *     removed or inserted entry breaks its chain;
@@ -18,8 +19,9 @@
  *     a later change through the triggers covered it.
  *
  * The comparison runs in the database with built-in functions only (the
- * JSON of the row as it is against the JSON the history stored), with the
- * session's time zone at UTC as the triggers write it.
+ * JSON of the row as it is against the JSON the history stored, or its
+ * text read back through the table's row type), with the session's time
+ * zone at UTC and dates in ISO order, as the triggers write them.
  */
 #ifndef NAGAR_HISTORY_H
 #define NAGAR_HISTORY_H

@@ -8,11 +8,17 @@ common/sql/history 001 and ledger 001 define after the faster versions
     order, with the rows before and after (INSERT of two ULBs, UPDATE of
     one, an UPDATE that moves a row between ULBs, DELETE, a statement that
     changes nothing), each entry's hash recomputed here with chain_canonical
-    over its predecessor's.
+    over its predecessor's;
+  - the same with the table set to history_rows_as_text (history 004): the
+    entries hold each row's text, which reads back through the row type
+    into the row as it is, whatever the writer's DateStyle and time zone.
 
 Everything runs as the superuser in one transaction that is rolled back.
 """
 import json
+import re
+
+import pytest
 
 DB = "nagar_property_tax"
 
@@ -44,6 +50,7 @@ def property_row(pid, ulb, number):
 STATEMENTS = f"""
 SET search_path = property_tax;
 BEGIN;
+{{setup}}
 SELECT set_config('nagar.actor', 'staff:history-test', true),
        set_config('nagar.actor_role', 'CLERK', true),
        set_config('nagar.request_id', 'req-history-test', true),
@@ -58,7 +65,8 @@ UPDATE property SET address = 'none' WHERE property_id = 'no such property';
 UPDATE property SET ulb = '990002' WHERE property_id = '990001-099-000001';
 DELETE FROM property WHERE property_id LIKE '99000_-099-%';
 SELECT json_agg(json_build_object('ulb', h.ulb, 'op', h.op, 'actor', h.actor,
-                                  'request', h.request_id, 'old', h.old_rows, 'new', h.new_rows,
+                                  'request', h.request_id, 'old', {{old}}, 'new', {{new}},
+                                  'text', {{text}}, 'raw', h.new_rows,
                                   'chained', h.hash = sha256(coalesce(p.hash, decode(repeat('00', 32), 'hex'))
                                       || chain_canonical(h.tbl, h.ulb, h.seq::text, h.op, h.old_rows,
                                                          h.new_rows, h.actor, h.actor_role,
@@ -75,9 +83,33 @@ def rows(text):
     return sorted((r["property_id"], r["ulb"], r["address"]) for r in json.loads(text or "[]"))
 
 
-def test_statements_are_recorded_per_ulb_with_old_and_new_rows(pg_cluster):
-    out = pg_cluster.sql(STATEMENTS, dbname=DB)
+AS_OBJECTS = {"setup": "", "old": "h.old_rows", "new": "h.new_rows", "text": "false"}
+
+
+def as_rows(side):
+    """An entry's rows of the text form read back as the superuser's SQL would
+    verify them: each string through the property row type into JSON."""
+    return (f"coalesce((SELECT json_agg(to_jsonb((r #>> '{{}}')::property))::text "
+            f"FROM jsonb_array_elements(nullif({side}, '')::jsonb) r), '')")
+
+
+AS_TEXT = {"setup": "SELECT history_rows_as_text('property'); "
+                    "SET LOCAL DateStyle = 'SQL, DMY'; SET LOCAL TimeZone = 'Asia/Kolkata';",
+           "old": as_rows("h.old_rows"), "new": as_rows("h.new_rows"),
+           "text": "(SELECT bool_and(jsonb_typeof(r) = 'string') FROM jsonb_array_elements("
+                   "coalesce(nullif(h.old_rows, ''), '[]')::jsonb "
+                   "|| coalesce(nullif(h.new_rows, ''), '[]')::jsonb) r)"}
+
+
+@pytest.mark.parametrize("form", [AS_OBJECTS, AS_TEXT], ids=["objects", "text"])
+def test_statements_are_recorded_per_ulb_with_old_and_new_rows(pg_cluster, form):
+    out = pg_cluster.sql(STATEMENTS.format(**form), dbname=DB)
     entries = json.loads(out.splitlines()[-1])
+    assert {e["text"] for e in entries} == {form is AS_TEXT}, entries
+    if form is AS_TEXT:
+        # Written in UTC and ISO order whatever the writer's session said.
+        [first] = json.loads(entries[0]["raw"])[:1]
+        assert re.search(r',"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00",', first), first
     got = [(e["ulb"], e["op"], rows(e["old"]), rows(e["new"])) for e in entries]
     assert got == [
         # One INSERT of two ULBs: an entry for each, in ULB order.
