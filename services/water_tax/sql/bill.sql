@@ -113,13 +113,7 @@ BEGIN
     v_count := coalesce(cardinality(v_ids), 0);
     IF v_count > 0 THEN
         -- Set-based: each input is read for the whole chunk (= ANY (v_ids)) and joined.
-        WITH cand AS (
-            SELECT c.* FROM connection c WHERE c.connection_id = ANY (v_ids)
-        ), ver AS (
-            SELECT DISTINCT ON (v.ulb) v.* FROM tariff_version v
-            WHERE v.fy = v_fy AND v.ulb IN (SELECT DISTINCT cand.ulb FROM cand)
-            ORDER BY v.ulb, v.version DESC
-        ), rd AS (
+        WITH rd AS (
             SELECT r.connection_id, sum(r.consumption_litres) AS used FROM meter_reading r
             WHERE r.connection_id = ANY (v_ids) AND r.period = j.period AND r.kind IN ('ACTUAL', 'FINAL')
             GROUP BY r.connection_id
@@ -148,25 +142,39 @@ BEGIN
                    sum(a.amount_paise) FILTER (WHERE a.head <> 'ADVANCE') AS settled,
                    sum(a.amount_paise) FILTER (WHERE a.head = 'ADVANCE') AS advance
             FROM allocation a WHERE a.connection_id = ANY (v_ids) GROUP BY a.connection_id
+        ), cand AS MATERIALIZED (
+            -- Everything known per connection is joined here, by connection
+            -- id, before the tariff: the match with the tariff's version and
+            -- rates is estimated at a few rows whatever the chunk, and a
+            -- per-connection input joined after it would be read once per
+            -- connection (a nested loop over the readings, bills and
+            -- allocations; property tax's demand did 20-50 s a chunk so).
+            SELECT c.*, rd.connection_id IS NOT NULL AS has_reading, rd.used, hist.avg3,
+                   coalesce(owed.amount, 0) - coalesce(al.settled, 0) AS arrear,
+                   coalesce(al.advance, 0) AS advance
+            FROM connection c
+            LEFT JOIN rd ON rd.connection_id = c.connection_id
+            LEFT JOIN hist ON hist.connection_id = c.connection_id
+            LEFT JOIN owed ON owed.connection_id = c.connection_id
+            LEFT JOIN al ON al.connection_id = c.connection_id
+            WHERE c.connection_id = ANY (v_ids)
+        ), ver AS (
+            SELECT DISTINCT ON (v.ulb) v.* FROM tariff_version v
+            WHERE v.fy = v_fy AND v.ulb IN (SELECT DISTINCT cand.ulb FROM cand)
+            ORDER BY v.ulb, v.version DESC
         ), base AS (
             SELECT c.connection_id, c.ulb, c.ward, c.metered, c.units, c.category, c.meter_no,
                    v.id AS version_id, v.sewerage_bp, v.surcharge_bp, v.advance_rebate_bp, v.due_days,
                    tf.monthly_paise, tc.metered_minimum_paise, tc.solid_waste_paise,
                    CASE WHEN NOT c.metered THEN 0
-                        WHEN rd.connection_id IS NOT NULL THEN rd.used
-                        ELSE coalesce(hist.avg3, v.estimate_default_kl * 1000) END AS litres,
-                   c.metered AND rd.connection_id IS NULL AS estimated,
-                   coalesce(owed.amount, 0) - coalesce(al.settled, 0) AS arrear,
-                   coalesce(al.advance, 0) AS advance
+                        WHEN c.has_reading THEN c.used
+                        ELSE coalesce(c.avg3, v.estimate_default_kl * 1000) END AS litres,
+                   c.metered AND NOT c.has_reading AS estimated, c.arrear, c.advance
             FROM cand c
             JOIN ver v ON v.ulb = c.ulb
             LEFT JOIN tariff_flat tf ON tf.version_id = v.id AND tf.category = c.category
                                     AND tf.pipe_size_mm = c.pipe_size_mm
             LEFT JOIN tariff_category tc ON tc.version_id = v.id AND tc.category = c.category
-            LEFT JOIN rd ON rd.connection_id = c.connection_id
-            LEFT JOIN hist ON hist.connection_id = c.connection_id
-            LEFT JOIN owed ON owed.connection_id = c.connection_id
-            LEFT JOIN al ON al.connection_id = c.connection_id
             WHERE c.metered OR tf.monthly_paise IS NOT NULL
         ), water AS (
             -- Metered: the slab the month's litres fall in gives the charge of
