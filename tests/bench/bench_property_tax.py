@@ -246,11 +246,11 @@ def main():
         # Payments recorded per second: a refused request is quick and would
         # count as one in wrk's Requests/sec (a build that refuses what
         # another records would look faster).
-        total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out)
-        if total:
-            scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[total.group(3)]
-            results["payments"] = ((int(total.group(1)) - results["payments_non2xx"])
-                                   / (float(total.group(2)) * scale))
+        sent = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out)
+        if sent:
+            scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[sent.group(3)]
+            results["payments"] = ((int(sent.group(1)) - results["payments_non2xx"])
+                                   / (float(sent.group(2)) * scale))
         else:
             results["payments"] = float(rps.group(1))
         p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -261,6 +261,10 @@ def main():
                                 env=cluster.role_env("property_tax_app"), capture_output=True,
                                 text=True, timeout=600)
         results["verify"] = "ok" if verify.returncode == 0 else f"exit {verify.returncode}"
+        if verify.returncode != 0:
+            # What it found (the last lines name table, key and sequence).
+            results["verify_detail"] = "\n".join(
+                (verify.stdout + verify.stderr).strip().splitlines()[-12:])
         results["pgbench"] = pgbench_tps(cluster, args.connections, args.seconds)
     finally:
         stack.stop()
@@ -279,6 +283,9 @@ def main():
           f"{'OK' if pay_ratio >= 0.5 else 'BELOW TARGET'}; p99 {results['payments_p99']}, "
           f"{results['receipts']} receipts, ledger verify {results['verify']}")
     print(f"  pgbench TPC-B-like                {results['pgbench']:>10.0f} transactions/s")
+    if "verify_detail" in results:
+        print("  warning: verify after the payments found:\n    " +
+              results["verify_detail"].replace("\n", "\n    "))
     if results["payments_non2xx"]:
         print(f"  warning: {results['payments_non2xx']} payment responses were not 2xx")
     return 0
