@@ -32,6 +32,7 @@
  */
 #include "bus_client.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -665,12 +666,15 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self)
     int completed = 0;
     zmq_msg_t parts[NAGAR_MDP_PACK_MAX_FRAMES];
     /* Non-blocking reads until none is left (ZMQ_EVENTS before each one
-     * would be a system call per reply); then ZMQ_EVENTS once, because
-     * ZMQ_FD is edge-triggered and a caller polling it must not miss a
-     * message that arrived meanwhile. */
+     * would be two system calls per reply). ZMQ_FD is edge-triggered and a
+     * caller polling it must not miss a message that arrived meanwhile:
+     * libzmq answers EAGAIN to a non-blocking recv only after reading the
+     * socket's command mailbox and trying again, which re-arms the edge
+     * exactly as ZMQ_EVENTS saying "no input" does, so only another
+     * failure (EINTR while reading the mailbox) asks ZMQ_EVENTS. */
     for (int index = 0; index < self->broker_count; index++) {
         broker_t *broker = &self->brokers[index];
-        do {
+        for (;;) {
             int count;
             while ((count = nagar_mdp_receive_parts(broker->handle, parts,
                                                     NAGAR_MDP_PACK_MAX_FRAMES)) != 0) {
@@ -679,7 +683,9 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self)
                 for (int i = 0; i < count; i++)
                     zmq_msg_close(&parts[i]);
             }
-        } while (zsock_events(broker->socket) & ZMQ_POLLIN);
+            if (zmq_errno() == EAGAIN || !(zsock_events(broker->socket) & ZMQ_POLLIN))
+                break;
+        }
         broker->unchecked = false;
     }
     self->next_ping_ms = ping_brokers(self, zclock_mono());

@@ -262,7 +262,9 @@ int nagar_mdp_receive_parts(void *socket_handle, zmq_msg_t *parts, int max)
 {
     zmq_msg_init(&parts[0]);
     if (zmq_msg_recv(&parts[0], socket_handle, ZMQ_DONTWAIT) < 0) {
+        int error = zmq_errno();    /* kept for the caller (EAGAIN: see mdp_pack.h) */
         zmq_msg_close(&parts[0]);
+        errno = error;
         return 0;
     }
     int count = 1;

@@ -111,8 +111,10 @@ int nagar_mdp_unpack_message(zmsg_t *message, char *error, size_t error_size);
  * without a zmsg: the client, the worker and the broker read every
  * message this way, then view its parts (unpacked when packed). Returns
  * the frame count (the caller closes each part), 0 when nothing is
- * waiting, or -1 for a message of more than max frames, which is read to
- * its end and dropped (every part closed). */
+ * waiting (errno EAGAIN; libzmq has then read the socket's command
+ * mailbox, as ZMQ_EVENTS would, so ZMQ_FD will fire for the next message)
+ * or the recv failed (another errno), or -1 for a message of more than max
+ * frames, which is read to its end and dropped (every part closed). */
 int nagar_mdp_receive_parts(void *socket_handle, zmq_msg_t *parts, int max);
 
 #endif
