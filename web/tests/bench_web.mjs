@@ -14,11 +14,17 @@ const runs = Number(process.env.NAGAR_BENCH_RUNS || 3);
 const SLOW_3G = { offline: false, latency: 2000, downloadThroughput: (500 * 1000) / 8 * 0.8, uploadThroughput: (500 * 1000) / 8 * 0.8 };
 const CPU_SLOWDOWN = Number(process.env.NAGAR_BENCH_CPU || 4);
 
-// Collected in the page from the start: the last LCP candidate, FCP.
+// Collected in the page from the start: the last LCP candidate (its time and
+// element), FCP.
 function observe() {
   window.__lcp = 0;
-  new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__lcp = e.startTime; })
-    .observe({ type: 'largest-contentful-paint', buffered: true });
+  window.__lcpElement = '';
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      window.__lcp = e.startTime;
+      window.__lcpElement = e.element ? `<${e.element.tagName.toLowerCase()}> ${(e.element.textContent || '').trim().slice(0, 40)}` : e.url || '(removed)';
+    }
+  }).observe({ type: 'largest-contentful-paint', buffered: true });
 }
 
 async function measure(page, client, url) {
@@ -30,7 +36,7 @@ async function measure(page, client, url) {
     const fcp = performance.getEntriesByName('first-contentful-paint')[0];
     const nav = performance.getEntriesByType('navigation')[0];
     const bytes = [nav, ...performance.getEntriesByType('resource')].reduce((n, e) => n + (e ? e.transferSize : 0), 0);
-    return { lcp: Math.round(window.__lcp), fcp: Math.round(fcp ? fcp.startTime : 0), html: Math.round(nav ? nav.responseEnd : 0), bytes, requests: performance.getEntriesByType('resource').length + 1 };
+    return { lcp: Math.round(window.__lcp), element: window.__lcpElement, fcp: Math.round(fcp ? fcp.startTime : 0), html: Math.round(nav ? nav.responseEnd : 0), bytes, requests: performance.getEntriesByType('resource').length + 1 };
   });
 }
 
@@ -53,7 +59,7 @@ try {
       repeat.push(await measure(page, client, url));
       await context.close();
     }
-    const pick = (list) => ({ lcp: median(list.map((r) => r.lcp)), fcp: median(list.map((r) => r.fcp)), html: median(list.map((r) => r.html)), bytes: median(list.map((r) => r.bytes)), requests: median(list.map((r) => r.requests)), runs: list.map((r) => r.lcp) });
+    const pick = (list) => ({ lcp: median(list.map((r) => r.lcp)), fcp: median(list.map((r) => r.fcp)), html: median(list.map((r) => r.html)), bytes: median(list.map((r) => r.bytes)), requests: median(list.map((r) => r.requests)), runs: list.map((r) => r.lcp), element: list.map((r) => r.element).sort((a, b) => list.filter((r) => r.element === b).length - list.filter((r) => r.element === a).length)[0] });
     results[name] = { first: pick(first), repeat: pick(repeat) };
     console.error(`bench-web: ${name}: LCP ${results[name].first.lcp} ms first visit, ${results[name].repeat.lcp} ms repeat`);
   }
