@@ -65,6 +65,7 @@
 #include "proto/notifications.pb-c.h"
 #include "proto/property_tax.pb-c.h"
 #include "proto/water_tax.pb-c.h"
+#include "text.h"
 
 #define EXIT_OK 0
 #define EXIT_ERROR 1
@@ -599,17 +600,6 @@ static bool parse_count(const char *text, long min, long max, long *out)
     return true;
 }
 
-static bool ulb_valid(const char *text)
-{
-    size_t length = strlen(text);
-    if (length < 1 || length > 10)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (text[i] < '0' || text[i] > '9')
-            return false;
-    return true;
-}
-
 static int campaign_command(int argc, char **argv, nagar_config_t *config)
 {
     campaign_job_t job = {.page_size = PAGE_SIZE_DEFAULT, .wait = true,
@@ -687,7 +677,7 @@ static int campaign_command(int argc, char **argv, nagar_config_t *config)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!ulb_valid(ulb)) {
+    if (!nagar_text_digits(ulb, 1, 10)) {
         say_error("--ulb must be the LGD code of the ULB (1 to 10 digits), not \"%s\"", ulb);
         return EXIT_USAGE;
     }

@@ -130,6 +130,9 @@ def test_campaign_reminds_every_defaulter_once(property_tax_stack, notifications
     bad = run_batch(nagar_bin, s, "--kind", "gas_tax")
     assert bad.returncode == 2, bad.stderr
     assert run_batch(nagar_bin, s, "--page-size", "0").returncode == 2
+    bad = run_batch(nagar_bin, s, "--ulb", "25O786")       # a letter O, the last --ulb wins
+    assert bad.returncode == 2 and '--ulb must be the LGD code of the ULB (1 to 10 digits), ' \
+        'not "25O786"' in bad.stderr, bad.stderr
 
     # Issue 12: the batch key alone starts nothing; an operator of another
     # ULB, or a clerk, gets no campaign grant for this one.
