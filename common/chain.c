@@ -126,8 +126,8 @@ static int check_start(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_cha
     return 0;
 }
 
-int nagar_chain_walk(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_chain_status_t *chain,
-                     char *error, size_t error_size)
+static int walk(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_chain_status_t *chain,
+                char *error, size_t error_size)
 {
     uint8_t previous[NAGAR_CHAIN_HASH_BYTES];
     chain->ok = true;
@@ -208,4 +208,37 @@ int nagar_chain_walk(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_chain
     }
     PQclear(res);
     return 0;
+}
+
+typedef struct {
+    const nagar_chain_kind_t *kind;
+    nagar_chain_status_t *chain;
+    char *error;
+    size_t error_size;
+    int rc;
+} walk_work_t;
+
+static int walk_work(nagar_db_t *db, void *arg)
+{
+    walk_work_t *work = arg;
+    work->rc = walk(db, work->kind, work->chain, work->error, work->error_size);
+    return 0;   /* read only: nothing to roll back */
+}
+
+/* The pages and the head are read in one snapshot: read apart, a row
+ * appended (and its head moved) between the reads looked like a cut or an
+ * overlong chain, a false alarm under load. */
+int nagar_chain_walk(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_chain_status_t *chain,
+                     char *error, size_t error_size)
+{
+    if (nagar_db_in_transaction(db))
+        return walk(db, kind, chain, error, error_size);
+    walk_work_t work = {kind, chain, error, error_size, 0};
+    if (nagar_db_transaction(db, NAGAR_DB_REPEATABLE_READ, walk_work, &work) != 0) {
+        if (work.rc == 0)
+            snprintf(error, error_size, "reading the %s in one snapshot failed: %s", kind->name,
+                     nagar_db_error(db));
+        return -1;
+    }
+    return work.rc;
 }

@@ -74,8 +74,10 @@ int nagar_chain_list(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_chain
                      size_t *count, char *error, size_t error_size);
 
 /* Walks one chain from chain->from_seq (0: from the start; otherwise the
- * row there must have hash chain->from_hash) to its head. Returns 0 with
- * chain->ok telling whether it is whole, or -1 when the database failed. */
+ * row there must have hash chain->from_hash) to its head, in one snapshot
+ * (a REPEATABLE READ transaction of its own, or the caller's). Returns 0
+ * with chain->ok telling whether it is whole, or -1 when the database
+ * failed. */
 int nagar_chain_walk(nagar_db_t *db, const nagar_chain_kind_t *kind, nagar_chain_status_t *chain,
                      char *error, size_t error_size);
 
