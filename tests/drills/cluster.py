@@ -201,7 +201,10 @@ class Cluster:
             if len(primaries) == 1 and len(replicas) == 2 and syncs:
                 return primaries[0]
             time.sleep(1)
-        raise AssertionError(f"PostgreSQL not healthy within {timeout} s: {codes}")
+        # What the nodes that are neither primary nor streaming say (Patroni, pg_rewind).
+        stuck = [n for n, c in codes.items() if "200" not in c[:2]]
+        tails = "".join(f"\n--- {n}'s log, last lines:\n{self.logs(n)[-3000:]}" for n in stuck)
+        raise AssertionError(f"PostgreSQL not healthy within {timeout} s: {codes}{tails}")
 
     def sql(self, db, text, node=None):
         node = node or self.primary()
