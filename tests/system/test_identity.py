@@ -66,6 +66,23 @@ def login(c, username, password):
     return r.reply
 
 
+def test_a_taken_witness_key_reads_revocations_and_nothing_else(ident, admin):
+    """The witness may call identity (it verifies admins' tokens, so it must
+    know which are revoked): with its key and even an admin's token, every
+    other method is refused, and each refusal is logged."""
+    w = ident.client("witness")
+    assert w.call("token.revocations", {}).ok
+    refused = 0
+    for method in ident.client().METHODS:
+        if method == "token.revocations":
+            continue
+        r = w.call(method, {}, actor=admin)
+        assert r.code == "PERMISSION_DENIED", (method, r)
+        refused += 1
+    assert refused >= 13
+    assert len(ident.proc.events("bus.worker_caller_denied")) >= refused
+
+
 # ---- ULB master data ---------------------------------------------------------
 
 def test_ulb_counts_types_search_and_paging(ident, identity_db):  # noqa: F811
