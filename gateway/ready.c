@@ -281,37 +281,42 @@ bool gateway_ready_known(gateway_ready_t *self)
     return all;
 }
 
+/* The index of service among those probed, or -1. */
+static int service_index(const gateway_ready_t *self, const char *service)
+{
+    for (size_t i = 0; i < self->service_count; i++)
+        if (strcmp(self->services[i], service) == 0)
+            return (int) i;
+    return -1;
+}
+
 int gateway_ready_service(gateway_ready_t *self, const char *service)
 {
-    for (size_t i = 0; i < self->service_count; i++) {
-        if (strcmp(self->services[i], service) != 0)
-            continue;
-        int best = -1;
-        for (int j = 0; j < self->probe_count; j++) {
-            const probe_t *probe = &self->probes[j];
-            if (probe->state[i] > best && (probe->reachable || probe->state[i] != 1))
-                best = probe->state[i];
-        }
-        return best;
+    int i = service_index(self, service);
+    if (i < 0)
+        return -1;
+    int best = -1;
+    for (int j = 0; j < self->probe_count; j++) {
+        const probe_t *probe = &self->probes[j];
+        if (probe->state[i] > best && (probe->reachable || probe->state[i] != 1))
+            best = probe->state[i];
     }
-    return -1;
+    return best;
 }
 
 int gateway_ready_quarantined(gateway_ready_t *self, const char *service)
 {
-    for (size_t i = 0; i < self->service_count; i++) {
-        if (strcmp(self->services[i], service) != 0)
-            continue;
-        /* Quarantine reaches every broker from one store (etcd), so one
-         * answering broker that says so is enough; "not" needs one that
-         * answered and none that says so. */
-        int best = -1;
-        for (int j = 0; j < self->probe_count; j++) {
-            const probe_t *probe = &self->probes[j];
-            if (probe->reachable && probe->quarantined[i] > best)
-                best = probe->quarantined[i];
-        }
-        return best;
+    int i = service_index(self, service);
+    if (i < 0)
+        return -1;
+    /* Quarantine reaches every broker from one store (etcd), so one
+     * answering broker that says so is enough; "not" needs one that
+     * answered and none that says so. */
+    int best = -1;
+    for (int j = 0; j < self->probe_count; j++) {
+        const probe_t *probe = &self->probes[j];
+        if (probe->reachable && probe->quarantined[i] > best)
+            best = probe->quarantined[i];
     }
-    return -1;
+    return best;
 }
