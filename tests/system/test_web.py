@@ -135,7 +135,8 @@ def otp_for(suite, mobile):
     def arrived():
         for line in reversed(sink_lines()[seen:]):
             if mobile in line:
-                m = re.search(r"\b(\d{6})\b", json.loads(line).get("text", line))
+                # Only the OTP message: a demand SMS to the same mobile carries a six-digit ULB code.
+                m = re.search(r"(?:OTP is|ओटीपी) (\d{6})\b", json.loads(line).get("body", line))
                 if m:
                     found["otp"] = m.group(1)
                     return True

@@ -5,7 +5,7 @@
 //   NAGAR_WEB_MOBILE, NAGAR_WEB_PROPERTY, NAGAR_WEB_OTP_SINK (the SMS sink file)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifacts, base, expect, launch, report, screen } from './lib.mjs';
+import { artifacts, base, expect, launch, otpIn, report, screen } from './lib.mjs';
 
 const mobile = process.env.NAGAR_WEB_MOBILE;
 const propertyId = process.env.NAGAR_WEB_PROPERTY;
@@ -16,8 +16,8 @@ function otpFromSink() {
   const lines = sinkLines().slice(seen).reverse();
   for (const line of lines) {
     if (!line.includes(mobile)) continue;
-    const m = /\b(\d{6})\b/.exec(JSON.parse(line).text || JSON.parse(line).body || line);
-    if (m) return m[1];
+    const otp = otpIn(JSON.parse(line).text || JSON.parse(line).body || line);
+    if (otp) return otp;
   }
   return null;
 }

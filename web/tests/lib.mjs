@@ -86,6 +86,14 @@ export async function step(name) {
   if (done || value.trim() !== 'GO') throw new Error(`step ${name}: the test said ${done ? 'nothing' : value}`);
 }
 
+// The code in an SMS body, only if the body is the login OTP message (its
+// Hindi or English template): a demand or receipt SMS to the same mobile
+// carries a ULB code, which is six digits too.
+export function otpIn(body) {
+  const m = /(?:OTP is|ओटीपी) (\d{6})\b/.exec(body);
+  return m ? m[1] : null;
+}
+
 // The newest OTP the SMS sink got for a mobile after line `after`.
 export function sinkLines() {
   try { return readFileSync(process.env.NAGAR_WEB_OTP_SINK, 'utf8').trim().split('\n'); } catch { return []; }
@@ -96,8 +104,8 @@ export async function otpFor(page, mobile, after) {
       if (!line.includes(mobile)) continue;
       let text = line;
       try { const j = JSON.parse(line); text = j.text || j.body || line; } catch { /* plain line */ }
-      const m = /\b(\d{6})\b/.exec(text);
-      if (m) return m[1];
+      const otp = otpIn(text);
+      if (otp) return otp;
     }
     await page.waitForTimeout(200);
   }
