@@ -64,6 +64,7 @@ static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 }
 
 #define PT(name) &nagar__property_tax__##name##__descriptor
+#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto: both taxes' */
 
 /* Methods with a handler of their own: money movements, the CSV import,
  * the demand job (which wakes the batch), the receipt PDF, the ledger check,
@@ -74,10 +75,10 @@ static const nagar_method_t METHODS[] = {
     {"demand.generate", PT(generate_demand_request), GATEWAY_BATCH, property_tax_demand_generate},
     {"payment.record", PT(record_payment_request), GATEWAY_BATCH, property_tax_payment_record},
     {"payment.reverse", PT(reverse_payment_request), GATEWAY, property_tax_payment_reverse},
-    {"receipt.pdf", PT(get_receipt_request), GATEWAY_BATCH, property_tax_receipt_pdf},
+    {"receipt.pdf", PAY(get_receipt_request), GATEWAY_BATCH, property_tax_receipt_pdf},
     {"online.initiate", PT(initiate_online_payment_request), GATEWAY, property_tax_online_initiate},
-    {"online.callback", PT(online_payment_callback), GATEWAY, property_tax_online_callback},
-    {"ledger.verify", PT(verify_ledger_request), GATEWAY_BATCH, property_tax_ledger_verify},
+    {"online.callback", PAY(online_payment_callback), GATEWAY, property_tax_online_callback},
+    {"ledger.verify", PAY(verify_ledger_request), GATEWAY_BATCH, property_tax_ledger_verify},
     {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH,
      property_tax_demand_notice_get},
     {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH,
@@ -123,11 +124,11 @@ static const nagar_rule_method_t RULE_METHODS[] = {
     {"demand.status", PT(demand_status_request), GATEWAY_BATCH, "pt_demand_status",
      PT(demand_job), false},
     {"dues.get", PT(get_dues_request), GATEWAY_BATCH, "pt_dues", PT(dues), false},
-    {"receipt.get", PT(get_receipt_request), GATEWAY_BATCH, "pt_receipt_get", PT(receipt), false},
-    {"online.get", PT(get_online_order_request), GATEWAY, "pt_online_get", PT(online_order),
+    {"receipt.get", PAY(get_receipt_request), GATEWAY_BATCH, "pt_receipt_get", PT(receipt), false},
+    {"online.get", PAY(get_online_order_request), GATEWAY, "pt_online_get", PT(online_order),
      false},
-    {"report.dcb", PT(dcb_request), GATEWAY_BATCH, "pt_report_dcb", PT(dcb_report), false},
-    {"report.daily_collection", PT(daily_collection_request), GATEWAY_BATCH, "pt_report_daily",
+    {"report.dcb", PAY(dcb_request), GATEWAY_BATCH, "pt_report_dcb", PT(dcb_report), false},
+    {"report.daily_collection", PAY(daily_collection_request), GATEWAY_BATCH, "pt_report_daily",
      PT(daily_collection_report), false},
     {"report.defaulters", PT(defaulters_request), GATEWAY_BATCH, "pt_report_defaulters",
      PT(defaulters_report), false},

@@ -33,6 +33,6 @@ int property_tax_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *
         .qr_tag = "NAGAR-PT-RECEIPT", .account_hi = "संपत्ति क्रमांक",
         .account_en = "Property id", .payer_hi = "भुगतानकर्ता (स्वामी)",
         .payer_en = "Payer (owner of record)", .heads = HEADS,
-        .reply_type = &nagar__property_tax__receipt_pdf__descriptor};
+        .reply_type = &nagar__payments__receipt_pdf__descriptor};
     return nagar_receipt_print_method(&print, call, request);
 }

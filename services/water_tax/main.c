@@ -37,6 +37,7 @@ static const char *const GATEWAY[] = {"gateway", NULL};
 static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
 
 #define WT(name) &nagar__water_tax__##name##__descriptor
+#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto: both taxes' */
 
 /* Whose connection it is, asked by notifications to reach an event's person. */
 static const char *const NOTIFICATIONS[] = {"notifications", NULL};
@@ -61,10 +62,10 @@ static const nagar_method_t METHODS[] = {
     {"bill.pdf", WT(get_bill_request), GATEWAY_BATCH, water_tax_bill_pdf},
     {"payment.record", WT(record_payment_request), GATEWAY_BATCH, water_tax_payment_record},
     {"payment.reverse", WT(reverse_payment_request), GATEWAY, water_tax_payment_reverse},
-    {"receipt.pdf", WT(get_receipt_request), GATEWAY_BATCH, water_tax_receipt_pdf},
+    {"receipt.pdf", PAY(get_receipt_request), GATEWAY_BATCH, water_tax_receipt_pdf},
     {"online.initiate", WT(initiate_online_payment_request), GATEWAY, water_tax_online_initiate},
-    {"online.callback", WT(online_payment_callback), GATEWAY, water_tax_online_callback},
-    {"ledger.verify", WT(verify_ledger_request), GATEWAY_BATCH, water_tax_ledger_verify},
+    {"online.callback", PAY(online_payment_callback), GATEWAY, water_tax_online_callback},
+    {"ledger.verify", PAY(verify_ledger_request), GATEWAY_BATCH, water_tax_ledger_verify},
     {"notices.send", WT(send_notices_request), GATEWAY_BATCH, water_tax_notices_send},
     {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
      subjects},
@@ -98,11 +99,11 @@ static const nagar_rule_method_t RULE_METHODS[] = {
      false},
     {"bill.get", WT(get_bill_request), GATEWAY_BATCH, "wt_bill_get", WT(bill), false},
     {"dues.get", WT(get_dues_request), GATEWAY_BATCH, "wt_dues", WT(dues), false},
-    {"receipt.get", WT(get_receipt_request), GATEWAY_BATCH, "wt_receipt_get", WT(receipt), false},
-    {"online.get", WT(get_online_order_request), GATEWAY, "wt_online_get", WT(online_order),
+    {"receipt.get", PAY(get_receipt_request), GATEWAY_BATCH, "wt_receipt_get", WT(receipt), false},
+    {"online.get", PAY(get_online_order_request), GATEWAY, "wt_online_get", WT(online_order),
      false},
-    {"report.dcb", WT(dcb_request), GATEWAY_BATCH, "wt_report_dcb", WT(dcb_report), false},
-    {"report.daily_collection", WT(daily_collection_request), GATEWAY_BATCH, "wt_report_daily",
+    {"report.dcb", PAY(dcb_request), GATEWAY_BATCH, "wt_report_dcb", WT(dcb_report), false},
+    {"report.daily_collection", PAY(daily_collection_request), GATEWAY_BATCH, "wt_report_daily",
      WT(daily_collection_report), false},
     {"report.defaulters", WT(defaulters_request), GATEWAY_BATCH, "wt_report_defaulters",
      WT(defaulters_report), false},

@@ -31,6 +31,6 @@ int water_tax_receipt_pdf(nagar_worker_call_t *call, const ProtobufCMessage *req
         .name_en = "Water charges", .file_prefix = "water-tax-receipt",
         .qr_tag = "NAGAR-WT-RECEIPT", .account_hi = "कनेक्शन", .account_en = "Connection",
         .payer_hi = "भुगतानकर्ता (उपभोक्ता)", .payer_en = "Payer (consumer of record)",
-        .heads = HEADS, .reply_type = &nagar__water_tax__receipt_pdf__descriptor};
+        .heads = HEADS, .reply_type = &nagar__payments__receipt_pdf__descriptor};
     return nagar_receipt_print_method(&print, call, request);
 }
