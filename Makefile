@@ -170,7 +170,9 @@ all: $(BINS) $(BUILD)/web/index.html
 # The binaries alone (the container image builds these; the web apps are
 # bundled on the host, where npm is: deploy/cluster.sh).
 bins: $(BINS)
-tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS) $(GEN_DESC)
+# node_modules is named here too: the web tests run its tools (playwright, axe),
+# so a deleted node_modules is installed again even when the bundle is current.
+tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS) $(GEN_DESC) web/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := all
 .PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax bench-compare valgrind fuzz fuzz-build clean
