@@ -17,7 +17,6 @@ provider's keys, one per service, are suite.provider_keys(). Every wait has a
 deadline.
 """
 import base64
-import json
 import os
 import shutil
 import signal
@@ -35,6 +34,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 
 from gateway_fixtures import sign_token  # noqa: E402
+import nagar_proc  # noqa: E402
 from nagar_proc import free_port, wait_until  # noqa: E402
 
 SERVICES = ["identity", "notifications", "certificates", "property_tax", "water_tax", "witness"]
@@ -70,54 +70,19 @@ def make_base_dir():
     return base
 
 
-class Proc:
-    def __init__(self, name, argv, env, log_path):
-        self.name = name
-        self.log_path = log_path
-        self.log = open(log_path, "ab")
-        self.popen = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log,
-                                      stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self):
-        return self.popen.pid
-
-    def alive(self):
-        return self.popen.poll() is None
+class Proc(nagar_proc.Proc):
+    """tests/system/nagar_proc.py's started process with the drills' defaults:
+    text() for its log, a longer wait for an event (a drill's services start
+    on a loaded machine) and stop() with the signal first."""
 
     def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def events(self, event):
-        out = []
-        for line in self.text().splitlines():
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if obj.get("event") == event:
-                out.append(obj)
-        return out
+        return self.log_text()
 
     def wait_event(self, event, timeout=20, count=1):
-        def seen():
-            if not self.alive() and len(self.events(event)) < count:
-                raise AssertionError(f"{self.name} exited ({self.popen.returncode}):\n"
-                                     f"{self.text()[-3000:]}")
-            return len(self.events(event)) >= count
-        wait_until(seen, timeout, 0.05, f"{self.name} to log {event}")
+        return super().wait_event(event, timeout, count)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        if self.alive():
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-        self.log.close()
-
+        return super().stop(timeout, sig)
 
 
 def property_body(ulb, area=1000):

@@ -15,7 +15,7 @@ import time
 
 import zmq
 
-from mdp_peers import MDPC, _dealer
+from mdp_peers import MDPC, MdpClient
 
 MAGIC = b"\xffNGP"
 
@@ -38,12 +38,9 @@ def unpack(data):
     return frames
 
 
-class NagarClient:
-    """An MDP client with the libnagar extension: the same interface as
-    mdp_peers.MdpClient (send, recv, request, close), every message packed."""
-
-    def __init__(self, endpoint, curve=None, context=None):
-        self.sock = _dealer(context or zmq.Context.instance(), endpoint, curve)
+class NagarClient(MdpClient):
+    """An MDP client with the libnagar extension: mdp_peers.MdpClient (its
+    socket, request and close) with every message packed."""
 
     def send(self, service, *body):
         if isinstance(service, str):
@@ -63,10 +60,3 @@ class NagarClient:
         assert len(frames) >= 4 and frames[0] == b"" and frames[1] == MDPC, \
             f"not an MDP client reply: {frames!r}"
         return frames[2], frames[3:]
-
-    def request(self, service, body, timeout_ms=5000):
-        self.send(service, body)
-        return self.recv(timeout_ms)
-
-    def close(self):
-        self.sock.close(0)

@@ -37,6 +37,20 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def json_events(text, event):
+    """The JSON log lines in text whose "event" is event, parsed; lines that
+    are not JSON (sanitizer reports, a tool's plain output) are passed over."""
+    out = []
+    for line in text.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and obj.get("event") == event:
+            out.append(obj)
+    return out
+
+
 class Proc:
     """A started process whose stderr (JSON-lines logs) goes to a file."""
 
@@ -71,7 +85,7 @@ class Proc:
         return out
 
     def events(self, event):
-        return [l for l in self.log_lines() if l.get("event") == event]
+        return json_events(self.log_text(), event)
 
     def wait_event(self, event, timeout=10.0, count=1):
         def found():
@@ -87,10 +101,10 @@ class Proc:
             self.popen.send_signal(sig)
             self.popen.wait(timeout=10)
 
-    def stop(self, timeout=10.0):
-        """SIGTERM, then SIGKILL after timeout. Returns the exit code."""
+    def stop(self, timeout=10.0, sig=signal.SIGTERM):
+        """sig (SIGTERM), then SIGKILL after timeout. Returns the exit code."""
         if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
+            self.popen.send_signal(sig)
             try:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -1,7 +1,7 @@
 """rules_stack.py — the stack a property-tax or water-tax system test runs
-against; property_tax_fixtures.py and water_tax_fixtures.py make it a
-fixture each (both services are built the same way on common/service_rules,
-so their tests start them the same way).
+against; rules_fixtures.py makes it a fixture for each (both services are
+built the same way on common/service_rules, so their tests start them the
+same way).
 
     s = property_tax_stack(business_date="2025-08-31")   # processes=2, **env
     clerk = s.staff("CLERK", ULB_A)        # a logged-in staff member: .token, .user_id

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from api_checks import error_of as error, pdf_text  # noqa: F401 (also imported from here)
+
 IST = timezone(timedelta(hours=5, minutes=30))
 ULB_C = "250685"   # Akoda: its own fee schedule in test_fee_schedule_is_master_data
 
@@ -80,15 +82,6 @@ def ok(r, status=200):
     return r.json()
 
 
-def error(r, status, code, field=None):
-    assert r.status_code == status, f"expected {status}, got {r.status_code} {r.text}"
-    body = r.json()["error"]
-    assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
-
-
 def apply(s, kind, report, token, ulb=None, **extra):
     body = {kind: report, **extra}
     if ulb is not None:
@@ -117,13 +110,6 @@ def pdf_of(s, certificate_id, token, tmp_path):
     path = tmp_path / body["fileName"]
     path.write_bytes(data)
     return path
-
-
-def pdf_text(path):
-    """pdftotext's text with runs of white space (line wraps) made one space."""
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
-    return " ".join(out.split())
 
 
 def counts(s):

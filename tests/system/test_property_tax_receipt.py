@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import uuid
 
+from api_checks import pdf_text  # noqa: F401 (also imported from here)
 from test_property_tax import PT, create_property, n, pay, run_demand, set_rates
 
 ULB_RECEIPT = "250964"        # Bhainsdehi
@@ -34,13 +35,6 @@ def pdf_of(s, receipt_no, token, path):
     assert pdf.startswith(b"%PDF-")
     path.write_bytes(pdf)
     return body
-
-
-def pdf_text(path):
-    """pdftotext's text with runs of white space (line wraps) made one space."""
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
-    return " ".join(out.split())
 
 
 def qr_of(path, tmp_path):

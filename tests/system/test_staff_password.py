@@ -10,17 +10,9 @@ certificates, gateway, staff of ULB A).
 """
 import uuid
 
+from api_checks import error_of
 from certificates_fixtures import STAFF_PASSWORD
 from nagar_proc import wait_until
-
-
-def error_of(r, status, code, field=None):
-    assert r.status_code == status, f"expected {status}, got {r.status_code} {r.text}"
-    body = r.json()["error"]
-    assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
 
 
 def login(g, username, password):

@@ -25,7 +25,7 @@ import subprocess
 
 import pytest
 
-from nagar_proc import ROOT
+from nagar_proc import ROOT, json_events
 
 LEGACY = os.path.join(ROOT, "tests", "system", "legacy", "main-7b3248d")
 SERVICES = ["identity", "certificates", "property_tax", "water_tax", "notifications"]
@@ -87,17 +87,6 @@ def migrate(cluster, nagar_bin, svc, dbname):
         timeout=300)
 
 
-def events(output, name):
-    out = []
-    for line in output.splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if obj.get("event") == name:
-            out.append(obj)
-    return out
-
 
 @pytest.fixture(scope="module")
 def upgraded(pg_cluster, nagar_bin):
@@ -132,8 +121,8 @@ def test_an_older_database_becomes_the_fresh_layout(pg_cluster, upgraded):
                        for db in (old, fresh)]
         assert bookkeeping[0] == bookkeeping[1], f"{svc}: {bookkeeping}"
         # The older first migration is recorded as its new text, not run again.
-        assert len(events(log, "migrate.replaced")) == 1, log
-    retired = events(upgraded["property_tax"][2], "migrate.retired")
+        assert len(json_events(log, "migrate.replaced")) == 1, log
+    retired = json_events(upgraded["property_tax"][2], "migrate.retired")
     assert sorted(e["msg"].split()[1] for e in retired) == [
         "002_rules.sql", "010_defaulters_paging.sql", "011_payment_one_call.sql",
         "012_reverse_recheck.sql"]
@@ -143,7 +132,7 @@ def test_a_second_run_changes_nothing(pg_cluster, nagar_bin, upgraded):
     for svc, (old, _, _) in upgraded.items():
         result = migrate(pg_cluster, nagar_bin, svc, old)
         assert result.returncode == 0, result.stderr
-        [done] = events(result.stderr, "migrate.done")
+        [done] = json_events(result.stderr, "migrate.done")
         assert done["applied"] == 0, result.stderr
 
 
