@@ -83,38 +83,30 @@ int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     if (!result)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
 
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
+    char next[512];
+    static const int token_columns[] = {0};   /* id */
+    int shown = identity_page_end(result, page_size, token_columns, 1, next, sizeof next);
     Nagar__Identity__ListAuditReply reply = NAGAR__IDENTITY__LIST_AUDIT_REPLY__INIT;
-    Nagar__Identity__AuditEntry *entries = calloc((size_t) shown + 1, sizeof *entries);
-    Nagar__Identity__AuditEntry **pointers = calloc((size_t) shown + 1, sizeof *pointers);
-    if (!entries || !pointers) {
-        free(entries);
-        free(pointers);
+    Nagar__Identity__AuditEntry **entries = nagar_reply_list((size_t) shown, sizeof **entries);
+    if (!entries) {
         PQclear(result);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     for (int i = 0; i < shown; i++) {
-        nagar__identity__audit_entry__init(&entries[i]);
-        entries[i].id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
-        entries[i].at = PQgetvalue(result, i, 1);
-        entries[i].actor = PQgetvalue(result, i, 2);
-        entries[i].action = PQgetvalue(result, i, 3);
-        entries[i].subject = PQgetvalue(result, i, 4);
-        entries[i].detail = PQgetvalue(result, i, 5);
-        pointers[i] = &entries[i];
+        Nagar__Identity__AuditEntry *entry = entries[i];
+        nagar__identity__audit_entry__init(entry);
+        entry->id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
+        entry->at = PQgetvalue(result, i, 1);
+        entry->actor = PQgetvalue(result, i, 2);
+        entry->action = PQgetvalue(result, i, 3);
+        entry->subject = PQgetvalue(result, i, 4);
+        entry->detail = PQgetvalue(result, i, 5);
     }
     reply.n_entries = (size_t) shown;
-    reply.entries = pointers;
-    char next[512] = "";
-    if (rows > (int) page_size) {
-        const char *parts[] = {PQgetvalue(result, shown - 1, 0)};
-        identity_page_token_encode(next, sizeof next, parts, 1);
-    }
+    reply.entries = entries;
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(entries);
-    free(pointers);
     PQclear(result);
     return rc;
 }

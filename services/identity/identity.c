@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -100,6 +101,20 @@ int identity_page_token_decode(const char *token, char parts[][201], int max_par
     return count;
 }
 
+int identity_page_end(const PGresult *result, uint32_t page_size, const int *columns, int count,
+                      char *next, size_t next_size)
+{
+    int rows = PQntuples(result);
+    next[0] = '\0';
+    if (rows <= (int) page_size)
+        return rows;
+    const char *parts[3];
+    for (int i = 0; i < count && i < 3; i++)
+        parts[i] = PQgetvalue(result, (int) page_size - 1, columns[i]);
+    identity_page_token_encode(next, next_size, parts, count < 3 ? count : 3);
+    return (int) page_size;
+}
+
 /* The lookup locks the row so that racing retries of one key queue. */
 const nagar_idempotency_t identity_idempotency = {
     .lookup_sql = "SELECT method, encode(request_hash, 'hex'), encode(reply, 'hex') "
@@ -108,7 +123,8 @@ const nagar_idempotency_t identity_idempotency = {
                  "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
 };
 
-char *identity_ids_json(char *const *ids, size_t count)
+/* The ids as one JSON array text (malloc'd; NULL when out of memory). */
+static char *ids_json(char *const *ids, size_t count)
 {
     json_t *array = json_array();
     for (size_t i = 0; array && i < count; i++)
@@ -121,10 +137,44 @@ char *identity_ids_json(char *const *ids, size_t count)
     return text;
 }
 
-int identity_row_of(const PGresult *result, const char *id)
+int identity_lookup_by_ids(identity_t *self, nagar_worker_call_t *call, const char *name,
+                           const char *sql, char *const *ids, size_t count,
+                           PGresult **result_out, const char ***values_out)
 {
-    for (int row = 0; row < PQntuples(result); row++)
-        if (strcmp(PQgetvalue(result, row, 0), id) == 0)
-            return row;
-    return -1;
+    *result_out = NULL;
+    *values_out = NULL;
+    char *ids_text = ids_json(ids, count);
+    const char **found = calloc(count ? count : 1, sizeof *found);
+    if (!ids_text || !found) {
+        free(ids_text);
+        free(found);
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    const char *values[] = {ids_text};
+    PGresult *result = nagar_service_query(self->db, name, sql, 1, values);
+    free(ids_text);
+    if (!result) {
+        free(found);
+        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
+    }
+    for (size_t i = 0; i < count; i++)
+        for (int row = 0; row < PQntuples(result) && !found[i]; row++)
+            if (strcmp(PQgetvalue(result, row, 0), ids[i]) == 0)
+                found[i] = PQgetvalue(result, row, 1);
+    *result_out = result;
+    *values_out = found;
+    return 0;
+}
+
+bool identity_staff_user_id_valid(const char *user_id)
+{
+    return strncmp(user_id, "staff:", 6) == 0 && identity_text_valid(user_id, 7, 64);
+}
+
+int identity_username_check(nagar_worker_call_t *call, const char *username)
+{
+    if (identity_username_valid(username))
+        return 0;
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
+                                  "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
 }

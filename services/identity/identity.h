@@ -73,16 +73,31 @@ bool identity_staff_role_valid(const char *role);
  * returns the number of parts or -1 when the token is not one of ours. */
 void identity_page_token_encode(char *out, size_t out_size, const char *const *parts, int count);
 int identity_page_token_decode(const char *token, char parts[][201], int max_parts);
+/* The end of a keyset page (staff.list, audit.list, ulb.list): the listing
+ * asked for page_size + 1 rows. Returns how many of result's rows to show
+ * (at most page_size); next (size >= 512) is the token of the next page,
+ * the last shown row's columns[0..count) encoded, or "" when this page is
+ * the last. */
+int identity_page_end(const PGresult *result, uint32_t page_size, const int *columns, int count,
+                      char *next, size_t next_size);
 
 /* Where identity keeps idempotency records (identity.idempotency), for
  * nagar_idempotency_check/store of common/service.h. */
 extern const nagar_idempotency_t identity_idempotency;
-/* A lookup by user ids (contact.lookup, staff.names): the ids as one JSON
- * array text, for "IN (SELECT jsonb_array_elements_text($1::jsonb))"
- * (malloc'd; NULL when out of memory), and the row of result whose
- * column 0 is id (-1 when none). */
-char *identity_ids_json(char *const *ids, size_t count);
-int identity_row_of(const PGresult *result, const char *id);
+/* A lookup by user ids (contact.lookup, staff.names): runs the named sql,
+ * whose one parameter is the ids as a JSON array text (for "IN (SELECT
+ * jsonb_array_elements_text($1::jsonb))") and whose rows are (id, value).
+ * Returns 0 with *result_out (PQclear it) and *values_out (free it): one
+ * value per id, in the request's order, NULL for an id no row has. On
+ * failure answers the call and returns -1. */
+int identity_lookup_by_ids(identity_t *self, nagar_worker_call_t *call, const char *name,
+                           const char *sql, char *const *ids, size_t count,
+                           PGresult **result_out, const char ***values_out);
+/* "staff:<uuid>": the prefix and 7 to 64 characters in all. */
+bool identity_staff_user_id_valid(const char *user_id);
+/* The username rule of staff.create and staff.login; answers the call
+ * INVALID_ARGUMENT (field "username") and returns -1 when broken. */
+int identity_username_check(nagar_worker_call_t *call, const char *username);
 
 /* The idempotency part of a mutation's work (nagar_keyed_work_t of
  * common/service.h), for the identity service. */

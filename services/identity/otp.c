@@ -69,24 +69,10 @@ static int sink_deliver(identity_t *self, const char *mobile, const char *code)
     return 0;
 }
 
-typedef struct {
-    bool done;
-    nagar_status_code_t code;
-    char message[256];
-} notify_wait_t;
-
-static void notify_sent(const nagar_bus_result_t *result, void *arg)
-{
-    notify_wait_t *wait = arg;
-    wait->done = true;
-    wait->code = result->code;
-    snprintf(wait->message, sizeof wait->message, "%s", result->message);
-}
-
 /* Hands the code to nagar-notifications (message.send, template otp.login,
  * the code a secret param: notifications stores it only sealed until sent).
- * Waits for the acknowledgement in slices, keeping the worker's heartbeats
- * going; the client's deadline bounds the wait. One random idempotency key
+ * Waits for the acknowledgement, keeping the worker's heartbeats going;
+ * the client's deadline bounds the wait. One random idempotency key
  * per code, so the client's retries cannot send it twice. */
 static int notifications_deliver(identity_t *self, nagar_worker_call_t *call, const char *mobile,
                                  const char *code)
@@ -122,37 +108,36 @@ static int notifications_deliver(identity_t *self, nagar_worker_call_t *call, co
     nagar_bus_call_t bus_call = {.service = "notifications", .method = "message.send",
                                  .context = &context, .request = &request.base,
                                  .timeout_ms = (int) self->otp_send_timeout_ms};
-    notify_wait_t wait = {.done = false};
-    if (nagar_bus_client_send(self->notify_client, &bus_call, notify_sent, &wait) != 0) {
-        nagar_log_error("identity.otp_notify_failed",
-                        "the bus client refused the OTP request for notifications");
-        return -1;
-    }
-    while (!wait.done) {
-        nagar_bus_client_poll(self->notify_client, 100);
-        nagar_worker_call_keepalive(call);
-    }
-    if (wait.code != NAGAR__STATUS_CODE__OK) {
+    /* The wait keeps the worker's heartbeats going (main.c's
+     * nagar_service_keep_worker_alive_on_bus). */
+    char message[256];
+    nagar_status_code_t status = nagar_bus_client_call(self->notify_client, &bus_call, NULL, NULL,
+                                                       message, sizeof message, NULL, 0);
+    if (status != NAGAR__STATUS_CODE__OK) {
         nagar_log_error("identity.otp_notify_failed",
                         "notifications did not accept the one-time password: %s: %s",
-                        nagar_status_name(wait.code), wait.message);
+                        nagar_status_name(status), message);
         return -1;
     }
     return 0;
 }
 
+/* One OTP transaction for a mobile: otp.request (client_ip) or
+ * otp.verify (otp; the tokens it issues). */
 typedef struct {
     identity_t *self;
     nagar_worker_call_t *call;
     const char *mobile;
-    const char *client_ip;
+    const char *client_ip;        /* otp.request */
+    const char *otp;              /* otp.verify */
+    session_tokens_t tokens;      /* otp.verify */
     nagar_outcome_t outcome;
-} request_work_t;
+} otp_work_t;
 
 static int request_work(nagar_db_t *db, void *arg)
 {
     (void) db;
-    request_work_t *work = arg;
+    otp_work_t *work = arg;
     identity_t *self = work->self;
     nagar_outcome_reset(&work->outcome);
 
@@ -285,7 +270,7 @@ int identity_otp_request(nagar_worker_call_t *call, const ProtobufCMessage *mess
                                       "channel is configured (NAGAR_IDENTITY_OTP_VIA, "
                                       "NAGAR_OTP_SINK_FILE)");
 
-    request_work_t work = {.self = self, .call = call, .mobile = request->mobile,
+    otp_work_t work = {.self = self, .call = call, .mobile = request->mobile,
                            .client_ip = client_ip};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, request_work, &work);
     if (rc != 0) {
@@ -300,19 +285,10 @@ int identity_otp_request(nagar_worker_call_t *call, const ProtobufCMessage *mess
     return nagar_worker_call_reply(call, &reply.base);
 }
 
-typedef struct {
-    identity_t *self;
-    nagar_worker_call_t *call;
-    const char *mobile;
-    const char *otp;
-    session_tokens_t tokens;
-    nagar_outcome_t outcome;
-} verify_work_t;
-
 static int verify_work(nagar_db_t *db, void *arg)
 {
     (void) db;
-    verify_work_t *work = arg;
+    otp_work_t *work = arg;
     identity_t *self = work->self;
     nagar_outcome_reset(&work->outcome);
     identity_session_tokens_clear(&work->tokens);
@@ -420,7 +396,7 @@ int identity_otp_verify(nagar_worker_call_t *call, const ProtobufCMessage *messa
     if (!nagar_text_digits(request->otp, OTP_DIGITS, OTP_DIGITS))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "otp",
                                       "otp must be the 6 digits that were sent");
-    verify_work_t work = {.self = self, .call = call, .mobile = request->mobile,
+    otp_work_t work = {.self = self, .call = call, .mobile = request->mobile,
                           .otp = request->otp};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, verify_work, &work);
     if (rc == 0 && work.outcome.code != NAGAR__STATUS_CODE__OK)

@@ -21,6 +21,14 @@
 #include "session.h"
 #include "staff.h"
 
+int identity_password_hash(char hash[crypto_pwhash_STRBYTES], const char *password)
+{
+    return crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0
+               ? 0
+               : -1;
+}
+
 int identity_password_change_token_reply(identity_t *self, nagar_worker_call_t *call,
                                          const char *user_id, const char *role, const char *ulb)
 {
@@ -119,9 +127,7 @@ static int change(change_t *work, const char *new_password)
 {
     identity_t *self = work->self;
     char hash[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(hash, new_password, strlen(new_password),
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    if (identity_password_hash(hash, new_password) != 0)
         return nagar_worker_call_fail(work->base.call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                                       "out of memory hashing the password; retry later");
     work->new_hash = hash;

@@ -23,9 +23,17 @@
 #ifndef NAGAR_IDENTITY_PASSWORD_H
 #define NAGAR_IDENTITY_PASSWORD_H
 
+#include <sodium.h>
+
 #include "identity.h"
 
 #define PASSWORD_CHANGE_TTL_S 600
+
+/* Hashes a staff password (argon2id, libsodium's interactive limits: about
+ * 0.1 s and 64 MiB; run it outside any transaction). 0, or -1 when out of
+ * memory. Every staff password is hashed here: staff.create, bootstrap-admin,
+ * the password changes, and the dummy hash of an unknown login. */
+int identity_password_hash(char hash[crypto_pwhash_STRBYTES], const char *password);
 
 /* Answers a login of an account on a one-time password: a TokenPair with
  * the password-change token and password_change_required. Returns as

@@ -102,9 +102,27 @@ static int check_grant_scope(nagar_worker_call_t *call, const char *role, const 
     return 0;
 }
 
-static bool user_id_valid(const char *user_id)
+/* 0 when ulb is "" or a ULB that exists; 1 with the outcome set when no
+ * ULB has that code; -1 when the database failed. */
+static int ulb_known(identity_t *self, nagar_outcome_t *outcome, const char *ulb)
 {
-    return strncmp(user_id, "staff:", 6) == 0 && identity_text_valid(user_id, 7, 64);
+    int exists = ulb[0] ? identity_ulb_exists(self, ulb) : 1;
+    if (exists < 0)
+        return -1;
+    if (!exists) {
+        nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                          "no ULB has LGD code %s", ulb);
+        return 1;
+    }
+    return 0;
+}
+
+static int validate_user_id(nagar_worker_call_t *call, const char *user_id)
+{
+    if (identity_staff_user_id_valid(user_id))
+        return 0;
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
+                                  "userId must be a staff user id (\"staff:<uuid>\")");
 }
 
 /* ---- staff.login --------------------------------------------------------- */
@@ -119,9 +137,7 @@ static const char *dummy_hash(void)
         unsigned char random[16];
         randombytes_buf(random, sizeof random);
         sodium_bin2hex(password, sizeof password, random, sizeof random);
-        if (crypto_pwhash_str(hash, password, strlen(password),
-                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        if (identity_password_hash(hash, password) != 0)
             hash[0] = '\0';
     }
     return hash;
@@ -175,9 +191,8 @@ int identity_staff_check_password(identity_t *self, nagar_worker_call_t *call, c
                                   const char *password, char user_id[96])
 {
     user_id[0] = '\0';
-    if (!identity_username_valid(username))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
-                                      "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
+    if (identity_username_check(call, username) != 0)
+        return -1;
     size_t password_length = strnlen(password, PASSWORD_MAX * 4 + 1);
     if (password_length == 0 || password_length > PASSWORD_MAX * 4)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "password",
@@ -280,16 +295,9 @@ typedef struct {
 static int insert_staff(create_work_t *work)
 {
     identity_t *self = work->self;
-    if (work->ulb[0]) {
-        int exists = identity_ulb_exists(self, work->ulb);
-        if (exists < 0)
-            return -1;
-        if (!exists) {
-            nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                              "no ULB has LGD code %s", work->ulb);
-            return 1;
-        }
-    }
+    int known = ulb_known(self, &work->base.outcome, work->ulb);
+    if (known != 0)
+        return known;
     const char *values[] = {work->username, work->full_name, work->role,
                             work->ulb[0] ? work->ulb : NULL, work->mobile, work->password_hash,
                             work->created_by, work->must_change_password ? "t" : "f"};
@@ -354,9 +362,8 @@ int identity_staff_create(nagar_worker_call_t *call, const ProtobufCMessage *mes
         (const Nagar__Identity__CreateStaffRequest *) message;
     if (require_manager(call, "creating staff accounts") != 0)
         return -1;
-    if (!identity_username_valid(request->username))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "username",
-                                      "username must be 3 to 64 of a-z, 0-9, '.', '_' and '-'");
+    if (identity_username_check(call, request->username) != 0)
+        return -1;
     if (!identity_text_valid(request->full_name, 1, 100))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "fullName",
                                       "fullName must be 1 to 100 printable characters");
@@ -374,9 +381,7 @@ int identity_staff_create(nagar_worker_call_t *call, const ProtobufCMessage *mes
         return -1;
 
     char hash[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(hash, request->password, strlen(request->password),
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    if (identity_password_hash(hash, request->password) != 0)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                                       "out of memory hashing the password; retry later");
     create_work_t work = {.base = IDENTITY_KEYED_WORK(self, call, message), .self = self,
@@ -418,22 +423,21 @@ static int change_work(nagar_db_t *db, void *arg)
     PGresult *current = nagar_service_query(self->db, "staff_lock", sql, 1, values);
     if (!current)
         return -1;
-    if (PQntuples(current) != 1) {
-        PQclear(current);
-        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
-                          "no staff account has user id %s", work->user_id);
-        return 1;
+    bool found = PQntuples(current) == 1;
+    char old_role[32] = "", old_ulb[16] = "", username[65] = "";
+    bool disabled = false;
+    if (found) {
+        snprintf(username, sizeof username, "%s", PQgetvalue(current, 0, 1));
+        snprintf(old_role, sizeof old_role, "%s", PQgetvalue(current, 0, 3));
+        snprintf(old_ulb, sizeof old_ulb, "%s", PQgetvalue(current, 0, 4));
+        disabled = strcmp(PQgetvalue(current, 0, 5), "t") == 0;
     }
-    char old_role[32], old_ulb[16], username[65];
-    snprintf(username, sizeof username, "%s", PQgetvalue(current, 0, 1));
-    snprintf(old_role, sizeof old_role, "%s", PQgetvalue(current, 0, 3));
-    snprintf(old_ulb, sizeof old_ulb, "%s", PQgetvalue(current, 0, 4));
-    bool disabled = strcmp(PQgetvalue(current, 0, 5), "t") == 0;
     PQclear(current);
 
     /* Another ULB's staff are not a commissioner's to see (staff.list shows
      * their own only): the same answer as no such account (issue 12). */
-    if (nagar_actor_is(call, "COMMISSIONER") && strcmp(old_ulb, nagar_actor_ulb(call)) != 0) {
+    if (!found ||
+        (nagar_actor_is(call, "COMMISSIONER") && strcmp(old_ulb, nagar_actor_ulb(call)) != 0)) {
         nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__NOT_FOUND, "userId",
                           "no staff account has user id %s", work->user_id);
         return 1;
@@ -472,16 +476,9 @@ static int change_work(nagar_db_t *db, void *arg)
             PQclear(result);
         }
     } else {
-        if (work->ulb[0]) {
-            int exists = identity_ulb_exists(self, work->ulb);
-            if (exists < 0)
-                return -1;
-            if (!exists) {
-                nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                  "no ULB has LGD code %s", work->ulb);
-                return 1;
-            }
-        }
+        int known = ulb_known(self, &work->base.outcome, work->ulb);
+        if (known != 0)
+            return known;
         changed = strcmp(old_role, work->role) != 0 || strcmp(old_ulb, work->ulb) != 0;
         action = "staff.set_role";
         detail = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "username", username, "from",
@@ -544,9 +541,8 @@ int identity_staff_disable(nagar_worker_call_t *call, const ProtobufCMessage *me
         (const Nagar__Identity__DisableStaffRequest *) message;
     if (require_manager(call, "disabling staff accounts") != 0)
         return -1;
-    if (!user_id_valid(request->user_id))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
-                                      "userId must be a staff user id (\"staff:<uuid>\")");
+    if (validate_user_id(call, request->user_id) != 0)
+        return -1;
     if (!identity_text_valid(request->reason, 0, 500))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "reason",
                                       "reason must be at most 500 printable characters");
@@ -563,9 +559,8 @@ int identity_staff_set_role(nagar_worker_call_t *call, const ProtobufCMessage *m
         (const Nagar__Identity__SetStaffRoleRequest *) message;
     if (require_manager(call, "changing staff roles") != 0)
         return -1;
-    if (!user_id_valid(request->user_id))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "userId",
-                                      "userId must be a staff user id (\"staff:<uuid>\")");
+    if (validate_user_id(call, request->user_id) != 0)
+        return -1;
     if (validate_role_and_ulb(call, request->role, request->ulb) != 0)
         return -1;
     if (check_grant_scope(call, request->role, request->ulb) != 0)
@@ -621,32 +616,22 @@ int identity_staff_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     PGresult *result = nagar_service_query(self->db, "staff_list", sql, 3, values);
     if (!result)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
-    Nagar__Identity__StaffAccount *accounts = calloc((size_t) shown + 1, sizeof *accounts);
-    Nagar__Identity__StaffAccount **pointers = calloc((size_t) shown + 1, sizeof *pointers);
-    if (!accounts || !pointers) {
-        free(accounts);
-        free(pointers);
+    char next[512];
+    static const int token_columns[] = {1};   /* username */
+    int shown = identity_page_end(result, page_size, token_columns, 1, next, sizeof next);
+    Nagar__Identity__StaffAccount **accounts = nagar_reply_list((size_t) shown, sizeof **accounts);
+    if (!accounts) {
         PQclear(result);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
-    for (int i = 0; i < shown; i++) {
-        staff_from_row(&accounts[i], result, i);
-        pointers[i] = &accounts[i];
-    }
+    for (int i = 0; i < shown; i++)
+        staff_from_row(accounts[i], result, i);
     Nagar__Identity__ListStaffReply reply = NAGAR__IDENTITY__LIST_STAFF_REPLY__INIT;
     reply.n_staff = (size_t) shown;
-    reply.staff = pointers;
-    char next[512] = "";
-    if (rows > (int) page_size) {
-        const char *last[] = {PQgetvalue(result, shown - 1, 1)};
-        identity_page_token_encode(next, sizeof next, last, 1);
-    }
+    reply.staff = accounts;
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(accounts);
-    free(pointers);
     PQclear(result);
     return rc;
 }
@@ -701,8 +686,7 @@ int identity_staff_bootstrap_admin(identity_t *self, const char *username, char 
         password[i] = alphabet[randombytes_uniform((uint32_t) (sizeof alphabet - 1))];
     password[sizeof password - 1] = '\0';
     char hash[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    if (identity_password_hash(hash, password) != 0) {
         sodium_memzero(password, sizeof password);
         snprintf(error, error_size, "out of memory hashing the password");
         return -1;

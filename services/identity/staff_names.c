@@ -18,8 +18,7 @@ int identity_staff_names(nagar_worker_call_t *call, const ProtobufCMessage *mess
                                       "userIds must list 1 to %d staff user ids",
                                       STAFF_NAMES_MAX);
     for (size_t i = 0; i < request->n_user_ids; i++) {
-        const char *id = request->user_ids[i];
-        if (strncmp(id, "staff:", 6) != 0 || !identity_text_valid(id, 7, 64)) {
+        if (!identity_staff_user_id_valid(request->user_ids[i])) {
             char field[32];
             snprintf(field, sizeof field, "userIds[%zu]", i);
             return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
@@ -27,38 +26,30 @@ int identity_staff_names(nagar_worker_call_t *call, const ProtobufCMessage *mess
                                           field);
         }
     }
-    char *ids_text = identity_ids_json(request->user_ids, request->n_user_ids);
-    if (!ids_text)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    const char *values[] = {ids_text};
-    PGresult *result = nagar_service_query(
-        self->db, "staff_names",
-        "SELECT s.user_id, s.full_name FROM identity.staff s "
-        "WHERE s.user_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-        1, values);
-    free(ids_text);
-    if (!result)
-        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
+    PGresult *result;
+    const char **full_names;
+    if (identity_lookup_by_ids(self, call, "staff_names",
+                               "SELECT s.user_id, s.full_name FROM identity.staff s "
+                               "WHERE s.user_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                               request->user_ids, request->n_user_ids, &result, &full_names) != 0)
+        return -1;
     size_t count = request->n_user_ids;
     Nagar__Identity__StaffName **names = nagar_reply_list(count, sizeof **names);
-    if (!names) {
-        PQclear(result);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (size_t i = 0; i < count; i++) {
-        Nagar__Identity__StaffName *name = names[i];
-        nagar__identity__staff_name__init(name);
-        name->user_id = request->user_ids[i];
-        int row = identity_row_of(result, request->user_ids[i]);
-        name->found = row >= 0;
-        if (row >= 0)
-            name->full_name = PQgetvalue(result, row, 1);
+    for (size_t i = 0; names && i < count; i++) {
+        nagar__identity__staff_name__init(names[i]);
+        names[i]->user_id = request->user_ids[i];
+        names[i]->found = full_names[i] != NULL;
+        if (full_names[i])
+            names[i]->full_name = (char *) full_names[i];
     }
     Nagar__Identity__StaffNamesReply reply = NAGAR__IDENTITY__STAFF_NAMES_REPLY__INIT;
     reply.n_names = count;
     reply.names = names;
-    int rc = nagar_worker_call_reply(call, &reply.base);
+    int rc = names ? nagar_worker_call_reply(call, &reply.base)
+                   : nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                            "out of memory");
     free(names);
+    free(full_names);
     PQclear(result);
     return rc;
 }

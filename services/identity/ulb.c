@@ -103,34 +103,24 @@ int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     }
 
-    int rows = PQntuples(result);
-    int shown = rows > (int) page_size ? (int) page_size : rows;
-    Nagar__Identity__Ulb *ulbs = calloc((size_t) shown + 1, sizeof *ulbs);
-    Nagar__Identity__Ulb **pointers = calloc((size_t) shown + 1, sizeof *pointers);
-    if (!ulbs || !pointers) {
-        free(ulbs);
-        free(pointers);
+    char next[512];
+    static const int token_columns[] = {1, 0};   /* name, code */
+    int shown = identity_page_end(result, page_size, token_columns, 2, next, sizeof next);
+    Nagar__Identity__Ulb **ulbs = nagar_reply_list((size_t) shown, sizeof **ulbs);
+    if (!ulbs) {
         PQclear(result);
         PQclear(count);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
-    for (int i = 0; i < shown; i++) {
-        ulb_from_row(&ulbs[i], result, i);
-        pointers[i] = &ulbs[i];
-    }
+    for (int i = 0; i < shown; i++)
+        ulb_from_row(ulbs[i], result, i);
     Nagar__Identity__ListUlbsReply reply = NAGAR__IDENTITY__LIST_ULBS_REPLY__INIT;
     reply.n_ulbs = (size_t) shown;
-    reply.ulbs = pointers;
+    reply.ulbs = ulbs;
     reply.total = (uint32_t) strtoul(PQgetvalue(count, 0, 0), NULL, 10);
-    char next[512] = "";
-    if (rows > (int) page_size) {
-        const char *last[] = {PQgetvalue(result, shown - 1, 1), PQgetvalue(result, shown - 1, 0)};
-        identity_page_token_encode(next, sizeof next, last, 2);
-    }
     reply.next_page_token = next;
     int rc = nagar_worker_call_reply(call, &reply.base);
     free(ulbs);
-    free(pointers);
     PQclear(result);
     PQclear(count);
     return rc;
@@ -164,12 +154,9 @@ int identity_ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *message,
 }
 
 typedef struct {
+    nagar_keyed_work_t base;      /* first: the key, the outcome */
     identity_t *self;
-    nagar_worker_call_t *call;
-    const Nagar__Identity__CreateUlbRequest *request;
-    nagar_outcome_t outcome;
-    uint8_t *stored_reply;
-    size_t stored_size;
+    const Nagar__Identity__Ulb *ulb;
 } create_work_t;
 
 static int create_work(nagar_db_t *db, void *arg)
@@ -177,16 +164,10 @@ static int create_work(nagar_db_t *db, void *arg)
     (void) db;
     create_work_t *work = arg;
     identity_t *self = work->self;
-    const Nagar__Identity__Ulb *ulb = work->request->ulb;
-    nagar_outcome_reset(&work->outcome);
-    free(work->stored_reply);
-    work->stored_reply = NULL;
-
-    nagar_idempotency_seen_t seen =
-        nagar_idempotency_check(&identity_idempotency, self->db, work->call, &work->request->base,
-                                &work->stored_reply, &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    const Nagar__Identity__Ulb *ulb = work->ulb;
+    int begun;
+    if (!nagar_keyed_work_begin(&work->base, &begun))
+        return begun;
 
     char type_text[8];
     snprintf(type_text, sizeof type_text, "%d", (int) ulb->type);
@@ -203,7 +184,7 @@ static int create_work(nagar_db_t *db, void *arg)
     int inserted = PQntuples(result);
     PQclear(result);
     if (inserted != 1) {
-        nagar_outcome_set(&work->outcome, NAGAR__STATUS_CODE__CONFLICT, "ulb.code",
+        nagar_outcome_set(&work->base.outcome, NAGAR__STATUS_CODE__CONFLICT, "ulb.code",
                           "a ULB with LGD code %s already exists", ulb->code);
         return 1;
     }
@@ -211,13 +192,10 @@ static int create_work(nagar_db_t *db, void *arg)
                                ulb->name, "type", (int) ulb->type, "districtCode",
                                ulb->district_code, "districtName", ulb->district_name,
                                "census2011Code", ulb->census2011_code);
-    if (identity_audit_append(self, work->call, NULL, NULL, "ulb.create", ulb->code, ulb->code,
-                              detail) != 0)
+    if (identity_audit_append(self, work->base.call, NULL, NULL, "ulb.create", ulb->code,
+                              ulb->code, detail) != 0)
         return -1;
-    if (nagar_idempotency_store(&identity_idempotency, self->db, work->call, &work->request->base,
-                                &ulb->base) != 0)
-        return -1;
-    return 0;
+    return nagar_keyed_work_store(&work->base, &ulb->base);
 }
 
 int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -256,17 +234,10 @@ int identity_ulb_create(nagar_worker_call_t *call, const ProtobufCMessage *messa
                                       "ulb.census2011Code",
                                       "ulb.census2011Code must be empty or up to 10 digits");
 
-    create_work_t work = {.self = self, .call = call, .request = request};
+    create_work_t work = {.base = IDENTITY_KEYED_WORK(self, call, message), .self = self,
+                          .ulb = ulb};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, create_work, &work);
-    if (rc != 0)
-        return nagar_service_fail(self->db, IDENTITY_SERVICE, call, rc, &work.outcome);
-    if (work.stored_reply) {
-        rc = nagar_idempotency_replay(call, &nagar__identity__ulb__descriptor, work.stored_reply,
-                                      work.stored_size);
-        free(work.stored_reply);
-        return rc;
-    }
-    return nagar_worker_call_reply(call, &ulb->base);
+    return nagar_keyed_work_answer(&work.base, rc, &nagar__identity__ulb__descriptor, &ulb->base);
 }
 
 /* ---- LGD CSV loader ------------------------------------------------------ */

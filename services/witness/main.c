@@ -92,8 +92,9 @@ static int answer(nagar_worker_call_t *call, ProtobufCMessage *reply)
 }
 
 /* The latest stored checkpoint's row (created_us, signed_text, stored_at),
- * or NULL having answered the call (NOT_FOUND when there is none). */
-static PGresult *latest_row(witness_t *self, nagar_worker_call_t *call, int *rc)
+ * or NULL having answered the call (NOT_FOUND when there is none): the
+ * handler then returns -1. */
+static PGresult *latest_row(witness_t *self, nagar_worker_call_t *call)
 {
     PGresult *res = nagar_service_query(
         self->db, "witness_latest",
@@ -101,13 +102,13 @@ static PGresult *latest_row(witness_t *self, nagar_worker_call_t *call, int *rc)
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM checkpoint ORDER BY created_us DESC LIMIT 1", 0,
         NULL);
     if (!res) {
-        *rc = nagar_service_fail(self->db, WITNESS_SERVICE, call, -1, NULL);
+        nagar_service_fail(self->db, WITNESS_SERVICE, call, -1, NULL);
         return NULL;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        *rc = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, NULL,
-                                     "no checkpoint has been witnessed yet");
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__NOT_FOUND, NULL,
+                               "no checkpoint has been witnessed yet");
         return NULL;
     }
     return res;
@@ -117,10 +118,9 @@ static int checkpoint_latest(nagar_worker_call_t *call, const ProtobufCMessage *
 {
     (void) request;
     witness_t *self = arg;
-    int rc = 0;
-    PGresult *res = latest_row(self, call, &rc);
+    PGresult *res = latest_row(self, call);
     if (!res)
-        return rc;
+        return -1;
     Nagar__Witness__Checkpoint *reply = checkpoint_of(self, res, 0);
     PQclear(res);
     if (!reply || !reply->signed_text)
@@ -136,10 +136,9 @@ static int checkpoint_summary(nagar_worker_call_t *call, const ProtobufCMessage 
 {
     (void) request;
     witness_t *self = arg;
-    int rc = 0;
-    PGresult *res = latest_row(self, call, &rc);
+    PGresult *res = latest_row(self, call);
     if (!res)
-        return rc;
+        return -1;
     Nagar__Witness__CheckpointSummary reply = NAGAR__WITNESS__CHECKPOINT_SUMMARY__INIT;
     reply.created_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     reply.stored_at = PQgetvalue(res, 0, 2);
@@ -166,7 +165,7 @@ static int checkpoint_summary(nagar_worker_call_t *call, const ProtobufCMessage 
         nagar_log_warn("witness.signature_invalid", "checkpoint %" PRId64 " does not verify with "
                        "the published key: %s", reply.created_us, error);
     }
-    rc = nagar_worker_call_reply(call, &reply.base);
+    int rc = nagar_worker_call_reply(call, &reply.base);
     nagar_checkpoint_destroy(&parsed);
     PQclear(res);
     return rc;
