@@ -112,11 +112,13 @@ $(BUILD)/tests/pb_json: $(BUILD)/obj/tests/support/pb_json.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -rdynamic $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS) -ldl -o $@
 
-# Unit tests (cmocka), one binary per tests/unit/test_*.c.
+# Unit tests (cmocka), one binary per tests/unit/test_*.c, each linked with
+# the tests' shared support files (tests/unit/*.c that are not test_*.c).
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+UNIT_SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c)))
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TEST_PROTO_OBJ) $(LIB)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(UNIT_SUPPORT_OBJ) $(TEST_PROTO_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 

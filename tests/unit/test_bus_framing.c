@@ -491,6 +491,7 @@ static void test_options_load(void **state)
     setenv("NAGAR_BUS_INSECURE", "0", 1);
     unsetenv("NAGAR_BUS_CERT");
     unsetenv("NAGAR_BUS_BROKER_KEY");
+    unsetenv("NAGAR_BUS_PACKED");
     nagar_config_t *config = nagar_config_new(NULL, error, sizeof error);
     assert_non_null(config);
     /* Security on without a certificate is an error, not plain text. */
@@ -520,6 +521,19 @@ static void test_options_load(void **state)
     unsetenv("NAGAR_BUS_BROKER_KEY");
     assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), 0);
     assert_true(options.insecure);
+
+    /* NAGAR_BUS_PACKED (mdp_pack.h): on by default, then 0 or 1, nothing else. */
+    assert_true(options.packed);
+    setenv("NAGAR_BUS_PACKED", "0", 1);
+    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), 0);
+    assert_false(options.packed);
+    setenv("NAGAR_BUS_PACKED", "1", 1);
+    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), 0);
+    assert_true(options.packed);
+    setenv("NAGAR_BUS_PACKED", "sometimes", 1);
+    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), -1);
+    assert_non_null(strstr(error, "NAGAR_BUS_PACKED"));
+    unsetenv("NAGAR_BUS_PACKED");
     nagar_config_destroy(&config);
 }
 
@@ -601,6 +615,22 @@ static void fake_broker_stop(fake_broker_t *fake)
 {
     zsock_destroy(&fake->router);
     nagar_config_destroy(&fake->config);
+}
+
+/* A client of the fake broker, made while the environment setting
+ * name=value is in force (name NULL: none), as a process reads it at start. */
+static nagar_bus_client_t *fake_broker_client(fake_broker_t *fake, const char *name,
+                                              const char *value)
+{
+    if (name)
+        setenv(name, value, 1);
+    char error[256];
+    nagar_bus_client_t *client = nagar_bus_client_new(&fake->options, fake->config, error,
+                                                      sizeof error);
+    if (name)
+        unsetenv(name);
+    assert_non_null(client);
+    return client;
 }
 
 /* One client request as the broker's ROUTER sees it. */
@@ -697,10 +727,7 @@ static void test_client_matches_replies_out_of_order(void **state)
     (void) state;
     fake_broker_t fake;
     fake_broker_start(&fake);
-    char error[256];
-    nagar_bus_client_t *client = nagar_bus_client_new(&fake.options, fake.config, error,
-                                                      sizeof error);
-    assert_non_null(client);
+    nagar_bus_client_t *client = fake_broker_client(&fake, NULL, NULL);
     Nagar__Test__EchoRequest request = NAGAR__TEST__ECHO_REQUEST__INIT;
     nagar_bus_call_t call = { .service = "echo", .method = "echo", .request = &request.base };
     client_outcome_t outcomes[3] = { 0 };
@@ -738,12 +765,7 @@ static void test_client_retries_with_same_id_and_key(void **state)
     (void) state;
     fake_broker_t fake;
     fake_broker_start(&fake);
-    setenv("NAGAR_BUS_RETRY_BASE_MS", "5", 1);
-    char error[256];
-    nagar_bus_client_t *client = nagar_bus_client_new(&fake.options, fake.config, error,
-                                                      sizeof error);
-    unsetenv("NAGAR_BUS_RETRY_BASE_MS");
-    assert_non_null(client);
+    nagar_bus_client_t *client = fake_broker_client(&fake, "NAGAR_BUS_RETRY_BASE_MS", "5");
     Nagar__Test__EchoRequest request = NAGAR__TEST__ECHO_REQUEST__INIT;
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;
     context.request_id = "req-1";
@@ -793,12 +815,7 @@ static void test_client_does_not_retry_past_deadline_or_other_errors(void **stat
     (void) state;
     fake_broker_t fake;
     fake_broker_start(&fake);
-    setenv("NAGAR_BUS_RETRY_BASE_MS", "5000", 1);
-    char error[256];
-    nagar_bus_client_t *client = nagar_bus_client_new(&fake.options, fake.config, error,
-                                                      sizeof error);
-    unsetenv("NAGAR_BUS_RETRY_BASE_MS");
-    assert_non_null(client);
+    nagar_bus_client_t *client = fake_broker_client(&fake, "NAGAR_BUS_RETRY_BASE_MS", "5000");
     Nagar__Test__EchoRequest request = NAGAR__TEST__ECHO_REQUEST__INIT;
     nagar_bus_call_t call = {
         .service = "echo", .method = "echo", .request = &request.base, .timeout_ms = 1000,
@@ -837,9 +854,7 @@ static void test_client_deadline_then_late_reply_dropped(void **state)
     (void) state;
     fake_broker_t fake;
     fake_broker_start(&fake);
-    char error[256];
-    nagar_bus_client_t *client = nagar_bus_client_new(&fake.options, fake.config, error,
-                                                      sizeof error);
+    nagar_bus_client_t *client = fake_broker_client(&fake, NULL, NULL);
     Nagar__Test__EchoRequest request = NAGAR__TEST__ECHO_REQUEST__INIT;
     nagar_bus_call_t call = {
         .service = "echo", .method = "echo", .request = &request.base, .timeout_ms = 100,
@@ -888,11 +903,7 @@ static void test_client_destroy_completes_in_flight(void **state)
     (void) state;
     fake_broker_t fake;
     fake_broker_start(&fake);
-    setenv("NAGAR_BUS_CLIENT_MAX_IN_FLIGHT", "2", 1);
-    char error[256];
-    nagar_bus_client_t *client = nagar_bus_client_new(&fake.options, fake.config, error,
-                                                      sizeof error);
-    unsetenv("NAGAR_BUS_CLIENT_MAX_IN_FLIGHT");
+    nagar_bus_client_t *client = fake_broker_client(&fake, "NAGAR_BUS_CLIENT_MAX_IN_FLIGHT", "2");
     Nagar__Test__EchoRequest request = NAGAR__TEST__ECHO_REQUEST__INIT;
     nagar_bus_call_t call = { .service = "echo", .method = "echo", .request = &request.base };
     client_outcome_t outcomes[3] = { 0 };

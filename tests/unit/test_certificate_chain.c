@@ -24,31 +24,17 @@
 #include "throwaway_pg.h"
 
 static throwaway_pg_t cluster;
-static char conninfo[PATH_MAX + 256];
 static nagar_db_t *db;
 
 static void must(const char *sql)
 {
-    PGresult *result = nagar_db_exec(db, sql, 0, NULL);
-    if (!result)
-        fail_msg("%s: %s", sql, nagar_db_error(db));
-    PQclear(result);
+    throwaway_pg_must(db, sql);
 }
 
 static int group_setup(void **state)
 {
     (void) state;
-    if (sodium_init() < 0 || !(db = throwaway_pg_open(&cluster, "unitcert", conninfo,
-                                                      sizeof conninfo)))
-        return -1;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void) state;
-    throwaway_pg_close(&cluster, &db);
-    return 0;
+    return sodium_init() < 0 ? -1 : throwaway_pg_open(&cluster, "unitcert", &db);
 }
 
 /* Fresh tables, shaped as services/certificates' migrations make them. */
@@ -172,14 +158,23 @@ static void the_pinned_position_is_kept(void **state)
     nagar_checkpoint_destroy(&pinned);
 }
 
+/* Runs the tampering SQL, then walks ULB 802462's chain, which must not
+ * verify. */
+static nagar_certificate_chain_t walk_after(const char *tampering)
+{
+    must(tampering);
+    size_t count = 0;
+    nagar_certificate_chain_t chain = walk(NULL, "802462", &count);
+    assert_false(chain.ok);
+    return chain;
+}
+
 static void a_changed_certificate_is_found(void **state)
 {
     (void) state;
     issue_three(NULL);
-    must("UPDATE certificates.certificate SET qr_payload = 'NC1.B' WHERE qr_payload = 'NC1.b'");
-    size_t count = 0;
-    nagar_certificate_chain_t chain = walk(NULL, "802462", &count);
-    assert_false(chain.ok);
+    nagar_certificate_chain_t chain = walk_after(
+        "UPDATE certificates.certificate SET qr_payload = 'NC1.B' WHERE qr_payload = 'NC1.b'");
     assert_non_null(strstr(chain.problem, "certificate 2"));
     assert_non_null(strstr(chain.problem, "does not match its hash"));
 }
@@ -188,10 +183,8 @@ static void a_removed_certificate_is_found(void **state)
 {
     (void) state;
     issue_three(NULL);
-    must("DELETE FROM certificates.certificate WHERE qr_payload = 'NC1.b'");
-    size_t count = 0;
-    nagar_certificate_chain_t chain = walk(NULL, "802462", &count);
-    assert_false(chain.ok);
+    nagar_certificate_chain_t chain =
+        walk_after("DELETE FROM certificates.certificate WHERE qr_payload = 'NC1.b'");
     assert_non_null(strstr(chain.problem, "does not follow the one before it"));
 }
 
@@ -200,16 +193,12 @@ static void a_cut_tail_is_found(void **state)
     (void) state;
     issue("802462", "NC1.a", NULL);
     issue("802462", "NC1.b", NULL);
-    must("DELETE FROM certificates.certificate WHERE qr_payload = 'NC1.b'");
-    size_t count = 0;
-    nagar_certificate_chain_t chain = walk(NULL, "802462", &count);
-    assert_false(chain.ok);
+    nagar_certificate_chain_t chain =
+        walk_after("DELETE FROM certificates.certificate WHERE qr_payload = 'NC1.b'");
     assert_non_null(strstr(chain.problem, "the recorded head says 2 certificates, the chain "
                                           "has 1"));
     /* Every certificate of a ULB gone, its head still there: a chain of 0. */
-    must("DELETE FROM certificates.certificate");
-    chain = walk(NULL, "802462", &count);
-    assert_false(chain.ok);
+    chain = walk_after("DELETE FROM certificates.certificate");
     assert_int_equal(chain.length, 0);
 }
 
@@ -222,5 +211,6 @@ int main(void)
         cmocka_unit_test_setup(a_removed_certificate_is_found, test_setup),
         cmocka_unit_test_setup(a_cut_tail_is_found, test_setup),
     };
-    return cmocka_run_group_tests_name("certificate_chain", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("certificate_chain", tests, group_setup,
+                                       throwaway_pg_group_teardown);
 }

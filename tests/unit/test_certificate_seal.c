@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "certificate_seal.h"
+#include "scratch_dir.h"
 #include "token.h"
 
 typedef struct {
@@ -24,28 +25,24 @@ typedef struct {
     char key_id[NAGAR_SEAL_KEY_ID_MAX + 1];
 } fixture_t;
 
-static void remove_dir(const char *dir)
+/* A new key pair key_id in dir (nagar_token_keygen) and a sealer of it. */
+static nagar_sealer_t *new_sealer(const char *dir, const char *key_id)
 {
-    const char *names[] = {"c1.key", "c1.pub", "c2.key", "c2.pub", "bad.pub", "x.y.key"};
-    char path[256];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    char error[256], path[256];
+    assert_int_equal(nagar_token_keygen(dir, key_id, error, sizeof error), 0);
+    snprintf(path, sizeof path, "%s/%s.key", dir, key_id);
+    nagar_sealer_t *sealer = nagar_sealer_new(path, error, sizeof error);
+    assert_non_null(sealer);
+    return sealer;
 }
 
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/nagar-seal-test-%d", (int) getpid());
-    remove_dir(f->dir);
+    scratch_dir_new(f->dir, sizeof f->dir, "seal");
     char error[256], path[256];
-    assert_int_equal(nagar_token_keygen(f->dir, "c1", error, sizeof error), 0);
-    snprintf(path, sizeof path, "%s/c1.key", f->dir);
-    f->sealer = nagar_sealer_new(path, error, sizeof error);
-    assert_non_null(f->sealer);
+    f->sealer = new_sealer(f->dir, "c1");
     assert_string_equal(nagar_sealer_key_id(f->sealer), "c1");
     snprintf(path, sizeof path, "%s/c1.pub", f->dir);
     assert_int_equal(nagar_seal_load_public_key(path, f->key_id, f->public_key, error,
@@ -60,7 +57,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     nagar_sealer_destroy(&f->sealer);
     assert_null(f->sealer);
-    remove_dir(f->dir);
+    scratch_dir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -149,11 +146,7 @@ static void any_changed_character_is_refused(void **state)
 static void another_key_is_refused(void **state)
 {
     fixture_t *f = *state;
-    char error[256], path[256];
-    assert_int_equal(nagar_token_keygen(f->dir, "c2", error, sizeof error), 0);
-    snprintf(path, sizeof path, "%s/c2.key", f->dir);
-    nagar_sealer_t *other = nagar_sealer_new(path, error, sizeof error);
-    assert_non_null(other);
+    nagar_sealer_t *other = new_sealer(f->dir, "c2");
     nagar_seal_t in = sample();
     char *payload = nagar_sealer_seal(other, &in);
     assert_non_null(payload);

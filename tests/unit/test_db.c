@@ -27,16 +27,12 @@
 #include "throwaway_pg.h"
 
 static throwaway_pg_t cluster;
-static char conninfo[PATH_MAX + 256];
 static nagar_db_t *db;
 
 /* Runs SQL that must succeed. */
 static void must(const char *sql)
 {
-    PGresult *result = nagar_db_exec(db, sql, 0, NULL);
-    if (!result)
-        fail_msg("setup SQL failed: %s: %s", sql, nagar_db_error(db));
-    PQclear(result);
+    throwaway_pg_must(db, sql);
 }
 
 static long count_rows(const char *tag)
@@ -54,7 +50,7 @@ static int group_setup(void **state)
 {
     (void) state;
     setenv("NAGAR_DB_RECONNECT_WAIT_MS", "0", 1);
-    if (!(db = throwaway_pg_open(&cluster, "unitdb", conninfo, sizeof conninfo)))
+    if (throwaway_pg_open(&cluster, "unitdb", &db) != 0)
         return -1;
     must("CREATE TABLE attempt_row (tag text NOT NULL, attempt int NOT NULL)");
     /* A check run at COMMIT: raises the SQLSTATE in column sqlstate of the
@@ -72,13 +68,6 @@ static int group_setup(void **state)
          "END $$");
     must("CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON attempt_row"
          " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_at_commit()");
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void) state;
-    throwaway_pg_close(&cluster, &db);
     return 0;
 }
 
@@ -413,5 +402,6 @@ int main(void)
         cmocka_unit_test_setup(parameters_travel_out_of_band, test_setup),
         cmocka_unit_test_setup(statement_names_follow_the_rules, test_setup),
     };
-    return cmocka_run_group_tests_name("db", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("db", tests, group_setup,
+                                       throwaway_pg_group_teardown);
 }

@@ -23,6 +23,7 @@
 
 #include "buffer.h"
 #include "document.h"
+#include "scratch_dir.h"
 
 /* Bilingual one-line fields under one title: more than fit at full size
  * (28 to 29 do), fewer than fit at the smallest (39 do, 40 do not). */
@@ -33,8 +34,8 @@ static char work_dir[64];
 static int group_setup(void **state)
 {
     (void) state;
-    snprintf(work_dir, sizeof work_dir, "/tmp/nagar-document-XXXXXX");
-    return mkdtemp(work_dir) ? 0 : -1;
+    scratch_dir_new(work_dir, sizeof work_dir, "document");
+    return 0;
 }
 
 /* nagar_document_shutdown frees Pango's and cairo's caches and requires
@@ -57,9 +58,8 @@ static int group_teardown(void **state)
     (void) state;
     wait_for_pango_to_let_go();
     nagar_document_shutdown();
-    char line[128];
-    snprintf(line, sizeof line, "rm -rf '%s'", work_dir);
-    return system(line) == 0 ? 0 : -1;
+    scratch_dir_remove(work_dir);
+    return 0;
 }
 
 /* Renders doc and returns the error, or "" on success (PDF in *pdf). */

@@ -13,22 +13,22 @@
 #include <sodium.h>
 
 #include "key_file.h"
+#include "scratch_dir.h"
 
 static char dir[64];
 
 static int make_dir(void **state)
 {
     (void) state;
-    snprintf(dir, sizeof dir, "/tmp/nagar-key-file-XXXXXX");
-    return mkdtemp(dir) && sodium_init() >= 0 ? 0 : -1;
+    scratch_dir_new(dir, sizeof dir, "key-file");
+    return sodium_init() >= 0 ? 0 : -1;
 }
 
 static int remove_dir(void **state)
 {
     (void) state;
-    char command[128];
-    snprintf(command, sizeof command, "rm -rf %s", dir);
-    return system(command) == 0 ? 0 : -1;
+    scratch_dir_remove(dir);
+    return 0;
 }
 
 static void put(const char *name, const char *text, char path[256])

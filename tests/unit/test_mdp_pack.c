@@ -244,44 +244,41 @@ static void test_every_truncation_is_rejected(void **state)
     expect_rejected(VALID, 16, "frame 2 of 4 claims 6 bytes but only 2 are left");
 }
 
+/* VALID with `length` bytes from `offset` set to `value`, and what the
+ * refusal must name. */
+typedef struct {
+    size_t offset;
+    size_t length;
+    uint8_t value;
+    const char *reason;
+} changed_bytes_t;
+
+static void expect_each_change_rejected(const changed_bytes_t *changes, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint8_t bad[sizeof VALID];
+        memcpy(bad, VALID, sizeof bad);
+        memset(bad + changes[i].offset, changes[i].value, changes[i].length);
+        expect_rejected(bad, sizeof bad, changes[i].reason);
+    }
+}
+
 static void test_malformed_headers_are_rejected(void **state)
 {
     (void) state;
-    uint8_t bad[sizeof VALID];
-
-    memcpy(bad, VALID, sizeof bad);
-    bad[0] = 0xfe;
-    expect_rejected(bad, sizeof bad, "magic");
-
-    memcpy(bad, VALID, sizeof bad);
-    bad[4] = 0x02;
-    expect_rejected(bad, sizeof bad, "version 2");
-
-    memcpy(bad, VALID, sizeof bad);
-    bad[4] = 0x00;
-    expect_rejected(bad, sizeof bad, "version 0");
-
-    memcpy(bad, VALID, sizeof bad);
-    bad[5] = 0;
-    expect_rejected(bad, sizeof bad, "claims 0 frames");
-
-    memcpy(bad, VALID, sizeof bad);
-    bad[5] = NAGAR_MDP_PACK_MAX_FRAMES + 1;
-    expect_rejected(bad, sizeof bad, "claims 65 frames");
-
-    memcpy(bad, VALID, sizeof bad);
-    bad[5] = 0xff;
-    expect_rejected(bad, sizeof bad, "claims 255 frames");
-
-    /* Count says 5 where 4 are present: runs out inside frame 5's length. */
-    memcpy(bad, VALID, sizeof bad);
-    bad[5] = 5;
-    expect_rejected(bad, sizeof bad, "frame 5 of 5");
-
-    /* Count says 3 where 4 are present: bytes left over. */
-    memcpy(bad, VALID, sizeof bad);
-    bad[5] = 3;
-    expect_rejected(bad, sizeof bad, "8 bytes follow");
+    static const changed_bytes_t changes[] = {
+        {0, 1, 0xfe, "magic"},
+        {4, 1, 0x02, "version 2"},
+        {4, 1, 0x00, "version 0"},
+        {5, 1, 0, "claims 0 frames"},
+        {5, 1, NAGAR_MDP_PACK_MAX_FRAMES + 1, "claims 65 frames"},
+        {5, 1, 0xff, "claims 255 frames"},
+        /* Count says 5 where 4 are present: runs out inside frame 5's length. */
+        {5, 1, 5, "frame 5 of 5"},
+        /* Count says 3 where 4 are present: bytes left over. */
+        {5, 1, 3, "8 bytes follow"},
+    };
+    expect_each_change_rejected(changes, sizeof changes / sizeof changes[0]);
 
     /* A header and nothing else. */
     expect_rejected("\xff" "NGP\x01\x01", 6, "inside the length of frame 1");
@@ -290,19 +287,15 @@ static void test_malformed_headers_are_rejected(void **state)
 static void test_oversized_lengths_are_rejected(void **state)
 {
     (void) state;
-    uint8_t bad[sizeof VALID];
-    /* The body claims 4 GiB - 1. */
-    memcpy(bad, VALID, sizeof bad);
-    bad[28] = bad[29] = bad[30] = bad[31] = 0xff;
-    expect_rejected(bad, sizeof bad, "claims 4294967295 bytes");
-    /* The delimiter claims the whole rest plus one. */
-    memcpy(bad, VALID, sizeof bad);
-    bad[9] = (uint8_t) (sizeof VALID - 10 + 1);
-    expect_rejected(bad, sizeof bad, "frame 1 of 4");
-    /* A length running to exactly the end leaves later frames nothing. */
-    memcpy(bad, VALID, sizeof bad);
-    bad[9] = (uint8_t) (sizeof VALID - 10);
-    expect_rejected(bad, sizeof bad, "frame 2 of 4");
+    static const changed_bytes_t changes[] = {
+        /* The body claims 4 GiB - 1. */
+        {28, 4, 0xff, "claims 4294967295 bytes"},
+        /* The delimiter claims the whole rest plus one. */
+        {9, 1, (uint8_t) (sizeof VALID - 10 + 1), "frame 1 of 4"},
+        /* A length running to exactly the end leaves later frames nothing. */
+        {9, 1, (uint8_t) (sizeof VALID - 10), "frame 2 of 4"},
+    };
+    expect_each_change_rejected(changes, sizeof changes / sizeof changes[0]);
     /* One byte of trailing garbage. */
     uint8_t longer[sizeof VALID + 1];
     memcpy(longer, VALID, sizeof VALID);
@@ -364,36 +357,6 @@ static void test_unpack_message_in_place(void **state)
     assert_non_null(strstr(error, "frame 4 of 4"));
     zmsg_destroy(&broken);
     zmsg_destroy(&plain);
-}
-
-/* ---- NAGAR_BUS_PACKED ------------------------------------------------------ */
-
-static void test_packed_setting(void **state)
-{
-    (void) state;
-    char error[512];
-    nagar_bus_options_t options;
-    unsetenv("NAGAR_CONFIG");
-    setenv("NAGAR_BUS_ENDPOINT", "tcp://127.0.0.1:7000", 1);
-    setenv("NAGAR_BUS_INSECURE", "1", 1);
-    unsetenv("NAGAR_BUS_PACKED");
-    nagar_config_t *config = nagar_config_new(NULL, error, sizeof error);
-    assert_non_null(config);
-    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), 0);
-    assert_true(options.packed);                 /* on by default */
-    setenv("NAGAR_BUS_PACKED", "0", 1);
-    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), 0);
-    assert_false(options.packed);
-    setenv("NAGAR_BUS_PACKED", "1", 1);
-    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), 0);
-    assert_true(options.packed);
-    setenv("NAGAR_BUS_PACKED", "sometimes", 1);
-    assert_int_equal(nagar_bus_options_load(&options, config, error, sizeof error), -1);
-    assert_non_null(strstr(error, "NAGAR_BUS_PACKED"));
-    unsetenv("NAGAR_BUS_PACKED");
-    unsetenv("NAGAR_BUS_ENDPOINT");
-    unsetenv("NAGAR_BUS_INSECURE");
-    nagar_config_destroy(&config);
 }
 
 /* ---- the bus client, packed, against an in-process broker ----------------- */
@@ -583,7 +546,6 @@ int main(void)
         cmocka_unit_test(test_oversized_lengths_are_rejected),
         cmocka_unit_test(test_input_above_the_maximum_is_rejected),
         cmocka_unit_test(test_unpack_message_in_place),
-        cmocka_unit_test(test_packed_setting),
         cmocka_unit_test(test_packed_client_against_fake_broker),
         cmocka_unit_test(test_receive_parts),
     };

@@ -26,6 +26,7 @@
 
 #include "db.h"
 #include "migrate.h"
+#include "scratch_dir.h"
 #include "throwaway_pg.h"
 
 static throwaway_pg_t cluster;
@@ -100,34 +101,17 @@ static void assert_error_mentions(const char *a, const char *b)
 static int group_setup(void **state)
 {
     (void) state;
-    if (sodium_init() < 0)
-        return -1;
-    return throwaway_pg_start(&cluster) == 0 && throwaway_pg_role(&cluster, "unitmig") == 0 ? 0
-                                                                                           : -1;
+    return sodium_init() < 0 ? -1 : throwaway_pg_open(&cluster, "unitmig", &db);
 }
 
-static int group_teardown(void **state)
-{
-    (void) state;
-    throwaway_pg_close(&cluster, &db);
-    return 0;
-}
-
-/* One connection for the group (a SCRAM login is slow under valgrind);
- * each test gets a fresh schema as its search_path and a fresh SQL tree. */
+/* One connection for the group (a login is slow under valgrind); each
+ * test gets a fresh schema as its search_path and a fresh SQL tree. */
 static int test_setup(void **state)
 {
     (void) state;
     char conninfo[PATH_MAX + 256];
     if (throwaway_pg_schema(&cluster, "unitmig", conninfo, sizeof conninfo) != 0)
         return -1;
-    if (!db) {
-        db = nagar_db_connect(conninfo, error, sizeof error);
-        if (!db) {
-            fprintf(stderr, "test_migrate: %s\n", error);
-            return -1;
-        }
-    }
     char schema[32];
     snprintf(schema, sizeof schema, "s%d", cluster.schemas);
     const char *values[] = {schema};
@@ -135,9 +119,7 @@ static int test_setup(void **state)
     if (!result)
         return -1;
     PQclear(result);
-    snprintf(dir, sizeof dir, "/tmp/nagar-migrate-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
+    scratch_dir_new(dir, sizeof dir, "migrate");
     error[0] = '\0';
     return 0;
 }
@@ -145,9 +127,8 @@ static int test_setup(void **state)
 static int test_teardown(void **state)
 {
     (void) state;
-    char line[128];
-    snprintf(line, sizeof line, "rm -rf '%s'", dir);
-    return system(line) == 0 ? 0 : -1;
+    scratch_dir_remove(dir);
+    return 0;
 }
 
 /* ---- numbered migrations ------------------------------------------------------------ */
@@ -436,5 +417,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_arguments_are_an_error, test_setup,
                                         test_teardown),
     };
-    return cmocka_run_group_tests_name("migrate", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("migrate", tests, group_setup,
+                                       throwaway_pg_group_teardown);
 }

@@ -36,15 +36,14 @@
 #include "bus_worker.h"
 #include "config.h"
 #include "db.h"
-#include "migrate.h"
 #include "outbox.h"
+#include "scratch_dir.h"
 #include "throwaway_pg.h"
 
 #define SERVICE "unit_svc"
 #define RECEIVED_MAX 256
 
 static throwaway_pg_t cluster;
-static char conninfo[PATH_MAX + 256];
 static nagar_db_t *db;
 static char work_dir[64];
 static char endpoint[64];
@@ -215,37 +214,6 @@ static int relay_until_sent(nagar_outbox_relay_t *relay)
 
 /* ---- fixtures ----------------------------------------------------------------------- */
 
-static int write_file(const char *path, const char *text)
-{
-    FILE *file = fopen(path, "w");
-    if (!file)
-        return -1;
-    fputs(text, file);
-    return fclose(file);
-}
-
-static int install_outbox(void)
-{
-    char service[128], path[256], modules[PATH_MAX + 32], error[2048];
-    snprintf(service, sizeof service, "%s/service", work_dir);
-    snprintf(path, sizeof path, "%s/sql", service);
-    if (mkdir(service, 0755) != 0 || mkdir(path, 0755) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/migrations", service);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/sql/modules", service);
-    write_file(path, "outbox\n");
-    snprintf(path, sizeof path, "%s/migrations/001_none.sql", service);
-    write_file(path, "SELECT 1;\n");
-    snprintf(modules, sizeof modules, "%s/common/sql", cluster.root);
-    int applied = nagar_migrate_service(db, service, modules, error, sizeof error);
-    if (applied < 2) {
-        fprintf(stderr, "test_outbox: migrate: %s\n", error);
-        return -1;
-    }
-    return 0;
-}
-
 /* The broker and the stand-in are up when an event goes through. */
 static int wait_for_the_bus(void)
 {
@@ -263,13 +231,11 @@ static int wait_for_the_bus(void)
 static int group_setup(void **state)
 {
     (void) state;
-    snprintf(work_dir, sizeof work_dir, "/tmp/nagar-outbox-XXXXXX");
-    if (!mkdtemp(work_dir))
-        return -1;
-    if (!(db = throwaway_pg_open(&cluster, "unitobx", conninfo, sizeof conninfo)))
+    scratch_dir_new(work_dir, sizeof work_dir, "outbox");
+    if (throwaway_pg_open(&cluster, "unitobx", &db) != 0)
         return -1;
     char error[1024];
-    if (install_outbox() != 0 || start_broker() != 0) {
+    if (throwaway_pg_install_modules(&cluster, db, "outbox\n") < 2 || start_broker() != 0) {
         fprintf(stderr, "test_outbox: the outbox module or the broker did not start\n");
         return -1;
     }
@@ -306,9 +272,8 @@ static int group_teardown(void **state)
     nagar_config_destroy(&client_config);
     stop_broker();
     throwaway_pg_close(&cluster, &db);
-    char line[128];
-    snprintf(line, sizeof line, "rm -rf '%s'", work_dir);
-    return system(line) == 0 ? 0 : -1;
+    scratch_dir_remove(work_dir);
+    return 0;
 }
 
 static int test_setup(void **state)
@@ -547,7 +512,7 @@ static void only_one_process_of_a_service_relays(void **state)
     (void) state;
     long id = add_committed("payment.received");
     char error[512];
-    nagar_db_t *other = nagar_db_connect(conninfo, error, sizeof error);
+    nagar_db_t *other = nagar_db_connect(cluster.conninfo, error, sizeof error);
     assert_non_null(other);
     const char *lock[] = {"nagar.outbox." SERVICE};
     PGresult *result = nagar_db_exec(other, "SELECT pg_advisory_lock(hashtext($1))", 1, lock);

@@ -23,11 +23,9 @@
 #include <cmocka.h>
 
 #include "db.h"
-#include "migrate.h"
 #include "throwaway_pg.h"
 
 static throwaway_pg_t cluster;
-static char conninfo[PATH_MAX + 256];
 static nagar_db_t *db;
 
 /* receipt_next(ulb, fy, counter), or "SQLSTATE xxxxx" when it failed. */
@@ -45,31 +43,13 @@ static const char *next(nagar_db_t *on, const char *ulb, const char *fy, const c
     return answer;
 }
 
-static void must(nagar_db_t *on, const char *sql)
-{
-    PGresult *result = nagar_db_exec(on, sql, 0, NULL);
-    if (!result)
-        fail_msg("%s: %s", sql, nagar_db_error(on));
-    PQclear(result);
-}
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *file = fopen(path, "w");
-    if (!file)
-        return -1;
-    fputs(text, file);
-    return fclose(file);
-}
-
 /* A service of one migration that uses the receipt module, migrated as a
  * service is: the real common/sql modules directory. */
 static int group_setup(void **state)
 {
     (void) state;
-    if (!(db = throwaway_pg_open(&cluster, "unitrcpt", conninfo, sizeof conninfo)))
+    if (throwaway_pg_open(&cluster, "unitrcpt", &db) != 0)
         return -1;
-    char error[2048];
     /* As provision.sh does for a service: the app role gets what the
      * schema's defaults give, and the module narrows it. */
     PGresult *result = nagar_db_exec(db, "SELECT current_schema()", 0, NULL);
@@ -84,34 +64,7 @@ static int group_setup(void **state)
     if (!result)
         return -1;
     PQclear(result);
-
-    char service[PATH_MAX] = "/tmp/nagar-receipt-XXXXXX", path[PATH_MAX + 64];
-    if (!mkdtemp(service))
-        return -1;
-    snprintf(path, sizeof path, "%s/sql", service);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/migrations", service);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/sql/modules", service);
-    write_file(path, "receipt\n");
-    snprintf(path, sizeof path, "%s/migrations/001_none.sql", service);
-    write_file(path, "SELECT 1;\n");
-    char modules[PATH_MAX + 32];
-    snprintf(modules, sizeof modules, "%s/common/sql", cluster.root);
-    int applied = nagar_migrate_service(db, service, modules, error, sizeof error);
-    snprintf(path, sizeof path, "rm -rf '%s'", service);
-    if (system(path) != 0 || applied < 2) {
-        fprintf(stderr, "test_receipt: migrate: %d %s\n", applied, error);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void) state;
-    throwaway_pg_close(&cluster, &db);
-    return 0;
+    return throwaway_pg_install_modules(&cluster, db, "receipt\n") >= 2 ? 0 : -1;
 }
 
 static void numbers_count_per_counter_in_the_one_format(void **state)
@@ -131,7 +84,7 @@ static void numbers_are_never_cut(void **state)
 {
     (void) state;
     assert_string_equal(next(db, "1", "2030-31", "BIG"), "1/2030-31/BIG/000001");
-    must(db, "UPDATE receipt_counter SET last_no = 999998 WHERE ulb = '1'");
+    throwaway_pg_must(db, "UPDATE receipt_counter SET last_no = 999998 WHERE ulb = '1'");
     assert_string_equal(next(db, "1", "2030-31", "BIG"), "1/2030-31/BIG/999999");
     assert_string_equal(next(db, "1", "2030-31", "BIG"), "1/2030-31/BIG/1000000");
 }
@@ -174,14 +127,14 @@ static void a_second_payment_waits_instead_of_sharing(void **state)
 {
     (void) state;
     char error[1024];
-    nagar_db_t *other = nagar_db_connect(conninfo, error, sizeof error);
+    nagar_db_t *other = nagar_db_connect(cluster.conninfo, error, sizeof error);
     assert_non_null(other);
-    must(db, "BEGIN");
+    throwaway_pg_must(db, "BEGIN");
     assert_string_equal(next(db, "802462", "2026-27", "C9"), "802462/2026-27/C9/000001");
-    must(other, "SET lock_timeout = 1");
+    throwaway_pg_must(other, "SET lock_timeout = 1");
     assert_string_equal(next(other, "802462", "2026-27", "C9"), "SQLSTATE 55P03");
     assert_string_equal(next(other, "802462", "2026-27", "C10"), "802462/2026-27/C10/000001");
-    must(db, "COMMIT");
+    throwaway_pg_must(db, "COMMIT");
     assert_string_equal(next(other, "802462", "2026-27", "C9"), "802462/2026-27/C9/000002");
     nagar_db_destroy(&other);
 }
@@ -233,5 +186,6 @@ int main(void)
         cmocka_unit_test(malformed_keys_are_refused),
         cmocka_unit_test(the_app_role_cannot_delete_counters),
     };
-    return cmocka_run_group_tests_name("receipt", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("receipt", tests, group_setup,
+                                       throwaway_pg_group_teardown);
 }

@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "scratch_dir.h"
 #include "token.h"
 
 #define NOW_MS 1800000000000LL
@@ -25,30 +26,24 @@ typedef struct {
     nagar_token_verifier_t *verifier;
 } fixture_t;
 
-static void remove_dir(const char *dir)
+/* A new key pair key_id in dir (nagar_token_keygen) and a signer of it. */
+static nagar_token_signer_t *new_signer(const char *dir, const char *key_id)
 {
-    const char *names[] = {"k1.key", "k1.pub", "k2.key", "k2.pub", "other.key", "other.pub",
-                           "bad.pub"};
-    char path[256];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    char error[256], path[256];
+    assert_int_equal(nagar_token_keygen(dir, key_id, error, sizeof error), 0);
+    snprintf(path, sizeof path, "%s/%s.key", dir, key_id);
+    nagar_token_signer_t *signer = nagar_token_signer_new(path, key_id, error, sizeof error);
+    assert_non_null(signer);
+    return signer;
 }
 
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/nagar-token-test-%d", (int) getpid());
-    remove_dir(f->dir);
+    scratch_dir_new(f->dir, sizeof f->dir, "token");
+    f->signer = new_signer(f->dir, "k1");
     char error[256];
-    assert_int_equal(nagar_token_keygen(f->dir, "k1", error, sizeof error), 0);
-    char path[256];
-    snprintf(path, sizeof path, "%s/k1.key", f->dir);
-    f->signer = nagar_token_signer_new(path, "k1", error, sizeof error);
-    assert_non_null(f->signer);
     f->verifier = nagar_token_verifier_new();
     assert_non_null(f->verifier);
     assert_int_equal(nagar_token_verifier_load_dir(f->verifier, f->dir, error, sizeof error), 1);
@@ -61,7 +56,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     nagar_token_signer_destroy(&f->signer);
     nagar_token_verifier_destroy(&f->verifier);
-    remove_dir(f->dir);
+    scratch_dir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -80,12 +75,28 @@ static nagar_token_claims_t sample_claims(Nagar__TokenType type)
     return claims;
 }
 
+/* The sample claims of type (in *claims), signed by the fixture's key. */
+static char *sign_sample(fixture_t *f, Nagar__TokenType type, nagar_token_claims_t *claims)
+{
+    *claims = sample_claims(type);
+    char *token = nagar_token_sign(f->signer, claims);
+    assert_non_null(token);
+    return token;
+}
+
+/* token verified by the fixture's verifier as type at NOW_MS, for no
+ * particular audience. */
+static nagar_token_result_t verify_now(fixture_t *f, const char *token, Nagar__TokenType type,
+                                       nagar_token_claims_t *out)
+{
+    return nagar_token_verify(f->verifier, token, type, NULL, NOW_MS, out);
+}
+
 static void sign_and_verify_round_trip(void **state)
 {
     fixture_t *f = *state;
-    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
-    char *token = nagar_token_sign(f->signer, &claims);
-    assert_non_null(token);
+    nagar_token_claims_t claims;
+    char *token = sign_sample(f, NAGAR__TOKEN_TYPE__ACCESS, &claims);
     assert_true(strncmp(token, "v1.k1.", 6) == 0);
     assert_true(strlen(token) <= NAGAR_TOKEN_MAX);
 
@@ -107,9 +118,8 @@ static void sign_and_verify_round_trip(void **state)
 static void expired_token_is_refused(void **state)
 {
     fixture_t *f = *state;
-    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
-    char *token = nagar_token_sign(f->signer, &claims);
-    assert_non_null(token);
+    nagar_token_claims_t claims;
+    char *token = sign_sample(f, NAGAR__TOKEN_TYPE__ACCESS, &claims);
     nagar_token_claims_t out;
     /* Valid one millisecond before expiry, refused at it. */
     assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
@@ -134,8 +144,7 @@ static void future_tokens_are_refused(void **state)
     claims.expires_at_ms = claims.issued_at_ms + 900000;
     char *token = nagar_token_sign(f->signer, &claims);
     assert_non_null(token);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
-                                        NOW_MS, &out),
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out),
                      NAGAR_TOKEN_NOT_YET_VALID);
     assert_string_equal(out.user_id, "");              /* nothing filled on failure */
     /* Within the skew it is accepted (clocks differ a little). */
@@ -148,8 +157,7 @@ static void future_tokens_are_refused(void **state)
     claims.not_before_ms = NOW_MS + 10 * 60000;          /* not before ten minutes from now */
     token = nagar_token_sign(f->signer, &claims);
     assert_non_null(token);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
-                                        NOW_MS, &out),
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out),
                      NAGAR_TOKEN_NOT_YET_VALID);
     assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
                                         claims.not_before_ms, &out),
@@ -162,8 +170,7 @@ static void future_tokens_are_refused(void **state)
     claims.issued_at_ms = NOW_MS + 365LL * 86400000;
     claims.expires_at_ms = claims.issued_at_ms + 900000;
     token = nagar_token_sign(f->signer, &claims);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL,
-                                        NOW_MS, &out),
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out),
                      NAGAR_TOKEN_NOT_YET_VALID);
     free(token);
 
@@ -211,19 +218,15 @@ static void forged_signature_is_refused(void **state)
 {
     fixture_t *f = *state;
     /* A token signed by a different key pair under the same key id. */
-    char other_dir[160], error[256], path[256];
-    snprintf(other_dir, sizeof other_dir, "%s-other", f->dir);
-    remove_dir(other_dir);
-    assert_int_equal(nagar_token_keygen(other_dir, "k1", error, sizeof error), 0);
-    snprintf(path, sizeof path, "%s/k1.key", other_dir);
-    nagar_token_signer_t *forger = nagar_token_signer_new(path, "k1", error, sizeof error);
-    assert_non_null(forger);
+    char other_dir[160];
+    scratch_dir_new(other_dir, sizeof other_dir, "token-other");
+    nagar_token_signer_t *forger = new_signer(other_dir, "k1");
     nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
     snprintf(claims.role, sizeof claims.role, "STATE_ADMIN");
     char *token = nagar_token_sign(forger, &claims);
     assert_non_null(token);
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out),
                      NAGAR_TOKEN_BAD_SIGNATURE);
     assert_string_equal(out.role, "");   /* nothing filled on failure */
 
@@ -234,26 +237,21 @@ static void forged_signature_is_refused(void **state)
     assert_non_null(spliced);
     memcpy(strrchr(spliced, '.'), strrchr(token, '.'), strlen(strrchr(token, '.')));
     assert_int_equal(
-        nagar_token_verify(f->verifier, spliced, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
+        verify_now(f, spliced, NAGAR__TOKEN_TYPE__ACCESS, &out),
         NAGAR_TOKEN_BAD_SIGNATURE);
     free(spliced);
     free(genuine);
     free(token);
     nagar_token_signer_destroy(&forger);
     assert_null(forger);
-    snprintf(path, sizeof path, "%s/k1.key", other_dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/k1.pub", other_dir);
-    unlink(path);
-    rmdir(other_dir);
+    scratch_dir_remove(other_dir);
 }
 
 static void any_altered_byte_is_refused(void **state)
 {
     fixture_t *f = *state;
-    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
-    char *token = nagar_token_sign(f->signer, &claims);
-    assert_non_null(token);
+    nagar_token_claims_t claims;
+    char *token = sign_sample(f, NAGAR__TOKEN_TYPE__ACCESS, &claims);
     size_t length = strlen(token);
     size_t claims_start = strlen("v1.k1.");
     size_t signature_start = (size_t) (strrchr(token, '.') - token) + 1;
@@ -266,8 +264,7 @@ static void any_altered_byte_is_refused(void **state)
             continue;
         char saved = token[i];
         token[i] = saved == 'A' ? 'B' : 'A';
-        nagar_token_result_t result =
-            nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out);
+        nagar_token_result_t result = verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out);
         if (result == NAGAR_TOKEN_OK)
             ok_count++;
         assert_true(result == NAGAR_TOKEN_BAD_SIGNATURE || result == NAGAR_TOKEN_MALFORMED);
@@ -282,11 +279,10 @@ static void any_altered_byte_is_refused(void **state)
     size_t other_sig = (size_t) (strrchr(other, '.') - other);
     assert_int_equal(other_sig, signature_start - 1);   /* same lengths */
     memcpy(other + other_sig, token + other_sig, length - other_sig + 1);
-    assert_int_equal(nagar_token_verify(f->verifier, other, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
+    assert_int_equal(verify_now(f, other, NAGAR__TOKEN_TYPE__ACCESS, &out),
                      NAGAR_TOKEN_BAD_SIGNATURE);
     free(other);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_OK);
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_OK);
     free(token);
 }
 
@@ -294,20 +290,16 @@ static void unknown_key_id_is_refused(void **state)
 {
     fixture_t *f = *state;
     char error[256], path[256];
-    assert_int_equal(nagar_token_keygen(f->dir, "k2", error, sizeof error), 0);
-    snprintf(path, sizeof path, "%s/k2.key", f->dir);
-    nagar_token_signer_t *second = nagar_token_signer_new(path, "k2", error, sizeof error);
-    assert_non_null(second);
+    nagar_token_signer_t *second = new_signer(f->dir, "k2");
     nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
     char *token = nagar_token_sign(second, &claims);
     assert_non_null(token);
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out),
                      NAGAR_TOKEN_UNKNOWN_KEY);
     /* After loading the directory again both keys verify (rotation). */
     assert_int_equal(nagar_token_verifier_load_dir(f->verifier, f->dir, error, sizeof error), 2);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_OK);
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_OK);
     assert_string_equal(out.key_id, "k2");
     free(token);
     nagar_token_signer_destroy(&second);
@@ -318,23 +310,19 @@ static void unknown_key_id_is_refused(void **state)
 static void wrong_type_is_refused(void **state)
 {
     fixture_t *f = *state;
-    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__REFRESH);
-    char *token = nagar_token_sign(f->signer, &claims);
-    assert_non_null(token);
+    nagar_token_claims_t claims;
+    char *token = sign_sample(f, NAGAR__TOKEN_TYPE__REFRESH, &claims);
     nagar_token_claims_t out;
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_WRONG_TYPE);
-    assert_int_equal(nagar_token_verify(f->verifier, token, NAGAR__TOKEN_TYPE__REFRESH, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_OK);
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_WRONG_TYPE);
+    assert_int_equal(verify_now(f, token, NAGAR__TOKEN_TYPE__REFRESH, &out), NAGAR_TOKEN_OK);
     free(token);
 }
 
 static void malformed_inputs_are_refused(void **state)
 {
     fixture_t *f = *state;
-    nagar_token_claims_t claims = sample_claims(NAGAR__TOKEN_TYPE__ACCESS);
-    char *token = nagar_token_sign(f->signer, &claims);
-    assert_non_null(token);
+    nagar_token_claims_t claims;
+    char *token = sign_sample(f, NAGAR__TOKEN_TYPE__ACCESS, &claims);
     nagar_token_claims_t out;
     const char *bad[] = {
         "", "v1", "v1.", "v1..", "v1...", "v2.k1.AAAA.AAAA", "v1.k1.AAAA", "v1.k1..AAAA",
@@ -344,18 +332,15 @@ static void malformed_inputs_are_refused(void **state)
         assert_int_equal(nagar_token_verify(f->verifier, bad[i], NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS,
                                             &out),
                          NAGAR_TOKEN_MALFORMED);
-    assert_int_equal(nagar_token_verify(f->verifier, NULL, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_MALFORMED);
+    assert_int_equal(verify_now(f, NULL, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_MALFORMED);
 
     /* Truncated signature, extra characters. */
     char buffer[NAGAR_TOKEN_MAX + 64];
     snprintf(buffer, sizeof buffer, "%s", token);
     buffer[strlen(buffer) - 1] = '\0';
-    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_MALFORMED);
+    assert_int_equal(verify_now(f, buffer, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_MALFORMED);
     snprintf(buffer, sizeof buffer, "%sA", token);
-    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_MALFORMED);
+    assert_int_equal(verify_now(f, buffer, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_MALFORMED);
 
     /* Oversize: a valid prefix padded past the limit, never read beyond it. */
     size_t huge_length = 1 << 20;
@@ -364,8 +349,7 @@ static void malformed_inputs_are_refused(void **state)
     memset(huge, 'A', huge_length);
     memcpy(huge, token, strlen(token));
     huge[huge_length] = '\0';
-    assert_int_equal(nagar_token_verify(f->verifier, huge, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_MALFORMED);
+    assert_int_equal(verify_now(f, huge, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_MALFORMED);
     free(huge);
 
     free(token);
@@ -392,8 +376,7 @@ static void malformed_inputs_are_refused(void **state)
     sodium_bin2base64(signature_b64, sizeof signature_b64, signature, sizeof signature,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(buffer, sizeof buffer, "%s.%s", signed_part, signature_b64);
-    assert_int_equal(nagar_token_verify(f->verifier, buffer, NAGAR__TOKEN_TYPE__ACCESS, NULL, NOW_MS, &out),
-                     NAGAR_TOKEN_MALFORMED);
+    assert_int_equal(verify_now(f, buffer, NAGAR__TOKEN_TYPE__ACCESS, &out), NAGAR_TOKEN_MALFORMED);
     sodium_memzero(secret_key, sizeof secret_key);
 
     /* Claims too long to fit the token are refused at signing. */

@@ -1,0 +1,20 @@
+/*
+ * scratch_dir.h — a unit test's own directory under /tmp: made fresh (a
+ * unique name, so two runs or two worktrees never share one) and removed
+ * with everything in it, whatever files the test left there. Key files,
+ * checkpoint stores and SQL trees of the tests live in one.
+ */
+#ifndef NAGAR_TESTS_SCRATCH_DIR_H
+#define NAGAR_TESTS_SCRATCH_DIR_H
+
+#include <stddef.h>
+
+/* Makes dir (size bytes) a new empty directory /tmp/nagar-<what>-XXXXXX.
+ * The test fails when it cannot. */
+void scratch_dir_new(char *dir, size_t size, const char *what);
+
+/* Removes dir and all it holds (only a directory scratch_dir_new made, by
+ * its /tmp/nagar- prefix); dir is "" afterwards. Nothing when dir is "". */
+void scratch_dir_remove(char *dir);
+
+#endif
