@@ -480,14 +480,13 @@ DECLARE
     v_ulb text := coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb', '');
     v_state text := rule_enum(coalesce(nullif(p_req->>'state', ''), 'DUE'), 'state',
                               ARRAY['DUE', 'REFUNDED', 'ALL']);
-    v_size integer := rule_int(coalesce(p_req->'pageSize', '0'::jsonb), 'pageSize', 0, 100);
+    v_size integer := rule_page_size(p_req, 100, 50);
     v_token text := coalesce(p_req->>'pageToken', '');
     v_after certificates.fee_order;
     v_ids text[];
 BEGIN
     PERFORM rule_ulb_arg(v_ulb, 'ulb');
     PERFORM cert_fee_refund_staff(p_actor, v_ulb, 'reading the fee refunds');
-    v_size := CASE WHEN v_size = 0 THEN 50 ELSE v_size END;
     IF v_token <> '' THEN
         SELECT * INTO v_after FROM certificates.fee_order
          WHERE order_id = v_token AND ulb = v_ulb AND status = 'REFUND_DUE';

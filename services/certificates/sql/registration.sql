@@ -12,6 +12,20 @@
 -- Errors are SQLSTATE NRINV, NRNFD, NRDEN, NRCON, NRPRE (common/sql/rules)
 -- with the field's JSON path as DETAIL.
 
+-- Only a registrar of a record's ULB decides it (an application, a
+-- correction): anyone else is refused (NRDEN on p_field), naming the ULB
+-- and p_what ("application N").
+CREATE OR REPLACE FUNCTION cert_require_registrar(p_actor jsonb, p_ulb text, p_field text,
+                                                  p_what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_actor->>'role' IS DISTINCT FROM 'REGISTRAR' OR p_actor->>'ulb' IS DISTINCT FROM p_ulb THEN
+        PERFORM rule_fail('NRDEN', p_field,
+                          format('only a registrar of ULB %s may decide %s', p_ulb, p_what));
+    END IF;
+END
+$$;
+
 -- The application, locked, if the actor is a registrar of its ULB.
 CREATE OR REPLACE FUNCTION cert_application_for_registrar(p_actor jsonb, p_id text)
 RETURNS certificates.application LANGUAGE plpgsql AS $$
@@ -21,10 +35,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'applicationId', format('no application has id %s', p_id));
     END IF;
-    IF p_actor->>'role' IS DISTINCT FROM 'REGISTRAR' OR p_actor->>'ulb' IS DISTINCT FROM a.ulb THEN
-        PERFORM rule_fail('NRDEN', 'applicationId',
-                          format('only a registrar of ULB %s may decide application %s', a.ulb, p_id));
-    END IF;
+    PERFORM cert_require_registrar(p_actor, a.ulb, 'applicationId', 'application ' || p_id);
     RETURN a;
 END
 $$;
@@ -253,10 +264,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM rule_fail('NRNFD', 'correctionId', format('no correction has id %s', p_id));
     END IF;
-    IF p_actor->>'role' IS DISTINCT FROM 'REGISTRAR' OR p_actor->>'ulb' IS DISTINCT FROM r.ulb THEN
-        PERFORM rule_fail('NRDEN', 'correctionId',
-                          format('only a registrar of ULB %s may decide correction %s', r.ulb, p_id));
-    END IF;
+    PERFORM cert_require_registrar(p_actor, r.ulb, 'correctionId', 'correction ' || p_id);
     IF r.state <> 1 THEN
         PERFORM rule_fail('NRPRE', 'correctionId', format('correction %s was already decided', p_id));
     END IF;

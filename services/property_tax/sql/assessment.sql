@@ -36,13 +36,44 @@ CREATE OR REPLACE FUNCTION pt_declaration(p_req jsonb) RETURNS jsonb LANGUAGE sq
         'floors', pt_floors(p_req->'floors', 'floors'))
 $$;
 
-CREATE OR REPLACE FUNCTION pt_assessment_insert(p_actor jsonb, p property, p_fy integer, p_revision integer,
-                                     p_decl jsonb) RETURNS bigint LANGUAGE sql AS $$
+-- A return filed for a property of a ULB (the first, or a revision).
+DROP FUNCTION IF EXISTS pt_assessment_insert(jsonb, property, integer, integer, jsonb);
+CREATE OR REPLACE FUNCTION pt_assessment_insert(p_actor jsonb, p_property text, p_ulb text, p_fy integer,
+                                                p_revision integer, p_decl jsonb) RETURNS bigint
+LANGUAGE sql AS $$
     INSERT INTO assessment (property_id, ulb, fy, revision, status, zone, usage, construction,
                             occupancy, floors, filed_by)
-    VALUES (p.property_id, p.ulb, p_fy, p_revision, 'FILED', p_decl->>'zone', p_decl->>'usage',
+    VALUES (p_property, p_ulb, p_fy, p_revision, 'FILED', p_decl->>'zone', p_decl->>'usage',
             p_decl->>'construction', p_decl->>'occupancy', p_decl->'floors', p_actor->>'userId')
     RETURNING id
+$$;
+
+-- The return "assessmentId" names, locked FOR UPDATE when p_lock, if the
+-- actor may reach its property as one of p_roles (pt_property_for, which
+-- then locks the property too); one that does not exist and one the actor
+-- may not reach are answered alike: NRNFD "no assessment N".
+CREATE OR REPLACE FUNCTION pt_assessment_for(p_actor jsonb, p_req jsonb, p_roles text[],
+                                             p_lock boolean) RETURNS assessment
+LANGUAGE plpgsql AS $$
+DECLARE
+    a assessment;
+    v_id bigint := rule_int(p_req->'assessmentId', 'assessmentId', 1, 9223372036854775807);
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO a FROM assessment WHERE id = v_id FOR UPDATE;
+    ELSE
+        SELECT * INTO a FROM assessment WHERE id = v_id;
+    END IF;
+    BEGIN
+        IF a.id IS NULL THEN
+            PERFORM rule_fail('NRNFD', 'assessmentId', 'no such assessment');
+        END IF;
+        PERFORM pt_property_for(p_actor, a.property_id, 'assessmentId', p_roles, p_lock);
+    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN
+        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', v_id));
+    END;
+    RETURN a;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_assessment_file(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
@@ -63,7 +94,7 @@ BEGIN
         PERFORM rule_fail('NRCON', 'fy', format('a return for %s %s is on file; revise it instead',
                                               p.property_id, rule_fy_text(v_fy)));
     END IF;
-    v_id := pt_assessment_insert(p_actor, p, v_fy, 1, v_decl);
+    v_id := pt_assessment_insert(p_actor, p.property_id, p.ulb, v_fy, 1, v_decl);
     PERFORM rule_audit(p_actor, p.ulb, 'assessment.file', p.property_id,
                      jsonb_build_object('assessmentId', v_id, 'fy', rule_fy_text(v_fy), 'declared', v_decl));
     RETURN pt_assessment_json(v_id);
@@ -75,30 +106,19 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
     a assessment;
-    p property;
     v_decl jsonb;
     v_id bigint;
 BEGIN
     PERFORM rule_act(p_actor, 'assessment.revise');
-    SELECT * INTO a FROM assessment WHERE id = rule_int(p_req->'assessmentId', 'assessmentId', 1,
-                                                      9223372036854775807) FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', p_req->>'assessmentId'));
-    END IF;
-    BEGIN
-        p := pt_property_for(p_actor, a.property_id, 'assessmentId',
-                             ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER'], true);
-    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- its property is not the actor's to see
-        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', p_req->>'assessmentId'));
-    END;
+    a := pt_assessment_for(p_actor, p_req, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER'], true);
     IF a.status <> 'FILED' THEN
         PERFORM rule_fail('NRPRE', 'assessmentId', format('assessment %s is %s; only a return awaiting '
                                                         'decision can be revised', a.id, a.status));
     END IF;
     v_decl := pt_declaration(p_req);
     UPDATE assessment SET status = 'REVISED' WHERE id = a.id;
-    v_id := pt_assessment_insert(p_actor, p, a.fy, a.revision + 1, v_decl);
-    PERFORM rule_audit(p_actor, p.ulb, 'assessment.revise', p.property_id,
+    v_id := pt_assessment_insert(p_actor, a.property_id, a.ulb, a.fy, a.revision + 1, v_decl);
+    PERFORM rule_audit(p_actor, a.ulb, 'assessment.revise', a.property_id,
                      jsonb_build_object('assessmentId', v_id, 'revises', a.id, 'declared', v_decl));
     RETURN pt_assessment_json(v_id);
 END
@@ -118,15 +138,7 @@ DECLARE
 BEGIN
     PERFORM rule_act(p_actor, 'assessment.decide: ' || coalesce(p_req->>'reason', ''));
     PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER'], 'deciding an assessment');
-    SELECT * INTO a FROM assessment WHERE id = rule_int(p_req->'assessmentId', 'assessmentId', 1,
-                                                      9223372036854775807) FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', p_req->>'assessmentId'));
-    END IF;
-    IF p_actor->>'role' <> 'STATE_ADMIN' AND coalesce(p_actor->>'ulb', '') <> a.ulb THEN
-        -- Another ULB's: not the actor's to see, answered as a missing one (issue 12).
-        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', p_req->>'assessmentId'));
-    END IF;
+    a := pt_assessment_for(p_actor, p_req, ARRAY['REVENUE_OFFICER'], true);
     v_decision := rule_enum(p_req->>'decision', 'decision', ARRAY['ACCEPT', 'REASSESS']);
     IF a.status <> 'FILED' THEN
         PERFORM rule_fail('NRPRE', 'assessmentId', format('assessment %s is %s, not awaiting a decision',
@@ -165,18 +177,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE a assessment;
 BEGIN
-    SELECT * INTO a FROM assessment WHERE id = rule_int(p_req->'assessmentId', 'assessmentId', 1,
-                                                      9223372036854775807);
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', p_req->>'assessmentId'));
-    END IF;
-    BEGIN
-        PERFORM pt_property_for(p_actor, a.property_id, 'assessmentId',
-                                ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
-                                      'STATE_ADMIN'], false);
-    EXCEPTION WHEN SQLSTATE 'NRNFD' THEN    -- its property is not the actor's to see
-        PERFORM rule_fail('NRNFD', 'assessmentId', format('no assessment %s', p_req->>'assessmentId'));
-    END;
+    a := pt_assessment_for(p_actor, p_req, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                                 'STATE_ADMIN'], false);
     RETURN pt_assessment_json(a.id);
 END
 $$;
@@ -191,10 +193,9 @@ CREATE OR REPLACE FUNCTION pt_assessment_list(p_actor jsonb, p_req jsonb, p_toda
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 100), 0), 20);
+    v_size integer := rule_page_size(p_req, 100, 20);
     v_status text := coalesce(p_req->>'status', '');
     v_fy integer;
-    v_after bigint := pt_page_after_id(p_req);
     v_scope text;
     v_key text;
     v_ids bigint[];
@@ -217,30 +218,20 @@ BEGIN
         v_key := p_actor->>'userId';
     ELSE
         v_scope := 'ulb';
-        v_key := rule_ulb_arg(coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb'), 'ulb');
-        PERFORM rule_check_ulb(p_actor, v_key);
+        v_key := rule_ulb_or_own(p_actor, p_req);
     END IF;
-    -- One query per scope, so that each uses its index (a ULB's inbox must
-    -- not read every ULB's returns); the values are parameters.
-    EXECUTE format('SELECT array_agg(id ORDER BY id %s) FROM ('
-                   '    SELECT a.id FROM assessment a WHERE %s'
-                   '       AND ($2 = '''' OR a.status = $2) AND ($3::integer IS NULL OR a.fy = $3)'
-                   '       AND ($4::bigint IS NULL OR a.id %s $4)'
-                   '     ORDER BY a.id %s LIMIT $5) s',
-                   pt_page_direction(v_status = 'FILED'),
-                   CASE v_scope WHEN 'property' THEN 'a.property_id = $1'
-                                WHEN 'ulb' THEN 'a.ulb = $1'
-                                ELSE 'a.property_id IN (SELECT o.property_id FROM property_owner o '
-                                     'WHERE o.user_id = $1)' END,
-                   CASE WHEN v_status = 'FILED' THEN '>' ELSE '<' END,
-                   pt_page_direction(v_status = 'FILED'))
-        INTO v_ids USING v_key, v_status, v_fy, v_after, v_size + 1;
-    v_ids := coalesce(v_ids, '{}');
+    -- One query per scope (a ULB's inbox must not read every ULB's returns).
+    v_ids := pt_page_ids(p_req, 'assessment',
+                         CASE v_scope WHEN 'property' THEN 'a.property_id = $1'
+                                      WHEN 'ulb' THEN 'a.ulb = $1'
+                                      ELSE 'a.property_id IN (SELECT o.property_id FROM property_owner o '
+                                           'WHERE o.user_id = $1)' END
+                         || ' AND ($3::integer IS NULL OR a.fy = $3::integer)',
+                         v_key, v_status, v_fy::text, v_status = 'FILED', v_size);
     RETURN jsonb_build_object(
         'assessments', coalesce((SELECT jsonb_agg(pt_assessment_json(t.id) ORDER BY t.n)
                                  FROM unnest(v_ids[1:v_size]) WITH ORDINALITY AS t(id, n)), '[]'),
-        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
-                              THEN pt_page_token(v_ids[v_size]::text) ELSE '' END);
+        'nextPageToken', rule_page_next(v_ids, v_size));
 END
 $$;
 

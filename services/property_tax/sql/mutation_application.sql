@@ -36,51 +36,52 @@ CREATE OR REPLACE FUNCTION pt_documents(p_docs jsonb, p_field text) RETURNS json
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     d jsonb;
-    i integer := 0;
-    out jsonb := '[]';
     f text;
+    out jsonb := '[]';
 BEGIN
-    IF p_docs IS NULL OR jsonb_typeof(p_docs) <> 'array' OR jsonb_array_length(p_docs) = 0
-       OR jsonb_array_length(p_docs) > 10 THEN
-        PERFORM rule_fail('NRINV', p_field, format('%s must list 1 to 10 documents', p_field));
-    END IF;
-    FOR d IN SELECT * FROM jsonb_array_elements(p_docs) LOOP
-        f := format('%s[%s]', p_field, i);
+    FOR d, f IN SELECT * FROM rule_list(p_docs, p_field, 1, 10, 'documents') LOOP
         IF jsonb_typeof(d) <> 'object' THEN
             PERFORM rule_fail('NRINV', f, format('%s must be an object {kind, ref}', f));
         END IF;
         out := out || jsonb_build_object(
             'kind', rule_enum(d->>'kind', f || '.kind', pt_document_kinds()),
             'ref', rule_text(d->>'ref', f || '.ref', 1, 128));
-        i := i + 1;
     END LOOP;
     RETURN out;
 END
 $$;
 
--- Lists by id: the page token is the last id of the page before (base64,
--- pt_page_token); '' for the first page. NULL when there is none.
-CREATE OR REPLACE FUNCTION pt_page_after_id(p_req jsonb) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE v_after text;
-BEGIN
-    IF coalesce(p_req->>'pageToken', '') = '' THEN
-        RETURN NULL;
-    END IF;
-    BEGIN
-        v_after := convert_from(decode(p_req->>'pageToken', 'base64'), 'UTF8');
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
-    END;
-    IF v_after !~ '^[1-9][0-9]{0,17}$' THEN
-        PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
-    END IF;
-    RETURN v_after::bigint;
-END
+-- Lists by id: the page token is the last id of the page before
+-- (rule_page_after, rule_page_token); NULL for the first page.
+CREATE OR REPLACE FUNCTION pt_page_after_id(p_req jsonb) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT nullif(rule_page_after(p_req, '^[1-9][0-9]{0,17}$'), '')::bigint
 $$;
 
--- A waiting list pages the oldest first, others the newest first.
-CREATE OR REPLACE FUNCTION pt_page_direction(p_oldest_first boolean) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN p_oldest_first THEN 'ASC' ELSE 'DESC' END $$;
+-- One page of a list by id (the returns, the mutation applications): the
+-- ids of p_table's rows (as "a") that match p_where and the status asked
+-- for, after the page token's id (pt_page_after_id), the oldest first when
+-- p_oldest_first (a waiting list: first come, first served), else the
+-- newest; p_size + 1 of them, for rule_page_next. p_where is the caller's
+-- constant SQL over the parameters $1 (p_key: the property, the ULB or the
+-- user listed) and $3 (p_filter, one more value, as text); $2 is p_status
+-- ('' for any). One query per scope, so that each uses its index.
+DROP FUNCTION IF EXISTS pt_page_direction(boolean);
+CREATE OR REPLACE FUNCTION pt_page_ids(p_req jsonb, p_table regclass, p_where text, p_key text,
+                                       p_status text, p_filter text, p_oldest_first boolean,
+                                       p_size integer) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_ids bigint[];
+BEGIN
+    EXECUTE format('SELECT array_agg(id ORDER BY id %1$s) FROM ('
+                   '    SELECT a.id FROM %2$s a WHERE %3$s AND ($2 = '''' OR a.status = $2)'
+                   '       AND ($4::bigint IS NULL OR a.id %4$s $4)'
+                   '     ORDER BY a.id %1$s LIMIT $5) s',
+                   CASE WHEN p_oldest_first THEN 'ASC' ELSE 'DESC' END, p_table, p_where,
+                   CASE WHEN p_oldest_first THEN '>' ELSE '<' END)
+        INTO v_ids USING p_key, p_status, p_filter, pt_page_after_id(p_req), p_size + 1;
+    RETURN coalesce(v_ids, '{}');
+END
+$$;
 
 CREATE OR REPLACE FUNCTION pt_mutation_application_json(p_id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('applicationId', a.id, 'propertyId', a.property_id, 'ulb', a.ulb,
@@ -134,21 +135,20 @@ DECLARE
     v_docs jsonb;
     v_pending bigint;
     v_id bigint;
-    i integer := 0;
     o jsonb;
+    f text;
 BEGIN
     PERFORM rule_act(p_actor, 'mutation.apply');
     p := pt_property_for(p_actor, p_req->>'propertyId', 'propertyId', ARRAY['CITIZEN'], true);
     v_transfer := rule_enum(p_req->>'transfer', 'transfer', pt_transfers());
     v_owners := pt_owners(p_req->'newOwners', 'newOwners');
-    FOR o IN SELECT * FROM jsonb_array_elements(v_owners) LOOP
+    FOR o, f IN SELECT * FROM rule_list(v_owners, 'newOwners', 1, 20, 'owners') LOOP
         IF o->>'userId' NOT IN ('', p_actor->>'userId') THEN
-            PERFORM rule_fail('NRINV', format('newOwners[%s].userId', i),
-                              format('newOwners[%s].userId must be empty or your own account (%s): '
-                                     'other owners link their accounts at the counter', i,
+            PERFORM rule_fail('NRINV', f || '.userId',
+                              format('%s.userId must be empty or your own account (%s): '
+                                     'other owners link their accounts at the counter', f,
                                      p_actor->>'userId'));
         END IF;
-        i := i + 1;
     END LOOP;
     PERFORM rule_text(p_req->>'deedRef', 'deedRef', 1, 64);
     v_docs := pt_documents(p_req->'documents', 'documents');
@@ -247,10 +247,9 @@ CREATE OR REPLACE FUNCTION pt_mutation_application_list(p_actor jsonb, p_req jso
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 100), 0), 20);
+    v_size integer := rule_page_size(p_req, 100, 20);
     v_status text := coalesce(p_req->>'status', '');
     v_property text := coalesce(p_req->>'propertyId', '');
-    v_after bigint := pt_page_after_id(p_req);
     v_citizen boolean;
     v_ulb text := '';
     v_ids bigint[];
@@ -266,27 +265,17 @@ BEGIN
     END IF;
     v_citizen := p_actor->>'role' = 'CITIZEN';
     IF NOT v_citizen THEN
-        v_ulb := rule_ulb_arg(coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb'), 'ulb');
-        PERFORM rule_check_ulb(p_actor, v_ulb);
+        v_ulb := rule_ulb_or_own(p_actor, p_req);
     END IF;
-    -- One query per scope, so that each uses its index; the values are parameters.
-    EXECUTE format('SELECT array_agg(id ORDER BY id %s) FROM ('
-                   '    SELECT a.id FROM mutation_application a WHERE %s'
-                   '       AND ($2 = '''' OR a.status = $2) AND ($3 = '''' OR a.property_id = $3)'
-                   '       AND ($4::bigint IS NULL OR a.id %s $4)'
-                   '     ORDER BY a.id %s LIMIT $5) s',
-                   pt_page_direction(v_status = 'PENDING'),
-                   CASE WHEN v_citizen THEN 'a.applied_by = $1' ELSE 'a.ulb = $1' END,
-                   CASE WHEN v_status = 'PENDING' THEN '>' ELSE '<' END,
-                   pt_page_direction(v_status = 'PENDING'))
-        INTO v_ids USING CASE WHEN v_citizen THEN p_actor->>'userId' ELSE v_ulb END, v_status,
-                         v_property, v_after, v_size + 1;
-    v_ids := coalesce(v_ids, '{}');
+    v_ids := pt_page_ids(p_req, 'mutation_application',
+                         CASE WHEN v_citizen THEN 'a.applied_by = $1' ELSE 'a.ulb = $1' END
+                         || ' AND ($3 = '''' OR a.property_id = $3)',
+                         CASE WHEN v_citizen THEN p_actor->>'userId' ELSE v_ulb END, v_status,
+                         v_property, v_status = 'PENDING', v_size);
     RETURN jsonb_build_object(
         'applications', coalesce((SELECT jsonb_agg(pt_mutation_application_json(t.id) ORDER BY t.n)
                                   FROM unnest(v_ids[1:v_size]) WITH ORDINALITY AS t(id, n)), '[]'),
-        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
-                              THEN pt_page_token(v_ids[v_size]::text) ELSE '' END);
+        'nextPageToken', rule_page_next(v_ids, v_size));
 END
 $$;
 

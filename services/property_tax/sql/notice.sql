@@ -182,17 +182,16 @@ DECLARE
     v_ulb text;
     v_ward integer := rule_int(p_req->'ward', 'ward', 1, 999);
     v_fy integer := rule_parse_fy(p_req->>'fy', 'fy');
-    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 50), 0), 20);
+    v_size integer := rule_page_size(p_req, 50, 20);
     v_as_of date;
     v_after text;
     v_ids text[];
 BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
                               'printing a ward''s demand notices');
-    v_ulb := rule_ulb_arg(coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb'), 'ulb');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    v_ulb := rule_ulb_or_own(p_actor, p_req);
     v_as_of := pt_notice_as_of(p_req, v_fy, p_today);
-    v_after := pt_page_after(p_req);
+    v_after := rule_page_after(p_req, pt_account_kind()->>'idPattern');
     SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
         SELECT b.property_id FROM demand_bill b
         WHERE b.ulb = v_ulb AND b.fy = v_fy AND b.ward = v_ward AND b.property_id > v_after
@@ -202,8 +201,7 @@ BEGIN
         'notices', coalesce((SELECT jsonb_agg(pt_demand_notice_json(id, v_fy, v_as_of,
                                                                     p_req->>'portalUrl') ORDER BY id)
                              FROM unnest(v_ids[1:v_size]) AS id), '[]'),
-        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
-                              THEN pt_page_token(v_ids[v_size]) ELSE '' END);
+        'nextPageToken', rule_page_next(v_ids, v_size));
 END
 $$;
 

@@ -9,15 +9,10 @@
 -- come from common/sql/rules; errors are SQLSTATE NRINV, NRNFD, NRDEN,
 -- NRCON, NRPRE with the field's JSON path as DETAIL.
 
+-- A zone code: "zone must be a zone code of 1 to 8 of A-Z, 0-9" otherwise.
 CREATE OR REPLACE FUNCTION pt_zone_arg(p_value text, p_field text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF p_value IS NULL OR p_value !~ '^[A-Z0-9]{1,8}$' THEN
-        PERFORM rule_fail('NRINV', p_field, format('%s must be a zone code of 1 to 8 of A-Z, 0-9',
-                                                 p_field));
-    END IF;
-    RETURN p_value;
-END
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT rule_id_arg(p_value, p_field, '^[A-Z0-9]{1,8}$', 'a zone code of 1 to 8 of A-Z, 0-9')
 $$;
 
 CREATE OR REPLACE FUNCTION pt_usages() RETURNS text[] LANGUAGE sql IMMUTABLE AS
@@ -32,22 +27,18 @@ $$ SELECT ARRAY['SELF_OCCUPIED', 'RENTED'] $$;
 CREATE OR REPLACE FUNCTION pt_exemptions() RETURNS text[] LANGUAGE sql IMMUTABLE AS
 $$ SELECT ARRAY['EXEMPTION_NONE', 'WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL'] $$;
 
+-- 1 to 20 owners {name, mobile, userId, shareBp} whose shares add up to
+-- 10000 basis points; the list as stored (absent mobile and userId '').
 CREATE OR REPLACE FUNCTION pt_owners(p_owners jsonb, p_field text) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     o jsonb;
-    i integer := 0;
+    f text;
     total integer := 0;
     out jsonb := '[]';
-    f text;
     share integer;
 BEGIN
-    IF p_owners IS NULL OR jsonb_typeof(p_owners) <> 'array' OR jsonb_array_length(p_owners) = 0
-       OR jsonb_array_length(p_owners) > 20 THEN
-        PERFORM rule_fail('NRINV', p_field, format('%s must list 1 to 20 owners', p_field));
-    END IF;
-    FOR o IN SELECT * FROM jsonb_array_elements(p_owners) LOOP
-        f := format('%s[%s]', p_field, i);
+    FOR o, f IN SELECT * FROM rule_list(p_owners, p_field, 1, 20, 'owners') LOOP
         PERFORM rule_text(o->>'name', f || '.name', 1, 100);
         IF coalesce(o->>'mobile', '') !~ '^([6-9][0-9]{9})?$' THEN
             PERFORM rule_fail('NRINV', f || '.mobile', format('%s.mobile must be empty or a 10-digit '
@@ -61,7 +52,6 @@ BEGIN
         total := total + share;
         out := out || jsonb_build_object('name', o->>'name', 'mobile', coalesce(o->>'mobile', ''),
                                          'userId', coalesce(o->>'userId', ''), 'shareBp', share);
-        i := i + 1;
     END LOOP;
     IF total <> 10000 THEN
         PERFORM rule_fail('NRINV', p_field, format('the owners'' shares (%s) must add up to 10000 '
@@ -71,22 +61,17 @@ BEGIN
 END
 $$;
 
+-- 1 to 50 floors {floor, areaSqft}, each floor once.
 CREATE OR REPLACE FUNCTION pt_floors(p_floors jsonb, p_field text) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     fl jsonb;
-    i integer := 0;
-    out jsonb := '[]';
     f text;
+    out jsonb := '[]';
     n bigint;
     seen bigint[] := '{}';
 BEGIN
-    IF p_floors IS NULL OR jsonb_typeof(p_floors) <> 'array' OR jsonb_array_length(p_floors) = 0
-       OR jsonb_array_length(p_floors) > 50 THEN
-        PERFORM rule_fail('NRINV', p_field, format('%s must list 1 to 50 floors', p_field));
-    END IF;
-    FOR fl IN SELECT * FROM jsonb_array_elements(p_floors) LOOP
-        f := format('%s[%s]', p_field, i);
+    FOR fl, f IN SELECT * FROM rule_list(p_floors, p_field, 1, 50, 'floors') LOOP
         n := rule_int(fl->'floor', f || '.floor', -5, 200);
         IF n = ANY (seen) THEN
             PERFORM rule_fail('NRINV', f || '.floor', format('floor %s is listed twice', n));
@@ -94,7 +79,6 @@ BEGIN
         seen := seen || n;
         out := out || jsonb_build_object('floor', n, 'areaSqft',
                                          rule_int(fl->'areaSqft', f || '.areaSqft', 1, 10000000));
-        i := i + 1;
     END LOOP;
     RETURN out;
 END
@@ -168,10 +152,8 @@ SET search_path FROM CURRENT AS $$
 DECLARE v_ulb text; v_id text;
 BEGIN
     PERFORM rule_act(p_actor, 'property.create');
-    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'registering a property');
-    v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    v_ulb := rule_ulb_scope(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                                  'STATE_ADMIN'], 'registering a property');
     v_id := pt_property_insert(p_actor, v_ulb, p_req, '');
     PERFORM rule_audit(p_actor, v_ulb, 'property.create', v_id, pt_property_json(v_id));
     RETURN pt_property_json(v_id);
@@ -191,35 +173,18 @@ END
 $$;
 
 -- The pages of a list of properties (pt_property_list, the ward's demand
--- notices): a page token is the last property id of the page before, in
--- base64; the first page has none ('').
-CREATE OR REPLACE FUNCTION pt_page_after(p_req jsonb) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE v_after text := '';
-BEGIN
-    IF coalesce(p_req->>'pageToken', '') <> '' THEN
-        BEGIN
-            v_after := convert_from(decode(p_req->>'pageToken', 'base64'), 'UTF8');
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
-        END;
-        IF v_after !~ '^[0-9]{1,10}-[0-9]{3}-[0-9]{6}$' THEN
-            PERFORM rule_fail('NRINV', 'pageToken', 'pageToken is not one this service issued');
-        END IF;
-    END IF;
-    RETURN v_after;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION pt_page_token(p_last text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT encode(convert_to(p_last, 'UTF8'), 'base64')
-$$;
+-- notices) start after the last property id of the page before
+-- (rule_page_after, rule_page_token: common/sql/rules 005, which replaced
+-- this file's pt_page_after and pt_page_token).
+DROP FUNCTION IF EXISTS pt_page_after(jsonb);
+DROP FUNCTION IF EXISTS pt_page_token(text);
 
 -- Staff list their ULB (optionally one ward); citizens list what they own.
 CREATE OR REPLACE FUNCTION pt_property_list(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 200), 0), 50);
+    v_size integer := rule_page_size(p_req, 200, 50);
     v_ward integer := rule_int(p_req->'ward', 'ward', 0, 999);
     v_after text;
     v_ulb text;
@@ -227,7 +192,7 @@ DECLARE
 BEGIN
     PERFORM rule_require_role(p_actor, ARRAY['CITIZEN', 'CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
                                            'STATE_ADMIN'], 'listing properties');
-    v_after := pt_page_after(p_req);
+    v_after := rule_page_after(p_req, pt_account_kind()->>'idPattern');
     IF p_actor->>'role' = 'CITIZEN' THEN
         SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
             SELECT DISTINCT p.property_id FROM property p JOIN property_owner o USING (property_id)
@@ -235,8 +200,7 @@ BEGIN
               AND (v_ward = 0 OR p.ward = v_ward)
             ORDER BY p.property_id LIMIT v_size + 1) s;
     ELSE
-        v_ulb := rule_ulb_arg(coalesce(nullif(p_req->>'ulb', ''), p_actor->>'ulb'), 'ulb');
-        PERFORM rule_check_ulb(p_actor, v_ulb);
+        v_ulb := rule_ulb_or_own(p_actor, p_req);
         SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
             SELECT p.property_id FROM property p
             WHERE p.ulb = v_ulb AND p.property_id > v_after AND (v_ward = 0 OR p.ward = v_ward)
@@ -246,8 +210,7 @@ BEGIN
     RETURN jsonb_build_object(
         'properties', coalesce((SELECT jsonb_agg(pt_property_json(id) ORDER BY id)
                                 FROM unnest(v_ids[1:v_size]) AS id), '[]'),
-        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size
-                              THEN pt_page_token(v_ids[v_size]) ELSE '' END);
+        'nextPageToken', rule_page_next(v_ids, v_size));
 END
 $$;
 
@@ -262,10 +225,8 @@ DECLARE
     v_id text;
 BEGIN
     PERFORM rule_act(p_actor, 'property.import');
-    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'importing properties');
-    v_ulb := rule_ulb_arg(p_req->>'ulb', 'ulb');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    v_ulb := rule_ulb_scope(p_actor, p_req, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER',
+                                                  'STATE_ADMIN'], 'importing properties');
     FOR r IN SELECT * FROM jsonb_array_elements(p_req->'rows') LOOP
         BEGIN
             v_id := pt_property_insert(p_actor, v_ulb, r, '');

@@ -99,11 +99,11 @@ DECLARE
     v_version integer;
     s jsonb;
     a jsonb;
-    i integer;
+    f text;
     v_lower bigint := 0;
     v_upper bigint;
-    v_slabs jsonb;
-    v_count integer;
+    v_slabs jsonb := coalesce(p_req->'slabs', '[]');
+    v_last text;
     v_rebate_day date;
     v_exempt text[] := '{}';
     e jsonb;
@@ -129,43 +129,33 @@ BEGIN
     PERFORM rule_int(p_req->'exemptionThresholdPaise', 'exemptionThresholdPaise', 0, 1000000000000);
     PERFORM rule_int(p_req->'mutationFeePaise', 'mutationFeePaise', 0, 100000000);
     PERFORM rule_text(p_req->>'reason', 'reason', 1, 500);
-    i := 0;
-    FOR e IN SELECT * FROM jsonb_array_elements(coalesce(p_req->'exemptCategories', '[]')) LOOP
-        PERFORM rule_enum(e #>> '{}', format('exemptCategories[%s]', i),
-                        ARRAY['WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL']);
-        v_exempt := v_exempt || (e #>> '{}');
-        i := i + 1;
+    FOR e, f IN SELECT * FROM rule_list(p_req->'exemptCategories', 'exemptCategories', 0, 4,
+                                        'categories') LOOP
+        v_exempt := v_exempt || rule_enum(e #>> '{}', f,
+                                          ARRAY['WORSHIP', 'CHARITABLE', 'GOVERNMENT', 'BPL']);
     END LOOP;
-    v_slabs := coalesce(p_req->'slabs', '[]');
-    v_count := jsonb_array_length(v_slabs);
-    IF v_count = 0 OR v_count > 10 THEN
-        PERFORM rule_fail('NRINV', 'slabs', 'slabs must list 1 to 10 tax slabs');
+    -- The slabs rise; the last one has no upper bound (uptoPaise 0).
+    IF jsonb_typeof(v_slabs) = 'array' THEN
+        v_last := format('slabs[%s]', jsonb_array_length(v_slabs) - 1);
     END IF;
-    i := 0;
-    FOR s IN SELECT * FROM jsonb_array_elements(v_slabs) LOOP
-        v_upper := rule_int(s->'uptoPaise', format('slabs[%s].uptoPaise', i), 0, 1000000000000);
-        PERFORM rule_int(s->'rateBp', format('slabs[%s].rateBp', i), 0, 10000);
-        IF i < v_count - 1 AND v_upper <= v_lower THEN
-            PERFORM rule_fail('NRINV', format('slabs[%s].uptoPaise', i),
+    FOR s, f IN SELECT * FROM rule_list(v_slabs, 'slabs', 1, 10, 'tax slabs') LOOP
+        v_upper := rule_int(s->'uptoPaise', f || '.uptoPaise', 0, 1000000000000);
+        PERFORM rule_int(s->'rateBp', f || '.rateBp', 0, 10000);
+        IF f <> v_last AND v_upper <= v_lower THEN
+            PERFORM rule_fail('NRINV', f || '.uptoPaise',
                             'each slab''s uptoPaise must be above the previous one''s');
         END IF;
-        IF i = v_count - 1 AND v_upper <> 0 THEN
-            PERFORM rule_fail('NRINV', format('slabs[%s].uptoPaise', i),
+        IF f = v_last AND v_upper <> 0 THEN
+            PERFORM rule_fail('NRINV', f || '.uptoPaise',
                             'the last slab has no upper bound: its uptoPaise must be 0');
         END IF;
         v_lower := v_upper;
-        i := i + 1;
     END LOOP;
-    IF jsonb_array_length(coalesce(p_req->'alvRates', '[]')) > 2000 THEN
-        PERFORM rule_fail('NRINV', 'alvRates', 'alvRates may list at most 2000 rates');
-    END IF;
-    i := 0;
-    FOR a IN SELECT * FROM jsonb_array_elements(coalesce(p_req->'alvRates', '[]')) LOOP
-        PERFORM pt_zone_arg(a->>'zone', format('alvRates[%s].zone', i));
-        PERFORM rule_enum(a->>'construction', format('alvRates[%s].construction', i), pt_constructions());
-        PERFORM rule_enum(a->>'usage', format('alvRates[%s].usage', i), pt_usages());
-        PERFORM rule_int(a->'ratePaisePerSqft', format('alvRates[%s].ratePaisePerSqft', i), 0, 10000000);
-        i := i + 1;
+    FOR a, f IN SELECT * FROM rule_list(p_req->'alvRates', 'alvRates', 0, 2000, 'rates') LOOP
+        PERFORM pt_zone_arg(a->>'zone', f || '.zone');
+        PERFORM rule_enum(a->>'construction', f || '.construction', pt_constructions());
+        PERFORM rule_enum(a->>'usage', f || '.usage', pt_usages());
+        PERFORM rule_int(a->'ratePaisePerSqft', f || '.ratePaisePerSqft', 0, 10000000);
     END LOOP;
 
     v_version := accounts_version_next('rate_version', v_ulb, v_fy);

@@ -246,7 +246,7 @@ SET search_path FROM CURRENT AS $$
 DECLARE
     v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
     v_ward integer := rule_int(p_req->'ward', 'ward', 0, 999);
-    v_size integer := coalesce(nullif(rule_int(p_req->'pageSize', 'pageSize', 0, 500), 0), 100);
+    v_size integer := rule_page_size(p_req, 500, 100);
     v_after text := rule_text(p_req->>'pageToken', 'pageToken', 0, 64);
     v_items jsonb;
     v_last text;

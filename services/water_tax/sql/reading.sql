@@ -22,6 +22,27 @@ LANGUAGE sql STABLE AS $$
                      WHERE v.id = wt_tariff_version_id(p_ulb, rule_fy_of(p_on))), 100) * 1000
 $$;
 
+-- The day p_on of a reading (or a meter replacement) on a connection,
+-- named p_field: not after today nor before the connection's last reading
+-- of any kind (an estimate included); NRINV on p_field otherwise. Returns
+-- that last reading (all NULL when there is none).
+CREATE OR REPLACE FUNCTION wt_reading_day(p_connection text, p_on date, p_today date, p_field text)
+RETURNS meter_reading LANGUAGE plpgsql STABLE AS $$
+DECLARE v_last meter_reading;
+BEGIN
+    IF p_on > p_today THEN
+        PERFORM rule_fail('NRINV', p_field, format('%s %s is in the future', p_field, p_on));
+    END IF;
+    SELECT * INTO v_last FROM meter_reading WHERE connection_id = p_connection
+        ORDER BY reading_date DESC, id DESC LIMIT 1;
+    IF v_last.id IS NOT NULL AND p_on < v_last.reading_date THEN
+        PERFORM rule_fail('NRINV', p_field, format('%s %s is before the last reading of %s', p_field,
+                                                   p_on, v_last.reading_date));
+    END IF;
+    RETURN v_last;
+END
+$$;
+
 -- Records one actual reading of connection c (locked by the caller). The
 -- rules: a metered, billable connection; a date not before the last
 -- reading nor after today; not lower than the last actual (or initial)
@@ -48,21 +69,13 @@ BEGIN
         PERFORM rule_fail('NRPRE', 'connectionId', format('connection %s is %s; readings are taken of '
                                                         'active connections', c.connection_id, c.status));
     END IF;
-    IF p_date > p_today THEN
-        PERFORM rule_fail('NRINV', 'readingDate', format('readingDate %s is in the future', p_date));
-    END IF;
+    v_last_any := wt_reading_day(c.connection_id, p_date, p_today, 'readingDate');
     IF p_litres < 0 OR p_litres > 1000000000000 THEN
         PERFORM rule_fail('NRINV', 'readingLitres', 'readingLitres must be from 0 to 1000000000000');
     END IF;
     SELECT * INTO v_last FROM meter_reading
         WHERE connection_id = c.connection_id AND kind IN ('ACTUAL', 'INITIAL')
         ORDER BY reading_date DESC, id DESC LIMIT 1;
-    SELECT * INTO v_last_any FROM meter_reading
-        WHERE connection_id = c.connection_id ORDER BY reading_date DESC, id DESC LIMIT 1;
-    IF v_last_any.id IS NOT NULL AND p_date < v_last_any.reading_date THEN
-        PERFORM rule_fail('NRINV', 'readingDate', format('readingDate %s is before the last reading of %s',
-                                                       p_date, v_last_any.reading_date));
-    END IF;
     IF v_last.id IS NOT NULL AND p_litres < v_last.reading_litres THEN
         PERFORM rule_fail('NRINV', 'readingLitres',
                         format('reading %s litres is lower than the last reading %s litres of meter %s '
@@ -118,7 +131,7 @@ CREATE OR REPLACE FUNCTION wt_reading_import(p_actor jsonb, p_req jsonb, p_today
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_arg(p_req->>'ulb', 'ulb');
+    v_ulb text;
     e jsonb;
     c connection;
     v_accepted integer := 0;
@@ -128,9 +141,7 @@ DECLARE
     v_field text;
 BEGIN
     PERFORM rule_act(p_actor, 'reading.import');
-    PERFORM rule_require_role(p_actor, ARRAY['CLERK', 'REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'importing meter readings');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    v_ulb := rule_ulb_scope(p_actor, p_req, wt_staff(), 'importing meter readings');
     FOR e IN SELECT x FROM jsonb_array_elements(p_req->'rows') x LOOP
         BEGIN
             SELECT * INTO c FROM connection WHERE connection_id = e->>'connectionId' FOR UPDATE;
@@ -180,15 +191,7 @@ BEGIN
         PERFORM rule_fail('NRINV', 'newMeterNo', 'newMeterNo must be 1 to 32 of A-Z a-z 0-9 / _ - and '
                         'differ from the old meter''s');
     END IF;
-    IF v_date > p_today THEN
-        PERFORM rule_fail('NRINV', 'replacedOn', format('replacedOn %s is in the future', v_date));
-    END IF;
-    SELECT * INTO v_last FROM meter_reading WHERE connection_id = c.connection_id
-        ORDER BY reading_date DESC, id DESC LIMIT 1;
-    IF v_last.id IS NOT NULL AND v_date < v_last.reading_date THEN
-        PERFORM rule_fail('NRINV', 'replacedOn', format('replacedOn %s is before the last reading of %s',
-                                                      v_date, v_last.reading_date));
-    END IF;
+    v_last := wt_reading_day(c.connection_id, v_date, p_today, 'replacedOn');
     IF v_last.id IS NOT NULL AND v_final < v_last.reading_litres THEN
         PERFORM rule_fail('NRINV', 'oldMeterFinalLitres',
                         format('the old meter''s final reading %s is lower than its last reading %s',

@@ -129,16 +129,18 @@ CREATE OR REPLACE FUNCTION wt_notices_send(p_actor jsonb, p_req jsonb, p_today d
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
 DECLARE
-    v_ulb text := rule_ulb_scope(p_actor, p_req, wt_staff(), 'reading the defaulters');
-    v_min bigint := rule_int(p_req->'minOutstandingPaise', 'minOutstandingPaise', 0, 1000000000000);
-    v_limit integer := coalesce(nullif(rule_int(p_req->'limit', 'limit', 0, 1000), 0), 100);
+    v_ulb text;
+    v_min bigint;
+    v_limit integer;
     v_days integer := coalesce(nullif(rule_int(p_req->'daysToPay', 'daysToPay', 0, 90), 0), 15);
     v_sent jsonb;
 BEGIN
     PERFORM rule_act(p_actor, 'notices.send');
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER'],
+    v_ulb := rule_ulb_scope(p_actor, p_req, ARRAY['REVENUE_OFFICER', 'COMMISSIONER'],
                             'sending disconnection notices');
-    PERFORM rule_check_ulb(p_actor, v_ulb);
+    -- The defaulters as the defaulters list reads them (common/sql/accounts 007).
+    SELECT d.min_paise, d.page_size INTO v_min, v_limit
+      FROM accounts_defaulters_page(wt_account_kind(), p_req) d;
     WITH ins AS (
         INSERT INTO notice (connection_id, ulb, sent_on, pay_by, outstanding_paise, sent_by)
         SELECT d.connection_id, v_ulb, p_today, p_today + v_days, d.outstanding, p_actor->>'userId'

@@ -86,27 +86,27 @@ CREATE OR REPLACE FUNCTION wt_category_charges(p_list jsonb, p_field text)
 RETURNS TABLE (category text, paise bigint) LANGUAGE plpgsql AS $$
 DECLARE
     e jsonb;
-    i integer := 0;
+    f text;
     v_seen text[] := '{}';
     v_cat text;
 BEGIN
-    FOR e IN SELECT x FROM jsonb_array_elements(coalesce(p_list, '[]')) x LOOP
-        v_cat := rule_enum(e->>'category', format('%s[%s].category', p_field, i), wt_categories());
+    FOR e, f IN SELECT * FROM rule_list(p_list, p_field, 0, cardinality(wt_categories()),
+                                        'categories') LOOP
+        v_cat := rule_enum(e->>'category', f || '.category', wt_categories());
         IF v_cat = ANY (v_seen) THEN
-            PERFORM rule_fail('NRINV', format('%s[%s].category', p_field, i),
-                            format('%s lists %s twice', p_field, v_cat));
+            PERFORM rule_fail('NRINV', f || '.category', format('%s lists %s twice', p_field, v_cat));
         END IF;
         v_seen := v_seen || v_cat;
         category := v_cat;
-        paise := rule_int(e->'paise', format('%s[%s].paise', p_field, i), 0, 100000000);
+        paise := rule_int(e->'paise', f || '.paise', 0, 100000000);
         RETURN NEXT;
-        i := i + 1;
     END LOOP;
 END
 $$;
 
 -- Saves a complete tariff as the next version. Every list is validated
--- with its field path; a category's metered slabs rise and end with an
+-- with its field path (flatRates and connectionFees up to 500 entries,
+-- meteredSlabs up to 100); a category's metered slabs rise and end with an
 -- open slab (uptoKl 0).
 CREATE OR REPLACE FUNCTION wt_tariff_set(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
@@ -117,7 +117,6 @@ DECLARE
     v_id bigint;
     v_version integer;
     e jsonb;
-    i integer;
     f text;
     v_cat text;
     v_prev_cat text := '';
@@ -145,41 +144,36 @@ BEGIN
             rule_int(p_req->'reconnectionFeePaise', 'reconnectionFeePaise', 0, 100000000),
             rule_text(p_req->>'reason', 'reason', 3, 300), p_actor->>'userId')
     RETURNING id INTO v_id;
-    i := 0;
-    FOR e IN SELECT x FROM jsonb_array_elements(coalesce(p_req->'flatRates', '[]')) x LOOP
-        f := format('flatRates[%s].', i);
+    FOR e, f IN SELECT * FROM rule_list(p_req->'flatRates', 'flatRates', 0, 500, 'flat rates') LOOP
         IF EXISTS (SELECT FROM tariff_flat WHERE version_id = v_id AND category = e->>'category'
                                              AND pipe_size_mm = (e->>'pipeSizeMm')::integer) THEN
-            PERFORM rule_fail('NRINV', f || 'pipeSizeMm', format('%spipeSizeMm %s of %s is listed twice',
+            PERFORM rule_fail('NRINV', f || '.pipeSizeMm', format('%s.pipeSizeMm %s of %s is listed twice',
                                                                f, e->>'pipeSizeMm', e->>'category'));
         END IF;
-        INSERT INTO tariff_flat VALUES (v_id, rule_enum(e->>'category', f || 'category', wt_categories()),
-                                        rule_int(e->'pipeSizeMm', f || 'pipeSizeMm', 10, 600),
-                                        rule_int(e->'monthlyPaise', f || 'monthlyPaise', 0, 100000000));
-        i := i + 1;
+        INSERT INTO tariff_flat VALUES (v_id, rule_enum(e->>'category', f || '.category', wt_categories()),
+                                        rule_int(e->'pipeSizeMm', f || '.pipeSizeMm', 10, 600),
+                                        rule_int(e->'monthlyPaise', f || '.monthlyPaise', 0, 100000000));
     END LOOP;
-    i := 0;
     v_open := true;
-    FOR e IN SELECT x FROM jsonb_array_elements(coalesce(p_req->'meteredSlabs', '[]')) x LOOP
-        f := format('meteredSlabs[%s].', i);
-        v_cat := rule_enum(e->>'category', f || 'category', wt_categories());
-        v_upto := rule_int(e->'uptoKl', f || 'uptoKl', 0, 10000000);
-        v_rate := rule_int(e->'ratePaisePerKl', f || 'ratePaisePerKl', 0, 10000000);
+    FOR e, f IN SELECT * FROM rule_list(p_req->'meteredSlabs', 'meteredSlabs', 0, 100, 'slabs') LOOP
+        v_cat := rule_enum(e->>'category', f || '.category', wt_categories());
+        v_upto := rule_int(e->'uptoKl', f || '.uptoKl', 0, 10000000);
+        v_rate := rule_int(e->'ratePaisePerKl', f || '.ratePaisePerKl', 0, 10000000);
         IF v_cat <> v_prev_cat THEN
             IF NOT v_open THEN
-                PERFORM rule_fail('NRINV', f || 'category', format('the slabs of %s must end with an open '
-                                'slab (uptoKl 0) before %s starts', v_prev_cat, f || 'category'));
+                PERFORM rule_fail('NRINV', f || '.category', format('the slabs of %s must end with an open '
+                                'slab (uptoKl 0) before %s starts', v_prev_cat, f || '.category'));
             END IF;
             IF EXISTS (SELECT FROM tariff_slab WHERE version_id = v_id AND category = v_cat) THEN
-                PERFORM rule_fail('NRINV', f || 'category', format('the slabs of %s must be listed together', v_cat));
+                PERFORM rule_fail('NRINV', f || '.category', format('the slabs of %s must be listed together', v_cat));
             END IF;
             v_lower := 0; v_base := 0; v_ord := 0; v_prev_cat := v_cat;
         ELSIF v_open THEN
-            PERFORM rule_fail('NRINV', f || 'uptoKl', format('%s already has its open slab (uptoKl 0) '
-                            'before %s', v_cat, f || 'uptoKl'));
+            PERFORM rule_fail('NRINV', f || '.uptoKl', format('%s already has its open slab (uptoKl 0) '
+                            'before %s', v_cat, f || '.uptoKl'));
         END IF;
         IF v_upto <> 0 AND v_upto * 1000 <= v_lower THEN
-            PERFORM rule_fail('NRINV', f || 'uptoKl', format('%suptoKl must rise: %s kl is not above %s kl',
+            PERFORM rule_fail('NRINV', f || '.uptoKl', format('%s.uptoKl must rise: %s kl is not above %s kl',
                                                            f, v_upto, v_lower / 1000));
         END IF;
         v_ord := v_ord + 1;
@@ -189,10 +183,9 @@ BEGIN
             v_base := v_base + (v_upto * 1000 - v_lower)::numeric * v_rate;
             v_lower := v_upto * 1000;
         END IF;
-        i := i + 1;
     END LOOP;
     IF NOT v_open THEN
-        PERFORM rule_fail('NRINV', format('meteredSlabs[%s].uptoKl', i - 1),
+        PERFORM rule_fail('NRINV', f || '.uptoKl',
                         format('the slabs of %s must end with an open slab (uptoKl 0)', v_prev_cat));
     END IF;
     -- Metered minimum and solid-waste charge per category (absent = 0).
@@ -201,19 +194,17 @@ BEGIN
     FROM unnest(wt_categories()) c
     LEFT JOIN wt_category_charges(p_req->'meteredMinimum', 'meteredMinimum') m ON m.category = c
     LEFT JOIN wt_category_charges(p_req->'solidWaste', 'solidWaste') w ON w.category = c;
-    i := 0;
-    FOR e IN SELECT x FROM jsonb_array_elements(coalesce(p_req->'connectionFees', '[]')) x LOOP
-        f := format('connectionFees[%s].', i);
+    FOR e, f IN SELECT * FROM rule_list(p_req->'connectionFees', 'connectionFees', 0, 500,
+                                        'connection fees') LOOP
         IF EXISTS (SELECT FROM tariff_connection_fee WHERE version_id = v_id
                    AND category = e->>'category' AND pipe_size_mm = (e->>'pipeSizeMm')::integer) THEN
-            PERFORM rule_fail('NRINV', f || 'pipeSizeMm', format('%spipeSizeMm %s of %s is listed twice',
+            PERFORM rule_fail('NRINV', f || '.pipeSizeMm', format('%s.pipeSizeMm %s of %s is listed twice',
                                                                f, e->>'pipeSizeMm', e->>'category'));
         END IF;
         INSERT INTO tariff_connection_fee VALUES (
-            v_id, rule_enum(e->>'category', f || 'category', wt_categories()),
-            rule_int(e->'pipeSizeMm', f || 'pipeSizeMm', 10, 600),
-            rule_int(e->'feePaise', f || 'feePaise', 0, 100000000));
-        i := i + 1;
+            v_id, rule_enum(e->>'category', f || '.category', wt_categories()),
+            rule_int(e->'pipeSizeMm', f || '.pipeSizeMm', 10, 600),
+            rule_int(e->'feePaise', f || '.feePaise', 0, 100000000));
     END LOOP;
     PERFORM rule_audit(p_actor, v_ulb, 'tariff.set', 'tariff:' || v_ulb || ':' || rule_fy_text(v_fy),
                      jsonb_build_object('version', v_version));
