@@ -246,6 +246,45 @@ LANGUAGE sql STABLE AS $$
      WHERE o.order_id = p_order
 $$;
 
+-- Whether the actor may see an application's fee: its orders and its
+-- receipt. The citizen who applied, and staff of the application's ULB.
+CREATE OR REPLACE FUNCTION cert_fee_visible(p_actor jsonb, p_ulb text, p_applicant text)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE coalesce(p_actor->>'role', '')
+               WHEN 'CITIZEN' THEN coalesce(p_actor->>'userId', '') = p_applicant
+               ELSE coalesce(p_actor->>'ulb', '') = p_ulb END
+$$;
+
+-- The online order the request's "orderId" names, locked FOR UPDATE when
+-- p_lock. One the actor may not see is answered as one that does not exist
+-- (NRNFD "no online order has id X"): staff of its ULB see it, the citizen
+-- who applied too when p_applicant_sees; p_actor NULL is the provider's
+-- verified callback, which reaches every order.
+CREATE OR REPLACE FUNCTION cert_fee_order_for(p_actor jsonb, p_req jsonb, p_applicant_sees boolean,
+                                              p_lock boolean) RETURNS certificates.fee_order
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
+    o certificates.fee_order;
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id FOR UPDATE;
+    ELSE
+        SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id;
+    END IF;
+    IF o.order_id IS NULL
+       OR (p_actor IS NOT NULL
+           AND cert_fee_visible(p_actor, o.ulb,
+                                CASE WHEN p_applicant_sees
+                                     THEN (SELECT a.applicant FROM certificates.application a
+                                            WHERE a.application_id = o.application_id) END)
+               IS NOT TRUE) THEN
+        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
+    END IF;
+    RETURN o;
+END
+$$;
+
 -- fee_online.initiate: the applicant (a citizen, the one who applied) pays
 -- the fee the service computed — there is no amount in the request. Staff
 -- of the ULB take the fee at a counter instead; anyone else does not see
@@ -261,8 +300,7 @@ DECLARE
 BEGIN
     PERFORM rule_act(p_actor, 'fee_online.initiate');
     SELECT * INTO a FROM certificates.application WHERE application_id = v_id FOR UPDATE;
-    IF NOT FOUND OR (v_citizen AND coalesce(p_actor->>'userId', '') <> a.applicant)
-       OR (NOT v_citizen AND coalesce(p_actor->>'ulb', '') <> a.ulb) THEN
+    IF NOT FOUND OR NOT cert_fee_visible(p_actor, a.ulb, a.applicant) THEN
         PERFORM rule_fail('NRNFD', 'applicationId', format('no application has id %s', v_id));
     END IF;
     IF NOT v_citizen THEN
@@ -283,19 +321,8 @@ $$;
 -- fee_online.get: the order, for the applicant and staff of its ULB.
 CREATE OR REPLACE FUNCTION cert_online_get(p_actor jsonb, p_req jsonb, p_today date)
 RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
-    o certificates.fee_order;
-    v_applicant text;
+DECLARE o certificates.fee_order := cert_fee_order_for(p_actor, p_req, true, false);
 BEGIN
-    SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id;
-    SELECT applicant INTO v_applicant FROM certificates.application
-     WHERE application_id = o.application_id;
-    IF o.order_id IS NULL
-       OR NOT ((p_actor->>'role' = 'CITIZEN' AND p_actor->>'userId' = v_applicant)
-               OR (p_actor->>'role' <> 'CITIZEN' AND coalesce(p_actor->>'ulb', '') = o.ulb)) THEN
-        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
-    END IF;
     RETURN cert_fee_order_json(o.order_id);
 END
 $$;
@@ -315,7 +342,6 @@ $$;
 CREATE OR REPLACE FUNCTION cert_online_callback(p_actor jsonb, p_req jsonb, p_today date)
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
     v_ref text := coalesce(p_req->>'providerRef', '');
     v_provider jsonb := p_actor || jsonb_build_object('userId', 'provider',
                                                       'role', 'PAYMENT_PROVIDER');
@@ -326,10 +352,7 @@ DECLARE
     v_receipt text;
 BEGIN
     PERFORM rule_act(v_provider, 'fee_online.callback ' || coalesce(p_req->>'status', ''));
-    SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
-    END IF;
+    o := cert_fee_order_for(NULL, p_req, false, true);
     IF o.status <> 'CREATED' THEN
         RETURN jsonb_build_object('action', 'done', 'order', cert_fee_order_json(o.order_id));
     END IF;
@@ -406,9 +429,7 @@ DECLARE
     v_order text;
 BEGIN
     SELECT * INTO a FROM certificates.application WHERE application_id = v_id;
-    IF NOT FOUND
-       OR NOT ((p_actor->>'role' = 'CITIZEN' AND p_actor->>'userId' = a.applicant)
-               OR (p_actor->>'role' <> 'CITIZEN' AND coalesce(p_actor->>'ulb', '') = a.ulb)) THEN
+    IF NOT FOUND OR NOT cert_fee_visible(p_actor, a.ulb, a.applicant) THEN
         PERFORM rule_fail('NRNFD', 'applicationId', format('no application has id %s', v_id));
     END IF;
     SELECT * INTO s FROM certificates.fee_settlement WHERE application_id = a.application_id;
@@ -481,7 +502,7 @@ DECLARE
     v_state text := rule_enum(coalesce(nullif(p_req->>'state', ''), 'DUE'), 'state',
                               ARRAY['DUE', 'REFUNDED', 'ALL']);
     v_size integer := rule_page_size(p_req, 100, 50);
-    v_token text := coalesce(p_req->>'pageToken', '');
+    v_token text := rule_page_after(p_req, '^cf[0-9a-f]{32}$');   -- the page before's last order
     v_after certificates.fee_order;
     v_ids text[];
 BEGIN
@@ -508,7 +529,7 @@ BEGIN
     RETURN jsonb_build_object(
         'orders', coalesce((SELECT jsonb_agg(cert_fee_order_json(i) ORDER BY n)
                               FROM unnest(v_ids[1:v_size]) WITH ORDINALITY AS u(i, n)), '[]'),
-        'nextPageToken', CASE WHEN cardinality(v_ids) > v_size THEN v_ids[v_size] ELSE '' END,
+        'nextPageToken', rule_page_next(v_ids, v_size),
         'dueCount', (SELECT count(*) FROM certificates.fee_order o
                       WHERE o.ulb = v_ulb AND o.status = 'REFUND_DUE'
                         AND NOT EXISTS (SELECT FROM certificates.fee_refund r
@@ -527,7 +548,6 @@ $$;
 CREATE OR REPLACE FUNCTION cert_fee_refund_record(p_actor jsonb, p_req jsonb, p_today date)
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-    v_id text := rule_text(p_req->>'orderId', 'orderId', 1, 64);
     v_mode text := rule_enum(p_req->>'mode', 'mode',
                              ARRAY['PROVIDER', 'BANK_TRANSFER', 'CHEQUE', 'CASH']);
     v_ref text := btrim(coalesce(p_req->>'reference', ''));
@@ -536,10 +556,7 @@ DECLARE
     r certificates.fee_refund;
 BEGIN
     PERFORM rule_act(p_actor, 'fee_refund.record');
-    SELECT * INTO o FROM certificates.fee_order WHERE order_id = v_id FOR UPDATE;
-    IF NOT FOUND OR p_actor->>'role' = 'CITIZEN' OR coalesce(p_actor->>'ulb', '') <> o.ulb THEN
-        PERFORM rule_fail('NRNFD', 'orderId', format('no online order has id %s', v_id));
-    END IF;
+    o := cert_fee_order_for(p_actor, p_req, false, true);
     PERFORM cert_fee_refund_staff(p_actor, o.ulb, 'recording a refund');
     IF o.status <> 'REFUND_DUE' THEN
         PERFORM rule_fail('NRPRE', 'orderId',
