@@ -801,6 +801,24 @@ static void keep_links(nagar_worker_t *self)
     }
 }
 
+/* A poll item for each connected link (polled[i] is items[i]'s link),
+ * and *due brought forward to the earliest of their heartbeat and expiry
+ * times. Returns how many. */
+static int poll_links(nagar_worker_t *self, zmq_pollitem_t *items, link_t **polled, int64_t *due)
+{
+    int count = 0;
+    for (int i = 0; i < self->link_count; i++) {
+        link_t *link = &self->links[i];
+        if (!link->socket)
+            continue;
+        *due = earliest(*due, earliest(link->heartbeat_at_ms, link->broker_expires_at_ms));
+        items[count] = (zmq_pollitem_t) {.socket = zsock_resolve(link->socket),
+                                         .events = ZMQ_POLLIN};
+        polled[count++] = link;
+    }
+    return count;
+}
+
 /* Stopping: tells every broker DISCONNECT "drain" (mdp.h), then goes on
  * answering what they had already sent until each says DISCONNECT, goes
  * silent, or NAGAR_BUS_DRAIN_TIMEOUT_MS passes; a broker still linked then
@@ -823,17 +841,8 @@ static void drain_links(nagar_worker_t *self)
     link_t *polled[NAGAR_BUS_BROKERS_MAX];
     while (self->draining) {
         int64_t now = zclock_mono();
-        int count = 0;
         int64_t due = deadline;
-        for (int i = 0; i < self->link_count; i++) {
-            link_t *link = &self->links[i];
-            if (!link->socket)
-                continue;
-            due = earliest(due, earliest(link->heartbeat_at_ms, link->broker_expires_at_ms));
-            items[count] = (zmq_pollitem_t) {.socket = zsock_resolve(link->socket),
-                                             .events = ZMQ_POLLIN};
-            polled[count++] = link;
-        }
+        int count = poll_links(self, items, polled, &due);
         if (count == 0 || now >= deadline)
             break;
         zmq_poll(items, count, (long) (due > now ? due - now : 0));
@@ -869,16 +878,7 @@ int nagar_worker_run(nagar_worker_t *self)
     while (!self->stopping && !zsys_interrupted) {
         int64_t now = zclock_mono();
         int64_t due = reconnect_due_links(self, now);
-        int count = 0;
-        for (int i = 0; i < self->link_count; i++) {
-            link_t *link = &self->links[i];
-            if (!link->socket)
-                continue;
-            due = earliest(due, earliest(link->heartbeat_at_ms, link->broker_expires_at_ms));
-            items[count] = (zmq_pollitem_t) {.socket = zsock_resolve(link->socket),
-                                             .events = ZMQ_POLLIN};
-            polled[count++] = link;
-        }
+        int count = poll_links(self, items, polled, &due);
         if (self->tick)
             due = earliest(due, self->tick_at_ms);
         if (self->authority && !self->revocation_poll_in_flight)

@@ -15,28 +15,44 @@
 #include "message_fields.h"
 #include "service.h"
 
+/* nagar_ledger_verify of ulb's chains (every ULB's for ""), logged: a
+ * failure to read them as <service>.ledger_verify_failed, each broken
+ * chain as <service>.ledger_broken. What nagar_ledger_verify returns. */
+static int verify_logged(nagar_db_t *db, const char *service, const char *ulb,
+                         nagar_ledger_chain_status_t **chains, size_t *count)
+{
+    char error[512], event[96];
+    int broken = nagar_ledger_verify(db, ulb, chains, count, error, sizeof error);
+    if (broken < 0) {
+        snprintf(event, sizeof event, "%s.ledger_verify_failed", service);
+        nagar_log_error(event, "%s", error);
+        return broken;
+    }
+    snprintf(event, sizeof event, "%s.ledger_broken", service);
+    for (size_t i = 0; i < *count; i++) {
+        const nagar_ledger_chain_status_t *chain = &(*chains)[i];
+        if (chain->ok)
+            continue;
+        json_t *fields = json_pack("{s:s, s:I}", "ulb", chain->ulb, "seq",
+                                   (json_int_t) chain->broken_seq);
+        nagar_log_write(NAGAR_LOG_ERROR, event, fields, "%s", chain->problem);
+    }
+    return broken;
+}
+
 int nagar_ledger_check(nagar_db_t *db, const char *service, const char *ulb)
 {
     nagar_ledger_chain_status_t *chains = NULL;
     size_t count = 0;
-    char error[512], event[96];
-    int broken = nagar_ledger_verify(db, ulb, &chains, &count, error, sizeof error);
-    if (broken < 0) {
-        snprintf(event, sizeof event, "%s.ledger_verify_failed", service);
-        nagar_log_error(event, "%s", error);
+    int broken = verify_logged(db, service, ulb, &chains, &count);
+    if (broken < 0)
         return 1;
-    }
-    snprintf(event, sizeof event, "%s.ledger_broken", service);
     for (size_t i = 0; i < count; i++) {
-        if (chains[i].ok) {
+        if (chains[i].ok)
             printf("ulb %s: ok, %lld rows\n", chains[i].ulb, (long long) chains[i].rows);
-            continue;
-        }
-        printf("ulb %s: BROKEN at seq %lld: %s\n", chains[i].ulb,
-               (long long) chains[i].broken_seq, chains[i].problem);
-        json_t *fields = json_pack("{s:s, s:I}", "ulb", chains[i].ulb, "seq",
-                                   (json_int_t) chains[i].broken_seq);
-        nagar_log_write(NAGAR_LOG_ERROR, event, fields, "%s", chains[i].problem);
+        else
+            printf("ulb %s: BROKEN at seq %lld: %s\n", chains[i].ulb,
+                   (long long) chains[i].broken_seq, chains[i].problem);
     }
     free(chains);
     return broken > 0 ? 3 : 0;
@@ -79,11 +95,8 @@ int nagar_ledger_check_method(nagar_db_t *db, const char *service, nagar_worker_
         return rc;
     nagar_ledger_chain_status_t *chains = NULL;
     size_t count = 0;
-    char error[512], event[96];
-    int broken = nagar_ledger_verify(db, ulb, &chains, &count, error, sizeof error);
+    int broken = verify_logged(db, service, ulb, &chains, &count);
     if (broken < 0) {
-        snprintf(event, sizeof event, "%s.ledger_verify_failed", service);
-        nagar_log_error(event, "%s", error);
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__UNAVAILABLE, NULL,
                                       "the ledger could not be read; retry later");
     }
@@ -107,7 +120,6 @@ int nagar_ledger_check_method(nagar_db_t *db, const char *service, nagar_worker_
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
     }
     reply_type->message_init(reply);
-    snprintf(event, sizeof event, "%s.ledger_broken", service);
     bool fits = nagar_message_set_bool(reply, "ok", broken == 0);
     for (size_t i = 0; i < count; i++) {
         ProtobufCMessage *item = (ProtobufCMessage *) (items + i * chain_type->sizeof_message);
@@ -117,11 +129,6 @@ int nagar_ledger_check_method(nagar_db_t *db, const char *service, nagar_worker_
                nagar_message_set_int(item, "broken_seq", chains[i].ok ? 0 : chains[i].broken_seq) &&
                nagar_message_set_text(item, "problem", chains[i].problem) && fits;
         pointers[i] = item;
-        if (!chains[i].ok) {
-            json_t *fields = json_pack("{s:s, s:I}", "ulb", chains[i].ulb, "seq",
-                                       (json_int_t) chains[i].broken_seq);
-            nagar_log_write(NAGAR_LOG_ERROR, event, fields, "%s", chains[i].problem);
-        }
     }
     *(size_t *) ((char *) reply + chains_field->quantifier_offset) = count;
     *(ProtobufCMessage ***) ((char *) reply + chains_field->offset) = pointers;

@@ -348,33 +348,45 @@ static int wire_varint(const uint8_t *data, size_t size, size_t *at, uint64_t *v
     return -1;
 }
 
-/* The next field: its number, wire type and, for length-delimited ones,
- * where its bytes are; varints are returned in *value. Skips the field. */
-static int wire_field(const uint8_t *data, size_t size, size_t *at, uint32_t *number,
-                      uint32_t *type, uint64_t *value, const uint8_t **bytes, size_t *length)
+/* One field of a protobuf message as it stands on the wire. */
+typedef struct {
+    uint32_t number;
+    uint32_t type;              /* wire type: 0 varint, 1 64-bit, 2 length-delimited, 5 32-bit */
+    uint64_t value;             /* a varint's value (a length for type 2) */
+    const uint8_t *bytes;       /* type 2: the field's bytes ... */
+    size_t length;              /* ... and how many */
+} wire_field_t;
+
+/* The next field at *at of data (size bytes): its number, wire type and,
+ * for length-delimited ones, where its bytes are; varints are returned in
+ * field->value. Skips the field. 0, or -1 when it is not well-formed. */
+static int wire_field(const uint8_t *data, size_t size, size_t *at, wire_field_t *field)
 {
     uint64_t key;
+    field->value = 0;
+    field->bytes = NULL;
+    field->length = 0;
     if (wire_varint(data, size, at, &key) != 0 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
         return -1;
-    *number = (uint32_t) (key >> 3);
-    *type = (uint32_t) (key & 7);
-    switch (*type) {
+    field->number = (uint32_t) (key >> 3);
+    field->type = (uint32_t) (key & 7);
+    switch (field->type) {
     case 0:
-        return wire_varint(data, size, at, value);
+        return wire_varint(data, size, at, &field->value);
     case 1:
     case 5: {
-        size_t width = *type == 1 ? 8 : 4;
+        size_t width = field->type == 1 ? 8 : 4;
         if (size - *at < width)
             return -1;
         *at += width;
         return 0;
     }
     case 2:
-        if (wire_varint(data, size, at, value) != 0 || *value > size - *at)
+        if (wire_varint(data, size, at, &field->value) != 0 || field->value > size - *at)
             return -1;
-        *bytes = data + *at;
-        *length = (size_t) *value;
-        *at += *length;
+        field->bytes = data + *at;
+        field->length = (size_t) field->value;
+        *at += field->length;
         return 0;
     default:
         return -1;      /* groups (3, 4) are not proto3; 6 and 7 do not exist */
@@ -388,41 +400,34 @@ int nagar_envelope_request_peek(const uint8_t *data, size_t size, char *request_
     *deadline_unix_ms = 0;
     size_t at = 0;
     while (at < size) {
-        uint32_t number, type;
-        uint64_t value = 0;
-        const uint8_t *bytes = NULL;
-        size_t length = 0;
-        if (wire_field(data, size, &at, &number, &type, &value, &bytes, &length) != 0)
+        wire_field_t field;
+        if (wire_field(data, size, &at, &field) != 0)
             goto malformed;
         /* Known fields with the wrong wire type: not a nagar.Request (as
          * protobuf-c's unpack would say). method 1, context 2, payload 3
          * are all length-delimited. */
-        if (number <= 3 && type != 2)
+        if (field.number <= 3 && field.type != 2)
             goto malformed;
-        if (number != 2)
+        if (field.number != 2)
             continue;
         /* RequestContext; a repeated one merges, the last value wins. */
         size_t inner = 0;
-        while (inner < length) {
-            uint32_t field, field_type;
-            uint64_t field_value = 0;
-            const uint8_t *text = NULL;
-            size_t text_length = 0;
-            if (wire_field(bytes, length, &inner, &field, &field_type, &field_value, &text,
-                           &text_length) != 0)
+        while (inner < field.length) {
+            wire_field_t context;
+            if (wire_field(field.bytes, field.length, &inner, &context) != 0)
                 goto malformed;
             /* request_id 1, idempotency_key 2, actor 3, client_ip 5 are
              * length-delimited, deadline_unix_ms 4 a varint. */
-            if (field <= 5 && (field == 4) != (field_type == 0))
+            if (context.number <= 5 && (context.number == 4) != (context.type == 0))
                 goto malformed;
-            if (field == 1) {
-                size_t copy = strnlen((const char *) text, text_length);
+            if (context.number == 1) {
+                size_t copy = strnlen((const char *) context.bytes, context.length);
                 if (copy >= request_id_size)
                     copy = request_id_size - 1;
-                memcpy(request_id, text, copy);
+                memcpy(request_id, context.bytes, copy);
                 request_id[copy] = '\0';
-            } else if (field == 4)
-                *deadline_unix_ms = (int64_t) field_value;
+            } else if (context.number == 4)
+                *deadline_unix_ms = (int64_t) context.value;
         }
     }
     return 0;
@@ -438,27 +443,20 @@ int nagar_envelope_reply_peek_code(const uint8_t *data, size_t size)
     int code = NAGAR__STATUS_CODE__OK;
     size_t at = 0;
     while (at < size) {
-        uint32_t number, type;
-        uint64_t value = 0;
-        const uint8_t *bytes = NULL;
-        size_t length = 0;
-        if (wire_field(data, size, &at, &number, &type, &value, &bytes, &length) != 0)
+        wire_field_t field;
+        if (wire_field(data, size, &at, &field) != 0)
             return -1;
-        if (number != 2)        /* status */
+        if (field.number != 2)  /* status */
             continue;
-        if (type != 2)
+        if (field.type != 2)
             return -1;
         size_t inner = 0;
-        while (inner < length) {
-            uint32_t field, field_type;
-            uint64_t field_value = 0;
-            const uint8_t *text = NULL;
-            size_t text_length = 0;
-            if (wire_field(bytes, length, &inner, &field, &field_type, &field_value, &text,
-                           &text_length) != 0)
+        while (inner < field.length) {
+            wire_field_t status;
+            if (wire_field(field.bytes, field.length, &inner, &status) != 0)
                 return -1;
-            if (field == 1 && field_type == 0)
-                code = (int) (field_value & 0x7fffffff);
+            if (status.number == 1 && status.type == 0)
+                code = (int) (status.value & 0x7fffffff);
         }
     }
     return code;

@@ -89,91 +89,105 @@ static const char *subject_of(const nagar_rules_payments_t *payments, const char
     return subject;
 }
 
-/* A counter payment: the idempotency record, then rule
- * <prefix>_payment_record, which checks the request and takes the receipt
- * number, the ledger row and the allocation in one call (each statement
- * more would be a round trip with the ULB's ledger head locked), then the
- * event and the idempotency record, which hold protobuf bytes made here. */
+/* Event payment.received of a payment recorded now (at a counter or
+ * online): its receipt, amount and account. 0, or -1 when it could not be
+ * added to the outbox. */
+static int payment_received(const nagar_rules_payments_t *payments, const char *ulb,
+                            const char *account, const char *user, const char *receipt_no,
+                            int64_t amount_paise)
+{
+    char amount[32], subject[160];
+    snprintf(amount, sizeof amount, "%" PRId64, amount_paise);
+    return nagar_rules_outbox(payments->rules, "payment.received", ulb,
+                              subject_of(payments, account, subject), user, "receipt_no",
+                              receipt_no, "amount_paise", amount, payments->account_param,
+                              account, NULL) != 0
+               ? -1
+               : 0;
+}
+
+/* The event of a counter movement, from the rule's answer and the reply. */
+typedef int money_event_fn(money_work_t *work, json_t *result);
+
+/* A counter movement, inside its transaction: the idempotency record, then
+ * rule <prefix>_<rule>(actor, request, today[, key]), which checks the
+ * request and does the whole movement (receipt number, ledger row,
+ * allocation) in one call, as each statement more would be a round trip
+ * with the ULB's ledger head locked; its receipt decoded into the reply;
+ * then the event and the idempotency record, which hold protobuf bytes
+ * made here. */
+static int counter_movement(money_work_t *work, const char *rule, const char *key,
+                            money_event_fn *event)
+{
+    nagar_rules_answer_reset(&work->answer);
+    char today[NAGAR_DATE_TEXT_MAX], *actor;
+    int rc = money_begin(work, today, &actor);
+    if (rc != 0 || work->answer.stored)
+        return rc;
+    const char *values[] = {actor, work->request_json, today, key};
+    json_t *result = NULL;
+    rc = key ? call_rule(work, rule, "$1::jsonb, $2::jsonb, $3::date, $4", 4, values, &result)
+             : call_rule(work, rule, "$1::jsonb, $2::jsonb, $3::date", 3, values, &result);
+    free(actor);
+    if (rc == 0)
+        rc = money_reply(work, result, "receipt", work->payments->receipt_type, rule);
+    if (rc == 0)
+        rc = event(work, result);
+    json_decref(result);
+    if (rc != 0)
+        return rc;
+    return nagar_rules_idempotency_store(work->payments->rules, work->call, work->request,
+                                         work->answer.reply);
+}
+
+static int payment_recorded_event(money_work_t *work, json_t *result)
+{
+    const nagar_rules_payments_t *payments = work->payments;
+    const ProtobufCMessage *reply = work->answer.reply;
+    return payment_received(payments, text_of(result, "ulb"),
+                            nagar_message_text(reply, payments->account_param),
+                            text_of(result, payments->user_field),
+                            nagar_message_text(reply, "receipt_no"),
+                            nagar_message_int(reply, "amount_paise"));
+}
+
+/* A counter payment: rule <prefix>_payment_record under the payment's own
+ * key (the caller's idempotency key, owned by its actor). */
 static int record_work(nagar_db_t *db, void *arg)
 {
     (void) db;
     money_work_t *work = arg;
-    nagar_rules_answer_reset(&work->answer);
-    const nagar_rules_payments_t *payments = work->payments;
-    nagar_rules_t *rules = payments->rules;
-    char today[NAGAR_DATE_TEXT_MAX], *actor;
-    int rc = money_begin(work, today, &actor);
-    if (rc != 0 || work->answer.stored)
-        return rc;
     char key[300];
     snprintf(key, sizeof key, "payment:%s:%s", nagar_actor_key_owner(work->call),
              nagar_worker_call_context(work->call)->idempotency_key);
-    const char *values[] = {actor, work->request_json, today, key};
-    json_t *result = NULL;
-    rc = call_rule(work, "payment_record", "$1::jsonb, $2::jsonb, $3::date, $4", 4, values,
-                   &result);
-    free(actor);
-    if (rc == 0)
-        rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_record");
-    if (rc == 0) {
-        char amount[32];
-        snprintf(amount, sizeof amount, "%" PRId64, nagar_message_int(work->answer.reply, "amount_paise"));
-        char subject[160];
-        if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
-                               subject_of(payments,
-                                          nagar_message_text(work->answer.reply, payments->account_param),
-                                          subject),
-                               text_of(result, payments->user_field), "receipt_no",
-                               nagar_message_text(work->answer.reply, "receipt_no"), "amount_paise", amount,
-                               payments->account_param,
-                               nagar_message_text(work->answer.reply, payments->account_param), NULL) != 0)
-            rc = -1;
-    }
-    json_decref(result);
-    if (rc != 0)
-        return rc;
-    return nagar_rules_idempotency_store(rules, work->call, work->request, work->answer.reply);
+    return counter_movement(work, "payment_record", key, payment_recorded_event);
+}
+
+/* The event names the amount of the payment reversed, as paid (positive). */
+static int payment_reversed_event(money_work_t *work, json_t *result)
+{
+    const nagar_rules_payments_t *payments = work->payments;
+    int64_t reversed = int_of(result, "amountPaise");
+    char amount[32], subject[160];
+    snprintf(amount, sizeof amount, "%" PRId64, reversed < 0 ? -reversed : reversed);
+    return nagar_rules_outbox(payments->rules, "payment.reversed", text_of(result, "ulb"),
+                              subject_of(payments, text_of(result, "account"), subject),
+                              text_of(result, payments->user_field), "receipt_no",
+                              text_of(result, "receiptNo"), "reversal_no",
+                              nagar_message_text(work->answer.reply, "receipt_no"),
+                              "amount_paise", amount, "reason", text_of(result, "reason"),
+                              payments->account_param, text_of(result, "account"), NULL) != 0
+               ? -1
+               : 0;
 }
 
 /* A reversal: rule <prefix>_payment_reverse does the whole movement (the
  * checks, the receipt number, the negative ledger row, the negating
- * payment); here are the event and the idempotency record. */
+ * payment). */
 static int reverse_work(nagar_db_t *db, void *arg)
 {
     (void) db;
-    money_work_t *work = arg;
-    nagar_rules_answer_reset(&work->answer);
-    const nagar_rules_payments_t *payments = work->payments;
-    nagar_rules_t *rules = payments->rules;
-    char today[NAGAR_DATE_TEXT_MAX], *actor;
-    int rc = money_begin(work, today, &actor);
-    if (rc != 0 || work->answer.stored)
-        return rc;
-    const char *values[] = {actor, work->request_json, today};
-    json_t *result = NULL;
-    rc = call_rule(work, "payment_reverse", "$1::jsonb, $2::jsonb, $3::date", 3, values, &result);
-    free(actor);
-    if (rc == 0)
-        rc = money_reply(work, result, "receipt", payments->receipt_type, "payment_reverse");
-    if (rc == 0) {
-        /* The event names the amount of the payment reversed, as paid (positive). */
-        int64_t reversed = int_of(result, "amountPaise");
-        char amount[32];
-        snprintf(amount, sizeof amount, "%" PRId64, reversed < 0 ? -reversed : reversed);
-        char subject[160];
-        if (nagar_rules_outbox(rules, "payment.reversed", text_of(result, "ulb"),
-                               subject_of(payments, text_of(result, "account"), subject),
-                               text_of(result, payments->user_field), "receipt_no",
-                               text_of(result, "receiptNo"), "reversal_no",
-                               nagar_message_text(work->answer.reply, "receipt_no"), "amount_paise", amount,
-                               "reason", text_of(result, "reason"), payments->account_param,
-                               text_of(result, "account"), NULL) != 0)
-            rc = -1;
-    }
-    json_decref(result);
-    if (rc != 0)
-        return rc;
-    return nagar_rules_idempotency_store(rules, work->call, work->request, work->answer.reply);
+    return counter_movement(arg, "payment_reverse", NULL, payment_reversed_event);
 }
 
 /* Runs fn over request in one transaction, re-run on a lost connection when
@@ -309,17 +323,10 @@ static int callback_work(nagar_db_t *db, void *arg)
     free(actor);
     if (rc == 0)
         rc = money_reply(work, result, "order", payments->order_type, "online_callback");
-    if (rc == 0 && strcmp(text_of(result, "action"), "paid") == 0) {
-        char amount[32];
-        snprintf(amount, sizeof amount, "%" PRId64, int_of(result, "amountPaise"));
-        char subject[160];
-        if (nagar_rules_outbox(rules, "payment.received", text_of(result, "ulb"),
-                               subject_of(payments, text_of(result, "account"), subject),
-                               text_of(result, payments->user_field), "receipt_no",
-                               text_of(result, "receiptNo"), "amount_paise", amount,
-                               payments->account_param, text_of(result, "account"), NULL) != 0)
-            rc = -1;
-    }
+    if (rc == 0 && strcmp(text_of(result, "action"), "paid") == 0)
+        rc = payment_received(payments, text_of(result, "ulb"), text_of(result, "account"),
+                              text_of(result, payments->user_field), text_of(result, "receiptNo"),
+                              int_of(result, "amountPaise"));
     if (rc == 0 && payments->callback_events && payments->callback_events(rules, result) != 0)
         rc = -1;
     json_decref(result);

@@ -94,3 +94,17 @@ bool nagar_text_digits(const char *text, size_t min, size_t max)
             return false;
     return true;
 }
+
+bool nagar_text_plain_name(const char *name, size_t max)
+{
+    if (!name)
+        return false;
+    size_t length = strnlen(name, max + 1);
+    if (length < 1 || length > max || (name[0] >= '0' && name[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '_'))
+            return false;
+    return true;
+}

@@ -35,4 +35,10 @@ bool nagar_text_valid(const char *text, size_t min, size_t max, bool newlines);
  * not. Each service used to carry its own copy of this loop. */
 bool nagar_text_digits(const char *text, size_t min, size_t max);
 
+/* A lower-case name of 1..max bytes, ^[a-z_][a-z0-9_]*$: what may be
+ * spliced into SQL as an identifier (a table, a column, max 63 as
+ * PostgreSQL's NAMEDATALEN - 1) or stand as a template parameter's name.
+ * NULL is not. */
+bool nagar_text_plain_name(const char *name, size_t max);
+
 #endif

@@ -131,6 +131,84 @@ static zframe_t *admin_reply(const char *request_id, nagar_status_code_t code, c
     return reply_frame(request_id, code, "", NULL, (const ProtobufCMessage *) &reply);
 }
 
+/* One action of nagar.admin on a decoded request: asks the broker, writes
+ * what it did into detail, and names what it acted on in *target (for the
+ * log line). */
+typedef nagar_status_code_t admin_action_fn(const broker_admin_target_t *broker,
+                                            const ProtobufCMessage *args,
+                                            const char *operator_key, char *detail,
+                                            size_t detail_size, const char **target);
+
+static nagar_status_code_t act_quarantine(const broker_admin_target_t *broker,
+                                          const ProtobufCMessage *message, const char *operator_key,
+                                          char *detail, size_t detail_size, const char **target)
+{
+    (void) operator_key;
+    const Nagar__Admin__QuarantineRequest *args =
+        (const Nagar__Admin__QuarantineRequest *) message;
+    *target = args->service;
+    if (strlen(args->reason) > ADMIN_TEXT_MAX) {
+        snprintf(detail, detail_size, "reason is longer than %d bytes", ADMIN_TEXT_MAX);
+        return NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+    }
+    return broker->quarantine(broker->self, args->service, args->reason, detail, detail_size);
+}
+
+static nagar_status_code_t act_release(const broker_admin_target_t *broker,
+                                       const ProtobufCMessage *message, const char *operator_key,
+                                       char *detail, size_t detail_size, const char **target)
+{
+    (void) operator_key;
+    const Nagar__Admin__ReleaseRequest *args = (const Nagar__Admin__ReleaseRequest *) message;
+    *target = args->service;
+    return broker->release(broker->self, args->service, detail, detail_size);
+}
+
+static nagar_status_code_t act_revoke(const broker_admin_target_t *broker,
+                                      const ProtobufCMessage *message, const char *operator_key,
+                                      char *detail, size_t detail_size, const char **target)
+{
+    const Nagar__Admin__RevokeRequest *args = (const Nagar__Admin__RevokeRequest *) message;
+    *target = *args->principal ? args->principal : args->public_key;
+    return broker->revoke(broker->self, args->principal, args->public_key, operator_key, detail,
+                          detail_size);
+}
+
+/* The actions, by method, with the payload each takes. */
+static const struct {
+    const char *method;
+    const ProtobufCMessageDescriptor *payload;
+    admin_action_fn *act;
+} ACTIONS[] = {
+    {"quarantine", &nagar__admin__quarantine_request__descriptor, act_quarantine},
+    {"release", &nagar__admin__release_request__descriptor, act_release},
+    {"revoke", &nagar__admin__revoke_request__descriptor, act_revoke},
+};
+
+/* Decodes the payload of action `at`, acts, logs "admin.<method>" and
+ * answers. */
+static zframe_t *handle_action(const broker_admin_target_t *broker, size_t at,
+                               const char *operator, const char *operator_key,
+                               const char *request_id, const uint8_t *payload,
+                               size_t payload_size)
+{
+    char detail[ADMIN_TEXT_MAX + 256] = "";
+    nagar_status_code_t code;
+    ProtobufCMessage *args = protobuf_c_message_unpack(ACTIONS[at].payload, NULL, payload_size,
+                                                       payload);
+    if (!args) {
+        code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
+        snprintf(detail, sizeof detail, "payload is not a %s", ACTIONS[at].payload->name);
+        log_action(ACTIONS[at].method, operator, "", code, detail);
+    } else {
+        const char *target = "";
+        code = ACTIONS[at].act(broker, args, operator_key, detail, sizeof detail, &target);
+        log_action(ACTIONS[at].method, operator, target, code, detail);
+        protobuf_c_message_free_unpacked(args, NULL);
+    }
+    return admin_reply(request_id, code, detail);
+}
+
 zframe_t *broker_admin_handle(const broker_admin_target_t *broker, const char *operator, const char *operator_key,
                               zframe_t *body)
 {
@@ -147,59 +225,16 @@ zframe_t *broker_admin_handle(const broker_admin_target_t *broker, const char *o
     const char *method = request->method ? request->method : "";
     const uint8_t *payload = request->payload.data;
     size_t payload_size = request->payload.len;
-    char detail[ADMIN_TEXT_MAX + 256] = "";
-    nagar_status_code_t code;
     zframe_t *reply = NULL;
 
-    if (strcmp(method, "stats") == 0) {
+    if (strcmp(method, "stats") == 0)
         reply = handle_stats(broker, request_id);
-    } else if (strcmp(method, "quarantine") == 0) {
-        Nagar__Admin__QuarantineRequest *args =
-            nagar__admin__quarantine_request__unpack(NULL, payload_size, payload);
-        if (!args) {
-            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
-            snprintf(detail, sizeof detail, "payload is not a nagar.admin.QuarantineRequest");
-            log_action("quarantine", operator, "", code, detail);
-        } else {
-            if (strlen(args->reason) > ADMIN_TEXT_MAX) {
-                code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
-                snprintf(detail, sizeof detail, "reason is longer than %d bytes", ADMIN_TEXT_MAX);
-            } else
-                code = broker->quarantine(broker->self, args->service, args->reason, detail,
-                                         sizeof detail);
-            log_action("quarantine", operator, args->service, code, detail);
-            nagar__admin__quarantine_request__free_unpacked(args, NULL);
-        }
-        reply = admin_reply(request_id, code, detail);
-    } else if (strcmp(method, "release") == 0) {
-        Nagar__Admin__ReleaseRequest *args =
-            nagar__admin__release_request__unpack(NULL, payload_size, payload);
-        if (!args) {
-            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
-            snprintf(detail, sizeof detail, "payload is not a nagar.admin.ReleaseRequest");
-            log_action("release", operator, "", code, detail);
-        } else {
-            code = broker->release(broker->self, args->service, detail, sizeof detail);
-            log_action("release", operator, args->service, code, detail);
-            nagar__admin__release_request__free_unpacked(args, NULL);
-        }
-        reply = admin_reply(request_id, code, detail);
-    } else if (strcmp(method, "revoke") == 0) {
-        Nagar__Admin__RevokeRequest *args =
-            nagar__admin__revoke_request__unpack(NULL, payload_size, payload);
-        if (!args) {
-            code = NAGAR__STATUS_CODE__INVALID_ARGUMENT;
-            snprintf(detail, sizeof detail, "payload is not a nagar.admin.RevokeRequest");
-            log_action("revoke", operator, "", code, detail);
-        } else {
-            code = broker->revoke(broker->self, args->principal, args->public_key, operator_key, detail,
-                                 sizeof detail);
-            log_action("revoke", operator, *args->principal ? args->principal : args->public_key,
-                       code, detail);
-            nagar__admin__revoke_request__free_unpacked(args, NULL);
-        }
-        reply = admin_reply(request_id, code, detail);
-    } else {
+    for (size_t at = 0; !reply && at < sizeof ACTIONS / sizeof ACTIONS[0]; at++)
+        if (strcmp(method, ACTIONS[at].method) == 0)
+            reply = handle_action(broker, at, operator, operator_key, request_id, payload,
+                                  payload_size);
+    if (!reply) {
+        char detail[256];
         snprintf(detail, sizeof detail,
                  "nagar.admin has no method \"%.64s\"; it has stats, quarantine, release, revoke",
                  method);

@@ -110,24 +110,28 @@ struct request_t {
     zmq_msg_t carrier;                         /* when body is NULL: the packed frame received */
     const uint8_t *body_data;                  /* when body is NULL: its one body frame */
     size_t body_size;
-    request_t *next_queued;                    /* its lane is an intrusive FIFO: no node */
+    request_t *next;                           /* in its request_fifo_t: no node */
     char caller_key[BROKER_KEY_TEXT_MAX + 1];  /* "" with security off */
     char caller[BROKER_PRINCIPAL_MAX + 1];     /* principal; "" with security off */
     int64_t deadline_ms;                       /* monotonic; 0 until queued */
-    request_t *next_held;                      /* the next one its worker holds */
     broker_principal_t *principal;             /* whose share it counts in; NULL until admitted */
     bool packed;                               /* the client sent it packed: answer packed */
     bool orphaned;                             /* its caller was cut off: its answer goes nowhere */
 };
 
+/* A FIFO of requests linked through their `next`, allocating nothing. A
+ * request is in one at a time: its principal's lane of a service's queue
+ * while it waits, then its worker's held list while it is worked on. */
+typedef struct {
+    request_t *first;
+    request_t *last;
+} request_fifo_t;
+
 /* One caller principal's waiting requests for one service. A service's
  * queue is a lane per principal, served in turn (queue_pop), so one
  * principal's backlog delays another's next request by at most one
  * request per lane. */
-typedef struct {
-    request_t *first;
-    request_t *last;
-} lane_t;
+typedef request_fifo_t lane_t;
 
 struct service_t {
     char *name;
@@ -154,8 +158,7 @@ struct worker_t {
     bool extended;                             /* announced credit or packs: a libnagar worker */
     bool draining;                             /* said DISCONNECT "drain": nothing new for it */
     uint32_t held_count;
-    request_t *held_first;                     /* held requests, oldest first, owned */
-    request_t *held_last;
+    request_fifo_t held;                       /* held requests, oldest first, owned */
     void *ready_handle;                        /* in service->ready while it has free credit */
 };
 
@@ -347,8 +350,7 @@ static request_t *request_new(const void *client, size_t client_size)
     zmq_msg_init(&request->carrier);
     request->body_data = NULL;
     request->body_size = 0;
-    request->next_queued = NULL;
-    request->next_held = NULL;
+    request->next = NULL;
     request->deadline_ms = 0;
     request->principal = NULL;
     request->orphaned = false;
@@ -381,6 +383,46 @@ static const uint8_t *request_first_body(request_t *request, size_t *size)
     return first ? zframe_data(first) : NULL;
 }
 
+/* ---- request FIFOs (lanes and held lists) ------------------------------- */
+
+static void fifo_push(request_fifo_t *fifo, request_t *request)
+{
+    request->next = NULL;
+    if (fifo->last)
+        fifo->last->next = request;
+    else
+        fifo->first = request;
+    fifo->last = request;
+}
+
+/* The oldest request, taken out; NULL when the FIFO is empty. */
+static request_t *fifo_pop(request_fifo_t *fifo)
+{
+    request_t *request = fifo->first;
+    if (!request)
+        return NULL;
+    fifo->first = request->next;
+    if (!fifo->first)
+        fifo->last = NULL;
+    request->next = NULL;
+    return request;
+}
+
+/* Takes request, which follows previous in fifo (or is first: previous
+ * NULL), out of it. */
+static void fifo_unlink(request_fifo_t *fifo, request_t *previous, request_t *request)
+{
+    if (previous)
+        previous->next = request->next;
+    else
+        fifo->first = request->next;
+    if (fifo->last == request)
+        fifo->last = previous;
+    request->next = NULL;
+}
+
+/* ---- a service's queue ---------------------------------------------------- */
+
 /* Appends request to its principal's lane; false when out of memory. */
 static bool queue_push(service_t *service, request_t *request)
 {
@@ -394,13 +436,7 @@ static bool queue_push(service_t *service, request_t *request)
         service->lanes = lanes;
         service->lane_count = count;
     }
-    lane_t *lane = &service->lanes[index];
-    request->next_queued = NULL;
-    if (lane->last)
-        lane->last->next_queued = request;
-    else
-        lane->first = request;
-    lane->last = request;
+    fifo_push(&service->lanes[index], request);
     service->queued++;
     return true;
 }
@@ -413,14 +449,9 @@ static request_t *queue_pop(service_t *service)
         return NULL;
     for (size_t i = 0; i < service->lane_count; i++) {
         size_t at = (service->next_lane + i) % service->lane_count;
-        lane_t *lane = &service->lanes[at];
-        request_t *request = lane->first;
+        request_t *request = fifo_pop(&service->lanes[at]);
         if (!request)
             continue;
-        lane->first = request->next_queued;
-        if (!lane->first)
-            lane->last = NULL;
-        request->next_queued = NULL;
         service->queued--;
         service->next_lane = (at + 1) % service->lane_count;
         return request;
@@ -433,13 +464,7 @@ static request_t *queue_pop(service_t *service)
 static void queue_unlink(service_t *service, lane_t *lane, request_t *previous,
                          request_t *request)
 {
-    if (previous)
-        previous->next_queued = request->next_queued;
-    else
-        lane->first = request->next_queued;
-    if (lane->last == request)
-        lane->last = previous;
-    request->next_queued = NULL;
+    fifo_unlink(lane, previous, request);
     service->queued--;
 }
 
@@ -457,7 +482,7 @@ static void queue_drop_if(broker_t *self, request_doomed_fn *doomed, void *arg)
             lane_t *lane = &service->lanes[l];
             request_t *previous = NULL;
             for (request_t *request = lane->first, *following; request; request = following) {
-                following = request->next_queued;
+                following = request->next;
                 if (doomed(self, service, request, arg)) {
                     queue_unlink(service, lane, previous, request);
                     request_destroy(&request);
@@ -630,12 +655,7 @@ static void worker_dispatch(broker_t *self, worker_t *worker, request_t *request
      * needs it, so the hot path reads nothing. */
     if (!worker->extended && !request->deadline_ms)
         request_set_deadline(self, request);
-    request->next_held = NULL;
-    if (worker->held_last)
-        worker->held_last->next_held = request;
-    else
-        worker->held_first = request;
-    worker->held_last = request;
+    fifo_push(&worker->held, request);
     worker->held_count++;
     if (worker->held_count >= worker->credit) {
         zlistx_delete(worker->service->ready, worker->ready_handle);
@@ -702,18 +722,12 @@ static void worker_credit_returned(broker_t *self, worker_t *worker)
 static request_t *worker_take_held(worker_t *worker, const void *client, size_t client_size)
 {
     request_t *previous = NULL;
-    for (request_t *request = worker->held_first; request;
-         previous = request, request = request->next_held) {
+    for (request_t *request = worker->held.first; request;
+         previous = request, request = request->next) {
         if (request->client_size != client_size
             || memcmp(request->client, client, client_size) != 0)
             continue;
-        if (previous)
-            previous->next_held = request->next_held;
-        else
-            worker->held_first = request->next_held;
-        if (worker->held_last == request)
-            worker->held_last = previous;
-        request->next_held = NULL;
+        fifo_unlink(&worker->held, previous, request);
         worker->held_count--;
         return request;
     }
@@ -741,13 +755,10 @@ static void worker_delete(broker_t *self, worker_t *worker, bool send_disconnect
     if (send_disconnect)
         worker_send_command(self, worker, MDP_DISCONNECT, false);
     service_t *service = worker->service;
-    while (worker->held_first) {
-        request_t *request = worker->held_first;
-        worker->held_first = request->next_held;
+    for (request_t *request; (request = fifo_pop(&worker->held));) {
         service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, held_message);
         request_destroy(&request);
     }
-    worker->held_last = NULL;
     worker->held_count = 0;
     if (worker->ready_handle)
         zlistx_delete(service->ready, worker->ready_handle);
@@ -801,11 +812,8 @@ static void worker_destructor(void **item)
     worker_t *worker = *item;
     if (!worker)
         return;
-    while (worker->held_first) {
-        request_t *request = worker->held_first;
-        worker->held_first = request->next_held;
+    for (request_t *request; (request = fifo_pop(&worker->held));)
         request_destroy(&request);
-    }
     zframe_destroy(&worker->identity);
     free(worker->id);
     free(worker);
@@ -997,7 +1005,6 @@ static void request_admit(broker_t *self, service_t *service, worker_t *worker,
     copy_text(request->caller_key, sizeof request->caller_key, caller_key);
     copy_text(request->caller, sizeof request->caller, key ? broker_principal_name(share) : "");
     request->deadline_ms = 0;
-    request->next_held = NULL;
     request->packed = packed;
     request->principal = share;
     broker_principal_charge(share);
@@ -1716,8 +1723,8 @@ static void run_timers(broker_t *self)
         /* A plain RFC 7 worker is silent while it works on a request (it
          * heartbeats only between requests): it is presumed dead only once
          * the request it holds is past its deadline. */
-        int64_t busy_until = !worker->extended && worker->held_first
-                                 ? worker->held_first->deadline_ms : 0;
+        int64_t busy_until = !worker->extended && worker->held.first
+                                 ? worker->held.first->deadline_ms : 0;
         if (worker->expiry_ms <= now && busy_until <= now)
             zlistx_add_end(expired, worker);
         else {
@@ -1728,11 +1735,11 @@ static void run_timers(broker_t *self)
         }
     }
     for (worker_t *worker = zlistx_first(expired); worker; worker = zlistx_next(expired)) {
-        if (!worker->extended && worker->held_first) {
+        if (!worker->extended && worker->held.first) {
             /* Its one request ran out of time rather than its worker of
              * heartbeats: say so to the caller (if it can read it). */
-            request_t *request = worker->held_first;
-            worker->held_first = worker->held_last = NULL;
+            request_t *request = worker->held.first;
+            worker->held = (request_fifo_t) {NULL, NULL};
             worker->held_count = 0;
             service_fail(self, worker->service, request, NAGAR__STATUS_CODE__DEADLINE_EXCEEDED,
                          "the worker did not answer within the request's deadline");
@@ -2157,7 +2164,7 @@ static size_t cut_sessions(broker_t *self)
          worker = zhashx_next(self->workers)) {
         if (key_is_cut(self, worker->key))
             zlistx_add_end(doomed, worker);
-        for (request_t *request = worker->held_first; request; request = request->next_held)
+        for (request_t *request = worker->held.first; request; request = request->next)
             if (key_is_cut(self, request->caller_key))
                 request->orphaned = true;
     }

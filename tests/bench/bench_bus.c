@@ -405,27 +405,81 @@ static void send_text(void *socket, const void *data, size_t size, bool more)
     zmq_send(socket, data, size, more ? ZMQ_SNDMORE : 0);
 }
 
+/* A relay's sockets and the workers that said READY, which it serves in
+ * turn. Both relays (plain and packed) are built on it. */
+typedef struct {
+    void *context;
+    void *frontend;                 /* ROUTER for clients */
+    void *backend;                  /* ROUTER for workers */
+    zmq_msg_t workers[RELAY_WORKERS];
+    int worker_count;
+    int next_worker;
+} relay_t;
+
+/* Binds both ROUTERs on free loopback ports, publishes their endpoints in
+ * shared and tells bench_relay they are bound. */
+static void relay_open(relay_t *relay, relay_shared_t *shared)
+{
+    memset(relay, 0, sizeof *relay);
+    relay->context = zmq_ctx_new();
+    relay->frontend = curve_socket(relay->context, ZMQ_ROUTER, shared, true);
+    relay->backend = curve_socket(relay->context, ZMQ_ROUTER, shared, true);
+    zmq_bind(relay->frontend, "tcp://127.0.0.1:*");
+    zmq_bind(relay->backend, "tcp://127.0.0.1:*");
+    size_t size = sizeof shared->frontend;
+    zmq_getsockopt(relay->frontend, ZMQ_LAST_ENDPOINT, shared->frontend, &size);
+    size = sizeof shared->backend;
+    zmq_getsockopt(relay->backend, ZMQ_LAST_ENDPOINT, shared->backend, &size);
+    pthread_mutex_lock(&shared->lock);
+    shared->is_bound = true;
+    pthread_cond_broadcast(&shared->bound);
+    pthread_mutex_unlock(&shared->lock);
+}
+
+/* A worker said READY from this address (up to RELAY_WORKERS are kept). */
+static void relay_add_worker(relay_t *relay, zmq_msg_t *address)
+{
+    if (relay->worker_count == RELAY_WORKERS)
+        return;
+    zmq_msg_init(&relay->workers[relay->worker_count]);
+    zmq_msg_copy(&relay->workers[relay->worker_count++], address);
+}
+
+/* The address of the next worker in turn, copied into address (initialised
+ * here, closed by the caller). There must be one. */
+static void relay_next_worker(relay_t *relay, zmq_msg_t *address)
+{
+    zmq_msg_init(address);
+    zmq_msg_copy(address, &relay->workers[relay->next_worker]);
+    relay->next_worker = (relay->next_worker + 1) % relay->worker_count;
+}
+
+/* A worker's DEALER, connected to the relay's backend. */
+static void *relay_worker_socket(void *context, relay_shared_t *shared)
+{
+    void *socket = curve_socket(context, ZMQ_DEALER, shared, false);
+    zmq_connect(socket, shared->backend);
+    return socket;
+}
+
+static void relay_close(relay_t *relay)
+{
+    for (int i = 0; i < relay->worker_count; i++)
+        zmq_msg_close(&relay->workers[i]);
+    zmq_close(relay->frontend);
+    zmq_close(relay->backend);
+    zmq_ctx_term(relay->context);
+}
+
 /* The relay: requests round-robin to the workers that said READY, as many
  * as arrive (unbounded prefetch: the ceiling, not a policy). */
 static void *relay_thread(void *arg)
 {
     relay_shared_t *shared = arg;
-    void *context = zmq_ctx_new();
-    void *frontend = curve_socket(context, ZMQ_ROUTER, shared, true);
-    void *backend = curve_socket(context, ZMQ_ROUTER, shared, true);
-    zmq_bind(frontend, "tcp://127.0.0.1:*");
-    zmq_bind(backend, "tcp://127.0.0.1:*");
-    size_t size = sizeof shared->frontend;
-    zmq_getsockopt(frontend, ZMQ_LAST_ENDPOINT, shared->frontend, &size);
-    size = sizeof shared->backend;
-    zmq_getsockopt(backend, ZMQ_LAST_ENDPOINT, shared->backend, &size);
-    pthread_mutex_lock(&shared->lock);
-    shared->is_bound = true;
-    pthread_cond_broadcast(&shared->bound);
-    pthread_mutex_unlock(&shared->lock);
+    relay_t relay;
+    relay_open(&relay, shared);
+    void *frontend = relay.frontend, *backend = relay.backend;
 
-    zmq_msg_t workers[RELAY_WORKERS];
-    int worker_count = 0, next_worker = 0;
     zmq_msg_t parts[RELAY_MAX_PARTS];
     zmq_pollitem_t items[] = {
         { .socket = frontend, .events = ZMQ_POLLIN },
@@ -437,9 +491,8 @@ static void *relay_thread(void *arg)
         int count;
         /* Worker messages first, as the broker drains everything waiting. */
         while ((count = recv_parts(backend, parts)) != 0) {
-            if (count == 5 && worker_count < RELAY_WORKERS) {          /* READY */
-                zmq_msg_init(&workers[worker_count]);
-                zmq_msg_copy(&workers[worker_count++], &parts[0]);
+            if (count == 5) {                                          /* READY */
+                relay_add_worker(&relay, &parts[0]);
             } else if (count == 7) {                                   /* REPLY */
                 send_part(frontend, &parts[4], true);                  /* client */
                 send_text(frontend, "", 0, true);
@@ -449,12 +502,10 @@ static void *relay_thread(void *arg)
             }
             close_parts(parts, count > 0 ? count : 0);
         }
-        while (worker_count && (count = recv_parts(frontend, parts)) != 0) {
+        while (relay.worker_count && (count = recv_parts(frontend, parts)) != 0) {
             if (count == 5) {   /* [client][""][MDPC01][service][body] */
                 zmq_msg_t address;
-                zmq_msg_init(&address);
-                zmq_msg_copy(&address, &workers[next_worker]);
-                next_worker = (next_worker + 1) % worker_count;
+                relay_next_worker(&relay, &address);
                 send_part(backend, &address, true);
                 send_text(backend, "", 0, true);
                 send_text(backend, MDP_WORKER, strlen(MDP_WORKER), true);
@@ -468,11 +519,7 @@ static void *relay_thread(void *arg)
             close_parts(parts, count > 0 ? count : 0);
         }
     }
-    for (int i = 0; i < worker_count; i++)
-        zmq_msg_close(&workers[i]);
-    zmq_close(frontend);
-    zmq_close(backend);
-    zmq_ctx_term(context);
+    relay_close(&relay);
     return NULL;
 }
 
@@ -482,8 +529,7 @@ static void *relay_worker_thread(void *arg)
 {
     relay_shared_t *shared = arg;
     void *context = zmq_ctx_new();
-    void *socket = curve_socket(context, ZMQ_DEALER, shared, false);
-    zmq_connect(socket, shared->backend);
+    void *socket = relay_worker_socket(context, shared);
     send_text(socket, "", 0, true);
     send_text(socket, MDP_WORKER, strlen(MDP_WORKER), true);
     send_text(socket, MDP_READY, 1, true);
@@ -526,23 +572,11 @@ static void send_packed(void *socket, zmq_msg_t *address, nagar_mdp_packer_t *pa
 static void *relay_packed_thread(void *arg)
 {
     relay_shared_t *shared = arg;
-    void *context = zmq_ctx_new();
-    void *frontend = curve_socket(context, ZMQ_ROUTER, shared, true);
-    void *backend = curve_socket(context, ZMQ_ROUTER, shared, true);
-    zmq_bind(frontend, "tcp://127.0.0.1:*");
-    zmq_bind(backend, "tcp://127.0.0.1:*");
-    size_t size = sizeof shared->frontend;
-    zmq_getsockopt(frontend, ZMQ_LAST_ENDPOINT, shared->frontend, &size);
-    size = sizeof shared->backend;
-    zmq_getsockopt(backend, ZMQ_LAST_ENDPOINT, shared->backend, &size);
-    pthread_mutex_lock(&shared->lock);
-    shared->is_bound = true;
-    pthread_cond_broadcast(&shared->bound);
-    pthread_mutex_unlock(&shared->lock);
+    relay_t relay;
+    relay_open(&relay, shared);
+    void *frontend = relay.frontend, *backend = relay.backend;
 
     nagar_mdp_packer_t *packer = nagar_mdp_packer_new(0);
-    zmq_msg_t workers[RELAY_WORKERS];
-    int worker_count = 0, next_worker = 0;
     zmq_msg_t parts[RELAY_MAX_PARTS];
     nagar_mdp_part_t inner[NAGAR_MDP_PACK_MAX_FRAMES];
     char error[256];
@@ -558,9 +592,8 @@ static void *relay_packed_thread(void *arg)
             int frames = count == 2 ? nagar_mdp_unpack_parts(zmq_msg_data(&parts[1]),
                                                              zmq_msg_size(&parts[1]), inner,
                                                              error, sizeof error) : -1;
-            if (frames == 4 && worker_count < RELAY_WORKERS) {         /* READY */
-                zmq_msg_init(&workers[worker_count]);
-                zmq_msg_copy(&workers[worker_count++], &parts[0]);
+            if (frames == 4) {                                         /* READY */
+                relay_add_worker(&relay, &parts[0]);
             } else if (frames == 6) {                                  /* REPLY */
                 zmq_msg_t client;
                 zmq_msg_init_size(&client, inner[3].size);
@@ -575,15 +608,13 @@ static void *relay_packed_thread(void *arg)
             }
             close_parts(parts, count > 0 ? count : 0);
         }
-        while (worker_count && (count = recv_parts(frontend, parts)) != 0) {
+        while (relay.worker_count && (count = recv_parts(frontend, parts)) != 0) {
             int frames = count == 2 ? nagar_mdp_unpack_parts(zmq_msg_data(&parts[1]),
                                                              zmq_msg_size(&parts[1]), inner,
                                                              error, sizeof error) : -1;
             if (frames == 4) {  /* [client] packed([""][MDPC01][service][body]) */
                 zmq_msg_t address;
-                zmq_msg_init(&address);
-                zmq_msg_copy(&address, &workers[next_worker]);
-                next_worker = (next_worker + 1) % worker_count;
+                relay_next_worker(&relay, &address);
                 nagar_mdp_packer_reset(packer);
                 nagar_mdp_packer_add(packer, "", 0);
                 nagar_mdp_packer_add(packer, MDP_WORKER, strlen(MDP_WORKER));
@@ -598,12 +629,8 @@ static void *relay_packed_thread(void *arg)
             close_parts(parts, count > 0 ? count : 0);
         }
     }
-    for (int i = 0; i < worker_count; i++)
-        zmq_msg_close(&workers[i]);
     nagar_mdp_packer_destroy(&packer);
-    zmq_close(frontend);
-    zmq_close(backend);
-    zmq_ctx_term(context);
+    relay_close(&relay);
     return NULL;
 }
 
@@ -612,8 +639,7 @@ static void *relay_packed_worker_thread(void *arg)
 {
     relay_shared_t *shared = arg;
     void *context = zmq_ctx_new();
-    void *socket = curve_socket(context, ZMQ_DEALER, shared, false);
-    zmq_connect(socket, shared->backend);
+    void *socket = relay_worker_socket(context, shared);
     nagar_mdp_packer_t *packer = nagar_mdp_packer_new(0);
     nagar_mdp_packer_add(packer, "", 0);
     nagar_mdp_packer_add(packer, MDP_WORKER, strlen(MDP_WORKER));

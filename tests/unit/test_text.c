@@ -85,6 +85,30 @@ static void text_refuses_controls(void **state)
     assert_true(nagar_utf8_valid("a\tb"));                        /* valid UTF-8 all the same */
 }
 
+static void plain_names_are_lower_case_identifiers(void **state)
+{
+    (void) state;
+    assert_true(nagar_text_plain_name("property_tax", 63));
+    assert_true(nagar_text_plain_name("_x9", 63));
+    assert_true(nagar_text_plain_name("a", 1));
+    assert_false(nagar_text_plain_name("", 63));
+    assert_false(nagar_text_plain_name(NULL, 63));
+    assert_false(nagar_text_plain_name("9lives", 63));        /* a digit first */
+    assert_false(nagar_text_plain_name("Owner", 63));         /* upper case */
+    assert_false(nagar_text_plain_name("a-b", 63));
+    assert_false(nagar_text_plain_name("a b", 63));
+    assert_false(nagar_text_plain_name("a;drop", 63));
+    assert_false(nagar_text_plain_name("नाम", 63));
+    /* The bound is in bytes and inclusive. */
+    char name[66];
+    memset(name, 'a', 65);
+    name[65] = '\0';
+    assert_false(nagar_text_plain_name(name, 63));
+    name[63] = '\0';
+    assert_true(nagar_text_plain_name(name, 63));
+    assert_false(nagar_text_plain_name(name, 62));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +117,7 @@ int main(void)
         cmocka_unit_test(text_counts_characters_not_bytes),
         cmocka_unit_test(text_refuses_controls),
         cmocka_unit_test(digits_are_digits_only_within_the_bounds),
+        cmocka_unit_test(plain_names_are_lower_case_identifiers),
     };
     return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
