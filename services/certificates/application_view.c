@@ -59,12 +59,7 @@ int certificates_app_view_fill(app_view_t *view, PGresult *result, int row)
     m->submitted_at = PQgetvalue(result, row, COL_SUBMITTED);
     m->event_date = PQgetvalue(result, row, COL_EVENT_DATE);
     m->subject_name = PQgetvalue(result, row, COL_SUBJECT);
-    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
-        m->birth = (Nagar__Certificates__BirthReport *) view->report;
-    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
-        m->death = (Nagar__Certificates__DeathReport *) view->report;
-    else
-        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
+    cert_report_attach(view->kind, view->report, &m->birth, &m->death, &m->marriage);
     m->delay_days = (uint32_t) strtoul(PQgetvalue(result, row, COL_DELAY), NULL, 10);
     m->late_window = (Nagar__Certificates__LateWindow) atoi(PQgetvalue(result, row, COL_WINDOW));
     m->fee_paise = strtoll(PQgetvalue(result, row, COL_FEE), NULL, 10);
@@ -91,14 +86,9 @@ int certificates_app_view_load(certificates_t *self, const char *application_id,
     snprintf(sql, sizeof sql,
              "SELECT %s FROM certificates.application a WHERE a.application_id = $1",
              APP_VIEW_COLUMNS);
-    const char *values[] = {application_id};
-    view->row = nagar_service_query(self->db, "app_get", sql, 1, values);
-    if (!view->row)
-        return -1;
-    if (PQntuples(view->row) != 1) {
-        certificates_app_view_clear(view);
-        return 1;
-    }
+    int found = cert_query_one(self, "app_get", sql, application_id, &view->row);
+    if (found != 0)
+        return found;
     if (certificates_app_view_fill(view, view->row, 0) != 0) {
         certificates_app_view_clear(view);
         return -1;
@@ -123,11 +113,7 @@ int certificates_app_view_load_visible(certificates_t *self, nagar_worker_call_t
 
 void certificates_app_view_clear(app_view_t *view)
 {
-    if (view->report)
-        protobuf_c_message_free_unpacked(view->report, NULL);
-    if (view->fee)
-        protobuf_c_message_free_unpacked(&view->fee->base, NULL);
-    PQclear(view->row);
+    cert_stored_free(view->row, view->report, view->fee);
     memset(view, 0, sizeof *view);
 }
 

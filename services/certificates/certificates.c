@@ -331,6 +331,44 @@ char *cert_report_to_json(const ProtobufCMessage *report)
     return nagar_json_encode(report);
 }
 
+void cert_report_attach(const cert_kind_t *kind, ProtobufCMessage *report,
+                        Nagar__Certificates__BirthReport **birth,
+                        Nagar__Certificates__DeathReport **death,
+                        Nagar__Certificates__MarriageReport **marriage)
+{
+    if (kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
+        *birth = (Nagar__Certificates__BirthReport *) report;
+    else if (kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
+        *death = (Nagar__Certificates__DeathReport *) report;
+    else
+        *marriage = (Nagar__Certificates__MarriageReport *) report;
+}
+
+void cert_stored_free(PGresult *row, ProtobufCMessage *report,
+                      Nagar__Certificates__FeeSettlement *fee)
+{
+    if (report)
+        protobuf_c_message_free_unpacked(report, NULL);
+    if (fee)
+        protobuf_c_message_free_unpacked(&fee->base, NULL);
+    PQclear(row);
+}
+
+int cert_query_one(certificates_t *self, const char *name, const char *sql, const char *id,
+                   PGresult **row)
+{
+    const char *values[] = {id};
+    *row = nagar_service_query(self->db, name, sql, 1, values);
+    if (!*row)
+        return -1;
+    if (PQntuples(*row) != 1) {
+        PQclear(*row);
+        *row = NULL;
+        return 1;
+    }
+    return 0;
+}
+
 bool cert_check_informant(nagar_outcome_t *outcome, const char *prefix,
                           const Nagar__Certificates__Informant *informant)
 {

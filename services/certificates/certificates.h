@@ -178,6 +178,23 @@ const cert_kind_t *cert_kind(int kind);             /* NULL for an unknown kind 
  * for kind: "birth", "death" or "marriage" (the JSON names). */
 ProtobufCMessage *cert_report_from_json(const cert_kind_t *kind, const char *json);
 char *cert_report_to_json(const ProtobufCMessage *report);
+/* Points the one report field of an Application, Certificate or
+ * Correction (birth, death or marriage, by kind) at report. */
+void cert_report_attach(const cert_kind_t *kind, ProtobufCMessage *report,
+                        Nagar__Certificates__BirthReport **birth,
+                        Nagar__Certificates__DeathReport **death,
+                        Nagar__Certificates__MarriageReport **marriage);
+/* Runs the named sql (one parameter, id) that finds at most one row into
+ * *row: 0 when found, 1 when not (*row NULL), -1 when the database failed.
+ * How an application, a certificate and a correction are read by id. */
+int cert_query_one(certificates_t *self, const char *name, const char *sql, const char *id,
+                   PGresult **row);
+/* Frees what a view read from the database owns besides its message (an
+ * application's, a certificate's or a correction's): the row its strings
+ * point into, the report decoded from the stored JSON and the fee
+ * settlement. Each may be NULL. */
+void cert_stored_free(PGresult *row, ProtobufCMessage *report,
+                      Nagar__Certificates__FeeSettlement *fee);
 
 /* Shared checks for report parts. */
 bool cert_check_informant(nagar_outcome_t *outcome, const char *prefix,

@@ -51,14 +51,9 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
              "SELECT %s FROM certificates.certificate c JOIN certificates.application a "
              "ON a.application_id = c.application_id WHERE c.certificate_id = $1",
              CERT_COLUMNS);
-    const char *values[] = {certificate_id};
-    view->row = nagar_service_query(self->db, "cert_get", sql, 1, values);
-    if (!view->row)
-        return -1;
-    if (PQntuples(view->row) != 1) {
-        cert_view_clear(view);
-        return 1;
-    }
+    int found = cert_query_one(self, "cert_get", sql, certificate_id, &view->row);
+    if (found != 0)
+        return found;
     PGresult *r = view->row;
     view->kind = cert_kind(atoi(PQgetvalue(r, 0, C_KIND)));
     view->report = view->kind ? cert_report_from_json(view->kind, PQgetvalue(r, 0, C_REPORT))
@@ -86,12 +81,7 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
     m->key_id = PQgetvalue(r, 0, C_KEY_ID);
     m->qr_payload = PQgetvalue(r, 0, C_PAYLOAD);
     m->correction_reason = PQgetvalue(r, 0, C_CORRECTION_REASON);
-    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
-        m->birth = (Nagar__Certificates__BirthReport *) view->report;
-    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
-        m->death = (Nagar__Certificates__DeathReport *) view->report;
-    else
-        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
+    cert_report_attach(view->kind, view->report, &m->birth, &m->death, &m->marriage);
     view->applicant = PQgetvalue(r, 0, C_APPLICANT);
     view->registered_on = PQgetvalue(r, 0, C_REGISTERED_ON);
     view->issued_on = PQgetvalue(r, 0, C_ISSUED_ON);
@@ -102,11 +92,7 @@ int cert_view_load(certificates_t *self, const char *certificate_id, cert_view_t
 
 void cert_view_clear(cert_view_t *view)
 {
-    if (view->report)
-        protobuf_c_message_free_unpacked(view->report, NULL);
-    if (view->fee)
-        protobuf_c_message_free_unpacked(&view->fee->base, NULL);
-    PQclear(view->row);
+    cert_stored_free(view->row, view->report, view->fee);
     memset(view, 0, sizeof *view);
 }
 
@@ -455,9 +441,7 @@ typedef struct {
 
 static void correction_view_clear(correction_view_t *view)
 {
-    if (view->report)
-        protobuf_c_message_free_unpacked(view->report, NULL);
-    PQclear(view->row);
+    cert_stored_free(view->row, view->report, NULL);
     memset(view, 0, sizeof *view);
 }
 
@@ -480,12 +464,7 @@ static int correction_fill(correction_view_t *view, PGresult *r, int row)
     m->decided_at = PQgetvalue(r, row, 8);
     m->decision_note = PQgetvalue(r, row, 9);
     m->new_certificate_id = PQgetvalue(r, row, 10);
-    if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__BIRTH)
-        m->birth = (Nagar__Certificates__BirthReport *) view->report;
-    else if (view->kind->kind == NAGAR__CERTIFICATES__EVENT_KIND__DEATH)
-        m->death = (Nagar__Certificates__DeathReport *) view->report;
-    else
-        m->marriage = (Nagar__Certificates__MarriageReport *) view->report;
+    cert_report_attach(view->kind, view->report, &m->birth, &m->death, &m->marriage);
     return 0;
 }
 
@@ -499,14 +478,9 @@ static int correction_load(certificates_t *self, const char *correction_id, bool
     (void) lock;
     snprintf(sql, sizeof sql, "SELECT %s FROM certificates.correction r WHERE r.correction_id = $1",
              CORRECTION_COLUMNS);
-    const char *values[] = {correction_id};
-    view->row = nagar_service_query(self->db, "correction_get", sql, 1, values);
-    if (!view->row)
-        return -1;
-    if (PQntuples(view->row) != 1) {
-        correction_view_clear(view);
-        return 1;
-    }
+    int found = cert_query_one(self, "correction_get", sql, correction_id, &view->row);
+    if (found != 0)
+        return found;
     if (correction_fill(view, view->row, 0) != 0) {
         correction_view_clear(view);
         return -1;
@@ -527,10 +501,13 @@ typedef struct {
     char new_certificate_id[CERT_ID_MAX + 1];
 } correction_work_t;
 
-static void correction_work_reset(correction_work_t *work)
+/* Starts an attempt of a correction's transaction: forgets the last
+ * attempt, then checks the key (nagar_keyed_work_begin). */
+static bool correction_work_begin(correction_work_t *work, int *rc)
 {
     correction_view_clear(&work->view);
     work->new_certificate_id[0] = '\0';
+    return nagar_keyed_work_begin(&work->base, rc);
 }
 
 static int request_work(nagar_db_t *db, void *arg)
@@ -538,9 +515,8 @@ static int request_work(nagar_db_t *db, void *arg)
     (void) db;
     correction_work_t *work = arg;
     certificates_t *self = work->self;
-    correction_work_reset(work);
     int begun;
-    if (!nagar_keyed_work_begin(&work->base, &begun))
+    if (!correction_work_begin(work, &begun))
         return begun;
     cert_view_t certificate;
     int loaded = cert_view_load(self, work->certificate_id, &certificate);
@@ -676,9 +652,8 @@ static int decide_work(nagar_db_t *db, void *arg)
     (void) db;
     correction_work_t *work = arg;
     certificates_t *self = work->self;
-    correction_work_reset(work);
     int begun;
-    if (!nagar_keyed_work_begin(&work->base, &begun))
+    if (!correction_work_begin(work, &begun))
         return begun;
     int loaded = correction_load(self, work->correction_id, true, &work->view);
     if (loaded < 0)
