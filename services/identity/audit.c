@@ -31,6 +31,11 @@ int identity_audit_append(identity_t *self, nagar_worker_call_t *call, const cha
                               detail);
 }
 
+static bool audit_id_valid(const char *id)
+{
+    return nagar_text_digits(id, 1, 18);
+}
+
 int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     identity_t *self = arg;
@@ -46,32 +51,19 @@ int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     if (!identity_text_valid(request->subject, 0, 200))
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "subject",
                                       "subject must be at most 200 printable characters");
-    uint32_t page_size = request->page_size ? request->page_size : AUDIT_PAGE_DEFAULT;
-    if (page_size > AUDIT_PAGE_MAX)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                                      "pageSize must be 1 to %d, not %" PRIu32, AUDIT_PAGE_MAX,
-                                      request->page_size);
-    char before_id[201] = "";
-    if (request->page_token[0]) {
-        char parts[1][201];
-        if (identity_page_token_decode(request->page_token, parts, 1) != 1 ||
-            !nagar_text_digits(parts[0], 1, 18))
-            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                          "pageToken is not one this service issued; start "
-                                          "again without it");
-        snprintf(before_id, sizeof before_id, "%s", parts[0]);
-    }
+    identity_page_t page;   /* before the id */
+    if (identity_page_read(&page, call, request->page_size, request->page_token,
+                           AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, 1, audit_id_valid) != 0)
+        return -1;
     if (commissioner && !nagar_actor_ulb(call)[0])
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
                                       "a commissioner's token must name their ULB");
 
-    char limit[16];
-    snprintf(limit, sizeof limit, "%" PRIu32, page_size + 1);
     const char *values[] = {
         request->subject,
-        before_id[0] ? before_id : NULL,
+        page.after ? page.parts[0] : NULL,
         commissioner ? nagar_actor_ulb(call) : NULL,
-        limit,
+        page.limit,
     };
     PGresult *result = nagar_service_query(
         self->db, "audit_list",
@@ -85,7 +77,7 @@ int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
 
     char next[512];
     static const int token_columns[] = {0};   /* id */
-    int shown = identity_page_end(result, page_size, token_columns, 1, next, sizeof next);
+    int shown = identity_page_end(result, &page, token_columns, 1, next, sizeof next);
     Nagar__Identity__ListAuditReply reply = NAGAR__IDENTITY__LIST_AUDIT_REPLY__INIT;
     Nagar__Identity__AuditEntry **entries = nagar_reply_list((size_t) shown, sizeof **entries);
     if (!entries) {

@@ -5,6 +5,7 @@
  */
 #include "identity.h"
 
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,18 +102,40 @@ int identity_page_token_decode(const char *token, char parts[][201], int max_par
     return count;
 }
 
-int identity_page_end(const PGresult *result, uint32_t page_size, const int *columns, int count,
-                      char *next, size_t next_size)
+int identity_page_read(identity_page_t *page, nagar_worker_call_t *call, uint32_t page_size,
+                       const char *page_token, uint32_t page_default, uint32_t page_max,
+                       int count, bool (*key_ok)(const char *key))
+{
+    memset(page, 0, sizeof *page);
+    page->size = page_size ? page_size : page_default;
+    if (page->size > page_max)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
+                                      "pageSize must be 1 to %" PRIu32 ", not %" PRIu32, page_max,
+                                      page_size);
+    snprintf(page->limit, sizeof page->limit, "%" PRIu32, page->size + 1);
+    if (!page_token[0])
+        return 0;
+    if (count < 1 || count > 3 || identity_page_token_decode(page_token, page->parts, count) != count ||
+        !key_ok(page->parts[count - 1]))
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
+                                      "pageToken is not one this service issued; start again "
+                                      "without it");
+    page->after = true;
+    return 0;
+}
+
+int identity_page_end(const PGresult *result, const identity_page_t *page, const int *columns,
+                      int count, char *next, size_t next_size)
 {
     int rows = PQntuples(result);
     next[0] = '\0';
-    if (rows <= (int) page_size)
+    if (rows <= (int) page->size)
         return rows;
     const char *parts[3];
     for (int i = 0; i < count && i < 3; i++)
-        parts[i] = PQgetvalue(result, (int) page_size - 1, columns[i]);
+        parts[i] = PQgetvalue(result, (int) page->size - 1, columns[i]);
     identity_page_token_encode(next, next_size, parts, count < 3 ? count : 3);
-    return (int) page_size;
+    return (int) page->size;
 }
 
 /* The lookup locks the row so that racing retries of one key queue. */

@@ -73,13 +73,28 @@ bool identity_staff_role_valid(const char *role);
  * returns the number of parts or -1 when the token is not one of ours. */
 void identity_page_token_encode(char *out, size_t out_size, const char *const *parts, int count);
 int identity_page_token_decode(const char *token, char parts[][201], int max_parts);
-/* The end of a keyset page (staff.list, audit.list, ulb.list): the listing
- * asked for page_size + 1 rows. Returns how many of result's rows to show
- * (at most page_size); next (size >= 512) is the token of the next page,
- * the last shown row's columns[0..count) encoded, or "" when this page is
- * the last. */
-int identity_page_end(const PGresult *result, uint32_t page_size, const int *columns, int count,
-                      char *next, size_t next_size);
+
+/* A keyset page of a listing (staff.list, audit.list, ulb.list): the
+ * query asks for limit (size + 1) rows after the key the page token
+ * holds; the extra row says whether another page follows. */
+typedef struct {
+    uint32_t size;            /* rows a page shows */
+    char limit[16];           /* size + 1, the query's LIMIT */
+    bool after;               /* a token was given: parts hold the key to list after */
+    char parts[3][201];
+} identity_page_t;
+
+/* Reads pageSize (0: page_default; at most page_max) and pageToken (count
+ * parts, the last of which must pass key_ok) into page. 0, or -1 having
+ * answered INVALID_ARGUMENT naming the field that is bad. */
+int identity_page_read(identity_page_t *page, nagar_worker_call_t *call, uint32_t page_size,
+                       const char *page_token, uint32_t page_default, uint32_t page_max,
+                       int count, bool (*key_ok)(const char *key));
+/* The end of a page: returns how many of result's rows to show; next
+ * (size >= 512) is the token of the next page, the last shown row's
+ * columns[0..count) encoded, or "" when this page is the last. */
+int identity_page_end(const PGresult *result, const identity_page_t *page, const int *columns,
+                      int count, char *next, size_t next_size);
 
 /* Where identity keeps idempotency records (identity.idempotency), for
  * nagar_idempotency_check/store of common/service.h. */

@@ -591,34 +591,22 @@ int identity_staff_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
                                           nagar_actor_ulb(call));
         ulb = nagar_actor_ulb(call);
     }
-    uint32_t page_size = request->page_size ? request->page_size : STAFF_PAGE_DEFAULT;
-    if (page_size > STAFF_PAGE_MAX)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                                      "pageSize must be 1 to %d, not %" PRIu32, STAFF_PAGE_MAX,
-                                      request->page_size);
-    char parts[1][201];
-    const char *after = NULL;
-    if (request->page_token[0]) {
-        if (identity_page_token_decode(request->page_token, parts, 1) != 1 ||
-            !identity_username_valid(parts[0]))
-            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                          "pageToken is not one this service issued; start "
-                                          "again without it");
-        after = parts[0];
-    }
-    char limit[16], sql[512];
-    snprintf(limit, sizeof limit, "%" PRIu32, page_size + 1);
+    identity_page_t page;   /* after the username */
+    if (identity_page_read(&page, call, request->page_size, request->page_token,
+                           STAFF_PAGE_DEFAULT, STAFF_PAGE_MAX, 1, identity_username_valid) != 0)
+        return -1;
+    char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM identity.staff WHERE ($1::text IS NULL OR ulb = $1) "
              "AND ($2::text IS NULL OR username > $2) ORDER BY username LIMIT $3::int",
              STAFF_COLUMNS);
-    const char *values[] = {ulb, after, limit};
+    const char *values[] = {ulb, page.after ? page.parts[0] : NULL, page.limit};
     PGresult *result = nagar_service_query(self->db, "staff_list", sql, 3, values);
     if (!result)
         return nagar_service_fail(self->db, IDENTITY_SERVICE, call, -1, NULL);
     char next[512];
     static const int token_columns[] = {1};   /* username */
-    int shown = identity_page_end(result, page_size, token_columns, 1, next, sizeof next);
+    int shown = identity_page_end(result, &page, token_columns, 1, next, sizeof next);
     Nagar__Identity__StaffAccount **accounts = nagar_reply_list((size_t) shown, sizeof **accounts);
     if (!accounts) {
         PQclear(result);

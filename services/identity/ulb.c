@@ -35,6 +35,11 @@ static void ulb_from_row(Nagar__Identity__Ulb *ulb, PGresult *result, int row)
     ulb->census2011_code = PQgetvalue(result, row, 5);
 }
 
+static bool ulb_code_valid(const char *code)
+{
+    return nagar_text_digits(code, 1, 10);
+}
+
 int identity_ulb_exists(identity_t *self, const char *code)
 {
     const char *values[] = {code};
@@ -64,27 +69,16 @@ int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "district",
                                       "district must be a district name or LGD code of at most "
                                       "100 characters");
-    uint32_t page_size = request->page_size ? request->page_size : ULB_PAGE_DEFAULT;
-    if (page_size > ULB_PAGE_MAX)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageSize",
-                                      "pageSize must be 1 to %d, not %" PRIu32, ULB_PAGE_MAX,
-                                      request->page_size);
-    char parts[2][201];
-    bool after = false;
-    if (request->page_token[0]) {
-        if (identity_page_token_decode(request->page_token, parts, 2) != 2 ||
-            !nagar_text_digits(parts[1], 1, 10))
-            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "pageToken",
-                                          "pageToken is not one this service issued; start "
-                                          "again without it");
-        after = true;
-    }
+    identity_page_t page;   /* after the name and code */
+    if (identity_page_read(&page, call, request->page_size, request->page_token,
+                           ULB_PAGE_DEFAULT, ULB_PAGE_MAX, 2, ulb_code_valid) != 0)
+        return -1;
 
-    char type_text[8], limit[16];
+    char type_text[8];
     snprintf(type_text, sizeof type_text, "%d", (int) request->type);
-    snprintf(limit, sizeof limit, "%" PRIu32, page_size + 1);
     const char *values[] = {request->query, type_text, request->district,
-                            after ? parts[0] : NULL, after ? parts[1] : NULL, limit};
+                            page.after ? page.parts[0] : NULL, page.after ? page.parts[1] : NULL,
+                            page.limit};
     static const char FILTER[] =
         "($1 = '' OR strpos(lower(name), lower($1)) > 0) AND ($2::int = 0 OR type = $2::int) "
         "AND ($3 = '' OR district_code = $3 OR lower(district_name) = lower($3))";
@@ -105,7 +99,7 @@ int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message
 
     char next[512];
     static const int token_columns[] = {1, 0};   /* name, code */
-    int shown = identity_page_end(result, page_size, token_columns, 2, next, sizeof next);
+    int shown = identity_page_end(result, &page, token_columns, 2, next, sizeof next);
     Nagar__Identity__Ulb **ulbs = nagar_reply_list((size_t) shown, sizeof **ulbs);
     if (!ulbs) {
         PQclear(result);
