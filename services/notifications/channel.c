@@ -1,6 +1,7 @@
 /*
  * channel.c — libcurl transfers shared by the SMS and e-mail channels:
- * bounded response capture, request upload, timeouts (see channel.h).
+ * bounded response capture, request upload, timeouts, and the settings
+ * both read the same way (URL, login, password file; see channel.h).
  */
 #include "channel.h"
 
@@ -115,4 +116,80 @@ int notifications_channel_read_secret_file(const char *path, char *out, size_t o
         return -1;
     }
     return 0;
+}
+
+void *notifications_remote_new(size_t size, nagar_config_t *config, const char *prefix,
+                               long timeout_ms, long connect_timeout_ms, char *error,
+                               size_t error_size)
+{
+    error[0] = '\0';
+    char key[64];
+    snprintf(key, sizeof key, "%s_URL", prefix);
+    const char *url = nagar_config_get(config, key, "");
+    if (!url[0])
+        return NULL;
+    channel_remote_t *remote = calloc(1, size);
+    if (!remote) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    remote->timeout_ms = timeout_ms;
+    remote->connect_timeout_ms = connect_timeout_ms;
+    snprintf(key, sizeof key, "%s_USER", prefix);
+    const char *user = nagar_config_get(config, key, "");
+    if (strlen(url) >= sizeof remote->url || strlen(user) >= sizeof remote->user) {
+        snprintf(error, error_size, "%s_URL must be at most %zu and %s_USER at most %zu characters",
+                 prefix, sizeof remote->url - 1, prefix, sizeof remote->user - 1);
+        notifications_remote_free(remote, size);
+        return NULL;
+    }
+    snprintf(remote->url, sizeof remote->url, "%s", url);
+    snprintf(remote->user, sizeof remote->user, "%s", user);
+    snprintf(key, sizeof key, "%s_PASSWORD_FILE", prefix);
+    const char *password_file = nagar_config_get(config, key, "");
+    if (password_file[0] &&
+        notifications_channel_read_secret_file(password_file, remote->password,
+                                               sizeof remote->password, error, error_size) != 0) {
+        notifications_remote_free(remote, size);
+        return NULL;
+    }
+    return remote;
+}
+
+void notifications_remote_free(void *channel, size_t size)
+{
+    if (!channel)
+        return;
+    sodium_memzero(channel, size);
+    free(channel);
+}
+
+transfer_t *notifications_remote_transfer(const channel_remote_t *remote, const char *what,
+                                          send_result_t *result)
+{
+    transfer_t *transfer = notifications_transfer_new(remote->timeout_ms,
+                                                      remote->connect_timeout_ms);
+    if (!transfer) {
+        result->status = SEND_RETRY;
+        snprintf(result->error, sizeof result->error, "out of memory starting the %s", what);
+    }
+    return transfer;
+}
+
+transfer_t *notifications_remote_request(const channel_remote_t *remote, transfer_t *transfer,
+                                         nagar_buffer_t **body_p, const char *what,
+                                         send_result_t *result)
+{
+    if (notifications_transfer_take_request(transfer, body_p) != 0) {
+        notifications_transfer_destroy(&transfer);
+        result->status = SEND_RETRY;
+        snprintf(result->error, sizeof result->error, "out of memory building the %s", what);
+        return NULL;
+    }
+    curl_easy_setopt(transfer->easy, CURLOPT_URL, remote->url);
+    if (remote->user[0]) {
+        curl_easy_setopt(transfer->easy, CURLOPT_USERNAME, remote->user);
+        curl_easy_setopt(transfer->easy, CURLOPT_PASSWORD, remote->password);
+    }
+    return transfer;
 }

@@ -75,6 +75,40 @@ int notifications_transfer_take_request(transfer_t *self, nagar_buffer_t **body_
 int notifications_channel_read_secret_file(const char *path, char *out, size_t out_size,
                                            char *error, size_t error_size);
 
+#define CHANNEL_SECRET_MAX 512
+
+/* What the SMS and e-mail channels both hold, the first member of each:
+ * where to send, the login (user, and the password from a file; none when
+ * user is "") and the timeouts of every transfer. */
+typedef struct {
+    char url[1024];
+    char user[256];
+    char password[CHANNEL_SECRET_MAX];
+    long timeout_ms;
+    long connect_timeout_ms;
+} channel_remote_t;
+
+/* A zeroed channel of size bytes whose first member is its
+ * channel_remote_t, read from <prefix>_URL, <prefix>_USER and
+ * <prefix>_PASSWORD_FILE. NULL with error "" when <prefix>_URL is unset
+ * (no such channel), NULL with the reason when a setting is wrong. */
+void *notifications_remote_new(size_t size, nagar_config_t *config, const char *prefix,
+                               long timeout_ms, long connect_timeout_ms, char *error,
+                               size_t error_size);
+/* Wipes (it holds a password) and frees a channel of size bytes. */
+void notifications_remote_free(void *channel, size_t size);
+/* A transfer with the remote's timeouts; NULL with result SEND_RETRY
+ * ("out of memory starting the <what>") when out of memory. */
+transfer_t *notifications_remote_transfer(const channel_remote_t *remote, const char *what,
+                                          send_result_t *result);
+/* Makes *body_p the transfer's request (notifications_transfer_take_request)
+ * and points it at the remote's URL with its login. Returns transfer; on
+ * failure destroys it and returns NULL with result SEND_RETRY ("out of
+ * memory building the <what>"). */
+transfer_t *notifications_remote_request(const channel_remote_t *remote, transfer_t *transfer,
+                                         nagar_buffer_t **body_p, const char *what,
+                                         send_result_t *result);
+
 /* ---- SMS over an HTTP provider (channel_sms.c) ---- */
 
 typedef struct sms_channel_t sms_channel_t;

@@ -25,41 +25,27 @@
 
 #include "notify.h"
 
-#define SMTP_SECRET_MAX 512
-
 struct email_channel_t {
-    char url[1024];
+    channel_remote_t remote;    /* first: URL, login, timeouts (channel.h) */
     char from[256];
     char from_name[128];
-    char user[256];
-    char password[SMTP_SECRET_MAX];
     long use_ssl;
-    long timeout_ms;
-    long connect_timeout_ms;
 };
 
 email_channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
                                                  long connect_timeout_ms, char *error,
                                                  size_t error_size)
 {
-    error[0] = '\0';
-    const char *url = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_URL", "");
-    if (!url[0])
+    email_channel_t *self =
+        notifications_remote_new(sizeof *self, config, "NAGAR_NOTIFY_SMTP", timeout_ms,
+                                 connect_timeout_ms, error, error_size);
+    if (!self)
         return NULL;
-    email_channel_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(error, error_size, "out of memory");
-        return NULL;
-    }
-    self->timeout_ms = timeout_ms;
-    self->connect_timeout_ms = connect_timeout_ms;
+    const char *url = self->remote.url;
     const char *from = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_FROM", "");
     const char *from_name = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_FROM_NAME", "Nagar");
-    const char *user = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_USER", "");
-    const char *password_file = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_PASSWORD_FILE", "");
     const char *tls = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_TLS", "try");
-    if (strlen(url) >= sizeof self->url ||
-        (strncmp(url, "smtp://", 7) != 0 && strncmp(url, "smtps://", 8) != 0)) {
+    if (strncmp(url, "smtp://", 7) != 0 && strncmp(url, "smtps://", 8) != 0) {
         snprintf(error, error_size, "NAGAR_NOTIFY_SMTP_URL=%.200s must be smtp://host:port or "
                  "smtps://host:port", url);
         goto failed;
@@ -69,9 +55,8 @@ email_channel_t *notifications_email_channel_new(nagar_config_t *config, long ti
                  "e-mail address", from);
         goto failed;
     }
-    if (!notify_text_valid(from_name, 1, 100) || strlen(user) >= sizeof self->user) {
-        snprintf(error, error_size, "NAGAR_NOTIFY_SMTP_FROM_NAME must be 1 to 100 characters "
-                 "and NAGAR_NOTIFY_SMTP_USER at most 255");
+    if (!notify_text_valid(from_name, 1, 100)) {
+        snprintf(error, error_size, "NAGAR_NOTIFY_SMTP_FROM_NAME must be 1 to 100 characters");
         goto failed;
     }
     if (strcmp(tls, "try") == 0)
@@ -85,14 +70,8 @@ email_channel_t *notifications_email_channel_new(nagar_config_t *config, long ti
                  tls);
         goto failed;
     }
-    snprintf(self->url, sizeof self->url, "%s", url);
     snprintf(self->from, sizeof self->from, "%s", from);
     snprintf(self->from_name, sizeof self->from_name, "%s", from_name);
-    snprintf(self->user, sizeof self->user, "%s", user);
-    if (password_file[0] &&
-        notifications_channel_read_secret_file(password_file, self->password, sizeof self->password,
-                                               error, error_size) != 0)
-        goto failed;
     return self;
 failed:
     notifications_email_channel_destroy(&self);
@@ -101,11 +80,10 @@ failed:
 
 void notifications_email_channel_destroy(email_channel_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
-    sodium_memzero(*self_p, sizeof **self_p);
-    free(*self_p);
-    *self_p = NULL;
+    if (self_p && *self_p) {
+        notifications_remote_free(*self_p, sizeof **self_p);
+        *self_p = NULL;
+    }
 }
 
 static void mail_append_text(nagar_buffer_t *buffer, const char *text)
@@ -145,12 +123,9 @@ transfer_t *notifications_email_channel_start(email_channel_t *self, const outgo
         snprintf(result->error, sizeof result->error, "not a deliverable e-mail address");
         return NULL;
     }
-    transfer_t *transfer = notifications_transfer_new(self->timeout_ms, self->connect_timeout_ms);
-    if (!transfer) {
-        result->status = SEND_RETRY;
-        snprintf(result->error, sizeof result->error, "out of memory starting the e-mail");
+    transfer_t *transfer = notifications_remote_transfer(&self->remote, "e-mail", result);
+    if (!transfer)
         return NULL;
-    }
     /* Both hold the message's text and address: wiped buffers. */
     nagar_buffer_t *mail = nagar_buffer_new_wiped(0);
     nagar_buffer_t *canonical = nagar_buffer_new_wiped(0);
@@ -202,28 +177,20 @@ transfer_t *notifications_email_channel_start(email_channel_t *self, const outgo
     nagar_buffer_destroy(&canonical);
     if (canonical_failed)
         nagar_buffer_destroy(&mail);   /* the body is incomplete: nothing to take */
-    if (notifications_transfer_take_request(transfer, &mail) != 0) {
-        notifications_transfer_destroy(&transfer);
-        result->status = SEND_RETRY;
-        snprintf(result->error, sizeof result->error, "out of memory building the e-mail");
+    transfer = notifications_remote_request(&self->remote, transfer, &mail, "e-mail", result);
+    if (!transfer)
         return NULL;
-    }
     char recipient[300];
     snprintf(recipient, sizeof recipient, "<%s>", message->address);
     transfer->list = curl_slist_append(NULL, recipient);
     char from[300];
     snprintf(from, sizeof from, "<%s>", self->from);
     CURL *easy = transfer->easy;
-    curl_easy_setopt(easy, CURLOPT_URL, self->url);
     curl_easy_setopt(easy, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, transfer->list);
     curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t) transfer->request_size);
     curl_easy_setopt(easy, CURLOPT_USE_SSL, self->use_ssl);
-    if (self->user[0]) {
-        curl_easy_setopt(easy, CURLOPT_USERNAME, self->user);
-        curl_easy_setopt(easy, CURLOPT_PASSWORD, self->password);
-    }
     return transfer;
 }
 
@@ -241,8 +208,8 @@ void notifications_email_channel_finish(email_channel_t *self, transfer_t *trans
     result->status = status >= 500 && status < 600 ? SEND_REJECTED : SEND_RETRY;
     const char *why = transfer->error_buffer[0] ? transfer->error_buffer : curl_easy_strerror(code);
     if (status)
-        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s, server reply %ld", self->url,
+        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s, server reply %ld", self->remote.url,
                  why, status);
     else
-        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s", self->url, why);
+        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s", self->remote.url, why);
 }

@@ -42,10 +42,8 @@
     "{\"to\":\"{{msisdn}}\",\"sender\":\"{{sender}}\",\"text\":\"{{text}}\","                \
     "\"unicode\":{{unicode}},\"segments\":{{segments}},\"dlt_entity_id\":\"{{dlt_entity_id}}\"," \
     "\"dlt_template_id\":\"{{dlt_template_id}}\",\"reference\":\"{{message_id}}\"}"
-#define SMS_SECRET_MAX 512
-
 struct sms_channel_t {
-    char url[1024];
+    channel_remote_t remote;         /* first: URL, login, timeouts (channel.h) */
     char body_template[4096];
     char content_type[128];
     bool json;
@@ -53,11 +51,7 @@ struct sms_channel_t {
     char sender[16];
     char entity_id[40];
     char auth_header[1024];          /* "Name: value", "" when none */
-    char user[128];
-    char password[SMS_SECRET_MAX];
     char id_field[64];
-    long timeout_ms;
-    long connect_timeout_ms;
 };
 
 /* ---- size ------------------------------------------------------------------ */
@@ -147,21 +141,13 @@ sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeou
                                              long connect_timeout_ms, char *error,
                                              size_t error_size)
 {
-    error[0] = '\0';
-    const char *url = nagar_config_get(config, "NAGAR_NOTIFY_SMS_URL", "");
-    if (!url[0])
+    sms_channel_t *self = notifications_remote_new(sizeof *self, config, "NAGAR_NOTIFY_SMS",
+                                                   timeout_ms, connect_timeout_ms, error,
+                                                   error_size);
+    if (!self)
         return NULL;
-    sms_channel_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(error, error_size, "out of memory");
-        return NULL;
-    }
-    self->timeout_ms = timeout_ms;
-    self->connect_timeout_ms = connect_timeout_ms;
-    char auth_name[128], auth_file[1024], password_file[1024];
-    if (config_copy(config, "NAGAR_NOTIFY_SMS_URL", "", self->url, sizeof self->url, error,
-                    error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_BODY_TEMPLATE", SMS_DEFAULT_BODY,
+    char auth_name[128], auth_file[1024];
+    if (config_copy(config, "NAGAR_NOTIFY_SMS_BODY_TEMPLATE", SMS_DEFAULT_BODY,
                     self->body_template, sizeof self->body_template, error, error_size) ||
         config_copy(config, "NAGAR_NOTIFY_SMS_CONTENT_TYPE", "application/json",
                     self->content_type, sizeof self->content_type, error, error_size) ||
@@ -173,16 +159,13 @@ sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeou
                     sizeof auth_name, error, error_size) ||
         config_copy(config, "NAGAR_NOTIFY_SMS_AUTH_FILE", "", auth_file, sizeof auth_file, error,
                     error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_USER", "", self->user, sizeof self->user, error,
-                    error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_PASSWORD_FILE", "", password_file,
-                    sizeof password_file, error, error_size) ||
         config_copy(config, "NAGAR_NOTIFY_SMS_ID_FIELD", "id", self->id_field,
                     sizeof self->id_field, error, error_size))
         goto failed;
-    if (strncmp(self->url, "http://", 7) != 0 && strncmp(self->url, "https://", 8) != 0) {
+    const char *url = self->remote.url;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
         snprintf(error, error_size, "NAGAR_NOTIFY_SMS_URL=%s must be an http:// or https:// URL",
-                 self->url);
+                 url);
         goto failed;
     }
     self->json = strstr(self->content_type, "json") != NULL;
@@ -219,17 +202,13 @@ sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeou
         }
     }
     if (auth_file[0]) {
-        char value[SMS_SECRET_MAX];
+        char value[CHANNEL_SECRET_MAX];
         if (notifications_channel_read_secret_file(auth_file, value, sizeof value, error,
                                                    error_size) != 0)
             goto failed;
         snprintf(self->auth_header, sizeof self->auth_header, "%s: %s", auth_name, value);
         sodium_memzero(value, sizeof value);
     }
-    if (password_file[0] &&
-        notifications_channel_read_secret_file(password_file, self->password, sizeof self->password,
-                                               error, error_size) != 0)
-        goto failed;
     return self;
 failed:
     notifications_sms_channel_destroy(&self);
@@ -238,11 +217,10 @@ failed:
 
 void notifications_sms_channel_destroy(sms_channel_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
-    sodium_memzero(*self_p, sizeof **self_p);
-    free(*self_p);
-    *self_p = NULL;
+    if (self_p && *self_p) {
+        notifications_remote_free(*self_p, sizeof **self_p);
+        *self_p = NULL;
+    }
 }
 
 static void append_value(sms_channel_t *self, CURL *easy, nagar_buffer_t *buffer,
@@ -279,12 +257,9 @@ static void append_value(sms_channel_t *self, CURL *easy, nagar_buffer_t *buffer
 transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_t *message,
                                             send_result_t *result)
 {
-    transfer_t *transfer = notifications_transfer_new(self->timeout_ms, self->connect_timeout_ms);
-    if (!transfer) {
-        result->status = SEND_RETRY;
-        snprintf(result->error, sizeof result->error, "out of memory starting the SMS request");
+    transfer_t *transfer = notifications_remote_transfer(&self->remote, "SMS request", result);
+    if (!transfer)
         return NULL;
-    }
     char msisdn[16], segments[16], message_id[24];
     snprintf(msisdn, sizeof msisdn, "91%s", message->address);
     snprintf(segments, sizeof segments, "%d", message->segments);
@@ -312,12 +287,9 @@ transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_
             }
         p = close + 2;
     }
-    if (notifications_transfer_take_request(transfer, &body) != 0) {
-        notifications_transfer_destroy(&transfer);
-        result->status = SEND_RETRY;
-        snprintf(result->error, sizeof result->error, "out of memory building the SMS request");
+    transfer = notifications_remote_request(&self->remote, transfer, &body, "SMS request", result);
+    if (!transfer)
         return NULL;
-    }
     char content_type[160];
     snprintf(content_type, sizeof content_type, "Content-Type: %s", self->content_type);
     transfer->list = curl_slist_append(transfer->list, content_type);
@@ -325,16 +297,11 @@ transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_
     if (self->auth_header[0])
         transfer->list = curl_slist_append(transfer->list, self->auth_header);
     CURL *easy = transfer->easy;
-    curl_easy_setopt(easy, CURLOPT_URL, self->url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->list);
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->request);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) transfer->request_size);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "nagar-notifications/1");
-    if (self->user[0]) {
-        curl_easy_setopt(easy, CURLOPT_USERNAME, self->user);
-        curl_easy_setopt(easy, CURLOPT_PASSWORD, self->password);
-    }
     return transfer;
 }
 
@@ -344,7 +311,7 @@ void notifications_sms_channel_finish(sms_channel_t *self, transfer_t *transfer,
     result->provider_id[0] = '\0';
     if (code != CURLE_OK) {
         result->status = SEND_RETRY;
-        snprintf(result->error, sizeof result->error, "SMS provider %.100s: %.150s", self->url,
+        snprintf(result->error, sizeof result->error, "SMS provider %.100s: %.150s", self->remote.url,
                  transfer->error_buffer[0] ? transfer->error_buffer : curl_easy_strerror(code));
         return;
     }

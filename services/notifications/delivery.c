@@ -563,15 +563,12 @@ int notifications_message_list(nagar_worker_call_t *call, const ProtobufCMessage
         "AND ($4 = '' OR status = $4) AND ($5 = '' OR campaign_id = $5::bigint) "
         "AND ($6::bigint = 0 OR id < $6::bigint) ORDER BY id DESC LIMIT $7::int",
         7, values);
-    if (!rows)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     char next[64];
-    int count = notify_page_rows(&page, rows, next, sizeof next);
-    Nagar__Notifications__MessageInfo **items = nagar_reply_list((size_t) count, sizeof **items);
-    if (!items) {
-        PQclear(rows);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
+    int count;
+    Nagar__Notifications__MessageInfo **items =
+        notify_page_list(self, call, &page, rows, sizeof **items, next, sizeof next, &count);
+    if (!items)
+        return -1;
     for (int i = 0; i < count; i++) {
         Nagar__Notifications__MessageInfo *m = items[i];
         nagar__notifications__message_info__init(m);

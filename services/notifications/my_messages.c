@@ -61,15 +61,12 @@ int notifications_message_mine(nagar_worker_call_t *call, const ProtobufCMessage
         "AND m.body_sealed IS NULL AND ($3::bigint = 0 OR m.id < $3::bigint) "
         "ORDER BY m.id DESC LIMIT $4::int",
         4, values);
-    if (!rows)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     char next[64];
-    int count = notify_page_rows(&page, rows, next, sizeof next);
-    Nagar__Notifications__MyMessage **items = nagar_reply_list((size_t) count, sizeof **items);
-    if (!items) {
-        PQclear(rows);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
+    int count;
+    Nagar__Notifications__MyMessage **items =
+        notify_page_list(self, call, &page, rows, sizeof **items, next, sizeof next, &count);
+    if (!items)
+        return -1;
     for (int i = 0; i < count; i++) {
         Nagar__Notifications__MyMessage *m = items[i];
         nagar__notifications__my_message__init(m);

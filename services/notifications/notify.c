@@ -241,3 +241,20 @@ int notify_page_rows(const notify_page_t *page, PGresult *rows, char *next, size
         page_token_encode(next, next_size, strtoll(PQgetvalue(rows, page->size - 1, 0), NULL, 10));
     return page->size;
 }
+
+void *notify_page_list(notify_t *self, nagar_worker_call_t *call, const notify_page_t *page,
+                       PGresult *rows, size_t item_size, char *next, size_t next_size,
+                       int *count)
+{
+    if (!rows) {
+        nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
+        return NULL;
+    }
+    *count = notify_page_rows(page, rows, next, next_size);
+    void *items = nagar_reply_list((size_t) *count, item_size);
+    if (!items) {
+        PQclear(rows);
+        nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
+    }
+    return items;
+}

@@ -104,5 +104,12 @@ bool notify_page_read(notify_page_t *page, nagar_worker_call_t *call, uint32_t p
  * (from the id in column 0 of the last row shown) in next; "" on the last
  * page. */
 int notify_page_rows(const notify_page_t *page, PGresult *rows, char *next, size_t next_size);
+/* A listing's page as its reply list: notify_page_rows, then count
+ * zeroed items of item_size (nagar_reply_list). When the query failed
+ * (rows NULL) or memory ran out, answers the call, clears rows and
+ * returns NULL: the handler returns -1. */
+void *notify_page_list(notify_t *self, nagar_worker_call_t *call, const notify_page_t *page,
+                       PGresult *rows, size_t item_size, char *next, size_t next_size,
+                       int *count);
 
 #endif

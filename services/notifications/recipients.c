@@ -696,15 +696,12 @@ int notifications_event_list(nagar_worker_call_t *call, const ProtobufCMessage *
         "AND ($3 = '' OR type = $3) AND ($4::bigint = 0 OR seq < $4::bigint) "
         "AND event_id NOT LIKE 'direct:%' ORDER BY seq DESC LIMIT $5::int",
         5, values);
-    if (!rows)
-        return nagar_service_fail(self->db, NOTIFY_SERVICE, call, -1, NULL);
     char next[64];
-    int count = notify_page_rows(&page, rows, next, sizeof next);
-    Nagar__Notifications__EventInfo **items = nagar_reply_list((size_t) count, sizeof **items);
-    if (!items) {
-        PQclear(rows);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
+    int count;
+    Nagar__Notifications__EventInfo **items =
+        notify_page_list(self, call, &page, rows, sizeof **items, next, sizeof next, &count);
+    if (!items)
+        return -1;
     for (int i = 0; i < count; i++)
         event_from_row(items[i], rows, i);
     Nagar__Notifications__ListEventsReply reply = NAGAR__NOTIFICATIONS__LIST_EVENTS_REPLY__INIT;
