@@ -298,22 +298,37 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
     return rc;
 }
 
+int nagar_rules_import(nagar_rules_t *self, nagar_worker_call_t *call,
+                       const ProtobufCMessage *request, const char *ulb, json_t *rows,
+                       const char *function, const ProtobufCMessageDescriptor *reply_type)
+{
+    json_t *body = json_pack("{s:s, s:o}", "ulb", ulb, "rows", rows);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
+                                      "ulb holds text that is not valid UTF-8");
+    int rc = nagar_rules_method(self, call, request, text, function, reply_type, true, NULL, NULL);
+    free(text);
+    return rc;
+}
+
 /* ---- outbox ------------------------------------------------------------------- */
 
-static int outbox_add(nagar_rules_t *self, const char *type, const char *ulb,
-                      const char *subject, const char *user_id, const char *person,
-                      va_list args)
+#define OUTBOX_PARAMS_MAX 8
+
+/* Appends the event with params[0..count) ({name, value} pairs). */
+static int outbox_add_params(nagar_rules_t *self, const char *type, const char *ulb,
+                             const char *subject, const char *user_id, const char *person,
+                             const char *const (*pairs)[2], size_t count)
 {
-    Nagar__Notifications__Param params[8];
-    Nagar__Notifications__Param *pointers[8];
-    size_t count = 0;
-    const char *name;
-    while ((name = va_arg(args, const char *)) != NULL && count < 8) {
-        nagar__notifications__param__init(&params[count]);
-        params[count].name = (char *) name;
-        params[count].value = (char *) va_arg(args, const char *);
-        pointers[count] = &params[count];
-        count++;
+    Nagar__Notifications__Param params[OUTBOX_PARAMS_MAX];
+    Nagar__Notifications__Param *pointers[OUTBOX_PARAMS_MAX];
+    for (size_t i = 0; i < count && i < OUTBOX_PARAMS_MAX; i++) {
+        nagar__notifications__param__init(&params[i]);
+        params[i].name = (char *) pairs[i][0];
+        params[i].value = (char *) pairs[i][1];
+        pointers[i] = &params[i];
     }
     Nagar__Notifications__Recipient recipient;
     nagar__notifications__recipient__init(&recipient);
@@ -328,10 +343,34 @@ static int outbox_add(nagar_rules_t *self, const char *type, const char *ulb,
     clock_gettime(CLOCK_REALTIME, &now);
     event.occurred_at_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
     event.recipient = &recipient;
-    event.n_params = count;
+    event.n_params = count < OUTBOX_PARAMS_MAX ? count : OUTBOX_PARAMS_MAX;
     event.params = pointers;
     event.essential = true;
     return nagar_outbox_add(self->db, self->service, &event);
+}
+
+/* Takes name, value pairs from args up to a NULL name (at most `max`).
+ * Returns how many. */
+static size_t params_from(va_list args, const char *(*pairs)[2], size_t max)
+{
+    size_t count = 0;
+    const char *name;
+    while (count < max && (name = va_arg(args, const char *)) != NULL) {
+        pairs[count][0] = name;
+        pairs[count][1] = va_arg(args, const char *);
+        count++;
+    }
+    return count;
+}
+
+static int outbox_add(nagar_rules_t *self, const char *type, const char *ulb,
+                      const char *subject, const char *user_id, const char *person,
+                      va_list args)
+{
+    const char *pairs[OUTBOX_PARAMS_MAX][2];
+    size_t count = params_from(args, pairs, OUTBOX_PARAMS_MAX);
+    return outbox_add_params(self, type, ulb, subject, user_id, person,
+                             (const char *const (*)[2]) pairs, count);
 }
 
 int nagar_rules_outbox(nagar_rules_t *self, const char *type, const char *ulb,
@@ -352,6 +391,31 @@ int nagar_rules_outbox_person(nagar_rules_t *self, const char *type, const char 
     int rc = outbox_add(self, type, ulb, subject, user_id, person, args);
     va_end(args);
     return rc;
+}
+
+int nagar_rules_batch_raised(nagar_rules_t *rules, json_t *job, const char *type, ...)
+{
+    const char *ulb = json_string_value(json_object_get(job, "ulb"));
+    if (!ulb || !ulb[0])
+        return 0;
+    const char *pairs[OUTBOX_PARAMS_MAX][2];
+    va_list args;
+    va_start(args, type);
+    size_t count = params_from(args, pairs, OUTBOX_PARAMS_MAX - 2);
+    va_end(args);
+    char bills[32], job_id[32];
+    snprintf(bills, sizeof bills, "%lld",
+             (long long) json_integer_value(json_object_get(job, "billsCreated")));
+    snprintf(job_id, sizeof job_id, "%lld",
+             (long long) json_integer_value(json_object_get(job, "jobId")));
+    pairs[count][0] = "bills";
+    pairs[count++][1] = bills;
+    pairs[count][0] = "job_id";
+    pairs[count++][1] = job_id;
+    return outbox_add_params(rules, type, ulb, "", "", "", (const char *const (*)[2]) pairs,
+                             count) != 0
+               ? -1
+               : 0;
 }
 
 int nagar_rules_decode(nagar_rules_t *self, json_t *json, const ProtobufCMessageDescriptor *type,

@@ -161,6 +161,13 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
                        const char *function, const ProtobufCMessageDescriptor *reply_type,
                        bool mutation, nagar_rules_finish_fn *finish, void *finish_arg);
 
+/* An import: rows (a JSON array, stolen) for ulb go to rule function as
+ * {"ulb", "rows"} through nagar_rules_method (a mutation), answered with
+ * reply_type. A ulb that is not valid UTF-8 is INVALID_ARGUMENT "ulb". */
+int nagar_rules_import(nagar_rules_t *self, nagar_worker_call_t *call,
+                       const ProtobufCMessage *request, const char *ulb, json_t *rows,
+                       const char *function, const ProtobufCMessageDescriptor *reply_type);
+
 /* Appends a notification event (inside the transaction). subject is the
  * record it is about ("property:<id>"; "" for a ULB-wide fact) and user_id
  * the person's account when the record has one ("" lets notifications ask
@@ -261,6 +268,14 @@ int nagar_rules_batch_run_chunk(nagar_rules_t *self, nagar_rules_batch_t *batch)
 /* For the worker's tick: a chunk when one is due — at every tick while a job
  * has work, else every idle_poll_ms. */
 void nagar_rules_batch_tick(nagar_rules_t *self, nagar_rules_batch_t *batch);
+
+/* For a done(): the event type (e.g. "demand.raised") of a bill run that
+ * is done, ULB-wide (no subject or user) with the params given (name,
+ * value pairs, NULL-terminated, at most 6) and then "bills" (the job's
+ * billsCreated) and "job_id" (its jobId). Nothing when the job has no ULB
+ * (a run of every ULB). 0, or -1 when the event could not be added. */
+int nagar_rules_batch_raised(nagar_rules_t *rules, json_t *job, const char *type, ...)
+    __attribute__((sentinel));
 
 /* ---- the program ---------------------------------------------------------------- */
 

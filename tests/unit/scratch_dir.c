@@ -12,12 +12,21 @@
 #include <cmocka.h>
 
 #include "scratch_dir.h"
+#include "token.h"
 
 void scratch_dir_new(char *dir, size_t size, const char *what)
 {
     int length = snprintf(dir, size, "/tmp/nagar-%s-XXXXXX", what);
     if (length < 0 || (size_t) length >= size || !mkdtemp(dir))
         fail_msg("cannot make a scratch directory /tmp/nagar-%s-XXXXXX", what);
+}
+
+void scratch_dir_keygen(const char *dir, const char *key_id, char *path, size_t size)
+{
+    char error[256];
+    if (nagar_token_keygen(dir, key_id, error, sizeof error) != 0)
+        fail_msg("key pair %s in %s: %s", key_id, dir, error);
+    snprintf(path, size, "%s/%s.key", dir, key_id);
 }
 
 void scratch_dir_remove(char *dir)

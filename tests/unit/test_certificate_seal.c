@@ -25,12 +25,11 @@ typedef struct {
     char key_id[NAGAR_SEAL_KEY_ID_MAX + 1];
 } fixture_t;
 
-/* A new key pair key_id in dir (nagar_token_keygen) and a sealer of it. */
+/* A new key pair key_id in dir and a sealer of it. */
 static nagar_sealer_t *new_sealer(const char *dir, const char *key_id)
 {
     char error[256], path[256];
-    assert_int_equal(nagar_token_keygen(dir, key_id, error, sizeof error), 0);
-    snprintf(path, sizeof path, "%s/%s.key", dir, key_id);
+    scratch_dir_keygen(dir, key_id, path, sizeof path);
     nagar_sealer_t *sealer = nagar_sealer_new(path, error, sizeof error);
     assert_non_null(sealer);
     return sealer;

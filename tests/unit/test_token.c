@@ -26,12 +26,11 @@ typedef struct {
     nagar_token_verifier_t *verifier;
 } fixture_t;
 
-/* A new key pair key_id in dir (nagar_token_keygen) and a signer of it. */
+/* A new key pair key_id in dir and a signer of it. */
 static nagar_token_signer_t *new_signer(const char *dir, const char *key_id)
 {
     char error[256], path[256];
-    assert_int_equal(nagar_token_keygen(dir, key_id, error, sizeof error), 0);
-    snprintf(path, sizeof path, "%s/%s.key", dir, key_id);
+    scratch_dir_keygen(dir, key_id, path, sizeof path);
     nagar_token_signer_t *signer = nagar_token_signer_new(path, key_id, error, sizeof error);
     assert_non_null(signer);
     return signer;
