@@ -856,8 +856,7 @@ int certificates_correction_list(nagar_worker_call_t *call, const ProtobufCMessa
         rc = nagar_worker_call_reply(call, &reply.base);
     }
     for (int i = 0; views && i < shown; i++)
-        if (views[i].report)
-            protobuf_c_message_free_unpacked(views[i].report, NULL);
+        cert_stored_free(NULL, views[i].report, NULL);   /* the rows are result's */
     free(views);
     free(pointers);
     PQclear(result);

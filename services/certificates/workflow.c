@@ -237,12 +237,8 @@ int certificates_application_list(nagar_worker_call_t *call, const ProtobufCMess
         reply.next_page_token = next;
         rc = nagar_worker_call_reply(call, &reply.base);
     }
-    for (int i = 0; views && i < shown; i++) {
-        if (views[i].report)
-            protobuf_c_message_free_unpacked(views[i].report, NULL);
-        if (views[i].fee)
-            protobuf_c_message_free_unpacked(&views[i].fee->base, NULL);
-    }
+    for (int i = 0; views && i < shown; i++)
+        cert_stored_free(NULL, views[i].report, views[i].fee);   /* the rows are result's */
     free(views);
     free(pointers);
     PQclear(result);

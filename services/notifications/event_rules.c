@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 
 int notifications_event_rule_load(notify_t *self, const char *type, const char *source,
                                   event_rule_t *rule)
@@ -63,18 +64,6 @@ void notifications_event_rule_clear(event_rule_t *rule)
     rule->known = rule->publisher = false;
 }
 
-static bool param_name_valid(const char *name)
-{
-    size_t length = strnlen(name, 41);
-    if (length < 1 || length > 40 || !((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-              name[i] == '_'))
-            return false;
-    return true;
-}
-
 bool notifications_event_rule_check_params(const event_rule_t *rule, const char *type,
                                            const char *ulb, Nagar__Notifications__Param **params,
                                            size_t count, const char *field_prefix,
@@ -90,7 +79,7 @@ bool notifications_event_rule_check_params(const event_rule_t *rule, const char 
     for (size_t i = 0; i < count; i++) {
         const char *name = params[i]->name;
         snprintf(field, sizeof field, "%s[%zu].name", field_prefix, i);
-        if (!param_name_valid(name)) {
+        if (!nagar_text_plain_name(name, 40)) {
             nagar_outcome_set(outcome, NAGAR__STATUS_CODE__INVALID_ARGUMENT, field,
                               "a param name is 1 to 40 of [a-z0-9_], starting with a letter "
                               "or _");
