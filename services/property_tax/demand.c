@@ -24,17 +24,8 @@ int property_tax_demand_generate(nagar_worker_call_t *call, const ProtobufCMessa
 /* When a ULB's job is done: demand.raised, in the chunk's transaction. */
 static int demand_done(nagar_rules_t *rules, json_t *job)
 {
-    const char *ulb = json_string_value(json_object_get(job, "ulb"));
-    if (!ulb || !ulb[0])
-        return 0;
-    char bills[32], job_id[32];
-    snprintf(bills, sizeof bills, "%lld",
-             (long long) json_integer_value(json_object_get(job, "billsCreated")));
-    snprintf(job_id, sizeof job_id, "%lld",
-             (long long) json_integer_value(json_object_get(job, "jobId")));
-    return nagar_rules_outbox(rules, "demand.raised", ulb, "", "", "fy",
-                              json_string_value(json_object_get(job, "fy")), "bills", bills,
-                              "job_id", job_id, NULL) != 0 ? -1 : 0;
+    return nagar_rules_batch_raised(rules, job, "demand.raised", "fy",
+                                    json_string_value(json_object_get(job, "fy")), NULL);
 }
 
 static const char *const DEMAND_LOG_FIELDS[][2] = {

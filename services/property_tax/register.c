@@ -140,16 +140,8 @@ int property_tax_register_property_import(nagar_worker_call_t *call,
     if (!rows)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "csv", "%s",
                                       error);
-    json_t *body = json_pack("{s:s, s:o}", "ulb", request->ulb, "rows", rows);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                      "ulb holds text that is not valid UTF-8");
     pt_t *self = arg;
-    int rc = nagar_rules_method(&self->rules, call, message, text, "pt_property_import",
-                                &nagar__property_tax__import_properties_reply__descriptor, true,
-                                NULL, NULL);
-    free(text);
-    return rc;
+    return nagar_rules_import(&self->rules, call, message, request->ulb, rows,
+                              "pt_property_import",
+                              &nagar__property_tax__import_properties_reply__descriptor);
 }

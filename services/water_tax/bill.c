@@ -151,17 +151,8 @@ int water_tax_bill_pdf(nagar_worker_call_t *call, const ProtobufCMessage *reques
 /* When a ULB's bill run is done: demand.raised, in the chunk's transaction. */
 static int bill_done(nagar_rules_t *rules, json_t *job)
 {
-    const char *ulb = json_string_value(json_object_get(job, "ulb"));
-    if (!ulb || !ulb[0])
-        return 0;
-    char bills[32], job_id[32];
-    snprintf(bills, sizeof bills, "%lld",
-             (long long) json_integer_value(json_object_get(job, "billsCreated")));
-    snprintf(job_id, sizeof job_id, "%lld",
-             (long long) json_integer_value(json_object_get(job, "jobId")));
-    return nagar_rules_outbox(rules, "demand.raised", ulb, "", "", "service", WT_SERVICE,
-                              "period", json_string_value(json_object_get(job, "period")),
-                              "bills", bills, "job_id", job_id, NULL) != 0 ? -1 : 0;
+    return nagar_rules_batch_raised(rules, job, "demand.raised", "service", WT_SERVICE, "period",
+                                    json_string_value(json_object_get(job, "period")), NULL);
 }
 
 static const char *const BILL_LOG_FIELDS[][2] = {

@@ -105,15 +105,7 @@ int water_tax_reading_import(nagar_worker_call_t *call, const ProtobufCMessage *
     if (!rows)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "csv", "%s",
                                       error);
-    json_t *body = json_pack("{s:s, s:o}", "ulb", request->ulb, "rows", rows);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "ulb",
-                                      "ulb holds text that is not valid UTF-8");
-    int rc = nagar_rules_method(&self->rules, call, message, text, "wt_reading_import",
-                                &nagar__water_tax__import_readings_reply__descriptor, true, NULL,
-                                NULL);
-    free(text);
-    return rc;
+    return nagar_rules_import(&self->rules, call, message, request->ulb, rows,
+                              "wt_reading_import",
+                              &nagar__water_tax__import_readings_reply__descriptor);
 }
