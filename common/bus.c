@@ -24,18 +24,6 @@
  * must not hang on an unreachable broker. */
 #define BUS_LINGER_MS 100
 
-static int copy_setting(char *out, size_t out_size, const char *value, const char *key,
-                        char *error, size_t error_size)
-{
-    if (strlen(value) >= out_size) {
-        snprintf(error, error_size, "%s is %zu characters long; at most %zu are allowed", key,
-                 strlen(value), out_size - 1);
-        return -1;
-    }
-    snprintf(out, out_size, "%s", value);
-    return 0;
-}
-
 /* The index-th element of a comma-separated list, spaces around it
  * trimmed; its length, or -1 when there is no such element. */
 static int list_element(const char *list, int index, const char **start)
@@ -109,23 +97,20 @@ int nagar_bus_options_load(nagar_bus_options_t *options, nagar_config_t *config,
                            size_t error_size)
 {
     memset(options, 0, sizeof *options);
-    const char *endpoint = nagar_config_get(config, "NAGAR_BUS_ENDPOINT", "tcp://127.0.0.1:5555");
-    if (copy_setting(options->endpoint, sizeof options->endpoint, endpoint,
-                     "NAGAR_BUS_ENDPOINT", error, error_size) != 0)
-        return -1;
-    if (endpoints_check(endpoint, error, error_size) != 0)
+    if (nagar_config_get_text(config, "NAGAR_BUS_ENDPOINT", "tcp://127.0.0.1:5555",
+                              options->endpoint, sizeof options->endpoint, error,
+                              error_size) != 0 ||
+        endpoints_check(options->endpoint, error, error_size) != 0)
         return -1;
     if (nagar_config_get_bool(config, "NAGAR_BUS_INSECURE", false, &options->insecure, error,
                               error_size) != 0 ||
         nagar_config_get_bool(config, "NAGAR_BUS_PACKED", true, &options->packed, error,
                               error_size) != 0)
         return -1;
-    const char *certificate = nagar_config_get(config, "NAGAR_BUS_CERT", "");
-    const char *broker_key = nagar_config_get(config, "NAGAR_BUS_BROKER_KEY", "");
-    if (copy_setting(options->certificate_path, sizeof options->certificate_path, certificate,
-                     "NAGAR_BUS_CERT", error, error_size) != 0 ||
-        copy_setting(options->broker_key_path, sizeof options->broker_key_path, broker_key,
-                     "NAGAR_BUS_BROKER_KEY", error, error_size) != 0)
+    if (nagar_config_get_text(config, "NAGAR_BUS_CERT", "", options->certificate_path,
+                              sizeof options->certificate_path, error, error_size) != 0 ||
+        nagar_config_get_text(config, "NAGAR_BUS_BROKER_KEY", "", options->broker_key_path,
+                              sizeof options->broker_key_path, error, error_size) != 0)
         return -1;
     if (!options->insecure && !options->certificate_path[0]) {
         snprintf(error, error_size, "NAGAR_BUS_CERT is not set: name this process's secret "

@@ -218,6 +218,21 @@ int nagar_config_get_int(nagar_config_t *self, const char *key, long default_val
     return 0;
 }
 
+int nagar_config_get_text(nagar_config_t *self, const char *key, const char *default_value,
+                          char *out, size_t size, char *error, size_t error_size)
+{
+    const char *text = nagar_config_get(self, key, default_value);
+    size_t length = strlen(text);
+    if (length >= size) {
+        if (error)
+            snprintf(error, error_size, "%s is %zu bytes long (%s); at most %zu are allowed", key,
+                     length, nagar_config_source(self, key), size - 1);
+        return -1;
+    }
+    memcpy(out, text, length + 1);
+    return 0;
+}
+
 int nagar_config_get_bool(nagar_config_t *self, const char *key, bool default_value, bool *value,
                           char *error, size_t error_size)
 {

@@ -37,6 +37,12 @@ const char *nagar_config_get(nagar_config_t *self, const char *key, const char *
 int nagar_config_get_int(nagar_config_t *self, const char *key, long default_value,
                          long min, long max, long *value, char *error, size_t error_size);
 
+/* The value for key (default_value when unset) copied into out (size
+ * bytes). Returns 0, or -1 with a message in error naming the key and its
+ * limit when the value does not fit. */
+int nagar_config_get_text(nagar_config_t *self, const char *key, const char *default_value,
+                          char *out, size_t size, char *error, size_t error_size);
+
 /* "1", "true", "yes", "on" / "0", "false", "no", "off" (case-insensitive). */
 int nagar_config_get_bool(nagar_config_t *self, const char *key, bool default_value,
                           bool *value, char *error, size_t error_size);

@@ -127,28 +127,32 @@ int nagar_document_set_title_metadata(nagar_document_t *self, const char *title)
     return 0;
 }
 
-int nagar_document_add_title(nagar_document_t *self, const char *text)
+/* Appends a checked copy of text (a `what`) to one of the document's lists
+ * of lines (lines, *count); `plural` names the list in the refusal when it
+ * holds NAGAR_DOCUMENT_LINES_MAX already. */
+static int add_to_lines(nagar_document_t *self, char **lines, size_t *count, const char *what,
+                        const char *plural, const char *text)
 {
-    if (self->title_count == NAGAR_DOCUMENT_LINES_MAX)
-        return remember_error(self, "a document has at most %d title lines",
-                              NAGAR_DOCUMENT_LINES_MAX);
-    char *copy = copy_checked(self, "title line", text, NAGAR_DOCUMENT_TEXT_MAX, false);
+    if (*count == NAGAR_DOCUMENT_LINES_MAX)
+        return remember_error(self, "a document has at most %d %s", NAGAR_DOCUMENT_LINES_MAX,
+                              plural);
+    char *copy = copy_checked(self, what, text, NAGAR_DOCUMENT_TEXT_MAX, false);
     if (!copy)
         return -1;
-    self->titles[self->title_count++] = copy;
+    lines[(*count)++] = copy;
     return 0;
+}
+
+int nagar_document_add_title(nagar_document_t *self, const char *text)
+{
+    return add_to_lines(self, self->titles, &self->title_count, "title line", "title lines",
+                        text);
 }
 
 int nagar_document_add_line(nagar_document_t *self, const char *text)
 {
-    if (self->line_count == NAGAR_DOCUMENT_LINES_MAX)
-        return remember_error(self, "a document has at most %d lines under its titles",
-                              NAGAR_DOCUMENT_LINES_MAX);
-    char *copy = copy_checked(self, "line", text, NAGAR_DOCUMENT_TEXT_MAX, false);
-    if (!copy)
-        return -1;
-    self->lines[self->line_count++] = copy;
-    return 0;
+    return add_to_lines(self, self->lines, &self->line_count, "line", "lines under its titles",
+                        text);
 }
 
 int nagar_document_add_field(nagar_document_t *self, const char *label_hi, const char *label_en,
@@ -188,14 +192,8 @@ int nagar_document_set_label_width(nagar_document_t *self, double points)
 
 int nagar_document_add_footer(nagar_document_t *self, const char *text)
 {
-    if (self->footer_count == NAGAR_DOCUMENT_LINES_MAX)
-        return remember_error(self, "a document has at most %d footer lines",
-                              NAGAR_DOCUMENT_LINES_MAX);
-    char *copy = copy_checked(self, "footer line", text, NAGAR_DOCUMENT_TEXT_MAX, false);
-    if (!copy)
-        return -1;
-    self->footers[self->footer_count++] = copy;
-    return 0;
+    return add_to_lines(self, self->footers, &self->footer_count, "footer line", "footer lines",
+                        text);
 }
 
 int nagar_document_set_qr(nagar_document_t *self, const char *payload, const char *caption)

@@ -246,20 +246,11 @@ int gateway_options_load(gateway_options_t *o, nagar_config_t *config, char *err
         return -1;
     }
     snprintf(o->token_keys_dir, sizeof o->token_keys_dir, "%s", keys);
-    const char *web = nagar_config_get(config, "NAGAR_GATEWAY_WEB_DIR", "");
-    if (strlen(web) >= sizeof o->web_dir) {
-        snprintf(error, error_size, "NAGAR_GATEWAY_WEB_DIR is longer than %zu bytes",
-                 sizeof o->web_dir - 1);
+    if (nagar_config_get_text(config, "NAGAR_GATEWAY_WEB_DIR", "", o->web_dir, sizeof o->web_dir,
+                              error, error_size) != 0 ||
+        nagar_config_get_text(config, "NAGAR_GATEWAY_WEB_CONFIG", "", o->web_config,
+                              sizeof o->web_config, error, error_size) != 0)
         return -1;
-    }
-    snprintf(o->web_dir, sizeof o->web_dir, "%s", web);
-    const char *web_config = nagar_config_get(config, "NAGAR_GATEWAY_WEB_CONFIG", "");
-    if (strlen(web_config) >= sizeof o->web_config) {
-        snprintf(error, error_size, "NAGAR_GATEWAY_WEB_CONFIG is longer than %zu bytes",
-                 sizeof o->web_config - 1);
-        return -1;
-    }
-    snprintf(o->web_config, sizeof o->web_config, "%s", web_config);
     return nagar_bus_options_load(&o->bus, config, error, error_size);
 }
 

@@ -80,30 +80,31 @@ void gateway_metrics_in_flight(gateway_metrics_t *self, int delta)
     self->in_flight += delta;
 }
 
+/* The index of name among names[0..*count), added at the end when it is
+ * not there yet; max (no room) when the table of max names is full. */
+static size_t name_index(char (*names)[64], size_t *count, size_t max, const char *name)
+{
+    for (size_t i = 0; i < *count; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    if (*count == max)
+        return max;
+    snprintf(names[*count], 64, "%s", name);
+    return (*count)++;
+}
+
 void gateway_metrics_service(gateway_metrics_t *self, const char *service, int available)
 {
-    for (size_t i = 0; i < self->service_count; i++)
-        if (strcmp(self->services[i], service) == 0) {
-            self->available[i] = available;
-            return;
-        }
-    if (self->service_count == SERVICES_MAX)
-        return;
-    snprintf(self->services[self->service_count], 64, "%s", service);
-    self->available[self->service_count++] = available;
+    size_t i = name_index(self->services, &self->service_count, SERVICES_MAX, service);
+    if (i < SERVICES_MAX)
+        self->available[i] = available;
 }
 
 void gateway_metrics_set_gauge(gateway_metrics_t *self, const char *name, double value)
 {
-    for (size_t i = 0; i < self->gauge_count; i++)
-        if (strcmp(self->gauges[i], name) == 0) {
-            self->gauge_values[i] = value;
-            return;
-        }
-    if (self->gauge_count == GAUGES_MAX)
-        return;
-    snprintf(self->gauges[self->gauge_count], 64, "%s", name);
-    self->gauge_values[self->gauge_count++] = value;
+    size_t i = name_index(self->gauges, &self->gauge_count, GAUGES_MAX, name);
+    if (i < GAUGES_MAX)
+        self->gauge_values[i] = value;
 }
 
 char *gateway_metrics_render(gateway_metrics_t *self, size_t *length)

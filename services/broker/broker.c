@@ -1809,15 +1809,10 @@ int broker_options_load(broker_options_t *options, nagar_config_t *config, char 
              nagar_config_get(config, "NAGAR_BROKER_KEYS_DIR", "var/keys"));
     snprintf(options->state_dir, sizeof options->state_dir, "%s",
              nagar_config_get(config, "NAGAR_BROKER_STATE_DIR", "var/broker"));
-    const char *etcd = nagar_config_get(config, "NAGAR_BROKER_ETCD_ENDPOINTS", "");
-    if (strlen(etcd) >= sizeof options->etcd_endpoints) {
-        snprintf(error, error_size, "NAGAR_BROKER_ETCD_ENDPOINTS is longer than %zu bytes",
-                 sizeof options->etcd_endpoints - 1);
-        return -1;
-    }
-    snprintf(options->etcd_endpoints, sizeof options->etcd_endpoints, "%s", etcd);
-    if (nagar_config_get_bool(config, "NAGAR_BROKER_INSECURE", false, &options->insecure, error,
-                              error_size)
+    if (nagar_config_get_text(config, "NAGAR_BROKER_ETCD_ENDPOINTS", "", options->etcd_endpoints,
+                              sizeof options->etcd_endpoints, error, error_size) != 0
+        || nagar_config_get_bool(config, "NAGAR_BROKER_INSECURE", false, &options->insecure,
+                                 error, error_size)
         || nagar_config_get_int(config, "NAGAR_BUS_HEARTBEAT_MS", 1000, 10, 600000,
                                 &options->heartbeat_ms, error, error_size)
         || nagar_config_get_int(config, "NAGAR_BUS_LIVENESS", 5, 1, 1000, &options->liveness,

@@ -108,6 +108,17 @@ static void integers_and_booleans_are_bounded(void **state)
     assert_true(flag);
     assert_int_equal(nagar_config_get_bool(config, "NAGAR_TEST_BAD", false, &flag, error, sizeof error), -1);
     assert_non_null(strstr(error, "NAGAR_TEST_BAD"));
+    /* Text into a fixed buffer: the default when unset, refused when too long. */
+    char text[4];
+    assert_int_equal(nagar_config_get_text(config, "NAGAR_TEST_BOOL", "x", text, sizeof text,
+                                           error, sizeof error), 0);
+    assert_string_equal(text, "Yes");
+    assert_int_equal(nagar_config_get_text(config, "NAGAR_TEST_MISSING", "dflt", text, sizeof text,
+                                           error, sizeof error), -1);
+    assert_non_null(strstr(error, "NAGAR_TEST_MISSING is 4 bytes long (default); at most 3"));
+    assert_int_equal(nagar_config_get_text(config, "NAGAR_TEST_MISSING", "", text, sizeof text,
+                                           error, sizeof error), 0);
+    assert_string_equal(text, "");
     nagar_config_destroy(&config);
 }
 
