@@ -45,6 +45,7 @@ import contract
 from gateway_fixtures import GRANT, sign_token
 from mdp_peers import MdpClient
 from suite import ROOT, build_dir
+from tax_schedules import domestic_tariff, readme_rates
 
 ULB = "250786"          # the ULB every scenario acts in
 ULB_OTHER = "293817"    # another ULB, for scope
@@ -418,16 +419,8 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
     assert audit_names(s, "certificates", people["REGISTRAR"][1])
 
     # ---- property tax ----
-    step("property_tax", "rates.set", "REVENUE_OFFICER", {
-        "ulb": ULB, "fy": FY, "maintenanceBp": 1000, "slabMode": "MARGINAL",
-        "slabs": [{"uptoPaise": "3600000", "rateBp": 600}, {"uptoPaise": "0", "rateBp": 1000}],
-        "educationCessBp": 300, "urbanDevelopmentCessBp": 100, "samekitPaise": "50000",
-        "rebateBp": 600, "rebateLastDay": f"{FY[:4]}-08-31", "surchargeBpPerMonth": 150,
-        "surchargeThresholdPaise": "0", "selfOccupiedRebateBp": 1000,
-        "exemptionThresholdPaise": "600000", "exemptCategories": ["WORSHIP"],
-        "mutationFeePaise": "100000",
-        "alvRates": [{"zone": "A", "construction": "RCC", "usage": "RESIDENTIAL",
-                      "ratePaisePerSqft": "1500"}], "reason": "drill schedule"})
+    step("property_tax", "rates.set", "REVENUE_OFFICER",
+         dict(readme_rates(FY, reason="drill schedule"), ulb=ULB, fy=FY))
     prop = step("property_tax", "property.create", "CLERK", {
         "ulb": ULB, "ward": 3, "zone": "A", "address": "12 Gandhi Marg", "usage": "RESIDENTIAL",
         "construction": "RCC", "occupancy": "RENTED",
@@ -476,16 +469,9 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
     assert audit_names(s, "property_tax", people["CLERK"][1])
 
     # ---- water tax ----
-    step("water_tax", "tariff.set", "REVENUE_OFFICER", {
-        "ulb": ULB, "fy": FY,
-        "flatRates": [{"category": "DOMESTIC", "pipeSizeMm": 15, "monthlyPaise": "18000"}],
-        "meteredSlabs": [{"category": "DOMESTIC", "uptoKl": "0", "ratePaisePerKl": "500"}],
-        "meteredMinimum": [{"category": "DOMESTIC", "paise": "5000"}], "sewerageBp": 3000,
-        "solidWaste": [{"category": "DOMESTIC", "paise": "3000"}], "surchargeBp": 200,
-        "advanceRebateBp": 500, "dueDays": 15, "maxMonthlyKl": "100", "estimateDefaultKl": "15",
-        "connectionFees": [{"category": "DOMESTIC", "pipeSizeMm": 15, "feePaise": "0"}],
-        "disconnectionFeePaise": "20000", "reconnectionFeePaise": "50000",
-        "reason": "drill tariff"})
+    step("water_tax", "tariff.set", "REVENUE_OFFICER", domestic_tariff(
+        "drill tariff", ulb=ULB, fy=FY,
+        connectionFees=[{"category": "DOMESTIC", "pipeSizeMm": 15, "feePaise": "0"}]))
     conn = step("water_tax", "connection.apply", "CLERK", {
         "ulb": ULB, "ward": 1, "propertyId": pid, "consumerName": "Asha Verma",
         "mobile": "9876500001", "address": "12 Gandhi Marg", "category": "DOMESTIC",

@@ -28,6 +28,7 @@ from datetime import date
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from suite import ROOT
+from tax_schedules import domestic_tariff, plain_rates
 
 PT = "/api/v1/property-tax"
 WT = "/api/v1/water-tax"
@@ -37,25 +38,8 @@ TODAY = date.today()
 FY = f"{TODAY.year if TODAY.month >= 4 else TODAY.year - 1}-" \
      f"{(TODAY.year + 1 if TODAY.month >= 4 else TODAY.year) % 100:02d}"
 
-RATES = {"maintenanceBp": 1000, "slabMode": "MARGINAL",
-         "slabs": [{"uptoPaise": "3600000", "rateBp": 600}, {"uptoPaise": "0", "rateBp": 1000}],
-         "educationCessBp": 300, "urbanDevelopmentCessBp": 100, "samekitPaise": "50000",
-         "rebateBp": 0, "surchargeBpPerMonth": 0, "surchargeThresholdPaise": "0",
-         "selfOccupiedRebateBp": 1000, "exemptionThresholdPaise": "0",
-         "exemptCategories": ["WORSHIP"], "mutationFeePaise": "100000",
-         "alvRates": [{"zone": "A", "construction": "RCC", "usage": "RESIDENTIAL",
-                       "ratePaisePerSqft": "1500"}],
-         "reason": "drill schedule"}
-
-
-WATER_TARIFF = {
-    "flatRates": [{"category": "DOMESTIC", "pipeSizeMm": 15, "monthlyPaise": "18000"}],
-    "meteredSlabs": [{"category": "DOMESTIC", "uptoKl": "0", "ratePaisePerKl": "500"}],
-    "meteredMinimum": [{"category": "DOMESTIC", "paise": "5000"}], "sewerageBp": 3000,
-    "solidWaste": [{"category": "DOMESTIC", "paise": "3000"}], "surchargeBp": 200,
-    "advanceRebateBp": 500, "dueDays": 15, "maxMonthlyKl": "100", "estimateDefaultKl": "15",
-    "disconnectionFeePaise": "20000", "reconnectionFeePaise": "50000", "reason": "drill tariff",
-    "connectionFees": [{"category": "DOMESTIC", "pipeSizeMm": 15, "feePaise": "200000"}]}
+RATES = plain_rates("drill schedule")
+WATER_TARIFF = domestic_tariff("drill tariff")
 
 
 def ok(r):

@@ -12,6 +12,7 @@ same way).
     s.provider                            # FakePaymentProvider sharing the HMAC key
     s.services                            # the running service Procs
     s.start_service()                     # one more process of the service
+    job_through_a_killed_worker(s, ...)   # a demand or bill run that loses its worker
 
 start(business_date=None, processes=1, **env) starts a CURVE broker,
 nagar-identity, `processes` workers of the service (its principal, database
@@ -155,3 +156,37 @@ def rules_stack_starter(service, probe_path, procs, pg_cluster, nagar_bin, broke
             provider.stop()
 
     return start, stop
+
+
+def job_through_a_killed_worker(s, token, jobs_path, body, job_table, bill_table, total):
+    """A queued job (demand or bill run) of `total` rows that loses its worker
+    half way: started at POST jobs_path with body, the first service process
+    is killed (SIGKILL) once a fifth of the rows are done, when the bills
+    written must be exactly the rows the job counts as processed; a new
+    process then finishes it. Asserts the job ends DONE with every row billed
+    once and none skipped, and returns its status through the gateway (the
+    broker may route to the killed worker until its heartbeats lapse: 503s
+    are retried). Run the stack with a small chunk and a short tick."""
+    r = s.post(jobs_path, body, token=token, key=uuid.uuid4().hex)
+    assert r.status_code == 200, r.text
+    job_id = r.json()["jobId"]
+
+    def processed():
+        return int(s.sql(f"SELECT processed FROM {job_table} WHERE id = {job_id}"))
+    wait_until(lambda: processed() >= total // 5, 60, interval=0.02,
+               what="the job to be under way")
+    s.services[0].kill()
+    half = processed()
+    assert 0 < half < total, half
+    assert int(s.sql(f"SELECT count(*) FROM {bill_table} WHERE job_id = {job_id}")) == half
+
+    s.start_service()
+    wait_until(lambda: s.sql(f"SELECT status FROM {job_table} WHERE id = {job_id}") == "DONE",
+               90, interval=0.2, what="the job to finish after the restart")
+    job = wait_until(lambda: (lambda r: r.json() if r.status_code == 200 else None)(
+        s.get(f"{jobs_path}/{job_id}", token=token)), 30, interval=0.2,
+        what="the job's status through the gateway")
+    assert [int(job.get(k, 0)) for k in ("processed", "billsCreated", "skipped")] == \
+        [total, total, 0], job
+    return job
+

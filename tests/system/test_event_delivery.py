@@ -97,17 +97,7 @@ def property_with_owner(s, clerk, ulb, owner):
 def connection_with_consumer(s, applicant, officer, ulb, mobile, ward=1):
     """A connection applied for by applicant (a citizen applying for their own
     connection is its consumer's account; a clerk's application names none)."""
-    body = {"ulb": ulb, "ward": ward, "propertyId": f"{ulb}-001-000001",
-            "consumerName": "Asha Verma", "mobile": mobile, "address": "12 Gandhi Marg",
-            "category": "DOMESTIC", "pipeSizeMm": 15, "metered": False, "units": 1}
-    r = s.post(f"{WT}/connections", body, token=applicant.token, key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    cid = r.json()["connectionId"]
-    r = s.post(f"{WT}/connections/{cid}/decision",
-               {"approve": True, "reason": "site inspected", "initialReadingLitres": "0",
-                "activeFrom": "2025-05-01"}, token=officer.token, key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    return cid
+    return wt.connect(s, applicant, officer, ulb, ward=ward, mobile=mobile)
 
 
 class Payer:

@@ -10,20 +10,16 @@ Online orders are held to the same rule when they are made.
 import concurrent.futures
 import uuid
 
+from tax_schedules import domestic_tariff, plain_rates
+from test_property_tax import create_property, run_demand
+from test_water_tax import connect
+
 PT = "/api/v1/property-tax"
 WT = "/api/v1/water-tax"
 ULB = "263211"          # no other test uses it
 ULB_WATER = "251040"
 FY = "2025-26"
-RATES = {"maintenanceBp": 1000, "slabMode": "MARGINAL",
-         "slabs": [{"uptoPaise": "3600000", "rateBp": 600}, {"uptoPaise": "0", "rateBp": 1000}],
-         "educationCessBp": 300, "urbanDevelopmentCessBp": 100, "samekitPaise": "50000",
-         "rebateBp": 0, "surchargeBpPerMonth": 0, "surchargeThresholdPaise": "0",
-         "selfOccupiedRebateBp": 1000, "exemptionThresholdPaise": "0",
-         "exemptCategories": ["WORSHIP"], "mutationFeePaise": "100000",
-         "alvRates": [{"zone": "A", "construction": "RCC", "usage": "RESIDENTIAL",
-                       "ratePaisePerSqft": "1500"}],
-         "reason": "overpayment test"}
+
 
 
 def payment(pid, amount, **extra):
@@ -34,23 +30,12 @@ def payment(pid, amount, **extra):
 def test_twenty_full_payments_collect_once_and_an_advance_still_works(property_tax_stack):
     s = property_tax_stack(business_date="2025-06-15")
     officer, clerk = s.staff("REVENUE_OFFICER", ULB), s.staff("CLERK", ULB)
-    r = s.put(f"{PT}/rates/{ULB}/{FY}", RATES, token=officer.token, key=uuid.uuid4().hex)
+    r = s.put(f"{PT}/rates/{ULB}/{FY}", plain_rates("overpayment test"), token=officer.token,
+              key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
-    body = {"ulb": ULB, "ward": 1, "zone": "A", "address": "4 Lake Road", "usage": "RESIDENTIAL",
-            "construction": "RCC", "occupancy": "RENTED",
-            "owners": [{"name": "Ravi Rao", "mobile": "9876500021", "shareBp": 10000}],
-            "floors": [{"floor": 0, "areaSqft": "1000"}]}
-    r = s.post(f"{PT}/properties", body, token=clerk.token, key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    pid = r.json()["propertyId"]
-    r = s.post(f"{PT}/demand-jobs", {"ulb": ULB, "fy": FY}, token=officer.token,
-               key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    job = r.json()["jobId"]
-    for _ in range(600):
-        if s.get(f"{PT}/demand-jobs/{job}", token=officer.token).json()["status"] == "DONE":
-            break
-        __import__("time").sleep(0.1)
+    pid = create_property(s, clerk, ULB, 1000, owners=[{"name": "Ravi Rao", "mobile": "9876500021",
+                                                        "shareBp": 10000}])
+    run_demand(s, officer, ULB, FY)
     dues = s.get(f"{PT}/properties/{pid}/dues", token=clerk.token).json()
     due = int(dues["payablePaise"])
     assert due > 0, dues
@@ -99,28 +84,10 @@ def test_twenty_full_payments_collect_once_and_an_advance_still_works(property_t
 def test_water_charges_refuse_an_overpayment_too(water_tax_stack):
     s = water_tax_stack(business_date="2025-07-10")
     officer, clerk = s.staff("REVENUE_OFFICER", ULB_WATER), s.staff("CLERK", ULB_WATER)
-    tariff = {"flatRates": [{"category": "DOMESTIC", "pipeSizeMm": 15, "monthlyPaise": "18000"}],
-              "meteredSlabs": [{"category": "DOMESTIC", "uptoKl": "0", "ratePaisePerKl": "500"}],
-              "meteredMinimum": [{"category": "DOMESTIC", "paise": "5000"}], "sewerageBp": 3000,
-              "solidWaste": [{"category": "DOMESTIC", "paise": "3000"}], "surchargeBp": 200,
-              "advanceRebateBp": 500, "dueDays": 15, "maxMonthlyKl": "100",
-              "estimateDefaultKl": "15", "disconnectionFeePaise": "20000",
-              "reconnectionFeePaise": "50000", "reason": "overpayment test",
-              "connectionFees": [{"category": "DOMESTIC", "pipeSizeMm": 15,
-                                  "feePaise": "200000"}]}
-    r = s.put(f"{WT}/tariffs/{ULB_WATER}/2025-26", tariff, token=officer.token,
-              key=uuid.uuid4().hex)
+    r = s.put(f"{WT}/tariffs/{ULB_WATER}/2025-26", domestic_tariff("overpayment test"),
+              token=officer.token, key=uuid.uuid4().hex)
     assert r.status_code == 200, r.text
-    body = {"ulb": ULB_WATER, "ward": 1, "propertyId": f"{ULB_WATER}-001-000001",
-            "consumerName": "Asha Verma", "mobile": "9876500001", "address": "12 Gandhi Marg",
-            "category": "DOMESTIC", "pipeSizeMm": 15, "metered": False, "units": 1}
-    r = s.post(f"{WT}/connections", body, token=clerk.token, key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    cid = r.json()["connectionId"]
-    r = s.post(f"{WT}/connections/{cid}/decision",
-               {"approve": True, "reason": "site inspected", "initialReadingLitres": "0",
-                "activeFrom": "2025-05-01"}, token=officer.token, key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
+    cid = connect(s, clerk, officer, ULB_WATER)
     dues = s.get(f"{WT}/connections/{cid}/dues", token=clerk.token).json()
     due = int(dues.get("outstandingPaise", 0)) - int(dues.get("advancePaise", 0))
     pay = {"connectionId": cid, "amountPaise": str(due + 500), "mode": "CASH", "counter": "W1"}

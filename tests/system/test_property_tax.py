@@ -14,6 +14,8 @@ import uuid
 import requests
 
 from nagar_proc import wait_until
+from rules_stack import job_through_a_killed_worker
+from tax_schedules import readme_rates as rates_body
 
 PT = "/api/v1/property-tax"
 
@@ -33,29 +35,6 @@ ULB_IMPORT = "250749"       # Ajaygarh
 def n(obj, key):
     """An integer field of a reply; proto3 JSON leaves out zeros."""
     return int(obj.get(key, 0))
-
-
-def rates_body(fy, **overrides):
-    """The README's example schedule: the defaults plus an ALV grid."""
-    start = int(fy[:4])
-    body = {
-        "maintenanceBp": 1000, "slabMode": "MARGINAL",
-        "slabs": [{"uptoPaise": "3600000", "rateBp": 600}, {"uptoPaise": "6000000", "rateBp": 800},
-                  {"uptoPaise": "0", "rateBp": 1000}],
-        "educationCessBp": 300, "urbanDevelopmentCessBp": 100, "samekitPaise": "50000",
-        "rebateBp": 600, "rebateLastDay": f"{start}-08-31", "surchargeBpPerMonth": 150,
-        "surchargeThresholdPaise": "0", "selfOccupiedRebateBp": 1000,
-        "exemptionThresholdPaise": "600000",
-        "exemptCategories": ["WORSHIP", "CHARITABLE", "GOVERNMENT", "BPL"],
-        "mutationFeePaise": "100000",
-        "alvRates": [{"zone": "A", "construction": "RCC", "usage": "RESIDENTIAL",
-                      "ratePaisePerSqft": "1500"},
-                     {"zone": "B", "construction": "RCC", "usage": "RESIDENTIAL",
-                      "ratePaisePerSqft": "1537"}],
-        "reason": "test schedule",
-    }
-    body.update(overrides)
-    return body
 
 
 def set_rates(s, officer, ulb, fy, **overrides):
@@ -504,28 +483,9 @@ def test_demand_killed_half_way_finishes_after_restart(property_tax_stack):
     officer = s.staff("REVENUE_OFFICER", ULB_KILL)
     set_rates(s, officer, ULB_KILL, "2025-26")
     insert_properties(s, ULB_KILL, 3000)
-    r = s.post(f"{PT}/demand-jobs", {"ulb": ULB_KILL, "fy": "2025-26"}, token=officer.token,
-               key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    job_id = r.json()["jobId"]
-
-    def processed():
-        return int(s.sql(f"SELECT processed FROM demand_job WHERE id = {job_id}"))
-    wait_until(lambda: processed() >= 600, 60, interval=0.02, what="the job to be under way")
-    s.services[0].kill()
-    half = processed()
-    assert 0 < half < 3000, half
-    assert int(s.sql(f"SELECT count(*) FROM demand_bill WHERE job_id = {job_id}")) == half
-
-    s.start_service()
-    wait_until(lambda: s.sql(f"SELECT status FROM demand_job WHERE id = {job_id}") == "DONE", 90,
-               interval=0.2, what="the job to finish after the restart")
-    # The broker may route to the killed worker until its heartbeats lapse: retry on 503.
-    job = wait_until(lambda: (lambda r: r.json() if r.status_code == 200 else None)(
-        s.get(f"{PT}/demand-jobs/{job_id}", token=officer.token)), 30, interval=0.2,
-        what="demand.status through the gateway")
-    assert (n(job, "processed"), n(job, "billsCreated"), n(job, "skipped")) == \
-        (3000, 3000, 0)
+    job_through_a_killed_worker(s, officer.token, f"{PT}/demand-jobs",
+                                {"ulb": ULB_KILL, "fy": "2025-26"}, "demand_job", "demand_bill",
+                                3000)
     assert s.sql(f"SELECT count(*) FROM demand_bill WHERE ulb = '{ULB_KILL}'") == "3000"
     assert s.sql(f"SELECT count(*) FROM demand WHERE ulb = '{ULB_KILL}'") == "12000"
     # Every bill equals what one uninterrupted computation gives: compare with a re-run.

@@ -16,7 +16,7 @@ import uuid
 
 from test_property_tax import PT, create_property, n, pay, run_demand, set_rates
 from test_property_tax_receipt import pdf_of, pdf_text, qr_of
-from test_water_tax import WT, NO_FEE, bill, connect, run_bills, set_tariff
+from test_water_tax import WT, bill, billed_connection, run_bills
 
 ULB_PT_RECEIPT = "250805"     # Beohari
 ULB_WT_RECEIPT = "250897"     # Betma
@@ -119,11 +119,7 @@ def test_property_receipt_using_advance_adds_up(property_tax_stack, tmp_path):
 
 def test_water_receipts_add_up(water_tax_stack, tmp_path):
     s = water_tax_stack(business_date="2025-08-05")
-    officer = s.staff("REVENUE_OFFICER", ULB_WT_RECEIPT)
-    clerk = s.staff("CLERK", ULB_WT_RECEIPT)
-    set_tariff(s, officer, ULB_WT_RECEIPT, connectionFees=NO_FEE)
-    cid = connect(s, clerk, officer, ULB_WT_RECEIPT)
-    run_bills(s, officer, ULB_WT_RECEIPT, "2025-06")
+    officer, clerk, cid = billed_connection(s, ULB_WT_RECEIPT)
     # June: 18,000 + 5,400 + 3,000 = 26,400; paying 36,400 leaves 10,000 of credit.
     r = s.post(f"{WT}/payments", {"connectionId": cid, "amountPaise": "36400", "mode": "CASH",
                                   "counter": "W1", "advance": True},

@@ -15,20 +15,12 @@ ULB no other test uses.
 import json
 import uuid
 
+from tax_schedules import domestic_tariff
+
 ULB = "999071"
 TODAY = "2026-06-01"
-TARIFF = {   # test_water_tax.py's, for the year of TODAY: connection and (dis)connection fees
-    "ulb": ULB, "fy": "2026-27",
-    "flatRates": [{"category": "DOMESTIC", "pipeSizeMm": 15, "monthlyPaise": "18000"}],
-    "meteredSlabs": [{"category": "DOMESTIC", "uptoKl": "0", "ratePaisePerKl": "500"}],
-    "meteredMinimum": [{"category": "DOMESTIC", "paise": "5000"}],
-    "sewerageBp": 3000, "solidWaste": [{"category": "DOMESTIC", "paise": "3000"}],
-    "surchargeBp": 200, "advanceRebateBp": 500, "dueDays": 15, "maxMonthlyKl": "100",
-    "estimateDefaultKl": "15",
-    "connectionFees": [{"category": "DOMESTIC", "pipeSizeMm": 15, "feePaise": "200000"}],
-    "disconnectionFeePaise": "20000", "reconnectionFeePaise": "50000",
-    "reason": "test tariff",
-}
+# test_water_tax.py's, for the year of TODAY: connection and (dis)connection fees
+TARIFF = domestic_tariff("test tariff", ulb=ULB, fy="2026-27")
 
 
 def rule(pg_cluster, svc, sql):

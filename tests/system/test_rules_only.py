@@ -16,6 +16,8 @@ only, and every change of them is on a hash-chained history.
 import json
 import uuid
 
+from test_property_tax import create_property
+
 PT = "/api/v1/property-tax"
 ULB = "250749"   # Ajaygarh (test_property_tax.py's import test uses it for a CSV only)
 
@@ -101,13 +103,8 @@ def history(s, table, where=""):
 def test_changes_are_on_the_history_with_actor_request_and_reason(property_tax_stack):
     s = property_tax_stack()
     clerk = s.staff("CLERK", ULB)
-    body = {"ulb": ULB, "ward": 7, "zone": "A", "address": "3 Fort Road", "usage": "RESIDENTIAL",
-            "construction": "RCC", "occupancy": "RENTED",
-            "owners": [{"name": "Gita Rao", "mobile": "9876500011", "shareBp": 10000}],
-            "floors": [{"floor": 0, "areaSqft": "800"}]}
-    r = s.post(f"{PT}/properties", body, token=clerk.token, key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    pid = r.json()["propertyId"]
+    pid = create_property(s, clerk, ULB, 800, ward=7,
+                          owners=[{"name": "Gita Rao", "mobile": "9876500011", "shareBp": 10000}])
     owners = [e for e in history(s, "property_owner") if pid in e["new_rows"]]
     assert owners and owners[-1]["actor"] == clerk.user_id, owners
     assert owners[-1]["reason"] == "property.create" and owners[-1]["actor_role"] == "CLERK"

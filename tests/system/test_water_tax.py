@@ -16,6 +16,7 @@ import requests
 from mdp_packed import NagarClient
 from mdp_peers import DISCONNECT, MdpWorker
 from nagar_proc import wait_until
+from rules_stack import job_through_a_killed_worker
 from test_broker import PERMISSION_DENIED, make_request, parse_reply
 
 WT = "/api/v1/water-tax"
@@ -76,9 +77,11 @@ def set_tariff(s, officer, ulb, fy="2025-26", **overrides):
 
 
 def connect(s, clerk, officer, ulb, category="DOMESTIC", pipe=15, metered=False, units=1,
-            initial=0, active_from="2025-05-01", ward=1):
+            initial=0, active_from="2025-05-01", ward=1, mobile="9876500001"):
+    """An active connection: applied for by clerk (a clerk or the citizen
+    applying for their own connection), approved by officer."""
     body = {"ulb": ulb, "ward": ward, "propertyId": f"{ulb}-001-000001",
-            "consumerName": "Asha Verma", "mobile": "9876500001", "address": "12 Gandhi Marg",
+            "consumerName": "Asha Verma", "mobile": mobile, "address": "12 Gandhi Marg",
             "category": category, "pipeSizeMm": pipe, "metered": metered, "units": units}
     if metered:
         body["meterNo"] = "M-" + uuid.uuid4().hex[:8]
@@ -111,6 +114,18 @@ def run_bills(s, officer, ulb, period, timeout=90):
         job = s.get(f"{WT}/bill-jobs/{job_id}", token=officer.token).json()
         return job if job["status"] == "DONE" else None
     return wait_until(done, timeout, interval=0.1, what=f"bill job {job_id} to finish")
+
+
+def billed_connection(s, ulb):
+    """(officer, clerk, connection): a DOMESTIC 15 mm unmetered connection of
+    ulb under the test tariff without its connection fee, active from May 2025
+    and billed for June 2025 (18,000 + 5,400 + 3,000 = 26,400 paise)."""
+    officer = s.staff("REVENUE_OFFICER", ulb)
+    clerk = s.staff("CLERK", ulb)
+    set_tariff(s, officer, ulb, connectionFees=NO_FEE)
+    cid = connect(s, clerk, officer, ulb)
+    run_bills(s, officer, ulb, "2025-06")
+    return officer, clerk, cid
 
 
 def bill(s, token, cid, period):
@@ -331,26 +346,8 @@ def test_bill_run_killed_half_way_finishes_after_restart(water_tax_stack):
     officer = s.staff("REVENUE_OFFICER", ULB_KILL)
     set_tariff(s, officer, ULB_KILL)
     insert_connections(s, ULB_KILL, 3000)
-    r = s.post(f"{WT}/bill-jobs", {"ulb": ULB_KILL, "period": "2025-06"}, token=officer.token,
-               key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    job_id = r.json()["jobId"]
-
-    def processed():
-        return int(s.sql(f"SELECT processed FROM bill_job WHERE id = {job_id}"))
-    wait_until(lambda: processed() >= 600, 60, interval=0.02, what="the job to be under way")
-    s.services[0].kill()
-    half = processed()
-    assert 0 < half < 3000, half
-    assert int(s.sql(f"SELECT count(*) FROM bill WHERE job_id = {job_id}")) == half
-
-    s.start_service()
-    wait_until(lambda: s.sql(f"SELECT status FROM bill_job WHERE id = {job_id}") == "DONE", 90,
-               interval=0.2, what="the job to finish after the restart")
-    job = wait_until(lambda: (lambda r: r.json() if r.status_code == 200 else None)(
-        s.get(f"{WT}/bill-jobs/{job_id}", token=officer.token)), 30, interval=0.2,
-        what="bill.status through the gateway")
-    assert (n(job, "processed"), n(job, "billsCreated"), n(job, "skipped")) == (3000, 3000, 0)
+    job_through_a_killed_worker(s, officer.token, f"{WT}/bill-jobs",
+                                {"ulb": ULB_KILL, "period": "2025-06"}, "bill_job", "bill", 3000)
     assert s.sql(f"SELECT count(*), count(DISTINCT connection_id) FROM bill "
                  f"WHERE ulb = '{ULB_KILL}'") == "3000|3000"
     # Every bill is what one uninterrupted run gives: 26,400 each, and a re-run adds nothing.
@@ -365,11 +362,7 @@ def test_bill_run_killed_half_way_finishes_after_restart(water_tax_stack):
 
 def test_payment_retried_concurrently_gives_one_receipt(water_tax_stack):
     s = water_tax_stack(business_date=TODAY, processes=2)
-    officer = s.staff("REVENUE_OFFICER", ULB_PAY)
-    clerk = s.staff("CLERK", ULB_PAY)
-    set_tariff(s, officer, ULB_PAY, connectionFees=NO_FEE)
-    cid = connect(s, clerk, officer, ULB_PAY)
-    run_bills(s, officer, ULB_PAY, "2025-06")
+    officer, clerk, cid = billed_connection(s, ULB_PAY)
     key = uuid.uuid4().hex
     with concurrent.futures.ThreadPoolExecutor(5) as pool:
         replies = list(pool.map(lambda _: pay(s, clerk, cid, 10000, key=key), range(5)))
@@ -524,11 +517,7 @@ def ledger_of(s, ulb):
 
 def test_reversal_restores_dues_exactly(water_tax_stack):
     s = water_tax_stack(business_date="2025-08-05")
-    officer = s.staff("REVENUE_OFFICER", ULB_REVERSE)
-    clerk = s.staff("CLERK", ULB_REVERSE)
-    set_tariff(s, officer, ULB_REVERSE, connectionFees=NO_FEE)
-    cid = connect(s, clerk, officer, ULB_REVERSE)
-    run_bills(s, officer, ULB_REVERSE, "2025-06")
+    officer, clerk, cid = billed_connection(s, ULB_REVERSE)
     # June's 26,400 paid with 30,000: 3,600 of advance credit.
     r = pay(s, clerk, cid, 30000)
     assert r.status_code == 200, r.text
@@ -622,11 +611,7 @@ def test_reversal_restores_dues_exactly(water_tax_stack):
 
 def test_concurrent_reversals_of_one_receipt_give_one(water_tax_stack):
     s = water_tax_stack(business_date=TODAY, processes=2)
-    officer = s.staff("REVENUE_OFFICER", ULB_REVERSE_RACE)
-    clerk = s.staff("CLERK", ULB_REVERSE_RACE)
-    set_tariff(s, officer, ULB_REVERSE_RACE, connectionFees=NO_FEE)
-    cid = connect(s, clerk, officer, ULB_REVERSE_RACE)
-    run_bills(s, officer, ULB_REVERSE_RACE, "2025-06")
+    officer, clerk, cid = billed_connection(s, ULB_REVERSE_RACE)
     before = dues_of(s, clerk.token, cid)
     r = pay(s, clerk, cid, 12345)
     assert r.status_code == 200, r.text
