@@ -31,30 +31,19 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
 
-from pg_fixtures import PgCluster  # noqa: E402
-from identity_fixtures import IdentityDb, ULB_CSV  # noqa: E402
+from rules_bench_stack import RulesBenchStack, binary, free_port, wait_http  # noqa: E402
 
 PRINCIPALS = [("gateway", "", "identity"), ("identity", "identity", "notifications")]
 ULB = "250946"
-
-
-def binary(name):
-    path = os.path.join(BUILD, name)
-    if not os.path.exists(path):
-        sys.exit(f"bench_gateway: {path} is not built; run `make BUILD="
-                 f"{os.path.relpath(BUILD, ROOT)} all` first")
-    return path
 
 
 def hello_binary():
@@ -65,40 +54,6 @@ def hello_binary():
         subprocess.run(["cc", "-O2", "-std=c17", "-Wall", "-Wextra", "-Werror", source,
                         "-lmicrohttpd", "-o", out], check=True, timeout=120)
     return out
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, timeout=20.0, expect=200):
-    import urllib.error
-    import urllib.request
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == expect:
-                    return
-                last = r.status
-        except urllib.error.HTTPError as e:
-            last = e.code
-        except OSError as e:
-            last = e
-        time.sleep(0.1)
-    sys.exit(f"bench_gateway: {url} did not answer {expect} within {timeout}s (last: {last})")
-
-
-def wait_log(path, event, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path) and f'"event":"{event}"' in open(path, errors="replace").read():
-            return
-        time.sleep(0.05)
-    sys.exit(f"bench_gateway: {path} never logged {event}:\n" + open(path).read()[-3000:])
 
 
 def wrk(url, seconds, connections, latency=False, headers=()):
@@ -149,31 +104,6 @@ def admin_token(key_path, key_id):
                       user_id="staff:bench", role="STATE_ADMIN", ttl_ms=3_600_000)
 
 
-class Procs:
-    def __init__(self, log_dir):
-        self.log_dir = log_dir
-        self.started = []
-
-    def start(self, name, argv, env):
-        log = os.path.join(self.log_dir, f"{name}.log")
-        f = open(log, "ab")
-        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=f,
-                             stderr=subprocess.STDOUT)
-        self.started.append((p, f))
-        return p, log
-
-    def stop_all(self):
-        for p, f in reversed(self.started):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            f.close()
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -182,76 +112,20 @@ def main():
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench_gateway: wrk is not installed: apt-get install wrk")
-    tmp = tempfile.mkdtemp(prefix="nagar-bench-gw-")
-    os.chmod(tmp, 0o755)
-    procs = Procs(tmp)
-    cluster = None
+    stack = RulesBenchStack("nagar-bench-gw-")
     results = {}
     try:
         # 1. the bare MHD baseline
         port = free_port()
-        procs.start("hello", [hello_binary(), str(port), "select"], dict(os.environ))
+        stack.procs.start("hello", [hello_binary(), str(port), "select"], dict(os.environ))
         wait_http(f"http://127.0.0.1:{port}/")
         results["hello"] = wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections)
 
         # 2. broker, PostgreSQL, identity, gateway
-        keys = os.path.join(tmp, "keys")
-        subprocess.run([binary("nagar-keygen"), "--keys", keys, "--principal", "broker"],
-                       check=True, capture_output=True, timeout=30)
-        for principal, serve, call in PRINCIPALS:
-            argv = [binary("nagar-keygen"), "--keys", keys, "--principal", principal]
-            if serve:
-                argv += ["--serve", serve]
-            argv += ["--call", call]
-            subprocess.run(argv, check=True, capture_output=True, timeout=30)
-        bus_port = free_port()
-        base_env = dict(os.environ, NAGAR_LOG_LEVEL="warn")
-        _, broker_log = procs.start("broker", [binary("nagar-broker")], dict(
-            base_env, NAGAR_BROKER_BIND=f"tcp://127.0.0.1:{bus_port}", NAGAR_BROKER_KEYS_DIR=keys,
-            NAGAR_BROKER_STATE_DIR=os.path.join(tmp, "broker_state"), NAGAR_LOG_LEVEL="info"))
-        wait_log(broker_log, "broker.ready")
-
-        def bus_env(principal):
-            return {"NAGAR_BUS_ENDPOINT": f"tcp://127.0.0.1:{bus_port}",
-                    "NAGAR_BUS_CERT": os.path.join(keys, "secret", f"{principal}.cert"),
-                    "NAGAR_BUS_BROKER_KEY": os.path.join(keys, "broker.pub")}
-
-        pg_var = os.path.join(tmp, "pg")
-        os.makedirs(pg_var)
-        os.chmod(pg_var, 0o755)
-        pg_env = dict(os.environ, NAGAR_VAR=pg_var, NAGAR_PG_PORT=str(free_port()),
-                      BUILD=os.path.relpath(BUILD, ROOT))
-        cluster = PgCluster(pg_var, int(pg_env["NAGAR_PG_PORT"]), pg_env)
-        cluster.run_script("pg.sh", "init")
-        cluster.run_script("pg.sh", "start")
-        cluster.run_script("provision.sh")
-        db = IdentityDb(cluster, binary("nagar-identity"))
-        seeded = db.run_cli("seed-ulbs", ULB_CSV)
-        if seeded.returncode != 0:
-            sys.exit(f"bench_gateway: seed-ulbs failed: {seeded.stderr}")
-        token_dir = os.path.join(tmp, "token_keys")
-        otp_key = os.path.join(tmp, "otp.key")
-        for cli in (("keygen", token_dir, "k1"), ("otp-keygen", otp_key)):
-            done = db.run_cli(*cli)
-            if done.returncode != 0:
-                sys.exit(f"bench_gateway: nagar-identity {cli[0]} failed: {done.stderr}")
-        ident_env = dict(db.env, NAGAR_LOG_LEVEL="warn", **bus_env("identity"))
-        ident_env.update(NAGAR_IDENTITY_TOKEN_KEY=os.path.join(token_dir, "k1.key"),
-                         NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir,
-                         NAGAR_IDENTITY_OTP_KEY_FILE=otp_key,
-                         NAGAR_OTP_SINK_FILE=os.path.join(tmp, "otp_sink.jsonl"))
-        procs.start("identity", [binary("nagar-identity")], ident_env)
-
-        gw_port = free_port()
-        gw_env = dict(base_env, **bus_env("gateway"))
-        gw_env.update(NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{gw_port}",
-                      NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, NAGAR_GATEWAY_RATE_PER_IP="0",
-                      NAGAR_GATEWAY_RATE_PER_USER="0", NAGAR_GATEWAY_MHD_MODE=args.mode,
-                      NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP="1024")
-        gateway_proc, _ = procs.start("gateway", [binary("nagar-gateway")], gw_env)
-        gw_pid = gateway_proc.pid
-        base = f"http://127.0.0.1:{gw_port}"
-        wait_http(base + "/healthz")
+        stack.start_core(PRINCIPALS, identity_env={
+            "NAGAR_OTP_SINK_FILE": os.path.join(stack.tmp, "otp_sink.jsonl")})
+        gw_pid = stack.start_gateway({"NAGAR_GATEWAY_MHD_MODE": args.mode}).pid
+        base = stack.base
         results["healthz"] = wrk_measured(gw_pid, base + "/healthz", args.seconds,
                                           args.connections)
         # Only identity runs here, so /readyz (which wants every routed
@@ -261,17 +135,14 @@ def main():
         results["ulb.get"] = wrk_measured(gw_pid, f"{base}/api/v1/ulbs/{ULB}", args.seconds,
                                           args.connections, latency=True)
         # An authenticated read: a STATE_ADMIN token minted with identity's key.
-        token = admin_token(os.path.join(token_dir, "k1.key"), "k1")
+        token = admin_token(os.path.join(stack.token_dir, "k1.key"), "k1")
         auth = (f"Authorization: Bearer {token}",)
         staff_url = f"{base}/api/v1/staff?pageSize=1"
         wrk(staff_url, 2, args.connections, headers=auth)          # warm-up
         results["staff.list"] = wrk_measured(gw_pid, staff_url, args.seconds, args.connections,
                                              latency=True, headers=auth)
     finally:
-        procs.stop_all()
-        if cluster:
-            cluster.run_script("pg.sh", "stop", check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stack.stop()
 
     hello, healthz, ulb = results["hello"], results["healthz"], results["ulb.get"]
     ratio = healthz["rps"] / hello["rps"]

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
 
-from rules_bench_stack import RulesBenchStack, http  # noqa: E402
+from rules_bench_stack import RulesBenchStack, http, wait_jobs  # noqa: E402
 
 ULBS = ["250708", "250692", "250806", "250838", "250741", "250684", "250755", "250709"]
 FY = "2025-26"
@@ -133,15 +133,7 @@ def main():
         start = time.monotonic()
         jobs = [http("POST", f"{base}/api/v1/water-tax/bill-jobs", admin,
                      {"ulb": ulb, "period": PERIOD}, key=f"bills-{ulb}")["jobId"] for ulb in ulbs]
-        pending = set(jobs)
-        deadline = time.monotonic() + 1800
-        while pending and time.monotonic() < deadline:
-            for job in list(pending):
-                status = http("GET", f"{base}/api/v1/water-tax/bill-jobs/{job}", admin)
-                if status["status"] == "DONE":
-                    pending.discard(job)
-            time.sleep(0.05)
-        if pending:
+        if not wait_jobs(base, admin, "/api/v1/water-tax/bill-jobs", jobs, start + 1800):
             sys.exit("bench_water_tax: bill jobs did not finish within 30 minutes")
         bills_s = time.monotonic() - start
         bills = int(cluster.sql("SELECT count(*) FROM water_tax.bill WHERE period = '2025-06-01'",

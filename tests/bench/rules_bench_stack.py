@@ -1,9 +1,10 @@
-"""rules_bench_stack.py — the suite a rules-service benchmark runs against
-(bench_property_tax.py, bench_water_tax.py): fresh CURVE keys, nagar-broker,
-a private PostgreSQL provisioned as `make run` does, nagar-identity with the
-ULBs seeded, `workers` processes of the service, and nagar-gateway with its
-rate limits off; STATE_ADMIN and staff tokens are minted with a key of the
-benchmark's own in the gateway's key directory.
+"""rules_bench_stack.py — the suite a benchmark runs against
+(bench_gateway.py, bench_property_tax.py, bench_water_tax.py): fresh CURVE
+keys, nagar-broker, a private PostgreSQL provisioned as `make run` does,
+nagar-identity with the ULBs seeded and nagar-gateway with its rate limits
+off; for a rules service, `workers` processes of it too, and STATE_ADMIN and
+staff tokens minted with a key of the benchmark's own in the gateway's key
+directory. Also the process and wait helpers the benchmarks share.
 
     stack = RulesBenchStack("nagar-bench-wt-")
     try:
@@ -13,14 +14,22 @@ benchmark's own in the gateway's key directory.
         stack.minter.mint(user_id=..., role="CLERK", ulb=..., ...)
     finally:
         stack.stop()      # processes, PostgreSQL, the temporary directory
+
+bench_gateway.py starts only broker, PostgreSQL and identity
+(start_core) and the gateway (start_gateway). bench_compare.py copies this
+file with bench_property_tax.py into an older tree: it may import only what
+tests/system has offered since 7b3248d (make_token_keys, IdentityDb,
+ULB_CSV, PgCluster).
 """
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import sys
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -29,7 +38,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
 
-from bench_gateway import Procs, free_port, wait_http, wait_log  # noqa: E402
 from gateway_fixtures import make_token_keys  # noqa: E402
 from identity_fixtures import IdentityDb, ULB_CSV  # noqa: E402
 from pg_fixtures import PgCluster  # noqa: E402
@@ -41,6 +49,82 @@ def binary(name):
         sys.exit(f"{os.path.basename(sys.argv[0])}: {path} is not built; run `make BUILD="
                  f"{os.path.relpath(BUILD, ROOT)} all` first")
     return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=20.0, expect=200):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == expect:
+                    return
+                last = r.status
+        except urllib.error.HTTPError as e:
+            last = e.code
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    sys.exit(f"{os.path.basename(sys.argv[0])}: {url} did not answer {expect} within {timeout}s "
+             f"(last: {last})")
+
+
+def wait_log(path, event, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and f'"event":"{event}"' in open(path, errors="replace").read():
+            return
+        time.sleep(0.05)
+    sys.exit(f"{os.path.basename(sys.argv[0])}: {path} never logged {event}:\n"
+             + open(path).read()[-3000:])
+
+
+def wait_jobs(base, token, path, jobs, deadline, field="status", absent=None):
+    """Polls GET {base}{path}/{job} for each queued job (a demand or bill run)
+    until its `field` is DONE or the monotonic deadline passes; True when
+    every job got there. A reply without the field counts as `absent` (pass
+    "DONE" for a field an older build does not send)."""
+    pending = set(jobs)
+    while pending and time.monotonic() < deadline:
+        for job in list(pending):
+            if http("GET", f"{base}{path}/{job}", token).get(field, absent) == "DONE":
+                pending.discard(job)
+        time.sleep(0.05)
+    return not pending
+
+
+class Procs:
+    """Processes started with their output in <log_dir>/<name>.log, stopped
+    in reverse order (SIGTERM, SIGKILL after 10 s)."""
+
+    def __init__(self, log_dir):
+        self.log_dir = log_dir
+        self.started = []
+
+    def start(self, name, argv, env):
+        log = os.path.join(self.log_dir, f"{name}.log")
+        f = open(log, "ab")
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=f,
+                             stderr=subprocess.STDOUT)
+        self.started.append((p, f))
+        return p, log
+
+    def stop_all(self):
+        for p, f in reversed(self.started):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            f.close()
 
 
 def http(method, url, token, body=None, key=None):
@@ -65,6 +149,9 @@ class RulesBenchStack:
         self.base = None
         self.minter = None
         self.admin = None
+        self.token_dir = None
+        self.bus_env = None
+        self.base_env = dict(os.environ, NAGAR_LOG_LEVEL="warn")
 
     def stop(self):
         self.procs.stop_all()
@@ -73,9 +160,30 @@ class RulesBenchStack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, service, workers, service_env):
-        principals = [("gateway", "", f"identity,{service}"),
-                      ("identity", "identity", "notifications"),
-                      (service, service, "notifications,identity")]
+        """Broker, PostgreSQL, identity, `workers` processes of service (with
+        service_env) and the gateway; self.minter and self.admin mint tokens."""
+        self.start_core([("gateway", "", f"identity,{service}"),
+                         ("identity", "identity", "notifications"),
+                         (service, service, "notifications,identity")])
+        self.minter = make_token_keys(self.token_dir, key_id="bench")
+        self.admin = self.minter.mint(user_id="staff:bench-admin", role="STATE_ADMIN",
+                                      ttl_ms=3_000_000)
+
+        # Each service verifies the caller's token itself (issue 12).
+        env = dict(self.cluster.role_env(f"{service}_app"), NAGAR_LOG_LEVEL="info",
+                   NAGAR_TOKEN_PUBLIC_KEYS_DIR=self.token_dir, **self.bus_env(service))
+        env.update(service_env)
+        for i in range(workers):
+            _, log = self.procs.start(f"{service}{i + 1}", [binary(f"nagar-{service}")], env)
+            wait_log(log, f"{service}.ready")
+        self.start_gateway({"NAGAR_GATEWAY_TIMEOUT_MS": "30000"})
+        time.sleep(1.0)
+
+    def start_core(self, principals, identity_env=None):
+        """CURVE keys for the broker and principals ((name, serves, calls)),
+        nagar-broker, PostgreSQL provisioned, nagar-identity (with
+        identity_env) with the ULBs seeded and its token key in
+        self.token_dir."""
         keys = os.path.join(self.tmp, "keys")
         subprocess.run([binary("nagar-keygen"), "--keys", keys, "--principal", "broker"],
                        check=True, capture_output=True, timeout=30)
@@ -86,9 +194,9 @@ class RulesBenchStack:
             argv += ["--call", call]
             subprocess.run(argv, check=True, capture_output=True, timeout=30)
         bus_port = free_port()
-        base_env = dict(os.environ, NAGAR_LOG_LEVEL="warn")
         _, broker_log = self.procs.start("broker", [binary("nagar-broker")], dict(
-            base_env, NAGAR_BROKER_BIND=f"tcp://127.0.0.1:{bus_port}", NAGAR_BROKER_KEYS_DIR=keys,
+            self.base_env, NAGAR_BROKER_BIND=f"tcp://127.0.0.1:{bus_port}",
+            NAGAR_BROKER_KEYS_DIR=keys,
             NAGAR_BROKER_STATE_DIR=os.path.join(self.tmp, "broker_state"), NAGAR_LOG_LEVEL="info"))
         wait_log(broker_log, "broker.ready")
 
@@ -96,6 +204,7 @@ class RulesBenchStack:
             return {"NAGAR_BUS_ENDPOINT": f"tcp://127.0.0.1:{bus_port}",
                     "NAGAR_BUS_CERT": os.path.join(keys, "secret", f"{principal}.cert"),
                     "NAGAR_BUS_BROKER_KEY": os.path.join(keys, "broker.pub")}
+        self.bus_env = bus_env
 
         pg_var = os.path.join(self.tmp, "pg")
         os.makedirs(pg_var)
@@ -107,35 +216,31 @@ class RulesBenchStack:
         self.cluster.run_script("pg.sh", "start")
         self.cluster.run_script("provision.sh")
         db = IdentityDb(self.cluster, binary("nagar-identity"))
-        if db.run_cli("seed-ulbs", ULB_CSV).returncode != 0:
-            sys.exit("rules_bench_stack: nagar-identity seed-ulbs failed")
-        token_dir = os.path.join(self.tmp, "token_keys")
+        seeded = db.run_cli("seed-ulbs", ULB_CSV)
+        if seeded.returncode != 0:
+            sys.exit(f"rules_bench_stack: nagar-identity seed-ulbs failed: {seeded.stderr}")
+        self.token_dir = os.path.join(self.tmp, "token_keys")
         otp_key = os.path.join(self.tmp, "otp.key")
-        for cli in (("keygen", token_dir, "k1"), ("otp-keygen", otp_key)):
-            if db.run_cli(*cli).returncode != 0:
-                sys.exit(f"rules_bench_stack: nagar-identity {cli[0]} failed")
+        for cli in (("keygen", self.token_dir, "k1"), ("otp-keygen", otp_key)):
+            done = db.run_cli(*cli)
+            if done.returncode != 0:
+                sys.exit(f"rules_bench_stack: nagar-identity {cli[0]} failed: {done.stderr}")
         ident_env = dict(db.env, NAGAR_LOG_LEVEL="warn", **bus_env("identity"))
-        ident_env.update(NAGAR_IDENTITY_TOKEN_KEY=os.path.join(token_dir, "k1.key"),
-                         NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, NAGAR_IDENTITY_OTP_KEY_FILE=otp_key)
+        ident_env.update(NAGAR_IDENTITY_TOKEN_KEY=os.path.join(self.token_dir, "k1.key"),
+                         NAGAR_TOKEN_PUBLIC_KEYS_DIR=self.token_dir,
+                         NAGAR_IDENTITY_OTP_KEY_FILE=otp_key, **(identity_env or {}))
         self.procs.start("identity", [binary("nagar-identity")], ident_env)
-        self.minter = make_token_keys(token_dir, key_id="bench")
-        self.admin = self.minter.mint(user_id="staff:bench-admin", role="STATE_ADMIN",
-                                        ttl_ms=3_000_000)
 
-        # Each service verifies the caller's token itself (issue 12).
-        env = dict(self.cluster.role_env(f"{service}_app"), NAGAR_LOG_LEVEL="info",
-                   NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, **bus_env(service))
-        env.update(service_env)
-        for i in range(workers):
-            _, log = self.procs.start(f"{service}{i + 1}", [binary(f"nagar-{service}")], env)
-            wait_log(log, f"{service}.ready")
+    def start_gateway(self, gateway_env):
+        """nagar-gateway (with gateway_env) on a free port, rate limits off,
+        answering /healthz; self.base is its URL. Returns its Popen."""
         gw_port = free_port()
-        gw_env = dict(base_env, **bus_env("gateway"))
+        gw_env = dict(self.base_env, **self.bus_env("gateway"))
         gw_env.update(NAGAR_GATEWAY_LISTEN=f"127.0.0.1:{gw_port}",
-                      NAGAR_TOKEN_PUBLIC_KEYS_DIR=token_dir, NAGAR_GATEWAY_RATE_PER_IP="0",
-                      NAGAR_GATEWAY_RATE_PER_USER="0", NAGAR_GATEWAY_TIMEOUT_MS="30000",
-                      NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP="1024")
-        self.procs.start("gateway", [binary("nagar-gateway")], gw_env)
+                      NAGAR_TOKEN_PUBLIC_KEYS_DIR=self.token_dir, NAGAR_GATEWAY_RATE_PER_IP="0",
+                      NAGAR_GATEWAY_RATE_PER_USER="0",
+                      NAGAR_GATEWAY_MAX_CONNECTIONS_PER_IP="1024", **gateway_env)
+        gateway, _ = self.procs.start("gateway", [binary("nagar-gateway")], gw_env)
         self.base = f"http://127.0.0.1:{gw_port}"
         wait_http(self.base + "/healthz")
-        time.sleep(1.0)
+        return gateway
