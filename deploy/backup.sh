@@ -108,6 +108,35 @@ issue() {
     chmod 0600 "$dir/$name.key"
 }
 
+# tls_server_conf DIR PORT CERT PEER: the [global] lines both sides share:
+# logs and lock in DIR, and pgBackRest's TLS server on PORT with DIR/tls's CA
+# and CERT, accepting only the client certificate named PEER for the stanza.
+tls_server_conf() {
+    local dir=$1 port=$2 cert=$3 peer=$4
+    cat <<EOF
+log-path=$dir/log
+lock-path=$dir/lock
+log-level-console=warn
+log-level-file=info
+tls-server-address=127.0.0.1
+tls-server-port=$port
+tls-server-ca-file=$dir/tls/ca.crt
+tls-server-cert-file=$dir/tls/$cert.crt
+tls-server-key-file=$dir/tls/$cert.key
+tls-server-auth=$peer=$STANZA
+EOF
+}
+
+# pg_conf: the stanza's lines that name the cluster (both sides reach it).
+pg_conf() {
+    cat <<EOF
+pg1-path=$NAGAR_PG_DATA
+pg1-port=$NAGAR_PG_PORT
+pg1-socket-path=$NAGAR_PG_SOCKET_DIR
+pg1-user=$PG_OS_USER
+EOF
+}
+
 write_configs() {
     local base=$1
     cat >"$base/pgbackrest.conf" <<EOF
@@ -117,16 +146,7 @@ repo1-path=$base/repo
 repo1-retention-full=4
 start-fast=y
 compress-level=3
-log-path=$base/log
-lock-path=$base/lock
-log-level-console=warn
-log-level-file=info
-tls-server-address=127.0.0.1
-tls-server-port=$REPO_PORT
-tls-server-ca-file=$base/tls/ca.crt
-tls-server-cert-file=$base/tls/repo-server.crt
-tls-server-key-file=$base/tls/repo-server.key
-tls-server-auth=nagar-pg=$STANZA
+$(tls_server_conf "$base" "$REPO_PORT" repo-server nagar-pg)
 
 [$STANZA]
 pg1-host=localhost
@@ -136,10 +156,7 @@ pg1-host-ca-file=$base/tls/ca.crt
 pg1-host-cert-file=$base/tls/repo-client.crt
 pg1-host-key-file=$base/tls/repo-client.key
 pg1-host-config=$PGSIDE/pgbackrest.conf
-pg1-path=$NAGAR_PG_DATA
-pg1-port=$NAGAR_PG_PORT
-pg1-socket-path=$NAGAR_PG_SOCKET_DIR
-pg1-user=$PG_OS_USER
+$(pg_conf)
 EOF
     # Each side names the other's config file: remotes started by a server
     # would otherwise read /etc/pgbackrest.conf.
@@ -153,23 +170,11 @@ repo1-host-ca-file=$PGSIDE/tls/ca.crt
 repo1-host-cert-file=$PGSIDE/tls/pg-client.crt
 repo1-host-key-file=$PGSIDE/tls/pg-client.key
 repo1-host-config=$base/pgbackrest.conf
-log-path=$PGSIDE/log
-lock-path=$PGSIDE/lock
 spool-path=$PGSIDE/spool
-log-level-console=warn
-log-level-file=info
-tls-server-address=127.0.0.1
-tls-server-port=$PGSIDE_PORT
-tls-server-ca-file=$PGSIDE/tls/ca.crt
-tls-server-cert-file=$PGSIDE/tls/pg-server.crt
-tls-server-key-file=$PGSIDE/tls/pg-server.key
-tls-server-auth=nagar-repo=$STANZA
+$(tls_server_conf "$PGSIDE" "$PGSIDE_PORT" pg-server nagar-repo)
 
 [$STANZA]
-pg1-path=$NAGAR_PG_DATA
-pg1-port=$NAGAR_PG_PORT
-pg1-socket-path=$NAGAR_PG_SOCKET_DIR
-pg1-user=$PG_OS_USER
+$(pg_conf)
 EOF
     chown "$BACKUP_USER:" "$base/pgbackrest.conf"
     chown "$PG_OS_USER:" "$PGSIDE/pgbackrest.conf"
