@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 
 from gateway_fixtures import sign_token  # noqa: E402
 from nagar_proc import free_port  # noqa: E402
-from suite import property_body  # noqa: E402
+from suite import ledger_payments, property_body  # noqa: E402
 
 PG_NODES = ("pg1", "pg2", "pg3")
 ULB = "250852"
@@ -336,14 +336,7 @@ class Cluster:
 
     def ledger(self):
         """Idempotency key -> [(receipt, amount)] of every payment of ULB."""
-        rows = self.sql("nagar_property_tax",
-                        "SELECT idempotency_key, reference, amount_paise FROM property_tax.ledger "
-                        f"WHERE ulb = '{ULB}' AND kind = 'PAYMENT'")
-        found = {}
-        for line in rows.splitlines():
-            key, reference, amount = line.split("|")
-            found.setdefault(key.rsplit(":", 1)[1], []).append((reference, int(amount)))
-        return found
+        return ledger_payments(self.sql, ULB)
 
 
 class Load:

@@ -85,6 +85,20 @@ class Proc(nagar_proc.Proc):
         return super().stop(timeout, sig)
 
 
+def ledger_payments(sql, ulb):
+    """Idempotency key (its last part) -> [(receipt, amount paise)] of every
+    payment in ulb's property-tax ledger, read with sql(db, text) (a Suite's
+    or a Cluster's): the drills compare it with what clerks were told."""
+    rows = sql("nagar_property_tax",
+               "SELECT idempotency_key, reference, amount_paise FROM property_tax.ledger "
+               f"WHERE ulb = '{ulb}' AND kind = 'PAYMENT'")
+    found = {}
+    for line in rows.splitlines():
+        key, reference, amount = line.split("|")
+        found.setdefault(key.rsplit(":", 1)[1], []).append((reference, int(amount)))
+    return found
+
+
 def property_body(ulb, area=1000):
     """The property every drill registers: one owner, one floor of area sq ft."""
     return {"ulb": ulb, "ward": 1, "zone": "A", "address": "12 Gandhi Marg",

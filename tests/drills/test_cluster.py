@@ -43,6 +43,24 @@ def report(name, load, since, extra=""):
     return figures
 
 
+def assert_each_payment_once(figures):
+    """Every acknowledged payment is in the ledger once, as acknowledged."""
+    assert figures["missing"] == 0 and figures["doubled"] == 0 and figures["different"] == 0, \
+        figures
+
+
+def kill_under_load(c, load, container):
+    """Six clerks paying while container is killed, 50 more payments
+    acknowledged without it, then it is started again: (load, killed_at)."""
+    lo = load(clerks=6)
+    killed_at = time.monotonic()
+    c.kill(container)
+    lo.wait_acknowledged(50, timeout=60)
+    time.sleep(2)
+    c.start(container)
+    return lo, killed_at
+
+
 def verify_chains(c):
     """nagarctl verify, said in the drill's line; assert_verified after it."""
     c.last_verify = c.ctl("verify", timeout=300)
@@ -144,7 +162,7 @@ def test_kill_postgres_primary_under_payment_load(cluster, load):
                      f"{(first_after or 0) - killed_at:.1f} s after the kill; "
                      f"{verify_chains(c)}")
     assert promoted_s < 30
-    assert figures["missing"] == 0 and figures["doubled"] == 0 and figures["different"] == 0
+    assert_each_payment_once(figures)
     assert_verified(c)
 
 
@@ -197,38 +215,28 @@ def test_partition_postgres_primary_no_split_brain(cluster, load):
     assert writable_at_once <= 1
     assert probe_acknowledged is False
     assert set(probe_rows.values()) == {"0"}
-    assert figures["missing"] == 0 and figures["doubled"] == 0 and figures["different"] == 0
+    assert_each_payment_once(figures)
     assert_verified(c)
 
 
 def test_kill_broker_under_load(cluster, load):
     c = cluster
-    lo = load(clerks=6)
-    killed_at = time.monotonic()
-    c.kill("broker1")
-    lo.wait_acknowledged(50, timeout=60)
-    time.sleep(2)
-    c.start("broker1")
+    lo, killed_at = kill_under_load(c, load, "broker1")
     time.sleep(4)
     lo.stop()
     figures = report("broker-killed", lo, killed_at, f"; {verify_chains(c)}")
-    assert figures["missing"] == 0 and figures["doubled"] == 0 and figures["different"] == 0
+    assert_each_payment_once(figures)
     assert_verified(c)
 
 
 def test_kill_gateway_haproxy_routes_around(cluster, load):
     c = cluster
-    lo = load(clerks=6)
-    killed_at = time.monotonic()
-    c.kill("gateway1")
-    lo.wait_acknowledged(50, timeout=60)
-    time.sleep(2)
-    c.start("gateway1")
+    lo, killed_at = kill_under_load(c, load, "gateway1")
     wait_all_ready(c)
     time.sleep(2)
     lo.stop()
     figures = report("gateway-killed", lo, killed_at)
-    assert figures["missing"] == 0 and figures["doubled"] == 0 and figures["different"] == 0
+    assert_each_payment_once(figures)
 
 
 def test_rolling_restart_of_everything_under_load_fails_nothing(cluster, load):
@@ -255,7 +263,7 @@ def test_rolling_restart_of_everything_under_load_fails_nothing(cluster, load):
                      f"; {len(order)} containers restarted one at a time ("
                      + "; ".join(steps) + f"); {verify_chains(c)}")
     assert figures["failed"] == 0, figures
-    assert figures["missing"] == 0 and figures["doubled"] == 0 and figures["different"] == 0
+    assert_each_payment_once(figures)
     assert_verified(c)
 
 

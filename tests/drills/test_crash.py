@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 
-from suite import ROOT
+from suite import ROOT, ledger_payments
 
 ULB = "250852"
 LOAD_SECONDS = int(os.environ.get("NAGAR_DRILL_LOAD_SECONDS", "25"))
@@ -139,13 +139,7 @@ def test_crash_under_payment_load(suite_factory):
         assert not t.is_alive(), "a clerk is stuck"
 
     # Every acknowledged payment exactly once in the ledger.
-    rows = s.sql("nagar_property_tax",
-                 "SELECT idempotency_key, reference, amount_paise FROM property_tax.ledger "
-                 f"WHERE ulb = '{ULB}' AND kind = 'PAYMENT'")
-    found = {}
-    for line in rows.splitlines():
-        key, reference, amount = line.split("|")
-        found.setdefault(key.rsplit(":", 1)[1], []).append((reference, int(amount)))
+    found = ledger_payments(s.sql, ULB)
     missing = [k for k in acknowledged if k not in found]
     doubled = [k for k, v in found.items() if len(v) > 1]
     wrong = [k for k, (_, receipt, amount) in acknowledged.items()

@@ -21,12 +21,13 @@ nagar-gateway on a free loopback port with CURVE as the "gateway" principal,
 waits for /healthz, and returns a RunningGateway: .url, .port, .proc,
 .request/.get/.post/.put (requests, 10 s timeout, loopback only),
 .login_staff(username, password), .login_citizen(mobile) (needs identity),
-.wait_ready(). Processes stop when the test ends (procs fixture).
+.wait_ready(), .trickle_headers(lines, interval) (a slow client). Processes stop when the test ends (procs fixture).
 
 Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import base64
 import os
+import socket
 import time
 
 import pytest
@@ -142,6 +143,29 @@ class RunningGateway:
             return (body["broker"] == "reachable" and body["revocationsSynced"]
                     and not set(services) & set(body["missing"]))
         wait_until(ready, timeout, interval=0.05, what=f"gateway /readyz for {services or 'all'}")
+
+    def trickle_headers(self, lines, interval):
+        """A slow client: starts GET /healthz on a raw connection, then sends
+        each of lines (bytes; b"" sends nothing that round) interval seconds
+        apart until the gateway closes the connection. Returns whether it
+        did before the lines ran out."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            closed = False
+            try:
+                for line in lines:
+                    time.sleep(interval)
+                    s.sendall(line)
+                    s.settimeout(0.01)
+                    try:
+                        if s.recv(1024) == b"":
+                            closed = True
+                            break
+                    except socket.timeout:
+                        pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        return closed
 
     def login_staff(self, username, password):
         r = self.post("/api/v1/auth/staff/login", {"username": username, "password": password})

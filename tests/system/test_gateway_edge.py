@@ -183,22 +183,7 @@ def test_headers_trickled_past_their_deadline_are_cut(broker, gateway):  # noqa:
     # libmicrohttpd's idle timeout restarts with every byte; the header
     # deadline does not.
     g = gateway(broker(), NAGAR_GATEWAY_HEADER_TIMEOUT_S=2, NAGAR_GATEWAY_CONNECTION_TIMEOUT_S=30)
-    with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        closed = False
-        try:
-            for i in range(40):
-                time.sleep(0.25)
-                s.sendall(b"X-%d: y\r\n" % i)
-                s.settimeout(0.01)
-                try:
-                    if s.recv(1024) == b"":
-                        closed = True
-                        break
-                except socket.timeout:
-                    pass
-        except (BrokenPipeError, ConnectionResetError):
-            closed = True
+    closed = g.trickle_headers([b"X-%d: y\r\n" % i for i in range(40)], 0.25)
     # Cut within the 10 s of trickling, with 30 s of idle timeout: the
     # header deadline did it.
     assert closed, "the trickled headers were not cut before the trickle ended"
