@@ -85,6 +85,31 @@ class Proc(nagar_proc.Proc):
         return super().stop(timeout, sig)
 
 
+class AttackTally:
+    """An attack drill's account: every attempt tried, those both blocked and
+    logged, and the rest as failures with what came back."""
+
+    def __init__(self):
+        self.tried, self.blocked, self.failures = [], [], []
+
+    def record(self, name, blocked, logged, detail=""):
+        self.tried.append(name)
+        if blocked and logged:
+            self.blocked.append(name)
+        else:
+            self.failures.append(f"{name}: blocked={blocked} logged={logged} {detail}")
+
+    def report(self, summary, at_least=0):
+        """Prints the drill's summary line and each attempt's outcome; asserts
+        that every attempt was blocked and logged, and that at least
+        at_least were tried."""
+        print(summary)
+        for name in self.tried:
+            print(f"  {'blocked' if name in self.blocked else 'NOT BLOCKED'}: {name}")
+        assert not self.failures, "\n".join(self.failures)
+        assert len(self.tried) >= at_least, self.tried
+
+
 def ledger_payments(sql, ulb):
     """Idempotency key (its last part) -> [(receipt, amount paise)] of every
     payment in ulb's property-tax ledger, read with sql(db, text) (a Suite's

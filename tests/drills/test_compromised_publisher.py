@@ -15,28 +15,21 @@ import uuid
 import contract
 from mdp_packed import NagarClient
 from notifications_fixtures import NotifyClient
-from suite import ROOT  # noqa: F401  (the suite's path set-up)
+from suite import AttackTally
 
 ULB = "250786"
 OTHER_ULB = "250858"
 PRINCIPAL = "certificates"
 
 
-class Drill:
+class Drill(AttackTally):
     def __init__(self, suite):
+        super().__init__()
         self.s = suite
         self.curve = (os.path.join(suite.keys, "secret", f"{PRINCIPAL}.cert"),
                       os.path.join(suite.keys, "broker.pub"))
         self.endpoint = f"tcp://127.0.0.1:{suite.broker_port}"
         self.client = NotifyClient(self.endpoint, self.curve)
-        self.tried, self.blocked, self.failures = [], [], []
-
-    def record(self, name, blocked, logged, detail=""):
-        self.tried.append(name)
-        if blocked and logged:
-            self.blocked.append(name)
-        else:
-            self.failures.append(f"{name}: blocked={blocked} logged={logged} {detail}")
 
     def log_events(self, service, event):
         return [e for p in self.s.procs.get(service, []) for e in p.events(event)]
@@ -241,9 +234,6 @@ def test_stolen_publisher_key_cannot_message_anyone_else(suite_factory):
                                         "WHERE body LIKE '%okbank%' OR body LIKE '%evil%'") == "0"
     a.client.close()
 
-    print(f"\nDRILL stolen publisher key ({PRINCIPAL} -> notifications): attacks tried "
-          f"{len(a.tried)}, blocked and logged {len(a.blocked)}; messages to the victim 0")
-    for name in a.tried:
-        print(f"  {'blocked' if name in a.blocked else 'NOT BLOCKED'}: {name}")
-    assert not a.failures, "\n".join(a.failures)
-    assert len(a.tried) >= 30
+    a.report(f"\nDRILL stolen publisher key ({PRINCIPAL} -> notifications): attacks tried "
+             f"{len(a.tried)}, blocked and logged {len(a.blocked)}; messages to the victim 0",
+             at_least=30)

@@ -21,7 +21,7 @@ import zmq.auth as zauth
 import contract
 from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
-from suite import ROOT
+from suite import ROOT, AttackTally
 
 ULB = "250786"
 PRINCIPAL = "certificates"
@@ -52,25 +52,16 @@ def ulb_get():
     return envelope("ulb.get", message("identity.GetUlbRequest", code=ULB))
 
 
-class Attacks:
+class Attacks(AttackTally):
     def __init__(self, suite):
+        super().__init__()
         self.s = suite
-        self.tried = []
-        self.blocked = []
-        self.failures = []
         out = suite.run([os.path.join(ROOT, "deploy", "pg.sh"), "env"])
         self.pg_log = dict(line.split("=", 1) for line in out.stdout.split())["NAGAR_PG_LOG"]
         self.password = suite.password(f"{PRINCIPAL}_app")
         self.curve = (os.path.join(suite.keys, "secret", f"{PRINCIPAL}.cert"),
                       os.path.join(suite.keys, "broker.pub"))
         self.endpoint = f"tcp://127.0.0.1:{suite.broker_port}"
-
-    def record(self, name, blocked, logged, detail=""):
-        self.tried.append(name)
-        if blocked and logged:
-            self.blocked.append(name)
-        else:
-            self.failures.append(f"{name}: blocked={blocked} logged={logged} {detail}")
 
     # ---- the database ----
     def pg_log_text(self):
@@ -425,10 +416,7 @@ def test_compromised_certificates_service(suite_factory):
     again.close()
     assert reply is not None and status_of(reply[1][0])[0] == 0, reply
 
-    print(f"\nDRILL compromised service ({PRINCIPAL}): attacks tried {len(a.tried)}, blocked and "
-          f"logged {len(a.blocked)}; quarantined routes 503 in max {max(latencies):.1f} ms; "
-          f"other routes {others.count(200)}/{len(others)} succeeded")
-    for name in a.tried:
-        print(f"  {'blocked' if name in a.blocked else 'NOT BLOCKED'}: {name}")
-    assert not a.failures, "\n".join(a.failures)
-    assert len(a.tried) >= 30
+    a.report(f"\nDRILL compromised service ({PRINCIPAL}): attacks tried {len(a.tried)}, blocked "
+             f"and logged {len(a.blocked)}; quarantined routes 503 in max "
+             f"{max(latencies):.1f} ms; other routes {others.count(200)}/{len(others)} succeeded",
+             at_least=30)

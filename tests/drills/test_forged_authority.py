@@ -315,6 +315,22 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
         covered.add((service, method))
         return d.real_call(service, method, symbol, payload, token, user_id, reply)
 
+    def bill_and_pay(service, kind, run_body, account, counter, online_as):
+        """The money steps both tax services have: a run of kind's jobs
+        ("demand", "bill"), waited for; a counter payment of 100 paise on
+        account ({"propertyId": ...}) and its reversal; an online order of
+        1,000 paise made by online_as."""
+        job = step(service, f"{kind}.generate", "REVENUE_OFFICER", run_body,
+                   f"nagar__{service}__{kind}_job__descriptor")
+        wait_job(s, f"/api/v1/{service.replace('_', '-')}/{kind}-jobs/{job['jobId']}",
+                 people["REVENUE_OFFICER"][0])
+        receipt = step(service, "payment.record", "CLERK",
+                       dict(account, amountPaise="100", mode="CASH", counter=counter),
+                       f"nagar__{service}__receipt__descriptor")
+        step(service, "payment.reverse", "REVENUE_OFFICER",
+             {"receiptNo": receipt["receiptNo"], "reason": "drill reversal"})
+        step(service, "online.initiate", online_as, dict(account, amountPaise="1000"))
+
     covered = set()
     # ---- identity ----
     code = str(900000000 + uuid.uuid4().int % 99999999)
@@ -457,15 +473,8 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
     step("property_tax", "mutation.decide", "CLERK",
          {"applicationId": applied["applicationId"], "decision": "REJECT",
           "reason": "the gift deed is not registered"})
-    job = step("property_tax", "demand.generate", "REVENUE_OFFICER", {"ulb": ULB, "fy": FY},
-               "nagar__property_tax__demand_job__descriptor")
-    wait_job(s, f"/api/v1/property-tax/demand-jobs/{job['jobId']}", people["REVENUE_OFFICER"][0])
-    receipt = step("property_tax", "payment.record", "CLERK",
-                   {"propertyId": pid, "amountPaise": "100", "mode": "CASH", "counter": "C1"},
-                   "nagar__property_tax__receipt__descriptor")
-    step("property_tax", "payment.reverse", "REVENUE_OFFICER",
-         {"receiptNo": receipt["receiptNo"], "reason": "drill reversal"})
-    step("property_tax", "online.initiate", "CITIZEN", {"propertyId": pid, "amountPaise": "1000"})
+    bill_and_pay("property_tax", "demand", {"ulb": ULB, "fy": FY}, {"propertyId": pid}, "C1",
+                 "CITIZEN")
     assert audit_names(s, "property_tax", people["CLERK"][1])
 
     # ---- water tax ----
@@ -490,15 +499,8 @@ def test_forged_actors_and_tokens_are_refused_everywhere(suite_factory):
     step("water_tax", "reading.import", "CLERK",
          {"ulb": ULB, "csv": f"connection_id,reading_date,reading_litres\n{cid},{days_ago(1)},2010\n"})
     last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    job = step("water_tax", "bill.generate", "REVENUE_OFFICER", {"ulb": ULB, "period": last_month},
-               "nagar__water_tax__bill_job__descriptor")
-    wait_job(s, f"/api/v1/water-tax/bill-jobs/{job['jobId']}", people["REVENUE_OFFICER"][0])
-    wreceipt = step("water_tax", "payment.record", "CLERK",
-                    {"connectionId": cid, "amountPaise": "100", "mode": "CASH", "counter": "W1"},
-                    "nagar__water_tax__receipt__descriptor")
-    step("water_tax", "payment.reverse", "REVENUE_OFFICER",
-         {"receiptNo": wreceipt["receiptNo"], "reason": "drill reversal"})
-    step("water_tax", "online.initiate", "CLERK", {"connectionId": cid, "amountPaise": "1000"})
+    bill_and_pay("water_tax", "bill", {"ulb": ULB, "period": last_month}, {"connectionId": cid},
+                 "W1", "CLERK")
     step("water_tax", "notices.send", "REVENUE_OFFICER", {"ulb": ULB})
     step("water_tax", "connection.disconnect", "REVENUE_OFFICER",
          {"connectionId": cid, "reason": "drill: arrears"})

@@ -27,7 +27,7 @@ from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from suite import ROOT
+from suite import ROOT, AttackTally
 from tax_schedules import domestic_tariff, plain_rates
 
 PT = "/api/v1/property-tax"
@@ -47,13 +47,13 @@ def ok(r):
     return r.json()
 
 
-class Attacks:
+class Attacks(AttackTally):
     """Each attack: a statement as a service role, marked so that its line in
     PostgreSQL's log can be found; blocked means it failed."""
 
     def __init__(self, suite):
+        super().__init__()
         self.s = suite
-        self.tried, self.blocked, self.failures = [], [], []
         out = suite.run([os.path.join(ROOT, "deploy", "pg.sh"), "env"])
         self.pg_log = dict(line.split("=", 1) for line in out.stdout.split())["NAGAR_PG_LOG"]
 
@@ -71,13 +71,8 @@ class Attacks:
         deadline = time.monotonic() + 3
         while marker not in self.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        logged = marker in self.log_text()
-        self.tried.append(f"{role}: {name}")
-        if blocked and logged:
-            self.blocked.append(name)
-        else:
-            self.failures.append(f"{role}: {name}: blocked={blocked} logged={logged} "
-                                 f"{(r.stdout + r.stderr).strip()[:200]}")
+        self.record(f"{role}: {name}", blocked, marker in self.log_text(),
+                    (r.stdout + r.stderr).strip()[:200])
 
 
 def seed(s):
@@ -296,13 +291,10 @@ def test_tampering_is_refused_or_named(suite_factory):
     page = ok(s.http("GET", "/api/v1/checkpoints", params={"pageSize": "5"}))
     assert page["checkpoints"][0]["createdUs"] == latest["createdUs"]
 
-    print(f"\nDRILL tamper: attacks tried {len(a.tried)}, blocked and logged {len(a.blocked)}; "
-          f"owner changes named by verify: payment, allocation, owner, demand, water fee, "
-          f"registration, and a change outside the rules; a rewritten history chain refused "
-          f"by the next checkpoint")
-    for name in a.tried:
-        print(f"  {'NOT BLOCKED' if any(name in f for f in a.failures) else 'blocked'}: {name}")
-    assert not a.failures, "\n".join(a.failures)
+    a.report(f"\nDRILL tamper: attacks tried {len(a.tried)}, blocked and logged {len(a.blocked)}; "
+             f"owner changes named by verify: payment, allocation, owner, demand, water fee, "
+             f"registration, and a change outside the rules; a rewritten history chain refused "
+             f"by the next checkpoint")
 
 
 # Rewrites the property_owner history of the ULB wholesale: an older owner's
