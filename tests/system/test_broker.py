@@ -635,14 +635,19 @@ def test_every_request_held_by_a_lost_credit_worker_is_answered(broker, keys, pe
     running = broker(NAGAR_BUS_HEARTBEAT_MS=100, NAGAR_BUS_LIVENESS=3)
     client = peers(NagarClient(running.endpoint, curve(keys, "client")))
 
+    def worker_holding(credit, request_ids):
+        """A raw worker with that credit, holding the client's requests."""
+        worker = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
+        connect_with_credit(worker, credit)
+        wait_served(client, b"echo")
+        for request_id in request_ids:
+            client.send("echo", make_request(request_id=request_id))
+        for _ in request_ids:
+            assert isinstance(worker.recv_request(2000), tuple)
+        return worker
+
     # It says DISCONNECT while holding four: all four answered at once.
-    worker = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
-    connect_with_credit(worker, 8)
-    wait_served(client, b"echo")
-    for i in range(4):
-        client.send("echo", make_request(request_id=f"gone{i}"))
-    for _ in range(4):
-        assert isinstance(worker.recv_request(2000), tuple)
+    worker = worker_holding(8, [f"gone{i}" for i in range(4)])
     started = time.monotonic()
     worker.disconnect()
     answered = [parse_reply(client.recv(1000)[1][0]) for _ in range(4)]
@@ -652,13 +657,7 @@ def test_every_request_held_by_a_lost_credit_worker_is_answered(broker, keys, pe
     worker.close()
 
     # It goes silent holding three: all three answered at expiry (300 ms).
-    silent = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
-    connect_with_credit(silent, 8)
-    wait_served(client, b"echo")
-    for i in range(3):
-        client.send("echo", make_request(request_id=f"lost{i}"))
-    for _ in range(3):
-        assert isinstance(silent.recv_request(2000), tuple)
+    silent = worker_holding(8, [f"lost{i}" for i in range(3)])
     started = time.monotonic()
     answered = []
     for _ in range(3):
@@ -674,11 +673,7 @@ def test_every_request_held_by_a_lost_credit_worker_is_answered(broker, keys, pe
 
     # A reply to a client it holds nothing for: cut, and its held request
     # answered; the stray reply is never forwarded.
-    rogue = ready_worker(running, keys, peers, "echo", "echo", heartbeat_ms=100)
-    connect_with_credit(rogue, 4)
-    wait_served(client, b"echo")
-    client.send("echo", make_request(request_id="victim"))
-    assert isinstance(rogue.recv_request(2000), tuple)
+    rogue = worker_holding(4, ["victim"])
     rogue.reply(b"\x00nobody", make_reply_ok())
     got = client.recv(2000)
     assert got is not None

@@ -85,6 +85,17 @@ class Bus:
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
 
+    def worker_holding(self, count, sleep_ms, request_id):
+        """One echo worker, sleeping sleep_ms on the first of count requests
+        sent at once without retries (request_id, or request_id-0 .. -N when
+        count > 1) while it holds the rest: (worker, the bus_call process)."""
+        worker = self.start_worker("echo")
+        self.wait_registered(1)
+        call = self.call_background(count=count, in_flight=count, sleep_ms=sleep_ms,
+                                    timeout_ms=15000, attempts=1, request_id=request_id)
+        sleeping_worker([worker], request_id if count == 1 else f"{request_id}-0")
+        return worker, call
+
     def wait_registered(self, count, timeout=10.0):
         """Until the broker hands requests to `count` distinct workers at once:
         count slow requests in flight can only all run if that many workers
@@ -212,10 +223,7 @@ def test_kill_worker_mid_request_is_retried_on_another_worker(bus):
 
 
 def test_kill_worker_mid_request_without_retry_fails_promptly(bus):
-    worker = bus.start_worker("echo")
-    bus.wait_registered(1)
-    call = bus.call_background(sleep_ms=5000, timeout_ms=15000, attempts=1, request_id="kill-2")
-    sleeping_worker([worker], "kill-2")
+    worker, call = bus.worker_holding(1, 5000, "kill-2")
     killed_at = time.monotonic()
     worker.kill(signal.SIGKILL)
     [line] = finish(call)
@@ -226,10 +234,7 @@ def test_kill_worker_mid_request_without_retry_fails_promptly(bus):
 
 
 def test_heartbeat_expiry_of_a_frozen_worker_and_its_recovery(bus):
-    worker = bus.start_worker("echo")
-    bus.wait_registered(1)
-    call = bus.call_background(sleep_ms=2000, timeout_ms=15000, attempts=1, request_id="frozen-1")
-    sleeping_worker([worker], "frozen-1")
+    worker, call = bus.worker_holding(1, 2000, "frozen-1")
     stopped_at = time.monotonic()
     worker.popen.send_signal(signal.SIGSTOP)
     try:
@@ -306,11 +311,7 @@ def test_crashing_worker_does_not_hang_the_caller(bus):
 def test_killed_worker_every_held_request_fails_promptly(bus):
     # Credit 8 (the default): all four requests are sent to the one worker,
     # which sleeps on the first while holding the other three.
-    worker = bus.start_worker("echo")
-    bus.wait_registered(1)
-    call = bus.call_background(count=4, in_flight=4, sleep_ms=5000, timeout_ms=15000,
-                               attempts=1, request_id="held")
-    sleeping_worker([worker], "held-0")
+    worker, call = bus.worker_holding(4, 5000, "held")
     time.sleep(0.2)  # the other three have reached the worker's socket
     killed_at = time.monotonic()
     worker.kill(signal.SIGKILL)

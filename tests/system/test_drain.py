@@ -21,7 +21,7 @@ from nagar_proc import free_port, wait_until
 from mdp_packed import NagarClient
 from mdp_peers import MdpWorker
 from test_broker import OK, admin, curve, reply_ok_to, revoke_of
-from test_bus import HEARTBEAT, Bus, finish, sleeping_worker
+from test_bus import HEARTBEAT, Bus, finish
 from test_bus_brokers import Brokers
 
 pytestmark = pytest.mark.timeout(150)
@@ -38,13 +38,9 @@ def bus(broker, procs, nagar_bin):  # noqa: F811
 # ---- a service (worker) asked to stop --------------------------------------
 
 def test_a_stopping_worker_answers_everything_it_holds(bus):
-    worker = bus.start_worker("echo")
-    bus.wait_registered(1)
     # Credit 16: the four requests are all at the worker, which sleeps on
     # the first while holding the others.
-    call = bus.call_background(count=4, in_flight=4, sleep_ms=800, timeout_ms=15000,
-                               attempts=1, request_id="held")
-    sleeping_worker([worker], "held-0")
+    worker, call = bus.worker_holding(4, 800, "held")
     worker.popen.send_signal(signal.SIGTERM)
     lines = finish(call)
     assert [l["code"] for l in lines] == ["OK"] * 4, lines
@@ -98,11 +94,7 @@ def test_requests_wait_for_an_only_worker_that_went_silent(bus):
 # ---- a broker asked to stop ---------------------------------------------------
 
 def test_a_stopping_broker_finishes_what_it_holds(bus):
-    worker = bus.start_worker("echo")
-    bus.wait_registered(1)
-    call = bus.call_background(count=3, in_flight=3, sleep_ms=900, timeout_ms=15000,
-                               attempts=1, request_id="b")
-    sleeping_worker([worker], "b-0")
+    worker, call = bus.worker_holding(3, 900, "b")
     bus.broker.proc.popen.send_signal(signal.SIGTERM)
     lines = finish(call)
     assert [l["code"] for l in lines] == ["OK"] * 3, lines

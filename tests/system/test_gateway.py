@@ -413,28 +413,30 @@ def test_absent_service_is_503_fast(broker, gateway):  # noqa: F811
 # ---- a service that never answers: deadlines and shutdown -------------------------
 
 @pytest.fixture
-def silent_identity(keys):  # noqa: F811
-    """An RFC 7 worker registered as identity that takes requests and never
-    answers (a hung service)."""
+def hung_identity_gateway(broker, gateway, keys):  # noqa: F811
+    """hung_identity_gateway(*timeouts_ms): one gateway per request timeout,
+    on one broker whose identity is an RFC 7 worker that takes requests and
+    never answers (a hung service), once each gateway has seen it."""
     workers = []
 
-    def start(running_broker):
-        w = MdpWorker(running_broker.endpoint, "identity",
-                      (keys.secret("identity"), keys.broker_pub))
+    def start(*timeouts_ms):
+        b = broker()
+        gateways = [gateway(b, NAGAR_GATEWAY_TIMEOUT_MS=ms) for ms in timeouts_ms]
+        w = MdpWorker(b.endpoint, "identity", (keys.secret("identity"), keys.broker_pub))
         w.connect()
         workers.append(w)
-        return w
+        for g in gateways:
+            wait_until(lambda: g.get("/readyz").json()["services"]["identity"] == "ok", 10,
+                       what="the silent worker to be seen")
+        return gateways
     yield start
     for w in workers:
         w.close()
 
 
-def test_hung_service_gives_504_at_the_deadline(broker, gateway, silent_identity):  # noqa: F811
-    b = broker()
-    g = gateway(b, NAGAR_GATEWAY_TIMEOUT_MS=600)
-    silent_identity(b)
-    wait_until(lambda: g.get("/readyz").json()["services"]["identity"] == "ok", 10,
-               what="the silent worker to be seen")
+def test_hung_service_gives_504_at_the_deadline(hung_identity_gateway):
+    # The second gateway's 20 s deadline keeps twenty requests suspended below.
+    g, g2 = hung_identity_gateway(600, 20000)
     started = time.monotonic()
     r = g.get("/api/v1/ulbs/250946", timeout=10)
     elapsed = time.monotonic() - started
@@ -442,7 +444,6 @@ def test_hung_service_gives_504_at_the_deadline(broker, gateway, silent_identity
     assert elapsed >= 0.6, f"answered before its 0.6 s deadline, after {elapsed:.2f} s"
     # Waiting requests hold no thread: with twenty suspended (a deadline of
     # 20 s keeps them so), the gateway still answers others.
-    g2 = gateway(b, NAGAR_GATEWAY_TIMEOUT_MS=20000)
     results = []
     threads = [threading.Thread(target=lambda: results.append(g2.get("/api/v1/ulbs/1", timeout=40).status_code))
                for _ in range(20)]
@@ -457,12 +458,8 @@ def test_hung_service_gives_504_at_the_deadline(broker, gateway, silent_identity
     assert results == [504] * 20, results
 
 
-def test_shutdown_answers_suspended_requests(broker, gateway, silent_identity):  # noqa: F811
-    b = broker()
-    g = gateway(b, NAGAR_GATEWAY_TIMEOUT_MS=30000)
-    silent_identity(b)
-    wait_until(lambda: g.get("/readyz").json()["services"]["identity"] == "ok", 10,
-               what="the silent worker to be seen")
+def test_shutdown_answers_suspended_requests(hung_identity_gateway):
+    [g] = hung_identity_gateway(30000)
     results = []
 
     def call():

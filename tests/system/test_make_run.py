@@ -11,6 +11,7 @@ import time
 import requests
 
 from nagar_proc import ROOT, bin_dir, free_port, wait_until
+from test_readme import readme_section
 
 
 def test_run_brings_the_suite_up_and_ctrl_c_stops_it(tmp_path):
@@ -133,11 +134,7 @@ def check_secrets_handed_out(var, log):
 
 def readme_walkthrough():
     """The shell blocks of README.md's '## The first ten minutes', in order."""
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    section = readme.split("\n## The first ten minutes\n", 1)
-    assert len(section) == 2, "README.md has no '## The first ten minutes' section"
-    body = section[1].split("\n## ", 1)[0]
+    body = readme_section("The first ten minutes")
     blocks = re.findall(r"^```sh\n(.*?)^```$", body, re.M | re.S)
     assert len(blocks) >= 4, blocks
     return "\n".join(blocks)

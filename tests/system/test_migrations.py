@@ -74,6 +74,12 @@ def migrate(nagar_bin, pg_cluster, database, directory):
     return Run(completed)
 
 
+def failure_of(run):
+    """The message of a run that failed: exit 1 and its migrate.failed line."""
+    assert run.returncode == 1, run
+    return run.events("migrate.failed")[0]["msg"]
+
+
 def recorded(pg_cluster, database):
     out = pg_cluster.sql("SELECT version, name, sha256 FROM water_tax.nagar_schema_migrations"
                          " ORDER BY version", dbname=database)
@@ -157,8 +163,7 @@ def test_refuses_a_changed_applied_file(nagar_bin, pg_cluster, database, migrati
 def test_refuses_a_badly_named_file(nagar_bin, pg_cluster, database, migrations, bad_name):
     (migrations / bad_name).write_text("CREATE TABLE never (x int);\n")
     run = migrate(nagar_bin, pg_cluster, database, migrations)
-    assert run.returncode == 1, run
-    message = run.events("migrate.failed")[0]["msg"]
+    message = failure_of(run)
     assert bad_name in message and "^[0-9]{3}_[a-z0-9_]+\\.sql$" in message, message
     # Refused before anything ran: not even the bookkeeping table exists.
     assert pg_cluster.sql("SELECT to_regclass('water_tax.nagar_schema_migrations') IS NULL",
@@ -168,8 +173,7 @@ def test_refuses_a_badly_named_file(nagar_bin, pg_cluster, database, migrations,
 def test_refuses_two_files_with_one_version(nagar_bin, pg_cluster, database, migrations):
     (migrations / "002_other.sql").write_text("SELECT 1;\n")
     run = migrate(nagar_bin, pg_cluster, database, migrations)
-    assert run.returncode == 1, run
-    message = run.events("migrate.failed")[0]["msg"]
+    message = failure_of(run)
     assert "002_add_receipts.sql" in message and "002_other.sql" in message, message
 
 
@@ -178,8 +182,7 @@ def test_failing_file_is_rolled_back_and_not_recorded(nagar_bin, pg_cluster, dat
     broken = migrations / "004_broken.sql"
     broken.write_text("CREATE TABLE half_done (x int);\nSELECT * FROM no_such_table;\n")
     run = migrate(nagar_bin, pg_cluster, database, migrations)
-    assert run.returncode == 1, run
-    message = run.events("migrate.failed")[0]["msg"]
+    message = failure_of(run)
     assert "004_broken.sql" in message and "42P01" in message, message
     assert [line["name"] for line in run.events("migrate.applied")] == SAMPLE_FILES
     assert [r[0] for r in recorded(pg_cluster, database)] == ["1", "2", "3"]
@@ -194,8 +197,7 @@ def test_failing_file_is_rolled_back_and_not_recorded(nagar_bin, pg_cluster, dat
 def test_refuses_a_file_that_ends_the_transaction(nagar_bin, pg_cluster, database, migrations):
     (migrations / "004_commits.sql").write_text("CREATE TABLE committed_early (x int);\nCOMMIT;\n")
     run = migrate(nagar_bin, pg_cluster, database, migrations)
-    assert run.returncode == 1, run
-    message = run.events("migrate.failed")[0]["msg"]
+    message = failure_of(run)
     assert "004_commits.sql" in message and "ended the transaction" in message, message
     assert [r[0] for r in recorded(pg_cluster, database)] == ["1", "2", "3"]
 
@@ -203,8 +205,7 @@ def test_refuses_a_file_that_ends_the_transaction(nagar_bin, pg_cluster, databas
 def test_refuses_an_oversized_file(nagar_bin, pg_cluster, database, migrations):
     (migrations / "004_huge.sql").write_text("-- " + "x" * (1024 * 1024) + "\n")
     run = migrate(nagar_bin, pg_cluster, database, migrations)
-    assert run.returncode == 1, run
-    message = run.events("migrate.failed")[0]["msg"]
+    message = failure_of(run)
     assert "004_huge.sql" in message and "limit" in message, message
 
 
@@ -245,6 +246,5 @@ def test_missing_connection_settings_are_a_clear_error(nagar_bin, pg_cluster, da
     env["PGPASSFILE"] = os.devnull
     run = Run(subprocess.run([nagar_bin("nagar-migrate"), "--dir", str(migrations)], env=env,
                              capture_output=True, text=True, timeout=TIMEOUT))
-    assert run.returncode == 1, run
-    message = run.events("migrate.failed")[0]["msg"]
+    message = failure_of(run)
     assert "water_tax_owner" in message and database in message, message

@@ -388,21 +388,16 @@ def test_an_event_waits_with_its_reason_and_goes_out_once_when_the_cause_goes(se
         assert len(provider.to(mobile)) == 1 and receipt_of(event) in provider.to(mobile)[0]["text"]
         assert event["eventId"] not in _listed(n)      # no longer among the undelivered
 
-    # The publisher does not answer notify.subjects.
-    pid, user_id, mobile = owner(d, account=True)
-    d.unavailable.add("property_tax")
-    publisher_down = payment_event("property_tax", pid, user_id=user_id)
-    waits(publisher_down, "property_tax did not answer notify.subjects")
-    d.unavailable.discard("property_tax")
-    goes_out_once(publisher_down, mobile)
-
-    # Identity does not answer contact.lookup.
-    pid, user_id, mobile = owner(d, account=True)
-    d.unavailable.add("identity")
-    identity_down = payment_event("property_tax", pid, user_id=user_id)
-    waits(identity_down, "identity did not answer contact.lookup")
-    d.unavailable.discard("identity")
-    goes_out_once(identity_down, mobile)
+    # The publisher does not answer notify.subjects; identity does not answer
+    # contact.lookup. Each time the event waits, and goes out once it answers.
+    for down, why in (("property_tax", "property_tax did not answer notify.subjects"),
+                      ("identity", "identity did not answer contact.lookup")):
+        pid, user_id, mobile = owner(d, account=True)
+        d.unavailable.add(down)
+        event = payment_event("property_tax", pid, user_id=user_id)
+        waits(event, why)
+        d.unavailable.discard(down)
+        goes_out_once(event, mobile)
 
     # The record names an account with no verified contact and has no mobile:
     # the citizen proves a mobile later, and the event goes to it.

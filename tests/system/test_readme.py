@@ -69,12 +69,17 @@ def variables_read():
     return {k: v for k, v in found.items() if k not in not_settings}
 
 
-def readme_table():
+def readme_section(title):
+    """The text of README.md's '## title' section, up to the next '## '."""
     with open(os.path.join(ROOT, "README.md")) as f:
         text = f.read()
-    section = text.split("\n## Settings\n", 1)
-    assert len(section) == 2, "README.md has no '## Settings' section"
-    body = section[1].split("\n## ", 1)[0]
+    section = text.split(f"\n## {title}\n", 1)
+    assert len(section) == 2, f"README.md has no '## {title}' section"
+    return section[1].split("\n## ", 1)[0]
+
+
+def readme_table():
+    body = readme_section("Settings")
     rows = re.findall(r"^\| `(NAGAR_[A-Z0-9_<>]+)` \|([^|]*)\|([^|]*)\|([^|]*)\|$", body, re.M)
     return {name: (who.strip(), default.strip(), what.strip()) for name, who, default, what in rows}
 

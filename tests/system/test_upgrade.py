@@ -166,6 +166,28 @@ def test_the_upgraded_chains_match_the_older_checkpoint(pg_cluster, nagar_bin, u
             f"{ledger} {ulb} not verified at its pinned row {seq}:\n{result.stdout}")
 
 
+def pay_after_upgrade(pg_cluster, svc, dbname, clerk, account, counter, today):
+    """A counter payment of 1,000 paise on account, made by clerk (the actor
+    JSON) through the service's rules function as its app role in the
+    upgraded database: the function's answer."""
+    function = {"property_tax": "pt_payment_record", "water_tax": "wt_payment_record"}[svc]
+    body = json.dumps(dict(account, amountPaise="1000", mode="CASH", counter=counter))
+    paid = pg_cluster.psql_as(
+        f"{svc}_app", f"SELECT {function}('{clerk}', '{body}', '{today}', "
+        f"'payment:staff:upgrade-clerk:after-upgrade')", dbname=dbname)
+    assert paid.ok, paid.stderr
+    return paid.stdout
+
+
+def service_verify(nagar_bin, pg_cluster, svc, dbname):
+    """nagar-<svc> verify on the upgraded database, which must pass: its report."""
+    verify = subprocess.run([nagar_bin(f"nagar-{svc}"), "verify"],
+                            env=pg_cluster.role_env(f"{svc}_app", dbname),
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    return verify.stdout
+
+
 def test_the_new_rules_serve_the_older_rows(pg_cluster, nagar_bin, upgraded):
     old = upgraded["property_tax"][0]
     clerk = '{"userId": "staff:upgrade-clerk", "role": "CLERK", "ulb": "250786"}'
@@ -175,32 +197,17 @@ def test_the_new_rules_serve_the_older_rows(pg_cluster, nagar_bin, upgraded):
         dbname=old)
     assert dues.ok, dues.stderr
     assert json.loads(dues.stdout)["propertyId"] == "250786-001-000003"
-    paid = pg_cluster.psql_as(
-        "property_tax_app",
-        f"SELECT pt_payment_record('{clerk}', '{{\"propertyId\": \"250786-001-000003\", "
-        f"\"amountPaise\": \"1000\", \"mode\": \"CASH\", \"counter\": \"C1\"}}', '{TODAY}', "
-        f"'payment:staff:upgrade-clerk:after-upgrade')", dbname=old)
-    assert paid.ok, paid.stderr
-    receipt = json.loads(paid.stdout)["receipt"]
+    paid = pay_after_upgrade(pg_cluster, "property_tax", old, clerk,
+                             {"propertyId": "250786-001-000003"}, "C1", TODAY)
+    receipt = json.loads(paid)["receipt"]
     # The older main's last receipt at counter C1 of 250786 was number 6.
     assert receipt["receiptNo"] == "250786/2025-26/C1/000007", receipt
-    verify = subprocess.run([nagar_bin("nagar-property_tax"), "verify"],
-                            env=pg_cluster.role_env("property_tax_app", old),
-                            capture_output=True, text=True, timeout=120)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "ulb 250786: ok" in verify.stdout
+    assert "ulb 250786: ok" in service_verify(nagar_bin, pg_cluster, "property_tax", old)
 
     old = upgraded["water_tax"][0]
     clerk = '{"userId": "staff:upgrade-clerk", "role": "CLERK", "ulb": "250708"}'
     connection = pg_cluster.sql("SELECT min(connection_id) FROM water_tax.connection",
                                 dbname=old)
-    paid = pg_cluster.psql_as(
-        "water_tax_app",
-        f"SELECT wt_payment_record('{clerk}', '{{\"connectionId\": \"{connection}\", "
-        f"\"amountPaise\": \"1000\", \"mode\": \"CASH\", \"counter\": \"W1\"}}', '2025-07-10', "
-        f"'payment:staff:upgrade-clerk:after-upgrade')", dbname=old)
-    assert paid.ok, paid.stderr
-    verify = subprocess.run([nagar_bin("nagar-water_tax"), "verify"],
-                            env=pg_cluster.role_env("water_tax_app", old),
-                            capture_output=True, text=True, timeout=120)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    pay_after_upgrade(pg_cluster, "water_tax", old, clerk, {"connectionId": connection}, "W1",
+                      "2025-07-10")
+    service_verify(nagar_bin, pg_cluster, "water_tax", old)
