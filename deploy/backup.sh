@@ -127,6 +127,22 @@ tls-server-auth=$peer=$STANZA
 EOF
 }
 
+# tls_client_conf KEY PORT DIR CERT CONFIG: how one side reaches the other's
+# TLS server: KEY-host* lines (KEY is repo1 or pg1) for localhost:PORT with
+# DIR/tls's CA and client CERT, and the other side's config file CONFIG.
+tls_client_conf() {
+    local key=$1 port=$2 dir=$3 cert=$4 config=$5
+    cat <<EOF
+$key-host=localhost
+$key-host-type=tls
+$key-host-port=$port
+$key-host-ca-file=$dir/tls/ca.crt
+$key-host-cert-file=$dir/tls/$cert.crt
+$key-host-key-file=$dir/tls/$cert.key
+$key-host-config=$config
+EOF
+}
+
 # pg_conf: the stanza's lines that name the cluster (both sides reach it).
 pg_conf() {
     cat <<EOF
@@ -149,13 +165,7 @@ compress-level=3
 $(tls_server_conf "$base" "$REPO_PORT" repo-server nagar-pg)
 
 [$STANZA]
-pg1-host=localhost
-pg1-host-type=tls
-pg1-host-port=$PGSIDE_PORT
-pg1-host-ca-file=$base/tls/ca.crt
-pg1-host-cert-file=$base/tls/repo-client.crt
-pg1-host-key-file=$base/tls/repo-client.key
-pg1-host-config=$PGSIDE/pgbackrest.conf
+$(tls_client_conf pg1 "$PGSIDE_PORT" "$base" repo-client "$PGSIDE/pgbackrest.conf")
 $(pg_conf)
 EOF
     # Each side names the other's config file: remotes started by a server
@@ -163,13 +173,7 @@ EOF
     cat >"$PGSIDE/pgbackrest.conf" <<EOF
 # Written by deploy/backup.sh: the PostgreSQL side (runs as $PG_OS_USER).
 [global]
-repo1-host=localhost
-repo1-host-type=tls
-repo1-host-port=$REPO_PORT
-repo1-host-ca-file=$PGSIDE/tls/ca.crt
-repo1-host-cert-file=$PGSIDE/tls/pg-client.crt
-repo1-host-key-file=$PGSIDE/tls/pg-client.key
-repo1-host-config=$base/pgbackrest.conf
+$(tls_client_conf repo1 "$REPO_PORT" "$PGSIDE" pg-client "$base/pgbackrest.conf")
 spool-path=$PGSIDE/spool
 $(tls_server_conf "$PGSIDE" "$PGSIDE_PORT" pg-server nagar-repo)
 

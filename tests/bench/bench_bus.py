@@ -50,38 +50,15 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rules_bench_stack import BUILD, ROOT, binary, free_port, keygen  # noqa: E402
+
 WORKERS = 2
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-
-
-def binary(*parts):
-    path = os.path.join(BUILD, *parts)
-    if not os.path.exists(path):
-        sys.exit(f"bench_bus: {path} is not built; run `make BUILD={os.path.relpath(BUILD, ROOT)} "
-                 f"all tests` first")
-    return path
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def keygen(keys_dir, principal, serve="", call=""):
-    argv = [binary("nagar-keygen"), "--keys", keys_dir, "--principal", principal]
-    if serve:
-        argv += ["--serve", serve]
-    if call:
-        argv += ["--call", call]
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
 
 
 def vm_rss_kb(pid):
@@ -143,7 +120,7 @@ def children_cpu_seconds():
 def run_bench(mode, args, env, in_flight=None, service="echo", servers=()):
     """One bench_bus run; its JSON line plus cpu_us_per_request: the CPU of
     the bench process and of the server processes (pids) over the run."""
-    argv = [binary("tests", "bench_bus"), "--mode", mode, "--seconds", str(args.seconds),
+    argv = [binary("tests/bench_bus"), "--mode", mode, "--seconds", str(args.seconds),
             "--in-flight", str(in_flight or args.in_flight), "--size", str(args.size),
             "--service", service]
     servers_before = sum(cpu_seconds(pid) for pid in servers)
@@ -213,14 +190,14 @@ def main():
         worker_pids = {}
         for service, extra in worker_env.items():
             for i in range(WORKERS):
-                worker = started.start(f"{service}{i}", [binary("tests", "test_worker")],
+                worker = started.start(f"{service}{i}", [binary("tests/test_worker")],
                                        dict(peer_env("echo"), **extra))
                 worker_pids.setdefault(service, []).append(worker.pid)
 
         # All workers registered: WORKERS slow requests at once run on
         # WORKERS different workers.
         def all_serving(service):
-            result = subprocess.run([binary("tests", "bus_call"), "--service", service,
+            result = subprocess.run([binary("tests/bus_call"), "--service", service,
                                      "--count", str(WORKERS), "--in-flight", str(WORKERS),
                                      "--sleep-ms", "100", "--attempts", "1",
                                      "--timeout-ms", "3000"], env=peer_env("client"),

@@ -34,13 +34,9 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
-sys.path.insert(0, os.path.dirname(__file__))
-os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
-
-from rules_bench_stack import RulesBenchStack, binary, free_port, wait_http  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rules_bench_stack import (BUILD, ROOT, RulesBenchStack, binary, free_port,  # noqa: E402
+                               wait_http)
 
 PRINCIPALS = [("gateway", "", "identity"), ("identity", "identity", "notifications")]
 ULB = "250946"

@@ -27,13 +27,8 @@ import os
 import sys
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
-sys.path.insert(0, os.path.dirname(__file__))
-os.environ.setdefault("BUILD", os.path.relpath(BUILD, ROOT))
-
-from rules_bench_stack import RulesBenchStack, http, wait_jobs  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rules_bench_stack import RulesBenchStack, http, timed_sql, wait_jobs  # noqa: E402
 
 ULBS = ["250708", "250692", "250806", "250838", "250741", "250684", "250755", "250709"]
 FY = "2025-26"
@@ -98,12 +93,6 @@ def synthesize(cluster, ulbs, per_ulb):
     cluster.sql("VACUUM ANALYZE", dbname="nagar_water_tax")
 
 
-def timed_sql(cluster, sql):
-    start = time.monotonic()
-    cluster.sql(sql, dbname="nagar_water_tax")
-    return time.monotonic() - start
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--connections", type=int, default=100000)
@@ -150,11 +139,11 @@ def main():
                     "CREATE TABLE bench_bill (LIKE bill INCLUDING ALL); "
                     "CREATE TABLE bench_reading (LIKE meter_reading INCLUDING ALL)",
                     dbname="nagar_water_tax")
-        bare_s = timed_sql(cluster, "SET search_path = water_tax; "
-                                    "INSERT INTO bench_bill SELECT * FROM bill "
-                                    "WHERE period = '2025-06-01'; "
-                                    "INSERT INTO bench_reading SELECT * FROM meter_reading "
-                                    "WHERE kind = 'ESTIMATED'")
+        bare_s = timed_sql(cluster, "nagar_water_tax",
+                           "SET search_path = water_tax; "
+                           "INSERT INTO bench_bill SELECT * FROM bill WHERE period = '2025-06-01'; "
+                           "INSERT INTO bench_reading SELECT * FROM meter_reading "
+                           "WHERE kind = 'ESTIMATED'")
         results["bare"] = total / bare_s
     finally:
         stack.stop()

@@ -47,7 +47,7 @@ def binary(name):
     path = os.path.join(BUILD, name)
     if not os.path.exists(path):
         sys.exit(f"{os.path.basename(sys.argv[0])}: {path} is not built; run `make BUILD="
-                 f"{os.path.relpath(BUILD, ROOT)} all` first")
+                 f"{os.path.relpath(BUILD, ROOT)} all tests` first")
     return path
 
 
@@ -55,6 +55,17 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def keygen(keys_dir, principal, serve="", call=""):
+    """nagar-keygen: principal's CURVE keys in keys_dir, serving and calling
+    the services named (comma-separated)."""
+    argv = [binary("nagar-keygen"), "--keys", keys_dir, "--principal", principal]
+    if serve:
+        argv += ["--serve", serve]
+    if call:
+        argv += ["--call", call]
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
 
 
 def wait_http(url, timeout=20.0, expect=200):
@@ -83,6 +94,13 @@ def wait_log(path, event, timeout=20.0):
         time.sleep(0.05)
     sys.exit(f"{os.path.basename(sys.argv[0])}: {path} never logged {event}:\n"
              + open(path).read()[-3000:])
+
+
+def timed_sql(cluster, dbname, sql):
+    """Seconds the superuser's psql took to run sql in dbname (a baseline)."""
+    start = time.monotonic()
+    cluster.sql(sql, dbname=dbname)
+    return time.monotonic() - start
 
 
 def wait_jobs(base, token, path, jobs, deadline, field="status", absent=None):
@@ -185,14 +203,9 @@ class RulesBenchStack:
         identity_env) with the ULBs seeded and its token key in
         self.token_dir."""
         keys = os.path.join(self.tmp, "keys")
-        subprocess.run([binary("nagar-keygen"), "--keys", keys, "--principal", "broker"],
-                       check=True, capture_output=True, timeout=30)
+        keygen(keys, "broker")
         for principal, serve, call in principals:
-            argv = [binary("nagar-keygen"), "--keys", keys, "--principal", principal]
-            if serve:
-                argv += ["--serve", serve]
-            argv += ["--call", call]
-            subprocess.run(argv, check=True, capture_output=True, timeout=30)
+            keygen(keys, principal, serve, call)
         bus_port = free_port()
         _, broker_log = self.procs.start("broker", [binary("nagar-broker")], dict(
             self.base_env, NAGAR_BROKER_BIND=f"tcp://127.0.0.1:{bus_port}",

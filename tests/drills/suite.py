@@ -409,6 +409,19 @@ class Suite:
         return self.http("POST", "/api/v1/property-tax/payments", token=clerk,
                          key=key or uuid.uuid4().hex, json=body, timeout=timeout)
 
+    def paid_property(self, ulb, *amounts):
+        """A clerk of ulb, a property they register, and a counter payment of
+        each amount, every one accepted: (clerk's token, property id,
+        [receipt])."""
+        clerk = self.token("CLERK", ulb)
+        pid = self.create_property(clerk, ulb)
+        receipts = []
+        for amount in amounts:
+            r = self.pay(clerk, pid, amount)
+            assert r.status_code == 200, r.text
+            receipts.append(r.json())
+        return clerk, pid, receipts
+
     def issue_birth_certificate(self, ulb, citizen, registrar, days_ago=3):
         from datetime import date, timedelta
         born = (date.today() - timedelta(days=days_ago)).isoformat()

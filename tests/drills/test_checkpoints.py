@@ -51,11 +51,7 @@ def test_verify_detects_every_kind_of_tampering(suite_factory):
     s = suite_factory()
     s.start_all()
     for ulb in (ULB_CHANGED, ULB_DELETED, ULB_TRUNCATED, ULB_REWRITTEN, ULB_CLEAN):
-        clerk = s.token("CLERK", ulb)
-        pid = s.create_property(clerk, ulb)
-        for amount in (1000, 2000, 3000, 4000):
-            r = s.pay(clerk, pid, amount)
-            assert r.status_code == 200, r.text
+        s.paid_property(ulb, 1000, 2000, 3000, 4000)
     citizen = s.token("CITIZEN", "", "citizen:9876543210")
     s.issue_birth_certificate(ULB_CHANGED, citizen, s.token("REGISTRAR", ULB_CHANGED))
     s.issue_birth_certificate(ULB_CHANGED, citizen, s.token("REGISTRAR", ULB_CHANGED))
@@ -117,9 +113,7 @@ def test_verify_detects_every_kind_of_tampering(suite_factory):
 def test_a_forged_or_altered_checkpoint_is_refused(suite_factory):
     s = suite_factory()
     s.start_all()
-    clerk = s.token("CLERK", ULB_CLEAN)
-    pid = s.create_property(clerk, ULB_CLEAN)
-    assert s.pay(clerk, pid, 500).status_code == 200
+    s.paid_property(ULB_CLEAN, 500)
     s.ctl_ok("checkpoint")
     directory = os.path.join(s.var, "checkpoints")
     [name] = os.listdir(directory)

@@ -180,9 +180,7 @@ def bus_methods():
 def test_compromised_certificates_service(suite_factory):
     s = suite_factory()
     s.start_all()
-    clerk = s.token("CLERK", ULB)
-    pid = s.create_property(clerk, ULB)
-    assert s.pay(clerk, pid, 1000).status_code == 200
+    clerk, pid, _ = s.paid_property(ULB, 1000)
     citizen = s.token("CITIZEN", "", "citizen:9876543210")
     registrar = s.token("REGISTRAR", ULB)
     s.issue_birth_certificate(ULB, citizen, registrar)

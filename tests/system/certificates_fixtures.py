@@ -30,45 +30,31 @@ Registered as a plugin in conftest.py: tests use the fixtures by name.
 """
 import os
 import secrets
-import subprocess
 import uuid
 
 import pytest
 
 from fake_payment_provider import FakePaymentProvider
 from nagar_proc import wait_until
+from service_db import ServiceDb
 
-CLI_TIMEOUT = 60
 ULB_A = "250858"   # Agar (LGD)
 ULB_B = "250749"   # Ajaygarh (LGD)
 STAFF_PASSWORD = "correct-horse-battery-9"
 
 
-class CertificatesDb:
+class CertificatesDb(ServiceDb):
     def __init__(self, cluster, binary):
-        self.cluster = cluster
-        self.binary = binary
-        self.env = cluster.role_env("certificates_app")
-
-    def sql(self, text):
-        return self.cluster.sql(text, dbname="nagar_certificates")
+        super().__init__(cluster, binary, "certificates")
 
     def psql_as_app(self, text):
         return self.cluster.psql_as("certificates_app", text)
-
-    def run_cli(self, *args, input_text=None):
-        full = dict(self.env)
-        full.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        return subprocess.run([self.binary, *args], env=full, capture_output=True, text=True,
-                              timeout=CLI_TIMEOUT, input=input_text,
-                              stdin=None if input_text is not None else subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="session")
 def certificates_db(pg_cluster, nagar_bin):
     db = CertificatesDb(pg_cluster, nagar_bin("nagar-certificates"))
-    tables = db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'certificates'")
-    assert int(tables) >= 9, "the certificates migrations were not applied by provision.sh"
+    db.assert_migrated(9)
     return db
 
 

@@ -40,7 +40,6 @@ Registered as a plugin in conftest.py: tests use the fixtures by name.
 import base64
 import json
 import os
-import subprocess
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -49,10 +48,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 import contract
 from bus_service import BusService, ServiceClient
 from nagar_proc import ROOT, wait_until
+from service_db import ServiceDb
 
 ULB_CSV = os.path.join(ROOT, "services", "identity", "data", "mp_ulbs_lgd_2022.csv")
 ADMIN_USERNAME = "admin"
-CLI_TIMEOUT = 60
 
 # ---- the contract (tests/system/contract.py) ---------------------------------
 
@@ -111,32 +110,18 @@ def verify_token(token, public_keys_dir):
 
 # ---- fixtures ------------------------------------------------------------------
 
-class IdentityDb:
+class IdentityDb(ServiceDb):
     def __init__(self, cluster, binary):
-        self.cluster = cluster
-        self.binary = binary
-        self.env = cluster.role_env("identity_app")
+        super().__init__(cluster, binary, "identity")
         self.admin_username = ADMIN_USERNAME
         self.admin_password = None
         self.seed_output = ""
-
-    def run_cli(self, *args, env=None):
-        full = dict(self.env)
-        full.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        if env:
-            full.update(env)
-        return subprocess.run([self.binary, *args], env=full, capture_output=True, text=True,
-                              timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
-
-    def sql(self, text):
-        return self.cluster.sql(text, dbname="nagar_identity")
 
 
 @pytest.fixture(scope="session")
 def identity_db(pg_cluster, nagar_bin):
     db = IdentityDb(pg_cluster, nagar_bin("nagar-identity"))
-    tables = db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'identity'")
-    assert int(tables) >= 7, "the identity migrations were not applied by provision.sh"
+    db.assert_migrated(7)
     seeded = db.run_cli("seed-ulbs", ULB_CSV)
     assert seeded.returncode == 0, f"seed-ulbs failed:\n{seeded.stdout}\n{seeded.stderr}"
     db.seed_output = seeded.stdout

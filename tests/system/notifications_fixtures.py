@@ -46,6 +46,7 @@ from bus_service import BusService, ServiceClient
 from fake_sms_provider import FakeSmsProvider
 from mdp_peers import MdpWorker
 from nagar_proc import ROOT, free_port, wait_until
+from service_db import ServiceDb
 
 CLI_TIMEOUT = 60
 
@@ -154,21 +155,10 @@ def sms_provider():
 
 # ---- the service -----------------------------------------------------------------
 
-class NotificationsDb:
-    def __init__(self, cluster, binary):
-        self.cluster = cluster
-        self.binary = binary
-        self.env = cluster.role_env("notifications_app")
-
-    def sql(self, text):
-        return self.cluster.sql(text, dbname="nagar_notifications")
-
-
 @pytest.fixture(scope="session")
 def notifications_db(pg_cluster, nagar_bin):
-    db = NotificationsDb(pg_cluster, nagar_bin("nagar-notifications"))
-    tables = db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'notifications'")
-    assert int(tables) >= 8, "the notifications migrations were not applied by provision.sh"
+    db = ServiceDb(pg_cluster, nagar_bin("nagar-notifications"), "notifications")
+    db.assert_migrated(8)
     return db
 
 

@@ -1,9 +1,9 @@
-"""Property-tax and water-tax fixtures for system tests: `property_tax_stack`
-and `water_tax_stack`, the whole stack a test of either service needs
-(tests/system/rules_stack.py says what it starts and what it offers). Both
-services are built the same way on common/service_rules, so one factory
-makes both fixtures; only the service and the path that tells it is serving
-differ.
+"""rules_fixtures.py — property-tax and water-tax fixtures for system tests:
+`property_tax_stack` and `water_tax_stack`, the whole stack a test of either
+service needs (tests/system/rules_stack.py says what it starts and what it
+offers). Both services are built the same way on common/service_rules, so
+one factory makes both fixtures; only the service and the path that tells
+it is serving differ.
 
     def test_something(property_tax_stack):
         s = property_tax_stack(business_date="2025-08-31")   # processes=2, **env

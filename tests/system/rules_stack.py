@@ -12,6 +12,7 @@ same way).
     s.provider                            # FakePaymentProvider sharing the HMAC key
     s.services                            # the running service Procs
     s.start_service()                     # one more process of the service
+    s.run_job(jobs_path, body, token, timeout)   # a demand or bill run, until DONE
     job_through_a_killed_worker(s, ...)   # a demand or bill run that loses its worker
 
 start(business_date=None, processes=1, **env) starts a CURVE broker,
@@ -109,6 +110,18 @@ class RulesStack:
 
     def put(self, path, body=None, token=None, key=None):
         return self.request("PUT", path, token=token, key=key, json=body)
+
+    def run_job(self, jobs_path, body, token, timeout):
+        """POST jobs_path (a demand or bill run) with body, then its status
+        until the job is DONE: that status."""
+        r = self.post(jobs_path, body, token=token, key=uuid.uuid4().hex)
+        assert r.status_code == 200, r.text
+        job_id = r.json()["jobId"]
+
+        def done():
+            job = self.get(f"{jobs_path}/{job_id}", token=token).json()
+            return job if job["status"] == "DONE" else None
+        return wait_until(done, timeout, interval=0.1, what=f"job {jobs_path}/{job_id} to finish")
 
     # ---- database ----
     def sql(self, text):

@@ -13,7 +13,6 @@ import uuid
 
 import requests
 
-from nagar_proc import wait_until
 from rules_stack import job_through_a_killed_worker
 from tax_schedules import readme_rates as rates_body
 
@@ -63,15 +62,7 @@ def create_property(s, clerk, ulb, area, **kwargs):
 
 
 def run_demand(s, officer, ulb, fy, timeout=60):
-    r = s.post(f"{PT}/demand-jobs", {"ulb": ulb, "fy": fy}, token=officer.token,
-               key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    job_id = r.json()["jobId"]
-
-    def done():
-        job = s.get(f"{PT}/demand-jobs/{job_id}", token=officer.token).json()
-        return job if job["status"] == "DONE" else None
-    return wait_until(done, timeout, interval=0.1, what=f"demand job {job_id} to finish")
+    return s.run_job(f"{PT}/demand-jobs", {"ulb": ulb, "fy": fy}, officer.token, timeout)
 
 
 def dues(s, token, pid, as_of=None):

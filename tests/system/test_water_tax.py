@@ -105,15 +105,7 @@ def read(s, clerk, cid, date, litres):
 
 
 def run_bills(s, officer, ulb, period, timeout=90):
-    r = s.post(f"{WT}/bill-jobs", {"ulb": ulb, "period": period}, token=officer.token,
-               key=uuid.uuid4().hex)
-    assert r.status_code == 200, r.text
-    job_id = r.json()["jobId"]
-
-    def done():
-        job = s.get(f"{WT}/bill-jobs/{job_id}", token=officer.token).json()
-        return job if job["status"] == "DONE" else None
-    return wait_until(done, timeout, interval=0.1, what=f"bill job {job_id} to finish")
+    return s.run_job(f"{WT}/bill-jobs", {"ulb": ulb, "period": period}, officer.token, timeout)
 
 
 def billed_connection(s, ulb):
