@@ -1,7 +1,8 @@
 /*
  * channel.c — libcurl transfers shared by the SMS and e-mail channels:
  * bounded response capture, request upload, timeouts, and the settings
- * both read the same way (URL, login, password file; see channel.h).
+ * both read the same way (URL, login, password file), and the two steps
+ * delivery.c asks of either (see channel.h).
  */
 #include "channel.h"
 
@@ -118,9 +119,9 @@ int notifications_channel_read_secret_file(const char *path, char *out, size_t o
     return 0;
 }
 
-void *notifications_remote_new(size_t size, nagar_config_t *config, const char *prefix,
-                               long timeout_ms, long connect_timeout_ms, char *error,
-                               size_t error_size)
+void *notifications_channel_new(size_t size, nagar_config_t *config, const char *prefix,
+                                long timeout_ms, long connect_timeout_ms,
+                                char *error, size_t error_size)
 {
     error[0] = '\0';
     char key[64];
@@ -128,47 +129,61 @@ void *notifications_remote_new(size_t size, nagar_config_t *config, const char *
     const char *url = nagar_config_get(config, key, "");
     if (!url[0])
         return NULL;
-    channel_remote_t *remote = calloc(1, size);
-    if (!remote) {
+    channel_t *self = calloc(1, size);
+    if (!self) {
         snprintf(error, error_size, "out of memory");
         return NULL;
     }
-    remote->timeout_ms = timeout_ms;
-    remote->connect_timeout_ms = connect_timeout_ms;
+    self->size = size;
+    self->timeout_ms = timeout_ms;
+    self->connect_timeout_ms = connect_timeout_ms;
     snprintf(key, sizeof key, "%s_USER", prefix);
     const char *user = nagar_config_get(config, key, "");
-    if (strlen(url) >= sizeof remote->url || strlen(user) >= sizeof remote->user) {
+    if (strlen(url) >= sizeof self->url || strlen(user) >= sizeof self->user) {
         snprintf(error, error_size, "%s_URL must be at most %zu and %s_USER at most %zu characters",
-                 prefix, sizeof remote->url - 1, prefix, sizeof remote->user - 1);
-        notifications_remote_free(remote, size);
+                 prefix, sizeof self->url - 1, prefix, sizeof self->user - 1);
+        notifications_channel_destroy(&self);
         return NULL;
     }
-    snprintf(remote->url, sizeof remote->url, "%s", url);
-    snprintf(remote->user, sizeof remote->user, "%s", user);
+    snprintf(self->url, sizeof self->url, "%s", url);
+    snprintf(self->user, sizeof self->user, "%s", user);
     snprintf(key, sizeof key, "%s_PASSWORD_FILE", prefix);
     const char *password_file = nagar_config_get(config, key, "");
     if (password_file[0] &&
-        notifications_channel_read_secret_file(password_file, remote->password,
-                                               sizeof remote->password, error, error_size) != 0) {
-        notifications_remote_free(remote, size);
+        notifications_channel_read_secret_file(password_file, self->password,
+                                               sizeof self->password, error, error_size) != 0) {
+        notifications_channel_destroy(&self);
         return NULL;
     }
-    return remote;
+    return self;
 }
 
-void notifications_remote_free(void *channel, size_t size)
+void notifications_channel_destroy(channel_t **self_p)
 {
-    if (!channel)
+    if (!self_p || !*self_p)
         return;
-    sodium_memzero(channel, size);
-    free(channel);
+    channel_t *self = *self_p;
+    sodium_memzero(self, self->size);
+    free(self);
+    *self_p = NULL;
 }
 
-transfer_t *notifications_remote_transfer(const channel_remote_t *remote, const char *what,
-                                          send_result_t *result)
+transfer_t *notifications_channel_start(channel_t *self, const outgoing_t *message,
+                                        send_result_t *result)
 {
-    transfer_t *transfer = notifications_transfer_new(remote->timeout_ms,
-                                                      remote->connect_timeout_ms);
+    return self->start(self, message, result);
+}
+
+void notifications_channel_finish(channel_t *self, transfer_t *transfer, CURLcode code,
+                                  send_result_t *result)
+{
+    self->finish(self, transfer, code, result);
+}
+
+transfer_t *notifications_channel_transfer(const channel_t *self, const char *what,
+                                           send_result_t *result)
+{
+    transfer_t *transfer = notifications_transfer_new(self->timeout_ms, self->connect_timeout_ms);
     if (!transfer) {
         result->status = SEND_RETRY;
         snprintf(result->error, sizeof result->error, "out of memory starting the %s", what);
@@ -176,9 +191,9 @@ transfer_t *notifications_remote_transfer(const channel_remote_t *remote, const 
     return transfer;
 }
 
-transfer_t *notifications_remote_request(const channel_remote_t *remote, transfer_t *transfer,
-                                         nagar_buffer_t **body_p, const char *what,
-                                         send_result_t *result)
+transfer_t *notifications_channel_request(const channel_t *self, transfer_t *transfer,
+                                          nagar_buffer_t **body_p, const char *what,
+                                          send_result_t *result)
 {
     if (notifications_transfer_take_request(transfer, body_p) != 0) {
         notifications_transfer_destroy(&transfer);
@@ -186,10 +201,10 @@ transfer_t *notifications_remote_request(const channel_remote_t *remote, transfe
         snprintf(result->error, sizeof result->error, "out of memory building the %s", what);
         return NULL;
     }
-    curl_easy_setopt(transfer->easy, CURLOPT_URL, remote->url);
-    if (remote->user[0]) {
-        curl_easy_setopt(transfer->easy, CURLOPT_USERNAME, remote->user);
-        curl_easy_setopt(transfer->easy, CURLOPT_PASSWORD, remote->password);
+    curl_easy_setopt(transfer->easy, CURLOPT_URL, self->url);
+    if (self->user[0]) {
+        curl_easy_setopt(transfer->easy, CURLOPT_USERNAME, self->user);
+        curl_easy_setopt(transfer->easy, CURLOPT_PASSWORD, self->password);
     }
     return transfer;
 }

@@ -77,42 +77,60 @@ int notifications_channel_read_secret_file(const char *path, char *out, size_t o
 
 #define CHANNEL_SECRET_MAX 512
 
-/* What the SMS and e-mail channels both hold, the first member of each:
- * where to send, the login (user, and the password from a file; none when
- * user is "") and the timeouts of every transfer. */
-typedef struct {
+/* ---- the remote channels: SMS over HTTP, e-mail over SMTP ---- */
+
+typedef struct channel_t channel_t;
+
+/* What both remote channels are, the first member of each: where to send,
+ * the login (user, and the password from a file; none when user is ""),
+ * the timeouts of every transfer, and the channel's own two steps. */
+struct channel_t {
     char url[1024];
     char user[256];
     char password[CHANNEL_SECRET_MAX];
     long timeout_ms;
     long connect_timeout_ms;
-} channel_remote_t;
+    size_t size;               /* the whole channel's, for destroy */
+    transfer_t *(*start)(channel_t *self, const outgoing_t *message, send_result_t *result);
+    void (*finish)(channel_t *self, transfer_t *transfer, CURLcode code, send_result_t *result);
+};
 
-/* A zeroed channel of size bytes whose first member is its
- * channel_remote_t, read from <prefix>_URL, <prefix>_USER and
- * <prefix>_PASSWORD_FILE. NULL with error "" when <prefix>_URL is unset
- * (no such channel), NULL with the reason when a setting is wrong. */
-void *notifications_remote_new(size_t size, nagar_config_t *config, const char *prefix,
-                               long timeout_ms, long connect_timeout_ms, char *error,
-                               size_t error_size);
-/* Wipes (it holds a password) and frees a channel of size bytes. */
-void notifications_remote_free(void *channel, size_t size);
-/* A transfer with the remote's timeouts; NULL with result SEND_RETRY
+/* The channels (NULL and error "" when their URL setting is unset: no such
+ * channel; NULL with the reason when a setting is wrong). */
+channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
+                                         long connect_timeout_ms, char *error, size_t error_size);
+channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
+                                           long connect_timeout_ms, char *error,
+                                           size_t error_size);
+/* Wipes (it holds a password) and frees the channel. */
+void notifications_channel_destroy(channel_t **self_p);
+/* The transfer for message, ready to add to a multi handle; NULL with the
+ * reason in result (REJECTED when the message cannot be expressed). */
+transfer_t *notifications_channel_start(channel_t *self, const outgoing_t *message,
+                                        send_result_t *result);
+/* When the transfer has ended: sent, worth retrying or rejected. */
+void notifications_channel_finish(channel_t *self, transfer_t *transfer, CURLcode code,
+                                  send_result_t *result);
+
+/* For the channels' own files. A zeroed channel of size bytes whose first
+ * member is its channel_t, read from <prefix>_URL, <prefix>_USER and
+ * <prefix>_PASSWORD_FILE, with its steps; NULL as the channels' _new. */
+void *notifications_channel_new(size_t size, nagar_config_t *config, const char *prefix,
+                                long timeout_ms, long connect_timeout_ms,
+                                char *error, size_t error_size);
+/* A transfer with the channel's timeouts; NULL with result SEND_RETRY
  * ("out of memory starting the <what>") when out of memory. */
-transfer_t *notifications_remote_transfer(const channel_remote_t *remote, const char *what,
-                                          send_result_t *result);
+transfer_t *notifications_channel_transfer(const channel_t *self, const char *what,
+                                           send_result_t *result);
 /* Makes *body_p the transfer's request (notifications_transfer_take_request)
- * and points it at the remote's URL with its login. Returns transfer; on
+ * and points it at the channel's URL with its login. Returns transfer; on
  * failure destroys it and returns NULL with result SEND_RETRY ("out of
  * memory building the <what>"). */
-transfer_t *notifications_remote_request(const channel_remote_t *remote, transfer_t *transfer,
-                                         nagar_buffer_t **body_p, const char *what,
-                                         send_result_t *result);
+transfer_t *notifications_channel_request(const channel_t *self, transfer_t *transfer,
+                                          nagar_buffer_t **body_p, const char *what,
+                                          send_result_t *result);
 
-/* ---- SMS over an HTTP provider (channel_sms.c) ---- */
-
-typedef struct sms_channel_t sms_channel_t;
-
+/* SMS size (channel_sms.c). */
 typedef struct {
     const char *encoding;      /* "GSM-7" or "UCS-2" */
     int characters;            /* septets (GSM-7) or UTF-16 units (UCS-2) */
@@ -121,32 +139,6 @@ typedef struct {
 
 /* Encoding and number of parts of text (UTF-8). */
 void notifications_sms_size(const char *text, sms_size_t *out);
-
-/* NULL and error "" when NAGAR_NOTIFY_SMS_URL is unset; NULL with the
- * reason when the settings are wrong. */
-sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
-                                             long connect_timeout_ms, char *error,
-                                             size_t error_size);
-void notifications_sms_channel_destroy(sms_channel_t **self_p);
-/* The transfer for message, ready to add to a multi handle; NULL with the
- * reason in result (REJECTED) when the message cannot be expressed. */
-transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_t *message,
-                                            send_result_t *result);
-void notifications_sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
-                                      send_result_t *result);
-
-/* ---- e-mail over SMTP (channel_email.c) ---- */
-
-typedef struct email_channel_t email_channel_t;
-
-email_channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
-                                                 long connect_timeout_ms, char *error,
-                                                 size_t error_size);
-void notifications_email_channel_destroy(email_channel_t **self_p);
-transfer_t *notifications_email_channel_start(email_channel_t *self, const outgoing_t *message,
-                                              send_result_t *result);
-void notifications_email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
-                                        send_result_t *result);
 
 /* ---- development file (channel_file.c) ---- */
 

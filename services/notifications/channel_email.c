@@ -25,23 +25,31 @@
 
 #include "notify.h"
 
-struct email_channel_t {
-    channel_remote_t remote;    /* first: URL, login, timeouts (channel.h) */
+typedef struct {
+    channel_t channel;          /* first: URL, login, timeouts, steps (channel.h) */
     char from[256];
     char from_name[128];
     long use_ssl;
-};
+} email_channel_t;
 
-email_channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
-                                                 long connect_timeout_ms, char *error,
-                                                 size_t error_size)
+static transfer_t *email_start(channel_t *channel, const outgoing_t *message,
+                               send_result_t *result);
+static void email_finish(channel_t *channel, transfer_t *transfer, CURLcode code,
+                         send_result_t *result);
+
+channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_ms,
+                                           long connect_timeout_ms, char *error,
+                                           size_t error_size)
 {
     email_channel_t *self =
-        notifications_remote_new(sizeof *self, config, "NAGAR_NOTIFY_SMTP", timeout_ms,
-                                 connect_timeout_ms, error, error_size);
+        notifications_channel_new(sizeof *self, config, "NAGAR_NOTIFY_SMTP", timeout_ms,
+                                  connect_timeout_ms, error, error_size);
     if (!self)
         return NULL;
-    const char *url = self->remote.url;
+    channel_t *channel = &self->channel;
+    channel->start = email_start;
+    channel->finish = email_finish;
+    const char *url = self->channel.url;
     const char *from = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_FROM", "");
     const char *from_name = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_FROM_NAME", "Nagar");
     const char *tls = nagar_config_get(config, "NAGAR_NOTIFY_SMTP_TLS", "try");
@@ -72,18 +80,10 @@ email_channel_t *notifications_email_channel_new(nagar_config_t *config, long ti
     }
     snprintf(self->from, sizeof self->from, "%s", from);
     snprintf(self->from_name, sizeof self->from_name, "%s", from_name);
-    return self;
+    return channel;
 failed:
-    notifications_email_channel_destroy(&self);
+    notifications_channel_destroy(&channel);
     return NULL;
-}
-
-void notifications_email_channel_destroy(email_channel_t **self_p)
-{
-    if (self_p && *self_p) {
-        notifications_remote_free(*self_p, sizeof **self_p);
-        *self_p = NULL;
-    }
 }
 
 static void mail_append_text(nagar_buffer_t *buffer, const char *text)
@@ -115,15 +115,16 @@ static void mail_append_encoded_words(nagar_buffer_t *buffer, const char *text)
     }
 }
 
-transfer_t *notifications_email_channel_start(email_channel_t *self, const outgoing_t *message,
-                                              send_result_t *result)
+static transfer_t *email_start(channel_t *channel, const outgoing_t *message,
+                               send_result_t *result)
 {
+    email_channel_t *self = (email_channel_t *) channel;
     if (!notify_email_valid(message->address)) {
         result->status = SEND_REJECTED;
         snprintf(result->error, sizeof result->error, "not a deliverable e-mail address");
         return NULL;
     }
-    transfer_t *transfer = notifications_remote_transfer(&self->remote, "e-mail", result);
+    transfer_t *transfer = notifications_channel_transfer(channel, "e-mail", result);
     if (!transfer)
         return NULL;
     /* Both hold the message's text and address: wiped buffers. */
@@ -177,7 +178,7 @@ transfer_t *notifications_email_channel_start(email_channel_t *self, const outgo
     nagar_buffer_destroy(&canonical);
     if (canonical_failed)
         nagar_buffer_destroy(&mail);   /* the body is incomplete: nothing to take */
-    transfer = notifications_remote_request(&self->remote, transfer, &mail, "e-mail", result);
+    transfer = notifications_channel_request(channel, transfer, &mail, "e-mail", result);
     if (!transfer)
         return NULL;
     char recipient[300];
@@ -194,8 +195,8 @@ transfer_t *notifications_email_channel_start(email_channel_t *self, const outgo
     return transfer;
 }
 
-void notifications_email_channel_finish(email_channel_t *self, transfer_t *transfer, CURLcode code,
-                                        send_result_t *result)
+static void email_finish(channel_t *self, transfer_t *transfer, CURLcode code,
+                         send_result_t *result)
 {
     result->provider_id[0] = '\0';
     long status = 0;
@@ -208,8 +209,8 @@ void notifications_email_channel_finish(email_channel_t *self, transfer_t *trans
     result->status = status >= 500 && status < 600 ? SEND_REJECTED : SEND_RETRY;
     const char *why = transfer->error_buffer[0] ? transfer->error_buffer : curl_easy_strerror(code);
     if (status)
-        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s, server reply %ld", self->remote.url,
+        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s, server reply %ld", self->url,
                  why, status);
     else
-        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s", self->remote.url, why);
+        snprintf(result->error, sizeof result->error, "SMTP %.100s: %.150s", self->url, why);
 }

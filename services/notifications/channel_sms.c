@@ -42,8 +42,8 @@
     "{\"to\":\"{{msisdn}}\",\"sender\":\"{{sender}}\",\"text\":\"{{text}}\","                \
     "\"unicode\":{{unicode}},\"segments\":{{segments}},\"dlt_entity_id\":\"{{dlt_entity_id}}\"," \
     "\"dlt_template_id\":\"{{dlt_template_id}}\",\"reference\":\"{{message_id}}\"}"
-struct sms_channel_t {
-    channel_remote_t remote;         /* first: URL, login, timeouts (channel.h) */
+typedef struct {
+    channel_t channel;               /* first: URL, login, timeouts, steps (channel.h) */
     char body_template[4096];
     char content_type[128];
     bool json;
@@ -52,7 +52,12 @@ struct sms_channel_t {
     char entity_id[40];
     char auth_header[1024];          /* "Name: value", "" when none */
     char id_field[64];
-};
+} sms_channel_t;
+
+static transfer_t *sms_start(channel_t *channel, const outgoing_t *message,
+                             send_result_t *result);
+static void sms_finish(channel_t *channel, transfer_t *transfer, CURLcode code,
+                       send_result_t *result);
 
 /* ---- size ------------------------------------------------------------------ */
 
@@ -137,15 +142,17 @@ static int config_copy(nagar_config_t *config, const char *key, const char *defa
     return 0;
 }
 
-sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
-                                             long connect_timeout_ms, char *error,
-                                             size_t error_size)
+channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
+                                         long connect_timeout_ms, char *error, size_t error_size)
 {
-    sms_channel_t *self = notifications_remote_new(sizeof *self, config, "NAGAR_NOTIFY_SMS",
-                                                   timeout_ms, connect_timeout_ms, error,
-                                                   error_size);
+    sms_channel_t *self = notifications_channel_new(sizeof *self, config, "NAGAR_NOTIFY_SMS",
+                                                    timeout_ms, connect_timeout_ms, error,
+                                                    error_size);
     if (!self)
         return NULL;
+    channel_t *channel = &self->channel;
+    channel->start = sms_start;
+    channel->finish = sms_finish;
     char auth_name[128], auth_file[1024];
     if (config_copy(config, "NAGAR_NOTIFY_SMS_BODY_TEMPLATE", SMS_DEFAULT_BODY,
                     self->body_template, sizeof self->body_template, error, error_size) ||
@@ -162,7 +169,7 @@ sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeou
         config_copy(config, "NAGAR_NOTIFY_SMS_ID_FIELD", "id", self->id_field,
                     sizeof self->id_field, error, error_size))
         goto failed;
-    const char *url = self->remote.url;
+    const char *url = self->channel.url;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
         snprintf(error, error_size, "NAGAR_NOTIFY_SMS_URL=%s must be an http:// or https:// URL",
                  url);
@@ -209,18 +216,10 @@ sms_channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeou
         snprintf(self->auth_header, sizeof self->auth_header, "%s: %s", auth_name, value);
         sodium_memzero(value, sizeof value);
     }
-    return self;
+    return channel;
 failed:
-    notifications_sms_channel_destroy(&self);
+    notifications_channel_destroy(&channel);
     return NULL;
-}
-
-void notifications_sms_channel_destroy(sms_channel_t **self_p)
-{
-    if (self_p && *self_p) {
-        notifications_remote_free(*self_p, sizeof **self_p);
-        *self_p = NULL;
-    }
 }
 
 static void append_value(sms_channel_t *self, CURL *easy, nagar_buffer_t *buffer,
@@ -254,10 +253,11 @@ static void append_value(sms_channel_t *self, CURL *easy, nagar_buffer_t *buffer
     }
 }
 
-transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_t *message,
-                                            send_result_t *result)
+static transfer_t *sms_start(channel_t *channel, const outgoing_t *message,
+                             send_result_t *result)
 {
-    transfer_t *transfer = notifications_remote_transfer(&self->remote, "SMS request", result);
+    sms_channel_t *self = (sms_channel_t *) channel;
+    transfer_t *transfer = notifications_channel_transfer(channel, "SMS request", result);
     if (!transfer)
         return NULL;
     char msisdn[16], segments[16], message_id[24];
@@ -287,7 +287,7 @@ transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_
             }
         p = close + 2;
     }
-    transfer = notifications_remote_request(&self->remote, transfer, &body, "SMS request", result);
+    transfer = notifications_channel_request(channel, transfer, &body, "SMS request", result);
     if (!transfer)
         return NULL;
     char content_type[160];
@@ -305,13 +305,14 @@ transfer_t *notifications_sms_channel_start(sms_channel_t *self, const outgoing_
     return transfer;
 }
 
-void notifications_sms_channel_finish(sms_channel_t *self, transfer_t *transfer, CURLcode code,
-                                      send_result_t *result)
+static void sms_finish(channel_t *channel, transfer_t *transfer, CURLcode code,
+                       send_result_t *result)
 {
+    sms_channel_t *self = (sms_channel_t *) channel;
     result->provider_id[0] = '\0';
     if (code != CURLE_OK) {
         result->status = SEND_RETRY;
-        snprintf(result->error, sizeof result->error, "SMS provider %.100s: %.150s", self->remote.url,
+        snprintf(result->error, sizeof result->error, "SMS provider %.100s: %.150s", self->channel.url,
                  transfer->error_buffer[0] ? transfer->error_buffer : curl_easy_strerror(code));
         return;
     }

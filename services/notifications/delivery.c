@@ -33,8 +33,8 @@ typedef struct {
 struct delivery_t {
     notify_t *owner;
     CURLM *multi;
-    sms_channel_t *sms;
-    email_channel_t *email;
+    channel_t *sms;
+    channel_t *email;
     file_channel_t *file;
     long timeout_ms;
     long connect_timeout_ms;
@@ -161,8 +161,8 @@ void notifications_delivery_destroy(delivery_t **self_p)
     }
     if (self->multi)
         curl_multi_cleanup(self->multi);
-    notifications_sms_channel_destroy(&self->sms);
-    notifications_email_channel_destroy(&self->email);
+    notifications_channel_destroy(&self->sms);
+    notifications_channel_destroy(&self->email);
     notifications_file_channel_destroy(&self->file);
     free(self->flights);
     free(self);
@@ -359,11 +359,10 @@ static bool start_one(delivery_t *self, PGresult *rows, int row, long quiet_left
                           .dlt_template_id = PQgetvalue(rows, row, COL_DLT),
                           .encoding = PQgetvalue(rows, row, COL_ENCODING),
                           .segments = atoi(PQgetvalue(rows, row, COL_SEGMENTS))};
+    channel_t *channel = email ? self->email : self->sms;
     transfer_t *transfer = NULL;
-    if (email && self->email)
-        transfer = notifications_email_channel_start(self->email, &message, &result);
-    else if (!email && self->sms)
-        transfer = notifications_sms_channel_start(self->sms, &message, &result);
+    if (channel)
+        transfer = notifications_channel_start(channel, &message, &result);
     else if (self->file) {
         notifications_file_channel_send(self->file, email ? "email" : "sms", &message, &result);
         notify_free_secret(unsealed);
@@ -464,10 +463,8 @@ static void harvest(delivery_t *self)
         in_flight_t flight = self->flights[index];
         self->flights[index] = self->flights[--self->flight_count];
         send_result_t result = {.status = SEND_RETRY};
-        if (flight.email)
-            notifications_email_channel_finish(self->email, flight.transfer, code, &result);
-        else
-            notifications_sms_channel_finish(self->sms, flight.transfer, code, &result);
+        notifications_channel_finish(flight.email ? self->email : self->sms, flight.transfer, code,
+                                     &result);
         notifications_transfer_destroy(&flight.transfer);
         record_result(self, flight.message_id, flight.attempts, &result);
     }
