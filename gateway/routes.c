@@ -16,6 +16,7 @@
 #include "proto/identity.pb-c.h"
 #include "proto/notifications.pb-c.h"
 #include "proto/operations.pb-c.h"
+#include "proto/payments.pb-c.h"
 #include "proto/property_tax.pb-c.h"
 #include "proto/water_tax.pb-c.h"
 #include "proto/witness.pb-c.h"
@@ -26,6 +27,8 @@
 
 #define ID(name) &nagar__identity__##name##__descriptor
 #define CERT(name) &nagar__certificates__##name##__descriptor
+/* proto/payments.proto: what the taxes (and certificates' fees) share */
+#define PAY(name) &nagar__payments__##name##__descriptor
 #define CERT_APPLICANTS (GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR)
 #define CERT_READERS                                                                            \
     (GATEWAY_ROLE_CITIZEN | GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REGISTRAR |                      \
@@ -117,7 +120,7 @@ static const gateway_route_t routes[] = {
      "The receipt of an application's fee, paid at a counter or online, as a bilingual PDF "
      "(base64 in \"pdf\")"},
     {"POST", "/api/v1/certificates/fee-payments/callback", "certificates", "fee_online.callback",
-     CERT(fee_payment_callback), CERT(fee_order), GATEWAY_ROLE_PUBLIC, false, false,
+     PAY(online_payment_callback), CERT(fee_order), GATEWAY_ROLE_PUBLIC, false, false,
      "The payment provider's signed callback for a certificate fee"},
     {"GET", "/api/v1/certificates/fee-payments/{orderId}", "certificates", "fee_online.get",
      CERT(get_fee_order_request), CERT(fee_order), CERT_APPLICANTS | GATEWAY_ROLE_COMMISSIONER,
@@ -172,7 +175,6 @@ static const gateway_route_t routes[] = {
      true, false, "Request a correction of a certificate"},
     /* Property tax */
 #define PT(name) &nagar__property_tax__##name##__descriptor
-#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto: both taxes' */
 #define PT_STAFF (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER | \
                   GATEWAY_ROLE_STATE_ADMIN)
 #define PT_COUNTER (GATEWAY_ROLE_CLERK | GATEWAY_ROLE_REVENUE_OFFICER | GATEWAY_ROLE_COMMISSIONER)
@@ -291,7 +293,7 @@ static const gateway_route_t routes[] = {
      "report.daily_collection", PAY(daily_collection_request), PT(daily_collection_report),
      PT_STAFF, false, false, "Collection of a day by counter and mode (?ulb=&date=)"},
     {"GET", "/api/v1/property-tax/reports/defaulters", "property_tax", "report.defaulters",
-     PT(defaulters_request), PT(defaulters_report), PT_STAFF, false, false,
+     PAY(defaulters_request), PT(defaulters_report), PT_STAFF, false, false,
      "Properties owing arrears, largest first (?ulb=)"},
 #undef PT
     /* Water and sanitation charges */
@@ -383,7 +385,7 @@ static const gateway_route_t routes[] = {
      PAY(daily_collection_request), WT(daily_collection_report), WT_STAFF, false, false,
      "Collection of a day by counter and mode (?ulb=&date=)"},
     {"GET", "/api/v1/water-tax/reports/defaulters", "water_tax", "report.defaulters",
-     WT(defaulters_request), WT(defaulters_report), WT_STAFF, false, false,
+     PAY(defaulters_request), WT(defaulters_report), WT_STAFF, false, false,
      "Connections owing past their due date, largest first (?ulb=)"},
     {"POST", "/api/v1/water-tax/disconnection-notices", "water_tax", "notices.send",
      WT(send_notices_request), WT(send_notices_reply),

@@ -208,29 +208,36 @@ static nagar_status_code_t job_call(campaign_job_t *self, const char *service, c
 }
 
 /* Reads one page of the service's defaulters into rows (at most page_size);
- * next_token receives the token of the page after it ("" at the end). */
+ * next_token receives the token of the page after it ("" at the end). The
+ * request is the one both taxes share (proto/payments.proto); the rows are
+ * each service's own. */
 static int fetch_page(campaign_job_t *self, const char *token, defaulter_t *rows, size_t *count,
                       char *next_token, size_t next_size)
 {
-    char message[1024];
     *count = 0;
-    if (self->kind == KIND_PROPERTY_TAX) {
-        Nagar__PropertyTax__DefaultersRequest request =
-            NAGAR__PROPERTY_TAX__DEFAULTERS_REQUEST__INIT;
-        request.ulb = self->ulb;
-        request.min_outstanding_paise = self->min_outstanding_paise;
-        request.limit = self->page_size;
-        request.page_token = (char *) token;
-        Nagar__PropertyTax__DefaultersReport *report = NULL;
-        nagar_status_code_t code =
-            job_call(self, "property_tax", "report.defaulters", &request.base, NULL,
-                     REPORT_TIMEOUT_MS, &nagar__property_tax__defaulters_report__descriptor,
-                     (ProtobufCMessage **) &report, message, sizeof message);
-        if (code != NAGAR__STATUS_CODE__OK) {
-            say_error("property_tax report.defaulters of ULB %s after \"%s\" failed: %s: %s",
-                      self->ulb, token, status_name(code), message);
-            return -1;
-        }
+    bool property = self->kind == KIND_PROPERTY_TAX;
+    const char *service = property ? "property_tax" : "water_tax";
+    Nagar__Payments__DefaultersRequest request = NAGAR__PAYMENTS__DEFAULTERS_REQUEST__INIT;
+    request.ulb = self->ulb;
+    request.min_outstanding_paise = self->min_outstanding_paise;
+    request.limit = self->page_size;
+    request.page_token = (char *) token;
+    char message[1024];
+    ProtobufCMessage *reply = NULL;
+    nagar_status_code_t code =
+        job_call(self, service, "report.defaulters", &request.base, NULL, REPORT_TIMEOUT_MS,
+                 property ? &nagar__property_tax__defaulters_report__descriptor
+                          : &nagar__water_tax__defaulters_report__descriptor,
+                 &reply, message, sizeof message);
+    if (code != NAGAR__STATUS_CODE__OK) {
+        say_error("%s report.defaulters of ULB %s after \"%s\" failed: %s: %s", service,
+                  self->ulb, token, status_name(code), message);
+        return -1;
+    }
+    size_t answered;
+    const char *next;
+    if (property) {
+        const Nagar__PropertyTax__DefaultersReport *report = (void *) reply;
         for (size_t i = 0; i < report->n_defaulters && *count < self->page_size; i++) {
             const Nagar__PropertyTax__Defaulter *d = report->defaulters[i];
             defaulter_t *row = &rows[(*count)++];
@@ -238,43 +245,24 @@ static int fetch_page(campaign_job_t *self, const char *token, defaulter_t *rows
             copy_text(row->name, sizeof row->name, d->owner_name);
             row->outstanding_paise = d->outstanding_paise;
         }
-        bool cut = report->n_defaulters > self->page_size;
-        copy_text(next_token, next_size, report->next_page_token);
-        protobuf_c_message_free_unpacked(&report->base, NULL);
-        if (cut) {
-            say_error("property_tax answered more defaulters than the %u asked for",
-                      self->page_size);
-            return -1;
+        answered = report->n_defaulters;
+        next = report->next_page_token;
+    } else {
+        const Nagar__WaterTax__DefaultersReport *report = (void *) reply;
+        for (size_t i = 0; i < report->n_defaulters && *count < self->page_size; i++) {
+            const Nagar__WaterTax__Defaulter *d = report->defaulters[i];
+            defaulter_t *row = &rows[(*count)++];
+            copy_text(row->account, sizeof row->account, d->connection_id);
+            copy_text(row->name, sizeof row->name, d->consumer_name);
+            row->outstanding_paise = d->outstanding_paise;
         }
-        return 0;
+        answered = report->n_defaulters;
+        next = report->next_page_token;
     }
-    Nagar__WaterTax__DefaultersRequest request = NAGAR__WATER_TAX__DEFAULTERS_REQUEST__INIT;
-    request.ulb = self->ulb;
-    request.min_outstanding_paise = self->min_outstanding_paise;
-    request.limit = (int32_t) self->page_size;
-    request.page_token = (char *) token;
-    Nagar__WaterTax__DefaultersReport *report = NULL;
-    nagar_status_code_t code =
-        job_call(self, "water_tax", "report.defaulters", &request.base, NULL, REPORT_TIMEOUT_MS,
-                 &nagar__water_tax__defaulters_report__descriptor, (ProtobufCMessage **) &report,
-                 message, sizeof message);
-    if (code != NAGAR__STATUS_CODE__OK) {
-        say_error("water_tax report.defaulters of ULB %s after \"%s\" failed: %s: %s", self->ulb,
-                  token, status_name(code), message);
-        return -1;
-    }
-    for (size_t i = 0; i < report->n_defaulters && *count < self->page_size; i++) {
-        const Nagar__WaterTax__Defaulter *d = report->defaulters[i];
-        defaulter_t *row = &rows[(*count)++];
-        copy_text(row->account, sizeof row->account, d->connection_id);
-        copy_text(row->name, sizeof row->name, d->consumer_name);
-        row->outstanding_paise = d->outstanding_paise;
-    }
-    bool cut = report->n_defaulters > self->page_size;
-    copy_text(next_token, next_size, report->next_page_token);
-    protobuf_c_message_free_unpacked(&report->base, NULL);
-    if (cut) {
-        say_error("water_tax answered more defaulters than the %u asked for", self->page_size);
+    copy_text(next_token, next_size, next);
+    protobuf_c_message_free_unpacked(reply, NULL);
+    if (answered > self->page_size) {
+        say_error("%s answered more defaulters than the %u asked for", service, self->page_size);
         return -1;
     }
     return 0;

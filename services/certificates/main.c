@@ -32,6 +32,7 @@
 #include "issue.h"
 #include "keys.h"
 #include "log.h"
+#include "proto/payments.pb-c.h"
 #include "token.h"
 #include "workflow.h"
 
@@ -88,7 +89,8 @@ static const nagar_method_t METHODS[] = {
       certificates_fees_daily_collection),
     M("fee_online.initiate", initiate_fee_payment_request, GATEWAY,
       certificates_fee_online_initiate),
-    M("fee_online.callback", fee_payment_callback, GATEWAY, certificates_fee_online_callback),
+    {"fee_online.callback", &nagar__payments__online_payment_callback__descriptor, GATEWAY,
+     certificates_fee_online_callback},
     M("fee_online.get", get_fee_order_request, GATEWAY, certificates_fee_online_get),
     M("fee_receipt.pdf", get_fee_receipt_request, GATEWAY, certificates_fee_receipt_pdf),
     M("fee_refund.list", list_fee_refunds_request, GATEWAY, certificates_fee_refunds_list),

@@ -64,7 +64,7 @@ static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 }
 
 #define PT(name) &nagar__property_tax__##name##__descriptor
-#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto: both taxes' */
+#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto */
 
 /* Methods with a handler of their own: money movements, the CSV import,
  * the demand job (which wakes the batch), the receipt PDF, the ledger check,
@@ -130,7 +130,7 @@ static const nagar_rule_method_t RULE_METHODS[] = {
     {"report.dcb", PAY(dcb_request), GATEWAY_BATCH, "pt_report_dcb", PT(dcb_report), false},
     {"report.daily_collection", PAY(daily_collection_request), GATEWAY_BATCH, "pt_report_daily",
      PT(daily_collection_report), false},
-    {"report.defaulters", PT(defaulters_request), GATEWAY_BATCH, "pt_report_defaulters",
+    {"report.defaulters", PAY(defaulters_request), GATEWAY_BATCH, "pt_report_defaulters",
      PT(defaulters_report), false},
     {NULL, NULL, NULL, NULL, NULL, false},
 };

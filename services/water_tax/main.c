@@ -37,7 +37,7 @@ static const char *const GATEWAY[] = {"gateway", NULL};
 static const char *const GATEWAY_BATCH[] = {"gateway", "batch", NULL};
 
 #define WT(name) &nagar__water_tax__##name##__descriptor
-#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto: both taxes' */
+#define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto */
 
 /* Whose connection it is, asked by notifications to reach an event's person. */
 static const char *const NOTIFICATIONS[] = {"notifications", NULL};
@@ -105,7 +105,7 @@ static const nagar_rule_method_t RULE_METHODS[] = {
     {"report.dcb", PAY(dcb_request), GATEWAY_BATCH, "wt_report_dcb", WT(dcb_report), false},
     {"report.daily_collection", PAY(daily_collection_request), GATEWAY_BATCH, "wt_report_daily",
      WT(daily_collection_report), false},
-    {"report.defaulters", WT(defaulters_request), GATEWAY_BATCH, "wt_report_defaulters",
+    {"report.defaulters", PAY(defaulters_request), GATEWAY_BATCH, "wt_report_defaulters",
      WT(defaulters_report), false},
     {NULL, NULL, NULL, NULL, NULL, false},
 };
