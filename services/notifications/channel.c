@@ -137,16 +137,14 @@ void *notifications_channel_new(size_t size, nagar_config_t *config, const char 
     self->size = size;
     self->timeout_ms = timeout_ms;
     self->connect_timeout_ms = connect_timeout_ms;
-    snprintf(key, sizeof key, "%s_USER", prefix);
-    const char *user = nagar_config_get(config, key, "");
-    if (strlen(url) >= sizeof self->url || strlen(user) >= sizeof self->user) {
-        snprintf(error, error_size, "%s_URL must be at most %zu and %s_USER at most %zu characters",
-                 prefix, sizeof self->url - 1, prefix, sizeof self->user - 1);
+    char user_key[64];
+    snprintf(user_key, sizeof user_key, "%s_USER", prefix);
+    if (nagar_config_get_text(config, key, "", self->url, sizeof self->url, error, error_size) ||
+        nagar_config_get_text(config, user_key, "", self->user, sizeof self->user, error,
+                              error_size)) {
         notifications_channel_destroy(&self);
         return NULL;
     }
-    snprintf(self->url, sizeof self->url, "%s", url);
-    snprintf(self->user, sizeof self->user, "%s", user);
     snprintf(key, sizeof key, "%s_PASSWORD_FILE", prefix);
     const char *password_file = nagar_config_get(config, key, "");
     if (password_file[0] &&

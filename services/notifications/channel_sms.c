@@ -130,18 +130,6 @@ static const char *const BODY_PLACEHOLDERS[] = {
     "mobile", "msisdn", "sender", "text", "unicode", "encoding", "segments",
     "dlt_entity_id", "dlt_template_id", "message_id", NULL};
 
-static int config_copy(nagar_config_t *config, const char *key, const char *default_value,
-                       char *out, size_t out_size, char *error, size_t error_size)
-{
-    const char *value = nagar_config_get(config, key, default_value);
-    if (strlen(value) >= out_size) {
-        snprintf(error, error_size, "%s is longer than %zu characters", key, out_size - 1);
-        return -1;
-    }
-    snprintf(out, out_size, "%s", value);
-    return 0;
-}
-
 channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
                                          long connect_timeout_ms, char *error, size_t error_size)
 {
@@ -154,20 +142,21 @@ channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms
     channel->start = sms_start;
     channel->finish = sms_finish;
     char auth_name[128], auth_file[1024];
-    if (config_copy(config, "NAGAR_NOTIFY_SMS_BODY_TEMPLATE", SMS_DEFAULT_BODY,
-                    self->body_template, sizeof self->body_template, error, error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_CONTENT_TYPE", "application/json",
-                    self->content_type, sizeof self->content_type, error, error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_SENDER", "NAGARS", self->sender,
-                    sizeof self->sender, error, error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_DLT_ENTITY_ID", "", self->entity_id,
-                    sizeof self->entity_id, error, error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_AUTH_HEADER", "Authorization", auth_name,
-                    sizeof auth_name, error, error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_AUTH_FILE", "", auth_file, sizeof auth_file, error,
-                    error_size) ||
-        config_copy(config, "NAGAR_NOTIFY_SMS_ID_FIELD", "id", self->id_field,
-                    sizeof self->id_field, error, error_size))
+    if (nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_BODY_TEMPLATE", SMS_DEFAULT_BODY,
+                              self->body_template, sizeof self->body_template, error,
+                              error_size) ||
+        nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_CONTENT_TYPE", "application/json",
+                              self->content_type, sizeof self->content_type, error, error_size) ||
+        nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_SENDER", "NAGARS", self->sender,
+                              sizeof self->sender, error, error_size) ||
+        nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_DLT_ENTITY_ID", "", self->entity_id,
+                              sizeof self->entity_id, error, error_size) ||
+        nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_AUTH_HEADER", "Authorization", auth_name,
+                              sizeof auth_name, error, error_size) ||
+        nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_AUTH_FILE", "", auth_file,
+                              sizeof auth_file, error, error_size) ||
+        nagar_config_get_text(config, "NAGAR_NOTIFY_SMS_ID_FIELD", "id", self->id_field,
+                              sizeof self->id_field, error, error_size))
         goto failed;
     const char *url = self->channel.url;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
