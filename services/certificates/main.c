@@ -32,6 +32,7 @@
 #include "issue.h"
 #include "keys.h"
 #include "log.h"
+#include "program.h"
 #include "proto/payments.pb-c.h"
 #include "token.h"
 #include "workflow.h"
@@ -247,34 +248,16 @@ static int serve(certificates_t *self)
 
 int main(int argc, char **argv)
 {
-    nagar_log_init(CERT_SERVICE);
-    if (sodium_init() < 0) {
-        nagar_log_error("certificates.start_failed", "libsodium failed to initialise");
-        return 1;
-    }
-    const char *command = argc > 1 ? argv[1] : "serve";
-    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
+    const char *command;
+    int started = nagar_program_start(CERT_SERVICE, argc, argv, usage, &command);
+    if (started >= 0)
+        return started;
     if (strcmp(command, "verify-qr") == 0)
         return verify_qr(argc, argv);
+    if (strcmp(command, "keygen") == 0)
+        return nagar_program_keygen(CERT_SERVICE, argc, argv, usage, "certificate key pair",
+                                    ": publish it for offline verification");
     char error[1024];
-    if (strcmp(command, "keygen") == 0) {
-        if (argc != 4) {
-            usage(stderr);
-            return 2;
-        }
-        if (nagar_token_keygen(argv[2], argv[3], error, sizeof error) != 0) {
-            nagar_log_error("certificates.keygen_failed", "%s", error);
-            return 1;
-        }
-        nagar_log_info("certificates.keygen", "certificate key pair %s written to %s (%s.key "
-                       "secret, %s.pub public: publish it for offline verification)",
-                       argv[3], argv[2], argv[3], argv[3]);
-        return 0;
-    }
     if (strcmp(command, "serve") != 0 || argc > 2) {
         usage(stderr);
         return 2;

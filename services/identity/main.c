@@ -42,6 +42,7 @@
 #include "log.h"
 #include "login_throttle.h"
 #include "otp.h"
+#include "program.h"
 #include "session.h"
 #include "password.h"
 #include "staff.h"
@@ -299,31 +300,13 @@ static int serve(identity_t *self)
 
 int main(int argc, char **argv)
 {
-    nagar_log_init("identity");
-    if (sodium_init() < 0) {
-        nagar_log_error("identity.start_failed", "libsodium failed to initialise");
-        return 1;
-    }
-    const char *command = argc > 1 ? argv[1] : "serve";
-    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
+    const char *command;
+    int started = nagar_program_start(IDENTITY_SERVICE, argc, argv, usage, &command);
+    if (started >= 0)
+        return started;
+    if (strcmp(command, "keygen") == 0)
+        return nagar_program_keygen(IDENTITY_SERVICE, argc, argv, usage, "token key pair", "");
     char error[1024];
-    if (strcmp(command, "keygen") == 0) {
-        if (argc != 4) {
-            usage(stderr);
-            return 2;
-        }
-        if (nagar_token_keygen(argv[2], argv[3], error, sizeof error) != 0) {
-            nagar_log_error("identity.keygen_failed", "%s", error);
-            return 1;
-        }
-        nagar_log_info("identity.keygen", "token key pair %s written to %s (%s.key secret, "
-                       "%s.pub public)", argv[3], argv[2], argv[3], argv[3]);
-        return 0;
-    }
     if (strcmp(command, "otp-keygen") == 0) {
         if (argc != 3) {
             usage(stderr);

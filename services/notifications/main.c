@@ -35,6 +35,7 @@
 #include "log.h"
 #include "my_messages.h"
 #include "notify.h"
+#include "program.h"
 #include "recipients.h"
 #include "templates.h"
 #include "ulb_names.h"
@@ -242,18 +243,16 @@ static int serve(notify_t *self)
 
 int main(int argc, char **argv)
 {
-    nagar_log_init("notifications");
-    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        nagar_log_error("notifications.start_failed", "libsodium or libcurl failed to initialise");
+    const char *command;
+    int started = nagar_program_start(NOTIFY_SERVICE, argc, argv, usage, &command);
+    if (started >= 0)
+        return started;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        nagar_log_error("notifications.start_failed", "libcurl failed to initialise");
         return 1;
     }
-    const char *command = argc > 1 ? argv[1] : "serve";
     int rc;
-    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "help") == 0) {
-        usage(stdout);
-        rc = 0;
-    } else if (strcmp(command, "seal-keygen") == 0 && argc == 3) {
+    if (strcmp(command, "seal-keygen") == 0 && argc == 3) {
         rc = seal_keygen(argv[2]);
     } else if (strcmp(command, "sms-size") == 0 && argc == 3) {
         sms_size_t size;
