@@ -119,14 +119,12 @@ int notifications_channel_read_secret_file(const char *path, char *out, size_t o
     return 0;
 }
 
-void *notifications_channel_new(size_t size, nagar_config_t *config, const char *prefix,
-                                long timeout_ms, long connect_timeout_ms,
-                                char *error, size_t error_size)
+void *notifications_channel_new(size_t size, nagar_config_t *config,
+                                const channel_settings_t *settings, long timeout_ms,
+                                long connect_timeout_ms, char *error, size_t error_size)
 {
     error[0] = '\0';
-    char key[64];
-    snprintf(key, sizeof key, "%s_URL", prefix);
-    const char *url = nagar_config_get(config, key, "");
+    const char *url = nagar_config_get(config, settings->url, "");
     if (!url[0])
         return NULL;
     channel_t *self = calloc(1, size);
@@ -137,16 +135,14 @@ void *notifications_channel_new(size_t size, nagar_config_t *config, const char 
     self->size = size;
     self->timeout_ms = timeout_ms;
     self->connect_timeout_ms = connect_timeout_ms;
-    char user_key[64];
-    snprintf(user_key, sizeof user_key, "%s_USER", prefix);
-    if (nagar_config_get_text(config, key, "", self->url, sizeof self->url, error, error_size) ||
-        nagar_config_get_text(config, user_key, "", self->user, sizeof self->user, error,
+    if (nagar_config_get_text(config, settings->url, "", self->url, sizeof self->url, error,
+                              error_size) ||
+        nagar_config_get_text(config, settings->user, "", self->user, sizeof self->user, error,
                               error_size)) {
         notifications_channel_destroy(&self);
         return NULL;
     }
-    snprintf(key, sizeof key, "%s_PASSWORD_FILE", prefix);
-    const char *password_file = nagar_config_get(config, key, "");
+    const char *password_file = nagar_config_get(config, settings->password_file, "");
     if (password_file[0] &&
         notifications_channel_read_secret_file(password_file, self->password,
                                                sizeof self->password, error, error_size) != 0) {

@@ -112,12 +112,19 @@ transfer_t *notifications_channel_start(channel_t *self, const outgoing_t *messa
 void notifications_channel_finish(channel_t *self, transfer_t *transfer, CURLcode code,
                                   send_result_t *result);
 
+/* The settings a remote channel's channel_t is read from. */
+typedef struct {
+    const char *url;              /* "NAGAR_NOTIFY_SMS_URL" */
+    const char *user;             /* "NAGAR_NOTIFY_SMS_USER" */
+    const char *password_file;    /* "NAGAR_NOTIFY_SMS_PASSWORD_FILE" */
+} channel_settings_t;
+
 /* For the channels' own files. A zeroed channel of size bytes whose first
- * member is its channel_t, read from <prefix>_URL, <prefix>_USER and
- * <prefix>_PASSWORD_FILE, with its steps; NULL as the channels' _new. */
-void *notifications_channel_new(size_t size, nagar_config_t *config, const char *prefix,
-                                long timeout_ms, long connect_timeout_ms,
-                                char *error, size_t error_size);
+ * member is its channel_t, read from settings; NULL as the channels'
+ * _new. The caller sets its steps. */
+void *notifications_channel_new(size_t size, nagar_config_t *config,
+                                const channel_settings_t *settings, long timeout_ms,
+                                long connect_timeout_ms, char *error, size_t error_size);
 /* A transfer with the channel's timeouts; NULL with result SEND_RETRY
  * ("out of memory starting the <what>") when out of memory. */
 transfer_t *notifications_channel_transfer(const channel_t *self, const char *what,

@@ -41,9 +41,11 @@ channel_t *notifications_email_channel_new(nagar_config_t *config, long timeout_
                                            long connect_timeout_ms, char *error,
                                            size_t error_size)
 {
-    email_channel_t *self =
-        notifications_channel_new(sizeof *self, config, "NAGAR_NOTIFY_SMTP", timeout_ms,
-                                  connect_timeout_ms, error, error_size);
+    static const channel_settings_t SETTINGS = {.url = "NAGAR_NOTIFY_SMTP_URL",
+                                                .user = "NAGAR_NOTIFY_SMTP_USER",
+                                                .password_file = "NAGAR_NOTIFY_SMTP_PASSWORD_FILE"};
+    email_channel_t *self = notifications_channel_new(sizeof *self, config, &SETTINGS, timeout_ms,
+                                                      connect_timeout_ms, error, error_size);
     if (!self)
         return NULL;
     channel_t *channel = &self->channel;

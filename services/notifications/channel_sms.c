@@ -133,9 +133,11 @@ static const char *const BODY_PLACEHOLDERS[] = {
 channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms,
                                          long connect_timeout_ms, char *error, size_t error_size)
 {
-    sms_channel_t *self = notifications_channel_new(sizeof *self, config, "NAGAR_NOTIFY_SMS",
-                                                    timeout_ms, connect_timeout_ms, error,
-                                                    error_size);
+    static const channel_settings_t SETTINGS = {.url = "NAGAR_NOTIFY_SMS_URL",
+                                                .user = "NAGAR_NOTIFY_SMS_USER",
+                                                .password_file = "NAGAR_NOTIFY_SMS_PASSWORD_FILE"};
+    sms_channel_t *self = notifications_channel_new(sizeof *self, config, &SETTINGS, timeout_ms,
+                                                    connect_timeout_ms, error, error_size);
     if (!self)
         return NULL;
     channel_t *channel = &self->channel;
