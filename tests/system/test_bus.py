@@ -6,7 +6,10 @@ idempotency key.
 
 Workers are tests/support/test_worker ("echo"), clients are
 tests/support/bus_call (one JSON line per result). Every wait has a bound;
-each test has its own timeout on top.
+each test has its own timeout on top. No stopwatch: "promptly" is shown by a
+request deadline (or worker sleep) far longer than the time the test gives the
+client to finish, so an answer at all proves nobody waited it out; a deadline
+is shown by its lower bound (elapsed_ms >= the deadline).
 """
 import json
 import os
@@ -17,6 +20,8 @@ from collections import Counter
 
 import pytest
 
+import contract
+from mdp_packed import NagarClient
 from nagar_proc import wait_until
 
 HEARTBEAT = {"NAGAR_BUS_HEARTBEAT_MS": "100", "NAGAR_BUS_LIVENESS": "3"}
@@ -71,11 +76,14 @@ class Bus:
         full.update({k: str(v) for k, v in env.items()})
         return full
 
-    def call(self, principal="client", timeout=60, env=None, **args):
-        """Runs bus_call to completion; returns its result lines."""
+    def call(self, principal="client", timeout=60, env=None, log=None, **args):
+        """Runs bus_call to completion; returns its result lines (and appends
+        its log, stderr, to the list log when one is given)."""
         result = subprocess.run(self.call_argv(**args), env=self.call_env(principal, **(env or {})),
                                 stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         stderr = result.stderr.decode(errors="replace")
+        if log is not None:
+            log.append(stderr)
         assert result.returncode == 0, f"bus_call failed ({result.returncode}): {stderr[-3000:]}"
         assert not any(mark in stderr for mark in SANITIZER_MARKS), stderr[-3000:]
         return [json.loads(line) for line in result.stdout.decode().splitlines() if line.strip()]
@@ -85,14 +93,14 @@ class Bus:
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
 
-    def worker_holding(self, count, sleep_ms, request_id):
+    def worker_holding(self, count, sleep_ms, request_id, timeout_ms=15000):
         """One echo worker, sleeping sleep_ms on the first of count requests
         sent at once without retries (request_id, or request_id-0 .. -N when
         count > 1) while it holds the rest: (worker, the bus_call process)."""
         worker = self.start_worker("echo")
         self.wait_registered(1)
         call = self.call_background(count=count, in_flight=count, sleep_ms=sleep_ms,
-                                    timeout_ms=15000, attempts=1, request_id=request_id)
+                                    timeout_ms=timeout_ms, attempts=1, request_id=request_id)
         sleeping_worker([worker], request_id if count == 1 else f"{request_id}-0")
         return worker, call
 
@@ -106,6 +114,22 @@ class Bus:
             return len({l.get("worker") for l in lines if l["code"] == "OK"}) == count
         wait_until(all_serving, timeout=timeout, interval=0.1,
                    what=f"{count} echo workers to be registered with the broker")
+
+    def stats(self):
+        """The broker's admin stats (nagar.admin.StatsReply), asked as the operator."""
+        curve = (os.path.join(self.broker.keys_dir, "secret", "operator.cert"),
+                 self.broker.public_key_path)
+        operator = NagarClient(self.broker.endpoint, curve=curve)
+        try:
+            operator.send("nagar.admin", contract.encode("nagar.Request", {
+                "method": "stats", "context": {"requestId": "test-bus-stats"}}))
+            got = operator.recv(10000)
+            assert got is not None, "the broker did not answer nagar.admin stats"
+            reply = contract.decode("nagar.Reply", got[1][-1])
+            assert not reply["status"] or reply["status"]["code"] == 0, reply
+            return contract.decode("nagar.admin.StatsReply", reply["payload"])
+        finally:
+            operator.close()
 
     def assert_clean(self, worker):
         text = worker.log_text()
@@ -201,12 +225,13 @@ def test_unknown_method_is_not_found(bus):
 def test_kill_worker_mid_request_is_retried_on_another_worker(bus):
     workers = [bus.start_worker(f"echo{i}") for i in range(2)]
     bus.wait_registered(2)
-    call = bus.call_background(sleep_ms=3000, timeout_ms=15000, attempts=3,
+    call = bus.call_background(sleep_ms=3000, timeout_ms=60000, attempts=3,
                                idempotency_key="pay-7", request_id="kill-1")
     victim = sleeping_worker(workers, "kill-1")
-    killed_at = time.monotonic()
     victim.kill(signal.SIGKILL)
-    [line] = finish(call)
+    # The deadline is 60 s; the client is given 30 s to finish: an answer at
+    # all means the retry did not wait for the deadline (on a loaded machine too).
+    [line] = finish(call, timeout=30)
     survivor = next(w for w in workers if w is not victim)
     # The broker reports the lost worker at once; the client retries with the
     # same request id and idempotency key on the other worker.
@@ -215,34 +240,31 @@ def test_kill_worker_mid_request_is_retried_on_another_worker(bus):
     assert line["worker"] == str(survivor.pid)
     assert line["request_id"] == "kill-1"
     assert line["idempotency_key"] == "pay-7"
-    # One 3 s sleep after the kill, not a wait for the 15 s deadline.
-    assert time.monotonic() - killed_at < 6.0
-    assert line["elapsed_ms"] < 9000, line
+    # The survivor ran the request in full (its 3 s sleep) on the retry.
+    assert line["elapsed_ms"] >= 3000, line
     assert survivor.stop() == 0
     bus.assert_clean(survivor)
 
 
 def test_kill_worker_mid_request_without_retry_fails_promptly(bus):
-    worker, call = bus.worker_holding(1, 5000, "kill-2")
-    killed_at = time.monotonic()
+    worker, call = bus.worker_holding(1, 30000, "kill-2", timeout_ms=60000)
     worker.kill(signal.SIGKILL)
-    [line] = finish(call)
+    # UNAVAILABLE (the worker was lost), not DEADLINE_EXCEEDED, and within the
+    # 15 s the client is given of a 60 s deadline: promptly, on any machine.
+    [line] = finish(call, timeout=15)
     assert line["code"] == "UNAVAILABLE", line
     assert line["attempts"] == 1
-    assert time.monotonic() - killed_at < 2.0
-    assert line["elapsed_ms"] < 4000, line
 
 
 def test_heartbeat_expiry_of_a_frozen_worker_and_its_recovery(bus):
-    worker, call = bus.worker_holding(1, 2000, "frozen-1")
-    stopped_at = time.monotonic()
+    worker, call = bus.worker_holding(1, 4000, "frozen-1", timeout_ms=60000)
     worker.popen.send_signal(signal.SIGSTOP)
     try:
-        [line] = finish(call)
-        failed_after = time.monotonic() - stopped_at
-        # Expired after heartbeat * liveness = 300 ms, answered promptly.
+        # Expired after heartbeat * liveness = 300 ms: UNAVAILABLE within the
+        # 15 s the client is given, not DEADLINE_EXCEEDED at its 60 s deadline.
+        [line] = finish(call, timeout=15)
         assert line["code"] == "UNAVAILABLE", line
-        assert failed_after < 1.5, f"held request failed {failed_after:.2f}s after SIGSTOP"
+        assert bus.broker.proc.wait_event("broker.worker_expired")[-1].get("held_requests") == 1
     finally:
         worker.popen.send_signal(signal.SIGCONT)
     # Thawed, it finds the broker has forgotten it and comes back with READY.
@@ -254,33 +276,47 @@ def test_heartbeat_expiry_of_a_frozen_worker_and_its_recovery(bus):
 
 
 def test_client_deadline_with_slow_worker(bus):
-    bus.start_worker("echo")
+    worker = bus.start_worker("echo")
     bus.wait_registered(1)
-    [line] = bus.call(sleep_ms=4000, timeout_ms=1000, attempts=1)
+    # The worker would answer after 30 s; the client is given 15 s to finish,
+    # so it must have given up at its own 1 s deadline, and not before it.
+    [line] = bus.call(sleep_ms=30000, timeout_ms=1000, attempts=1, timeout=15)
     assert line["code"] == "DEADLINE_EXCEEDED", line
-    assert 900 <= line["elapsed_ms"] <= 1700, line
+    assert line["elapsed_ms"] >= 1000, line
+    worker.kill()       # still sleeping: not a drain to wait for
 
 
-def test_retry_keeps_request_id_and_idempotency_key(bus):
+def test_retry_keeps_request_id_and_idempotency_key(bus, tmp_path):
     # No worker yet: the broker answers UNAVAILABLE at once and the client
     # keeps retrying with back-off until a worker turns up.
-    call = bus.call_background(attempts=10, timeout_ms=20000, idempotency_key="receipt-99",
-                               request_id="retry-1", env={"NAGAR_BUS_RETRY_BASE_MS": "200"})
-    time.sleep(0.6)
+    log_path = tmp_path / "bus_call_retry.log"
+    with open(log_path, "wb") as log:
+        call = subprocess.Popen(
+            bus.call_argv(attempts=10, timeout_ms=60000, idempotency_key="receipt-99",
+                          request_id="retry-1"),
+            env=bus.call_env("client", NAGAR_BUS_RETRY_BASE_MS="200", NAGAR_LOG_LEVEL="debug"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+    # The worker starts only once an attempt has been refused (the client
+    # logs that it will retry), however slowly the client started.
+    wait_until(lambda: b"bus.client_retry" in log_path.read_bytes(), timeout=15,
+               what="the client to be refused and schedule a retry")
     bus.start_worker("echo")
-    [line] = finish(call)
+    stdout, _ = call.communicate(timeout=60)
+    stderr = log_path.read_text(errors="replace")
+    assert call.returncode == 0, f"bus_call failed ({call.returncode}): {stderr[-3000:]}"
+    assert not any(mark in stderr for mark in SANITIZER_MARKS), stderr[-3000:]
+    [line] = [json.loads(l) for l in stdout.decode().splitlines() if l.strip()]
     assert line["code"] == "OK", line
     assert line["attempts"] >= 2, line
     assert line["request_id"] == "retry-1"
     assert line["idempotency_key"] == "receipt-99"
-    assert line["elapsed_ms"] < 15000, line
 
 
 def test_no_worker_fails_fast_when_retries_run_out(bus):
-    [line] = bus.call(attempts=2, timeout_ms=5000)
+    # Fast: the client is given 15 s of a 60 s deadline.
+    [line] = bus.call(attempts=2, timeout_ms=60000, timeout=15)
     assert line["code"] == "UNAVAILABLE", line
     assert line["attempts"] == 2
-    assert line["elapsed_ms"] < 1500, line
 
 
 def test_worker_stops_cleanly_on_sigterm(bus):
@@ -289,21 +325,25 @@ def test_worker_stops_cleanly_on_sigterm(bus):
     assert worker.stop() == 0
     assert worker.events("bus.worker_stopped")
     bus.assert_clean(worker)
-    # The worker said DISCONNECT, so the broker knows it is gone.
-    [line] = bus.call(attempts=1, timeout_ms=3000)
+    # The worker said DISCONNECT, so the broker knows it is gone (it says so,
+    # rather than expiring it) and answers at once: within the 15 s the client
+    # is given of a 60 s deadline.
+    drained = bus.broker.proc.wait_event("broker.worker_drained")
+    assert not bus.broker.proc.events("broker.worker_expired"), drained
+    [line] = bus.call(attempts=1, timeout_ms=60000, timeout=15)
     assert line["code"] == "UNAVAILABLE", line
-    assert line["elapsed_ms"] < 1000, line
 
 
 def test_crashing_worker_does_not_hang_the_caller(bus):
     workers = [bus.start_worker(f"echo{i}") for i in range(2)]
     bus.wait_registered(2)
-    # Both attempts crash a worker; the caller hears UNAVAILABLE, not silence.
-    [line] = bus.call(crash=True, attempts=2, timeout_ms=10000, timeout=30)
+    # Both attempts crash a worker; the caller hears UNAVAILABLE, not silence
+    # until its 60 s deadline (it is given 20 s).
+    [line] = bus.call(crash=True, attempts=2, timeout_ms=60000, timeout=20)
     assert line["code"] == "UNAVAILABLE", line
     assert line["attempts"] == 2
-    assert line["elapsed_ms"] < 3000, line
-    wait_until(lambda: not any(w.alive() for w in workers), timeout=5, what="both workers to abort")
+    wait_until(lambda: not any(w.alive() for w in workers), timeout=15,
+               what="both workers to abort")
 
 
 # ---- the credit extension (mdp.h) with real libnagar workers ---------------------
@@ -311,19 +351,22 @@ def test_crashing_worker_does_not_hang_the_caller(bus):
 def test_killed_worker_every_held_request_fails_promptly(bus):
     # Credit 8 (the default): all four requests are sent to the one worker,
     # which sleeps on the first while holding the other three.
-    worker, call = bus.worker_holding(4, 5000, "held")
-    time.sleep(0.2)  # the other three have reached the worker's socket
-    killed_at = time.monotonic()
+    worker, call = bus.worker_holding(4, 30000, "held", timeout_ms=60000)
+
+    def all_four_held():
+        stats = bus.stats()
+        client = next((p for p in stats["principals"] if p["name"] == "client"), None)
+        echo = next((s for s in stats["services"] if s["name"] == "echo"), None)
+        return client and client["inFlight"] == 4 and echo and echo["queued"] == 0
+    wait_until(all_four_held, timeout=10, what="the broker to hand all four to the worker")
     worker.kill(signal.SIGKILL)
-    lines = finish(call)
-    failed_after = time.monotonic() - killed_at
+    # Answered at expiry (300 ms), not at the 60 s deadline (the client is
+    # given 15 s): all four were held by the worker, none left waiting in the
+    # broker's queue.
+    lines = finish(call, timeout=15)
     assert len(lines) == 4
     assert all(l["code"] == "UNAVAILABLE" for l in lines), json.dumps(lines)
     assert sorted(l["request_id"] for l in lines) == [f"held-{i}" for i in range(4)]
-    # Answered at expiry (300 ms), not at the 15 s deadline: all four were
-    # held by the worker, none left waiting in the broker's queue.
-    assert failed_after < 2.0, f"held requests failed {failed_after:.2f}s after the kill"
-    assert all(l["elapsed_ms"] < 4000 for l in lines), lines
     [expired] = bus.broker.proc.wait_event("broker.worker_expired")
     assert expired.get("held_requests") == 4, expired
 
