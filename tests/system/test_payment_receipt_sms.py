@@ -25,15 +25,14 @@ def test_receipt_sms_waits_for_notifications_and_arrives_once(property_tax_stack
     assert r.status_code == 200, r.text
     pid = r.json()["propertyId"]
 
-    # Notifications is down: the payment is acknowledged at once all the same.
-    started = time.monotonic()
-    r = s.post(f"{PT}/payments", {"propertyId": pid, "amountPaise": "125000", "mode": "CASH",
-                                  "counter": "C1", "advance": True}, token=clerk.token,
-               key=uuid.uuid4().hex)
-    took = time.monotonic() - started
+    # Notifications is down: the payment is acknowledged all the same, within
+    # the 10 s the client gives it of the gateway's 20 s deadline: it does not
+    # wait for notifications.
+    r = s.request("POST", f"{PT}/payments", token=clerk.token, key=uuid.uuid4().hex, timeout=10,
+                  json={"propertyId": pid, "amountPaise": "125000", "mode": "CASH",
+                        "counter": "C1", "advance": True})
     assert r.status_code == 200, r.text
     receipt_no = r.json()["receiptNo"]
-    assert took < 2.0, f"the payment waited {took:.2f}s for notifications"
 
     # The event waits in property tax's outbox; nothing is sent meanwhile.
     def pending():
