@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 #define FIELDS 11
 #define KEY_COLUMNS_MAX 4
-#define NAME_MAX_BYTES 63
+#define NAME_MAX_BYTES 63      /* PostgreSQL's identifiers: NAMEDATALEN - 1 */
 
 const nagar_chain_kind_t nagar_history_chain = {
     .name = "history",
@@ -35,19 +37,6 @@ const nagar_chain_kind_t nagar_history_chain = {
     .fields = FIELDS,
     .seq_field = 2,
 };
-
-/* ^[a-z_][a-z0-9_]{0,62}$ */
-static bool plain_name(const char *name)
-{
-    size_t length = strlen(name);
-    if (length == 0 || length > NAME_MAX_BYTES || (name[0] >= '0' && name[0] <= '9'))
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-              name[i] == '_'))
-            return false;
-    return true;
-}
 
 static int key_columns(nagar_db_t *db, const char *qualified, char columns[][NAME_MAX_BYTES + 1],
                        int *count, char *error, size_t error_size)
@@ -73,7 +62,7 @@ static int key_columns(nagar_db_t *db, const char *qualified, char columns[][NAM
     }
     for (int i = 0; i < rows && rc == 0; i++) {
         const char *name = PQgetvalue(res, i, 0);
-        if (!plain_name(name)) {
+        if (!nagar_text_plain_name(name, NAME_MAX_BYTES)) {
             snprintf(error, error_size, "%s has a key column named \"%.64s\"", qualified, name);
             rc = -1;
         } else {
@@ -103,7 +92,8 @@ int nagar_history_check_rows(nagar_db_t *db, const char *schema, const char *tab
 {
     *mismatches = NULL;
     *count = 0;
-    if (!plain_name(schema) || !plain_name(table)) {
+    if (!nagar_text_plain_name(schema, NAME_MAX_BYTES) ||
+        !nagar_text_plain_name(table, NAME_MAX_BYTES)) {
         snprintf(error, error_size, "\"%.64s.%.64s\" is not a table name", schema, table);
         return -1;
     }

@@ -17,9 +17,11 @@
 #include "buffer.h"
 #include "certificate_seal.h"
 #include "history.h"
+#include "text.h"
 
 #define KEYS_MAX 32
 #define SQL_MAX 8192
+#define NAME_MAX_BYTES 63      /* PostgreSQL's identifiers: NAMEDATALEN - 1 */
 
 void nagar_findings_free(nagar_findings_t *self)
 {
@@ -45,19 +47,6 @@ static int add(nagar_findings_t *out, const char *check, const char *table, cons
     f->seq = seq;
     snprintf(f->problem, sizeof f->problem, "%s", problem);
     return 0;
-}
-
-/* ^[a-z_][a-z0-9_]{0,62}$ */
-static bool plain_name(const char *name)
-{
-    size_t length = strlen(name);
-    if (length == 0 || length > 63 || (name[0] >= '0' && name[0] <= '9'))
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-              name[i] == '_'))
-            return false;
-    return true;
 }
 
 /* Runs a check answering (check, table, key, ulb, seq, problem) rows. */
@@ -87,7 +76,8 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
                           size_t error_size)
 {
     bool property_tax = charges == NAGAR_CHARGES_DEMAND;
-    if (!plain_name(schema) || !plain_name(account_column)) {
+    if (!nagar_text_plain_name(schema, NAME_MAX_BYTES) ||
+        !nagar_text_plain_name(account_column, NAME_MAX_BYTES)) {
         snprintf(error, error_size, "\"%.64s\" or \"%.64s\" is not a name", schema,
                  account_column);
         return -1;
@@ -313,7 +303,7 @@ int nagar_verify_certificates(nagar_db_t *db, const char *keys_dir, nagar_findin
 int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *tables,
                          nagar_findings_t *out, char *error, size_t error_size)
 {
-    if (!plain_name(schema)) {
+    if (!nagar_text_plain_name(schema, NAME_MAX_BYTES)) {
         snprintf(error, error_size, "\"%.64s\" is not a name", schema);
         return -1;
     }
