@@ -145,11 +145,7 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
     for (int i = 0; i < self->broker_count; i++) {
         broker_t *broker = &self->brokers[i];
         nagar_bus_broker_endpoint(options, i, broker->endpoint, sizeof broker->endpoint);
-        /* With several brokers, sends fail at once to a broker with no
-         * connection, so the next broker is tried instead of the request
-         * waiting in a queue (set before connecting: libzmq reads it then). */
-        broker->socket = nagar_bus_connect_broker(options, i, self->broker_count > 1, error,
-                                                  error_size);
+        broker->socket = nagar_bus_connect_broker(options, i, error, error_size);
         if (!broker->socket) {
             for (int j = 0; j < i; j++)
                 zsock_destroy(&self->brokers[j].socket);
@@ -158,6 +154,10 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
         }
         broker->handle = zsock_resolve(broker->socket);
         broker->unchecked = true;
+        /* Sends fail at once to a broker with no connection, so the next
+         * broker is tried instead of the request waiting in a queue. */
+        if (self->broker_count > 1)
+            zsock_set_immediate(broker->socket, 1);
     }
     if (options->packed && !(self->packer = nagar_mdp_packer_new(0))) {
         for (int i = 0; i < self->broker_count; i++)
