@@ -1,9 +1,9 @@
 /*
  * rules_money.c — money movements (service_rules.h, nagar_rules_payment_*,
- * nagar_rules_online_*): each one call of a SECURITY DEFINER rule function
- * that checks it, takes the receipt number, appends the ledger row and
- * records the payment, then the event and the idempotency record in the
- * same transaction. The services' messages differ only in type and in the
+ * nagar_rules_online_*, and as method-table handlers nagar_rules_*_method):
+ * each one call of a SECURITY DEFINER rule function that checks it, takes
+ * the receipt number, appends the ledger row and records the payment, then
+ * the event and the idempotency record in the same transaction. The services' messages differ only in type and in the
  * account field, so they are read and written by field name
  * (message_fields.h).
  */
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "json_codec.h"
+#include "ledger.h"
 #include "log.h"
 #include "message_fields.h"
 
@@ -363,4 +364,68 @@ int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_wo
     int rc = nagar_worker_call_reply(call, work.answer.reply);
     nagar_rules_answer_reset(&work.answer);
     return rc;
+}
+
+/* ---- as method-table handlers ------------------------------------------------------ */
+
+/* A money method in the table of a service that describes no payments (or,
+ * for ledger.verify, no ledger reply): a mistake in its main.c. */
+static int no_payments(nagar_worker_call_t *call)
+{
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                  "method '%s' moves money, but the service describes no "
+                                  "payments (nagar_rules_service_t.payments)",
+                                  nagar_worker_call_method(call));
+}
+
+typedef int money_fn(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                     const ProtobufCMessage *request);
+
+/* movement with the service's payments: arg begins with its nagar_rules_t
+ * (service_rules.h), whose payments nagar_rules_main set. */
+static int with_payments(money_fn *movement, nagar_worker_call_t *call,
+                         const ProtobufCMessage *request, void *arg)
+{
+    const nagar_rules_payments_t *payments = ((const nagar_rules_t *) arg)->payments;
+    return payments ? movement(payments, call, request) : no_payments(call);
+}
+
+int nagar_rules_payment_record_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                      void *arg)
+{
+    return with_payments(nagar_rules_payment_record, call, request, arg);
+}
+
+int nagar_rules_payment_reverse_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg)
+{
+    return with_payments(nagar_rules_payment_reverse, call, request, arg);
+}
+
+int nagar_rules_online_initiate_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg)
+{
+    return with_payments(nagar_rules_online_initiate, call, request, arg);
+}
+
+int nagar_rules_online_callback_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg)
+{
+    return with_payments(nagar_rules_online_callback, call, request, arg);
+}
+
+/* ledger.verify of the ledger the payments go on. */
+static int ledger_verify(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
+                         const ProtobufCMessage *request)
+{
+    if (!payments->ledger_reply_type)
+        return no_payments(call);
+    return nagar_ledger_check_method(payments->rules->db, payments->rules->service, call, request,
+                                     payments->ledger_reply_type);
+}
+
+int nagar_rules_ledger_verify_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg)
+{
+    return with_payments(ledger_verify, call, request, arg);
 }

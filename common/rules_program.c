@@ -23,6 +23,8 @@ typedef struct {
     nagar_outbox_relay_t *relay;   /* NULL: relay off */
     long relay_interval_ms;
     int64_t relay_next_ms;         /* monotonic */
+    nagar_payment_provider_t *provider;   /* NAGAR_PAYMENT_PROVIDER_KEY_FILE; NULL: unset */
+    nagar_rules_payments_t payments;      /* the service's, with rules and provider */
 } program_t;
 
 static void usage(const nagar_rules_service_t *service, FILE *out)
@@ -67,8 +69,8 @@ static int load_settings(program_t *program, json_t *ready)
     const char *key_file =
         nagar_config_get(program->config, "NAGAR_PAYMENT_PROVIDER_KEY_FILE", "");
     if (key_file[0]) {
-        *service->provider = nagar_payment_provider_new(key_file, error, sizeof error);
-        if (!*service->provider) {
+        program->provider = nagar_payment_provider_new(key_file, error, sizeof error);
+        if (!program->provider) {
             nagar_log_error(nagar_rules_event_name(rules, event, "config_invalid"), "%s", error);
             return -1;
         }
@@ -181,6 +183,12 @@ static int serve(program_t *program)
         return 1;
     }
     rules->rule_methods = service->rule_methods;
+    if (service->payments) {
+        program->payments = *service->payments;
+        program->payments.rules = rules;
+        program->payments.provider = program->provider;
+        rules->payments = &program->payments;
+    }
     nagar_method_t *methods = method_table(service);
     nagar_worker_t *worker = methods ? nagar_worker_new(&options, program->config, rules->service,
                                                         methods, service->arg, error,
@@ -196,7 +204,7 @@ static int serve(program_t *program)
     nagar_worker_set_tick(worker, tick_ms, program_tick, program);
     nagar_service_keep_worker_alive(rules->db, worker);
     nagar_service_keep_worker_alive_on_bus(*service->bus, worker);
-    json_object_set_new(ready, "online_payments", json_boolean(*service->provider != NULL));
+    json_object_set_new(ready, "online_payments", json_boolean(program->provider != NULL));
     json_object_set_new(ready, "business_date",
                         json_string(rules->business_date[0] ? rules->business_date : "today"));
     json_object_set_new(ready, "relay", json_boolean(relay));
@@ -270,7 +278,8 @@ int nagar_rules_main(const nagar_rules_service_t *service, int argc, char **argv
     }
     nagar_outbox_relay_destroy(&program.relay);
     nagar_bus_client_destroy(service->bus);
-    nagar_payment_provider_destroy(service->provider);
+    rules->payments = NULL;   /* it was program's */
+    nagar_payment_provider_destroy(&program.provider);
     nagar_db_destroy(&rules->db);
     nagar_config_destroy(&program.config);
     nagar_document_shutdown();   /* Pango's font caches, so a leak checker sees a clean exit */

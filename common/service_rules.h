@@ -3,8 +3,8 @@
  * next to its data, as bus methods, and the program around them.
  *
  * Property tax and water charges both run their rules through it (their
- * main.c is a method table and a nagar_rules_service_t; their payment.c
- * names their rules and messages), so the next service that keeps its rules
+ * main.c is a method table, a nagar_rules_service_t and what their payments
+ * differ in, a nagar_rules_payments_t), so the next service that keeps its rules
  * in SQL does not copy them. A
  * rule is a SQL function f(actor jsonb, request jsonb, today date) that
  * checks the actor's reach, validates every field (raising SQLSTATE
@@ -81,11 +81,17 @@ typedef struct {
     bool mutation;
 } nagar_rule_method_t;
 
+/* What a service's money movements differ in (below, "Money movements"). */
+typedef struct nagar_rules_payments nagar_rules_payments_t;
+
 typedef struct {
     nagar_db_t *db;
     const char *service;            /* "water_tax": logs, outbox event ids */
     char business_date[NAGAR_DATE_TEXT_MAX];   /* "" = today in IST */
     const nagar_rule_method_t *rule_methods;   /* set by nagar_rules_main */
+    /* The money flow the nagar_rules_*_method handlers run; set by
+     * nagar_rules_main from nagar_rules_service_t.payments (NULL: none). */
+    const nagar_rules_payments_t *payments;
 } nagar_rules_t;
 
 /* "<service>.<what>", the stable name of a log event, into out. */
@@ -202,7 +208,7 @@ int nagar_rules_outbox_person(nagar_rules_t *self, const char *type, const char 
  * by field name: Receipt has receipt_no, <account_param>, amount_paise,
  * ledger_seq; OnlineOrder has order_id, amount_paise, merchant_signature;
  * the callback has order_id, provider_ref, amount_paise, status, signature. */
-typedef struct {
+struct nagar_rules_payments {
     nagar_rules_t *rules;
     nagar_payment_provider_t *provider;   /* NULL: online payments refused */
     const char *rule_prefix;      /* "pt" (a compiled-in name, never input) */
@@ -211,12 +217,15 @@ typedef struct {
     const char *user_field;       /* "ownerUserId": the owner's account in the rules' JSON */
     const ProtobufCMessageDescriptor *receipt_type;
     const ProtobufCMessageDescriptor *order_type;
+    /* VerifyLedgerReply of nagar_rules_ledger_verify_method (NULL: the
+     * service answers no ledger.verify). */
+    const ProtobufCMessageDescriptor *ledger_reply_type;
     /* Optional: the service's own events of a verified callback, added in
      * its transaction from the rule's answer (any "action"); 0 or -1. For a
      * service whose callbacks are not "paid" money on a ledger
      * (certificates' fee paid, or due for a refund). */
     int (*callback_events)(nagar_rules_t *rules, json_t *answer);
-} nagar_rules_payments_t;
+};
 
 /* payment.record: needs an idempotency key; logs <service>.payment_recorded. */
 int nagar_rules_payment_record(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
@@ -232,6 +241,28 @@ int nagar_rules_online_initiate(const nagar_rules_payments_t *payments, nagar_wo
  * recorded once per order. */
 int nagar_rules_online_callback(const nagar_rules_payments_t *payments, nagar_worker_call_t *call,
                                 const ProtobufCMessage *request);
+
+/* The same, and ledger.verify (nagar_ledger_check_method of ledger.h,
+ * answering payments->ledger_reply_type), as handlers of a service's method
+ * table (nagar_method_t) for a service run by nagar_rules_main with
+ * nagar_rules_service_t.payments set: its arg begins with its
+ * nagar_rules_t, whose payments name the flow, so the service writes no
+ * handler of its own for them:
+ *
+ *     {"payment.record", PT(record_payment_request), GATEWAY_BATCH,
+ *      nagar_rules_payment_record_method},
+ *
+ * Without payments they answer INTERNAL. */
+int nagar_rules_payment_record_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                      void *arg);
+int nagar_rules_payment_reverse_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg);
+int nagar_rules_online_initiate_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg);
+int nagar_rules_online_callback_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                       void *arg);
+int nagar_rules_ledger_verify_method(nagar_worker_call_t *call, const ProtobufCMessage *request,
+                                     void *arg);
 
 int64_t nagar_rules_monotonic_ms(void);
 
@@ -300,7 +331,11 @@ typedef struct {
     const nagar_method_t *methods;    /* the service's own handlers */
     const nagar_rule_method_t *rule_methods;   /* methods that are one rule call; NULL: none */
     void *arg;                        /* given to the methods and the hooks */
-    nagar_payment_provider_t **provider;   /* where the provider key goes (NULL: unset) */
+    /* What the service's money movements differ in, for the
+     * nagar_rules_*_method rows of its methods: a compiled-in description
+     * whose rules and provider (the key of NAGAR_PAYMENT_PROVIDER_KEY_FILE)
+     * nagar_rules_main fills in a copy of its own. NULL: no money methods. */
+    const nagar_rules_payments_t *payments;
     nagar_bus_client_t **bus;         /* where the outbox relay's client goes (NULL: relay off) */
     /* The service's own settings, read after the shared ones: adds them to
      * the fields of <service>.ready and answers the worker's idle tick in ms,

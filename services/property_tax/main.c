@@ -37,7 +37,6 @@
 #include "event_subjects.h"
 #include "log.h"
 #include "notice.h"
-#include "payment.h"
 #include "property_tax.h"
 #include "receipt_pdf.h"
 #include "register.h"
@@ -66,19 +65,37 @@ static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, 
 #define PT(name) &nagar__property_tax__##name##__descriptor
 #define PAY(name) &nagar__payments__##name##__descriptor   /* proto/payments.proto */
 
-/* Methods with a handler of their own: money movements, the CSV import,
- * the demand job (which wakes the batch), the receipt PDF, the ledger check,
- * the demand notices (data with the portal address, PDFs). */
+/* What property tax's money movements differ in: the pt_* rules
+ * (sql/payment.sql, sql/online.sql, and sql/account.sql with
+ * common/sql/accounts), the account (propertyId), the owner's account and
+ * the message types. The flow is common/rules_money.c, shared with water
+ * charges: a payment is one transaction — idempotency record (concurrent
+ * retries of one key queue on it), checks, the next receipt number of the
+ * ULB, year and counter (common/sql/receipt), one ledger row
+ * (common/sql/ledger), the apportionment (pt_payment_apply), an outbox
+ * event, and the stored reply; a reversal is the same with a negative amount
+ * and negated allocations; online.callback verifies the provider's
+ * HMAC-SHA256 first. Its handlers are the nagar_rules_*_method rows below. */
+static const nagar_rules_payments_t PAYMENTS = {
+    .rule_prefix = "pt", .account_param = "property_id", .subject_kind = "property",
+    .user_field = "ownerUserId", .receipt_type = PT(receipt), .order_type = PT(online_order),
+    .ledger_reply_type = PT(verify_ledger_reply)};
+
+/* Methods with a handler of their own: money movements (common), the CSV
+ * import, the demand job (which wakes the batch), the receipt PDF, the ledger
+ * check (common), the demand notices (data with the portal address, PDFs). */
 static const nagar_method_t METHODS[] = {
     {"property.import", PT(import_properties_request), GATEWAY_BATCH,
      property_tax_register_property_import},
     {"demand.generate", PT(generate_demand_request), GATEWAY_BATCH, property_tax_demand_generate},
-    {"payment.record", PT(record_payment_request), GATEWAY_BATCH, property_tax_payment_record},
-    {"payment.reverse", PT(reverse_payment_request), GATEWAY, property_tax_payment_reverse},
+    {"payment.record", PT(record_payment_request), GATEWAY_BATCH,
+     nagar_rules_payment_record_method},
+    {"payment.reverse", PT(reverse_payment_request), GATEWAY, nagar_rules_payment_reverse_method},
     {"receipt.pdf", PAY(get_receipt_request), GATEWAY_BATCH, property_tax_receipt_pdf},
-    {"online.initiate", PT(initiate_online_payment_request), GATEWAY, property_tax_online_initiate},
-    {"online.callback", PAY(online_payment_callback), GATEWAY, property_tax_online_callback},
-    {"ledger.verify", PAY(verify_ledger_request), GATEWAY_BATCH, property_tax_ledger_verify},
+    {"online.initiate", PT(initiate_online_payment_request), GATEWAY,
+     nagar_rules_online_initiate_method},
+    {"online.callback", PAY(online_payment_callback), GATEWAY, nagar_rules_online_callback_method},
+    {"ledger.verify", PAY(verify_ledger_request), GATEWAY_BATCH, nagar_rules_ledger_verify_method},
     {"demand_notice.get", PT(get_demand_notice_request), GATEWAY_BATCH,
      property_tax_demand_notice_get},
     {"demand_notice.pdf", PT(get_demand_notice_request), GATEWAY_BATCH,
@@ -190,7 +207,7 @@ int main(int argc, char **argv)
         .rules = &self.rules, .program = "nagar-property-tax",
         .settings_prefix = "NAGAR_PROPERTY_TAX", .methods = METHODS,
         .rule_methods = RULE_METHODS, .arg = &self,
-        .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
+        .payments = &PAYMENTS, .bus = &self.bus, .settings = load_settings,
         .connected = warn_without_pdf, .tick = property_tax_demand_tick};
     return nagar_rules_main(&service, argc, argv);
 }

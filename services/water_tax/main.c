@@ -26,7 +26,6 @@
 #include "bill.h"
 #include "bus_worker.h"
 #include "event_subjects.h"
-#include "payment.h"
 #include "reading.h"
 #include "receipt_pdf.h"
 #include "report.h"
@@ -53,19 +52,35 @@ static int subjects(nagar_worker_call_t *call, const ProtobufCMessage *request, 
     return nagar_subjects_answer(self->rules.db, WT_SERVICE, SUBJECTS, call, request);
 }
 
-/* Methods with a handler of their own: money movements, the readings
- * import, the bill job (which wakes the batch), the bill PDF, notices, the
- * ledger check. */
+/* What water charges' money movements differ in: the wt_* rules
+ * (sql/payment.sql, sql/online.sql, and sql/account.sql with
+ * common/sql/accounts), the account (connectionId), the consumer's account
+ * and the message types. The flow is common/rules_money.c, shared with
+ * property tax: dues, counter payments (partial and advance), reversals as
+ * entries, online payments through the payment provider; money moves through
+ * common/ledger.h (one hash-chained row per movement, per ULB) with gap-free
+ * receipt numbers from common/sql/receipt. Its handlers are the
+ * nagar_rules_*_method rows below. */
+static const nagar_rules_payments_t PAYMENTS = {
+    .rule_prefix = "wt", .account_param = "connection_id", .subject_kind = "connection",
+    .user_field = "userId", .receipt_type = WT(receipt), .order_type = WT(online_order),
+    .ledger_reply_type = WT(verify_ledger_reply)};
+
+/* Methods with a handler of their own: money movements (common), the
+ * readings import, the bill job (which wakes the batch), the bill PDF,
+ * notices, the ledger check (common). */
 static const nagar_method_t METHODS[] = {
     {"reading.import", WT(import_readings_request), GATEWAY_BATCH, water_tax_reading_import},
     {"bill.generate", WT(generate_bills_request), GATEWAY_BATCH, water_tax_bill_generate},
     {"bill.pdf", WT(get_bill_request), GATEWAY_BATCH, water_tax_bill_pdf},
-    {"payment.record", WT(record_payment_request), GATEWAY_BATCH, water_tax_payment_record},
-    {"payment.reverse", WT(reverse_payment_request), GATEWAY, water_tax_payment_reverse},
+    {"payment.record", WT(record_payment_request), GATEWAY_BATCH,
+     nagar_rules_payment_record_method},
+    {"payment.reverse", WT(reverse_payment_request), GATEWAY, nagar_rules_payment_reverse_method},
     {"receipt.pdf", PAY(get_receipt_request), GATEWAY_BATCH, water_tax_receipt_pdf},
-    {"online.initiate", WT(initiate_online_payment_request), GATEWAY, water_tax_online_initiate},
-    {"online.callback", PAY(online_payment_callback), GATEWAY, water_tax_online_callback},
-    {"ledger.verify", PAY(verify_ledger_request), GATEWAY_BATCH, water_tax_ledger_verify},
+    {"online.initiate", WT(initiate_online_payment_request), GATEWAY,
+     nagar_rules_online_initiate_method},
+    {"online.callback", PAY(online_payment_callback), GATEWAY, nagar_rules_online_callback_method},
+    {"ledger.verify", PAY(verify_ledger_request), GATEWAY_BATCH, nagar_rules_ledger_verify_method},
     {"notices.send", WT(send_notices_request), GATEWAY_BATCH, water_tax_notices_send},
     {"notify.subjects", &nagar__notifications__subjects_request__descriptor, NOTIFICATIONS,
      subjects},
@@ -133,7 +148,7 @@ int main(int argc, char **argv)
     nagar_rules_service_t service = {
         .rules = &self.rules, .program = "nagar-water-tax",
         .settings_prefix = "NAGAR_WATER_TAX", .methods = METHODS,
-        .rule_methods = RULE_METHODS, .arg = &self, .provider = &self.provider, .bus = &self.bus, .settings = load_settings,
-        .tick = water_tax_bill_tick};
+        .rule_methods = RULE_METHODS, .arg = &self, .payments = &PAYMENTS, .bus = &self.bus,
+        .settings = load_settings, .tick = water_tax_bill_tick};
     return nagar_rules_main(&service, argc, argv);
 }
