@@ -4,7 +4,6 @@
  */
 #include "job_grant.h"
 
-#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "key_file.h"
 #include "proto/identity.pb-c.h"
 
 #define SECRET_MAX 1100            /* a password (128) or an access token (1024) */
@@ -28,25 +28,6 @@ struct nagar_job_grant_t {
     int64_t expires_at_ms;
     int64_t renew_at_ms;
 };
-
-/* First line of path into out (size bytes, NUL-terminated). */
-static int read_first_line(const char *path, char *out, size_t size, char *error,
-                           size_t error_size)
-{
-    FILE *file = fopen(path, "re");
-    if (!file) {
-        snprintf(error, error_size, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    bool ok = fgets(out, (int) size, file) != NULL;
-    fclose(file);
-    if (!ok) {
-        snprintf(error, error_size, "%s is empty", path);
-        return -1;
-    }
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
 
 /* Asks for the password on the terminal without echo. */
 static int prompt_password(const char *username, char *out, size_t size)
@@ -89,7 +70,7 @@ static int load_credentials(nagar_job_grant_t *self, nagar_config_t *config,
             snprintf(self->secret, SECRET_MAX, "%s", token);
             return 0;
         }
-        return read_first_line(token_file, self->secret, SECRET_MAX, error, error_size);
+        return nagar_key_file_read_secret(token_file, self->secret, SECRET_MAX, error, error_size);
     }
     if (!user || !user[0]) {
         snprintf(error, error_size,
@@ -112,7 +93,8 @@ static int load_credentials(nagar_job_grant_t *self, nagar_config_t *config,
         return 0;
     }
     if (password_file && password_file[0])
-        return read_first_line(password_file, self->secret, SECRET_MAX, error, error_size);
+        return nagar_key_file_read_secret(password_file, self->secret, SECRET_MAX, error,
+                                          error_size);
     if (prompt_password(user, self->secret, SECRET_MAX) == 0)
         return 0;
     snprintf(error, error_size, "no password for operator %s: set NAGAR_OPERATOR_PASSWORD or "

@@ -8,11 +8,13 @@
  *
  *   NAGAR_OPERATOR_USER            staff username (or the tool's --operator)
  *   NAGAR_OPERATOR_PASSWORD        its password, or
- *   NAGAR_OPERATOR_PASSWORD_FILE   a file holding it (first line), or, when
- *                                  neither is set and stdin is a terminal,
- *                                  asked for without echo
+ *   NAGAR_OPERATOR_PASSWORD_FILE   a file holding it alone on one line
+ *                                  (nagar_key_file_read_secret of
+ *                                  key_file.h), or, when neither is set and
+ *                                  stdin is a terminal, asked for without echo
  *   NAGAR_OPERATOR_TOKEN(_FILE)    instead of the above: the operator's own
- *                                  access token (already logged in)
+ *                                  access token (already logged in); its
+ *                                  file holds it alone on one line
  *
  * The password is kept (in memory locked and wiped on destroy) only so the
  * grant can be renewed: grants live 15 minutes, a demand run may take

@@ -1,5 +1,6 @@
 /*
- * key_file.c — keys kept in files as a line of hex (see key_file.h).
+ * key_file.c — keys kept in files as a line of hex, and secrets as a line
+ * of text (see key_file.h).
  *
  * The text of a secret key passes through stack buffers only, each wiped
  * with sodium_memzero before it goes out of scope.
@@ -57,6 +58,79 @@ int nagar_key_file_read(const char *path, uint8_t *out, size_t size, char *error
         sodium_memzero(out, size);
         snprintf(error, error_size, "key file %s does not hold %zu hex-encoded bytes on one line",
                  path, size);
+        return -1;
+    }
+    return 0;
+}
+
+/* Drops the line end ("\n" or "\r\n") from the text read: out[0..*length),
+ * then tail[0..tail_length), what followed when out was full. False when
+ * the tail is more than (the rest of) a line end: the line is too long. */
+static bool drop_line_end(char *out, size_t *length, const char *tail, size_t tail_length)
+{
+    bool newline;
+    if (tail_length == 0) {
+        newline = *length > 0 && out[*length - 1] == '\n';
+        if (newline)
+            out[--*length] = '\0';
+    } else if (tail_length == 1 && tail[0] == '\n') {
+        newline = true;
+    } else {
+        return tail_length == 2 && tail[0] == '\r' && tail[1] == '\n';
+    }
+    if (newline && *length > 0 && out[*length - 1] == '\r')
+        out[--*length] = '\0';
+    return true;
+}
+
+/* Why out[0..length) is not a secret's one line, or NULL when it is. */
+static const char *secret_line_fault(const char *out, size_t length)
+{
+    if (length == 0)
+        return "is empty";
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) out[i];
+        if (c == '\n' || c == '\r')
+            return "holds more than one line";
+        if (c < 0x20 || c == 0x7f)
+            return "holds a control character";
+    }
+    if (out[0] == ' ' || out[length - 1] == ' ')
+        return "has a space at the start or end of its line";
+    return NULL;
+}
+
+int nagar_key_file_read_secret(const char *path, char *out, size_t size, char *error,
+                               size_t error_size)
+{
+    if (size < 2) {
+        snprintf(error, error_size, "no room to read the secret file %s", path);
+        return -1;
+    }
+    FILE *file = fopen(path, "re");
+    if (!file) {
+        snprintf(error, error_size, "cannot open the secret file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* At most size - 1 bytes of the line, then, when out is full, what
+     * follows: the line end, or one byte more when the file goes on. */
+    char tail[3];
+    size_t length = fread(out, 1, size - 1, file);
+    size_t tail_length = length == size - 1 ? fread(tail, 1, sizeof tail, file) : 0;
+    bool failed = ferror(file) != 0;
+    fclose(file);
+    out[length] = '\0';
+    const char *fault = failed ? "is unreadable"
+                        : !drop_line_end(out, &length, tail, tail_length)
+                            ? "is longer than its limit"
+                            : secret_line_fault(out, length);
+    sodium_memzero(tail, sizeof tail);
+    if (fault) {
+        sodium_memzero(out, size);
+        snprintf(error, error_size,
+                 "the secret file %s %s: it must hold the secret alone, one line of 1 to %zu "
+                 "bytes without control characters or spaces at its ends",
+                 path, fault, size - 1);
         return -1;
     }
     return 0;

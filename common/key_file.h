@@ -15,6 +15,9 @@
  * space around it and nothing else, from a file of at most
  * NAGAR_KEY_FILE_MAX bytes, and wipes its copy of the text.
  *
+ * A secret that is text (a password, an access token, a provider's API
+ * credential) is kept as one line of it, read by nagar_key_file_read_secret.
+ *
  * A key id names a key in file names ("<key id>.pub") and in what it
  * signs: 1 to NAGAR_KEY_ID_MAX of [A-Za-z0-9_-].
  */
@@ -36,6 +39,15 @@ bool nagar_key_id_valid(const char *key_id, size_t length);
  * with the reason (naming path) in error. */
 int nagar_key_file_read(const char *path, uint8_t *out, size_t size, char *error,
                         size_t error_size);
+
+/* Reads the secret kept in path as one line of text into out (size bytes,
+ * NUL-terminated): 1 to size - 1 bytes without control characters or white
+ * space at either end (what is taken is exactly the secret), optionally
+ * ended by "\n" or "\r\n", with nothing after it. The file is read no
+ * further than that. Returns 0, or -1 with out wiped and the reason (naming
+ * path and the rule broken) in error. */
+int nagar_key_file_read_secret(const char *path, char *out, size_t size, char *error,
+                               size_t error_size);
 
 /* Creates path as a new file with mode and writes data[0..size) to it,
  * fsynced: how a key file is written, and any other file that is written

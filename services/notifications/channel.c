@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key_file.h"
+
 /* Keeps the first CHANNEL_RESPONSE_MAX - 1 bytes; the rest is discarded,
  * not an error: a provider's long answer must not fail a sent message. */
 static size_t on_response(char *data, size_t size, size_t count, void *arg)
@@ -95,30 +97,6 @@ int notifications_transfer_take_request(transfer_t *self, nagar_buffer_t **body_
     return 0;
 }
 
-int notifications_channel_read_secret_file(const char *path, char *out, size_t out_size,
-                                           char *error, size_t error_size)
-{
-    FILE *file = fopen(path, "re");
-    if (!file) {
-        snprintf(error, error_size, "cannot open the secret file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t length = fread(out, 1, out_size - 1, file);
-    bool more = fgetc(file) != EOF;
-    fclose(file);
-    out[length] = '\0';
-    while (length > 0 && (out[length - 1] == '\n' || out[length - 1] == '\r' ||
-                          out[length - 1] == ' '))
-        out[--length] = '\0';
-    if (more || length == 0 || strchr(out, '\n') || strchr(out, '\r')) {
-        sodium_memzero(out, out_size);
-        snprintf(error, error_size, "the secret file %s must hold one line of 1 to %zu bytes",
-                 path, out_size - 1);
-        return -1;
-    }
-    return 0;
-}
-
 void *notifications_channel_new(size_t size, nagar_config_t *config,
                                 const channel_settings_t *settings, long timeout_ms,
                                 long connect_timeout_ms, char *error, size_t error_size)
@@ -144,8 +122,8 @@ void *notifications_channel_new(size_t size, nagar_config_t *config,
     }
     const char *password_file = nagar_config_get(config, settings->password_file, "");
     if (password_file[0] &&
-        notifications_channel_read_secret_file(password_file, self->password,
-                                               sizeof self->password, error, error_size) != 0) {
+        nagar_key_file_read_secret(password_file, self->password, sizeof self->password, error,
+                                   error_size) != 0) {
         notifications_channel_destroy(&self);
         return NULL;
     }

@@ -70,11 +70,6 @@ void notifications_transfer_destroy(transfer_t **self_p);
  * had failed (out of memory): nothing is taken, the buffer is destroyed. */
 int notifications_transfer_take_request(transfer_t *self, nagar_buffer_t **body_p);
 
-/* Reads a one-line secret (a password, an API key) from path into out;
- * -1 with the reason in error. */
-int notifications_channel_read_secret_file(const char *path, char *out, size_t out_size,
-                                           char *error, size_t error_size);
-
 #define CHANNEL_SECRET_MAX 512
 
 /* ---- the remote channels: SMS over HTTP, e-mail over SMTP ---- */

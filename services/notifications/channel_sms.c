@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key_file.h"
 #include "text.h"
 
 #define SMS_DEFAULT_BODY                                                                      \
@@ -201,8 +202,7 @@ channel_t *notifications_sms_channel_new(nagar_config_t *config, long timeout_ms
     }
     if (auth_file[0]) {
         char value[CHANNEL_SECRET_MAX];
-        if (notifications_channel_read_secret_file(auth_file, value, sizeof value, error,
-                                                   error_size) != 0)
+        if (nagar_key_file_read_secret(auth_file, value, sizeof value, error, error_size) != 0)
             goto failed;
         snprintf(self->auth_header, sizeof self->auth_header, "%s: %s", auth_name, value);
         sodium_memzero(value, sizeof value);

@@ -19,19 +19,17 @@
  *   NAGAR_NOTIFY_* in delivery.h; campaigns: campaign.h; NAGAR_BUS_* as bus.h
  */
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bus_worker.h"
 #include "campaign.h"
 #include "channel.h"
 #include "delivery.h"
 #include "events.h"
+#include "key_file.h"
 #include "log.h"
 #include "my_messages.h"
 #include "notify.h"
@@ -85,27 +83,12 @@ static void usage(FILE *out)
 static int seal_keygen(const char *path)
 {
     uint8_t key[NOTIFY_SEAL_KEY_BYTES];
-    char hex[NOTIFY_SEAL_KEY_BYTES * 2 + 2];
+    char error[1024];
     randombytes_buf(key, sizeof key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    int rc = nagar_key_file_write(path, key, sizeof key, 0600, error, sizeof error);
     sodium_memzero(key, sizeof key);
-    strcat(hex, "\n");
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        nagar_log_error("notifications.keygen_failed", "cannot create %s: %s%s", path,
-                        strerror(errno),
-                        errno == EEXIST ? " (refusing to overwrite an existing key)" : "");
-        sodium_memzero(hex, sizeof hex);
-        return 1;
-    }
-    size_t length = strlen(hex);
-    int failed = write(fd, hex, length) != (ssize_t) length || fsync(fd) != 0;
-    failed |= close(fd) != 0;
-    sodium_memzero(hex, sizeof hex);
-    if (failed) {
-        nagar_log_error("notifications.keygen_failed", "cannot write %s: %s", path,
-                        strerror(errno));
-        unlink(path);
+    if (rc != 0) {
+        nagar_log_error("notifications.keygen_failed", "%s", error);
         return 1;
     }
     nagar_log_info("notifications.seal_keygen", "seal key written to %s", path);
@@ -123,21 +106,11 @@ static int load_seal_key(notify_t *self)
                        "a restart) cannot send them; create one with nagar-notifications "
                        "seal-keygen FILE");
     } else {
-        char text[160], error[512];
-        if (notifications_channel_read_secret_file(path, text, sizeof text, error, sizeof error) !=
-            0) {
+        char error[1024];
+        if (nagar_key_file_read(path, self->seal_key, sizeof self->seal_key, error,
+                                sizeof error) != 0) {
             nagar_log_error("notifications.config_invalid", "NAGAR_NOTIFY_SEAL_KEY_FILE: %s",
                             error);
-            return -1;
-        }
-        size_t decoded = 0;
-        int rc = sodium_hex2bin(self->seal_key, sizeof self->seal_key, text, strlen(text), NULL,
-                                &decoded, NULL);
-        sodium_memzero(text, sizeof text);
-        if (rc != 0 || decoded != sizeof self->seal_key) {
-            nagar_log_error("notifications.config_invalid",
-                            "the seal key file %s does not hold %zu bytes in hex", path,
-                            sizeof self->seal_key);
             return -1;
         }
     }

@@ -1,4 +1,5 @@
-/* Unit tests for key_file.h: key ids, reading and writing hex key files, key pairs. */
+/* Unit tests for key_file.h: key ids, reading and writing hex key files, key pairs, secrets
+ * kept as one line of text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,13 +32,19 @@ static int remove_dir(void **state)
     return 0;
 }
 
-static void put(const char *name, const char *text, char path[256])
+/* Writes text[0..size) (it may hold NUL bytes) as dir/name. */
+static void put_bytes(const char *name, const char *text, size_t size, char path[256])
 {
     snprintf(path, 256, "%s/%s", dir, name);
     FILE *file = fopen(path, "w");
     assert_non_null(file);
-    fputs(text, file);
+    assert_int_equal(fwrite(text, 1, size, file), size);
     fclose(file);
+}
+
+static void put(const char *name, const char *text, char path[256])
+{
+    put_bytes(name, text, strlen(text), path);
 }
 
 static void key_ids(void **state)
@@ -117,6 +124,66 @@ static void only_exactly_the_key_in_hex_is_read(void **state)
     assert_non_null(strstr(error, "missing.key"));
 }
 
+static void a_secret_is_its_one_line_alone(void **state)
+{
+    (void) state;
+    char path[256], error[512], secret[8];
+    static const struct {
+        const char *text;
+        const char *secret;
+    } good[] = {
+        {"s3cret", "s3cret"},        {"s3cret\n", "s3cret"}, {"s3cret\r\n", "s3cret"},
+        {"a b c\n", "a b c"},        {"1234567", "1234567"}, {"1234567\n", "1234567"},
+        {"1234567\r\n", "1234567"}, {"123456\r\n", "123456"}, {"\xe0\xa4\x95\n", "\xe0\xa4\x95"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        put("good", good[i].text, path);
+        assert_int_equal(nagar_key_file_read_secret(path, secret, sizeof secret, error,
+                                                    sizeof error), 0);
+        assert_string_equal(secret, good[i].secret);
+    }
+
+    static const struct {
+        const char *text;
+        const char *fault;
+    } bad[] = {
+        {"", "is empty"},
+        {"\n", "is empty"},
+        {"\r\n", "is empty"},
+        {"12345678", "is longer than its limit"},
+        {"12345678\n", "is longer than its limit"},
+        {"1234567\n\n", "is longer than its limit"},
+        {"1234567\r\nx", "is longer than its limit"},
+        {"one\ntwo\n", "holds more than one line"},
+        {"one\n\n", "holds more than one line"},
+        {"one\r", "holds more than one line"},
+        {"a\tb\n", "holds a control character"},
+        {" lead\n", "has a space at the start or end"},
+        {"trail \n", "has a space at the start or end"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        put("bad", bad[i].text, path);
+        memset(secret, 'x', sizeof secret);
+        assert_int_equal(nagar_key_file_read_secret(path, secret, sizeof secret, error,
+                                                    sizeof error), -1);
+        assert_non_null(strstr(error, bad[i].fault));
+        assert_non_null(strstr(error, "/bad"));
+        assert_non_null(strstr(error, "one line of 1 to 7 bytes"));
+        for (size_t j = 0; j < sizeof secret; j++)
+            assert_int_equal(secret[j], 0);   /* nothing of the file is left behind */
+    }
+    put_bytes("nul", "ab\0cd\n", 6, path);
+    assert_int_equal(nagar_key_file_read_secret(path, secret, sizeof secret, error, sizeof error),
+                     -1);
+    assert_non_null(strstr(error, "holds a control character"));
+
+    snprintf(path, sizeof path, "%s/missing.secret", dir);
+    assert_int_equal(nagar_key_file_read_secret(path, secret, sizeof secret, error, sizeof error),
+                     -1);
+    assert_non_null(strstr(error, "cannot open the secret file"));
+    assert_non_null(strstr(error, "missing.secret"));
+}
+
 static void key_pairs_match_and_are_whole_or_absent(void **state)
 {
     (void) state;
@@ -151,6 +218,7 @@ int main(void)
         cmocka_unit_test(written_keys_read_back_and_are_never_replaced),
         cmocka_unit_test(only_exactly_the_key_in_hex_is_read),
         cmocka_unit_test(key_pairs_match_and_are_whole_or_absent),
+        cmocka_unit_test(a_secret_is_its_one_line_alone),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
