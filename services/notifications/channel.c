@@ -102,9 +102,6 @@ void *notifications_channel_new(size_t size, nagar_config_t *config,
                                 long connect_timeout_ms, char *error, size_t error_size)
 {
     error[0] = '\0';
-    const char *url = nagar_config_get(config, settings->url, "");
-    if (!url[0])
-        return NULL;
     channel_t *self = calloc(1, size);
     if (!self) {
         snprintf(error, error_size, "out of memory");
@@ -113,8 +110,10 @@ void *notifications_channel_new(size_t size, nagar_config_t *config,
     self->size = size;
     self->timeout_ms = timeout_ms;
     self->connect_timeout_ms = connect_timeout_ms;
+    /* No URL: the channel is off (NULL with error ""). */
     if (nagar_config_get_text(config, settings->url, "", self->url, sizeof self->url, error,
                               error_size) ||
+        !self->url[0] ||
         nagar_config_get_text(config, settings->user, "", self->user, sizeof self->user, error,
                               error_size)) {
         notifications_channel_destroy(&self);
