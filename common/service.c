@@ -1,11 +1,14 @@
 /*
  * service.c — the scaffolding every service's handlers share (service.h):
  * outcomes, failures after a transaction, named statements, the actor (as
- * the worker verified it) and idempotency records. One copy, parameterised by the service's name and
- * its idempotency table, instead of one per service.
+ * the worker verified it), idempotency records and listings' replies (a
+ * reply's fields found by name through its descriptor). One copy,
+ * parameterised by the service's name and its idempotency table, instead
+ * of one per service.
  */
 #include "service.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdalign.h>
 #include <stdarg.h>
@@ -329,6 +332,183 @@ void *nagar_reply_list(size_t count, size_t item_size)
     for (size_t i = 0; i < count; i++)
         pointers[i] = block + items_offset + i * item_size;
     return pointers;
+}
+
+/* The repeated message field named name of reply's type, or NULL. */
+static const ProtobufCFieldDescriptor *reply_list_field(const ProtobufCMessage *reply,
+                                                        const char *name)
+{
+    if (!reply || !reply->descriptor || !name)
+        return NULL;
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(reply->descriptor, name);
+    if (!field || field->label != PROTOBUF_C_LABEL_REPEATED ||
+        field->type != PROTOBUF_C_TYPE_MESSAGE || !field->descriptor)
+        return NULL;
+    return field;
+}
+
+int nagar_reply_page_set(ProtobufCMessage *reply, const char *field, void *items, size_t count,
+                         const char *next_page_token)
+{
+    const ProtobufCFieldDescriptor *list = reply_list_field(reply, field);
+    if (!list)
+        return -1;
+    const ProtobufCFieldDescriptor *token = NULL;
+    if (next_page_token) {
+        token = protobuf_c_message_descriptor_get_field_by_name(reply->descriptor,
+                                                                "next_page_token");
+        if (!token || token->label != PROTOBUF_C_LABEL_NONE ||
+            token->type != PROTOBUF_C_TYPE_STRING)
+            return -1;
+    }
+    char *base = (char *) reply;
+    *(size_t *) (base + list->quantifier_offset) = count;
+    *(void **) (base + list->offset) = items;
+    if (token)
+        *(const char **) (base + token->offset) = next_page_token;
+    return 0;
+}
+
+/* A reply type without the fields its caller named: a slip in the code, not
+ * the request's fault. */
+static int reply_invalid(nagar_worker_call_t *call, const ProtobufCMessage *reply,
+                         const char *field, void *items, PGresult *rows)
+{
+    nagar_log_error("service.reply_invalid", "%s: no repeated message field %s, no string "
+                    "next_page_token, or fewer rows than asked for",
+                    reply && reply->descriptor ? reply->descriptor->name : "(no type)",
+                    field ? field : "(none)");
+    free(items);
+    PQclear(rows);
+    return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                  "the reply could not be built");
+}
+
+int nagar_reply_page(nagar_worker_call_t *call, ProtobufCMessage *reply, const char *field,
+                     void *items, size_t count, const char *next_page_token, PGresult *rows)
+{
+    if (items && nagar_reply_page_set(reply, field, items, count, next_page_token) != 0)
+        return reply_invalid(call, reply, field, items, rows);
+    int rc = items ? nagar_worker_call_reply(call, reply)
+                   : nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                            "out of memory");
+    free(items);
+    PQclear(rows);
+    return rc;
+}
+
+/* text as a whole decimal integer within [min, max], as PostgreSQL writes
+ * one (no spaces, no "+"). */
+static bool row_integer(const char *text, long long min, long long max, long long *out)
+{
+    if (!(text[0] >= '0' && text[0] <= '9') && !(text[0] == '-' && text[1] >= '0' &&
+                                                 text[1] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno || end == text || *end || value < min || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+static bool row_unsigned(const char *text, unsigned long long max, unsigned long long *out)
+{
+    if (!(text[0] >= '0' && text[0] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || end == text || *end || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+int nagar_message_from_row(ProtobufCMessage *message, const PGresult *rows, int row)
+{
+    if (!message || !message->descriptor || !rows || row < 0 || row >= PQntuples(rows))
+        return -1;
+    const ProtobufCMessageDescriptor *type = message->descriptor;
+    char *base = (char *) message;
+    for (unsigned i = 0; i < type->n_fields; i++) {
+        const ProtobufCFieldDescriptor *field = &type->fields[i];
+        int column = PQfnumber(rows, field->name);
+        if (column < 0)
+            continue;
+        if (field->label != PROTOBUF_C_LABEL_NONE ||
+            (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            return -1;
+        if (PQgetisnull(rows, row, column))
+            continue;
+        char *text = PQgetvalue(rows, row, column);
+        void *member = base + field->offset;
+        long long number;
+        unsigned long long positive;
+        switch (field->type) {
+        case PROTOBUF_C_TYPE_STRING:
+            *(char **) member = text;
+            break;
+        case PROTOBUF_C_TYPE_INT32:
+        case PROTOBUF_C_TYPE_SINT32:
+        case PROTOBUF_C_TYPE_SFIXED32:
+            if (!row_integer(text, INT32_MIN, INT32_MAX, &number))
+                return -1;
+            *(int32_t *) member = (int32_t) number;
+            break;
+        case PROTOBUF_C_TYPE_INT64:
+        case PROTOBUF_C_TYPE_SINT64:
+        case PROTOBUF_C_TYPE_SFIXED64:
+            if (!row_integer(text, INT64_MIN, INT64_MAX, &number))
+                return -1;
+            *(int64_t *) member = (int64_t) number;
+            break;
+        case PROTOBUF_C_TYPE_UINT32:
+        case PROTOBUF_C_TYPE_FIXED32:
+            if (!row_unsigned(text, UINT32_MAX, &positive))
+                return -1;
+            *(uint32_t *) member = (uint32_t) positive;
+            break;
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_FIXED64:
+            if (!row_unsigned(text, UINT64_MAX, &positive))
+                return -1;
+            *(uint64_t *) member = (uint64_t) positive;
+            break;
+        case PROTOBUF_C_TYPE_BOOL:
+            if (strcmp(text, "t") != 0 && strcmp(text, "f") != 0)
+                return -1;
+            *(protobuf_c_boolean *) member = text[0] == 't';
+            break;
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int nagar_reply_rows(nagar_worker_call_t *call, ProtobufCMessage *reply, const char *field,
+                     PGresult *rows, int count, const char *next_page_token)
+{
+    const ProtobufCFieldDescriptor *list = reply_list_field(reply, field);
+    if (!list || !rows || count < 0 || count > PQntuples(rows))
+        return reply_invalid(call, reply, field, NULL, rows);
+    const ProtobufCMessageDescriptor *item_type = list->descriptor;
+    ProtobufCMessage **items = nagar_reply_list((size_t) count, item_type->sizeof_message);
+    for (int i = 0; items && i < count; i++) {
+        protobuf_c_message_init(item_type, items[i]);
+        if (nagar_message_from_row(items[i], rows, i) != 0) {
+            nagar_log_error("service.row_unreadable", "row %d of %s's %s does not fit %s", i,
+                            reply->descriptor->name, field, item_type->name);
+            free(items);
+            PQclear(rows);
+            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL,
+                                          "a stored row could not be read");
+        }
+    }
+    return nagar_reply_page(call, reply, field, items, (size_t) count, next_page_token, rows);
 }
 
 bool nagar_keyed_work_begin(nagar_keyed_work_t *work, int *rc)

@@ -121,6 +121,42 @@ const char *nagar_actor_key_owner(nagar_worker_call_t *call);
  * the messages and the pointers apart and free both on every path.) */
 void *nagar_reply_list(size_t count, size_t item_size);
 
+/* Sets the listing parts of reply (a message whose descriptor is set): its
+ * repeated message field named field ("entries") to the count messages of
+ * items (a nagar_reply_list), and, when next_page_token is not NULL, its
+ * string field next_page_token to it ("" on the last page). 0, or -1 when
+ * reply has no such fields (a slip in the caller's code). The descriptor
+ * finds the fields, so one function serves every listing's reply type. */
+int nagar_reply_page_set(ProtobufCMessage *reply, const char *field, void *items, size_t count,
+                         const char *next_page_token);
+
+/* Ends a listing: nagar_reply_page_set, then answers call with reply.
+ * Always frees items and clears rows (the result the items point into;
+ * NULL for none). items NULL (nagar_reply_list ran out of memory) answers
+ * INTERNAL "out of memory", so a caller fills items only when it is not
+ * NULL and leaves the failure to this. Returns what nagar_worker_call_reply
+ * or nagar_worker_call_fail returned. Every listing used to write these
+ * steps out: set the count, the items and the token, reply, free, clear. */
+int nagar_reply_page(nagar_worker_call_t *call, ProtobufCMessage *reply, const char *field,
+                     void *items, size_t count, const char *next_page_token, PGresult *rows);
+
+/* Fills message (initialised) from one row of rows: each singular field
+ * of message for which rows has a column of the same name (the SELECT
+ * says "... AS at" where an expression would be named otherwise). A
+ * string points into rows, which must outlive message; an integer or a
+ * bool ("t"/"f") is parsed; a NULL leaves the field's default. 0, or -1
+ * when a named column's value does not parse as its field's type, or the
+ * field is of a kind this does not fill (a message, bytes, an enum, a
+ * float, a repeated or oneof field). */
+int nagar_message_from_row(ProtobufCMessage *message, const PGresult *rows, int row);
+
+/* A listing whose items are its rows: the first count rows of rows, each
+ * an item of reply's repeated field named field filled by
+ * nagar_message_from_row, answered by nagar_reply_page (which clears
+ * rows). A row that cannot be read answers INTERNAL. */
+int nagar_reply_rows(nagar_worker_call_t *call, ProtobufCMessage *reply, const char *field,
+                     PGresult *rows, int count, const char *next_page_token);
+
 /* ---- idempotency -------------------------------------------------------------- */
 
 /* Where and how a service keeps its idempotency records: one row per
@@ -214,6 +250,15 @@ typedef struct {
     const char *service;        /* logs "<service>.audit" */
     const char *insert_sql;     /* ($1 actor .. $8 client_ip) */
 } nagar_audit_t;
+
+/* Reading a trail back (audit.list): the SELECT names its columns as the
+ * service's AuditEntry names its fields (id, at, actor, actor_role,
+ * action, subject, ulb, detail) and nagar_reply_rows answers with them.
+ * Identity's and certificates' AuditEntry are the same row, but numbered
+ * differently on the wire (identity's has no actor_role or ulb, so its
+ * action is field 4 where certificates' actor_role is): one message would
+ * change the wire for one of them, so they stay two messages and share
+ * this reader, which goes by the fields' names. */
 
 /* Appends one row inside the caller's transaction: who (actor and
  * actor_role when given and not "", else the call's verified actor), what

@@ -87,11 +87,7 @@ int certificates_certificate_search(nagar_worker_call_t *call, const ProtobufCMe
     int shown = cert_page_rows(&page, result, 10, next, sizeof next);   /* c.seq */
     Nagar__Certificates__CertificateSummary **items =
         nagar_reply_list((size_t) shown, sizeof **items);
-    if (!items) {
-        PQclear(result);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (int i = 0; i < shown; i++) {
+    for (int i = 0; items && i < shown; i++) {
         Nagar__Certificates__CertificateSummary *item = items[i];
         nagar__certificates__certificate_summary__init(item);
         item->certificate_id = PQgetvalue(result, i, 0);
@@ -107,13 +103,8 @@ int certificates_certificate_search(nagar_worker_call_t *call, const ProtobufCMe
     }
     Nagar__Certificates__SearchCertificatesReply reply =
         NAGAR__CERTIFICATES__SEARCH_CERTIFICATES_REPLY__INIT;
-    reply.n_certificates = (size_t) shown;
-    reply.certificates = items;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(items);
-    PQclear(result);
-    return rc;
+    return nagar_reply_page(call, &reply.base, "certificates", items, (size_t) shown, next,
+                            result);
 }
 
 int certificates_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
@@ -150,8 +141,9 @@ int certificates_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *m
                             cert_page_after(&page), page.limit};
     PGresult *result = nagar_service_query(
         self->db, "audit_list",
-        "SELECT id, " TIMESTAMP("at") ", actor, actor_role, action, subject, coalesce(ulb, ''), "
-        "detail::text FROM certificates.audit WHERE ($1::text IS NULL OR subject = $1) "
+        "SELECT id, " TIMESTAMP("at") " AS at, actor, actor_role, action, subject, "
+        "coalesce(ulb, '') AS ulb, detail::text AS detail FROM certificates.audit "
+        "WHERE ($1::text IS NULL OR subject = $1) "
         "AND ($2::text IS NULL OR ulb = $2) AND ($3::bigint IS NULL OR id < $3::bigint) "
         "ORDER BY id DESC LIMIT $4::int",
         4, values);
@@ -159,29 +151,6 @@ int certificates_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *m
         return nagar_service_fail(self->db, CERT_SERVICE, call, -1, NULL);
     char next[128];
     int shown = cert_page_rows(&page, result, 0, next, sizeof next);   /* id */
-    Nagar__Certificates__AuditEntry **entries = nagar_reply_list((size_t) shown, sizeof **entries);
-    if (!entries) {
-        PQclear(result);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (int i = 0; i < shown; i++) {
-        Nagar__Certificates__AuditEntry *entry = entries[i];
-        nagar__certificates__audit_entry__init(entry);
-        entry->id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
-        entry->at = PQgetvalue(result, i, 1);
-        entry->actor = PQgetvalue(result, i, 2);
-        entry->actor_role = PQgetvalue(result, i, 3);
-        entry->action = PQgetvalue(result, i, 4);
-        entry->subject = PQgetvalue(result, i, 5);
-        entry->ulb = PQgetvalue(result, i, 6);
-        entry->detail = PQgetvalue(result, i, 7);
-    }
     Nagar__Certificates__ListAuditReply reply = NAGAR__CERTIFICATES__LIST_AUDIT_REPLY__INIT;
-    reply.n_entries = (size_t) shown;
-    reply.entries = entries;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(entries);
-    PQclear(result);
-    return rc;
+    return nagar_reply_rows(call, &reply.base, "entries", result, shown, next);
 }

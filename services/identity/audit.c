@@ -2,17 +2,12 @@
  * audit.c — appending to and reading the audit log (see audit.h).
  *
  * The log is read newest first and paged by id, so a page token is just
- * the last id seen. A commissioner sees the rows of their own ULB only;
- * the scope is a SQL condition, not a filter applied after reading.
+ * the last id seen; its rows become AuditEntry messages by their columns'
+ * names (service.h's nagar_reply_rows, which certificates' trail shares).
+ * A commissioner sees the rows of their own ULB only; the scope is a SQL
+ * condition, not a filter applied after reading.
  */
 #include "audit.h"
-
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "log.h"
 
 #define AUDIT_PAGE_DEFAULT 50
 #define AUDIT_PAGE_MAX 200
@@ -67,8 +62,8 @@ int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     };
     PGresult *result = nagar_service_query(
         self->db, "audit_list",
-        "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), actor, "
-        "action, subject, detail::text FROM identity.audit "
+        "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, "
+        "actor, action, subject, detail::text AS detail FROM identity.audit "
         "WHERE ($1 = '' OR subject = $1) AND ($2::bigint IS NULL OR id < $2::bigint) "
         "AND ($3::text IS NULL OR ulb = $3) ORDER BY id DESC LIMIT $4::int",
         4, values);
@@ -79,26 +74,5 @@ int identity_audit_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     static const int token_columns[] = {0};   /* id */
     int shown = identity_page_end(result, &page, token_columns, 1, next, sizeof next);
     Nagar__Identity__ListAuditReply reply = NAGAR__IDENTITY__LIST_AUDIT_REPLY__INIT;
-    Nagar__Identity__AuditEntry **entries = nagar_reply_list((size_t) shown, sizeof **entries);
-    if (!entries) {
-        PQclear(result);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (int i = 0; i < shown; i++) {
-        Nagar__Identity__AuditEntry *entry = entries[i];
-        nagar__identity__audit_entry__init(entry);
-        entry->id = strtoll(PQgetvalue(result, i, 0), NULL, 10);
-        entry->at = PQgetvalue(result, i, 1);
-        entry->actor = PQgetvalue(result, i, 2);
-        entry->action = PQgetvalue(result, i, 3);
-        entry->subject = PQgetvalue(result, i, 4);
-        entry->detail = PQgetvalue(result, i, 5);
-    }
-    reply.n_entries = (size_t) shown;
-    reply.entries = entries;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(entries);
-    PQclear(result);
-    return rc;
+    return nagar_reply_rows(call, &reply.base, "entries", result, shown, next);
 }

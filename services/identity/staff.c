@@ -608,20 +608,10 @@ int identity_staff_list(nagar_worker_call_t *call, const ProtobufCMessage *messa
     static const int token_columns[] = {1};   /* username */
     int shown = identity_page_end(result, &page, token_columns, 1, next, sizeof next);
     Nagar__Identity__StaffAccount **accounts = nagar_reply_list((size_t) shown, sizeof **accounts);
-    if (!accounts) {
-        PQclear(result);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (int i = 0; i < shown; i++)
+    for (int i = 0; accounts && i < shown; i++)
         staff_from_row(accounts[i], result, i);
     Nagar__Identity__ListStaffReply reply = NAGAR__IDENTITY__LIST_STAFF_REPLY__INIT;
-    reply.n_staff = (size_t) shown;
-    reply.staff = accounts;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(accounts);
-    PQclear(result);
-    return rc;
+    return nagar_reply_page(call, &reply.base, "staff", accounts, (size_t) shown, next, result);
 }
 
 /* ---- bootstrap-admin ----------------------------------------------------- */

@@ -101,23 +101,12 @@ int identity_ulb_list(nagar_worker_call_t *call, const ProtobufCMessage *message
     static const int token_columns[] = {1, 0};   /* name, code */
     int shown = identity_page_end(result, &page, token_columns, 2, next, sizeof next);
     Nagar__Identity__Ulb **ulbs = nagar_reply_list((size_t) shown, sizeof **ulbs);
-    if (!ulbs) {
-        PQclear(result);
-        PQclear(count);
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INTERNAL, NULL, "out of memory");
-    }
-    for (int i = 0; i < shown; i++)
+    for (int i = 0; ulbs && i < shown; i++)
         ulb_from_row(ulbs[i], result, i);
     Nagar__Identity__ListUlbsReply reply = NAGAR__IDENTITY__LIST_ULBS_REPLY__INIT;
-    reply.n_ulbs = (size_t) shown;
-    reply.ulbs = ulbs;
     reply.total = (uint32_t) strtoul(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(ulbs);
-    PQclear(result);
     PQclear(count);
-    return rc;
+    return nagar_reply_page(call, &reply.base, "ulbs", ulbs, (size_t) shown, next, result);
 }
 
 int identity_ulb_get(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)

@@ -591,11 +591,5 @@ int notifications_message_list(nagar_worker_call_t *call, const ProtobufCMessage
     }
     Nagar__Notifications__ListMessagesReply reply =
         NAGAR__NOTIFICATIONS__LIST_MESSAGES_REPLY__INIT;
-    reply.n_messages = (size_t) count;
-    reply.messages = items;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(items);
-    PQclear(rows);
-    return rc;
+    return nagar_reply_page(call, &reply.base, "messages", items, (size_t) count, next, rows);
 }

@@ -84,11 +84,5 @@ int notifications_message_mine(nagar_worker_call_t *call, const ProtobufCMessage
     }
     Nagar__Notifications__ListMyMessagesReply reply =
         NAGAR__NOTIFICATIONS__LIST_MY_MESSAGES_REPLY__INIT;
-    reply.n_messages = (size_t) count;
-    reply.messages = items;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(items);
-    PQclear(rows);
-    return rc;
+    return nagar_reply_page(call, &reply.base, "messages", items, (size_t) count, next, rows);
 }

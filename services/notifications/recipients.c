@@ -705,13 +705,7 @@ int notifications_event_list(nagar_worker_call_t *call, const ProtobufCMessage *
     for (int i = 0; i < count; i++)
         event_from_row(items[i], rows, i);
     Nagar__Notifications__ListEventsReply reply = NAGAR__NOTIFICATIONS__LIST_EVENTS_REPLY__INIT;
-    reply.n_events = (size_t) count;
-    reply.events = items;
-    reply.next_page_token = next;
-    int rc = nagar_worker_call_reply(call, &reply.base);
-    free(items);
-    PQclear(rows);
-    return rc;
+    return nagar_reply_page(call, &reply.base, "events", items, (size_t) count, next, rows);
 }
 
 int notifications_event_retry(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)

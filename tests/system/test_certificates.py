@@ -535,6 +535,46 @@ def test_search_is_scoped_and_paginated(cert_stack):
                         token=s.registrar_a), 422, "INVALID_ARGUMENT", "pageSize")
 
 
+def test_audit_trail_is_read_whole_scoped_and_paged(cert_stack):
+    """audit.list answers the trail's rows as they are stored (every column,
+    newest first), a page at a time; a registrar or commissioner reads their
+    own ULB's, a state admin any, a citizen none."""
+    s = cert_stack
+    app = ok(apply(s, "birth", birth_report(2, childName="Audit Child"), s.clerk_a))
+    app_id = app["applicationId"]
+    ok(register(s, app_id, s.registrar_a, remarks="checked"))
+    stored = json.loads(s.db.sql(
+        "SELECT json_agg(json_build_object('id', id::text, 'at', to_char(at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'actor', actor, 'actorRole', actor_role, "
+        "'action', action, 'subject', subject, 'ulb', coalesce(ulb, ''), 'detail', detail::text) "
+        f"ORDER BY id DESC) FROM certificates.audit WHERE subject = '{app_id}'"))
+    assert [row["action"] for row in stored] == ["application.registered",
+                                                 "application.submitted"], stored
+    assert {row["actorRole"] for row in stored} == {"CLERK", "REGISTRAR"}, stored
+
+    def read(token, **params):
+        entries, page_token = [], None
+        while True:
+            query = dict(params, pageToken=page_token) if page_token else params
+            page = ok(s.gateway.get("/api/v1/certificates/audit", params=query, token=token))
+            entries += page.get("entries", [])
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return entries
+
+    fields = ("id", "at", "actor", "actorRole", "action", "subject", "ulb", "detail")
+    for token in (s.registrar_a, s.commissioner_a, s.admin):
+        entries = read(token, subject=app_id, pageSize=1)
+        assert [{f: e.get(f, "") for f in fields} for e in entries] == stored
+    assert json.loads(stored[0]["detail"]) == json.loads(
+        read(s.admin, subject=app_id, ulb=s.ulb_a)[0]["detail"])
+    # Another ULB's registrar sees none of it and may not ask for it; a citizen reads none.
+    assert read(s.registrar_b, subject=app_id) == []
+    error(s.gateway.get("/api/v1/certificates/audit", params={"ulb": s.ulb_a},
+                        token=s.registrar_b), 403, "PERMISSION_DENIED", "ulb")
+    assert s.gateway.get("/api/v1/certificates/audit", token=s.citizen).status_code == 403
+
+
 def test_correction_supersedes_and_child_name_after_registration(cert_stack, tmp_path):
     s = cert_stack
     app = ok(apply(s, "birth", birth_report(6, motherName="Sunita Varma"), s.citizen,
