@@ -17,7 +17,8 @@ CREATE OR REPLACE FUNCTION pt_demand_job_json(p_id bigint) RETURNS jsonb LANGUAG
     FROM demand_job j WHERE j.id = p_id
 $$;
 
--- Starts a job (or answers with the one already running for the scope and year).
+-- Starts a job (or answers with the one already running for the scope and
+-- year): accounts 008's batch_job_start.
 CREATE OR REPLACE FUNCTION pt_demand_generate(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
@@ -30,36 +31,17 @@ BEGIN
     v_ulb := rule_batch_scope(p_actor, p_req, 'generating the annual demand',
                               'only a STATE_ADMIN may generate the demand of every ULB');
     v_fy := rule_parse_fy(p_req->>'fy', 'fy');
-    PERFORM pg_advisory_xact_lock(hashtext('pt_demand:' || coalesce(v_ulb, '*') || ':' || v_fy));
-    SELECT id INTO v_id FROM demand_job
-        WHERE coalesce(ulb, '') = coalesce(v_ulb, '') AND fy = v_fy AND status = 'RUNNING';
-    IF NOT FOUND THEN
-        INSERT INTO demand_job (ulb, fy, status, total, created_by)
-        VALUES (v_ulb, v_fy, 'RUNNING',
-                (SELECT count(*) FROM property WHERE v_ulb IS NULL OR ulb = v_ulb),
-                coalesce(p_actor->>'userId', 'system'))
-        RETURNING id INTO v_id;
-        PERFORM rule_audit(p_actor, coalesce(v_ulb, ''), 'demand.generate', 'demand_job:' || v_id,
-                         jsonb_build_object('fy', rule_fy_text(v_fy)));
-    END IF;
-    RETURN pt_demand_job_json(v_id);
+    v_id := batch_job_start(
+        p_actor, 'demand_job', 'fy', v_ulb, v_fy,
+        (SELECT count(*) FROM property WHERE v_ulb IS NULL OR ulb = v_ulb),
+        'demand.generate', jsonb_build_object('fy', rule_fy_text(v_fy)));
+    RETURN pt_demand_job_json(v_id);   -- a statement of its own: it sees the job just made
 END
 $$;
 
 CREATE OR REPLACE FUNCTION pt_demand_status(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE j demand_job;
-BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'reading a demand job');
-    SELECT * INTO j FROM demand_job WHERE id = rule_int(p_req->'jobId', 'jobId', 1, 9223372036854775807);
-    -- A job the actor may not see (another ULB's, or one over every ULB for
-    -- anyone but a STATE_ADMIN) is answered as a missing one (issue 12).
-    PERFORM rule_check_reach(p_actor, FOUND, j.ulb, false, 'jobId',
-                             format('no demand job %s', p_req->>'jobId'));
-    RETURN pt_demand_job_json(j.id);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT pt_demand_job_json(batch_job_find(p_actor, p_req, 'demand_job', 'demand job'))
 $$;
 
 -- One chunk of the oldest running job that no other process holds:
@@ -75,27 +57,22 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET plan_cache_mode = force_custom_plan SET search_path FROM CURRENT AS $$
 DECLARE
     j demand_job;
+    v_job bigint := batch_job_claim('demand_job', 'demand job');   -- acts for its starter
     v_ids text[];
     v_count integer;
-    v_matched bigint;
-    v_bills bigint;
+    v_matched bigint := 0;
+    v_bills bigint := 0;
     v_done boolean;
 BEGIN
-    SELECT * INTO j FROM demand_job WHERE status = 'RUNNING' ORDER BY id LIMIT 1
-        FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
+    IF v_job IS NULL THEN
         RETURN NULL;
     END IF;
-    -- The job's chunks act for whoever started it.
-    PERFORM rule_act(jsonb_build_object('userId', j.created_by, 'role', 'SYSTEM'),
-                     format('demand job %s', j.id));
+    SELECT * INTO j FROM demand_job WHERE id = v_job;
     SELECT array_agg(property_id ORDER BY property_id) INTO v_ids FROM (
         SELECT property_id FROM property
         WHERE (j.ulb IS NULL OR ulb = j.ulb) AND property_id > j.cursor_id
         ORDER BY property_id LIMIT p_limit) s;
     v_count := coalesce(cardinality(v_ids), 0);
-    v_matched := 0;
-    v_bills := 0;
     IF v_count > 0 THEN
         -- Set-based throughout: each input is read for the whole chunk at once
         -- (= ANY (v_ids)) and joined, never queried per property.
@@ -195,14 +172,7 @@ BEGIN
         )
         SELECT (SELECT count(*) FROM heads), (SELECT count(*) FROM bills) INTO v_matched, v_bills;
     END IF;
-    v_done := v_count < p_limit;
-    UPDATE demand_job SET
-        cursor_id = CASE WHEN v_count > 0 THEN v_ids[v_count] ELSE cursor_id END,
-        processed = processed + v_count, bills_created = bills_created + v_bills,
-        skipped = skipped + (v_count - v_matched), chunks = chunks + 1, updated_at = now(),
-        status = CASE WHEN v_done THEN 'DONE' ELSE status END,
-        finished_at = CASE WHEN v_done THEN now() END
-    WHERE id = j.id;
+    v_done := batch_job_advance('demand_job', j.id, p_limit, v_ids, v_matched, v_bills);
     RETURN jsonb_build_object('job', pt_demand_job_json(j.id), 'done', v_done,
                               'billsCreated', v_bills);
 END

@@ -25,6 +25,8 @@ LANGUAGE sql IMMUTABLE AS $$
            AND c.active_from <= (p_period + interval '1 month' - interval '1 day')::date
 $$;
 
+-- Starts a job (or answers with the one already running for the scope and
+-- month): accounts 008's batch_job_start.
 CREATE OR REPLACE FUNCTION wt_bill_generate(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
@@ -41,37 +43,18 @@ BEGIN
         PERFORM rule_fail('NRINV', 'period', format('period %s has not ended yet (today is %s)',
                                                   wt_period_text(v_period), p_today));
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('wt_bill:' || coalesce(v_ulb, '*') || ':' || v_period));
-    SELECT id INTO v_id FROM bill_job
-        WHERE coalesce(ulb, '') = coalesce(v_ulb, '') AND period = v_period AND status = 'RUNNING';
-    IF NOT FOUND THEN
-        INSERT INTO bill_job (ulb, period, status, total, created_by)
-        VALUES (v_ulb, v_period, 'RUNNING',
-                (SELECT count(*) FROM connection c
-                 WHERE (v_ulb IS NULL OR c.ulb = v_ulb) AND wt_billable(c, v_period)),
-                coalesce(p_actor->>'userId', 'system'))
-        RETURNING id INTO v_id;
-        PERFORM rule_audit(p_actor, coalesce(v_ulb, ''), 'bill.generate', 'bill_job:' || v_id,
-                         jsonb_build_object('period', wt_period_text(v_period)));
-    END IF;
-    RETURN wt_bill_job_json(v_id);
+    v_id := batch_job_start(
+        p_actor, 'bill_job', 'period', v_ulb, v_period,
+        (SELECT count(*) FROM connection c
+         WHERE (v_ulb IS NULL OR c.ulb = v_ulb) AND wt_billable(c, v_period)),
+        'bill.generate', jsonb_build_object('period', wt_period_text(v_period)));
+    RETURN wt_bill_job_json(v_id);   -- a statement of its own: it sees the job just made
 END
 $$;
 
 CREATE OR REPLACE FUNCTION wt_bill_status(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE j bill_job;
-BEGIN
-    PERFORM rule_require_role(p_actor, ARRAY['REVENUE_OFFICER', 'COMMISSIONER', 'STATE_ADMIN'],
-                            'reading a bill job');
-    SELECT * INTO j FROM bill_job WHERE id = rule_int(p_req->'jobId', 'jobId', 1, 9223372036854775807);
-    -- A job the actor may not see (another ULB's, or one over every ULB for
-    -- anyone but a STATE_ADMIN) is answered as a missing one (issue 12).
-    PERFORM rule_check_reach(p_actor, FOUND, j.ulb, false, 'jobId',
-                             format('no bill job %s', p_req->>'jobId'));
-    RETURN wt_bill_job_json(j.id);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT wt_bill_job_json(batch_job_find(p_actor, p_req, 'bill_job', 'bill job'))
 $$;
 
 -- One chunk of the oldest running job that no other process holds: the
@@ -86,6 +69,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET plan_cache_mode = force_custom_plan SET search_path FROM CURRENT AS $$
 DECLARE
     j bill_job;
+    v_job bigint := batch_job_claim('bill_job', 'bill job');   -- acts for its starter
     v_ids text[];
     v_count integer;
     v_matched bigint := 0;
@@ -95,14 +79,10 @@ DECLARE
     v_fy integer;
     v_bill_date date;
 BEGIN
-    SELECT * INTO j FROM bill_job WHERE status = 'RUNNING' ORDER BY id LIMIT 1
-        FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
+    IF v_job IS NULL THEN
         RETURN NULL;
     END IF;
-    -- The job's chunks act for whoever started it.
-    PERFORM rule_act(jsonb_build_object('userId', j.created_by, 'role', 'SYSTEM'),
-                     format('bill job %s', j.id));
+    SELECT * INTO j FROM bill_job WHERE id = v_job;
     v_fy := rule_fy_of(j.period);
     v_bill_date := (j.period + interval '1 month')::date;
     SELECT array_agg(connection_id ORDER BY connection_id) INTO v_ids FROM (
@@ -231,15 +211,8 @@ BEGIN
         SELECT (SELECT count(*) FROM fin), (SELECT count(*) FROM bills), (SELECT count(*) FROM est)
             INTO v_matched, v_bills, v_estimated;
     END IF;
-    v_done := v_count < p_limit;
-    UPDATE bill_job SET
-        cursor_id = CASE WHEN v_count > 0 THEN v_ids[v_count] ELSE cursor_id END,
-        processed = processed + v_count, bills_created = bills_created + v_bills,
-        skipped = skipped + (v_count - v_matched), estimated = estimated + v_estimated,
-        chunks = chunks + 1, updated_at = now(),
-        status = CASE WHEN v_done THEN 'DONE' ELSE status END,
-        finished_at = CASE WHEN v_done THEN now() END
-    WHERE id = j.id;
+    UPDATE bill_job SET estimated = estimated + v_estimated WHERE id = j.id AND v_estimated > 0;
+    v_done := batch_job_advance('bill_job', j.id, p_limit, v_ids, v_matched, v_bills);
     RETURN jsonb_build_object('job', wt_bill_job_json(j.id), 'done', v_done);
 END
 $$;
