@@ -103,7 +103,7 @@ DECLARE
                                                        'taking the fee');
     v_amount bigint := rule_int(coalesce(p_req->'amountPaise', '0'::jsonb), 'amountPaise', 0,
                                 1000000000);
-    v_mode text := rule_enum(p_req->>'mode', 'mode', ARRAY['CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI']);
+    v_mode text := rule_counter_mode(p_req->>'mode');
     v_ref text := btrim(coalesce(p_req->>'instrumentRef', ''));
     v_counter text := coalesce(p_req->>'counter', '');
     v_receipt text;
@@ -116,12 +116,7 @@ BEGIN
                                  to_char(a.fee_paise / 100.0, 'FM9999999990.00'),
                                  cert_fee_legal_basis(a.late_window), v_amount));
     END IF;
-    IF v_ref !~ '^[A-Za-z0-9/._-]{0,64}$' OR (v_mode <> 'CASH' AND v_ref = '') THEN
-        PERFORM rule_fail('NRINV', 'instrumentRef',
-                          format('instrumentRef must be 1 to 64 of A-Z a-z 0-9 / . _ - (the %s '
-                                 'number)%s', lower(replace(v_mode, '_', ' ')),
-                                 CASE WHEN v_mode = 'CASH' THEN ' or empty for cash' ELSE '' END));
-    END IF;
+    PERFORM rule_instrument_ref(v_mode, v_ref);
     IF v_counter !~ '^[A-Z0-9]{1,12}$' THEN
         PERFORM rule_fail('NRINV', 'counter', 'counter must be 1 to 12 of A-Z, 0-9');
     END IF;
