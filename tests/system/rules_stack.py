@@ -123,6 +123,17 @@ class RulesStack:
             return job if job["status"] == "DONE" else None
         return wait_until(done, timeout, interval=0.1, what=f"job {jobs_path}/{job_id} to finish")
 
+    def check_job_reach(self, jobs_path, job_id, noun, other_ulb, ulb):
+        """A job of another ULB reads as a missing one, word for word (issue
+        12), for that ULB's officer; a clerk of the job's own ULB reads none."""
+        other = self.staff("REVENUE_OFFICER", other_ulb)
+        for jid in (job_id, "999999"):
+            r = self.get(f"{jobs_path}/{jid}", token=other.token)
+            assert r.status_code == 404, r.text
+            assert r.json()["error"]["message"] == f"no {noun} {jid}", r.text
+        r = self.get(f"{jobs_path}/{job_id}", token=self.staff("CLERK", ulb).token)
+        assert r.status_code == 403, r.text
+
     # ---- database ----
     def sql(self, text):
         return self.cluster.sql(f"SET search_path = {self.service}; " + text,

@@ -462,6 +462,7 @@ def test_demand_twice_is_identical(property_tax_stack):
     assert second["jobId"] != first["jobId"]
     assert n(second, "processed") == 500 and n(second, "billsCreated") == 0
     assert demand_snapshot(s, ULB_TWICE) == snapshot
+    s.check_job_reach(f"{PT}/demand-jobs", first["jobId"], "demand job", ULB_OTHER, ULB_TWICE)
     assert s.sql(f"SELECT count(*) FROM demand WHERE ulb = '{ULB_TWICE}'") == "2000"
     # The demand.raised event of each job is in the outbox.
     assert int(s.sql(f"SELECT count(*) FROM outbox WHERE event_type = 'demand.raised' "

@@ -330,6 +330,7 @@ def test_bill_run_twice_is_identical(water_tax_stack):
     assert second["jobId"] != first["jobId"]
     assert (n(second, "processed"), n(second, "billsCreated")) == (500, 0)
     assert bills_snapshot(s, ULB_TWICE) == snapshot
+    s.check_job_reach(f"{WT}/bill-jobs", first["jobId"], "bill job", ULB_OTHER, ULB_TWICE)
 
 
 def test_bill_run_killed_half_way_finishes_after_restart(water_tax_stack):
