@@ -11,6 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <sodium.h>
+
+#include "key_file.h"
 #include "scratch_dir.h"
 #include "token.h"
 
@@ -27,6 +30,19 @@ void scratch_dir_keygen(const char *dir, const char *key_id, char *path, size_t 
     if (nagar_token_keygen(dir, key_id, error, sizeof error) != 0)
         fail_msg("key pair %s in %s: %s", key_id, dir, error);
     snprintf(path, size, "%s/%s.key", dir, key_id);
+}
+
+void scratch_dir_check_key_pair(const char *secret_path, const char *public_path)
+{
+    char error[512];
+    uint8_t secret_key[crypto_sign_SECRETKEYBYTES], public_key[crypto_sign_PUBLICKEYBYTES],
+        derived[crypto_sign_PUBLICKEYBYTES];
+    if (nagar_key_file_read(secret_path, secret_key, sizeof secret_key, error, sizeof error) != 0 ||
+        nagar_key_file_read(public_path, public_key, sizeof public_key, error, sizeof error) != 0)
+        fail_msg("%s", error);
+    crypto_sign_ed25519_sk_to_pk(derived, secret_key);
+    sodium_memzero(secret_key, sizeof secret_key);
+    assert_memory_equal(derived, public_key, sizeof derived);
 }
 
 void scratch_dir_remove(char *dir)

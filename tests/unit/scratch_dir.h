@@ -19,6 +19,10 @@ void scratch_dir_new(char *dir, size_t size, const char *what);
  * (size bytes) gets the secret key's file. The test fails when it cannot. */
 void scratch_dir_keygen(const char *dir, const char *key_id, char *path, size_t size);
 
+/* Fails the test unless secret_path holds an Ed25519 secret key (hex, as
+ * key_file.h reads it) whose public half public_path holds. */
+void scratch_dir_check_key_pair(const char *secret_path, const char *public_path);
+
 /* Removes dir and all it holds (only a directory scratch_dir_new made, by
  * its /tmp/nagar- prefix); dir is "" afterwards. Nothing when dir is "". */
 void scratch_dir_remove(char *dir);

@@ -191,14 +191,7 @@ static void key_pairs_match_and_are_whole_or_absent(void **state)
     snprintf(secret_path, sizeof secret_path, "%s/pair.key", dir);
     snprintf(public_path, sizeof public_path, "%s/pair.pub", dir);
     assert_int_equal(nagar_key_pair_create(secret_path, public_path, error, sizeof error), 0);
-    uint8_t secret_key[crypto_sign_SECRETKEYBYTES], public_key[crypto_sign_PUBLICKEYBYTES],
-        derived[crypto_sign_PUBLICKEYBYTES];
-    assert_int_equal(nagar_key_file_read(secret_path, secret_key, sizeof secret_key, error,
-                                         sizeof error), 0);
-    assert_int_equal(nagar_key_file_read(public_path, public_key, sizeof public_key, error,
-                                         sizeof error), 0);
-    crypto_sign_ed25519_sk_to_pk(derived, secret_key);
-    assert_memory_equal(derived, public_key, sizeof derived);
+    scratch_dir_check_key_pair(secret_path, public_path);
     struct stat info;
     assert_int_equal(stat(public_path, &info), 0);
     assert_int_equal(info.st_mode & 0777, 0644);
