@@ -997,7 +997,25 @@ typedef struct {
     bool length_malformed;
     int transfer_encodings;
     bool chunked_only;              /* every Transfer-Encoding is exactly "chunked" */
+    bool name_not_token;            /* a header name with a space, a tab or other non-tchar */
 } framing_t;
+
+/* RFC 9110 section 5.1: a field name is a token of tchar. libmicrohttpd
+ * keeps "Transfer-Encoding " (space before the colon) as a name of its own,
+ * so such a header would be read as nothing while a proxy that trims the
+ * name reads chunked: two readings of where the request ends. */
+static bool header_name_is_token(const char *name)
+{
+    if (!*name)
+        return false;
+    for (; *name; name++) {
+        unsigned char c = (unsigned char) *name;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              strchr("!#$%&'*+-.^_`|~", c)))
+            return false;
+    }
+    return true;
+}
 
 static bool is_decimal(const char *text)
 {
@@ -1016,6 +1034,8 @@ static enum MHD_Result read_framing(void *cls, enum MHD_ValueKind kind, const ch
     framing_t *f = cls;
     value = value ? value : "";
     f->header_bytes += strlen(key) + strlen(value) + 4;
+    if (!header_name_is_token(key))
+        f->name_not_token = true;
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         unsigned long long length = is_decimal(value) && strlen(value) <= 18
                                         ? strtoull(value, NULL, 10) : 0;
@@ -1068,6 +1088,12 @@ static bool request_framing_ok(gateway_t *self, request_t *r)
         return false;
     }
     const char *problem = NULL;
+    if (f.name_not_token) {
+        set_error(r, 400, "MALFORMED_REQUEST", "", "a header name is not a token (RFC 9110 "
+                  "section 5.1): no spaces or tabs before the colon, no control characters");
+        r->close_connection = true;
+        return false;
+    }
     if (f.content_lengths && f.transfer_encodings)
         problem = "the request has both Content-Length and Transfer-Encoding; send one";
     else if (f.lengths_differ)
