@@ -30,6 +30,10 @@
 # 127.0.0.1: the shared modules of common/sql the service names in its
 # sql/modules, its migrations, its rule functions (common/migrate.h).
 #
+# "provision.sh lock SVC" cuts a taken service's _app and _owner roles off
+# the database: no new login, every open session ended (a later run of
+# provision.sh lets them in again).
+#
 # "provision.sh database SVC DB" lays out one more database for service
 # SVC's roles and stops there. "provision.sh provider-keys" makes (or, on an
 # upgrade, splits) the payment provider keys, one per service, and stops
@@ -273,6 +277,31 @@ SQL
 # "provision.sh database SVC DB": one more database DB laid out for service
 # SVC's roles exactly as its own, without migrations (a restore target, the
 # upgrade test's older databases).
+# "provision.sh lock SVC": a taken service's database roles cut off at once
+# (deploy/OPERATIONS.md, "Quarantine a compromised service"). nagarctl
+# quarantine cuts its bus key off; its database passwords, and any session
+# opened with them, would still work, and changing a password ends no
+# session. So: <svc>_app and <svc>_owner may no longer log in, and every
+# session they hold is ended. Delete their pgpass files and run provision.sh
+# again to give them new passwords and let them in.
+if [[ ${1:-} == lock ]]; then
+    [[ $# == 2 && " ${services[*]} " == *" $2 "* ]] ||
+        die "usage: provision.sh lock SERVICE (a service of $SERVICES_LIST)"
+    ended=$(psql_super -d postgres -At -v owner="$2_owner" -v app="$2_app" <<'SQL'
+SET client_min_messages = warning;
+SET log_min_error_statement = panic;
+ALTER ROLE :"owner" NOLOGIN;
+ALTER ROLE :"app" NOLOGIN;
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE usename IN (:'owner', :'app') AND pid <> pg_backend_pid();
+SQL
+)
+    echo "provision.sh: $2_app and $2_owner may not log in; ${ended:-0} of their sessions ended." \
+         "To let them in again with new passwords: rm $SECRETS/$2_app.pgpass" \
+         "$SECRETS/$2_owner.pgpass && deploy/provision.sh"
+    exit 0
+fi
+
 if [[ ${1:-} == database ]]; then
     [[ $# == 3 && " ${services[*]} " == *" $2 "* && $3 =~ ^[a-z_][a-z0-9_]{0,62}$ ]] ||
         die "usage: provision.sh database SERVICE DBNAME (a service of $SERVICES_LIST)"

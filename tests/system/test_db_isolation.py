@@ -219,3 +219,40 @@ def test_reader_role_reads_every_table_and_can_change_nothing(pg_cluster, svc):
     other = "nagar_identity"
     result = pg_cluster.psql_as(reader, "SELECT 1", dbname=other)
     assert not result.ok and f'permission denied for database "{other}"' in result.stderr
+
+
+def test_lock_cuts_a_taken_service_off_the_database(pg_cluster):
+    """provision.sh lock SVC (OPERATIONS.md, quarantine): the taken host's
+    passwords stop working and the sessions it holds end at once — a new
+    password alone ends no session. The other services keep their logins;
+    provision.sh lets the service in again."""
+    import subprocess
+    import time
+    svc = "water_tax"
+    held = subprocess.Popen(
+        ["psql", "-X", "-q", "-A", "-t", pg_cluster.conninfo(f"{svc}_app"),
+         "-c", "SELECT pg_sleep(120)"],
+        env=pg_cluster.role_env(f"{svc}_app"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while pg_cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE usename = "
+                             f"'{svc}_app' AND query LIKE '%pg_sleep(120)%'") != "1":
+            assert time.monotonic() < deadline and held.poll() is None, held.communicate()
+            time.sleep(0.1)
+        out = pg_cluster.run_script("provision.sh", "lock", svc).stdout
+        assert f"{svc}_app and {svc}_owner may not log in; 1 of their sessions ended" in out, out
+        _, stderr = held.communicate(timeout=30)
+        assert held.returncode != 0 and "terminating connection" in stderr, stderr
+        for role in (f"{svc}_app", f"{svc}_owner"):
+            refused = pg_cluster.psql_as(role, "SELECT 1")
+            assert not refused.ok and "not permitted to log in" in refused.stderr, refused
+        assert_ok(pg_cluster.psql_as("property_tax_app", "SELECT 1"))
+        assert_ok(pg_cluster.psql_as(f"{svc}_reader", "SELECT 1"))
+    finally:
+        if held.poll() is None:
+            held.kill()
+            held.communicate()
+        pg_cluster.run_script("provision.sh")
+    assert assert_ok(pg_cluster.psql_as(f"{svc}_app", "SELECT 1")) == "1"
+    assert assert_ok(pg_cluster.psql_as(f"{svc}_owner", "SELECT 1")) == "1"
