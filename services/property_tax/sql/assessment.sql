@@ -10,7 +10,7 @@
 CREATE OR REPLACE FUNCTION pt_alv_of(p_ulb text, p_fy integer, p_zone text, p_construction text, p_usage text,
                           p_floors jsonb) RETURNS bigint LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT a.rate_paise_per_sqft FROM alv_rate a
-                     WHERE a.version_id = pt_rate_version_id(p_ulb, p_fy) AND a.zone = p_zone
+                     WHERE a.version_id = accounts_version_newest('rate_version', p_ulb, p_fy) AND a.zone = p_zone
                        AND a.construction = p_construction AND a.usage = p_usage), 0)
            * coalesce((SELECT sum((f->>'areaSqft')::bigint) FROM jsonb_array_elements(p_floors) f), 0)
 $$;

@@ -52,9 +52,9 @@ CREATE OR REPLACE FUNCTION pt_rates_json(p_version_id bigint) RETURNS jsonb LANG
     FROM rate_version v WHERE v.id = p_version_id
 $$;
 
-CREATE OR REPLACE FUNCTION pt_rate_version_id(p_ulb text, p_fy integer) RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT id FROM rate_version WHERE ulb = p_ulb AND fy = p_fy ORDER BY version DESC LIMIT 1
-$$;
+-- The version in force for a ULB's year is accounts 010's
+-- accounts_version_newest('rate_version', ulb, fy).
+DROP FUNCTION IF EXISTS pt_rate_version_id(text, integer);
 
 -- The parameters that apply at payment time to a ULB's year: the newest
 -- saved version, else the defaults.

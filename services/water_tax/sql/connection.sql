@@ -49,11 +49,9 @@ CREATE OR REPLACE FUNCTION wt_connection_json(p_id text) RETURNS jsonb LANGUAGE 
     FROM connection c WHERE c.connection_id = p_id
 $$;
 
--- The newest saved tariff version of a ULB for a financial year (NULL: none).
-CREATE OR REPLACE FUNCTION wt_tariff_version_id(p_ulb text, p_fy integer) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT id FROM tariff_version WHERE ulb = p_ulb AND fy = p_fy ORDER BY version DESC LIMIT 1
-$$;
+-- The tariff in force for a ULB's year is accounts 010's
+-- accounts_version_newest('tariff_version', ulb, fy).
+DROP FUNCTION IF EXISTS wt_tariff_version_id(text, integer);
 
 CREATE OR REPLACE FUNCTION wt_connection_apply(p_actor jsonb, p_req jsonb, p_today date) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
@@ -145,7 +143,7 @@ BEGIN
                          jsonb_build_object('reason', v_reason));
         RETURN wt_connection_json(c.connection_id);
     END IF;
-    v_version := wt_tariff_version_id(c.ulb, rule_fy_of(p_today));
+    v_version := accounts_version_newest('tariff_version', c.ulb, rule_fy_of(p_today));
     SELECT fee_paise INTO v_fee FROM tariff_connection_fee
         WHERE version_id = v_version AND category = c.category AND pipe_size_mm = c.pipe_size_mm;
     IF v_fee IS NULL THEN
@@ -198,7 +196,7 @@ BEGIN
                                                         'connection can be reconnected',
                                                         c.connection_id, c.status));
     END IF;
-    v_version := wt_tariff_version_id(c.ulb, rule_fy_of(p_today));
+    v_version := accounts_version_newest('tariff_version', c.ulb, rule_fy_of(p_today));
     IF v_version IS NOT NULL THEN
         SELECT CASE WHEN p_action = 'disconnect' THEN disconnection_fee_paise
                     ELSE reconnection_fee_paise END INTO v_fee

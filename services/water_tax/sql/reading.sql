@@ -19,7 +19,8 @@ $$;
 CREATE OR REPLACE FUNCTION wt_max_monthly_litres(p_ulb text, p_on date) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT v.max_monthly_kl FROM tariff_version v
-                     WHERE v.id = wt_tariff_version_id(p_ulb, rule_fy_of(p_on))), 100) * 1000
+                     WHERE v.id = accounts_version_newest('tariff_version', p_ulb,
+                                                              rule_fy_of(p_on))), 100) * 1000
 $$;
 
 -- The day p_on of a reading (or a meter replacement) on a connection,
