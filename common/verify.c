@@ -83,6 +83,49 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
         return -1;
     }
     char sql[SQL_MAX];
+    /* The ledger's rows and heads against the rules ledger_append keeps (a
+     * ULB of 1 to 10 digits, seq from 1 (a head's from 0: the chain walk
+     * reads rows from 1 and would never see one below), an idempotency key
+     * of 1 to 300 characters, a kind of 1 to 32 of A-Z and _, an account of
+     * 1 to 64, a reference of at most 64, a detail of at most 4096 bytes, a
+     * 32-byte hash): the tables' CHECK constraints until ledger 006,
+     * checked here, where the owner cannot switch them off. */
+    snprintf(sql, sizeof sql,
+             "SELECT 'ledger', 'ledger', left(l.reference, 64), left(l.ulb, 15), l.seq,"
+             " CASE WHEN l.ulb !~ '^[0-9]{1,10}$' THEN 'its ULB is not 1 to 10 digits'"
+             "      WHEN l.seq < 1 THEN 'a row numbered below 1: the ledger never writes one'"
+             "      WHEN char_length(l.idempotency_key) NOT BETWEEN 1 AND 300 THEN"
+             "       format('its idempotency key is of %%s characters, not 1 to 300',"
+             "              char_length(l.idempotency_key))"
+             "      WHEN l.kind !~ '^[A-Z_]{1,32}$' THEN format('its kind \"%%s\" is not 1 to 32 "
+             "of A-Z and _', left(l.kind, 40))"
+             "      WHEN char_length(l.account) NOT BETWEEN 1 AND 64 THEN format('its account is "
+             "of %%s characters, not 1 to 64', char_length(l.account))"
+             "      WHEN char_length(l.reference) > 64 THEN format('its reference is of %%s "
+             "characters, more than 64', char_length(l.reference))"
+             "      WHEN octet_length(l.detail) > 4096 THEN format('its detail is of %%s bytes, "
+             "more than 4096', octet_length(l.detail))"
+             "      ELSE format('its hash is of %%s bytes, not 32', octet_length(l.hash)) END"
+             " FROM \"%s\".ledger l"
+             " WHERE l.ulb !~ '^[0-9]{1,10}$' OR l.seq < 1"
+             "    OR char_length(l.idempotency_key) NOT BETWEEN 1 AND 300"
+             "    OR l.kind !~ '^[A-Z_]{1,32}$' OR char_length(l.account) NOT BETWEEN 1 AND 64"
+             "    OR char_length(l.reference) > 64 OR octet_length(l.detail) > 4096"
+             "    OR octet_length(l.hash) <> 32 "
+             "UNION ALL "
+             "SELECT 'ledger', 'ledger_head', '-', left(h.ulb, 15), h.seq,"
+             " CASE WHEN h.ulb !~ '^[0-9]{1,10}$' THEN 'the chain head''s ULB is not 1 to 10 "
+             "digits'"
+             "      WHEN h.seq < 0 THEN 'the chain head is numbered below 0'"
+             "      ELSE format('the chain head''s hash is of %%s bytes, not 32', "
+             "octet_length(h.hash)) END"
+             " FROM \"%s\".ledger_head h"
+             " WHERE h.ulb !~ '^[0-9]{1,10}$' OR h.seq < 0 OR octet_length(h.hash) <> 32 "
+             "ORDER BY 2, 4, 5 LIMIT %d",
+             schema, schema, NAGAR_FINDINGS_MAX);
+    int rules = run_check(db, sql, out, "the ledger's rows", error, error_size);
+    if (rules < 0)
+        return rules;
     /* Payments against the ledger, both ways; allocations against payments. */
     snprintf(sql, sizeof sql,
              "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
@@ -124,6 +167,7 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
     int found = run_check(db, sql, out, "payments against the ledger", error, error_size);
     if (found < 0)
         return found;
+    found += rules;
     if (!property_tax) {
         /* Water charges: what allocations settle against each bill's heads
          * (ref "2025-05") and each fee (ref "FEE:<id>"), as wt_dues_lines
@@ -307,15 +351,36 @@ int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *
         snprintf(error, error_size, "\"%.64s\" is not a name", schema);
         return -1;
     }
-    /* Changes recorded with the triggers on but made outside the rules: by a
-     * database role (the owner's or the superuser's password), not a rule. */
+    /* In one pass over the entries and the heads: what the history's own
+     * functions never write — a sequence number below 1 (a head's below 0:
+     * the chain walk reads entries from 1 and would never see it), an op
+     * other than the four, a hash not of 32 bytes (the rules the tables'
+     * CHECK constraints held until history 006, checked here, where the
+     * owner cannot switch them off) — and changes recorded with the
+     * triggers on but made outside the rules: by a database role (the
+     * owner's or the superuser's password), not a rule. */
     char sql[SQL_MAX];
     snprintf(sql, sizeof sql,
-             "SELECT 'history', h.tbl, '-', h.ulb, h.seq, format('%%s made outside the rules, "
-             "as %%s', h.op, h.actor)"
-             " FROM \"%s\".history h WHERE h.actor LIKE 'db:%%' AND h.op <> 'BASELINE'"
-             " ORDER BY h.tbl, h.ulb, h.seq LIMIT %d", schema, NAGAR_FINDINGS_MAX);
-    int found = run_check(db, sql, out, "the history's actors", error, error_size);
+             "SELECT * FROM ("
+             "SELECT 'history', h.tbl, '-', h.ulb, h.seq,"
+             " CASE WHEN h.seq < 1 THEN 'an entry numbered below 1: the history never writes one'"
+             "      WHEN h.op NOT IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE') THEN"
+             "       format('an entry of op \"%%s\": the history writes INSERT, UPDATE, DELETE or "
+             "BASELINE only', left(h.op, 32))"
+             "      WHEN octet_length(h.hash) <> 32 THEN format('an entry''s hash of %%s bytes, not "
+             "32', octet_length(h.hash))"
+             "      ELSE format('%%s made outside the rules, as %%s', h.op, h.actor) END"
+             " FROM \"%s\".history h"
+             " WHERE h.seq < 1 OR h.op NOT IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')"
+             "    OR octet_length(h.hash) <> 32 OR (h.actor LIKE 'db:%%' AND h.op <> 'BASELINE')"
+             " UNION ALL "
+             "SELECT 'history', hh.tbl, '-', hh.ulb, hh.seq,"
+             " CASE WHEN hh.seq < 0 THEN 'the chain head is numbered below 0'"
+             "      ELSE format('the chain head''s hash is of %%s bytes, not 32', "
+             "octet_length(hh.hash)) END"
+             " FROM \"%s\".history_head hh WHERE hh.seq < 0 OR octet_length(hh.hash) <> 32) f"
+             " ORDER BY 2, 4, 5 LIMIT %d", schema, schema, NAGAR_FINDINGS_MAX);
+    int found = run_check(db, sql, out, "the history's entries", error, error_size);
     if (found < 0)
         return -1;
     for (size_t t = 0; tables[t]; t++) {

@@ -1,0 +1,150 @@
+"""test_chain_forms.py — what the CHECK constraints of the history and the
+ledger held until common/sql/history 006 and ledger 006 dropped them is held
+by `nagarctl verify` instead, where the owner cannot switch it off (and, for
+the ledger, by ledger_append, the one way a row is written):
+
+  - history: an entry's seq >= 1, its op one of INSERT, UPDATE, DELETE,
+    BASELINE, its hash 32 bytes; a head's seq >= 0 and 32-byte hash;
+  - ledger: a row's ULB of 1 to 10 digits, seq >= 1, idempotency key of 1 to
+    300 characters, kind of 1 to 32 of A-Z and _, account of 1 to 64,
+    reference of at most 64, detail of at most 4096 bytes, 32-byte hash; a
+    head's ULB, seq >= 0 and hash;
+  - the tables carry no CHECK constraint any more (the owner could always
+    drop one; the modules' own functions never break those rules);
+  - rows breaking each rule, written with the owner's password and the
+    append-only triggers off, are each named by verify (the check, the
+    table, the ULB, the seq), and verify passes again once they are gone;
+  - ledger_append refuses arguments that break the rules (SQLSTATE 23514,
+    as the constraints did).
+"""
+from test_history_text import ctl_verify
+
+ULB = "250977"          # no other test uses it (the cluster is the session's)
+HASH = "decode(repeat('ab', 32), 'hex')"
+SHORT = "decode(repeat('ab', 31), 'hex')"
+
+
+def as_owner(s, sql, tables=("history", "history_head")):
+    """sql as the owner, the append-only triggers of tables off around it."""
+    off = "".join(f"ALTER TABLE {t} DISABLE TRIGGER USER; " for t in tables)
+    on = "".join(f"; ALTER TABLE {t} ENABLE TRIGGER USER" for t in tables)
+    r = s.cluster.psql_as("property_tax_owner", f"SET search_path = property_tax; {off}{sql}{on}",
+                          dbname="nagar_property_tax")
+    assert r.ok, r
+
+
+def entry(tbl, seq, op, hash_sql):
+    return (f"('{tbl}', '{ULB}', {seq}, '{op}', '', '[]', 'staff:probe', 'CLERK', 'r', 'probe', "
+            f"0, {hash_sql})")
+
+
+def probes(r):
+    """verify's findings about this test's chains: (table, seq, problem)."""
+    out = []
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["history"] and parts[1].startswith("form_probe") and ULB in parts:
+            out.append((parts[1], parts[4], line.split("TAMPERED: ", 1)[1]))
+    return sorted(out)
+
+
+def test_verify_names_what_the_history_constraints_held(property_tax_stack, nagar_bin,
+                                                        tmp_path):
+    s = property_tax_stack()
+    checks = s.sql("SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid IN "
+                   "('history'::regclass, 'history_head'::regclass, 'ledger'::regclass, "
+                   "'ledger_head'::regclass)")
+    assert checks == "0", checks
+
+    as_owner(s, "INSERT INTO history (tbl, ulb, seq, op, old_rows, new_rows, actor, actor_role, "
+                "request_id, reason, recorded_us, hash) VALUES "
+                + ", ".join([entry("form_probe_seq", 0, "INSERT", HASH),
+                             entry("form_probe_op", 1, "REWRITE", HASH),
+                             entry("form_probe_hash", 1, "INSERT", SHORT)])
+                + "; INSERT INTO history_head (tbl, ulb, seq, hash) VALUES "
+                f"('form_probe_head_seq', '{ULB}', -1, {HASH}), "
+                f"('form_probe_head_hash', '{ULB}', 0, {SHORT})")
+    try:
+        r = ctl_verify(s, nagar_bin, tmp_path)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert probes(r) == [
+            ("form_probe_hash", "1", "an entry's hash of 31 bytes, not 32"),
+            ("form_probe_head_hash", "0", "the chain head's hash is of 31 bytes, not 32"),
+            ("form_probe_head_seq", "-1", "the chain head is numbered below 0"),
+            ("form_probe_op", "1", 'an entry of op "REWRITE": the history writes INSERT, '
+                                   'UPDATE, DELETE or BASELINE only'),
+            ("form_probe_seq", "0", "an entry numbered below 1: the history never writes one"),
+        ], r.stdout
+    finally:
+        as_owner(s, f"DELETE FROM history WHERE tbl LIKE 'form_probe%' AND ulb = '{ULB}'; "
+                    f"DELETE FROM history_head WHERE tbl LIKE 'form_probe%' AND ulb = '{ULB}'")
+    assert not probes(ctl_verify(s, nagar_bin, tmp_path))
+
+
+LEDGER = "250978"       # no other test uses it
+
+
+def ledger_row(ulb, seq, key, kind="PROBE", account="probe", reference="probe", detail="'{}'",
+               hash_sql=HASH):
+    return (f"('{ulb}', {seq}, '{key}', '{kind}', '{account}', {reference}, 1, {detail}, 0, "
+            f"{hash_sql})")
+
+
+def ledger_probes(r):
+    """verify's findings of the ledger check in this test's ULBs: (table, seq, problem)."""
+    out = []
+    for line in r.stdout.splitlines():
+        if "TAMPERED: " not in line:
+            continue
+        head, problem = line.split("TAMPERED: ", 1)
+        parts = head.split()        # check, table, key, ULB, seq
+        if parts[0] == "ledger" and parts[-2] in (LEDGER, "25097x"):
+            out.append((parts[1], parts[-1], problem))
+    return sorted(out)
+
+
+def test_verify_and_ledger_append_hold_what_the_ledger_constraints_held(property_tax_stack,
+                                                                       nagar_bin, tmp_path):
+    s = property_tax_stack()
+    refused = s.cluster.psql_as(
+        "property_tax_owner",
+        "SELECT * FROM property_tax.ledger_append('250978', 'k', 'pay', 'a', 'r', 1, '{}')",
+        dbname="nagar_property_tax")
+    assert refused.sqlstate == "23514" and 'kind "pay"' in refused.stderr, refused
+
+    as_owner(s, "INSERT INTO ledger (ulb, seq, idempotency_key, kind, account, reference, "
+                "amount_paise, detail, recorded_us, hash) VALUES "
+                + ", ".join([ledger_row(LEDGER, 0, "probe-seq", reference="'seq'"),
+                             ledger_row(LEDGER, 1000001, "", reference="'key'"),
+                             ledger_row(LEDGER, 1000002, "probe-kind", kind="pay",
+                                        reference="'kind'"),
+                             ledger_row(LEDGER, 1000003, "probe-acct", account="",
+                                        reference="'account'"),
+                             ledger_row(LEDGER, 1000004, "probe-ref",
+                                        reference="repeat('r', 65)"),
+                             ledger_row(LEDGER, 1000005, "probe-detail", reference="'detail'",
+                                        detail="repeat('d', 4097)"),
+                             ledger_row(LEDGER, 1000006, "probe-hash", reference="'hash'",
+                                        hash_sql=SHORT),
+                             ledger_row("25097x", 1, "probe-ulb", reference="'ulb'")])
+                + "; INSERT INTO ledger_head (ulb, seq, hash) VALUES "
+                f"('{LEDGER}', -1, {SHORT})", tables=("ledger", "ledger_head"))
+    try:
+        r = ctl_verify(s, nagar_bin, tmp_path)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert ledger_probes(r) == sorted([
+            ("ledger", "0", "a row numbered below 1: the ledger never writes one"),
+            ("ledger", "1000001", "its idempotency key is of 0 characters, not 1 to 300"),
+            ("ledger", "1000002", 'its kind "pay" is not 1 to 32 of A-Z and _'),
+            ("ledger", "1000003", "its account is of 0 characters, not 1 to 64"),
+            ("ledger", "1000004", "its reference is of 65 characters, more than 64"),
+            ("ledger", "1000005", "its detail is of 4097 bytes, more than 4096"),
+            ("ledger", "1000006", "its hash is of 31 bytes, not 32"),
+            ("ledger", "1", "its ULB is not 1 to 10 digits"),
+            ("ledger_head", "-1", "the chain head is numbered below 0"),
+        ]), r.stdout
+    finally:
+        as_owner(s, f"DELETE FROM ledger WHERE ulb IN ('{LEDGER}', '25097x'); "
+                    f"DELETE FROM ledger_head WHERE ulb = '{LEDGER}'",
+                 tables=("ledger", "ledger_head"))
+    assert not ledger_probes(ctl_verify(s, nagar_bin, tmp_path))
