@@ -47,21 +47,21 @@ static int call_rule(money_work_t *work, const char *what, const char *args, int
     snprintf(name, sizeof name, "call_%s_%s", payments->rule_prefix, what);
     snprintf(sql, sizeof sql, "SELECT %s_%s(%s)::text", payments->rule_prefix, what, args);
     return nagar_rules_call_json(payments->rules, name, sql, nparams, values, out,
-                                 &work->answer.outcome);
+                                 &work->answer.keyed.outcome);
 }
 
 /* The start of every counter movement: the idempotency record (a stored
  * reply or a conflict ends it), the business date and the actor. Returns 0
- * with *actor (malloc'd) set to go on, 0 with work->answer.stored set when the
- * stored reply answers, 1 with the outcome set, -1 on a database error. */
+ * with *actor (malloc'd) set to go on, 0 with work->answer.keyed.stored set
+ * when the stored reply answers, 1 with the outcome set, -1 on a database
+ * error. */
 static int money_begin(money_work_t *work, char today[NAGAR_DATE_TEXT_MAX], char **actor)
 {
     nagar_rules_t *rules = work->payments->rules;
     *actor = NULL;
-    nagar_idempotency_seen_t seen = nagar_rules_idempotency_check(
-        rules, work->call, work->request, &work->answer.stored, &work->answer.stored_size, &work->answer.outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int rc;
+    if (!nagar_keyed_work_begin(&work->answer.keyed, &rc))
+        return rc;
     nagar_rules_today(rules, today);
     *actor = nagar_rules_actor_json(work->call);
     return *actor ? 0 : -1;
@@ -73,12 +73,13 @@ static int money_reply(money_work_t *work, json_t *result, const char *key,
 {
     json_t *message = json_object_get(result, key);
     if (!json_is_object(message)) {
-        nagar_outcome_set(&work->answer.outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
+        nagar_outcome_set(&work->answer.keyed.outcome, NAGAR__STATUS_CODE__INTERNAL, NULL,
                           "%s_%s answered no %s; nothing was recorded",
                           work->payments->rule_prefix, rule, key);
         return 1;
     }
-    return nagar_rules_decode(work->payments->rules, message, type, &work->answer.reply, &work->answer.outcome);
+    return nagar_rules_decode(work->payments->rules, message, type, &work->answer.reply,
+                              &work->answer.keyed.outcome);
 }
 
 /* The record a payment's event is about, "<subject_kind>:<account>" (the
@@ -123,7 +124,7 @@ static int counter_movement(money_work_t *work, const char *rule, const char *ke
     nagar_rules_answer_reset(&work->answer);
     char today[NAGAR_DATE_TEXT_MAX], *actor;
     int rc = money_begin(work, today, &actor);
-    if (rc != 0 || work->answer.stored)
+    if (rc != 0 || work->answer.keyed.stored)
         return rc;
     const char *values[] = {actor, work->request_json, today, key};
     json_t *result = NULL;
@@ -137,8 +138,7 @@ static int counter_movement(money_work_t *work, const char *rule, const char *ke
     json_decref(result);
     if (rc != 0)
         return rc;
-    return nagar_rules_idempotency_store(work->payments->rules, work->call, work->request,
-                                         work->answer.reply);
+    return nagar_keyed_work_store(&work->answer.keyed, work->answer.reply);
 }
 
 static int payment_recorded_event(money_work_t *work, json_t *result)
@@ -200,7 +200,8 @@ static bool money_transaction(const nagar_rules_payments_t *payments, nagar_work
                               const ProtobufCMessage *request, nagar_db_work_fn *fn, bool retried,
                               money_work_t *work, int *answer)
 {
-    *work = (money_work_t){.payments = payments, .call = call, .request = request};
+    *work = (money_work_t){.payments = payments, .call = call, .request = request,
+                           .answer.keyed = nagar_rules_keyed_work(payments->rules, call, request)};
     char *json = nagar_json_encode(request);
     if (!json) {
         *answer = nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
@@ -215,9 +216,8 @@ static bool money_transaction(const nagar_rules_payments_t *payments, nagar_work
     work->request_json = NULL;
     if (rc == 0)
         return true;
-    nagar_outcome_t outcome = work->answer.outcome;
+    *answer = nagar_rules_keyed_answer(payments->rules, &work->answer.keyed, rc, NULL, NULL);
     nagar_rules_answer_reset(&work->answer);
-    *answer = nagar_rules_fail(payments->rules, call, rc, &outcome);
     return false;
 }
 
@@ -237,18 +237,16 @@ static int run_money_work(const nagar_rules_payments_t *payments, nagar_worker_c
     int answer;
     if (!money_transaction(payments, call, request, fn, true, &work, &answer))
         return answer;
-    int rc;
-    if (work.answer.stored) {
-        rc = nagar_idempotency_replay(call, payments->receipt_type, work.answer.stored, work.answer.stored_size);
-    } else {
+    if (!work.answer.keyed.stored) {   /* money moved now, not a replay */
         json_t *fields = json_pack(
             "{s:s, s:s, s:I, s:I}", "receipt_no", nagar_message_text(work.answer.reply, "receipt_no"),
             payments->account_param, nagar_message_text(work.answer.reply, payments->account_param),
             "amount_paise", (json_int_t) nagar_message_int(work.answer.reply, "amount_paise"), "ledger_seq",
             (json_int_t) nagar_message_int(work.answer.reply, "ledger_seq"));
         nagar_log_write(NAGAR_LOG_INFO, kind, fields, "money movement recorded");
-        rc = nagar_worker_call_reply(call, work.answer.reply);
     }
+    int rc = nagar_rules_keyed_answer(payments->rules, &work.answer.keyed, 0,
+                                      payments->receipt_type, work.answer.reply);
     nagar_rules_answer_reset(&work.answer);
     return rc;
 }

@@ -132,33 +132,28 @@ int64_t nagar_rules_monotonic_ms(void)
 /* Retries of one request racing each other queue on the key's advisory
  * lock inside the service's lookup function: the first does the work and
  * commits its record, the others then find it. */
-static void idempotency_table(nagar_idempotency_t *table)
+static const nagar_idempotency_t IDEMPOTENCY = {
+    .lookup_sql = "SELECT method, request_hash, reply FROM idempotency_lookup($1, $2)",
+    .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
+                 "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
+};
+
+nagar_keyed_work_t nagar_rules_keyed_work(nagar_rules_t *self, nagar_worker_call_t *call,
+                                          const ProtobufCMessage *request)
 {
-    *table = (nagar_idempotency_t) {
-        .lookup_sql = "SELECT method, request_hash, reply FROM idempotency_lookup($1, $2)",
-        .store_sql = "INSERT INTO idempotency (actor, key, method, request_hash, reply) "
-                     "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'))",
-    };
+    return (nagar_keyed_work_t){.records = &IDEMPOTENCY, .db = self->db,
+                                .service = self->service, .call = call, .request = request};
 }
 
-nagar_idempotency_seen_t nagar_rules_idempotency_check(nagar_rules_t *self,
-                                                       nagar_worker_call_t *call,
-                                                       const ProtobufCMessage *request,
-                                                       uint8_t **reply_out, size_t *reply_size,
-                                                       nagar_outcome_t *outcome)
+int nagar_rules_keyed_answer(nagar_rules_t *self, nagar_keyed_work_t *keyed, int rc,
+                             const ProtobufCMessageDescriptor *type,
+                             const ProtobufCMessage *reply)
 {
-    nagar_idempotency_t table;
-    idempotency_table(&table);
-    return nagar_idempotency_check(&table, self->db, call, request, reply_out, reply_size,
-                                   outcome);
-}
-
-int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
-                                  const ProtobufCMessage *request, const ProtobufCMessage *reply)
-{
-    nagar_idempotency_t table;
-    idempotency_table(&table);
-    return nagar_idempotency_store(&table, self->db, call, request, reply);
+    if (rc == 0)
+        return nagar_keyed_work_answer(keyed, 0, type, reply);
+    free(keyed->stored);
+    keyed->stored = NULL;
+    return nagar_rules_fail(self, keyed->call, rc, &keyed->outcome);
 }
 
 /* ---- rules -------------------------------------------------------------------- */
@@ -222,25 +217,23 @@ int nagar_rules_call(nagar_rules_t *self, nagar_worker_call_t *call, const char 
 
 void nagar_rules_answer_reset(nagar_rules_answer_t *answer)
 {
-    nagar_outcome_reset(&answer->outcome);
+    nagar_outcome_reset(&answer->keyed.outcome);
     if (answer->reply)
         protobuf_c_message_free_unpacked(answer->reply, NULL);
     answer->reply = NULL;
-    free(answer->stored);
-    answer->stored = NULL;
+    free(answer->keyed.stored);
+    answer->keyed.stored = NULL;
+    answer->keyed.stored_size = 0;
 }
 
 typedef struct {
     nagar_rules_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *request_json;
     const char *function;
     const ProtobufCMessageDescriptor *reply_type;
-    bool mutation;
     nagar_rules_finish_fn *finish;
     void *finish_arg;
-    nagar_rules_answer_t answer;
+    nagar_rules_answer_t answer;   /* its keyed work has the request of a mutation only */
 } method_work_t;
 
 static int method_work(nagar_db_t *db, void *arg)
@@ -248,22 +241,14 @@ static int method_work(nagar_db_t *db, void *arg)
     (void) db;
     method_work_t *work = arg;
     nagar_rules_answer_reset(&work->answer);
-    if (work->mutation) {
-        nagar_idempotency_seen_t seen =
-            nagar_rules_idempotency_check(work->self, work->call, work->request, &work->answer.stored,
-                                          &work->answer.stored_size, &work->answer.outcome);
-        if (seen != NAGAR_IDEMPOTENCY_NEW)
-            return nagar_idempotency_work_result(seen);
-    }
-    int rc = nagar_rules_call(work->self, work->call, work->function, work->request_json,
-                              work->reply_type, &work->answer.reply, &work->answer.outcome);
-    if (rc != 0)
+    int rc;
+    if (!nagar_keyed_work_begin(&work->answer.keyed, &rc))
         return rc;
-    if (work->finish && (rc = work->finish(work->finish_arg, work->answer.reply, &work->answer.outcome)) != 0)
-        return rc;
-    if (work->mutation)
-        return nagar_rules_idempotency_store(work->self, work->call, work->request, work->answer.reply);
-    return 0;
+    rc = nagar_rules_call(work->self, work->answer.keyed.call, work->function, work->request_json,
+                          work->reply_type, &work->answer.reply, &work->answer.keyed.outcome);
+    if (rc == 0 && work->finish)
+        rc = work->finish(work->finish_arg, work->answer.reply, &work->answer.keyed.outcome);
+    return rc != 0 ? rc : nagar_keyed_work_store(&work->answer.keyed, work->answer.reply);
 }
 
 int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
@@ -279,21 +264,13 @@ int nagar_rules_method(nagar_rules_t *self, nagar_worker_call_t *call,
                                           "the request holds text that is not valid UTF-8");
         request_json = encoded;
     }
-    method_work_t work = {.self = self, .call = call, .request = request,
-                          .request_json = request_json, .function = function,
-                          .reply_type = reply_type, .mutation = mutation, .finish = finish,
-                          .finish_arg = finish_arg};
+    method_work_t work = {
+        .self = self, .request_json = request_json, .function = function,
+        .reply_type = reply_type, .finish = finish, .finish_arg = finish_arg,
+        .answer.keyed = nagar_rules_keyed_work(self, call, mutation ? request : NULL)};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, method_work, &work);
     free(encoded);
-    if (rc != 0) {
-        nagar_outcome_t outcome = work.answer.outcome;
-        nagar_rules_answer_reset(&work.answer);
-        return nagar_rules_fail(self, call, rc, &outcome);
-    }
-    if (work.answer.stored)
-        rc = nagar_idempotency_replay(call, reply_type, work.answer.stored, work.answer.stored_size);
-    else
-        rc = nagar_worker_call_reply(call, work.answer.reply);
+    rc = nagar_rules_keyed_answer(self, &work.answer.keyed, rc, reply_type, work.answer.reply);
     nagar_rules_answer_reset(&work.answer);
     return rc;
 }

@@ -98,15 +98,17 @@ typedef struct {
 const char *nagar_rules_event_name(const nagar_rules_t *self, char out[96], const char *what);
 
 /* What one rule run leaves to answer with: its reply, or the reply stored
- * under the idempotency key (a replay), or the refusal. */
+ * under the idempotency key (a replay), or the refusal. keyed is the
+ * call's idempotency record as every keyed mutation keeps it
+ * (nagar_keyed_work_t of service.h, from nagar_rules_keyed_work): its
+ * stored reply and outcome are the replay and the refusal. */
 typedef struct {
+    nagar_keyed_work_t keyed;
     ProtobufCMessage *reply;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } nagar_rules_answer_t;
 
-/* Frees what answer holds and empties it, for a fresh run or the end. */
+/* Frees what answer holds (the reply, the stored reply, the outcome) and
+ * empties it, for a fresh run or the end; keyed's call and request stay. */
 void nagar_rules_answer_reset(nagar_rules_answer_t *answer);
 
 /* Turns the database's last error into an outcome when it came from a rule
@@ -127,17 +129,20 @@ char *nagar_rules_actor_json(nagar_worker_call_t *call);
 /* The business date, "YYYY-MM-DD". */
 void nagar_rules_today(nagar_rules_t *self, char out[NAGAR_DATE_TEXT_MAX]);
 
-/* Idempotency records, inside the transaction: nagar_idempotency_check
- * and nagar_idempotency_work_result of service.h on the service's
- * idempotency table (common/sql/idempotency). */
-nagar_idempotency_seen_t nagar_rules_idempotency_check(nagar_rules_t *self,
-                                                       nagar_worker_call_t *call,
-                                                       const ProtobufCMessage *request,
-                                                       uint8_t **reply_out, size_t *reply_size,
-                                                       nagar_outcome_t *outcome);
-int nagar_rules_idempotency_store(nagar_rules_t *self, nagar_worker_call_t *call,
-                                  const ProtobufCMessage *request, const ProtobufCMessage *reply);
-/* A stored reply is answered with nagar_idempotency_replay (service.h). */
+/* Idempotency records: the rules' table (common/sql/idempotency, whose
+ * lookup takes the key's advisory lock so racing retries queue) for the
+ * keyed work of service.h — nagar_keyed_work_begin at each attempt's start
+ * and nagar_keyed_work_store before the commit, inside the transaction —
+ * of call; request NULL keeps no record (a read). */
+nagar_keyed_work_t nagar_rules_keyed_work(nagar_rules_t *self, nagar_worker_call_t *call,
+                                          const ProtobufCMessage *request);
+
+/* After the transaction (rc its result): a failure as nagar_rules_fail, else
+ * as nagar_keyed_work_answer (the stored reply of type, replayed, or reply).
+ * Frees the stored reply. */
+int nagar_rules_keyed_answer(nagar_rules_t *self, nagar_keyed_work_t *keyed, int rc,
+                             const ProtobufCMessageDescriptor *type,
+                             const ProtobufCMessage *reply);
 
 /* Runs "SELECT sql" answering one jsonb as text and parses it (NULL for SQL
  * NULL). Returns 0, 1 with the outcome set, -1 on a database error. */

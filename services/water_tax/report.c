@@ -17,14 +17,10 @@
 /* Keyset-paged by connection id (pageToken -> nextPageToken), all in the
  * rule function of sql/report.sql. */
 typedef struct {
+    nagar_keyed_work_t keyed;      /* the call, its request's idempotency record, the outcome */
     wt_t *self;
-    nagar_worker_call_t *call;
-    const ProtobufCMessage *request;
     const char *request_json;
     Nagar__WaterTax__SendNoticesReply *reply;
-    uint8_t *stored;
-    size_t stored_size;
-    nagar_outcome_t outcome;
 } notices_work_t;
 
 static void notices_reply_free(Nagar__WaterTax__SendNoticesReply **reply_p)
@@ -46,24 +42,19 @@ static int notices_work(nagar_db_t *db, void *arg)
     notices_work_t *work = arg;
     wt_t *self = work->self;
     notices_reply_free(&work->reply);
-    free(work->stored);
-    work->stored = NULL;
-    nagar_outcome_reset(&work->outcome);
-    nagar_idempotency_seen_t seen =
-        nagar_rules_idempotency_check(&self->rules, work->call, work->request, &work->stored,
-                                      &work->stored_size, &work->outcome);
-    if (seen != NAGAR_IDEMPOTENCY_NEW)
-        return nagar_idempotency_work_result(seen);
+    int rc;
+    if (!nagar_keyed_work_begin(&work->keyed, &rc))
+        return rc;
     char today[NAGAR_DATE_TEXT_MAX];
     nagar_rules_today(&self->rules, today);
-    char *actor = nagar_rules_actor_json(work->call);
+    char *actor = nagar_rules_actor_json(work->keyed.call);
     if (!actor)
         return -1;
     const char *values[] = {actor, work->request_json, today};
     json_t *result = NULL;
-    int rc = nagar_rules_call_json(&self->rules, "call_wt_notices_send",
-                                   "SELECT wt_notices_send($1::jsonb, $2::jsonb, $3::date)::text",
-                                   3, values, &result, &work->outcome);
+    rc = nagar_rules_call_json(&self->rules, "call_wt_notices_send",
+                               "SELECT wt_notices_send($1::jsonb, $2::jsonb, $3::date)::text", 3,
+                               values, &result, &work->keyed.outcome);
     free(actor);
     if (rc != 0)
         return rc;
@@ -82,7 +73,7 @@ static int notices_work(nagar_db_t *db, void *arg)
         return -1;
     }
     const Nagar__WaterTax__SendNoticesRequest *request =
-        (const Nagar__WaterTax__SendNoticesRequest *) work->request;
+        (const Nagar__WaterTax__SendNoticesRequest *) work->keyed.request;
     for (size_t i = 0; i < count; i++) {
         json_t *notice = json_array_get(notices, i);
         const char *id = json_string_value(json_object_get(notice, "connectionId"));
@@ -108,8 +99,7 @@ static int notices_work(nagar_db_t *db, void *arg)
     }
     work->reply->notices = (int32_t) count;
     json_decref(result);
-    return nagar_rules_idempotency_store(&self->rules, work->call, work->request,
-                                         &work->reply->base);
+    return nagar_keyed_work_store(&work->keyed, &work->reply->base);
 }
 
 int water_tax_notices_send(nagar_worker_call_t *call, const ProtobufCMessage *request, void *arg)
@@ -119,21 +109,13 @@ int water_tax_notices_send(nagar_worker_call_t *call, const ProtobufCMessage *re
     if (!json)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, NULL,
                                       "the request holds text that is not valid UTF-8");
-    notices_work_t work = {.self = self, .call = call, .request = request, .request_json = json};
+    notices_work_t work = {.keyed = nagar_rules_keyed_work(&self->rules, call, request),
+                           .self = self, .request_json = json};
     int rc = nagar_db_transaction(self->rules.db, NAGAR_DB_READ_COMMITTED, notices_work, &work);
     free(json);
-    if (rc != 0) {
-        nagar_outcome_t outcome = work.outcome;
-        notices_reply_free(&work.reply);
-        free(work.stored);
-        return nagar_rules_fail(&self->rules, call, rc, &outcome);
-    }
-    if (work.stored)
-        rc = nagar_idempotency_replay(call, &nagar__water_tax__send_notices_reply__descriptor,
-                                      work.stored, work.stored_size);
-    else
-        rc = nagar_worker_call_reply(call, &work.reply->base);
+    rc = nagar_rules_keyed_answer(&self->rules, &work.keyed, rc,
+                                  &nagar__water_tax__send_notices_reply__descriptor,
+                                  work.reply ? &work.reply->base : NULL);
     notices_reply_free(&work.reply);
-    free(work.stored);
     return rc;
 }
