@@ -19,6 +19,10 @@ something the attacker does not hold: the caller principal (event.deliver,
 message.send), or a secret in the body (password, OTP, refresh token, the
 payment provider's signature).
 
+Every real call is first made with a real token of someone else: the same
+role in another ULB, or another citizen; each is refused (an application
+anyone may file aside).
+
 Then the batch key: without a grant it starts nothing (every mutating method
 it may call); with an operator's grant the job runs and its records name the
 operator; an expired, out-of-ULB, out-of-year, other-job or wrong-audience
@@ -70,6 +74,12 @@ FORGED_USER = "staff:forged-admin"
 # notifications.event_retry log line's "by", the verified actor).
 RECORDS_NO_ACTOR = {("notifications", "campaign.add_recipients"),
                     ("notifications", "event.retry")}
+# Applications anyone may file: a citizen reports a birth, death or marriage
+# or asks for a water connection; staff of another ULB file in their own
+# ULB when the request names none. Every other mutating method, made with a
+# real token of the same role in another ULB or of another citizen, is refused.
+FILED_BY_ANYONE = {("certificates", "birth.apply"), ("certificates", "death.apply"),
+                   ("certificates", "marriage.apply"), ("water_tax", "connection.apply")}
 
 
 # ---- the method tables --------------------------------------------------------------------
@@ -221,9 +231,35 @@ class Drill:
             self.attack(kind, code in ("UNAUTHENTICATED", "PERMISSION_DENIED"),
                         f"{where}: {code} {message}")
 
+    def elsewhere_calls(self, service, method, payload, user_id):
+        """The same request with a real token of someone it is not theirs to
+        make: the same role in another ULB (staff), another citizen
+        (citizen). Each is refused, except an application, which anyone may
+        file in their own name or ULB (FILED_BY_ANYONE)."""
+        if user_id.startswith("citizen:"):
+            others = [("another citizen", "another citizen",
+                       self.s.token("CITIZEN", "", f"citizen:{uuid.uuid4()}"))]
+        else:
+            row = self.s.sql("nagar_identity", "SELECT role || '|' || coalesce(ulb, '') "
+                                               f"FROM identity.staff WHERE user_id = '{user_id}'")
+            role, ulb = row.split("|")
+            if not ulb:
+                return          # a state admin acts in every ULB
+            others = [("the same role in another ULB", f"a {role} of {ULB_OTHER}",
+                       self.s.token(role, ULB_OTHER)),
+                      ("a citizen", "a citizen",
+                       self.s.token("CITIZEN", "", f"citizen:{uuid.uuid4()}"))]
+        for kind, who, token in others:
+            code, message, _ = self.gateway.call(service, method, payload, authorization=token,
+                                                 key=uuid.uuid4().hex)
+            ok = code != "OK" or (service, method) in FILED_BY_ANYONE
+            self.attack(f"real token of {kind}", ok, f"{service} {method} as {who} "
+                                                      f"(made by {user_id}): {code} {message}")
+
     def real_call(self, service, method, symbol, payload, token, user_id, reply_symbol=None):
         """The same call with a real staff token: OK, and recorded as them
         (unless the method records no actor at all: RECORDS_NO_ACTOR)."""
+        self.elsewhere_calls(service, method, payload, user_id)
         before = recorded(self.s, service, user_id)
         code, message, reply = self.gateway.call(service, method, payload, authorization=token,
                                                  key=uuid.uuid4().hex)
