@@ -358,7 +358,9 @@ int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *
      * CHECK constraints held until history 006, checked here, where the
      * owner cannot switch them off) — and changes recorded with the
      * triggers on but made outside the rules: by a database role (the
-     * owner's or the superuser's password), not a rule. */
+     * owner's or the superuser's password), not a rule — whoever its
+     * session claimed to be (history 008 keeps that in the reason, shown
+     * here without control characters). */
     char sql[SQL_MAX];
     snprintf(sql, sizeof sql,
              "SELECT * FROM ("
@@ -369,7 +371,9 @@ int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *
              "BASELINE only', left(h.op, 32))"
              "      WHEN octet_length(h.hash) <> 32 THEN format('an entry''s hash of %%s bytes, not "
              "32', octet_length(h.hash))"
-             "      ELSE format('%%s made outside the rules, as %%s', h.op, h.actor) END"
+             "      ELSE format('%%s made outside the rules, as %%s%%s', h.op, h.actor,"
+             "       CASE WHEN h.reason <> '' THEN ' (reason: ' || regexp_replace(left(h.reason,"
+             "        120), '[[:cntrl:]]', ' ', 'g') || ')' ELSE '' END) END"
              " FROM \"%s\".history h"
              " WHERE h.seq < 1 OR h.op NOT IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')"
              "    OR octet_length(h.hash) <> 32 OR (h.actor LIKE 'db:%%' AND h.op <> 'BASELINE')"

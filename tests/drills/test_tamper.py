@@ -12,7 +12,8 @@ every change that gets through is found and named.
     demand, a water fee and a registration changed with the triggers off
     are each named by nagarctl
     verify (table, key, sequence; exit 3), and a change with the triggers on
-    is named as made outside the rules; pgAudit logs the trigger changes and
+    is named as made outside the rules, also one whose session named a real
+    clerk as its actor; pgAudit logs the trigger changes and
     the writes. A history chain and the ledger rewritten wholesale, every
     hash recomputed, are caught by the next checkpoint (nagarctl checkpoint,
     every minute under make run and systemd), which signs nothing (exit 3).
@@ -232,6 +233,15 @@ def test_tampering_is_refused_or_named(suite_factory):
     owner("water_tax", off.format(t="fee", sql=f"UPDATE fee SET amount_paise = 1 "
                                                f"WHERE connection_id = '{cid}'"))
     owner("property_tax", f"UPDATE property_owner SET mobile = '9999999999' WHERE property_id = '{pid}'")
+    # The owner naming the real clerk itself, as a rule does (rule_act's settings): recorded
+    # as the owner all the same, the clerk kept as what it claimed (history 008).
+    clerk_id = s.sql("nagar_property_tax", "SELECT min(actor) FROM property_tax.history WHERE "
+                     f"tbl = 'property_owner' AND ulb = '{ULB}' AND actor_role = 'CLERK'")
+    assert clerk_id and not clerk_id.startswith("db:"), clerk_id
+    owner("property_tax", f"SELECT set_config('nagar.actor', '{clerk_id}', true), "
+                          "set_config('nagar.actor_role', 'CLERK', true); UPDATE property_owner "
+                          "SET user_id = 'citizen:9999999999', name = 'Evil Buyer' "
+                          f"WHERE property_id = '{pid}'")
     r = s.ctl("verify")
     print(r.stdout)
     assert r.returncode == 3, r.stdout + r.stderr
@@ -249,6 +259,8 @@ def test_tampering_is_refused_or_named(suite_factory):
     named("history", "property_owner", pid, "changed between entries 1 and 2 with the triggers off")
     named("history", "application", cert["applicationId"], "differs from its last history entry")
     named("history", "property_owner", "", "UPDATE made outside the rules, as db:property_tax_owner")
+    named("history", "property_owner", "", f"as db:property_tax_owner (reason: claimed {clerk_id} "
+                                           "(CLERK))")
     named("demand", "allocation", pid, "allocations settle")        # the dues gone below nothing
     named("demand", "demand_bill", pid, "is not its demand")
     named("dues", "allocation", cid, "allocations settle")

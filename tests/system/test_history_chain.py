@@ -13,7 +13,10 @@ common/sql/history 001 and ledger 001 define after the faster versions
     entries hold each row's text, which reads back through the row type
     into the row as it is, whatever the writer's DateStyle and time zone.
 
-Everything runs as the superuser in one transaction that is rolled back.
+Everything runs as the superuser in one transaction that is rolled back. The
+actor the transaction names (nagar.actor, as rule_act would) is not a rule's
+(history 008): the entries name the superuser, db:<role>, role DATABASE,
+and keep the claimed actor in their reason.
 """
 import json
 import re
@@ -65,6 +68,7 @@ UPDATE property SET address = 'none' WHERE property_id = 'no such property';
 UPDATE property SET ulb = '990002' WHERE property_id = '990001-099-000001';
 DELETE FROM property WHERE property_id LIKE '99000_-099-%';
 SELECT json_agg(json_build_object('ulb', h.ulb, 'op', h.op, 'actor', h.actor,
+                                  'role', h.actor_role, 'reason', h.reason,
                                   'request', h.request_id, 'old', {{old}}, 'new', {{new}},
                                   'text', {{text}}, 'raw', h.new_rows,
                                   'chained', h.hash = sha256(coalesce(p.hash, decode(repeat('00', 32), 'hex'))
@@ -128,5 +132,6 @@ def test_statements_are_recorded_per_ulb_with_old_and_new_rows(pg_cluster, form)
                               ("990002-099-000001", "990002", "plot 5")], []),
     ], got
     assert all(e["chained"] for e in entries), entries
-    assert {(e["actor"], e["request"]) for e in entries} == {("staff:history-test",
-                                                              "req-history-test")}
+    assert {(e["actor"], e["role"], e["request"], e["reason"]) for e in entries} == {
+        (f"db:{pg_cluster.superuser}", "DATABASE", "req-history-test",
+         "claimed staff:history-test (CLERK): history test")}, entries
