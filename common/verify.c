@@ -360,7 +360,11 @@ int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *
      * triggers on but made outside the rules: by a database role (the
      * owner's or the superuser's password), not a rule — whoever its
      * session claimed to be (history 008 keeps that in the reason, shown
-     * here without control characters). */
+     * here without control characters). A BASELINE entry is written only
+     * by history_track, once, when a table is first tracked: so it opens
+     * its chain (seq 1) and comes before every change recorded for its
+     * table. One anywhere else is the owner re-stating rows it changed with
+     * the triggers off (found by the outside-attack review, 2026-12-05). */
     char sql[SQL_MAX];
     snprintf(sql, sizeof sql,
              "SELECT * FROM ("
@@ -371,19 +375,26 @@ int nagar_verify_history(nagar_db_t *db, const char *schema, const char *const *
              "BASELINE only', left(h.op, 32))"
              "      WHEN octet_length(h.hash) <> 32 THEN format('an entry''s hash of %%s bytes, not "
              "32', octet_length(h.hash))"
+             "      WHEN h.op = 'BASELINE' THEN format('a BASELINE entry, as %%s, that %%s: only "
+             "the start of a table''s history is one', h.actor, CASE WHEN h.seq <> 1 THEN "
+             "'does not open its chain' ELSE 'follows a change recorded for its table' END)"
              "      ELSE format('%%s made outside the rules, as %%s%%s', h.op, h.actor,"
              "       CASE WHEN h.reason <> '' THEN ' (reason: ' || regexp_replace(left(h.reason,"
              "        120), '[[:cntrl:]]', ' ', 'g') || ')' ELSE '' END) END"
              " FROM \"%s\".history h"
+             " LEFT JOIN (SELECT c.tbl, min(c.recorded_us) AS first_us FROM \"%s\".history c"
+             "             WHERE c.op <> 'BASELINE' GROUP BY c.tbl) first_change"
+             "       ON first_change.tbl = h.tbl"
              " WHERE h.seq < 1 OR h.op NOT IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')"
              "    OR octet_length(h.hash) <> 32 OR (h.actor LIKE 'db:%%' AND h.op <> 'BASELINE')"
+             "    OR (h.op = 'BASELINE' AND (h.seq <> 1 OR h.recorded_us > first_change.first_us))"
              " UNION ALL "
              "SELECT 'history', hh.tbl, '-', hh.ulb, hh.seq,"
              " CASE WHEN hh.seq < 0 THEN 'the chain head is numbered below 0'"
              "      ELSE format('the chain head''s hash is of %%s bytes, not 32', "
              "octet_length(hh.hash)) END"
              " FROM \"%s\".history_head hh WHERE hh.seq < 0 OR octet_length(hh.hash) <> 32) f"
-             " ORDER BY 2, 4, 5 LIMIT %d", schema, schema, NAGAR_FINDINGS_MAX);
+             " ORDER BY 2, 4, 5 LIMIT %d", schema, schema, schema, NAGAR_FINDINGS_MAX);
     int found = run_check(db, sql, out, "the history's entries", error, error_size);
     if (found < 0)
         return -1;

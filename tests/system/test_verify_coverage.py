@@ -9,17 +9,25 @@ found and named whatever table it is in:
     it) whose amount the owner changed with the triggers off is named as
     differing from its last history entry.
 
+  - a change the owner made with the triggers off and then re-stated as a
+    BASELINE entry (the kind history_track writes once, when a table is
+    first tracked) is named: a BASELINE anywhere but at the start of its
+    table's history is a change made outside the rules.
+
 The certificate fee tables (fee_settlement, fee_order, fee_refund) had
-history triggers but were not among the tables verify checked, so such a
-change passed verify (found by the outside-attack review, 2026-12-05).
+history triggers but were not among the tables verify checked, and verify
+took any BASELINE entry for a legitimate one, so both changes passed verify
+(found by the outside-attack review, 2026-12-05).
 """
 import uuid
 
 from test_certificate_fees import late_birth, pay
 from test_certificates import ok
 from test_history_text import ctl_verify
+from test_property_tax import create_property
 
 VERIFIED = ("property_tax", "water_tax", "certificates")
+ULB_BASELINE = "251037"     # Waraseoni: no other test uses it (the cluster is the session's)
 
 
 class Cluster:
@@ -91,3 +99,28 @@ def test_a_fee_receipt_changed_by_the_owner_is_named(cert_stack, nagar_bin, tmp_
     restored = ctl_verify(Cluster(s.db.cluster), nagar_bin, tmp_path)
     assert not [line for line in restored.stdout.splitlines()
                 if line.split()[:2] == ["history", "fee_settlement"]], restored.stdout
+
+
+def test_an_owner_change_restated_as_a_baseline_is_named(property_tax_stack, nagar_bin,
+                                                          tmp_path):
+    s = property_tax_stack()
+    clerk = s.staff("CLERK", ULB_BASELINE)
+    pid = create_property(s, clerk, ULB_BASELINE, 500)
+    r = s.cluster.psql_as(
+        "property_tax_owner",
+        "SET search_path = property_tax; ALTER TABLE property_owner DISABLE TRIGGER USER; "
+        "UPDATE property_owner SET user_id = 'citizen:9999999999', name = 'Evil Buyer'"
+        f" WHERE property_id = '{pid}'; ALTER TABLE property_owner ENABLE TRIGGER USER; "
+        f"SELECT history_append('property_owner', '{ULB_BASELINE}', 'BASELINE', '', "
+        f"(SELECT json_agg(o)::text FROM property_owner o WHERE property_id = '{pid}'))",
+        dbname="nagar_property_tax")
+    assert r.ok, r
+    restated = s.sql("SELECT seq FROM history WHERE tbl = 'property_owner'"
+                     f" AND ulb = '{ULB_BASELINE}' AND op = 'BASELINE'")
+    assert restated and int(restated) > 1, restated
+    v = ctl_verify(s, nagar_bin, tmp_path)
+    named = [line for line in v.stdout.splitlines()
+             if line.split()[:2] == ["history", "property_owner"] and ULB_BASELINE in line
+             and f" {restated} " in f" {line} " and "a BASELINE entry, as db:property_tax_owner"
+             in line and "does not open its chain" in line]
+    assert v.returncode == 3 and named, v.stdout + v.stderr
