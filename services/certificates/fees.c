@@ -4,25 +4,21 @@
  *
  * A schedule is looked up for a date: the ULB's own newest version in
  * force on that date if it has one, else the state default's. Saving
- * never changes a row; it appends the next version (the table is
- * INSERT/SELECT only for the app role), so what was charged for any
- * application can always be explained from the history. Each version
+ * never changes a row; it appends the next version through the rule
+ * function cert_fee_schedule_save (sql/fee_schedule.sql: the app role only
+ * reads the table; every row is on the hash-chained history), so what was
+ * charged for any application can always be explained. Each version
  * carries the reason it was saved with (as rates and tariffs do), and any
  * version can be read back (fees.get with a version).
  */
 #include "fees.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_codec.h"
 #include "log.h"
-#include "text.h"
-
-#define FEE_MAX_PAISE 100000000LL      /* Rs 10 lakh: far above any real fee */
-#define FEE_REASON_MAX 500             /* as rates' and tariffs' reasons */
 
 static const char SCHEDULE_COLUMNS[] =
     "ulb, effective_from::text, free_days, late_days, late_fee_paise, permission_days, "
@@ -194,7 +190,7 @@ int certificates_fees_get(nagar_worker_call_t *call, const ProtobufCMessage *mes
 typedef struct {
     nagar_keyed_work_t base;          /* first: the key, the outcome */
     certificates_t *self;
-    const Nagar__Certificates__FeeSchedule *schedule;
+    const char *schedule_json;        /* the request's FeeSchedule, proto3 JSON */
     PGresult *row;
 } save_work_t;
 
@@ -207,48 +203,28 @@ static int save_work(nagar_db_t *db, void *arg)
     int begun;
     if (!nagar_keyed_work_begin(&work->base, &begun))
         return begun;
-    const Nagar__Certificates__FeeSchedule *s = work->schedule;
-    char lock_name[32];
-    snprintf(lock_name, sizeof lock_name, "fees:%s", s->ulb);
-    const char *lock[] = {lock_name};
-    PGresult *result = nagar_service_query(work->self->db, "fees_lock",
-                                           "SELECT pg_advisory_xact_lock(hashtext($1))", 1, lock);
-    if (!result)
-        return -1;
-    PQclear(result);
-    char numbers[8][24];
-    snprintf(numbers[0], sizeof numbers[0], "%u", s->free_days);
-    snprintf(numbers[1], sizeof numbers[1], "%u", s->late_days);
-    snprintf(numbers[2], sizeof numbers[2], "%" PRId64, s->late_fee_paise);
-    snprintf(numbers[3], sizeof numbers[3], "%u", s->permission_days);
-    snprintf(numbers[4], sizeof numbers[4], "%" PRId64, s->permission_fee_paise);
-    snprintf(numbers[5], sizeof numbers[5], "%" PRId64, s->order_fee_paise);
-    snprintf(numbers[6], sizeof numbers[6], "%" PRId64, s->marriage_fee_paise);
-    snprintf(numbers[7], sizeof numbers[7], "%u", s->child_name_days);
-    const char *values[] = {s->ulb, s->effective_from, numbers[0], numbers[1], numbers[2],
-                            numbers[3], numbers[4], numbers[5], numbers[6], numbers[7],
-                            nagar_actor_user(work->base.call), s->reason};
-    char sql[1400];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO certificates.fee_schedule (ulb, effective_from, version, free_days, "
-             "late_days, late_fee_paise, permission_days, permission_fee_paise, "
-             "order_fee_paise, marriage_fee_paise, child_name_days, saved_by, reason) "
-             "SELECT $1, $2::date, coalesce(max(version), 0) + 1, $3::int, $4::int, $5::bigint, "
-             "$6::int, $7::bigint, $8::bigint, $9::bigint, $10::int, $11, $12 "
-             "FROM certificates.fee_schedule WHERE ulb = $1 RETURNING %s",
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT %s FROM cert_fee_schedule_save($1::jsonb, $2::jsonb)",
              SCHEDULE_COLUMNS);
-    work->row = nagar_service_query(work->self->db, "fees_insert", sql, 12, values);
+    const char *values[] = {work->schedule_json};
+    int rc = 0;
+    work->row = cert_rule(work->self, work->base.call, "fees_save", sql, 1, values,
+                          &work->base.outcome, &rc);
     if (!work->row)
-        return -1;
+        return rc;
     Nagar__Certificates__FeeSchedule saved;
     schedule_from_row(&saved, work->row, 0);
     json_t *detail = nagar_json_encode_object(&saved.base);
-    if (cert_audit(work->self, work->base.call, "fees.saved", s->ulb[0] ? s->ulb : "state", s->ulb,
-                   detail) != 0)
+    if (cert_audit(work->self, work->base.call, "fees.saved", saved.ulb[0] ? saved.ulb : "state",
+                   saved.ulb, detail) != 0)
         return -1;
     return nagar_keyed_work_store(&work->base, &saved.base);
 }
 
+/* fees.set: the schedule is saved by the rule function cert_fee_schedule_save
+ * (sql/fee_schedule.sql), which checks who may set which ULB's fees and the
+ * schedule's rules (errors name the field) and records the actor for the
+ * history; the app role cannot write the table itself. */
 int certificates_fees_set(nagar_worker_call_t *call, const ProtobufCMessage *message, void *arg)
 {
     certificates_t *self = arg;
@@ -258,57 +234,14 @@ int certificates_fees_set(nagar_worker_call_t *call, const ProtobufCMessage *mes
     if (!s)
         return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "schedule",
                                       "schedule is required");
-    bool state_admin = nagar_actor_is(call, "STATE_ADMIN");
-    if (!state_admin && !nagar_actor_is(call, "COMMISSIONER"))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, NULL,
-                                      "saving fee schedules needs the STATE_ADMIN or "
-                                      "COMMISSIONER role");
-    if (s->ulb[0] && !cert_ulb_valid(s->ulb))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "schedule.ulb",
-                                      "schedule.ulb must be empty (the state default) or an LGD "
-                                      "code of 1 to 10 digits");
-    if (!state_admin && strcmp(s->ulb, nagar_actor_ulb(call)) != 0)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__PERMISSION_DENIED, "schedule.ulb",
-                                      "a commissioner sets the fees of ULB %s only",
-                                      nagar_actor_ulb(call));
-    nagar_date_t effective;
-    char error[160];
-    if (nagar_date_parse(s->effective_from, &effective, error, sizeof error) != 0)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                                      "schedule.effectiveFrom", "schedule.effectiveFrom: %s",
-                                      error);
-    if (s->free_days < 1 || s->free_days >= s->late_days || s->late_days >= s->permission_days ||
-        s->permission_days > 3660)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                                      "schedule.freeDays",
-                                      "the windows must satisfy 1 <= freeDays < lateDays < "
-                                      "permissionDays <= 3660 (the law's defaults are 21, 30 "
-                                      "and 365)");
-    const struct {
-        const char *field;
-        int64_t value;
-    } amounts[] = {{"schedule.lateFeePaise", s->late_fee_paise},
-                   {"schedule.permissionFeePaise", s->permission_fee_paise},
-                   {"schedule.orderFeePaise", s->order_fee_paise},
-                   {"schedule.marriageFeePaise", s->marriage_fee_paise}};
-    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
-        if (amounts[i].value < 0 || amounts[i].value > FEE_MAX_PAISE)
-            return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                                          amounts[i].field,
-                                          "%s must be 0 to %lld paise, not %" PRId64,
-                                          amounts[i].field, FEE_MAX_PAISE, amounts[i].value);
-    if (!nagar_text_valid(s->reason, 1, FEE_REASON_MAX, false))
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                                      "schedule.reason",
-                                      "schedule.reason must say why this version is saved: 1 to "
-                                      "%d characters of valid UTF-8 without control characters",
-                                      FEE_REASON_MAX);
-    if (s->child_name_days < 1 || s->child_name_days > 20 * 366)
-        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT,
-                                      "schedule.childNameDays",
-                                      "schedule.childNameDays must be 1 to %d", 20 * 366);
-    save_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self, .schedule = s};
+    char *schedule_json = nagar_json_encode(&s->base);
+    if (!schedule_json)
+        return nagar_worker_call_fail(call, NAGAR__STATUS_CODE__INVALID_ARGUMENT, "schedule",
+                                      "schedule holds text that is not valid UTF-8");
+    save_work_t work = {.base = CERT_KEYED_WORK(self, call, message), .self = self,
+                        .schedule_json = schedule_json};
     int rc = nagar_db_transaction(self->db, NAGAR_DB_READ_COMMITTED, save_work, &work);
+    free(schedule_json);
     Nagar__Certificates__FeeSchedule saved = NAGAR__CERTIFICATES__FEE_SCHEDULE__INIT;
     if (rc == 0 && !work.base.stored)
         schedule_from_row(&saved, work.row, 0);

@@ -6,7 +6,9 @@ only, and every change of them is on a hash-chained history.
     history of its own, no trigger to disable (SQLSTATE 42501 every time).
   - Each app role may EXECUTE exactly its service's SECURITY DEFINER rule
     functions, and write only idempotency records and the outbox (plus, for
-    certificates, audit rows and fee-schedule versions).
+    certificates, audit rows). Master data money is computed from (rate
+    schedules, tariffs, certificate fee schedules) is written through rule
+    functions too: certificates_app may not INSERT a fee schedule version.
   - A payment through the gateway is on the history of payment and
     allocation with the clerk as actor, the request's id and the reason.
   - A change made with the owner's password outside the rules is recorded
@@ -25,19 +27,20 @@ PROTECTED = {
     "property_tax": ["property", "property_owner", "property_floor", "demand", "demand_bill",
                      "payment", "allocation", "online_order", "assessment", "mutation",
                      "mutation_application", "ledger", "ledger_head", "history", "history_head",
-                     "rate_version", "receipt_counter", "ward_counter", "audit"],
+                     "rate_version", "rate_slab", "alv_rate", "receipt_counter", "ward_counter",
+                     "audit"],
     "water_tax": ["connection", "meter_reading", "bill", "fee", "payment", "allocation",
                   "online_order", "ledger", "ledger_head", "history", "tariff_version",
+                  "tariff_flat", "tariff_slab", "tariff_category", "tariff_connection_fee",
                   "receipt_counter", "audit"],
     "certificates": ["application", "certificate", "certificate_chain", "correction",
                      "registration_counter", "history", "fee_settlement", "fee_order",
-                     "receipt_counter"],
+                     "fee_schedule", "receipt_counter"],
 }
 WRITABLE = {
     "property_tax": {"idempotency": "INSERT", "outbox": "INSERT/UPDATE"},
     "water_tax": {"idempotency": "INSERT", "outbox": "INSERT/UPDATE"},
-    "certificates": {"idempotency": "INSERT", "outbox": "INSERT/UPDATE", "audit": "INSERT",
-                     "fee_schedule": "INSERT"},
+    "certificates": {"idempotency": "INSERT", "outbox": "INSERT/UPDATE", "audit": "INSERT"},
 }
 
 

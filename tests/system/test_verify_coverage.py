@@ -7,8 +7,12 @@ found and named whatever table it is in:
     of its history triggers disabled, verify names that table (exit 3);
   - a certificate fee receipt (fee_settlement: money with no ledger behind
     it) whose amount the owner changed with the triggers off is named as
-    differing from its last history entry.
-
+    differing from its last history entry;
+  - so is a row of any schedule money is computed from — property tax's
+    rate_version, rate_slab, alv_rate; water tax's tariff_version and its
+    flat, slab, category and connection-fee rows; certificates'
+    fee_schedule, a ULB's and the state default — and certificates_app
+    cannot add a fee schedule version but through its rule function;
   - a change the owner made with the triggers off and then re-stated as a
     BASELINE entry (the kind history_track writes once, when a table is
     first tracked) is named: a BASELINE anywhere but at the start of its
@@ -17,10 +21,14 @@ found and named whatever table it is in:
 The certificate fee tables (fee_settlement, fee_order, fee_refund) had
 history triggers but were not among the tables verify checked, and verify
 took any BASELINE entry for a legitimate one, so both changes passed verify
-(found by the outside-attack review, 2026-12-05).
+(found by the outside-attack review, 2026-12-05). The schedules were on no
+history at all: the owner lowered an ALV rate from 1,500 to 1 paise a
+square foot and verify exited 0.
 """
+import json
 import uuid
 
+from tax_schedules import domestic_tariff, plain_rates
 from test_certificate_fees import late_birth, pay
 from test_certificates import ok
 from test_history_text import ctl_verify
@@ -124,3 +132,158 @@ def test_an_owner_change_restated_as_a_baseline_is_named(property_tax_stack, nag
              and f" {restated} " in f" {line} " and "a BASELINE entry, as db:property_tax_owner"
              in line and "does not open its chain" in line]
     assert v.returncode == 3 and named, v.stdout + v.stderr
+
+
+# ---- master data: rate schedules, water tariffs, certificate fee schedules ----------------
+
+SCHEDULE_ULB = "250911"   # this test's own ULB and year: no other test bills from them
+SCHEDULE_FY = "2040-41"
+STATE_ADMIN = {"userId": "staff:schedules", "role": "STATE_ADMIN", "ulb": "",
+               "requestId": "verify-coverage-schedules"}
+
+
+def rule_call(pg_cluster, svc, sql):
+    """sql as svc's app role (what the service itself runs); its output."""
+    r = pg_cluster.psql_as(f"{svc}_app", f"SET search_path = {svc}; {sql}",
+                           dbname=f"nagar_{svc}")
+    assert r.ok, r
+    return r.stdout.strip()
+
+
+def literal(value):
+    return "'" + json.dumps(value).replace("'", "''") + "'"
+
+
+def saved_schedules(pg_cluster):
+    """A rate schedule, a water tariff and a ULB's certificate fees, saved
+    through their rule functions as the services save them; their version ids."""
+    rates = dict(plain_rates("verify coverage"), ulb=SCHEDULE_ULB, fy=SCHEDULE_FY)
+    rate = json.loads(rule_call(pg_cluster, "property_tax",
+                                f"SELECT pt_rates_set({literal(STATE_ADMIN)}, {literal(rates)}, "
+                                f"current_date)"))
+    tariff = dict(domestic_tariff("verify coverage"), ulb=SCHEDULE_ULB, fy=SCHEDULE_FY)
+    water = json.loads(rule_call(pg_cluster, "water_tax",
+                                 f"SELECT wt_tariff_set({literal(STATE_ADMIN)}, "
+                                 f"{literal(tariff)}, current_date)"))
+    fees = {"ulb": SCHEDULE_ULB, "effectiveFrom": "2040-04-01", "freeDays": 21, "lateDays": 30,
+            "lateFeePaise": "2500", "permissionDays": 365, "permissionFeePaise": "6000",
+            "orderFeePaise": "12000", "marriageFeePaise": "5000", "childNameDays": 5475,
+            "reason": "verify coverage"}
+    fee_id = rule_call(pg_cluster, "certificates",
+                       f"SELECT id FROM cert_fee_schedule_save({literal(STATE_ADMIN)}, "
+                       f"{literal(fees)})")
+    rate_id = pg_cluster.sql(f"SELECT id FROM property_tax.rate_version WHERE ulb = "
+                             f"'{SCHEDULE_ULB}' AND version = {rate['version']} AND fy = 2040",
+                             dbname="nagar_property_tax")
+    tariff_id = pg_cluster.sql(f"SELECT id FROM water_tax.tariff_version WHERE ulb = "
+                               f"'{SCHEDULE_ULB}' AND version = {water['version']} AND fy = 2040",
+                               dbname="nagar_water_tax")
+    return int(rate_id), int(tariff_id), int(fee_id)
+
+
+def tampers(rate_id, tariff_id, fee_id):
+    """(service, table, key verify names, the forged change, its undoing, the
+    chain): one row of every schedule table, changed as the owner would to
+    bill less. A row is on its version's ULB's chain; the state default's on 0."""
+    domestic = f"version_id = {tariff_id} AND category = 'DOMESTIC'"
+    return [change + (SCHEDULE_ULB,) for change in [
+        ("property_tax", "rate_version", f"[{rate_id}]",
+         f"UPDATE rate_version SET samekit_paise = %s WHERE id = {rate_id}", 1, 50000),
+        ("property_tax", "rate_slab", f"[{rate_id}, 1]",
+         f"UPDATE rate_slab SET rate_bp = %s WHERE version_id = {rate_id} AND ordinal = 1",
+         1, 600),
+        ("property_tax", "alv_rate", f'[{rate_id}, "A", "RCC", "RESIDENTIAL"]',
+         f"UPDATE alv_rate SET rate_paise_per_sqft = %s WHERE version_id = {rate_id}", 1, 1500),
+        ("water_tax", "tariff_version", f"[{tariff_id}]",
+         f"UPDATE tariff_version SET due_days = %s WHERE id = {tariff_id}", 90, 15),
+        ("water_tax", "tariff_flat", f'[{tariff_id}, "DOMESTIC", 15]',
+         f"UPDATE tariff_flat SET monthly_paise = %s WHERE {domestic}", 1, 18000),
+        ("water_tax", "tariff_slab", f'[{tariff_id}, "DOMESTIC", 1]',
+         f"UPDATE tariff_slab SET rate_paise_per_kl = %s WHERE {domestic}", 1, 500),
+        ("water_tax", "tariff_category", f'[{tariff_id}, "DOMESTIC"]',
+         f"UPDATE tariff_category SET metered_minimum_paise = %s WHERE {domestic}", 0, 5000),
+        ("water_tax", "tariff_connection_fee", f'[{tariff_id}, "DOMESTIC", 15]',
+         f"UPDATE tariff_connection_fee SET fee_paise = %s WHERE {domestic}", 1, 200000),
+        ("certificates", "fee_schedule", f"[{fee_id}]",
+         f"UPDATE fee_schedule SET late_fee_paise = %s WHERE id = {fee_id}", 1, 2500),
+    ]] + [
+        # The state default (migration 001's row, on the history as its BASELINE).
+        ("certificates", "fee_schedule", "[1]",
+         "UPDATE fee_schedule SET order_fee_paise = %s WHERE ulb = '' AND version = 1", 1, 10000,
+         "0"),
+    ]
+
+
+def owner_change(pg_cluster, svc, table, statement):
+    """statement as svc's owner with table's triggers off (append-only and
+    history alike), then on again: the owner's way round the history."""
+    r = pg_cluster.psql_as(f"{svc}_owner",
+                           f"SET search_path = {svc}; ALTER TABLE {table} DISABLE TRIGGER USER; "
+                           f"{statement}; ALTER TABLE {table} ENABLE TRIGGER USER",
+                           dbname=f"nagar_{svc}")
+    assert r.ok, r
+
+
+def named(r, table, key):
+    return [line for line in r.stdout.splitlines()
+            if line.split()[:2] == ["history", table] and key in line
+            and "differs from its last history entry" in line]
+
+
+def test_a_schedule_changed_by_the_owner_is_named(pg_cluster, nagar_bin, tmp_path):
+    """Rates, tariffs and fee schedules decide what every bill and application
+    is charged: each is on the history, and a row of any of them changed by
+    the owner with the triggers off is named by verify (table, key, seq).
+    Before, none was on a history and verify exited 0 (the review's probe:
+    alv_rate 1500 -> 1 paise a square foot after a rates.set)."""
+    rate_id, tariff_id, fee_id = saved_schedules(pg_cluster)
+    changes = tampers(rate_id, tariff_id, fee_id)
+    for svc, table, _, statement, forged, _, _ in changes:
+        owner_change(pg_cluster, svc, table, statement % forged)
+    try:
+        r = ctl_verify(Cluster(pg_cluster), nagar_bin, tmp_path)
+    finally:
+        for svc, table, _, statement, _, original, _ in changes:
+            owner_change(pg_cluster, svc, table, statement % original)
+    assert r.returncode == 3, r.stdout + r.stderr
+    missed = [f"{svc}.{table} {key}" for svc, table, key, *_ in changes
+              if not named(r, table, key)]
+    assert not missed, f"verify does not name {missed}:\n{r.stdout}"
+    # Named with the sequence of the entry the row departs from, on its chain.
+    for svc, table, key, *_, chain in changes:
+        after_key = [line.split(key, 1)[1].split()[:2] for line in named(r, table, key)]
+        assert [ulb for ulb, seq in after_key if ulb == chain and int(seq) >= 1], \
+            (table, key, chain, after_key)
+    restored = ctl_verify(Cluster(pg_cluster), nagar_bin, tmp_path)
+    assert not [line for svc, table, key, *_ in changes for line in named(restored, table, key)]
+
+
+def test_fee_schedules_are_written_through_the_rule_only(pg_cluster):
+    """certificates_app may not add a fee schedule version itself (it could
+    write any fee, saved by anyone); the rule function checks who saves
+    which ULB's fees and records the actor on the history."""
+    columns = ("ulb, effective_from, version, free_days, late_days, late_fee_paise, "
+               "permission_days, permission_fee_paise, order_fee_paise, marriage_fee_paise, "
+               "child_name_days, saved_by, reason")
+    r = pg_cluster.psql_as(
+        "certificates_app",
+        f"INSERT INTO certificates.fee_schedule ({columns}) VALUES ('', '2000-01-01', 99, 21, "
+        f"30, 1, 365, 1, 1, 1, 5475, 'staff:someone', 'forged')", dbname="nagar_certificates")
+    assert r.sqlstate == "42501", r
+    clerk = dict(STATE_ADMIN, role="CLERK", ulb=SCHEDULE_ULB)
+    commissioner = dict(STATE_ADMIN, role="COMMISSIONER", ulb=SCHEDULE_ULB)
+    fees = {"ulb": "", "effectiveFrom": "2040-04-01", "freeDays": 21, "lateDays": 30,
+            "permissionDays": 365, "childNameDays": 5475, "reason": "not theirs"}
+    for actor, ulb in ((clerk, SCHEDULE_ULB), (commissioner, ""), (commissioner, "250912")):
+        r = pg_cluster.psql_as(
+            "certificates_app", f"SET search_path = certificates; SELECT cert_fee_schedule_save("
+            f"{literal(actor)}, {literal(dict(fees, ulb=ulb))})", dbname="nagar_certificates")
+        assert r.sqlstate == "NRDEN", (actor, ulb, r)
+    saved = rule_call(pg_cluster, "certificates",
+                      f"SELECT id FROM cert_fee_schedule_save({literal(commissioner)}, "
+                      f"{literal(dict(fees, ulb=SCHEDULE_ULB, reason='council resolution'))})")
+    entry = pg_cluster.sql(
+        f"SELECT actor || ' ' || actor_role || ' ' || reason FROM certificates.history "
+        f"WHERE tbl = 'fee_schedule' AND ulb = '{SCHEDULE_ULB}' AND new_rows::jsonb @> "
+        f"'[{{\"id\": {saved}}}]'", dbname="nagar_certificates")
+    assert entry == "staff:schedules COMMISSIONER fees.set: council resolution", entry

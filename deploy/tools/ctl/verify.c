@@ -33,13 +33,21 @@
 
 typedef enum { CHAIN_LEDGER, CHAIN_CERTIFICATES } chain_kind_t;
 
+/* The tables on each service's history: its money, ownership and
+ * registrations, and the master data money is computed from (rate
+ * schedules, water tariffs, certificate fee schedules: a rate lowered with
+ * the triggers off would bill every property from it). */
 static const char *const PROPERTY_TAX_TRACKED[] = {
     "property", "property_owner", "property_floor", "demand_bill", "demand", "payment",
-    "allocation", "online_order", "assessment", "mutation", "mutation_application", NULL};
+    "allocation", "online_order", "assessment", "mutation", "mutation_application",
+    "rate_version", "rate_slab", "alv_rate", NULL};
 static const char *const WATER_TAX_TRACKED[] = {
-    "connection", "meter_reading", "bill", "fee", "payment", "allocation", "online_order", NULL};
+    "connection", "meter_reading", "bill", "fee", "payment", "allocation", "online_order",
+    "tariff_version", "tariff_flat", "tariff_slab", "tariff_category", "tariff_connection_fee",
+    NULL};
 static const char *const CERTIFICATES_TRACKED[] = {
-    "application", "certificate", "correction", "fee_settlement", "fee_order", "fee_refund", NULL};
+    "application", "certificate", "correction", "fee_settlement", "fee_order", "fee_refund",
+    "fee_schedule", NULL};
 
 typedef struct {
     const char *name;               /* the service, its database and schema, its chain name */
