@@ -5,12 +5,13 @@ every change that gets through is found and named.
   - With each service's _app password (property_tax, water_tax,
     certificates): deleting dues, changing an owner, inserting or changing
     payments, allocations, ledger rows, registrations or certificates,
-    writing the history, disabling a trigger, calling the ledger primitives
+    rates, tariffs or fee schedules, writing the history, disabling a trigger, calling the ledger primitives
     and the rules' internal helpers — every attempt refused, and each in
     PostgreSQL's log. No service role reaches the witness store.
   - With the _owner passwords: a payment, an allocation, an owner, a
-    demand, a water fee and a registration changed with the triggers off
-    are each named by nagarctl
+    demand, a water fee, a registration and the schedules money is computed
+    from (an ALV rate, a water tariff, the certificate fee schedule) changed
+    with the triggers off are each named by nagarctl
     verify (table, key, sequence; exit 3), and a change with the triggers on
     is named as made outside the rules, also one whose session named a real
     clerk as its actor; pgAudit logs the trigger changes and
@@ -155,6 +156,10 @@ def attacks_with_app_passwords(s, a, pid, paid, cid):
         ("name itself the actor", "SELECT property_tax.rule_act('{}', 'evil')"),
         ("disable the history triggers", "ALTER TABLE property_tax.payment DISABLE TRIGGER USER"),
         ("truncate the demand", "TRUNCATE property_tax.demand"),
+        ("lower an ALV rate", "UPDATE property_tax.alv_rate SET rate_paise_per_sqft = 1"),
+        ("add a rate slab", "INSERT INTO property_tax.rate_slab SELECT version_id, ordinal + 100, "
+                            "lower_paise, upper_paise, 0, base_paise_bp FROM property_tax.rate_slab "
+                            "LIMIT 1"),
     ]:
         a.sql(app, pt, name, sql)
     a.sql(app, "nagar_witness", "reach the witness store", "SELECT 1")
@@ -176,6 +181,7 @@ def attacks_with_app_passwords(s, a, pid, paid, cid):
          f"SELECT water_tax.wt_payment_apply('evil', '{cid}', 100000, 'CASH', '', 'W1', 'X/3', "
          f"999, now()::date)"),
         ("rewrite the history", "UPDATE water_tax.history SET new_rows = ''"),
+        ("lower a tariff", "UPDATE water_tax.tariff_flat SET monthly_paise = 1"),
     ]:
         a.sql(app, wt, name, sql)
     a.sql(app, "nagar_witness", "reach the witness store", "SELECT 1")
@@ -194,6 +200,12 @@ def attacks_with_app_passwords(s, a, pid, paid, cid):
         ("take a registration number", "UPDATE certificates.registration_counter SET last_number = 0"),
         ("rewrite the history", "DELETE FROM certificates.history"),
         ("disable the history triggers", "ALTER TABLE certificates.application DISABLE TRIGGER USER"),
+        ("add a fee schedule version", "INSERT INTO certificates.fee_schedule (ulb, "
+                                       "effective_from, version, free_days, late_days, "
+                                       "late_fee_paise, permission_days, permission_fee_paise, "
+                                       "order_fee_paise, marriage_fee_paise, child_name_days, "
+                                       "saved_by, reason) VALUES ('', '2000-01-01', 99, 21, 30, "
+                                       "0, 365, 0, 0, 0, 5475, 'staff:evil', 'no fees')"),
     ]:
         a.sql(app, ct, name, sql)
     a.sql(app, "nagar_witness", "reach the witness store", "SELECT 1")
@@ -232,6 +244,13 @@ def test_tampering_is_refused_or_named(suite_factory):
                                                      f"WHERE property_id = '{pid}'"))
     owner("water_tax", off.format(t="fee", sql=f"UPDATE fee SET amount_paise = 1 "
                                                f"WHERE connection_id = '{cid}'"))
+    # The schedules bills and fees are computed from (the review's probe: an
+    # ALV rate lowered from 1,500 to 1 paise a square foot after rates.set).
+    owner("property_tax", off.format(t="alv_rate", sql="UPDATE alv_rate SET rate_paise_per_sqft = 1"
+                                                       " WHERE rate_paise_per_sqft = 1500"))
+    owner("water_tax", off.format(t="tariff_flat", sql="UPDATE tariff_flat SET monthly_paise = 1"))
+    owner("certificates", off.format(t="fee_schedule", sql="UPDATE fee_schedule SET "
+                                                           "late_fee_paise = 0 WHERE ulb = ''"))
     owner("property_tax", f"UPDATE property_owner SET mobile = '9999999999' WHERE property_id = '{pid}'")
     # The owner naming the real clerk itself, as a rule does (rule_act's settings): recorded
     # as the owner all the same, the clerk kept as what it claimed (history 008).
@@ -265,6 +284,9 @@ def test_tampering_is_refused_or_named(suite_factory):
     named("demand", "demand_bill", pid, "is not its demand")
     named("dues", "allocation", cid, "allocations settle")
     named("history", "fee", "", "differs from its last history entry")
+    named("history", "alv_rate", '"A", "RCC", "RESIDENTIAL"]', "differs from its last history entry")
+    named("history", "tariff_flat", '"DOMESTIC", 15]', "differs from its last history entry")
+    named("history", "fee_schedule", "[1]", "differs from its last history entry")
     # Each line carries the sequence of the history entry or ledger row it departs from.
     for line in lines:
         if line.startswith(("payments ", "history ", "allocations ")) and "TAMPERED" in line:
@@ -296,7 +318,8 @@ def test_tampering_is_refused_or_named(suite_factory):
 
     a.report(f"\nDRILL tamper: attacks tried {len(a.tried)}, blocked and logged {len(a.blocked)}; "
              f"owner changes named by verify: payment, allocation, owner, demand, water fee, "
-             f"registration, and a change outside the rules; a rewritten history chain refused "
+             f"registration, ALV rate, water tariff, certificate fee schedule, and a change "
+             f"outside the rules; a rewritten history chain refused "
              f"by the next checkpoint")
 
 
