@@ -287,3 +287,35 @@ def test_fee_schedules_are_written_through_the_rule_only(pg_cluster):
         f"WHERE tbl = 'fee_schedule' AND ulb = '{SCHEDULE_ULB}' AND new_rows::jsonb @> "
         f"'[{{\"id\": {saved}}}]'", dbname="nagar_certificates")
     assert entry == "staff:schedules COMMISSIONER fees.set: council resolution", entry
+
+
+def test_a_schedule_change_with_the_history_on_is_recorded(pg_cluster):
+    """With only the append-only trigger off (the history's on), the owner's
+    change of a slab and removal of an ALV rate are entries on the chain of
+    their version's ULB, as what they are: UPDATE and DELETE by
+    db:property_tax_owner, old and new rows (verify names such entries as
+    made outside the rules). Rolled back: the shared database keeps none."""
+    rates = dict(plain_rates("recorded changes"), ulb=SCHEDULE_ULB, fy="2041-42")
+    rule_call(pg_cluster, "property_tax",
+              f"SELECT pt_rates_set({literal(STATE_ADMIN)}, {literal(rates)}, current_date)")
+    version = pg_cluster.sql(f"SELECT max(id) FROM property_tax.rate_version WHERE ulb = "
+                             f"'{SCHEDULE_ULB}' AND fy = 2041", dbname="nagar_property_tax")
+    r = pg_cluster.psql_as(
+        "property_tax_owner",
+        "SET search_path = property_tax; BEGIN; "
+        "ALTER TABLE rate_slab DISABLE TRIGGER rate_slab_append_only; "
+        "ALTER TABLE alv_rate DISABLE TRIGGER alv_rate_append_only; "
+        f"UPDATE rate_slab SET rate_bp = 1 WHERE version_id = {version} AND ordinal = 1; "
+        f"DELETE FROM alv_rate WHERE version_id = {version}; "
+        "SELECT json_agg(json_build_object('tbl', tbl, 'ulb', ulb, 'op', op, 'actor', actor, "
+        "'old', old_rows, 'new', new_rows) ORDER BY tbl) FROM (SELECT DISTINCT ON (tbl) * "
+        "FROM history WHERE tbl IN ('rate_slab', 'alv_rate') ORDER BY tbl, recorded_us DESC) h; "
+        "ROLLBACK", dbname="nagar_property_tax")
+    assert r.ok, r
+    alv, slab = json.loads(r.stdout.strip())
+    assert (alv["tbl"], alv["ulb"], alv["op"], alv["actor"], alv["new"]) == (
+        "alv_rate", SCHEDULE_ULB, "DELETE", "db:property_tax_owner", ""), alv
+    assert json.loads(alv["old"])[0]["rate_paise_per_sqft"] == 1500
+    assert (slab["tbl"], slab["ulb"], slab["op"], slab["actor"]) == (
+        "rate_slab", SCHEDULE_ULB, "UPDATE", "db:property_tax_owner"), slab
+    assert [json.loads(slab["old"])[0]["rate_bp"], json.loads(slab["new"])[0]["rate_bp"]] == [600, 1]
