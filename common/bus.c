@@ -161,11 +161,11 @@ static int apply_curve(zsock_t *socket, const nagar_bus_options_t *options, char
 
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size)
 {
-    return nagar_bus_connect_broker(options, 0, error, error_size);
+    return nagar_bus_connect_broker(options, 0, false, error, error_size);
 }
 
-zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, char *error,
-                                  size_t error_size)
+zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, bool immediate,
+                                  char *error, size_t error_size)
 {
     char endpoint[NAGAR_BUS_ENDPOINT_MAX];
     if (nagar_bus_broker_endpoint(options, index, endpoint, sizeof endpoint) != 0) {
@@ -182,6 +182,8 @@ zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index,
     zsock_set_sndhwm(socket, BUS_HIGH_WATER_MARK);
     zsock_set_rcvhwm(socket, BUS_HIGH_WATER_MARK);
     zsock_set_maxmsgsize(socket, BUS_MAX_MESSAGE_BYTES);
+    if (immediate)
+        zsock_set_immediate(socket, 1);
     if (!options->insecure && apply_curve(socket, options, error, error_size) != 0) {
         zsock_destroy(&socket);
         return NULL;

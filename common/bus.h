@@ -57,10 +57,13 @@ int nagar_bus_broker_endpoint(const nagar_bus_options_t *options, int index, cha
  * options say: the secret certificate from certificate_path (zcert_load; a
  * public-only file is refused) and the broker's public key from
  * broker_key_path (all brokers share one key pair). Linger 100 ms,
- * send/receive high-water marks 10000, largest message 16 MiB. Returns NULL
+ * send/receive high-water marks 10000, largest message 16 MiB. immediate
+ * sets ZMQ_IMMEDIATE before connecting (libzmq reads it only then): a send
+ * fails with EAGAIN while there is no live connection instead of queueing
+ * for one, so a client of several brokers can try another. Returns NULL
  * with the reason in error (unreadable certificate, bad endpoint). */
-zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, char *error,
-                                  size_t error_size);
+zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, bool immediate,
+                                  char *error, size_t error_size);
 
 /* nagar_bus_connect_broker to the first broker. */
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size);

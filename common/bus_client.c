@@ -29,6 +29,17 @@
  * id and idempotency key, without counting as an attempt (the deadline
  * still bounds them). With one broker none of this runs: no pings, no
  * ZMQ_IMMEDIATE, exactly as before.
+ *
+ * What a broker holds is lost with its connection (ZMQ_IMMEDIATE drops the
+ * queue, and a broker answers only the connection that asked), so losing
+ * the connection of a broker that was given requests is going down, even
+ * one that took them before answering its first ping: the next ping (or
+ * send) that its socket refuses fails them over. A broker never given a
+ * request and never heard from stays "unknown" while it refuses, quietly
+ * (still connecting, or a dead address at start), for up to a liveness.
+ * An UNAVAILABLE is failed over only to a broker that has not had the
+ * request; while such a socket refuses, the request waits a back-off
+ * rather than bounce back to the broker that said no.
  */
 #include "bus_client.h"
 
@@ -62,6 +73,9 @@ typedef struct {
     int64_t ping_at_ms;             /* monotonic: next ping */
     int64_t ping_sent_ms;           /* monotonic: the ping awaiting its answer; 0 none */
     bool unchecked;                 /* used since ZMQ_EVENTS last said "no input" */
+    bool holding;                   /* given a request since its last fail-over: some may
+                                     * still wait for its answer */
+    int64_t refusing_since_ms;      /* monotonic: first refused send since one was taken; 0 none */
 } broker_t;
 
 typedef struct {
@@ -72,6 +86,7 @@ typedef struct {
     size_t body_size;
     int64_t deadline_ms;            /* monotonic */
     int64_t retry_at_ms;            /* monotonic; 0 while an attempt is outstanding */
+    bool retry_counts;              /* the due retry is a new attempt (not a deferred fail-over) */
     int timeout_ms;
     int attempts;
     int max_attempts;
@@ -145,7 +160,11 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
     for (int i = 0; i < self->broker_count; i++) {
         broker_t *broker = &self->brokers[i];
         nagar_bus_broker_endpoint(options, i, broker->endpoint, sizeof broker->endpoint);
-        broker->socket = nagar_bus_connect_broker(options, i, error, error_size);
+        /* With several brokers, sends fail at once to a broker with no
+         * connection, so the next broker is tried instead of the request
+         * waiting in a queue (set before connecting: libzmq reads it then). */
+        broker->socket = nagar_bus_connect_broker(options, i, self->broker_count > 1, error,
+                                                  error_size);
         if (!broker->socket) {
             for (int j = 0; j < i; j++)
                 zsock_destroy(&self->brokers[j].socket);
@@ -154,10 +173,6 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
         }
         broker->handle = zsock_resolve(broker->socket);
         broker->unchecked = true;
-        /* Sends fail at once to a broker with no connection, so the next
-         * broker is tried instead of the request waiting in a queue. */
-        if (self->broker_count > 1)
-            zsock_set_immediate(broker->socket, 1);
     }
     if (options->packed && !(self->packer = nagar_mdp_packer_new(0))) {
         for (int i = 0; i < self->broker_count; i++)
@@ -234,6 +249,7 @@ static bool fail_or_retry(nagar_bus_client_t *self, pending_t *pending, nagar_st
                             pending->service, nagar_status_name(code), message,
                             pending->attempts + 1, pending->max_attempts, retry_at - now);
             pending->retry_at_ms = retry_at;
+            pending->retry_counts = true;
             note_timer(self, retry_at);
             return false;
         }
@@ -244,7 +260,9 @@ static bool fail_or_retry(nagar_bus_client_t *self, pending_t *pending, nagar_st
 
 /* Queues one message for a broker without blocking; 0, or -1 when its
  * socket will not take it (no connection to a broker of several, or the
- * high-water mark). */
+ * high-water mark): errno EAGAIN then. No part is sent blocking: with
+ * ZMQ_IMMEDIATE a connection lost between the parts leaves the socket no
+ * pipe, and a blocking send would wait for the broker to come back. */
 static int send_to(nagar_bus_client_t *self, int index, const char *service, const void *body,
                    size_t body_size)
 {
@@ -262,10 +280,16 @@ static int send_to(nagar_bus_client_t *self, int index, const char *service, con
     }
     if (zmq_send(handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
         return -1;
-    /* Once the first part is queued ZeroMQ takes the rest of the message. */
-    zmq_send(handle, MDP_CLIENT, strlen(MDP_CLIENT), ZMQ_SNDMORE);
-    zmq_send(handle, service, strlen(service), ZMQ_SNDMORE);
-    zmq_send(handle, body, body_size, 0);
+    /* Once the first part is queued the pipe takes the rest (the high-water
+     * mark counts whole messages) unless the connection went meanwhile:
+     * libzmq then drops the parts or rolls them back (EFAULT), and the
+     * message is lost with its pipe, as one refused. */
+    if (zmq_send(handle, MDP_CLIENT, strlen(MDP_CLIENT), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
+        zmq_send(handle, service, strlen(service), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
+        zmq_send(handle, body, body_size, ZMQ_DONTWAIT) == -1) {
+        errno = EAGAIN;
+        return -1;
+    }
     return 0;
 }
 
@@ -301,48 +325,91 @@ static int brokers_in_order(nagar_bus_client_t *self, const pending_t *pending, 
     return count;
 }
 
-static void broker_set_state(nagar_bus_client_t *self, int index, broker_state_t state,
-                             const char *why);
+static void broker_refused(nagar_bus_client_t *self, int index);
 
-/* Sends one attempt to the best broker that takes it. A request no socket
- * will take is tried again after a back-off without counting an attempt;
- * the deadline bounds how long. counts is false for a fail-over, which
- * resends the same attempt elsewhere. Never completes the request, so
- * callbacks only ever run from dispatch. */
+/* Offers the request to one broker: whether its socket took it. counts is
+ * false for a fail-over, which resends the same attempt elsewhere. */
+static bool offer(nagar_bus_client_t *self, pending_t *pending, int index, bool counts)
+{
+    if (send_to(self, index, pending->service, pending->body, pending->body_size) == 0) {
+        pending->broker = index;
+        pending->tried |= 1u << index;
+        self->brokers[index].holding = true;
+        self->brokers[index].refusing_since_ms = 0;
+        if (counts)
+            pending->attempts++;
+        return true;
+    }
+    /* With several brokers, a socket that will not take a message has no
+     * connection. */
+    if (self->broker_count > 1 && zmq_errno() == EAGAIN)
+        broker_refused(self, index);
+    return false;
+}
+
+/* No socket took the request: it is offered again after a back-off,
+ * counting an attempt only if this one would have; the deadline bounds how
+ * long. */
+static void defer(nagar_bus_client_t *self, pending_t *pending, bool counts)
+{
+    nagar_log_debug("bus.client_send_deferred", "cannot queue request %s for service '%s' "
+                    "to a broker yet", pending->request_id, pending->service);
+    pending->broker = -1;
+    pending->retry_at_ms = zclock_mono() + retry_delay_ms(self, pending->attempts + 1);
+    pending->retry_counts = counts;
+    note_timer(self, pending->retry_at_ms);
+}
+
+/* Whether a broker is worth a fail-over of this request after an
+ * UNAVAILABLE or RESOURCE_EXHAUSTED: it serves (or has not said yet) and
+ * has not had the request. */
+static bool untried(const nagar_bus_client_t *self, const pending_t *pending, int index)
+{
+    return !(pending->tried & (1u << index)) &&
+           (self->brokers[index].state == BROKER_UP ||
+            self->brokers[index].state == BROKER_UNKNOWN);
+}
+
+/* Sends one attempt to the best broker that takes it (deferred when none
+ * does). Never completes the request, so callbacks only ever run from
+ * dispatch. */
 static void send_attempt(nagar_bus_client_t *self, pending_t *pending, bool counts)
 {
     pending->retry_at_ms = 0;
     pending->broker = -1;       /* not held anywhere until sent: no fail-over of it meanwhile */
     int order[NAGAR_BUS_BROKERS_MAX];
     int count = brokers_in_order(self, pending, order);
-    for (int i = 0; i < count; i++) {
-        int index = order[i];
-        if (send_to(self, index, pending->service, pending->body, pending->body_size) == 0) {
-            pending->broker = index;
-            pending->tried |= 1u << index;
-            if (counts)
-                pending->attempts++;
+    for (int i = 0; i < count; i++)
+        if (offer(self, pending, order[i], counts))
             return;
-        }
-        /* With several brokers, a socket that will not take a message has
-         * no connection: that broker is down. */
-        if (self->broker_count > 1 && zmq_errno() == EAGAIN &&
-            (self->brokers[index].state == BROKER_UP ||
-             self->brokers[index].state == BROKER_DRAINING))
-            broker_set_state(self, index, BROKER_DOWN, "no connection");
-    }
-    nagar_log_debug("bus.client_send_deferred", "cannot queue request %s for service '%s' "
-                    "to a broker yet: %s", pending->request_id, pending->service,
-                    zmq_strerror(zmq_errno()));
+    defer(self, pending, counts);
+}
+
+/* The fail-over of an UNAVAILABLE or RESOURCE_EXHAUSTED answer: to an
+ * untried broker, never straight back to one that said no. While every
+ * untried socket refuses (still connecting, or dead and not known so yet)
+ * it waits a back-off rather than bounce between the refusing socket and a
+ * broker that says no; a dead one is down within a liveness
+ * (broker_refused), and the answer then stands. */
+static void send_elsewhere(nagar_bus_client_t *self, pending_t *pending)
+{
+    pending->retry_at_ms = 0;
     pending->broker = -1;
-    pending->retry_at_ms = zclock_mono() + retry_delay_ms(self, pending->attempts + 1);
-    note_timer(self, pending->retry_at_ms);
+    int order[NAGAR_BUS_BROKERS_MAX];
+    int count = brokers_in_order(self, pending, order);
+    for (int i = 0; i < count; i++)
+        if (untried(self, pending, order[i]) && offer(self, pending, order[i], false))
+            return;
+    defer(self, pending, false);
 }
 
 /* Sends again, elsewhere, every request whose attempt a broker that went
  * down was holding. */
 static void fail_over_from(nagar_bus_client_t *self, int index)
 {
+    /* Cleared first: a resend this socket refuses again finds nothing to
+     * move, so fail-overs nest at most once per broker. */
+    self->brokers[index].holding = false;
     zlistx_t *held = zlistx_new();
     for (pending_t *pending = zhashx_first(self->pending); pending;
          pending = zhashx_next(self->pending))
@@ -378,13 +445,43 @@ static void broker_set_state(nagar_bus_client_t *self, int index, broker_state_t
     broker_state_t was = broker->state;
     broker->state = state;
     if (state == BROKER_DOWN)
-        nagar_log_warn("bus.client_broker_down", "the broker at %s is down (%s); requests go "
-                       "to the others", broker->endpoint, why);
+        nagar_log_warn("bus.client_broker_down", "the broker at %s is down (%s; was %s); "
+                       "requests go to the others", broker->endpoint, why, names[was]);
     else if (was != BROKER_UNKNOWN || state != BROKER_UP)
         nagar_log_info("bus.client_broker_state", "the broker at %s is %s (was %s)",
                        broker->endpoint, names[state], names[was]);
-    if (state == BROKER_DOWN)
+}
+
+/* The broker is down: silent for a liveness, or its connection gone. What
+ * it was given went with it (a broker answers only the connection that
+ * asked, and ZMQ_IMMEDIATE drops a lost connection's queue), so that is
+ * sent elsewhere now, whatever state the broker was in before: one that
+ * took requests before answering its first ping, or while down, holds
+ * them as surely as one known to serve. */
+static void broker_lost(nagar_bus_client_t *self, int index, const char *why)
+{
+    broker_set_state(self, index, BROKER_DOWN, why);
+    if (self->brokers[index].holding)
         fail_over_from(self, index);
+}
+
+/* A send to the broker failed for want of a connection. It is lost at
+ * once if it was known, or had been given requests; one never heard from
+ * and never given a request (still connecting, or a dead address) stays
+ * unknown, quietly, for a liveness, then it is down too. */
+static void broker_refused(nagar_bus_client_t *self, int index)
+{
+    broker_t *broker = &self->brokers[index];
+    int64_t now = zclock_mono();
+    if (!broker->refusing_since_ms)
+        broker->refusing_since_ms = now;
+    if (broker->state != BROKER_UNKNOWN || broker->holding)
+        broker_lost(self, index, "no connection");
+    else if (now - broker->refusing_since_ms >= self->broker_liveness_ms) {
+        char why[96];
+        snprintf(why, sizeof why, "no connection for %ld ms", self->broker_liveness_ms);
+        broker_lost(self, index, why);
+    }
 }
 
 /* Pings each broker that is due; declares down one that answered nothing
@@ -402,15 +499,16 @@ static int64_t ping_brokers(nagar_bus_client_t *self, int64_t now)
             char why[96];
             snprintf(why, sizeof why, "no answer for %ld ms", self->broker_liveness_ms);
             broker->ping_sent_ms = 0;
-            broker_set_state(self, i, BROKER_DOWN, why);
+            broker_lost(self, i, why);
         }
         if (now >= broker->ping_at_ms) {
             broker->ping_at_ms = now + self->ping_ms;
             if (!broker->ping_sent_ms) {
-                if (send_to(self, i, MMI_READY, "", 0) == 0)
+                if (send_to(self, i, MMI_READY, "", 0) == 0) {
                     broker->ping_sent_ms = now;
-                else if (broker->state == BROKER_UP || broker->state == BROKER_DRAINING)
-                    broker_set_state(self, i, BROKER_DOWN, "no connection");
+                    broker->refusing_since_ms = 0;
+                } else if (zmq_errno() == EAGAIN)
+                    broker_refused(self, i);
             }
         }
         if (broker->ping_at_ms < next)
@@ -529,8 +627,7 @@ int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call
 static bool untried_broker_left(const nagar_bus_client_t *self, const pending_t *pending)
 {
     for (int i = 0; i < self->broker_count; i++)
-        if (!(pending->tried & (1u << i)) &&
-            (self->brokers[i].state == BROKER_UP || self->brokers[i].state == BROKER_UNKNOWN))
+        if (untried(self, pending, i))
             return true;
     return false;
 }
@@ -576,7 +673,7 @@ static int handle_reply(nagar_bus_client_t *self, int index, const nagar_mdp_par
         nagar_log_debug("bus.client_failover", "request %s to service '%s': %s from %s (%s); "
                         "sending it to another broker", pending->request_id, pending->service,
                         nagar_status_name(code), self->brokers[index].endpoint, text);
-        send_attempt(self, pending, false);
+        send_elsewhere(self, pending);
     } else if (code == NAGAR__STATUS_CODE__UNAVAILABLE ||
                code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) {
         completed = fail_or_retry(self, pending, code, text, field);
@@ -615,7 +712,7 @@ static int run_timers(nagar_bus_client_t *self)
     int completed = 0;
     for (pending_t *pending = zlistx_first(due); pending; pending = zlistx_next(due)) {
         note_timer(self, pending->deadline_ms);
-        send_attempt(self, pending, true);
+        send_attempt(self, pending, pending->retry_counts);
     }
     for (pending_t *pending = zlistx_first(expired); pending; pending = zlistx_next(expired)) {
         char message[ERROR_MAX];

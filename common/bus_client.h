@@ -17,7 +17,10 @@
  * to a broker that serves, in turn. Each broker is pinged ("mmi.ready",
  * mdp.h) every NAGAR_BUS_PING_MS (500); one that has no connection, or
  * answers nothing for NAGAR_BUS_BROKER_LIVENESS_MS (2000), is down, and
- * one that answers "503" is draining: neither gets new requests. What a
+ * one that answers "503" is draining: neither gets new requests. A send
+ * never waits for a connection (ZMQ_IMMEDIATE): a broker that refuses it
+ * is skipped, and one that had been given requests is down (its lost
+ * connection took them), found by the next ping at the latest. What a
  * broker held when it went down, and a request a broker answered
  * UNAVAILABLE or RESOURCE_EXHAUSTED while another broker has not had it,
  * is sent at once to another broker, with the same request id and

@@ -159,7 +159,8 @@ static long first_reconnect_delay(nagar_worker_t *self)
 
 static int connect_to_broker(nagar_worker_t *self, link_t *link, char *error, size_t error_size)
 {
-    link->socket = nagar_bus_connect_broker(&self->options, link->index, error, error_size);
+    link->socket = nagar_bus_connect_broker(&self->options, link->index, false, error,
+                                            error_size);
     if (!link->socket)
         return -1;
     zmsg_t *ready = nagar_mdp_worker_ready_credit_new(self->service, (int) self->credit);

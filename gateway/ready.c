@@ -49,7 +49,7 @@ static int64_t monotonic_ms(void)
 static zsock_t *connect_socket(const nagar_bus_options_t *options, int index, char *error,
                                size_t error_size)
 {
-    zsock_t *socket = nagar_bus_connect_broker(options, index, error, error_size);
+    zsock_t *socket = nagar_bus_connect_broker(options, index, false, error, error_size);
     if (socket) {
         zsock_set_sndtimeo(socket, 0);
         zsock_set_linger(socket, 0);
