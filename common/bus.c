@@ -197,6 +197,16 @@ zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index,
     return socket;
 }
 
+bool nagar_bus_socket_has_input(zsock_t *socket, bool *unchecked)
+{
+    if (!*unchecked)
+        return false;
+    if (zsock_events(socket) & ZMQ_POLLIN)
+        return true;
+    *unchecked = false;
+    return false;
+}
+
 void nagar_bus_new_id(char out[33])
 {
     /* Idempotent and cheap after the first call; it fails only when the

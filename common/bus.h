@@ -68,6 +68,16 @@ zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index,
 /* nagar_bus_connect_broker to the first broker. */
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size);
 
+/* Whether a message waits on socket that its ZMQ_FD would not announce,
+ * for a caller that polls the descriptor in its own event loop. ZMQ_FD is
+ * edge-triggered and ZMQ_EVENTS costs two system calls (it reads the
+ * socket's command mailbox), so it is asked only while *unchecked: the
+ * owner sets it when the socket is new, when it sends on it (a send may
+ * take the edge of a message that came meanwhile) and when the descriptor
+ * fired without a read that drained it; it is cleared here when ZMQ_EVENTS
+ * says "no input", after which the descriptor announces what comes. */
+bool nagar_bus_socket_has_input(zsock_t *socket, bool *unchecked);
+
 /* A 32-character lower-case hex random id (libsodium), for request ids. */
 void nagar_bus_new_id(char out[33]);
 

@@ -833,19 +833,11 @@ int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int ma
     return count;
 }
 
-/* ZMQ_EVENTS reads the command mailbox: two system calls a socket. A
- * socket untouched since it last said "no input" cannot have any that its
- * ZMQ_FD would not announce, so only the others are asked. */
 bool nagar_bus_client_has_input(nagar_bus_client_t *self)
 {
-    for (int i = 0; i < self->broker_count; i++) {
-        broker_t *broker = &self->brokers[i];
-        if (!broker->unchecked)
-            continue;
-        if (zsock_events(broker->socket) & ZMQ_POLLIN)
+    for (int i = 0; i < self->broker_count; i++)
+        if (nagar_bus_socket_has_input(self->brokers[i].socket, &self->brokers[i].unchecked))
             return true;
-        broker->unchecked = false;
-    }
     return false;
 }
 

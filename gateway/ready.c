@@ -111,20 +111,13 @@ int gateway_ready_sockets(gateway_ready_t *self, zsock_t **sockets, int max)
     return count;
 }
 
-/* ZMQ_EVENTS reads the socket's command mailbox (two system calls), so it
- * is asked only of a socket that may hold what its ZMQ_FD would not
- * announce: one sent on, new, or whose descriptor the caller saw fire
- * (gateway_ready_signalled) since ZMQ_EVENTS last said "no input". */
+/* A probe's socket is unchecked (nagar_bus_socket_has_input) when new,
+ * sent on, or its descriptor seen to fire (gateway_ready_signalled). */
 bool gateway_ready_has_input(gateway_ready_t *self)
 {
-    for (int i = 0; i < self->probe_count; i++) {
-        probe_t *probe = &self->probes[i];
-        if (!probe->unchecked)
-            continue;
-        if (zsock_events(probe->socket) & ZMQ_POLLIN)
+    for (int i = 0; i < self->probe_count; i++)
+        if (nagar_bus_socket_has_input(self->probes[i].socket, &self->probes[i].unchecked))
             return true;
-        probe->unchecked = false;
-    }
     return false;
 }
 
@@ -205,7 +198,7 @@ static void handle_answer(gateway_ready_t *self, probe_t *probe, zmsg_t *message
 static void dispatch_probe(gateway_ready_t *self, probe_t *probe, int64_t now_ms)
 {
     /* Nothing can have come that the descriptor did not announce. */
-    while (probe->unchecked && (zsock_events(probe->socket) & ZMQ_POLLIN)) {
+    while (nagar_bus_socket_has_input(probe->socket, &probe->unchecked)) {
         zmsg_t *message = zmsg_recv(probe->socket);
         if (!message)
             break;

@@ -537,6 +537,39 @@ static void test_options_load(void **state)
     nagar_config_destroy(&config);
 }
 
+/* ZMQ_EVENTS is asked only of an unchecked socket, and "no input" clears
+ * the mark: a message that comes after is for the descriptor to announce. */
+static void test_socket_has_input_asks_only_unchecked(void **state)
+{
+    (void) state;
+    zsock_t *server = zsock_new_pair("@inproc://nagar-test-has-input");
+    zsock_t *client = zsock_new_pair(">inproc://nagar-test-has-input");
+    assert_non_null(server);
+    assert_non_null(client);
+    bool unchecked = true;
+    assert_false(nagar_bus_socket_has_input(client, &unchecked));
+    assert_false(unchecked);
+
+    assert_int_equal(zstr_send(server, "hello"), 0);
+    zmq_pollitem_t item = {.socket = zsock_resolve(client), .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&item, 1, 5000), 1);
+    /* Checked since: not asked, though a message waits. */
+    assert_false(nagar_bus_socket_has_input(client, &unchecked));
+    assert_false(unchecked);
+    /* Marked again (sent on, or its descriptor fired): asked, and it stays
+     * marked until a read leaves nothing. */
+    unchecked = true;
+    assert_true(nagar_bus_socket_has_input(client, &unchecked));
+    assert_true(unchecked);
+    char *text = zstr_recv(client);
+    assert_string_equal(text, "hello");
+    free(text);
+    assert_false(nagar_bus_socket_has_input(client, &unchecked));
+    assert_false(unchecked);
+    zsock_destroy(&client);
+    zsock_destroy(&server);
+}
+
 static void test_connect_refuses_missing_certificate(void **state)
 {
     (void) state;
@@ -1213,6 +1246,7 @@ int main(void)
         cmocka_unit_test(test_envelope_rejects_garbage),
         cmocka_unit_test(test_new_id),
         cmocka_unit_test(test_options_load),
+        cmocka_unit_test(test_socket_has_input_asks_only_unchecked),
         cmocka_unit_test(test_connect_refuses_missing_certificate),
         cmocka_unit_test(test_client_matches_replies_out_of_order),
         cmocka_unit_test(test_client_retries_with_same_id_and_key),
