@@ -167,6 +167,13 @@ zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size
 zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, bool immediate,
                                   char *error, size_t error_size)
 {
+    return nagar_bus_connect_broker_watched(options, index, immediate, NULL, error, error_size);
+}
+
+zsock_t *nagar_bus_connect_broker_watched(const nagar_bus_options_t *options, int index,
+                                          bool immediate, nagar_bus_watch_t **watch, char *error,
+                                          size_t error_size)
+{
     char endpoint[NAGAR_BUS_ENDPOINT_MAX];
     if (nagar_bus_broker_endpoint(options, index, endpoint, sizeof endpoint) != 0) {
         snprintf(error, error_size, "NAGAR_BUS_ENDPOINT=\"%s\" names no broker %d",
@@ -188,9 +195,16 @@ zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index,
         zsock_destroy(&socket);
         return NULL;
     }
+    /* Watched before it connects, so no connection goes unseen. */
+    if (watch && !(*watch = nagar_bus_watch_new(socket, error, error_size))) {
+        zsock_destroy(&socket);
+        return NULL;
+    }
     if (zsock_connect(socket, "%s", endpoint) != 0) {
         snprintf(error, error_size, "cannot connect to broker at \"%s\" (NAGAR_BUS_ENDPOINT): %s",
                  endpoint, zmq_strerror(zmq_errno()));
+        if (watch)
+            nagar_bus_watch_destroy(watch);
         zsock_destroy(&socket);
         return NULL;
     }

@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "bus_watch.h"
 #include "config.h"
 
 #define NAGAR_BUS_BROKERS_MAX 8
@@ -64,6 +65,13 @@ int nagar_bus_broker_endpoint(const nagar_bus_options_t *options, int index, cha
  * with the reason in error (unreadable certificate, bad endpoint). */
 zsock_t *nagar_bus_connect_broker(const nagar_bus_options_t *options, int index, bool immediate,
                                   char *error, size_t error_size);
+
+/* The same, with *watch set to a watch on its connection (bus_watch.h),
+ * started before connecting so that no connection goes unseen; destroy
+ * the watch before the socket. */
+zsock_t *nagar_bus_connect_broker_watched(const nagar_bus_options_t *options, int index,
+                                          bool immediate, nagar_bus_watch_t **watch, char *error,
+                                          size_t error_size);
 
 /* nagar_bus_connect_broker to the first broker. */
 zsock_t *nagar_bus_connect(const nagar_bus_options_t *options, char *error, size_t error_size);

@@ -40,6 +40,18 @@
  * An UNAVAILABLE is failed over only to a broker that has not had the
  * request; while such a socket refuses, the request waits a back-off
  * rather than bounce back to the broker that said no.
+ *
+ * Every broker socket, one or several, has a watch (bus_watch.h): a
+ * socket monitor that reports an established connection lost. A broker
+ * that restarts, or whose connection drops and comes back, within a ping
+ * period answers the next ping as if nothing happened, and a single broker
+ * is never pinged; the watch is what tells that its requests are gone.
+ * Reading a watch costs a system call, so it is read only when its
+ * descriptor fires (nagar_bus_client_poll polls it; a caller with its own
+ * loop says so through nagar_bus_client_watch_signalled), or a second
+ * after the last reading: the hot path reads none. What a lost connection
+ * held is failed over (fail_over_from) if it may run twice, and answered
+ * UNAVAILABLE otherwise.
  */
 #include "bus_client.h"
 
@@ -55,6 +67,10 @@
 #define ERROR_MAX 512
 /* The back-off between attempts doubles from the base up to this cap. */
 #define RETRY_DELAY_CAP_MS 5000
+/* The broker connections' watches (bus_watch.h) are read when their
+ * descriptors fire, and at a dispatch this long after the last reading
+ * whatever the caller polls, so libzmq's monitor queue never fills. */
+#define WATCH_READ_MAX_MS 1000
 
 /* What the client knows of one broker. */
 typedef enum {
@@ -68,6 +84,7 @@ typedef struct {
     char endpoint[NAGAR_BUS_ENDPOINT_MAX];
     zsock_t *socket;
     void *handle;                   /* the libzmq socket inside */
+    nagar_bus_watch_t *watch;       /* tells when its connection is lost */
     broker_state_t state;
     int64_t heard_ms;               /* monotonic: last message from it; 0 never */
     int64_t ping_at_ms;             /* monotonic: next ping */
@@ -92,6 +109,9 @@ typedef struct {
     int max_attempts;
     int broker;                     /* where the outstanding attempt went; -1 none */
     uint32_t tried;                 /* brokers this request has been sent to (bits) */
+    bool resendable;                /* has an idempotency key, or the caller said repeatable */
+    int lost_at;                    /* the broker whose lost connection took it, not to be
+                                     * sent again: answered UNAVAILABLE when due; -1 none */
     nagar_bus_callback_fn *callback;
     void *arg;
 } pending_t;
@@ -106,6 +126,8 @@ struct nagar_bus_client_t {
     nagar_mdp_packer_t *packer;     /* NULL unless NAGAR_BUS_PACKED */
     int64_t next_due_ms;            /* monotonic lower bound of the next timer; INT64_MAX if none */
     int64_t next_ping_ms;           /* monotonic: next ping or liveness check (several brokers) */
+    bool watch_signalled;           /* a watch's descriptor fired: read them */
+    int64_t watch_read_ms;          /* monotonic: when they were last read */
     void (*wait_hook)(void *arg);   /* run while nagar_bus_client_poll waits */
     void *wait_hook_arg;
     long default_timeout_ms;
@@ -163,11 +185,13 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
         /* With several brokers, sends fail at once to a broker with no
          * connection, so the next broker is tried instead of the request
          * waiting in a queue (set before connecting: libzmq reads it then). */
-        broker->socket = nagar_bus_connect_broker(options, i, self->broker_count > 1, error,
-                                                  error_size);
+        broker->socket = nagar_bus_connect_broker_watched(options, i, self->broker_count > 1,
+                                                          &broker->watch, error, error_size);
         if (!broker->socket) {
-            for (int j = 0; j < i; j++)
+            for (int j = 0; j < i; j++) {
+                nagar_bus_watch_destroy(&self->brokers[j].watch);
                 zsock_destroy(&self->brokers[j].socket);
+            }
             free(self);
             return NULL;
         }
@@ -175,8 +199,10 @@ nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
         broker->unchecked = true;
     }
     if (options->packed && !(self->packer = nagar_mdp_packer_new(0))) {
-        for (int i = 0; i < self->broker_count; i++)
+        for (int i = 0; i < self->broker_count; i++) {
+            nagar_bus_watch_destroy(&self->brokers[i].watch);
             zsock_destroy(&self->brokers[i].socket);
+        }
         free(self);
         snprintf(error, error_size, "out of memory creating the bus client");
         return NULL;
@@ -403,8 +429,14 @@ static void send_elsewhere(nagar_bus_client_t *self, pending_t *pending)
     defer(self, pending, false);
 }
 
-/* Sends again, elsewhere, every request whose attempt a broker that went
- * down was holding. */
+/* Sends again every request whose attempt a broker that went down, or
+ * whose connection was lost, was holding: elsewhere when there is another
+ * broker, else to the same one once it is connected again. Only what is
+ * safe to run twice is sent again (the broker may have handed it to a
+ * worker before it went): a request with an idempotency key, which the
+ * service answers from its record the second time, or one its caller
+ * marked repeatable. Any other is answered UNAVAILABLE at the next
+ * dispatch (callbacks run only from there). */
 static void fail_over_from(nagar_bus_client_t *self, int index)
 {
     /* Cleared first: a resend this socket refuses again finds nothing to
@@ -415,20 +447,36 @@ static void fail_over_from(nagar_bus_client_t *self, int index)
          pending = zhashx_next(self->pending))
         if (pending->broker == index && pending->retry_at_ms == 0)
             zlistx_add_end(held, pending);
-    int moved = 0;
+    int moved = 0, refused = 0;
+    int64_t now = zclock_mono();
     for (pending_t *pending = zlistx_first(held); pending; pending = zlistx_next(held)) {
         /* A nested fail-over (another broker found down while sending) may
          * have moved it already. */
         if (pending->broker != index || pending->retry_at_ms != 0)
             continue;
+        if (!pending->resendable) {
+            /* Not held anywhere now, and a late answer is dropped
+             * (handle_reply ignores a request awaiting its retry time). */
+            pending->broker = -1;
+            pending->lost_at = index;
+            pending->retry_at_ms = now;
+            note_timer(self, now);
+            refused++;
+            continue;
+        }
         send_attempt(self, pending, false);
-        if (pending->broker != index)
+        if (pending->broker != index || self->broker_count == 1)
             moved++;
     }
     if (moved)
-        nagar_log_info("bus.client_failover", "%d request%s held by the broker at %s sent to "
-                       "another broker with the same request ids", moved,
-                       moved == 1 ? "" : "s", self->brokers[index].endpoint);
+        nagar_log_info("bus.client_failover", "%d request%s held by the broker at %s sent %s "
+                       "with the same request ids and idempotency keys", moved,
+                       moved == 1 ? "" : "s", self->brokers[index].endpoint,
+                       self->broker_count > 1 ? "to another broker" : "again");
+    if (refused)
+        nagar_log_warn("bus.client_lost_requests", "%d request%s held by the broker at %s "
+                       "answered UNAVAILABLE: without an idempotency key they are not sent "
+                       "twice", refused, refused == 1 ? "" : "s", self->brokers[index].endpoint);
     zlistx_destroy(&held);
 }
 
@@ -482,6 +530,41 @@ static void broker_refused(nagar_bus_client_t *self, int index)
         snprintf(why, sizeof why, "no connection for %ld ms", self->broker_liveness_ms);
         broker_lost(self, index, why);
     }
+}
+
+/* The watch saw the broker's connection go (bus_watch.h): restarted, or
+ * the network broke, perhaps too briefly for a ping to notice. ZeroMQ
+ * connects again by itself, but what the broker was given went with the
+ * connection (it answers only the connection that asked). */
+static void broker_connection_lost(nagar_bus_client_t *self, int index)
+{
+    broker_t *broker = &self->brokers[index];
+    if (self->broker_count > 1) {
+        /* Asked again at once: the ping on the lost connection will never
+         * be answered, and a restarted broker says whether it serves. */
+        broker->ping_sent_ms = 0;
+        broker->ping_at_ms = 0;
+        self->next_ping_ms = 0;
+        broker_lost(self, index, "its connection was lost");
+        return;
+    }
+    nagar_log_warn("bus.client_broker_connection_lost", "the connection to the broker at %s "
+                   "was lost; what it held is sent again or answered", broker->endpoint);
+    if (broker->holding)
+        fail_over_from(self, index);
+}
+
+/* Reads the brokers' watches when one has signalled, or when they have
+ * not been read for a while. */
+static void watch_brokers(nagar_bus_client_t *self, int64_t now)
+{
+    if (!self->watch_signalled && now - self->watch_read_ms < WATCH_READ_MAX_MS)
+        return;
+    self->watch_signalled = false;
+    self->watch_read_ms = now;
+    for (int i = 0; i < self->broker_count; i++)
+        if (nagar_bus_watch_lost(self->brokers[i].watch) > 0)
+            broker_connection_lost(self, i);
 }
 
 /* Pings each broker that is due; declares down one that answered nothing
@@ -614,6 +697,9 @@ int nagar_bus_client_send(nagar_bus_client_t *self, const nagar_bus_call_t *call
     pending->callback = callback;
     pending->arg = arg;
     pending->broker = -1;
+    pending->lost_at = -1;
+    pending->resendable = call->repeatable || (context.idempotency_key &&
+                                                context.idempotency_key[0]);
     zhashx_insert(self->pending, pending->request_id, pending);
     note_timer(self, pending->deadline_ms);
     /* Already past its deadline: dispatch answers it without bothering a
@@ -711,6 +797,20 @@ static int run_timers(nagar_bus_client_t *self)
     self->next_due_ms = next;
     int completed = 0;
     for (pending_t *pending = zlistx_first(due); pending; pending = zlistx_next(due)) {
+        if (pending->lost_at >= 0) {
+            char message[ERROR_MAX];
+            snprintf(message, sizeof message, "the broker at %s was lost (it went down or "
+                     "restarted, or its connection broke) while it held the request to service "
+                     "'%s' (method '%s'): it may or may not have been carried out, and without "
+                     "an idempotency key it is not sent twice; retry with an idempotency key, "
+                     "or once you know it was not",
+                     self->brokers[pending->lost_at].endpoint, pending->service,
+                     pending->method);
+            complete(self, pending, NAGAR__STATUS_CODE__UNAVAILABLE, message, NULL, NULL, 0,
+                     false);
+            completed++;
+            continue;
+        }
         note_timer(self, pending->deadline_ms);
         send_attempt(self, pending, pending->retry_counts);
     }
@@ -785,7 +885,9 @@ int nagar_bus_client_dispatch(nagar_bus_client_t *self)
         }
         broker->unchecked = false;
     }
-    self->next_ping_ms = ping_brokers(self, zclock_mono());
+    int64_t now = zclock_mono();
+    watch_brokers(self, now);
+    self->next_ping_ms = ping_brokers(self, now);
     completed += run_timers(self);
     return completed;
 }
@@ -817,11 +919,20 @@ int nagar_bus_client_poll(nagar_bus_client_t *self, int timeout_ms)
     int next = nagar_bus_client_next_timeout_ms(self);
     if (next >= 0 && next < wait)
         wait = next;
-    zmq_pollitem_t items[NAGAR_BUS_BROKERS_MAX];
-    for (int i = 0; i < self->broker_count; i++)
+    /* Each broker's socket, then its watch's descriptor. */
+    zmq_pollitem_t items[2 * NAGAR_BUS_BROKERS_MAX];
+    int count = self->broker_count;
+    for (int i = 0; i < count; i++) {
         items[i] = (zmq_pollitem_t) {.socket = self->brokers[i].handle, .events = ZMQ_POLLIN};
+        items[count + i] = (zmq_pollitem_t) {.fd = nagar_bus_watch_fd(self->brokers[i].watch),
+                                             .events = ZMQ_POLLIN};
+    }
     /* EINTR just means an early return; dispatch does the work either way. */
-    zmq_poll(items, self->broker_count, wait);
+    if (zmq_poll(items, 2 * count, wait) == -1)
+        self->watch_signalled = true;
+    for (int i = 0; i < count; i++)
+        if (items[count + i].revents)
+            self->watch_signalled = true;
     return nagar_bus_client_dispatch(self);
 }
 
@@ -831,6 +942,19 @@ int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int ma
     for (int i = 0; i < self->broker_count && count < max; i++)
         sockets[count++] = self->brokers[i].socket;
     return count;
+}
+
+int nagar_bus_client_watch_fds(nagar_bus_client_t *self, int *fds, int max)
+{
+    int count = 0;
+    for (int i = 0; i < self->broker_count && count < max; i++)
+        fds[count++] = nagar_bus_watch_fd(self->brokers[i].watch);
+    return count;
+}
+
+void nagar_bus_client_watch_signalled(nagar_bus_client_t *self)
+{
+    self->watch_signalled = true;
 }
 
 bool nagar_bus_client_has_input(nagar_bus_client_t *self)
@@ -865,8 +989,10 @@ void nagar_bus_client_destroy(nagar_bus_client_t **self_p)
     zlistx_destroy(&left);
     zhashx_destroy(&self->pending);
     nagar_mdp_packer_destroy(&self->packer);
-    for (int i = 0; i < self->broker_count; i++)
+    for (int i = 0; i < self->broker_count; i++) {
+        nagar_bus_watch_destroy(&self->brokers[i].watch);
         zsock_destroy(&self->brokers[i].socket);
+    }
     free(self);
     *self_p = NULL;
 }

@@ -15,7 +15,8 @@
  *
  * Several brokers (NAGAR_BUS_ENDPOINT lists them, bus.h): each attempt goes
  * to a broker that serves, in turn. Each broker is pinged ("mmi.ready",
- * mdp.h) every NAGAR_BUS_PING_MS (500); one that has no connection, or
+ * mdp.h) every NAGAR_BUS_PING_MS (500); one whose connection is lost, or
+ * that has no connection, or
  * answers nothing for NAGAR_BUS_BROKER_LIVENESS_MS (2000), is down, and
  * one that answers "503" is draining: neither gets new requests. A send
  * never waits for a connection (ZMQ_IMMEDIATE): a broker that refuses it
@@ -25,8 +26,23 @@
  * UNAVAILABLE or RESOURCE_EXHAUSTED while another broker has not had it,
  * is sent at once to another broker, with the same request id and
  * idempotency key; that fail-over is not an attempt (the deadline still
- * bounds it). Log events: bus.client_broker_down, bus.client_broker_state,
- * bus.client_failover.
+ * bounds it).
+ *
+ * A broker's connection lost (bus_watch.h): a broker that restarts, or
+ * whose connection drops and comes back, faster than a ping notices has
+ * still lost what it held, since a broker answers only the connection
+ * that asked. Each broker's connection is watched (nagar_bus_client_watch_fds
+ * for a caller that polls in its own loop): when it goes, what the broker
+ * held is failed
+ * over as above (with one broker: sent to it again once ZeroMQ has
+ * connected again). That resend, like every fail-over, happens only when
+ * running the request twice is safe, since the broker may have handed it
+ * to a worker before it went: the request carries an idempotency key (the
+ * service answers the second from its record), or the caller marked it
+ * repeatable (a read). Any other is answered UNAVAILABLE at once ("may or
+ * may not have been carried out"), never sent twice. Log events:
+ * bus.client_broker_down, bus.client_broker_state, bus.client_failover,
+ * bus.client_broker_connection_lost, bus.client_lost_requests.
  *
  *   NAGAR_BUS_TIMEOUT_MS            default deadline per request, 5000
  *   NAGAR_BUS_ATTEMPTS              default max attempts, 3
@@ -82,6 +98,9 @@ typedef struct {
     const ProtobufCMessage *request;       /* the method's request message */
     int timeout_ms;                 /* 0 = client default (NAGAR_BUS_TIMEOUT_MS, 5000) */
     int max_attempts;               /* 0 = client default (NAGAR_BUS_ATTEMPTS, 3) */
+    bool repeatable;                /* running it twice does no harm (a read): sent again
+                                     * after a lost broker connection even without an
+                                     * idempotency key (see above) */
 } nagar_bus_call_t;
 
 nagar_bus_client_t *nagar_bus_client_new(const nagar_bus_options_t *options,
@@ -118,6 +137,15 @@ int nagar_bus_client_next_timeout_ms(nagar_bus_client_t *self);
  * Only their file descriptors are for the caller: the client keeps track
  * of what it did on them (nagar_bus_client_has_input). */
 int nagar_bus_client_sockets(nagar_bus_client_t *self, zsock_t **sockets, int max);
+
+/* The descriptors of the brokers' connection watches (bus_watch.h), one
+ * per broker; returns how many. A caller that polls them in its own loop
+ * calls nagar_bus_client_watch_signalled when one is readable (or when its
+ * poll failed), and dispatch then reads them; a lost connection is
+ * noticed then (without them polled, at the first dispatch a second
+ * later at most). nagar_bus_client_poll does this itself. */
+int nagar_bus_client_watch_fds(nagar_bus_client_t *self, int *fds, int max);
+void nagar_bus_client_watch_signalled(nagar_bus_client_t *self);
 
 /* Whether a message waits on any of them that polling their ZMQ_FD would
  * not announce: asks ZMQ_EVENTS only of a socket the client has sent or

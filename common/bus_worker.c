@@ -41,12 +41,20 @@
 #define STATUS_MESSAGE_MAX 1024
 #define REFUSALS_LOGGED_PER_WINDOW 20     /* credential refusals logged per 10 s */
 #define REFUSAL_WINDOW_MS 10000
+/* How often, at most, a link's watch (bus_watch.h) is read between
+ * requests and before a reply (a request that came on a connection since
+ * lost is not worked on, its answer not sent); the main loop also reads
+ * it whenever its descriptor fires, so it never fills. */
+#define WATCH_BUSY_MS 50
 
 /* The worker's connection to one broker. */
 typedef struct {
     int index;                      /* in NAGAR_BUS_ENDPOINT */
     char endpoint[NAGAR_BUS_ENDPOINT_MAX];
     zsock_t *socket;                /* NULL while waiting to reconnect */
+    nagar_bus_watch_t *watch;       /* on socket's connection; NULL with it */
+    bool lost;                      /* the watch saw the connection go: register again */
+    int64_t watch_at_ms;            /* monotonic: when to read the watch next */
     long reconnect_delay_ms;        /* the next back-off */
     int64_t heartbeat_at_ms;        /* monotonic: when to send the next heartbeat */
     int64_t broker_expires_at_ms;   /* monotonic: broker presumed gone if silent past this */
@@ -103,6 +111,27 @@ struct nagar_worker_call_t {
     nagar_actor_t actor;          /* verified from the context's authorization; "" = nobody */
 };
 
+/* Drops the link's socket (and its watch, first). */
+static void link_close(link_t *link)
+{
+    nagar_bus_watch_destroy(&link->watch);
+    zsock_destroy(&link->socket);
+    link->lost = false;
+}
+
+/* Whether the link's connection was lost, reading its watch when due (or
+ * at once with force). A broker answers only the connection that asked,
+ * so what a lost connection brought can be answered to nobody; and a
+ * broker that restarted does not know this worker. */
+static bool link_lost(link_t *link, int64_t now, bool force)
+{
+    if (link->watch && !link->lost && (force || now >= link->watch_at_ms)) {
+        link->watch_at_ms = now + WATCH_BUSY_MS;
+        link->lost = nagar_bus_watch_lost(link->watch) > 0;
+    }
+    return link->lost;
+}
+
 static int send_message(nagar_worker_t *self, link_t *link, zmsg_t **message_p)
 {
     if (!link->socket) {
@@ -124,6 +153,12 @@ static void send_reply(nagar_worker_t *self, link_t *link, const nagar_mdp_part_
 {
     if (!link->socket)
         return;
+    if (link_lost(link, zclock_mono(), false)) {
+        nagar_log_info("bus.worker_reply_dropped", "service '%s': the connection to %s was lost "
+                       "while the request was worked on; its answer could reach nobody",
+                       self->service, link->endpoint);
+        return;
+    }
     if (!self->packer) {
         nagar_mdp_worker_reply_send(link->socket, client_address->data, client_address->size,
                                     body, body_size);
@@ -159,15 +194,17 @@ static long first_reconnect_delay(nagar_worker_t *self)
 
 static int connect_to_broker(nagar_worker_t *self, link_t *link, char *error, size_t error_size)
 {
-    link->socket = nagar_bus_connect_broker(&self->options, link->index, false, error,
-                                            error_size);
+    link->socket = nagar_bus_connect_broker_watched(&self->options, link->index, false,
+                                                    &link->watch, error, error_size);
     if (!link->socket)
         return -1;
+    link->lost = false;
     zmsg_t *ready = nagar_mdp_worker_ready_credit_new(self->service, (int) self->credit);
     send_message(self, link, &ready);
     int64_t now = zclock_mono();
     link->heartbeat_at_ms = now + self->heartbeat_ms;
     link->broker_expires_at_ms = now + self->heartbeat_ms * self->liveness;
+    link->watch_at_ms = now + WATCH_BUSY_MS;
     return 0;
 }
 
@@ -175,7 +212,7 @@ static int connect_to_broker(nagar_worker_t *self, link_t *link, char *error, si
  * back-off. */
 static void schedule_reconnect(nagar_worker_t *self, link_t *link, const char *why)
 {
-    zsock_destroy(&link->socket);
+    link_close(link);
     nagar_log_warn("bus.worker_reconnect", "service '%s': %s; reconnecting to %s in %ld ms",
                    self->service, why, link->endpoint, link->reconnect_delay_ms);
     link->reconnect_at_ms = zclock_mono() + link->reconnect_delay_ms;
@@ -267,7 +304,7 @@ static void poll_revocations(nagar_worker_t *self, int64_t now)
     int timeout = self->revocation_poll_ms < 5000 ? 5000 : (int) self->revocation_poll_ms;
     nagar_bus_call_t call = {.service = "identity", .method = "token.revocations",
                              .context = &context, .request = &request.base,
-                             .timeout_ms = timeout, .max_attempts = 1};
+                             .timeout_ms = timeout, .max_attempts = 1, .repeatable = true};
     if (nagar_bus_client_send(self->revocations_client, &call, on_revocations, self) == 0)
         self->revocation_poll_in_flight = true;
 }
@@ -400,7 +437,7 @@ nagar_worker_t *nagar_worker_new(const nagar_bus_options_t *options, nagar_confi
         link->reconnect_delay_ms = first_reconnect_delay(self);
         if (connect_to_broker(self, link, error, error_size) != 0) {
             for (int j = 0; j < i; j++)
-                zsock_destroy(&self->links[j].socket);
+                link_close(&self->links[j]);
             nagar_bus_client_destroy(&self->revocations_client);
             nagar_authority_destroy(&self->authority);
             nagar_mdp_packer_destroy(&self->packer);
@@ -417,7 +454,7 @@ void nagar_worker_destroy(nagar_worker_t **self_p)
     if (!self)
         return;
     for (int i = 0; i < self->link_count; i++)
-        zsock_destroy(&self->links[i].socket);
+        link_close(&self->links[i]);
     nagar_mdp_packer_destroy(&self->packer);
     nagar_bus_client_destroy(&self->revocations_client);
     nagar_authority_destroy(&self->authority);
@@ -710,12 +747,21 @@ static void read_link(nagar_worker_t *self, link_t *link)
     nagar_mdp_part_t views[NAGAR_MDP_PACK_MAX_FRAMES];
     /* Asked to stop: no more reading here; the drain (drain_links) tells
      * the brokers first and then reads what they had already sent. */
-    while (link->socket && (self->draining || (!self->stopping && !zsys_interrupted))) {
+    while (link->socket && !link->lost &&
+           (self->draining || (!self->stopping && !zsys_interrupted))) {
         int count = nagar_mdp_receive_parts(zsock_resolve(link->socket), parts,
                                             NAGAR_MDP_PACK_MAX_FRAMES);
         if (count == 0)
             return;
-        link->broker_expires_at_ms = zclock_mono() + self->heartbeat_ms * self->liveness;
+        int64_t now = zclock_mono();
+        if (link_lost(link, now, false)) {
+            /* Came on the lost connection, or is the new broker's answer
+             * to a worker it never met: void either way. */
+            for (int i = 0; i < (count < 0 ? 0 : count); i++)
+                zmq_msg_close(&parts[i]);
+            return;
+        }
+        link->broker_expires_at_ms = now + self->heartbeat_ms * self->liveness;
         link->reconnect_delay_ms = first_reconnect_delay(self);
         char error[ERROR_MAX];
         nagar_mdp_worker_parts_t parsed;
@@ -745,11 +791,16 @@ static void read_link(nagar_worker_t *self, link_t *link)
             handle_request(self, link, &parsed);
         else if (parsed.command == NAGAR_MDP_DISCONNECT && self->draining) {
             /* This broker has had every answer it was owed. */
-            zsock_destroy(&link->socket);
+            link_close(link);
             nagar_log_info("bus.worker_drained", "service '%s': %s has had every answer",
                            self->service, link->endpoint);
-        } else if (parsed.command == NAGAR_MDP_DISCONNECT)
-            schedule_reconnect(self, link, "the broker sent DISCONNECT");
+        } else if (parsed.command == NAGAR_MDP_DISCONNECT) {
+            /* From a broker that restarted (it answers a heartbeat of a
+             * worker it never met) before the watch was read: registers
+             * again at once (keep_links), without a back-off. */
+            if (!link_lost(link, now, true))
+                schedule_reconnect(self, link, "the broker sent DISCONNECT");
+        }
         for (int i = 0; i < count; i++)
             zmq_msg_close(&parts[i]);
     }
@@ -784,7 +835,26 @@ static int64_t reconnect_due_links(nagar_worker_t *self, int64_t now)
     return next;
 }
 
-/* Heartbeats and broker expiry of every connected link. */
+/* A link whose connection was lost registers again at once, with a new
+ * socket (a new identity): ZeroMQ delivers the READY as soon as the
+ * broker is back, while a heartbeat would have met a broker that forgot
+ * this worker only a heartbeat later, and a DISCONNECT and a back-off
+ * after that. Only an established connection counts as lost
+ * (bus_watch.h), so a broker that keeps refusing does not make this loop. */
+static void register_again(nagar_worker_t *self, link_t *link)
+{
+    nagar_log_warn("bus.worker_connection_lost", "service '%s': the connection to %s was "
+                   "lost; registering again", self->service, link->endpoint);
+    link_close(link);
+    char error[ERROR_MAX];
+    if (connect_to_broker(self, link, error, sizeof error) != 0)
+        schedule_reconnect(self, link, error);
+    else
+        nagar_log_info("bus.worker_reconnected", "service '%s': sent READY again to %s",
+                       self->service, link->endpoint);
+}
+
+/* Heartbeats, broker expiry and lost connections of every connected link. */
 static void keep_links(nagar_worker_t *self)
 {
     int64_t now = zclock_mono();
@@ -792,6 +862,10 @@ static void keep_links(nagar_worker_t *self)
         link_t *link = &self->links[i];
         if (!link->socket)
             continue;
+        if (link->lost) {
+            register_again(self, link);
+            continue;
+        }
         send_heartbeat_if_due(self, link, now);
         if (now >= link->broker_expires_at_ms) {
             char why[128];
@@ -855,8 +929,8 @@ static void drain_links(nagar_worker_t *self)
             if (!link->socket)
                 continue;
             send_heartbeat_if_due(self, link, now);
-            if (now >= link->broker_expires_at_ms)
-                zsock_destroy(&link->socket);       /* gone: nothing to wait for */
+            if (link->lost || now >= link->broker_expires_at_ms)
+                link_close(link);       /* gone: nothing to wait for */
         }
     }
     for (int i = 0; i < self->link_count; i++) {
@@ -874,7 +948,9 @@ int nagar_worker_run(nagar_worker_t *self)
 {
     nagar_log_info("bus.worker_ready", "serving service '%s' at %s%s", self->service,
                    self->options.endpoint, self->options.insecure ? " without CURVE" : "");
-    zmq_pollitem_t items[2 * NAGAR_BUS_BROKERS_MAX];
+    /* Each link's socket, then its watch's descriptor, then the
+     * revocations client's sockets and its watches' descriptors. */
+    zmq_pollitem_t items[4 * NAGAR_BUS_BROKERS_MAX];
     link_t *polled[NAGAR_BUS_BROKERS_MAX];
     while (!self->stopping && !zsys_interrupted) {
         int64_t now = zclock_mono();
@@ -895,8 +971,11 @@ int nagar_worker_run(nagar_worker_t *self)
          * promptly. */
         if (count == 0 && wait > 50)
             wait = 50;
-        /* The revocations client's sockets (one per broker) after the links. */
         int link_items = count;
+        for (int i = 0; i < link_items; i++)
+            items[count++] = (zmq_pollitem_t) {.fd = nagar_bus_watch_fd(polled[i]->watch),
+                                               .events = ZMQ_POLLIN};
+        int client_watches = count;
         if (self->revocations_client) {
             zsock_t *sockets[NAGAR_BUS_BROKERS_MAX];
             int n = nagar_bus_client_sockets(self->revocations_client, sockets,
@@ -904,8 +983,17 @@ int nagar_worker_run(nagar_worker_t *self)
             for (int i = 0; i < n; i++)
                 items[count++] = (zmq_pollitem_t) {.socket = zsock_resolve(sockets[i]),
                                                    .events = ZMQ_POLLIN};
+            int fds[NAGAR_BUS_BROKERS_MAX];
+            n = nagar_bus_client_watch_fds(self->revocations_client, fds, NAGAR_BUS_BROKERS_MAX);
+            client_watches = count;
+            for (int i = 0; i < n; i++)
+                items[count++] = (zmq_pollitem_t) {.fd = fds[i], .events = ZMQ_POLLIN};
         }
-        if (zmq_poll(items, count, (long) wait) == -1 && zmq_errno() != EINTR) {
+        int polled_count = zmq_poll(items, count, (long) wait);
+        for (int i = client_watches; i < count; i++)
+            if (polled_count == -1 || items[i].revents)
+                nagar_bus_client_watch_signalled(self->revocations_client);
+        if (polled_count == -1 && zmq_errno() != EINTR) {
             nagar_log_error("bus.worker_poll_failed", "service '%s': polling the broker sockets "
                             "failed: %s", self->service, zmq_strerror(zmq_errno()));
             for (int i = 0; i < link_items; i++)
@@ -914,6 +1002,9 @@ int nagar_worker_run(nagar_worker_t *self)
         }
         for (int i = 0; i < link_items; i++)
             read_link(self, polled[i]);
+        for (int i = 0; i < link_items; i++)
+            if (items[link_items + i].revents)
+                link_lost(polled[i], zclock_mono(), true);
         if (self->revocations_client)
             nagar_bus_client_dispatch(self->revocations_client);
         poll_revocations(self, zclock_mono());

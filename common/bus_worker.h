@@ -17,6 +17,16 @@
  * died or lost a broker are answered by that broker (UNAVAILABLE, safe to
  * retry).
  *
+ * A broker that restarts, or whose connection drops and comes back, faster
+ * than heartbeats notice has forgotten the worker and can route none of
+ * its answers. Each link's connection is watched (bus_watch.h): when it is
+ * lost the worker works on nothing more that came on it, sends no answer
+ * of a request it was working on (both read the watch at most every 50 ms,
+ * so a run of quick requests pays no system call for it), and registers
+ * again at once with a new socket, whose READY ZeroMQ delivers as soon as
+ * the broker is back. Log events bus.worker_connection_lost,
+ * bus.worker_reply_dropped.
+ *
  *   NAGAR_BUS_HEARTBEAT_MS  default 1000
  *   NAGAR_BUS_LIVENESS      default 5
  *   NAGAR_BUS_RECONNECT_MAX_MS default 8000

@@ -22,7 +22,7 @@ static void ask_identity(nagar_bus_client_t *bus, nagar_worker_call_t *call, con
     context.deadline_unix_ms = nagar_worker_call_context(call)->deadline_unix_ms;
     nagar_bus_call_t lookup = {.service = "identity", .method = method, .context = &context,
                                .request = request, .timeout_ms = NAGAR_IDENTITY_LOOKUP_MS,
-                               .max_attempts = 1};
+                               .max_attempts = 1, .repeatable = true};   /* a read */
     char message[256] = "";
     nagar_status_code_t code =
         nagar_bus_client_call(bus, &lookup, reply_type, reply, message, sizeof message, NULL, 0);

@@ -53,6 +53,9 @@
  * itself: the bus client normally completes first, with the service's or
  * broker's own DEADLINE_EXCEEDED. */
 #define DEADLINE_GRACE_MS 250
+/* Bus descriptors waited on: per broker, the bus client's socket and
+ * connection watch, and the readiness prober's socket. */
+#define BUS_FDS_MAX (3 * NAGAR_BUS_BROKERS_MAX)
 
 enum { SLOT_HEALTHZ, SLOT_READYZ, SLOT_METRICS, SLOT_OPENAPI, SLOT_PREFLIGHT, SLOT_UNMATCHED,
        SLOT_STATIC, SLOT_FIXED };
@@ -526,7 +529,8 @@ static void poll_revocations(gateway_t *self, int64_t now)
     Nagar__RequestContext context = NAGAR__REQUEST_CONTEXT__INIT;   /* acts for nobody */
     nagar_bus_call_t call = {.service = "identity", .method = "token.revocations",
                              .context = &context, .request = &request.base,
-                             .timeout_ms = (int) self->options.timeout_ms, .max_attempts = 1};
+                             .timeout_ms = (int) self->options.timeout_ms, .max_attempts = 1,
+                             .repeatable = true};
     if (nagar_bus_client_send(self->bus, &call, on_revocations, self) == 0)
         self->revocation_poll_in_flight = true;
     else
@@ -928,10 +932,13 @@ static void handle_api(gateway_t *self, request_t *r, const char *path, const ch
     context.authorization = access_token ? (char *) access_token : "";
     context.client_ip = r->client_ip;
     context.deadline_unix_ms = nagar_bus_now_ms() + self->options.timeout_ms;
+    /* A GET only reads (HTTP's safe method): it may be sent again after
+     * a broker's connection is lost even without an Idempotency-Key. */
     nagar_bus_call_t call = {.service = route->service, .method = route->bus_method,
                              .context = &context, .request = message,
                              .timeout_ms = (int) self->options.timeout_ms,
-                             .max_attempts = (int) self->options.bus_attempts};
+                             .max_attempts = (int) self->options.bus_attempts,
+                             .repeatable = strcmp(route->method, "GET") == 0};
     int sent = nagar_bus_client_send(self->bus, &call, on_bus_reply, r);
     protobuf_c_message_free_unpacked(message, NULL);
     if (sent != 0) {
@@ -1500,38 +1507,56 @@ static int loop_timeout_ms(gateway_t *self, int64_t now)
     return timeout < 0 ? 0 : (int) timeout;
 }
 
-/* The bus client's sockets and the readiness prober's, one per broker
- * each: the ZeroMQ file descriptors to wait on; the prober's are from
- * *ready_from on. */
-static int bus_fds(gateway_t *self, int *fds, int max, int *ready_from)
+/* The file descriptors to wait on, one per broker each: the bus client's
+ * sockets, from *watch_from on its connection watches (bus_client.h), and
+ * from *ready_from on the readiness prober's sockets. */
+static int bus_fds(gateway_t *self, int *fds, int max, int *watch_from, int *ready_from)
 {
     zsock_t *sockets[2 * NAGAR_BUS_BROKERS_MAX];
     int count = nagar_bus_client_sockets(self->bus, sockets, NAGAR_BUS_BROKERS_MAX);
-    *ready_from = count;
-    count += gateway_ready_sockets(self->ready, sockets + count, NAGAR_BUS_BROKERS_MAX);
     int used = 0;
     for (int i = 0; i < count && used < max; i++)
         fds[used++] = zmq_fd(sockets[i]);
+    *watch_from = used;
+    used += nagar_bus_client_watch_fds(self->bus, fds + used, max - used);
+    *ready_from = used;
+    count = gateway_ready_sockets(self->ready, sockets, NAGAR_BUS_BROKERS_MAX);
+    for (int i = 0; i < count && used < max; i++)
+        fds[used++] = zmq_fd(sockets[i]);
     return used;
+}
+
+/* What a wait saw on the bus descriptors fired[i] (all of them when it
+ * failed): a watch that fired is for the bus client to read, a prober's
+ * socket for the prober. */
+static void bus_fds_signalled(gateway_t *self, const bool *fired, int count, int watch_from,
+                              int ready_from)
+{
+    for (int i = watch_from; i < count; i++)
+        if (fired[i] && i < ready_from)
+            nagar_bus_client_watch_signalled(self->bus);
+        else if (fired[i])
+            gateway_ready_signalled(self->ready);
 }
 
 static int wait_epoll(gateway_t *self, int timeout)
 {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->daemon,
                                                            MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd fds[1 + 2 * NAGAR_BUS_BROKERS_MAX];
-    int zfds[2 * NAGAR_BUS_BROKERS_MAX];
-    int ready_from = 0;
-    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX, &ready_from);
+    struct pollfd fds[1 + BUS_FDS_MAX];
+    int zfds[BUS_FDS_MAX];
+    bool fired[BUS_FDS_MAX];
+    int watch_from = 0, ready_from = 0;
+    int count = bus_fds(self, zfds, BUS_FDS_MAX, &watch_from, &ready_from);
     fds[0] = (struct pollfd) {.fd = info ? info->epoll_fd : -1, .events = POLLIN};
     for (int i = 0; i < count; i++)
         fds[1 + i] = (struct pollfd) {.fd = zfds[i], .events = POLLIN};
     int n = poll(fds, (nfds_t) (1 + count), timeout);
-    /* The prober reads its sockets only when told (ready.h); a failed
-     * poll tells nothing, so it reads them. */
-    for (int i = ready_from; i < count; i++)
-        if (n < 0 || fds[1 + i].revents)
-            gateway_ready_signalled(self->ready);
+    /* The watches and the prober are read only when told (bus_client.h,
+     * ready.h); a failed poll tells nothing, so they read. */
+    for (int i = 0; i < count; i++)
+        fired[i] = n < 0 || fds[1 + i].revents;
+    bus_fds_signalled(self, fired, count, watch_from, ready_from);
     MHD_run(self->daemon);
     return n;
 }
@@ -1547,9 +1572,10 @@ static int wait_select(gateway_t *self, int timeout)
         gateway_ready_signalled(self->ready);
         return -1;
     }
-    int zfds[2 * NAGAR_BUS_BROKERS_MAX];
-    int ready_from = 0;
-    int count = bus_fds(self, zfds, 2 * NAGAR_BUS_BROKERS_MAX, &ready_from);
+    int zfds[BUS_FDS_MAX];
+    bool fired[BUS_FDS_MAX];
+    int watch_from = 0, ready_from = 0;
+    int count = bus_fds(self, zfds, BUS_FDS_MAX, &watch_from, &ready_from);
     for (int i = 0; i < count; i++)
         if (zfds[i] >= 0 && zfds[i] < FD_SETSIZE) {
             FD_SET(zfds[i], &reads);
@@ -1558,9 +1584,9 @@ static int wait_select(gateway_t *self, int timeout)
         }
     struct timeval tv = {.tv_sec = timeout / 1000, .tv_usec = (timeout % 1000) * 1000};
     int n = select(max + 1, &reads, &writes, &errors, &tv);
-    for (int i = ready_from; i < count; i++)
-        if (n < 0 || zfds[i] < 0 || zfds[i] >= FD_SETSIZE || FD_ISSET(zfds[i], &reads))
-            gateway_ready_signalled(self->ready);
+    for (int i = 0; i < count; i++)
+        fired[i] = n < 0 || zfds[i] < 0 || zfds[i] >= FD_SETSIZE || FD_ISSET(zfds[i], &reads);
+    bus_fds_signalled(self, fired, count, watch_from, ready_from);
     if (n < 0) {
         FD_ZERO(&reads);
         FD_ZERO(&writes);

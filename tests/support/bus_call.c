@@ -7,12 +7,13 @@
  *   bus_call [--service echo] [--method echo] [--count N] [--in-flight K]
  *            [--text T] [--size BYTES] [--sleep-ms MS] [--crash]
  *            [--timeout-ms MS] [--attempts N] [--idempotency-key KEY]
- *            [--authorization TOKEN] [--request-id ID]
+ *            [--authorization TOKEN] [--request-id ID] [--repeatable]
  *
  * Each line: {"request_id","code","message","field","text","worker",
  * "caller","actor_user_id","idempotency_key","attempts","elapsed_ms"}: the
  * actor is whom the worker verified TOKEN to be ("" without one).
  * With --count > 1 the idempotency key and request id get "-<n>" appended.
+ * --repeatable marks the requests safe to run twice (bus_client.h).
  * Bus settings come from the NAGAR_BUS_* environment (bus.h). Exit status
  * 0 when every request produced a line, 2 on bad usage or set-up.
  */
@@ -74,7 +75,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bus_call [--service S] [--method M] [--count N] [--in-flight K] "
             "[--text T] [--size BYTES] [--sleep-ms MS] [--crash] [--timeout-ms MS] "
-            "[--attempts N] [--idempotency-key KEY] [--authorization TOKEN] [--request-id ID]\n");
+            "[--attempts N] [--idempotency-key KEY] [--authorization TOKEN] [--request-id ID] "
+            "[--repeatable]\n");
 }
 
 static bool parse_int(const char *text, long min, long max, long *out)
@@ -93,7 +95,7 @@ int main(int argc, char **argv)
     const char *service = "echo", *method = "echo", *text = "hello";
     const char *idempotency_key = "", *authorization = "", *request_id = "";
     long count = 1, in_flight = 1, size = -1, sleep_ms = 0, timeout_ms = 0, attempts = 0;
-    bool crash = false;
+    bool crash = false, repeatable = false;
     static const struct option long_options[] = {
         { "service", required_argument, NULL, 's' },
         { "method", required_argument, NULL, 'm' },
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
         { "idempotency-key", required_argument, NULL, 'i' },
         { "authorization", required_argument, NULL, 'u' },
         { "request-id", required_argument, NULL, 'r' },
+        { "repeatable", no_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 },
     };
     int option;
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
         case 'i': idempotency_key = optarg; break;
         case 'u': authorization = optarg; break;
         case 'r': request_id = optarg; break;
+        case 'p': repeatable = true; break;
         default: ok = false;
         }
     }
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
                 .request = &request.base,
                 .timeout_ms = (int) timeout_ms,
                 .max_attempts = (int) attempts,
+                .repeatable = repeatable,
             };
             slots[sent].sent_at = zclock_mono();
             if (nagar_bus_client_send(client, &call, print_result, &slots[sent]) != 0) {
