@@ -29,6 +29,7 @@ ULB_KILL = "250700"         # Bhitarwar
 ULB_ONLINE = "250778"       # Birsinghpur
 ULB_ASSESS = "250858"       # Agar
 ULB_IMPORT = "250749"       # Ajaygarh
+ULB_CHUNKS = "250733"       # Badagaon Shajapur
 
 
 def n(obj, key):
@@ -484,6 +485,52 @@ def test_demand_killed_half_way_finishes_after_restart(property_tax_stack):
     snapshot = demand_snapshot(s, ULB_KILL)
     run_demand(s, officer, ULB_KILL, "2025-26")
     assert demand_snapshot(s, ULB_KILL) == snapshot
+
+
+def test_demand_chunk_reads_its_own_properties_arrears_and_advance(property_tax_stack):
+    """A chunk reads the earlier demand, the payments and the floors of its own properties,
+    whatever the chunk boundaries: each 2026-27 bill carries its own property's area,
+    arrear (2025-26 demand less what paid it, surcharge aside) and advance credit."""
+    s = property_tax_stack(business_date="2026-06-15", NAGAR_PROPERTY_TAX_DEMAND_CHUNK=2)
+    officer = s.staff("REVENUE_OFFICER", ULB_CHUNKS)
+    clerk = s.staff("CLERK", ULB_CHUNKS)
+    set_rates(s, officer, ULB_CHUNKS, "2025-26")
+    set_rates(s, officer, ULB_CHUNKS, "2026-27")
+    areas = [1000, 1500, 2000, 2500, 3000, 3500, 4000]
+    pids = [create_property(s, clerk, ULB_CHUNKS, area, ward=5) for area in areas]
+    assert pids == sorted(pids)
+    run_demand(s, officer, ULB_CHUNKS, "2025-26")
+
+    def owed_2025(pid):
+        return int(s.sql(f"SELECT sum(amount_paise) FROM demand WHERE property_id = '{pid}' "
+                         "AND fy = 2025"))
+    # Chunks of two: (0 1) (2 3) (4 5) (6). Paid in full with credit to spare: 1 and 2,
+    # either side of a boundary; in part: 5; nothing: the rest.
+    advances = {}
+    for i in (1, 2):
+        payable = n(dues(s, clerk.token, pids[i]), "payablePaise")
+        r = pay(s, clerk, pids[i], payable + 10000 * i)
+        assert r.status_code == 200, r.text
+        advances[i] = n(r.json(), "advancePaise")
+        assert advances[i] == 10000 * i, r.text
+    r = pay(s, clerk, pids[5], 100000)
+    assert r.status_code == 200, r.text
+    surcharge = sum(n(a, "amountPaise") for a in r.json()["allocations"]
+                    if a["head"] == "SURCHARGE")
+    job = run_demand(s, officer, ULB_CHUNKS, "2026-27")
+    assert (n(job, "processed"), n(job, "billsCreated"), n(job, "chunks")) == (7, 7, 4)
+
+    bills = {}
+    for line in s.sql(f"SELECT property_id, area_sqft, arrear_paise, advance_paise FROM "
+                      f"demand_bill WHERE ulb = '{ULB_CHUNKS}' AND fy = 2026").splitlines():
+        pid, area, arrear, advance = line.split("|")
+        bills[pid] = (int(area), int(arrear), int(advance))
+    expected = {}
+    for i, pid in enumerate(pids):
+        arrear = {1: 0, 2: 0, 5: owed_2025(pid) - (100000 - surcharge)}.get(i, owed_2025(pid))
+        expected[pid] = (areas[i], arrear, advances.get(i, 0))
+    assert bills == expected
+    assert 0 < expected[pids[5]][1] < owed_2025(pids[5])
 
 
 # ---- online payments -------------------------------------------------------------------------
