@@ -220,6 +220,37 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
     return more < 0 ? -1 : found + more;
 }
 
+/* ---- receipts ----------------------------------------------------------------------------- */
+
+int nagar_verify_receipts(nagar_db_t *db, const char *schema, nagar_findings_t *out, char *error,
+                          size_t error_size)
+{
+    if (!nagar_text_plain_name(schema, NAME_MAX_BYTES)) {
+        snprintf(error, error_size, "\"%.64s\" is not a name", schema);
+        return -1;
+    }
+    /* The rules receipt_next keeps (a ULB of 1 to 10 digits, a year such as
+     * 2026-27, a counter of 1 to 16 of A-Z and 0-9, a last number not below
+     * 0): the table's CHECK constraints until receipt 002, checked here,
+     * where the owner cannot switch them off. */
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof sql,
+             "SELECT 'receipts', 'receipt_counter', left(c.fy, 16) || '/' || left(c.counter, 20),"
+             " left(c.ulb, 15), 0,"
+             " CASE WHEN c.ulb !~ '^[0-9]{1,10}$' THEN 'its ULB is not 1 to 10 digits'"
+             "      WHEN c.fy !~ '^[0-9]{4}-[0-9]{2}$' THEN format('its financial year \"%%s\" is "
+             "not of the form 2026-27', left(c.fy, 16))"
+             "      WHEN c.counter !~ '^[A-Z0-9]{1,16}$' THEN format('its counter \"%%s\" is not 1 "
+             "to 16 of A-Z and 0-9', left(c.counter, 20))"
+             "      ELSE format('its last number is %%s, below 0', c.last_no) END"
+             " FROM \"%s\".receipt_counter c"
+             " WHERE c.ulb !~ '^[0-9]{1,10}$' OR c.fy !~ '^[0-9]{4}-[0-9]{2}$'"
+             "    OR c.counter !~ '^[A-Z0-9]{1,16}$' OR c.last_no < 0 "
+             "ORDER BY 4, 3 LIMIT %d",
+             schema, NAGAR_FINDINGS_MAX);
+    return run_check(db, sql, out, "the receipt counters", error, error_size);
+}
+
 /* ---- certificates ------------------------------------------------------------------------ */
 
 typedef struct {

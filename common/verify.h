@@ -12,6 +12,10 @@
  *     - every payment's allocations add up to its amount (rebates aside);
  *     - no head is settled beyond its demand, no credit is negative, and
  *       (property tax) every bill's heads are its demand rows;
+ *   receipts (every service that numbers receipts, common/sql/receipt)
+ *     - every receipt counter keeps receipt_next's rules: a ULB of 1 to 10
+ *       digits, a year such as 2026-27, a counter of 1 to 16 of A-Z and
+ *       0-9, a last number not below 0;
  *   certificates
  *     - every issued certificate against its registration (registered, same
  *       number, ULB and kind), versions that supersede the current one in
@@ -39,7 +43,8 @@
 #define NAGAR_FINDINGS_MAX 1000
 
 typedef struct {
-    char check[24];       /* "payments", "allocations", "demand", "certificates", "history" */
+    char check[24];       /* "payments", "allocations", "demand", "receipts", "certificates",
+                           * "history" */
     char table[48];
     char key[160];
     char ulb[16];
@@ -70,6 +75,11 @@ typedef enum {
  * added, or -1 with the reason in error. */
 int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *account_column,
                           nagar_charges_t charges, nagar_findings_t *out, char *error,
+                          size_t error_size);
+
+/* The receipt counters of schema against receipt_next's rules. Returns as
+ * above. */
+int nagar_verify_receipts(nagar_db_t *db, const char *schema, nagar_findings_t *out, char *error,
                           size_t error_size);
 
 /* Issued certificates against registrations and seals; keys_dir holds the

@@ -15,7 +15,11 @@ the ledger, by ledger_append, the one way a row is written):
     append-only triggers off, are each named by verify (the check, the
     table, the ULB, the seq), and verify passes again once they are gone;
   - ledger_append refuses arguments that break the rules (SQLSTATE 23514,
-    as the constraints did).
+    as the constraints did);
+  - and (common/sql/receipt 002) a receipt counter's ULB of 1 to 10 digits,
+    year such as 2026-27, counter of 1 to 16 of A-Z and 0-9 and last number
+    not below 0: receipt_next refuses arguments that break them (23514) and
+    verify names a counter row that does.
 """
 from test_history_text import ctl_verify
 
@@ -90,17 +94,20 @@ def ledger_row(ulb, seq, key, kind="PROBE", account="probe", reference="probe", 
             f"{hash_sql})")
 
 
-def ledger_probes(r):
-    """verify's findings of the ledger check in this test's ULBs: (table, seq, problem)."""
+def findings(r):
+    """verify's findings, each (check, table, key, ULB, seq, problem)."""
     out = []
     for line in r.stdout.splitlines():
-        if "TAMPERED: " not in line:
-            continue
-        head, problem = line.split("TAMPERED: ", 1)
-        parts = head.split()        # check, table, key, ULB, seq
-        if parts[0] == "ledger" and parts[-2] in (LEDGER, "25097x"):
-            out.append((parts[1], parts[-1], problem))
-    return sorted(out)
+        if "TAMPERED: " in line:
+            head, problem = line.split("TAMPERED: ", 1)
+            out.append((*head.split(), problem))
+    return out
+
+
+def ledger_probes(r):
+    """verify's findings of the ledger check in this test's ULBs: (table, seq, problem)."""
+    return sorted((f[1], f[-2], f[-1]) for f in findings(r)
+                  if f[0] == "ledger" and f[-3] in (LEDGER, "25097x"))
 
 
 def test_verify_and_ledger_append_hold_what_the_ledger_constraints_held(property_tax_stack,
@@ -148,3 +155,57 @@ def test_verify_and_ledger_append_hold_what_the_ledger_constraints_held(property
                     f"DELETE FROM ledger_head WHERE ulb = '{LEDGER}'",
                  tables=("ledger", "ledger_head"))
     assert not ledger_probes(ctl_verify(s, nagar_bin, tmp_path))
+
+
+RECEIPTS = "250979"     # no other test uses it
+
+
+def receipt_probes(r):
+    """verify's findings of the receipt counters check: (key, ULB, problem)."""
+    return sorted((f[2], f[3], f[-1]) for f in findings(r)
+                  if f[:2] == ("receipts", "receipt_counter"))
+
+
+def test_verify_and_receipt_next_hold_what_the_receipt_counter_constraints_held(
+        property_tax_stack, nagar_bin, tmp_path):
+    s = property_tax_stack()
+    checks = s.sql("SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid = "
+                   "'receipt_counter'::regclass")
+    assert checks == "0", checks
+    for args, words in ((f"'{RECEIPTS}', '2026-27', 'c1'", 'counter "c1"'),
+                        (f"'{RECEIPTS}', '2026-7', 'C1'", 'financial year "2026-7"'),
+                        (f"'{RECEIPTS}', '20-6-27', 'C1'", 'financial year "20-6-27"'),
+                        ("'25097x', '2026-27', 'C1'", 'ulb "25097x"')):
+        refused = s.cluster.psql_as("property_tax_owner",
+                                    f"SELECT property_tax.receipt_next({args})",
+                                    dbname="nagar_property_tax")
+        assert refused.sqlstate == "23514" and words in refused.stderr, refused
+    numbered = s.cluster.psql_as(
+        "property_tax_owner", f"SELECT property_tax.receipt_next('{RECEIPTS}', '2026-27', 'C1'); "
+                              f"DELETE FROM property_tax.receipt_counter WHERE ulb = '{RECEIPTS}'",
+        dbname="nagar_property_tax")
+    assert numbered.ok and f"{RECEIPTS}/2026-27/C1/000001" in numbered.stdout, numbered
+
+    written = s.cluster.psql_as(
+        "property_tax_owner",
+        "INSERT INTO property_tax.receipt_counter (ulb, fy, counter, last_no) VALUES "
+        f"('{RECEIPTS}', '2026-7', 'C1', 1), ('{RECEIPTS}', '2026-27', 'c1', 1), "
+        f"('{RECEIPTS}', '2026-27', 'C2', -1), ('25097y', '2026-27', 'C1', 1)",
+        dbname="nagar_property_tax")
+    assert written.ok, written
+    try:
+        r = ctl_verify(s, nagar_bin, tmp_path)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert receipt_probes(r) == sorted([
+            ("2026-7/C1", RECEIPTS, 'its financial year "2026-7" is not of the form 2026-27'),
+            ("2026-27/c1", RECEIPTS, 'its counter "c1" is not 1 to 16 of A-Z and 0-9'),
+            ("2026-27/C2", RECEIPTS, "its last number is -1, below 0"),
+            ("2026-27/C1", "25097y", "its ULB is not 1 to 10 digits"),
+        ]), r.stdout
+    finally:
+        gone = s.cluster.psql_as("property_tax_owner",
+                                 "DELETE FROM property_tax.receipt_counter "
+                                 f"WHERE ulb IN ('{RECEIPTS}', '25097y')",
+                                 dbname="nagar_property_tax")
+        assert gone.ok, gone
+    assert not receipt_probes(ctl_verify(s, nagar_bin, tmp_path))

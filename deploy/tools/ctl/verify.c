@@ -398,6 +398,8 @@ void ctl_verify_all(ctl_t *self, nagar_checkpoint_t *pinned, nagar_checkpoint_t 
                                : -1;
             free(tables);
             PQclear(names);
+            if (found >= 0)
+                found = nagar_verify_receipts(db, def->name, findings, error, sizeof error);
             if (found >= 0 && def->account_column)
                 found = nagar_verify_accounts(db, def->name, def->account_column,
                                               def->charges, findings, error, sizeof error);
