@@ -88,7 +88,10 @@ BEGIN
         -- of a chunk's 200) and the plan scan every floor, demand head and
         -- allocation of the town (a hashed filter) for every chunk.
         WITH fl AS (
-            SELECT f.property_id, sum(f.area_sqft) AS area FROM property_floor f
+            -- bigint, as ALV (area x rate, under 10^17 within the rules'
+            -- bounds) is: numeric only where basis points divide (sum of
+            -- bigint is numeric, and made every step after it numeric).
+            SELECT f.property_id, sum(f.area_sqft)::bigint AS area FROM property_floor f
             WHERE f.property_id BETWEEN v_first AND v_last
             GROUP BY f.property_id
         ), arr AS (
@@ -132,7 +135,10 @@ BEGIN
             JOIN ver v ON v.ulb = c.ulb
             JOIN alv_rate a ON a.version_id = v.id AND a.zone = c.zone
                            AND a.construction = c.construction AND a.usage = c.usage
-        ), net AS (
+        ), net AS MATERIALIZED (
+            -- Computed once per property: inlined, ALV and net ALV were
+            -- computed again wherever used (for each slab in the join below,
+            -- and for each head).
             SELECT b.*, b.alv - round(b.alv::numeric * b.maintenance_bp / 10000)::bigint AS net_alv
             FROM base b
         ), slab AS (
