@@ -22,6 +22,12 @@
 #define KEYS_MAX 32
 #define SQL_MAX 8192
 #define NAME_MAX_BYTES 63      /* PostgreSQL's identifiers: NAMEDATALEN - 1 */
+/* What a payment's mode may be (rule_counter_mode, and ONLINE), and what a
+ * property tax allocation's head may be (the demand's, SURCHARGE, ADVANCE). */
+#define PAYMENT_MODES "'CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI', 'ONLINE'"
+#define PT_ALLOCATION_HEADS                                                                       \
+    "'PROPERTY_TAX', 'EDUCATION_CESS', 'URBAN_DEVELOPMENT_CESS', 'SAMEKIT', 'MUTATION_FEE', "     \
+    "'SURCHARGE', 'ADVANCE'"
 
 void nagar_findings_free(nagar_findings_t *self)
 {
@@ -168,6 +174,34 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
     if (found < 0)
         return found;
     found += rules;
+    /* A payment's mode and amount and, in property tax, an allocation's
+     * head and kind against the rules the rule functions keep: the tables'
+     * CHECK constraints until property tax's migration 020 (water charges
+     * keep theirs), checked here, where the owner cannot switch them off. */
+    char allocation_rules[1024] = "";
+    if (property_tax)
+        snprintf(allocation_rules, sizeof allocation_rules,
+                 "UNION ALL "
+                 "SELECT 'allocations', 'allocation', a.id::text, a.ulb, 0,"
+                 " CASE WHEN a.head NOT IN (" PT_ALLOCATION_HEADS ") THEN format('its head "
+                 "\"%%s\" is none of the demand''s, SURCHARGE or ADVANCE', left(a.head, 30))"
+                 "      ELSE format('its kind \"%%s\" is not CASH or REBATE', left(a.kind, 20)) END"
+                 " FROM \"%s\".allocation a"
+                 " WHERE a.head NOT IN (" PT_ALLOCATION_HEADS ")"
+                 "    OR a.kind NOT IN ('CASH', 'REBATE') ",
+                 schema);
+    snprintf(sql, sizeof sql,
+             "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
+             " CASE WHEN p.mode NOT IN (" PAYMENT_MODES ") THEN format('its mode \"%%s\" is not "
+             "CASH, CHEQUE, DEMAND_DRAFT, UPI or ONLINE', left(p.mode, 20))"
+             "      ELSE 'its amount is 0 paise' END"
+             " FROM \"%s\".payment p WHERE p.mode NOT IN (" PAYMENT_MODES ") OR p.amount_paise = 0 "
+             "%sORDER BY 1, 2, 3 LIMIT %d",
+             schema, allocation_rules, NAGAR_FINDINGS_MAX);
+    int kept = run_check(db, sql, out, "the payments' rules", error, error_size);
+    if (kept < 0)
+        return kept;
+    found += kept;
     if (!property_tax) {
         /* Water charges: what allocations settle against each bill's heads
          * (ref "2025-05") and each fee (ref "FEE:<id>"), as wt_dues_lines

@@ -19,9 +19,12 @@ the ledger, by ledger_append, the one way a row is written):
   - and (common/sql/receipt 002) a receipt counter's ULB of 1 to 10 digits,
     year such as 2026-27, counter of 1 to 16 of A-Z and 0-9 and last number
     not below 0: receipt_next refuses arguments that break them (23514) and
-    verify names a counter row that does.
+    verify names a counter row that does;
+  - and (property tax migration 020) a payment's mode and amount, an
+    allocation's head and kind: verify names a row that breaks them.
 """
 from test_history_text import ctl_verify
+from test_property_tax import create_property
 
 ULB = "250977"          # no other test uses it (the cluster is the session's)
 HASH = "decode(repeat('ab', 32), 'hex')"
@@ -209,3 +212,51 @@ def test_verify_and_receipt_next_hold_what_the_receipt_counter_constraints_held(
                                  dbname="nagar_property_tax")
         assert gone.ok, gone
     assert not receipt_probes(ctl_verify(s, nagar_bin, tmp_path))
+
+
+PAYMENTS = "250980"     # no other test uses it
+
+
+def test_verify_holds_what_the_payment_and_allocation_constraints_held(property_tax_stack,
+                                                                        nagar_bin, tmp_path):
+    """property tax's migration 020: a payment's mode and amount, an
+    allocation's head and kind, named by verify."""
+    s = property_tax_stack()
+    checks = s.sql("SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint "
+                   "WHERE contype = 'c' AND conrelid IN ('payment'::regclass, "
+                   "'allocation'::regclass)")
+    assert checks == "", checks
+    pid = create_property(s, s.staff("CLERK", PAYMENTS), PAYMENTS, 500)
+    payment = ("INSERT INTO payment (id, ulb, property_id, receipt_no, counter, mode, "
+               "instrument_ref, amount_paise, paid_on, ledger_seq, recorded_by, "
+               "advance_after_paise) VALUES ")
+    as_owner(s, payment
+             + f"(-1, '{PAYMENTS}', '{pid}', 'probe-mode', 'C1', 'CARD', '', 100, '2026-06-15', "
+               "-1, 'probe', 0), "
+             + f"(-2, '{PAYMENTS}', '{pid}', 'probe-zero', 'C1', 'CASH', '', 0, '2026-06-15', "
+               "-2, 'probe', 0); "
+             "INSERT INTO allocation (id, payment_id, property_id, ulb, head, amount_paise, "
+             "paid_on, fy, kind) VALUES "
+             f"(-1, -1, '{pid}', '{PAYMENTS}', 'RENT', 60, '2026-06-15', 2026, 'CASH'), "
+             f"(-2, -1, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'GIFT')",
+             tables=("payment", "allocation"))
+    wanted = [
+        ("allocations", "allocation", "-1",
+         'its head "RENT" is none of the demand\'s, SURCHARGE or ADVANCE'),
+        ("allocations", "allocation", "-2", 'its kind "GIFT" is not CASH or REBATE'),
+        ("payments", "payment", "probe-mode",
+         'its mode "CARD" is not CASH, CHEQUE, DEMAND_DRAFT, UPI or ONLINE'),
+        ("payments", "payment", "probe-zero", "its amount is 0 paise"),
+    ]
+
+    def named(r):
+        return sorted({(f[0], f[1], f[2], f[-1]) for f in findings(r)} & set(wanted))
+
+    try:
+        r = ctl_verify(s, nagar_bin, tmp_path)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert named(r) == sorted(wanted), r.stdout
+    finally:
+        as_owner(s, "DELETE FROM allocation WHERE id < 0; DELETE FROM payment WHERE id < 0",
+                 tables=("payment", "allocation"))
+    assert not named(ctl_verify(s, nagar_bin, tmp_path))
