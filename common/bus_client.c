@@ -753,8 +753,16 @@ static int handle_reply(nagar_bus_client_t *self, int index, const nagar_mdp_par
     const char *text = reply->status ? reply->status->message : "";
     const char *field = reply->status ? reply->status->field : "";
     int completed = 0;
-    if ((code == NAGAR__STATUS_CODE__UNAVAILABLE ||
-         code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) && untried_broker_left(self, pending)) {
+    if (code == NAGAR__STATUS_CODE__UNAVAILABLE && reply->may_have_run && !pending->resendable) {
+        /* A worker had it and was lost: sent again it might run twice. */
+        char message[ERROR_MAX];
+        snprintf(message, sizeof message, "%s; it may or may not have been carried out, and "
+                 "without an idempotency key it is not sent again", text);
+        complete(self, pending, code, message, field, NULL, 0, false);
+        completed = 1;
+    } else if ((code == NAGAR__STATUS_CODE__UNAVAILABLE ||
+                code == NAGAR__STATUS_CODE__RESOURCE_EXHAUSTED) &&
+               untried_broker_left(self, pending)) {
         /* Another broker may have a worker, or room: ask it now. */
         nagar_log_debug("bus.client_failover", "request %s to service '%s': %s from %s (%s); "
                         "sending it to another broker", pending->request_id, pending->service,

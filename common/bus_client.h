@@ -8,7 +8,11 @@
  * retryable (UNAVAILABLE because a worker died or none is connected,
  * RESOURCE_EXHAUSTED because the queue was full) is sent again, with the
  * same request id and idempotency key, up to max_attempts times with
- * exponential back-off, as long as the deadline allows.
+ * exponential back-off, as long as the deadline allows. Except when the
+ * broker says a worker had the request (nagar.Reply.may_have_run: it died
+ * or was cut off holding it) and the request has no idempotency key and is
+ * not repeatable (below): it may have been carried out, so it completes
+ * with that UNAVAILABLE at once rather than risk running twice.
  *
  * Replies are matched to requests by the request id that the worker (or
  * the broker, for its own errors) copies into nagar.Reply.

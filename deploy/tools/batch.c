@@ -194,8 +194,11 @@ static nagar_status_code_t job_call(campaign_job_t *self, const char *service, c
     if (!context.authorization)
         return NAGAR__STATUS_CODE__UNAUTHENTICATED;
     context.idempotency_key = (char *) (idempotency_key ? idempotency_key : "");
+    /* Without a key it is one of the job's reads (report.defaulters,
+     * campaign.status): safe to send again (bus_client.h). */
     nagar_bus_call_t call = {.service = service, .method = method, .context = &context,
-                             .request = request, .timeout_ms = timeout_ms};
+                             .request = request, .timeout_ms = timeout_ms,
+                             .repeatable = !idempotency_key};
     char field[128] = "";
     message[0] = '\0';
     nagar_status_code_t code = nagar_bus_client_call(self->client, &call, reply_type, reply,

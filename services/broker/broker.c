@@ -528,7 +528,7 @@ static void send_to_client(broker_t *self, const void *client, size_t client_siz
  * cannot be served is dropped, and logged here (rate-limited). */
 static void reply_error(broker_t *self, const void *client, size_t client_size, bool packed,
                         const char *service, const uint8_t *body, size_t body_size,
-                        nagar_status_code_t code, const char *message)
+                        nagar_status_code_t code, const char *message, bool may_have_run)
 {
     if (!packed) {
         self->dropped++;
@@ -550,6 +550,7 @@ static void reply_error(broker_t *self, const void *client, size_t client_size, 
     Nagar__Reply reply = NAGAR__REPLY__INIT;
     reply.request_id = request_id;
     reply.status = &status;
+    reply.may_have_run = may_have_run;
     size_t size = nagar__reply__get_packed_size(&reply);
     uint8_t *buffer = malloc(size ? size : 1);
     nagar__reply__pack(&reply, buffer);
@@ -557,8 +558,12 @@ static void reply_error(broker_t *self, const void *client, size_t client_size, 
     free(buffer);
 }
 
-static void service_fail(broker_t *self, service_t *service, request_t *request,
-                         nagar_status_code_t code, const char *message)
+/* Answers a request the broker cannot serve; may_have_run when a worker
+ * had it (nagar.Reply.may_have_run: only a retry with the same idempotency
+ * key is safe). */
+static void service_fail_request(broker_t *self, service_t *service, request_t *request,
+                                 nagar_status_code_t code, const char *message,
+                                 bool may_have_run)
 {
     service->errors++;
     if (request->orphaned)
@@ -566,7 +571,14 @@ static void service_fail(broker_t *self, service_t *service, request_t *request,
     size_t body_size;
     const uint8_t *body = request_first_body(request, &body_size);
     reply_error(self, request->client, request->client_size, request->packed, service->name,
-                body, body_size, code, message);
+                body, body_size, code, message, may_have_run);
+}
+
+/* The same for a request no worker has had. */
+static void service_fail(broker_t *self, service_t *service, request_t *request,
+                         nagar_status_code_t code, const char *message)
+{
+    service_fail_request(self, service, request, code, message, false);
 }
 
 /* ---- services and workers ----------------------------------------------- */
@@ -756,7 +768,8 @@ static void worker_delete(broker_t *self, worker_t *worker, bool send_disconnect
         worker_send_command(self, worker, MDP_DISCONNECT, false);
     service_t *service = worker->service;
     for (request_t *request; (request = fifo_pop(&worker->held));) {
-        service_fail(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE, held_message);
+        service_fail_request(self, service, request, NAGAR__STATUS_CODE__UNAVAILABLE,
+                             held_message, true);
         request_destroy(&request);
     }
     worker->held_count = 0;
@@ -974,7 +987,7 @@ static void reply_error_to(broker_t *self, zframe_t *sender, bool packed, const 
     zframe_t *first = zmsg_first(msg);
     reply_error(self, zframe_data(sender), zframe_size(sender), packed, service,
                 first ? zframe_data(first) : NULL, first ? zframe_size(first) : 0, code,
-                message);
+                message, false);
 }
 
 /* Sets request->deadline_ms (monotonic) from its nagar.Request's

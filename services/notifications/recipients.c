@@ -325,7 +325,8 @@ static void ask_subjects(recipients_t *self)
         request.n_subjects = n;
         request.subjects = subjects;
         nagar_bus_call_t call = {.service = item->source, .method = "notify.subjects",
-                                 .request = &request.base, .timeout_ms = (int) self->timeout_ms};
+                                 .request = &request.base, .timeout_ms = (int) self->timeout_ms,
+                                 .repeatable = true};   /* a read (bus_client.h) */
         self->outstanding++;
         if (!self->client ||
             nagar_bus_client_send(self->client, &call, subjects_answered, ask) != 0) {
@@ -396,7 +397,8 @@ static void ask_contacts(recipients_t *self)
     request.n_user_ids = n;
     request.user_ids = users;
     nagar_bus_call_t call = {.service = "identity", .method = "contact.lookup",
-                             .request = &request.base, .timeout_ms = (int) self->timeout_ms};
+                             .request = &request.base, .timeout_ms = (int) self->timeout_ms,
+                             .repeatable = true};   /* a read (bus_client.h) */
     self->outstanding = 1;
     if (!self->client || nagar_bus_client_send(self->client, &call, contacts_answered, self) != 0) {
         nagar_bus_result_t failed = {.code = NAGAR__STATUS_CODE__UNAVAILABLE,

@@ -178,7 +178,8 @@ static void request_page(ulb_names_t *self, const char *page_token)
     request.page_size = ULB_PAGE_SIZE;
     request.page_token = (char *) page_token;
     nagar_bus_call_t call = {.service = "identity", .method = "ulb.list",
-                             .request = &request.base, .timeout_ms = self->timeout_ms * 4};
+                             .request = &request.base, .timeout_ms = self->timeout_ms * 4,
+                             .repeatable = true};   /* a read (bus_client.h) */
     if (nagar_bus_client_send(self->client, &call, page_arrived, self) != 0) {
         zhash_destroy(&self->loading);
         note_failure(self, "ulb.list", "the request could not be sent");
@@ -217,7 +218,8 @@ bool notifications_ulb_names_lookup(ulb_names_t *self, const char *code,
     Nagar__Identity__GetUlbRequest request = NAGAR__IDENTITY__GET_ULB_REQUEST__INIT;
     request.code = (char *) code;
     nagar_bus_call_t call = {.service = "identity", .method = "ulb.get", .request = &request.base,
-                             .timeout_ms = self->timeout_ms, .max_attempts = 1};
+                             .timeout_ms = self->timeout_ms, .max_attempts = 1,
+                             .repeatable = true};   /* a read (bus_client.h) */
     ProtobufCMessage *reply = NULL;
     char message[256];
     nagar_status_code_t status =

@@ -337,13 +337,33 @@ def test_worker_stops_cleanly_on_sigterm(bus):
 def test_crashing_worker_does_not_hang_the_caller(bus):
     workers = [bus.start_worker(f"echo{i}") for i in range(2)]
     bus.wait_registered(2)
-    # Both attempts crash a worker; the caller hears UNAVAILABLE, not silence
-    # until its 60 s deadline (it is given 20 s).
-    [line] = bus.call(crash=True, attempts=2, timeout_ms=60000, timeout=20)
+    # Both attempts crash a worker (with a key the retry is safe); the caller
+    # hears UNAVAILABLE, not silence until its 60 s deadline (it is given 20 s).
+    [line] = bus.call(crash=True, attempts=2, timeout_ms=60000, timeout=20,
+                      idempotency_key="crash-1")
     assert line["code"] == "UNAVAILABLE", line
     assert line["attempts"] == 2
     wait_until(lambda: not any(w.alive() for w in workers), timeout=15,
                what="both workers to abort")
+
+
+def test_a_request_without_a_key_that_a_lost_worker_had_is_not_run_again(bus):
+    workers = [bus.start_worker(f"echo{i}") for i in range(2)]
+    bus.wait_registered(2)
+    # The worker that takes it dies holding it: it may have been carried out,
+    # and without an idempotency key a retry could run it twice. So the
+    # caller is answered at once, after one attempt of the three allowed, and
+    # the other worker never sees it.
+    [line] = bus.call(crash=True, attempts=3, timeout_ms=60000, timeout=20)
+    assert line["code"] == "UNAVAILABLE", line
+    assert line["attempts"] == 1, line
+    assert "may or may not have been carried out" in line["message"], line
+    assert sum(len(w.events("echo.crash")) for w in workers) == 1
+    survivor = next(w for w in workers if w.alive())
+    [line] = bus.call(attempts=1, timeout_ms=5000)
+    assert line["code"] == "OK" and line["worker"] == str(survivor.pid), line
+    assert survivor.stop() == 0
+    bus.assert_clean(survivor)
 
 
 # ---- the credit extension (mdp.h) with real libnagar workers ---------------------

@@ -146,7 +146,7 @@ static int run_set_job(ctl_t *self, const set_job_t *kind, const char *ulb, cons
         *(int64_t *) ((char *) poll_request + id_field->offset) = job_id;
         nagar_bus_call_t poll = {.service = kind->service, .method = kind->status_method,
                                  .context = &context, .request = poll_request,
-                                 .timeout_ms = 10000};
+                                 .timeout_ms = 10000, .repeatable = true};   /* a read */
         code = nagar_bus_client_call(client, &poll, kind->job_type, &job, message,
                                      sizeof message, NULL, 0);
         free(poll_request);
