@@ -175,21 +175,30 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
         return found;
     found += rules;
     /* A payment's mode and amount and, in property tax, an allocation's
-     * head and kind against the rules the rule functions keep: the tables'
-     * CHECK constraints until property tax's migration 020 (water charges
-     * keep theirs), checked here, where the owner cannot switch them off. */
-    char allocation_rules[1024] = "";
+     * head and kind, a payment's property and an allocation's payment
+     * against the rules the rule functions keep: the tables' CHECK
+     * constraints until property tax's migration 020 and their foreign keys
+     * until 021 (water charges keep theirs), checked here, where the owner
+     * cannot switch them off. */
+    char property_tax_rules[2048] = "";
     if (property_tax)
-        snprintf(allocation_rules, sizeof allocation_rules,
+        snprintf(property_tax_rules, sizeof property_tax_rules,
                  "UNION ALL "
                  "SELECT 'allocations', 'allocation', a.id::text, a.ulb, 0,"
-                 " CASE WHEN a.head NOT IN (" PT_ALLOCATION_HEADS ") THEN format('its head "
+                 " CASE WHEN p.id IS NULL THEN format('its payment %%s is not there', "
+                 "a.payment_id)"
+                 "      WHEN a.head NOT IN (" PT_ALLOCATION_HEADS ") THEN format('its head "
                  "\"%%s\" is none of the demand''s, SURCHARGE or ADVANCE', left(a.head, 30))"
                  "      ELSE format('its kind \"%%s\" is not CASH or REBATE', left(a.kind, 20)) END"
-                 " FROM \"%s\".allocation a"
-                 " WHERE a.head NOT IN (" PT_ALLOCATION_HEADS ")"
-                 "    OR a.kind NOT IN ('CASH', 'REBATE') ",
-                 schema);
+                 " FROM \"%s\".allocation a LEFT JOIN \"%s\".payment p ON p.id = a.payment_id"
+                 " WHERE p.id IS NULL OR a.head NOT IN (" PT_ALLOCATION_HEADS ")"
+                 "    OR a.kind NOT IN ('CASH', 'REBATE') "
+                 "UNION ALL "
+                 "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
+                 " format('its property %%s is not there', left(p.property_id, 40))"
+                 " FROM \"%s\".payment p WHERE NOT EXISTS (SELECT FROM \"%s\".property x"
+                 " WHERE x.property_id = p.property_id) ",
+                 schema, schema, schema, schema);
     snprintf(sql, sizeof sql,
              "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
              " CASE WHEN p.mode NOT IN (" PAYMENT_MODES ") THEN format('its mode \"%%s\" is not "
@@ -197,7 +206,7 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
              "      ELSE 'its amount is 0 paise' END"
              " FROM \"%s\".payment p WHERE p.mode NOT IN (" PAYMENT_MODES ") OR p.amount_paise = 0 "
              "%sORDER BY 1, 2, 3 LIMIT %d",
-             schema, allocation_rules, NAGAR_FINDINGS_MAX);
+             schema, property_tax_rules, NAGAR_FINDINGS_MAX);
     int kept = run_check(db, sql, out, "the payments' rules", error, error_size);
     if (kept < 0)
         return kept;

@@ -11,7 +11,8 @@
  *       every PAYMENT or REVERSAL row of the ledger has its payment;
  *     - every payment's mode is CASH, CHEQUE, DEMAND_DRAFT, UPI or ONLINE
  *       and its amount not 0; (property tax) every allocation's head is one
- *       of the demand's, SURCHARGE or ADVANCE, its kind CASH or REBATE;
+ *       of the demand's, SURCHARGE or ADVANCE, its kind CASH or REBATE,
+ *       its payment there, and every payment's property there;
  *     - every payment's allocations add up to its amount (rebates aside);
  *     - no head is settled beyond its demand, no credit is negative, and
  *       (property tax) every bill's heads are its demand rows;

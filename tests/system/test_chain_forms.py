@@ -20,8 +20,9 @@ the ledger, by ledger_append, the one way a row is written):
     year such as 2026-27, counter of 1 to 16 of A-Z and 0-9 and last number
     not below 0: receipt_next refuses arguments that break them (23514) and
     verify names a counter row that does;
-  - and (property tax migration 020) a payment's mode and amount, an
-    allocation's head and kind: verify names a row that breaks them.
+  - and (property tax migrations 020, 021) a payment's mode, amount and
+    property, an allocation's head, kind and payment: verify names a row that
+    breaks them (the CHECK constraints and foreign keys are gone).
 """
 from test_history_text import ctl_verify
 from test_property_tax import create_property
@@ -219,13 +220,17 @@ PAYMENTS = "250980"     # no other test uses it
 
 def test_verify_holds_what_the_payment_and_allocation_constraints_held(property_tax_stack,
                                                                         nagar_bin, tmp_path):
-    """property tax's migration 020: a payment's mode and amount, an
-    allocation's head and kind, named by verify."""
+    """property tax's migrations 020 and 021: a payment's mode, amount and
+    property, an allocation's head, kind and payment, named by verify."""
     s = property_tax_stack()
     checks = s.sql("SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint "
                    "WHERE contype = 'c' AND conrelid IN ('payment'::regclass, "
                    "'allocation'::regclass)")
     assert checks == "", checks
+    keys = s.sql("SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint "
+                 "WHERE contype = 'f' AND conrelid IN ('payment'::regclass, "
+                 "'allocation'::regclass)")
+    assert keys == "payment_reverses_payment_id_fkey", keys
     pid = create_property(s, s.staff("CLERK", PAYMENTS), PAYMENTS, 500)
     payment = ("INSERT INTO payment (id, ulb, property_id, receipt_no, counter, mode, "
                "instrument_ref, amount_paise, paid_on, ledger_seq, recorded_by, "
@@ -234,16 +239,21 @@ def test_verify_holds_what_the_payment_and_allocation_constraints_held(property_
              + f"(-1, '{PAYMENTS}', '{pid}', 'probe-mode', 'C1', 'CARD', '', 100, '2026-06-15', "
                "-1, 'probe', 0), "
              + f"(-2, '{PAYMENTS}', '{pid}', 'probe-zero', 'C1', 'CASH', '', 0, '2026-06-15', "
-               "-2, 'probe', 0); "
+               "-2, 'probe', 0), "
+             + f"(-3, '{PAYMENTS}', '{PAYMENTS}-001-999999', 'probe-gone', 'C1', 'CASH', '', "
+               "100, '2026-06-15', -3, 'probe', 0); "
              "INSERT INTO allocation (id, payment_id, property_id, ulb, head, amount_paise, "
              "paid_on, fy, kind) VALUES "
              f"(-1, -1, '{pid}', '{PAYMENTS}', 'RENT', 60, '2026-06-15', 2026, 'CASH'), "
-             f"(-2, -1, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'GIFT')",
+             f"(-2, -1, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'GIFT'), "
+             f"(-3, -99, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'CASH')",
              tables=("payment", "allocation"))
     wanted = [
         ("allocations", "allocation", "-1",
          'its head "RENT" is none of the demand\'s, SURCHARGE or ADVANCE'),
         ("allocations", "allocation", "-2", 'its kind "GIFT" is not CASH or REBATE'),
+        ("allocations", "allocation", "-3", "its payment -99 is not there"),
+        ("payments", "payment", "probe-gone", f"its property {PAYMENTS}-001-999999 is not there"),
         ("payments", "payment", "probe-mode",
          'its mode "CARD" is not CASH, CHEQUE, DEMAND_DRAFT, UPI or ONLINE'),
         ("payments", "payment", "probe-zero", "its amount is 0 paise"),
