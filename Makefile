@@ -177,7 +177,7 @@ bins: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS) $(GEN_DESC) web/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := all
-.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax bench-compare valgrind fuzz fuzz-build clean
+.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax bench-compare bench-demand-instructions valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:
@@ -224,6 +224,12 @@ BENCH_OLD ?= 7b3248d
 bench-compare: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_compare.py --old $(BENCH_OLD) $(BENCH_ARGS)
+
+# The annual demand's instructions (callgrind in the backend) next to the
+# same older build's: a figure the machine's load does not move.
+bench-demand-instructions: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_demand_instructions.py --old $(BENCH_OLD) $(BENCH_ARGS)
 
 bench-web: deps
 	$(MAKE) all tests

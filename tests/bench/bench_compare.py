@@ -56,9 +56,9 @@ def old_tree(rev):
         subprocess.run(["tar", "-x", "-C", tree], stdin=archive.stdout, check=True)
         if archive.wait() != 0:
             sys.exit(f"bench_compare: git archive {rev} failed")
-    # Both builds are measured by this tree's benchmark (the same procedure;
+    # Both builds are measured by this tree's benchmarks (the same procedure;
     # an older tree's may not speak to its own services any more).
-    for name in ("bench_property_tax.py", "rules_bench_stack.py"):
+    for name in ("bench_property_tax.py", "rules_bench_stack.py", "bench_demand_instructions.py"):
         shutil.copyfile(os.path.join(ROOT, "tests", "bench", name),
                         os.path.join(tree, "tests", "bench", name))
     # Every program (services, gateway, tools) but not the web bundle: the
@@ -70,6 +70,11 @@ def old_tree(rev):
               if n.endswith(".c")]
     names.append("nagar-gateway")
     targets = [f"build/{n}" for n in names]
+    # A tree whose test fixtures read the contract's descriptors (newer than
+    # 7b3248d) builds them too.
+    with open(os.path.join(tree, "Makefile")) as f:
+        if re.search(r"^GEN_DESC :?= \$\(BUILD\)/gen/contract\.desc$", f.read(), re.M):
+            targets.append("build/gen/contract.desc")
     print(f"bench-compare: building {rev} in {os.path.relpath(tree, ROOT)} ...", flush=True)
     subprocess.run(["make", "-s", "-j2", "BUILD=build"] + targets, cwd=tree, check=True,
                    stdout=subprocess.DEVNULL)
