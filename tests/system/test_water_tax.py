@@ -32,6 +32,7 @@ ULB_ARREAR = "250755"
 ULB_REVERSE = "250882"    # Alirajpur
 ULB_ONLINE = "250839"     # Alot
 ULB_REVERSE_RACE = "250753"   # Amarkantak
+ULB_CHUNKS = "250884"     # Badnawar
 
 NO_FEE = [{"category": "DOMESTIC", "pipeSizeMm": 15, "feePaise": "0"}]
 TODAY = "2025-07-10"      # the business date: June 2025 has ended and can be billed
@@ -267,6 +268,67 @@ def test_arrears_surcharge_and_advance_rebate(water_tax_stack):
     total = [row for row in dcb["rows"] if n(row, "ward") == 0][0]
     assert (n(total, "currentDemandPaise"), n(total, "currentCollectionPaise")) == \
         (26400 * 2 + 26928 + 25500, 26400)
+
+
+def test_bill_chunk_reads_its_own_connections_readings_arrears_and_advance(water_tax_stack):
+    """A chunk reads the readings, earlier bills and payments of its own connections,
+    whatever the chunk boundaries: each bill carries its own connection's consumption
+    (read, or estimated from its history), arrear, surcharge and advance credit."""
+    s = water_tax_stack(business_date="2025-08-05", NAGAR_WATER_TAX_BILL_CHUNK=2)
+    officer = s.staff("REVENUE_OFFICER", ULB_CHUNKS)
+    clerk = s.staff("CLERK", ULB_CHUNKS)
+    set_tariff(s, officer, ULB_CHUNKS, connectionFees=NO_FEE)
+    # Chunks of two: (0 1) (2 3) (4); 3 is unmetered.
+    cids = [connect(s, clerk, officer, ULB_CHUNKS, metered=i != 3) for i in range(5)]
+    assert cids == sorted(cids)
+    june = {0: 8000, 1: 12000, 2: 16000, 4: 20000}
+    for i, litres in june.items():
+        r = read(s, clerk, cids[i], "2025-06-30", litres)
+        assert r.status_code == 200, r.text
+    job = run_bills(s, officer, ULB_CHUNKS, "2025-06")
+    assert (n(job, "billsCreated"), n(job, "estimated"), n(job, "chunks")) == (5, 0, 3)
+
+    def billed(period):
+        out = {}
+        for line in s.sql("SELECT connection_id, consumption_litres, estimated, surcharge_paise, "
+                          "arrear_paise, advance_paise, water_paise + sewerage_paise "
+                          "+ solid_waste_paise + surcharge_paise - rebate_paise FROM bill "
+                          f"WHERE ulb = '{ULB_CHUNKS}' AND period = '{period}-01'").splitlines():
+            cid, litres, estimated, surcharge, arrear, advance, current = line.split("|")
+            out[cid] = (int(litres), estimated == "t", int(surcharge), int(arrear), int(advance),
+                        int(current))
+        return out
+    bills = billed("2025-06")
+    assert {cid: b[:5] for cid, b in bills.items()} == \
+        {cid: (june.get(i, 0), False, 0, 0, 0) for i, cid in enumerate(cids)}
+
+    # 1 and 2, either side of a boundary, pay June and leave credit; the rest pay nothing.
+    credit = {1: 50000, 2: 30000}
+    for i, extra in credit.items():
+        r = pay(s, clerk, cids[i], bills[cids[i]][5] + extra)
+        assert r.status_code == 200, r.text
+        assert n(r.json(), "advancePaise") == extra, r.text
+    # July: 0 and 1 read; 2 and 4 are estimated from June's reading, their only history.
+    july = {0: 5000, 1: 7000}
+    for i, litres in july.items():
+        r = read(s, clerk, cids[i], "2025-07-31", june[i] + litres)
+        assert r.status_code == 200, r.text
+    job = run_bills(s, officer, ULB_CHUNKS, "2025-07")
+    assert (n(job, "billsCreated"), n(job, "estimated"), n(job, "chunks")) == (5, 2, 3)
+
+    expected = {}
+    for i, cid in enumerate(cids):
+        arrear = 0 if i in credit else bills[cid][5]
+        surcharge = (arrear * 200 + 5000) // 10000        # 2%, half up
+        expected[cid] = (july.get(i, june.get(i, 0)), i in (2, 4), surcharge, arrear,
+                         credit.get(i, 0))
+    assert {cid: b[:5] for cid, b in billed("2025-07").items()} == expected
+    assert all(expected[cids[i]][2] > 0 for i in (0, 3, 4))
+    # The estimated readings continue each meter's own last reading.
+    assert s.sql("SELECT string_agg(connection_id || ':' || reading_litres, ',' ORDER BY "
+                 "connection_id) FROM meter_reading WHERE kind = 'ESTIMATED' "
+                 f"AND ulb = '{ULB_CHUNKS}'") == \
+        f"{cids[2]}:{2 * june[2]},{cids[4]}:{2 * june[4]}"
 
 
 # ---- meter readings ---------------------------------------------------------------------

@@ -72,6 +72,8 @@ DECLARE
     v_job bigint := batch_job_claim('bill_job', 'bill job');   -- acts for its starter
     v_ids text[];
     v_count integer;
+    v_first text;
+    v_last text;
     v_matched bigint := 0;
     v_bills bigint := 0;
     v_estimated bigint := 0;
@@ -91,37 +93,51 @@ BEGIN
           AND wt_billable(c, j.period)
         ORDER BY c.connection_id LIMIT p_limit) s;
     v_count := coalesce(cardinality(v_ids), 0);
+    v_first := v_ids[1];
+    v_last := v_ids[v_count];
     IF v_count > 0 THEN
-        -- Set-based: each input is read for the whole chunk (= ANY (v_ids)) and joined.
+        -- Set-based: each input is read for the whole chunk at once and
+        -- joined, never queried per connection. Each reads the chunk's id
+        -- range (v_first to v_last: one index range scan, estimated from the
+        -- histogram) and the chunk is v_ids joined (unnest: estimated by its
+        -- length), so a row of another connection in the range (one not
+        -- billable) counts for none. "= ANY (v_ids)" made the planner
+        -- estimate each of the thousands of ids on its own, for each input.
+        -- Sums of bigint are numeric: cast back, as the columns they end in
+        -- are bigint (litres and paise), so the slabs and heads are bigint
+        -- arithmetic but where basis points divide.
         WITH rd AS (
-            SELECT r.connection_id, sum(r.consumption_litres) AS used FROM meter_reading r
-            WHERE r.connection_id = ANY (v_ids) AND r.period = j.period AND r.kind IN ('ACTUAL', 'FINAL')
+            SELECT r.connection_id, sum(r.consumption_litres)::bigint AS used FROM meter_reading r
+            WHERE r.connection_id BETWEEN v_first AND v_last AND r.period = j.period
+              AND r.kind IN ('ACTUAL', 'FINAL')
             GROUP BY r.connection_id
         ), hist AS (
             SELECT h.connection_id, round(avg(h.consumption_litres))::bigint AS avg3 FROM (
                 SELECT r.connection_id, r.consumption_litres,
                        row_number() OVER (PARTITION BY r.connection_id ORDER BY r.period DESC) AS rn
                 FROM meter_reading r
-                WHERE r.connection_id = ANY (v_ids) AND r.kind = 'ACTUAL' AND r.period < j.period) h
+                WHERE r.connection_id BETWEEN v_first AND v_last AND r.kind = 'ACTUAL'
+                  AND r.period < j.period) h
             WHERE h.rn <= 3 GROUP BY h.connection_id
         ), lastr AS (
             SELECT DISTINCT ON (r.connection_id) r.connection_id, r.reading_litres, r.meter_no
-            FROM meter_reading r WHERE r.connection_id = ANY (v_ids)
+            FROM meter_reading r WHERE r.connection_id BETWEEN v_first AND v_last
             ORDER BY r.connection_id, r.reading_date DESC, r.id DESC
         ), owed AS (
-            SELECT x.connection_id, sum(x.amount) AS amount FROM (
+            SELECT x.connection_id, sum(x.amount)::bigint AS amount FROM (
                 SELECT b.connection_id, b.water_paise - b.rebate_paise + b.sewerage_paise
                        + b.solid_waste_paise + b.surcharge_paise AS amount
-                FROM bill b WHERE b.connection_id = ANY (v_ids) AND b.period < j.period
+                FROM bill b WHERE b.connection_id BETWEEN v_first AND v_last AND b.period < j.period
                 UNION ALL
                 SELECT f.connection_id, f.amount_paise FROM fee f
-                WHERE f.connection_id = ANY (v_ids) AND f.charged_on < v_bill_date) x
+                WHERE f.connection_id BETWEEN v_first AND v_last AND f.charged_on < v_bill_date) x
             GROUP BY x.connection_id
         ), al AS (
             SELECT a.connection_id,
-                   sum(a.amount_paise) FILTER (WHERE a.head <> 'ADVANCE') AS settled,
-                   sum(a.amount_paise) FILTER (WHERE a.head = 'ADVANCE') AS advance
-            FROM allocation a WHERE a.connection_id = ANY (v_ids) GROUP BY a.connection_id
+                   sum(a.amount_paise) FILTER (WHERE a.head <> 'ADVANCE')::bigint AS settled,
+                   sum(a.amount_paise) FILTER (WHERE a.head = 'ADVANCE')::bigint AS advance
+            FROM allocation a WHERE a.connection_id BETWEEN v_first AND v_last
+            GROUP BY a.connection_id
         ), cand AS MATERIALIZED (
             -- Everything known per connection is joined here, by connection
             -- id, before the tariff: the match with the tariff's version and
@@ -132,12 +148,13 @@ BEGIN
             SELECT c.*, rd.connection_id IS NOT NULL AS has_reading, rd.used, hist.avg3,
                    coalesce(owed.amount, 0) - coalesce(al.settled, 0) AS arrear,
                    coalesce(al.advance, 0) AS advance
-            FROM connection c
+            FROM unnest(v_ids) AS i(connection_id)
+            JOIN connection c ON c.connection_id = i.connection_id
             LEFT JOIN rd ON rd.connection_id = c.connection_id
             LEFT JOIN hist ON hist.connection_id = c.connection_id
             LEFT JOIN owed ON owed.connection_id = c.connection_id
             LEFT JOIN al ON al.connection_id = c.connection_id
-            WHERE c.connection_id = ANY (v_ids)
+            WHERE c.connection_id BETWEEN v_first AND v_last
         ), ver AS (
             SELECT DISTINCT ON (v.ulb) v.* FROM tariff_version v
             WHERE v.fy = v_fy AND v.ulb IN (SELECT DISTINCT cand.ulb FROM cand)
