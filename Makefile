@@ -177,7 +177,7 @@ bins: $(BINS)
 tests: all $(UNIT_BINS) $(SUPPORT_BINS) $(BENCH_BINS) $(GEN_DESC) web/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := all
-.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax bench-compare bench-demand-instructions valgrind fuzz fuzz-build clean
+.PHONY: all bins web tests deps test drills run bench-web bench-bus bench-gateway bench-property-tax bench-water-tax bench-compare bench-demand-instructions bench-payment-instructions valgrind fuzz fuzz-build clean
 .SECONDARY:
 
 deps:
@@ -230,6 +230,11 @@ bench-compare: deps
 bench-demand-instructions: deps
 	$(MAKE) all tests
 	BUILD=build $(PYTHON) tests/bench/bench_demand_instructions.py --old $(BENCH_OLD) $(BENCH_ARGS)
+
+# A counter payment's instructions in the backend, the same way.
+bench-payment-instructions: deps
+	$(MAKE) all tests
+	BUILD=build $(PYTHON) tests/bench/bench_payment_instructions.py --old $(BENCH_OLD) $(BENCH_ARGS)
 
 bench-web: deps
 	$(MAKE) all tests

@@ -58,7 +58,8 @@ def old_tree(rev):
             sys.exit(f"bench_compare: git archive {rev} failed")
     # Both builds are measured by this tree's benchmarks (the same procedure;
     # an older tree's may not speak to its own services any more).
-    for name in ("bench_property_tax.py", "rules_bench_stack.py", "bench_demand_instructions.py"):
+    for name in ("bench_property_tax.py", "rules_bench_stack.py", "bench_demand_instructions.py",
+                 "bench_payment_instructions.py"):
         shutil.copyfile(os.path.join(ROOT, "tests", "bench", name),
                         os.path.join(tree, "tests", "bench", name))
     # Every program (services, gateway, tools) but not the web bundle: the
