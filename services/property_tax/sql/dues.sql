@@ -27,6 +27,23 @@ LANGUAGE plpgsql STABLE AS $$
 -- plpgsql rather than sql: its plans are cached per session, and this runs
 -- on every payment.
 BEGIN
+    -- No demand before the current year, so no surcharge line: the lines are
+    -- the demand less what settled it. The whole query below costs twice as
+    -- much (its surcharge part is set up even when it finds no year).
+    IF NOT EXISTS (SELECT FROM demand d
+                   WHERE d.property_id = p_property AND d.fy < rule_fy_of(p_as_of)) THEN
+        RETURN QUERY
+        WITH settled AS (
+            SELECT a.fy, a.head, sum(a.amount_paise) AS amount FROM allocation a
+            WHERE a.property_id = p_property AND a.head <> 'ADVANCE' GROUP BY a.fy, a.head
+        )
+        SELECT d.fy, d.head, pt_head_order(d.head), d.amount_paise::bigint,
+               coalesce(st.amount, 0)::bigint, (d.amount_paise - coalesce(st.amount, 0))::bigint
+        FROM demand d LEFT JOIN settled st ON st.fy = d.fy AND st.head = d.head
+        WHERE d.property_id = p_property AND d.fy = rule_fy_of(p_as_of)
+        ORDER BY 1, 3;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH settled AS (
         SELECT a.fy, a.head, sum(a.amount_paise) AS amount FROM allocation a
@@ -68,27 +85,36 @@ $$;
 CREATE OR REPLACE FUNCTION pt_rebate_for(p_property text, p_ulb text, p_as_of date) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    r record;
     v_fy integer := rule_fy_of(p_as_of);
+    v_rebate_bp integer;
+    v_last_day date;
     v_demand bigint;
+    v_granted bigint;
     v_paid bigint;
 BEGIN
-    SELECT * INTO r FROM pt_rate_params(p_ulb, v_fy);
-    IF r.rebate_last_day IS NULL OR p_as_of > r.rebate_last_day THEN
+    -- The year's newest rate version, read here (pt_rate_params, a call
+    -- more, only for the defaults of a year without one): on every payment.
+    SELECT v.rebate_bp, v.rebate_last_day INTO v_rebate_bp, v_last_day FROM rate_version v
+        WHERE v.ulb = p_ulb AND v.fy = v_fy ORDER BY v.version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT r.rebate_bp, r.rebate_last_day INTO v_rebate_bp, v_last_day
+            FROM pt_rate_params(p_ulb, v_fy) r;
+    END IF;
+    IF v_last_day IS NULL OR p_as_of > v_last_day THEN
         RETURN 0;
     END IF;
-    IF coalesce((SELECT sum(a.amount_paise) FROM allocation a
-                 WHERE a.property_id = p_property AND a.fy = v_fy AND a.kind = 'REBATE'), 0) <> 0 THEN
-        RETURN 0;   -- granted already this year
+    -- The year's property-tax demand, the rebate granted and the property tax
+    -- paid, in one statement.
+    SELECT (SELECT d.amount_paise FROM demand d
+             WHERE d.property_id = p_property AND d.fy = v_fy AND d.head = 'PROPERTY_TAX'),
+           coalesce(sum(a.amount_paise) FILTER (WHERE a.kind = 'REBATE'), 0),
+           coalesce(sum(a.amount_paise) FILTER (WHERE a.head = 'PROPERTY_TAX'), 0)
+        INTO v_demand, v_granted, v_paid
+        FROM allocation a WHERE a.property_id = p_property AND a.fy = v_fy;
+    IF v_granted <> 0 OR v_demand IS NULL THEN
+        RETURN 0;   -- granted already this year, or no property tax to rebate
     END IF;
-    SELECT d.amount_paise INTO v_demand FROM demand d
-        WHERE d.property_id = p_property AND d.fy = v_fy AND d.head = 'PROPERTY_TAX';
-    IF v_demand IS NULL THEN
-        RETURN 0;
-    END IF;
-    SELECT coalesce(sum(a.amount_paise), 0) INTO v_paid FROM allocation a
-        WHERE a.property_id = p_property AND a.fy = v_fy AND a.head = 'PROPERTY_TAX';
-    RETURN least(round(v_demand::numeric * r.rebate_bp / 10000)::bigint, v_demand - v_paid);
+    RETURN least(round(v_demand::numeric * v_rebate_bp / 10000)::bigint, v_demand - v_paid);
 END
 $$;
 
