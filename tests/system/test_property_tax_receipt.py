@@ -159,3 +159,17 @@ def test_receipt_pdf_with_ledger_qr(property_tax_stack, tmp_path):
     pdf_of(s, receipt["receiptNo"], clerk.token, tmp_path / "again.pdf")
     again = pdf_text(tmp_path / "again.pdf").replace(" ", "")     # long numbers wrap at '/'
     assert f"Reversedbyreceipt{reversal['receiptNo']}" in again
+
+    # pt_receipt_json reads a receipt in one statement (payment.sql); it must
+    # answer what the shared accounts_receipt_json (common/sql/accounts 003,
+    # water tax's) answers, for a payment, one reversed and its reversal.
+    rows = s.sql(
+        "SELECT count(*), count(*) FILTER (WHERE pt_receipt_json(p.id) = "
+        "accounts_receipt_json(pt_account_kind(), p.id, "
+        "(SELECT jsonb_agg(jsonb_build_object('fy', rule_fy_text(a.fy), "
+        "'head', CASE WHEN a.kind = 'REBATE' THEN 'REBATE' ELSE a.head END, "
+        "'amountPaise', a.amount_paise) ORDER BY a.id) FROM allocation a "
+        "WHERE a.payment_id = p.id))), "
+        "count(*) FILTER (WHERE p.reverses_payment_id IS NOT NULL) FROM payment p")
+    total, same, reversals = (int(x) for x in rows.split("|"))
+    assert total >= 2 and reversals >= 1 and same == total, rows
