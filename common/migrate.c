@@ -46,6 +46,7 @@ typedef struct {
     const char *dir;
     const sql_file_t *file;
     const char *text;
+    char recorded[MODULE_NAME_MAX + 1 + FILE_NAME_MAX + 1];   /* KIND_RULES: the row's name */
     char sha256[SHA256_HEX_SIZE];
     bool skipped;                      /* already applied with the same checksum */
     char problem[1024];                /* a non-database refusal, e.g. a changed file */
@@ -364,7 +365,7 @@ static int apply_one(nagar_db_t *db, void *arg)
         result = nagar_db_exec(db, "SELECT name, sha256 FROM nagar_schema_modules "
                                    "WHERE module = $1 AND version = $2::int", 2, lookup);
     } else {
-        const char *lookup[] = {apply->file->name};
+        const char *lookup[] = {apply->recorded};
         result = nagar_db_exec(db, "SELECT name, sha256 FROM nagar_schema_rules WHERE name = $1",
                                1, lookup);
     }
@@ -375,7 +376,8 @@ static int apply_one(nagar_db_t *db, void *arg)
         const char *applied_name = PQgetvalue(result, 0, 0);
         const char *applied_sha = PQgetvalue(result, 0, 1);
         if (strcmp(applied_sha, apply->sha256) == 0 &&
-            strcmp(applied_name, apply->file->name) == 0)
+            strcmp(applied_name, apply->kind == KIND_RULES ? apply->recorded
+                                                           : apply->file->name) == 0)
             apply->skipped = true;
         else if (apply->kind == KIND_RULES)
             ;   /* changed rule file: applied again below */
@@ -444,7 +446,7 @@ static int apply_one(nagar_db_t *db, void *arg)
                                     "sha256) VALUES ($1, $2::int, $3, $4)",
                                     4, record);
     }
-    const char *record[] = {apply->file->name, apply->sha256};
+    const char *record[] = {apply->recorded, apply->sha256};
     return exec_ignoring_result(db,
                                 "INSERT INTO nagar_schema_rules (name, sha256) VALUES ($1, $2) "
                                 "ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, "
@@ -472,6 +474,10 @@ static int apply_files(nagar_db_t *db, kind_t kind, const char *module, const ch
             return -1;
         apply_t apply = {.kind = kind, .module = module, .dir = dir, .file = &files[i],
                          .text = text};
+        /* A module's functions file is recorded as "<module>/<name>", apart
+         * from the service's own rule file of the same name. */
+        snprintf(apply.recorded, sizeof apply.recorded, "%s%s%s", module ? module : "",
+                 module ? "/" : "", files[i].name);
         sha256_hex(text, apply.sha256);
         struct timespec start;
         clock_gettime(CLOCK_MONOTONIC, &start);
@@ -816,7 +822,26 @@ static int apply_module(nagar_db_t *db, const modules_t *modules, int index,
     if (rc == 0)
         rc = apply_files(db, KIND_MODULE, module, dir, files, count, skipped, error, error_size);
     free(files);
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* Then its functions, CREATE OR REPLACE by subject, applied again
+     * whenever one changes (as a service's sql/ files are): a function is
+     * changed in place instead of restated whole in a new numbered file. */
+    char functions_dir[PATH_MAX];
+    if (snprintf(functions_dir, sizeof functions_dir, "%s/functions", dir) >=
+        (int) sizeof functions_dir) {
+        snprintf(error, error_size, "path of module %s's functions is too long", module);
+        return -1;
+    }
+    int function_count = 0;
+    sql_file_t *functions = list_files(functions_dir, false, true, &function_count, error,
+                                       error_size);
+    if (!functions)
+        return -1;
+    int applied = apply_files(db, KIND_RULES, module, functions_dir, functions, function_count,
+                              skipped, error, error_size);
+    free(functions);
+    return applied < 0 ? -1 : rc + applied;
 }
 
 /* ---- the runs --------------------------------------------------------------------------- */

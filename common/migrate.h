@@ -2,12 +2,17 @@
  * migrate.h — brings a service's database to its SQL: the shared modules it
  * uses, its own numbered migrations, and its rule functions.
  *
- * A service's SQL lives in three places, applied in this order:
+ * A service's SQL lives in four places, applied in this order:
  *
  *   common/sql/<module>/NNN_name.sql   shared modules (ledger, history, receipt,
  *                                      outbox, idempotency, audit, rules, ...):
  *                                      each file applied once into the service's
  *                                      own schema, owned by its own owner role
+ *   common/sql/<module>/functions/<subject>.sql   the module's functions
+ *                                      by subject, CREATE OR REPLACE only:
+ *                                      applied after the module's numbered
+ *                                      files, and again whenever one changes
+ *                                      (recorded as "<module>/<subject>.sql")
  *   services/<svc>/migrations/NNN_name.sql   the service's tables: each file
  *                                      applied once, in order, never edited
  *   services/<svc>/sql/<subject>.sql   the service's rule functions by subject,

@@ -38,7 +38,8 @@ static void usage(FILE *out)
             "usage: nagar-migrate --service DIR [--modules DIR]\n"
             "       nagar-migrate --dir DIR\n"
             "  --service: the modules named in DIR/sql/modules (from --modules, default\n"
-            "  DIR/../../common/sql), DIR/migrations/NNN_name.sql, then DIR/sql/*.sql.\n"
+            "  DIR/../../common/sql; each module's NNN_name.sql, then its functions/*.sql),\n"
+            "  DIR/migrations/NNN_name.sql, then DIR/sql/*.sql.\n"
             "  --dir: DIR/NNN_name.sql only. Each file is recorded with its SHA-256.\n"
             "  Connection: NAGAR_DB_CONNINFO (libpq conninfo or URI), password from\n"
             "  PGPASSFILE or ~/.pgpass.\n");

@@ -331,6 +331,39 @@ static void service_applies_modules_then_migrations_then_rules(void **state)
     assert_error_mentions("module \"001_base.sql\"", "must never change");
 }
 
+/* A module's functions/ files come after its numbered files, are recorded
+ * as "<module>/<name>" beside a service rule file of the same name, and are
+ * applied again when they change, as rule files are. */
+static void module_functions_are_applied_again_when_changed(void **state)
+{
+    (void) state;
+    write_sql("modules/base/001_base.sql",
+              "CREATE OR REPLACE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'v1' $$;\n");
+    write_sql("modules/base/functions/f.sql",
+              "CREATE OR REPLACE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'v2' $$;\n");
+    write_sql("svc/sql/modules", "base\n");
+    write_sql("svc/migrations/001_tables.sql", "CREATE TABLE svc_t (x int);\n");
+    write_sql("svc/sql/f.sql", "CREATE OR REPLACE FUNCTION g() RETURNS text LANGUAGE sql AS "
+                               "$$ SELECT 'g' || f() $$;\n");
+    assert_int_equal(nagar_migrate_service(db, in_dir("svc"), in_dir("modules"), error,
+                                           sizeof error), 4);
+    assert_string_equal(query("SELECT g()"), "gv2");
+    assert_string_equal(query("SELECT string_agg(name, ',' ORDER BY name) FROM nagar_schema_rules"),
+                        "base/f.sql,f.sql");
+    assert_int_equal(nagar_migrate_service(db, in_dir("svc"), in_dir("modules"), error,
+                                           sizeof error), 0);
+    write_sql("modules/base/functions/f.sql",
+              "CREATE OR REPLACE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'v3' $$;\n");
+    assert_int_equal(nagar_migrate_service(db, in_dir("svc"), in_dir("modules"), error,
+                                           sizeof error), 1);
+    assert_string_equal(query("SELECT g()"), "gv3");
+    /* Named as rule files are. */
+    write_sql("modules/base/functions/F.sql", "SELECT 1;\n");
+    assert_int_equal(nagar_migrate_service(db, in_dir("svc"), in_dir("modules"), error,
+                                           sizeof error), -1);
+    assert_error_mentions("F.sql", "badly named");
+}
+
 static void module_requirements_follow_the_list(void **state)
 {
     (void) state;
@@ -409,6 +442,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bookkeeping_is_read_only_for_others, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(service_applies_modules_then_migrations_then_rules,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(module_functions_are_applied_again_when_changed,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(module_requirements_follow_the_list, test_setup,
                                         test_teardown),
