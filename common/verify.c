@@ -22,12 +22,8 @@
 #define KEYS_MAX 32
 #define SQL_MAX 8192
 #define NAME_MAX_BYTES 63      /* PostgreSQL's identifiers: NAMEDATALEN - 1 */
-/* What a payment's mode may be (rule_counter_mode, and ONLINE), and what a
- * property tax allocation's head may be (the demand's, SURCHARGE, ADVANCE). */
+/* What a payment's mode may be (rule_counter_mode, and ONLINE). */
 #define PAYMENT_MODES "'CASH', 'CHEQUE', 'DEMAND_DRAFT', 'UPI', 'ONLINE'"
-#define PT_ALLOCATION_HEADS                                                                       \
-    "'PROPERTY_TAX', 'EDUCATION_CESS', 'URBAN_DEVELOPMENT_CESS', 'SAMEKIT', 'MUTATION_FEE', "     \
-    "'SURCHARGE', 'ADVANCE'"
 
 void nagar_findings_free(nagar_findings_t *self)
 {
@@ -175,30 +171,37 @@ int nagar_verify_accounts(nagar_db_t *db, const char *schema, const char *accoun
         return found;
     found += rules;
     /* A payment's mode and amount and, in property tax, an allocation's
-     * head and kind, a payment's property and an allocation's payment
+     * kind and head, a payment's property and an allocation's payment
      * against the rules the rule functions keep: the tables' CHECK
      * constraints until property tax's migration 020 and their foreign keys
      * until 021 (water charges keep theirs), checked here, where the owner
-     * cannot switch them off. */
-    char property_tax_rules[2048] = "";
+     * cannot switch them off. An allocation settles a line of its
+     * property's demand for its year, or is SURCHARGE (computed, never
+     * demanded) or ADVANCE (credit): its head is checked against the
+     * demand itself, not a list of heads kept here. */
+    char property_tax_rules[4096] = "";
     if (property_tax)
         snprintf(property_tax_rules, sizeof property_tax_rules,
                  "UNION ALL "
                  "SELECT 'allocations', 'allocation', a.id::text, a.ulb, 0,"
                  " CASE WHEN p.id IS NULL THEN format('its payment %%s is not there', "
                  "a.payment_id)"
-                 "      WHEN a.head NOT IN (" PT_ALLOCATION_HEADS ") THEN format('its head "
-                 "\"%%s\" is none of the demand''s, SURCHARGE or ADVANCE', left(a.head, 30))"
-                 "      ELSE format('its kind \"%%s\" is not CASH or REBATE', left(a.kind, 20)) END"
+                 "      WHEN a.kind NOT IN ('CASH', 'REBATE') THEN format('its kind \"%%s\" is "
+                 "not CASH or REBATE', left(a.kind, 20))"
+                 "      ELSE format('it settles \"%%s\" of %%s-%%s, which property %%s was never "
+                 "charged', left(a.head, 30), a.fy, lpad(((a.fy + 1) %% 100)::text, 2, '0'), "
+                 "left(a.property_id, 40)) END"
                  " FROM \"%s\".allocation a LEFT JOIN \"%s\".payment p ON p.id = a.payment_id"
-                 " WHERE p.id IS NULL OR a.head NOT IN (" PT_ALLOCATION_HEADS ")"
-                 "    OR a.kind NOT IN ('CASH', 'REBATE') "
+                 " WHERE p.id IS NULL OR a.kind NOT IN ('CASH', 'REBATE')"
+                 "    OR (a.head NOT IN ('SURCHARGE', 'ADVANCE') AND NOT EXISTS (SELECT FROM"
+                 " \"%s\".demand d WHERE d.property_id = a.property_id AND d.fy = a.fy"
+                 " AND d.head = a.head)) "
                  "UNION ALL "
                  "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
                  " format('its property %%s is not there', left(p.property_id, 40))"
                  " FROM \"%s\".payment p WHERE NOT EXISTS (SELECT FROM \"%s\".property x"
                  " WHERE x.property_id = p.property_id) ",
-                 schema, schema, schema, schema);
+                 schema, schema, schema, schema, schema);
     snprintf(sql, sizeof sql,
              "SELECT 'payments', 'payment', p.receipt_no, p.ulb, p.ledger_seq,"
              " CASE WHEN p.mode NOT IN (" PAYMENT_MODES ") THEN format('its mode \"%%s\" is not "

@@ -246,11 +246,15 @@ def test_verify_holds_what_the_payment_and_allocation_constraints_held(property_
              "paid_on, fy, kind) VALUES "
              f"(-1, -1, '{pid}', '{PAYMENTS}', 'RENT', 60, '2026-06-15', 2026, 'CASH'), "
              f"(-2, -1, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'GIFT'), "
-             f"(-3, -99, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'CASH')",
+             f"(-3, -99, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2026, 'CASH'), "
+             f"(-4, -1, '{pid}', '{PAYMENTS}', 'PROPERTY_TAX', 40, '2026-06-15', 2025, 'CASH'), "
+             f"(-5, -1, '{pid}', '{PAYMENTS}', 'ADVANCE', 40, '2026-06-15', 2026, 'CASH')",
              tables=("payment", "allocation"))
     wanted = [
         ("allocations", "allocation", "-1",
-         'its head "RENT" is none of the demand\'s, SURCHARGE or ADVANCE'),
+         f'it settles "RENT" of 2026-27, which property {pid} was never charged'),
+        ("allocations", "allocation", "-4",
+         f'it settles "PROPERTY_TAX" of 2025-26, which property {pid} was never charged'),
         ("allocations", "allocation", "-2", 'its kind "GIFT" is not CASH or REBATE'),
         ("allocations", "allocation", "-3", "its payment -99 is not there"),
         ("payments", "payment", "probe-gone", f"its property {PAYMENTS}-001-999999 is not there"),
@@ -266,6 +270,8 @@ def test_verify_holds_what_the_payment_and_allocation_constraints_held(property_
         r = ctl_verify(s, nagar_bin, tmp_path)
         assert r.returncode == 3, r.stdout + r.stderr
         assert named(r) == sorted(wanted), r.stdout
+        # An ADVANCE (credit) settles no demand line: not named.
+        assert not [f for f in findings(r) if f[1] == "allocation" and f[2] == "-5"], r.stdout
     finally:
         as_owner(s, "DELETE FROM allocation WHERE id < 0; DELETE FROM payment WHERE id < 0",
                  tables=("payment", "allocation"))
