@@ -75,29 +75,33 @@ DECLARE
     v_heads text[] := '{}';
     v_kinds text[] := '{}';
     v_amounts bigint[] := '{}';
-    v_line_fys integer[];
-    v_line_heads text[];
-    v_line_dues bigint[];
-    v_outstanding bigint;
+    v_line_fys integer[] := '{}';
+    v_line_heads text[] := '{}';
+    v_line_dues bigint[] := '{}';
+    v_outstanding bigint := 0;
     v_credit bigint := pt_advance_of(p_property);
     v_available bigint := p_amount + v_credit;
     v_rebate bigint := pt_rebate_for(p_property, p_ulb, p_today);
     v_due bigint;
     v_take bigint;
+    l record;
 BEGIN
-    SELECT coalesce(array_agg(l.fy ORDER BY l.fy, l.ord), '{}'),
-           coalesce(array_agg(l.head ORDER BY l.fy, l.ord), '{}'),
-           coalesce(array_agg(l.outstanding_paise ORDER BY l.fy, l.ord), '{}'),
-           coalesce(sum(l.outstanding_paise), 0)
-        INTO v_line_fys, v_line_heads, v_line_dues, v_outstanding
-        FROM pt_dues_lines(p_property, p_today) l;
+    -- The lines, oldest year first and in apportionment order, read once
+    -- (three ordered aggregates over them sorted them three times).
+    FOR l IN SELECT d.fy, d.head, d.outstanding_paise FROM pt_dues_lines(p_property, p_today) d
+             ORDER BY d.fy, d.ord LOOP
+        v_line_fys := v_line_fys || l.fy;
+        v_line_heads := v_line_heads || l.head;
+        v_line_dues := v_line_dues || l.outstanding_paise;
+        v_outstanding := v_outstanding + l.outstanding_paise;
+    END LOOP;
     IF v_rebate > 0 AND v_available >= v_outstanding - v_rebate THEN
         v_fys := v_fys || v_fy; v_heads := v_heads || 'PROPERTY_TAX'::text;
         v_kinds := v_kinds || 'REBATE'::text; v_amounts := v_amounts || v_rebate;
     ELSE
         v_rebate := 0;
     END IF;
-    FOR i IN 1 .. coalesce(cardinality(v_line_fys), 0) LOOP
+    FOR i IN 1 .. cardinality(v_line_fys) LOOP
         v_due := v_line_dues[i];
         IF v_line_fys[i] = v_fy AND v_line_heads[i] = 'PROPERTY_TAX' THEN
             v_due := v_due - v_rebate;
