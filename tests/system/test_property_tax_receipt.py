@@ -104,6 +104,8 @@ def test_receipt_pdf_with_ledger_qr(property_tax_stack, tmp_path):
     assert r.status_code == 200, r.text
     receipt = r.json()
     assert receipt.get("allocations")
+    assert receipt == s.get(f"{PT}/receipts", token=clerk.token,
+                            params={"receiptNo": receipt["receiptNo"]}).json()
 
     # The counter's copy: Hindi and English, the amount in rupees, the allocations.
     path = tmp_path / "receipt.pdf"

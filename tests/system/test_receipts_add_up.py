@@ -67,6 +67,10 @@ def test_property_receipt_with_rebate_adds_up(property_tax_stack, tmp_path):
     receipt = r.json()
     assert ("2025-26", "REBATE", 2333) in [(a["fy"], a["head"], n(a, "amountPaise"))
                                             for a in receipt["allocations"]]
+    # The payment's answer (made from what it wrote, pt_payment_insert) is the
+    # receipt as receipt.get reads it back.
+    assert receipt == s.get(f"{PT}/receipts", token=clerk.token,
+                            params={"receiptNo": receipt["receiptNo"]}).json()
 
     path = tmp_path / "rebate.pdf"
     body = pdf_of(s, receipt["receiptNo"], clerk.token, path)
@@ -100,6 +104,8 @@ def test_property_receipt_using_advance_adds_up(property_tax_stack, tmp_path):
     r = pay(s, clerk, pid, 500000)
     assert r.status_code == 200, r.text
     first = r.json()
+    assert first == s.get(f"{PT}/receipts", token=clerk.token,
+                          params={"receiptNo": first["receiptNo"]}).json()
     pdf_of(s, first["receiptNo"], clerk.token, tmp_path / "first.pdf")
     text = pdf_text(tmp_path / "first.pdf")
     assert check_adds_up(text, 500000)[-1] == 18000
