@@ -39,11 +39,12 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_demand_instructions import COLLECTED, POSTGRES, as_data_owner  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("BUILD", "build")
-POSTGRES = "/usr/lib/postgresql/15/bin/postgres"
 TODAY_MMDD = "-06-15"
-COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.M)
 # log_line_prefix = '%m [%p] %q%u@%d %e ' (deploy/pg.sh, old and new)
 LOG_LINE = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (\S+)@(\S+) \S+ (LOG|DETAIL):  (.*)$")
 STATEMENT = re.compile(r"^(?:execute [^:]+|statement): (.*)$", re.S)
@@ -194,10 +195,6 @@ def prepare(out_dir, properties, ulbs, payments):
         stack.stop()
 
 
-def as_data_owner(argv):
-    return ["runuser", "-u", "postgres", "--"] + argv if os.geteuid() == 0 else argv
-
-
 def start_count(run_dir, name, settings, transactions):
     """callgrind over a single-user backend replaying `transactions` as the
     app role on a copy of run_dir/data."""
@@ -253,7 +250,6 @@ def main():
         return 0
     if not shutil.which("valgrind"):
         sys.exit("bench_payment_instructions: valgrind is not installed: apt-get install valgrind")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_compare import old_tree
 
     trees = {"old": old_tree(args.old), "new": ROOT}
